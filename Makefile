@@ -1,0 +1,58 @@
+# Thin wrapper over CMake for the README's commands.
+#   make demo     install dependencies, build, train on a bundled real data set, print metrics
+#   make test     install dependencies, build, run the whole suite (optimised, then ASan+UBSan)
+#   make check    the fast unit tests on the optimised build (edit-compile-test loop)
+#   make format / format-check, make bench, make clean
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+.PHONY: all deps build build-asan demo test test-release test-asan check format format-check \
+        bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+
+$(ASAN_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDC_SANITIZE=ON \
+	      -DFEDC_BUILD_BENCH=OFF $(CMAKE_ARGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+test: format-check test-release test-asan
+
+test-release: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The slow labels (docker, quality, slow) run only on the optimised build.
+test-asan: build-asan
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    ctest --output-on-failure -j $(JOBS) -LE 'docker|quality|slow'
+
+check: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+
+format: build
+	cmake --build $(BUILD) --target format
+
+format-check: build
+	cmake --build $(BUILD) --target format-check
+
+bench: build
+	$(BUILD)/bench/bench_nn
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs fedc's build and test dependencies from Debian/Ubuntu packages, only those missing.
+# Idempotent and quick when everything is present: checks with dpkg-query and runs apt-get
+# (update, install) only when something is missing.
+#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh --bench    also python3-torch and OpenBLAS for bench/ comparisons
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
+          libsodium-dev libcmocka-dev clang-format)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(python3-torch libopenblas0-pthread)
+elif [[ $# -gt 0 ]]; then
+  echo "usage: $0 [--bench]" >&2
+  exit 2
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: missing: ${missing[*]}"
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: apt-get not found; install these packages with your system's package" \
+       "manager: ${missing[*]}" >&2
+  exit 1
+fi
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "install-deps: must run as root (or with sudo available) to install: ${missing[*]}" >&2
+    echo "  as root: apt-get update && apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "install-deps: installed ${missing[*]}"
