@@ -73,7 +73,7 @@ void fedc_dataset_standardize(fedc_dataset *ds, const float *mean, const float *
  * rows are shuffled with a seeded generator and the first round(val_fraction * n_c) go to
  * validation, the next round(test_fraction * n_c) to test, the rest to train. Rows keep their
  * original relative order inside each part. val/test may be NULL when their fraction is 0
- * (then *val/*test are set to NULL). Fractions must be >= 0 and sum to < 1. */
+ * (then the matching output pointer is set to NULL). Fractions must be >= 0 and sum to < 1. */
 FEDC_MUST_CHECK fedc_err fedc_dataset_split(fedc_dataset **train, fedc_dataset **val,
                                             fedc_dataset **test, const fedc_dataset *ds,
                                             fedc_task task, double val_fraction,

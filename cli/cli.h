@@ -1,0 +1,59 @@
+/* Shared pieces of the fedc toolbox: flag parsing helpers that name the flag, the value and what
+ * is allowed; thread set-up; metric printing and the one-line JSON report. */
+#ifndef FEDC_CLI_H
+#define FEDC_CLI_H
+
+#include <stdio.h>
+
+#include "fedc/data.h"
+#include "fedc/metrics.h"
+#include "fedc/model.h"
+
+/* Exit codes: 0 success, 1 runtime failure (I/O on outputs, out of memory), 2 bad input (flags,
+ * data files, model files). */
+#define FEDC_EXIT_OK 0
+#define FEDC_EXIT_FAIL 1
+#define FEDC_EXIT_USAGE 2
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+/* Prints "fedc CMD: message\n" to stderr. */
+void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Each parser returns 0 on success, or prints "fedc CMD: FLAG: expected ..., got 'VALUE'" and
+ * returns -1. */
+int cli_int(const char *cmd, const char *flag, const char *val, long lo, long hi, int *out);
+int cli_u64(const char *cmd, const char *flag, const char *val, unsigned long long *out);
+int cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi,
+              int lo_open, float *out);
+/* Comma-separated positive integers, e.g. "64,32"; "" or "none" gives zero layers. */
+int cli_int_list(const char *cmd, const char *flag, const char *val, int *out, int max, int *n);
+/* Splits "a,b,c" into a NULL-terminated array of strings (caller frees with cli_free_list). */
+int cli_str_list(const char *cmd, const char *flag, const char *val, char ***out, int *n);
+void cli_free_list(char **list);
+
+/* Sets the OpenMP thread count: `requested` > 0, else OMP_NUM_THREADS, else the core count.
+ * Returns the number requested from the runtime. */
+int cli_setup_threads(int requested);
+
+/* One set of evaluation results, whichever the task. */
+typedef struct cli_metrics {
+    fedc_task task;
+    int rows;
+    fedc_binary_metrics bin;
+    fedc_multiclass_metrics mc;
+    fedc_regression_metrics reg;
+    float threshold;
+} cli_metrics;
+
+/* Computes metrics of predictions against ds->y. Returns 0, or -1 when out of memory. */
+int cli_compute_metrics(cli_metrics *out, const fedc_model *m, const float *pred,
+                        const fedc_dataset *ds, float threshold);
+void cli_print_metrics(FILE *f, const char *title, const cli_metrics *mt);
+/* Writes the metrics as one JSON object on one line, atomically; extra is a JSON fragment of
+ * additional members ("" for none). Returns 0 or -1 after printing an error. */
+int cli_write_metrics_json(const char *cmd, const char *path, const cli_metrics *mt,
+                           const char *extra);
+
+#endif

@@ -1,0 +1,255 @@
+/* Flag parsing, thread set-up and metric reporting shared by the fedc subcommands. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "cli.h"
+#include "fedc/modelfile.h"
+
+void cli_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "fedc %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_int(const char *cmd, const char *flag, const char *val, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || end == val || *end || v < lo || v > hi) {
+        cli_error(cmd, "%s: expected an integer in %ld..%ld, got '%s'", flag, lo, hi, val);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cli_u64(const char *cmd, const char *flag, const char *val, unsigned long long *out) {
+    char *end;
+    errno = 0;
+    if (val[0] == '-') {
+        cli_error(cmd, "%s: expected a non-negative integer, got '%s'", flag, val);
+        return -1;
+    }
+    unsigned long long v = strtoull(val, &end, 10);
+    if (errno || end == val || *end) {
+        cli_error(cmd, "%s: expected a non-negative integer, got '%s'", flag, val);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi,
+              int lo_open, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || end == val || *end || !isfinite(v) || v < lo || v > hi || (lo_open && v == lo)) {
+        cli_error(cmd, "%s: expected a number in %s%g, %g], got '%s'", flag, lo_open ? "(" : "[",
+                  lo, hi, val);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+int cli_int_list(const char *cmd, const char *flag, const char *val, int *out, int max, int *n) {
+    *n = 0;
+    if (val[0] == 0 || strcmp(val, "none") == 0)
+        return 0;
+    const char *p = val;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || (*end != ',' && *end != 0) || v < 1 || v > FEDC_MAX_WIDTH) {
+            cli_error(cmd, "%s: expected comma-separated layer widths in 1..%d (e.g. 64,32), got '%s'",
+                      flag, FEDC_MAX_WIDTH, val);
+            return -1;
+        }
+        if (*n == max) {
+            cli_error(cmd, "%s: at most %d hidden layers, got '%s'", flag, max, val);
+            return -1;
+        }
+        out[(*n)++] = (int)v;
+        if (*end == 0)
+            return 0;
+        p = end + 1;
+    }
+}
+
+int cli_str_list(const char *cmd, const char *flag, const char *val, char ***out, int *n) {
+    int cap = 1;
+    for (const char *p = val; *p; p++)
+        cap += *p == ',';
+    char **list = calloc((size_t)cap + 1, sizeof(char *));
+    if (!list) {
+        cli_error(cmd, "out of memory");
+        return -1;
+    }
+    *n = 0;
+    const char *p = val;
+    while (1) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 0) {
+            cli_error(cmd, "%s: empty name in list '%s'", flag, val);
+            cli_free_list(list);
+            return -1;
+        }
+        list[*n] = malloc(len + 1);
+        if (!list[*n]) {
+            cli_free_list(list);
+            cli_error(cmd, "out of memory");
+            return -1;
+        }
+        memcpy(list[*n], p, len);
+        list[(*n)++][len] = 0;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    *out = list;
+    return 0;
+}
+
+void cli_free_list(char **list) {
+    if (!list)
+        return;
+    for (char **p = list; *p; p++)
+        free(*p);
+    free(list);
+}
+
+int cli_setup_threads(int requested) {
+    int n = requested;
+    if (n <= 0) {
+        const char *env = getenv("OMP_NUM_THREADS");
+        n = env ? atoi(env) : 0;
+    }
+    if (n <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (int)cores : 1;
+    }
+#ifdef _OPENMP
+    omp_set_dynamic(0);
+    omp_set_num_threads(n);
+#else
+    n = 1;
+#endif
+    return n;
+}
+
+int cli_compute_metrics(cli_metrics *out, const fedc_model *m, const float *pred,
+                        const fedc_dataset *ds, float threshold) {
+    memset(out, 0, sizeof *out);
+    out->task = m->arch.task;
+    out->rows = ds->n_rows;
+    out->threshold = threshold;
+    switch (m->arch.task) {
+    case FEDC_TASK_BINARY:
+        if (fedc_metrics_binary(&out->bin, pred, ds->y, ds->n_rows, threshold))
+            return -1;
+        break;
+    case FEDC_TASK_MULTICLASS:
+        fedc_metrics_multiclass(&out->mc, pred, ds->y, ds->n_rows, m->arch.n_classes);
+        break;
+    case FEDC_TASK_REGRESSION:
+        fedc_metrics_regression(&out->reg, pred, ds->y, ds->n_rows);
+        break;
+    }
+    return 0;
+}
+
+void cli_print_metrics(FILE *f, const char *title, const cli_metrics *mt) {
+    fprintf(f, "%s (%d rows):\n", title, mt->rows);
+    switch (mt->task) {
+    case FEDC_TASK_BINARY: {
+        const fedc_binary_metrics *b = &mt->bin;
+        fprintf(f, "  roc_auc   %.4f\n  pr_auc    %.4f\n  accuracy  %.4f\n", b->roc_auc,
+                b->pr_auc, b->accuracy);
+        fprintf(f, "  precision %.4f\n  recall    %.4f\n  f1        %.4f\n  log_loss  %.4f\n",
+                b->precision, b->recall, b->f1, b->log_loss);
+        fprintf(f, "  confusion at threshold %.2f: tp %ld  fp %ld  tn %ld  fn %ld\n",
+                (double)mt->threshold, b->tp, b->fp, b->tn, b->fn);
+        break;
+    }
+    case FEDC_TASK_MULTICLASS:
+        fprintf(f, "  accuracy  %.4f\n  macro_f1  %.4f\n  log_loss  %.4f\n", mt->mc.accuracy,
+                mt->mc.macro_f1, mt->mc.log_loss);
+        break;
+    case FEDC_TASK_REGRESSION:
+        fprintf(f, "  rmse      %.4f\n  r2        %.4f\n", mt->reg.rmse, mt->reg.r2);
+        break;
+    }
+}
+
+/* JSON has no NaN: write null. */
+static void jnum(FILE *f, const char *key, double v) {
+    if (isfinite(v))
+        fprintf(f, ",\"%s\":%.17g", key, v);
+    else
+        fprintf(f, ",\"%s\":null", key);
+}
+
+int cli_write_metrics_json(const char *cmd, const char *path, const cli_metrics *mt,
+                           const char *extra) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        cli_error(cmd, "out of memory");
+        return -1;
+    }
+    fprintf(f, "{\"task\":\"%s\",\"rows\":%d", fedc_task_name(mt->task), mt->rows);
+    switch (mt->task) {
+    case FEDC_TASK_BINARY:
+        jnum(f, "roc_auc", mt->bin.roc_auc);
+        jnum(f, "pr_auc", mt->bin.pr_auc);
+        jnum(f, "accuracy", mt->bin.accuracy);
+        jnum(f, "precision", mt->bin.precision);
+        jnum(f, "recall", mt->bin.recall);
+        jnum(f, "f1", mt->bin.f1);
+        jnum(f, "log_loss", mt->bin.log_loss);
+        jnum(f, "threshold", mt->threshold);
+        fprintf(f, ",\"tp\":%ld,\"fp\":%ld,\"tn\":%ld,\"fn\":%ld", mt->bin.tp, mt->bin.fp,
+                mt->bin.tn, mt->bin.fn);
+        break;
+    case FEDC_TASK_MULTICLASS:
+        jnum(f, "accuracy", mt->mc.accuracy);
+        jnum(f, "macro_f1", mt->mc.macro_f1);
+        jnum(f, "log_loss", mt->mc.log_loss);
+        break;
+    case FEDC_TASK_REGRESSION:
+        jnum(f, "rmse", mt->reg.rmse);
+        jnum(f, "r2", mt->reg.r2);
+        break;
+    }
+    if (extra && extra[0])
+        fprintf(f, ",%s", extra);
+    fprintf(f, "}\n");
+    if (fclose(f) != 0) {
+        free(buf);
+        cli_error(cmd, "out of memory");
+        return -1;
+    }
+    fedc_diag d = {{0}};
+    int rc = 0;
+    if (fedc_write_atomic(path, buf, len, &d)) {
+        cli_error(cmd, "--metrics-json: %s", d.msg);
+        rc = -1;
+    }
+    free(buf);
+    return rc;
+}

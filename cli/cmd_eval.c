@@ -1,0 +1,192 @@
+/* fedc eval: evaluates a saved model on a CSV file. Columns are matched to the model's features by
+ * name (extra columns are ignored and listed), the model's own standardisation is applied, and
+ * the metrics of its task are printed and optionally written as JSON. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "fedc/modelfile.h"
+
+static const char *CMD = "eval";
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: fedc eval --model FILE --data FILE.csv [--label COLUMN] [options]\n"
+               "\n"
+               "Evaluates a model saved by 'fedc train --out' on a CSV file.\n"
+               "\n"
+               "  --model FILE           model file (required)\n"
+               "  --data FILE            CSV with a header line (required)\n"
+               "  --label NAME           label column (default: the label the model was trained on)\n"
+               "  --metrics-json FILE    write the metrics as one JSON object on one line\n"
+               "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
+               "  --threads N            OpenMP threads (default OMP_NUM_THREADS, else all cores)\n"
+               "  -h, --help             this message\n"
+               "\n"
+               "Exit status: 0 success, 1 runtime failure, 2 bad flags, data or model file.\n");
+}
+
+int cmd_eval(int argc, char **argv) {
+    const char *model_path = NULL, *data = NULL, *label = NULL, *json = NULL;
+    float threshold = 0.5f;
+    int threads = 0, rc = FEDC_EXIT_USAGE;
+    fedc_model *m = NULL;
+    fedc_dataset *ds = NULL, *sel = NULL;
+    float *pred = NULL;
+    int *col = NULL;
+    fedc_diag d = {{0}};
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return FEDC_EXIT_OK;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            cli_error(CMD, "unexpected argument '%s' (see fedc eval --help)", a);
+            goto out;
+        }
+        char flag[64];
+        const char *v = strchr(a, '=');
+        size_t fl = v ? (size_t)(v - a) : strlen(a);
+        if (fl >= sizeof flag) {
+            cli_error(CMD, "unknown option '%s' (see fedc eval --help)", a);
+            goto out;
+        }
+        memcpy(flag, a, fl);
+        flag[fl] = 0;
+        if (v) {
+            v++;
+        } else {
+            if (i + 1 >= argc) {
+                cli_error(CMD, "%s: missing value", flag);
+                goto out;
+            }
+            v = argv[++i];
+        }
+        int bad = 0;
+        if (strcmp(flag, "--model") == 0)
+            model_path = v;
+        else if (strcmp(flag, "--data") == 0)
+            data = v;
+        else if (strcmp(flag, "--label") == 0)
+            label = v;
+        else if (strcmp(flag, "--metrics-json") == 0)
+            json = v;
+        else if (strcmp(flag, "--threshold") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1.0, 0, &threshold);
+        else if (strcmp(flag, "--threads") == 0)
+            bad = cli_int(CMD, flag, v, 1, 4096, &threads);
+        else {
+            cli_error(CMD, "unknown option '%s' (see fedc eval --help)", flag);
+            goto out;
+        }
+        if (bad)
+            goto out;
+    }
+    if (!model_path || !data) {
+        cli_error(CMD, "%s is required (see fedc eval --help)", !model_path ? "--model" : "--data");
+        goto out;
+    }
+    if (fedc_model_load(&m, model_path, &d)) {
+        fprintf(stderr, "fedc eval: %s\n", d.msg);
+        goto out;
+    }
+    if (!label)
+        label = m->label_name;
+    if (!label) {
+        cli_error(CMD, "%s stores no label name: give --label", model_path);
+        goto out;
+    }
+    if (fedc_csv_load(&ds, data, label, NULL, 0, &d)) {
+        fprintf(stderr, "fedc eval: %s\n", d.msg);
+        goto out;
+    }
+    /* Map the model's features to CSV columns by name. */
+    const int nf = m->arch.sizes[0];
+    col = malloc((size_t)nf * sizeof(int));
+    if (!col) {
+        rc = FEDC_EXIT_FAIL;
+        goto out;
+    }
+    if (m->feature_names) {
+        for (int j = 0; j < nf; j++) {
+            col[j] = -1;
+            for (int c = 0; c < ds->n_features; c++)
+                if (strcmp(ds->feature_names[c], m->feature_names[j]) == 0)
+                    col[j] = c;
+            if (col[j] < 0) {
+                cli_error(CMD, "%s:1: feature column '%s' used by the model is missing", data,
+                          m->feature_names[j]);
+                goto out;
+            }
+        }
+        if (ds->n_features > nf) {
+            fprintf(stderr, "fedc eval: note: ignoring %d column(s) of %s the model does not use:",
+                    ds->n_features - nf, data);
+            for (int c = 0, shown = 0; c < ds->n_features && shown < 8; c++) {
+                int used = 0;
+                for (int j = 0; j < nf && !used; j++)
+                    used = col[j] == c;
+                if (!used) {
+                    fprintf(stderr, " %s", ds->feature_names[c]);
+                    shown++;
+                }
+            }
+            fprintf(stderr, "\n");
+        }
+    } else {
+        if (ds->n_features != nf) {
+            cli_error(CMD, "%s has %d feature columns, the model expects %d", data,
+                      ds->n_features, nf);
+            goto out;
+        }
+        for (int j = 0; j < nf; j++)
+            col[j] = j;
+    }
+    for (int i = 0; i < ds->n_rows; i++) {
+        float y = ds->y[i];
+        int ok = m->arch.task == FEDC_TASK_REGRESSION ||
+                 (y >= 0.0f && y < (float)m->arch.n_classes && y == floorf(y));
+        if (!ok) {
+            cli_error(CMD, "%s:%d: label %g is not valid for this %s model", data, i + 2,
+                      (double)y, fedc_task_name(m->arch.task));
+            goto out;
+        }
+    }
+    rc = FEDC_EXIT_FAIL;
+    if (fedc_dataset_new(&sel, ds->n_rows, nf)) {
+        cli_error(CMD, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < ds->n_rows; i++) {
+        for (int j = 0; j < nf; j++)
+            sel->x[(size_t)i * nf + j] = ds->x[(size_t)i * ds->n_features + col[j]];
+        sel->y[i] = ds->y[i];
+    }
+    cli_setup_threads(threads);
+    pred = malloc((size_t)(ds->n_rows > 0 ? ds->n_rows : 1) * fedc_model_out_width(m) *
+                  sizeof(float));
+    if (!pred || fedc_model_predict(pred, m, sel->x, sel->n_rows)) {
+        cli_error(CMD, "out of memory");
+        goto out;
+    }
+    cli_metrics mt;
+    if (cli_compute_metrics(&mt, m, pred, sel, threshold)) {
+        cli_error(CMD, "out of memory");
+        goto out;
+    }
+    char title[512];
+    snprintf(title, sizeof title, "metrics of %s on %s", model_path, data);
+    cli_print_metrics(stdout, title, &mt);
+    if (json && cli_write_metrics_json(CMD, json, &mt, ""))
+        goto out;
+    rc = FEDC_EXIT_OK;
+out:
+    free(pred);
+    free(col);
+    fedc_model_destroy(&m);
+    fedc_dataset_destroy(&ds);
+    fedc_dataset_destroy(&sel);
+    return rc;
+}

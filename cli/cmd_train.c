@@ -1,0 +1,378 @@
+/* fedc train: central training on one CSV file, the baseline that every federated run is compared
+ * with. Loads and checks the data, splits it (stratified, seeded), standardises it with statistics
+ * of the training part, trains with early stopping, reports test metrics and saves the model. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fedc/kernels.h"
+#include "fedc/modelfile.h"
+#include "fedc/train.h"
+
+static const char *CMD = "train";
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: fedc train --data FILE.csv --label COLUMN [options]\n"
+            "\n"
+            "Trains an MLP on one CSV file (header line, numeric columns) and prints test metrics.\n"
+            "The task follows from the label column: 0/1 -> binary (sigmoid, cross-entropy),\n"
+            "integers 0..K-1 -> K-class softmax, --task regression -> mean squared error.\n"
+            "\n"
+            "data:\n"
+            "  --data FILE            training CSV (required)\n"
+            "  --label NAME           label column (required)\n"
+            "  --drop A,B,...         columns to ignore (e.g. an ID column)\n"
+            "  --task auto|regression auto picks binary or multiclass from the labels (default auto)\n"
+            "  --val-fraction X       validation share for early stopping, 0 <= X < 1 (default 0.15)\n"
+            "  --test-fraction X      held-out test share, 0 <= X < 1 (default 0.15)\n"
+            "model:\n"
+            "  --layers 64,32         hidden layer widths; 'none' for a linear model (default 64,32)\n"
+            "  --activation NAME      relu, leaky_relu, sigmoid or tanh (default relu)\n"
+            "  --dropout P            dropout on hidden layers while training, 0 <= P < 1 (default 0)\n"
+            "training:\n"
+            "  --epochs N             maximum epochs (default 20)\n"
+            "  --batch N              mini-batch size (default 64)\n"
+            "  --lr X                 learning rate (default 0.001)\n"
+            "  --optimizer NAME       adam, adamw or sgd (default adam)\n"
+            "  --momentum X           SGD momentum (default 0.9)\n"
+            "  --weight-decay X       decoupled weight decay (AdamW; default 0, 0.01 with adamw)\n"
+            "  --l2 X                 L2 penalty on weights (default 0)\n"
+            "  --l1 X                 L1 penalty on weights (default 0)\n"
+            "  --pos-weight auto|X    weight of positive rows in binary cross-entropy; auto =\n"
+            "                         negatives/positives of the training part (default 1)\n"
+            "  --patience N           stop after N epochs without validation improvement and\n"
+            "                         restore the best weights; 0 = never (default 5)\n"
+            "  --stop-metric NAME     loss, roc_auc or pr_auc (binary) (default loss)\n"
+            "  --seed N               seed for initialisation, split, shuffling, dropout (default 1)\n"
+            "  --threads N            OpenMP threads (default OMP_NUM_THREADS, else all cores)\n"
+            "output:\n"
+            "  --out FILE             save the trained model (path used exactly as given)\n"
+            "  --metrics-json FILE    write test metrics as one JSON object on one line\n"
+            "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
+            "  --quiet                no per-epoch lines\n"
+            "  -h, --help             this message\n"
+            "\n"
+            "Exit status: 0 success, 1 runtime failure, 2 bad flags or bad input data.\n");
+}
+
+typedef struct progress {
+    int tty;
+    int quiet;
+    const char *metric_name;
+} progress;
+
+static void on_epoch(void *ctx, const fedc_epoch_info *e) {
+    const progress *p = ctx;
+    if (p->quiet)
+        return;
+    char val[96] = "";
+    if (!isnan(e->val_loss)) {
+        if (strcmp(p->metric_name, "loss") == 0)
+            snprintf(val, sizeof val, "  val_loss %.4f%s", e->val_loss, e->improved ? " *" : "");
+        else
+            snprintf(val, sizeof val, "  val_loss %.4f  val_%s %.4f%s", e->val_loss,
+                     p->metric_name, e->val_metric, e->improved ? " *" : "");
+    }
+    fprintf(stdout, "%sepoch %3d/%d  loss %.4f%s  %.2fs  %.0f samples/s%s", p->tty ? "\r\033[K" : "",
+            e->epoch, e->epochs, e->train_loss, val, e->seconds, e->samples_per_s,
+            p->tty ? "" : "\n");
+    fflush(stdout);
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *data = NULL, *label = NULL, *drop = NULL, *out = NULL, *json = NULL;
+    const char *layers = "64,32", *act_name = "relu", *opt_name = "adam", *task_name = "auto";
+    const char *pos_weight_s = "1", *stop_name = "loss";
+    float val_frac = 0.15f, test_frac = 0.15f, threshold = 0.5f, wd = -1.0f;
+    int threads = 0, quiet = 0;
+    unsigned long long seed = 1;
+    fedc_train_cfg cfg = fedc_train_defaults();
+    int rc = FEDC_EXIT_USAGE;
+    char **drop_list = NULL;
+    fedc_dataset *all = NULL, *train = NULL, *val = NULL, *test = NULL;
+    fedc_model *model = NULL;
+    float *pred = NULL;
+    fedc_diag d = {{0}};
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return FEDC_EXIT_OK;
+        }
+        if (strcmp(a, "--quiet") == 0) {
+            quiet = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            cli_error(CMD, "unexpected argument '%s' (see fedc train --help)", a);
+            goto out;
+        }
+        /* --flag value or --flag=value */
+        char flag[64];
+        const char *v = strchr(a, '=');
+        size_t fl = v ? (size_t)(v - a) : strlen(a);
+        if (fl >= sizeof flag) {
+            cli_error(CMD, "unknown option '%s' (see fedc train --help)", a);
+            goto out;
+        }
+        memcpy(flag, a, fl);
+        flag[fl] = 0;
+        if (v) {
+            v++;
+        } else {
+            if (i + 1 >= argc) {
+                cli_error(CMD, "%s: missing value", flag);
+                goto out;
+            }
+            v = argv[++i];
+        }
+        int bad = 0;
+        if (strcmp(flag, "--data") == 0)
+            data = v;
+        else if (strcmp(flag, "--label") == 0)
+            label = v;
+        else if (strcmp(flag, "--drop") == 0)
+            drop = v;
+        else if (strcmp(flag, "--task") == 0)
+            task_name = v;
+        else if (strcmp(flag, "--layers") == 0)
+            layers = v;
+        else if (strcmp(flag, "--activation") == 0)
+            act_name = v;
+        else if (strcmp(flag, "--optimizer") == 0)
+            opt_name = v;
+        else if (strcmp(flag, "--pos-weight") == 0)
+            pos_weight_s = v;
+        else if (strcmp(flag, "--stop-metric") == 0)
+            stop_name = v;
+        else if (strcmp(flag, "--out") == 0)
+            out = v;
+        else if (strcmp(flag, "--metrics-json") == 0)
+            json = v;
+        else if (strcmp(flag, "--epochs") == 0)
+            bad = cli_int(CMD, flag, v, 1, 1000000, &cfg.epochs);
+        else if (strcmp(flag, "--batch") == 0)
+            bad = cli_int(CMD, flag, v, 1, 1 << 20, &cfg.batch);
+        else if (strcmp(flag, "--patience") == 0)
+            bad = cli_int(CMD, flag, v, 0, 1000000, &cfg.patience);
+        else if (strcmp(flag, "--threads") == 0)
+            bad = cli_int(CMD, flag, v, 1, 4096, &threads);
+        else if (strcmp(flag, "--seed") == 0)
+            bad = cli_u64(CMD, flag, v, &seed);
+        else if (strcmp(flag, "--lr") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 10.0, 1, &cfg.opt.lr);
+        else if (strcmp(flag, "--momentum") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 0.9999, 0, &cfg.opt.momentum);
+        else if (strcmp(flag, "--weight-decay") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1.0, 0, &wd);
+        else if (strcmp(flag, "--l2") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 100.0, 0, &cfg.opt.l2);
+        else if (strcmp(flag, "--l1") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 100.0, 0, &cfg.opt.l1);
+        else if (strcmp(flag, "--dropout") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 0.95, 0, &cfg.dropout);
+        else if (strcmp(flag, "--val-fraction") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 0.9, 0, &val_frac);
+        else if (strcmp(flag, "--test-fraction") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 0.9, 0, &test_frac);
+        else if (strcmp(flag, "--threshold") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1.0, 0, &threshold);
+        else {
+            cli_error(CMD, "unknown option '%s' (see fedc train --help)", flag);
+            goto out;
+        }
+        if (bad)
+            goto out;
+    }
+    if (!data || !label) {
+        cli_error(CMD, "%s is required (see fedc train --help)", !data ? "--data" : "--label");
+        goto out;
+    }
+    if (val_frac + test_frac >= 0.95f) {
+        cli_error(CMD, "--val-fraction + --test-fraction must be below 0.95, got %g",
+                  (double)(val_frac + test_frac));
+        goto out;
+    }
+    int hidden[FEDC_MAX_LAYERS], n_hidden = 0;
+    if (cli_int_list(CMD, "--layers", layers, hidden, FEDC_MAX_LAYERS - 1, &n_hidden))
+        goto out;
+    fedc_act act;
+    if (fedc_act_parse(&act, act_name)) {
+        cli_error(CMD, "--activation: expected relu, leaky_relu, sigmoid or tanh, got '%s'",
+                  act_name);
+        goto out;
+    }
+    if (strcmp(opt_name, "adam") == 0) {
+        cfg.opt.kind = FEDC_OPT_ADAM;
+    } else if (strcmp(opt_name, "adamw") == 0) {
+        cfg.opt.kind = FEDC_OPT_ADAM;
+        if (wd < 0.0f)
+            wd = 0.01f;
+    } else if (strcmp(opt_name, "sgd") == 0) {
+        cfg.opt.kind = FEDC_OPT_SGD;
+    } else {
+        cli_error(CMD, "--optimizer: expected adam, adamw or sgd, got '%s'", opt_name);
+        goto out;
+    }
+    cfg.opt.weight_decay = wd < 0.0f ? 0.0f : wd;
+    int forced_regression = 0;
+    if (strcmp(task_name, "regression") == 0) {
+        forced_regression = 1;
+    } else if (strcmp(task_name, "auto") != 0) {
+        cli_error(CMD, "--task: expected auto or regression, got '%s'", task_name);
+        goto out;
+    }
+    if (strcmp(stop_name, "loss") == 0) {
+        cfg.stop_metric = FEDC_STOP_LOSS;
+    } else if (strcmp(stop_name, "roc_auc") == 0) {
+        cfg.stop_metric = FEDC_STOP_ROC_AUC;
+    } else if (strcmp(stop_name, "pr_auc") == 0) {
+        cfg.stop_metric = FEDC_STOP_PR_AUC;
+    } else {
+        cli_error(CMD, "--stop-metric: expected loss, roc_auc or pr_auc, got '%s'", stop_name);
+        goto out;
+    }
+    int auto_pw = strcmp(pos_weight_s, "auto") == 0;
+    if (!auto_pw &&
+        cli_float(CMD, "--pos-weight", pos_weight_s, 0.0, 1e6, 1, &cfg.pos_weight)) {
+        cli_error(CMD, "--pos-weight: 'auto' is also accepted");
+        goto out;
+    }
+    int n_drop = 0;
+    if (drop && cli_str_list(CMD, "--drop", drop, &drop_list, &n_drop))
+        goto out;
+    cfg.seed = seed;
+
+    /* Data: load, detect the task, split, standardise with training statistics. */
+    if (fedc_csv_load(&all, data, label, (const char *const *)drop_list, n_drop, &d)) {
+        fprintf(stderr, "fedc train: %s\n", d.msg);
+        goto out;
+    }
+    fedc_task task;
+    int n_classes;
+    if (fedc_dataset_task(&task, &n_classes, all, forced_regression, &d)) {
+        fprintf(stderr, "fedc train: %s: %s\n", data, d.msg);
+        goto out;
+    }
+    if (task != FEDC_TASK_BINARY && (auto_pw || cfg.pos_weight != 1.0f)) {
+        cli_error(CMD, "--pos-weight applies to binary labels only; '%s' is a %s task", label,
+                  fedc_task_name(task));
+        goto out;
+    }
+    if (task != FEDC_TASK_BINARY && cfg.stop_metric != FEDC_STOP_LOSS) {
+        cli_error(CMD, "--stop-metric %s applies to binary labels only", stop_name);
+        goto out;
+    }
+    rc = FEDC_EXIT_FAIL;
+    if (fedc_dataset_split(&train, val_frac > 0 ? &val : NULL, test_frac > 0 ? &test : NULL, all,
+                           task, val_frac, test_frac, seed)) {
+        cli_error(CMD, "out of memory splitting the data");
+        goto out;
+    }
+    if (train->n_rows < 1) {
+        cli_error(CMD, "%s: no rows left for training after the split", data);
+        rc = FEDC_EXIT_USAGE;
+        goto out;
+    }
+    fedc_arch arch;
+    if (fedc_arch_make(&arch, all->n_features, hidden, n_hidden, act, task, n_classes, &d)) {
+        cli_error(CMD, "%s", d.msg);
+        rc = FEDC_EXIT_USAGE;
+        goto out;
+    }
+    if (fedc_model_new(&model, &arch)) {
+        cli_error(CMD, "out of memory");
+        goto out;
+    }
+    fedc_dataset_stats(model->mean, model->std, train);
+    if (fedc_model_set_schema(model, all->feature_names, all->label_name, model->mean,
+                              model->std)) {
+        cli_error(CMD, "out of memory");
+        goto out;
+    }
+    fedc_dataset_standardize(train, model->mean, model->std);
+    if (val)
+        fedc_dataset_standardize(val, model->mean, model->std);
+    if (test)
+        fedc_dataset_standardize(test, model->mean, model->std);
+    if (auto_pw)
+        cfg.pos_weight = fedc_dataset_pos_weight(train);
+    fedc_model_init(model, seed);
+
+    int requested = cli_setup_threads(threads);
+    printf("fedc train: %s, %d rows x %d features, task %s", data, all->n_rows,
+           all->n_features, fedc_task_name(task));
+    if (task == FEDC_TASK_MULTICLASS)
+        printf(" (%d classes)", n_classes);
+    printf("\n  split: %d train, %d validation, %d test (stratified, seed %llu)\n", train->n_rows,
+           val ? val->n_rows : 0, test ? test->n_rows : 0, seed);
+    printf("  model: %d", arch.sizes[0]);
+    for (int l = 1; l <= arch.n_layers; l++)
+        printf("-%d", arch.sizes[l]);
+    printf(" (%s hidden, %zu parameters), %s lr %g, batch %d, up to %d epochs", act_name,
+           model->n_params, opt_name, (double)cfg.opt.lr, cfg.batch, cfg.epochs);
+    if (task == FEDC_TASK_BINARY)
+        printf(", pos-weight %.3f", (double)cfg.pos_weight);
+    printf("\n  kernels: %s, %d threads requested\n", fedc_isa_name(fedc_isa_active()),
+           requested);
+
+    progress pg = {isatty(fileno(stdout)), quiet, stop_name};
+    cfg.on_epoch = on_epoch;
+    cfg.ctx = &pg;
+    fedc_train_report rep;
+    fedc_err err = fedc_train(model, train, val, &cfg, &rep, &d);
+    if (pg.tty && !quiet)
+        printf("\n");
+    if (err) {
+        cli_error(CMD, "%s", d.msg);
+        rc = err == FEDC_ENOMEM ? FEDC_EXIT_FAIL : FEDC_EXIT_USAGE;
+        goto out;
+    }
+    printf("trained %d epochs in %.2fs (best epoch %d), threads used: %d\n", rep.epochs_run,
+           rep.seconds, rep.best_epoch, rep.threads_used);
+
+    /* Metrics on the held-out test part (or the training part when there is none). */
+    const fedc_dataset *eval = test ? test : train;
+    pred = malloc((size_t)eval->n_rows * fedc_model_out_width(model) * sizeof(float));
+    if (!pred || fedc_model_predict_std(pred, model, eval->x, eval->n_rows)) {
+        cli_error(CMD, "out of memory");
+        goto out;
+    }
+    cli_metrics mt;
+    if (cli_compute_metrics(&mt, model, pred, eval, threshold)) {
+        cli_error(CMD, "out of memory");
+        goto out;
+    }
+    cli_print_metrics(stdout, test ? "test metrics" : "training-set metrics (no test split)", &mt);
+    if (out) {
+        if (fedc_model_save(model, out, &d)) {
+            cli_error(CMD, "--out: %s", d.msg);
+            goto out;
+        }
+        printf("model written to %s\n", out);
+    }
+    if (json) {
+        char extra[256];
+        snprintf(extra, sizeof extra,
+                 "\"split\":\"%s\",\"epochs\":%d,\"best_epoch\":%d,\"threads\":%d,"
+                 "\"seconds\":%.3f",
+                 test ? "test" : "train", rep.epochs_run, rep.best_epoch, rep.threads_used,
+                 rep.seconds);
+        if (cli_write_metrics_json(CMD, json, &mt, extra))
+            goto out;
+    }
+    rc = FEDC_EXIT_OK;
+out:
+    free(pred);
+    cli_free_list(drop_list);
+    fedc_model_destroy(&model);
+    fedc_dataset_destroy(&all);
+    fedc_dataset_destroy(&train);
+    fedc_dataset_destroy(&val);
+    fedc_dataset_destroy(&test);
+    return rc;
+}

@@ -1,0 +1,35 @@
+/* fedc: the toolbox. Dispatches to one subcommand per file (cmd_*.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: fedc <command> [options]\n"
+               "\n"
+               "commands:\n"
+               "  train   train a model centrally on one CSV file (the baseline for federated runs)\n"
+               "  eval    evaluate a saved model on a CSV file\n"
+               "  help    show this message\n"
+               "\n"
+               "Run 'fedc <command> --help' for the options of a command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return FEDC_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "train") == 0)
+        return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0)
+        return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return FEDC_EXIT_OK;
+    }
+    fprintf(stderr, "fedc: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return FEDC_EXIT_USAGE;
+}

@@ -1,0 +1,191 @@
+/* Kernel dispatch and the portable kernels.
+ *
+ * The matrix product is cut into a fixed grid of MR x NR tiles of C (the grid depends only on the
+ * shape and the instruction set, never on the thread count); threads take whole tiles with a
+ * static `omp for`. Inside a tile every element accumulates over k in order, so any thread split
+ * gives the same bits. The instruction set is picked once at program start from a CPU check
+ * (__builtin_cpu_supports), so one portable binary runs the AVX-512, AVX2 or generic code. */
+#include "fedc/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels_internal.h"
+
+#define GMR FEDC__GENERIC_MR
+#define GNR FEDC__GENERIC_NR
+
+/* Portable tiles: plain C, separate multiply and add (no contraction under -std=c11). */
+static void gemm_tiles_generic(float *restrict c, const float *restrict a, const float *restrict b,
+                               const float *restrict bias, int m, int n, int k, int rsa, int csa,
+                               int ldb, int ldc, int accumulate, int t0, int t1) {
+    int mt = (m + GMR - 1) / GMR;
+    for (int t = t0; t < t1; t++) {
+        int i0 = (t % mt) * GMR, j0 = (t / mt) * GNR;
+        int rows = m - i0 < GMR ? m - i0 : GMR;
+        int cols = n - j0 < GNR ? n - j0 : GNR;
+        float acc[GMR][GNR];
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++)
+                acc[r][j] = accumulate ? c[(size_t)(i0 + r) * ldc + j0 + j]
+                                       : (bias ? bias[j0 + j] : 0.0f);
+        if (rows == GMR && cols == GNR) {
+            for (int p = 0; p < k; p++) {
+                const float *bp = b + (size_t)p * ldb + j0;
+                for (int r = 0; r < GMR; r++) {
+                    float av = a[(size_t)(i0 + r) * rsa + (size_t)p * csa];
+                    for (int j = 0; j < GNR; j++)
+                        acc[r][j] += av * bp[j];
+                }
+            }
+        } else {
+            for (int p = 0; p < k; p++) {
+                const float *bp = b + (size_t)p * ldb + j0;
+                for (int r = 0; r < rows; r++) {
+                    float av = a[(size_t)(i0 + r) * rsa + (size_t)p * csa];
+                    for (int j = 0; j < cols; j++)
+                        acc[r][j] += av * bp[j];
+                }
+            }
+        }
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++)
+                c[(size_t)(i0 + r) * ldc + j0 + j] = acc[r][j];
+    }
+}
+
+static fedc_isa g_isa_detected = FEDC_ISA_GENERIC;
+static fedc_isa g_isa_active = FEDC_ISA_GENERIC;
+
+/* Runs before main (and before any thread exists), so the dispatch state is written once and
+ * only read afterwards. */
+__attribute__((constructor)) static void isa_init(void) {
+    fedc_isa isa = FEDC_ISA_GENERIC;
+#if defined(FEDC_X86_KERNELS)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        isa = FEDC_ISA_AVX2;
+    if (isa == FEDC_ISA_AVX2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw"))
+        isa = FEDC_ISA_AVX512;
+#endif
+    g_isa_detected = isa;
+    g_isa_active = isa;
+    const char *want = getenv("FEDC_ISA");
+    if (want) {
+        if (strcmp(want, "generic") == 0)
+            g_isa_active = FEDC_ISA_GENERIC;
+        else if (strcmp(want, "avx2") == 0 && isa >= FEDC_ISA_AVX2)
+            g_isa_active = FEDC_ISA_AVX2;
+    }
+}
+
+fedc_isa fedc_isa_detect(void) {
+    return g_isa_detected;
+}
+
+fedc_isa fedc_isa_active(void) {
+    return g_isa_active;
+}
+
+const char *fedc_isa_name(fedc_isa isa) {
+    switch (isa) {
+    case FEDC_ISA_AVX512:
+        return "avx512";
+    case FEDC_ISA_AVX2:
+        return "avx2";
+    case FEDC_ISA_GENERIC:
+        return "generic";
+    }
+    return "unknown";
+}
+
+void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
+                   const float *restrict b, const float *restrict bias, int m, int n, int k,
+                   int rsa, int csa, int ldb, int ldc, int accumulate) {
+    fedc__gemm_tiles_fn fn = gemm_tiles_generic;
+    int mr = GMR, nr = GNR;
+#if defined(FEDC_X86_KERNELS)
+    if (isa > g_isa_detected)
+        isa = g_isa_detected;
+    if (isa == FEDC_ISA_AVX512) {
+        fn = fedc__gemm_tiles_avx512;
+        mr = FEDC__AVX512_MR;
+        nr = FEDC__AVX512_NR;
+    } else if (isa == FEDC_ISA_AVX2) {
+        fn = fedc__gemm_tiles_avx2;
+        mr = FEDC__AVX2_MR;
+        nr = FEDC__AVX2_NR;
+    }
+#else
+    (void)isa;
+#endif
+    int tiles = ((m + mr - 1) / mr) * ((n + nr - 1) / nr);
+#pragma omp for schedule(static)
+    for (int t = 0; t < tiles; t++)
+        fn(c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate, t, t + 1);
+}
+
+void fedc_gemm(float *restrict c, const float *restrict a, const float *restrict b,
+               const float *restrict bias, int m, int n, int k, int rsa, int csa, int ldb,
+               int ldc, int accumulate) {
+    fedc_gemm_isa(g_isa_active, c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate);
+}
+
+void fedc_gemm_ref(float *c, const float *a, const float *b, const float *bias, int m, int n,
+                   int k, int rsa, int csa, int ldb, int ldc, int accumulate) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float s = accumulate ? c[(size_t)i * ldc + j] : (bias ? bias[j] : 0.0f);
+            for (int p = 0; p < k; p++)
+                s += a[(size_t)i * rsa + (size_t)p * csa] * b[(size_t)p * ldb + j];
+            c[(size_t)i * ldc + j] = s;
+        }
+}
+
+/* Blocked so that both the reads and the writes stay within a few cache lines per block. */
+#define TB 32
+void fedc_transpose(float *restrict out, const float *restrict in, int rows, int cols) {
+    int rb = (rows + TB - 1) / TB, cb = (cols + TB - 1) / TB;
+#pragma omp for schedule(static)
+    for (int t = 0; t < rb * cb; t++) {
+        int i0 = (t / cb) * TB, j0 = (t % cb) * TB;
+        int i1 = i0 + TB < rows ? i0 + TB : rows, j1 = j0 + TB < cols ? j0 + TB : cols;
+        for (int j = j0; j < j1; j++)
+            for (int i = i0; i < i1; i++)
+                out[(size_t)j * rows + i] = in[(size_t)i * cols + j];
+    }
+}
+
+void fedc_transpose_ref(float *out, const float *in, int rows, int cols) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            out[(size_t)j * rows + i] = in[(size_t)i * cols + j];
+}
+
+/* Columns are split into fixed chunks of 64; each column sums its rows in order. */
+#define CS 64
+void fedc_colsum(float *restrict out, const float *restrict in, int rows, int cols) {
+    int chunks = (cols + CS - 1) / CS;
+#pragma omp for schedule(static)
+    for (int t = 0; t < chunks; t++) {
+        int j0 = t * CS, j1 = j0 + CS < cols ? j0 + CS : cols;
+        for (int j = j0; j < j1; j++)
+            out[j] = 0.0f;
+        for (int i = 0; i < rows; i++) {
+            const float *row = in + (size_t)i * cols;
+            for (int j = j0; j < j1; j++)
+                out[j] += row[j];
+        }
+    }
+}
+
+void fedc_colsum_ref(float *out, const float *in, int rows, int cols) {
+    for (int j = 0; j < cols; j++) {
+        float s = 0.0f;
+        for (int i = 0; i < rows; i++)
+            s += in[(size_t)i * cols + j];
+        out[j] = s;
+    }
+}
