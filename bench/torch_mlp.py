@@ -24,7 +24,8 @@ What it measures
 
 Threads: --threads N sets torch.set_num_threads(N), torch.set_num_interop_threads(1) and the
 OpenBLAS thread count (OPENBLAS_NUM_THREADS before torch loads, then openblas_set_num_threads),
-since Debian's torch calls OpenBLAS, whose own thread pool torch.set_num_threads does not size.
+since Debian's torch calls OpenBLAS, whose own thread pool torch.set_num_threads does not size;
+--blas-threads M gives OpenBLAS a different count.
 
 Output: one line per configuration, e.g.
   torch model=30-64-32-1 batch=256 threads=1 samples_per_s=612345
@@ -54,6 +55,8 @@ def parse_args():
         description="PyTorch MLP training / GEMM throughput baseline for fedc benchmarks.")
     p.add_argument("--threads", type=int, default=1,
                    help="intra-op threads for torch and OpenBLAS (default 1)")
+    p.add_argument("--blas-threads", type=int, default=None,
+                   help="OpenBLAS threads (default: same as --threads)")
     p.add_argument("--gemm", action="store_true",
                    help="time torch.mm for fedc's dense-kernel shapes instead of training")
     p.add_argument("--models", default=",".join(MODELS),
@@ -74,8 +77,10 @@ def parse_args():
                    help="short run for smoke tests: 1 repeat, 20 warm-up steps, 0.2 s timed "
                         "(training runs one epoch on 1/10 of the rows)")
     a = p.parse_args()
-    if a.threads < 1 or a.repeats < 1 or a.warmup_steps < 0:
-        p.error("--threads and --repeats must be >= 1, --warmup-steps >= 0")
+    if a.blas_threads is None:
+        a.blas_threads = a.threads
+    if min(a.threads, a.blas_threads, a.repeats) < 1 or a.warmup_steps < 0:
+        p.error("--threads, --blas-threads and --repeats must be >= 1, --warmup-steps >= 0")
     if a.quick:
         a.repeats, a.warmup_steps, a.min_time, a.gemm_time = 1, 20, 0.2, 0.02
         a.rows = min(a.rows, N_ROWS // 10)
@@ -236,7 +241,7 @@ def bench_gemm(torch, args, name_of):
 def main():
     args = parse_args()
     # OpenBLAS reads its thread count when torch loads it; set it first, then check below.
-    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)
     try:
         import torch
     except ImportError as e:
@@ -249,7 +254,7 @@ def main():
         pass  # already set (only possible before any inter-op work)
     ob = openblas_handle()
     if ob is not None:
-        ob.openblas_set_num_threads(args.threads)
+        ob.openblas_set_num_threads(args.blas_threads)
         blas = (f"openblas_core={ob.openblas_get_corename().decode()} "
                 f"openblas_threads={ob.openblas_get_num_threads()} "
                 f"openblas_config=\"{ob.openblas_get_config().decode()}\"")

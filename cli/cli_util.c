@@ -55,7 +55,9 @@ int cli_float(const char *cmd, const char *flag, const char *val, double lo, dou
     char *end;
     errno = 0;
     double v = strtod(val, &end);
-    if (errno || end == val || *end || !isfinite(v) || v < lo || v > hi || (lo_open && v == lo)) {
+    /* An open bound is checked after rounding to float: 1e-50 must not become an lr of 0. */
+    if (errno || end == val || *end || !isfinite(v) || v < lo || v > hi ||
+        (lo_open && (float)v <= (float)lo)) {
         cli_error(cmd, "%s: expected a number in %s%g, %g], got '%s'", flag, lo_open ? "(" : "[",
                   lo, hi, val);
         return -1;

@@ -237,10 +237,16 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     int auto_pw = strcmp(pos_weight_s, "auto") == 0;
-    if (!auto_pw &&
-        cli_float(CMD, "--pos-weight", pos_weight_s, 0.0, 1e6, 1, &cfg.pos_weight)) {
-        cli_error(CMD, "--pos-weight: 'auto' is also accepted");
-        goto out;
+    if (!auto_pw) {
+        /* One message that names both forms (cli_float would print its own first). */
+        char *end;
+        double pw = strtod(pos_weight_s, &end);
+        if (end == pos_weight_s || *end || !(pw > 0.0 && pw <= 1e6) || !((float)pw > 0.0f)) {
+            cli_error(CMD, "--pos-weight: expected auto or a number in (0, 1e+06], got '%s'",
+                      pos_weight_s);
+            goto out;
+        }
+        cfg.pos_weight = (float)pw;
     }
     int n_drop = 0;
     if (drop && cli_str_list(CMD, "--drop", drop, &drop_list, &n_drop))

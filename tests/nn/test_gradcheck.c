@@ -18,6 +18,17 @@
 
 #define N 9
 
+/* A fingerprint of which hidden pre-activations are positive: when a perturbation moves one
+ * across the kink of ReLU, the central difference straddles a point where the loss is not
+ * differentiable, and that parameter is skipped (the count of skips is bounded below). */
+static uint64_t sign_pattern(const fedc_workspace *ws, const fedc_arch *a, int n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (int l = 0; l + 1 < a->n_layers; l++)
+        for (int i = 0; i < n * a->sizes[l + 1]; i++)
+            h = (h ^ (uint64_t)(ws->z[l][i] > 0.0f)) * 1099511628211ULL;
+    return h;
+}
+
 typedef struct gc_case {
     fedc_act act;
     fedc_task task;
@@ -27,7 +38,8 @@ typedef struct gc_case {
 } gc_case;
 
 /* Checks d loss / d theta for every parameter of a 5-7-6-K network. Per layer and per kind
- * (weights, biases) the relative error ||num - ana|| / (||num|| + ||ana||) must be below 2e-3, and
+ * (weights, biases) the relative error ||num - ana|| / (||num|| + ||ana||) must be below 2e-3 (above
+ * the difference quotient's noise floor), and
  * no single entry may be off by more than 2e-2 relative (with an absolute floor for tiny ones). */
 static void gradcheck(const gc_case *gc) {
     int hidden[] = {7, 6};
@@ -64,16 +76,31 @@ static void gradcheck(const gc_case *gc) {
     assert_non_null(num);
     memcpy(ana, ws->grad, m->n_params * sizeof(float));
     const float eps = 2e-3f;
+    int kinked = 0;
+    uint8_t *skip = calloc(m->n_params, 1);
+    assert_non_null(skip);
     for (size_t i = 0; i < m->n_params; i++) {
         float keep = m->params[i];
         m->params[i] = keep + eps;
         double lp = fedc_loss_grad(ws, m, x, y, N, gc->pos_weight, gc->dropout, key, step);
+        uint64_t sp = sign_pattern(ws, &arch, N);
         m->params[i] = keep - eps;
         double lm = fedc_loss_grad(ws, m, x, y, N, gc->pos_weight, gc->dropout, key, step);
         m->params[i] = keep;
+        if (sp != sign_pattern(ws, &arch, N)) {
+            skip[i] = 1;
+            kinked++;
+            num[i] = ana[i];
+        }
         /* The perturbation is the difference of the float parameters actually used. */
-        num[i] = (float)((lp - lm) / ((double)(keep + eps) - (double)(keep - eps)));
+        if (!skip[i])
+            num[i] = (float)((lp - lm) / ((double)(keep + eps) - (double)(keep - eps)));
     }
+    /* Sigmoid and tanh have no kinks; for ReLU-family layers only a few parameters may straddle
+     * one. */
+    if (gc->act == FEDC_ACT_SIGMOID || gc->act == FEDC_ACT_TANH)
+        assert_int_equal(kinked, 0);
+    assert_true((size_t)kinked * 20 < m->n_params);
     for (int l = 0; l < arch.n_layers; l++) {
         for (int kind = 0; kind < 2; kind++) {
             size_t off = kind ? m->b_off[l] : m->w_off[l];
@@ -87,7 +114,10 @@ static void gradcheck(const gc_case *gc) {
                 gmax = fmax(gmax, fabs(ana[i]));
             }
             double rel = sqrt(dn) / (sqrt(nn) + sqrt(na) + 1e-12);
-            if (!(rel < 2e-3) || !(na > 0.0)) {
+            /* Noise floor of the central difference: the loss is a float mean (relative error
+             * ~1e-7 of a loss near 1) divided by 2 eps = 4e-3, about 3e-5 per entry. */
+            double floor = 3e-5 * sqrt((double)cnt);
+            if (!(sqrt(dn) < 2e-3 * (sqrt(nn) + sqrt(na)) + floor) || !(na > 0.0)) {
                 fail_msg("act %s task %s dropout %.1f layer %d %s: relative error %.3g (|ana| "
                          "%.3g)",
                          fedc_act_name(gc->act), fedc_task_name(gc->task), (double)gc->dropout, l,
@@ -104,6 +134,7 @@ static void gradcheck(const gc_case *gc) {
     }
     free(ana);
     free(num);
+    free(skip);
     fedc_workspace_destroy(&ws);
     fedc_model_destroy(&m);
 }

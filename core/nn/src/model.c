@@ -3,6 +3,7 @@
 #include "fedc/model.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,6 +230,37 @@ fedc_err fedc_model_set_schema(fedc_model *m, char *const *names, const char *la
         m->std[j] = std ? std[j] : 1.0f;
     }
     return FEDC_OK;
+}
+
+int fedc_model_views(const fedc_model *m, fedc_param_view *out, int max) {
+    int k = 0;
+    for (int l = 0; l < m->arch.n_layers; l++) {
+        for (int bias = 0; bias < 2; bias++, k++) {
+            if (k >= max)
+                continue;
+            fedc_param_view *v = &out[k];
+            snprintf(v->name, sizeof v->name, "dense%d.%s", l, bias ? "bias" : "weight");
+            v->offset = bias ? m->b_off[l] : m->w_off[l];
+            v->rows = bias ? 1 : m->arch.sizes[l];
+            v->cols = m->arch.sizes[l + 1];
+        }
+    }
+    return k;
+}
+
+float *fedc_model_param(const fedc_model *m, const char *name, int *rows, int *cols) {
+    fedc_param_view v[2 * FEDC_MAX_LAYERS];
+    int n = fedc_model_views(m, v, 2 * FEDC_MAX_LAYERS);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(v[i].name, name) == 0) {
+            if (rows)
+                *rows = v[i].rows;
+            if (cols)
+                *cols = v[i].cols;
+            return m->params + v[i].offset;
+        }
+    }
+    return NULL;
 }
 
 int fedc_model_out_width(const fedc_model *m) {

@@ -20,10 +20,10 @@ typedef enum fedc_task {
 typedef struct fedc_dataset {
     int n_rows;
     int n_features;
-    float *x;              /* (n_rows, n_features), owned */
-    float *y;              /* (n_rows), owned */
-    char **feature_names;  /* n_features strings, owned */
-    char *label_name;      /* owned */
+    float *x;             /* (n_rows, n_features), owned */
+    float *y;             /* (n_rows), owned */
+    char **feature_names; /* n_features strings, owned */
+    char *label_name;     /* owned */
 } fedc_dataset;
 
 /* Hard limits that keep a hostile file from making us allocate without bound. */
@@ -36,8 +36,11 @@ typedef struct fedc_dataset {
  * ignored; CRLF line ends are accepted.
  * Errors (with d->msg naming path[:line[:column]]): FEDC_EIO unreadable path, FEDC_EEMPTY empty
  * file or no data rows, FEDC_EPARSE non-numeric/empty cell or ragged row (expected vs got field
- * count), FEDC_EINVAL missing label or drop column. On success *out is caller-owned
- * (fedc_dataset_destroy). */
+ * count) or a bad header (blank, an empty or duplicate column name), FEDC_EINVAL missing label or
+ * drop column (or the label dropped, or no feature left), FEDC_ERANGE beyond a limit (more than
+ * FEDC_CSV_MAX_COLUMNS columns, a column name longer than FEDC_CSV_MAX_FIELD bytes, a line longer
+ * than FEDC_CSV_MAX_FIELD + 8 bytes per header column). Quoted fields may not contain commas or
+ * quotes. On success *out is caller-owned (fedc_dataset_destroy). */
 FEDC_MUST_CHECK fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
                                        const char *const *drop, int n_drop, fedc_diag *d);
 
@@ -52,13 +55,12 @@ FEDC_MUST_CHECK fedc_err fedc_dataset_subset(fedc_dataset **out, const fedc_data
                                              const int *rows, int n);
 
 /* Chooses the task from the labels unless `forced_regression` is set: all labels in {0,1} ->
- * binary (n_classes = 2); all non-negative integers 0..K-1 with K > 2 -> multiclass (n_classes =
- * K, every class present up to the maximum); anything else -> FEDC_EINVAL with a message naming
- * the first offending row (data line number = row + 2) and value, suggesting --task regression.
- * For regression n_classes = 1. */
-FEDC_MUST_CHECK fedc_err fedc_dataset_task(fedc_task *task, int *n_classes,
-                                           const fedc_dataset *ds, int forced_regression,
-                                           fedc_diag *d);
+ * binary (n_classes = 2, even if one of them is absent, as in a client's all-negative shard); all
+ * non-negative integers 0..K-1 with K > 2 -> multiclass (n_classes = K, every class present up to
+ * the maximum); anything else -> FEDC_EINVAL with a message naming the first offending row (data
+ * line number = row + 2) and value, suggesting --task regression. For regression n_classes = 1. */
+FEDC_MUST_CHECK fedc_err fedc_dataset_task(fedc_task *task, int *n_classes, const fedc_dataset *ds,
+                                           int forced_regression, fedc_diag *d);
 
 /* Per-feature mean and standard deviation (population, divides by n) over all rows, accumulated
  * in double. A constant column gets std 1 so that standardising leaves it at 0. mean and std are
@@ -66,7 +68,8 @@ FEDC_MUST_CHECK fedc_err fedc_dataset_task(fedc_task *task, int *n_classes,
 void fedc_dataset_stats(float *mean, float *std, const fedc_dataset *ds);
 
 /* x[i][j] = (x[i][j] - mean[j]) / std[j]; the statistics may come from elsewhere (the
- * federation agrees on them). */
+ * federation agrees on them). Every std[j] must be nonzero (FEDC_CHECK): statistics received
+ * from peers are validated by the caller first. */
 void fedc_dataset_standardize(fedc_dataset *ds, const float *mean, const float *std);
 
 /* Stratified split by seed: within each class (binary/multiclass; regression uses one stratum)

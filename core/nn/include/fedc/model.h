@@ -94,6 +94,21 @@ FEDC_MUST_CHECK fedc_err fedc_model_predict(float *out, const fedc_model *m, con
 FEDC_MUST_CHECK fedc_err fedc_model_predict_std(float *out, const fedc_model *m, const float *x,
                                                 int n);
 
+/* A named view into the flat parameter (or gradient) buffer: "dense0.weight" is (rows, cols) =
+ * (sizes[0], sizes[1]) starting at `offset`; "dense0.bias" is (1, sizes[1]). */
+typedef struct fedc_param_view {
+    char name[32];
+    size_t offset;
+    int rows, cols;
+} fedc_param_view;
+
+/* Fills up to max views in buffer order (weights then bias per layer) and returns how many the
+ * model has (2 * n_layers). */
+int fedc_model_views(const fedc_model *m, fedc_param_view *out, int max);
+
+/* Finds a view by name; returns NULL when there is none. The pointer is into m->params. */
+float *fedc_model_param(const fedc_model *m, const char *name, int *rows, int *cols);
+
 /* Width of one prediction row: 1, or K for multiclass. */
 int fedc_model_out_width(const fedc_model *m);
 
