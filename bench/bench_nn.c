@@ -212,8 +212,8 @@ static double time_blas(op_kind op, int batch, int in, int out, int threads, flo
         double t0 = now_s();
         for (int it = 0; it < reps; it++) {
             if (op == OP_FORWARD)
-                blas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, batch, out, in, 1.0f, x, in, w, out,
-                           0.0f, c, out);
+                blas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, batch, out, in, 1.0f, x, in, w, out, 0.0f,
+                           c, out);
             else if (op == OP_INPUT_GRAD)
                 blas_sgemm(ROW_MAJOR, NO_TRANS, TRANS, batch, in, out, 1.0f, dy, out, w, out, 0.0f,
                            c, in);
@@ -318,8 +318,7 @@ int main(int argc, char **argv) {
                             printf("kernel model=%s batch=%d layer=%d op=%s in=%d out=%d "
                                    "threads=%d fedc_gflops=%.1f openblas_gflops=%.1f "
                                    "ratio=%.2f\n",
-                                   models[mi].name, batch, l, op_name[op], in, out, t, f, b,
-                                   f / b);
+                                   models[mi].name, batch, l, op_name[op], in, out, t, f, b, f / b);
                         }
                     }
                 }

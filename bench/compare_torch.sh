@@ -83,6 +83,9 @@ trap 'rm -rf "$OUT"' EXIT
 # Settings: label threads wait_policy
 SETTINGS=("t1 1 -" "t2-passive 2 passive" "t2-default 2 -")
 
+loadavg() { echo "## load average (1/5/15 min): $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)" \
+                 "on $(nproc) CPUs; 2-thread numbers are unreliable when other work runs"; }
+loadavg
 echo "## torch: $("$PY" -c 'import torch; print(torch.__version__)'), OPENBLAS_CORETYPE=${CORETYPE:-unset}" \
      "(caller had OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-unset})"
 for mode in train gemm; do
@@ -103,6 +106,7 @@ for core in "$CORETYPE" ""; do
 done
 
 # Summary: every setting and the best per configuration.
+loadavg
 echo "## torch summary (best of: ${SETTINGS[*]%% *})"
 summarize() {  # summarize MODE KEYFIELDS... ; reads $OUT/MODE.*; value field = last key=value named V
   local mode=$1 value=$2

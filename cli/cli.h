@@ -25,8 +25,8 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
  * returns -1. */
 int cli_int(const char *cmd, const char *flag, const char *val, long lo, long hi, int *out);
 int cli_u64(const char *cmd, const char *flag, const char *val, unsigned long long *out);
-int cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi,
-              int lo_open, float *out);
+int cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi, int lo_open,
+              float *out);
 /* Comma-separated positive integers, e.g. "64,32"; "" or "none" gives zero layers. */
 int cli_int_list(const char *cmd, const char *flag, const char *val, int *out, int max, int *n);
 /* Splits "a,b,c" into a NULL-terminated array of strings (caller frees with cli_free_list). */

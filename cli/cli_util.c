@@ -50,8 +50,8 @@ int cli_u64(const char *cmd, const char *flag, const char *val, unsigned long lo
     return 0;
 }
 
-int cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi,
-              int lo_open, float *out) {
+int cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi, int lo_open,
+              float *out) {
     char *end;
     errno = 0;
     double v = strtod(val, &end);
@@ -76,7 +76,8 @@ int cli_int_list(const char *cmd, const char *flag, const char *val, int *out, i
         errno = 0;
         long v = strtol(p, &end, 10);
         if (errno || end == p || (*end != ',' && *end != 0) || v < 1 || v > FEDC_MAX_WIDTH) {
-            cli_error(cmd, "%s: expected comma-separated layer widths in 1..%d (e.g. 64,32), got '%s'",
+            cli_error(cmd,
+                      "%s: expected comma-separated layer widths in 1..%d (e.g. 64,32), got '%s'",
                       flag, FEDC_MAX_WIDTH, val);
             return -1;
         }
@@ -179,8 +180,8 @@ void cli_print_metrics(FILE *f, const char *title, const cli_metrics *mt) {
     switch (mt->task) {
     case FEDC_TASK_BINARY: {
         const fedc_binary_metrics *b = &mt->bin;
-        fprintf(f, "  roc_auc   %.4f\n  pr_auc    %.4f\n  accuracy  %.4f\n", b->roc_auc,
-                b->pr_auc, b->accuracy);
+        fprintf(f, "  roc_auc   %.4f\n  pr_auc    %.4f\n  accuracy  %.4f\n", b->roc_auc, b->pr_auc,
+                b->accuracy);
         fprintf(f, "  precision %.4f\n  recall    %.4f\n  f1        %.4f\n  log_loss  %.4f\n",
                 b->precision, b->recall, b->f1, b->log_loss);
         fprintf(f, "  confusion at threshold %.2f: tp %ld  fp %ld  tn %ld  fn %ld\n",

@@ -11,19 +11,20 @@
 static const char *CMD = "eval";
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: fedc eval --model FILE --data FILE.csv [--label COLUMN] [options]\n"
-               "\n"
-               "Evaluates a model saved by 'fedc train --out' on a CSV file.\n"
-               "\n"
-               "  --model FILE           model file (required)\n"
-               "  --data FILE            CSV with a header line (required)\n"
-               "  --label NAME           label column (default: the label the model was trained on)\n"
-               "  --metrics-json FILE    write the metrics as one JSON object on one line\n"
-               "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
-               "  --threads N            OpenMP threads (default OMP_NUM_THREADS, else all cores)\n"
-               "  -h, --help             this message\n"
-               "\n"
-               "Exit status: 0 success, 1 runtime failure, 2 bad flags, data or model file.\n");
+    fprintf(f,
+            "usage: fedc eval --model FILE --data FILE.csv [--label COLUMN] [options]\n"
+            "\n"
+            "Evaluates a model saved by 'fedc train --out' on a CSV file.\n"
+            "\n"
+            "  --model FILE           model file (required)\n"
+            "  --data FILE            CSV with a header line (required)\n"
+            "  --label NAME           label column (default: the label the model was trained on)\n"
+            "  --metrics-json FILE    write the metrics as one JSON object on one line\n"
+            "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
+            "  --threads N            OpenMP threads (default OMP_NUM_THREADS, else all cores)\n"
+            "  -h, --help             this message\n"
+            "\n"
+            "Exit status: 0 success, 1 runtime failure, 2 bad flags, data or model file.\n");
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -137,8 +138,8 @@ int cmd_eval(int argc, char **argv) {
         }
     } else {
         if (ds->n_features != nf) {
-            cli_error(CMD, "%s has %d feature columns, the model expects %d", data,
-                      ds->n_features, nf);
+            cli_error(CMD, "%s has %d feature columns, the model expects %d", data, ds->n_features,
+                      nf);
             goto out;
         }
         for (int j = 0; j < nf; j++)
@@ -149,8 +150,8 @@ int cmd_eval(int argc, char **argv) {
         int ok = m->arch.task == FEDC_TASK_REGRESSION ||
                  (y >= 0.0f && y < (float)m->arch.n_classes && y == floorf(y));
         if (!ok) {
-            cli_error(CMD, "%s:%d: label %g is not valid for this %s model", data, i + 2,
-                      (double)y, fedc_task_name(m->arch.task));
+            cli_error(CMD, "%s:%d: label %g is not valid for this %s model", data, i + 2, (double)y,
+                      fedc_task_name(m->arch.task));
             goto out;
         }
     }
@@ -165,8 +166,8 @@ int cmd_eval(int argc, char **argv) {
         sel->y[i] = ds->y[i];
     }
     cli_setup_threads(threads);
-    pred = malloc((size_t)(ds->n_rows > 0 ? ds->n_rows : 1) * fedc_model_out_width(m) *
-                  sizeof(float));
+    pred =
+        malloc((size_t)(ds->n_rows > 0 ? ds->n_rows : 1) * fedc_model_out_width(m) * sizeof(float));
     if (!pred || fedc_model_predict(pred, m, sel->x, sel->n_rows)) {
         cli_error(CMD, "out of memory");
         goto out;

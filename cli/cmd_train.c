@@ -14,48 +14,49 @@
 static const char *CMD = "train";
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: fedc train --data FILE.csv --label COLUMN [options]\n"
-            "\n"
-            "Trains an MLP on one CSV file (header line, numeric columns) and prints test metrics.\n"
-            "The task follows from the label column: 0/1 -> binary (sigmoid, cross-entropy),\n"
-            "integers 0..K-1 -> K-class softmax, --task regression -> mean squared error.\n"
-            "\n"
-            "data:\n"
-            "  --data FILE            training CSV (required)\n"
-            "  --label NAME           label column (required)\n"
-            "  --drop A,B,...         columns to ignore (e.g. an ID column)\n"
-            "  --task auto|regression auto picks binary or multiclass from the labels (default auto)\n"
-            "  --val-fraction X       validation share for early stopping, 0 <= X < 1 (default 0.15)\n"
-            "  --test-fraction X      held-out test share, 0 <= X < 1 (default 0.15)\n"
-            "model:\n"
-            "  --layers 64,32         hidden layer widths; 'none' for a linear model (default 64,32)\n"
-            "  --activation NAME      relu, leaky_relu, sigmoid or tanh (default relu)\n"
-            "  --dropout P            dropout on hidden layers while training, 0 <= P < 1 (default 0)\n"
-            "training:\n"
-            "  --epochs N             maximum epochs (default 20)\n"
-            "  --batch N              mini-batch size (default 64)\n"
-            "  --lr X                 learning rate (default 0.001)\n"
-            "  --optimizer NAME       adam, adamw or sgd (default adam)\n"
-            "  --momentum X           SGD momentum (default 0.9)\n"
-            "  --weight-decay X       decoupled weight decay (AdamW; default 0, 0.01 with adamw)\n"
-            "  --l2 X                 L2 penalty on weights (default 0)\n"
-            "  --l1 X                 L1 penalty on weights (default 0)\n"
-            "  --pos-weight auto|X    weight of positive rows in binary cross-entropy; auto =\n"
-            "                         negatives/positives of the training part (default 1)\n"
-            "  --patience N           stop after N epochs without validation improvement and\n"
-            "                         restore the best weights; 0 = never (default 5)\n"
-            "  --stop-metric NAME     loss, roc_auc or pr_auc (binary) (default loss)\n"
-            "  --seed N               seed for initialisation, split, shuffling, dropout (default 1)\n"
-            "  --threads N            OpenMP threads (default OMP_NUM_THREADS, else all cores)\n"
-            "output:\n"
-            "  --out FILE             save the trained model (path used exactly as given)\n"
-            "  --metrics-json FILE    write test metrics as one JSON object on one line\n"
-            "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
-            "  --quiet                no per-epoch lines\n"
-            "  -h, --help             this message\n"
-            "\n"
-            "Exit status: 0 success, 1 runtime failure, 2 bad flags or bad input data.\n");
+    fprintf(
+        f,
+        "usage: fedc train --data FILE.csv --label COLUMN [options]\n"
+        "\n"
+        "Trains an MLP on one CSV file (header line, numeric columns) and prints test metrics.\n"
+        "The task follows from the label column: 0/1 -> binary (sigmoid, cross-entropy),\n"
+        "integers 0..K-1 -> K-class softmax, --task regression -> mean squared error.\n"
+        "\n"
+        "data:\n"
+        "  --data FILE            training CSV (required)\n"
+        "  --label NAME           label column (required)\n"
+        "  --drop A,B,...         columns to ignore (e.g. an ID column)\n"
+        "  --task auto|regression auto picks binary or multiclass from the labels (default auto)\n"
+        "  --val-fraction X       validation share for early stopping, 0 <= X < 1 (default 0.15)\n"
+        "  --test-fraction X      held-out test share, 0 <= X < 1 (default 0.15)\n"
+        "model:\n"
+        "  --layers 64,32         hidden layer widths; 'none' for a linear model (default 64,32)\n"
+        "  --activation NAME      relu, leaky_relu, sigmoid or tanh (default relu)\n"
+        "  --dropout P            dropout on hidden layers while training, 0 <= P < 1 (default 0)\n"
+        "training:\n"
+        "  --epochs N             maximum epochs (default 20)\n"
+        "  --batch N              mini-batch size (default 64)\n"
+        "  --lr X                 learning rate (default 0.001)\n"
+        "  --optimizer NAME       adam, adamw or sgd (default adam)\n"
+        "  --momentum X           SGD momentum (default 0.9)\n"
+        "  --weight-decay X       decoupled weight decay (AdamW; default 0, 0.01 with adamw)\n"
+        "  --l2 X                 L2 penalty on weights (default 0)\n"
+        "  --l1 X                 L1 penalty on weights (default 0)\n"
+        "  --pos-weight auto|X    weight of positive rows in binary cross-entropy; auto =\n"
+        "                         negatives/positives of the training part (default 1)\n"
+        "  --patience N           stop after N epochs without validation improvement and\n"
+        "                         restore the best weights; 0 = never (default 5)\n"
+        "  --stop-metric NAME     loss, roc_auc or pr_auc (binary) (default loss)\n"
+        "  --seed N               seed for initialisation, split, shuffling, dropout (default 1)\n"
+        "  --threads N            OpenMP threads (default OMP_NUM_THREADS, else all cores)\n"
+        "output:\n"
+        "  --out FILE             save the trained model (path used exactly as given)\n"
+        "  --metrics-json FILE    write test metrics as one JSON object on one line\n"
+        "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
+        "  --quiet                no per-epoch lines\n"
+        "  -h, --help             this message\n"
+        "\n"
+        "Exit status: 0 success, 1 runtime failure, 2 bad flags or bad input data.\n");
 }
 
 typedef struct progress {
@@ -73,12 +74,12 @@ static void on_epoch(void *ctx, const fedc_epoch_info *e) {
         if (strcmp(p->metric_name, "loss") == 0)
             snprintf(val, sizeof val, "  val_loss %.4f%s", e->val_loss, e->improved ? " *" : "");
         else
-            snprintf(val, sizeof val, "  val_loss %.4f  val_%s %.4f%s", e->val_loss,
-                     p->metric_name, e->val_metric, e->improved ? " *" : "");
+            snprintf(val, sizeof val, "  val_loss %.4f  val_%s %.4f%s", e->val_loss, p->metric_name,
+                     e->val_metric, e->improved ? " *" : "");
     }
-    fprintf(stdout, "%sepoch %3d/%d  loss %.4f%s  %.2fs  %.0f samples/s%s", p->tty ? "\r\033[K" : "",
-            e->epoch, e->epochs, e->train_loss, val, e->seconds, e->samples_per_s,
-            p->tty ? "" : "\n");
+    fprintf(stdout, "%sepoch %3d/%d  loss %.4f%s  %.2fs  %.0f samples/s%s",
+            p->tty ? "\r\033[K" : "", e->epoch, e->epochs, e->train_loss, val, e->seconds,
+            e->samples_per_s, p->tty ? "" : "\n");
     fflush(stdout);
 }
 
@@ -276,7 +277,8 @@ int cmd_train(int argc, char **argv) {
     rc = FEDC_EXIT_FAIL;
     if (fedc_dataset_split(&train, val_frac > 0 ? &val : NULL, test_frac > 0 ? &test : NULL, all,
                            task, val_frac, test_frac, seed)) {
-        cli_error(CMD, "out of memory splitting the data");
+        cli_error(CMD, "cannot split the data (fractions %g and %g)", (double)val_frac,
+                  (double)test_frac);
         goto out;
     }
     if (train->n_rows < 1) {
@@ -310,8 +312,8 @@ int cmd_train(int argc, char **argv) {
     fedc_model_init(model, seed);
 
     int requested = cli_setup_threads(threads);
-    printf("fedc train: %s, %d rows x %d features, task %s", data, all->n_rows,
-           all->n_features, fedc_task_name(task));
+    printf("fedc train: %s, %d rows x %d features, task %s", data, all->n_rows, all->n_features,
+           fedc_task_name(task));
     if (task == FEDC_TASK_MULTICLASS)
         printf(" (%d classes)", n_classes);
     printf("\n  split: %d train, %d validation, %d test (stratified, seed %llu)\n", train->n_rows,
@@ -323,8 +325,7 @@ int cmd_train(int argc, char **argv) {
            model->n_params, opt_name, (double)cfg.opt.lr, cfg.batch, cfg.epochs);
     if (task == FEDC_TASK_BINARY)
         printf(", pos-weight %.3f", (double)cfg.pos_weight);
-    printf("\n  kernels: %s, %d threads requested\n", fedc_isa_name(fedc_isa_active()),
-           requested);
+    printf("\n  kernels: %s, %d threads requested\n", fedc_isa_name(fedc_isa_active()), requested);
 
     progress pg = {isatty(fileno(stdout)), quiet, stop_name};
     cfg.on_epoch = on_epoch;

@@ -5,14 +5,15 @@
 #include "cli.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: fedc <command> [options]\n"
-               "\n"
-               "commands:\n"
-               "  train   train a model centrally on one CSV file (the baseline for federated runs)\n"
-               "  eval    evaluate a saved model on a CSV file\n"
-               "  help    show this message\n"
-               "\n"
-               "Run 'fedc <command> --help' for the options of a command.\n");
+    fprintf(f,
+            "usage: fedc <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  train   train a model centrally on one CSV file (the baseline for federated runs)\n"
+            "  eval    evaluate a saved model on a CSV file\n"
+            "  help    show this message\n"
+            "\n"
+            "Run 'fedc <command> --help' for the options of a command.\n");
 }
 
 int main(int argc, char **argv) {

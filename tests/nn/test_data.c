@@ -4,7 +4,8 @@
  * (return code and the exact path:line:column prefix of the message), task detection, statistics
  * on a hand-worked matrix, standardisation, the stratified split (sizes, no row lost or repeated,
  * order kept, seeds), pos_weight, and the German credit fixture. Files are written to a mkdtemp
- * directory that the group teardown removes. */
+ * directory that the group teardown removes. Every error test prints the message it checked, so
+ * the output doubles as a list of the wording users see. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -868,8 +869,8 @@ static int val_ids(int *ids, const fedc_dataset *ds, uint64_t seed) {
 
 static void test_split(void **state) {
     (void)state;
-    /* 203 rows, class 0 on about 70%: e.g. round(0.15 * n_0) and round(0.2 * n_1) differ from
-     * the unstratified counts. */
+    /* 203 rows, class 0 on about 70%: the per-class counts round(f * n_c) are checked exactly,
+     * so a split that ignored the classes would be caught. */
     fedc_dataset *ds = id_dataset(203, 2, 70);
     int n0 = count_class(ds, 0.0f), n1 = count_class(ds, 1.0f);
     assert_int_equal(n0 + n1, 203);

@@ -38,15 +38,15 @@ typedef struct gc_case {
 } gc_case;
 
 /* Checks d loss / d theta for every parameter of a 5-7-6-K network. Per layer and per kind
- * (weights, biases) the relative error ||num - ana|| / (||num|| + ||ana||) must be below 2e-3 (above
- * the difference quotient's noise floor), and
- * no single entry may be off by more than 2e-2 relative (with an absolute floor for tiny ones). */
+ * (weights, biases) the relative error ||num - ana|| / (||num|| + ||ana||) must be below 2e-3
+ * (above the difference quotient's noise floor), and no single entry may be off by more than 2e-2
+ * relative (with an absolute floor for tiny ones). */
 static void gradcheck(const gc_case *gc) {
     int hidden[] = {7, 6};
     fedc_arch arch;
     fedc_diag d;
-    assert_int_equal(
-        fedc_arch_make(&arch, 5, hidden, 2, gc->act, gc->task, gc->classes, &d), FEDC_OK);
+    assert_int_equal(fedc_arch_make(&arch, 5, hidden, 2, gc->act, gc->task, gc->classes, &d),
+                     FEDC_OK);
     fedc_model *m = NULL;
     fedc_workspace *ws = NULL;
     assert_int_equal(fedc_model_new(&m, &arch), FEDC_OK);
@@ -104,8 +104,8 @@ static void gradcheck(const gc_case *gc) {
     for (int l = 0; l < arch.n_layers; l++) {
         for (int kind = 0; kind < 2; kind++) {
             size_t off = kind ? m->b_off[l] : m->w_off[l];
-            size_t cnt = kind ? (size_t)arch.sizes[l + 1]
-                              : (size_t)arch.sizes[l] * arch.sizes[l + 1];
+            size_t cnt =
+                kind ? (size_t)arch.sizes[l + 1] : (size_t)arch.sizes[l] * arch.sizes[l + 1];
             double dn = 0, nn = 0, na = 0, gmax = 0;
             for (size_t i = off; i < off + cnt; i++) {
                 dn += ((double)num[i] - ana[i]) * ((double)num[i] - ana[i]);
@@ -184,8 +184,8 @@ static void test_loss_values(void **state) {
     fedc_model_destroy(&m);
 
     /* Softmax cross-entropy with three classes and zero weights: loss = log 3 for any label. */
-    assert_int_equal(
-        fedc_arch_make(&arch, 1, NULL, 0, FEDC_ACT_RELU, FEDC_TASK_MULTICLASS, 3, &d), FEDC_OK);
+    assert_int_equal(fedc_arch_make(&arch, 1, NULL, 0, FEDC_ACT_RELU, FEDC_TASK_MULTICLASS, 3, &d),
+                     FEDC_OK);
     assert_int_equal(fedc_model_new(&m, &arch), FEDC_OK);
     assert_int_equal(fedc_workspace_new(&ws, &arch, 4), FEDC_OK);
     float yc[] = {0, 1, 2, 1};
@@ -195,8 +195,8 @@ static void test_loss_values(void **state) {
     fedc_model_destroy(&m);
 
     /* Mean squared error. */
-    assert_int_equal(
-        fedc_arch_make(&arch, 1, NULL, 0, FEDC_ACT_RELU, FEDC_TASK_REGRESSION, 1, &d), FEDC_OK);
+    assert_int_equal(fedc_arch_make(&arch, 1, NULL, 0, FEDC_ACT_RELU, FEDC_TASK_REGRESSION, 1, &d),
+                     FEDC_OK);
     assert_int_equal(fedc_model_new(&m, &arch), FEDC_OK);
     assert_int_equal(fedc_workspace_new(&ws, &arch, 4), FEDC_OK);
     m->w[0][0] = 2.0f;
@@ -216,8 +216,8 @@ static void test_dropout_mask(void **state) {
     fedc_diag d;
     fedc_model *m = NULL;
     fedc_workspace *ws = NULL;
-    assert_int_equal(
-        fedc_arch_make(&arch, 4, hidden, 1, FEDC_ACT_RELU, FEDC_TASK_BINARY, 2, &d), FEDC_OK);
+    assert_int_equal(fedc_arch_make(&arch, 4, hidden, 1, FEDC_ACT_RELU, FEDC_TASK_BINARY, 2, &d),
+                     FEDC_OK);
     assert_int_equal(fedc_model_new(&m, &arch), FEDC_OK);
     assert_int_equal(fedc_workspace_new(&ws, &arch, 128), FEDC_OK);
     fedc_model_init(m, 1);

@@ -69,9 +69,9 @@ static void test_gemm_matches_reference(void **state) {
     fedc_rng_init(&r, 12345);
     for (int isa = FEDC_ISA_GENERIC; isa <= (int)fedc_isa_detect(); isa++) {
         /* Edge shapes: single elements, widths around the tile sizes, the output layer (n = 1). */
-        static const int shapes[][3] = {{1, 1, 1},   {1, 1, 33},  {256, 1, 32}, {30, 64, 256},
-                                        {7, 17, 5},  {8, 32, 8},  {9, 33, 3},   {6, 16, 1},
-                                        {13, 15, 64}, {64, 48, 30}, {3, 100, 7}, {100, 3, 7}};
+        static const int shapes[][3] = {{1, 1, 1},    {1, 1, 33},   {256, 1, 32}, {30, 64, 256},
+                                        {7, 17, 5},   {8, 32, 8},   {9, 33, 3},   {6, 16, 1},
+                                        {13, 15, 64}, {64, 48, 30}, {3, 100, 7},  {100, 3, 7}};
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int t = 0; t < 8; t++)
                 check_gemm((fedc_isa)isa, &r, shapes[s][0], shapes[s][1], shapes[s][2], t & 1,

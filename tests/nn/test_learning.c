@@ -82,8 +82,8 @@ static void test_german_credit(void **state) {
     fedc_arch arch;
     fedc_diag d;
     fedc_model *m = NULL;
-    assert_int_equal(
-        fedc_arch_make(&arch, 24, hidden, 1, FEDC_ACT_RELU, FEDC_TASK_BINARY, 2, &d), FEDC_OK);
+    assert_int_equal(fedc_arch_make(&arch, 24, hidden, 1, FEDC_ACT_RELU, FEDC_TASK_BINARY, 2, &d),
+                     FEDC_OK);
     assert_int_equal(fedc_model_new(&m, &arch), FEDC_OK);
     fedc_model_init(m, 1);
     fedc_train_cfg cfg = fedc_train_defaults();
@@ -132,8 +132,8 @@ static void test_early_stopping_restores_best(void **state) {
     fedc_arch arch;
     fedc_diag d;
     fedc_model *m = NULL;
-    assert_int_equal(
-        fedc_arch_make(&arch, 24, hidden, 2, FEDC_ACT_RELU, FEDC_TASK_BINARY, 2, &d), FEDC_OK);
+    assert_int_equal(fedc_arch_make(&arch, 24, hidden, 2, FEDC_ACT_RELU, FEDC_TASK_BINARY, 2, &d),
+                     FEDC_OK);
     assert_int_equal(fedc_model_new(&m, &arch), FEDC_OK);
     fedc_model_init(m, 2);
     epoch_log lg = {0};
@@ -173,8 +173,8 @@ static void test_thread_count_invariance(void **state) {
     int hidden[] = {37, 19};
     fedc_arch arch;
     fedc_diag d;
-    assert_int_equal(
-        fedc_arch_make(&arch, 24, hidden, 2, FEDC_ACT_RELU, FEDC_TASK_BINARY, 2, &d), FEDC_OK);
+    assert_int_equal(fedc_arch_make(&arch, 24, hidden, 2, FEDC_ACT_RELU, FEDC_TASK_BINARY, 2, &d),
+                     FEDC_OK);
     fedc_model *m[2] = {NULL, NULL};
     for (int t = 0; t < 2; t++) {
         assert_int_equal(fedc_model_new(&m[t], &arch), FEDC_OK);

@@ -12,7 +12,6 @@
  * setlocale. */
 #include "fedc/data.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
@@ -38,7 +37,7 @@
 /* Hands out the lines of a file from one buffer that grows to the longest line. */
 typedef struct reader {
     FILE *f;
-    char *buf;   /* cap bytes; buf[len] is always a NUL */
+    char *buf;   /* cap bytes; buf[len] is a NUL whenever a line is handed out */
     size_t cap;  /* allocated bytes */
     size_t len;  /* bytes of file data in buf */
     size_t pos;  /* start of the next line */
@@ -137,13 +136,15 @@ static int line_is_blank(const char *line, size_t n) {
     return skip_blank(line, line + n) == line + n;
 }
 
-/* Copies [s, s + n) into out for an error message: at most SHOW_MAX bytes, non-printable bytes
- * as '?', "..." when cut. */
+/* Copies [s, s + n) into out for an error message: at most SHOW_MAX bytes, control bytes as '?',
+ * "..." when cut (never inside a UTF-8 sequence). */
 static const char *show(char out[SHOW_MAX + 4], const char *s, size_t n) {
     size_t k = n < SHOW_MAX ? n : SHOW_MAX;
+    while (k < n && k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80)
+        k--;
     for (size_t i = 0; i < k; i++) {
         unsigned char c = (unsigned char)s[i];
-        out[i] = (c >= 0x20 && c < 0x7f) || c >= 0x80 ? (char)c : '?';
+        out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
     }
     if (k < n) {
         memcpy(out + k, "...", 3);
@@ -191,7 +192,8 @@ static int find_column(const name_ref *sorted, int n_cols, const char *name) {
     return hit->col;
 }
 
-/* Writes "a1, a2, ..." into out (LIST_MAX + 32 bytes), cut with the total count when long. */
+/* Writes "a1, a2, ..." into out (LIST_MAX + 32 bytes), cut with the total count when long,
+ * control bytes as '?'. */
 static void list_columns(char *out, size_t cap, char *const *names, int n_cols) {
     size_t len = 0;
     out[0] = '\0';
@@ -199,9 +201,13 @@ static void list_columns(char *out, size_t cap, char *const *names, int n_cols) 
         size_t k = strlen(names[j]);
         if (len + k + 2 > LIST_MAX) {
             snprintf(out + len, cap - len, "%s... (%d columns)", j ? ", " : "", n_cols);
-            return;
+            break;
         }
         len += (size_t)snprintf(out + len, cap - len, "%s%s", j ? ", " : "", names[j]);
+    }
+    for (char *c = out; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     }
 }
 
@@ -366,9 +372,9 @@ static int is_float_midpoint(double d) {
  * NULL. */
 static const char *fast_float(float *v, const char *p) {
 #if FLT_EVAL_METHOD == 0
-    static const double pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    static const double exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                           1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                           1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     /* The largest w that can take another digit and stay <= 2^53: (2^53 - 9) / 10. */
     const uint64_t keep_max = UINT64_C(900719925474098);
     int neg = *p == '-';
@@ -412,12 +418,12 @@ static const char *fast_float(float *v, const char *p) {
     }
     if (!is_cell_end(*p) || q < -22 || q > 22)
         return NULL;
-    double lo = q < 0 ? (double)w / pow10[-q] : (double)w * pow10[q];
+    double lo = q < 0 ? (double)w / exact_pow10[-q] : (double)w * exact_pow10[q];
     if (is_float_midpoint(lo))
         return NULL;
     float f = (float)lo;
     if (dropped) {
-        double hi = q < 0 ? (double)(w + 1) / pow10[-q] : (double)(w + 1) * pow10[q];
+        double hi = q < 0 ? (double)(w + 1) / exact_pow10[-q] : (double)(w + 1) * exact_pow10[q];
         if (is_float_midpoint(hi) || (float)hi != f)
             return NULL;
     }

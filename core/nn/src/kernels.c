@@ -27,8 +27,8 @@ static void gemm_tiles_generic(float *restrict c, const float *restrict a, const
         float acc[GMR][GNR];
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < cols; j++)
-                acc[r][j] = accumulate ? c[(size_t)(i0 + r) * ldc + j0 + j]
-                                       : (bias ? bias[j0 + j] : 0.0f);
+                acc[r][j] =
+                    accumulate ? c[(size_t)(i0 + r) * ldc + j0 + j] : (bias ? bias[j0 + j] : 0.0f);
         if (rows == GMR && cols == GNR) {
             for (int p = 0; p < k; p++) {
                 const float *bp = b + (size_t)p * ldb + j0;
@@ -128,13 +128,13 @@ void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
 }
 
 void fedc_gemm(float *restrict c, const float *restrict a, const float *restrict b,
-               const float *restrict bias, int m, int n, int k, int rsa, int csa, int ldb,
-               int ldc, int accumulate) {
+               const float *restrict bias, int m, int n, int k, int rsa, int csa, int ldb, int ldc,
+               int accumulate) {
     fedc_gemm_isa(g_isa_active, c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate);
 }
 
-void fedc_gemm_ref(float *c, const float *a, const float *b, const float *bias, int m, int n,
-                   int k, int rsa, int csa, int ldb, int ldc, int accumulate) {
+void fedc_gemm_ref(float *c, const float *a, const float *b, const float *bias, int m, int n, int k,
+                   int rsa, int csa, int ldb, int ldc, int accumulate) {
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             float s = accumulate ? c[(size_t)i * ldc + j] : (bias ? bias[j] : 0.0f);

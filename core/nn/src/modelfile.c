@@ -271,8 +271,7 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
     if (get_u32(&r, &crc, "the checksum"))
         goto out;
     if (r.pos != len) {
-        fedc_diag_set(d, "%s: %zu unexpected bytes after the end of the model", what,
-                      len - r.pos);
+        fedc_diag_set(d, "%s: %zu unexpected bytes after the end of the model", what, len - r.pos);
         goto out;
     }
     if (crc != fedc_crc32(buf, body)) {

@@ -36,7 +36,8 @@ fedc_err fedc_workspace_new(fedc_workspace **out, const fedc_arch *arch, int max
     ws->arch = *arch;
     const int L = arch->n_layers;
     const size_t B = (size_t)max_batch;
-    size_t total = round_up(B * arch->sizes[0]) + 2 * round_up(B) + round_up(fedc_arch_n_params(arch));
+    size_t total =
+        round_up(B * arch->sizes[0]) + 2 * round_up(B) + round_up(fedc_arch_n_params(arch));
     for (int l = 0; l < L; l++) {
         size_t s = B * arch->sizes[l + 1];
         total += 4 * round_up(s) + round_up((size_t)arch->sizes[l] * arch->sizes[l + 1]);
@@ -125,7 +126,8 @@ void fedc_forward(fedc_workspace *ws, const fedc_model *m, int n, float dropout,
         if (l + 1 < L) {
             const fedc_act act = a->hidden_act;
             if (dropout > 0.0f) {
-                /* Inverted dropout; the mask of element (i, j) depends only on (key, step, l, i, j). */
+                /* Inverted dropout; the mask of element (i, j) depends only on (key, step, l, i,
+                 * j). */
                 const uint64_t lkey = fedc_rng_key(key, step, (uint64_t)l, 0x44524f50u);
                 const float scale = 1.0f / (1.0f - dropout);
                 float *restrict mk = ws->mask[l];
@@ -232,8 +234,7 @@ void fedc_backward(fedc_workspace *ws, const fedc_model *m, int n, float dropout
     for (int l = a->n_layers - 1; l >= 0; l--) {
         const int in = a->sizes[l], out = a->sizes[l + 1];
         /* dW(in, out) = a_l^T (in, n) d_l (n, out); db = column sums of d_l. */
-        fedc_gemm(ws->grad + m->w_off[l], ws->a[l], ws->d[l], NULL, in, out, n, 1, in, out, out,
-                  0);
+        fedc_gemm(ws->grad + m->w_off[l], ws->a[l], ws->d[l], NULL, in, out, n, 1, in, out, out, 0);
         fedc_colsum(ws->grad + m->b_off[l], ws->d[l], n, out);
         if (l == 0)
             break;
@@ -322,8 +323,8 @@ static double mean_loss(const float *pred, const fedc_dataset *ds, const fedc_ar
 }
 
 fedc_err fedc_eval_loss(double *loss, const fedc_model *m, const fedc_dataset *ds) {
-    float *pred = malloc((size_t)(ds->n_rows > 0 ? ds->n_rows : 1) * fedc_model_out_width(m) *
-                         sizeof(float));
+    float *pred =
+        malloc((size_t)(ds->n_rows > 0 ? ds->n_rows : 1) * fedc_model_out_width(m) * sizeof(float));
     if (!pred)
         return FEDC_ENOMEM;
     fedc_err rc = fedc_model_predict_std(pred, m, ds->x, ds->n_rows);
@@ -393,8 +394,9 @@ fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset
     if (cfg->epochs < 1 || cfg->batch < 1 || !(cfg->dropout >= 0.0f && cfg->dropout < 1.0f) ||
         !(cfg->pos_weight > 0.0f) || !isfinite(cfg->pos_weight) || !(cfg->opt.lr > 0.0f) ||
         cfg->patience < 0) {
-        fedc_diag_set(d, "invalid training configuration: epochs %d, batch %d, dropout %g, "
-                         "pos_weight %g, lr %g, patience %d",
+        fedc_diag_set(d,
+                      "invalid training configuration: epochs %d, batch %d, dropout %g, "
+                      "pos_weight %g, lr %g, patience %d",
                       cfg->epochs, cfg->batch, (double)cfg->dropout, (double)cfg->pos_weight,
                       (double)cfg->opt.lr, cfg->patience);
         return FEDC_EINVAL;
@@ -494,8 +496,7 @@ fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset
         int stop = 0;
         if (val) {
             double score;
-            rc = validate(&info.val_loss, &info.val_metric, &score, pred, m, val,
-                          cfg->stop_metric);
+            rc = validate(&info.val_loss, &info.val_metric, &score, pred, m, val, cfg->stop_metric);
             if (rc)
                 goto out;
             info.improved = score > best_score;

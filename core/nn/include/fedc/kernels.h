@@ -41,8 +41,8 @@ const char *fedc_isa_name(fedc_isa isa);
  *   input grad   dX(B,I) = dY(B,O) W^T(O,I)    a=dY rsa=O csa=1, b=W^T ldb=I
  *   weight grad  dW(I,O) = X^T(I,B) dY(B,O)    a=X  rsa=1 csa=I, b=dY  ldb=O */
 void fedc_gemm(float *restrict c, const float *restrict a, const float *restrict b,
-               const float *restrict bias, int m, int n, int k, int rsa, int csa, int ldb,
-               int ldc, int accumulate);
+               const float *restrict bias, int m, int n, int k, int rsa, int csa, int ldb, int ldc,
+               int accumulate);
 
 /* The same product with a chosen instruction set (tests and benchmarks). */
 void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
@@ -50,8 +50,8 @@ void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
                    int rsa, int csa, int ldb, int ldc, int accumulate);
 
 /* Naive triple loop, single-threaded, in double accumulation order p = 0..k-1 (float sums). */
-void fedc_gemm_ref(float *c, const float *a, const float *b, const float *bias, int m, int n,
-                   int k, int rsa, int csa, int ldb, int ldc, int accumulate);
+void fedc_gemm_ref(float *c, const float *a, const float *b, const float *bias, int m, int n, int k,
+                   int rsa, int csa, int ldb, int ldc, int accumulate);
 
 /* out(cols, rows) = in(rows, cols)^T. */
 void fedc_transpose(float *restrict out, const float *restrict in, int rows, int cols);

@@ -42,14 +42,14 @@ typedef struct fedc_arch {
 typedef struct fedc_model {
     fedc_arch arch;
     size_t n_params;
-    float *params;                /* owned, n_params */
-    float *w[FEDC_MAX_LAYERS];    /* views into params: (sizes[l], sizes[l+1]) */
-    float *b[FEDC_MAX_LAYERS];    /* views into params: (sizes[l+1]) */
+    float *params;                 /* owned, n_params */
+    float *w[FEDC_MAX_LAYERS];     /* views into params: (sizes[l], sizes[l+1]) */
+    float *b[FEDC_MAX_LAYERS];     /* views into params: (sizes[l+1]) */
     size_t w_off[FEDC_MAX_LAYERS]; /* offsets of the views in params (also valid for gradients) */
     size_t b_off[FEDC_MAX_LAYERS];
-    char **feature_names;         /* owned, sizes[0] strings, or NULL */
-    char *label_name;             /* owned, or NULL */
-    float *mean, *std;            /* owned, sizes[0] each: standardisation applied to inputs */
+    char **feature_names; /* owned, sizes[0] strings, or NULL */
+    char *label_name;     /* owned, or NULL */
+    float *mean, *std;    /* owned, sizes[0] each: standardisation applied to inputs */
 } fedc_model;
 
 /* Builds an architecture from the input width, the hidden sizes and the task; checks limits
@@ -80,15 +80,13 @@ void fedc_model_init(fedc_model *m, uint64_t seed);
 
 /* Copies feature names, label name and standardisation statistics into the model. names may be
  * NULL (then none are stored); mean/std may be NULL (identity). */
-FEDC_MUST_CHECK fedc_err fedc_model_set_schema(fedc_model *m, char *const *names,
-                                               const char *label, const float *mean,
-                                               const float *std);
+FEDC_MUST_CHECK fedc_err fedc_model_set_schema(fedc_model *m, char *const *names, const char *label,
+                                               const float *mean, const float *std);
 
 /* Predicts for n raw (unstandardised) rows x (n, sizes[0]): writes probabilities of class 1
  * (binary, (n)), class probabilities (multiclass, (n, K)) or predictions (regression, (n)).
  * Runs in evaluation mode (no dropout) with the model's standardisation. */
-FEDC_MUST_CHECK fedc_err fedc_model_predict(float *out, const fedc_model *m, const float *x,
-                                            int n);
+FEDC_MUST_CHECK fedc_err fedc_model_predict(float *out, const fedc_model *m, const float *x, int n);
 
 /* Same, for rows that are already standardised. */
 FEDC_MUST_CHECK fedc_err fedc_model_predict_std(float *out, const fedc_model *m, const float *x,

@@ -37,10 +37,10 @@ fedc_optim_cfg fedc_optim_defaults(void);
 typedef struct fedc_optim {
     fedc_optim_cfg cfg;
     size_t n;
-    float *m;          /* (n) first moment / momentum buffer, owned */
-    float *v;          /* (n) second moment (Adam), owned */
+    float *m;           /* (n) first moment / momentum buffer, owned */
+    float *v;           /* (n) second moment (Adam), owned */
     uint8_t *is_weight; /* (n) 1 for weight entries, 0 for biases, owned */
-    long t;            /* steps taken */
+    long t;             /* steps taken */
 } fedc_optim;
 
 /* Allocates optimizer state for model m (zeroed moments). */

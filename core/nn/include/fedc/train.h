@@ -20,16 +20,16 @@
 typedef struct fedc_workspace {
     int max_batch;
     fedc_arch arch;
-    float *a[FEDC_MAX_LAYERS + 1];  /* a[0] inputs (B, s0); a[l+1] = act(z[l]) * dropout mask */
-    float *z[FEDC_MAX_LAYERS];      /* pre-activations (B, s[l+1]) */
-    float *d[FEDC_MAX_LAYERS];      /* dLoss/dz[l] (B, s[l+1]) */
-    float *mask[FEDC_MAX_LAYERS];   /* dropout scale per hidden unit (B, s[l+1]): 0 or 1/(1-p) */
-    float *wt[FEDC_MAX_LAYERS];     /* W_l transposed (s[l+1], s[l]) for the input gradient */
-    float *y;                       /* (B) labels of the batch */
-    float *row_loss;                /* (B) per-row loss */
-    float *grad;                    /* (n_params) gradient, same layout as the parameters */
-    double loss;                    /* mean loss of the last batch (set by fedc_loss_backward) */
-    void *mem;                      /* one owned allocation backing all the above */
+    float *a[FEDC_MAX_LAYERS + 1]; /* a[0] inputs (B, s0); a[l+1] = act(z[l]) * dropout mask */
+    float *z[FEDC_MAX_LAYERS];     /* pre-activations (B, s[l+1]) */
+    float *d[FEDC_MAX_LAYERS];     /* dLoss/dz[l] (B, s[l+1]) */
+    float *mask[FEDC_MAX_LAYERS];  /* dropout scale per hidden unit (B, s[l+1]): 0 or 1/(1-p) */
+    float *wt[FEDC_MAX_LAYERS];    /* W_l transposed (s[l+1], s[l]) for the input gradient */
+    float *y;                      /* (B) labels of the batch */
+    float *row_loss;               /* (B) per-row loss */
+    float *grad;                   /* (n_params) gradient, same layout as the parameters */
+    double loss;                   /* mean loss of the last batch (set by fedc_loss_backward) */
+    void *mem;                     /* one owned allocation backing all the above */
 } fedc_workspace;
 
 /* Allocates a workspace for batches of up to max_batch rows. */
@@ -64,8 +64,8 @@ typedef enum fedc_stop_metric {
 } fedc_stop_metric;
 
 typedef struct fedc_epoch_info {
-    int epoch;      /* 1-based */
-    int epochs;     /* planned */
+    int epoch;  /* 1-based */
+    int epochs; /* planned */
     double train_loss;
     double val_loss;   /* NaN without validation data */
     double val_metric; /* the stopping metric; NaN without validation data */
@@ -80,11 +80,11 @@ typedef struct fedc_train_cfg {
     int epochs;
     int batch;
     fedc_optim_cfg opt;
-    float dropout;      /* 0 <= p < 1, hidden layers only */
-    float pos_weight;   /* binary: weight of positive rows; 1 = none */
-    int patience;       /* epochs without improvement before stopping; 0 = never stop early */
+    float dropout;    /* 0 <= p < 1, hidden layers only */
+    float pos_weight; /* binary: weight of positive rows; 1 = none */
+    int patience;     /* epochs without improvement before stopping; 0 = never stop early */
     fedc_stop_metric stop_metric;
-    uint64_t seed;      /* shuffling and dropout streams */
+    uint64_t seed;          /* shuffling and dropout streams */
     fedc_epoch_fn on_epoch; /* optional progress callback, called after every epoch */
     void *ctx;
 } fedc_train_cfg;
@@ -95,10 +95,10 @@ fedc_train_cfg fedc_train_defaults(void);
 
 typedef struct fedc_train_report {
     int epochs_run;
-    int best_epoch;     /* epoch whose weights the model holds (the last one without validation) */
+    int best_epoch; /* epoch whose weights the model holds (the last one without validation) */
     double best_val_metric;
     double final_train_loss;
-    int threads_used;   /* team size actually observed inside the training region */
+    int threads_used; /* team size actually observed inside the training region */
     long steps;
     double seconds;
 } fedc_train_report;
