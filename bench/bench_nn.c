@@ -145,8 +145,11 @@ static setthreads_fn blas_threads;
 enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
 
 static void load_openblas(void) {
-    if (!getenv("OPENBLAS_CORETYPE")) {
-        /* Debian's OpenBLAS may not recognise newer cores and fall back to SSE3 kernels. */
+    /* Give OpenBLAS its best kernels: Debian's build may not recognise newer cores and fall back
+     * to SSE3, and an environment may pin an older core (Haswell halves its AVX-512 speed).
+     * Set before dlopen, since OpenBLAS reads it when it loads; FEDC_BENCH_KEEP_CORETYPE=1
+     * keeps the caller's value. */
+    if (!getenv("FEDC_BENCH_KEEP_CORETYPE")) {
         if (fedc_isa_detect() == FEDC_ISA_AVX512)
             setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
         else if (fedc_isa_detect() == FEDC_ISA_AVX2)
@@ -322,6 +325,22 @@ int main(int argc, char **argv) {
                         }
                     }
                 }
+        /* Each instruction set on the square product, single-threaded: the generic kernel is
+         * the compiler's auto-vectorisation of the same tiled loop (SSE2 on baseline x86-64),
+         * the others are the intrinsics kernels. */
+        for (int isa = FEDC_ISA_GENERIC; isa <= (int)fedc_isa_detect(); isa++) {
+            double v[5];
+            for (int run = 0; run < 5; run++) {
+                int reps = isa == FEDC_ISA_GENERIC ? 3 : 20;
+                double t0 = now_s();
+                for (int it = 0; it < reps; it++)
+                    fedc_gemm_isa((fedc_isa)isa, c, x, w, NULL, 256, 256, 256, 256, 1, 256, 256,
+                                  0);
+                v[run] = 2.0 * 256 * 256 * 256 * reps / (now_s() - t0) / 1e9;
+            }
+            printf("kernel_isa isa=%s shape=256x256x256 threads=1 gflops=%.1f\n",
+                   fedc_isa_name((fedc_isa)isa), median(v, 5));
+        }
         /* The square product quoted for OpenBLAS in the issue. */
         for (int t = 1; t <= 2; t++) {
             double f = time_fedc(OP_FORWARD, 256, 256, 256, t, x, w, wt, dy, c);

@@ -108,7 +108,7 @@ done
 # Summary: every setting and the best per configuration.
 loadavg
 echo "## torch summary (best of: ${SETTINGS[*]%% *})"
-summarize() {  # summarize MODE KEYFIELDS... ; reads $OUT/MODE.*; value field = last key=value named V
+summarize() {  # summarize MODE VALUE_KEY ID_KEYS... ; reads $OUT/MODE.<setting>, one row per id
   local mode=$1 value=$2
   shift 2
   for s in "${SETTINGS[@]}"; do

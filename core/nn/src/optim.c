@@ -72,11 +72,10 @@ void fedc_optim_step(fedc_optim *o, float *restrict params, float *restrict grad
         const float decay = c.lr * c.weight_decay;
 #pragma omp for schedule(static)
         for (long i = 0; i < n; i++) {
-            float g = grad[i], w = params[i];
-            if (isw[i]) {
-                g += c.l2 * w + (w > 0.0f ? c.l1 : (w < 0.0f ? -c.l1 : 0.0f));
-                w -= decay * w;
-            }
+            /* Branch-free so the loop vectorises: isw is 1 for weights, 0 for biases. */
+            float g = grad[i], w = params[i], is = (float)isw[i];
+            g += is * (c.l2 * w + (w > 0.0f ? c.l1 : (w < 0.0f ? -c.l1 : 0.0f)));
+            w -= is * decay * w;
             float mi = b1 * mo[i] + ob1 * g;
             float vi = b2 * vo[i] + ob2 * (g * g);
             mo[i] = mi;
@@ -87,11 +86,9 @@ void fedc_optim_step(fedc_optim *o, float *restrict params, float *restrict grad
         const float decay = c.lr * c.weight_decay;
 #pragma omp for schedule(static)
         for (long i = 0; i < n; i++) {
-            float g = grad[i], w = params[i];
-            if (isw[i]) {
-                g += c.l2 * w + (w > 0.0f ? c.l1 : (w < 0.0f ? -c.l1 : 0.0f));
-                w -= decay * w;
-            }
+            float g = grad[i], w = params[i], is = (float)isw[i];
+            g += is * (c.l2 * w + (w > 0.0f ? c.l1 : (w < 0.0f ? -c.l1 : 0.0f)));
+            w -= is * decay * w;
             float v = c.momentum * mo[i] + g;
             mo[i] = v;
             params[i] = w - c.lr * v;
