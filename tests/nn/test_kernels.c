@@ -30,9 +30,10 @@ static float *rand_buf(fedc_rng *r, size_t n) {
 /* One random product, checked against the reference within a bound derived from the magnitude
  * of the terms: |fast - ref| <= 4 k eps sum_p |a||b| (two different float summations). */
 static void check_gemm(fedc_isa isa, fedc_rng *r, int m, int n, int k, int transposed_a,
-                       int with_bias, int accumulate) {
+                       int with_bias, int accumulate, int tight) {
     int rsa = transposed_a ? 1 : k, csa = transposed_a ? m : 1;
-    int ldb = n + (int)fedc_rng_below(r, 3), ldc = n + (int)fedc_rng_below(r, 3);
+    int ldb = n + (tight ? 0 : (int)fedc_rng_below(r, 3));
+    int ldc = n + (tight ? 0 : (int)fedc_rng_below(r, 3));
     float *a = rand_buf(r, (size_t)m * k), *b = rand_buf(r, (size_t)k * ldb);
     float *bias = with_bias ? rand_buf(r, (size_t)n) : NULL;
     float *c = rand_buf(r, (size_t)m * ldc), *cref = malloc((size_t)m * ldc * sizeof(float));
@@ -75,12 +76,18 @@ static void test_gemm_matches_reference(void **state) {
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int t = 0; t < 8; t++)
                 check_gemm((fedc_isa)isa, &r, shapes[s][0], shapes[s][1], shapes[s][2], t & 1,
-                           (t >> 1) & 1, (t >> 2) & 1);
+                           (t >> 1) & 1, (t >> 2) & 1, 0);
+        /* One output column with packed operands takes the matrix-vector kernels. */
+        for (int mm = 1; mm <= 70; mm += 3)
+            for (int t = 0; t < 8; t++)
+                check_gemm((fedc_isa)isa, &r, mm, 1, 1 + (int)fedc_rng_below(&r, 300), t & 1,
+                           (t >> 1) & 1, (t >> 2) & 1, 1);
         for (int it = 0; it < 150; it++) {
             int m = 1 + (int)fedc_rng_below(&r, 70), n = 1 + (int)fedc_rng_below(&r, 70);
             int k = 1 + (int)fedc_rng_below(&r, 70);
             check_gemm((fedc_isa)isa, &r, m, n, k, (int)fedc_rng_below(&r, 2),
-                       (int)fedc_rng_below(&r, 2), (int)fedc_rng_below(&r, 2));
+                       (int)fedc_rng_below(&r, 2), (int)fedc_rng_below(&r, 2),
+                       (int)fedc_rng_below(&r, 2));
         }
     }
 }
@@ -91,28 +98,32 @@ static void test_gemm_thread_invariant(void **state) {
 #ifdef _OPENMP
     fedc_rng r;
     fedc_rng_init(&r, 99);
-    static const int shapes[][3] = {{64, 33, 30}, {37, 256, 19}, {256, 1, 32}, {30, 64, 257}};
+    static const int shapes[][3] = {
+        {64, 33, 30}, {37, 256, 19}, {256, 1, 32}, {30, 64, 257}, {100, 1, 300}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
         float *a = rand_buf(&r, (size_t)m * k), *b = rand_buf(&r, (size_t)k * n);
         float *bias = rand_buf(&r, (size_t)n);
-        float *c[3];
-        for (int t = 0; t < 3; t++) {
-            c[t] = calloc((size_t)m * n, sizeof(float));
-            assert_non_null(c[t]);
-            int used = 0;
+        for (int tr = 0; tr < 2; tr++) {
+            float *c[3];
+            int rsa = tr ? 1 : k, csa = tr ? m : 1;
+            for (int t = 0; t < 3; t++) {
+                c[t] = calloc((size_t)m * n, sizeof(float));
+                assert_non_null(c[t]);
+                int used = 0;
 #pragma omp parallel num_threads(t + 1)
-            {
+                {
 #pragma omp master
-                used = omp_get_num_threads();
-                fedc_gemm(c[t], a, b, bias, m, n, k, k, 1, n, n, 0);
+                    used = omp_get_num_threads();
+                    fedc_gemm(c[t], a, b, bias, m, n, k, rsa, csa, n, n, 0);
+                }
+                assert_int_equal(used, t + 1);
             }
-            assert_int_equal(used, t + 1);
+            assert_memory_equal(c[0], c[1], (size_t)m * n * sizeof(float));
+            assert_memory_equal(c[0], c[2], (size_t)m * n * sizeof(float));
+            for (int t = 0; t < 3; t++)
+                free(c[t]);
         }
-        assert_memory_equal(c[0], c[1], (size_t)m * n * sizeof(float));
-        assert_memory_equal(c[0], c[2], (size_t)m * n * sizeof(float));
-        for (int t = 0; t < 3; t++)
-            free(c[t]);
         free(a);
         free(b);
         free(bias);

@@ -109,6 +109,17 @@ void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
 #if defined(FEDC_X86_KERNELS)
     if (isa > g_isa_detected)
         isa = g_isa_detected;
+    if (isa == FEDC_ISA_AVX512 && n == 1 && ldb == 1 && (csa == 1 || (rsa == 1 && ldc == 1))) {
+        /* One output column: matrix-vector kernels over fixed blocks of rows. */
+        int blocks = (m + FEDC__GEMV_BLOCK - 1) / FEDC__GEMV_BLOCK;
+#pragma omp for schedule(static)
+        for (int t = 0; t < blocks; t++) {
+            int r0 = t * FEDC__GEMV_BLOCK,
+                r1 = r0 + FEDC__GEMV_BLOCK < m ? r0 + FEDC__GEMV_BLOCK : m;
+            fedc__gemv_avx512(c, a, b, bias, k, rsa, csa, ldb, ldc, accumulate, r0, r1);
+        }
+        return;
+    }
     if (isa == FEDC_ISA_AVX512) {
         fn = fedc__gemm_tiles_avx512;
         mr = FEDC__AVX512_MR;

@@ -23,4 +23,11 @@ void fedc__gemm_tiles_avx2(float *restrict c, const float *restrict a, const flo
                            const float *restrict bias, int m, int n, int k, int rsa, int csa,
                            int ldb, int ldc, int accumulate, int t0, int t1);
 
+/* n == 1 products with AVX-512 (see kernels_avx512.c): rows [r0, r1) of C. Requires ldb == 1,
+ * and either csa == 1 or (rsa == 1 and ldc == 1); r0 a multiple of FEDC__GEMV_BLOCK. */
+#define FEDC__GEMV_BLOCK 32
+void fedc__gemv_avx512(float *restrict c, const float *restrict a, const float *restrict b,
+                       const float *restrict bias, int k, int rsa, int csa, int ldb, int ldc,
+                       int accumulate, int r0, int r1);
+
 #endif
