@@ -35,18 +35,38 @@ while [[ $# -gt 0 ]]; do
 done
 
 # ---------------------------------------------------------------------------------------------
-# fedc side. The output format of bench_nn is not fixed yet: its output is passed through.
-# (Later: parse it here and print fedc/torch ratios next to the torch summary.)
+# fedc side: bench_nn's training lines, best of 1 and 2 threads, against torch's best setting.
 # ---------------------------------------------------------------------------------------------
 fedc_side() {
   local bin=$BUILD/bench/bench_nn
   echo "## fedc: $bin"
-  if [[ -x "$bin" ]]; then
-    "$bin"
-  else
+  if [[ ! -x "$bin" ]]; then
     echo "fedc bench_nn not built ($bin not found); build the project (bench target) first," \
          "or pass --build DIR"
+    return
   fi
+  "$bin" "${QUICK[@]}" | tee "$OUT/fedc"
+  echo
+  echo "## fedc vs torch: training samples/s, each side's best thread setting"
+  awk '
+    FNR == NR && $1 == "torch_best" {            # torch summary lines
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      t[f["model"] " " f["batch"]] = f["samples_per_s"]; tw[f["model"] " " f["batch"]] = f["setting"]
+      next
+    }
+    $1 == "train" {
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      id = f["model"] " " f["batch"]
+      if (!(id in best) || f["samples_per_s"] + 0 > best[id] + 0) { best[id] = f["samples_per_s"]; bt[id] = f["threads"] }
+      if (!(id in seen)) { seen[id] = 1; order[++n] = id }
+    }
+    END {
+      for (k = 1; k <= n; k++) {
+        id = order[k]; split(id, p, " ")
+        printf "ratio model=%s batch=%s fedc_best=%.0f (threads=%s) torch_best=%.0f (%s) fedc/torch=%.2f\n",
+               p[1], p[2], best[id], bt[id], t[id], tw[id], (t[id] > 0 ? best[id] / t[id] : 0)
+      }
+    }' "$OUT/torch_summary" "$OUT/fedc"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -131,8 +151,8 @@ summarize() {  # summarize MODE VALUE_KEY ID_KEYS... ; reads $OUT/MODE.<setting>
             printf "torch_best %s %s=%s setting=%s |%s\n", order[i], V, best[order[i]],
                    who[order[i]], row[order[i]] }'
 }
-summarize train samples_per_s model batch
-summarize gemm gflops shape model layer batch op
+{ summarize train samples_per_s model batch
+  summarize gemm gflops shape model layer batch op; } | tee "$OUT/torch_summary"
 
 echo
 fedc_side
