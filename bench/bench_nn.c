@@ -184,6 +184,7 @@ static double time_fedc(op_kind op, int batch, int in, int out, int threads, flo
     double v[5];
     const double flops = 2.0 * batch * in * out;
     int reps = (int)(2e8 / flops) + 1;
+    (void)threads; /* unused when built without OpenMP */
     for (int r = 0; r < 5; r++) {
         double t0 = now_s();
 #pragma omp parallel num_threads(threads)
