@@ -335,8 +335,7 @@ int main(int argc, char **argv) {
                 int reps = isa == FEDC_ISA_GENERIC ? 3 : 20;
                 double t0 = now_s();
                 for (int it = 0; it < reps; it++)
-                    fedc_gemm_isa((fedc_isa)isa, c, x, w, NULL, 256, 256, 256, 256, 1, 256, 256,
-                                  0);
+                    fedc_gemm_isa((fedc_isa)isa, c, x, w, NULL, 256, 256, 256, 256, 1, 256, 256, 0);
                 v[run] = 2.0 * 256 * 256 * 256 * reps / (now_s() - t0) / 1e9;
             }
             printf("kernel_isa isa=%s shape=256x256x256 threads=1 gflops=%.1f\n",
