@@ -15,5 +15,8 @@ function(fedc_add_test name)
   target_compile_definitions(${name} PRIVATE FEDC_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                                              FEDC_BINARY_DIR="${PROJECT_BINARY_DIR}")
   add_test(NAME ${name} COMMAND ${name} ${T_ARGS})
-  set_tests_properties(${name} PROPERTIES LABELS "${T_LABEL}" TIMEOUT ${T_TIMEOUT})
+  # ctest -j runs several OpenMP programs at once on few cores; spinning waits then cost a whole
+  # scheduler time slice per barrier, so tests wait passively.
+  set_tests_properties(${name} PROPERTIES LABELS "${T_LABEL}" TIMEOUT ${T_TIMEOUT}
+                                          ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE")
 endfunction()
