@@ -49,12 +49,15 @@ fedc_side() {
   echo
   echo "## fedc vs torch: training samples/s, each side's best thread setting"
   awk '
-    FNR == NR && $1 == "torch_best" {            # torch summary lines
+    FNR == NR && $1 == "torch_best" && / samples_per_s=/ {   # torch training summary lines
+      split("", f)
       for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
       t[f["model"] " " f["batch"]] = f["samples_per_s"]; tw[f["model"] " " f["batch"]] = f["setting"]
       next
     }
+    FNR == NR { next }
     $1 == "train" {
+      split("", f)
       for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
       id = f["model"] " " f["batch"]
       if (!(id in best) || f["samples_per_s"] + 0 > best[id] + 0) { best[id] = f["samples_per_s"]; bt[id] = f["threads"] }

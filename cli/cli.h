@@ -21,6 +21,12 @@ int cmd_eval(int argc, char **argv);
 /* Prints "fedc CMD: message\n" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Splits argv[*i] of the form "--flag value" or "--flag=value": copies the flag name into flag
+ * and points *value at the value (advancing *i past a separate value). Returns 0, or -1 after
+ * printing an error (not an option, name too long, missing value). */
+int cli_flag_value(const char *cmd, int argc, char **argv, int *i, char *flag, size_t cap,
+                   const char **value);
+
 /* Each parser returns 0 on success, or prints "fedc CMD: FLAG: expected ..., got 'VALUE'" and
  * returns -1. */
 int cli_int(const char *cmd, const char *flag, const char *val, long lo, long hi, int *out);

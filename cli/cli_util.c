@@ -22,6 +22,33 @@ void cli_error(const char *cmd, const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
+int cli_flag_value(const char *cmd, int argc, char **argv, int *i, char *flag, size_t cap,
+                   const char **value) {
+    const char *a = argv[*i];
+    if (strncmp(a, "--", 2) != 0) {
+        cli_error(cmd, "unexpected argument '%s' (see fedc %s --help)", a, cmd);
+        return -1;
+    }
+    const char *v = strchr(a, '=');
+    size_t fl = v ? (size_t)(v - a) : strlen(a);
+    if (fl >= cap) {
+        cli_error(cmd, "unknown option '%s' (see fedc %s --help)", a, cmd);
+        return -1;
+    }
+    memcpy(flag, a, fl);
+    flag[fl] = 0;
+    if (v) {
+        *value = v + 1;
+        return 0;
+    }
+    if (*i + 1 >= argc) {
+        cli_error(cmd, "%s: missing value", flag);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 0;
+}
+
 int cli_int(const char *cmd, const char *flag, const char *val, long lo, long hi, int *out) {
     char *end;
     errno = 0;

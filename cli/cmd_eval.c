@@ -43,28 +43,10 @@ int cmd_eval(int argc, char **argv) {
             usage(stdout);
             return FEDC_EXIT_OK;
         }
-        if (strncmp(a, "--", 2) != 0) {
-            cli_error(CMD, "unexpected argument '%s' (see fedc eval --help)", a);
-            goto out;
-        }
         char flag[64];
-        const char *v = strchr(a, '=');
-        size_t fl = v ? (size_t)(v - a) : strlen(a);
-        if (fl >= sizeof flag) {
-            cli_error(CMD, "unknown option '%s' (see fedc eval --help)", a);
+        const char *v;
+        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
             goto out;
-        }
-        memcpy(flag, a, fl);
-        flag[fl] = 0;
-        if (v) {
-            v++;
-        } else {
-            if (i + 1 >= argc) {
-                cli_error(CMD, "%s: missing value", flag);
-                goto out;
-            }
-            v = argv[++i];
-        }
         int bad = 0;
         if (strcmp(flag, "--model") == 0)
             model_path = v;

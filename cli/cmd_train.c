@@ -108,29 +108,10 @@ int cmd_train(int argc, char **argv) {
             quiet = 1;
             continue;
         }
-        if (strncmp(a, "--", 2) != 0) {
-            cli_error(CMD, "unexpected argument '%s' (see fedc train --help)", a);
-            goto out;
-        }
-        /* --flag value or --flag=value */
         char flag[64];
-        const char *v = strchr(a, '=');
-        size_t fl = v ? (size_t)(v - a) : strlen(a);
-        if (fl >= sizeof flag) {
-            cli_error(CMD, "unknown option '%s' (see fedc train --help)", a);
+        const char *v;
+        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
             goto out;
-        }
-        memcpy(flag, a, fl);
-        flag[fl] = 0;
-        if (v) {
-            v++;
-        } else {
-            if (i + 1 >= argc) {
-                cli_error(CMD, "%s: missing value", flag);
-                goto out;
-            }
-            v = argv[++i];
-        }
         int bad = 0;
         if (strcmp(flag, "--data") == 0)
             data = v;

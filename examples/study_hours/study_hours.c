@@ -36,10 +36,10 @@ int main(void) {
     fedc_model_init(m, 42);
 
     fedc_train_cfg cfg = fedc_train_defaults();
-    cfg.epochs = 2000;
+    cfg.epochs = 300;
     cfg.batch = n;
     cfg.opt.kind = FEDC_OPT_SGD;
-    cfg.opt.lr = 0.5f;
+    cfg.opt.lr = 0.3f;
     cfg.patience = 0;
     fedc_train_report rep;
     if (fedc_train(m, ds, NULL, &cfg, &rep, &d)) {
