@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels_internal.h"
+#include "par.h"
 
 #define GMR FEDC__GENERIC_MR
 #define GNR FEDC__GENERIC_NR
@@ -112,12 +113,13 @@ void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
     if (isa == FEDC_ISA_AVX512 && n == 1 && ldb == 1 && (csa == 1 || (rsa == 1 && ldc == 1))) {
         /* One output column: matrix-vector kernels over fixed blocks of rows. */
         int blocks = (m + FEDC__GEMV_BLOCK - 1) / FEDC__GEMV_BLOCK;
-#pragma omp for schedule(static)
+        FEDC_OMP_FOR
         for (int t = 0; t < blocks; t++) {
             int r0 = t * FEDC__GEMV_BLOCK,
                 r1 = r0 + FEDC__GEMV_BLOCK < m ? r0 + FEDC__GEMV_BLOCK : m;
             fedc__gemv_avx512(c, a, b, bias, k, rsa, csa, ldb, ldc, accumulate, r0, r1);
         }
+        fedc__sync();
         return;
     }
     if (isa == FEDC_ISA_AVX512) {
@@ -133,9 +135,10 @@ void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
     (void)isa;
 #endif
     int tiles = ((m + mr - 1) / mr) * ((n + nr - 1) / nr);
-#pragma omp for schedule(static)
+    FEDC_OMP_FOR
     for (int t = 0; t < tiles; t++)
         fn(c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate, t, t + 1);
+    fedc__sync();
 }
 
 void fedc_gemm(float *restrict c, const float *restrict a, const float *restrict b,
@@ -159,7 +162,7 @@ void fedc_gemm_ref(float *c, const float *a, const float *b, const float *bias, 
 #define TB 32
 void fedc_transpose(float *restrict out, const float *restrict in, int rows, int cols) {
     int rb = (rows + TB - 1) / TB, cb = (cols + TB - 1) / TB;
-#pragma omp for schedule(static)
+    FEDC_OMP_FOR
     for (int t = 0; t < rb * cb; t++) {
         int i0 = (t / cb) * TB, j0 = (t % cb) * TB;
         int i1 = i0 + TB < rows ? i0 + TB : rows, j1 = j0 + TB < cols ? j0 + TB : cols;
@@ -167,6 +170,7 @@ void fedc_transpose(float *restrict out, const float *restrict in, int rows, int
             for (int i = i0; i < i1; i++)
                 out[(size_t)j * rows + i] = in[(size_t)i * cols + j];
     }
+    fedc__sync();
 }
 
 void fedc_transpose_ref(float *out, const float *in, int rows, int cols) {
@@ -179,7 +183,7 @@ void fedc_transpose_ref(float *out, const float *in, int rows, int cols) {
 #define CS 64
 void fedc_colsum(float *restrict out, const float *restrict in, int rows, int cols) {
     int chunks = (cols + CS - 1) / CS;
-#pragma omp for schedule(static)
+    FEDC_OMP_FOR
     for (int t = 0; t < chunks; t++) {
         int j0 = t * CS, j1 = j0 + CS < cols ? j0 + CS : cols;
         for (int j = j0; j < j1; j++)
@@ -190,6 +194,7 @@ void fedc_colsum(float *restrict out, const float *restrict in, int rows, int co
                 out[j] += row[j];
         }
     }
+    fedc__sync();
 }
 
 void fedc_colsum_ref(float *out, const float *in, int rows, int cols) {

@@ -9,6 +9,7 @@
 
 #include "fedc/rng.h"
 #include "fedc/train.h"
+#include "par.h"
 
 fedc_err fedc_arch_make(fedc_arch *out, int n_inputs, const int *hidden, int n_hidden,
                         fedc_act hidden_act, fedc_task task, int n_classes, fedc_diag *d) {
@@ -278,17 +279,19 @@ static fedc_err predict(float *out, const fedc_model *m, const float *x, int n, 
 #pragma omp parallel
     for (int r0 = 0; r0 < n; r0 += CHUNK) {
         int rows = n - r0 < CHUNK ? n - r0 : CHUNK;
-#pragma omp for schedule(static)
+        FEDC_OMP_FOR
         for (int i = 0; i < rows; i++) {
             const float *src = x + (size_t)(r0 + i) * nf;
             float *dst = ws->a[0] + (size_t)i * nf;
             for (int j = 0; j < nf; j++)
                 dst[j] = standardise ? (src[j] - m->mean[j]) / m->std[j] : src[j];
         }
+        fedc__sync();
         fedc_forward(ws, m, rows, 0.0f, 0, 0);
-#pragma omp for schedule(static)
+        FEDC_OMP_FOR
         for (int i = 0; i < rows * ow; i++)
             out[(size_t)r0 * ow + i] = ws->a[L][i];
+        fedc__sync(); /* the next chunk overwrites the workspace */
     }
     fedc_workspace_destroy(&ws);
     return FEDC_OK;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "par.h"
+
 fedc_optim_cfg fedc_optim_defaults(void) {
     fedc_optim_cfg c;
     memset(&c, 0, sizeof c);
@@ -70,7 +72,7 @@ void fedc_optim_step(fedc_optim *o, float *restrict params, float *restrict grad
         const float inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
         const float b1 = c.beta1, b2 = c.beta2, ob1 = 1.0f - c.beta1, ob2 = 1.0f - c.beta2;
         const float decay = c.lr * c.weight_decay;
-#pragma omp for schedule(static)
+        FEDC_OMP_FOR
         for (long i = 0; i < n; i++) {
             /* Branch-free so the loop vectorises: isw is 1 for weights, 0 for biases. */
             float g = grad[i], w = params[i], is = (float)isw[i];
@@ -84,7 +86,7 @@ void fedc_optim_step(fedc_optim *o, float *restrict params, float *restrict grad
         }
     } else {
         const float decay = c.lr * c.weight_decay;
-#pragma omp for schedule(static)
+        FEDC_OMP_FOR
         for (long i = 0; i < n; i++) {
             float g = grad[i], w = params[i], is = (float)isw[i];
             g += is * (c.l2 * w + (w > 0.0f ? c.l1 : (w < 0.0f ? -c.l1 : 0.0f)));
@@ -94,4 +96,5 @@ void fedc_optim_step(fedc_optim *o, float *restrict params, float *restrict grad
             params[i] = w - c.lr * v;
         }
     }
+    fedc__sync();
 }

@@ -18,6 +18,7 @@
 #include "fedc/kernels.h"
 #include "fedc/metrics.h"
 #include "fedc/rng.h"
+#include "par.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes */
 
@@ -131,7 +132,7 @@ void fedc_forward(fedc_workspace *ws, const fedc_model *m, int n, float dropout,
                 const uint64_t lkey = fedc_rng_key(key, step, (uint64_t)l, 0x44524f50u);
                 const float scale = 1.0f / (1.0f - dropout);
                 float *restrict mk = ws->mask[l];
-#pragma omp for schedule(static)
+                FEDC_OMP_FOR
                 for (int i = 0; i < n; i++) {
                     for (int j = 0; j < out; j++) {
                         size_t ij = (size_t)i * out + j;
@@ -141,20 +142,20 @@ void fedc_forward(fedc_workspace *ws, const fedc_model *m, int n, float dropout,
                     }
                 }
             } else if (act == FEDC_ACT_RELU) {
-#pragma omp for schedule(static)
+                FEDC_OMP_FOR
                 for (int i = 0; i < n; i++)
                     for (int j = 0; j < out; j++) {
                         size_t ij = (size_t)i * out + j;
                         y[ij] = z[ij] > 0.0f ? z[ij] : 0.0f;
                     }
             } else {
-#pragma omp for schedule(static)
+                FEDC_OMP_FOR
                 for (int i = 0; i < n; i++)
                     for (int j = 0; j < out; j++)
                         y[(size_t)i * out + j] = act_fwd(act, z[(size_t)i * out + j]);
             }
         } else if (a->task == FEDC_TASK_MULTICLASS) {
-#pragma omp for schedule(static)
+            FEDC_OMP_FOR
             for (int i = 0; i < n; i++) {
                 const float *zr = z + (size_t)i * out;
                 float *yr = y + (size_t)i * out;
@@ -171,10 +172,11 @@ void fedc_forward(fedc_workspace *ws, const fedc_model *m, int n, float dropout,
             }
         } else {
             const fedc_act act = fedc_task_output_act(a->task);
-#pragma omp for schedule(static)
+            FEDC_OMP_FOR
             for (int i = 0; i < n * out; i++)
                 y[i] = act_fwd(act, z[i]);
         }
+        fedc__sync();
     }
 }
 
@@ -187,7 +189,7 @@ void fedc_loss_backward(fedc_workspace *ws, const fedc_model *m, int n, float po
     if (a->task == FEDC_TASK_BINARY) {
         /* l = w [max(z,0) - z y + log(1 + e^-|z|)], the stable form of
          * -w [y log s(z) + (1-y) log(1-s(z))]; dl/dz = w (s(z) - y), w = pos_weight if y = 1. */
-#pragma omp for schedule(static)
+        FEDC_OMP_FOR
         for (int i = 0; i < n; i++) {
             float w = y[i] > 0.5f ? pos_weight : 1.0f;
             float zi = z[i];
@@ -196,7 +198,7 @@ void fedc_loss_backward(fedc_workspace *ws, const fedc_model *m, int n, float po
         }
     } else if (a->task == FEDC_TASK_MULTICLASS) {
         /* l = log sum_j e^z_j - z_y; dl/dz_j = p_j - [j = y]. */
-#pragma omp for schedule(static)
+        FEDC_OMP_FOR
         for (int i = 0; i < n; i++) {
             const float *zr = z + (size_t)i * K, *pr = p + (size_t)i * K;
             float *dr = dz + (size_t)i * K;
@@ -213,20 +215,21 @@ void fedc_loss_backward(fedc_workspace *ws, const fedc_model *m, int n, float po
         }
     } else {
         /* l = (z - y)^2; dl/dz = 2 (z - y). */
-#pragma omp for schedule(static)
+        FEDC_OMP_FOR
         for (int i = 0; i < n; i++) {
             float diff = z[i] - y[i];
             rl[i] = diff * diff;
             dz[i] = 2.0f * diff * inv_n;
         }
     }
-#pragma omp single
-    {
+    fedc__sync();
+    if (fedc__thread_id() == 0) {
         double s = 0.0;
         for (int i = 0; i < n; i++)
             s += rl[i];
         ws->loss = s / n;
     }
+    fedc__sync();
 }
 
 void fedc_backward(fedc_workspace *ws, const fedc_model *m, int n, float dropout) {
@@ -245,27 +248,28 @@ void fedc_backward(fedc_workspace *ws, const fedc_model *m, int n, float dropout
         const float *restrict z = ws->z[l - 1], *restrict mk = ws->mask[l - 1];
         float *restrict dp = ws->d[l - 1];
         if (dropout > 0.0f) {
-#pragma omp for schedule(static)
+            FEDC_OMP_FOR
             for (int i = 0; i < n; i++)
                 for (int j = 0; j < in; j++) {
                     size_t ij = (size_t)i * in + j;
                     dp[ij] *= act_grad(act, z[ij]) * mk[ij];
                 }
         } else if (act == FEDC_ACT_RELU) {
-#pragma omp for schedule(static)
+            FEDC_OMP_FOR
             for (int i = 0; i < n; i++)
                 for (int j = 0; j < in; j++) {
                     size_t ij = (size_t)i * in + j;
                     dp[ij] = z[ij] > 0.0f ? dp[ij] : 0.0f;
                 }
         } else {
-#pragma omp for schedule(static)
+            FEDC_OMP_FOR
             for (int i = 0; i < n; i++)
                 for (int j = 0; j < in; j++) {
                     size_t ij = (size_t)i * in + j;
                     dp[ij] *= act_grad(act, z[ij]);
                 }
         }
+        fedc__sync();
     }
 }
 
@@ -454,13 +458,14 @@ fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset
 #endif
             for (int bi = 0; bi < nb; bi++) {
                 const int r0 = bi * B, rows = n - r0 < B ? n - r0 : B;
-#pragma omp for schedule(static)
+                FEDC_OMP_FOR
                 for (int i = 0; i < rows; i++) {
                     int src = perm[r0 + i];
                     memcpy(ws->a[0] + (size_t)i * nf, train->x + (size_t)src * nf,
                            (size_t)nf * sizeof(float));
                     ws->y[i] = train->y[src];
                 }
+                fedc__sync();
                 const long step = t_base + bi + 1;
                 fedc_forward(ws, m, rows, cfg->dropout, drop_key, (uint64_t)step);
                 fedc_loss_backward(ws, m, rows, cfg->pos_weight);
