@@ -102,9 +102,11 @@ const char *fedc_isa_name(fedc_isa isa) {
     return "unknown";
 }
 
-void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
-                   const float *restrict b, const float *restrict bias, int m, int n, int k,
-                   int rsa, int csa, int ldb, int ldc, int accumulate) {
+/* The product on tiles, with an optional epilogue per tile and an optional closing barrier. */
+static void gemm_run(fedc_isa isa, float *restrict c, const float *restrict a,
+                     const float *restrict b, const float *restrict bias, int m, int n, int k,
+                     int rsa, int csa, int ldb, int ldc, int accumulate, const fedc_epilogue *epi,
+                     int sync) {
     fedc__gemm_tiles_fn fn = gemm_tiles_generic;
     int mr = GMR, nr = GNR;
 #if defined(FEDC_X86_KERNELS)
@@ -118,8 +120,11 @@ void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
             int r0 = t * FEDC__GEMV_BLOCK,
                 r1 = r0 + FEDC__GEMV_BLOCK < m ? r0 + FEDC__GEMV_BLOCK : m;
             fedc__gemv_avx512(c, a, b, bias, k, rsa, csa, ldb, ldc, accumulate, r0, r1);
+            if (epi)
+                epi->fn(epi, r0, r1, 0, 1);
         }
-        fedc__sync();
+        if (sync)
+            fedc__sync();
         return;
     }
     if (isa == FEDC_ISA_AVX512) {
@@ -134,17 +139,40 @@ void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
 #else
     (void)isa;
 #endif
-    int tiles = ((m + mr - 1) / mr) * ((n + nr - 1) / nr);
+    const int mt = (m + mr - 1) / mr, tiles = mt * ((n + nr - 1) / nr);
     FEDC_OMP_FOR
-    for (int t = 0; t < tiles; t++)
+    for (int t = 0; t < tiles; t++) {
         fn(c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate, t, t + 1);
-    fedc__sync();
+        if (epi) {
+            /* The same tile geometry as the tile functions: column tiles outer. */
+            int i0 = (t % mt) * mr, j0 = (t / mt) * nr;
+            epi->fn(epi, i0, i0 + mr < m ? i0 + mr : m, j0, j0 + nr < n ? j0 + nr : n);
+        }
+    }
+    if (sync)
+        fedc__sync();
+}
+
+void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
+                   const float *restrict b, const float *restrict bias, int m, int n, int k,
+                   int rsa, int csa, int ldb, int ldc, int accumulate) {
+    gemm_run(isa, c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate, NULL, 1);
 }
 
 void fedc_gemm(float *restrict c, const float *restrict a, const float *restrict b,
                const float *restrict bias, int m, int n, int k, int rsa, int csa, int ldb, int ldc,
                int accumulate) {
-    fedc_gemm_isa(g_isa_active, c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate);
+    gemm_run(g_isa_active, c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate, NULL, 1);
+}
+
+void fedc_gemm_ex(float *restrict c, const float *restrict a, const float *restrict b,
+                  const float *restrict bias, int m, int n, int k, int rsa, int csa, int ldb,
+                  int ldc, int accumulate, const fedc_epilogue *epi, int sync) {
+    gemm_run(g_isa_active, c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate, epi, sync);
+}
+
+void fedc_team_sync(void) {
+    fedc__sync();
 }
 
 void fedc_gemm_ref(float *c, const float *a, const float *b, const float *bias, int m, int n, int k,
@@ -161,6 +189,11 @@ void fedc_gemm_ref(float *c, const float *a, const float *b, const float *bias, 
 /* Blocked so that both the reads and the writes stay within a few cache lines per block. */
 #define TB 32
 void fedc_transpose(float *restrict out, const float *restrict in, int rows, int cols) {
+    fedc_transpose_nosync(out, in, rows, cols);
+    fedc__sync();
+}
+
+void fedc_transpose_nosync(float *restrict out, const float *restrict in, int rows, int cols) {
     int rb = (rows + TB - 1) / TB, cb = (cols + TB - 1) / TB;
     FEDC_OMP_FOR
     for (int t = 0; t < rb * cb; t++) {
@@ -170,7 +203,6 @@ void fedc_transpose(float *restrict out, const float *restrict in, int rows, int
             for (int i = i0; i < i1; i++)
                 out[(size_t)j * rows + i] = in[(size_t)i * cols + j];
     }
-    fedc__sync();
 }
 
 void fedc_transpose_ref(float *out, const float *in, int rows, int cols) {
@@ -182,6 +214,11 @@ void fedc_transpose_ref(float *out, const float *in, int rows, int cols) {
 /* Columns are split into fixed chunks of 64; each column sums its rows in order. */
 #define CS 64
 void fedc_colsum(float *restrict out, const float *restrict in, int rows, int cols) {
+    fedc_colsum_nosync(out, in, rows, cols);
+    fedc__sync();
+}
+
+void fedc_colsum_nosync(float *restrict out, const float *restrict in, int rows, int cols) {
     int chunks = (cols + CS - 1) / CS;
     FEDC_OMP_FOR
     for (int t = 0; t < chunks; t++) {
@@ -194,7 +231,6 @@ void fedc_colsum(float *restrict out, const float *restrict in, int rows, int co
                 out[j] += row[j];
         }
     }
-    fedc__sync();
 }
 
 void fedc_colsum_ref(float *out, const float *in, int rows, int cols) {

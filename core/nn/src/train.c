@@ -115,46 +115,81 @@ static inline float act_grad(fedc_act act, float z) {
     }
 }
 
+/* Per-tile epilogues fused into the products (see fedc_epilogue). */
+typedef struct fwd_ctx {
+    const float *z;
+    float *y, *mask;
+    int ld;
+    fedc_act act;
+    float dropout, scale;
+    uint64_t key;
+} fwd_ctx;
+
+/* y = act(z), times the dropout mask when dropout > 0 (inverted dropout: kept units are scaled
+ * by 1/(1-p)); the mask of element (i, j) depends only on the layer key and i * ld + j. */
+static void fwd_epilogue(const fedc_epilogue *e, int i0, int i1, int j0, int j1) {
+    const fwd_ctx *c = e->ctx;
+    const float *restrict z = c->z;
+    float *restrict y = c->y;
+    for (int i = i0; i < i1; i++) {
+        size_t row = (size_t)i * c->ld;
+        if (c->dropout > 0.0f) {
+            for (int j = j0; j < j1; j++) {
+                size_t ij = row + j;
+                float keep = fedc_rng_uniform_at(c->key, ij) >= c->dropout ? c->scale : 0.0f;
+                c->mask[ij] = keep;
+                y[ij] = act_fwd(c->act, z[ij]) * keep;
+            }
+        } else if (c->act == FEDC_ACT_RELU) {
+            for (int j = j0; j < j1; j++)
+                y[row + j] = z[row + j] > 0.0f ? z[row + j] : 0.0f;
+        } else {
+            for (int j = j0; j < j1; j++)
+                y[row + j] = act_fwd(c->act, z[row + j]);
+        }
+    }
+}
+
+typedef struct bwd_ctx {
+    float *d;
+    const float *z, *mask;
+    int ld;
+    fedc_act act;
+    float dropout;
+} bwd_ctx;
+
+/* d *= f'(z), times the dropout mask of the forward pass when dropout > 0. */
+static void bwd_epilogue(const fedc_epilogue *e, int i0, int i1, int j0, int j1) {
+    const bwd_ctx *c = e->ctx;
+    float *restrict d = c->d;
+    const float *restrict z = c->z;
+    for (int i = i0; i < i1; i++) {
+        size_t row = (size_t)i * c->ld;
+        if (c->dropout > 0.0f) {
+            for (int j = j0; j < j1; j++)
+                d[row + j] *= act_grad(c->act, z[row + j]) * c->mask[row + j];
+        } else if (c->act == FEDC_ACT_RELU) {
+            for (int j = j0; j < j1; j++)
+                d[row + j] = z[row + j] > 0.0f ? d[row + j] : 0.0f;
+        } else {
+            for (int j = j0; j < j1; j++)
+                d[row + j] *= act_grad(c->act, z[row + j]);
+        }
+    }
+}
+
 void fedc_forward(fedc_workspace *ws, const fedc_model *m, int n, float dropout, uint64_t key,
                   uint64_t step) {
     const fedc_arch *a = &m->arch;
     const int L = a->n_layers;
     for (int l = 0; l < L; l++) {
         const int in = a->sizes[l], out = a->sizes[l + 1];
-        fedc_gemm(ws->z[l], ws->a[l], m->w[l], m->b[l], n, out, in, in, 1, out, out, 0);
-        const float *restrict z = ws->z[l];
-        float *restrict y = ws->a[l + 1];
-        if (l + 1 < L) {
-            const fedc_act act = a->hidden_act;
-            if (dropout > 0.0f) {
-                /* Inverted dropout; the mask of element (i, j) depends only on (key, step, l, i,
-                 * j). */
-                const uint64_t lkey = fedc_rng_key(key, step, (uint64_t)l, 0x44524f50u);
-                const float scale = 1.0f / (1.0f - dropout);
-                float *restrict mk = ws->mask[l];
-                FEDC_OMP_FOR
-                for (int i = 0; i < n; i++) {
-                    for (int j = 0; j < out; j++) {
-                        size_t ij = (size_t)i * out + j;
-                        float keep = fedc_rng_uniform_at(lkey, ij) >= dropout ? scale : 0.0f;
-                        mk[ij] = keep;
-                        y[ij] = act_fwd(act, z[ij]) * keep;
-                    }
-                }
-            } else if (act == FEDC_ACT_RELU) {
-                FEDC_OMP_FOR
-                for (int i = 0; i < n; i++)
-                    for (int j = 0; j < out; j++) {
-                        size_t ij = (size_t)i * out + j;
-                        y[ij] = z[ij] > 0.0f ? z[ij] : 0.0f;
-                    }
-            } else {
-                FEDC_OMP_FOR
-                for (int i = 0; i < n; i++)
-                    for (int j = 0; j < out; j++)
-                        y[(size_t)i * out + j] = act_fwd(act, z[(size_t)i * out + j]);
-            }
-        } else if (a->task == FEDC_TASK_MULTICLASS) {
+        const int hidden = l + 1 < L;
+        if (!hidden && a->task == FEDC_TASK_MULTICLASS) {
+            /* Softmax needs whole rows, which span several tiles: a separate pass. */
+            fedc_gemm(ws->z[l], ws->a[l], m->w[l], m->b[l], n, out, in, in, 1, out, out, 0);
+            const float *restrict z = ws->z[l];
+            float *restrict y = ws->a[l + 1];
             FEDC_OMP_FOR
             for (int i = 0; i < n; i++) {
                 const float *zr = z + (size_t)i * out;
@@ -170,13 +205,19 @@ void fedc_forward(fedc_workspace *ws, const fedc_model *m, int n, float dropout,
                 for (int j = 0; j < out; j++)
                     yr[j] /= s;
             }
-        } else {
-            const fedc_act act = fedc_task_output_act(a->task);
-            FEDC_OMP_FOR
-            for (int i = 0; i < n * out; i++)
-                y[i] = act_fwd(act, z[i]);
+            fedc__sync();
+            continue;
         }
-        fedc__sync();
+        fwd_ctx c = {.z = ws->z[l],
+                     .y = ws->a[l + 1],
+                     .mask = ws->mask[l],
+                     .ld = out,
+                     .act = hidden ? a->hidden_act : fedc_task_output_act(a->task),
+                     .dropout = hidden ? dropout : 0.0f,
+                     .scale = 1.0f / (1.0f - (hidden ? dropout : 0.0f)),
+                     .key = fedc_rng_key(key, step, (uint64_t)l, 0x44524f50u)};
+        fedc_epilogue e = {fwd_epilogue, &c};
+        fedc_gemm_ex(ws->z[l], ws->a[l], m->w[l], m->b[l], n, out, in, in, 1, out, out, 0, &e, 1);
     }
 }
 
@@ -223,53 +264,40 @@ void fedc_loss_backward(fedc_workspace *ws, const fedc_model *m, int n, float po
         }
     }
     fedc__sync();
+    /* Only thread 0 reads ws->loss (and nothing writes the row losses before the next call), so
+     * no barrier is needed after the sum. */
     if (fedc__thread_id() == 0) {
         double s = 0.0;
         for (int i = 0; i < n; i++)
             s += rl[i];
         ws->loss = s / n;
     }
-    fedc__sync();
 }
 
 void fedc_backward(fedc_workspace *ws, const fedc_model *m, int n, float dropout) {
     const fedc_arch *a = &m->arch;
     for (int l = a->n_layers - 1; l >= 0; l--) {
         const int in = a->sizes[l], out = a->sizes[l + 1];
-        /* dW(in, out) = a_l^T (in, n) d_l (n, out); db = column sums of d_l. */
-        fedc_gemm(ws->grad + m->w_off[l], ws->a[l], ws->d[l], NULL, in, out, n, 1, in, out, out, 0);
-        fedc_colsum(ws->grad + m->b_off[l], ws->d[l], n, out);
+        /* dW(in, out) = a_l^T (in, n) d_l (n, out); db = column sums of d_l; W_l^T for the input
+         * gradient. The three are independent: one barrier after them. */
+        fedc_gemm_ex(ws->grad + m->w_off[l], ws->a[l], ws->d[l], NULL, in, out, n, 1, in, out, out,
+                     0, NULL, 0);
+        fedc_colsum_nosync(ws->grad + m->b_off[l], ws->d[l], n, out);
+        if (l > 0)
+            fedc_transpose_nosync(ws->wt[l], m->w[l], in, out);
+        fedc__sync();
         if (l == 0)
             break;
-        /* d_{l-1}(n, in) = (d_l (n, out) W_l^T (out, in)) * f'(z_{l-1}) * mask. */
-        fedc_transpose(ws->wt[l], m->w[l], in, out);
-        fedc_gemm(ws->d[l - 1], ws->d[l], ws->wt[l], NULL, n, in, out, out, 1, in, in, 0);
-        const fedc_act act = a->hidden_act;
-        const float *restrict z = ws->z[l - 1], *restrict mk = ws->mask[l - 1];
-        float *restrict dp = ws->d[l - 1];
-        if (dropout > 0.0f) {
-            FEDC_OMP_FOR
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < in; j++) {
-                    size_t ij = (size_t)i * in + j;
-                    dp[ij] *= act_grad(act, z[ij]) * mk[ij];
-                }
-        } else if (act == FEDC_ACT_RELU) {
-            FEDC_OMP_FOR
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < in; j++) {
-                    size_t ij = (size_t)i * in + j;
-                    dp[ij] = z[ij] > 0.0f ? dp[ij] : 0.0f;
-                }
-        } else {
-            FEDC_OMP_FOR
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < in; j++) {
-                    size_t ij = (size_t)i * in + j;
-                    dp[ij] *= act_grad(act, z[ij]);
-                }
-        }
-        fedc__sync();
+        /* d_{l-1}(n, in) = (d_l (n, out) W_l^T (out, in)) * f'(z_{l-1}) * mask, the last factor
+         * applied per tile. */
+        bwd_ctx c = {.d = ws->d[l - 1],
+                     .z = ws->z[l - 1],
+                     .mask = ws->mask[l - 1],
+                     .ld = in,
+                     .act = a->hidden_act,
+                     .dropout = dropout};
+        fedc_epilogue e = {bwd_epilogue, &c};
+        fedc_gemm_ex(ws->d[l - 1], ws->d[l], ws->wt[l], NULL, n, in, out, out, 1, in, in, 0, &e, 1);
     }
 }
 

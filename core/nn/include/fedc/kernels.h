@@ -49,16 +49,38 @@ void fedc_gemm_isa(fedc_isa isa, float *restrict c, const float *restrict a,
                    const float *restrict b, const float *restrict bias, int m, int n, int k,
                    int rsa, int csa, int ldb, int ldc, int accumulate);
 
+/* Work done on each finished tile of C by the thread that computed it, before any barrier:
+ * rows [i0, i1) and columns [j0, j1) of C are final. Used to fuse elementwise steps (activation,
+ * dropout, activation derivative) into the product, saving a pass and a barrier per layer. The
+ * epilogue must only touch elements of its own tile (or rows/columns no other tile owns). */
+typedef struct fedc_epilogue fedc_epilogue;
+struct fedc_epilogue {
+    void (*fn)(const fedc_epilogue *e, int i0, int i1, int j0, int j1);
+    void *ctx;
+};
+
+/* fedc_gemm with an optional epilogue (NULL for none). With sync = 0 the call ends without the
+ * closing barrier: the caller must reach one (fedc_team_sync) before anyone reads C. */
+void fedc_gemm_ex(float *restrict c, const float *restrict a, const float *restrict b,
+                  const float *restrict bias, int m, int n, int k, int rsa, int csa, int ldb,
+                  int ldc, int accumulate, const fedc_epilogue *epi, int sync);
+
+/* A barrier for the calling team when it has two or more threads (nothing otherwise). */
+void fedc_team_sync(void);
+
 /* Naive triple loop, single-threaded, in double accumulation order p = 0..k-1 (float sums). */
 void fedc_gemm_ref(float *c, const float *a, const float *b, const float *bias, int m, int n, int k,
                    int rsa, int csa, int ldb, int ldc, int accumulate);
 
-/* out(cols, rows) = in(rows, cols)^T. */
+/* out(cols, rows) = in(rows, cols)^T. fedc_transpose_nosync leaves out the closing barrier. */
 void fedc_transpose(float *restrict out, const float *restrict in, int rows, int cols);
+void fedc_transpose_nosync(float *restrict out, const float *restrict in, int rows, int cols);
 void fedc_transpose_ref(float *out, const float *in, int rows, int cols);
 
-/* out[j] = sum_i in[i][j] over rows i in order (bias gradient). */
+/* out[j] = sum_i in[i][j] over rows i in order (bias gradient). fedc_colsum_nosync leaves out the
+ * closing barrier. */
 void fedc_colsum(float *restrict out, const float *restrict in, int rows, int cols);
+void fedc_colsum_nosync(float *restrict out, const float *restrict in, int rows, int cols);
 void fedc_colsum_ref(float *out, const float *in, int rows, int cols);
 
 #endif
