@@ -164,6 +164,57 @@ static void test_transpose_and_colsum(void **state) {
     }
 }
 
+/* The epilogue sees every element of C exactly once, after the element is final. */
+typedef struct count_ctx {
+    int *count;
+    const float *c;
+    int ldc;
+    int stale;
+} count_ctx;
+
+static void count_epilogue(const fedc_epilogue *e, int i0, int i1, int j0, int j1) {
+    count_ctx *cc = e->ctx;
+    for (int i = i0; i < i1; i++)
+        for (int j = j0; j < j1; j++) {
+#pragma omp atomic
+            cc->count[i * cc->ldc + j]++;
+            if (cc->c[i * cc->ldc + j] == -12345.0f) {
+#pragma omp atomic write
+                cc->stale = 1;
+            }
+        }
+}
+
+static void test_gemm_epilogue_covers_tiles(void **state) {
+    (void)state;
+    fedc_rng r;
+    fedc_rng_init(&r, 5);
+    static const int shapes[][3] = {{1, 1, 1}, {64, 1, 32}, {37, 45, 11}, {256, 256, 8}, {9, 1, 5}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        for (int tr = 0; tr < 2; tr++) {
+            float *a = rand_buf(&r, (size_t)m * k), *b = rand_buf(&r, (size_t)k * n);
+            float *c = malloc((size_t)m * n * sizeof(float));
+            int *count = calloc((size_t)m * n, sizeof(int));
+            assert_non_null(c);
+            assert_non_null(count);
+            for (int i = 0; i < m * n; i++)
+                c[i] = -12345.0f; /* a value the product cannot produce from these inputs */
+            count_ctx cc = {count, c, n, 0};
+            fedc_epilogue e = {count_epilogue, &cc};
+#pragma omp parallel num_threads(2)
+            fedc_gemm_ex(c, a, b, NULL, m, n, k, tr ? 1 : k, tr ? m : 1, n, n, 0, &e, 1);
+            for (int i = 0; i < m * n; i++)
+                assert_int_equal(count[i], 1);
+            assert_int_equal(cc.stale, 0);
+            free(a);
+            free(b);
+            free(c);
+            free(count);
+        }
+    }
+}
+
 static void test_isa_detection(void **state) {
     (void)state;
     fedc_isa isa = fedc_isa_detect();
@@ -186,6 +237,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_matches_reference),
         cmocka_unit_test(test_gemm_thread_invariant),
         cmocka_unit_test(test_transpose_and_colsum),
+        cmocka_unit_test(test_gemm_epilogue_covers_tiles),
         cmocka_unit_test(test_isa_detection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
