@@ -16,6 +16,8 @@
 #define GMR FEDC__GENERIC_MR
 #define GNR FEDC__GENERIC_NR
 
+typedef float v4f __attribute__((vector_size(16)));
+
 /* Portable tiles: plain C, separate multiply and add (no contraction under -std=c11). */
 static void gemm_tiles_generic(float *restrict c, const float *restrict a, const float *restrict b,
                                const float *restrict bias, int m, int n, int k, int rsa, int csa,
@@ -31,14 +33,26 @@ static void gemm_tiles_generic(float *restrict c, const float *restrict a, const
                 acc[r][j] =
                     accumulate ? c[(size_t)(i0 + r) * ldc + j0 + j] : (bias ? bias[j0 + j] : 0.0f);
         if (rows == GMR && cols == GNR) {
+            /* Full tiles: 4-lane vectors (GCC/Clang vector extension: SSE2 on x86-64, NEON on
+             * arm64) held in registers; each lane still adds a * b in order of p. */
+            v4f vacc[GMR][GNR / 4];
+            for (int r = 0; r < GMR; r++)
+                for (int v = 0; v < GNR / 4; v++)
+                    memcpy(&vacc[r][v], &acc[r][4 * v], sizeof(v4f));
             for (int p = 0; p < k; p++) {
                 const float *bp = b + (size_t)p * ldb + j0;
+                v4f bv[GNR / 4];
+                for (int v = 0; v < GNR / 4; v++)
+                    memcpy(&bv[v], bp + 4 * v, sizeof(v4f));
                 for (int r = 0; r < GMR; r++) {
                     float av = a[(size_t)(i0 + r) * rsa + (size_t)p * csa];
-                    for (int j = 0; j < GNR; j++)
-                        acc[r][j] += av * bp[j];
+                    for (int v = 0; v < GNR / 4; v++)
+                        vacc[r][v] += av * bv[v];
                 }
             }
+            for (int r = 0; r < GMR; r++)
+                for (int v = 0; v < GNR / 4; v++)
+                    memcpy(&acc[r][4 * v], &vacc[r][v], sizeof(v4f));
         } else {
             for (int p = 0; p < k; p++) {
                 const float *bp = b + (size_t)p * ldb + j0;

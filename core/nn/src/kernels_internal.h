@@ -8,8 +8,8 @@
 #define FEDC__AVX512_NR 32
 #define FEDC__AVX2_MR 6
 #define FEDC__AVX2_NR 16
-#define FEDC__GENERIC_MR 4
-#define FEDC__GENERIC_NR 16
+#define FEDC__GENERIC_MR 6
+#define FEDC__GENERIC_NR 8
 
 typedef void (*fedc__gemm_tiles_fn)(float *restrict c, const float *restrict a,
                                     const float *restrict b, const float *restrict bias, int m,
