@@ -168,6 +168,7 @@ static void test_transpose_and_colsum(void **state) {
 typedef struct count_ctx {
     int *count;
     const float *c;
+    float *seen; /* what the epilogue saw; must equal the final C */
     int ldc;
     int stale;
 } count_ctx;
@@ -178,6 +179,7 @@ static void count_epilogue(const fedc_epilogue *e, int i0, int i1, int j0, int j
         for (int j = j0; j < j1; j++) {
 #pragma omp atomic
             cc->count[i * cc->ldc + j]++;
+            cc->seen[i * cc->ldc + j] = cc->c[i * cc->ldc + j];
             if (cc->c[i * cc->ldc + j] == -12345.0f) {
 #pragma omp atomic write
                 cc->stale = 1;
@@ -189,24 +191,30 @@ static void test_gemm_epilogue_covers_tiles(void **state) {
     (void)state;
     fedc_rng r;
     fedc_rng_init(&r, 5);
-    static const int shapes[][3] = {{1, 1, 1}, {64, 1, 32}, {37, 45, 11}, {256, 256, 8}, {9, 1, 5}};
+    /* k > 256 takes several passes over C: the epilogue must run after the last one only. */
+    static const int shapes[][3] = {{1, 1, 1},     {64, 1, 32}, {37, 45, 11},
+                                    {256, 256, 8}, {9, 1, 5},   {20, 40, 700}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
         for (int tr = 0; tr < 2; tr++) {
             float *a = rand_buf(&r, (size_t)m * k), *b = rand_buf(&r, (size_t)k * n);
             float *c = malloc((size_t)m * n * sizeof(float));
             int *count = calloc((size_t)m * n, sizeof(int));
+            float *seen = calloc((size_t)m * n, sizeof(float));
+            assert_non_null(seen);
             assert_non_null(c);
             assert_non_null(count);
             for (int i = 0; i < m * n; i++)
                 c[i] = -12345.0f; /* a value the product cannot produce from these inputs */
-            count_ctx cc = {count, c, n, 0};
+            count_ctx cc = {count, c, seen, n, 0};
             fedc_epilogue e = {count_epilogue, &cc};
 #pragma omp parallel num_threads(2)
             fedc_gemm_ex(c, a, b, NULL, m, n, k, tr ? 1 : k, tr ? m : 1, n, n, 0, &e, 1);
             for (int i = 0; i < m * n; i++)
                 assert_int_equal(count[i], 1);
             assert_int_equal(cc.stale, 0);
+            assert_memory_equal(seen, c, (size_t)m * n * sizeof(float));
+            free(seen);
             free(a);
             free(b);
             free(c);

@@ -13,6 +13,7 @@
 #include "kernels_internal.h"
 #include "par.h"
 
+#define KC 256 /* terms of the sum per pass over C; see gemm_run */
 #define GMR FEDC__GENERIC_MR
 #define GNR FEDC__GENERIC_NR
 
@@ -154,13 +155,22 @@ static void gemm_run(fedc_isa isa, float *restrict c, const float *restrict a,
     (void)isa;
 #endif
     const int mt = (m + mr - 1) / mr, tiles = mt * ((n + nr - 1) / nr);
-    FEDC_OMP_FOR
-    for (int t = 0; t < tiles; t++) {
-        fn(c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate, t, t + 1);
-        if (epi) {
-            /* The same tile geometry as the tile functions: column tiles outer. */
-            int i0 = (t % mt) * mr, j0 = (t / mt) * nr;
-            epi->fn(epi, i0, i0 + mr < m ? i0 + mr : m, j0, j0 + nr < n ? j0 + nr : n);
+    /* Long sums (the weight gradient over a large batch) run in passes of KC terms so that one
+     * pass's slices of A and B stay in cache; C carries the partial sums between passes, which
+     * keeps each element's order of additions. Every pass assigns the same tiles to the same
+     * threads (same static schedule, same trip count), so no barrier is needed between them. */
+    for (int k0 = 0; k0 == 0 || k0 < k; k0 += KC) {
+        const int kk = k - k0 < KC ? k - k0 : KC, last = k0 + kk >= k;
+        const float *ak = a + (size_t)k0 * csa, *bk = b + (size_t)k0 * ldb;
+        FEDC_OMP_FOR
+        for (int t = 0; t < tiles; t++) {
+            fn(c, ak, bk, k0 ? NULL : bias, m, n, kk, rsa, csa, ldb, ldc, accumulate || k0, t,
+               t + 1);
+            if (epi && last) {
+                /* The same tile geometry as the tile functions: column tiles outer. */
+                int i0 = (t % mt) * mr, j0 = (t / mt) * nr;
+                epi->fn(epi, i0, i0 + mr < m ? i0 + mr : m, j0, j0 + nr < n ? j0 + nr : n);
+            }
         }
     }
     if (sync)
