@@ -1,4 +1,5 @@
 /* Flag parsing, thread set-up and metric reporting shared by the fedc subcommands. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -64,7 +65,7 @@ int cli_int(const char *cmd, const char *flag, const char *val, long lo, long hi
 int cli_u64(const char *cmd, const char *flag, const char *val, unsigned long long *out) {
     char *end;
     errno = 0;
-    if (val[0] == '-') {
+    if (!isdigit((unsigned char)val[0])) {
         cli_error(cmd, "%s: expected a non-negative integer, got '%s'", flag, val);
         return -1;
     }

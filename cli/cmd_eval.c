@@ -89,6 +89,7 @@ int cmd_eval(int argc, char **argv) {
     const int nf = m->arch.sizes[0];
     col = malloc((size_t)nf * sizeof(int));
     if (!col) {
+        cli_error(CMD, "out of memory");
         rc = FEDC_EXIT_FAIL;
         goto out;
     }

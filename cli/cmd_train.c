@@ -317,14 +317,17 @@ int cmd_train(int argc, char **argv) {
         printf("\n");
     if (err) {
         cli_error(CMD, "%s", d.msg);
-        rc = err == FEDC_ENOMEM ? FEDC_EXIT_FAIL : FEDC_EXIT_USAGE;
+        /* Out of memory and divergence are run-time failures; the rest is input that does not fit.
+         */
+        rc = err == FEDC_ENOMEM || err == FEDC_ERANGE ? FEDC_EXIT_FAIL : FEDC_EXIT_USAGE;
         goto out;
     }
     printf("trained %d epochs in %.2fs (best epoch %d), threads used: %d\n", rep.epochs_run,
            rep.seconds, rep.best_epoch, rep.threads_used);
 
     /* Metrics on the held-out test part (or the training part when there is none). */
-    const fedc_dataset *eval = test ? test : train;
+    const int has_test = test && test->n_rows > 0;
+    const fedc_dataset *eval = has_test ? test : train;
     pred = malloc((size_t)eval->n_rows * fedc_model_out_width(model) * sizeof(float));
     if (!pred || fedc_model_predict_std(pred, model, eval->x, eval->n_rows)) {
         cli_error(CMD, "out of memory");
@@ -335,7 +338,8 @@ int cmd_train(int argc, char **argv) {
         cli_error(CMD, "out of memory");
         goto out;
     }
-    cli_print_metrics(stdout, test ? "test metrics" : "training-set metrics (no test split)", &mt);
+    cli_print_metrics(stdout, has_test ? "test metrics" : "training-set metrics (no test split)",
+                      &mt);
     if (out) {
         if (fedc_model_save(model, out, &d)) {
             cli_error(CMD, "--out: %s", d.msg);
@@ -348,7 +352,7 @@ int cmd_train(int argc, char **argv) {
         snprintf(extra, sizeof extra,
                  "\"split\":\"%s\",\"epochs\":%d,\"best_epoch\":%d,\"threads\":%d,"
                  "\"seconds\":%.3f",
-                 test ? "test" : "train", rep.epochs_run, rep.best_epoch, rep.threads_used,
+                 has_test ? "test" : "train", rep.epochs_run, rep.best_epoch, rep.threads_used,
                  rep.seconds);
         if (cli_write_metrics_json(CMD, json, &mt, extra))
             goto out;

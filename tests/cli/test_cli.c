@@ -330,6 +330,11 @@ static void test_bad_flags(void **state) {
     expect_refusal(&r, "fedc train: --seed: ", "'-3'");
     proc_result_release(&r);
 
+    /* strtoull would skip the space and wrap the negative number. */
+    fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--seed", " -1", NULL);
+    expect_refusal(&r, "fedc train: --seed: ", "' -1'");
+    proc_result_release(&r);
+
     fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--optimizer", "adagrad", NULL);
     expect_refusal(&r, "fedc train: --optimizer: ", "'adagrad'");
     proc_result_release(&r);
@@ -648,6 +653,25 @@ static void test_output_path_unwritable(void **state) {
     free(model);
 }
 
+/* A file too small for a test split gets metrics on the training part, labelled as such. */
+static void test_tiny_file_has_no_test_split(void **state) {
+    char *csv = tpath(state, "tiny.csv");
+    char *json = tpath(state, "tiny.json");
+    assert_int_equal(proc_write_file(csv, "a,b,y\n1,2,0\n2,1,1\n3,3,0\n"), 0);
+    proc_result r;
+    fedc_run(&r, NULL, "train", "--data", csv, "--label", "y", "--epochs", "2", "--quiet",
+             "--metrics-json", json, NULL);
+    expect_status(&r, 0);
+    assert_non_null(strstr(r.out, "training-set metrics (no test split)"));
+    assert_null(strstr(r.out, "test metrics ("));
+    proc_result_release(&r);
+    char *j = read_json(json);
+    assert_non_null(strstr(j, "\"split\":\"train\""));
+    free(j);
+    free(csv);
+    free(json);
+}
+
 /* ---- other tasks ------------------------------------------------------------------------ */
 
 static void test_regression(void **state) {
@@ -759,6 +783,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_bit_identical_across_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_paths_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_path_unwritable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tiny_file_has_no_test_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regression, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multiclass, setup, teardown),
     };

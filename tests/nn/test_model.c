@@ -9,7 +9,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "fedc/data.h"
 #include "fedc/model.h"
+#include "fedc/train.h"
 
 /* Named views cover the flat buffer exactly, in order, and find the right pointers. */
 static void test_named_views(void **state) {
@@ -101,11 +103,74 @@ static void test_init_statistics(void **state) {
     assert_null(m);
 }
 
+/* set_schema may be given the model's own names (they are copied before the old ones go). */
+static void test_set_schema_self(void **state) {
+    (void)state;
+    fedc_arch arch;
+    fedc_diag d;
+    fedc_model *m = NULL;
+    assert_int_equal(fedc_arch_make(&arch, 2, NULL, 0, FEDC_ACT_RELU, FEDC_TASK_BINARY, 2, &d),
+                     FEDC_OK);
+    assert_int_equal(fedc_model_new(&m, &arch), FEDC_OK);
+    char a[] = "age", b[] = "income";
+    char *names[] = {a, b};
+    float mean[] = {1, 2}, sd[] = {3, 4};
+    assert_int_equal(fedc_model_set_schema(m, names, "bad", mean, sd), FEDC_OK);
+    assert_int_equal(fedc_model_set_schema(m, m->feature_names, m->label_name, m->mean, m->std),
+                     FEDC_OK);
+    assert_string_equal(m->feature_names[1], "income");
+    assert_string_equal(m->label_name, "bad");
+    assert_true(m->std[1] == 4.0f);
+    fedc_model_destroy(&m);
+}
+
+/* The positive-class weight is negatives / positives, and 1 when a class is absent. */
+static void test_pos_weight(void **state) {
+    (void)state;
+    fedc_dataset *ds = NULL;
+    assert_int_equal(fedc_dataset_new(&ds, 5, 1), FEDC_OK);
+    float y[] = {1, 0, 0, 0, 1};
+    memcpy(ds->y, y, sizeof y);
+    assert_true(fedc_dataset_pos_weight(ds) == 1.5f);
+    for (int i = 0; i < 5; i++)
+        ds->y[i] = 1.0f;
+    assert_true(fedc_dataset_pos_weight(ds) == 1.0f);
+    for (int i = 0; i < 5; i++)
+        ds->y[i] = 0.0f;
+    assert_true(fedc_dataset_pos_weight(ds) == 1.0f);
+    fedc_dataset_destroy(&ds);
+}
+
+/* fedc_eval_loss refuses data that does not fit the model instead of reading out of bounds. */
+static void test_eval_loss_checks_data(void **state) {
+    (void)state;
+    fedc_arch arch;
+    fedc_diag d;
+    fedc_model *m = NULL;
+    fedc_dataset *ds = NULL;
+    assert_int_equal(fedc_arch_make(&arch, 3, NULL, 0, FEDC_ACT_RELU, FEDC_TASK_MULTICLASS, 3, &d),
+                     FEDC_OK);
+    assert_int_equal(fedc_model_new(&m, &arch), FEDC_OK);
+    assert_int_equal(fedc_dataset_new(&ds, 4, 2), FEDC_OK);
+    double loss = 0.0;
+    assert_int_equal(fedc_eval_loss(&loss, m, ds), FEDC_EMISMATCH);
+    fedc_dataset_destroy(&ds);
+    assert_int_equal(fedc_dataset_new(&ds, 4, 3), FEDC_OK);
+    ds->y[2] = 3.0f; /* class 3 of a 3-class model */
+    assert_int_equal(fedc_eval_loss(&loss, m, ds), FEDC_EINVAL);
+    ds->y[2] = 2.0f;
+    assert_int_equal(fedc_eval_loss(&loss, m, ds), FEDC_OK);
+    /* Zero weights: every class has probability 1/3. */
+    assert_true(fabs(loss - log(3.0)) < 1e-6);
+    fedc_dataset_destroy(&ds);
+    fedc_model_destroy(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_named_views),
-        cmocka_unit_test(test_arch_limits),
-        cmocka_unit_test(test_init_statistics),
+        cmocka_unit_test(test_named_views),     cmocka_unit_test(test_arch_limits),
+        cmocka_unit_test(test_init_statistics), cmocka_unit_test(test_set_schema_self),
+        cmocka_unit_test(test_pos_weight),      cmocka_unit_test(test_eval_loss_checks_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -325,6 +325,37 @@ static void test_flipped_parameter_byte(void **state) {
     fedc_model_destroy(&m);
 }
 
+/* A 44-byte header announcing a 65536-32768-1 network (over 2^31 parameters) must be refused as
+ * truncated before anything is allocated for it: no multi-gigabyte allocation from a tiny file. */
+static void test_huge_architecture_in_tiny_file(void **state) {
+    (void)state;
+    uint8_t buf[44];
+    memcpy(buf, FEDC_MODEL_MAGIC, 8);
+    const uint32_t fields[] = {
+        FEDC_MODEL_VERSION, FEDC_TASK_BINARY, 2, FEDC_ACT_RELU, 2, 65536, 32768, 1, 0};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        put_u32(buf + 8 + 4 * i, fields[i]);
+    expect_refused(buf, sizeof buf, FEDC_EFORMAT, "truncated");
+}
+
+/* A NaN parameter with a valid checksum is refused, naming the parameter. */
+static void test_non_finite_parameter(void **state) {
+    (void)state;
+    fedc_model *m = make_model(FEDC_TASK_BINARY, 2, 1);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    encode(&buf, &len, m);
+    const size_t p0 = len - 4 - m->n_params * 4;
+    put_u32(buf + p0 + 4 * 3, 0x7FC00000u); /* quiet NaN in parameter 3 */
+    fix_crc(buf, len);
+    expect_refused(buf, len, FEDC_EFORMAT, "parameter 3 is not a finite number");
+    put_u32(buf + p0 + 4 * 3, 0x7F800000u); /* +Inf */
+    fix_crc(buf, len);
+    expect_refused(buf, len, FEDC_EFORMAT, "not a finite number");
+    free(buf);
+    fedc_model_destroy(&m);
+}
+
 static void test_bad_magic_and_version(void **state) {
     (void)state;
     fedc_model *m = make_model(FEDC_TASK_BINARY, 2, 1);
@@ -536,6 +567,8 @@ int main(void) {
         cmocka_unit_test(test_every_truncation_refused),
         cmocka_unit_test(test_flipped_parameter_byte),
         cmocka_unit_test(test_bad_magic_and_version),
+        cmocka_unit_test(test_huge_architecture_in_tiny_file),
+        cmocka_unit_test(test_non_finite_parameter),
         cmocka_unit_test(test_inconsistent_sizes),
         cmocka_unit_test(test_oversized_name_length),
         cmocka_unit_test(test_write_atomic),

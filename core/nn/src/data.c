@@ -1192,5 +1192,6 @@ float fedc_dataset_pos_weight(const fedc_dataset *ds) {
             pos++;
     }
     long neg = ds->n_rows - pos;
-    return pos ? (float)((double)neg / (double)pos) : 1.0f;
+    /* Without both classes the ratio is undefined (0 or infinite): no reweighting. */
+    return pos && neg ? (float)((double)neg / (double)pos) : 1.0f;
 }

@@ -117,11 +117,11 @@ const char *fedc_isa_name(fedc_isa isa) {
     return "unknown";
 }
 
-/* The product on tiles, with an optional epilogue per tile and an optional closing barrier. */
-static void gemm_run(fedc_isa isa, float *restrict c, const float *restrict a,
-                     const float *restrict b, const float *restrict bias, int m, int n, int k,
-                     int rsa, int csa, int ldb, int ldc, int accumulate, const fedc_epilogue *epi,
-                     int sync) {
+/* The product on tiles, with an optional epilogue per tile and an optional closing barrier. C is
+ * not restrict-qualified here: epilogues read and write it through their own pointers. */
+static void gemm_run(fedc_isa isa, float *c, const float *restrict a, const float *restrict b,
+                     const float *restrict bias, int m, int n, int k, int rsa, int csa, int ldb,
+                     int ldc, int accumulate, const fedc_epilogue *epi, int sync) {
     fedc__gemm_tiles_fn fn = gemm_tiles_generic;
     int mr = GMR, nr = GNR;
 #if defined(FEDC_X86_KERNELS)
@@ -189,7 +189,7 @@ void fedc_gemm(float *restrict c, const float *restrict a, const float *restrict
     gemm_run(g_isa_active, c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate, NULL, 1);
 }
 
-void fedc_gemm_ex(float *restrict c, const float *restrict a, const float *restrict b,
+void fedc_gemm_ex(float *c, const float *restrict a, const float *restrict b,
                   const float *restrict bias, int m, int n, int k, int rsa, int csa, int ldb,
                   int ldc, int accumulate, const fedc_epilogue *epi, int sync) {
     gemm_run(g_isa_active, c, a, b, bias, m, n, k, rsa, csa, ldb, ldc, accumulate, epi, sync);

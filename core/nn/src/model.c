@@ -209,23 +209,32 @@ static char *dup_str(const char *s) {
 
 fedc_err fedc_model_set_schema(fedc_model *m, char *const *names, const char *label,
                                const float *mean, const float *std) {
-    int nf = m->arch.sizes[0];
-    free_names(m);
+    const int nf = m->arch.sizes[0];
+    char **nn = NULL, *nl = NULL;
+    /* Copy first, then swap: the sources may be the model's own names. */
     if (names) {
-        m->feature_names = calloc((size_t)nf, sizeof(char *));
-        if (!m->feature_names)
-            return FEDC_ENOMEM;
-        for (int j = 0; j < nf; j++) {
-            m->feature_names[j] = dup_str(names[j]);
-            if (!m->feature_names[j])
-                return FEDC_ENOMEM;
+        nn = calloc((size_t)nf, sizeof(char *));
+        for (int j = 0; nn && j < nf; j++) {
+            if (!(nn[j] = dup_str(names[j]))) {
+                for (int q = 0; q < j; q++)
+                    free(nn[q]);
+                free(nn);
+                nn = NULL;
+            }
         }
-    }
-    if (label) {
-        m->label_name = dup_str(label);
-        if (!m->label_name)
+        if (!nn)
             return FEDC_ENOMEM;
     }
+    if (label && !(nl = dup_str(label))) {
+        if (nn)
+            for (int j = 0; j < nf; j++)
+                free(nn[j]);
+        free(nn);
+        return FEDC_ENOMEM;
+    }
+    free_names(m);
+    m->feature_names = nn;
+    m->label_name = nl;
     for (int j = 0; j < nf; j++) {
         m->mean[j] = mean ? mean[j] : 0.0f;
         m->std[j] = std ? std[j] : 1.0f;

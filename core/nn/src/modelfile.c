@@ -239,9 +239,22 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
         if (!(label = get_str(&r, "the label name")))
             goto out;
     }
-    rc = fedc_model_new(&m, &arch);
-    if (rc)
+    /* Everything the architecture implies must be present before anything is allocated for it,
+     * so a short hostile file cannot make us allocate gigabytes. */
+    size_t need = (2 * (size_t)nf + fedc_arch_n_params(&arch)) * 4 + 8 + 4;
+    if (need > r.len - r.pos) {
+        fedc_diag_set(d,
+                      "%s: truncated model file: the architecture needs %zu more bytes of "
+                      "statistics, parameters and checksum at offset %zu, file has %zu bytes",
+                      what, need, r.pos, r.len);
         goto out;
+    }
+    rc = fedc_model_new(&m, &arch);
+    if (rc) {
+        fedc_diag_set(d, "%s: out of memory allocating a model of %zu parameters", what,
+                      fedc_arch_n_params(&arch));
+        goto out;
+    }
     rc = FEDC_EFORMAT;
     for (int j = 0; j < nf; j++)
         if (get_f32(&r, &m->mean[j], "the feature means"))
@@ -278,6 +291,12 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
         fedc_diag_set(d, "%s: checksum mismatch: the model file is corrupted", what);
         rc = FEDC_ECHECKSUM;
         goto out;
+    }
+    for (size_t i = 0; i < m->n_params; i++) {
+        if (!isfinite(m->params[i])) {
+            fedc_diag_set(d, "%s: parameter %zu is not a finite number", what, i);
+            goto out;
+        }
     }
     for (int j = 0; j < nf; j++) {
         if (!isfinite(m->mean[j]) || !isfinite(m->std[j]) || !(m->std[j] > 0.0f)) {
@@ -335,7 +354,11 @@ fedc_err fedc_write_atomic(const char *path, const void *data, size_t len, fedc_
     /* mkstemp creates 0600; model files are not secret, so follow the umask like fopen would. */
     mode_t um = umask(0);
     umask(um);
-    if (fchmod(fd, 0666 & ~um) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, 0666 & ~um) != 0) {
+        fedc_diag_set(d, "%s: cannot set permissions: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (fsync(fd) != 0) {
         fedc_diag_set(d, "%s: fsync failed: %s", tmp, strerror(errno));
         goto out;
     }

@@ -60,7 +60,7 @@ void fedc_optim_reset(fedc_optim *o) {
     o->t = 0;
 }
 
-void fedc_optim_step(fedc_optim *o, float *restrict params, float *restrict grad, long t) {
+void fedc_optim_step(fedc_optim *o, float *restrict params, const float *restrict grad, long t) {
     const fedc_optim_cfg c = o->cfg;
     const long n = (long)o->n;
     float *restrict mo = o->m, *restrict vo = o->v;

@@ -354,18 +354,6 @@ static double mean_loss(const float *pred, const fedc_dataset *ds, const fedc_ar
     return n > 0 ? s / n : NAN;
 }
 
-fedc_err fedc_eval_loss(double *loss, const fedc_model *m, const fedc_dataset *ds) {
-    float *pred =
-        malloc((size_t)(ds->n_rows > 0 ? ds->n_rows : 1) * fedc_model_out_width(m) * sizeof(float));
-    if (!pred)
-        return FEDC_ENOMEM;
-    fedc_err rc = fedc_model_predict_std(pred, m, ds->x, ds->n_rows);
-    if (!rc)
-        *loss = mean_loss(pred, ds, &m->arch);
-    free(pred);
-    return rc;
-}
-
 /* Validation: loss and the stopping metric (lower is better for loss, higher for AUCs; the
  * returned score is negated loss so that higher is always better). */
 static fedc_err validate(double *val_loss, double *metric, double *score, float *pred,
@@ -412,6 +400,21 @@ static fedc_err check_data(const fedc_model *m, const fedc_dataset *ds, const ch
         }
     }
     return FEDC_OK;
+}
+
+fedc_err fedc_eval_loss(double *loss, const fedc_model *m, const fedc_dataset *ds) {
+    fedc_err rc = check_data(m, ds, "evaluation", NULL);
+    if (rc)
+        return rc;
+    float *pred =
+        malloc((size_t)(ds->n_rows > 0 ? ds->n_rows : 1) * fedc_model_out_width(m) * sizeof(float));
+    if (!pred)
+        return FEDC_ENOMEM;
+    rc = fedc_model_predict_std(pred, m, ds->x, ds->n_rows);
+    if (!rc)
+        *loss = mean_loss(pred, ds, &m->arch);
+    free(pred);
+    return rc;
 }
 
 fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset *val,

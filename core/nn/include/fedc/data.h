@@ -83,7 +83,7 @@ FEDC_MUST_CHECK fedc_err fedc_dataset_split(fedc_dataset **train, fedc_dataset *
                                             double test_fraction, uint64_t seed);
 
 /* Positive-class weight as fraud teams use it: negatives / positives over a binary dataset
- * (1 when there are no positives). */
+ * (1 when either class is absent, where the ratio is undefined). */
 float fedc_dataset_pos_weight(const fedc_dataset *ds);
 
 #endif

@@ -61,7 +61,7 @@ struct fedc_epilogue {
 
 /* fedc_gemm with an optional epilogue (NULL for none). With sync = 0 the call ends without the
  * closing barrier: the caller must reach one (fedc_team_sync) before anyone reads C. */
-void fedc_gemm_ex(float *restrict c, const float *restrict a, const float *restrict b,
+void fedc_gemm_ex(float *c, const float *restrict a, const float *restrict b,
                   const float *restrict bias, int m, int n, int k, int rsa, int csa, int ldb,
                   int ldc, int accumulate, const fedc_epilogue *epi, int sync);
 

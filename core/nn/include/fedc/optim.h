@@ -50,9 +50,9 @@ void fedc_optim_destroy(fedc_optim **o);
 /* Zeroes moments and the step count. */
 void fedc_optim_reset(fedc_optim *o);
 
-/* One update of params from grad (both n floats; grad is modified by the penalties). Work-shared
+/* One update of params from grad (both n floats; grad is only read). Work-shared
  * (`omp for`) like the kernels: inside a parallel region every thread calls it with the same
  * step number `t` (1 for the first step); the caller advances o->t. */
-void fedc_optim_step(fedc_optim *o, float *restrict params, float *restrict grad, long t);
+void fedc_optim_step(fedc_optim *o, float *restrict params, const float *restrict grad, long t);
 
 #endif

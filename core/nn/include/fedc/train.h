@@ -111,7 +111,9 @@ FEDC_MUST_CHECK fedc_err fedc_train(fedc_model *m, const fedc_dataset *train,
                                     const fedc_dataset *val, const fedc_train_cfg *cfg,
                                     fedc_train_report *report, fedc_diag *d);
 
-/* Mean unweighted loss of the model on a standardised dataset (log loss, cross-entropy or MSE). */
+/* Mean unweighted loss of the model on a standardised dataset (log loss, cross-entropy or MSE).
+ * FEDC_EMISMATCH when the feature count differs from the model's, FEDC_EINVAL for a label the
+ * task does not allow. */
 FEDC_MUST_CHECK fedc_err fedc_eval_loss(double *loss, const fedc_model *m, const fedc_dataset *ds);
 
 #endif
