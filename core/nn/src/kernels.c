@@ -34,8 +34,8 @@ static void gemm_tiles_generic(float *restrict c, const float *restrict a, const
                 acc[r][j] =
                     accumulate ? c[(size_t)(i0 + r) * ldc + j0 + j] : (bias ? bias[j0 + j] : 0.0f);
         if (rows == GMR && cols == GNR) {
-            /* Full tiles: 4-lane vectors (GCC/Clang vector extension: SSE2 on x86-64, NEON on
-             * arm64) held in registers; each lane still adds a * b in order of p. */
+            /* Full tiles: 4-lane vectors (the GCC/Clang vector extension; SSE2 on x86-64) held in
+             * registers; each lane still adds a * b in order of p. */
             v4f vacc[GMR][GNR / 4];
             for (int r = 0; r < GMR; r++)
                 for (int v = 0; v < GNR / 4; v++)
