@@ -1,0 +1,63 @@
+/* The wire codec: protobuf envelopes (proto/fedc.proto) in and out, with validation.
+ *
+ * Nothing a peer sends is used before fedc_msg_unpack has checked it: the protocol version, the
+ * run id and round the receiver expects, the body's sizes and dimensions against the agreed model
+ * and schema, and that every float is finite. A failure comes back as an error code plus one
+ * sentence naming the problem, which the receiver can send back in an Error message. Sockets live
+ * elsewhere in core/net; this file only turns bytes into checked structures and back. */
+#ifndef FEDC_CODEC_H
+#define FEDC_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedc.pb-c.h"
+#include "fedc/err.h"
+
+#define FEDC_PROTOCOL_VERSION 1u
+#define FEDC_RUN_ID_BYTES 16
+#define FEDC_NAME_MAX 64
+#define FEDC_REASON_MAX 1024
+#define FEDC_MAX_FEATURES 100000
+#define FEDC_MAX_CLASSES 65536
+#define FEDC_EVAL_HIST_MAX 100000
+
+/* What the receiver expects of the next message. Zero / NULL fields are not checked. */
+typedef struct fedc_msg_expect {
+    const uint8_t *run_id; /* FEDC_RUN_ID_BYTES, or NULL to accept any (a first Join) */
+    int64_t round;         /* the current round, or -1 to accept any */
+    size_t max_bytes;      /* largest encoded message accepted (0 = 64 MiB) */
+    uint64_t n_params;     /* length of weight and update tensors */
+    uint32_t n_features;   /* width of statistics and standardisation vectors */
+    uint32_t n_classes;    /* length of class counts */
+    uint32_t hist_bins;    /* length of evaluation histograms */
+} fedc_msg_expect;
+
+/* Serialises e into a new buffer (*buf caller-owned, free()). */
+FEDC_MUST_CHECK fedc_err fedc_msg_pack(uint8_t **buf, size_t *len, const Fedc__Envelope *e);
+
+/* Parses and validates len bytes from a peer. On success *out is caller-owned (fedc_msg_free);
+ * on failure *out is NULL and d names the problem: FEDC_EFORMAT (not a fedc message, wrong
+ * version, malformed protobuf, oversize), FEDC_EMISMATCH (run id, round or a dimension differs
+ * from what is expected), FEDC_ERANGE (a non-finite or out-of-range value). */
+FEDC_MUST_CHECK fedc_err fedc_msg_unpack(Fedc__Envelope **out, const uint8_t *buf, size_t len,
+                                         const fedc_msg_expect *x, fedc_diag *d);
+
+/* Checks an already decoded envelope against x (what fedc_msg_unpack does after parsing). */
+FEDC_MUST_CHECK fedc_err fedc_msg_validate(const Fedc__Envelope *e, const fedc_msg_expect *x,
+                                           fedc_diag *d);
+
+/* Frees a decoded envelope; accepts NULL; sets *e = NULL. */
+void fedc_msg_free(Fedc__Envelope **e);
+
+/* Name of a body case for messages ("fit_res", ...). */
+const char *fedc_msg_body_name(Fedc__Envelope__BodyCase c);
+
+/* Points t at n floats stored little-endian in storage (4 * n bytes, caller-owned, alive while t
+ * is used). */
+void fedc_tensor_pack(Fedc__Tensor *t, uint8_t *storage, const float *v, size_t n);
+
+/* Copies a validated tensor's values into out (n floats). */
+void fedc_tensor_unpack(float *out, const Fedc__Tensor *t);
+
+#endif

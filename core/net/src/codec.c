@@ -1,0 +1,421 @@
+/* Envelope packing, unpacking and validation (contracts in codec.h). Every check names the field,
+ * what was expected and what arrived, so the peer gets a useful Error reply. */
+#include "fedc/codec.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_BYTES ((size_t)64 << 20)
+
+fedc_err fedc_msg_pack(uint8_t **buf, size_t *len, const Fedc__Envelope *e) {
+    size_t n = fedc__envelope__get_packed_size(e);
+    uint8_t *p = malloc(n ? n : 1);
+    if (!p)
+        return FEDC_ENOMEM;
+    size_t w = fedc__envelope__pack(e, p);
+    if (w != n) {
+        free(p);
+        return FEDC_EINVAL;
+    }
+    *buf = p;
+    *len = n;
+    return FEDC_OK;
+}
+
+void fedc_msg_free(Fedc__Envelope **e) {
+    if (!e || !*e)
+        return;
+    fedc__envelope__free_unpacked(*e, NULL);
+    *e = NULL;
+}
+
+const char *fedc_msg_body_name(Fedc__Envelope__BodyCase c) {
+    switch (c) {
+    case FEDC__ENVELOPE__BODY_JOIN:
+        return "join";
+    case FEDC__ENVELOPE__BODY_WELCOME:
+        return "welcome";
+    case FEDC__ENVELOPE__BODY_STATS_REQUEST:
+        return "stats_request";
+    case FEDC__ENVELOPE__BODY_STATS:
+        return "stats";
+    case FEDC__ENVELOPE__BODY_FIT_INS:
+        return "fit_ins";
+    case FEDC__ENVELOPE__BODY_FIT_RES:
+        return "fit_res";
+    case FEDC__ENVELOPE__BODY_EVALUATE_INS:
+        return "evaluate_ins";
+    case FEDC__ENVELOPE__BODY_EVALUATE_RES:
+        return "evaluate_res";
+    case FEDC__ENVELOPE__BODY_HEARTBEAT:
+        return "heartbeat";
+    case FEDC__ENVELOPE__BODY_ERROR:
+        return "error";
+    case FEDC__ENVELOPE__BODY_BYE:
+        return "bye";
+    default:
+        return "none";
+    }
+}
+
+static uint32_t get_le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void fedc_tensor_pack(Fedc__Tensor *t, uint8_t *storage, const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        storage[4 * i] = (uint8_t)u;
+        storage[4 * i + 1] = (uint8_t)(u >> 8);
+        storage[4 * i + 2] = (uint8_t)(u >> 16);
+        storage[4 * i + 3] = (uint8_t)(u >> 24);
+    }
+    t->count = n;
+    t->data.data = storage;
+    t->data.len = 4 * n;
+}
+
+void fedc_tensor_unpack(float *out, const Fedc__Tensor *t) {
+    for (size_t i = 0; i < t->count; i++) {
+        uint32_t u = get_le32(t->data.data + 4 * i);
+        memcpy(&out[i], &u, 4);
+    }
+}
+
+/* A tensor of exactly n finite floats. */
+static fedc_err check_tensor(const Fedc__Tensor *t, uint64_t n, const char *what, fedc_diag *d) {
+    if (!t) {
+        fedc_diag_set(d, "%s: missing", what);
+        return FEDC_EMISMATCH;
+    }
+    if (n && t->count != n) {
+        fedc_diag_set(d, "%s: expected %llu values, got %llu", what, (unsigned long long)n,
+                      (unsigned long long)t->count);
+        return FEDC_EMISMATCH;
+    }
+    if (t->count > SIZE_MAX / 4 || t->data.len != 4 * (size_t)t->count) {
+        fedc_diag_set(d, "%s: %llu values need %llu bytes, got %zu", what,
+                      (unsigned long long)t->count, (unsigned long long)t->count * 4, t->data.len);
+        return FEDC_EMISMATCH;
+    }
+    for (size_t i = 0; i < t->count; i++) {
+        uint32_t u = get_le32(t->data.data + 4 * i);
+        if ((u & 0x7F800000u) == 0x7F800000u) {
+            fedc_diag_set(d, "%s: value %zu is not finite", what, i);
+            return FEDC_ERANGE;
+        }
+    }
+    return FEDC_OK;
+}
+
+static fedc_err check_doubles(const double *v, size_t n, size_t want, const char *what,
+                              fedc_diag *d) {
+    if (want && n != want) {
+        fedc_diag_set(d, "%s: expected %zu values, got %zu", what, want, n);
+        return FEDC_EMISMATCH;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            fedc_diag_set(d, "%s: value %zu is not finite", what, i);
+            return FEDC_ERANGE;
+        }
+    }
+    return FEDC_OK;
+}
+
+static fedc_err check_floats(const float *v, size_t n, size_t want, const char *what,
+                             fedc_diag *d) {
+    if (want && n != want) {
+        fedc_diag_set(d, "%s: expected %zu values, got %zu", what, want, n);
+        return FEDC_EMISMATCH;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            fedc_diag_set(d, "%s: value %zu is not finite", what, i);
+            return FEDC_ERANGE;
+        }
+    }
+    return FEDC_OK;
+}
+
+static fedc_err check_string(const char *s, size_t max, const char *what, fedc_diag *d) {
+    size_t n = s ? strlen(s) : 0;
+    if (n > max) {
+        fedc_diag_set(d, "%s: %zu bytes, at most %zu allowed", what, n, max);
+        return FEDC_ERANGE;
+    }
+    return FEDC_OK;
+}
+
+static fedc_err check_schema(const Fedc__Schema *s, const fedc_msg_expect *x, fedc_diag *d) {
+    if (!s) {
+        fedc_diag_set(d, "schema: missing");
+        return FEDC_EMISMATCH;
+    }
+    if (s->n_feature_names < 1 || s->n_feature_names > FEDC_MAX_FEATURES) {
+        fedc_diag_set(d, "schema: %zu feature names, expected 1..%d", s->n_feature_names,
+                      FEDC_MAX_FEATURES);
+        return FEDC_ERANGE;
+    }
+    if (x->n_features && s->n_feature_names != x->n_features) {
+        fedc_diag_set(d, "schema: expected %u features, got %zu", x->n_features,
+                      s->n_feature_names);
+        return FEDC_EMISMATCH;
+    }
+    for (size_t i = 0; i < s->n_feature_names; i++) {
+        fedc_err rc = check_string(s->feature_names[i], 4096, "schema: feature name", d);
+        if (rc)
+            return rc;
+    }
+    if (s->task > 2) {
+        fedc_diag_set(d, "schema: task %u is not 0 (binary), 1 (multiclass) or 2 (regression)",
+                      s->task);
+        return FEDC_ERANGE;
+    }
+    uint32_t want = s->task == 0 ? 2 : (s->task == 2 ? 1 : s->n_classes);
+    if (s->n_classes != want || s->n_classes > FEDC_MAX_CLASSES || (s->task == 1 && want < 3)) {
+        fedc_diag_set(d, "schema: %u classes do not fit task %u", s->n_classes, s->task);
+        return FEDC_ERANGE;
+    }
+    return check_string(s->label, 4096, "schema: label", d);
+}
+
+static fedc_err check_hp(const Fedc__HyperParams *hp, fedc_diag *d) {
+    if (!hp) {
+        fedc_diag_set(d, "hyper-parameters: missing");
+        return FEDC_EMISMATCH;
+    }
+    if (hp->local_epochs < 1 || hp->local_epochs > 100000 || hp->batch < 1 ||
+        hp->batch > (1u << 20) || !(hp->lr > 0.0f) || !isfinite(hp->lr) || !(hp->prox_mu >= 0.0f) ||
+        !isfinite(hp->prox_mu) || hp->optimizer > 1 || !(hp->l2 >= 0.0f) || !isfinite(hp->l2) ||
+        !(hp->dropout >= 0.0f && hp->dropout < 1.0f) ||
+        !(hp->val_fraction >= 0.0f && hp->val_fraction < 1.0f)) {
+        fedc_diag_set(
+            d,
+            "hyper-parameters out of range: local_epochs %u, batch %u, lr %g, prox_mu %g, "
+            "optimizer %u, l2 %g, dropout %g, val_fraction %g",
+            hp->local_epochs, hp->batch, (double)hp->lr, (double)hp->prox_mu, hp->optimizer,
+            (double)hp->l2, (double)hp->dropout, (double)hp->val_fraction);
+        return FEDC_ERANGE;
+    }
+    return FEDC_OK;
+}
+
+static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fedc_diag *d) {
+    fedc_err rc = FEDC_OK;
+    switch (e->body_case) {
+    case FEDC__ENVELOPE__BODY_JOIN: {
+        const Fedc__Join *j = e->join;
+        const char *name = j->name ? j->name : "";
+        if (name[0] == 0 || strlen(name) > FEDC_NAME_MAX) {
+            fedc_diag_set(d, "join: name must be 1..%d bytes", FEDC_NAME_MAX);
+            return FEDC_ERANGE;
+        }
+        for (const char *p = name; *p; p++) {
+            if (*p < 0x21 || *p > 0x7e) {
+                fedc_diag_set(d, "join: name may contain printable ASCII only");
+                return FEDC_ERANGE;
+            }
+        }
+        return check_schema(j->schema, x, d);
+    }
+    case FEDC__ENVELOPE__BODY_WELCOME: {
+        const Fedc__Welcome *w = e->welcome;
+        if ((rc = check_schema(w->schema, x, d)))
+            return rc;
+        if (w->n_layer_sizes < 2 || w->n_layer_sizes > 17) {
+            fedc_diag_set(d, "welcome: %zu layer sizes, expected 2..17", w->n_layer_sizes);
+            return FEDC_ERANGE;
+        }
+        for (size_t i = 0; i < w->n_layer_sizes; i++) {
+            if (w->layer_sizes[i] < 1 || w->layer_sizes[i] > 65536) {
+                fedc_diag_set(d, "welcome: layer %zu width %u out of range 1..65536", i,
+                              w->layer_sizes[i]);
+                return FEDC_ERANGE;
+            }
+        }
+        if (w->layer_sizes[0] != w->schema->n_feature_names) {
+            fedc_diag_set(d, "welcome: input width %u differs from the schema's %zu features",
+                          w->layer_sizes[0], w->schema->n_feature_names);
+            return FEDC_EMISMATCH;
+        }
+        if (w->hidden_act > 3) {
+            fedc_diag_set(d, "welcome: hidden activation %u unknown", w->hidden_act);
+            return FEDC_ERANGE;
+        }
+        return check_hp(w->hp, d);
+    }
+    case FEDC__ENVELOPE__BODY_STATS_REQUEST:
+    case FEDC__ENVELOPE__BODY_HEARTBEAT:
+        return FEDC_OK;
+    case FEDC__ENVELOPE__BODY_STATS: {
+        const Fedc__Stats *s = e->stats;
+        if ((rc = check_doubles(s->sum, s->n_sum, x->n_features, "stats: sum", d)) ||
+            (rc = check_doubles(s->sum_sq, s->n_sum_sq, x->n_features, "stats: sum_sq", d)))
+            return rc;
+        if (s->n_sum != s->n_sum_sq) {
+            fedc_diag_set(d, "stats: %zu sums but %zu sums of squares", s->n_sum, s->n_sum_sq);
+            return FEDC_EMISMATCH;
+        }
+        for (size_t i = 0; i < s->n_sum_sq; i++) {
+            if (s->sum_sq[i] < 0.0) {
+                fedc_diag_set(d, "stats: sum_sq %zu is negative", i);
+                return FEDC_ERANGE;
+            }
+        }
+        if (x->n_classes > 1 && s->n_class_count != x->n_classes) {
+            fedc_diag_set(d, "stats: expected %u class counts, got %zu", x->n_classes,
+                          s->n_class_count);
+            return FEDC_EMISMATCH;
+        }
+        uint64_t total = 0;
+        for (size_t i = 0; i < s->n_class_count; i++) {
+            if (s->class_count[i] > s->n_rows || total + s->class_count[i] < total) {
+                fedc_diag_set(d, "stats: class counts exceed the %llu rows",
+                              (unsigned long long)s->n_rows);
+                return FEDC_ERANGE;
+            }
+            total += s->class_count[i];
+        }
+        if (s->n_class_count && total != s->n_rows) {
+            fedc_diag_set(d, "stats: class counts sum to %llu, rows are %llu",
+                          (unsigned long long)total, (unsigned long long)s->n_rows);
+            return FEDC_EMISMATCH;
+        }
+        return FEDC_OK;
+    }
+    case FEDC__ENVELOPE__BODY_FIT_INS: {
+        const Fedc__FitIns *f = e->fit_ins;
+        if ((rc = check_tensor(f->weights, x->n_params, "fit_ins: weights", d)) ||
+            (rc = check_hp(f->hp, d)) ||
+            (rc = check_floats(f->mean, f->n_mean, x->n_features, "fit_ins: mean", d)) ||
+            (rc = check_floats(f->std, f->n_std, x->n_features, "fit_ins: std", d)))
+            return rc;
+        for (size_t i = 0; i < f->n_std; i++) {
+            if (!(f->std[i] > 0.0f)) {
+                fedc_diag_set(d, "fit_ins: std %zu is not positive", i);
+                return FEDC_ERANGE;
+            }
+        }
+        if (!(f->pos_weight > 0.0f) || !isfinite(f->pos_weight)) {
+            fedc_diag_set(d, "fit_ins: pos_weight %g is not a positive number",
+                          (double)f->pos_weight);
+            return FEDC_ERANGE;
+        }
+        return FEDC_OK;
+    }
+    case FEDC__ENVELOPE__BODY_FIT_RES: {
+        const Fedc__FitRes *f = e->fit_res;
+        if ((rc = check_tensor(f->update, x->n_params, "fit_res: update", d)))
+            return rc;
+        if (f->n_examples < 1 || f->n_examples > ((uint64_t)1 << 40)) {
+            fedc_diag_set(d, "fit_res: n_examples %llu out of range 1..2^40",
+                          (unsigned long long)f->n_examples);
+            return FEDC_ERANGE;
+        }
+        if (!isfinite(f->train_loss) || f->train_loss < 0.0 || !isfinite(f->seconds) ||
+            f->seconds < 0.0) {
+            fedc_diag_set(d, "fit_res: train_loss %g or seconds %g is not a non-negative number",
+                          f->train_loss, f->seconds);
+            return FEDC_ERANGE;
+        }
+        return FEDC_OK;
+    }
+    case FEDC__ENVELOPE__BODY_EVALUATE_INS: {
+        const Fedc__EvaluateIns *f = e->evaluate_ins;
+        if ((rc = check_tensor(f->weights, x->n_params, "evaluate_ins: weights", d)))
+            return rc;
+        if (!(f->threshold >= 0.0f && f->threshold <= 1.0f)) {
+            fedc_diag_set(d, "evaluate_ins: threshold %g outside [0, 1]", (double)f->threshold);
+            return FEDC_ERANGE;
+        }
+        return FEDC_OK;
+    }
+    case FEDC__ENVELOPE__BODY_EVALUATE_RES: {
+        const Fedc__EvaluateRes *r = e->evaluate_res;
+        if (r->n_hist_pos != r->n_hist_neg || r->n_hist_pos > FEDC_EVAL_HIST_MAX ||
+            (x->hist_bins && r->n_hist_pos != x->hist_bins)) {
+            fedc_diag_set(d, "evaluate_res: histograms of %zu and %zu bins, expected %u",
+                          r->n_hist_pos, r->n_hist_neg, x->hist_bins);
+            return FEDC_EMISMATCH;
+        }
+        uint64_t total = 0;
+        for (size_t i = 0; i < r->n_hist_pos; i++) {
+            uint64_t add = r->hist_pos[i] + r->hist_neg[i];
+            if (r->hist_pos[i] > r->n || r->hist_neg[i] > r->n || add > r->n ||
+                total + add < total) {
+                fedc_diag_set(d, "evaluate_res: histogram counts exceed n = %llu",
+                              (unsigned long long)r->n);
+                return FEDC_ERANGE;
+            }
+            total += add;
+        }
+        uint64_t conf = r->tp + r->fp + r->tn + r->fn;
+        if ((r->n_hist_pos && total != r->n) || conf != r->n || r->tp > r->n || r->fp > r->n ||
+            r->tn > r->n || r->fn > r->n) {
+            fedc_diag_set(d,
+                          "evaluate_res: counts disagree: n %llu, histograms %llu, confusion "
+                          "%llu",
+                          (unsigned long long)r->n, (unsigned long long)total,
+                          (unsigned long long)conf);
+            return FEDC_EMISMATCH;
+        }
+        if (!isfinite(r->log_loss_sum) || r->log_loss_sum < 0.0) {
+            fedc_diag_set(d, "evaluate_res: log_loss_sum %g is not a non-negative number",
+                          r->log_loss_sum);
+            return FEDC_ERANGE;
+        }
+        return FEDC_OK;
+    }
+    case FEDC__ENVELOPE__BODY_ERROR:
+        return check_string(e->error->reason, FEDC_REASON_MAX, "error: reason", d);
+    case FEDC__ENVELOPE__BODY_BYE:
+        return check_string(e->bye->reason, FEDC_REASON_MAX, "bye: reason", d);
+    default:
+        fedc_diag_set(d, "empty message: no body");
+        return FEDC_EFORMAT;
+    }
+}
+
+fedc_err fedc_msg_validate(const Fedc__Envelope *e, const fedc_msg_expect *x, fedc_diag *d) {
+    if (e->version != FEDC_PROTOCOL_VERSION) {
+        fedc_diag_set(d, "protocol version %u, expected %u", e->version, FEDC_PROTOCOL_VERSION);
+        return FEDC_EFORMAT;
+    }
+    if (x->run_id && (e->run_id.len != FEDC_RUN_ID_BYTES ||
+                      memcmp(e->run_id.data, x->run_id, FEDC_RUN_ID_BYTES) != 0)) {
+        fedc_diag_set(d, "%s: run id does not match this run (%zu bytes)",
+                      fedc_msg_body_name(e->body_case), e->run_id.len);
+        return FEDC_EMISMATCH;
+    }
+    if (x->round >= 0 && (int64_t)e->round != x->round) {
+        fedc_diag_set(d, "%s: round %u, expected round %lld", fedc_msg_body_name(e->body_case),
+                      e->round, (long long)x->round);
+        return FEDC_EMISMATCH;
+    }
+    return check_body(e, x, d);
+}
+
+fedc_err fedc_msg_unpack(Fedc__Envelope **out, const uint8_t *buf, size_t len,
+                         const fedc_msg_expect *x, fedc_diag *d) {
+    *out = NULL;
+    size_t max = x->max_bytes ? x->max_bytes : DEFAULT_MAX_BYTES;
+    if (len > max) {
+        fedc_diag_set(d, "message of %zu bytes exceeds the limit of %zu", len, max);
+        return FEDC_EFORMAT;
+    }
+    Fedc__Envelope *e = fedc__envelope__unpack(NULL, len, buf);
+    if (!e) {
+        fedc_diag_set(d, "malformed message: not a fedc envelope (%zu bytes)", len);
+        return FEDC_EFORMAT;
+    }
+    fedc_err rc = fedc_msg_validate(e, x, d);
+    if (rc) {
+        fedc_msg_free(&e);
+        return rc;
+    }
+    *out = e;
+    return FEDC_OK;
+}

@@ -1,0 +1,295 @@
+/* The wire codec: every message type survives a pack/unpack round trip, and every malformed or
+ * unexpected message (wrong version, run id, stale round, wrong dimension, NaN/Inf, oversize,
+ * truncated protobuf, empty body, inconsistent counts) is refused with a reason naming it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedc/codec.h"
+
+static const uint8_t RUN[FEDC_RUN_ID_BYTES] = {1, 2,  3,  4,  5,  6,  7,  8,
+                                               9, 10, 11, 12, 13, 14, 15, 16};
+
+static void envelope(Fedc__Envelope *e, uint32_t round) {
+    fedc__envelope__init(e);
+    e->version = FEDC_PROTOCOL_VERSION;
+    e->run_id.data = (uint8_t *)RUN;
+    e->run_id.len = FEDC_RUN_ID_BYTES;
+    e->round = round;
+}
+
+static fedc_msg_expect expect_round(int64_t round) {
+    fedc_msg_expect x = {0};
+    x.run_id = RUN;
+    x.round = round;
+    x.n_params = 5;
+    x.n_features = 3;
+    x.n_classes = 2;
+    x.hist_bins = 4;
+    return x;
+}
+
+/* Packs e and unpacks it with x; returns the code, leaves the message in d. */
+static fedc_err roundtrip(const Fedc__Envelope *e, const fedc_msg_expect *x, fedc_diag *d,
+                          Fedc__Envelope **out) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fedc_msg_pack(&buf, &len, e), FEDC_OK);
+    d->msg[0] = 0;
+    Fedc__Envelope *got = NULL;
+    fedc_err rc = fedc_msg_unpack(&got, buf, len, x, d);
+    free(buf);
+    if (out)
+        *out = got;
+    else
+        fedc_msg_free(&got);
+    if (rc)
+        assert_null(got);
+    return rc;
+}
+
+static void refused(const Fedc__Envelope *e, const fedc_msg_expect *x, fedc_err want,
+                    const char *needle) {
+    fedc_diag d;
+    fedc_err rc = roundtrip(e, x, &d, NULL);
+    if (rc != want || !strstr(d.msg, needle))
+        fail_msg("expected %s with '%s', got %s: '%s'", fedc_strerror(want), needle,
+                 fedc_strerror(rc), d.msg);
+}
+
+/* A fit result with 5 finite values, 100 examples. */
+typedef struct fit_msg {
+    Fedc__Envelope e;
+    Fedc__FitRes res;
+    Fedc__Tensor t;
+    uint8_t store[4 * 8];
+    float v[8];
+} fit_msg;
+
+static void fit_res(fit_msg *m, uint32_t round, size_t n) {
+    envelope(&m->e, round);
+    fedc__fit_res__init(&m->res);
+    fedc__tensor__init(&m->t);
+    for (size_t i = 0; i < n; i++)
+        m->v[i] = 0.25f * (float)i - 0.5f;
+    fedc_tensor_pack(&m->t, m->store, m->v, n);
+    m->res.update = &m->t;
+    m->res.n_examples = 100;
+    m->res.train_loss = 0.4;
+    m->res.seconds = 0.01;
+    m->e.body_case = FEDC__ENVELOPE__BODY_FIT_RES;
+    m->e.fit_res = &m->res;
+}
+
+static void test_fit_res_round_trip(void **state) {
+    (void)state;
+    fit_msg m;
+    fit_res(&m, 7, 5);
+    fedc_msg_expect x = expect_round(7);
+    fedc_diag d;
+    Fedc__Envelope *got = NULL;
+    assert_int_equal(roundtrip(&m.e, &x, &d, &got), FEDC_OK);
+    assert_int_equal(got->body_case, FEDC__ENVELOPE__BODY_FIT_RES);
+    assert_int_equal(got->round, 7);
+    float back[5];
+    fedc_tensor_unpack(back, got->fit_res->update);
+    assert_memory_equal(back, m.v, sizeof back);
+    assert_int_equal(got->fit_res->n_examples, 100);
+    fedc_msg_free(&got);
+    assert_null(got);
+}
+
+static void test_envelope_checks(void **state) {
+    (void)state;
+    fit_msg m;
+    fedc_msg_expect x = expect_round(7);
+
+    fit_res(&m, 7, 5);
+    m.e.version = 2;
+    refused(&m.e, &x, FEDC_EFORMAT, "protocol version 2, expected 1");
+
+    fit_res(&m, 7, 5);
+    uint8_t other[FEDC_RUN_ID_BYTES] = {0};
+    m.e.run_id.data = other;
+    refused(&m.e, &x, FEDC_EMISMATCH, "run id does not match");
+
+    fit_res(&m, 6, 5); /* a late answer from the previous round */
+    refused(&m.e, &x, FEDC_EMISMATCH, "fit_res: round 6, expected round 7");
+
+    fit_res(&m, 7, 4); /* wrong dimension */
+    refused(&m.e, &x, FEDC_EMISMATCH, "fit_res: update: expected 5 values, got 4");
+
+    fit_res(&m, 7, 5);
+    m.v[2] = NAN;
+    fedc_tensor_pack(&m.t, m.store, m.v, 5);
+    refused(&m.e, &x, FEDC_ERANGE, "fit_res: update: value 2 is not finite");
+
+    fit_res(&m, 7, 5);
+    m.v[4] = INFINITY;
+    fedc_tensor_pack(&m.t, m.store, m.v, 5);
+    refused(&m.e, &x, FEDC_ERANGE, "value 4 is not finite");
+
+    fit_res(&m, 7, 5);
+    m.t.data.len = 19; /* count says 5 floats, bytes say otherwise */
+    refused(&m.e, &x, FEDC_EMISMATCH, "5 values need 20 bytes, got 19");
+
+    fit_res(&m, 7, 5);
+    m.res.n_examples = 0;
+    refused(&m.e, &x, FEDC_ERANGE, "n_examples 0");
+
+    fit_res(&m, 7, 5);
+    m.res.train_loss = NAN;
+    refused(&m.e, &x, FEDC_ERANGE, "train_loss");
+
+    Fedc__Envelope empty;
+    envelope(&empty, 7);
+    refused(&empty, &x, FEDC_EFORMAT, "no body");
+}
+
+static void test_bytes_level_failures(void **state) {
+    (void)state;
+    fit_msg m;
+    fit_res(&m, 7, 5);
+    fedc_msg_expect x = expect_round(7);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fedc_msg_pack(&buf, &len, &m.e), FEDC_OK);
+    fedc_diag d;
+    Fedc__Envelope *got = NULL;
+    /* Every truncation is refused (as malformed or as a mismatch), never accepted or crashed on. */
+    for (size_t cut = 0; cut < len; cut++) {
+        uint8_t *copy = malloc(cut ? cut : 1);
+        assert_non_null(copy);
+        memcpy(copy, buf, cut);
+        assert_int_not_equal(fedc_msg_unpack(&got, copy, cut, &x, &d), FEDC_OK);
+        assert_null(got);
+        free(copy);
+    }
+    /* Oversize: refused before parsing. */
+    x.max_bytes = len - 1;
+    assert_int_equal(fedc_msg_unpack(&got, buf, len, &x, &d), FEDC_EFORMAT);
+    assert_non_null(strstr(d.msg, "exceeds the limit"));
+    /* Garbage. */
+    x.max_bytes = 0;
+    uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    assert_int_equal(fedc_msg_unpack(&got, junk, sizeof junk, &x, &d), FEDC_EFORMAT);
+    assert_non_null(strstr(d.msg, "malformed"));
+    free(buf);
+}
+
+static void test_join_and_schema(void **state) {
+    (void)state;
+    Fedc__Envelope e;
+    Fedc__Join j;
+    Fedc__Schema s;
+    char f0[] = "a1", f1[] = "a2", f2[] = "a3", label[] = "bad", name[] = "bank-a";
+    char *names[] = {f0, f1, f2};
+    envelope(&e, 0);
+    fedc__join__init(&j);
+    fedc__schema__init(&s);
+    s.n_feature_names = 3;
+    s.feature_names = names;
+    s.label = label;
+    s.task = 0;
+    s.n_classes = 2;
+    j.name = name;
+    j.schema = &s;
+    j.n_rows = 700;
+    e.body_case = FEDC__ENVELOPE__BODY_JOIN;
+    e.join = &j;
+    fedc_msg_expect x = {0};
+    x.round = -1; /* a first join: any run id, any round */
+    fedc_diag d;
+    Fedc__Envelope *got = NULL;
+    assert_int_equal(roundtrip(&e, &x, &d, &got), FEDC_OK);
+    assert_string_equal(got->join->schema->feature_names[2], "a3");
+    assert_string_equal(got->join->name, "bank-a");
+    fedc_msg_free(&got);
+
+    x.n_features = 4;
+    refused(&e, &x, FEDC_EMISMATCH, "schema: expected 4 features, got 3");
+    x.n_features = 0;
+    s.n_classes = 3; /* binary with 3 classes */
+    refused(&e, &x, FEDC_ERANGE, "schema: 3 classes do not fit task 0");
+    s.n_classes = 2;
+    s.task = 9;
+    refused(&e, &x, FEDC_ERANGE, "task 9");
+    s.task = 0;
+    char bad_name[] = "bank a";
+    j.name = bad_name;
+    refused(&e, &x, FEDC_ERANGE, "printable ASCII");
+}
+
+static void test_stats_and_evaluation(void **state) {
+    (void)state;
+    Fedc__Envelope e;
+    Fedc__Stats s;
+    double sum[3] = {1, 2, 3}, sq[3] = {4, 5, 6};
+    uint64_t cc[2] = {60, 40};
+    envelope(&e, 0);
+    fedc__stats__init(&s);
+    s.n_rows = 100;
+    s.n_sum = 3;
+    s.sum = sum;
+    s.n_sum_sq = 3;
+    s.sum_sq = sq;
+    s.n_class_count = 2;
+    s.class_count = cc;
+    e.body_case = FEDC__ENVELOPE__BODY_STATS;
+    e.stats = &s;
+    fedc_msg_expect x = expect_round(0);
+    fedc_diag d;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    cc[1] = 41;
+    refused(&e, &x, FEDC_EMISMATCH, "class counts sum to 101, rows are 100");
+    cc[1] = 400;
+    refused(&e, &x, FEDC_ERANGE, "class counts exceed the 100 rows");
+    cc[1] = 40;
+    sq[1] = -1;
+    refused(&e, &x, FEDC_ERANGE, "sum_sq 1 is negative");
+    sq[1] = 5;
+    sum[0] = INFINITY;
+    refused(&e, &x, FEDC_ERANGE, "stats: sum: value 0 is not finite");
+    sum[0] = 1;
+    s.n_sum = 2;
+    refused(&e, &x, FEDC_EMISMATCH, "stats: sum: expected 3 values, got 2");
+
+    Fedc__EvaluateRes r;
+    uint64_t hp[4] = {0, 1, 2, 7}, hn[4] = {20, 5, 3, 2};
+    envelope(&e, 3);
+    fedc__evaluate_res__init(&r);
+    r.n = 40;
+    r.n_hist_pos = 4;
+    r.hist_pos = hp;
+    r.n_hist_neg = 4;
+    r.hist_neg = hn;
+    r.tp = 9;
+    r.fp = 5;
+    r.tn = 25;
+    r.fn = 1;
+    r.log_loss_sum = 12.5;
+    e.body_case = FEDC__ENVELOPE__BODY_EVALUATE_RES;
+    e.evaluate_res = &r;
+    x = expect_round(3);
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    r.tn = 24;
+    refused(&e, &x, FEDC_EMISMATCH, "counts disagree");
+    r.tn = 25;
+    x.hist_bins = 10;
+    refused(&e, &x, FEDC_EMISMATCH, "expected 10");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fit_res_round_trip),   cmocka_unit_test(test_envelope_checks),
+        cmocka_unit_test(test_bytes_level_failures), cmocka_unit_test(test_join_and_schema),
+        cmocka_unit_test(test_stats_and_evaluation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
