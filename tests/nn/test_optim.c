@@ -111,11 +111,37 @@ static void test_reset(void **state) {
     fedc_model_destroy(&m);
 }
 
+/* FedProx adds prox_mu * (w - w0) to every parameter's gradient, biases included (SGD without
+ * momentum makes the update visible directly). */
+static void test_fedprox_term(void **state) {
+    (void)state;
+    fedc_model *m = tiny_model();
+    const float centre[3] = {1.0f, 1.0f, 1.0f};
+    fedc_optim_cfg c = fedc_optim_defaults();
+    c.kind = FEDC_OPT_SGD;
+    c.lr = 0.1f;
+    c.momentum = 0.0f;
+    c.prox_mu = 0.5f;
+    c.prox_center = centre;
+    fedc_optim *o = NULL;
+    assert_int_equal(fedc_optim_new(&o, &c, m), FEDC_OK);
+    float g[3] = {0.2f, -0.2f, 0.0f};
+    const double w[3] = {0.5, -1.0, 0.25}, g0[3] = {0.2, -0.2, 0.0};
+    fedc_optim_step(o, m->params, g, 1);
+    for (int i = 0; i < 3; i++) {
+        double want = w[i] - 0.1 * (g0[i] + 0.5 * (w[i] - 1.0));
+        assert_true(fabs(m->params[i] - want) < 1e-6);
+    }
+    fedc_optim_destroy(&o);
+    fedc_model_destroy(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_momentum_and_penalties),
         cmocka_unit_test(test_adam_and_adamw),
         cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_fedprox_term),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,6 +65,9 @@ void fedc_optim_step(fedc_optim *o, float *restrict params, const float *restric
     const long n = (long)o->n;
     float *restrict mo = o->m, *restrict vo = o->v;
     const uint8_t *restrict isw = o->is_weight;
+    /* FedProx; without a centre the term is off (the loop-invariant test is hoisted). */
+    const float mu = c.prox_center ? c.prox_mu : 0.0f;
+    const float *w0 = c.prox_center;
     if (c.kind == FEDC_OPT_ADAM) {
         /* Bias corrections folded into the step size and epsilon (Kingma & Ba, section 2). */
         const double bc1 = 1.0 - pow(c.beta1, (double)t), bc2 = 1.0 - pow(c.beta2, (double)t);
@@ -77,6 +80,7 @@ void fedc_optim_step(fedc_optim *o, float *restrict params, const float *restric
             /* Branch-free so the loop vectorises: isw is 1 for weights, 0 for biases. */
             float g = grad[i], w = params[i], is = (float)isw[i];
             g += is * (c.l2 * w + (w > 0.0f ? c.l1 : (w < 0.0f ? -c.l1 : 0.0f)));
+            g += mu * (w - (w0 ? w0[i] : w));
             w -= is * decay * w;
             float mi = b1 * mo[i] + ob1 * g;
             float vi = b2 * vo[i] + ob2 * (g * g);
@@ -90,6 +94,7 @@ void fedc_optim_step(fedc_optim *o, float *restrict params, const float *restric
         for (long i = 0; i < n; i++) {
             float g = grad[i], w = params[i], is = (float)isw[i];
             g += is * (c.l2 * w + (w > 0.0f ? c.l1 : (w < 0.0f ? -c.l1 : 0.0f)));
+            g += mu * (w - (w0 ? w0[i] : w));
             w -= is * decay * w;
             float v = c.momentum * mo[i] + g;
             mo[i] = v;

@@ -428,12 +428,14 @@ fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset
 
     if (cfg->epochs < 1 || cfg->batch < 1 || !(cfg->dropout >= 0.0f && cfg->dropout < 1.0f) ||
         !(cfg->pos_weight > 0.0f) || !isfinite(cfg->pos_weight) || !(cfg->opt.lr > 0.0f) ||
-        cfg->patience < 0) {
+        cfg->patience < 0 || !(cfg->opt.prox_mu >= 0.0f) ||
+        (cfg->opt.prox_mu > 0.0f && !cfg->opt.prox_center)) {
         fedc_diag_set(d,
                       "invalid training configuration: epochs %d, batch %d, dropout %g, "
-                      "pos_weight %g, lr %g, patience %d",
+                      "pos_weight %g, lr %g, patience %d, prox_mu %g (centre %s)",
                       cfg->epochs, cfg->batch, (double)cfg->dropout, (double)cfg->pos_weight,
-                      (double)cfg->opt.lr, cfg->patience);
+                      (double)cfg->opt.lr, cfg->patience, (double)cfg->opt.prox_mu,
+                      cfg->opt.prox_center ? "given" : "missing");
         return FEDC_EINVAL;
     }
     if (train->n_rows < 1) {

@@ -6,7 +6,9 @@
  * SGD (PyTorch convention): v = momentum * v + g;  w -= lr * v
  * Adam (Kingma & Ba 2015, Algorithm 1): m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
  *   w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
- * AdamW (Loshchilov & Hutter 2019): additionally w -= lr * weight_decay * w, on weights only. */
+ * AdamW (Loshchilov & Hutter 2019): additionally w -= lr * weight_decay * w, on weights only.
+ * FedProx (Li et al., MLSys 2020): with a centre w0 (the global model of the round) every
+ *   parameter's gradient gains prox_mu * (w - w0), the gradient of (prox_mu / 2) ||w - w0||^2. */
 #ifndef FEDC_OPTIM_H
 #define FEDC_OPTIM_H
 
@@ -24,11 +26,13 @@ typedef enum fedc_opt_kind {
 typedef struct fedc_optim_cfg {
     fedc_opt_kind kind;
     float lr;
-    float momentum;     /* SGD only; 0 disables momentum */
-    float beta1, beta2; /* Adam */
-    float eps;          /* Adam */
-    float weight_decay; /* decoupled (AdamW-style for Adam; for SGD too); weights only */
-    float l1, l2;       /* penalties on weights */
+    float momentum;           /* SGD only; 0 disables momentum */
+    float beta1, beta2;       /* Adam */
+    float eps;                /* Adam */
+    float weight_decay;       /* decoupled (AdamW-style for Adam; for SGD too); weights only */
+    float l1, l2;             /* penalties on weights */
+    float prox_mu;            /* FedProx proximal weight; 0 = off */
+    const float *prox_center; /* (n_params) borrowed while training; required when prox_mu > 0 */
 } fedc_optim_cfg;
 
 /* Defaults: Adam, lr 1e-3, momentum 0.9, betas 0.9/0.999, eps 1e-8, no decay or penalties. */
