@@ -60,14 +60,17 @@ void fedc_optim_reset(fedc_optim *o) {
     o->t = 0;
 }
 
-void fedc_optim_step(fedc_optim *o, float *restrict params, const float *restrict grad, long t) {
+/* One work-shared pass of the update. `prox` is a compile-time constant at both call sites, so
+ * each version is a branch-free loop that vectorises (the centre is read only with FedProx on). */
+static inline __attribute__((always_inline)) void step_loop(fedc_optim *o, float *restrict params,
+                                                            const float *restrict grad, long t,
+                                                            const int prox) {
     const fedc_optim_cfg c = o->cfg;
     const long n = (long)o->n;
     float *restrict mo = o->m, *restrict vo = o->v;
     const uint8_t *restrict isw = o->is_weight;
-    /* FedProx; without a centre the term is off (the loop-invariant test is hoisted). */
-    const float mu = c.prox_center ? c.prox_mu : 0.0f;
-    const float *w0 = c.prox_center;
+    const float *restrict w0 = c.prox_center;
+    const float mu = c.prox_mu;
     if (c.kind == FEDC_OPT_ADAM) {
         /* Bias corrections folded into the step size and epsilon (Kingma & Ba, section 2). */
         const double bc1 = 1.0 - pow(c.beta1, (double)t), bc2 = 1.0 - pow(c.beta2, (double)t);
@@ -77,10 +80,11 @@ void fedc_optim_step(fedc_optim *o, float *restrict params, const float *restric
         const float decay = c.lr * c.weight_decay;
         FEDC_OMP_FOR
         for (long i = 0; i < n; i++) {
-            /* Branch-free so the loop vectorises: isw is 1 for weights, 0 for biases. */
+            /* isw is 1 for weights, 0 for biases: penalties and decay without a branch. */
             float g = grad[i], w = params[i], is = (float)isw[i];
             g += is * (c.l2 * w + (w > 0.0f ? c.l1 : (w < 0.0f ? -c.l1 : 0.0f)));
-            g += mu * (w - (w0 ? w0[i] : w));
+            if (prox)
+                g += mu * (w - w0[i]);
             w -= is * decay * w;
             float mi = b1 * mo[i] + ob1 * g;
             float vi = b2 * vo[i] + ob2 * (g * g);
@@ -94,12 +98,20 @@ void fedc_optim_step(fedc_optim *o, float *restrict params, const float *restric
         for (long i = 0; i < n; i++) {
             float g = grad[i], w = params[i], is = (float)isw[i];
             g += is * (c.l2 * w + (w > 0.0f ? c.l1 : (w < 0.0f ? -c.l1 : 0.0f)));
-            g += mu * (w - (w0 ? w0[i] : w));
+            if (prox)
+                g += mu * (w - w0[i]);
             w -= is * decay * w;
             float v = c.momentum * mo[i] + g;
             mo[i] = v;
             params[i] = w - c.lr * v;
         }
     }
+}
+
+void fedc_optim_step(fedc_optim *o, float *restrict params, const float *restrict grad, long t) {
+    if (o->cfg.prox_center && o->cfg.prox_mu > 0.0f)
+        step_loop(o, params, grad, t, 1);
+    else
+        step_loop(o, params, grad, t, 0);
     fedc__sync();
 }
