@@ -64,6 +64,9 @@ static uint32_t get_le32(const uint8_t *p) {
 }
 
 void fedc_tensor_pack(Fedc__Tensor *t, uint8_t *storage, const float *v, size_t n) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(storage, v, 4 * n); /* the wire order is the host order */
+#else
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &v[i], 4);
@@ -72,16 +75,21 @@ void fedc_tensor_pack(Fedc__Tensor *t, uint8_t *storage, const float *v, size_t 
         storage[4 * i + 2] = (uint8_t)(u >> 16);
         storage[4 * i + 3] = (uint8_t)(u >> 24);
     }
+#endif
     t->count = n;
     t->data.data = storage;
     t->data.len = 4 * n;
 }
 
 void fedc_tensor_unpack(float *out, const Fedc__Tensor *t) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(out, t->data.data, 4 * (size_t)t->count);
+#else
     for (size_t i = 0; i < t->count; i++) {
         uint32_t u = get_le32(t->data.data + 4 * i);
         memcpy(&out[i], &u, 4);
     }
+#endif
 }
 
 /* A tensor of exactly n finite floats. */
@@ -100,11 +108,18 @@ static fedc_err check_tensor(const Fedc__Tensor *t, uint64_t n, const char *what
                       (unsigned long long)t->count, (unsigned long long)t->count * 4, t->data.len);
         return FEDC_EMISMATCH;
     }
-    for (size_t i = 0; i < t->count; i++) {
-        uint32_t u = get_le32(t->data.data + 4 * i);
-        if ((u & 0x7F800000u) == 0x7F800000u) {
-            fedc_diag_set(d, "%s: value %zu is not finite", what, i);
-            return FEDC_ERANGE;
+    /* Exponent all ones = Inf or NaN. One branch-free pass (it vectorises), then a search for the
+     * first offender only when there is one. */
+    const uint8_t *p = t->data.data;
+    uint32_t bad = 0;
+    for (size_t i = 0; i < t->count; i++)
+        bad |= (uint32_t)((get_le32(p + 4 * i) & 0x7F800000u) == 0x7F800000u);
+    if (bad) {
+        for (size_t i = 0; i < t->count; i++) {
+            if ((get_le32(p + 4 * i) & 0x7F800000u) == 0x7F800000u) {
+                fedc_diag_set(d, "%s: value %zu is not finite", what, i);
+                return FEDC_ERANGE;
+            }
         }
     }
     return FEDC_OK;
