@@ -78,7 +78,7 @@ int main(void) {
                 fprintf(stderr, "bench_wire: %s\n", d.msg);
                 return 1;
             }
-            fedc_tensor_unpack(back, got->fit_res->update);
+            fedc_tensor_unpack(back, got->fit_res->update, NULL);
             double t2 = now_s();
             fedc_msg_free(&got);
             free(buf);

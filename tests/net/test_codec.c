@@ -98,7 +98,7 @@ static void test_fit_res_round_trip(void **state) {
     assert_int_equal(got->body_case, FEDC__ENVELOPE__BODY_FIT_RES);
     assert_int_equal(got->round, 7);
     float back[5];
-    fedc_tensor_unpack(back, got->fit_res->update);
+    fedc_tensor_unpack(back, got->fit_res->update, NULL);
     assert_memory_equal(back, m.v, sizeof back);
     assert_int_equal(got->fit_res->n_examples, 100);
     fedc_msg_free(&got);
@@ -137,7 +137,7 @@ static void test_envelope_checks(void **state) {
 
     fit_res(&m, 7, 5);
     m.t.data.len = 19; /* count says 5 floats, bytes say otherwise */
-    refused(&m.e, &x, FEDC_EMISMATCH, "5 values need 20 bytes, got 19");
+    refused(&m.e, &x, FEDC_EMISMATCH, "5 values need 20 bytes in the message, got 19");
 
     fit_res(&m, 7, 5);
     m.res.n_examples = 0;
@@ -150,6 +150,48 @@ static void test_envelope_checks(void **state) {
     Fedc__Envelope empty;
     envelope(&empty, 7);
     refused(&empty, &x, FEDC_EFORMAT, "no body");
+}
+
+/* Tensors may travel as a raw frame after the envelope: checked like inline data. */
+static void test_raw_frame(void **state) {
+    (void)state;
+    fit_msg m;
+    fit_res(&m, 7, 5);
+    uint8_t raw[4 * 5];
+    memcpy(raw, m.store, sizeof raw);
+    m.t.data.len = 0; /* only the count travels in the message */
+    m.t.data.data = NULL;
+    fedc_msg_expect x = expect_round(7);
+    x.raw = raw;
+    x.raw_len = sizeof raw;
+    fedc_diag d;
+    Fedc__Envelope *got = NULL;
+    assert_int_equal(roundtrip(&m.e, &x, &d, &got), FEDC_OK);
+    float back[5];
+    fedc_tensor_unpack(back, got->fit_res->update, raw);
+    assert_memory_equal(back, m.v, sizeof back);
+    fedc_msg_free(&got);
+
+    x.raw_len = 16;
+    refused(&m.e, &x, FEDC_EMISMATCH, "need 20 bytes in the raw frame after the message, got 16");
+    x.raw_len = sizeof raw;
+    float nan = NAN;
+    memcpy(raw + 8, &nan, 4);
+    refused(&m.e, &x, FEDC_ERANGE, "value 2 is not finite");
+    x.raw = NULL; /* announced as raw, but no frame came */
+    refused(&m.e, &x, FEDC_EMISMATCH, "got 0");
+
+    fit_res(&m, 7, 5); /* inline data and a raw frame as well */
+    x.raw = raw;
+    refused(&m.e, &x, FEDC_EMISMATCH, "follows a message that carries its values");
+
+    Fedc__Envelope hb;
+    Fedc__Heartbeat h;
+    envelope(&hb, 7);
+    fedc__heartbeat__init(&h);
+    hb.body_case = FEDC__ENVELOPE__BODY_HEARTBEAT;
+    hb.heartbeat = &h;
+    refused(&hb, &x, FEDC_EFORMAT, "heartbeat: unexpected raw frame of 20 bytes");
 }
 
 static void test_bytes_level_failures(void **state) {
@@ -288,8 +330,8 @@ static void test_stats_and_evaluation(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_res_round_trip),   cmocka_unit_test(test_envelope_checks),
-        cmocka_unit_test(test_bytes_level_failures), cmocka_unit_test(test_join_and_schema),
-        cmocka_unit_test(test_stats_and_evaluation),
+        cmocka_unit_test(test_bytes_level_failures), cmocka_unit_test(test_raw_frame),
+        cmocka_unit_test(test_join_and_schema),      cmocka_unit_test(test_stats_and_evaluation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,19 +81,21 @@ void fedc_tensor_pack(Fedc__Tensor *t, uint8_t *storage, const float *v, size_t 
     t->data.len = 4 * n;
 }
 
-void fedc_tensor_unpack(float *out, const Fedc__Tensor *t) {
+void fedc_tensor_unpack(float *out, const Fedc__Tensor *t, const uint8_t *raw) {
+    const uint8_t *p = t->data.len ? t->data.data : raw;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(out, t->data.data, 4 * (size_t)t->count);
+    memcpy(out, p, 4 * (size_t)t->count);
 #else
     for (size_t i = 0; i < t->count; i++) {
-        uint32_t u = get_le32(t->data.data + 4 * i);
+        uint32_t u = get_le32(p + 4 * i);
         memcpy(&out[i], &u, 4);
     }
 #endif
 }
 
 /* A tensor of exactly n finite floats. */
-static fedc_err check_tensor(const Fedc__Tensor *t, uint64_t n, const char *what, fedc_diag *d) {
+static fedc_err check_tensor(const Fedc__Tensor *t, uint64_t n, const fedc_msg_expect *x,
+                             const char *what, fedc_diag *d) {
     if (!t) {
         fedc_diag_set(d, "%s: missing", what);
         return FEDC_EMISMATCH;
@@ -103,14 +105,30 @@ static fedc_err check_tensor(const Fedc__Tensor *t, uint64_t n, const char *what
                       (unsigned long long)t->count);
         return FEDC_EMISMATCH;
     }
-    if (t->count > SIZE_MAX / 4 || t->data.len != 4 * (size_t)t->count) {
-        fedc_diag_set(d, "%s: %llu values need %llu bytes, got %zu", what,
-                      (unsigned long long)t->count, (unsigned long long)t->count * 4, t->data.len);
+    if (t->count > SIZE_MAX / 4) {
+        fedc_diag_set(d, "%s: %llu values is too many", what, (unsigned long long)t->count);
+        return FEDC_ERANGE;
+    }
+    /* The values are either inside the message or in the raw frame that follows it. */
+    const uint8_t *p = t->data.data;
+    size_t have = t->data.len;
+    const char *where = "in the message";
+    if (have == 0 && t->count > 0) {
+        p = x->raw;
+        have = x->raw ? x->raw_len : 0;
+        where = "in the raw frame after the message";
+    } else if (x->raw) {
+        fedc_diag_set(d, "%s: a raw frame of %zu bytes follows a message that carries its values",
+                      what, x->raw_len);
+        return FEDC_EMISMATCH;
+    }
+    if (have != 4 * (size_t)t->count) {
+        fedc_diag_set(d, "%s: %llu values need %llu bytes %s, got %zu", what,
+                      (unsigned long long)t->count, (unsigned long long)t->count * 4, where, have);
         return FEDC_EMISMATCH;
     }
     /* Exponent all ones = Inf or NaN. One branch-free pass (it vectorises), then a search for the
      * first offender only when there is one. */
-    const uint8_t *p = t->data.data;
     uint32_t bad = 0;
     for (size_t i = 0; i < t->count; i++)
         bad |= (uint32_t)((get_le32(p + 4 * i) & 0x7F800000u) == 0x7F800000u);
@@ -303,7 +321,7 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
     }
     case FEDC__ENVELOPE__BODY_FIT_INS: {
         const Fedc__FitIns *f = e->fit_ins;
-        if ((rc = check_tensor(f->weights, x->n_params, "fit_ins: weights", d)) ||
+        if ((rc = check_tensor(f->weights, x->n_params, x, "fit_ins: weights", d)) ||
             (rc = check_hp(f->hp, d)) ||
             (rc = check_floats(f->mean, f->n_mean, x->n_features, "fit_ins: mean", d)) ||
             (rc = check_floats(f->std, f->n_std, x->n_features, "fit_ins: std", d)))
@@ -323,7 +341,7 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
     }
     case FEDC__ENVELOPE__BODY_FIT_RES: {
         const Fedc__FitRes *f = e->fit_res;
-        if ((rc = check_tensor(f->update, x->n_params, "fit_res: update", d)))
+        if ((rc = check_tensor(f->update, x->n_params, x, "fit_res: update", d)))
             return rc;
         if (f->n_examples < 1 || f->n_examples > ((uint64_t)1 << 40)) {
             fedc_diag_set(d, "fit_res: n_examples %llu out of range 1..2^40",
@@ -340,7 +358,7 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
     }
     case FEDC__ENVELOPE__BODY_EVALUATE_INS: {
         const Fedc__EvaluateIns *f = e->evaluate_ins;
-        if ((rc = check_tensor(f->weights, x->n_params, "evaluate_ins: weights", d)))
+        if ((rc = check_tensor(f->weights, x->n_params, x, "evaluate_ins: weights", d)))
             return rc;
         if (!(f->threshold >= 0.0f && f->threshold <= 1.0f)) {
             fedc_diag_set(d, "evaluate_ins: threshold %g outside [0, 1]", (double)f->threshold);
@@ -394,6 +412,19 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
     }
 }
 
+const Fedc__Tensor *fedc_msg_tensor(const Fedc__Envelope *e) {
+    switch (e->body_case) {
+    case FEDC__ENVELOPE__BODY_FIT_INS:
+        return e->fit_ins->weights;
+    case FEDC__ENVELOPE__BODY_FIT_RES:
+        return e->fit_res->update;
+    case FEDC__ENVELOPE__BODY_EVALUATE_INS:
+        return e->evaluate_ins->weights;
+    default:
+        return NULL;
+    }
+}
+
 fedc_err fedc_msg_validate(const Fedc__Envelope *e, const fedc_msg_expect *x, fedc_diag *d) {
     if (e->version != FEDC_PROTOCOL_VERSION) {
         fedc_diag_set(d, "protocol version %u, expected %u", e->version, FEDC_PROTOCOL_VERSION);
@@ -409,6 +440,11 @@ fedc_err fedc_msg_validate(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
         fedc_diag_set(d, "%s: round %u, expected round %lld", fedc_msg_body_name(e->body_case),
                       e->round, (long long)x->round);
         return FEDC_EMISMATCH;
+    }
+    if (x->raw && !fedc_msg_tensor(e)) {
+        fedc_diag_set(d, "%s: unexpected raw frame of %zu bytes", fedc_msg_body_name(e->body_case),
+                      x->raw_len);
+        return FEDC_EFORMAT;
     }
     return check_body(e, x, d);
 }

@@ -3,8 +3,10 @@
  * Nothing a peer sends is used before fedc_msg_unpack has checked it: the protocol version, the
  * run id and round the receiver expects, the body's sizes and dimensions against the agreed model
  * and schema, and that every float is finite. A failure comes back as an error code plus one
- * sentence naming the problem, which the receiver can send back in an Error message. Sockets live
- * elsewhere in core/net; this file only turns bytes into checked structures and back. */
+ * sentence naming the problem, which the receiver can send back in an Error message. A large
+ * tensor may travel as a raw frame right after its envelope (the Tensor then carries only its
+ * count; bench/bench_wire measured this to be the cheapest encoding); the receiver passes that
+ * frame in fedc_msg_expect so it is checked like inline data. Sockets live in transport.h. */
 #ifndef FEDC_CODEC_H
 #define FEDC_CODEC_H
 
@@ -31,6 +33,8 @@ typedef struct fedc_msg_expect {
     uint32_t n_features;   /* width of statistics and standardisation vectors */
     uint32_t n_classes;    /* length of class counts */
     uint32_t hist_bins;    /* length of evaluation histograms */
+    const uint8_t *raw;    /* the raw frame that followed the message, or NULL */
+    size_t raw_len;        /* its length in bytes */
 } fedc_msg_expect;
 
 /* Serialises e into a new buffer (*buf caller-owned, free()). */
@@ -57,7 +61,11 @@ const char *fedc_msg_body_name(Fedc__Envelope__BodyCase c);
  * is used). */
 void fedc_tensor_pack(Fedc__Tensor *t, uint8_t *storage, const float *v, size_t n);
 
-/* Copies a validated tensor's values into out (n floats). */
-void fedc_tensor_unpack(float *out, const Fedc__Tensor *t);
+/* Copies a validated tensor's values into out (t->count floats): from the message, or from raw
+ * (the frame that followed it) when the message carries only the count. */
+void fedc_tensor_unpack(float *out, const Fedc__Tensor *t, const uint8_t *raw);
+
+/* The tensor a message body carries (weights or update), or NULL for bodies without one. */
+const Fedc__Tensor *fedc_msg_tensor(const Fedc__Envelope *e);
 
 #endif
