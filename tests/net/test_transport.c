@@ -1,0 +1,192 @@
+/* The ROUTER/DEALER transport over loopback TCP: envelopes and raw tensor frames both ways, a
+ * malformed or stale message refused with the sender known (so it can be answered) while the
+ * ROUTER keeps serving, the size limit, sends to unknown peers failing loudly, and timeouts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "fedc/transport.h"
+
+static const uint8_t RUN[FEDC_RUN_ID_BYTES] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6};
+
+typedef struct pair {
+    void *ctx;
+    fedc_endpoint *router, *dealer;
+} pair;
+
+static int setup(void **state) {
+    pair *p = calloc(1, sizeof *p);
+    fedc_diag d;
+    p->ctx = zmq_ctx_new();
+    if (!p->ctx || fedc_net_bind(&p->router, p->ctx, "tcp://127.0.0.1:*", 1 << 20, &d) ||
+        fedc_net_connect(&p->dealer, p->ctx, fedc_net_endpoint(p->router), 1 << 20, &d))
+        return -1;
+    *state = p;
+    return 0;
+}
+
+static int teardown(void **state) {
+    pair *p = *state;
+    fedc_net_close(&p->router);
+    fedc_net_close(&p->dealer);
+    zmq_ctx_term(p->ctx);
+    free(p);
+    return 0;
+}
+
+static void base(Fedc__Envelope *e, uint32_t round) {
+    fedc__envelope__init(e);
+    e->version = FEDC_PROTOCOL_VERSION;
+    e->run_id.data = (uint8_t *)RUN;
+    e->run_id.len = FEDC_RUN_ID_BYTES;
+    e->round = round;
+}
+
+static fedc_msg_expect expect(int64_t round, uint64_t n_params) {
+    fedc_msg_expect x = {0};
+    x.run_id = RUN;
+    x.round = round;
+    x.n_params = n_params;
+    return x;
+}
+
+static void send_heartbeat(fedc_endpoint *e, const fedc_peer *to, uint32_t round, uint64_t seq) {
+    Fedc__Envelope m;
+    Fedc__Heartbeat h;
+    base(&m, round);
+    fedc__heartbeat__init(&h);
+    h.seq = seq;
+    m.body_case = FEDC__ENVELOPE__BODY_HEARTBEAT;
+    m.heartbeat = &h;
+    fedc_diag d;
+    assert_int_equal(fedc_net_send(e, to, &m, NULL, 0, &d), FEDC_OK);
+}
+
+static void test_both_ways_with_raw_frame(void **state) {
+    pair *p = *state;
+    fedc_diag d;
+    fedc_inbox in;
+    /* DEALER -> ROUTER: a fit result whose 1000 values follow as a raw frame. */
+    float v[1000];
+    for (int i = 0; i < 1000; i++)
+        v[i] = (float)i * 0.001f - 0.5f;
+    Fedc__Envelope m;
+    Fedc__FitRes f;
+    Fedc__Tensor t;
+    base(&m, 3);
+    fedc__fit_res__init(&f);
+    fedc__tensor__init(&t);
+    t.count = 1000;
+    f.update = &t;
+    f.n_examples = 50;
+    f.train_loss = 0.3;
+    m.body_case = FEDC__ENVELOPE__BODY_FIT_RES;
+    m.fit_res = &f;
+    assert_int_equal(fedc_net_send(p->dealer, NULL, &m, v, sizeof v, &d), FEDC_OK);
+    fedc_msg_expect x = expect(3, 1000);
+    assert_int_equal(fedc_net_recv(p->router, &in, &x, 5000, &d), FEDC_OK);
+    assert_true(in.from.len > 0);
+    assert_int_equal(in.msg->body_case, FEDC__ENVELOPE__BODY_FIT_RES);
+    assert_int_equal(in.raw_len, sizeof v);
+    float back[1000];
+    fedc_tensor_unpack(back, in.msg->fit_res->update, in.raw);
+    assert_memory_equal(back, v, sizeof v);
+    fedc_peer who = in.from;
+    fedc_inbox_release(&in);
+    /* ROUTER -> that DEALER. */
+    send_heartbeat(p->router, &who, 3, 42);
+    fedc_msg_expect y = expect(3, 0);
+    assert_int_equal(fedc_net_recv(p->dealer, &in, &y, 5000, &d), FEDC_OK);
+    assert_int_equal(in.msg->heartbeat->seq, 42);
+    fedc_inbox_release(&in);
+}
+
+static void test_refused_then_still_serving(void **state) {
+    pair *p = *state;
+    fedc_diag d;
+    fedc_inbox in;
+    /* Garbage in one frame. */
+    const char junk[] = "\xff\xff\xff\xff\xff not a protobuf";
+    assert_true(zmq_send(fedc_net_socket(p->dealer), junk, sizeof junk, 0) >= 0);
+    fedc_msg_expect x = expect(3, 0);
+    assert_int_equal(fedc_net_recv(p->router, &in, &x, 5000, &d), FEDC_EFORMAT);
+    assert_non_null(strstr(d.msg, "malformed"));
+    assert_null(in.msg);
+    assert_true(in.from.len > 0);
+    fedc_net_send_error(p->router, &in.from, RUN, 3, FEDC_EFORMAT, d.msg);
+    fedc_inbox_release(&in);
+    fedc_msg_expect y = expect(3, 0);
+    assert_int_equal(fedc_net_recv(p->dealer, &in, &y, 5000, &d), FEDC_OK);
+    assert_int_equal(in.msg->body_case, FEDC__ENVELOPE__BODY_ERROR);
+    assert_non_null(strstr(in.msg->error->reason, "malformed"));
+    fedc_inbox_release(&in);
+    /* A stale round is refused with the round named. */
+    send_heartbeat(p->dealer, NULL, 2, 1);
+    assert_int_equal(fedc_net_recv(p->router, &in, &x, 5000, &d), FEDC_EMISMATCH);
+    assert_non_null(strstr(d.msg, "round 2, expected round 3"));
+    fedc_inbox_release(&in);
+    /* Three frames where one or two are allowed. */
+    void *s = fedc_net_socket(p->dealer);
+    assert_true(zmq_send(s, "a", 1, ZMQ_SNDMORE) >= 0 && zmq_send(s, "b", 1, ZMQ_SNDMORE) >= 0 &&
+                zmq_send(s, "c", 1, 0) >= 0);
+    assert_int_equal(fedc_net_recv(p->router, &in, &x, 5000, &d), FEDC_EFORMAT);
+    assert_non_null(strstr(d.msg, "3 frames"));
+    fedc_inbox_release(&in);
+    /* The ROUTER still serves the same peer. */
+    send_heartbeat(p->dealer, NULL, 3, 7);
+    assert_int_equal(fedc_net_recv(p->router, &in, &x, 5000, &d), FEDC_OK);
+    assert_int_equal(in.msg->heartbeat->seq, 7);
+    fedc_inbox_release(&in);
+}
+
+static void test_unknown_peer_and_timeout(void **state) {
+    pair *p = *state;
+    fedc_diag d;
+    fedc_peer ghost = {.id = {0, 1, 2, 3}, .len = 4};
+    Fedc__Envelope m;
+    Fedc__Heartbeat h;
+    base(&m, 0);
+    fedc__heartbeat__init(&h);
+    m.body_case = FEDC__ENVELOPE__BODY_HEARTBEAT;
+    m.heartbeat = &h;
+    assert_int_equal(fedc_net_send(p->router, &ghost, &m, NULL, 0, &d), FEDC_EIO);
+    assert_non_null(strstr(d.msg, "not connected"));
+    fedc_inbox in;
+    fedc_msg_expect x = expect(-1, 0);
+    assert_int_equal(fedc_net_recv(p->router, &in, &x, 50, &d), FEDC_EEMPTY);
+}
+
+/* ZMQ_MAXMSGSIZE: a frame over the limit never reaches the application (ZeroMQ drops the
+ * connection), so a peer cannot make the ROUTER allocate more than it allows. */
+static void test_size_limit(void **state) {
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    fedc_endpoint *r = NULL, *c = NULL;
+    fedc_diag d;
+    assert_int_equal(fedc_net_bind(&r, ctx, "tcp://127.0.0.1:*", 1000, &d), FEDC_OK);
+    assert_int_equal(fedc_net_connect(&c, ctx, fedc_net_endpoint(r), 0, &d), FEDC_OK);
+    static uint8_t big[4000];
+    assert_true(zmq_send(fedc_net_socket(c), big, sizeof big, 0) >= 0);
+    fedc_inbox in;
+    fedc_msg_expect x = expect(-1, 0);
+    assert_int_equal(fedc_net_recv(r, &in, &x, 500, &d), FEDC_EEMPTY);
+    fedc_net_close(&c);
+    fedc_net_close(&r);
+    zmq_ctx_term(ctx);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_both_ways_with_raw_frame, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_then_still_serving, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_peer_and_timeout, setup, teardown),
+        cmocka_unit_test(test_size_limit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
