@@ -1,15 +1,18 @@
 # Thin wrapper over CMake for the README's commands.
 #   make demo     install dependencies, build, train on a bundled real data set, print metrics
-#   make test     install dependencies, build, run the whole suite (optimised, then ASan+UBSan)
+#   make test     install dependencies, build, run the whole suite (optimised, then ASan+UBSan,
+#                 then libFuzzer on the codec and the CSV loader)
+#   make test-fuzz the fuzz tests only (clang; tests/fuzz/README.md for longer sessions)
 #   make check    the fast unit tests on the optimised build (edit-compile-test loop)
 #   make format / format-check, make bench, make clean
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan demo test test-release test-asan check format format-check \
-        bench clean
+.PHONY: all deps build build-asan demo test test-release test-asan test-fuzz check format \
+        format-check bench clean
 
 all: build
 
@@ -23,6 +26,12 @@ $(ASAN_BUILD)/CMakeCache.txt:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDC_SANITIZE=ON \
 	      -DFEDC_BUILD_BENCH=OFF $(CMAKE_ARGS)
 
+# libFuzzer needs clang; Debian's clang has no OpenMP runtime without libomp, and the fuzzed code
+# does not use it.
+$(FUZZ_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	      -DFEDC_FUZZ=ON -DFEDC_OPENMP=OFF -DFEDC_BUILD_BENCH=OFF $(CMAKE_ARGS)
+
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
@@ -32,7 +41,7 @@ build-asan: deps $(ASAN_BUILD)/CMakeCache.txt
 demo: build
 	@scripts/demo.sh $(BUILD)
 
-test: format-check test-release test-asan
+test: format-check test-release test-asan test-fuzz
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -41,6 +50,11 @@ test-release: build
 test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --output-on-failure -j $(JOBS) -LE 'docker|quality|slow'
+
+# Each fuzz target runs for FEDC_FUZZ_SECONDS (30) on a corpus kept in $(FUZZ_BUILD).
+test-fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_envelope fuzz_csv
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -j $(JOBS) -L fuzz
 
 check: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
@@ -55,4 +69,4 @@ bench: build
 	$(BUILD)/bench/bench_nn
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -16,7 +16,8 @@
 
 void cli_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, "fedc %s: ", cmd);
+    /* "fedc train: ..." for the toolbox's subcommands, "fedc-client: ..." for the programs. */
+    fprintf(stderr, strncmp(cmd, "fedc-", 5) == 0 ? "%s: " : "fedc %s: ", cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -27,13 +28,15 @@ int cli_flag_value(const char *cmd, int argc, char **argv, int *i, char *flag, s
                    const char **value) {
     const char *a = argv[*i];
     if (strncmp(a, "--", 2) != 0) {
-        cli_error(cmd, "unexpected argument '%s' (see fedc %s --help)", a, cmd);
+        cli_error(cmd, "unexpected argument '%s' (see %s%s --help)", a,
+                  strncmp(cmd, "fedc-", 5) == 0 ? "" : "fedc ", cmd);
         return -1;
     }
     const char *v = strchr(a, '=');
     size_t fl = v ? (size_t)(v - a) : strlen(a);
     if (fl >= cap) {
-        cli_error(cmd, "unknown option '%s' (see fedc %s --help)", a, cmd);
+        cli_error(cmd, "unknown option '%s' (see %s%s --help)", a,
+                  strncmp(cmd, "fedc-", 5) == 0 ? "" : "fedc ", cmd);
         return -1;
     }
     memcpy(flag, a, fl);

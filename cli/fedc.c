@@ -11,6 +11,9 @@ static void usage(FILE *f) {
             "commands:\n"
             "  train   train a model centrally on one CSV file (the baseline for federated runs)\n"
             "  eval    evaluate a saved model on a CSV file\n"
+            "  split   partition a CSV file into per-client CSV files for federated simulations\n"
+            "  sim     run a federation of local processes and compare it with centralised and\n"
+            "          client-alone training\n"
             "  help    show this message\n"
             "\n"
             "Run 'fedc <command> --help' for the options of a command.\n");
@@ -26,6 +29,10 @@ int main(int argc, char **argv) {
         return cmd_train(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0)
         return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "split") == 0)
+        return cmd_split(argc - 1, argv + 1);
+    if (strcmp(cmd, "sim") == 0)
+        return cmd_sim(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return FEDC_EXIT_OK;

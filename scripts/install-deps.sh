@@ -6,8 +6,10 @@
 #   scripts/install-deps.sh --bench    also python3-torch and OpenBLAS for bench/ comparisons
 set -euo pipefail
 
+# clang and its runtime libraries (libFuzzer, ASan, UBSan) build the fuzz tests (tests/fuzz); 14 is
+# Debian 12's clang.
 packages=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-          libsodium-dev libcmocka-dev clang-format)
+          libsodium-dev libcmocka-dev clang-format clang libclang-rt-14-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0-pthread)
 elif [[ $# -gt 0 ]]; then

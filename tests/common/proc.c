@@ -243,6 +243,77 @@ out:
     return rc;
 }
 
+int proc_spawn(const char *const *argv, const char *const *env_extra, const char *out_path,
+               const char *err_path) {
+    char **env = build_env(env_extra);
+    if (!env) {
+        fprintf(stderr, "proc_spawn: out of memory\n");
+        return -1;
+    }
+    int fo = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fe = open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fo < 0 || fe < 0) {
+        fprintf(stderr, "proc_spawn: cannot open %s or %s: %s\n", out_path, err_path,
+                strerror(errno));
+        if (fo >= 0)
+            close(fo);
+        if (fe >= 0)
+            close(fe);
+        free(env);
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "proc_spawn: fork: %s\n", strerror(errno));
+        close(fo);
+        close(fe);
+        free(env);
+        return -1;
+    }
+    if (pid == 0)
+        child_exec(argv, env, fo, fe);
+    (void)setpgid(pid, pid);
+    close(fo);
+    close(fe);
+    free(env);
+    return (int)pid;
+}
+
+int proc_wait(int pid, proc_result *r, int timeout_s) {
+    memset(r, 0, sizeof *r);
+    r->status = -1;
+    const double deadline = now_s() + (timeout_s > 0 ? timeout_s : 1);
+    int st = 0;
+    for (;;) {
+        pid_t w = waitpid((pid_t)pid, &st, r->timed_out ? 0 : WNOHANG);
+        if (w == (pid_t)pid)
+            break;
+        if (w < 0 && errno != EINTR) {
+            fprintf(stderr, "proc_wait: waitpid: %s\n", strerror(errno));
+            return -1;
+        }
+        if (w == 0) {
+            if (now_s() >= deadline) {
+                r->timed_out = 1;
+                kill_group((pid_t)pid);
+            } else {
+                sleep_ms(10);
+            }
+        }
+    }
+    if (WIFEXITED(st))
+        r->status = WEXITSTATUS(st);
+    else if (WIFSIGNALED(st))
+        r->term_signal = WTERMSIG(st);
+    return 0;
+}
+
+void proc_signal(int pid, int sig) {
+    (void)kill(-(pid_t)pid, sig);
+    (void)kill((pid_t)pid, sig);
+}
+
 void proc_result_release(proc_result *r) {
     free(r->out);
     free(r->err);

@@ -29,6 +29,20 @@ typedef struct proc_result {
  * proc_result_release. Strings are borrowed for the duration of the call. */
 int proc_run(proc_result *r, const char *const *argv, const char *const *env_extra, int timeout_s);
 
+/* Starts argv[0] in the background (own process group, stdin /dev/null) with stdout and stderr
+ * appended to the files out_path and err_path (created if missing). Returns the pid, or -1 after
+ * printing a message. */
+int proc_spawn(const char *const *argv, const char *const *env_extra, const char *out_path,
+               const char *err_path);
+
+/* Waits up to timeout_s for a spawned process; on timeout kills its group with SIGKILL and sets
+ * r->timed_out. Fills status/term_signal/timed_out of r (out/err stay NULL: read the files).
+ * Returns 0, or -1 when waitpid fails. */
+int proc_wait(int pid, proc_result *r, int timeout_s);
+
+/* Sends sig to a spawned process's group (SIGKILL, SIGSTOP, SIGCONT...). */
+void proc_signal(int pid, int sig);
+
 /* Frees the captured output; r may be reused afterwards. */
 void proc_result_release(proc_result *r);
 

@@ -103,6 +103,16 @@ static void test_fit_res_round_trip(void **state) {
     assert_int_equal(got->fit_res->n_examples, 100);
     fedc_msg_free(&got);
     assert_null(got);
+
+    /* An empty tensor, accepted where no length is expected, unpacks to nothing (it used to
+     * memcpy from NULL, found by tests/fuzz/fuzz_envelope). */
+    fit_res(&m, 7, 0);
+    fedc_msg_expect any = {0};
+    any.round = -1;
+    assert_int_equal(roundtrip(&m.e, &any, &d, &got), FEDC_OK);
+    assert_int_equal(got->fit_res->update->count, 0);
+    fedc_tensor_unpack(back, got->fit_res->update, NULL);
+    fedc_msg_free(&got);
 }
 
 static void test_envelope_checks(void **state) {
@@ -322,9 +332,57 @@ static void test_stats_and_evaluation(void **state) {
     assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
     r.tn = 24;
     refused(&e, &x, FEDC_EMISMATCH, "counts disagree");
+    /* Counts that each fit in n but whose sums wrap around 2^64 (they used to pass; found by the
+     * contract check in tests/fuzz/fuzz_envelope.c). */
+    const uint64_t big = UINT64_C(1) << 63;
+    uint64_t wrap_pos[4] = {big, 0, 0, 0}, wrap_neg[4] = {big, big, 0, 0}, zero[4] = {0};
+    r.n = big;
+    r.hist_pos = wrap_pos;
+    r.hist_neg = wrap_neg;
+    r.tp = r.fp = r.tn = big;
+    r.fn = 0;
+    refused(&e, &x, FEDC_ERANGE, "histogram counts exceed");
+    r.hist_neg = zero; /* histograms now sum to n; tp + fp + tn = 3n still wraps to n */
+    refused(&e, &x, FEDC_EMISMATCH, "counts disagree");
+    r.n = 40;
+    r.hist_pos = hp;
+    r.hist_neg = hn;
+    r.tp = 9;
+    r.fp = 5;
+    r.fn = 1;
     r.tn = 25;
     x.hist_bins = 10;
     refused(&e, &x, FEDC_EMISMATCH, "expected 10");
+
+    /* Multiclass: a K x K confusion matrix that sums to n. */
+    uint64_t conf[9] = {10, 1, 0, 2, 12, 1, 0, 3, 11};
+    fedc__evaluate_res__init(&r);
+    r.n = 40;
+    r.n_confusion = 9;
+    r.confusion = conf;
+    r.log_loss_sum = 3.0;
+    x = expect_round(3);
+    x.n_classes = 3;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    conf[4] = 11;
+    refused(&e, &x, FEDC_EMISMATCH, "confusion counts sum to 39");
+    conf[4] = 12;
+    x.n_classes = 4;
+    refused(&e, &x, FEDC_EMISMATCH, "expected 16");
+
+    /* Regression: sums only, finite and non-negative where they must be. */
+    fedc__evaluate_res__init(&r);
+    r.n = 40;
+    r.sse = 4.5;
+    r.sum_y = -3.0;
+    r.sum_y2 = 20.0;
+    x = expect_round(3);
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    r.sse = NAN;
+    refused(&e, &x, FEDC_ERANGE, "regression sums");
+    r.sse = 4.5;
+    r.sum_y2 = -1.0;
+    refused(&e, &x, FEDC_ERANGE, "regression sums");
 }
 
 int main(void) {

@@ -160,6 +160,15 @@ static void load_fail(void **state, const char *name, const char *content, const
     va_end(ap);
 }
 
+/* load_fail for content that holds NUL bytes: n bytes of it. */
+static void load_fail_n(void **state, const char *name, const char *content, size_t n,
+                        const char *label, fedc_err want, const char *pos, ...) {
+    va_list ap;
+    va_start(ap, pos);
+    load_fail_at(state, name, content, n, label, NULL, 0, want, pos, ap);
+    va_end(ap);
+}
+
 static void load_fail_drop(void **state, const char *name, const char *content, const char *label,
                            const char *const *drop, int n_drop, fedc_err want, const char *pos,
                            ...) {
@@ -548,6 +557,10 @@ static void test_error_header(void **state) {
               "unmatched double quote", NULL);
     load_fail(state, "inner_quote.csv", "a,b\"c,y\n1,2,0\n", "y", FEDC_EPARSE, ":1:2",
               "double quote", NULL);
+    /* A NUL byte inside a name used to cut it short, here to an empty name (fuzz_csv). */
+    static const char nul_name[] = "a,\0\0b,y\n1,2,0\n";
+    load_fail_n(state, "nul_name.csv", nul_name, sizeof nul_name - 1, "y", FEDC_EPARSE, ":1:2",
+                "column name '??b': NUL byte inside the name", NULL);
 
     /* A header of 101 names is listed in part, with the count, and the message is not cut. */
     char head[1024];

@@ -83,6 +83,8 @@ void fedc_tensor_pack(Fedc__Tensor *t, uint8_t *storage, const float *v, size_t 
 
 void fedc_tensor_unpack(float *out, const Fedc__Tensor *t, const uint8_t *raw) {
     const uint8_t *p = t->data.len ? t->data.data : raw;
+    if (t->count == 0)
+        return; /* p may be NULL then, and memcpy from NULL is undefined even for 0 bytes */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     memcpy(out, p, 4 * (size_t)t->count);
 #else
@@ -368,37 +370,75 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
     }
     case FEDC__ENVELOPE__BODY_EVALUATE_RES: {
         const Fedc__EvaluateRes *r = e->evaluate_res;
+        if (!isfinite(r->log_loss_sum) || r->log_loss_sum < 0.0) {
+            fedc_diag_set(d, "evaluate_res: log_loss_sum %g is not a non-negative number",
+                          r->log_loss_sum);
+            return FEDC_ERANGE;
+        }
+        if (!isfinite(r->sse) || r->sse < 0.0 || !isfinite(r->sum_y) || !isfinite(r->sum_y2) ||
+            r->sum_y2 < 0.0) {
+            fedc_diag_set(d, "evaluate_res: regression sums (sse %g, sum_y %g, sum_y2 %g) invalid",
+                          r->sse, r->sum_y, r->sum_y2);
+            return FEDC_ERANGE;
+        }
+        if (r->n_confusion) { /* multiclass */
+            uint64_t k = x->n_classes;
+            if (r->n_hist_pos || r->n_hist_neg || (k > 2 && r->n_confusion != k * k) ||
+                r->n_confusion > (size_t)FEDC_MAX_CLASSES * 64) {
+                fedc_diag_set(d, "evaluate_res: confusion matrix of %zu cells, expected %llu",
+                              r->n_confusion, (unsigned long long)(k * k));
+                return FEDC_EMISMATCH;
+            }
+            uint64_t total = 0;
+            for (size_t i = 0; i < r->n_confusion; i++) {
+                if (r->confusion[i] > r->n || total + r->confusion[i] < total) {
+                    fedc_diag_set(d, "evaluate_res: confusion counts exceed n = %llu",
+                                  (unsigned long long)r->n);
+                    return FEDC_ERANGE;
+                }
+                total += r->confusion[i];
+            }
+            if (total != r->n) {
+                fedc_diag_set(d, "evaluate_res: confusion counts sum to %llu, n is %llu",
+                              (unsigned long long)total, (unsigned long long)r->n);
+                return FEDC_EMISMATCH;
+            }
+            return FEDC_OK;
+        }
+        /* Empty histograms: a regression result, or an empty evaluation (the receiver, which
+         * knows the task, checks which). */
         if (r->n_hist_pos != r->n_hist_neg || r->n_hist_pos > FEDC_EVAL_HIST_MAX ||
-            (x->hist_bins && r->n_hist_pos != x->hist_bins)) {
+            (x->hist_bins && r->n_hist_pos && r->n_hist_pos != x->hist_bins)) {
             fedc_diag_set(d, "evaluate_res: histograms of %zu and %zu bins, expected %u",
                           r->n_hist_pos, r->n_hist_neg, x->hist_bins);
             return FEDC_EMISMATCH;
         }
+        if (!r->n_hist_pos) /* regression: only the sums */
+            return FEDC_OK;
         uint64_t total = 0;
         for (size_t i = 0; i < r->n_hist_pos; i++) {
             uint64_t add = r->hist_pos[i] + r->hist_neg[i];
-            if (r->hist_pos[i] > r->n || r->hist_neg[i] > r->n || add > r->n ||
-                total + add < total) {
+            if (r->hist_pos[i] > r->n || r->hist_neg[i] > r->n || add < r->hist_pos[i] ||
+                add > r->n || total + add < total) {
                 fedc_diag_set(d, "evaluate_res: histogram counts exceed n = %llu",
                               (unsigned long long)r->n);
                 return FEDC_ERANGE;
             }
             total += add;
         }
-        uint64_t conf = r->tp + r->fp + r->tn + r->fn;
-        if ((r->n_hist_pos && total != r->n) || conf != r->n || r->tp > r->n || r->fp > r->n ||
-            r->tn > r->n || r->fn > r->n) {
+        /* Each count is at most n, yet four of them can still wrap around 2^64. */
+        uint64_t conf;
+        int wrap = __builtin_add_overflow(r->tp, r->fp, &conf) ||
+                   __builtin_add_overflow(conf, r->tn, &conf) ||
+                   __builtin_add_overflow(conf, r->fn, &conf);
+        if (wrap || total != r->n || conf != r->n || r->tp > r->n || r->fp > r->n || r->tn > r->n ||
+            r->fn > r->n) {
             fedc_diag_set(d,
                           "evaluate_res: counts disagree: n %llu, histograms %llu, confusion "
                           "%llu",
                           (unsigned long long)r->n, (unsigned long long)total,
                           (unsigned long long)conf);
             return FEDC_EMISMATCH;
-        }
-        if (!isfinite(r->log_loss_sum) || r->log_loss_sum < 0.0) {
-            fedc_diag_set(d, "evaluate_res: log_loss_sum %g is not a non-negative number",
-                          r->log_loss_sum);
-            return FEDC_ERANGE;
         }
         return FEDC_OK;
     }

@@ -3,6 +3,7 @@
 #include "fedc/transport.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,9 +126,69 @@ fedc_err fedc_net_send(fedc_endpoint *e, const fedc_peer *to, const Fedc__Envelo
     return FEDC_OK;
 }
 
+fedc_err fedc_blob_new(fedc_blob **out, size_t len) {
+    *out = NULL;
+    fedc_blob *b = malloc(sizeof *b + (len ? len : 1));
+    if (!b)
+        return FEDC_ENOMEM;
+    atomic_init(&b->refs, 1);
+    b->len = len;
+    b->data = (uint8_t *)(b + 1);
+    *out = b;
+    return FEDC_OK;
+}
+
+void fedc_blob_unref(fedc_blob **pb) {
+    if (!pb || !*pb)
+        return;
+    if (atomic_fetch_sub_explicit(&(*pb)->refs, 1, memory_order_acq_rel) == 1)
+        free(*pb);
+    *pb = NULL;
+}
+
+/* Called by libzmq (possibly on its I/O thread) when a zero-copy frame has been sent. */
+static void blob_release(void *data, void *hint) {
+    (void)data;
+    fedc_blob *b = hint;
+    fedc_blob_unref(&b);
+}
+
+fedc_err fedc_net_send_packed(fedc_endpoint *e, const fedc_peer *to, const uint8_t *env,
+                              size_t env_len, fedc_blob *raw, const char *what, fedc_diag *d) {
+    int fail = 0;
+    if (e->router)
+        fail = send_frame(e->sock, to->id, to->len, 1);
+    if (!fail)
+        fail = send_frame(e->sock, env, env_len, raw != NULL);
+    if (!fail && raw) {
+        zmq_msg_t m;
+        atomic_fetch_add_explicit(&raw->refs, 1, memory_order_relaxed);
+        if (zmq_msg_init_data(&m, raw->data, raw->len, blob_release, raw) != 0) {
+            fedc_blob_unref(&raw);
+            fail = 1;
+        } else if (zmq_msg_send(&m, e->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m); /* releases the reference */
+            fail = 1;
+        }
+    }
+    if (fail) {
+        int err = zmq_errno();
+        fedc_diag_set(d, "cannot send %s: %s", what,
+                      err == EHOSTUNREACH ? "the peer is not connected"
+                      : err == EAGAIN     ? "send queue full"
+                                          : zmq_strerror(err));
+        return FEDC_EIO;
+    }
+    return FEDC_OK;
+}
+
 void fedc_inbox_release(fedc_inbox *in) {
     fedc_msg_free(&in->msg);
-    free(in->raw);
+    if (in->raw_msg) {
+        zmq_msg_close(in->raw_msg);
+        free(in->raw_msg);
+    }
+    in->raw_msg = NULL;
     in->raw = NULL;
     in->raw_len = 0;
 }
@@ -185,15 +246,23 @@ fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *
         rc = fedc_msg_unpack(&in->msg, zmq_msg_data(&frames[first]), zmq_msg_size(&frames[first]),
                              &xx, d);
         if (!rc && payload == 2) {
-            in->raw_len = xx.raw_len;
-            in->raw = malloc(in->raw_len ? in->raw_len : 1);
-            if (!in->raw) {
+            /* Keep the frame itself (no copy of a large tensor): it lives until release. */
+            in->raw_msg = malloc(sizeof(zmq_msg_t));
+            if (!in->raw_msg) {
                 fedc_msg_free(&in->msg);
                 rc = FEDC_ENOMEM;
             } else {
-                memcpy(in->raw, xx.raw, in->raw_len);
+                zmq_msg_init(in->raw_msg);
+                zmq_msg_move(in->raw_msg, &frames[first + 1]);
+                in->raw = zmq_msg_data(in->raw_msg);
+                in->raw_len = zmq_msg_size(in->raw_msg);
             }
         }
+        in->bytes = 0;
+        for (int i = 0; i < count; i++)
+            in->bytes += zmq_msg_size(&frames[i]);
+        if (in->raw_msg)
+            in->bytes += in->raw_len;
     }
     for (int i = 0; i < count; i++)
         zmq_msg_close(&frames[i]);

@@ -281,6 +281,14 @@ static fedc_err header_parse(header *h, const char *line, size_t n, const char *
             rc = FEDC_EPARSE;
             goto out;
         }
+        /* A NUL would cut the name short, even to "" (found by tests/fuzz/fuzz_csv). */
+        if (memchr(s, '\0', (size_t)(e - s))) {
+            fedc_diag_set(d,
+                          "%s:1:%d: column name '%s': NUL byte inside the name (not a text file?)",
+                          path, j + 1, show(s1, raw_s, (size_t)(raw_e - raw_s)));
+            rc = FEDC_EPARSE;
+            goto out;
+        }
         size_t len = (size_t)(e - s);
         if (len > FEDC_CSV_MAX_FIELD) {
             fedc_diag_set(d, "%s:1:%d: column name is %zu bytes long, more than the limit of %d",

@@ -24,6 +24,10 @@
 #define FEDC_MAX_CLASSES 65536
 #define FEDC_EVAL_HIST_MAX 100000
 
+/* Reason of the Error the coordinator sends to a connection it does not know (for example after
+ * it restarted): the client answers by joining again. */
+#define FEDC_WIRE_NOT_JOINED "not joined: send a join first"
+
 /* What the receiver expects of the next message. Zero / NULL fields are not checked. */
 typedef struct fedc_msg_expect {
     const uint8_t *run_id; /* FEDC_RUN_ID_BYTES, or NULL to accept any (a first Join) */

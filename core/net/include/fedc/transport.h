@@ -53,12 +53,35 @@ FEDC_MUST_CHECK fedc_err fedc_net_send(fedc_endpoint *e, const fedc_peer *to,
                                        const Fedc__Envelope *m, const void *raw, size_t raw_len,
                                        fedc_diag *d);
 
+/* A reference-counted byte buffer sent without copying: the coordinator serialises the global
+ * weights once per round and every selected client's send refers to the same bytes; libzmq drops
+ * its references (possibly from its I/O thread, hence the atomic count) once the bytes are out. */
+typedef struct fedc_blob {
+    _Atomic long refs;
+    size_t len;
+    uint8_t *data; /* len bytes, inside the same allocation */
+} fedc_blob;
+
+/* Allocates a blob of len bytes with one reference (the caller's). */
+FEDC_MUST_CHECK fedc_err fedc_blob_new(fedc_blob **out, size_t len);
+/* Drops the caller's reference; accepts NULL; sets *b = NULL. */
+void fedc_blob_unref(fedc_blob **b);
+
+/* Sends an already encoded envelope (env, env_len bytes: encode once, send to many) and, when raw
+ * is not NULL, the blob as a zero-copy raw frame after it. `what` names the message in errors.
+ * Same errors as fedc_net_send. */
+FEDC_MUST_CHECK fedc_err fedc_net_send_packed(fedc_endpoint *e, const fedc_peer *to,
+                                              const uint8_t *env, size_t env_len, fedc_blob *raw,
+                                              const char *what, fedc_diag *d);
+
 /* A received message: the validated envelope and, if one came, the raw frame. */
 typedef struct fedc_inbox {
     fedc_peer from;      /* ROUTER side: the sender */
     Fedc__Envelope *msg; /* owned; NULL after a refused message */
-    uint8_t *raw;        /* owned raw frame or NULL */
+    uint8_t *raw;        /* the raw frame's bytes or NULL (owned through raw_msg) */
     size_t raw_len;
+    size_t bytes;  /* bytes of the message on the wire (frames after the routing id) */
+    void *raw_msg; /* the ZeroMQ frame holding raw, kept to avoid copying a large tensor */
 } fedc_inbox;
 
 /* Waits up to timeout_ms (-1 = forever, 0 = poll) for one message, then unpacks and validates it

@@ -36,11 +36,12 @@ typedef struct fedc_dataset {
  * ignored; CRLF line ends are accepted.
  * Errors (with d->msg naming path[:line[:column]]): FEDC_EIO unreadable path, FEDC_EEMPTY empty
  * file or no data rows, FEDC_EPARSE non-numeric/empty cell or ragged row (expected vs got field
- * count) or a bad header (blank, an empty or duplicate column name), FEDC_EINVAL missing label or
- * drop column (or the label dropped, or no feature left), FEDC_ERANGE beyond a limit (more than
- * FEDC_CSV_MAX_COLUMNS columns, a column name longer than FEDC_CSV_MAX_FIELD bytes, a line longer
- * than FEDC_CSV_MAX_FIELD + 8 bytes per header column). Quoted fields may not contain commas or
- * quotes. On success *out is caller-owned (fedc_dataset_destroy). */
+ * count) or a bad header (blank, an empty or duplicate column name, a NUL byte in a name),
+ * FEDC_EINVAL missing label or drop column (or the label dropped, or no feature left),
+ * FEDC_ERANGE beyond a limit (more than FEDC_CSV_MAX_COLUMNS columns, a column name longer than
+ * FEDC_CSV_MAX_FIELD bytes, a line longer than FEDC_CSV_MAX_FIELD + 8 bytes per header column).
+ * Quoted fields may not contain commas or quotes. On success *out is caller-owned
+ * (fedc_dataset_destroy). */
 FEDC_MUST_CHECK fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
                                        const char *const *drop, int n_drop, fedc_diag *d);
 

@@ -1,0 +1,729 @@
+/* fedc sim: a whole federation on this machine, compared with the alternatives a data owner has.
+ *
+ * Holds out a stratified test set, splits the rest into N client files (fedc split), starts
+ * fedc-coordinator and N fedc-client processes on loopback TCP (the same programs and code paths
+ * as a real deployment), waits for the run, then trains the baselines in-process with core/nn:
+ * centralised training on the union of the clients' rows (what pooling the data would give) and
+ * each client alone on its own rows, with the same architecture, optimiser and number of passes
+ * over the data (rounds x local epochs). Everything is scored on the same held-out test set and
+ * printed as one table. */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fedc/data.h"
+#include "fedc/model.h"
+#include "fedc/modelfile.h"
+#include "fedc/train.h"
+#include "split.h"
+
+#define CMD "sim"
+#define MAX_SIM_CLIENTS 256
+
+static void usage(FILE *f) {
+    fprintf(
+        f,
+        "usage: fedc sim --data FILE.csv --label COLUMN --clients N [options]\n"
+        "\n"
+        "Runs a federation on this machine: holds out a test set, splits the rest into N\n"
+        "client files, starts fedc-coordinator and N fedc-client processes on loopback TCP,\n"
+        "and prints the federated model next to centralised training on the union of the\n"
+        "clients' rows and each client training alone, all on the same test set.\n"
+        "\n"
+        "data:\n"
+        "  --data FILE.csv          the whole data set (required)\n"
+        "  --label COLUMN           the label column (required)\n"
+        "  --drop A,B               columns to ignore\n"
+        "  --clients N              number of clients, 2..%d (required)\n"
+        "  --split SCHEME           iid, stratified, dirichlet:ALPHA (label skew) or "
+        "column:NAME\n"
+        "                           (default iid; see fedc split --help)\n"
+        "  --test-fraction F        held-out test share, stratified (default 0.2)\n"
+        "federation (passed to fedc-coordinator):\n"
+        "  --rounds N               (default 20)    --local-epochs N   (default 1)\n"
+        "  --layers 64,32           (default 64,32) --activation NAME  (default relu)\n"
+        "  --batch N                (default 64)    --lr X             (default 0.001)\n"
+        "  --optimizer adam|sgd     (default adam)  --prox-mu X        (default 0)\n"
+        "  --server-opt NAME        fedavg|fedavgm|fedadam (default fedavg)\n"
+        "  --server-lr X            --fraction-fit F   --val-fraction F (default 0.1)\n"
+        "  --pos-weight auto|X      (default 1)     --seed N           (default 1)\n"
+        "  --round-timeout S        (default 300)\n"
+        "outputs:\n"
+        "  --metrics-json PATH      the coordinator's per-round metrics\n"
+        "  --summary-json PATH      the final table as one JSON object\n"
+        "  --work-dir DIR           keep the client files, model and logs here (default: a\n"
+        "                           temporary directory, removed at the end)\n"
+        "  --threads N              OpenMP threads per client and for the baselines (default 1)\n"
+        "  --quiet                  only the final table\n"
+        "\n"
+        "The programs fedc-coordinator and fedc-client are looked up next to this program\n"
+        "(or in ../coordinator and ../client in a build tree); FEDC_COORDINATOR and\n"
+        "FEDC_CLIENT override the paths.\n",
+        MAX_SIM_CLIENTS);
+}
+
+typedef struct sim_opts {
+    const char *data, *label, *drop, *split, *metrics, *summary, *work_dir;
+    int clients, threads, quiet;
+    float test_fraction;
+    /* passed through */
+    int rounds, local_epochs, batch;
+    const char *layers, *activation, *optimizer, *server_opt, *pos_weight;
+    const char *lr, *prox_mu, *server_lr, *fraction_fit, *val_fraction, *round_timeout;
+    unsigned long long seed;
+} sim_opts;
+
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
+
+static int find_program(char *out, size_t cap, const char *env, const char *name,
+                        const char *build_sub) {
+    const char *e = getenv(env);
+    if (e && *e) {
+        snprintf(out, cap, "%s", e);
+        return access(out, X_OK) == 0 ? 0 : -1;
+    }
+    char self[2048];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return -1;
+    *slash = 0;
+    snprintf(out, cap, "%s/%s", self, name);
+    if (access(out, X_OK) == 0)
+        return 0;
+    snprintf(out, cap, "%s/../%s/%s", self, build_sub, name);
+    return access(out, X_OK) == 0 ? 0 : -1;
+}
+
+static int free_port(void) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0)
+        return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(s, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(s);
+    return port;
+}
+
+/* Writes ds as CSV (header, then %.9g: every float32 value reads back exactly). */
+static int write_csv(const char *path, const fedc_dataset *ds) {
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    for (int j = 0; j < ds->n_features; j++)
+        fprintf(f, "%s,", ds->feature_names[j]);
+    fprintf(f, "%s\n", ds->label_name);
+    for (int i = 0; i < ds->n_rows; i++) {
+        const float *x = ds->x + (size_t)i * (size_t)ds->n_features;
+        for (int j = 0; j < ds->n_features; j++)
+            fprintf(f, "%.9g,", (double)x[j]);
+        fprintf(f, "%.9g\n", (double)ds->y[i]);
+    }
+    int bad = ferror(f);
+    return fclose(f) != 0 || bad ? -1 : 0;
+}
+
+static pid_t spawn(char *const argv[], const char *log_out, const char *log_err, int threads) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    if (log_out) {
+        int fd = open(log_out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || dup2(fd, 1) < 0)
+            _exit(126);
+        close(fd);
+    }
+    int fd = open(log_err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || dup2(fd, 2) < 0)
+        _exit(126);
+    close(fd);
+    char t[16];
+    snprintf(t, sizeof t, "%d", threads);
+    setenv("OMP_NUM_THREADS", t, 1);
+    execv(argv[0], argv);
+    _exit(127);
+}
+
+static void print_file(const char *path, FILE *to) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, to);
+    fclose(f);
+}
+
+/* ---- baselines ------------------------------------------------------------------------------ */
+
+typedef struct result {
+    char name[64];
+    int rows;
+    cli_metrics mt;
+    int ok;
+} result;
+
+/* Trains a model on a copy of train (standardised with its own statistics) as fedc train would,
+ * and scores it on the raw test set. */
+static int train_and_score(result *r, const fedc_arch *arch, const fedc_dataset *train,
+                           const fedc_dataset *test, const fedc_train_cfg *base, int auto_pw) {
+    fedc_model *m = NULL;
+    fedc_dataset *t = NULL;
+    float *pred = NULL;
+    int rc = -1;
+    int *idx = malloc(sizeof(int) * (size_t)train->n_rows);
+    if (!idx || fedc_model_new(&m, arch))
+        goto out;
+    for (int i = 0; i < train->n_rows; i++)
+        idx[i] = i;
+    if (fedc_dataset_subset(&t, train, idx, train->n_rows))
+        goto out;
+    fedc_dataset_stats(m->mean, m->std, t);
+    fedc_dataset_standardize(t, m->mean, m->std);
+    fedc_model_init(m, base->seed);
+    fedc_train_cfg cfg = *base;
+    if (auto_pw)
+        cfg.pos_weight = fedc_dataset_pos_weight(t);
+    fedc_train_report rep;
+    fedc_diag d;
+    if (fedc_train(m, t, NULL, &cfg, &rep, &d)) {
+        fprintf(stderr, "fedc sim: training %s: %s\n", r->name, d.msg);
+        goto out;
+    }
+    pred = malloc(4 * (size_t)test->n_rows * (size_t)fedc_model_out_width(m));
+    if (!pred || fedc_model_predict(pred, m, test->x, test->n_rows) ||
+        cli_compute_metrics(&r->mt, m, pred, test, 0.5f))
+        goto out;
+    r->rows = train->n_rows;
+    r->ok = 1;
+    rc = 0;
+out:
+    free(idx);
+    free(pred);
+    fedc_dataset_destroy(&t);
+    fedc_model_destroy(&m);
+    return rc;
+}
+
+static void print_row(const result *r) {
+    if (!r->ok) {
+        printf("  %-24s %9d   (failed)\n", r->name, r->rows);
+        return;
+    }
+    const cli_metrics *m = &r->mt;
+    switch (m->task) {
+    case FEDC_TASK_BINARY:
+        printf("  %-24s %9d   %7.4f  %7.4f  %8.4f  %9.4f  %6.4f  %6.4f\n", r->name, r->rows,
+               m->bin.roc_auc, m->bin.pr_auc, m->bin.accuracy, m->bin.precision, m->bin.recall,
+               m->bin.f1);
+        break;
+    case FEDC_TASK_MULTICLASS:
+        printf("  %-24s %9d   %8.4f  %8.4f  %8.4f\n", r->name, r->rows, m->mc.accuracy,
+               m->mc.macro_f1, m->mc.log_loss);
+        break;
+    case FEDC_TASK_REGRESSION:
+        printf("  %-24s %9d   %8.4f  %8.4f\n", r->name, r->rows, m->reg.rmse, m->reg.r2);
+        break;
+    }
+}
+
+static void json_row(FILE *f, const result *r) {
+    const cli_metrics *m = &r->mt;
+    fprintf(f, "{\"name\":\"%s\",\"rows\":%d,\"ok\":%s", r->name, r->rows,
+            r->ok ? "true" : "false");
+    if (r->ok) {
+        if (m->task == FEDC_TASK_BINARY)
+            fprintf(f, ",\"roc_auc\":%.6f,\"pr_auc\":%.6f,\"accuracy\":%.6f,\"f1\":%.6f",
+                    m->bin.roc_auc, m->bin.pr_auc, m->bin.accuracy, m->bin.f1);
+        else if (m->task == FEDC_TASK_MULTICLASS)
+            fprintf(f, ",\"accuracy\":%.6f,\"macro_f1\":%.6f", m->mc.accuracy, m->mc.macro_f1);
+        else
+            fprintf(f, ",\"rmse\":%.6f,\"r2\":%.6f", m->reg.rmse, m->reg.r2);
+    }
+    fputc('}', f);
+}
+
+static void rm_rf(const char *dir, char **files) {
+    if (strlen(dir) > 1024)
+        return;
+    for (int i = 0; files && files[i]; i++)
+        unlink(files[i]);
+    const char *names[] = {"pool.csv",        "global.fedc",  "coordinator.log",
+                           "coordinator.out", "rounds.jsonl", NULL};
+    char p[PATH_MAX];
+    for (int i = 0; names[i]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    for (int i = 1; i <= MAX_SIM_CLIENTS; i++) {
+        snprintf(p, sizeof p, "%s/client-%d.log", dir, i);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/client-%d.out", dir, i);
+        unlink(p);
+    }
+    snprintf(p, sizeof p, "%s/shards", dir);
+    rmdir(p);
+    rmdir(dir);
+}
+
+/* ---- the command ---------------------------------------------------------------------------- */
+
+static int run(const sim_opts *o) {
+    int rc = FEDC_EXIT_USAGE;
+    char coord_bin[PATH_MAX], client_bin[PATH_MAX];
+    if (find_program(coord_bin, sizeof coord_bin, "FEDC_COORDINATOR", "fedc-coordinator",
+                     "coordinator") ||
+        find_program(client_bin, sizeof client_bin, "FEDC_CLIENT", "fedc-client", "client")) {
+        cli_error(CMD, "cannot find fedc-coordinator and fedc-client next to this program; set "
+                       "FEDC_COORDINATOR and FEDC_CLIENT");
+        return FEDC_EXIT_FAIL;
+    }
+    char **drop_list = NULL, **shards = NULL;
+    int n_drop = 0, n_shards = 0;
+    fedc_dataset *all = NULL, *pool = NULL, *test = NULL;
+    fedc_dataset **shard_ds = NULL;
+    result *res = NULL;
+    pid_t *pids = NULL;
+    char dir[1024] = "", tmpl[] = "/tmp/fedc-sim-XXXXXX";
+    int own_dir = !o->work_dir;
+    fedc_diag d;
+    if (o->drop && cli_str_list(CMD, "--drop", o->drop, &drop_list, &n_drop))
+        return FEDC_EXIT_USAGE;
+    if (fedc_csv_load(&all, o->data, o->label, (const char *const *)drop_list, n_drop, &d)) {
+        cli_error(CMD, "%s", d.msg);
+        goto out;
+    }
+    fedc_task task;
+    int n_classes;
+    if (fedc_dataset_task(&task, &n_classes, all, 0, &d)) {
+        cli_error(CMD, "%s: %s", o->data, d.msg);
+        goto out;
+    }
+    if (strcmp(o->pos_weight, "1") != 0 && task != FEDC_TASK_BINARY) {
+        cli_error(CMD, "--pos-weight applies to binary labels only");
+        goto out;
+    }
+    int hidden[FEDC_MAX_LAYERS], n_hidden = 0;
+    fedc_act act;
+    if (cli_int_list(CMD, "--layers", o->layers, hidden, FEDC_MAX_LAYERS - 1, &n_hidden))
+        goto out;
+    if (fedc_act_parse(&act, o->activation)) {
+        cli_error(CMD, "--activation: expected relu, leaky_relu, sigmoid or tanh, got '%s'",
+                  o->activation);
+        goto out;
+    }
+    fedc_arch arch;
+    if (fedc_arch_make(&arch, all->n_features, hidden, n_hidden, act, task, n_classes, &d)) {
+        cli_error(CMD, "%s", d.msg);
+        goto out;
+    }
+    rc = FEDC_EXIT_FAIL;
+    if (fedc_dataset_split(&pool, NULL, &test, all, task, 0.0, o->test_fraction, o->seed) ||
+        !test || test->n_rows < 1) {
+        cli_error(CMD, "cannot hold out %.0f%% of %d rows as a test set", 100.0 * o->test_fraction,
+                  all->n_rows);
+        goto out;
+    }
+    if (own_dir) {
+        if (!mkdtemp(tmpl)) {
+            cli_error(CMD, "cannot create a temporary directory: %s", strerror(errno));
+            goto out;
+        }
+        snprintf(dir, sizeof dir, "%s", tmpl);
+    } else {
+        if (strlen(o->work_dir) >= sizeof dir - 64) {
+            cli_error(CMD, "--work-dir: path longer than %zu bytes", sizeof dir - 64);
+            rc = FEDC_EXIT_USAGE;
+            goto out;
+        }
+        snprintf(dir, sizeof dir, "%s", o->work_dir);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            cli_error(CMD, "--work-dir: cannot create %s: %s", dir, strerror(errno));
+            goto out;
+        }
+    }
+    char pool_path[PATH_MAX + 16], shard_dir[PATH_MAX + 16], model_path[PATH_MAX + 16];
+    char metrics_path[PATH_MAX + 16];
+    snprintf(pool_path, sizeof pool_path, "%s/pool.csv", dir);
+    snprintf(shard_dir, sizeof shard_dir, "%s/shards", dir);
+    snprintf(model_path, sizeof model_path, "%s/global.fedc", dir);
+    if (o->metrics)
+        snprintf(metrics_path, sizeof metrics_path, "%s", o->metrics);
+    else
+        snprintf(metrics_path, sizeof metrics_path, "%s/rounds.jsonl", dir);
+    if (write_csv(pool_path, pool)) {
+        cli_error(CMD, "cannot write %s: %s", pool_path, strerror(errno));
+        goto out;
+    }
+    split_opts so;
+    memset(&so, 0, sizeof so);
+    so.data = pool_path;
+    so.label = all->label_name;
+    so.scheme = o->split;
+    so.out_dir = shard_dir;
+    so.clients = strncmp(o->split, "column:", 7) == 0 ? 0 : o->clients;
+    so.seed = o->seed;
+    so.force = 1;
+    so.quiet = o->quiet;
+    int src = split_run(CMD, &so, &shards, &n_shards);
+    if (src) {
+        rc = src;
+        goto out;
+    }
+    if (n_shards > MAX_SIM_CLIENTS) {
+        cli_error(CMD, "--split %s gives %d clients, at most %d run here", o->split, n_shards,
+                  MAX_SIM_CLIENTS);
+        rc = FEDC_EXIT_USAGE;
+        goto out;
+    }
+    /* The federation. */
+    int port = free_port();
+    if (port < 0) {
+        cli_error(CMD, "cannot find a free TCP port on 127.0.0.1");
+        goto out;
+    }
+    char bind_s[64], n_s[16], rounds_s[16], le_s[16], batch_s[16], seed_s[32];
+    snprintf(bind_s, sizeof bind_s, "tcp://127.0.0.1:%d", port);
+    snprintf(n_s, sizeof n_s, "%d", n_shards);
+    snprintf(rounds_s, sizeof rounds_s, "%d", o->rounds);
+    snprintf(le_s, sizeof le_s, "%d", o->local_epochs);
+    snprintf(batch_s, sizeof batch_s, "%d", o->batch);
+    snprintf(seed_s, sizeof seed_s, "%llu", o->seed);
+    char *cargv[64];
+    int k = 0;
+    cargv[k++] = coord_bin;
+#define ARG(flag, val)                                                                             \
+    do {                                                                                           \
+        cargv[k++] = (char *)(flag);                                                               \
+        cargv[k++] = (char *)(val);                                                                \
+    } while (0)
+    ARG("--bind", bind_s);
+    ARG("--min-clients", n_s);
+    ARG("--rounds", rounds_s);
+    ARG("--local-epochs", le_s);
+    ARG("--batch", batch_s);
+    ARG("--seed", seed_s);
+    ARG("--layers", o->layers);
+    ARG("--activation", o->activation);
+    ARG("--optimizer", o->optimizer);
+    ARG("--server-opt", o->server_opt);
+    ARG("--pos-weight", o->pos_weight);
+    ARG("--lr", o->lr);
+    ARG("--prox-mu", o->prox_mu);
+    ARG("--val-fraction", o->val_fraction);
+    ARG("--round-timeout", o->round_timeout);
+    ARG("--model-out", model_path);
+    ARG("--metrics-json", metrics_path);
+    ARG("--wait-timeout", "60");
+    if (o->server_lr)
+        ARG("--server-lr", o->server_lr);
+    if (o->fraction_fit)
+        ARG("--fraction-fit", o->fraction_fit);
+    if (o->quiet)
+        cargv[k++] = "--quiet";
+    cargv[k] = NULL;
+    char clog[PATH_MAX + 32];
+    snprintf(clog, sizeof clog, "%s/coordinator.log", dir);
+    pids = calloc((size_t)n_shards + 1, sizeof *pids);
+    res = calloc((size_t)n_shards + 2, sizeof *res);
+    shard_ds = calloc((size_t)n_shards, sizeof *shard_ds);
+    if (!pids || !res || !shard_ds)
+        goto out;
+    if (!o->quiet)
+        printf("fedc sim: %d clients (%s split), %d rounds; coordinator on %s\n", n_shards,
+               o->split, o->rounds, bind_s);
+    pids[0] = spawn(cargv, NULL, clog, 1);
+    char th_s[16];
+    snprintf(th_s, sizeof th_s, "%d", o->threads);
+    for (int i = 0; i < n_shards; i++) {
+        char name[32], out_p[1200], err_p[1200];
+        snprintf(name, sizeof name, "client-%d", i + 1);
+        snprintf(out_p, sizeof out_p, "%s/%s.out", dir, name);
+        snprintf(err_p, sizeof err_p, "%s/%s.log", dir, name);
+        char *av[] = {client_bin, "--connect", bind_s,    "--name",        name,
+                      "--data",   shards[i],   "--label", all->label_name, "--threads",
+                      th_s,       "--quiet",   NULL};
+        pids[i + 1] = spawn(av, out_p, err_p, o->threads);
+    }
+    int st = 0;
+    while (waitpid(pids[0], &st, 0) < 0 && errno == EINTR) {
+    }
+    int coord_ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    /* Clients exit when told the run is over; give them a moment, then stop stragglers. */
+    int clients_ok = 1;
+    for (int i = 1; i <= n_shards; i++) {
+        int cst = 0, waited = 0;
+        for (int t = 0; t < 100 && !waited; t++) {
+            pid_t w = waitpid(pids[i], &cst, WNOHANG);
+            if (w == pids[i])
+                waited = 1;
+            else {
+                struct timespec ts = {0, 50000000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        if (!waited) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], &cst, 0);
+        }
+        if (!WIFEXITED(cst) || WEXITSTATUS(cst) != 0) {
+            clients_ok = 0;
+            if (coord_ok) {
+                fprintf(stderr, "fedc sim: client-%d did not finish cleanly; its log:\n", i);
+                char p[PATH_MAX + 32];
+                snprintf(p, sizeof p, "%s/client-%d.log", dir, i);
+                print_file(p, stderr);
+            }
+        }
+    }
+    if (!coord_ok) {
+        cli_error(CMD, "the coordinator failed; its log (%s):", clog);
+        print_file(clog, stderr);
+        goto out;
+    }
+    (void)clients_ok;
+
+    /* Baselines, trained here with the same settings. */
+    cli_setup_threads(o->threads);
+    fedc_train_cfg base = fedc_train_defaults();
+    base.epochs = o->rounds * o->local_epochs;
+    base.batch = o->batch;
+    base.opt = fedc_optim_defaults();
+    base.opt.kind = strcmp(o->optimizer, "sgd") == 0 ? FEDC_OPT_SGD : FEDC_OPT_ADAM;
+    base.opt.lr = strtof(o->lr, NULL);
+    base.patience = 0;
+    base.seed = o->seed;
+    int auto_pw = strcmp(o->pos_weight, "auto") == 0;
+    if (!auto_pw)
+        base.pos_weight = strtof(o->pos_weight, NULL);
+    /* federated */
+    result *fed = &res[0], *cen = &res[1];
+    snprintf(fed->name, sizeof fed->name, "federated (%d clients)", n_shards);
+    fedc_model *gm = NULL;
+    float *pred = NULL;
+    if (fedc_model_load(&gm, model_path, &d) == FEDC_OK) {
+        pred = malloc(4 * (size_t)test->n_rows * (size_t)fedc_model_out_width(gm));
+        if (pred && fedc_model_predict(pred, gm, test->x, test->n_rows) == FEDC_OK &&
+            cli_compute_metrics(&fed->mt, gm, pred, test, 0.5f) == 0)
+            fed->ok = 1;
+    } else {
+        cli_error(CMD, "%s", d.msg);
+    }
+    fed->rows = pool->n_rows;
+    free(pred);
+    fedc_model_destroy(&gm);
+    snprintf(cen->name, sizeof cen->name, "centralised (union)");
+    if (!o->quiet)
+        printf("fedc sim: training the baselines (%d epochs each)\n", base.epochs);
+    train_and_score(cen, &arch, pool, test, &base, auto_pw);
+    cen->rows = pool->n_rows;
+    for (int i = 0; i < n_shards; i++) {
+        result *r = &res[2 + i];
+        const char *base_name = strrchr(shards[i], '/');
+        base_name = base_name ? base_name + 1 : shards[i];
+        snprintf(r->name, sizeof r->name, "%.40s alone", base_name);
+        if (fedc_csv_load(&shard_ds[i], shards[i], all->label_name, NULL, 0, &d)) {
+            cli_error(CMD, "%s", d.msg);
+            continue;
+        }
+        r->rows = shard_ds[i]->n_rows;
+        train_and_score(r, &arch, shard_ds[i], test, &base, auto_pw);
+    }
+    printf("\ntest set: %d rows held out (%.0f%%, stratified, seed %llu)\n", test->n_rows,
+           100.0 * o->test_fraction, o->seed);
+    if (task == FEDC_TASK_BINARY)
+        printf("  %-24s %9s   %7s  %7s  %8s  %9s  %6s  %6s\n", "model", "train_rows", "roc_auc",
+               "pr_auc", "accuracy", "precision", "recall", "f1");
+    else if (task == FEDC_TASK_MULTICLASS)
+        printf("  %-24s %9s   %8s  %8s  %8s\n", "model", "train_rows", "accuracy", "macro_f1",
+               "log_loss");
+    else
+        printf("  %-24s %9s   %8s  %8s\n", "model", "train_rows", "rmse", "r2");
+    for (int i = 0; i < n_shards + 2; i++)
+        print_row(&res[i]);
+    if (task == FEDC_TASK_BINARY && fed->ok && cen->ok)
+        printf("\nfederated - centralised ROC-AUC: %+.4f\n",
+               fed->mt.bin.roc_auc - cen->mt.bin.roc_auc);
+    if (o->summary) {
+        char tmp[PATH_MAX + 8];
+        snprintf(tmp, sizeof tmp, "%s.tmp", o->summary);
+        FILE *f = fopen(tmp, "w");
+        if (!f) {
+            cli_error(CMD, "--summary-json: cannot write %s: %s", o->summary, strerror(errno));
+            goto out;
+        }
+        fprintf(f, "{\"task\":\"%s\",\"test_rows\":%d,\"federated\":", fedc_task_name(task),
+                test->n_rows);
+        json_row(f, fed);
+        fprintf(f, ",\"centralised\":");
+        json_row(f, cen);
+        fprintf(f, ",\"clients\":[");
+        for (int i = 0; i < n_shards; i++) {
+            if (i)
+                fputc(',', f);
+            json_row(f, &res[2 + i]);
+        }
+        fprintf(f, "]}\n");
+        if (fclose(f) != 0 || rename(tmp, o->summary) != 0) {
+            cli_error(CMD, "--summary-json: cannot write %s", o->summary);
+            goto out;
+        }
+    }
+    rc = fed->ok && cen->ok ? FEDC_EXIT_OK : FEDC_EXIT_FAIL;
+out:
+    if (own_dir && dir[0] && strncmp(dir, "/tmp/fedc-sim-", 14) == 0)
+        rm_rf(dir, shards);
+    for (int i = 0; shard_ds && i < n_shards; i++)
+        fedc_dataset_destroy(&shard_ds[i]);
+    free(shard_ds);
+    free(res);
+    free(pids);
+    cli_free_list(shards);
+    cli_free_list(drop_list);
+    fedc_dataset_destroy(&all);
+    fedc_dataset_destroy(&pool);
+    fedc_dataset_destroy(&test);
+    return rc;
+}
+
+int cmd_sim(int argc, char **argv) {
+    sim_opts o;
+    memset(&o, 0, sizeof o);
+    o.split = "iid";
+    o.threads = 1;
+    o.test_fraction = 0.2f;
+    o.rounds = 20;
+    o.local_epochs = 1;
+    o.batch = 64;
+    o.layers = "64,32";
+    o.activation = "relu";
+    o.optimizer = "adam";
+    o.server_opt = "fedavg";
+    o.pos_weight = "1";
+    o.lr = "0.001";
+    o.prox_mu = "0";
+    o.val_fraction = "0.1";
+    o.round_timeout = "300";
+    o.seed = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return FEDC_EXIT_OK;
+        }
+        if (strcmp(a, "--quiet") == 0) {
+            o.quiet = 1;
+            continue;
+        }
+        char flag[64];
+        const char *v;
+        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
+            return FEDC_EXIT_USAGE;
+        int bad = 0;
+        float fdummy;
+        if (strcmp(flag, "--data") == 0)
+            o.data = v;
+        else if (strcmp(flag, "--label") == 0)
+            o.label = v;
+        else if (strcmp(flag, "--drop") == 0)
+            o.drop = v;
+        else if (strcmp(flag, "--clients") == 0)
+            bad = cli_int(CMD, flag, v, 2, MAX_SIM_CLIENTS, &o.clients);
+        else if (strcmp(flag, "--split") == 0)
+            o.split = v;
+        else if (strcmp(flag, "--test-fraction") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 0.9, 1, &o.test_fraction);
+        else if (strcmp(flag, "--rounds") == 0)
+            bad = cli_int(CMD, flag, v, 1, 100000, &o.rounds);
+        else if (strcmp(flag, "--local-epochs") == 0)
+            bad = cli_int(CMD, flag, v, 1, 10000, &o.local_epochs);
+        else if (strcmp(flag, "--batch") == 0)
+            bad = cli_int(CMD, flag, v, 1, 1 << 20, &o.batch);
+        else if (strcmp(flag, "--threads") == 0)
+            bad = cli_int(CMD, flag, v, 1, 1024, &o.threads);
+        else if (strcmp(flag, "--seed") == 0)
+            bad = cli_u64(CMD, flag, v, &o.seed);
+        else if (strcmp(flag, "--layers") == 0)
+            o.layers = v;
+        else if (strcmp(flag, "--activation") == 0)
+            o.activation = v;
+        else if (strcmp(flag, "--optimizer") == 0) {
+            o.optimizer = v;
+            if (strcmp(v, "adam") != 0 && strcmp(v, "sgd") != 0) {
+                cli_error(CMD, "--optimizer: expected adam or sgd, got '%s'", v);
+                bad = 1;
+            }
+        } else if (strcmp(flag, "--server-opt") == 0)
+            o.server_opt = v;
+        else if (strcmp(flag, "--pos-weight") == 0) {
+            o.pos_weight = v;
+            if (strcmp(v, "auto") != 0)
+                bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &fdummy);
+        } else if (strcmp(flag, "--lr") == 0) {
+            o.lr = v;
+            bad = cli_float(CMD, flag, v, 0.0, 100.0, 1, &fdummy);
+        } else if (strcmp(flag, "--prox-mu") == 0) {
+            o.prox_mu = v;
+            bad = cli_float(CMD, flag, v, 0.0, 1e4, 0, &fdummy);
+        } else if (strcmp(flag, "--server-lr") == 0) {
+            o.server_lr = v;
+            bad = cli_float(CMD, flag, v, 0.0, 100.0, 1, &fdummy);
+        } else if (strcmp(flag, "--fraction-fit") == 0) {
+            o.fraction_fit = v;
+            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &fdummy);
+        } else if (strcmp(flag, "--val-fraction") == 0) {
+            o.val_fraction = v;
+            bad = cli_float(CMD, flag, v, 0.0, 0.9, 0, &fdummy);
+        } else if (strcmp(flag, "--round-timeout") == 0) {
+            o.round_timeout = v;
+            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &fdummy);
+        } else if (strcmp(flag, "--metrics-json") == 0)
+            o.metrics = v;
+        else if (strcmp(flag, "--summary-json") == 0)
+            o.summary = v;
+        else if (strcmp(flag, "--work-dir") == 0)
+            o.work_dir = v;
+        else {
+            cli_error(CMD, "unknown option '%s' (see fedc sim --help)", flag);
+            return FEDC_EXIT_USAGE;
+        }
+        if (bad)
+            return FEDC_EXIT_USAGE;
+    }
+    if (!o.data || !o.label || (!o.clients && strncmp(o.split, "column:", 7) != 0)) {
+        cli_error(CMD, "%s is required (see fedc sim --help)",
+                  !o.data    ? "--data"
+                  : !o.label ? "--label"
+                             : "--clients");
+        return FEDC_EXIT_USAGE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return run(&o);
+}

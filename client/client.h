@@ -1,0 +1,35 @@
+/* The participant's loop: one I/O thread (join, heartbeats, messages) and one training thread
+ * (core/nn with OpenMP inside), so that heartbeats keep flowing while a round trains.
+ *
+ * The client reads and checks its CSV before it connects, joins (its schema travels with the
+ * join and the coordinator refuses a mismatch, naming it), sends round-0 sums of its training
+ * rows, then trains when asked and scores the global model on its validation part when asked.
+ * When the coordinator restarts it answers our heartbeat with "not joined" and we join again,
+ * carrying the run id, so a resumed run continues with the same participants. */
+#ifndef FEDC_CLIENT_H
+#define FEDC_CLIENT_H
+
+#include <stddef.h>
+
+typedef struct client_cfg {
+    const char *connect;
+    const char *name;
+    const char *data;
+    const char *label;
+    char **drop; /* NULL-terminated or NULL */
+    int n_drop;
+    int force_regression;
+    int threads;                  /* OpenMP threads for training; 0 = OMP_NUM_THREADS or cores */
+    int heartbeat_ms;             /* interval of heartbeats */
+    double coordinator_timeout_s; /* silence from the coordinator after which we give up */
+    size_t max_msg;
+    int quiet;
+} client_cfg;
+
+/* Returns the process exit code: 0 when the coordinator says the run is complete, 1 on a runtime
+ * failure (coordinator silent too long, the run failed), 2 on bad data or a refused schema. */
+int client_run(const client_cfg *cfg);
+
+void client_request_stop(void);
+
+#endif

@@ -1,0 +1,149 @@
+/* fedc-client: flags, then the participant's loop in client.c. */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client.h"
+
+#define CMD "fedc-client"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: fedc-client --connect ENDPOINT --name NAME --data FILE.csv --label COLUMN "
+            "[options]\n"
+            "\n"
+            "One participant of a federation: loads and checks its CSV (which never leaves this\n"
+            "machine), joins the coordinator, and trains the global model on its rows when asked.\n"
+            "Start it before or after the coordinator; it reconnects by itself if the coordinator\n"
+            "restarts, and exits when the coordinator says the run is over.\n"
+            "\n"
+            "  --connect ENDPOINT       the coordinator, e.g. tcp://coord:7070 (required)\n"
+            "  --name NAME              this participant's name, printable ASCII without spaces,\n"
+            "                           at most 64 bytes (default: the host name)\n"
+            "  --data FILE.csv          local data with a header line (required)\n"
+            "  --label COLUMN           the label column (required)\n"
+            "  --drop A,B               columns to ignore (identifiers, ...)\n"
+            "  --task auto|regression   auto detects binary/multiclass labels (default auto)\n"
+            "  --threads N              OpenMP threads for training (default OMP_NUM_THREADS or "
+            "all cores)\n"
+            "  --heartbeat-ms N         interval between heartbeats (default 1000)\n"
+            "  --coordinator-timeout S  give up after this long without word from the coordinator\n"
+            "                           (default 600)\n"
+            "  --max-msg-mb N           largest message accepted, in MiB (default 256)\n"
+            "  --quiet                  no per-round lines on stdout\n"
+            "  -h, --help               this message\n"
+            "\n"
+            "Training settings (epochs, batch, learning rate, ...) come from the coordinator.\n"
+            "Exit status: 0 when the run is complete, 1 on a runtime failure, 2 on bad flags, bad\n"
+            "data or data the federation refuses.\n");
+}
+
+static void on_signal(int sig) {
+    (void)sig;
+    client_request_stop();
+}
+
+int main(int argc, char **argv) {
+    client_cfg c;
+    memset(&c, 0, sizeof c);
+    c.heartbeat_ms = 1000;
+    c.coordinator_timeout_s = 600;
+    const char *drop = NULL, *task = "auto";
+    int max_msg_mb = 256;
+    float cto = 600;
+    static char host[65];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return FEDC_EXIT_OK;
+        }
+        if (strcmp(a, "--quiet") == 0) {
+            c.quiet = 1;
+            continue;
+        }
+        char flag[64];
+        const char *v;
+        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
+            return FEDC_EXIT_USAGE;
+        int bad = 0;
+        if (strcmp(flag, "--connect") == 0)
+            c.connect = v;
+        else if (strcmp(flag, "--name") == 0)
+            c.name = v;
+        else if (strcmp(flag, "--data") == 0)
+            c.data = v;
+        else if (strcmp(flag, "--label") == 0)
+            c.label = v;
+        else if (strcmp(flag, "--drop") == 0)
+            drop = v;
+        else if (strcmp(flag, "--task") == 0)
+            task = v;
+        else if (strcmp(flag, "--threads") == 0)
+            bad = cli_int(CMD, flag, v, 1, 4096, &c.threads);
+        else if (strcmp(flag, "--heartbeat-ms") == 0)
+            bad = cli_int(CMD, flag, v, 10, 600000, &c.heartbeat_ms);
+        else if (strcmp(flag, "--coordinator-timeout") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e7, 1, &cto);
+        else if (strcmp(flag, "--max-msg-mb") == 0)
+            bad = cli_int(CMD, flag, v, 1, 4000, &max_msg_mb);
+        else {
+            cli_error(CMD, "unknown option '%s' (see " CMD " --help)", flag);
+            return FEDC_EXIT_USAGE;
+        }
+        if (bad)
+            return FEDC_EXIT_USAGE;
+    }
+    if (!c.connect || !c.data || !c.label) {
+        cli_error(CMD, "%s is required (see " CMD " --help)",
+                  !c.connect ? "--connect"
+                  : !c.data  ? "--data"
+                             : "--label");
+        return FEDC_EXIT_USAGE;
+    }
+    if (!c.name) {
+        if (gethostname(host, sizeof host - 1) != 0 || !host[0]) {
+            cli_error(CMD, "--name is required (the host name is not available)");
+            return FEDC_EXIT_USAGE;
+        }
+        c.name = host;
+    }
+    size_t nl = strlen(c.name);
+    int ok = nl >= 1 && nl <= 64;
+    for (size_t i = 0; ok && i < nl; i++)
+        ok = c.name[i] >= 0x21 && c.name[i] <= 0x7e;
+    if (!ok) {
+        cli_error(CMD,
+                  "--name: expected 1..64 printable ASCII characters without spaces, got "
+                  "'%s'",
+                  c.name);
+        return FEDC_EXIT_USAGE;
+    }
+    if (strcmp(task, "regression") == 0)
+        c.force_regression = 1;
+    else if (strcmp(task, "auto") != 0) {
+        cli_error(CMD, "--task: expected auto or regression, got '%s'", task);
+        return FEDC_EXIT_USAGE;
+    }
+    char **drop_list = NULL;
+    if (drop && cli_str_list(CMD, "--drop", drop, &drop_list, &c.n_drop))
+        return FEDC_EXIT_USAGE;
+    c.drop = drop_list;
+    c.coordinator_timeout_s = cto;
+    c.max_msg = (size_t)max_msg_mb << 20;
+    cli_setup_threads(c.threads);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = client_run(&c);
+    cli_free_list(drop_list);
+    return rc;
+}

@@ -1,0 +1,254 @@
+/* Checkpoint encoding and decoding (layout in checkpoint.h). */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedc/modelfile.h"
+
+#define CKPT_MAGIC "FEDCCKPT"
+#define CKPT_VERSION 1u
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t len, cap;
+    int oom;
+} wbuf;
+
+static void put(wbuf *w, const void *src, size_t n) {
+    if (w->oom)
+        return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 256;
+        while (cap < w->len + n)
+            cap *= 2;
+        uint8_t *p = realloc(w->p, cap);
+        if (!p) {
+            w->oom = 1;
+            return;
+        }
+        w->p = p;
+        w->cap = cap;
+    }
+    memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+
+/* The host is little-endian (CMake refuses others), so values are copied as they are. */
+static void put_u32(wbuf *w, uint32_t v) {
+    put(w, &v, 4);
+}
+static void put_u64(wbuf *w, uint64_t v) {
+    put(w, &v, 8);
+}
+
+fedc_err ckpt_save(const char *path, const ckpt *c, fedc_diag *d) {
+    uint8_t *model = NULL;
+    size_t model_len = 0;
+    fedc_err rc = fedc_model_encode(&model, &model_len, c->model);
+    if (rc) {
+        fedc_diag_set(d, "cannot encode the model for the checkpoint");
+        return rc;
+    }
+    wbuf w = {0};
+    put(&w, CKPT_MAGIC, 8);
+    put_u32(&w, CKPT_VERSION);
+    put(&w, c->run_id, 16);
+    put_u32(&w, c->round);
+    put_u64(&w, c->seed);
+    put_u32(&w, (uint32_t)c->have_stats);
+    put(&w, &c->pos_weight, 4);
+    put_u32(&w, (uint32_t)c->server_kind);
+    put_u64(&w, c->server_t);
+    put_u64(&w, c->n);
+    put_u32(&w, c->m != NULL);
+    if (c->m)
+        put(&w, c->m, 4 * c->n);
+    put_u32(&w, c->v != NULL);
+    if (c->v)
+        put(&w, c->v, 4 * c->n);
+    size_t ml = c->metrics_line ? strlen(c->metrics_line) : 0;
+    put_u32(&w, (uint32_t)ml);
+    if (ml)
+        put(&w, c->metrics_line, ml);
+    put_u64(&w, model_len);
+    put(&w, model, model_len);
+    free(model);
+    if (!w.oom)
+        put_u32(&w, fedc_crc32(w.p, w.len));
+    if (w.oom) {
+        free(w.p);
+        return FEDC_ENOMEM;
+    }
+    rc = fedc_write_atomic(path, w.p, w.len, d);
+    free(w.p);
+    return rc;
+}
+
+typedef struct rbuf {
+    const uint8_t *p;
+    size_t len, off;
+    int bad;
+} rbuf;
+
+static void get(rbuf *r, void *dst, size_t n) {
+    if (r->bad || n > r->len - r->off) {
+        r->bad = 1;
+        memset(dst, 0, n);
+        return;
+    }
+    memcpy(dst, r->p + r->off, n);
+    r->off += n;
+}
+static uint32_t get_u32(rbuf *r) {
+    uint32_t v;
+    get(r, &v, 4);
+    return v;
+}
+static uint64_t get_u64(rbuf *r) {
+    uint64_t v;
+    get(r, &v, 8);
+    return v;
+}
+
+static char *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1 << 16;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                errno = ENOMEM;
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+fedc_err ckpt_load(const char *path, ckpt *c, fedc_diag *d) {
+    memset(c, 0, sizeof *c);
+    size_t len = 0;
+    char *buf = read_all(path, &len);
+    if (!buf) {
+        int e = errno;
+        fedc_diag_set(d, "%s: cannot read: %s", path, strerror(e));
+        errno = e;
+        return FEDC_EIO;
+    }
+    fedc_err rc = FEDC_EFORMAT;
+    rbuf r = {(const uint8_t *)buf, len, 0, 0};
+    char magic[8];
+    get(&r, magic, 8);
+    if (r.bad || memcmp(magic, CKPT_MAGIC, 8) != 0) {
+        fedc_diag_set(d, "%s: not a fedc checkpoint (bad magic)", path);
+        goto out;
+    }
+    uint32_t version = get_u32(&r);
+    if (version != CKPT_VERSION) {
+        fedc_diag_set(d, "%s: checkpoint version %u, this program reads version %u", path, version,
+                      CKPT_VERSION);
+        goto out;
+    }
+    uint32_t crc;
+    if (len < 4 + 12) {
+        fedc_diag_set(d, "%s: truncated checkpoint", path);
+        goto out;
+    }
+    memcpy(&crc, buf + len - 4, 4);
+    if (crc != fedc_crc32(buf, len - 4)) {
+        fedc_diag_set(d, "%s: checkpoint checksum mismatch (corrupt or truncated file)", path);
+        rc = FEDC_ECHECKSUM;
+        goto out;
+    }
+    r.len = len - 4;
+    get(&r, c->run_id, 16);
+    c->round = get_u32(&r);
+    c->seed = get_u64(&r);
+    c->have_stats = get_u32(&r) != 0;
+    get(&r, &c->pos_weight, 4);
+    c->server_kind = (fedc_server_opt)get_u32(&r);
+    c->server_t = get_u64(&r);
+    c->n = get_u64(&r);
+    if (r.bad || c->n > (r.len - r.off) / 4) {
+        fedc_diag_set(d, "%s: inconsistent sizes in the checkpoint", path);
+        goto out;
+    }
+    for (int k = 0; k < 2; k++) {
+        float **dst = k == 0 ? &c->m : &c->v;
+        if (get_u32(&r)) {
+            if (r.bad || c->n > (r.len - r.off) / 4) {
+                r.bad = 1;
+                break;
+            }
+            *dst = malloc(4 * (c->n ? c->n : 1));
+            if (!*dst) {
+                rc = FEDC_ENOMEM;
+                goto out;
+            }
+            get(&r, *dst, 4 * c->n);
+        }
+    }
+    uint32_t ml = get_u32(&r);
+    if (r.bad || ml > r.len - r.off) {
+        fedc_diag_set(d, "%s: inconsistent sizes in the checkpoint", path);
+        goto out;
+    }
+    c->metrics_line = malloc((size_t)ml + 1);
+    if (!c->metrics_line) {
+        rc = FEDC_ENOMEM;
+        goto out;
+    }
+    get(&r, c->metrics_line, ml);
+    c->metrics_line[ml] = 0;
+    uint64_t model_len = get_u64(&r);
+    if (r.bad || model_len != r.len - r.off) {
+        fedc_diag_set(d, "%s: inconsistent sizes in the checkpoint", path);
+        goto out;
+    }
+    rc = fedc_model_decode(&c->model, r.p + r.off, (size_t)model_len, path, d);
+    if (rc)
+        goto out;
+    if (c->model->n_params != c->n && (c->m || c->v)) {
+        fedc_diag_set(d, "%s: server state of %llu values for a model of %zu parameters", path,
+                      (unsigned long long)c->n, c->model->n_params);
+        rc = FEDC_EFORMAT;
+        goto out;
+    }
+    rc = FEDC_OK;
+out:
+    free(buf);
+    if (rc)
+        ckpt_release(c);
+    return rc;
+}
+
+void ckpt_release(ckpt *c) {
+    free(c->m);
+    free(c->v);
+    free(c->metrics_line);
+    fedc_model_destroy(&c->model);
+    c->m = c->v = NULL;
+    c->metrics_line = NULL;
+}

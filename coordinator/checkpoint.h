@@ -1,0 +1,44 @@
+/* The coordinator's checkpoint: everything needed to continue a run after a crash, in one file
+ * written atomically after every round (temporary file, fsync, rename, directory fsync), before
+ * that round's metrics line is appended.
+ *
+ * Layout (little-endian):
+ *   magic "FEDCCKPT" | u32 version | u8 run_id[16] | u32 round (last complete) | u64 seed
+ *   u32 have_stats | f32 pos_weight | u32 server kind | u64 server steps | u64 n
+ *   u32 has_m, f32 m[n] if 1 | u32 has_v, f32 v[n] if 1
+ *   u32 metrics_len | metrics line (the JSON line of `round`, without newline)
+ *   u64 model_len | model file bytes (core/nn format: architecture, schema, statistics, weights)
+ *   u32 CRC-32 of everything before it */
+#ifndef FEDC_CHECKPOINT_H
+#define FEDC_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "fedc/err.h"
+#include "fedc/fl.h"
+#include "fedc/model.h"
+
+#define CKPT_FILE "coordinator.ckpt"
+
+typedef struct ckpt {
+    uint8_t run_id[16];
+    uint32_t round;
+    uint64_t seed;
+    int have_stats;
+    float pos_weight;
+    fedc_server_opt server_kind;
+    uint64_t server_t;
+    uint64_t n;
+    float *m, *v;       /* n floats or NULL; owned after ckpt_load */
+    char *metrics_line; /* owned after ckpt_load */
+    fedc_model *model;  /* owned after ckpt_load */
+} ckpt;
+
+FEDC_MUST_CHECK fedc_err ckpt_save(const char *path, const ckpt *c, fedc_diag *d);
+/* Reads and checks a checkpoint (magic, version, sizes, CRC); FEDC_EIO with errno ENOENT kept
+ * when the file does not exist. */
+FEDC_MUST_CHECK fedc_err ckpt_load(const char *path, ckpt *c, fedc_diag *d);
+/* Frees what ckpt_load allocated. */
+void ckpt_release(ckpt *c);
+
+#endif

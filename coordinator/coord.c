@@ -1,0 +1,1373 @@
+/* The coordinator's event loop and round state machine (overview in coord.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "coord.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "checkpoint.h"
+#include "fedc/codec.h"
+#include "fedc/fault.h"
+#include "fedc/modelfile.h"
+#include "fedc/rng.h"
+#include "fedc/transport.h"
+
+#define PROG "fedc-coordinator"
+#define MAX_CLIENTS 4096
+#define TICK_MS 100
+
+typedef enum phase { PH_WAIT, PH_STATS, PH_FIT, PH_EVAL, PH_DONE } phase;
+
+typedef struct client {
+    char name[FEDC_NAME_MAX + 1];
+    fedc_peer peer;
+    int alive;
+    double last_seen;
+    int gone; /* said Bye */
+    /* round 0 */
+    int stats_req, stats_done;
+    uint64_t st_rows;
+    double *st_sum, *st_sq;
+    uint64_t *st_cc;
+    /* current round */
+    int fit_sel, fit_done;
+    int eval_sel, eval_done;
+    double fit_seconds;
+} client;
+
+typedef struct coord {
+    const coord_cfg *cfg;
+    void *zctx;
+    fedc_endpoint *ep;
+    uint8_t run_id[FEDC_RUN_ID_BYTES];
+    client *cl;
+    int n_cl;
+    /* schema and model */
+    int have_schema;
+    fedc_model *model;
+    size_t n_params;
+    int n_features;
+    int n_classes;
+    fedc_task task;
+    /* round 0 */
+    int have_stats;
+    float pos_weight;
+    /* rounds */
+    phase ph;
+    uint32_t round; /* the round in progress (or next) */
+    int retries;
+    double deadline;
+    double round_t0;
+    double wait_since, wait_logged;
+    fedc_accum *acc;
+    fedc_server *srv;
+    fedc_eval_acc *eval, *eval_tmp;
+    float *upd;
+    fedc_blob *wblob;
+    uint8_t *env;
+    size_t env_len;
+    uint64_t bytes_in, bytes_out;
+    int selected, answered, eval_sent, eval_answered;
+    double max_fit_seconds;
+    double fit_done_at;
+    char ckpt_path[4096];
+    int metrics_fd;
+} coord;
+
+static volatile sig_atomic_t g_stop;
+
+void coord_request_stop(void) {
+    g_stop = 1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logm(const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, PROG ": ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void env_init(coord *co, Fedc__Envelope *m, uint32_t round) {
+    fedc__envelope__init(m);
+    m->version = FEDC_PROTOCOL_VERSION;
+    m->run_id.data = co->run_id;
+    m->run_id.len = FEDC_RUN_ID_BYTES;
+    m->round = round;
+}
+
+static const char *peer_name(const client *c) {
+    return c->name[0] ? c->name : "(unnamed)";
+}
+
+/* Sends to one client; a vanished peer is marked dead instead of failing the run. */
+static int send_to(coord *co, client *c, const Fedc__Envelope *m) {
+    fedc_diag d;
+    if (fedc_net_send(co->ep, &c->peer, m, NULL, 0, &d)) {
+        if (c->alive)
+            logm("%s: %s; marked dead", peer_name(c), d.msg);
+        c->alive = 0;
+        return -1;
+    }
+    co->bytes_out += fedc__envelope__get_packed_size(m);
+    return 0;
+}
+
+static int send_packed(coord *co, client *c, const char *what) {
+    fedc_diag d;
+    if (fedc_net_send_packed(co->ep, &c->peer, co->env, co->env_len, co->wblob, what, &d)) {
+        if (c->alive)
+            logm("%s: %s; marked dead", peer_name(c), d.msg);
+        c->alive = 0;
+        return -1;
+    }
+    co->bytes_out += co->env_len + co->wblob->len;
+    return 0;
+}
+
+static void send_bye(coord *co, client *c, const char *reason) {
+    Fedc__Envelope m;
+    Fedc__Bye b = FEDC__BYE__INIT;
+    env_init(co, &m, co->round);
+    b.reason = (char *)reason;
+    m.body_case = FEDC__ENVELOPE__BODY_BYE;
+    m.bye = &b;
+    (void)send_to(co, c, &m);
+}
+
+static void reply_error(coord *co, const fedc_peer *to, uint32_t round, fedc_err code,
+                        const char *reason) {
+    fedc_net_send_error(co->ep, to, co->run_id, round, code, reason);
+}
+
+/* ---- schema ------------------------------------------------------------------------------ */
+
+/* Compares a joining client's schema with the federation's; names the first difference. */
+static int schema_differs(const coord *co, const Fedc__Schema *s, char *why, size_t cap) {
+    const fedc_model *m = co->model;
+    if (strcmp(s->label, m->label_name) != 0) {
+        snprintf(why, cap, "label column '%s', the federation uses '%s'", s->label, m->label_name);
+        return 1;
+    }
+    size_t n = (size_t)co->n_features, i = 0;
+    while (i < n && i < s->n_feature_names && strcmp(s->feature_names[i], m->feature_names[i]) == 0)
+        i++;
+    /* A column too few or too many shows as the first position where the names part. */
+    if (s->n_feature_names < n) {
+        snprintf(why, cap, "%zu features, the federation has %zu: missing column '%s'",
+                 s->n_feature_names, n, m->feature_names[i]);
+        return 1;
+    }
+    if (s->n_feature_names > n) {
+        snprintf(why, cap, "%zu features, the federation has %zu: extra column '%s'",
+                 s->n_feature_names, n, s->feature_names[i]);
+        return 1;
+    }
+    if (i < n) {
+        snprintf(why, cap, "feature %zu is '%s', the federation has '%s' there", i + 1,
+                 s->feature_names[i], m->feature_names[i]);
+        return 1;
+    }
+    int task = (int)s->task;
+    if (task != (int)co->task) {
+        /* A multiclass client may simply lack the top classes; binary vs multiclass is a
+         * matter of which labels a shard happens to hold. */
+        int ok = co->task == FEDC_TASK_MULTICLASS && task == FEDC_TASK_BINARY;
+        if (!ok) {
+            snprintf(why, cap, "task %s, the federation trains %s", fedc_task_name(task),
+                     fedc_task_name(co->task));
+            return 1;
+        }
+    } else if (task == FEDC_TASK_MULTICLASS && (int)s->n_classes > co->n_classes) {
+        snprintf(why, cap, "%u classes, the federation has %d", s->n_classes, co->n_classes);
+        return 1;
+    }
+    return 0;
+}
+
+/* Fixes the schema from the first client and builds the initial global model. */
+static int adopt_schema(coord *co, const Fedc__Schema *s) {
+    fedc_arch arch;
+    fedc_diag d;
+    if (fedc_arch_make(&arch, (int)s->n_feature_names, co->cfg->hidden, co->cfg->n_hidden,
+                       co->cfg->act, (fedc_task)s->task, (int)s->n_classes, &d)) {
+        logm("cannot build the model for this schema: %s", d.msg);
+        return -1;
+    }
+    if (fedc_model_new(&co->model, &arch) ||
+        fedc_model_set_schema(co->model, s->feature_names, s->label, NULL, NULL)) {
+        logm("out of memory building the model");
+        return -1;
+    }
+    fedc_model_init(co->model, co->cfg->seed);
+    return 0;
+}
+
+/* ---- resources that depend on the model ---------------------------------------------------- */
+
+static int alloc_round_state(coord *co) {
+    co->n_params = co->model->n_params;
+    co->n_features = co->model->arch.sizes[0];
+    co->task = co->model->arch.task;
+    co->n_classes = co->model->arch.n_classes;
+    co->have_schema = 1;
+    co->upd = malloc(4 * co->n_params);
+    if (!co->upd || fedc_accum_new(&co->acc, co->n_params, FEDC_ACCUM_FRAC_BITS) ||
+        fedc_eval_acc_new(&co->eval, co->task, co->n_classes, FEDC_EVAL_BINS) ||
+        fedc_eval_acc_new(&co->eval_tmp, co->task, co->n_classes, FEDC_EVAL_BINS)) {
+        logm("out of memory for a model of %zu parameters", co->n_params);
+        return -1;
+    }
+    if (!co->srv && fedc_server_new(&co->srv, &co->cfg->server, co->n_params)) {
+        logm("out of memory for the server optimiser");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- clients ------------------------------------------------------------------------------- */
+
+static client *find_peer(coord *co, const fedc_peer *p) {
+    for (int i = 0; i < co->n_cl; i++) {
+        client *c = &co->cl[i];
+        if (!c->gone && c->peer.len == p->len && memcmp(c->peer.id, p->id, p->len) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static client *find_name(coord *co, const char *name) {
+    for (int i = 0; i < co->n_cl; i++)
+        if (strcmp(co->cl[i].name, name) == 0)
+            return &co->cl[i];
+    return NULL;
+}
+
+static int n_alive(const coord *co) {
+    int n = 0;
+    for (int i = 0; i < co->n_cl; i++)
+        n += co->cl[i].alive && !co->cl[i].gone;
+    return n;
+}
+
+static void free_stats(client *c) {
+    free(c->st_sum);
+    free(c->st_sq);
+    free(c->st_cc);
+    c->st_sum = c->st_sq = NULL;
+    c->st_cc = NULL;
+}
+
+static void mark_dead(coord *co, client *c, const char *why) {
+    (void)co;
+    if (c->alive)
+        logm("%s %s; marked dead (not selected until it shows life)", peer_name(c), why);
+    c->alive = 0;
+}
+
+/* After refusing a message from a client, stops waiting for that client's answer in the current
+ * phase: a client that follows the protocol never sends a message that fails validation, so the
+ * refused one was (or stood for) its answer, and waiting for another would hold the round until
+ * its deadline. The client stays alive and is selected again next round. */
+static void refused_answer(coord *co, client *c) {
+    if (co->ph == PH_STATS && c->stats_req && !c->stats_done)
+        c->stats_req = 0;
+    else if (co->ph == PH_FIT && c->fit_sel && !c->fit_done)
+        c->fit_done = 1;
+    else if (co->ph == PH_EVAL && c->eval_sel && !c->eval_done)
+        c->eval_done = 1;
+    else
+        return;
+    logm("%s: its answer was refused; round %u goes on without it", c->name,
+         co->ph == PH_STATS ? 0u : co->round);
+}
+
+static void send_welcome(coord *co, client *c) {
+    const fedc_model *m = co->model;
+    Fedc__Envelope e;
+    Fedc__Welcome w = FEDC__WELCOME__INIT;
+    Fedc__Schema s = FEDC__SCHEMA__INIT;
+    Fedc__HyperParams hp = FEDC__HYPER_PARAMS__INIT;
+    uint32_t sizes[FEDC_MAX_LAYERS + 1];
+    env_init(co, &e, co->round);
+    s.n_feature_names = (size_t)co->n_features;
+    s.feature_names = m->feature_names;
+    s.label = m->label_name;
+    s.task = (uint32_t)co->task;
+    s.n_classes = (uint32_t)co->n_classes;
+    for (int i = 0; i <= m->arch.n_layers; i++)
+        sizes[i] = (uint32_t)m->arch.sizes[i];
+    hp.local_epochs = (uint32_t)co->cfg->local_epochs;
+    hp.batch = (uint32_t)co->cfg->batch;
+    hp.lr = co->cfg->lr;
+    hp.prox_mu = co->cfg->prox_mu;
+    hp.optimizer = (uint32_t)co->cfg->optimizer;
+    hp.l2 = co->cfg->l2;
+    hp.dropout = co->cfg->dropout;
+    hp.val_fraction = co->cfg->val_fraction;
+    w.schema = &s;
+    w.n_layer_sizes = (size_t)m->arch.n_layers + 1;
+    w.layer_sizes = sizes;
+    w.hidden_act = (uint32_t)m->arch.hidden_act;
+    w.hp = &hp;
+    w.rounds = (uint32_t)co->cfg->rounds;
+    w.seed = co->cfg->seed;
+    e.body_case = FEDC__ENVELOPE__BODY_WELCOME;
+    e.welcome = &w;
+    (void)send_to(co, c, &e);
+}
+
+static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e) {
+    const Fedc__Join *j = e->join;
+    char why[512];
+    if (!co->have_schema) {
+        if (adopt_schema(co, j->schema) || alloc_round_state(co)) {
+            reply_error(co, from, e->round, FEDC_EINVAL, "the coordinator cannot use this schema");
+            return;
+        }
+        logm("schema fixed by %s: %zu features, label '%s', task %s", j->name,
+             j->schema->n_feature_names, j->schema->label, fedc_task_name(co->task));
+    }
+    if (schema_differs(co, j->schema, why, sizeof why)) {
+        char reason[700];
+        snprintf(reason, sizeof reason, "refused: your data does not match the federation: %s",
+                 why);
+        logm("refused %s: %s", j->name, why);
+        Fedc__Envelope m;
+        Fedc__Bye b = FEDC__BYE__INIT;
+        env_init(co, &m, e->round);
+        b.reason = reason;
+        m.body_case = FEDC__ENVELOPE__BODY_BYE;
+        m.bye = &b;
+        fedc_diag d;
+        if (fedc_net_send(co->ep, from, &m, NULL, 0, &d))
+            logm("cannot tell %s: %s", j->name, d.msg);
+        return;
+    }
+    client *c = find_peer(co, from);
+    client *same = find_name(co, j->name);
+    if (same && same != c) {
+        if (same->alive && !same->gone && now_s() - same->last_seen < 1.0) {
+            char reason[160];
+            snprintf(reason, sizeof reason,
+                     "the name '%s' is in use by a live client; retry later or pick another name",
+                     j->name);
+            reply_error(co, from, e->round, FEDC_EINVAL, reason);
+            return;
+        }
+        /* The same participant on a new connection (it restarted, or we did): take over. */
+        if (c)
+            c->gone = 1;
+        c = same;
+        c->peer = *from;
+        c->gone = 0;
+        logm("%s reconnected", c->name);
+    }
+    if (!c) {
+        if (co->n_cl == MAX_CLIENTS) {
+            reply_error(co, from, e->round, FEDC_ERANGE, "the federation is full");
+            return;
+        }
+        c = &co->cl[co->n_cl++];
+        memset(c, 0, sizeof *c);
+        c->peer = *from;
+        snprintf(c->name, sizeof c->name, "%s", j->name);
+        logm("%s joined (%llu rows); %d client(s) connected", c->name,
+             (unsigned long long)j->n_rows, n_alive(co) + 1);
+    }
+    c->alive = 1;
+    c->last_seen = now_s();
+    send_welcome(co, c);
+}
+
+/* ---- round 0: statistics --------------------------------------------------------------------- */
+
+static void start_stats(coord *co) {
+    Fedc__Envelope e;
+    Fedc__StatsRequest r = FEDC__STATS_REQUEST__INIT;
+    env_init(co, &e, 0);
+    e.body_case = FEDC__ENVELOPE__BODY_STATS_REQUEST;
+    e.stats_request = &r;
+    int sent = 0;
+    for (int i = 0; i < co->n_cl; i++) {
+        client *c = &co->cl[i];
+        c->stats_req = c->stats_done = 0;
+        free_stats(c);
+        if (c->alive && !c->gone && send_to(co, c, &e) == 0) {
+            c->stats_req = 1;
+            sent++;
+        }
+    }
+    co->ph = PH_STATS;
+    co->deadline = now_s() + co->cfg->round_timeout_s;
+    logm("round 0: asked %d client(s) for feature statistics", sent);
+}
+
+static void on_stats(coord *co, client *c, const Fedc__Envelope *e) {
+    const Fedc__Stats *s = e->stats;
+    if (co->ph != PH_STATS || !c->stats_req || c->stats_done) {
+        reply_error(co, &c->peer, e->round, FEDC_EMISMATCH, "stats: not expected now");
+        return;
+    }
+    size_t nf = (size_t)co->n_features;
+    if (s->n_sum != nf || s->n_sum_sq != nf) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "stats: expected %zu sums, got %zu", nf, s->n_sum);
+        reply_error(co, &c->peer, e->round, FEDC_EMISMATCH, reason);
+        refused_answer(co, c);
+        return;
+    }
+    c->st_sum = malloc(8 * nf);
+    c->st_sq = malloc(8 * nf);
+    c->st_cc = calloc((size_t)co->n_classes, 8);
+    if (!c->st_sum || !c->st_sq || !c->st_cc) {
+        free_stats(c);
+        logm("out of memory for statistics");
+        return;
+    }
+    memcpy(c->st_sum, s->sum, 8 * nf);
+    memcpy(c->st_sq, s->sum_sq, 8 * nf);
+    if (co->task != FEDC_TASK_REGRESSION)
+        for (size_t k = 0; k < s->n_class_count && k < (size_t)co->n_classes; k++)
+            c->st_cc[k] = s->class_count[k];
+    c->st_rows = s->n_rows;
+    c->stats_done = 1;
+}
+
+static int cmp_client_name(const void *a, const void *b) {
+    const client *x = *(client *const *)a, *y = *(client *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+/* Sorted (by name) list of clients matching a predicate, for order-independent arithmetic. */
+static int sorted_clients(coord *co, client **out, int (*pred)(const client *)) {
+    int n = 0;
+    for (int i = 0; i < co->n_cl; i++)
+        if (pred(&co->cl[i]))
+            out[n++] = &co->cl[i];
+    qsort(out, (size_t)n, sizeof *out, cmp_client_name);
+    return n;
+}
+
+static int pred_stats_done(const client *c) {
+    return c->stats_done;
+}
+
+/* Derives the standardisation and the positive-class weight from the summed statistics. The
+ * sums are added in client-name order so the result does not depend on arrival order. */
+static int finish_stats(coord *co) {
+    client **list = malloc(sizeof(client *) * MAX_CLIENTS);
+    if (!list)
+        return -1;
+    int n = sorted_clients(co, list, pred_stats_done);
+    size_t nf = (size_t)co->n_features;
+    double rows = 0;
+    uint64_t cc[2] = {0, 0};
+    float *mean = co->model->mean, *std = co->model->std;
+    for (int i = 0; i < n; i++) {
+        rows += (double)list[i]->st_rows;
+        if (co->task == FEDC_TASK_BINARY) {
+            cc[0] += list[i]->st_cc[0];
+            cc[1] += list[i]->st_cc[1];
+        }
+    }
+    for (size_t j = 0; j < nf; j++) {
+        double s = 0, q = 0;
+        for (int i = 0; i < n; i++) {
+            s += list[i]->st_sum[j];
+            q += list[i]->st_sq[j];
+        }
+        double mu = s / rows;
+        double var = q / rows - mu * mu;
+        double sd = var > 0 ? sqrt(var) : 0.0;
+        mean[j] = (float)mu;
+        std[j] = sd > 1e-12 && (float)sd > 0.0f ? (float)sd : 1.0f;
+    }
+    if (co->cfg->pos_weight_auto && co->task == FEDC_TASK_BINARY)
+        co->pos_weight = cc[0] && cc[1] ? (float)((double)cc[0] / (double)cc[1]) : 1.0f;
+    else
+        co->pos_weight = co->task == FEDC_TASK_BINARY ? co->cfg->pos_weight : 1.0f;
+    logm("round 0: statistics from %d client(s), %.0f rows%s; positive-class weight %.4g", n, rows,
+         co->task == FEDC_TASK_BINARY ? "" : " (no classes)", (double)co->pos_weight);
+    for (int i = 0; i < co->n_cl; i++)
+        free_stats(&co->cl[i]);
+    free(list);
+    co->have_stats = 1;
+    return 0;
+}
+
+/* ---- rounds ---------------------------------------------------------------------------------- */
+
+static int pred_candidate(const client *c) {
+    return c->alive && !c->gone;
+}
+
+/* Encodes an instruction carrying the current global weights once: co->env and co->wblob are
+ * sent unchanged to every recipient. */
+static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
+    free(co->env);
+    co->env = NULL;
+    fedc_blob_unref(&co->wblob);
+    if (fedc_blob_new(&co->wblob, 4 * co->n_params))
+        return -1;
+    Fedc__Tensor t = FEDC__TENSOR__INIT;
+    fedc_tensor_pack(&t, co->wblob->data, co->model->params, co->n_params);
+    t.data.data = NULL; /* the values travel as the raw frame */
+    t.data.len = 0;
+    Fedc__Envelope e;
+    Fedc__FitIns f = FEDC__FIT_INS__INIT;
+    Fedc__EvaluateIns v = FEDC__EVALUATE_INS__INIT;
+    Fedc__HyperParams hp = FEDC__HYPER_PARAMS__INIT;
+    env_init(co, &e, co->round);
+    if (kind == FEDC__ENVELOPE__BODY_FIT_INS) {
+        hp.local_epochs = (uint32_t)co->cfg->local_epochs;
+        hp.batch = (uint32_t)co->cfg->batch;
+        hp.lr = co->cfg->lr;
+        hp.prox_mu = co->cfg->prox_mu;
+        hp.optimizer = (uint32_t)co->cfg->optimizer;
+        hp.l2 = co->cfg->l2;
+        hp.dropout = co->cfg->dropout;
+        hp.val_fraction = co->cfg->val_fraction;
+        f.weights = &t;
+        f.hp = &hp;
+        f.n_mean = f.n_std = (size_t)co->n_features;
+        f.mean = co->model->mean;
+        f.std = co->model->std;
+        f.pos_weight = co->pos_weight;
+        e.body_case = kind;
+        e.fit_ins = &f;
+    } else {
+        v.weights = &t;
+        v.threshold = co->cfg->threshold;
+        e.body_case = kind;
+        e.evaluate_ins = &v;
+    }
+    return fedc_msg_pack(&co->env, &co->env_len, &e) ? -1 : 0;
+}
+
+static void start_round(coord *co) {
+    client **list = malloc(sizeof(client *) * MAX_CLIENTS);
+    int *cand = malloc(sizeof(int) * MAX_CLIENTS);
+    int *chosen = malloc(sizeof(int) * MAX_CLIENTS);
+    if (!list || !cand || !chosen || encode_weights_msg(co, FEDC__ENVELOPE__BODY_FIT_INS)) {
+        logm("out of memory starting round %u", co->round);
+        free(list);
+        free(cand);
+        free(chosen);
+        co->ph = PH_DONE;
+        return;
+    }
+    int n = sorted_clients(co, list, pred_candidate);
+    for (int i = 0; i < n; i++)
+        cand[i] = i;
+    int k = fedc_sample_clients(chosen, cand, n, co->cfg->fraction_fit, co->cfg->min_fit_clients,
+                                co->cfg->seed, co->round);
+    for (int i = 0; i < co->n_cl; i++) {
+        co->cl[i].fit_sel = co->cl[i].fit_done = 0;
+        co->cl[i].eval_sel = co->cl[i].eval_done = 0;
+        co->cl[i].fit_seconds = 0;
+    }
+    fedc_accum_reset(co->acc);
+    co->round_t0 = now_s();
+    co->bytes_in = co->bytes_out = 0;
+    co->selected = co->answered = 0;
+    co->max_fit_seconds = 0;
+    fedc_fault_point("round-start", co->round);
+    for (int i = 0; i < k; i++) {
+        client *c = list[chosen[i]];
+        if (send_packed(co, c, "fit_ins") == 0) {
+            c->fit_sel = 1;
+            co->selected++;
+        }
+    }
+    free(list);
+    free(cand);
+    free(chosen);
+    co->ph = PH_FIT;
+    co->deadline = now_s() + co->cfg->round_timeout_s;
+}
+
+static void on_fit_res(coord *co, client *c, const fedc_inbox *in) {
+    const Fedc__Envelope *e = in->msg;
+    if (co->ph != PH_FIT || e->round != co->round || !c->fit_sel || c->fit_done) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "fit_res for round %u is not expected (the round is %u%s)",
+                 e->round, co->round, co->ph == PH_FIT ? "" : ", collection closed");
+        reply_error(co, &c->peer, e->round, FEDC_EMISMATCH, reason);
+        return;
+    }
+    const Fedc__FitRes *r = e->fit_res;
+    fedc_tensor_unpack(co->upd, r->update, in->raw);
+    fedc_diag d;
+    fedc_err rc = fedc_accum_add(co->acc, co->upd, r->n_examples, r->train_loss, &d);
+    if (rc) {
+        char reason[FEDC_DIAG_MAX + 32];
+        snprintf(reason, sizeof reason, "fit_res refused: %s", d.msg);
+        logm("%s: %s", c->name, reason);
+        reply_error(co, &c->peer, e->round, rc, reason);
+        c->fit_done = 1; /* one answer per round; it is left out of this one */
+        return;
+    }
+    c->fit_done = 1;
+    c->fit_seconds = r->seconds;
+    if (r->seconds > co->max_fit_seconds)
+        co->max_fit_seconds = r->seconds;
+    co->answered++;
+}
+
+static int fit_complete(const coord *co) {
+    for (int i = 0; i < co->n_cl; i++) {
+        const client *c = &co->cl[i];
+        if (c->fit_sel && !c->fit_done && c->alive && !c->gone)
+            return 0;
+    }
+    return 1;
+}
+
+static void start_eval(coord *co) {
+    co->ph = PH_EVAL;
+    co->eval_sent = co->eval_answered = 0;
+    fedc_eval_acc_reset(co->eval);
+    if (encode_weights_msg(co, FEDC__ENVELOPE__BODY_EVALUATE_INS)) {
+        logm("out of memory encoding the evaluation request");
+        return;
+    }
+    for (int i = 0; i < co->n_cl; i++) {
+        client *c = &co->cl[i];
+        if (c->alive && !c->gone && send_packed(co, c, "evaluate_ins") == 0) {
+            c->eval_sel = 1;
+            co->eval_sent++;
+        }
+    }
+    co->deadline = now_s() + co->cfg->round_timeout_s;
+}
+
+static void on_eval_res(coord *co, client *c, const Fedc__Envelope *e) {
+    if (co->ph != PH_EVAL || e->round != co->round || !c->eval_sel || c->eval_done) {
+        reply_error(co, &c->peer, e->round, FEDC_EMISMATCH,
+                    "evaluate_res is not expected now (stale round or collection closed)");
+        return;
+    }
+    const Fedc__EvaluateRes *r = e->evaluate_res;
+    fedc_eval_acc *t = co->eval_tmp;
+    fedc_eval_acc_reset(t);
+    t->n = r->n;
+    t->loss_sum = r->log_loss_sum;
+    if (co->task == FEDC_TASK_BINARY && r->n_hist_pos == t->bins) {
+        memcpy(t->hist_pos, r->hist_pos, 8 * t->bins);
+        memcpy(t->hist_neg, r->hist_neg, 8 * t->bins);
+        t->tp = r->tp;
+        t->fp = r->fp;
+        t->tn = r->tn;
+        t->fn = r->fn;
+    } else if (co->task == FEDC_TASK_MULTICLASS &&
+               r->n_confusion == (size_t)co->n_classes * (size_t)co->n_classes) {
+        memcpy(t->confusion, r->confusion, 8 * r->n_confusion);
+    } else if (co->task == FEDC_TASK_REGRESSION) {
+        t->sse = r->sse;
+        t->sum_y = r->sum_y;
+        t->sum_y2 = r->sum_y2;
+    } else if (r->n != 0) {
+        reply_error(co, &c->peer, e->round, FEDC_EMISMATCH,
+                    "evaluate_res: the result does not fit the task");
+        c->eval_done = 1;
+        return;
+    }
+    if (fedc_eval_acc_merge(co->eval, t)) {
+        logm("%s: evaluation result does not fit; ignored", c->name);
+    }
+    c->eval_done = 1;
+    co->eval_answered++;
+}
+
+static int eval_complete(const coord *co) {
+    for (int i = 0; i < co->n_cl; i++) {
+        const client *c = &co->cl[i];
+        if (c->eval_sel && !c->eval_done && c->alive && !c->gone)
+            return 0;
+    }
+    return 1;
+}
+
+static void json_num(char *buf, size_t cap, double v) {
+    if (isfinite(v))
+        snprintf(buf, cap, "%.6g", v);
+    else
+        snprintf(buf, cap, "null");
+}
+
+/* Appends one line to the metrics file: one write(2) then fsync, so a crash leaves either no
+ * line or the whole line. */
+static int append_metrics(coord *co, const char *line) {
+    if (co->metrics_fd < 0)
+        return 0;
+    size_t len = strlen(line);
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return -1;
+    memcpy(buf, line, len);
+    buf[len] = '\n';
+    ssize_t w = write(co->metrics_fd, buf, len + 1);
+    free(buf);
+    if (w != (ssize_t)(len + 1) || fsync(co->metrics_fd) != 0) {
+        logm("%s: cannot append the round's metrics: %s", co->cfg->metrics_json, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int save_checkpoint(coord *co, const char *line) {
+    if (!co->cfg->checkpoint_dir)
+        return 0;
+    ckpt c;
+    memset(&c, 0, sizeof c);
+    memcpy(c.run_id, co->run_id, sizeof c.run_id);
+    c.round = co->round;
+    c.seed = co->cfg->seed;
+    c.have_stats = co->have_stats;
+    c.pos_weight = co->pos_weight;
+    c.server_kind = co->srv->cfg.kind;
+    c.server_t = co->srv->t;
+    c.n = co->n_params;
+    c.m = co->srv->m;
+    c.v = co->srv->v;
+    c.metrics_line = (char *)line;
+    c.model = co->model;
+    fedc_diag d;
+    if (ckpt_save(co->ckpt_path, &c, &d)) {
+        logm("cannot write the checkpoint: %s", d.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int finish_round(coord *co) {
+    fedc_eval_summary s;
+    fedc_eval_acc_summary(co->eval, &s);
+    double secs = now_s() - co->round_t0;
+    double loss = fedc_accum_mean_loss(co->acc);
+    char l[32], va[32], vp[32], vl[32], pr[32], rc[32], acc[32], rm[32];
+    json_num(l, sizeof l, loss);
+    json_num(va, sizeof va, s.roc_auc);
+    json_num(vp, sizeof vp, s.pr_auc);
+    json_num(vl, sizeof vl, s.loss);
+    json_num(pr, sizeof pr, s.precision);
+    json_num(rc, sizeof rc, s.recall);
+    json_num(acc, sizeof acc, s.accuracy);
+    json_num(rm, sizeof rm, s.rmse);
+    /* The overhead is the round's wall time minus the slowest client's own training time. */
+    double overhead = (co->fit_done_at - co->round_t0) - co->max_fit_seconds;
+    char line[1024];
+    snprintf(line, sizeof line,
+             "{\"round\":%u,\"participants\":%d,\"selected\":%d,\"train_loss\":%s,"
+             "\"val_loss\":%s,\"val_roc_auc\":%s,\"val_pr_auc\":%s,\"val_precision\":%s,"
+             "\"val_recall\":%s,\"val_accuracy\":%s,\"val_rmse\":%s,\"val_rows\":%llu,"
+             "\"seconds\":%.4f,\"fit_overhead_s\":%.6f,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+             "\"retries\":%d,\"secagg\":false}",
+             co->round, co->answered, co->selected, l, vl, va, vp, pr, rc, acc, rm,
+             (unsigned long long)s.n, secs, overhead, (unsigned long long)co->bytes_in,
+             (unsigned long long)co->bytes_out, co->retries);
+    if (save_checkpoint(co, line))
+        return -1;
+    fedc_fault_point("checkpoint", co->round);
+    if (append_metrics(co, line))
+        return -1;
+    if (!co->cfg->quiet) {
+        if (co->task == FEDC_TASK_BINARY)
+            printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_roc_auc %.4f  val_pr_auc "
+                   "%.4f  %.2f s\n",
+                   co->round, co->cfg->rounds, co->answered, co->selected, loss, s.roc_auc,
+                   s.pr_auc, secs);
+        else if (co->task == FEDC_TASK_MULTICLASS)
+            printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_accuracy %.4f  "
+                   "val_macro_f1 %.4f  %.2f s\n",
+                   co->round, co->cfg->rounds, co->answered, co->selected, loss, s.accuracy,
+                   s.macro_f1, secs);
+        else
+            printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_rmse %.4f  val_r2 %.4f  "
+                   "%.2f s\n",
+                   co->round, co->cfg->rounds, co->answered, co->selected, loss, s.rmse, s.r2,
+                   secs);
+        fflush(stdout);
+    }
+    co->retries = 0;
+    co->round++;
+    return 0;
+}
+
+/* Closes the collection of a round: aggregate, or retry with too few results. */
+static void close_fit(coord *co) {
+    co->fit_done_at = now_s();
+    for (int i = 0; i < co->n_cl; i++) {
+        client *c = &co->cl[i];
+        if (c->fit_sel && !c->fit_done && c->alive)
+            mark_dead(co, c, "missed the round deadline");
+    }
+    if (co->answered < co->cfg->min_fit_clients) {
+        co->retries++;
+        logm("round %u: %d result(s), %d needed; retrying (attempt %d of %d)", co->round,
+             co->answered, co->cfg->min_fit_clients, co->retries + 1, co->cfg->max_retries + 1);
+        if (co->retries > co->cfg->max_retries) {
+            logm("round %u failed %d times; giving up", co->round, co->retries);
+            co->ph = PH_DONE;
+            return;
+        }
+        co->ph = PH_WAIT;
+        co->wait_since = co->wait_logged = now_s();
+        return;
+    }
+    fedc_fault_point("aggregate", co->round);
+    if (fedc_accum_mean(co->acc, co->upd) == FEDC_OK)
+        fedc_server_step(co->srv, co->model->params, co->upd);
+    start_eval(co);
+}
+
+/* ---- the loop -------------------------------------------------------------------------------- */
+
+static int need_to_start(const coord *co) {
+    return co->have_stats ? co->cfg->min_fit_clients : co->cfg->min_clients;
+}
+
+static void handle(coord *co, fedc_inbox *in) {
+    const Fedc__Envelope *e = in->msg;
+    client *c = find_peer(co, &in->from);
+    if (e->body_case == FEDC__ENVELOPE__BODY_JOIN) {
+        co->bytes_in += in->bytes;
+        on_join(co, &in->from, e);
+        return;
+    }
+    if (!c) {
+        /* Unknown connection (for example after our restart): ask it to join again. */
+        reply_error(co, &in->from, e->round, FEDC_EINVAL, FEDC_WIRE_NOT_JOINED);
+        return;
+    }
+    if (e->run_id.len != FEDC_RUN_ID_BYTES ||
+        memcmp(e->run_id.data, co->run_id, FEDC_RUN_ID_BYTES) != 0) {
+        reply_error(co, &in->from, e->round, FEDC_EMISMATCH,
+                    "run id does not match this run; join again");
+        return;
+    }
+    if (!c->alive)
+        logm("%s shows life again", c->name);
+    c->alive = 1;
+    c->last_seen = now_s();
+    co->bytes_in += in->bytes;
+    switch (e->body_case) {
+    case FEDC__ENVELOPE__BODY_HEARTBEAT: {
+        Fedc__Envelope m;
+        Fedc__Heartbeat h = FEDC__HEARTBEAT__INIT;
+        env_init(co, &m, co->round);
+        h.seq = e->heartbeat->seq;
+        m.body_case = FEDC__ENVELOPE__BODY_HEARTBEAT;
+        m.heartbeat = &h;
+        (void)send_to(co, c, &m);
+        break;
+    }
+    case FEDC__ENVELOPE__BODY_STATS:
+        on_stats(co, c, e);
+        break;
+    case FEDC__ENVELOPE__BODY_FIT_RES:
+        on_fit_res(co, c, in);
+        break;
+    case FEDC__ENVELOPE__BODY_EVALUATE_RES:
+        on_eval_res(co, c, e);
+        break;
+    case FEDC__ENVELOPE__BODY_BYE:
+        logm("%s left: %s", c->name, e->bye->reason);
+        c->gone = 1;
+        c->alive = 0;
+        break;
+    case FEDC__ENVELOPE__BODY_ERROR:
+        logm("%s reports an error: %s", c->name, e->error->reason);
+        break;
+    default:
+        reply_error(co, &c->peer, e->round, FEDC_EINVAL,
+                    "this message is not one a client sends to the coordinator");
+        break;
+    }
+}
+
+static void check_liveness(coord *co) {
+    double t = now_s();
+    for (int i = 0; i < co->n_cl; i++) {
+        client *c = &co->cl[i];
+        if (c->alive && !c->gone && t - c->last_seen > co->cfg->heartbeat_timeout_s)
+            mark_dead(co, c, "missed its heartbeats");
+    }
+}
+
+/* Moves the state machine on; returns 0 to continue, 1 when the run is over (ok or not). */
+static int advance(coord *co) {
+    double t = now_s();
+    switch (co->ph) {
+    case PH_WAIT: {
+        if (co->round > (uint32_t)co->cfg->rounds)
+            return 1;
+        int alive = n_alive(co), need = need_to_start(co);
+        if (co->have_schema && alive >= need) {
+            if (!co->have_stats)
+                start_stats(co);
+            else
+                start_round(co);
+            return 0;
+        }
+        if (co->cfg->wait_timeout_s > 0 && t - co->wait_since > co->cfg->wait_timeout_s) {
+            logm("gave up after waiting %.0f s for clients: %d connected, %d needed",
+                 co->cfg->wait_timeout_s, alive, need);
+            co->ph = PH_DONE;
+            return 1;
+        }
+        if (t - co->wait_logged > 10.0) {
+            logm("waiting for clients: %d connected, %d needed", alive, need);
+            co->wait_logged = t;
+        }
+        return 0;
+    }
+    case PH_STATS: {
+        int done = 1, answered = 0;
+        for (int i = 0; i < co->n_cl; i++) {
+            client *c = &co->cl[i];
+            answered += c->stats_done;
+            if (c->stats_req && !c->stats_done && c->alive && !c->gone)
+                done = 0;
+        }
+        if (!done && t < co->deadline)
+            return 0;
+        if (answered >= co->cfg->min_clients) {
+            if (finish_stats(co)) {
+                logm("out of memory for statistics");
+                co->ph = PH_DONE;
+                return 1;
+            }
+            co->ph = PH_WAIT;
+            return 0;
+        }
+        for (int i = 0; i < co->n_cl; i++) {
+            client *c = &co->cl[i];
+            if (c->stats_req && !c->stats_done && c->alive)
+                mark_dead(co, c, "sent no statistics before the deadline");
+        }
+        co->retries++;
+        logm("round 0: statistics from %d client(s), %d needed; retrying", answered,
+             co->cfg->min_clients);
+        if (co->retries > co->cfg->max_retries) {
+            logm("round 0 failed %d times; giving up", co->retries);
+            co->ph = PH_DONE;
+            return 1;
+        }
+        co->ph = PH_WAIT;
+        co->wait_since = co->wait_logged = t;
+        return 0;
+    }
+    case PH_FIT:
+        if (fit_complete(co) || t >= co->deadline)
+            close_fit(co);
+        return co->ph == PH_DONE;
+    case PH_EVAL:
+        if (eval_complete(co) || t >= co->deadline) {
+            for (int i = 0; i < co->n_cl; i++) {
+                client *c = &co->cl[i];
+                if (c->eval_sel && !c->eval_done && c->alive)
+                    mark_dead(co, c, "sent no evaluation before the deadline");
+            }
+            if (finish_round(co)) {
+                co->ph = PH_DONE;
+                return 1;
+            }
+            co->ph = PH_WAIT;
+            co->wait_since = co->wait_logged = now_s();
+        }
+        return 0;
+    case PH_DONE:
+        return 1;
+    }
+    return 1;
+}
+
+/* ---- start-up: checkpoint, metrics file ---------------------------------------------------- */
+
+/* Round number of a metrics line, or -1. */
+static long line_round(const char *line) {
+    const char *p = strstr(line, "\"round\":");
+    if (!p)
+        return -1;
+    return strtol(p + 8, NULL, 10);
+}
+
+/* Makes the metrics file agree with the checkpoint: complete lines of rounds up to `round`
+ * only, and the checkpoint's own line if a crash came between the checkpoint and the append.
+ * Without a checkpoint the file starts empty. */
+static int open_metrics(coord *co, uint32_t round, const char *ckpt_line) {
+    const char *path = co->cfg->metrics_json;
+    co->metrics_fd = -1;
+    if (!path)
+        return 0;
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return -1;
+    out[0] = 0;
+    long last = 0;
+    if (round > 0) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            char *line = NULL;
+            size_t lcap = 0;
+            ssize_t n;
+            while ((n = getline(&line, &lcap, f)) > 0) {
+                if (line[n - 1] != '\n')
+                    break; /* a torn last line */
+                long r = line_round(line);
+                if (r < 1 || r > (long)round || r != last + 1)
+                    continue;
+                while (len + (size_t)n + 1 > cap) {
+                    cap *= 2;
+                    char *nb = realloc(out, cap);
+                    if (!nb) {
+                        free(out);
+                        free(line);
+                        fclose(f);
+                        return -1;
+                    }
+                    out = nb;
+                }
+                memcpy(out + len, line, (size_t)n);
+                len += (size_t)n;
+                last = r;
+            }
+            free(line);
+            fclose(f);
+        }
+        if (last == (long)round - 1 && ckpt_line && ckpt_line[0]) {
+            size_t n = strlen(ckpt_line);
+            if (len + n + 2 > cap) {
+                cap = len + n + 2;
+                char *nb = realloc(out, cap);
+                if (!nb) {
+                    free(out);
+                    return -1;
+                }
+                out = nb;
+            }
+            memcpy(out + len, ckpt_line, n);
+            len += n;
+            out[len++] = '\n';
+            last = round;
+        }
+        if (last != (long)round)
+            logm("%s: rounds %ld..%u are missing from the metrics file and cannot be restored",
+                 path, last + 1, round);
+    }
+    fedc_diag d;
+    if (fedc_write_atomic(path, out, len, &d)) {
+        logm("--metrics-json: %s", d.msg);
+        free(out);
+        return -1;
+    }
+    free(out);
+    co->metrics_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (co->metrics_fd < 0) {
+        logm("--metrics-json: cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int same_arch(const fedc_arch *a, const coord_cfg *cfg, char *why, size_t cap) {
+    if (a->n_layers != cfg->n_hidden + 1) {
+        snprintf(why, cap, "%d hidden layers, --layers gives %d", a->n_layers - 1, cfg->n_hidden);
+        return 0;
+    }
+    for (int i = 0; i < cfg->n_hidden; i++) {
+        if (a->sizes[i + 1] != cfg->hidden[i]) {
+            snprintf(why, cap, "hidden layer %d has %d units, --layers gives %d", i + 1,
+                     a->sizes[i + 1], cfg->hidden[i]);
+            return 0;
+        }
+    }
+    if (a->hidden_act != cfg->act) {
+        snprintf(why, cap, "activation %s, --activation gives %s", fedc_act_name(a->hidden_act),
+                 fedc_act_name(cfg->act));
+        return 0;
+    }
+    return 1;
+}
+
+/* Loads the checkpoint when resuming. Returns 0 (state restored or fresh start), or an exit code.
+ */
+static int restore(coord *co, char **ckpt_line) {
+    *ckpt_line = NULL;
+    ckpt c;
+    fedc_diag d;
+    fedc_err rc = ckpt_load(co->ckpt_path, &c, &d);
+    if (rc == FEDC_EIO && errno == ENOENT) {
+        logm("--resume: no checkpoint in %s; starting a new run", co->cfg->checkpoint_dir);
+        return 0;
+    }
+    if (rc) {
+        logm("--resume: %s", d.msg);
+        return 2;
+    }
+    char why[256];
+    if (!same_arch(&c.model->arch, co->cfg, why, sizeof why)) {
+        logm("--resume: the checkpoint's model has %s; start with the same architecture or "
+             "without --resume",
+             why);
+        ckpt_release(&c);
+        return 2;
+    }
+    if (c.seed != co->cfg->seed) {
+        logm("--resume: the checkpoint was made with --seed %llu, not %llu",
+             (unsigned long long)c.seed, (unsigned long long)co->cfg->seed);
+        ckpt_release(&c);
+        return 2;
+    }
+    if (c.server_kind != co->cfg->server.kind) {
+        logm("--resume: the checkpoint used --server-opt %s, not %s",
+             fedc_server_name(c.server_kind), fedc_server_name(co->cfg->server.kind));
+        ckpt_release(&c);
+        return 2;
+    }
+    memcpy(co->run_id, c.run_id, sizeof co->run_id);
+    co->model = c.model;
+    c.model = NULL;
+    if (alloc_round_state(co)) {
+        ckpt_release(&c);
+        return 1;
+    }
+    co->srv->t = c.server_t;
+    if (c.m && co->srv->m)
+        memcpy(co->srv->m, c.m, 4 * c.n);
+    if (c.v && co->srv->v)
+        memcpy(co->srv->v, c.v, 4 * c.n);
+    co->have_stats = c.have_stats;
+    co->pos_weight = c.pos_weight;
+    co->round = c.round + 1;
+    *ckpt_line = c.metrics_line;
+    c.metrics_line = NULL;
+    ckpt_release(&c);
+    logm("resuming run after round %u from %s", co->round - 1, co->ckpt_path);
+    return 0;
+}
+
+/* A restart that finds every round in the checkpoint (the last crash came after the last
+ * checkpoint) still owes the clients their "run complete": they keep heartbeating into the
+ * endpoint, so for one heartbeat timeout every peer that shows up gets that Bye. */
+static void say_run_complete(coord *co) {
+    const coord_cfg *cfg = co->cfg;
+    fedc_diag d;
+    co->zctx = zmq_ctx_new();
+    if (!co->zctx || fedc_net_bind(&co->ep, co->zctx, cfg->bind, cfg->max_msg, &d)) {
+        logm("--bind: %s; clients still waiting for the end of the run will time out",
+             co->zctx ? d.msg : "cannot create a ZeroMQ context");
+        return;
+    }
+    logm("listening on %s to tell clients that show up within %.0f s that the run is complete",
+         fedc_net_endpoint(co->ep), cfg->heartbeat_timeout_s);
+    Fedc__Envelope m;
+    Fedc__Bye b = FEDC__BYE__INIT;
+    env_init(co, &m, co->round - 1);
+    b.reason = "run complete";
+    m.body_case = FEDC__ENVELOPE__BODY_BYE;
+    m.bye = &b;
+    zmq_pollitem_t item = {fedc_net_socket(co->ep), 0, ZMQ_POLLIN, 0};
+    double end = now_s() + cfg->heartbeat_timeout_s;
+    while (!g_stop && now_s() < end) {
+        int n = zmq_poll(&item, 1, TICK_MS);
+        for (int k = 0; n > 0 && k < 1024; k++) {
+            fedc_inbox in;
+            fedc_msg_expect x = {0};
+            x.round = -1;
+            x.max_bytes = cfg->max_msg;
+            fedc_err rc = fedc_net_recv(co->ep, &in, &x, 0, &d);
+            if (rc == FEDC_EEMPTY)
+                break;
+            if (rc != FEDC_EIO && in.from.len && fedc_net_send(co->ep, &in.from, &m, NULL, 0, &d))
+                logm("cannot say goodbye: %s", d.msg);
+            fedc_inbox_release(&in);
+        }
+    }
+}
+
+static void hex(char *out, const uint8_t *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static void cleanup(coord *co) {
+    for (int i = 0; i < co->n_cl; i++)
+        free_stats(&co->cl[i]);
+    free(co->cl);
+    fedc_model_destroy(&co->model);
+    fedc_accum_destroy(&co->acc);
+    fedc_server_destroy(&co->srv);
+    fedc_eval_acc_destroy(&co->eval);
+    fedc_eval_acc_destroy(&co->eval_tmp);
+    free(co->upd);
+    free(co->env);
+    fedc_blob_unref(&co->wblob);
+    if (co->metrics_fd >= 0)
+        close(co->metrics_fd);
+    fedc_net_close(&co->ep);
+    if (co->zctx)
+        zmq_ctx_term(co->zctx);
+}
+
+int coord_run(const coord_cfg *cfg) {
+    coord co_, *co = &co_;
+    memset(co, 0, sizeof *co);
+    co->cfg = cfg;
+    co->metrics_fd = -1;
+    co->round = 1;
+    co->pos_weight = 1.0f;
+    fedc_fault_init("coordinator");
+    co->cl = calloc(MAX_CLIENTS, sizeof *co->cl);
+    if (!co->cl) {
+        logm("out of memory");
+        return 1;
+    }
+    /* Run ids only tell runs apart; they need not be secret. */
+    uint64_t salt = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    salt ^= (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < FEDC_RUN_ID_BYTES; i += 8) {
+        uint64_t v = fedc_rng_at(salt, (uint64_t)i);
+        memcpy(co->run_id + i, &v, 8);
+    }
+    int code = 1;
+    char *ckpt_line = NULL;
+    if (cfg->checkpoint_dir) {
+        if (mkdir(cfg->checkpoint_dir, 0755) != 0 && errno != EEXIST) {
+            logm("--checkpoint-dir: cannot create %s: %s", cfg->checkpoint_dir, strerror(errno));
+            code = 2;
+            goto out;
+        }
+        snprintf(co->ckpt_path, sizeof co->ckpt_path, "%s/%s", cfg->checkpoint_dir, CKPT_FILE);
+        if (cfg->resume && (code = restore(co, &ckpt_line)) != 0)
+            goto out;
+    }
+    code = 1;
+    if (open_metrics(co, co->round - 1, ckpt_line))
+        goto out;
+    if (co->round > (uint32_t)cfg->rounds) {
+        logm("the checkpoint already holds all %d rounds", cfg->rounds);
+        say_run_complete(co);
+    } else {
+        fedc_diag d;
+        co->zctx = zmq_ctx_new();
+        if (!co->zctx || fedc_net_bind(&co->ep, co->zctx, cfg->bind, cfg->max_msg, &d)) {
+            logm("--bind: %s", co->zctx ? d.msg : "cannot create a ZeroMQ context");
+            code = 2;
+            goto out;
+        }
+        char rid[2 * FEDC_RUN_ID_BYTES + 1];
+        hex(rid, co->run_id, FEDC_RUN_ID_BYTES);
+        logm("listening on %s (run %s); %d round(s), waiting for %d client(s)",
+             fedc_net_endpoint(co->ep), rid, cfg->rounds, cfg->min_clients);
+        fflush(stderr);
+        co->ph = PH_WAIT;
+        co->wait_since = co->wait_logged = now_s();
+        zmq_pollitem_t item = {fedc_net_socket(co->ep), 0, ZMQ_POLLIN, 0};
+        double last_live = now_s();
+        while (!g_stop) {
+            int n = zmq_poll(&item, 1, TICK_MS);
+            if (n < 0 && zmq_errno() != EINTR) {
+                logm("poll failed: %s", zmq_strerror(zmq_errno()));
+                break;
+            }
+            /* Drain what is queued, then move on; a bad message never stops the loop. */
+            for (int k = 0; n > 0 && k < 1024; k++) {
+                fedc_inbox in;
+                fedc_msg_expect x = {0};
+                x.round = -1;
+                x.max_bytes = cfg->max_msg;
+                x.n_params = co->have_schema ? co->n_params : 0;
+                /* Not checked here: a Join with another number of features is answered by
+                 * on_join, which names the missing or extra column; on_stats checks sizes. */
+                x.n_features = 0;
+                x.n_classes = co->have_schema ? (uint32_t)co->n_classes : 0;
+                x.hist_bins = co->task == FEDC_TASK_BINARY ? FEDC_EVAL_BINS : 0;
+                fedc_err rc = fedc_net_recv(co->ep, &in, &x, 0, &d);
+                if (rc == FEDC_EEMPTY)
+                    break;
+                if (rc == FEDC_OK) {
+                    handle(co, &in);
+                } else if (rc != FEDC_EIO && in.from.len) {
+                    client *c = find_peer(co, &in.from);
+                    logm("refused a message from %s: %s", c ? c->name : "an unknown peer", d.msg);
+                    reply_error(co, &in.from, co->round, rc, d.msg);
+                    if (c)
+                        refused_answer(co, c);
+                } else {
+                    logm("receive: %s", d.msg);
+                }
+                fedc_inbox_release(&in);
+            }
+            if (now_s() - last_live > 0.25) {
+                check_liveness(co);
+                last_live = now_s();
+            }
+            if (advance(co))
+                break;
+        }
+        if (g_stop) {
+            logm("stopping on signal after round %u", co->round - 1);
+            for (int i = 0; i < co->n_cl; i++)
+                if (co->cl[i].alive && !co->cl[i].gone)
+                    send_bye(co, &co->cl[i], "shutting down");
+            code = 1;
+            goto linger;
+        }
+        if (co->round <= (uint32_t)cfg->rounds) {
+            code = 1; /* gave up: the reason is logged */
+            for (int i = 0; i < co->n_cl; i++)
+                if (co->cl[i].alive && !co->cl[i].gone)
+                    send_bye(co, &co->cl[i], "run failed: the coordinator gave up");
+            goto linger;
+        }
+    }
+    if (cfg->model_out) {
+        fedc_diag d;
+        if (fedc_model_save(co->model, cfg->model_out, &d)) {
+            logm("--model-out: %s", d.msg);
+            code = 1;
+            goto linger;
+        }
+    }
+    if (co->ep)
+        for (int i = 0; i < co->n_cl; i++)
+            if (!co->cl[i].gone)
+                send_bye(co, &co->cl[i], "run complete");
+    logm("run complete: %d round(s)%s%s", cfg->rounds, cfg->model_out ? "; model written to " : "",
+         cfg->model_out ? cfg->model_out : "");
+    code = 0;
+linger:
+    if (co->ep) {
+        /* Let the last messages (Bye) leave before the socket closes. */
+        int linger = 1000;
+        zmq_setsockopt(fedc_net_socket(co->ep), ZMQ_LINGER, &linger, sizeof linger);
+    }
+out:
+    free(ckpt_line);
+    cleanup(co);
+    return code;
+}

@@ -1,0 +1,66 @@
+/* The coordinator: owns the global model and the rounds (DESIGN.md, "Data flow of one round").
+ *
+ * One event loop (zmq_poll with timers) drives a small state machine:
+ *   WAIT   until enough live clients have joined (--min-clients to start, --min-fit-clients later)
+ *   STATS  round 0: clients send sums, sums of squares and class counts; the coordinator derives
+ *          the standardisation and the positive-class weight every client uses
+ *   FIT    the selected clients train; updates are summed in 64-bit fixed point as they arrive
+ *   EVAL   every live client scores the new global model on its validation part; counts and
+ *          histograms are summed into global metrics
+ * then a checkpoint (atomic), the round's metrics line, and the next round. A round closes when
+ * every selected client answered or died, or at the deadline; with fewer than --min-fit-clients
+ * results it is retried. Secure aggregation (the next issue) slots in between FIT's collection
+ * and the FedAvg step: the accumulator then holds masked sums and an unmask phase follows. */
+#ifndef FEDC_COORD_H
+#define FEDC_COORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedc/fl.h"
+#include "fedc/model.h"
+#include "fedc/optim.h"
+
+typedef struct coord_cfg {
+    const char *bind;
+    int rounds;
+    int min_clients;     /* joined clients needed to start */
+    int min_fit_clients; /* results needed for a round to count */
+    double fraction_fit; /* share of live clients selected per round */
+    int hidden[FEDC_MAX_LAYERS];
+    int n_hidden;
+    fedc_act act;
+    /* dictated to the clients */
+    int local_epochs;
+    int batch;
+    float lr;
+    fedc_opt_kind optimizer;
+    float prox_mu;
+    float l2;
+    float dropout;
+    float val_fraction;
+    int pos_weight_auto; /* derive negatives/positives from the summed class counts */
+    float pos_weight;
+    float threshold; /* decision threshold for precision and recall */
+    fedc_server_cfg server;
+    double round_timeout_s;
+    double heartbeat_timeout_s;
+    double wait_timeout_s; /* give up waiting for clients after this long (0 = never) */
+    int max_retries;       /* consecutive failed attempts of one round before giving up */
+    const char *model_out;
+    const char *metrics_json;
+    const char *checkpoint_dir;
+    int resume;
+    uint64_t seed;
+    size_t max_msg; /* bytes */
+    int quiet;
+} coord_cfg;
+
+/* Runs the whole federation; returns the process exit code (0 done, 1 failure, 2 bad input such
+ * as an unusable checkpoint). Prints one line per round on stdout, problems on stderr. */
+int coord_run(const coord_cfg *cfg);
+
+/* Asks a running coord_run to stop at its next loop turn (async-signal-safe). */
+void coord_request_stop(void);
+
+#endif

@@ -1,0 +1,249 @@
+/* fedc-coordinator: flags, then the round loop in coord.c. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "coord.h"
+
+#define CMD "fedc-coordinator"
+
+static void usage(FILE *f) {
+    fprintf(
+        f,
+        "usage: fedc-coordinator --bind ENDPOINT [options]\n"
+        "\n"
+        "Owns the global model and runs the federated rounds: waits for --min-clients clients,\n"
+        "agrees on the data (schema, standardisation), then for each round sends the model to\n"
+        "the selected clients, averages their updates (FedAvg weighted by example count, summed\n"
+        "exactly in 64-bit fixed point), applies the server optimiser, evaluates the new model\n"
+        "on the clients' validation data, checkpoints, and prints one line.\n"
+        "\n"
+        "network:\n"
+        "  --bind ENDPOINT          ZeroMQ endpoint to listen on, e.g. tcp://*:7070 (required)\n"
+        "  --max-msg-mb N           largest message accepted from a client, in MiB (default\n"
+        "                           256: models up to 64M parameters)\n"
+        "rounds:\n"
+        "  --rounds N               training rounds (default 20)\n"
+        "  --min-clients N          clients that must join before round 0 starts (default 2)\n"
+        "  --min-fit-clients N      results a round needs to count (default: --min-clients)\n"
+        "  --fraction-fit F         share of live clients selected per round, (0, 1] "
+        "(default 1)\n"
+        "  --round-timeout S        seconds a round waits for results (default 300)\n"
+        "  --heartbeat-timeout S    silence after which a client is marked dead (default 10)\n"
+        "  --wait-timeout S         give up after waiting this long for enough clients\n"
+        "                           (default 0: wait for ever)\n"
+        "  --max-retries N          failed attempts of one round before giving up (default 5)\n"
+        "model (input and output sizes come from the data):\n"
+        "  --layers 64,32           hidden layer widths (default 64,32; 'none' for a linear "
+        "model)\n"
+        "  --activation NAME        relu, leaky_relu, sigmoid or tanh (default relu)\n"
+        "  --seed N                 initialisation and the clients' shuffling (default 1)\n"
+        "client training (sent to every client):\n"
+        "  --local-epochs N         epochs over the local data per round (default 1)\n"
+        "  --batch N                mini-batch size (default 64)\n"
+        "  --lr X                   learning rate (default 0.001)\n"
+        "  --optimizer NAME         adam or sgd (default adam; fresh state each round)\n"
+        "  --prox-mu X              FedProx proximal weight (default 0: plain FedAvg)\n"
+        "  --l2 X                   L2 penalty on weights (default 0)\n"
+        "  --dropout P              dropout on hidden layers (default 0)\n"
+        "  --val-fraction F         share of each client's rows kept for evaluation (default "
+        "0.2)\n"
+        "  --pos-weight auto|X      positive-class weight for binary labels; auto = negatives /\n"
+        "                           positives over all clients (default 1)\n"
+        "  --threshold X            decision threshold for precision/recall (default 0.5)\n"
+        "server optimiser:\n"
+        "  --server-opt NAME        fedavg, fedavgm or fedadam (default fedavg)\n"
+        "  --server-lr X            server learning rate (default 1 for fedavg/fedavgm, 0.01 "
+        "for fedadam)\n"
+        "  --server-momentum X      FedAvgM momentum (default 0.9)\n"
+        "outputs:\n"
+        "  --model-out PATH         final global model (core/nn format, read by fedc eval)\n"
+        "  --metrics-json PATH      one JSON object per round, appended after the checkpoint\n"
+        "  --checkpoint-dir DIR     checkpoint after every round (atomic)\n"
+        "  --resume                 continue from the checkpoint in --checkpoint-dir if there is\n"
+        "                           one (a fresh run otherwise)\n"
+        "  --quiet                  no per-round lines on stdout\n"
+        "  -h, --help               this message\n"
+        "\n"
+        "Exit status: 0 when all rounds ran, 1 on a runtime failure (gave up waiting, I/O),\n"
+        "2 on bad flags or an unusable checkpoint.\n");
+}
+
+static void on_signal(int sig) {
+    (void)sig;
+    coord_request_stop();
+}
+
+int main(int argc, char **argv) {
+    coord_cfg c;
+    memset(&c, 0, sizeof c);
+    c.rounds = 20;
+    c.min_clients = 2;
+    c.min_fit_clients = -1;
+    c.fraction_fit = 1.0;
+    c.hidden[0] = 64;
+    c.hidden[1] = 32;
+    c.n_hidden = 2;
+    c.act = FEDC_ACT_RELU;
+    c.local_epochs = 1;
+    c.batch = 64;
+    c.lr = 1e-3f;
+    c.optimizer = FEDC_OPT_ADAM;
+    c.val_fraction = 0.2f;
+    c.pos_weight = 1.0f;
+    c.threshold = 0.5f;
+    c.round_timeout_s = 300;
+    c.heartbeat_timeout_s = 10;
+    c.max_retries = 5;
+    c.seed = 1;
+    const char *server_name = "fedavg", *opt_name = "adam", *act_name = "relu";
+    float server_lr = -1, server_mom = -1, fraction = 1.0f, rto = 300, hbto = 10, wto = 0;
+    int max_msg_mb = 0;
+    unsigned long long seed = 1;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return FEDC_EXIT_OK;
+        }
+        if (strcmp(a, "--quiet") == 0) {
+            c.quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--resume") == 0) {
+            c.resume = 1;
+            continue;
+        }
+        char flag[64];
+        const char *v;
+        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
+            return FEDC_EXIT_USAGE;
+        int bad = 0;
+        if (strcmp(flag, "--bind") == 0)
+            c.bind = v;
+        else if (strcmp(flag, "--rounds") == 0)
+            bad = cli_int(CMD, flag, v, 1, 1000000, &c.rounds);
+        else if (strcmp(flag, "--min-clients") == 0)
+            bad = cli_int(CMD, flag, v, 1, 4096, &c.min_clients);
+        else if (strcmp(flag, "--min-fit-clients") == 0)
+            bad = cli_int(CMD, flag, v, 1, 4096, &c.min_fit_clients);
+        else if (strcmp(flag, "--fraction-fit") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &fraction);
+        else if (strcmp(flag, "--round-timeout") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &rto);
+        else if (strcmp(flag, "--heartbeat-timeout") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &hbto);
+        else if (strcmp(flag, "--wait-timeout") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e7, 0, &wto);
+        else if (strcmp(flag, "--max-retries") == 0)
+            bad = cli_int(CMD, flag, v, 0, 1000000, &c.max_retries);
+        else if (strcmp(flag, "--max-msg-mb") == 0)
+            bad = cli_int(CMD, flag, v, 1, 4000, &max_msg_mb);
+        else if (strcmp(flag, "--layers") == 0)
+            bad = cli_int_list(CMD, flag, v, c.hidden, FEDC_MAX_LAYERS - 1, &c.n_hidden);
+        else if (strcmp(flag, "--activation") == 0)
+            act_name = v;
+        else if (strcmp(flag, "--seed") == 0)
+            bad = cli_u64(CMD, flag, v, &seed);
+        else if (strcmp(flag, "--local-epochs") == 0)
+            bad = cli_int(CMD, flag, v, 1, 10000, &c.local_epochs);
+        else if (strcmp(flag, "--batch") == 0)
+            bad = cli_int(CMD, flag, v, 1, 1 << 20, &c.batch);
+        else if (strcmp(flag, "--lr") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 100.0, 1, &c.lr);
+        else if (strcmp(flag, "--optimizer") == 0)
+            opt_name = v;
+        else if (strcmp(flag, "--prox-mu") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e4, 0, &c.prox_mu);
+        else if (strcmp(flag, "--l2") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e4, 0, &c.l2);
+        else if (strcmp(flag, "--dropout") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 0.95, 0, &c.dropout);
+        else if (strcmp(flag, "--val-fraction") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 0.9, 0, &c.val_fraction);
+        else if (strcmp(flag, "--pos-weight") == 0) {
+            if (strcmp(v, "auto") == 0)
+                c.pos_weight_auto = 1;
+            else
+                bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &c.pos_weight);
+        } else if (strcmp(flag, "--threshold") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1.0, 0, &c.threshold);
+        else if (strcmp(flag, "--server-opt") == 0)
+            server_name = v;
+        else if (strcmp(flag, "--server-lr") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 100.0, 1, &server_lr);
+        else if (strcmp(flag, "--server-momentum") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 0.999f, 0, &server_mom);
+        else if (strcmp(flag, "--model-out") == 0)
+            c.model_out = v;
+        else if (strcmp(flag, "--metrics-json") == 0)
+            c.metrics_json = v;
+        else if (strcmp(flag, "--checkpoint-dir") == 0)
+            c.checkpoint_dir = v;
+        else {
+            cli_error(CMD, "unknown option '%s' (see " CMD " --help)", flag);
+            return FEDC_EXIT_USAGE;
+        }
+        if (bad)
+            return FEDC_EXIT_USAGE;
+    }
+    if (!c.bind) {
+        cli_error(CMD, "--bind is required, e.g. --bind tcp://*:7070 (see " CMD " --help)");
+        return FEDC_EXIT_USAGE;
+    }
+    if (c.min_fit_clients < 0)
+        c.min_fit_clients = c.min_clients;
+    if (c.resume && !c.checkpoint_dir) {
+        cli_error(CMD, "--resume needs --checkpoint-dir");
+        return FEDC_EXIT_USAGE;
+    }
+    if (fedc_act_parse(&c.act, act_name)) {
+        cli_error(CMD, "--activation: expected relu, leaky_relu, sigmoid or tanh, got '%s'",
+                  act_name);
+        return FEDC_EXIT_USAGE;
+    }
+    if (strcmp(opt_name, "adam") == 0)
+        c.optimizer = FEDC_OPT_ADAM;
+    else if (strcmp(opt_name, "sgd") == 0)
+        c.optimizer = FEDC_OPT_SGD;
+    else {
+        cli_error(CMD, "--optimizer: expected adam or sgd, got '%s'", opt_name);
+        return FEDC_EXIT_USAGE;
+    }
+    fedc_server_opt kind;
+    if (fedc_server_parse(&kind, server_name)) {
+        cli_error(CMD, "--server-opt: expected fedavg, fedavgm or fedadam, got '%s'", server_name);
+        return FEDC_EXIT_USAGE;
+    }
+    c.server = fedc_server_defaults(kind);
+    if (server_lr > 0)
+        c.server.lr = server_lr;
+    if (server_mom >= 0) {
+        if (kind != FEDC_SERVER_FEDAVGM) {
+            cli_error(CMD, "--server-momentum applies to --server-opt fedavgm only");
+            return FEDC_EXIT_USAGE;
+        }
+        c.server.momentum = server_mom;
+    }
+    c.fraction_fit = fraction;
+    c.round_timeout_s = rto;
+    c.heartbeat_timeout_s = hbto;
+    c.wait_timeout_s = wto;
+    c.seed = seed;
+    /* A client's largest message is its update (4 bytes per parameter); the bound keeps a peer
+     * from making us allocate more (ZMQ_MAXMSGSIZE). */
+    c.max_msg = (size_t)(max_msg_mb ? max_msg_mb : 256) << 20;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return coord_run(&c);
+}

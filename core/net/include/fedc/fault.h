@@ -1,0 +1,29 @@
+/* Fault injection for tests (DESIGN.md, "Fault injection"): kill, stop, stall or delay a program at
+ * an exact protocol step instead of racing a timer.
+ *
+ * FEDC_FAULT holds comma-separated rules WHO/ACTION:STEP[@ROUND][:MS]:
+ *   WHO     the program's role: "coordinator" or a client's --name (omit "WHO/" to match all)
+ *   ACTION  exit (calls _exit(FEDC_FAULT_EXIT_CODE)), kill (raises SIGKILL), stop (raises SIGSTOP,
+ *           a frozen process that keeps its connections), stall (sleeps forever), delay (sleeps MS
+ *           milliseconds and goes on)
+ *   STEP    a named point, e.g. join, stats, fit, fit-res, eval-res (client); round-start,
+ *           aggregate, checkpoint (coordinator)
+ *   ROUND   only in that round (default: the first time the step is reached)
+ * e.g. FEDC_FAULT=bank-b/kill:fit@2,bank-a/delay:fit-res:300
+ * The hooks are compiled in only with the CMake option FEDC_FAULT_HOOKS (on for builds with
+ * tests); otherwise a set FEDC_FAULT is reported once and ignored. */
+#ifndef FEDC_FAULT_H
+#define FEDC_FAULT_H
+
+#include <stdint.h>
+
+#define FEDC_FAULT_EXIT_CODE 86
+
+/* Reads FEDC_FAULT and keeps the rules for `who`. A malformed rule is reported on stderr and
+ * makes the program exit 2 (a test that sets a typo must not pass by doing nothing). */
+void fedc_fault_init(const char *who);
+
+/* Applies the matching rules at a step of a round (0 outside rounds). */
+void fedc_fault_point(const char *step, uint32_t round);
+
+#endif

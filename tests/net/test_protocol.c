@@ -1,0 +1,442 @@
+/* The coordinator (argv[1]) against a hostile peer while two real clients (argv[2]) train: a raw
+ * ZeroMQ DEALER in this process joins like a client, then sends garbage bytes, a truncated
+ * protobuf, a wrong protocol version, a wrong run id, a fit_res for a stale round and one with the
+ * wrong dimension; once selected for a round it answers with NaN and Inf updates and an
+ * evaluation with an infinite loss; finally it sends a message bigger than --max-msg-mb. Every
+ * message that gets an answer gets an Error whose reason names the problem; a refused answer does
+ * not hold the round (the heartbeat timeout and round deadline are longer than the whole test);
+ * the oversize message makes ZeroMQ drop the connection, after which the coordinator still
+ * answers a new peer; and the federation of the real clients completes normally. The codec's own
+ * checks have unit tests in test_codec.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "fed.h"
+#include "fedc/codec.h"
+
+#define RUN_TIMEOUT 45
+#define START_TIMEOUT 15
+#define REPLY_TIMEOUT_MS 10000
+#define ROUNDS 8
+#define EVAL_BINS 10000 /* FEDC_EVAL_BINS, the histogram size the coordinator expects */
+
+static const char *g_coord, *g_client;
+
+typedef struct ctx {
+    fed f;
+    void *zctx;
+    void *rogue, *rogue2;
+    int ok;
+    /* Instructions the rogue received while it waited for something else: round, or -1. */
+    long fit_round, eval_round;
+} ctx;
+
+static void close_socket(void **s) {
+    if (*s) {
+        int zero = 0;
+        zmq_setsockopt(*s, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(*s);
+        *s = NULL;
+    }
+}
+
+static int setup(void **state) {
+    ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return -1;
+    if (fed_init(&c->f, "fedc-test-protocol-", g_coord, g_client)) {
+        fed_release(&c->f, 0);
+        free(c);
+        return -1;
+    }
+    c->zctx = zmq_ctx_new();
+    if (!c->zctx) {
+        fed_release(&c->f, 0);
+        free(c);
+        return -1;
+    }
+    c->fit_round = c->eval_round = -1;
+    *state = c;
+    return 0;
+}
+
+static int teardown(void **state) {
+    ctx *c = *state;
+    close_socket(&c->rogue);
+    close_socket(&c->rogue2);
+    zmq_ctx_term(c->zctx);
+    fed_release(&c->f, !c->ok);
+    free(c);
+    return 0;
+}
+
+static void *rogue_connect(ctx *c) {
+    void *s = zmq_socket(c->zctx, ZMQ_DEALER);
+    assert_non_null(s);
+    int zero = 0;
+    assert_int_equal(zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero), 0);
+    assert_int_equal(zmq_connect(s, c->f.endpoint), 0);
+    return s;
+}
+
+/* Sends one message: the envelope bytes and, if raw is not NULL, a raw frame after them. */
+static void send_bytes(void *s, const void *env, size_t len, const void *raw, size_t raw_len) {
+    assert_true(zmq_send(s, env, len, raw ? ZMQ_SNDMORE : 0) == (int)len);
+    if (raw)
+        assert_true(zmq_send(s, raw, raw_len, 0) == (int)raw_len);
+}
+
+static void send_env(void *s, const Fedc__Envelope *e, const void *raw, size_t raw_len) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fedc_msg_pack(&buf, &len, e), FEDC_OK);
+    send_bytes(s, buf, len, raw, raw_len);
+    free(buf);
+}
+
+/* Receives messages until one with body `want` arrives, or with `any_instruction` until a FitIns
+ * or EvaluateIns has arrived (then returns NULL). Others are skipped, but the round of a FitIns or
+ * EvaluateIns is noted in c, to be answered later. Caller frees the envelope. */
+static Fedc__Envelope *recv_until(ctx *c, void *s, Fedc__Envelope__BodyCase want,
+                                  int any_instruction) {
+    for (int waited = 0; waited < REPLY_TIMEOUT_MS;) {
+        if (any_instruction && (c->fit_round >= 0 || c->eval_round >= 0))
+            return NULL;
+        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&it, 1, 100);
+        assert_true(n >= 0);
+        if (n == 0) {
+            waited += 100;
+            continue;
+        }
+        zmq_msg_t first;
+        zmq_msg_init(&first);
+        assert_true(zmq_msg_recv(&first, s, 0) >= 0);
+        int more = zmq_msg_more(&first);
+        while (more) { /* a raw tensor frame: not needed here */
+            zmq_msg_t f;
+            zmq_msg_init(&f);
+            assert_true(zmq_msg_recv(&f, s, 0) >= 0);
+            more = zmq_msg_more(&f);
+            zmq_msg_close(&f);
+        }
+        Fedc__Envelope *e =
+            fedc__envelope__unpack(NULL, zmq_msg_size(&first), zmq_msg_data(&first));
+        zmq_msg_close(&first);
+        assert_non_null(e);
+        if (e->body_case == want)
+            return e;
+        if (e->body_case == FEDC__ENVELOPE__BODY_FIT_INS)
+            c->fit_round = e->round;
+        if (e->body_case == FEDC__ENVELOPE__BODY_EVALUATE_INS)
+            c->eval_round = e->round;
+        if (e->body_case == FEDC__ENVELOPE__BODY_BYE)
+            print_message("the coordinator said goodbye: %s\n", e->bye->reason);
+        fedc__envelope__free_unpacked(e, NULL);
+    }
+    print_message("no %s within %d ms\n",
+                  any_instruction ? "instruction" : fedc_msg_body_name(want), REPLY_TIMEOUT_MS);
+    fail();
+    return NULL;
+}
+
+static Fedc__Envelope *recv_body(ctx *c, void *s, Fedc__Envelope__BodyCase want) {
+    return recv_until(c, s, want, 0);
+}
+
+/* The next Error reply must name the problem: its reason contains `names`. */
+static void expect_error(ctx *c, void *s, const char *what, const char *names) {
+    Fedc__Envelope *e = recv_body(c, s, FEDC__ENVELOPE__BODY_ERROR);
+    print_message("%-22s -> Error: %s\n", what, e->error->reason);
+    if (!strstr(e->error->reason, names))
+        print_message("expected the reason to contain '%s'\n", names);
+    assert_non_null(strstr(e->error->reason, names));
+    assert_int_equal(e->version, FEDC_PROTOCOL_VERSION);
+    fedc__envelope__free_unpacked(e, NULL);
+}
+
+/* A Join with the German credit schema (a1..a24, label bad, binary). */
+static void make_join(Fedc__Envelope *e, Fedc__Join *j, Fedc__Schema *s, char **names,
+                      char storage[24][8]) {
+    fedc__envelope__init(e);
+    fedc__join__init(j);
+    fedc__schema__init(s);
+    for (int i = 0; i < 24; i++) {
+        snprintf(storage[i], 8, "a%d", i + 1);
+        names[i] = storage[i];
+    }
+    s->n_feature_names = 24;
+    s->feature_names = names;
+    s->label = "bad";
+    s->task = 0;
+    s->n_classes = 2;
+    j->name = "rogue";
+    j->schema = s;
+    j->n_rows = 100;
+    e->version = FEDC_PROTOCOL_VERSION;
+    e->body_case = FEDC__ENVELOPE__BODY_JOIN;
+    e->join = j;
+}
+
+/* A fit_res for `round` carrying `count` floats as a raw frame (values from v). */
+static void send_fit_res(void *s, const uint8_t *run_id, uint32_t round, const float *v,
+                         size_t count, int inline_values) {
+    Fedc__Envelope e;
+    Fedc__FitRes r = FEDC__FIT_RES__INIT;
+    Fedc__Tensor t = FEDC__TENSOR__INIT;
+    fedc__envelope__init(&e);
+    e.version = FEDC_PROTOCOL_VERSION;
+    e.run_id.data = (uint8_t *)run_id;
+    e.run_id.len = FEDC_RUN_ID_BYTES;
+    e.round = round;
+    uint8_t *bytes = malloc(4 * count + 1);
+    assert_non_null(bytes);
+    fedc_tensor_pack(&t, bytes, v, count);
+    if (!inline_values) {
+        t.data.data = NULL;
+        t.data.len = 0;
+    }
+    r.update = &t;
+    r.n_examples = 100;
+    r.train_loss = 0.5;
+    r.seconds = 0.1;
+    e.body_case = FEDC__ENVELOPE__BODY_FIT_RES;
+    e.fit_res = &r;
+    send_env(s, &e, inline_values ? NULL : bytes, 4 * count);
+    free(bytes);
+}
+
+/* An evaluate_res for `round` with empty binary histograms of `bins` bins and the given loss. */
+static void send_eval_res(void *s, const uint8_t *run_id, uint32_t round, size_t bins,
+                          double loss) {
+    Fedc__Envelope e;
+    Fedc__EvaluateRes r = FEDC__EVALUATE_RES__INIT;
+    uint64_t *zero = calloc(bins, sizeof(uint64_t));
+    assert_non_null(zero);
+    fedc__envelope__init(&e);
+    e.version = FEDC_PROTOCOL_VERSION;
+    e.run_id.data = (uint8_t *)run_id;
+    e.run_id.len = FEDC_RUN_ID_BYTES;
+    e.round = round;
+    r.n_hist_pos = r.n_hist_neg = bins;
+    r.hist_pos = r.hist_neg = zero;
+    r.log_loss_sum = loss;
+    e.body_case = FEDC__ENVELOPE__BODY_EVALUATE_RES;
+    e.evaluate_res = &r;
+    send_env(s, &e, NULL, 0);
+    free(zero);
+}
+
+static void send_heartbeat(void *s, uint32_t version, const uint8_t *run_id) {
+    Fedc__Envelope e;
+    Fedc__Heartbeat h = FEDC__HEARTBEAT__INIT;
+    fedc__envelope__init(&e);
+    e.version = version;
+    e.run_id.data = (uint8_t *)run_id;
+    e.run_id.len = FEDC_RUN_ID_BYTES;
+    h.seq = 1;
+    e.body_case = FEDC__ENVELOPE__BODY_HEARTBEAT;
+    e.heartbeat = &h;
+    send_env(s, &e, NULL, 0);
+}
+
+static void test_hostile_peer(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f;
+    assert_int_equal(fed_write_shards(f, 2, "shard"), 0);
+    char *metrics = fed_path(f, "metrics.json");
+    assert_non_null(metrics);
+    /* The heartbeat timeout and the round deadline outlast the test: a round that waited for
+     * the rogue instead of going on would make it fail. */
+    /* clang-format off */
+    const char *args[] = {"--min-clients", "2", "--rounds", "8", "--local-epochs", "2",
+                          "--layers", "16", "--max-msg-mb", "1", "--round-timeout", "100",
+                          "--heartbeat-timeout", "100", "--wait-timeout", "30",
+                          "--metrics-json", metrics, NULL};
+    /* clang-format on */
+    /* Rounds of at least 200 ms, so that the attack happens while the run goes on. */
+    char fault[512];
+    size_t fl = (size_t)snprintf(fault, sizeof fault, "FEDC_FAULT=");
+    for (int r = 1; r <= ROUNDS; r++)
+        fl += (size_t)snprintf(fault + fl, sizeof fault - fl, "%sbank-a/delay:fit-res@%d:200",
+                               r > 1 ? "," : "", r);
+    assert_true(fl < sizeof fault);
+    const char *env[] = {fault, NULL};
+    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
+    char *csv0 = fed_path(f, "shard0.csv"), *csv1 = fed_path(f, "shard1.csv");
+    assert_true(fed_start_client(f, "bank-a", csv0, env, NULL) >= 0);
+    assert_true(fed_start_client(f, "bank-b", csv1, env, NULL) >= 0);
+    free(csv0);
+    free(csv1);
+    /* Round 0 (statistics) is between the real clients. */
+    assert_int_equal(fed_wait_text(f->coord.err, "round 0: statistics from 2", 0, f->coord.pid, 15),
+                     0);
+
+    /* Join like a client to learn the run id and the model's size. */
+    c->rogue = rogue_connect(c);
+    void *s = c->rogue;
+    Fedc__Envelope je;
+    Fedc__Join j;
+    Fedc__Schema sch;
+    char *names[24];
+    char storage[24][8];
+    make_join(&je, &j, &sch, names, storage);
+    send_env(s, &je, NULL, 0);
+    Fedc__Envelope *w = recv_body(c, s, FEDC__ENVELOPE__BODY_WELCOME);
+    assert_int_equal(w->run_id.len, FEDC_RUN_ID_BYTES);
+    uint8_t run_id[FEDC_RUN_ID_BYTES];
+    memcpy(run_id, w->run_id.data, FEDC_RUN_ID_BYTES);
+    size_t n_params = 0;
+    for (size_t l = 0; l + 1 < w->welcome->n_layer_sizes; l++)
+        n_params += (size_t)w->welcome->layer_sizes[l] * w->welcome->layer_sizes[l + 1] +
+                    w->welcome->layer_sizes[l + 1];
+    assert_int_equal(w->welcome->layer_sizes[0], 24);
+    fedc__envelope__free_unpacked(w, NULL);
+    float *zeros = calloc(n_params, sizeof(float));
+    assert_non_null(zeros);
+
+    /* Garbage: a varint that never ends is no protobuf. */
+    uint8_t junk[16];
+    memset(junk, 0xff, sizeof junk);
+    send_bytes(s, junk, sizeof junk, NULL, 0);
+    expect_error(c, s, "garbage bytes", "malformed");
+
+    /* A Join cut in the middle. */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fedc_msg_pack(&buf, &len, &je), FEDC_OK);
+    send_bytes(s, buf, len / 2, NULL, 0);
+    free(buf);
+    expect_error(c, s, "truncated protobuf", "malformed");
+
+    send_heartbeat(s, FEDC_PROTOCOL_VERSION + 1, run_id);
+    expect_error(c, s, "protocol version 2", "version");
+
+    uint8_t other_run[FEDC_RUN_ID_BYTES];
+    memset(other_run, 0x42, sizeof other_run);
+    send_heartbeat(s, FEDC_PROTOCOL_VERSION, other_run);
+    expect_error(c, s, "wrong run id", "run id");
+
+    send_fit_res(s, run_id, 0, zeros, n_params, 0);
+    expect_error(c, s, "stale round fit_res", "round");
+
+    send_fit_res(s, run_id, 1, zeros, 5, 0);
+    expect_error(c, s, "wrong dimension", "expected");
+
+    /* As a member of the federation it is asked to train and to evaluate (evaluation also in
+     * rounds it does not train in). Its first two updates (NaN in the raw frame, Inf inside the
+     * message) and its first evaluation (an infinite loss) are refused, and each time the round
+     * goes on without waiting for it; later evaluations are valid and empty. */
+    int fits = 0, evals = 0, last_was_eval = 0;
+    while (fits < 2 || evals < 1 || !last_was_eval) {
+        Fedc__Envelope *bye_msg = recv_until(c, s, FEDC__ENVELOPE__BODY_BYE, 1);
+        if (bye_msg) {
+            print_message("unexpected goodbye: %s\n", bye_msg->bye->reason);
+            fedc__envelope__free_unpacked(bye_msg, NULL);
+            fail();
+        }
+        if (c->fit_round >= 0) {
+            uint32_t r = (uint32_t)c->fit_round;
+            c->fit_round = -1;
+            last_was_eval = 0;
+            if (fits++ == 0) {
+                zeros[3] = NAN;
+                send_fit_res(s, run_id, r, zeros, n_params, 0);
+                zeros[3] = 0.0f;
+                expect_error(c, s, "NaN in the raw frame", "not finite");
+            } else {
+                zeros[n_params - 1] = INFINITY;
+                send_fit_res(s, run_id, r, zeros, n_params, 1);
+                zeros[n_params - 1] = 0.0f;
+                expect_error(c, s, "Inf in the message", "not finite");
+            }
+        } else {
+            uint32_t r = (uint32_t)c->eval_round;
+            c->eval_round = -1;
+            last_was_eval = 1;
+            if (evals++ == 0) {
+                send_eval_res(s, run_id, r, EVAL_BINS, INFINITY);
+                expect_error(c, s, "infinite evaluation", "log_loss_sum");
+            } else {
+                send_eval_res(s, run_id, r, EVAL_BINS, 0.0);
+            }
+        }
+    }
+    free(zeros);
+    /* Leaves, so that the coordinator does not wait for it in later rounds (a connection that
+     * merely goes away is noticed only at the next send or after the heartbeat timeout). */
+    Fedc__Envelope be;
+    Fedc__Bye bye = FEDC__BYE__INIT;
+    fedc__envelope__init(&be);
+    be.version = FEDC_PROTOCOL_VERSION;
+    be.run_id.data = run_id;
+    be.run_id.len = FEDC_RUN_ID_BYTES;
+    bye.reason = "done";
+    be.body_case = FEDC__ENVELOPE__BODY_BYE;
+    be.bye = &bye;
+    send_env(s, &be, NULL, 0);
+    assert_int_equal(fed_wait_text(f->coord.err, "rogue left", 0, f->coord.pid, 10), 0);
+
+    /* Bigger than --max-msg-mb 1: ZeroMQ drops the connection, no reply. */
+    size_t big = (size_t)3 << 20;
+    uint8_t *huge = calloc(big, 1);
+    assert_non_null(huge);
+    send_bytes(s, huge, big, NULL, 0);
+    free(huge);
+    /* The coordinator is still up and answers a new peer. */
+    c->rogue2 = rogue_connect(c);
+    send_bytes(c->rogue2, junk, sizeof junk, NULL, 0);
+    expect_error(c, c->rogue2, "after the oversize one", "malformed");
+    assert_true(fed_file_has(f->coord.err, "refused a message from rogue"));
+    assert_true(fed_file_has(f->coord.err, "rogue: its answer was refused"));
+    /* It was selected to train in at least the two rounds it spoiled. */
+
+    /* Meanwhile the federation went on and completes normally. */
+    assert_int_equal(fed_wait(&f->coord, RUN_TIMEOUT), 0);
+    if (f->coord.res.status != 0)
+        print_message("coordinator: status %d, signal %d\n", f->coord.res.status,
+                      f->coord.res.term_signal);
+    assert_int_equal(f->coord.res.term_signal, 0);
+    assert_int_equal(f->coord.res.status, 0);
+    for (int i = 0; i < f->n_cl; i++) {
+        assert_int_equal(fed_wait(&f->cl[i], 15), 0);
+        assert_int_equal(f->cl[i].res.term_signal, 0);
+        assert_int_equal(f->cl[i].res.status, 0);
+    }
+    fed_round r[ROUNDS + 2];
+    assert_int_equal(fed_read_metrics(metrics, r, ROUNDS + 2), ROUNDS);
+    int with_rogue = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        assert_int_equal(r[i].round, i + 1);
+        assert_int_equal(r[i].participants, 2);
+        with_rogue += r[i].selected == 3;
+    }
+    assert_true(with_rogue >= 2);
+    /* Nobody was waited for until a deadline. */
+    assert_false(fed_file_has(f->coord.err, "deadline"));
+    assert_false(fed_file_has(f->coord.err, "missed its heartbeats"));
+    free(metrics);
+    c->ok = 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s FEDC_COORDINATOR FEDC_CLIENT\n", argv[0]);
+        return 2;
+    }
+    g_coord = argv[1];
+    g_client = argv[2];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_hostile_peer, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
