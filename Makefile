@@ -67,6 +67,7 @@ format-check: build
 
 bench: build
 	$(BUILD)/bench/bench_nn
+	$(BUILD)/bench/bench_round $(BUILD)/coordinator/fedc-coordinator
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -398,6 +398,17 @@ static void on_training_done(cl *c) {
     job *j = &c->job;
     if (j->rc) {
         logm("round %u: local training failed: %s", j->round, j->msg);
+        /* Tell the coordinator, so that the round does not wait for us until its deadline. */
+        Fedc__Envelope m;
+        Fedc__Error er = FEDC__ERROR__INIT;
+        char reason[FEDC_DIAG_MAX + 32];
+        snprintf(reason, sizeof reason, "local training failed: %s", j->msg);
+        env_init(c, &m, j->round);
+        er.code = (uint32_t)(-(int)j->rc);
+        er.reason = reason;
+        m.body_case = FEDC__ENVELOPE__BODY_ERROR;
+        m.error = &er;
+        (void)send_msg(c, &m, NULL, 0);
     } else {
         Fedc__Envelope m;
         Fedc__FitRes r = FEDC__FIT_RES__INIT;

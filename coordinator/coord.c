@@ -615,9 +615,15 @@ static void on_fit_res(coord *co, client *c, const fedc_inbox *in) {
         return;
     }
     const Fedc__FitRes *r = e->fit_res;
-    fedc_tensor_unpack(co->upd, r->update, in->raw);
+    /* On a little-endian host an aligned raw frame already is the float vector: add it in place
+     * instead of copying 4 bytes per parameter first. */
+    const float *upd = co->upd;
+    if (in->raw && ((uintptr_t)in->raw % _Alignof(float)) == 0 && r->update->data.len == 0)
+        upd = (const float *)(const void *)in->raw;
+    else
+        fedc_tensor_unpack(co->upd, r->update, in->raw);
     fedc_diag d;
-    fedc_err rc = fedc_accum_add(co->acc, co->upd, r->n_examples, r->train_loss, &d);
+    fedc_err rc = fedc_accum_add(co->acc, upd, r->n_examples, r->train_loss, &d);
     if (rc) {
         char reason[FEDC_DIAG_MAX + 32];
         snprintf(reason, sizeof reason, "fit_res refused: %s", d.msg);
@@ -897,6 +903,9 @@ static void handle(coord *co, fedc_inbox *in) {
         break;
     case FEDC__ENVELOPE__BODY_ERROR:
         logm("%s reports an error: %s", c->name, e->error->reason);
+        /* A client that cannot answer this round (its training failed) says so: stop waiting. */
+        if (e->round == co->round && (co->ph == PH_FIT || co->ph == PH_EVAL))
+            refused_answer(co, c);
         break;
     default:
         reply_error(co, &c->peer, e->round, FEDC_EINVAL,
