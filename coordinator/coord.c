@@ -799,17 +799,17 @@ static int finish_round(coord *co) {
     if (!co->cfg->quiet) {
         if (co->task == FEDC_TASK_BINARY)
             printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_roc_auc %.4f  val_pr_auc "
-                   "%.4f  %.2f s\n",
+                   "%.4f  %.3f s\n",
                    co->round, co->cfg->rounds, co->answered, co->selected, loss, s.roc_auc,
                    s.pr_auc, secs);
         else if (co->task == FEDC_TASK_MULTICLASS)
             printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_accuracy %.4f  "
-                   "val_macro_f1 %.4f  %.2f s\n",
+                   "val_macro_f1 %.4f  %.3f s\n",
                    co->round, co->cfg->rounds, co->answered, co->selected, loss, s.accuracy,
                    s.macro_f1, secs);
         else
             printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_rmse %.4f  val_r2 %.4f  "
-                   "%.2f s\n",
+                   "%.3f s\n",
                    co->round, co->cfg->rounds, co->answered, co->selected, loss, s.rmse, s.r2,
                    secs);
         fflush(stdout);

@@ -288,6 +288,38 @@ static void test_accum_refusals(void **state) {
     }
 }
 
+/* Weights below 2^21 take a multiply-free path, larger ones an integer multiply: both must give
+ * exactly sum[i] = w * round_half_even(delta[i] * 2^24), checked against that formula in integer
+ * arithmetic at weights on both sides of the switch and elements at the limit. */
+static void test_accum_exact_both_paths(void **state) {
+    (void)state;
+    enum { N = 1031 };
+    const uint64_t ws[] = {1, 3, (1u << 21) - 1, 1u << 21, (1u << 21) + 7, 123456789};
+    float delta[N];
+    fedc_rng r;
+    fedc_rng_init(&r, 99);
+    for (int i = 0; i < N; i++)
+        delta[i] = (fedc_rng_uniform(&r) - 0.5f) * 2.0f * (float)FEDC_ACCUM_MAX_ABS;
+    delta[0] = (float)FEDC_ACCUM_MAX_ABS;
+    delta[1] = -(float)FEDC_ACCUM_MAX_ABS;
+    delta[2] = 0.5f / 16777216.0f; /* exactly half a step: rounds to even (0) */
+    delta[3] = 1.5f / 16777216.0f; /* rounds to 2 */
+    for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++) {
+        fedc_accum *a = NULL;
+        assert_int_equal(fedc_accum_new(&a, N, FEDC_ACCUM_FRAC_BITS), FEDC_OK);
+        add_ok(a, delta, ws[k], 0.25);
+        for (int i = 0; i < N; i++) {
+            int64_t q = (int64_t)nearbyint((double)delta[i] * 16777216.0);
+            int64_t want = q * (int64_t)ws[k];
+            if (a->sum[i] != want)
+                fail_msg("weight %llu, element %d: sum %lld, expected %lld",
+                         (unsigned long long)ws[k], i, (long long)a->sum[i], (long long)want);
+        }
+        assert_true(a->sum[2] == 0 && a->sum[3] == 2 * (int64_t)ws[k]);
+        fedc_accum_destroy(&a);
+    }
+}
+
 /* The extremes of the headroom: total weight 2^32 with every element at +-64 gives sums of
  * +-2^62 exactly (no overflow, which UBSan would report), and the mean comes back exactly. */
 static void test_accum_headroom(void **state) {
@@ -905,6 +937,7 @@ int main(void) {
         cmocka_unit_test(test_accum_weighted_mean),
         cmocka_unit_test(test_accum_order_independent),
         cmocka_unit_test(test_accum_refusals),
+        cmocka_unit_test(test_accum_exact_both_paths),
         cmocka_unit_test(test_accum_headroom),
         cmocka_unit_test(test_accum_lifecycle),
         cmocka_unit_test(test_server_fedavg),

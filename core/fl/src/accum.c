@@ -58,6 +58,44 @@ static int add_quantised(int64_t *restrict sum, const float *restrict delta, siz
     return bad != 0;
 }
 
+/* The same for |w| < 2^21, without a 64-bit integer multiply (which x86-64 before AVX-512DQ
+ * lacks in vector form): |r| <= 2^30, so r * w is an exact double below 2^51 in magnitude, and
+ * adding 1.5 * 2^52 puts that integer in the low bits of the double's pattern (two's complement
+ * after subtracting the pattern of 1.5 * 2^52). Every step is exact, so the sums are the same
+ * bits as add_quantised's. bench_round: about a quarter of the coordinator's CPU time per
+ * 100k-parameter update went to the scalar multiply. */
+static int add_quantised_small(int64_t *restrict sum, const float *restrict delta, size_t n,
+                               int64_t w, double scale, uint32_t lim_bits) {
+    const double magic = 6755399441055744.0;
+    int64_t magic_bits;
+    memcpy(&magic_bits, &magic, sizeof magic_bits);
+    const double wd = (double)w;
+    uint32_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad) if (n >= PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &delta[i], sizeof b);
+        uint32_t ok = (b & 0x7fffffffu) <= lim_bits ? 0xffffffffu : 0u;
+        bad |= ~ok;
+        b &= ok;
+        float x;
+        memcpy(&x, &b, sizeof x);
+        double r = ((double)x * scale + magic) - magic;
+        double p = r * wd + magic;
+        int64_t pb;
+        memcpy(&pb, &p, sizeof pb);
+        sum[i] += pb - magic_bits;
+    }
+    return bad != 0;
+}
+
+static int add_scaled(int64_t *restrict sum, const float *restrict delta, size_t n, int64_t w,
+                      double scale, uint32_t lim_bits) {
+    if (w > -(INT64_C(1) << 21) && w < (INT64_C(1) << 21))
+        return add_quantised_small(sum, delta, n, w, scale, lim_bits);
+    return add_quantised(sum, delta, n, w, scale, lim_bits);
+}
+
 static i128 loss_get(const fedc_accum *a) {
     u128 u = ((u128)(uint64_t)a->loss_hi << 64) | a->loss_lo;
     return (i128)u;
@@ -143,9 +181,9 @@ fedc_err fedc_accum_add(fedc_accum *a, const float *delta, uint64_t weight, doub
     }
 
     const double scale = ldexp(1.0, a->frac_bits);
-    if (add_quantised(a->sum, delta, a->n, (int64_t)weight, scale, float_bits(lim))) {
+    if (add_scaled(a->sum, delta, a->n, (int64_t)weight, scale, float_bits(lim))) {
         /* Take back exactly what was added (refused elements added 0), then name the first. */
-        add_quantised(a->sum, delta, a->n, -(int64_t)weight, scale, float_bits(lim));
+        add_scaled(a->sum, delta, a->n, -(int64_t)weight, scale, float_bits(lim));
         size_t i = 0;
         while (i < a->n && fabsf(delta[i]) <= lim)
             i++;
