@@ -190,6 +190,27 @@ static long rss_kb(int pid, const char *field) {
     return v;
 }
 
+/* CPU seconds (user + system) a process has used so far, or -1. */
+static double cpu_s(int pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (!p)
+        return -1;
+    unsigned long ut = 0, stt = 0;
+    /* fields after the name: state(3) ... utime(14) stime(15) */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2)
+        return -1;
+    return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -261,6 +282,7 @@ static int run_config(const char *coord, int n_clients, const char *layers, size
         pthread_create(&th[i], NULL, sim_main, &sims[i]);
     }
     long rss_first = -1, rss_mid = -1, rss_last = -1, hwm = -1;
+    double cpu_first = -1, cpu_last = -1;
     int st = 0;
     for (;;) {
         pid_t w = waitpid(pid, &st, WNOHANG);
@@ -268,13 +290,17 @@ static int run_config(const char *coord, int n_clients, const char *layers, size
             break;
         int lines = count_lines(metrics);
         long r = rss_kb(pid, "VmRSS:");
-        if (lines >= 1 && rss_first < 0)
+        if (lines >= 1 && rss_first < 0) {
             rss_first = r;
+            cpu_first = cpu_s(pid);
+        }
         if (lines >= rounds / 2 + 1 && rss_mid < 0)
             rss_mid = r;
         if (lines >= rounds) {
-            if (rss_last < 0)
+            if (rss_last < 0) {
                 rss_last = r;
+                cpu_last = cpu_s(pid);
+            }
         }
         long h = rss_kb(pid, "VmHWM:");
         if (h > hwm)
@@ -311,10 +337,15 @@ static int run_config(const char *coord, int n_clients, const char *layers, size
     double raw = 4.0 * (double)n_params;
     /* A round carries the weights out twice (fit, then evaluation) and the update back once. */
     double out_per = bout / n / n_clients, in_per = bin / n / n_clients;
-    printf("%7d  %10zu  %6d  %11.2f  %11.2f  %12.0f  %8.3f  %12.0f  %8.3f  %7.1f %7.1f %7.1f  "
-           "%7.1f\n",
-           n_clients, n_params, n, median(ov, n), median(rt, n), in_per, in_per / raw, out_per,
-           out_per / (2 * raw), rss_first / 1024.0, rss_mid / 1024.0, rss_last / 1024.0,
+    /* The coordinator's own CPU time per round (rounds 2..last): what it costs on a machine of
+     * its own, apart from the simulated clients sharing the cores here. */
+    double cpu_ms = n > 1 && cpu_first >= 0 && cpu_last >= 0
+                        ? 1e3 * (cpu_last - cpu_first) / (double)(n - 1)
+                        : -1.0;
+    printf("%7d  %10zu  %6d  %11.2f  %11.2f  %11.2f  %12.0f  %8.3f  %12.0f  %8.3f  %7.1f %7.1f "
+           "%7.1f  %7.1f\n",
+           n_clients, n_params, n, median(ov, n), median(rt, n), cpu_ms, in_per, in_per / raw,
+           out_per, out_per / (2 * raw), rss_first / 1024.0, rss_mid / 1024.0, rss_last / 1024.0,
            hwm / 1024.0);
     fflush(stdout);
     free(ov);
@@ -365,7 +396,7 @@ int main(int argc, char **argv) {
            "training time), loopback TCP\n");
     printf("targets: fit overhead < 5 ms at 10 clients x 100k parameters; wire bytes within 5%% "
            "of raw float32 each way (ratio <= 1.05)\n\n");
-    printf("clients  parameters  rounds  fit_ovh_ms  round_ms  in_B/client  in/raw  "
+    printf("clients  parameters  rounds  fit_ovh_ms  round_ms  coord_cpu_ms  in_B/client  in/raw  "
            "out_B/client  out/2raw  rss_MiB(first mid last)  peak_MiB\n");
     int port = 20000 + (int)(getpid() % 20000);
     /* 30 inputs: layers 350,256 -> 100,963 parameters; 3150,3150 -> 10,026,451. */

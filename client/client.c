@@ -438,6 +438,11 @@ static void on_training_done(cl *c) {
 
 static void on_evaluate_ins(cl *c, const fedc_inbox *in) {
     const Fedc__Envelope *e = in->msg;
+    const Fedc__EvaluateIns *ei = e->evaluate_ins;
+    if (ei->n_mean && apply_stats(c, ei->mean, ei->std)) {
+        logm("out of memory standardising the data");
+        return;
+    }
     fedc_eval_acc *a = c->eval;
     fedc_eval_acc_reset(a);
     fedc_tensor_unpack(c->eval_model->params, e->evaluate_ins->weights, in->raw);

@@ -557,6 +557,9 @@ static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
     } else {
         v.weights = &t;
         v.threshold = co->cfg->threshold;
+        v.n_mean = v.n_std = (size_t)co->n_features;
+        v.mean = co->model->mean;
+        v.std = co->model->std;
         e.body_case = kind;
         e.evaluate_ins = &v;
     }

@@ -310,8 +310,8 @@ static void test_late_join(void **state) {
     assert_true(first >= 3 && first <= 4);
     for (int i = first - 1; i < LATE_ROUNDS; i++)
         assert_int_equal(r[i].participants, 3);
-    /* Its first evaluation may come before it has the standardisation (that comes with a
-     * FitIns): an empty one, which must still be a valid answer. */
+    /* Its first evaluation may come before its first FitIns; the EvaluateIns carries the
+     * standardisation too, so that answer is valid and counts its rows. */
     assert_false(fed_file_has(f->coord.err, "marked dead"));
     assert_false(fed_file_has(f->coord.err, "refused"));
     free(metrics);

@@ -194,6 +194,9 @@ int main(int argc, char **argv) {
     fedc__evaluate_ins__init(&eval_ins);
     eval_ins.weights = &t;
     eval_ins.threshold = 0.5f;
+    eval_ins.n_mean = eval_ins.n_std = FUZZ_N_FEATURES;
+    eval_ins.mean = mean;
+    eval_ins.std = std;
     envelope(&e, FUZZ_ROUND);
     e.body_case = FEDC__ENVELOPE__BODY_EVALUATE_INS;
     e.evaluate_ins = &eval_ins;

@@ -385,11 +385,47 @@ static void test_stats_and_evaluation(void **state) {
     refused(&e, &x, FEDC_ERANGE, "regression sums");
 }
 
+/* An evaluation request carries the weights and, for clients that joined late, the agreed
+ * standardisation, checked like a FitIns's. */
+static void test_evaluate_ins(void **state) {
+    (void)state;
+    Fedc__Envelope e;
+    Fedc__EvaluateIns v;
+    Fedc__Tensor t;
+    float w[4] = {0.5f, -1.0f, 2.0f, 0.0f}, mean[2] = {1.0f, 2.0f}, sd[2] = {1.0f, 3.0f};
+    uint8_t store[sizeof w];
+    envelope(&e, 4);
+    fedc__evaluate_ins__init(&v);
+    fedc__tensor__init(&t);
+    fedc_tensor_pack(&t, store, w, 4);
+    v.weights = &t;
+    v.threshold = 0.5f;
+    v.n_mean = v.n_std = 2;
+    v.mean = mean;
+    v.std = sd;
+    e.body_case = FEDC__ENVELOPE__BODY_EVALUATE_INS;
+    e.evaluate_ins = &v;
+    fedc_msg_expect x = expect_round(4);
+    x.n_params = 4;
+    x.n_features = 2;
+    fedc_diag d;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    sd[1] = 0.0f;
+    refused(&e, &x, FEDC_ERANGE, "evaluate_ins: std 1 is not positive");
+    sd[1] = 3.0f;
+    v.n_std = 1;
+    refused(&e, &x, FEDC_EMISMATCH, "evaluate_ins: std: expected 2 values, got 1");
+    v.n_std = 2;
+    v.threshold = 1.5f;
+    refused(&e, &x, FEDC_ERANGE, "threshold 1.5 outside [0, 1]");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_res_round_trip),   cmocka_unit_test(test_envelope_checks),
         cmocka_unit_test(test_bytes_level_failures), cmocka_unit_test(test_raw_frame),
         cmocka_unit_test(test_join_and_schema),      cmocka_unit_test(test_stats_and_evaluation),
+        cmocka_unit_test(test_evaluate_ins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -360,8 +360,21 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
     }
     case FEDC__ENVELOPE__BODY_EVALUATE_INS: {
         const Fedc__EvaluateIns *f = e->evaluate_ins;
-        if ((rc = check_tensor(f->weights, x->n_params, x, "evaluate_ins: weights", d)))
+        if ((rc = check_tensor(f->weights, x->n_params, x, "evaluate_ins: weights", d)) ||
+            (rc = check_floats(f->mean, f->n_mean, x->n_features, "evaluate_ins: mean", d)) ||
+            (rc = check_floats(f->std, f->n_std, x->n_features, "evaluate_ins: std", d)))
             return rc;
+        if (f->n_mean != f->n_std) {
+            fedc_diag_set(d, "evaluate_ins: %zu means but %zu standard deviations", f->n_mean,
+                          f->n_std);
+            return FEDC_EMISMATCH;
+        }
+        for (size_t i = 0; i < f->n_std; i++) {
+            if (!(f->std[i] > 0.0f)) {
+                fedc_diag_set(d, "evaluate_ins: std %zu is not positive", i);
+                return FEDC_ERANGE;
+            }
+        }
         if (!(f->threshold >= 0.0f && f->threshold <= 1.0f)) {
             fedc_diag_set(d, "evaluate_ins: threshold %g outside [0, 1]", (double)f->threshold);
             return FEDC_ERANGE;

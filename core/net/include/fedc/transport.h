@@ -80,7 +80,7 @@ typedef struct fedc_inbox {
     Fedc__Envelope *msg; /* owned; NULL after a refused message */
     uint8_t *raw;        /* the raw frame's bytes or NULL (owned through raw_msg) */
     size_t raw_len;
-    size_t bytes;  /* bytes of the message on the wire (frames after the routing id) */
+    size_t bytes;  /* bytes of the message on the wire (every frame, a ROUTER's routing id too) */
     void *raw_msg; /* the ZeroMQ frame holding raw, kept to avoid copying a large tensor */
 } fedc_inbox;
 
