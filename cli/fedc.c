@@ -12,6 +12,7 @@ static void usage(FILE *f) {
             "  train   train a model centrally on one CSV file (the baseline for federated runs)\n"
             "  eval    evaluate a saved model on a CSV file\n"
             "  split   partition a CSV file into per-client CSV files for federated simulations\n"
+            "  keygen  create a participant's identity (NAME.key and NAME.key_secret)\n"
             "  sim     run a federation of local processes and compare it with centralised and\n"
             "          client-alone training\n"
             "  help    show this message\n"
@@ -33,6 +34,8 @@ int main(int argc, char **argv) {
         return cmd_split(argc - 1, argv + 1);
     if (strcmp(cmd, "sim") == 0)
         return cmd_sim(argc - 1, argv + 1);
+    if (strcmp(cmd, "keygen") == 0)
+        return cmd_keygen(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return FEDC_EXIT_OK;

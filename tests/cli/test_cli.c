@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "proc.h"
 
@@ -763,6 +764,40 @@ static void test_multiclass(void **state) {
     free(model);
 }
 
+/* fedc keygen: the file pair with its modes, no silent replacement, bad names refused. */
+static void test_keygen(void **state) {
+    char *dir = tpath(state, "keys");
+    proc_result r;
+    fedc_run(&r, NULL, "keygen", "--name", "bank-a", "--out", dir, NULL);
+    expect_status(&r, 0);
+    proc_result_release(&r);
+    char *pub = tpath(state, "keys/bank-a.key"), *sec = tpath(state, "keys/bank-a.key_secret");
+    struct stat st;
+    assert_int_equal(stat(sec, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(stat(pub, &st), 0);
+    char *text = proc_read_file(pub, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "curve-public-key = \""));
+    assert_null(strstr(text, "secret-key"));
+    free(text);
+    fedc_run(&r, NULL, "keygen", "--name", "bank-a", "--out", dir, NULL);
+    expect_refusal(&r, "fedc keygen: ", "already exists");
+    proc_result_release(&r);
+    fedc_run(&r, NULL, "keygen", "--name", "bank-a", "--out", dir, "--force", NULL);
+    expect_status(&r, 0);
+    proc_result_release(&r);
+    fedc_run(&r, NULL, "keygen", "--name", "../x", "--out", dir, NULL);
+    expect_refusal(&r, "fedc keygen: --name: ", "'../x'");
+    proc_result_release(&r);
+    fedc_run(&r, NULL, "keygen", "--name", "bank-b", NULL);
+    expect_refusal(&r, "fedc keygen: --out is required", NULL);
+    proc_result_release(&r);
+    free(pub);
+    free(sec);
+    free(dir);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s PATH-TO-FEDC\n", argv[0]);
@@ -771,6 +806,7 @@ int main(int argc, char **argv) {
     g_fedc = argv[1];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_missing_label_column, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keygen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_numeric_cell, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ragged_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_and_header_only, setup, teardown),
