@@ -3,18 +3,19 @@
  *   bench_round PATH/TO/fedc-coordinator [--clients 2,10,50] [--small-rounds 20] [--big-rounds 5]
  *               [--no-big]
  *
- * Runs the real fedc-coordinator process against N simulated clients (threads in this program,
- * each with its own DEALER socket, speaking the same protocol as fedc-client) that answer every
- * instruction at once with a fixed update: their "training time" is zero, so the round's wall time
- * is the federation's overhead (the issue's definition: round wall time minus the slowest
- * client's local training time). Two models: about 100k parameters (30 inputs, layers 350,256)
- * and about 10M (30 inputs, layers 3150,3150). Prints, per configuration, the median over rounds
- * of: the fit phase's overhead (instruction out to last result aggregated, from the coordinator's
- * metrics), the whole round (fit + federated evaluation + checkpoint), bytes on the wire per client
- * per round in each direction against the raw float32 size of the weights, and the coordinator's
- * resident memory after the first, middle and last round (flat = no growth per round), plus its
- * peak (VmHWM). Targets from the issue are printed alongside: overhead under 5 ms for 10 clients
- * and 100k parameters on loopback, wire bytes within 5% of the raw size each way. */
+ * Runs the real fedc-coordinator process (plain transport, --insecure) against N simulated clients
+ * (threads in this program, each with its own DEALER socket, speaking the same protocol as
+ * fedc-client) that answer every instruction at once with a fixed update: their "training time" is
+ * zero, so the round's wall time is the federation's overhead (the issue's definition: round wall
+ * time minus the slowest client's local training time). Two models: about 100k parameters (30
+ * inputs, layers 350,256) and about 10M (30 inputs, layers 3150,3150). Prints, per configuration,
+ * the median over rounds of: the fit phase's overhead (instruction out to last result aggregated,
+ * from the coordinator's metrics), the whole round (fit + federated evaluation + checkpoint), bytes
+ * on the wire per client per round in each direction against the raw float32 size of the weights,
+ * and the coordinator's resident memory after the first, middle and last round (flat = no growth
+ * per round), plus its peak (VmHWM). Targets from the issue are printed alongside: overhead under 5
+ * ms for 10 clients and 100k parameters on loopback, wire bytes within 5% of the raw size each way.
+ */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>
@@ -259,7 +260,7 @@ static int run_config(const char *coord, int n_clients, const char *layers, size
             _exit(126);
         execl(coord, coord, "--bind", bind, "--rounds", srounds, "--min-clients", sclients,
               "--layers", layers, "--metrics-json", metrics, "--heartbeat-timeout", "120",
-              "--round-timeout", "600", "--quiet", (char *)NULL);
+              "--round-timeout", "600", "--quiet", "--insecure", (char *)NULL);
         _exit(127);
     }
     float *update = malloc(4 * n_params);

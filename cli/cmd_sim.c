@@ -26,6 +26,7 @@
 
 #include "cli.h"
 #include "fedc/data.h"
+#include "fedc/keys.h"
 #include "fedc/model.h"
 #include "fedc/modelfile.h"
 #include "fedc/train.h"
@@ -78,7 +79,7 @@ static void usage(FILE *f) {
 
 typedef struct sim_opts {
     const char *data, *label, *drop, *split, *metrics, *summary, *work_dir;
-    int clients, threads, quiet;
+    int clients, threads, quiet, insecure;
     float test_fraction;
     /* passed through */
     int rounds, local_epochs, batch;
@@ -179,6 +180,52 @@ static void print_file(const char *path, FILE *to) {
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
         fwrite(buf, 1, n, to);
     fclose(f);
+}
+
+/* Makes the federation's identities in dir: keys/NAME.key(_secret) for the coordinator and
+ * every client, and allow/ with the clients' public files (the allow-list and the roster). */
+static int make_keys(const char *dir, int n) {
+    char keys[1100], allow[1100];
+    snprintf(keys, sizeof keys, "%s/keys", dir);
+    snprintf(allow, sizeof allow, "%s/allow", dir);
+    if ((mkdir(keys, 0700) != 0 && errno != EEXIST) ||
+        (mkdir(allow, 0755) != 0 && errno != EEXIST)) {
+        cli_error(CMD, "cannot create %s: %s", keys, strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i <= n; i++) {
+        char name[32];
+        if (i == 0)
+            snprintf(name, sizeof name, "coordinator");
+        else
+            snprintf(name, sizeof name, "client-%d", i);
+        fedc_identity id;
+        fedc_diag d;
+        if (fedc_key_generate(&id, name, &d) || fedc_key_write(&id, keys, 1, &d)) {
+            cli_error(CMD, "keys: %s", d.msg);
+            fedc_key_wipe(&id);
+            return -1;
+        }
+        fedc_key_wipe(&id);
+        if (i == 0)
+            continue;
+        char src[1200], dst[1200];
+        snprintf(src, sizeof src, "%s/%s.key", keys, name);
+        snprintf(dst, sizeof dst, "%s/%s.key", allow, name);
+        FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+        char buf[1024];
+        size_t k = in ? fread(buf, 1, sizeof buf, in) : 0;
+        int bad = !in || !out || k == 0 || fwrite(buf, 1, k, out) != k;
+        if (in)
+            fclose(in);
+        if (out && fclose(out) != 0)
+            bad = 1;
+        if (bad) {
+            cli_error(CMD, "cannot copy %s to %s", src, dst);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* ---- baselines ------------------------------------------------------------------------------ */
@@ -282,12 +329,24 @@ static void rm_rf(const char *dir, char **files) {
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
         unlink(p);
     }
-    for (int i = 1; i <= MAX_SIM_CLIENTS; i++) {
-        snprintf(p, sizeof p, "%s/client-%d.log", dir, i);
+    for (int i = 0; i <= MAX_SIM_CLIENTS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, i ? "client-%d" : "coordinator", i);
+        snprintf(p, sizeof p, "%s/%s.log", dir, name);
         unlink(p);
-        snprintf(p, sizeof p, "%s/client-%d.out", dir, i);
+        snprintf(p, sizeof p, "%s/%s.out", dir, name);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/keys/%s.key", dir, name);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/keys/%s.key_secret", dir, name);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/allow/%s.key", dir, name);
         unlink(p);
     }
+    snprintf(p, sizeof p, "%s/keys", dir);
+    rmdir(p);
+    snprintf(p, sizeof p, "%s/allow", dir);
+    rmdir(p);
     snprintf(p, sizeof p, "%s/shards", dir);
     rmdir(p);
     rmdir(dir);
@@ -442,6 +501,18 @@ static int run(const sim_opts *o) {
     ARG("--model-out", model_path);
     ARG("--metrics-json", metrics_path);
     ARG("--wait-timeout", "60");
+    char keyfile[1200], allowdir[1200], coordpub[1200];
+    snprintf(keyfile, sizeof keyfile, "%s/keys/coordinator.key_secret", dir);
+    snprintf(allowdir, sizeof allowdir, "%s/allow", dir);
+    snprintf(coordpub, sizeof coordpub, "%s/keys/coordinator.key", dir);
+    if (o->insecure) {
+        cargv[k++] = "--insecure";
+    } else {
+        if (make_keys(dir, n_shards))
+            goto out;
+        ARG("--key", keyfile);
+        ARG("--allow", allowdir);
+    }
     if (o->server_lr)
         ARG("--server-lr", o->server_lr);
     if (o->fraction_fit)
@@ -457,8 +528,9 @@ static int run(const sim_opts *o) {
     if (!pids || !res || !shard_ds)
         goto out;
     if (!o->quiet)
-        printf("fedc sim: %d clients (%s split), %d rounds; coordinator on %s\n", n_shards,
-               o->split, o->rounds, bind_s);
+        printf("fedc sim: %d clients (%s split), %d rounds; coordinator on %s (%s)\n", n_shards,
+               o->split, o->rounds, bind_s,
+               o->insecure ? "plain TCP" : "CurveZMQ, keys in the work directory");
     pids[0] = spawn(cargv, NULL, clog, 1);
     char th_s[16];
     snprintf(th_s, sizeof th_s, "%d", o->threads);
@@ -467,9 +539,33 @@ static int run(const sim_opts *o) {
         snprintf(name, sizeof name, "client-%d", i + 1);
         snprintf(out_p, sizeof out_p, "%s/%s.out", dir, name);
         snprintf(err_p, sizeof err_p, "%s/%s.log", dir, name);
-        char *av[] = {client_bin, "--connect", bind_s,    "--name",        name,
-                      "--data",   shards[i],   "--label", all->label_name, "--threads",
-                      th_s,       "--quiet",   NULL};
+        char ckey[1200];
+        snprintf(ckey, sizeof ckey, "%s/keys/%s.key_secret", dir, name);
+        char *av[24];
+        int a = 0;
+        av[a++] = client_bin;
+        av[a++] = "--connect";
+        av[a++] = bind_s;
+        av[a++] = "--name";
+        av[a++] = name;
+        av[a++] = "--data";
+        av[a++] = shards[i];
+        av[a++] = "--label";
+        av[a++] = all->label_name;
+        av[a++] = "--threads";
+        av[a++] = th_s;
+        av[a++] = "--quiet";
+        if (o->insecure) {
+            av[a++] = "--insecure";
+        } else {
+            av[a++] = "--key";
+            av[a++] = ckey;
+            av[a++] = "--coordinator-key";
+            av[a++] = coordpub;
+            av[a++] = "--peers";
+            av[a++] = allowdir;
+        }
+        av[a] = NULL;
         pids[i + 1] = spawn(av, out_p, err_p, o->threads);
     }
     int st = 0;
@@ -640,6 +736,10 @@ int cmd_sim(int argc, char **argv) {
         }
         if (strcmp(a, "--quiet") == 0) {
             o.quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--insecure") == 0) {
+            o.insecure = 1;
             continue;
         }
         char flag[64];

@@ -123,10 +123,15 @@ static void env_init(cl *c, Fedc__Envelope *m, uint32_t round) {
 
 static int send_msg(cl *c, const Fedc__Envelope *m, const void *raw, size_t raw_len) {
     fedc_diag d;
+    static char last[FEDC_DIAG_MAX];
     if (fedc_net_send(c->ep, NULL, m, raw, raw_len, &d)) {
-        logm("%s", d.msg);
+        /* While the coordinator is away the queue fills with joins; say so once. */
+        if (strcmp(last, d.msg) != 0)
+            logm("%s", d.msg);
+        snprintf(last, sizeof last, "%s", d.msg);
         return -1;
     }
+    last[0] = 0;
     return 0;
 }
 
@@ -482,6 +487,8 @@ static void on_evaluate_ins(cl *c, const fedc_inbox *in) {
     m.body_case = FEDC__ENVELOPE__BODY_EVALUATE_RES;
     m.evaluate_res = &r;
     fedc_fault_point("eval-res", e->round);
+    if (!c->cfg->self)
+        logm("WARNING: --insecure: round %u travelled without encryption", e->round);
     (void)send_msg(c, &m, NULL, 0);
     if (!c->cfg->quiet) {
         fedc_eval_summary s;
@@ -609,7 +616,12 @@ int client_run(const client_cfg *cfg) {
         goto out;
     }
     c->zctx = zmq_ctx_new();
-    if (!c->zctx || fedc_net_connect(&c->ep, c->zctx, cfg->connect, cfg->max_msg, &d)) {
+    fedc_err crc = !c->zctx ? FEDC_EIO
+                   : cfg->self
+                       ? fedc_net_connect_secure(&c->ep, c->zctx, cfg->connect, cfg->max_msg,
+                                                 cfg->self, cfg->coordinator->curve_pk, &d)
+                       : fedc_net_connect(&c->ep, c->zctx, cfg->connect, cfg->max_msg, &d);
+    if (crc) {
         logm("--connect: %s", c->zctx ? d.msg : "cannot create a ZeroMQ context");
         code = 2;
         goto out;
@@ -618,11 +630,35 @@ int client_run(const client_cfg *cfg) {
          fedc_task_name(c->task), cfg->connect);
     c->last_heard = now_s();
     send_join(c);
-    zmq_pollitem_t items[2] = {{fedc_net_socket(c->ep), 0, ZMQ_POLLIN, 0},
-                               {NULL, c->pipe_fd[0], ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[3] = {{fedc_net_socket(c->ep), 0, ZMQ_POLLIN, 0},
+                               {NULL, c->pipe_fd[0], ZMQ_POLLIN, 0},
+                               {fedc_net_monitor(c->ep), 0, ZMQ_POLLIN, 0}};
+    int n_items = cfg->self ? 3 : 2;
+    fedc_net_event_state ev;
+    memset(&ev, 0, sizeof ev);
+    double no_handshake_since = now_s();
     code = -1;
     while (code < 0 && !g_stop) {
-        int n = zmq_poll(items, 2, 50);
+        int n = zmq_poll(items, n_items, 50);
+        if (cfg->self) {
+            fedc_net_events(c->ep, &ev);
+            if (ev.auth_failed) {
+                logm("the coordinator at %s does not accept our key '%s' (ZAP status %d): ask its "
+                     "operator to put %s.key in the --allow directory",
+                     cfg->connect, cfg->self->name, ev.auth_status, cfg->self->name);
+                code = 2;
+                break;
+            }
+            if (ev.handshake_ok)
+                no_handshake_since = now_s();
+            else if (ev.handshake_failed && now_s() - no_handshake_since > 10.0) {
+                logm("the CurveZMQ handshake with %s keeps failing (%d attempts): is "
+                     "--coordinator-key the coordinator's public key?",
+                     cfg->connect, ev.handshake_failed);
+                code = 2;
+                break;
+            }
+        }
         if (n < 0 && zmq_errno() != EINTR) {
             logm("poll failed: %s", zmq_strerror(zmq_errno()));
             code = 1;

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "fedc/keys.h"
+
 typedef struct client_cfg {
     const char *connect;
     const char *name;
@@ -24,6 +26,11 @@ typedef struct client_cfg {
     double coordinator_timeout_s; /* silence from the coordinator after which we give up */
     size_t max_msg;
     int quiet;
+    /* CurveZMQ; all NULL with --insecure */
+    const fedc_identity *self;        /* our identity with its secret key */
+    const fedc_identity *coordinator; /* the coordinator's public key (pinned) */
+    const fedc_identity *peers;       /* the roster (secure aggregation verifies round keys) */
+    int n_peers;
 } client_cfg;
 
 /* Returns the process exit code: 0 when the coordinator says the run is complete, 1 on a runtime

@@ -12,34 +12,40 @@
 #define CMD "fedc-client"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: fedc-client --connect ENDPOINT --name NAME --data FILE.csv --label COLUMN "
-            "[options]\n"
-            "\n"
-            "One participant of a federation: loads and checks its CSV (which never leaves this\n"
-            "machine), joins the coordinator, and trains the global model on its rows when asked.\n"
-            "Start it before or after the coordinator; it reconnects by itself if the coordinator\n"
-            "restarts, and exits when the coordinator says the run is over.\n"
-            "\n"
-            "  --connect ENDPOINT       the coordinator, e.g. tcp://coord:7070 (required)\n"
-            "  --name NAME              this participant's name, printable ASCII without spaces,\n"
-            "                           at most 64 bytes (default: the host name)\n"
-            "  --data FILE.csv          local data with a header line (required)\n"
-            "  --label COLUMN           the label column (required)\n"
-            "  --drop A,B               columns to ignore (identifiers, ...)\n"
-            "  --task auto|regression   auto detects binary/multiclass labels (default auto)\n"
-            "  --threads N              OpenMP threads for training (default OMP_NUM_THREADS or "
-            "all cores)\n"
-            "  --heartbeat-ms N         interval between heartbeats (default 1000)\n"
-            "  --coordinator-timeout S  give up after this long without word from the coordinator\n"
-            "                           (default 600)\n"
-            "  --max-msg-mb N           largest message accepted, in MiB (default 256)\n"
-            "  --quiet                  no per-round lines on stdout\n"
-            "  -h, --help               this message\n"
-            "\n"
-            "Training settings (epochs, batch, learning rate, ...) come from the coordinator.\n"
-            "Exit status: 0 when the run is complete, 1 on a runtime failure, 2 on bad flags, bad\n"
-            "data or data the federation refuses.\n");
+    fprintf(
+        f, "usage: fedc-client --connect ENDPOINT --name NAME --data FILE.csv --label COLUMN "
+           "[options]\n"
+           "\n"
+           "One participant of a federation: loads and checks its CSV (which never leaves this\n"
+           "machine), joins the coordinator, and trains the global model on its rows when asked.\n"
+           "Start it before or after the coordinator; it reconnects by itself if the coordinator\n"
+           "restarts, and exits when the coordinator says the run is over.\n"
+           "\n"
+           "  --connect ENDPOINT       the coordinator, e.g. tcp://coord:7070 (required)\n"
+           "  --key FILE               our secret key (NAME.key_secret from fedc keygen);\n"
+           "                           CurveZMQ encrypts the connection and the coordinator knows\n"
+           "                           us by that NAME\n"
+           "  --coordinator-key FILE   the coordinator's public key file (pinned)\n"
+           "  --peers DIR              the federation's public keys (the roster)\n"
+           "  --insecure               no CurveZMQ (testing only)\n"
+           "  --name NAME              this participant's name (default: the key's name; with\n"
+           "                           --insecure the host name)\n"
+           "  --data FILE.csv          local data with a header line (required)\n"
+           "  --label COLUMN           the label column (required)\n"
+           "  --drop A,B               columns to ignore (identifiers, ...)\n"
+           "  --task auto|regression   auto detects binary/multiclass labels (default auto)\n"
+           "  --threads N              OpenMP threads for training (default OMP_NUM_THREADS or "
+           "all cores)\n"
+           "  --heartbeat-ms N         interval between heartbeats (default 1000)\n"
+           "  --coordinator-timeout S  give up after this long without word from the coordinator\n"
+           "                           (default 600)\n"
+           "  --max-msg-mb N           largest message accepted, in MiB (default 256)\n"
+           "  --quiet                  no per-round lines on stdout\n"
+           "  -h, --help               this message\n"
+           "\n"
+           "Training settings (epochs, batch, learning rate, ...) come from the coordinator.\n"
+           "Exit status: 0 when the run is complete, 1 on a runtime failure, 2 on bad flags, bad\n"
+           "data or data the federation refuses.\n");
 }
 
 static void on_signal(int sig) {
@@ -56,6 +62,10 @@ int main(int argc, char **argv) {
     int max_msg_mb = 256;
     float cto = 600;
     static char host[65];
+    const char *key_path = NULL, *coord_key_path = NULL, *peers_dir = NULL;
+    int insecure = 0;
+    static fedc_identity self, coord;
+    fedc_identity *peers = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -64,6 +74,10 @@ int main(int argc, char **argv) {
         }
         if (strcmp(a, "--quiet") == 0) {
             c.quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--insecure") == 0) {
+            insecure = 1;
             continue;
         }
         char flag[64];
@@ -89,6 +103,12 @@ int main(int argc, char **argv) {
             bad = cli_int(CMD, flag, v, 10, 600000, &c.heartbeat_ms);
         else if (strcmp(flag, "--coordinator-timeout") == 0)
             bad = cli_float(CMD, flag, v, 0.0, 1e7, 1, &cto);
+        else if (strcmp(flag, "--key") == 0)
+            key_path = v;
+        else if (strcmp(flag, "--coordinator-key") == 0)
+            coord_key_path = v;
+        else if (strcmp(flag, "--peers") == 0)
+            peers_dir = v;
         else if (strcmp(flag, "--max-msg-mb") == 0)
             bad = cli_int(CMD, flag, v, 1, 4000, &max_msg_mb);
         else {
@@ -104,6 +124,53 @@ int main(int argc, char **argv) {
                   : !c.data  ? "--data"
                              : "--label");
         return FEDC_EXIT_USAGE;
+    }
+    if (!insecure) {
+        if (!key_path || !coord_key_path || !peers_dir) {
+            cli_error(CMD,
+                      "%s is required: CurveZMQ needs our secret key, the coordinator's public key "
+                      "and the roster (fedc keygen makes them); --insecure runs without (testing "
+                      "only)",
+                      !key_path         ? "--key"
+                      : !coord_key_path ? "--coordinator-key"
+                                        : "--peers");
+            return FEDC_EXIT_USAGE;
+        }
+        fedc_diag d;
+        if (fedc_key_load_secret(&self, key_path, &d)) {
+            cli_error(CMD, "--key: %s", d.msg);
+            return FEDC_EXIT_USAGE;
+        }
+        if (fedc_key_load(&coord, coord_key_path, &d)) {
+            cli_error(CMD, "--coordinator-key: %s", d.msg);
+            return FEDC_EXIT_USAGE;
+        }
+        fedc_key_wipe(&coord); /* a public key is all we need of it */
+        if (fedc_key_load_dir(&peers, &c.n_peers, peers_dir, &d)) {
+            cli_error(CMD, "--peers: %s", d.msg);
+            return FEDC_EXIT_USAGE;
+        }
+        if (c.name && strcmp(c.name, self.name) != 0) {
+            cli_error(CMD,
+                      "--name '%s' differs from the name in --key ('%s'): the federation knows "
+                      "us by our key",
+                      c.name, self.name);
+            free(peers);
+            return FEDC_EXIT_USAGE;
+        }
+        c.name = self.name;
+        c.self = &self;
+        c.coordinator = &coord;
+        c.peers = peers;
+    } else if (key_path || coord_key_path || peers_dir) {
+        cli_error(CMD, "--insecure contradicts %s",
+                  key_path         ? "--key"
+                  : coord_key_path ? "--coordinator-key"
+                                   : "--peers");
+        return FEDC_EXIT_USAGE;
+    } else {
+        fprintf(stderr, CMD ": WARNING: --insecure: the connection is neither encrypted nor "
+                            "authenticated\n");
     }
     if (!c.name) {
         if (gethostname(host, sizeof host - 1) != 0 || !host[0]) {
@@ -145,5 +212,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     int rc = client_run(&c);
     cli_free_list(drop_list);
+    fedc_key_wipe(&self);
+    free(peers);
     return rc;
 }

@@ -82,6 +82,11 @@ typedef struct coord {
     double fit_done_at;
     char ckpt_path[4096];
     int metrics_fd;
+    /* CurveZMQ */
+    int secure;
+    fedc_identity self;
+    fedc_identity *allow;
+    int n_allow;
 } coord;
 
 static volatile sig_atomic_t g_stop;
@@ -335,7 +340,9 @@ static void send_welcome(coord *co, client *c) {
     (void)send_to(co, c, &e);
 }
 
-static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e) {
+/* name: the ZAP user id with CurveZMQ (the name bound to the client's key), else the name the
+ * client gives. */
+static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, const char *name) {
     const Fedc__Join *j = e->join;
     char why[512];
     if (!co->have_schema) {
@@ -343,14 +350,14 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e) {
             reply_error(co, from, e->round, FEDC_EINVAL, "the coordinator cannot use this schema");
             return;
         }
-        logm("schema fixed by %s: %zu features, label '%s', task %s", j->name,
+        logm("schema fixed by %s: %zu features, label '%s', task %s", name,
              j->schema->n_feature_names, j->schema->label, fedc_task_name(co->task));
     }
     if (schema_differs(co, j->schema, why, sizeof why)) {
         char reason[700];
         snprintf(reason, sizeof reason, "refused: your data does not match the federation: %s",
                  why);
-        logm("refused %s: %s", j->name, why);
+        logm("refused %s: %s", name, why);
         Fedc__Envelope m;
         Fedc__Bye b = FEDC__BYE__INIT;
         env_init(co, &m, e->round);
@@ -359,17 +366,17 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e) {
         m.bye = &b;
         fedc_diag d;
         if (fedc_net_send(co->ep, from, &m, NULL, 0, &d))
-            logm("cannot tell %s: %s", j->name, d.msg);
+            logm("cannot tell %s: %s", name, d.msg);
         return;
     }
     client *c = find_peer(co, from);
-    client *same = find_name(co, j->name);
+    client *same = find_name(co, name);
     if (same && same != c) {
         if (same->alive && !same->gone && now_s() - same->last_seen < 1.0) {
             char reason[160];
             snprintf(reason, sizeof reason,
                      "the name '%s' is in use by a live client; retry later or pick another name",
-                     j->name);
+                     name);
             reply_error(co, from, e->round, FEDC_EINVAL, reason);
             return;
         }
@@ -389,7 +396,7 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e) {
         c = &co->cl[co->n_cl++];
         memset(c, 0, sizeof *c);
         c->peer = *from;
-        snprintf(c->name, sizeof c->name, "%s", j->name);
+        snprintf(c->name, sizeof c->name, "%s", name);
         logm("%s joined (%llu rows); %d client(s) connected", c->name,
              (unsigned long long)j->n_rows, n_alive(co) + 1);
     }
@@ -790,15 +797,20 @@ static int finish_round(coord *co) {
              "\"val_loss\":%s,\"val_roc_auc\":%s,\"val_pr_auc\":%s,\"val_precision\":%s,"
              "\"val_recall\":%s,\"val_accuracy\":%s,\"val_rmse\":%s,\"val_rows\":%llu,"
              "\"seconds\":%.4f,\"fit_overhead_s\":%.6f,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-             "\"retries\":%d,\"secagg\":false}",
+             "\"retries\":%d,\"refused_keys\":%ld,\"curve\":%s,\"secagg\":false}",
              co->round, co->answered, co->selected, l, vl, va, vp, pr, rc, acc, rm,
              (unsigned long long)s.n, secs, overhead, (unsigned long long)co->bytes_in,
-             (unsigned long long)co->bytes_out, co->retries);
+             (unsigned long long)co->bytes_out, co->retries, fedc_net_refused(co->ep),
+             co->secure ? "true" : "false");
     if (save_checkpoint(co, line))
         return -1;
     fedc_fault_point("checkpoint", co->round);
     if (append_metrics(co, line))
         return -1;
+    if (!co->secure)
+        logm("WARNING: --insecure: round %u travelled without encryption or client "
+             "authentication",
+             co->round);
     if (!co->cfg->quiet) {
         if (co->task == FEDC_TASK_BINARY)
             printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_roc_auc %.4f  val_pr_auc "
@@ -860,7 +872,14 @@ static void handle(coord *co, fedc_inbox *in) {
     client *c = find_peer(co, &in->from);
     if (e->body_case == FEDC__ENVELOPE__BODY_JOIN) {
         co->bytes_in += in->bytes;
-        on_join(co, &in->from, e);
+        if (co->secure && !in->user[0]) {
+            reply_error(co, &in->from, e->round, FEDC_EINVAL, "no authenticated identity");
+            return;
+        }
+        if (co->secure && strcmp(in->user, e->join->name) != 0)
+            logm("a client authenticated as '%s' calls itself '%s'; it is known as '%s'", in->user,
+                 e->join->name, in->user);
+        on_join(co, &in->from, e, co->secure ? in->user : e->join->name);
         return;
     }
     if (!c) {
@@ -1180,16 +1199,36 @@ static int restore(coord *co, char **ckpt_line) {
     return 0;
 }
 
+/* Binds the ROUTER: with CurveZMQ, the ZAP allow-list and the start-up proof that an unlisted key
+ * is refused; without (--insecure), plain TCP. */
+static int open_endpoint(coord *co, fedc_diag *d) {
+    const coord_cfg *cfg = co->cfg;
+    co->zctx = zmq_ctx_new();
+    if (!co->zctx) {
+        fedc_diag_set(d, "cannot create a ZeroMQ context");
+        return -1;
+    }
+    if (!co->secure)
+        return fedc_net_bind(&co->ep, co->zctx, cfg->bind, cfg->max_msg, d) ? -1 : 0;
+    if (fedc_net_bind_secure(&co->ep, co->zctx, cfg->bind, cfg->max_msg, &co->self, co->allow,
+                             co->n_allow, d))
+        return -1;
+    if (fedc_net_selftest(co->ep, co->zctx, d))
+        return -1;
+    logm("CurveZMQ on; %d key(s) in the allow-list %s; start-up check: an unlisted key is "
+         "refused",
+         co->n_allow, cfg->allow_dir);
+    return 0;
+}
+
 /* A restart that finds every round in the checkpoint (the last crash came after the last
  * checkpoint) still owes the clients their "run complete": they keep heartbeating into the
  * endpoint, so for one heartbeat timeout every peer that shows up gets that Bye. */
 static void say_run_complete(coord *co) {
     const coord_cfg *cfg = co->cfg;
     fedc_diag d;
-    co->zctx = zmq_ctx_new();
-    if (!co->zctx || fedc_net_bind(&co->ep, co->zctx, cfg->bind, cfg->max_msg, &d)) {
-        logm("--bind: %s; clients still waiting for the end of the run will time out",
-             co->zctx ? d.msg : "cannot create a ZeroMQ context");
+    if (open_endpoint(co, &d)) {
+        logm("--bind: %s; clients still waiting for the end of the run will time out", d.msg);
         return;
     }
     logm("listening on %s to tell clients that show up within %.0f s that the run is complete",
@@ -1225,6 +1264,8 @@ static void hex(char *out, const uint8_t *b, size_t n) {
 }
 
 static void cleanup(coord *co) {
+    fedc_key_wipe(&co->self);
+    free(co->allow);
     for (int i = 0; i < co->n_cl; i++)
         free_stats(&co->cl[i]);
     free(co->cl);
@@ -1251,6 +1292,19 @@ int coord_run(const coord_cfg *cfg) {
     co->round = 1;
     co->pos_weight = 1.0f;
     fedc_fault_init("coordinator");
+    if (!cfg->insecure) {
+        fedc_diag kd;
+        if (fedc_key_load_secret(&co->self, cfg->key_path, &kd)) {
+            logm("--key: %s", kd.msg);
+            return 2;
+        }
+        if (fedc_key_load_dir(&co->allow, &co->n_allow, cfg->allow_dir, &kd)) {
+            logm("--allow: %s", kd.msg);
+            fedc_key_wipe(&co->self);
+            return 2;
+        }
+        co->secure = 1;
+    }
     co->cl = calloc(MAX_CLIENTS, sizeof *co->cl);
     if (!co->cl) {
         logm("out of memory");
@@ -1285,9 +1339,8 @@ int coord_run(const coord_cfg *cfg) {
         say_run_complete(co);
     } else {
         fedc_diag d;
-        co->zctx = zmq_ctx_new();
-        if (!co->zctx || fedc_net_bind(&co->ep, co->zctx, cfg->bind, cfg->max_msg, &d)) {
-            logm("--bind: %s", co->zctx ? d.msg : "cannot create a ZeroMQ context");
+        if (open_endpoint(co, &d)) {
+            logm("--bind: %s", d.msg);
             code = 2;
             goto out;
         }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "fedc/fl.h"
+#include "fedc/keys.h"
 #include "fedc/model.h"
 #include "fedc/optim.h"
 
@@ -50,6 +51,9 @@ typedef struct coord_cfg {
     const char *model_out;
     const char *metrics_json;
     const char *checkpoint_dir;
+    const char *key_path;  /* our NAME.key_secret (CurveZMQ server key) */
+    const char *allow_dir; /* directory of the clients' NAME.key files */
+    int insecure;          /* no CurveZMQ, no allow-list */
     int resume;
     uint64_t seed;
     size_t max_msg; /* bytes */

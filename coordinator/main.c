@@ -119,6 +119,10 @@ int main(int argc, char **argv) {
             c.resume = 1;
             continue;
         }
+        if (strcmp(a, "--insecure") == 0) {
+            c.insecure = 1;
+            continue;
+        }
         char flag[64];
         const char *v;
         if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
@@ -185,6 +189,10 @@ int main(int argc, char **argv) {
             c.metrics_json = v;
         else if (strcmp(flag, "--checkpoint-dir") == 0)
             c.checkpoint_dir = v;
+        else if (strcmp(flag, "--key") == 0)
+            c.key_path = v;
+        else if (strcmp(flag, "--allow") == 0)
+            c.allow_dir = v;
         else {
             cli_error(CMD, "unknown option '%s' (see " CMD " --help)", flag);
             return FEDC_EXIT_USAGE;
@@ -196,6 +204,22 @@ int main(int argc, char **argv) {
         cli_error(CMD, "--bind is required, e.g. --bind tcp://*:7070 (see " CMD " --help)");
         return FEDC_EXIT_USAGE;
     }
+    if (!c.insecure && (!c.key_path || !c.allow_dir)) {
+        cli_error(CMD,
+                  "%s is required: CurveZMQ needs the coordinator's secret key and the clients' "
+                  "public keys (fedc keygen makes them); --insecure runs without (testing only)",
+                  !c.key_path ? "--key" : "--allow");
+        return FEDC_EXIT_USAGE;
+    }
+    if (c.insecure && (c.key_path || c.allow_dir)) {
+        cli_error(CMD, "--insecure contradicts %s", c.key_path ? "--key" : "--allow");
+        return FEDC_EXIT_USAGE;
+    }
+    if (c.insecure)
+        fprintf(stderr,
+                CMD ": WARNING: --insecure: no encryption and no client authentication; "
+                    "anyone who can reach %s can join and read the model\n",
+                c.bind);
     if (c.min_fit_clients < 0)
         c.min_fit_clients = c.min_clients;
     if (c.resume && !c.checkpoint_dir) {

@@ -262,11 +262,13 @@ int fed_wait(fed_proc *p, int timeout_s) {
 int fed_start_coord(fed *f, const char *const *env_extra, const char *const *args, int resume,
                     int timeout_s) {
     for (int attempt = 0; attempt < 5; attempt++) {
-        const char *argv[FED_MAX_ARGS + 4];
+        const char *argv[FED_MAX_ARGS + 6];
         int n = 0;
         argv[n++] = f->coord_bin;
         argv[n++] = "--bind";
         argv[n++] = f->endpoint;
+        /* These tests are about rounds and faults; tests/net/test_admission.c covers CurveZMQ. */
+        argv[n++] = "--insecure";
         for (int i = 0; args && args[i]; i++) {
             if (n >= FED_MAX_ARGS + 2)
                 return -1;
@@ -330,6 +332,7 @@ int fed_start_client(fed *f, const char *name, const char *csv, const char *cons
     argv[n++] = "200";
     argv[n++] = "--coordinator-timeout";
     argv[n++] = "40";
+    argv[n++] = "--insecure";
     for (int i = 0; args && args[i]; i++) {
         if (n >= FED_MAX_ARGS + 14)
             return -1;

@@ -3,6 +3,7 @@
 #include "fedc/transport.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +12,34 @@
 
 #define SEND_HWM 64 /* messages queued per peer before sends fail instead of growing memory */
 #define MAX_FRAMES 4
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define ZAP_DOMAIN "fedc"
+#define OPT_ZAP_ENFORCE_DOMAIN 93 /* draft option, honoured by libzmq 4.3.4 (SECURITY.md) */
+#define MAX_LOGGED_KEYS 64
+
+/* The ZAP handler (RFC 27): a REP socket in the coordinator's context answering libzmq's
+ * authentication requests from its own thread, with the allow-list. */
+typedef struct zap {
+    pthread_t thread;
+    void *rep;
+    fedc_identity *allow;
+    int n_allow;
+    atomic_int stop;
+    atomic_long refused;
+    uint8_t probe_key[32]; /* the start-up self-test's key: refused without logging or counting */
+    int has_probe;
+    uint8_t logged[MAX_LOGGED_KEYS][32];
+    int n_logged;
+} zap;
 
 struct fedc_endpoint {
     void *sock;
     int router;
     char endpoint[256];
+    zap *zap;
+    void *mon; /* PAIR socket receiving the monitor's events (secure DEALER) */
+    int secure;
+    uint8_t server_pk[32]; /* secure ROUTER: our public key, for the start-up check */
 };
 
 static fedc_err open_socket(fedc_endpoint **out, void *zctx, int type, size_t max_msg,
@@ -78,12 +102,353 @@ fedc_err fedc_net_connect(fedc_endpoint **out, void *zctx, const char *addr, siz
     return FEDC_OK;
 }
 
+static void zap_stop(zap *z) {
+    if (!z)
+        return;
+    atomic_store(&z->stop, 1);
+    pthread_join(z->thread, NULL);
+    free(z->allow);
+    free(z);
+}
+
 void fedc_net_close(fedc_endpoint **pe) {
     if (!pe || !*pe)
         return;
-    zmq_close((*pe)->sock);
-    free(*pe);
+    fedc_endpoint *e = *pe;
+    if (e->mon) {
+        zmq_socket_monitor(e->sock, NULL, 0);
+        zmq_close(e->mon);
+    }
+    zmq_close(e->sock);
+    zap_stop(e->zap); /* after the socket: no more authentication requests */
+    free(e);
     *pe = NULL;
+}
+
+/* ---- CurveZMQ and ZAP ---------------------------------------------------------------------- */
+
+static int recv_frames(void *sock, zmq_msg_t *f, int max, int *n) {
+    int more = 1;
+    *n = 0;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, 0) < 0) {
+            zmq_msg_close(&m);
+            return -1;
+        }
+        more = zmq_msg_more(&m);
+        if (*n < max)
+            f[(*n)++] = m;
+        else
+            zmq_msg_close(&m);
+    }
+    return 0;
+}
+
+static void zap_reply(void *rep, zmq_msg_t *req_id, const char *code, const char *text,
+                      const char *user) {
+    zmq_send(rep, "1.0", 3, ZMQ_SNDMORE);
+    zmq_send(rep, zmq_msg_data(req_id), zmq_msg_size(req_id), ZMQ_SNDMORE);
+    zmq_send(rep, code, strlen(code), ZMQ_SNDMORE);
+    zmq_send(rep, text, strlen(text), ZMQ_SNDMORE);
+    zmq_send(rep, user, strlen(user), ZMQ_SNDMORE);
+    zmq_send(rep, "", 0, 0);
+}
+
+static void *zap_main(void *arg) {
+    zap *z = arg;
+    zmq_pollitem_t it = {z->rep, 0, ZMQ_POLLIN, 0};
+    while (!atomic_load(&z->stop)) {
+        if (zmq_poll(&it, 1, 100) <= 0)
+            continue;
+        zmq_msg_t f[8];
+        int n = 0;
+        if (recv_frames(z->rep, f, 8, &n) != 0)
+            continue;
+        /* version, request id, domain, address, identity, mechanism, credentials... */
+        if (n < 6) {
+            for (int i = 0; i < n; i++)
+                zmq_msg_close(&f[i]);
+            continue;
+        }
+        const char *who = NULL;
+        int is_curve = zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0;
+        const uint8_t *key = NULL;
+        if (is_curve && n >= 7 && zmq_msg_size(&f[6]) == 32) {
+            key = zmq_msg_data(&f[6]);
+            for (int i = 0; i < z->n_allow && !who; i++)
+                if (memcmp(z->allow[i].curve_pk, key, 32) == 0)
+                    who = z->allow[i].name;
+        }
+        if (who) {
+            zap_reply(z->rep, &f[1], "200", "OK", who);
+        } else {
+            zap_reply(z->rep, &f[1], "400", "key not in the allow-list", "");
+            int probe = key && z->has_probe && memcmp(key, z->probe_key, 32) == 0;
+            if (!probe) {
+                atomic_fetch_add(&z->refused, 1);
+                int seen = 0;
+                for (int i = 0; key && i < z->n_logged && !seen; i++)
+                    seen = memcmp(z->logged[i], key, 32) == 0;
+                if (!seen) {
+                    char addr[64] = "?", zk[FEDC_Z85_KEY_LEN + 1] = "(none)";
+                    size_t al = zmq_msg_size(&f[3]) < sizeof addr - 1 ? zmq_msg_size(&f[3])
+                                                                      : sizeof addr - 1;
+                    memcpy(addr, zmq_msg_data(&f[3]), al);
+                    addr[al] = 0;
+                    if (key)
+                        fedc_key_z85(zk, key);
+                    fprintf(stderr,
+                            "fedc-coordinator: refused a connection from %s: its key %s is not "
+                            "in the allow-list (logged once per key)\n",
+                            addr, zk);
+                    if (key && z->n_logged < MAX_LOGGED_KEYS)
+                        memcpy(z->logged[z->n_logged++], key, 32);
+                }
+            }
+        }
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&f[i]);
+    }
+    zmq_close(z->rep);
+    return NULL;
+}
+
+long fedc_net_refused(const fedc_endpoint *e) {
+    return e->zap ? atomic_load(&e->zap->refused) : 0;
+}
+
+fedc_err fedc_net_bind_secure(fedc_endpoint **out, void *zctx, const char *addr, size_t max_msg,
+                              const fedc_identity *self, const fedc_identity *allow, int n_allow,
+                              fedc_diag *d) {
+    *out = NULL;
+    if (!zmq_has("curve")) {
+        fedc_diag_set(d, "this libzmq has no CURVE security (install Debian's libzmq5)");
+        return FEDC_EIO;
+    }
+    if (!self->has_secret || n_allow < 1) {
+        fedc_diag_set(d, "a secret key and a non-empty allow-list are needed");
+        return FEDC_EINVAL;
+    }
+    zap *z = calloc(1, sizeof *z);
+    if (!z)
+        return FEDC_ENOMEM;
+    z->allow = malloc(sizeof *z->allow * (size_t)n_allow);
+    if (!z->allow) {
+        free(z);
+        return FEDC_ENOMEM;
+    }
+    memcpy(z->allow, allow, sizeof *z->allow * (size_t)n_allow);
+    for (int i = 0; i < n_allow; i++)
+        fedc_key_wipe(&z->allow[i]);
+    z->n_allow = n_allow;
+    /* The handler runs before the socket binds, so no connection is ever authenticated without
+     * it; with option 93 set, a missing handler refuses everyone instead of admitting everyone. */
+    z->rep = zmq_socket(zctx, ZMQ_REP);
+    if (!z->rep || zmq_bind(z->rep, ZAP_ENDPOINT) != 0) {
+        fedc_diag_set(d, "cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
+        if (z->rep)
+            zmq_close(z->rep);
+        free(z->allow);
+        free(z);
+        return FEDC_EIO;
+    }
+    if (pthread_create(&z->thread, NULL, zap_main, z) != 0) {
+        fedc_diag_set(d, "cannot start the ZAP handler thread");
+        zmq_close(z->rep);
+        free(z->allow);
+        free(z);
+        return FEDC_EIO;
+    }
+    fedc_err rc = open_socket(out, zctx, ZMQ_ROUTER, max_msg, d);
+    if (rc) {
+        zap_stop(z);
+        return rc;
+    }
+    fedc_endpoint *e = *out;
+    e->zap = z;
+    e->secure = 1;
+    memcpy(e->server_pk, self->curve_pk, 32);
+    int one = 1;
+    if (zmq_setsockopt(e->sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+        zmq_setsockopt(e->sock, ZMQ_CURVE_SECRETKEY, self->curve_sk, 32) ||
+        zmq_setsockopt(e->sock, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN)) ||
+        zmq_setsockopt(e->sock, OPT_ZAP_ENFORCE_DOMAIN, &one, sizeof one)) {
+        fedc_diag_set(d, "cannot configure CurveZMQ: %s", zmq_strerror(zmq_errno()));
+        fedc_net_close(out);
+        return FEDC_EIO;
+    }
+    if (zmq_bind(e->sock, addr) != 0) {
+        fedc_diag_set(d, "cannot bind %s: %s", addr, zmq_strerror(zmq_errno()));
+        fedc_net_close(out);
+        return FEDC_EIO;
+    }
+    size_t len = sizeof e->endpoint;
+    if (zmq_getsockopt(e->sock, ZMQ_LAST_ENDPOINT, e->endpoint, &len) != 0)
+        snprintf(e->endpoint, sizeof e->endpoint, "%s", addr);
+    return FEDC_OK;
+}
+
+static int open_monitor(fedc_endpoint *e, void *zctx, int events) {
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://fedc-monitor-%p", (void *)e);
+    if (zmq_socket_monitor(e->sock, ep, events) != 0)
+        return -1;
+    e->mon = zmq_socket(zctx, ZMQ_PAIR);
+    if (!e->mon || zmq_connect(e->mon, ep) != 0)
+        return -1;
+    return 0;
+}
+
+fedc_err fedc_net_connect_secure(fedc_endpoint **out, void *zctx, const char *addr, size_t max_msg,
+                                 const fedc_identity *self, const uint8_t server_pk[32],
+                                 fedc_diag *d) {
+    *out = NULL;
+    if (!zmq_has("curve")) {
+        fedc_diag_set(d, "this libzmq has no CURVE security (install Debian's libzmq5)");
+        return FEDC_EIO;
+    }
+    if (!self->has_secret) {
+        fedc_diag_set(d, "a secret key is needed");
+        return FEDC_EINVAL;
+    }
+    fedc_err rc = open_socket(out, zctx, ZMQ_DEALER, max_msg, d);
+    if (rc)
+        return rc;
+    fedc_endpoint *e = *out;
+    e->secure = 1;
+    if (zmq_setsockopt(e->sock, ZMQ_CURVE_SERVERKEY, server_pk, 32) ||
+        zmq_setsockopt(e->sock, ZMQ_CURVE_PUBLICKEY, self->curve_pk, 32) ||
+        zmq_setsockopt(e->sock, ZMQ_CURVE_SECRETKEY, self->curve_sk, 32)) {
+        fedc_diag_set(d, "cannot configure CurveZMQ: %s", zmq_strerror(zmq_errno()));
+        fedc_net_close(out);
+        return FEDC_EIO;
+    }
+    if (open_monitor(e, zctx,
+                     ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED) != 0) {
+        fedc_diag_set(d, "cannot monitor the socket: %s", zmq_strerror(zmq_errno()));
+        fedc_net_close(out);
+        return FEDC_EIO;
+    }
+    if (zmq_connect(e->sock, addr) != 0) {
+        fedc_diag_set(d, "cannot connect to %s: %s", addr, zmq_strerror(zmq_errno()));
+        fedc_net_close(out);
+        return FEDC_EIO;
+    }
+    snprintf(e->endpoint, sizeof e->endpoint, "%s", addr);
+    return FEDC_OK;
+}
+
+void *fedc_net_monitor(fedc_endpoint *e) {
+    return e->mon;
+}
+
+int fedc_net_events(fedc_endpoint *e, fedc_net_event_state *st) {
+    int seen = 0;
+    while (e->mon) {
+        zmq_msg_t f[2];
+        int n = 0;
+        zmq_pollitem_t it = {e->mon, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 0) <= 0 || recv_frames(e->mon, f, 2, &n) != 0)
+            break;
+        if (n >= 1 && zmq_msg_size(&f[0]) >= 6) {
+            uint16_t ev;
+            uint32_t val;
+            memcpy(&ev, zmq_msg_data(&f[0]), 2);
+            memcpy(&val, (uint8_t *)zmq_msg_data(&f[0]) + 2, 4);
+            seen++;
+            switch (ev) {
+            case ZMQ_EVENT_CONNECTED:
+                st->connected = 1;
+                break;
+            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+                st->handshake_ok = 1;
+                st->auth_failed = 0;
+                break;
+            case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+                st->auth_failed = 1;
+                st->auth_status = (int)val;
+                break;
+            case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                st->handshake_failed++;
+                break;
+            case ZMQ_EVENT_DISCONNECTED:
+                st->connected = 0;
+                break;
+            default:
+                break;
+            }
+        }
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&f[i]);
+    }
+    return seen;
+}
+
+fedc_err fedc_net_selftest(fedc_endpoint *e, void *zctx, fedc_diag *d) {
+    if (!e->zap)
+        return FEDC_OK;
+    /* Connect to ourselves over TCP (inproc bypasses CURVE) with a fresh key that is in no
+     * allow-list: the handshake must fail with an authentication error. */
+    const char *ep = e->endpoint;
+    const char *port = strrchr(ep, ':');
+    if (strncmp(ep, "tcp://", 6) != 0 || !port) {
+        fedc_diag_set(d, "start-up check needs a tcp:// endpoint, got %s", ep);
+        return FEDC_EINVAL;
+    }
+    char host[160];
+    size_t hl = (size_t)(port - (ep + 6));
+    if (hl >= sizeof host)
+        hl = sizeof host - 1;
+    memcpy(host, ep + 6, hl);
+    host[hl] = 0;
+    char target[256];
+    snprintf(target, sizeof target, "tcp://%s%s",
+             strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0 || strcmp(host, "[::]") == 0
+                 ? "127.0.0.1"
+                 : host,
+             port);
+    fedc_identity probe;
+    fedc_diag dd;
+    if (fedc_key_generate(&probe, "startup-probe", &dd)) {
+        fedc_diag_set(d, "start-up check: %s", dd.msg);
+        return FEDC_EIO;
+    }
+    memcpy(e->zap->probe_key, probe.curve_pk, 32);
+    e->zap->has_probe = 1;
+    fedc_endpoint *c = NULL;
+    fedc_err rc = fedc_net_connect_secure(&c, zctx, target, 1 << 16, &probe, e->server_pk, &dd);
+    fedc_key_wipe(&probe);
+    if (rc) {
+        fedc_diag_set(d, "start-up check: %s", dd.msg);
+        return rc;
+    }
+    fedc_net_event_state st;
+    memset(&st, 0, sizeof st);
+    rc = FEDC_EIO;
+    fedc_diag_set(d, "start-up check: no answer from %s within 5 s", target);
+    for (int i = 0; i < 100; i++) {
+        zmq_pollitem_t it = {c->mon, 0, ZMQ_POLLIN, 0};
+        zmq_poll(&it, 1, 50);
+        fedc_net_events(c, &st);
+        if (st.auth_failed) {
+            rc = FEDC_OK;
+            break;
+        }
+        if (st.handshake_ok) {
+            fedc_diag_set(d,
+                          "start-up check: a key outside the allow-list was ADMITTED on %s; "
+                          "refusing to run",
+                          target);
+            break;
+        }
+    }
+    fedc_net_close(&c);
+    return rc;
 }
 
 const char *fedc_net_endpoint(const fedc_endpoint *e) {
@@ -230,6 +595,10 @@ fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *
         size_t idlen = zmq_msg_size(&frames[0]);
         in->from.len = idlen < FEDC_PEER_ID_MAX ? idlen : FEDC_PEER_ID_MAX;
         memcpy(in->from.id, zmq_msg_data(&frames[0]), in->from.len);
+        /* The identity ZAP bound to the connection's key: the only name we trust. */
+        const char *uid = e->secure && count > 1 ? zmq_msg_gets(&frames[1], "User-Id") : NULL;
+        if (uid)
+            snprintf(in->user, sizeof in->user, "%s", uid);
     }
     int payload = count - first;
     if (!rc && (extra || payload < 1 || payload > 2)) {

@@ -15,6 +15,7 @@
 
 #include "fedc/codec.h"
 #include "fedc/err.h"
+#include "fedc/keys.h"
 
 #define FEDC_PEER_ID_MAX 255
 
@@ -35,6 +36,46 @@ FEDC_MUST_CHECK fedc_err fedc_net_bind(fedc_endpoint **out, void *zctx, const ch
 /* Connects a DEALER to addr; ZeroMQ reconnects by itself when the peer restarts. */
 FEDC_MUST_CHECK fedc_err fedc_net_connect(fedc_endpoint **out, void *zctx, const char *addr,
                                           size_t max_msg, fedc_diag *d);
+
+/* CurveZMQ (SECURITY.md, "Transport and admission"). The coordinator's ROUTER: a ZAP handler
+ * thread with the allow-list (copied; public keys only) answers authentication requests on
+ * inproc://zeromq.zap.01 in zctx, started before the bind, with ZMQ_ZAP_ENFORCE_DOMAIN (option
+ * 93) set so that no handler means no admission. A listed key is admitted with its name as the
+ * ZAP user id (fedc_inbox.user); an unlisted one is refused, counted (fedc_net_refused) and logged
+ * once per key with the peer address. One ROUTER with ZAP per context. */
+FEDC_MUST_CHECK fedc_err fedc_net_bind_secure(fedc_endpoint **out, void *zctx, const char *addr,
+                                              size_t max_msg, const fedc_identity *self,
+                                              const fedc_identity *allow, int n_allow,
+                                              fedc_diag *d);
+
+/* Proves over TCP that a key outside the allow-list is refused: connects to the bound endpoint
+ * with a fresh key and waits (up to 5 s) for the authentication failure. FEDC_EIO when the probe
+ * was admitted or got no answer. No-op on an insecure endpoint. */
+FEDC_MUST_CHECK fedc_err fedc_net_selftest(fedc_endpoint *e, void *zctx, fedc_diag *d);
+
+/* Keys refused so far by the ZAP handler (0 for an insecure endpoint). */
+long fedc_net_refused(const fedc_endpoint *e);
+
+/* The client's DEALER with CurveZMQ: pins the coordinator's public key and watches the
+ * handshake through a socket monitor (fedc_net_events). */
+FEDC_MUST_CHECK fedc_err fedc_net_connect_secure(fedc_endpoint **out, void *zctx, const char *addr,
+                                                 size_t max_msg, const fedc_identity *self,
+                                                 const uint8_t server_pk[32], fedc_diag *d);
+
+/* What the monitor of a secure DEALER has reported so far. */
+typedef struct fedc_net_event_state {
+    int connected;    /* a TCP connection is up */
+    int handshake_ok; /* the CurveZMQ handshake succeeded at least once */
+    int auth_failed;  /* the coordinator refused our key (ZAP), status in auth_status */
+    int auth_status;
+    int handshake_failed; /* protocol failures (e.g. a wrong coordinator key), counted */
+} fedc_net_event_state;
+
+/* Reads the pending monitor events into st (non-blocking); returns how many were read. */
+int fedc_net_events(fedc_endpoint *e, fedc_net_event_state *st);
+
+/* The monitor's socket, for zmq_poll (NULL on an insecure endpoint). */
+void *fedc_net_monitor(fedc_endpoint *e);
 
 /* Closes the socket (linger 0: unsent messages are dropped); accepts NULL; sets *e = NULL. */
 void fedc_net_close(fedc_endpoint **e);
@@ -80,6 +121,7 @@ typedef struct fedc_inbox {
     Fedc__Envelope *msg; /* owned; NULL after a refused message */
     uint8_t *raw;        /* the raw frame's bytes or NULL (owned through raw_msg) */
     size_t raw_len;
+    char user[FEDC_KEY_NAME_MAX + 1]; /* secure ROUTER: the name ZAP bound to the sender's key */
     size_t bytes;  /* bytes of the message on the wire (every frame, a ROUTER's routing id too) */
     void *raw_msg; /* the ZeroMQ frame holding raw, kept to avoid copying a large tensor */
 } fedc_inbox;

@@ -1,0 +1,300 @@
+/* Transport security and admission over real TCP (SECURITY.md, "Transport and admission"): a
+ * federation with CurveZMQ and a ZAP allow-list completes; an unlisted key and a wrong
+ * coordinator key are refused with clear messages while the listed clients go on; a secret key
+ * file others can read and missing key flags stop the programs before they start.
+ *
+ *   test_admission PATH/TO/fedc-coordinator PATH/TO/fedc-client */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fedc/keys.h"
+#include "proc.h"
+
+#define GERMAN FEDC_SOURCE_DIR "/tests/fixtures/german_credit/german_credit_numeric.csv"
+
+static const char *g_coord, *g_client;
+static char *g_dir;
+
+static char *p(const char *name) {
+    char *s = proc_path(g_dir, name);
+    assert_non_null(s);
+    return s;
+}
+
+static void keygen(const char *dir, const char *name) {
+    fedc_identity id;
+    fedc_diag d;
+    assert_int_equal(fedc_key_generate(&id, name, &d), FEDC_OK);
+    assert_int_equal(fedc_key_write(&id, dir, 0, &d), FEDC_OK);
+    fedc_key_wipe(&id);
+}
+
+static void copy(const char *from, const char *to) {
+    size_t n = 0;
+    char *t = proc_read_file(from, &n);
+    assert_non_null(t);
+    assert_int_equal(proc_write_bytes(to, t, n), 0);
+    free(t);
+}
+
+/* Shards of the German credit data: row i goes to shard i % 2. */
+static void write_shards(void) {
+    char *all = proc_read_file(GERMAN, NULL);
+    assert_non_null(all);
+    char *nl = strchr(all, '\n');
+    assert_non_null(nl);
+    size_t hl = (size_t)(nl - all) + 1;
+    for (int k = 0; k < 2; k++) {
+        size_t cap = strlen(all) + 1, len = 0;
+        char *out = malloc(cap);
+        assert_non_null(out);
+        memcpy(out, all, hl);
+        len = hl;
+        int row = 0;
+        for (char *line = nl + 1; *line; row++) {
+            char *e = strchr(line, '\n');
+            size_t ll = e ? (size_t)(e - line) + 1 : strlen(line);
+            if (row % 2 == k) {
+                memcpy(out + len, line, ll);
+                len += ll;
+            }
+            line += ll;
+        }
+        char name[32];
+        snprintf(name, sizeof name, "shard%d.csv", k);
+        char *path = p(name);
+        assert_int_equal(proc_write_bytes(path, out, len), 0);
+        free(path);
+        free(out);
+    }
+    free(all);
+}
+
+static int setup(void **state) {
+    (void)state;
+    g_dir = proc_mkdtemp("fedc-test-admission");
+    if (!g_dir)
+        return -1;
+    char *keys = proc_path(g_dir, "keys"), *allow = proc_path(g_dir, "allow");
+    if (mkdir(keys, 0700) || mkdir(allow, 0755))
+        return -1;
+    free(keys);
+    free(allow);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    if (getenv("FEDC_KEEP") == NULL)
+        proc_rmtree(g_dir);
+    free(g_dir);
+    return 0;
+}
+
+static int has(const char *path, const char *needle) {
+    char *t = proc_read_file(path, NULL);
+    int r = t && strstr(t, needle) != NULL;
+    free(t);
+    return r;
+}
+
+static void dump(const char *what, const char *path) {
+    char *t = proc_read_file(path, NULL);
+    fprintf(stderr, "--- %s (%s):\n%s\n", what, path, t ? t : "(unreadable)");
+    free(t);
+}
+
+static void test_curve_federation(void **state) {
+    (void)state;
+    char *keys = p("keys"), *allow = p("allow");
+    keygen(keys, "coordinator");
+    keygen(keys, "bank-a");
+    keygen(keys, "bank-b");
+    keygen(keys, "mallory");  /* a valid key nobody listed */
+    keygen(keys, "imposter"); /* plays a coordinator key the clients were not given */
+    const char *listed[] = {"bank-a", "bank-b"};
+    for (int i = 0; i < 2; i++) {
+        char f[64];
+        snprintf(f, sizeof f, "keys/%s.key", listed[i]);
+        char *src = p(f);
+        snprintf(f, sizeof f, "allow/%s.key", listed[i]);
+        char *dst = p(f);
+        copy(src, dst);
+        free(src);
+        free(dst);
+    }
+    write_shards();
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", 30000 + (int)(getpid() % 20000));
+    char *metrics = p("rounds.jsonl"), *co_out = p("co.out"), *co_err = p("co.err");
+    char *coord_key = p("keys/coordinator.key_secret");
+    const char *cargv[] = {g_coord, "--bind",          ep,        "--rounds",
+                           "3",     "--min-clients",   "2",       "--layers",
+                           "8",     "--key",           coord_key, "--allow",
+                           allow,   "--metrics-json",  metrics,   "--heartbeat-timeout",
+                           "5",     "--round-timeout", "30",      NULL};
+    const char *env[] = {"OMP_NUM_THREADS=1", NULL};
+    int co = proc_spawn(cargv, env, co_out, co_err);
+    assert_true(co > 0);
+    /* The start-up check runs before the coordinator listens. */
+    for (int i = 0; i < 200 && !has(co_err, "listening on"); i++)
+        nanosleep(&(struct timespec){0, 25000000}, NULL);
+    if (!has(co_err, "start-up check: an unlisted key is refused"))
+        dump("coordinator", co_err);
+    assert_true(has(co_err, "start-up check: an unlisted key is refused"));
+
+    const char *names[] = {"bank-a", "bank-b", "mallory", "wrongkey"};
+    const char *keyname[] = {"bank-a", "bank-b", "mallory", "bank-a"};
+    const char *coordpub[] = {"coordinator", "coordinator", "coordinator", "imposter"};
+    int pid[4];
+    char *err[4];
+    for (int i = 0; i < 4; i++) {
+        char f[96];
+        snprintf(f, sizeof f, "keys/%s.key_secret", keyname[i]);
+        char *k = p(f);
+        snprintf(f, sizeof f, "keys/%s.key", coordpub[i]);
+        char *ck = p(f);
+        snprintf(f, sizeof f, "%s.err", names[i]);
+        err[i] = p(f);
+        snprintf(f, sizeof f, "%s.out", names[i]);
+        char *out = p(f);
+        char *csv = p(i == 1 ? "shard1.csv" : "shard0.csv");
+        const char *av[] = {g_client, "--connect",
+                            ep,       "--key",
+                            k,        "--coordinator-key",
+                            ck,       "--peers",
+                            allow,    "--data",
+                            csv,      "--label",
+                            "bad",    "--heartbeat-ms",
+                            "200",    "--coordinator-timeout",
+                            "30",     NULL};
+        pid[i] = proc_spawn(av, env, out, err[i]);
+        assert_true(pid[i] > 0);
+        free(k);
+        free(ck);
+        free(out);
+        free(csv);
+    }
+    proc_result r;
+    /* The unlisted key: refused at the handshake, the client says so and exits 2. */
+    assert_int_equal(proc_wait(pid[2], &r, 30), 0);
+    if (r.status != 2)
+        dump("mallory", err[2]);
+    assert_int_equal(r.status, 2);
+    assert_true(has(err[2], "does not accept our key 'mallory'"));
+    /* A wrong coordinator key: the handshake never completes; the client gives up clearly. */
+    assert_int_equal(proc_wait(pid[3], &r, 40), 0);
+    if (r.status != 2)
+        dump("wrongkey", err[3]);
+    assert_int_equal(r.status, 2);
+    assert_true(has(err[3], "is --coordinator-key the coordinator's public key?"));
+    /* The listed clients and the coordinator finish the run. */
+    assert_int_equal(proc_wait(co, &r, 60), 0);
+    if (r.status != 0)
+        dump("coordinator", co_err);
+    assert_int_equal(r.status, 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(proc_wait(pid[i], &r, 20), 0);
+        if (r.status != 0)
+            dump(names[i], err[i]);
+        assert_int_equal(r.status, 0);
+    }
+    /* Refusals are logged once per key with the peer address and counted in the metrics. */
+    assert_true(has(co_err, "refused a connection from 127.0.0.1"));
+    char *m = proc_read_file(metrics, NULL);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "\"round\":3,"));
+    assert_non_null(strstr(m, "\"curve\":true"));
+    const char *last = strstr(m, "\"round\":3,"); /* the last round counts the refusals */
+    assert_non_null(strstr(last, "\"refused_keys\":"));
+    assert_null(strstr(last, "\"refused_keys\":0,"));
+    free(m);
+    for (int i = 0; i < 4; i++)
+        free(err[i]);
+    free(metrics);
+    free(co_out);
+    free(co_err);
+    free(coord_key);
+    free(keys);
+    free(allow);
+}
+
+static void expect_refused(const char *const *argv, const char *needle) {
+    proc_result r;
+    assert_int_equal(proc_run(&r, argv, NULL, 30), 0);
+    if (r.status != 2 || !strstr(r.err, needle))
+        fprintf(stderr, "status %d, stderr: %s\n(expected '%s')\n", r.status, r.err, needle);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, needle));
+    proc_result_release(&r);
+}
+
+static void test_refused_before_start(void **state) {
+    (void)state;
+    char *keys = p("keys"), *allow = p("allow");
+    keygen(keys, "coordinator");
+    keygen(keys, "bank-a");
+    char *ak = p("keys/bank-a.key"), *aks = p("keys/bank-a.key_secret");
+    char *ck = p("keys/coordinator.key"), *cks = p("keys/coordinator.key_secret");
+    char *listed = p("allow/bank-a.key");
+    copy(ak, listed);
+    const char *ep = "tcp://127.0.0.1:1";
+    /* Missing keys without --insecure: each program names the flag. */
+    expect_refused((const char *[]){g_coord, "--bind", ep, NULL}, "--key is required");
+    expect_refused((const char *[]){g_coord, "--bind", ep, "--key", cks, NULL},
+                   "--allow is required");
+    expect_refused(
+        (const char *[]){g_client, "--connect", ep, "--data", GERMAN, "--label", "bad", NULL},
+        "--key is required");
+    expect_refused((const char *[]){g_client, "--connect", ep, "--data", GERMAN, "--label", "bad",
+                                    "--key", aks, "--peers", allow, NULL},
+                   "--coordinator-key is required");
+    /* A secret file others can read is refused, with the fix. */
+    assert_int_equal(chmod(aks, 0644), 0);
+    expect_refused((const char *[]){g_client, "--connect", ep, "--data", GERMAN, "--label", "bad",
+                                    "--key", aks, "--coordinator-key", ck, "--peers", allow, NULL},
+                   "chmod 600");
+    assert_int_equal(chmod(cks, 0604), 0);
+    expect_refused((const char *[]){g_coord, "--bind", ep, "--key", cks, "--allow", allow, NULL},
+                   "chmod 600");
+    /* A public file given as a secret key. */
+    expect_refused((const char *[]){g_coord, "--bind", ep, "--key", ck, "--allow", allow, NULL},
+                   "public key only");
+    /* --name must be the key's. */
+    assert_int_equal(chmod(aks, 0600), 0);
+    expect_refused((const char *[]){g_client, "--connect", ep, "--data", GERMAN, "--label", "bad",
+                                    "--key", aks, "--coordinator-key", ck, "--peers", allow,
+                                    "--name", "bank-z", NULL},
+                   "differs from the name in --key");
+    free(ak);
+    free(aks);
+    free(ck);
+    free(cks);
+    free(listed);
+    free(keys);
+    free(allow);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s PATH/TO/fedc-coordinator PATH/TO/fedc-client\n", argv[0]);
+        return 2;
+    }
+    g_coord = argv[1];
+    g_client = argv[2];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_curve_federation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_before_start, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
