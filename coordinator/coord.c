@@ -372,7 +372,10 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
     client *c = find_peer(co, from);
     client *same = find_name(co, name);
     if (same && same != c) {
-        if (same->alive && !same->gone && now_s() - same->last_seen < 1.0) {
+        /* Two live connections with one identity: the newer one is refused until the older
+         * one falls silent (with CurveZMQ the name is the key's, so this is the same key). */
+        double live = co->secure ? co->cfg->heartbeat_timeout_s : 1.0;
+        if (same->alive && !same->gone && now_s() - same->last_seen < live) {
             char reason[160];
             snprintf(reason, sizeof reason,
                      "the name '%s' is in use by a live client; retry later or pick another name",

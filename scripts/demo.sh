@@ -14,7 +14,7 @@ data=tests/fixtures/ulb_creditcard/creditcard_balanced984.csv
 
 echo "== fedc demo: 3 lenders train one credit-default model without pooling their records"
 echo "   (UCI Taiwan credit data, 30,000 clients; fedc-coordinator + 3 fedc-client processes on"
-echo "   loopback TCP; encryption and secure aggregation arrive with the next issue)"
+echo "   loopback TCP with CurveZMQ and a key allow-list; secure aggregation comes next)"
 OMP_NUM_THREADS=1 "$fedc" sim --data tests/fixtures/taiwan_default/default_of_credit_card_clients.csv \
     --label default_payment_next_month --drop ID --clients 3 --split dirichlet:1.0 --rounds 15 \
     --optimizer sgd --lr 0.03 --layers 32,16 --metrics-json "$out/federated-rounds.jsonl" \
