@@ -4,8 +4,13 @@
  * file others can read and missing key flags stop the programs before they start.
  *
  *   test_admission PATH/TO/fedc-coordinator PATH/TO/fedc-client */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memmem */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -18,6 +23,7 @@
 #include <cmocka.h>
 
 #include "fedc/keys.h"
+#include "fedc/modelfile.h"
 #include "proc.h"
 
 #define GERMAN FEDC_SOURCE_DIR "/tests/fixtures/german_credit/german_credit_numeric.csv"
@@ -285,6 +291,166 @@ static void test_refused_before_start(void **state) {
     free(allow);
 }
 
+/* A one-connection TCP relay that keeps a copy of every byte the coordinator sends. */
+typedef struct relay {
+    int listen_fd;
+    int upstream_port;
+    char *seen; /* coordinator -> client bytes */
+    size_t len, cap;
+    volatile int stop;
+} relay;
+
+/* Relays one connection at a time; a client that arrives before the coordinator listens is
+ * dropped and ZeroMQ reconnects. */
+static void *relay_main(void *arg) {
+    relay *r = arg;
+    char buf[65536];
+    while (!r->stop) {
+        struct pollfd lp = {r->listen_fd, POLLIN, 0};
+        if (poll(&lp, 1, 100) <= 0)
+            continue;
+        int a = accept(r->listen_fd, NULL, NULL);
+        if (a < 0)
+            continue;
+        int b = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in up = {0};
+        up.sin_family = AF_INET;
+        up.sin_port = htons((uint16_t)r->upstream_port);
+        up.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (b < 0 || connect(b, (struct sockaddr *)&up, sizeof up) != 0) {
+            close(a);
+            if (b >= 0)
+                close(b);
+            continue;
+        }
+        struct pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+        int closed = 0;
+        while (!r->stop && !closed) {
+            if (poll(fds, 2, 100) <= 0)
+                continue;
+            for (int i = 0; i < 2 && !closed; i++) {
+                if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                    continue;
+                ssize_t n = read(fds[i].fd, buf, sizeof buf);
+                if (n <= 0) {
+                    closed = 1;
+                    break;
+                }
+                if (i == 1) { /* from the coordinator */
+                    if (r->len + (size_t)n > r->cap) {
+                        r->cap = (r->len + (size_t)n) * 2;
+                        r->seen = realloc(r->seen, r->cap);
+                    }
+                    memcpy(r->seen + r->len, buf, (size_t)n);
+                    r->len += (size_t)n;
+                }
+                if (write(fds[1 - i].fd, buf, (size_t)n) != n)
+                    closed = 1;
+            }
+        }
+        close(a);
+        close(b);
+    }
+    return NULL;
+}
+
+static int listen_any(int *port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Runs a one-client federation through the relay; returns 1 when the final model's weights were
+ * seen in plain bytes on the wire (the last evaluation request carries exactly them). */
+static int weights_visible(int secure) {
+    char *keys = p("keys"), *allow = p("allow");
+    char *model = p(secure ? "curve.fedc" : "plain.fedc");
+    if (secure) {
+        keygen(keys, "coordinator");
+        keygen(keys, "bank-a");
+        char *src = p("keys/bank-a.key"), *dst = p("allow/bank-a.key");
+        copy(src, dst);
+        free(src);
+        free(dst);
+    }
+    int cport = 0, rport = 0;
+    int probe = listen_any(&cport); /* a free port for the coordinator */
+    assert_true(probe >= 0);
+    close(probe);
+    relay r = {0};
+    r.listen_fd = listen_any(&rport);
+    r.upstream_port = cport;
+    assert_true(r.listen_fd >= 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, relay_main, &r), 0);
+    char bind_ep[64], relay_ep[64];
+    snprintf(bind_ep, sizeof bind_ep, "tcp://127.0.0.1:%d", cport);
+    snprintf(relay_ep, sizeof relay_ep, "tcp://127.0.0.1:%d", rport);
+    char *cks = p("keys/coordinator.key_secret"), *ck = p("keys/coordinator.key");
+    char *aks = p("keys/bank-a.key_secret"), *co_err = p("relay-co.err"),
+         *cl_err = p("relay-cl.err"), *out = p("relay.out");
+    const char *cargv_secure[] = {
+        g_coord, "--bind",      bind_ep, "--rounds", "2", "--min-clients", "1",   "--layers",
+        "8",     "--model-out", model,   "--key",    cks, "--allow",       allow, NULL};
+    const char *cargv_plain[] = {
+        g_coord, "--bind",      bind_ep, "--rounds",   "2", "--min-clients", "1", "--layers",
+        "8",     "--model-out", model,   "--insecure", NULL};
+    const char *env[] = {"OMP_NUM_THREADS=1", NULL};
+    int co = proc_spawn(secure ? cargv_secure : cargv_plain, env, out, co_err);
+    assert_true(co > 0);
+    const char *av_secure[] = {
+        g_client, "--connect", relay_ep,  "--key", aks, "--coordinator-key", ck, "--peers", allow,
+        "--data", GERMAN,      "--label", "bad",   NULL};
+    const char *av_plain[] = {g_client, "--connect", relay_ep, "--name",     "bank-a", "--data",
+                              GERMAN,   "--label",   "bad",    "--insecure", NULL};
+    int cl = proc_spawn(secure ? av_secure : av_plain, env, out, cl_err);
+    assert_true(cl > 0);
+    proc_result res;
+    assert_int_equal(proc_wait(co, &res, 60), 0);
+    if (res.status != 0)
+        dump("coordinator", co_err);
+    assert_int_equal(res.status, 0);
+    assert_int_equal(proc_wait(cl, &res, 20), 0);
+    assert_int_equal(res.status, 0);
+    r.stop = 1;
+    pthread_join(th, NULL);
+    close(r.listen_fd);
+    fedc_model *m = NULL;
+    fedc_diag d;
+    assert_int_equal(fedc_model_load(&m, model, &d), FEDC_OK);
+    /* 8 consecutive weights of the first layer: 32 bytes that occur on the wire only if the
+     * weights travel in plain text. */
+    assert_true(m->n_params >= 8);
+    assert_true(r.len > 1000); /* the relay did carry the run */
+    int found = memmem(r.seen, r.len, m->params, 32) != NULL;
+    fedc_model_destroy(&m);
+    free(r.seen);
+    free(keys);
+    free(allow);
+    free(model);
+    free(cks);
+    free(ck);
+    free(aks);
+    free(co_err);
+    free(cl_err);
+    free(out);
+    return found;
+}
+
+/* The control first: without CurveZMQ the weights are on the wire, so the check can fail. */
+static void test_no_plaintext_on_the_wire(void **state) {
+    (void)state;
+    assert_true(weights_visible(0));
+    assert_false(weights_visible(1));
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s PATH/TO/fedc-coordinator PATH/TO/fedc-client\n", argv[0]);
@@ -295,6 +461,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_curve_federation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_before_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_plaintext_on_the_wire, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
