@@ -268,6 +268,29 @@ static void test_seal(void **state) {
     assert_int_equal(fedc_sa_open(out, box, 10, key, sid, 3, 5), FEDC_ECHECKSUM);
 }
 
+/* Round keys signed with the identity key: a neighbour with the roster accepts the client's own
+ * keys and refuses keys the coordinator substituted, or the same keys replayed in another round
+ * or under another id. */
+static void test_signed_round_keys(void **state) {
+    (void)state;
+    uint8_t id_pk[32], id_sk[64], other_pk[32], other_sk[64];
+    crypto_sign_keypair(id_pk, id_sk);
+    crypto_sign_keypair(other_pk, other_sk);
+    uint8_t pc[32], sc[32], ps[32], ss[32], sig[FEDC_SA_SIG_BYTES];
+    crypto_box_keypair(pc, sc);
+    crypto_box_keypair(ps, ss);
+    fedc_sa_sign_keys(sig, id_sk, 9, 4, pc, ps);
+    assert_int_equal(fedc_sa_verify_keys(sig, id_pk, 9, 4, pc, ps), FEDC_OK);
+    assert_int_equal(fedc_sa_verify_keys(sig, id_pk, 10, 4, pc, ps), FEDC_ECHECKSUM);
+    assert_int_equal(fedc_sa_verify_keys(sig, id_pk, 9, 5, pc, ps), FEDC_ECHECKSUM);
+    assert_int_equal(fedc_sa_verify_keys(sig, other_pk, 9, 4, pc, ps), FEDC_ECHECKSUM);
+    uint8_t forged[32], fsk[32];
+    crypto_box_keypair(forged, fsk); /* the coordinator's own key, slipped in */
+    assert_int_equal(fedc_sa_verify_keys(sig, id_pk, 9, 4, pc, forged), FEDC_ECHECKSUM);
+    fedc_sa_sign_keys(sig, other_sk, 9, 4, pc, forged); /* signed by someone else */
+    assert_int_equal(fedc_sa_verify_keys(sig, id_pk, 9, 4, pc, forged), FEDC_ECHECKSUM);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pair_secret_symmetric),
@@ -277,6 +300,7 @@ int main(void) {
         cmocka_unit_test(test_no_wrap_at_capacity),
         cmocka_unit_test(test_shamir),
         cmocka_unit_test(test_seal),
+        cmocka_unit_test(test_signed_round_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

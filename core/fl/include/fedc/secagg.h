@@ -87,4 +87,17 @@ FEDC_MUST_CHECK fedc_err fedc_sa_open(uint8_t *out, const uint8_t *in, size_t in
                                       const uint8_t sid[FEDC_SA_SID_BYTES], uint32_t sender,
                                       uint32_t receiver);
 
+/* The signature a client puts on its round keys (AdvertiseKeys): Ed25519 (crypto_sign_detached)
+ * by its long-term identity over "fedc-secagg-keys" || round || id || pk_c || pk_s, so that a
+ * neighbour holding the roster can check that the coordinator relayed the client's own keys. */
+#define FEDC_SA_SIG_BYTES 64
+void fedc_sa_sign_keys(uint8_t sig[FEDC_SA_SIG_BYTES], const uint8_t sign_sk[64], uint32_t round,
+                       uint32_t id, const uint8_t pk_c[32], const uint8_t pk_s[32]);
+
+/* FEDC_OK when sig is sign_pk's signature of exactly these keys for this round and id, else
+ * FEDC_ECHECKSUM (a forged or replayed advertisement). */
+FEDC_MUST_CHECK fedc_err fedc_sa_verify_keys(const uint8_t sig[FEDC_SA_SIG_BYTES],
+                                             const uint8_t sign_pk[32], uint32_t round, uint32_t id,
+                                             const uint8_t pk_c[32], const uint8_t pk_s[32]);
+
 #endif
