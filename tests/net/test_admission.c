@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -291,6 +292,65 @@ static void test_refused_before_start(void **state) {
     free(allow);
 }
 
+/* Two live connections with one key: the newer one is refused while the older one lives, and the
+ * run goes on with the older one. */
+static void test_same_identity_twice(void **state) {
+    (void)state;
+    char *keys = p("keys"), *allow = p("allow");
+    keygen(keys, "coordinator");
+    keygen(keys, "bank-a");
+    char *src = p("keys/bank-a.key"), *dst = p("allow/bank-a.key");
+    copy(src, dst);
+    write_shards();
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", 30000 + (int)((getpid() + 7) % 20000));
+    char *cks = p("keys/coordinator.key_secret"), *ck = p("keys/coordinator.key");
+    char *aks = p("keys/bank-a.key_secret"), *co_err = p("dup-co.err"), *out = p("dup.out");
+    char *e1 = p("dup-1.err"), *e2 = p("dup-2.err"), *csv = p("shard0.csv");
+    /* Rounds slow enough (a delay per round) for the second copy to arrive mid-run. */
+    const char *cargv[] = {g_coord, "--bind",   ep,  "--rounds", "4", "--min-clients",
+                           "1",     "--layers", "8", "--key",    cks, "--allow",
+                           allow,   NULL};
+    const char *env[] = {"OMP_NUM_THREADS=1", "FEDC_FAULT=coordinator/delay:round-start@2:1500",
+                         NULL};
+    int co = proc_spawn(cargv, env, out, co_err);
+    assert_true(co > 0);
+    const char *av[] = {g_client, "--connect",      ep,    "--key",  aks, "--coordinator-key",
+                        ck,       "--peers",        allow, "--data", csv, "--label",
+                        "bad",    "--heartbeat-ms", "200", NULL};
+    const char *cenv[] = {"OMP_NUM_THREADS=1", NULL};
+    int c1 = proc_spawn(av, cenv, out, e1);
+    for (int i = 0; i < 200 && !has(co_err, "bank-a joined"); i++)
+        nanosleep(&(struct timespec){0, 25000000}, NULL);
+    int c2 = proc_spawn(av, cenv, out, e2);
+    assert_true(c1 > 0 && c2 > 0);
+    proc_result r;
+    assert_int_equal(proc_wait(co, &r, 60), 0);
+    if (r.status != 0)
+        dump("coordinator", co_err);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(proc_wait(c1, &r, 20), 0);
+    assert_int_equal(r.status, 0);
+    proc_signal(c2, SIGKILL);
+    assert_int_equal(proc_wait(c2, &r, 20), 0);
+    if (!has(e2, "is in use by a live client"))
+        dump("second copy", e2);
+    assert_true(has(e2, "is in use by a live client"));
+    assert_false(has(co_err, "bank-a reconnected"));
+    free(keys);
+    free(allow);
+    free(src);
+    free(dst);
+    free(cks);
+    free(ck);
+    free(aks);
+    free(co_err);
+    free(out);
+    free(e1);
+    free(e2);
+    free(csv);
+}
+
 /* A one-connection TCP relay that keeps a copy of every byte the coordinator sends. */
 typedef struct relay {
     int listen_fd;
@@ -462,6 +522,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_curve_federation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_before_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_plaintext_on_the_wire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_identity_twice, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
