@@ -9,7 +9,8 @@
 #include "fedc/modelfile.h"
 
 #define CKPT_MAGIC "FEDCCKPT"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
+#define CKPT_MAX_CLIENTS 4096
 
 typedef struct wbuf {
     uint8_t *p;
@@ -73,6 +74,12 @@ fedc_err ckpt_save(const char *path, const ckpt *c, fedc_diag *d) {
     put_u32(&w, (uint32_t)ml);
     if (ml)
         put(&w, c->metrics_line, ml);
+    put_u32(&w, (uint32_t)c->n_clients);
+    for (int i = 0; i < c->n_clients; i++) {
+        uint32_t l = (uint32_t)strlen(c->clients[i]);
+        put_u32(&w, l);
+        put(&w, c->clients[i], l);
+    }
     put_u64(&w, model_len);
     put(&w, model, model_len);
     free(model);
@@ -166,7 +173,7 @@ fedc_err ckpt_load(const char *path, ckpt *c, fedc_diag *d) {
         goto out;
     }
     uint32_t version = get_u32(&r);
-    if (version != CKPT_VERSION) {
+    if (version != CKPT_VERSION && version != 1u) {
         fedc_diag_set(d, "%s: checkpoint version %u, this program reads version %u", path, version,
                       CKPT_VERSION);
         goto out;
@@ -222,6 +229,33 @@ fedc_err ckpt_load(const char *path, ckpt *c, fedc_diag *d) {
     }
     get(&r, c->metrics_line, ml);
     c->metrics_line[ml] = 0;
+    if (version >= 2) {
+        uint32_t nc = get_u32(&r);
+        if (r.bad || nc > CKPT_MAX_CLIENTS) {
+            fedc_diag_set(d, "%s: inconsistent client list in the checkpoint", path);
+            goto out;
+        }
+        c->clients = calloc((size_t)nc + 1, sizeof *c->clients);
+        if (!c->clients) {
+            rc = FEDC_ENOMEM;
+            goto out;
+        }
+        for (uint32_t i = 0; i < nc; i++) {
+            uint32_t l = get_u32(&r);
+            if (r.bad || l == 0 || l > 64 || l > r.len - r.off) {
+                fedc_diag_set(d, "%s: inconsistent client list in the checkpoint", path);
+                goto out;
+            }
+            c->clients[i] = malloc((size_t)l + 1);
+            if (!c->clients[i]) {
+                rc = FEDC_ENOMEM;
+                goto out;
+            }
+            c->n_clients = (int)i + 1;
+            get(&r, c->clients[i], l);
+            c->clients[i][l] = 0;
+        }
+    }
     uint64_t model_len = get_u64(&r);
     if (r.bad || model_len != r.len - r.off) {
         fedc_diag_set(d, "%s: inconsistent sizes in the checkpoint", path);
@@ -245,6 +279,11 @@ out:
 }
 
 void ckpt_release(ckpt *c) {
+    for (int i = 0; c->clients && i < c->n_clients; i++)
+        free(c->clients[i]);
+    free(c->clients);
+    c->clients = NULL;
+    c->n_clients = 0;
     free(c->m);
     free(c->v);
     free(c->metrics_line);

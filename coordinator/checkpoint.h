@@ -7,6 +7,8 @@
  *   u32 have_stats | f32 pos_weight | u32 server kind | u64 server steps | u64 n
  *   u32 has_m, f32 m[n] if 1 | u32 has_v, f32 v[n] if 1
  *   u32 metrics_len | metrics line (the JSON line of `round`, without newline)
+ *   (version 2) u32 n_clients | per client u32 length + name: who had joined, so that a resumed
+ *   run waits for them before it selects (the same selection as without the crash)
  *   u64 model_len | model file bytes (core/nn format: architecture, schema, statistics, weights)
  *   u32 CRC-32 of everything before it */
 #ifndef FEDC_CHECKPOINT_H
@@ -31,7 +33,9 @@ typedef struct ckpt {
     uint64_t n;
     float *m, *v;       /* n floats or NULL; owned after ckpt_load */
     char *metrics_line; /* owned after ckpt_load */
-    fedc_model *model;  /* owned after ckpt_load */
+    char **clients;     /* names of the joined clients, n_clients; owned after ckpt_load */
+    int n_clients;
+    fedc_model *model; /* owned after ckpt_load */
 } ckpt;
 
 FEDC_MUST_CHECK fedc_err ckpt_save(const char *path, const ckpt *c, fedc_diag *d);

@@ -82,6 +82,10 @@ typedef struct coord {
     double fit_done_at;
     char ckpt_path[4096];
     int metrics_fd;
+    /* after --resume: the clients the checkpoint saw, awaited for one heartbeat timeout */
+    char **expect;
+    int n_expect;
+    double resumed_at;
     /* CurveZMQ */
     int secure;
     fedc_identity self;
@@ -770,6 +774,11 @@ static int save_checkpoint(coord *co, const char *line) {
     c.v = co->srv->v;
     c.metrics_line = (char *)line;
     c.model = co->model;
+    char *names[MAX_CLIENTS];
+    for (int i = 0; i < co->n_cl; i++)
+        if (co->cl[i].alive && !co->cl[i].gone)
+            names[c.n_clients++] = co->cl[i].name;
+    c.clients = names;
     fedc_diag d;
     if (ckpt_save(co->ckpt_path, &c, &d)) {
         logm("cannot write the checkpoint: %s", d.msg);
@@ -870,6 +879,33 @@ static int need_to_start(const coord *co) {
     return co->have_stats ? co->cfg->min_fit_clients : co->cfg->min_clients;
 }
 
+static void drop_expect(coord *co) {
+    for (int i = 0; i < co->n_expect; i++)
+        free(co->expect[i]);
+    free(co->expect);
+    co->expect = NULL;
+    co->n_expect = 0;
+}
+
+/* 1 while a resumed run still waits for clients of the interrupted one. */
+static int awaiting_resumed(coord *co) {
+    if (!co->n_expect)
+        return 0;
+    int missing = 0;
+    for (int i = 0; i < co->n_expect; i++) {
+        client *c = find_name(co, co->expect[i]);
+        missing += !c || !c->alive || c->gone;
+    }
+    if (!missing || now_s() - co->resumed_at > co->cfg->heartbeat_timeout_s) {
+        if (missing)
+            logm("%d client(s) of the interrupted run did not come back within %.0f s; going on",
+                 missing, co->cfg->heartbeat_timeout_s);
+        drop_expect(co);
+        return 0;
+    }
+    return 1;
+}
+
 static void handle(coord *co, fedc_inbox *in) {
     const Fedc__Envelope *e = in->msg;
     client *c = find_peer(co, &in->from);
@@ -956,7 +992,7 @@ static int advance(coord *co) {
         if (co->round > (uint32_t)co->cfg->rounds)
             return 1;
         int alive = n_alive(co), need = need_to_start(co);
-        if (co->have_schema && alive >= need) {
+        if (co->have_schema && alive >= need && !awaiting_resumed(co)) {
             if (!co->have_stats)
                 start_stats(co);
             else
@@ -1195,6 +1231,13 @@ static int restore(coord *co, char **ckpt_line) {
     co->have_stats = c.have_stats;
     co->pos_weight = c.pos_weight;
     co->round = c.round + 1;
+    /* Wait for the clients of the interrupted run before selecting, so the round picks from the
+     * same set as it would have without the crash. */
+    co->expect = c.clients;
+    co->n_expect = c.n_clients;
+    c.clients = NULL;
+    c.n_clients = 0;
+    co->resumed_at = now_s();
     *ckpt_line = c.metrics_line;
     c.metrics_line = NULL;
     ckpt_release(&c);
@@ -1267,6 +1310,7 @@ static void hex(char *out, const uint8_t *b, size_t n) {
 }
 
 static void cleanup(coord *co) {
+    drop_expect(co);
     fedc_key_wipe(&co->self);
     free(co->allow);
     for (int i = 0; i < co->n_cl; i++)

@@ -189,7 +189,7 @@ static void test_client_frozen_mid_round(void **state) {
 /* Runs 3 clients for RESTART_ROUNDS rounds; with `fault`, the first coordinator dies of it after
  * `rounds_before` metrics lines and the checkpoint of round `ckpt_round`, and a second one resumes
  * from that checkpoint. Returns the final model's bytes (caller frees). */
-static char *restart_run(fed *f, const char *fault, int rounds_before, int ckpt_round,
+static char *restart_run(fed *f, const char *fault, int rounds_before, int ckpt_round, int sampled,
                          size_t *len) {
     assert_int_equal(fed_write_shards(f, 3, "shard"), 0);
     char *metrics = fpath(f, "metrics.json"), *model = fpath(f, "model.bin");
@@ -198,8 +198,16 @@ static char *restart_run(fed *f, const char *fault, int rounds_before, int ckpt_
     const char *args[] = {"--min-clients", "3", "--rounds", "6", "--local-epochs", "2",
                           "--layers", "16", "--round-timeout", "40", "--heartbeat-timeout", "2",
                           "--wait-timeout", "30", "--checkpoint-dir", ckpt,
-                          "--metrics-json", metrics, "--model-out", model, NULL, NULL};
+                          "--metrics-json", metrics, "--model-out", model, NULL, NULL, NULL,
+                          NULL, NULL, NULL};
     /* clang-format on */
+    size_t na = sizeof args / sizeof args[0] - 6; /* the first NULL */
+    if (sampled) { /* 2 of the 3 clients per round, chosen by (seed, round) */
+        args[na++] = "--min-fit-clients";
+        args[na++] = "2";
+        args[na++] = "--fraction-fit";
+        args[na++] = "0.6";
+    }
     const char *env[] = {fault, NULL};
     assert_int_equal(fed_start_coord(f, fault ? env : NULL, args, 0, START_TIMEOUT), 0);
     start_client(f, "bank-a", "shard0.csv", NULL);
@@ -216,7 +224,7 @@ static char *restart_run(fed *f, const char *fault, int rounds_before, int ckpt_
         /* Same flags plus --resume, without the fault; the clients are still running. */
         for (int i = 0; i < f->n_cl; i++)
             assert_int_not_equal(proc_state(f->cl[i].pid), 0);
-        args[sizeof args / sizeof args[0] - 2] = "--resume";
+        args[na] = "--resume";
         size_t from = fed_file_size(f->coord.err);
         assert_int_equal(fed_start_coord(f, NULL, args, 1, START_TIMEOUT), 0);
         char resumed[64];
@@ -234,7 +242,7 @@ static char *restart_run(fed *f, const char *fault, int rounds_before, int ckpt_
     fed_round r[RESTART_ROUNDS];
     expect_rounds(metrics, r, RESTART_ROUNDS);
     for (int i = 0; i < RESTART_ROUNDS; i++)
-        assert_int_equal(r[i].participants, 3);
+        assert_int_equal(r[i].participants, sampled ? 2 : 3);
     char *bytes = proc_read_file(model, len);
     assert_non_null(bytes);
     free(metrics);
@@ -243,13 +251,13 @@ static char *restart_run(fed *f, const char *fault, int rounds_before, int ckpt_
     return bytes;
 }
 
-static void coordinator_restart(void **state, const char *fault, int rounds_before,
-                                int ckpt_round) {
+static void coordinator_restart(void **state, const char *fault, int rounds_before, int ckpt_round,
+                                int sampled) {
     ctx *c = *state;
     size_t la = 0, lb = 0;
-    char *a = restart_run(&c->f[0], fault, rounds_before, ckpt_round, &la);
+    char *a = restart_run(&c->f[0], fault, rounds_before, ckpt_round, sampled, &la);
     /* A run without the crash gives the same model, bit for bit. */
-    char *b = restart_run(&c->f[1], NULL, 0, 0, &lb);
+    char *b = restart_run(&c->f[1], NULL, 0, 0, sampled, &lb);
     assert_int_equal(la, lb);
     assert_memory_equal(a, b, la);
     free(a);
@@ -258,17 +266,23 @@ static void coordinator_restart(void **state, const char *fault, int rounds_befo
 }
 
 static void test_coordinator_killed_after_checkpoint(void **state) {
-    coordinator_restart(state, "FEDC_FAULT=coordinator/kill:checkpoint@3", 2, 3);
+    coordinator_restart(state, "FEDC_FAULT=coordinator/kill:checkpoint@3", 2, 3, 0);
+}
+
+/* With 2 of 3 clients sampled per round, the resumed run waits for all three clients of the
+ * interrupted run before it selects, so it picks the same two as a run without the crash. */
+static void test_coordinator_killed_sampled(void **state) {
+    coordinator_restart(state, "FEDC_FAULT=coordinator/kill:aggregate@3", 2, 2, 1);
 }
 
 static void test_coordinator_killed_at_round_start(void **state) {
-    coordinator_restart(state, "FEDC_FAULT=coordinator/kill:round-start@4", 3, 3);
+    coordinator_restart(state, "FEDC_FAULT=coordinator/kill:round-start@4", 3, 3, 0);
 }
 
 /* After the last round's checkpoint: the restarted coordinator has no round left to run, but the
  * clients still wait to hear that the run is complete. */
 static void test_coordinator_killed_after_last_checkpoint(void **state) {
-    coordinator_restart(state, "FEDC_FAULT=coordinator/kill:checkpoint@6", 5, 6);
+    coordinator_restart(state, "FEDC_FAULT=coordinator/kill:checkpoint@6", 5, 6, 0);
 }
 
 /* ---- a client joins late ------------------------------------------------------------------- */
@@ -441,6 +455,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_coordinator_killed_after_last_checkpoint, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_late_join, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coordinator_killed_sampled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_mismatch_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
