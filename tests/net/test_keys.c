@@ -137,8 +137,8 @@ static void test_refusals(void **state) {
         {"name = bank-b\n", ":1: expected key = \"value\""},
         {"name = \"bank-b\"\ncolour = \"red\"\n", ":2: unknown key 'colour'"},
         {"name = \"bank b\"\n", ":1: bad value of name"},
-        {"# comment\nname = \"bank-b\"\nsign-public-key = \"short\"\n",
-         ":3: bad value of sign-public-key"},
+        {"# comment\n\nname = \"bank-b\"\nsign-public-key = \"short\"\n",
+         ":4: bad value of sign-public-key"},
         {"name = \"bank-b\"\n", "missing sign-public-key"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

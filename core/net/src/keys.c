@@ -206,8 +206,10 @@ fedc_err fedc_key_load(fedc_identity *id, const char *path, fedc_diag *d) {
     fedc_err rc = FEDC_EPARSE;
     int have_name = 0, have_spk = 0, have_cpk = 0, have_ssk = 0, line_no = 0;
     uint8_t cpk_file[32];
-    char *save = NULL;
-    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = buf, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
         line_no++;
         size_t ll = strlen(line);
         if (ll && line[ll - 1] == '\r')
