@@ -291,6 +291,56 @@ static void test_signed_round_keys(void **state) {
     assert_int_equal(fedc_sa_verify_keys(sig, id_pk, 9, 4, pc, forged), FEDC_ECHECKSUM);
 }
 
+static int in_row(const fedc_sa_graph *g, int u, int v) {
+    for (int k = 0; k < g->size; k++)
+        if (g->nbr[(size_t)u * (size_t)g->size + (size_t)k] == v)
+            return 1;
+    return 0;
+}
+
+static void test_graph_and_threshold(void **state) {
+    (void)state;
+    fedc_sa_graph g, g2, g3;
+    fedc_diag d;
+    /* Small federations: everyone, including itself. */
+    assert_int_equal(fedc_sa_graph_make(&g, 3, 0, 1, 1, &d), FEDC_OK);
+    assert_int_equal(g.size, 3);
+    for (int u = 0; u < 3; u++)
+        for (int v = 0; v < 3; v++)
+            assert_true(in_row(&g, u, v));
+    fedc_sa_graph_free(&g);
+    /* 100 clients: h = 7, rings of 15, symmetric, rows ascending with the client itself. */
+    assert_int_equal(fedc_sa_graph_make(&g, 100, 0, 42, 3, &d), FEDC_OK);
+    assert_int_equal(g.size, 15);
+    for (int u = 0; u < 100; u++) {
+        assert_true(in_row(&g, u, u));
+        for (int k = 1; k < g.size; k++)
+            assert_true(g.nbr[u * g.size + k - 1] < g.nbr[u * g.size + k]);
+        for (int v = 0; v < 100; v++)
+            assert_int_equal(in_row(&g, u, v), in_row(&g, v, u));
+    }
+    /* Deterministic for (seed, round); another round reshuffles. */
+    assert_int_equal(fedc_sa_graph_make(&g2, 100, 0, 42, 3, &d), FEDC_OK);
+    assert_memory_equal(g.nbr, g2.nbr, sizeof(int) * 100 * 15);
+    assert_int_equal(fedc_sa_graph_make(&g3, 100, 0, 42, 4, &d), FEDC_OK);
+    assert_memory_not_equal(g.nbr, g3.nbr, sizeof(int) * 100 * 15);
+    fedc_sa_graph_free(&g);
+    fedc_sa_graph_free(&g2);
+    fedc_sa_graph_free(&g3);
+    /* An explicit h. */
+    assert_int_equal(fedc_sa_graph_make(&g, 20, 2, 1, 1, &d), FEDC_OK);
+    assert_int_equal(g.size, 5);
+    fedc_sa_graph_free(&g);
+    assert_int_equal(fedc_sa_graph_make(&g, 0, 0, 1, 1, &d), FEDC_EINVAL);
+    /* Thresholds: floor(size/2)+1 by default (3 clients: 2, so one may drop); a request must be
+     * a strict majority and at most the size. */
+    assert_int_equal(fedc_sa_threshold(3, 0), 2);
+    assert_int_equal(fedc_sa_threshold(15, 0), 8);
+    assert_int_equal(fedc_sa_threshold(15, 10), 10);
+    assert_int_equal(fedc_sa_threshold(15, 7), -1);
+    assert_int_equal(fedc_sa_threshold(15, 16), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pair_secret_symmetric),
@@ -301,6 +351,7 @@ int main(void) {
         cmocka_unit_test(test_shamir),
         cmocka_unit_test(test_seal),
         cmocka_unit_test(test_signed_round_keys),
+        cmocka_unit_test(test_graph_and_threshold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /* Secure-aggregation maths (contracts and formulas in secagg.h and SECURITY.md). */
 #include "fedc/secagg.h"
 
+#include "fedc/rng.h"
+
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -282,4 +284,69 @@ fedc_err fedc_sa_verify_keys(const uint8_t sig[FEDC_SA_SIG_BYTES], const uint8_t
     (void)sodium_ready();
     keys_message(m, round, id, pk_c, pk_s);
     return crypto_sign_verify_detached(sig, m, sizeof m, sign_pk) == 0 ? FEDC_OK : FEDC_ECHECKSUM;
+}
+
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+fedc_err fedc_sa_graph_make(fedc_sa_graph *g, int n, int h, uint64_t seed, uint32_t round,
+                            fedc_diag *d) {
+    memset(g, 0, sizeof *g);
+    if (n < 1 || n > (1 << 20)) {
+        fedc_diag_set(d, "secure aggregation: %d clients, expected 1..2^20", n);
+        return FEDC_EINVAL;
+    }
+    if (h <= 0) {
+        h = 0;
+        while ((1 << h) < n)
+            h++; /* ceil(log2 n) */
+    }
+    int size = 2 * h + 1 < n ? 2 * h + 1 : n;
+    int *order = malloc(sizeof(int) * (size_t)n), *pos = malloc(sizeof(int) * (size_t)n);
+    g->nbr = malloc(sizeof(int) * (size_t)n * (size_t)size);
+    if (!order || !pos || !g->nbr) {
+        free(order);
+        free(pos);
+        free(g->nbr);
+        g->nbr = NULL;
+        return FEDC_ENOMEM;
+    }
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    fedc_rng r;
+    fedc_rng_init(&r, fedc_rng_key(seed, 0x7365636167677270ull /* "secaggrp" */, round, 0));
+    fedc_rng_shuffle(&r, order, n);
+    for (int i = 0; i < n; i++)
+        pos[order[i]] = i;
+    for (int u = 0; u < n; u++) {
+        int *row = g->nbr + (size_t)u * (size_t)size;
+        if (size == n) {
+            for (int v = 0; v < n; v++)
+                row[v] = v;
+            continue;
+        }
+        for (int k = -h; k <= h; k++)
+            row[k + h] = order[((pos[u] + k) % n + n) % n];
+        qsort(row, (size_t)size, sizeof *row, cmp_int);
+    }
+    free(order);
+    free(pos);
+    g->n = n;
+    g->size = size;
+    return FEDC_OK;
+}
+
+void fedc_sa_graph_free(fedc_sa_graph *g) {
+    free(g->nbr);
+    memset(g, 0, sizeof *g);
+}
+
+int fedc_sa_threshold(int size, int requested) {
+    if (size < 1)
+        return -1;
+    if (requested <= 0)
+        return size / 2 + 1;
+    return requested > size / 2 && requested <= size ? requested : -1;
 }

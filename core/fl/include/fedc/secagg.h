@@ -87,6 +87,25 @@ FEDC_MUST_CHECK fedc_err fedc_sa_open(uint8_t *out, const uint8_t *in, size_t in
                                       const uint8_t sid[FEDC_SA_SID_BYTES], uint32_t sender,
                                       uint32_t receiver);
 
+/* Neighbourhoods (SecAgg+, Bell et al. 2020): over an order of the n clients shuffled by (seed,
+ * round), each client is linked to h clients on each side of a ring, so its neighbourhood holds
+ * 2h + 1 clients including itself; with n <= 2h + 1 that is everyone (full SecAgg). h <= 0 picks
+ * h = ceil(log2 n). The graph is symmetric: v is u's neighbour exactly when u is v's. */
+typedef struct fedc_sa_graph {
+    int n;    /* clients, indices 0..n-1 */
+    int size; /* neighbourhood size, the same for everyone: min(n, 2h + 1) */
+    int *nbr; /* n x size client indices, each row ascending and holding the client itself */
+} fedc_sa_graph;
+
+FEDC_MUST_CHECK fedc_err fedc_sa_graph_make(fedc_sa_graph *g, int n, int h, uint64_t seed,
+                                            uint32_t round, fedc_diag *d);
+void fedc_sa_graph_free(fedc_sa_graph *g);
+
+/* The Shamir threshold for a neighbourhood of `size`: requested when > 0 (it must be more than
+ * size / 2, so a lying coordinator cannot obtain both share kinds of one client, and at most
+ * size), else floor(size / 2) + 1. Returns -1 for an impossible request. */
+int fedc_sa_threshold(int size, int requested);
+
 /* The signature a client puts on its round keys (AdvertiseKeys): Ed25519 (crypto_sign_detached)
  * by its long-term identity over "fedc-secagg-keys" || round || id || pk_c || pk_s, so that a
  * neighbour holding the roster can check that the coordinator relayed the client's own keys. */
