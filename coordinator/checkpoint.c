@@ -7,43 +7,11 @@
 #include <string.h>
 
 #include "fedc/modelfile.h"
+#include "fedc/wbuf.h"
 
 #define CKPT_MAGIC "FEDCCKPT"
 #define CKPT_VERSION 2u
 #define CKPT_MAX_CLIENTS 4096
-
-typedef struct wbuf {
-    uint8_t *p;
-    size_t len, cap;
-    int oom;
-} wbuf;
-
-static void put(wbuf *w, const void *src, size_t n) {
-    if (w->oom)
-        return;
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 256;
-        while (cap < w->len + n)
-            cap *= 2;
-        uint8_t *p = realloc(w->p, cap);
-        if (!p) {
-            w->oom = 1;
-            return;
-        }
-        w->p = p;
-        w->cap = cap;
-    }
-    memcpy(w->p + w->len, src, n);
-    w->len += n;
-}
-
-/* The host is little-endian (CMake refuses others), so values are copied as they are. */
-static void put_u32(wbuf *w, uint32_t v) {
-    put(w, &v, 4);
-}
-static void put_u64(wbuf *w, uint64_t v) {
-    put(w, &v, 8);
-}
 
 fedc_err ckpt_save(const char *path, const ckpt *c, fedc_diag *d) {
     uint8_t *model = NULL;
@@ -53,38 +21,38 @@ fedc_err ckpt_save(const char *path, const ckpt *c, fedc_diag *d) {
         fedc_diag_set(d, "cannot encode the model for the checkpoint");
         return rc;
     }
-    wbuf w = {0};
-    put(&w, CKPT_MAGIC, 8);
-    put_u32(&w, CKPT_VERSION);
-    put(&w, c->run_id, 16);
-    put_u32(&w, c->round);
-    put_u64(&w, c->seed);
-    put_u32(&w, (uint32_t)c->have_stats);
-    put(&w, &c->pos_weight, 4);
-    put_u32(&w, (uint32_t)c->server_kind);
-    put_u64(&w, c->server_t);
-    put_u64(&w, c->n);
-    put_u32(&w, c->m != NULL);
+    fedc_wbuf w = {0};
+    fedc_wbuf_put(&w, CKPT_MAGIC, 8);
+    fedc_wbuf_u32(&w, CKPT_VERSION);
+    fedc_wbuf_put(&w, c->run_id, 16);
+    fedc_wbuf_u32(&w, c->round);
+    fedc_wbuf_u64(&w, c->seed);
+    fedc_wbuf_u32(&w, (uint32_t)c->have_stats);
+    fedc_wbuf_put(&w, &c->pos_weight, 4);
+    fedc_wbuf_u32(&w, (uint32_t)c->server_kind);
+    fedc_wbuf_u64(&w, c->server_t);
+    fedc_wbuf_u64(&w, c->n);
+    fedc_wbuf_u32(&w, c->m != NULL);
     if (c->m)
-        put(&w, c->m, 4 * c->n);
-    put_u32(&w, c->v != NULL);
+        fedc_wbuf_put(&w, c->m, 4 * c->n);
+    fedc_wbuf_u32(&w, c->v != NULL);
     if (c->v)
-        put(&w, c->v, 4 * c->n);
+        fedc_wbuf_put(&w, c->v, 4 * c->n);
     size_t ml = c->metrics_line ? strlen(c->metrics_line) : 0;
-    put_u32(&w, (uint32_t)ml);
+    fedc_wbuf_u32(&w, (uint32_t)ml);
     if (ml)
-        put(&w, c->metrics_line, ml);
-    put_u32(&w, (uint32_t)c->n_clients);
+        fedc_wbuf_put(&w, c->metrics_line, ml);
+    fedc_wbuf_u32(&w, (uint32_t)c->n_clients);
     for (int i = 0; i < c->n_clients; i++) {
         uint32_t l = (uint32_t)strlen(c->clients[i]);
-        put_u32(&w, l);
-        put(&w, c->clients[i], l);
+        fedc_wbuf_u32(&w, l);
+        fedc_wbuf_put(&w, c->clients[i], l);
     }
-    put_u64(&w, model_len);
-    put(&w, model, model_len);
+    fedc_wbuf_u64(&w, model_len);
+    fedc_wbuf_put(&w, model, model_len);
     free(model);
     if (!w.oom)
-        put_u32(&w, fedc_crc32(w.p, w.len));
+        fedc_wbuf_u32(&w, fedc_crc32(w.p, w.len));
     if (w.oom) {
         free(w.p);
         return FEDC_ENOMEM;

@@ -9,7 +9,8 @@
  *          histograms are summed into global metrics
  * then a checkpoint (atomic), the round's metrics line, and the next round. A round closes when
  * every selected client answered or died, or at the deadline; with fewer than --min-fit-clients
- * results it is retried. Secure aggregation (the next issue) slots in between FIT's collection
+ * results it is retried. The secure-aggregation rounds (issue 4, not wired yet; the maths is in
+ * core/fl/secagg.h) slot in between FIT's collection
  * and the FedAvg step: the accumulator then holds masked sums and an unmask phase follows. */
 #ifndef FEDC_COORD_H
 #define FEDC_COORD_H

@@ -1,6 +1,7 @@
 /* Model file encoding, decoding and atomic writes (format in modelfile.h). Decoding treats the
  * bytes as hostile: every length is checked against what remains before it is used. */
 #include "fedc/modelfile.h"
+#include "fedc/wbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,66 +23,31 @@ uint32_t fedc_crc32(const void *data, size_t len) {
     return ~crc;
 }
 
-typedef struct wbuf {
-    uint8_t *p;
-    size_t len, cap;
-    int oom;
-} wbuf;
-
-static void put(wbuf *w, const void *src, size_t n) {
-    if (w->oom)
-        return;
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 4096;
-        while (cap < w->len + n)
-            cap *= 2;
-        uint8_t *q = realloc(w->p, cap);
-        if (!q) {
-            w->oom = 1;
-            return;
-        }
-        w->p = q;
-        w->cap = cap;
-    }
-    memcpy(w->p + w->len, src, n);
-    w->len += n;
-}
-
-static void put_u32(wbuf *w, uint32_t v) {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    put(w, b, 4);
-}
-
-static void put_u64(wbuf *w, uint64_t v) {
-    put_u32(w, (uint32_t)v);
-    put_u32(w, (uint32_t)(v >> 32));
-}
-
-static void put_f32(wbuf *w, float f) {
+static void put_f32(fedc_wbuf *w, float f) {
     uint32_t v;
     memcpy(&v, &f, 4);
-    put_u32(w, v);
+    fedc_wbuf_u32(w, v);
 }
 
-static void put_str(wbuf *w, const char *s) {
+static void put_str(fedc_wbuf *w, const char *s) {
     size_t n = strlen(s);
-    put_u32(w, (uint32_t)n);
-    put(w, s, n);
+    fedc_wbuf_u32(w, (uint32_t)n);
+    fedc_wbuf_put(w, s, n);
 }
 
 fedc_err fedc_model_encode(uint8_t **buf, size_t *len, const fedc_model *m) {
-    wbuf w = {0};
+    fedc_wbuf w = {0};
     const fedc_arch *a = &m->arch;
-    put(&w, FEDC_MODEL_MAGIC, 8);
-    put_u32(&w, FEDC_MODEL_VERSION);
-    put_u32(&w, (uint32_t)a->task);
-    put_u32(&w, (uint32_t)a->n_classes);
-    put_u32(&w, (uint32_t)a->hidden_act);
-    put_u32(&w, (uint32_t)a->n_layers);
+    fedc_wbuf_put(&w, FEDC_MODEL_MAGIC, 8);
+    fedc_wbuf_u32(&w, FEDC_MODEL_VERSION);
+    fedc_wbuf_u32(&w, (uint32_t)a->task);
+    fedc_wbuf_u32(&w, (uint32_t)a->n_classes);
+    fedc_wbuf_u32(&w, (uint32_t)a->hidden_act);
+    fedc_wbuf_u32(&w, (uint32_t)a->n_layers);
     for (int l = 0; l <= a->n_layers; l++)
-        put_u32(&w, (uint32_t)a->sizes[l]);
+        fedc_wbuf_u32(&w, (uint32_t)a->sizes[l]);
     int has_names = m->feature_names != NULL && m->label_name != NULL;
-    put_u32(&w, (uint32_t)has_names);
+    fedc_wbuf_u32(&w, (uint32_t)has_names);
     if (has_names) {
         for (int j = 0; j < a->sizes[0]; j++)
             put_str(&w, m->feature_names[j]);
@@ -91,11 +57,11 @@ fedc_err fedc_model_encode(uint8_t **buf, size_t *len, const fedc_model *m) {
         put_f32(&w, m->mean[j]);
     for (int j = 0; j < a->sizes[0]; j++)
         put_f32(&w, m->std[j]);
-    put_u64(&w, (uint64_t)m->n_params);
+    fedc_wbuf_u64(&w, (uint64_t)m->n_params);
     for (size_t i = 0; i < m->n_params; i++)
         put_f32(&w, m->params[i]);
     if (!w.oom)
-        put_u32(&w, fedc_crc32(w.p, w.len));
+        fedc_wbuf_u32(&w, fedc_crc32(w.p, w.len));
     if (w.oom) {
         free(w.p);
         return FEDC_ENOMEM;
