@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "fedc/sa_proto.h"
 #include "fedc/secagg.h"
 
 #define N_CLIENTS 5
@@ -78,13 +79,12 @@ static void test_prg_matches_libsodium(void **state) {
 static void test_masks_cancel_and_sum_exact(void **state) {
     (void)state;
     uint8_t pk[N_CLIENTS][32], sk[N_CLIENTS][32], self_seed[N_CLIENTS][32], sid[32];
-    uint32_t ids[N_CLIENTS];
+    uint8_t run[FEDC_SA_RUN_BYTES] = {1, 2, 3};
     for (int u = 0; u < N_CLIENTS; u++) {
         crypto_box_keypair(pk[u], sk[u]);
         randombytes_buf(self_seed[u], 32);
-        ids[u] = (uint32_t)u + 1;
     }
-    fedc_sa_session_id(sid, 7, ids, &pk[0][0], &pk[0][0], N_CLIENTS);
+    fedc_sa_session(sid, run, 7);
     fedc_sa_quant q;
     fedc_diag d;
     assert_int_equal(fedc_sa_quant_make(&q, 1024, 1.0f, &d), FEDC_OK);

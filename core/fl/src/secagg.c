@@ -34,12 +34,22 @@ fedc_err fedc_sa_quant_make(fedc_sa_quant *q, uint32_t n_max, float clip, fedc_d
 
 fedc_err fedc_sa_quantise(uint32_t *out, const float *x, size_t n, const fedc_sa_quant *q,
                           fedc_diag *d) {
+    return fedc_sa_quantise_scaled(out, x, n, 1.0, q, NULL, d);
+}
+
+fedc_err fedc_sa_quantise_scaled(uint32_t *out, const float *x, size_t n, double w,
+                                 const fedc_sa_quant *q, size_t *clamped, fedc_diag *d) {
     if (!sodium_ready()) {
         fedc_diag_set(d, "libsodium cannot start");
         return FEDC_EIO;
     }
+    if (!(w >= 0.0 && w <= 1.0)) {
+        fedc_diag_set(d, "secure aggregation: weight %g outside [0, 1]", w);
+        return FEDC_EINVAL;
+    }
     uint32_t r[RAND_CHUNK];
-    const double c = (double)q->clip, s = q->scale, inv32 = ldexp(1.0, -32);
+    const double c = (double)q->clip, s = q->scale * w, inv32 = ldexp(1.0, -32);
+    size_t nc = 0;
     for (size_t i0 = 0; i0 < n; i0 += RAND_CHUNK) {
         size_t m = n - i0 < RAND_CHUNK ? n - i0 : RAND_CHUNK;
         randombytes_buf(r, m * sizeof r[0]);
@@ -50,12 +60,15 @@ fedc_err fedc_sa_quantise(uint32_t *out, const float *x, size_t n, const fedc_sa
                 fedc_diag_set(d, "secure aggregation: value %zu is not finite", i0 + k);
                 return FEDC_ERANGE;
             }
+            nc += v > c || v < -c;
             v = v > c ? c : v < -c ? -c : v;
             double f = floor(v * s + (double)r[k] * inv32);
             out[i0 + k] = (uint32_t)(int32_t)f;
         }
     }
     sodium_memzero(r, sizeof r);
+    if (clamped)
+        *clamped = nc;
     return FEDC_OK;
 }
 
@@ -90,24 +103,6 @@ static void put_le32(uint8_t *p, uint32_t v) {
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
-}
-
-void fedc_sa_session_id(uint8_t out[FEDC_SA_SID_BYTES], uint32_t round, const uint32_t *ids,
-                        const uint8_t *pk_c, const uint8_t *pk_s, size_t n) {
-    crypto_generichash_state st;
-    uint8_t b[4];
-    (void)sodium_ready();
-    crypto_generichash_init(&st, NULL, 0, FEDC_SA_SID_BYTES);
-    crypto_generichash_update(&st, (const uint8_t *)"fedc-secagg-session", 19);
-    put_le32(b, round);
-    crypto_generichash_update(&st, b, 4);
-    for (size_t i = 0; i < n; i++) {
-        put_le32(b, ids[i]);
-        crypto_generichash_update(&st, b, 4);
-        crypto_generichash_update(&st, pk_c + 32 * i, 32);
-        crypto_generichash_update(&st, pk_s + 32 * i, 32);
-    }
-    crypto_generichash_final(&st, out, FEDC_SA_SID_BYTES);
 }
 
 fedc_err fedc_sa_pair_secret(uint8_t out[32], const uint8_t my_sk[32], const uint8_t my_pk[32],

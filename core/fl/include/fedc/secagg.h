@@ -43,17 +43,18 @@ FEDC_MUST_CHECK fedc_err fedc_sa_quant_make(fedc_sa_quant *q, uint32_t n_max, fl
 FEDC_MUST_CHECK fedc_err fedc_sa_quantise(uint32_t *out, const float *x, size_t n,
                                           const fedc_sa_quant *q, fedc_diag *d);
 
+/* The same for clamp(x[i], -c, c) * w with w in [0, 1] (a client's weight in FedAvg); *clamped
+ * (may be NULL) gets the number of values that were outside [-c, c]. */
+FEDC_MUST_CHECK fedc_err fedc_sa_quantise_scaled(uint32_t *out, const float *x, size_t n, double w,
+                                                 const fedc_sa_quant *q, size_t *clamped,
+                                                 fedc_diag *d);
+
 /* out[i] = (int32_t)z[i] / s: the decoded sum of the quantised values. */
 void fedc_sa_decode(float *out, const uint32_t *z, size_t n, const fedc_sa_quant *q);
 
 /* v[i] += sign * PRG(seed)[i] mod 2^32 (sign +1 or -1). The key stream is ChaCha20-IETF with a
  * zero nonce, split across OpenMP threads by 64-byte block counter. */
 void fedc_sa_prg_apply(uint32_t *v, size_t n, const uint8_t seed[FEDC_SA_SEED_BYTES], int sign);
-
-/* Session id: BLAKE2b-256 over the round and the n (id, public keys) entries in the given order
- * (callers sort them). pk_c and pk_s are n x 32 bytes each. */
-void fedc_sa_session_id(uint8_t out[FEDC_SA_SID_BYTES], uint32_t round, const uint32_t *ids,
-                        const uint8_t *pk_c, const uint8_t *pk_s, size_t n);
 
 /* The pairwise secret of two X25519 key pairs: BLAKE2b-256(q || min(pk) || max(pk) || sid) with q
  * = crypto_scalarmult(my_sk, their_pk). Both sides get the same 32 bytes. FEDC_EINVAL when
@@ -108,7 +109,9 @@ int fedc_sa_threshold(int size, int requested);
 
 /* The signature a client puts on its round keys (AdvertiseKeys): Ed25519 (crypto_sign_detached)
  * by its long-term identity over "fedc-secagg-keys" || round || id || pk_c || pk_s, so that a
- * neighbour holding the roster can check that the coordinator relayed the client's own keys. */
+ * neighbour holding the roster can check that the coordinator relayed the client's own keys.
+ * sa_proto.h passes the session counter as round and a tag of the session id as id, so a
+ * signature from another round, retry, stage or run does not verify. */
 #define FEDC_SA_SIG_BYTES 64
 void fedc_sa_sign_keys(uint8_t sig[FEDC_SA_SIG_BYTES], const uint8_t sign_sk[64], uint32_t round,
                        uint32_t id, const uint8_t pk_c[32], const uint8_t pk_s[32]);
