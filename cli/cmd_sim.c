@@ -63,6 +63,8 @@ static void usage(FILE *f) {
         "  --server-lr X            --fraction-fit F   --val-fraction F (default 0.1)\n"
         "  --pos-weight auto|X      (default 1)     --seed N           (default 1)\n"
         "  --round-timeout S        (default 300)\n"
+        "  --secagg on|off          secure aggregation (default on; off: plain updates)\n"
+        "  --insecure               plain TCP instead of CurveZMQ with generated keys\n"
         "outputs:\n"
         "  --metrics-json PATH      the coordinator's per-round metrics\n"
         "  --summary-json PATH      the final table as one JSON object\n"
@@ -85,6 +87,7 @@ typedef struct sim_opts {
     int rounds, local_epochs, batch;
     const char *layers, *activation, *optimizer, *server_opt, *pos_weight;
     const char *lr, *prox_mu, *server_lr, *fraction_fit, *val_fraction, *round_timeout;
+    const char *secagg;
     unsigned long long seed;
 } sim_opts;
 
@@ -501,6 +504,7 @@ static int run(const sim_opts *o) {
     ARG("--model-out", model_path);
     ARG("--metrics-json", metrics_path);
     ARG("--wait-timeout", "60");
+    ARG("--secagg", o->secagg);
     char keyfile[1200], allowdir[1200], coordpub[1200];
     snprintf(keyfile, sizeof keyfile, "%s/keys/coordinator.key_secret", dir);
     snprintf(allowdir, sizeof allowdir, "%s/allow", dir);
@@ -555,6 +559,8 @@ static int run(const sim_opts *o) {
         av[a++] = "--threads";
         av[a++] = th_s;
         av[a++] = "--quiet";
+        av[a++] = "--secagg";
+        av[a++] = (char *)o->secagg;
         if (o->insecure) {
             av[a++] = "--insecure";
         } else {
@@ -728,6 +734,7 @@ int cmd_sim(int argc, char **argv) {
     o.val_fraction = "0.1";
     o.round_timeout = "300";
     o.seed = 1;
+    o.secagg = "on";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -758,7 +765,13 @@ int cmd_sim(int argc, char **argv) {
             bad = cli_int(CMD, flag, v, 2, MAX_SIM_CLIENTS, &o.clients);
         else if (strcmp(flag, "--split") == 0)
             o.split = v;
-        else if (strcmp(flag, "--test-fraction") == 0)
+        else if (strcmp(flag, "--secagg") == 0) {
+            o.secagg = v;
+            if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+                cli_error(CMD, "--secagg: expected on or off, got '%s'", v);
+                bad = 1;
+            }
+        } else if (strcmp(flag, "--test-fraction") == 0)
             bad = cli_float(CMD, flag, v, 0.0, 0.9, 1, &o.test_fraction);
         else if (strcmp(flag, "--rounds") == 0)
             bad = cli_int(CMD, flag, v, 1, 100000, &o.rounds);

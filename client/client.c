@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <zmq.h>
 
 #ifdef _OPENMP
@@ -26,6 +27,7 @@
 #include "fedc/fl_seed.h"
 #include "fedc/model.h"
 #include "fedc/rng.h"
+#include "fedc/sa_proto.h"
 #include "fedc/train.h"
 #include "fedc/transport.h"
 
@@ -85,6 +87,15 @@ typedef struct cl {
     /* liveness */
     double last_heard, last_hb, last_join;
     uint64_t hb_seq;
+    /* secure aggregation: the session in progress */
+    fedc_sa_client sa;
+    int sa_on, sa_stage;
+    uint32_t sa_counter, sa_round;
+    fedc_sa_quant sa_q;
+    double sa_total_rows;
+    uint32_t *sa_vec; /* our input, once computed */
+    size_t sa_len;
+    int sa_ready, sa_collected, sa_sent;
 } cl;
 
 static volatile sig_atomic_t g_stop;
@@ -150,7 +161,7 @@ static void send_join(cl *c) {
     s.n_classes = (uint32_t)c->n_classes;
     j.name = (char *)c->cfg->name;
     j.schema = &s;
-    j.n_rows = (uint64_t)c->all->n_rows;
+    j.n_rows = 0; /* our row count is ours to keep */
     m.body_case = FEDC__ENVELOPE__BODY_JOIN;
     m.join = &j;
     (void)send_msg(c, &m, NULL, 0);
@@ -185,6 +196,10 @@ static void reset_run(cl *c) {
     free(c->pending_w);
     c->pending_w = NULL;
     c->pending = 0;
+    fedc_sa_client_free(&c->sa);
+    free(c->sa_vec);
+    c->sa_vec = NULL;
+    c->sa_on = 0;
 }
 
 /* Returns 0, or an exit code. */
@@ -246,9 +261,284 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
     return 0;
 }
 
+/* ---- secure aggregation ------------------------------------------------------------------------
+ */
+
+static void send_error(cl *c, uint32_t round, fedc_err code, const char *reason) {
+    Fedc__Envelope m;
+    Fedc__Error er = FEDC__ERROR__INIT;
+    env_init(c, &m, round);
+    er.code = (uint32_t)(-(int)code);
+    er.reason = (char *)reason;
+    m.body_case = FEDC__ENVELOPE__BODY_ERROR;
+    m.error = &er;
+    (void)send_msg(c, &m, NULL, 0);
+}
+
+/* Ends the session we are in, telling the coordinator why (so it does not wait for us). */
+static void sa_abandon(cl *c, const char *why) {
+    char reason[FEDC_DIAG_MAX + 64];
+    snprintf(reason, sizeof reason, "secure aggregation: %s", why);
+    logm("round %u: %s", c->sa_round, reason);
+    send_error(c, c->sa_round, FEDC_EINVAL, reason);
+    fedc_sa_client_free(&c->sa);
+    c->sa_on = 0;
+}
+
+/* Refuses a plain request unless --secagg off: returns 1 when refused (we then exit 2). */
+static int plain_refused(cl *c, uint32_t round, const char *what) {
+    if (c->cfg->allow_plain)
+        return 0;
+    char reason[256];
+    snprintf(reason, sizeof reason,
+             "refused: %s without secure aggregation; this client sends its %s only masked "
+             "(start the coordinator with --secagg on, or this client with --secagg off)",
+             what, round == 0 ? "statistics" : "update and evaluation");
+    logm("the coordinator asked for a plain %s; %s", what, reason);
+    send_error(c, round, FEDC_EINVAL, reason);
+    return 1;
+}
+
+/* Opens a session for an instruction that carries secure-aggregation settings: fresh round keys,
+ * signed with our identity, go out at once. Returns -1 when it cannot. */
+static int sa_open(cl *c, uint32_t round, int stage, const Fedc__SecAggIns *si, size_t len) {
+    fedc_diag d;
+    fedc_sa_client_free(&c->sa);
+    free(c->sa_vec);
+    c->sa_vec = NULL;
+    c->sa_on = 0;
+    c->sa_ready = c->sa_collected = c->sa_sent = 0;
+    if (fedc_sa_quant_make(&c->sa_q, si->max_clients, si->clip, &d)) {
+        logm("round %u: %s", round, d.msg);
+        return -1;
+    }
+    c->sa_vec = malloc(4 * (len ? len : 1));
+    if (!c->sa_vec) {
+        logm("out of memory for the secure-aggregation vector");
+        return -1;
+    }
+    fedc_sa_adv adv;
+    if (fedc_sa_client_begin(&c->sa, c->run_id, si->counter,
+                             c->cfg->self ? c->cfg->self->sign_sk : NULL, &adv, &d)) {
+        logm("round %u: %s", round, d.msg);
+        return -1;
+    }
+    c->sa_on = 1;
+    c->sa_stage = stage;
+    c->sa_counter = si->counter;
+    c->sa_round = round;
+    c->sa_len = len;
+    c->sa_total_rows = si->total_rows;
+    Fedc__Envelope m;
+    Fedc__SaKeys k = FEDC__SA_KEYS__INIT;
+    env_init(c, &m, round);
+    k.counter = si->counter;
+    k.pk_c.data = adv.pk_c;
+    k.pk_c.len = 32;
+    k.pk_s.data = adv.pk_s;
+    k.pk_s.len = 32;
+    k.sig.data = adv.sig;
+    k.sig.len = FEDC_SA_SIG_BYTES;
+    m.body_case = FEDC__ENVELOPE__BODY_SA_KEYS;
+    m.sa_keys = &k;
+    (void)send_msg(c, &m, NULL, 0);
+    return 0;
+}
+
+/* Sends the masked input once both our vector and our neighbours' shares are here. */
+static void sa_try_send(cl *c) {
+    if (!c->sa_on || !c->sa_ready || !c->sa_collected || c->sa_sent)
+        return;
+    fedc_diag d;
+    if (fedc_sa_client_mask(&c->sa, c->sa_vec, c->sa_len, &d)) {
+        sa_abandon(c, d.msg);
+        return;
+    }
+    Fedc__Envelope m;
+    Fedc__SaMasked sm = FEDC__SA_MASKED__INIT;
+    env_init(c, &m, c->sa_round);
+    sm.counter = c->sa_counter;
+    sm.count = c->sa_len;
+    m.body_case = FEDC__ENVELOPE__BODY_SA_MASKED;
+    m.sa_masked = &sm;
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+    for (size_t i = 0; i < c->sa_len; i++) { /* the wire is little-endian */
+        uint32_t v = c->sa_vec[i];
+        uint8_t *p = (uint8_t *)&c->sa_vec[i];
+        p[0] = (uint8_t)v;
+        p[1] = (uint8_t)(v >> 8);
+        p[2] = (uint8_t)(v >> 16);
+        p[3] = (uint8_t)(v >> 24);
+    }
+#endif
+    (void)send_msg(c, &m, c->sa_vec, 4 * c->sa_len);
+    c->sa_sent = 1;
+}
+
+/* Our input for the session is computed (encoded into c->sa_vec by the caller or failed). */
+static void sa_input_ready(cl *c, fedc_err rc, const char *why) {
+    if (rc) {
+        sa_abandon(c, why);
+        return;
+    }
+    c->sa_ready = 1;
+    sa_try_send(c);
+}
+
+static int sa_current(cl *c, const Fedc__Envelope *e, uint32_t counter) {
+    if (c->sa_on && counter == c->sa_counter && e->round == c->sa_round)
+        return 1;
+    logm("ignored %s for session %u of round %u: not our current session",
+         fedc_msg_body_name(e->body_case), counter, e->round);
+    return 0;
+}
+
+static const fedc_identity *roster_find(const cl *c, const char *name) {
+    for (int i = 0; i < c->cfg->n_peers; i++)
+        if (strcmp(c->cfg->peers[i].name, name) == 0)
+            return &c->cfg->peers[i];
+    return NULL;
+}
+
+static void on_sa_share_ins(cl *c, const Fedc__Envelope *e) {
+    const Fedc__SaShareIns *si = e->sa_share_ins;
+    if (!sa_current(c, e, si->counter))
+        return;
+    fedc_fault_point("sa-share", e->round);
+    int size = (int)si->n_peers;
+    uint32_t *ids = malloc(4 * (size_t)size);
+    fedc_sa_adv *adv = malloc(sizeof *adv * (size_t)size);
+    const uint8_t **roster = malloc(sizeof *roster * (size_t)size);
+    fedc_sa_sealed *boxes = malloc(sizeof *boxes * (size_t)size);
+    Fedc__SaSealed *msg = malloc(sizeof *msg * (size_t)size);
+    Fedc__SaSealed **mp = malloc(sizeof *mp * (size_t)size);
+    char why[FEDC_DIAG_MAX + 128];
+    fedc_diag d;
+    if (!ids || !adv || !roster || !boxes || !msg || !mp) {
+        sa_abandon(c, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < size; i++) {
+        const Fedc__SaPeer *p = si->peers[i];
+        ids[i] = p->id;
+        memcpy(adv[i].pk_c, p->pk_c.data, 32);
+        memcpy(adv[i].pk_s, p->pk_s.data, 32);
+        memcpy(adv[i].sig, p->sig.data, FEDC_SA_SIG_BYTES);
+        roster[i] = NULL;
+        if (c->cfg->self) {
+            const fedc_identity *id = roster_find(c, p->name);
+            if (!id && p->id != si->id) {
+                snprintf(why, sizeof why,
+                         "neighbour '%s' is not in our roster (--peers); its keys cannot be "
+                         "checked, so the round is refused",
+                         p->name);
+                sa_abandon(c, why);
+                goto out;
+            }
+            roster[i] = id ? id->sign_pk : NULL;
+        }
+    }
+    if (fedc_sa_client_share(&c->sa, si->id, (int)si->threshold, ids, adv,
+                             c->cfg->self ? roster : NULL, size, boxes, &d)) {
+        sa_abandon(c, d.msg);
+        goto out;
+    }
+    for (int j = 0; j < size - 1; j++) {
+        fedc__sa_sealed__init(&msg[j]);
+        msg[j].from = boxes[j].from;
+        msg[j].to = boxes[j].to;
+        msg[j].ct.data = boxes[j].ct;
+        msg[j].ct.len = FEDC_SA_SHARE_CT;
+        mp[j] = &msg[j];
+    }
+    Fedc__Envelope m;
+    Fedc__SaShares sh = FEDC__SA_SHARES__INIT;
+    env_init(c, &m, e->round);
+    sh.counter = si->counter;
+    sh.n_shares = (size_t)(size - 1);
+    sh.shares = mp;
+    m.body_case = FEDC__ENVELOPE__BODY_SA_SHARES;
+    m.sa_shares = &sh;
+    (void)send_msg(c, &m, NULL, 0);
+out:
+    free(ids);
+    free(adv);
+    free(roster);
+    free(boxes);
+    free(msg);
+    free(mp);
+}
+
+static void on_sa_mask_ins(cl *c, const Fedc__Envelope *e) {
+    const Fedc__SaMaskIns *mi = e->sa_mask_ins;
+    if (!sa_current(c, e, mi->counter))
+        return;
+    fedc_fault_point("sa-mask", e->round);
+    fedc_sa_sealed *in = malloc(sizeof *in * (mi->n_shares ? mi->n_shares : 1));
+    fedc_diag d;
+    if (!in) {
+        sa_abandon(c, "out of memory");
+        return;
+    }
+    for (size_t j = 0; j < mi->n_shares; j++) {
+        in[j].from = mi->shares[j]->from;
+        in[j].to = mi->shares[j]->to;
+        memcpy(in[j].ct, mi->shares[j]->ct.data, FEDC_SA_SHARE_CT);
+    }
+    fedc_err rc = fedc_sa_client_collect(&c->sa, in, (int)mi->n_shares, &d);
+    free(in);
+    if (rc) {
+        sa_abandon(c, d.msg);
+        return;
+    }
+    c->sa_collected = 1;
+    sa_try_send(c);
+}
+
+static void on_sa_unmask_ins(cl *c, const Fedc__Envelope *e) {
+    const Fedc__SaUnmaskIns *ui = e->sa_unmask_ins;
+    if (!sa_current(c, e, ui->counter))
+        return;
+    fedc_fault_point("sa-unmask", e->round);
+    fedc_sa_reveal r[FEDC_SA_MAX_NBRS];
+    int k = 0;
+    fedc_diag d;
+    if (!c->sa_sent || fedc_sa_client_unmask(&c->sa, ui->survivors, (int)ui->n_survivors,
+                                             ui->dropped, (int)ui->n_dropped, r, &k, &d)) {
+        sa_abandon(c, c->sa_sent ? d.msg : "unmask asked before our input was sent; refused");
+        return;
+    }
+    Fedc__SaReveal rv[FEDC_SA_MAX_NBRS], *rp[FEDC_SA_MAX_NBRS];
+    for (int j = 0; j < k; j++) {
+        fedc__sa_reveal__init(&rv[j]);
+        rv[j].owner = r[j].owner;
+        rv[j].kind = (uint32_t)r[j].kind;
+        rv[j].share.data = r[j].share;
+        rv[j].share.len = 32;
+        rp[j] = &rv[j];
+    }
+    Fedc__Envelope m;
+    Fedc__SaUnmask um = FEDC__SA_UNMASK__INIT;
+    env_init(c, &m, e->round);
+    um.counter = ui->counter;
+    um.n_shares = (size_t)k;
+    um.shares = rp;
+    m.body_case = FEDC__ENVELOPE__BODY_SA_UNMASK;
+    m.sa_unmask = &um;
+    (void)send_msg(c, &m, NULL, 0);
+    sodium_memzero(r, sizeof r);
+    /* The session is over for us: nothing more will be revealed. */
+    fedc_sa_client_free(&c->sa);
+    c->sa_on = 0;
+}
+
 /* ---- round 0 ------------------------------------------------------------------------------- */
 
-static void on_stats_request(cl *c, const Fedc__Envelope *e) {
+/* Returns -1 to go on, or an exit code. */
+static int on_stats_request(cl *c, const Fedc__Envelope *e) {
+    const Fedc__SecAggIns *si = e->stats_request->secagg;
+    if (!si && plain_refused(c, e->round, "statistics request"))
+        return 2;
     const fedc_dataset *t = c->train_raw;
     int nf = t->n_features;
     double *sum = calloc((size_t)nf, 8), *sq = calloc((size_t)nf, 8);
@@ -265,6 +555,17 @@ static void on_stats_request(cl *c, const Fedc__Envelope *e) {
         }
         if (c->task != FEDC_TASK_REGRESSION)
             cc[(int)t->y[i]]++;
+    }
+    if (si) {
+        int k = c->task == FEDC_TASK_REGRESSION ? 0 : c->arch.n_classes;
+        if (sa_open(c, e->round, FEDC_SA_STAGE_STATS, si, fedc_sa_stats_len(nf, k)) == 0) {
+            fedc_diag d;
+            fedc_err rc =
+                fedc_sa_stats_encode(c->sa_vec, (uint64_t)t->n_rows, sum, sq, nf, cc, k, &d);
+            fedc_fault_point("stats", 0);
+            sa_input_ready(c, rc, d.msg);
+        }
+        goto out;
     }
     Fedc__Envelope m;
     Fedc__Stats s = FEDC__STATS__INIT;
@@ -285,6 +586,7 @@ out:
     free(sum);
     free(sq);
     free(cc);
+    return -1;
 }
 
 /* (Re)standardises copies of the split when the agreed statistics change. */
@@ -378,13 +680,18 @@ static void start_training(cl *c, uint32_t round, const float *w, const Fedc__Hy
     c->busy = 1;
 }
 
-static void on_fit_ins(cl *c, const fedc_inbox *in) {
+static int on_fit_ins(cl *c, const fedc_inbox *in) {
     const Fedc__Envelope *e = in->msg;
     const Fedc__FitIns *f = e->fit_ins;
+    if (!f->secagg && plain_refused(c, e->round, "training request"))
+        return 2;
     if (apply_stats(c, f->mean, f->std)) {
         logm("out of memory standardising the data");
-        return;
+        return -1;
     }
+    if (f->secagg &&
+        sa_open(c, e->round, FEDC_SA_STAGE_FIT, f->secagg, fedc_sa_fit_len(c->job.local->n_params)))
+        return -1;
     if (c->busy) {
         /* Still training an earlier round (it was retried or we were late): run this next. */
         fedc_tensor_unpack(c->pending_w, f->weights, in->raw);
@@ -392,10 +699,11 @@ static void on_fit_ins(cl *c, const fedc_inbox *in) {
         c->pending_round = e->round;
         c->pending_hp = *f->hp;
         c->pending_pw = f->pos_weight;
-        return;
+        return -1;
     }
     fedc_tensor_unpack(c->pending_w, f->weights, in->raw);
     start_training(c, e->round, c->pending_w, f->hp, f->pos_weight);
+    return -1;
 }
 
 static void on_training_done(cl *c) {
@@ -414,6 +722,30 @@ static void on_training_done(cl *c) {
         m.body_case = FEDC__ENVELOPE__BODY_ERROR;
         m.error = &er;
         (void)send_msg(c, &m, NULL, 0);
+        if (c->sa_on && c->sa_stage == FEDC_SA_STAGE_FIT && c->sa_round == j->round)
+            sa_abandon(c, "local training failed");
+    } else if (c->sa_on && c->sa_stage == FEDC_SA_STAGE_FIT && c->sa_round == j->round) {
+        if (!c->sa_ready) {
+            /* Our FedAvg weight: our share of the federation's training rows (capped at 1 in
+             * case rows were added after round 0). */
+            double w = c->sa_total_rows > 0 ? (double)j->train->n_rows / c->sa_total_rows : 0;
+            w = w > 1.0 ? 1.0 : w;
+            double loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
+            fedc_diag d;
+            fedc_err rc = w > 0 ? fedc_sa_fit_encode(c->sa_vec, j->update, j->local->n_params, w,
+                                                     loss, (uint64_t)j->train->n_rows, &c->sa_q, &d)
+                                : FEDC_EINVAL;
+            if (w <= 0)
+                snprintf(d.msg, sizeof d.msg, "the coordinator gave no row total for weights");
+            fedc_fault_point("fit-res", j->round);
+            sa_input_ready(c, rc, d.msg);
+        }
+        c->last_fit_round = j->round;
+        c->last_loss = j->loss;
+        c->last_secs = j->seconds;
+        c->last_rows = j->train->n_rows;
+    } else if (c->sa_on || !c->cfg->allow_plain) {
+        /* Trained for a secure session that is gone (the round was retried): nothing to send. */
     } else {
         Fedc__Envelope m;
         Fedc__FitRes r = FEDC__FIT_RES__INIT;
@@ -441,12 +773,14 @@ static void on_training_done(cl *c) {
 
 /* ---- evaluation ---------------------------------------------------------------------------- */
 
-static void on_evaluate_ins(cl *c, const fedc_inbox *in) {
+static int on_evaluate_ins(cl *c, const fedc_inbox *in) {
     const Fedc__Envelope *e = in->msg;
     const Fedc__EvaluateIns *ei = e->evaluate_ins;
+    if (!ei->secagg && plain_refused(c, e->round, "evaluation request"))
+        return 2;
     if (ei->n_mean && apply_stats(c, ei->mean, ei->std)) {
         logm("out of memory standardising the data");
-        return;
+        return -1;
     }
     fedc_eval_acc *a = c->eval;
     fedc_eval_acc_reset(a);
@@ -458,11 +792,19 @@ static void on_evaluate_ins(cl *c, const fedc_inbox *in) {
         if (!pred || fedc_model_predict_std(pred, c->eval_model, v->x, v->n_rows)) {
             logm("cannot evaluate: out of memory");
             free(pred);
-            return;
+            return -1;
         }
         fedc_eval_acc_add(a, pred, v->y, v->n_rows, e->evaluate_ins->threshold);
     }
     free(pred);
+    if (ei->secagg) {
+        if (sa_open(c, e->round, FEDC_SA_STAGE_EVAL, ei->secagg, fedc_sa_eval_len(a)) == 0) {
+            fedc_diag d;
+            fedc_err rc = fedc_sa_eval_encode(c->sa_vec, a, &c->sa_q, &d);
+            fedc_fault_point("eval-res", e->round);
+            sa_input_ready(c, rc, d.msg);
+        }
+    }
     Fedc__Envelope m;
     Fedc__EvaluateRes r = FEDC__EVALUATE_RES__INIT;
     env_init(c, &m, e->round);
@@ -486,10 +828,12 @@ static void on_evaluate_ins(cl *c, const fedc_inbox *in) {
     }
     m.body_case = FEDC__ENVELOPE__BODY_EVALUATE_RES;
     m.evaluate_res = &r;
-    fedc_fault_point("eval-res", e->round);
+    if (!ei->secagg) {
+        fedc_fault_point("eval-res", e->round);
+        (void)send_msg(c, &m, NULL, 0);
+    }
     if (!c->cfg->self)
         logm("WARNING: --insecure: round %u travelled without encryption", e->round);
-    (void)send_msg(c, &m, NULL, 0);
     if (!c->cfg->quiet) {
         fedc_eval_summary s;
         fedc_eval_acc_summary(a, &s);
@@ -510,6 +854,7 @@ static void on_evaluate_ins(cl *c, const fedc_inbox *in) {
                    s.rmse, (unsigned long long)s.n);
         fflush(stdout);
     }
+    return -1;
 }
 
 /* ---- the loop -------------------------------------------------------------------------------- */
@@ -565,13 +910,19 @@ static int handle(cl *c, const fedc_inbox *in) {
     }
     switch (e->body_case) {
     case FEDC__ENVELOPE__BODY_STATS_REQUEST:
-        on_stats_request(c, e);
-        break;
+        return on_stats_request(c, e);
     case FEDC__ENVELOPE__BODY_FIT_INS:
-        on_fit_ins(c, in);
-        break;
+        return on_fit_ins(c, in);
     case FEDC__ENVELOPE__BODY_EVALUATE_INS:
-        on_evaluate_ins(c, in);
+        return on_evaluate_ins(c, in);
+    case FEDC__ENVELOPE__BODY_SA_SHARE_INS:
+        on_sa_share_ins(c, e);
+        break;
+    case FEDC__ENVELOPE__BODY_SA_MASK_INS:
+        on_sa_mask_ins(c, e);
+        break;
+    case FEDC__ENVELOPE__BODY_SA_UNMASK_INS:
+        on_sa_unmask_ins(c, e);
         break;
     default:
         logm("unexpected %s from the coordinator; ignored", fedc_msg_body_name(e->body_case));

@@ -5,7 +5,12 @@
  * join and the coordinator refuses a mismatch, naming it), sends round-0 sums of its training
  * rows, then trains when asked and scores the global model on its validation part when asked.
  * When the coordinator restarts it answers our heartbeat with "not joined" and we join again,
- * carrying the run id, so a resumed run continues with the same participants. */
+ * carrying the run id, so a resumed run continues with the same participants.
+ *
+ * With secure aggregation (the default, and the only mode this client accepts unless started
+ * with --secagg off) statistics, updates and evaluation counts leave only inside a masked vector
+ * (core/fl/sa_proto.h): keys go out at once, shares when the neighbours are known, the masked
+ * input when the work is done and the neighbours' shares arrived, the unmask answer last. */
 #ifndef FEDC_CLIENT_H
 #define FEDC_CLIENT_H
 
@@ -31,6 +36,7 @@ typedef struct client_cfg {
     const fedc_identity *coordinator; /* the coordinator's public key (pinned) */
     const fedc_identity *peers;       /* the roster (secure aggregation verifies round keys) */
     int n_peers;
+    int allow_plain; /* --secagg off: answer plain requests too (default: refuse them) */
 } client_cfg;
 
 /* Returns the process exit code: 0 when the coordinator says the run is complete, 1 on a runtime

@@ -27,7 +27,11 @@ static void usage(FILE *f) {
            "                           us by that NAME\n"
            "  --coordinator-key FILE   the coordinator's public key file (pinned)\n"
            "  --peers DIR              the federation's public keys (the roster)\n"
-           "  --insecure               no CurveZMQ (testing only)\n"
+           "  --insecure               no CurveZMQ (testing only); secure aggregation then trusts\n"
+           "                           the coordinator to relay the neighbours' keys honestly\n"
+           "  --secagg on|off          on (default): send statistics, updates and evaluation\n"
+           "                           counts only masked (secure aggregation) and refuse a\n"
+           "                           coordinator that asks for them in plain; off: allow both\n"
            "  --name NAME              this participant's name (default: the key's name; with\n"
            "                           --insecure the host name)\n"
            "  --data FILE.csv          local data with a header line (required)\n"
@@ -109,7 +113,14 @@ int main(int argc, char **argv) {
             coord_key_path = v;
         else if (strcmp(flag, "--peers") == 0)
             peers_dir = v;
-        else if (strcmp(flag, "--max-msg-mb") == 0)
+        else if (strcmp(flag, "--secagg") == 0) {
+            if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
+                c.allow_plain = strcmp(v, "off") == 0;
+            else {
+                cli_error(CMD, "--secagg: expected on or off, got '%s'", v);
+                bad = 1;
+            }
+        } else if (strcmp(flag, "--max-msg-mb") == 0)
             bad = cli_int(CMD, flag, v, 1, 4000, &max_msg_mb);
         else {
             cli_error(CMD, "unknown option '%s' (see " CMD " --help)", flag);

@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 #include "fedc/wbuf.h"
 
 #define CKPT_MAGIC "FEDCCKPT"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u
 #define CKPT_MAX_CLIENTS 4096
 
 fedc_err ckpt_save(const char *path, const ckpt *c, fedc_diag *d) {
@@ -48,6 +49,7 @@ fedc_err ckpt_save(const char *path, const ckpt *c, fedc_diag *d) {
         fedc_wbuf_u32(&w, l);
         fedc_wbuf_put(&w, c->clients[i], l);
     }
+    fedc_wbuf_put(&w, &c->total_rows, 8);
     fedc_wbuf_u64(&w, model_len);
     fedc_wbuf_put(&w, model, model_len);
     free(model);
@@ -141,7 +143,7 @@ fedc_err ckpt_load(const char *path, ckpt *c, fedc_diag *d) {
         goto out;
     }
     uint32_t version = get_u32(&r);
-    if (version != CKPT_VERSION && version != 1u) {
+    if (version < 1u || version > CKPT_VERSION) {
         fedc_diag_set(d, "%s: checkpoint version %u, this program reads version %u", path, version,
                       CKPT_VERSION);
         goto out;
@@ -222,6 +224,13 @@ fedc_err ckpt_load(const char *path, ckpt *c, fedc_diag *d) {
             c->n_clients = (int)i + 1;
             get(&r, c->clients[i], l);
             c->clients[i][l] = 0;
+        }
+    }
+    if (version >= 3) {
+        get(&r, &c->total_rows, 8);
+        if (r.bad || !(c->total_rows >= 0) || !isfinite(c->total_rows)) {
+            fedc_diag_set(d, "%s: bad total row count in the checkpoint", path);
+            goto out;
         }
     }
     uint64_t model_len = get_u64(&r);

@@ -9,6 +9,7 @@
  *   u32 metrics_len | metrics line (the JSON line of `round`, without newline)
  *   (version 2) u32 n_clients | per client u32 length + name: who had joined, so that a resumed
  *   run waits for them before it selects (the same selection as without the crash)
+ *   (version 3) f64 total_rows: the training rows of round 0, which weigh secure updates
  *   u64 model_len | model file bytes (core/nn format: architecture, schema, statistics, weights)
  *   u32 CRC-32 of everything before it */
 #ifndef FEDC_CHECKPOINT_H
@@ -35,6 +36,7 @@ typedef struct ckpt {
     char *metrics_line; /* owned after ckpt_load */
     char **clients;     /* names of the joined clients, n_clients; owned after ckpt_load */
     int n_clients;
+    double total_rows; /* 0 in versions 1 and 2 */
     fedc_model *model; /* owned after ckpt_load */
 } ckpt;
 

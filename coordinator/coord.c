@@ -1,6 +1,6 @@
 /* The coordinator's event loop and round state machine (overview in coord.h). */
 #define _POSIX_C_SOURCE 200809L
-#include "coord.h"
+#include "coord_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,76 +22,7 @@
 #include "fedc/rng.h"
 #include "fedc/transport.h"
 
-#define PROG "fedc-coordinator"
-#define MAX_CLIENTS 4096
 #define TICK_MS 100
-
-typedef enum phase { PH_WAIT, PH_STATS, PH_FIT, PH_EVAL, PH_DONE } phase;
-
-typedef struct client {
-    char name[FEDC_NAME_MAX + 1];
-    fedc_peer peer;
-    int alive;
-    double last_seen;
-    int gone; /* said Bye */
-    /* round 0 */
-    int stats_req, stats_done;
-    uint64_t st_rows;
-    double *st_sum, *st_sq;
-    uint64_t *st_cc;
-    /* current round */
-    int fit_sel, fit_done;
-    int eval_sel, eval_done;
-    double fit_seconds;
-} client;
-
-typedef struct coord {
-    const coord_cfg *cfg;
-    void *zctx;
-    fedc_endpoint *ep;
-    uint8_t run_id[FEDC_RUN_ID_BYTES];
-    client *cl;
-    int n_cl;
-    /* schema and model */
-    int have_schema;
-    fedc_model *model;
-    size_t n_params;
-    int n_features;
-    int n_classes;
-    fedc_task task;
-    /* round 0 */
-    int have_stats;
-    float pos_weight;
-    /* rounds */
-    phase ph;
-    uint32_t round; /* the round in progress (or next) */
-    int retries;
-    double deadline;
-    double round_t0;
-    double wait_since, wait_logged;
-    fedc_accum *acc;
-    fedc_server *srv;
-    fedc_eval_acc *eval, *eval_tmp;
-    float *upd;
-    fedc_blob *wblob;
-    uint8_t *env;
-    size_t env_len;
-    uint64_t bytes_in, bytes_out;
-    int selected, answered, eval_sent, eval_answered;
-    double max_fit_seconds;
-    double fit_done_at;
-    char ckpt_path[4096];
-    int metrics_fd;
-    /* after --resume: the clients the checkpoint saw, awaited for one heartbeat timeout */
-    char **expect;
-    int n_expect;
-    double resumed_at;
-    /* CurveZMQ */
-    int secure;
-    fedc_identity self;
-    fedc_identity *allow;
-    int n_allow;
-} coord;
 
 static volatile sig_atomic_t g_stop;
 
@@ -99,14 +30,13 @@ void coord_request_stop(void) {
     g_stop = 1;
 }
 
-static double now_s(void) {
+double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logm(const char *fmt, ...) {
+void logm(const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, PROG ": ");
     va_start(ap, fmt);
@@ -115,7 +45,7 @@ static void logm(const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
-static void env_init(coord *co, Fedc__Envelope *m, uint32_t round) {
+void env_init(coord *co, Fedc__Envelope *m, uint32_t round) {
     fedc__envelope__init(m);
     m->version = FEDC_PROTOCOL_VERSION;
     m->run_id.data = co->run_id;
@@ -128,7 +58,7 @@ static const char *peer_name(const client *c) {
 }
 
 /* Sends to one client; a vanished peer is marked dead instead of failing the run. */
-static int send_to(coord *co, client *c, const Fedc__Envelope *m) {
+int send_to(coord *co, client *c, const Fedc__Envelope *m) {
     fedc_diag d;
     if (fedc_net_send(co->ep, &c->peer, m, NULL, 0, &d)) {
         if (c->alive)
@@ -285,7 +215,7 @@ static void free_stats(client *c) {
     c->st_cc = NULL;
 }
 
-static void mark_dead(coord *co, client *c, const char *why) {
+void mark_dead(coord *co, client *c, const char *why) {
     (void)co;
     if (c->alive)
         logm("%s %s; marked dead (not selected until it shows life)", peer_name(c), why);
@@ -307,6 +237,14 @@ static void refused_answer(coord *co, client *c) {
         return;
     logm("%s: its answer was refused; round %u goes on without it", c->name,
          co->ph == PH_STATS ? 0u : co->round);
+}
+
+static void fill_secagg(coord *co, Fedc__SecAggIns *si) {
+    fedc__sec_agg_ins__init(si);
+    si->counter = co->sa.counter;
+    si->max_clients = (uint32_t)co->cfg->sa_max_clients;
+    si->clip = co->cfg->sa_clip;
+    si->total_rows = co->total_rows;
 }
 
 static void send_welcome(coord *co, client *c) {
@@ -404,8 +342,7 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
         memset(c, 0, sizeof *c);
         c->peer = *from;
         snprintf(c->name, sizeof c->name, "%s", name);
-        logm("%s joined (%llu rows); %d client(s) connected", c->name,
-             (unsigned long long)j->n_rows, n_alive(co) + 1);
+        logm("%s joined; %d client(s) connected", c->name, n_alive(co) + 1);
     }
     c->alive = 1;
     c->last_seen = now_s();
@@ -414,10 +351,20 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
 
 /* ---- round 0: statistics --------------------------------------------------------------------- */
 
+static int stats_classes(const coord *co) {
+    return co->task == FEDC_TASK_REGRESSION ? 0 : co->n_classes;
+}
+
 static void start_stats(coord *co) {
     Fedc__Envelope e;
     Fedc__StatsRequest r = FEDC__STATS_REQUEST__INIT;
+    Fedc__SecAggIns si;
     env_init(co, &e, 0);
+    if (co->cfg->secagg) {
+        sa_start(co, FEDC_SA_STAGE_STATS, fedc_sa_stats_len(co->n_features, stats_classes(co)));
+        fill_secagg(co, &si);
+        r.secagg = &si;
+    }
     e.body_case = FEDC__ENVELOPE__BODY_STATS_REQUEST;
     e.stats_request = &r;
     int sent = 0;
@@ -427,6 +374,7 @@ static void start_stats(coord *co) {
         free_stats(c);
         if (c->alive && !c->gone && send_to(co, c, &e) == 0) {
             c->stats_req = 1;
+            c->sa_in = co->cfg->secagg;
             sent++;
         }
     }
@@ -437,8 +385,11 @@ static void start_stats(coord *co) {
 
 static void on_stats(coord *co, client *c, const Fedc__Envelope *e) {
     const Fedc__Stats *s = e->stats;
-    if (co->ph != PH_STATS || !c->stats_req || c->stats_done) {
-        reply_error(co, &c->peer, e->round, FEDC_EMISMATCH, "stats: not expected now");
+    if (co->ph != PH_STATS || !c->stats_req || c->stats_done || co->cfg->secagg) {
+        reply_error(co, &c->peer, e->round, FEDC_EMISMATCH,
+                    co->cfg->secagg ? "stats: this run sums statistics securely; plain ones are "
+                                      "refused"
+                                    : "stats: not expected now");
         return;
     }
     size_t nf = (size_t)co->n_features;
@@ -485,32 +436,15 @@ static int pred_stats_done(const client *c) {
     return c->stats_done;
 }
 
-/* Derives the standardisation and the positive-class weight from the summed statistics. The
- * sums are added in client-name order so the result does not depend on arrival order. */
-static int finish_stats(coord *co) {
-    client **list = malloc(sizeof(client *) * MAX_CLIENTS);
-    if (!list)
-        return -1;
-    int n = sorted_clients(co, list, pred_stats_done);
+/* Sets the standardisation and the positive-class weight from federation totals: rows, per
+ * feature sums and sums of squares, class counts cc[0..1] (binary). */
+static void apply_stats(coord *co, double rows, const double *sum, const double *sq,
+                        const uint64_t *cc, int n) {
     size_t nf = (size_t)co->n_features;
-    double rows = 0;
-    uint64_t cc[2] = {0, 0};
     float *mean = co->model->mean, *std = co->model->std;
-    for (int i = 0; i < n; i++) {
-        rows += (double)list[i]->st_rows;
-        if (co->task == FEDC_TASK_BINARY) {
-            cc[0] += list[i]->st_cc[0];
-            cc[1] += list[i]->st_cc[1];
-        }
-    }
     for (size_t j = 0; j < nf; j++) {
-        double s = 0, q = 0;
-        for (int i = 0; i < n; i++) {
-            s += list[i]->st_sum[j];
-            q += list[i]->st_sq[j];
-        }
-        double mu = s / rows;
-        double var = q / rows - mu * mu;
+        double mu = sum[j] / rows;
+        double var = sq[j] / rows - mu * mu;
         double sd = var > 0 ? sqrt(var) : 0.0;
         mean[j] = (float)mu;
         std[j] = sd > 1e-12 && (float)sd > 0.0f ? (float)sd : 1.0f;
@@ -519,12 +453,45 @@ static int finish_stats(coord *co) {
         co->pos_weight = cc[0] && cc[1] ? (float)((double)cc[0] / (double)cc[1]) : 1.0f;
     else
         co->pos_weight = co->task == FEDC_TASK_BINARY ? co->cfg->pos_weight : 1.0f;
-    logm("round 0: statistics from %d client(s), %.0f rows%s; positive-class weight %.4g", n, rows,
+    co->total_rows = rows;
+    logm("round 0: statistics %s %d client(s), %.0f rows%s; positive-class weight %.4g",
+         co->cfg->secagg ? "summed securely over" : "from", n, rows,
          co->task == FEDC_TASK_BINARY ? "" : " (no classes)", (double)co->pos_weight);
+    co->have_stats = 1;
+}
+
+/* Derives the standardisation and the positive-class weight from the clients' statistics. The
+ * sums are added in client-name order so the result does not depend on arrival order. */
+static int finish_stats(coord *co) {
+    client **list = malloc(sizeof(client *) * MAX_CLIENTS);
+    size_t nf = (size_t)co->n_features;
+    double *sum = calloc(nf, 8), *sq = calloc(nf, 8);
+    if (!list || !sum || !sq) {
+        free(list);
+        free(sum);
+        free(sq);
+        return -1;
+    }
+    int n = sorted_clients(co, list, pred_stats_done);
+    double rows = 0;
+    uint64_t cc[2] = {0, 0};
+    for (int i = 0; i < n; i++) {
+        rows += (double)list[i]->st_rows;
+        if (co->task == FEDC_TASK_BINARY) {
+            cc[0] += list[i]->st_cc[0];
+            cc[1] += list[i]->st_cc[1];
+        }
+        for (size_t j = 0; j < nf; j++) {
+            sum[j] += list[i]->st_sum[j];
+            sq[j] += list[i]->st_sq[j];
+        }
+    }
+    apply_stats(co, rows, sum, sq, cc, n);
     for (int i = 0; i < co->n_cl; i++)
         free_stats(&co->cl[i]);
     free(list);
-    co->have_stats = 1;
+    free(sum);
+    free(sq);
     return 0;
 }
 
@@ -550,6 +517,8 @@ static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
     Fedc__FitIns f = FEDC__FIT_INS__INIT;
     Fedc__EvaluateIns v = FEDC__EVALUATE_INS__INIT;
     Fedc__HyperParams hp = FEDC__HYPER_PARAMS__INIT;
+    Fedc__SecAggIns si;
+    fill_secagg(co, &si);
     env_init(co, &e, co->round);
     if (kind == FEDC__ENVELOPE__BODY_FIT_INS) {
         hp.local_epochs = (uint32_t)co->cfg->local_epochs;
@@ -566,6 +535,7 @@ static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
         f.mean = co->model->mean;
         f.std = co->model->std;
         f.pos_weight = co->pos_weight;
+        f.secagg = co->cfg->secagg ? &si : NULL;
         e.body_case = kind;
         e.fit_ins = &f;
     } else {
@@ -574,6 +544,7 @@ static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
         v.n_mean = v.n_std = (size_t)co->n_features;
         v.mean = co->model->mean;
         v.std = co->model->std;
+        v.secagg = co->cfg->secagg ? &si : NULL;
         e.body_case = kind;
         e.evaluate_ins = &v;
     }
@@ -581,6 +552,8 @@ static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
 }
 
 static void start_round(coord *co) {
+    if (co->cfg->secagg)
+        sa_start(co, FEDC_SA_STAGE_FIT, fedc_sa_fit_len(co->n_params));
     client **list = malloc(sizeof(client *) * MAX_CLIENTS);
     int *cand = malloc(sizeof(int) * MAX_CLIENTS);
     int *chosen = malloc(sizeof(int) * MAX_CLIENTS);
@@ -612,6 +585,7 @@ static void start_round(coord *co) {
         client *c = list[chosen[i]];
         if (send_packed(co, c, "fit_ins") == 0) {
             c->fit_sel = 1;
+            c->sa_in = co->cfg->secagg;
             co->selected++;
         }
     }
@@ -624,6 +598,11 @@ static void start_round(coord *co) {
 
 static void on_fit_res(coord *co, client *c, const fedc_inbox *in) {
     const Fedc__Envelope *e = in->msg;
+    if (co->cfg->secagg) {
+        reply_error(co, &c->peer, e->round, FEDC_EMISMATCH,
+                    "fit_res refused: this run aggregates updates securely (sa_masked)");
+        return;
+    }
     if (co->ph != PH_FIT || e->round != co->round || !c->fit_sel || c->fit_done) {
         char reason[160];
         snprintf(reason, sizeof reason, "fit_res for round %u is not expected (the round is %u%s)",
@@ -669,6 +648,8 @@ static void start_eval(coord *co) {
     co->ph = PH_EVAL;
     co->eval_sent = co->eval_answered = 0;
     fedc_eval_acc_reset(co->eval);
+    if (co->cfg->secagg)
+        sa_start(co, FEDC_SA_STAGE_EVAL, fedc_sa_eval_len(co->eval));
     if (encode_weights_msg(co, FEDC__ENVELOPE__BODY_EVALUATE_INS)) {
         logm("out of memory encoding the evaluation request");
         return;
@@ -677,6 +658,7 @@ static void start_eval(coord *co) {
         client *c = &co->cl[i];
         if (c->alive && !c->gone && send_packed(co, c, "evaluate_ins") == 0) {
             c->eval_sel = 1;
+            c->sa_in = co->cfg->secagg;
             co->eval_sent++;
         }
     }
@@ -684,6 +666,11 @@ static void start_eval(coord *co) {
 }
 
 static void on_eval_res(coord *co, client *c, const Fedc__Envelope *e) {
+    if (co->cfg->secagg) {
+        reply_error(co, &c->peer, e->round, FEDC_EMISMATCH,
+                    "evaluate_res refused: this run sums evaluations securely (sa_masked)");
+        return;
+    }
     if (co->ph != PH_EVAL || e->round != co->round || !c->eval_sel || c->eval_done) {
         reply_error(co, &c->peer, e->round, FEDC_EMISMATCH,
                     "evaluate_res is not expected now (stale round or collection closed)");
@@ -767,6 +754,7 @@ static int save_checkpoint(coord *co, const char *line) {
     c.seed = co->cfg->seed;
     c.have_stats = co->have_stats;
     c.pos_weight = co->pos_weight;
+    c.total_rows = co->total_rows;
     c.server_kind = co->srv->cfg.kind;
     c.server_t = co->srv->t;
     c.n = co->n_params;
@@ -791,7 +779,7 @@ static int finish_round(coord *co) {
     fedc_eval_summary s;
     fedc_eval_acc_summary(co->eval, &s);
     double secs = now_s() - co->round_t0;
-    double loss = fedc_accum_mean_loss(co->acc);
+    double loss = co->cfg->secagg ? co->sa_loss : fedc_accum_mean_loss(co->acc);
     char l[32], va[32], vp[32], vl[32], pr[32], rc[32], acc[32], rm[32];
     json_num(l, sizeof l, loss);
     json_num(va, sizeof va, s.roc_auc);
@@ -803,17 +791,20 @@ static int finish_round(coord *co) {
     json_num(rm, sizeof rm, s.rmse);
     /* The overhead is the round's wall time minus the slowest client's own training time. */
     double overhead = (co->fit_done_at - co->round_t0) - co->max_fit_seconds;
+    char ov[32];
+    /* Under secure aggregation a client's training time stays with it: no overhead figure. */
+    json_num(ov, sizeof ov, co->cfg->secagg ? NAN : overhead);
     char line[1024];
     snprintf(line, sizeof line,
              "{\"round\":%u,\"participants\":%d,\"selected\":%d,\"train_loss\":%s,"
              "\"val_loss\":%s,\"val_roc_auc\":%s,\"val_pr_auc\":%s,\"val_precision\":%s,"
              "\"val_recall\":%s,\"val_accuracy\":%s,\"val_rmse\":%s,\"val_rows\":%llu,"
-             "\"seconds\":%.4f,\"fit_overhead_s\":%.6f,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-             "\"retries\":%d,\"refused_keys\":%ld,\"curve\":%s,\"secagg\":false}",
+             "\"seconds\":%.4f,\"fit_overhead_s\":%s,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+             "\"retries\":%d,\"refused_keys\":%ld,\"curve\":%s,\"secagg\":%s}",
              co->round, co->answered, co->selected, l, vl, va, vp, pr, rc, acc, rm,
-             (unsigned long long)s.n, secs, overhead, (unsigned long long)co->bytes_in,
+             (unsigned long long)s.n, secs, ov, (unsigned long long)co->bytes_in,
              (unsigned long long)co->bytes_out, co->retries, fedc_net_refused(co->ep),
-             co->secure ? "true" : "false");
+             co->secure ? "true" : "false", co->cfg->secagg ? "true" : "false");
     if (save_checkpoint(co, line))
         return -1;
     fedc_fault_point("checkpoint", co->round);
@@ -846,6 +837,20 @@ static int finish_round(coord *co) {
     return 0;
 }
 
+/* A round that cannot count: try it again, up to --max-retries times. */
+static void retry_round(coord *co) {
+    co->retries++;
+    if (co->retries > co->cfg->max_retries) {
+        logm("round %u failed %d times; giving up", co->round, co->retries);
+        co->ph = PH_DONE;
+        return;
+    }
+    logm("round %u: retrying (attempt %d of %d)", co->round, co->retries + 1,
+         co->cfg->max_retries + 1);
+    co->ph = PH_WAIT;
+    co->wait_since = co->wait_logged = now_s();
+}
+
 /* Closes the collection of a round: aggregate, or retry with too few results. */
 static void close_fit(coord *co) {
     co->fit_done_at = now_s();
@@ -855,22 +860,94 @@ static void close_fit(coord *co) {
             mark_dead(co, c, "missed the round deadline");
     }
     if (co->answered < co->cfg->min_fit_clients) {
-        co->retries++;
-        logm("round %u: %d result(s), %d needed; retrying (attempt %d of %d)", co->round,
-             co->answered, co->cfg->min_fit_clients, co->retries + 1, co->cfg->max_retries + 1);
-        if (co->retries > co->cfg->max_retries) {
-            logm("round %u failed %d times; giving up", co->round, co->retries);
-            co->ph = PH_DONE;
-            return;
-        }
-        co->ph = PH_WAIT;
-        co->wait_since = co->wait_logged = now_s();
+        logm("round %u: %d result(s), %d needed", co->round, co->answered,
+             co->cfg->min_fit_clients);
+        retry_round(co);
         return;
     }
     fedc_fault_point("aggregate", co->round);
     if (fedc_accum_mean(co->acc, co->upd) == FEDC_OK)
         fedc_server_step(co->srv, co->model->params, co->upd);
     start_eval(co);
+}
+
+/* The round's evaluation is in (or given up): metrics, checkpoint, next round. */
+static void end_round(coord *co) {
+    if (finish_round(co)) {
+        co->ph = PH_DONE;
+        return;
+    }
+    co->ph = PH_WAIT;
+    co->wait_since = co->wait_logged = now_s();
+}
+
+/* The totals of a secure sum (coord_int.h). */
+void sa_finished(coord *co, const uint32_t *sum, int n) {
+    fedc_diag d;
+    int stage = co->sa.stage;
+    if (stage == FEDC_SA_STAGE_STATS) {
+        size_t nf = (size_t)co->n_features;
+        int k = stats_classes(co);
+        double rows = 0, *fs = calloc(nf, 8), *sq = calloc(nf, 8);
+        uint64_t *cc = calloc((size_t)(k > 2 ? k : 2), 8);
+        int ok = fs && sq && cc && sum;
+        if (ok && fedc_sa_stats_decode(sum, (int)nf, k, &rows, fs, sq, cc, &d)) {
+            logm("round 0: the summed statistics are implausible, rejected: %s", d.msg);
+            ok = 0;
+        }
+        if (ok)
+            apply_stats(co, rows, fs, sq, cc, n);
+        free(fs);
+        free(sq);
+        free(cc);
+        if (!ok) {
+            co->retries++;
+            if (co->retries > co->cfg->max_retries) {
+                logm("round 0 failed %d times; giving up", co->retries);
+                co->ph = PH_DONE;
+                return;
+            }
+            logm("round 0: retrying (attempt %d of %d)", co->retries + 1, co->cfg->max_retries + 1);
+        }
+        co->ph = PH_WAIT;
+        co->wait_since = co->wait_logged = now_s();
+        return;
+    }
+    if (stage == FEDC_SA_STAGE_FIT) {
+        co->fit_done_at = now_s();
+        fedc_sa_fit_sum t;
+        if (sum && fedc_sa_fit_decode(co->upd, &t, sum, co->n_params, &co->sa.q,
+                                      (uint32_t)co->cfg->sa_max_clients, &d)) {
+            logm("round %u: the securely summed update is implausible, rejected: %s", co->round,
+                 d.msg);
+            sum = NULL;
+        }
+        if (!sum) {
+            retry_round(co);
+            return;
+        }
+        co->answered = n;
+        co->sa_loss = t.wloss / t.weight;
+        if (t.clipped > 0)
+            logm("round %u: %.0f update coordinate(s) were clipped at %g (--secagg-clip)",
+                 co->round, t.clipped, (double)co->cfg->sa_clip);
+        const float inv = (float)(1.0 / t.weight);
+        for (size_t i = 0; i < co->n_params; i++)
+            co->upd[i] *= inv;
+        fedc_fault_point("aggregate", co->round);
+        fedc_server_step(co->srv, co->model->params, co->upd);
+        start_eval(co);
+        return;
+    }
+    fedc_eval_acc_reset(co->eval);
+    if (sum && fedc_sa_eval_decode(co->eval, sum, &d)) {
+        logm("round %u: the securely summed evaluation is implausible, rejected: %s", co->round,
+             d.msg);
+        fedc_eval_acc_reset(co->eval);
+    } else if (sum) {
+        co->eval_answered = n;
+    }
+    end_round(co);
 }
 
 /* ---- the loop -------------------------------------------------------------------------------- */
@@ -957,6 +1034,12 @@ static void handle(coord *co, fedc_inbox *in) {
     case FEDC__ENVELOPE__BODY_EVALUATE_RES:
         on_eval_res(co, c, e);
         break;
+    case FEDC__ENVELOPE__BODY_SA_KEYS:
+    case FEDC__ENVELOPE__BODY_SA_SHARES:
+    case FEDC__ENVELOPE__BODY_SA_MASKED:
+    case FEDC__ENVELOPE__BODY_SA_UNMASK:
+        sa_on_msg(co, c, in);
+        break;
     case FEDC__ENVELOPE__BODY_BYE:
         logm("%s left: %s", c->name, e->bye->reason);
         c->gone = 1;
@@ -967,6 +1050,8 @@ static void handle(coord *co, fedc_inbox *in) {
         /* A client that cannot answer this round (its training failed) says so: stop waiting. */
         if (e->round == co->round && (co->ph == PH_FIT || co->ph == PH_EVAL))
             refused_answer(co, c);
+        if (co->sa.active)
+            sa_client_out(co, c);
         break;
     default:
         reply_error(co, &c->peer, e->round, FEDC_EINVAL,
@@ -1012,6 +1097,10 @@ static int advance(coord *co) {
         return 0;
     }
     case PH_STATS: {
+        if (co->sa.active || co->cfg->secagg) {
+            sa_advance(co);
+            return co->ph == PH_DONE;
+        }
         int done = 1, answered = 0;
         for (int i = 0; i < co->n_cl; i++) {
             client *c = &co->cl[i];
@@ -1048,24 +1137,25 @@ static int advance(coord *co) {
         return 0;
     }
     case PH_FIT:
-        if (fit_complete(co) || t >= co->deadline)
+        if (co->cfg->secagg)
+            sa_advance(co);
+        else if (fit_complete(co) || t >= co->deadline)
             close_fit(co);
         return co->ph == PH_DONE;
     case PH_EVAL:
+        if (co->cfg->secagg) {
+            sa_advance(co);
+            return co->ph == PH_DONE;
+        }
         if (eval_complete(co) || t >= co->deadline) {
             for (int i = 0; i < co->n_cl; i++) {
                 client *c = &co->cl[i];
                 if (c->eval_sel && !c->eval_done && c->alive)
                     mark_dead(co, c, "sent no evaluation before the deadline");
             }
-            if (finish_round(co)) {
-                co->ph = PH_DONE;
-                return 1;
-            }
-            co->ph = PH_WAIT;
-            co->wait_since = co->wait_logged = now_s();
+            end_round(co);
         }
-        return 0;
+        return co->ph == PH_DONE;
     case PH_DONE:
         return 1;
     }
@@ -1230,6 +1320,12 @@ static int restore(coord *co, char **ckpt_line) {
         memcpy(co->srv->v, c.v, 4 * c.n);
     co->have_stats = c.have_stats;
     co->pos_weight = c.pos_weight;
+    co->total_rows = c.total_rows;
+    if (co->cfg->secagg && co->have_stats && !(co->total_rows > 0)) {
+        /* An older checkpoint lacks the row total that weighs secure updates: redo round 0. */
+        logm("--resume: the checkpoint predates secure aggregation; round 0 runs again");
+        co->have_stats = 0;
+    }
     co->round = c.round + 1;
     /* Wait for the clients of the interrupted run before selecting, so the round picks from the
      * same set as it would have without the crash. */
@@ -1310,6 +1406,7 @@ static void hex(char *out, const uint8_t *b, size_t n) {
 }
 
 static void cleanup(coord *co) {
+    sa_stop(co);
     drop_expect(co);
     fedc_key_wipe(&co->self);
     free(co->allow);

@@ -9,9 +9,10 @@
  *          histograms are summed into global metrics
  * then a checkpoint (atomic), the round's metrics line, and the next round. A round closes when
  * every selected client answered or died, or at the deadline; with fewer than --min-fit-clients
- * results it is retried. The secure-aggregation rounds (issue 4, not wired yet; the maths is in
- * core/fl/secagg.h) slot in between FIT's collection
- * and the FedAvg step: the accumulator then holds masked sums and an unmask phase follows. */
+ * results it is retried. With secure aggregation (the default) STATS, FIT and EVAL each collect
+ * a secure sum instead of per-client answers (secure.c; core/fl/sa_proto.h): the coordinator
+ * learns the totals only, and a round whose sum cannot be unmasked or looks implausible is
+ * retried. */
 #ifndef FEDC_COORD_H
 #define FEDC_COORD_H
 
@@ -55,6 +56,12 @@ typedef struct coord_cfg {
     const char *key_path;  /* our NAME.key_secret (CurveZMQ server key) */
     const char *allow_dir; /* directory of the clients' NAME.key files */
     int insecure;          /* no CurveZMQ, no allow-list */
+    /* secure aggregation (SecAgg+); off: plain updates over the (CurveZMQ) transport */
+    int secagg;
+    int sa_neighbours;  /* h: neighbourhoods of 2h + 1; 0 = about log2 n */
+    int sa_threshold;   /* Shamir t; 0 = floor(size / 2) + 1 */
+    float sa_clip;      /* per-coordinate clip of updates */
+    int sa_max_clients; /* headroom of the fixed point */
     int resume;
     uint64_t seed;
     size_t max_msg; /* bytes */

@@ -18,14 +18,30 @@ static void usage(FILE *f) {
         "\n"
         "Owns the global model and runs the federated rounds: waits for --min-clients clients,\n"
         "agrees on the data (schema, standardisation), then for each round sends the model to\n"
-        "the selected clients, averages their updates (FedAvg weighted by example count, summed\n"
-        "exactly in 64-bit fixed point), applies the server optimiser, evaluates the new model\n"
-        "on the clients' validation data, checkpoints, and prints one line.\n"
+        "the selected clients, averages their updates (FedAvg weighted by example count; with\n"
+        "secure aggregation as a masked sum it can only unmask in total), applies the server\n"
+        "optimiser, evaluates the new model on the clients' validation data, checkpoints, and\n"
+        "prints one line.\n"
         "\n"
         "network:\n"
         "  --bind ENDPOINT          ZeroMQ endpoint to listen on, e.g. tcp://*:7070 (required)\n"
         "  --max-msg-mb N           largest message accepted from a client, in MiB (default\n"
         "                           256: models up to 64M parameters)\n"
+        "security (SECURITY.md; both layers on by default):\n"
+        "  --key FILE               our secret key, NAME.key_secret from fedc keygen (CurveZMQ)\n"
+        "  --allow DIR              directory of the clients' NAME.key files: only these join\n"
+        "  --insecure               no CurveZMQ and no allow-list (testing only; warns every\n"
+        "                           round); secure aggregation stays on\n"
+        "  --secagg on|off          secure aggregation (SecAgg+): the coordinator learns only\n"
+        "                           sums over several clients (default on); off: plain updates\n"
+        "  --secagg-neighbours H    neighbourhoods of 2H+1 clients (default about log2 n;\n"
+        "                           everyone when the federation is small)\n"
+        "  --secagg-threshold T     Shamir threshold: more than half the neighbourhood\n"
+        "                           (default floor(size/2)+1: 3 clients survive one dropout)\n"
+        "  --secagg-clip C          updates are clipped to [-C, C] per coordinate (default 10)\n"
+        "  --secagg-max-clients N   clients the fixed point leaves headroom for (default 1024)\n");
+    fprintf(
+        f,
         "rounds:\n"
         "  --rounds N               training rounds (default 20)\n"
         "  --min-clients N          clients that must join before round 0 starts (default 2)\n"
@@ -100,6 +116,9 @@ int main(int argc, char **argv) {
     c.heartbeat_timeout_s = 10;
     c.max_retries = 5;
     c.seed = 1;
+    c.secagg = 1;
+    c.sa_clip = 10.0f;
+    c.sa_max_clients = 1024;
     const char *server_name = "fedavg", *opt_name = "adam", *act_name = "relu";
     float server_lr = -1, server_mom = -1, fraction = 1.0f, rto = 300, hbto = 10, wto = 0;
     int max_msg_mb = 0;
@@ -193,6 +212,21 @@ int main(int argc, char **argv) {
             c.key_path = v;
         else if (strcmp(flag, "--allow") == 0)
             c.allow_dir = v;
+        else if (strcmp(flag, "--secagg") == 0) {
+            if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
+                c.secagg = strcmp(v, "on") == 0;
+            else {
+                cli_error(CMD, "--secagg: expected on or off, got '%s'", v);
+                bad = 1;
+            }
+        } else if (strcmp(flag, "--secagg-neighbours") == 0)
+            bad = cli_int(CMD, flag, v, 1, 127, &c.sa_neighbours);
+        else if (strcmp(flag, "--secagg-threshold") == 0)
+            bad = cli_int(CMD, flag, v, 1, 255, &c.sa_threshold);
+        else if (strcmp(flag, "--secagg-clip") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &c.sa_clip);
+        else if (strcmp(flag, "--secagg-max-clients") == 0)
+            bad = cli_int(CMD, flag, v, 2, 65536, &c.sa_max_clients);
         else {
             cli_error(CMD, "unknown option '%s' (see " CMD " --help)", flag);
             return FEDC_EXIT_USAGE;
@@ -222,6 +256,25 @@ int main(int argc, char **argv) {
                 c.bind);
     if (c.min_fit_clients < 0)
         c.min_fit_clients = c.min_clients;
+    if (!c.secagg && (c.sa_neighbours || c.sa_threshold))
+        fprintf(stderr, CMD ": note: --secagg off: the --secagg-* settings are unused\n");
+    if (c.secagg && c.sa_threshold) {
+        /* The smallest neighbourhood that can occur is the smallest cohort (every client when
+         * the federation is small): the threshold must leave room for dropouts there. */
+        int size = c.sa_neighbours ? 2 * c.sa_neighbours + 1 : 0;
+        if (size && c.sa_threshold > size) {
+            cli_error(CMD,
+                      "--secagg-threshold %d exceeds the neighbourhood of %d clients "
+                      "(--secagg-neighbours %d)",
+                      c.sa_threshold, size, c.sa_neighbours);
+            return FEDC_EXIT_USAGE;
+        }
+    }
+    if (c.secagg && c.min_clients > c.sa_max_clients) {
+        cli_error(CMD, "--min-clients %d exceeds --secagg-max-clients %d", c.min_clients,
+                  c.sa_max_clients);
+        return FEDC_EXIT_USAGE;
+    }
     if (c.resume && !c.checkpoint_dir) {
         cli_error(CMD, "--resume needs --checkpoint-dir");
         return FEDC_EXIT_USAGE;

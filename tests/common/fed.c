@@ -262,13 +262,17 @@ int fed_wait(fed_proc *p, int timeout_s) {
 int fed_start_coord(fed *f, const char *const *env_extra, const char *const *args, int resume,
                     int timeout_s) {
     for (int attempt = 0; attempt < 5; attempt++) {
-        const char *argv[FED_MAX_ARGS + 6];
+        const char *argv[FED_MAX_ARGS + 8];
         int n = 0;
         argv[n++] = f->coord_bin;
         argv[n++] = "--bind";
         argv[n++] = f->endpoint;
         /* These tests are about rounds and faults; tests/net/test_admission.c covers CurveZMQ. */
         argv[n++] = "--insecure";
+        /* Plain aggregation unless a test passes --secagg on (a later flag wins): the exact
+         * FedAvg comparisons need it; tests/fl/test_secure.c runs the secure rounds. */
+        argv[n++] = "--secagg";
+        argv[n++] = "off";
         for (int i = 0; args && args[i]; i++) {
             if (n >= FED_MAX_ARGS + 2)
                 return -1;
@@ -317,7 +321,7 @@ int fed_start_client(fed *f, const char *name, const char *csv, const char *cons
         return -1;
     }
     f->n_cl++;
-    const char *argv[FED_MAX_ARGS + 16];
+    const char *argv[FED_MAX_ARGS + 18];
     int n = 0;
     argv[n++] = f->client_bin;
     argv[n++] = "--connect";
@@ -333,6 +337,8 @@ int fed_start_client(fed *f, const char *name, const char *csv, const char *cons
     argv[n++] = "--coordinator-timeout";
     argv[n++] = "40";
     argv[n++] = "--insecure";
+    argv[n++] = "--secagg"; /* accept plain requests; secure ones are answered as well */
+    argv[n++] = "off";
     for (int i = 0; args && args[i]; i++) {
         if (n >= FED_MAX_ARGS + 14)
             return -1;

@@ -424,6 +424,14 @@ fedc_err fedc_sa_server_new(fedc_sa_server *s, int n, int h, int t_req, uint64_t
     return FEDC_OK;
 }
 
+int fedc_sa_server_in_u2(const fedc_sa_server *s, uint32_t id) {
+    return id < (uint32_t)s->n && (s->flags[id] & F_SHARED) != 0;
+}
+
+int fedc_sa_server_in_u3(const fedc_sa_server *s, uint32_t id) {
+    return id < (uint32_t)s->n && (s->flags[id] & F_MASKED) != 0;
+}
+
 const int *fedc_sa_server_nbrs(const fedc_sa_server *s, uint32_t id) {
     return s->g.nbr + (size_t)id * (size_t)s->size;
 }

@@ -2,6 +2,8 @@
  * what was expected and what arrived, so the peer gets a useful Error reply. */
 #include "fedc/codec.h"
 
+#include "fedc/sa_proto.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,20 @@ const char *fedc_msg_body_name(Fedc__Envelope__BodyCase c) {
         return "error";
     case FEDC__ENVELOPE__BODY_BYE:
         return "bye";
+    case FEDC__ENVELOPE__BODY_SA_KEYS:
+        return "sa_keys";
+    case FEDC__ENVELOPE__BODY_SA_SHARE_INS:
+        return "sa_share_ins";
+    case FEDC__ENVELOPE__BODY_SA_SHARES:
+        return "sa_shares";
+    case FEDC__ENVELOPE__BODY_SA_MASK_INS:
+        return "sa_mask_ins";
+    case FEDC__ENVELOPE__BODY_SA_MASKED:
+        return "sa_masked";
+    case FEDC__ENVELOPE__BODY_SA_UNMASK_INS:
+        return "sa_unmask_ins";
+    case FEDC__ENVELOPE__BODY_SA_UNMASK:
+        return "sa_unmask";
     default:
         return "none";
     }
@@ -238,6 +254,120 @@ static fedc_err check_hp(const Fedc__HyperParams *hp, fedc_diag *d) {
     return FEDC_OK;
 }
 
+static fedc_err check_bytes(const ProtobufCBinaryData *b, size_t want, const char *what,
+                            fedc_diag *d) {
+    if (b->len != want) {
+        fedc_diag_set(d, "%s: %zu bytes, expected %zu", what, b->len, want);
+        return FEDC_EMISMATCH;
+    }
+    return FEDC_OK;
+}
+
+static fedc_err check_secagg_ins(const Fedc__SecAggIns *s, const char *what, fedc_diag *d) {
+    if (!s)
+        return FEDC_OK;
+    if (s->max_clients < 1 || s->max_clients > 65536 || !(s->clip > 0.0f) || !isfinite(s->clip) ||
+        !isfinite(s->total_rows) || s->total_rows < 0) {
+        fedc_diag_set(d,
+                      "%s: secure aggregation settings out of range: max_clients %u, clip %g, "
+                      "total_rows %g",
+                      what, s->max_clients, (double)s->clip, s->total_rows);
+        return FEDC_ERANGE;
+    }
+    return FEDC_OK;
+}
+
+static fedc_err check_sealed(Fedc__SaSealed *const *v, size_t n, const char *what, fedc_diag *d) {
+    if (n > FEDC_SA_MAX_NBRS) {
+        fedc_diag_set(d, "%s: %zu shares, at most %d", what, n, FEDC_SA_MAX_NBRS);
+        return FEDC_ERANGE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fedc_err rc = check_bytes(&v[i]->ct, FEDC_SA_SHARE_CT, what, d);
+        if (rc)
+            return rc;
+    }
+    return FEDC_OK;
+}
+
+static fedc_err check_secagg(const Fedc__Envelope *e, const fedc_msg_expect *x, fedc_diag *d) {
+    fedc_err rc = FEDC_OK;
+    switch (e->body_case) {
+    case FEDC__ENVELOPE__BODY_SA_KEYS: {
+        const Fedc__SaKeys *k = e->sa_keys;
+        if ((rc = check_bytes(&k->pk_c, 32, "sa_keys: pk_c", d)) ||
+            (rc = check_bytes(&k->pk_s, 32, "sa_keys: pk_s", d)) ||
+            (rc = check_bytes(&k->sig, 64, "sa_keys: sig", d)))
+            return rc;
+        return FEDC_OK;
+    }
+    case FEDC__ENVELOPE__BODY_SA_SHARE_INS: {
+        const Fedc__SaShareIns *s = e->sa_share_ins;
+        if (s->n_peers < 1 || s->n_peers > FEDC_SA_MAX_NBRS || s->threshold < 1 ||
+            s->threshold > s->n_peers) {
+            fedc_diag_set(d, "sa_share_ins: %zu neighbours with threshold %u", s->n_peers,
+                          s->threshold);
+            return FEDC_ERANGE;
+        }
+        for (size_t i = 0; i < s->n_peers; i++) {
+            const Fedc__SaPeer *p = s->peers[i];
+            if ((rc = check_bytes(&p->pk_c, 32, "sa_share_ins: pk_c", d)) ||
+                (rc = check_bytes(&p->pk_s, 32, "sa_share_ins: pk_s", d)) ||
+                (rc = check_bytes(&p->sig, 64, "sa_share_ins: sig", d)) ||
+                (rc = check_string(p->name, FEDC_NAME_MAX, "sa_share_ins: name", d)))
+                return rc;
+            if (i > 0 && p->id <= s->peers[i - 1]->id) {
+                fedc_diag_set(d, "sa_share_ins: neighbour ids not ascending");
+                return FEDC_EFORMAT;
+            }
+        }
+        return FEDC_OK;
+    }
+    case FEDC__ENVELOPE__BODY_SA_SHARES:
+        return check_sealed(e->sa_shares->shares, e->sa_shares->n_shares, "sa_shares", d);
+    case FEDC__ENVELOPE__BODY_SA_MASK_INS:
+        return check_sealed(e->sa_mask_ins->shares, e->sa_mask_ins->n_shares, "sa_mask_ins", d);
+    case FEDC__ENVELOPE__BODY_SA_MASKED: {
+        const Fedc__SaMasked *m = e->sa_masked;
+        size_t have = x->raw ? x->raw_len : 0;
+        if (m->count > ((uint64_t)1 << 31) || have != 4 * (size_t)m->count) {
+            fedc_diag_set(d, "sa_masked: %llu values need %llu bytes in the raw frame, got %zu",
+                          (unsigned long long)m->count, (unsigned long long)m->count * 4, have);
+            return FEDC_EMISMATCH;
+        }
+        return FEDC_OK;
+    }
+    case FEDC__ENVELOPE__BODY_SA_UNMASK_INS: {
+        const Fedc__SaUnmaskIns *u = e->sa_unmask_ins;
+        if (u->n_survivors + u->n_dropped > FEDC_SA_MAX_NBRS) {
+            fedc_diag_set(d, "sa_unmask_ins: %zu ids, at most %d", u->n_survivors + u->n_dropped,
+                          FEDC_SA_MAX_NBRS);
+            return FEDC_ERANGE;
+        }
+        return FEDC_OK;
+    }
+    case FEDC__ENVELOPE__BODY_SA_UNMASK: {
+        const Fedc__SaUnmask *u = e->sa_unmask;
+        if (u->n_shares > FEDC_SA_MAX_NBRS) {
+            fedc_diag_set(d, "sa_unmask: %zu shares, at most %d", u->n_shares, FEDC_SA_MAX_NBRS);
+            return FEDC_ERANGE;
+        }
+        for (size_t i = 0; i < u->n_shares; i++) {
+            if ((rc = check_bytes(&u->shares[i]->share, 32, "sa_unmask: share", d)))
+                return rc;
+            if (u->shares[i]->kind != FEDC_SA_REVEAL_B && u->shares[i]->kind != FEDC_SA_REVEAL_SK) {
+                fedc_diag_set(d, "sa_unmask: share kind %u is not 1 or 2", u->shares[i]->kind);
+                return FEDC_ERANGE;
+            }
+        }
+        return FEDC_OK;
+    }
+    default:
+        fedc_diag_set(d, "empty message: no body");
+        return FEDC_EFORMAT;
+    }
+}
+
 static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fedc_diag *d) {
     fedc_err rc = FEDC_OK;
     switch (e->body_case) {
@@ -283,6 +413,7 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
         return check_hp(w->hp, d);
     }
     case FEDC__ENVELOPE__BODY_STATS_REQUEST:
+        return check_secagg_ins(e->stats_request->secagg, "stats_request", d);
     case FEDC__ENVELOPE__BODY_HEARTBEAT:
         return FEDC_OK;
     case FEDC__ENVELOPE__BODY_STATS: {
@@ -339,7 +470,7 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
                           (double)f->pos_weight);
             return FEDC_ERANGE;
         }
-        return FEDC_OK;
+        return check_secagg_ins(f->secagg, "fit_ins", d);
     }
     case FEDC__ENVELOPE__BODY_FIT_RES: {
         const Fedc__FitRes *f = e->fit_res;
@@ -379,7 +510,7 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
             fedc_diag_set(d, "evaluate_ins: threshold %g outside [0, 1]", (double)f->threshold);
             return FEDC_ERANGE;
         }
-        return FEDC_OK;
+        return check_secagg_ins(f->secagg, "evaluate_ins", d);
     }
     case FEDC__ENVELOPE__BODY_EVALUATE_RES: {
         const Fedc__EvaluateRes *r = e->evaluate_res;
@@ -460,8 +591,7 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
     case FEDC__ENVELOPE__BODY_BYE:
         return check_string(e->bye->reason, FEDC_REASON_MAX, "bye: reason", d);
     default:
-        fedc_diag_set(d, "empty message: no body");
-        return FEDC_EFORMAT;
+        return check_secagg(e, x, d);
     }
 }
 
@@ -494,7 +624,7 @@ fedc_err fedc_msg_validate(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
                       e->round, (long long)x->round);
         return FEDC_EMISMATCH;
     }
-    if (x->raw && !fedc_msg_tensor(e)) {
+    if (x->raw && !fedc_msg_tensor(e) && e->body_case != FEDC__ENVELOPE__BODY_SA_MASKED) {
         fedc_diag_set(d, "%s: unexpected raw frame of %zu bytes", fedc_msg_body_name(e->body_case),
                       x->raw_len);
         return FEDC_EFORMAT;

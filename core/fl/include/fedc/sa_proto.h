@@ -155,6 +155,10 @@ FEDC_MUST_CHECK fedc_err fedc_sa_server_new(fedc_sa_server *s, int n, int h, int
                                             uint32_t counter, const fedc_sa_adv *adv, size_t len,
                                             fedc_diag *d);
 
+/* Whether client id is in U2 (its shares arrived) / in U3 (its masked input arrived). */
+int fedc_sa_server_in_u2(const fedc_sa_server *s, uint32_t id);
+int fedc_sa_server_in_u3(const fedc_sa_server *s, uint32_t id);
+
 /* Client `id`'s neighbourhood: size ids, ascending, holding id. */
 const int *fedc_sa_server_nbrs(const fedc_sa_server *s, uint32_t id);
 

@@ -1,0 +1,131 @@
+/* The coordinator's internals, shared by coord.c (event loop, rounds) and secure.c (the
+ * secure-aggregation sessions). Not an interface: coord.h is. */
+#ifndef FEDC_COORD_INT_H
+#define FEDC_COORD_INT_H
+
+#include <stdint.h>
+
+#include "coord.h"
+#include "fedc/codec.h"
+#include "fedc/sa_proto.h"
+#include "fedc/transport.h"
+
+#define PROG "fedc-coordinator"
+#define MAX_CLIENTS 4096
+
+struct client;
+
+/* One secure sum in progress (core/fl/sa_proto.h has the steps). */
+typedef struct sa_session {
+    int active;
+    int stage; /* FEDC_SA_STAGE_* */
+    int step;  /* 0 keys, 1 shares, 2 masked inputs, 3 unmask */
+    uint32_t counter;
+    size_t len; /* values in the summed vector */
+    fedc_sa_quant q;
+    fedc_sa_server srv; /* from step 1 */
+    int have_srv;
+    struct client **member; /* (n) by session id */
+    int n;
+    double deadline; /* of the current step */
+    double end;      /* of the whole session (the round's deadline) */
+} sa_session;
+
+typedef enum phase { PH_WAIT, PH_STATS, PH_FIT, PH_EVAL, PH_DONE } phase;
+
+typedef struct client {
+    char name[FEDC_NAME_MAX + 1];
+    fedc_peer peer;
+    int alive;
+    double last_seen;
+    int gone; /* said Bye */
+    /* round 0 */
+    int stats_req, stats_done;
+    uint64_t st_rows;
+    double *st_sum, *st_sq;
+    uint64_t *st_cc;
+    /* current round */
+    int fit_sel, fit_done;
+    int eval_sel, eval_done;
+    double fit_seconds;
+    /* secure aggregation: this stage's session */
+    int sa_in;          /* got the session's instruction */
+    int sa_adv_ok;      /* advertised its round keys */
+    fedc_sa_adv sa_adv; /* those keys */
+    int sa_id;          /* index in the session once it is numbered, else -1 */
+    int sa_answered;    /* answered the current step (or said it cannot) */
+} client;
+
+typedef struct coord {
+    const coord_cfg *cfg;
+    void *zctx;
+    fedc_endpoint *ep;
+    uint8_t run_id[FEDC_RUN_ID_BYTES];
+    client *cl;
+    int n_cl;
+    /* schema and model */
+    int have_schema;
+    fedc_model *model;
+    size_t n_params;
+    int n_features;
+    int n_classes;
+    fedc_task task;
+    /* round 0 */
+    int have_stats;
+    float pos_weight;
+    /* rounds */
+    phase ph;
+    uint32_t round; /* the round in progress (or next) */
+    int retries;
+    double deadline;
+    double round_t0;
+    double wait_since, wait_logged;
+    fedc_accum *acc;
+    fedc_server *srv;
+    fedc_eval_acc *eval, *eval_tmp;
+    float *upd;
+    fedc_blob *wblob;
+    uint8_t *env;
+    size_t env_len;
+    uint64_t bytes_in, bytes_out;
+    int selected, answered, eval_sent, eval_answered;
+    double max_fit_seconds;
+    double fit_done_at;
+    char ckpt_path[4096];
+    int metrics_fd;
+    /* after --resume: the clients the checkpoint saw, awaited for one heartbeat timeout */
+    char **expect;
+    int n_expect;
+    double resumed_at;
+    /* CurveZMQ */
+    int secure;
+    fedc_identity self;
+    fedc_identity *allow;
+    int n_allow;
+    /* secure aggregation */
+    double total_rows; /* training rows summed in round 0: FedAvg weights are rows / this */
+    double sa_loss;    /* the round's weighted mean training loss, from the secure sum */
+    sa_session sa;
+} coord;
+
+double now_s(void);
+void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void env_init(coord *co, Fedc__Envelope *m, uint32_t round);
+int send_to(coord *co, client *c, const Fedc__Envelope *m);
+void mark_dead(coord *co, client *c, const char *why);
+
+/* secure.c */
+/* Opens a session for the clients flagged sa_in (they were just sent the instruction). */
+void sa_start(coord *co, int stage, size_t len);
+/* A session message from client c. */
+void sa_on_msg(coord *co, client *c, const fedc_inbox *in);
+/* Moves the session on: call every loop turn while co->sa.active. When it ends, calls
+ * sa_finished (coord.c) with the sum over the survivors, or NULL when it failed. */
+void sa_advance(coord *co);
+/* A client of the session says it cannot answer (Error): stop waiting for it. */
+void sa_client_out(coord *co, client *c);
+void sa_stop(coord *co);
+/* coord.c: the session's result (NULL on failure, with the reason logged). */
+void sa_finished(coord *co, const uint32_t *sum, int n_survivors);
+
+#endif
