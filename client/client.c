@@ -96,6 +96,10 @@ typedef struct cl {
     uint32_t *sa_vec; /* our input, once computed */
     size_t sa_len;
     int sa_ready, sa_collected, sa_sent;
+    /* the last masked input sent, kept only for the replay test (FEDC_FAULT misbehave) */
+    uint32_t *sa_last;
+    size_t sa_last_len;
+    uint32_t sa_last_counter, sa_last_round;
 } cl;
 
 static volatile sig_atomic_t g_stop;
@@ -199,6 +203,8 @@ static void reset_run(cl *c) {
     fedc_sa_client_free(&c->sa);
     free(c->sa_vec);
     c->sa_vec = NULL;
+    free(c->sa_last);
+    c->sa_last = NULL;
     c->sa_on = 0;
 }
 
@@ -371,8 +377,29 @@ static void sa_try_send(cl *c) {
         p[3] = (uint8_t)(v >> 24);
     }
 #endif
+    if (c->sa_last && fedc_fault_point("sa-replay", c->sa_round)) {
+        /* Test only: an earlier session's masked input again; the coordinator must refuse it. */
+        Fedc__Envelope old = m;
+        Fedc__SaMasked om = sm;
+        old.round = c->sa_last_round;
+        om.counter = c->sa_last_counter;
+        om.count = c->sa_last_len;
+        old.sa_masked = &om;
+        logm("misbehaving (fault injection): replaying the masked input of session %u",
+             c->sa_last_counter);
+        (void)send_msg(c, &old, c->sa_last, 4 * c->sa_last_len);
+    }
     (void)send_msg(c, &m, c->sa_vec, 4 * c->sa_len);
     c->sa_sent = 1;
+    uint32_t *keep =
+        fedc_fault_armed("sa-replay") ? realloc(c->sa_last, 4 * (c->sa_len ? c->sa_len : 1)) : NULL;
+    if (keep) {
+        memcpy(keep, c->sa_vec, 4 * c->sa_len);
+        c->sa_last = keep;
+        c->sa_last_len = c->sa_len;
+        c->sa_last_counter = c->sa_counter;
+        c->sa_last_round = c->sa_round;
+    }
 }
 
 /* Our input for the session is computed (encoded into c->sa_vec by the caller or failed). */

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "coord_int.h"
+#include "fedc/fault.h"
 
 static const char *stage_name(int stage) {
     return stage == FEDC_SA_STAGE_STATS ? "statistics"
@@ -75,7 +78,9 @@ static int stage_min(const coord *co) {
     return 1;
 }
 
-static void send_share_ins(coord *co, client *c) {
+/* forge: relay a round key of our own for one neighbour (a test of the clients' roster check,
+ * FEDC_FAULT misbehave:sa-forge). */
+static void send_share_ins(coord *co, client *c, int forge) {
     sa_session *s = &co->sa;
     const int *row = fedc_sa_server_nbrs(&s->srv, (uint32_t)c->sa_id);
     int size = s->srv.size;
@@ -99,6 +104,17 @@ static void send_share_ins(coord *co, client *c) {
         peers[i].sig.data = (uint8_t *)v->sa_adv.sig;
         peers[i].sig.len = FEDC_SA_SIG_BYTES;
         pp[i] = &peers[i];
+    }
+    uint8_t fake_pk[32], fake_sk[32];
+    for (int i = 0; forge && i < size; i++) {
+        if (row[i] == c->sa_id)
+            continue;
+        crypto_box_keypair(fake_pk, fake_sk);
+        sodium_memzero(fake_sk, sizeof fake_sk);
+        peers[i].pk_s.data = fake_pk;
+        logm("misbehaving (fault injection): relaying a forged round key of %s to %s",
+             peers[i].name, c->name);
+        break;
     }
     Fedc__Envelope m;
     Fedc__SaShareIns si = FEDC__SA_SHARE_INS__INIT;
@@ -162,8 +178,9 @@ static void open_shares(coord *co) {
     for (int i = 0; i < co->n_cl; i++)
         if (co->cl[i].sa_id < 0)
             co->cl[i].sa_answered = 1; /* not in the session */
+    int forge = fedc_fault_point("sa-forge", session_round(co));
     for (int i = 0; i < n; i++)
-        send_share_ins(co, list[i]);
+        send_share_ins(co, list[i], forge && i == 0);
     s->step = 1;
     s->deadline = now_s() + co->cfg->round_timeout_s;
     if (s->deadline > s->end)
@@ -243,7 +260,7 @@ static void open_unmask(coord *co) {
         fail(co, "out of memory");
         return;
     }
-    int dropped = 0;
+    int dropped = 0, both = fedc_fault_point("sa-both", session_round(co));
     for (int id = 0; id < s->n; id++) {
         client *c = s->member[id];
         dropped += fedc_sa_server_in_u2(&s->srv, (uint32_t)id) &&
@@ -253,6 +270,17 @@ static void open_unmask(coord *co) {
             continue;
         int ns, nd;
         fedc_sa_server_unmask_lists(&s->srv, (uint32_t)id, sv, &ns, dr, &nd);
+        if (both) { /* test only: ask for both share kinds of one surviving neighbour */
+            for (int j = 0; j < ns; j++) {
+                if (sv[j] != (uint32_t)id) {
+                    dr[nd++] = sv[j];
+                    logm("misbehaving (fault injection): asking %s for both share kinds of %s",
+                         c->name, s->member[sv[j]]->name);
+                    break;
+                }
+            }
+            both = 0;
+        }
         Fedc__Envelope m;
         Fedc__SaUnmaskIns ui = FEDC__SA_UNMASK_INS__INIT;
         env_init(co, &m, session_round(co));

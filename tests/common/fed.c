@@ -259,6 +259,14 @@ int fed_wait(fed_proc *p, int timeout_s) {
     return rc;
 }
 
+/* FED_SECURE=1 among the extra variables: the caller passes keys, so no --insecure. */
+static int secure_env(const char *const *env_extra) {
+    for (int i = 0; env_extra && env_extra[i]; i++)
+        if (strcmp(env_extra[i], "FED_SECURE=1") == 0)
+            return 1;
+    return 0;
+}
+
 int fed_start_coord(fed *f, const char *const *env_extra, const char *const *args, int resume,
                     int timeout_s) {
     for (int attempt = 0; attempt < 5; attempt++) {
@@ -268,7 +276,8 @@ int fed_start_coord(fed *f, const char *const *env_extra, const char *const *arg
         argv[n++] = "--bind";
         argv[n++] = f->endpoint;
         /* These tests are about rounds and faults; tests/net/test_admission.c covers CurveZMQ. */
-        argv[n++] = "--insecure";
+        if (!secure_env(env_extra))
+            argv[n++] = "--insecure";
         /* Plain aggregation unless a test passes --secagg on (a later flag wins): the exact
          * FedAvg comparisons need it; tests/fl/test_secure.c runs the secure rounds. */
         argv[n++] = "--secagg";
@@ -336,7 +345,8 @@ int fed_start_client(fed *f, const char *name, const char *csv, const char *cons
     argv[n++] = "200";
     argv[n++] = "--coordinator-timeout";
     argv[n++] = "40";
-    argv[n++] = "--insecure";
+    if (!secure_env(env_extra))
+        argv[n++] = "--insecure";
     argv[n++] = "--secagg"; /* accept plain requests; secure ones are answered as well */
     argv[n++] = "off";
     for (int i = 0; args && args[i]; i++) {

@@ -54,7 +54,8 @@ int fed_write_shards(const fed *f, int n, const char *prefix);
 
 /* Starts the coordinator with --bind on the federation's port, the NULL-terminated args after it
  * and env_extra ("NAME=value", NULL-terminated, may be NULL) added to a default environment of
- * OMP_NUM_THREADS=1. Waits up to timeout_s until it logs that it listens. On a fresh start
+ * OMP_NUM_THREADS=1 (with FED_SECURE=1 among them, --insecure is left out: the caller passes
+ * keys). Waits up to timeout_s until it logs that it listens. On a fresh start
  * (resume == 0) a port another program took in between is replaced by a new one and the start
  * retried. Returns 0, or -1 when it did not come up (it is reaped then). */
 int fed_start_coord(fed *f, const char *const *env_extra, const char *const *args, int resume,

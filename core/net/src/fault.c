@@ -11,7 +11,7 @@
 
 #define MAX_RULES 16
 
-typedef enum fault_action { F_EXIT, F_KILL, F_STOP, F_STALL, F_DELAY } fault_action;
+typedef enum fault_action { F_EXIT, F_KILL, F_STOP, F_STALL, F_DELAY, F_MISBEHAVE } fault_action;
 
 typedef struct fault_rule {
     fault_action action;
@@ -25,6 +25,8 @@ static fault_rule g_rules[MAX_RULES];
 static int g_n;
 
 #ifdef FEDC_FAULT_HOOKS
+static const char *const names[] = {"exit", "kill", "stop", "stall", "delay", "misbehave"};
+
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0) {
@@ -49,9 +51,8 @@ static int parse_rule(const char *r, size_t len, const char *who, fault_rule *ou
     if (!colon)
         return -1;
     *colon = 0;
-    static const char *const names[] = {"exit", "kill", "stop", "stall", "delay"};
     int a = -1;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (strcmp(p, names[i]) == 0)
             a = i;
     if (a < 0)
@@ -101,7 +102,8 @@ void fedc_fault_init(const char *who) {
         if (got < 0 || (got > 0 && g_n == MAX_RULES)) {
             fprintf(stderr,
                     "%s: FEDC_FAULT: cannot use rule '%.*s' (expected "
-                    "[WHO/]exit|kill|stop|stall|delay:STEP[@ROUND][:MS], at most %d rules)\n",
+                    "[WHO/]exit|kill|stop|stall|delay|misbehave:STEP[@ROUND][:MS], at most %d "
+                    "rules)\n",
                     who, (int)len, p, MAX_RULES);
             exit(2);
         }
@@ -119,15 +121,15 @@ void fedc_fault_init(const char *who) {
 #endif
 }
 
-void fedc_fault_point(const char *step, uint32_t round) {
+int fedc_fault_point(const char *step, uint32_t round) {
 #ifdef FEDC_FAULT_HOOKS
+    int misbehave = 0;
     for (int i = 0; i < g_n; i++) {
         fault_rule *r = &g_rules[i];
         if (r->fired || strcmp(r->step, step) != 0 || (r->round >= 0 && r->round != (long)round))
             continue;
         r->fired = 1;
-        fprintf(stderr, "fault injection: %s at %s round %u\n",
-                (const char *[]){"exit", "kill", "stop", "stall", "delay"}[r->action], step, round);
+        fprintf(stderr, "fault injection: %s at %s round %u\n", names[r->action], step, round);
         fflush(stderr);
         switch (r->action) {
         case F_EXIT:
@@ -144,12 +146,28 @@ void fedc_fault_point(const char *step, uint32_t round) {
         case F_DELAY:
             sleep_ms(r->ms);
             break;
+        case F_MISBEHAVE:
+            misbehave = 1;
+            break;
         }
     }
+    return misbehave;
 #else
     (void)step;
     (void)round;
     (void)g_rules;
     (void)g_n;
+    return 0;
 #endif
+}
+
+int fedc_fault_armed(const char *step) {
+#ifdef FEDC_FAULT_HOOKS
+    for (int i = 0; i < g_n; i++)
+        if (!g_rules[i].fired && strcmp(g_rules[i].step, step) == 0)
+            return 1;
+#else
+    (void)step;
+#endif
+    return 0;
 }

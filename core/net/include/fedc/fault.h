@@ -5,9 +5,15 @@
  *   WHO     the program's role: "coordinator" or a client's --name (omit "WHO/" to match all)
  *   ACTION  exit (calls _exit(FEDC_FAULT_EXIT_CODE)), kill (raises SIGKILL), stop (raises SIGSTOP,
  *           a frozen process that keeps its connections), stall (sleeps forever), delay (sleeps MS
- *           milliseconds and goes on)
+ *           milliseconds and goes on), misbehave (the program does its test-only misdeed for
+ *           that step and goes on: a client replays its previous masked input at sa-replay; the
+ *           coordinator relays a forged round key at sa-forge, or asks a client for both share
+ *           kinds of one peer at sa-both, so tests can watch honest peers refuse)
  *   STEP    a named point, e.g. join, stats, fit, fit-res, eval-res (client); round-start,
- *           aggregate, checkpoint (coordinator)
+ *           aggregate, checkpoint (coordinator); secure aggregation (client): sa-share (the
+ *           neighbours' keys arrived: exiting here drops out before ShareKeys), sa-mask (the
+ *           neighbours' shares arrived, so ours were delivered: exiting here drops out right
+ *           after ShareKeys), sa-unmask (our masked input was delivered)
  *   ROUND   only in that round (default: the first time the step is reached)
  * e.g. FEDC_FAULT=bank-b/kill:fit@2,bank-a/delay:fit-res:300
  * The hooks are compiled in only with the CMake option FEDC_FAULT_HOOKS (on for builds with
@@ -23,7 +29,11 @@
  * makes the program exit 2 (a test that sets a typo must not pass by doing nothing). */
 void fedc_fault_init(const char *who);
 
-/* Applies the matching rules at a step of a round (0 outside rounds). */
-void fedc_fault_point(const char *step, uint32_t round);
+/* Applies the matching rules at a step of a round (0 outside rounds). Returns 1 when a misbehave
+ * rule fired (the caller then misbehaves), else 0. */
+int fedc_fault_point(const char *step, uint32_t round);
+
+/* 1 when a rule for this step is waiting to fire (so a program keeps what a misdeed needs). */
+int fedc_fault_armed(const char *step);
 
 #endif
