@@ -1,7 +1,7 @@
 /* bench_round: the coordinator's cost per round, separated from the clients' training.
  *
  *   bench_round PATH/TO/fedc-coordinator [--clients 2,10,50] [--small-rounds 20] [--big-rounds 5]
- *               [--no-big]
+ *               [--no-big] [--secagg] [--train-ms N] [--curve]
  *
  * Runs the real fedc-coordinator process (plain transport, --insecure) against N simulated clients
  * (threads in this program, each with its own DEALER socket, speaking the same protocol as
@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,6 +32,9 @@
 #include <zmq.h>
 
 #include "fedc/codec.h"
+#include "fedc/fl.h"
+#include "fedc/keys.h"
+#include "fedc/sa_proto.h"
 #include "fedc/transport.h"
 
 #define N_FEATURES 30
@@ -41,8 +46,22 @@ typedef struct sim {
     size_t n_params;
     const float *update; /* shared, read-only */
     int done;
+    /* secure aggregation: the session in progress */
+    fedc_sa_client sa;
+    uint32_t counter, round;
+    uint32_t *vec;
+    size_t len;
+    int collected, ready;
+    int train_ms; /* simulated local training before answering a fit instruction */
+    const fedc_identity *self, *coord; /* CurveZMQ (--curve), else NULL */
     char err[FEDC_DIAG_MAX + 64];
 } sim;
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (ms > 0 && nanosleep(&ts, &ts) != 0) {
+    }
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -62,17 +81,147 @@ static void env_init(Fedc__Envelope *m, const uint8_t *run_id, uint32_t round) {
     m->round = round;
 }
 
+/* Secure aggregation as fedc-client does it (without a roster: --insecure): keys at once, the
+ * input encoded at once (zero training time), shares and masks when asked. */
+static int sa_begin(sim *s, fedc_endpoint *ep, const uint8_t *run_id, uint32_t round,
+                    const Fedc__SecAggIns *si, int stage, const fedc_eval_acc *ev) {
+    fedc_diag d;
+    fedc_sa_quant q;
+    if (fedc_sa_quant_make(&q, si->max_clients, si->clip, &d))
+        return -1;
+    size_t len = stage == FEDC_SA_STAGE_STATS ? fedc_sa_stats_len(N_FEATURES, 2)
+                 : stage == FEDC_SA_STAGE_FIT ? fedc_sa_fit_len(s->n_params)
+                                              : fedc_sa_eval_len(ev);
+    free(s->vec);
+    s->vec = malloc(4 * len);
+    if (!s->vec)
+        return -1;
+    s->len = len;
+    s->counter = si->counter;
+    s->round = round;
+    s->collected = s->ready = 0;
+    fedc_err rc;
+    if (stage == FEDC_SA_STAGE_STATS) {
+        double sum[N_FEATURES] = {0}, sq[N_FEATURES];
+        uint64_t cc[2] = {900, 100};
+        for (int i = 0; i < N_FEATURES; i++)
+            sq[i] = 1000;
+        rc = fedc_sa_stats_encode(s->vec, 1000, sum, sq, N_FEATURES, cc, 2, &d);
+    } else if (stage == FEDC_SA_STAGE_FIT) {
+        double w = si->total_rows > 0 ? 1000.0 / si->total_rows : 1.0;
+        rc = fedc_sa_fit_encode(s->vec, s->update, s->n_params, w > 1 ? 1 : w, 0.5, 1000, &q, &d);
+    } else {
+        rc = fedc_sa_eval_encode(s->vec, ev, &q, &d);
+    }
+    fedc_sa_adv adv;
+    if (rc || fedc_sa_client_begin(&s->sa, run_id, si->counter, NULL, &adv, &d)) {
+        snprintf(s->err, sizeof s->err, "secure aggregation: %s", d.msg);
+        return -1;
+    }
+    s->ready = 1;
+    Fedc__Envelope m;
+    Fedc__SaKeys k = FEDC__SA_KEYS__INIT;
+    env_init(&m, run_id, round);
+    k.counter = si->counter;
+    k.pk_c = (ProtobufCBinaryData){32, adv.pk_c};
+    k.pk_s = (ProtobufCBinaryData){32, adv.pk_s};
+    k.sig = (ProtobufCBinaryData){FEDC_SA_SIG_BYTES, adv.sig};
+    m.body_case = FEDC__ENVELOPE__BODY_SA_KEYS;
+    m.sa_keys = &k;
+    return fedc_net_send(ep, NULL, &m, NULL, 0, &d) ? -1 : 0;
+}
+
+static int sa_step(sim *s, fedc_endpoint *ep, const uint8_t *run_id, const Fedc__Envelope *e) {
+    fedc_diag d;
+    Fedc__Envelope m;
+    env_init(&m, run_id, e->round);
+    if (e->body_case == FEDC__ENVELOPE__BODY_SA_SHARE_INS) {
+        const Fedc__SaShareIns *si = e->sa_share_ins;
+        int size = (int)si->n_peers;
+        uint32_t ids[FEDC_SA_MAX_NBRS];
+        fedc_sa_adv adv[FEDC_SA_MAX_NBRS];
+        fedc_sa_sealed box[FEDC_SA_MAX_NBRS];
+        Fedc__SaSealed ms[FEDC_SA_MAX_NBRS], *mp[FEDC_SA_MAX_NBRS];
+        for (int i = 0; i < size; i++) {
+            ids[i] = si->peers[i]->id;
+            memcpy(adv[i].pk_c, si->peers[i]->pk_c.data, 32);
+            memcpy(adv[i].pk_s, si->peers[i]->pk_s.data, 32);
+            memcpy(adv[i].sig, si->peers[i]->sig.data, FEDC_SA_SIG_BYTES);
+        }
+        if (fedc_sa_client_share(&s->sa, si->id, (int)si->threshold, ids, adv, NULL, size, box, &d))
+            goto fail;
+        for (int j = 0; j < size - 1; j++) {
+            fedc__sa_sealed__init(&ms[j]);
+            ms[j].from = box[j].from;
+            ms[j].to = box[j].to;
+            ms[j].ct = (ProtobufCBinaryData){FEDC_SA_SHARE_CT, box[j].ct};
+            mp[j] = &ms[j];
+        }
+        Fedc__SaShares sh = FEDC__SA_SHARES__INIT;
+        sh.counter = si->counter;
+        sh.n_shares = (size_t)(size - 1);
+        sh.shares = mp;
+        m.body_case = FEDC__ENVELOPE__BODY_SA_SHARES;
+        m.sa_shares = &sh;
+        return fedc_net_send(ep, NULL, &m, NULL, 0, &d) ? -1 : 0;
+    }
+    if (e->body_case == FEDC__ENVELOPE__BODY_SA_MASK_INS) {
+        const Fedc__SaMaskIns *mi = e->sa_mask_ins;
+        fedc_sa_sealed in[FEDC_SA_MAX_NBRS];
+        for (size_t j = 0; j < mi->n_shares; j++) {
+            in[j].from = mi->shares[j]->from;
+            in[j].to = mi->shares[j]->to;
+            memcpy(in[j].ct, mi->shares[j]->ct.data, FEDC_SA_SHARE_CT);
+        }
+        if (fedc_sa_client_collect(&s->sa, in, (int)mi->n_shares, &d) ||
+            fedc_sa_client_mask(&s->sa, s->vec, s->len, &d))
+            goto fail;
+        Fedc__SaMasked sm = FEDC__SA_MASKED__INIT;
+        sm.counter = mi->counter;
+        sm.count = s->len;
+        m.body_case = FEDC__ENVELOPE__BODY_SA_MASKED;
+        m.sa_masked = &sm;
+        return fedc_net_send(ep, NULL, &m, s->vec, 4 * s->len, &d) ? -1 : 0;
+    }
+    const Fedc__SaUnmaskIns *ui = e->sa_unmask_ins;
+    fedc_sa_reveal r[FEDC_SA_MAX_NBRS];
+    Fedc__SaReveal rv[FEDC_SA_MAX_NBRS], *rp[FEDC_SA_MAX_NBRS];
+    int k = 0;
+    if (fedc_sa_client_unmask(&s->sa, ui->survivors, (int)ui->n_survivors, ui->dropped,
+                              (int)ui->n_dropped, r, &k, &d))
+        goto fail;
+    for (int j = 0; j < k; j++) {
+        fedc__sa_reveal__init(&rv[j]);
+        rv[j].owner = r[j].owner;
+        rv[j].kind = (uint32_t)r[j].kind;
+        rv[j].share = (ProtobufCBinaryData){32, r[j].share};
+        rp[j] = &rv[j];
+    }
+    Fedc__SaUnmask um = FEDC__SA_UNMASK__INIT;
+    um.counter = ui->counter;
+    um.n_shares = (size_t)k;
+    um.shares = rp;
+    m.body_case = FEDC__ENVELOPE__BODY_SA_UNMASK;
+    m.sa_unmask = &um;
+    return fedc_net_send(ep, NULL, &m, NULL, 0, &d) ? -1 : 0;
+fail:
+    snprintf(s->err, sizeof s->err, "secure aggregation: %s", d.msg);
+    return -1;
+}
+
 /* One simulated client: join, answer statistics, fit and evaluate at once, heartbeat. */
 static void *sim_main(void *arg) {
     sim *s = arg;
     fedc_endpoint *ep = NULL;
     fedc_diag d;
-    if (fedc_net_connect(&ep, s->zctx, s->addr, (size_t)1 << 30, &d)) {
+    if (s->self ? fedc_net_connect_secure(&ep, s->zctx, s->addr, (size_t)1 << 30, s->self,
+                                          s->coord->curve_pk, &d)
+                : fedc_net_connect(&ep, s->zctx, s->addr, (size_t)1 << 30, &d)) {
         snprintf(s->err, sizeof s->err, "%s", d.msg);
         return NULL;
     }
     char name[32];
-    snprintf(name, sizeof name, "sim-%03d", s->idx);
+    snprintf(name, sizeof name, "sim%03d", s->idx);
     Fedc__Envelope m;
     Fedc__Join j = FEDC__JOIN__INIT;
     Fedc__Schema sc = FEDC__SCHEMA__INIT;
@@ -92,6 +241,11 @@ static void *sim_main(void *arg) {
     uint8_t run_id[FEDC_RUN_ID_BYTES];
     int have_run = 0;
     double last_hb = now_s();
+    fedc_eval_acc *ev = NULL;
+    if (fedc_eval_acc_new(&ev, 0, 2, FEDC_EVAL_BINS)) {
+        snprintf(s->err, sizeof s->err, "out of memory");
+        return NULL;
+    }
     while (!s->done && !s->err[0]) {
         fedc_inbox in;
         fedc_msg_expect x = {0};
@@ -120,6 +274,10 @@ static void *sim_main(void *arg) {
             have_run = 1;
             break;
         case FEDC__ENVELOPE__BODY_STATS_REQUEST: {
+            if (e->stats_request->secagg) {
+                (void)sa_begin(s, ep, run_id, 0, e->stats_request->secagg, FEDC_SA_STAGE_STATS, ev);
+                break;
+            }
             double sum[N_FEATURES], sq[N_FEATURES];
             uint64_t cc[2] = {900, 100};
             for (int i = 0; i < N_FEATURES; i++) {
@@ -141,6 +299,11 @@ static void *sim_main(void *arg) {
             break;
         }
         case FEDC__ENVELOPE__BODY_FIT_INS: {
+            sleep_ms(s->train_ms);
+            if (e->fit_ins->secagg) {
+                (void)sa_begin(s, ep, run_id, e->round, e->fit_ins->secagg, FEDC_SA_STAGE_FIT, ev);
+                break;
+            }
             Fedc__FitRes r = FEDC__FIT_RES__INIT;
             Fedc__Tensor t = FEDC__TENSOR__INIT;
             env_init(&m, run_id, e->round);
@@ -156,6 +319,11 @@ static void *sim_main(void *arg) {
             break;
         }
         case FEDC__ENVELOPE__BODY_EVALUATE_INS: {
+            if (e->evaluate_ins->secagg) {
+                (void)sa_begin(s, ep, run_id, e->round, e->evaluate_ins->secagg, FEDC_SA_STAGE_EVAL,
+                               ev);
+                break;
+            }
             Fedc__EvaluateRes r = FEDC__EVALUATE_RES__INIT;
             env_init(&m, run_id, e->round);
             m.body_case = FEDC__ENVELOPE__BODY_EVALUATE_RES;
@@ -164,6 +332,11 @@ static void *sim_main(void *arg) {
                 snprintf(s->err, sizeof s->err, "evaluate_res: %s", d.msg);
             break;
         }
+        case FEDC__ENVELOPE__BODY_SA_SHARE_INS:
+        case FEDC__ENVELOPE__BODY_SA_MASK_INS:
+        case FEDC__ENVELOPE__BODY_SA_UNMASK_INS:
+            (void)sa_step(s, ep, run_id, e);
+            break;
         case FEDC__ENVELOPE__BODY_BYE:
             s->done = 1;
             break;
@@ -172,6 +345,9 @@ static void *sim_main(void *arg) {
         }
         fedc_inbox_release(&in);
     }
+    fedc_eval_acc_destroy(&ev);
+    fedc_sa_client_free(&s->sa);
+    free(s->vec);
     fedc_net_close(&ep);
     return NULL;
 }
@@ -240,8 +416,59 @@ static int count_lines(const char *path) {
     return n;
 }
 
+/* One federation; *round_ms gets the median whole-round time, *bytes the mean bytes per client
+ * per round both ways. */
+static int g_train_ms, g_curve;
+
+/* CurveZMQ's throughput on this machine: one DEALER streaming 4 MB messages to a ROUTER over
+ * loopback TCP, both CURVE (no ZAP handler: admission is not what is measured). Bytes/s. */
+static double curve_throughput(int port) {
+    void *ctx = zmq_ctx_new();
+    void *srv = zmq_socket(ctx, ZMQ_ROUTER), *cli = zmq_socket(ctx, ZMQ_DEALER);
+    uint8_t spk[32], ssk[32], cpk[32], csk[32];
+    crypto_box_keypair(spk, ssk);
+    crypto_box_keypair(cpk, csk);
+    int one = 1, hwm = 0;
+    zmq_setsockopt(srv, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt(srv, ZMQ_CURVE_SECRETKEY, ssk, 32);
+    zmq_setsockopt(srv, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(cli, ZMQ_CURVE_SERVERKEY, spk, 32);
+    zmq_setsockopt(cli, ZMQ_CURVE_PUBLICKEY, cpk, 32);
+    zmq_setsockopt(cli, ZMQ_CURVE_SECRETKEY, csk, 32);
+    zmq_setsockopt(cli, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+    double bps = -1;
+    if (zmq_bind(srv, ep) == 0 && zmq_connect(cli, ep) == 0) {
+        enum { MSG = 4 << 20, N = 40 };
+        char *buf = calloc(1, MSG);
+        zmq_send(cli, buf, 1, 0); /* handshake first */
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        zmq_msg_recv(&m, srv, 0);
+        zmq_msg_recv(&m, srv, 0);
+        double t0 = now_s();
+        for (int i = 0; i < N; i++)
+            zmq_send(cli, buf, MSG, 0);
+        for (int i = 0; i < N; i++) {
+            zmq_msg_recv(&m, srv, 0); /* routing id */
+            zmq_msg_recv(&m, srv, 0);
+        }
+        bps = (double)MSG * N / (now_s() - t0);
+        zmq_msg_close(&m);
+        free(buf);
+    }
+    int zero = 0;
+    zmq_setsockopt(cli, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(srv, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(cli);
+    zmq_close(srv);
+    zmq_ctx_term(ctx);
+    return bps;
+}
+
 static int run_config(const char *coord, int n_clients, const char *layers, size_t n_params,
-                      int rounds, int port) {
+                      int rounds, int port, int secagg, double *round_ms, double *bytes) {
     char dir[] = "/tmp/fedc-bench-round-XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -253,14 +480,47 @@ static int run_config(const char *coord, int n_clients, const char *layers, size
     snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", port);
     snprintf(sclients, sizeof sclients, "%d", n_clients);
     snprintf(srounds, sizeof srounds, "%d", rounds);
+    /* --curve: keys for the coordinator and every simulated client, allow-list in dir/allow. */
+    fedc_identity coord_id, *ids = NULL;
+    char keyfile[300], allow[300];
+    snprintf(keyfile, sizeof keyfile, "%s/coordinator.key_secret", dir);
+    snprintf(allow, sizeof allow, "%s/allow", dir);
+    if (g_curve) {
+        fedc_diag d;
+        ids = calloc((size_t)n_clients, sizeof *ids);
+        if (!ids || mkdir(allow, 0700) != 0 || fedc_key_generate(&coord_id, "coordinator", &d) ||
+            fedc_key_write(&coord_id, dir, 1, &d)) {
+            fprintf(stderr, "cannot make keys in %s\n", dir);
+            return -1;
+        }
+        for (int i = 0; i < n_clients; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "sim%03d", i);
+            if (fedc_key_generate(&ids[i], name, &d) || fedc_key_write(&ids[i], allow, 1, &d)) {
+                fprintf(stderr, "cannot make keys: %s\n", d.msg);
+                return -1;
+            }
+        }
+    }
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
             _exit(126);
-        execl(coord, coord, "--bind", bind, "--rounds", srounds, "--min-clients", sclients,
-              "--layers", layers, "--metrics-json", metrics, "--heartbeat-timeout", "120",
-              "--round-timeout", "600", "--quiet", "--insecure", (char *)NULL);
+        /* The coordinator may use both cores, but shares them with the simulated clients: no
+         * spinning at OpenMP barriers (see main for the clients). */
+        setenv("OMP_NUM_THREADS", "2", 1);
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        if (g_curve)
+            execl(coord, coord, "--bind", bind, "--rounds", srounds, "--min-clients", sclients,
+                  "--layers", layers, "--metrics-json", metrics, "--heartbeat-timeout", "120",
+                  "--round-timeout", "600", "--quiet", "--key", keyfile, "--allow", allow,
+                  "--secagg", secagg ? "on" : "off", (char *)NULL);
+        else
+            execl(coord, coord, "--bind", bind, "--rounds", srounds, "--min-clients", sclients,
+                  "--layers", layers, "--metrics-json", metrics, "--heartbeat-timeout", "120",
+                  "--round-timeout", "600", "--quiet", "--insecure", "--secagg",
+                  secagg ? "on" : "off", (char *)NULL);
         _exit(127);
     }
     float *update = malloc(4 * n_params);
@@ -280,6 +540,9 @@ static int run_config(const char *coord, int n_clients, const char *layers, size
         sims[i].idx = i;
         sims[i].n_params = n_params;
         sims[i].update = update;
+        sims[i].train_ms = g_train_ms;
+        sims[i].self = g_curve ? &ids[i] : NULL;
+        sims[i].coord = g_curve ? &coord_id : NULL;
         pthread_create(&th[i], NULL, sim_main, &sims[i]);
     }
     long rss_first = -1, rss_mid = -1, rss_last = -1, hwm = -1;
@@ -343,11 +606,23 @@ static int run_config(const char *coord, int n_clients, const char *layers, size
     double cpu_ms = n > 1 && cpu_first >= 0 && cpu_last >= 0
                         ? 1e3 * (cpu_last - cpu_first) / (double)(n - 1)
                         : -1.0;
-    printf("%7d  %10zu  %6d  %11.2f  %11.2f  %11.2f  %12.0f  %8.3f  %12.0f  %8.3f  %7.1f %7.1f "
-           "%7.1f  %7.1f\n",
-           n_clients, n_params, n, median(ov, n), median(rt, n), cpu_ms, in_per, in_per / raw,
-           out_per, out_per / (2 * raw), rss_first / 1024.0, rss_mid / 1024.0, rss_last / 1024.0,
-           hwm / 1024.0);
+    *round_ms = median(rt, n);
+    *bytes = in_per + out_per;
+    if (g_curve) {
+        for (int i = 0; i < n_clients; i++)
+            fedc_key_wipe(&ids[i]);
+        free(ids);
+        fedc_key_wipe(&coord_id);
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+    }
+    printf("%-6s %7d  %10zu  %6d  %11.2f  %11.2f  %11.2f  %12.0f  %8.3f  %12.0f  %8.3f  %7.1f "
+           "%7.1f %7.1f  %7.1f\n",
+           secagg ? "secure" : "plain", n_clients, n_params, n, secagg ? -1.0 : median(ov, n),
+           *round_ms, cpu_ms, in_per, in_per / raw, out_per, out_per / (2 * raw),
+           rss_first / 1024.0, rss_mid / 1024.0, rss_last / 1024.0, hwm / 1024.0);
     fflush(stdout);
     free(ov);
     free(rt);
@@ -363,12 +638,13 @@ int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0) {
         fprintf(stderr,
                 "usage: %s PATH/TO/fedc-coordinator [--clients 2,10,50] [--small-rounds N] "
-                "[--big-rounds N] [--no-big]\n",
+                "[--big-rounds N] [--no-big] [--secagg] [--train-ms N] [--curve]\n",
                 argv[0]);
         return 2;
     }
     const char *coord = argv[1];
     int clients[16] = {2, 10, 50}, n_clients = 3, small_rounds = 20, big_rounds = 5, big = 1;
+    int secure = 0; /* --secagg: plain and secure rounds side by side */
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc) {
             n_clients = 0;
@@ -383,33 +659,78 @@ int main(int argc, char **argv) {
             big_rounds = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--no-big") == 0) {
             big = 0;
+        } else if (strcmp(argv[i], "--secagg") == 0) {
+            secure = 1;
+        } else if (strcmp(argv[i], "--curve") == 0) {
+            g_curve = 1;
+        } else if (strcmp(argv[i], "--train-ms") == 0 && i + 1 < argc) {
+            g_train_ms = atoi(argv[++i]);
         } else {
             fprintf(stderr, "unknown argument '%s'\n", argv[i]);
             return 2;
         }
     }
+    /* Each simulated client stands for a machine of its own: one thread each for its masks,
+     * instead of every client thread starting an OpenMP team on the same two cores. */
+    setenv("OMP_NUM_THREADS", "1", 1);
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     for (int i = 0; i < N_FEATURES; i++) {
         g_names[i] = malloc(8);
         snprintf(g_names[i], 8, "f%d", i);
     }
     signal(SIGPIPE, SIG_IGN);
+    if (sodium_init() < 0)
+        return 1;
     printf("bench_round: fedc-coordinator against simulated clients that answer at once (zero "
            "training time), loopback TCP\n");
     printf("targets: fit overhead < 5 ms at 10 clients x 100k parameters; wire bytes within 5%% "
            "of raw float32 each way (ratio <= 1.05)\n\n");
-    printf("clients  parameters  rounds  fit_ovh_ms  round_ms  coord_cpu_ms  in_B/client  in/raw  "
-           "out_B/client  out/2raw  rss_MiB(first mid last)  peak_MiB\n");
+    printf("mode   clients  parameters  rounds  fit_ovh_ms  round_ms  coord_cpu_ms  in_B/client  "
+           "in/raw  out_B/client  out/2raw  rss_MiB(first mid last)  peak_MiB\n");
     int port = 20000 + (int)(getpid() % 20000);
-    /* 30 inputs: layers 350,256 -> 100,963 parameters; 3150,3150 -> 10,026,451. */
+    /* 30 inputs: layers 350,256 -> 100,963 parameters; 3150,3150 -> 10,026,451; with --secagg
+     * the large model is 1000,970 -> 1,003,941 (100 clients masking 10M values each would take
+     * minutes on two cores). */
     const size_t small = 30 * 350 + 350 + 350 * 256 + 256 + 256 + 1;
     const size_t large = 30 * 3150 + 3150 + 3150 * 3150 + 3150 + 3150 + 1;
-    for (int i = 0; i < n_clients; i++)
-        if (run_config(coord, clients[i], "350,256", small, small_rounds, port++))
-            return 1;
-    if (big)
-        for (int i = 0; i < n_clients; i++)
-            if (run_config(coord, clients[i], "3150,3150", large, big_rounds, port++))
-                return 1;
+    const size_t mid = 30 * 1000 + 1000 + 1000 * 970 + 970 + 970 + 1;
+    double ms[2], by[2];
+    double curve_bps = g_curve ? curve_throughput(port++) : 0;
+    if (g_curve)
+        printf("CurveZMQ throughput, one stream of 4 MB messages on loopback: %.0f MB/s\n\n",
+               curve_bps / 1e6);
+    char summary[4096];
+    size_t sl = 0;
+    summary[0] = 0;
+    for (int b = 0; b < 1 + big; b++) {
+        const char *layers = b == 0 ? "350,256" : secure ? "1000,970" : "3150,3150";
+        size_t np = b == 0 ? small : secure ? mid : large;
+        int rounds = b == 0 ? small_rounds : big_rounds;
+        for (int i = 0; i < n_clients; i++) {
+            for (int m = 0; m <= secure; m++)
+                if (run_config(coord, clients[i], layers, np, rounds, port++, m, &ms[m], &by[m]))
+                    return 1;
+            /* CurveZMQ: the secure round against the time its bytes take at CurveZMQ's rate. */
+            double wire_ms = g_curve ? 1e3 * by[secure] * clients[i] / curve_bps : 0;
+            if (g_curve)
+                printf("       CurveZMQ: %.0f bytes per round at %.0f MB/s = %.2f ms; round %.2f "
+                       "ms = %.2fx (target <= 1.5x)\n",
+                       by[secure] * clients[i], curve_bps / 1e6, wire_ms, ms[secure],
+                       ms[secure] / wire_ms);
+            if (secure && sl < sizeof summary)
+                sl += (size_t)snprintf(summary + sl, sizeof summary - sl,
+                                       "%7d  %10zu  %13.2f  %13.2f  %11.2f  %17.3f\n", clients[i],
+                                       np, ms[0], ms[1], ms[1] / ms[0], by[1] / by[0]);
+        }
+    }
+    if (secure) {
+        printf("\nsecure vs plain, same transport (loopback, %s), medians over rounds:\n"
+               "clients  parameters  plain_round_ms  secure_round_ms  secure/plain  "
+               "wire_bytes secure/plain\n%s",
+               g_curve ? "CurveZMQ" : "no CurveZMQ", summary);
+        printf("targets: secure/plain <= 1.5 at 10 clients x 100k; wire bytes <= 1.1 at 100 "
+               "clients\n");
+    }
     printf("\nout/2raw: each round sends the weights twice (fit and evaluation instructions); "
            "in/raw: one update back (evaluation results are counts, included).\n");
     return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fedc/codec.h"
+#include "fedc/sa_proto.h"
 #include "fuzz_expect.h"
 
 /* Packs e, checks that it unpacks under x, and writes it to dir/name. Returns 0 on success. */
@@ -247,6 +248,72 @@ int main(int argc, char **argv) {
     e.body_case = FEDC__ENVELOPE__BODY_BYE;
     e.bye = &bye;
     bad |= write_seed(dir, "bye", &e, &x);
+
+    /* Secure aggregation (the masked input without its raw frame: count 0). */
+    uint8_t k32[32] = {7}, sig[64] = {8}, ct[FEDC_SA_SHARE_CT] = {9};
+    char peer_name[] = "bank-a";
+    Fedc__SaKeys keys = FEDC__SA_KEYS__INIT;
+    keys.counter = 5;
+    keys.pk_c = keys.pk_s = (ProtobufCBinaryData){32, k32};
+    keys.sig = (ProtobufCBinaryData){64, sig};
+    envelope(&e, FUZZ_ROUND);
+    e.body_case = FEDC__ENVELOPE__BODY_SA_KEYS;
+    e.sa_keys = &keys;
+    bad |= write_seed(dir, "sa_keys", &e, &x);
+    Fedc__SaPeer peer = FEDC__SA_PEER__INIT, *peers[1] = {&peer};
+    peer.name = peer_name;
+    peer.pk_c = peer.pk_s = (ProtobufCBinaryData){32, k32};
+    peer.sig = (ProtobufCBinaryData){64, sig};
+    Fedc__SaShareIns si = FEDC__SA_SHARE_INS__INIT;
+    si.counter = 5;
+    si.threshold = 1;
+    si.n_peers = 1;
+    si.peers = peers;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_SHARE_INS;
+    e.sa_share_ins = &si;
+    bad |= write_seed(dir, "sa_share_ins", &e, &x);
+    Fedc__SaSealed box = FEDC__SA_SEALED__INIT, *boxes[1] = {&box};
+    box.to = 1;
+    box.ct = (ProtobufCBinaryData){FEDC_SA_SHARE_CT, ct};
+    Fedc__SaShares sh = FEDC__SA_SHARES__INIT;
+    sh.counter = 5;
+    sh.n_shares = 1;
+    sh.shares = boxes;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_SHARES;
+    e.sa_shares = &sh;
+    bad |= write_seed(dir, "sa_shares", &e, &x);
+    Fedc__SaMaskIns mi = FEDC__SA_MASK_INS__INIT;
+    mi.counter = 5;
+    mi.n_shares = 1;
+    mi.shares = boxes;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_MASK_INS;
+    e.sa_mask_ins = &mi;
+    bad |= write_seed(dir, "sa_mask_ins", &e, &x);
+    Fedc__SaMasked sm = FEDC__SA_MASKED__INIT;
+    sm.counter = 5;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_MASKED;
+    e.sa_masked = &sm;
+    bad |= write_seed(dir, "sa_masked", &e, &x);
+    uint32_t surv[2] = {0, 1}, drop[1] = {2};
+    Fedc__SaUnmaskIns ui = FEDC__SA_UNMASK_INS__INIT;
+    ui.counter = 5;
+    ui.n_survivors = 2;
+    ui.survivors = surv;
+    ui.n_dropped = 1;
+    ui.dropped = drop;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_UNMASK_INS;
+    e.sa_unmask_ins = &ui;
+    bad |= write_seed(dir, "sa_unmask_ins", &e, &x);
+    Fedc__SaReveal rv = FEDC__SA_REVEAL__INIT, *rvs[1] = {&rv};
+    rv.kind = 2;
+    rv.share = (ProtobufCBinaryData){32, k32};
+    Fedc__SaUnmask um = FEDC__SA_UNMASK__INIT;
+    um.counter = 5;
+    um.n_shares = 1;
+    um.shares = rvs;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_UNMASK;
+    e.sa_unmask = &um;
+    bad |= write_seed(dir, "sa_unmask", &e, &x);
 
     return bad ? 1 : 0;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fedc/codec.h"
+#include "fedc/sa_proto.h"
 
 static const uint8_t RUN[FEDC_RUN_ID_BYTES] = {1, 2,  3,  4,  5,  6,  7,  8,
                                                9, 10, 11, 12, 13, 14, 15, 16};
@@ -420,12 +421,111 @@ static void test_evaluate_ins(void **state) {
     refused(&e, &x, FEDC_ERANGE, "threshold 1.5 outside [0, 1]");
 }
 
+/* Secure-aggregation messages: fixed key, signature, sealed-share and share sizes; a masked
+ * input's raw frame must hold exactly its count of uint32 values (any bits: no finite check);
+ * a raw frame after any other SecAgg message is refused. */
+static void test_secagg_messages(void **state) {
+    (void)state;
+    fedc_msg_expect x = expect_round(2);
+    Fedc__Envelope e;
+    fedc_diag d;
+    uint8_t k32[32] = {1}, sig[64] = {2}, ct[FEDC_SA_SHARE_CT] = {3};
+    Fedc__SaKeys k = FEDC__SA_KEYS__INIT;
+    k.counter = 9;
+    k.pk_c = (ProtobufCBinaryData){32, k32};
+    k.pk_s = (ProtobufCBinaryData){32, k32};
+    k.sig = (ProtobufCBinaryData){64, sig};
+    envelope(&e, 2);
+    e.body_case = FEDC__ENVELOPE__BODY_SA_KEYS;
+    e.sa_keys = &k;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    k.pk_s.len = 31;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_keys: pk_s: 31 bytes, expected 32");
+    k.pk_s.len = 32;
+    k.sig.len = 0;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_keys: sig: 0 bytes, expected 64");
+
+    Fedc__SaSealed box = FEDC__SA_SEALED__INIT, *boxes[1] = {&box};
+    box.from = 1;
+    box.to = 2;
+    box.ct = (ProtobufCBinaryData){FEDC_SA_SHARE_CT, ct};
+    Fedc__SaShares sh = FEDC__SA_SHARES__INIT;
+    sh.counter = 9;
+    sh.n_shares = 1;
+    sh.shares = boxes;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_SHARES;
+    e.sa_shares = &sh;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    box.ct.len = FEDC_SA_SHARE_CT - 1;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_shares");
+
+    Fedc__SaPeer p0 = FEDC__SA_PEER__INIT, p1 = FEDC__SA_PEER__INIT, *peers[2] = {&p0, &p1};
+    char n0[] = "bank-a", n1[] = "bank-b";
+    p0.id = 0;
+    p1.id = 1;
+    p0.name = n0;
+    p1.name = n1;
+    p0.pk_c = p0.pk_s = p1.pk_c = p1.pk_s = (ProtobufCBinaryData){32, k32};
+    p0.sig = p1.sig = (ProtobufCBinaryData){64, sig};
+    Fedc__SaShareIns si = FEDC__SA_SHARE_INS__INIT;
+    si.counter = 9;
+    si.threshold = 2;
+    si.n_peers = 2;
+    si.peers = peers;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_SHARE_INS;
+    e.sa_share_ins = &si;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    si.threshold = 3;
+    refused(&e, &x, FEDC_ERANGE, "2 neighbours with threshold 3");
+    si.threshold = 2;
+    p1.id = 0;
+    refused(&e, &x, FEDC_EFORMAT, "not ascending");
+    p1.id = 1;
+
+    Fedc__SaReveal rv = FEDC__SA_REVEAL__INIT, *rvs[1] = {&rv};
+    rv.owner = 1;
+    rv.kind = 1;
+    rv.share = (ProtobufCBinaryData){32, k32};
+    Fedc__SaUnmask um = FEDC__SA_UNMASK__INIT;
+    um.counter = 9;
+    um.n_shares = 1;
+    um.shares = rvs;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_UNMASK;
+    e.sa_unmask = &um;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    rv.kind = 3;
+    refused(&e, &x, FEDC_ERANGE, "share kind 3");
+
+    /* Masked input: the raw frame carries the values, NaN bit patterns included. */
+    Fedc__SaMasked sm = FEDC__SA_MASKED__INIT;
+    sm.counter = 9;
+    sm.count = 4;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_MASKED;
+    e.sa_masked = &sm;
+    uint32_t raw[4] = {0x7fc00000u, 0xffffffffu, 0, 0x7f800000u};
+    x.raw = (const uint8_t *)raw;
+    x.raw_len = sizeof raw;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    x.raw_len = 12;
+    refused(&e, &x, FEDC_EMISMATCH, "4 values need 16 bytes in the raw frame, got 12");
+    x.raw = NULL;
+    x.raw_len = 0;
+    refused(&e, &x, FEDC_EMISMATCH, "got 0");
+    /* A raw frame after a message that has none. */
+    x.raw = (const uint8_t *)raw;
+    x.raw_len = sizeof raw;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_UNMASK;
+    e.sa_unmask = &um;
+    rv.kind = 1;
+    refused(&e, &x, FEDC_EFORMAT, "unexpected raw frame");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_res_round_trip),   cmocka_unit_test(test_envelope_checks),
         cmocka_unit_test(test_bytes_level_failures), cmocka_unit_test(test_raw_frame),
         cmocka_unit_test(test_join_and_schema),      cmocka_unit_test(test_stats_and_evaluation),
-        cmocka_unit_test(test_evaluate_ins),
+        cmocka_unit_test(test_evaluate_ins),         cmocka_unit_test(test_secagg_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

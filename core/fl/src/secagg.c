@@ -47,16 +47,24 @@ fedc_err fedc_sa_quantise_scaled(uint32_t *out, const float *x, size_t n, double
         fedc_diag_set(d, "secure aggregation: weight %g outside [0, 1]", w);
         return FEDC_EINVAL;
     }
+    /* The rounding noise must be secret: a ChaCha20 stream under a fresh random key (one
+     * getrandom-backed draw instead of one per chunk, which cost most of the time). */
     uint32_t r[RAND_CHUNK];
+    uint8_t key[crypto_stream_chacha20_ietf_KEYBYTES];
+    static const uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
+    static const uint8_t zeros[RAND_CHUNK * 4] = {0};
+    randombytes_buf(key, sizeof key);
     const double c = (double)q->clip, s = q->scale * w, inv32 = ldexp(1.0, -32);
     size_t nc = 0;
     for (size_t i0 = 0; i0 < n; i0 += RAND_CHUNK) {
         size_t m = n - i0 < RAND_CHUNK ? n - i0 : RAND_CHUNK;
-        randombytes_buf(r, m * sizeof r[0]);
+        crypto_stream_chacha20_ietf_xor_ic((uint8_t *)r, zeros, m * 4, nonce, (uint32_t)(i0 / 16),
+                                           key);
         for (size_t k = 0; k < m; k++) {
             double v = x[i0 + k];
             if (!isfinite(v)) {
                 sodium_memzero(r, sizeof r);
+                sodium_memzero(key, sizeof key);
                 fedc_diag_set(d, "secure aggregation: value %zu is not finite", i0 + k);
                 return FEDC_ERANGE;
             }
@@ -66,6 +74,7 @@ fedc_err fedc_sa_quantise_scaled(uint32_t *out, const float *x, size_t n, double
             out[i0 + k] = (uint32_t)(int32_t)f;
         }
     }
+    sodium_memzero(key, sizeof key);
     sodium_memzero(r, sizeof r);
     if (clamped)
         *clamped = nc;
