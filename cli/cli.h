@@ -20,6 +20,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 /* Prints "fedc CMD: message\n" to stderr ("CMD: message" when CMD is a program, "fedc-..."). */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,661 @@
+/* fedc synth: card transactions of K banks, modelled on the transaction data simulator of the
+ * open fraud-detection handbook (Le Borgne, Siblini, Lebichot, Bontempi, "Reproducible Machine
+ * Learning for Credit Card Fraud Detection - Practical Handbook", 2022, chapter 3.2), written here
+ * from its published description:
+ *
+ *   customers  location uniform on a 100 x 100 grid; mean amount ~ U(5, 100), std = mean / 2;
+ *              transactions per day ~ Poisson(m), m ~ U(0, 4)
+ *   terminals  location uniform on the grid; a customer uses the terminals within radius 5
+ *   a day      for each customer, Poisson(m) transactions at a terminal drawn uniformly from its
+ *              list, time of day ~ N(12 h, 20000 s) (draws outside the day are dropped), amount
+ *              ~ N(mean, std), a negative draw replaced by U(0, 2 mean), rounded to cents
+ *   fraud      (1) every amount above 220; (2) each day some terminals are compromised and all
+ *              their transactions in the next 28 days are fraud (the handbook: 2 of 10,000
+ *              terminals a day); (3) each day some customers are compromised and a third of their
+ *              transactions in the next 14 days have their amount multiplied by 5 and are fraud
+ *              (3 of 5,000 customers a day). A later scenario overrides an earlier label.
+ *   features   amount; weekend; night (hour <= 6); per customer the number and mean amount of its
+ *              transactions in the last 1, 7 and 30 days (the current one included); per terminal
+ *              the number of transactions and the fraud rate in a 1, 7 and 30-day window ending
+ *              7 days before the current day (the delay before fraud labels are known). The
+ *              terminal windows are whole days (the handbook uses exact times).
+ *
+ * Banks own disjoint customers and terminals (each its own grid), with the rates above scaled to
+ * their size, and see different mixes: bank-a (and every third bank after it) compromised
+ * terminals but no compromised cards, bank-b compromised cards but no terminals, bank-c both.
+ * The last --test-days days of every bank form one common test.csv, held out in time. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fedc/rng.h"
+
+#define CMD "synth"
+#define GRID 100.0
+#define RADIUS 5.0
+#define DELAY 7
+#define MAX_BANKS 26
+
+static void usage(FILE *f) {
+    fprintf(
+        f,
+        "usage: fedc synth --banks K --customers N --days D --seed S --out DIR [options]\n"
+        "\n"
+        "Generates card transactions for K banks (seeded, reproducible), modelled on the\n"
+        "simulator of the open fraud-detection handbook (Le Borgne et al., 2022): customers\n"
+        "with spending profiles and locations, terminals, three fraud scenarios (amounts above\n"
+        "220; compromised terminals for 28 days; compromised cards for 14 days with amounts\n"
+        "x5), and the usual features. Writes DIR/bank-a.csv, bank-b.csv, ... (the first D - T\n"
+        "days of each bank), DIR/test.csv (the last T days of all banks, held out in time) and\n"
+        "DIR/synth.json (rows, frauds and scenario counts per file).\n"
+        "\n"
+        "  --banks K         banks, 1..%d (bank-a, bank-b, ...)\n"
+        "  --customers N     customers per bank, 10..10000000\n"
+        "  --days D          days simulated, %d..3650\n"
+        "  --seed S          seed (the same seed gives the same files, byte for byte)\n"
+        "  --out DIR         output directory (created if missing)\n"
+        "  --terminals M     terminals per bank (default 2 x N, the handbook's ratio)\n"
+        "  --test-days T     days held out at the end (default max(7, D / 5))\n"
+        "  -h, --help        this message\n"
+        "\n"
+        "Scenario mixes: bank-a sees compromised terminals but no compromised cards, bank-b\n"
+        "compromised cards but no terminals, bank-c both (then again for bank-d, ...); every\n"
+        "bank sees large amounts. Columns: CUSTOMER_ID and TX_TIME_DAYS (for per-card\n"
+        "metrics; drop them for training), 15 features, TX_FRAUD (the label).\n",
+        MAX_BANKS, 2 * DELAY + 2);
+}
+
+typedef struct tx {
+    int32_t day, secs;  /* day since the start, second of the day */
+    int32_t cust, term; /* bank-local indices */
+    float amount;
+    uint8_t fraud, scen;
+    float c_nb[3], c_avg[3]; /* customer windows of 1, 7, 30 days */
+} tx;
+
+typedef struct bank {
+    int idx, n_cust, n_term, days;
+    double s2_per_day, s3_per_day; /* compromised terminals / customers a day */
+    float *cx, *cy, *mean, *sd, *rate;
+    float *tx_, *ty;
+    int **term_list; /* per customer: terminals within RADIUS, term_n entries */
+    int *term_n;
+    uint8_t *comp_t, *comp_c; /* (n x days) compromised on that day */
+    tx *rows;
+    size_t n_rows, cap;
+    uint32_t *t_cnt, *t_fraud; /* (n_term x (days + 1)) prefix sums over days */
+} bank;
+
+static int cmp_tx_time(const void *a, const void *b) {
+    const tx *x = a, *y = b;
+    if (x->day != y->day)
+        return x->day < y->day ? -1 : 1;
+    if (x->secs != y->secs)
+        return x->secs < y->secs ? -1 : 1;
+    return (x->cust > y->cust) - (x->cust < y->cust);
+}
+
+static int poisson(fedc_rng *r, double lambda) {
+    /* Knuth's method: fine for the small means used here. */
+    double l = exp(-lambda), p = 1.0;
+    int k = 0;
+    do {
+        k++;
+        p *= (double)fedc_rng_uniform(r);
+    } while (p > l && k < 1000);
+    return k - 1;
+}
+
+static double unif(fedc_rng *r, double lo, double hi) {
+    return lo + (hi - lo) * (double)fedc_rng_uniform(r);
+}
+
+static void bank_free(bank *b) {
+    free(b->cx);
+    free(b->cy);
+    free(b->mean);
+    free(b->sd);
+    free(b->rate);
+    free(b->tx_);
+    free(b->ty);
+    if (b->term_list)
+        for (int i = 0; i < b->n_cust; i++)
+            free(b->term_list[i]);
+    free(b->term_list);
+    free(b->term_n);
+    free(b->comp_t);
+    free(b->comp_c);
+    free(b->rows);
+    free(b->t_cnt);
+    free(b->t_fraud);
+}
+
+/* Customers, terminals and who uses which (terminals bucketed in cells of RADIUS). */
+static int make_profiles(bank *b, uint64_t seed) {
+    int nc = b->n_cust, nt = b->n_term;
+    b->cx = malloc(4 * (size_t)nc);
+    b->cy = malloc(4 * (size_t)nc);
+    b->mean = malloc(4 * (size_t)nc);
+    b->sd = malloc(4 * (size_t)nc);
+    b->rate = malloc(4 * (size_t)nc);
+    b->tx_ = malloc(4 * (size_t)nt);
+    b->ty = malloc(4 * (size_t)nt);
+    b->term_list = calloc((size_t)nc, sizeof *b->term_list);
+    b->term_n = calloc((size_t)nc, sizeof *b->term_n);
+    if (!b->cx || !b->cy || !b->mean || !b->sd || !b->rate || !b->tx_ || !b->ty || !b->term_list ||
+        !b->term_n)
+        return -1;
+    fedc_rng r;
+    fedc_rng_init(&r, fedc_rng_key(seed, (uint64_t)b->idx, 1, 0));
+    for (int i = 0; i < nc; i++) {
+        b->cx[i] = (float)unif(&r, 0, GRID);
+        b->cy[i] = (float)unif(&r, 0, GRID);
+        b->mean[i] = (float)unif(&r, 5, 100);
+        b->sd[i] = b->mean[i] / 2;
+        b->rate[i] = (float)unif(&r, 0, 4);
+    }
+    fedc_rng_init(&r, fedc_rng_key(seed, (uint64_t)b->idx, 2, 0));
+    for (int t = 0; t < nt; t++) {
+        b->tx_[t] = (float)unif(&r, 0, GRID);
+        b->ty[t] = (float)unif(&r, 0, GRID);
+    }
+    enum { CELLS = 20 }; /* GRID / RADIUS */
+    int *head = malloc(sizeof(int) * CELLS * CELLS), *next = malloc(sizeof(int) * (size_t)nt);
+    int *tmp = malloc(sizeof(int) * (size_t)nt);
+    if (!head || !next || !tmp) {
+        free(head);
+        free(next);
+        free(tmp);
+        return -1;
+    }
+    for (int c = 0; c < CELLS * CELLS; c++)
+        head[c] = -1;
+    for (int t = nt - 1; t >= 0; t--) {
+        int gx = (int)(b->tx_[t] / RADIUS), gy = (int)(b->ty[t] / RADIUS);
+        gx = gx < CELLS ? gx : CELLS - 1;
+        gy = gy < CELLS ? gy : CELLS - 1;
+        next[t] = head[gy * CELLS + gx];
+        head[gy * CELLS + gx] = t;
+    }
+    int rc = 0;
+    for (int i = 0; i < nc && !rc; i++) {
+        int gx = (int)(b->cx[i] / RADIUS), gy = (int)(b->cy[i] / RADIUS), k = 0;
+        for (int dy = -1; dy <= 1; dy++) {
+            for (int dx = -1; dx <= 1; dx++) {
+                int x = gx + dx, y = gy + dy;
+                if (x < 0 || y < 0 || x >= CELLS || y >= CELLS)
+                    continue;
+                for (int t = head[y * CELLS + x]; t >= 0; t = next[t]) {
+                    double ex = b->tx_[t] - b->cx[i], ey = b->ty[t] - b->cy[i];
+                    if (ex * ex + ey * ey < RADIUS * RADIUS)
+                        tmp[k++] = t;
+                }
+            }
+        }
+        /* Ascending terminal order, whatever the bucket walk. */
+        for (int a = 1; a < k; a++) {
+            int v = tmp[a], j = a - 1;
+            while (j >= 0 && tmp[j] > v) {
+                tmp[j + 1] = tmp[j];
+                j--;
+            }
+            tmp[j + 1] = v;
+        }
+        b->term_n[i] = k;
+        if (k) {
+            b->term_list[i] = malloc(sizeof(int) * (size_t)k);
+            if (!b->term_list[i])
+                rc = -1;
+            else
+                memcpy(b->term_list[i], tmp, sizeof(int) * (size_t)k);
+        }
+    }
+    free(head);
+    free(next);
+    free(tmp);
+    return rc;
+}
+
+/* Which terminals and customers are compromised on which days (scenarios 2 and 3). */
+static int make_compromises(bank *b, uint64_t seed) {
+    size_t d = (size_t)b->days;
+    b->comp_t = calloc((size_t)b->n_term * d, 1);
+    b->comp_c = calloc((size_t)b->n_cust * d, 1);
+    if (!b->comp_t || !b->comp_c)
+        return -1;
+    fedc_rng r;
+    fedc_rng_init(&r, fedc_rng_key(seed, (uint64_t)b->idx, 3, 0));
+    for (int day = 0; day < b->days; day++) {
+        int k = b->s2_per_day > 0 ? poisson(&r, b->s2_per_day) : 0;
+        for (int j = 0; j < k; j++) {
+            uint32_t t = fedc_rng_below(&r, (uint32_t)b->n_term);
+            for (int x = day; x < day + 28 && x < b->days; x++)
+                b->comp_t[(size_t)t * d + (size_t)x] = 1;
+        }
+        k = b->s3_per_day > 0 ? poisson(&r, b->s3_per_day) : 0;
+        for (int j = 0; j < k; j++) {
+            uint32_t c = fedc_rng_below(&r, (uint32_t)b->n_cust);
+            for (int x = day; x < day + 14 && x < b->days; x++)
+                b->comp_c[(size_t)c * d + (size_t)x] = 1;
+        }
+    }
+    return 0;
+}
+
+static int push(bank *b, const tx *t) {
+    if (b->n_rows == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 4096;
+        tx *nr = realloc(b->rows, cap * sizeof *nr);
+        if (!nr)
+            return -1;
+        b->rows = nr;
+        b->cap = cap;
+    }
+    b->rows[b->n_rows++] = *t;
+    return 0;
+}
+
+/* Transactions customer by customer (each in time order, so the customer windows are one
+ * sliding pass), labelled by the three scenarios. */
+static int make_transactions(bank *b, uint64_t seed) {
+    static const int win[3] = {1, 7, 30};
+    size_t d = (size_t)b->days;
+    for (int c = 0; c < b->n_cust; c++) {
+        fedc_rng r;
+        fedc_rng_init(&r, fedc_rng_key(seed, (uint64_t)b->idx, 4, (uint64_t)c));
+        size_t first = b->n_rows;
+        for (int day = 0; day < b->days; day++) {
+            int n = poisson(&r, b->rate[c]);
+            size_t day_first = b->n_rows;
+            for (int k = 0; k < n; k++) {
+                double secs = 43200.0 + 20000.0 * (double)fedc_rng_normal(&r);
+                double amount = b->mean[c] + b->sd[c] * (double)fedc_rng_normal(&r);
+                if (amount < 0)
+                    amount = unif(&r, 0, 2.0 * b->mean[c]);
+                uint32_t pick = b->term_n[c] ? fedc_rng_below(&r, (uint32_t)b->term_n[c]) : 0;
+                double u3 = (double)fedc_rng_uniform(&r);
+                if (secs <= 0 || secs >= 86400 || !b->term_n[c])
+                    continue; /* outside the day, or no terminal nearby: no transaction */
+                tx t;
+                memset(&t, 0, sizeof t);
+                t.day = day;
+                t.secs = (int32_t)secs;
+                t.cust = c;
+                t.term = b->term_list[c][pick];
+                t.amount = (float)(round(amount * 100.0) / 100.0);
+                if (t.amount > 220.0f) {
+                    t.fraud = 1;
+                    t.scen = 1;
+                }
+                if (b->comp_t[(size_t)t.term * d + (size_t)day]) {
+                    t.fraud = 1;
+                    t.scen = 2;
+                }
+                if (b->comp_c[(size_t)c * d + (size_t)day] && u3 < 1.0 / 3.0) {
+                    t.amount = (float)(round((double)t.amount * 5.0 * 100.0) / 100.0);
+                    t.fraud = 1;
+                    t.scen = 3;
+                }
+                if (push(b, &t))
+                    return -1;
+            }
+            qsort(b->rows + day_first, b->n_rows - day_first, sizeof(tx), cmp_tx_time);
+        }
+        /* Customer windows over exact times: [t - w days, t], the current one included. */
+        tx *v = b->rows + first;
+        size_t m = b->n_rows - first;
+        for (int w = 0; w < 3; w++) {
+            size_t lo = 0;
+            double sum = 0;
+            for (size_t i = 0; i < m; i++) {
+                long long now = (long long)v[i].day * 86400 + v[i].secs;
+                sum += v[i].amount;
+                while ((long long)v[lo].day * 86400 + v[lo].secs <
+                       now - (long long)win[w] * 86400) {
+                    sum -= v[lo].amount;
+                    lo++;
+                }
+                size_t cnt = i - lo + 1;
+                v[i].c_nb[w] = (float)cnt;
+                v[i].c_avg[w] = (float)(sum / (double)cnt);
+            }
+        }
+    }
+    /* Terminal counts per day, as prefix sums for the delayed windows. */
+    size_t stride = d + 1;
+    b->t_cnt = calloc((size_t)b->n_term * stride, 4);
+    b->t_fraud = calloc((size_t)b->n_term * stride, 4);
+    if (!b->t_cnt || !b->t_fraud)
+        return -1;
+    for (size_t i = 0; i < b->n_rows; i++) {
+        size_t at = (size_t)b->rows[i].term * stride + (size_t)b->rows[i].day + 1;
+        b->t_cnt[at]++;
+        b->t_fraud[at] += b->rows[i].fraud;
+    }
+    for (int t = 0; t < b->n_term; t++) {
+        uint32_t *c = b->t_cnt + (size_t)t * stride, *f = b->t_fraud + (size_t)t * stride;
+        for (size_t x = 1; x < stride; x++) {
+            c[x] += c[x - 1];
+            f[x] += f[x - 1];
+        }
+    }
+    qsort(b->rows, b->n_rows, sizeof(tx), cmp_tx_time);
+    return 0;
+}
+
+/* ---- output -----------------------------------------------------------------------------------
+ */
+
+typedef struct out {
+    FILE *f;
+    char path[4200], tmp[4300];
+    char *buf;
+    size_t len, cap;
+    int bad;
+    uint64_t rows, frauds, scen[4];
+} out;
+
+static int out_open(out *o, const char *dir, const char *name) {
+    memset(o, 0, sizeof *o);
+    snprintf(o->path, sizeof o->path, "%s/%s", dir, name);
+    snprintf(o->tmp, sizeof o->tmp, "%s.tmp", o->path);
+    o->f = fopen(o->tmp, "wb");
+    o->cap = 1 << 20;
+    o->buf = malloc(o->cap);
+    if (!o->f || !o->buf) {
+        cli_error(CMD, "cannot write %s: %s", o->tmp, strerror(errno));
+        if (o->f)
+            fclose(o->f);
+        free(o->buf);
+        return -1;
+    }
+    return 0;
+}
+
+static void flush_buf(out *o) {
+    if (o->len && fwrite(o->buf, 1, o->len, o->f) != o->len)
+        o->bad = 1;
+    o->len = 0;
+}
+
+static void put_str(out *o, const char *s) {
+    size_t n = strlen(s);
+    if (o->len + n > o->cap)
+        flush_buf(o);
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+}
+
+/* v >= 0 with `dec` decimals, rounded half up; fast and locale-free. */
+static void put_fixed(out *o, double v, int dec) {
+    char tmp[48];
+    int n = 0;
+    static const double p10[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+    unsigned long long scaled = (unsigned long long)(v * p10[dec] + 0.5);
+    unsigned long long ip = scaled / (unsigned long long)p10[dec];
+    unsigned long long fp = scaled % (unsigned long long)p10[dec];
+    char rev[24];
+    int k = 0;
+    do {
+        rev[k++] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    while (k)
+        tmp[n++] = rev[--k];
+    if (dec) {
+        tmp[n++] = '.';
+        for (int i = dec - 1; i >= 0; i--) {
+            tmp[n + i] = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        n += dec;
+    }
+    tmp[n] = 0;
+    put_str(o, tmp);
+}
+
+static const char *HEADER =
+    "CUSTOMER_ID,TX_TIME_DAYS,TX_AMOUNT,TX_DURING_WEEKEND,TX_DURING_NIGHT,"
+    "CUSTOMER_ID_NB_TX_1DAY_WINDOW,CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW,"
+    "CUSTOMER_ID_NB_TX_7DAY_WINDOW,CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW,"
+    "CUSTOMER_ID_NB_TX_30DAY_WINDOW,CUSTOMER_ID_AVG_AMOUNT_30DAY_WINDOW,"
+    "TERMINAL_ID_NB_TX_1DAY_WINDOW,TERMINAL_ID_RISK_1DAY_WINDOW,"
+    "TERMINAL_ID_NB_TX_7DAY_WINDOW,TERMINAL_ID_RISK_7DAY_WINDOW,"
+    "TERMINAL_ID_NB_TX_30DAY_WINDOW,TERMINAL_ID_RISK_30DAY_WINDOW,TX_FRAUD\n";
+
+static void put_row(out *o, const bank *b, const tx *t) {
+    static const int win[3] = {1, 7, 30};
+    size_t stride = (size_t)b->days + 1;
+    /* Day 0 is a Sunday (the handbook starts on 2018-04-01). */
+    int dow = t->day % 7, weekend = dow == 0 || dow == 6, night = t->secs / 3600 <= 6;
+    put_fixed(o, (double)b->idx * (double)b->n_cust + t->cust, 0);
+    put_str(o, ",");
+    put_fixed(o, t->day, 0);
+    put_str(o, ",");
+    put_fixed(o, t->amount, 2);
+    put_str(o, weekend ? ",1" : ",0");
+    put_str(o, night ? ",1" : ",0");
+    for (int w = 0; w < 3; w++) {
+        put_str(o, ",");
+        put_fixed(o, t->c_nb[w], 0);
+        put_str(o, ",");
+        put_fixed(o, t->c_avg[w], 4);
+    }
+    const uint32_t *c = b->t_cnt + (size_t)t->term * stride;
+    const uint32_t *f = b->t_fraud + (size_t)t->term * stride;
+    for (int w = 0; w < 3; w++) {
+        /* Days [day - DELAY - w, day - DELAY): prefix index x holds days < x. */
+        int hi = t->day - DELAY, lo = hi - win[w];
+        hi = hi < 0 ? 0 : hi;
+        lo = lo < 0 ? 0 : lo;
+        uint32_t n = c[hi] - c[lo], fr = f[hi] - f[lo];
+        put_str(o, ",");
+        put_fixed(o, n, 0);
+        put_str(o, ",");
+        put_fixed(o, n ? (double)fr / n : 0.0, 6);
+    }
+    put_str(o, t->fraud ? ",1\n" : ",0\n");
+    o->rows++;
+    o->frauds += t->fraud;
+    o->scen[t->scen]++;
+}
+
+/* fsync + rename: a reader never sees a half-written file. */
+static int out_close(out *o) {
+    flush_buf(o);
+    int bad = o->bad || fflush(o->f) != 0 || fsync(fileno(o->f)) != 0;
+    bad |= fclose(o->f) != 0;
+    free(o->buf);
+    if (bad || rename(o->tmp, o->path) != 0) {
+        cli_error(CMD, "cannot write %s: %s", o->path, strerror(errno));
+        unlink(o->tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static void json_file(FILE *f, const char *name, const out *o, int first) {
+    fprintf(f,
+            "%s    {\"file\": \"%s\", \"rows\": %llu, \"frauds\": %llu, \"fraud_rate\": %.6f, "
+            "\"scenario_1\": %llu, \"scenario_2\": %llu, \"scenario_3\": %llu}",
+            first ? "" : ",\n", name, (unsigned long long)o->rows, (unsigned long long)o->frauds,
+            o->rows ? (double)o->frauds / (double)o->rows : 0.0, (unsigned long long)o->scen[1],
+            (unsigned long long)o->scen[2], (unsigned long long)o->scen[3]);
+}
+
+int cmd_synth(int argc, char **argv) {
+    int banks = 0, customers = 0, days = 0, terminals = 0, test_days = -1;
+    unsigned long long seed = 0;
+    int have_seed = 0;
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return FEDC_EXIT_OK;
+        }
+        char flag[64];
+        const char *v;
+        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
+            return FEDC_EXIT_USAGE;
+        int bad = 0;
+        if (strcmp(flag, "--banks") == 0)
+            bad = cli_int(CMD, flag, v, 1, MAX_BANKS, &banks);
+        else if (strcmp(flag, "--customers") == 0)
+            bad = cli_int(CMD, flag, v, 10, 10000000, &customers);
+        else if (strcmp(flag, "--days") == 0)
+            bad = cli_int(CMD, flag, v, 2 * DELAY + 2, 3650, &days);
+        else if (strcmp(flag, "--terminals") == 0)
+            bad = cli_int(CMD, flag, v, 1, 20000000, &terminals);
+        else if (strcmp(flag, "--test-days") == 0)
+            bad = cli_int(CMD, flag, v, 1, 3650, &test_days);
+        else if (strcmp(flag, "--seed") == 0) {
+            bad = cli_u64(CMD, flag, v, &seed);
+            have_seed = 1;
+        } else if (strcmp(flag, "--out") == 0)
+            dir = v;
+        else {
+            cli_error(CMD, "unknown option '%s' (see fedc synth --help)", flag);
+            return FEDC_EXIT_USAGE;
+        }
+        if (bad)
+            return FEDC_EXIT_USAGE;
+    }
+    if (!banks || !customers || !days || !have_seed || !dir) {
+        cli_error(CMD, "%s is required (see fedc synth --help)",
+                  !banks       ? "--banks"
+                  : !customers ? "--customers"
+                  : !days      ? "--days"
+                  : !have_seed ? "--seed"
+                               : "--out");
+        return FEDC_EXIT_USAGE;
+    }
+    if (test_days < 0)
+        test_days = days / 5 > 7 ? days / 5 : 7;
+    if (test_days > days - DELAY - 1) {
+        cli_error(CMD, "--test-days %d leaves fewer than %d training days of %d", test_days,
+                  DELAY + 1, days);
+        return FEDC_EXIT_USAGE;
+    }
+    if (!terminals)
+        terminals = 2 * customers;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        cli_error(CMD, "--out: cannot create %s: %s", dir, strerror(errno));
+        return FEDC_EXIT_USAGE;
+    }
+    int split = days - test_days, code = 1;
+    out test;
+    if (out_open(&test, dir, "test.csv"))
+        return 1;
+    put_str(&test, HEADER);
+    bank *bk = calloc((size_t)banks, sizeof *bk);
+    out *files = calloc((size_t)banks, sizeof *files);
+    size_t *test_pos = calloc((size_t)banks, sizeof *test_pos);
+    if (!bk || !files || !test_pos) {
+        cli_error(CMD, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < banks; k++) {
+        bank *b = &bk[k];
+        b->idx = k;
+        b->n_cust = customers;
+        b->n_term = terminals;
+        b->days = days;
+        /* The handbook's rates (2 of 10,000 terminals and 3 of 5,000 customers a day), scaled
+         * to the bank, and the bank's scenario mix. */
+        int mix = k % 3;
+        b->s2_per_day = mix == 1 ? 0.0 : 2.0 * terminals / 10000.0;
+        b->s3_per_day = mix == 0 ? 0.0 : 3.0 * customers / 5000.0;
+        if (make_profiles(b, seed) || make_compromises(b, seed) || make_transactions(b, seed)) {
+            cli_error(CMD, "out of memory generating bank %c", 'a' + k);
+            goto done;
+        }
+        char name[32];
+        snprintf(name, sizeof name, "bank-%c.csv", 'a' + k);
+        if (out_open(&files[k], dir, name))
+            goto done;
+        put_str(&files[k], HEADER);
+        size_t i = 0;
+        for (; i < b->n_rows && b->rows[i].day < split; i++)
+            put_row(&files[k], b, &b->rows[i]);
+        test_pos[k] = i;
+        if (out_close(&files[k]))
+            goto done;
+        /* Profiles are no longer needed; the rows of the test period stay for the merge. */
+        free(b->comp_t);
+        free(b->comp_c);
+        b->comp_t = b->comp_c = NULL;
+    }
+    /* test.csv: the held-out days of all banks, merged in time order. */
+    for (;;) {
+        int best = -1;
+        for (int k = 0; k < banks; k++) {
+            if (test_pos[k] >= bk[k].n_rows)
+                continue;
+            if (best < 0 ||
+                cmp_tx_time(&bk[k].rows[test_pos[k]], &bk[best].rows[test_pos[best]]) < 0)
+                best = k;
+        }
+        if (best < 0)
+            break;
+        put_row(&test, &bk[best], &bk[best].rows[test_pos[best]++]);
+    }
+    if (out_close(&test)) {
+        test.f = NULL;
+        goto done;
+    }
+    test.f = NULL;
+    char jpath[4200];
+    snprintf(jpath, sizeof jpath, "%s/synth.json", dir);
+    FILE *j = fopen(jpath, "w");
+    if (!j) {
+        cli_error(CMD, "cannot write %s: %s", jpath, strerror(errno));
+        goto done;
+    }
+    fprintf(j,
+            "{\"generator\": \"fedc synth (Le Borgne et al. 2022 handbook simulator)\", "
+            "\"banks\": %d, \"customers_per_bank\": %d, \"terminals_per_bank\": %d, \"days\": %d, "
+            "\"train_days\": %d, \"test_days\": %d, \"seed\": %llu,\n  \"files\": [\n",
+            banks, customers, terminals, days, split, test_days, seed);
+    for (int k = 0; k < banks; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "bank-%c.csv", 'a' + k);
+        json_file(j, name, &files[k], k == 0);
+    }
+    json_file(j, "test.csv", &test, 0);
+    fprintf(j, "\n  ]\n}\n");
+    if (fclose(j) != 0) {
+        cli_error(CMD, "cannot write %s", jpath);
+        goto done;
+    }
+    for (int k = 0; k < banks; k++)
+        printf("bank-%c.csv  %9llu rows  %7llu frauds (%.3f%%)  scenarios 1/2/3: %llu/%llu/%llu\n",
+               'a' + k, (unsigned long long)files[k].rows, (unsigned long long)files[k].frauds,
+               files[k].rows ? 100.0 * (double)files[k].frauds / (double)files[k].rows : 0.0,
+               (unsigned long long)files[k].scen[1], (unsigned long long)files[k].scen[2],
+               (unsigned long long)files[k].scen[3]);
+    printf("test.csv    %9llu rows  %7llu frauds (%.3f%%)  days %d..%d of %d\n",
+           (unsigned long long)test.rows, (unsigned long long)test.frauds,
+           test.rows ? 100.0 * (double)test.frauds / (double)test.rows : 0.0, split, days - 1,
+           days);
+    code = 0;
+done:
+    if (test.f) {
+        fclose(test.f);
+        unlink(test.tmp);
+        free(test.buf);
+    }
+    for (int k = 0; bk && k < banks; k++)
+        bank_free(&bk[k]);
+    free(bk);
+    free(files);
+    free(test_pos);
+    return code;
+}
