@@ -21,6 +21,13 @@ int cmd_split(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+/* report.c: the federation's HTML report (self-contained: inline SVG and CSS). rounds_path is
+ * the coordinator's --metrics-json file; preds[m] (may be NULL) the test scores of model m. */
+int report_write(const char *path, const char *title, const char *rounds_path, int n_models,
+                 const char *const *names, const float *const *preds, const float *y, int n,
+                 const double *pr_auc, double alert_budget, const double *alert_recall);
 
 /* Prints "fedc CMD: message\n" to stderr ("CMD: message" when CMD is a program, "fedc-..."). */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sim.h"
 #include "fedc/data.h"
 #include "fedc/keys.h"
 #include "fedc/model.h"
@@ -54,6 +55,9 @@ static void usage(FILE *f) {
         "column:NAME\n"
         "                           (default iid; see fedc split --help)\n"
         "  --test-fraction F        held-out test share, stratified (default 0.2)\n"
+        "  --shards A.csv,B.csv     given client files instead of --data (clients named after\n"
+        "                           the files); needs --test\n"
+        "  --test FILE.csv          the test set for --shards\n"
         "federation (passed to fedc-coordinator):\n"
         "  --rounds N               (default 20)    --local-epochs N   (default 1)\n"
         "  --layers 64,32           (default 64,32) --activation NAME  (default relu)\n"
@@ -68,6 +72,8 @@ static void usage(FILE *f) {
         "outputs:\n"
         "  --metrics-json PATH      the coordinator's per-round metrics\n"
         "  --summary-json PATH      the final table as one JSON object\n"
+        "  --alert-budget F         add recall when the top share F of test rows is flagged\n"
+        "  --report PATH            a self-contained HTML report (binary labels)\n"
         "  --work-dir DIR           keep the client files, model and logs here (default: a\n"
         "                           temporary directory, removed at the end)\n"
         "  --threads N              OpenMP threads per client and for the baselines (default 1)\n"
@@ -78,18 +84,6 @@ static void usage(FILE *f) {
         "FEDC_CLIENT override the paths.\n",
         MAX_SIM_CLIENTS);
 }
-
-typedef struct sim_opts {
-    const char *data, *label, *drop, *split, *metrics, *summary, *work_dir;
-    int clients, threads, quiet, insecure;
-    float test_fraction;
-    /* passed through */
-    int rounds, local_epochs, batch;
-    const char *layers, *activation, *optimizer, *server_opt, *pos_weight;
-    const char *lr, *prox_mu, *server_lr, *fraction_fit, *val_fraction, *round_timeout;
-    const char *secagg;
-    unsigned long long seed;
-} sim_opts;
 
 /* ---- helpers ----------------------------------------------------------------------------------
  */
@@ -187,7 +181,7 @@ static void print_file(const char *path, FILE *to) {
 
 /* Makes the federation's identities in dir: keys/NAME.key(_secret) for the coordinator and
  * every client, and allow/ with the clients' public files (the allow-list and the roster). */
-static int make_keys(const char *dir, int n) {
+static int make_keys(const char *dir, char *const *names, int n) {
     char keys[1100], allow[1100];
     snprintf(keys, sizeof keys, "%s/keys", dir);
     snprintf(allow, sizeof allow, "%s/allow", dir);
@@ -197,11 +191,8 @@ static int make_keys(const char *dir, int n) {
         return -1;
     }
     for (int i = 0; i <= n; i++) {
-        char name[32];
-        if (i == 0)
-            snprintf(name, sizeof name, "coordinator");
-        else
-            snprintf(name, sizeof name, "client-%d", i);
+        char name[80];
+        snprintf(name, sizeof name, "%s", i == 0 ? "coordinator" : names[i - 1]);
         fedc_identity id;
         fedc_diag d;
         if (fedc_key_generate(&id, name, &d) || fedc_key_write(&id, keys, 1, &d)) {
@@ -238,12 +229,15 @@ typedef struct result {
     int rows;
     cli_metrics mt;
     int ok;
+    float *pred;         /* binary: the test scores, kept for the report */
+    double alert_recall; /* recall when the top alert-budget share is flagged, or NaN */
 } result;
 
 /* Trains a model on a copy of train (standardised with its own statistics) as fedc train would,
  * and scores it on the raw test set. */
 static int train_and_score(result *r, const fedc_arch *arch, const fedc_dataset *train,
-                           const fedc_dataset *test, const fedc_train_cfg *base, int auto_pw) {
+                           const fedc_dataset *test, const fedc_train_cfg *base, int auto_pw,
+                           int keep) {
     fedc_model *m = NULL;
     fedc_dataset *t = NULL;
     float *pred = NULL;
@@ -274,6 +268,10 @@ static int train_and_score(result *r, const fedc_arch *arch, const fedc_dataset 
     r->rows = train->n_rows;
     r->ok = 1;
     rc = 0;
+    if (keep) {
+        r->pred = pred;
+        pred = NULL;
+    }
 out:
     free(idx);
     free(pred);
@@ -290,9 +288,12 @@ static void print_row(const result *r) {
     const cli_metrics *m = &r->mt;
     switch (m->task) {
     case FEDC_TASK_BINARY:
-        printf("  %-24s %9d   %7.4f  %7.4f  %8.4f  %9.4f  %6.4f  %6.4f\n", r->name, r->rows,
+        printf("  %-24s %9d   %7.4f  %7.4f  %8.4f  %9.4f  %6.4f  %6.4f", r->name, r->rows,
                m->bin.roc_auc, m->bin.pr_auc, m->bin.accuracy, m->bin.precision, m->bin.recall,
                m->bin.f1);
+        if (!isnan(r->alert_recall))
+            printf("  %12.4f", r->alert_recall);
+        printf("\n");
         break;
     case FEDC_TASK_MULTICLASS:
         printf("  %-24s %9d   %8.4f  %8.4f  %8.4f\n", r->name, r->rows, m->mc.accuracy,
@@ -309,10 +310,12 @@ static void json_row(FILE *f, const result *r) {
     fprintf(f, "{\"name\":\"%s\",\"rows\":%d,\"ok\":%s", r->name, r->rows,
             r->ok ? "true" : "false");
     if (r->ok) {
-        if (m->task == FEDC_TASK_BINARY)
+        if (m->task == FEDC_TASK_BINARY) {
             fprintf(f, ",\"roc_auc\":%.6f,\"pr_auc\":%.6f,\"accuracy\":%.6f,\"f1\":%.6f",
                     m->bin.roc_auc, m->bin.pr_auc, m->bin.accuracy, m->bin.f1);
-        else if (m->task == FEDC_TASK_MULTICLASS)
+            if (!isnan(r->alert_recall))
+                fprintf(f, ",\"recall_at_alert_budget\":%.6f", r->alert_recall);
+        } else if (m->task == FEDC_TASK_MULTICLASS)
             fprintf(f, ",\"accuracy\":%.6f,\"macro_f1\":%.6f", m->mc.accuracy, m->mc.macro_f1);
         else
             fprintf(f, ",\"rmse\":%.6f,\"r2\":%.6f", m->reg.rmse, m->reg.r2);
@@ -320,21 +323,26 @@ static void json_row(FILE *f, const result *r) {
     fputc('}', f);
 }
 
-static void rm_rf(const char *dir, char **files) {
+static void rm_rf(const char *dir, char **files, char **names) {
     if (strlen(dir) > 1024)
         return;
     for (int i = 0; files && files[i]; i++)
         unlink(files[i]);
-    const char *names[] = {"pool.csv",        "global.fedc",  "coordinator.log",
+    const char *fixed[] = {"pool.csv",        "global.fedc",  "coordinator.log",
                            "coordinator.out", "rounds.jsonl", NULL};
     char p[PATH_MAX];
-    for (int i = 0; names[i]; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+    for (int i = 0; fixed[i]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, fixed[i]);
         unlink(p);
     }
     for (int i = 0; i <= MAX_SIM_CLIENTS; i++) {
-        char name[32];
-        snprintf(name, sizeof name, i ? "client-%d" : "coordinator", i);
+        char name[80];
+        if (i && names && !names[i - 1])
+            break;
+        if (i && names)
+            snprintf(name, sizeof name, "%s", names[i - 1]);
+        else
+            snprintf(name, sizeof name, i ? "client-%d" : "coordinator", i);
         snprintf(p, sizeof p, "%s/%s.log", dir, name);
         unlink(p);
         snprintf(p, sizeof p, "%s/%s.out", dir, name);
@@ -357,6 +365,82 @@ static void rm_rf(const char *dir, char **files) {
 
 /* ---- the command ---------------------------------------------------------------------------- */
 
+/* Concatenates CSV files that share one header line into path. */
+static int concat_csv(const char *path, char *const *files) {
+    FILE *out = fopen(path, "w");
+    if (!out) {
+        cli_error(CMD, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *header = NULL, *line = NULL;
+    size_t hcap = 0, lcap = 0;
+    int rc = 0;
+    for (int i = 0; files[i] && !rc; i++) {
+        FILE *in = fopen(files[i], "r");
+        if (!in) {
+            cli_error(CMD, "cannot read %s: %s", files[i], strerror(errno));
+            rc = -1;
+            break;
+        }
+        ssize_t n = getline(&line, &lcap, in);
+        if (n <= 0) {
+            cli_error(CMD, "%s: empty file", files[i]);
+            rc = -1;
+        } else if (i == 0) {
+            header = strdup(line);
+            hcap = 1;
+            if (!header || fputs(line, out) < 0)
+                rc = -1;
+        } else if (strcmp(line, header) != 0) {
+            cli_error(CMD, "%s: its header differs from %s's", files[i], files[0]);
+            rc = -1;
+        }
+        char buf[1 << 16];
+        size_t k;
+        while (!rc && (k = fread(buf, 1, sizeof buf, in)) > 0)
+            if (fwrite(buf, 1, k, out) != k)
+                rc = -1;
+        fclose(in);
+    }
+    (void)hcap;
+    free(header);
+    free(line);
+    if (fclose(out) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* fraction of positives among the top ceil(budget * n) scores (ties broken by index). */
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+static double recall_at_budget(const float *pred, const float *y, int n, double budget) {
+    if (!pred || budget <= 0 || n < 1)
+        return NAN;
+    float *s = malloc(sizeof(float) * (size_t)n);
+    if (!s)
+        return NAN;
+    memcpy(s, pred, sizeof(float) * (size_t)n);
+    qsort(s, (size_t)n, sizeof *s, cmp_desc);
+    int k = (int)ceil(budget * n);
+    k = k < 1 ? 1 : k > n ? n : k;
+    float thr = s[k - 1];
+    free(s);
+    /* Flag the k highest; at the threshold, only as many as fit the budget. */
+    int above = 0;
+    for (int i = 0; i < n; i++)
+        above += pred[i] > thr;
+    int room = k - above, tp = 0, pos = 0;
+    for (int i = 0; i < n; i++) {
+        pos += y[i] > 0.5f;
+        if (pred[i] > thr || (pred[i] == thr && room-- > 0))
+            tp += y[i] > 0.5f;
+    }
+    return pos ? (double)tp / pos : NAN;
+}
+
 static int run(const sim_opts *o) {
     int rc = FEDC_EXIT_USAGE;
     char coord_bin[PATH_MAX], client_bin[PATH_MAX];
@@ -367,25 +451,59 @@ static int run(const sim_opts *o) {
                        "FEDC_COORDINATOR and FEDC_CLIENT");
         return FEDC_EXIT_FAIL;
     }
-    char **drop_list = NULL, **shards = NULL;
+    char **drop_list = NULL, **shards = NULL, **names = NULL;
     int n_drop = 0, n_shards = 0;
     fedc_dataset *all = NULL, *pool = NULL, *test = NULL;
     fedc_dataset **shard_ds = NULL;
     result *res = NULL;
     pid_t *pids = NULL;
     char dir[1024] = "", tmpl[] = "/tmp/fedc-sim-XXXXXX";
-    int own_dir = !o->work_dir;
+    int own_dir = !o->work_dir, given = o->shard_files != NULL;
     fedc_diag d;
     if (o->drop && cli_str_list(CMD, "--drop", o->drop, &drop_list, &n_drop))
         return FEDC_EXIT_USAGE;
-    if (fedc_csv_load(&all, o->data, o->label, (const char *const *)drop_list, n_drop, &d)) {
+    if (own_dir) {
+        if (!mkdtemp(tmpl)) {
+            cli_error(CMD, "cannot create a temporary directory: %s", strerror(errno));
+            rc = FEDC_EXIT_FAIL;
+            goto out;
+        }
+        snprintf(dir, sizeof dir, "%s", tmpl);
+    } else {
+        if (strlen(o->work_dir) >= sizeof dir - 64) {
+            cli_error(CMD, "--work-dir: path longer than %zu bytes", sizeof dir - 64);
+            goto out;
+        }
+        snprintf(dir, sizeof dir, "%s", o->work_dir);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            cli_error(CMD, "--work-dir: cannot create %s: %s", dir, strerror(errno));
+            rc = FEDC_EXIT_FAIL;
+            goto out;
+        }
+    }
+    char pool_path[PATH_MAX + 16], shard_dir[PATH_MAX + 16], model_path[PATH_MAX + 16];
+    char metrics_path[PATH_MAX + 16];
+    snprintf(pool_path, sizeof pool_path, "%s/pool.csv", dir);
+    snprintf(shard_dir, sizeof shard_dir, "%s/shards", dir);
+    snprintf(model_path, sizeof model_path, "%s/global.fedc", dir);
+    if (o->metrics)
+        snprintf(metrics_path, sizeof metrics_path, "%s", o->metrics);
+    else
+        snprintf(metrics_path, sizeof metrics_path, "%s/rounds.jsonl", dir);
+    const char *data_path = o->data;
+    if (given) { /* the pooled shards are the "whole" data: schema, task, centralised model */
+        if (concat_csv(pool_path, o->shard_files))
+            goto out;
+        data_path = pool_path;
+    }
+    if (fedc_csv_load(&all, data_path, o->label, (const char *const *)drop_list, n_drop, &d)) {
         cli_error(CMD, "%s", d.msg);
         goto out;
     }
     fedc_task task;
     int n_classes;
     if (fedc_dataset_task(&task, &n_classes, all, 0, &d)) {
-        cli_error(CMD, "%s: %s", o->data, d.msg);
+        cli_error(CMD, "%s: %s", data_path, d.msg);
         goto out;
     }
     if (strcmp(o->pos_weight, "1") != 0 && task != FEDC_TASK_BINARY) {
@@ -407,63 +525,74 @@ static int run(const sim_opts *o) {
         goto out;
     }
     rc = FEDC_EXIT_FAIL;
-    if (fedc_dataset_split(&pool, NULL, &test, all, task, 0.0, o->test_fraction, o->seed) ||
-        !test || test->n_rows < 1) {
-        cli_error(CMD, "cannot hold out %.0f%% of %d rows as a test set", 100.0 * o->test_fraction,
-                  all->n_rows);
-        goto out;
-    }
-    if (own_dir) {
-        if (!mkdtemp(tmpl)) {
-            cli_error(CMD, "cannot create a temporary directory: %s", strerror(errno));
-            goto out;
-        }
-        snprintf(dir, sizeof dir, "%s", tmpl);
-    } else {
-        if (strlen(o->work_dir) >= sizeof dir - 64) {
-            cli_error(CMD, "--work-dir: path longer than %zu bytes", sizeof dir - 64);
+    if (given) {
+        if (fedc_csv_load(&test, o->test_file, o->label, (const char *const *)drop_list, n_drop,
+                          &d)) {
+            cli_error(CMD, "%s", d.msg);
             rc = FEDC_EXIT_USAGE;
             goto out;
         }
-        snprintf(dir, sizeof dir, "%s", o->work_dir);
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-            cli_error(CMD, "--work-dir: cannot create %s: %s", dir, strerror(errno));
+        pool = all;
+        all = NULL;
+        if (fedc_dataset_split(&all, NULL, NULL, pool, task, 0.0, 0.0, o->seed) || !all) {
+            cli_error(CMD, "out of memory");
+            goto out;
+        }
+        for (n_shards = 0; o->shard_files[n_shards]; n_shards++) {
+        }
+        shards = calloc((size_t)n_shards + 1, sizeof *shards);
+        for (int i = 0; shards && i < n_shards; i++)
+            if (!(shards[i] = strdup(o->shard_files[i])))
+                goto out;
+    } else {
+        if (fedc_dataset_split(&pool, NULL, &test, all, task, 0.0, o->test_fraction, o->seed) ||
+            !test || test->n_rows < 1) {
+            cli_error(CMD, "cannot hold out %.0f%% of %d rows as a test set",
+                      100.0 * o->test_fraction, all->n_rows);
+            goto out;
+        }
+        if (write_csv(pool_path, pool)) {
+            cli_error(CMD, "cannot write %s: %s", pool_path, strerror(errno));
+            goto out;
+        }
+        split_opts so;
+        memset(&so, 0, sizeof so);
+        so.data = pool_path;
+        so.label = all->label_name;
+        so.scheme = o->split;
+        so.out_dir = shard_dir;
+        so.clients = strncmp(o->split, "column:", 7) == 0 ? 0 : o->clients;
+        so.seed = o->seed;
+        so.force = 1;
+        so.quiet = o->quiet;
+        int src = split_run(CMD, &so, &shards, &n_shards);
+        if (src) {
+            rc = src;
             goto out;
         }
     }
-    char pool_path[PATH_MAX + 16], shard_dir[PATH_MAX + 16], model_path[PATH_MAX + 16];
-    char metrics_path[PATH_MAX + 16];
-    snprintf(pool_path, sizeof pool_path, "%s/pool.csv", dir);
-    snprintf(shard_dir, sizeof shard_dir, "%s/shards", dir);
-    snprintf(model_path, sizeof model_path, "%s/global.fedc", dir);
-    if (o->metrics)
-        snprintf(metrics_path, sizeof metrics_path, "%s", o->metrics);
-    else
-        snprintf(metrics_path, sizeof metrics_path, "%s/rounds.jsonl", dir);
-    if (write_csv(pool_path, pool)) {
-        cli_error(CMD, "cannot write %s: %s", pool_path, strerror(errno));
-        goto out;
-    }
-    split_opts so;
-    memset(&so, 0, sizeof so);
-    so.data = pool_path;
-    so.label = all->label_name;
-    so.scheme = o->split;
-    so.out_dir = shard_dir;
-    so.clients = strncmp(o->split, "column:", 7) == 0 ? 0 : o->clients;
-    so.seed = o->seed;
-    so.force = 1;
-    so.quiet = o->quiet;
-    int src = split_run(CMD, &so, &shards, &n_shards);
-    if (src) {
-        rc = src;
-        goto out;
-    }
-    if (n_shards > MAX_SIM_CLIENTS) {
-        cli_error(CMD, "--split %s gives %d clients, at most %d run here", o->split, n_shards,
-                  MAX_SIM_CLIENTS);
+    if (!shards || n_shards > MAX_SIM_CLIENTS) {
+        cli_error(CMD, "%d clients, at most %d run here", n_shards, MAX_SIM_CLIENTS);
         rc = FEDC_EXIT_USAGE;
         goto out;
+    }
+    /* Client names: the shard files' names (bank-a.csv -> bank-a), else client-1, ... */
+    names = calloc((size_t)n_shards + 1, sizeof *names);
+    if (!names)
+        goto out;
+    for (int i = 0; i < n_shards; i++) {
+        char nm[80];
+        if (given) {
+            const char *b = strrchr(shards[i], '/');
+            snprintf(nm, sizeof nm, "%s", b ? b + 1 : shards[i]);
+            char *dot = strrchr(nm, '.');
+            if (dot && dot != nm)
+                *dot = 0;
+        } else {
+            snprintf(nm, sizeof nm, "client-%d", i + 1);
+        }
+        if (!(names[i] = strdup(nm)))
+            goto out;
     }
     /* The federation. */
     int port = free_port();
@@ -512,7 +641,7 @@ static int run(const sim_opts *o) {
     if (o->insecure) {
         cargv[k++] = "--insecure";
     } else {
-        if (make_keys(dir, n_shards))
+        if (make_keys(dir, names, n_shards))
             goto out;
         ARG("--key", keyfile);
         ARG("--allow", allowdir);
@@ -532,20 +661,21 @@ static int run(const sim_opts *o) {
     if (!pids || !res || !shard_ds)
         goto out;
     if (!o->quiet)
-        printf("fedc sim: %d clients (%s split), %d rounds; coordinator on %s (%s)\n", n_shards,
-               o->split, o->rounds, bind_s,
-               o->insecure ? "plain TCP" : "CurveZMQ, keys in the work directory");
+        printf("fedc sim: %d clients (%s), %d rounds; coordinator on %s (%s, secure "
+               "aggregation %s)\n",
+               n_shards, given ? "given shards" : o->split, o->rounds, bind_s,
+               o->insecure ? "plain TCP" : "CurveZMQ, keys in the work directory", o->secagg);
     pids[0] = spawn(cargv, NULL, clog, 1);
     char th_s[16];
     snprintf(th_s, sizeof th_s, "%d", o->threads);
     for (int i = 0; i < n_shards; i++) {
-        char name[32], out_p[1200], err_p[1200];
-        snprintf(name, sizeof name, "client-%d", i + 1);
+        char name[80], out_p[1200], err_p[1200];
+        snprintf(name, sizeof name, "%s", names[i]);
         snprintf(out_p, sizeof out_p, "%s/%s.out", dir, name);
         snprintf(err_p, sizeof err_p, "%s/%s.log", dir, name);
         char ckey[1200];
         snprintf(ckey, sizeof ckey, "%s/keys/%s.key_secret", dir, name);
-        char *av[24];
+        char *av[28];
         int a = 0;
         av[a++] = client_bin;
         av[a++] = "--connect";
@@ -561,6 +691,10 @@ static int run(const sim_opts *o) {
         av[a++] = "--quiet";
         av[a++] = "--secagg";
         av[a++] = (char *)o->secagg;
+        if (given && o->drop) { /* the shards still hold the dropped columns */
+            av[a++] = "--drop";
+            av[a++] = (char *)o->drop;
+        }
         if (o->insecure) {
             av[a++] = "--insecure";
         } else {
@@ -598,9 +732,9 @@ static int run(const sim_opts *o) {
         if (!WIFEXITED(cst) || WEXITSTATUS(cst) != 0) {
             clients_ok = 0;
             if (coord_ok) {
-                fprintf(stderr, "fedc sim: client-%d did not finish cleanly; its log:\n", i);
-                char p[PATH_MAX + 32];
-                snprintf(p, sizeof p, "%s/client-%d.log", dir, i);
+                fprintf(stderr, "fedc sim: %s did not finish cleanly; its log:\n", names[i - 1]);
+                char p[PATH_MAX + 100];
+                snprintf(p, sizeof p, "%s/%s.log", dir, names[i - 1]);
                 print_file(p, stderr);
             }
         }
@@ -633,8 +767,13 @@ static int run(const sim_opts *o) {
     if (fedc_model_load(&gm, model_path, &d) == FEDC_OK) {
         pred = malloc(4 * (size_t)test->n_rows * (size_t)fedc_model_out_width(gm));
         if (pred && fedc_model_predict(pred, gm, test->x, test->n_rows) == FEDC_OK &&
-            cli_compute_metrics(&fed->mt, gm, pred, test, 0.5f) == 0)
+            cli_compute_metrics(&fed->mt, gm, pred, test, 0.5f) == 0) {
             fed->ok = 1;
+            if (task == FEDC_TASK_BINARY) {
+                fed->pred = pred;
+                pred = NULL;
+            }
+        }
     } else {
         cli_error(CMD, "%s", d.msg);
     }
@@ -644,25 +783,38 @@ static int run(const sim_opts *o) {
     snprintf(cen->name, sizeof cen->name, "centralised (union)");
     if (!o->quiet)
         printf("fedc sim: training the baselines (%d epochs each)\n", base.epochs);
-    train_and_score(cen, &arch, pool, test, &base, auto_pw);
+    int keep = task == FEDC_TASK_BINARY;
+    train_and_score(cen, &arch, pool, test, &base, auto_pw, keep);
     cen->rows = pool->n_rows;
     for (int i = 0; i < n_shards; i++) {
         result *r = &res[2 + i];
         const char *base_name = strrchr(shards[i], '/');
         base_name = base_name ? base_name + 1 : shards[i];
-        snprintf(r->name, sizeof r->name, "%.40s alone", base_name);
-        if (fedc_csv_load(&shard_ds[i], shards[i], all->label_name, NULL, 0, &d)) {
+        snprintf(r->name, sizeof r->name, "%.40s alone", given ? names[i] : base_name);
+        if (fedc_csv_load(&shard_ds[i], shards[i], all->label_name,
+                          given ? (const char *const *)drop_list : NULL, given ? n_drop : 0, &d)) {
             cli_error(CMD, "%s", d.msg);
             continue;
         }
         r->rows = shard_ds[i]->n_rows;
-        train_and_score(r, &arch, shard_ds[i], test, &base, auto_pw);
+        train_and_score(r, &arch, shard_ds[i], test, &base, auto_pw, keep);
     }
-    printf("\ntest set: %d rows held out (%.0f%%, stratified, seed %llu)\n", test->n_rows,
-           100.0 * o->test_fraction, o->seed);
+    int have_budget = task == FEDC_TASK_BINARY && o->alert_budget > 0;
+    for (int i = 0; i < n_shards + 2; i++)
+        res[i].alert_recall =
+            have_budget ? recall_at_budget(res[i].pred, test->y, test->n_rows, o->alert_budget)
+                        : NAN;
+    if (given)
+        printf("\ntest set: %s, %d rows\n", o->test_file, test->n_rows);
+    else
+        printf("\ntest set: %d rows held out (%.0f%%, stratified, seed %llu)\n", test->n_rows,
+               100.0 * o->test_fraction, o->seed);
+    char budget_col[32] = "";
+    if (have_budget)
+        snprintf(budget_col, sizeof budget_col, "  recall@%.4g%%", 100.0 * o->alert_budget);
     if (task == FEDC_TASK_BINARY)
-        printf("  %-24s %9s   %7s  %7s  %8s  %9s  %6s  %6s\n", "model", "train_rows", "roc_auc",
-               "pr_auc", "accuracy", "precision", "recall", "f1");
+        printf("  %-24s %9s   %7s  %7s  %8s  %9s  %6s  %6s%s\n", "model", "train_rows", "roc_auc",
+               "pr_auc", "accuracy", "precision", "recall", "f1", budget_col);
     else if (task == FEDC_TASK_MULTICLASS)
         printf("  %-24s %9s   %8s  %8s  %8s\n", "model", "train_rows", "accuracy", "macro_f1",
                "log_loss");
@@ -698,10 +850,27 @@ static int run(const sim_opts *o) {
             goto out;
         }
     }
+    if (o->report && task == FEDC_TASK_BINARY) {
+        const char *rn[MAX_SIM_CLIENTS + 2];
+        const float *rp[MAX_SIM_CLIENTS + 2];
+        double pa[MAX_SIM_CLIENTS + 2], ar[MAX_SIM_CLIENTS + 2];
+        for (int i = 0; i < n_shards + 2; i++) {
+            rn[i] = res[i].name;
+            rp[i] = res[i].pred;
+            pa[i] = res[i].ok ? res[i].mt.bin.pr_auc : NAN;
+            ar[i] = res[i].alert_recall;
+        }
+        if (report_write(o->report, o->title ? o->title : "fedc federation", metrics_path,
+                         n_shards + 2, rn, rp, test->y, test->n_rows, pa, o->alert_budget, ar))
+            goto out;
+    }
     rc = fed->ok && cen->ok ? FEDC_EXIT_OK : FEDC_EXIT_FAIL;
 out:
+    for (int i = 0; res && i < n_shards + 2; i++)
+        free(res[i].pred);
+    cli_free_list(names);
     if (own_dir && dir[0] && strncmp(dir, "/tmp/fedc-sim-", 14) == 0)
-        rm_rf(dir, shards);
+        rm_rf(dir, given ? NULL : shards, names);
     for (int i = 0; shard_ds && i < n_shards; i++)
         fedc_dataset_destroy(&shard_ds[i]);
     free(shard_ds);
@@ -715,26 +884,37 @@ out:
     return rc;
 }
 
+void sim_defaults(sim_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->split = "iid";
+    o->threads = 1;
+    o->test_fraction = 0.2f;
+    o->rounds = 20;
+    o->local_epochs = 1;
+    o->batch = 64;
+    o->layers = "64,32";
+    o->activation = "relu";
+    o->optimizer = "adam";
+    o->server_opt = "fedavg";
+    o->pos_weight = "1";
+    o->lr = "0.001";
+    o->prox_mu = "0";
+    o->val_fraction = "0.1";
+    o->round_timeout = "300";
+    o->seed = 1;
+    o->secagg = "on";
+}
+
+int sim_run(const sim_opts *o) {
+    signal(SIGPIPE, SIG_IGN);
+    return run(o);
+}
+
 int cmd_sim(int argc, char **argv) {
     sim_opts o;
-    memset(&o, 0, sizeof o);
-    o.split = "iid";
-    o.threads = 1;
-    o.test_fraction = 0.2f;
-    o.rounds = 20;
-    o.local_epochs = 1;
-    o.batch = 64;
-    o.layers = "64,32";
-    o.activation = "relu";
-    o.optimizer = "adam";
-    o.server_opt = "fedavg";
-    o.pos_weight = "1";
-    o.lr = "0.001";
-    o.prox_mu = "0";
-    o.val_fraction = "0.1";
-    o.round_timeout = "300";
-    o.seed = 1;
-    o.secagg = "on";
+    sim_defaults(&o);
+    char **shard_list = NULL;
+    int n_shard_list = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -823,20 +1003,40 @@ int cmd_sim(int argc, char **argv) {
             o.summary = v;
         else if (strcmp(flag, "--work-dir") == 0)
             o.work_dir = v;
-        else {
+        else if (strcmp(flag, "--shards") == 0) {
+            cli_free_list(shard_list);
+            bad = cli_str_list(CMD, flag, v, &shard_list, &n_shard_list);
+            o.shard_files = shard_list;
+        } else if (strcmp(flag, "--test") == 0)
+            o.test_file = v;
+        else if (strcmp(flag, "--report") == 0)
+            o.report = v;
+        else if (strcmp(flag, "--alert-budget") == 0) {
+            float b;
+            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &b);
+            o.alert_budget = b;
+        } else {
             cli_error(CMD, "unknown option '%s' (see fedc sim --help)", flag);
             return FEDC_EXIT_USAGE;
         }
         if (bad)
             return FEDC_EXIT_USAGE;
     }
-    if (!o.data || !o.label || (!o.clients && strncmp(o.split, "column:", 7) != 0)) {
+    if (o.shard_files) {
+        if (o.data || !o.test_file || !o.label || n_shard_list < 2) {
+            cli_error(CMD, "--shards takes the place of --data and needs --test and --label, and "
+                           "at least 2 files");
+            cli_free_list(shard_list);
+            return FEDC_EXIT_USAGE;
+        }
+    } else if (!o.data || !o.label || (!o.clients && strncmp(o.split, "column:", 7) != 0)) {
         cli_error(CMD, "%s is required (see fedc sim --help)",
                   !o.data    ? "--data"
                   : !o.label ? "--label"
                              : "--clients");
         return FEDC_EXIT_USAGE;
     }
-    signal(SIGPIPE, SIG_IGN);
-    return run(&o);
+    int rc = sim_run(&o);
+    cli_free_list(shard_list);
+    return rc;
 }

@@ -432,6 +432,10 @@ static int sorted_clients(coord *co, client **out, int (*pred)(const client *)) 
     return n;
 }
 
+static int pred_counted(const client *c) {
+    return c->fit_counted;
+}
+
 static int pred_stats_done(const client *c) {
     return c->stats_done;
 }
@@ -574,6 +578,7 @@ static void start_round(coord *co) {
         co->cl[i].fit_sel = co->cl[i].fit_done = 0;
         co->cl[i].eval_sel = co->cl[i].eval_done = 0;
         co->cl[i].fit_seconds = 0;
+        co->cl[i].fit_counted = 0;
     }
     fedc_accum_reset(co->acc);
     co->round_t0 = now_s();
@@ -629,6 +634,7 @@ static void on_fit_res(coord *co, client *c, const fedc_inbox *in) {
         return;
     }
     c->fit_done = 1;
+    c->fit_counted = 1;
     c->fit_seconds = r->seconds;
     if (r->seconds > co->max_fit_seconds)
         co->max_fit_seconds = r->seconds;
@@ -794,17 +800,32 @@ static int finish_round(coord *co) {
     char ov[32];
     /* Under secure aggregation a client's training time stays with it: no overhead figure. */
     json_num(ov, sizeof ov, co->cfg->secagg ? NAN : overhead);
-    char line[1024];
+    /* Who took part: the clients whose update is in the aggregate (the coordinator knows who
+     * sent what, never what), sorted by name; left out if the list would not fit the line. */
+    char who[4096];
+    size_t wl = 0;
+    client **names = malloc(sizeof(client *) * MAX_CLIENTS);
+    int nn = names ? sorted_clients(co, names, pred_counted) : 0;
+    wl += (size_t)snprintf(who, sizeof who, "[");
+    for (int i = 0; i < nn && wl < sizeof who; i++)
+        wl += (size_t)snprintf(who + wl, sizeof who - wl, "%s\"%s\"", i ? "," : "", names[i]->name);
+    if (wl + 2 < sizeof who)
+        snprintf(who + wl, sizeof who - wl, "]");
+    else
+        snprintf(who, sizeof who, "null");
+    free(names);
+    char line[8192];
     snprintf(line, sizeof line,
              "{\"round\":%u,\"participants\":%d,\"selected\":%d,\"train_loss\":%s,"
              "\"val_loss\":%s,\"val_roc_auc\":%s,\"val_pr_auc\":%s,\"val_precision\":%s,"
              "\"val_recall\":%s,\"val_accuracy\":%s,\"val_rmse\":%s,\"val_rows\":%llu,"
              "\"seconds\":%.4f,\"fit_overhead_s\":%s,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-             "\"retries\":%d,\"refused_keys\":%ld,\"curve\":%s,\"secagg\":%s}",
+             "\"retries\":%d,\"refused_keys\":%ld,\"curve\":%s,\"secagg\":%s,"
+             "\"clients\":%s}",
              co->round, co->answered, co->selected, l, vl, va, vp, pr, rc, acc, rm,
              (unsigned long long)s.n, secs, ov, (unsigned long long)co->bytes_in,
              (unsigned long long)co->bytes_out, co->retries, fedc_net_refused(co->ep),
-             co->secure ? "true" : "false", co->cfg->secagg ? "true" : "false");
+             co->secure ? "true" : "false", co->cfg->secagg ? "true" : "false", who);
     if (save_checkpoint(co, line))
         return -1;
     fedc_fault_point("checkpoint", co->round);

@@ -54,6 +54,7 @@ typedef struct client {
     fedc_sa_adv sa_adv; /* those keys */
     int sa_id;          /* index in the session once it is numbered, else -1 */
     int sa_answered;    /* answered the current step (or said it cannot) */
+    int fit_counted;    /* its update is in this round's aggregate */
 } client;
 
 typedef struct coord {

@@ -311,6 +311,9 @@ static void close_session(coord *co) {
         return;
     }
     int n = s->srv.n_u3;
+    if (s->stage == FEDC_SA_STAGE_FIT)
+        for (int id = 0; id < s->n; id++)
+            s->member[id]->fit_counted = fedc_sa_server_in_u3(&s->srv, (uint32_t)id);
     /* sa_finished may start the next stage's session, which replaces this one: detach first. */
     fedc_sa_server srv = s->srv;
     s->have_srv = 0;

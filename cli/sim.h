@@ -1,0 +1,33 @@
+/* The federation runner behind `fedc sim` and `fedc demo`: a coordinator and one client process
+ * per shard on loopback TCP (CurveZMQ with generated keys, secure aggregation unless turned
+ * off), then the same model trained on the pooled shards and on each shard alone, all scored on
+ * one test set. */
+#ifndef FEDC_CLI_SIM_H
+#define FEDC_CLI_SIM_H
+
+typedef struct sim_opts {
+    const char *data, *label, *drop, *split, *metrics, *summary, *work_dir;
+    int clients, threads, quiet, insecure;
+    float test_fraction;
+    /* passed through */
+    int rounds, local_epochs, batch;
+    const char *layers, *activation, *optimizer, *server_opt, *pos_weight;
+    const char *lr, *prox_mu, *server_lr, *fraction_fit, *val_fraction, *round_timeout;
+    const char *secagg;
+    unsigned long long seed;
+    /* Shards given instead of --data/--split (fedc demo): the clients are named after the files
+     * (bank-a.csv -> bank-a) and the models are scored on test_file. */
+    char **shard_files; /* NULL-terminated */
+    const char *test_file;
+    double alert_budget; /* share of transactions flagged for the recall column (0: none) */
+    const char *report;  /* write an HTML report here (binary tasks) */
+    const char *title;   /* the report's title */
+} sim_opts;
+
+/* Defaults of `fedc sim`. */
+void sim_defaults(sim_opts *o);
+
+/* Runs it; returns the exit code. */
+int sim_run(const sim_opts *o);
+
+#endif

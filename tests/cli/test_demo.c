@@ -1,0 +1,103 @@
+/* fedc demo, driven as a user would (small sizes): it runs twice in the same directory, and the
+ * report is a self-contained HTML page with one PR-AUC point per round, one precision-recall
+ * curve for the federated model and one for each bank alone, one participation row per round,
+ * nothing loaded from the network; the final table is also JSON for machines.
+ *
+ *   test_demo PATH/TO/fedc */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proc.h"
+
+static const char *g_fedc;
+
+static int count(const char *s, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+static void test_demo_report(void **state) {
+    (void)state;
+    char *dir = proc_mkdtemp("fedc-test-demo");
+    assert_non_null(dir);
+    char *out = proc_path(dir, "demo-out");
+    const char *argv[] = {g_fedc,   "demo", "--out",    out, "--customers", "300",
+                          "--days", "40",   "--rounds", "3", NULL};
+    const char *env[] = {"OMP_NUM_THREADS=1", NULL};
+    for (int run = 0; run < 2; run++) { /* a second run reuses the directory */
+        proc_result r;
+        assert_int_equal(proc_run(&r, argv, env, 300), 0);
+        if (r.status != 0)
+            fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "round   3/3"));
+        assert_non_null(strstr(r.out, "recall@0.5%"));
+        proc_result_release(&r);
+    }
+    char *rp = proc_path(out, "report.html"), *sp = proc_path(out, "summary.json");
+    char *html = proc_read_file(rp, NULL), *js = proc_read_file(sp, NULL);
+    assert_non_null(html);
+    assert_non_null(js);
+    assert_true(strncmp(html, "<!DOCTYPE html>", 15) == 0);
+    assert_non_null(strstr(html, "</html>"));
+    assert_int_equal(count(html, "<svg"), count(html, "</svg>"));
+    assert_int_equal(count(html, "<table"), count(html, "</table>"));
+    assert_int_equal(count(html, "<svg"), 2);
+    /* One PR-AUC point per round, one participation row per round naming all three banks. */
+    assert_int_equal(count(html, "class=\"pr-point\""), 3);
+    assert_int_equal(count(html, "<tr class=\"round\">"), 3);
+    assert_int_equal(count(html, "bank-a bank-b bank-c (3)"), 3);
+    /* Curves: federated, centralised, and each bank alone, each with many points. */
+    const char *models[] = {"federated (3 clients)", "bank-a alone", "bank-b alone",
+                            "bank-c alone"};
+    for (int i = 0; i < 4; i++) {
+        char pat[96];
+        snprintf(pat, sizeof pat, "class=\"pr-curve\" data-model=\"%s\"", models[i]);
+        const char *p = strstr(html, pat);
+        if (!p)
+            fail_msg("no precision-recall curve for %s", models[i]);
+        const char *pts = strstr(p, "points=\"");
+        assert_non_null(pts);
+        const char *end = strchr(pts + 8, '"');
+        int commas = 0;
+        for (const char *q = pts + 8; q < end; q++)
+            commas += *q == ',';
+        assert_true(commas >= 10);
+    }
+    assert_int_equal(count(html, "class=\"pr-curve\""), 5);
+    /* Self-contained: nothing to fetch. */
+    const char *loads[] = {"<script", "src=", "href=", "url(", "@import", "http:", "https:"};
+    for (int i = 0; i < 7; i++)
+        if (strstr(html, loads[i]))
+            fail_msg("report.html contains '%s'", loads[i]);
+    /* The table for machines. */
+    assert_non_null(strstr(js, "\"federated\":{\"name\":\"federated (3 clients)\""));
+    assert_non_null(strstr(js, "\"centralised\":"));
+    assert_int_equal(count(js, "\"recall_at_alert_budget\":"), 5);
+    assert_int_equal(count(js, " alone\""), 3);
+    free(html);
+    free(js);
+    free(rp);
+    free(sp);
+    proc_rmtree(dir);
+    free(out);
+    free(dir);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s PATH/TO/fedc\n", argv[0]);
+        return 2;
+    }
+    g_fedc = argv[1];
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_demo_report)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
