@@ -868,9 +868,9 @@ static int run(const sim_opts *o) {
 out:
     for (int i = 0; res && i < n_shards + 2; i++)
         free(res[i].pred);
-    cli_free_list(names);
     if (own_dir && dir[0] && strncmp(dir, "/tmp/fedc-sim-", 14) == 0)
         rm_rf(dir, given ? NULL : shards, names);
+    cli_free_list(names);
     for (int i = 0; shard_ds && i < n_shards; i++)
         fedc_dataset_destroy(&shard_ds[i]);
     free(shard_ds);

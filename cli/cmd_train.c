@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fedc/augment.h"
 #include "fedc/kernels.h"
 #include "fedc/modelfile.h"
 #include "fedc/train.h"
@@ -44,6 +45,9 @@ static void usage(FILE *f) {
         "  --l1 X                 L1 penalty on weights (default 0)\n"
         "  --pos-weight auto|X    weight of positive rows in binary cross-entropy; auto =\n"
         "                         negatives/positives of the training part (default 1)\n"
+        "  --augment KIND[:R]     add rare-class rows to the training part until positives /\n"
+        "                         negatives = R (default 0.1): oversample, smote, noise, or\n"
+        "                         none (default); validation and test rows are untouched\n"
         "  --patience N           stop after N epochs without validation improvement and\n"
         "                         restore the best weights; 0 = never (default 5)\n"
         "  --stop-metric NAME     loss, roc_auc or pr_auc (binary) (default loss)\n"
@@ -87,6 +91,8 @@ int cmd_train(int argc, char **argv) {
     const char *data = NULL, *label = NULL, *drop = NULL, *out = NULL, *json = NULL;
     const char *layers = "64,32", *act_name = "relu", *opt_name = "adam", *task_name = "auto";
     const char *pos_weight_s = "1", *stop_name = "loss";
+    fedc_aug_cfg aug;
+    memset(&aug, 0, sizeof aug);
     float val_frac = 0.15f, test_frac = 0.15f, threshold = 0.5f, wd = -1.0f;
     int threads = 0, quiet = 0;
     unsigned long long seed = 1;
@@ -129,7 +135,13 @@ int cmd_train(int argc, char **argv) {
             opt_name = v;
         else if (strcmp(flag, "--pos-weight") == 0)
             pos_weight_s = v;
-        else if (strcmp(flag, "--stop-metric") == 0)
+        else if (strcmp(flag, "--augment") == 0) {
+            fedc_diag ad;
+            if (fedc_aug_parse(&aug, v, &ad)) {
+                cli_error(CMD, "--augment: %s", ad.msg);
+                return FEDC_EXIT_USAGE;
+            }
+        } else if (strcmp(flag, "--stop-metric") == 0)
             stop_name = v;
         else if (strcmp(flag, "--out") == 0)
             out = v;
@@ -288,6 +300,26 @@ int cmd_train(int argc, char **argv) {
         fedc_dataset_standardize(val, model->mean, model->std);
     if (test)
         fedc_dataset_standardize(test, model->mean, model->std);
+    int aug_added = 0, aug_pos = 0, aug_neg = 0;
+    if (aug.kind != FEDC_AUG_NONE) {
+        for (int i = 0; i < train->n_rows; i++) {
+            aug_pos += train->y[i] == 1.0f;
+            aug_neg += train->y[i] == 0.0f;
+        }
+        if (task != FEDC_TASK_BINARY) {
+            cli_error(CMD, "--augment applies to binary labels only");
+            goto out;
+        }
+        fedc_dataset *big = NULL;
+        fedc_diag ad;
+        aug.seed = seed;
+        if (fedc_augment(&big, train, &aug, &aug_added, &ad)) {
+            cli_error(CMD, "--augment: %s", ad.msg);
+            goto out;
+        }
+        fedc_dataset_destroy(&train);
+        train = big;
+    }
     if (auto_pw)
         cfg.pos_weight = fedc_dataset_pos_weight(train);
     fedc_model_init(model, seed);
@@ -297,8 +329,13 @@ int cmd_train(int argc, char **argv) {
            fedc_task_name(task));
     if (task == FEDC_TASK_MULTICLASS)
         printf(" (%d classes)", n_classes);
-    printf("\n  split: %d train, %d validation, %d test (stratified, seed %llu)\n", train->n_rows,
-           val ? val->n_rows : 0, test ? test->n_rows : 0, seed);
+    printf("\n  split: %d train, %d validation, %d test (stratified, seed %llu)\n",
+           train->n_rows - aug_added, val ? val->n_rows : 0, test ? test->n_rows : 0, seed);
+    if (aug.kind != FEDC_AUG_NONE)
+        printf("  augment: %d synthetic positive rows added to the training part (%d positives, "
+               "%d negatives before; positives/negatives now %.4f)\n",
+               aug_added, aug_pos, aug_neg,
+               aug_neg ? (double)(aug_pos + aug_added) / aug_neg : 0.0);
     printf("  model: %d", arch.sizes[0]);
     for (int l = 1; l <= arch.n_layers; l++)
         printf("-%d", arch.sizes[l]);

@@ -20,6 +20,7 @@
 #include <omp.h>
 #endif
 
+#include "fedc/augment.h"
 #include "fedc/codec.h"
 #include "fedc/data.h"
 #include "fedc/fault.h"
@@ -647,6 +648,22 @@ static int apply_stats(cl *c, const float *mean, const float *std) {
     fedc_dataset_standardize(c->train, mean, std);
     if (c->val)
         fedc_dataset_standardize(c->val, mean, std);
+    if (c->cfg->augment.kind != FEDC_AUG_NONE && c->task == FEDC_TASK_BINARY) {
+        /* Rare-class rows added here, on this client's standardised training rows only; they
+         * never leave it and do not count as examples in FedAvg. */
+        fedc_dataset *big = NULL;
+        fedc_aug_cfg a = c->cfg->augment;
+        int added = 0;
+        fedc_diag ad;
+        a.seed = fedc_fl_split_seed(c->seed, c->cfg->name);
+        if (fedc_augment(&big, c->train, &a, &added, &ad)) {
+            logm("--augment: %s; training without it", ad.msg);
+        } else {
+            fedc_dataset_destroy(&c->train);
+            c->train = big;
+            logm("--augment: %d synthetic positive rows added locally", added);
+        }
+    }
     if (fedc_model_set_schema(c->eval_model, NULL, NULL, mean, std))
         return -1;
     return 0;
@@ -755,13 +772,14 @@ static void on_training_done(cl *c) {
         if (!c->sa_ready) {
             /* Our FedAvg weight: our share of the federation's training rows (capped at 1 in
              * case rows were added after round 0). */
-            double w = c->sa_total_rows > 0 ? (double)j->train->n_rows / c->sa_total_rows : 0;
+            double w = c->sa_total_rows > 0 ? (double)c->train_raw->n_rows / c->sa_total_rows : 0;
             w = w > 1.0 ? 1.0 : w;
             double loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
             fedc_diag d;
-            fedc_err rc = w > 0 ? fedc_sa_fit_encode(c->sa_vec, j->update, j->local->n_params, w,
-                                                     loss, (uint64_t)j->train->n_rows, &c->sa_q, &d)
-                                : FEDC_EINVAL;
+            fedc_err rc =
+                w > 0 ? fedc_sa_fit_encode(c->sa_vec, j->update, j->local->n_params, w, loss,
+                                           (uint64_t)c->train_raw->n_rows, &c->sa_q, &d)
+                      : FEDC_EINVAL;
             if (w <= 0)
                 snprintf(d.msg, sizeof d.msg, "the coordinator gave no row total for weights");
             fedc_fault_point("fit-res", j->round);
@@ -770,7 +788,7 @@ static void on_training_done(cl *c) {
         c->last_fit_round = j->round;
         c->last_loss = j->loss;
         c->last_secs = j->seconds;
-        c->last_rows = j->train->n_rows;
+        c->last_rows = c->train_raw->n_rows;
     } else if (c->sa_on || !c->cfg->allow_plain) {
         /* Trained for a secure session that is gone (the round was retried): nothing to send. */
     } else {
@@ -780,7 +798,7 @@ static void on_training_done(cl *c) {
         env_init(c, &m, j->round);
         t.count = j->local->n_params;
         r.update = &t;
-        r.n_examples = (uint64_t)j->train->n_rows;
+        r.n_examples = (uint64_t)c->train_raw->n_rows; /* real rows, not augmented ones */
         r.train_loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
         r.seconds = j->seconds;
         m.body_case = FEDC__ENVELOPE__BODY_FIT_RES;
@@ -790,7 +808,7 @@ static void on_training_done(cl *c) {
         c->last_fit_round = j->round;
         c->last_loss = j->loss;
         c->last_secs = j->seconds;
-        c->last_rows = j->train->n_rows;
+        c->last_rows = c->train_raw->n_rows;
     }
     if (c->pending) {
         c->pending = 0;

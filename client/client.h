@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 
+#include "fedc/augment.h"
 #include "fedc/keys.h"
 
 typedef struct client_cfg {
@@ -36,7 +37,8 @@ typedef struct client_cfg {
     const fedc_identity *coordinator; /* the coordinator's public key (pinned) */
     const fedc_identity *peers;       /* the roster (secure aggregation verifies round keys) */
     int n_peers;
-    int allow_plain; /* --secagg off: answer plain requests too (default: refuse them) */
+    int allow_plain;      /* --secagg off: answer plain requests too (default: refuse them) */
+    fedc_aug_cfg augment; /* rare-class augmentation of the local training rows */
 } client_cfg;
 
 /* Returns the process exit code: 0 when the coordinator says the run is complete, 1 on a runtime

@@ -29,6 +29,9 @@ static void usage(FILE *f) {
            "  --peers DIR              the federation's public keys (the roster)\n"
            "  --insecure               no CurveZMQ (testing only); secure aggregation then trusts\n"
            "                           the coordinator to relay the neighbours' keys honestly\n"
+           "  --augment KIND[:R]       add rare-class rows to the local training rows until\n"
+           "                           positives/negatives = R (default 0.1): oversample, smote,\n"
+           "                           noise or none (default); they never leave this machine\n"
            "  --secagg on|off          on (default): send statistics, updates and evaluation\n"
            "                           counts only masked (secure aggregation) and refuse a\n"
            "                           coordinator that asks for them in plain; off: allow both\n"
@@ -113,7 +116,13 @@ int main(int argc, char **argv) {
             coord_key_path = v;
         else if (strcmp(flag, "--peers") == 0)
             peers_dir = v;
-        else if (strcmp(flag, "--secagg") == 0) {
+        else if (strcmp(flag, "--augment") == 0) {
+            fedc_diag ad;
+            if (fedc_aug_parse(&c.augment, v, &ad)) {
+                cli_error(CMD, "--augment: %s", ad.msg);
+                bad = 1;
+            }
+        } else if (strcmp(flag, "--secagg") == 0) {
             if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
                 c.allow_plain = strcmp(v, "off") == 0;
             else {

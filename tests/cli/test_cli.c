@@ -449,6 +449,39 @@ static void test_train_then_eval(void **state) {
     free(json2);
 }
 
+/* --augment changes the training part's class balance as stated: oversample to 0.6 adds exactly
+ * ceil(0.6 x negatives) - positives rows; a bad kind or ratio is refused. */
+static void test_augment(void **state) {
+    (void)state;
+    const char *kinds[] = {"oversample:0.6", "smote:0.6", "noise:0.6"};
+    for (int k = 0; k < 3; k++) {
+        proc_result r;
+        fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--epochs", "1",
+                 "--augment", kinds[k], "--quiet", NULL);
+        expect_status(&r, 0);
+        const char *p = strstr(r.out, "augment: ");
+        assert_non_null(p);
+        int added = -1, pos = -1, neg = -1;
+        double now = 0;
+        assert_int_equal(sscanf(p,
+                                "augment: %d synthetic positive rows added to the training part "
+                                "(%d positives, %d negatives before; positives/negatives now %lf",
+                                &added, &pos, &neg, &now),
+                         4);
+        assert_true(pos > 100 && neg > 300);
+        assert_int_equal(added, (int)ceil(0.6 * neg - 1e-9) - pos);
+        assert_true(fabs(now - 0.6) < 2.0 / neg);
+        proc_result_release(&r);
+    }
+    proc_result r;
+    fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--augment", "smote:2", NULL);
+    expect_refusal(&r, "fedc train: --augment:", "(0, 1]");
+    proc_result_release(&r);
+    fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--augment", "rose", NULL);
+    expect_refusal(&r, "fedc train: --augment:", "oversample, smote or noise");
+    proc_result_release(&r);
+}
+
 /* ---- eval refuses damaged model files and mismatched data -------------------------------- */
 
 static void test_eval_refuses_bad_models(void **state) {
@@ -814,6 +847,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_bad_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_then_eval, setup, teardown),
+        cmocka_unit_test(test_augment),
         cmocka_unit_test_setup_teardown(test_eval_refuses_bad_models, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_missing_feature, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bit_identical_across_threads, setup, teardown),

@@ -358,6 +358,22 @@ static void test_both_share_kinds_refused(void **state) {
     lying_coordinator(state, "FEDC_FAULT=coordinator/misbehave:sa-both@1", "both share kinds");
 }
 
+/* --augment on the clients: synthetic rows are added locally (logged), the federation runs and
+ * the aggregate still counts real rows only (the weights come from round 0's totals). */
+static void test_clients_augment_locally(void **state) {
+    ctx *c = *state;
+    const char *extra[] = {"--rounds", "2", NULL};
+    const char *cargs[] = {"--secagg", "on", "--augment", "smote:0.6", NULL};
+    fed_round r[16];
+    int nr;
+    run(&c->f[0], 3, NULL, extra, cargs, 0, r, &nr);
+    const int want[] = {3, 3};
+    expect_participants(r, nr, want, 2);
+    for (int i = 0; i < 3; i++)
+        assert_true(fed_file_has(c->f[0].cl[i].err, "synthetic positive rows added locally"));
+    c->ok = 1;
+}
+
 /* A client that insists on secure aggregation (the default) refuses a plain coordinator. */
 static void test_client_refuses_plain_coordinator(void **state) {
     ctx *c = *state;
@@ -398,6 +414,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_forged_round_key_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_both_share_kinds_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_refuses_plain_coordinator, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clients_augment_locally, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
