@@ -306,11 +306,14 @@ static int make_transactions(bank *b, uint64_t seed) {
                 if (push(b, &t))
                     return -1;
             }
-            qsort(b->rows + day_first, b->n_rows - day_first, sizeof(tx), cmp_tx_time);
+            if (b->n_rows - day_first > 1)
+                qsort(b->rows + day_first, b->n_rows - day_first, sizeof(tx), cmp_tx_time);
         }
         /* Customer windows over exact times: [t - w days, t], the current one included. */
-        tx *v = b->rows + first;
         size_t m = b->n_rows - first;
+        if (m == 0)
+            continue;
+        tx *v = b->rows + first;
         for (int w = 0; w < 3; w++) {
             size_t lo = 0;
             double sum = 0;
@@ -346,7 +349,8 @@ static int make_transactions(bank *b, uint64_t seed) {
             f[x] += f[x - 1];
         }
     }
-    qsort(b->rows, b->n_rows, sizeof(tx), cmp_tx_time);
+    if (b->n_rows > 1)
+        qsort(b->rows, b->n_rows, sizeof(tx), cmp_tx_time);
     return 0;
 }
 

@@ -786,7 +786,15 @@ static int finish_round(coord *co) {
     fedc_eval_acc_summary(co->eval, &s);
     double secs = now_s() - co->round_t0;
     double loss = co->cfg->secagg ? co->sa_loss : fedc_accum_mean_loss(co->acc);
-    char l[32], va[32], vp[32], vl[32], pr[32], rc[32], acc[32], rm[32];
+    char l[32], va[32], vp[32], vl[32], pr[32], rc[32], acc[32], rm[32], bt[32], ba[32], bp[32],
+        br[32];
+    double b_thr, b_alerts, b_prec, b_rec;
+    fedc_eval_acc_budget(co->eval, co->cfg->alert_budget, &b_thr, &b_alerts, &b_prec, &b_rec);
+    int have_b = co->task == FEDC_TASK_BINARY && s.n > 0;
+    json_num(bt, sizeof bt, have_b ? b_thr : NAN);
+    json_num(ba, sizeof ba, have_b ? b_alerts : NAN);
+    json_num(bp, sizeof bp, have_b ? b_prec : NAN);
+    json_num(br, sizeof br, have_b ? b_rec : NAN);
     json_num(l, sizeof l, loss);
     json_num(va, sizeof va, s.roc_auc);
     json_num(vp, sizeof vp, s.pr_auc);
@@ -819,13 +827,16 @@ static int finish_round(coord *co) {
              "{\"round\":%u,\"participants\":%d,\"selected\":%d,\"train_loss\":%s,"
              "\"val_loss\":%s,\"val_roc_auc\":%s,\"val_pr_auc\":%s,\"val_precision\":%s,"
              "\"val_recall\":%s,\"val_accuracy\":%s,\"val_rmse\":%s,\"val_rows\":%llu,"
+             "\"alert_budget\":%g,\"val_alert_threshold\":%s,\"val_alert_share\":%s,"
+             "\"val_alert_precision\":%s,\"val_alert_recall\":%s,"
              "\"seconds\":%.4f,\"fit_overhead_s\":%s,\"bytes_in\":%llu,\"bytes_out\":%llu,"
              "\"retries\":%d,\"refused_keys\":%ld,\"curve\":%s,\"secagg\":%s,"
              "\"clients\":%s}",
              co->round, co->answered, co->selected, l, vl, va, vp, pr, rc, acc, rm,
-             (unsigned long long)s.n, secs, ov, (unsigned long long)co->bytes_in,
-             (unsigned long long)co->bytes_out, co->retries, fedc_net_refused(co->ep),
-             co->secure ? "true" : "false", co->cfg->secagg ? "true" : "false", who);
+             (unsigned long long)s.n, co->cfg->alert_budget, bt, ba, bp, br, secs, ov,
+             (unsigned long long)co->bytes_in, (unsigned long long)co->bytes_out, co->retries,
+             fedc_net_refused(co->ep), co->secure ? "true" : "false",
+             co->cfg->secagg ? "true" : "false", who);
     if (save_checkpoint(co, line))
         return -1;
     fedc_fault_point("checkpoint", co->round);

@@ -44,7 +44,8 @@ typedef struct coord_cfg {
     float val_fraction;
     int pos_weight_auto; /* derive negatives/positives from the summed class counts */
     float pos_weight;
-    float threshold; /* decision threshold for precision and recall */
+    float threshold;     /* decision threshold for precision and recall */
+    double alert_budget; /* share of rows a fraud team reviews: the metrics' operating point */
     fedc_server_cfg server;
     double round_timeout_s;
     double heartbeat_timeout_s;

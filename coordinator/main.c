@@ -71,6 +71,9 @@ static void usage(FILE *f) {
         "  --pos-weight auto|X      positive-class weight for binary labels; auto = negatives /\n"
         "                           positives over all clients (default 1)\n"
         "  --threshold X            decision threshold for precision/recall (default 0.5)\n"
+        "  --alert-budget F         also report precision and recall when the share F of\n"
+        "                           validation rows with the highest scores is flagged\n"
+        "                           (binary; default 0.005, from the summed histograms)\n"
         "server optimiser:\n"
         "  --server-opt NAME        fedavg, fedavgm or fedadam (default fedavg)\n"
         "  --server-lr X            server learning rate (default 1 for fedavg/fedavgm, 0.01 "
@@ -117,6 +120,7 @@ int main(int argc, char **argv) {
     c.max_retries = 5;
     c.seed = 1;
     c.secagg = 1;
+    c.alert_budget = 0.005;
     c.sa_clip = 10.0f;
     c.sa_max_clients = 1024;
     const char *server_name = "fedavg", *opt_name = "adam", *act_name = "relu";

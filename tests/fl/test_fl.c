@@ -931,8 +931,38 @@ static void test_eval_errors_and_empty(void **state) {
     fedc_eval_acc_destroy(NULL);
 }
 
+/* The alert-budget operating point from the summed histograms: 1000 rows, 10 bins; the top bins
+ * hold 3 rows (2 fraud), 4 rows (1 fraud), then 50 rows. A budget of 0.5% (5 rows) takes the
+ * top bin only; 1% (10 rows) takes two. */
+static void test_eval_alert_budget(void **state) {
+    (void)state;
+    fedc_eval_acc *a = NULL;
+    assert_int_equal(fedc_eval_acc_new(&a, FEDC_TASK_BINARY, 2, 10), FEDC_OK);
+    a->n = 1000;
+    a->hist_pos[9] = 2;
+    a->hist_neg[9] = 1;
+    a->hist_pos[8] = 1;
+    a->hist_neg[8] = 3;
+    a->hist_pos[7] = 5;
+    a->hist_neg[7] = 45;
+    a->hist_pos[0] = 12;
+    a->hist_neg[0] = 931;
+    double thr, share, prec, rec;
+    fedc_eval_acc_budget(a, 0.005, &thr, &share, &prec, &rec);
+    assert_true(fabs(thr - 0.9) < 1e-12 && fabs(share - 0.003) < 1e-12);
+    assert_true(fabs(prec - 2.0 / 3.0) < 1e-12 && fabs(rec - 2.0 / 20.0) < 1e-12);
+    fedc_eval_acc_budget(a, 0.01, &thr, &share, &prec, &rec);
+    assert_true(fabs(thr - 0.8) < 1e-12 && fabs(share - 0.007) < 1e-12);
+    assert_true(fabs(prec - 3.0 / 7.0) < 1e-12 && fabs(rec - 3.0 / 20.0) < 1e-12);
+    /* A budget smaller than the top bin flags nothing. */
+    fedc_eval_acc_budget(a, 0.001, &thr, &share, &prec, &rec);
+    assert_true(thr == 1.0 && share == 0.0 && isnan(prec) && rec == 0.0);
+    fedc_eval_acc_destroy(&a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_eval_alert_budget),
         cmocka_unit_test(test_accum_single_roundtrip),
         cmocka_unit_test(test_accum_weighted_mean),
         cmocka_unit_test(test_accum_order_independent),

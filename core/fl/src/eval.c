@@ -307,3 +307,27 @@ void fedc_eval_acc_summary(const fedc_eval_acc *a, fedc_eval_summary *out) {
         break;
     }
 }
+
+void fedc_eval_acc_budget(const fedc_eval_acc *a, double budget, double *threshold, double *alerts,
+                          double *precision, double *recall) {
+    *threshold = 1.0;
+    *alerts = 0.0;
+    *precision = *recall = NAN;
+    if (a->task != FEDC_TASK_BINARY || a->n == 0 || !(budget > 0))
+        return;
+    uint64_t pos = 0, tp = 0, flagged = 0;
+    for (uint32_t b = 0; b < a->bins; b++)
+        pos += a->hist_pos[b];
+    double cap = budget * (double)a->n;
+    for (uint32_t b = a->bins; b-- > 0;) {
+        uint64_t add = a->hist_pos[b] + a->hist_neg[b];
+        if ((double)(flagged + add) > cap)
+            break;
+        flagged += add;
+        tp += a->hist_pos[b];
+        *threshold = (double)b / (double)a->bins;
+    }
+    *alerts = (double)flagged / (double)a->n;
+    *precision = flagged ? (double)tp / (double)flagged : NAN;
+    *recall = pos ? (double)tp / (double)pos : NAN;
+}

@@ -239,4 +239,13 @@ typedef struct fedc_eval_summary {
  * With 10000 bins both agree with core/nn's exact metrics to about 1e-4 on typical data. */
 void fedc_eval_acc_summary(const fedc_eval_acc *a, fedc_eval_summary *out);
 
+/* The operating point of a fraud team that reviews at most `budget` (a share, 0 < budget <= 1)
+ * of all rows, from the federation's binary score histograms: bins are taken from the highest
+ * score down while the rows flagged stay within the budget. *threshold gets the lower edge of
+ * the last bin taken (1 when none fits), *alerts the share flagged, *precision and *recall their
+ * values there (NaN when undefined). Whole bins only: with 10,000 bins the flagged share can fall
+ * short of the budget by the rows of one bin. */
+void fedc_eval_acc_budget(const fedc_eval_acc *a, double budget, double *threshold, double *alerts,
+                          double *precision, double *recall);
+
 #endif
