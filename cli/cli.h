@@ -21,6 +21,12 @@ int cmd_split(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+
+/* Operating thresholds from scores (binary): the one that flags at most budget x n rows (the
+ * k-th highest score, k = floor(budget n); above every score when k = 0), and the lowest whose
+ * precision is at least p (1 when none reaches it). */
+float cli_threshold_budget(const float *score, int n, float budget);
+float cli_threshold_precision(const float *score, const float *y, int n, float p);
 int cmd_demo(int argc, char **argv);
 
 /* report.c: the federation's HTML report (self-contained: inline SVG and CSS). rounds_path is

@@ -287,3 +287,60 @@ int cli_write_metrics_json(const char *cmd, const char *path, const cli_metrics 
     free(buf);
     return rc;
 }
+
+static int cmp_score_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+float cli_threshold_budget(const float *score, int n, float budget) {
+    int k = (int)floor((double)budget * n + 1e-9);
+    if (n < 1 || k < 1)
+        return nextafterf(1.0f, 2.0f); /* nothing flagged: scores are at most 1 */
+    float *s = malloc(sizeof(float) * (size_t)n);
+    if (!s)
+        return nextafterf(1.0f, 2.0f);
+    memcpy(s, score, sizeof(float) * (size_t)n);
+    qsort(s, (size_t)n, sizeof *s, cmp_score_desc);
+    /* score >= t is flagged: t = the k-th highest, moved up past ties that would exceed k. */
+    float t = s[k - 1];
+    if (k < n && s[k] == t) {
+        int i = k - 1;
+        while (i >= 0 && s[i] == t)
+            i--;
+        t = i >= 0 ? s[i] : nextafterf(t, 2.0f);
+    }
+    free(s);
+    return t;
+}
+
+typedef struct sy {
+    float s, y;
+} sy;
+
+static int cmp_sy_desc(const void *a, const void *b) {
+    const sy *x = a, *y = b;
+    return (x->s < y->s) - (x->s > y->s);
+}
+
+float cli_threshold_precision(const float *score, const float *y, int n, float p) {
+    sy *v = malloc(sizeof *v * (size_t)(n > 0 ? n : 1));
+    float best = 1.0f;
+    if (!v)
+        return best;
+    for (int i = 0; i < n; i++) {
+        v[i].s = score[i];
+        v[i].y = y[i];
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_sy_desc);
+    long tp = 0;
+    for (int i = 0; i < n; i++) {
+        tp += v[i].y > 0.5f;
+        if (i + 1 < n && v[i + 1].s == v[i].s)
+            continue; /* a threshold takes a whole tie group */
+        if ((double)tp / (i + 1) >= p)
+            best = v[i].s;
+    }
+    free(v);
+    return best;
+}

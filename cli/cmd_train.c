@@ -57,6 +57,10 @@ static void usage(FILE *f) {
         "  --out FILE             save the trained model (path used exactly as given)\n"
         "  --metrics-json FILE    write test metrics as one JSON object on one line\n"
         "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
+        "  --alert-budget F       choose the threshold on the validation part so that at most\n"
+        "                         the share F of rows is flagged (fraud teams' review budget)\n"
+        "  --min-precision X      choose the lowest threshold whose validation precision is at\n"
+        "                         least X (the most recall at that precision)\n"
         "  --quiet                no per-epoch lines\n"
         "  -h, --help             this message\n"
         "\n"
@@ -94,6 +98,7 @@ int cmd_train(int argc, char **argv) {
     fedc_aug_cfg aug;
     memset(&aug, 0, sizeof aug);
     float val_frac = 0.15f, test_frac = 0.15f, threshold = 0.5f, wd = -1.0f;
+    float alert_budget = 0, min_precision = 0;
     int threads = 0, quiet = 0;
     unsigned long long seed = 1;
     fedc_train_cfg cfg = fedc_train_defaults();
@@ -175,6 +180,10 @@ int cmd_train(int argc, char **argv) {
             bad = cli_float(CMD, flag, v, 0.0, 0.9, 0, &test_frac);
         else if (strcmp(flag, "--threshold") == 0)
             bad = cli_float(CMD, flag, v, 0.0, 1.0, 0, &threshold);
+        else if (strcmp(flag, "--alert-budget") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &alert_budget);
+        else if (strcmp(flag, "--min-precision") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &min_precision);
         else {
             cli_error(CMD, "unknown option '%s' (see fedc train --help)", flag);
             goto out;
@@ -256,6 +265,16 @@ int cmd_train(int argc, char **argv) {
     int n_classes;
     if (fedc_dataset_task(&task, &n_classes, all, forced_regression, &d)) {
         fprintf(stderr, "fedc train: %s: %s\n", data, d.msg);
+        goto out;
+    }
+    if (alert_budget > 0 && min_precision > 0) {
+        cli_error(CMD, "--alert-budget and --min-precision choose the threshold in two ways; give "
+                       "one");
+        goto out;
+    }
+    if ((alert_budget > 0 || min_precision > 0) && (task != FEDC_TASK_BINARY || val_frac <= 0)) {
+        cli_error(CMD, "%s needs binary labels and a validation part (--val-fraction > 0)",
+                  alert_budget > 0 ? "--alert-budget" : "--min-precision");
         goto out;
     }
     if (task != FEDC_TASK_BINARY && (auto_pw || cfg.pos_weight != 1.0f)) {
@@ -362,6 +381,24 @@ int cmd_train(int argc, char **argv) {
     printf("trained %d epochs in %.2fs (best epoch %d), threads used: %d\n", rep.epochs_run,
            rep.seconds, rep.best_epoch, rep.threads_used);
 
+    /* A threshold chosen on the validation part for an operating target. */
+    const char *thr_how = NULL;
+    if ((alert_budget > 0 || min_precision > 0) && val && val->n_rows > 0) {
+        float *vp = malloc(sizeof(float) * (size_t)val->n_rows);
+        if (!vp || fedc_model_predict_std(vp, model, val->x, val->n_rows)) {
+            free(vp);
+            cli_error(CMD, "out of memory");
+            goto out;
+        }
+        threshold = alert_budget > 0
+                        ? cli_threshold_budget(vp, val->n_rows, alert_budget)
+                        : cli_threshold_precision(vp, val->y, val->n_rows, min_precision);
+        free(vp);
+        thr_how = alert_budget > 0 ? "alert budget" : "minimum precision";
+        printf("threshold %.6g chosen on the %d validation rows for the %s %g\n", (double)threshold,
+               val->n_rows, thr_how, (double)(alert_budget > 0 ? alert_budget : min_precision));
+    }
+
     /* Metrics on the held-out test part (or the training part when there is none). */
     const int has_test = test && test->n_rows > 0;
     const fedc_dataset *eval = has_test ? test : train;
@@ -388,9 +425,9 @@ int cmd_train(int argc, char **argv) {
         char extra[256];
         snprintf(extra, sizeof extra,
                  "\"split\":\"%s\",\"epochs\":%d,\"best_epoch\":%d,\"threads\":%d,"
-                 "\"seconds\":%.3f",
+                 "\"seconds\":%.3f,\"threshold\":%.9g,\"threshold_from\":\"%s\"",
                  has_test ? "test" : "train", rep.epochs_run, rep.best_epoch, rep.threads_used,
-                 rep.seconds);
+                 rep.seconds, (double)threshold, thr_how ? thr_how : "flag");
         if (cli_write_metrics_json(CMD, json, &mt, extra))
             goto out;
     }

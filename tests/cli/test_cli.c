@@ -482,6 +482,44 @@ static void test_augment(void **state) {
     proc_result_release(&r);
 }
 
+/* A threshold chosen on the validation part: with an alert budget of 5% few test rows are
+ * flagged (low recall, high precision), with a minimum precision the threshold says where it came
+ * from; both together, or on a non-binary task, are refused. */
+static void test_operating_threshold(void **state) {
+    char *json = tpath(state, "thr.json");
+    proc_result r;
+    fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--epochs", "5",
+             "--alert-budget", "0.05", "--quiet", "--metrics-json", json, NULL);
+    expect_status(&r, 0);
+    assert_non_null(strstr(r.out, "chosen on the 150 validation rows for the alert budget 0.05"));
+    proc_result_release(&r);
+    char *j = read_json(json);
+    double recall = -1, precision = -1, thr = -1;
+    assert_int_equal(json_num(j, "recall", &recall), 1);
+    assert_int_equal(json_num(j, "precision", &precision), 1);
+    assert_int_equal(json_num(j, "threshold", &thr), 1);
+    assert_non_null(strstr(j, "\"threshold_from\":\"alert budget\""));
+    /* 45 of the 150 test rows are positive; about 5% flagged means recall near 0.15. */
+    assert_true(recall > 0.0 && recall < 0.3);
+    assert_true(precision >= 0.5);
+    assert_true(thr > 0.5 && thr <= 1.0);
+    free(j);
+    fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--epochs", "5",
+             "--min-precision", "0.7", "--quiet", "--metrics-json", json, NULL);
+    expect_status(&r, 0);
+    assert_non_null(strstr(r.out, "for the minimum precision 0.7"));
+    proc_result_release(&r);
+    j = read_json(json);
+    assert_non_null(strstr(j, "\"threshold_from\":\"minimum precision\""));
+    free(j);
+    fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--alert-budget", "0.05",
+             "--min-precision", "0.7", NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "give one"));
+    proc_result_release(&r);
+    free(json);
+}
+
 /* ---- eval refuses damaged model files and mismatched data -------------------------------- */
 
 static void test_eval_refuses_bad_models(void **state) {
@@ -848,6 +886,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_then_eval, setup, teardown),
         cmocka_unit_test(test_augment),
+        cmocka_unit_test_setup_teardown(test_operating_threshold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_refuses_bad_models, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_missing_feature, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bit_identical_across_threads, setup, teardown),
