@@ -27,6 +27,12 @@ int cmd_synth(int argc, char **argv);
  * precision is at least p (1 when none reaches it). */
 float cli_threshold_budget(const float *score, int n, float budget);
 float cli_threshold_precision(const float *score, const float *y, int n, float p);
+
+/* Card precision@k (Le Borgne et al. 2022, handbook chapter 4): each day, the k cards with the
+ * highest score (a card's score is its highest transaction score that day); the share of them
+ * with a fraudulent transaction that day, averaged over the days (*days of them). */
+double cli_card_precision(const float *score, const float *y, const float *card, const float *day,
+                          int n, int k, int *days);
 int cmd_demo(int argc, char **argv);
 
 /* report.c: the federation's HTML report (self-contained: inline SVG and CSS). rounds_path is

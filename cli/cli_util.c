@@ -344,3 +344,64 @@ float cli_threshold_precision(const float *score, const float *y, int n, float p
     free(v);
     return best;
 }
+
+typedef struct card_row {
+    float day, card, score;
+    int fraud;
+} card_row;
+
+static int cmp_day_card(const void *a, const void *b) {
+    const card_row *x = a, *y = b;
+    if (x->day != y->day)
+        return x->day < y->day ? -1 : 1;
+    return (x->card > y->card) - (x->card < y->card);
+}
+
+static int cmp_card_score(const void *a, const void *b) {
+    const card_row *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return (x->card > y->card) - (x->card < y->card);
+}
+
+double cli_card_precision(const float *score, const float *y, const float *card, const float *day,
+                          int n, int k, int *days) {
+    *days = 0;
+    if (n < 1 || k < 1)
+        return NAN;
+    card_row *v = malloc(sizeof *v * (size_t)n);
+    if (!v)
+        return NAN;
+    for (int i = 0; i < n; i++) {
+        v[i].day = day[i];
+        v[i].card = card[i];
+        v[i].score = score[i];
+        v[i].fraud = y[i] > 0.5f;
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_day_card);
+    /* One entry per (day, card): its highest score, fraudulent if any transaction was. */
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (m > 0 && v[m - 1].day == v[i].day && v[m - 1].card == v[i].card) {
+            v[m - 1].score = v[i].score > v[m - 1].score ? v[i].score : v[m - 1].score;
+            v[m - 1].fraud |= v[i].fraud;
+        } else {
+            v[m++] = v[i];
+        }
+    }
+    double sum = 0;
+    for (int lo = 0; lo < m;) {
+        int hi = lo;
+        while (hi < m && v[hi].day == v[lo].day)
+            hi++;
+        qsort(v + lo, (size_t)(hi - lo), sizeof *v, cmp_card_score);
+        int top = hi - lo < k ? hi - lo : k, frauds = 0;
+        for (int i = 0; i < top; i++)
+            frauds += v[lo + i].fraud;
+        sum += (double)frauds / k; /* divided by k, as the handbook does, on every day */
+        (*days)++;
+        lo = hi;
+    }
+    free(v);
+    return *days ? sum / *days : NAN;
+}

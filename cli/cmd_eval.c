@@ -21,6 +21,11 @@ static void usage(FILE *f) {
             "  --label NAME           label column (default: the label the model was trained on)\n"
             "  --metrics-json FILE    write the metrics as one JSON object on one line\n"
             "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
+            "  --card-precision K     also card precision@K: each day the K cards with the\n"
+            "                         highest score, the share of them with a fraud that day\n"
+            "  --card-column NAME     the card id column (default CUSTOMER_ID, as fedc synth\n"
+            "                         writes it)\n"
+            "  --day-column NAME      the day column (default TX_TIME_DAYS)\n"
             "  --threads N            OpenMP threads (default OMP_NUM_THREADS, else all cores)\n"
             "  -h, --help             this message\n"
             "\n"
@@ -29,6 +34,8 @@ static void usage(FILE *f) {
 
 int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *data = NULL, *label = NULL, *json = NULL;
+    const char *card_col = "CUSTOMER_ID", *day_col = "TX_TIME_DAYS";
+    int card_k = 0;
     float threshold = 0.5f;
     int threads = 0, rc = FEDC_EXIT_USAGE;
     fedc_model *m = NULL;
@@ -56,6 +63,12 @@ int cmd_eval(int argc, char **argv) {
             label = v;
         else if (strcmp(flag, "--metrics-json") == 0)
             json = v;
+        else if (strcmp(flag, "--card-precision") == 0)
+            bad = cli_int(CMD, flag, v, 1, 1000000, &card_k);
+        else if (strcmp(flag, "--card-column") == 0)
+            card_col = v;
+        else if (strcmp(flag, "--day-column") == 0)
+            day_col = v;
         else if (strcmp(flag, "--threshold") == 0)
             bad = cli_float(CMD, flag, v, 0.0, 1.0, 0, &threshold);
         else if (strcmp(flag, "--threads") == 0)
@@ -163,7 +176,44 @@ int cmd_eval(int argc, char **argv) {
     char title[512];
     snprintf(title, sizeof title, "metrics of %s on %s", model_path, data);
     cli_print_metrics(stdout, title, &mt);
-    if (json && cli_write_metrics_json(CMD, json, &mt, ""))
+    char extra[128] = "";
+    if (card_k > 0) {
+        int cc = -1, dc = -1;
+        for (int c = 0; c < ds->n_features; c++) {
+            if (strcmp(ds->feature_names[c], card_col) == 0)
+                cc = c;
+            if (strcmp(ds->feature_names[c], day_col) == 0)
+                dc = c;
+        }
+        if (m->arch.task != FEDC_TASK_BINARY || cc < 0 || dc < 0) {
+            cli_error(CMD,
+                      "--card-precision needs a binary model and the columns '%s' and '%s' in "
+                      "%s",
+                      card_col, day_col, data);
+            rc = FEDC_EXIT_USAGE;
+            goto out;
+        }
+        float *card = malloc(sizeof(float) * (size_t)(ds->n_rows ? ds->n_rows : 1));
+        float *day = malloc(sizeof(float) * (size_t)(ds->n_rows ? ds->n_rows : 1));
+        if (!card || !day) {
+            free(card);
+            free(day);
+            cli_error(CMD, "out of memory");
+            goto out;
+        }
+        for (int i = 0; i < ds->n_rows; i++) {
+            card[i] = ds->x[(size_t)i * ds->n_features + cc];
+            day[i] = ds->x[(size_t)i * ds->n_features + dc];
+        }
+        int days = 0;
+        double cp = cli_card_precision(pred, ds->y, card, day, ds->n_rows, card_k, &days);
+        free(card);
+        free(day);
+        printf("  card precision@%d  %.4f  (mean over %d days)\n", card_k, cp, days);
+        snprintf(extra, sizeof extra, "\"card_precision_k\":%d,\"card_precision\":%.6f", card_k,
+                 cp);
+    }
+    if (json && cli_write_metrics_json(CMD, json, &mt, extra))
         goto out;
     rc = FEDC_EXIT_OK;
 out:
