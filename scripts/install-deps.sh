@@ -17,6 +17,15 @@ elif [[ $# -gt 0 ]]; then
   exit 2
 fi
 
+# With a working Docker engine the deploy tests run (tests/docker): they build a local Debian base
+# image with debootstrap and drive docker-compose.
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  packages+=(debootstrap)
+  if ! docker-compose version >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+    packages+=(docker-compose)
+  fi
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
