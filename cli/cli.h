@@ -34,6 +34,7 @@ float cli_threshold_precision(const float *score, const float *y, int n, float p
 double cli_card_precision(const float *score, const float *y, const float *card, const float *day,
                           int n, int k, int *days);
 int cmd_demo(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* report.c: the federation's HTML report (self-contained: inline SVG and CSS). rounds_path is
  * the coordinator's --metrics-json file; preds[m] (may be NULL) the test scores of model m. */

@@ -15,6 +15,7 @@ static void usage(FILE *f) {
             "  keygen  create a participant's identity (NAME.key and NAME.key_secret)\n"
             "  synth   generate card transactions for several banks (fraud scenarios, features)\n"
             "  demo    three banks train one fraud model: synth, keys, a federation, a report\n"
+            "  report  the HTML report of a finished federation (metrics file, model, test data)\n"
             "  sim     run a federation of local processes and compare it with centralised and\n"
             "          client-alone training\n"
             "  help    show this message\n"
@@ -42,6 +43,8 @@ int main(int argc, char **argv) {
         return cmd_synth(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0)
         return cmd_demo(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0)
+        return cmd_report(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return FEDC_EXIT_OK;

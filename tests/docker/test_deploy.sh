@@ -53,6 +53,7 @@ export FEDC_BASE
 echo "base image: $FEDC_BASE"
 export FEDC_ROUNDS=10 FEDC_CUSTOMERS=1000 FEDC_DAYS=50 FEDC_SEED=3
 t0=$(date +%s.%N)
+# `up -d` returns once the report service could start, i.e. after the coordinator finished.
 dc up -d --build > "$tmp/up.log" 2>&1 || { cat "$tmp/up.log"; fail "docker-compose up"; }
 coord=$(dc ps -q coordinator)
 [[ -n $coord ]] || fail "no coordinator container"
@@ -60,6 +61,11 @@ rc=$(timeout 900 docker wait "$coord") || fail "the coordinator did not finish i
 t1=$(date +%s.%N)
 [[ $rc == 0 ]] || fail "the coordinator exited with $rc"
 [[ -s $DEPLOY_OUT/global.fedc ]] || fail "no model in $DEPLOY_OUT"
+report=$(dc ps -q report)
+[[ -n $report ]] && rrc=$(timeout 300 docker wait "$report") || fail "no report service"
+[[ $rrc == 0 ]] || fail "the report service exited with $rrc"
+grep -q 'class="pr-point"' "$DEPLOY_OUT/report.html" || fail "no report.html with the rounds"
+[[ -s $DEPLOY_OUT/eval.json ]] || fail "no eval.json"
 rounds=$(wc -l < "$DEPLOY_OUT/rounds.jsonl")
 [[ $rounds == "$FEDC_ROUNDS" ]] || fail "$rounds metrics lines, expected $FEDC_ROUNDS"
 grep -q '"secagg":true' "$DEPLOY_OUT/rounds.jsonl" || fail "secure aggregation was not on"
@@ -108,7 +114,9 @@ rm -f "$DEPLOY_OUT"/*
 export FEDC_ROUNDS=16 FEDC_ROUND_TIMEOUT=6 FEDC_HEARTBEAT_TIMEOUT=3
 fault="" && for r in $(seq 1 16); do fault+="${fault:+,}coordinator/delay:round-start@$r:1500"; done
 export FEDC_FAULT=$fault
-dc up -d > "$tmp/up2.log" 2>&1 || { cat "$tmp/up2.log"; fail "docker-compose up (faults)"; }
+# Not the report service: `up -d` would wait for the coordinator to finish before returning.
+dc up -d coordinator bank-a bank-b bank-c > "$tmp/up2.log" 2>&1 \
+    || { cat "$tmp/up2.log"; fail "docker-compose up (faults)"; }
 coord=$(dc ps -q coordinator)
 bank_b=$(dc ps -q bank-b)
 bank_c=$(dc ps -q bank-c)
@@ -124,9 +132,9 @@ part() { sed -n "${1}p" "$DEPLOY_OUT/rounds.jsonl" | sed -n 's/.*"participants":
 wait_rounds 1 120
 # An unlisted key: refused at the handshake, the client says so and exits non-zero.
 set +e
-docker run --rm --network "${project}_bank-a-net" -v "${project}_keys:/keys:ro" \
+timeout 120 docker run --rm --network "${project}_bank-a-net" -v "${project}_keys:/keys:ro" \
     -v "${project}_data:/data:ro" "$FEDC_IMAGE" sh -c \
-    'fedc keygen --name bank-x --out /tmp/k > /dev/null && exec fedc-client --connect tcp://coordinator:7070 --key /tmp/k/bank-x.key_secret --coordinator-key /keys/coordinator.key --peers /keys/allow --data /data/bank-a.csv --label TX_FRAUD --drop CUSTOMER_ID,TX_TIME_DAYS' \
+    'fedc keygen --name bank-x --out /tmp/k > /dev/null && exec fedc-client --connect tcp://coordinator:7070 --key /tmp/k/bank-x.key_secret --coordinator-key /keys/coordinator.key --peers /keys/allow --data /data/bank-a.csv --label TX_FRAUD --drop CUSTOMER_ID,TX_TIME_DAYS --coordinator-timeout 60' \
     > "$tmp/unlisted.log" 2>&1
 unlisted=$?
 set -e
@@ -167,7 +175,8 @@ while [[ $(docker inspect -f '{{.State.Status}}' "$coord") != exited ]]; do
 done
 rc=$(docker inspect -f '{{.State.ExitCode}}' "$coord")
 [[ $rc == 0 ]] || fail "the restarted coordinator exited with $rc"
-docker logs "$coord" 2>&1 | grep -q "resuming run after round" || fail "the coordinator did not resume from its checkpoint"
+docker logs "$coord" > "$tmp/coord.log" 2>&1 || true
+grep -q "resuming run after round" "$tmp/coord.log" || fail "the coordinator did not resume from its checkpoint"
 got=$(sed -n 's/.*"round":\([0-9]*\),.*/\1/p' "$DEPLOY_OUT/rounds.jsonl" | tr '\n' ' ')
 [[ $got == "$(seq -s ' ' 1 16) " ]] || fail "rounds in the metrics: $got (expected 1..16, each once)"
 echo "coordinator restarted after round $restart_at: resumed, rounds 1..16 each once"
