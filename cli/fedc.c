@@ -16,6 +16,7 @@ static void usage(FILE *f) {
             "  synth   generate card transactions for several banks (fraud scenarios, features)\n"
             "  demo    three banks train one fraud model: synth, keys, a federation, a report\n"
             "  report  the HTML report of a finished federation (metrics file, model, test data)\n"
+            "  privacy the (epsilon, delta) of the sampled Gaussian mechanism (RDP accountant)\n"
             "  sim     run a federation of local processes and compare it with centralised and\n"
             "          client-alone training\n"
             "  help    show this message\n"
@@ -45,6 +46,8 @@ int main(int argc, char **argv) {
         return cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0)
         return cmd_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "privacy") == 0)
+        return cmd_privacy(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return FEDC_EXIT_OK;

@@ -520,6 +520,34 @@ static void test_operating_threshold(void **state) {
     free(json);
 }
 
+/* fedc privacy prints SECURITY.md's reference epsilons and refuses incomplete input. */
+static void test_privacy(void **state) {
+    (void)state;
+    proc_result r;
+    fedc_run(&r, NULL, "privacy", "--q", "0.01", "--sigma", "1", "--steps", "1000", "--delta",
+             "1e-5", NULL);
+    expect_status(&r, 0);
+    assert_non_null(strstr(r.out, "epsilon = 2.538 (order 8)"));
+    proc_result_release(&r);
+    fedc_run(&r, NULL, "privacy", "--q", "0.004266667", "--sigma", "1.12", "--steps", "14062",
+             "--delta", "1e-5", NULL);
+    expect_status(&r, 0);
+    assert_non_null(strstr(r.out, "epsilon = 2.922"));
+    proc_result_release(&r);
+    fedc_run(&r, NULL, "privacy", "--q", "0.01", "--steps", "1000", "--delta", "1e-5",
+             "--target-epsilon", "2.538", NULL);
+    expect_status(&r, 0);
+    assert_non_null(strstr(r.out, "sigma = 1.000"));
+    proc_result_release(&r);
+    fedc_run(&r, NULL, "privacy", "--q", "0.01", "--steps", "1000", "--delta", "1e-5", NULL);
+    expect_refusal(&r, "fedc privacy:", "--sigma or --target-epsilon is required");
+    proc_result_release(&r);
+    fedc_run(&r, NULL, "privacy", "--q", "2", "--sigma", "1", "--steps", "10", "--delta", "1e-5",
+             NULL);
+    expect_status(&r, 2);
+    proc_result_release(&r);
+}
+
 /* ---- eval refuses damaged model files and mismatched data -------------------------------- */
 
 static void test_eval_refuses_bad_models(void **state) {
@@ -886,6 +914,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_then_eval, setup, teardown),
         cmocka_unit_test(test_augment),
+        cmocka_unit_test(test_privacy),
         cmocka_unit_test_setup_teardown(test_operating_threshold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_refuses_bad_models, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_missing_feature, setup, teardown),
