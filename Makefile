@@ -38,7 +38,9 @@ build: deps $(BUILD)/CMakeCache.txt
 build-asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-demo: build
+# The demo needs only the three programs (the test suite and benchmarks build with `make build`).
+demo: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target fedc fedc-coordinator fedc-client
 	@scripts/demo.sh $(BUILD)
 
 test: format-check test-release test-asan test-fuzz
