@@ -28,6 +28,10 @@ int cmd_synth(int argc, char **argv);
 float cli_threshold_budget(const float *score, int n, float budget);
 float cli_threshold_precision(const float *score, const float *y, int n, float p);
 
+/* Recall when the ceil(budget x n) highest scores are flagged (at a tied threshold only as many
+ * as fit the budget); NaN without positives or scores. */
+double cli_recall_at_budget(const float *pred, const float *y, int n, double budget);
+
 /* Card precision@k (Le Borgne et al. 2022, handbook chapter 4): each day, the k cards with the
  * highest score (a card's score is its highest transaction score that day); the share of them
  * with a fraudulent transaction that day, averaged over the days (*days of them). */

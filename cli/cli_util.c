@@ -405,3 +405,33 @@ double cli_card_precision(const float *score, const float *y, const float *card,
     free(v);
     return *days ? sum / *days : NAN;
 }
+
+static int cmp_desc_f(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+double cli_recall_at_budget(const float *pred, const float *y, int n, double budget) {
+    if (!pred || budget <= 0 || n < 1)
+        return NAN;
+    float *s = malloc(sizeof(float) * (size_t)n);
+    if (!s)
+        return NAN;
+    memcpy(s, pred, sizeof(float) * (size_t)n);
+    qsort(s, (size_t)n, sizeof *s, cmp_desc_f);
+    int k = (int)ceil(budget * n);
+    k = k < 1 ? 1 : k > n ? n : k;
+    float thr = s[k - 1];
+    free(s);
+    /* Flag the k highest; at the threshold, only as many as fit the budget. */
+    int above = 0;
+    for (int i = 0; i < n; i++)
+        above += pred[i] > thr;
+    int room = k - above, tp = 0, pos = 0;
+    for (int i = 0; i < n; i++) {
+        pos += y[i] > 0.5f;
+        if (pred[i] > thr || (pred[i] == thr && room-- > 0))
+            tp += y[i] > 0.5f;
+    }
+    return pos ? (double)tp / pos : NAN;
+}

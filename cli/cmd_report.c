@@ -116,15 +116,7 @@ int cmd_report(int argc, char **argv) {
         cli_error(CMD, "out of memory");
         goto out;
     }
-    /* Recall at the budget: the top ceil(budget n) scores flagged. */
-    double pr = mt.bin.pr_auc, rec = NAN;
-    float thr = cli_threshold_budget(pred, sel->n_rows, budget);
-    long tp = 0, pos = 0;
-    for (int i = 0; i < sel->n_rows; i++) {
-        pos += sel->y[i] > 0.5f;
-        tp += sel->y[i] > 0.5f && pred[i] >= thr;
-    }
-    rec = pos ? (double)tp / pos : NAN;
+    double pr = mt.bin.pr_auc, rec = cli_recall_at_budget(pred, sel->y, sel->n_rows, budget);
     const char *names[] = {"federated model"};
     const float *preds[] = {pred};
     if (report_write(out, title, rounds, 1, names, preds, sel->y, sel->n_rows, &pr, budget, &rec))

@@ -410,37 +410,6 @@ static int concat_csv(const char *path, char *const *files) {
     return rc;
 }
 
-/* fraction of positives among the top ceil(budget * n) scores (ties broken by index). */
-static int cmp_desc(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
-}
-
-static double recall_at_budget(const float *pred, const float *y, int n, double budget) {
-    if (!pred || budget <= 0 || n < 1)
-        return NAN;
-    float *s = malloc(sizeof(float) * (size_t)n);
-    if (!s)
-        return NAN;
-    memcpy(s, pred, sizeof(float) * (size_t)n);
-    qsort(s, (size_t)n, sizeof *s, cmp_desc);
-    int k = (int)ceil(budget * n);
-    k = k < 1 ? 1 : k > n ? n : k;
-    float thr = s[k - 1];
-    free(s);
-    /* Flag the k highest; at the threshold, only as many as fit the budget. */
-    int above = 0;
-    for (int i = 0; i < n; i++)
-        above += pred[i] > thr;
-    int room = k - above, tp = 0, pos = 0;
-    for (int i = 0; i < n; i++) {
-        pos += y[i] > 0.5f;
-        if (pred[i] > thr || (pred[i] == thr && room-- > 0))
-            tp += y[i] > 0.5f;
-    }
-    return pos ? (double)tp / pos : NAN;
-}
-
 static int run(const sim_opts *o) {
     int rc = FEDC_EXIT_USAGE;
     char coord_bin[PATH_MAX], client_bin[PATH_MAX];
@@ -802,7 +771,7 @@ static int run(const sim_opts *o) {
     int have_budget = task == FEDC_TASK_BINARY && o->alert_budget > 0;
     for (int i = 0; i < n_shards + 2; i++)
         res[i].alert_recall =
-            have_budget ? recall_at_budget(res[i].pred, test->y, test->n_rows, o->alert_budget)
+            have_budget ? cli_recall_at_budget(res[i].pred, test->y, test->n_rows, o->alert_budget)
                         : NAN;
     if (given)
         printf("\ntest set: %s, %d rows\n", o->test_file, test->n_rows);

@@ -39,6 +39,11 @@ static void test_thresholds(void **state) {
     /* Precision >= 0.75: flagging down to 0.7 gives 3 of 4 (0.95, 0.9, 0.8, 0.7); down to 0.6
      * 4 of 5 = 0.8 is the lowest threshold that still reaches it. */
     assert_true(cli_threshold_precision(s, y, 10, 0.75f) == 0.6f);
+    /* Flagging the top 20% (0.95 and 0.9, both positive) finds 2 of the 4 positives; 25% rounds
+     * up to 3 rows (adding 0.8, negative). */
+    assert_true(fabs(cli_recall_at_budget(s, y, 10, 0.2) - 0.5) < 1e-12);
+    assert_true(fabs(cli_recall_at_budget(s, y, 10, 0.25) - 0.5) < 1e-12);
+    assert_true(fabs(cli_recall_at_budget(s, y, 10, 0.4) - 0.75) < 1e-12);
     /* Precision 1: only the top two. */
     assert_true(cli_threshold_precision(s, y, 10, 1.0f) == 0.9f);
 }
