@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "fed.h"
+#include "fed_expect.h"
 
 #define RUN_TIMEOUT 45
 #define START_TIMEOUT 15
@@ -65,16 +66,6 @@ static int start_client(fed *f, const char *name, const char *csv_name, const ch
     free(csv);
     assert_true(i >= 0);
     return i;
-}
-
-static void expect_exit(fed_proc *p, int timeout_s, int status) {
-    assert_int_equal(fed_wait(p, timeout_s), 0);
-    if (p->res.timed_out || p->res.term_signal || p->res.status != status)
-        print_message("%s: status %d, signal %d, timed out %d; expected status %d\n", p->name,
-                      p->res.status, p->res.term_signal, p->res.timed_out, status);
-    assert_false(p->res.timed_out);
-    assert_int_equal(p->res.term_signal, 0);
-    assert_int_equal(p->res.status, status);
 }
 
 static void expect_killed(fed_proc *p, int timeout_s) {
@@ -145,9 +136,9 @@ static void client_lost_in_round_3(void **state, const char *fault) {
     start_client(f, "bank-a", "shard0.csv", env);
     start_client(f, "bank-b", "shard1.csv", env);
     int victim = start_client(f, "bank-c", "shard2.csv", env);
-    expect_exit(&f->coord, RUN_TIMEOUT, 0);
-    expect_exit(&f->cl[0], 15, 0);
-    expect_exit(&f->cl[1], 15, 0);
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    fed_expect_exit(&f->cl[0], 15, 0);
+    fed_expect_exit(&f->cl[1], 15, 0);
     assert_true(fed_file_has(f->cl[victim].err, "fault injection"));
     assert_true(fed_file_has(f->coord.err, "bank-c missed its heartbeats; marked dead"));
     fed_round r[DROP_ROUNDS];
@@ -231,9 +222,9 @@ static char *restart_run(fed *f, const char *fault, int rounds_before, int ckpt_
         snprintf(resumed, sizeof resumed, "resuming run after round %d", ckpt_round);
         assert_int_equal(fed_wait_text(f->coord.err, resumed, from, 0, 1), 0);
     }
-    expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
     for (int i = 0; i < f->n_cl; i++) {
-        expect_exit(&f->cl[i], 15, 0);
+        fed_expect_exit(&f->cl[i], 15, 0);
         /* They rejoin the resumed run by themselves, or hear that it is complete. */
         if (fault && ckpt_round < RESTART_ROUNDS)
             assert_true(fed_file_has(f->cl[i].err, "rejoined the run"));
@@ -308,9 +299,9 @@ static void test_late_join(void **state) {
     start_client(f, "bank-b", "shard1.csv", env);
     assert_int_equal(fed_wait_text(metrics, "{\"round\":2,", 0, f->coord.pid, RUN_TIMEOUT), 0);
     start_client(f, "bank-c", "shard2.csv", env);
-    expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
     for (int i = 0; i < f->n_cl; i++)
-        expect_exit(&f->cl[i], 15, 0);
+        fed_expect_exit(&f->cl[i], 15, 0);
     fed_round r[LATE_ROUNDS];
     expect_rounds(metrics, r, LATE_ROUNDS);
     assert_int_equal(r[0].participants, 2);
@@ -404,16 +395,16 @@ static void test_schema_mismatch_refused(void **state) {
     /* Refused while the coordinator waits for clients: it must not count as one. */
     int x = fed_start_client(f, "bank-x", dropped, NULL, NULL);
     assert_true(x >= 0);
-    expect_exit(&f->cl[x], 15, 2);
+    fed_expect_exit(&f->cl[x], 15, 2);
     start_client(f, "bank-b", "shard1.csv", env);
     assert_int_equal(fed_wait_text(metrics, "{\"round\":1,", 0, f->coord.pid, RUN_TIMEOUT), 0);
     /* Refused during the run. */
     int y = fed_start_client(f, "bank-y", renamed, NULL, NULL);
     assert_true(y >= 0);
-    expect_exit(&f->cl[y], 15, 2);
-    expect_exit(&f->coord, RUN_TIMEOUT, 0);
-    expect_exit(&f->cl[0], 15, 0);
-    expect_exit(&f->cl[2], 15, 0);
+    fed_expect_exit(&f->cl[y], 15, 2);
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    fed_expect_exit(&f->cl[0], 15, 0);
+    fed_expect_exit(&f->cl[2], 15, 0);
 
     char *ex = proc_read_file(f->cl[x].err, NULL), *ey = proc_read_file(f->cl[y].err, NULL);
     assert_non_null(ex);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fed.h"
+#include "fed_expect.h"
 #include "fedc/data.h"
 #include "fedc/fl_seed.h"
 #include "fedc/model.h"
@@ -75,22 +76,13 @@ static void start_client(fed *f, const char *name, const char *csv_name, const c
 }
 
 /* Waits for a program and checks that it exited on its own with `status`. */
-static void expect_exit(fed_proc *p, int timeout_s, int status) {
-    assert_int_equal(fed_wait(p, timeout_s), 0);
-    if (p->res.timed_out || p->res.term_signal || p->res.status != status)
-        print_message("%s: status %d, signal %d, timed out %d; expected status %d\n", p->name,
-                      p->res.status, p->res.term_signal, p->res.timed_out, status);
-    assert_false(p->res.timed_out);
-    assert_int_equal(p->res.term_signal, 0);
-    assert_int_equal(p->res.status, status);
-}
 
 /* Waits for the coordinator (exit 0) and then every client (exit 0). A run without faults
  * refuses no message and marks no client dead (either would also cost a round deadline). */
 static void expect_run_complete(fed *f) {
-    expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
     for (int i = 0; i < f->n_cl; i++)
-        expect_exit(&f->cl[i], 15, 0);
+        fed_expect_exit(&f->cl[i], 15, 0);
     assert_false(fed_file_has(f->coord.err, "refused"));
     assert_false(fed_file_has(f->coord.err, "marked dead"));
     for (int i = 0; i < f->n_cl; i++)

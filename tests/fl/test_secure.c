@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "fed.h"
+#include "fed_expect.h"
 #include "fedc/fault.h"
 #include "fedc/model.h"
 #include "fedc/modelfile.h"
@@ -68,16 +69,6 @@ static char *fpath(const fed *f, const char *name) {
 static const char *const NAMES[] = {"bank-a", "bank-b", "bank-c", "bank-d",
                                     "bank-e", "bank-f", "bank-g"};
 
-static void expect_exit(fed_proc *p, int timeout_s, int status) {
-    assert_int_equal(fed_wait(p, timeout_s), 0);
-    if (p->res.timed_out || p->res.term_signal || p->res.status != status)
-        print_message("%s: status %d, signal %d, timed out %d; expected status %d\n", p->name,
-                      p->res.status, p->res.term_signal, p->res.timed_out, status);
-    assert_false(p->res.timed_out);
-    assert_int_equal(p->res.term_signal, 0);
-    assert_int_equal(p->res.status, status);
-}
-
 /* Runs n clients on German credit shards with the coordinator flags `extra` (NULL-terminated)
  * and FEDC_FAULT `fault` for everyone (NULL: none); clients get client_args. Waits for the
  * coordinator to exit with coord_status and returns the metrics lines in r (count in *n_r). */
@@ -123,7 +114,7 @@ static void run(fed *f, int n, const char *fault, const char *const *extra,
                                      client_args ? client_args : strict) >= 0);
         free(csv);
     }
-    expect_exit(&f->coord, RUN_TIMEOUT, coord_status);
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, coord_status);
     *n_r = fed_read_metrics(metrics, r, 16);
     free(metrics);
     free(model);
@@ -200,7 +191,7 @@ static void test_seven_clients_dropouts(void **state) {
     fed *f = &c->f[0];
     for (int i = 0; i < 7; i++) {
         int victim = i == 2 || i == 4 || i == 5 || i == 6;
-        expect_exit(&f->cl[i], 20, victim ? FEDC_FAULT_EXIT_CODE : 0);
+        fed_expect_exit(&f->cl[i], 20, victim ? FEDC_FAULT_EXIT_CODE : 0);
     }
     assert_true(fed_file_has(f->coord.err, "dropped after sharing their keys"));
     assert_false(fed_file_has(f->coord.err, "secure aggregation of the training failed"));
@@ -223,7 +214,7 @@ static void test_below_threshold_retried(void **state) {
     assert_true(fed_file_has(f->coord.err, "secure aggregation of the training failed"));
     assert_true(fed_file_has(f->coord.err, "retrying (attempt 2"));
     for (int i = 4; i < 7; i++)
-        expect_exit(&f->cl[i], 20, 0);
+        fed_expect_exit(&f->cl[i], 20, 0);
     c->ok = 1;
 }
 
@@ -333,7 +324,7 @@ static void lying_coordinator(void **state, const char *fault, const char *clien
         free(csv);
         free(k);
     }
-    expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
     fed_round r[4];
     int nr = fed_read_metrics(metrics, r, 4);
     assert_int_equal(nr, 1);
@@ -387,8 +378,8 @@ static void test_client_refuses_plain_coordinator(void **state) {
     char *s0 = fpath(f, "shard0.csv"), *s1 = fpath(f, "shard1.csv");
     assert_true(fed_start_client(f, "bank-a", s0, NULL, strict) >= 0);
     assert_true(fed_start_client(f, "bank-b", s1, NULL, strict) >= 0);
-    expect_exit(&f->cl[0], 30, 2);
-    expect_exit(&f->cl[1], 30, 2);
+    fed_expect_exit(&f->cl[0], 30, 2);
+    fed_expect_exit(&f->cl[1], 30, 2);
     assert_true(fed_file_has(f->cl[0].err, "sends its statistics only masked"));
     (void)fed_wait(&f->coord, 30);
     assert_int_not_equal(f->coord.res.status, 0);
