@@ -109,7 +109,8 @@ static int sa_begin(sim *s, fedc_endpoint *ep, const uint8_t *run_id, uint32_t r
         rc = fedc_sa_stats_encode(s->vec, 1000, sum, sq, N_FEATURES, cc, 2, &d);
     } else if (stage == FEDC_SA_STAGE_FIT) {
         double w = si->total_rows > 0 ? 1000.0 / si->total_rows : 1.0;
-        rc = fedc_sa_fit_encode(s->vec, s->update, s->n_params, w > 1 ? 1 : w, 0.5, 1000, &q, &d);
+        rc =
+            fedc_sa_fit_encode(s->vec, s->update, s->n_params, w > 1 ? 1 : w, 0.5, 1000, 0, &q, &d);
     } else {
         rc = fedc_sa_eval_encode(s->vec, ev, &q, &d);
     }

@@ -34,7 +34,7 @@
 #include "split.h"
 
 #define CMD "sim"
-#define MAX_SIM_CLIENTS 256
+#define MAX_SIM_CLIENTS 1000
 
 static void usage(FILE *f) {
     fprintf(
@@ -69,6 +69,15 @@ static void usage(FILE *f) {
         "  --round-timeout S        (default 300)\n"
         "  --secagg on|off          secure aggregation (default on; off: plain updates)\n"
         "  --insecure               plain TCP instead of CurveZMQ with generated keys\n"
+        "  --aggregator NAME, --trim-beta B, --krum-f F, --multi-krum-m M, --norm-bound C\n"
+        "                           robust aggregation (fedc-coordinator --help)\n"
+        "  --dp-clip C, --dp-noise Z, --target-epsilon E, --dp-delta D, --dp-adaptive\n"
+        "                           client-level DP-FedAvg (fedc-coordinator --help)\n"
+        "  --dp-sgd-clip C, --dp-sgd-noise S, --dp-sgd-epsilon E, --dp-sgd-delta D\n"
+        "                           record-level DP-SGD in every client (fedc-client --dp-clip,\n"
+        "                           --dp-noise, --target-epsilon, --dp-delta)\n"
+        "  --baselines all|central|none  what is trained next to the federation (default all:\n"
+        "                           centralised and each client alone)\n"
         "outputs:\n"
         "  --metrics-json PATH      the coordinator's per-round metrics\n"
         "  --summary-json PATH      the final table as one JSON object\n"
@@ -576,7 +585,7 @@ static int run(const sim_opts *o) {
     snprintf(le_s, sizeof le_s, "%d", o->local_epochs);
     snprintf(batch_s, sizeof batch_s, "%d", o->batch);
     snprintf(seed_s, sizeof seed_s, "%llu", o->seed);
-    char *cargv[64];
+    char *cargv[96];
     int k = 0;
     cargv[k++] = coord_bin;
 #define ARG(flag, val)                                                                             \
@@ -621,6 +630,8 @@ static int run(const sim_opts *o) {
         ARG("--fraction-fit", o->fraction_fit);
     if (o->quiet)
         cargv[k++] = "--quiet";
+    for (int i = 0; i < o->n_coord_extra; i++)
+        cargv[k++] = (char *)o->coord_extra[i];
     cargv[k] = NULL;
     char clog[PATH_MAX + 32];
     snprintf(clog, sizeof clog, "%s/coordinator.log", dir);
@@ -644,7 +655,7 @@ static int run(const sim_opts *o) {
         snprintf(err_p, sizeof err_p, "%s/%s.log", dir, name);
         char ckey[1200];
         snprintf(ckey, sizeof ckey, "%s/keys/%s.key_secret", dir, name);
-        char *av[28];
+        char *av[48];
         int a = 0;
         av[a++] = client_bin;
         av[a++] = "--connect";
@@ -674,6 +685,8 @@ static int run(const sim_opts *o) {
             av[a++] = "--peers";
             av[a++] = allowdir;
         }
+        for (int x = 0; x < o->n_client_extra; x++)
+            av[a++] = (char *)o->client_extra[x];
         av[a] = NULL;
         pids[i + 1] = spawn(av, out_p, err_p, o->threads);
     }
@@ -753,9 +766,10 @@ static int run(const sim_opts *o) {
     if (!o->quiet)
         printf("fedc sim: training the baselines (%d epochs each)\n", base.epochs);
     int keep = task == FEDC_TASK_BINARY;
-    train_and_score(cen, &arch, pool, test, &base, auto_pw, keep);
+    if (o->baselines >= 1)
+        train_and_score(cen, &arch, pool, test, &base, auto_pw, keep);
     cen->rows = pool->n_rows;
-    for (int i = 0; i < n_shards; i++) {
+    for (int i = 0; i < n_shards && o->baselines >= 2; i++) {
         result *r = &res[2 + i];
         const char *base_name = strrchr(shards[i], '/');
         base_name = base_name ? base_name + 1 : shards[i];
@@ -790,7 +804,8 @@ static int run(const sim_opts *o) {
     else
         printf("  %-24s %9s   %8s  %8s\n", "model", "train_rows", "rmse", "r2");
     for (int i = 0; i < n_shards + 2; i++)
-        print_row(&res[i]);
+        if (i == 0 || (i == 1 && o->baselines >= 1) || o->baselines >= 2)
+            print_row(&res[i]);
     if (task == FEDC_TASK_BINARY && fed->ok && cen->ok)
         printf("\nfederated - centralised ROC-AUC: %+.4f\n",
                fed->mt.bin.roc_auc - cen->mt.bin.roc_auc);
@@ -833,7 +848,7 @@ static int run(const sim_opts *o) {
                          n_shards + 2, rn, rp, test->y, test->n_rows, pa, o->alert_budget, ar))
             goto out;
     }
-    rc = fed->ok && cen->ok ? FEDC_EXIT_OK : FEDC_EXIT_FAIL;
+    rc = fed->ok && (cen->ok || o->baselines < 1) ? FEDC_EXIT_OK : FEDC_EXIT_FAIL;
 out:
     for (int i = 0; res && i < n_shards + 2; i++)
         free(res[i].pred);
@@ -872,11 +887,40 @@ void sim_defaults(sim_opts *o) {
     o->round_timeout = "300";
     o->seed = 1;
     o->secagg = "on";
+    o->baselines = 2;
 }
 
 int sim_run(const sim_opts *o) {
     signal(SIGPIPE, SIG_IGN);
     return run(o);
+}
+
+/* The coordinator flag fedc sim hands on unchanged (or NULL). */
+static const char *coord_flag(const char *f) {
+    static const char *const names[] = {"--aggregator",      "--trim-beta",
+                                        "--krum-f",          "--multi-krum-m",
+                                        "--norm-bound",      "--dp-clip",
+                                        "--dp-noise",        "--dp-delta",
+                                        "--target-epsilon",  "--dp-quantile",
+                                        "--dp-clip-lr",      "--dp-count-noise",
+                                        "--min-fit-clients", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strcmp(f, names[i]) == 0)
+            return names[i];
+    return NULL;
+}
+
+/* --dp-sgd-X of fedc sim is the clients' --X (or NULL). */
+static const char *dp_sgd_flag(const char *f) {
+    static const char *const map[][2] = {{"--dp-sgd-clip", "--dp-clip"},
+                                         {"--dp-sgd-noise", "--dp-noise"},
+                                         {"--dp-sgd-epsilon", "--target-epsilon"},
+                                         {"--dp-sgd-delta", "--dp-delta"},
+                                         {"--dp-sgd-sampling", "--dp-sampling"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(f, map[i][0]) == 0)
+            return map[i][1];
+    return NULL;
 }
 
 int cmd_sim(int argc, char **argv) {
@@ -892,6 +936,10 @@ int cmd_sim(int argc, char **argv) {
         }
         if (strcmp(a, "--quiet") == 0) {
             o.quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--dp-adaptive") == 0) {
+            o.coord_extra[o.n_coord_extra++] = a;
             continue;
         }
         if (strcmp(a, "--insecure") == 0) {
@@ -984,6 +1032,27 @@ int cmd_sim(int argc, char **argv) {
             float b;
             bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &b);
             o.alert_budget = b;
+        } else if (strcmp(flag, "--baselines") == 0) {
+            if (strcmp(v, "all") == 0 || strcmp(v, "central") == 0 || strcmp(v, "none") == 0)
+                o.baselines = v[0] == 'a' ? 2 : v[0] == 'c' ? 1 : 0;
+            else {
+                cli_error(CMD, "--baselines: expected all, central or none, got '%s'", v);
+                bad = 1;
+            }
+        } else if (coord_flag(flag)) {
+            if (o.n_coord_extra + 2 > (int)(sizeof o.coord_extra / sizeof o.coord_extra[0])) {
+                cli_error(CMD, "too many coordinator flags");
+                return FEDC_EXIT_USAGE;
+            }
+            o.coord_extra[o.n_coord_extra++] = coord_flag(flag);
+            o.coord_extra[o.n_coord_extra++] = v;
+        } else if (strncmp(flag, "--dp-sgd-", 9) == 0 && dp_sgd_flag(flag)) {
+            if (o.n_client_extra + 2 > (int)(sizeof o.client_extra / sizeof o.client_extra[0])) {
+                cli_error(CMD, "too many client flags");
+                return FEDC_EXIT_USAGE;
+            }
+            o.client_extra[o.n_client_extra++] = dp_sgd_flag(flag);
+            o.client_extra[o.n_client_extra++] = v;
         } else {
             cli_error(CMD, "unknown option '%s' (see fedc sim --help)", flag);
             return FEDC_EXIT_USAGE;

@@ -1,13 +1,17 @@
 /* fedc train: central training on one CSV file, the baseline that every federated run is compared
  * with. Loads and checks the data, splits it (stratified, seeded), standardises it with statistics
- * of the training part, trains with early stopping, reports test metrics and saves the model. */
+ * of the training part, trains with early stopping, reports test metrics and saves the model.
+ * With --dp-clip it trains with record-level DP-SGD (core/nn train.h) on secret noise from core/fl
+ * and reports the privacy spent (RDP accountant, core/fl dp.h). */
 #include <math.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "fedc/augment.h"
+#include "fedc/dp.h"
 #include "fedc/kernels.h"
 #include "fedc/modelfile.h"
 #include "fedc/train.h"
@@ -53,18 +57,37 @@ static void usage(FILE *f) {
         "  --stop-metric NAME     loss, roc_auc or pr_auc (binary) (default loss)\n"
         "  --seed N               seed for initialisation, split, shuffling, dropout (default 1)\n"
         "  --threads N            OpenMP threads (default OMP_NUM_THREADS, else all cores)\n"
-        "output:\n"
-        "  --out FILE             save the trained model (path used exactly as given)\n"
-        "  --metrics-json FILE    write test metrics as one JSON object on one line\n"
-        "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
-        "  --alert-budget F       choose the threshold on the validation part so that at most\n"
-        "                         the share F of rows is flagged (fraud teams' review budget)\n"
-        "  --min-precision X      choose the lowest threshold whose validation precision is at\n"
-        "                         least X (the most recall at that precision)\n"
-        "  --quiet                no per-epoch lines\n"
-        "  -h, --help             this message\n"
-        "\n"
-        "Exit status: 0 success, 1 runtime failure, 2 bad flags or bad input data.\n");
+        "differential privacy (record-level DP-SGD, Abadi et al. 2016):\n"
+        "  --dp-clip C            clip every training row's gradient to L2 norm C; turns\n"
+        "                         DP-SGD on and needs --dp-noise or --target-epsilon\n"
+        "  --dp-noise SIGMA       noise multiplier: Gaussian noise of sd SIGMA*C on the sum of\n"
+        "                         clipped gradients at every step\n"
+        "  --target-epsilon E     instead of --dp-noise: the smallest SIGMA whose epsilon after\n"
+        "                         all planned steps (--epochs) stays within E\n"
+        "  --dp-delta D           delta of the (epsilon, delta) guarantee, 0 < D < 1\n"
+        "                         (default 1e-5)\n"
+        "  --dp-sampling KIND     poisson (each row joins a step with probability\n"
+        "                         batch/rows, what the accountant assumes) or shuffle\n"
+        "                         (fixed-size batches; the accountant's figure is then the\n"
+        "                         usual approximation) (default poisson)\n"
+        "                         After training: 'dp: epsilon = X at delta D over T steps\n"
+        "                         (q Q, sigma S)'. The guarantee covers the weights; the\n"
+        "                         standardisation statistics saved with the model come\n"
+        "                         from the training rows without noise.\n");
+    /* Two strings: ISO C caps a string literal at 4095 characters. */
+    fputs("output:\n"
+          "  --out FILE             save the trained model (path used exactly as given)\n"
+          "  --metrics-json FILE    write test metrics as one JSON object on one line\n"
+          "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
+          "  --alert-budget F       choose the threshold on the validation part so that at most\n"
+          "                         the share F of rows is flagged (fraud teams' review budget)\n"
+          "  --min-precision X      choose the lowest threshold whose validation precision is at\n"
+          "                         least X (the most recall at that precision)\n"
+          "  --quiet                no per-epoch lines\n"
+          "  -h, --help             this message\n"
+          "\n"
+          "Exit status: 0 success, 1 runtime failure, 2 bad flags or bad input data.\n",
+          f);
 }
 
 typedef struct progress {
@@ -72,6 +95,11 @@ typedef struct progress {
     int quiet;
     const char *metric_name;
 } progress;
+
+/* fedc_noise_fn over core/fl's secret noise stream (ctx: the fedc_dp_noise). */
+static void dp_noise_add(void *ctx, float *x, size_t n, double sd) {
+    fedc_dp_noise_add(ctx, x, n, sd);
+}
 
 static void on_epoch(void *ctx, const fedc_epoch_info *e) {
     const progress *p = ctx;
@@ -95,6 +123,10 @@ int cmd_train(int argc, char **argv) {
     const char *data = NULL, *label = NULL, *drop = NULL, *out = NULL, *json = NULL;
     const char *layers = "64,32", *act_name = "relu", *opt_name = "adam", *task_name = "auto";
     const char *pos_weight_s = "1", *stop_name = "loss";
+    const char *dp_sampling = NULL;
+    float dp_clip = 0, dp_noise = -1, dp_target = -1, dp_delta = -1;
+    fedc_dp_noise noise;
+    int noise_live = 0;
     fedc_aug_cfg aug;
     memset(&aug, 0, sizeof aug);
     float val_frac = 0.15f, test_frac = 0.15f, threshold = 0.5f, wd = -1.0f;
@@ -184,6 +216,16 @@ int cmd_train(int argc, char **argv) {
             bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &alert_budget);
         else if (strcmp(flag, "--min-precision") == 0)
             bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &min_precision);
+        else if (strcmp(flag, "--dp-clip") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &dp_clip);
+        else if (strcmp(flag, "--dp-noise") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &dp_noise);
+        else if (strcmp(flag, "--target-epsilon") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &dp_target);
+        else if (strcmp(flag, "--dp-delta") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &dp_delta);
+        else if (strcmp(flag, "--dp-sampling") == 0)
+            dp_sampling = v;
         else {
             cli_error(CMD, "unknown option '%s' (see fedc train --help)", flag);
             goto out;
@@ -200,6 +242,39 @@ int cmd_train(int argc, char **argv) {
                   (double)(val_frac + test_frac));
         goto out;
     }
+    const int dp = dp_clip > 0;
+    if (!dp && (dp_noise >= 0 || dp_target >= 0 || dp_delta >= 0 || dp_sampling)) {
+        cli_error(CMD, "%s needs --dp-clip (DP-SGD's clipping norm)",
+                  dp_noise >= 0    ? "--dp-noise"
+                  : dp_target >= 0 ? "--target-epsilon"
+                  : dp_delta >= 0  ? "--dp-delta"
+                                   : "--dp-sampling");
+        goto out;
+    }
+    if (dp && (dp_noise < 0) == (dp_target < 0)) {
+        cli_error(CMD, "%s",
+                  dp_noise < 0 ? "--dp-clip needs --dp-noise or --target-epsilon"
+                               : "give --dp-noise or --target-epsilon, not both");
+        goto out;
+    }
+    if (dp_delta >= 1.0f) {
+        cli_error(CMD, "--dp-delta: expected 0 < D < 1, got %g", (double)dp_delta);
+        goto out;
+    }
+    if (dp_delta < 0)
+        dp_delta = 1e-5f;
+    if (dp_sampling && strcmp(dp_sampling, "poisson") != 0 && strcmp(dp_sampling, "shuffle") != 0) {
+        cli_error(CMD, "--dp-sampling: expected poisson or shuffle, got '%s'", dp_sampling);
+        goto out;
+    }
+    if (dp && aug.kind != FEDC_AUG_NONE) {
+        cli_error(CMD, "--augment copies or blends real rows, so one person's row could count "
+                       "several times and DP-SGD's per-row bound would not hold; drop one of "
+                       "--augment and --dp-clip");
+        goto out;
+    }
+    cfg.dp_clip = dp_clip;
+    cfg.dp_poisson = !dp_sampling || strcmp(dp_sampling, "poisson") == 0;
     int hidden[FEDC_MAX_LAYERS], n_hidden = 0;
     if (cli_int_list(CMD, "--layers", layers, hidden, FEDC_MAX_LAYERS - 1, &n_hidden))
         goto out;
@@ -342,6 +417,35 @@ int cmd_train(int argc, char **argv) {
     if (auto_pw)
         cfg.pos_weight = fedc_dataset_pos_weight(train);
     fedc_model_init(model, seed);
+    /* DP-SGD: the sampling rate and step count fedc_train will use (batch capped at the rows,
+     * ceil(rows / batch) steps per epoch); sigma from the target over all planned steps. */
+    const int dp_batch = cfg.batch < train->n_rows ? cfg.batch : train->n_rows;
+    const double dp_q = (double)dp_batch / train->n_rows;
+    const double dp_plan = (double)cfg.epochs * ((train->n_rows + dp_batch - 1) / dp_batch);
+    if (dp && dp_target > 0) {
+        double sigma;
+        fedc_err e = fedc_dp_sigma_for(&sigma, dp_q, dp_plan, dp_delta, dp_target, &d);
+        if (e) {
+            cli_error(CMD, "--target-epsilon: %s", d.msg);
+            rc = FEDC_EXIT_USAGE;
+            goto out;
+        }
+        /* Rounded up to a float so that the noise is never below what the target needs. */
+        dp_noise = (float)sigma;
+        if ((double)dp_noise < sigma)
+            dp_noise = nextafterf(dp_noise, INFINITY);
+    }
+    if (dp) {
+        if (sodium_init() < 0) {
+            cli_error(CMD, "libsodium failed to initialise: no secret noise for DP-SGD");
+            goto out;
+        }
+        fedc_dp_noise_init(&noise);
+        noise_live = 1;
+        cfg.dp_noise = dp_noise;
+        cfg.dp_noise_fn = dp_noise_add;
+        cfg.dp_noise_ctx = &noise;
+    }
 
     int requested = cli_setup_threads(threads);
     printf("fedc train: %s, %d rows x %d features, task %s", data, all->n_rows, all->n_features,
@@ -363,6 +467,10 @@ int cmd_train(int argc, char **argv) {
     if (task == FEDC_TASK_BINARY)
         printf(", pos-weight %.3f", (double)cfg.pos_weight);
     printf("\n  kernels: %s, %d threads requested\n", fedc_isa_name(fedc_isa_active()), requested);
+    if (dp)
+        printf("  dp-sgd: clip %g, noise multiplier %.6g%s, %s sampling q %.6g, up to %.0f steps\n",
+               (double)dp_clip, (double)dp_noise, dp_target > 0 ? " (from --target-epsilon)" : "",
+               cfg.dp_poisson ? "Poisson" : "shuffled-batch", dp_q, dp_plan);
 
     progress pg = {isatty(fileno(stdout)), quiet, stop_name};
     cfg.on_epoch = on_epoch;
@@ -380,6 +488,19 @@ int cmd_train(int argc, char **argv) {
     }
     printf("trained %d epochs in %.2fs (best epoch %d), threads used: %d\n", rep.epochs_run,
            rep.seconds, rep.best_epoch, rep.threads_used);
+    double dp_eps = NAN;
+    if (dp) {
+        fedc_dp_noise_wipe(&noise);
+        noise_live = 0;
+        double order;
+        if (fedc_dp_epsilon(&dp_eps, &order, rep.dp_q, (double)dp_noise, (double)rep.dp_steps,
+                            dp_delta, &d)) {
+            cli_error(CMD, "privacy accounting: %s", d.msg);
+            goto out;
+        }
+        printf("dp: epsilon = %.3f at delta %g over %ld steps (q %.6g, sigma %.6g)\n", dp_eps,
+               (double)dp_delta, rep.dp_steps, rep.dp_q, (double)dp_noise);
+    }
 
     /* A threshold chosen on the validation part for an operating target. */
     const char *thr_how = NULL;
@@ -422,17 +543,25 @@ int cmd_train(int argc, char **argv) {
         printf("model written to %s\n", out);
     }
     if (json) {
-        char extra[256];
+        char extra[512], dpj[256] = "";
+        if (dp)
+            snprintf(dpj, sizeof dpj,
+                     ",\"dp_epsilon\":%.6g,\"dp_delta\":%.9g,\"dp_steps\":%ld,\"dp_q\":%.9g,"
+                     "\"dp_sigma\":%.9g,\"dp_clip\":%.9g",
+                     dp_eps, (double)dp_delta, rep.dp_steps, rep.dp_q, (double)dp_noise,
+                     (double)dp_clip);
         snprintf(extra, sizeof extra,
                  "\"split\":\"%s\",\"epochs\":%d,\"best_epoch\":%d,\"threads\":%d,"
-                 "\"seconds\":%.3f,\"threshold\":%.9g,\"threshold_from\":\"%s\"",
+                 "\"seconds\":%.3f,\"threshold\":%.9g,\"threshold_from\":\"%s\"%s",
                  has_test ? "test" : "train", rep.epochs_run, rep.best_epoch, rep.threads_used,
-                 rep.seconds, (double)threshold, thr_how ? thr_how : "flag");
+                 rep.seconds, (double)threshold, thr_how ? thr_how : "flag", dpj);
         if (cli_write_metrics_json(CMD, json, &mt, extra))
             goto out;
     }
     rc = FEDC_EXIT_OK;
 out:
+    if (noise_live)
+        fedc_dp_noise_wipe(&noise);
     free(pred);
     cli_free_list(drop_list);
     fedc_model_destroy(&model);

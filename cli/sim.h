@@ -22,6 +22,13 @@ typedef struct sim_opts {
     double alert_budget; /* share of transactions flagged for the recall column (0: none) */
     const char *report;  /* write an HTML report here (binary tasks) */
     const char *title;   /* the report's title */
+    /* Flags handed on as they are (the programs check them): to the coordinator (robust
+     * aggregation, client-level DP) and to every client (record-level DP-SGD). */
+    const char *coord_extra[32];
+    int n_coord_extra;
+    const char *client_extra[16];
+    int n_client_extra;
+    int baselines; /* 2: centralised and each client alone; 1: centralised only; 0: none */
 } sim_opts;
 
 /* Defaults of `fedc sim`. */

@@ -23,6 +23,7 @@
 #include "fedc/augment.h"
 #include "fedc/codec.h"
 #include "fedc/data.h"
+#include "fedc/dp.h"
 #include "fedc/fault.h"
 #include "fedc/fl.h"
 #include "fedc/fl_seed.h"
@@ -42,6 +43,12 @@ typedef struct job {
     fedc_model *local;   /* trained in place */
     float *update;       /* (n) local - global */
     fedc_train_cfg tcfg; /* prox_center points at global */
+    float clip_norm;     /* > 0: the update is scaled to this L2 norm at most */
+    int uniform_weight;  /* DP-FedAvg: our update counts once, not by our rows */
+    int unclipped;       /* the update's norm was within clip_norm */
+    double norm;         /* its norm before clipping (-1 without clip_norm) */
+    long dp_steps;       /* DP-SGD steps this round took */
+    double dp_q;
     const fedc_dataset *train;
     int threads;
     /* results */
@@ -101,6 +108,13 @@ typedef struct cl {
     uint32_t *sa_last;
     size_t sa_last_len;
     uint32_t sa_last_counter, sa_last_round;
+    /* record-level DP-SGD: the noise stream and the privacy spent so far */
+    fedc_dp_noise dp_rng;
+    int dp_live;
+    float dp_sigma;   /* the noise multiplier in use (derived once from the target) */
+    long dp_steps;    /* steps taken over all rounds, retried ones included */
+    double dp_q;      /* their sampling rate */
+    int dp_exhausted; /* the budget allows no more training */
 } cl;
 
 static volatile sig_atomic_t g_stop;
@@ -683,11 +697,28 @@ static void *train_main(void *arg) {
     fedc_diag d = {{0}};
     memcpy(j->local->params, j->global, 4 * j->local->n_params);
     j->rc = fedc_train(j->local, j->train, NULL, &j->tcfg, &rep, &d);
+    j->dp_steps = rep.dp_steps;
+    j->dp_q = rep.dp_q;
     snprintf(j->msg, sizeof j->msg, "%s", d.msg);
     j->loss = rep.final_train_loss;
     size_t n = j->local->n_params;
     for (size_t i = 0; i < n; i++)
         j->update[i] = j->local->params[i] - j->global[i];
+    j->unclipped = 1;
+    j->norm = -1;
+    if (j->clip_norm > 0) {
+        double sq = 0;
+        for (size_t i = 0; i < n; i++)
+            sq += (double)j->update[i] * (double)j->update[i];
+        double norm = sqrt(sq);
+        j->norm = norm;
+        if (norm > (double)j->clip_norm) {
+            const float s = (float)((double)j->clip_norm / norm);
+            for (size_t i = 0; i < n; i++)
+                j->update[i] *= s;
+            j->unclipped = 0;
+        }
+    }
     j->seconds = now_s() - t0;
     char b = 1;
     ssize_t w = write(c->pipe_fd[1], &b, 1);
@@ -695,8 +726,71 @@ static void *train_main(void *arg) {
     return NULL;
 }
 
+static void dp_noise_cb(void *ctx, float *x, size_t n, double sd) {
+    fedc_dp_noise_add(ctx, x, n, sd);
+}
+
+static void refuse_fit(cl *c, uint32_t round, fedc_err code, const char *why);
+
+/* Record-level DP-SGD for one round of local training: the noise multiplier (derived from
+ * --target-epsilon for all planned rounds on the first), and whether the budget allows this
+ * round. Returns 0 to train, -1 when it must not (said and logged). */
+static int dp_plan(cl *c, uint32_t round, const Fedc__HyperParams *hp) {
+    const client_cfg *cfg = c->cfg;
+    int n = c->train->n_rows;
+    double q = n > 0 ? (double)hp->batch / n : 1.0;
+    q = q > 1.0 ? 1.0 : q;
+    long per_round = (long)hp->local_epochs * (long)((n + (int)hp->batch - 1) / (int)hp->batch);
+    fedc_diag d;
+    char why[FEDC_DIAG_MAX + 160];
+    if (c->dp_sigma <= 0) {
+        double sigma = cfg->dp_noise;
+        if (sigma < 0) {
+            double steps = (double)per_round * (double)(c->rounds > 0 ? c->rounds : 1);
+            if (fedc_dp_sigma_for(&sigma, q, steps, cfg->dp_delta, cfg->target_epsilon, &d)) {
+                snprintf(why, sizeof why, "DP-SGD: --target-epsilon %g: %s", cfg->target_epsilon,
+                         d.msg);
+                refuse_fit(c, round, FEDC_EINVAL, why);
+                c->dp_exhausted = 1;
+                return -1;
+            }
+            logm("DP-SGD: noise multiplier %.4f keeps %d round(s) of %ld step(s) at sampling "
+                 "rate %.4g within epsilon %g (delta %g)",
+                 sigma, c->rounds, per_round, q, cfg->target_epsilon, cfg->dp_delta);
+        }
+        c->dp_sigma = (float)sigma;
+        if ((double)c->dp_sigma < sigma) /* never below what the target needs */
+            c->dp_sigma = nextafterf(c->dp_sigma, INFINITY);
+    }
+    if (cfg->target_epsilon > 0) {
+        double eps = NAN, order = 0;
+        if (c->dp_exhausted) {
+            snprintf(why, sizeof why,
+                     "privacy budget spent: our DP-SGD epsilon allows no more training "
+                     "(--target-epsilon %g)",
+                     cfg->target_epsilon);
+            refuse_fit(c, round, FEDC_ERANGE, why);
+            return -1;
+        }
+        if (fedc_dp_epsilon(&eps, &order, q, c->dp_sigma, (double)(c->dp_steps + per_round),
+                            cfg->dp_delta, &d) ||
+            eps > cfg->target_epsilon) {
+            snprintf(why, sizeof why,
+                     "privacy budget spent: round %u would bring our DP-SGD epsilon to %.3f, "
+                     "beyond --target-epsilon %g; not training any more",
+                     round, eps, cfg->target_epsilon);
+            refuse_fit(c, round, FEDC_ERANGE, why);
+            c->dp_exhausted = 1;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void start_training(cl *c, uint32_t round, const float *w, const Fedc__HyperParams *hp,
                            float pos_weight) {
+    if (c->cfg->dp_clip > 0 && dp_plan(c, round, hp))
+        return;
     job *j = &c->job;
     memcpy(j->global, w, 4 * j->local->n_params);
     j->round = round;
@@ -716,6 +810,19 @@ static void start_training(cl *c, uint32_t round, const float *w, const Fedc__Hy
     t.patience = 0;
     t.seed = fedc_fl_client_seed(c->seed, c->cfg->name, round);
     j->tcfg = t;
+    j->clip_norm = hp->clip_norm;
+    j->uniform_weight = hp->uniform_weight;
+    if (c->cfg->dp_clip > 0) {
+        if (!c->dp_live) {
+            fedc_dp_noise_init(&c->dp_rng);
+            c->dp_live = 1;
+        }
+        j->tcfg.dp_clip = c->cfg->dp_clip;
+        j->tcfg.dp_noise = c->dp_sigma;
+        j->tcfg.dp_poisson = c->cfg->dp_poisson;
+        j->tcfg.dp_noise_fn = dp_noise_cb;
+        j->tcfg.dp_noise_ctx = &c->dp_rng;
+    }
     fedc_fault_point("fit", round);
     if (pthread_create(&c->thread, NULL, train_main, c) != 0) {
         logm("cannot start the training thread");
@@ -750,36 +857,78 @@ static int on_fit_ins(cl *c, const fedc_inbox *in) {
     return -1;
 }
 
+/* Test-only misdeeds (FEDC_FAULT misbehave:upd-scale|upd-flip|upd-nan): the update of a broken
+ * or hostile client, sent in place of the real one (after clipping: such a client ignores it). */
+static void corrupt_update(job *j) {
+    size_t n = j->local->n_params;
+    if (fedc_fault_point("upd-scale", j->round))
+        for (size_t i = 0; i < n; i++)
+            j->update[i] *= 100.0f;
+    if (fedc_fault_point("upd-flip", j->round))
+        for (size_t i = 0; i < n; i++)
+            j->update[i] = -j->update[i];
+    if (fedc_fault_point("upd-zero", j->round))
+        memset(j->update, 0, 4 * n);
+    if (fedc_fault_point("upd-nan", j->round)) {
+        j->update[0] = NAN;
+        j->update[n / 2] = INFINITY;
+    }
+}
+
+/* We will not train this round: say why, so that the round does not wait for us until its
+ * deadline, and leave the secure session. */
+static void refuse_fit(cl *c, uint32_t round, fedc_err code, const char *why) {
+    logm("round %u: %s", round, why);
+    Fedc__Envelope m;
+    Fedc__Error er = FEDC__ERROR__INIT;
+    env_init(c, &m, round);
+    er.code = (uint32_t)(-(int)code);
+    er.reason = (char *)why;
+    m.body_case = FEDC__ENVELOPE__BODY_ERROR;
+    m.error = &er;
+    (void)send_msg(c, &m, NULL, 0);
+    if (c->sa_on && c->sa_stage == FEDC_SA_STAGE_FIT && c->sa_round == round)
+        sa_abandon(c, why);
+}
+
 static void on_training_done(cl *c) {
     wait_training(c);
     job *j = &c->job;
+    if (!j->rc && j->norm >= 0)
+        logm("round %u: update norm %.4g%s %.4g", j->round, j->norm,
+             j->unclipped ? " within the clip norm" : ", clipped to", (double)j->clip_norm);
+    if (!j->rc)
+        corrupt_update(j);
+    if (!j->rc && c->cfg->dp_clip > 0) {
+        c->dp_steps += j->dp_steps;
+        c->dp_q = j->dp_q;
+        double eps = NAN, order = 0;
+        fedc_diag dd;
+        if (fedc_dp_epsilon(&eps, &order, c->dp_q, c->dp_sigma, (double)c->dp_steps,
+                            c->cfg->dp_delta, &dd) == FEDC_OK)
+            logm("round %u: DP-SGD epsilon %.3f at delta %g after %ld step(s) (sampling rate "
+                 "%.4g, noise multiplier %.4g, clip %g)",
+                 j->round, eps, c->cfg->dp_delta, c->dp_steps, c->dp_q, (double)c->dp_sigma,
+                 (double)c->cfg->dp_clip);
+    }
     if (j->rc) {
-        logm("round %u: local training failed: %s", j->round, j->msg);
-        /* Tell the coordinator, so that the round does not wait for us until its deadline. */
-        Fedc__Envelope m;
-        Fedc__Error er = FEDC__ERROR__INIT;
         char reason[FEDC_DIAG_MAX + 32];
         snprintf(reason, sizeof reason, "local training failed: %s", j->msg);
-        env_init(c, &m, j->round);
-        er.code = (uint32_t)(-(int)j->rc);
-        er.reason = reason;
-        m.body_case = FEDC__ENVELOPE__BODY_ERROR;
-        m.error = &er;
-        (void)send_msg(c, &m, NULL, 0);
-        if (c->sa_on && c->sa_stage == FEDC_SA_STAGE_FIT && c->sa_round == j->round)
-            sa_abandon(c, "local training failed");
+        refuse_fit(c, j->round, j->rc, reason);
     } else if (c->sa_on && c->sa_stage == FEDC_SA_STAGE_FIT && c->sa_round == j->round) {
         if (!c->sa_ready) {
             /* Our FedAvg weight: our share of the federation's training rows (capped at 1 in
              * case rows were added after round 0). */
             double w = c->sa_total_rows > 0 ? (double)c->train_raw->n_rows / c->sa_total_rows : 0;
             w = w > 1.0 ? 1.0 : w;
+            if (j->uniform_weight)
+                w = 1.0; /* DP-FedAvg: every update counts once (the sensitivity bound) */
             double loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
             fedc_diag d;
-            fedc_err rc =
-                w > 0 ? fedc_sa_fit_encode(c->sa_vec, j->update, j->local->n_params, w, loss,
-                                           (uint64_t)c->train_raw->n_rows, &c->sa_q, &d)
-                      : FEDC_EINVAL;
+            fedc_err rc = w > 0 ? fedc_sa_fit_encode(c->sa_vec, j->update, j->local->n_params, w,
+                                                     loss, (uint64_t)c->train_raw->n_rows,
+                                                     j->unclipped, &c->sa_q, &d)
+                                : FEDC_EINVAL;
             if (w <= 0)
                 snprintf(d.msg, sizeof d.msg, "the coordinator gave no row total for weights");
             fedc_fault_point("fit-res", j->round);
@@ -801,6 +950,7 @@ static void on_training_done(cl *c) {
         r.n_examples = (uint64_t)c->train_raw->n_rows; /* real rows, not augmented ones */
         r.train_loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
         r.seconds = j->seconds;
+        r.unclipped = j->clip_norm > 0 && j->unclipped;
         m.body_case = FEDC__ENVELOPE__BODY_FIT_RES;
         m.fit_res = &r;
         fedc_fault_point("fit-res", j->round);
@@ -1107,6 +1257,8 @@ int client_run(const client_cfg *cfg) {
 out:
     reset_run(c);
     fedc_dataset_destroy(&c->all);
+    if (c->dp_live)
+        fedc_dp_noise_wipe(&c->dp_rng);
     fedc_net_close(&c->ep);
     if (c->zctx)
         zmq_ctx_term(c->zctx);

@@ -39,6 +39,14 @@ typedef struct client_cfg {
     int n_peers;
     int allow_plain;      /* --secagg off: answer plain requests too (default: refuse them) */
     fedc_aug_cfg augment; /* rare-class augmentation of the local training rows */
+    /* record-level DP-SGD on our rows (off when dp_clip == 0): per-example clip, noise of
+     * multiplier dp_noise (< 0: the smallest that keeps the planned rounds within
+     * target_epsilon), accounted at dp_delta; no training beyond target_epsilon (0 = none) */
+    float dp_clip;
+    float dp_noise;
+    double dp_delta;
+    double target_epsilon;
+    int dp_poisson;
 } client_cfg;
 
 /* Returns the process exit code: 0 when the coordinator says the run is complete, 1 on a runtime

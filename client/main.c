@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "fedc/dp.h"
 
 #define CMD "fedc-client"
 
@@ -32,6 +33,15 @@ static void usage(FILE *f) {
            "  --augment KIND[:R]       add rare-class rows to the local training rows until\n"
            "                           positives/negatives = R (default 0.1): oversample, smote,\n"
            "                           noise or none (default); they never leave this machine\n"
+           "  --dp-clip C              record-level DP-SGD on our rows: every example's gradient\n"
+           "                           is clipped to L2 norm C and Gaussian noise is added\n"
+           "  --dp-noise S             its noise multiplier (sd S x C on the summed gradient)\n"
+           "  --target-epsilon E       our privacy budget: without --dp-noise the multiplier is\n"
+           "                           the smallest that fits the run's planned rounds in E; we\n"
+           "                           stop training (and tell the coordinator) before a round\n"
+           "                           would exceed it. The budget counts this process's training\n"
+           "  --dp-delta D             delta of (epsilon, delta) (default 1e-5)\n"
+           "  --dp-sampling KIND       poisson (default: what the accountant assumes) or shuffle\n"
            "  --secagg on|off          on (default): send statistics, updates and evaluation\n"
            "                           counts only masked (secure aggregation) and refuse a\n"
            "                           coordinator that asks for them in plain; off: allow both\n"
@@ -64,6 +74,9 @@ int main(int argc, char **argv) {
     client_cfg c;
     memset(&c, 0, sizeof c);
     c.heartbeat_ms = 1000;
+    c.dp_noise = -1;
+    c.dp_delta = 1e-5;
+    c.dp_poisson = 1;
     c.coordinator_timeout_s = 600;
     const char *drop = NULL, *task = "auto";
     int max_msg_mb = 256;
@@ -129,6 +142,25 @@ int main(int argc, char **argv) {
                 cli_error(CMD, "--secagg: expected on or off, got '%s'", v);
                 bad = 1;
             }
+        } else if (strcmp(flag, "--dp-clip") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &c.dp_clip);
+        else if (strcmp(flag, "--dp-noise") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e4, 0, &c.dp_noise);
+        else if (strcmp(flag, "--target-epsilon") == 0) {
+            float e;
+            bad = cli_float(CMD, flag, v, 0.0, 1e4, 1, &e);
+            c.target_epsilon = e;
+        } else if (strcmp(flag, "--dp-delta") == 0) {
+            float e;
+            bad = cli_float(CMD, flag, v, 0.0, 0.5, 1, &e);
+            c.dp_delta = e;
+        } else if (strcmp(flag, "--dp-sampling") == 0) {
+            if (strcmp(v, "poisson") == 0 || strcmp(v, "shuffle") == 0)
+                c.dp_poisson = strcmp(v, "poisson") == 0;
+            else {
+                cli_error(CMD, "--dp-sampling: expected poisson or shuffle, got '%s'", v);
+                bad = 1;
+            }
         } else if (strcmp(flag, "--max-msg-mb") == 0)
             bad = cli_int(CMD, flag, v, 1, 4000, &max_msg_mb);
         else {
@@ -137,6 +169,20 @@ int main(int argc, char **argv) {
         }
         if (bad)
             return FEDC_EXIT_USAGE;
+    }
+    if (!(c.dp_clip > 0) && (c.dp_noise >= 0 || c.target_epsilon > 0)) {
+        cli_error(CMD, "%s needs --dp-clip C (record-level DP-SGD)",
+                  c.dp_noise >= 0 ? "--dp-noise" : "--target-epsilon");
+        return FEDC_EXIT_USAGE;
+    }
+    if (c.dp_clip > 0 && c.dp_noise < 0 && !(c.target_epsilon > 0)) {
+        cli_error(CMD, "--dp-clip needs --dp-noise S or --target-epsilon E");
+        return FEDC_EXIT_USAGE;
+    }
+    if (c.dp_clip > 0 && c.augment.kind != FEDC_AUG_NONE) {
+        cli_error(CMD, "--augment cannot be combined with DP-SGD: added rows copy or blend real "
+                       "ones, which breaks the per-record bound");
+        return FEDC_EXIT_USAGE;
     }
     if (!c.connect || !c.data || !c.label) {
         cli_error(CMD, "%s is required (see " CMD " --help)",

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "coord_int.h"
 
+#include <sodium.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -533,6 +535,8 @@ static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
         hp.l2 = co->cfg->l2;
         hp.dropout = co->cfg->dropout;
         hp.val_fraction = co->cfg->val_fraction;
+        hp.clip_norm = agg_client_clip(co);
+        hp.uniform_weight = agg_dp_on(co);
         f.weights = &t;
         f.hp = &hp;
         f.n_mean = f.n_std = (size_t)co->n_features;
@@ -572,14 +576,28 @@ static void start_round(coord *co) {
     int n = sorted_clients(co, list, pred_candidate);
     for (int i = 0; i < n; i++)
         cand[i] = i;
+    /* Under DP the sample must be unknown to whoever sees the model (the privacy amplification
+     * by sampling rests on it): drawn from secret randomness, not the public seed. */
+    uint64_t sseed = co->cfg->seed;
+    if (agg_dp_on(co))
+        randombytes_buf(&sseed, sizeof sseed);
     int k = fedc_sample_clients(chosen, cand, n, co->cfg->fraction_fit, co->cfg->min_fit_clients,
-                                co->cfg->seed, co->round);
+                                sseed, co->round);
+    if (agg_dp_on(co) && agg_budget_exceeded(co, n > 0 ? (double)k / n : 1.0)) {
+        free(list);
+        free(cand);
+        free(chosen);
+        co->budget_stop = 1;
+        co->ph = PH_DONE;
+        return;
+    }
     for (int i = 0; i < co->n_cl; i++) {
         co->cl[i].fit_sel = co->cl[i].fit_done = 0;
         co->cl[i].eval_sel = co->cl[i].eval_done = 0;
         co->cl[i].fit_seconds = 0;
         co->cl[i].fit_counted = 0;
     }
+    agg_round_start(co);
     fedc_accum_reset(co->acc);
     co->round_t0 = now_s();
     co->bytes_in = co->bytes_out = 0;
@@ -624,7 +642,7 @@ static void on_fit_res(coord *co, client *c, const fedc_inbox *in) {
     else
         fedc_tensor_unpack(co->upd, r->update, in->raw);
     fedc_diag d;
-    fedc_err rc = fedc_accum_add(co->acc, upd, r->n_examples, r->train_loss, &d);
+    fedc_err rc = agg_plain_add(co, c, upd, r->n_examples, r->train_loss, r->unclipped, &d);
     if (rc) {
         char reason[FEDC_DIAG_MAX + 32];
         snprintf(reason, sizeof reason, "fit_res refused: %s", d.msg);
@@ -822,6 +840,24 @@ static int finish_round(coord *co) {
     else
         snprintf(who, sizeof who, "null");
     free(names);
+    /* Client-level DP: what this round cost (the accountant composes rounds 1..this one). */
+    char dp[320] = "";
+    if (agg_dp_on(co)) {
+        char e[32], nx[32], fu[32];
+        double eps = agg_epsilon(co, (double)co->round);
+        json_num(e, sizeof e, eps);
+        json_num(nx, sizeof nx, (double)co->dp_clip_now);
+        json_num(fu, sizeof fu, co->cfg->dp_adaptive ? co->dp_frac_unclipped : NAN);
+        snprintf(dp, sizeof dp,
+                 ",\"dp_epsilon\":%s,\"dp_delta\":%g,\"dp_noise\":%g,\"dp_q\":%g,"
+                 "\"dp_clip\":%g,\"dp_clip_next\":%s,\"dp_unclipped_share\":%s",
+                 e, co->cfg->dp_delta, co->cfg->dp_noise, co->dp_q, (double)co->dp_clip_used, nx,
+                 fu);
+        logm("round %u: client-level DP: epsilon %.3f at delta %g after %u round(s) (noise "
+             "multiplier %g, sampling rate %g, clip norm %g%s)",
+             co->round, eps, co->cfg->dp_delta, co->round, co->cfg->dp_noise, co->dp_q,
+             (double)co->dp_clip_used, co->cfg->dp_adaptive ? ", adaptive" : "");
+    }
     char line[8192];
     snprintf(line, sizeof line,
              "{\"round\":%u,\"participants\":%d,\"selected\":%d,\"train_loss\":%s,"
@@ -831,12 +867,12 @@ static int finish_round(coord *co) {
              "\"val_alert_precision\":%s,\"val_alert_recall\":%s,"
              "\"seconds\":%.4f,\"fit_overhead_s\":%s,\"bytes_in\":%llu,\"bytes_out\":%llu,"
              "\"retries\":%d,\"refused_keys\":%ld,\"curve\":%s,\"secagg\":%s,"
-             "\"clients\":%s}",
+             "\"aggregator\":\"%s\"%s,\"clients\":%s}",
              co->round, co->answered, co->selected, l, vl, va, vp, pr, rc, acc, rm,
              (unsigned long long)s.n, co->cfg->alert_budget, bt, ba, bp, br, secs, ov,
              (unsigned long long)co->bytes_in, (unsigned long long)co->bytes_out, co->retries,
              fedc_net_refused(co->ep), co->secure ? "true" : "false",
-             co->cfg->secagg ? "true" : "false", who);
+             co->cfg->secagg ? "true" : "false", agg_name(co->cfg->agg.kind), dp, who);
     if (save_checkpoint(co, line))
         return -1;
     fedc_fault_point("checkpoint", co->round);
@@ -898,8 +934,12 @@ static void close_fit(coord *co) {
         return;
     }
     fedc_fault_point("aggregate", co->round);
-    if (fedc_accum_mean(co->acc, co->upd) == FEDC_OK)
-        fedc_server_step(co->srv, co->model->params, co->upd);
+    if (agg_plain_mean(co)) {
+        retry_round(co);
+        return;
+    }
+    agg_dp_finish(co, (double)co->acc->weight, (double)co->dp_unclipped);
+    fedc_server_step(co->srv, co->model->params, co->upd);
     start_eval(co);
 }
 
@@ -954,6 +994,8 @@ void sa_finished(coord *co, const uint32_t *sum, int n) {
                  d.msg);
             sum = NULL;
         }
+        if (sum && agg_check_secure_norm(co, t.weight))
+            sum = NULL;
         if (!sum) {
             retry_round(co);
             return;
@@ -966,6 +1008,7 @@ void sa_finished(coord *co, const uint32_t *sum, int n) {
         const float inv = (float)(1.0 / t.weight);
         for (size_t i = 0; i < co->n_params; i++)
             co->upd[i] *= inv;
+        agg_dp_finish(co, t.weight, t.unclipped);
         fedc_fault_point("aggregate", co->round);
         fedc_server_step(co->srv, co->model->params, co->upd);
         start_eval(co);
@@ -1082,7 +1125,7 @@ static void handle(coord *co, fedc_inbox *in) {
         /* A client that cannot answer this round (its training failed) says so: stop waiting. */
         if (e->round == co->round && (co->ph == PH_FIT || co->ph == PH_EVAL))
             refused_answer(co, c);
-        if (co->sa.active)
+        if (co->sa.active && e->round == (co->sa.stage == FEDC_SA_STAGE_STATS ? 0 : co->round))
             sa_client_out(co, c);
         break;
     default:
@@ -1114,7 +1157,7 @@ static int advance(coord *co) {
                 start_stats(co);
             else
                 start_round(co);
-            return 0;
+            return co->budget_stop;
         }
         if (co->cfg->wait_timeout_s > 0 && t - co->wait_since > co->cfg->wait_timeout_s) {
             logm("gave up after waiting %.0f s for clients: %d connected, %d needed",
@@ -1366,6 +1409,20 @@ static int restore(coord *co, char **ckpt_line) {
     c.clients = NULL;
     c.n_clients = 0;
     co->resumed_at = now_s();
+    /* Adaptive clipping's norm for the next round travels in the last metrics line. */
+    const char *nx = c.metrics_line ? strstr(c.metrics_line, "\"dp_clip_next\":") : NULL;
+    if (nx && agg_dp_on(co) && co->cfg->dp_adaptive) {
+        double v = strtod(nx + strlen("\"dp_clip_next\":"), NULL);
+        if (v > 0 && isfinite(v))
+            co->dp_clip_now = (float)v;
+    }
+    /* So does the largest sampling rate so far, which the accountant charges. */
+    const char *qs = c.metrics_line ? strstr(c.metrics_line, "\"dp_q\":") : NULL;
+    if (qs && agg_dp_on(co)) {
+        double v = strtod(qs + strlen("\"dp_q\":"), NULL);
+        if (v > co->dp_q && v <= 1.0)
+            co->dp_q = v;
+    }
     *ckpt_line = c.metrics_line;
     c.metrics_line = NULL;
     ckpt_release(&c);
@@ -1439,6 +1496,7 @@ static void hex(char *out, const uint8_t *b, size_t n) {
 
 static void cleanup(coord *co) {
     sa_stop(co);
+    agg_free(co);
     drop_expect(co);
     fedc_key_wipe(&co->self);
     free(co->allow);
@@ -1468,6 +1526,9 @@ int coord_run(const coord_cfg *cfg) {
     co->round = 1;
     co->pos_weight = 1.0f;
     fedc_fault_init("coordinator");
+    int arc = agg_init(co);
+    if (arc)
+        return arc;
     if (!cfg->insecure) {
         fedc_diag kd;
         if (fedc_key_load_secret(&co->self, cfg->key_path, &kd)) {
@@ -1578,7 +1639,7 @@ int coord_run(const coord_cfg *cfg) {
             code = 1;
             goto linger;
         }
-        if (co->round <= (uint32_t)cfg->rounds) {
+        if (co->round <= (uint32_t)cfg->rounds && !co->budget_stop) {
             code = 1; /* gave up: the reason is logged */
             for (int i = 0; i < co->n_cl; i++)
                 if (co->cl[i].alive && !co->cl[i].gone)
@@ -1598,8 +1659,9 @@ int coord_run(const coord_cfg *cfg) {
         for (int i = 0; i < co->n_cl; i++)
             if (!co->cl[i].gone)
                 send_bye(co, &co->cl[i], "run complete");
-    logm("run complete: %d round(s)%s%s", cfg->rounds, cfg->model_out ? "; model written to " : "",
-         cfg->model_out ? cfg->model_out : "");
+    logm("run complete: %u round(s)%s%s%s", co->round - 1,
+         co->budget_stop ? " (the privacy budget allows no more)" : "",
+         cfg->model_out ? "; model written to " : "", cfg->model_out ? cfg->model_out : "");
     code = 0;
 linger:
     if (co->ep) {

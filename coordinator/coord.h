@@ -23,6 +23,7 @@
 #include "fedc/keys.h"
 #include "fedc/model.h"
 #include "fedc/optim.h"
+#include "fedc/robust.h"
 
 typedef struct coord_cfg {
     const char *bind;
@@ -63,6 +64,19 @@ typedef struct coord_cfg {
     int sa_threshold;   /* Shamir t; 0 = floor(size / 2) + 1 */
     float sa_clip;      /* per-coordinate clip of updates */
     int sa_max_clients; /* headroom of the fixed point */
+    /* how updates are combined (aggregate.c): mean = weighted FedAvg; the robust rules that need
+     * each update (median, trimmed mean, Krum, Multi-Krum) only with secure aggregation off */
+    fedc_robust_cfg agg;
+    /* client-level DP-FedAvg: clients clip to dp_clip (0 = off), the coordinator adds noise of
+     * multiplier dp_noise to the sum; accounting at dp_delta; stop before target_epsilon */
+    float dp_clip;
+    double dp_noise;
+    double dp_delta;
+    double target_epsilon; /* 0 = no budget */
+    int dp_adaptive;       /* adaptive clipping (Andrew et al. 2021) */
+    double dp_quantile;    /* gamma: share of updates meant to be within the clip norm */
+    double dp_clip_lr;     /* eta */
+    double dp_count_noise; /* sigma_b: noise on the count of unclipped updates */
     int resume;
     uint64_t seed;
     size_t max_msg; /* bytes */

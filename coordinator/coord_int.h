@@ -7,6 +7,7 @@
 
 #include "coord.h"
 #include "fedc/codec.h"
+#include "fedc/dp.h"
 #include "fedc/sa_proto.h"
 #include "fedc/transport.h"
 
@@ -54,7 +55,11 @@ typedef struct client {
     fedc_sa_adv sa_adv; /* those keys */
     int sa_id;          /* index in the session once it is numbered, else -1 */
     int sa_answered;    /* answered the current step (or said it cannot) */
+    int sa_quit;        /* said it cannot take part in this session (Error) */
     int fit_counted;    /* its update is in this round's aggregate */
+    /* robust rules: its update of this round (secure aggregation off) */
+    float *upd;
+    int upd_have;
 } client;
 
 typedef struct coord {
@@ -107,6 +112,16 @@ typedef struct coord {
     double total_rows; /* training rows summed in round 0: FedAvg weights are rows / this */
     double sa_loss;    /* the round's weighted mean training loss, from the secure sum */
     sa_session sa;
+    /* aggregation and differential privacy (aggregate.c) */
+    float dp_clip_now;        /* the clip norm clients apply this round */
+    float dp_clip_used;       /* the one the last finished round used */
+    double dp_z_update;       /* noise multiplier on the update (less than z when adaptive) */
+    double dp_frac_unclipped; /* last round's noised share of updates within the clip norm */
+    int dp_unclipped;         /* plain: updates within the clip norm this round */
+    int dp_rounds;            /* noised aggregates released by this process */
+    double dp_q;              /* the largest sampling rate of any round so far */
+    int budget_stop;          /* stopped because the next round would exceed --target-epsilon */
+    fedc_dp_noise noise;
 } coord;
 
 double now_s(void);
@@ -128,5 +143,32 @@ void sa_client_out(coord *co, client *c);
 void sa_stop(coord *co);
 /* coord.c: the session's result (NULL on failure, with the reason logged). */
 void sa_finished(coord *co, const uint32_t *sum, int n_survivors);
+
+/* aggregate.c */
+const char *agg_name(fedc_robust_kind k);
+int agg_needs_updates(fedc_robust_kind k);
+int agg_dp_on(const coord *co);
+/* Noise source and the update's noise multiplier; 0, or an exit code after logging why. */
+int agg_init(coord *co);
+void agg_free(coord *co);
+void agg_round_start(coord *co);
+/* The L2 bound sent to clients with this round's FitIns (0 = none). */
+float agg_client_clip(const coord *co);
+/* Epsilon of client-level DP after `rounds` noised rounds (NaN on a bad configuration). */
+double agg_epsilon(const coord *co, double rounds);
+/* Before round co->round samples at rate q: 1 (logged) when it would exceed --target-epsilon;
+ * else 0, and q joins the rates the accountant charges. */
+int agg_budget_exceeded(coord *co, double q);
+/* Plain path: checks, bounds and adds one client's update (kept for the robust rules);
+ * FEDC_ERANGE with the reason in d for a non-finite or out-of-range update. */
+fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_examples, double loss,
+                       int unclipped, fedc_diag *d);
+/* Plain path: the round's aggregate into co->upd; -1 (logged) when the rule cannot apply. */
+int agg_plain_mean(coord *co);
+/* Secure path: co->upd holds the weighted sum; -1 (logged) when its norm exceeds what clients
+ * clipping to the bound can produce. */
+int agg_check_secure_norm(coord *co, double weight);
+/* co->upd holds the mean of `count` updates: DP noise, and the adaptive clip norm's step. */
+void agg_dp_finish(coord *co, double count, double unclipped);
 
 #endif

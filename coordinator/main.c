@@ -8,8 +8,13 @@
 
 #include "cli.h"
 #include "coord.h"
+#include "fedc/dp.h"
 
 #define CMD "fedc-coordinator"
+
+static int agg_individual(fedc_robust_kind k) {
+    return k != FEDC_AGG_MEAN && k != FEDC_AGG_NORM_BOUND;
+}
 
 static void usage(FILE *f) {
     fprintf(
@@ -39,7 +44,34 @@ static void usage(FILE *f) {
         "  --secagg-threshold T     Shamir threshold: more than half the neighbourhood\n"
         "                           (default floor(size/2)+1: 3 clients survive one dropout)\n"
         "  --secagg-clip C          updates are clipped to [-C, C] per coordinate (default 10)\n"
-        "  --secagg-max-clients N   clients the fixed point leaves headroom for (default 1024)\n");
+        "  --secagg-max-clients N   clients the fixed point leaves headroom for (default 1024)\n"
+        "aggregation (README \"Robust aggregation\"):\n"
+        "  --aggregator NAME        mean (FedAvg weighted by examples, the default), median,\n"
+        "                           trimmed-mean, krum, multi-krum (need each update: only with\n"
+        "                           --secagg off; unweighted) or norm-bound (updates scaled to\n"
+        "                           L2 norm <= --norm-bound; under secure aggregation the clients\n"
+        "                           clip and the coordinator checks the aggregate's norm)\n"
+        "  --trim-beta B            trimmed mean: share dropped at each end, [0, 0.5) (default\n"
+        "                           0.2; must exceed the share of bad clients)\n"
+        "  --krum-f F               Krum: bad clients tolerated; needs more than 2F+2 updates\n"
+        "                           (default 1)\n"
+        "  --multi-krum-m M         Multi-Krum: updates averaged (default: updates - F)\n"
+        "  --norm-bound C           the L2 bound of norm-bound\n"
+        "client-level differential privacy (DP-FedAvg; README \"Differential privacy\"):\n"
+        "  --dp-clip C              clients scale their update to L2 norm <= C and count once\n"
+        "                           (uniform weights); the coordinator adds N(0, (zC)^2) to the "
+        "sum\n"
+        "  --dp-noise Z             noise multiplier z\n"
+        "  --target-epsilon E       privacy budget: stop before a round would exceed it (refuse\n"
+        "                           to start if the first would); without --dp-noise, z is the\n"
+        "                           smallest that fits --rounds rounds in E\n"
+        "  --dp-delta D             delta of (epsilon, delta) (default 1e-5)\n"
+        "  --dp-adaptive            adapt C towards the --dp-quantile of update norms (Andrew\n"
+        "                           et al. 2021); the count is noised too, within the same z\n"
+        "  --dp-quantile G          target share of unclipped updates (default 0.5)\n"
+        "  --dp-clip-lr ETA         geometric step of C (default 0.2)\n"
+        "  --dp-count-noise S       noise sd on the count of unclipped updates (default\n"
+        "                           --min-fit-clients / 20)\n");
     fprintf(
         f,
         "rounds:\n"
@@ -92,6 +124,141 @@ static void usage(FILE *f) {
         "2 on bad flags or an unusable checkpoint.\n");
 }
 
+/* --aggregator and its parameters against each other and secure aggregation. */
+static int check_aggregation(coord_cfg *c, const char *name, float beta, int f, int m,
+                             float bound) {
+    fedc_robust_cfg *a = &c->agg;
+    memset(a, 0, sizeof *a);
+    if (strcmp(name, "mean") == 0)
+        a->kind = FEDC_AGG_MEAN;
+    else if (strcmp(name, "median") == 0)
+        a->kind = FEDC_AGG_MEDIAN;
+    else if (strcmp(name, "trimmed-mean") == 0)
+        a->kind = FEDC_AGG_TRIMMED_MEAN;
+    else if (strcmp(name, "krum") == 0)
+        a->kind = FEDC_AGG_KRUM;
+    else if (strcmp(name, "multi-krum") == 0)
+        a->kind = FEDC_AGG_MULTI_KRUM;
+    else if (strcmp(name, "norm-bound") == 0)
+        a->kind = FEDC_AGG_NORM_BOUND;
+    else {
+        cli_error(CMD,
+                  "--aggregator: expected mean, median, trimmed-mean, krum, multi-krum or "
+                  "norm-bound, got '%s'",
+                  name);
+        return 1;
+    }
+    a->beta = beta;
+    a->f = f;
+    a->m = m;
+    a->clip = bound;
+    int individual = a->kind != FEDC_AGG_MEAN && a->kind != FEDC_AGG_NORM_BOUND;
+    if (individual && c->secagg) {
+        cli_error(CMD,
+                  "--aggregator %s needs every client's update on its own, which secure "
+                  "aggregation hides from the coordinator (it learns only the sum). Use "
+                  "--secagg off (updates still travel encrypted by CurveZMQ, but the coordinator "
+                  "sees each one), or keep secure aggregation with --aggregator norm-bound "
+                  "--norm-bound C: clients clip to C and the coordinator checks the aggregate's "
+                  "norm",
+                  name);
+        return 1;
+    }
+    if (a->kind == FEDC_AGG_NORM_BOUND && !(bound > 0)) {
+        cli_error(CMD, "--aggregator norm-bound needs --norm-bound C > 0");
+        return 1;
+    }
+    if (a->kind != FEDC_AGG_NORM_BOUND && bound > 0) {
+        cli_error(CMD, "--norm-bound applies to --aggregator norm-bound only");
+        return 1;
+    }
+    if ((a->kind == FEDC_AGG_KRUM || a->kind == FEDC_AGG_MULTI_KRUM) &&
+        c->min_fit_clients <= 2 * f + 2) {
+        cli_error(CMD,
+                  "--aggregator %s with --krum-f %d needs more than %d updates per round; "
+                  "--min-fit-clients is %d",
+                  name, f, 2 * f + 2, c->min_fit_clients);
+        return 1;
+    }
+    if (a->kind == FEDC_AGG_TRIMMED_MEAN && (int)(beta * (float)c->min_fit_clients) < 1)
+        fprintf(stderr,
+                CMD ": note: --trim-beta %g trims nothing from rounds of %d updates (it drops "
+                    "floor(beta n) at each end)\n",
+                (double)beta, c->min_fit_clients);
+    return 0;
+}
+
+/* Client-level DP flags: consistent, and the first round within the budget. */
+static int check_dp(coord_cfg *c, float clip, float noise, float delta, float target, float gamma,
+                    float eta, float count_noise) {
+    c->dp_clip = clip;
+    c->dp_delta = delta;
+    c->target_epsilon = target;
+    c->dp_quantile = gamma;
+    c->dp_clip_lr = eta;
+    c->dp_count_noise = count_noise > 0 ? count_noise : c->min_fit_clients / 20.0;
+    if (!(clip > 0)) {
+        if (noise >= 0 || target > 0 || c->dp_adaptive) {
+            cli_error(CMD,
+                      "%s needs --dp-clip C (client-level DP); record-level DP-SGD is a "
+                      "client's own setting (fedc-client --dp-clip)",
+                      noise >= 0   ? "--dp-noise"
+                      : target > 0 ? "--target-epsilon"
+                                   : "--dp-adaptive");
+            return 1;
+        }
+        return 0;
+    }
+    if (agg_individual(c->agg.kind) || c->agg.kind == FEDC_AGG_NORM_BOUND) {
+        cli_error(CMD,
+                  "--dp-clip works with --aggregator mean (its clipping is the norm bound); "
+                  "got --aggregator %s",
+                  c->agg.kind == FEDC_AGG_NORM_BOUND ? "norm-bound" : "a robust rule");
+        return 1;
+    }
+    double q = c->fraction_fit;
+    fedc_diag d;
+    if (noise < 0) {
+        if (!(target > 0)) {
+            cli_error(CMD, "--dp-clip needs --dp-noise Z or --target-epsilon E");
+            return 1;
+        }
+        double z;
+        if (fedc_dp_sigma_for(&z, q, (double)c->rounds, delta, target, &d)) {
+            cli_error(CMD, "--target-epsilon %g: %s", (double)target, d.msg);
+            return 1;
+        }
+        noise = (float)z;
+        fprintf(stderr,
+                CMD ": --target-epsilon %g over %d round(s) at sampling rate %g: noise "
+                    "multiplier %.4f\n",
+                (double)target, c->rounds, q, z);
+    }
+    c->dp_noise = noise;
+    if (target > 0) {
+        double eps, order;
+        if (fedc_dp_epsilon(&eps, &order, q, c->dp_noise, 1.0, delta, &d)) {
+            cli_error(CMD, "--dp-noise: %s", d.msg);
+            return 1;
+        }
+        if (eps > target) {
+            cli_error(CMD,
+                      "one round at noise multiplier %g and sampling rate %g already spends "
+                      "epsilon %.3f, beyond --target-epsilon %g: refusing to start",
+                      c->dp_noise, q, eps, (double)target);
+            return 1;
+        }
+    }
+    if (c->dp_adaptive && !(2.0 * c->dp_count_noise > c->dp_noise)) {
+        cli_error(CMD,
+                  "--dp-adaptive: 2 x --dp-count-noise (%g) must exceed the noise multiplier %g "
+                  "(Andrew et al. 2021: the update keeps (z^-2 - (2 sigma_b)^-2)^-1/2)",
+                  2.0 * c->dp_count_noise, c->dp_noise);
+        return 1;
+    }
+    return 0;
+}
+
 static void on_signal(int sig) {
     (void)sig;
     coord_request_stop();
@@ -126,6 +293,10 @@ int main(int argc, char **argv) {
     const char *server_name = "fedavg", *opt_name = "adam", *act_name = "relu";
     float server_lr = -1, server_mom = -1, fraction = 1.0f, rto = 300, hbto = 10, wto = 0;
     int max_msg_mb = 0;
+    const char *agg_kind = "mean";
+    float trim_beta = 0.2f, norm_bound = 0, dp_clip = 0, dp_noise = -1, dp_delta = 1e-5f,
+          target_eps = 0, dp_quantile = 0.5f, dp_clip_lr = 0.2f, dp_count_noise = -1;
+    int krum_f = 1, multi_m = 0;
     unsigned long long seed = 1;
 
     for (int i = 1; i < argc; i++) {
@@ -144,6 +315,10 @@ int main(int argc, char **argv) {
         }
         if (strcmp(a, "--insecure") == 0) {
             c.insecure = 1;
+            continue;
+        }
+        if (strcmp(a, "--dp-adaptive") == 0) {
+            c.dp_adaptive = 1;
             continue;
         }
         char flag[64];
@@ -231,6 +406,30 @@ int main(int argc, char **argv) {
             bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &c.sa_clip);
         else if (strcmp(flag, "--secagg-max-clients") == 0)
             bad = cli_int(CMD, flag, v, 2, 65536, &c.sa_max_clients);
+        else if (strcmp(flag, "--aggregator") == 0)
+            agg_kind = v;
+        else if (strcmp(flag, "--trim-beta") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 0.499f, 0, &trim_beta);
+        else if (strcmp(flag, "--krum-f") == 0)
+            bad = cli_int(CMD, flag, v, 0, 1000, &krum_f);
+        else if (strcmp(flag, "--multi-krum-m") == 0)
+            bad = cli_int(CMD, flag, v, 1, 4096, &multi_m);
+        else if (strcmp(flag, "--norm-bound") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &norm_bound);
+        else if (strcmp(flag, "--dp-clip") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &dp_clip);
+        else if (strcmp(flag, "--dp-noise") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e4, 1, &dp_noise);
+        else if (strcmp(flag, "--dp-delta") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 0.5, 1, &dp_delta);
+        else if (strcmp(flag, "--target-epsilon") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e4, 1, &target_eps);
+        else if (strcmp(flag, "--dp-quantile") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &dp_quantile);
+        else if (strcmp(flag, "--dp-clip-lr") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 10.0, 1, &dp_clip_lr);
+        else if (strcmp(flag, "--dp-count-noise") == 0)
+            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &dp_count_noise);
         else {
             cli_error(CMD, "unknown option '%s' (see " CMD " --help)", flag);
             return FEDC_EXIT_USAGE;
@@ -312,6 +511,11 @@ int main(int argc, char **argv) {
         c.server.momentum = server_mom;
     }
     c.fraction_fit = fraction;
+    if (check_aggregation(&c, agg_kind, trim_beta, krum_f, multi_m, norm_bound))
+        return FEDC_EXIT_USAGE;
+    if (check_dp(&c, dp_clip, dp_noise, dp_delta, target_eps, dp_quantile, dp_clip_lr,
+                 dp_count_noise))
+        return FEDC_EXIT_USAGE;
     c.round_timeout_s = rto;
     c.heartbeat_timeout_s = hbto;
     c.wait_timeout_s = wto;

@@ -51,7 +51,7 @@ void sa_start(coord *co, int stage, size_t len) {
     s->deadline = s->end = now_s() + co->cfg->round_timeout_s;
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
-        c->sa_in = c->sa_adv_ok = c->sa_answered = 0;
+        c->sa_in = c->sa_adv_ok = c->sa_answered = c->sa_quit = 0;
         c->sa_id = -1;
     }
 }
@@ -145,7 +145,7 @@ static void open_shares(coord *co) {
     int n = 0;
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
-        if (c->sa_in && c->sa_adv_ok && c->alive && !c->gone)
+        if (c->sa_in && c->sa_adv_ok && !c->sa_quit && c->alive && !c->gone)
             list[n++] = c;
     }
     qsort(list, (size_t)n, sizeof *list, cmp_name);
@@ -324,6 +324,8 @@ static void close_session(coord *co) {
 
 static int expected(const coord *co, const client *c) {
     const sa_session *s = &co->sa;
+    if (c->sa_quit)
+        return 0;
     if (s->step == 0)
         return c->sa_in;
     if (c->sa_id < 0)
@@ -369,8 +371,11 @@ void sa_advance(coord *co) {
 }
 
 void sa_client_out(coord *co, client *c) {
-    if (co->sa.active && expected(co, c))
+    /* Out of the whole session: not awaited in any later step (a dropout from here on). */
+    if (co->sa.active) {
+        c->sa_quit = 1;
         c->sa_answered = 1;
+    }
 }
 
 static void refuse(coord *co, client *c, const Fedc__Envelope *e, fedc_err code, const char *why) {

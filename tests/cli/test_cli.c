@@ -548,6 +548,140 @@ static void test_privacy(void **state) {
     proc_result_release(&r);
 }
 
+/* ---- DP-SGD ------------------------------------------------------------------------------- */
+
+/* Parses "dp: epsilon = E at delta D over T steps (q Q, sigma S)" from a run's stdout, keeping
+ * T, Q and S as printed. Returns 1 when found. */
+static int dp_line(const char *out, double *eps, double *delta, char *steps, char *q, char *sigma) {
+    const char *p = strstr(out, "dp: epsilon = ");
+    if (!p)
+        return 0;
+    return sscanf(p, "dp: epsilon = %lf at delta %lf over %31s steps (q %31[^,], sigma %31[^)])",
+                  eps, delta, steps, q, sigma) == 5;
+}
+
+/* The epsilon `fedc privacy` gives for the same q, sigma, steps and delta. */
+static double privacy_epsilon(const char *q, const char *sigma, const char *steps,
+                              const char *delta) {
+    proc_result r;
+    fedc_run(&r, NULL, "privacy", "--q", q, "--sigma", sigma, "--steps", steps, "--delta", delta,
+             NULL);
+    expect_status(&r, 0);
+    double e = NAN;
+    const char *p = strstr(r.out, "epsilon = ");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "epsilon = %lf", &e), 1);
+    proc_result_release(&r);
+    return e;
+}
+
+/* fedc train --dp-clip: the run reports the privacy spent, which is what `fedc privacy` says for
+ * the same q, sigma and steps (T = epochs x ceil(700 / 64) training rows per batch, q = 64 / 700);
+ * --target-epsilon picks a sigma that spends at most the target; the JSON carries the figures. */
+static void test_dp_sgd(void **state) {
+    char *json = tpath(state, "dp.json");
+    proc_result r;
+    double eps = NAN, delta = NAN;
+    char steps[32], q[32], sigma[32];
+    fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--epochs", "4", "--lr", "0.01",
+             "--dp-clip", "1", "--dp-noise", "1.1", "--quiet", "--metrics-json", json, NULL);
+    expect_status(&r, 0);
+    assert_non_null(strstr(r.out, "dp-sgd: clip 1, noise multiplier 1.1, Poisson sampling"));
+    if (!dp_line(r.out, &eps, &delta, steps, q, sigma))
+        show("no dp line", &r);
+    assert_true(dp_line(r.out, &eps, &delta, steps, q, sigma));
+    proc_result_release(&r);
+    assert_string_equal(steps, "44");
+    assert_true(fabs(atof(q) - 64.0 / 700.0) < 1e-6);
+    assert_string_equal(sigma, "1.1");
+    assert_true(delta == 1e-5);
+    assert_true(eps > 0.1 && eps < 100.0);
+    assert_true(fabs(eps - privacy_epsilon(q, sigma, steps, "1e-05")) < 0.0015);
+    char *j = read_json(json);
+    double je = NAN, js = NAN;
+    assert_int_equal(json_num(j, "dp_epsilon", &je), 1);
+    assert_int_equal(json_num(j, "dp_steps", &js), 1);
+    assert_true(fabs(je - eps) < 0.0006);
+    assert_true(js == 44.0);
+    free(j);
+
+    /* A target epsilon over the planned steps, shuffled batches, another delta. */
+    fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--epochs", "3", "--dp-clip",
+             "0.5", "--target-epsilon", "2", "--dp-delta", "1e-6", "--dp-sampling", "shuffle",
+             "--patience", "0", "--quiet", NULL);
+    expect_status(&r, 0);
+    assert_non_null(strstr(r.out, "(from --target-epsilon), shuffled-batch sampling"));
+    assert_true(dp_line(r.out, &eps, &delta, steps, q, sigma));
+    proc_result_release(&r);
+    assert_string_equal(steps, "33");
+    assert_true(delta == 1e-6);
+    assert_true(eps <= 2.0005 && eps > 1.99);
+    assert_true(fabs(eps - privacy_epsilon(q, sigma, steps, "1e-06")) < 0.0015);
+
+    /* Without DP there is no dp line. */
+    fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--epochs", "1", "--quiet",
+             NULL);
+    expect_status(&r, 0);
+    assert_null(strstr(r.out, "dp:"));
+    proc_result_release(&r);
+    free(json);
+}
+
+/* Bad DP flags: exit 2 with one line naming the flag; --help lists the DP flags. */
+static void test_dp_bad_flags(void **state) {
+    (void)state;
+    static const char *const dp_flags[] = {"--dp-clip",  "--dp-noise",    "--target-epsilon",
+                                           "--dp-delta", "--dp-sampling", NULL};
+    proc_result h;
+    fedc_run(&h, NULL, "train", "--help", NULL);
+    expect_status(&h, 0);
+    for (const char *const *f = dp_flags; *f; f++) {
+        if (!strstr(h.out, *f))
+            print_message("fedc train --help does not mention %s\n", *f);
+        assert_non_null(strstr(h.out, *f));
+    }
+    proc_result_release(&h);
+    static const struct {
+        const char *args[6];
+        const char *start, *msg;
+    } cases[] = {
+        {{"--dp-noise", "1", NULL}, "fedc train: ", "--dp-noise needs --dp-clip"},
+        {{"--target-epsilon", "3", NULL}, "fedc train: ", "--target-epsilon needs --dp-clip"},
+        {{"--dp-sampling", "shuffle", NULL}, "fedc train: ", "--dp-sampling needs --dp-clip"},
+        {{"--dp-clip", "1", NULL}, "fedc train: ", "needs --dp-noise or --target-epsilon"},
+        {{"--dp-clip", "1", "--dp-noise", "1", "--target-epsilon", "2"},
+         "fedc train: ",
+         "not both"},
+        {{"--dp-clip", "0", "--dp-noise", "1", NULL}, "fedc train: --dp-clip: ", "'0'"},
+        {{"--dp-clip", "-2", "--dp-noise", "1", NULL}, "fedc train: --dp-clip: ", "'-2'"},
+        {{"--dp-clip", "1", "--dp-noise", "-1", NULL}, "fedc train: --dp-noise: ", "'-1'"},
+        {{"--dp-clip", "1", "--dp-noise", "x", NULL}, "fedc train: --dp-noise: ", "'x'"},
+        {{"--dp-clip", "1", "--dp-noise", "1", "--dp-delta", "1"},
+         "fedc train: --dp-delta: ",
+         "0 < D < 1"},
+        {{"--dp-clip", "1", "--dp-noise", "1", "--dp-delta", "0"},
+         "fedc train: --dp-delta: ",
+         "'0'"},
+        {{"--dp-clip", "1", "--dp-noise", "1", "--dp-sampling", "fancy"},
+         "fedc train: --dp-sampling: ",
+         "'fancy'"},
+        {{"--dp-clip", "1", "--target-epsilon", "1e-4", NULL},
+         "fedc train: --target-epsilon: ",
+         "out of reach"},
+        {{"--dp-clip", "1", "--dp-noise", "1", "--augment", "smote"},
+         "fedc train: --augment ",
+         "drop one of --augment and --dp-clip"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *const *a = cases[i].args;
+        proc_result r;
+        fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", a[0], a[1], a[2], a[3],
+                 a[4], a[5], NULL);
+        expect_refusal(&r, cases[i].start, cases[i].msg);
+        proc_result_release(&r);
+    }
+}
+
 /* ---- eval refuses damaged model files and mismatched data -------------------------------- */
 
 static void test_eval_refuses_bad_models(void **state) {
@@ -915,6 +1049,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_train_then_eval, setup, teardown),
         cmocka_unit_test(test_augment),
         cmocka_unit_test(test_privacy),
+        cmocka_unit_test_setup_teardown(test_dp_sgd, setup, teardown),
+        cmocka_unit_test(test_dp_bad_flags),
         cmocka_unit_test_setup_teardown(test_operating_threshold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_refuses_bad_models, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_missing_feature, setup, teardown),

@@ -413,8 +413,8 @@ static void test_fit_vector(void **state) {
         }
         if (u == 2)
             delta[7] = 2.0f; /* clamped to 0.5 */
-        assert_int_equal(fedc_sa_fit_encode(v, delta, P, w[u], loss[u], 100 * (u + 1), &q, &d),
-                         FEDC_OK);
+        assert_int_equal(
+            fedc_sa_fit_encode(v, delta, P, w[u], loss[u], 100 * (u + 1), u % 2, &q, &d), FEDC_OK);
         for (size_t i = 0; i < len; i++)
             sum[i] += v[i];
     }
@@ -425,10 +425,11 @@ static void test_fit_vector(void **state) {
     assert_true(fabs(t.wloss - (0.2 * 0.7 + 0.3 * 0.5 + 0.5 * 0.3)) < 1e-8);
     assert_true(t.examples == 600.0);
     assert_true(t.clipped == 1.0);
+    assert_true(t.unclipped == 1.0); /* u = 1 only */
     for (int i = 0; i < P; i++)
         assert_true(fabs(dec[i] - want[i]) <= 3.0 / q.scale + 1e-6);
     /* A wild aggregate (as from a client ignoring the clip, or wrong unmasking) is refused. */
-    sum[4 * FEDC_SA_WIDE_SLOTS + 3] += (uint32_t)(q.scale * 4.0);
+    sum[5 * FEDC_SA_WIDE_SLOTS + 3] += (uint32_t)(q.scale * 4.0);
     assert_int_equal(fedc_sa_fit_decode(dec, &t, sum, P, &q, 16, &d), FEDC_ERANGE);
     free(sum);
     free(v);

@@ -94,18 +94,19 @@ fedc_err fedc_sa_stats_decode(const uint32_t *v, int nf, int k, double *rows, do
 }
 
 size_t fedc_sa_fit_len(size_t n_params) {
-    return 4 * (size_t)W + n_params;
+    return 5 * (size_t)W + n_params;
 }
 
 fedc_err fedc_sa_fit_encode(uint32_t *v, const float *delta, size_t n, double weight, double loss,
-                            uint64_t examples, const fedc_sa_quant *q, fedc_diag *d) {
+                            uint64_t examples, int unclipped, const fedc_sa_quant *q,
+                            fedc_diag *d) {
     if (!(weight > 0.0 && weight <= 1.0) || !isfinite(loss) || loss < 0) {
         fedc_diag_set(d, "secure aggregation: weight %g must be in (0, 1] and loss %g >= 0", weight,
                       loss);
         return FEDC_EINVAL;
     }
     size_t clamped = 0;
-    fedc_err rc = fedc_sa_quantise_scaled(v + 4 * W, delta, n, weight, q, &clamped, d);
+    fedc_err rc = fedc_sa_quantise_scaled(v + 5 * W, delta, n, weight, q, &clamped, d);
     if (!rc)
         rc = put(v, weight, "weight", d);
     if (!rc)
@@ -114,6 +115,8 @@ fedc_err fedc_sa_fit_encode(uint32_t *v, const float *delta, size_t n, double we
         rc = put(v + 2 * W, (double)examples, "example count", d);
     if (!rc)
         rc = put(v + 3 * W, (double)clamped, "clipped count", d);
+    if (!rc)
+        rc = put(v + 4 * W, unclipped ? 1.0 : 0.0, "unclipped flag", d);
     return rc;
 }
 
@@ -123,15 +126,17 @@ fedc_err fedc_sa_fit_decode(float *wdelta, fedc_sa_fit_sum *out, const uint32_t 
     out->wloss = fedc_sa_wide_get(v + W);
     out->examples = fedc_sa_wide_get(v + 2 * W);
     out->clipped = fedc_sa_wide_get(v + 3 * W);
+    out->unclipped = fedc_sa_wide_get(v + 4 * W);
     if (!(out->weight > 0 && out->weight <= (double)n_max) || !is_count(out->examples) ||
-        out->examples < 1 || !is_count(out->clipped) || out->wloss < -1e-6) {
+        out->examples < 1 || !is_count(out->clipped) || out->wloss < -1e-6 ||
+        !is_count(out->unclipped) || out->unclipped > (double)n_max) {
         fedc_diag_set(d,
                       "secure aggregation: implausible totals: weight %g (expected in (0, %u]), "
-                      "examples %g, clipped %g, weighted loss %g",
-                      out->weight, n_max, out->examples, out->clipped, out->wloss);
+                      "examples %g, clipped %g, unclipped %g, weighted loss %g",
+                      out->weight, n_max, out->examples, out->clipped, out->unclipped, out->wloss);
         return FEDC_ERANGE;
     }
-    fedc_sa_decode(wdelta, v + 4 * W, n, q);
+    fedc_sa_decode(wdelta, v + 5 * W, n, q);
     /* Each honest term is within weight x c (plus one quantisation step per client). */
     double bound = out->weight * (double)q->clip + (double)n_max / q->scale;
     for (size_t i = 0; i < n; i++) {

@@ -242,13 +242,14 @@ static fedc_err check_hp(const Fedc__HyperParams *hp, fedc_diag *d) {
         hp->batch > (1u << 20) || !(hp->lr > 0.0f) || !isfinite(hp->lr) || !(hp->prox_mu >= 0.0f) ||
         !isfinite(hp->prox_mu) || hp->optimizer > 1 || !(hp->l2 >= 0.0f) || !isfinite(hp->l2) ||
         !(hp->dropout >= 0.0f && hp->dropout < 1.0f) ||
-        !(hp->val_fraction >= 0.0f && hp->val_fraction < 1.0f)) {
+        !(hp->val_fraction >= 0.0f && hp->val_fraction < 1.0f) ||
+        !(hp->clip_norm >= 0.0f && hp->clip_norm <= 1e6f)) {
         fedc_diag_set(
             d,
             "hyper-parameters out of range: local_epochs %u, batch %u, lr %g, prox_mu %g, "
-            "optimizer %u, l2 %g, dropout %g, val_fraction %g",
+            "optimizer %u, l2 %g, dropout %g, val_fraction %g, clip_norm %g",
             hp->local_epochs, hp->batch, (double)hp->lr, (double)hp->prox_mu, hp->optimizer,
-            (double)hp->l2, (double)hp->dropout, (double)hp->val_fraction);
+            (double)hp->l2, (double)hp->dropout, (double)hp->val_fraction, (double)hp->clip_norm);
         return FEDC_ERANGE;
     }
     return FEDC_OK;

@@ -16,7 +16,7 @@ typedef enum fault_action { F_EXIT, F_KILL, F_STOP, F_STALL, F_DELAY, F_MISBEHAV
 typedef struct fault_rule {
     fault_action action;
     char step[32];
-    long round; /* -1 = first time */
+    long round; /* -1 = first time, -2 = every time (@*) */
     long ms;
     int fired;
 } fault_rule;
@@ -73,7 +73,10 @@ static int parse_rule(const char *r, size_t len, const char *who, fault_rule *ou
     }
     char *at = strchr(step, '@');
     out->round = -1;
-    if (at) {
+    if (at && strcmp(at + 1, "*") == 0) {
+        *at = 0;
+        out->round = -2;
+    } else if (at) {
         *at++ = 0;
         char *end;
         out->round = strtol(at, &end, 10);
@@ -102,7 +105,7 @@ void fedc_fault_init(const char *who) {
         if (got < 0 || (got > 0 && g_n == MAX_RULES)) {
             fprintf(stderr,
                     "%s: FEDC_FAULT: cannot use rule '%.*s' (expected "
-                    "[WHO/]exit|kill|stop|stall|delay|misbehave:STEP[@ROUND][:MS], at most %d "
+                    "[WHO/]exit|kill|stop|stall|delay|misbehave:STEP[@ROUND|@*][:MS], at most %d "
                     "rules)\n",
                     who, (int)len, p, MAX_RULES);
             exit(2);
@@ -128,7 +131,7 @@ int fedc_fault_point(const char *step, uint32_t round) {
         fault_rule *r = &g_rules[i];
         if (r->fired || strcmp(r->step, step) != 0 || (r->round >= 0 && r->round != (long)round))
             continue;
-        r->fired = 1;
+        r->fired = r->round != -2;
         fprintf(stderr, "fault injection: %s at %s round %u\n", names[r->action], step, round);
         fflush(stderr);
         switch (r->action) {

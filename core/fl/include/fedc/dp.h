@@ -1,16 +1,24 @@
-/* Differential-privacy accounting: Rényi DP of the sampled Gaussian mechanism (Mironov, Talwar,
- * Zhang, "Rényi Differential Privacy of the Sampled Gaussian Mechanism", 2019, section 3.3) for
- * integer orders, composed over steps and converted to (epsilon, delta) with the classic bound
- * epsilon = min over orders a of T * rdp(a) + ln(1 / delta) / (a - 1) (Mironov 2017,
- * proposition 3). Reference values in SECURITY.md ("Accountant"). Fractional orders are not
- * here yet. */
+/* Differential privacy: the Rényi-DP accountant of the sampled Gaussian mechanism (Mironov,
+ * Talwar, Zhang, "Rényi Differential Privacy of the Sampled Gaussian Mechanism", 2019, section
+ * 3.3) at integer and fractional orders, composed over steps and converted to (epsilon, delta)
+ * with the classic bound epsilon = min over orders a of T * rdp(a) + ln(1 / delta) / (a - 1)
+ * (Mironov 2017, proposition 3), and a stream of secret Gaussian noise for DP-FedAvg and DP-SGD.
+ * Reference values in SECURITY.md ("Accountant") and tests/fl/test_dp.c. Left out: the improved
+ * RDP-to-DP conversion of Balle et al. 2020, sampling without replacement, and a floating-point
+ * hardened ("snapping") noise mechanism. */
 #ifndef FEDC_DP_H
 #define FEDC_DP_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "fedc/err.h"
 
+/* The integer orders of the classic accountant (and of SECURITY.md's reference values). */
 #define FEDC_RDP_MIN_ORDER 2
 #define FEDC_RDP_MAX_ORDER 256
+/* Room an order array needs for fedc_dp_orders_default and fedc_dp_orders_integer. */
+#define FEDC_DP_MAX_ORDERS 288
 
 /* RDP of one step at integer order alpha >= 2 for sampling rate q in [0, 1] and noise multiplier
  * sigma > 0: ln(A_alpha) / (alpha - 1) with
@@ -18,15 +26,71 @@
  * summed in log space (lgamma, log1p). NaN for arguments out of range. */
 double fedc_rdp_sgm(double q, double sigma, int alpha);
 
-/* (epsilon, delta) after `steps` compositions, minimised over the integer orders
- * FEDC_RDP_MIN_ORDER..FEDC_RDP_MAX_ORDER; *best_order gets the minimising order. FEDC_EINVAL for
- * q outside [0, 1], sigma <= 0, steps < 0 or delta outside (0, 1). */
-FEDC_MUST_CHECK fedc_err fedc_dp_epsilon(double *epsilon, int *best_order, double q, double sigma,
-                                         double steps, double delta, fedc_diag *d);
+/* RDP of one step at real order alpha > 1 (Mironov et al. 2019, section 3.3): ln(A_alpha) /
+ * (alpha - 1) with A_alpha = A_0 + A_1, z0 = sigma^2 ln(1/q - 1) + 1/2 and
+ *   A_0 = sum_{k>=0} C(alpha,k) (1-q)^(alpha-k) q^k     exp((k^2 - k) / (2 sigma^2))
+ *                    * erfc((k - z0) / (sqrt(2) sigma)) / 2,
+ *   A_1 = sum_{k>=0} C(alpha,k) (1-q)^k     q^(alpha-k) exp((j^2 - j) / (2 sigma^2))
+ *                    * erfc((z0 - j) / (sqrt(2) sigma)) / 2,   j = alpha - k,
+ * with signed generalised binomial coefficients C(alpha, k) = alpha (alpha-1) ... (alpha-k+1) / k!.
+ * Both series are summed in log space until the terms (alternating in sign beyond k = alpha) fall
+ * below e^-32 of the sum, so the truncation error is below that too. Equals fedc_rdp_sgm at
+ * integer alpha (to rounding). q = 0 gives 0, q = 1 gives alpha / (2 sigma^2). NaN for arguments
+ * out of range and when the series has not converged after 10^6 terms. */
+double fedc_rdp_sgm_frac(double q, double sigma, double alpha);
 
-/* The smallest noise multiplier (to 1e-4 relative) whose epsilon after `steps` stays within
- * target_epsilon; FEDC_ERANGE when even sigma = 1000 does not reach it. */
+/* ln(erfc(x)) for any real x, accurate where erfc(x) underflows (an asymptotic expansion beyond
+ * x = 20). Internal; exposed for the tests. */
+double fedc__log_erfc(double x);
+
+/* Fill orders (room for FEDC_DP_MAX_ORDERS, caller owns) with an order set and return its size.
+ * Default: 1.25, 1.5, ..., 10 in steps of 0.25, then the integers 11..256 (282 orders).
+ * Integer: FEDC_RDP_MIN_ORDER..FEDC_RDP_MAX_ORDER (255 orders), SECURITY.md's set. */
+int fedc_dp_orders_default(double *orders);
+int fedc_dp_orders_integer(double *orders);
+
+/* (epsilon, delta) after `steps` compositions, minimised over the orders orders[0..n_orders)
+ * (borrowed, each a real > 1; integer orders use fedc_rdp_sgm, the others fedc_rdp_sgm_frac);
+ * *best_order (may be NULL) gets the minimising order. FEDC_EINVAL for q outside [0, 1],
+ * sigma <= 0, steps < 0, delta outside (0, 1), or an empty or invalid order list. */
+FEDC_MUST_CHECK fedc_err fedc_dp_epsilon_orders(double *epsilon, double *best_order, double q,
+                                                double sigma, double steps, double delta,
+                                                const double *orders, int n_orders, fedc_diag *d);
+
+/* fedc_dp_epsilon_orders over the default order set (fedc_dp_orders_default). */
+FEDC_MUST_CHECK fedc_err fedc_dp_epsilon(double *epsilon, double *best_order, double q,
+                                         double sigma, double steps, double delta, fedc_diag *d);
+
+/* The smallest noise multiplier (to 1e-4 relative) whose epsilon after `steps` over the given
+ * orders (borrowed) stays within target_epsilon; FEDC_ERANGE when even sigma = 1000 does not
+ * reach it, FEDC_EINVAL for arguments out of range. */
+FEDC_MUST_CHECK fedc_err fedc_dp_sigma_for_orders(double *sigma, double q, double steps,
+                                                  double delta, double target_epsilon,
+                                                  const double *orders, int n_orders, fedc_diag *d);
+
+/* fedc_dp_sigma_for_orders over the default order set. */
 FEDC_MUST_CHECK fedc_err fedc_dp_sigma_for(double *sigma, double q, double steps, double delta,
                                            double target_epsilon, fedc_diag *d);
+
+/* A stream of Gaussian noise from secret randomness: ChaCha20 (libsodium
+ * crypto_stream_chacha20_ietf) under a fresh random 256-bit key; `counter` is the next unused
+ * 64-byte keystream block (its high 32 bits form the nonce, its low 32 bits the block counter),
+ * so no block is ever used twice. Embedded struct: _init and _wipe; not thread-safe (one stream
+ * per thread). The key is a secret: wipe the stream when done. Init calls sodium_init() (aborts
+ * when libsodium has no randomness source). */
+typedef struct fedc_dp_noise {
+    unsigned char key[32];
+    uint64_t counter;
+} fedc_dp_noise;
+
+/* Key from randombytes_buf, counter 0. */
+void fedc_dp_noise_init(fedc_dp_noise *g);
+
+/* x[i] += N(0, sd^2) for i < n (x borrowed), independent draws; sd >= 0 and finite (sd = 0 leaves
+ * x untouched). Consumes whole keystream blocks and never returns to a stream position. */
+void fedc_dp_noise_add(fedc_dp_noise *g, float *x, size_t n, double sd);
+
+/* sodium_memzero of the key and counter. */
+void fedc_dp_noise_wipe(fedc_dp_noise *g);
 
 #endif

@@ -218,15 +218,17 @@ FEDC_MUST_CHECK fedc_err fedc_sa_stats_encode(uint32_t *v, uint64_t rows, const 
 FEDC_MUST_CHECK fedc_err fedc_sa_stats_decode(const uint32_t *v, int nf, int k, double *rows,
                                               double *sum, double *sq, uint64_t *cc, fedc_diag *d);
 
-/* Training: [weight][weight x loss][examples][clipped coordinates], wide, then weight x
- * clamp(delta, -c, c) in fixed point (c = q->clip). weight in [0, 1]: the client's share of the
- * federation's examples, so that the sum divided by the summed weight is the weighted FedAvg. */
+/* Training: [weight][weight x loss][examples][clipped coordinates][unclipped], wide, then
+ * weight x clamp(delta, -c, c) in fixed point (c = q->clip). weight in [0, 1]: the client's share
+ * of the federation's examples, so that the sum divided by the summed weight is the weighted
+ * FedAvg (1 for every client under DP-FedAvg's uniform weights). unclipped: 1 when the update's
+ * L2 norm was within the clip norm before clipping (adaptive clipping counts these), else 0. */
 size_t fedc_sa_fit_len(size_t n_params);
 FEDC_MUST_CHECK fedc_err fedc_sa_fit_encode(uint32_t *v, const float *delta, size_t n,
                                             double weight, double loss, uint64_t examples,
-                                            const fedc_sa_quant *q, fedc_diag *d);
+                                            int unclipped, const fedc_sa_quant *q, fedc_diag *d);
 typedef struct fedc_sa_fit_sum {
-    double weight, wloss, examples, clipped;
+    double weight, wloss, examples, clipped, unclipped;
 } fedc_sa_fit_sum;
 /* wdelta gets the decoded sum of weight x delta. Checks: weight in (0, n_max], examples a
  * positive integer, the loss non-negative, every coordinate within weight x c. */

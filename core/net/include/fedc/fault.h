@@ -1,20 +1,23 @@
 /* Fault injection for tests (DESIGN.md, "Fault injection"): kill, stop, stall or delay a program at
  * an exact protocol step instead of racing a timer.
  *
- * FEDC_FAULT holds comma-separated rules WHO/ACTION:STEP[@ROUND][:MS]:
+ * FEDC_FAULT holds comma-separated rules WHO/ACTION:STEP[@ROUND|@*][:MS]:
  *   WHO     the program's role: "coordinator" or a client's --name (omit "WHO/" to match all)
  *   ACTION  exit (calls _exit(FEDC_FAULT_EXIT_CODE)), kill (raises SIGKILL), stop (raises SIGSTOP,
  *           a frozen process that keeps its connections), stall (sleeps forever), delay (sleeps MS
  *           milliseconds and goes on), misbehave (the program does its test-only misdeed for
  *           that step and goes on: a client replays its previous masked input at sa-replay; the
  *           coordinator relays a forged round key at sa-forge, or asks a client for both share
- *           kinds of one peer at sa-both, so tests can watch honest peers refuse)
+ *           kinds of one peer at sa-both, so tests can watch honest peers refuse; a client
+ *           corrupts its model update at upd-scale (x100), upd-flip (sign flipped), upd-nan
+ *           (a NaN and an infinity) or upd-zero (all zero), for the robust-aggregation and
+ *           DP tests)
  *   STEP    a named point, e.g. join, stats, fit, fit-res, eval-res (client); round-start,
  *           aggregate, checkpoint (coordinator); secure aggregation (client): sa-share (the
  *           neighbours' keys arrived: exiting here drops out before ShareKeys), sa-mask (the
  *           neighbours' shares arrived, so ours were delivered: exiting here drops out right
  *           after ShareKeys), sa-unmask (our masked input was delivered)
- *   ROUND   only in that round (default: the first time the step is reached)
+ *   ROUND   only in that round (default: the first time the step is reached); @* every time
  * e.g. FEDC_FAULT=bank-b/kill:fit@2,bank-a/delay:fit-res:300
  * The hooks are compiled in only with the CMake option FEDC_FAULT_HOOKS (on for builds with
  * tests); otherwise a set FEDC_FAULT is reported once and ignored. */
