@@ -76,6 +76,8 @@ static void usage(FILE *f) {
         "  --dp-sgd-clip C, --dp-sgd-noise S, --dp-sgd-epsilon E, --dp-sgd-delta D\n"
         "                           record-level DP-SGD in every client (fedc-client --dp-clip,\n"
         "                           --dp-noise, --target-epsilon, --dp-delta)\n"
+        "  --dp-sgd-state-dir DIR   each client keeps its privacy spent in DIR/NAME.dpstate\n"
+        "                           (fedc-client --dp-state)\n"
         "  --baselines all|central|none  what is trained next to the federation (default all:\n"
         "                           centralised and each client alone)\n"
         "outputs:\n"
@@ -687,6 +689,12 @@ static int run(const sim_opts *o) {
         }
         for (int x = 0; x < o->n_client_extra; x++)
             av[a++] = (char *)o->client_extra[x];
+        char dps[1200];
+        if (o->dp_state_dir) {
+            snprintf(dps, sizeof dps, "%s/%s.dpstate", o->dp_state_dir, name);
+            av[a++] = "--dp-state";
+            av[a++] = dps;
+        }
         av[a] = NULL;
         pids[i + 1] = spawn(av, out_p, err_p, o->threads);
     }
@@ -939,6 +947,10 @@ int cmd_sim(int argc, char **argv) {
             continue;
         }
         if (strcmp(a, "--dp-adaptive") == 0) {
+            if (o.n_coord_extra + 1 > (int)(sizeof o.coord_extra / sizeof o.coord_extra[0])) {
+                cli_error(CMD, "too many coordinator flags");
+                return FEDC_EXIT_USAGE;
+            }
             o.coord_extra[o.n_coord_extra++] = a;
             continue;
         }
@@ -1032,6 +1044,8 @@ int cmd_sim(int argc, char **argv) {
             float b;
             bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &b);
             o.alert_budget = b;
+        } else if (strcmp(flag, "--dp-sgd-state-dir") == 0) {
+            o.dp_state_dir = v;
         } else if (strcmp(flag, "--baselines") == 0) {
             if (strcmp(v, "all") == 0 || strcmp(v, "central") == 0 || strcmp(v, "none") == 0)
                 o.baselines = v[0] == 'a' ? 2 : v[0] == 'c' ? 1 : 0;

@@ -29,6 +29,7 @@ typedef struct sim_opts {
     const char *client_extra[16];
     int n_client_extra;
     int baselines; /* 2: centralised and each client alone; 1: centralised only; 0: none */
+    const char *dp_state_dir; /* each client's --dp-state file goes here (NAME.dpstate) */
 } sim_opts;
 
 /* Defaults of `fedc sim`. */

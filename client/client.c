@@ -28,6 +28,7 @@
 #include "fedc/fl.h"
 #include "fedc/fl_seed.h"
 #include "fedc/model.h"
+#include "fedc/modelfile.h"
 #include "fedc/rng.h"
 #include "fedc/sa_proto.h"
 #include "fedc/train.h"
@@ -44,7 +45,8 @@ typedef struct job {
     float *update;       /* (n) local - global */
     fedc_train_cfg tcfg; /* prox_center points at global */
     float clip_norm;     /* > 0: the update is scaled to this L2 norm at most */
-    int uniform_weight;  /* DP-FedAvg: our update counts once, not by our rows */
+    int uniform_weight;  /* DP-FedAvg, robust rules: our update counts once, not by our rows */
+    int client_dp;       /* client-level DP: our training loss stays here */
     int unclipped;       /* the update's norm was within clip_norm */
     double norm;         /* its norm before clipping (-1 without clip_norm) */
     long dp_steps;       /* DP-SGD steps this round took */
@@ -726,6 +728,58 @@ static void *train_main(void *arg) {
     return NULL;
 }
 
+/* --dp-state: the privacy spent so far, as text: "fedc-dp-state 1", then "steps N", "q Q",
+ * "sigma S" (full precision). Returns 0 (loaded, or no file yet), or -1 after logging why. */
+static int dp_state_load(cl *c) {
+    const char *path = c->cfg->dp_state;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT)
+            return 0;
+        logm("--dp-state %s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    char magic[32] = "";
+    long steps = -1;
+    double q = -1, sigma = -1;
+    int ok = fscanf(f, "%31s 1 steps %ld q %lf sigma %lf", magic, &steps, &q, &sigma) == 4 &&
+             strcmp(magic, "fedc-dp-state") == 0 && steps >= 0 && q > 0 && q <= 1 && sigma > 0 &&
+             isfinite(sigma);
+    fclose(f);
+    if (!ok) {
+        logm("--dp-state %s: not a DP state file (expected \"fedc-dp-state 1\", then steps, q "
+             "and sigma); refusing to guess how much privacy was spent",
+             path);
+        return -1;
+    }
+    if (c->cfg->dp_noise > 0 && (float)sigma != c->cfg->dp_noise) {
+        logm("--dp-state %s: the steps so far used noise multiplier %.17g, not --dp-noise %g; "
+             "the accountant cannot mix them",
+             path, sigma, (double)c->cfg->dp_noise);
+        return -1;
+    }
+    c->dp_steps = steps;
+    c->dp_q = q;
+    c->dp_sigma = (float)sigma;
+    logm("--dp-state %s: %ld DP-SGD step(s) spent already (sampling rate %.6g, noise multiplier "
+         "%.6g)",
+         path, steps, q, sigma);
+    return 0;
+}
+
+static int dp_state_save(cl *c) {
+    char buf[256];
+    int len = snprintf(buf, sizeof buf, "fedc-dp-state 1\nsteps %ld\nq %.17g\nsigma %.17g\n",
+                       c->dp_steps, c->dp_q, (double)c->dp_sigma);
+    fedc_diag d;
+    if (fedc_write_atomic(c->cfg->dp_state, buf, (size_t)len, &d)) {
+        logm("--dp-state: %s; not training any more (the privacy spent could not be recorded)",
+             d.msg);
+        return -1;
+    }
+    return 0;
+}
+
 static void dp_noise_cb(void *ctx, float *x, size_t n, double sd) {
     fedc_dp_noise_add(ctx, x, n, sd);
 }
@@ -743,6 +797,15 @@ static int dp_plan(cl *c, uint32_t round, const Fedc__HyperParams *hp) {
     long per_round = (long)hp->local_epochs * (long)((n + (int)hp->batch - 1) / (int)hp->batch);
     fedc_diag d;
     char why[FEDC_DIAG_MAX + 160];
+    if (c->dp_steps > 0 && fabs(q - c->dp_q) > 1e-12 * q) {
+        snprintf(why, sizeof why,
+                 "DP-SGD: this round samples at rate %.6g, the %ld step(s) so far at %.6g (another "
+                 "batch size or data); the accountant cannot mix them: not training",
+                 q, c->dp_steps, c->dp_q);
+        refuse_fit(c, round, FEDC_EINVAL, why);
+        c->dp_exhausted = 1;
+        return -1;
+    }
     if (c->dp_sigma <= 0) {
         double sigma = cfg->dp_noise;
         if (sigma < 0) {
@@ -812,6 +875,7 @@ static void start_training(cl *c, uint32_t round, const float *w, const Fedc__Hy
     j->tcfg = t;
     j->clip_norm = hp->clip_norm;
     j->uniform_weight = hp->uniform_weight;
+    j->client_dp = hp->client_dp;
     if (c->cfg->dp_clip > 0) {
         if (!c->dp_live) {
             fedc_dp_noise_init(&c->dp_rng);
@@ -902,6 +966,8 @@ static void on_training_done(cl *c) {
     if (!j->rc && c->cfg->dp_clip > 0) {
         c->dp_steps += j->dp_steps;
         c->dp_q = j->dp_q;
+        if (c->cfg->dp_state && dp_state_save(c))
+            c->dp_exhausted = 1;
         double eps = NAN, order = 0;
         fedc_diag dd;
         if (fedc_dp_epsilon(&eps, &order, c->dp_q, c->dp_sigma, (double)c->dp_steps,
@@ -924,6 +990,8 @@ static void on_training_done(cl *c) {
             if (j->uniform_weight)
                 w = 1.0; /* DP-FedAvg: every update counts once (the sensitivity bound) */
             double loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
+            if (c->cfg->dp_clip > 0 || j->client_dp)
+                loss = 0.0; /* under DP it would leave un-noised: withheld */
             fedc_diag d;
             fedc_err rc = w > 0 ? fedc_sa_fit_encode(c->sa_vec, j->update, j->local->n_params, w,
                                                      loss, (uint64_t)c->train_raw->n_rows,
@@ -949,6 +1017,8 @@ static void on_training_done(cl *c) {
         r.update = &t;
         r.n_examples = (uint64_t)c->train_raw->n_rows; /* real rows, not augmented ones */
         r.train_loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
+        if (c->cfg->dp_clip > 0 || j->client_dp)
+            r.train_loss = 0.0; /* under DP it would leave un-noised: withheld */
         r.seconds = j->seconds;
         r.unclipped = j->clip_norm > 0 && j->unclipped;
         m.body_case = FEDC__ENVELOPE__BODY_FIT_RES;
@@ -1156,6 +1226,8 @@ int client_run(const client_cfg *cfg) {
         logm("--data: %s", d.msg);
         goto out;
     }
+    if (cfg->dp_clip > 0 && cfg->dp_state && dp_state_load(c))
+        goto out;
     code = 1;
     if (pipe(c->pipe_fd) != 0 || fcntl(c->pipe_fd[0], F_SETFL, O_NONBLOCK) != 0) {
         logm("cannot create a pipe: %s", strerror(errno));

@@ -47,6 +47,7 @@ typedef struct client_cfg {
     double dp_delta;
     double target_epsilon;
     int dp_poisson;
+    const char *dp_state; /* file keeping the privacy spent across restarts, or NULL */
 } client_cfg;
 
 /* Returns the process exit code: 0 when the coordinator says the run is complete, 1 on a runtime

@@ -42,6 +42,9 @@ static void usage(FILE *f) {
            "                           would exceed it. The budget counts this process's training\n"
            "  --dp-delta D             delta of (epsilon, delta) (default 1e-5)\n"
            "  --dp-sampling KIND       poisson (default: what the accountant assumes) or shuffle\n"
+           "  --dp-state FILE          the privacy spent so far (steps, sampling rate, noise),\n"
+           "                           read at start and rewritten atomically every round, so a\n"
+           "                           restarted client keeps counting\n"
            "  --secagg on|off          on (default): send statistics, updates and evaluation\n"
            "                           counts only masked (secure aggregation) and refuse a\n"
            "                           coordinator that asks for them in plain; off: allow both\n"
@@ -77,6 +80,7 @@ int main(int argc, char **argv) {
     c.dp_noise = -1;
     c.dp_delta = 1e-5;
     c.dp_poisson = 1;
+    const char *dp_extra = NULL;
     c.coordinator_timeout_s = 600;
     const char *drop = NULL, *task = "auto";
     int max_msg_mb = 256;
@@ -145,16 +149,20 @@ int main(int argc, char **argv) {
         } else if (strcmp(flag, "--dp-clip") == 0)
             bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &c.dp_clip);
         else if (strcmp(flag, "--dp-noise") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1e4, 0, &c.dp_noise);
+            bad = cli_float(CMD, flag, v, 0.0, 1e4, 1, &c.dp_noise);
         else if (strcmp(flag, "--target-epsilon") == 0) {
             float e;
             bad = cli_float(CMD, flag, v, 0.0, 1e4, 1, &e);
             c.target_epsilon = e;
-        } else if (strcmp(flag, "--dp-delta") == 0) {
+        } else if (strcmp(flag, "--dp-state") == 0)
+            c.dp_state = v;
+        else if (strcmp(flag, "--dp-delta") == 0) {
+            dp_extra = "--dp-delta";
             float e;
             bad = cli_float(CMD, flag, v, 0.0, 0.5, 1, &e);
             c.dp_delta = e;
         } else if (strcmp(flag, "--dp-sampling") == 0) {
+            dp_extra = "--dp-sampling";
             if (strcmp(v, "poisson") == 0 || strcmp(v, "shuffle") == 0)
                 c.dp_poisson = strcmp(v, "poisson") == 0;
             else {
@@ -170,11 +178,17 @@ int main(int argc, char **argv) {
         if (bad)
             return FEDC_EXIT_USAGE;
     }
-    if (!(c.dp_clip > 0) && (c.dp_noise >= 0 || c.target_epsilon > 0)) {
+    if (!(c.dp_clip > 0) && (c.dp_noise >= 0 || c.target_epsilon > 0 || dp_extra || c.dp_state)) {
         cli_error(CMD, "%s needs --dp-clip C (record-level DP-SGD)",
-                  c.dp_noise >= 0 ? "--dp-noise" : "--target-epsilon");
+                  c.dp_noise >= 0        ? "--dp-noise"
+                  : c.target_epsilon > 0 ? "--target-epsilon"
+                  : dp_extra             ? dp_extra
+                                         : "--dp-state");
         return FEDC_EXIT_USAGE;
     }
+    if (c.target_epsilon > 0 && !c.dp_state)
+        fprintf(stderr, CMD ": note: --target-epsilon counts the privacy spent by this process "
+                            "only; --dp-state FILE keeps the count across restarts\n");
     if (c.dp_clip > 0 && c.dp_noise < 0 && !(c.target_epsilon > 0)) {
         cli_error(CMD, "--dp-clip needs --dp-noise S or --target-epsilon E");
         return FEDC_EXIT_USAGE;

@@ -536,7 +536,8 @@ static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
         hp.dropout = co->cfg->dropout;
         hp.val_fraction = co->cfg->val_fraction;
         hp.clip_norm = agg_client_clip(co);
-        hp.uniform_weight = agg_dp_on(co);
+        hp.uniform_weight = agg_uniform(co);
+        hp.client_dp = agg_dp_on(co);
         f.weights = &t;
         f.hp = &hp;
         f.n_mean = f.n_std = (size_t)co->n_features;
@@ -560,6 +561,11 @@ static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
 }
 
 static void start_round(coord *co) {
+    if (agg_dp_on(co) && agg_budget_exceeded(co)) {
+        co->budget_stop = 1;
+        co->ph = PH_DONE;
+        return;
+    }
     if (co->cfg->secagg)
         sa_start(co, FEDC_SA_STAGE_FIT, fedc_sa_fit_len(co->n_params));
     client **list = malloc(sizeof(client *) * MAX_CLIENTS);
@@ -577,20 +583,10 @@ static void start_round(coord *co) {
     for (int i = 0; i < n; i++)
         cand[i] = i;
     /* Under DP the sample must be unknown to whoever sees the model (the privacy amplification
-     * by sampling rests on it): drawn from secret randomness, not the public seed. */
-    uint64_t sseed = co->cfg->seed;
-    if (agg_dp_on(co))
-        randombytes_buf(&sseed, sizeof sseed);
-    int k = fedc_sample_clients(chosen, cand, n, co->cfg->fraction_fit, co->cfg->min_fit_clients,
-                                sseed, co->round);
-    if (agg_dp_on(co) && agg_budget_exceeded(co, n > 0 ? (double)k / n : 1.0)) {
-        free(list);
-        free(cand);
-        free(chosen);
-        co->budget_stop = 1;
-        co->ph = PH_DONE;
-        return;
-    }
+     * by sampling rests on it): Poisson sampling from secret randomness, not the public seed. */
+    int k = agg_dp_on(co) ? agg_dp_sample(co, chosen, n)
+                          : fedc_sample_clients(chosen, cand, n, co->cfg->fraction_fit,
+                                                co->cfg->min_fit_clients, co->cfg->seed, co->round);
     for (int i = 0; i < co->n_cl; i++) {
         co->cl[i].fit_sel = co->cl[i].fit_done = 0;
         co->cl[i].eval_sel = co->cl[i].eval_done = 0;
@@ -678,6 +674,12 @@ static void start_eval(coord *co) {
         logm("out of memory encoding the evaluation request");
         return;
     }
+    /* The noised model leaves with the evaluation request: record that first, so that a resumed
+     * run charges this round even if it dies before the checkpoint. */
+    if (agg_mark_release(co)) {
+        co->ph = PH_DONE;
+        return;
+    }
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
         if (c->alive && !c->gone && send_packed(co, c, "evaluate_ins") == 0) {
@@ -686,6 +688,7 @@ static void start_eval(coord *co) {
             co->eval_sent++;
         }
     }
+    fedc_fault_point("eval-sent", co->round);
     co->deadline = now_s() + co->cfg->round_timeout_s;
 }
 
@@ -804,6 +807,8 @@ static int finish_round(coord *co) {
     fedc_eval_acc_summary(co->eval, &s);
     double secs = now_s() - co->round_t0;
     double loss = co->cfg->secagg ? co->sa_loss : fedc_accum_mean_loss(co->acc);
+    if (agg_dp_on(co))
+        loss = NAN; /* under client-level DP the clients send none (it would not be noised) */
     char l[32], va[32], vp[32], vl[32], pr[32], rc[32], acc[32], rm[32], bt[32], ba[32], bp[32],
         br[32];
     double b_thr, b_alerts, b_prec, b_rec;
@@ -835,9 +840,9 @@ static int finish_round(coord *co) {
     wl += (size_t)snprintf(who, sizeof who, "[");
     for (int i = 0; i < nn && wl < sizeof who; i++)
         wl += (size_t)snprintf(who + wl, sizeof who - wl, "%s\"%s\"", i ? "," : "", names[i]->name);
-    if (wl + 2 < sizeof who)
+    if (wl + 2 < sizeof who && !agg_dp_on(co))
         snprintf(who + wl, sizeof who - wl, "]");
-    else
+    else /* too long, or under DP, where who was sampled must stay secret */
         snprintf(who, sizeof who, "null");
     free(names);
     /* Client-level DP: what this round cost (the accountant composes rounds 1..this one). */
@@ -849,14 +854,16 @@ static int finish_round(coord *co) {
         json_num(nx, sizeof nx, (double)co->dp_clip_now);
         json_num(fu, sizeof fu, co->cfg->dp_adaptive ? co->dp_frac_unclipped : NAN);
         snprintf(dp, sizeof dp,
-                 ",\"dp_epsilon\":%s,\"dp_delta\":%g,\"dp_noise\":%g,\"dp_q\":%g,"
-                 "\"dp_clip\":%g,\"dp_clip_next\":%s,\"dp_unclipped_share\":%s",
-                 e, co->cfg->dp_delta, co->cfg->dp_noise, co->dp_q, (double)co->dp_clip_used, nx,
-                 fu);
-        logm("round %u: client-level DP: epsilon %.3f at delta %g after %u round(s) (noise "
-             "multiplier %g, sampling rate %g, clip norm %g%s)",
-             co->round, eps, co->cfg->dp_delta, co->round, co->cfg->dp_noise, co->dp_q,
-             (double)co->dp_clip_used, co->cfg->dp_adaptive ? ", adaptive" : "");
+                 ",\"dp_epsilon\":%s,\"dp_delta\":%.17g,\"dp_noise\":%.17g,\"dp_q\":%.17g,"
+                 "\"dp_rounds_charged\":%.0f,\"dp_clip\":%g,\"dp_clip_next\":%s,"
+                 "\"dp_unclipped_share\":%s",
+                 e, co->cfg->dp_delta, co->cfg->dp_noise, co->dp_q,
+                 agg_rounds_charged(co, (double)co->round), (double)co->dp_clip_used, nx, fu);
+        logm("round %u: client-level DP: epsilon %.3f at delta %g after %.0f round(s) charged "
+             "(noise multiplier %g, sampling rate %g, clip norm %g%s)",
+             co->round, eps, co->cfg->dp_delta, agg_rounds_charged(co, (double)co->round),
+             co->cfg->dp_noise, co->dp_q, (double)co->dp_clip_used,
+             co->cfg->dp_adaptive ? ", adaptive" : "");
     }
     char line[8192];
     snprintf(line, sizeof line,
@@ -1409,19 +1416,11 @@ static int restore(coord *co, char **ckpt_line) {
     c.clients = NULL;
     c.n_clients = 0;
     co->resumed_at = now_s();
-    /* Adaptive clipping's norm for the next round travels in the last metrics line. */
-    const char *nx = c.metrics_line ? strstr(c.metrics_line, "\"dp_clip_next\":") : NULL;
-    if (nx && agg_dp_on(co) && co->cfg->dp_adaptive) {
-        double v = strtod(nx + strlen("\"dp_clip_next\":"), NULL);
-        if (v > 0 && isfinite(v))
-            co->dp_clip_now = (float)v;
-    }
-    /* So does the largest sampling rate so far, which the accountant charges. */
-    const char *qs = c.metrics_line ? strstr(c.metrics_line, "\"dp_q\":") : NULL;
-    if (qs && agg_dp_on(co)) {
-        double v = strtod(qs + strlen("\"dp_q\":"), NULL);
-        if (v > co->dp_q && v <= 1.0)
-            co->dp_q = v;
+    /* Client-level DP: the accountant's settings travel in the last metrics line. */
+    int drc = agg_restore(co, c.metrics_line, c.round);
+    if (drc) {
+        ckpt_release(&c);
+        return drc;
     }
     *ckpt_line = c.metrics_line;
     c.metrics_line = NULL;
@@ -1526,9 +1525,6 @@ int coord_run(const coord_cfg *cfg) {
     co->round = 1;
     co->pos_weight = 1.0f;
     fedc_fault_init("coordinator");
-    int arc = agg_init(co);
-    if (arc)
-        return arc;
     if (!cfg->insecure) {
         fedc_diag kd;
         if (fedc_key_load_secret(&co->self, cfg->key_path, &kd)) {
@@ -1556,8 +1552,11 @@ int coord_run(const coord_cfg *cfg) {
         uint64_t v = fedc_rng_at(salt, (uint64_t)i);
         memcpy(co->run_id + i, &v, 8);
     }
-    int code = 1;
+    int code = agg_init(co);
     char *ckpt_line = NULL;
+    if (code)
+        goto out;
+    code = 1;
     if (cfg->checkpoint_dir) {
         if (mkdir(cfg->checkpoint_dir, 0755) != 0 && errno != EEXIST) {
             logm("--checkpoint-dir: cannot create %s: %s", cfg->checkpoint_dir, strerror(errno));
@@ -1636,6 +1635,11 @@ int coord_run(const coord_cfg *cfg) {
             for (int i = 0; i < co->n_cl; i++)
                 if (co->cl[i].alive && !co->cl[i].gone)
                     send_bye(co, &co->cl[i], "shutting down");
+            code = 1;
+            goto linger;
+        }
+        if (co->budget_stop && co->round == 1) {
+            logm("the privacy budget allows no round at all: no model is written");
             code = 1;
             goto linger;
         }

@@ -119,7 +119,9 @@ typedef struct coord {
     double dp_frac_unclipped; /* last round's noised share of updates within the clip norm */
     int dp_unclipped;         /* plain: updates within the clip norm this round */
     int dp_rounds;            /* noised aggregates released by this process */
-    double dp_q;              /* the largest sampling rate of any round so far */
+    double dp_q;              /* the sampling rate (--fraction-fit) */
+    double dp_expected;       /* q x the live clients of this round: DP-FedAvg's denominator */
+    int dp_extra;             /* rounds charged beyond those finished (one per resume) */
     int budget_stop;          /* stopped because the next round would exceed --target-epsilon */
     fedc_dp_noise noise;
 } coord;
@@ -156,9 +158,21 @@ void agg_round_start(coord *co);
 float agg_client_clip(const coord *co);
 /* Epsilon of client-level DP after `rounds` noised rounds (NaN on a bad configuration). */
 double agg_epsilon(const coord *co, double rounds);
-/* Before round co->round samples at rate q: 1 (logged) when it would exceed --target-epsilon;
- * else 0, and q joins the rates the accountant charges. */
-int agg_budget_exceeded(coord *co, double q);
+/* Rounds the accountant charges after `rounds` finished ones. */
+double agg_rounds_charged(const coord *co, double rounds);
+/* 1 (logged) when round co->round would exceed --target-epsilon. */
+int agg_budget_exceeded(coord *co);
+/* Poisson sampling of the n candidates at rate --fraction-fit from secret randomness: their
+ * indices into chosen; returns how many. Sets the round's expected count. */
+int agg_dp_sample(coord *co, int *chosen, int n);
+/* --resume: checks the checkpoint's DP settings (from its last metrics line) against ours and
+ * charges the interrupted round; 0, or an exit code after logging why. */
+int agg_restore(coord *co, const char *line, uint32_t rounds_done);
+/* Before the noised model leaves (evaluation request): records the round durably in the
+ * checkpoint directory; -1 (logged) when it cannot. */
+int agg_mark_release(coord *co);
+/* Every update counts once (DP-FedAvg, the robust rules, the norm bound). */
+int agg_uniform(const coord *co);
 /* Plain path: checks, bounds and adds one client's update (kept for the robust rules);
  * FEDC_ERANGE with the reason in d for a non-finite or out-of-range update. */
 fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_examples, double loss,

@@ -12,6 +12,13 @@
 
 #define CMD "fedc-coordinator"
 
+/* Flags given, for the ones that only apply with others. */
+#define SEEN_TRIM 1u
+#define SEEN_KRUM_F 2u
+#define SEEN_MULTI_M 4u
+#define SEEN_DP_DELTA 8u
+#define SEEN_DP_ADAPTIVE 16u
+
 static int agg_individual(fedc_robust_kind k) {
     return k != FEDC_AGG_MEAN && k != FEDC_AGG_NORM_BOUND;
 }
@@ -125,8 +132,8 @@ static void usage(FILE *f) {
 }
 
 /* --aggregator and its parameters against each other and secure aggregation. */
-static int check_aggregation(coord_cfg *c, const char *name, float beta, int f, int m,
-                             float bound) {
+static int check_aggregation(coord_cfg *c, const char *name, float beta, int f, int m, float bound,
+                             const unsigned seen) {
     fedc_robust_cfg *a = &c->agg;
     memset(a, 0, sizeof *a);
     if (strcmp(name, "mean") == 0)
@@ -172,6 +179,25 @@ static int check_aggregation(coord_cfg *c, const char *name, float beta, int f, 
         cli_error(CMD, "--norm-bound applies to --aggregator norm-bound only");
         return 1;
     }
+    if ((seen & SEEN_TRIM) && a->kind != FEDC_AGG_TRIMMED_MEAN) {
+        cli_error(CMD, "--trim-beta applies to --aggregator trimmed-mean only");
+        return 1;
+    }
+    if ((seen & SEEN_KRUM_F) && a->kind != FEDC_AGG_KRUM && a->kind != FEDC_AGG_MULTI_KRUM) {
+        cli_error(CMD, "--krum-f applies to --aggregator krum or multi-krum only");
+        return 1;
+    }
+    if ((seen & SEEN_MULTI_M) && a->kind != FEDC_AGG_MULTI_KRUM) {
+        cli_error(CMD, "--multi-krum-m applies to --aggregator multi-krum only");
+        return 1;
+    }
+    if (a->kind == FEDC_AGG_MULTI_KRUM && m > c->min_fit_clients - f) {
+        cli_error(CMD,
+                  "--multi-krum-m %d exceeds the updates Multi-Krum can keep in a round of "
+                  "--min-fit-clients %d with --krum-f %d (at most %d)",
+                  m, c->min_fit_clients, f, c->min_fit_clients - f);
+        return 1;
+    }
     if ((a->kind == FEDC_AGG_KRUM || a->kind == FEDC_AGG_MULTI_KRUM) &&
         c->min_fit_clients <= 2 * f + 2) {
         cli_error(CMD,
@@ -190,24 +216,48 @@ static int check_aggregation(coord_cfg *c, const char *name, float beta, int f, 
 
 /* Client-level DP flags: consistent, and the first round within the budget. */
 static int check_dp(coord_cfg *c, float clip, float noise, float delta, float target, float gamma,
-                    float eta, float count_noise) {
+                    float eta, float count_noise, const unsigned seen) {
     c->dp_clip = clip;
     c->dp_delta = delta;
     c->target_epsilon = target;
     c->dp_quantile = gamma;
     c->dp_clip_lr = eta;
-    c->dp_count_noise = count_noise > 0 ? count_noise : c->min_fit_clients / 20.0;
+    /* Andrew et al. 2021: sigma_b = expected clients per round / 20. */
+    double expected = c->fraction_fit * (double)c->min_clients;
+    c->dp_count_noise = count_noise > 0 ? count_noise : expected / 20.0;
     if (!(clip > 0)) {
-        if (noise >= 0 || target > 0 || c->dp_adaptive) {
+        const char *orphan = NULL;
+        if (noise >= 0)
+            orphan = "--dp-noise";
+        else if (target > 0)
+            orphan = "--target-epsilon";
+        else if (c->dp_adaptive)
+            orphan = "--dp-adaptive";
+        else if (seen & SEEN_DP_DELTA)
+            orphan = "--dp-delta";
+        else if (seen & SEEN_DP_ADAPTIVE)
+            orphan = "--dp-quantile, --dp-clip-lr or --dp-count-noise";
+        if (orphan) {
             cli_error(CMD,
                       "%s needs --dp-clip C (client-level DP); record-level DP-SGD is a "
                       "client's own setting (fedc-client --dp-clip)",
-                      noise >= 0   ? "--dp-noise"
-                      : target > 0 ? "--target-epsilon"
-                                   : "--dp-adaptive");
+                      orphan);
             return 1;
         }
         return 0;
+    }
+    if ((seen & SEEN_DP_ADAPTIVE) && !c->dp_adaptive) {
+        cli_error(CMD, "--dp-quantile, --dp-clip-lr and --dp-count-noise apply with --dp-adaptive "
+                       "only");
+        return 1;
+    }
+    if (expected < (double)c->min_fit_clients) {
+        cli_error(CMD,
+                  "under client-level DP every client is sampled independently with probability "
+                  "--fraction-fit %g, about %.1f of --min-clients %d per round, fewer than "
+                  "--min-fit-clients %d: lower --min-fit-clients (or raise --fraction-fit)",
+                  c->fraction_fit, expected, c->min_clients, c->min_fit_clients);
+        return 1;
     }
     if (agg_individual(c->agg.kind) || c->agg.kind == FEDC_AGG_NORM_BOUND) {
         cli_error(CMD,
@@ -251,9 +301,11 @@ static int check_dp(coord_cfg *c, float clip, float noise, float delta, float ta
     }
     if (c->dp_adaptive && !(2.0 * c->dp_count_noise > c->dp_noise)) {
         cli_error(CMD,
-                  "--dp-adaptive: 2 x --dp-count-noise (%g) must exceed the noise multiplier %g "
-                  "(Andrew et al. 2021: the update keeps (z^-2 - (2 sigma_b)^-2)^-1/2)",
-                  2.0 * c->dp_count_noise, c->dp_noise);
+                  "--dp-adaptive: 2 x the count's noise %g%s must exceed the noise multiplier "
+                  "%g (Andrew et al. 2021: the update keeps (z^-2 - (2 sigma_b)^-2)^-1/2); set "
+                  "--dp-count-noise above %g",
+                  c->dp_count_noise, count_noise > 0 ? "" : " (default: expected clients / 20)",
+                  c->dp_noise, c->dp_noise / 2.0);
         return 1;
     }
     return 0;
@@ -297,6 +349,7 @@ int main(int argc, char **argv) {
     float trim_beta = 0.2f, norm_bound = 0, dp_clip = 0, dp_noise = -1, dp_delta = 1e-5f,
           target_eps = 0, dp_quantile = 0.5f, dp_clip_lr = 0.2f, dp_count_noise = -1;
     int krum_f = 1, multi_m = 0;
+    unsigned seen = 0;
     unsigned long long seed = 1;
 
     for (int i = 1; i < argc; i++) {
@@ -408,29 +461,36 @@ int main(int argc, char **argv) {
             bad = cli_int(CMD, flag, v, 2, 65536, &c.sa_max_clients);
         else if (strcmp(flag, "--aggregator") == 0)
             agg_kind = v;
-        else if (strcmp(flag, "--trim-beta") == 0)
+        else if (strcmp(flag, "--trim-beta") == 0) {
+            seen |= SEEN_TRIM;
             bad = cli_float(CMD, flag, v, 0.0, 0.499f, 0, &trim_beta);
-        else if (strcmp(flag, "--krum-f") == 0)
+        } else if (strcmp(flag, "--krum-f") == 0) {
+            seen |= SEEN_KRUM_F;
             bad = cli_int(CMD, flag, v, 0, 1000, &krum_f);
-        else if (strcmp(flag, "--multi-krum-m") == 0)
+        } else if (strcmp(flag, "--multi-krum-m") == 0) {
+            seen |= SEEN_MULTI_M;
             bad = cli_int(CMD, flag, v, 1, 4096, &multi_m);
-        else if (strcmp(flag, "--norm-bound") == 0)
+        } else if (strcmp(flag, "--norm-bound") == 0)
             bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &norm_bound);
         else if (strcmp(flag, "--dp-clip") == 0)
             bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &dp_clip);
         else if (strcmp(flag, "--dp-noise") == 0)
             bad = cli_float(CMD, flag, v, 0.0, 1e4, 1, &dp_noise);
-        else if (strcmp(flag, "--dp-delta") == 0)
+        else if (strcmp(flag, "--dp-delta") == 0) {
+            seen |= SEEN_DP_DELTA;
             bad = cli_float(CMD, flag, v, 0.0, 0.5, 1, &dp_delta);
-        else if (strcmp(flag, "--target-epsilon") == 0)
+        } else if (strcmp(flag, "--target-epsilon") == 0)
             bad = cli_float(CMD, flag, v, 0.0, 1e4, 1, &target_eps);
-        else if (strcmp(flag, "--dp-quantile") == 0)
+        else if (strcmp(flag, "--dp-quantile") == 0) {
+            seen |= SEEN_DP_ADAPTIVE;
             bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &dp_quantile);
-        else if (strcmp(flag, "--dp-clip-lr") == 0)
+        } else if (strcmp(flag, "--dp-clip-lr") == 0) {
+            seen |= SEEN_DP_ADAPTIVE;
             bad = cli_float(CMD, flag, v, 0.0, 10.0, 1, &dp_clip_lr);
-        else if (strcmp(flag, "--dp-count-noise") == 0)
+        } else if (strcmp(flag, "--dp-count-noise") == 0) {
+            seen |= SEEN_DP_ADAPTIVE;
             bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &dp_count_noise);
-        else {
+        } else {
             cli_error(CMD, "unknown option '%s' (see " CMD " --help)", flag);
             return FEDC_EXIT_USAGE;
         }
@@ -511,10 +571,10 @@ int main(int argc, char **argv) {
         c.server.momentum = server_mom;
     }
     c.fraction_fit = fraction;
-    if (check_aggregation(&c, agg_kind, trim_beta, krum_f, multi_m, norm_bound))
+    if (check_aggregation(&c, agg_kind, trim_beta, krum_f, multi_m, norm_bound, seen))
         return FEDC_EXIT_USAGE;
     if (check_dp(&c, dp_clip, dp_noise, dp_delta, target_eps, dp_quantile, dp_clip_lr,
-                 dp_count_noise))
+                 dp_count_noise, seen))
         return FEDC_EXIT_USAGE;
     c.round_timeout_s = rto;
     c.heartbeat_timeout_s = hbto;

@@ -841,6 +841,21 @@ static void test_bit_identical_across_threads(void **state) {
     /* The comparison can fail: another seed gives another model. */
     train_dropout(other, "8", "OMP_NUM_THREADS=1", NULL, "threads used: 1\n");
     expect_same_file(a, other, 0);
+    /* Not with DP-SGD: its noise and sampling come from secret randomness, so the same seed and
+     * thread count give different models (by design: known noise would be no privacy). */
+    char *dp1 = tpath(state, "dp1.fedc"), *dp2 = tpath(state, "dp2.fedc");
+    const char *env[] = {"OMP_NUM_THREADS=1", NULL};
+    const char *outs[] = {dp1, dp2};
+    for (int i = 0; i < 2; i++) {
+        proc_result r;
+        fedc_run(&r, env, "train", "--data", GERMAN, "--label", "bad", "--epochs", "2", "--seed",
+                 "7", "--dp-clip", "1", "--dp-noise", "1", "--out", outs[i], NULL);
+        expect_status(&r, 0);
+        proc_result_release(&r);
+    }
+    expect_same_file(dp1, dp2, 0);
+    free(dp1);
+    free(dp2);
     free(a);
     free(b);
     free(c);

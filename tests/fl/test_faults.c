@@ -276,6 +276,88 @@ static void test_coordinator_killed_after_last_checkpoint(void **state) {
     coordinator_restart(state, "FEDC_FAULT=coordinator/kill:checkpoint@6", 5, 6, 0);
 }
 
+/* ---- client-level DP across a coordinator restart ----------------------------------------- */
+
+/* The epsilon of `steps` rounds at q 1, z 1, delta 1e-5, as fedc privacy prints it. */
+static double privacy_of(int steps) {
+    char st[16], fedc[4096];
+    snprintf(st, sizeof st, "%d", steps);
+    snprintf(fedc, sizeof fedc, "%s", g_coord);
+    char *slash = strrchr(fedc, '/');
+    assert_non_null(slash);
+    /* build/coordinator/fedc-coordinator -> build/cli/fedc */
+    *slash = 0;
+    slash = strrchr(fedc, '/');
+    assert_non_null(slash);
+    snprintf(slash, sizeof fedc - (size_t)(slash - fedc), "/cli/fedc");
+    const char *argv[] = {fedc,      "privacy", "--q",     "1",    "--sigma", "1",
+                          "--steps", st,        "--delta", "1e-5", NULL};
+    proc_result r;
+    assert_int_equal(proc_run(&r, argv, NULL, 30), 0);
+    const char *e = strstr(r.out, "epsilon = ");
+    assert_non_null(e);
+    double v = strtod(e + 10, NULL);
+    proc_result_release(&r);
+    return v;
+}
+
+/* The coordinator dies right after round 3's evaluation request went out (its noised model
+ * reached the clients), before the checkpoint; the resumed run redoes round 3 and the accountant
+ * charges it twice: rounds 3..5 report the epsilon of 4..6 rounds. Resuming with another noise
+ * multiplier is refused. */
+static void test_dp_resume_charges_again(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    assert_int_equal(fed_write_shards(f, 3, "shard"), 0);
+    char *metrics = fpath(f, "metrics.json"), *ckpt = fpath(f, "ckpt");
+    /* clang-format off */
+    const char *args[] = {"--min-clients", "3", "--rounds", "5", "--layers", "8",
+                          "--round-timeout", "40", "--heartbeat-timeout", "2", "--wait-timeout",
+                          "30", "--checkpoint-dir", ckpt, "--metrics-json", metrics,
+                          "--dp-clip", "1", "--dp-noise", "1", NULL, NULL};
+    /* clang-format on */
+    size_t na = sizeof args / sizeof args[0] - 2;
+    const char *env[] = {"FEDC_FAULT=coordinator/kill:eval-sent@3", NULL};
+    assert_int_equal(fed_start_coord(f, env, args, 0, START_TIMEOUT), 0);
+    start_client(f, "bank-a", "shard0.csv", NULL);
+    start_client(f, "bank-b", "shard1.csv", NULL);
+    start_client(f, "bank-c", "shard2.csv", NULL);
+    expect_killed(&f->coord, RUN_TIMEOUT);
+    /* Another noise multiplier cannot continue the run. */
+    args[19] = "2";
+    args[na] = "--resume";
+    assert_int_equal(fed_start_coord(f, NULL, args, 1, START_TIMEOUT), -1);
+    assert_true(fed_file_has(f->coord.err, "the accountant cannot mix them"));
+    args[19] = "1";
+    size_t from = fed_file_size(f->coord.err);
+    assert_int_equal(fed_start_coord(f, NULL, args, 1, START_TIMEOUT), 0);
+    assert_int_equal(fed_wait_text(f->coord.err, "charging 2 + 1 round(s)", from, 0, 1), 0);
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    for (int i = 0; i < f->n_cl; i++)
+        fed_expect_exit(&f->cl[i], 15, 0);
+    char *text = proc_read_file(metrics, NULL);
+    assert_non_null(text);
+    const char *line = text;
+    for (int k = 1; k <= 5; k++) {
+        double eps = NAN, charged = NAN;
+        assert_int_equal(fed_json_num(line, "dp_epsilon", &eps), 1);
+        assert_int_equal(fed_json_num(line, "dp_rounds_charged", &charged), 1);
+        int want = k <= 2 ? k : k + 1;
+        double ref = privacy_of(want);
+        print_message("round %d: %g round(s) charged, epsilon %.4f (fedc privacy for %d: %.4f)\n",
+                      k, charged, eps, want, ref);
+        assert_true(charged == want);
+        assert_true(fabs(eps - ref) <= 1e-3 * ref + 1e-3);
+        line = strchr(line, '\n');
+        assert_non_null(line);
+        line++;
+    }
+    free(text);
+    free(metrics);
+    free(ckpt);
+    c->ok = 1;
+}
+
 /* ---- a client joins late ------------------------------------------------------------------- */
 
 #define LATE_ROUNDS 6
@@ -446,6 +528,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_coordinator_killed_after_last_checkpoint, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_late_join, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dp_resume_charges_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coordinator_killed_sampled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_mismatch_refused, setup, teardown),
     };

@@ -13,14 +13,13 @@
  *           (a NaN and an infinity) or upd-zero (all zero), for the robust-aggregation and
  *           DP tests)
  *   STEP    a named point, e.g. join, stats, fit, fit-res, eval-res (client); round-start,
- *           aggregate, checkpoint (coordinator); secure aggregation (client): sa-share (the
- *           neighbours' keys arrived: exiting here drops out before ShareKeys), sa-mask (the
- *           neighbours' shares arrived, so ours were delivered: exiting here drops out right
- *           after ShareKeys), sa-unmask (our masked input was delivered)
- *   ROUND   only in that round (default: the first time the step is reached); @* every time
- * e.g. FEDC_FAULT=bank-b/kill:fit@2,bank-a/delay:fit-res:300
- * The hooks are compiled in only with the CMake option FEDC_FAULT_HOOKS (on for builds with
- * tests); otherwise a set FEDC_FAULT is reported once and ignored. */
+ *           aggregate, eval-sent, checkpoint (coordinator); secure aggregation (client): sa-share
+ * (the neighbours' keys arrived: exiting here drops out before ShareKeys), sa-mask (the neighbours'
+ * shares arrived, so ours were delivered: exiting here drops out right after ShareKeys), sa-unmask
+ * (our masked input was delivered) ROUND   only in that round (default: the first time the step is
+ * reached); @* every time e.g. FEDC_FAULT=bank-b/kill:fit@2,bank-a/delay:fit-res:300 The hooks are
+ * compiled in only with the CMake option FEDC_FAULT_HOOKS (on for builds with tests); otherwise a
+ * set FEDC_FAULT is reported once and ignored. */
 #ifndef FEDC_FAULT_H
 #define FEDC_FAULT_H
 
