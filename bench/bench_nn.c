@@ -8,6 +8,10 @@
  *     with dlopen at run time, with OPENBLAS_CORETYPE set to the right core for this CPU, so the
  *     comparison gives OpenBLAS its AVX-512/AVX2 kernels; fedc itself never links it);
  *   - the machine's measured FP32 FMA peak on 1 and 2 threads.
+ * --threads 1,2,4,8,16 measures those team sizes instead of 1 and 2 (OpenMP scaling on larger
+ * machines); --dp adds DP-SGD training (per-example clipping at C = 1, Poisson sampling, noise
+ * multiplier 1) beside plain training, with core/fl's secret ChaCha20 noise when built with
+ * libsodium (FEDC_BENCH_SODIUM, the CMake build), else a non-secret stand-in of the same shape.
  * The machines are shared and noisy: compare ratios printed by the same run, quote medians.
  * bench/compare_torch.sh runs this and PyTorch on the same models and prints the ratios. */
 #include <dlfcn.h>
@@ -24,6 +28,9 @@
 #include <immintrin.h>
 #endif
 
+#ifdef FEDC_BENCH_SODIUM
+#include "fedc/dp.h"
+#endif
 #include "fedc/kernels.h"
 #include "fedc/rng.h"
 #include "fedc/train.h"
@@ -231,8 +238,21 @@ static double time_blas(op_kind op, int batch, int in, int out, int threads, flo
 }
 
 /* ---- training throughput ---- */
+#ifdef FEDC_BENCH_SODIUM
+static void noise_fn(void *ctx, float *x, size_t n, double sd) {
+    fedc_dp_noise_add(ctx, x, n, sd);
+}
+#else
+/* Not secret: a stand-in costing about what the real noise does (one normal draw per value). */
+static void noise_fn(void *ctx, float *x, size_t n, double sd) {
+    fedc_rng *r = ctx;
+    for (size_t i = 0; i < n; i++)
+        x[i] += (float)(sd * (double)fedc_rng_normal(r));
+}
+#endif
+
 static double train_throughput(const fedc_dataset *ds, const int *hidden, int n_hidden, int batch,
-                               int threads, int runs) {
+                               int threads, int runs, int dp) {
     fedc_arch arch;
     fedc_diag d;
     if (fedc_arch_make(&arch, FEATURES, hidden, n_hidden, FEDC_ACT_RELU, FEDC_TASK_BINARY, 2, &d))
@@ -248,6 +268,20 @@ static double train_throughput(const fedc_dataset *ds, const int *hidden, int n_
         cfg.epochs = 1;
         cfg.batch = batch;
         cfg.pos_weight = 10.0f;
+#ifdef FEDC_BENCH_SODIUM
+        fedc_dp_noise g;
+        fedc_dp_noise_init(&g);
+#else
+        fedc_rng g;
+        fedc_rng_init(&g, 99);
+#endif
+        if (dp) {
+            cfg.dp_clip = 1.0f;
+            cfg.dp_noise = 1.0f;
+            cfg.dp_poisson = 1;
+            cfg.dp_noise_fn = noise_fn;
+            cfg.dp_noise_ctx = &g;
+        }
         fedc_train_report rep;
         double t0 = now_s();
         fedc_err rc = fedc_train(m, ds, NULL, &cfg, &rep, &d);
@@ -261,17 +295,37 @@ static double train_throughput(const fedc_dataset *ds, const int *hidden, int n_
 }
 
 static void usage(void) {
-    printf("usage: bench_nn [--quick] [--no-kernels] [--no-train]\n"
+    printf("usage: bench_nn [--quick] [--no-kernels] [--no-train] [--threads 1,2,...] [--dp]\n"
+           "                [--no-openblas]\n"
            "Prints training samples/s and kernel GFLOP/s of core/nn beside OpenBLAS and the\n"
-           "machine's FMA peak (1 and 2 threads). --quick: fewer repetitions.\n");
+           "machine's FMA peak (1 and 2 threads, or the --threads list for training and the\n"
+           "peak). --quick: fewer repetitions. --dp: DP-SGD training beside plain training.\n");
 }
 
 int main(int argc, char **argv) {
-    int quick = 0, kernels = 1, train = 1;
+    int quick = 0, kernels = 1, train = 1, dp = 0, blas = 1;
+    /* One line at a time, so a log cut short (killed, crashed) keeps what was measured. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int tl[16] = {1, 2}, nt = 2;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
-        else if (strcmp(argv[i], "--no-kernels") == 0)
+        else if (strcmp(argv[i], "--dp") == 0)
+            dp = 1;
+        else if (strcmp(argv[i], "--no-openblas") == 0)
+            blas = 0;
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            nt = 0;
+            for (char *p = argv[++i], *end; *p && nt < 16; p = *end ? end + 1 : end) {
+                long t = strtol(p, &end, 10);
+                if (end == p || t < 1 || t > 1024 || (*end && *end != ',')) {
+                    fprintf(stderr, "bench_nn: --threads: expected a list like 1,2,4, got '%s'\n",
+                            argv[i]);
+                    return 2;
+                }
+                tl[nt++] = (int)t;
+            }
+        } else if (strcmp(argv[i], "--no-kernels") == 0)
             kernels = 0;
         else if (strcmp(argv[i], "--no-train") == 0)
             train = 0;
@@ -281,10 +335,16 @@ int main(int argc, char **argv) {
         }
     }
     printf("# bench_nn: fedc kernels %s\n", fedc_isa_name(fedc_isa_active()));
-    load_openblas();
-    double peak1 = measure_peak(1), peak2 = measure_peak(2);
-    printf("peak threads=1 gflops=%.1f\npeak threads=2 gflops=%.1f\n", peak1, peak2);
-    printf("peak ratio_2v1=%.2f\n", peak2 / peak1);
+    if (blas)
+        load_openblas();
+    else
+        printf("# openblas: not loaded (--no-openblas)\n");
+    double peak[16];
+    for (int k = 0; k < nt; k++) {
+        peak[k] = measure_peak(tl[k]);
+        printf("peak threads=%d gflops=%.1f ratio_v%d=%.2f\n", tl[k], peak[k], tl[0],
+               peak[k] / peak[0]);
+    }
 
     static const int small[] = {64, 32}, wide[] = {256, 256};
     static const struct {
@@ -369,18 +429,22 @@ int main(int argc, char **argv) {
         printf("# training: one epoch of %d rows x %d features, Adam, median of %d runs\n", ROWS,
                FEATURES, quick ? 1 : 3);
         for (size_t mi = 0; mi < 2; mi++)
-            for (size_t bi = 0; bi < 3; bi++) {
-                double sps[2];
-                for (int t = 1; t <= 2; t++) {
-                    sps[t - 1] =
-                        train_throughput(ds, models[mi].hidden, 2, batches[bi], t, quick ? 1 : 3);
-                    printf("train model=%s batch=%d threads=%d samples_per_s=%.0f\n",
-                           models[mi].name, batches[bi], t, sps[t - 1]);
+            for (size_t bi = 0; bi < 3; bi++)
+                for (int with_dp = 0; with_dp <= dp; with_dp++) {
+                    double sps[16];
+                    const char *kind = with_dp ? "dpsgd" : "train";
+                    for (int k = 0; k < nt; k++) {
+                        sps[k] = train_throughput(ds, models[mi].hidden, 2, batches[bi], tl[k],
+                                                  quick ? 1 : 3, with_dp);
+                        printf("%s model=%s batch=%d threads=%d samples_per_s=%.0f\n", kind,
+                               models[mi].name, batches[bi], tl[k], sps[k]);
+                    }
+                    for (int k = 1; k < nt; k++)
+                        printf("scaling %s model=%s batch=%d threads=%d speedup_v%d=%.2f "
+                               "of_peak_ratio=%.2f\n",
+                               kind, models[mi].name, batches[bi], tl[k], tl[0], sps[k] / sps[0],
+                               (sps[k] / sps[0]) / (peak[k] / peak[0]));
                 }
-                printf("scaling model=%s batch=%d speedup_2v1=%.2f of_peak_ratio=%.2f\n",
-                       models[mi].name, batches[bi], sps[1] / sps[0],
-                       (sps[1] / sps[0]) / (peak2 / peak1));
-            }
         fedc_dataset_destroy(&ds);
     }
     return 0;
