@@ -15,33 +15,12 @@
 #include <cmocka.h>
 
 #include "proc.h"
+#include "simrun.h"
 
 static const char *g_fedc;
 
 #define GERMAN FEDC_SOURCE_DIR "/tests/fixtures/german_credit/german_credit_numeric.csv"
 #define TAIWAN FEDC_SOURCE_DIR "/tests/fixtures/taiwan_default/default_of_credit_card_clients.csv"
-
-/* The number after "key": inside the object that follows "section": (NaN if absent). */
-static double json_num(const char *json, const char *section, const char *key) {
-    char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\":", section);
-    const char *p = strstr(json, pat);
-    if (!p)
-        return NAN;
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *q = strstr(p, pat);
-    const char *end = strchr(p, '}');
-    if (!q || (end && q > end))
-        return NAN;
-    return strtod(q + strlen(pat), NULL);
-}
-
-static int count(const char *s, const char *needle) {
-    int n = 0;
-    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
 
 static void test_german_federation(void **state) {
     (void)state;
@@ -79,25 +58,25 @@ static void test_german_federation(void **state) {
         fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
     assert_int_equal(r.status, 0);
     /* One line per round from the coordinator, then the table with every row. */
-    assert_int_equal(count(r.out, "round "), 6);
+    assert_int_equal(simrun_count(r.out, "round "), 6);
     assert_non_null(strstr(r.out, "federated (3 clients)"));
     assert_non_null(strstr(r.out, "centralised (union)"));
-    assert_int_equal(count(r.out, " alone "), 3);
+    assert_int_equal(simrun_count(r.out, " alone "), 3);
     char *js = proc_read_file(summary, NULL);
     assert_non_null(js);
-    double fed = json_num(js, "federated", "roc_auc");
-    double cen = json_num(js, "centralised", "roc_auc");
+    double fed = simrun_json_num(js, "federated", "roc_auc");
+    double cen = simrun_json_num(js, "centralised", "roc_auc");
     /* 200 test rows; both models must have learnt something real. */
     assert_true(fed > 0.65 && fed <= 1.0);
     assert_true(cen > 0.65 && cen <= 1.0);
-    assert_true(json_num(js, "federated", "rows") == 800.0);
+    assert_true(simrun_json_num(js, "federated", "rows") == 800.0);
     /* The client files and the model are kept in --work-dir. */
     char *shard = proc_path(work, "shards/client-1.csv"), *model = proc_path(work, "global.fedc");
     assert_true(proc_exists(shard));
     assert_true(proc_exists(model));
     char *metrics = proc_read_file(rounds, NULL);
     assert_non_null(metrics);
-    assert_int_equal(count(metrics, "\"round\":"), 6);
+    assert_int_equal(simrun_count(metrics, "\"round\":"), 6);
     assert_non_null(strstr(metrics, "\"round\":6,"));
     free(metrics);
     free(shard);
@@ -167,8 +146,8 @@ static void test_taiwan_quality(void **state) {
     assert_int_equal(r.status, 0);
     char *js = proc_read_file(summary, NULL);
     assert_non_null(js);
-    double fed = json_num(js, "federated", "roc_auc");
-    double cen = json_num(js, "centralised", "roc_auc");
+    double fed = simrun_json_num(js, "federated", "roc_auc");
+    double cen = simrun_json_num(js, "centralised", "roc_auc");
     printf("federated %.4f, centralised %.4f, gap %+.4f (target: within 0.02)\n", fed, cen,
            fed - cen);
     assert_true(cen > 0.74);
@@ -219,7 +198,7 @@ static void test_ulb_quality(void **state) {
                           "3",        "--split", "stratified", "--rounds", "30",
                           "--layers", "32,16",   NULL};
     char *js = sim_summary(args);
-    double fed = json_num(js, "federated", "roc_auc");
+    double fed = simrun_json_num(js, "federated", "roc_auc");
     printf("ULB, 3 clients: federated ROC-AUC %.4f (target >= 0.95)\n", fed);
     assert_true(fed >= 0.95);
     free(js);
@@ -234,8 +213,8 @@ static void test_taiwan_by_education(void **state) {
                           "--rounds", "30",   "--optimizer", "sgd",
                           "--lr",     "0.03", NULL};
     char *js = sim_summary(args);
-    double fed = json_num(js, "federated", "roc_auc");
-    double cen = json_num(js, "centralised", "roc_auc");
+    double fed = simrun_json_num(js, "federated", "roc_auc");
+    double cen = simrun_json_num(js, "centralised", "roc_auc");
     printf("Taiwan by EDUCATION: federated %.4f, centralised %.4f, gap %+.4f (target: within "
            "0.02)\n",
            fed, cen, fed - cen);

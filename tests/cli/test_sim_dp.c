@@ -22,109 +22,23 @@
 
 #include <cmocka.h>
 
-#include "fedc/modelfile.h"
 #include "proc.h"
+#include "simrun.h"
 
 static const char *g_fedc;
 
+/* out = a then b (both NULL-terminated), NULL-terminated; out holds 64. */
+static void concat(const char **out, const char *const *a, const char *const *b) {
+    int n = 0;
+    for (int i = 0; a[i] && n < 63; i++)
+        out[n++] = a[i];
+    for (int i = 0; b[i] && n < 63; i++)
+        out[n++] = b[i];
+    out[n] = NULL;
+}
+
 #define TAIWAN FEDC_SOURCE_DIR "/tests/fixtures/taiwan_default/default_of_credit_card_clients.csv"
 #define GERMAN FEDC_SOURCE_DIR "/tests/fixtures/german_credit/german_credit_numeric.csv"
-
-static int count(const char *s, const char *needle) {
-    int n = 0;
-    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
-/* The number after "key": in the line (NaN if absent). */
-static double line_num(const char *line, const char *key) {
-    char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *q = strstr(line, pat);
-    return q ? strtod(q + strlen(pat), NULL) : NAN;
-}
-
-/* The i-th line (0-based) of text, copied (caller frees), or NULL. */
-static char *nth_line(const char *text, int i) {
-    const char *p = text;
-    for (int k = 0; k < i && p; k++) {
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    if (!p || !*p)
-        return NULL;
-    const char *e = strchr(p, '\n');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    char *out = malloc(len + 1);
-    memcpy(out, p, len);
-    out[len] = 0;
-    return out;
-}
-
-typedef struct run_out {
-    int status;
-    char *out, *err;
-    char *coord_log, *client_log, *metrics, *summary; /* client_log: client-1's */
-    fedc_model *model;
-} run_out;
-
-/* fedc sim with the given data flags and extra flags; env_extra may set FEDC_FAULT. */
-static run_out sim(const char *const *args, const char *fault, int timeout_s) {
-    char *dir = proc_mkdtemp("fedc-test-dp");
-    assert_non_null(dir);
-    char *summary = proc_path(dir, "summary.json"), *work = proc_path(dir, "work"),
-         *metrics = proc_path(dir, "rounds.jsonl");
-    const char *argv[64] = {g_fedc,       "sim", "--baselines",    "none",  "--quiet",
-                            "--work-dir", work,  "--summary-json", summary, "--metrics-json",
-                            metrics};
-    int n = 0;
-    while (argv[n])
-        n++;
-    for (int i = 0; args[i]; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    char fenv[256];
-    snprintf(fenv, sizeof fenv, "FEDC_FAULT=%s", fault ? fault : "");
-    const char *env[] = {"OMP_NUM_THREADS=1", fenv, NULL};
-    proc_result r;
-    assert_int_equal(proc_run(&r, argv, env, timeout_s), 0);
-    run_out o;
-    memset(&o, 0, sizeof o);
-    o.status = r.status;
-    o.out = strdup(r.out ? r.out : "");
-    o.err = strdup(r.err ? r.err : "");
-    char *clog = proc_path(work, "coordinator.log"), *model = proc_path(work, "global.fedc"),
-         *c1 = proc_path(work, "client-1.log");
-    o.coord_log = proc_read_file(clog, NULL);
-    o.client_log = proc_read_file(c1, NULL);
-    free(c1);
-    o.metrics = proc_read_file(metrics, NULL);
-    o.summary = proc_read_file(summary, NULL);
-    fedc_diag d;
-    if (fedc_model_load(&o.model, model, &d))
-        o.model = NULL;
-    free(clog);
-    free(model);
-    proc_result_release(&r);
-    proc_rmtree(dir);
-    free(summary);
-    free(work);
-    free(metrics);
-    free(dir);
-    return o;
-}
-
-static void run_free(run_out *o) {
-    free(o->out);
-    free(o->err);
-    free(o->coord_log);
-    free(o->client_log);
-    free(o->metrics);
-    free(o->summary);
-    fedc_model_destroy(&o->model);
-}
 
 /* Standard normal CDF. */
 static double phi(double x) {
@@ -175,7 +89,7 @@ static void test_noise_sd(void **state) {
                           "--drop",   "ID",   "--clients", "3",
                           "--rounds", "1",    "--layers",  "64,32",
                           NULL};
-    run_out plain = sim(base, "misbehave:upd-zero@*", 300);
+    sim_out plain = simrun(g_fedc, base, "misbehave:upd-zero@*", 300);
     assert_int_equal(plain.status, 0);
     assert_non_null(plain.model);
     const char *dp[] = {"--data",    TAIWAN, "--label",    "default_payment_next_month",
@@ -183,8 +97,8 @@ static void test_noise_sd(void **state) {
                         "--rounds",  "1",    "--layers",   "64,32",
                         "--dp-clip", "0.5",  "--dp-noise", "2",
                         NULL};
-    run_out a = sim(dp, "misbehave:upd-zero@*", 300);
-    run_out b = sim(dp, "misbehave:upd-zero@*", 300);
+    sim_out a = simrun(g_fedc, dp, "misbehave:upd-zero@*", 300);
+    sim_out b = simrun(g_fedc, dp, "misbehave:upd-zero@*", 300);
     assert_int_equal(a.status, 0);
     assert_int_equal(b.status, 0);
     assert_non_null(a.model);
@@ -211,9 +125,9 @@ static void test_noise_sd(void **state) {
     assert_non_null(strstr(a.metrics, "\"dp_noise\":2,"));
     assert_non_null(strstr(a.metrics, "\"dp_clip\":0.5,"));
     free(d);
-    run_free(&plain);
-    run_free(&a);
-    run_free(&b);
+    simrun_free(&plain);
+    simrun_free(&a);
+    simrun_free(&b);
 }
 
 /* Honest clients clip (their log says so; the norms before clipping exceed C), a client that
@@ -225,16 +139,16 @@ static void test_clipping(void **state) {
         "--data",     GERMAN, "--label",  "bad", "--clients",         "4", "--rounds",  "3",
         "--layers",   "16",   "--secagg", "off", "--min-fit-clients", "3", "--dp-clip", "0.01",
         "--dp-noise", "0.5",  NULL};
-    run_out o = sim(args, "client-2/misbehave:upd-scale@*", 300);
+    sim_out o = simrun(g_fedc, args, "client-2/misbehave:upd-scale@*", 300);
     if (o.status != 0)
         fprintf(stderr, "%s\n%s\n", o.err, o.coord_log ? o.coord_log : "");
     assert_int_equal(o.status, 0);
-    int refused = count(o.coord_log, "client-2: fit_res refused: update norm");
+    int refused = simrun_count(o.coord_log, "client-2: fit_res refused: update norm");
     printf("client-2 refused in %d of 3 rounds\n", refused);
     assert_int_equal(refused, 3);
     assert_non_null(strstr(o.coord_log, "exceeds the clip norm 0.01 (--dp-clip)"));
-    assert_int_equal(count(o.metrics, "\"participants\":3,"), 3);
-    run_free(&o);
+    assert_int_equal(simrun_count(o.metrics, "\"participants\":3,"), 3);
+    simrun_free(&o);
 }
 
 /* The budget: one round at z 0.8 with every client sampled costs more than 1.5, so
@@ -245,45 +159,30 @@ static void test_budget(void **state) {
     const char *refuse[] = {"--data",     GERMAN, "--label",          "bad", "--clients", "3",
                             "--rounds",   "5",    "--layers",         "8",   "--dp-clip", "1",
                             "--dp-noise", "0.8",  "--target-epsilon", "1.5", NULL};
-    run_out r = sim(refuse, NULL, 120);
+    sim_out r = simrun(g_fedc, refuse, NULL, 120);
     printf("refused: status %d, coordinator log: %s\n", r.status, r.coord_log ? r.coord_log : "");
     assert_int_not_equal(r.status, 0);
     assert_non_null(r.coord_log);
     assert_non_null(strstr(r.coord_log, "refusing to start"));
-    run_free(&r);
+    simrun_free(&r);
 
     const char *args[] = {"--data",     GERMAN, "--label",          "bad", "--clients", "3",
                           "--rounds",   "30",   "--layers",         "8",   "--dp-clip", "1",
                           "--dp-noise", "0.8",  "--target-epsilon", "20",  NULL};
-    run_out o = sim(args, NULL, 300);
+    sim_out o = simrun(g_fedc, args, NULL, 300);
     if (o.status != 0)
         fprintf(stderr, "%s\n%s\n", o.err, o.coord_log ? o.coord_log : "");
     assert_int_equal(o.status, 0);
-    int rounds = count(o.metrics, "\"round\":");
+    int rounds = simrun_count(o.metrics, "\"round\":");
     printf("stopped after %d of 30 rounds\n", rounds);
     assert_true(rounds >= 2 && rounds < 30);
     assert_non_null(strstr(o.coord_log, "privacy budget: round"));
-    char *last = nth_line(o.metrics, rounds - 1);
+    char *last = simrun_nth_line(o.metrics, rounds - 1);
     assert_non_null(last);
-    double eps = line_num(last, "dp_epsilon");
+    double eps = simrun_line_num(last, "dp_epsilon");
     /* The accountant from the command line, for the same rounds, and one round more. */
-    char steps[16], steps1[16];
-    snprintf(steps, sizeof steps, "%d", rounds);
-    snprintf(steps1, sizeof steps1, "%d", rounds + 1);
-    const char *pv[] = {g_fedc,    "privacy", "--q",     "1",    "--sigma", "0.8",
-                        "--steps", steps,     "--delta", "1e-5", NULL};
-    proc_result p;
-    assert_int_equal(proc_run(&p, pv, NULL, 60), 0);
-    const char *e = strstr(p.out, "epsilon = ");
-    assert_non_null(e);
-    double want = strtod(e + 10, NULL);
-    proc_result_release(&p);
-    pv[7] = steps1;
-    assert_int_equal(proc_run(&p, pv, NULL, 60), 0);
-    e = strstr(p.out, "epsilon = ");
-    assert_non_null(e);
-    double next = strtod(e + 10, NULL);
-    proc_result_release(&p);
+    double want = simrun_privacy(g_fedc, 1.0, 0.8, rounds);
+    double next = simrun_privacy(g_fedc, 1.0, 0.8, rounds + 1);
     printf("last round's epsilon %.4f (fedc privacy: %.4f; one more round: %.4f > 20)\n", eps, want,
            next);
     assert_true(fabs(eps - want) <= 1e-3 * want + 1e-3);
@@ -292,14 +191,14 @@ static void test_budget(void **state) {
     /* epsilon grows every round */
     double prev = 0;
     for (int i = 0; i < rounds; i++) {
-        char *l = nth_line(o.metrics, i);
-        double x = line_num(l, "dp_epsilon");
+        char *l = simrun_nth_line(o.metrics, i);
+        double x = simrun_line_num(l, "dp_epsilon");
         assert_true(x > prev);
         prev = x;
         free(l);
     }
     free(last);
-    run_free(&o);
+    simrun_free(&o);
 }
 
 /* Adaptive clipping: starting far above every update's norm, C shrinks each round (all clients
@@ -311,16 +210,16 @@ static void test_adaptive(void **state) {
                           "--layers",   "8",    "--dp-clip",     "50",
                           "--dp-noise", "0.05", "--dp-adaptive", "--dp-count-noise",
                           "0.05",       NULL};
-    run_out o = sim(args, NULL, 300);
+    sim_out o = simrun(g_fedc, args, NULL, 300);
     if (o.status != 0)
         fprintf(stderr, "%s\n%s\n", o.err, o.coord_log ? o.coord_log : "");
     assert_int_equal(o.status, 0);
     double prev = 50.0;
     for (int i = 0; i < 6; i++) {
-        char *l = nth_line(o.metrics, i);
+        char *l = simrun_nth_line(o.metrics, i);
         assert_non_null(l);
-        double used = line_num(l, "dp_clip"), next = line_num(l, "dp_clip_next");
-        double share = line_num(l, "dp_unclipped_share");
+        double used = simrun_line_num(l, "dp_clip"), next = simrun_line_num(l, "dp_clip_next");
+        double share = simrun_line_num(l, "dp_unclipped_share");
         printf("round %d: clip %.4f -> %.4f, unclipped share %.3f\n", i + 1, used, next, share);
         assert_true(fabs(used - prev) <= 1e-3 * prev);
         assert_true(share > 0.8);
@@ -328,7 +227,7 @@ static void test_adaptive(void **state) {
         prev = next;
         free(l);
     }
-    run_free(&o);
+    simrun_free(&o);
 }
 
 /* Rules that need each update cannot run under secure aggregation: the coordinator says why. */
@@ -336,13 +235,13 @@ static void test_refusals(void **state) {
     (void)state;
     const char *args[] = {"--data",   GERMAN, "--label",      "bad",    "--clients", "3",
                           "--rounds", "1",    "--aggregator", "median", NULL};
-    run_out o = sim(args, NULL, 120);
+    sim_out o = simrun(g_fedc, args, NULL, 120);
     assert_int_not_equal(o.status, 0);
     assert_non_null(o.coord_log);
     printf("%s", o.coord_log);
     assert_non_null(strstr(o.coord_log, "--aggregator median needs every client's update"));
     assert_non_null(strstr(o.coord_log, "--secagg off"));
-    run_free(&o);
+    simrun_free(&o);
 }
 
 /* The issue's client-level case: hundreds of clients (300 processes, the same code path as a real
@@ -375,60 +274,40 @@ static void test_many_clients(void **state) {
                           "--min-fit-clients",
                           "30",
                           NULL};
-    run_out plain = sim(base, NULL, 1200);
+    sim_out plain = simrun(g_fedc, base, NULL, 1200);
     assert_int_equal(plain.status, 0);
-    const char *dp[64];
-    int n = 0;
-    while (base[n]) {
-        dp[n] = base[n];
-        n++;
-    }
     const char *extra[] = {"--dp-clip", "0.5", "--dp-noise", "1", NULL};
-    for (int i = 0; extra[i]; i++)
-        dp[n++] = extra[i];
-    dp[n] = NULL;
-    run_out o = sim(dp, NULL, 1200);
+    const char *dp[64];
+    concat(dp, base, extra);
+    sim_out o = simrun(g_fedc, dp, NULL, 1200);
     if (o.status != 0)
         fprintf(stderr, "%s\n", o.err);
     assert_int_equal(o.status, 0);
     printf("round  participants  epsilon  val_roc_auc\n");
     double prev = 0, q = 0, eps = 0;
     for (int i = 0; i < 30; i++) {
-        char *l = nth_line(o.metrics, i);
+        char *l = simrun_nth_line(o.metrics, i);
         assert_non_null(l);
-        eps = line_num(l, "dp_epsilon");
-        q = line_num(l, "dp_q");
-        printf("%5d  %12.0f  %7.3f  %11.4f\n", i + 1, line_num(l, "participants"), eps,
-               line_num(l, "val_roc_auc"));
+        eps = simrun_line_num(l, "dp_epsilon");
+        q = simrun_line_num(l, "dp_q");
+        printf("%5d  %12.0f  %7.3f  %11.4f\n", i + 1, simrun_line_num(l, "participants"), eps,
+               simrun_line_num(l, "val_roc_auc"));
         assert_true(eps > prev);
         prev = eps;
         free(l);
     }
-    char qs[32];
-    snprintf(qs, sizeof qs, "%.6g", q);
-    const char *pv[] = {g_fedc,    "privacy", "--q",     qs,     "--sigma", "1",
-                        "--steps", "30",      "--delta", "1e-5", NULL};
-    proc_result p;
-    assert_int_equal(proc_run(&p, pv, NULL, 60), 0);
-    const char *e = strstr(p.out, "epsilon = ");
-    assert_non_null(e);
-    double want = strtod(e + 10, NULL);
-    proc_result_release(&p);
-    const char *k = "\"federated\":";
-    const char *fa = strstr(o.summary, k), *fb = strstr(plain.summary, k);
-    assert_non_null(fa);
-    assert_non_null(fb);
-    double auc = strtod(strstr(fa, "\"roc_auc\":") + 10, NULL);
-    double auc0 = strtod(strstr(fb, "\"roc_auc\":") + 10, NULL);
+    double want = simrun_privacy(g_fedc, q, 1.0, 30);
+    double auc = simrun_json_num(o.summary, "federated", "roc_auc");
+    double auc0 = simrun_json_num(plain.summary, "federated", "roc_auc");
     printf("300 clients, q %.4f, z 1, C 0.5, 30 rounds: epsilon %.3f at delta 1e-5 (fedc privacy "
            "%.3f); test ROC-AUC %.4f with DP, %.4f without (%+.4f)\n",
            q, eps, want, auc, auc0, auc - auc0);
     assert_true(fabs(eps - want) <= 1e-3 * want + 1e-3);
-    assert_true(q == 0.2);
+    assert_true(fabs(q - 0.2) < 1e-6);
     assert_true(auc0 > 0.72);
     assert_true(auc > auc0 - 0.03);
-    run_free(&plain);
-    run_free(&o);
+    simrun_free(&plain);
+    simrun_free(&o);
 }
 
 /* The last "DP-SGD epsilon X" a client logged (NaN if none). */
@@ -463,9 +342,9 @@ static void test_client_budget(void **state) {
                           "--round-timeout",
                           "20",
                           NULL};
-    run_out o = sim(args, NULL, 300);
+    sim_out o = simrun(g_fedc, args, NULL, 300);
     assert_non_null(o.client_log);
-    int trained = count(o.client_log, ": DP-SGD epsilon ");
+    int trained = simrun_count(o.client_log, ": DP-SGD epsilon ");
     double eps = last_client_epsilon(o.client_log);
     printf("client-1 trained %d round(s), epsilon %.3f; run status %d\n", trained, eps, o.status);
     assert_true(trained >= 1 && trained < 12);
@@ -473,7 +352,7 @@ static void test_client_budget(void **state) {
     assert_non_null(strstr(o.client_log, "privacy budget spent: round"));
     assert_non_null(strstr(o.coord_log, "privacy budget spent"));
     assert_int_not_equal(o.status, 0); /* nobody may train any more: the run cannot finish */
-    run_free(&o);
+    simrun_free(&o);
 
     /* With --dp-state the count survives a restart: a first run spends the budget, a second run
      * with the same state files refuses to train from its first round. */
@@ -500,20 +379,20 @@ static void test_client_budget(void **state) {
                         "--dp-sgd-state-dir",
                         dir,
                         NULL};
-    run_out a = sim(st, NULL, 300);
-    assert_true(count(a.client_log, ": DP-SGD epsilon ") >= 1);
+    sim_out a = simrun(g_fedc, st, NULL, 300);
+    assert_true(simrun_count(a.client_log, ": DP-SGD epsilon ") >= 1);
     char *file = proc_path(dir, "client-1.dpstate");
     char *saved = proc_read_file(file, NULL);
     assert_non_null(saved);
     printf("client-1's state file after the first run:\n%s", saved);
     assert_non_null(strstr(saved, "fedc-dp-state 1\nsteps "));
-    run_out b = sim(st, NULL, 300);
-    printf("second run: %d round(s) trained\n", count(b.client_log, ": DP-SGD epsilon "));
+    sim_out b = simrun(g_fedc, st, NULL, 300);
+    printf("second run: %d round(s) trained\n", simrun_count(b.client_log, ": DP-SGD epsilon "));
     assert_non_null(strstr(b.client_log, "DP-SGD step(s) spent already"));
-    assert_int_equal(count(b.client_log, ": DP-SGD epsilon "), 0);
+    assert_int_equal(simrun_count(b.client_log, ": DP-SGD epsilon "), 0);
     assert_non_null(strstr(b.client_log, "privacy budget spent"));
-    run_free(&a);
-    run_free(&b);
+    simrun_free(&a);
+    simrun_free(&b);
     free(saved);
     free(file);
     proc_rmtree(dir);
@@ -530,35 +409,27 @@ static void test_dpsgd_taiwan(void **state) {
                           "--rounds", "30",   "--optimizer", "sgd",
                           "--lr",     "0.03", "--layers",    "64,32",
                           NULL};
-    run_out plain = sim(base, NULL, 900);
+    sim_out plain = simrun(g_fedc, base, NULL, 900);
     assert_int_equal(plain.status, 0);
-    const char *dp[64];
-    int n = 0;
-    while (base[n]) {
-        dp[n] = base[n];
-        n++;
-    }
     const char *extra[] = {"--dp-sgd-clip", "1", "--dp-sgd-epsilon", "8", NULL};
-    for (int i = 0; extra[i]; i++)
-        dp[n++] = extra[i];
-    dp[n] = NULL;
-    run_out o = sim(dp, NULL, 900);
+    const char *dp[64];
+    concat(dp, base, extra);
+    sim_out o = simrun(g_fedc, dp, NULL, 900);
     if (o.status != 0)
         fprintf(stderr, "%s\n", o.err);
     assert_int_equal(o.status, 0);
     double eps = last_client_epsilon(o.client_log);
-    const char *k = "\"federated\":";
-    double auc = strtod(strstr(strstr(o.summary, k), "\"roc_auc\":") + 10, NULL);
-    double auc0 = strtod(strstr(strstr(plain.summary, k), "\"roc_auc\":") + 10, NULL);
+    double auc = simrun_json_num(o.summary, "federated", "roc_auc");
+    double auc0 = simrun_json_num(plain.summary, "federated", "roc_auc");
     printf("DP-SGD, 5 clients, 30 rounds: client-1's epsilon %.3f at delta 1e-5; test ROC-AUC "
            "%.4f with DP-SGD, %.4f without (%+.4f; target within 0.05)\n",
            eps, auc, auc0, auc - auc0);
-    assert_int_equal(count(o.client_log, ": DP-SGD epsilon "), 30);
+    assert_int_equal(simrun_count(o.client_log, ": DP-SGD epsilon "), 30);
     assert_true(eps > 7.5 && eps <= 8.0 + 1e-3);
     assert_true(auc0 > 0.74);
     assert_true(auc >= auc0 - 0.05);
-    run_free(&plain);
-    run_free(&o);
+    simrun_free(&plain);
+    simrun_free(&o);
 }
 
 /* build/cli/fedc -> build/coordinator/fedc-coordinator */

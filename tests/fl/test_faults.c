@@ -20,6 +20,7 @@
 
 #include "fed.h"
 #include "fed_expect.h"
+#include "simrun.h"
 
 #define RUN_TIMEOUT 45
 #define START_TIMEOUT 15
@@ -280,25 +281,16 @@ static void test_coordinator_killed_after_last_checkpoint(void **state) {
 
 /* The epsilon of `steps` rounds at q 1, z 1, delta 1e-5, as fedc privacy prints it. */
 static double privacy_of(int steps) {
-    char st[16], fedc[4096];
-    snprintf(st, sizeof st, "%d", steps);
+    /* build/coordinator/fedc-coordinator -> build/cli/fedc */
+    char fedc[4096];
     snprintf(fedc, sizeof fedc, "%s", g_coord);
     char *slash = strrchr(fedc, '/');
     assert_non_null(slash);
-    /* build/coordinator/fedc-coordinator -> build/cli/fedc */
     *slash = 0;
     slash = strrchr(fedc, '/');
     assert_non_null(slash);
     snprintf(slash, sizeof fedc - (size_t)(slash - fedc), "/cli/fedc");
-    const char *argv[] = {fedc,      "privacy", "--q",     "1",    "--sigma", "1",
-                          "--steps", st,        "--delta", "1e-5", NULL};
-    proc_result r;
-    assert_int_equal(proc_run(&r, argv, NULL, 30), 0);
-    const char *e = strstr(r.out, "epsilon = ");
-    assert_non_null(e);
-    double v = strtod(e + 10, NULL);
-    proc_result_release(&r);
-    return v;
+    return simrun_privacy(fedc, 1.0, 1.0, steps);
 }
 
 /* The coordinator dies right after round 3's evaluation request went out (its noised model

@@ -179,6 +179,20 @@ static void bwd_epilogue(const fedc_epilogue *e, int i0, int i1, int j0, int j1)
     }
 }
 
+/* d_{l-1}(n, in) = (d_l (n, out) W_l^T (out, in)) * f'(z_{l-1}) * mask, the last factor applied
+ * per tile (ws->wt[l] holds W_l transposed). Work-shared. */
+static void propagate_delta(fedc_workspace *ws, const fedc_arch *a, int l, int n, float dropout) {
+    const int in = a->sizes[l], out = a->sizes[l + 1];
+    bwd_ctx c = {.d = ws->d[l - 1],
+                 .z = ws->z[l - 1],
+                 .mask = ws->mask[l - 1],
+                 .ld = in,
+                 .act = a->hidden_act,
+                 .dropout = dropout};
+    fedc_epilogue e = {bwd_epilogue, &c};
+    fedc_gemm_ex(ws->d[l - 1], ws->d[l], ws->wt[l], NULL, n, in, out, out, 1, in, in, 0, &e, 1);
+}
+
 void fedc_forward(fedc_workspace *ws, const fedc_model *m, int n, float dropout, uint64_t key,
                   uint64_t step) {
     const fedc_arch *a = &m->arch;
@@ -295,16 +309,7 @@ void fedc_backward(fedc_workspace *ws, const fedc_model *m, int n, float dropout
         fedc__sync();
         if (l == 0)
             break;
-        /* d_{l-1}(n, in) = (d_l (n, out) W_l^T (out, in)) * f'(z_{l-1}) * mask, the last factor
-         * applied per tile. */
-        bwd_ctx c = {.d = ws->d[l - 1],
-                     .z = ws->z[l - 1],
-                     .mask = ws->mask[l - 1],
-                     .ld = in,
-                     .act = a->hidden_act,
-                     .dropout = dropout};
-        fedc_epilogue e = {bwd_epilogue, &c};
-        fedc_gemm_ex(ws->d[l - 1], ws->d[l], ws->wt[l], NULL, n, in, out, out, 1, in, in, 0, &e, 1);
+        propagate_delta(ws, a, l, n, dropout);
     }
 }
 
@@ -401,17 +406,8 @@ void fedc_dp_backward(fedc_workspace *ws, const fedc_model *m, int n, float pos_
     fedc__sync();
     /* d_{l-1}(n, in) = (d_l (n, out) W_l^T (out, in)) * f'(z_{l-1}) * mask, for every layer first:
      * the norms need all of them before any weight gradient is formed. */
-    for (int l = L - 1; l > 0; l--) {
-        const int in = a->sizes[l], out = a->sizes[l + 1];
-        bwd_ctx c = {.d = ws->d[l - 1],
-                     .z = ws->z[l - 1],
-                     .mask = ws->mask[l - 1],
-                     .ld = in,
-                     .act = a->hidden_act,
-                     .dropout = dropout};
-        fedc_epilogue e = {bwd_epilogue, &c};
-        fedc_gemm_ex(ws->d[l - 1], ws->d[l], ws->wt[l], NULL, n, in, out, out, 1, in, in, 0, &e, 1);
-    }
+    for (int l = L - 1; l > 0; l--)
+        propagate_delta(ws, a, l, n, dropout);
     clip_rows_nosync(ws, a, n, clip);
     fedc__sync();
     /* sum_i c_i a_l[i]^T d_l[i] = A_l^T (in, n) diag(c) D_l (n, out), diag(c) already in D_l; the
