@@ -358,27 +358,9 @@ static void test_client_budget(void **state) {
      * with the same state files refuses to train from its first round. */
     char *dir = proc_mkdtemp("fedc-test-dpstate");
     assert_non_null(dir);
-    const char *st[] = {"--data",
-                        GERMAN,
-                        "--label",
-                        "bad",
-                        "--clients",
-                        "3",
-                        "--rounds",
-                        "12",
-                        "--layers",
-                        "8",
-                        "--dp-sgd-clip",
-                        "1",
-                        "--dp-sgd-noise",
-                        "2",
-                        "--dp-sgd-epsilon",
-                        "3",
-                        "--round-timeout",
-                        "20",
-                        "--dp-sgd-state-dir",
-                        dir,
-                        NULL};
+    const char *state_flag[] = {"--dp-sgd-state-dir", dir, NULL};
+    const char *st[64];
+    concat(st, args, state_flag);
     sim_out a = simrun(g_fedc, st, NULL, 300);
     assert_true(simrun_count(a.client_log, ": DP-SGD epsilon ") >= 1);
     char *file = proc_path(dir, "client-1.dpstate");
