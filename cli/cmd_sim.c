@@ -689,6 +689,10 @@ static int run(const sim_opts *o) {
         }
         for (int x = 0; x < o->n_client_extra; x++)
             av[a++] = (char *)o->client_extra[x];
+        char cm[1200];
+        snprintf(cm, sizeof cm, "%s/%s.jsonl", dir, name);
+        av[a++] = "--metrics-json";
+        av[a++] = cm;
         char dps[1200];
         if (o->dp_state_dir) {
             snprintf(dps, sizeof dps, "%s/%s.dpstate", o->dp_state_dir, name);

@@ -955,6 +955,35 @@ static void refuse_fit(cl *c, uint32_t round, fedc_err code, const char *why) {
         sa_abandon(c, why);
 }
 
+/* --metrics-json: one JSON object per local training, appended with one write and fsync (a crash
+ * leaves the whole line or none). The file stays on this machine. */
+static void append_metrics(cl *c, const job *j, double eps) {
+    char dp[256] = "";
+    if (c->cfg->dp_clip > 0) {
+        char e[32];
+        if (isfinite(eps))
+            snprintf(e, sizeof e, "%.6g", eps);
+        else
+            snprintf(e, sizeof e, "null");
+        snprintf(dp, sizeof dp,
+                 ",\"dp_epsilon\":%s,\"dp_delta\":%.17g,\"dp_steps\":%ld,\"dp_q\":%.17g,"
+                 "\"dp_noise\":%.17g,\"dp_clip\":%g",
+                 e, c->cfg->dp_delta, c->dp_steps, c->dp_q, (double)c->dp_sigma,
+                 (double)c->cfg->dp_clip);
+    }
+    char line[512];
+    int len = snprintf(line, sizeof line,
+                       "{\"round\":%u,\"train_rows\":%d,\"train_loss\":%.6g,\"seconds\":%.4f%s}\n",
+                       j->round, c->train_raw->n_rows, isfinite(j->loss) ? j->loss : -1.0,
+                       j->seconds, dp);
+    int fd = open(c->cfg->metrics_json, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, line, (size_t)len) != len || fsync(fd) != 0)
+        logm("--metrics-json %s: cannot append round %u: %s", c->cfg->metrics_json, j->round,
+             strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
+
 static void on_training_done(cl *c) {
     wait_training(c);
     job *j = &c->job;
@@ -963,12 +992,13 @@ static void on_training_done(cl *c) {
              j->unclipped ? " within the clip norm" : ", clipped to", (double)j->clip_norm);
     if (!j->rc)
         corrupt_update(j);
+    double eps = NAN;
     if (!j->rc && c->cfg->dp_clip > 0) {
         c->dp_steps += j->dp_steps;
         c->dp_q = j->dp_q;
         if (c->cfg->dp_state && dp_state_save(c))
             c->dp_exhausted = 1;
-        double eps = NAN, order = 0;
+        double order = 0;
         fedc_diag dd;
         if (fedc_dp_epsilon(&eps, &order, c->dp_q, c->dp_sigma, (double)c->dp_steps,
                             c->cfg->dp_delta, &dd) == FEDC_OK)
@@ -977,6 +1007,8 @@ static void on_training_done(cl *c) {
                  j->round, eps, c->cfg->dp_delta, c->dp_steps, c->dp_q, (double)c->dp_sigma,
                  (double)c->cfg->dp_clip);
     }
+    if (!j->rc && c->cfg->metrics_json)
+        append_metrics(c, j, eps);
     if (j->rc) {
         char reason[FEDC_DIAG_MAX + 32];
         snprintf(reason, sizeof reason, "local training failed: %s", j->msg);

@@ -47,7 +47,8 @@ typedef struct client_cfg {
     double dp_delta;
     double target_epsilon;
     int dp_poisson;
-    const char *dp_state; /* file keeping the privacy spent across restarts, or NULL */
+    const char *dp_state;     /* file keeping the privacy spent across restarts, or NULL */
+    const char *metrics_json; /* one line per local training (epsilon under DP), or NULL */
 } client_cfg;
 
 /* Returns the process exit code: 0 when the coordinator says the run is complete, 1 on a runtime

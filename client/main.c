@@ -60,6 +60,8 @@ static void usage(FILE *f) {
            "  --coordinator-timeout S  give up after this long without word from the coordinator\n"
            "                           (default 600)\n"
            "  --max-msg-mb N           largest message accepted, in MiB (default 256)\n"
+           "  --metrics-json PATH      append one JSON line per local training round (rows,\n"
+           "                           loss, seconds; with DP-SGD the epsilon spent so far)\n"
            "  --quiet                  no per-round lines on stdout\n"
            "  -h, --help               this message\n"
            "\n"
@@ -156,6 +158,8 @@ int main(int argc, char **argv) {
             c.target_epsilon = e;
         } else if (strcmp(flag, "--dp-state") == 0)
             c.dp_state = v;
+        else if (strcmp(flag, "--metrics-json") == 0)
+            c.metrics_json = v;
         else if (strcmp(flag, "--dp-delta") == 0) {
             dp_extra = "--dp-delta";
             float e;

@@ -348,6 +348,7 @@ static void test_client_budget(void **state) {
     double eps = last_client_epsilon(o.client_log);
     printf("client-1 trained %d round(s), epsilon %.3f; run status %d\n", trained, eps, o.status);
     assert_true(trained >= 1 && trained < 12);
+    assert_int_equal(simrun_count(o.client_metrics, "\"dp_epsilon\":"), trained);
     assert_true(eps <= 3.0);
     assert_non_null(strstr(o.client_log, "privacy budget spent: round"));
     assert_non_null(strstr(o.coord_log, "privacy budget spent"));
@@ -407,6 +408,13 @@ static void test_dpsgd_taiwan(void **state) {
            "%.4f with DP-SGD, %.4f without (%+.4f; target within 0.05)\n",
            eps, auc, auc0, auc - auc0);
     assert_int_equal(simrun_count(o.client_log, ": DP-SGD epsilon "), 30);
+    /* The same figures, one line per round, in client-1's --metrics-json. */
+    assert_int_equal(simrun_count(o.client_metrics, "\"dp_epsilon\":"), 30);
+    char *l30 = simrun_nth_line(o.client_metrics, 29);
+    assert_non_null(l30);
+    assert_true(fabs(simrun_line_num(l30, "dp_epsilon") - eps) <= 1e-3);
+    assert_true(simrun_line_num(l30, "dp_steps") == 2040.0);
+    free(l30);
     assert_true(eps > 7.5 && eps <= 8.0 + 1e-3);
     assert_true(auc0 > 0.74);
     assert_true(auc >= auc0 - 0.05);

@@ -42,7 +42,9 @@ sim_out simrun(const char *fedc, const char *const *args, const char *fault, int
     }
     proc_result_release(&r);
     char *clog = proc_path(work, "coordinator.log"), *c1 = proc_path(work, "client-1.log"),
-         *model = proc_path(work, "global.fedc");
+         *model = proc_path(work, "global.fedc"), *cm = proc_path(work, "client-1.jsonl");
+    o.client_metrics = proc_read_file(cm, NULL);
+    free(cm);
     o.coord_log = proc_read_file(clog, NULL);
     o.client_log = proc_read_file(c1, NULL);
     o.metrics = proc_read_file(metrics, NULL);
@@ -66,6 +68,7 @@ void simrun_free(sim_out *o) {
     free(o->err);
     free(o->coord_log);
     free(o->client_log);
+    free(o->client_metrics);
     free(o->metrics);
     free(o->summary);
     fedc_model_destroy(&o->model);

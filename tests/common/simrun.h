@@ -8,12 +8,13 @@
 
 /* What one `fedc sim` produced. Every string is owned and may be NULL (file not written). */
 typedef struct sim_out {
-    int status;       /* fedc sim's exit code (-1 when it did not exit normally) */
-    char *out, *err;  /* its stdout and stderr */
-    char *coord_log;  /* the coordinator's log */
-    char *client_log; /* client-1's log */
-    char *metrics;    /* the coordinator's metrics lines */
-    char *summary;    /* --summary-json */
+    int status;           /* fedc sim's exit code (-1 when it did not exit normally) */
+    char *out, *err;      /* its stdout and stderr */
+    char *coord_log;      /* the coordinator's log */
+    char *client_log;     /* client-1's log */
+    char *client_metrics; /* client-1's --metrics-json lines */
+    char *metrics;        /* the coordinator's metrics lines */
+    char *summary;        /* --summary-json */
     fedc_model *model;
 } sim_out;
 
