@@ -96,11 +96,6 @@ typedef struct progress {
     const char *metric_name;
 } progress;
 
-/* fedc_noise_fn over core/fl's secret noise stream (ctx: the fedc_dp_noise). */
-static void dp_noise_add(void *ctx, float *x, size_t n, double sd) {
-    fedc_dp_noise_add(ctx, x, n, sd);
-}
-
 static void on_epoch(void *ctx, const fedc_epoch_info *e) {
     const progress *p = ctx;
     if (p->quiet)
@@ -443,8 +438,7 @@ int cmd_train(int argc, char **argv) {
         fedc_dp_noise_init(&noise);
         noise_live = 1;
         cfg.dp_noise = dp_noise;
-        cfg.dp_noise_fn = dp_noise_add;
-        cfg.dp_noise_ctx = &noise;
+        fedc_dp_noise_for_training(&cfg, &noise);
     }
 
     int requested = cli_setup_threads(threads);

@@ -780,10 +780,6 @@ static int dp_state_save(cl *c) {
     return 0;
 }
 
-static void dp_noise_cb(void *ctx, float *x, size_t n, double sd) {
-    fedc_dp_noise_add(ctx, x, n, sd);
-}
-
 static void refuse_fit(cl *c, uint32_t round, fedc_err code, const char *why);
 
 /* Record-level DP-SGD for one round of local training: the noise multiplier (derived from
@@ -884,8 +880,7 @@ static void start_training(cl *c, uint32_t round, const float *w, const Fedc__Hy
         j->tcfg.dp_clip = c->cfg->dp_clip;
         j->tcfg.dp_noise = c->dp_sigma;
         j->tcfg.dp_poisson = c->cfg->dp_poisson;
-        j->tcfg.dp_noise_fn = dp_noise_cb;
-        j->tcfg.dp_noise_ctx = &c->dp_rng;
+        fedc_dp_noise_for_training(&j->tcfg, &c->dp_rng);
     }
     fedc_fault_point("fit", round);
     if (pthread_create(&c->thread, NULL, train_main, c) != 0) {

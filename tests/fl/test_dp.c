@@ -383,6 +383,52 @@ static void test_noise_streams(void **state) {
     fedc_dp_noise_wipe(&copy);
 }
 
+/* The parallel form: parts drawn from reserved regions, in any order and on any thread, are the
+ * same normal noise; a region gives the same values whoever draws it (the threads of a step do
+ * not depend on the team size); regions differ from each other and from later draws. */
+static void test_noise_parts(void **state) {
+    (void)state;
+    enum { PART = 16384, PARTS = 61 }; /* 999,424 draws */
+    const size_t n = (size_t)PART * PARTS;
+    float *x = calloc(n, sizeof *x), *y = calloc(PART, sizeof *y), *z = calloc(PART, sizeof *z);
+    double *scratch = malloc(n * sizeof *scratch);
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_non_null(z);
+    assert_non_null(scratch);
+    fedc_dp_noise g;
+    fedc_dp_noise_init(&g);
+    fedc_dp_noise_add(&g, z, 5, 1.0); /* a partly used region: reserve must skip past it */
+    uint64_t base = fedc_dp_noise_reserve(&g, PARTS);
+    assert_true(base >= 1);
+    /* Drawn backwards, as another thread order could. */
+    for (int p = PARTS - 1; p >= 0; p--)
+        fedc_dp_noise_add_part(&g, base + (uint64_t)p, x + (size_t)p * PART, PART, 3.0);
+    normal_check c = check_normal(x, n, 3.0, scratch);
+    print_check("61 parts at sd 3 against N(0, 9)", &c);
+    assert_true(passes(&c));
+    c = check_normal(x, n, 3.3, scratch);
+    print_check("the same parts against N(0, 10.89) (must fail)", &c);
+    assert_false(passes(&c));
+    /* A region is a pure function of the key and its index. */
+    fedc_dp_noise_add_part(&g, base + 7, y, PART, 3.0);
+    assert_memory_equal(y, x + (size_t)7 * PART, PART * sizeof *y);
+    /* Neighbouring regions, and what the stream draws next, share no value. */
+    memset(z, 0, PART * sizeof *z);
+    fedc_dp_noise_add(&g, z, PART, 3.0);
+    uint64_t next = fedc_dp_noise_reserve(&g, 2);
+    assert_true(next > base + PARTS);
+    int same = 0;
+    for (int i = 0; i < PART; i++)
+        same += x[i] == x[PART + i] || z[i] == x[i] || z[i] == x[(size_t)(PARTS - 1) * PART + i];
+    assert_int_equal(same, 0);
+    fedc_dp_noise_wipe(&g);
+    free(scratch);
+    free(x);
+    free(y);
+    free(z);
+}
+
 int main(void) {
     if (sodium_init() < 0)
         return 1;
@@ -395,6 +441,7 @@ int main(void) {
         cmocka_unit_test(test_sigma_for_target),
         cmocka_unit_test(test_noise_distribution),
         cmocka_unit_test(test_noise_streams),
+        cmocka_unit_test(test_noise_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -543,6 +543,123 @@ static void test_thread_count_invariance(void **state) {
 #endif
 }
 
+/* ---- the noise drawn by the whole team, in parts ----------------------------------------------
+ */
+
+#define MAX_REGIONS 4096
+
+/* A deterministic stand-in for core/fl's regions: region r's values depend only on (r, index). */
+typedef struct part_noise {
+    uint64_t next;         /* next region to hand out */
+    int reserves;          /* reserve calls */
+    int seq_calls;         /* calls of the sequential function (the sampling key) */
+    size_t n[MAX_REGIONS]; /* values drawn from each region (one writer per region) */
+    double sd[MAX_REGIONS];
+    int calls[MAX_REGIONS];
+} part_noise;
+
+static void part_seq(void *ctx, float *x, size_t n, double sd) {
+    part_noise *t = ctx;
+    t->seq_calls++;
+    fedc_rng r;
+    fedc_rng_init(&r, 991);
+    for (size_t i = 0; i < n; i++)
+        x[i] += (float)(sd * fedc_rng_normal(&r));
+}
+
+static uint64_t part_reserve(void *ctx, uint64_t parts) {
+    part_noise *t = ctx;
+    uint64_t base = t->next;
+    t->next += parts;
+    t->reserves++;
+    return base;
+}
+
+static void part_add(void *ctx, uint64_t region, float *x, size_t n, double sd) {
+    part_noise *t = ctx;
+    if (region < MAX_REGIONS) {
+        t->n[region] += n;
+        t->sd[region] = sd;
+        t->calls[region]++;
+    }
+    fedc_rng r;
+    fedc_rng_init(&r, fedc_rng_key(77, region, 0, 0));
+    for (size_t i = 0; i < n; i++)
+        x[i] += (float)(sd * fedc_rng_normal(&r));
+}
+
+/* With dp_noise_reserve and dp_noise_part, every step reserves ceil(P / FEDC_DP_NOISE_PART)
+ * regions and each is drawn exactly once, with sd sigma C, together covering all P parameters;
+ * the sequential function only draws the sampling key; the model is the same for 1 and 2
+ * threads; giving only one of the two functions is refused. */
+static void test_noise_in_parts(void **state) {
+    (void)state;
+    fedc_dataset *ds = separable(300, 12, 9);
+    int hidden[] = {200, 80}; /* 18,761 parameters: two parts */
+    int teams = 1;
+#ifdef _OPENMP
+    teams = 2;
+#endif
+    fedc_model *m[2] = {NULL, NULL};
+    for (int t = 0; t < teams; t++) {
+        m[t] = make_model(12, hidden, 2, FEDC_ACT_TANH, FEDC_TASK_BINARY, 2, 4);
+        part_noise *pn = calloc(1, sizeof *pn);
+        assert_non_null(pn);
+        fedc_train_cfg cfg = fedc_train_defaults();
+        cfg.epochs = 1;
+        cfg.batch = 30;
+        cfg.dp_clip = 0.5f;
+        cfg.dp_noise = 2.0f;
+        cfg.dp_noise_fn = part_seq;
+        cfg.dp_noise_reserve = part_reserve;
+        cfg.dp_noise_part = part_add;
+        cfg.dp_noise_ctx = pn;
+#ifdef _OPENMP
+        omp_set_dynamic(0);
+        omp_set_num_threads(t + 1);
+#endif
+        fedc_train_report rep;
+        fedc_diag d;
+        assert_int_equal(fedc_train(m[t], ds, NULL, &cfg, &rep, &d), FEDC_OK);
+        const long P = (long)m[t]->n_params;
+        const int per_step = (int)((P + FEDC_DP_NOISE_PART - 1) / FEDC_DP_NOISE_PART);
+        assert_int_equal(per_step, 2);
+        assert_int_equal(pn->reserves, (int)rep.dp_steps);
+        assert_int_equal((long)pn->next, rep.dp_steps * per_step);
+        assert_int_equal(pn->seq_calls, 1); /* the key only */
+        for (long step = 0; step < rep.dp_steps; step++) {
+            size_t total = 0;
+            for (int k = 0; k < per_step; k++) {
+                uint64_t region = (uint64_t)(step * per_step + k);
+                assert_int_equal(pn->calls[region], 1);
+                assert_true(pn->sd[region] == 2.0 * 0.5);
+                total += pn->n[region];
+            }
+            assert_int_equal(total, (size_t)P);
+        }
+        free(pn);
+    }
+    if (teams == 2)
+        assert_memory_equal(m[0]->params, m[1]->params, m[0]->n_params * sizeof(float));
+    /* One without the other is refused. */
+    part_noise *pn = calloc(1, sizeof *pn);
+    assert_non_null(pn);
+    fedc_train_cfg cfg = fedc_train_defaults();
+    cfg.dp_clip = 0.5f;
+    cfg.dp_noise = 2.0f;
+    cfg.dp_noise_fn = part_seq;
+    cfg.dp_noise_part = part_add;
+    cfg.dp_noise_ctx = pn;
+    fedc_train_report rep;
+    fedc_diag d;
+    assert_int_equal(fedc_train(m[0], ds, NULL, &cfg, &rep, &d), FEDC_EINVAL);
+    assert_non_null(strstr(d.msg, "both or neither"));
+    free(pn);
+    for (int t = 0; t < teams; t++)
+        fedc_model_destroy(&m[t]);
+    fedc_dataset_destroy(&ds);
+}
+
 /* Tiny Poisson batches (q n = 1 per step, many empty) still train without error; the epoch loss
  * is over the rows drawn. */
 static void test_empty_batches(void **state) {
@@ -632,6 +749,7 @@ int main(void) {
         cmocka_unit_test(test_poisson_sampling),
         cmocka_unit_test(test_learns_with_moderate_noise),
         cmocka_unit_test(test_thread_count_invariance),
+        cmocka_unit_test(test_noise_in_parts),
         cmocka_unit_test(test_empty_batches),
         cmocka_unit_test(test_bad_configurations),
     };

@@ -3,6 +3,7 @@
  * conversion (Balle et al. 2020), which would give smaller epsilons than the classic one that
  * SECURITY.md's reference values use. */
 #include "fedc/dp.h"
+#include "fedc/train.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -304,4 +305,43 @@ void fedc_dp_noise_add(fedc_dp_noise *g, float *x, size_t n, double sd) {
     /* Whatever keystream is left in buf is discarded (and wiped): the counter is already past it.
      */
     sodium_memzero(buf, sizeof buf);
+}
+
+uint64_t fedc_dp_noise_reserve(fedc_dp_noise *g, uint64_t parts) {
+    /* The next whole region (nonce) not touched yet, then `parts` of them. */
+    uint64_t base = (g->counter >> 32) + ((g->counter & 0xffffffffu) != 0);
+    FEDC_CHECK(parts <= UINT32_MAX && base <= UINT32_MAX - parts);
+    g->counter = (base + parts) << 32;
+    return base;
+}
+
+void fedc_dp_noise_add_part(const fedc_dp_noise *g, uint64_t region, float *x, size_t n,
+                            double sd) {
+    /* A region holds 2^32 blocks; n values take at most ~n/2 accepted pairs of 16 bytes each
+     * over the polar method's acceptance pi/4, far below that for n <= 2^30. */
+    FEDC_CHECK(n <= (size_t)1 << 30 && region <= UINT32_MAX);
+    fedc_dp_noise part;
+    memcpy(part.key, g->key, sizeof part.key);
+    part.counter = region << 32;
+    fedc_dp_noise_add(&part, x, n, sd);
+    sodium_memzero(&part, sizeof part);
+}
+
+static void train_noise(void *ctx, float *x, size_t n, double sd) {
+    fedc_dp_noise_add(ctx, x, n, sd);
+}
+
+static uint64_t train_reserve(void *ctx, uint64_t parts) {
+    return fedc_dp_noise_reserve(ctx, parts);
+}
+
+static void train_part(void *ctx, uint64_t region, float *x, size_t n, double sd) {
+    fedc_dp_noise_add_part(ctx, region, x, n, sd);
+}
+
+void fedc_dp_noise_for_training(struct fedc_train_cfg *cfg, fedc_dp_noise *g) {
+    cfg->dp_noise_fn = train_noise;
+    cfg->dp_noise_reserve = train_reserve;
+    cfg->dp_noise_part = train_part;
+    cfg->dp_noise_ctx = g;
 }

@@ -492,9 +492,10 @@ typedef struct dp_run {
     int batch;       /* B = q n */
     double q;
     uint64_t sample_key, drop_key;
-    int count;       /* thread 0: rows in the current step */
-    double loss_sum; /* thread 0: summed row losses of the epoch */
-    long rows;       /* thread 0: rows used in the epoch */
+    int count;           /* thread 0: rows in the current step */
+    double loss_sum;     /* thread 0: summed row losses of the epoch */
+    long rows;           /* thread 0: rows used in the epoch */
+    uint64_t noise_base; /* thread 0: the first region reserved for this step's noise */
 } dp_run;
 
 /* One DP-SGD step (Abadi et al. 2016, algorithm 1), called by every thread of the team: sample,
@@ -538,9 +539,24 @@ static void dp_step(dp_run *r, int bi, long step) {
         if (fedc__thread_id() == 0)
             r->loss_sum += ws->loss * rows;
     }
-    /* The noise on one thread: the secret generator is sequential. */
-    if (cfg->dp_noise > 0.0f && fedc__thread_id() == 0)
-        cfg->dp_noise_fn(cfg->dp_noise_ctx, g, (size_t)np, (double)cfg->dp_noise * cfg->dp_clip);
+    const double sd = (double)cfg->dp_noise * cfg->dp_clip;
+    if (cfg->dp_noise > 0.0f && cfg->dp_noise_part) {
+        /* The whole team draws the noise, one part of FEDC_DP_NOISE_PART values each time. */
+        const long parts = (np + FEDC_DP_NOISE_PART - 1) / FEDC_DP_NOISE_PART;
+        if (fedc__thread_id() == 0)
+            r->noise_base = cfg->dp_noise_reserve(cfg->dp_noise_ctx, (uint64_t)parts);
+        fedc__sync();
+        FEDC_OMP_FOR
+        for (long p = 0; p < parts; p++) {
+            const long j0 = p * FEDC_DP_NOISE_PART;
+            const long len = np - j0 < FEDC_DP_NOISE_PART ? np - j0 : FEDC_DP_NOISE_PART;
+            cfg->dp_noise_part(cfg->dp_noise_ctx, r->noise_base + (uint64_t)p, g + j0, (size_t)len,
+                               sd);
+        }
+    } else if (cfg->dp_noise > 0.0f && fedc__thread_id() == 0) {
+        /* The noise on one thread: the secret generator is sequential. */
+        cfg->dp_noise_fn(cfg->dp_noise_ctx, g, (size_t)np, sd);
+    }
     fedc__sync();
     /* The expected batch size: q n = B under Poisson sampling (never the realised size, which
      * would depend on who was sampled); the batch's own, data-independent size otherwise (the
@@ -581,6 +597,11 @@ static fedc_err check_dp_cfg(const fedc_train_cfg *cfg, fedc_diag *d) {
                       "invalid DP-SGD configuration: dp_noise %g without clipping (dp_clip 0) "
                       "bounds no example's influence; set dp_clip > 0",
                       (double)cfg->dp_noise);
+        return FEDC_EINVAL;
+    }
+    if (cfg->dp_clip > 0.0f && !cfg->dp_noise_reserve != !cfg->dp_noise_part) {
+        fedc_diag_set(d, "invalid DP-SGD configuration: dp_noise_reserve and dp_noise_part go "
+                         "together (both or neither)");
         return FEDC_EINVAL;
     }
     if (cfg->dp_clip > 0.0f && !cfg->dp_noise_fn) {

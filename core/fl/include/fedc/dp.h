@@ -93,4 +93,17 @@ void fedc_dp_noise_add(fedc_dp_noise *g, float *x, size_t n, double sd);
 /* sodium_memzero of the key and counter. */
 void fedc_dp_noise_wipe(fedc_dp_noise *g);
 
+/* Noise drawn by several threads at once. fedc_dp_noise_reserve sets aside `parts` regions of
+ * the stream (each a nonce of its own, 2^32 blocks) and returns the first; then any thread may
+ * call fedc_dp_noise_add_part for region base + p (p < parts), each region at most once: it only
+ * reads the key, so distinct regions run concurrently. The stream never returns to a reserved
+ * region (fedc_dp_noise_add and later reservations continue beyond). n per part at most 2^30. */
+uint64_t fedc_dp_noise_reserve(fedc_dp_noise *g, uint64_t parts);
+void fedc_dp_noise_add_part(const fedc_dp_noise *g, uint64_t region, float *x, size_t n, double sd);
+
+/* Points DP-SGD's noise source (core/nn's fedc_train_cfg: dp_noise_fn, dp_noise_reserve,
+ * dp_noise_part, dp_noise_ctx) at the stream g, which stays borrowed while training. */
+struct fedc_train_cfg;
+void fedc_dp_noise_for_training(struct fedc_train_cfg *cfg, fedc_dp_noise *g);
+
 #endif

@@ -102,6 +102,12 @@ int fedc_dp_poisson_sample(int *idx, int n, double q, uint64_t key, uint64_t ste
 /* Adds N(0, sd^2) to each of x[0..n). DP-SGD needs secret randomness here (core/fl's
  * fedc_dp_noise_add behind a trampoline); tests pass a deterministic one. */
 typedef void (*fedc_noise_fn)(void *ctx, float *x, size_t n, double sd);
+/* The same noise in parts drawn by all threads at once (core/fl's fedc_dp_noise_reserve and
+ * fedc_dp_noise_add_part): reserve sets aside `parts` independent regions of the stream and
+ * returns the first; part adds N(0, sd^2) to x[0..n) from region `region`, may run concurrently
+ * for distinct regions and must give the same values whatever thread calls it. */
+typedef uint64_t (*fedc_noise_reserve_fn)(void *ctx, uint64_t parts);
+typedef void (*fedc_noise_part_fn)(void *ctx, uint64_t region, float *x, size_t n, double sd);
 
 typedef enum fedc_stop_metric {
     FEDC_STOP_LOSS = 0,    /* validation loss (unweighted), lower is better */
@@ -154,7 +160,14 @@ typedef struct fedc_train_cfg {
     fedc_noise_fn dp_noise_fn; /* secret N(0, sd^2) noise; required when dp_clip > 0; called on
                                 * one thread, n_params values per step when dp_noise > 0 */
     void *dp_noise_ctx;        /* borrowed while training */
+    /* Optional, both or neither: each step's noise drawn by the whole team, in parts of
+     * FEDC_DP_NOISE_PART values (a count fixed by the model, so results do not depend on the
+     * thread count); dp_noise_fn still keys the sampling. Without them one thread draws it. */
+    fedc_noise_reserve_fn dp_noise_reserve;
+    fedc_noise_part_fn dp_noise_part;
 } fedc_train_cfg;
+
+#define FEDC_DP_NOISE_PART 16384
 
 /* Defaults: 20 epochs, batch 64, Adam defaults, no dropout, pos_weight 1, patience 5, stop on
  * validation loss, seed 1; DP off (dp_clip 0), Poisson sampling when it is turned on. */
