@@ -27,38 +27,18 @@
 
 static const char *g_coord, *g_client;
 
-typedef struct ctx {
-    fed f[2];
-    int ok; /* set at the end of a passing test; otherwise teardown prints the logs */
-} ctx;
+typedef fed_pair ctx;
 
 static int setup(void **state) {
-    ctx *c = calloc(1, sizeof *c);
-    if (!c)
-        return -1;
-    if (fed_init(&c->f[0], "fedc-test-faults-", g_coord, g_client) ||
-        fed_init(&c->f[1], "fedc-test-faults-", g_coord, g_client)) {
-        fed_release(&c->f[0], 0);
-        fed_release(&c->f[1], 0);
-        free(c);
-        return -1;
-    }
-    *state = c;
-    return 0;
+    return fed_pair_setup(state, "fedc-test-faults-", g_coord, g_client);
 }
 
 static int teardown(void **state) {
-    ctx *c = *state;
-    fed_release(&c->f[0], !c->ok);
-    fed_release(&c->f[1], !c->ok);
-    free(c);
-    return 0;
+    return fed_pair_teardown(state);
 }
 
 static char *fpath(const fed *f, const char *name) {
-    char *p = fed_path(f, name);
-    assert_non_null(p);
-    return p;
+    return fed_fpath(f, name);
 }
 
 static int start_client(fed *f, const char *name, const char *csv_name, const char *const *env) {
