@@ -100,16 +100,19 @@ typedef struct cl {
     /* secure aggregation: the session in progress */
     fedc_sa_client sa;
     int sa_on, sa_stage;
-    uint32_t sa_counter, sa_round;
+    uint64_t sa_counter;
+    uint32_t sa_round;
     fedc_sa_quant sa_q;
     double sa_total_rows;
     uint32_t *sa_vec; /* our input, once computed */
     size_t sa_len;
     int sa_ready, sa_collected, sa_sent;
+    int sa_silent; /* test only (FEDC_FAULT misbehave:sa-silent): answers no instruction */
     /* the last masked input sent, kept only for the replay test (FEDC_FAULT misbehave) */
     uint32_t *sa_last;
     size_t sa_last_len;
-    uint32_t sa_last_counter, sa_last_round;
+    uint64_t sa_last_counter;
+    uint32_t sa_last_round;
     /* record-level DP-SGD: the noise stream and the privacy spent so far */
     fedc_dp_noise dp_rng;
     int dp_live;
@@ -287,25 +290,51 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
 /* ---- secure aggregation ------------------------------------------------------------------------
  */
 
-static void send_error(cl *c, uint32_t round, fedc_err code, const char *reason) {
+static void send_error_sa(cl *c, uint32_t round, fedc_err code, const char *reason,
+                          uint32_t refusal, int64_t blame, uint64_t counter) {
     Fedc__Envelope m;
     Fedc__Error er = FEDC__ERROR__INIT;
+    uint32_t b = (uint32_t)(blame < 0 ? 0 : blame);
     env_init(c, &m, round);
     er.code = (uint32_t)(-(int)code);
     er.reason = (char *)reason;
+    er.sa_refusal = refusal;
+    er.n_sa_blame = blame >= 0 ? 1 : 0;
+    er.sa_blame = &b;
+    er.sa_counter = counter;
     m.body_case = FEDC__ENVELOPE__BODY_ERROR;
     m.error = &er;
     (void)send_msg(c, &m, NULL, 0);
 }
 
-/* Ends the session we are in, telling the coordinator why (so it does not wait for us). */
+static void send_error(cl *c, uint32_t round, fedc_err code, const char *reason) {
+    send_error_sa(c, round, code, reason, 0, -1, 0);
+}
+
+/* Ends the session we are in, telling the coordinator why with a refusal code and the neighbour
+ * blamed (so it does not wait for us and can retry without that neighbour). */
 static void sa_abandon(cl *c, const char *why) {
     char reason[FEDC_DIAG_MAX + 64];
     snprintf(reason, sizeof reason, "secure aggregation: %s", why);
     logm("round %u: %s", c->sa_round, reason);
-    send_error(c, c->sa_round, FEDC_EINVAL, reason);
-    fedc_sa_client_free(&c->sa);
+    uint32_t refusal = c->sa.refusal ? (uint32_t)c->sa.refusal : FEDC_SA_REFUSE_PROTOCOL;
+    uint64_t counter = refusal == FEDC_SA_REFUSE_COUNTER ? c->sa.guard.last : c->sa_counter;
+    send_error_sa(c, c->sa_round, FEDC_EINVAL, reason, refusal, c->sa.blame, counter);
+    fedc_sa_client_end(&c->sa);
     c->sa_on = 0;
+}
+
+/* The roster lookup the protocol uses to check neighbours' signatures. */
+static const uint8_t *roster_key(void *ctx, const char *name) {
+    const cl *c = ctx;
+    for (int i = 0; i < c->cfg->n_peers; i++)
+        if (strcmp(c->cfg->peers[i].name, name) == 0)
+            return c->cfg->peers[i].sign_pk;
+    return NULL;
+}
+
+static const char *self_name(const cl *c) {
+    return c->cfg->self ? c->cfg->self->name : c->cfg->name;
 }
 
 /* Refuses a plain request unless --secagg off: returns 1 when refused (we then exit 2). */
@@ -326,7 +355,10 @@ static int plain_refused(cl *c, uint32_t round, const char *what) {
  * signed with our identity, go out at once. Returns -1 when it cannot. */
 static int sa_open(cl *c, uint32_t round, int stage, const Fedc__SecAggIns *si, size_t len) {
     fedc_diag d;
-    fedc_sa_client_free(&c->sa);
+    fedc_sa_client_end(&c->sa);
+    c->sa.min_nbrs = c->cfg->sa_min_nbrs;
+    c->sa.roster = c->cfg->self ? roster_key : NULL;
+    c->sa.roster_ctx = c;
     free(c->sa_vec);
     c->sa_vec = NULL;
     c->sa_on = 0;
@@ -341,15 +373,19 @@ static int sa_open(cl *c, uint32_t round, int stage, const Fedc__SecAggIns *si, 
         return -1;
     }
     fedc_sa_adv adv;
-    if (fedc_sa_client_begin(&c->sa, c->run_id, si->counter,
+    c->sa_round = round;
+    c->sa_counter = si->counter;
+    if (fedc_sa_client_begin(&c->sa, c->run_id, si->counter, self_name(c),
                              c->cfg->self ? c->cfg->self->sign_sk : NULL, &adv, &d)) {
-        logm("round %u: %s", round, d.msg);
+        sa_abandon(c, d.msg);
         return -1;
+    }
+    if (fedc_fault_point("sa-badkeys", round)) {
+        adv.sig[0] ^= 1; /* test only: round keys our identity did not sign */
+        logm("misbehaving (fault injection): advertising round keys with a bad signature");
     }
     c->sa_on = 1;
     c->sa_stage = stage;
-    c->sa_counter = si->counter;
-    c->sa_round = round;
     c->sa_len = len;
     c->sa_total_rows = si->total_rows;
     Fedc__Envelope m;
@@ -362,6 +398,8 @@ static int sa_open(cl *c, uint32_t round, int stage, const Fedc__SecAggIns *si, 
     k.pk_s.len = 32;
     k.sig.data = adv.sig;
     k.sig.len = FEDC_SA_SIG_BYTES;
+    k.commit.data = adv.commit;
+    k.commit.len = 32;
     m.body_case = FEDC__ENVELOPE__BODY_SA_KEYS;
     m.sa_keys = &k;
     (void)send_msg(c, &m, NULL, 0);
@@ -402,8 +440,8 @@ static void sa_try_send(cl *c) {
         om.counter = c->sa_last_counter;
         om.count = c->sa_last_len;
         old.sa_masked = &om;
-        logm("misbehaving (fault injection): replaying the masked input of session %u",
-             c->sa_last_counter);
+        logm("misbehaving (fault injection): replaying the masked input of session %llu",
+             (unsigned long long)c->sa_last_counter);
         (void)send_msg(c, &old, c->sa_last, 4 * c->sa_last_len);
     }
     (void)send_msg(c, &m, c->sa_vec, 4 * c->sa_len);
@@ -429,61 +467,82 @@ static void sa_input_ready(cl *c, fedc_err rc, const char *why) {
     sa_try_send(c);
 }
 
-static int sa_current(cl *c, const Fedc__Envelope *e, uint32_t counter) {
+static int sa_current(cl *c, const Fedc__Envelope *e, uint64_t counter) {
     if (c->sa_on && counter == c->sa_counter && e->round == c->sa_round)
         return 1;
-    logm("ignored %s for session %u of round %u: not our current session",
-         fedc_msg_body_name(e->body_case), counter, e->round);
+    logm("ignored %s for session %llu of round %u: not our current session",
+         fedc_msg_body_name(e->body_case), (unsigned long long)counter, e->round);
     return 0;
 }
 
-static const fedc_identity *roster_find(const cl *c, const char *name) {
-    for (int i = 0; i < c->cfg->n_peers; i++)
-        if (strcmp(c->cfg->peers[i].name, name) == 0)
-            return &c->cfg->peers[i];
-    return NULL;
+static void on_sa_graph_ins(cl *c, const Fedc__Envelope *e) {
+    const Fedc__SaGraphIns *gi = e->sa_graph_ins;
+    if (!sa_current(c, e, gi->counter))
+        return;
+    int n = (int)gi->n_members;
+    const char **names = malloc(sizeof *names * (size_t)n);
+    uint8_t *commits = malloc(32 * (size_t)n), r[32];
+    fedc_diag d;
+    if (!names || !commits) {
+        sa_abandon(c, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        names[i] = gi->members[i]->name;
+        memcpy(commits + 32 * (size_t)i, gi->members[i]->commit.data, 32);
+    }
+    if (fedc_sa_client_graph(&c->sa, gi->id, n, (int)gi->h, names, commits, r, &d)) {
+        sa_abandon(c, d.msg);
+        goto out;
+    }
+    Fedc__Envelope m;
+    Fedc__SaGraph g = FEDC__SA_GRAPH__INIT;
+    env_init(c, &m, e->round);
+    g.counter = gi->counter;
+    g.r.data = r;
+    g.r.len = 32;
+    m.body_case = FEDC__ENVELOPE__BODY_SA_GRAPH;
+    m.sa_graph = &g;
+    (void)send_msg(c, &m, NULL, 0);
+out:
+    free(names);
+    free(commits);
 }
 
 static void on_sa_share_ins(cl *c, const Fedc__Envelope *e) {
     const Fedc__SaShareIns *si = e->sa_share_ins;
     if (!sa_current(c, e, si->counter))
         return;
+    if (fedc_fault_point("sa-silent", e->round) || c->sa_silent) {
+        c->sa_silent = 1; /* test only: heartbeats go on, instructions go unanswered */
+        logm("misbehaving (fault injection): leaving the neighbours' keys unanswered");
+        return;
+    }
     fedc_fault_point("sa-share", e->round);
     int size = (int)si->n_peers;
-    uint32_t *ids = malloc(4 * (size_t)size);
-    fedc_sa_adv *adv = malloc(sizeof *adv * (size_t)size);
-    const uint8_t **roster = malloc(sizeof *roster * (size_t)size);
+    fedc_sa_peer *peers = malloc(sizeof *peers * (size_t)size);
+    uint8_t *reveals = si->n_reveals ? malloc(32 * si->n_reveals) : NULL;
     fedc_sa_sealed *boxes = malloc(sizeof *boxes * (size_t)size);
     Fedc__SaSealed *msg = malloc(sizeof *msg * (size_t)size);
     Fedc__SaSealed **mp = malloc(sizeof *mp * (size_t)size);
-    char why[FEDC_DIAG_MAX + 128];
     fedc_diag d;
-    if (!ids || !adv || !roster || !boxes || !msg || !mp) {
+    if (!peers || !boxes || !msg || !mp || (si->n_reveals && !reveals)) {
         sa_abandon(c, "out of memory");
         goto out;
     }
     for (int i = 0; i < size; i++) {
         const Fedc__SaPeer *p = si->peers[i];
-        ids[i] = p->id;
-        memcpy(adv[i].pk_c, p->pk_c.data, 32);
-        memcpy(adv[i].pk_s, p->pk_s.data, 32);
-        memcpy(adv[i].sig, p->sig.data, FEDC_SA_SIG_BYTES);
-        roster[i] = NULL;
-        if (c->cfg->self) {
-            const fedc_identity *id = roster_find(c, p->name);
-            if (!id && p->id != si->id) {
-                snprintf(why, sizeof why,
-                         "neighbour '%s' is not in our roster (--peers); its keys cannot be "
-                         "checked, so the round is refused",
-                         p->name);
-                sa_abandon(c, why);
-                goto out;
-            }
-            roster[i] = id ? id->sign_pk : NULL;
-        }
+        peers[i].id = p->id;
+        peers[i].name = p->name;
+        memcpy(peers[i].adv.pk_c, p->pk_c.data, 32);
+        memcpy(peers[i].adv.pk_s, p->pk_s.data, 32);
+        memcpy(peers[i].adv.commit, p->commit.data, 32);
+        memcpy(peers[i].adv.sig, p->sig.data, FEDC_SA_SIG_BYTES);
     }
-    if (fedc_sa_client_share(&c->sa, si->id, (int)si->threshold, ids, adv,
-                             c->cfg->self ? roster : NULL, size, boxes, &d)) {
+    for (size_t i = 0; i < si->n_reveals; i++)
+        memcpy(reveals + 32 * i, si->reveals[i].data, 32);
+    if (fedc_sa_client_share(&c->sa, si->id, (int)si->n, (int)si->h, (int)si->threshold, peers,
+                             size, reveals, boxes, &d)) {
         sa_abandon(c, d.msg);
         goto out;
     }
@@ -505,9 +564,8 @@ static void on_sa_share_ins(cl *c, const Fedc__Envelope *e) {
     m.sa_shares = &sh;
     (void)send_msg(c, &m, NULL, 0);
 out:
-    free(ids);
-    free(adv);
-    free(roster);
+    free(peers);
+    free(reveals);
     free(boxes);
     free(msg);
     free(mp);
@@ -539,17 +597,50 @@ static void on_sa_mask_ins(cl *c, const Fedc__Envelope *e) {
     sa_try_send(c);
 }
 
+static void on_sa_consist_ins(cl *c, const Fedc__Envelope *e) {
+    const Fedc__SaConsistIns *ci = e->sa_consist_ins;
+    if (!sa_current(c, e, ci->counter))
+        return;
+    uint8_t sig[FEDC_SA_SIG_BYTES];
+    fedc_diag d;
+    if (!c->sa_sent || fedc_sa_client_consist(&c->sa, ci->survivors, (int)ci->n_survivors,
+                                              c->cfg->self ? c->cfg->self->sign_sk : NULL, sig,
+                                              &d)) {
+        sa_abandon(c, c->sa_sent ? d.msg : "survivor set sent before our input; refused");
+        return;
+    }
+    Fedc__Envelope m;
+    Fedc__SaConsist cs = FEDC__SA_CONSIST__INIT;
+    env_init(c, &m, e->round);
+    cs.counter = ci->counter;
+    cs.sig.data = sig;
+    cs.sig.len = FEDC_SA_SIG_BYTES;
+    m.body_case = FEDC__ENVELOPE__BODY_SA_CONSIST;
+    m.sa_consist = &cs;
+    (void)send_msg(c, &m, NULL, 0);
+}
+
 static void on_sa_unmask_ins(cl *c, const Fedc__Envelope *e) {
     const Fedc__SaUnmaskIns *ui = e->sa_unmask_ins;
     if (!sa_current(c, e, ui->counter))
         return;
     fedc_fault_point("sa-unmask", e->round);
     fedc_sa_reveal r[FEDC_SA_MAX_NBRS];
+    fedc_sa_sig *sg = malloc(sizeof *sg * (ui->n_sigs ? ui->n_sigs : 1));
     int k = 0;
     fedc_diag d;
-    if (!c->sa_sent || fedc_sa_client_unmask(&c->sa, ui->survivors, (int)ui->n_survivors,
-                                             ui->dropped, (int)ui->n_dropped, r, &k, &d)) {
-        sa_abandon(c, c->sa_sent ? d.msg : "unmask asked before our input was sent; refused");
+    if (!sg) {
+        sa_abandon(c, "out of memory");
+        return;
+    }
+    for (size_t j = 0; j < ui->n_sigs; j++) {
+        sg[j].id = ui->sigs[j]->id;
+        memcpy(sg[j].sig, ui->sigs[j]->sig.data, FEDC_SA_SIG_BYTES);
+    }
+    fedc_err rc = fedc_sa_client_unmask(&c->sa, sg, (int)ui->n_sigs, r, &k, &d);
+    free(sg);
+    if (rc) {
+        sa_abandon(c, d.msg);
         return;
     }
     Fedc__SaReveal rv[FEDC_SA_MAX_NBRS], *rp[FEDC_SA_MAX_NBRS];
@@ -572,7 +663,7 @@ static void on_sa_unmask_ins(cl *c, const Fedc__Envelope *e) {
     (void)send_msg(c, &m, NULL, 0);
     sodium_memzero(r, sizeof r);
     /* The session is over for us: nothing more will be revealed. */
-    fedc_sa_client_free(&c->sa);
+    fedc_sa_client_end(&c->sa);
     c->sa_on = 0;
 }
 
@@ -1215,6 +1306,12 @@ static int handle(cl *c, const fedc_inbox *in) {
         break;
     case FEDC__ENVELOPE__BODY_SA_UNMASK_INS:
         on_sa_unmask_ins(c, e);
+        break;
+    case FEDC__ENVELOPE__BODY_SA_GRAPH_INS:
+        on_sa_graph_ins(c, e);
+        break;
+    case FEDC__ENVELOPE__BODY_SA_CONSIST_INS:
+        on_sa_consist_ins(c, e);
         break;
     default:
         logm("unexpected %s from the coordinator; ignored", fedc_msg_body_name(e->body_case));

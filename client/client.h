@@ -38,6 +38,7 @@ typedef struct client_cfg {
     const fedc_identity *peers;       /* the roster (secure aggregation verifies round keys) */
     int n_peers;
     int allow_plain;      /* --secagg off: answer plain requests too (default: refuse them) */
+    int sa_min_nbrs;      /* our secure-aggregation floor (0: FEDC_SA_MIN_NBRS_DEFAULT) */
     fedc_aug_cfg augment; /* rare-class augmentation of the local training rows */
     /* record-level DP-SGD on our rows (off when dp_clip == 0): per-example clip, noise of
      * multiplier dp_noise (< 0: the smallest that keeps the planned rounds within

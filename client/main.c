@@ -48,6 +48,9 @@ static void usage(FILE *f) {
            "  --secagg on|off          on (default): send statistics, updates and evaluation\n"
            "                           counts only masked (secure aggregation) and refuse a\n"
            "                           coordinator that asks for them in plain; off: allow both\n"
+           "  --secagg-min-neighbours M  refuse a secure sum whose neighbourhood (us included)\n"
+           "                           is below M or whose threshold is below a majority of it\n"
+           "                           (default 3; docs/security.md)\n"
            "  --name NAME              this participant's name (default: the key's name; with\n"
            "                           --insecure the host name)\n"
            "  --data FILE.csv          local data with a header line (required)\n"
@@ -141,6 +144,8 @@ int main(int argc, char **argv) {
                 cli_error(CMD, "--augment: %s", ad.msg);
                 bad = 1;
             }
+        } else if (strcmp(flag, "--secagg-min-neighbours") == 0) {
+            bad = cli_int(CMD, flag, v, 3, 255, &c.sa_min_nbrs);
         } else if (strcmp(flag, "--secagg") == 0) {
             if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
                 c.allow_plain = strcmp(v, "off") == 0;

@@ -224,6 +224,49 @@ void mark_dead(coord *co, client *c, const char *why) {
     c->alive = 0;
 }
 
+void miss_deadline(coord *co, client *c, const char *why) {
+    if (c->strikes < 30)
+        c->strikes++;
+    int wait = 1 << (c->strikes - 1 < 10 ? c->strikes - 1 : 10);
+    c->bench_until = co->round + (uint32_t)wait;
+    if (c->alive)
+        logm("%s %s; marked dead and left out until round %u (%d deadline(s) missed in a row; "
+             "heartbeats do not shorten this)",
+             peer_name(c), why, c->bench_until, c->strikes);
+    c->alive = 0;
+}
+
+void completed_exchange(client *c) {
+    c->strikes = 0;
+}
+
+void exclude_member(coord *co, client *c, const char *why) {
+    if (!c->excluded) {
+        logm("%s %s; excluded from secure aggregation until it joins again", peer_name(c), why);
+        co->excluded_total++;
+    }
+    c->excluded = 1;
+}
+
+const uint8_t *allow_key(const coord *co, const char *name) {
+    for (int i = 0; i < co->n_allow; i++)
+        if (strcmp(co->allow[i].name, name) == 0)
+            return co->allow[i].sign_pk;
+    return NULL;
+}
+
+/* Whether a client may be sent work this round: live, not excluded, not benched. */
+static int eligible(const coord *co, const client *c) {
+    return c->alive && !c->gone && !c->excluded && co->round >= c->bench_until;
+}
+
+static int n_eligible(const coord *co) {
+    int n = 0;
+    for (int i = 0; i < co->n_cl; i++)
+        n += eligible(co, &co->cl[i]);
+    return n;
+}
+
 /* After refusing a message from a client, stops waiting for that client's answer in the current
  * phase: a client that follows the protocol never sends a message that fails validation, so the
  * refused one was (or stood for) its answer, and waiting for another would hold the round until
@@ -347,6 +390,7 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
         logm("%s joined; %d client(s) connected", c->name, n_alive(co) + 1);
     }
     c->alive = 1;
+    c->excluded = 0; /* its next round keys are checked again */
     c->last_seen = now_s();
     send_welcome(co, c);
 }
@@ -374,7 +418,7 @@ static void start_stats(coord *co) {
         client *c = &co->cl[i];
         c->stats_req = c->stats_done = 0;
         free_stats(c);
-        if (c->alive && !c->gone && send_to(co, c, &e) == 0) {
+        if (eligible(co, c) && send_to(co, c, &e) == 0) {
             c->stats_req = 1;
             c->sa_in = co->cfg->secagg;
             sent++;
@@ -425,20 +469,22 @@ static int cmp_client_name(const void *a, const void *b) {
 }
 
 /* Sorted (by name) list of clients matching a predicate, for order-independent arithmetic. */
-static int sorted_clients(coord *co, client **out, int (*pred)(const client *)) {
+static int sorted_clients(coord *co, client **out, int (*pred)(const coord *, const client *)) {
     int n = 0;
     for (int i = 0; i < co->n_cl; i++)
-        if (pred(&co->cl[i]))
+        if (pred(co, &co->cl[i]))
             out[n++] = &co->cl[i];
     qsort(out, (size_t)n, sizeof *out, cmp_client_name);
     return n;
 }
 
-static int pred_counted(const client *c) {
+static int pred_counted(const coord *co, const client *c) {
+    (void)co;
     return c->fit_counted;
 }
 
-static int pred_stats_done(const client *c) {
+static int pred_stats_done(const coord *co, const client *c) {
+    (void)co;
     return c->stats_done;
 }
 
@@ -503,8 +549,8 @@ static int finish_stats(coord *co) {
 
 /* ---- rounds ---------------------------------------------------------------------------------- */
 
-static int pred_candidate(const client *c) {
-    return c->alive && !c->gone;
+static int pred_candidate(const coord *co, const client *c) {
+    return eligible(co, c);
 }
 
 /* Encodes an instruction carrying the current global weights once: co->env and co->wblob are
@@ -682,7 +728,7 @@ static void start_eval(coord *co) {
     }
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
-        if (c->alive && !c->gone && send_packed(co, c, "evaluate_ins") == 0) {
+        if (eligible(co, c) && send_packed(co, c, "evaluate_ins") == 0) {
             c->eval_sel = 1;
             c->sa_in = co->cfg->secagg;
             co->eval_sent++;
@@ -873,12 +919,12 @@ static int finish_round(coord *co) {
              "\"alert_budget\":%g,\"val_alert_threshold\":%s,\"val_alert_share\":%s,"
              "\"val_alert_precision\":%s,\"val_alert_recall\":%s,"
              "\"seconds\":%.4f,\"fit_overhead_s\":%s,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-             "\"retries\":%d,\"refused_keys\":%ld,\"curve\":%s,\"secagg\":%s,"
-             "\"aggregator\":\"%s\"%s,\"clients\":%s}",
+             "\"retries\":%d,\"refused_keys\":%ld,\"excluded\":%d,\"curve\":%s,"
+             "\"secagg\":%s,\"aggregator\":\"%s\"%s,\"clients\":%s}",
              co->round, co->answered, co->selected, l, vl, va, vp, pr, rc, acc, rm,
              (unsigned long long)s.n, co->cfg->alert_budget, bt, ba, bp, br, secs, ov,
              (unsigned long long)co->bytes_in, (unsigned long long)co->bytes_out, co->retries,
-             fedc_net_refused(co->ep), co->secure ? "true" : "false",
+             fedc_net_refused(co->ep), co->excluded_total, co->secure ? "true" : "false",
              co->cfg->secagg ? "true" : "false", agg_name(co->cfg->agg.kind), dp, who);
     if (save_checkpoint(co, line))
         return -1;
@@ -908,6 +954,7 @@ static int finish_round(coord *co) {
         fflush(stdout);
     }
     co->retries = 0;
+    co->sa_attempt_skip = 0;
     co->round++;
     return 0;
 }
@@ -926,13 +973,34 @@ static void retry_round(coord *co) {
     co->wait_since = co->wait_logged = now_s();
 }
 
+/* A secure round whose training sum failed after shares may have been revealed: retrying it
+ * would let a coordinator subtract two sums of the same updates, so the clients refuse and so do
+ * we. The model stays as it was; the next round number starts. */
+static void abandon_round(coord *co) {
+    logm("round %u abandoned: its training sum failed after unmasking began, and a stage is "
+         "unmasked at most once; round %u starts from the same model",
+         co->round, co->round + 1);
+    char line[256];
+    snprintf(line, sizeof line,
+             "{\"round\":%u,\"abandoned\":true,\"retries\":%d,\"excluded\":%d,"
+             "\"secagg\":true}",
+             co->round, co->retries, co->excluded_total);
+    if (append_metrics(co, line))
+        logm("cannot append to the metrics file");
+    co->retries = 0;
+    co->sa_attempt_skip = 0;
+    co->round++;
+    co->ph = PH_WAIT;
+    co->wait_since = co->wait_logged = now_s();
+}
+
 /* Closes the collection of a round: aggregate, or retry with too few results. */
 static void close_fit(coord *co) {
     co->fit_done_at = now_s();
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
         if (c->fit_sel && !c->fit_done && c->alive)
-            mark_dead(co, c, "missed the round deadline");
+            miss_deadline(co, c, "missed the round deadline");
     }
     if (co->answered < co->cfg->min_fit_clients) {
         logm("round %u: %d result(s), %d needed", co->round, co->answered,
@@ -961,7 +1029,7 @@ static void end_round(coord *co) {
 }
 
 /* The totals of a secure sum (coord_int.h). */
-void sa_finished(coord *co, const uint32_t *sum, int n) {
+void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
     fedc_diag d;
     int stage = co->sa.stage;
     if (stage == FEDC_SA_STAGE_STATS) {
@@ -979,6 +1047,12 @@ void sa_finished(coord *co, const uint32_t *sum, int n) {
         free(fs);
         free(sq);
         free(cc);
+        if (!ok && spent) {
+            logm("round 0: the statistics were unmasked (or some members refuse to unmask them "
+                 "again), and a run unmasks them once; start a new run");
+            co->ph = PH_DONE;
+            return;
+        }
         if (!ok) {
             co->retries++;
             if (co->retries > co->cfg->max_retries) {
@@ -1003,6 +1077,10 @@ void sa_finished(coord *co, const uint32_t *sum, int n) {
         }
         if (sum && agg_check_secure_norm(co, t.weight))
             sum = NULL;
+        if (!sum && spent) {
+            abandon_round(co);
+            return;
+        }
         if (!sum) {
             retry_round(co);
             return;
@@ -1117,8 +1195,10 @@ static void handle(coord *co, fedc_inbox *in) {
         on_eval_res(co, c, e);
         break;
     case FEDC__ENVELOPE__BODY_SA_KEYS:
+    case FEDC__ENVELOPE__BODY_SA_GRAPH:
     case FEDC__ENVELOPE__BODY_SA_SHARES:
     case FEDC__ENVELOPE__BODY_SA_MASKED:
+    case FEDC__ENVELOPE__BODY_SA_CONSIST:
     case FEDC__ENVELOPE__BODY_SA_UNMASK:
         sa_on_msg(co, c, in);
         break;
@@ -1133,7 +1213,7 @@ static void handle(coord *co, fedc_inbox *in) {
         if (e->round == co->round && (co->ph == PH_FIT || co->ph == PH_EVAL))
             refused_answer(co, c);
         if (co->sa.active && e->round == (co->sa.stage == FEDC_SA_STAGE_STATS ? 0 : co->round))
-            sa_client_out(co, c);
+            sa_client_out(co, c, e->error);
         break;
     default:
         reply_error(co, &c->peer, e->round, FEDC_EINVAL,
@@ -1158,7 +1238,7 @@ static int advance(coord *co) {
     case PH_WAIT: {
         if (co->round > (uint32_t)co->cfg->rounds)
             return 1;
-        int alive = n_alive(co), need = need_to_start(co);
+        int alive = n_eligible(co), need = need_to_start(co);
         if (co->have_schema && alive >= need && !awaiting_resumed(co)) {
             if (!co->have_stats)
                 start_stats(co);
@@ -1204,7 +1284,7 @@ static int advance(coord *co) {
         for (int i = 0; i < co->n_cl; i++) {
             client *c = &co->cl[i];
             if (c->stats_req && !c->stats_done && c->alive)
-                mark_dead(co, c, "sent no statistics before the deadline");
+                miss_deadline(co, c, "sent no statistics before the deadline");
         }
         co->retries++;
         logm("round 0: statistics from %d client(s), %d needed; retrying", answered,
@@ -1233,7 +1313,7 @@ static int advance(coord *co) {
             for (int i = 0; i < co->n_cl; i++) {
                 client *c = &co->cl[i];
                 if (c->eval_sel && !c->eval_done && c->alive)
-                    mark_dead(co, c, "sent no evaluation before the deadline");
+                    miss_deadline(co, c, "sent no evaluation before the deadline");
             }
             end_round(co);
         }

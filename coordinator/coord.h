@@ -61,6 +61,7 @@ typedef struct coord_cfg {
     /* secure aggregation (SecAgg+); off: plain updates over the (CurveZMQ) transport */
     int secagg;
     int sa_neighbours;  /* h: neighbourhoods of 2h + 1; 0 = about log2 n */
+    int sa_min_nbrs;    /* the floor: no session with neighbourhoods below it */
     int sa_threshold;   /* Shamir t; 0 = floor(size / 2) + 1 */
     float sa_clip;      /* per-coordinate clip of updates */
     int sa_max_clients; /* headroom of the fixed point */

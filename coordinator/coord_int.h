@@ -20,8 +20,8 @@ struct client;
 typedef struct sa_session {
     int active;
     int stage; /* FEDC_SA_STAGE_* */
-    int step;  /* 0 keys, 1 shares, 2 masked inputs, 3 unmask */
-    uint32_t counter;
+    int step;  /* SA_KEYS .. SA_UNMASK */
+    uint64_t counter;
     size_t len; /* values in the summed vector */
     fedc_sa_quant q;
     fedc_sa_server srv; /* from step 1 */
@@ -30,7 +30,14 @@ typedef struct sa_session {
     int n;
     double deadline; /* of the current step */
     double end;      /* of the whole session (the round's deadline) */
+    int unmask_sent; /* shares may have been revealed: this (round, stage) is spent */
+    int refused_unmasked; /* members that refused because they unmasked this stage already */
+    uint64_t counter_ahead; /* the highest counter a member reported as its last */
+    uint8_t view[32];       /* the view digest the consistency signatures cover */
 } sa_session;
+
+/* Steps of a secure session (core/fl/sa_proto.h). */
+enum { SA_KEYS, SA_GRAPH, SA_SHARES, SA_MASKED, SA_CONSIST, SA_UNMASK };
 
 typedef enum phase { PH_WAIT, PH_STATS, PH_FIT, PH_EVAL, PH_DONE } phase;
 
@@ -57,6 +64,9 @@ typedef struct client {
     int sa_answered;    /* answered the current step (or said it cannot) */
     int sa_quit;        /* said it cannot take part in this session (Error) */
     int fit_counted;    /* its update is in this round's aggregate */
+    int excluded;       /* sent round keys that do not verify: left out until it joins again */
+    int strikes;        /* deadlines missed in a row (reset by a completed exchange) */
+    uint32_t bench_until; /* not selected before this round (exponential back-off) */
     /* robust rules: its update of this round (secure aggregation off) */
     float *upd;
     int upd_have;
@@ -112,6 +122,8 @@ typedef struct coord {
     double total_rows; /* training rows summed in round 0: FedAvg weights are rows / this */
     double sa_loss;    /* the round's weighted mean training loss, from the secure sum */
     sa_session sa;
+    uint32_t sa_attempt_skip; /* added to the attempt so the session counter goes forward */
+    int excluded_total;       /* members excluded for bad round keys or a roster mismatch */
     /* aggregation and differential privacy (aggregate.c) */
     float dp_clip_now;        /* the clip norm clients apply this round */
     float dp_clip_used;       /* the one the last finished round used */
@@ -131,6 +143,14 @@ void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void env_init(coord *co, Fedc__Envelope *m, uint32_t round);
 int send_to(coord *co, client *c, const Fedc__Envelope *m);
 void mark_dead(coord *co, client *c, const char *why);
+/* A member missed a deadline: dead until it shows life, and benched for 1, 2, 4, ... rounds
+ * however often it heartbeats; the first completed exchange resets the count. */
+void miss_deadline(coord *co, client *c, const char *why);
+void completed_exchange(client *c);
+/* Left out of every session until it joins again (logged once with the reason). */
+void exclude_member(coord *co, client *c, const char *why);
+/* The identity key registered for a name in the allow-list (NULL without CurveZMQ). */
+const uint8_t *allow_key(const coord *co, const char *name);
 
 /* secure.c */
 /* Opens a session for the clients flagged sa_in (they were just sent the instruction). */
@@ -140,11 +160,13 @@ void sa_on_msg(coord *co, client *c, const fedc_inbox *in);
 /* Moves the session on: call every loop turn while co->sa.active. When it ends, calls
  * sa_finished (coord.c) with the sum over the survivors, or NULL when it failed. */
 void sa_advance(coord *co);
-/* A client of the session says it cannot answer (Error): stop waiting for it. */
-void sa_client_out(coord *co, client *c);
+/* A client of the session says it cannot answer (Error): stop waiting for it, and act on the
+ * refusal code it gives (blamed neighbours are left out of the retry). */
+void sa_client_out(coord *co, client *c, const Fedc__Error *err);
 void sa_stop(coord *co);
-/* coord.c: the session's result (NULL on failure, with the reason logged). */
-void sa_finished(coord *co, const uint32_t *sum, int n_survivors);
+/* coord.c: the session's result (NULL on failure, with the reason logged; spent = 1 when the
+ * failure came after shares may have been revealed, so the stage may not be retried). */
+void sa_finished(coord *co, const uint32_t *sum, int n_survivors, int spent);
 
 /* aggregate.c */
 const char *agg_name(fedc_robust_kind k);

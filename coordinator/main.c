@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "coord.h"
 #include "fedc/dp.h"
+#include "fedc/sa_proto.h"
 
 #define CMD "fedc-coordinator"
 
@@ -50,6 +51,10 @@ static void usage(FILE *f) {
         "                           everyone when the federation is small)\n"
         "  --secagg-threshold T     Shamir threshold: more than half the neighbourhood\n"
         "                           (default floor(size/2)+1: 3 clients survive one dropout)\n"
+        "  --secagg-min-neighbours M  the floor: no secure sum over fewer than M clients'\n"
+        "                           neighbourhoods (default 3; clients hold their own floor);\n"
+        "                           the coordinator can unmask no sum of fewer than\n"
+        "                           max(2, floor(M/2)+1) inputs (docs/security.md)\n"
         "  --secagg-clip C          updates are clipped to [-C, C] per coordinate (default 10)\n"
         "  --secagg-max-clients N   clients the fixed point leaves headroom for (default 1024)\n"
         "aggregation (README \"Robust aggregation\"):\n"
@@ -83,7 +88,8 @@ static void usage(FILE *f) {
         f,
         "rounds:\n"
         "  --rounds N               training rounds (default 20)\n"
-        "  --min-clients N          clients that must join before round 0 starts (default 2)\n"
+        "  --min-clients N          clients that must join before round 0 starts (default 3 with\n"
+        "                           secure aggregation, its floor; 2 with --secagg off)\n"
         "  --min-fit-clients N      results a round needs to count (default: --min-clients)\n"
         "  --fraction-fit F         share of live clients selected per round, (0, 1] "
         "(default 1)\n"
@@ -320,7 +326,7 @@ int main(int argc, char **argv) {
     coord_cfg c;
     memset(&c, 0, sizeof c);
     c.rounds = 20;
-    c.min_clients = 2;
+    c.min_clients = -1; /* 3 with secure aggregation (its floor), else 2 */
     c.min_fit_clients = -1;
     c.fraction_fit = 1.0;
     c.hidden[0] = 64;
@@ -342,6 +348,7 @@ int main(int argc, char **argv) {
     c.alert_budget = 0.005;
     c.sa_clip = 10.0f;
     c.sa_max_clients = 1024;
+    c.sa_min_nbrs = FEDC_SA_MIN_NBRS_DEFAULT;
     const char *server_name = "fedavg", *opt_name = "adam", *act_name = "relu";
     float server_lr = -1, server_mom = -1, fraction = 1.0f, rto = 300, hbto = 10, wto = 0;
     int max_msg_mb = 0;
@@ -455,6 +462,8 @@ int main(int argc, char **argv) {
             bad = cli_int(CMD, flag, v, 1, 127, &c.sa_neighbours);
         else if (strcmp(flag, "--secagg-threshold") == 0)
             bad = cli_int(CMD, flag, v, 1, 255, &c.sa_threshold);
+        else if (strcmp(flag, "--secagg-min-neighbours") == 0)
+            bad = cli_int(CMD, flag, v, 3, 255, &c.sa_min_nbrs);
         else if (strcmp(flag, "--secagg-clip") == 0)
             bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &c.sa_clip);
         else if (strcmp(flag, "--secagg-max-clients") == 0)
@@ -517,8 +526,31 @@ int main(int argc, char **argv) {
                 CMD ": WARNING: --insecure: no encryption and no client authentication; "
                     "anyone who can reach %s can join and read the model\n",
                 c.bind);
+    if (c.min_clients < 0)
+        c.min_clients = c.secagg ? c.sa_min_nbrs : 2;
     if (c.min_fit_clients < 0)
         c.min_fit_clients = c.min_clients;
+    if (c.secagg && (c.min_clients < c.sa_min_nbrs || c.min_fit_clients < c.sa_min_nbrs)) {
+        /* A stage over fewer clients than the floor would let the coordinator learn a sum of
+         * too few inputs (one client's alone with --min-clients 1): refuse before anything. */
+        cli_error(CMD,
+                  "--min-clients %d / --min-fit-clients %d are below the secure-aggregation floor "
+                  "of %d clients (--secagg-min-neighbours); raise them, or use --secagg off",
+                  c.min_clients, c.min_fit_clients, c.sa_min_nbrs);
+        return FEDC_EXIT_USAGE;
+    }
+    if (c.secagg && c.sa_neighbours && 2 * c.sa_neighbours + 1 < c.sa_min_nbrs) {
+        cli_error(CMD,
+                  "--secagg-neighbours %d gives neighbourhoods of %d, below the floor of %d "
+                  "(--secagg-min-neighbours)",
+                  c.sa_neighbours, 2 * c.sa_neighbours + 1, c.sa_min_nbrs);
+        return FEDC_EXIT_USAGE;
+    }
+    if (c.secagg && c.max_retries >= (int)FEDC_SA_MAX_ATTEMPT / 2) {
+        cli_error(CMD, "--max-retries %d: at most %u with secure aggregation (session counter)",
+                  c.max_retries, FEDC_SA_MAX_ATTEMPT / 2 - 1);
+        return FEDC_EXIT_USAGE;
+    }
     if (!c.secagg && (c.sa_neighbours || c.sa_threshold))
         fprintf(stderr, CMD ": note: --secagg off: the --secagg-* settings are unused\n");
     if (c.secagg && c.sa_threshold) {

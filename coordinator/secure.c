@@ -1,8 +1,10 @@
-/* The coordinator's side of a secure sum: it relays keys and sealed shares it cannot open, adds
- * masked vectors to one running sum as they arrive, and removes the masks once the survivors
- * reveal their shares (core/fl/sa_proto.h has the protocol, coord_int.h the entry points). Each
- * step closes when every expected client answered or died, or at its deadline; the set of
- * clients only shrinks (U1 >= U2 >= U3). */
+/* The coordinator's side of a secure sum: it relays keys, commitments, sealed shares and
+ * signatures it cannot forge or open, adds masked vectors to one running sum as they arrive, and
+ * removes the masks once the survivors reveal their shares (core/fl/sa_proto.h has the protocol,
+ * docs/security.md the argument, coord_int.h the entry points). It checks every member's round
+ * keys against the allow-list before relaying them, so one member with bad keys is dropped at
+ * once instead of making every honest client refuse the round. Each step closes when every
+ * expected client answered or died, or at its deadline; the set of clients only shrinks. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +43,18 @@ void sa_start(coord *co, int stage, size_t len) {
     sa_session *s = &co->sa;
     s->active = 1;
     s->stage = stage;
-    s->step = 0;
+    s->step = SA_KEYS;
     s->len = len;
-    s->counter = fedc_sa_counter(stage == FEDC_SA_STAGE_STATS ? 0u : co->round, co->retries, stage);
+    uint32_t attempt = (uint32_t)co->retries + co->sa_attempt_skip;
+    if (attempt > FEDC_SA_MAX_ATTEMPT)
+        attempt = FEDC_SA_MAX_ATTEMPT; /* main.c caps --max-retries well below */
+    s->counter = fedc_sa_counter(stage == FEDC_SA_STAGE_STATS ? 0u : co->round, attempt, stage);
+    if (fedc_fault_point("sa-wrap", stage == FEDC_SA_STAGE_STATS ? 0u : co->round)) {
+        /* Test only: a counter that goes back (the 8-bit attempt of old wrapped to 0). */
+        s->counter = fedc_sa_counter(stage == FEDC_SA_STAGE_STATS ? 0u : co->round, 0, 0);
+        logm("misbehaving (fault injection): session counter %llu goes back",
+             (unsigned long long)s->counter);
+    }
     fedc_diag d;
     /* The settings were checked at start-up (main.c), so this cannot fail. */
     if (fedc_sa_quant_make(&s->q, (uint32_t)co->cfg->sa_max_clients, co->cfg->sa_clip, &d))
@@ -57,10 +68,20 @@ void sa_start(coord *co, int stage, size_t len) {
 }
 
 static void fail(coord *co, const char *why) {
-    logm("round %u: secure aggregation of the %s failed: %s", session_round(co),
-         stage_name(co->sa.stage), why);
+    int spent = co->sa.unmask_sent || co->sa.refused_unmasked > 0;
+    logm("round %u: secure aggregation of the %s failed: %s%s", session_round(co),
+         stage_name(co->sa.stage), why,
+         spent ? " (shares may have been revealed: this stage is not retried)" : "");
+    if (co->sa.counter_ahead) {
+        /* A member's counter is ahead of ours (we resumed after a crash): go past it. */
+        uint64_t ours = co->sa.counter;
+        if ((co->sa.counter_ahead >> 24) == (ours >> 24))
+            co->sa_attempt_skip += (uint32_t)((co->sa.counter_ahead & FEDC_SA_MAX_ATTEMPT) -
+                                              (ours & FEDC_SA_MAX_ATTEMPT)) +
+                                   1;
+    }
     sa_stop(co);
-    sa_finished(co, NULL, 0);
+    sa_finished(co, NULL, 0, spent);
 }
 
 static int cmp_name(const void *a, const void *b) {
@@ -68,42 +89,55 @@ static int cmp_name(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-/* The fewest clients a session may end with: the stage's own minimum, and never fewer than the
- * Shamir threshold (checked by the server), so that an aggregate always covers several. */
+/* The fewest clients a session may end with: the stage's own minimum and the floor, and never
+ * fewer than the Shamir threshold (checked by the server), so an aggregate always covers
+ * several. */
 static int stage_min(const coord *co) {
-    if (co->sa.stage == FEDC_SA_STAGE_FIT)
-        return co->cfg->min_fit_clients;
-    if (co->sa.stage == FEDC_SA_STAGE_STATS)
-        return co->cfg->min_clients;
-    return 1;
+    int m = co->cfg->sa_min_nbrs;
+    if (co->sa.stage == FEDC_SA_STAGE_FIT && co->cfg->min_fit_clients > m)
+        m = co->cfg->min_fit_clients;
+    if (co->sa.stage == FEDC_SA_STAGE_STATS && co->cfg->min_clients > m)
+        m = co->cfg->min_clients;
+    return m;
 }
 
-/* forge: relay a round key of our own for one neighbour (a test of the clients' roster check,
- * FEDC_FAULT misbehave:sa-forge). */
-static void send_share_ins(coord *co, client *c, int forge) {
+static void fill_adv(Fedc__SaPeer *p, const client *v, uint32_t id) {
+    fedc__sa_peer__init(p);
+    p->id = id;
+    p->name = (char *)v->name;
+    p->pk_c.data = (uint8_t *)v->sa_adv.pk_c;
+    p->pk_c.len = 32;
+    p->pk_s.data = (uint8_t *)v->sa_adv.pk_s;
+    p->pk_s.len = 32;
+    p->sig.data = (uint8_t *)v->sa_adv.sig;
+    p->sig.len = FEDC_SA_SIG_BYTES;
+    p->commit.data = (uint8_t *)v->sa_adv.commit;
+    p->commit.len = 32;
+}
+
+/* misbehave: forge relays a round key of our own for one neighbour (sa-forge); one sends the
+ * client a neighbourhood of itself with threshold 1 (sa-one). Tests watch the client refuse. */
+static void send_share_ins(coord *co, client *c, int forge, int one) {
     sa_session *s = &co->sa;
     const int *row = fedc_sa_server_nbrs(&s->srv, (uint32_t)c->sa_id);
     int size = s->srv.size;
     Fedc__SaPeer *peers = calloc((size_t)size, sizeof *peers);
     Fedc__SaPeer **pp = calloc((size_t)size, sizeof *pp);
-    if (!peers || !pp) {
+    ProtobufCBinaryData *rv = s->srv.graph ? calloc((size_t)s->n, sizeof *rv) : NULL;
+    if (!peers || !pp || (s->srv.graph && !rv)) {
         free(peers);
         free(pp);
+        free(rv);
         mark_dead(co, c, "could not be sent its neighbours (out of memory)");
         return;
     }
     for (int i = 0; i < size; i++) {
-        const client *v = s->member[row[i]];
-        fedc__sa_peer__init(&peers[i]);
-        peers[i].id = (uint32_t)row[i];
-        peers[i].name = (char *)v->name;
-        peers[i].pk_c.data = (uint8_t *)v->sa_adv.pk_c;
-        peers[i].pk_c.len = 32;
-        peers[i].pk_s.data = (uint8_t *)v->sa_adv.pk_s;
-        peers[i].pk_s.len = 32;
-        peers[i].sig.data = (uint8_t *)v->sa_adv.sig;
-        peers[i].sig.len = FEDC_SA_SIG_BYTES;
+        fill_adv(&peers[i], s->member[row[i]], (uint32_t)row[i]);
         pp[i] = &peers[i];
+    }
+    for (int i = 0; rv && i < s->n; i++) {
+        rv[i].data = s->srv.reveals + 32 * (size_t)i;
+        rv[i].len = 32;
     }
     uint8_t fake_pk[32], fake_sk[32];
     for (int i = 0; forge && i < size; i++) {
@@ -124,67 +158,139 @@ static void send_share_ins(coord *co, client *c, int forge) {
     si.threshold = (uint32_t)s->srv.t;
     si.n_peers = (size_t)size;
     si.peers = pp;
+    si.n = (uint32_t)s->n;
+    si.h = (uint32_t)s->srv.h;
+    si.n_reveals = rv ? (size_t)s->n : 0;
+    si.reveals = rv;
+    if (one) {
+        for (int i = 0; i < size; i++)
+            if (row[i] == c->sa_id)
+                pp[0] = &peers[i];
+        si.n_peers = 1;
+        si.threshold = 1;
+        si.n = 1;
+        si.n_reveals = 0;
+        logm("misbehaving (fault injection): sending %s a neighbourhood of itself alone",
+             c->name);
+    }
     m.body_case = FEDC__ENVELOPE__BODY_SA_SHARE_INS;
     m.sa_share_ins = &si;
     (void)send_to(co, c, &m);
     free(peers);
     free(pp);
+    free(rv);
 }
 
-/* Step 0 closed: number the clients that advertised (by name) and send each its neighbours. */
 static void open_shares(coord *co) {
+    sa_session *s = &co->sa;
+    for (int id = 0; id < s->n; id++)
+        s->member[id]->sa_answered = 0;
+    int forge = fedc_fault_point("sa-forge", session_round(co));
+    int one = fedc_fault_point("sa-one", session_round(co));
+    for (int i = 0; i < s->n; i++)
+        send_share_ins(co, s->member[i], forge && i == 0, one && i == 0);
+    s->step = SA_SHARES;
+    s->deadline = now_s() + co->cfg->round_timeout_s;
+    if (s->deadline > s->end)
+        s->end = s->deadline;
+}
+
+/* Graph mode: every participant gets the list of names and commitments and reveals its r. */
+static void open_graph(coord *co) {
+    sa_session *s = &co->sa;
+    Fedc__SaMember *mem = calloc((size_t)s->n, sizeof *mem);
+    Fedc__SaMember **mp = calloc((size_t)s->n, sizeof *mp);
+    if (!mem || !mp) {
+        free(mem);
+        free(mp);
+        fail(co, "out of memory");
+        return;
+    }
+    for (int i = 0; i < s->n; i++) {
+        fedc__sa_member__init(&mem[i]);
+        mem[i].id = (uint32_t)i;
+        mem[i].name = s->member[i]->name;
+        mem[i].commit.data = s->member[i]->sa_adv.commit;
+        mem[i].commit.len = 32;
+        mp[i] = &mem[i];
+    }
+    for (int i = 0; i < s->n; i++) {
+        Fedc__Envelope m;
+        Fedc__SaGraphIns gi = FEDC__SA_GRAPH_INS__INIT;
+        env_init(co, &m, session_round(co));
+        gi.counter = s->counter;
+        gi.id = (uint32_t)i;
+        gi.h = (uint32_t)s->srv.h;
+        gi.n_members = (size_t)s->n;
+        gi.members = mp;
+        m.body_case = FEDC__ENVELOPE__BODY_SA_GRAPH_INS;
+        m.sa_graph_ins = &gi;
+        s->member[i]->sa_answered = 0;
+        (void)send_to(co, s->member[i], &m);
+    }
+    free(mem);
+    free(mp);
+    s->step = SA_GRAPH;
+    s->deadline = now_s() + co->cfg->round_timeout_s;
+}
+
+/* Step 0 closed: number the clients that advertised valid keys (by name), then either the graph
+ * step or the shares step. */
+static void close_keys(coord *co) {
     sa_session *s = &co->sa;
     client **list = malloc(sizeof(client *) * MAX_CLIENTS);
     fedc_sa_adv *adv = malloc(sizeof *adv * MAX_CLIENTS);
-    if (!list || !adv) {
+    const char **names = malloc(sizeof(char *) * MAX_CLIENTS);
+    if (!list || !adv || !names) {
         free(list);
         free(adv);
+        free(names);
         fail(co, "out of memory");
         return;
     }
     int n = 0;
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
-        if (c->sa_in && c->sa_adv_ok && !c->sa_quit && c->alive && !c->gone)
+        if (c->sa_in && c->sa_adv_ok && !c->sa_quit && c->alive && !c->gone && !c->excluded)
             list[n++] = c;
     }
     qsort(list, (size_t)n, sizeof *list, cmp_name);
     char why[FEDC_DIAG_MAX + 64];
-    if (n < stage_min(co) || n < 1) {
-        snprintf(why, sizeof why, "%d client(s) sent round keys, %d needed", n, stage_min(co));
+    if (n < stage_min(co)) {
+        snprintf(why, sizeof why, "%d client(s) sent valid round keys, %d needed", n,
+                 stage_min(co));
         free(list);
         free(adv);
+        free(names);
         fail(co, why);
         return;
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         adv[i] = list[i]->sa_adv;
+        names[i] = list[i]->name;
+    }
     fedc_diag d;
-    if (fedc_sa_server_new(&s->srv, n, co->cfg->sa_neighbours, co->cfg->sa_threshold, co->cfg->seed,
-                           co->run_id, s->counter, adv, s->len, &d)) {
+    fedc_err rc = fedc_sa_server_new(&s->srv, n, co->cfg->sa_neighbours, co->cfg->sa_threshold,
+                                     co->run_id, s->counter, adv, names, s->len, &d);
+    free(adv);
+    free(names);
+    if (rc) {
         free(list);
-        free(adv);
         fail(co, d.msg);
         return;
     }
-    free(adv);
     s->have_srv = 1;
     s->member = list;
     s->n = n;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         list[i]->sa_id = i;
-        list[i]->sa_answered = 0;
-    }
     for (int i = 0; i < co->n_cl; i++)
         if (co->cl[i].sa_id < 0)
             co->cl[i].sa_answered = 1; /* not in the session */
-    int forge = fedc_fault_point("sa-forge", session_round(co));
-    for (int i = 0; i < n; i++)
-        send_share_ins(co, list[i], forge && i == 0);
-    s->step = 1;
-    s->deadline = now_s() + co->cfg->round_timeout_s;
-    if (s->deadline > s->end)
-        s->end = s->deadline;
+    if (s->srv.graph)
+        open_graph(co);
+    else
+        open_shares(co);
 }
 
 static int need_min(const coord *co) {
@@ -192,7 +298,21 @@ static int need_min(const coord *co) {
     return m > co->sa.srv.t ? m : co->sa.srv.t;
 }
 
-/* Step 1 closed (U2 fixed): hand each member of U2 the boxes its neighbours sealed for it. */
+/* Graph step closed: every participant must have revealed (the graph hashes all reveals); a
+ * member that did not is left out of the retry like any dropout. */
+static void close_graph(coord *co) {
+    sa_session *s = &co->sa;
+    if (!fedc_sa_server_graph_ready(&s->srv)) {
+        char why[96];
+        snprintf(why, sizeof why, "%d of %d participants revealed their graph randomness",
+                 s->srv.n_r, s->n);
+        fail(co, why);
+        return;
+    }
+    open_shares(co);
+}
+
+/* Step 2 closed (U2 fixed): hand each member of U2 the boxes its neighbours sealed for it. */
 static void open_masking(coord *co) {
     sa_session *s = &co->sa;
     char why[160];
@@ -239,12 +359,13 @@ static void open_masking(coord *co) {
     free(boxes);
     free(msg);
     free(mp);
-    s->step = 2;
+    s->step = SA_MASKED;
     s->deadline = s->end; /* masked inputs come after the clients' work (training) */
 }
 
-/* Step 2 closed (U3 fixed): tell each member of U3 who survived and who dropped. */
-static void open_unmask(coord *co) {
+/* Step 3 closed (U3 fixed): a stage with fewer masked inputs than needed is abandoned before
+ * anything is revealed; otherwise every member of U3 is asked to sign U3. */
+static void open_consist(coord *co) {
     sa_session *s = &co->sa;
     char why[160];
     if (s->srv.n_u3 < need_min(co)) {
@@ -253,53 +374,102 @@ static void open_unmask(coord *co) {
         fail(co, why);
         return;
     }
-    uint32_t *sv = malloc(4 * (size_t)s->srv.size), *dr = malloc(4 * (size_t)s->srv.size);
-    if (!sv || !dr) {
-        free(sv);
-        free(dr);
+    uint32_t *u3 = malloc(4 * (size_t)s->n), *alt = malloc(4 * (size_t)s->n);
+    if (!u3 || !alt) {
+        free(u3);
+        free(alt);
         fail(co, "out of memory");
         return;
     }
-    int dropped = 0, both = fedc_fault_point("sa-both", session_round(co));
+    int n_u3 = fedc_sa_server_u3(&s->srv, u3);
+    fedc_sa_server_view(&s->srv, s->view);
+    /* Test only (sa-split): tell the first survivor a survivor set without the last one, so that
+     * it would reveal that member's key share while the others reveal its self-mask share. */
+    int split = fedc_fault_point("sa-split", session_round(co)) && n_u3 > 1;
+    for (int id = 0; id < s->n; id++) {
+        client *c = s->member[id];
+        c->sa_answered = !fedc_sa_server_in_u3(&s->srv, (uint32_t)id);
+        if (c->sa_answered)
+            continue;
+        Fedc__Envelope m;
+        Fedc__SaConsistIns ci = FEDC__SA_CONSIST_INS__INIT;
+        env_init(co, &m, session_round(co));
+        ci.counter = s->counter;
+        ci.n_survivors = (size_t)n_u3;
+        ci.survivors = u3;
+        if (split && (uint32_t)id == u3[0]) {
+            memcpy(alt, u3, 4 * (size_t)(n_u3 - 1));
+            ci.n_survivors = (size_t)(n_u3 - 1);
+            ci.survivors = alt;
+            logm("misbehaving (fault injection): telling %s that %s dropped", c->name,
+                 s->member[u3[n_u3 - 1]]->name);
+        }
+        m.body_case = FEDC__ENVELOPE__BODY_SA_CONSIST_INS;
+        m.sa_consist_ins = &ci;
+        (void)send_to(co, c, &m);
+    }
+    free(u3);
+    free(alt);
+    s->step = SA_CONSIST;
+    s->deadline = now_s() + co->cfg->round_timeout_s;
+}
+
+/* Step 4 closed: relay to each signer the signatures around its neighbours; from here on shares
+ * may be revealed, so this (round, stage) is spent whatever happens next. */
+static void open_unmask(coord *co) {
+    sa_session *s = &co->sa;
+    char why[160];
+    if (s->srv.n_u4 < s->srv.t) {
+        snprintf(why, sizeof why, "%d member(s) signed the survivor set, the threshold is %d",
+                 s->srv.n_u4, s->srv.t);
+        fail(co, why);
+        return;
+    }
+    fedc_sa_sig *sg = malloc(sizeof *sg * (size_t)s->n);
+    Fedc__SaSig *msg = malloc(sizeof *msg * (size_t)s->n);
+    Fedc__SaSig **mp = malloc(sizeof *mp * (size_t)s->n);
+    if (!sg || !msg || !mp) {
+        free(sg);
+        free(msg);
+        free(mp);
+        fail(co, "out of memory");
+        return;
+    }
+    int dropped = 0;
     for (int id = 0; id < s->n; id++) {
         client *c = s->member[id];
         dropped += fedc_sa_server_in_u2(&s->srv, (uint32_t)id) &&
                    !fedc_sa_server_in_u3(&s->srv, (uint32_t)id);
-        c->sa_answered = !fedc_sa_server_in_u3(&s->srv, (uint32_t)id);
+        c->sa_answered = !fedc_sa_server_in_u4(&s->srv, (uint32_t)id);
         if (c->sa_answered)
             continue;
-        int ns, nd;
-        fedc_sa_server_unmask_lists(&s->srv, (uint32_t)id, sv, &ns, dr, &nd);
-        if (both) { /* test only: ask for both share kinds of one surviving neighbour */
-            for (int j = 0; j < ns; j++) {
-                if (sv[j] != (uint32_t)id) {
-                    dr[nd++] = sv[j];
-                    logm("misbehaving (fault injection): asking %s for both share kinds of %s",
-                         c->name, s->member[sv[j]]->name);
-                    break;
-                }
-            }
-            both = 0;
+        int k = fedc_sa_server_sigs_for(&s->srv, (uint32_t)id, sg);
+        for (int j = 0; j < k; j++) {
+            fedc__sa_sig__init(&msg[j]);
+            msg[j].id = sg[j].id;
+            msg[j].sig.data = sg[j].sig;
+            msg[j].sig.len = FEDC_SA_SIG_BYTES;
+            mp[j] = &msg[j];
         }
         Fedc__Envelope m;
         Fedc__SaUnmaskIns ui = FEDC__SA_UNMASK_INS__INIT;
         env_init(co, &m, session_round(co));
         ui.counter = s->counter;
-        ui.n_survivors = (size_t)ns;
-        ui.survivors = sv;
-        ui.n_dropped = (size_t)nd;
-        ui.dropped = dr;
+        ui.n_sigs = (size_t)k;
+        ui.sigs = mp;
         m.body_case = FEDC__ENVELOPE__BODY_SA_UNMASK_INS;
         m.sa_unmask_ins = &ui;
         (void)send_to(co, c, &m);
     }
-    free(sv);
-    free(dr);
+    free(sg);
+    free(msg);
+    free(mp);
+    s->unmask_sent = 1;
     if (dropped)
         logm("round %u: %d client(s) dropped after sharing their keys; their masks are removed "
              "with their neighbours' shares",
              session_round(co), dropped);
-    s->step = 3;
+    s->step = SA_UNMASK;
     s->deadline = now_s() + co->cfg->round_timeout_s;
 }
 
@@ -318,7 +488,7 @@ static void close_session(coord *co) {
     fedc_sa_server srv = s->srv;
     s->have_srv = 0;
     sa_stop(co);
-    sa_finished(co, srv.sum, n);
+    sa_finished(co, srv.sum, n, 1);
     fedc_sa_server_free(&srv);
 }
 
@@ -326,15 +496,21 @@ static int expected(const coord *co, const client *c) {
     const sa_session *s = &co->sa;
     if (c->sa_quit)
         return 0;
-    if (s->step == 0)
+    if (s->step == SA_KEYS)
         return c->sa_in;
     if (c->sa_id < 0)
         return 0;
-    if (s->step == 1)
+    switch (s->step) {
+    case SA_GRAPH:
+    case SA_SHARES:
         return 1;
-    if (s->step == 2)
+    case SA_MASKED:
         return fedc_sa_server_in_u2(&s->srv, (uint32_t)c->sa_id);
-    return fedc_sa_server_in_u3(&s->srv, (uint32_t)c->sa_id);
+    case SA_CONSIST:
+        return fedc_sa_server_in_u3(&s->srv, (uint32_t)c->sa_id);
+    default:
+        return fedc_sa_server_in_u4(&s->srv, (uint32_t)c->sa_id);
+    }
 }
 
 void sa_advance(coord *co) {
@@ -352,16 +528,22 @@ void sa_advance(coord *co) {
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
         if (expected(co, c) && !c->sa_answered && c->alive && !c->gone)
-            mark_dead(co, c, "missed a secure-aggregation deadline");
+            miss_deadline(co, c, "missed a secure-aggregation deadline");
     }
     switch (s->step) {
-    case 0:
-        open_shares(co);
+    case SA_KEYS:
+        close_keys(co);
         break;
-    case 1:
+    case SA_GRAPH:
+        close_graph(co);
+        break;
+    case SA_SHARES:
         open_masking(co);
         break;
-    case 2:
+    case SA_MASKED:
+        open_consist(co);
+        break;
+    case SA_CONSIST:
         open_unmask(co);
         break;
     default:
@@ -370,11 +552,55 @@ void sa_advance(coord *co) {
     }
 }
 
-void sa_client_out(coord *co, client *c) {
+static const char *refusal_name(uint32_t r) {
+    switch (r) {
+    case FEDC_SA_REFUSE_BAD_KEYS:
+        return "bad round keys";
+    case FEDC_SA_REFUSE_NOT_LISTED:
+        return "not in its roster";
+    case FEDC_SA_REFUSE_COUNTER:
+        return "session counter not going forward";
+    case FEDC_SA_REFUSE_UNMASKED:
+        return "stage unmasked already";
+    case FEDC_SA_REFUSE_FLOOR:
+        return "below its floor";
+    case FEDC_SA_REFUSE_TOO_FEW:
+        return "too few neighbours or signatures";
+    default:
+        return "protocol";
+    }
+}
+
+void sa_client_out(coord *co, client *c, const Fedc__Error *err) {
+    sa_session *s = &co->sa;
+    if (!s->active)
+        return;
     /* Out of the whole session: not awaited in any later step (a dropout from here on). */
-    if (co->sa.active) {
-        c->sa_quit = 1;
-        c->sa_answered = 1;
+    c->sa_quit = 1;
+    c->sa_answered = 1;
+    if (!err || !err->sa_refusal)
+        return;
+    if (err->sa_refusal == FEDC_SA_REFUSE_UNMASKED)
+        s->refused_unmasked++;
+    if (err->sa_refusal == FEDC_SA_REFUSE_COUNTER && err->sa_counter > s->counter &&
+        err->sa_counter > s->counter_ahead)
+        s->counter_ahead = err->sa_counter;
+    for (size_t i = 0; i < err->n_sa_blame && s->have_srv; i++) {
+        uint32_t id = err->sa_blame[i];
+        if (id >= (uint32_t)s->n || s->member[id] == c)
+            continue;
+        client *v = s->member[id];
+        char why[FEDC_NAME_MAX + 96];
+        if (err->sa_refusal == FEDC_SA_REFUSE_NOT_LISTED)
+            snprintf(why, sizeof why,
+                     "is not in %s's roster (--peers): the rosters differ from the allow-list",
+                     c->name);
+        else
+            snprintf(why, sizeof why, "was refused by %s (%s)", c->name,
+                     refusal_name(err->sa_refusal));
+        if (err->sa_refusal == FEDC_SA_REFUSE_NOT_LISTED ||
+            err->sa_refusal == FEDC_SA_REFUSE_BAD_KEYS)
+            exclude_member(co, v, why);
     }
 }
 
@@ -384,19 +610,82 @@ static void refuse(coord *co, client *c, const Fedc__Envelope *e, fedc_err code,
 }
 
 /* The session counter a message names (every session message carries one). */
-static uint32_t msg_counter(const Fedc__Envelope *e) {
+static uint64_t msg_counter(const Fedc__Envelope *e) {
     switch (e->body_case) {
     case FEDC__ENVELOPE__BODY_SA_KEYS:
         return e->sa_keys->counter;
+    case FEDC__ENVELOPE__BODY_SA_GRAPH:
+        return e->sa_graph->counter;
     case FEDC__ENVELOPE__BODY_SA_SHARES:
         return e->sa_shares->counter;
     case FEDC__ENVELOPE__BODY_SA_MASKED:
         return e->sa_masked->counter;
+    case FEDC__ENVELOPE__BODY_SA_CONSIST:
+        return e->sa_consist->counter;
     case FEDC__ENVELOPE__BODY_SA_UNMASK:
         return e->sa_unmask->counter;
     default:
-        return 0xffffffffu;
+        return UINT64_MAX;
     }
+}
+
+static int msg_step(const Fedc__Envelope *e) {
+    switch (e->body_case) {
+    case FEDC__ENVELOPE__BODY_SA_KEYS:
+        return SA_KEYS;
+    case FEDC__ENVELOPE__BODY_SA_GRAPH:
+        return SA_GRAPH;
+    case FEDC__ENVELOPE__BODY_SA_SHARES:
+        return SA_SHARES;
+    case FEDC__ENVELOPE__BODY_SA_MASKED:
+        return SA_MASKED;
+    case FEDC__ENVELOPE__BODY_SA_CONSIST:
+        return SA_CONSIST;
+    default:
+        return SA_UNMASK;
+    }
+}
+
+/* Step 0: the member's keys must carry its identity's signature for this session, or it is out
+ * now (and until it joins again) instead of making its neighbours refuse the round later. */
+static void on_keys(coord *co, client *c, const Fedc__SaKeys *k) {
+    memcpy(c->sa_adv.pk_c, k->pk_c.data, 32);
+    memcpy(c->sa_adv.pk_s, k->pk_s.data, 32);
+    memcpy(c->sa_adv.commit, k->commit.data, 32);
+    memcpy(c->sa_adv.sig, k->sig.data, FEDC_SA_SIG_BYTES);
+    const uint8_t *pk = allow_key(co, c->name);
+    if (co->secure &&
+        (!pk || fedc_sa_adv_verify(&c->sa_adv, pk, co->run_id, co->sa.counter, c->name))) {
+        exclude_member(co, c,
+                       "sent round keys that its identity did not sign for this session");
+        c->sa_quit = 1;
+        return;
+    }
+    c->sa_adv_ok = 1;
+}
+
+/* Step 4: a signature the members would not accept is dropped here, so that it cannot make an
+ * honest member count short. */
+static fedc_err on_consist(coord *co, client *c, const Fedc__SaConsist *m, fedc_diag *d) {
+    sa_session *s = &co->sa;
+    const uint8_t *pk = allow_key(co, c->name);
+    if (co->secure) {
+        uint32_t *u3 = malloc(4 * (size_t)s->n);
+        if (!u3) {
+            fedc_diag_set(d, "out of memory");
+            return FEDC_ENOMEM;
+        }
+        int n_u3 = fedc_sa_server_u3(&s->srv, u3);
+        fedc_err rc = pk ? fedc_sa_consist_verify(m->sig.data, pk, s->srv.sid,
+                                                  (uint32_t)c->sa_id, s->view, u3, n_u3)
+                         : FEDC_ECHECKSUM;
+        free(u3);
+        if (rc) {
+            fedc_diag_set(d, "its signature on the survivor set does not verify");
+            return rc;
+        }
+    }
+    return fedc_sa_server_consist(&s->srv, (uint32_t)c->sa_id, m->sig.data, d);
 }
 
 void sa_on_msg(coord *co, client *c, const fedc_inbox *in) {
@@ -405,15 +694,13 @@ void sa_on_msg(coord *co, client *c, const fedc_inbox *in) {
     char why[FEDC_DIAG_MAX + 96];
     if (!s->active || msg_counter(e) != s->counter || e->round != session_round(co)) {
         snprintf(why, sizeof why,
-                 "session %u of round %u is not the current one (%s): stale or replayed",
-                 msg_counter(e), e->round, s->active ? "another session is open" : "none is open");
+                 "session %llu of round %u is not the current one (%s): stale or replayed",
+                 (unsigned long long)msg_counter(e), e->round,
+                 s->active ? "another session is open" : "none is open");
         refuse(co, c, e, FEDC_EMISMATCH, why);
         return;
     }
-    int want = e->body_case == FEDC__ENVELOPE__BODY_SA_KEYS     ? 0
-               : e->body_case == FEDC__ENVELOPE__BODY_SA_SHARES ? 1
-               : e->body_case == FEDC__ENVELOPE__BODY_SA_MASKED ? 2
-                                                                : 3;
+    int want = msg_step(e);
     if (want != s->step || !expected(co, c) || c->sa_answered) {
         snprintf(why, sizeof why, "not expected now (step %d of the session, this is step %d%s)",
                  s->step, want, c->sa_answered ? ", answered already" : "");
@@ -423,15 +710,14 @@ void sa_on_msg(coord *co, client *c, const fedc_inbox *in) {
     fedc_diag d;
     fedc_err rc = FEDC_OK;
     c->sa_answered = 1; /* one answer per step, accepted or not */
+    completed_exchange(c);
     switch (e->body_case) {
-    case FEDC__ENVELOPE__BODY_SA_KEYS: {
-        const Fedc__SaKeys *k = e->sa_keys;
-        memcpy(c->sa_adv.pk_c, k->pk_c.data, 32);
-        memcpy(c->sa_adv.pk_s, k->pk_s.data, 32);
-        memcpy(c->sa_adv.sig, k->sig.data, FEDC_SA_SIG_BYTES);
-        c->sa_adv_ok = 1;
+    case FEDC__ENVELOPE__BODY_SA_KEYS:
+        on_keys(co, c, e->sa_keys);
         return;
-    }
+    case FEDC__ENVELOPE__BODY_SA_GRAPH:
+        rc = fedc_sa_server_graph_r(&s->srv, (uint32_t)c->sa_id, e->sa_graph->r.data, &d);
+        break;
     case FEDC__ENVELOPE__BODY_SA_SHARES: {
         const Fedc__SaShares *sh = e->sa_shares;
         fedc_sa_sealed *b = malloc(sizeof *b * (sh->n_shares ? sh->n_shares : 1));
@@ -477,6 +763,9 @@ void sa_on_msg(coord *co, client *c, const fedc_inbox *in) {
         free(y);
         break;
     }
+    case FEDC__ENVELOPE__BODY_SA_CONSIST:
+        rc = on_consist(co, c, e->sa_consist, &d);
+        break;
     default: {
         const Fedc__SaUnmask *u = e->sa_unmask;
         fedc_sa_reveal *r = malloc(sizeof *r * (u->n_shares ? u->n_shares : 1));

@@ -70,6 +70,14 @@ const char *fedc_msg_body_name(Fedc__Envelope__BodyCase c) {
         return "sa_unmask_ins";
     case FEDC__ENVELOPE__BODY_SA_UNMASK:
         return "sa_unmask";
+    case FEDC__ENVELOPE__BODY_SA_GRAPH_INS:
+        return "sa_graph_ins";
+    case FEDC__ENVELOPE__BODY_SA_GRAPH:
+        return "sa_graph";
+    case FEDC__ENVELOPE__BODY_SA_CONSIST_INS:
+        return "sa_consist_ins";
+    case FEDC__ENVELOPE__BODY_SA_CONSIST:
+        return "sa_consist";
     default:
         return "none";
     }
@@ -298,23 +306,70 @@ static fedc_err check_secagg(const Fedc__Envelope *e, const fedc_msg_expect *x, 
         const Fedc__SaKeys *k = e->sa_keys;
         if ((rc = check_bytes(&k->pk_c, 32, "sa_keys: pk_c", d)) ||
             (rc = check_bytes(&k->pk_s, 32, "sa_keys: pk_s", d)) ||
-            (rc = check_bytes(&k->sig, 64, "sa_keys: sig", d)))
+            (rc = check_bytes(&k->sig, 64, "sa_keys: sig", d)) ||
+            (rc = check_bytes(&k->commit, 32, "sa_keys: commit", d)))
             return rc;
         return FEDC_OK;
     }
+    case FEDC__ENVELOPE__BODY_SA_GRAPH_INS: {
+        const Fedc__SaGraphIns *g = e->sa_graph_ins;
+        if (g->n_members < 2 || g->n_members > FEDC_SA_MAX_N || g->h < 1 ||
+            g->id >= g->n_members) {
+            fedc_diag_set(d, "sa_graph_ins: %zu participants, h %u, receiver %u", g->n_members,
+                          g->h, g->id);
+            return FEDC_ERANGE;
+        }
+        for (size_t i = 0; i < g->n_members; i++) {
+            const Fedc__SaMember *m = g->members[i];
+            if ((rc = check_bytes(&m->commit, 32, "sa_graph_ins: commit", d)) ||
+                (rc = check_string(m->name, FEDC_NAME_MAX, "sa_graph_ins: name", d)))
+                return rc;
+            if (m->id != i) {
+                fedc_diag_set(d, "sa_graph_ins: participant %zu carries id %u", i, m->id);
+                return FEDC_EFORMAT;
+            }
+        }
+        return FEDC_OK;
+    }
+    case FEDC__ENVELOPE__BODY_SA_GRAPH:
+        return check_bytes(&e->sa_graph->r, 32, "sa_graph: r", d);
+    case FEDC__ENVELOPE__BODY_SA_CONSIST_INS: {
+        const Fedc__SaConsistIns *c = e->sa_consist_ins;
+        if (c->n_survivors < 1 || c->n_survivors > FEDC_SA_MAX_N) {
+            fedc_diag_set(d, "sa_consist_ins: %zu survivors, expected 1..%d", c->n_survivors,
+                          FEDC_SA_MAX_N);
+            return FEDC_ERANGE;
+        }
+        for (size_t i = 1; i < c->n_survivors; i++) {
+            if (c->survivors[i] <= c->survivors[i - 1]) {
+                fedc_diag_set(d, "sa_consist_ins: survivor ids not ascending");
+                return FEDC_EFORMAT;
+            }
+        }
+        return FEDC_OK;
+    }
+    case FEDC__ENVELOPE__BODY_SA_CONSIST:
+        return check_bytes(&e->sa_consist->sig, 64, "sa_consist: sig", d);
     case FEDC__ENVELOPE__BODY_SA_SHARE_INS: {
         const Fedc__SaShareIns *s = e->sa_share_ins;
         if (s->n_peers < 1 || s->n_peers > FEDC_SA_MAX_NBRS || s->threshold < 1 ||
-            s->threshold > s->n_peers) {
-            fedc_diag_set(d, "sa_share_ins: %zu neighbours with threshold %u", s->n_peers,
-                          s->threshold);
+            s->threshold > s->n_peers || s->n < s->n_peers || s->n > FEDC_SA_MAX_N ||
+            (s->n_reveals != 0 && s->n_reveals != s->n)) {
+            fedc_diag_set(d,
+                          "sa_share_ins: %zu neighbours of %u participants with threshold %u and "
+                          "%zu reveals",
+                          s->n_peers, s->n, s->threshold, s->n_reveals);
             return FEDC_ERANGE;
         }
+        for (size_t i = 0; i < s->n_reveals; i++)
+            if ((rc = check_bytes(&s->reveals[i], 32, "sa_share_ins: reveal", d)))
+                return rc;
         for (size_t i = 0; i < s->n_peers; i++) {
             const Fedc__SaPeer *p = s->peers[i];
             if ((rc = check_bytes(&p->pk_c, 32, "sa_share_ins: pk_c", d)) ||
                 (rc = check_bytes(&p->pk_s, 32, "sa_share_ins: pk_s", d)) ||
                 (rc = check_bytes(&p->sig, 64, "sa_share_ins: sig", d)) ||
+                (rc = check_bytes(&p->commit, 32, "sa_share_ins: commit", d)) ||
                 (rc = check_string(p->name, FEDC_NAME_MAX, "sa_share_ins: name", d)))
                 return rc;
             if (i > 0 && p->id <= s->peers[i - 1]->id) {
@@ -332,19 +387,24 @@ static fedc_err check_secagg(const Fedc__Envelope *e, const fedc_msg_expect *x, 
         const Fedc__SaMasked *m = e->sa_masked;
         size_t have = x->raw ? x->raw_len : 0;
         if (m->count > ((uint64_t)1 << 31) || have != 4 * (size_t)m->count) {
-            fedc_diag_set(d, "sa_masked: %llu values need %llu bytes in the raw frame, got %zu",
-                          (unsigned long long)m->count, (unsigned long long)m->count * 4, have);
+            fedc_diag_set(d,
+                          "sa_masked: %llu values of 4 bytes (at most 2^31 values) do not match "
+                          "the raw frame of %zu bytes",
+                          (unsigned long long)m->count, have);
             return FEDC_EMISMATCH;
         }
         return FEDC_OK;
     }
     case FEDC__ENVELOPE__BODY_SA_UNMASK_INS: {
         const Fedc__SaUnmaskIns *u = e->sa_unmask_ins;
-        if (u->n_survivors + u->n_dropped > FEDC_SA_MAX_NBRS) {
-            fedc_diag_set(d, "sa_unmask_ins: %zu ids, at most %d", u->n_survivors + u->n_dropped,
-                          FEDC_SA_MAX_NBRS);
+        if (u->n_sigs > FEDC_SA_MAX_N) {
+            fedc_diag_set(d, "sa_unmask_ins: %zu signatures, at most %d", u->n_sigs,
+                          FEDC_SA_MAX_N);
             return FEDC_ERANGE;
         }
+        for (size_t i = 0; i < u->n_sigs; i++)
+            if ((rc = check_bytes(&u->sigs[i]->sig, 64, "sa_unmask_ins: sig", d)))
+                return rc;
         return FEDC_OK;
     }
     case FEDC__ENVELOPE__BODY_SA_UNMASK: {
@@ -588,6 +648,11 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
         return FEDC_OK;
     }
     case FEDC__ENVELOPE__BODY_ERROR:
+        if (e->error->n_sa_blame > FEDC_SA_MAX_NBRS || e->error->sa_refusal > 255) {
+            fedc_diag_set(d, "error: %zu blamed peers (at most %d), refusal code %u",
+                          e->error->n_sa_blame, FEDC_SA_MAX_NBRS, e->error->sa_refusal);
+            return FEDC_ERANGE;
+        }
         return check_string(e->error->reason, FEDC_REASON_MAX, "error: reason", d);
     case FEDC__ENVELOPE__BODY_BYE:
         return check_string(e->bye->reason, FEDC_REASON_MAX, "bye: reason", d);

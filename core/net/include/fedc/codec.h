@@ -16,7 +16,7 @@
 #include "fedc.pb-c.h"
 #include "fedc/err.h"
 
-#define FEDC_PROTOCOL_VERSION 1u
+#define FEDC_PROTOCOL_VERSION 2u
 #define FEDC_RUN_ID_BYTES 16
 #define FEDC_NAME_MAX 64
 #define FEDC_REASON_MAX 1024
