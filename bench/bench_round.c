@@ -48,7 +48,8 @@ typedef struct sim {
     int done;
     /* secure aggregation: the session in progress */
     fedc_sa_client sa;
-    uint32_t counter, round;
+    uint64_t counter;
+    uint32_t round;
     uint32_t *vec;
     size_t len;
     int collected, ready;
@@ -81,8 +82,10 @@ static void env_init(Fedc__Envelope *m, const uint8_t *run_id, uint32_t round) {
     m->round = round;
 }
 
-/* Secure aggregation as fedc-client does it (without a roster: --insecure): keys at once, the
- * input encoded at once (zero training time), shares and masks when asked. */
+/* Secure aggregation as fedc-client does it (signed with the identity under --curve; without
+ * a roster, so neighbours' signatures are not checked here): keys at once, the input encoded at
+ * once (zero training time), graph reveals, shares, masks and consistency signatures when
+ * asked. */
 static int sa_begin(sim *s, fedc_endpoint *ep, const uint8_t *run_id, uint32_t round,
                     const Fedc__SecAggIns *si, int stage, const fedc_eval_acc *ev) {
     fedc_diag d;
@@ -115,7 +118,10 @@ static int sa_begin(sim *s, fedc_endpoint *ep, const uint8_t *run_id, uint32_t r
         rc = fedc_sa_eval_encode(s->vec, ev, &q, &d);
     }
     fedc_sa_adv adv;
-    if (rc || fedc_sa_client_begin(&s->sa, run_id, si->counter, NULL, &adv, &d)) {
+    char name[32];
+    snprintf(name, sizeof name, "sim%03d", s->idx);
+    if (rc || fedc_sa_client_begin(&s->sa, run_id, si->counter, s->self ? s->self->name : name,
+                                   s->self ? s->self->sign_sk : NULL, &adv, &d)) {
         snprintf(s->err, sizeof s->err, "secure aggregation: %s", d.msg);
         return -1;
     }
@@ -127,6 +133,7 @@ static int sa_begin(sim *s, fedc_endpoint *ep, const uint8_t *run_id, uint32_t r
     k.pk_c = (ProtobufCBinaryData){32, adv.pk_c};
     k.pk_s = (ProtobufCBinaryData){32, adv.pk_s};
     k.sig = (ProtobufCBinaryData){FEDC_SA_SIG_BYTES, adv.sig};
+    k.commit = (ProtobufCBinaryData){32, adv.commit};
     m.body_case = FEDC__ENVELOPE__BODY_SA_KEYS;
     m.sa_keys = &k;
     return fedc_net_send(ep, NULL, &m, NULL, 0, &d) ? -1 : 0;
@@ -136,20 +143,51 @@ static int sa_step(sim *s, fedc_endpoint *ep, const uint8_t *run_id, const Fedc_
     fedc_diag d;
     Fedc__Envelope m;
     env_init(&m, run_id, e->round);
+    if (e->body_case == FEDC__ENVELOPE__BODY_SA_GRAPH_INS) {
+        const Fedc__SaGraphIns *gi = e->sa_graph_ins;
+        int n = (int)gi->n_members;
+        const char **names = malloc(sizeof *names * (size_t)n);
+        uint8_t *commits = malloc(32 * (size_t)n), r[32];
+        int bad = !names || !commits;
+        for (int i = 0; !bad && i < n; i++) {
+            names[i] = gi->members[i]->name;
+            memcpy(commits + 32 * (size_t)i, gi->members[i]->commit.data, 32);
+        }
+        if (!bad)
+            bad = fedc_sa_client_graph(&s->sa, gi->id, n, (int)gi->h, names, commits, r, &d) != 0;
+        free(names);
+        free(commits);
+        if (bad)
+            goto fail;
+        Fedc__SaGraph g = FEDC__SA_GRAPH__INIT;
+        g.counter = gi->counter;
+        g.r = (ProtobufCBinaryData){32, r};
+        m.body_case = FEDC__ENVELOPE__BODY_SA_GRAPH;
+        m.sa_graph = &g;
+        return fedc_net_send(ep, NULL, &m, NULL, 0, &d) ? -1 : 0;
+    }
     if (e->body_case == FEDC__ENVELOPE__BODY_SA_SHARE_INS) {
         const Fedc__SaShareIns *si = e->sa_share_ins;
         int size = (int)si->n_peers;
-        uint32_t ids[FEDC_SA_MAX_NBRS];
-        fedc_sa_adv adv[FEDC_SA_MAX_NBRS];
+        fedc_sa_peer peers[FEDC_SA_MAX_NBRS];
         fedc_sa_sealed box[FEDC_SA_MAX_NBRS];
         Fedc__SaSealed ms[FEDC_SA_MAX_NBRS], *mp[FEDC_SA_MAX_NBRS];
         for (int i = 0; i < size; i++) {
-            ids[i] = si->peers[i]->id;
-            memcpy(adv[i].pk_c, si->peers[i]->pk_c.data, 32);
-            memcpy(adv[i].pk_s, si->peers[i]->pk_s.data, 32);
-            memcpy(adv[i].sig, si->peers[i]->sig.data, FEDC_SA_SIG_BYTES);
+            peers[i].id = si->peers[i]->id;
+            peers[i].name = si->peers[i]->name;
+            memcpy(peers[i].adv.pk_c, si->peers[i]->pk_c.data, 32);
+            memcpy(peers[i].adv.pk_s, si->peers[i]->pk_s.data, 32);
+            memcpy(peers[i].adv.commit, si->peers[i]->commit.data, 32);
+            memcpy(peers[i].adv.sig, si->peers[i]->sig.data, FEDC_SA_SIG_BYTES);
         }
-        if (fedc_sa_client_share(&s->sa, si->id, (int)si->threshold, ids, adv, NULL, size, box, &d))
+        uint8_t *reveals = si->n_reveals ? malloc(32 * si->n_reveals) : NULL;
+        for (size_t i = 0; reveals && i < si->n_reveals; i++)
+            memcpy(reveals + 32 * i, si->reveals[i].data, 32);
+        int bad = (si->n_reveals && !reveals) ||
+                  fedc_sa_client_share(&s->sa, si->id, (int)si->n, (int)si->h, (int)si->threshold,
+                                       peers, size, reveals, box, &d) != 0;
+        free(reveals);
+        if (bad)
             goto fail;
         for (int j = 0; j < size - 1; j++) {
             fedc__sa_sealed__init(&ms[j]);
@@ -164,6 +202,19 @@ static int sa_step(sim *s, fedc_endpoint *ep, const uint8_t *run_id, const Fedc_
         sh.shares = mp;
         m.body_case = FEDC__ENVELOPE__BODY_SA_SHARES;
         m.sa_shares = &sh;
+        return fedc_net_send(ep, NULL, &m, NULL, 0, &d) ? -1 : 0;
+    }
+    if (e->body_case == FEDC__ENVELOPE__BODY_SA_CONSIST_INS) {
+        const Fedc__SaConsistIns *ci = e->sa_consist_ins;
+        uint8_t sig[FEDC_SA_SIG_BYTES];
+        if (fedc_sa_client_consist(&s->sa, ci->survivors, (int)ci->n_survivors,
+                                   s->self ? s->self->sign_sk : NULL, sig, &d))
+            goto fail;
+        Fedc__SaConsist cs = FEDC__SA_CONSIST__INIT;
+        cs.counter = ci->counter;
+        cs.sig = (ProtobufCBinaryData){FEDC_SA_SIG_BYTES, sig};
+        m.body_case = FEDC__ENVELOPE__BODY_SA_CONSIST;
+        m.sa_consist = &cs;
         return fedc_net_send(ep, NULL, &m, NULL, 0, &d) ? -1 : 0;
     }
     if (e->body_case == FEDC__ENVELOPE__BODY_SA_MASK_INS) {
@@ -188,8 +239,18 @@ static int sa_step(sim *s, fedc_endpoint *ep, const uint8_t *run_id, const Fedc_
     fedc_sa_reveal r[FEDC_SA_MAX_NBRS];
     Fedc__SaReveal rv[FEDC_SA_MAX_NBRS], *rp[FEDC_SA_MAX_NBRS];
     int k = 0;
-    if (fedc_sa_client_unmask(&s->sa, ui->survivors, (int)ui->n_survivors, ui->dropped,
-                              (int)ui->n_dropped, r, &k, &d))
+    fedc_sa_sig *sg = malloc(sizeof *sg * (ui->n_sigs ? ui->n_sigs : 1));
+    if (!sg) {
+        snprintf(s->err, sizeof s->err, "out of memory");
+        return -1;
+    }
+    for (size_t j = 0; j < ui->n_sigs; j++) {
+        sg[j].id = ui->sigs[j]->id;
+        memcpy(sg[j].sig, ui->sigs[j]->sig.data, FEDC_SA_SIG_BYTES);
+    }
+    fedc_err urc = fedc_sa_client_unmask(&s->sa, sg, (int)ui->n_sigs, r, &k, &d);
+    free(sg);
+    if (urc)
         goto fail;
     for (int j = 0; j < k; j++) {
         fedc__sa_reveal__init(&rv[j]);
@@ -333,8 +394,10 @@ static void *sim_main(void *arg) {
                 snprintf(s->err, sizeof s->err, "evaluate_res: %s", d.msg);
             break;
         }
+        case FEDC__ENVELOPE__BODY_SA_GRAPH_INS:
         case FEDC__ENVELOPE__BODY_SA_SHARE_INS:
         case FEDC__ENVELOPE__BODY_SA_MASK_INS:
+        case FEDC__ENVELOPE__BODY_SA_CONSIST_INS:
         case FEDC__ENVELOPE__BODY_SA_UNMASK_INS:
             (void)sa_step(s, ep, run_id, e);
             break;

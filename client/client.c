@@ -603,9 +603,9 @@ static void on_sa_consist_ins(cl *c, const Fedc__Envelope *e) {
         return;
     uint8_t sig[FEDC_SA_SIG_BYTES];
     fedc_diag d;
-    if (!c->sa_sent || fedc_sa_client_consist(&c->sa, ci->survivors, (int)ci->n_survivors,
-                                              c->cfg->self ? c->cfg->self->sign_sk : NULL, sig,
-                                              &d)) {
+    if (!c->sa_sent ||
+        fedc_sa_client_consist(&c->sa, ci->survivors, (int)ci->n_survivors,
+                               c->cfg->self ? c->cfg->self->sign_sk : NULL, sig, &d)) {
         sa_abandon(c, c->sa_sent ? d.msg : "survivor set sent before our input; refused");
         return;
     }

@@ -260,6 +260,14 @@ static int eligible(const coord *co, const client *c) {
     return c->alive && !c->gone && !c->excluded && co->round >= c->bench_until;
 }
 
+int min_clients_now(const coord *co) {
+    int excluded = 0;
+    for (int i = 0; i < co->n_cl; i++)
+        excluded += co->cl[i].excluded && !co->cl[i].gone;
+    int m = co->cfg->min_clients - excluded, floor_n = co->cfg->secagg ? co->cfg->sa_min_nbrs : 1;
+    return m > floor_n ? m : floor_n;
+}
+
 static int n_eligible(const coord *co) {
     int n = 0;
     for (int i = 0; i < co->n_cl; i++)
@@ -385,6 +393,7 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
         }
         c = &co->cl[co->n_cl++];
         memset(c, 0, sizeof *c);
+        c->sa_id = -1; /* in no secure session until one numbers it */
         c->peer = *from;
         snprintf(c->name, sizeof c->name, "%s", name);
         logm("%s joined; %d client(s) connected", c->name, n_alive(co) + 1);
@@ -695,6 +704,7 @@ static void on_fit_res(coord *co, client *c, const fedc_inbox *in) {
     }
     c->fit_done = 1;
     c->fit_counted = 1;
+    completed_exchange(c);
     c->fit_seconds = r->seconds;
     if (r->seconds > co->max_fit_seconds)
         co->max_fit_seconds = r->seconds;
@@ -982,9 +992,10 @@ static void abandon_round(coord *co) {
          co->round, co->round + 1);
     char line[256];
     snprintf(line, sizeof line,
-             "{\"round\":%u,\"abandoned\":true,\"retries\":%d,\"excluded\":%d,"
-             "\"secagg\":true}",
-             co->round, co->retries, co->excluded_total);
+             "{\"round\":%u,\"abandoned\":true,\"participants\":0,\"selected\":%d,"
+             "\"train_loss\":null,\"val_roc_auc\":null,\"seconds\":%.4f,\"retries\":%d,"
+             "\"excluded\":%d,\"secagg\":true}",
+             co->round, co->selected, now_s() - co->round_t0, co->retries, co->excluded_total);
     if (append_metrics(co, line))
         logm("cannot append to the metrics file");
     co->retries = 0;
@@ -1113,7 +1124,7 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
 /* ---- the loop -------------------------------------------------------------------------------- */
 
 static int need_to_start(const coord *co) {
-    return co->have_stats ? co->cfg->min_fit_clients : co->cfg->min_clients;
+    return co->have_stats ? co->cfg->min_fit_clients : min_clients_now(co);
 }
 
 static void drop_expect(coord *co) {

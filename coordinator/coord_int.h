@@ -28,12 +28,13 @@ typedef struct sa_session {
     int have_srv;
     struct client **member; /* (n) by session id */
     int n;
-    double deadline; /* of the current step */
-    double end;      /* of the whole session (the round's deadline) */
-    int unmask_sent; /* shares may have been revealed: this (round, stage) is spent */
-    int refused_unmasked; /* members that refused because they unmasked this stage already */
+    double deadline;        /* of the current step */
+    double end;             /* of the whole session (the round's deadline) */
+    int unmask_sent;        /* shares may have been revealed: this (round, stage) is spent */
+    int refused_unmasked;   /* members that refused because they unmasked this stage already */
     uint64_t counter_ahead; /* the highest counter a member reported as its last */
     uint8_t view[32];       /* the view digest the consistency signatures cover */
+    int split_victim;       /* test only (sa-split): the member told another survivor set */
 } sa_session;
 
 /* Steps of a secure session (core/fl/sa_proto.h). */
@@ -57,15 +58,15 @@ typedef struct client {
     int eval_sel, eval_done;
     double fit_seconds;
     /* secure aggregation: this stage's session */
-    int sa_in;          /* got the session's instruction */
-    int sa_adv_ok;      /* advertised its round keys */
-    fedc_sa_adv sa_adv; /* those keys */
-    int sa_id;          /* index in the session once it is numbered, else -1 */
-    int sa_answered;    /* answered the current step (or said it cannot) */
-    int sa_quit;        /* said it cannot take part in this session (Error) */
-    int fit_counted;    /* its update is in this round's aggregate */
-    int excluded;       /* sent round keys that do not verify: left out until it joins again */
-    int strikes;        /* deadlines missed in a row (reset by a completed exchange) */
+    int sa_in;            /* got the session's instruction */
+    int sa_adv_ok;        /* advertised its round keys */
+    fedc_sa_adv sa_adv;   /* those keys */
+    int sa_id;            /* index in the session once it is numbered, else -1 */
+    int sa_answered;      /* answered the current step (or said it cannot) */
+    int sa_quit;          /* said it cannot take part in this session (Error) */
+    int fit_counted;      /* its update is in this round's aggregate */
+    int excluded;         /* sent round keys that do not verify: left out until it joins again */
+    int strikes;          /* deadlines missed in a row (reset by a completed exchange) */
     uint32_t bench_until; /* not selected before this round (exponential back-off) */
     /* robust rules: its update of this round (secure aggregation off) */
     float *upd;
@@ -123,6 +124,7 @@ typedef struct coord {
     double sa_loss;    /* the round's weighted mean training loss, from the secure sum */
     sa_session sa;
     uint32_t sa_attempt_skip; /* added to the attempt so the session counter goes forward */
+    int sa_wrap;              /* test only: the next session reuses the previous counter */
     int excluded_total;       /* members excluded for bad round keys or a roster mismatch */
     /* aggregation and differential privacy (aggregate.c) */
     float dp_clip_now;        /* the clip norm clients apply this round */
@@ -149,6 +151,9 @@ void miss_deadline(coord *co, client *c, const char *why);
 void completed_exchange(client *c);
 /* Left out of every session until it joins again (logged once with the reason). */
 void exclude_member(coord *co, client *c, const char *why);
+/* --min-clients less the members excluded for bad keys or rosters (they would otherwise hold
+ * round 0 for ever), never below the secure-aggregation floor. */
+int min_clients_now(const coord *co);
 /* The identity key registered for a name in the allow-list (NULL without CurveZMQ). */
 const uint8_t *allow_key(const coord *co, const char *name);
 

@@ -530,13 +530,17 @@ int main(int argc, char **argv) {
         c.min_clients = c.secagg ? c.sa_min_nbrs : 2;
     if (c.min_fit_clients < 0)
         c.min_fit_clients = c.min_clients;
-    if (c.secagg && (c.min_clients < c.sa_min_nbrs || c.min_fit_clients < c.sa_min_nbrs)) {
-        /* A stage over fewer clients than the floor would let the coordinator learn a sum of
-         * too few inputs (one client's alone with --min-clients 1): refuse before anything. */
+    if (c.secagg && (c.min_clients < c.sa_min_nbrs ||
+                     c.min_fit_clients < fedc_sa_fewest_in_sum(c.sa_min_nbrs))) {
+        /* A session over fewer clients than the floor, or a round counted with one result,
+         * would let the coordinator learn a sum of too few inputs (one client's alone with
+         * --min-clients 1): refuse before anything. */
         cli_error(CMD,
                   "--min-clients %d / --min-fit-clients %d are below the secure-aggregation floor "
-                  "of %d clients (--secagg-min-neighbours); raise them, or use --secagg off",
-                  c.min_clients, c.min_fit_clients, c.sa_min_nbrs);
+                  "(at least %d clients in a session, --secagg-min-neighbours, and %d results in "
+                  "a sum); raise them, or use --secagg off",
+                  c.min_clients, c.min_fit_clients, c.sa_min_nbrs,
+                  fedc_sa_fewest_in_sum(c.sa_min_nbrs));
         return FEDC_EXIT_USAGE;
     }
     if (c.secagg && c.sa_neighbours && 2 * c.sa_neighbours + 1 < c.sa_min_nbrs) {

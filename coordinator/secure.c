@@ -45,16 +45,18 @@ void sa_start(coord *co, int stage, size_t len) {
     s->stage = stage;
     s->step = SA_KEYS;
     s->len = len;
+    s->split_victim = -1;
     uint32_t attempt = (uint32_t)co->retries + co->sa_attempt_skip;
     if (attempt > FEDC_SA_MAX_ATTEMPT)
         attempt = FEDC_SA_MAX_ATTEMPT; /* main.c caps --max-retries well below */
-    s->counter = fedc_sa_counter(stage == FEDC_SA_STAGE_STATS ? 0u : co->round, attempt, stage);
-    if (fedc_fault_point("sa-wrap", stage == FEDC_SA_STAGE_STATS ? 0u : co->round)) {
-        /* Test only: a counter that goes back (the 8-bit attempt of old wrapped to 0). */
-        s->counter = fedc_sa_counter(stage == FEDC_SA_STAGE_STATS ? 0u : co->round, 0, 0);
-        logm("misbehaving (fault injection): session counter %llu goes back",
-             (unsigned long long)s->counter);
+    if (co->sa_wrap && attempt > 0) {
+        /* Test only (sa-wrap): the previous attempt's counter again, as an attempt number cut to
+         * 8 bits did after 256 retries. */
+        attempt--;
+        co->sa_wrap = 0;
+        logm("misbehaving (fault injection): reusing session counter attempt %u", attempt);
     }
+    s->counter = fedc_sa_counter(stage == FEDC_SA_STAGE_STATS ? 0u : co->round, attempt, stage);
     fedc_diag d;
     /* The settings were checked at start-up (main.c), so this cannot fail. */
     if (fedc_sa_quant_make(&s->q, (uint32_t)co->cfg->sa_max_clients, co->cfg->sa_clip, &d))
@@ -89,16 +91,21 @@ static int cmp_name(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-/* The fewest clients a session may end with: the stage's own minimum and the floor, and never
- * fewer than the Shamir threshold (checked by the server), so an aggregate always covers
- * several. */
+/* The stage's own minimum of results: --min-clients for round 0, --min-fit-clients for
+ * training, one for evaluation (the threshold below keeps every sum over several). */
 static int stage_min(const coord *co) {
-    int m = co->cfg->sa_min_nbrs;
-    if (co->sa.stage == FEDC_SA_STAGE_FIT && co->cfg->min_fit_clients > m)
-        m = co->cfg->min_fit_clients;
-    if (co->sa.stage == FEDC_SA_STAGE_STATS && co->cfg->min_clients > m)
-        m = co->cfg->min_clients;
-    return m;
+    if (co->sa.stage == FEDC_SA_STAGE_FIT)
+        return co->cfg->min_fit_clients;
+    if (co->sa.stage == FEDC_SA_STAGE_STATS)
+        return min_clients_now(co);
+    return 1;
+}
+
+/* The fewest participants a session may start with: the floor (clients refuse smaller
+ * neighbourhoods anyway) and the stage's minimum. */
+static int start_min(const coord *co) {
+    int m = stage_min(co);
+    return m > co->cfg->sa_min_nbrs ? m : co->cfg->sa_min_nbrs;
 }
 
 static void fill_adv(Fedc__SaPeer *p, const client *v, uint32_t id) {
@@ -170,8 +177,7 @@ static void send_share_ins(coord *co, client *c, int forge, int one) {
         si.threshold = 1;
         si.n = 1;
         si.n_reveals = 0;
-        logm("misbehaving (fault injection): sending %s a neighbourhood of itself alone",
-             c->name);
+        logm("misbehaving (fault injection): sending %s a neighbourhood of itself alone", c->name);
     }
     m.body_case = FEDC__ENVELOPE__BODY_SA_SHARE_INS;
     m.sa_share_ins = &si;
@@ -238,6 +244,11 @@ static void open_graph(coord *co) {
  * step or the shares step. */
 static void close_keys(coord *co) {
     sa_session *s = &co->sa;
+    if (fedc_fault_point("sa-wrap", session_round(co))) {
+        co->sa_wrap = 1;
+        fail(co, "misbehaving (fault injection): dropping the session to reuse its counter");
+        return;
+    }
     client **list = malloc(sizeof(client *) * MAX_CLIENTS);
     fedc_sa_adv *adv = malloc(sizeof *adv * MAX_CLIENTS);
     const char **names = malloc(sizeof(char *) * MAX_CLIENTS);
@@ -256,9 +267,10 @@ static void close_keys(coord *co) {
     }
     qsort(list, (size_t)n, sizeof *list, cmp_name);
     char why[FEDC_DIAG_MAX + 64];
-    if (n < stage_min(co)) {
-        snprintf(why, sizeof why, "%d client(s) sent valid round keys, %d needed", n,
-                 stage_min(co));
+    if (n < start_min(co)) {
+        snprintf(why, sizeof why,
+                 "%d client(s) sent valid round keys, %d needed (--secagg-min-neighbours %d)", n,
+                 start_min(co), co->cfg->sa_min_nbrs);
         free(list);
         free(adv);
         free(names);
@@ -293,6 +305,9 @@ static void close_keys(coord *co) {
         open_shares(co);
 }
 
+/* The fewest shares and masked inputs a session may go on with: the stage's minimum, and never
+ * fewer than the Shamir threshold, so that an aggregate always covers several clients and 3
+ * clients still survive one dropout (t = 2). */
 static int need_min(const coord *co) {
     int m = stage_min(co);
     return m > co->sa.srv.t ? m : co->sa.srv.t;
@@ -360,7 +375,11 @@ static void open_masking(coord *co) {
     free(msg);
     free(mp);
     s->step = SA_MASKED;
-    s->deadline = s->end; /* masked inputs come after the clients' work (training) */
+    /* Masked inputs come after the clients' work (training), which began with the session:
+     * the round's deadline, but never less than one timeout from now, so that a member that
+     * held up an earlier step does not cut the others' time short. */
+    double t = now_s() + co->cfg->round_timeout_s;
+    s->deadline = s->end > t ? s->end : t;
 }
 
 /* Step 3 closed (U3 fixed): a stage with fewer masked inputs than needed is abandoned before
@@ -403,6 +422,7 @@ static void open_consist(coord *co) {
             ci.survivors = alt;
             logm("misbehaving (fault injection): telling %s that %s dropped", c->name,
                  s->member[u3[n_u3 - 1]]->name);
+            s->split_victim = id; /* its signature is relayed unchecked, as a liar would */
         }
         m.body_case = FEDC__ENVELOPE__BODY_SA_CONSIST_INS;
         m.sa_consist_ins = &ci;
@@ -480,7 +500,20 @@ static void close_session(coord *co) {
         fail(co, d.msg);
         return;
     }
+    if (s->stage == FEDC_SA_STAGE_FIT && fedc_fault_point("sa-retry", session_round(co))) {
+        /* Test only: keep the unmasked sum and run the round again, hoping for a sum without
+         * one client to subtract (the clients refuse a second unmask of the stage). */
+        logm("misbehaving (fault injection): discarding round %u's unmasked training sum and "
+             "retrying the round",
+             co->round);
+        sa_stop(co);
+        sa_finished(co, NULL, 0, 0);
+        return;
+    }
     int n = s->srv.n_u3;
+    for (int id = 0; id < s->n; id++)
+        if (fedc_sa_server_in_u3(&s->srv, (uint32_t)id))
+            completed_exchange(s->member[id]); /* its input is in a finished sum */
     if (s->stage == FEDC_SA_STAGE_FIT)
         for (int id = 0; id < s->n; id++)
             s->member[id]->fit_counted = fedc_sa_server_in_u3(&s->srv, (uint32_t)id);
@@ -656,8 +689,7 @@ static void on_keys(coord *co, client *c, const Fedc__SaKeys *k) {
     const uint8_t *pk = allow_key(co, c->name);
     if (co->secure &&
         (!pk || fedc_sa_adv_verify(&c->sa_adv, pk, co->run_id, co->sa.counter, c->name))) {
-        exclude_member(co, c,
-                       "sent round keys that its identity did not sign for this session");
+        exclude_member(co, c, "sent round keys that its identity did not sign for this session");
         c->sa_quit = 1;
         return;
     }
@@ -669,15 +701,15 @@ static void on_keys(coord *co, client *c, const Fedc__SaKeys *k) {
 static fedc_err on_consist(coord *co, client *c, const Fedc__SaConsist *m, fedc_diag *d) {
     sa_session *s = &co->sa;
     const uint8_t *pk = allow_key(co, c->name);
-    if (co->secure) {
+    if (co->secure && c->sa_id != s->split_victim) {
         uint32_t *u3 = malloc(4 * (size_t)s->n);
         if (!u3) {
             fedc_diag_set(d, "out of memory");
             return FEDC_ENOMEM;
         }
         int n_u3 = fedc_sa_server_u3(&s->srv, u3);
-        fedc_err rc = pk ? fedc_sa_consist_verify(m->sig.data, pk, s->srv.sid,
-                                                  (uint32_t)c->sa_id, s->view, u3, n_u3)
+        fedc_err rc = pk ? fedc_sa_consist_verify(m->sig.data, pk, s->srv.sid, (uint32_t)c->sa_id,
+                                                  s->view, u3, n_u3)
                          : FEDC_ECHECKSUM;
         free(u3);
         if (rc) {
@@ -710,7 +742,6 @@ void sa_on_msg(coord *co, client *c, const fedc_inbox *in) {
     fedc_diag d;
     fedc_err rc = FEDC_OK;
     c->sa_answered = 1; /* one answer per step, accepted or not */
-    completed_exchange(c);
     switch (e->body_case) {
     case FEDC__ENVELOPE__BODY_SA_KEYS:
         on_keys(co, c, e->sa_keys);

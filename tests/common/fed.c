@@ -410,6 +410,12 @@ int fed_read_metrics(const char *path, fed_round *out, int max) {
             break;
         }
         if (n < max) {
+            double secs = NAN, ex = 0;
+            (void)fed_json_num(line, "seconds", &secs);
+            (void)fed_json_num(line, "excluded", &ex);
+            out[n].seconds = secs;
+            out[n].excluded = (int)ex;
+            out[n].abandoned = strstr(line, "\"abandoned\":true") != NULL;
             out[n].round = (long)r;
             out[n].participants = (int)p;
             out[n].selected = (int)sel;

@@ -87,6 +87,9 @@ typedef struct fed_round {
     int participants, selected;
     double train_loss;  /* NaN when null */
     double val_roc_auc; /* NaN when null */
+    double seconds;     /* the round's wall time (NaN when absent) */
+    int abandoned;      /* a secure round abandoned after unmasking began */
+    int excluded;       /* members excluded so far for bad round keys or rosters */
 } fed_round;
 
 /* Parses the metrics file into out (at most max lines). Returns the number of lines, or -1 when

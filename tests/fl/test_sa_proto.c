@@ -1,11 +1,16 @@
-/* The SecAgg+ protocol state machines driven in memory (SECURITY.md, "Tests that prove it"):
- * full protocol sums exactly; dropouts after ShareKeys and after MaskedInput are recovered; too
- * many dropouts abort; a client withholds below the threshold; a dishonest coordinator asking for
- * both share kinds of one peer, or relaying a forged round key, is refused; shares from an earlier
- * session do not open; what the coordinator holds of one client looks uniform while the unmasked
- * vector does not (negative control); the wide fixed point and the stage vectors round-trip. */
+/* The SecAgg+ protocol state machines driven in memory (docs/security.md, "Tests"): full
+ * protocol sums exactly, with a drawn graph too; dropouts after ShareKeys, after MaskedInput and
+ * after signing the survivor set are recovered; too many dropouts abort; a client withholds
+ * below the threshold; the floors hold and the fewest inputs in a finished sum match the
+ * documented formula; a forged round key or a neighbour missing from the roster is refused with
+ * a code and the neighbour's id; the session counter only goes forward and a stage is unmasked
+ * once; shares from an earlier session do not open; what the coordinator holds of one client
+ * looks uniform while the unmasked vector does not (negative control); the wide fixed point and
+ * the stage vectors round-trip. The attacks of a dishonest coordinator are in
+ * test_sa_attacks.c. */
 #include <math.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,160 +23,53 @@
 #include "fedc/fl.h"
 #include "fedc/sa_proto.h"
 
-#define MAXN 40
-#define LEN 2053
+#include "sa_sim.h"
 
-typedef struct sim {
-    int n, h, t_req;
-    uint8_t id_pk[MAXN][32], id_sk[MAXN][64];
-    fedc_sa_client cl[MAXN];
-    fedc_sa_server srv;
-    uint32_t x[MAXN][LEN];
-    uint32_t held_by_server[LEN]; /* client 0's masked input, as the coordinator saw it */
-} sim;
-
-enum { OUT_NONE, OUT_BEFORE_SHARE, OUT_AFTER_SHARE, OUT_AFTER_MASK };
+#define MAXN SA_SIM_MAXN
+#define LEN SA_SIM_LEN
 
 static const uint8_t RUN[FEDC_SA_RUN_BYTES] = {9, 8, 7, 6, 5, 4, 3, 2, 1};
 
-/* Runs one session; out[u] says when client u drops. Returns the server's finish code (or the
- * first failure), with the result in s->srv.sum. */
-static fedc_err run_session(sim *s, const int *out, uint32_t counter, int *withheld) {
-    fedc_diag d;
-    fedc_sa_adv adv[MAXN];
-    memset(adv, 0, sizeof adv);
-    int n = s->n;
-    *withheld = 0;
-    for (int u = 0; u < n; u++) {
-        memset(&s->cl[u], 0, sizeof s->cl[u]);
-        assert_int_equal(fedc_sa_client_begin(&s->cl[u], RUN, counter, s->id_sk[u], &adv[u], &d),
-                         FEDC_OK);
-    }
-    /* Everybody advertised (U1 = all). */
-    fedc_err rc = fedc_sa_server_new(&s->srv, n, s->h, s->t_req, 42, RUN, counter, adv, LEN, &d);
-    if (rc)
-        return rc;
-    int size = s->srv.size;
-    for (int u = 0; u < n; u++) {
-        if (out[u] == OUT_BEFORE_SHARE)
-            continue;
-        const int *row = fedc_sa_server_nbrs(&s->srv, (uint32_t)u);
-        uint32_t ids[MAXN];
-        fedc_sa_adv nadv[MAXN];
-        const uint8_t *roster[MAXN];
-        for (int i = 0; i < size; i++) {
-            ids[i] = (uint32_t)row[i];
-            nadv[i] = adv[row[i]];
-            roster[i] = s->id_pk[row[i]];
-        }
-        fedc_sa_sealed boxes[MAXN];
-        assert_int_equal(fedc_sa_client_share(&s->cl[u], (uint32_t)u, s->srv.t, ids, nadv, roster,
-                                              size, boxes, &d),
-                         FEDC_OK);
-        assert_int_equal(fedc_sa_server_shares(&s->srv, (uint32_t)u, boxes, size - 1, &d), FEDC_OK);
-    }
-    for (int u = 0; u < n; u++) {
-        if (out[u] == OUT_BEFORE_SHARE || out[u] == OUT_AFTER_SHARE)
-            continue;
-        fedc_sa_sealed in[MAXN];
-        int k = fedc_sa_server_routed(&s->srv, (uint32_t)u, in);
-        rc = fedc_sa_client_collect(&s->cl[u], in, k, &d);
-        if (rc == FEDC_ERANGE) {
-            (*withheld)++;
-            continue;
-        }
-        assert_int_equal(rc, FEDC_OK);
-        uint32_t y[LEN];
-        memcpy(y, s->x[u], sizeof y);
-        assert_int_equal(fedc_sa_client_mask(&s->cl[u], y, LEN, &d), FEDC_OK);
-        if (u == 0)
-            memcpy(s->held_by_server, y, sizeof y);
-        assert_int_equal(fedc_sa_server_masked(&s->srv, (uint32_t)u, y, &d), FEDC_OK);
-    }
-    for (int u = 0; u < n; u++) {
-        if (out[u] != OUT_NONE || s->cl[u].state != 4)
-            continue;
-        uint32_t sv[MAXN], dr[MAXN];
-        int ns, nd, k;
-        fedc_sa_server_unmask_lists(&s->srv, (uint32_t)u, sv, &ns, dr, &nd);
-        fedc_sa_reveal r[MAXN];
-        /* A client refuses to unmask when fewer than t of its neighbours survived. */
-        if ((rc = fedc_sa_client_unmask(&s->cl[u], sv, ns, dr, nd, r, &k, &d)) != FEDC_OK) {
-            assert_true(ns < s->srv.t);
-            return rc;
-        }
-        assert_int_equal(fedc_sa_server_reveal(&s->srv, (uint32_t)u, r, k, &d), FEDC_OK);
-    }
-    return fedc_sa_server_finish(&s->srv, &d);
-}
-
-static sim *sim_new(int n, int h, int t_req) {
-    assert_true(sodium_init() >= 0);
-    sim *s = calloc(1, sizeof *s);
-    assert_non_null(s);
-    s->n = n;
-    s->h = h;
-    s->t_req = t_req;
-    for (int u = 0; u < n; u++) {
-        crypto_sign_keypair(s->id_pk[u], s->id_sk[u]);
-        randombytes_buf(s->x[u], sizeof s->x[u]);
-    }
-    return s;
-}
-
-static void sim_free(sim *s) {
-    for (int u = 0; u < s->n; u++)
-        fedc_sa_client_free(&s->cl[u]);
-    fedc_sa_server_free(&s->srv);
-    free(s);
-}
-
-/* The sum mod 2^32 over the clients that sent a masked input. */
-static void expect_sum(const sim *s, const int *out) {
-    uint32_t want[LEN] = {0};
-    for (int u = 0; u < s->n; u++)
-        if (out[u] == OUT_NONE || out[u] == OUT_AFTER_MASK)
-            for (int i = 0; i < LEN; i++)
-                want[i] += s->x[u][i];
-    assert_memory_equal(want, s->srv.sum, sizeof want);
-}
-
 static void check_drops(int n, int h, const int *drops_at, int n_drops, int expect_ok) {
-    sim *s = sim_new(n, h, 0);
+    sa_sim *s = sa_sim_new(n, h, 0);
+    assert_non_null(s);
     int out[MAXN] = {0}, withheld;
     for (int i = 0; i < n_drops; i++)
         out[drops_at[2 * i]] = drops_at[2 * i + 1];
-    fedc_err rc = run_session(s, out, fedc_sa_counter(3, 0, FEDC_SA_STAGE_FIT), &withheld);
+    fedc_err rc = sa_sim_run(s, out, fedc_sa_counter(3, 0, FEDC_SA_STAGE_FIT), &withheld);
     if (expect_ok) {
         assert_int_equal(rc, FEDC_OK);
         assert_int_equal(withheld, 0);
-        expect_sum(s, out);
+        assert_true(sa_sim_sum_ok(s, out));
     } else {
         assert_int_not_equal(rc, FEDC_OK);
     }
-    sim_free(s);
+    sa_sim_free(s);
 }
 
 static void test_full_sum_exact(void **state) {
     (void)state;
     check_drops(7, 0, NULL, 0, 1);
     check_drops(3, 0, NULL, 0, 1);
-    check_drops(1, 0, NULL, 0, 1);
-    /* SecAgg+: 40 clients in neighbourhoods of 2h+1 = 7. */
+    /* SecAgg+: 40 clients in neighbourhoods of 2h+1 = 7, drawn from everyone's reveals. */
     check_drops(40, 3, NULL, 0, 1);
+    check_drops(20, 0, NULL, 0, 1); /* h = ceil(log2 20) = 5: neighbourhoods of 11 */
 }
 
 /* With 7 clients (t = 4): one, then two exit right after ShareKeys; one exits after its masked
- * input (still counted); with 3 clients (t = 2) one may drop. */
+ * input (still counted); one after signing the survivor set; with 3 clients (t = 2) one may
+ * drop. */
 static void test_dropouts_recovered(void **state) {
     (void)state;
     const int one[] = {2, OUT_AFTER_SHARE};
     const int two[] = {2, OUT_AFTER_SHARE, 5, OUT_AFTER_SHARE};
     const int late[] = {4, OUT_AFTER_MASK};
+    const int signed_[] = {1, OUT_AFTER_CONSIST};
     const int mixed[] = {0, OUT_BEFORE_SHARE, 3, OUT_AFTER_SHARE, 6, OUT_AFTER_MASK};
     check_drops(7, 0, one, 1, 1);
     check_drops(7, 0, two, 2, 1);
     check_drops(7, 0, late, 1, 1);
+    check_drops(7, 0, signed_, 1, 1);
     check_drops(7, 0, mixed, 3, 1);
     const int three_one[] = {1, OUT_AFTER_SHARE};
     const int three_late[] = {0, OUT_AFTER_MASK};
@@ -187,117 +85,220 @@ static void test_dropouts_recovered(void **state) {
  */
 static void test_too_many_dropouts_abort(void **state) {
     (void)state;
-    sim *s = sim_new(7, 0, 0);
+    sa_sim *s = sa_sim_new(7, 0, 0);
     int out[MAXN] = {0}, withheld;
     out[0] = out[1] = out[2] = out[3] = OUT_BEFORE_SHARE;
-    fedc_err rc = run_session(s, out, 77, &withheld);
+    fedc_err rc = sa_sim_run(s, out, 77, &withheld);
     assert_int_equal(rc, FEDC_ERANGE);
     assert_int_equal(withheld, 3);
-    sim_free(s);
+    sa_sim_free(s);
     /* Four exit after ShareKeys: the others mask, but 3 inputs are below the threshold. */
-    s = sim_new(7, 0, 0);
+    s = sa_sim_new(7, 0, 0);
     memset(out, 0, sizeof out);
     out[0] = out[1] = out[2] = out[3] = OUT_AFTER_SHARE;
-    assert_int_not_equal(run_session(s, out, 78, &withheld), FEDC_OK);
+    assert_int_not_equal(sa_sim_run(s, out, 78, &withheld), FEDC_OK);
     assert_int_equal(withheld, 0);
-    sim_free(s);
+    sa_sim_free(s);
     const int three_two[] = {0, OUT_AFTER_SHARE, 2, OUT_AFTER_SHARE};
     check_drops(3, 0, three_two, 2, 0);
-    /* Masked inputs arrive, but too few unmask answers come back: 7 clients, 4 exit after
-     * masking, so only 3 < t shares of each secret return. */
+    /* Masked inputs arrive, but too few sign the survivor set: 7 clients, 4 exit after masking,
+     * so only 3 < t signatures exist and nobody reveals anything. */
     const int late4[] = {0, OUT_AFTER_MASK, 1, OUT_AFTER_MASK,
                          2, OUT_AFTER_MASK, 3, OUT_AFTER_MASK};
     check_drops(7, 0, late4, 4, 0);
+    /* Enough signatures, but too few unmask answers: 4 exit after signing. */
+    const int sign4[] = {0, OUT_AFTER_CONSIST, 1, OUT_AFTER_CONSIST,
+                         2, OUT_AFTER_CONSIST, 3, OUT_AFTER_CONSIST};
+    check_drops(7, 0, sign4, 4, 0);
 }
 
-/* Sets up 3 clients up to the unmask step with client 1 dropped after ShareKeys; returns the
- * session for client 0 to be questioned by a dishonest coordinator. */
-static sim *to_unmask(void) {
-    sim *s = sim_new(3, 0, 0);
-    int out[MAXN] = {0}, withheld;
-    out[1] = OUT_AFTER_SHARE;
-    out[0] = OUT_AFTER_MASK; /* stop before the honest unmask step for client 0 */
-    out[2] = OUT_AFTER_MASK;
-    (void)run_session(s, out, 5, &withheld);
-    assert_int_equal(s->cl[0].state, 4);
-    return s;
-}
-
-static void test_dishonest_coordinator_refused(void **state) {
+/* The floors: a client refuses a neighbourhood below its min_nbrs (3 by default, so one or two
+ * clients alone), or a threshold below a majority of its neighbourhood or below 2. */
+static void test_floors(void **state) {
     (void)state;
+    int out[MAXN] = {0}, withheld;
+    for (int n = 1; n <= 2; n++) {
+        sa_sim *s = sa_sim_new(n, 0, 0);
+        assert_int_equal(sa_sim_run(s, out, 9, &withheld), FEDC_EINVAL);
+        assert_int_equal(s->cl[0].refusal, FEDC_SA_REFUSE_FLOOR);
+        sa_sim_free(s);
+    }
+    /* A raised floor: 5 clients refuse a session of 4. */
+    sa_sim *s = sa_sim_new(4, 0, 0);
+    s->min_nbrs = 5;
+    assert_int_equal(sa_sim_run(s, out, 9, &withheld), FEDC_EINVAL);
+    assert_int_equal(s->cl[0].refusal, FEDC_SA_REFUSE_FLOOR);
+    sa_sim_free(s);
+    /* A threshold below a majority, given by a coordinator that skips its own check. */
+    s = sa_sim_new(5, 0, 0);
+    assert_int_equal(sa_sim_begin(s, 9), FEDC_OK);
+    fedc_sa_peer peers[5];
+    for (int i = 0; i < 5; i++) {
+        peers[i].id = (uint32_t)i;
+        peers[i].name = s->names[i];
+        peers[i].adv = s->adv[i];
+    }
+    fedc_sa_sealed boxes[5];
     fedc_diag d;
-    fedc_sa_reveal r[MAXN];
-    int k;
-    /* Both share kinds of peer 1 in one request. */
-    sim *s = to_unmask();
-    uint32_t sv[3] = {0, 1, 2}, dr[1] = {1};
-    assert_int_equal(fedc_sa_client_unmask(&s->cl[0], sv, 3, dr, 1, r, &k, &d), FEDC_EINVAL);
-    assert_non_null(strstr(d.msg, "both share kinds"));
-    assert_int_equal(k, 0);
-    sim_free(s);
-    /* Peer 1 said to have survived (b share), then asked again as dropped (key share). */
-    s = to_unmask();
-    uint32_t sv2[3] = {0, 1, 2};
-    assert_int_equal(fedc_sa_client_unmask(&s->cl[0], sv2, 3, NULL, 0, r, &k, &d), FEDC_OK);
-    assert_int_equal(k, 3);
-    uint32_t sv3[2] = {0, 2}, dr3[1] = {1};
-    assert_int_equal(fedc_sa_client_unmask(&s->cl[0], sv3, 2, dr3, 1, r, &k, &d), FEDC_EINVAL);
-    assert_int_equal(k, 0);
-    sim_free(s);
-    /* A list that leaves us out, or holds fewer than t survivors, is refused. */
-    s = to_unmask();
-    uint32_t sv4[1] = {2}, dr4[1] = {0};
-    assert_int_equal(fedc_sa_client_unmask(&s->cl[0], sv4, 1, dr4, 1, r, &k, &d), FEDC_EINVAL);
-    sim_free(s);
-    /* A list that leaves out a neighbour in U2 is refused too. */
-    s = to_unmask();
-    uint32_t sv5[2] = {0, 2}, dr5[1] = {1};
-    assert_int_equal(fedc_sa_client_unmask(&s->cl[0], sv5, 2, NULL, 0, r, &k, &d), FEDC_EINVAL);
-    sim_free(s);
-    /* Control: the honest request (peer 1 dropped after ShareKeys) is answered. */
-    s = to_unmask();
-    assert_int_equal(fedc_sa_client_unmask(&s->cl[0], sv5, 2, dr5, 1, r, &k, &d), FEDC_OK);
-    assert_int_equal(k, 3);
-    sim_free(s);
+    assert_int_equal(fedc_sa_client_share(&s->cl[0], 0, 5, 0, 2, peers, 5, NULL, boxes, &d),
+                     FEDC_EINVAL);
+    assert_int_equal(s->cl[0].refusal, FEDC_SA_REFUSE_FLOOR);
+    assert_non_null(strstr(d.msg, "floor"));
+    /* Control: the majority threshold is accepted. */
+    assert_int_equal(fedc_sa_client_share(&s->cl[1], 1, 5, 0, 3, peers, 5, NULL, boxes, &d),
+                     FEDC_OK);
+    sa_sim_free(s);
+    assert_int_equal(fedc_sa_threshold_floor(3), 2);
+    assert_int_equal(fedc_sa_threshold_floor(4), 3);
+    assert_int_equal(fedc_sa_threshold_floor(1), 2);
+    assert_int_equal(fedc_sa_fewest_in_sum(0), 2);
+    assert_int_equal(fedc_sa_fewest_in_sum(7), 4);
 }
 
-/* A coordinator that relays a round key of its own for a neighbour is caught by the roster. */
+/* The fewest inputs in any sum a protocol-following coordinator can finish, whatever n, t and
+ * dropouts it picks, is fedc_sa_fewest_in_sum(min_nbrs) (docs/security.md). */
+static void test_fewest_in_sum(void **state) {
+    (void)state;
+    for (int m = 3; m <= 6; m++) {
+        int fewest = 1 << 20;
+        for (int n = 1; n <= m + 2; n++) {
+            for (int t = 1; t <= n; t++) {
+                /* Drop as many as possible after ShareKeys: n - t of them. */
+                for (int drops = 0; drops <= n - 1; drops++) {
+                    sa_sim *s = sa_sim_new(n, 0, t > n / 2 ? t : 0);
+                    assert_non_null(s);
+                    s->min_nbrs = m;
+                    int out[MAXN] = {0}, withheld;
+                    for (int u = 0; u < drops; u++)
+                        out[u] = OUT_AFTER_SHARE;
+                    fedc_err rc = sa_sim_run(s, out, 5, &withheld);
+                    if (rc == FEDC_OK) {
+                        assert_true(sa_sim_sum_ok(s, out));
+                        if (s->srv.n_u3 < fewest)
+                            fewest = s->srv.n_u3;
+                    }
+                    sa_sim_free(s);
+                }
+            }
+        }
+        print_message("min_nbrs %d: fewest inputs in a finished sum %d (formula %d)\n", m, fewest,
+                      fedc_sa_fewest_in_sum(m));
+        assert_int_equal(fewest, fedc_sa_fewest_in_sum(m));
+    }
+}
+
+/* A coordinator that relays a round key of its own for a neighbour is caught by the roster, and
+ * the refusal names the neighbour (so the coordinator can retry without it). */
 static void test_forged_round_key_refused(void **state) {
     (void)state;
-    assert_true(sodium_init() >= 0);
     fedc_diag d;
-    uint8_t id_pk[3][32], id_sk[3][64];
-    fedc_sa_client c[3];
-    fedc_sa_adv adv[3];
-    memset(c, 0, sizeof c);
-    uint32_t counter = fedc_sa_counter(2, 0, FEDC_SA_STAGE_FIT);
-    for (int u = 0; u < 3; u++) {
-        crypto_sign_keypair(id_pk[u], id_sk[u]);
-        assert_int_equal(fedc_sa_client_begin(&c[u], RUN, counter, id_sk[u], &adv[u], &d), FEDC_OK);
+    sa_sim *s = sa_sim_new(3, 0, 0);
+    uint64_t counter = fedc_sa_counter(2, 0, FEDC_SA_STAGE_FIT);
+    assert_int_equal(sa_sim_begin(s, counter), FEDC_OK);
+    fedc_sa_peer peers[3];
+    for (int i = 0; i < 3; i++) {
+        peers[i].id = (uint32_t)i;
+        peers[i].name = s->names[i];
+        peers[i].adv = s->adv[i];
     }
-    uint32_t ids[3] = {0, 1, 2};
-    const uint8_t *roster[3] = {id_pk[0], id_pk[1], id_pk[2]};
     fedc_sa_sealed boxes[2];
     /* The coordinator swaps client 1's masking key for one it made (it knows the secret). */
-    fedc_sa_adv forged[3] = {adv[0], adv[1], adv[2]};
+    fedc_sa_peer forged[3] = {peers[0], peers[1], peers[2]};
     uint8_t sk[32];
-    crypto_box_keypair(forged[1].pk_s, sk);
-    assert_int_equal(fedc_sa_client_share(&c[0], 0, 2, ids, forged, roster, 3, boxes, &d),
+    crypto_box_keypair(forged[1].adv.pk_s, sk);
+    assert_int_equal(fedc_sa_client_share(&s->cl[0], 0, 3, 0, 2, forged, 3, NULL, boxes, &d),
                      FEDC_ECHECKSUM);
     assert_non_null(strstr(d.msg, "not signed"));
-    /* Client 1's genuine advertisement from another round does not pass either. */
+    assert_int_equal(s->cl[0].refusal, FEDC_SA_REFUSE_BAD_KEYS);
+    assert_int_equal(s->cl[0].blame, 1);
+    /* Client 1's genuine advertisement from another session does not pass either. */
     fedc_sa_client old;
     memset(&old, 0, sizeof old);
     fedc_sa_adv old_adv;
-    assert_int_equal(fedc_sa_client_begin(&old, RUN, counter - 4, id_sk[1], &old_adv, &d), FEDC_OK);
-    forged[1] = old_adv;
-    assert_int_equal(fedc_sa_client_share(&c[2], 2, 2, ids, forged, roster, 3, boxes, &d),
+    assert_int_equal(
+        fedc_sa_client_begin(&old, RUN, counter - 4, s->names[1], s->id_sk[1], &old_adv, &d),
+        FEDC_OK);
+    forged[1].adv = old_adv;
+    assert_int_equal(fedc_sa_client_share(&s->cl[2], 2, 3, 0, 2, forged, 3, NULL, boxes, &d),
+                     FEDC_ECHECKSUM);
+    /* The coordinator checks the same signature before relaying: genuine passes, others not. */
+    assert_int_equal(fedc_sa_adv_verify(&s->adv[1], s->id_pk[1], RUN, counter, s->names[1]),
+                     FEDC_OK);
+    assert_int_equal(fedc_sa_adv_verify(&old_adv, s->id_pk[1], RUN, counter, s->names[1]),
+                     FEDC_ECHECKSUM);
+    assert_int_equal(fedc_sa_adv_verify(&s->adv[1], s->id_pk[1], RUN, counter, s->names[2]),
+                     FEDC_ECHECKSUM); /* the name is signed too */
+    assert_int_equal(fedc_sa_adv_verify(&s->adv[1], s->id_pk[2], RUN, counter, s->names[1]),
                      FEDC_ECHECKSUM);
     /* Control: the genuine keys are accepted. */
-    assert_int_equal(fedc_sa_client_share(&c[1], 1, 2, ids, adv, roster, 3, boxes, &d), FEDC_OK);
-    for (int u = 0; u < 3; u++)
-        fedc_sa_client_free(&c[u]);
+    assert_int_equal(fedc_sa_client_share(&s->cl[1], 1, 3, 0, 2, peers, 3, NULL, boxes, &d),
+                     FEDC_OK);
     fedc_sa_client_free(&old);
+    sa_sim_free(s);
+}
+
+static const uint8_t *roster_without_c02(void *ctx, const char *name) {
+    return strcmp(name, "c02") == 0 ? NULL : sa_sim_roster(ctx, name);
+}
+
+/* A neighbour missing from the roster is refused with its id, not only in text. */
+static void test_unlisted_neighbour(void **state) {
+    (void)state;
+    fedc_diag d;
+    sa_sim *s = sa_sim_new(3, 0, 0);
+    assert_int_equal(sa_sim_begin(s, 40), FEDC_OK);
+    fedc_sa_peer peers[3];
+    for (int i = 0; i < 3; i++) {
+        peers[i].id = (uint32_t)i;
+        peers[i].name = s->names[i];
+        peers[i].adv = s->adv[i];
+    }
+    s->cl[0].roster = roster_without_c02;
+    fedc_sa_sealed boxes[2];
+    assert_int_equal(fedc_sa_client_share(&s->cl[0], 0, 3, 0, 2, peers, 3, NULL, boxes, &d),
+                     FEDC_EINVAL);
+    assert_int_equal(s->cl[0].refusal, FEDC_SA_REFUSE_NOT_LISTED);
+    assert_int_equal(s->cl[0].blame, 2);
+    sa_sim_free(s);
+}
+
+/* The counter must go forward within a run, and a (round, stage) unmasked once is refused for
+ * good; another run starts afresh. */
+static void test_counter_guard(void **state) {
+    (void)state;
+    sa_sim *s = sa_sim_new(3, 0, 0);
+    int out[MAXN] = {0}, withheld;
+    uint64_t c0 = fedc_sa_counter(4, 0, FEDC_SA_STAGE_FIT);
+    assert_int_equal(sa_sim_run(s, out, c0, &withheld), FEDC_OK);
+    fedc_sa_adv adv;
+    fedc_diag d;
+    /* The same stage again, at a later attempt: refused (it was unmasked). */
+    assert_int_equal(fedc_sa_client_begin(&s->cl[0], RUN, fedc_sa_counter(4, 1, 1), s->names[0],
+                                          s->id_sk[0], &adv, &d),
+                     FEDC_EMISMATCH);
+    assert_int_equal(s->cl[0].refusal, FEDC_SA_REFUSE_UNMASKED);
+    /* Round 4's evaluation goes forward: accepted; then an earlier counter is refused. */
+    assert_int_equal(fedc_sa_client_begin(&s->cl[0], RUN, fedc_sa_counter(4, 0, 2), s->names[0],
+                                          s->id_sk[0], &adv, &d),
+                     FEDC_OK);
+    assert_int_equal(fedc_sa_client_begin(&s->cl[0], RUN, fedc_sa_counter(3, 9, 2), s->names[0],
+                                          s->id_sk[0], &adv, &d),
+                     FEDC_EMISMATCH);
+    assert_int_equal(s->cl[0].refusal, FEDC_SA_REFUSE_COUNTER);
+    assert_int_equal(s->cl[0].guard.last, fedc_sa_counter(4, 0, 2));
+    /* Attempts are 24 bits wide: attempt 256 is not attempt 0 (the 8-bit counter of old). */
+    uint8_t a[32], b[32];
+    fedc_sa_session(a, RUN, fedc_sa_counter(4, 0, 1));
+    fedc_sa_session(b, RUN, fedc_sa_counter(4, 256, 1));
+    assert_memory_not_equal(a, b, 32);
+    assert_true(fedc_sa_counter(4, 256, 1) > fedc_sa_counter(4, 255, 1));
+    assert_true(fedc_sa_counter(5, 0, 0) > fedc_sa_counter(4, FEDC_SA_MAX_ATTEMPT, 2));
+    /* Another run: the guard starts over. */
+    uint8_t run2[FEDC_SA_RUN_BYTES] = {1};
+    assert_int_equal(fedc_sa_client_begin(&s->cl[0], run2, fedc_sa_counter(1, 0, 1), s->names[0],
+                                          s->id_sk[0], &adv, &d),
+                     FEDC_OK);
+    sa_sim_free(s);
 }
 
 /* Shares sealed in an earlier session do not open in the next one, even between the same
@@ -305,33 +306,31 @@ static void test_forged_round_key_refused(void **state) {
 static void test_replayed_share_rejected(void **state) {
     (void)state;
     fedc_diag d;
-    uint8_t id_pk[2][32], id_sk[2][64];
-    fedc_sa_client c[2];
-    fedc_sa_adv adv[2];
-    memset(c, 0, sizeof c);
-    uint32_t ids[2] = {0, 1};
-    const uint8_t *roster[2] = {id_pk[0], id_pk[1]};
-    fedc_sa_sealed old[1], fresh[1], scratch[1];
-    for (int u = 0; u < 2; u++)
-        crypto_sign_keypair(id_pk[u], id_sk[u]);
+    sa_sim *s = sa_sim_new(3, 0, 0);
+    fedc_sa_sealed old[2], fresh[2];
     for (int pass = 0; pass < 2; pass++) {
-        uint32_t counter = fedc_sa_counter(1 + (uint32_t)pass, 0, FEDC_SA_STAGE_FIT);
-        for (int u = 0; u < 2; u++)
-            assert_int_equal(fedc_sa_client_begin(&c[u], RUN, counter, id_sk[u], &adv[u], &d),
-                             FEDC_OK);
-        for (int u = 0; u < 2; u++)
-            assert_int_equal(fedc_sa_client_share(&c[u], (uint32_t)u, 2, ids, adv, roster, 2,
-                                                  u == 1 ? scratch
+        assert_int_equal(sa_sim_begin(s, fedc_sa_counter(1 + (uint32_t)pass, 0, 1)), FEDC_OK);
+        fedc_sa_peer peers[3];
+        for (int i = 0; i < 3; i++) {
+            peers[i].id = (uint32_t)i;
+            peers[i].name = s->names[i];
+            peers[i].adv = s->adv[i];
+        }
+        for (int u = 0; u < 3; u++) {
+            fedc_sa_sealed scratch[2];
+            assert_int_equal(fedc_sa_client_share(&s->cl[u], (uint32_t)u, 3, 0, 2, peers, 3, NULL,
+                                                  u      ? scratch
                                                   : pass ? fresh
                                                          : old,
                                                   &d),
                              FEDC_OK);
+        }
     }
     /* Client 1 in session 2 receives client 0's box from session 1. */
-    assert_int_equal(fedc_sa_client_collect(&c[1], old, 1, &d), FEDC_ECHECKSUM);
+    assert_int_equal(old[0].to, 1u);
+    assert_int_equal(fedc_sa_client_collect(&s->cl[1], old, 1, &d), FEDC_ECHECKSUM);
     assert_non_null(strstr(d.msg, "replayed or forged"));
-    for (int u = 0; u < 2; u++)
-        fedc_sa_client_free(&c[u]);
+    sa_sim_free(s);
 }
 
 /* Chi-square over byte values (255 degrees of freedom): the masked input of one client against
@@ -349,7 +348,7 @@ static double chi2_bytes(const uint32_t *v, size_t n) {
 
 static void test_masked_input_looks_uniform(void **state) {
     (void)state;
-    sim *s = sim_new(5, 0, 0);
+    sa_sim *s = sa_sim_new(5, 0, 0);
     /* Realistic inputs: a quantised small update (most bytes near 0x00 or 0xff). */
     fedc_sa_quant q;
     fedc_diag d;
@@ -361,14 +360,14 @@ static void test_masked_input_looks_uniform(void **state) {
         assert_int_equal(fedc_sa_quantise(s->x[u], f, LEN, &q, &d), FEDC_OK);
     }
     int out[MAXN] = {0}, withheld;
-    assert_int_equal(run_session(s, out, 11, &withheld), FEDC_OK);
-    expect_sum(s, out);
+    assert_int_equal(sa_sim_run(s, out, 11, &withheld), FEDC_OK);
+    assert_true(sa_sim_sum_ok(s, out));
     /* 99.9th percentile of chi-square with 255 degrees of freedom: about 330. */
-    double masked = chi2_bytes(s->held_by_server, LEN), plain = chi2_bytes(s->x[0], LEN);
+    double masked = chi2_bytes(s->y[0], LEN), plain = chi2_bytes(s->x[0], LEN);
     print_message("chi-square: masked %.1f, unmasked %.1f (limit 330)\n", masked, plain);
     assert_true(masked < 330.0);
     assert_true(plain > 330.0);
-    sim_free(s);
+    sa_sim_free(s);
 }
 
 static void test_wide_roundtrip(void **state) {
@@ -495,8 +494,11 @@ int main(void) {
         cmocka_unit_test(test_full_sum_exact),
         cmocka_unit_test(test_dropouts_recovered),
         cmocka_unit_test(test_too_many_dropouts_abort),
-        cmocka_unit_test(test_dishonest_coordinator_refused),
+        cmocka_unit_test(test_floors),
+        cmocka_unit_test(test_fewest_in_sum),
         cmocka_unit_test(test_forged_round_key_refused),
+        cmocka_unit_test(test_unlisted_neighbour),
+        cmocka_unit_test(test_counter_guard),
         cmocka_unit_test(test_replayed_share_rejected),
         cmocka_unit_test(test_masked_input_looks_uniform),
         cmocka_unit_test(test_wide_roundtrip),

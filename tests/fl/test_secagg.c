@@ -268,27 +268,37 @@ static void test_seal(void **state) {
     assert_int_equal(fedc_sa_open(out, box, 10, key, sid, 3, 5), FEDC_ECHECKSUM);
 }
 
-/* Round keys signed with the identity key: a neighbour with the roster accepts the client's own
- * keys and refuses keys the coordinator substituted, or the same keys replayed in another round
- * or under another id. */
+/* Round keys signed with the identity key (fedc_sa_client_begin, fedc_sa_adv_verify): a
+ * neighbour with the roster accepts the client's own keys and commitment and refuses keys or a
+ * commitment the coordinator substituted, the same advertisement in another session (full 64-bit
+ * counter) or run, or under another name. */
 static void test_signed_round_keys(void **state) {
     (void)state;
     uint8_t id_pk[32], id_sk[64], other_pk[32], other_sk[64];
     crypto_sign_keypair(id_pk, id_sk);
     crypto_sign_keypair(other_pk, other_sk);
-    uint8_t pc[32], sc[32], ps[32], ss[32], sig[FEDC_SA_SIG_BYTES];
-    crypto_box_keypair(pc, sc);
-    crypto_box_keypair(ps, ss);
-    fedc_sa_sign_keys(sig, id_sk, 9, 4, pc, ps);
-    assert_int_equal(fedc_sa_verify_keys(sig, id_pk, 9, 4, pc, ps), FEDC_OK);
-    assert_int_equal(fedc_sa_verify_keys(sig, id_pk, 10, 4, pc, ps), FEDC_ECHECKSUM);
-    assert_int_equal(fedc_sa_verify_keys(sig, id_pk, 9, 5, pc, ps), FEDC_ECHECKSUM);
-    assert_int_equal(fedc_sa_verify_keys(sig, other_pk, 9, 4, pc, ps), FEDC_ECHECKSUM);
-    uint8_t forged[32], fsk[32];
-    crypto_box_keypair(forged, fsk); /* the coordinator's own key, slipped in */
-    assert_int_equal(fedc_sa_verify_keys(sig, id_pk, 9, 4, pc, forged), FEDC_ECHECKSUM);
-    fedc_sa_sign_keys(sig, other_sk, 9, 4, pc, forged); /* signed by someone else */
-    assert_int_equal(fedc_sa_verify_keys(sig, id_pk, 9, 4, pc, forged), FEDC_ECHECKSUM);
+    const uint8_t run[FEDC_SA_RUN_BYTES] = {1, 2, 3}, run2[FEDC_SA_RUN_BYTES] = {1, 2, 4};
+    uint64_t ctr = fedc_sa_counter(9, 4, 1);
+    fedc_sa_client c;
+    memset(&c, 0, sizeof c);
+    fedc_sa_adv adv;
+    fedc_diag d;
+    assert_int_equal(fedc_sa_client_begin(&c, run, ctr, "bank-a", id_sk, &adv, &d), FEDC_OK);
+    assert_int_equal(fedc_sa_adv_verify(&adv, id_pk, run, ctr, "bank-a"), FEDC_OK);
+    assert_int_equal(fedc_sa_adv_verify(&adv, id_pk, run, ctr + 1, "bank-a"), FEDC_ECHECKSUM);
+    assert_int_equal(fedc_sa_adv_verify(&adv, id_pk, run, ctr + (1ull << 32), "bank-a"),
+                     FEDC_ECHECKSUM);
+    assert_int_equal(fedc_sa_adv_verify(&adv, id_pk, run2, ctr, "bank-a"), FEDC_ECHECKSUM);
+    assert_int_equal(fedc_sa_adv_verify(&adv, id_pk, run, ctr, "bank-b"), FEDC_ECHECKSUM);
+    assert_int_equal(fedc_sa_adv_verify(&adv, other_pk, run, ctr, "bank-a"), FEDC_ECHECKSUM);
+    fedc_sa_adv forged = adv;
+    uint8_t fsk[32];
+    crypto_box_keypair(forged.pk_s, fsk); /* the coordinator's own key, slipped in */
+    assert_int_equal(fedc_sa_adv_verify(&forged, id_pk, run, ctr, "bank-a"), FEDC_ECHECKSUM);
+    forged = adv;
+    forged.commit[5] ^= 1; /* another commitment: a graph the coordinator could steer */
+    assert_int_equal(fedc_sa_adv_verify(&forged, id_pk, run, ctr, "bank-a"), FEDC_ECHECKSUM);
+    fedc_sa_client_free(&c);
 }
 
 static int in_row(const fedc_sa_graph *g, int u, int v) {

@@ -145,11 +145,17 @@ static void test_curve_federation(void **state) {
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", 30000 + (int)(getpid() % 20000));
     char *metrics = p("rounds.jsonl"), *co_out = p("co.out"), *co_err = p("co.err");
     char *coord_key = p("keys/coordinator.key_secret");
-    const char *cargv[] = {g_coord, "--bind",          ep,        "--rounds",
-                           "3",     "--min-clients",   "2",       "--layers",
-                           "8",     "--key",           coord_key, "--allow",
-                           allow,   "--metrics-json",  metrics,   "--heartbeat-timeout",
-                           "5",     "--round-timeout", "30",      NULL};
+    const char *cargv[] = {g_coord,   "--bind",
+                           ep,        "--rounds",
+                           "3",       "--min-clients",
+                           "2",       "--layers",
+                           "8",       "--key",
+                           coord_key, "--allow",
+                           allow,     "--metrics-json",
+                           metrics,   "--heartbeat-timeout",
+                           "5",       "--round-timeout",
+                           "30",      "--secagg",
+                           "off",     NULL};
     const char *env[] = {"OMP_NUM_THREADS=1", NULL};
     int co = proc_spawn(cargv, env, co_out, co_err);
     assert_true(co > 0);
@@ -184,7 +190,8 @@ static void test_curve_federation(void **state) {
                             csv,      "--label",
                             "bad",    "--heartbeat-ms",
                             "200",    "--coordinator-timeout",
-                            "30",     NULL};
+                            "30",     "--secagg",
+                            "off",    NULL};
         pid[i] = proc_spawn(av, env, out, err[i]);
         assert_true(pid[i] > 0);
         free(k);
@@ -308,16 +315,16 @@ static void test_same_identity_twice(void **state) {
     char *aks = p("keys/bank-a.key_secret"), *co_err = p("dup-co.err"), *out = p("dup.out");
     char *e1 = p("dup-1.err"), *e2 = p("dup-2.err"), *csv = p("shard0.csv");
     /* Rounds slow enough (a delay per round) for the second copy to arrive mid-run. */
-    const char *cargv[] = {g_coord, "--bind",   ep,  "--rounds", "4", "--min-clients",
-                           "1",     "--layers", "8", "--key",    cks, "--allow",
-                           allow,   NULL};
+    const char *cargv[] = {g_coord, "--bind",   ep,    "--rounds", "4", "--min-clients",
+                           "1",     "--layers", "8",   "--key",    cks, "--allow",
+                           allow,   "--secagg", "off", NULL};
     const char *env[] = {"OMP_NUM_THREADS=1", "FEDC_FAULT=coordinator/delay:round-start@2:1500",
                          NULL};
     int co = proc_spawn(cargv, env, out, co_err);
     assert_true(co > 0);
-    const char *av[] = {g_client, "--connect",      ep,    "--key",  aks, "--coordinator-key",
-                        ck,       "--peers",        allow, "--data", csv, "--label",
-                        "bad",    "--heartbeat-ms", "200", NULL};
+    const char *av[] = {g_client, "--connect",      ep,    "--key",    aks,   "--coordinator-key",
+                        ck,       "--peers",        allow, "--data",   csv,   "--label",
+                        "bad",    "--heartbeat-ms", "200", "--secagg", "off", NULL};
     const char *cenv[] = {"OMP_NUM_THREADS=1", NULL};
     int c1 = proc_spawn(av, cenv, out, e1);
     for (int i = 0; i < 200 && !has(co_err, "bank-a joined"); i++)
@@ -456,20 +463,22 @@ static int weights_visible(int secure) {
     char *cks = p("keys/coordinator.key_secret"), *ck = p("keys/coordinator.key");
     char *aks = p("keys/bank-a.key_secret"), *co_err = p("relay-co.err"),
          *cl_err = p("relay-cl.err"), *out = p("relay.out");
-    const char *cargv_secure[] = {
-        g_coord, "--bind",      bind_ep, "--rounds", "2", "--min-clients", "1",   "--layers",
-        "8",     "--model-out", model,   "--key",    cks, "--allow",       allow, NULL};
+    const char *cargv_secure[] = {g_coord,         "--bind", bind_ep,    "--rounds", "2",
+                                  "--min-clients", "1",      "--layers", "8",        "--model-out",
+                                  model,           "--key",  cks,        "--allow",  allow,
+                                  "--secagg",      "off",    NULL};
     const char *cargv_plain[] = {
-        g_coord, "--bind",      bind_ep, "--rounds",   "2", "--min-clients", "1", "--layers",
-        "8",     "--model-out", model,   "--insecure", NULL};
+        g_coord, "--bind",      bind_ep, "--rounds",   "2",        "--min-clients", "1", "--layers",
+        "8",     "--model-out", model,   "--insecure", "--secagg", "off",           NULL};
     const char *env[] = {"OMP_NUM_THREADS=1", NULL};
     int co = proc_spawn(secure ? cargv_secure : cargv_plain, env, out, co_err);
     assert_true(co > 0);
     const char *av_secure[] = {
-        g_client, "--connect", relay_ep,  "--key", aks, "--coordinator-key", ck, "--peers", allow,
-        "--data", GERMAN,      "--label", "bad",   NULL};
-    const char *av_plain[] = {g_client, "--connect", relay_ep, "--name",     "bank-a", "--data",
-                              GERMAN,   "--label",   "bad",    "--insecure", NULL};
+        g_client, "--connect", relay_ep, "--key",   aks,   "--coordinator-key", ck,    "--peers",
+        allow,    "--data",    GERMAN,   "--label", "bad", "--secagg",          "off", NULL};
+    const char *av_plain[] = {g_client,   "--connect", relay_ep,  "--name", "bank-a",
+                              "--data",   GERMAN,      "--label", "bad",    "--insecure",
+                              "--secagg", "off",       NULL};
     int cl = proc_spawn(secure ? av_secure : av_plain, env, out, cl_err);
     assert_true(cl > 0);
     proc_result res;

@@ -122,8 +122,8 @@ static void test_envelope_checks(void **state) {
     fedc_msg_expect x = expect_round(7);
 
     fit_res(&m, 7, 5);
-    m.e.version = 2;
-    refused(&m.e, &x, FEDC_EFORMAT, "protocol version 2, expected 1");
+    m.e.version = 1;
+    refused(&m.e, &x, FEDC_EFORMAT, "protocol version 1, expected 2");
 
     fit_res(&m, 7, 5);
     uint8_t other[FEDC_RUN_ID_BYTES] = {0};
@@ -435,10 +435,14 @@ static void test_secagg_messages(void **state) {
     k.pk_c = (ProtobufCBinaryData){32, k32};
     k.pk_s = (ProtobufCBinaryData){32, k32};
     k.sig = (ProtobufCBinaryData){64, sig};
+    k.commit = (ProtobufCBinaryData){32, k32};
     envelope(&e, 2);
     e.body_case = FEDC__ENVELOPE__BODY_SA_KEYS;
     e.sa_keys = &k;
     assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    k.commit.len = 16;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_keys: commit: 16 bytes, expected 32");
+    k.commit.len = 32;
     k.pk_s.len = 31;
     refused(&e, &x, FEDC_EMISMATCH, "sa_keys: pk_s: 31 bytes, expected 32");
     k.pk_s.len = 32;
@@ -467,20 +471,114 @@ static void test_secagg_messages(void **state) {
     p1.name = n1;
     p0.pk_c = p0.pk_s = p1.pk_c = p1.pk_s = (ProtobufCBinaryData){32, k32};
     p0.sig = p1.sig = (ProtobufCBinaryData){64, sig};
+    p0.commit = p1.commit = (ProtobufCBinaryData){32, k32};
     Fedc__SaShareIns si = FEDC__SA_SHARE_INS__INIT;
     si.counter = 9;
     si.threshold = 2;
     si.n_peers = 2;
     si.peers = peers;
+    si.n = 2;
     e.body_case = FEDC__ENVELOPE__BODY_SA_SHARE_INS;
     e.sa_share_ins = &si;
     assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
     si.threshold = 3;
-    refused(&e, &x, FEDC_ERANGE, "2 neighbours with threshold 3");
+    refused(&e, &x, FEDC_ERANGE, "2 neighbours of 2 participants with threshold 3");
     si.threshold = 2;
+    si.n = 1;
+    refused(&e, &x, FEDC_ERANGE, "2 neighbours of 1 participants");
+    si.n = 2;
+    ProtobufCBinaryData rvl[2] = {{32, k32}, {31, k32}};
+    si.n_reveals = 1;
+    si.reveals = rvl;
+    refused(&e, &x, FEDC_ERANGE, "1 reveals");
+    si.n_reveals = 2;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_share_ins: reveal: 31 bytes, expected 32");
+    si.n_reveals = 0;
     p1.id = 0;
     refused(&e, &x, FEDC_EFORMAT, "not ascending");
     p1.id = 1;
+    p1.commit.len = 0;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_share_ins: commit: 0 bytes");
+    p1.commit.len = 32;
+
+    /* The graph step: every participant with its commitment, ids in order; a 32-byte reveal. */
+    Fedc__SaMember m0 = FEDC__SA_MEMBER__INIT, m1 = FEDC__SA_MEMBER__INIT, *mem[2] = {&m0, &m1};
+    m0.id = 0;
+    m1.id = 1;
+    m0.name = n0;
+    m1.name = n1;
+    m0.commit = m1.commit = (ProtobufCBinaryData){32, k32};
+    Fedc__SaGraphIns gi = FEDC__SA_GRAPH_INS__INIT;
+    gi.counter = 9;
+    gi.h = 1;
+    gi.n_members = 2;
+    gi.members = mem;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_GRAPH_INS;
+    e.sa_graph_ins = &gi;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    m1.id = 5;
+    refused(&e, &x, FEDC_EFORMAT, "participant 1 carries id 5");
+    m1.id = 1;
+    gi.id = 2;
+    refused(&e, &x, FEDC_ERANGE, "2 participants, h 1, receiver 2");
+    gi.id = 0;
+    Fedc__SaGraph gr = FEDC__SA_GRAPH__INIT;
+    gr.counter = 9;
+    gr.r = (ProtobufCBinaryData){32, k32};
+    e.body_case = FEDC__ENVELOPE__BODY_SA_GRAPH;
+    e.sa_graph = &gr;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    gr.r.len = 33;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_graph: r: 33 bytes, expected 32");
+
+    /* Consistency: an ascending survivor set; a 64-byte signature; relayed signatures. */
+    uint32_t surv[3] = {0, 2, 5};
+    Fedc__SaConsistIns ci = FEDC__SA_CONSIST_INS__INIT;
+    ci.counter = 9;
+    ci.n_survivors = 3;
+    ci.survivors = surv;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_CONSIST_INS;
+    e.sa_consist_ins = &ci;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    surv[2] = 2;
+    refused(&e, &x, FEDC_EFORMAT, "survivor ids not ascending");
+    ci.n_survivors = 0;
+    refused(&e, &x, FEDC_ERANGE, "0 survivors");
+    Fedc__SaConsist cs = FEDC__SA_CONSIST__INIT;
+    cs.counter = 9;
+    cs.sig = (ProtobufCBinaryData){64, sig};
+    e.body_case = FEDC__ENVELOPE__BODY_SA_CONSIST;
+    e.sa_consist = &cs;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    cs.sig.len = 63;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_consist: sig: 63 bytes, expected 64");
+    Fedc__SaSig sg = FEDC__SA_SIG__INIT, *sgs[1] = {&sg};
+    sg.id = 3;
+    sg.sig = (ProtobufCBinaryData){64, sig};
+    Fedc__SaUnmaskIns ui = FEDC__SA_UNMASK_INS__INIT;
+    ui.counter = 9;
+    ui.n_sigs = 1;
+    ui.sigs = sgs;
+    e.body_case = FEDC__ENVELOPE__BODY_SA_UNMASK_INS;
+    e.sa_unmask_ins = &ui;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    sg.sig.len = 1;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_unmask_ins: sig: 1 bytes, expected 64");
+
+    /* An error's refusal code and blamed ids are bounded. */
+    Fedc__Error er = FEDC__ERROR__INIT;
+    uint32_t blame[1] = {4};
+    char why[] = "secure aggregation: refused";
+    er.code = 2;
+    er.reason = why;
+    er.sa_refusal = 2;
+    er.n_sa_blame = 1;
+    er.sa_blame = blame;
+    e.body_case = FEDC__ENVELOPE__BODY_ERROR;
+    e.error = &er;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    er.sa_refusal = 300;
+    refused(&e, &x, FEDC_ERANGE, "refusal code 300");
 
     Fedc__SaReveal rv = FEDC__SA_REVEAL__INIT, *rvs[1] = {&rv};
     rv.owner = 1;
@@ -507,10 +605,16 @@ static void test_secagg_messages(void **state) {
     x.raw_len = sizeof raw;
     assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
     x.raw_len = 12;
-    refused(&e, &x, FEDC_EMISMATCH, "4 values need 16 bytes in the raw frame, got 12");
+    refused(&e, &x, FEDC_EMISMATCH,
+            "4 values of 4 bytes (at most 2^31 values) do not match the "
+            "raw frame of 12 bytes");
+    /* A huge count is named as sent, not as an overflowed byte size. */
+    sm.count = 0x4000000000000001ull;
+    refused(&e, &x, FEDC_EMISMATCH, "4611686018427387905 values of 4 bytes");
+    sm.count = 4;
     x.raw = NULL;
     x.raw_len = 0;
-    refused(&e, &x, FEDC_EMISMATCH, "got 0");
+    refused(&e, &x, FEDC_EMISMATCH, "raw frame of 0 bytes");
     /* A raw frame after a message that has none. */
     x.raw = (const uint8_t *)raw;
     x.raw_len = sizeof raw;

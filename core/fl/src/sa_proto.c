@@ -131,7 +131,7 @@ fedc_err fedc_sa_adv_verify(const fedc_sa_adv *adv, const uint8_t sign_pk[32],
         return FEDC_EIO;
     adv_digest(m, run_id, counter, name, adv);
     return crypto_sign_verify_detached(adv->sig, m, sizeof m, sign_pk) == 0 ? FEDC_OK
-                                                                           : FEDC_ECHECKSUM;
+                                                                            : FEDC_ECHECKSUM;
 }
 
 static void commit_of(uint8_t out[32], const uint8_t r[32]) {
@@ -202,8 +202,7 @@ fedc_err fedc_sa_consist_verify(const uint8_t sig[FEDC_SA_SIG_BYTES], const uint
     if (sodium_init() < 0)
         return FEDC_EIO;
     consist_digest(m, sid, id, view, u3, n_u3);
-    return crypto_sign_verify_detached(sig, m, sizeof m, sign_pk) == 0 ? FEDC_OK
-                                                                       : FEDC_ECHECKSUM;
+    return crypto_sign_verify_detached(sig, m, sizeof m, sign_pk) == 0 ? FEDC_OK : FEDC_ECHECKSUM;
 }
 
 /* ---- client ---------------------------------------------------------------------------------- */
@@ -437,8 +436,7 @@ static fedc_err check_neighbourhood(fedc_sa_client *c, uint32_t me, int n, int h
                                     uint8_t seed[32], fedc_diag *d) {
     int floor_n = c->min_nbrs > 0 ? c->min_nbrs : FEDC_SA_MIN_NBRS_DEFAULT;
     memset(seed, 0, 32);
-    if (size < 1 || size > FEDC_SA_MAX_NBRS || n < size || n > FEDC_SA_MAX_N || t < 1 ||
-        t > size) {
+    if (size < 1 || size > FEDC_SA_MAX_NBRS || n < size || n > FEDC_SA_MAX_N || t < 1 || t > size) {
         fedc_diag_set(d, "neighbourhood of %d out of %d with threshold %d is malformed", size, n,
                       t);
         c->refusal = FEDC_SA_REFUSE_PROTOCOL;
@@ -448,8 +446,7 @@ static fedc_err check_neighbourhood(fedc_sa_client *c, uint32_t me, int n, int h
         fedc_diag_set(d,
                       "neighbourhood of %d with threshold %d is below our floor (at least %d "
                       "clients, us included, and a threshold of at least %d); refused",
-                      size, t, floor_n,
-                      fedc_sa_threshold_floor(size > floor_n ? size : floor_n));
+                      size, t, floor_n, fedc_sa_threshold_floor(size > floor_n ? size : floor_n));
         c->refusal = FEDC_SA_REFUSE_FLOOR;
         return FEDC_EINVAL;
     }
@@ -492,9 +489,8 @@ static fedc_err check_neighbourhood(fedc_sa_client *c, uint32_t me, int n, int h
             ok = (uint32_t)row[i] == peers[i].id;
         if (!ok) {
             fedc_sa_graph_free(&g);
-            fedc_diag_set(d,
-                          "the neighbourhood sent is not the one the graph draws for us; "
-                          "refused (the coordinator may not choose our neighbours)");
+            fedc_diag_set(d, "the neighbourhood sent is not the one the graph draws for us; "
+                             "refused (the coordinator may not choose our neighbours)");
             c->refusal = FEDC_SA_REFUSE_PROTOCOL;
             return FEDC_EINVAL;
         }
@@ -599,8 +595,7 @@ fedc_err fedc_sa_client_share(fedc_sa_client *c, uint32_t me, int n, int h, int 
     c->in_u2 = calloc(sz, 1);
     c->u3 = calloc((size_t)n, 1);
     uint8_t *sh = malloc(64 * sz), *tmp = malloc(32 * sz), xs[FEDC_SA_MAX_NBRS];
-    if (!c->ids || !c->enc_key || !c->mask_seed || !c->held || !c->in_u2 || !c->u3 || !sh ||
-        !tmp) {
+    if (!c->ids || !c->enc_key || !c->mask_seed || !c->held || !c->in_u2 || !c->u3 || !sh || !tmp) {
         free(sh);
         free(tmp);
         fedc_diag_set(d, "out of memory");
@@ -677,8 +672,8 @@ fedc_err fedc_sa_client_collect(fedc_sa_client *c, const fedc_sa_sealed *in, int
     for (int j = 0; j < k; j++) {
         int p = pos_of(c->ids, c->size, in[j].from);
         if (in[j].to != c->me || p < 0 || p == mine || c->in_u2[p]) {
-            fedc_diag_set(d, "a share from %u to %u is not one of ours (or came twice)",
-                          in[j].from, in[j].to);
+            fedc_diag_set(d, "a share from %u to %u is not one of ours (or came twice)", in[j].from,
+                          in[j].to);
             return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
         }
         uint8_t plain[FEDC_SA_SHARE_PLAIN];
@@ -889,8 +884,9 @@ static fedc_err server_tables(fedc_sa_server *s, fedc_diag *d) {
     }
     s->t = fedc_sa_threshold(s->size, s->t);
     if (s->t < 0) {
-        fedc_diag_set(d, "the threshold does not fit neighbourhoods of %d (more than half, at most "
-                         "all)",
+        fedc_diag_set(d,
+                      "the threshold does not fit neighbourhoods of %d (more than half, at most "
+                      "all)",
                       s->size);
         return FEDC_EINVAL;
     }
@@ -949,8 +945,7 @@ fedc_err fedc_sa_server_new(fedc_sa_server *s, int n, int h, int t_req,
     return rc;
 }
 
-fedc_err fedc_sa_server_graph_r(fedc_sa_server *s, uint32_t id, const uint8_t r[32],
-                                fedc_diag *d) {
+fedc_err fedc_sa_server_graph_r(fedc_sa_server *s, uint32_t id, const uint8_t r[32], fedc_diag *d) {
     if (!s->graph || id >= (uint32_t)s->n || (s->flags[id] & F_R)) {
         fedc_diag_set(d, "a graph reveal from client %u is not expected", id);
         return FEDC_EINVAL;

@@ -264,32 +264,6 @@ fedc_err fedc_sa_open(uint8_t *out, const uint8_t *in, size_t in_len,
     return FEDC_OK;
 }
 
-static void keys_message(uint8_t m[16 + 8 + 64], uint32_t round, uint32_t id, const uint8_t *pk_c,
-                         const uint8_t *pk_s) {
-    memcpy(m, "fedc-secagg-keys", 16);
-    put_le32(m + 16, round);
-    put_le32(m + 20, id);
-    memcpy(m + 24, pk_c, 32);
-    memcpy(m + 56, pk_s, 32);
-}
-
-void fedc_sa_sign_keys(uint8_t sig[FEDC_SA_SIG_BYTES], const uint8_t sign_sk[64], uint32_t round,
-                       uint32_t id, const uint8_t pk_c[32], const uint8_t pk_s[32]) {
-    uint8_t m[88];
-    (void)sodium_ready();
-    keys_message(m, round, id, pk_c, pk_s);
-    crypto_sign_detached(sig, NULL, m, sizeof m, sign_sk);
-}
-
-fedc_err fedc_sa_verify_keys(const uint8_t sig[FEDC_SA_SIG_BYTES], const uint8_t sign_pk[32],
-                             uint32_t round, uint32_t id, const uint8_t pk_c[32],
-                             const uint8_t pk_s[32]) {
-    uint8_t m[88];
-    (void)sodium_ready();
-    keys_message(m, round, id, pk_c, pk_s);
-    return crypto_sign_verify_detached(sig, m, sizeof m, sign_pk) == 0 ? FEDC_OK : FEDC_ECHECKSUM;
-}
-
 static int cmp_int(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);

@@ -313,8 +313,7 @@ static fedc_err check_secagg(const Fedc__Envelope *e, const fedc_msg_expect *x, 
     }
     case FEDC__ENVELOPE__BODY_SA_GRAPH_INS: {
         const Fedc__SaGraphIns *g = e->sa_graph_ins;
-        if (g->n_members < 2 || g->n_members > FEDC_SA_MAX_N || g->h < 1 ||
-            g->id >= g->n_members) {
+        if (g->n_members < 2 || g->n_members > FEDC_SA_MAX_N || g->h < 1 || g->id >= g->n_members) {
             fedc_diag_set(d, "sa_graph_ins: %zu participants, h %u, receiver %u", g->n_members,
                           g->h, g->id);
             return FEDC_ERANGE;
@@ -398,8 +397,7 @@ static fedc_err check_secagg(const Fedc__Envelope *e, const fedc_msg_expect *x, 
     case FEDC__ENVELOPE__BODY_SA_UNMASK_INS: {
         const Fedc__SaUnmaskIns *u = e->sa_unmask_ins;
         if (u->n_sigs > FEDC_SA_MAX_N) {
-            fedc_diag_set(d, "sa_unmask_ins: %zu signatures, at most %d", u->n_sigs,
-                          FEDC_SA_MAX_N);
+            fedc_diag_set(d, "sa_unmask_ins: %zu signatures, at most %d", u->n_sigs, FEDC_SA_MAX_N);
             return FEDC_ERANGE;
         }
         for (size_t i = 0; i < u->n_sigs; i++)

@@ -57,7 +57,7 @@
 #define FEDC_SA_NAME_MAX 64                   /* identity names, as FEDC_NAME_MAX */
 #define FEDC_SA_SHARE_PLAIN (4 + 4 + 32 + 32) /* owner, holder, b share, key share */
 #define FEDC_SA_SHARE_CT (FEDC_SA_SHARE_PLAIN + FEDC_SA_SEAL_OVERHEAD) /* 112 bytes */
-#define FEDC_SA_MAX_ATTEMPT 0xffffffu         /* attempts per (round, stage): 24 bits */
+#define FEDC_SA_MAX_ATTEMPT 0xffffffu /* attempts per (round, stage): 24 bits */
 #define FEDC_SA_MIN_NBRS_DEFAULT 3
 
 /* Share kinds revealed in the unmask step. */
@@ -67,13 +67,13 @@ enum { FEDC_SA_REVEAL_B = 1, FEDC_SA_REVEAL_SK = 2 };
  * blames, never as text alone). */
 typedef enum fedc_sa_refusal {
     FEDC_SA_REFUSE_NONE = 0,
-    FEDC_SA_REFUSE_BAD_KEYS = 1,    /* a neighbour's round keys or signature do not verify */
-    FEDC_SA_REFUSE_NOT_LISTED = 2,  /* a neighbour is missing from our roster */
-    FEDC_SA_REFUSE_COUNTER = 3,     /* the session counter did not go forward */
-    FEDC_SA_REFUSE_UNMASKED = 4,    /* this (round, stage) was unmasked already */
-    FEDC_SA_REFUSE_FLOOR = 5,       /* neighbourhood or threshold below our floor */
-    FEDC_SA_REFUSE_PROTOCOL = 6,    /* anything else the coordinator got wrong */
-    FEDC_SA_REFUSE_TOO_FEW = 7      /* too few neighbours or signatures left (withheld) */
+    FEDC_SA_REFUSE_BAD_KEYS = 1,   /* a neighbour's round keys or signature do not verify */
+    FEDC_SA_REFUSE_NOT_LISTED = 2, /* a neighbour is missing from our roster */
+    FEDC_SA_REFUSE_COUNTER = 3,    /* the session counter did not go forward */
+    FEDC_SA_REFUSE_UNMASKED = 4,   /* this (round, stage) was unmasked already */
+    FEDC_SA_REFUSE_FLOOR = 5,      /* neighbourhood or threshold below our floor */
+    FEDC_SA_REFUSE_PROTOCOL = 6,   /* anything else the coordinator got wrong */
+    FEDC_SA_REFUSE_TOO_FEW = 7     /* too few neighbours or signatures left (withheld) */
 } fedc_sa_refusal;
 
 /* A client's advertisement: its two round public keys, its commitment to the graph randomness,
@@ -149,8 +149,8 @@ typedef struct fedc_sa_guard {
 
 typedef struct fedc_sa_client {
     /* settings, kept across sessions (set them after zeroing the struct) */
-    int min_nbrs;              /* our floor: 0 means FEDC_SA_MIN_NBRS_DEFAULT */
-    fedc_sa_roster_fn roster;  /* NULL: no roster, the coordinator's relay is trusted */
+    int min_nbrs;             /* our floor: 0 means FEDC_SA_MIN_NBRS_DEFAULT */
+    fedc_sa_roster_fn roster; /* NULL: no roster, the coordinator's relay is trusted */
     void *roster_ctx;
     fedc_sa_guard guard;
     /* why the last step failed, and the session id it blames (or -1) */
@@ -276,8 +276,8 @@ FEDC_MUST_CHECK fedc_err fedc_sa_server_new(fedc_sa_server *s, int n, int h, int
 
 /* Graph mode: client id's reveal. FEDC_ECHECKSUM when it does not match its commitment. When
  * the last one arrives the graph is drawn. */
-FEDC_MUST_CHECK fedc_err fedc_sa_server_graph_r(fedc_sa_server *s, uint32_t id,
-                                                const uint8_t r[32], fedc_diag *d);
+FEDC_MUST_CHECK fedc_err fedc_sa_server_graph_r(fedc_sa_server *s, uint32_t id, const uint8_t r[32],
+                                                fedc_diag *d);
 /* Whether the graph is known (always outside graph mode). */
 int fedc_sa_server_graph_ready(const fedc_sa_server *s);
 

@@ -107,19 +107,6 @@ void fedc_sa_graph_free(fedc_sa_graph *g);
  * size), else floor(size / 2) + 1. Returns -1 for an impossible request. */
 int fedc_sa_threshold(int size, int requested);
 
-/* The signature a client puts on its round keys (AdvertiseKeys): Ed25519 (crypto_sign_detached)
- * by its long-term identity over "fedc-secagg-keys" || round || id || pk_c || pk_s, so that a
- * neighbour holding the roster can check that the coordinator relayed the client's own keys.
- * sa_proto.h passes the session counter as round and a tag of the session id as id, so a
- * signature from another round, retry, stage or run does not verify. */
-#define FEDC_SA_SIG_BYTES 64
-void fedc_sa_sign_keys(uint8_t sig[FEDC_SA_SIG_BYTES], const uint8_t sign_sk[64], uint32_t round,
-                       uint32_t id, const uint8_t pk_c[32], const uint8_t pk_s[32]);
-
-/* FEDC_OK when sig is sign_pk's signature of exactly these keys for this round and id, else
- * FEDC_ECHECKSUM (a forged or replayed advertisement). */
-FEDC_MUST_CHECK fedc_err fedc_sa_verify_keys(const uint8_t sig[FEDC_SA_SIG_BYTES],
-                                             const uint8_t sign_pk[32], uint32_t round, uint32_t id,
-                                             const uint8_t pk_c[32], const uint8_t pk_s[32]);
+#define FEDC_SA_SIG_BYTES 64 /* Ed25519 signatures (sa_proto.h signs round keys with them) */
 
 #endif

@@ -6,12 +6,15 @@
  *   ACTION  exit (calls _exit(FEDC_FAULT_EXIT_CODE)), kill (raises SIGKILL), stop (raises SIGSTOP,
  *           a frozen process that keeps its connections), stall (sleeps forever), delay (sleeps MS
  *           milliseconds and goes on), misbehave (the program does its test-only misdeed for
- *           that step and goes on: a client replays its previous masked input at sa-replay; the
- *           coordinator relays a forged round key at sa-forge, or asks a client for both share
- *           kinds of one peer at sa-both, so tests can watch honest peers refuse; a client
- *           corrupts its model update at upd-scale (x100), upd-flip (sign flipped), upd-nan
- *           (a NaN and an infinity) or upd-zero (all zero), for the robust-aggregation and
- *           DP tests)
+ *           that step and goes on, so tests can watch honest peers refuse or recover). Client
+ *           misdeeds: sa-replay (replays its previous masked input), sa-badkeys (advertises round
+ *           keys its identity did not sign), sa-silent (from then on heartbeats but answers no
+ *           secure-aggregation instruction), upd-scale (x100), upd-flip (sign flipped), upd-nan
+ *           (a NaN and an infinity), upd-zero (all zero), for the robust-aggregation and DP
+ *           tests. Coordinator misdeeds: sa-forge (relays a forged round key), sa-one (sends a
+ *           client a neighbourhood of itself with threshold 1), sa-split (tells one survivor a
+ *           survivor set without another member), sa-retry (discards an unmasked training sum
+ *           and retries the round), sa-wrap (drops a session and reuses its counter)
  *   STEP    a named point, e.g. join, stats, fit, fit-res, eval-res (client); round-start,
  *           aggregate, eval-sent, checkpoint (coordinator); secure aggregation (client): sa-share
  * (the neighbours' keys arrived: exiting here drops out before ShareKeys), sa-mask (the neighbours'
