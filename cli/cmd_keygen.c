@@ -1,4 +1,5 @@
-/* fedc keygen: one long-term identity per participant (SECURITY.md, "Transport and admission"). */
+/* fedc keygen: one long-term identity per participant (docs/security.md, "Transport and
+ * admission"). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>

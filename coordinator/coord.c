@@ -257,7 +257,8 @@ const uint8_t *allow_key(const coord *co, const char *name) {
 
 /* Whether a client may be sent work this round: live, not excluded, not benched. */
 static int eligible(const coord *co, const client *c) {
-    return c->alive && !c->gone && !c->excluded && co->round >= c->bench_until;
+    return c->alive && !c->gone && !c->excluded &&
+           (co->round >= c->bench_until || co->bench_relaxed);
 }
 
 int min_clients_now(const coord *co) {
@@ -1124,7 +1125,9 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
 /* ---- the loop -------------------------------------------------------------------------------- */
 
 static int need_to_start(const coord *co) {
-    return co->have_stats ? co->cfg->min_fit_clients : min_clients_now(co);
+    int m = co->have_stats ? co->cfg->min_fit_clients : min_clients_now(co);
+    /* A secure session needs the floor's participants: wait for them instead of failing. */
+    return co->cfg->secagg && m < co->cfg->sa_min_nbrs ? co->cfg->sa_min_nbrs : m;
 }
 
 static void drop_expect(coord *co) {
@@ -1249,7 +1252,17 @@ static int advance(coord *co) {
     case PH_WAIT: {
         if (co->round > (uint32_t)co->cfg->rounds)
             return 1;
-        int alive = n_eligible(co), need = need_to_start(co);
+        int need = need_to_start(co);
+        co->bench_relaxed = 0;
+        int alive = n_eligible(co), strict = alive;
+        if (alive < need) {
+            /* Too few without the benched members: take them back rather than stall. */
+            co->bench_relaxed = 1;
+            alive = n_eligible(co);
+        }
+        if (co->have_schema && alive >= need && alive > strict && !awaiting_resumed(co))
+            logm("round %u: %d benched member(s) taken back: too few others to start", co->round,
+                 alive - strict);
         if (co->have_schema && alive >= need && !awaiting_resumed(co)) {
             if (!co->have_stats)
                 start_stats(co);

@@ -126,6 +126,7 @@ typedef struct coord {
     uint32_t sa_attempt_skip; /* added to the attempt so the session counter goes forward */
     int sa_wrap;              /* test only: the next session reuses the previous counter */
     int excluded_total;       /* members excluded for bad round keys or a roster mismatch */
+    int bench_relaxed;        /* this round selects benched members too (too few others) */
     /* aggregation and differential privacy (aggregate.c) */
     float dp_clip_now;        /* the clip norm clients apply this round */
     float dp_clip_used;       /* the one the last finished round used */

@@ -40,7 +40,7 @@ static void usage(FILE *f) {
         "  --bind ENDPOINT          ZeroMQ endpoint to listen on, e.g. tcp://*:7070 (required)\n"
         "  --max-msg-mb N           largest message accepted from a client, in MiB (default\n"
         "                           256: models up to 64M parameters)\n"
-        "security (SECURITY.md; both layers on by default):\n"
+        "security (docs/security.md; both layers on by default):\n"
         "  --key FILE               our secret key, NAME.key_secret from fedc keygen (CurveZMQ)\n"
         "  --allow DIR              directory of the clients' NAME.key files: only these join\n"
         "  --insecure               no CurveZMQ and no allow-list (testing only; warns every\n"

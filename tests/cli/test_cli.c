@@ -520,7 +520,7 @@ static void test_operating_threshold(void **state) {
     free(json);
 }
 
-/* fedc privacy prints SECURITY.md's reference epsilons and refuses incomplete input. */
+/* fedc privacy prints docs/security.md's reference epsilons and refuses incomplete input. */
 static void test_privacy(void **state) {
     (void)state;
     proc_result r;

@@ -1,4 +1,4 @@
-/* The RDP accountant against SECURITY.md's reference values (integer orders) and against
+/* The RDP accountant against docs/security.md's reference values (integer orders) and against
  * independent references at fractional orders (to 1e-3), per step and end to end; the noise
  * multiplier derived from a target epsilon; and the secret Gaussian noise stream: its
  * distribution (moments and Kolmogorov-Smirnov, with negative controls that must fail), its
@@ -126,7 +126,7 @@ static void test_end_to_end(void **state) {
     assert_true(ints[0] == 2 && ints[254] == 256 && defs[0] == 1.25 && defs[35] == 10 &&
                 defs[36] == 11 && defs[281] == 256);
     fedc_diag d;
-    /* SECURITY.md, integer orders 2..256, classic conversion:
+    /* docs/security.md, integer orders 2..256, classic conversion:
      * q = 256/60000, sigma = 1.12, T = 14062, delta = 1e-5 -> 2.922 */
     assert_int_equal(
         fedc_dp_epsilon_orders(&e, &order, 256.0 / 60000.0, 1.12, 14062, 1e-5, ints, n_int, &d),

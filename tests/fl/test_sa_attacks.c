@@ -1,5 +1,5 @@
 /* A dishonest coordinator against the SecAgg+ state machines, in memory (docs/security.md,
- * "Attacks and the tests that hold them"). Each test plays one attack from the review of the
+ * "Tests that prove it"). Each test plays one attack from the review of the
  * protocol and hands what the coordinator obtained to a decoder that tries to rebuild the
  * victim's input exactly; with the defences it must recover nothing. Each attack runs a second
  * time with that one defence switched off (this executable compiles core/fl/src/sa_proto.c with

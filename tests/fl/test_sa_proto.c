@@ -1,6 +1,6 @@
-/* The SecAgg+ protocol state machines driven in memory (docs/security.md, "Tests"): full
- * protocol sums exactly, with a drawn graph too; dropouts after ShareKeys, after MaskedInput and
- * after signing the survivor set are recovered; too many dropouts abort; a client withholds
+/* The SecAgg+ protocol state machines driven in memory (docs/security.md, "Tests that prove it"):
+ * full protocol sums exactly, with a drawn graph too; dropouts after ShareKeys, after MaskedInput
+ * and after signing the survivor set are recovered; too many dropouts abort; a client withholds
  * below the threshold; the floors hold and the fewest inputs in a finished sum match the
  * documented formula; a forged round key or a neighbour missing from the roster is refused with
  * a code and the neighbour's id; the session counter only goes forward and a stage is unmasked

@@ -1,5 +1,5 @@
-/* Secure-aggregation maths (SECURITY.md, "Tests that prove it"): masks cancel exactly, the masked
- * sum decodes to the plain sum of the quantised inputs bit for bit, PRG(s_uv) == PRG(s_vu),
+/* Secure-aggregation maths (docs/security.md, "Tests that prove it"): masks cancel exactly, the
+ * masked sum decodes to the plain sum of the quantised inputs bit for bit, PRG(s_uv) == PRG(s_vu),
  * Shamir t-of-n reconstructs and t-1 does not, bad x-coordinates are refused, stochastic
  * rounding is unbiased within 1/s, n_max clients at +-c do not wrap, and sealed shares fail to
  * open under another session, sender, receiver or key. */

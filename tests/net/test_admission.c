@@ -1,4 +1,4 @@
-/* Transport security and admission over real TCP (SECURITY.md, "Transport and admission"): a
+/* Transport security and admission over real TCP (docs/security.md, "Transport and admission"): a
  * federation with CurveZMQ and a ZAP allow-list completes; an unlisted key and a wrong
  * coordinator key are refused with clear messages while the listed clients go on; a secret key
  * file others can read and missing key flags stop the programs before they start.

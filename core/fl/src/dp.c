@@ -1,7 +1,7 @@
 /* RDP accountant of the sampled Gaussian mechanism at integer and fractional orders, and secret
  * Gaussian noise from a ChaCha20 keystream (contracts in dp.h). Left out: the improved RDP-to-DP
  * conversion (Balle et al. 2020), which would give smaller epsilons than the classic one that
- * SECURITY.md's reference values use. */
+ * docs/security.md's reference values use. */
 #include "fedc/dp.h"
 #include "fedc/train.h"
 

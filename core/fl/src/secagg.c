@@ -1,4 +1,4 @@
-/* Secure-aggregation maths (contracts and formulas in secagg.h and SECURITY.md). */
+/* Secure-aggregation maths (contracts and formulas in secagg.h and docs/security.md). */
 #include "fedc/secagg.h"
 
 #include "fedc/rng.h"

@@ -39,7 +39,7 @@ void fedc_key_wipe(fedc_identity *id) {
     id->has_secret = 0;
 }
 
-/* Derives the CURVE keys from the Ed25519 ones (SECURITY.md). */
+/* Derives the CURVE keys from the Ed25519 ones (docs/security.md). */
 static int derive(fedc_identity *id) {
     if (crypto_sign_ed25519_pk_to_curve25519(id->curve_pk, id->sign_pk) != 0)
         return -1;

@@ -14,7 +14,7 @@
 #define MAX_FRAMES 4
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_DOMAIN "fedc"
-#define OPT_ZAP_ENFORCE_DOMAIN 93 /* draft option, honoured by libzmq 4.3.4 (SECURITY.md) */
+#define OPT_ZAP_ENFORCE_DOMAIN 93 /* draft option, honoured by libzmq 4.3.4 (docs/security.md) */
 #define MAX_LOGGED_KEYS 64
 
 /* The ZAP handler (RFC 27): a REP socket in the coordinator's context answering libzmq's

@@ -3,9 +3,9 @@
  * 3.3) at integer and fractional orders, composed over steps and converted to (epsilon, delta)
  * with the classic bound epsilon = min over orders a of T * rdp(a) + ln(1 / delta) / (a - 1)
  * (Mironov 2017, proposition 3), and a stream of secret Gaussian noise for DP-FedAvg and DP-SGD.
- * Reference values in SECURITY.md ("Accountant") and tests/fl/test_dp.c. Left out: the improved
- * RDP-to-DP conversion of Balle et al. 2020, sampling without replacement, and a floating-point
- * hardened ("snapping") noise mechanism. */
+ * Reference values in docs/security.md ("Accountant") and tests/fl/test_dp.c. Left out: the
+ * improved RDP-to-DP conversion of Balle et al. 2020, sampling without replacement, and a
+ * floating-point hardened ("snapping") noise mechanism. */
 #ifndef FEDC_DP_H
 #define FEDC_DP_H
 
@@ -14,7 +14,7 @@
 
 #include "fedc/err.h"
 
-/* The integer orders of the classic accountant (and of SECURITY.md's reference values). */
+/* The integer orders of the classic accountant (and of docs/security.md's reference values). */
 #define FEDC_RDP_MIN_ORDER 2
 #define FEDC_RDP_MAX_ORDER 256
 /* Room an order array needs for fedc_dp_orders_default and fedc_dp_orders_integer. */
@@ -45,7 +45,7 @@ double fedc__log_erfc(double x);
 
 /* Fill orders (room for FEDC_DP_MAX_ORDERS, caller owns) with an order set and return its size.
  * Default: 1.25, 1.5, ..., 10 in steps of 0.25, then the integers 11..256 (282 orders).
- * Integer: FEDC_RDP_MIN_ORDER..FEDC_RDP_MAX_ORDER (255 orders), SECURITY.md's set. */
+ * Integer: FEDC_RDP_MIN_ORDER..FEDC_RDP_MAX_ORDER (255 orders), docs/security.md's set. */
 int fedc_dp_orders_default(double *orders);
 int fedc_dp_orders_integer(double *orders);
 

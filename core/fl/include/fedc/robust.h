@@ -1,5 +1,5 @@
 /* Robust aggregation of client updates for when secure aggregation is off and the coordinator
- * holds every update (SECURITY.md, "Robust aggregation"):
+ * holds every update (docs/security.md, "Robust aggregation"):
  *   median        coordinate-wise median (Yin et al., ICML 2018)
  *   trimmed mean  per coordinate, drop the floor(beta n) largest and smallest values and average
  *                 the rest (Yin et al. 2018; beta must exceed the share of bad clients)

@@ -1,6 +1,6 @@
 /* Secure-aggregation maths (SecAgg / SecAgg+, Bonawitz et al. CCS 2017; Bell et al. CCS 2020),
- * with the libsodium calls of SECURITY.md. No sockets here: the protocol rounds that move these
- * values between clients and the coordinator live in the programs.
+ * with the libsodium calls of docs/security.md. No sockets here: the protocol rounds that move
+ * these values between clients and the coordinator live in the programs.
  *
  * - Fixed point: x in [-c, c] becomes q = floor(x * s + u), u uniform in [0, 1) from secret
  *   randomness (unbiased stochastic rounding), s = (2^(B-1) - 1) / c with B = 32 - ceil(log2

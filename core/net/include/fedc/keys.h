@@ -1,4 +1,4 @@
-/* Long-term identities of the participants (SECURITY.md, "Transport and admission").
+/* Long-term identities of the participants (docs/security.md, "Transport and admission").
  *
  * Each participant has one Ed25519 signing key pair (libsodium); its CURVE (X25519) key pair for
  * CurveZMQ is derived from it with crypto_sign_ed25519_{pk,sk}_to_curve25519, so one file pair is

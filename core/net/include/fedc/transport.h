@@ -37,7 +37,7 @@ FEDC_MUST_CHECK fedc_err fedc_net_bind(fedc_endpoint **out, void *zctx, const ch
 FEDC_MUST_CHECK fedc_err fedc_net_connect(fedc_endpoint **out, void *zctx, const char *addr,
                                           size_t max_msg, fedc_diag *d);
 
-/* CurveZMQ (SECURITY.md, "Transport and admission"). The coordinator's ROUTER: a ZAP handler
+/* CurveZMQ (docs/security.md, "Transport and admission"). The coordinator's ROUTER: a ZAP handler
  * thread with the allow-list (copied; public keys only) answers authentication requests on
  * inproc://zeromq.zap.01 in zctx, started before the bind, with ZMQ_ZAP_ENFORCE_DOMAIN (option
  * 93) set so that no handler means no admission. A listed key is admitted with its name as the
