@@ -11,7 +11,7 @@
  *           kinds of one peer at sa-both, so tests can watch honest peers refuse; a client
  *           corrupts its model update at upd-scale (x100), upd-flip (sign flipped), upd-nan
  *           (a NaN and an infinity) or upd-zero (all zero), for the robust-aggregation and
- *           DP tests)
+ *           DP tests), or overstates its FedAvg weight 4x at upd-weight)
  *   STEP    a named point, e.g. join, stats, fit, fit-res, eval-res (client); round-start,
  *           aggregate, eval-sent, checkpoint (coordinator); secure aggregation (client): sa-share
  * (the neighbours' keys arrived: exiting here drops out before ShareKeys), sa-mask (the neighbours'
