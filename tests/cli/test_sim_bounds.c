@@ -1,6 +1,7 @@
 /* Bounds that are always on, end to end with fedc sim (real coordinator and client processes):
  *   - honest runs, plain and secure, report the check every round ("update_norm" within
- *     "update_norm_bound", "weights_ok": true) and are never retried;
+ *     "update_norm_bound", "weights_ok": true) and are never retried; under a tight bound the
+ *     clients clip to it;
  *   - a client that scales its update after clipping (FEDC_FAULT misbehave:upd-scale) is refused:
  *     with --secagg off its update alone, naming its norm and the bound; under secure
  *     aggregation the round's sum, whose norm exceeds the summed weight x bound (both numbers in
@@ -51,7 +52,7 @@ static int all_checked(const char *metrics, double bound) {
         printf("  round %d: update_norm %.5g, update_norm_bound %g, weights_ok %s, retries %g\n",
                n + 1, norm, b, strstr(l, "\"weights_ok\":true") ? "true" : "not true",
                simrun_line_num(l, "retries"));
-        assert_true(norm > 0 && norm <= b);
+        assert_true(norm > 0 && norm <= b * (1 + 1e-6));
         assert_true(fabs(b - bound) <= 1e-6 * bound);
         assert_non_null(strstr(l, "\"weights_ok\":true"));
         free(l);
@@ -60,7 +61,8 @@ static int all_checked(const char *metrics, double bound) {
     return n;
 }
 
-/* Honest runs pass the checks at the default bound (16), plain and secure, without a retry. */
+/* Honest runs pass the checks at the default bound (16), plain and secure, without a retry; with
+ * a bound below their norms they clip. */
 static void test_honest(void **state) {
     (void)state;
     static const char *const modes[] = {"off", "on"};
@@ -77,6 +79,19 @@ static void test_honest(void **state) {
         assert_null(strstr(o.coord_log, "rejected"));
         simrun_free(&o);
     }
+    /* A bound below the honest norms (about 0.06 here): the clients clip to it and nothing is
+     * refused. */
+    static const char *const tight[] = {"--update-norm-bound", "0.01", NULL};
+    const char *args[64];
+    flags(args, "off", tight);
+    sim_out o = simrun(g_fedc, args, NULL, 300);
+    assert_int_equal(o.status, 0);
+    printf("--update-norm-bound 0.01:\n");
+    assert_int_equal(all_checked(o.metrics, 0.01), 3);
+    assert_int_equal(simrun_count(o.client_log, ", clipped to 0.01"), 3);
+    assert_null(strstr(o.coord_log, "fit_res refused"));
+    assert_null(strstr(o.coord_log, "rejected"));
+    simrun_free(&o);
 }
 
 /* A client scaling its update x100 after clipping to 0.5 (honest updates here are about 0.06). */

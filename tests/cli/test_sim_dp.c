@@ -546,6 +546,11 @@ static void test_flag_refusals(void **state) {
         {{"--dp-clip", "1", "--dp-noise", "1", "--aggregator", "norm-bound", "--norm-bound", "1",
           NULL},
          "--dp-clip works with --aggregator mean"},
+        {{"--dp-clip", "1", "--dp-noise", "1", "--update-norm-bound", "5", NULL},
+         "under client-level DP the clip norm (--dp-clip) is the bound"},
+        {{"--aggregator", "norm-bound", "--norm-bound", "1", "--update-norm-bound", "5", NULL},
+         "with --aggregator norm-bound, --norm-bound is the bound"},
+        {{"--update-norm-bound", "0", NULL}, "--update-norm-bound"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const char *argv[24] = {coord,        "--bind",        "tcp://127.0.0.1:1",
