@@ -540,41 +540,31 @@ static int64_t dgauss(rbits *r, const fedc_dgauss_param *p, u128 den2) {
     }
 }
 
+/* The random words of one call come from a buffer on the stack (4 KiB), wiped before return:
+ * whatever keystream is left in it is never used again (the stream's counter is past it). */
 void fedc_dgauss_add(fedc_dp_noise *g, int64_t *x, size_t n, const fedc_dgauss_param *p) {
     FEDC_CHECK(p->num > 0 && p->den > 0 && p->t > 0);
-    rbits *r = malloc(sizeof *r);
-    FEDC_CHECK(r != NULL);
-    r->g = g;
-    r->pos = r->len = 0;
+    rbits r = {.g = g, .pos = 0, .len = 0};
     const u128 den2 = (u128)2 * p->num * p->den * p->t * p->t; /* < 2^112 */
     for (size_t i = 0; i < n; i++)
-        x[i] += dgauss(r, p, den2);
-    sodium_memzero(r, sizeof *r);
-    free(r);
+        x[i] += dgauss(&r, p, den2);
+    sodium_memzero(&r, sizeof r);
 }
 
 void fedc_dlaplace_add(fedc_dp_noise *g, int64_t *x, size_t n, uint64_t t) {
     FEDC_CHECK(t >= 1 && t <= ((uint64_t)1 << 32));
-    rbits *r = malloc(sizeof *r);
-    FEDC_CHECK(r != NULL);
-    r->g = g;
-    r->pos = r->len = 0;
+    rbits r = {.g = g, .pos = 0, .len = 0};
     for (size_t i = 0; i < n; i++)
-        x[i] += dlaplace(r, t);
-    sodium_memzero(r, sizeof *r);
-    free(r);
+        x[i] += dlaplace(&r, t);
+    sodium_memzero(&r, sizeof r);
 }
 
 size_t fedc__dp_bern_exp_count(fedc_dp_noise *g, uint64_t num, uint64_t den, size_t trials) {
     FEDC_CHECK(den >= 1);
-    rbits *r = malloc(sizeof *r);
-    FEDC_CHECK(r != NULL);
-    r->g = g;
-    r->pos = r->len = 0;
+    rbits r = {.g = g, .pos = 0, .len = 0};
     size_t ones = 0;
     for (size_t i = 0; i < trials; i++)
-        ones += (size_t)bern_exp(r, num, den);
-    sodium_memzero(r, sizeof *r);
-    free(r);
+        ones += (size_t)bern_exp(&r, num, den);
+    sodium_memzero(&r, sizeof r);
     return ones;
 }
