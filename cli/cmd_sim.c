@@ -71,6 +71,7 @@ static void usage(FILE *f) {
         "  --insecure               plain TCP instead of CurveZMQ with generated keys\n"
         "  --aggregator NAME, --trim-beta B, --krum-f F, --multi-krum-m M, --norm-bound C\n"
         "                           robust aggregation (fedc-coordinator --help)\n"
+        "  --update-norm-bound B    the L2 bound of every update (fedc-coordinator --help)\n"
         "  --dp-clip C, --dp-noise Z, --target-epsilon E, --dp-delta D, --dp-adaptive\n"
         "                           client-level DP-FedAvg (fedc-coordinator --help)\n"
         "  --dp-sgd-clip C, --dp-sgd-noise S, --dp-sgd-epsilon E, --dp-sgd-delta D\n"
@@ -909,13 +910,12 @@ int sim_run(const sim_opts *o) {
 
 /* The coordinator flag fedc sim hands on unchanged (or NULL). */
 static const char *coord_flag(const char *f) {
-    static const char *const names[] = {"--aggregator",      "--trim-beta",
-                                        "--krum-f",          "--multi-krum-m",
-                                        "--norm-bound",      "--dp-clip",
-                                        "--dp-noise",        "--dp-delta",
-                                        "--target-epsilon",  "--dp-quantile",
-                                        "--dp-clip-lr",      "--dp-count-noise",
-                                        "--min-fit-clients", NULL};
+    static const char *const names[] = {
+        "--aggregator",      "--trim-beta",         "--krum-f",
+        "--multi-krum-m",    "--norm-bound",        "--dp-clip",
+        "--dp-noise",        "--dp-delta",          "--target-epsilon",
+        "--dp-quantile",     "--dp-clip-lr",        "--dp-count-noise",
+        "--min-fit-clients", "--update-norm-bound", NULL};
     for (int i = 0; names[i]; i++)
         if (strcmp(f, names[i]) == 0)
             return names[i];

@@ -993,22 +993,30 @@ static int on_fit_ins(cl *c, const fedc_inbox *in) {
     if (f->secagg &&
         sa_open(c, e->round, FEDC_SA_STAGE_FIT, f->secagg, fedc_sa_fit_len(c->job.local->n_params)))
         return -1;
+    /* The update is clipped to the smaller of the two bounds the coordinator sets: clip_norm
+     * (client-level DP, norm-bound) and update_norm_bound (every run; the coordinator checks the
+     * aggregate against it). */
+    Fedc__HyperParams hp = *f->hp;
+    if (f->update_norm_bound > 0 && !(hp.clip_norm > 0 && hp.clip_norm <= f->update_norm_bound))
+        hp.clip_norm = f->update_norm_bound;
     if (c->busy) {
         /* Still training an earlier round (it was retried or we were late): run this next. */
         fedc_tensor_unpack(c->pending_w, f->weights, in->raw);
         c->pending = 1;
         c->pending_round = e->round;
-        c->pending_hp = *f->hp;
+        c->pending_hp = hp;
         c->pending_pw = f->pos_weight;
         return -1;
     }
     fedc_tensor_unpack(c->pending_w, f->weights, in->raw);
-    start_training(c, e->round, c->pending_w, f->hp, f->pos_weight);
+    start_training(c, e->round, c->pending_w, &hp, f->pos_weight);
     return -1;
 }
 
-/* Test-only misdeeds (FEDC_FAULT misbehave:upd-scale|upd-flip|upd-nan): the update of a broken
- * or hostile client, sent in place of the real one (after clipping: such a client ignores it). */
+/* Test-only misdeeds (FEDC_FAULT misbehave:upd-scale|upd-flip|upd-nan|upd-zero): the update of a
+ * broken or hostile client, sent in place of the real one (after clipping: such a client ignores
+ * it). upd-weight (on_training_done) overstates the client's FedAvg weight 4x: its weight in the
+ * secure sum (capped at 1), its example count in a plain update (the weight there). */
 static void corrupt_update(job *j) {
     size_t n = j->local->n_params;
     if (fedc_fault_point("upd-scale", j->round))
@@ -1110,6 +1118,10 @@ static void on_training_done(cl *c) {
             double loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
             if (c->cfg->dp_clip > 0 || j->client_dp)
                 loss = 0.0; /* under DP it would leave un-noised: withheld */
+            if (fedc_fault_point("upd-weight", j->round)) {
+                logm("misbehaving (fault injection): claiming 4x our FedAvg weight");
+                w = fmin(1.0, 4.0 * w);
+            }
             fedc_diag d;
             fedc_err rc = w > 0 ? fedc_sa_fit_encode(c->sa_vec, j->update, j->local->n_params, w,
                                                      loss, (uint64_t)c->train_raw->n_rows,
@@ -1134,6 +1146,10 @@ static void on_training_done(cl *c) {
         t.count = j->local->n_params;
         r.update = &t;
         r.n_examples = (uint64_t)c->train_raw->n_rows; /* real rows, not augmented ones */
+        if (fedc_fault_point("upd-weight", j->round)) {
+            logm("misbehaving (fault injection): claiming 4x our rows");
+            r.n_examples *= 4;
+        }
         r.train_loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
         if (c->cfg->dp_clip > 0 || j->client_dp)
             r.train_loss = 0.0; /* under DP it would leave un-noised: withheld */

@@ -10,16 +10,43 @@
  * sensitivity of the mean stays C / (q N) whoever takes part). Each round is one step of the
  * sampled Gaussian mechanism: every live client is selected independently with probability
  * q = --fraction-fit (Poisson sampling, as the accountant assumes), from secret randomness.
- * Nothing is released by a round that fails (too few answers, an implausible sum) and is retried
- * with a fresh sample; a round whose noised model went out before a crash (the marker file
- * dp-released, written before the model leaves) is charged again when the run resumes.
+ * Every sampled round releases a model and is charged (below); a round whose noised model went out
+ * before a crash (the marker file dp-released, written before the model leaves) is charged again
+ * when the run resumes.
  *
  * Adaptive clipping (Andrew, Thakkar, McMahan, Ramaswamy, "Differentially Private Learning with
  * Adaptive Clipping", NeurIPS 2021): each client also reports b = 1 when its update was within C
  * (through the same secure sum); with b_avg = (sum b + N(0, sigma_b^2)) / n the next round uses
  * C * exp(-eta (b_avg - gamma)). Spending privacy on the count means the update gets the noise
  * multiplier z_upd = (z^-2 - (2 sigma_b)^-2)^(-1/2), so that both together are worth one Gaussian
- * mechanism of multiplier z (their Theorem 1), which is what the accountant charges. */
+ * mechanism of multiplier z (their Theorem 1), which is what the accountant charges.
+ *
+ * The noise is the discrete Gaussian (core/fl dp.h; Canonne, Kamath, Steinke 2020, "CKS20") added
+ * to the sum on an integer grid, the secure-aggregation quantiser's 1 / s (the same grid under
+ * --secagg off), never a floating-point Gaussian added to floats (Mironov, CCS 2012, recovers
+ * the noiseless value from the low bits of such sums). Its sd in grid steps is z Delta, with
+ * Delta the L2 sensitivity of the integer sum: s C plus what rounding to the grid can add
+ * (grid_sensitivity; at C = 0.5 and the default quantiser about 0.1% of s C for 3,700
+ * parameters, 2% for a million), so slightly more than z C on the update. The released update is
+ * a function of the noised integers alone. The accountant keeps charging the continuous sampled
+ * Gaussian: CKS20 bound the discrete Gaussian's Renyi divergence by the continuous one's (Theorem
+ * 4 and its multivariate form) for the unsampled mechanism; for Poisson sampling at integer
+ * orders the binomial expansion of Mironov, Talwar, Zhang (2019) needs only E[(p1/p0)^k], which
+ * for integer shifts of a discrete Gaussian equals the continuous value exactly, so those terms
+ * are at most the continuous ones; the fractional orders and the reverse divergence are taken
+ * over from the continuous analysis without a separate proof.
+ *
+ * Every sampled round is released: when the Poisson sample is too small to aggregate (below
+ * --min-fit-clients, or what secure aggregation can sum) or the round yields no usable aggregate
+ * (dropouts, an implausible or out-of-bound sum), the coordinator releases the noise alone over
+ * the same denominator q N and charges the round like any other. Redrawing instead would make a
+ * client's real inclusion probability exceed the q the accountant charges (with 20 clients,
+ * q = 0.1 and at least 2 per round, 0.142).
+ *
+ * Bounds (every run, DP or not): each client clips its update to L2 norm B (FitIns
+ * update_norm_bound; the DP clip norm or norm-bound's C when set), the coordinator refuses a
+ * plain update beyond it and checks every aggregate: the mean update within B, FedAvg weights
+ * summing to at most 1 and to the summed example count over round 0's row total. */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
 #include <math.h>
@@ -77,6 +104,25 @@ float agg_client_clip(const coord *co) {
     return 0.0f;
 }
 
+float agg_update_bound(const coord *co) {
+    float c = agg_client_clip(co);
+    return c > 0 ? c : co->cfg->update_norm_bound;
+}
+
+int agg_dp_min_sample(const coord *co) {
+    const coord_cfg *cfg = co->cfg;
+    int m = cfg->min_fit_clients;
+    if (cfg->secagg) {
+        /* One survivor's "sum" would be its update: secure aggregation needs two at least,
+         * every session needs the Shamir threshold, and clients refuse a session below the
+         * floor (--secagg-min-neighbours). */
+        m = m > 2 ? m : 2;
+        m = m > cfg->sa_threshold ? m : cfg->sa_threshold;
+        m = m > cfg->sa_min_nbrs ? m : cfg->sa_min_nbrs;
+    }
+    return m;
+}
+
 int agg_init(coord *co) {
     const coord_cfg *cfg = co->cfg;
     co->dp_clip_now = cfg->dp_clip;
@@ -85,6 +131,13 @@ int agg_init(coord *co) {
     co->dp_expected = 1.0;
     if (!agg_dp_on(co))
         return 0;
+    fedc_sa_quant q;
+    fedc_diag d;
+    if (fedc_sa_quant_make(&q, (uint32_t)cfg->sa_max_clients, cfg->sa_clip, &d)) {
+        logm("client-level DP: the noise grid: %s", d.msg);
+        return 2;
+    }
+    co->dp_scale = q.scale;
     fedc_dp_noise_init(&co->noise);
     if (cfg->dp_adaptive) {
         double zb = 2.0 * cfg->dp_count_noise;
@@ -105,12 +158,19 @@ void agg_free(coord *co) {
         free(co->cl[i].upd);
         co->cl[i].upd = NULL;
     }
+    free(co->dp_int);
+    co->dp_int = NULL;
     if (agg_dp_on(co))
         fedc_dp_noise_wipe(&co->noise);
 }
 
 void agg_round_start(coord *co) {
     co->dp_unclipped = 0;
+    co->dp_noise_only = 0;
+    co->plain_examples = 0;
+    co->chk_norm = NAN;
+    co->chk_bound = (double)agg_update_bound(co);
+    co->chk_weights = -1;
     for (int i = 0; i < co->n_cl; i++)
         co->cl[i].upd_have = 0;
 }
@@ -290,6 +350,19 @@ fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_exampl
             memcpy(co->upd, upd, 4 * n);
         bound_norm(co->upd, n, cfg->agg.clip);
         u = co->upd;
+    } else {
+        /* Every client clips to the bound: one beyond it ignored the FitIns, and is refused. */
+        double sq = 0;
+        for (size_t i = 0; i < n; i++)
+            sq += (double)upd[i] * (double)upd[i];
+        double b = (double)cfg->update_norm_bound;
+        if (sqrt(sq) > b * (1.0 + 1e-4)) {
+            fedc_diag_set(d,
+                          "update norm %g exceeds the bound %g (--update-norm-bound): the client "
+                          "did not clip",
+                          sqrt(sq), b);
+            return FEDC_ERANGE;
+        }
     }
     uint64_t weight = agg_uniform(co) ? 1 : n_examples;
     if (agg_needs_updates(cfg->agg.kind) && !c->upd && !(c->upd = malloc(4 * n))) {
@@ -305,6 +378,8 @@ fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_exampl
     }
     if (agg_dp_on(co) && unclipped)
         co->dp_unclipped++;
+    if (c->round0)
+        co->plain_examples += (double)n_examples;
     return FEDC_OK;
 }
 
@@ -348,48 +423,187 @@ out:
     return rc;
 }
 
-int agg_check_secure_norm(coord *co, double weight) {
-    float c = agg_client_clip(co);
-    if (!(c > 0))
-        return 0;
+/* L2 norm of co->upd. */
+static double upd_norm(const coord *co) {
     double sq = 0;
     for (size_t i = 0; i < co->n_params; i++)
         sq += (double)co->upd[i] * (double)co->upd[i];
-    /* Every honest term has norm <= weight_k C, so the sum <= (sum of weights) C; plus the
-     * stochastic rounding, at most one step per coordinate and client. */
-    double slack = sqrt((double)co->n_params) * (double)co->cfg->sa_max_clients / co->sa.q.scale;
-    double limit = weight * (double)c + slack;
-    if (sqrt(sq) > limit) {
-        logm("round %u: the securely summed update has norm %g, beyond %g (summed weight %g x "
-             "clip norm %g): some client ignored the bound; rejected",
-             co->round, sqrt(sq), limit, weight, (double)c);
-        return -1;
-    }
+    return sqrt(sq);
+}
+
+/* Clients in this round's aggregate whose rows round 0 did not count (they joined later, or
+ * the coordinator resumed from a checkpoint, which does not keep who took part in round 0). */
+static int late_joiners(const coord *co) {
+    int n = 0;
+    for (int i = 0; i < co->n_cl; i++)
+        n += co->cl[i].fit_counted && !co->cl[i].round0;
+    return n;
+}
+
+/* Round 0's row total against the example counts the round's updates claim: at most the total
+ * (a client cannot add rows it did not have in round 0), plus half a row of rounding. Plain
+ * updates count only the clients round 0 counted; the secure sum cannot tell them apart, so a
+ * round with a late joiner skips this. */
+static int examples_ok(coord *co, double examples, int late) {
+    if (late || examples <= co->total_rows + 0.5)
+        return 1;
+    logm("round %u: the updates claim %.0f training rows, round 0 counted %.0f in the whole "
+         "federation: some client misstates its rows; rejected",
+         co->round, examples, co->total_rows);
     return 0;
 }
 
-void agg_dp_finish(coord *co, double count, double unclipped) {
-    if (!agg_dp_on(co) || !(count > 0))
-        return;
+/* Records the norm check for the metrics (under DP the un-noised norm is not reported) and logs
+ * a failure with both numbers; slack covers rounding. */
+static int norm_ok(coord *co, double norm, double bound, double slack, const char *what) {
+    co->chk_norm = agg_dp_on(co) ? NAN : norm;
+    co->chk_bound = bound;
+    if (norm <= bound + slack)
+        return 1;
+    logm("round %u: the %s update has norm %.6g, beyond the bound %.6g (%s, plus %.3g for "
+         "rounding): some client did not clip; rejected",
+         co->round, co->cfg->secagg ? "securely summed mean" : "mean", norm, bound, what, slack);
+    return 0;
+}
+
+static const char *bound_flag(const coord *co) {
+    if (agg_dp_on(co))
+        return "--dp-clip";
+    if (co->cfg->agg.kind == FEDC_AGG_NORM_BOUND)
+        return "--norm-bound";
+    return "--update-norm-bound";
+}
+
+int agg_check_plain(coord *co) {
     const coord_cfg *cfg = co->cfg;
-    /* co->upd holds the sum / count; DP-FedAvg divides the noised sum by the expected count q N
-     * instead (a fixed denominator): rescale, then the sum's noise N(0, (z C)^2) becomes
-     * N(0, (z C / (q N))^2). */
-    const double den = co->dp_expected > 0 ? co->dp_expected : count;
-    const float r = (float)(count / den);
-    for (size_t i = 0; i < co->n_params; i++)
-        co->upd[i] *= r;
-    double sd = co->dp_z_update * (double)co->dp_clip_now / den;
-    fedc_dp_noise_add(&co->noise, co->upd, co->n_params, sd);
+    const double b = (double)agg_update_bound(co), count = (double)co->acc->count;
+    /* Every update was within B (agg_plain_add refuses the others, norm-bound scales them), so a
+     * weighted mean, Krum's choice and Multi-Krum's mean are within B; the coordinate-wise median
+     * and trimmed mean only within sqrt(n) B (|m_i| <= max_k |u_k,i| for every coordinate, so
+     * ||m||^2 <= sum_k ||u_k||^2). Slack: the accumulator's rounding (2^-25 per coordinate) and
+     * the clients' own float scaling. */
+    int coordwise = cfg->agg.kind == FEDC_AGG_MEDIAN || cfg->agg.kind == FEDC_AGG_TRIMMED_MEAN;
+    double limit = b * (coordwise ? sqrt(count) : 1.0);
+    double slack = limit * 1e-4 + sqrt((double)co->n_params) * 0x1p-24;
+    int ok = norm_ok(co, upd_norm(co), limit, slack, bound_flag(co));
+    int wok = examples_ok(co, co->plain_examples, 0);
+    co->chk_weights = wok;
+    return ok && wok ? 0 : -1;
+}
+
+int agg_check_secure(coord *co, double weight, double examples, int n) {
+    const double b = (double)agg_update_bound(co);
+    /* Every honest term has norm <= w_k B, so the sum <= (sum of weights) B; plus the stochastic
+     * rounding, at most one step per coordinate and client. The check is on the sum; the
+     * metrics report the mean (sum / weight) against B. */
+    double slack = sqrt((double)co->n_params) * (double)n / co->sa.q.scale;
+    double norm = upd_norm(co);
+    int ok = norm_ok(co, norm / weight, b, slack / weight, bound_flag(co));
+    if (!ok)
+        logm("round %u: the sum's norm %.6g against summed weight %.6g x bound %g", co->round, norm,
+             weight, b);
+    /* Weights are wide fixed point with 2^-32 resolution per client. */
+    const double tol = (double)n * 0x1p-31;
+    const int late = late_joiners(co);
+    int wok = examples_ok(co, examples, late);
+    if (wok && agg_uniform(co) && fabs(weight - (double)n) > tol + 1e-9) {
+        logm("round %u: %d update(s) that count once each carry a summed weight of %.9g, not %d: "
+             "some client misstates its weight; rejected",
+             co->round, n, weight, n);
+        wok = 0;
+    }
+    if (wok && !agg_uniform(co)) {
+        /* w_k = rows_k / total_rows: the weights sum to examples / total_rows, at most 1 (more
+         * with a late joiner, whose rows are not in the total). */
+        double want = examples / co->total_rows;
+        if ((!late && weight > 1.0 + tol) ||
+            fabs(weight - want) * co->total_rows > 0.5 + tol * co->total_rows) {
+            logm("round %u: the summed FedAvg weight is %.9g; the summed example count %.0f over "
+                 "round 0's %.0f rows gives %.9g (and it may not exceed 1): some client misstates "
+                 "its weight or rows; rejected",
+                 co->round, weight, examples, co->total_rows, want);
+            wok = 0;
+        }
+    }
+    co->chk_weights = wok;
+    return ok && wok ? 0 : -1;
+}
+
+/* The bound on the L2 distance between the integer vectors Q of two neighbouring rounds (one
+ * client more or less) on the grid m / s, for an update clip norm c:
+ *  - secure: a client's quantised vector is floor(s u + r) with r uniform in [0, 1) per
+ *    coordinate, so its norm is below s c + sqrt(n); re-rounding the sum to the grid m / s (m > 1)
+ *    moves each coordinate of either sum by at most 1/2: (s c + sqrt(n)) / m + sqrt(n).
+ *  - plain: the accumulator holds round(u 2^24) per client (norm within c + sqrt(n) 2^-25) and Q
+ *    rounds the sum times s / m (computed in double, exact to far below one step), so
+ *    (s / m)(c + sqrt(n) 2^-25) + sqrt(n), plus one step for the double arithmetic.
+ * Both are at most s c / m + sqrt(n) (2 + s 2^-25 / m) + 1. */
+static double grid_sensitivity(const coord *co, double c, double m) {
+    double rn = sqrt((double)co->n_params), s = co->dp_scale;
+    return s * c / m + rn * (2.0 + s * 0x1p-25 / m) + 1.0;
+}
+
+int agg_dp_finish(coord *co, const uint32_t *sa_upd, double unclipped) {
+    if (!agg_dp_on(co))
+        return 0;
+    const coord_cfg *cfg = co->cfg;
+    const size_t n = co->n_params;
+    const double s = co->dp_scale, den = co->dp_expected;
+    fedc_diag d;
+    if (!co->dp_int && !(co->dp_int = malloc(sizeof(int64_t) * (n ? n : 1)))) {
+        logm("round %u: out of memory for the DP noise; the model is not released", co->round);
+        return -1;
+    }
+    /* The grid m / s, m a power of two, fine enough that the noise sd z Delta stays within the
+     * sampler's range (m = 1, the quantiser's own grid, unless the clip norm is very large). */
+    double m = 1.0, sigma = 0;
+    for (int j = 0; j <= 40; j++, m *= 2.0) {
+        sigma = co->dp_z_update * grid_sensitivity(co, (double)co->dp_clip_now, m);
+        if (sigma <= FEDC_DGAUSS_MAX_SIGMA)
+            break;
+    }
+    fedc_dgauss_param p;
+    if (fedc_dgauss_param_from(&p, fmax(sigma, FEDC_DGAUSS_MIN_SIGMA), &d)) {
+        logm("round %u: client-level DP: the noise sd %g grid steps cannot be drawn: %s; the "
+             "model is not released",
+             co->round, sigma, d.msg);
+        return -1;
+    }
+    int64_t *q = co->dp_int;
+    if (co->dp_noise_only) {
+        memset(q, 0, sizeof(int64_t) * n);
+    } else if (sa_upd) {
+        /* The secure sum's update part: int32 values in units of 1 / s. */
+        for (size_t i = 0; i < n; i++)
+            q[i] = m == 1.0 ? (int64_t)(int32_t)sa_upd[i]
+                            : (int64_t)llround((double)(int32_t)sa_upd[i] / m);
+    } else {
+        /* The plain accumulator's exact sum (uniform weights), in units of 2^-frac_bits. */
+        const double f = s / m * ldexp(1.0, -co->acc->frac_bits);
+        for (size_t i = 0; i < n; i++)
+            q[i] = (int64_t)llround((double)co->acc->sum[i] * f);
+    }
+    fedc_dgauss_add(&co->noise, q, n, &p);
+    /* Released: (Q + noise) m / s over the fixed denominator q N. */
+    const double back = m / s / den;
+    for (size_t i = 0; i < n; i++)
+        co->upd[i] = (float)((double)q[i] * back);
     co->dp_clip_used = co->dp_clip_now;
     co->dp_rounds++;
     if (cfg->dp_adaptive) {
-        float b = (float)unclipped;
-        fedc_dp_noise_add(&co->noise, &b, 1, cfg->dp_count_noise);
+        /* The count of unclipped updates is an integer: discrete noise of sd sigma_b on it. */
+        fedc_dgauss_param pb;
+        int64_t b = co->dp_noise_only ? 0 : (int64_t)llround(unclipped);
+        if (fedc_dgauss_param_from(&pb, fmax(cfg->dp_count_noise, FEDC_DGAUSS_MIN_SIGMA), &d)) {
+            logm("round %u: --dp-count-noise: %s; the model is not released", co->round, d.msg);
+            return -1;
+        }
+        fedc_dgauss_add(&co->noise, &b, 1, &pb);
         double frac = (double)b / den;
         double next = (double)co->dp_clip_now * exp(-cfg->dp_clip_lr * (frac - cfg->dp_quantile));
         /* Within what the wire accepts (codec: clip_norm <= 1e6) and above zero. */
         co->dp_clip_now = (float)fmin(fmax(next, 1e-9), 1e6);
         co->dp_frac_unclipped = frac;
     }
+    return 0;
 }

@@ -516,6 +516,15 @@ static void apply_stats(coord *co, double rows, const double *sum, const double 
     else
         co->pos_weight = co->task == FEDC_TASK_BINARY ? co->cfg->pos_weight : 1.0f;
     co->total_rows = rows;
+    /* Whose rows the total holds, for the weight checks (aggregate.c): the clients whose plain
+     * statistics came in, or those asked for the secure sum that are still in it (one that
+     * dropped out of the session is dead or quit by now; one that dropped only after its masked
+     * input is left out, which loosens the checks for it, never tightens them). */
+    for (int i = 0; i < co->n_cl; i++) {
+        client *c = &co->cl[i];
+        c->round0 =
+            co->cfg->secagg ? c->stats_req && c->alive && !c->gone && !c->sa_quit : c->stats_done;
+    }
     logm("round 0: statistics %s %d client(s), %.0f rows%s; positive-class weight %.4g",
          co->cfg->secagg ? "summed securely over" : "from", n, rows,
          co->task == FEDC_TASK_BINARY ? "" : " (no classes)", (double)co->pos_weight);
@@ -601,6 +610,7 @@ static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
         f.std = co->model->std;
         f.pos_weight = co->pos_weight;
         f.secagg = co->cfg->secagg ? &si : NULL;
+        f.update_norm_bound = agg_update_bound(co);
         e.body_case = kind;
         e.fit_ins = &f;
     } else {
@@ -614,6 +624,39 @@ static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
         e.evaluate_ins = &v;
     }
     return fedc_msg_pack(&co->env, &co->env_len, &e) ? -1 : 0;
+}
+
+static void start_eval(coord *co);
+
+/* Client-level DP: a sampled round that cannot produce an aggregate (its Poisson sample too small,
+ * too few answers, an implausible or out-of-bound sum) still releases a model, moved by the noise
+ * alone over the same denominator q N, and is charged like any round: redrawing the sample instead
+ * would include each client more often than the q the accountant charges. */
+static void release_noise_only(coord *co, const char *why) {
+    logm("round %u: %s; client-level DP releases a noise-only update (charged like any round; the "
+         "sample is not redrawn)",
+         co->round, why);
+    co->dp_noise_only = 1;
+    co->answered = 0;
+    for (int i = 0; i < co->n_cl; i++)
+        co->cl[i].fit_counted = 0;
+    co->fit_done_at = now_s();
+    if (agg_dp_finish(co, NULL, 0)) {
+        co->ph = PH_DONE;
+        return;
+    }
+    fedc_server_step(co->srv, co->model->params, co->upd);
+    start_eval(co);
+}
+
+static void retry_round(coord *co);
+
+/* A training round without a usable aggregate: retried, or under DP released as noise. */
+static void fit_failed(coord *co, const char *why) {
+    if (agg_dp_on(co))
+        release_noise_only(co, why);
+    else
+        retry_round(co);
 }
 
 static void start_round(coord *co) {
@@ -656,6 +699,18 @@ static void start_round(coord *co) {
     co->selected = co->answered = 0;
     co->max_fit_seconds = 0;
     fedc_fault_point("round-start", co->round);
+    co->dp_sampled = k;
+    if (agg_dp_on(co) && k < agg_dp_min_sample(co)) {
+        /* Under DP the round is released anyway (no redraw): see release_noise_only. */
+        free(list);
+        free(cand);
+        free(chosen);
+        char why[96];
+        snprintf(why, sizeof why, "the Poisson sample has %d client(s), %d needed to aggregate", k,
+                 agg_dp_min_sample(co));
+        release_noise_only(co, why);
+        return;
+    }
     for (int i = 0; i < k; i++) {
         client *c = list[chosen[i]];
         if (send_packed(co, c, "fit_ins") == 0) {
@@ -903,7 +958,7 @@ static int finish_round(coord *co) {
         snprintf(who, sizeof who, "null");
     free(names);
     /* Client-level DP: what this round cost (the accountant composes rounds 1..this one). */
-    char dp[320] = "";
+    char dp[512] = "";
     if (agg_dp_on(co)) {
         char e[32], nx[32], fu[32];
         double eps = agg_epsilon(co, (double)co->round);
@@ -913,15 +968,27 @@ static int finish_round(coord *co) {
         snprintf(dp, sizeof dp,
                  ",\"dp_epsilon\":%s,\"dp_delta\":%.17g,\"dp_noise\":%.17g,\"dp_q\":%.17g,"
                  "\"dp_rounds_charged\":%.0f,\"dp_clip\":%g,\"dp_clip_next\":%s,"
-                 "\"dp_unclipped_share\":%s",
+                 "\"dp_unclipped_share\":%s,\"dp_sampled\":%d,\"dp_noise_only\":%s",
                  e, co->cfg->dp_delta, co->cfg->dp_noise, co->dp_q,
-                 agg_rounds_charged(co, (double)co->round), (double)co->dp_clip_used, nx, fu);
+                 agg_rounds_charged(co, (double)co->round), (double)co->dp_clip_used, nx, fu,
+                 co->dp_sampled, co->dp_noise_only ? "true" : "false");
         logm("round %u: client-level DP: epsilon %.3f at delta %g after %.0f round(s) charged "
              "(noise multiplier %g, sampling rate %g, clip norm %g%s)",
              co->round, eps, co->cfg->dp_delta, agg_rounds_charged(co, (double)co->round),
              co->cfg->dp_noise, co->dp_q, (double)co->dp_clip_used,
              co->cfg->dp_adaptive ? ", adaptive" : "");
     }
+    /* The round's bound checks: the mean update's norm (not under DP: un-noised) and the limit,
+     * and whether the weights and example counts added up (null when nothing was aggregated). */
+    char un[32], ub[32];
+    json_num(un, sizeof un, co->chk_norm);
+    json_num(ub, sizeof ub, co->chk_bound);
+    char chk[128];
+    snprintf(chk, sizeof chk, ",\"update_norm\":%s,\"update_norm_bound\":%s,\"weights_ok\":%s", un,
+             ub,
+             co->chk_weights < 0 ? "null"
+             : co->chk_weights   ? "true"
+                                 : "false");
     char line[8192];
     snprintf(line, sizeof line,
              "{\"round\":%u,\"participants\":%d,\"selected\":%d,\"train_loss\":%s,"
@@ -931,12 +998,12 @@ static int finish_round(coord *co) {
              "\"val_alert_precision\":%s,\"val_alert_recall\":%s,"
              "\"seconds\":%.4f,\"fit_overhead_s\":%s,\"bytes_in\":%llu,\"bytes_out\":%llu,"
              "\"retries\":%d,\"refused_keys\":%ld,\"excluded\":%d,\"curve\":%s,"
-             "\"secagg\":%s,\"aggregator\":\"%s\"%s,\"clients\":%s}",
+             "\"secagg\":%s,\"aggregator\":\"%s\"%s%s,\"clients\":%s}",
              co->round, co->answered, co->selected, l, vl, va, vp, pr, rc, acc, rm,
              (unsigned long long)s.n, co->cfg->alert_budget, bt, ba, bp, br, secs, ov,
              (unsigned long long)co->bytes_in, (unsigned long long)co->bytes_out, co->retries,
              fedc_net_refused(co->ep), co->excluded_total, co->secure ? "true" : "false",
-             co->cfg->secagg ? "true" : "false", agg_name(co->cfg->agg.kind), dp, who);
+             co->cfg->secagg ? "true" : "false", agg_name(co->cfg->agg.kind), chk, dp, who);
     if (save_checkpoint(co, line))
         return -1;
     fedc_fault_point("checkpoint", co->round);
@@ -1017,15 +1084,18 @@ static void close_fit(coord *co) {
     if (co->answered < co->cfg->min_fit_clients) {
         logm("round %u: %d result(s), %d needed", co->round, co->answered,
              co->cfg->min_fit_clients);
-        retry_round(co);
+        fit_failed(co, "too few results");
         return;
     }
     fedc_fault_point("aggregate", co->round);
-    if (agg_plain_mean(co)) {
-        retry_round(co);
+    if (agg_plain_mean(co) || agg_check_plain(co)) {
+        fit_failed(co, "no usable aggregate");
         return;
     }
-    agg_dp_finish(co, (double)co->acc->weight, (double)co->dp_unclipped);
+    if (agg_dp_finish(co, NULL, (double)co->dp_unclipped)) {
+        co->ph = PH_DONE;
+        return;
+    }
     fedc_server_step(co->srv, co->model->params, co->upd);
     start_eval(co);
 }
@@ -1087,14 +1157,14 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
                  d.msg);
             sum = NULL;
         }
-        if (sum && agg_check_secure_norm(co, t.weight))
+        if (sum && agg_check_secure(co, t.weight, t.examples, n))
             sum = NULL;
-        if (!sum && spent) {
-            abandon_round(co);
+        if (!sum && spent && !agg_dp_on(co)) {
+            abandon_round(co); /* under DP the noise alone is released instead: no retry */
             return;
         }
         if (!sum) {
-            retry_round(co);
+            fit_failed(co, "no usable secure sum");
             return;
         }
         co->answered = n;
@@ -1105,7 +1175,10 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
         const float inv = (float)(1.0 / t.weight);
         for (size_t i = 0; i < co->n_params; i++)
             co->upd[i] *= inv;
-        agg_dp_finish(co, t.weight, t.unclipped);
+        if (agg_dp_finish(co, sum + (fedc_sa_fit_len(co->n_params) - co->n_params), t.unclipped)) {
+            co->ph = PH_DONE;
+            return;
+        }
         fedc_fault_point("aggregate", co->round);
         fedc_server_step(co->srv, co->model->params, co->upd);
         start_eval(co);

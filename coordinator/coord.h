@@ -9,10 +9,10 @@
  *          histograms are summed into global metrics
  * then a checkpoint (atomic), the round's metrics line, and the next round. A round closes when
  * every selected client answered or died, or at the deadline; with fewer than --min-fit-clients
- * results it is retried. With secure aggregation (the default) STATS, FIT and EVAL each collect
- * a secure sum instead of per-client answers (secure.c; core/fl/sa_proto.h): the coordinator
- * learns the totals only, and a round whose sum cannot be unmasked or looks implausible is
- * retried. */
+ * results it is retried (under client-level DP released as noise instead: aggregate.c). With secure
+ * aggregation (the default) STATS, FIT and EVAL each collect a secure sum instead of per-client
+ * answers (secure.c; core/fl/sa_proto.h): the coordinator learns the totals only, and a round whose
+ * sum cannot be unmasked or looks implausible is retried. */
 #ifndef FEDC_COORD_H
 #define FEDC_COORD_H
 
@@ -68,6 +68,9 @@ typedef struct coord_cfg {
     /* how updates are combined (aggregate.c): mean = weighted FedAvg; the robust rules that need
      * each update (median, trimmed mean, Krum, Multi-Krum) only with secure aggregation off */
     fedc_robust_cfg agg;
+    /* the L2 bound every client clips its update to, checked on every round's aggregate (the DP
+     * clip norm or norm-bound's C take its place when set) */
+    float update_norm_bound;
     /* client-level DP-FedAvg: clients clip to dp_clip (0 = off), the coordinator adds noise of
      * multiplier dp_noise to the sum; accounting at dp_delta; stop before target_epsilon */
     float dp_clip;

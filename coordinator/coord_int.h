@@ -68,6 +68,7 @@ typedef struct client {
     int excluded;         /* sent round keys that do not verify: left out until it joins again */
     int strikes;          /* deadlines missed in a row (reset by a completed exchange) */
     uint32_t bench_until; /* not selected before this round (exponential back-off) */
+    int round0;           /* its rows are in round 0's total (it took part in the statistics) */
     /* robust rules: its update of this round (secure aggregation off) */
     float *upd;
     int upd_have;
@@ -139,6 +140,15 @@ typedef struct coord {
     int dp_extra;             /* rounds charged beyond those finished (one per resume) */
     int budget_stop;          /* stopped because the next round would exceed --target-epsilon */
     fedc_dp_noise noise;
+    double dp_scale;   /* grid of the noise: the secure-aggregation quantiser's scale s */
+    int64_t *dp_int;   /* (n_params) the round's sum on the noise grid, then noised */
+    int dp_sampled;    /* clients in this round's Poisson sample */
+    int dp_noise_only; /* this round releases noise alone (sample too small, or no aggregate) */
+    /* the round's bound checks (aggregate.c), reported in the metrics line */
+    double chk_norm;       /* L2 norm of the mean update (NaN: not checked, or not reported) */
+    double chk_bound;      /* the limit it was checked against */
+    int chk_weights;       /* 1: weights and example counts add up; 0: they do not; -1: unchecked */
+    double plain_examples; /* plain path: the example counts of the updates added this round */
 } coord;
 
 double now_s(void);
@@ -207,10 +217,25 @@ fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_exampl
                        int unclipped, fedc_diag *d);
 /* Plain path: the round's aggregate into co->upd; -1 (logged) when the rule cannot apply. */
 int agg_plain_mean(coord *co);
-/* Secure path: co->upd holds the weighted sum; -1 (logged) when its norm exceeds what clients
- * clipping to the bound can produce. */
-int agg_check_secure_norm(coord *co, double weight);
-/* co->upd holds the mean of `count` updates: DP noise, and the adaptive clip norm's step. */
-void agg_dp_finish(coord *co, double count, double unclipped);
+/* The L2 bound every client clips its update to (FitIns update_norm_bound): the DP clip norm,
+ * norm-bound's C, else --update-norm-bound. */
+float agg_update_bound(const coord *co);
+/* The smallest Poisson sample a DP round can aggregate: --min-fit-clients, and under secure
+ * aggregation at least 2 and --secagg-threshold. */
+int agg_dp_min_sample(const coord *co);
+/* Plain path, after agg_plain_mean: the mean update's norm against the bound (B, or sqrt(n) B for
+ * the coordinate-wise robust rules) and the updates' example counts against round 0's total;
+ * records both for the metrics; -1 (logged with both numbers) to reject the round's result. */
+int agg_check_plain(coord *co);
+/* Secure path: co->upd holds the weighted sum of n survivors' updates with summed weight and
+ * example count as decoded; the same checks (norm against weight x bound; uniform weights sum to
+ * n, FedAvg weights to at most 1 and to examples / total_rows); -1 (logged) to reject. */
+int agg_check_secure(coord *co, double weight, double examples, int n);
+/* Client-level DP release: co->upd gets (Q + N_Z(0, sigma^2)) g / (q N), Q the round's sum on the
+ * integer noise grid g (from sa_upd, the secure sum's update part; else from the plain
+ * accumulator; zero for a noise-only round, co->dp_noise_only), and the adaptive clip norm takes
+ * its step with the noised count of `unclipped`. Nothing without DP. 0, or -1 (logged) when the
+ * noise cannot be drawn: the model must not leave then. */
+int agg_dp_finish(coord *co, const uint32_t *sa_upd, double unclipped);
 
 #endif

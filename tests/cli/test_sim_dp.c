@@ -7,6 +7,8 @@
  *   - clients clip their update to C; an update beyond C is refused with a reason;
  *   - --target-epsilon stops before the budget is exceeded (epsilon matches `fedc privacy`) and
  *     refuses to start when one round would exceed it; adaptive clipping moves C;
+ *   - every sampled round is released and charged, never redrawn: a sample too small to
+ *     aggregate, or a rejected sum, releases the noise alone;
  *   - a robust aggregator that needs individual updates is refused under secure aggregation.
  * With the argument "quality": hundreds of clients on the Taiwan data (epsilon and ROC-AUC per
  * round), and record-level DP-SGD over 5 clients at epsilon about 8.
@@ -198,6 +200,93 @@ static void test_budget(void **state) {
         free(l);
     }
     free(last);
+    simrun_free(&o);
+}
+
+/* Every sampled round is released and charged, none redrawn: 4 clients sampled at q = 0.5 with
+ * at least 2 needed leaves a round with 0 or 1 client(s) (probability 5/16) to release noise
+ * alone. Over 30 rounds (the chance that none is noise-only is 1.3e-5) the metrics hold exactly
+ * 30 lines, none retried, noise-only ones among them with their sample size, and the epsilon
+ * after them is `fedc privacy` at q 0.5, z 1 for 30 steps. Secure aggregation on. */
+static void test_noise_only_rounds(void **state) {
+    (void)state;
+    const char *args[] = {"--data",
+                          GERMAN,
+                          "--label",
+                          "bad",
+                          "--clients",
+                          "4",
+                          "--rounds",
+                          "30",
+                          "--layers",
+                          "8",
+                          "--fraction-fit",
+                          "0.5",
+                          "--min-fit-clients",
+                          "2",
+                          "--dp-clip",
+                          "1",
+                          "--dp-noise",
+                          "1",
+                          NULL};
+    sim_out o = simrun(g_fedc, args, NULL, 300);
+    if (o.status != 0)
+        fprintf(stderr, "%s\n%s\n", o.err, o.coord_log ? o.coord_log : "");
+    assert_int_equal(o.status, 0);
+    int rounds = simrun_count(o.metrics, "\"round\":");
+    int noise = simrun_count(o.metrics, "\"dp_noise_only\":true");
+    int real = simrun_count(o.metrics, "\"dp_noise_only\":false");
+    printf("30 rounds: %d metrics lines, %d noise-only, %d aggregated\n", rounds, noise, real);
+    assert_int_equal(rounds, 30);
+    assert_int_equal(noise + real, 30);
+    assert_true(noise >= 1);
+    assert_int_equal(simrun_count(o.metrics, "\"retries\":0,"), 30);
+    assert_null(strstr(o.coord_log, "retrying"));
+    assert_non_null(strstr(o.coord_log, "releases a noise-only update"));
+    for (int i = 0; i < 30; i++) {
+        char *l = simrun_nth_line(o.metrics, i);
+        assert_non_null(l);
+        double k = simrun_line_num(l, "dp_sampled");
+        assert_true(k >= 0 && k <= 4);
+        assert_true(simrun_line_num(l, "dp_rounds_charged") == i + 1.0);
+        if (strstr(l, "\"dp_noise_only\":true")) {
+            /* The sample was too small (nothing failed here): 0 or 1 client, none took part. */
+            assert_true(k < 2);
+            assert_true(simrun_line_num(l, "participants") == 0.0);
+        } else {
+            assert_true(k >= 2);
+        }
+        free(l);
+    }
+    char *last = simrun_nth_line(o.metrics, 29);
+    assert_non_null(last);
+    double eps = simrun_line_num(last, "dp_epsilon");
+    double want = simrun_privacy(g_fedc, 0.5, 1.0, 30);
+    printf("epsilon after 30 rounds %.4f, fedc privacy --q 0.5 --sigma 1 --steps 30: %.4f\n", eps,
+           want);
+    assert_true(fabs(eps - want) <= 1e-3 * want);
+    free(last);
+    simrun_free(&o);
+
+    /* A round whose secure sum is rejected (a client scaled its update past the clip norm) is
+     * released as noise too, not retried. */
+    const char *one[] = {"--data",   GERMAN, "--label",   "bad", "--clients",  "3", "--rounds", "2",
+                         "--layers", "8",    "--dp-clip", "1",   "--dp-noise", "1", NULL};
+    o = simrun(g_fedc, one, "client-2/misbehave:upd-scale@1", 300);
+    if (o.status != 0)
+        fprintf(stderr, "%s\n%s\n", o.err, o.coord_log ? o.coord_log : "");
+    assert_int_equal(o.status, 0);
+    assert_non_null(strstr(o.coord_log, "round 1: the securely summed mean update has norm"));
+    assert_non_null(strstr(o.coord_log, "round 1: no usable secure sum; client-level DP releases"));
+    char *l1 = simrun_nth_line(o.metrics, 0), *l2 = simrun_nth_line(o.metrics, 1);
+    assert_non_null(l1);
+    assert_non_null(l2);
+    assert_non_null(strstr(l1, "\"retries\":0,"));
+    assert_non_null(strstr(l1, "\"dp_noise_only\":true"));
+    assert_non_null(strstr(l2, "\"dp_noise_only\":false"));
+    assert_true(simrun_line_num(l2, "dp_rounds_charged") == 2.0);
+    free(l1);
+    free(l2);
     simrun_free(&o);
 }
 
@@ -457,6 +546,11 @@ static void test_flag_refusals(void **state) {
         {{"--dp-clip", "1", "--dp-noise", "1", "--aggregator", "norm-bound", "--norm-bound", "1",
           NULL},
          "--dp-clip works with --aggregator mean"},
+        {{"--dp-clip", "1", "--dp-noise", "1", "--update-norm-bound", "5", NULL},
+         "under client-level DP the clip norm (--dp-clip) is the bound"},
+        {{"--aggregator", "norm-bound", "--norm-bound", "1", "--update-norm-bound", "5", NULL},
+         "with --aggregator norm-bound, --norm-bound is the bound"},
+        {{"--update-norm-bound", "0", NULL}, "--update-norm-bound"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const char *argv[24] = {coord,        "--bind",        "tcp://127.0.0.1:1",
@@ -490,7 +584,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_flag_refusals), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_noise_sd),      cmocka_unit_test(test_clipping),
         cmocka_unit_test(test_budget),        cmocka_unit_test(test_adaptive),
-        cmocka_unit_test(test_client_budget),
+        cmocka_unit_test(test_client_budget), cmocka_unit_test(test_noise_only_rounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

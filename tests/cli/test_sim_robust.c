@@ -3,8 +3,10 @@
  * their update every round through the fault hooks (FEDC_FAULT misbehave:upd-scale x100,
  * upd-flip sign-flipped, upd-nan a NaN and an infinity). With the coordinate-wise median, the
  * trimmed mean and Krum the final test ROC-AUC stays within 0.02 of the clean FedAvg run, while
- * plain FedAvg under the scaling attack visibly degrades (both shown); NaN/Inf updates are refused
- * with a logged reason under every aggregator.
+ * plain FedAvg under the scaling attack visibly degrades (both shown); these runs turn the update
+ * bound off (--update-norm-bound 1e6) so that the rules face the attack themselves. With the
+ * default bound FedAvg refuses the scaled updates and stays within 0.02 as well. NaN/Inf updates
+ * are refused with a logged reason under every aggregator.
  *
  *   test_sim_robust PATH/TO/fedc */
 #include <math.h>
@@ -26,8 +28,10 @@ static const char *g_fedc;
 #define ROUNDS "12"
 
 /* One federation: 10 clients, plain updates, the given aggregator flags and FEDC_FAULT; a round
- * counts with 8 updates (the coordinator's +-64 range guard refuses some of the scaled ones). */
-static sim_out fed_run(const char *fault, const char *const *agg, const char *rounds) {
+ * counts with 8 updates (the coordinator's +-64 range guard refuses some of the scaled ones).
+ * bound_off: --update-norm-bound 1e6, so that no update is refused for its norm. */
+static sim_out fed_run(const char *fault, const char *const *agg, const char *rounds,
+                       int bound_off) {
     const char *argv[48] = {"--data",    TAIWAN,  "--label",           "default_payment_next_month",
                             "--drop",    "ID",    "--clients",         "10",
                             "--rounds",  rounds,  "--optimizer",       "sgd",
@@ -39,6 +43,10 @@ static sim_out fed_run(const char *fault, const char *const *agg, const char *ro
         n++;
     for (int i = 0; agg && agg[i]; i++)
         argv[n++] = agg[i];
+    if (bound_off) {
+        argv[n++] = "--update-norm-bound";
+        argv[n++] = "1e6";
+    }
     argv[n] = NULL;
     sim_out o = simrun(g_fedc, argv, fault, 600);
     if (o.status != 0)
@@ -62,7 +70,7 @@ static const char *const NORM[] = {"--aggregator", "norm-bound", "--norm-bound",
 
 static void test_attacks(void **state) {
     (void)state;
-    sim_out c = fed_run(NULL, MEAN, ROUNDS);
+    sim_out c = fed_run(NULL, MEAN, ROUNDS, 0);
     const double clean = auc_of(&c);
     printf("clean FedAvg: ROC-AUC %.4f\n", clean);
     assert_true(clean > 0.74);
@@ -80,7 +88,7 @@ static void test_attacks(void **state) {
         const char *const *flags;
     } rules[] = {{"median", MEDIAN}, {"trimmed mean 0.2", TRIMMED}, {"Krum f=2", KRUM}};
     for (size_t a = 0; a < sizeof attacks / sizeof attacks[0]; a++) {
-        sim_out m = fed_run(attacks[a].fault, MEAN, ROUNDS);
+        sim_out m = fed_run(attacks[a].fault, MEAN, ROUNDS, 1);
         printf("%s, FedAvg: ROC-AUC %.4f (%+.4f vs clean)\n", attacks[a].attack, auc_of(&m),
                auc_of(&m) - clean);
         /* The control: the attack does reach plain FedAvg. Scaling wrecks it; a sign flip of
@@ -90,7 +98,7 @@ static void test_attacks(void **state) {
             assert_true(auc_of(&m) < clean - 0.05);
         simrun_free(&m);
         for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++) {
-            sim_out o = fed_run(attacks[a].fault, rules[k].flags, ROUNDS);
+            sim_out o = fed_run(attacks[a].fault, rules[k].flags, ROUNDS, 1);
             printf("%s, %s: ROC-AUC %.4f (%+.4f vs clean; target within 0.02)\n", attacks[a].attack,
                    rules[k].name, auc_of(&o), auc_of(&o) - clean);
             fflush(stdout);
@@ -98,6 +106,16 @@ static void test_attacks(void **state) {
             simrun_free(&o);
         }
     }
+    /* With the default bound (16) plain FedAvg refuses the scaled updates itself. */
+    sim_out b = fed_run(attacks[0].fault, MEAN, ROUNDS, 0);
+    int refused = simrun_count(b.coord_log, "exceeds the bound 16 (--update-norm-bound)");
+    printf("scaled x100, FedAvg with the default bound: %d update(s) refused, ROC-AUC %.4f (%+.4f "
+           "vs clean)\n",
+           refused, auc_of(&b), auc_of(&b) - clean);
+    assert_true(refused >= 1); /* one beyond the codec's +-64 guard would be refused there */
+    assert_int_equal(simrun_count(b.metrics, "\"participants\":8,"), 12);
+    assert_true(fabs(auc_of(&b) - clean) <= 0.02);
+    simrun_free(&b);
 }
 
 /* A client sending NaN and infinity is refused with a reason naming the coordinate, under every
@@ -107,7 +125,7 @@ static void test_nan_refused(void **state) {
     const char *const *all[] = {MEAN, MEDIAN, TRIMMED, KRUM, MULTI_KRUM, NORM};
     const char *names[] = {"mean", "median", "trimmed-mean", "krum", "multi-krum", "norm-bound"};
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
-        sim_out o = fed_run("client-3/misbehave:upd-nan@*", all[k], "3");
+        sim_out o = fed_run("client-3/misbehave:upd-nan@*", all[k], "3", 0);
         /* The codec refuses the message before any aggregator sees it, naming the value. */
         const char *want =
             "refused a message from client-3: fit_res: update: value 0 is not finite";

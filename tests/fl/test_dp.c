@@ -2,7 +2,9 @@
  * independent references at fractional orders (to 1e-3), per step and end to end; the noise
  * multiplier derived from a target epsilon; and the secret Gaussian noise stream: its
  * distribution (moments and Kolmogorov-Smirnov, with negative controls that must fail), its
- * secrecy (two streams differ) and its stream positions (never reused). */
+ * secrecy (two streams differ) and its stream positions (never reused); the discrete Gaussian
+ * (CKS20) against its exact pmf at small and large sigma, with negative controls, and its
+ * Bernoulli(exp(-gamma)) step. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -429,6 +431,268 @@ static void test_noise_parts(void **state) {
     free(z);
 }
 
+/* ---- discrete Gaussian ----------------------------------------------------------------------- */
+
+/* Chi-square critical value at significance 1e-6 for df degrees of freedom (Wilson and Hilferty
+ * 1931: chi2_df is about df (1 - 2/(9 df) + z sqrt(2/(9 df)))^3 with z = 4.7534, the standard
+ * normal's 1 - 1e-6 quantile). */
+static double chi2_crit(int df) {
+    double k = df, h = 2.0 / (9.0 * k);
+    return k * pow(1.0 - h + 4.7534 * sqrt(h), 3.0);
+}
+
+typedef struct disc_check {
+    double mean, var;       /* sample mean and (unbiased) variance */
+    double want_var;        /* the discrete Gaussian's exact variance (pmf summed) */
+    double z_mean, z_var;   /* distances in standard errors (from the exact fourth moment) */
+    double chi2, chi2_crit; /* chi-square against the exact pmf, and its critical value */
+    int df;
+} disc_check;
+
+/* Tests x[0..n) against N_Z(0, sigma2): the pmf exp(-x^2 / (2 sigma2)) / Z summed over |x| <= L
+ * with L = 12 sigma + 2 (the mass beyond is below e^-72), its exact variance and fourth moment,
+ * and a chi-square over bins of consecutive integers each expecting at least max(5, n / 400)
+ * draws (values beyond L count in the outermost bins). */
+static disc_check check_discrete(const int64_t *x, size_t n, double sigma2) {
+    disc_check c;
+    const long L = (long)ceil(12.0 * sqrt(sigma2)) + 2, w = 2 * L + 1;
+    double *pmf = malloc(sizeof(double) * (size_t)w);
+    double *obs = calloc((size_t)w, sizeof(double));
+    assert_non_null(pmf);
+    assert_non_null(obs);
+    double z = 0, m2 = 0, m4 = 0;
+    for (long k = -L; k <= L; k++) {
+        double p = exp(-(double)k * (double)k / (2.0 * sigma2));
+        pmf[k + L] = p;
+        z += p;
+    }
+    for (long k = -L; k <= L; k++) {
+        pmf[k + L] /= z;
+        m2 += pmf[k + L] * (double)k * (double)k;
+        m4 += pmf[k + L] * pow((double)k, 4.0);
+    }
+    c.want_var = m2;
+    double s = 0, v = 0;
+    for (size_t i = 0; i < n; i++) {
+        s += (double)x[i];
+        long k = x[i] < -L ? -L : x[i] > L ? L : (long)x[i];
+        obs[k + L] += 1;
+    }
+    c.mean = s / (double)n;
+    for (size_t i = 0; i < n; i++)
+        v += ((double)x[i] - c.mean) * ((double)x[i] - c.mean);
+    c.var = v / ((double)n - 1.0);
+    c.z_mean = c.mean / sqrt(m2 / (double)n);
+    c.z_var = (c.var - m2) / sqrt((m4 - m2 * m2) / (double)n);
+    /* Bins: consecutive integers until the expected count reaches emin; a short last bin joins
+     * the one before it. */
+    const double emin = fmax(5.0, (double)n / 400.0);
+    double e = 0, o = 0, last_e = 0, last_o = 0;
+    int have_last = 0;
+    c.chi2 = 0;
+    c.df = -1;
+    for (long k = 0; k < w; k++) {
+        e += pmf[k] * (double)n;
+        o += obs[k];
+        if (e >= emin || k == w - 1) {
+            if (e < emin && have_last) { /* merge the short tail into the previous bin */
+                c.chi2 -= (last_o - last_e) * (last_o - last_e) / last_e;
+                e += last_e;
+                o += last_o;
+                c.df--;
+            }
+            c.chi2 += (o - e) * (o - e) / e;
+            c.df++;
+            last_e = e;
+            last_o = o;
+            have_last = 1;
+            e = o = 0;
+        }
+    }
+    c.chi2_crit = chi2_crit(c.df);
+    free(pmf);
+    free(obs);
+    return c;
+}
+
+static int disc_passes(const disc_check *c) {
+    return fabs(c->z_mean) <= Z_MAX && fabs(c->z_var) <= Z_MAX && c->chi2 <= c->chi2_crit;
+}
+
+static void print_disc(const char *what, const disc_check *c) {
+    print_message("%s: mean %.5g (z %.2f), variance %.6g (exact %.6g, z %.2f), chi-square %.1f "
+                  "(%d df, critical %.1f): %s\n",
+                  what, c->mean, c->z_mean, c->var, c->want_var, c->z_var, c->chi2, c->df,
+                  c->chi2_crit, disc_passes(c) ? "pass" : "FAIL");
+}
+
+/* Variance of Lap_Z(t), P(x) ~ exp(-|x| / t): 2 r / (1 - r)^2 with r = exp(-1 / t). */
+static double dlaplace_var(double t) {
+    double r = exp(-1.0 / t);
+    return 2.0 * r / ((1.0 - r) * (1.0 - r));
+}
+
+#define N_DISC 1000000
+
+/* N_Z(0, sigma^2) at small and large sigma against its exact pmf (moments and chi-square), with
+ * negative controls that the same check must reject: the rounded continuous Gaussian (the naive
+ * sampler), the discrete Gaussian at a sigma 4% off, and discrete Laplace noise of the same
+ * variance (which only the chi-square can tell apart). */
+static void test_dgauss_distribution(void **state) {
+    (void)state;
+    int64_t *x = malloc(N_DISC * sizeof *x);
+    float *f = malloc(N_DISC * sizeof *f);
+    assert_non_null(x);
+    assert_non_null(f);
+    fedc_dp_noise g;
+    fedc_dp_noise_init(&g);
+    fedc_diag d;
+    static const double sigmas[] = {0.5, 1.5, 1e4};
+    for (size_t k = 0; k < sizeof sigmas / sizeof sigmas[0]; k++) {
+        fedc_dgauss_param p;
+        assert_int_equal(fedc_dgauss_param_from(&p, sigmas[k], &d), FEDC_OK);
+        memset(x, 0, N_DISC * sizeof *x);
+        double t0 = now_ms();
+        fedc_dgauss_add(&g, x, N_DISC, &p);
+        double t1 = now_ms();
+        char what[96];
+        snprintf(what, sizeof what, "N_Z(0, %g^2), %d draws in %.0f ms", sigmas[k], N_DISC,
+                 t1 - t0);
+        disc_check c = check_discrete(x, N_DISC, sigmas[k] * sigmas[k]);
+        print_disc(what, &c);
+        assert_true(disc_passes(&c));
+        /* Below sigma^2 at small sigma (CKS20), equal to it at large sigma. */
+        if (sigmas[k] < 1)
+            assert_true(c.want_var < 0.99 * sigmas[k] * sigmas[k]);
+        else
+            assert_true(c.want_var <= sigmas[k] * sigmas[k] * (1 + 1e-12));
+    }
+    /* A rational sigma^2 = 7 / 3, exactly. */
+    fedc_dgauss_param p;
+    assert_int_equal(fedc_dgauss_param_make(&p, 7, 3, &d), FEDC_OK);
+    assert_true(p.t == 2);
+    memset(x, 0, N_DISC * sizeof *x);
+    fedc_dgauss_add(&g, x, N_DISC, &p);
+    disc_check c = check_discrete(x, N_DISC, 7.0 / 3.0);
+    print_disc("N_Z(0, 7/3)", &c);
+    assert_true(disc_passes(&c));
+
+    /* Controls. The continuous Gaussian rounded to integers at sigma 0.5: P(0) is 0.683 instead
+     * of 0.787. */
+    memset(f, 0, N_DISC * sizeof *f);
+    fedc_dp_noise_add(&g, f, N_DISC, 0.5);
+    for (size_t i = 0; i < N_DISC; i++)
+        x[i] = (int64_t)lrintf(f[i]);
+    c = check_discrete(x, N_DISC, 0.25);
+    print_disc("control: rounded N(0, 0.5^2) against N_Z(0, 0.5^2) (must fail)", &c);
+    assert_false(disc_passes(&c));
+    assert_true(c.chi2 > c.chi2_crit);
+    /* The discrete Gaussian at sigma 1.56 checked against 1.5. */
+    assert_int_equal(fedc_dgauss_param_from(&p, 1.56, &d), FEDC_OK);
+    memset(x, 0, N_DISC * sizeof *x);
+    fedc_dgauss_add(&g, x, N_DISC, &p);
+    c = check_discrete(x, N_DISC, 1.5 * 1.5);
+    print_disc("control: N_Z(0, 1.56^2) against N_Z(0, 1.5^2) (must fail)", &c);
+    assert_false(disc_passes(&c));
+    assert_true(fabs(c.z_var) > Z_MAX);
+    /* Discrete Laplace of the same variance, small and large: the moments agree, the shape does
+     * not. */
+    static const uint64_t ts[] = {1, 7071};
+    for (size_t k = 0; k < 2; k++) {
+        double var = dlaplace_var((double)ts[k]);
+        memset(x, 0, N_DISC * sizeof *x);
+        fedc_dlaplace_add(&g, x, N_DISC, ts[k]);
+        c = check_discrete(x, N_DISC, var);
+        char what[128];
+        snprintf(what, sizeof what,
+                 "control: Lap_Z(%llu) against N_Z(0, %.6g), the same variance (must fail)",
+                 (unsigned long long)ts[k], var);
+        print_disc(what, &c);
+        assert_true(fabs(c.z_mean) <= Z_MAX);
+        assert_true(c.chi2 > c.chi2_crit);
+        assert_false(disc_passes(&c));
+    }
+    /* The noise adds to what is there; two streams differ. */
+    fedc_dp_noise h;
+    fedc_dp_noise_init(&h);
+    assert_int_equal(fedc_dgauss_param_from(&p, 3.0, &d), FEDC_OK);
+    int64_t a[64], b[64];
+    for (int i = 0; i < 64; i++)
+        a[i] = b[i] = INT64_C(1) << 40;
+    fedc_dgauss_add(&g, a, 64, &p);
+    fedc_dgauss_add(&h, b, 64, &p);
+    int same = 0, near = 0;
+    for (int i = 0; i < 64; i++) {
+        same += a[i] == b[i];
+        near += llabs(a[i] - (INT64_C(1) << 40)) < 40;
+    }
+    assert_true(same < 32);
+    assert_int_equal(near, 64);
+    fedc_dp_noise_wipe(&h);
+    fedc_dp_noise_wipe(&g);
+    free(x);
+    free(f);
+}
+
+/* Bernoulli(exp(-gamma)) for rational gamma below and above 1 (CKS20 Algorithm 1): the share of
+ * ones within 5 standard errors of exp(-gamma); a control against a gamma 10% off must fail. */
+static void test_bern_exp(void **state) {
+    (void)state;
+    enum { TRIALS = 400000 };
+    fedc_dp_noise g;
+    fedc_dp_noise_init(&g);
+    static const uint64_t cases[][2] = {{0, 1}, {1, 2}, {1, 1},
+                                        {7, 3}, {5, 1}, {123456789, 98765432}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        double gamma = (double)cases[k][0] / (double)cases[k][1], p = exp(-gamma);
+        size_t ones = fedc__dp_bern_exp_count(&g, cases[k][0], cases[k][1], TRIALS);
+        double share = (double)ones / TRIALS, se = sqrt(p * (1 - p) / TRIALS);
+        print_message("Bernoulli(exp(-%llu/%llu)): %.5f, want %.5f (z %.2f)\n",
+                      (unsigned long long)cases[k][0], (unsigned long long)cases[k][1], share, p,
+                      se > 0 ? (share - p) / se : 0.0);
+        if (cases[k][0] == 0)
+            assert_int_equal(ones, TRIALS);
+        else
+            assert_true(fabs(share - p) <= Z_MAX * se);
+        if (k == 1) { /* control: the same draws against gamma 0.55 */
+            double q = exp(-0.55), se_q = sqrt(q * (1 - q) / TRIALS);
+            assert_true(fabs(share - q) > Z_MAX * se_q);
+        }
+    }
+    fedc_dp_noise_wipe(&g);
+}
+
+/* sigma^2 as a rational: rounded up and close; out-of-range and overflowing representations are
+ * refused with a reason. */
+static void test_dgauss_params(void **state) {
+    (void)state;
+    fedc_dgauss_param p;
+    fedc_diag d;
+    static const double sigmas[] = {FEDC_DGAUSS_MIN_SIGMA, 0.5, 1.0, 1.5, 1e4, 3.3e6,
+                                    FEDC_DGAUSS_MAX_SIGMA};
+    for (size_t k = 0; k < sizeof sigmas / sizeof sigmas[0]; k++) {
+        double s = sigmas[k];
+        assert_int_equal(fedc_dgauss_param_from(&p, s, &d), FEDC_OK);
+        long double r = (long double)p.num / (long double)p.den, want = (long double)s * s;
+        print_message("sigma %g: sigma^2 = %llu / %llu, t = %llu\n", s, (unsigned long long)p.num,
+                      (unsigned long long)p.den, (unsigned long long)p.t);
+        assert_true(r >= want);
+        assert_true(r - want <= want * 0x1p-40L);
+        assert_true(p.t == (uint64_t)floor(s) + 1);
+    }
+    assert_int_equal(fedc_dgauss_param_from(&p, 1e8, &d), FEDC_ERANGE);
+    assert_non_null(strstr(d.msg, "sigma 1e+08 is outside the supported range"));
+    assert_int_equal(fedc_dgauss_param_from(&p, 0.001, &d), FEDC_ERANGE);
+    assert_int_equal(fedc_dgauss_param_from(&p, NAN, &d), FEDC_ERANGE);
+    assert_int_equal(fedc_dgauss_param_make(&p, 0, 1, &d), FEDC_ERANGE);
+    assert_non_null(strstr(d.msg, "expected both positive"));
+    assert_int_equal(fedc_dgauss_param_make(&p, (UINT64_C(1) << 62) + 1, UINT64_C(1) << 62, &d),
+                     FEDC_ERANGE);
+    assert_non_null(strstr(d.msg, "beyond 128 bits"));
+    assert_int_equal(fedc_dgauss_param_make(&p, 1, UINT64_C(1) << 20, &d), FEDC_ERANGE);
+    assert_non_null(strstr(d.msg, "outside the supported range"));
+}
+
 int main(void) {
     if (sodium_init() < 0)
         return 1;
@@ -442,6 +706,9 @@ int main(void) {
         cmocka_unit_test(test_noise_distribution),
         cmocka_unit_test(test_noise_streams),
         cmocka_unit_test(test_noise_parts),
+        cmocka_unit_test(test_bern_exp),
+        cmocka_unit_test(test_dgauss_params),
+        cmocka_unit_test(test_dgauss_distribution),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

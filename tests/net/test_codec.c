@@ -421,6 +421,50 @@ static void test_evaluate_ins(void **state) {
     refused(&e, &x, FEDC_ERANGE, "threshold 1.5 outside [0, 1]");
 }
 
+/* A training request: its L2 bound on the update (update_norm_bound) must be 0 (none) to 1e6. */
+static void test_fit_ins_bound(void **state) {
+    (void)state;
+    Fedc__Envelope e;
+    Fedc__FitIns f;
+    Fedc__HyperParams hp;
+    Fedc__Tensor t;
+    float w[4] = {0.5f, -1.0f, 2.0f, 0.0f}, mean[2] = {1.0f, 2.0f}, sd[2] = {1.0f, 3.0f};
+    uint8_t store[sizeof w];
+    envelope(&e, 2);
+    fedc__fit_ins__init(&f);
+    fedc__hyper_params__init(&hp);
+    fedc__tensor__init(&t);
+    fedc_tensor_pack(&t, store, w, 4);
+    hp.local_epochs = 1;
+    hp.batch = 32;
+    hp.lr = 0.01f;
+    f.weights = &t;
+    f.hp = &hp;
+    f.n_mean = f.n_std = 2;
+    f.mean = mean;
+    f.std = sd;
+    f.pos_weight = 1.0f;
+    f.update_norm_bound = 16.0f;
+    e.body_case = FEDC__ENVELOPE__BODY_FIT_INS;
+    e.fit_ins = &f;
+    fedc_msg_expect x = expect_round(2);
+    x.n_params = 4;
+    x.n_features = 2;
+    fedc_diag d;
+    Fedc__Envelope *got = NULL;
+    assert_int_equal(roundtrip(&e, &x, &d, &got), FEDC_OK);
+    assert_true(got->fit_ins->update_norm_bound == 16.0f);
+    fedc_msg_free(&got);
+    f.update_norm_bound = 0.0f; /* an older coordinator: no bound */
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    f.update_norm_bound = -1.0f;
+    refused(&e, &x, FEDC_ERANGE, "fit_ins: update_norm_bound -1, expected 0 (none) to 1e6");
+    f.update_norm_bound = 2e6f;
+    refused(&e, &x, FEDC_ERANGE, "fit_ins: update_norm_bound 2e+06");
+    f.update_norm_bound = NAN;
+    refused(&e, &x, FEDC_ERANGE, "fit_ins: update_norm_bound nan");
+}
+
 /* Secure-aggregation messages: fixed key, signature, sealed-share and share sizes; a masked
  * input's raw frame must hold exactly its count of uint32 values (any bits: no finite check);
  * a raw frame after any other SecAgg message is refused. */
@@ -629,7 +673,8 @@ int main(void) {
         cmocka_unit_test(test_fit_res_round_trip),   cmocka_unit_test(test_envelope_checks),
         cmocka_unit_test(test_bytes_level_failures), cmocka_unit_test(test_raw_frame),
         cmocka_unit_test(test_join_and_schema),      cmocka_unit_test(test_stats_and_evaluation),
-        cmocka_unit_test(test_evaluate_ins),         cmocka_unit_test(test_secagg_messages),
+        cmocka_unit_test(test_evaluate_ins),         cmocka_unit_test(test_fit_ins_bound),
+        cmocka_unit_test(test_secagg_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -345,3 +345,226 @@ void fedc_dp_noise_for_training(struct fedc_train_cfg *cfg, fedc_dp_noise *g) {
     cfg->dp_noise_part = train_part;
     cfg->dp_noise_ctx = g;
 }
+
+/* ---- discrete Gaussian (CKS20) --------------------------------------------------------------- */
+
+/* 128-bit unsigned arithmetic (GCC and Clang; __extension__ keeps -Wpedantic quiet). */
+__extension__ typedef unsigned __int128 u128;
+
+#define U128_ONE ((u128)1)
+
+/* Uniform 64-bit words from the keystream of g, a buffer of whole blocks at a time. */
+typedef struct rbits {
+    fedc_dp_noise *g;
+    unsigned char buf[NOISE_BLOCKS * NOISE_BLOCK_BYTES];
+    size_t pos, len;
+} rbits;
+
+static uint64_t next_u64(rbits *r) {
+    if (r->pos + 8 > r->len) {
+        r->len = keystream(r->g, r->buf);
+        r->pos = 0;
+    }
+    uint64_t v;
+    memcpy(&v, r->buf + r->pos, 8);
+    r->pos += 8;
+    return v;
+}
+
+/* Number of significant bits of x (0 for x = 0). */
+static int bit_len(u128 x) {
+    uint64_t hi = (uint64_t)(x >> 64), lo = (uint64_t)x;
+    if (hi)
+        return 128 - __builtin_clzll(hi);
+    return lo ? 64 - __builtin_clzll(lo) : 0;
+}
+
+/* Uniform on {0, ..., m - 1} for m >= 1: draws of bit_len(m - 1) random bits until one is below
+ * m (fewer than two draws on average), so exactly uniform. */
+static u128 below(rbits *r, u128 m) {
+    int bits = bit_len(m - 1);
+    if (bits == 0)
+        return 0;
+    for (;;) {
+        u128 v = next_u64(r);
+        if (bits > 64)
+            v |= (u128)next_u64(r) << 64;
+        if (bits < 128)
+            v &= (U128_ONE << bits) - 1;
+        if (v < m)
+            return v;
+    }
+}
+
+/* Bernoulli(num / den) for num <= den, den >= 1: uniform below den compared with num. */
+static int bern_frac(rbits *r, u128 num, u128 den) {
+    return below(r, den) < num;
+}
+
+/* Bernoulli(exp(-gamma)) for gamma = num / den in [0, 1] (CKS20 Algorithm 1, von Neumann): draw
+ * A_k ~ Bernoulli(gamma / k) for k = 1, 2, ... until the first A_k = 0; answer 1 when that k is
+ * odd. P(the first zero at k) = gamma^(k-1) / (k-1)! - gamma^k / k!, and the odd k sum to
+ * exp(-gamma). den < 2^112, and k stays far below 2^16 (reaching k has probability 1 / (k-1)!),
+ * so den k never overflows. */
+static int bern_exp_unit(rbits *r, u128 num, u128 den) {
+    uint64_t k = 1;
+    while (bern_frac(r, num, den * k)) {
+        k++;
+        FEDC_CHECK(k < 65536);
+    }
+    return (int)(k & 1);
+}
+
+/* Bernoulli(exp(-num / den)) for any num >= 0, 1 <= den < 2^112: one Bernoulli(exp(-1)) for every
+ * whole unit of gamma and one for the fraction (CKS20 Algorithm 1 for gamma > 1); the first 0
+ * decides, so a large gamma costs few draws on average. */
+static int bern_exp(rbits *r, u128 num, u128 den) {
+    u128 whole = num / den, frac = num % den;
+    for (u128 i = 0; i < whole; i++)
+        if (!bern_exp_unit(r, 1, 1))
+            return 0;
+    return bern_exp_unit(r, frac, den);
+}
+
+/* The discrete Laplace Lap_Z(t), P(x) proportional to exp(-|x| / t), t >= 1 (CKS20 Algorithm 2
+ * with s = 1): X = U + t V with U uniform on {0..t-1} kept with probability exp(-U / t) and V
+ * geometric (the count of Bernoulli(exp(-1)) successes before the first failure), so
+ * P(X = x) ~ exp(-x / t); a random sign, with the negative zero rejected so that 0 is not counted
+ * twice. */
+static int64_t dlaplace(rbits *r, uint64_t t) {
+    for (;;) {
+        uint64_t u = (uint64_t)below(r, t);
+        if (!bern_exp(r, u, t))
+            continue;
+        uint64_t v = 0;
+        while (bern_exp_unit(r, 1, 1))
+            v++;
+        /* V > 2^20 has probability e^-(2^20): never, but must not overflow either. */
+        FEDC_CHECK(v < ((uint64_t)1 << 20));
+        uint64_t x = u + t * v;
+        int neg = (int)(next_u64(r) & 1);
+        if (neg && x == 0)
+            continue;
+        return neg ? -(int64_t)x : (int64_t)x;
+    }
+}
+
+/* floor(sqrt(num / den)): the largest integer s with s^2 den <= num (num, den < 2^64, so s <
+ * 2^32 and s^2 den < 2^128). */
+static uint64_t isqrt_ratio(uint64_t num, uint64_t den) {
+    uint64_t lo = 0, hi = (uint64_t)1 << 32; /* s in [lo, hi) */
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if ((u128)mid * mid * den <= num)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* 2^112: the sampler's denominators stay below it (bern_exp_unit multiplies by k < 2^16). */
+#define DEN_CAP (U128_ONE << 112)
+
+fedc_err fedc_dgauss_param_make(fedc_dgauss_param *p, uint64_t num, uint64_t den, fedc_diag *d) {
+    fedc_err rc = FEDC_ERANGE;
+    if (num == 0 || den == 0) {
+        fedc_diag_set(d, "discrete Gaussian: sigma^2 = %llu / %llu, expected both positive",
+                      (unsigned long long)num, (unsigned long long)den);
+        goto out;
+    }
+    /* sigma^2 in [2^-13, 2^53] (compared exactly), a little beyond [FEDC_DGAUSS_MIN_SIGMA^2,
+     * FEDC_DGAUSS_MAX_SIGMA^2] so that fedc_dgauss_param_from's rounding up stays inside. */
+    if ((u128)num << 13 < den || (u128)num > (u128)den << 53) {
+        fedc_diag_set(d,
+                      "discrete Gaussian: sigma^2 = %llu / %llu is outside the supported range "
+                      "[2^-13, 2^53]",
+                      (unsigned long long)num, (unsigned long long)den);
+        goto out;
+    }
+    uint64_t t = isqrt_ratio(num, den) + 1; /* <= 2^26.5 + 1 */
+    /* The acceptance step's gamma = (|Y| den t - num)^2 / (2 num den t^2): its denominator must
+     * stay below 2^112 and den t below 2^64 (then |Y| den t fits 128 bits for any int64 Y).
+     * With num, den < 2^63 the product 2 num den fits 128 bits. */
+    if (num >= ((uint64_t)1 << 63) || den >= ((uint64_t)1 << 63) ||
+        (u128)2 * num * den >= DEN_CAP / ((u128)t * t) || (u128)den * t >= (U128_ONE << 64)) {
+        fedc_diag_set(
+            d,
+            "discrete Gaussian: sigma^2 = %llu / %llu needs intermediates beyond 128 bits; "
+            "use a smaller denominator",
+            (unsigned long long)num, (unsigned long long)den);
+        goto out;
+    }
+    p->num = num;
+    p->den = den;
+    p->t = t;
+    rc = FEDC_OK;
+out:
+    return rc;
+}
+
+fedc_err fedc_dgauss_param_from(fedc_dgauss_param *p, double sigma, fedc_diag *d) {
+    if (!(sigma >= FEDC_DGAUSS_MIN_SIGMA && sigma <= FEDC_DGAUSS_MAX_SIGMA)) {
+        fedc_diag_set(d, "discrete Gaussian: sigma %g is outside the supported range [%g, %g]",
+                      sigma, FEDC_DGAUSS_MIN_SIGMA, FEDC_DGAUSS_MAX_SIGMA);
+        return FEDC_ERANGE;
+    }
+    /* sigma^2 rounded up: the product of two doubles is within half an ulp, so the next double up
+     * is at least the exact square. */
+    double s2 = nextafter(sigma * sigma, INFINITY);
+    for (int k = 62; k >= 0; k--) {
+        double scaled = ceil(ldexp(s2, k)); /* exact: a power-of-two scaling, then ceil */
+        if (scaled >= 0x1p62)
+            continue;
+        if (fedc_dgauss_param_make(p, (uint64_t)scaled, (uint64_t)1 << k, NULL) == FEDC_OK)
+            return FEDC_OK;
+    }
+    fedc_diag_set(d, "discrete Gaussian: no 128-bit representation of sigma %g", sigma);
+    return FEDC_ERANGE;
+}
+
+/* One draw of N_Z(0, num / den) (CKS20 Algorithm 3): a discrete Laplace proposal Y of scale t,
+ * kept with probability exp(-(|Y| - sigma^2 / t)^2 / (2 sigma^2)). With sigma^2 = n / d that
+ * exponent is the rational (|Y| d t - n)^2 / (2 n d t^2). */
+static int64_t dgauss(rbits *r, const fedc_dgauss_param *p, u128 den2) {
+    const u128 dt = (u128)p->den * p->t; /* < 2^64, checked by fedc_dgauss_param_make */
+    for (;;) {
+        int64_t y = dlaplace(r, p->t);
+        uint64_t ay = y < 0 ? (uint64_t)0 - (uint64_t)y : (uint64_t)y;
+        u128 a = (u128)ay * dt; /* < 2^128 */
+        u128 diff = a >= p->num ? a - p->num : p->num - a;
+        if (diff >> 64) /* gamma > 2^128 / 2^112: acceptance below e^-65536 (dp.h) */
+            continue;
+        if (bern_exp(r, diff * diff, den2))
+            return y;
+    }
+}
+
+/* The random words of one call come from a buffer on the stack (4 KiB), wiped before return:
+ * whatever keystream is left in it is never used again (the stream's counter is past it). */
+void fedc_dgauss_add(fedc_dp_noise *g, int64_t *x, size_t n, const fedc_dgauss_param *p) {
+    FEDC_CHECK(p->num > 0 && p->den > 0 && p->t > 0);
+    rbits r = {.g = g, .pos = 0, .len = 0};
+    const u128 den2 = (u128)2 * p->num * p->den * p->t * p->t; /* < 2^112 */
+    for (size_t i = 0; i < n; i++)
+        x[i] += dgauss(&r, p, den2);
+    sodium_memzero(&r, sizeof r);
+}
+
+void fedc_dlaplace_add(fedc_dp_noise *g, int64_t *x, size_t n, uint64_t t) {
+    FEDC_CHECK(t >= 1 && t <= ((uint64_t)1 << 32));
+    rbits r = {.g = g, .pos = 0, .len = 0};
+    for (size_t i = 0; i < n; i++)
+        x[i] += dlaplace(&r, t);
+    sodium_memzero(&r, sizeof r);
+}
+
+size_t fedc__dp_bern_exp_count(fedc_dp_noise *g, uint64_t num, uint64_t den, size_t trials) {
+    FEDC_CHECK(den >= 1);
+    rbits r = {.g = g, .pos = 0, .len = 0};
+    size_t ones = 0;
+    for (size_t i = 0; i < trials; i++)
+        ones += (size_t)bern_exp(&r, num, den);
+    sodium_memzero(&r, sizeof r);
+    return ones;
+}

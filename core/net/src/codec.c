@@ -529,6 +529,11 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
                           (double)f->pos_weight);
             return FEDC_ERANGE;
         }
+        if (!(f->update_norm_bound >= 0.0f && f->update_norm_bound <= 1e6f)) {
+            fedc_diag_set(d, "fit_ins: update_norm_bound %g, expected 0 (none) to 1e6",
+                          (double)f->update_norm_bound);
+            return FEDC_ERANGE;
+        }
         return check_secagg_ins(f->secagg, "fit_ins", d);
     }
     case FEDC__ENVELOPE__BODY_FIT_RES: {

@@ -3,9 +3,11 @@
  * 3.3) at integer and fractional orders, composed over steps and converted to (epsilon, delta)
  * with the classic bound epsilon = min over orders a of T * rdp(a) + ln(1 / delta) / (a - 1)
  * (Mironov 2017, proposition 3), and a stream of secret Gaussian noise for DP-FedAvg and DP-SGD.
- * Reference values in docs/security.md ("Accountant") and tests/fl/test_dp.c. Left out: the
- * improved RDP-to-DP conversion of Balle et al. 2020, sampling without replacement, and a
- * floating-point hardened ("snapping") noise mechanism. */
+ * Reference values in docs/security.md ("Accountant") and tests/fl/test_dp.c; and exact discrete
+ * Gaussian noise (integers, no floating point) for client-level DP at the coordinator. Left out:
+ * the improved RDP-to-DP conversion of Balle et al. 2020, sampling without replacement, and a
+ * floating-point hardened ("snapping") version of the continuous noise, which DP-SGD inside the
+ * clients still uses. */
 #ifndef FEDC_DP_H
 #define FEDC_DP_H
 
@@ -100,6 +102,62 @@ void fedc_dp_noise_wipe(fedc_dp_noise *g);
  * region (fedc_dp_noise_add and later reservations continue beyond). n per part at most 2^30. */
 uint64_t fedc_dp_noise_reserve(fedc_dp_noise *g, uint64_t parts);
 void fedc_dp_noise_add_part(const fedc_dp_noise *g, uint64_t region, float *x, size_t n, double sd);
+
+/* ---- Discrete Gaussian noise ---------------------------------------------------------------
+ *
+ * Exact sampling from the discrete Gaussian N_Z(0, sigma^2), P(x) proportional to
+ * exp(-x^2 / (2 sigma^2)) on the integers, after Canonne, Kamath, Steinke, "The Discrete Gaussian
+ * for Differential Privacy", NeurIPS 2020 (arXiv 2004.00010; "CKS20"): Bernoulli(exp(-gamma)) for a
+ * rational gamma by von Neumann's method (their Algorithm 1), the discrete Laplace by rejection
+ * (Algorithm 2) and the discrete Gaussian by rejection from the discrete Laplace of scale
+ * t = floor(sigma) + 1 (Algorithm 3). Every decision is an integer comparison of uniform draws
+ * (rejection sampling below a bound, from the ChaCha20 stream of a fedc_dp_noise) against integers
+ * and 128-bit rationals: no floating point, so no Mironov-style leak through rounding (Mironov,
+ * CCS 2012). sigma^2 is the rational num / den of fedc_dgauss_param.
+ *
+ * Privacy (CKS20, Section 2): adding N_Z(0, sigma^2) independently to every coordinate of an
+ * integer vector whose L2 sensitivity is Delta gives Renyi divergences of at most alpha Delta^2 /
+ * (2 sigma^2) at every order alpha, which is the continuous Gaussian mechanism's (their Theorem 4
+ * and its multivariate form), so the accountant above charges it as the continuous one. The
+ * variance is slightly below sigma^2 (CKS20 show Var < sigma^2; tests sum the pmf). */
+
+/* sigma^2 = num / den. Made by fedc_dgauss_param_make or fedc_dgauss_param_from, which check
+ * that the sampler's 128-bit intermediates cannot overflow. */
+typedef struct fedc_dgauss_param {
+    uint64_t num, den;
+    uint64_t t; /* floor(sigma) + 1, the discrete Laplace's scale */
+} fedc_dgauss_param;
+
+/* The range the sampler supports: sigma in [FEDC_DGAUSS_MIN_SIGMA, FEDC_DGAUSS_MAX_SIGMA]. */
+#define FEDC_DGAUSS_MIN_SIGMA 0.015625   /* 2^-6 */
+#define FEDC_DGAUSS_MAX_SIGMA 67108864.0 /* 2^26 */
+
+/* sigma^2 = num / den exactly. FEDC_ERANGE (d says why) for num or den 0, sigma^2 outside
+ * [2^-13, 2^53] (the supported range with a margin for rounding), or a representation whose
+ * intermediates (2 num den t^2 < 2^112, den t < 2^64) would not fit 128 bits; then reduce the
+ * fraction or take fedc_dgauss_param_from. */
+FEDC_MUST_CHECK fedc_err fedc_dgauss_param_make(fedc_dgauss_param *p, uint64_t num, uint64_t den,
+                                                fedc_diag *d);
+
+/* sigma^2 from a real sigma, rounded up (never less noise than asked for): den = 2^k with the
+ * largest k <= 62 that fits, num = ceil(sigma^2 2^k); the relative error is below 2^-40 over the
+ * supported range. FEDC_ERANGE outside [FEDC_DGAUSS_MIN_SIGMA, FEDC_DGAUSS_MAX_SIGMA] or NaN. */
+FEDC_MUST_CHECK fedc_err fedc_dgauss_param_from(fedc_dgauss_param *p, double sigma, fedc_diag *d);
+
+/* x[i] += N_Z(0, sigma^2) for i < n (x borrowed), independent draws from the stream g (whole
+ * keystream blocks, never reused; what is left of the last one is discarded and wiped). A
+ * proposal so far in the tail that its acceptance probability's 128-bit rational would not fit
+ * (beyond about 360 sigma) is rejected outright: its acceptance probability is below e^-65536, so
+ * the output differs from the exact distribution by less than that in total variation. */
+void fedc_dgauss_add(fedc_dp_noise *g, int64_t *x, size_t n, const fedc_dgauss_param *p);
+
+/* x[i] += the discrete Laplace Lap_Z(t), P(x) proportional to exp(-|x| / t) (CKS20 Algorithm 2
+ * with s = 1), for 1 <= t <= 2^32: the proposal of the Gaussian sampler, exposed for tests. */
+void fedc_dlaplace_add(fedc_dp_noise *g, int64_t *x, size_t n, uint64_t t);
+
+/* How many of `trials` Bernoulli(exp(-num / den)) draws come out 1 (CKS20 Algorithm 1; den >= 1,
+ * den < 2^64). Internal; exposed for the tests. */
+size_t fedc__dp_bern_exp_count(fedc_dp_noise *g, uint64_t num, uint64_t den, size_t trials);
 
 /* Points DP-SGD's noise source (core/nn's fedc_train_cfg: dp_noise_fn, dp_noise_reserve,
  * dp_noise_part, dp_noise_ctx) at the stream g, which stays borrowed while training. */

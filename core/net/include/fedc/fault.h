@@ -10,8 +10,8 @@
  *           misdeeds: sa-replay (replays its previous masked input), sa-badkeys (advertises round
  *           keys its identity did not sign), sa-silent (from then on heartbeats but answers no
  *           secure-aggregation instruction), upd-scale (x100), upd-flip (sign flipped), upd-nan
- *           (a NaN and an infinity), upd-zero (all zero), for the robust-aggregation and DP
- *           tests. Coordinator misdeeds: sa-forge (relays a forged round key), sa-one (sends a
+ *           (a NaN and an infinity), upd-zero (all zero), upd-weight (overstates its FedAvg
+ *           weight 4x), for the robust-aggregation, bounds and DP tests. Coordinator misdeeds: sa-forge (relays a forged round key), sa-one (sends a
  *           client a neighbourhood of itself with threshold 1), sa-split (tells one survivor a
  *           survivor set without another member), sa-retry (discards an unmasked training sum
  *           and retries the round), sa-wrap (drops a session and reuses its counter)
