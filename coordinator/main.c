@@ -74,7 +74,9 @@ static void usage(FILE *f) {
         "                           the coordinator can unmask no sum of fewer than\n"
         "                           max(2, floor(M/2)+1) inputs (docs/security.md)\n"
         "  --secagg-clip C          updates are clipped to [-C, C] per coordinate (default 10)\n"
-        "  --secagg-max-clients N   clients the fixed point leaves headroom for (default 1024)\n"
+        "  --secagg-max-clients N   clients the fixed point leaves headroom for (default 1024)\n");
+    fprintf(
+        f,
         "aggregation (README \"Robust aggregation\"):\n"
         "  --aggregator NAME        mean (FedAvg weighted by examples, the default), median,\n"
         "                           trimmed-mean, krum, multi-krum (need each update: only with\n"

@@ -11,18 +11,19 @@
  *           keys its identity did not sign), sa-silent (from then on heartbeats but answers no
  *           secure-aggregation instruction), upd-scale (x100), upd-flip (sign flipped), upd-nan
  *           (a NaN and an infinity), upd-zero (all zero), upd-weight (overstates its FedAvg
- *           weight 4x), for the robust-aggregation, bounds and DP tests. Coordinator misdeeds: sa-forge (relays a forged round key), sa-one (sends a
- *           client a neighbourhood of itself with threshold 1), sa-split (tells one survivor a
- *           survivor set without another member), sa-retry (discards an unmasked training sum
- *           and retries the round), sa-wrap (drops a session and reuses its counter)
- *   STEP    a named point, e.g. join, stats, fit, fit-res, eval-res (client); round-start,
- *           aggregate, eval-sent, checkpoint (coordinator); secure aggregation (client): sa-share
- * (the neighbours' keys arrived: exiting here drops out before ShareKeys), sa-mask (the neighbours'
- * shares arrived, so ours were delivered: exiting here drops out right after ShareKeys), sa-unmask
- * (our masked input was delivered) ROUND   only in that round (default: the first time the step is
- * reached); @* every time e.g. FEDC_FAULT=bank-b/kill:fit@2,bank-a/delay:fit-res:300 The hooks are
- * compiled in only with the CMake option FEDC_FAULT_HOOKS (on for builds with tests); otherwise a
- * set FEDC_FAULT is reported once and ignored. */
+ *           weight 4x), for the robust-aggregation, bounds and DP tests. Coordinator misdeeds:
+ * sa-forge (relays a forged round key), sa-one (sends a client a neighbourhood of itself with
+ * threshold 1), sa-split (tells one survivor a survivor set without another member), sa-retry
+ * (discards an unmasked training sum and retries the round), sa-wrap (drops a session and reuses
+ * its counter) STEP    a named point, e.g. join, stats, fit, fit-res, eval-res (client);
+ * round-start, aggregate, eval-sent, checkpoint (coordinator); secure aggregation (client):
+ * sa-share (the neighbours' keys arrived: exiting here drops out before ShareKeys), sa-mask (the
+ * neighbours' shares arrived, so ours were delivered: exiting here drops out right after
+ * ShareKeys), sa-unmask (our masked input was delivered) ROUND   only in that round (default: the
+ * first time the step is reached); @* every time e.g.
+ * FEDC_FAULT=bank-b/kill:fit@2,bank-a/delay:fit-res:300 The hooks are compiled in only with the
+ * CMake option FEDC_FAULT_HOOKS (on for builds with tests); otherwise a set FEDC_FAULT is reported
+ * once and ignored. */
 #ifndef FEDC_FAULT_H
 #define FEDC_FAULT_H
 
