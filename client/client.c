@@ -315,7 +315,10 @@ static void send_error(cl *c, uint32_t round, fedc_err code, const char *reason)
  * blamed (so it does not wait for us and can retry without that neighbour). */
 static void sa_abandon(cl *c, const char *why) {
     char reason[FEDC_DIAG_MAX + 64];
-    snprintf(reason, sizeof reason, "secure aggregation: %s", why);
+    /* The maths' own messages may name secure aggregation already: say it once. */
+    const char *prefix = "secure aggregation: ";
+    snprintf(reason, sizeof reason, "%s%s", strncmp(why, prefix, strlen(prefix)) ? prefix : "",
+             why);
     logm("round %u: %s", c->sa_round, reason);
     uint32_t refusal = c->sa.refusal ? (uint32_t)c->sa.refusal : FEDC_SA_REFUSE_PROTOCOL;
     uint64_t counter = refusal == FEDC_SA_REFUSE_COUNTER ? c->sa.guard.last : c->sa_counter;

@@ -572,7 +572,7 @@ static void test_secagg_messages(void **state) {
     e.body_case = FEDC__ENVELOPE__BODY_SA_GRAPH;
     e.sa_graph = &gr;
     assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
-    gr.r.len = 33;
+    gr.r = (ProtobufCBinaryData){33, sig}; /* sig has 64 bytes to read */
     refused(&e, &x, FEDC_EMISMATCH, "sa_graph: r: 33 bytes, expected 32");
 
     /* Consistency: an ascending survivor set; a 64-byte signature; relayed signatures. */

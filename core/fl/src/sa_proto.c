@@ -291,6 +291,7 @@ fedc_err fedc_sa_client_begin(fedc_sa_client *c, const uint8_t run_id[FEDC_SA_RU
     }
     wipe_session(c);
     c->blame = -1;
+    c->refusal = FEDC_SA_REFUSE_NONE;
     fedc_sa_guard *g = &c->guard;
     if (!g->have || memcmp(g->run, run_id, FEDC_SA_RUN_BYTES) != 0) {
         /* A new run: what we unmasked in another run says nothing about this one. */
