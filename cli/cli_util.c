@@ -206,13 +206,28 @@ int cli_compute_metrics(cli_metrics *out, const fedc_model *m, const float *pred
     return 0;
 }
 
+/* "  NAME%.4f", or the reason it has no value. */
+static void print_metric(FILE *f, const char *name, double v, const char *why) {
+    if (isfinite(v))
+        fprintf(f, "  %s%.4f\n", name, v);
+    else
+        fprintf(f, "  %s%s\n", name, why);
+}
+
 void cli_print_metrics(FILE *f, const char *title, const cli_metrics *mt) {
     fprintf(f, "%s (%d rows):\n", title, mt->rows);
     switch (mt->task) {
     case FEDC_TASK_BINARY: {
         const fedc_binary_metrics *b = &mt->bin;
-        fprintf(f, "  roc_auc   %.4f\n  pr_auc    %.4f\n  accuracy  %.4f\n", b->roc_auc, b->pr_auc,
-                b->accuracy);
+        /* Ranking metrics are undefined when the rows hold one class: say so, not "nan" (the
+         * JSON report writes null). */
+        long n_pos = b->tp + b->fn, n_neg = b->tn + b->fp;
+        char why[96] = "n/a";
+        if (mt->rows > 0 && (n_pos == 0 || n_neg == 0))
+            snprintf(why, sizeof why, "n/a (all %d rows are of class %d)", mt->rows, n_pos ? 1 : 0);
+        print_metric(f, "roc_auc   ", b->roc_auc, why);
+        print_metric(f, "pr_auc    ", b->pr_auc, why);
+        fprintf(f, "  accuracy  %.4f\n", b->accuracy);
         fprintf(f, "  precision %.4f\n  recall    %.4f\n  f1        %.4f\n  log_loss  %.4f\n",
                 b->precision, b->recall, b->f1, b->log_loss);
         fprintf(f, "  confusion at threshold %.2f: tp %ld  fp %ld  tn %ld  fn %ld\n",

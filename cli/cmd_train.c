@@ -337,6 +337,21 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "fedc train: %s: %s\n", data, d.msg);
         goto out;
     }
+    if (task == FEDC_TASK_BINARY) {
+        /* Labels in {0, 1} with one of them absent: nothing to tell apart, and every ranking
+         * metric (ROC-AUC, PR-AUC) is undefined. A federated client may hold one class; a model
+         * trained on one file may not. */
+        int n_pos = 0;
+        for (int i = 0; i < all->n_rows; i++)
+            n_pos += all->y[i] == 1.0f;
+        if (n_pos == 0 || n_pos == all->n_rows) {
+            cli_error(CMD,
+                      "%s: label column '%s' holds a single class: all %d rows are %d; binary "
+                      "training needs rows of both classes (0 and 1)",
+                      data, label, all->n_rows, n_pos ? 1 : 0);
+            goto out;
+        }
+    }
     if (alert_budget > 0 && min_precision > 0) {
         cli_error(CMD, "--alert-budget and --min-precision choose the threshold in two ways; give "
                        "one");
@@ -367,6 +382,20 @@ int cmd_train(int argc, char **argv) {
         cli_error(CMD, "%s: no rows left for training after the split", data);
         rc = FEDC_EXIT_USAGE;
         goto out;
+    }
+    if (cfg.stop_metric != FEDC_STOP_LOSS) {
+        /* Early stopping on a ranking metric needs both classes among the validation rows. */
+        int v_pos = 0;
+        for (int i = 0; val && i < val->n_rows; i++)
+            v_pos += val->y[i] == 1.0f;
+        if (val && val->n_rows > 0 && (v_pos == 0 || v_pos == val->n_rows)) {
+            cli_error(CMD,
+                      "--stop-metric %s needs both classes in the validation part: its %d rows "
+                      "are all of class %d (use --stop-metric loss, or more rows of class %d)",
+                      stop_name, val->n_rows, v_pos ? 1 : 0, v_pos ? 0 : 1);
+            rc = FEDC_EXIT_USAGE;
+            goto out;
+        }
     }
     fedc_arch arch;
     if (fedc_arch_make(&arch, all->n_features, hidden, n_hidden, act, task, n_classes, &d)) {
@@ -544,11 +573,12 @@ int cmd_train(int argc, char **argv) {
                      "\"dp_sigma\":%.9g,\"dp_clip\":%.9g",
                      dp_eps, (double)dp_delta, rep.dp_steps, rep.dp_q, (double)dp_noise,
                      (double)dp_clip);
+        /* The threshold itself is in the metrics (binary tasks): only where it came from here. */
         snprintf(extra, sizeof extra,
                  "\"split\":\"%s\",\"epochs\":%d,\"best_epoch\":%d,\"threads\":%d,"
-                 "\"seconds\":%.3f,\"threshold\":%.9g,\"threshold_from\":\"%s\"%s",
+                 "\"seconds\":%.3f,\"threshold_from\":\"%s\"%s",
                  has_test ? "test" : "train", rep.epochs_run, rep.best_epoch, rep.threads_used,
-                 rep.seconds, (double)threshold, thr_how ? thr_how : "flag", dpj);
+                 rep.seconds, thr_how ? thr_how : "flag", dpj);
         if (cli_write_metrics_json(CMD, json, &mt, extra))
             goto out;
     }

@@ -230,7 +230,7 @@ int main(int argc, char **argv) {
             cli_error(CMD, "--key: %s", d.msg);
             return FEDC_EXIT_USAGE;
         }
-        if (fedc_key_load(&coord, coord_key_path, &d)) {
+        if (fedc_key_load_public(&coord, coord_key_path, &d)) {
             cli_error(CMD, "--coordinator-key: %s", d.msg);
             return FEDC_EXIT_USAGE;
         }

@@ -144,7 +144,43 @@ static int json_num(const char *json, const char *key, double *v) {
     return 1;
 }
 
-/* Reads a metrics file and checks that it is one JSON object on one line. Caller frees. */
+/* Checks that no key occurs twice among the members of the outermost object of a one-line JSON
+ * text (strings may hold escaped quotes; nested objects and arrays are skipped). Returns 1 when
+ * every key is unique, else 0 with the first repeated key in dup (cap bytes). */
+static int json_keys_unique(const char *json, char *dup, size_t cap) {
+    enum { MAX_KEYS = 256 };
+    char keys[MAX_KEYS][64];
+    int n = 0, depth = 0;
+    for (const char *p = json; *p; p++) {
+        if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+        } else if (*p == '"') {
+            const char *start = ++p;
+            while (*p && *p != '"')
+                p += p[0] == '\\' && p[1] ? 2 : 1;
+            if (!*p)
+                break;
+            size_t len = (size_t)(p - start);
+            if (depth == 1 && p[1] == ':' && n < MAX_KEYS && len < sizeof keys[0]) {
+                memcpy(keys[n], start, len);
+                keys[n][len] = '\0';
+                for (int i = 0; i < n; i++) {
+                    if (strcmp(keys[i], keys[n]) == 0) {
+                        snprintf(dup, cap, "%s", keys[n]);
+                        return 0;
+                    }
+                }
+                n++;
+            }
+        }
+    }
+    return 1;
+}
+
+/* Reads a metrics file and checks that it is one JSON object on one line in which every key
+ * occurs once. Caller frees. */
 static char *read_json(const char *path) {
     size_t len = 0;
     char *j = proc_read_file(path, &len);
@@ -156,6 +192,10 @@ static char *read_json(const char *path) {
     assert_int_equal(j[len - 1], '\n');
     assert_int_equal(j[len - 2], '}');
     assert_int_equal(count_char(j, '\n'), 1);
+    char dup[64];
+    if (!json_keys_unique(j, dup, sizeof dup))
+        print_message("%s: key '%s' occurs more than once in %s\n", path, dup, j);
+    assert_true(json_keys_unique(j, dup, sizeof dup));
     return j;
 }
 
@@ -283,6 +323,77 @@ static void test_unreadable_path(void **state) {
     proc_result_release(&r);
     free(model);
     free(csv);
+}
+
+/* Writes a binary CSV of n rows (x1, x2, y) whose label is 1 on the rows listed in pos (n_pos of
+ * them) and 0 elsewhere. */
+static void write_labels(const char *path, int n, const int *pos, int n_pos) {
+    size_t cap = 64 + (size_t)n * 32, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len += (size_t)snprintf(text, cap, "x1,x2,y\n");
+    for (int i = 0; i < n; i++) {
+        int y = 0;
+        for (int k = 0; k < n_pos; k++)
+            y |= pos[k] == i;
+        len += (size_t)snprintf(text + len, cap - len, "%d.5,%d,%d\n", i % 7, (i * 3) % 11, y);
+    }
+    assert_int_equal(proc_write_file(path, text), 0);
+    free(text);
+}
+
+/* A binary label with one class only: nothing to learn, ROC-AUC undefined. Refused with the column
+ * and the class named, exit 2, whichever class it is. */
+static void test_single_class_label(void **state) {
+    char *csv = tpath(state, "one-class.csv");
+    proc_result r;
+    char want[AT_MAX];
+    write_labels(csv, 40, NULL, 0);
+    fedc_run(&r, NULL, "train", "--data", csv, "--label", "y", "--epochs", "1", NULL);
+    expect_refusal(&r, at(want, "train", csv, ": label column 'y' holds a single class"),
+                   "all 40 rows are 0");
+    proc_result_release(&r);
+    int all[40];
+    for (int i = 0; i < 40; i++)
+        all[i] = i;
+    write_labels(csv, 40, all, 40);
+    fedc_run(&r, NULL, "train", "--data", csv, "--label", "y", "--epochs", "1", NULL);
+    expect_refusal(&r, at(want, "train", csv, ": label column 'y' holds a single class"),
+                   "all 40 rows are 1");
+    proc_result_release(&r);
+    free(csv);
+}
+
+/* One positive among 40 rows: it lands in the training part (15% of one row rounds to none), so
+ * the test and validation parts hold one class. Training runs; the ranking metrics are reported
+ * as undefined (n/a on stdout, null in the JSON), never "nan"; early stopping on ROC-AUC, which
+ * cannot work there, is refused naming the validation part. */
+static void test_one_class_in_test_part(void **state) {
+    char *csv = tpath(state, "rare.csv"), *json = tpath(state, "rare.json");
+    write_labels(csv, 40, (const int[]){17}, 1);
+    proc_result r;
+    fedc_run(&r, NULL, "train", "--data", csv, "--label", "y", "--epochs", "2", "--quiet",
+             "--metrics-json", json, NULL);
+    expect_status(&r, 0);
+    if (strstr(r.out, "nan") || !strstr(r.out, "roc_auc   n/a (all 6 rows are of class 0)"))
+        show("undefined metrics printed as numbers", &r);
+    assert_null(strstr(r.out, "nan"));
+    assert_non_null(strstr(r.out, "roc_auc   n/a (all 6 rows are of class 0)"));
+    assert_non_null(strstr(r.out, "pr_auc    n/a"));
+    proc_result_release(&r);
+    char *j = read_json(json);
+    double v = 0;
+    assert_int_equal(json_num(j, "roc_auc", &v), 0); /* null */
+    assert_int_equal(json_num(j, "pr_auc", &v), 0);
+    assert_int_equal(json_num(j, "accuracy", &v), 1);
+    free(j);
+    fedc_run(&r, NULL, "train", "--data", csv, "--label", "y", "--epochs", "2", "--stop-metric",
+             "roc_auc", NULL);
+    expect_refusal(&r, "fedc train: --stop-metric roc_auc needs both classes in the validation",
+                   "are all of class 0");
+    proc_result_release(&r);
+    free(csv);
+    free(json);
 }
 
 /* ---- bad input: flags ------------------------------------------------------------------- */
@@ -424,10 +535,13 @@ static void test_train_then_eval(void **state) {
     assert_true(proc_exists(model));
     proc_result_release(&r);
 
-    char *j = read_json(json);
+    char *j = read_json(json); /* every key once: "threshold" used to come twice */
     assert_non_null(strstr(j, "\"task\":\"binary\""));
     expect_keys(j, BINARY_UNIT_KEYS, 0.0, 1.0);
     expect_keys(j, BINARY_LOSS_KEYS, 0.0, 100.0);
+    const char *thr = strstr(j, "\"threshold\":");
+    assert_non_null(thr);
+    assert_null(strstr(thr + 1, "\"threshold\":"));
     double rows = 0;
     assert_int_equal(json_num(j, "rows", &rows), 1);
     assert_true(rows == 150.0); /* the default 15% test split of 1000 rows */
@@ -1059,6 +1173,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_ragged_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_and_header_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_single_class_label, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_class_in_test_part, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_then_eval, setup, teardown),

@@ -286,6 +286,10 @@ static void test_refused_before_start(void **state) {
                    "public key only");
     /* --name must be the key's. */
     assert_int_equal(chmod(aks, 0600), 0);
+    /* A secret file given as the coordinator's public key: refused, naming the file. */
+    expect_refused((const char *[]){g_client, "--connect", ep, "--data", GERMAN, "--label", "bad",
+                                    "--key", aks, "--coordinator-key", cks, "--peers", allow, NULL},
+                   "holds a secret key (sign-secret-key), expected a public key file");
     expect_refused((const char *[]){g_client, "--connect", ep, "--data", GERMAN, "--label", "bad",
                                     "--key", aks, "--coordinator-key", ck, "--peers", allow,
                                     "--name", "bank-z", NULL},

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -164,6 +165,85 @@ static void test_refusals(void **state) {
     free(missing);
 }
 
+/* Where only a public key belongs (the coordinator's key a client pins, allow-lists, rosters), a
+ * secret key file is refused with its path and line, and nothing of it is kept. */
+static void test_public_only(void **state) {
+    (void)state;
+    fedc_identity a, x;
+    fedc_diag d;
+    assert_int_equal(fedc_key_generate(&a, "coord-p", &d), FEDC_OK);
+    assert_int_equal(fedc_key_write(&a, g_dir, 1, &d), FEDC_OK);
+    char *sp = path_of("coord-p.key_secret"), *pp = path_of("coord-p.key");
+    assert_int_equal(fedc_key_load_public(&x, pp, &d), FEDC_OK);
+    assert_false(x.has_secret);
+    assert_memory_equal(x.curve_pk, a.curve_pk, 32);
+
+    memset(&x, 0xaa, sizeof x);
+    assert_int_equal(fedc_key_load_public(&x, sp, &d), FEDC_EINVAL);
+    /* The secret is on line 5 (after the comment, the name and the two public keys). */
+    char want[4200];
+    snprintf(want, sizeof want, "%s:5: holds a secret key", sp);
+    if (!strstr(d.msg, want) || !strstr(d.msg, "NAME.key, not NAME.key_secret"))
+        fail_msg("unexpected message: %s", d.msg);
+    assert_false(x.has_secret);
+    uint8_t zero[64] = {0};
+    assert_memory_equal(x.sign_sk, zero, 64);
+
+    /* A secret file renamed into a roster is refused too. */
+    char *dir = path_of("roster-p");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char *dst = proc_path(dir, "coord-p.key");
+    char *text = proc_read_file(sp, NULL);
+    assert_non_null(text);
+    assert_int_equal(proc_write_file(dst, text), 0);
+    assert_int_equal(chmod(dst, 0600), 0);
+    fedc_identity *got = NULL;
+    int n = 0;
+    assert_int_equal(fedc_key_load_dir(&got, &n, dir, &d), FEDC_EINVAL);
+    assert_null(got);
+    assert_non_null(strstr(d.msg, "holds a secret key"));
+    sodium_memzero(text, strlen(text));
+    free(text);
+    free(dst);
+    free(dir);
+    fedc_key_wipe(&a);
+    free(sp);
+    free(pp);
+}
+
+/* A secret key file owned by another user is refused, naming both uids, whatever its mode: that
+ * user can replace our identity. Needs the right to chown (the tests run as root). */
+static void test_secret_owner(void **state) {
+    (void)state;
+    fedc_identity a, x;
+    fedc_diag d;
+    assert_int_equal(fedc_key_generate(&a, "owned", &d), FEDC_OK);
+    assert_int_equal(fedc_key_write(&a, g_dir, 1, &d), FEDC_OK);
+    fedc_key_wipe(&a);
+    char *sp = path_of("owned.key_secret");
+    const uid_t other = geteuid() == 65534 ? 65533 : 65534;
+    if (chown(sp, other, (gid_t)-1) != 0) {
+        print_message("skipped: cannot chown %s to uid %u (not root?)\n", sp, (unsigned)other);
+        free(sp);
+        skip();
+    }
+    struct stat st;
+    assert_int_equal(stat(sp, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(fedc_key_load_secret(&x, sp, &d), FEDC_EINVAL);
+    char want[256];
+    snprintf(want, sizeof want, "owned by uid %u, expected our effective uid %u", (unsigned)other,
+             (unsigned)geteuid());
+    if (!strstr(d.msg, want) || !strstr(d.msg, sp))
+        fail_msg("expected '%s' and the path in: %s", want, d.msg);
+    assert_false(x.has_secret);
+    /* Back to us: accepted again. */
+    assert_int_equal(chown(sp, geteuid(), (gid_t)-1), 0);
+    assert_int_equal(fedc_key_load_secret(&x, sp, &d), FEDC_OK);
+    fedc_key_wipe(&x);
+    free(sp);
+}
+
 static void test_directory(void **state) {
     (void)state;
     char *dir = path_of("allow");
@@ -201,9 +281,9 @@ static void test_directory(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generate_write_load),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_directory),
+        cmocka_unit_test(test_generate_write_load), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_directory),           cmocka_unit_test(test_public_only),
+        cmocka_unit_test(test_secret_owner),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -181,12 +181,115 @@ static void test_size_limit(void **state) {
     zmq_ctx_term(ctx);
 }
 
+/* The ZAP handler answers libzmq's requests on inproc://zeromq.zap.01 of the endpoint's context;
+ * a REQ socket of the test in that context sends it hand-made ones (RFC 27 frames: version,
+ * request id, domain, address, identity, mechanism, key) and reads the status. */
+typedef struct zap_answer {
+    char version[16], id[16], code[8], text[128], user[80];
+} zap_answer;
+
+static int zap_ask(void *req, const char *version, const char *domain, const char *mechanism,
+                   const uint8_t *key, int n_frames, zap_answer *out) {
+    const char *text[6] = {version, "req-7", domain, "127.0.0.1", "", mechanism};
+    for (int i = 0; i < n_frames; i++) {
+        int more = i + 1 < n_frames ? ZMQ_SNDMORE : 0;
+        int rc =
+            i < 6 ? zmq_send(req, text[i], strlen(text[i]), more) : zmq_send(req, key, 32, more);
+        if (rc < 0)
+            return -1;
+    }
+    char *dst[5] = {out->version, out->id, out->code, out->text, out->user};
+    size_t cap[5] = {sizeof out->version, sizeof out->id, sizeof out->code, sizeof out->text,
+                     sizeof out->user};
+    memset(out, 0, sizeof *out);
+    int more = 1;
+    for (int i = 0; more; i++) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, req, 0) < 0) {
+            zmq_msg_close(&m);
+            return -1; /* no answer within the receive timeout */
+        }
+        if (i < 5) {
+            size_t k = zmq_msg_size(&m) < cap[i] - 1 ? zmq_msg_size(&m) : cap[i] - 1;
+            memcpy(dst[i], zmq_msg_data(&m), k);
+        }
+        more = zmq_msg_more(&m);
+        zmq_msg_close(&m);
+    }
+    return 0;
+}
+
+static void test_zap_checks_version_and_domain(void **state) {
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    fedc_identity server, bank, stranger;
+    fedc_diag d;
+    assert_int_equal(fedc_key_generate(&server, "coordinator", &d), FEDC_OK);
+    assert_int_equal(fedc_key_generate(&bank, "bank-a", &d), FEDC_OK);
+    assert_int_equal(fedc_key_generate(&stranger, "stranger", &d), FEDC_OK);
+    fedc_endpoint *r = NULL;
+    assert_int_equal(
+        fedc_net_bind_secure(&r, ctx, "tcp://127.0.0.1:*", 1 << 20, &server, &bank, 1, &d),
+        FEDC_OK);
+    void *req = zmq_socket(ctx, ZMQ_REQ);
+    assert_non_null(req);
+    int timeout = 3000, zero = 0;
+    assert_int_equal(zmq_setsockopt(req, ZMQ_RCVTIMEO, &timeout, sizeof timeout), 0);
+    assert_int_equal(zmq_setsockopt(req, ZMQ_LINGER, &zero, sizeof zero), 0);
+    assert_int_equal(zmq_connect(req, "inproc://zeromq.zap.01"), 0);
+    zap_answer a;
+
+    /* The control: a well-formed request with a listed key is admitted under its name. */
+    assert_int_equal(zap_ask(req, "1.0", "fedc", "CURVE", bank.curve_pk, 7, &a), 0);
+    assert_string_equal(a.version, "1.0");
+    assert_string_equal(a.id, "req-7");
+    assert_string_equal(a.code, "200");
+    assert_string_equal(a.user, "bank-a");
+
+    /* Another ZAP version: refused, whatever the key. */
+    assert_int_equal(zap_ask(req, "2.0", "fedc", "CURVE", bank.curve_pk, 7, &a), 0);
+    assert_string_equal(a.code, "400");
+    assert_string_equal(a.user, "");
+    assert_non_null(strstr(a.text, "expected \"1.0\""));
+
+    /* A domain that is not the coordinator's: refused. */
+    assert_int_equal(zap_ask(req, "1.0", "other", "CURVE", bank.curve_pk, 7, &a), 0);
+    assert_string_equal(a.code, "400");
+    assert_string_equal(a.user, "");
+    assert_non_null(strstr(a.text, "expected \"fedc\""));
+    assert_int_equal(zap_ask(req, "1.0", "", "CURVE", bank.curve_pk, 7, &a), 0);
+    assert_string_equal(a.code, "400");
+
+    /* An unlisted key: refused and counted. */
+    long before = fedc_net_refused(r);
+    assert_int_equal(zap_ask(req, "1.0", "fedc", "CURVE", stranger.curve_pk, 7, &a), 0);
+    assert_string_equal(a.code, "400");
+    assert_non_null(strstr(a.text, "allow-list"));
+    assert_int_equal(fedc_net_refused(r), before + 1);
+
+    /* A request cut short is answered (400), and the handler still serves the next one. */
+    assert_int_equal(zap_ask(req, "1.0", "fedc", "CURVE", NULL, 4, &a), 0);
+    assert_string_equal(a.code, "400");
+    assert_non_null(strstr(a.text, "malformed"));
+    assert_int_equal(zap_ask(req, "1.0", "fedc", "CURVE", bank.curve_pk, 7, &a), 0);
+    assert_string_equal(a.code, "200");
+
+    zmq_close(req);
+    fedc_net_close(&r);
+    fedc_key_wipe(&server);
+    fedc_key_wipe(&bank);
+    fedc_key_wipe(&stranger);
+    zmq_ctx_term(ctx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_both_ways_with_raw_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_then_still_serving, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_peer_and_timeout, setup, teardown),
         cmocka_unit_test(test_size_limit),
+        cmocka_unit_test(test_zap_checks_version_and_domain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,7 +264,7 @@ static void test_load_exact_values(void **state) {
                                "a,b,y\n"
                                "0.1,3.4028234e38,1\n"
                                "1e-40,-0,0\n"
-                               "123456789,0x10,1\n",
+                               "123456789,16,1\n",
                                "y", NULL, 0);
     assert_true(ds->x[0] == 0.1f);
     assert_true(ds->x[1] == 3.4028234e38f);
@@ -305,7 +305,7 @@ static void random_number(char *buf, fedc_rng *rng) {
  * takes; a few fixed cells cover forms strtof accepts that the random ones do not. */
 static void test_load_matches_strtof(void **state) {
     enum { ROWS = 20000 };
-    /* Edge cells: forms without a leading or trailing digit, hex, 2^24 + 1 (not a float), the
+    /* Edge cells: forms without a leading or trailing digit, 2^24 + 1 (not a float), the
      * ends of the fast path's exponent range, the largest and smallest normal floats, a
      * subnormal, a double's worth of digits, the float midpoint 1 + 2^-24 written exactly and
      * one digit either side, more digits than a 64-bit integer holds, and two products whose
@@ -314,7 +314,6 @@ static void test_load_matches_strtof(void **state) {
     static const char *fixed[] = {"1.",
                                   ".5",
                                   "-.5e-3",
-                                  "0x1p4",
                                   "16777217",
                                   "1e22",
                                   "1e23",
@@ -462,6 +461,17 @@ static void test_error_cells(void **state) {
               "got '1e39'", NULL);
     load_fail(state, "overflow_neg.csv", "a,b,y\n1,-3.5e38,0\n", "y", FEDC_EPARSE, ":2:2",
               "column 'b'", "float range", "got '-3.5e38'", NULL);
+    /* Hexadecimal numbers, which strtof would read, are refused by name. */
+    load_fail(state, "hex.csv", "a,y\n1,0\n0x1p3,1\n", "y", FEDC_EPARSE, ":3:1", "column 'a'",
+              "expected a decimal number, got the hexadecimal '0x1p3'", NULL);
+    load_fail(state, "hex_quoted.csv", "a,b,y\n1, \" -0X10 \",0\n", "y", FEDC_EPARSE, ":2:2",
+              "column 'b'", "hexadecimal '-0X10'", NULL);
+    load_fail(state, "hex_label.csv", "a,y\n1,0x1\n", "y", FEDC_EPARSE, ":2:2", "column 'y'",
+              "hexadecimal", NULL);
+    /* A NUL byte in a row: the line and field are named. */
+    static const char nul_row[] = "a,b,y\n1,2,0\n3,4\0,1\n";
+    load_fail_n(state, "nul_row.csv", nul_row, sizeof nul_row - 1, "y", FEDC_EPARSE, ":3:2",
+                "NUL byte at byte 4 of the line", NULL);
     load_fail(state, "garbage.csv", "a,y\n1.5x,0\n", "y", FEDC_EPARSE, ":2:1",
               "expected a number, got '1.5x'", NULL);
     load_fail(state, "two_numbers.csv", "a,y\n1 2,0\n", "y", FEDC_EPARSE, ":2:1", "got '1 2'",
@@ -560,7 +570,25 @@ static void test_error_header(void **state) {
     /* A NUL byte inside a name used to cut it short, here to an empty name (fuzz_csv). */
     static const char nul_name[] = "a,\0\0b,y\n1,2,0\n";
     load_fail_n(state, "nul_name.csv", nul_name, sizeof nul_name - 1, "y", FEDC_EPARSE, ":1:2",
-                "column name '??b': NUL byte inside the name", NULL);
+                "NUL byte at byte 3 of the line", "expected text", NULL);
+    /* Names must be UTF-8: a stray byte, an overlong form, a surrogate, a cut sequence and a code
+     * point above U+10FFFF are each refused with the column and the byte; real UTF-8 is fine. */
+    load_fail(state, "latin1_name.csv", "a,b\xe9t\xe9,y\n1,2,0\n", "y", FEDC_EPARSE, ":1:2",
+              "column name: invalid UTF-8 byte 0xe9 at byte 2 of the name (after 'b')", NULL);
+    load_fail(state, "overlong_name.csv", "a,y,\xc0\xaf\n1,2,0\n", "y", FEDC_EPARSE, ":1:3",
+              "invalid UTF-8 byte 0xc0 at byte 1", NULL);
+    load_fail(state, "surrogate_name.csv", "x\xed\xa0\x80,y\n1,0\n", "y", FEDC_EPARSE, ":1:1",
+              "invalid UTF-8 byte 0xed at byte 2 of the name (after 'x')", NULL);
+    load_fail(state, "cut_name.csv", "a,y,ab\xe2\x82\n1,2,0\n", "y", FEDC_EPARSE, ":1:3",
+              "invalid UTF-8 byte 0xe2 at byte 3", NULL);
+    load_fail(state, "beyond_name.csv", "\xf4\x90\x80\x80,y\n1,0\n", "y", FEDC_EPARSE, ":1:1",
+              "invalid UTF-8 byte 0xf4 at byte 1", NULL);
+    fedc_dataset *ds =
+        load_ok(state, "utf8_names.csv", "caf\xc3\xa9,\xe2\x82\xac,\xf0\x9d\x84\x9e,y\n1,2,3,0\n",
+                "y", NULL, 0);
+    assert_string_equal(ds->feature_names[0], "caf\xc3\xa9");
+    assert_string_equal(ds->feature_names[2], "\xf0\x9d\x84\x9e");
+    fedc_dataset_destroy(&ds);
 
     /* A header of 101 names is listed in part, with the count, and the message is not cut. */
     char head[1024];
@@ -606,6 +634,92 @@ static void test_error_limits(void **state) {
     memcpy(text + 8 + row, "1,0\n", 5);
     load_fail(state, "long_line.csv", text, "y", FEDC_ERANGE, ":3", "line is longer than", NULL);
     free(text);
+}
+
+/* Resets the peak resident set size the kernel reports as VmHWM (Linux 4.0+); 0 or -1. */
+static int reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return -1;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* The peak resident set size since the last reset, in KiB, or -1. */
+static long peak_rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+/* Loads path, which must be refused with want at pos (":1" or ":1:1") saying `says`, and returns
+ * how much the peak resident memory grew meanwhile, in KiB. */
+static long refused_growth(const char *path, fedc_err want, const char *pos, const char *says) {
+    if (reset_peak_rss() != 0 || peak_rss_kib() < 0) {
+        print_message("skipped: /proc/self/clear_refs or VmHWM is not available\n");
+        skip();
+    }
+    long before = peak_rss_kib();
+    fedc_dataset *ds = NULL;
+    fedc_diag d = {{0}};
+    fedc_err rc = fedc_csv_load(&ds, path, "y", NULL, 0, &d);
+    long grew = peak_rss_kib() - before;
+    print_message("%s -> %s (peak memory +%ld KiB)\n", path, d.msg, grew);
+    assert_int_equal(rc, want);
+    assert_null(ds);
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, "%s%s: ", path, pos);
+    assert_msg(d.msg, prefix, says, NULL);
+    return grew;
+}
+
+/* A 2 GB sparse file (truncate -s 2G: NUL bytes, no line break) used to be refused only after the
+ * line buffer had grown to 512 MiB towards the header limit of FEDC_CSV_MAX_COLUMNS x
+ * (FEDC_CSV_MAX_FIELD + 8) bytes; it is refused at the first NUL byte, after one 1 MiB read. 32 MB
+ * of text without a comma or line break are refused as soon as the first field is longer than a
+ * field may be. Either way the load's peak resident memory grows by less than 16 MiB (the file
+ * sizes: 2 GiB and 32 MiB). */
+static void test_refused_before_growing(void **state) {
+    const long LIMIT_KIB = 16 * 1024;
+    char path[256];
+    write_bytes(path, state, "sparse.csv", "", 0);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), (off_t)2 << 30), 0);
+    assert_int_equal(fclose(f), 0);
+    long grew = refused_growth(path, FEDC_EPARSE, ":1:1", "NUL byte at byte 1 of the line");
+    unlink(path);
+    assert_true(grew < LIMIT_KIB);
+
+    /* Sparse after a good header and row: the data line with the NUL is named. */
+    write_bytes(path, state, "sparse_tail.csv", "a,y\n1,0\n", 8);
+    f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), (off_t)1 << 30), 0);
+    assert_int_equal(fclose(f), 0);
+    grew = refused_growth(path, FEDC_EPARSE, ":3:1", "NUL byte at byte 1 of the line");
+    unlink(path);
+    assert_true(grew < LIMIT_KIB);
+
+    size_t big = (size_t)32 << 20;
+    char *text = malloc(big);
+    assert_non_null(text);
+    memset(text, 'x', big);
+    write_bytes(path, state, "one_long_line.csv", text, big);
+    free(text);
+    char says[128];
+    snprintf(says, sizeof says, "line is longer than %d bytes in its first 1 fields",
+             FEDC_CSV_MAX_FIELD + 8);
+    grew = refused_growth(path, FEDC_ERANGE, ":1", says);
+    unlink(path);
+    assert_true(grew < LIMIT_KIB);
 }
 
 /* ---- Task detection ---------------------------------------------------------------------- */
@@ -1008,6 +1122,7 @@ int main(void) {
         cmocka_unit_test(test_error_file),
         cmocka_unit_test(test_error_header),
         cmocka_unit_test(test_error_limits),
+        cmocka_unit_test(test_refused_before_growing),
         cmocka_unit_test(test_task),
         cmocka_unit_test(test_stats_and_standardize),
         cmocka_unit_test(test_subset),

@@ -197,7 +197,10 @@ static int z85_value(uint8_t *out, size_t bytes, const char *v) {
     return zmq_z85_decode(out, v) ? 0 : -1;
 }
 
-fedc_err fedc_key_load(fedc_identity *id, const char *path, fedc_diag *d) {
+/* What a caller accepts: either kind of file, or a public one only. */
+typedef enum key_want { WANT_ANY, WANT_PUBLIC } key_want;
+
+static fedc_err load(fedc_identity *id, const char *path, key_want want, fedc_diag *d) {
     memset(id, 0, sizeof *id);
     struct stat st;
     char *buf = slurp(path, &st, d);
@@ -249,6 +252,17 @@ fedc_err fedc_key_load(fedc_identity *id, const char *path, fedc_diag *d) {
             bad = z85_value(cpk_file, 32, val) != 0;
             have_cpk = !bad;
         } else if (strcmp(key, "sign-secret-key") == 0) {
+            if (want == WANT_PUBLIC) {
+                /* Refused before the value is even decoded: it has no business here. */
+                sodium_memzero(val, sizeof val);
+                fedc_diag_set(d,
+                              "%s:%d: holds a secret key (sign-secret-key), expected a public key "
+                              "file: give NAME.key, not NAME.key_secret (a secret key never "
+                              "leaves its owner's machine)",
+                              path, line_no);
+                rc = FEDC_EINVAL;
+                goto out;
+            }
             bad = z85_value(id->sign_sk, 64, val) != 0;
             have_ssk = !bad;
         } else {
@@ -269,6 +283,16 @@ fedc_err fedc_key_load(fedc_identity *id, const char *path, fedc_diag *d) {
         goto out;
     }
     if (have_ssk) {
+        uid_t me = geteuid();
+        if (st.st_uid != me) {
+            /* Someone else's secret: whoever owns the file can replace the key under us. */
+            fedc_diag_set(d,
+                          "%s: secret key file is owned by uid %u, expected our effective uid %u; "
+                          "run: chown %u %s",
+                          path, (unsigned)st.st_uid, (unsigned)me, (unsigned)me, path);
+            rc = FEDC_EINVAL;
+            goto out;
+        }
         if (st.st_mode & 077) {
             fedc_diag_set(d,
                           "%s: secret key file is readable by group or others (mode %03o); "
@@ -298,6 +322,14 @@ out:
     if (rc)
         fedc_key_wipe(id);
     return rc;
+}
+
+fedc_err fedc_key_load(fedc_identity *id, const char *path, fedc_diag *d) {
+    return load(id, path, WANT_ANY, d);
+}
+
+fedc_err fedc_key_load_public(fedc_identity *id, const char *path, fedc_diag *d) {
+    return load(id, path, WANT_PUBLIC, d);
 }
 
 fedc_err fedc_key_load_secret(fedc_identity *id, const char *path, fedc_diag *d) {
@@ -340,7 +372,7 @@ fedc_err fedc_key_load_dir(fedc_identity **out, int *n_out, const char *dir, fed
         }
         char path[4352];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if ((rc = fedc_key_load(&ids[n], path, d)) != FEDC_OK)
+        if ((rc = load(&ids[n], path, WANT_PUBLIC, d)) != FEDC_OK)
             break;
         if (strlen(ids[n].name) != l - 4 || strncmp(ids[n].name, e->d_name, l - 4) != 0) {
             fedc_diag_set(d, "%s: holds the key of '%s'; a key file must be named NAME.key", path,
@@ -348,7 +380,6 @@ fedc_err fedc_key_load_dir(fedc_identity **out, int *n_out, const char *dir, fed
             rc = FEDC_EINVAL;
             break;
         }
-        fedc_key_wipe(&ids[n]); /* a roster holds public keys only */
         n++;
     }
     closedir(dh);

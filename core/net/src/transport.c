@@ -30,6 +30,7 @@ typedef struct zap {
     int has_probe;
     uint8_t logged[MAX_LOGGED_KEYS][32];
     int n_logged;
+    const char *domain; /* the ZAP domain the endpoint sets (ZMQ_ZAP_DOMAIN) */
 } zap;
 
 struct fedc_endpoint {
@@ -156,6 +157,52 @@ static void zap_reply(void *rep, zmq_msg_t *req_id, const char *code, const char
     zmq_send(rep, "", 0, 0);
 }
 
+/* 1 when frame f holds exactly the text s. */
+static int frame_is(zmq_msg_t *f, const char *s) {
+    size_t n = strlen(s);
+    return zmq_msg_size(f) == n && memcmp(zmq_msg_data(f), s, n) == 0;
+}
+
+/* Checks one ZAP request of n frames (RFC 27: version, request id, domain, address, identity,
+ * mechanism, credentials...) against the handler's domain and allow-list. Returns the status
+ * code for the reply ("200" admitted, "400" refused) and writes the status text into text (cap
+ * bytes). *who is the admitted client's name (NULL unless "200"); *key the CURVE key of the
+ * request when it carries one (NULL otherwise); *key_refused is set when the request itself was
+ * well formed but its key is not admitted (the refusals fedc_net_refused counts). */
+static const char *zap_check(const zap *z, zmq_msg_t *f, int n, char *text, size_t cap,
+                             const char **who, const uint8_t **key, int *key_refused) {
+    *who = NULL;
+    *key = NULL;
+    *key_refused = 0;
+    if (n < 6) {
+        snprintf(text, cap, "malformed ZAP request: %d frames, expected at least 6", n);
+        return "400";
+    }
+    if (!frame_is(&f[0], "1.0")) {
+        snprintf(text, cap, "ZAP version of %zu bytes is not supported: expected \"1.0\"",
+                 zmq_msg_size(&f[0]));
+        return "400";
+    }
+    if (!frame_is(&f[2], z->domain)) {
+        snprintf(text, cap, "ZAP domain of %zu bytes is not this endpoint's: expected \"%s\"",
+                 zmq_msg_size(&f[2]), z->domain);
+        return "400";
+    }
+    if (frame_is(&f[5], "CURVE") && n >= 7 && zmq_msg_size(&f[6]) == 32) {
+        *key = zmq_msg_data(&f[6]);
+        for (int i = 0; i < z->n_allow && !*who; i++)
+            if (memcmp(z->allow[i].curve_pk, *key, 32) == 0)
+                *who = z->allow[i].name;
+    }
+    if (*who) {
+        snprintf(text, cap, "OK");
+        return "200";
+    }
+    *key_refused = 1;
+    snprintf(text, cap, "key not in the allow-list");
+    return "400";
+}
+
 static void *zap_main(void *arg) {
     zap *z = arg;
     zmq_pollitem_t it = {z->rep, 0, ZMQ_POLLIN, 0};
@@ -166,25 +213,18 @@ static void *zap_main(void *arg) {
         int n = 0;
         if (recv_frames(z->rep, f, 8, &n) != 0)
             continue;
-        /* version, request id, domain, address, identity, mechanism, credentials... */
-        if (n < 6) {
-            for (int i = 0; i < n; i++)
-                zmq_msg_close(&f[i]);
-            continue;
-        }
-        const char *who = NULL;
-        int is_curve = zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0;
-        const uint8_t *key = NULL;
-        if (is_curve && n >= 7 && zmq_msg_size(&f[6]) == 32) {
-            key = zmq_msg_data(&f[6]);
-            for (int i = 0; i < z->n_allow && !who; i++)
-                if (memcmp(z->allow[i].curve_pk, key, 32) == 0)
-                    who = z->allow[i].name;
-        }
-        if (who) {
-            zap_reply(z->rep, &f[1], "200", "OK", who);
-        } else {
-            zap_reply(z->rep, &f[1], "400", "key not in the allow-list", "");
+        /* Every request is answered, a malformed one too: a REP socket that skips a reply
+         * cannot receive the next request. */
+        char text[128];
+        const char *who;
+        const uint8_t *key;
+        int key_refused;
+        const char *code = zap_check(z, f, n, text, sizeof text, &who, &key, &key_refused);
+        zmq_msg_t no_id;
+        zmq_msg_init(&no_id);
+        zap_reply(z->rep, n >= 2 ? &f[1] : &no_id, code, text, who ? who : "");
+        zmq_msg_close(&no_id);
+        if (key_refused) {
             int probe = key && z->has_probe && memcmp(key, z->probe_key, 32) == 0;
             if (!probe) {
                 atomic_fetch_add(&z->refused, 1);
@@ -243,6 +283,7 @@ fedc_err fedc_net_bind_secure(fedc_endpoint **out, void *zctx, const char *addr,
     for (int i = 0; i < n_allow; i++)
         fedc_key_wipe(&z->allow[i]);
     z->n_allow = n_allow;
+    z->domain = ZAP_DOMAIN;
     /* The handler runs before the socket binds, so no connection is ever authenticated without
      * it; with option 93 set, a missing handler refuses everyone instead of admitting everyone. */
     z->rep = zmq_socket(zctx, ZMQ_REP);

@@ -44,6 +44,13 @@ typedef struct reader {
     size_t scan; /* bytes after pos already known to hold no newline */
     int eof;
     int read_errno; /* errno of a failed read, 0 if none */
+    size_t nul;     /* offset in buf of the first NUL byte read, SIZE_MAX while none */
+    /* > 0: a line may take at most this many bytes per field, checked while it is still being
+     * read, so that a header without line breaks (a binary or sparse file) is refused after one
+     * chunk instead of growing the buffer towards the whole-line limit */
+    size_t field_cap;
+    size_t commas; /* commas in the scanned part of the current line (with field_cap) */
+    size_t limit;  /* the length limit a LINE_TOO_LONG exceeded */
 } reader;
 
 typedef enum line_status {
@@ -52,25 +59,39 @@ typedef enum line_status {
     LINE_TOO_LONG = 2,
     LINE_NOMEM = 3,
     LINE_EIO = 4,
+    LINE_NUL = 5,
 } line_status;
 
 /* Returns the next line in [*line, *line + *n), without its "\n" or "\r\n". The byte at
  * (*line)[*n] is '\n', '\r' or NUL. The line stays valid until the next call. A line longer than
- * max_len bytes gives LINE_TOO_LONG without growing the buffer further. */
+ * max_len bytes (or, with r->field_cap, than field_cap bytes per field read so far) gives
+ * LINE_TOO_LONG without growing the buffer further (r->limit says which limit). A line holding a
+ * NUL byte gives LINE_NUL as soon as that byte has been read, with [*line, *line + *n) the part
+ * before it: no text file holds one, and a sparse or binary file would otherwise be read up to
+ * the line limit first. */
 static line_status reader_line(const char **line, size_t *n, reader *r, size_t max_len) {
+    r->limit = max_len;
     for (;;) {
         char *start = r->buf + r->pos;
         char *nl = memchr(start + r->scan, '\n', r->len - r->pos - r->scan);
+        size_t known = nl ? (size_t)(nl - start) : r->len - r->pos; /* bytes of this line */
+        if (r->nul != SIZE_MAX && r->nul - r->pos < known) {
+            *line = start;
+            *n = r->nul - r->pos;
+            return LINE_NUL;
+        }
         if (nl) {
             /* The same limit for every line, wherever it falls in the buffer. */
             if ((size_t)(nl - start) > max_len)
                 return LINE_TOO_LONG;
+            r->commas = 0;
             *line = start;
             *n = (size_t)(nl - start);
             r->pos += *n + 1;
             r->scan = 0;
             break;
         }
+        size_t scanned = r->scan;
         r->scan = r->len - r->pos;
         if (r->eof) {
             if (r->pos == r->len)
@@ -81,12 +102,29 @@ static line_status reader_line(const char **line, size_t *n, reader *r, size_t m
             *n = r->len - r->pos;
             r->pos = r->len;
             r->scan = 0;
+            r->commas = 0;
             break;
         }
         if (r->len - r->pos > max_len)
             return LINE_TOO_LONG;
+        if (r->field_cap) {
+            /* The fields read so far must fit field_cap bytes each (one more for the field in
+             * progress), before the buffer grows for the rest of the line. */
+            const char *end = start + (r->len - r->pos);
+            for (const char *p = start + scanned; (p = memchr(p, ',', (size_t)(end - p))) != NULL;
+                 p++)
+                r->commas++;
+            size_t lim =
+                r->commas < max_len / r->field_cap ? (r->commas + 1) * r->field_cap : max_len;
+            if (r->len - r->pos > lim) {
+                r->limit = lim;
+                return LINE_TOO_LONG;
+            }
+        }
         /* Move the partial line to the front, then grow if less than a chunk is free. */
         memmove(r->buf, start, r->len - r->pos);
+        if (r->nul != SIZE_MAX)
+            r->nul -= r->pos;
         r->len -= r->pos;
         r->pos = 0;
         if (r->cap - 1 - r->len < READ_CHUNK / 2) {
@@ -99,6 +137,11 @@ static line_status reader_line(const char **line, size_t *n, reader *r, size_t m
             r->cap *= 2;
         }
         size_t got = fread(r->buf + r->len, 1, r->cap - 1 - r->len, r->f);
+        if (r->nul == SIZE_MAX) {
+            const char *z = memchr(r->buf + r->len, '\0', got);
+            if (z)
+                r->nul = (size_t)(z - r->buf);
+        }
         r->len += got;
         r->buf[r->len] = '\0';
         if (got == 0) {
@@ -163,6 +206,42 @@ static long count_fields(const char *line, size_t n) {
         p++;
     }
     return k;
+}
+
+/* Offset of the first byte of [s, s + n) that does not start a well-formed UTF-8 sequence
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), or SIZE_MAX when all of
+ * it is UTF-8. */
+static size_t utf8_invalid_at(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = u[i];
+        size_t len;
+        unsigned lo = 0x80, hi = 0xbf; /* the range of the second byte */
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            lo = c == 0xe0 ? 0xa0 : 0x80;
+            hi = c == 0xed ? 0x9f : 0xbf;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            lo = c == 0xf0 ? 0x90 : 0x80;
+            hi = c == 0xf4 ? 0x8f : 0xbf;
+        } else {
+            return i;
+        }
+        if (n - i < len || u[i + 1] < lo || u[i + 1] > hi)
+            return i;
+        for (size_t k = 2; k < len; k++)
+            if ((u[i + k] & 0xc0) != 0x80)
+                return i;
+        i += len;
+    }
+    return SIZE_MAX;
 }
 
 /* ---- Header ------------------------------------------------------------------------------ */
@@ -281,11 +360,14 @@ static fedc_err header_parse(header *h, const char *line, size_t n, const char *
             rc = FEDC_EPARSE;
             goto out;
         }
-        /* A NUL would cut the name short, even to "" (found by tests/fuzz/fuzz_csv). */
-        if (memchr(s, '\0', (size_t)(e - s))) {
+        /* A NUL byte, which would cut the name short (found by tests/fuzz/fuzz_csv), never gets
+         * here: the reader refuses a line holding one. Names are text: UTF-8 (RFC 3629). */
+        size_t bad = utf8_invalid_at(s, (size_t)(e - s));
+        if (bad != SIZE_MAX) {
             fedc_diag_set(d,
-                          "%s:1:%d: column name '%s': NUL byte inside the name (not a text file?)",
-                          path, j + 1, show(s1, raw_s, (size_t)(raw_e - raw_s)));
+                          "%s:1:%d: column name: invalid UTF-8 byte 0x%02x at byte %zu of the "
+                          "name (after '%s'); expected UTF-8 text",
+                          path, j + 1, (unsigned)(unsigned char)s[bad], bad + 1, show(s1, s, bad));
             rc = FEDC_EPARSE;
             goto out;
         }
@@ -448,6 +530,14 @@ static const char *fast_float(float *v, const char *p) {
 
 enum { ROLE_DROP = -1, ROLE_LABEL = -2 };
 
+/* 1 when the number at p is written in hexadecimal ([+-]0x...): strtof reads those, but a CSV
+ * file of decimal data that holds one was not meant to, so the loader refuses it. */
+static int is_hex_number(const char *p) {
+    if (*p == '+' || *p == '-')
+        p++;
+    return p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+}
+
 /* Parses one cell at p, where the cell ends at the next comma or at end. On success stores the
  * value, returns the position after the cell (the comma or end) and never reads past end. NULL
  * means the cell is not a single finite number; the caller then explains why. */
@@ -465,6 +555,8 @@ static const char *parse_cell(float *v, const char *p, const char *end) {
             return NULL;
         const char *f = fast_float(v, s);
         if (!f) {
+            if (is_hex_number(s))
+                return NULL;
             *v = strtof(s, &e);
             f = e;
         }
@@ -474,6 +566,8 @@ static const char *parse_cell(float *v, const char *p, const char *end) {
     } else {
         const char *f = fast_float(v, p);
         if (!f) {
+            if (is_hex_number(p))
+                return NULL;
             *v = strtof(p, &e);
             if (e == p)
                 return NULL;
@@ -527,7 +621,12 @@ static fedc_err row_error(fedc_diag *d, const char *path, long line_no, const ch
     errno = 0;
     float v = strtof(s, &stop);
     show(s1, s, (size_t)(e - s));
-    if (stop != e) {
+    if (is_hex_number(s)) {
+        fedc_diag_set(d,
+                      "%s:%ld:%d: column '%s': expected a decimal number, got the hexadecimal "
+                      "'%s' (hexadecimal numbers are not accepted)",
+                      path, line_no, col + 1, name, s1);
+    } else if (stop != e) {
         fedc_diag_set(d, "%s:%ld:%d: column '%s': expected a number, got '%s'", path, line_no,
                       col + 1, name, s1);
     } else if (isinf(v) && errno == ERANGE) {
@@ -574,14 +673,28 @@ out:
     return rc;
 }
 
-/* Reports a reader failure on line line_no. */
+/* Reports a reader failure on line line_no; for LINE_NUL, [line, line + n) is the part of the
+ * line before the NUL byte. */
 static fedc_err reader_error(fedc_diag *d, const char *path, long line_no, line_status st,
-                             const reader *r, size_t max_len) {
+                             const reader *r, const char *line, size_t n) {
     switch (st) {
     case LINE_TOO_LONG:
-        fedc_diag_set(d, "%s:%ld: line is longer than %zu bytes (the limit is %d bytes per field)",
-                      path, line_no, max_len, FEDC_CSV_MAX_FIELD + CELL_SLACK);
+        if (r->field_cap && r->limit < (size_t)FEDC_CSV_MAX_COLUMNS * r->field_cap)
+            fedc_diag_set(d,
+                          "%s:%ld: line is longer than %zu bytes in its first %zu fields, with no "
+                          "line break yet (the limit is %d bytes per field; not a CSV file?)",
+                          path, line_no, r->limit, r->commas + 1, FEDC_CSV_MAX_FIELD + CELL_SLACK);
+        else
+            fedc_diag_set(d,
+                          "%s:%ld: line is longer than %zu bytes (the limit is %d bytes per field)",
+                          path, line_no, r->limit, FEDC_CSV_MAX_FIELD + CELL_SLACK);
         return FEDC_ERANGE;
+    case LINE_NUL:
+        fedc_diag_set(d,
+                      "%s:%ld:%ld: NUL byte at byte %zu of the line: expected text (a binary file, "
+                      "or a sparse one with unwritten regions?)",
+                      path, line_no, count_fields(line, n), n + 1);
+        return FEDC_EPARSE;
     case LINE_NOMEM:
         fedc_diag_set(d, "%s:%ld: out of memory reading a long line", path, line_no);
         return FEDC_ENOMEM;
@@ -634,10 +747,13 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
         goto out;
     }
     r.buf[0] = '\0';
+    r.nul = SIZE_MAX;
 
-    /* Header. */
-    const char *line;
-    size_t n;
+    /* Header: a line of at most FEDC_CSV_MAX_COLUMNS fields of at most FEDC_CSV_MAX_FIELD bytes
+     * (plus blanks and quotes), checked as it is read. */
+    r.field_cap = FEDC_CSV_MAX_FIELD + CELL_SLACK;
+    const char *line = NULL;
+    size_t n = 0;
     size_t max_len = (size_t)FEDC_CSV_MAX_COLUMNS * (FEDC_CSV_MAX_FIELD + CELL_SLACK);
     line_status st = reader_line(&line, &n, &r, max_len);
     if (st == LINE_EOF) {
@@ -645,7 +761,7 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
         rc = FEDC_EEMPTY;
         goto out;
     }
-    if ((rc = reader_error(d, path, 1, st, &r, max_len)))
+    if ((rc = reader_error(d, path, 1, st, &r, line, n)))
         goto out;
     if (n >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
         /* A UTF-8 byte order mark, as spreadsheet programs write it. */
@@ -657,7 +773,7 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
         long line_no = 1;
         while ((st = reader_line(&line, &n, &r, max_len)) == LINE_OK && line_is_blank(line, n))
             line_no++;
-        if ((rc = reader_error(d, path, line_no + 1, st, &r, max_len)))
+        if ((rc = reader_error(d, path, line_no + 1, st, &r, line, n)))
             goto out;
         if (st == LINE_EOF) {
             fedc_diag_set(d, "%s: file is empty (expected a header line)", path);
@@ -671,6 +787,7 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
     }
     if ((rc = header_parse(&h, line, n, path, d)))
         goto out;
+    r.field_cap = 0; /* rows: the line limit below, from the header's column count */
 
     /* Roles: the label, dropped columns, and features in file order. */
     int label_col = find_column(h.sorted, h.n_cols, label);
@@ -785,7 +902,7 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
         }
         ds->n_rows++;
     }
-    if ((rc = reader_error(d, path, line_no + 1, st, &r, max_len)))
+    if ((rc = reader_error(d, path, line_no + 1, st, &r, line, n)))
         goto out;
     if (ds->n_rows == 0) {
         fedc_diag_set(d, "%s: no data rows after the header", path);

@@ -10,7 +10,8 @@
  *   NAME.key_secret   the same plus sign-secret-key (64 bytes; the Ed25519 seed and public key),
  *                     written with mode 0600
  * A loaded secret file is checked for consistency (the public keys are re-derived from the secret
- * one) and refused when its group or others may read it. A directory of NAME.key files is an
+ * one) and refused when it is not owned by the effective user or when its group or others may read
+ * it. A directory of NAME.key files is an
  * allow-list (coordinator) and a roster (clients). */
 #ifndef FEDC_KEYS_H
 #define FEDC_KEYS_H
@@ -47,15 +48,22 @@ FEDC_MUST_CHECK fedc_err fedc_key_write(const fedc_identity *id, const char *dir
 
 /* Loads a public key file (NAME.key) or a secret one (NAME.key_secret: then the secret part too).
  * Errors name the path and line: FEDC_EIO unreadable, FEDC_EPARSE malformed, FEDC_EMISMATCH keys
- * that do not belong together, FEDC_EINVAL a secret file readable by group or others (the message
- * says to run chmod 600). */
+ * that do not belong together, FEDC_EINVAL a secret file owned by another user than the effective
+ * one (the message names both uids) or readable by group or others (the message says to run
+ * chmod 600). */
 FEDC_MUST_CHECK fedc_err fedc_key_load(fedc_identity *id, const char *path, fedc_diag *d);
+
+/* Same, but requires a public key file: a file holding a secret key (NAME.key_secret) is refused
+ * with FEDC_EINVAL naming the path and line, before its secret is decoded. For keys that belong
+ * to someone else (the coordinator's key a client pins). */
+FEDC_MUST_CHECK fedc_err fedc_key_load_public(fedc_identity *id, const char *path, fedc_diag *d);
 
 /* Same, but requires a secret file (FEDC_EINVAL when path holds only a public key). */
 FEDC_MUST_CHECK fedc_err fedc_key_load_secret(fedc_identity *id, const char *path, fedc_diag *d);
 
-/* Loads every *.key file of a directory (sorted by name; at least one). Two files with the same
- * name or the same key are refused. *out is caller-owned (free()). */
+/* Loads every *.key file of a directory (sorted by name; at least one) as public keys (a file
+ * holding a secret key is refused, as by fedc_key_load_public). Two files with the same name or
+ * the same key are refused. *out is caller-owned (free()). */
 FEDC_MUST_CHECK fedc_err fedc_key_load_dir(fedc_identity **out, int *n, const char *dir,
                                            fedc_diag *d);
 

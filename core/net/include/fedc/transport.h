@@ -42,7 +42,9 @@ FEDC_MUST_CHECK fedc_err fedc_net_connect(fedc_endpoint **out, void *zctx, const
  * inproc://zeromq.zap.01 in zctx, started before the bind, with ZMQ_ZAP_ENFORCE_DOMAIN (option
  * 93) set so that no handler means no admission. A listed key is admitted with its name as the
  * ZAP user id (fedc_inbox.user); an unlisted one is refused, counted (fedc_net_refused) and logged
- * once per key with the peer address. One ROUTER with ZAP per context. */
+ * once per key with the peer address. A request whose version is not "1.0" (ZAP, RFC 27), whose
+ * domain is not the one this endpoint sets, or that is malformed is refused with status 400 too
+ * (answered, not counted). One ROUTER with ZAP per context. */
 FEDC_MUST_CHECK fedc_err fedc_net_bind_secure(fedc_endpoint **out, void *zctx, const char *addr,
                                               size_t max_msg, const fedc_identity *self,
                                               const fedc_identity *allow, int n_allow,
