@@ -29,6 +29,7 @@
 #include "fedc/data.h"
 #include "fedc/keys.h"
 #include "fedc/model.h"
+#include "fedc/sa_proto.h"
 #include "fedc/modelfile.h"
 #include "fedc/train.h"
 #include "split.h"
@@ -575,7 +576,16 @@ static int run(const sim_opts *o) {
         if (!(names[i] = strdup(nm)))
             goto out;
     }
-    /* The federation. */
+    /* The federation. Secure aggregation sums no fewer than its floor of clients in a session
+     * (docs/security.md): say so here rather than let the coordinator refuse its flags. */
+    if (strcmp(o->secagg, "on") == 0 && n_shards < FEDC_SA_MIN_NBRS_DEFAULT) {
+        cli_error(CMD,
+                  "%d clients with secure aggregation: every secure sum needs at least %d "
+                  "clients in a session (docs/security.md); use more clients or --secagg off",
+                  n_shards, FEDC_SA_MIN_NBRS_DEFAULT);
+        rc = FEDC_EXIT_USAGE;
+        goto out;
+    }
     int port = free_port();
     if (port < 0) {
         cli_error(CMD, "cannot find a free TCP port on 127.0.0.1");

@@ -101,6 +101,9 @@ static void test_bad_flags(void **state) {
         {{"--data", GERMAN, "--label", "nope", "--clients", "3", NULL}, "nope"},
         {{"--data", GERMAN, "--label", "bad", "--clients", "3", "--split", "zipf"}, "zipf"},
         {{"--data", GERMAN, "--label", "bad", "--clients", "3", "--optimizer", "lbfgs"}, "lbfgs"},
+        /* Two clients are below secure aggregation's floor of three in a session. */
+        {{"--data", GERMAN, "--label", "bad", "--clients", "2", NULL},
+         "2 clients with secure aggregation"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const char *argv[12] = {g_fedc, "sim"};
