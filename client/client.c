@@ -36,6 +36,9 @@
 
 #define PROG "fedc-client"
 #define JOIN_RETRY_S 2.0
+/* How long failed CurveZMQ handshakes may go on before we say the coordinator key is wrong
+ * (shorter when --coordinator-timeout is). */
+#define HANDSHAKE_GIVE_UP_S 10.0
 
 /* One round of local training, owned by the training thread while `busy`. */
 typedef struct job {
@@ -1294,9 +1297,12 @@ int client_run(const client_cfg *cfg) {
                 code = 2;
                 break;
             }
+            double give_up = cfg->coordinator_timeout_s < HANDSHAKE_GIVE_UP_S
+                                 ? cfg->coordinator_timeout_s
+                                 : HANDSHAKE_GIVE_UP_S;
             if (ev.handshake_ok)
                 no_handshake_since = now_s();
-            else if (ev.handshake_failed && now_s() - no_handshake_since > 10.0) {
+            else if (ev.handshake_failed && now_s() - no_handshake_since >= give_up) {
                 logm("the CurveZMQ handshake with %s keeps failing (%d attempts): is "
                      "--coordinator-key the coordinator's public key?",
                      cfg->connect, ev.handshake_failed);
@@ -1334,10 +1340,23 @@ int client_run(const client_cfg *cfg) {
             send_join(c);
         if (c->joined && t - c->last_hb > cfg->heartbeat_ms / 1000.0)
             send_heartbeat(c);
-        if (t - c->last_heard > cfg->coordinator_timeout_s) {
-            logm("no word from the coordinator at %s for %.0f s; giving up", cfg->connect,
-                 cfg->coordinator_timeout_s);
-            code = 1;
+        if (code < 0 && t - c->last_heard > cfg->coordinator_timeout_s) {
+            if (cfg->self && (fedc_net_events(c->ep, &ev), ev.auth_failed)) {
+                /* Refused in the very last turn: the reason, not the silence. */
+                logm("the coordinator at %s does not accept our key '%s' (ZAP status %d): ask its "
+                     "operator to put %s.key in the --allow directory",
+                     cfg->connect, cfg->self->name, ev.auth_status, cfg->self->name);
+                code = 2;
+            } else if (cfg->self && ev.handshake_failed && !ev.handshake_ok) {
+                logm("the CurveZMQ handshake with %s keeps failing (%d attempts in %.0f s): is "
+                     "--coordinator-key the coordinator's public key?",
+                     cfg->connect, ev.handshake_failed, cfg->coordinator_timeout_s);
+                code = 2;
+            } else {
+                logm("no word from the coordinator at %s for %.0f s; giving up", cfg->connect,
+                     cfg->coordinator_timeout_s);
+                code = 1;
+            }
         }
     }
     if (g_stop) {
