@@ -60,7 +60,18 @@ typedef struct client {
     /* robust rules: its update of this round (secure aggregation off) */
     float *upd;
     int upd_have;
+    int took_part; /* an answer of it counted once: its slot is never reused (coord.c) */
 } client;
+
+/* Rate limit of one kind of log line about one peer (coord.c, logp). */
+typedef struct peer_log {
+    fedc_peer peer;   /* the connection (ZeroMQ routing id); len 0 = entry unused */
+    const char *kind; /* the line's format: one entry per kind of line and peer */
+    double since;     /* start of the current window */
+    long suppressed;  /* lines held back in it */
+    char who[96];     /* how the lines name the peer */
+    char last[256];   /* the latest line held back */
+} peer_log;
 
 typedef struct coord {
     const coord_cfg *cfg;
@@ -124,6 +135,9 @@ typedef struct coord {
     int dp_extra;             /* rounds charged beyond those finished (one per resume) */
     int budget_stop;          /* stopped because the next round would exceed --target-epsilon */
     fedc_dp_noise noise;
+    int exit_code;     /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
+    peer_log *plog;    /* (PEER_LOG_MAX) */
+    double plog_flush; /* when the suppressed lines were last summarised */
 } coord;
 
 double now_s(void);
