@@ -36,6 +36,11 @@
 
 #define PROG "fedc-client"
 #define JOIN_RETRY_S 2.0
+/* Bytes of a message beyond its raw frame (the envelope), in the size checks of --max-msg-mb. */
+#define ENVELOPE_SLACK 4096
+/* How long failed CurveZMQ handshakes may go on before we say the coordinator key is wrong
+ * (shorter when --coordinator-timeout is). */
+#define HANDSHAKE_GIVE_UP_S 10.0
 
 /* One round of local training, owned by the training thread while `busy`. */
 typedef struct job {
@@ -97,6 +102,7 @@ typedef struct cl {
     /* liveness */
     double last_heard, last_hb, last_join;
     uint64_t hb_seq;
+    size_t coord_max_msg; /* the largest message the coordinator accepts (Welcome), 0 = unknown */
     /* secure aggregation: the session in progress */
     fedc_sa_client sa;
     int sa_on, sa_stage;
@@ -159,6 +165,14 @@ static void env_init(cl *c, Fedc__Envelope *m, uint32_t round) {
 static int send_msg(cl *c, const Fedc__Envelope *m, const void *raw, size_t raw_len) {
     fedc_diag d;
     static char last[FEDC_DIAG_MAX];
+    size_t bytes = fedc__envelope__get_packed_size(m) + (raw ? raw_len : 0);
+    if (c->coord_max_msg && bytes > c->coord_max_msg) {
+        /* ZeroMQ at the coordinator would drop it with our connection, without a word. */
+        logm("not sending %s of %zu bytes: the coordinator accepts at most %zu bytes (its "
+             "--max-msg-mb)",
+             fedc_msg_body_name(m->body_case), bytes, c->coord_max_msg);
+        return -1;
+    }
     if (fedc_net_send(c->ep, NULL, m, raw, raw_len, &d)) {
         /* While the coordinator is away the queue fills with joins; say so once. */
         if (strcmp(last, d.msg) != 0)
@@ -275,6 +289,27 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
         return 1;
     }
     size_t n = c->job.local->n_params;
+    /* The weights come as a raw frame of 4 bytes per parameter after an envelope with the
+     * standardisation: a --max-msg-mb below that would make ZeroMQ drop every instruction with
+     * the connection, which looks like a coordinator that keeps restarting. */
+    size_t need_in = 4 * n + 8 * (size_t)c->arch.sizes[0] + ENVELOPE_SLACK;
+    if (need_in > c->cfg->max_msg) {
+        logm("--max-msg-mb %zu (%zu bytes) is below the coordinator's instructions for this model: "
+             "%zu bytes (%zu parameters x 4 bytes, plus the envelope); start with --max-msg-mb "
+             "%zu or more",
+             c->cfg->max_msg >> 20, c->cfg->max_msg, need_in, n,
+             (need_in + ((size_t)1 << 20) - 1) >> 20);
+        return 2;
+    }
+    /* Our update takes as much the other way; under secure aggregation a few values more. */
+    size_t need_out = 4 * fedc_sa_fit_len(n) + ENVELOPE_SLACK;
+    c->coord_max_msg = (size_t)w->max_msg_bytes;
+    if (c->coord_max_msg && need_out > c->coord_max_msg) {
+        logm("the coordinator accepts messages of at most %zu bytes (its --max-msg-mb), but our "
+             "update for this model takes up to %zu bytes (%zu parameters): it would be dropped",
+             c->coord_max_msg, need_out, n);
+        return 2;
+    }
     c->job.global = malloc(4 * n);
     c->job.update = malloc(4 * n);
     c->pending_w = malloc(4 * n);
@@ -1410,9 +1445,12 @@ int client_run(const client_cfg *cfg) {
                 code = 2;
                 break;
             }
+            double give_up = cfg->coordinator_timeout_s < HANDSHAKE_GIVE_UP_S
+                                 ? cfg->coordinator_timeout_s
+                                 : HANDSHAKE_GIVE_UP_S;
             if (ev.handshake_ok)
                 no_handshake_since = now_s();
-            else if (ev.handshake_failed && now_s() - no_handshake_since > 10.0) {
+            else if (ev.handshake_failed && now_s() - no_handshake_since >= give_up) {
                 logm("the CurveZMQ handshake with %s keeps failing (%d attempts): is "
                      "--coordinator-key the coordinator's public key?",
                      cfg->connect, ev.handshake_failed);
@@ -1450,10 +1488,23 @@ int client_run(const client_cfg *cfg) {
             send_join(c);
         if (c->joined && t - c->last_hb > cfg->heartbeat_ms / 1000.0)
             send_heartbeat(c);
-        if (t - c->last_heard > cfg->coordinator_timeout_s) {
-            logm("no word from the coordinator at %s for %.0f s; giving up", cfg->connect,
-                 cfg->coordinator_timeout_s);
-            code = 1;
+        if (code < 0 && t - c->last_heard > cfg->coordinator_timeout_s) {
+            if (cfg->self && (fedc_net_events(c->ep, &ev), ev.auth_failed)) {
+                /* Refused in the very last turn: the reason, not the silence. */
+                logm("the coordinator at %s does not accept our key '%s' (ZAP status %d): ask its "
+                     "operator to put %s.key in the --allow directory",
+                     cfg->connect, cfg->self->name, ev.auth_status, cfg->self->name);
+                code = 2;
+            } else if (cfg->self && ev.handshake_failed && !ev.handshake_ok) {
+                logm("the CurveZMQ handshake with %s keeps failing (%d attempts in %.0f s): is "
+                     "--coordinator-key the coordinator's public key?",
+                     cfg->connect, ev.handshake_failed, cfg->coordinator_timeout_s);
+                code = 2;
+            } else {
+                logm("no word from the coordinator at %s for %.0f s; giving up", cfg->connect,
+                     cfg->coordinator_timeout_s);
+                code = 1;
+            }
         }
     }
     if (g_stop) {

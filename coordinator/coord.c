@@ -25,6 +25,11 @@
 #include "fedc/transport.h"
 
 #define TICK_MS 100
+/* Log lines about one peer: one kind of line at most once per window, then a summary. */
+#define PEER_LOG_MAX 64
+#define LOG_WINDOW_S 5.0
+/* Bytes of a message beyond its raw frame (the envelope), in the size checks of --max-msg-mb. */
+#define ENVELOPE_SLACK 4096
 
 static volatile sig_atomic_t g_stop;
 
@@ -47,6 +52,105 @@ void logm(const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
+/* ---- log lines about peers, rate-limited --------------------------------------------------- */
+
+/* A peer that floods the coordinator with bad or extra messages must not flood the log: each kind
+ * of line (its format) about one peer (its connection) is printed the first time, then counted
+ * for LOG_WINDOW_S; a window that counted any ends with one line "N more messages like this from
+ * PEER suppressed" quoting the latest, and a window without any forgets the entry. Up to
+ * PEER_LOG_MAX (peer, kind) pairs are tracked; beyond that the oldest is summarised and replaced.
+ */
+static void plog_summary(peer_log *e, double t) {
+    if (e->suppressed > 0)
+        logm("%ld more message(s) like this from %s suppressed in the last %.0f s (the latest: "
+             "%s)",
+             e->suppressed, e->who, t - e->since, e->last);
+    e->suppressed = 0;
+    e->since = t;
+}
+
+static void logp(coord *co, const fedc_peer *p, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void logp(coord *co, const fedc_peer *p, const char *who, const char *fmt, ...) {
+    char text[FEDC_DIAG_MAX + 512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (!co->plog || !p || !p->len) {
+        logm("%s", text);
+        return;
+    }
+    double t = now_s();
+    peer_log *e = NULL, *unused = NULL, *oldest = NULL;
+    for (int i = 0; i < PEER_LOG_MAX && !e; i++) {
+        peer_log *x = &co->plog[i];
+        if (!x->peer.len) {
+            unused = unused ? unused : x;
+        } else if (x->kind == fmt && x->peer.len == p->len &&
+                   memcmp(x->peer.id, p->id, p->len) == 0) {
+            e = x;
+        } else if (!oldest || x->since < oldest->since) {
+            oldest = x;
+        }
+    }
+    if (!e) {
+        e = unused;
+        if (!e) {
+            e = oldest;
+            plog_summary(e, t);
+        }
+        memset(e, 0, sizeof *e);
+        e->peer = *p;
+        e->kind = fmt;
+        e->since = t;
+        snprintf(e->who, sizeof e->who, "%s", who);
+        logm("%s", text);
+        return;
+    }
+    snprintf(e->who, sizeof e->who, "%s", who);
+    if (t - e->since >= LOG_WINDOW_S) {
+        if (e->suppressed == 0) {
+            e->since = t;
+            logm("%s", text);
+            return;
+        }
+        plog_summary(e, t);
+    }
+    e->suppressed++;
+    size_t k = strlen(text);
+    if (k >= sizeof e->last) { /* cut, marked as cut */
+        k = sizeof e->last - 4;
+        memcpy(e->last + k, "...", 4);
+    } else {
+        e->last[k] = '\0';
+    }
+    memcpy(e->last, text, k);
+}
+
+/* Ends the windows that are over: a summary line where lines were held back, else the entry is
+ * forgotten. Called from the event loop. */
+static void plog_tick(coord *co) {
+    double t = now_s();
+    for (int i = 0; co->plog && i < PEER_LOG_MAX; i++) {
+        peer_log *e = &co->plog[i];
+        if (!e->peer.len || t - e->since < LOG_WINDOW_S)
+            continue;
+        if (e->suppressed > 0)
+            plog_summary(e, t);
+        else
+            memset(e, 0, sizeof *e);
+    }
+}
+
+/* Summarises whatever is held back (at the end of the run). */
+static void plog_flush(coord *co) {
+    double t = now_s();
+    for (int i = 0; co->plog && i < PEER_LOG_MAX; i++)
+        if (co->plog[i].peer.len)
+            plog_summary(&co->plog[i], t);
+}
+
 void env_init(coord *co, Fedc__Envelope *m, uint32_t round) {
     fedc__envelope__init(m);
     m->version = FEDC_PROTOCOL_VERSION;
@@ -64,7 +168,7 @@ int send_to(coord *co, client *c, const Fedc__Envelope *m) {
     fedc_diag d;
     if (fedc_net_send(co->ep, &c->peer, m, NULL, 0, &d)) {
         if (c->alive)
-            logm("%s: %s; marked dead", peer_name(c), d.msg);
+            logp(co, &c->peer, peer_name(c), "%s: %s; marked dead", peer_name(c), d.msg);
         c->alive = 0;
         return -1;
     }
@@ -76,7 +180,7 @@ static int send_packed(coord *co, client *c, const char *what) {
     fedc_diag d;
     if (fedc_net_send_packed(co->ep, &c->peer, co->env, co->env_len, co->wblob, what, &d)) {
         if (c->alive)
-            logm("%s: %s; marked dead", peer_name(c), d.msg);
+            logp(co, &c->peer, peer_name(c), "%s: %s; marked dead", peer_name(c), d.msg);
         c->alive = 0;
         return -1;
     }
@@ -162,6 +266,61 @@ static int adopt_schema(coord *co, const Fedc__Schema *s) {
     return 0;
 }
 
+/* ---- the message size cap (--max-msg-mb) ----------------------------------------------------- */
+
+/* Bytes of the largest message a client sends for a model of n_params parameters: its update as
+ * a raw frame (under secure aggregation the masked vector, a few values longer) or its
+ * evaluation counts (eval_bytes), plus the envelope. */
+static size_t client_msg_bytes(const coord *co, size_t n_params, size_t eval_bytes) {
+    size_t fit = 4 * (co->cfg->secagg ? fedc_sa_fit_len(n_params) : n_params);
+    return (fit > eval_bytes ? fit : eval_bytes) + ENVELOPE_SLACK;
+}
+
+/* The evaluation answer for the model in co (binary: two histograms; multiclass: a confusion
+ * matrix), in the worst case of its encoding. */
+static size_t eval_msg_bytes(const coord *co) {
+    if (!co->eval)
+        return 0;
+    if (co->cfg->secagg)
+        return 4 * fedc_sa_eval_len(co->eval);
+    /* Plain EvaluateRes: varint counts of at most 10 bytes each. */
+    return 10 * (2 * (size_t)co->eval->bins + (size_t)co->n_classes * (size_t)co->n_classes + 8);
+}
+
+/* Writes why --max-msg-mb cannot carry a model of n_params parameters on n_features inputs into
+ * why (cap bytes); returns 0 when it can. ZeroMQ would drop each such message with its
+ * connection, and the run would stall with nothing in the log to say why. */
+static int msg_cap_too_small(const coord *co, size_t n_params, int n_features, size_t eval_bytes,
+                             char *why, size_t cap) {
+    size_t need = client_msg_bytes(co, n_params, eval_bytes), have = co->cfg->max_msg;
+    if (need <= have)
+        return 0;
+    size_t mib = (need + ((size_t)1 << 20) - 1) >> 20;
+    snprintf(why, cap,
+             "--max-msg-mb %zu (%zu bytes) is below what one update message needs: %zu bytes "
+             "for a model of %zu parameters on %d feature(s) (4 bytes each%s, plus the "
+             "envelope); start the coordinator with --max-msg-mb %zu or more",
+             have >> 20, have, need, n_params, n_features,
+             co->cfg->secagg ? ", a few more values under secure aggregation" : "", mib);
+    return 1;
+}
+
+/* --layers alone bounds the model from below (one input feature, one output): a cap below even
+ * that is refused before the coordinator listens. Returns 0 or an exit code (logged). */
+static int check_msg_cap_early(const coord *co) {
+    fedc_arch arch;
+    fedc_diag d;
+    if (fedc_arch_make(&arch, 1, co->cfg->hidden, co->cfg->n_hidden, co->cfg->act, FEDC_TASK_BINARY,
+                       2, &d))
+        return 0; /* the flags were checked in main.c; the schema step reports the rest */
+    char why[512];
+    if (msg_cap_too_small(co, fedc_arch_n_params(&arch), 1, 0, why, sizeof why)) {
+        logm("%s (even with a single input feature, --layers fixes that much)", why);
+        return 2;
+    }
+    return 0;
+}
+
 /* ---- resources that depend on the model ---------------------------------------------------- */
 
 static int alloc_round_state(coord *co) {
@@ -218,9 +377,9 @@ static void free_stats(client *c) {
 }
 
 void mark_dead(coord *co, client *c, const char *why) {
-    (void)co;
     if (c->alive)
-        logm("%s %s; marked dead (not selected until it shows life)", peer_name(c), why);
+        logp(co, &c->peer, peer_name(c), "%s %s; marked dead (not selected until it shows life)",
+             peer_name(c), why);
     c->alive = 0;
 }
 
@@ -274,6 +433,54 @@ static int n_eligible(const coord *co) {
     for (int i = 0; i < co->n_cl; i++)
         n += eligible(co, &co->cl[i]);
     return n;
+}
+
+/* ---- join slots -------------------------------------------------------------------------------
+ * The table holds MAX_CLIENTS slots. A slot whose client never had an answer counted (took_part)
+ * and that is gone (Bye) or has been silent for the heartbeat timeout is given back when a join
+ * finds the table full, so that joins that go silent (a misbehaving or hostile peer, say with
+ * --insecure) cannot fill it for good. A freed slot keeps gone = 1 and an empty name, so every
+ * loop over the table skips it; a slot that is part of the open secure-aggregation session is
+ * left alone (the session refers to it). */
+
+static int slot_free(const client *c) {
+    return c->gone && !c->name[0];
+}
+
+static int slot_reclaimable(const coord *co, const client *c, double t) {
+    if (slot_free(c) || c->took_part)
+        return 0;
+    if (co->sa.active && (c->sa_in || c->sa_id >= 0))
+        return 0;
+    return c->gone || (!c->alive && t - c->last_seen > co->cfg->heartbeat_timeout_s);
+}
+
+/* A slot for a new client (zeroed, not yet counted), or NULL when every one is held by a live
+ * client or one that took part in the run. */
+static client *take_slot(coord *co) {
+    if (co->n_cl < MAX_CLIENTS)
+        return &co->cl[co->n_cl++];
+    client *got = NULL;
+    int freed = 0;
+    double t = now_s();
+    for (int i = 0; i < co->n_cl; i++) {
+        client *c = &co->cl[i];
+        if (slot_reclaimable(co, c, t)) {
+            free_stats(c);
+            free(c->upd);
+            memset(c, 0, sizeof *c);
+            c->gone = 1;
+            c->sa_id = -1;
+            freed++;
+        }
+        if (!got && slot_free(c))
+            got = c;
+    }
+    if (freed)
+        logm("the table of %d client slots was full: freed %d slot(s) of clients that left or "
+             "fell silent for %.0f s without taking part",
+             MAX_CLIENTS, freed, co->cfg->heartbeat_timeout_s);
+    return got;
 }
 
 /* After refusing a message from a client, stops waiting for that client's answer in the current
@@ -331,6 +538,7 @@ static void send_welcome(coord *co, client *c) {
     w.hp = &hp;
     w.rounds = (uint32_t)co->cfg->rounds;
     w.seed = co->cfg->seed;
+    w.max_msg_bytes = co->cfg->max_msg;
     e.body_case = FEDC__ENVELOPE__BODY_WELCOME;
     e.welcome = &w;
     (void)send_to(co, c, &e);
@@ -348,12 +556,33 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
         }
         logm("schema fixed by %s: %zu features, label '%s', task %s", name,
              j->schema->n_feature_names, j->schema->label, fedc_task_name(co->task));
+        char too[512];
+        if (msg_cap_too_small(co, co->n_params, co->n_features, eval_msg_bytes(co), too,
+                              sizeof too)) {
+            /* Only now is the model's size known: stop here rather than run rounds whose
+             * updates would vanish. */
+            logm("cannot run: %s", too);
+            char reason[600];
+            snprintf(reason, sizeof reason, "run failed: the coordinator's %s", too);
+            Fedc__Envelope m;
+            Fedc__Bye b = FEDC__BYE__INIT;
+            env_init(co, &m, e->round);
+            b.reason = reason;
+            m.body_case = FEDC__ENVELOPE__BODY_BYE;
+            m.bye = &b;
+            fedc_diag d;
+            if (fedc_net_send(co->ep, from, &m, NULL, 0, &d))
+                logm("cannot tell %s: %s", name, d.msg);
+            co->exit_code = 2;
+            co->ph = PH_DONE;
+            return;
+        }
     }
     if (schema_differs(co, j->schema, why, sizeof why)) {
         char reason[700];
         snprintf(reason, sizeof reason, "refused: your data does not match the federation: %s",
                  why);
-        logm("refused %s: %s", name, why);
+        logp(co, from, name, "refused %s: %s", name, why);
         Fedc__Envelope m;
         Fedc__Bye b = FEDC__BYE__INIT;
         env_init(co, &m, e->round);
@@ -388,11 +617,17 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
         logm("%s reconnected", c->name);
     }
     if (!c) {
-        if (co->n_cl == MAX_CLIENTS) {
-            reply_error(co, from, e->round, FEDC_ERANGE, "the federation is full");
+        c = take_slot(co);
+        if (!c) {
+            char reason[256];
+            snprintf(reason, sizeof reason,
+                     "the federation is full: all %d client slots (the coordinator's limit) are "
+                     "held by live clients or clients that took part; retry later",
+                     MAX_CLIENTS);
+            logp(co, from, name, "refused %s: %s", name, reason);
+            reply_error(co, from, e->round, FEDC_ERANGE, reason);
             return;
         }
-        c = &co->cl[co->n_cl++];
         memset(c, 0, sizeof *c);
         c->sa_id = -1; /* in no secure session until one numbers it */
         c->peer = *from;
@@ -471,6 +706,7 @@ static void on_stats(coord *co, client *c, const Fedc__Envelope *e) {
             c->st_cc[k] = s->class_count[k];
     c->st_rows = s->n_rows;
     c->stats_done = 1;
+    c->took_part = 1;
 }
 
 static int cmp_client_name(const void *a, const void *b) {
@@ -761,6 +997,7 @@ static void on_fit_res(coord *co, client *c, const fedc_inbox *in) {
     c->fit_done = 1;
     c->fit_counted = 1;
     completed_exchange(c);
+    c->took_part = 1;
     c->fit_seconds = r->seconds;
     if (r->seconds > co->max_fit_seconds)
         co->max_fit_seconds = r->seconds;
@@ -841,7 +1078,9 @@ static void on_eval_res(coord *co, client *c, const Fedc__Envelope *e) {
         return;
     }
     if (fedc_eval_acc_merge(co->eval, t)) {
-        logm("%s: evaluation result does not fit; ignored", c->name);
+        logp(co, &c->peer, c->name, "%s: evaluation result does not fit; ignored", c->name);
+    } else {
+        c->took_part = 1;
     }
     c->eval_done = 1;
     co->eval_answered++;
@@ -1240,7 +1479,8 @@ static void handle(coord *co, fedc_inbox *in) {
             return;
         }
         if (co->secure && strcmp(in->user, e->join->name) != 0)
-            logm("a client authenticated as '%s' calls itself '%s'; it is known as '%s'", in->user,
+            logp(co, &in->from, in->user,
+                 "a client authenticated as '%s' calls itself '%s'; it is known as '%s'", in->user,
                  e->join->name, in->user);
         on_join(co, &in->from, e, co->secure ? in->user : e->join->name);
         return;
@@ -1257,7 +1497,7 @@ static void handle(coord *co, fedc_inbox *in) {
         return;
     }
     if (!c->alive)
-        logm("%s shows life again", c->name);
+        logp(co, &c->peer, c->name, "%s shows life again", c->name);
     c->alive = 1;
     c->last_seen = now_s();
     co->bytes_in += in->bytes;
@@ -1286,16 +1526,22 @@ static void handle(coord *co, fedc_inbox *in) {
     case FEDC__ENVELOPE__BODY_SA_SHARES:
     case FEDC__ENVELOPE__BODY_SA_MASKED:
     case FEDC__ENVELOPE__BODY_SA_CONSIST:
-    case FEDC__ENVELOPE__BODY_SA_UNMASK:
+    case FEDC__ENVELOPE__BODY_SA_UNMASK: {
+        /* A member still in the session at its masking step, answering it: it takes part. */
+        int masking = e->body_case == FEDC__ENVELOPE__BODY_SA_MASKED && co->sa.active &&
+                      co->sa.step == SA_MASKED && c->sa_id >= 0 && !c->sa_answered;
         sa_on_msg(co, c, in);
+        if (masking && c->sa_answered)
+            c->took_part = 1;
         break;
+    }
     case FEDC__ENVELOPE__BODY_BYE:
         logm("%s left: %s", c->name, e->bye->reason);
         c->gone = 1;
         c->alive = 0;
         break;
     case FEDC__ENVELOPE__BODY_ERROR:
-        logm("%s reports an error: %s", c->name, e->error->reason);
+        logp(co, &c->peer, c->name, "%s reports an error: %s", c->name, e->error->reason);
         /* A client that cannot answer this round (its training failed) says so: stop waiting. */
         if (e->round == co->round && (co->ph == PH_FIT || co->ph == PH_EVAL))
             refused_answer(co, c);
@@ -1545,7 +1791,7 @@ static int restore(coord *co, char **ckpt_line) {
         logm("--resume: %s", d.msg);
         return 2;
     }
-    char why[256];
+    char why[512];
     if (!same_arch(&c.model->arch, co->cfg, why, sizeof why)) {
         logm("--resume: the checkpoint's model has %s; start with the same architecture or "
              "without --resume",
@@ -1571,6 +1817,11 @@ static int restore(coord *co, char **ckpt_line) {
     if (alloc_round_state(co)) {
         ckpt_release(&c);
         return 1;
+    }
+    if (msg_cap_too_small(co, co->n_params, co->n_features, eval_msg_bytes(co), why, sizeof why)) {
+        logm("--resume: %s", why);
+        ckpt_release(&c);
+        return 2;
     }
     co->srv->t = c.server_t;
     if (c.m && co->srv->m)
@@ -1679,6 +1930,7 @@ static void cleanup(coord *co) {
     for (int i = 0; i < co->n_cl; i++)
         free_stats(&co->cl[i]);
     free(co->cl);
+    free(co->plog);
     fedc_model_destroy(&co->model);
     fedc_accum_destroy(&co->acc);
     fedc_server_destroy(&co->srv);
@@ -1716,8 +1968,13 @@ int coord_run(const coord_cfg *cfg) {
         co->secure = 1;
     }
     co->cl = calloc(MAX_CLIENTS, sizeof *co->cl);
-    if (!co->cl) {
+    co->plog = calloc(PEER_LOG_MAX, sizeof *co->plog);
+    if (!co->cl || !co->plog) {
         logm("out of memory");
+        fedc_key_wipe(&co->self);
+        free(co->allow);
+        free(co->cl);
+        free(co->plog);
         return 1;
     }
     /* Run ids only tell runs apart; they need not be secret. */
@@ -1729,8 +1986,11 @@ int coord_run(const coord_cfg *cfg) {
         uint64_t v = fedc_rng_at(salt, (uint64_t)i);
         memcpy(co->run_id + i, &v, 8);
     }
-    int code = agg_init(co);
     char *ckpt_line = NULL;
+    int code = check_msg_cap_early(co);
+    if (code)
+        goto out;
+    code = agg_init(co);
     if (code)
         goto out;
     code = 1;
@@ -1791,7 +2051,8 @@ int coord_run(const coord_cfg *cfg) {
                     handle(co, &in);
                 } else if (rc != FEDC_EIO && in.from.len) {
                     client *c = find_peer(co, &in.from);
-                    logm("refused a message from %s: %s", c ? c->name : "an unknown peer", d.msg);
+                    const char *who = c ? c->name : "an unknown peer";
+                    logp(co, &in.from, who, "refused a message from %s: %s", who, d.msg);
                     reply_error(co, &in.from, co->round, rc, d.msg);
                     if (c)
                         refused_answer(co, c);
@@ -1802,10 +2063,18 @@ int coord_run(const coord_cfg *cfg) {
             }
             if (now_s() - last_live > 0.25) {
                 check_liveness(co);
+                plog_tick(co);
                 last_live = now_s();
             }
             if (advance(co))
                 break;
+        }
+        if (co->exit_code) {
+            code = co->exit_code; /* the reason is logged */
+            for (int i = 0; i < co->n_cl; i++)
+                if (co->cl[i].alive && !co->cl[i].gone)
+                    send_bye(co, &co->cl[i], "run failed: the coordinator cannot go on");
+            goto linger;
         }
         if (g_stop) {
             logm("stopping on signal after round %u", co->round - 1);
@@ -1845,6 +2114,7 @@ int coord_run(const coord_cfg *cfg) {
          cfg->model_out ? "; model written to " : "", cfg->model_out ? cfg->model_out : "");
     code = 0;
 linger:
+    plog_flush(co);
     if (co->ep) {
         /* Let the last messages (Bye) leave before the socket closes. */
         int linger = 1000;

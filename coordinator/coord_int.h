@@ -72,7 +72,18 @@ typedef struct client {
     /* robust rules: its update of this round (secure aggregation off) */
     float *upd;
     int upd_have;
+    int took_part; /* an answer of it counted once: its slot is never reused (coord.c) */
 } client;
+
+/* Rate limit of one kind of log line about one peer (coord.c, logp). */
+typedef struct peer_log {
+    fedc_peer peer;   /* the connection (ZeroMQ routing id); len 0 = entry unused */
+    const char *kind; /* the line's format: one entry per kind of line and peer */
+    double since;     /* start of the current window */
+    long suppressed;  /* lines held back in it */
+    char who[96];     /* how the lines name the peer */
+    char last[256];   /* the latest line held back */
+} peer_log;
 
 typedef struct coord {
     const coord_cfg *cfg;
@@ -149,6 +160,9 @@ typedef struct coord {
     double chk_bound;      /* the limit it was checked against */
     int chk_weights;       /* 1: weights and example counts add up; 0: they do not; -1: unchecked */
     double plain_examples; /* plain path: the example counts of the updates added this round */
+    int exit_code;     /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
+    peer_log *plog;    /* (PEER_LOG_MAX) */
+    double plog_flush; /* when the suppressed lines were last summarised */
 } coord;
 
 double now_s(void);

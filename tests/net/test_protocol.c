@@ -2,12 +2,15 @@
  * ZeroMQ DEALER in this process joins like a client, then sends garbage bytes, a truncated
  * protobuf, a wrong protocol version, a wrong run id, a fit_res for a stale round and one with the
  * wrong dimension; once selected for a round it answers with NaN and Inf updates and an
- * evaluation with an infinite loss; finally it sends a message bigger than --max-msg-mb. Every
+ * evaluation with an infinite loss; finally it sends messages bigger than --max-msg-mb. Every
  * message that gets an answer gets an Error whose reason names the problem; a refused answer does
  * not hold the round (the heartbeat timeout and round deadline are longer than the whole test);
- * the oversize message makes ZeroMQ drop the connection, after which the coordinator still
- * answers a new peer; and the federation of the real clients completes normally. The codec's own
- * checks have unit tests in test_codec.c. */
+ * a message over the limit is refused naming its size and the limit, one over twice the limit
+ * makes ZeroMQ drop the connection, after which the coordinator still answers a new peer; and the
+ * federation of the real clients completes normally. Then: --max-msg-mb too small for the model
+ * (coordinator and client refuse, naming both sizes); a peer flooding heartbeats (its log lines
+ * are rate-limited); thousands of fake joins that fall silent (their slots are given back). The
+ * codec's own checks have unit tests in test_codec.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "fed.h"
@@ -35,6 +40,8 @@ typedef struct ctx {
     fed f;
     void *zctx;
     void *rogue, *rogue2;
+    void **fakes; /* (n_fakes) sockets of test_join_flood, closed by the teardown */
+    int n_fakes;
     int ok;
     /* Instructions the rogue received while it waited for something else: round, or -1. */
     long fit_round, eval_round;
@@ -73,6 +80,9 @@ static int teardown(void **state) {
     ctx *c = *state;
     close_socket(&c->rogue);
     close_socket(&c->rogue2);
+    for (int i = 0; i < c->n_fakes; i++)
+        close_socket(&c->fakes[i]); /* zmq_ctx_term waits for every socket */
+    free(c->fakes);
     zmq_ctx_term(c->zctx);
     fed_release(&c->f, !c->ok);
     free(c);
@@ -386,10 +396,14 @@ static void test_hostile_peer(void **state) {
     send_env(s, &be, NULL, 0);
     assert_int_equal(fed_wait_text(f->coord.err, "rogue left", 0, f->coord.pid, 10), 0);
 
-    /* Bigger than --max-msg-mb 1: ZeroMQ drops the connection, no reply. */
+    /* Bigger than --max-msg-mb 1 (1.5 MiB): refused with an Error naming its size and the limit. */
     size_t big = (size_t)3 << 20;
     uint8_t *huge = calloc(big, 1);
     assert_non_null(huge);
+    send_bytes(s, huge, big / 2, NULL, 0);
+    expect_error(c, s, "1.5 MiB message",
+                 "message of 1572864 bytes exceeds the receiver's limit of 1048576 bytes");
+    /* Beyond twice the limit ZeroMQ itself drops the connection, no reply. */
     send_bytes(s, huge, big, NULL, 0);
     free(huge);
     /* The coordinator is still up and answers a new peer. */
@@ -421,6 +435,8 @@ static void test_hostile_peer(void **state) {
         with_rogue += r[i].selected == 3;
     }
     assert_true(with_rogue >= 2);
+    /* The oversize message is in the log too (possibly in a summary of the rogue's refusals). */
+    assert_true(fed_file_has(f->coord.err, "message of 1572864 bytes exceeds"));
     /* Nobody was waited for until a deadline. */
     assert_false(fed_file_has(f->coord.err, "deadline"));
     assert_false(fed_file_has(f->coord.err, "missed its heartbeats"));
@@ -428,15 +444,248 @@ static void test_hostile_peer(void **state) {
     c->ok = 1;
 }
 
+/* ---- join slots ------------------------------------------------------------------------------ */
+
+#define FLOOD_SLOTS 4096 /* MAX_CLIENTS of coordinator/coord_int.h */
+#define FLOOD_HB_TIMEOUT 25
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Sends a Join with the German credit schema under `name`. */
+static void send_join_as(void *s, const char *name) {
+    Fedc__Envelope je;
+    Fedc__Join j;
+    Fedc__Schema sch;
+    char *names[24];
+    char storage[24][8];
+    make_join(&je, &j, &sch, names, storage);
+    j.name = (char *)name;
+    send_env(s, &je, NULL, 0);
+}
+
+/* With --insecure anyone can join under any name. FLOOD_SLOTS fake joins, each on a connection of
+ * its own, fill the coordinator's table of client slots and then fall silent. While they still
+ * count as live (within --heartbeat-timeout), one more join is refused with an Error that names
+ * the cap. Once they have been silent for the heartbeat timeout without ever taking part, their
+ * slots are given back: a genuine client joins and the run completes. (Before, the slots were
+ * never freed and every later join was refused for good.) */
+static void test_join_flood(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f;
+    /* Each fake holds a TCP connection here and one at the coordinator, plus a ZeroMQ mailbox
+     * (an eventfd) here: raise the open-file limit, which the coordinator inherits. */
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    const rlim_t want = 3 * FLOOD_SLOTS + 1024;
+    if (rl.rlim_cur < want && rl.rlim_max >= want) {
+        rl.rlim_cur = want;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    if (rl.rlim_cur < want) {
+        print_message("skipped: %lu open files are needed, the hard limit is %lu\n",
+                      (unsigned long)want, (unsigned long)rl.rlim_max);
+        skip();
+    }
+    assert_int_equal(zmq_ctx_set(c->zctx, ZMQ_MAX_SOCKETS, FLOOD_SLOTS + 64), 0);
+    assert_int_equal(fed_write_shards(f, 1, "shard"), 0);
+    char *metrics = fed_path(f, "metrics.json");
+    assert_non_null(metrics);
+    char hb[16];
+    snprintf(hb, sizeof hb, "%d", FLOOD_HB_TIMEOUT);
+    /* clang-format off */
+    const char *args[] = {"--min-clients", "1", "--rounds", "2", "--layers", "8",
+                          "--heartbeat-timeout", hb, "--round-timeout", "3",
+                          "--max-retries", "500", "--wait-timeout", "120",
+                          "--metrics-json", metrics, NULL};
+    /* clang-format on */
+    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
+
+    void **fake = c->fakes = calloc(FLOOD_SLOTS, sizeof *fake);
+    assert_non_null(fake);
+    c->n_fakes = FLOOD_SLOTS;
+    double t0 = mono_s();
+    enum { BATCH = 256 };
+    for (int b = 0; b < FLOOD_SLOTS; b += BATCH) {
+        for (int i = b; i < b + BATCH && i < FLOOD_SLOTS; i++) {
+            fake[i] = rogue_connect(c);
+            char name[32];
+            snprintf(name, sizeof name, "fake-%d", i);
+            send_join_as(fake[i], name);
+        }
+        for (int i = b; i < b + BATCH && i < FLOOD_SLOTS; i++) {
+            Fedc__Envelope *w = recv_body(c, fake[i], FEDC__ENVELOPE__BODY_WELCOME);
+            fedc__envelope__free_unpacked(w, NULL);
+        }
+    }
+    double t_full = mono_s();
+    print_message("%d fake joins in %.1f s\n", FLOOD_SLOTS, t_full - t0);
+    /* The table is full of live (if silent) clients: one more join is refused, naming the cap. */
+    if (t_full - t0 < FLOOD_HB_TIMEOUT - 2) {
+        c->rogue = rogue_connect(c);
+        send_join_as(c->rogue, "one-too-many");
+        char cap[64];
+        snprintf(cap, sizeof cap, "all %d client slots", FLOOD_SLOTS);
+        expect_error(c, c->rogue, "join into a full table", cap);
+    } else {
+        print_message("the flood took longer than the heartbeat timeout: the full table is not "
+                      "checked\n");
+    }
+
+    /* Silent past the heartbeat timeout (and any round-0 attempt with them past its deadline):
+     * their slots can be given back. */
+    while (mono_s() < t_full + FLOOD_HB_TIMEOUT + 4)
+        nanosleep(&(struct timespec){0, 200000000}, NULL);
+    char *csv = fed_path(f, "shard0.csv");
+    assert_true(fed_start_client(f, "bank-a", csv, NULL, NULL) >= 0);
+    free(csv);
+    assert_int_equal(fed_wait(&f->coord, 90), 0);
+    if (f->coord.res.status != 0 || !fed_file_has(f->coord.err, "freed"))
+        print_message("coordinator: status %d\n", f->coord.res.status);
+    assert_int_equal(f->coord.res.status, 0);
+    assert_true(fed_file_has(f->coord.err, "freed"));
+    assert_true(fed_file_has(f->coord.err, "bank-a joined"));
+    assert_int_equal(fed_wait(&f->cl[0], 20), 0);
+    assert_int_equal(f->cl[0].res.status, 0);
+    fed_round r[4];
+    assert_int_equal(fed_read_metrics(metrics, r, 4), 2);
+    assert_int_equal(r[1].participants, 1);
+    free(metrics);
+    c->ok = 1;
+}
+
+/* ---- log lines ---------------------------------------------------------------------------------
+ */
+
+/* The number of lines in a file that contain needle (at their start when anchored). */
+static int count_lines(const char *path, const char *needle, int anchored) {
+    char *t = proc_read_file(path, NULL);
+    int n = 0;
+    for (char *line = t; line && *line;) {
+        char *e = strchr(line, '\n');
+        if (e)
+            *e = '\0';
+        const char *at = strstr(line, needle);
+        n += at && (!anchored || at == line);
+        line = e ? e + 1 : line + strlen(line);
+    }
+    free(t);
+    return n;
+}
+
+/* A peer that sends 1000 heartbeats a second for 3 s (every other one with a wrong protocol
+ * version, so refused, and never reading the replies) must not write a log line per message: the
+ * coordinator prints the first line of each kind about it, then summarises the rest ("N more
+ * messages like this from flooder suppressed") at most once per window of a few seconds. */
+static void test_log_flood(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f;
+    /* Two clients needed: the flooder alone starts no run. */
+    const char *args[] = {
+        "--min-clients", "2", "--heartbeat-timeout", "60", "--wait-timeout", "60", NULL};
+    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
+    c->rogue = rogue_connect(c);
+    send_join_as(c->rogue, "flooder");
+    Fedc__Envelope *w = recv_body(c, c->rogue, FEDC__ENVELOPE__BODY_WELCOME);
+    uint8_t run_id[FEDC_RUN_ID_BYTES];
+    memcpy(run_id, w->run_id.data, FEDC_RUN_ID_BYTES);
+    fedc__envelope__free_unpacked(w, NULL);
+    int sent = 0;
+    double t0 = mono_s();
+    while (mono_s() < t0 + 3.0) {
+        send_heartbeat(c->rogue, sent % 2 ? FEDC_PROTOCOL_VERSION : FEDC_PROTOCOL_VERSION + 1,
+                       run_id);
+        sent++;
+        if (sent % 10 == 0) /* about 1000 a second */
+            nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    /* Past the end of the window: the summary is out. */
+    nanosleep(&(struct timespec){7, 0}, NULL);
+    int lines = count_lines(f->coord.err, "flooder", 0);
+    int refused = count_lines(f->coord.err, "fedc-coordinator: refused a message from flooder", 1);
+    int summaries = count_lines(f->coord.err, "more message(s) like this from flooder", 0);
+    print_message("%d messages sent; %d log lines about the flooder (%d refusals, %d summaries)\n",
+                  sent, lines, refused, summaries);
+    assert_true(sent >= 1500);
+    assert_int_equal(refused, 1);
+    assert_true(summaries >= 1);
+    assert_true(lines <= 12);
+    /* The summary counts what it held back. */
+    assert_true(fed_file_has(f->coord.err, "suppressed in the last"));
+    c->ok = 1;
+}
+
+/* ---- the message size cap ----------------------------------------------------------------------
+ */
+
+/* --max-msg-mb below what one model update needs: with --layers alone too big for it the
+ * coordinator refuses to start; when only the first client's features make the model too big, it
+ * stops at the schema (exit 2) and tells that client; a client whose own cap is too small for
+ * the coordinator's instructions says so and exits 2. Each message names both numbers. */
+static void test_max_msg_too_small(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f;
+    proc_result r;
+    /* 1 feature -> 512 -> 512 -> 1 is already 264,193 parameters: 1,056,772 bytes > 1 MiB. */
+    const char *early[] = {g_coord,        "--bind",   "tcp://127.0.0.1:1",
+                           "--insecure",   "--layers", "512,512",
+                           "--max-msg-mb", "1",        NULL};
+    assert_int_equal(proc_run(&r, early, NULL, 30), 0);
+    print_message("--layers 512,512 --max-msg-mb 1 -> %s", r.err);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--max-msg-mb 1 (1048576 bytes) is below"));
+    assert_non_null(strstr(r.err, "264193 parameters"));
+    assert_non_null(strstr(r.err, "--max-msg-mb 2 or more"));
+    assert_null(strstr(r.err, "listening on"));
+    proc_result_release(&r);
+
+    /* 24 features -> 8192 -> 8 -> 1: 270,353 parameters, 1,085,508 bytes with the envelope; with
+     * one feature it would have fitted, so the coordinator listens and stops at the schema. */
+    assert_int_equal(fed_write_shards(f, 1, "shard"), 0);
+    const char *args[] = {"--min-clients", "1", "--layers", "8192,8", "--max-msg-mb", "1", NULL};
+    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
+    char *csv = fed_path(f, "shard0.csv");
+    assert_true(fed_start_client(f, "bank-a", csv, NULL, NULL) >= 0);
+    assert_int_equal(fed_wait(&f->coord, 30), 0);
+    assert_int_equal(f->coord.res.status, 2);
+    assert_true(fed_file_has(f->coord.err, "cannot run: --max-msg-mb 1 (1048576 bytes) is below "
+                                           "what one update message needs: 1085508 bytes"));
+    assert_int_equal(fed_wait(&f->cl[0], 20), 0);
+    assert_int_equal(f->cl[0].res.status, 1);
+    assert_true(fed_file_has(f->cl[0].err, "run failed: the coordinator's --max-msg-mb 1"));
+
+    /* The coordinator's cap is ample (the default), the client's is not. */
+    const char *args2[] = {"--min-clients",  "1",  "--layers", "8192,8",
+                           "--wait-timeout", "30", NULL};
+    assert_int_equal(fed_start_coord(f, NULL, args2, 0, START_TIMEOUT), 0);
+    const char *cargs[] = {"--max-msg-mb", "1", NULL};
+    int k = fed_start_client(f, "bank-b", csv, NULL, cargs);
+    assert_true(k >= 0);
+    assert_int_equal(fed_wait(&f->cl[k], 30), 0);
+    assert_int_equal(f->cl[k].res.status, 2);
+    assert_true(fed_file_has(f->cl[k].err, "--max-msg-mb 1 (1048576 bytes) is below the "
+                                           "coordinator's instructions for this model"));
+    free(csv);
+    c->ok = 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s FEDC_COORDINATOR FEDC_CLIENT\n", argv[0]);
+        fprintf(stderr, "usage: %s FEDC_COORDINATOR FEDC_CLIENT [TEST-NAME-PATTERN]\n", argv[0]);
         return 2;
     }
     g_coord = argv[1];
     g_client = argv[2];
+    if (argc > 3) /* run only the tests whose names match, e.g. test_join_flood */
+        cmocka_set_test_filter(argv[3]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hostile_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_msg_too_small, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_flood, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_flood, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -162,8 +162,45 @@ static void test_unknown_peer_and_timeout(void **state) {
     assert_int_equal(fedc_net_recv(p->router, &in, &x, 50, &d), FEDC_EEMPTY);
 }
 
-/* ZMQ_MAXMSGSIZE: a frame over the limit never reaches the application (ZeroMQ drops the
- * connection), so a peer cannot make the ROUTER allocate more than it allows. */
+/* A message over the limit but within twice it arrives and is refused with both sizes named, the
+ * sender known, so that it can be told; the ROUTER goes on serving it. */
+static void test_oversize_refused_with_sizes(void **state) {
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    fedc_endpoint *r = NULL, *c = NULL;
+    fedc_diag d;
+    assert_int_equal(fedc_net_bind(&r, ctx, "tcp://127.0.0.1:*", 1000, &d), FEDC_OK);
+    assert_int_equal(fedc_net_connect(&c, ctx, fedc_net_endpoint(r), 0, &d), FEDC_OK);
+    static uint8_t big[1500];
+    assert_true(zmq_send(fedc_net_socket(c), big, sizeof big, 0) >= 0);
+    fedc_inbox in;
+    fedc_msg_expect x = expect(-1, 0);
+    assert_int_equal(fedc_net_recv(r, &in, &x, 5000, &d), FEDC_ERANGE);
+    print_message("1500 bytes -> %s\n", d.msg);
+    assert_non_null(
+        strstr(d.msg, "message of 1500 bytes exceeds the receiver's limit of 1000 bytes"));
+    assert_true(in.from.len > 0);
+    assert_null(in.msg);
+    fedc_net_send_error(r, &in.from, RUN, 0, FEDC_ERANGE, d.msg);
+    fedc_inbox_release(&in);
+    fedc_msg_expect y = expect(-1, 0);
+    assert_int_equal(fedc_net_recv(c, &in, &y, 5000, &d), FEDC_OK);
+    assert_int_equal(in.msg->body_case, FEDC__ENVELOPE__BODY_ERROR);
+    assert_non_null(strstr(in.msg->error->reason, "1500 bytes"));
+    fedc_inbox_release(&in);
+    /* Two frames: the limit counts the whole message (envelope and raw frame). */
+    assert_true(zmq_send(fedc_net_socket(c), big, 600, ZMQ_SNDMORE) >= 0);
+    assert_true(zmq_send(fedc_net_socket(c), big, 600, 0) >= 0);
+    assert_int_equal(fedc_net_recv(r, &in, &x, 5000, &d), FEDC_ERANGE);
+    assert_non_null(strstr(d.msg, "message of 1200 bytes"));
+    fedc_inbox_release(&in);
+    fedc_net_close(&c);
+    fedc_net_close(&r);
+    zmq_ctx_term(ctx);
+}
+
+/* ZMQ_MAXMSGSIZE (twice the limit): a frame over it never reaches the application (ZeroMQ drops
+ * the connection), so a peer cannot make the ROUTER allocate more than that. */
 static void test_size_limit(void **state) {
     (void)state;
     void *ctx = zmq_ctx_new();
@@ -289,6 +326,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_refused_then_still_serving, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_peer_and_timeout, setup, teardown),
         cmocka_unit_test(test_size_limit),
+        cmocka_unit_test(test_oversize_refused_with_sizes),
         cmocka_unit_test(test_zap_checks_version_and_domain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,6 +36,7 @@ typedef struct zap {
 struct fedc_endpoint {
     void *sock;
     int router;
+    size_t max_msg; /* the bound on one incoming message (every frame after a routing id) */
     char endpoint[256];
     zap *zap;
     void *mon; /* PAIR socket receiving the monitor's events (secure DEALER) */
@@ -56,7 +57,13 @@ static fedc_err open_socket(fedc_endpoint **out, void *zctx, int type, size_t ma
         free(e);
         return FEDC_EIO;
     }
-    int64_t maxmsg = max_msg ? (int64_t)max_msg : -1;
+    /* ZeroMQ drops a frame over ZMQ_MAXMSGSIZE together with the connection and tells nobody.
+     * Its bound is twice ours: a message between the two arrives and is refused here with both
+     * sizes named (fedc_net_recv), so a peer learns why; memory per message stays bounded. */
+    e->max_msg = max_msg;
+    int64_t maxmsg = !max_msg                          ? -1
+                     : max_msg > (size_t)INT64_MAX / 2 ? INT64_MAX
+                                                       : (int64_t)(2 * max_msg);
     int linger = 0, hwm = SEND_HWM, one = 1;
     if (zmq_setsockopt(e->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
         zmq_setsockopt(e->sock, ZMQ_LINGER, &linger, sizeof linger) ||
@@ -642,6 +649,17 @@ fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *
             snprintf(in->user, sizeof in->user, "%s", uid);
     }
     int payload = count - first;
+    size_t size = 0;
+    for (int i = first; i < count; i++)
+        size += zmq_msg_size(&frames[i]);
+    if (!rc && e->max_msg && size > e->max_msg) {
+        char mib[48] = "";
+        if (e->max_msg % ((size_t)1 << 20) == 0)
+            snprintf(mib, sizeof mib, " (--max-msg-mb %zu)", e->max_msg >> 20);
+        fedc_diag_set(d, "message of %zu bytes exceeds the receiver's limit of %zu bytes%s", size,
+                      e->max_msg, mib);
+        rc = FEDC_ERANGE;
+    }
     if (!rc && (extra || payload < 1 || payload > 2)) {
         fedc_diag_set(d, "malformed message: %d frames after the routing id, expected 1 or 2",
                       payload + extra);

@@ -3,10 +3,11 @@
  *
  * Frames: ROUTER side [peer identity][envelope][raw tensor]?; DEALER side [envelope][raw]?.
  * The ROUTER sets ZMQ_ROUTER_MANDATORY so that a send to a vanished peer fails loudly instead of
- * being dropped, and ZMQ_MAXMSGSIZE so that no peer can make it allocate more than the agreed
- * bound. Send high-water marks bound memory per slow peer. Liveness (heartbeats, deadlines) is the
- * caller's job: ZeroMQ's own heartbeats only drop connections silently. CurveZMQ and ZAP come with
- * the encryption issue. A fedc_endpoint belongs to one thread. */
+ * being dropped, and ZMQ_MAXMSGSIZE so that no peer can make it allocate more than twice the
+ * agreed bound (messages between the bound and that are refused with their size named). Send
+ * high-water marks bound memory per slow peer. Liveness (heartbeats, deadlines) is the caller's
+ * job: ZeroMQ's own heartbeats only drop connections silently. CurveZMQ and ZAP come with the
+ * encryption issue. A fedc_endpoint belongs to one thread. */
 #ifndef FEDC_TRANSPORT_H
 #define FEDC_TRANSPORT_H
 
@@ -28,7 +29,10 @@ typedef struct fedc_peer {
 typedef struct fedc_endpoint fedc_endpoint;
 
 /* Binds a ROUTER on addr (e.g. "tcp://127.0.0.1:7070" or "tcp://127.0.0.1:*"). max_msg bounds
- * one incoming message in bytes (ZMQ_MAXMSGSIZE). zctx is the process's ZeroMQ context
+ * one incoming message in bytes (all its frames; 0 = no bound): fedc_net_recv refuses a larger one
+ * with FEDC_ERANGE naming both sizes, the sender known so that it can be answered. ZeroMQ's own
+ * ZMQ_MAXMSGSIZE is set to twice max_msg, so a frame beyond that is dropped by ZeroMQ with the
+ * connection (silently) and no peer can make us hold more. zctx is the process's ZeroMQ context
  * (borrowed). */
 FEDC_MUST_CHECK fedc_err fedc_net_bind(fedc_endpoint **out, void *zctx, const char *addr,
                                        size_t max_msg, fedc_diag *d);
