@@ -357,9 +357,9 @@ static void test_refused_within_timeout(void **state) {
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", 30000 + (int)((getpid() + 13) % 20000));
     char *cks = p("keys/coordinator.key_secret"), *co_err = p("tmo-co.err"), *out = p("tmo.out");
     char *e1 = p("tmo-mallory.err"), *e2 = p("tmo-early.err"), *e3 = p("tmo-wrongkey.err");
-    const char *cargv[] = {g_coord, "--bind",         ep,   "--rounds", "1", "--min-clients",
-                           "1",     "--layers",       "8",  "--key",    cks, "--allow",
-                           allow,   "--wait-timeout", "40", NULL};
+    const char *cargv[] = {g_coord, "--bind",         ep,   "--rounds", "1",   "--min-clients",
+                           "1",     "--layers",       "8",  "--key",    cks,   "--allow",
+                           allow,   "--wait-timeout", "40", "--secagg", "off", NULL};
     const char *env[] = {"OMP_NUM_THREADS=1", NULL};
     proc_result r;
 
