@@ -301,8 +301,9 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
              (need_in + ((size_t)1 << 20) - 1) >> 20);
         return 2;
     }
-    /* Our update takes as much the other way; under secure aggregation a few values more. */
-    size_t need_out = 4 * fedc_sa_fit_len(n) + ENVELOPE_SLACK;
+    /* Our update takes as much the other way (the envelope slack covers the few more values of
+     * secure aggregation); the coordinator checks the same bound against its own limit. */
+    size_t need_out = 4 * n + ENVELOPE_SLACK;
     c->coord_max_msg = (size_t)w->max_msg_bytes;
     if (c->coord_max_msg && need_out > c->coord_max_msg) {
         logm("the coordinator accepts messages of at most %zu bytes (its --max-msg-mb), but our "

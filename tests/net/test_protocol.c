@@ -672,6 +672,76 @@ static void test_max_msg_too_small(void **state) {
     c->ok = 1;
 }
 
+/* A coordinator (played by a ROUTER in this process) that accepts messages of at most 1000 bytes,
+ * as its Welcome says: a client whose update for the model (24 -> 8 -> 1, 209 parameters, 836
+ * bytes of values plus the envelope) could exceed that exits 2 naming both sizes, instead of
+ * sending updates that ZeroMQ would drop with its connection. */
+static void test_client_checks_coordinator_cap(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f;
+    assert_int_equal(fed_write_shards(f, 1, "shard"), 0);
+    void *r = c->rogue = zmq_socket(c->zctx, ZMQ_ROUTER);
+    assert_non_null(r);
+    int zero = 0;
+    assert_int_equal(zmq_setsockopt(r, ZMQ_LINGER, &zero, sizeof zero), 0);
+    assert_int_equal(zmq_bind(r, f->endpoint), 0);
+    char *csv = fed_path(f, "shard0.csv");
+    int k = fed_start_client(f, "bank-a", csv, NULL, NULL);
+    assert_true(k >= 0);
+    free(csv);
+    /* The client's Join: [routing id][envelope]. */
+    zmq_pollitem_t it = {r, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&it, 1, REPLY_TIMEOUT_MS), 1);
+    uint8_t id[256], env[4096];
+    int idn = zmq_recv(r, id, sizeof id, 0);
+    assert_true(idn > 0);
+    int en = zmq_recv(r, env, sizeof env, 0);
+    assert_true(en > 0 && en < (int)sizeof env);
+    Fedc__Envelope *j = fedc__envelope__unpack(NULL, (size_t)en, env);
+    assert_non_null(j);
+    assert_int_equal(j->body_case, FEDC__ENVELOPE__BODY_JOIN);
+
+    Fedc__Envelope e;
+    Fedc__Welcome w = FEDC__WELCOME__INIT;
+    Fedc__HyperParams hp = FEDC__HYPER_PARAMS__INIT;
+    uint32_t sizes[3] = {24, 8, 1};
+    uint8_t run_id[FEDC_RUN_ID_BYTES];
+    memset(run_id, 7, sizeof run_id);
+    fedc__envelope__init(&e);
+    e.version = FEDC_PROTOCOL_VERSION;
+    e.run_id.data = run_id;
+    e.run_id.len = FEDC_RUN_ID_BYTES;
+    hp.local_epochs = 1;
+    hp.batch = 32;
+    hp.lr = 0.01f;
+    hp.val_fraction = 0.2f;
+    w.schema = j->join->schema; /* the client's own schema */
+    w.n_layer_sizes = 3;
+    w.layer_sizes = sizes;
+    w.hp = &hp;
+    w.rounds = 1;
+    w.seed = 1;
+    w.max_msg_bytes = 1000;
+    e.body_case = FEDC__ENVELOPE__BODY_WELCOME;
+    e.welcome = &w;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fedc_msg_pack(&buf, &len, &e), FEDC_OK);
+    assert_true(zmq_send(r, id, (size_t)idn, ZMQ_SNDMORE) == idn);
+    assert_true(zmq_send(r, buf, len, 0) == (int)len);
+    free(buf);
+    fedc__envelope__free_unpacked(j, NULL);
+
+    assert_int_equal(fed_wait(&f->cl[k], 20), 0);
+    if (f->cl[k].res.status != 2)
+        print_message("client: status %d\n", f->cl[k].res.status);
+    assert_int_equal(f->cl[k].res.status, 2);
+    assert_true(fed_file_has(f->cl[k].err, "the coordinator accepts messages of at most 1000 "
+                                           "bytes (its --max-msg-mb), but our update for this "
+                                           "model takes up to"));
+    c->ok = 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s FEDC_COORDINATOR FEDC_CLIENT [TEST-NAME-PATTERN]\n", argv[0]);
@@ -684,6 +754,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hostile_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_msg_too_small, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_checks_coordinator_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_flood, setup, teardown),
     };
