@@ -69,9 +69,7 @@ static void plog_summary(peer_log *e, double t) {
     e->since = t;
 }
 
-static void logp(coord *co, const fedc_peer *p, const char *who, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void logp(coord *co, const fedc_peer *p, const char *who, const char *fmt, ...) {
+void logp(coord *co, const fedc_peer *p, const char *who, const char *fmt, ...) {
     char text[FEDC_DIAG_MAX + 512];
     va_list ap;
     va_start(ap, fmt);

@@ -167,6 +167,10 @@ typedef struct coord {
 
 double now_s(void);
 void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A log line about one peer, rate-limited per (peer, format): the first is printed, then one
+ * summary of the suppressed ones every few seconds. */
+void logp(coord *co, const fedc_peer *p, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void env_init(coord *co, Fedc__Envelope *m, uint32_t round);
 int send_to(coord *co, client *c, const Fedc__Envelope *m);
 void mark_dead(coord *co, client *c, const char *why);

@@ -638,7 +638,8 @@ void sa_client_out(coord *co, client *c, const Fedc__Error *err) {
 }
 
 static void refuse(coord *co, client *c, const Fedc__Envelope *e, fedc_err code, const char *why) {
-    logm("%s: %s refused: %s", c->name, fedc_msg_body_name(e->body_case), why);
+    logp(co, &c->peer, c->name, "%s: %s refused: %s", c->name, fedc_msg_body_name(e->body_case),
+         why);
     fedc_net_send_error(co->ep, &c->peer, co->run_id, e->round, code, why);
 }
 
