@@ -1,4 +1,5 @@
-/* The coordinator: owns the global model and the rounds (DESIGN.md, "Data flow of one round").
+/* The coordinator: owns the global model and the rounds (docs/architecture.md, "Data flow of one
+ * round").
  *
  * One event loop (zmq_poll with timers) drives a small state machine:
  *   WAIT   until enough live clients have joined (--min-clients to start, --min-fit-clients later)

@@ -4,9 +4,9 @@
  * differential privacy, robust aggregators, checkpoints.
  *
  * Fixed-point accumulation (fedc_accum). The coordinator must get the same global model whatever
- * order the updates arrive in (DESIGN.md, "Determinism and randomness"), and float addition is not
- * associative. So each update element is quantised to an integer number of 2^-f steps
- * (f = frac_bits, FEDC_ACCUM_FRAC_BITS = 24 by default), q = round_half_even(delta * 2^f),
+ * order the updates arrive in (docs/architecture.md, "Determinism and randomness"), and float
+ * addition is not associative. So each update element is quantised to an integer number of 2^-f
+ * steps (f = frac_bits, FEDC_ACCUM_FRAC_BITS = 24 by default), q = round_half_even(delta * 2^f),
  * multiplied exactly by the client's integer weight n_k (its example count), and added to an
  * int64 sum. Integer addition is exact and commutative, so the sum, and the mean
  *   mean[i] = sum[i] / (2^f * W),   W = sum of n_k,

@@ -1,7 +1,8 @@
-/* The reproducible streams of one participant (DESIGN.md, "Determinism and randomness"): derived
- * from the run seed, the client's name and the round with core/nn's counter-based generator, so a
- * client's shuffling and its train/validation split are the same whichever order things happen
- * in, and differ between clients. Tests use these to reproduce a client's training in-process. */
+/* The reproducible streams of one participant (docs/architecture.md, "Determinism and randomness"):
+ * derived from the run seed, the client's name and the round with core/nn's counter-based
+ * generator, so a client's shuffling and its train/validation split are the same whichever order
+ * things happen in, and differ between clients. Tests use these to reproduce a client's training
+ * in-process. */
 #ifndef FEDC_FL_SEED_H
 #define FEDC_FL_SEED_H
 

@@ -1,5 +1,5 @@
-/* Fault injection for tests (DESIGN.md, "Fault injection"): kill, stop, stall or delay a program at
- * an exact protocol step instead of racing a timer.
+/* Fault injection for tests (docs/architecture.md, "Fault injection"): kill, stop, stall or delay a
+ * program at an exact protocol step instead of racing a timer.
  *
  * FEDC_FAULT holds comma-separated rules WHO/ACTION:STEP[@ROUND|@*][:MS]:
  *   WHO     the program's role: "coordinator" or a client's --name (omit "WHO/" to match all)
