@@ -1307,26 +1307,26 @@ static int handle(cl *c, const fedc_inbox *in) {
         return rc ? rc : -1;
     }
     case FEDC__ENVELOPE__BODY_BYE: {
+        /* The code decides; the reason is for the log. */
         const char *r = e->bye->reason;
-        if (strncmp(r, "run complete", 12) == 0) {
+        switch (e->bye->code) {
+        case FEDC_BYE_COMPLETE:
             logm("the coordinator says: %s", r);
             return 0;
-        }
-        if (strncmp(r, "refused", 7) == 0) {
-            logm("the coordinator %s", r);
+        case FEDC_BYE_REFUSED:
+            logm("the coordinator refused us: %s", r);
             return 2;
-        }
-        if (strncmp(r, "run failed", 10) == 0) {
+        case FEDC_BYE_FAILED:
             logm("the coordinator says: %s", r);
             return 1;
+        default:
+            logm("the coordinator says: %s; waiting for it to come back", r);
+            c->joined = 0;
+            return -1;
         }
-        logm("the coordinator says: %s; waiting for it to come back", r);
-        c->joined = 0;
-        return -1;
     }
     case FEDC__ENVELOPE__BODY_ERROR:
-        if (strcmp(e->error->reason, FEDC_WIRE_NOT_JOINED) == 0 ||
-            strstr(e->error->reason, "join again")) {
+        if (e->error->kind == FEDC_ERROR_JOIN_AGAIN) {
             if (c->joined)
                 logm("the coordinator does not know us (it restarted?); joining again");
             c->joined = 0;

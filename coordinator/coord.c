@@ -186,11 +186,13 @@ static int send_packed(coord *co, client *c, const char *what) {
     return 0;
 }
 
-static void send_bye(coord *co, client *c, const char *reason) {
+/* code: fedc_bye_code, what the client acts on; reason: for people. */
+static void send_bye(coord *co, client *c, int code, const char *reason) {
     Fedc__Envelope m;
     Fedc__Bye b = FEDC__BYE__INIT;
     env_init(co, &m, co->round);
     b.reason = (char *)reason;
+    b.code = (uint32_t)code;
     m.body_case = FEDC__ENVELOPE__BODY_BYE;
     m.bye = &b;
     (void)send_to(co, c, &m);
@@ -566,6 +568,7 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
             Fedc__Bye b = FEDC__BYE__INIT;
             env_init(co, &m, e->round);
             b.reason = reason;
+            b.code = FEDC_BYE_FAILED;
             m.body_case = FEDC__ENVELOPE__BODY_BYE;
             m.bye = &b;
             fedc_diag d;
@@ -585,6 +588,7 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
         Fedc__Bye b = FEDC__BYE__INIT;
         env_init(co, &m, e->round);
         b.reason = reason;
+        b.code = FEDC_BYE_REFUSED;
         m.body_case = FEDC__ENVELOPE__BODY_BYE;
         m.bye = &b;
         fedc_diag d;
@@ -1485,13 +1489,15 @@ static void handle(coord *co, fedc_inbox *in) {
     }
     if (!c) {
         /* Unknown connection (for example after our restart): ask it to join again. */
-        reply_error(co, &in->from, e->round, FEDC_EINVAL, FEDC_WIRE_NOT_JOINED);
+        fedc_net_send_error_kind(co->ep, &in->from, co->run_id, e->round, FEDC_EINVAL,
+                                 FEDC_ERROR_JOIN_AGAIN, FEDC_WIRE_NOT_JOINED);
         return;
     }
     if (e->run_id.len != FEDC_RUN_ID_BYTES ||
         memcmp(e->run_id.data, co->run_id, FEDC_RUN_ID_BYTES) != 0) {
-        reply_error(co, &in->from, e->round, FEDC_EMISMATCH,
-                    "run id does not match this run; join again");
+        fedc_net_send_error_kind(co->ep, &in->from, co->run_id, e->round, FEDC_EMISMATCH,
+                                 FEDC_ERROR_JOIN_AGAIN,
+                                 "run id does not match this run; join again");
         return;
     }
     if (!c->alive)
@@ -1893,6 +1899,7 @@ static void say_run_complete(coord *co) {
     Fedc__Bye b = FEDC__BYE__INIT;
     env_init(co, &m, co->round - 1);
     b.reason = "run complete";
+    b.code = FEDC_BYE_COMPLETE;
     m.body_case = FEDC__ENVELOPE__BODY_BYE;
     m.bye = &b;
     zmq_pollitem_t item = {fedc_net_socket(co->ep), 0, ZMQ_POLLIN, 0};
@@ -2071,14 +2078,15 @@ int coord_run(const coord_cfg *cfg) {
             code = co->exit_code; /* the reason is logged */
             for (int i = 0; i < co->n_cl; i++)
                 if (co->cl[i].alive && !co->cl[i].gone)
-                    send_bye(co, &co->cl[i], "run failed: the coordinator cannot go on");
+                    send_bye(co, &co->cl[i], FEDC_BYE_FAILED,
+                             "run failed: the coordinator cannot go on");
             goto linger;
         }
         if (g_stop) {
             logm("stopping on signal after round %u", co->round - 1);
             for (int i = 0; i < co->n_cl; i++)
                 if (co->cl[i].alive && !co->cl[i].gone)
-                    send_bye(co, &co->cl[i], "shutting down");
+                    send_bye(co, &co->cl[i], FEDC_BYE_LEAVING, "shutting down");
             code = 1;
             goto linger;
         }
@@ -2091,7 +2099,8 @@ int coord_run(const coord_cfg *cfg) {
             code = 1; /* gave up: the reason is logged */
             for (int i = 0; i < co->n_cl; i++)
                 if (co->cl[i].alive && !co->cl[i].gone)
-                    send_bye(co, &co->cl[i], "run failed: the coordinator gave up");
+                    send_bye(co, &co->cl[i], FEDC_BYE_FAILED,
+                             "run failed: the coordinator gave up");
             goto linger;
         }
     }
@@ -2106,7 +2115,7 @@ int coord_run(const coord_cfg *cfg) {
     if (co->ep)
         for (int i = 0; i < co->n_cl; i++)
             if (!co->cl[i].gone)
-                send_bye(co, &co->cl[i], "run complete");
+                send_bye(co, &co->cl[i], FEDC_BYE_COMPLETE, "run complete");
     logm("run complete: %u round(s)%s%s%s", co->round - 1,
          co->budget_stop ? " (the privacy budget allows no more)" : "",
          cfg->model_out ? "; model written to " : "", cfg->model_out ? cfg->model_out : "");

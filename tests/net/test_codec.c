@@ -623,6 +623,22 @@ static void test_secagg_messages(void **state) {
     assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
     er.sa_refusal = 300;
     refused(&e, &x, FEDC_ERANGE, "refusal code 300");
+    er.sa_refusal = 2;
+    er.kind = FEDC_ERROR_JOIN_AGAIN;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    er.kind = 9;
+    refused(&e, &x, FEDC_ERANGE, "kind 9");
+
+    /* A goodbye's code is one the receivers know. */
+    Fedc__Bye bye = FEDC__BYE__INIT;
+    char done[] = "run complete";
+    bye.reason = done;
+    bye.code = FEDC_BYE_COMPLETE;
+    e.body_case = FEDC__ENVELOPE__BODY_BYE;
+    e.bye = &bye;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    bye.code = FEDC_BYE_MAX + 1;
+    refused(&e, &x, FEDC_ERANGE, "bye: code 4, expected 0..3");
 
     Fedc__SaReveal rv = FEDC__SA_REVEAL__INIT, *rvs[1] = {&rv};
     rv.owner = 1;

@@ -742,6 +742,103 @@ static void test_client_checks_coordinator_cap(void **state) {
     c->ok = 1;
 }
 
+/* The client acts on the code of a Bye or an Error, never on its text (played by a ROUTER in this
+ * process): a Bye whose text says "run complete" but whose code says the run failed ends the
+ * client with 1, and so on; an Error of kind join-again makes it join again whatever its text,
+ * while the not-joined text alone does not. */
+static void *rogue_wait_join(ctx *c, uint8_t *id, int *idn, int timeout_ms) {
+    zmq_pollitem_t it = {c->rogue, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, timeout_ms) != 1)
+        return NULL;
+    uint8_t env[4096];
+    *idn = zmq_recv(c->rogue, id, 256, 0);
+    int en = zmq_recv(c->rogue, env, sizeof env, 0);
+    if (*idn <= 0 || en <= 0 || en >= (int)sizeof env)
+        return NULL;
+    Fedc__Envelope *j = fedc__envelope__unpack(NULL, (size_t)en, env);
+    if (j && j->body_case != FEDC__ENVELOPE__BODY_JOIN) {
+        fedc__envelope__free_unpacked(j, NULL);
+        return NULL;
+    }
+    return j;
+}
+
+static void rogue_send(ctx *c, const uint8_t *id, int idn, Fedc__Envelope *e) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    e->version = FEDC_PROTOCOL_VERSION;
+    assert_int_equal(fedc_msg_pack(&buf, &len, e), FEDC_OK);
+    assert_true(zmq_send(c->rogue, id, (size_t)idn, ZMQ_SNDMORE) == idn);
+    assert_true(zmq_send(c->rogue, buf, len, 0) == (int)len);
+    free(buf);
+}
+
+static void test_client_acts_on_codes(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f;
+    assert_int_equal(fed_write_shards(f, 1, "shard"), 0);
+    void *r = c->rogue = zmq_socket(c->zctx, ZMQ_ROUTER);
+    assert_non_null(r);
+    int zero = 0;
+    assert_int_equal(zmq_setsockopt(r, ZMQ_LINGER, &zero, sizeof zero), 0);
+    assert_int_equal(zmq_bind(r, f->endpoint), 0);
+    char *csv = fed_path(f, "shard0.csv");
+    const struct {
+        uint32_t code;
+        const char *text;
+        int status;
+    } byes[] = {{FEDC_BYE_FAILED, "run complete", 1},
+                {FEDC_BYE_COMPLETE, "run failed: nothing of the sort", 0},
+                {FEDC_BYE_REFUSED, "run complete", 2}};
+    uint8_t id[256];
+    int idn = 0;
+    for (size_t b = 0; b < sizeof byes / sizeof byes[0]; b++) {
+        int k = fed_start_client(f, "bank-a", csv, NULL, NULL);
+        assert_true(k >= 0);
+        Fedc__Envelope *j = rogue_wait_join(c, id, &idn, REPLY_TIMEOUT_MS);
+        assert_non_null(j);
+        fedc__envelope__free_unpacked(j, NULL);
+        Fedc__Envelope e;
+        Fedc__Bye bye = FEDC__BYE__INIT;
+        fedc__envelope__init(&e);
+        bye.code = byes[b].code;
+        bye.reason = (char *)byes[b].text;
+        e.body_case = FEDC__ENVELOPE__BODY_BYE;
+        e.bye = &bye;
+        rogue_send(c, id, idn, &e);
+        assert_int_equal(fed_wait(&f->cl[k], 20), 0);
+        if (f->cl[k].res.status != byes[b].status)
+            print_message("bye code %u ('%s'): status %d, expected %d\n", byes[b].code,
+                          byes[b].text, f->cl[k].res.status, byes[b].status);
+        assert_int_equal(f->cl[k].res.status, byes[b].status);
+    }
+    /* Errors: the not-joined text with no kind is only logged; the join-again kind with any text
+     * brings a second Join. */
+    int k = fed_start_client(f, "bank-a", csv, NULL, NULL);
+    assert_true(k >= 0);
+    Fedc__Envelope *j = rogue_wait_join(c, id, &idn, REPLY_TIMEOUT_MS);
+    assert_non_null(j);
+    fedc__envelope__free_unpacked(j, NULL);
+    Fedc__Envelope e;
+    Fedc__Error er = FEDC__ERROR__INIT;
+    fedc__envelope__init(&e);
+    er.code = 2;
+    er.reason = FEDC_WIRE_NOT_JOINED;
+    e.body_case = FEDC__ENVELOPE__BODY_ERROR;
+    e.error = &er;
+    rogue_send(c, id, idn, &e);
+    j = rogue_wait_join(c, id, &idn, 1000);
+    assert_null(j); /* no Join for text alone (the client re-sends a Join only after 2 s) */
+    er.reason = "something else entirely";
+    er.kind = FEDC_ERROR_JOIN_AGAIN;
+    rogue_send(c, id, idn, &e);
+    j = rogue_wait_join(c, id, &idn, 1500);
+    assert_non_null(j);
+    fedc__envelope__free_unpacked(j, NULL);
+    free(csv);
+    c->ok = 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s FEDC_COORDINATOR FEDC_CLIENT [TEST-NAME-PATTERN]\n", argv[0]);
@@ -755,6 +852,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_hostile_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_msg_too_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_checks_coordinator_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_acts_on_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_flood, setup, teardown),
     };

@@ -651,13 +651,19 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
         return FEDC_OK;
     }
     case FEDC__ENVELOPE__BODY_ERROR:
-        if (e->error->n_sa_blame > FEDC_SA_MAX_NBRS || e->error->sa_refusal > 255) {
-            fedc_diag_set(d, "error: %zu blamed peers (at most %d), refusal code %u",
-                          e->error->n_sa_blame, FEDC_SA_MAX_NBRS, e->error->sa_refusal);
+        if (e->error->n_sa_blame > FEDC_SA_MAX_NBRS || e->error->sa_refusal > 255 ||
+            e->error->kind > FEDC_ERROR_KIND_MAX) {
+            fedc_diag_set(d, "error: %zu blamed peers (at most %d), refusal code %u, kind %u",
+                          e->error->n_sa_blame, FEDC_SA_MAX_NBRS, e->error->sa_refusal,
+                          e->error->kind);
             return FEDC_ERANGE;
         }
         return check_string(e->error->reason, FEDC_REASON_MAX, "error: reason", d);
     case FEDC__ENVELOPE__BODY_BYE:
+        if (e->bye->code > FEDC_BYE_MAX) {
+            fedc_diag_set(d, "bye: code %u, expected 0..%d", e->bye->code, FEDC_BYE_MAX);
+            return FEDC_ERANGE;
+        }
         return check_string(e->bye->reason, FEDC_REASON_MAX, "bye: reason", d);
     default:
         return check_secagg(e, x, d);

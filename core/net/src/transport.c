@@ -699,6 +699,33 @@ fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *
 
 void fedc_net_send_error(fedc_endpoint *e, const fedc_peer *to, const uint8_t *run_id,
                          uint32_t round, fedc_err code, const char *reason) {
+    fedc_net_send_error_kind(e, to, run_id, round, code, FEDC_ERROR_NOTE, reason);
+}
+
+void fedc_net_send_bye(fedc_endpoint *e, const fedc_peer *to, const uint8_t *run_id, uint32_t round,
+                       int code, const char *reason) {
+    Fedc__Envelope m = FEDC__ENVELOPE__INIT;
+    Fedc__Bye bye = FEDC__BYE__INIT;
+    char text[FEDC_REASON_MAX + 1];
+    snprintf(text, sizeof text, "%s", reason);
+    m.version = FEDC_PROTOCOL_VERSION;
+    if (run_id) {
+        m.run_id.data = (uint8_t *)run_id;
+        m.run_id.len = FEDC_RUN_ID_BYTES;
+    }
+    m.round = round;
+    bye.reason = text;
+    bye.code = (uint32_t)code;
+    m.body_case = FEDC__ENVELOPE__BODY_BYE;
+    m.bye = &bye;
+    fedc_diag ignore;
+    if (fedc_net_send(e, to, &m, NULL, 0, &ignore) != FEDC_OK) {
+        /* Best effort, as for errors. */
+    }
+}
+
+void fedc_net_send_error_kind(fedc_endpoint *e, const fedc_peer *to, const uint8_t *run_id,
+                              uint32_t round, fedc_err code, int kind, const char *reason) {
     Fedc__Envelope m = FEDC__ENVELOPE__INIT;
     Fedc__Error err = FEDC__ERROR__INIT;
     char text[FEDC_REASON_MAX + 1];
@@ -711,6 +738,7 @@ void fedc_net_send_error(fedc_endpoint *e, const fedc_peer *to, const uint8_t *r
     m.round = round;
     err.code = (uint32_t) - (int)code;
     err.reason = text;
+    err.kind = (uint32_t)kind;
     m.body_case = FEDC__ENVELOPE__BODY_ERROR;
     m.error = &err;
     fedc_diag ignore;

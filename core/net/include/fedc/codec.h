@@ -25,8 +25,24 @@
 #define FEDC_EVAL_HIST_MAX 100000
 
 /* Reason of the Error the coordinator sends to a connection it does not know (for example after
- * it restarted): the client answers by joining again. */
+ * it restarted): the client answers by joining again (the kind FEDC_ERROR_JOIN_AGAIN says so). */
 #define FEDC_WIRE_NOT_JOINED "not joined: send a join first"
+
+/* Why a peer says goodbye (Bye.code); receivers act on the code, the reason is for people. */
+typedef enum fedc_bye_code {
+    FEDC_BYE_LEAVING = 0,  /* going away for now (shutting down; a client leaving) */
+    FEDC_BYE_COMPLETE = 1, /* the run is complete */
+    FEDC_BYE_REFUSED = 2,  /* the receiver is refused (its data does not match, ...) */
+    FEDC_BYE_FAILED = 3,   /* the run failed and will not go on */
+    FEDC_BYE_MAX = FEDC_BYE_FAILED
+} fedc_bye_code;
+
+/* What an Error asks of its receiver (Error.kind), beside its fedc_err code. */
+typedef enum fedc_error_kind {
+    FEDC_ERROR_NOTE = 0,       /* a message was refused; nothing more to do */
+    FEDC_ERROR_JOIN_AGAIN = 1, /* the sender does not know us (it restarted, another run): join */
+    FEDC_ERROR_KIND_MAX = FEDC_ERROR_JOIN_AGAIN
+} fedc_error_kind;
 
 /* What the receiver expects of the next message. Zero / NULL fields are not checked. */
 typedef struct fedc_msg_expect {

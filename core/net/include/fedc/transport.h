@@ -144,5 +144,11 @@ void fedc_inbox_release(fedc_inbox *in);
 /* Sends an Error reply {code, reason} to a peer (best effort; failures are ignored). */
 void fedc_net_send_error(fedc_endpoint *e, const fedc_peer *to, const uint8_t *run_id,
                          uint32_t round, fedc_err code, const char *reason);
+/* The same with a kind (fedc_error_kind) telling the receiver what to do. */
+void fedc_net_send_error_kind(fedc_endpoint *e, const fedc_peer *to, const uint8_t *run_id,
+                              uint32_t round, fedc_err code, int kind, const char *reason);
+/* Sends a Bye {code (fedc_bye_code), reason} (best effort). */
+void fedc_net_send_bye(fedc_endpoint *e, const fedc_peer *to, const uint8_t *run_id, uint32_t round,
+                       int code, const char *reason);
 
 #endif
