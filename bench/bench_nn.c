@@ -29,6 +29,7 @@
 #endif
 
 #ifdef FEDC_BENCH_SODIUM
+#include "fedc/clock.h"
 #include "fedc/dp.h"
 #endif
 #include "fedc/kernels.h"
@@ -37,12 +38,6 @@
 
 #define ROWS 284807
 #define FEATURES 30
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -129,14 +124,14 @@ static double measure_peak(int threads) {
     double v[5];
     volatile float sink = 0.0f;
     for (int r = 0; r < 5; r++) {
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
 #pragma omp parallel num_threads(threads)
         {
             float s = peak_run(iters);
 #pragma omp atomic
             sink += s;
         }
-        v[r] = fpi * iters * threads / (now_s() - t0) / 1e9;
+        v[r] = fpi * iters * threads / (fedc_clock_s() - t0) / 1e9;
     }
     (void)sink;
     return median(v, 5);
@@ -193,7 +188,7 @@ static double time_fedc(op_kind op, int batch, int in, int out, int threads, flo
     int reps = (int)(2e8 / flops) + 1;
     (void)threads; /* unused when built without OpenMP */
     for (int r = 0; r < 5; r++) {
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
 #pragma omp parallel num_threads(threads)
         for (int it = 0; it < reps; it++) {
             if (op == OP_FORWARD)
@@ -205,7 +200,7 @@ static double time_fedc(op_kind op, int batch, int in, int out, int threads, flo
             } else
                 fedc_gemm(c, x, dy, NULL, in, out, batch, 1, in, out, out, 0);
         }
-        v[r] = flops * reps / (now_s() - t0) / 1e9;
+        v[r] = flops * reps / (fedc_clock_s() - t0) / 1e9;
     }
     return median(v, 5);
 }
@@ -220,7 +215,7 @@ static double time_blas(op_kind op, int batch, int in, int out, int threads, flo
     const double flops = 2.0 * batch * in * out;
     int reps = (int)(2e8 / flops) + 1;
     for (int r = 0; r < 5; r++) {
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
         for (int it = 0; it < reps; it++) {
             if (op == OP_FORWARD)
                 blas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, batch, out, in, 1.0f, x, in, w, out, 0.0f,
@@ -232,7 +227,7 @@ static double time_blas(op_kind op, int batch, int in, int out, int threads, flo
                 blas_sgemm(ROW_MAJOR, TRANS, NO_TRANS, in, out, batch, 1.0f, x, in, dy, out, 0.0f,
                            c, out);
         }
-        v[r] = flops * reps / (now_s() - t0) / 1e9;
+        v[r] = flops * reps / (fedc_clock_s() - t0) / 1e9;
     }
     return median(v, 5);
 }
@@ -283,9 +278,9 @@ static double train_throughput(const fedc_dataset *ds, const int *hidden, int n_
 #endif
         }
         fedc_train_report rep;
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
         fedc_err rc = fedc_train(m, ds, NULL, &cfg, &rep, &d);
-        double secs = now_s() - t0;
+        double secs = fedc_clock_s() - t0;
         fedc_model_destroy(&m);
         if (rc || rep.threads_used != threads)
             return NAN;
@@ -393,10 +388,10 @@ int main(int argc, char **argv) {
             double v[5];
             for (int run = 0; run < 5; run++) {
                 int reps = isa == FEDC_ISA_GENERIC ? 3 : 20;
-                double t0 = now_s();
+                double t0 = fedc_clock_s();
                 for (int it = 0; it < reps; it++)
                     fedc_gemm_isa((fedc_isa)isa, c, x, w, NULL, 256, 256, 256, 256, 1, 256, 256, 0);
-                v[run] = 2.0 * 256 * 256 * 256 * reps / (now_s() - t0) / 1e9;
+                v[run] = 2.0 * 256 * 256 * 256 * reps / (fedc_clock_s() - t0) / 1e9;
             }
             printf("kernel_isa isa=%s shape=256x256x256 threads=1 gflops=%.1f\n",
                    fedc_isa_name((fedc_isa)isa), median(v, 5));

@@ -25,14 +25,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "fedc/clock.h"
 #include "fedc/sa_proto.h"
 #include "fedc/secagg.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -96,20 +91,20 @@ static int protocol(int n, size_t len, int drop) {
     }
     double begin_t = 0;
     for (int u = 0; u < n; u++) {
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
         if (fedc_sa_client_begin(&cl[u], run, counter, ro.name[u], ro.sk[u], &adv[u], &d))
             return 1;
-        begin_t += now_s() - t0;
+        begin_t += fedc_clock_s() - t0;
         memcpy(commits + 32 * (size_t)u, adv[u].commit, 32);
     }
     if (fedc_sa_server_new(&g_srv, n, 0, 0, run, counter, adv, names, len, &d))
         return 1;
     for (int u = 0; g_srv.graph && u < n; u++) {
         uint8_t r[32];
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
         if (fedc_sa_client_graph(&cl[u], (uint32_t)u, n, g_srv.h, names, commits, r, &d))
             return 1;
-        begin_t += now_s() - t0;
+        begin_t += fedc_clock_s() - t0;
         if (fedc_sa_server_graph_r(&g_srv, (uint32_t)u, r, &d))
             return 1;
     }
@@ -123,13 +118,13 @@ static int protocol(int n, size_t len, int drop) {
             peers[i].name = names[row[i]];
             peers[i].adv = adv[row[i]];
         }
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
         if (fedc_sa_client_share(&cl[u], (uint32_t)u, n, g_srv.h, g_srv.t, peers, size,
                                  g_srv.graph ? g_srv.reveals : NULL, box, &d)) {
             fprintf(stderr, "%s\n", d.msg);
             return 1;
         }
-        share_t += now_s() - t0;
+        share_t += fedc_clock_s() - t0;
         if (fedc_sa_server_shares(&g_srv, (uint32_t)u, box, size - 1, &d))
             return 1;
     }
@@ -137,44 +132,44 @@ static int protocol(int n, size_t len, int drop) {
         int k = fedc_sa_server_routed(&g_srv, (uint32_t)u, box);
         for (size_t i = 0; i < len; i++)
             y[i] = (uint32_t)i * 2654435761u;
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
         if (fedc_sa_client_collect(&cl[u], box, k, &d) || fedc_sa_client_mask(&cl[u], y, len, &d))
             return 1;
-        double t1 = now_s();
+        double t1 = fedc_clock_s();
         if (fedc_sa_server_masked(&g_srv, (uint32_t)u, y, &d))
             return 1;
         mask_t += t1 - t0;
-        sum_t += now_s() - t1;
+        sum_t += fedc_clock_s() - t1;
     }
     int n_u3 = fedc_sa_server_u3(&g_srv, u3);
     double unmask_client = 0;
     for (int j = 0; j < n_u3; j++) {
         uint8_t sig[FEDC_SA_SIG_BYTES];
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
         if (fedc_sa_client_consist(&cl[u3[j]], u3, n_u3, ro.sk[u3[j]], sig, &d))
             return 1;
-        unmask_client += now_s() - t0;
+        unmask_client += fedc_clock_s() - t0;
         if (fedc_sa_server_consist(&g_srv, u3[j], sig, &d))
             return 1;
     }
     for (int u = n_drop; u < n; u++) {
         int k, ns = fedc_sa_server_sigs_for(&g_srv, (uint32_t)u, sg);
         fedc_sa_reveal r[FEDC_SA_MAX_NBRS];
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
         if (fedc_sa_client_unmask(&cl[u], sg, ns, r, &k, &d)) {
             fprintf(stderr, "%s\n", d.msg);
             return 1;
         }
-        unmask_client += now_s() - t0;
+        unmask_client += fedc_clock_s() - t0;
         if (fedc_sa_server_reveal(&g_srv, (uint32_t)u, r, k, &d))
             return 1;
     }
-    double t0 = now_s();
+    double t0 = fedc_clock_s();
     if (fedc_sa_server_finish(&g_srv, &d)) {
         fprintf(stderr, "%s\n", d.msg);
         return 1;
     }
-    double unmask = now_s() - t0;
+    double unmask = fedc_clock_s() - t0;
     if (!drop) {
         g_unmask0 = unmask;
     } else {
@@ -236,15 +231,15 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < n; i++)
             x[i] = (float)((int)(i % 200) - 100) * 1e-3f;
         for (int r = 0; r < reps; r++) {
-            double t0 = now_s();
+            double t0 = fedc_clock_s();
             crypto_stream_chacha20_ietf(ks, 4 * n, nonce, seed);
-            t[r] = now_s() - t0;
+            t[r] = fedc_clock_s() - t0;
         }
         double raw = median(t, reps);
         for (int r = 0; r < reps; r++) {
-            double t0 = now_s();
+            double t0 = fedc_clock_s();
             fedc_sa_prg_apply(v, n, seed, +1);
-            t[r] = now_s() - t0;
+            t[r] = fedc_clock_s() - t0;
         }
         double mask = median(t, reps);
         fedc_sa_quant q;
@@ -252,10 +247,10 @@ int main(int argc, char **argv) {
         if (fedc_sa_quant_make(&q, 1024, 1.0f, &d))
             return 1;
         for (int r = 0; r < reps; r++) {
-            double t0 = now_s();
+            double t0 = fedc_clock_s();
             if (fedc_sa_quantise(v, x, n, &q, &d))
                 return 1;
-            t[r] = now_s() - t0;
+            t[r] = fedc_clock_s() - t0;
         }
         double quant = median(t, reps);
         double gb = 4.0 * (double)n / 1e9;
@@ -280,17 +275,17 @@ int main(int argc, char **argv) {
         randombytes_buf(secret, sizeof secret);
         fedc_diag d;
         for (int r = 0; r < reps; r++) {
-            double t0 = now_s();
+            double t0 = fedc_clock_s();
             if (fedc_shamir_split(shares, secret, 64, th, n, xs, &d))
                 return 1;
-            t[r] = now_s() - t0;
+            t[r] = fedc_clock_s() - t0;
         }
         double sp = median(t, reps);
         for (int r = 0; r < reps; r++) {
-            double t0 = now_s();
+            double t0 = fedc_clock_s();
             if (fedc_shamir_combine(back, shares, 64, th, xs, &d))
                 return 1;
-            t[r] = now_s() - t0;
+            t[r] = fedc_clock_s() - t0;
         }
         double co = median(t, reps);
         printf("%10d  %10d  %16.1f  %16.1f\n", n, th, 1e6 * sp, 1e6 * co);

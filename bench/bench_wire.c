@@ -10,14 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "fedc/clock.h"
 #include "bench_wire.pb-c.h"
 #include "fedc/codec.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -55,7 +50,7 @@ int main(void) {
 
         /* (1) bytes field */
         for (int r = 0; r < RUNS; r++) {
-            double t0 = now_s();
+            double t0 = fedc_clock_s();
             Fedc__Envelope e = FEDC__ENVELOPE__INIT;
             Fedc__FitRes f = FEDC__FIT_RES__INIT;
             Fedc__Tensor t = FEDC__TENSOR__INIT;
@@ -71,7 +66,7 @@ int main(void) {
             uint8_t *buf = NULL;
             if (fedc_msg_pack(&buf, &bytes, &e))
                 return 1;
-            double t1 = now_s();
+            double t1 = fedc_clock_s();
             Fedc__Envelope *got = NULL;
             fedc_diag d;
             if (fedc_msg_unpack(&got, buf, bytes, &x, &d)) {
@@ -79,7 +74,7 @@ int main(void) {
                 return 1;
             }
             fedc_tensor_unpack(back, got->fit_res->update, NULL);
-            double t2 = now_s();
+            double t2 = fedc_clock_s();
             fedc_msg_free(&got);
             free(buf);
             te[r] = t1 - t0;
@@ -92,7 +87,7 @@ int main(void) {
 
         /* (2) packed repeated float */
         for (int r = 0; r < RUNS; r++) {
-            double t0 = now_s();
+            double t0 = fedc_clock_s();
             Fedcbench__Packed p = FEDCBENCH__PACKED__INIT;
             p.n_values = n;
             p.values = w;
@@ -101,12 +96,12 @@ int main(void) {
             if (!buf)
                 return 1;
             fedcbench__packed__pack(&p, buf);
-            double t1 = now_s();
+            double t1 = fedc_clock_s();
             Fedcbench__Packed *got = fedcbench__packed__unpack(NULL, bytes, buf);
             if (!got || got->n_values != n || !all_finite(got->values, n))
                 return 1;
             memcpy(back, got->values, n * sizeof(float));
-            double t2 = now_s();
+            double t2 = fedc_clock_s();
             fedcbench__packed__free_unpacked(got, NULL);
             free(buf);
             te[r] = t1 - t0;
@@ -119,13 +114,13 @@ int main(void) {
 
         /* (3) raw frame: a copy out, a copy in, the finite check */
         for (int r = 0; r < RUNS; r++) {
-            double t0 = now_s();
+            double t0 = fedc_clock_s();
             memcpy(frame, w, 4 * n);
-            double t1 = now_s();
+            double t1 = fedc_clock_s();
             memcpy(back, frame, 4 * n);
             if (!all_finite(back, n))
                 return 1;
-            double t2 = now_s();
+            double t2 = fedc_clock_s();
             te[r] = t1 - t0;
             td[r] = t2 - t1;
         }

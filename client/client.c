@@ -1,5 +1,6 @@
 /* The participant's loop (overview in client.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "fedc/clock.h"
 #include "client.h"
 
 #include <errno.h>
@@ -134,12 +135,6 @@ void client_request_stop(void) {
     g_stop = 1;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static const char *g_name = "";
 
 static void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -203,7 +198,7 @@ static void send_join(cl *c) {
     m.body_case = FEDC__ENVELOPE__BODY_JOIN;
     m.join = &j;
     (void)send_msg(c, &m, NULL, 0);
-    c->last_join = now_s();
+    c->last_join = fedc_clock_s();
 }
 
 static void wait_training(cl *c) {
@@ -824,7 +819,7 @@ static void *train_main(void *arg) {
     if (j->threads > 0)
         omp_set_num_threads(j->threads);
 #endif
-    double t0 = now_s();
+    double t0 = fedc_clock_s();
     fedc_train_report rep;
     fedc_diag d = {{0}};
     memcpy(j->local->params, j->global, 4 * j->local->n_params);
@@ -851,7 +846,7 @@ static void *train_main(void *arg) {
             j->unclipped = 0;
         }
     }
-    j->seconds = now_s() - t0;
+    j->seconds = fedc_clock_s() - t0;
     char b = 1;
     ssize_t w = write(c->pipe_fd[1], &b, 1);
     (void)w;
@@ -1300,7 +1295,7 @@ static int on_evaluate_ins(cl *c, const fedc_inbox *in) {
 /* Handles one message; returns -1 to continue, else the exit code. */
 static int handle(cl *c, const fedc_inbox *in) {
     const Fedc__Envelope *e = in->msg;
-    c->last_heard = now_s();
+    c->last_heard = fedc_clock_s();
     switch (e->body_case) {
     case FEDC__ENVELOPE__BODY_WELCOME: {
         int rc = on_welcome(c, e);
@@ -1383,7 +1378,7 @@ static void send_heartbeat(cl *c) {
     m.body_case = FEDC__ENVELOPE__BODY_HEARTBEAT;
     m.heartbeat = &h;
     (void)send_msg(c, &m, NULL, 0);
-    c->last_hb = now_s();
+    c->last_hb = fedc_clock_s();
 }
 
 int client_run(const client_cfg *cfg) {
@@ -1425,7 +1420,7 @@ int client_run(const client_cfg *cfg) {
     }
     logm("%d rows, %d features, task %s; connecting to %s", c->all->n_rows, c->all->n_features,
          fedc_task_name(c->task), cfg->connect);
-    c->last_heard = now_s();
+    c->last_heard = fedc_clock_s();
     send_join(c);
     zmq_pollitem_t items[3] = {{fedc_net_socket(c->ep), 0, ZMQ_POLLIN, 0},
                                {NULL, c->pipe_fd[0], ZMQ_POLLIN, 0},
@@ -1433,7 +1428,7 @@ int client_run(const client_cfg *cfg) {
     int n_items = cfg->self ? 3 : 2;
     fedc_net_event_state ev;
     memset(&ev, 0, sizeof ev);
-    double no_handshake_since = now_s();
+    double no_handshake_since = fedc_clock_s();
     code = -1;
     while (code < 0 && !g_stop) {
         int n = zmq_poll(items, n_items, 50);
@@ -1450,8 +1445,8 @@ int client_run(const client_cfg *cfg) {
                                  ? cfg->coordinator_timeout_s
                                  : HANDSHAKE_GIVE_UP_S;
             if (ev.handshake_ok)
-                no_handshake_since = now_s();
-            else if (ev.handshake_failed && now_s() - no_handshake_since >= give_up) {
+                no_handshake_since = fedc_clock_s();
+            else if (ev.handshake_failed && fedc_clock_s() - no_handshake_since >= give_up) {
                 logm("the CurveZMQ handshake with %s keeps failing (%d attempts): is "
                      "--coordinator-key the coordinator's public key?",
                      cfg->connect, ev.handshake_failed);
@@ -1484,7 +1479,7 @@ int client_run(const client_cfg *cfg) {
                 logm("refused a message from the coordinator: %s", d.msg);
             fedc_inbox_release(&in);
         }
-        double t = now_s();
+        double t = fedc_clock_s();
         if (!c->joined && t - c->last_join > JOIN_RETRY_S)
             send_join(c);
         if (c->joined && t - c->last_hb > cfg->heartbeat_ms / 1000.0)

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include "fedc/clock.h"
 #include "fed.h"
 
 #include <arpa/inet.h>
@@ -26,12 +27,6 @@
 #define LOG_TAIL 12000
 
 static int g_port_seq;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -237,7 +232,7 @@ static int running(int pid) {
 }
 
 int fed_wait_text(const char *path, const char *needle, size_t from, int pid, int timeout_s) {
-    double deadline = now_s() + timeout_s;
+    double deadline = fedc_clock_s() + timeout_s;
     for (;;) {
         size_t len = 0;
         char *s = proc_read_file(path, &len);
@@ -245,7 +240,7 @@ int fed_wait_text(const char *path, const char *needle, size_t from, int pid, in
         free(s);
         if (found)
             return 0;
-        if (now_s() > deadline || (pid > 0 && !running(pid)))
+        if (fedc_clock_s() > deadline || (pid > 0 && !running(pid)))
             return -1;
         sleep_ms(20);
     }

@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include "fedc/clock.h"
 #include "proc.h"
 
 #include <dirent.h>
@@ -43,12 +44,6 @@ static int sbuf_reserve(sbuf *b, size_t extra) {
     b->p = q;
     b->cap = cap;
     return 0;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void sleep_ms(long ms) {
@@ -160,12 +155,12 @@ int proc_run(proc_result *r, const char *const *argv, const char *const *env_ext
     close(pe[1]);
     po[1] = pe[1] = -1;
 
-    const double deadline = now_s() + (timeout_s > 0 ? timeout_s : 1);
+    const double deadline = fedc_clock_s() + (timeout_s > 0 ? timeout_s : 1);
     struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
     sbuf *bufs[2] = {&out, &err};
     int open_fds = 2;
     while (open_fds > 0) {
-        double left = deadline - now_s();
+        double left = deadline - fedc_clock_s();
         if (left <= 0) {
             r->timed_out = 1;
             kill_group(pid);
@@ -208,7 +203,7 @@ int proc_run(proc_result *r, const char *const *argv, const char *const *env_ext
             goto out;
         }
         if (w == 0) {
-            if (now_s() >= deadline) {
+            if (fedc_clock_s() >= deadline) {
                 r->timed_out = 1;
                 kill_group(pid);
             } else {
@@ -283,7 +278,7 @@ int proc_spawn(const char *const *argv, const char *const *env_extra, const char
 int proc_wait(int pid, proc_result *r, int timeout_s) {
     memset(r, 0, sizeof *r);
     r->status = -1;
-    const double deadline = now_s() + (timeout_s > 0 ? timeout_s : 1);
+    const double deadline = fedc_clock_s() + (timeout_s > 0 ? timeout_s : 1);
     int st = 0;
     for (;;) {
         pid_t w = waitpid((pid_t)pid, &st, r->timed_out ? 0 : WNOHANG);
@@ -294,7 +289,7 @@ int proc_wait(int pid, proc_result *r, int timeout_s) {
             return -1;
         }
         if (w == 0) {
-            if (now_s() >= deadline) {
+            if (fedc_clock_s() >= deadline) {
                 r->timed_out = 1;
                 kill_group((pid_t)pid);
             } else {

@@ -4,6 +4,7 @@
  * kernels.h): all threads of the team call it together. Scalar results (the batch loss) are
  * summed by one thread over per-row values in row order, never with a float reduction, so the
  * result does not depend on the thread count. */
+#include "fedc/clock.h"
 #include "fedc/train.h"
 
 #include <math.h>
@@ -635,12 +636,6 @@ fedc_train_cfg fedc_train_defaults(void) {
     return c;
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Mean unweighted loss of predictions against labels (double sums in row order). */
 static double mean_loss(const float *pred, const fedc_dataset *ds, const fedc_arch *a) {
     double s = 0.0;
@@ -807,7 +802,7 @@ fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset
     double best_score = -INFINITY;
     int since_best = 0;
     long t = 0;
-    double t_start = now_s();
+    double t_start = fedc_clock_s();
     report->best_epoch = 0;
 
     for (int epoch = 1; epoch <= cfg->epochs; epoch++) {
@@ -820,7 +815,7 @@ fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset
         dr.rows = 0;
         double epoch_loss = 0.0;
         int team = 1;
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
         const long t_base = t;
 #pragma omp parallel
         {
@@ -853,7 +848,7 @@ fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset
         }
         t += nb;
         opt->t = t;
-        double secs = now_s() - t0;
+        double secs = fedc_clock_s() - t0;
         report->threads_used = team;
         report->epochs_run = epoch;
         report->steps = t;
@@ -908,7 +903,7 @@ fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset
     /* Early stopping keeps the best epoch's weights, not the last one's. */
     if (val && report->best_epoch > 0 && report->best_epoch != report->epochs_run)
         memcpy(m->params, best, m->n_params * sizeof(float));
-    report->seconds = now_s() - t_start;
+    report->seconds = fedc_clock_s() - t_start;
 out:
     free(perm);
     free(idx);
