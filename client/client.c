@@ -1,5 +1,6 @@
 /* The participant's loop (overview in client.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "fedc/clip.h"
 #include "fedc/clock.h"
 #include "client.h"
 
@@ -833,19 +834,8 @@ static void *train_main(void *arg) {
         j->update[i] = j->local->params[i] - j->global[i];
     j->unclipped = 1;
     j->norm = -1;
-    if (j->clip_norm > 0) {
-        double sq = 0;
-        for (size_t i = 0; i < n; i++)
-            sq += (double)j->update[i] * (double)j->update[i];
-        double norm = sqrt(sq);
-        j->norm = norm;
-        if (norm > (double)j->clip_norm) {
-            const float s = (float)((double)j->clip_norm / norm);
-            for (size_t i = 0; i < n; i++)
-                j->update[i] *= s;
-            j->unclipped = 0;
-        }
-    }
+    if (j->clip_norm > 0)
+        j->unclipped = fedc_l2_clip(j->update, n, (double)j->clip_norm, &j->norm);
     j->seconds = fedc_clock_s() - t0;
     char b = 1;
     ssize_t w = write(c->pipe_fd[1], &b, 1);

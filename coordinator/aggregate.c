@@ -56,6 +56,7 @@
 
 #include <sodium.h>
 
+#include "fedc/clip.h"
 #include "coord_int.h"
 #include "fedc/dp.h"
 #include "fedc/modelfile.h"
@@ -301,20 +302,6 @@ int agg_restore(coord *co, const char *line, uint32_t rounds_done) {
     return 0;
 }
 
-/* Scales u (n values) to L2 norm <= c; returns 1 when it was within already. */
-static int bound_norm(float *u, size_t n, double c) {
-    double sq = 0;
-    for (size_t i = 0; i < n; i++)
-        sq += (double)u[i] * (double)u[i];
-    double norm = sqrt(sq);
-    if (norm <= c)
-        return 1;
-    const float s = (float)(c / norm);
-    for (size_t i = 0; i < n; i++)
-        u[i] *= s;
-    return 0;
-}
-
 fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_examples, double loss,
                        int unclipped, fedc_diag *d) {
     const coord_cfg *cfg = co->cfg;
@@ -334,33 +321,28 @@ fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_exampl
     if (agg_dp_on(co)) {
         /* Clients clip; an update beyond the bound would break the sensitivity the noise is
          * calibrated to, so it is refused, not repaired. */
-        double sq = 0;
-        for (size_t i = 0; i < n; i++)
-            sq += (double)upd[i] * (double)upd[i];
-        if (sqrt(sq) > (double)co->dp_clip_now * (1.0 + 1e-4)) {
+        double norm = fedc_l2_norm(upd, n);
+        if (norm > (double)co->dp_clip_now * (1.0 + 1e-4)) {
             fedc_diag_set(d,
                           "update norm %g exceeds the clip norm %g (--dp-clip): the client did "
                           "not clip",
-                          sqrt(sq), (double)co->dp_clip_now);
+                          norm, (double)co->dp_clip_now);
             return FEDC_ERANGE;
         }
     } else if (cfg->agg.kind == FEDC_AGG_NORM_BOUND) {
         /* The robust rule: the coordinator holds the update and bounds it itself. */
         if (upd != co->upd)
             memcpy(co->upd, upd, 4 * n);
-        bound_norm(co->upd, n, cfg->agg.clip);
+        (void)fedc_l2_clip(co->upd, n, cfg->agg.clip, NULL);
         u = co->upd;
     } else {
         /* Every client clips to the bound: one beyond it ignored the FitIns, and is refused. */
-        double sq = 0;
-        for (size_t i = 0; i < n; i++)
-            sq += (double)upd[i] * (double)upd[i];
-        double b = (double)cfg->update_norm_bound;
-        if (sqrt(sq) > b * (1.0 + 1e-4)) {
+        double norm = fedc_l2_norm(upd, n), b = (double)cfg->update_norm_bound;
+        if (norm > b * (1.0 + 1e-4)) {
             fedc_diag_set(d,
                           "update norm %g exceeds the bound %g (--update-norm-bound): the client "
                           "did not clip",
-                          sqrt(sq), b);
+                          norm, b);
             return FEDC_ERANGE;
         }
     }
@@ -425,10 +407,7 @@ out:
 
 /* L2 norm of co->upd. */
 static double upd_norm(const coord *co) {
-    double sq = 0;
-    for (size_t i = 0; i < co->n_params; i++)
-        sq += (double)co->upd[i] * (double)co->upd[i];
-    return sqrt(sq);
+    return fedc_l2_norm(co->upd, co->n_params);
 }
 
 /* Clients in this round's aggregate whose rows round 0 did not count (they joined later, or

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedc/clip.h"
 #include "fedc/fl.h"
 #include "fedc/metrics.h"
 #include "fedc/rng.h"
@@ -960,9 +961,38 @@ static void test_eval_alert_budget(void **state) {
     fedc_eval_acc_destroy(&a);
 }
 
+/* The one L2 clip: the norm of a 3-4-5 vector, no change within the bound, scaling beyond it to
+ * the bound (within float rounding), the norm reported before clipping, an empty vector. */
+static void test_l2_clip(void **state) {
+    (void)state;
+    float v[2] = {3.0f, 4.0f};
+    double norm = -1;
+    assert_true(fabs(fedc_l2_norm(v, 2) - 5.0) < 1e-12);
+    assert_int_equal(fedc_l2_clip(v, 2, 10.0, &norm), 1);
+    assert_true(fabs(norm - 5.0) < 1e-12);
+    assert_true(v[0] == 3.0f && v[1] == 4.0f);
+    assert_int_equal(fedc_l2_clip(v, 2, 1.0, &norm), 0);
+    assert_true(fabs(norm - 5.0) < 1e-12);
+    assert_true(fabs(v[0] - 0.6f) < 1e-6f && fabs(v[1] - 0.8f) < 1e-6f);
+    assert_true(fedc_l2_norm(v, 2) <= 1.0 + 1e-6);
+    assert_int_equal(fedc_l2_clip(v, 0, 1.0, &norm), 1);
+    assert_true(norm == 0.0);
+    /* A long vector: after clipping the norm is the bound, the direction kept. */
+    enum { N = 10007 };
+    static float x[N], y[N];
+    for (int i = 0; i < N; i++)
+        x[i] = y[i] = (float)sin(0.37 * i) * (float)(1 + i % 7);
+    double before = fedc_l2_norm(x, N);
+    assert_int_equal(fedc_l2_clip(x, N, 2.5, NULL), 0);
+    assert_true(fabs(fedc_l2_norm(x, N) - 2.5) <= 2.5 * 1e-6);
+    for (int i = 0; i < N; i += 997)
+        assert_true(fabs((double)x[i] - (double)y[i] * 2.5 / before) <= 1e-6 * fabs(y[i]) + 1e-9);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eval_alert_budget),
+        cmocka_unit_test(test_l2_clip),
         cmocka_unit_test(test_accum_single_roundtrip),
         cmocka_unit_test(test_accum_weighted_mean),
         cmocka_unit_test(test_accum_order_independent),

@@ -1,4 +1,5 @@
 /* Robust aggregation rules (contracts and references in robust.h). */
+#include "fedc/clip.h"
 #include "fedc/robust.h"
 
 #include <math.h>
@@ -143,10 +144,7 @@ fedc_err fedc_robust_aggregate(float *out, const float *const *u, int n, size_t 
         for (int k = 0; k < n; k++) {
             double s = 1.0;
             if (c->kind == FEDC_AGG_NORM_BOUND) {
-                double nn = 0;
-                for (size_t i = 0; i < p; i++)
-                    nn += (double)u[k][i] * u[k][i];
-                nn = sqrt(nn);
+                double nn = fedc_l2_norm(u[k], p);
                 s = nn > c->clip ? c->clip / nn : 1.0;
             }
             for (size_t i = 0; i < p; i++)
