@@ -24,7 +24,12 @@
 #include "fedc/rng.h"
 #include "fedc/transport.h"
 
-#define TICK_MS 100
+/* The event loop sleeps until the next message or the nearest thing due (a deadline, a heartbeat
+ * timeout, the end of a log window), but never longer than this: a cap, not a tick. */
+#define MAX_SLEEP_S 1.0
+/* Rounds of advance() in a row without a message in between, before the loop polls once (with a
+ * zero timeout) so that a chain of state changes never starves the socket. */
+#define MAX_ADVANCES 16
 /* Log lines about one peer: one kind of line at most once per window, then a summary. */
 #define PEER_LOG_MAX 64
 #define LOG_WINDOW_S 5.0
@@ -1568,6 +1573,79 @@ static void check_liveness(coord *co) {
     }
 }
 
+/* What advance() may change without a message: while it changes, advance() goes on at once. */
+typedef struct progress {
+    phase ph;
+    uint32_t round;
+    int retries, sa_active, sa_step, sa_stage;
+} progress;
+
+static progress progress_now(const coord *co) {
+    progress p = {co->ph, co->round, co->retries, co->sa.active, co->sa.step, co->sa.stage};
+    return p;
+}
+
+static int progress_same(progress a, progress b) {
+    return a.ph == b.ph && a.round == b.round && a.retries == b.retries &&
+           a.sa_active == b.sa_active && a.sa_step == b.sa_step && a.sa_stage == b.sa_stage;
+}
+
+static void due_at(double *due, double t) {
+    if (t < *due)
+        *due = t;
+}
+
+/* The earliest time after `t` at which something is due without a message, for the event loop's
+ * poll timeout; at most t + MAX_SLEEP_S. Only what advance(), check_liveness() or plog_tick() act
+ * on when it is due is counted, so a time already past makes the loop run them at once and never
+ * spins: the round's or statistics' deadline (plain), the secure-aggregation step's deadline, the
+ * wait's give-up and log line, the wait for the clients of a resumed run, every live client's
+ * heartbeat timeout and the end of every log-limiter window. */
+static double next_due(const coord *co, double t) {
+    const coord_cfg *cfg = co->cfg;
+    double due = t + MAX_SLEEP_S;
+    switch (co->ph) {
+    case PH_WAIT:
+        if (cfg->wait_timeout_s > 0)
+            due_at(&due, co->wait_since + cfg->wait_timeout_s);
+        due_at(&due, co->wait_logged + 10.0);
+        /* Looked at only once enough clients are in: a time already past is not due. */
+        if (co->n_expect && co->resumed_at + cfg->heartbeat_timeout_s > t)
+            due_at(&due, co->resumed_at + cfg->heartbeat_timeout_s);
+        break;
+    case PH_STATS:
+    case PH_FIT:
+    case PH_EVAL:
+        /* The same split as advance(): the secure path waits on the step's deadline. */
+        if (cfg->secagg || (co->ph == PH_STATS && co->sa.active)) {
+            if (co->sa.active)
+                due_at(&due, co->sa.deadline);
+        } else {
+            due_at(&due, co->deadline);
+        }
+        break;
+    case PH_DONE:
+        break;
+    }
+    for (int i = 0; i < co->n_cl; i++) {
+        const client *c = &co->cl[i];
+        if (c->alive && !c->gone)
+            due_at(&due, c->last_seen + cfg->heartbeat_timeout_s);
+    }
+    for (int i = 0; co->plog && i < PEER_LOG_MAX; i++)
+        if (co->plog[i].peer.len)
+            due_at(&due, co->plog[i].since + LOG_WINDOW_S);
+    return due;
+}
+
+/* Milliseconds for zmq_poll until `due`: rounded up, plus one so that the strict comparisons of
+ * the deadlines (t - since > timeout) hold on waking; 0 for a time already past. */
+static long poll_ms(double due, double t) {
+    if (due <= t)
+        return 0;
+    return (long)ceil((due - t) * 1e3) + 1;
+}
+
 /* Moves the state machine on; returns 0 to continue, 1 when the run is over (ok or not). */
 static int advance(coord *co) {
     double t = now_s();
@@ -1904,8 +1982,8 @@ static void say_run_complete(coord *co) {
     m.bye = &b;
     zmq_pollitem_t item = {fedc_net_socket(co->ep), 0, ZMQ_POLLIN, 0};
     double end = now_s() + cfg->heartbeat_timeout_s;
-    while (!g_stop && now_s() < end) {
-        int n = zmq_poll(&item, 1, TICK_MS);
+    for (double t = now_s(); !g_stop && t < end; t = now_s()) {
+        int n = zmq_poll(&item, 1, poll_ms(t + MAX_SLEEP_S < end ? t + MAX_SLEEP_S : end, t));
         for (int k = 0; n > 0 && k < 1024; k++) {
             fedc_inbox in;
             fedc_msg_expect x = {0};
@@ -2030,14 +2108,17 @@ int coord_run(const coord_cfg *cfg) {
         co->ph = PH_WAIT;
         co->wait_since = co->wait_logged = now_s();
         zmq_pollitem_t item = {fedc_net_socket(co->ep), 0, ZMQ_POLLIN, 0};
-        double last_live = now_s();
-        while (!g_stop) {
-            int n = zmq_poll(&item, 1, TICK_MS);
+        long timeout = 0;
+        int over = 0;
+        while (!g_stop && !over) {
+            int n = zmq_poll(&item, 1, timeout);
             if (n < 0 && zmq_errno() != EINTR) {
                 logm("poll failed: %s", zmq_strerror(zmq_errno()));
                 break;
             }
-            /* Drain what is queued, then move on; a bad message never stops the loop. */
+            /* Drain what is queued, then move on; a bad message never stops the loop. Messages
+             * queued together are all handled before the state machine moves (a round starts
+             * with every Join already received, as with the tick before). */
             for (int k = 0; n > 0 && k < 1024; k++) {
                 fedc_inbox in;
                 fedc_msg_expect x = {0};
@@ -2066,13 +2147,19 @@ int coord_run(const coord_cfg *cfg) {
                 }
                 fedc_inbox_release(&in);
             }
-            if (now_s() - last_live > 0.25) {
-                check_liveness(co);
-                plog_tick(co);
-                last_live = now_s();
+            check_liveness(co);
+            plog_tick(co);
+            /* Event-driven: every state change is followed at once by the next (a round starts
+             * as soon as the previous one ends), up to MAX_ADVANCES in a row before the socket
+             * is looked at again; then sleep until a message or the nearest thing due. */
+            int moved = 1;
+            for (int a = 0; a < MAX_ADVANCES && moved && !over; a++) {
+                progress before = progress_now(co);
+                over = advance(co);
+                moved = !progress_same(before, progress_now(co));
             }
-            if (advance(co))
-                break;
+            double t = now_s();
+            timeout = moved ? 0 : poll_ms(next_due(co, t), t);
         }
         if (co->exit_code) {
             code = co->exit_code; /* the reason is logged */
