@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "fedc/clock.h"
 #include "fedc/codec.h"
 #include "fedc/fl.h"
 #include "fedc/keys.h"
@@ -74,12 +75,6 @@ static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (ms > 0 && nanosleep(&ts, &ts) != 0) {
     }
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static char *g_names[N_FEATURES];
@@ -356,7 +351,7 @@ static void *sim_main(void *arg) {
         snprintf(s->err, sizeof s->err, "join: %s", d.msg);
     uint8_t run_id[FEDC_RUN_ID_BYTES];
     int have_run = 0;
-    double last_hb = now_s();
+    double last_hb = fedc_clock_s();
     fedc_eval_acc *ev = NULL;
     if (fedc_eval_acc_new(&ev, 0, 2, FEDC_EVAL_BINS)) {
         snprintf(s->err, sizeof s->err, "out of memory");
@@ -368,14 +363,14 @@ static void *sim_main(void *arg) {
         x.round = -1;
         x.max_bytes = (size_t)1 << 30;
         fedc_err rc = fedc_net_recv(ep, &in, &x, 200, &d);
-        if (now_s() - last_hb > 1.0 && have_run) {
+        if (fedc_clock_s() - last_hb > 1.0 && have_run) {
             Fedc__Heartbeat h = FEDC__HEARTBEAT__INIT;
             env_init(&m, run_id, 0);
             m.body_case = FEDC__ENVELOPE__BODY_HEARTBEAT;
             m.heartbeat = &h;
             if (fedc_net_send(ep, NULL, &m, NULL, 0, &d))
                 snprintf(s->err, sizeof s->err, "heartbeat: %s", d.msg);
-            last_hb = now_s();
+            last_hb = fedc_clock_s();
         }
         if (rc == FEDC_EEMPTY)
             continue;
@@ -416,7 +411,7 @@ static void *sim_main(void *arg) {
         }
         case FEDC__ENVELOPE__BODY_FIT_INS: {
             if (e->round <= s->max_round) {
-                s->fit_at[e->round] = now_s(); /* a retried round: its last instruction */
+                s->fit_at[e->round] = fedc_clock_s(); /* a retried round: its last instruction */
                 if (s->coord_pid > 0 && e->round >= 1)
                     sample_coord(s, e->round - 1);
             }
@@ -536,14 +531,14 @@ static double curve_throughput(int port) {
         zmq_msg_init(&m);
         zmq_msg_recv(&m, srv, 0);
         zmq_msg_recv(&m, srv, 0);
-        double t0 = now_s();
+        double t0 = fedc_clock_s();
         for (int i = 0; i < N; i++)
             zmq_send(cli, buf, MSG, 0);
         for (int i = 0; i < N; i++) {
             zmq_msg_recv(&m, srv, 0); /* routing id */
             zmq_msg_recv(&m, srv, 0);
         }
-        bps = (double)MSG * N / (now_s() - t0);
+        bps = (double)MSG * N / (fedc_clock_s() - t0);
         zmq_msg_close(&m);
         free(buf);
     }

@@ -42,12 +42,6 @@ void coord_request_stop(void) {
     g_stop = 1;
 }
 
-double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void logm(const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, PROG ": ");
@@ -84,7 +78,7 @@ void logp(coord *co, const fedc_peer *p, const char *who, const char *fmt, ...) 
         logm("%s", text);
         return;
     }
-    double t = now_s();
+    double t = fedc_clock_s();
     peer_log *e = NULL, *unused = NULL, *oldest = NULL;
     for (int i = 0; i < PEER_LOG_MAX && !e; i++) {
         peer_log *x = &co->plog[i];
@@ -134,7 +128,7 @@ void logp(coord *co, const fedc_peer *p, const char *who, const char *fmt, ...) 
 /* Ends the windows that are over: a summary line where lines were held back, else the entry is
  * forgotten. Called from the event loop. */
 static void plog_tick(coord *co) {
-    double t = now_s();
+    double t = fedc_clock_s();
     for (int i = 0; co->plog && i < PEER_LOG_MAX; i++) {
         peer_log *e = &co->plog[i];
         if (!e->peer.len || t - e->since < LOG_WINDOW_S)
@@ -148,7 +142,7 @@ static void plog_tick(coord *co) {
 
 /* Summarises whatever is held back (at the end of the run). */
 static void plog_flush(coord *co) {
-    double t = now_s();
+    double t = fedc_clock_s();
     for (int i = 0; co->plog && i < PEER_LOG_MAX; i++)
         if (co->plog[i].peer.len)
             plog_summary(&co->plog[i], t);
@@ -467,7 +461,7 @@ static client *take_slot(coord *co) {
         return &co->cl[co->n_cl++];
     client *got = NULL;
     int freed = 0;
-    double t = now_s();
+    double t = fedc_clock_s();
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
         if (slot_reclaimable(co, c, t)) {
@@ -607,7 +601,7 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
         /* Two live connections with one identity: the newer one is refused until the older
          * one falls silent (with CurveZMQ the name is the key's, so this is the same key). */
         double live = co->secure ? co->cfg->heartbeat_timeout_s : 1.0;
-        if (same->alive && !same->gone && now_s() - same->last_seen < live) {
+        if (same->alive && !same->gone && fedc_clock_s() - same->last_seen < live) {
             char reason[160];
             snprintf(reason, sizeof reason,
                      "the name '%s' is in use by a live client; retry later or pick another name",
@@ -643,7 +637,7 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
     }
     c->alive = 1;
     c->excluded = 0; /* its next round keys are checked again */
-    c->last_seen = now_s();
+    c->last_seen = fedc_clock_s();
     send_welcome(co, c);
 }
 
@@ -677,7 +671,7 @@ static void start_stats(coord *co) {
         }
     }
     co->ph = PH_STATS;
-    co->deadline = now_s() + co->cfg->round_timeout_s;
+    co->deadline = fedc_clock_s() + co->cfg->round_timeout_s;
     logm("round 0: asked %d client(s) for feature statistics", sent);
 }
 
@@ -883,7 +877,7 @@ static void release_noise_only(coord *co, const char *why) {
     co->answered = 0;
     for (int i = 0; i < co->n_cl; i++)
         co->cl[i].fit_counted = 0;
-    co->fit_done_at = now_s();
+    co->fit_done_at = fedc_clock_s();
     if (agg_dp_finish(co, NULL, 0)) {
         co->ph = PH_DONE;
         return;
@@ -937,7 +931,7 @@ static void start_round(coord *co) {
     }
     agg_round_start(co);
     fedc_accum_reset(co->acc);
-    co->round_t0 = now_s();
+    co->round_t0 = fedc_clock_s();
     co->bytes_in = co->bytes_out = 0;
     co->selected = co->answered = 0;
     co->max_fit_seconds = 0;
@@ -966,7 +960,7 @@ static void start_round(coord *co) {
     free(cand);
     free(chosen);
     co->ph = PH_FIT;
-    co->deadline = now_s() + co->cfg->round_timeout_s;
+    co->deadline = fedc_clock_s() + co->cfg->round_timeout_s;
 }
 
 static void on_fit_res(coord *co, client *c, const fedc_inbox *in) {
@@ -1045,7 +1039,7 @@ static void start_eval(coord *co) {
         }
     }
     fedc_fault_point("eval-sent", co->round);
-    co->deadline = now_s() + co->cfg->round_timeout_s;
+    co->deadline = fedc_clock_s() + co->cfg->round_timeout_s;
 }
 
 static void on_eval_res(coord *co, client *c, const Fedc__Envelope *e) {
@@ -1163,7 +1157,7 @@ static int save_checkpoint(coord *co, const char *line) {
 static int finish_round(coord *co) {
     fedc_eval_summary s;
     fedc_eval_acc_summary(co->eval, &s);
-    double secs = now_s() - co->round_t0;
+    double secs = fedc_clock_s() - co->round_t0;
     double loss = co->cfg->secagg ? co->sa_loss : fedc_accum_mean_loss(co->acc);
     if (agg_dp_on(co))
         loss = NAN; /* under client-level DP the clients send none (it would not be noised) */
@@ -1294,7 +1288,7 @@ static void retry_round(coord *co) {
     logm("round %u: retrying (attempt %d of %d)", co->round, co->retries + 1,
          co->cfg->max_retries + 1);
     co->ph = PH_WAIT;
-    co->wait_since = co->wait_logged = now_s();
+    co->wait_since = co->wait_logged = fedc_clock_s();
 }
 
 /* A secure round whose training sum failed after shares may have been revealed: retrying it
@@ -1309,19 +1303,20 @@ static void abandon_round(coord *co) {
              "{\"round\":%u,\"abandoned\":true,\"participants\":0,\"selected\":%d,"
              "\"train_loss\":null,\"val_roc_auc\":null,\"seconds\":%.4f,\"retries\":%d,"
              "\"excluded\":%d,\"secagg\":true}",
-             co->round, co->selected, now_s() - co->round_t0, co->retries, co->excluded_total);
+             co->round, co->selected, fedc_clock_s() - co->round_t0, co->retries,
+             co->excluded_total);
     if (append_metrics(co, line))
         logm("cannot append to the metrics file");
     co->retries = 0;
     co->sa_attempt_skip = 0;
     co->round++;
     co->ph = PH_WAIT;
-    co->wait_since = co->wait_logged = now_s();
+    co->wait_since = co->wait_logged = fedc_clock_s();
 }
 
 /* Closes the collection of a round: aggregate, or retry with too few results. */
 static void close_fit(coord *co) {
-    co->fit_done_at = now_s();
+    co->fit_done_at = fedc_clock_s();
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
         if (c->fit_sel && !c->fit_done && c->alive)
@@ -1353,7 +1348,7 @@ static void end_round(coord *co) {
         return;
     }
     co->ph = PH_WAIT;
-    co->wait_since = co->wait_logged = now_s();
+    co->wait_since = co->wait_logged = fedc_clock_s();
 }
 
 /* The totals of a secure sum (coord_int.h). */
@@ -1391,11 +1386,11 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
             logm("round 0: retrying (attempt %d of %d)", co->retries + 1, co->cfg->max_retries + 1);
         }
         co->ph = PH_WAIT;
-        co->wait_since = co->wait_logged = now_s();
+        co->wait_since = co->wait_logged = fedc_clock_s();
         return;
     }
     if (stage == FEDC_SA_STAGE_FIT) {
-        co->fit_done_at = now_s();
+        co->fit_done_at = fedc_clock_s();
         fedc_sa_fit_sum t;
         if (sum && fedc_sa_fit_decode(co->upd, &t, sum, co->n_params, &co->sa.q,
                                       (uint32_t)co->cfg->sa_max_clients, &d)) {
@@ -1466,7 +1461,7 @@ static int awaiting_resumed(coord *co) {
         client *c = find_name(co, co->expect[i]);
         missing += !c || !c->alive || c->gone;
     }
-    if (!missing || now_s() - co->resumed_at > co->cfg->heartbeat_timeout_s) {
+    if (!missing || fedc_clock_s() - co->resumed_at > co->cfg->heartbeat_timeout_s) {
         if (missing)
             logm("%d client(s) of the interrupted run did not come back within %.0f s; going on",
                  missing, co->cfg->heartbeat_timeout_s);
@@ -1508,7 +1503,7 @@ static void handle(coord *co, fedc_inbox *in) {
     if (!c->alive)
         logp(co, &c->peer, c->name, "%s shows life again", c->name);
     c->alive = 1;
-    c->last_seen = now_s();
+    c->last_seen = fedc_clock_s();
     co->bytes_in += in->bytes;
     switch (e->body_case) {
     case FEDC__ENVELOPE__BODY_HEARTBEAT: {
@@ -1565,7 +1560,7 @@ static void handle(coord *co, fedc_inbox *in) {
 }
 
 static void check_liveness(coord *co) {
-    double t = now_s();
+    double t = fedc_clock_s();
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
         if (c->alive && !c->gone && t - c->last_seen > co->cfg->heartbeat_timeout_s)
@@ -1648,7 +1643,7 @@ static long poll_ms(double due, double t) {
 
 /* Moves the state machine on; returns 0 to continue, 1 when the run is over (ok or not). */
 static int advance(coord *co) {
-    double t = now_s();
+    double t = fedc_clock_s();
     switch (co->ph) {
     case PH_WAIT: {
         if (co->round > (uint32_t)co->cfg->rounds)
@@ -1925,7 +1920,7 @@ static int restore(coord *co, char **ckpt_line) {
     co->n_expect = c.n_clients;
     c.clients = NULL;
     c.n_clients = 0;
-    co->resumed_at = now_s();
+    co->resumed_at = fedc_clock_s();
     /* Client-level DP: the accountant's settings travel in the last metrics line. */
     int drc = agg_restore(co, c.metrics_line, c.round);
     if (drc) {
@@ -1981,8 +1976,8 @@ static void say_run_complete(coord *co) {
     m.body_case = FEDC__ENVELOPE__BODY_BYE;
     m.bye = &b;
     zmq_pollitem_t item = {fedc_net_socket(co->ep), 0, ZMQ_POLLIN, 0};
-    double end = now_s() + cfg->heartbeat_timeout_s;
-    for (double t = now_s(); !g_stop && t < end; t = now_s()) {
+    double end = fedc_clock_s() + cfg->heartbeat_timeout_s;
+    for (double t = fedc_clock_s(); !g_stop && t < end; t = fedc_clock_s()) {
         int n = zmq_poll(&item, 1, poll_ms(t + MAX_SLEEP_S < end ? t + MAX_SLEEP_S : end, t));
         for (int k = 0; n > 0 && k < 1024; k++) {
             fedc_inbox in;
@@ -2106,7 +2101,7 @@ int coord_run(const coord_cfg *cfg) {
              fedc_net_endpoint(co->ep), rid, cfg->rounds, cfg->min_clients);
         fflush(stderr);
         co->ph = PH_WAIT;
-        co->wait_since = co->wait_logged = now_s();
+        co->wait_since = co->wait_logged = fedc_clock_s();
         zmq_pollitem_t item = {fedc_net_socket(co->ep), 0, ZMQ_POLLIN, 0};
         long timeout = 0;
         int over = 0;
@@ -2158,7 +2153,7 @@ int coord_run(const coord_cfg *cfg) {
                 over = advance(co);
                 moved = !progress_same(before, progress_now(co));
             }
-            double t = now_s();
+            double t = fedc_clock_s();
             timeout = moved ? 0 : poll_ms(next_due(co, t), t);
         }
         if (co->exit_code) {

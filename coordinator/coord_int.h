@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "coord.h"
+#include "fedc/clock.h"
 #include "fedc/codec.h"
 #include "fedc/dp.h"
 #include "fedc/sa_proto.h"
@@ -165,7 +166,6 @@ typedef struct coord {
     double plog_flush; /* when the suppressed lines were last summarised */
 } coord;
 
-double now_s(void);
 void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A log line about one peer, rate-limited per (peer, format): the first is printed, then one
  * summary of the suppressed ones every few seconds. */

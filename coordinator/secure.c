@@ -61,7 +61,7 @@ void sa_start(coord *co, int stage, size_t len) {
     /* The settings were checked at start-up (main.c), so this cannot fail. */
     if (fedc_sa_quant_make(&s->q, (uint32_t)co->cfg->sa_max_clients, co->cfg->sa_clip, &d))
         logm("%s", d.msg);
-    s->deadline = s->end = now_s() + co->cfg->round_timeout_s;
+    s->deadline = s->end = fedc_clock_s() + co->cfg->round_timeout_s;
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
         c->sa_in = c->sa_adv_ok = c->sa_answered = c->sa_quit = 0;
@@ -196,7 +196,7 @@ static void open_shares(coord *co) {
     for (int i = 0; i < s->n; i++)
         send_share_ins(co, s->member[i], forge && i == 0, one && i == 0);
     s->step = SA_SHARES;
-    s->deadline = now_s() + co->cfg->round_timeout_s;
+    s->deadline = fedc_clock_s() + co->cfg->round_timeout_s;
     if (s->deadline > s->end)
         s->end = s->deadline;
 }
@@ -237,7 +237,7 @@ static void open_graph(coord *co) {
     free(mem);
     free(mp);
     s->step = SA_GRAPH;
-    s->deadline = now_s() + co->cfg->round_timeout_s;
+    s->deadline = fedc_clock_s() + co->cfg->round_timeout_s;
 }
 
 /* Step 0 closed: number the clients that advertised valid keys (by name), then either the graph
@@ -378,7 +378,7 @@ static void open_masking(coord *co) {
     /* Masked inputs come after the clients' work (training), which began with the session:
      * the round's deadline, but never less than one timeout from now, so that a member that
      * held up an earlier step does not cut the others' time short. */
-    double t = now_s() + co->cfg->round_timeout_s;
+    double t = fedc_clock_s() + co->cfg->round_timeout_s;
     s->deadline = s->end > t ? s->end : t;
 }
 
@@ -431,7 +431,7 @@ static void open_consist(coord *co) {
     free(u3);
     free(alt);
     s->step = SA_CONSIST;
-    s->deadline = now_s() + co->cfg->round_timeout_s;
+    s->deadline = fedc_clock_s() + co->cfg->round_timeout_s;
 }
 
 /* Step 4 closed: relay to each signer the signatures around its neighbours; from here on shares
@@ -490,7 +490,7 @@ static void open_unmask(coord *co) {
              "with their neighbours' shares",
              session_round(co), dropped);
     s->step = SA_UNMASK;
-    s->deadline = now_s() + co->cfg->round_timeout_s;
+    s->deadline = fedc_clock_s() + co->cfg->round_timeout_s;
 }
 
 static void close_session(coord *co) {
@@ -550,7 +550,7 @@ void sa_advance(coord *co) {
     sa_session *s = &co->sa;
     if (!s->active)
         return;
-    double t = now_s();
+    double t = fedc_clock_s();
     int waiting = 0;
     for (int i = 0; i < co->n_cl; i++) {
         const client *c = &co->cl[i];
