@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@ typedef struct job {
 } job;
 
 typedef struct cl {
+    atomic_int *stop; /* the owner's stop flag (fedc_client_stop) */
     const client_cfg *cfg;
     void *zctx;
     fedc_endpoint *ep;
@@ -130,18 +132,17 @@ typedef struct cl {
     int dp_exhausted; /* the budget allows no more training */
 } cl;
 
-static volatile sig_atomic_t g_stop;
+/* The object behind the API (client.h): the configuration it runs and its stop flag, set from
+ * a signal handler or another thread. */
+struct fedc_client {
+    const client_cfg *cfg;
+    atomic_int stop;
+};
 
-void client_request_stop(void) {
-    g_stop = 1;
-}
-
-static const char *g_name = "";
-
-static void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logm(const char *fmt, ...) {
+static void logm(const cl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logm(const cl *c, const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, PROG " %s: ", g_name);
+    fprintf(stderr, PROG " %s: ", c->cfg->name);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -164,7 +165,8 @@ static int send_msg(cl *c, const Fedc__Envelope *m, const void *raw, size_t raw_
     size_t bytes = fedc__envelope__get_packed_size(m) + (raw ? raw_len : 0);
     if (c->coord_max_msg && bytes > c->coord_max_msg) {
         /* ZeroMQ at the coordinator would drop it with our connection, without a word. */
-        logm("not sending %s of %zu bytes: the coordinator accepts at most %zu bytes (its "
+        logm(c,
+             "not sending %s of %zu bytes: the coordinator accepts at most %zu bytes (its "
              "--max-msg-mb)",
              fedc_msg_body_name(m->body_case), bytes, c->coord_max_msg);
         return -1;
@@ -172,7 +174,7 @@ static int send_msg(cl *c, const Fedc__Envelope *m, const void *raw, size_t raw_
     if (fedc_net_send(c->ep, NULL, m, raw, raw_len, &d)) {
         /* While the coordinator is away the queue fills with joins; say so once. */
         if (strcmp(last, d.msg) != 0)
-            logm("%s", d.msg);
+            logm(c, "%s", d.msg);
         snprintf(last, sizeof last, "%s", d.msg);
         return -1;
     }
@@ -244,11 +246,11 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
     int same_run = c->have_run && memcmp(c->run_id, e->run_id.data, FEDC_RUN_ID_BYTES) == 0;
     if (same_run) {
         c->joined = 1;
-        logm("rejoined the run at round %u", e->round);
+        logm(c, "rejoined the run at round %u", e->round);
         return 0;
     }
     if (c->have_run)
-        logm("the coordinator started a new run; joining it");
+        logm(c, "the coordinator started a new run; joining it");
     reset_run(c);
     memcpy(c->run_id, e->run_id.data, FEDC_RUN_ID_BYTES);
     c->have_run = 1;
@@ -260,11 +262,11 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
     fedc_diag d;
     if (fedc_arch_make(&c->arch, (int)w->layer_sizes[0], hidden, nl - 1, (fedc_act)w->hidden_act,
                        c->task, (int)w->schema->n_classes, &d)) {
-        logm("the coordinator's model does not fit our data: %s", d.msg);
+        logm(c, "the coordinator's model does not fit our data: %s", d.msg);
         return 2;
     }
     if ((int)w->layer_sizes[nl] != c->arch.sizes[nl]) {
-        logm("the coordinator's model has %u outputs, our data needs %d", w->layer_sizes[nl],
+        logm(c, "the coordinator's model has %u outputs, our data needs %d", w->layer_sizes[nl],
              c->arch.sizes[nl]);
         return 2;
     }
@@ -275,13 +277,13 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
     if (fedc_dataset_split(&c->train_raw, c->val_fraction > 0 ? &c->val_raw : NULL, NULL, c->all,
                            c->task, c->val_fraction, 0.0, key) ||
         !c->train_raw || c->train_raw->n_rows < 1) {
-        logm("%s: cannot keep %.0f%% of %d rows for validation and still train", c->cfg->data,
+        logm(c, "%s: cannot keep %.0f%% of %d rows for validation and still train", c->cfg->data,
              100.0 * c->val_fraction, c->all->n_rows);
         return 2;
     }
     if (fedc_model_new(&c->eval_model, &c->arch) || fedc_model_new(&c->job.local, &c->arch) ||
         fedc_eval_acc_new(&c->eval, c->task, c->arch.n_classes, FEDC_EVAL_BINS)) {
-        logm("out of memory for the model");
+        logm(c, "out of memory for the model");
         return 1;
     }
     size_t n = c->job.local->n_params;
@@ -290,7 +292,8 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
      * the connection, which looks like a coordinator that keeps restarting. */
     size_t need_in = 4 * n + 8 * (size_t)c->arch.sizes[0] + ENVELOPE_SLACK;
     if (need_in > c->cfg->max_msg) {
-        logm("--max-msg-mb %zu (%zu bytes) is below the coordinator's instructions for this model: "
+        logm(c,
+             "--max-msg-mb %zu (%zu bytes) is below the coordinator's instructions for this model: "
              "%zu bytes (%zu parameters x 4 bytes, plus the envelope); start with --max-msg-mb "
              "%zu or more",
              c->cfg->max_msg >> 20, c->cfg->max_msg, need_in, n,
@@ -302,7 +305,8 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
     size_t need_out = 4 * n + ENVELOPE_SLACK;
     c->coord_max_msg = (size_t)w->max_msg_bytes;
     if (c->coord_max_msg && need_out > c->coord_max_msg) {
-        logm("the coordinator accepts messages of at most %zu bytes (its --max-msg-mb), but our "
+        logm(c,
+             "the coordinator accepts messages of at most %zu bytes (its --max-msg-mb), but our "
              "update for this model takes up to %zu bytes (%zu parameters): it would be dropped",
              c->coord_max_msg, need_out, n);
         return 2;
@@ -311,10 +315,10 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
     c->job.update = malloc(4 * n);
     c->pending_w = malloc(4 * n);
     if (!c->job.global || !c->job.update || !c->pending_w) {
-        logm("out of memory for the model");
+        logm(c, "out of memory for the model");
         return 1;
     }
-    logm("joined run with %d round(s): %d training rows, %d validation rows, %zu parameters",
+    logm(c, "joined run with %d round(s): %d training rows, %d validation rows, %zu parameters",
          c->rounds, c->train_raw->n_rows, c->val_raw ? c->val_raw->n_rows : 0, n);
     return 0;
 }
@@ -351,7 +355,7 @@ static void sa_abandon(cl *c, const char *why) {
     const char *prefix = "secure aggregation: ";
     snprintf(reason, sizeof reason, "%s%s", strncmp(why, prefix, strlen(prefix)) ? prefix : "",
              why);
-    logm("round %u: %s", c->sa_round, reason);
+    logm(c, "round %u: %s", c->sa_round, reason);
     uint32_t refusal = c->sa.refusal ? (uint32_t)c->sa.refusal : FEDC_SA_REFUSE_PROTOCOL;
     uint64_t counter = refusal == FEDC_SA_REFUSE_COUNTER ? c->sa.guard.last : c->sa_counter;
     send_error_sa(c, c->sa_round, FEDC_EINVAL, reason, refusal, c->sa.blame, counter);
@@ -381,7 +385,7 @@ static int plain_refused(cl *c, uint32_t round, const char *what) {
              "refused: %s without secure aggregation; this client sends its %s only masked "
              "(start the coordinator with --secagg on, or this client with --secagg off)",
              what, round == 0 ? "statistics" : "update and evaluation");
-    logm("the coordinator asked for a plain %s; %s", what, reason);
+    logm(c, "the coordinator asked for a plain %s; %s", what, reason);
     send_error(c, round, FEDC_EINVAL, reason);
     return 1;
 }
@@ -399,12 +403,12 @@ static int sa_open(cl *c, uint32_t round, int stage, const Fedc__SecAggIns *si, 
     c->sa_on = 0;
     c->sa_ready = c->sa_collected = c->sa_sent = 0;
     if (fedc_sa_quant_make(&c->sa_q, si->max_clients, si->clip, &d)) {
-        logm("round %u: %s", round, d.msg);
+        logm(c, "round %u: %s", round, d.msg);
         return -1;
     }
     c->sa_vec = malloc(4 * (len ? len : 1));
     if (!c->sa_vec) {
-        logm("out of memory for the secure-aggregation vector");
+        logm(c, "out of memory for the secure-aggregation vector");
         return -1;
     }
     fedc_sa_adv adv;
@@ -417,7 +421,7 @@ static int sa_open(cl *c, uint32_t round, int stage, const Fedc__SecAggIns *si, 
     }
     if (fedc_fault_point("sa-badkeys", round)) {
         adv.sig[0] ^= 1; /* test only: round keys our identity did not sign */
-        logm("misbehaving (fault injection): advertising round keys with a bad signature");
+        logm(c, "misbehaving (fault injection): advertising round keys with a bad signature");
     }
     c->sa_on = 1;
     c->sa_stage = stage;
@@ -475,7 +479,7 @@ static void sa_try_send(cl *c) {
         om.counter = c->sa_last_counter;
         om.count = c->sa_last_len;
         old.sa_masked = &om;
-        logm("misbehaving (fault injection): replaying the masked input of session %llu",
+        logm(c, "misbehaving (fault injection): replaying the masked input of session %llu",
              (unsigned long long)c->sa_last_counter);
         (void)send_msg(c, &old, c->sa_last, 4 * c->sa_last_len);
     }
@@ -505,7 +509,7 @@ static void sa_input_ready(cl *c, fedc_err rc, const char *why) {
 static int sa_current(cl *c, const Fedc__Envelope *e, uint64_t counter) {
     if (c->sa_on && counter == c->sa_counter && e->round == c->sa_round)
         return 1;
-    logm("ignored %s for session %llu of round %u: not our current session",
+    logm(c, "ignored %s for session %llu of round %u: not our current session",
          fedc_msg_body_name(e->body_case), (unsigned long long)counter, e->round);
     return 0;
 }
@@ -550,7 +554,7 @@ static void on_sa_share_ins(cl *c, const Fedc__Envelope *e) {
         return;
     if (fedc_fault_point("sa-silent", e->round) || c->sa_silent) {
         c->sa_silent = 1; /* test only: heartbeats go on, instructions go unanswered */
-        logm("misbehaving (fault injection): leaving the neighbours' keys unanswered");
+        logm(c, "misbehaving (fault injection): leaving the neighbours' keys unanswered");
         return;
     }
     fedc_fault_point("sa-share", e->round);
@@ -714,7 +718,7 @@ static int on_stats_request(cl *c, const Fedc__Envelope *e) {
     double *sum = calloc((size_t)nf, 8), *sq = calloc((size_t)nf, 8);
     uint64_t *cc = calloc((size_t)(c->arch.n_classes > 1 ? c->arch.n_classes : 1), 8);
     if (!sum || !sq || !cc) {
-        logm("out of memory for statistics");
+        logm(c, "out of memory for statistics");
         goto out;
     }
     for (int i = 0; i < t->n_rows; i++) {
@@ -799,11 +803,11 @@ static int apply_stats(cl *c, const float *mean, const float *std) {
         fedc_diag ad;
         a.seed = fedc_fl_split_seed(c->seed, c->cfg->name);
         if (fedc_augment(&big, c->train, &a, &added, &ad)) {
-            logm("--augment: %s; training without it", ad.msg);
+            logm(c, "--augment: %s; training without it", ad.msg);
         } else {
             fedc_dataset_destroy(&c->train);
             c->train = big;
-            logm("--augment: %d synthetic positive rows added locally", added);
+            logm(c, "--augment: %d synthetic positive rows added locally", added);
         }
     }
     if (fedc_model_set_schema(c->eval_model, NULL, NULL, mean, std))
@@ -851,7 +855,7 @@ static int dp_state_load(cl *c) {
     if (!f) {
         if (errno == ENOENT)
             return 0;
-        logm("--dp-state %s: cannot read: %s", path, strerror(errno));
+        logm(c, "--dp-state %s: cannot read: %s", path, strerror(errno));
         return -1;
     }
     char magic[32] = "";
@@ -862,13 +866,15 @@ static int dp_state_load(cl *c) {
              isfinite(sigma);
     fclose(f);
     if (!ok) {
-        logm("--dp-state %s: not a DP state file (expected \"fedc-dp-state 1\", then steps, q "
+        logm(c,
+             "--dp-state %s: not a DP state file (expected \"fedc-dp-state 1\", then steps, q "
              "and sigma); refusing to guess how much privacy was spent",
              path);
         return -1;
     }
     if (c->cfg->dp_noise > 0 && (float)sigma != c->cfg->dp_noise) {
-        logm("--dp-state %s: the steps so far used noise multiplier %.17g, not --dp-noise %g; "
+        logm(c,
+             "--dp-state %s: the steps so far used noise multiplier %.17g, not --dp-noise %g; "
              "the accountant cannot mix them",
              path, sigma, (double)c->cfg->dp_noise);
         return -1;
@@ -876,7 +882,8 @@ static int dp_state_load(cl *c) {
     c->dp_steps = steps;
     c->dp_q = q;
     c->dp_sigma = (float)sigma;
-    logm("--dp-state %s: %ld DP-SGD step(s) spent already (sampling rate %.6g, noise multiplier "
+    logm(c,
+         "--dp-state %s: %ld DP-SGD step(s) spent already (sampling rate %.6g, noise multiplier "
          "%.6g)",
          path, steps, q, sigma);
     return 0;
@@ -888,7 +895,7 @@ static int dp_state_save(cl *c) {
                        c->dp_steps, c->dp_q, (double)c->dp_sigma);
     fedc_diag d;
     if (fedc_write_atomic(c->cfg->dp_state, buf, (size_t)len, &d)) {
-        logm("--dp-state: %s; not training any more (the privacy spent could not be recorded)",
+        logm(c, "--dp-state: %s; not training any more (the privacy spent could not be recorded)",
              d.msg);
         return -1;
     }
@@ -928,7 +935,8 @@ static int dp_plan(cl *c, uint32_t round, const Fedc__HyperParams *hp) {
                 c->dp_exhausted = 1;
                 return -1;
             }
-            logm("DP-SGD: noise multiplier %.4f keeps %d round(s) of %ld step(s) at sampling "
+            logm(c,
+                 "DP-SGD: noise multiplier %.4f keeps %d round(s) of %ld step(s) at sampling "
                  "rate %.4g within epsilon %g (delta %g)",
                  sigma, c->rounds, per_round, q, cfg->target_epsilon, cfg->dp_delta);
         }
@@ -999,7 +1007,7 @@ static void start_training(cl *c, uint32_t round, const float *w, const Fedc__Hy
     }
     fedc_fault_point("fit", round);
     if (pthread_create(&c->thread, NULL, train_main, c) != 0) {
-        logm("cannot start the training thread");
+        logm(c, "cannot start the training thread");
         return;
     }
     c->busy = 1;
@@ -1011,7 +1019,7 @@ static int on_fit_ins(cl *c, const fedc_inbox *in) {
     if (!f->secagg && plain_refused(c, e->round, "training request"))
         return 2;
     if (apply_stats(c, f->mean, f->std)) {
-        logm("out of memory standardising the data");
+        logm(c, "out of memory standardising the data");
         return -1;
     }
     if (f->secagg &&
@@ -1060,7 +1068,7 @@ static void corrupt_update(job *j) {
 /* We will not train this round: say why, so that the round does not wait for us until its
  * deadline, and leave the secure session. */
 static void refuse_fit(cl *c, uint32_t round, fedc_err code, const char *why) {
-    logm("round %u: %s", round, why);
+    logm(c, "round %u: %s", round, why);
     Fedc__Envelope m;
     Fedc__Error er = FEDC__ERROR__INIT;
     env_init(c, &m, round);
@@ -1096,7 +1104,7 @@ static void append_metrics(cl *c, const job *j, double eps) {
                        j->seconds, dp);
     int fd = open(c->cfg->metrics_json, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0 || write(fd, line, (size_t)len) != len || fsync(fd) != 0)
-        logm("--metrics-json %s: cannot append round %u: %s", c->cfg->metrics_json, j->round,
+        logm(c, "--metrics-json %s: cannot append round %u: %s", c->cfg->metrics_json, j->round,
              strerror(errno));
     if (fd >= 0)
         close(fd);
@@ -1106,7 +1114,7 @@ static void on_training_done(cl *c) {
     wait_training(c);
     job *j = &c->job;
     if (!j->rc && j->norm >= 0)
-        logm("round %u: update norm %.4g%s %.4g", j->round, j->norm,
+        logm(c, "round %u: update norm %.4g%s %.4g", j->round, j->norm,
              j->unclipped ? " within the clip norm" : ", clipped to", (double)j->clip_norm);
     if (!j->rc)
         corrupt_update(j);
@@ -1120,7 +1128,8 @@ static void on_training_done(cl *c) {
         fedc_diag dd;
         if (fedc_dp_epsilon(&eps, &order, c->dp_q, c->dp_sigma, (double)c->dp_steps,
                             c->cfg->dp_delta, &dd) == FEDC_OK)
-            logm("round %u: DP-SGD epsilon %.3f at delta %g after %ld step(s) (sampling rate "
+            logm(c,
+                 "round %u: DP-SGD epsilon %.3f at delta %g after %ld step(s) (sampling rate "
                  "%.4g, noise multiplier %.4g, clip %g)",
                  j->round, eps, c->cfg->dp_delta, c->dp_steps, c->dp_q, (double)c->dp_sigma,
                  (double)c->cfg->dp_clip);
@@ -1143,7 +1152,7 @@ static void on_training_done(cl *c) {
             if (c->cfg->dp_clip > 0 || j->client_dp)
                 loss = 0.0; /* under DP it would leave un-noised: withheld */
             if (fedc_fault_point("upd-weight", j->round)) {
-                logm("misbehaving (fault injection): claiming 4x our FedAvg weight");
+                logm(c, "misbehaving (fault injection): claiming 4x our FedAvg weight");
                 w = fmin(1.0, 4.0 * w);
             }
             fedc_diag d;
@@ -1171,7 +1180,7 @@ static void on_training_done(cl *c) {
         r.update = &t;
         r.n_examples = (uint64_t)c->train_raw->n_rows; /* real rows, not augmented ones */
         if (fedc_fault_point("upd-weight", j->round)) {
-            logm("misbehaving (fault injection): claiming 4x our rows");
+            logm(c, "misbehaving (fault injection): claiming 4x our rows");
             r.n_examples *= 4;
         }
         r.train_loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
@@ -1202,7 +1211,7 @@ static int on_evaluate_ins(cl *c, const fedc_inbox *in) {
     if (!ei->secagg && plain_refused(c, e->round, "evaluation request"))
         return 2;
     if (ei->n_mean && apply_stats(c, ei->mean, ei->std)) {
-        logm("out of memory standardising the data");
+        logm(c, "out of memory standardising the data");
         return -1;
     }
     fedc_eval_acc *a = c->eval;
@@ -1213,7 +1222,7 @@ static int on_evaluate_ins(cl *c, const fedc_inbox *in) {
     if (v && v->n_rows > 0 && c->mean) {
         pred = malloc(4 * (size_t)v->n_rows * (size_t)fedc_model_out_width(c->eval_model));
         if (!pred || fedc_model_predict_std(pred, c->eval_model, v->x, v->n_rows)) {
-            logm("cannot evaluate: out of memory");
+            logm(c, "cannot evaluate: out of memory");
             free(pred);
             return -1;
         }
@@ -1256,7 +1265,7 @@ static int on_evaluate_ins(cl *c, const fedc_inbox *in) {
         (void)send_msg(c, &m, NULL, 0);
     }
     if (!c->cfg->self)
-        logm("WARNING: --insecure: round %u travelled without encryption", e->round);
+        logm(c, "WARNING: --insecure: round %u travelled without encryption", e->round);
     if (!c->cfg->quiet) {
         fedc_eval_summary s;
         fedc_eval_acc_summary(a, &s);
@@ -1296,16 +1305,16 @@ static int handle(cl *c, const fedc_inbox *in) {
         const char *r = e->bye->reason;
         switch (e->bye->code) {
         case FEDC_BYE_COMPLETE:
-            logm("the coordinator says: %s", r);
+            logm(c, "the coordinator says: %s", r);
             return 0;
         case FEDC_BYE_REFUSED:
-            logm("the coordinator refused us: %s", r);
+            logm(c, "the coordinator refused us: %s", r);
             return 2;
         case FEDC_BYE_FAILED:
-            logm("the coordinator says: %s", r);
+            logm(c, "the coordinator says: %s", r);
             return 1;
         default:
-            logm("the coordinator says: %s; waiting for it to come back", r);
+            logm(c, "the coordinator says: %s; waiting for it to come back", r);
             c->joined = 0;
             return -1;
         }
@@ -1313,11 +1322,11 @@ static int handle(cl *c, const fedc_inbox *in) {
     case FEDC__ENVELOPE__BODY_ERROR:
         if (e->error->kind == FEDC_ERROR_JOIN_AGAIN) {
             if (c->joined)
-                logm("the coordinator does not know us (it restarted?); joining again");
+                logm(c, "the coordinator does not know us (it restarted?); joining again");
             c->joined = 0;
             send_join(c);
         } else {
-            logm("the coordinator refused a message: %s", e->error->reason);
+            logm(c, "the coordinator refused a message: %s", e->error->reason);
         }
         return -1;
     case FEDC__ENVELOPE__BODY_HEARTBEAT:
@@ -1328,7 +1337,7 @@ static int handle(cl *c, const fedc_inbox *in) {
     /* Everything else belongs to our run. */
     if (!c->have_run || e->run_id.len != FEDC_RUN_ID_BYTES ||
         memcmp(e->run_id.data, c->run_id, FEDC_RUN_ID_BYTES) != 0) {
-        logm("ignored %s from another run", fedc_msg_body_name(e->body_case));
+        logm(c, "ignored %s from another run", fedc_msg_body_name(e->body_case));
         return -1;
     }
     switch (e->body_case) {
@@ -1354,7 +1363,7 @@ static int handle(cl *c, const fedc_inbox *in) {
         on_sa_consist_ins(c, e);
         break;
     default:
-        logm("unexpected %s from the coordinator; ignored", fedc_msg_body_name(e->body_case));
+        logm(c, "unexpected %s from the coordinator; ignored", fedc_msg_body_name(e->body_case));
         break;
     }
     return -1;
@@ -1371,30 +1380,61 @@ static void send_heartbeat(cl *c) {
     c->last_hb = fedc_clock_s();
 }
 
-int client_run(const client_cfg *cfg) {
+fedc_err fedc_client_new(fedc_client **out, const client_cfg *cfg, fedc_diag *d) {
+    *out = NULL;
+    if (!cfg || !cfg->name || !cfg->connect || !cfg->data || !cfg->label) {
+        fedc_diag_set(d, "a client needs a name, a coordinator endpoint, a data file and a label");
+        return FEDC_EINVAL;
+    }
+    fedc_client *p = calloc(1, sizeof *p);
+    if (!p) {
+        fedc_diag_set(d, "out of memory");
+        return FEDC_ENOMEM;
+    }
+    p->cfg = cfg;
+    atomic_init(&p->stop, 0);
+    *out = p;
+    return FEDC_OK;
+}
+
+void fedc_client_stop(fedc_client *p) {
+    atomic_store(&p->stop, 1);
+}
+
+void fedc_client_destroy(fedc_client **p) {
+    free(*p);
+    *p = NULL;
+}
+
+static int stopping(const cl *c) {
+    return atomic_load(c->stop) != 0;
+}
+
+int fedc_client_run(fedc_client *p) {
+    const client_cfg *cfg = p->cfg;
     cl c_, *c = &c_;
     memset(c, 0, sizeof *c);
     c->cfg = cfg;
+    c->stop = &p->stop;
     c->pipe_fd[0] = c->pipe_fd[1] = -1;
-    g_name = cfg->name;
     fedc_fault_init(cfg->name);
     int code = 2;
     fedc_diag d = {{0}};
     /* The data first: a bad file is the user's to fix before anything connects. */
     if (fedc_csv_load(&c->all, cfg->data, cfg->label, (const char *const *)cfg->drop, cfg->n_drop,
                       &d)) {
-        logm("--data: %s", d.msg);
+        logm(c, "--data: %s", d.msg);
         goto out;
     }
     if (fedc_dataset_task(&c->task, &c->n_classes, c->all, cfg->force_regression, &d)) {
-        logm("--data: %s", d.msg);
+        logm(c, "--data: %s", d.msg);
         goto out;
     }
     if (cfg->dp_clip > 0 && cfg->dp_state && dp_state_load(c))
         goto out;
     code = 1;
     if (pipe(c->pipe_fd) != 0 || fcntl(c->pipe_fd[0], F_SETFL, O_NONBLOCK) != 0) {
-        logm("cannot create a pipe: %s", strerror(errno));
+        logm(c, "cannot create a pipe: %s", strerror(errno));
         goto out;
     }
     c->zctx = zmq_ctx_new();
@@ -1404,11 +1444,11 @@ int client_run(const client_cfg *cfg) {
                                                  cfg->self, cfg->coordinator->curve_pk, &d)
                        : fedc_net_connect(&c->ep, c->zctx, cfg->connect, cfg->max_msg, &d);
     if (crc) {
-        logm("--connect: %s", c->zctx ? d.msg : "cannot create a ZeroMQ context");
+        logm(c, "--connect: %s", c->zctx ? d.msg : "cannot create a ZeroMQ context");
         code = 2;
         goto out;
     }
-    logm("%d rows, %d features, task %s; connecting to %s", c->all->n_rows, c->all->n_features,
+    logm(c, "%d rows, %d features, task %s; connecting to %s", c->all->n_rows, c->all->n_features,
          fedc_task_name(c->task), cfg->connect);
     c->last_heard = fedc_clock_s();
     send_join(c);
@@ -1420,12 +1460,13 @@ int client_run(const client_cfg *cfg) {
     memset(&ev, 0, sizeof ev);
     double no_handshake_since = fedc_clock_s();
     code = -1;
-    while (code < 0 && !g_stop) {
+    while (code < 0 && !stopping(c)) {
         int n = zmq_poll(items, n_items, 50);
         if (cfg->self) {
             fedc_net_events(c->ep, &ev);
             if (ev.auth_failed) {
-                logm("the coordinator at %s does not accept our key '%s' (ZAP status %d): ask its "
+                logm(c,
+                     "the coordinator at %s does not accept our key '%s' (ZAP status %d): ask its "
                      "operator to put %s.key in the --allow directory",
                      cfg->connect, cfg->self->name, ev.auth_status, cfg->self->name);
                 code = 2;
@@ -1437,7 +1478,8 @@ int client_run(const client_cfg *cfg) {
             if (ev.handshake_ok)
                 no_handshake_since = fedc_clock_s();
             else if (ev.handshake_failed && fedc_clock_s() - no_handshake_since >= give_up) {
-                logm("the CurveZMQ handshake with %s keeps failing (%d attempts): is "
+                logm(c,
+                     "the CurveZMQ handshake with %s keeps failing (%d attempts): is "
                      "--coordinator-key the coordinator's public key?",
                      cfg->connect, ev.handshake_failed);
                 code = 2;
@@ -1445,7 +1487,7 @@ int client_run(const client_cfg *cfg) {
             }
         }
         if (n < 0 && zmq_errno() != EINTR) {
-            logm("poll failed: %s", zmq_strerror(zmq_errno()));
+            logm(c, "poll failed: %s", zmq_strerror(zmq_errno()));
             code = 1;
             break;
         }
@@ -1466,7 +1508,7 @@ int client_run(const client_cfg *cfg) {
             if (rc == FEDC_OK)
                 code = handle(c, &in);
             else
-                logm("refused a message from the coordinator: %s", d.msg);
+                logm(c, "refused a message from the coordinator: %s", d.msg);
             fedc_inbox_release(&in);
         }
         double t = fedc_clock_s();
@@ -1477,24 +1519,26 @@ int client_run(const client_cfg *cfg) {
         if (code < 0 && t - c->last_heard > cfg->coordinator_timeout_s) {
             if (cfg->self && (fedc_net_events(c->ep, &ev), ev.auth_failed)) {
                 /* Refused in the very last turn: the reason, not the silence. */
-                logm("the coordinator at %s does not accept our key '%s' (ZAP status %d): ask its "
+                logm(c,
+                     "the coordinator at %s does not accept our key '%s' (ZAP status %d): ask its "
                      "operator to put %s.key in the --allow directory",
                      cfg->connect, cfg->self->name, ev.auth_status, cfg->self->name);
                 code = 2;
             } else if (cfg->self && ev.handshake_failed && !ev.handshake_ok) {
-                logm("the CurveZMQ handshake with %s keeps failing (%d attempts in %.0f s): is "
+                logm(c,
+                     "the CurveZMQ handshake with %s keeps failing (%d attempts in %.0f s): is "
                      "--coordinator-key the coordinator's public key?",
                      cfg->connect, ev.handshake_failed, cfg->coordinator_timeout_s);
                 code = 2;
             } else {
-                logm("no word from the coordinator at %s for %.0f s; giving up", cfg->connect,
+                logm(c, "no word from the coordinator at %s for %.0f s; giving up", cfg->connect,
                      cfg->coordinator_timeout_s);
                 code = 1;
             }
         }
     }
-    if (g_stop) {
-        logm("stopping on signal");
+    if (stopping(c)) {
+        logm(c, "stopping on request");
         Fedc__Envelope m;
         Fedc__Bye b = FEDC__BYE__INIT;
         env_init(c, &m, 0);

@@ -52,10 +52,24 @@ typedef struct client_cfg {
     const char *metrics_json; /* one line per local training (epsilon under DP), or NULL */
 } client_cfg;
 
-/* Returns the process exit code: 0 when the coordinator says the run is complete, 1 on a runtime
- * failure (coordinator silent too long, the run failed), 2 on bad data or a refused schema. */
-int client_run(const client_cfg *cfg);
+/* A participant as an object: several may live in one process (each on its own thread), with no
+ * process globals besides the fault-injection rules of test builds. */
+typedef struct fedc_client fedc_client;
 
-void client_request_stop(void);
+/* Creates a client for cfg (borrowed until fedc_client_destroy). FEDC_EINVAL when a required
+ * field (name, connect, data, label) is missing. */
+FEDC_MUST_CHECK fedc_err fedc_client_new(fedc_client **out, const client_cfg *cfg, fedc_diag *d);
+
+/* Runs until the run ends; returns the process exit code: 0 when the coordinator says the run is
+ * complete, 1 on a runtime failure (coordinator silent too long, the run failed, stopped), 2 on bad
+ * data or a refused schema. */
+int fedc_client_run(fedc_client *c);
+
+/* Asks a running client to stop at its next loop turn, saying goodbye (async-signal-safe and
+ * thread-safe). */
+void fedc_client_stop(fedc_client *c);
+
+/* Frees the client (NULL allowed); *c becomes NULL. */
+void fedc_client_destroy(fedc_client **c);
 
 #endif

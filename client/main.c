@@ -73,9 +73,13 @@ static void usage(FILE *f) {
            "data or data the federation refuses.\n");
 }
 
+/* The running client, for the signal handler (this program's only global). */
+static fedc_client *g_running;
+
 static void on_signal(int sig) {
     (void)sig;
-    client_request_stop();
+    if (g_running)
+        fedc_client_stop(g_running);
 }
 
 int main(int argc, char **argv) {
@@ -299,7 +303,17 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = client_run(&c);
+    fedc_client *cl = NULL;
+    fedc_diag d;
+    int rc = 2;
+    if (fedc_client_new(&cl, &c, &d)) {
+        cli_error(CMD, "%s", d.msg);
+    } else {
+        g_running = cl;
+        rc = fedc_client_run(cl);
+        g_running = NULL;
+        fedc_client_destroy(&cl);
+    }
     cli_free_list(drop_list);
     fedc_key_wipe(&self);
     free(peers);

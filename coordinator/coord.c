@@ -9,6 +9,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +37,41 @@
 /* Bytes of a message beyond its raw frame (the envelope), in the size checks of --max-msg-mb. */
 #define ENVELOPE_SLACK 4096
 
-static volatile sig_atomic_t g_stop;
+/* The object behind the API (coord.h): the configuration it runs and its stop flag, set from a
+ * signal handler or another thread. */
+struct fedc_coord {
+    const coord_cfg *cfg;
+    atomic_int stop;
+};
 
-void coord_request_stop(void) {
-    g_stop = 1;
+fedc_err fedc_coord_new(fedc_coord **out, const coord_cfg *cfg, fedc_diag *d) {
+    *out = NULL;
+    if (!cfg || !cfg->bind) {
+        fedc_diag_set(d, "a coordinator needs an endpoint to bind");
+        return FEDC_EINVAL;
+    }
+    fedc_coord *p = calloc(1, sizeof *p);
+    if (!p) {
+        fedc_diag_set(d, "out of memory");
+        return FEDC_ENOMEM;
+    }
+    p->cfg = cfg;
+    atomic_init(&p->stop, 0);
+    *out = p;
+    return FEDC_OK;
+}
+
+void fedc_coord_stop(fedc_coord *p) {
+    atomic_store(&p->stop, 1);
+}
+
+void fedc_coord_destroy(fedc_coord **p) {
+    free(*p);
+    *p = NULL;
+}
+
+static int stopping(const coord *co) {
+    return atomic_load(co->stop) != 0;
 }
 
 void logm(const char *fmt, ...) {
@@ -1977,7 +2009,7 @@ static void say_run_complete(coord *co) {
     m.bye = &b;
     zmq_pollitem_t item = {fedc_net_socket(co->ep), 0, ZMQ_POLLIN, 0};
     double end = fedc_clock_s() + cfg->heartbeat_timeout_s;
-    for (double t = fedc_clock_s(); !g_stop && t < end; t = fedc_clock_s()) {
+    for (double t = fedc_clock_s(); !stopping(co) && t < end; t = fedc_clock_s()) {
         int n = zmq_poll(&item, 1, poll_ms(t + MAX_SLEEP_S < end ? t + MAX_SLEEP_S : end, t));
         for (int k = 0; n > 0 && k < 1024; k++) {
             fedc_inbox in;
@@ -2024,10 +2056,12 @@ static void cleanup(coord *co) {
         zmq_ctx_term(co->zctx);
 }
 
-int coord_run(const coord_cfg *cfg) {
+int fedc_coord_run(fedc_coord *p) {
+    const coord_cfg *cfg = p->cfg;
     coord co_, *co = &co_;
     memset(co, 0, sizeof *co);
     co->cfg = cfg;
+    co->stop = &p->stop;
     co->metrics_fd = -1;
     co->round = 1;
     co->pos_weight = 1.0f;
@@ -2105,7 +2139,7 @@ int coord_run(const coord_cfg *cfg) {
         zmq_pollitem_t item = {fedc_net_socket(co->ep), 0, ZMQ_POLLIN, 0};
         long timeout = 0;
         int over = 0;
-        while (!g_stop && !over) {
+        while (!stopping(co) && !over) {
             int n = zmq_poll(&item, 1, timeout);
             if (n < 0 && zmq_errno() != EINTR) {
                 logm("poll failed: %s", zmq_strerror(zmq_errno()));
@@ -2164,7 +2198,7 @@ int coord_run(const coord_cfg *cfg) {
                              "run failed: the coordinator cannot go on");
             goto linger;
         }
-        if (g_stop) {
+        if (stopping(co)) {
             logm("stopping on signal after round %u", co->round - 1);
             for (int i = 0; i < co->n_cl; i++)
                 if (co->cl[i].alive && !co->cl[i].gone)

@@ -88,11 +88,22 @@ typedef struct coord_cfg {
     int quiet;
 } coord_cfg;
 
+/* A coordinator as an object: several may live in one process (each on its own thread), with no
+ * process globals besides the fault-injection rules of test builds. */
+typedef struct fedc_coord fedc_coord;
+
+/* Creates a coordinator for cfg (borrowed until fedc_coord_destroy). FEDC_EINVAL without an
+ * endpoint to bind. */
+FEDC_MUST_CHECK fedc_err fedc_coord_new(fedc_coord **out, const coord_cfg *cfg, fedc_diag *d);
+
 /* Runs the whole federation; returns the process exit code (0 done, 1 failure, 2 bad input such
  * as an unusable checkpoint). Prints one line per round on stdout, problems on stderr. */
-int coord_run(const coord_cfg *cfg);
+int fedc_coord_run(fedc_coord *c);
 
-/* Asks a running coord_run to stop at its next loop turn (async-signal-safe). */
-void coord_request_stop(void);
+/* Asks a running coordinator to stop at its next loop turn (async-signal-safe and thread-safe). */
+void fedc_coord_stop(fedc_coord *c);
+
+/* Frees the coordinator (NULL allowed); *c becomes NULL. */
+void fedc_coord_destroy(fedc_coord **c);
 
 #endif

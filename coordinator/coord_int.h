@@ -3,6 +3,7 @@
 #ifndef FEDC_COORD_INT_H
 #define FEDC_COORD_INT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "coord.h"
@@ -88,6 +89,7 @@ typedef struct peer_log {
 
 typedef struct coord {
     const coord_cfg *cfg;
+    atomic_int *stop; /* the owner's stop flag (fedc_coord_stop) */
     void *zctx;
     fedc_endpoint *ep;
     uint8_t run_id[FEDC_RUN_ID_BYTES];

@@ -343,9 +343,13 @@ static int check_dp(coord_cfg *c, float clip, float noise, float delta, float ta
     return 0;
 }
 
+/* The running coordinator, for the signal handler (this program's only global). */
+static fedc_coord *g_running;
+
 static void on_signal(int sig) {
     (void)sig;
-    coord_request_stop();
+    if (g_running)
+        fedc_coord_stop(g_running);
 }
 
 int main(int argc, char **argv) {
@@ -664,5 +668,15 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    return coord_run(&c);
+    fedc_coord *co = NULL;
+    fedc_diag d;
+    if (fedc_coord_new(&co, &c, &d)) {
+        cli_error(CMD, "%s", d.msg);
+        return FEDC_EXIT_USAGE;
+    }
+    g_running = co;
+    int rc = fedc_coord_run(co);
+    g_running = NULL;
+    fedc_coord_destroy(&co);
+    return rc;
 }
