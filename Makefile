@@ -10,6 +10,9 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
+# Every build made here (make demo, check, test, and so CI through .ci/run) treats warnings as
+# errors; a plain `cmake -S . -B dir` does not (FEDC_WERROR defaults to OFF for users).
+WERROR     := -DFEDC_WERROR=ON
 
 .PHONY: all deps build build-asan demo test test-release test-asan test-fuzz check format \
         format-check bench clean
@@ -20,17 +23,17 @@ deps:
 	@scripts/install-deps.sh
 
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(WERROR) $(CMAKE_ARGS)
 
 $(ASAN_BUILD)/CMakeCache.txt:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDC_SANITIZE=ON \
-	      -DFEDC_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	      -DFEDC_BUILD_BENCH=OFF $(WERROR) $(CMAKE_ARGS)
 
 # libFuzzer needs clang; Debian's clang has no OpenMP runtime without libomp, and the fuzzed code
 # does not use it.
 $(FUZZ_BUILD)/CMakeCache.txt:
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	      -DFEDC_FUZZ=ON -DFEDC_OPENMP=OFF -DFEDC_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	      -DFEDC_FUZZ=ON -DFEDC_OPENMP=OFF -DFEDC_BUILD_BENCH=OFF $(WERROR) $(CMAKE_ARGS)
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
