@@ -227,10 +227,7 @@ static void *zap_main(void *arg) {
         const uint8_t *key;
         int key_refused;
         const char *code = zap_check(z, f, n, text, sizeof text, &who, &key, &key_refused);
-        zmq_msg_t no_id;
-        zmq_msg_init(&no_id);
-        zap_reply(z->rep, n >= 2 ? &f[1] : &no_id, code, text, who ? who : "");
-        zmq_msg_close(&no_id);
+        /* Counted before the reply goes out, so whoever sees the refusal sees it counted. */
         if (key_refused) {
             int probe = key && z->has_probe && memcmp(key, z->probe_key, 32) == 0;
             if (!probe) {
@@ -255,6 +252,10 @@ static void *zap_main(void *arg) {
                 }
             }
         }
+        zmq_msg_t no_id;
+        zmq_msg_init(&no_id);
+        zap_reply(z->rep, n >= 2 ? &f[1] : &no_id, code, text, who ? who : "");
+        zmq_msg_close(&no_id);
         for (int i = 0; i < n; i++)
             zmq_msg_close(&f[i]);
     }
