@@ -56,6 +56,7 @@
 
 #include <sodium.h>
 
+#include "fedc/dp_fedavg.h"
 #include "fedc/clip.h"
 #include "coord_int.h"
 #include "fedc/dp.h"
@@ -140,16 +141,11 @@ int agg_init(coord *co) {
     }
     co->dp_scale = q.scale;
     fedc_dp_noise_init(&co->noise);
-    if (cfg->dp_adaptive) {
-        double zb = 2.0 * cfg->dp_count_noise;
-        double inv = 1.0 / (cfg->dp_noise * cfg->dp_noise) - 1.0 / (zb * zb);
-        if (!(inv > 0)) {
-            logm("--dp-adaptive: the count's noise (--dp-count-noise %g) leaves no privacy for "
-                 "the update at --dp-noise %g: 2 x count noise must exceed the noise multiplier",
-                 cfg->dp_count_noise, cfg->dp_noise);
-            return 2;
-        }
-        co->dp_z_update = 1.0 / sqrt(inv);
+    if (cfg->dp_adaptive &&
+        fedc_dpfa_update_multiplier(&co->dp_z_update, cfg->dp_noise, cfg->dp_count_noise, &d)) {
+        logm("--dp-adaptive (--dp-count-noise %g, --dp-noise %g): %s", cfg->dp_count_noise,
+             cfg->dp_noise, d.msg);
+        return 2;
     }
     return 0;
 }
@@ -253,15 +249,8 @@ int agg_budget_exceeded(coord *co) {
 }
 
 int agg_dp_sample(coord *co, int *chosen, int n) {
-    /* Each candidate joins with probability q, decided by a secret uniform 32-bit draw. */
-    const double q = co->cfg->fraction_fit;
-    const uint64_t cut = (uint64_t)(q * 4294967296.0);
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (q >= 1.0 || (uint64_t)randombytes_random() < cut)
-            chosen[k++] = i;
-    co->dp_expected = q * (double)n;
-    return k;
+    co->dp_expected = co->cfg->fraction_fit * (double)n;
+    return fedc_dpfa_sample(chosen, n, co->cfg->fraction_fit);
 }
 
 int agg_restore(coord *co, const char *line, uint32_t rounds_done) {
@@ -508,20 +497,6 @@ int agg_check_secure(coord *co, double weight, double examples, int n) {
     return ok && wok ? 0 : -1;
 }
 
-/* The bound on the L2 distance between the integer vectors Q of two neighbouring rounds (one
- * client more or less) on the grid m / s, for an update clip norm c:
- *  - secure: a client's quantised vector is floor(s u + r) with r uniform in [0, 1) per
- *    coordinate, so its norm is below s c + sqrt(n); re-rounding the sum to the grid m / s (m > 1)
- *    moves each coordinate of either sum by at most 1/2: (s c + sqrt(n)) / m + sqrt(n).
- *  - plain: the accumulator holds round(u 2^24) per client (norm within c + sqrt(n) 2^-25) and Q
- *    rounds the sum times s / m (computed in double, exact to far below one step), so
- *    (s / m)(c + sqrt(n) 2^-25) + sqrt(n), plus one step for the double arithmetic.
- * Both are at most s c / m + sqrt(n) (2 + s 2^-25 / m) + 1. */
-static double grid_sensitivity(const coord *co, double c, double m) {
-    double rn = sqrt((double)co->n_params), s = co->dp_scale;
-    return s * c / m + rn * (2.0 + s * 0x1p-25 / m) + 1.0;
-}
-
 int agg_dp_finish(coord *co, const uint32_t *sa_upd, double unclipped) {
     if (!agg_dp_on(co))
         return 0;
@@ -534,15 +509,12 @@ int agg_dp_finish(coord *co, const uint32_t *sa_upd, double unclipped) {
         return -1;
     }
     /* The grid m / s, m a power of two, fine enough that the noise sd z Delta stays within the
-     * sampler's range (m = 1, the quantiser's own grid, unless the clip norm is very large). */
+     * sampler's range (m = 1, the quantiser's own grid, unless the clip norm is very large);
+     * Delta is fedc_dpfa_grid_sensitivity (dp_fedavg.h has the argument). */
     double m = 1.0, sigma = 0;
-    for (int j = 0; j <= 40; j++, m *= 2.0) {
-        sigma = co->dp_z_update * grid_sensitivity(co, (double)co->dp_clip_now, m);
-        if (sigma <= FEDC_DGAUSS_MAX_SIGMA)
-            break;
-    }
     fedc_dgauss_param p;
-    if (fedc_dgauss_param_from(&p, fmax(sigma, FEDC_DGAUSS_MIN_SIGMA), &d)) {
+    if (fedc_dpfa_grid(&m, &sigma, co->dp_z_update, s, (double)co->dp_clip_now, n, &d) ||
+        fedc_dgauss_param_from(&p, fmax(sigma, FEDC_DGAUSS_MIN_SIGMA), &d)) {
         logm("round %u: client-level DP: the noise sd %g grid steps cannot be drawn: %s; the "
              "model is not released",
              co->round, sigma, d.msg);
@@ -579,9 +551,8 @@ int agg_dp_finish(coord *co, const uint32_t *sa_upd, double unclipped) {
         }
         fedc_dgauss_add(&co->noise, &b, 1, &pb);
         double frac = (double)b / den;
-        double next = (double)co->dp_clip_now * exp(-cfg->dp_clip_lr * (frac - cfg->dp_quantile));
-        /* Within what the wire accepts (codec: clip_norm <= 1e6) and above zero. */
-        co->dp_clip_now = (float)fmin(fmax(next, 1e-9), 1e6);
+        co->dp_clip_now = (float)fedc_dpfa_clip_step((double)co->dp_clip_now, frac, cfg->dp_clip_lr,
+                                                     cfg->dp_quantile);
         co->dp_frac_unclipped = frac;
     }
     return 0;
