@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
-#include <zmq.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -1437,7 +1436,7 @@ int fedc_client_run(fedc_client *p) {
         logm(c, "cannot create a pipe: %s", strerror(errno));
         goto out;
     }
-    c->zctx = zmq_ctx_new();
+    c->zctx = fedc_net_context_new();
     fedc_err crc = !c->zctx ? FEDC_EIO
                    : cfg->self
                        ? fedc_net_connect_secure(&c->ep, c->zctx, cfg->connect, cfg->max_msg,
@@ -1452,16 +1451,15 @@ int fedc_client_run(fedc_client *p) {
          fedc_task_name(c->task), cfg->connect);
     c->last_heard = fedc_clock_s();
     send_join(c);
-    zmq_pollitem_t items[3] = {{fedc_net_socket(c->ep), 0, ZMQ_POLLIN, 0},
-                               {NULL, c->pipe_fd[0], ZMQ_POLLIN, 0},
-                               {fedc_net_monitor(c->ep), 0, ZMQ_POLLIN, 0}};
-    int n_items = cfg->self ? 3 : 2;
     fedc_net_event_state ev;
     memset(&ev, 0, sizeof ev);
     double no_handshake_since = fedc_clock_s();
     code = -1;
     while (code < 0 && !stopping(c)) {
-        int n = zmq_poll(items, n_items, 50);
+        unsigned ready = 0;
+        fedc_diag pd;
+        fedc_err prc = fedc_net_wait(c->ep, c->pipe_fd[0], cfg->self != NULL, 50, &ready, &pd);
+        int n = ready != 0;
         if (cfg->self) {
             fedc_net_events(c->ep, &ev);
             if (ev.auth_failed) {
@@ -1486,12 +1484,12 @@ int fedc_client_run(fedc_client *p) {
                 break;
             }
         }
-        if (n < 0 && zmq_errno() != EINTR) {
-            logm(c, "poll failed: %s", zmq_strerror(zmq_errno()));
+        if (prc) {
+            logm(c, "%s", pd.msg);
             code = 1;
             break;
         }
-        if (n > 0 && (items[1].revents & ZMQ_POLLIN) && c->busy)
+        if ((ready & FEDC_NET_READY_FD) && c->busy)
             on_training_done(c);
         for (int k = 0; n > 0 && k < 64 && code < 0; k++) {
             fedc_inbox in;
@@ -1546,8 +1544,7 @@ int fedc_client_run(fedc_client *p) {
         m.body_case = FEDC__ENVELOPE__BODY_BYE;
         m.bye = &b;
         (void)send_msg(c, &m, NULL, 0);
-        int linger = 500;
-        zmq_setsockopt(fedc_net_socket(c->ep), ZMQ_LINGER, &linger, sizeof linger);
+        fedc_net_set_linger(c->ep, 500);
         code = 1;
     }
 out:
@@ -1556,8 +1553,7 @@ out:
     if (c->dp_live)
         fedc_dp_noise_wipe(&c->dp_rng);
     fedc_net_close(&c->ep);
-    if (c->zctx)
-        zmq_ctx_term(c->zctx);
+    fedc_net_context_free(&c->zctx);
     if (c->pipe_fd[0] >= 0)
         close(c->pipe_fd[0]);
     if (c->pipe_fd[1] >= 0)

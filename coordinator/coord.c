@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #include "checkpoint.h"
 #include "fedc/codec.h"
@@ -1665,8 +1664,8 @@ static double next_due(const coord *co, double t) {
     return due;
 }
 
-/* Milliseconds for zmq_poll until `due`: rounded up, plus one so that the strict comparisons of
- * the deadlines (t - since > timeout) hold on waking; 0 for a time already past. */
+/* Milliseconds to wait (fedc_net_wait) until `due`: rounded up, plus one so that the strict
+ * comparisons of the deadlines (t - since > timeout) hold on waking; 0 for a time already past. */
 static long poll_ms(double due, double t) {
     if (due <= t)
         return 0;
@@ -1970,7 +1969,7 @@ static int restore(coord *co, char **ckpt_line) {
  * is refused; without (--insecure), plain TCP. */
 static int open_endpoint(coord *co, fedc_diag *d) {
     const coord_cfg *cfg = co->cfg;
-    co->zctx = zmq_ctx_new();
+    co->zctx = fedc_net_context_new();
     if (!co->zctx) {
         fedc_diag_set(d, "cannot create a ZeroMQ context");
         return -1;
@@ -2007,11 +2006,15 @@ static void say_run_complete(coord *co) {
     b.code = FEDC_BYE_COMPLETE;
     m.body_case = FEDC__ENVELOPE__BODY_BYE;
     m.bye = &b;
-    zmq_pollitem_t item = {fedc_net_socket(co->ep), 0, ZMQ_POLLIN, 0};
     double end = fedc_clock_s() + cfg->heartbeat_timeout_s;
     for (double t = fedc_clock_s(); !stopping(co) && t < end; t = fedc_clock_s()) {
-        int n = zmq_poll(&item, 1, poll_ms(t + MAX_SLEEP_S < end ? t + MAX_SLEEP_S : end, t));
-        for (int k = 0; n > 0 && k < 1024; k++) {
+        unsigned ready = 0;
+        if (fedc_net_wait(co->ep, -1, 0, poll_ms(t + MAX_SLEEP_S < end ? t + MAX_SLEEP_S : end, t),
+                          &ready, &d)) {
+            logm("%s", d.msg);
+            break;
+        }
+        for (int k = 0; ready && k < 1024; k++) {
             fedc_inbox in;
             fedc_msg_expect x = {0};
             x.round = -1;
@@ -2052,8 +2055,7 @@ static void cleanup(coord *co) {
     if (co->metrics_fd >= 0)
         close(co->metrics_fd);
     fedc_net_close(&co->ep);
-    if (co->zctx)
-        zmq_ctx_term(co->zctx);
+    fedc_net_context_free(&co->zctx);
 }
 
 int fedc_coord_run(fedc_coord *p) {
@@ -2136,15 +2138,16 @@ int fedc_coord_run(fedc_coord *p) {
         fflush(stderr);
         co->ph = PH_WAIT;
         co->wait_since = co->wait_logged = fedc_clock_s();
-        zmq_pollitem_t item = {fedc_net_socket(co->ep), 0, ZMQ_POLLIN, 0};
         long timeout = 0;
         int over = 0;
         while (!stopping(co) && !over) {
-            int n = zmq_poll(&item, 1, timeout);
-            if (n < 0 && zmq_errno() != EINTR) {
-                logm("poll failed: %s", zmq_strerror(zmq_errno()));
+            unsigned ready = 0;
+            fedc_diag pd;
+            if (fedc_net_wait(co->ep, -1, 0, timeout, &ready, &pd)) {
+                logm("%s", pd.msg);
                 break;
             }
+            int n = ready != 0;
             /* Drain what is queued, then move on; a bad message never stops the loop. Messages
              * queued together are all handled before the state machine moves (a round starts
              * with every Join already received, as with the tick before). */
@@ -2240,8 +2243,7 @@ linger:
     plog_flush(co);
     if (co->ep) {
         /* Let the last messages (Bye) leave before the socket closes. */
-        int linger = 1000;
-        zmq_setsockopt(fedc_net_socket(co->ep), ZMQ_LINGER, &linger, sizeof linger);
+        fedc_net_set_linger(co->ep, 1000);
     }
 out:
     free(ckpt_line);

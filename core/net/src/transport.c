@@ -508,6 +508,50 @@ void *fedc_net_socket(fedc_endpoint *e) {
     return e->sock;
 }
 
+void *fedc_net_context_new(void) {
+    return zmq_ctx_new();
+}
+
+void fedc_net_context_free(void **ctx) {
+    if (*ctx)
+        zmq_ctx_term(*ctx);
+    *ctx = NULL;
+}
+
+fedc_err fedc_net_wait(fedc_endpoint *e, int fd, int watch_monitor, long timeout_ms,
+                       unsigned *ready, fedc_diag *d) {
+    zmq_pollitem_t items[3];
+    int n = 0, at_fd = -1, at_mon = -1;
+    items[n++] = (zmq_pollitem_t){e->sock, 0, ZMQ_POLLIN, 0};
+    if (fd >= 0) {
+        at_fd = n;
+        items[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
+    }
+    if (watch_monitor && e->mon) {
+        at_mon = n;
+        items[n++] = (zmq_pollitem_t){e->mon, 0, ZMQ_POLLIN, 0};
+    }
+    *ready = 0;
+    int k = zmq_poll(items, n, timeout_ms);
+    if (k < 0) {
+        if (zmq_errno() == EINTR)
+            return FEDC_OK;
+        fedc_diag_set(d, "poll failed: %s", zmq_strerror(zmq_errno()));
+        return FEDC_EIO;
+    }
+    if (items[0].revents & ZMQ_POLLIN)
+        *ready |= FEDC_NET_READY_MSG;
+    if (at_fd >= 0 && (items[at_fd].revents & ZMQ_POLLIN))
+        *ready |= FEDC_NET_READY_FD;
+    if (at_mon >= 0 && (items[at_mon].revents & ZMQ_POLLIN))
+        *ready |= FEDC_NET_READY_MONITOR;
+    return FEDC_OK;
+}
+
+void fedc_net_set_linger(fedc_endpoint *e, int ms) {
+    zmq_setsockopt(e->sock, ZMQ_LINGER, &ms, sizeof ms);
+}
+
 static int send_frame(void *sock, const void *data, size_t len, int more) {
     return zmq_send(sock, data, len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)) < 0 ? -1 : 0;
 }

@@ -89,8 +89,27 @@ void fedc_net_close(fedc_endpoint **e);
 /* The address actually bound (resolves a "*" port), for tests and logs. */
 const char *fedc_net_endpoint(const fedc_endpoint *e);
 
-/* The ZeroMQ socket, for zmq_poll in the caller's event loop. */
+/* The ZeroMQ socket (tests that play a peer by hand use it; programs use fedc_net_wait). */
 void *fedc_net_socket(fedc_endpoint *e);
+
+/* A ZeroMQ context for the endpoints of one coordinator or client, and its end (accepts NULL,
+ * sets *ctx = NULL). NULL when libzmq cannot make one. */
+void *fedc_net_context_new(void);
+void fedc_net_context_free(void **ctx);
+
+/* What fedc_net_wait found ready. */
+enum { FEDC_NET_READY_MSG = 1, FEDC_NET_READY_FD = 2, FEDC_NET_READY_MONITOR = 4 };
+
+/* Waits up to timeout_ms (0: just look) until a message can be received on e, or the file
+ * descriptor fd (>= 0; -1 for none) is readable, or (watch_monitor) the socket monitor has an
+ * event; *ready gets the FEDC_NET_READY_* bits (0 on timeout or when a signal interrupted the
+ * wait). FEDC_EIO with the reason when the wait itself fails. */
+FEDC_MUST_CHECK fedc_err fedc_net_wait(fedc_endpoint *e, int fd, int watch_monitor, long timeout_ms,
+                                       unsigned *ready, fedc_diag *d);
+
+/* How long unsent messages may hold up closing the endpoint, in milliseconds (a goodbye that
+ * should still leave). */
+void fedc_net_set_linger(fedc_endpoint *e, int ms);
 
 /* Sends m (to peer `to` on a ROUTER; `to` is ignored on a DEALER). When raw is not NULL, raw_len
  * bytes follow as a raw frame (the message's tensor then carries only its count). Errors:
