@@ -52,6 +52,10 @@ endforeach()
 if(NOT (FEDC_SANITIZE OR FEDC_TSAN OR FEDC_FUZZ))
   target_link_options(fedc_lib PRIVATE LINKER:--no-undefined)
 endif()
+# Only the public fedc_ names are exported (cmake/fedc.map): internal fedc__ functions and the
+# generated protobuf-c code are not part of the ABI.
+target_link_options(fedc_lib PRIVATE LINKER:--version-script=${PROJECT_SOURCE_DIR}/cmake/fedc.map)
+set_property(TARGET fedc_lib APPEND PROPERTY LINK_DEPENDS ${PROJECT_SOURCE_DIR}/cmake/fedc.map)
 
 # Public headers: every header of core/nn, core/fl and core/net but the wire ones.
 set(FEDC_PRIVATE_HEADERS codec.h transport.h)

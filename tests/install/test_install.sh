@@ -47,6 +47,9 @@ for f in "$prefix/bin/fedc" "$prefix/bin/fedc-coordinator" "$prefix/bin/fedc-cli
 done
 soname=$(objdump -p "$libdir/libfedc.so" | awk '$1 == "SONAME" { print $2 }')
 [ "$soname" = libfedc.so.0 ] || fail "SONAME of libfedc.so is '$soname', expected libfedc.so.0"
+# Only public names are exported: no internal fedc__ function, no generated protobuf-c code.
+internal=$(nm -D --defined-only "$libdir/libfedc.so" | awk '$3 ~ /^fedc__/ || $3 ~ /^protobuf_c/ {print $3}' | head -3)
+[ -z "$internal" ] || fail "libfedc.so exports internal symbols: $(echo $internal)"
 
 case ${FEDC_INSTALL_BREAK:-} in
 pc) sed -i 's/^Libs: .*/Libs: -L${libdir} -lfedc_not_there/' "$libdir/pkgconfig/fedc.pc" ;;
