@@ -1,5 +1,5 @@
 # fedc_add_test(NAME SOURCES a.c [b.c] LIBS libs... LABEL unit [TIMEOUT s] [ARGS ...])
-# One executable per test file, registered with CTest with a timeout and a label (STYLE.md).
+# One executable per test file, registered with CTest with a timeout and a label.
 function(fedc_add_test name)
   cmake_parse_arguments(T "" "LABEL;TIMEOUT" "SOURCES;LIBS;ARGS" ${ARGN})
   if(NOT T_LABEL)

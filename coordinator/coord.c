@@ -594,16 +594,7 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
             logm("cannot run: %s", too);
             char reason[600];
             snprintf(reason, sizeof reason, "run failed: the coordinator's %s", too);
-            Fedc__Envelope m;
-            Fedc__Bye b = FEDC__BYE__INIT;
-            env_init(co, &m, e->round);
-            b.reason = reason;
-            b.code = FEDC_BYE_FAILED;
-            m.body_case = FEDC__ENVELOPE__BODY_BYE;
-            m.bye = &b;
-            fedc_diag d;
-            if (fedc_net_send(co->ep, from, &m, NULL, 0, &d))
-                logm("cannot tell %s: %s", name, d.msg);
+            fedc_net_send_bye(co->ep, from, co->run_id, e->round, FEDC_BYE_FAILED, reason);
             co->exit_code = 2;
             co->ph = PH_DONE;
             return;
@@ -614,16 +605,7 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
         snprintf(reason, sizeof reason, "refused: your data does not match the federation: %s",
                  why);
         logp(co, from, name, "refused %s: %s", name, why);
-        Fedc__Envelope m;
-        Fedc__Bye b = FEDC__BYE__INIT;
-        env_init(co, &m, e->round);
-        b.reason = reason;
-        b.code = FEDC_BYE_REFUSED;
-        m.body_case = FEDC__ENVELOPE__BODY_BYE;
-        m.bye = &b;
-        fedc_diag d;
-        if (fedc_net_send(co->ep, from, &m, NULL, 0, &d))
-            logm("cannot tell %s: %s", name, d.msg);
+        fedc_net_send_bye(co->ep, from, co->run_id, e->round, FEDC_BYE_REFUSED, reason);
         return;
     }
     client *c = find_peer(co, from);
