@@ -2,7 +2,7 @@
  * "Tests that prove it"). Each test plays one attack from the review of the
  * protocol and hands what the coordinator obtained to a decoder that tries to rebuild the
  * victim's input exactly; with the defences it must recover nothing. Each attack runs a second
- * time with that one defence switched off (this executable compiles core/fl/src/sa_proto.c with
+ * time with that one defence switched off (this executable compiles core/fl/src/sa_client.c with
  * FEDC_SA_TEST_WEAK, which adds the switches; the library never has them), and the same decoder
  * must then recover the input bit for bit, which shows that the test can fail:
  *   - a neighbourhood of one with threshold 1 (the floors);

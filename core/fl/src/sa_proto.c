@@ -1,6 +1,8 @@
-/* The SecAgg+ state machines (contracts and the steps in sa_proto.h; the argument for each check
- * in docs/security.md). */
+/* What both sides of the SecAgg+ protocol compute the same way (sa_proto.h has the contracts,
+ * docs/security.md the argument): the session counter and id, the digests that signatures cover,
+ * commitments, the drawn graph. The client is sa_client.c, the coordinator sa_server.c. */
 #include "fedc/sa_proto.h"
+#include "sa_int.h"
 
 #include <math.h>
 #include <sodium.h>
@@ -8,29 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    C_IDLE,
-    C_ADVERTISED,
-    C_GRAPHED,
-    C_SHARED,
-    C_COLLECTED,
-    C_MASKED,
-    C_SIGNED,
-    C_REVEALED,
-    C_ABORTED = -1
-};
-enum { F_R = 1, F_SHARED = 2, F_MASKED = 4, F_SIGNED = 8, F_REVEALED = 16 };
-
-#define NAME_SLOT (FEDC_SA_NAME_MAX + 1)
-
-#ifdef FEDC_SA_TEST_WEAK
-fedc_sa_weak fedc_sa_weakened;
-#define WEAK(x) (fedc_sa_weakened.x)
-#else
-#define WEAK(x) 0
-#endif
-
-static void put_le32(uint8_t *p, uint32_t v) {
+void fedc__sa_put_le32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
@@ -38,17 +18,17 @@ static void put_le32(uint8_t *p, uint32_t v) {
 }
 
 static void put_le64(uint8_t *p, uint64_t v) {
-    put_le32(p, (uint32_t)v);
-    put_le32(p + 4, (uint32_t)(v >> 32));
+    fedc__sa_put_le32(p, (uint32_t)v);
+    fedc__sa_put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
-static uint32_t get_le32(const uint8_t *p) {
+uint32_t fedc__sa_get_le32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static void hash_u32(crypto_generichash_state *st, uint32_t v) {
     uint8_t b[4];
-    put_le32(b, v);
+    fedc__sa_put_le32(b, v);
     crypto_generichash_update(st, b, 4);
 }
 
@@ -93,7 +73,7 @@ int fedc_sa_fewest_in_sum(int min_nbrs) {
     return fedc_sa_threshold_floor(min_nbrs < 1 ? FEDC_SA_MIN_NBRS_DEFAULT : min_nbrs);
 }
 
-static int default_h(int n, int h) {
+int fedc__sa_default_h(int n, int h) {
     if (h > 0)
         return h;
     h = 0;
@@ -103,13 +83,13 @@ static int default_h(int n, int h) {
 }
 
 int fedc_sa_graph_mode(int n, int h) {
-    return 2 * (int64_t)default_h(n, h) + 1 < n;
+    return 2 * (int64_t)fedc__sa_default_h(n, h) + 1 < n;
 }
 
 /* The message an advertisement signs: the domain, the session id (run and full counter), the
  * signer's name, both round keys and the commitment. */
-static void adv_digest(uint8_t out[32], const uint8_t run_id[FEDC_SA_RUN_BYTES], uint64_t counter,
-                       const char *name, const fedc_sa_adv *adv) {
+void fedc__sa_adv_digest(uint8_t out[32], const uint8_t run_id[FEDC_SA_RUN_BYTES], uint64_t counter,
+                         const char *name, const fedc_sa_adv *adv) {
     uint8_t sid[FEDC_SA_SID_BYTES];
     crypto_generichash_state st;
     fedc_sa_session(sid, run_id, counter);
@@ -129,12 +109,12 @@ fedc_err fedc_sa_adv_verify(const fedc_sa_adv *adv, const uint8_t sign_pk[32],
     uint8_t m[32];
     if (sodium_init() < 0)
         return FEDC_EIO;
-    adv_digest(m, run_id, counter, name, adv);
+    fedc__sa_adv_digest(m, run_id, counter, name, adv);
     return crypto_sign_verify_detached(adv->sig, m, sizeof m, sign_pk) == 0 ? FEDC_OK
                                                                             : FEDC_ECHECKSUM;
 }
 
-static void commit_of(uint8_t out[32], const uint8_t r[32]) {
+void fedc__sa_commit_of(uint8_t out[32], const uint8_t r[32]) {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 32);
     crypto_generichash_update(&st, (const uint8_t *)"fedc-secagg-commit", 18);
@@ -144,9 +124,9 @@ static void commit_of(uint8_t out[32], const uint8_t r[32]) {
 
 /* The graph of a session in graph mode: a seed hashed from every participant's name, commitment
  * and reveal (in session order) with the session id, n and h; the ring is shuffled by it. */
-static fedc_err draw_graph(fedc_sa_graph *g, const uint8_t sid[FEDC_SA_SID_BYTES], int n, int h,
-                           const char *names, const uint8_t *commits, const uint8_t *reveals,
-                           uint8_t seed_out[32], fedc_diag *d) {
+fedc_err fedc__sa_draw_graph(fedc_sa_graph *g, const uint8_t sid[FEDC_SA_SID_BYTES], int n, int h,
+                             const char *names, const uint8_t *commits, const uint8_t *reveals,
+                             uint8_t seed_out[32], fedc_diag *d) {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 32);
     crypto_generichash_update(&st, (const uint8_t *)"fedc-secagg-graph", 17);
@@ -159,15 +139,16 @@ static fedc_err draw_graph(fedc_sa_graph *g, const uint8_t sid[FEDC_SA_SID_BYTES
         crypto_generichash_update(&st, reveals + 32 * (size_t)i, 32);
     }
     crypto_generichash_final(&st, seed_out, 32);
-    uint64_t s64 = (uint64_t)get_le32(seed_out) | (uint64_t)get_le32(seed_out + 4) << 32;
-    return fedc_sa_graph_make(g, n, h, s64, get_le32(seed_out + 8), d);
+    uint64_t s64 = (uint64_t)fedc__sa_get_le32(seed_out) | (uint64_t)fedc__sa_get_le32(seed_out + 4)
+                                                               << 32;
+    return fedc_sa_graph_make(g, n, h, s64, fedc__sa_get_le32(seed_out + 8), d);
 }
 
 /* The view digest the consistency signatures cover: the session, threshold, n, h, every
  * participant's name in session order and the graph seed (zero outside graph mode). Two clients
  * with the same view hold the same participant list, threshold and graph. */
-static void view_digest(uint8_t out[32], const uint8_t sid[FEDC_SA_SID_BYTES], int t, int n, int h,
-                        const char *names, const uint8_t seed[32]) {
+void fedc__sa_view_digest(uint8_t out[32], const uint8_t sid[FEDC_SA_SID_BYTES], int t, int n,
+                          int h, const char *names, const uint8_t seed[32]) {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 32);
     crypto_generichash_update(&st, (const uint8_t *)"fedc-secagg-view", 16);
@@ -181,8 +162,8 @@ static void view_digest(uint8_t out[32], const uint8_t sid[FEDC_SA_SID_BYTES], i
     crypto_generichash_final(&st, out, 32);
 }
 
-static void consist_digest(uint8_t out[32], const uint8_t sid[FEDC_SA_SID_BYTES], uint32_t id,
-                           const uint8_t view[32], const uint32_t *u3, int n_u3) {
+void fedc__sa_consist_digest(uint8_t out[32], const uint8_t sid[FEDC_SA_SID_BYTES], uint32_t id,
+                             const uint8_t view[32], const uint32_t *u3, int n_u3) {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 32);
     crypto_generichash_update(&st, (const uint8_t *)"fedc-secagg-consistency", 23);
@@ -201,146 +182,11 @@ fedc_err fedc_sa_consist_verify(const uint8_t sig[FEDC_SA_SIG_BYTES], const uint
     uint8_t m[32];
     if (sodium_init() < 0)
         return FEDC_EIO;
-    consist_digest(m, sid, id, view, u3, n_u3);
+    fedc__sa_consist_digest(m, sid, id, view, u3, n_u3);
     return crypto_sign_verify_detached(sig, m, sizeof m, sign_pk) == 0 ? FEDC_OK : FEDC_ECHECKSUM;
 }
 
-/* ---- client ---------------------------------------------------------------------------------- */
-
-static void wipe_session(fedc_sa_client *c) {
-    if (c->enc_key)
-        sodium_memzero(c->enc_key, (size_t)c->size * 32);
-    if (c->mask_seed)
-        sodium_memzero(c->mask_seed, (size_t)c->size * 32);
-    if (c->held)
-        sodium_memzero(c->held, (size_t)c->size * 64);
-    free(c->names);
-    free(c->commits);
-    free(c->nbr);
-    free(c->ids);
-    free(c->enc_key);
-    free(c->mask_seed);
-    free(c->held);
-    free(c->in_u2);
-    free(c->u3);
-    /* Everything from `state` on is the session. */
-    size_t off = offsetof(fedc_sa_client, state);
-    sodium_memzero((uint8_t *)c + off, sizeof *c - off);
-}
-
-void fedc_sa_client_end(fedc_sa_client *c) {
-    wipe_session(c);
-}
-
-void fedc_sa_client_free(fedc_sa_client *c) {
-    wipe_session(c);
-    free(c->guard.done);
-    memset(c, 0, sizeof *c);
-}
-
-static fedc_err abort_session(fedc_sa_client *c, fedc_err rc, fedc_sa_refusal why) {
-    /* A session that saw a protocol violation answers nothing more. */
-    if (c->enc_key)
-        sodium_memzero(c->enc_key, (size_t)c->size * 32);
-    if (c->mask_seed)
-        sodium_memzero(c->mask_seed, (size_t)c->size * 32);
-    if (c->held)
-        sodium_memzero(c->held, (size_t)c->size * 64);
-    sodium_memzero(c->sk_c, 32);
-    sodium_memzero(c->sk_s, 32);
-    sodium_memzero(c->b, 32);
-    sodium_memzero(c->r, 32);
-    c->state = C_ABORTED;
-    c->refusal = why;
-    return rc;
-}
-
-static int guard_done(const fedc_sa_guard *g, uint64_t counter) {
-    uint64_t key = counter >> 24; /* round << 8 | stage */
-    for (int i = 0; i < g->n_done; i++)
-        if (g->done[i] == key)
-            return 1;
-    return 0;
-}
-
-static fedc_err guard_note(fedc_sa_guard *g, uint64_t counter) {
-    if (guard_done(g, counter))
-        return FEDC_OK;
-    if (g->n_done == g->cap) {
-        int cap = g->cap ? 2 * g->cap : 16;
-        uint64_t *p = realloc(g->done, sizeof *p * (size_t)cap);
-        if (!p)
-            return FEDC_ENOMEM;
-        g->done = p;
-        g->cap = cap;
-    }
-    g->done[g->n_done++] = counter >> 24;
-    return FEDC_OK;
-}
-
-static const char *stage_word(int stage) {
-    return stage == 0 ? "statistics" : stage == 1 ? "training" : "evaluation";
-}
-
-fedc_err fedc_sa_client_begin(fedc_sa_client *c, const uint8_t run_id[FEDC_SA_RUN_BYTES],
-                              uint64_t counter, const char *name, const uint8_t *sign_sk,
-                              fedc_sa_adv *out, fedc_diag *d) {
-    if (sodium_init() < 0) {
-        fedc_diag_set(d, "libsodium cannot start");
-        return FEDC_EIO;
-    }
-    wipe_session(c);
-    c->blame = -1;
-    c->refusal = FEDC_SA_REFUSE_NONE;
-    fedc_sa_guard *g = &c->guard;
-    if (!g->have || memcmp(g->run, run_id, FEDC_SA_RUN_BYTES) != 0) {
-        /* A new run: what we unmasked in another run says nothing about this one. */
-        free(g->done);
-        memset(g, 0, sizeof *g);
-        memcpy(g->run, run_id, FEDC_SA_RUN_BYTES);
-    } else if (!WEAK(no_guard)) {
-        if (guard_done(g, counter)) {
-            fedc_diag_set(d,
-                          "session %llu asks again for the %s of round %u, which we unmasked "
-                          "already in this run; refused (a retry after unmasking would let the "
-                          "coordinator subtract sums)",
-                          (unsigned long long)counter, stage_word(fedc_sa_counter_stage(counter)),
-                          fedc_sa_counter_round(counter));
-            return abort_session(c, FEDC_EMISMATCH, FEDC_SA_REFUSE_UNMASKED);
-        }
-        if (counter <= g->last) {
-            fedc_diag_set(d, "session counter %llu does not go forward (last was %llu); refused",
-                          (unsigned long long)counter, (unsigned long long)g->last);
-            return abort_session(c, FEDC_EMISMATCH, FEDC_SA_REFUSE_COUNTER);
-        }
-    }
-    g->have = 1;
-    g->last = counter;
-    if (strlen(name) > FEDC_SA_NAME_MAX) {
-        fedc_diag_set(d, "identity name longer than %d bytes", FEDC_SA_NAME_MAX);
-        return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    c->counter = counter;
-    fedc_sa_session(c->sid, run_id, counter);
-    snprintf(c->name, sizeof c->name, "%s", name);
-    crypto_box_keypair(c->pk_c, c->sk_c);
-    crypto_box_keypair(c->pk_s, c->sk_s);
-    randombytes_buf(c->r, 32);
-    commit_of(c->commit, c->r);
-    memset(out, 0, sizeof *out);
-    memcpy(out->pk_c, c->pk_c, 32);
-    memcpy(out->pk_s, c->pk_s, 32);
-    memcpy(out->commit, c->commit, 32);
-    if (sign_sk) {
-        uint8_t m[32];
-        adv_digest(m, run_id, counter, c->name, out);
-        crypto_sign_detached(out->sig, NULL, m, sizeof m, sign_sk);
-    }
-    c->state = C_ADVERTISED;
-    return FEDC_OK;
-}
-
-static fedc_err copy_names(char **dst, const char *const *names, int n, fedc_diag *d) {
+fedc_err fedc__sa_copy_names(char **dst, const char *const *names, int n, fedc_diag *d) {
     *dst = calloc((size_t)n, NAME_SLOT);
     if (!*dst) {
         fedc_diag_set(d, "out of memory");
@@ -355,904 +201,4 @@ static fedc_err copy_names(char **dst, const char *const *names, int n, fedc_dia
         memcpy(*dst + (size_t)i * NAME_SLOT, names[i], strlen(names[i]));
     }
     return FEDC_OK;
-}
-
-fedc_err fedc_sa_client_graph(fedc_sa_client *c, uint32_t me, int n, int h,
-                              const char *const *names, const uint8_t *commits, uint8_t r[32],
-                              fedc_diag *d) {
-    if (c->state != C_ADVERTISED) {
-        fedc_diag_set(d, "the participant list arrived out of order");
-        return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    if (n < 1 || n > FEDC_SA_MAX_N || h < 1 || !fedc_sa_graph_mode(n, h) || me >= (uint32_t)n) {
-        fedc_diag_set(d,
-                      "participant list of %d with %d link(s) a side and us at %u does not call "
-                      "for a drawn graph",
-                      n, h, me);
-        return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    fedc_err rc = copy_names(&c->names, names, n, d);
-    if (rc)
-        return abort_session(c, rc, FEDC_SA_REFUSE_PROTOCOL);
-    if (strcmp(names[me], c->name) != 0 || memcmp(commits + 32 * (size_t)me, c->commit, 32) != 0) {
-        fedc_diag_set(d, "the participant list does not hold our own name and commitment at %u",
-                      me);
-        return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    for (int i = 1; i < n; i++) {
-        if (strcmp(names[i - 1], names[i]) >= 0) {
-            fedc_diag_set(d, "the participant list is not in strictly ascending name order");
-            return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-        }
-    }
-    c->commits = malloc(32 * (size_t)n);
-    if (!c->commits) {
-        fedc_diag_set(d, "out of memory");
-        return abort_session(c, FEDC_ENOMEM, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    memcpy(c->commits, commits, 32 * (size_t)n);
-    c->me = me;
-    c->n = n;
-    c->h = h;
-    memcpy(r, c->r, 32);
-    c->state = C_GRAPHED;
-    return FEDC_OK;
-}
-
-static int pos_of(const uint32_t *ids, int size, uint32_t id) {
-    int lo = 0, hi = size - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if (ids[mid] == id)
-            return mid;
-        if (ids[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return -1;
-}
-
-/* Whether w is in v's neighbourhood (graph rows are ascending). */
-static int client_linked(const fedc_sa_client *c, uint32_t v, uint32_t w) {
-    if (!c->nbr)
-        return 1; /* everyone */
-    const int *row = c->nbr + (size_t)v * (size_t)c->size;
-    int lo = 0, hi = c->size - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if ((uint32_t)row[mid] == w)
-            return 1;
-        if ((uint32_t)row[mid] < w)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return 0;
-}
-
-/* The checks of the share step that concern the neighbourhood's shape and the graph. */
-static fedc_err check_neighbourhood(fedc_sa_client *c, uint32_t me, int n, int h, int t,
-                                    const fedc_sa_peer *peers, int size, const uint8_t *reveals,
-                                    uint8_t seed[32], fedc_diag *d) {
-    int floor_n = c->min_nbrs > 0 ? c->min_nbrs : FEDC_SA_MIN_NBRS_DEFAULT;
-    memset(seed, 0, 32);
-    if (size < 1 || size > FEDC_SA_MAX_NBRS || n < size || n > FEDC_SA_MAX_N || t < 1 || t > size) {
-        fedc_diag_set(d, "neighbourhood of %d out of %d with threshold %d is malformed", size, n,
-                      t);
-        c->refusal = FEDC_SA_REFUSE_PROTOCOL;
-        return FEDC_EINVAL;
-    }
-    if (!WEAK(no_floor) && (size < floor_n || t < fedc_sa_threshold_floor(size))) {
-        fedc_diag_set(d,
-                      "neighbourhood of %d with threshold %d is below our floor (at least %d "
-                      "clients, us included, and a threshold of at least %d); refused",
-                      size, t, floor_n, fedc_sa_threshold_floor(size > floor_n ? size : floor_n));
-        c->refusal = FEDC_SA_REFUSE_FLOOR;
-        return FEDC_EINVAL;
-    }
-    for (int i = 1; i < size; i++) {
-        if (peers[i].id <= peers[i - 1].id || peers[i].id >= (uint32_t)n) {
-            fedc_diag_set(d, "neighbour ids not ascending below %d", n);
-            c->refusal = FEDC_SA_REFUSE_PROTOCOL;
-            return FEDC_EINVAL;
-        }
-    }
-    if (WEAK(no_graph))
-        return FEDC_OK;
-    if (fedc_sa_graph_mode(n, h)) {
-        if (c->state != C_GRAPHED || c->n != n || c->h != h || c->me != me || !reveals) {
-            fedc_diag_set(d,
-                          "a drawn graph (%d participants, %d links a side) without the "
-                          "participant list and reveals it comes from; refused",
-                          n, h);
-            c->refusal = FEDC_SA_REFUSE_PROTOCOL;
-            return FEDC_EINVAL;
-        }
-        for (int i = 0; i < n; i++) {
-            uint8_t cm[32];
-            commit_of(cm, reveals + 32 * (size_t)i);
-            if (sodium_memcmp(cm, c->commits + 32 * (size_t)i, 32) != 0) {
-                fedc_diag_set(d, "participant %d's reveal does not match its commitment", i);
-                c->refusal = FEDC_SA_REFUSE_PROTOCOL;
-                return FEDC_ECHECKSUM;
-            }
-        }
-        fedc_sa_graph g;
-        fedc_err rc = draw_graph(&g, c->sid, n, h, c->names, c->commits, reveals, seed, d);
-        if (rc) {
-            c->refusal = FEDC_SA_REFUSE_PROTOCOL;
-            return rc;
-        }
-        int ok = g.size == size;
-        const int *row = g.nbr + (size_t)me * (size_t)g.size;
-        for (int i = 0; ok && i < size; i++)
-            ok = (uint32_t)row[i] == peers[i].id;
-        if (!ok) {
-            fedc_sa_graph_free(&g);
-            fedc_diag_set(d, "the neighbourhood sent is not the one the graph draws for us; "
-                             "refused (the coordinator may not choose our neighbours)");
-            c->refusal = FEDC_SA_REFUSE_PROTOCOL;
-            return FEDC_EINVAL;
-        }
-        c->nbr = g.nbr; /* keep the rows: the consistency check needs neighbours' neighbours */
-        c->size = g.size;
-        return FEDC_OK;
-    }
-    /* Not a drawn graph: the neighbourhood is everyone. */
-    if (size != n) {
-        fedc_diag_set(d, "%d participants need a drawn graph, but %d neighbours came without one",
-                      n, size);
-        c->refusal = FEDC_SA_REFUSE_PROTOCOL;
-        return FEDC_EINVAL;
-    }
-    if (c->state == C_GRAPHED) {
-        fedc_diag_set(d, "a participant list came for a session that draws no graph");
-        c->refusal = FEDC_SA_REFUSE_PROTOCOL;
-        return FEDC_EINVAL;
-    }
-    return FEDC_OK;
-}
-
-fedc_err fedc_sa_client_share(fedc_sa_client *c, uint32_t me, int n, int h, int t,
-                              const fedc_sa_peer *peers, int size, const uint8_t *reveals,
-                              fedc_sa_sealed *out, fedc_diag *d) {
-    if (c->state != C_ADVERTISED && c->state != C_GRAPHED) {
-        fedc_diag_set(d, "share keys asked out of order");
-        return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    h = default_h(n, h);
-    uint8_t seed[32];
-    fedc_err rc = check_neighbourhood(c, me, n, h, t, peers, size, reveals, seed, d);
-    if (rc)
-        return abort_session(c, rc, c->refusal);
-    int mine = -1;
-    for (int i = 0; i < size; i++)
-        if (peers[i].id == me)
-            mine = i;
-    if (mine < 0 || strcmp(peers[mine].name, c->name) != 0 ||
-        memcmp(peers[mine].adv.pk_c, c->pk_c, 32) != 0 ||
-        memcmp(peers[mine].adv.pk_s, c->pk_s, 32) != 0 ||
-        memcmp(peers[mine].adv.commit, c->commit, 32) != 0) {
-        fedc_diag_set(d, "our own keys are missing from the neighbourhood");
-        return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    if (!c->names) { /* everyone is a neighbour: the peers are the participant list */
-        const char *nm[FEDC_SA_MAX_NBRS];
-        for (int i = 0; i < size; i++)
-            nm[i] = peers[i].name;
-        if ((rc = copy_names(&c->names, nm, size, d)))
-            return abort_session(c, rc, FEDC_SA_REFUSE_PROTOCOL);
-        for (int i = 1; i < size; i++) {
-            if (strcmp(nm[i - 1], nm[i]) >= 0) {
-                fedc_diag_set(d, "the participants are not in strictly ascending name order");
-                return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-            }
-        }
-    }
-    uint8_t run_id[FEDC_SA_RUN_BYTES];
-    memcpy(run_id, c->guard.run, FEDC_SA_RUN_BYTES);
-    for (int i = 0; i < size; i++) {
-        if (i == mine)
-            continue;
-        const fedc_sa_peer *p = &peers[i];
-        if (strcmp(p->name, c->names + (size_t)p->id * NAME_SLOT) != 0 ||
-            (c->commits && memcmp(p->adv.commit, c->commits + 32 * (size_t)p->id, 32) != 0)) {
-            fedc_diag_set(d, "neighbour %u's name or commitment differs from the participant list",
-                          p->id);
-            c->blame = p->id;
-            return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-        }
-        if (c->roster) {
-            const uint8_t *pk = c->roster(c->roster_ctx, p->name);
-            if (!pk) {
-                fedc_diag_set(d,
-                              "neighbour '%s' is not in our roster (--peers); its keys cannot be "
-                              "checked, so the round is refused",
-                              p->name);
-                c->blame = p->id;
-                return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_NOT_LISTED);
-            }
-            if (fedc_sa_adv_verify(&p->adv, pk, run_id, c->counter, p->name) != FEDC_OK) {
-                fedc_diag_set(d,
-                              "the round keys relayed for neighbour '%s' (%u) are not signed by "
-                              "its identity key for this session",
-                              p->name, p->id);
-                c->blame = p->id;
-                return abort_session(c, FEDC_ECHECKSUM, FEDC_SA_REFUSE_BAD_KEYS);
-            }
-        }
-        if (!memcmp(p->adv.pk_s, c->pk_s, 32) || !memcmp(p->adv.pk_c, c->pk_c, 32)) {
-            fedc_diag_set(d, "neighbour %u carries our own keys", p->id);
-            c->blame = p->id;
-            return abort_session(c, FEDC_ECHECKSUM, FEDC_SA_REFUSE_BAD_KEYS);
-        }
-    }
-    size_t sz = (size_t)size;
-    c->ids = malloc(4 * sz);
-    c->enc_key = malloc(32 * sz);
-    c->mask_seed = malloc(32 * sz);
-    c->held = calloc(sz, 64);
-    c->in_u2 = calloc(sz, 1);
-    c->u3 = calloc((size_t)n, 1);
-    uint8_t *sh = malloc(64 * sz), *tmp = malloc(32 * sz), xs[FEDC_SA_MAX_NBRS];
-    if (!c->ids || !c->enc_key || !c->mask_seed || !c->held || !c->in_u2 || !c->u3 || !sh || !tmp) {
-        free(sh);
-        free(tmp);
-        fedc_diag_set(d, "out of memory");
-        return abort_session(c, FEDC_ENOMEM, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    for (int i = 0; i < size; i++)
-        c->ids[i] = peers[i].id;
-    c->me = me;
-    c->n = n;
-    c->h = h;
-    c->size = size;
-    c->t = t;
-    view_digest(c->view, c->sid, t, n, h, c->names, seed);
-    for (int i = 0; i < size; i++) {
-        xs[i] = (uint8_t)(i + 1);
-        if (i == mine)
-            continue;
-        if (fedc_sa_pair_secret(c->enc_key + 32 * i, c->sk_c, c->pk_c, peers[i].adv.pk_c, c->sid) ||
-            fedc_sa_pair_secret(c->mask_seed + 32 * i, c->sk_s, c->pk_s, peers[i].adv.pk_s,
-                                c->sid)) {
-            free(sh);
-            free(tmp);
-            fedc_diag_set(d, "neighbour %u sent an unusable public key", peers[i].id);
-            c->blame = peers[i].id;
-            return abort_session(c, FEDC_ECHECKSUM, FEDC_SA_REFUSE_BAD_KEYS);
-        }
-    }
-    randombytes_buf(c->b, 32);
-    /* sh[i] = (b share, key share) for the holder at position i, x-coordinate i + 1. */
-    rc = fedc_shamir_split(tmp, c->b, 32, t, size, xs, d);
-    for (int i = 0; !rc && i < size; i++)
-        memcpy(sh + 64 * i, tmp + 32 * i, 32);
-    if (!rc)
-        rc = fedc_shamir_split(tmp, c->sk_s, 32, t, size, xs, d);
-    for (int i = 0; !rc && i < size; i++)
-        memcpy(sh + 64 * i + 32, tmp + 32 * i, 32);
-    sodium_memzero(tmp, 32 * sz);
-    free(tmp);
-    if (rc) {
-        sodium_memzero(sh, 64 * sz);
-        free(sh);
-        return abort_session(c, rc, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    int k = 0;
-    for (int i = 0; i < size; i++) {
-        if (i == mine) {
-            memcpy(c->held + 64 * i, sh + 64 * i, 64);
-            c->in_u2[i] = 1;
-            continue;
-        }
-        uint8_t plain[FEDC_SA_SHARE_PLAIN];
-        put_le32(plain, me);
-        put_le32(plain + 4, peers[i].id);
-        memcpy(plain + 8, sh + 64 * i, 64);
-        out[k].from = me;
-        out[k].to = peers[i].id;
-        fedc_sa_seal(out[k].ct, plain, sizeof plain, c->enc_key + 32 * i, c->sid, me, peers[i].id);
-        sodium_memzero(plain, sizeof plain);
-        k++;
-    }
-    sodium_memzero(sh, 64 * sz);
-    free(sh);
-    sodium_memzero(c->r, 32);
-    c->state = C_SHARED;
-    return FEDC_OK;
-}
-
-fedc_err fedc_sa_client_collect(fedc_sa_client *c, const fedc_sa_sealed *in, int k, fedc_diag *d) {
-    if (c->state != C_SHARED) {
-        fedc_diag_set(d, "neighbours' shares arrived out of order");
-        return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    int mine = pos_of(c->ids, c->size, c->me);
-    for (int j = 0; j < k; j++) {
-        int p = pos_of(c->ids, c->size, in[j].from);
-        if (in[j].to != c->me || p < 0 || p == mine || c->in_u2[p]) {
-            fedc_diag_set(d, "a share from %u to %u is not one of ours (or came twice)", in[j].from,
-                          in[j].to);
-            return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-        }
-        uint8_t plain[FEDC_SA_SHARE_PLAIN];
-        if (fedc_sa_open(plain, in[j].ct, FEDC_SA_SHARE_CT, c->enc_key + 32 * p, c->sid, in[j].from,
-                         c->me) != FEDC_OK ||
-            get_le32(plain) != in[j].from || get_le32(plain + 4) != c->me) {
-            sodium_memzero(plain, sizeof plain);
-            fedc_diag_set(d,
-                          "the share from neighbour %u does not open for this session (replayed "
-                          "or forged)",
-                          in[j].from);
-            c->blame = in[j].from;
-            return abort_session(c, FEDC_ECHECKSUM, FEDC_SA_REFUSE_PROTOCOL);
-        }
-        memcpy(c->held + 64 * p, plain + 8, 64);
-        sodium_memzero(plain, sizeof plain);
-        c->in_u2[p] = 1;
-    }
-    int alive = 0;
-    for (int i = 0; i < c->size; i++)
-        alive += c->in_u2[i];
-    c->state = C_COLLECTED;
-    if (alive < c->t) {
-        fedc_diag_set(d,
-                      "only %d of our %d neighbours remain, the threshold is %d; our input is "
-                      "withheld",
-                      alive, c->size, c->t);
-        return abort_session(c, FEDC_ERANGE, FEDC_SA_REFUSE_TOO_FEW);
-    }
-    return FEDC_OK;
-}
-
-fedc_err fedc_sa_client_mask(fedc_sa_client *c, uint32_t *v, size_t n, fedc_diag *d) {
-    if (c->state != C_COLLECTED) {
-        fedc_diag_set(d, "masking asked out of order");
-        return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    fedc_sa_prg_apply(v, n, c->b, +1);
-    for (int i = 0; i < c->size; i++) {
-        if (!c->in_u2[i] || c->ids[i] == c->me)
-            continue;
-        fedc_sa_prg_apply(v, n, c->mask_seed + 32 * i, c->me < c->ids[i] ? +1 : -1);
-    }
-    /* The masks are spent: only the shares we hold for others are still needed. */
-    sodium_memzero(c->mask_seed, (size_t)c->size * 32);
-    sodium_memzero(c->enc_key, (size_t)c->size * 32);
-    sodium_memzero(c->b, 32);
-    sodium_memzero(c->sk_s, 32);
-    sodium_memzero(c->sk_c, 32);
-    c->state = C_MASKED;
-    return FEDC_OK;
-}
-
-fedc_err fedc_sa_client_consist(fedc_sa_client *c, const uint32_t *u3, int n_u3,
-                                const uint8_t *sign_sk, uint8_t sig[FEDC_SA_SIG_BYTES],
-                                fedc_diag *d) {
-    memset(sig, 0, FEDC_SA_SIG_BYTES);
-    if (c->state != C_MASKED) {
-        fedc_diag_set(d, "a survivor set to sign arrived out of order (we sign one per session)");
-        return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    int me_in = 0, nbrs = 0;
-    for (int i = 0; i < n_u3; i++) {
-        if (u3[i] >= (uint32_t)c->n || (i > 0 && u3[i] <= u3[i - 1])) {
-            fedc_diag_set(d, "the survivor set is not ascending session ids below %d", c->n);
-            return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-        }
-        me_in |= u3[i] == c->me;
-        int p = pos_of(c->ids, c->size, u3[i]);
-        if (p >= 0) {
-            if (!c->in_u2[p]) {
-                fedc_diag_set(d,
-                              "the survivor set names neighbour %u, whose shares never reached "
-                              "us",
-                              u3[i]);
-                c->blame = u3[i];
-                return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-            }
-            nbrs++;
-        }
-    }
-    if (!me_in || nbrs < c->t) {
-        fedc_diag_set(d,
-                      "the survivor set %s us and holds %d of our neighbours, the threshold is "
-                      "%d; refused",
-                      me_in ? "holds" : "omits", nbrs, c->t);
-        return abort_session(c, FEDC_EINVAL,
-                             me_in ? FEDC_SA_REFUSE_TOO_FEW : FEDC_SA_REFUSE_PROTOCOL);
-    }
-    for (int i = 0; i < n_u3; i++)
-        c->u3[u3[i]] = 1;
-    if (sign_sk) {
-        uint8_t m[32];
-        consist_digest(m, c->sid, c->me, c->view, u3, n_u3);
-        crypto_sign_detached(sig, NULL, m, sizeof m, sign_sk);
-    }
-    c->state = C_SIGNED;
-    return FEDC_OK;
-}
-
-fedc_err fedc_sa_client_unmask(fedc_sa_client *c, const fedc_sa_sig *sigs, int k,
-                               fedc_sa_reveal *out, int *n_out, fedc_diag *d) {
-    *n_out = 0;
-    int want_state = WEAK(no_consist) ? C_MASKED : C_SIGNED;
-    if (c->state != want_state && c->state != C_SIGNED) {
-        fedc_diag_set(d, "unmask asked out of order (%s)",
-                      c->state == C_REVEALED ? "we revealed once in this session already"
-                                             : "before our survivor set was signed");
-        return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    fedc_err rc = FEDC_OK;
-    uint8_t *valid = calloc((size_t)c->n, 1);
-    uint32_t *u3 = malloc(4 * (size_t)c->n);
-    if (!valid || !u3) {
-        free(valid);
-        free(u3);
-        fedc_diag_set(d, "out of memory");
-        return abort_session(c, FEDC_ENOMEM, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    int n_u3 = 0;
-    for (int i = 0; i < c->n; i++)
-        if (c->u3[i])
-            u3[n_u3++] = (uint32_t)i;
-    if (!WEAK(no_consist)) {
-        uint8_t m[32];
-        for (int j = 0; j < k; j++) {
-            uint32_t id = sigs[j].id;
-            if (id >= (uint32_t)c->n || !c->u3[id] || valid[id])
-                continue; /* not a survivor, or counted already */
-            if (c->roster) {
-                const uint8_t *pk = c->roster(c->roster_ctx, c->names + (size_t)id * NAME_SLOT);
-                if (!pk)
-                    continue;
-                consist_digest(m, c->sid, id, c->view, u3, n_u3);
-                if (crypto_sign_verify_detached(sigs[j].sig, m, sizeof m, pk) != 0)
-                    continue;
-            }
-            valid[id] = 1;
-        }
-        /* For each neighbour whose shares we hold: t signatures from its own neighbourhood. */
-        for (int i = 0; i < c->size && !rc; i++) {
-            if (!c->in_u2[i])
-                continue;
-            uint32_t v = c->ids[i];
-            int got = 0;
-            for (int w = 0; w < c->n; w++)
-                got += valid[w] && client_linked(c, v, (uint32_t)w);
-            if (got < c->t) {
-                fedc_diag_set(d,
-                              "%d valid signature(s) on the survivor set from neighbour %u's "
-                              "neighbourhood, %d needed; nothing revealed",
-                              got, v, c->t);
-                c->blame = v;
-                rc = FEDC_ERANGE;
-            }
-        }
-    }
-    free(valid);
-    free(u3);
-    if (rc)
-        return abort_session(c, rc, FEDC_SA_REFUSE_TOO_FEW);
-    int n = 0;
-    for (int i = 0; i < c->size; i++) {
-        if (!c->in_u2[i])
-            continue; /* never gave us shares: nothing to reveal */
-        int kind = c->u3[c->ids[i]] ? FEDC_SA_REVEAL_B : FEDC_SA_REVEAL_SK;
-        out[n].owner = c->ids[i];
-        out[n].kind = kind;
-        memcpy(out[n].share, c->held + 64 * i + (kind == FEDC_SA_REVEAL_B ? 0 : 32), 32);
-        n++;
-    }
-    if (guard_note(&c->guard, c->counter) != FEDC_OK) {
-        sodium_memzero(out, sizeof *out * (size_t)n);
-        fedc_diag_set(d, "out of memory");
-        return abort_session(c, FEDC_ENOMEM, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    sodium_memzero(c->held, (size_t)c->size * 64);
-    *n_out = n;
-    c->state = C_REVEALED;
-    return FEDC_OK;
-}
-
-/* ---- coordinator ----------------------------------------------------------------------------- */
-
-void fedc_sa_server_free(fedc_sa_server *s) {
-    fedc_sa_graph_free(&s->g);
-    if (s->shares)
-        sodium_memzero(s->shares, (size_t)s->n * (size_t)s->size * 32);
-    free(s->adv);
-    free(s->names);
-    free(s->reveals);
-    free(s->flags);
-    free(s->box);
-    free(s->box_ok);
-    free(s->shares);
-    free(s->got);
-    free(s->sigs);
-    free(s->sum);
-    memset(s, 0, sizeof *s);
-}
-
-/* Allocates the per-neighbourhood tables once the graph is known. */
-static fedc_err server_tables(fedc_sa_server *s, fedc_diag *d) {
-    s->size = s->g.size;
-    if (s->size > FEDC_SA_MAX_NBRS) {
-        fedc_diag_set(d, "neighbourhoods of %d exceed 255; lower --secagg-neighbours", s->size);
-        return FEDC_EINVAL;
-    }
-    s->t = fedc_sa_threshold(s->size, s->t);
-    if (s->t < 0) {
-        fedc_diag_set(d,
-                      "the threshold does not fit neighbourhoods of %d (more than half, at most "
-                      "all)",
-                      s->size);
-        return FEDC_EINVAL;
-    }
-    size_t ns = (size_t)s->n * (size_t)s->size;
-    s->box = malloc(sizeof *s->box * ns);
-    s->box_ok = calloc(ns, 1);
-    s->shares = malloc(32 * ns);
-    s->got = calloc(ns, 1);
-    if (!s->box || !s->box_ok || !s->shares || !s->got) {
-        fedc_diag_set(d, "out of memory for a secure-aggregation session");
-        return FEDC_ENOMEM;
-    }
-    return FEDC_OK;
-}
-
-fedc_err fedc_sa_server_new(fedc_sa_server *s, int n, int h, int t_req,
-                            const uint8_t run_id[FEDC_SA_RUN_BYTES], uint64_t counter,
-                            const fedc_sa_adv *adv, const char *const *names, size_t len,
-                            fedc_diag *d) {
-    memset(s, 0, sizeof *s);
-    if (sodium_init() < 0) {
-        fedc_diag_set(d, "libsodium cannot start");
-        return FEDC_EIO;
-    }
-    if (n < 1 || n > FEDC_SA_MAX_N) {
-        fedc_diag_set(d, "%d clients in a session, expected 1..%d", n, FEDC_SA_MAX_N);
-        return FEDC_EINVAL;
-    }
-    s->n = n;
-    s->h = default_h(n, h);
-    s->t = t_req;
-    s->counter = counter;
-    s->graph = fedc_sa_graph_mode(n, s->h);
-    memcpy(s->run, run_id, FEDC_SA_RUN_BYTES);
-    fedc_sa_session(s->sid, run_id, counter);
-    s->adv = malloc(sizeof *s->adv * (size_t)n);
-    s->flags = calloc((size_t)n, 1);
-    s->sigs = calloc((size_t)n, FEDC_SA_SIG_BYTES);
-    s->sum = calloc(len ? len : 1, 4);
-    s->reveals = s->graph ? calloc((size_t)n, 32) : NULL;
-    fedc_err rc = FEDC_OK;
-    if (!s->adv || !s->flags || !s->sigs || !s->sum || (s->graph && !s->reveals)) {
-        fedc_diag_set(d, "out of memory for a secure-aggregation session");
-        rc = FEDC_ENOMEM;
-    }
-    if (!rc)
-        rc = copy_names(&s->names, names, n, d);
-    if (!rc) {
-        memcpy(s->adv, adv, sizeof *adv * (size_t)n);
-        s->len = len;
-        if (!s->graph && !(rc = fedc_sa_graph_make(&s->g, n, n, 0, 0, d)))
-            rc = server_tables(s, d);
-    }
-    if (rc)
-        fedc_sa_server_free(s);
-    return rc;
-}
-
-fedc_err fedc_sa_server_graph_r(fedc_sa_server *s, uint32_t id, const uint8_t r[32], fedc_diag *d) {
-    if (!s->graph || id >= (uint32_t)s->n || (s->flags[id] & F_R)) {
-        fedc_diag_set(d, "a graph reveal from client %u is not expected", id);
-        return FEDC_EINVAL;
-    }
-    uint8_t cm[32];
-    commit_of(cm, r);
-    if (sodium_memcmp(cm, s->adv[id].commit, 32) != 0) {
-        fedc_diag_set(d, "client %u's reveal does not match its commitment", id);
-        return FEDC_ECHECKSUM;
-    }
-    memcpy(s->reveals + 32 * (size_t)id, r, 32);
-    s->flags[id] |= F_R;
-    if (++s->n_r < s->n)
-        return FEDC_OK;
-    uint8_t *commits = malloc(32 * (size_t)s->n);
-    if (!commits) {
-        fedc_diag_set(d, "out of memory");
-        return FEDC_ENOMEM;
-    }
-    for (int i = 0; i < s->n; i++)
-        memcpy(commits + 32 * (size_t)i, s->adv[i].commit, 32);
-    fedc_err rc = draw_graph(&s->g, s->sid, s->n, s->h, s->names, commits, s->reveals, s->gseed, d);
-    free(commits);
-    return rc ? rc : server_tables(s, d);
-}
-
-int fedc_sa_server_graph_ready(const fedc_sa_server *s) {
-    return s->g.nbr != NULL && s->box != NULL;
-}
-
-void fedc_sa_server_view(const fedc_sa_server *s, uint8_t view[32]) {
-    view_digest(view, s->sid, s->t, s->n, s->h, s->names, s->gseed);
-}
-
-int fedc_sa_server_in_u2(const fedc_sa_server *s, uint32_t id) {
-    return id < (uint32_t)s->n && (s->flags[id] & F_SHARED) != 0;
-}
-
-int fedc_sa_server_in_u3(const fedc_sa_server *s, uint32_t id) {
-    return id < (uint32_t)s->n && (s->flags[id] & F_MASKED) != 0;
-}
-
-int fedc_sa_server_in_u4(const fedc_sa_server *s, uint32_t id) {
-    return id < (uint32_t)s->n && (s->flags[id] & F_SIGNED) != 0;
-}
-
-const int *fedc_sa_server_nbrs(const fedc_sa_server *s, uint32_t id) {
-    return s->g.nbr + (size_t)id * (size_t)s->size;
-}
-
-static int row_pos(const fedc_sa_server *s, uint32_t owner, uint32_t id) {
-    const int *row = fedc_sa_server_nbrs(s, owner);
-    int lo = 0, hi = s->size - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if ((uint32_t)row[mid] == id)
-            return mid;
-        if ((uint32_t)row[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return -1;
-}
-
-fedc_err fedc_sa_server_shares(fedc_sa_server *s, uint32_t from, const fedc_sa_sealed *in, int k,
-                               fedc_diag *d) {
-    if (!fedc_sa_server_graph_ready(s) || from >= (uint32_t)s->n || (s->flags[from] & F_SHARED)) {
-        fedc_diag_set(d, "shares from client %u not expected", from);
-        return FEDC_EINVAL;
-    }
-    if (k != s->size - 1) {
-        fedc_diag_set(d, "%d shares, expected one per neighbour (%d)", k, s->size - 1);
-        return FEDC_EINVAL;
-    }
-    uint8_t seen[FEDC_SA_MAX_NBRS] = {0};
-    for (int j = 0; j < k; j++) {
-        int p = in[j].to < (uint32_t)s->n ? row_pos(s, from, in[j].to) : -1;
-        if (in[j].from != from || in[j].to == from || p < 0 || seen[p]) {
-            fedc_diag_set(d, "share %d (from %u to %u) does not fit client %u's neighbourhood", j,
-                          in[j].from, in[j].to, from);
-            return FEDC_EINVAL;
-        }
-        seen[p] = 1;
-    }
-    for (int j = 0; j < k; j++) {
-        /* Stored with the receiver, at the sender's position in the receiver's row (the graph
-         * is symmetric). */
-        size_t at = (size_t)in[j].to * (size_t)s->size + (size_t)row_pos(s, in[j].to, from);
-        s->box[at] = in[j];
-        s->box_ok[at] = 1;
-    }
-    s->flags[from] |= F_SHARED;
-    s->n_u2++;
-    return FEDC_OK;
-}
-
-int fedc_sa_server_routed(const fedc_sa_server *s, uint32_t to, fedc_sa_sealed *out) {
-    const int *row = fedc_sa_server_nbrs(s, to);
-    int k = 0;
-    for (int i = 0; i < s->size; i++) {
-        size_t at = (size_t)to * (size_t)s->size + (size_t)i;
-        if ((uint32_t)row[i] != to && (s->flags[row[i]] & F_SHARED) && s->box_ok[at])
-            out[k++] = s->box[at];
-    }
-    return k;
-}
-
-fedc_err fedc_sa_server_masked(fedc_sa_server *s, uint32_t from, const uint32_t *y, fedc_diag *d) {
-    if (from >= (uint32_t)s->n || !(s->flags[from] & F_SHARED) || (s->flags[from] & F_MASKED)) {
-        fedc_diag_set(d, "a masked input from client %u is not expected", from);
-        return FEDC_EINVAL;
-    }
-    uint32_t *sum = s->sum;
-    for (size_t i = 0; i < s->len; i++)
-        sum[i] += y[i];
-    s->flags[from] |= F_MASKED;
-    s->n_u3++;
-    return FEDC_OK;
-}
-
-int fedc_sa_server_u3(const fedc_sa_server *s, uint32_t *out) {
-    int k = 0;
-    for (int i = 0; i < s->n; i++)
-        if (s->flags[i] & F_MASKED)
-            out[k++] = (uint32_t)i;
-    return k;
-}
-
-fedc_err fedc_sa_server_consist(fedc_sa_server *s, uint32_t from,
-                                const uint8_t sig[FEDC_SA_SIG_BYTES], fedc_diag *d) {
-    if (from >= (uint32_t)s->n || !(s->flags[from] & F_MASKED) || (s->flags[from] & F_SIGNED)) {
-        fedc_diag_set(d, "a consistency signature from client %u is not expected", from);
-        return FEDC_EINVAL;
-    }
-    memcpy(s->sigs + (size_t)from * FEDC_SA_SIG_BYTES, sig, FEDC_SA_SIG_BYTES);
-    s->flags[from] |= F_SIGNED;
-    s->n_u4++;
-    return FEDC_OK;
-}
-
-int fedc_sa_server_sigs_for(const fedc_sa_server *s, uint32_t to, fedc_sa_sig *out) {
-    uint8_t *want = calloc((size_t)s->n, 1);
-    if (!want)
-        return 0;
-    const int *row = fedc_sa_server_nbrs(s, to);
-    for (int i = 0; i < s->size; i++) {
-        const int *r2 = fedc_sa_server_nbrs(s, (uint32_t)row[i]);
-        for (int j = 0; j < s->size; j++)
-            want[r2[j]] = 1;
-    }
-    int k = 0;
-    for (int i = 0; i < s->n; i++) {
-        if (!want[i] || !(s->flags[i] & F_SIGNED))
-            continue;
-        out[k].id = (uint32_t)i;
-        memcpy(out[k].sig, s->sigs + (size_t)i * FEDC_SA_SIG_BYTES, FEDC_SA_SIG_BYTES);
-        k++;
-    }
-    free(want);
-    return k;
-}
-
-fedc_err fedc_sa_server_reveal(fedc_sa_server *s, uint32_t from, const fedc_sa_reveal *r, int k,
-                               fedc_diag *d) {
-    if (from >= (uint32_t)s->n || !(s->flags[from] & F_MASKED) || (s->flags[from] & F_REVEALED)) {
-        fedc_diag_set(d, "unmask answer from client %u not expected", from);
-        return FEDC_EINVAL;
-    }
-    for (int j = 0; j < k; j++) {
-        uint32_t o = r[j].owner;
-        int p = o < (uint32_t)s->n ? row_pos(s, o, from) : -1;
-        int want = p < 0                      ? 0
-                   : (s->flags[o] & F_MASKED) ? FEDC_SA_REVEAL_B
-                   : (s->flags[o] & F_SHARED) ? FEDC_SA_REVEAL_SK
-                                              : 0;
-        if (!want || r[j].kind != want || s->got[(size_t)o * (size_t)s->size + (size_t)p]) {
-            fedc_diag_set(d, "client %u revealed a share of %u it was not asked for", from, o);
-            return FEDC_EINVAL;
-        }
-    }
-    for (int j = 0; j < k; j++) {
-        size_t at = (size_t)r[j].owner * (size_t)s->size + (size_t)row_pos(s, r[j].owner, from);
-        memcpy(s->shares + 32 * at, r[j].share, 32);
-        s->got[at] = 1;
-    }
-    s->flags[from] |= F_REVEALED;
-    return FEDC_OK;
-}
-
-/* Rebuilds owner's secret from the shares received; FEDC_ERANGE with fewer than t. */
-static fedc_err rebuild(fedc_sa_server *s, uint32_t owner, uint8_t out[32], fedc_diag *d) {
-    uint8_t xs[FEDC_SA_MAX_NBRS], sh[FEDC_SA_MAX_NBRS * 32];
-    int k = 0;
-    for (int i = 0; i < s->size && k < s->t; i++) {
-        size_t at = (size_t)owner * (size_t)s->size + (size_t)i;
-        if (!s->got[at])
-            continue;
-        xs[k] = (uint8_t)(i + 1);
-        memcpy(sh + 32 * k, s->shares + 32 * at, 32);
-        k++;
-    }
-    if (k < s->t) {
-        fedc_diag_set(d, "only %d share(s) of client %u's secret came back, %d needed", k, owner,
-                      s->t);
-        return FEDC_ERANGE;
-    }
-    fedc_err rc = fedc_shamir_combine(out, sh, 32, k, xs, d);
-    sodium_memzero(sh, sizeof sh);
-    return rc;
-}
-
-fedc_err fedc_sa_server_finish(fedc_sa_server *s, fedc_diag *d) {
-    if (!fedc_sa_server_graph_ready(s) || s->n_u3 < s->t) {
-        fedc_diag_set(d, "%d masked input(s), the threshold is %d", s->n_u3, s->t);
-        return FEDC_ERANGE;
-    }
-    uint8_t secret[32], pk[32], seed[32];
-    fedc_err rc = FEDC_OK;
-    for (int o = 0; o < s->n && !rc; o++) {
-        uint8_t f = s->flags[o];
-        if (f & F_MASKED) {
-            if (!(rc = rebuild(s, (uint32_t)o, secret, d)))
-                fedc_sa_prg_apply(s->sum, s->len, secret, -1);
-            continue;
-        }
-        if (!(f & F_SHARED))
-            continue; /* never in anyone's masks */
-        const int *row = fedc_sa_server_nbrs(s, (uint32_t)o);
-        int needed = 0;
-        for (int i = 0; i < s->size; i++)
-            needed |= (s->flags[row[i]] & F_MASKED) != 0;
-        if (!needed)
-            continue;
-        if ((rc = rebuild(s, (uint32_t)o, secret, d)))
-            break;
-        crypto_scalarmult_base(pk, secret);
-        if (sodium_memcmp(pk, s->adv[o].pk_s, 32) != 0) {
-            fedc_diag_set(d,
-                          "client %u's rebuilt masking key does not match its public key (a "
-                          "neighbour revealed a wrong share)",
-                          o);
-            rc = FEDC_ECHECKSUM;
-            break;
-        }
-        for (int i = 0; i < s->size && !rc; i++) {
-            int u = row[i];
-            if (u == o || !(s->flags[u] & F_MASKED))
-                continue;
-            /* u added +PRG(s_uo) when u < o and -PRG otherwise: take it out again. */
-            rc = fedc_sa_pair_secret(seed, secret, s->adv[o].pk_s, s->adv[u].pk_s, s->sid);
-            if (rc)
-                fedc_diag_set(d, "client %d's public key is unusable", u);
-            else
-                fedc_sa_prg_apply(s->sum, s->len, seed, u < o ? -1 : +1);
-        }
-    }
-    sodium_memzero(secret, sizeof secret);
-    sodium_memzero(seed, sizeof seed);
-    return rc;
-}
-
-/* ---- wide fixed point ------------------------------------------------------------------------ */
-
-fedc_err fedc_sa_wide_put(uint32_t out[FEDC_SA_WIDE_SLOTS], double v) {
-    if (!isfinite(v) || fabs(v) >= 0x1p94) {
-        memset(out, 0, 4 * FEDC_SA_WIDE_SLOTS);
-        return FEDC_ERANGE;
-    }
-    double m = nearbyint(fabs(v) * 0x1p32);
-    uint32_t limb[FEDC_SA_WIDE_SLOTS];
-    for (int i = 0; i < FEDC_SA_WIDE_SLOTS; i++) {
-        /* Exact: scaling by a power of two, floor and fmod of a double lose nothing. */
-        limb[i] = (uint32_t)fmod(floor(ldexp(m, -16 * i)), 65536.0);
-    }
-    if (v < 0) { /* two's complement over 128 bits */
-        uint32_t carry = 1;
-        for (int i = 0; i < FEDC_SA_WIDE_SLOTS; i++) {
-            uint32_t x = (~limb[i] & 0xffffu) + carry;
-            limb[i] = x & 0xffffu;
-            carry = x >> 16;
-        }
-    }
-    memcpy(out, limb, sizeof limb);
-    return FEDC_OK;
-}
-
-double fedc_sa_wide_get(const uint32_t s[FEDC_SA_WIDE_SLOTS]) {
-    uint32_t limb[FEDC_SA_WIDE_SLOTS];
-    uint64_t carry = 0;
-    for (int i = 0; i < FEDC_SA_WIDE_SLOTS; i++) {
-        uint64_t x = (uint64_t)s[i] + carry;
-        limb[i] = (uint32_t)(x & 0xffffu);
-        carry = x >> 16;
-    }
-    int neg = (limb[FEDC_SA_WIDE_SLOTS - 1] & 0x8000u) != 0;
-    if (neg) {
-        uint32_t c = 1;
-        for (int i = 0; i < FEDC_SA_WIDE_SLOTS; i++) {
-            uint32_t x = (~limb[i] & 0xffffu) + c;
-            limb[i] = x & 0xffffu;
-            c = x >> 16;
-        }
-    }
-    double v = 0;
-    for (int i = FEDC_SA_WIDE_SLOTS - 1; i >= 0; i--)
-        v += ldexp((double)limb[i], 16 * i - 32);
-    return neg ? -v : v;
 }

@@ -262,3 +262,51 @@ fedc_err fedc_sa_eval_decode(fedc_eval_acc *a, const uint32_t *v, fedc_diag *d) 
     }
     return FEDC_OK;
 }
+
+/* ---- wide fixed point ------------------------------------------------------------------------ */
+
+fedc_err fedc_sa_wide_put(uint32_t out[FEDC_SA_WIDE_SLOTS], double v) {
+    if (!isfinite(v) || fabs(v) >= 0x1p94) {
+        memset(out, 0, 4 * FEDC_SA_WIDE_SLOTS);
+        return FEDC_ERANGE;
+    }
+    double m = nearbyint(fabs(v) * 0x1p32);
+    uint32_t limb[FEDC_SA_WIDE_SLOTS];
+    for (int i = 0; i < FEDC_SA_WIDE_SLOTS; i++) {
+        /* Exact: scaling by a power of two, floor and fmod of a double lose nothing. */
+        limb[i] = (uint32_t)fmod(floor(ldexp(m, -16 * i)), 65536.0);
+    }
+    if (v < 0) { /* two's complement over 128 bits */
+        uint32_t carry = 1;
+        for (int i = 0; i < FEDC_SA_WIDE_SLOTS; i++) {
+            uint32_t x = (~limb[i] & 0xffffu) + carry;
+            limb[i] = x & 0xffffu;
+            carry = x >> 16;
+        }
+    }
+    memcpy(out, limb, sizeof limb);
+    return FEDC_OK;
+}
+
+double fedc_sa_wide_get(const uint32_t s[FEDC_SA_WIDE_SLOTS]) {
+    uint32_t limb[FEDC_SA_WIDE_SLOTS];
+    uint64_t carry = 0;
+    for (int i = 0; i < FEDC_SA_WIDE_SLOTS; i++) {
+        uint64_t x = (uint64_t)s[i] + carry;
+        limb[i] = (uint32_t)(x & 0xffffu);
+        carry = x >> 16;
+    }
+    int neg = (limb[FEDC_SA_WIDE_SLOTS - 1] & 0x8000u) != 0;
+    if (neg) {
+        uint32_t c = 1;
+        for (int i = 0; i < FEDC_SA_WIDE_SLOTS; i++) {
+            uint32_t x = (~limb[i] & 0xffffu) + c;
+            limb[i] = x & 0xffffu;
+            c = x >> 16;
+        }
+    }
+    double v = 0;
+    for (int i = FEDC_SA_WIDE_SLOTS - 1; i >= 0; i--)
+        v += ldexp((double)limb[i], 16 * i - 32);
+    return neg ? -v : v;
+}
