@@ -818,10 +818,6 @@ static int finish_stats(coord *co) {
 
 /* ---- rounds ---------------------------------------------------------------------------------- */
 
-static int pred_candidate(const coord *co, const client *c) {
-    return eligible(co, c);
-}
-
 /* Encodes an instruction carrying the current global weights once: co->env and co->wblob are
  * sent unchanged to every recipient. */
 static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
@@ -928,7 +924,7 @@ static void start_round(coord *co) {
         co->ph = PH_DONE;
         return;
     }
-    int n = sorted_clients(co, list, pred_candidate);
+    int n = sorted_clients(co, list, eligible);
     for (int i = 0; i < n; i++)
         cand[i] = i;
     /* Under DP the sample must be unknown to whoever sees the model (the privacy amplification
