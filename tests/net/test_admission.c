@@ -122,6 +122,62 @@ static void dump(const char *what, const char *path) {
     free(t);
 }
 
+static int listen_any(int *port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* A loopback endpoint on a port the kernel just handed out (its ephemeral range, which the
+ * fed.c helpers stay below), so that tests running side by side do not pick the same one. */
+static void fresh_ep(char *ep, size_t n) {
+    int port = 0, fd = listen_any(&port);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(ep, n, "tcp://127.0.0.1:%d", port);
+}
+
+/* Starts the coordinator (argv holds a pointer to ep) and waits until it listens; when another
+ * process took the port in between, it picks a fresh one and starts again. Returns the pid. */
+static int spawn_coord(const char *const *argv, const char *const *env, const char *out,
+                       const char *err, char *ep, size_t n) {
+    for (int attempt = 0; attempt < 5; attempt++) {
+        size_t from = 0;
+        char *t0 = proc_read_file(err, &from);
+        free(t0);
+        int pid = proc_spawn(argv, env, out, err);
+        assert_true(pid > 0);
+        int bind_failed = 0;
+        for (int i = 0; i < 400; i++) {
+            char *t = proc_read_file(err, NULL);
+            const char *tail = t && strlen(t) >= from ? t + from : "";
+            int up = strstr(tail, "listening on") != NULL;
+            bind_failed = strstr(tail, "cannot bind") != NULL;
+            free(t);
+            if (up)
+                return pid;
+            if (bind_failed)
+                break;
+            nanosleep(&(struct timespec){0, 25000000}, NULL);
+        }
+        if (!bind_failed)
+            return pid; /* the caller's checks say what went wrong */
+        proc_result r;
+        proc_wait(pid, &r, 20);
+        proc_result_release(&r);
+        fresh_ep(ep, n);
+    }
+    fail_msg("the coordinator could not bind a loopback port in 5 tries");
+    return -1;
+}
+
 static void test_curve_federation(void **state) {
     (void)state;
     char *keys = p("keys"), *allow = p("allow");
@@ -143,7 +199,7 @@ static void test_curve_federation(void **state) {
     }
     write_shards();
     char ep[64];
-    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", 30000 + (int)(getpid() % 20000));
+    fresh_ep(ep, sizeof ep);
     char *metrics = p("rounds.jsonl"), *co_out = p("co.out"), *co_err = p("co.err");
     char *coord_key = p("keys/coordinator.key_secret");
     const char *cargv[] = {g_coord,   "--bind",
@@ -158,7 +214,7 @@ static void test_curve_federation(void **state) {
                            "30",      "--secagg",
                            "off",     NULL};
     const char *env[] = {"OMP_NUM_THREADS=1", NULL};
-    int co = proc_spawn(cargv, env, co_out, co_err);
+    int co = spawn_coord(cargv, env, co_out, co_err, ep, sizeof ep);
     assert_true(co > 0);
     /* The start-up check runs before the coordinator listens. */
     for (int i = 0; i < 200 && !has(co_err, "listening on"); i++)
@@ -349,7 +405,7 @@ static void test_refused_within_timeout(void **state) {
     copy(src, dst);
     write_shards();
     char ep[64];
-    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", 30000 + (int)((getpid() + 13) % 20000));
+    fresh_ep(ep, sizeof ep);
     char *cks = p("keys/coordinator.key_secret"), *co_err = p("tmo-co.err"), *out = p("tmo.out");
     char *e1 = p("tmo-mallory.err"), *e2 = p("tmo-early.err"), *e3 = p("tmo-wrongkey.err");
     const char *cargv[] = {g_coord, "--bind",         ep,   "--rounds", "1",   "--min-clients",
@@ -422,7 +478,7 @@ static void test_same_identity_twice(void **state) {
     copy(src, dst);
     write_shards();
     char ep[64];
-    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", 30000 + (int)((getpid() + 7) % 20000));
+    fresh_ep(ep, sizeof ep);
     char *cks = p("keys/coordinator.key_secret"), *ck = p("keys/coordinator.key");
     char *aks = p("keys/bank-a.key_secret"), *co_err = p("dup-co.err"), *out = p("dup.out");
     char *e1 = p("dup-1.err"), *e2 = p("dup-2.err"), *csv = p("shard0.csv");
@@ -432,7 +488,7 @@ static void test_same_identity_twice(void **state) {
                            allow,   "--secagg", "off", NULL};
     const char *env[] = {"OMP_NUM_THREADS=1", "FEDC_FAULT=coordinator/delay:round-start@2:1500",
                          NULL};
-    int co = proc_spawn(cargv, env, out, co_err);
+    int co = spawn_coord(cargv, env, out, co_err, ep, sizeof ep);
     assert_true(co > 0);
     const char *av[] = {g_client, "--connect",      ep,    "--key",    aks,   "--coordinator-key",
                         ck,       "--peers",        allow, "--data",   csv,   "--label",
@@ -531,19 +587,6 @@ static void *relay_main(void *arg) {
         close(b);
     }
     return NULL;
-}
-
-static int listen_any(int *port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        return -1;
-    *port = ntohs(a.sin_port);
-    return fd;
 }
 
 /* Runs a one-client federation through the relay; returns 1 when the final model's weights were
