@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "client.h"
+#include "client_args.h"
 #include "fedc/dp.h"
 
 #define CMD "fedc-client"

@@ -2,7 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "fedc/clip.h"
 #include "fedc/clock.h"
-#include "client.h"
+#include "fedc/client.h"
 
 #include <errno.h>
 #include <fcntl.h>

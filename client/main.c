@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "client.h"
+#include "client_args.h"
 
 /* The running client, for the signal handler (this program's only global). */
 static fedc_client *g_running;

@@ -1,20 +1,22 @@
 # The installable library and everything `cmake --install` puts in place besides the programs.
 #
-# libfedc.so (SONAME libfedc.so.<major>) and libfedc.a bundle the core layers: the objects of the
-# static targets fedc_nn, fedc_fl, fedc_proto and fedc_net, compiled once (position-independent) and
+# libfedc.so (SONAME libfedc.so.<major>) and libfedc.a bundle the core layers, the coordinator and
+# the client: the objects of the static targets fedc_nn, fedc_fl, fedc_proto, fedc_net,
+# fedc_coordinator and fedc_client, compiled once (position-independent) and
 # used by the programs and tests exactly as before. libzmq, protobuf-c, libsodium, libm and OpenMP
 # are PRIVATE: no installed header includes theirs. Installed: the libraries, the public headers
 # under include/fedc/, the CMake package (find_package(fedc) gives fedc::fedc, the shared library,
-# and fedc::fedc_static) and the pkg-config file fedc.pc. Left out: fedc_cli (the programs' flag
-# parsing) and the wire headers codec.h and transport.h, which include the generated fedc.pb-c.h
-# and so protobuf-c's headers.
+# and fedc::fedc_static) and the pkg-config file fedc.pc. Left out: fedc_cli and the programs'
+# flag parsing (fedc_coordinator_args, fedc_client_args), and the wire headers codec.h and
+# transport.h, which include the generated fedc.pb-c.h and so protobuf-c's headers.
 include(CMakePackageConfigHelpers)
 include(CheckCCompilerFlag)
 find_package(Threads REQUIRED)
 
-set(FEDC_CORE_LIBS fedc_nn fedc_fl fedc_proto fedc_net)
+set(FEDC_CORE_LIBS fedc_nn fedc_fl fedc_proto fedc_net fedc_coordinator fedc_client)
 set(FEDC_CORE_INCLUDE_DIRS ${PROJECT_SOURCE_DIR}/core/nn/include ${PROJECT_SOURCE_DIR}/core/fl/include
-    ${PROJECT_SOURCE_DIR}/core/net/include)
+    ${PROJECT_SOURCE_DIR}/core/net/include ${PROJECT_SOURCE_DIR}/coordinator/include
+    ${PROJECT_SOURCE_DIR}/client/include)
 # -fPIC alone lets GCC assume every global function may be interposed and stop inlining them
 # within a file; fedc never relies on interposition, so the static programs keep their code.
 check_c_compiler_flag(-fno-semantic-interposition FEDC_HAVE_NO_SEMANTIC_INTERPOSITION)
@@ -57,7 +59,7 @@ endif()
 target_link_options(fedc_lib PRIVATE LINKER:--version-script=${PROJECT_SOURCE_DIR}/cmake/fedc.map)
 set_property(TARGET fedc_lib APPEND PROPERTY LINK_DEPENDS ${PROJECT_SOURCE_DIR}/cmake/fedc.map)
 
-# Public headers: every header of core/nn, core/fl and core/net but the wire ones.
+# Public headers: every header of the include/fedc folders but the wire ones.
 set(FEDC_PRIVATE_HEADERS codec.h transport.h)
 set(FEDC_PUBLIC_HEADERS "")
 foreach(dir ${FEDC_CORE_INCLUDE_DIRS})

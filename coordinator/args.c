@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "coord.h"
+#include "coord_args.h"
 #include "fedc/dp.h"
 #include "fedc/sa_proto.h"
 

@@ -6,7 +6,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "coord.h"
+#include "fedc/coord.h"
 #include "fedc/clock.h"
 #include "fedc/codec.h"
 #include "fedc/dp.h"

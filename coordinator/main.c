@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "coord.h"
+#include "coord_args.h"
 
 /* The running coordinator, for the signal handler (this program's only global). */
 static fedc_coord *g_running;

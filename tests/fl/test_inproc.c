@@ -18,8 +18,10 @@
 #include <time.h>
 
 #include "cli.h"
-#include "client.h"
-#include "coord.h"
+#include "fedc/client.h"
+#include "fedc/coord.h"
+#include "client_args.h"
+#include "coord_args.h"
 #include "fed.h"
 #include "fedc/clock.h"
 

@@ -88,12 +88,6 @@ typedef struct coord_cfg {
     int quiet;
 } coord_cfg;
 
-/* Fills out from the program's flags (argv[0] is the program), with the defaults and every
- * check of fedc-coordinator --help: returns -1 when out is ready to run, else the exit code to
- * end with (0 after --help, FEDC_EXIT_USAGE after a message on stderr). Strings in out point
- * into argv. */
-int fedc_coord_args(coord_cfg *out, int argc, char **argv);
-
 /* A coordinator as an object: several may live in one process (each on its own thread), with no
  * process globals besides the fault-injection rules of test builds. */
 typedef struct fedc_coord fedc_coord;
