@@ -47,19 +47,19 @@
 /* One round of local training, owned by the training thread while `busy`. */
 typedef struct job {
     uint32_t round;
-    float *global;       /* (n) the weights received */
-    fedc_model *local;   /* trained in place */
-    float *update;       /* (n) local - global */
-    fedc_train_cfg tcfg; /* prox_center points at global */
-    float clip_norm;     /* > 0: the update is scaled to this L2 norm at most */
-    int uniform_weight;  /* DP-FedAvg, robust rules: our update counts once, not by our rows */
-    int client_dp;       /* client-level DP: our training loss stays here */
-    int unclipped;       /* the update's norm was within clip_norm */
-    double norm;         /* its norm before clipping (-1 without clip_norm) */
-    long dp_steps;       /* DP-SGD steps this round took */
+    float *global;      /* (n) the weights received */
+    float *local;       /* (n) the trained weights */
+    float *update;      /* (n) local - global */
+    size_t n;           /* parameters */
+    fedc_model_fit hp;  /* the round's training settings */
+    float clip_norm;    /* > 0: the update is scaled to this L2 norm at most */
+    int uniform_weight; /* DP-FedAvg, robust rules: our update counts once, not by our rows */
+    int client_dp;      /* client-level DP: our training loss stays here */
+    int unclipped;      /* the update's norm was within clip_norm */
+    double norm;        /* its norm before clipping (-1 without clip_norm) */
+    long dp_steps;      /* DP-SGD steps this round took */
     double dp_q;
-    const fedc_dataset *train;
-    int threads;
+    const fedc_client_model *model;
     /* results */
     double loss;
     double seconds;
@@ -72,21 +72,22 @@ typedef struct cl {
     const client_cfg *cfg;
     void *zctx;
     fedc_endpoint *ep;
-    fedc_dataset *all; /* as loaded, never standardised */
+    fedc_client_model *model; /* cfg->model, or the MLP built from cfg->data (own_mlp) */
+    fedc_client_model *own_mlp;
+    fedc_model_desc desc; /* what the model says about itself */
     fedc_task task;
     int n_classes;
     /* run */
     int joined;
     int have_run;
     uint8_t run_id[FEDC_RUN_ID_BYTES];
-    fedc_arch arch;
     uint64_t seed;
     int rounds;
     float val_fraction;
-    fedc_dataset *train_raw, *val_raw; /* this run's split */
-    fedc_dataset *train, *val;         /* standardised with the agreed statistics */
-    float *mean, *std;                 /* agreed statistics (n_features) or NULL */
-    fedc_model *eval_model;
+    size_t n_params;      /* of this run's model */
+    fedc_model_rows rows; /* the model's rows in this run */
+    float *mean, *std;    /* agreed statistics (n_features) or NULL */
+    float *eval_w;        /* (n_params) the weights being scored */
     fedc_eval_acc *eval;
     /* training thread */
     job job;
@@ -187,19 +188,39 @@ static void send_join(cl *c) {
     Fedc__Envelope m;
     Fedc__Join j = FEDC__JOIN__INIT;
     Fedc__Schema s = FEDC__SCHEMA__INIT;
+    Fedc__Tensor t = FEDC__TENSOR__INIT;
     fedc_fault_point("join", 0);
     env_init(c, &m, 0);
-    s.n_feature_names = (size_t)c->all->n_features;
-    s.feature_names = c->all->feature_names;
-    s.label = c->all->label_name;
+    s.n_feature_names = (size_t)c->desc.n_features;
+    s.feature_names = (char **)c->desc.feature_names;
+    s.label = (char *)c->desc.label;
     s.task = (uint32_t)c->task;
     s.n_classes = (uint32_t)c->n_classes;
     j.name = (char *)c->cfg->name;
     j.schema = &s;
     j.n_rows = 0; /* our row count is ours to keep */
+    float *init = NULL;
+    size_t n = c->desc.n_params;
+    if (n) {
+        /* A model of our own: its name, size and initial values (the first client's become the
+         * run's unless the coordinator has --init-weights). */
+        init = calloc(n, 4);
+        fedc_diag d;
+        if (!init || (c->model->init && c->model->init(c->model->ctx, init, n, &d))) {
+            logm(c, "cannot offer the model's initial values: %s", init ? d.msg : "out of memory");
+            free(init);
+            c->last_join = fedc_clock_s();
+            return;
+        }
+        j.model_kind = (char *)(c->desc.kind ? c->desc.kind : "");
+        j.n_params = n;
+        t.count = n;
+        j.init = &t;
+    }
     m.body_case = FEDC__ENVELOPE__BODY_JOIN;
     m.join = &j;
-    (void)send_msg(c, &m, NULL, 0);
+    (void)send_msg(c, &m, init, 4 * n);
+    free(init);
     c->last_join = fedc_clock_s();
 }
 
@@ -215,19 +236,17 @@ static void wait_training(cl *c) {
 
 static void reset_run(cl *c) {
     wait_training(c);
-    fedc_dataset_destroy(&c->train_raw);
-    fedc_dataset_destroy(&c->val_raw);
-    fedc_dataset_destroy(&c->train);
-    fedc_dataset_destroy(&c->val);
     free(c->mean);
     free(c->std);
     c->mean = c->std = NULL;
-    fedc_model_destroy(&c->eval_model);
-    fedc_model_destroy(&c->job.local);
+    free(c->eval_w);
+    c->eval_w = NULL;
     fedc_eval_acc_destroy(&c->eval);
     free(c->job.global);
+    free(c->job.local);
     free(c->job.update);
-    c->job.global = c->job.update = NULL;
+    c->job.global = c->job.local = c->job.update = NULL;
+    c->n_params = 0;
     free(c->pending_w);
     c->pending_w = NULL;
     c->pending = 0;
@@ -254,42 +273,65 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
     memcpy(c->run_id, e->run_id.data, FEDC_RUN_ID_BYTES);
     c->have_run = 1;
     c->joined = 1;
-    int hidden[FEDC_MAX_LAYERS];
-    int nl = (int)w->n_layer_sizes - 1;
-    for (int i = 1; i < nl; i++)
-        hidden[i - 1] = (int)w->layer_sizes[i];
-    fedc_diag d;
-    if (fedc_arch_make(&c->arch, (int)w->layer_sizes[0], hidden, nl - 1, (fedc_act)w->hidden_act,
-                       c->task, (int)w->schema->n_classes, &d)) {
-        logm(c, "the coordinator's model does not fit our data: %s", d.msg);
-        return 2;
-    }
-    if ((int)w->layer_sizes[nl] != c->arch.sizes[nl]) {
-        logm(c, "the coordinator's model has %u outputs, our data needs %d", w->layer_sizes[nl],
-             c->arch.sizes[nl]);
-        return 2;
-    }
     c->seed = w->seed;
     c->rounds = (int)w->rounds;
     c->val_fraction = w->hp->val_fraction;
-    uint64_t key = fedc_fl_split_seed(c->seed, c->cfg->name);
-    if (fedc_dataset_split(&c->train_raw, c->val_fraction > 0 ? &c->val_raw : NULL, NULL, c->all,
-                           c->task, c->val_fraction, 0.0, key) ||
-        !c->train_raw || c->train_raw->n_rows < 1) {
-        logm(c, "%s: cannot keep %.0f%% of %d rows for validation and still train", c->cfg->data,
-             100.0 * c->val_fraction, c->all->n_rows);
+    /* The parameter count: the run's own model's, or the MLP's from the layer sizes. */
+    int sizes[FEDC_MAX_LAYERS + 1];
+    size_t n = 0;
+    for (size_t l = 0; l < w->n_layer_sizes; l++) {
+        sizes[l] = (int)w->layer_sizes[l];
+        if (l > 0)
+            n += (size_t)sizes[l - 1] * (size_t)sizes[l] + (size_t)sizes[l];
+    }
+    if (w->n_params) {
+        n = (size_t)w->n_params;
+        if (n != c->desc.n_params) {
+            if (c->desc.n_params)
+                logm(c, "the coordinator's model has %zu parameters, ours ('%s') has %zu", n,
+                     c->desc.kind, c->desc.n_params);
+            else
+                logm(c,
+                     "the coordinator trains a model of the clients' own (%zu parameters), we "
+                     "bring fedc's MLP",
+                     n);
+            return 2;
+        }
+    } else if (c->desc.n_params) {
+        logm(c,
+             "the coordinator trains fedc's MLP, we bring a model of our own ('%s'): start it "
+             "with --model external",
+             c->desc.kind);
         return 2;
     }
-    if (fedc_model_new(&c->eval_model, &c->arch) || fedc_model_new(&c->job.local, &c->arch) ||
-        fedc_eval_acc_new(&c->eval, c->task, c->arch.n_classes, FEDC_EVAL_BINS)) {
+    fedc_model_run run;
+    memset(&run, 0, sizeof run);
+    run.client_name = c->cfg->name;
+    run.seed = c->seed;
+    run.split_key = fedc_fl_split_seed(c->seed, c->cfg->name);
+    run.rounds = c->rounds;
+    run.val_fraction = c->val_fraction;
+    run.n_params = n;
+    run.layer_sizes = w->n_params ? NULL : sizes;
+    run.n_layer_sizes = w->n_params ? 0 : (int)w->n_layer_sizes;
+    run.hidden_act = (int)w->hidden_act;
+    fedc_diag d;
+    memset(&c->rows, 0, sizeof c->rows);
+    fedc_err brc = c->model->begin(c->model->ctx, &run, &c->rows, &d);
+    if (brc) {
+        logm(c, "%s", d.msg);
+        return brc == FEDC_ENOMEM ? 1 : 2;
+    }
+    c->n_params = n;
+    if (fedc_eval_acc_new(&c->eval, c->task, c->n_classes, FEDC_EVAL_BINS)) {
         logm(c, "out of memory for the model");
         return 1;
     }
-    size_t n = c->job.local->n_params;
+
     /* The weights come as a raw frame of 4 bytes per parameter after an envelope with the
      * standardisation: a --max-msg-mb below that would make ZeroMQ drop every instruction with
      * the connection, which looks like a coordinator that keeps restarting. */
-    size_t need_in = 4 * n + 8 * (size_t)c->arch.sizes[0] + ENVELOPE_SLACK;
+    size_t need_in = 4 * n + 8 * (size_t)c->desc.n_features + ENVELOPE_SLACK;
     if (need_in > c->cfg->max_msg) {
         logm(c,
              "--max-msg-mb %zu (%zu bytes) is below the coordinator's instructions for this model: "
@@ -311,14 +353,18 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
         return 2;
     }
     c->job.global = malloc(4 * n);
+    c->job.local = malloc(4 * n);
     c->job.update = malloc(4 * n);
+    c->job.n = n;
     c->pending_w = malloc(4 * n);
-    if (!c->job.global || !c->job.update || !c->pending_w) {
+    c->eval_w = malloc(4 * n);
+    if (!c->job.global || !c->job.local || !c->job.update || !c->pending_w || !c->eval_w) {
         logm(c, "out of memory for the model");
         return 1;
     }
-    logm(c, "joined run with %d round(s): %d training rows, %d validation rows, %zu parameters",
-         c->rounds, c->train_raw->n_rows, c->val_raw ? c->val_raw->n_rows : 0, n);
+    logm(c, "joined run with %d round(s): %llu training rows, %llu validation rows, %zu parameters",
+         c->rounds, (unsigned long long)c->rows.train_rows, (unsigned long long)c->rows.val_rows,
+         n);
     return 0;
 }
 
@@ -712,29 +758,27 @@ static int on_stats_request(cl *c, const Fedc__Envelope *e) {
     const Fedc__SecAggIns *si = e->stats_request->secagg;
     if (!si && plain_refused(c, e->round, "statistics request"))
         return 2;
-    const fedc_dataset *t = c->train_raw;
-    int nf = t->n_features;
+    int nf = c->desc.n_features;
     double *sum = calloc((size_t)nf, 8), *sq = calloc((size_t)nf, 8);
-    uint64_t *cc = calloc((size_t)(c->arch.n_classes > 1 ? c->arch.n_classes : 1), 8);
+    uint64_t *cc = calloc((size_t)(c->n_classes > 1 ? c->n_classes : 1), 8);
+    uint64_t rows = c->rows.train_rows;
     if (!sum || !sq || !cc) {
         logm(c, "out of memory for statistics");
         goto out;
     }
-    for (int i = 0; i < t->n_rows; i++) {
-        const float *x = t->x + (size_t)i * (size_t)nf;
-        for (int j = 0; j < nf; j++) {
-            sum[j] += x[j];
-            sq[j] += (double)x[j] * x[j];
-        }
-        if (c->task != FEDC_TASK_REGRESSION)
-            cc[(int)t->y[i]]++;
+    fedc_diag sd;
+    if (c->model->stats && c->model->stats(c->model->ctx, sum, sq, cc, &rows, &sd)) {
+        logm(c, "round 0: the model's statistics failed: %s; sending none", sd.msg);
+        memset(sum, 0, 8 * (size_t)nf);
+        memset(sq, 0, 8 * (size_t)nf);
+        memset(cc, 0, 8 * (size_t)(c->n_classes > 1 ? c->n_classes : 1));
+        rows = c->rows.train_rows;
     }
     if (si) {
-        int k = c->task == FEDC_TASK_REGRESSION ? 0 : c->arch.n_classes;
+        int k = c->task == FEDC_TASK_REGRESSION ? 0 : c->n_classes;
         if (sa_open(c, e->round, FEDC_SA_STAGE_STATS, si, fedc_sa_stats_len(nf, k)) == 0) {
             fedc_diag d;
-            fedc_err rc =
-                fedc_sa_stats_encode(c->sa_vec, (uint64_t)t->n_rows, sum, sq, nf, cc, k, &d);
+            fedc_err rc = fedc_sa_stats_encode(c->sa_vec, rows, sum, sq, nf, cc, k, &d);
             fedc_fault_point("stats", 0);
             sa_input_ready(c, rc, d.msg);
         }
@@ -743,12 +787,12 @@ static int on_stats_request(cl *c, const Fedc__Envelope *e) {
     Fedc__Envelope m;
     Fedc__Stats s = FEDC__STATS__INIT;
     env_init(c, &m, e->round);
-    s.n_rows = (uint64_t)t->n_rows;
+    s.n_rows = rows;
     s.n_sum = s.n_sum_sq = (size_t)nf;
     s.sum = sum;
     s.sum_sq = sq;
     if (c->task != FEDC_TASK_REGRESSION) {
-        s.n_class_count = (size_t)c->arch.n_classes;
+        s.n_class_count = (size_t)c->n_classes;
         s.class_count = cc;
     }
     m.body_case = FEDC__ENVELOPE__BODY_STATS;
@@ -762,9 +806,9 @@ out:
     return -1;
 }
 
-/* (Re)standardises copies of the split when the agreed statistics change. */
+/* Hands the agreed statistics to the model when they change. */
 static int apply_stats(cl *c, const float *mean, const float *std) {
-    size_t nf = (size_t)c->arch.sizes[0];
+    size_t nf = (size_t)c->desc.n_features;
     if (c->mean && memcmp(c->mean, mean, 4 * nf) == 0 && memcmp(c->std, std, 4 * nf) == 0)
         return 0;
     wait_training(c);
@@ -772,45 +816,17 @@ static int apply_stats(cl *c, const float *mean, const float *std) {
     free(c->std);
     c->mean = malloc(4 * nf);
     c->std = malloc(4 * nf);
-    fedc_dataset_destroy(&c->train);
-    fedc_dataset_destroy(&c->val);
-    int rows_t = c->train_raw->n_rows;
-    int *idx = malloc(sizeof(int) * (size_t)(c->all->n_rows > 0 ? c->all->n_rows : 1));
-    if (!c->mean || !c->std || !idx) {
-        free(idx);
+    if (!c->mean || !c->std) {
+        logm(c, "out of memory standardising the data");
         return -1;
     }
     memcpy(c->mean, mean, 4 * nf);
     memcpy(c->std, std, 4 * nf);
-    for (int i = 0; i < c->all->n_rows; i++)
-        idx[i] = i;
-    int bad = fedc_dataset_subset(&c->train, c->train_raw, idx, rows_t) != FEDC_OK;
-    if (!bad && c->val_raw)
-        bad = fedc_dataset_subset(&c->val, c->val_raw, idx, c->val_raw->n_rows) != FEDC_OK;
-    free(idx);
-    if (bad)
+    fedc_diag d;
+    if (c->model->set_stats && c->model->set_stats(c->model->ctx, mean, std, &c->rows, &d)) {
+        logm(c, "%s", d.msg);
         return -1;
-    fedc_dataset_standardize(c->train, mean, std);
-    if (c->val)
-        fedc_dataset_standardize(c->val, mean, std);
-    if (c->cfg->augment.kind != FEDC_AUG_NONE && c->task == FEDC_TASK_BINARY) {
-        /* Rare-class rows added here, on this client's standardised training rows only; they
-         * never leave it and do not count as examples in FedAvg. */
-        fedc_dataset *big = NULL;
-        fedc_aug_cfg a = c->cfg->augment;
-        int added = 0;
-        fedc_diag ad;
-        a.seed = fedc_fl_split_seed(c->seed, c->cfg->name);
-        if (fedc_augment(&big, c->train, &a, &added, &ad)) {
-            logm(c, "--augment: %s; training without it", ad.msg);
-        } else {
-            fedc_dataset_destroy(&c->train);
-            c->train = big;
-            logm(c, "--augment: %d synthetic positive rows added locally", added);
-        }
     }
-    if (fedc_model_set_schema(c->eval_model, NULL, NULL, mean, std))
-        return -1;
     return 0;
 }
 
@@ -819,22 +835,25 @@ static int apply_stats(cl *c, const float *mean, const float *std) {
 static void *train_main(void *arg) {
     cl *c = arg;
     job *j = &c->job;
-#ifdef _OPENMP
-    if (j->threads > 0)
-        omp_set_num_threads(j->threads);
-#endif
     double t0 = fedc_clock_s();
-    fedc_train_report rep;
+    fedc_model_fit_out rep;
+    memset(&rep, 0, sizeof rep);
     fedc_diag d = {{0}};
-    memcpy(j->local->params, j->global, 4 * j->local->n_params);
-    j->rc = fedc_train(j->local, j->train, NULL, &j->tcfg, &rep, &d);
+    size_t n = j->n;
+    memcpy(j->local, j->global, 4 * n);
+    j->rc = j->model->fit(j->model->ctx, j->global, j->local, n, &j->hp, &rep, &d);
     j->dp_steps = rep.dp_steps;
     j->dp_q = rep.dp_q;
     snprintf(j->msg, sizeof j->msg, "%s", d.msg);
-    j->loss = rep.final_train_loss;
-    size_t n = j->local->n_params;
-    for (size_t i = 0; i < n; i++)
-        j->update[i] = j->local->params[i] - j->global[i];
+    j->loss = rep.loss;
+    for (size_t i = 0; i < n && !j->rc; i++) {
+        j->update[i] = j->local[i] - j->global[i];
+        if (!isfinite(j->update[i])) {
+            snprintf(j->msg, sizeof j->msg, "the model's fit returned a non-finite weight (%zu)",
+                     i);
+            j->rc = FEDC_ERANGE;
+        }
+    }
     j->unclipped = 1;
     j->norm = -1;
     if (j->clip_norm > 0)
@@ -908,7 +927,7 @@ static void refuse_fit(cl *c, uint32_t round, fedc_err code, const char *why);
  * round. Returns 0 to train, -1 when it must not (said and logged). */
 static int dp_plan(cl *c, uint32_t round, const Fedc__HyperParams *hp) {
     const client_cfg *cfg = c->cfg;
-    int n = c->train->n_rows;
+    int n = (int)c->rows.fit_rows;
     double q = n > 0 ? (double)hp->batch / n : 1.0;
     q = q > 1.0 ? 1.0 : q;
     long per_round = (long)hp->local_epochs * (long)((n + (int)hp->batch - 1) / (int)hp->batch);
@@ -973,24 +992,23 @@ static void start_training(cl *c, uint32_t round, const float *w, const Fedc__Hy
     if (c->cfg->dp_clip > 0 && dp_plan(c, round, hp))
         return;
     job *j = &c->job;
-    memcpy(j->global, w, 4 * j->local->n_params);
+    memcpy(j->global, w, 4 * j->n);
     j->round = round;
-    j->train = c->train;
-    j->threads = c->cfg->threads;
-    fedc_train_cfg t = fedc_train_defaults();
-    t.epochs = (int)hp->local_epochs;
+    j->model = c->model;
+    fedc_model_fit t;
+    memset(&t, 0, sizeof t);
+    t.round = round;
+    t.local_epochs = (int)hp->local_epochs;
     t.batch = (int)hp->batch;
-    t.opt = fedc_optim_defaults();
-    t.opt.kind = (fedc_opt_kind)hp->optimizer;
-    t.opt.lr = hp->lr;
-    t.opt.l2 = hp->l2;
-    t.opt.prox_mu = hp->prox_mu;
-    t.opt.prox_center = hp->prox_mu > 0 ? j->global : NULL;
+    t.optimizer = (int)hp->optimizer;
+    t.lr = hp->lr;
+    t.l2 = hp->l2;
+    t.prox_mu = hp->prox_mu;
     t.dropout = hp->dropout;
     t.pos_weight = c->task == FEDC_TASK_BINARY ? pos_weight : 1.0f;
-    t.patience = 0;
     t.seed = fedc_fl_client_seed(c->seed, c->cfg->name, round);
-    j->tcfg = t;
+    t.threads = c->cfg->threads;
+    j->hp = t;
     j->clip_norm = hp->clip_norm;
     j->uniform_weight = hp->uniform_weight;
     j->client_dp = hp->client_dp;
@@ -999,10 +1017,10 @@ static void start_training(cl *c, uint32_t round, const float *w, const Fedc__Hy
             fedc_dp_noise_init(&c->dp_rng);
             c->dp_live = 1;
         }
-        j->tcfg.dp_clip = c->cfg->dp_clip;
-        j->tcfg.dp_noise = c->dp_sigma;
-        j->tcfg.dp_poisson = c->cfg->dp_poisson;
-        fedc_dp_noise_for_training(&j->tcfg, &c->dp_rng);
+        j->hp.dp_clip = c->cfg->dp_clip;
+        j->hp.dp_noise = c->dp_sigma;
+        j->hp.dp_poisson = c->cfg->dp_poisson;
+        j->hp.dp_rng = &c->dp_rng;
     }
     fedc_fault_point("fit", round);
     if (pthread_create(&c->thread, NULL, train_main, c) != 0) {
@@ -1022,7 +1040,7 @@ static int on_fit_ins(cl *c, const fedc_inbox *in) {
         return -1;
     }
     if (f->secagg &&
-        sa_open(c, e->round, FEDC_SA_STAGE_FIT, f->secagg, fedc_sa_fit_len(c->job.local->n_params)))
+        sa_open(c, e->round, FEDC_SA_STAGE_FIT, f->secagg, fedc_sa_fit_len(c->n_params)))
         return -1;
     /* The update is clipped to the smaller of the two bounds the coordinator sets: clip_norm
      * (client-level DP, norm-bound) and update_norm_bound (every run; the coordinator checks the
@@ -1049,7 +1067,7 @@ static int on_fit_ins(cl *c, const fedc_inbox *in) {
  * it). upd-weight (on_training_done) overstates the client's FedAvg weight 4x: its weight in the
  * secure sum (capped at 1), its example count in a plain update (the weight there). */
 static void corrupt_update(job *j) {
-    size_t n = j->local->n_params;
+    size_t n = j->n;
     if (fedc_fault_point("upd-scale", j->round))
         for (size_t i = 0; i < n; i++)
             j->update[i] *= 100.0f;
@@ -1099,7 +1117,7 @@ static void append_metrics(cl *c, const job *j, double eps) {
     char line[512];
     int len = snprintf(line, sizeof line,
                        "{\"round\":%u,\"train_rows\":%d,\"train_loss\":%.6g,\"seconds\":%.4f%s}\n",
-                       j->round, c->train_raw->n_rows, isfinite(j->loss) ? j->loss : -1.0,
+                       j->round, (int)c->rows.train_rows, isfinite(j->loss) ? j->loss : -1.0,
                        j->seconds, dp);
     int fd = open(c->cfg->metrics_json, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0 || write(fd, line, (size_t)len) != len || fsync(fd) != 0)
@@ -1143,7 +1161,7 @@ static void on_training_done(cl *c) {
         if (!c->sa_ready) {
             /* Our FedAvg weight: our share of the federation's training rows (capped at 1 in
              * case rows were added after round 0). */
-            double w = c->sa_total_rows > 0 ? (double)c->train_raw->n_rows / c->sa_total_rows : 0;
+            double w = c->sa_total_rows > 0 ? (double)c->rows.train_rows / c->sa_total_rows : 0;
             w = w > 1.0 ? 1.0 : w;
             if (j->uniform_weight)
                 w = 1.0; /* DP-FedAvg: every update counts once (the sensitivity bound) */
@@ -1155,9 +1173,8 @@ static void on_training_done(cl *c) {
                 w = fmin(1.0, 4.0 * w);
             }
             fedc_diag d;
-            fedc_err rc = w > 0 ? fedc_sa_fit_encode(c->sa_vec, j->update, j->local->n_params, w,
-                                                     loss, (uint64_t)c->train_raw->n_rows,
-                                                     j->unclipped, &c->sa_q, &d)
+            fedc_err rc = w > 0 ? fedc_sa_fit_encode(c->sa_vec, j->update, j->n, w, loss,
+                                                     c->rows.train_rows, j->unclipped, &c->sa_q, &d)
                                 : FEDC_EINVAL;
             if (w <= 0)
                 snprintf(d.msg, sizeof d.msg, "the coordinator gave no row total for weights");
@@ -1167,7 +1184,7 @@ static void on_training_done(cl *c) {
         c->last_fit_round = j->round;
         c->last_loss = j->loss;
         c->last_secs = j->seconds;
-        c->last_rows = c->train_raw->n_rows;
+        c->last_rows = (int)c->rows.train_rows;
     } else if (c->sa_on || !c->cfg->allow_plain) {
         /* Trained for a secure session that is gone (the round was retried): nothing to send. */
     } else {
@@ -1175,9 +1192,9 @@ static void on_training_done(cl *c) {
         Fedc__FitRes r = FEDC__FIT_RES__INIT;
         Fedc__Tensor t = FEDC__TENSOR__INIT;
         env_init(c, &m, j->round);
-        t.count = j->local->n_params;
+        t.count = j->n;
         r.update = &t;
-        r.n_examples = (uint64_t)c->train_raw->n_rows; /* real rows, not augmented ones */
+        r.n_examples = c->rows.train_rows; /* real rows, not augmented ones */
         if (fedc_fault_point("upd-weight", j->round)) {
             logm(c, "misbehaving (fault injection): claiming 4x our rows");
             r.n_examples *= 4;
@@ -1194,7 +1211,7 @@ static void on_training_done(cl *c) {
         c->last_fit_round = j->round;
         c->last_loss = j->loss;
         c->last_secs = j->seconds;
-        c->last_rows = c->train_raw->n_rows;
+        c->last_rows = (int)c->rows.train_rows;
     }
     if (c->pending) {
         c->pending = 0;
@@ -1215,19 +1232,18 @@ static int on_evaluate_ins(cl *c, const fedc_inbox *in) {
     }
     fedc_eval_acc *a = c->eval;
     fedc_eval_acc_reset(a);
-    fedc_tensor_unpack(c->eval_model->params, e->evaluate_ins->weights, in->raw);
-    const fedc_dataset *v = c->val;
-    float *pred = NULL;
-    if (v && v->n_rows > 0 && c->mean) {
-        pred = malloc(4 * (size_t)v->n_rows * (size_t)fedc_model_out_width(c->eval_model));
-        if (!pred || fedc_model_predict_std(pred, c->eval_model, v->x, v->n_rows)) {
-            logm(c, "cannot evaluate: out of memory");
-            free(pred);
+    fedc_tensor_unpack(c->eval_w, e->evaluate_ins->weights, in->raw);
+    if (c->mean) {
+        /* Scored only once the statistics are agreed (before round 0 ends they are not). A
+         * retried round may be training meanwhile: evaluate runs beside fit (client_model.h). */
+        fedc_diag d;
+        if (c->model->evaluate(c->model->ctx, c->eval_w, c->n_params, e->evaluate_ins->threshold, a,
+                               &d)) {
+            logm(c, "cannot evaluate: %s", d.msg);
+            fedc_eval_acc_reset(a);
             return -1;
         }
-        fedc_eval_acc_add(a, pred, v->y, v->n_rows, e->evaluate_ins->threshold);
     }
-    free(pred);
     if (ei->secagg) {
         if (sa_open(c, e->round, FEDC_SA_STAGE_EVAL, ei->secagg, fedc_sa_eval_len(a)) == 0) {
             fedc_diag d;
@@ -1381,8 +1397,14 @@ static void send_heartbeat(cl *c) {
 
 fedc_err fedc_client_new(fedc_client **out, const client_cfg *cfg, fedc_diag *d) {
     *out = NULL;
-    if (!cfg || !cfg->name || !cfg->connect || !cfg->data || !cfg->label) {
-        fedc_diag_set(d, "a client needs a name, a coordinator endpoint, a data file and a label");
+    if (!cfg || !cfg->name || !cfg->connect || (!cfg->model && (!cfg->data || !cfg->label))) {
+        fedc_diag_set(d, "a client needs a name, a coordinator endpoint, and a model or a data "
+                         "file and a label");
+        return FEDC_EINVAL;
+    }
+    if (cfg->model && (!cfg->model->describe || !cfg->model->begin || !cfg->model->fit ||
+                       !cfg->model->evaluate)) {
+        fedc_diag_set(d, "the model lacks a required callback (describe, begin, fit, evaluate)");
         return FEDC_EINVAL;
     }
     fedc_client *p = calloc(1, sizeof *p);
@@ -1405,6 +1427,29 @@ void fedc_client_destroy(fedc_client **p) {
     *p = NULL;
 }
 
+/* Checks what a model says about itself (a user's code: say what is wrong). Returns 0 or 1. */
+static int model_desc_bad(cl *c, const fedc_model_desc *m) {
+    const char *why = NULL;
+    int want = m->task == FEDC_TASK_BINARY ? 2 : m->task == FEDC_TASK_REGRESSION ? 1 : 0;
+    if ((unsigned)m->task > FEDC_TASK_REGRESSION)
+        why = "task is not binary, multiclass or regression";
+    else if ((want && m->n_classes != want) || (!want && m->n_classes < 3))
+        why = "the class count does not fit the task (2 binary, 1 regression, >= 3 multiclass)";
+    else if (m->n_features < 1 || m->n_features > FEDC_MAX_FEATURES || !m->feature_names ||
+             !m->label)
+        why = "it needs 1..100000 feature names and a label name";
+    else if (m->n_params > FEDC_MAX_PARAMS)
+        why = "more parameters than a message can carry (2^30)";
+    else if (m->n_params && (!m->kind || !m->kind[0] || strlen(m->kind) > FEDC_MODEL_KIND_MAX))
+        why = "a model of its own needs a kind of 1..64 characters";
+    for (int i = 0; !why && i < m->n_features; i++)
+        if (!m->feature_names[i])
+            why = "a feature name is missing";
+    if (why)
+        logm(c, "the model's description: %s", why);
+    return why != NULL;
+}
+
 static int stopping(const cl *c) {
     return atomic_load(c->stop) != 0;
 }
@@ -1419,14 +1464,38 @@ int fedc_client_run(fedc_client *p) {
     fedc_fault_init(cfg->name);
     int code = 2;
     fedc_diag d = {{0}};
-    /* The data first: a bad file is the user's to fix before anything connects. */
-    if (fedc_csv_load(&c->all, cfg->data, cfg->label, (const char *const *)cfg->drop, cfg->n_drop,
-                      &d)) {
-        logm(c, "--data: %s", d.msg);
+    /* The model and its data first: a bad file is the user's to fix before anything
+     * connects. */
+    c->model = (fedc_client_model *)cfg->model;
+    if (!c->model) {
+        fedc_mlp_model_cfg mc;
+        memset(&mc, 0, sizeof mc);
+        mc.data = cfg->data;
+        mc.label = cfg->label;
+        mc.drop = cfg->drop;
+        mc.n_drop = cfg->n_drop;
+        mc.force_regression = cfg->force_regression;
+        mc.augment = cfg->augment;
+        mc.quiet = cfg->quiet;
+        if (fedc_mlp_model_new(&c->own_mlp, &mc, &d)) {
+            logm(c, "%s", d.msg);
+            goto out;
+        }
+        c->model = c->own_mlp;
+    }
+    if (c->model->describe(c->model->ctx, &c->desc, &d)) {
+        logm(c, "the model: %s", d.msg);
         goto out;
     }
-    if (fedc_dataset_task(&c->task, &c->n_classes, c->all, cfg->force_regression, &d)) {
-        logm(c, "--data: %s", d.msg);
+    if (model_desc_bad(c, &c->desc))
+        goto out;
+    c->task = c->desc.task;
+    c->n_classes = c->desc.n_classes;
+    if (cfg->dp_clip > 0 && !c->model->dp_sgd) {
+        logm(c,
+             "--dp-clip: the model '%s' does not implement record-level DP-SGD (client-level "
+             "DP-FedAvg, set at the coordinator, works with any model)",
+             c->desc.kind ? c->desc.kind : "");
         goto out;
     }
     if (cfg->dp_clip > 0 && cfg->dp_state && dp_state_load(c))
@@ -1447,8 +1516,8 @@ int fedc_client_run(fedc_client *p) {
         code = 2;
         goto out;
     }
-    logm(c, "%d rows, %d features, task %s; connecting to %s", c->all->n_rows, c->all->n_features,
-         fedc_task_name(c->task), cfg->connect);
+    logm(c, "model '%s': %d features, task %s; connecting to %s", c->desc.kind ? c->desc.kind : "",
+         c->desc.n_features, fedc_task_name(c->task), cfg->connect);
     c->last_heard = fedc_clock_s();
     send_join(c);
     fedc_net_event_state ev;
@@ -1497,8 +1566,8 @@ int fedc_client_run(fedc_client *p) {
             x.round = -1;
             x.max_bytes = cfg->max_msg;
             if (c->have_run) {
-                x.n_params = fedc_arch_n_params(&c->arch);
-                x.n_features = (uint32_t)c->arch.sizes[0];
+                x.n_params = c->n_params;
+                x.n_features = (uint32_t)c->desc.n_features;
             }
             fedc_err rc = fedc_net_recv(c->ep, &in, &x, 0, &d);
             if (rc == FEDC_EEMPTY)
@@ -1549,7 +1618,7 @@ int fedc_client_run(fedc_client *p) {
     }
 out:
     reset_run(c);
-    fedc_dataset_destroy(&c->all);
+    fedc_client_model_destroy(&c->own_mlp);
     if (c->dp_live)
         fedc_dp_noise_wipe(&c->dp_rng);
     fedc_net_close(&c->ep);

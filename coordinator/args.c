@@ -125,6 +125,11 @@ static void usage(FILE *f) {
         "                           (default 0: wait for ever)\n"
         "  --max-retries N          failed attempts of one round before giving up (default 5)\n"
         "model (input and output sizes come from the data):\n"
+        "  --model NAME             mlp: fedc's MLP (default); external: the clients bring a\n"
+        "                           model of their own (fedc/client_model.h), its parameter\n"
+        "                           count and initial values come from the first client\n"
+        "  --init-weights FILE      with --model external: the initial values instead, as raw\n"
+        "                           little-endian float32 (4 bytes per parameter)\n"
         "  --layers 64,32           hidden layer widths (default 64,32; 'none' for a linear "
         "model)\n"
         "  --activation NAME        relu, leaky_relu, sigmoid or tanh (default relu)\n"
@@ -432,7 +437,16 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
             bad = cli_int_list(CMD, flag, v, c.hidden, FEDC_MAX_LAYERS - 1, &c.n_hidden);
         else if (strcmp(flag, "--activation") == 0)
             act_name = v;
-        else if (strcmp(flag, "--seed") == 0)
+        else if (strcmp(flag, "--init-weights") == 0)
+            c.init_weights = v;
+        else if (strcmp(flag, "--model") == 0) {
+            if (strcmp(v, "mlp") == 0 || strcmp(v, "external") == 0)
+                c.model_external = strcmp(v, "external") == 0;
+            else {
+                cli_error(CMD, "--model: expected mlp or external, got '%s'", v);
+                bad = 1;
+            }
+        } else if (strcmp(flag, "--seed") == 0)
             bad = cli_u64(CMD, flag, v, &seed);
         else if (strcmp(flag, "--local-epochs") == 0)
             bad = cli_int(CMD, flag, v, 1, 10000, &c.local_epochs);
@@ -597,6 +611,11 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     if (c.secagg && c.min_clients > c.sa_max_clients) {
         cli_error(CMD, "--min-clients %d exceeds --secagg-max-clients %d", c.min_clients,
                   c.sa_max_clients);
+        return FEDC_EXIT_USAGE;
+    }
+    if (c.init_weights && !c.model_external) {
+        cli_error(CMD, "--init-weights applies to --model external only (the MLP is initialised "
+                       "from --seed)");
         return FEDC_EXIT_USAGE;
     }
     if (c.resume && !c.checkpoint_dir) {

@@ -278,8 +278,60 @@ static int schema_differs(const coord *co, const Fedc__Schema *s, char *why, siz
     return 0;
 }
 
+/* --init-weights: n raw little-endian float32 values, every one finite. Returns 0, or -1 after
+ * logging why. */
+static int read_init_weights(const char *path, float *out, size_t n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        logm("--init-weights %s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t got = fread(out, 4, n, f);
+    int extra = fgetc(f) != EOF;
+    fclose(f);
+    if (got != n || extra) {
+        logm("--init-weights %s: expected exactly %zu float32 values (%zu bytes) for the clients' "
+             "model, the file holds %s",
+             path, n, 4 * n, extra ? "more" : "fewer");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(out[i])) {
+            logm("--init-weights %s: value %zu is not a finite number", path, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A run of clients' own models: the first client's model fixes the kind and the parameter count;
+ * the initial values come from --init-weights or from its offer (raw holds them). */
+static int adopt_external(coord *co, const Fedc__Join *j, const uint8_t *raw) {
+    const Fedc__Schema *s = j->schema;
+    if (!j->n_params) {
+        logm("--model external: the first client brings fedc's MLP, not a model of its own");
+        return -1;
+    }
+    if (fedc_model_new_flat(&co->model, (int)s->n_feature_names, (fedc_task)s->task,
+                            (int)s->n_classes, (size_t)j->n_params) ||
+        fedc_model_set_schema(co->model, s->feature_names, s->label, NULL, NULL)) {
+        logm("cannot hold a model of %llu parameters", (unsigned long long)j->n_params);
+        return -1;
+    }
+    snprintf(co->model_kind, sizeof co->model_kind, "%s", j->model_kind ? j->model_kind : "");
+    logm("the clients' own model '%s': %zu parameters, initial values from %s", co->model_kind,
+         co->model->n_params, co->cfg->init_weights ? co->cfg->init_weights : "the first client");
+    if (co->cfg->init_weights)
+        return read_init_weights(co->cfg->init_weights, co->model->params, co->model->n_params);
+    fedc_tensor_unpack(co->model->params, j->init, raw);
+    return 0;
+}
+
 /* Fixes the schema from the first client and builds the initial global model. */
-static int adopt_schema(coord *co, const Fedc__Schema *s) {
+static int adopt_schema(coord *co, const Fedc__Join *j, const uint8_t *raw) {
+    const Fedc__Schema *s = j->schema;
+    if (co->cfg->model_external)
+        return adopt_external(co, j, raw);
     fedc_arch arch;
     fedc_diag d;
     if (fedc_arch_make(&arch, (int)s->n_feature_names, co->cfg->hidden, co->cfg->n_hidden,
@@ -338,6 +390,8 @@ static int msg_cap_too_small(const coord *co, size_t n_params, int n_features, s
 /* --layers alone bounds the model from below (one input feature, one output): a cap below even
  * that is refused before the coordinator listens. Returns 0 or an exit code (logged). */
 static int check_msg_cap_early(const coord *co) {
+    if (co->cfg->model_external)
+        return 0; /* the size comes with the first client */
     fedc_arch arch;
     fedc_diag d;
     if (fedc_arch_make(&arch, 1, co->cfg->hidden, co->cfg->n_hidden, co->cfg->act, FEDC_TASK_BINARY,
@@ -553,6 +607,14 @@ static void send_welcome(coord *co, client *c) {
     s.n_classes = (uint32_t)co->n_classes;
     for (int i = 0; i <= m->arch.n_layers; i++)
         sizes[i] = (uint32_t)m->arch.sizes[i];
+    if (co->cfg->model_external) {
+        w.n_params = co->n_params;
+        w.model_kind = co->model_kind;
+    } else {
+        w.n_layer_sizes = (size_t)m->arch.n_layers + 1;
+        w.layer_sizes = sizes;
+        w.hidden_act = (uint32_t)m->arch.hidden_act;
+    }
     hp.local_epochs = (uint32_t)co->cfg->local_epochs;
     hp.batch = (uint32_t)co->cfg->batch;
     hp.lr = co->cfg->lr;
@@ -562,9 +624,6 @@ static void send_welcome(coord *co, client *c) {
     hp.dropout = co->cfg->dropout;
     hp.val_fraction = co->cfg->val_fraction;
     w.schema = &s;
-    w.n_layer_sizes = (size_t)m->arch.n_layers + 1;
-    w.layer_sizes = sizes;
-    w.hidden_act = (uint32_t)m->arch.hidden_act;
     w.hp = &hp;
     w.rounds = (uint32_t)co->cfg->rounds;
     w.seed = co->cfg->seed;
@@ -576,11 +635,39 @@ static void send_welcome(coord *co, client *c) {
 
 /* name: the ZAP user id with CurveZMQ (the name bound to the client's key), else the name the
  * client gives. */
-static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, const char *name) {
+/* Whether a joining client's model is the run's: the MLP for an MLP run, the same kind and
+ * parameter count for a run of the clients' own models. */
+static int model_differs(const coord *co, const Fedc__Join *j, char *why, size_t cap) {
+    const char *kind = j->model_kind ? j->model_kind : "";
+    if (!co->cfg->model_external) {
+        if (j->n_params)
+            snprintf(why, cap,
+                     "your model is your own ('%s', %llu parameters) but this coordinator trains "
+                     "fedc's MLP (start it with --model external for own models)",
+                     kind, (unsigned long long)j->n_params);
+        return j->n_params != 0;
+    }
+    if (!j->n_params) {
+        snprintf(why, cap,
+                 "you bring fedc's MLP but this run trains the clients' own model '%s' "
+                 "(%zu parameters)",
+                 co->model_kind, co->n_params);
+        return 1;
+    }
+    if (j->n_params != co->n_params || (co->model_kind[0] && strcmp(kind, co->model_kind) != 0)) {
+        snprintf(why, cap, "your model is '%s' with %llu parameters, the run's is '%s' with %zu",
+                 kind, (unsigned long long)j->n_params, co->model_kind, co->n_params);
+        return 1;
+    }
+    return 0;
+}
+
+static void on_join(coord *co, const fedc_peer *from, const fedc_inbox *in, const char *name) {
+    const Fedc__Envelope *e = in->msg;
     const Fedc__Join *j = e->join;
     char why[512];
     if (!co->have_schema) {
-        if (adopt_schema(co, j->schema) || alloc_round_state(co)) {
+        if (adopt_schema(co, j, in->raw) || alloc_round_state(co)) {
             reply_error(co, from, e->round, FEDC_EINVAL, "the coordinator cannot use this schema");
             return;
         }
@@ -600,7 +687,9 @@ static void on_join(coord *co, const fedc_peer *from, const Fedc__Envelope *e, c
             return;
         }
     }
-    if (schema_differs(co, j->schema, why, sizeof why)) {
+    if (co->cfg->model_external && !co->model_kind[0] && j->n_params == co->n_params)
+        snprintf(co->model_kind, sizeof co->model_kind, "%s", j->model_kind); /* resumed run */
+    if (schema_differs(co, j->schema, why, sizeof why) || model_differs(co, j, why, sizeof why)) {
         char reason[700];
         snprintf(reason, sizeof reason, "refused: your data does not match the federation: %s",
                  why);
@@ -1493,7 +1582,7 @@ static void handle(coord *co, fedc_inbox *in) {
             logp(co, &in->from, in->user,
                  "a client authenticated as '%s' calls itself '%s'; it is known as '%s'", in->user,
                  e->join->name, in->user);
-        on_join(co, &in->from, e, co->secure ? in->user : e->join->name);
+        on_join(co, &in->from, in, co->secure ? in->user : e->join->name);
         return;
     }
     if (!c) {
@@ -1843,6 +1932,14 @@ static int open_metrics(coord *co, uint32_t round, const char *ckpt_line) {
 }
 
 static int same_arch(const fedc_arch *a, const coord_cfg *cfg, char *why, size_t cap) {
+    if ((a->n_layers == 0) != (cfg->model_external != 0)) {
+        snprintf(why, cap, "it holds %s, this run was started %s",
+                 a->n_layers ? "fedc's MLP" : "the clients' own model",
+                 cfg->model_external ? "with --model external" : "for fedc's MLP");
+        return 0;
+    }
+    if (cfg->model_external)
+        return 1;
     if (a->n_layers != cfg->n_hidden + 1) {
         snprintf(why, cap, "%d hidden layers, --layers gives %d", a->n_layers - 1, cfg->n_hidden);
         return 0;

@@ -97,7 +97,8 @@ typedef struct coord {
     int n_cl;
     /* schema and model */
     int have_schema;
-    fedc_model *model;
+    fedc_model *model; /* the MLP, or a flat vector of the clients' own model */
+    char model_kind[FEDC_MODEL_KIND_MAX + 1]; /* the clients' own model's name ("" unknown) */
     size_t n_params;
     int n_features;
     int n_classes;

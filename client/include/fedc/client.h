@@ -17,12 +17,16 @@
 #include <stddef.h>
 
 #include "fedc/augment.h"
+#include "fedc/client_model.h"
 #include "fedc/err.h"
 #include "fedc/keys.h"
 
 typedef struct client_cfg {
     const char *connect;
     const char *name;
+    /* The model trained (fedc/client_model.h), borrowed; NULL: fedc's MLP on data and label
+     * (with drop, force_regression and augment below). */
+    const fedc_client_model *model;
     const char *data;
     const char *label;
     char **drop; /* NULL-terminated or NULL */

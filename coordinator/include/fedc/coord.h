@@ -32,6 +32,12 @@ typedef struct coord_cfg {
     int min_clients;     /* joined clients needed to start */
     int min_fit_clients; /* results needed for a round to count */
     double fraction_fit; /* share of live clients selected per round */
+    /* 1: the clients bring a model of their own (fedc/client_model.h): the coordinator averages
+     * a flat vector whose length and initial values come from init_weights (raw little-endian
+     * float32) or else from the first client's offer, and refuses a client whose model (kind,
+     * parameter count) differs; hidden and act are unused. 0: fedc's MLP, built from hidden. */
+    int model_external;
+    const char *init_weights;
     int hidden[FEDC_MAX_LAYERS];
     int n_hidden;
     fedc_act act;

@@ -443,12 +443,34 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
                 return FEDC_ERANGE;
             }
         }
-        return check_schema(j->schema, x, d);
+        if ((rc = check_schema(j->schema, x, d)) ||
+            (rc = check_string(j->model_kind, FEDC_MODEL_KIND_MAX, "join: model kind", d)))
+            return rc;
+        if (j->n_params > FEDC_MAX_PARAMS) {
+            fedc_diag_set(d, "join: %llu parameters, at most %llu", (unsigned long long)j->n_params,
+                          (unsigned long long)FEDC_MAX_PARAMS);
+            return FEDC_ERANGE;
+        }
+        if (!j->n_params && (j->init || x->raw)) {
+            fedc_diag_set(d, "join: initial values without a parameter count");
+            return FEDC_EMISMATCH;
+        }
+        return j->n_params ? check_tensor(j->init, j->n_params, x, "join: init", d) : FEDC_OK;
     }
     case FEDC__ENVELOPE__BODY_WELCOME: {
         const Fedc__Welcome *w = e->welcome;
-        if ((rc = check_schema(w->schema, x, d)))
+        if ((rc = check_schema(w->schema, x, d)) ||
+            (rc = check_string(w->model_kind, FEDC_MODEL_KIND_MAX, "welcome: model kind", d)))
             return rc;
+        if (w->n_params) {
+            /* A model of the clients' own: no layers. */
+            if (w->n_layer_sizes || w->n_params > FEDC_MAX_PARAMS) {
+                fedc_diag_set(d, "welcome: %zu layer sizes with %llu parameters of an own model",
+                              w->n_layer_sizes, (unsigned long long)w->n_params);
+                return FEDC_ERANGE;
+            }
+            return check_hp(w->hp, d);
+        }
         if (w->n_layer_sizes < 2 || w->n_layer_sizes > 17) {
             fedc_diag_set(d, "welcome: %zu layer sizes, expected 2..17", w->n_layer_sizes);
             return FEDC_ERANGE;
@@ -699,7 +721,8 @@ fedc_err fedc_msg_validate(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
                       e->round, (long long)x->round);
         return FEDC_EMISMATCH;
     }
-    if (x->raw && !fedc_msg_tensor(e) && e->body_case != FEDC__ENVELOPE__BODY_SA_MASKED) {
+    if (x->raw && !fedc_msg_tensor(e) && e->body_case != FEDC__ENVELOPE__BODY_SA_MASKED &&
+        e->body_case != FEDC__ENVELOPE__BODY_JOIN) {
         fedc_diag_set(d, "%s: unexpected raw frame of %zu bytes", fedc_msg_body_name(e->body_case),
                       x->raw_len);
         return FEDC_EFORMAT;

@@ -120,14 +120,14 @@ const char *fedc_task_name(fedc_task task) {
     return "unknown";
 }
 
-fedc_err fedc_model_new(fedc_model **out, const fedc_arch *arch) {
+static fedc_err model_alloc(fedc_model **out, const fedc_arch *arch, size_t n_params) {
     fedc_err rc = FEDC_OK;
     *out = NULL;
     fedc_model *m = calloc(1, sizeof *m);
     if (!m)
         return FEDC_ENOMEM;
     m->arch = *arch;
-    m->n_params = fedc_arch_n_params(arch);
+    m->n_params = n_params;
     /* 64-byte alignment keeps every view's start on a cache line when widths allow it. */
     size_t bytes = (m->n_params * sizeof(float) + 63) & ~(size_t)63;
     m->params = aligned_alloc(64, bytes);
@@ -156,6 +156,25 @@ out:
         fedc_model_destroy(&m);
     *out = m;
     return rc;
+}
+
+fedc_err fedc_model_new(fedc_model **out, const fedc_arch *arch) {
+    return model_alloc(out, arch, fedc_arch_n_params(arch));
+}
+
+fedc_err fedc_model_new_flat(fedc_model **out, int n_features, fedc_task task, int n_classes,
+                             size_t n_params) {
+    *out = NULL;
+    if (n_features < 1 || n_features > FEDC_MAX_FEATURES_FLAT || n_params < 1 ||
+        n_params > FEDC_MAX_PARAMS_FLAT || (unsigned)task > FEDC_TASK_REGRESSION)
+        return FEDC_EINVAL;
+    fedc_arch a;
+    memset(&a, 0, sizeof a);
+    a.n_layers = 0;
+    a.sizes[0] = n_features;
+    a.task = task;
+    a.n_classes = n_classes;
+    return model_alloc(out, &a, n_params);
 }
 
 static void free_names(fedc_model *m) {
@@ -280,6 +299,8 @@ int fedc_model_out_width(const fedc_model *m) {
 /* Predicts in chunks of up to CHUNK rows, optionally standardising each chunk on the way in. */
 #define CHUNK 1024
 static fedc_err predict(float *out, const fedc_model *m, const float *x, int n, int standardise) {
+    if (m->arch.n_layers < 1)
+        return FEDC_EINVAL; /* a flat vector of an own model: its code scores it */
     fedc_workspace *ws = NULL;
     int nf = m->arch.sizes[0], L = m->arch.n_layers, ow = fedc_model_out_width(m);
     fedc_err rc = fedc_workspace_new(&ws, &m->arch, n < CHUNK ? (n > 0 ? n : 1) : CHUNK);

@@ -158,8 +158,8 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
     if (get_u32(&r, &task, "the task") || get_u32(&r, &n_classes, "the class count") ||
         get_u32(&r, &act, "the activation") || get_u32(&r, &n_layers, "the layer count"))
         goto out;
-    if (task > FEDC_TASK_REGRESSION || act > FEDC_ACT_TANH || n_layers < 1 ||
-        n_layers > FEDC_MAX_LAYERS) {
+    /* n_layers 0: a flat vector of an own model (fedc_model_new_flat). */
+    if (task > FEDC_TASK_REGRESSION || act > FEDC_ACT_TANH || n_layers > FEDC_MAX_LAYERS) {
         fedc_diag_set(d, "%s: corrupt model file: task %u, activation %u, layers %u out of range",
                       what, task, act, n_layers);
         goto out;
@@ -178,9 +178,22 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
     }
     fedc_arch arch;
     fedc_diag ad;
-    if (fedc_arch_make(&arch, sizes[0], sizes + 1, (int)n_layers - 1, (fedc_act)act,
-                       (fedc_task)task, (int)n_classes, &ad) ||
-        arch.sizes[n_layers] != sizes[n_layers]) {
+    if (n_layers == 0) {
+        memset(&arch, 0, sizeof arch);
+        arch.sizes[0] = sizes[0];
+        arch.task = (fedc_task)task;
+        arch.n_classes = (int)n_classes;
+        if (n_classes != (task == FEDC_TASK_BINARY       ? 2u
+                          : task == FEDC_TASK_REGRESSION ? 1u
+                                                         : n_classes) ||
+            n_classes < 1 || (task == FEDC_TASK_MULTICLASS && n_classes < 3)) {
+            fedc_diag_set(d, "%s: corrupt model file: %u classes for a %s task", what, n_classes,
+                          fedc_task_name((fedc_task)task));
+            goto out;
+        }
+    } else if (fedc_arch_make(&arch, sizes[0], sizes + 1, (int)n_layers - 1, (fedc_act)act,
+                              (fedc_task)task, (int)n_classes, &ad) ||
+               arch.sizes[n_layers] != sizes[n_layers]) {
         fedc_diag_set(d, "%s: inconsistent architecture in model file (%u outputs for a %s task)",
                       what, (unsigned)sizes[n_layers], fedc_task_name((fedc_task)task));
         goto out;
@@ -207,7 +220,26 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
     }
     /* Everything the architecture implies must be present before anything is allocated for it,
      * so a short hostile file cannot make us allocate gigabytes. */
-    size_t need = (2 * (size_t)nf + fedc_arch_n_params(&arch)) * 4 + 8 + 4;
+    size_t n_flat = 0; /* a flat model's parameter count, read ahead of the statistics */
+    if (n_layers == 0) {
+        size_t at = r.pos + 8 * (size_t)nf;
+        if (at > r.len || r.len - at < 8) {
+            fedc_diag_set(d, "%s: truncated model file: no parameter count at offset %zu", what,
+                          at);
+            goto out;
+        }
+        uint64_t np = 0;
+        for (int b = 7; b >= 0; b--)
+            np = np << 8 | r.p[at + (size_t)b];
+        if (np < 1 || np > FEDC_MAX_PARAMS_FLAT) {
+            fedc_diag_set(d, "%s: corrupt model file: %llu parameters of a flat model", what,
+                          (unsigned long long)np);
+            goto out;
+        }
+        n_flat = (size_t)np;
+    }
+    size_t n_want = n_layers ? fedc_arch_n_params(&arch) : n_flat;
+    size_t need = (2 * (size_t)nf + n_want) * 4 + 8 + 4;
     if (need > r.len - r.pos) {
         fedc_diag_set(d,
                       "%s: truncated model file: the architecture needs %zu more bytes of "
@@ -215,10 +247,10 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
                       what, need, r.pos, r.len);
         goto out;
     }
-    rc = fedc_model_new(&m, &arch);
+    rc = n_layers ? fedc_model_new(&m, &arch)
+                  : fedc_model_new_flat(&m, nf, arch.task, arch.n_classes, n_flat);
     if (rc) {
-        fedc_diag_set(d, "%s: out of memory allocating a model of %zu parameters", what,
-                      fedc_arch_n_params(&arch));
+        fedc_diag_set(d, "%s: out of memory allocating a model of %zu parameters", what, n_want);
         goto out;
     }
     rc = FEDC_EFORMAT;

@@ -22,6 +22,9 @@
 #define FEDC_REASON_MAX 1024
 #define FEDC_MAX_FEATURES 100000
 #define FEDC_MAX_CLASSES 65536
+/* A model of the clients' own: its name's length and its parameter count (4 GiB of float32). */
+#define FEDC_MODEL_KIND_MAX 64
+#define FEDC_MAX_PARAMS (1ull << 30)
 #define FEDC_EVAL_HIST_MAX 100000
 
 /* Reason of the Error the coordinator sends to a connection it does not know (for example after

@@ -73,6 +73,19 @@ const char *fedc_task_name(fedc_task task);
 FEDC_MUST_CHECK fedc_err fedc_model_new(fedc_model **out, const fedc_arch *arch);
 void fedc_model_destroy(fedc_model **m);
 
+/* Limits of a flat model (below). */
+#define FEDC_MAX_FEATURES_FLAT 100000
+#define FEDC_MAX_PARAMS_FLAT ((size_t)1 << 30)
+
+/* A flat parameter vector of a model that is not fedc's MLP (a model of the clients' own,
+ * fedc/client_model.h): arch.n_layers is 0, sizes[0] the input width the schema and the
+ * standardisation statistics describe, n_params its length. It is saved and loaded like an MLP
+ * (fedc_model_save/load), averaged and checkpointed the same way; fedc_model_predict refuses it
+ * (FEDC_EINVAL) and fedc_model_init leaves it at zero. FEDC_EINVAL for widths or counts beyond
+ * the limits above. */
+FEDC_MUST_CHECK fedc_err fedc_model_new_flat(fedc_model **out, int n_features, fedc_task task,
+                                             int n_classes, size_t n_params);
+
 /* He-normal initialisation (std sqrt(2/fan_in)) for ReLU-family layers, Xavier/Glorot-normal
  * (std sqrt(2/(fan_in+fan_out))) for sigmoid, tanh, linear and softmax layers; biases 0. The
  * stream is derived from seed only, so the same seed gives the same weights. */
