@@ -77,13 +77,8 @@ static void usage(FILE *f) {
 int fedc_client_args(client_args *args, int argc, char **argv) {
     memset(args, 0, sizeof *args);
     client_cfg c;
-    memset(&c, 0, sizeof c);
-    c.heartbeat_ms = 1000;
-    c.dp_noise = -1;
-    c.dp_delta = 1e-5;
-    c.dp_poisson = 1;
+    fedc_client_defaults(&c);
     const char *dp_extra = NULL;
-    c.coordinator_timeout_s = 600;
     const char *drop = NULL, *task = "auto";
     int max_msg_mb = 256;
     float cto = 600;

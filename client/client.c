@@ -1395,6 +1395,16 @@ static void send_heartbeat(cl *c) {
     c->last_hb = fedc_clock_s();
 }
 
+void fedc_client_defaults(client_cfg *c) {
+    memset(c, 0, sizeof *c);
+    c->heartbeat_ms = 1000;
+    c->coordinator_timeout_s = 600;
+    c->max_msg = (size_t)256 << 20;
+    c->dp_noise = -1;
+    c->dp_delta = 1e-5;
+    c->dp_poisson = 1;
+}
+
 fedc_err fedc_client_new(fedc_client **out, const client_cfg *cfg, fedc_diag *d) {
     *out = NULL;
     if (!cfg || !cfg->name || !cfg->connect || (!cfg->model && (!cfg->data || !cfg->label))) {

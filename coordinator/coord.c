@@ -649,11 +649,13 @@ static int model_differs(const coord *co, const Fedc__Join *j, char *why, size_t
     }
     if (!j->n_params) {
         snprintf(why, cap,
-                 "you bring fedc's MLP but this run trains the clients' own model '%s' "
-                 "(%zu parameters)",
-                 co->model_kind, co->n_params);
+                 "you bring fedc's MLP but this run trains the clients' own model%s%s%s "
+                 "(--model external)",
+                 co->model_kind[0] ? " '" : "", co->model_kind, co->model_kind[0] ? "'" : "");
         return 1;
     }
+    if (!co->have_schema)
+        return 0; /* the first own model fixes the run's */
     if (j->n_params != co->n_params || (co->model_kind[0] && strcmp(kind, co->model_kind) != 0)) {
         snprintf(why, cap, "your model is '%s' with %llu parameters, the run's is '%s' with %zu",
                  kind, (unsigned long long)j->n_params, co->model_kind, co->n_params);
@@ -666,6 +668,15 @@ static void on_join(coord *co, const fedc_peer *from, const fedc_inbox *in, cons
     const Fedc__Envelope *e = in->msg;
     const Fedc__Join *j = e->join;
     char why[512];
+    if (!co->have_schema && model_differs(co, j, why, sizeof why)) {
+        /* An MLP client at a run of own models or the reverse: refused before it fixes
+         * anything. */
+        char reason[700];
+        snprintf(reason, sizeof reason, "refused: %s", why);
+        logp(co, from, name, "refused %s: %s", name, why);
+        fedc_net_send_bye(co->ep, from, co->run_id, e->round, FEDC_BYE_REFUSED, reason);
+        return;
+    }
     if (!co->have_schema) {
         if (adopt_schema(co, j, in->raw) || alloc_round_state(co)) {
             reply_error(co, from, e->round, FEDC_EINVAL, "the coordinator cannot use this schema");

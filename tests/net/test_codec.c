@@ -277,6 +277,90 @@ static void test_join_and_schema(void **state) {
     char bad_name[] = "bank a";
     j.name = bad_name;
     refused(&e, &x, FEDC_ERANGE, "printable ASCII");
+    j.name = name;
+
+    /* A model of the client's own: kind, count and initial values in the raw frame. */
+    char kind[] = "logreg-v1";
+    Fedc__Tensor t;
+    fedc__tensor__init(&t);
+    t.count = 4;
+    float init[4] = {0.5f, -1.0f, 2.0f, 0.0f};
+    j.model_kind = kind;
+    j.n_params = 4;
+    j.init = &t;
+    x.raw = (const uint8_t *)init;
+    x.raw_len = sizeof init;
+    assert_int_equal(roundtrip(&e, &x, &d, &got), FEDC_OK);
+    assert_int_equal(got->join->n_params, 4);
+    assert_string_equal(got->join->model_kind, "logreg-v1");
+    float back[4];
+    fedc_tensor_unpack(back, got->join->init, x.raw);
+    assert_memory_equal(back, init, sizeof init);
+    fedc_msg_free(&got);
+    x.raw_len = 12; /* a value short */
+    refused(&e, &x, FEDC_EMISMATCH, "join: init: 4 values need 16 bytes");
+    x.raw_len = sizeof init;
+    t.count = 3; /* the tensor disagrees with the announced count */
+    refused(&e, &x, FEDC_EMISMATCH, "join: init: expected 4 values, got 3");
+    t.count = 4;
+    init[1] = INFINITY;
+    refused(&e, &x, FEDC_ERANGE, "not finite");
+    init[1] = -1.0f;
+    j.n_params = 0; /* values without a count */
+    refused(&e, &x, FEDC_EMISMATCH, "initial values without a parameter count");
+    j.n_params = FEDC_MAX_PARAMS + 1;
+    refused(&e, &x, FEDC_ERANGE, "join: 1073741825 parameters");
+    char long_kind[FEDC_MODEL_KIND_MAX + 2];
+    memset(long_kind, 'k', sizeof long_kind - 1);
+    long_kind[sizeof long_kind - 1] = 0;
+    j.n_params = 4;
+    j.model_kind = long_kind;
+    refused(&e, &x, FEDC_ERANGE, "join: model kind");
+}
+
+/* The coordinator's Welcome for a run of the clients' own model: a parameter count and no
+ * layers; both at once are refused. */
+static void test_welcome_own_model(void **state) {
+    (void)state;
+    Fedc__Envelope e;
+    Fedc__Welcome w;
+    Fedc__Schema s;
+    Fedc__HyperParams hp;
+    char f0[] = "a1", label[] = "bad", kind[] = "logreg-v1";
+    char *names[] = {f0};
+    envelope(&e, 0);
+    fedc__welcome__init(&w);
+    fedc__schema__init(&s);
+    fedc__hyper_params__init(&hp);
+    s.n_feature_names = 1;
+    s.feature_names = names;
+    s.label = label;
+    s.n_classes = 2;
+    hp.local_epochs = 1;
+    hp.batch = 64;
+    hp.lr = 0.1f;
+    hp.val_fraction = 0.2f;
+    w.schema = &s;
+    w.hp = &hp;
+    w.rounds = 3;
+    w.n_params = 2;
+    w.model_kind = kind;
+    e.body_case = FEDC__ENVELOPE__BODY_WELCOME;
+    e.welcome = &w;
+    fedc_msg_expect x = expect_round(0);
+    x.n_features = 0;
+    fedc_diag d;
+    Fedc__Envelope *got = NULL;
+    assert_int_equal(roundtrip(&e, &x, &d, &got), FEDC_OK);
+    assert_int_equal(got->welcome->n_params, 2);
+    fedc_msg_free(&got);
+    uint32_t sizes[] = {1, 1};
+    w.n_layer_sizes = 2;
+    w.layer_sizes = sizes;
+    refused(&e, &x, FEDC_ERANGE, "layer sizes with 2 parameters of an own model");
+    w.n_layer_sizes = 0;
+    w.hp = NULL;
+    refused(&e, &x, FEDC_EMISMATCH, "hyper-parameters: missing");
 }
 
 static void test_stats_and_evaluation(void **state) {
@@ -688,9 +772,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_res_round_trip),   cmocka_unit_test(test_envelope_checks),
         cmocka_unit_test(test_bytes_level_failures), cmocka_unit_test(test_raw_frame),
-        cmocka_unit_test(test_join_and_schema),      cmocka_unit_test(test_stats_and_evaluation),
-        cmocka_unit_test(test_evaluate_ins),         cmocka_unit_test(test_fit_ins_bound),
-        cmocka_unit_test(test_secagg_messages),
+        cmocka_unit_test(test_join_and_schema),      cmocka_unit_test(test_welcome_own_model),
+        cmocka_unit_test(test_stats_and_evaluation), cmocka_unit_test(test_evaluate_ins),
+        cmocka_unit_test(test_fit_ins_bound),        cmocka_unit_test(test_secagg_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

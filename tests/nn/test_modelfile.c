@@ -238,6 +238,46 @@ static void test_round_trip_every_task(void **state) {
     }
 }
 
+/* A flat vector of a model of the clients' own: saved and loaded like an MLP (no layers, the
+ * count stored), refused by predict, and a corrupt count refused before anything is allocated. */
+static void test_flat_model(void **state) {
+    (void)state;
+    fedc_model *m = NULL, *back = NULL;
+    assert_int_equal(fedc_model_new_flat(&m, 3, FEDC_TASK_BINARY, 2, 4), FEDC_OK);
+    assert_int_equal(m->arch.n_layers, 0);
+    assert_int_equal(m->n_params, 4);
+    for (size_t i = 0; i < 4; i++)
+        m->params[i] = 0.5f * (float)i - 1.0f;
+    char n0[] = "a", n1[] = "b", n2[] = "c";
+    char *names[] = {n0, n1, n2};
+    const float mean[3] = {1, 2, 3}, sd[3] = {4, 5, 6};
+    assert_int_equal(fedc_model_set_schema(m, names, "y", mean, sd), FEDC_OK);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    encode(&buf, &len, m);
+    fedc_diag d = {{0}};
+    assert_int_equal(decode_exact(&back, buf, len, &d), FEDC_OK);
+    assert_int_equal(back->arch.n_layers, 0);
+    assert_int_equal(back->n_params, 4);
+    assert_memory_equal(back->params, m->params, 4 * sizeof(float));
+    assert_memory_equal(back->std, sd, sizeof sd);
+    assert_string_equal(back->feature_names[2], "c");
+    float x[3] = {0}, out[1];
+    assert_int_equal(fedc_model_predict(out, back, x, 1), FEDC_EINVAL);
+    fedc_model_destroy(&back);
+    for (size_t k = 0; k < len; k++)
+        expect_refused(buf, k, FEDC_EFORMAT, "truncated");
+    /* The count sits after the statistics: 2^40 parameters in a file of a few bytes. */
+    size_t at = len - 4 - 4 * 4 - 8;
+    uint64_t huge = (uint64_t)1 << 40;
+    memcpy(buf + at, &huge, 8);
+    expect_refused(buf, len, FEDC_EFORMAT, "parameters of a flat model");
+    free(buf);
+    fedc_model_destroy(&m);
+    assert_int_equal(fedc_model_new_flat(&m, 3, FEDC_TASK_BINARY, 2, 0), FEDC_EINVAL);
+    assert_null(m);
+}
+
 static void test_save_load(void **state) {
     (void)state;
     char *dir = make_tmpdir();
@@ -564,6 +604,7 @@ int main(void) {
         cmocka_unit_test(test_crc32_check_value),
         cmocka_unit_test(test_round_trip_every_task),
         cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_flat_model),
         cmocka_unit_test(test_every_truncation_refused),
         cmocka_unit_test(test_flipped_parameter_byte),
         cmocka_unit_test(test_bad_magic_and_version),

@@ -57,6 +57,11 @@ typedef struct client_cfg {
     const char *metrics_json; /* one line per local training (epsilon under DP), or NULL */
 } client_cfg;
 
+/* The defaults of fedc-client's flags: heartbeats every second, give up after 600 s of silence,
+ * messages up to 256 MiB, secure aggregation required, no DP; connect, name and the model (or
+ * data and label) are the caller's to set. No CurveZMQ while self is NULL (testing only). */
+void fedc_client_defaults(client_cfg *c);
+
 /* A participant as an object: several may live in one process (each on its own thread), with no
  * process globals besides the fault-injection rules of test builds. */
 typedef struct fedc_client fedc_client;
