@@ -62,6 +62,7 @@
 #include "fedc/dp.h"
 #include "fedc/modelfile.h"
 #include "fedc/robust.h"
+#include "fedc/strategy.h"
 
 const char *agg_name(fedc_robust_kind k) {
     switch (k) {
@@ -81,28 +82,23 @@ const char *agg_name(fedc_robust_kind k) {
     return "?";
 }
 
-/* 1 for the rules that need every update on its own. */
-int agg_needs_updates(fedc_robust_kind k) {
-    return k == FEDC_AGG_MEDIAN || k == FEDC_AGG_TRIMMED_MEAN || k == FEDC_AGG_KRUM ||
-           k == FEDC_AGG_MULTI_KRUM;
-}
-
 int agg_dp_on(const coord *co) {
     return co->cfg->dp_clip > 0;
 }
 
-/* Every update counts once: DP-FedAvg's sensitivity bound, the robust rules, and the norm bound
- * (a client's own row count must not let one bounded update dominate). */
+/* Every update counts once: DP-FedAvg's sensitivity bound, and strategies that say so (the
+ * robust rules and the norm bound: a client's own row count must not let one bounded update
+ * dominate). */
 int agg_uniform(const coord *co) {
-    return agg_dp_on(co) || co->cfg->agg.kind != FEDC_AGG_MEAN;
+    return agg_dp_on(co) || co->strat->uniform_weights;
 }
 
 /* The L2 bound clients apply to their update this round (0 = none). */
 float agg_client_clip(const coord *co) {
     if (agg_dp_on(co))
         return co->dp_clip_now;
-    if (co->cfg->agg.kind == FEDC_AGG_NORM_BOUND)
-        return (float)co->cfg->agg.clip;
+    if (co->strat->clip_norm > 0)
+        return (float)co->strat->clip_norm;
     return 0.0f;
 }
 
@@ -127,6 +123,22 @@ int agg_dp_min_sample(const coord *co) {
 
 int agg_init(coord *co) {
     const coord_cfg *cfg = co->cfg;
+    fedc_diag sd;
+    /* The strategy: the embedder's, or fedc's own built from the flags (--aggregator,
+     * --server-opt and their settings). */
+    if (cfg->strategy) {
+        co->strat = cfg->strategy;
+    } else {
+        if (fedc_strategy_fedavg(&co->own_strat, &cfg->agg, &cfg->server, &sd)) {
+            logm("%s", sd.msg);
+            return 2;
+        }
+        co->strat = &co->own_strat;
+    }
+    if (fedc_strategy_check(co->strat, cfg->secagg, agg_dp_on(co), &sd)) {
+        logm("%s", sd.msg);
+        return 2;
+    }
     co->dp_clip_now = cfg->dp_clip;
     co->dp_z_update = cfg->dp_noise;
     co->dp_q = cfg->fraction_fit;
@@ -151,6 +163,9 @@ int agg_init(coord *co) {
 }
 
 void agg_free(coord *co) {
+    fedc_strategy_destroy(&co->own_strat);
+    co->strat = NULL;
+    co->srv = NULL;
     for (int i = 0; i < co->n_cl; i++) {
         free(co->cl[i].upd);
         co->cl[i].upd = NULL;
@@ -301,8 +316,8 @@ fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_exampl
     if (bad >= 0) {
         for (size_t i = 0; i < n; i++)
             if (!isfinite(upd[i])) {
-                fedc_diag_set(d, "update coordinate %zu is %g: not finite (--aggregator %s)", i,
-                              (double)upd[i], agg_name(cfg->agg.kind));
+                fedc_diag_set(d, "update coordinate %zu is %g: not finite (strategy %s)", i,
+                              (double)upd[i], co->strat->name);
                 break;
             }
         return FEDC_ERANGE;
@@ -318,11 +333,11 @@ fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_exampl
                           norm, (double)co->dp_clip_now);
             return FEDC_ERANGE;
         }
-    } else if (cfg->agg.kind == FEDC_AGG_NORM_BOUND) {
-        /* The robust rule: the coordinator holds the update and bounds it itself. */
+    } else if (co->strat->clip_norm > 0) {
+        /* The norm bound: the coordinator holds the update and bounds it itself. */
         if (upd != co->upd)
             memcpy(co->upd, upd, 4 * n);
-        (void)fedc_l2_clip(co->upd, n, cfg->agg.clip, NULL);
+        (void)fedc_l2_clip(co->upd, n, co->strat->clip_norm, NULL);
         u = co->upd;
     } else {
         /* Every client clips to the bound: one beyond it ignored the FitIns, and is refused. */
@@ -335,17 +350,19 @@ fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_exampl
             return FEDC_ERANGE;
         }
     }
-    uint64_t weight = agg_uniform(co) ? 1 : n_examples;
-    if (agg_needs_updates(cfg->agg.kind) && !c->upd && !(c->upd = malloc(4 * n))) {
+    const int keep = co->strat->needs_updates;
+    uint64_t weight = fedc_strategy_weight_units(n_examples, agg_uniform(co));
+    if (keep && !c->upd && !(c->upd = malloc(4 * n))) {
         fedc_diag_set(d, "out of memory keeping the update");
         return FEDC_ENOMEM;
     }
     fedc_err rc = fedc_accum_add(co->acc, u, weight, loss, d);
     if (rc)
         return rc;
-    if (agg_needs_updates(cfg->agg.kind)) {
+    if (keep) {
         memcpy(c->upd, u, 4 * n);
         c->upd_have = 1;
+        c->upd_examples = n_examples;
     }
     if (agg_dp_on(co) && unclipped)
         co->dp_unclipped++;
@@ -360,14 +377,16 @@ static int cmp_name(const void *a, const void *b) {
 }
 
 int agg_plain_mean(coord *co) {
-    const coord_cfg *cfg = co->cfg;
-    if (!agg_needs_updates(cfg->agg.kind))
+    const fedc_strategy *st = co->strat;
+    if (!st->needs_updates)
         return fedc_accum_mean(co->acc, co->upd) == FEDC_OK ? 0 : -1;
-    /* The rules see the updates in name order, so the result does not depend on arrival. */
-    client **who = malloc(sizeof(client *) * (size_t)(co->n_cl ? co->n_cl : 1));
-    const float **u = malloc(sizeof(float *) * (size_t)(co->n_cl ? co->n_cl : 1));
+    /* The strategy sees the updates in name order, so the result does not depend on arrival. */
+    const size_t cap = (size_t)(co->n_cl ? co->n_cl : 1);
+    client **who = malloc(sizeof(client *) * cap);
+    const float **u = malloc(sizeof(float *) * cap);
+    double *w = malloc(sizeof(double) * cap);
     int n = 0, rc = -1;
-    if (!who || !u) {
+    if (!who || !u || !w) {
         logm("round %u: out of memory aggregating", co->round);
         goto out;
     }
@@ -375,22 +394,40 @@ int agg_plain_mean(coord *co) {
         if (co->cl[i].upd_have && co->cl[i].fit_counted)
             who[n++] = &co->cl[i];
     qsort(who, (size_t)n, sizeof *who, cmp_name);
-    for (int i = 0; i < n; i++)
+    double examples = 0;
+    for (int i = 0; i < n; i++) {
         u[i] = who[i]->upd;
+        examples += (double)who[i]->upd_examples;
+    }
+    for (int i = 0; i < n; i++)
+        w[i] = fedc_strategy_weight(who[i]->upd_examples, examples, n, agg_uniform(co));
     int chosen = -1;
     fedc_diag d;
-    if (fedc_robust_aggregate(co->upd, (const float *const *)u, n, co->n_params, &cfg->agg, &chosen,
-                              &d)) {
-        logm("round %u: --aggregator %s: %s", co->round, agg_name(cfg->agg.kind), d.msg);
+    fedc_diag_set(&d, "(no reason given)");
+    fedc_err arc = n < 1 ? FEDC_EINVAL
+                         : st->aggregate(st->ctx, co->upd, (const float *const *)u, w, n,
+                                         co->n_params, &chosen, &d);
+    if (arc) {
+        logm("round %u: strategy %s: aggregate: %s", co->round, st->name,
+             n < 1 ? "no updates" : d.msg);
+        goto out;
+    }
+    if (chosen >= n) {
+        logm("round %u: strategy %s: aggregate chose update %d of %d", co->round, st->name, chosen,
+             n);
+        goto out;
+    }
+    if (fedc_robust_first_bad((const float *const *)&co->upd, 1, co->n_params) >= 0) {
+        logm("round %u: strategy %s: aggregate produced a NaN or infinity", co->round, st->name);
         goto out;
     }
     if (chosen >= 0)
-        logm("round %u: --aggregator %s chose %s's update", co->round, agg_name(cfg->agg.kind),
-             who[chosen]->name);
+        logm("round %u: strategy %s chose %s's update", co->round, st->name, who[chosen]->name);
     rc = 0;
 out:
     free(who);
     free(u);
+    free(w);
     return rc;
 }
 
@@ -437,20 +474,19 @@ static int norm_ok(coord *co, double norm, double bound, double slack, const cha
 static const char *bound_flag(const coord *co) {
     if (agg_dp_on(co))
         return "--dp-clip";
-    if (co->cfg->agg.kind == FEDC_AGG_NORM_BOUND)
-        return "--norm-bound";
+    if (co->strat->clip_norm > 0)
+        return co->cfg->strategy ? "the strategy's clip_norm" : "--norm-bound";
     return "--update-norm-bound";
 }
 
 int agg_check_plain(coord *co) {
-    const coord_cfg *cfg = co->cfg;
     const double b = (double)agg_update_bound(co), count = (double)co->acc->count;
     /* Every update was within B (agg_plain_add refuses the others, norm-bound scales them), so a
      * weighted mean, Krum's choice and Multi-Krum's mean are within B; the coordinate-wise median
      * and trimmed mean only within sqrt(n) B (|m_i| <= max_k |u_k,i| for every coordinate, so
      * ||m||^2 <= sum_k ||u_k||^2). Slack: the accumulator's rounding (2^-25 per coordinate) and
      * the clients' own float scaling. */
-    int coordwise = cfg->agg.kind == FEDC_AGG_MEDIAN || cfg->agg.kind == FEDC_AGG_TRIMMED_MEAN;
+    int coordwise = co->strat->needs_updates && co->strat->coordinatewise;
     double limit = b * (coordwise ? sqrt(count) : 1.0);
     double slack = limit * 1e-4 + sqrt((double)co->n_params) * 0x1p-24;
     int ok = norm_ok(co, upd_norm(co), limit, slack, bound_flag(co));
@@ -483,7 +519,7 @@ int agg_check_secure(coord *co, double weight, double examples, int n) {
     if (wok && !agg_uniform(co)) {
         /* w_k = rows_k / total_rows: the weights sum to examples / total_rows, at most 1 (more
          * with a late joiner, whose rows are not in the total). */
-        double want = examples / co->total_rows;
+        double want = fedc_strategy_weight((uint64_t)llround(examples), co->total_rows, n, 0);
         if ((!late && weight > 1.0 + tol) ||
             fabs(weight - want) * co->total_rows > 0.5 + tol * co->total_rows) {
             logm("round %u: the summed FedAvg weight is %.9g; the summed example count %.0f over "
@@ -554,6 +590,29 @@ int agg_dp_finish(coord *co, const uint32_t *sa_upd, double unclipped) {
         co->dp_clip_now = (float)fedc_dpfa_clip_step((double)co->dp_clip_now, frac, cfg->dp_clip_lr,
                                                      cfg->dp_quantile);
         co->dp_frac_unclipped = frac;
+    }
+    return 0;
+}
+
+int agg_strategy_start(coord *co) {
+    fedc_diag d;
+    if (co->strat->start && co->strat->start(co->strat->ctx, co->n_params, &d)) {
+        logm("strategy %s: start (%zu parameters): %s", co->strat->name, co->n_params, d.msg);
+        return -1;
+    }
+    co->srv = fedc_strategy_server(co->strat);
+    return 0;
+}
+
+int agg_server_step(coord *co) {
+    fedc_diag d;
+    fedc_diag_set(&d, "(no reason given)");
+    if (co->strat->server_step(co->strat->ctx, co->round, co->model->params, co->upd, co->n_params,
+                               &d)) {
+        logm("round %u: strategy %s: server step: %s; stopping", co->round, co->strat->name, d.msg);
+        co->exit_code = 1;
+        co->ph = PH_DONE;
+        return -1;
     }
     return 0;
 }

@@ -21,21 +21,8 @@
 #define SEEN_DP_ADAPTIVE 16u
 #define SEEN_UPDATE_BOUND 32u
 
-/* --update-norm-bound's default, measured: the per-client update L2 norms that honest clients
- * logged with the bound off (--update-norm-bound 1e6, fedc sim, one run each, every round):
- *   Taiwan, README command (5 clients, dirichlet:0.5, sgd 0.03, 30 rounds): max 5.38, p99 5.29,
- *     median 1.10 (the skewed clients' updates stay large);
- *   Taiwan, defaults (5 iid clients, adam 0.001, 20 rounds): max 0.98 (round 1), median 0.39;
- *   Taiwan, test_sim_robust's run (10 clients, sgd 0.03, 32,16, 12 rounds): max 2.12;
- *   Taiwan, 300 clients as in test_sim_dp's quality run (sgd 0.1, 3 local epochs, 4 rounds):
- *     max 2.80, median 0.66;
- *   the demo's synthetic banks (fedc synth 3 x 5000 customers, 100 days; the demo's flags,
- *     30 rounds): max 3.70 (round 1), median 1.67;
- *   ULB card-fraud sample (3 clients, 30 rounds): max 0.13.
- * 16 is 3x the largest (5.38): no honest update in these runs is clipped, and a client that
- * scales its update by much more than 3 is refused. Other learning rates and local epochs move
- * the norms; set the flag for them. */
-#define UPDATE_BOUND_DEFAULT 16.0f
+/* --update-norm-bound's default as the help states it: fedc_coord_defaults' value (coord.c has
+ * the measurements behind it). */
 #define UPDATE_BOUND_DEFAULT_TEXT "16"
 
 static int agg_individual(fedc_robust_kind k) {
@@ -350,32 +337,10 @@ static int check_dp(coord_cfg *c, float clip, float noise, float delta, float ta
 
 int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     coord_cfg c;
-    memset(&c, 0, sizeof c);
-    c.rounds = 20;
+    /* The library's defaults (an embedder gets the same), then what only the flags decide. */
+    fedc_coord_defaults(&c);
     c.min_clients = -1; /* 3 with secure aggregation (its floor), else 2 */
     c.min_fit_clients = -1;
-    c.fraction_fit = 1.0;
-    c.hidden[0] = 64;
-    c.hidden[1] = 32;
-    c.n_hidden = 2;
-    c.act = FEDC_ACT_RELU;
-    c.local_epochs = 1;
-    c.batch = 64;
-    c.lr = 1e-3f;
-    c.optimizer = FEDC_OPT_ADAM;
-    c.val_fraction = 0.2f;
-    c.pos_weight = 1.0f;
-    c.threshold = 0.5f;
-    c.round_timeout_s = 300;
-    c.heartbeat_timeout_s = 10;
-    c.max_retries = 5;
-    c.seed = 1;
-    c.secagg = 1;
-    c.alert_budget = 0.005;
-    c.sa_clip = 10.0f;
-    c.sa_max_clients = 1024;
-    c.sa_min_nbrs = FEDC_SA_MIN_NBRS_DEFAULT;
-    c.update_norm_bound = UPDATE_BOUND_DEFAULT;
     const char *server_name = "fedavg", *opt_name = "adam", *act_name = "relu";
     float server_lr = -1, server_mom = -1, fraction = 1.0f, rto = 300, hbto = 10, wto = 0;
     int max_msg_mb = 0;

@@ -69,6 +69,59 @@ void fedc_coord_destroy(fedc_coord **p) {
     *p = NULL;
 }
 
+/* --update-norm-bound's default, measured: the per-client update L2 norms that honest clients
+ * logged with the bound off (--update-norm-bound 1e6, fedc sim, one run each, every round):
+ *   Taiwan, README command (5 clients, dirichlet:0.5, sgd 0.03, 30 rounds): max 5.38, p99 5.29,
+ *     median 1.10 (the skewed clients' updates stay large);
+ *   Taiwan, defaults (5 iid clients, adam 0.001, 20 rounds): max 0.98 (round 1), median 0.39;
+ *   Taiwan, test_sim_robust's run (10 clients, sgd 0.03, 32,16, 12 rounds): max 2.12;
+ *   Taiwan, 300 clients as in test_sim_dp's quality run (sgd 0.1, 3 local epochs, 4 rounds):
+ *     max 2.80, median 0.66;
+ *   the demo's synthetic banks (fedc synth 3 x 5000 customers, 100 days; the demo's flags,
+ *     30 rounds): max 3.70 (round 1), median 1.67;
+ *   ULB card-fraud sample (3 clients, 30 rounds): max 0.13.
+ * 16 is 3x the largest (5.38): no honest update in these runs is clipped, and a client that
+ * scales its update by much more than 3 is refused. Other learning rates and local epochs move
+ * the norms; set the flag for them. */
+#define UPDATE_BOUND_DEFAULT 16.0f
+
+void fedc_coord_defaults(coord_cfg *c) {
+    memset(c, 0, sizeof *c);
+    c->rounds = 20;
+    c->secagg = 1;
+    c->sa_min_nbrs = FEDC_SA_MIN_NBRS_DEFAULT;
+    c->min_clients = c->sa_min_nbrs; /* secure aggregation's floor */
+    c->min_fit_clients = c->min_clients;
+    c->fraction_fit = 1.0;
+    c->hidden[0] = 64;
+    c->hidden[1] = 32;
+    c->n_hidden = 2;
+    c->act = FEDC_ACT_RELU;
+    c->local_epochs = 1;
+    c->batch = 64;
+    c->lr = 1e-3f;
+    c->optimizer = FEDC_OPT_ADAM;
+    c->val_fraction = 0.2f;
+    c->pos_weight = 1.0f;
+    c->threshold = 0.5f;
+    c->alert_budget = 0.005;
+    c->server = fedc_server_defaults(FEDC_SERVER_FEDAVG);
+    c->round_timeout_s = 300;
+    c->heartbeat_timeout_s = 10;
+    c->max_retries = 5;
+    c->sa_clip = 10.0f;
+    c->sa_max_clients = 1024;
+    c->agg.kind = FEDC_AGG_MEAN;
+    c->agg.beta = 0.2;
+    c->agg.f = 1;
+    c->update_norm_bound = UPDATE_BOUND_DEFAULT;
+    c->dp_delta = 1e-5;
+    c->dp_quantile = 0.5;
+    c->dp_clip_lr = 0.2;
+    c->seed = 1;
+    c->max_msg = (size_t)256 << 20;
+}
+
 static int stopping(const coord *co) {
     return atomic_load(co->stop) != 0;
 }
@@ -420,11 +473,7 @@ static int alloc_round_state(coord *co) {
         logm("out of memory for a model of %zu parameters", co->n_params);
         return -1;
     }
-    if (!co->srv && fedc_server_new(&co->srv, &co->cfg->server, co->n_params)) {
-        logm("out of memory for the server optimiser");
-        return -1;
-    }
-    return 0;
+    return agg_strategy_start(co);
 }
 
 /* ---- clients ------------------------------------------------------------------------------- */
@@ -991,7 +1040,8 @@ static void release_noise_only(coord *co, const char *why) {
         co->ph = PH_DONE;
         return;
     }
-    fedc_server_step(co->srv, co->model->params, co->upd);
+    if (agg_server_step(co))
+        return;
     start_eval(co);
 }
 
@@ -1003,6 +1053,49 @@ static void fit_failed(coord *co, const char *why) {
         release_noise_only(co, why);
     else
         retry_round(co);
+}
+
+/* The strategy's own selection among the n eligible clients (list, in name order): their indices
+ * into chosen; how many, or -1 (logged) when it failed or answered something impossible. */
+static int strategy_select(coord *co, client **list, int n, int *chosen) {
+    const fedc_strategy *st = co->strat;
+    fedc_candidate *cand = malloc(sizeof *cand * (size_t)n);
+    unsigned char *seen = calloc((size_t)n, 1);
+    int k = -1;
+    if (!cand || !seen) {
+        logm("round %u: out of memory selecting clients", co->round);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        cand[i].name = list[i]->name;
+        /* Per-client rows are known from round 0's plain statistics only. */
+        cand[i].examples = !co->cfg->secagg && list[i]->round0 ? list[i]->st_rows : 0;
+    }
+    fedc_select_in in = {
+        co->round, co->cfg->seed, co->cfg->fraction_fit, co->cfg->min_fit_clients, cand, n};
+    fedc_diag d;
+    fedc_diag_set(&d, "(no reason given)");
+    k = st->select(st->ctx, &in, chosen, &d);
+    if (k < 0 || k > n) {
+        logm("round %u: strategy %s: select %s%s; stopping", co->round, st->name,
+             k < 0 ? "failed: " : "returned more clients than eligible", k < 0 ? d.msg : "");
+        k = -1;
+        goto out;
+    }
+    for (int i = 0; i < k; i++) {
+        if (chosen[i] < 0 || chosen[i] >= n || seen[chosen[i]]) {
+            logm("round %u: strategy %s: select chose index %d (entry %d), expected distinct "
+                 "indices in [0, %d); stopping",
+                 co->round, st->name, chosen[i], i, n);
+            k = -1;
+            goto out;
+        }
+        seen[chosen[i]] = 1;
+    }
+out:
+    free(cand);
+    free(seen);
+    return k;
 }
 
 static void start_round(coord *co) {
@@ -1028,10 +1121,24 @@ static void start_round(coord *co) {
     for (int i = 0; i < n; i++)
         cand[i] = i;
     /* Under DP the sample must be unknown to whoever sees the model (the privacy amplification
-     * by sampling rests on it): Poisson sampling from secret randomness, not the public seed. */
-    int k = agg_dp_on(co) ? agg_dp_sample(co, chosen, n)
-                          : fedc_sample_clients(chosen, cand, n, co->cfg->fraction_fit,
-                                                co->cfg->min_fit_clients, co->cfg->seed, co->round);
+     * by sampling rests on it): Poisson sampling from secret randomness, not the public seed
+     * (a strategy's own select is refused then, agg_init). */
+    int k;
+    if (agg_dp_on(co))
+        k = agg_dp_sample(co, chosen, n);
+    else if (co->strat->select && n > 0)
+        k = strategy_select(co, list, n, chosen);
+    else
+        k = fedc_sample_clients(chosen, cand, n, co->cfg->fraction_fit, co->cfg->min_fit_clients,
+                                co->cfg->seed, co->round);
+    if (k < 0) {
+        free(list);
+        free(cand);
+        free(chosen);
+        co->exit_code = 1;
+        co->ph = PH_DONE;
+        return;
+    }
     for (int i = 0; i < co->n_cl; i++) {
         co->cl[i].fit_sel = co->cl[i].fit_done = 0;
         co->cl[i].eval_sel = co->cl[i].eval_done = 0;
@@ -1243,11 +1350,13 @@ static int save_checkpoint(coord *co, const char *line) {
     c.have_stats = co->have_stats;
     c.pos_weight = co->pos_weight;
     c.total_rows = co->total_rows;
-    c.server_kind = co->srv->cfg.kind;
-    c.server_t = co->srv->t;
+    /* A strategy of the embedder's keeps its own state: the checkpoint records --server-opt's kind
+     * with no optimiser state for it. */
+    c.server_kind = co->srv ? co->srv->cfg.kind : co->cfg->server.kind;
+    c.server_t = co->srv ? co->srv->t : 0;
     c.n = co->n_params;
-    c.m = co->srv->m;
-    c.v = co->srv->v;
+    c.m = co->srv ? co->srv->m : NULL;
+    c.v = co->srv ? co->srv->v : NULL;
     c.metrics_line = (char *)line;
     c.model = co->model;
     char *names[MAX_CLIENTS];
@@ -1446,7 +1555,8 @@ static void close_fit(coord *co) {
         co->ph = PH_DONE;
         return;
     }
-    fedc_server_step(co->srv, co->model->params, co->upd);
+    if (agg_server_step(co))
+        return;
     start_eval(co);
 }
 
@@ -1530,7 +1640,8 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
             return;
         }
         fedc_fault_point("aggregate", co->round);
-        fedc_server_step(co->srv, co->model->params, co->upd);
+        if (agg_server_step(co))
+            return;
         start_eval(co);
         return;
     }
@@ -2017,11 +2128,13 @@ static int restore(coord *co, char **ckpt_line) {
         ckpt_release(&c);
         return 2;
     }
-    co->srv->t = c.server_t;
-    if (c.m && co->srv->m)
-        memcpy(co->srv->m, c.m, 4 * c.n);
-    if (c.v && co->srv->v)
-        memcpy(co->srv->v, c.v, 4 * c.n);
+    if (co->srv) {
+        co->srv->t = c.server_t;
+        if (c.m && co->srv->m)
+            memcpy(co->srv->m, c.m, 4 * c.n);
+        if (c.v && co->srv->v)
+            memcpy(co->srv->v, c.v, 4 * c.n);
+    }
     co->have_stats = c.have_stats;
     co->pos_weight = c.pos_weight;
     co->total_rows = c.total_rows;
@@ -2132,7 +2245,6 @@ static void cleanup(coord *co) {
     free(co->plog);
     fedc_model_destroy(&co->model);
     fedc_accum_destroy(&co->acc);
-    fedc_server_destroy(&co->srv);
     fedc_eval_acc_destroy(&co->eval);
     fedc_eval_acc_destroy(&co->eval_tmp);
     free(co->upd);

@@ -11,6 +11,7 @@
 #include "fedc/codec.h"
 #include "fedc/dp.h"
 #include "fedc/sa_proto.h"
+#include "fedc/strategy.h"
 #include "fedc/transport.h"
 
 #define PROG "fedc-coordinator"
@@ -74,7 +75,8 @@ typedef struct client {
     /* robust rules: its update of this round (secure aggregation off) */
     float *upd;
     int upd_have;
-    int took_part; /* an answer of it counted once: its slot is never reused (coord.c) */
+    uint64_t upd_examples; /* the example count it sent with the update */
+    int took_part;         /* an answer of it counted once: its slot is never reused (coord.c) */
 } client;
 
 /* Rate limit of one kind of log line about one peer (coord.c, logp). */
@@ -114,7 +116,9 @@ typedef struct coord {
     double round_t0;
     double wait_since, wait_logged;
     fedc_accum *acc;
-    fedc_server *srv;
+    fedc_server *srv; /* the built-in strategy's optimiser (checkpointed), NULL for another */
+    const fedc_strategy *strat; /* cfg->strategy, or own_strat built from the flags */
+    fedc_strategy own_strat;
     fedc_eval_acc *eval, *eval_tmp;
     float *upd;
     fedc_blob *wblob;
@@ -207,9 +211,10 @@ void sa_finished(coord *co, const uint32_t *sum, int n_survivors, int spent);
 
 /* aggregate.c */
 const char *agg_name(fedc_robust_kind k);
-int agg_needs_updates(fedc_robust_kind k);
 int agg_dp_on(const coord *co);
-/* Noise source and the update's noise multiplier; 0, or an exit code after logging why. */
+/* The strategy (coord_cfg.strategy, or the built-in one from the flags, checked against secure
+ * aggregation and DP), the noise source and the update's noise multiplier; 0, or an exit code
+ * after logging why. */
 int agg_init(coord *co);
 void agg_free(coord *co);
 void agg_round_start(coord *co);
@@ -236,7 +241,9 @@ int agg_uniform(const coord *co);
  * FEDC_ERANGE with the reason in d for a non-finite or out-of-range update. */
 fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_examples, double loss,
                        int unclipped, fedc_diag *d);
-/* Plain path: the round's aggregate into co->upd; -1 (logged) when the rule cannot apply. */
+/* Plain path: the round's aggregate into co->upd (the fixed-point weighted mean, or the
+ * strategy's aggregate of the updates in name order when it needs them); -1 (logged) when the
+ * rule cannot apply. */
 int agg_plain_mean(coord *co);
 /* The L2 bound every client clips its update to (FitIns update_norm_bound): the DP clip norm,
  * norm-bound's C, else --update-norm-bound. */
@@ -258,5 +265,11 @@ int agg_check_secure(coord *co, double weight, double examples, int n);
  * its step with the noised count of `unclipped`. Nothing without DP. 0, or -1 (logged) when the
  * noise cannot be drawn: the model must not leave then. */
 int agg_dp_finish(coord *co, const uint32_t *sa_upd, double unclipped);
+/* Once the model's size is known: the strategy's start, and co->srv for the checkpoints; -1
+ * (logged) on failure. */
+int agg_strategy_start(coord *co);
+/* The strategy's server step of co->upd onto the global model; -1 (logged, exit code set, phase
+ * done) when it fails. */
+int agg_server_step(coord *co);
 
 #endif

@@ -2,7 +2,8 @@
 # Install and embed: `cmake --install` of this build into a temporary prefix, then
 # examples/embed/embed.c built against that prefix as an outside project would, with pkg-config
 # (shared libfedc) and with find_package(fedc) (fedc::fedc and fedc::fedc_static); every binary runs
-# and must print the expected line. Also checks what was installed: the SONAME links, the CMake
+# and must print the expected line. examples/custom_strategy is built both ways too and must start
+# (its federation run is tests/fl/test_custom_strategy.c). Also checks what was installed: the SONAME links, the CMake
 # package, fedc.pc, and that every installed header compiles alone with -Wall -Wextra -Wpedantic
 # -Werror and includes neither zmq.h nor protobuf-c's headers. The prefix is removed however the
 # test ends.
@@ -87,6 +88,21 @@ flags=$("$pkgconfig" --cflags --libs fedc) || fail "pkg-config --cflags --libs f
 "$cc" "${warn[@]}" $extra -o "$tmp/embed_pc" "$src/examples/embed/embed.c" $flags \
     2>"$tmp/cc.log" || { cat "$tmp/cc.log" >&2; fail "pkg-config build of examples/embed"; }
 check_run pkg-config "$tmp/embed_pc" LD_LIBRARY_PATH="$libdir"
+# examples/custom_strategy: a coordinator with a strategy of its own, from installed headers only;
+# without --bind it must print its usage and exit 2 (it links and starts).
+check_usage() { # NAME BINARY [ENV...]
+    local name=$1 bin=$2 rc=0
+    shift 2
+    env "$@" "$bin" >/dev/null 2>"$tmp/usage.log" || rc=$?
+    [ "$rc" = 2 ] && grep -q '^usage: custom_strategy --bind' "$tmp/usage.log" ||
+        { cat "$tmp/usage.log" >&2; fail "$name: $bin exited $rc, expected its usage and 2"; }
+    step "$name: custom_strategy starts"
+}
+# shellcheck disable=SC2086 # flags and extra are lists of flags
+"$cc" "${warn[@]}" $extra -o "$tmp/custom_pc" "$src/examples/custom_strategy/custom_strategy.c" \
+    $flags -lm 2>"$tmp/cc.log" ||
+    { cat "$tmp/cc.log" >&2; fail "pkg-config build of examples/custom_strategy"; }
+check_usage pkg-config "$tmp/custom_pc" LD_LIBRARY_PATH="$libdir"
 ldd_out=$(env LD_LIBRARY_PATH="$libdir" ldd "$tmp/embed_pc")
 grep -q "libfedc\.so\.0 => $libdir/libfedc\.so\.0" <<<"$ldd_out" ||
     fail "embed_pc does not load $libdir/libfedc.so.0"
@@ -105,4 +121,12 @@ check_run "find_package fedc::fedc_static" "$tmp/cmake/embed_static"
 if ldd "$tmp/cmake/embed_static" | grep -q libfedc; then
     fail "embed_static loads a shared libfedc"
 fi
+"$cmake" -S "$src/examples/custom_strategy" -B "$tmp/cmake-cs" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_FLAGS="-Wall -Wextra -Wpedantic -Werror $extra" \
+    -DCMAKE_EXE_LINKER_FLAGS="$extra" >"$tmp/cmake-cs.log" 2>&1 ||
+    { cat "$tmp/cmake-cs.log" >&2; fail "find_package(fedc) configure of examples/custom_strategy"; }
+"$cmake" --build "$tmp/cmake-cs" >"$tmp/cmake-cs-build.log" 2>&1 ||
+    { cat "$tmp/cmake-cs-build.log" >&2; fail "find_package(fedc) build of examples/custom_strategy"; }
+check_usage "find_package fedc::fedc" "$tmp/cmake-cs/custom_strategy"
 step "ok"

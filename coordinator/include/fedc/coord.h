@@ -25,6 +25,7 @@
 #include "fedc/model.h"
 #include "fedc/optim.h"
 #include "fedc/robust.h"
+#include "fedc/strategy.h"
 
 typedef struct coord_cfg {
     const char *bind;
@@ -75,6 +76,9 @@ typedef struct coord_cfg {
     /* how updates are combined (aggregate.c): mean = weighted FedAvg; the robust rules that need
      * each update (median, trimmed mean, Krum, Multi-Krum) only with secure aggregation off */
     fedc_robust_cfg agg;
+    /* selection, aggregation and the server step (fedc/strategy.h), borrowed: NULL = fedc's own,
+     * built from agg and server above */
+    const fedc_strategy *strategy;
     /* the L2 bound every client clips its update to, checked on every round's aggregate (the DP
      * clip norm or norm-bound's C take its place when set) */
     float update_norm_bound;
@@ -93,6 +97,11 @@ typedef struct coord_cfg {
     size_t max_msg; /* bytes */
     int quiet;
 } coord_cfg;
+
+/* Fills *cfg with fedc-coordinator's defaults (its --help): 20 rounds, secure aggregation on with
+ * --min-clients 3, FedAvg with the mean, no strategy of the embedder's, no endpoint; the embedder
+ * sets bind and whatever else it needs, then calls fedc_coord_new. */
+void fedc_coord_defaults(coord_cfg *cfg);
 
 /* A coordinator as an object: several may live in one process (each on its own thread), with no
  * process globals besides the fault-injection rules of test builds. */
