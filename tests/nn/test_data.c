@@ -228,6 +228,38 @@ static void test_load_quoted(void **state) {
     fedc_dataset_destroy(&ds);
 }
 
+/* RFC 4180 quoting (issue 14): a quoted name holding a comma and a doubled quote, a quoted number,
+ * a dropped text column whose cells hold commas, quotes and a line break (the line numbers of
+ * later rows stay right), and CRLF after a closing quote. */
+static void test_load_rfc4180(void **state) {
+    const char *drop[] = {"note"};
+    fedc_dataset *ds = load_ok(state, "rfc4180.csv",
+                               "\"amount, EUR\",\"say \"\"hi\"\"\",note,y\r\n"
+                               "\"1.5\",2,\"a, b\",1\r\n"
+                               "3,\" 4 \",\"line one\nline \"\"two\"\"\",0\r\n"
+                               "5,6,,\"1\"\r\n",
+                               "y", drop, 1);
+    assert_int_equal(ds->n_rows, 3);
+    assert_int_equal(ds->n_features, 2);
+    assert_string_equal(ds->feature_names[0], "amount, EUR");
+    assert_string_equal(ds->feature_names[1], "say \"hi\"");
+    const float want_x[] = {1.5f, 2, 3, 4, 5, 6};
+    const float want_y[] = {1, 0, 1};
+    for (int i = 0; i < 6; i++)
+        assert_true(ds->x[i] == want_x[i]);
+    for (int i = 0; i < 3; i++)
+        assert_true(ds->y[i] == want_y[i]);
+    fedc_dataset_destroy(&ds);
+    /* The row after a two-line record is line 5: its error says so. */
+    load_fail_drop(state, "rfc4180_bad.csv", "a,note,y\n1,\"x\ny\",0\n2,z,q\n", "y", drop, 1,
+                   FEDC_EPARSE, ":4:3", "column 'y'", "got 'q'", NULL);
+    /* An unterminated quote fails naming the line where it opened, even many lines later. */
+    load_fail(state, "unterminated.csv", "a,y\n1,0\n\"2,1\n3,0\n4,1\n", "y", FEDC_EPARSE, ":3:1",
+              "column 'a'", "unmatched double quote", "not closed", NULL);
+    load_fail(state, "quote_inside.csv", "a,y\n1,0\n2,1\"\n", "y", FEDC_EPARSE, ":3:2",
+              "column 'y'", "double quote inside an unquoted field", NULL);
+}
+
 /* CRLF line ends with trailing blank lines (CRLF, spaces, tabs), and no final newline. */
 static void test_load_crlf_and_trailing(void **state) {
     fedc_dataset *ds =
@@ -563,8 +595,10 @@ static void test_error_header(void **state) {
               "duplicate column name 'a'", "columns 2 and 3", NULL);
     load_fail(state, "empty_name.csv", "a,,y\n1,2,0\n", "y", FEDC_EPARSE, ":1:2",
               "empty column name", NULL);
-    load_fail(state, "quoted_comma.csv", "\"a,b\",y\n1,2,0\n", "y", FEDC_EPARSE, ":1:1",
+    load_fail(state, "open_name.csv", "\"a,b,y\n1,2,0\n", "y", FEDC_EPARSE, ":1:1",
               "unmatched double quote", NULL);
+    load_fail(state, "newline_name.csv", "\"a\nb\",y\n1,0\n", "y", FEDC_EPARSE, ":1:1",
+              "holds a line break", NULL);
     load_fail(state, "inner_quote.csv", "a,b\"c,y\n1,2,0\n", "y", FEDC_EPARSE, ":1:2",
               "double quote", NULL);
     /* A NUL byte inside a name used to cut it short, here to an empty name (fuzz_csv). */
@@ -1113,6 +1147,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_good),
         cmocka_unit_test(test_load_quoted),
+        cmocka_unit_test(test_load_rfc4180),
         cmocka_unit_test(test_load_crlf_and_trailing),
         cmocka_unit_test(test_load_exact_values),
         cmocka_unit_test(test_load_matches_strtof),
