@@ -178,6 +178,15 @@ static void load_fail_drop(void **state, const char *name, const char *content, 
     va_end(ap);
 }
 
+static void load_fail_n_drop(void **state, const char *name, const char *content, size_t n,
+                             const char *label, const char *const *drop, int n_drop, fedc_err want,
+                             const char *pos, ...) {
+    va_list ap;
+    va_start(ap, pos);
+    load_fail_at(state, name, content, n, label, drop, n_drop, want, pos, ap);
+    va_end(ap);
+}
+
 /* ---- Good files -------------------------------------------------------------------------- */
 
 /* Label in the middle, a text column dropped, names and values in file order. */
@@ -463,6 +472,98 @@ static void test_load_buffer_boundaries(void **state) {
             assert_true(ds->x[r * (COLS - 1) + j - 1] == (float)(r * COLS + j));
     }
     fedc_dataset_destroy(&ds);
+}
+
+/* The loader reads a line of plain numbers straight from the buffer and hands anything else to
+ * the tokenizer (csv_window.h). Rows alternate between the two at random here: a plain line, a
+ * quoted or padded cell, a CRLF end, a dropped cell quoted with a comma and a line break in it,
+ * a dropped cell of plain text. Every value must come back, and errors found after thousands of
+ * rows of either kind must name the right line (the fast path counts the lines it takes). */
+static void test_load_fast_and_general_paths(void **state) {
+    enum { ROWS = 30000 };
+    size_t cap = (size_t)ROWS * 64 + 256, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    fedc_rng rng;
+    fedc_rng_init(&rng, fedc_rng_key(11, 0x6670u, 0, 0));
+    long line = 1, multi = 0;
+    len += (size_t)snprintf(text + len, cap - len, "a,note,b,y\n");
+    for (int i = 0; i < ROWS; i++) {
+        uint32_t k = (uint32_t)(fedc_rng_next(&rng) % 8);
+        char *o = text + len;
+        size_t room = cap - len;
+        int a = -i, b = i, y = i % 2, w;
+        switch (k) {
+        case 0:
+            w = snprintf(o, room, "\"%d\",n,%d.25,%d\n", a, b, y);
+            break;
+        case 1:
+            w = snprintf(o, room, "%d,n, %d.25 ,%d\n", a, b, y);
+            break;
+        case 2:
+            w = snprintf(o, room, "%d,n,%d.25,%d\r\n", a, b, y);
+            break;
+        case 3:
+            w = snprintf(o, room, "%d,\"x,\ny\",%d.25,%d\n", a, b, y);
+            break;
+        case 4:
+            w = snprintf(o, room, "%d,some text,%d.25,%d\n", a, b, y);
+            break;
+        default:
+            w = snprintf(o, room, "%d,,%d.25,%d\n", a, b, y);
+            break;
+        }
+        len += (size_t)w;
+        line += k == 3 ? 2 : 1;
+        multi += k == 3;
+    }
+    assert_true(multi > 0);
+    char path[256];
+    write_bytes(path, state, "mixed.csv", text, len);
+    const char *drop[] = {"note"};
+    fedc_dataset *ds = NULL;
+    fedc_diag d = {{0}};
+    fedc_err rc = fedc_csv_load(&ds, path, "y", drop, 1, &d);
+    if (rc)
+        print_error("%s\n", d.msg);
+    assert_int_equal(rc, FEDC_OK);
+    assert_int_equal(ds->n_rows, ROWS);
+    for (int i = 0; i < ROWS; i++) {
+        if (ds->x[2 * i] != (float)-i || ds->x[2 * i + 1] != (float)i + 0.25f ||
+            ds->y[i] != (float)(i % 2)) {
+            print_error("row %d: loaded %g, %g, %g\n", i, (double)ds->x[2 * i],
+                        (double)ds->x[2 * i + 1], (double)ds->y[i]);
+            fail();
+        }
+    }
+    fedc_dataset_destroy(&ds);
+
+    /* Errors after those rows: a line of plain numbers the fast path parses up to a bad cell, a
+     * missing field, an extra one, a quote inside a plain cell. */
+    static const struct {
+        const char *row;
+        int col;
+        const char *says;
+    } bad[] = {
+        {"1,n,2.5x,0\n", 3, "expected a number, got '2.5x'"},
+        {"1,n,2.5\n", 4, "ragged row: expected 4 fields (as in the header), got 3"},
+        {"1,n,2.5,0,7\n", 5, "ragged row: expected 4 fields (as in the header), got 5"},
+        {"1,n\"o,2.5,0\n", 2, "double quote inside an unquoted field"},
+        {"1,n,2.5,1e39\n", 4, "float range"},
+    };
+    char *with_bad = malloc(len + 64);
+    assert_non_null(with_bad);
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        memcpy(with_bad, text, len);
+        size_t n = len + (size_t)snprintf(with_bad + len, 64, "%s2,n,3,1\n", bad[b].row);
+        char pos[32], name[32];
+        snprintf(pos, sizeof pos, ":%ld:%d", line + 1, bad[b].col);
+        snprintf(name, sizeof name, "mixed_bad%zu.csv", b);
+        load_fail_n_drop(state, name, with_bad, n, "y", drop, 1, FEDC_EPARSE, pos, bad[b].says,
+                         NULL);
+    }
+    free(with_bad);
+    free(text);
 }
 
 /* ---- Errors ------------------------------------------------------------------------------ */
@@ -1152,6 +1253,7 @@ int main(void) {
         cmocka_unit_test(test_load_exact_values),
         cmocka_unit_test(test_load_matches_strtof),
         cmocka_unit_test(test_load_buffer_boundaries),
+        cmocka_unit_test(test_load_fast_and_general_paths),
         cmocka_unit_test(test_error_cells),
         cmocka_unit_test(test_error_ragged),
         cmocka_unit_test(test_error_file),

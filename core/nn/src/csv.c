@@ -10,6 +10,8 @@
  * into the buffer, where the byte after it is a comma, a quote, a line end or the NUL. */
 #include "fedc/csv.h"
 
+#include "csv_window.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -600,6 +602,20 @@ fedc_err fedc_csv_next(fedc_csv_reader *r, fedc_csv_record *rec, fedc_diag *d) {
     r->line += s.nl + 1;
     r->pos = next;
     return FEDC_OK;
+}
+
+int fedc_csv_window_get(const fedc_csv_reader *r, fedc_csv_window *w) {
+    if (!r->started || r->err.problem)
+        return -1;
+    w->p = r->buf + r->pos;
+    w->end = r->buf + r->len;
+    w->eof = r->eof;
+    return 0;
+}
+
+void fedc_csv_window_take(fedc_csv_reader *r, const char *next) {
+    r->pos = (size_t)(next - r->buf);
+    r->line++;
 }
 
 int fedc_csv_write_field(FILE *f, const char *s) {
