@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "fedc/data.h"
+#include "fedc/jsonl.h"
 #include "fedc/metrics.h"
 #include "fedc/model.h"
 
@@ -86,9 +87,11 @@ typedef struct cli_metrics {
 int cli_compute_metrics(cli_metrics *out, const fedc_model *m, const float *pred,
                         const fedc_dataset *ds, float threshold);
 void cli_print_metrics(FILE *f, const char *title, const cli_metrics *mt);
-/* Writes the metrics as one JSON object on one line, atomically; extra is a JSON fragment of
- * additional members ("" for none). Returns 0 or -1 after printing an error. */
-int cli_write_metrics_json(const char *cmd, const char *path, const cli_metrics *mt,
-                           const char *extra);
+/* Adds the metrics to j (fedc/jsonl.h): task, rows, then the task's figures (%.17g, null when
+ * not finite). The caller adds its own keys after them. */
+void cli_metrics_json(fedc_json *j, const cli_metrics *mt);
+/* Writes j as one JSON object on one line, the whole file at path, atomically replaced. Returns 0
+ * or -1 after printing an error. */
+int cli_write_json(const char *cmd, const char *path, const fedc_json *j);
 
 #endif

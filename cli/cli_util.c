@@ -244,63 +244,54 @@ void cli_print_metrics(FILE *f, const char *title, const cli_metrics *mt) {
     }
 }
 
-/* JSON has no NaN: write null. */
-static void jnum(FILE *f, const char *key, double v) {
-    if (isfinite(v))
-        fprintf(f, ",\"%s\":%.17g", key, v);
-    else
-        fprintf(f, ",\"%s\":null", key);
-}
-
-int cli_write_metrics_json(const char *cmd, const char *path, const cli_metrics *mt,
-                           const char *extra) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) {
-        cli_error(cmd, "out of memory");
-        return -1;
-    }
-    fprintf(f, "{\"task\":\"%s\",\"rows\":%d", fedc_task_name(mt->task), mt->rows);
+void cli_metrics_json(fedc_json *j, const cli_metrics *mt) {
+    fedc__json_str(j, "task", fedc_task_name(mt->task));
+    fedc__json_int(j, "rows", mt->rows);
     switch (mt->task) {
     case FEDC_TASK_BINARY:
-        jnum(f, "roc_auc", mt->bin.roc_auc);
-        jnum(f, "pr_auc", mt->bin.pr_auc);
-        jnum(f, "accuracy", mt->bin.accuracy);
-        jnum(f, "precision", mt->bin.precision);
-        jnum(f, "recall", mt->bin.recall);
-        jnum(f, "f1", mt->bin.f1);
-        jnum(f, "log_loss", mt->bin.log_loss);
-        jnum(f, "threshold", mt->threshold);
-        fprintf(f, ",\"tp\":%ld,\"fp\":%ld,\"tn\":%ld,\"fn\":%ld", mt->bin.tp, mt->bin.fp,
-                mt->bin.tn, mt->bin.fn);
+        fedc__json_num(j, "roc_auc", mt->bin.roc_auc, 17);
+        fedc__json_num(j, "pr_auc", mt->bin.pr_auc, 17);
+        fedc__json_num(j, "accuracy", mt->bin.accuracy, 17);
+        fedc__json_num(j, "precision", mt->bin.precision, 17);
+        fedc__json_num(j, "recall", mt->bin.recall, 17);
+        fedc__json_num(j, "f1", mt->bin.f1, 17);
+        fedc__json_num(j, "log_loss", mt->bin.log_loss, 17);
+        fedc__json_num(j, "threshold", mt->threshold, 17);
+        fedc__json_int(j, "tp", mt->bin.tp);
+        fedc__json_int(j, "fp", mt->bin.fp);
+        fedc__json_int(j, "tn", mt->bin.tn);
+        fedc__json_int(j, "fn", mt->bin.fn);
         break;
     case FEDC_TASK_MULTICLASS:
-        jnum(f, "accuracy", mt->mc.accuracy);
-        jnum(f, "macro_f1", mt->mc.macro_f1);
-        jnum(f, "log_loss", mt->mc.log_loss);
+        fedc__json_num(j, "accuracy", mt->mc.accuracy, 17);
+        fedc__json_num(j, "macro_f1", mt->mc.macro_f1, 17);
+        fedc__json_num(j, "log_loss", mt->mc.log_loss, 17);
         break;
     case FEDC_TASK_REGRESSION:
-        jnum(f, "rmse", mt->reg.rmse);
-        jnum(f, "r2", mt->reg.r2);
+        fedc__json_num(j, "rmse", mt->reg.rmse, 17);
+        fedc__json_num(j, "r2", mt->reg.r2, 17);
         break;
     }
-    if (extra && extra[0])
-        fprintf(f, ",%s", extra);
-    fprintf(f, "}\n");
-    if (fclose(f) != 0) {
-        free(buf);
-        cli_error(cmd, "out of memory");
+}
+
+int cli_write_json(const char *cmd, const char *path, const fedc_json *j) {
+    fedc_diag d = {{0}};
+    fedc_err rc;
+    char *line = fedc__json_line(j, "--metrics-json", &rc, &d);
+    if (!line) {
+        cli_error(cmd, "%s", d.msg);
         return -1;
     }
-    fedc_diag d = {{0}};
-    int rc = 0;
-    if (fedc_write_atomic(path, buf, len, &d)) {
+    size_t len = strlen(line);
+    /* The one line and its end: line holds len + 1 bytes, the NUL becomes the line end. */
+    line[len] = '\n';
+    int ret = 0;
+    if (fedc_write_atomic(path, line, len + 1, &d)) {
         cli_error(cmd, "--metrics-json: %s", d.msg);
-        rc = -1;
+        ret = -1;
     }
-    free(buf);
-    return rc;
+    cJSON_free(line);
+    return ret;
 }
 
 static int cmp_score_desc(const void *a, const void *b) {

@@ -176,7 +176,7 @@ int cmd_eval(int argc, char **argv) {
     char title[512];
     snprintf(title, sizeof title, "metrics of %s on %s", model_path, data);
     cli_print_metrics(stdout, title, &mt);
-    char extra[128] = "";
+    double cp = NAN; /* card precision@card_k, when asked for */
     if (card_k > 0) {
         int cc = -1, dc = -1;
         for (int c = 0; c < ds->n_features; c++) {
@@ -206,15 +206,24 @@ int cmd_eval(int argc, char **argv) {
             day[i] = ds->x[(size_t)i * ds->n_features + dc];
         }
         int days = 0;
-        double cp = cli_card_precision(pred, ds->y, card, day, ds->n_rows, card_k, &days);
+        cp = cli_card_precision(pred, ds->y, card, day, ds->n_rows, card_k, &days);
         free(card);
         free(day);
         printf("  card precision@%d  %.4f  (mean over %d days)\n", card_k, cp, days);
-        snprintf(extra, sizeof extra, "\"card_precision_k\":%d,\"card_precision\":%.6f", card_k,
-                 cp);
     }
-    if (json && cli_write_metrics_json(CMD, json, &mt, extra))
-        goto out;
+    if (json) {
+        fedc_json j;
+        fedc__json_begin(&j);
+        cli_metrics_json(&j, &mt);
+        if (card_k > 0) {
+            fedc__json_int(&j, "card_precision_k", card_k);
+            fedc__json_fixed(&j, "card_precision", cp, 6);
+        }
+        int wrc = cli_write_json(CMD, json, &j);
+        fedc__json_end(&j);
+        if (wrc)
+            goto out;
+    }
     rc = FEDC_EXIT_OK;
 out:
     free(pred);

@@ -26,6 +26,7 @@
 
 #include "cli.h"
 #include "sim.h"
+#include "fedc/csv.h"
 #include "fedc/data.h"
 #include "fedc/keys.h"
 #include "fedc/model.h"
@@ -141,14 +142,19 @@ static int free_port(void) {
     return port;
 }
 
-/* Writes ds as CSV (header, then %.9g: every float32 value reads back exactly). */
+/* Writes ds as CSV (header, then %.9g: every float32 value reads back exactly). Names go
+ * through the tokenizer's writer, quoted when they hold a comma or a quote, so that the clients'
+ * loader reads back the names the data set had. */
 static int write_csv(const char *path, const fedc_dataset *ds) {
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
-    for (int j = 0; j < ds->n_features; j++)
-        fprintf(f, "%s,", ds->feature_names[j]);
-    fprintf(f, "%s\n", ds->label_name);
+    for (int j = 0; j < ds->n_features; j++) {
+        fedc_csv_write_field(f, ds->feature_names[j]);
+        fputc(',', f);
+    }
+    fedc_csv_write_field(f, ds->label_name);
+    fputc('\n', f);
     for (int i = 0; i < ds->n_rows; i++) {
         const float *x = ds->x + (size_t)i * (size_t)ds->n_features;
         for (int j = 0; j < ds->n_features; j++)

@@ -566,20 +566,27 @@ int cmd_train(int argc, char **argv) {
         printf("model written to %s\n", out);
     }
     if (json) {
-        char extra[512], dpj[256] = "";
-        if (dp)
-            snprintf(dpj, sizeof dpj,
-                     ",\"dp_epsilon\":%.6g,\"dp_delta\":%.9g,\"dp_steps\":%ld,\"dp_q\":%.9g,"
-                     "\"dp_sigma\":%.9g,\"dp_clip\":%.9g",
-                     dp_eps, (double)dp_delta, rep.dp_steps, rep.dp_q, (double)dp_noise,
-                     (double)dp_clip);
+        fedc_json j;
+        fedc__json_begin(&j);
+        cli_metrics_json(&j, &mt);
+        fedc__json_str(&j, "split", has_test ? "test" : "train");
+        fedc__json_int(&j, "epochs", rep.epochs_run);
+        fedc__json_int(&j, "best_epoch", rep.best_epoch);
+        fedc__json_int(&j, "threads", rep.threads_used);
+        fedc__json_fixed(&j, "seconds", rep.seconds, 3);
         /* The threshold itself is in the metrics (binary tasks): only where it came from here. */
-        snprintf(extra, sizeof extra,
-                 "\"split\":\"%s\",\"epochs\":%d,\"best_epoch\":%d,\"threads\":%d,"
-                 "\"seconds\":%.3f,\"threshold_from\":\"%s\"%s",
-                 has_test ? "test" : "train", rep.epochs_run, rep.best_epoch, rep.threads_used,
-                 rep.seconds, thr_how ? thr_how : "flag", dpj);
-        if (cli_write_metrics_json(CMD, json, &mt, extra))
+        fedc__json_str(&j, "threshold_from", thr_how ? thr_how : "flag");
+        if (dp) {
+            fedc__json_num(&j, "dp_epsilon", dp_eps, 6);
+            fedc__json_num(&j, "dp_delta", (double)dp_delta, 9);
+            fedc__json_int(&j, "dp_steps", rep.dp_steps);
+            fedc__json_num(&j, "dp_q", rep.dp_q, 9);
+            fedc__json_num(&j, "dp_sigma", (double)dp_noise, 9);
+            fedc__json_num(&j, "dp_clip", (double)dp_clip, 9);
+        }
+        int wrc = cli_write_json(CMD, json, &j);
+        fedc__json_end(&j);
+        if (wrc)
             goto out;
     }
     rc = FEDC_EXIT_OK;

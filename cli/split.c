@@ -21,14 +21,17 @@
  * ACM TOMS 26(3), 2000. Draws are repeated (a bounded number of times) until every client has a
  * minimum number of rows (1 unless asked for more), as NIID-Bench does (with 10).
  *
- * Deliberately left out: quoted fields spanning lines, separators other than the comma, and
- * validating columns other than the label (the files are copied, not loaded). */
+ * Records are read by the CSV tokenizer of core (fedc/csv.h, RFC 4180), so a quoted field may hold
+ * commas, doubled quotes and line breaks; a record spanning lines is copied whole. Deliberately
+ * left out: separators other than the comma, and validating columns other than the label (the
+ * files are copied, not loaded). */
 #include "split.h"
 
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +43,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fedc/csv.h"
 #include "fedc/modelfile.h"
 #include "fedc/rng.h"
 
@@ -81,6 +85,13 @@ typedef struct scheme {
 } scheme;
 
 /* A byte range of the file buffer. */
+/* A header name or a cell: text with surrounding blanks removed (inside quotes too, as the CSV
+ * loader does). */
+typedef struct field {
+    const char *s;
+    size_t n;
+} field;
+
 typedef struct span {
     size_t off;
     size_t len;
@@ -98,7 +109,12 @@ typedef struct table {
     int n_rows;
     span *rows;    /* (n_rows) data lines without their line ends; owned */
     double *label; /* (n_rows); owned */
-    span *group;   /* (n_rows) column:NAME value, blanks and quotes removed; owned, or NULL */
+    span *group;   /* (n_rows) column:NAME value in gbuf, blanks and quotes removed, or NULL */
+    char *gbuf;    /* the column:NAME values one after the other (a quoted value holding "" is
+                      unescaped, so the values cannot point into buf); owned */
+    size_t gbuf_len, gbuf_cap;
+    field *names; /* (n_cols) the header's names, trimmed, in hbuf */
+    char *hbuf;   /* owned */
 } table;
 
 /* The distinct label values when they are class labels. */
@@ -154,65 +170,11 @@ static const char *show(char *out, const char *s, size_t n) {
     return out;
 }
 
-/* One field of a line: its text with surrounding blanks and one pair of double quotes removed
- * (then blanks inside the quotes too, as the CSV loader does). */
-typedef struct field {
-    const char *s;
-    size_t n;
-} field;
-
-typedef struct field_iter {
-    const char *p, *end;
-    int col; /* fields returned so far */
-    int done;
-} field_iter;
-
-static void field_iter_init(field_iter *it, const char *line, size_t n) {
-    it->p = line;
-    it->end = line + n;
-    it->col = 0;
-    it->done = 0;
-}
-
-/* Returns 1 and the next field, 0 after the last one, or -1 when field it->col + 1 opens a
- * double quote that is not closed on this line or has text after its closing quote. A quoted
- * field may hold commas and doubled quotes (RFC 4180), but not line breaks. */
-static int next_field(field_iter *it, field *f) {
-    if (it->done)
-        return 0;
-    const char *s = skip_blank(it->p, it->end), *after;
-    if (s < it->end && *s == '"') {
-        const char *c = s + 1, *close = NULL;
-        while (c < it->end) {
-            const char *q = memchr(c, '"', (size_t)(it->end - c));
-            if (!q)
-                break;
-            if (q + 1 < it->end && q[1] == '"') {
-                c = q + 2;
-                continue;
-            }
-            close = q;
-            break;
-        }
-        if (!close)
-            return -1;
-        after = skip_blank(close + 1, it->end);
-        if (after < it->end && *after != ',')
-            return -1;
-        f->s = skip_blank(s + 1, close);
-        f->n = (size_t)(trim_end(f->s, close) - f->s);
-    } else {
-        const char *comma = memchr(s, ',', (size_t)(it->end - s));
-        after = comma ? comma : it->end;
-        f->s = s;
-        f->n = (size_t)(trim_end(s, after) - s);
-    }
-    it->col++;
-    if (after == it->end)
-        it->done = 1;
-    else
-        it->p = after + 1;
-    return 1;
+/* fld without the blanks around it. */
+static field trimmed(const fedc_csv_field *fld) {
+    const char *e = fld->s + fld->n;
+    const char *s = skip_blank(fld->s, e);
+    return (field){s, (size_t)(trim_end(s, e) - s)};
 }
 
 static int field_is(const field *f, const char *name) {
@@ -351,6 +313,9 @@ static void table_release(table *t) {
     free(t->rows);
     free(t->label);
     free(t->group);
+    free(t->gbuf);
+    free(t->names);
+    free(t->hbuf);
     memset(t, 0, sizeof *t);
 }
 
@@ -409,15 +374,12 @@ out:
 }
 
 /* Lists the header's column names into out (cap bytes), cut after about LIST_MAX bytes. */
-static void list_columns(char *out, size_t cap, const char *line, size_t n) {
-    field_iter it;
-    field f;
+static void list_columns(char *out, size_t cap, const table *t) {
     size_t k = 0;
     out[0] = 0;
-    field_iter_init(&it, line, n);
-    while (next_field(&it, &f) == 1) {
+    for (int j = 0; j < t->n_cols; j++) {
         char s[SHOW_MAX + 4];
-        show(s, f.s, f.n);
+        show(s, t->names[j].s, t->names[j].n);
         if (k > LIST_MAX) {
             snprintf(out + k, cap - k, ", ...");
             return;
@@ -429,40 +391,35 @@ static void list_columns(char *out, size_t cap, const char *line, size_t n) {
     }
 }
 
-/* Finds the column named `name` in the header (line, n). Returns its 0-based index, or -1 after
- * printing an error (missing, duplicated). `flag` names the option that gave the name. */
-static int find_column(const char *cmd, const char *path, const char *line, size_t n,
-                       const char *flag, const char *name) {
-    field_iter it;
-    field f;
+/* Finds the column named `name` in the header. Returns its 0-based index, or -1 after printing
+ * an error (missing, duplicated). `flag` names the option that gave the name. */
+static int find_column(const char *cmd, const char *path, const table *t, const char *flag,
+                       const char *name) {
     int found = -1, near = -1;
     char s1[SHOW_MAX + 4], s2[SHOW_MAX + 4], list[LIST_MAX + 64];
-    field_iter_init(&it, line, n);
-    while (next_field(&it, &f) == 1) {
-        if (field_is(&f, name)) {
+    for (int j = 0; j < t->n_cols; j++) {
+        const field *f = &t->names[j];
+        if (field_is(f, name)) {
             if (found >= 0) {
                 cli_error(cmd, "%s:1:%d: %s: column '%s' appears twice (columns %d and %d)", path,
-                          it.col, flag, show(s1, name, strlen(name)), found + 1, it.col);
+                          j + 1, flag, show(s1, name, strlen(name)), found + 1, j + 1);
                 return -1;
             }
-            found = it.col - 1;
-        } else if (near < 0 && f.n == strlen(name) && strncasecmp(f.s, name, f.n) == 0) {
-            near = it.col - 1;
+            found = j;
+        } else if (near < 0 && f->n == strlen(name) && strncasecmp(f->s, name, f->n) == 0) {
+            near = j;
         }
     }
     if (found >= 0)
         return found;
-    list_columns(list, sizeof list, line, n);
-    if (near >= 0) {
-        field_iter_init(&it, line, n);
-        while (next_field(&it, &f) == 1 && it.col - 1 < near)
-            ;
+    list_columns(list, sizeof list, t);
+    if (near >= 0)
         cli_error(cmd, "%s:1: %s: column '%s' not found in header (did you mean '%s'? columns: %s)",
-                  path, flag, show(s1, name, strlen(name)), show(s2, f.s, f.n), list);
-    } else {
+                  path, flag, show(s1, name, strlen(name)),
+                  show(s2, t->names[near].s, t->names[near].n), list);
+    else
         cli_error(cmd, "%s:1: %s: column '%s' not found in header (columns: %s)", path, flag,
                   show(s1, name, strlen(name)), list);
-    }
     return -1;
 }
 
@@ -480,77 +437,78 @@ static int table_load(const char *cmd, table *t, const char *path, const char *l
         cli_error(cmd, "%s: file is empty (expected a header line)", path);
         return rc;
     }
-    /* Header. */
-    const char *nl = memchr(buf, '\n', t->len);
-    const char *hend = nl ? nl : end;
-    t->eol = "\n";
-    if (hend > buf && hend[-1] == '\r') {
-        hend--;
-        if (nl)
-            t->eol = "\r\n";
+    /* The whole file is in memory: no limit beyond what it holds. */
+    const fedc_csv_limits lim = {INT_MAX, SIZE_MAX, SIZE_MAX};
+    fedc_csv_reader *r = NULL;
+    fedc_csv_record rec;
+    fedc_diag d;
+    if (fedc_csv_open_text(&r, buf, t->len, path, &lim, &d)) {
+        cli_error(cmd, "%s", d.msg);
+        return FEDC_EXIT_FAIL;
     }
+    /* Header: copied out by the bytes (a BOM included), its names kept trimmed. */
+    if (fedc_csv_next(r, &rec, &d)) {
+        cli_error(cmd, "%s (in the header)", d.msg);
+        goto out;
+    }
+    if (rec.n_fields == 0 || rec.blank) {
+        cli_error(cmd, "%s:1: header line is blank (expected comma-separated column names)", path);
+        goto out;
+    }
+    const char *hend = rec.raw + rec.raw_len;
     t->header.off = 0;
     t->header.len = (size_t)(hend - buf);
-    const char *h = buf;
-    size_t hn = t->header.len;
-    if (hn >= 3 && memcmp(h, "\xef\xbb\xbf", 3) == 0) {
-        h += 3; /* a UTF-8 byte order mark: kept in the copies, skipped for the names */
-        hn -= 3;
+    t->eol = hend[0] == '\r' && hend[1] == '\n' ? "\r\n" : "\n";
+    t->n_cols = rec.n_fields;
+    size_t hbytes = 0;
+    for (int j = 0; j < rec.n_fields; j++)
+        hbytes += rec.fields[j].n + 1;
+    t->names = malloc((size_t)rec.n_fields * sizeof *t->names);
+    t->hbuf = malloc(hbytes);
+    if (!t->names || !t->hbuf) {
+        cli_error(cmd, "out of memory reading '%s'", path);
+        rc = FEDC_EXIT_FAIL;
+        goto out;
     }
-    if (skip_blank(h, h + hn) == h + hn) {
-        cli_error(cmd, "%s:1: header line is blank (expected comma-separated column names)", path);
-        return rc;
+    for (size_t j = 0, k = 0; j < (size_t)rec.n_fields; j++) {
+        field f = trimmed(&rec.fields[j]);
+        memcpy(t->hbuf + k, f.s, f.n);
+        t->hbuf[k + f.n] = 0;
+        t->names[j] = (field){t->hbuf + k, f.n};
+        k += f.n + 1;
     }
-    field_iter it;
-    field f;
-    int got;
-    field_iter_init(&it, h, hn);
-    while ((got = next_field(&it, &f)) == 1)
-        ;
-    if (got < 0) {
-        cli_error(cmd, "%s:1:%d: unmatched double quote in the header", path, it.col + 1);
-        return rc;
-    }
-    t->n_cols = it.col;
-    t->label_col = find_column(cmd, path, h, hn, "--label", label);
+    t->label_col = find_column(cmd, path, t, "--label", label);
     if (t->label_col < 0)
-        return rc;
+        goto out;
     t->group_col = -1;
     if (group_name) {
-        t->group_col = find_column(cmd, path, h, hn, "--scheme column:NAME", group_name);
+        t->group_col = find_column(cmd, path, t, "--scheme column:NAME", group_name);
         if (t->group_col < 0)
-            return rc;
+            goto out;
     }
 
-    /* Rows: count the lines first to allocate once. */
-    const char *p = nl ? nl + 1 : end;
+    /* Rows: count the line ends first to allocate once (a record takes one or more lines). */
     size_t max_rows = 1;
-    for (const char *q = p; q < end; q++)
+    for (const char *q = hend; q < end; q++)
         max_rows += *q == '\n';
     if (max_rows > (size_t)INT32_MAX) {
         cli_error(cmd, "%s: more than %d data rows", path, INT32_MAX);
-        return rc;
+        goto out;
     }
     t->rows = malloc(max_rows * sizeof *t->rows);
     t->label = malloc(max_rows * sizeof *t->label);
     t->group = group_name ? malloc(max_rows * sizeof *t->group) : NULL;
     if (!t->rows || !t->label || (group_name && !t->group)) {
         cli_error(cmd, "out of memory reading '%s'", path);
-        return FEDC_EXIT_FAIL;
+        rc = FEDC_EXIT_FAIL;
+        goto out;
     }
-    long line_no = 1, first_blank = 0;
-    while (p < end) {
-        nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        const char *next = nl ? nl + 1 : end;
-        if (le > p && le[-1] == '\r')
-            le--;
-        line_no++;
-        size_t n = (size_t)(le - p);
-        if (skip_blank(p, le) == le) {
+    fedc_csv_expect_fields(r, t->n_cols);
+    long first_blank = 0;
+    while (!fedc_csv_next(r, &rec, &d) && rec.n_fields > 0) {
+        if (rec.blank) {
             if (!first_blank)
-                first_blank = line_no;
-            p = next;
+                first_blank = rec.line;
             continue;
         }
         if (first_blank) {
@@ -558,53 +516,57 @@ static int table_load(const char *cmd, table *t, const char *path, const char *l
                       "%s:%ld:1: ragged row: expected %d fields (as in the header), got an empty "
                       "line (only blank lines at the end of the file are ignored)",
                       path, first_blank, t->n_cols);
-            return rc;
+            goto out;
         }
-        field lf = {NULL, 0}, gf = {NULL, 0};
-        field_iter_init(&it, p, n);
-        while ((got = next_field(&it, &f)) == 1) {
-            if (it.col - 1 == t->label_col)
-                lf = f;
-            if (it.col - 1 == t->group_col)
-                gf = f;
-        }
-        if (got < 0) {
-            cli_error(cmd,
-                      "%s:%ld:%d: unmatched double quote (a quoted field must close on its "
-                      "line and be followed by a comma or the line end)",
-                      path, line_no, it.col + 1);
-            return rc;
-        }
-        if (it.col != t->n_cols) {
-            cli_error(cmd, "%s:%ld: ragged row: expected %d fields (as in the header), got %d",
-                      path, line_no, t->n_cols, it.col);
-            return rc;
-        }
-        int r = t->n_rows;
-        if (parse_number(&t->label[r], lf.s, lf.n)) {
+        field lf = trimmed(&rec.fields[t->label_col]);
+        int i = t->n_rows;
+        if (parse_number(&t->label[i], lf.s, lf.n)) {
             if (lf.n == 0)
                 cli_error(cmd, "%s:%ld:%d: label column '%s': expected a number, got an empty cell",
-                          path, line_no, t->label_col + 1, show(s1, label, strlen(label)));
+                          path, rec.line, t->label_col + 1, show(s1, label, strlen(label)));
             else
                 cli_error(cmd, "%s:%ld:%d: label column '%s': expected a number, got '%s'", path,
-                          line_no, t->label_col + 1, show(s1, label, strlen(label)),
+                          rec.line, t->label_col + 1, show(s1, label, strlen(label)),
                           show(s2, lf.s, lf.n));
-            return rc;
+            goto out;
         }
-        t->rows[r].off = (size_t)(p - buf);
-        t->rows[r].len = n;
+        t->rows[i].off = (size_t)(rec.raw - buf);
+        t->rows[i].len = rec.raw_len;
         if (t->group) {
-            t->group[r].off = (size_t)(gf.s - buf);
-            t->group[r].len = gf.n;
+            field gf = trimmed(&rec.fields[t->group_col]);
+            if (t->gbuf_len + gf.n + 1 > t->gbuf_cap) {
+                size_t cap = t->gbuf_cap ? t->gbuf_cap : 4096;
+                while (cap < t->gbuf_len + gf.n + 1)
+                    cap *= 2;
+                char *ng = realloc(t->gbuf, cap);
+                if (!ng) {
+                    cli_error(cmd, "out of memory reading '%s'", path);
+                    rc = FEDC_EXIT_FAIL;
+                    goto out;
+                }
+                t->gbuf = ng;
+                t->gbuf_cap = cap;
+            }
+            memcpy(t->gbuf + t->gbuf_len, gf.s, gf.n);
+            t->gbuf[t->gbuf_len + gf.n] = 0;
+            t->group[i].off = t->gbuf_len;
+            t->group[i].len = gf.n;
+            t->gbuf_len += gf.n + 1;
         }
         t->n_rows++;
-        p = next;
+    }
+    if (fedc_csv_last_error(r)->problem) {
+        cli_error(cmd, "%s", d.msg);
+        goto out;
     }
     if (t->n_rows == 0) {
         cli_error(cmd, "%s: no data rows after the header", path);
-        return rc;
+        goto out;
     }
-    return 0;
+    rc = 0;
+out:
+    fedc_csv_close(&r);
+    return rc;
 }
 
 /* ---- Classes ----------------------------------------------------------------------------- */
@@ -917,7 +879,7 @@ static int split_column(const char *cmd, int *shard_of, char ***names, int *n_sh
     if (!keys)
         goto nomem;
     for (int i = 0; i < n; i++) {
-        keys[i].s = t->buf + t->group[i].off;
+        keys[i].s = t->gbuf + t->group[i].off;
         keys[i].n = t->group[i].len;
         keys[i].row = i;
     }

@@ -27,6 +27,7 @@
 #include "fedc/data.h"
 #include "fedc/dp.h"
 #include "fedc/fault.h"
+#include "fedc/jsonl.h"
 #include "fedc/fl.h"
 #include "fedc/fl_seed.h"
 #include "fedc/model.h"
@@ -1101,30 +1102,30 @@ static void refuse_fit(cl *c, uint32_t round, fedc_err code, const char *why) {
 /* --metrics-json: one JSON object per local training, appended with one write and fsync (a crash
  * leaves the whole line or none). The file stays on this machine. */
 static void append_metrics(cl *c, const job *j, double eps) {
-    char dp[256] = "";
+    fedc_json o;
+    fedc__json_begin(&o);
+    fedc__json_uint(&o, "round", j->round);
+    fedc__json_int(&o, "train_rows", (int)c->rows.train_rows);
+    /* -1 rather than null: readers of this file have always seen a number here. */
+    fedc__json_num(&o, "train_loss", isfinite(j->loss) ? j->loss : -1.0, 6);
+    fedc__json_fixed(&o, "seconds", j->seconds, 4);
     if (c->cfg->dp_clip > 0) {
-        char e[32];
-        if (isfinite(eps))
-            snprintf(e, sizeof e, "%.6g", eps);
-        else
-            snprintf(e, sizeof e, "null");
-        snprintf(dp, sizeof dp,
-                 ",\"dp_epsilon\":%s,\"dp_delta\":%.17g,\"dp_steps\":%ld,\"dp_q\":%.17g,"
-                 "\"dp_noise\":%.17g,\"dp_clip\":%g",
-                 e, c->cfg->dp_delta, c->dp_steps, c->dp_q, (double)c->dp_sigma,
-                 (double)c->cfg->dp_clip);
+        fedc__json_num(&o, "dp_epsilon", eps, 6);
+        fedc__json_num(&o, "dp_delta", c->cfg->dp_delta, 17);
+        fedc__json_int(&o, "dp_steps", c->dp_steps);
+        fedc__json_num(&o, "dp_q", c->dp_q, 17);
+        fedc__json_num(&o, "dp_noise", (double)c->dp_sigma, 17);
+        fedc__json_num(&o, "dp_clip", (double)c->cfg->dp_clip, 6);
     }
-    char line[512];
-    int len = snprintf(line, sizeof line,
-                       "{\"round\":%u,\"train_rows\":%d,\"train_loss\":%.6g,\"seconds\":%.4f%s}\n",
-                       j->round, (int)c->rows.train_rows, isfinite(j->loss) ? j->loss : -1.0,
-                       j->seconds, dp);
-    int fd = open(c->cfg->metrics_json, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, line, (size_t)len) != len || fsync(fd) != 0)
-        logm(c, "--metrics-json %s: cannot append round %u: %s", c->cfg->metrics_json, j->round,
-             strerror(errno));
-    if (fd >= 0)
-        close(fd);
+    fedc_diag d;
+    fedc_err rc = FEDC_ENOMEM;
+    if (o.failed)
+        fedc_diag_set(&d, "%s: out of memory building the JSON line", c->cfg->metrics_json);
+    else
+        rc = fedc__jsonl_append_path(c->cfg->metrics_json, o.obj, &d);
+    if (rc)
+        logm(c, "--metrics-json: round %u not recorded: %s", j->round, d.msg);
+    fedc__json_end(&o);
 }
 
 static void on_training_done(cl *c) {

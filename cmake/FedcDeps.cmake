@@ -17,6 +17,8 @@ endfunction()
 fedc_require_pc(ZMQ libzmq libzmq3-dev)
 fedc_require_pc(PROTOBUFC libprotobuf-c libprotobuf-c-dev)
 fedc_require_pc(SODIUM libsodium libsodium-dev)
+# cJSON builds and prints the JSON-lines metrics files (core/fl/src/jsonl.c).
+fedc_require_pc(CJSON libcjson libcjson-dev)
 if(FEDC_BUILD_TESTS)
   fedc_require_pc(CMOCKA cmocka libcmocka-dev)
 endif()

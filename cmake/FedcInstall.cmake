@@ -3,12 +3,13 @@
 # libfedc.so (SONAME libfedc.so.<major>) and libfedc.a bundle the core layers, the coordinator and
 # the client: the objects of the static targets fedc_nn, fedc_fl, fedc_proto, fedc_net,
 # fedc_coordinator and fedc_client, compiled once (position-independent) and
-# used by the programs and tests exactly as before. libzmq, protobuf-c, libsodium, libm and OpenMP
-# are PRIVATE: no installed header includes theirs. Installed: the libraries, the public headers
+# used by the programs and tests exactly as before. libzmq, protobuf-c, libsodium, cJSON, libm and
+# OpenMP are PRIVATE: no installed header includes theirs. Installed: the libraries, the public headers
 # under include/fedc/, the CMake package (find_package(fedc) gives fedc::fedc, the shared library,
 # and fedc::fedc_static) and the pkg-config file fedc.pc. Left out: fedc_cli and the programs'
-# flag parsing (fedc_coordinator_args, fedc_client_args), and the wire headers codec.h and
-# transport.h, which include the generated fedc.pb-c.h and so protobuf-c's headers.
+# flag parsing (fedc_coordinator_args, fedc_client_args), the wire headers codec.h and
+# transport.h, which include the generated fedc.pb-c.h and so protobuf-c's headers, and jsonl.h
+# (the metrics writer), which includes cJSON's.
 include(CMakePackageConfigHelpers)
 include(CheckCCompilerFlag)
 find_package(Threads REQUIRED)
@@ -42,8 +43,8 @@ foreach(t fedc_lib fedc_lib_static)
                                         ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib)
   target_include_directories(${t} PUBLIC "$<BUILD_INTERFACE:${FEDC_CORE_INCLUDE_DIRS}>"
                                          $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-  target_link_libraries(${t} PRIVATE PkgConfig::ZMQ PkgConfig::PROTOBUFC PkgConfig::SODIUM m
-                                     Threads::Threads)
+  target_link_libraries(${t} PRIVATE PkgConfig::ZMQ PkgConfig::PROTOBUFC PkgConfig::SODIUM
+                                     PkgConfig::CJSON m Threads::Threads)
   if(FEDC_OPENMP)
     target_link_libraries(${t} PRIVATE OpenMP::OpenMP_C)
   endif()
@@ -60,7 +61,7 @@ target_link_options(fedc_lib PRIVATE LINKER:--version-script=${PROJECT_SOURCE_DI
 set_property(TARGET fedc_lib APPEND PROPERTY LINK_DEPENDS ${PROJECT_SOURCE_DIR}/cmake/fedc.map)
 
 # Public headers: every header of the include/fedc folders but the wire ones.
-set(FEDC_PRIVATE_HEADERS codec.h transport.h)
+set(FEDC_PRIVATE_HEADERS codec.h transport.h jsonl.h)
 set(FEDC_PUBLIC_HEADERS "")
 foreach(dir ${FEDC_CORE_INCLUDE_DIRS})
   file(GLOB headers CONFIGURE_DEPENDS ${dir}/fedc/*.h)

@@ -54,6 +54,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <sodium.h>
 
 #include "fedc/dp_fedavg.h"
@@ -187,12 +188,15 @@ void agg_round_start(coord *co) {
         co->cl[i].upd_have = 0;
 }
 
-/* The number after "key": in a metrics line, or NaN. */
+/* The number under key in a metrics line (a JSON object, fedc/jsonl.h), or NaN when the line
+ * does not parse, lacks the key or holds null or a non-number there. Parsed rather than searched
+ * for, so that no client name in the line can pass for a key. */
 static double line_value(const char *line, const char *key) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = line ? strstr(line, pat) : NULL;
-    return p ? strtod(p + strlen(pat), NULL) : NAN;
+    cJSON *obj = line ? cJSON_Parse(line) : NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    cJSON_Delete(obj);
+    return x;
 }
 
 /* <checkpoint dir>/dp-released: "round N", the last round whose noised model was sent. */

@@ -20,6 +20,7 @@
 #include "checkpoint.h"
 #include "fedc/codec.h"
 #include "fedc/fault.h"
+#include "fedc/jsonl.h"
 #include "fedc/modelfile.h"
 #include "fedc/rng.h"
 #include "fedc/transport.h"
@@ -1312,28 +1313,14 @@ static int eval_complete(const coord *co) {
     return 1;
 }
 
-static void json_num(char *buf, size_t cap, double v) {
-    if (isfinite(v))
-        snprintf(buf, cap, "%.6g", v);
-    else
-        snprintf(buf, cap, "null");
-}
-
-/* Appends one line to the metrics file: one write(2) then fsync, so a crash leaves either no
- * line or the whole line. */
+/* Appends one line to the metrics file (fedc/jsonl.h: one write(2) then fsync, so a crash
+ * leaves either no line or the whole line). */
 static int append_metrics(coord *co, const char *line) {
     if (co->metrics_fd < 0)
         return 0;
-    size_t len = strlen(line);
-    char *buf = malloc(len + 1);
-    if (!buf)
-        return -1;
-    memcpy(buf, line, len);
-    buf[len] = '\n';
-    ssize_t w = write(co->metrics_fd, buf, len + 1);
-    free(buf);
-    if (w != (ssize_t)(len + 1) || fsync(co->metrics_fd) != 0) {
-        logm("%s: cannot append the round's metrics: %s", co->cfg->metrics_json, strerror(errno));
+    fedc_diag d;
+    if (fedc__jsonl_write(co->metrics_fd, line, co->cfg->metrics_json, &d)) {
+        logm("cannot append the round's metrics: %s", d.msg);
         return -1;
     }
     return 0;
@@ -1379,93 +1366,111 @@ static int finish_round(coord *co) {
     double loss = co->cfg->secagg ? co->sa_loss : fedc_accum_mean_loss(co->acc);
     if (agg_dp_on(co))
         loss = NAN; /* under client-level DP the clients send none (it would not be noised) */
-    char l[32], va[32], vp[32], vl[32], pr[32], rc[32], acc[32], rm[32], bt[32], ba[32], bp[32],
-        br[32];
     double b_thr, b_alerts, b_prec, b_rec;
     fedc_eval_acc_budget(co->eval, co->cfg->alert_budget, &b_thr, &b_alerts, &b_prec, &b_rec);
     int have_b = co->task == FEDC_TASK_BINARY && s.n > 0;
-    json_num(bt, sizeof bt, have_b ? b_thr : NAN);
-    json_num(ba, sizeof ba, have_b ? b_alerts : NAN);
-    json_num(bp, sizeof bp, have_b ? b_prec : NAN);
-    json_num(br, sizeof br, have_b ? b_rec : NAN);
-    json_num(l, sizeof l, loss);
-    json_num(va, sizeof va, s.roc_auc);
-    json_num(vp, sizeof vp, s.pr_auc);
-    json_num(vl, sizeof vl, s.loss);
-    json_num(pr, sizeof pr, s.precision);
-    json_num(rc, sizeof rc, s.recall);
-    json_num(acc, sizeof acc, s.accuracy);
-    json_num(rm, sizeof rm, s.rmse);
     /* The overhead is the round's wall time minus the slowest client's own training time. */
     double overhead = (co->fit_done_at - co->round_t0) - co->max_fit_seconds;
-    char ov[32];
+    /* Keys in the order of the files written before cJSON; numbers in their old conversions
+     * (%.6g for metrics, null when there is none). */
+    fedc_json j;
+    fedc__json_begin(&j);
+    fedc__json_uint(&j, "round", co->round);
+    fedc__json_int(&j, "participants", co->answered);
+    fedc__json_int(&j, "selected", co->selected);
+    fedc__json_num(&j, "train_loss", loss, 6);
+    fedc__json_num(&j, "val_loss", s.loss, 6);
+    fedc__json_num(&j, "val_roc_auc", s.roc_auc, 6);
+    fedc__json_num(&j, "val_pr_auc", s.pr_auc, 6);
+    fedc__json_num(&j, "val_precision", s.precision, 6);
+    fedc__json_num(&j, "val_recall", s.recall, 6);
+    fedc__json_num(&j, "val_accuracy", s.accuracy, 6);
+    fedc__json_num(&j, "val_rmse", s.rmse, 6);
+    fedc__json_uint(&j, "val_rows", (unsigned long long)s.n);
+    fedc__json_num(&j, "alert_budget", co->cfg->alert_budget, 6);
+    fedc__json_num(&j, "val_alert_threshold", have_b ? b_thr : NAN, 6);
+    fedc__json_num(&j, "val_alert_share", have_b ? b_alerts : NAN, 6);
+    fedc__json_num(&j, "val_alert_precision", have_b ? b_prec : NAN, 6);
+    fedc__json_num(&j, "val_alert_recall", have_b ? b_rec : NAN, 6);
+    fedc__json_fixed(&j, "seconds", secs, 4);
     /* Under secure aggregation a client's training time stays with it: no overhead figure. */
-    json_num(ov, sizeof ov, co->cfg->secagg ? NAN : overhead);
-    /* Who took part: the clients whose update is in the aggregate (the coordinator knows who
-     * sent what, never what), sorted by name; left out if the list would not fit the line. */
-    char who[4096];
-    size_t wl = 0;
-    client **names = malloc(sizeof(client *) * MAX_CLIENTS);
-    int nn = names ? sorted_clients(co, names, pred_counted) : 0;
-    wl += (size_t)snprintf(who, sizeof who, "[");
-    for (int i = 0; i < nn && wl < sizeof who; i++)
-        wl += (size_t)snprintf(who + wl, sizeof who - wl, "%s\"%s\"", i ? "," : "", names[i]->name);
-    if (wl + 2 < sizeof who && !agg_dp_on(co))
-        snprintf(who + wl, sizeof who - wl, "]");
-    else /* too long, or under DP, where who was sampled must stay secret */
-        snprintf(who, sizeof who, "null");
-    free(names);
+    fedc__json_num(&j, "fit_overhead_s", co->cfg->secagg ? NAN : overhead, 6);
+    fedc__json_uint(&j, "bytes_in", (unsigned long long)co->bytes_in);
+    fedc__json_uint(&j, "bytes_out", (unsigned long long)co->bytes_out);
+    fedc__json_int(&j, "retries", co->retries);
+    fedc__json_int(&j, "refused_keys", fedc_net_refused(co->ep));
+    fedc__json_int(&j, "excluded", co->excluded_total);
+    fedc__json_bool(&j, "curve", co->secure);
+    fedc__json_bool(&j, "secagg", co->cfg->secagg);
+    /* The rule that aggregated: an embedder's strategy by its own name. */
+    fedc__json_str(&j, "aggregator",
+                   co->cfg->strategy && co->cfg->strategy->name ? co->cfg->strategy->name
+                                                                : agg_name(co->cfg->agg.kind));
+    /* The round's bound checks: the mean update's norm (not under DP: un-noised) and the limit,
+     * and whether the weights and example counts added up (null when nothing was aggregated). */
+    fedc__json_num(&j, "update_norm", co->chk_norm, 6);
+    fedc__json_num(&j, "update_norm_bound", co->chk_bound, 6);
+    if (co->chk_weights < 0)
+        fedc__json_null(&j, "weights_ok");
+    else
+        fedc__json_bool(&j, "weights_ok", co->chk_weights);
     /* Client-level DP: what this round cost (the accountant composes rounds 1..this one). */
-    char dp[512] = "";
     if (agg_dp_on(co)) {
-        char e[32], nx[32], fu[32];
         double eps = agg_epsilon(co, (double)co->round);
-        json_num(e, sizeof e, eps);
-        json_num(nx, sizeof nx, (double)co->dp_clip_now);
-        json_num(fu, sizeof fu, co->cfg->dp_adaptive ? co->dp_frac_unclipped : NAN);
-        snprintf(dp, sizeof dp,
-                 ",\"dp_epsilon\":%s,\"dp_delta\":%.17g,\"dp_noise\":%.17g,\"dp_q\":%.17g,"
-                 "\"dp_rounds_charged\":%.0f,\"dp_clip\":%g,\"dp_clip_next\":%s,"
-                 "\"dp_unclipped_share\":%s,\"dp_sampled\":%d,\"dp_noise_only\":%s",
-                 e, co->cfg->dp_delta, co->cfg->dp_noise, co->dp_q,
-                 agg_rounds_charged(co, (double)co->round), (double)co->dp_clip_used, nx, fu,
-                 co->dp_sampled, co->dp_noise_only ? "true" : "false");
+        fedc__json_num(&j, "dp_epsilon", eps, 6);
+        fedc__json_num(&j, "dp_delta", co->cfg->dp_delta, 17);
+        fedc__json_num(&j, "dp_noise", co->cfg->dp_noise, 17);
+        fedc__json_num(&j, "dp_q", co->dp_q, 17);
+        fedc__json_fixed(&j, "dp_rounds_charged", agg_rounds_charged(co, (double)co->round), 0);
+        fedc__json_num(&j, "dp_clip", (double)co->dp_clip_used, 6);
+        fedc__json_num(&j, "dp_clip_next", (double)co->dp_clip_now, 6);
+        fedc__json_num(&j, "dp_unclipped_share", co->cfg->dp_adaptive ? co->dp_frac_unclipped : NAN,
+                       6);
+        fedc__json_int(&j, "dp_sampled", co->dp_sampled);
+        fedc__json_bool(&j, "dp_noise_only", co->dp_noise_only);
         logm("round %u: client-level DP: epsilon %.3f at delta %g after %.0f round(s) charged "
              "(noise multiplier %g, sampling rate %g, clip norm %g%s)",
              co->round, eps, co->cfg->dp_delta, agg_rounds_charged(co, (double)co->round),
              co->cfg->dp_noise, co->dp_q, (double)co->dp_clip_used,
              co->cfg->dp_adaptive ? ", adaptive" : "");
     }
-    /* The round's bound checks: the mean update's norm (not under DP: un-noised) and the limit,
-     * and whether the weights and example counts added up (null when nothing was aggregated). */
-    char un[32], ub[32];
-    json_num(un, sizeof un, co->chk_norm);
-    json_num(ub, sizeof ub, co->chk_bound);
-    char chk[128];
-    snprintf(chk, sizeof chk, ",\"update_norm\":%s,\"update_norm_bound\":%s,\"weights_ok\":%s", un,
-             ub,
-             co->chk_weights < 0 ? "null"
-             : co->chk_weights   ? "true"
-                                 : "false");
-    char line[8192];
-    snprintf(line, sizeof line,
-             "{\"round\":%u,\"participants\":%d,\"selected\":%d,\"train_loss\":%s,"
-             "\"val_loss\":%s,\"val_roc_auc\":%s,\"val_pr_auc\":%s,\"val_precision\":%s,"
-             "\"val_recall\":%s,\"val_accuracy\":%s,\"val_rmse\":%s,\"val_rows\":%llu,"
-             "\"alert_budget\":%g,\"val_alert_threshold\":%s,\"val_alert_share\":%s,"
-             "\"val_alert_precision\":%s,\"val_alert_recall\":%s,"
-             "\"seconds\":%.4f,\"fit_overhead_s\":%s,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-             "\"retries\":%d,\"refused_keys\":%ld,\"excluded\":%d,\"curve\":%s,"
-             "\"secagg\":%s,\"aggregator\":\"%s\"%s%s,\"clients\":%s}",
-             co->round, co->answered, co->selected, l, vl, va, vp, pr, rc, acc, rm,
-             (unsigned long long)s.n, co->cfg->alert_budget, bt, ba, bp, br, secs, ov,
-             (unsigned long long)co->bytes_in, (unsigned long long)co->bytes_out, co->retries,
-             fedc_net_refused(co->ep), co->excluded_total, co->secure ? "true" : "false",
-             co->cfg->secagg ? "true" : "false", agg_name(co->cfg->agg.kind), chk, dp, who);
-    if (save_checkpoint(co, line))
+    /* Who took part: the clients whose update is in the aggregate (the coordinator knows who
+     * sent what, never what), sorted by name; null under DP, where who was sampled must stay
+     * secret. */
+    if (agg_dp_on(co)) {
+        fedc__json_null(&j, "clients");
+    } else {
+        client **names = malloc(sizeof(client *) * MAX_CLIENTS);
+        cJSON *who = names ? cJSON_CreateArray() : NULL;
+        int nn = who ? sorted_clients(co, names, pred_counted) : 0;
+        for (int i = 0; i < nn; i++) {
+            cJSON *name = cJSON_CreateString(names[i]->name);
+            if (!name || !cJSON_AddItemToArray(who, name)) {
+                cJSON_Delete(name);
+                cJSON_Delete(who);
+                who = NULL;
+                break;
+            }
+        }
+        free(names);
+        fedc__json_item(&j, "clients", who);
+    }
+    fedc_err jrc;
+    fedc_diag jd;
+    char *line = fedc__json_line(&j, "the round's metrics", &jrc, &jd);
+    fedc__json_end(&j);
+    if (!line) {
+        logm("round %u: %s", co->round, jd.msg);
         return -1;
+    }
+    if (save_checkpoint(co, line)) {
+        cJSON_free(line);
+        return -1;
+    }
     fedc_fault_point("checkpoint", co->round);
-    if (append_metrics(co, line))
+    int arc = append_metrics(co, line);
+    cJSON_free(line);
+    if (arc)
         return -1;
     if (!co->secure)
         logm("WARNING: --insecure: round %u travelled without encryption or client "
@@ -1516,15 +1521,27 @@ static void abandon_round(coord *co) {
     logm("round %u abandoned: its training sum failed after unmasking began, and a stage is "
          "unmasked at most once; round %u starts from the same model",
          co->round, co->round + 1);
-    char line[256];
-    snprintf(line, sizeof line,
-             "{\"round\":%u,\"abandoned\":true,\"participants\":0,\"selected\":%d,"
-             "\"train_loss\":null,\"val_roc_auc\":null,\"seconds\":%.4f,\"retries\":%d,"
-             "\"excluded\":%d,\"secagg\":true}",
-             co->round, co->selected, fedc_clock_s() - co->round_t0, co->retries,
-             co->excluded_total);
-    if (append_metrics(co, line))
+    fedc_json j;
+    fedc__json_begin(&j);
+    fedc__json_uint(&j, "round", co->round);
+    fedc__json_bool(&j, "abandoned", 1);
+    fedc__json_int(&j, "participants", 0);
+    fedc__json_int(&j, "selected", co->selected);
+    fedc__json_null(&j, "train_loss");
+    fedc__json_null(&j, "val_roc_auc");
+    fedc__json_fixed(&j, "seconds", fedc_clock_s() - co->round_t0, 4);
+    fedc__json_int(&j, "retries", co->retries);
+    fedc__json_int(&j, "excluded", co->excluded_total);
+    fedc__json_bool(&j, "secagg", 1);
+    fedc_err jrc;
+    fedc_diag jd;
+    char *line = fedc__json_line(&j, "the abandoned round's metrics", &jrc, &jd);
+    fedc__json_end(&j);
+    if (!line)
+        logm("round %u: %s", co->round, jd.msg);
+    if (line && append_metrics(co, line))
         logm("cannot append to the metrics file");
+    cJSON_free(line);
     co->retries = 0;
     co->sa_attempt_skip = 0;
     co->round++;

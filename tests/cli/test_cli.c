@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "jsoncheck.h"
 #include "proc.h"
 
 #define GERMAN FEDC_SOURCE_DIR "/tests/fixtures/german_credit/german_credit_numeric.csv"
@@ -535,7 +536,17 @@ static void test_train_then_eval(void **state) {
     assert_true(proc_exists(model));
     proc_result_release(&r);
 
-    char *j = read_json(json); /* every key once: "threshold" used to come twice */
+    /* One JSON object, every key once ("threshold" used to come twice): parsed with cJSON. The
+     * check itself must catch a repeated key and a torn object. */
+    char why[600];
+    assert_int_equal(json_line_check("{\"a\":1,\"b\":{\"c\":2,\"c\":3}}", why, sizeof why), -1);
+    assert_non_null(strstr(why, "\"c\" appears twice"));
+    assert_int_equal(json_line_check("{\"a\":1", why, sizeof why), -1);
+    assert_int_equal(json_line_check("{\"a\":[1,{\"b\":null}],\"c\":\"a\\\"\"}", why, sizeof why),
+                     0);
+    if (json_file_check(json, why, sizeof why) != 1)
+        fail_msg("fedc train --metrics-json: %s", why);
+    char *j = read_json(json);
     assert_non_null(strstr(j, "\"task\":\"binary\""));
     expect_keys(j, BINARY_UNIT_KEYS, 0.0, 1.0);
     expect_keys(j, BINARY_LOSS_KEYS, 0.0, 100.0);
@@ -551,6 +562,8 @@ static void test_train_then_eval(void **state) {
     expect_status(&r, 0);
     assert_non_null(strstr(r.out, "roc_auc"));
     proc_result_release(&r);
+    if (json_file_check(json2, why, sizeof why) != 1)
+        fail_msg("fedc eval --metrics-json: %s", why);
     j = read_json(json2);
     assert_non_null(strstr(j, "\"task\":\"binary\""));
     expect_keys(j, BINARY_UNIT_KEYS, 0.0, 1.0);

@@ -889,7 +889,7 @@ static void test_bad_input(void **state) {
         {{"--data", text, "--label", "y", "--clients", "2", "--out", "@OUT"},
          ":3:2: label column 'y': expected a number, got 'yes'"},
         {{"--data", ragged, "--label", "y", "--clients", "2", "--out", "@OUT"},
-         ":3: ragged row: expected 2 fields (as in the header), got 3"},
+         ":3:3: ragged row: expected 2 fields (as in the header), got 3"},
         {{"--data", empty, "--label", "y", "--clients", "2", "--out", "@OUT"}, "file is empty"},
         {{"--data", header, "--label", "y", "--clients", "2", "--out", "@OUT"},
          "no data rows after the header"},

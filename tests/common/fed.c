@@ -7,6 +7,7 @@
 
 #include "fedc/clock.h"
 #include "fed.h"
+#include "jsoncheck.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -379,6 +380,12 @@ int fed_json_num(const char *json, const char *key, double *v) {
 }
 
 int fed_read_metrics(const char *path, fed_round *out, int max) {
+    /* Every line JSON, no key twice: what the fields below are read from is checked whole. */
+    char why[600];
+    if (json_file_check(path, why, sizeof why) < 0) {
+        fprintf(stderr, "fed: %s\n", why);
+        return -1;
+    }
     size_t len = 0;
     char *s = proc_read_file(path, &len);
     if (!s)

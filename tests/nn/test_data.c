@@ -178,6 +178,15 @@ static void load_fail_drop(void **state, const char *name, const char *content, 
     va_end(ap);
 }
 
+static void load_fail_n_drop(void **state, const char *name, const char *content, size_t n,
+                             const char *label, const char *const *drop, int n_drop, fedc_err want,
+                             const char *pos, ...) {
+    va_list ap;
+    va_start(ap, pos);
+    load_fail_at(state, name, content, n, label, drop, n_drop, want, pos, ap);
+    va_end(ap);
+}
+
 /* ---- Good files -------------------------------------------------------------------------- */
 
 /* Label in the middle, a text column dropped, names and values in file order. */
@@ -226,6 +235,38 @@ static void test_load_quoted(void **state) {
     assert_true(ds->y[0] == 1.0f);
     assert_true(ds->y[1] == 0.0f);
     fedc_dataset_destroy(&ds);
+}
+
+/* RFC 4180 quoting (issue 14): a quoted name holding a comma and a doubled quote, a quoted number,
+ * a dropped text column whose cells hold commas, quotes and a line break (the line numbers of
+ * later rows stay right), and CRLF after a closing quote. */
+static void test_load_rfc4180(void **state) {
+    const char *drop[] = {"note"};
+    fedc_dataset *ds = load_ok(state, "rfc4180.csv",
+                               "\"amount, EUR\",\"say \"\"hi\"\"\",note,y\r\n"
+                               "\"1.5\",2,\"a, b\",1\r\n"
+                               "3,\" 4 \",\"line one\nline \"\"two\"\"\",0\r\n"
+                               "5,6,,\"1\"\r\n",
+                               "y", drop, 1);
+    assert_int_equal(ds->n_rows, 3);
+    assert_int_equal(ds->n_features, 2);
+    assert_string_equal(ds->feature_names[0], "amount, EUR");
+    assert_string_equal(ds->feature_names[1], "say \"hi\"");
+    const float want_x[] = {1.5f, 2, 3, 4, 5, 6};
+    const float want_y[] = {1, 0, 1};
+    for (int i = 0; i < 6; i++)
+        assert_true(ds->x[i] == want_x[i]);
+    for (int i = 0; i < 3; i++)
+        assert_true(ds->y[i] == want_y[i]);
+    fedc_dataset_destroy(&ds);
+    /* The row after a two-line record is line 5: its error says so. */
+    load_fail_drop(state, "rfc4180_bad.csv", "a,note,y\n1,\"x\ny\",0\n2,z,q\n", "y", drop, 1,
+                   FEDC_EPARSE, ":4:3", "column 'y'", "got 'q'", NULL);
+    /* An unterminated quote fails naming the line where it opened, even many lines later. */
+    load_fail(state, "unterminated.csv", "a,y\n1,0\n\"2,1\n3,0\n4,1\n", "y", FEDC_EPARSE, ":3:1",
+              "column 'a'", "unmatched double quote", "not closed", NULL);
+    load_fail(state, "quote_inside.csv", "a,y\n1,0\n2,1\"\n", "y", FEDC_EPARSE, ":3:2",
+              "column 'y'", "double quote inside an unquoted field", NULL);
 }
 
 /* CRLF line ends with trailing blank lines (CRLF, spaces, tabs), and no final newline. */
@@ -433,6 +474,98 @@ static void test_load_buffer_boundaries(void **state) {
     fedc_dataset_destroy(&ds);
 }
 
+/* The loader reads a line of plain numbers straight from the buffer and hands anything else to
+ * the tokenizer (csv_window.h). Rows alternate between the two at random here: a plain line, a
+ * quoted or padded cell, a CRLF end, a dropped cell quoted with a comma and a line break in it,
+ * a dropped cell of plain text. Every value must come back, and errors found after thousands of
+ * rows of either kind must name the right line (the fast path counts the lines it takes). */
+static void test_load_fast_and_general_paths(void **state) {
+    enum { ROWS = 30000 };
+    size_t cap = (size_t)ROWS * 64 + 256, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    fedc_rng rng;
+    fedc_rng_init(&rng, fedc_rng_key(11, 0x6670u, 0, 0));
+    long line = 1, multi = 0;
+    len += (size_t)snprintf(text + len, cap - len, "a,note,b,y\n");
+    for (int i = 0; i < ROWS; i++) {
+        uint32_t k = (uint32_t)(fedc_rng_next(&rng) % 8);
+        char *o = text + len;
+        size_t room = cap - len;
+        int a = -i, b = i, y = i % 2, w;
+        switch (k) {
+        case 0:
+            w = snprintf(o, room, "\"%d\",n,%d.25,%d\n", a, b, y);
+            break;
+        case 1:
+            w = snprintf(o, room, "%d,n, %d.25 ,%d\n", a, b, y);
+            break;
+        case 2:
+            w = snprintf(o, room, "%d,n,%d.25,%d\r\n", a, b, y);
+            break;
+        case 3:
+            w = snprintf(o, room, "%d,\"x,\ny\",%d.25,%d\n", a, b, y);
+            break;
+        case 4:
+            w = snprintf(o, room, "%d,some text,%d.25,%d\n", a, b, y);
+            break;
+        default:
+            w = snprintf(o, room, "%d,,%d.25,%d\n", a, b, y);
+            break;
+        }
+        len += (size_t)w;
+        line += k == 3 ? 2 : 1;
+        multi += k == 3;
+    }
+    assert_true(multi > 0);
+    char path[256];
+    write_bytes(path, state, "mixed.csv", text, len);
+    const char *drop[] = {"note"};
+    fedc_dataset *ds = NULL;
+    fedc_diag d = {{0}};
+    fedc_err rc = fedc_csv_load(&ds, path, "y", drop, 1, &d);
+    if (rc)
+        print_error("%s\n", d.msg);
+    assert_int_equal(rc, FEDC_OK);
+    assert_int_equal(ds->n_rows, ROWS);
+    for (int i = 0; i < ROWS; i++) {
+        if (ds->x[2 * i] != (float)-i || ds->x[2 * i + 1] != (float)i + 0.25f ||
+            ds->y[i] != (float)(i % 2)) {
+            print_error("row %d: loaded %g, %g, %g\n", i, (double)ds->x[2 * i],
+                        (double)ds->x[2 * i + 1], (double)ds->y[i]);
+            fail();
+        }
+    }
+    fedc_dataset_destroy(&ds);
+
+    /* Errors after those rows: a line of plain numbers the fast path parses up to a bad cell, a
+     * missing field, an extra one, a quote inside a plain cell. */
+    static const struct {
+        const char *row;
+        int col;
+        const char *says;
+    } bad[] = {
+        {"1,n,2.5x,0\n", 3, "expected a number, got '2.5x'"},
+        {"1,n,2.5\n", 4, "ragged row: expected 4 fields (as in the header), got 3"},
+        {"1,n,2.5,0,7\n", 5, "ragged row: expected 4 fields (as in the header), got 5"},
+        {"1,n\"o,2.5,0\n", 2, "double quote inside an unquoted field"},
+        {"1,n,2.5,1e39\n", 4, "float range"},
+    };
+    char *with_bad = malloc(len + 64);
+    assert_non_null(with_bad);
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        memcpy(with_bad, text, len);
+        size_t n = len + (size_t)snprintf(with_bad + len, 64, "%s2,n,3,1\n", bad[b].row);
+        char pos[32], name[32];
+        snprintf(pos, sizeof pos, ":%ld:%d", line + 1, bad[b].col);
+        snprintf(name, sizeof name, "mixed_bad%zu.csv", b);
+        load_fail_n_drop(state, name, with_bad, n, "y", drop, 1, FEDC_EPARSE, pos, bad[b].says,
+                         NULL);
+    }
+    free(with_bad);
+    free(text);
+}
+
 /* ---- Errors ------------------------------------------------------------------------------ */
 
 static void test_error_cells(void **state) {
@@ -563,8 +696,10 @@ static void test_error_header(void **state) {
               "duplicate column name 'a'", "columns 2 and 3", NULL);
     load_fail(state, "empty_name.csv", "a,,y\n1,2,0\n", "y", FEDC_EPARSE, ":1:2",
               "empty column name", NULL);
-    load_fail(state, "quoted_comma.csv", "\"a,b\",y\n1,2,0\n", "y", FEDC_EPARSE, ":1:1",
+    load_fail(state, "open_name.csv", "\"a,b,y\n1,2,0\n", "y", FEDC_EPARSE, ":1:1",
               "unmatched double quote", NULL);
+    load_fail(state, "newline_name.csv", "\"a\nb\",y\n1,0\n", "y", FEDC_EPARSE, ":1:1",
+              "holds a line break", NULL);
     load_fail(state, "inner_quote.csv", "a,b\"c,y\n1,2,0\n", "y", FEDC_EPARSE, ":1:2",
               "double quote", NULL);
     /* A NUL byte inside a name used to cut it short, here to an empty name (fuzz_csv). */
@@ -1113,10 +1248,12 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_good),
         cmocka_unit_test(test_load_quoted),
+        cmocka_unit_test(test_load_rfc4180),
         cmocka_unit_test(test_load_crlf_and_trailing),
         cmocka_unit_test(test_load_exact_values),
         cmocka_unit_test(test_load_matches_strtof),
         cmocka_unit_test(test_load_buffer_boundaries),
+        cmocka_unit_test(test_load_fast_and_general_paths),
         cmocka_unit_test(test_error_cells),
         cmocka_unit_test(test_error_ragged),
         cmocka_unit_test(test_error_file),

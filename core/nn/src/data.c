@@ -1,17 +1,21 @@
 /* Tabular data: a CSV loader, task detection, feature statistics and stratified splits.
  *
- * The loader reads the file through one growing buffer, a line at a time, and parses each cell in
- * place: the character after a cell (a comma, a quote, a blank, the line end or the NUL kept
- * after the last byte read) can never continue a number, so strtof stops at the cell's end
- * without a copy. Decimals take an exact fast path that gives the same float as strtof. Rows
- * are appended to one matrix that doubles when full; nothing is allocated per cell. The happy path
- * only checks; when a row is wrong, a slower pass over that one line works out what to tell the
- * user (ragged row, empty cell, text, NaN, overflow). Deliberately left out: quoted fields that
- * contain commas, quotes or line breaks (RFC 4180 escapes), other separators, categorical columns
- * and missing values. Numbers are read in the C locale, which is in force because fedc never calls
- * setlocale. */
+ * The loader reads through the CSV tokenizer's reader (fedc/csv.h: RFC 4180, quoted fields may
+ * hold commas, doubled quotes and line breaks). A record that is one line of plain numbers is
+ * parsed straight from the reader's buffer, the fields found as the numbers are read (the fast
+ * path, csv_window.h: the cost of a separate tokenizing pass was a quarter of the loading time);
+ * any other record goes through fedc_csv_next and each cell is parsed in place: the byte after a
+ * field (a comma, a quote, a line end or the NUL kept after the last byte read) can never continue
+ * a number, so strtof stops at the cell's end without a copy. Decimals take an exact fast path
+ * that gives the same float as strtof. Rows are appended to one matrix that doubles when full;
+ * nothing is allocated per cell. The happy path only checks; when a cell is wrong, a slower pass
+ * over that one cell works out what to tell the user (empty cell, text, NaN, overflow); field
+ * counts and syntax are the tokenizer's to check. Deliberately left out: other separators,
+ * categorical columns and missing values. Numbers are read in the C locale, which is in force
+ * because fedc never calls setlocale. */
 #include "fedc/data.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
@@ -22,140 +26,17 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fedc/csv.h"
 #include "fedc/rng.h"
 
-#define READ_CHUNK ((size_t)1 << 20)
+#include "csv_window.h"
+
 /* A cell may take this many bytes beyond FEDC_CSV_MAX_FIELD: blanks, quotes and the comma. */
 #define CELL_SLACK 8
 /* How much of a cell or name an error message shows. */
 #define SHOW_MAX 40
 /* How much of the header an error message lists. */
 #define LIST_MAX 160
-
-/* ---- Line reader ------------------------------------------------------------------------- */
-
-/* Hands out the lines of a file from one buffer that grows to the longest line. */
-typedef struct reader {
-    FILE *f;
-    char *buf;   /* cap bytes; buf[len] is a NUL whenever a line is handed out */
-    size_t cap;  /* allocated bytes */
-    size_t len;  /* bytes of file data in buf */
-    size_t pos;  /* start of the next line */
-    size_t scan; /* bytes after pos already known to hold no newline */
-    int eof;
-    int read_errno; /* errno of a failed read, 0 if none */
-    size_t nul;     /* offset in buf of the first NUL byte read, SIZE_MAX while none */
-    /* > 0: a line may take at most this many bytes per field, checked while it is still being
-     * read, so that a header without line breaks (a binary or sparse file) is refused after one
-     * chunk instead of growing the buffer towards the whole-line limit */
-    size_t field_cap;
-    size_t commas; /* commas in the scanned part of the current line (with field_cap) */
-    size_t limit;  /* the length limit a LINE_TOO_LONG exceeded */
-} reader;
-
-typedef enum line_status {
-    LINE_OK = 0,
-    LINE_EOF = 1,
-    LINE_TOO_LONG = 2,
-    LINE_NOMEM = 3,
-    LINE_EIO = 4,
-    LINE_NUL = 5,
-} line_status;
-
-/* Returns the next line in [*line, *line + *n), without its "\n" or "\r\n". The byte at
- * (*line)[*n] is '\n', '\r' or NUL. The line stays valid until the next call. A line longer than
- * max_len bytes (or, with r->field_cap, than field_cap bytes per field read so far) gives
- * LINE_TOO_LONG without growing the buffer further (r->limit says which limit). A line holding a
- * NUL byte gives LINE_NUL as soon as that byte has been read, with [*line, *line + *n) the part
- * before it: no text file holds one, and a sparse or binary file would otherwise be read up to
- * the line limit first. */
-static line_status reader_line(const char **line, size_t *n, reader *r, size_t max_len) {
-    r->limit = max_len;
-    for (;;) {
-        char *start = r->buf + r->pos;
-        char *nl = memchr(start + r->scan, '\n', r->len - r->pos - r->scan);
-        size_t known = nl ? (size_t)(nl - start) : r->len - r->pos; /* bytes of this line */
-        if (r->nul != SIZE_MAX && r->nul - r->pos < known) {
-            *line = start;
-            *n = r->nul - r->pos;
-            return LINE_NUL;
-        }
-        if (nl) {
-            /* The same limit for every line, wherever it falls in the buffer. */
-            if ((size_t)(nl - start) > max_len)
-                return LINE_TOO_LONG;
-            r->commas = 0;
-            *line = start;
-            *n = (size_t)(nl - start);
-            r->pos += *n + 1;
-            r->scan = 0;
-            break;
-        }
-        size_t scanned = r->scan;
-        r->scan = r->len - r->pos;
-        if (r->eof) {
-            if (r->pos == r->len)
-                return LINE_EOF;
-            if (r->len - r->pos > max_len)
-                return LINE_TOO_LONG;
-            *line = start;
-            *n = r->len - r->pos;
-            r->pos = r->len;
-            r->scan = 0;
-            r->commas = 0;
-            break;
-        }
-        if (r->len - r->pos > max_len)
-            return LINE_TOO_LONG;
-        if (r->field_cap) {
-            /* The fields read so far must fit field_cap bytes each (one more for the field in
-             * progress), before the buffer grows for the rest of the line. */
-            const char *end = start + (r->len - r->pos);
-            for (const char *p = start + scanned; (p = memchr(p, ',', (size_t)(end - p))) != NULL;
-                 p++)
-                r->commas++;
-            size_t lim =
-                r->commas < max_len / r->field_cap ? (r->commas + 1) * r->field_cap : max_len;
-            if (r->len - r->pos > lim) {
-                r->limit = lim;
-                return LINE_TOO_LONG;
-            }
-        }
-        /* Move the partial line to the front, then grow if less than a chunk is free. */
-        memmove(r->buf, start, r->len - r->pos);
-        if (r->nul != SIZE_MAX)
-            r->nul -= r->pos;
-        r->len -= r->pos;
-        r->pos = 0;
-        if (r->cap - 1 - r->len < READ_CHUNK / 2) {
-            if (r->cap > SIZE_MAX / 2)
-                return LINE_NOMEM;
-            char *nb = realloc(r->buf, r->cap * 2);
-            if (!nb)
-                return LINE_NOMEM;
-            r->buf = nb;
-            r->cap *= 2;
-        }
-        size_t got = fread(r->buf + r->len, 1, r->cap - 1 - r->len, r->f);
-        if (r->nul == SIZE_MAX) {
-            const char *z = memchr(r->buf + r->len, '\0', got);
-            if (z)
-                r->nul = (size_t)(z - r->buf);
-        }
-        r->len += got;
-        r->buf[r->len] = '\0';
-        if (got == 0) {
-            if (ferror(r->f)) {
-                r->read_errno = errno ? errno : EIO;
-                return LINE_EIO;
-            }
-            r->eof = 1;
-        }
-    }
-    if (*n > 0 && (*line)[*n - 1] == '\r')
-        (*n)--;
-    return LINE_OK;
-}
 
 /* ---- Small text helpers ------------------------------------------------------------------ */
 
@@ -175,10 +56,6 @@ static const char *trim_end(const char *begin, const char *end) {
     return end;
 }
 
-static int line_is_blank(const char *line, size_t n) {
-    return skip_blank(line, line + n) == line + n;
-}
-
 /* Copies [s, s + n) into out for an error message: at most SHOW_MAX bytes, control bytes as '?',
  * "..." when cut (never inside a UTF-8 sequence). */
 static const char *show(char out[SHOW_MAX + 4], const char *s, size_t n) {
@@ -195,17 +72,6 @@ static const char *show(char out[SHOW_MAX + 4], const char *s, size_t n) {
     }
     out[k] = '\0';
     return out;
-}
-
-/* Number of comma-separated fields in [line, line + n). */
-static long count_fields(const char *line, size_t n) {
-    long k = 1;
-    const char *p = line, *end = line + n;
-    while ((p = memchr(p, ',', (size_t)(end - p))) != NULL) {
-        k++;
-        p++;
-    }
-    return k;
 }
 
 /* Offset of the first byte of [s, s + n) that does not start a well-formed UTF-8 sequence
@@ -309,59 +175,41 @@ static void header_release(header *h) {
     h->n_cols = 0;
 }
 
-/* Splits the header line into names: blanks trimmed, one pair of quotes removed (then blanks
- * inside trimmed too), every name non-empty, at most FEDC_CSV_MAX_FIELD bytes and unique. */
-static fedc_err header_parse(header *h, const char *line, size_t n, const char *path,
+/* Turns the header record into names: blanks trimmed (inside quotes too), every name non-empty,
+ * on one line, UTF-8, at most FEDC_CSV_MAX_FIELD bytes and unique. */
+static fedc_err header_parse(header *h, const fedc_csv_record *rec, const char *path,
                              fedc_diag *d) {
     fedc_err rc = FEDC_OK;
     char s1[SHOW_MAX + 4];
-    long n_cols = count_fields(line, n);
-    if (n_cols > FEDC_CSV_MAX_COLUMNS) {
-        fedc_diag_set(d, "%s:1: header has %ld columns, more than the limit of %d", path, n_cols,
-                      FEDC_CSV_MAX_COLUMNS);
-        rc = FEDC_ERANGE;
-        goto out;
-    }
+    int n_cols = rec->n_fields;
     h->names = calloc((size_t)n_cols, sizeof *h->names);
     h->sorted = malloc((size_t)n_cols * sizeof *h->sorted);
     if (!h->names || !h->sorted) {
-        fedc_diag_set(d, "%s: out of memory reading the header (%ld columns)", path, n_cols);
+        fedc_diag_set(d, "%s: out of memory reading the header (%d columns)", path, n_cols);
         rc = FEDC_ENOMEM;
         goto out;
     }
-    h->n_cols = (int)n_cols;
-    const char *p = line, *end = line + n;
+    h->n_cols = n_cols;
     for (int j = 0; j < h->n_cols; j++) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *fe = comma ? comma : end;
-        const char *s = skip_blank(p, fe), *e = trim_end(s, fe);
-        const char *raw_s = s, *raw_e = e;
-        if (s < e && (*s == '"' || e[-1] == '"')) {
-            if (e - s < 2 || *s != '"' || e[-1] != '"') {
-                fedc_diag_set(d,
-                              "%s:1:%d: column name '%s': unmatched double quote (a quoted "
-                              "name may not contain commas or quotes)",
-                              path, j + 1, show(s1, raw_s, (size_t)(raw_e - raw_s)));
-                rc = FEDC_EPARSE;
-                goto out;
-            }
-            s = skip_blank(s + 1, e - 1);
-            e = trim_end(s, e - 1);
-        }
-        if (memchr(s, '"', (size_t)(e - s))) {
-            fedc_diag_set(d, "%s:1:%d: column name '%s': unexpected double quote inside the name",
-                          path, j + 1, show(s1, raw_s, (size_t)(raw_e - raw_s)));
-            rc = FEDC_EPARSE;
-            goto out;
-        }
+        const fedc_csv_field *f = &rec->fields[j];
+        const char *s = skip_blank(f->s, f->s + f->n), *e = trim_end(s, f->s + f->n);
         if (s == e) {
             fedc_diag_set(d, "%s:1:%d: empty column name (expected a name for every column)", path,
                           j + 1);
             rc = FEDC_EPARSE;
             goto out;
         }
+        /* A quoted name may hold a line break; no name in a model file or report should. */
+        if (memchr(s, '\n', (size_t)(e - s)) || memchr(s, '\r', (size_t)(e - s))) {
+            fedc_diag_set(d,
+                          "%s:1:%d: column name '%s' holds a line break (expected a name on one "
+                          "line)",
+                          path, j + 1, show(s1, s, (size_t)(e - s)));
+            rc = FEDC_EPARSE;
+            goto out;
+        }
         /* A NUL byte, which would cut the name short (found by tests/fuzz/fuzz_csv), never gets
-         * here: the reader refuses a line holding one. Names are text: UTF-8 (RFC 3629). */
+         * here: the tokenizer refuses it. Names are text: UTF-8 (RFC 3629). */
         size_t bad = utf8_invalid_at(s, (size_t)(e - s));
         if (bad != SIZE_MAX) {
             fedc_diag_set(d,
@@ -387,7 +235,6 @@ static fedc_err header_parse(header *h, const char *line, size_t n, const char *
         memcpy(h->names[j], s, len);
         h->names[j][len] = '\0';
         h->sorted[j] = (name_ref){h->names[j], j};
-        p = fe + 1;
     }
     qsort(h->sorted, (size_t)h->n_cols, sizeof *h->sorted, cmp_name_ref);
     /* Report the duplicate whose second occurrence comes first in the line. */
@@ -538,80 +385,86 @@ static int is_hex_number(const char *p) {
     return p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
 }
 
-/* Parses one cell at p, where the cell ends at the next comma or at end. On success stores the
- * value, returns the position after the cell (the comma or end) and never reads past end. NULL
- * means the cell is not a single finite number; the caller then explains why. */
-static const char *parse_cell(float *v, const char *p, const char *end) {
-    char *e;
-    p = skip_blank(p, end);
-    if (p == end || *p == ',')
-        return NULL;
-    if (*p == '"') {
-        const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
-        if (!q)
-            return NULL;
-        const char *s = skip_blank(p + 1, q), *t = trim_end(s, q);
-        if (s == t)
-            return NULL;
-        const char *f = fast_float(v, s);
-        if (!f) {
-            if (is_hex_number(s))
-                return NULL;
-            *v = strtof(s, &e);
-            f = e;
-        }
-        if (f != t)
-            return NULL;
-        p = q + 1;
-    } else {
-        const char *f = fast_float(v, p);
-        if (!f) {
-            if (is_hex_number(p))
-                return NULL;
-            *v = strtof(p, &e);
-            if (e == p)
-                return NULL;
-            f = e;
-        }
-        p = f;
+/* Parses one field as a finite number: blanks around it (inside quotes too) allowed, nothing
+ * else. The byte after the field ends any number (fedc/csv.h), so the number is read in place.
+ * Returns 0, or -1; the caller then explains why. */
+static int parse_field(float *v, const fedc_csv_field *f) {
+    const char *end = f->s + f->n;
+    const char *p = skip_blank(f->s, end);
+    /* strtof would skip a line break (a quoted cell may hold one); a number may not start so. */
+    if (p == end || *p == '\n')
+        return -1;
+    const char *stop = fast_float(v, p);
+    if (!stop) {
+        char *e;
+        if (is_hex_number(p))
+            return -1;
+        *v = strtof(p, &e);
+        if (e == p)
+            return -1;
+        stop = e;
     }
     if (!isfinite(*v))
-        return NULL;
-    p = skip_blank(p, end);
-    return p == end || *p == ',' ? p : NULL;
+        return -1;
+    return skip_blank(stop, end) == end ? 0 : -1;
 }
 
-/* Writes the message for a row that parse_cell rejected at column col (0-based): a ragged row
- * when the field count is wrong, otherwise what is wrong with that cell. */
-static fedc_err row_error(fedc_diag *d, const char *path, long line_no, const char *line, size_t n,
-                          int col, const header *h) {
-    char s1[SHOW_MAX + 4], s2[SHOW_MAX + 4];
-    long got = count_fields(line, n);
-    if (got != h->n_cols) {
-        long at = (got < h->n_cols ? got : h->n_cols) + 1;
-        fedc_diag_set(d, "%s:%ld:%ld: ragged row: expected %d fields (as in the header), got %ld",
-                      path, line_no, at, h->n_cols, got);
-        return FEDC_EPARSE;
-    }
-    const char *p = line, *end = line + n;
-    for (int j = 0; j < col; j++)
-        p = (const char *)memchr(p, ',', (size_t)(end - p)) + 1;
-    const char *comma = memchr(p, ',', (size_t)(end - p));
-    const char *fe = comma ? comma : end;
-    const char *s = skip_blank(p, fe), *e = trim_end(s, fe);
-    const char *name = show(s2, h->names[col], strlen(h->names[col]));
-    if (s < e && (*s == '"' || e[-1] == '"')) {
-        if (e - s < 2 || *s != '"' || e[-1] != '"') {
-            /* Text after a closing quote is a bad number; a quote without its pair is not. */
-            int paired = *s == '"' && e - s > 1 && memchr(s + 1, '"', (size_t)(e - s - 1));
-            fedc_diag_set(d, "%s:%ld:%d: column '%s': %s '%s'", path, line_no, col + 1, name,
-                          paired ? "expected a number, got" : "unmatched double quote in",
-                          show(s1, s, (size_t)(e - s)));
-            return FEDC_EPARSE;
+/* Bytes that end a dropped field on the fast path: its end (comma, LF), and what only the
+ * tokenizer may judge (a quote, a NUL or the end of the buffer). */
+static const unsigned char drop_stop[256] = {['\0'] = 1, ['\n'] = 1, [','] = 1, ['"'] = 1};
+
+/* The fast path (csv_window.h): reads the record at w->p, one line of n_cols fields, straight
+ * from the buffer: each kept cell a number that fast_float reads up to the comma or line end,
+ * each dropped one anything but a quote or a NUL. Writes the values into xrow and *y and returns
+ * the start of the next record, or NULL when the record has to go through the tokenizer: a
+ * quote, a blank, a NUL, a line that runs past what has been read, a number fast_float leaves to
+ * strtof, a bad cell, a ragged row, a line over max_bytes. The general path then reads it again
+ * (overwriting whatever was stored here) and either loads it or says what is wrong, so that
+ * values and messages do not depend on which path took a record. */
+static const char *fast_row(float *xrow, float *y, const fedc_csv_window *w, const int *role,
+                            int n_cols, size_t max_bytes) {
+    const char *p = w->p;
+    for (int j = 0;; j++) {
+        const char *stop;
+        if (role[j] == ROLE_DROP) {
+            stop = p;
+            while (!drop_stop[(unsigned char)*stop])
+                stop++;
+        } else {
+            float v;
+            stop = fast_float(&v, p);
+            if (!stop)
+                return NULL;
+            if (role[j] == ROLE_LABEL)
+                *y = v;
+            else
+                xrow[role[j]] = v;
         }
-        s = skip_blank(s + 1, e - 1);
-        e = trim_end(s, e - 1);
+        if (j == n_cols - 1) {
+            p = stop;
+            break;
+        }
+        if (*stop != ',')
+            return NULL;
+        p = stop + 1;
     }
+    if ((size_t)(p - w->p) > max_bytes)
+        return NULL;
+    if (*p == '\n')
+        return p + 1;
+    if (*p == '\r' && p[1] == '\n')
+        return p + 2;
+    if (p == w->end && w->eof)
+        return p;
+    return NULL;
+}
+
+/* Writes the message for a cell that parse_field rejected: what is wrong with it. */
+static fedc_err cell_error(fedc_diag *d, const char *path, long line_no, int col,
+                           const fedc_csv_field *f, const header *h) {
+    char s1[SHOW_MAX + 4], s2[SHOW_MAX + 4];
+    const char *s = skip_blank(f->s, f->s + f->n), *e = trim_end(s, f->s + f->n);
+    const char *name = show(s2, h->names[col], strlen(h->names[col]));
     if (s == e) {
         fedc_diag_set(d, "%s:%ld:%d: column '%s': expected a number, got an empty cell", path,
                       line_no, col + 1, name);
@@ -626,7 +479,7 @@ static fedc_err row_error(fedc_diag *d, const char *path, long line_no, const ch
                       "%s:%ld:%d: column '%s': expected a decimal number, got the hexadecimal "
                       "'%s' (hexadecimal numbers are not accepted)",
                       path, line_no, col + 1, name, s1);
-    } else if (stop != e) {
+    } else if (stop != e || isspace((unsigned char)*s)) {
         fedc_diag_set(d, "%s:%ld:%d: column '%s': expected a number, got '%s'", path, line_no,
                       col + 1, name, s1);
     } else if (isinf(v) && errno == ERANGE) {
@@ -638,7 +491,7 @@ static fedc_err row_error(fedc_diag *d, const char *path, long line_no, const ch
         fedc_diag_set(d, "%s:%ld:%d: column '%s': expected a finite number, got '%s'", path,
                       line_no, col + 1, name, s1);
     } else {
-        /* parse_cell and this pass disagree: say something true rather than nothing. */
+        /* parse_field and this pass disagree: say something true rather than nothing. */
         fedc_diag_set(d, "%s:%ld:%d: column '%s': malformed cell '%s'", path, line_no, col + 1,
                       name, s1);
     }
@@ -673,45 +526,38 @@ out:
     return rc;
 }
 
-/* Reports a reader failure on line line_no; for LINE_NUL, [line, line + n) is the part of the
- * line before the NUL byte. */
-static fedc_err reader_error(fedc_diag *d, const char *path, long line_no, line_status st,
-                             const reader *r, const char *line, size_t n) {
-    switch (st) {
-    case LINE_TOO_LONG:
-        if (r->field_cap && r->limit < (size_t)FEDC_CSV_MAX_COLUMNS * r->field_cap)
-            fedc_diag_set(d,
-                          "%s:%ld: line is longer than %zu bytes in its first %zu fields, with no "
-                          "line break yet (the limit is %d bytes per field; not a CSV file?)",
-                          path, line_no, r->limit, r->commas + 1, FEDC_CSV_MAX_FIELD + CELL_SLACK);
-        else
-            fedc_diag_set(d,
-                          "%s:%ld: line is longer than %zu bytes (the limit is %d bytes per field)",
-                          path, line_no, r->limit, FEDC_CSV_MAX_FIELD + CELL_SLACK);
-        return FEDC_ERANGE;
-    case LINE_NUL:
-        fedc_diag_set(d,
-                      "%s:%ld:%ld: NUL byte at byte %zu of the line: expected text (a binary file, "
-                      "or a sparse one with unwritten regions?)",
-                      path, line_no, count_fields(line, n), n + 1);
-        return FEDC_EPARSE;
-    case LINE_NOMEM:
-        fedc_diag_set(d, "%s:%ld: out of memory reading a long line", path, line_no);
-        return FEDC_ENOMEM;
-    case LINE_EIO:
-        fedc_diag_set(d, "%s: cannot read: %s", path, strerror(r->read_errno));
-        return FEDC_EIO;
-    case LINE_OK:
-    case LINE_EOF:
+/* Rewords a tokenizer error for the loader: the column limit as the header's, and a syntax error
+ * inside a data row with the name of its column. Otherwise the tokenizer's message stands. */
+static void csv_error(fedc_diag *d, const char *path, const fedc_csv_reader *r, const header *h) {
+    const fedc_csv_error *e = fedc_csv_last_error(r);
+    char s1[SHOW_MAX + 4];
+    switch (e->problem) {
+    case FEDC_CSV_TOO_MANY_FIELDS:
+        if (!h)
+            fedc_diag_set(d, "%s:1: header has %ld columns, more than the limit of %d", path,
+                          e->count, FEDC_CSV_MAX_COLUMNS);
+        break;
+    case FEDC_CSV_UNTERMINATED_QUOTE:
+    case FEDC_CSV_TEXT_AFTER_QUOTE:
+    case FEDC_CSV_QUOTE_IN_FIELD:
+    case FEDC_CSV_NUL:
+        if (h && e->field >= 1 && e->field <= h->n_cols) {
+            const char *name = h->names[e->field - 1];
+            fedc_diag_set(d, "%s:%ld:%ld: column '%s': %s", path, e->line, e->field,
+                          show(s1, name, strlen(name)), e->what);
+        }
+        break;
+    default:
         break;
     }
-    return FEDC_OK;
 }
 
 fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
                        const char *const *drop, int n_drop, fedc_diag *d) {
     fedc_err rc = FEDC_OK;
-    reader r = {0};
+    FILE *f = NULL;
+    fedc_csv_reader *r = NULL;
+    fedc_csv_record rec;
     header h = {0};
     int *role = NULL;
     fedc_dataset *ds = NULL;
@@ -733,49 +579,34 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
         }
     }
 
-    r.f = fopen(path, "rb");
-    if (!r.f) {
+    f = fopen(path, "rb");
+    if (!f) {
         fedc_diag_set(d, "%s: cannot open: %s", path, strerror(errno));
         rc = FEDC_EIO;
         goto out;
     }
-    r.cap = READ_CHUNK + 1;
-    r.buf = malloc(r.cap);
-    if (!r.buf) {
-        fedc_diag_set(d, "%s: out of memory", path);
-        rc = FEDC_ENOMEM;
+    /* Header: at most FEDC_CSV_MAX_COLUMNS fields of at most FEDC_CSV_MAX_FIELD bytes (plus
+     * blanks and quotes), checked per field as it is read. */
+    fedc_csv_limits lim = {FEDC_CSV_MAX_COLUMNS, FEDC_CSV_MAX_FIELD + CELL_SLACK,
+                           (size_t)FEDC_CSV_MAX_COLUMNS * (FEDC_CSV_MAX_FIELD + CELL_SLACK)};
+    if ((rc = fedc_csv_open_file(&r, f, path, &lim, d)))
+        goto out;
+    if ((rc = fedc_csv_next(r, &rec, d))) {
+        csv_error(d, path, r, NULL);
         goto out;
     }
-    r.buf[0] = '\0';
-    r.nul = SIZE_MAX;
-
-    /* Header: a line of at most FEDC_CSV_MAX_COLUMNS fields of at most FEDC_CSV_MAX_FIELD bytes
-     * (plus blanks and quotes), checked as it is read. */
-    r.field_cap = FEDC_CSV_MAX_FIELD + CELL_SLACK;
-    const char *line = NULL;
-    size_t n = 0;
-    size_t max_len = (size_t)FEDC_CSV_MAX_COLUMNS * (FEDC_CSV_MAX_FIELD + CELL_SLACK);
-    line_status st = reader_line(&line, &n, &r, max_len);
-    if (st == LINE_EOF) {
+    if (rec.n_fields == 0) {
         fedc_diag_set(d, "%s: file is empty (expected a header line)", path);
         rc = FEDC_EEMPTY;
         goto out;
     }
-    if ((rc = reader_error(d, path, 1, st, &r, line, n)))
-        goto out;
-    if (n >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
-        /* A UTF-8 byte order mark, as spreadsheet programs write it. */
-        line += 3;
-        n -= 3;
-    }
-    if (line_is_blank(line, n)) {
+    if (rec.blank) {
         /* Blank all the way down is an empty file; blank above data is a missing header. */
-        long line_no = 1;
-        while ((st = reader_line(&line, &n, &r, max_len)) == LINE_OK && line_is_blank(line, n))
-            line_no++;
-        if ((rc = reader_error(d, path, line_no + 1, st, &r, line, n)))
+        while ((rc = fedc_csv_next(r, &rec, d)) == FEDC_OK && rec.n_fields > 0 && rec.blank)
+            ;
+        if (rc)
             goto out;
-        if (st == LINE_EOF) {
+        if (rec.n_fields == 0) {
             fedc_diag_set(d, "%s: file is empty (expected a header line)", path);
             rc = FEDC_EEMPTY;
         } else {
@@ -785,9 +616,8 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
         }
         goto out;
     }
-    if ((rc = header_parse(&h, line, n, path, d)))
+    if ((rc = header_parse(&h, &rec, path, d)))
         goto out;
-    r.field_cap = 0; /* rows: the line limit below, from the header's column count */
 
     /* Roles: the label, dropped columns, and features in file order. */
     int label_col = find_column(h.sorted, h.n_cols, label);
@@ -841,15 +671,36 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
             role[j] = k++;
     }
 
-    /* Rows. A blank line is held back until a later non-blank line shows it was not trailing. */
+    /* Rows: every one as wide as the header, a line at most FEDC_CSV_MAX_FIELD + 8 bytes per
+     * column. A blank line is held back until a later non-blank line shows it was not
+     * trailing. */
+    lim.max_record_bytes = (size_t)h.n_cols * (FEDC_CSV_MAX_FIELD + CELL_SLACK);
+    if ((rc = fedc_csv_set_limits(r, &lim)))
+        goto out;
+    fedc_csv_expect_fields(r, h.n_cols);
     size_t cap_rows = 0, nf = (size_t)n_features;
-    long line_no = 1, first_blank = 0;
-    max_len = (size_t)h.n_cols * (FEDC_CSV_MAX_FIELD + CELL_SLACK);
-    while ((st = reader_line(&line, &n, &r, max_len)) == LINE_OK) {
-        line_no++;
-        if (line_is_blank(line, n)) {
+    long first_blank = 0;
+    for (;;) {
+        /* Room for the next row before it is read, so that the fast path can parse into it. */
+        if ((size_t)ds->n_rows == cap_rows && cap_rows < (size_t)INT_MAX &&
+            grow_rows(ds, &cap_rows))
+            goto nomem;
+        int room = (size_t)ds->n_rows < cap_rows;
+        fedc_csv_window w;
+        if (room && !first_blank && fedc_csv_window_get(r, &w) == 0) {
+            const char *next = fast_row(ds->x + (size_t)ds->n_rows * nf, ds->y + ds->n_rows, &w,
+                                        role, h.n_cols, lim.max_record_bytes);
+            if (next) {
+                fedc_csv_window_take(r, next);
+                ds->n_rows++;
+                continue;
+            }
+        }
+        if ((rc = fedc_csv_next(r, &rec, d)) != FEDC_OK || rec.n_fields == 0)
+            break;
+        if (rec.blank) {
             if (!first_blank)
-                first_blank = line_no;
+                first_blank = rec.line;
             continue;
         }
         if (first_blank) {
@@ -860,50 +711,31 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
             rc = FEDC_EPARSE;
             goto out;
         }
-        if ((size_t)ds->n_rows == cap_rows) {
-            if (cap_rows == (size_t)INT_MAX) {
-                fedc_diag_set(d, "%s:%ld: more than %d data rows", path, line_no, INT_MAX);
-                rc = FEDC_ERANGE;
-                goto out;
-            }
-            if (grow_rows(ds, &cap_rows))
-                goto nomem;
+        if (!room) {
+            fedc_diag_set(d, "%s:%ld: more than %d data rows", path, rec.line, INT_MAX);
+            rc = FEDC_ERANGE;
+            goto out;
         }
         float *xrow = ds->x + (size_t)ds->n_rows * nf;
-        const char *p = line, *end = line + n;
         for (int j = 0; j < h.n_cols; j++) {
-            if (j > 0) {
-                if (p == end) {
-                    rc = row_error(d, path, line_no, line, n, j, &h);
-                    goto out;
-                }
-                p++; /* the comma */
-            }
-            if (role[j] == ROLE_DROP) {
-                const char *comma = memchr(p, ',', (size_t)(end - p));
-                p = comma ? comma : end;
+            if (role[j] == ROLE_DROP)
                 continue;
-            }
             float v;
-            const char *next = parse_cell(&v, p, end);
-            if (!next) {
-                rc = row_error(d, path, line_no, line, n, j, &h);
+            if (parse_field(&v, &rec.fields[j])) {
+                rc = cell_error(d, path, rec.line, j, &rec.fields[j], &h);
                 goto out;
             }
-            p = next;
             if (role[j] == ROLE_LABEL)
                 ds->y[ds->n_rows] = v;
             else
                 xrow[role[j]] = v;
         }
-        if (p != end) {
-            rc = row_error(d, path, line_no, line, n, h.n_cols - 1, &h);
-            goto out;
-        }
         ds->n_rows++;
     }
-    if ((rc = reader_error(d, path, line_no + 1, st, &r, line, n)))
+    if (rc) {
+        csv_error(d, path, r, &h);
         goto out;
+    }
     if (ds->n_rows == 0) {
         fedc_diag_set(d, "%s: no data rows after the header", path);
         rc = FEDC_EEMPTY;
@@ -932,9 +764,9 @@ nomem:
     fedc_diag_set(d, "%s: out of memory loading the data", path);
     rc = FEDC_ENOMEM;
 out:
-    if (r.f)
-        fclose(r.f);
-    free(r.buf);
+    fedc_csv_close(&r);
+    if (f)
+        fclose(f);
     header_release(&h);
     free(role);
     fedc_dataset_destroy(&ds);

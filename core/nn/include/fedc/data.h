@@ -30,23 +30,24 @@ typedef struct fedc_dataset {
 #define FEDC_CSV_MAX_COLUMNS 100000
 #define FEDC_CSV_MAX_FIELD 4096
 
-/* Loads a CSV file with a header line. `label` names the label column; `drop` lists n_drop
- * column names to ignore (each must exist). Every remaining cell must parse as a finite decimal
- * number (surrounding spaces and one pair of double quotes are allowed; hexadecimal forms such as
- * 0x1p3, which strtof would read, are refused). Column names must be UTF-8. Empty lines at the
- * end are ignored; CRLF line ends are accepted.
+/* Loads a CSV file with a header line, read by the tokenizer of fedc/csv.h (RFC 4180: quoted
+ * fields may hold commas, doubled quotes and line breaks). `label` names the label column; `drop`
+ * lists n_drop column names to ignore (each must exist; a dropped column may hold any text).
+ * Every remaining cell must parse as a finite decimal number (surrounding blanks and quotes are
+ * allowed; hexadecimal forms such as 0x1p3, which strtof would read, are refused). Column names
+ * must be UTF-8 and hold no line break. Empty lines at the end are ignored; CRLF line ends are
+ * accepted.
  * Errors (with d->msg naming path[:line[:column]]): FEDC_EIO unreadable path, FEDC_EEMPTY empty
  * file or no data rows, FEDC_EPARSE non-numeric/empty/hexadecimal cell, ragged row (expected vs
- * got field count), a NUL byte anywhere (refused as soon as it is read, so a sparse or binary file
- * costs one 1 MiB read) or a bad header (blank, an empty or duplicate column name, a name that is
- * not UTF-8),
- * FEDC_EINVAL missing label or drop column (or the label dropped, or no feature left),
- * FEDC_ERANGE beyond a limit (more than FEDC_CSV_MAX_COLUMNS columns, a column name longer than
- * FEDC_CSV_MAX_FIELD bytes, a line longer than FEDC_CSV_MAX_FIELD + 8 bytes per header column; a
- * header line is checked against that bound per field while it is read, so one without commas or
- * line breaks is refused after the first chunk).
- * Quoted fields may not contain commas or quotes. On success *out is caller-owned
- * (fedc_dataset_destroy). */
+ * got field count), bad quoting (an unterminated quote names the line where it opened, text
+ * after a closing quote, a quote inside an unquoted field), a NUL byte anywhere (refused as soon as
+ * it is read, so a sparse or binary file costs one 1 MiB read) or a bad header (blank, an empty or
+ * duplicate column name, a name that is not UTF-8), FEDC_EINVAL missing label or drop column (or
+ * the label dropped, or no feature left), FEDC_ERANGE beyond a limit (more than
+ * FEDC_CSV_MAX_COLUMNS columns, a column name longer than FEDC_CSV_MAX_FIELD bytes, a line longer
+ * than FEDC_CSV_MAX_FIELD + 8 bytes per header column; a header line is checked against that bound
+ * per field while it is read, so one without commas or line breaks is refused after the first
+ * chunk). On success *out is caller-owned (fedc_dataset_destroy). */
 FEDC_MUST_CHECK fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
                                        const char *const *drop, int n_drop, fedc_diag *d);
 
