@@ -210,7 +210,9 @@ static void send_join(cl *c) {
         j->model_kind = c->desc.kind ? c->desc.kind : "";
         j->n_params = n;
         j->init.count = n;
-        j->init.data = init; /* the wire is little-endian, as is every host fedc runs on */
+        /* Our floats as they are: the wire's little-endian order on a little-endian host (as the
+         * client assumed before msg.h; a big-endian port would swap them first). */
+        j->init.data = init;
     }
     (void)send_msg(c, &m);
     free(init);
@@ -1094,8 +1096,8 @@ static void on_training_done(cl *c) {
         fedc_msg m;
         env_init(c, &m, FEDC_MSG_FIT_RES, j->round);
         fedc_fit_res *r = &m.fit_res;
-        /* The update goes from our buffer as the raw frame (the wire is little-endian, as is
-         * every host fedc runs on). */
+        /* The update goes from our buffer as the raw frame, without a copy (little-endian host
+         * assumed, as for the initial values in send_join). */
         r->update.count = j->n;
         r->update.data = j->update;
         r->n_examples = c->rows.train_rows; /* real rows, not augmented ones */

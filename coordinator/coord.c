@@ -354,7 +354,7 @@ static int read_init_weights(const char *path, float *out, size_t n) {
 }
 
 /* A run of clients' own models: the first client's model fixes the kind and the parameter count;
- * the initial values come from --init-weights or from its offer (raw holds them). */
+ * the initial values come from --init-weights or from its offer (j->init). */
 static int adopt_external(coord *co, const fedc_join *j) {
     const fedc_schema *s = &j->schema;
     if (!j->n_params) {

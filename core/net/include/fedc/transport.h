@@ -169,9 +169,10 @@ FEDC_MUST_CHECK fedc_err fedc_blob_new(fedc_blob **out, size_t len);
 /* Drops the caller's reference; accepts NULL; sets *b = NULL. */
 void fedc_blob_unref(fedc_blob **b);
 
-/* Sends an already encoded envelope (env, env_len bytes: encode once, send to many) and, when raw
- * is not NULL, the blob as a zero-copy raw frame after it. `what` names the message in errors.
- * Same errors as fedc_net_send. */
+/* Sends an already encoded envelope (env, env_len bytes from fedc_msg_encode: encode once, send
+ * to many) and, when raw is not NULL, the blob as a zero-copy raw frame after it (the tensor's
+ * values, written with fedc_tensor_write). `what` names the message in errors. Same errors as
+ * fedc_net_send_msg. */
 FEDC_MUST_CHECK fedc_err fedc_net_send_packed(fedc_endpoint *e, const fedc_peer *to,
                                               const uint8_t *env, size_t env_len, fedc_blob *raw,
                                               const char *what, fedc_diag *d);
