@@ -378,7 +378,7 @@ static void *sim_main(void *arg) {
             snprintf(s->err, sizeof s->err, "receive: %s", d.msg);
             break;
         }
-        const Fedc__Envelope *e = in.msg;
+        const Fedc__Envelope *e = fedc_inbox_envelope(&in);
         switch (e->body_case) {
         case FEDC__ENVELOPE__BODY_WELCOME:
             memcpy(run_id, e->run_id.data, FEDC_RUN_ID_BYTES);

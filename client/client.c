@@ -23,7 +23,6 @@
 #endif
 
 #include "fedc/augment.h"
-#include "fedc/codec.h"
 #include "fedc/data.h"
 #include "fedc/dp.h"
 #include "fedc/fault.h"
@@ -98,7 +97,7 @@ typedef struct cl {
     int pending; /* a FitIns arrived while training: start it next */
     uint32_t pending_round;
     float *pending_w;
-    Fedc__HyperParams pending_hp;
+    fedc_hyper pending_hp;
     float pending_pw;
     /* per-round line */
     uint32_t last_fit_round;
@@ -150,29 +149,28 @@ static void logm(const cl *c, const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
-static void env_init(cl *c, Fedc__Envelope *m, uint32_t round) {
-    fedc__envelope__init(m);
-    m->version = FEDC_PROTOCOL_VERSION;
-    if (c->have_run) {
-        m->run_id.data = c->run_id;
-        m->run_id.len = FEDC_RUN_ID_BYTES;
-    }
+/* A message of ours: the body is the caller's to fill. */
+static void env_init(cl *c, fedc_msg *m, fedc_msg_kind kind, uint32_t round) {
+    memset(m, 0, sizeof *m);
+    m->kind = kind;
+    m->run_id = c->have_run ? c->run_id : NULL;
     m->round = round;
 }
 
-static int send_msg(cl *c, const Fedc__Envelope *m, const void *raw, size_t raw_len) {
+/* Sends m with its tensor or masked values, if it has any, as the raw frame. */
+static int send_msg(cl *c, const fedc_msg *m) {
     fedc_diag d;
     static char last[FEDC_DIAG_MAX];
-    size_t bytes = fedc__envelope__get_packed_size(m) + (raw ? raw_len : 0);
+    size_t bytes = c->coord_max_msg ? fedc_msg_wire_size(m) : 0;
     if (c->coord_max_msg && bytes > c->coord_max_msg) {
         /* ZeroMQ at the coordinator would drop it with our connection, without a word. */
         logm(c,
              "not sending %s of %zu bytes: the coordinator accepts at most %zu bytes (its "
              "--max-msg-mb)",
-             fedc_msg_body_name(m->body_case), bytes, c->coord_max_msg);
+             fedc_msg_kind_name(m->kind), bytes, c->coord_max_msg);
         return -1;
     }
-    if (fedc_net_send(c->ep, NULL, m, raw, raw_len, &d)) {
+    if (fedc_net_send_msg(c->ep, NULL, m, NULL, &d)) {
         /* While the coordinator is away the queue fills with joins; say so once. */
         if (strcmp(last, d.msg) != 0)
             logm(c, "%s", d.msg);
@@ -186,20 +184,17 @@ static int send_msg(cl *c, const Fedc__Envelope *m, const void *raw, size_t raw_
 /* ---- join ----------------------------------------------------------------------------------- */
 
 static void send_join(cl *c) {
-    Fedc__Envelope m;
-    Fedc__Join j = FEDC__JOIN__INIT;
-    Fedc__Schema s = FEDC__SCHEMA__INIT;
-    Fedc__Tensor t = FEDC__TENSOR__INIT;
+    fedc_msg m;
     fedc_fault_point("join", 0);
-    env_init(c, &m, 0);
-    s.n_feature_names = (size_t)c->desc.n_features;
-    s.feature_names = (char **)c->desc.feature_names;
-    s.label = (char *)c->desc.label;
-    s.task = (uint32_t)c->task;
-    s.n_classes = (uint32_t)c->n_classes;
-    j.name = (char *)c->cfg->name;
-    j.schema = &s;
-    j.n_rows = 0; /* our row count is ours to keep */
+    env_init(c, &m, FEDC_MSG_JOIN, 0);
+    fedc_join *j = &m.join;
+    j->schema.n_features = (size_t)c->desc.n_features;
+    j->schema.feature_names = c->desc.feature_names;
+    j->schema.label = c->desc.label;
+    j->schema.task = (uint32_t)c->task;
+    j->schema.n_classes = (uint32_t)c->n_classes;
+    j->name = c->cfg->name;
+    j->n_rows = 0; /* our row count is ours to keep */
     float *init = NULL;
     size_t n = c->desc.n_params;
     if (n) {
@@ -213,14 +208,14 @@ static void send_join(cl *c) {
             c->last_join = fedc_clock_s();
             return;
         }
-        j.model_kind = (char *)(c->desc.kind ? c->desc.kind : "");
-        j.n_params = n;
-        t.count = n;
-        j.init = &t;
+        j->model_kind = c->desc.kind ? c->desc.kind : "";
+        j->n_params = n;
+        j->init.count = n;
+        /* Our floats as they are: the wire's little-endian order on a little-endian host (as the
+         * client assumed before msg.h; a big-endian port would swap them first). */
+        j->init.data = init;
     }
-    m.body_case = FEDC__ENVELOPE__BODY_JOIN;
-    m.join = &j;
-    (void)send_msg(c, &m, init, 4 * n);
+    (void)send_msg(c, &m);
     free(init);
     c->last_join = fedc_clock_s();
 }
@@ -260,9 +255,13 @@ static void reset_run(cl *c) {
 }
 
 /* Returns 0, or an exit code. */
-static int on_welcome(cl *c, const Fedc__Envelope *e) {
-    const Fedc__Welcome *w = e->welcome;
-    int same_run = c->have_run && memcmp(c->run_id, e->run_id.data, FEDC_RUN_ID_BYTES) == 0;
+static int on_welcome(cl *c, const fedc_msg *e) {
+    const fedc_welcome *w = &e->welcome;
+    if (!e->run_id) {
+        logm(c, "ignored a welcome without a run id");
+        return 0;
+    }
+    int same_run = c->have_run && memcmp(c->run_id, e->run_id, FEDC_RUN_ID_BYTES) == 0;
     if (same_run) {
         c->joined = 1;
         logm(c, "rejoined the run at round %u", e->round);
@@ -271,12 +270,12 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
     if (c->have_run)
         logm(c, "the coordinator started a new run; joining it");
     reset_run(c);
-    memcpy(c->run_id, e->run_id.data, FEDC_RUN_ID_BYTES);
+    memcpy(c->run_id, e->run_id, FEDC_RUN_ID_BYTES);
     c->have_run = 1;
     c->joined = 1;
     c->seed = w->seed;
     c->rounds = (int)w->rounds;
-    c->val_fraction = w->hp->val_fraction;
+    c->val_fraction = w->hp.val_fraction;
     /* The parameter count: the run's own model's, or the MLP's from the layer sizes. */
     int sizes[FEDC_MAX_LAYERS + 1];
     size_t n = 0;
@@ -374,19 +373,16 @@ static int on_welcome(cl *c, const Fedc__Envelope *e) {
 
 static void send_error_sa(cl *c, uint32_t round, fedc_err code, const char *reason,
                           uint32_t refusal, int64_t blame, uint64_t counter) {
-    Fedc__Envelope m;
-    Fedc__Error er = FEDC__ERROR__INIT;
+    fedc_msg m;
     uint32_t b = (uint32_t)(blame < 0 ? 0 : blame);
-    env_init(c, &m, round);
-    er.code = (uint32_t)(-(int)code);
-    er.reason = (char *)reason;
-    er.sa_refusal = refusal;
-    er.n_sa_blame = blame >= 0 ? 1 : 0;
-    er.sa_blame = &b;
-    er.sa_counter = counter;
-    m.body_case = FEDC__ENVELOPE__BODY_ERROR;
-    m.error = &er;
-    (void)send_msg(c, &m, NULL, 0);
+    env_init(c, &m, FEDC_MSG_ERROR, round);
+    m.error.code = code;
+    m.error.reason = reason;
+    m.error.sa_refusal = refusal;
+    m.error.n_sa_blame = blame >= 0 ? 1 : 0;
+    m.error.sa_blame = &b;
+    m.error.sa_counter = counter;
+    (void)send_msg(c, &m);
 }
 
 static void send_error(cl *c, uint32_t round, fedc_err code, const char *reason) {
@@ -438,7 +434,7 @@ static int plain_refused(cl *c, uint32_t round, const char *what) {
 
 /* Opens a session for an instruction that carries secure-aggregation settings: fresh round keys,
  * signed with our identity, go out at once. Returns -1 when it cannot. */
-static int sa_open(cl *c, uint32_t round, int stage, const Fedc__SecAggIns *si, size_t len) {
+static int sa_open(cl *c, uint32_t round, int stage, const fedc_secagg_ins *si, size_t len) {
     fedc_diag d;
     fedc_sa_client_end(&c->sa);
     c->sa.min_nbrs = c->cfg->sa_min_nbrs;
@@ -473,21 +469,11 @@ static int sa_open(cl *c, uint32_t round, int stage, const Fedc__SecAggIns *si, 
     c->sa_stage = stage;
     c->sa_len = len;
     c->sa_total_rows = si->total_rows;
-    Fedc__Envelope m;
-    Fedc__SaKeys k = FEDC__SA_KEYS__INIT;
-    env_init(c, &m, round);
-    k.counter = si->counter;
-    k.pk_c.data = adv.pk_c;
-    k.pk_c.len = 32;
-    k.pk_s.data = adv.pk_s;
-    k.pk_s.len = 32;
-    k.sig.data = adv.sig;
-    k.sig.len = FEDC_SA_SIG_BYTES;
-    k.commit.data = adv.commit;
-    k.commit.len = 32;
-    m.body_case = FEDC__ENVELOPE__BODY_SA_KEYS;
-    m.sa_keys = &k;
-    (void)send_msg(c, &m, NULL, 0);
+    fedc_msg m;
+    env_init(c, &m, FEDC_MSG_SA_KEYS, round);
+    m.sa_keys.counter = si->counter;
+    m.sa_keys.adv = adv;
+    (void)send_msg(c, &m);
     return 0;
 }
 
@@ -500,13 +486,11 @@ static void sa_try_send(cl *c) {
         sa_abandon(c, d.msg);
         return;
     }
-    Fedc__Envelope m;
-    Fedc__SaMasked sm = FEDC__SA_MASKED__INIT;
-    env_init(c, &m, c->sa_round);
-    sm.counter = c->sa_counter;
-    sm.count = c->sa_len;
-    m.body_case = FEDC__ENVELOPE__BODY_SA_MASKED;
-    m.sa_masked = &sm;
+    fedc_msg m;
+    env_init(c, &m, FEDC_MSG_SA_MASKED, c->sa_round);
+    m.sa_masked.counter = c->sa_counter;
+    m.sa_masked.count = c->sa_len;
+    m.sa_masked.values = c->sa_vec;
 #if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
     for (size_t i = 0; i < c->sa_len; i++) { /* the wire is little-endian */
         uint32_t v = c->sa_vec[i];
@@ -519,17 +503,16 @@ static void sa_try_send(cl *c) {
 #endif
     if (c->sa_last && fedc_fault_point("sa-replay", c->sa_round)) {
         /* Test only: an earlier session's masked input again; the coordinator must refuse it. */
-        Fedc__Envelope old = m;
-        Fedc__SaMasked om = sm;
+        fedc_msg old = m;
         old.round = c->sa_last_round;
-        om.counter = c->sa_last_counter;
-        om.count = c->sa_last_len;
-        old.sa_masked = &om;
+        old.sa_masked.counter = c->sa_last_counter;
+        old.sa_masked.count = c->sa_last_len;
+        old.sa_masked.values = c->sa_last;
         logm(c, "misbehaving (fault injection): replaying the masked input of session %llu",
              (unsigned long long)c->sa_last_counter);
-        (void)send_msg(c, &old, c->sa_last, 4 * c->sa_last_len);
+        (void)send_msg(c, &old);
     }
-    (void)send_msg(c, &m, c->sa_vec, 4 * c->sa_len);
+    (void)send_msg(c, &m);
     c->sa_sent = 1;
     uint32_t *keep =
         fedc_fault_armed("sa-replay") ? realloc(c->sa_last, 4 * (c->sa_len ? c->sa_len : 1)) : NULL;
@@ -552,16 +535,16 @@ static void sa_input_ready(cl *c, fedc_err rc, const char *why) {
     sa_try_send(c);
 }
 
-static int sa_current(cl *c, const Fedc__Envelope *e, uint64_t counter) {
+static int sa_current(cl *c, const fedc_msg *e, uint64_t counter) {
     if (c->sa_on && counter == c->sa_counter && e->round == c->sa_round)
         return 1;
     logm(c, "ignored %s for session %llu of round %u: not our current session",
-         fedc_msg_body_name(e->body_case), (unsigned long long)counter, e->round);
+         fedc_msg_kind_name(e->kind), (unsigned long long)counter, e->round);
     return 0;
 }
 
-static void on_sa_graph_ins(cl *c, const Fedc__Envelope *e) {
-    const Fedc__SaGraphIns *gi = e->sa_graph_ins;
+static void on_sa_graph_ins(cl *c, const fedc_msg *e) {
+    const fedc_sa_graph_ins *gi = &e->sa_graph_ins;
     if (!sa_current(c, e, gi->counter))
         return;
     int n = (int)gi->n_members;
@@ -573,29 +556,25 @@ static void on_sa_graph_ins(cl *c, const Fedc__Envelope *e) {
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        names[i] = gi->members[i]->name;
-        memcpy(commits + 32 * (size_t)i, gi->members[i]->commit.data, 32);
+        names[i] = gi->members[i].name;
+        memcpy(commits + 32 * (size_t)i, gi->members[i].commit, 32);
     }
     if (fedc_sa_client_graph(&c->sa, gi->id, n, (int)gi->h, names, commits, r, &d)) {
         sa_abandon(c, d.msg);
         goto out;
     }
-    Fedc__Envelope m;
-    Fedc__SaGraph g = FEDC__SA_GRAPH__INIT;
-    env_init(c, &m, e->round);
-    g.counter = gi->counter;
-    g.r.data = r;
-    g.r.len = 32;
-    m.body_case = FEDC__ENVELOPE__BODY_SA_GRAPH;
-    m.sa_graph = &g;
-    (void)send_msg(c, &m, NULL, 0);
+    fedc_msg m;
+    env_init(c, &m, FEDC_MSG_SA_GRAPH, e->round);
+    m.sa_graph.counter = gi->counter;
+    m.sa_graph.r = r;
+    (void)send_msg(c, &m);
 out:
     free(names);
     free(commits);
 }
 
-static void on_sa_share_ins(cl *c, const Fedc__Envelope *e) {
-    const Fedc__SaShareIns *si = e->sa_share_ins;
+static void on_sa_share_ins(cl *c, const fedc_msg *e) {
+    const fedc_sa_share_ins *si = &e->sa_share_ins;
     if (!sa_current(c, e, si->counter))
         return;
     if (fedc_fault_point("sa-silent", e->round) || c->sa_silent) {
@@ -605,75 +584,34 @@ static void on_sa_share_ins(cl *c, const Fedc__Envelope *e) {
     }
     fedc_fault_point("sa-share", e->round);
     int size = (int)si->n_peers;
-    fedc_sa_peer *peers = malloc(sizeof *peers * (size_t)size);
-    uint8_t *reveals = si->n_reveals ? malloc(32 * si->n_reveals) : NULL;
     fedc_sa_sealed *boxes = malloc(sizeof *boxes * (size_t)size);
-    Fedc__SaSealed *msg = malloc(sizeof *msg * (size_t)size);
-    Fedc__SaSealed **mp = malloc(sizeof *mp * (size_t)size);
     fedc_diag d;
-    if (!peers || !boxes || !msg || !mp || (si->n_reveals && !reveals)) {
+    if (!boxes) {
         sa_abandon(c, "out of memory");
-        goto out;
+        return;
     }
-    for (int i = 0; i < size; i++) {
-        const Fedc__SaPeer *p = si->peers[i];
-        peers[i].id = p->id;
-        peers[i].name = p->name;
-        memcpy(peers[i].adv.pk_c, p->pk_c.data, 32);
-        memcpy(peers[i].adv.pk_s, p->pk_s.data, 32);
-        memcpy(peers[i].adv.commit, p->commit.data, 32);
-        memcpy(peers[i].adv.sig, p->sig.data, FEDC_SA_SIG_BYTES);
-    }
-    for (size_t i = 0; i < si->n_reveals; i++)
-        memcpy(reveals + 32 * i, si->reveals[i].data, 32);
-    if (fedc_sa_client_share(&c->sa, si->id, (int)si->n, (int)si->h, (int)si->threshold, peers,
-                             size, reveals, boxes, &d)) {
+    if (fedc_sa_client_share(&c->sa, si->id, (int)si->n, (int)si->h, (int)si->threshold, si->peers,
+                             size, si->reveals, boxes, &d)) {
         sa_abandon(c, d.msg);
-        goto out;
+        free(boxes);
+        return;
     }
-    for (int j = 0; j < size - 1; j++) {
-        fedc__sa_sealed__init(&msg[j]);
-        msg[j].from = boxes[j].from;
-        msg[j].to = boxes[j].to;
-        msg[j].ct.data = boxes[j].ct;
-        msg[j].ct.len = FEDC_SA_SHARE_CT;
-        mp[j] = &msg[j];
-    }
-    Fedc__Envelope m;
-    Fedc__SaShares sh = FEDC__SA_SHARES__INIT;
-    env_init(c, &m, e->round);
-    sh.counter = si->counter;
-    sh.n_shares = (size_t)(size - 1);
-    sh.shares = mp;
-    m.body_case = FEDC__ENVELOPE__BODY_SA_SHARES;
-    m.sa_shares = &sh;
-    (void)send_msg(c, &m, NULL, 0);
-out:
-    free(peers);
-    free(reveals);
+    fedc_msg m;
+    env_init(c, &m, FEDC_MSG_SA_SHARES, e->round);
+    m.sa_shares.counter = si->counter;
+    m.sa_shares.n_shares = (size_t)(size - 1);
+    m.sa_shares.shares = boxes;
+    (void)send_msg(c, &m);
     free(boxes);
-    free(msg);
-    free(mp);
 }
 
-static void on_sa_mask_ins(cl *c, const Fedc__Envelope *e) {
-    const Fedc__SaMaskIns *mi = e->sa_mask_ins;
+static void on_sa_mask_ins(cl *c, const fedc_msg *e) {
+    const fedc_sa_boxes *mi = &e->sa_mask_ins;
     if (!sa_current(c, e, mi->counter))
         return;
     fedc_fault_point("sa-mask", e->round);
-    fedc_sa_sealed *in = malloc(sizeof *in * (mi->n_shares ? mi->n_shares : 1));
     fedc_diag d;
-    if (!in) {
-        sa_abandon(c, "out of memory");
-        return;
-    }
-    for (size_t j = 0; j < mi->n_shares; j++) {
-        in[j].from = mi->shares[j]->from;
-        in[j].to = mi->shares[j]->to;
-        memcpy(in[j].ct, mi->shares[j]->ct.data, FEDC_SA_SHARE_CT);
-    }
-    fedc_err rc = fedc_sa_client_collect(&c->sa, in, (int)mi->n_shares, &d);
-    free(in);
+    fedc_err rc = fedc_sa_client_collect(&c->sa, mi->shares, (int)mi->n_shares, &d);
     if (rc) {
         sa_abandon(c, d.msg);
         return;
@@ -682,8 +620,8 @@ static void on_sa_mask_ins(cl *c, const Fedc__Envelope *e) {
     sa_try_send(c);
 }
 
-static void on_sa_consist_ins(cl *c, const Fedc__Envelope *e) {
-    const Fedc__SaConsistIns *ci = e->sa_consist_ins;
+static void on_sa_consist_ins(cl *c, const fedc_msg *e) {
+    const fedc_sa_consist_ins *ci = &e->sa_consist_ins;
     if (!sa_current(c, e, ci->counter))
         return;
     uint8_t sig[FEDC_SA_SIG_BYTES];
@@ -694,58 +632,31 @@ static void on_sa_consist_ins(cl *c, const Fedc__Envelope *e) {
         sa_abandon(c, c->sa_sent ? d.msg : "survivor set sent before our input; refused");
         return;
     }
-    Fedc__Envelope m;
-    Fedc__SaConsist cs = FEDC__SA_CONSIST__INIT;
-    env_init(c, &m, e->round);
-    cs.counter = ci->counter;
-    cs.sig.data = sig;
-    cs.sig.len = FEDC_SA_SIG_BYTES;
-    m.body_case = FEDC__ENVELOPE__BODY_SA_CONSIST;
-    m.sa_consist = &cs;
-    (void)send_msg(c, &m, NULL, 0);
+    fedc_msg m;
+    env_init(c, &m, FEDC_MSG_SA_CONSIST, e->round);
+    m.sa_consist.counter = ci->counter;
+    m.sa_consist.sig = sig;
+    (void)send_msg(c, &m);
 }
 
-static void on_sa_unmask_ins(cl *c, const Fedc__Envelope *e) {
-    const Fedc__SaUnmaskIns *ui = e->sa_unmask_ins;
+static void on_sa_unmask_ins(cl *c, const fedc_msg *e) {
+    const fedc_sa_unmask_ins *ui = &e->sa_unmask_ins;
     if (!sa_current(c, e, ui->counter))
         return;
     fedc_fault_point("sa-unmask", e->round);
     fedc_sa_reveal r[FEDC_SA_MAX_NBRS];
-    fedc_sa_sig *sg = malloc(sizeof *sg * (ui->n_sigs ? ui->n_sigs : 1));
     int k = 0;
     fedc_diag d;
-    if (!sg) {
-        sa_abandon(c, "out of memory");
-        return;
-    }
-    for (size_t j = 0; j < ui->n_sigs; j++) {
-        sg[j].id = ui->sigs[j]->id;
-        memcpy(sg[j].sig, ui->sigs[j]->sig.data, FEDC_SA_SIG_BYTES);
-    }
-    fedc_err rc = fedc_sa_client_unmask(&c->sa, sg, (int)ui->n_sigs, r, &k, &d);
-    free(sg);
-    if (rc) {
+    if (fedc_sa_client_unmask(&c->sa, ui->sigs, (int)ui->n_sigs, r, &k, &d)) {
         sa_abandon(c, d.msg);
         return;
     }
-    Fedc__SaReveal rv[FEDC_SA_MAX_NBRS], *rp[FEDC_SA_MAX_NBRS];
-    for (int j = 0; j < k; j++) {
-        fedc__sa_reveal__init(&rv[j]);
-        rv[j].owner = r[j].owner;
-        rv[j].kind = (uint32_t)r[j].kind;
-        rv[j].share.data = r[j].share;
-        rv[j].share.len = 32;
-        rp[j] = &rv[j];
-    }
-    Fedc__Envelope m;
-    Fedc__SaUnmask um = FEDC__SA_UNMASK__INIT;
-    env_init(c, &m, e->round);
-    um.counter = ui->counter;
-    um.n_shares = (size_t)k;
-    um.shares = rp;
-    m.body_case = FEDC__ENVELOPE__BODY_SA_UNMASK;
-    m.sa_unmask = &um;
-    (void)send_msg(c, &m, NULL, 0);
+    fedc_msg m;
+    env_init(c, &m, FEDC_MSG_SA_UNMASK, e->round);
+    m.sa_unmask.counter = ui->counter;
+    m.sa_unmask.n_shares = (size_t)k;
+    m.sa_unmask.shares = r;
+    (void)send_msg(c, &m);
     sodium_memzero(r, sizeof r);
     /* The session is over for us: nothing more will be revealed. */
     fedc_sa_client_end(&c->sa);
@@ -755,8 +666,8 @@ static void on_sa_unmask_ins(cl *c, const Fedc__Envelope *e) {
 /* ---- round 0 ------------------------------------------------------------------------------- */
 
 /* Returns -1 to go on, or an exit code. */
-static int on_stats_request(cl *c, const Fedc__Envelope *e) {
-    const Fedc__SecAggIns *si = e->stats_request->secagg;
+static int on_stats_request(cl *c, const fedc_msg *e) {
+    const fedc_secagg_ins *si = e->stats_request.has_secagg ? &e->stats_request.secagg : NULL;
     if (!si && plain_refused(c, e->round, "statistics request"))
         return 2;
     int nf = c->desc.n_features;
@@ -785,21 +696,19 @@ static int on_stats_request(cl *c, const Fedc__Envelope *e) {
         }
         goto out;
     }
-    Fedc__Envelope m;
-    Fedc__Stats s = FEDC__STATS__INIT;
-    env_init(c, &m, e->round);
-    s.n_rows = rows;
-    s.n_sum = s.n_sum_sq = (size_t)nf;
-    s.sum = sum;
-    s.sum_sq = sq;
+    fedc_msg m;
+    env_init(c, &m, FEDC_MSG_STATS, e->round);
+    fedc_stats *s = &m.stats;
+    s->n_rows = rows;
+    s->n_sum = s->n_sum_sq = (size_t)nf;
+    s->sum = sum;
+    s->sum_sq = sq;
     if (c->task != FEDC_TASK_REGRESSION) {
-        s.n_class_count = (size_t)c->n_classes;
-        s.class_count = cc;
+        s->n_class_count = (size_t)c->n_classes;
+        s->class_count = cc;
     }
-    m.body_case = FEDC__ENVELOPE__BODY_STATS;
-    m.stats = &s;
     fedc_fault_point("stats", 0);
-    (void)send_msg(c, &m, NULL, 0);
+    (void)send_msg(c, &m);
 out:
     free(sum);
     free(sq);
@@ -926,7 +835,7 @@ static void refuse_fit(cl *c, uint32_t round, fedc_err code, const char *why);
 /* Record-level DP-SGD for one round of local training: the noise multiplier (derived from
  * --target-epsilon for all planned rounds on the first), and whether the budget allows this
  * round. Returns 0 to train, -1 when it must not (said and logged). */
-static int dp_plan(cl *c, uint32_t round, const Fedc__HyperParams *hp) {
+static int dp_plan(cl *c, uint32_t round, const fedc_hyper *hp) {
     const client_cfg *cfg = c->cfg;
     int n = (int)c->rows.fit_rows;
     double q = n > 0 ? (double)hp->batch / n : 1.0;
@@ -988,7 +897,7 @@ static int dp_plan(cl *c, uint32_t round, const Fedc__HyperParams *hp) {
     return 0;
 }
 
-static void start_training(cl *c, uint32_t round, const float *w, const Fedc__HyperParams *hp,
+static void start_training(cl *c, uint32_t round, const float *w, const fedc_hyper *hp,
                            float pos_weight) {
     if (c->cfg->dp_clip > 0 && dp_plan(c, round, hp))
         return;
@@ -1031,34 +940,33 @@ static void start_training(cl *c, uint32_t round, const float *w, const Fedc__Hy
     c->busy = 1;
 }
 
-static int on_fit_ins(cl *c, const fedc_inbox *in) {
-    const Fedc__Envelope *e = in->msg;
-    const Fedc__FitIns *f = e->fit_ins;
-    if (!f->secagg && plain_refused(c, e->round, "training request"))
+static int on_fit_ins(cl *c, const fedc_msg *e) {
+    const fedc_fit_ins *f = &e->fit_ins;
+    if (!f->has_secagg && plain_refused(c, e->round, "training request"))
         return 2;
     if (apply_stats(c, f->mean, f->std)) {
         logm(c, "out of memory standardising the data");
         return -1;
     }
-    if (f->secagg &&
-        sa_open(c, e->round, FEDC_SA_STAGE_FIT, f->secagg, fedc_sa_fit_len(c->n_params)))
+    if (f->has_secagg &&
+        sa_open(c, e->round, FEDC_SA_STAGE_FIT, &f->secagg, fedc_sa_fit_len(c->n_params)))
         return -1;
     /* The update is clipped to the smaller of the two bounds the coordinator sets: clip_norm
      * (client-level DP, norm-bound) and update_norm_bound (every run; the coordinator checks the
      * aggregate against it). */
-    Fedc__HyperParams hp = *f->hp;
+    fedc_hyper hp = f->hp;
     if (f->update_norm_bound > 0 && !(hp.clip_norm > 0 && hp.clip_norm <= f->update_norm_bound))
         hp.clip_norm = f->update_norm_bound;
     if (c->busy) {
         /* Still training an earlier round (it was retried or we were late): run this next. */
-        fedc_tensor_unpack(c->pending_w, f->weights, in->raw);
+        fedc_tensor_read(c->pending_w, &f->weights);
         c->pending = 1;
         c->pending_round = e->round;
         c->pending_hp = hp;
         c->pending_pw = f->pos_weight;
         return -1;
     }
-    fedc_tensor_unpack(c->pending_w, f->weights, in->raw);
+    fedc_tensor_read(c->pending_w, &f->weights);
     start_training(c, e->round, c->pending_w, &hp, f->pos_weight);
     return -1;
 }
@@ -1087,14 +995,11 @@ static void corrupt_update(job *j) {
  * deadline, and leave the secure session. */
 static void refuse_fit(cl *c, uint32_t round, fedc_err code, const char *why) {
     logm(c, "round %u: %s", round, why);
-    Fedc__Envelope m;
-    Fedc__Error er = FEDC__ERROR__INIT;
-    env_init(c, &m, round);
-    er.code = (uint32_t)(-(int)code);
-    er.reason = (char *)why;
-    m.body_case = FEDC__ENVELOPE__BODY_ERROR;
-    m.error = &er;
-    (void)send_msg(c, &m, NULL, 0);
+    fedc_msg m;
+    env_init(c, &m, FEDC_MSG_ERROR, round);
+    m.error.code = code;
+    m.error.reason = why;
+    (void)send_msg(c, &m);
     if (c->sa_on && c->sa_stage == FEDC_SA_STAGE_FIT && c->sa_round == round)
         sa_abandon(c, why);
 }
@@ -1189,26 +1094,25 @@ static void on_training_done(cl *c) {
     } else if (c->sa_on || !c->cfg->allow_plain) {
         /* Trained for a secure session that is gone (the round was retried): nothing to send. */
     } else {
-        Fedc__Envelope m;
-        Fedc__FitRes r = FEDC__FIT_RES__INIT;
-        Fedc__Tensor t = FEDC__TENSOR__INIT;
-        env_init(c, &m, j->round);
-        t.count = j->n;
-        r.update = &t;
-        r.n_examples = c->rows.train_rows; /* real rows, not augmented ones */
+        fedc_msg m;
+        env_init(c, &m, FEDC_MSG_FIT_RES, j->round);
+        fedc_fit_res *r = &m.fit_res;
+        /* The update goes from our buffer as the raw frame, without a copy (little-endian host
+         * assumed, as for the initial values in send_join). */
+        r->update.count = j->n;
+        r->update.data = j->update;
+        r->n_examples = c->rows.train_rows; /* real rows, not augmented ones */
         if (fedc_fault_point("upd-weight", j->round)) {
             logm(c, "misbehaving (fault injection): claiming 4x our rows");
-            r.n_examples *= 4;
+            r->n_examples *= 4;
         }
-        r.train_loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
+        r->train_loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
         if (c->cfg->dp_clip > 0 || j->client_dp)
-            r.train_loss = 0.0; /* under DP it would leave un-noised: withheld */
-        r.seconds = j->seconds;
-        r.unclipped = j->clip_norm > 0 && j->unclipped;
-        m.body_case = FEDC__ENVELOPE__BODY_FIT_RES;
-        m.fit_res = &r;
+            r->train_loss = 0.0; /* under DP it would leave un-noised: withheld */
+        r->seconds = j->seconds;
+        r->unclipped = j->clip_norm > 0 && j->unclipped;
         fedc_fault_point("fit-res", j->round);
-        (void)send_msg(c, &m, j->update, 4 * t.count);
+        (void)send_msg(c, &m);
         c->last_fit_round = j->round;
         c->last_loss = j->loss;
         c->last_secs = j->seconds;
@@ -1222,10 +1126,9 @@ static void on_training_done(cl *c) {
 
 /* ---- evaluation ---------------------------------------------------------------------------- */
 
-static int on_evaluate_ins(cl *c, const fedc_inbox *in) {
-    const Fedc__Envelope *e = in->msg;
-    const Fedc__EvaluateIns *ei = e->evaluate_ins;
-    if (!ei->secagg && plain_refused(c, e->round, "evaluation request"))
+static int on_evaluate_ins(cl *c, const fedc_msg *e) {
+    const fedc_evaluate_ins *ei = &e->evaluate_ins;
+    if (!ei->has_secagg && plain_refused(c, e->round, "evaluation request"))
         return 2;
     if (ei->n_mean && apply_stats(c, ei->mean, ei->std)) {
         logm(c, "out of memory standardising the data");
@@ -1233,52 +1136,49 @@ static int on_evaluate_ins(cl *c, const fedc_inbox *in) {
     }
     fedc_eval_acc *a = c->eval;
     fedc_eval_acc_reset(a);
-    fedc_tensor_unpack(c->eval_w, e->evaluate_ins->weights, in->raw);
+    fedc_tensor_read(c->eval_w, &ei->weights);
     if (c->mean) {
         /* Scored only once the statistics are agreed (before round 0 ends they are not). A
          * retried round may be training meanwhile: evaluate runs beside fit (client_model.h). */
         fedc_diag d;
-        if (c->model->evaluate(c->model->ctx, c->eval_w, c->n_params, e->evaluate_ins->threshold, a,
-                               &d)) {
+        if (c->model->evaluate(c->model->ctx, c->eval_w, c->n_params, ei->threshold, a, &d)) {
             logm(c, "cannot evaluate: %s", d.msg);
             fedc_eval_acc_reset(a);
             return -1;
         }
     }
-    if (ei->secagg) {
-        if (sa_open(c, e->round, FEDC_SA_STAGE_EVAL, ei->secagg, fedc_sa_eval_len(a)) == 0) {
+    if (ei->has_secagg) {
+        if (sa_open(c, e->round, FEDC_SA_STAGE_EVAL, &ei->secagg, fedc_sa_eval_len(a)) == 0) {
             fedc_diag d;
             fedc_err rc = fedc_sa_eval_encode(c->sa_vec, a, &c->sa_q, &d);
             fedc_fault_point("eval-res", e->round);
             sa_input_ready(c, rc, d.msg);
         }
     }
-    Fedc__Envelope m;
-    Fedc__EvaluateRes r = FEDC__EVALUATE_RES__INIT;
-    env_init(c, &m, e->round);
-    r.n = a->n;
-    r.log_loss_sum = a->loss_sum;
+    fedc_msg m;
+    env_init(c, &m, FEDC_MSG_EVALUATE_RES, e->round);
+    fedc_evaluate_res *r = &m.evaluate_res;
+    r->n = a->n;
+    r->log_loss_sum = a->loss_sum;
     if (c->task == FEDC_TASK_BINARY && a->n) {
-        r.n_hist_pos = r.n_hist_neg = a->bins;
-        r.hist_pos = a->hist_pos;
-        r.hist_neg = a->hist_neg;
-        r.tp = a->tp;
-        r.fp = a->fp;
-        r.tn = a->tn;
-        r.fn = a->fn;
+        r->n_hist_pos = r->n_hist_neg = a->bins;
+        r->hist_pos = a->hist_pos;
+        r->hist_neg = a->hist_neg;
+        r->tp = a->tp;
+        r->fp = a->fp;
+        r->tn = a->tn;
+        r->fn = a->fn;
     } else if (c->task == FEDC_TASK_MULTICLASS && a->n) {
-        r.n_confusion = (size_t)a->n_classes * (size_t)a->n_classes;
-        r.confusion = a->confusion;
+        r->n_confusion = (size_t)a->n_classes * (size_t)a->n_classes;
+        r->confusion = a->confusion;
     } else if (c->task == FEDC_TASK_REGRESSION) {
-        r.sse = a->sse;
-        r.sum_y = a->sum_y;
-        r.sum_y2 = a->sum_y2;
+        r->sse = a->sse;
+        r->sum_y = a->sum_y;
+        r->sum_y2 = a->sum_y2;
     }
-    m.body_case = FEDC__ENVELOPE__BODY_EVALUATE_RES;
-    m.evaluate_res = &r;
-    if (!ei->secagg) {
+    if (!ei->has_secagg) {
         fedc_fault_point("eval-res", e->round);
-        (void)send_msg(c, &m, NULL, 0);
+        (void)send_msg(c, &m);
     }
     if (!c->cfg->self)
         logm(c, "WARNING: --insecure: round %u travelled without encryption", e->round);
@@ -1309,17 +1209,17 @@ static int on_evaluate_ins(cl *c, const fedc_inbox *in) {
 
 /* Handles one message; returns -1 to continue, else the exit code. */
 static int handle(cl *c, const fedc_inbox *in) {
-    const Fedc__Envelope *e = in->msg;
+    const fedc_msg *e = &in->msg;
     c->last_heard = fedc_clock_s();
-    switch (e->body_case) {
-    case FEDC__ENVELOPE__BODY_WELCOME: {
+    switch (e->kind) {
+    case FEDC_MSG_WELCOME: {
         int rc = on_welcome(c, e);
         return rc ? rc : -1;
     }
-    case FEDC__ENVELOPE__BODY_BYE: {
+    case FEDC_MSG_BYE: {
         /* The code decides; the reason is for the log. */
-        const char *r = e->bye->reason;
-        switch (e->bye->code) {
+        const char *r = e->bye.reason;
+        switch (e->bye.code) {
         case FEDC_BYE_COMPLETE:
             logm(c, "the coordinator says: %s", r);
             return 0;
@@ -1335,64 +1235,60 @@ static int handle(cl *c, const fedc_inbox *in) {
             return -1;
         }
     }
-    case FEDC__ENVELOPE__BODY_ERROR:
-        if (e->error->kind == FEDC_ERROR_JOIN_AGAIN) {
+    case FEDC_MSG_ERROR:
+        if (e->error.kind == FEDC_ERROR_JOIN_AGAIN) {
             if (c->joined)
                 logm(c, "the coordinator does not know us (it restarted?); joining again");
             c->joined = 0;
             send_join(c);
         } else {
-            logm(c, "the coordinator refused a message: %s", e->error->reason);
+            logm(c, "the coordinator refused a message: %s", e->error.reason);
         }
         return -1;
-    case FEDC__ENVELOPE__BODY_HEARTBEAT:
+    case FEDC_MSG_HEARTBEAT:
         return -1;
     default:
         break;
     }
     /* Everything else belongs to our run. */
-    if (!c->have_run || e->run_id.len != FEDC_RUN_ID_BYTES ||
-        memcmp(e->run_id.data, c->run_id, FEDC_RUN_ID_BYTES) != 0) {
-        logm(c, "ignored %s from another run", fedc_msg_body_name(e->body_case));
+    if (!c->have_run || !e->run_id || memcmp(e->run_id, c->run_id, FEDC_RUN_ID_BYTES) != 0) {
+        logm(c, "ignored %s from another run", fedc_msg_kind_name(e->kind));
         return -1;
     }
-    switch (e->body_case) {
-    case FEDC__ENVELOPE__BODY_STATS_REQUEST:
+    switch (e->kind) {
+    case FEDC_MSG_STATS_REQUEST:
         return on_stats_request(c, e);
-    case FEDC__ENVELOPE__BODY_FIT_INS:
-        return on_fit_ins(c, in);
-    case FEDC__ENVELOPE__BODY_EVALUATE_INS:
-        return on_evaluate_ins(c, in);
-    case FEDC__ENVELOPE__BODY_SA_SHARE_INS:
+    case FEDC_MSG_FIT_INS:
+        return on_fit_ins(c, e);
+    case FEDC_MSG_EVALUATE_INS:
+        return on_evaluate_ins(c, e);
+    case FEDC_MSG_SA_SHARE_INS:
         on_sa_share_ins(c, e);
         break;
-    case FEDC__ENVELOPE__BODY_SA_MASK_INS:
+    case FEDC_MSG_SA_MASK_INS:
         on_sa_mask_ins(c, e);
         break;
-    case FEDC__ENVELOPE__BODY_SA_UNMASK_INS:
+    case FEDC_MSG_SA_UNMASK_INS:
         on_sa_unmask_ins(c, e);
         break;
-    case FEDC__ENVELOPE__BODY_SA_GRAPH_INS:
+    case FEDC_MSG_SA_GRAPH_INS:
         on_sa_graph_ins(c, e);
         break;
-    case FEDC__ENVELOPE__BODY_SA_CONSIST_INS:
+    case FEDC_MSG_SA_CONSIST_INS:
         on_sa_consist_ins(c, e);
         break;
     default:
-        logm(c, "unexpected %s from the coordinator; ignored", fedc_msg_body_name(e->body_case));
+        logm(c, "unexpected %s from the coordinator; ignored", fedc_msg_kind_name(e->kind));
         break;
     }
     return -1;
 }
 
 static void send_heartbeat(cl *c) {
-    Fedc__Envelope m;
-    Fedc__Heartbeat h = FEDC__HEARTBEAT__INIT;
-    env_init(c, &m, 0);
-    h.seq = ++c->hb_seq;
-    m.body_case = FEDC__ENVELOPE__BODY_HEARTBEAT;
-    m.heartbeat = &h;
-    (void)send_msg(c, &m, NULL, 0);
+    fedc_msg m;
+    env_init(c, &m, FEDC_MSG_HEARTBEAT, 0);
+    m.heartbeat.seq = ++c->hb_seq;
+    (void)send_msg(c, &m);
     c->last_hb = fedc_clock_s();
 }
 
@@ -1617,13 +1513,11 @@ int fedc_client_run(fedc_client *p) {
     }
     if (stopping(c)) {
         logm(c, "stopping on request");
-        Fedc__Envelope m;
-        Fedc__Bye b = FEDC__BYE__INIT;
-        env_init(c, &m, 0);
-        b.reason = "client stopped";
-        m.body_case = FEDC__ENVELOPE__BODY_BYE;
-        m.bye = &b;
-        (void)send_msg(c, &m, NULL, 0);
+        fedc_msg m;
+        env_init(c, &m, FEDC_MSG_BYE, 0);
+        m.bye.code = FEDC_BYE_LEAVING;
+        m.bye.reason = "client stopped";
+        (void)send_msg(c, &m);
         fedc_net_set_linger(c->ep, 500);
         code = 1;
     }

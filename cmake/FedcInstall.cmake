@@ -7,9 +7,10 @@
 # OpenMP are PRIVATE: no installed header includes theirs. Installed: the libraries, the public headers
 # under include/fedc/, the CMake package (find_package(fedc) gives fedc::fedc, the shared library,
 # and fedc::fedc_static) and the pkg-config file fedc.pc. Left out: fedc_cli and the programs'
-# flag parsing (fedc_coordinator_args, fedc_client_args), the wire headers codec.h and
-# transport.h, which include the generated fedc.pb-c.h and so protobuf-c's headers, and jsonl.h
-# (the metrics writer), which includes cJSON's.
+# flag parsing (fedc_coordinator_args, fedc_client_args), the wire header codec.h, which includes
+# the generated fedc.pb-c.h and so protobuf-c's headers (the typed messages of msg.h and the
+# transport.h that sends them are installed: neither includes it), and jsonl.h (the metrics
+# writer), which includes cJSON's.
 include(CMakePackageConfigHelpers)
 include(CheckCCompilerFlag)
 find_package(Threads REQUIRED)
@@ -60,8 +61,8 @@ endif()
 target_link_options(fedc_lib PRIVATE LINKER:--version-script=${PROJECT_SOURCE_DIR}/cmake/fedc.map)
 set_property(TARGET fedc_lib APPEND PROPERTY LINK_DEPENDS ${PROJECT_SOURCE_DIR}/cmake/fedc.map)
 
-# Public headers: every header of the include/fedc folders but the wire ones.
-set(FEDC_PRIVATE_HEADERS codec.h transport.h jsonl.h)
+# Public headers: every header of the include/fedc folders but the protobuf and cJSON ones.
+set(FEDC_PRIVATE_HEADERS codec.h jsonl.h)
 set(FEDC_PUBLIC_HEADERS "")
 foreach(dir ${FEDC_CORE_INCLUDE_DIRS})
   file(GLOB headers CONFIGURE_DEPENDS ${dir}/fedc/*.h)

@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "fedc/codec.h"
 #include "fedc/fault.h"
 #include "fedc/jsonl.h"
 #include "fedc/modelfile.h"
@@ -233,11 +232,10 @@ static void plog_flush(coord *co) {
             plog_summary(&co->plog[i], t);
 }
 
-void env_init(coord *co, Fedc__Envelope *m, uint32_t round) {
-    fedc__envelope__init(m);
-    m->version = FEDC_PROTOCOL_VERSION;
-    m->run_id.data = co->run_id;
-    m->run_id.len = FEDC_RUN_ID_BYTES;
+void env_init(coord *co, fedc_msg *m, fedc_msg_kind kind, uint32_t round) {
+    memset(m, 0, sizeof *m);
+    m->kind = kind;
+    m->run_id = co->run_id;
     m->round = round;
 }
 
@@ -246,15 +244,16 @@ static const char *peer_name(const client *c) {
 }
 
 /* Sends to one client; a vanished peer is marked dead instead of failing the run. */
-int send_to(coord *co, client *c, const Fedc__Envelope *m) {
+int send_to(coord *co, client *c, const fedc_msg *m) {
     fedc_diag d;
-    if (fedc_net_send(co->ep, &c->peer, m, NULL, 0, &d)) {
+    size_t sent = 0;
+    if (fedc_net_send_msg(co->ep, &c->peer, m, &sent, &d)) {
         if (c->alive)
             logp(co, &c->peer, peer_name(c), "%s: %s; marked dead", peer_name(c), d.msg);
         c->alive = 0;
         return -1;
     }
-    co->bytes_out += fedc__envelope__get_packed_size(m);
+    co->bytes_out += sent;
     return 0;
 }
 
@@ -272,13 +271,10 @@ static int send_packed(coord *co, client *c, const char *what) {
 
 /* code: fedc_bye_code, what the client acts on; reason: for people. */
 static void send_bye(coord *co, client *c, int code, const char *reason) {
-    Fedc__Envelope m;
-    Fedc__Bye b = FEDC__BYE__INIT;
-    env_init(co, &m, co->round);
-    b.reason = (char *)reason;
-    b.code = (uint32_t)code;
-    m.body_case = FEDC__ENVELOPE__BODY_BYE;
-    m.bye = &b;
+    fedc_msg m;
+    env_init(co, &m, FEDC_MSG_BYE, co->round);
+    m.bye.reason = reason;
+    m.bye.code = (fedc_bye_code)code;
     (void)send_to(co, c, &m);
 }
 
@@ -290,24 +286,24 @@ static void reply_error(coord *co, const fedc_peer *to, uint32_t round, fedc_err
 /* ---- schema ------------------------------------------------------------------------------ */
 
 /* Compares a joining client's schema with the federation's; names the first difference. */
-static int schema_differs(const coord *co, const Fedc__Schema *s, char *why, size_t cap) {
+static int schema_differs(const coord *co, const fedc_schema *s, char *why, size_t cap) {
     const fedc_model *m = co->model;
     if (strcmp(s->label, m->label_name) != 0) {
         snprintf(why, cap, "label column '%s', the federation uses '%s'", s->label, m->label_name);
         return 1;
     }
     size_t n = (size_t)co->n_features, i = 0;
-    while (i < n && i < s->n_feature_names && strcmp(s->feature_names[i], m->feature_names[i]) == 0)
+    while (i < n && i < s->n_features && strcmp(s->feature_names[i], m->feature_names[i]) == 0)
         i++;
     /* A column too few or too many shows as the first position where the names part. */
-    if (s->n_feature_names < n) {
+    if (s->n_features < n) {
         snprintf(why, cap, "%zu features, the federation has %zu: missing column '%s'",
-                 s->n_feature_names, n, m->feature_names[i]);
+                 s->n_features, n, m->feature_names[i]);
         return 1;
     }
-    if (s->n_feature_names > n) {
-        snprintf(why, cap, "%zu features, the federation has %zu: extra column '%s'",
-                 s->n_feature_names, n, s->feature_names[i]);
+    if (s->n_features > n) {
+        snprintf(why, cap, "%zu features, the federation has %zu: extra column '%s'", s->n_features,
+                 n, s->feature_names[i]);
         return 1;
     }
     if (i < n) {
@@ -359,15 +355,15 @@ static int read_init_weights(const char *path, float *out, size_t n) {
 }
 
 /* A run of clients' own models: the first client's model fixes the kind and the parameter count;
- * the initial values come from --init-weights or from its offer (raw holds them). */
-static int adopt_external(coord *co, const Fedc__Join *j, const uint8_t *raw) {
-    const Fedc__Schema *s = j->schema;
+ * the initial values come from --init-weights or from its offer (j->init). */
+static int adopt_external(coord *co, const fedc_join *j) {
+    const fedc_schema *s = &j->schema;
     if (!j->n_params) {
         logm("--model external: the first client brings fedc's MLP, not a model of its own");
         return -1;
     }
-    if (fedc_model_new_flat(&co->model, (int)s->n_feature_names, (fedc_task)s->task,
-                            (int)s->n_classes, (size_t)j->n_params) ||
+    if (fedc_model_new_flat(&co->model, (int)s->n_features, (fedc_task)s->task, (int)s->n_classes,
+                            (size_t)j->n_params) ||
         fedc_model_set_schema(co->model, s->feature_names, s->label, NULL, NULL)) {
         logm("cannot hold a model of %llu parameters", (unsigned long long)j->n_params);
         return -1;
@@ -377,19 +373,19 @@ static int adopt_external(coord *co, const Fedc__Join *j, const uint8_t *raw) {
          co->model->n_params, co->cfg->init_weights ? co->cfg->init_weights : "the first client");
     if (co->cfg->init_weights)
         return read_init_weights(co->cfg->init_weights, co->model->params, co->model->n_params);
-    fedc_tensor_unpack(co->model->params, j->init, raw);
+    fedc_tensor_read(co->model->params, &j->init);
     return 0;
 }
 
 /* Fixes the schema from the first client and builds the initial global model. */
-static int adopt_schema(coord *co, const Fedc__Join *j, const uint8_t *raw) {
-    const Fedc__Schema *s = j->schema;
+static int adopt_schema(coord *co, const fedc_join *j) {
+    const fedc_schema *s = &j->schema;
     if (co->cfg->model_external)
-        return adopt_external(co, j, raw);
+        return adopt_external(co, j);
     fedc_arch arch;
     fedc_diag d;
-    if (fedc_arch_make(&arch, (int)s->n_feature_names, co->cfg->hidden, co->cfg->n_hidden,
-                       co->cfg->act, (fedc_task)s->task, (int)s->n_classes, &d)) {
+    if (fedc_arch_make(&arch, (int)s->n_features, co->cfg->hidden, co->cfg->n_hidden, co->cfg->act,
+                       (fedc_task)s->task, (int)s->n_classes, &d)) {
         logm("cannot build the model for this schema: %s", d.msg);
         return -1;
     }
@@ -634,8 +630,7 @@ static void refused_answer(coord *co, client *c) {
          co->ph == PH_STATS ? 0u : co->round);
 }
 
-static void fill_secagg(coord *co, Fedc__SecAggIns *si) {
-    fedc__sec_agg_ins__init(si);
+static void fill_secagg(coord *co, fedc_secagg_ins *si) {
     si->counter = co->sa.counter;
     si->max_clients = (uint32_t)co->cfg->sa_max_clients;
     si->clip = co->cfg->sa_clip;
@@ -644,42 +639,36 @@ static void fill_secagg(coord *co, Fedc__SecAggIns *si) {
 
 static void send_welcome(coord *co, client *c) {
     const fedc_model *m = co->model;
-    Fedc__Envelope e;
-    Fedc__Welcome w = FEDC__WELCOME__INIT;
-    Fedc__Schema s = FEDC__SCHEMA__INIT;
-    Fedc__HyperParams hp = FEDC__HYPER_PARAMS__INIT;
+    fedc_msg e;
     uint32_t sizes[FEDC_MAX_LAYERS + 1];
-    env_init(co, &e, co->round);
-    s.n_feature_names = (size_t)co->n_features;
-    s.feature_names = m->feature_names;
-    s.label = m->label_name;
-    s.task = (uint32_t)co->task;
-    s.n_classes = (uint32_t)co->n_classes;
+    env_init(co, &e, FEDC_MSG_WELCOME, co->round);
+    fedc_welcome *w = &e.welcome;
+    w->schema.n_features = (size_t)co->n_features;
+    w->schema.feature_names = m->feature_names;
+    w->schema.label = m->label_name;
+    w->schema.task = (uint32_t)co->task;
+    w->schema.n_classes = (uint32_t)co->n_classes;
     for (int i = 0; i <= m->arch.n_layers; i++)
         sizes[i] = (uint32_t)m->arch.sizes[i];
     if (co->cfg->model_external) {
-        w.n_params = co->n_params;
-        w.model_kind = co->model_kind;
+        w->n_params = co->n_params;
+        w->model_kind = co->model_kind;
     } else {
-        w.n_layer_sizes = (size_t)m->arch.n_layers + 1;
-        w.layer_sizes = sizes;
-        w.hidden_act = (uint32_t)m->arch.hidden_act;
+        w->n_layer_sizes = (size_t)m->arch.n_layers + 1;
+        w->layer_sizes = sizes;
+        w->hidden_act = (uint32_t)m->arch.hidden_act;
     }
-    hp.local_epochs = (uint32_t)co->cfg->local_epochs;
-    hp.batch = (uint32_t)co->cfg->batch;
-    hp.lr = co->cfg->lr;
-    hp.prox_mu = co->cfg->prox_mu;
-    hp.optimizer = (uint32_t)co->cfg->optimizer;
-    hp.l2 = co->cfg->l2;
-    hp.dropout = co->cfg->dropout;
-    hp.val_fraction = co->cfg->val_fraction;
-    w.schema = &s;
-    w.hp = &hp;
-    w.rounds = (uint32_t)co->cfg->rounds;
-    w.seed = co->cfg->seed;
-    w.max_msg_bytes = co->cfg->max_msg;
-    e.body_case = FEDC__ENVELOPE__BODY_WELCOME;
-    e.welcome = &w;
+    w->hp.local_epochs = (uint32_t)co->cfg->local_epochs;
+    w->hp.batch = (uint32_t)co->cfg->batch;
+    w->hp.lr = co->cfg->lr;
+    w->hp.prox_mu = co->cfg->prox_mu;
+    w->hp.optimizer = (uint32_t)co->cfg->optimizer;
+    w->hp.l2 = co->cfg->l2;
+    w->hp.dropout = co->cfg->dropout;
+    w->hp.val_fraction = co->cfg->val_fraction;
+    w->rounds = (uint32_t)co->cfg->rounds;
+    w->seed = co->cfg->seed;
+    w->max_msg_bytes = co->cfg->max_msg;
     (void)send_to(co, c, &e);
 }
 
@@ -687,7 +676,7 @@ static void send_welcome(coord *co, client *c) {
  * client gives. */
 /* Whether a joining client's model is the run's: the MLP for an MLP run, the same kind and
  * parameter count for a run of the clients' own models. */
-static int model_differs(const coord *co, const Fedc__Join *j, char *why, size_t cap) {
+static int model_differs(const coord *co, const fedc_join *j, char *why, size_t cap) {
     const char *kind = j->model_kind ? j->model_kind : "";
     if (!co->cfg->model_external) {
         if (j->n_params)
@@ -714,9 +703,8 @@ static int model_differs(const coord *co, const Fedc__Join *j, char *why, size_t
     return 0;
 }
 
-static void on_join(coord *co, const fedc_peer *from, const fedc_inbox *in, const char *name) {
-    const Fedc__Envelope *e = in->msg;
-    const Fedc__Join *j = e->join;
+static void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *name) {
+    const fedc_join *j = &e->join;
     char why[512];
     if (!co->have_schema && model_differs(co, j, why, sizeof why)) {
         /* An MLP client at a run of own models or the reverse: refused before it fixes
@@ -728,12 +716,12 @@ static void on_join(coord *co, const fedc_peer *from, const fedc_inbox *in, cons
         return;
     }
     if (!co->have_schema) {
-        if (adopt_schema(co, j, in->raw) || alloc_round_state(co)) {
+        if (adopt_schema(co, j) || alloc_round_state(co)) {
             reply_error(co, from, e->round, FEDC_EINVAL, "the coordinator cannot use this schema");
             return;
         }
-        logm("schema fixed by %s: %zu features, label '%s', task %s", name,
-             j->schema->n_feature_names, j->schema->label, fedc_task_name(co->task));
+        logm("schema fixed by %s: %zu features, label '%s', task %s", name, j->schema.n_features,
+             j->schema.label, fedc_task_name(co->task));
         char too[512];
         if (msg_cap_too_small(co, co->n_params, co->n_features, eval_msg_bytes(co), too,
                               sizeof too)) {
@@ -750,7 +738,7 @@ static void on_join(coord *co, const fedc_peer *from, const fedc_inbox *in, cons
     }
     if (co->cfg->model_external && !co->model_kind[0] && j->n_params == co->n_params)
         snprintf(co->model_kind, sizeof co->model_kind, "%s", j->model_kind); /* resumed run */
-    if (schema_differs(co, j->schema, why, sizeof why) || model_differs(co, j, why, sizeof why)) {
+    if (schema_differs(co, &j->schema, why, sizeof why) || model_differs(co, j, why, sizeof why)) {
         char reason[700];
         snprintf(reason, sizeof reason, "refused: your data does not match the federation: %s",
                  why);
@@ -811,17 +799,13 @@ static int stats_classes(const coord *co) {
 }
 
 static void start_stats(coord *co) {
-    Fedc__Envelope e;
-    Fedc__StatsRequest r = FEDC__STATS_REQUEST__INIT;
-    Fedc__SecAggIns si;
-    env_init(co, &e, 0);
+    fedc_msg e;
+    env_init(co, &e, FEDC_MSG_STATS_REQUEST, 0);
     if (co->cfg->secagg) {
         sa_start(co, FEDC_SA_STAGE_STATS, fedc_sa_stats_len(co->n_features, stats_classes(co)));
-        fill_secagg(co, &si);
-        r.secagg = &si;
+        fill_secagg(co, &e.stats_request.secagg);
+        e.stats_request.has_secagg = 1;
     }
-    e.body_case = FEDC__ENVELOPE__BODY_STATS_REQUEST;
-    e.stats_request = &r;
     int sent = 0;
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
@@ -838,8 +822,8 @@ static void start_stats(coord *co) {
     logm("round 0: asked %d client(s) for feature statistics", sent);
 }
 
-static void on_stats(coord *co, client *c, const Fedc__Envelope *e) {
-    const Fedc__Stats *s = e->stats;
+static void on_stats(coord *co, client *c, const fedc_msg *e) {
+    const fedc_stats *s = &e->stats;
     if (co->ph != PH_STATS || !c->stats_req || c->stats_done || co->cfg->secagg) {
         reply_error(co, &c->peer, e->round, FEDC_EMISMATCH,
                     co->cfg->secagg ? "stats: this run sums statistics securely; plain ones are "
@@ -969,57 +953,54 @@ static int finish_stats(coord *co) {
 /* ---- rounds ---------------------------------------------------------------------------------- */
 
 /* Encodes an instruction carrying the current global weights once: co->env and co->wblob are
- * sent unchanged to every recipient. */
-static int encode_weights_msg(coord *co, Fedc__Envelope__BodyCase kind) {
+ * sent unchanged to every recipient (the weights as the raw frame, without a copy per client). */
+static int encode_weights_msg(coord *co, fedc_msg_kind kind) {
     free(co->env);
     co->env = NULL;
     fedc_blob_unref(&co->wblob);
     if (fedc_blob_new(&co->wblob, 4 * co->n_params))
         return -1;
-    Fedc__Tensor t = FEDC__TENSOR__INIT;
-    fedc_tensor_pack(&t, co->wblob->data, co->model->params, co->n_params);
-    t.data.data = NULL; /* the values travel as the raw frame */
-    t.data.len = 0;
-    Fedc__Envelope e;
-    Fedc__FitIns f = FEDC__FIT_INS__INIT;
-    Fedc__EvaluateIns v = FEDC__EVALUATE_INS__INIT;
-    Fedc__HyperParams hp = FEDC__HYPER_PARAMS__INIT;
-    Fedc__SecAggIns si;
-    fill_secagg(co, &si);
-    env_init(co, &e, co->round);
-    if (kind == FEDC__ENVELOPE__BODY_FIT_INS) {
-        hp.local_epochs = (uint32_t)co->cfg->local_epochs;
-        hp.batch = (uint32_t)co->cfg->batch;
-        hp.lr = co->cfg->lr;
-        hp.prox_mu = co->cfg->prox_mu;
-        hp.optimizer = (uint32_t)co->cfg->optimizer;
-        hp.l2 = co->cfg->l2;
-        hp.dropout = co->cfg->dropout;
-        hp.val_fraction = co->cfg->val_fraction;
-        hp.clip_norm = agg_client_clip(co);
-        hp.uniform_weight = agg_uniform(co);
-        hp.client_dp = agg_dp_on(co);
-        f.weights = &t;
-        f.hp = &hp;
-        f.n_mean = f.n_std = (size_t)co->n_features;
-        f.mean = co->model->mean;
-        f.std = co->model->std;
-        f.pos_weight = co->pos_weight;
-        f.secagg = co->cfg->secagg ? &si : NULL;
-        f.update_norm_bound = agg_update_bound(co);
-        e.body_case = kind;
-        e.fit_ins = &f;
+    fedc_tensor_write(co->wblob->data, co->model->params, co->n_params);
+    fedc_tensor t = {co->n_params, co->wblob->data};
+    fedc_msg e;
+    env_init(co, &e, kind, co->round);
+    if (kind == FEDC_MSG_FIT_INS) {
+        fedc_fit_ins *f = &e.fit_ins;
+        f->hp.local_epochs = (uint32_t)co->cfg->local_epochs;
+        f->hp.batch = (uint32_t)co->cfg->batch;
+        f->hp.lr = co->cfg->lr;
+        f->hp.prox_mu = co->cfg->prox_mu;
+        f->hp.optimizer = (uint32_t)co->cfg->optimizer;
+        f->hp.l2 = co->cfg->l2;
+        f->hp.dropout = co->cfg->dropout;
+        f->hp.val_fraction = co->cfg->val_fraction;
+        f->hp.clip_norm = agg_client_clip(co);
+        f->hp.uniform_weight = agg_uniform(co);
+        f->hp.client_dp = agg_dp_on(co);
+        f->weights = t;
+        f->n_mean = f->n_std = (size_t)co->n_features;
+        f->mean = co->model->mean;
+        f->std = co->model->std;
+        f->pos_weight = co->pos_weight;
+        f->has_secagg = co->cfg->secagg;
+        fill_secagg(co, &f->secagg);
+        f->update_norm_bound = agg_update_bound(co);
     } else {
-        v.weights = &t;
-        v.threshold = co->cfg->threshold;
-        v.n_mean = v.n_std = (size_t)co->n_features;
-        v.mean = co->model->mean;
-        v.std = co->model->std;
-        v.secagg = co->cfg->secagg ? &si : NULL;
-        e.body_case = kind;
-        e.evaluate_ins = &v;
+        fedc_evaluate_ins *v = &e.evaluate_ins;
+        v->weights = t;
+        v->threshold = co->cfg->threshold;
+        v->n_mean = v->n_std = (size_t)co->n_features;
+        v->mean = co->model->mean;
+        v->std = co->model->std;
+        v->has_secagg = co->cfg->secagg;
+        fill_secagg(co, &v->secagg);
     }
-    return fedc_msg_pack(&co->env, &co->env_len, &e) ? -1 : 0;
+    fedc_diag d;
+    if (fedc_msg_encode(&co->env, &co->env_len, &e, &d)) {
+        logm("%s", d.msg);
+        return -1;
+    }
+    return 0;
 }
 
 static void start_eval(coord *co);
@@ -1110,7 +1091,7 @@ static void start_round(coord *co) {
     client **list = malloc(sizeof(client *) * MAX_CLIENTS);
     int *cand = malloc(sizeof(int) * MAX_CLIENTS);
     int *chosen = malloc(sizeof(int) * MAX_CLIENTS);
-    if (!list || !cand || !chosen || encode_weights_msg(co, FEDC__ENVELOPE__BODY_FIT_INS)) {
+    if (!list || !cand || !chosen || encode_weights_msg(co, FEDC_MSG_FIT_INS)) {
         logm("out of memory starting round %u", co->round);
         free(list);
         free(cand);
@@ -1180,8 +1161,7 @@ static void start_round(coord *co) {
     co->deadline = fedc_clock_s() + co->cfg->round_timeout_s;
 }
 
-static void on_fit_res(coord *co, client *c, const fedc_inbox *in) {
-    const Fedc__Envelope *e = in->msg;
+static void on_fit_res(coord *co, client *c, const fedc_msg *e) {
     if (co->cfg->secagg) {
         reply_error(co, &c->peer, e->round, FEDC_EMISMATCH,
                     "fit_res refused: this run aggregates updates securely (sa_masked)");
@@ -1194,14 +1174,14 @@ static void on_fit_res(coord *co, client *c, const fedc_inbox *in) {
         reply_error(co, &c->peer, e->round, FEDC_EMISMATCH, reason);
         return;
     }
-    const Fedc__FitRes *r = e->fit_res;
+    const fedc_fit_res *r = &e->fit_res;
     /* On a little-endian host an aligned raw frame already is the float vector: add it in place
      * instead of copying 4 bytes per parameter first. */
-    const float *upd = co->upd;
-    if (in->raw && ((uintptr_t)in->raw % _Alignof(float)) == 0 && r->update->data.len == 0)
-        upd = (const float *)(const void *)in->raw;
-    else
-        fedc_tensor_unpack(co->upd, r->update, in->raw);
+    const float *upd = fedc_tensor_floats(&r->update);
+    if (!upd) {
+        fedc_tensor_read(co->upd, &r->update);
+        upd = co->upd;
+    }
     fedc_diag d;
     fedc_err rc = agg_plain_add(co, c, upd, r->n_examples, r->train_loss, r->unclipped, &d);
     if (rc) {
@@ -1237,7 +1217,7 @@ static void start_eval(coord *co) {
     fedc_eval_acc_reset(co->eval);
     if (co->cfg->secagg)
         sa_start(co, FEDC_SA_STAGE_EVAL, fedc_sa_eval_len(co->eval));
-    if (encode_weights_msg(co, FEDC__ENVELOPE__BODY_EVALUATE_INS)) {
+    if (encode_weights_msg(co, FEDC_MSG_EVALUATE_INS)) {
         logm("out of memory encoding the evaluation request");
         return;
     }
@@ -1259,7 +1239,7 @@ static void start_eval(coord *co) {
     co->deadline = fedc_clock_s() + co->cfg->round_timeout_s;
 }
 
-static void on_eval_res(coord *co, client *c, const Fedc__Envelope *e) {
+static void on_eval_res(coord *co, client *c, const fedc_msg *e) {
     if (co->cfg->secagg) {
         reply_error(co, &c->peer, e->round, FEDC_EMISMATCH,
                     "evaluate_res refused: this run sums evaluations securely (sa_masked)");
@@ -1270,7 +1250,7 @@ static void on_eval_res(coord *co, client *c, const Fedc__Envelope *e) {
                     "evaluate_res is not expected now (stale round or collection closed)");
         return;
     }
-    const Fedc__EvaluateRes *r = e->evaluate_res;
+    const fedc_evaluate_res *r = &e->evaluate_res;
     fedc_eval_acc *t = co->eval_tmp;
     fedc_eval_acc_reset(t);
     t->n = r->n;
@@ -1709,19 +1689,19 @@ static int awaiting_resumed(coord *co) {
 }
 
 static void handle(coord *co, fedc_inbox *in) {
-    const Fedc__Envelope *e = in->msg;
+    const fedc_msg *e = &in->msg;
     client *c = find_peer(co, &in->from);
-    if (e->body_case == FEDC__ENVELOPE__BODY_JOIN) {
+    if (e->kind == FEDC_MSG_JOIN) {
         co->bytes_in += in->bytes;
         if (co->secure && !in->user[0]) {
             reply_error(co, &in->from, e->round, FEDC_EINVAL, "no authenticated identity");
             return;
         }
-        if (co->secure && strcmp(in->user, e->join->name) != 0)
+        if (co->secure && strcmp(in->user, e->join.name) != 0)
             logp(co, &in->from, in->user,
                  "a client authenticated as '%s' calls itself '%s'; it is known as '%s'", in->user,
-                 e->join->name, in->user);
-        on_join(co, &in->from, in, co->secure ? in->user : e->join->name);
+                 e->join.name, in->user);
+        on_join(co, &in->from, e, co->secure ? in->user : e->join.name);
         return;
     }
     if (!c) {
@@ -1730,8 +1710,7 @@ static void handle(coord *co, fedc_inbox *in) {
                                  FEDC_ERROR_JOIN_AGAIN, FEDC_WIRE_NOT_JOINED);
         return;
     }
-    if (e->run_id.len != FEDC_RUN_ID_BYTES ||
-        memcmp(e->run_id.data, co->run_id, FEDC_RUN_ID_BYTES) != 0) {
+    if (!e->run_id || memcmp(e->run_id, co->run_id, FEDC_RUN_ID_BYTES) != 0) {
         fedc_net_send_error_kind(co->ep, &in->from, co->run_id, e->round, FEDC_EMISMATCH,
                                  FEDC_ERROR_JOIN_AGAIN,
                                  "run id does not match this run; join again");
@@ -1742,52 +1721,49 @@ static void handle(coord *co, fedc_inbox *in) {
     c->alive = 1;
     c->last_seen = fedc_clock_s();
     co->bytes_in += in->bytes;
-    switch (e->body_case) {
-    case FEDC__ENVELOPE__BODY_HEARTBEAT: {
-        Fedc__Envelope m;
-        Fedc__Heartbeat h = FEDC__HEARTBEAT__INIT;
-        env_init(co, &m, co->round);
-        h.seq = e->heartbeat->seq;
-        m.body_case = FEDC__ENVELOPE__BODY_HEARTBEAT;
-        m.heartbeat = &h;
+    switch (e->kind) {
+    case FEDC_MSG_HEARTBEAT: {
+        fedc_msg m;
+        env_init(co, &m, FEDC_MSG_HEARTBEAT, co->round);
+        m.heartbeat.seq = e->heartbeat.seq;
         (void)send_to(co, c, &m);
         break;
     }
-    case FEDC__ENVELOPE__BODY_STATS:
+    case FEDC_MSG_STATS:
         on_stats(co, c, e);
         break;
-    case FEDC__ENVELOPE__BODY_FIT_RES:
-        on_fit_res(co, c, in);
+    case FEDC_MSG_FIT_RES:
+        on_fit_res(co, c, e);
         break;
-    case FEDC__ENVELOPE__BODY_EVALUATE_RES:
+    case FEDC_MSG_EVALUATE_RES:
         on_eval_res(co, c, e);
         break;
-    case FEDC__ENVELOPE__BODY_SA_KEYS:
-    case FEDC__ENVELOPE__BODY_SA_GRAPH:
-    case FEDC__ENVELOPE__BODY_SA_SHARES:
-    case FEDC__ENVELOPE__BODY_SA_MASKED:
-    case FEDC__ENVELOPE__BODY_SA_CONSIST:
-    case FEDC__ENVELOPE__BODY_SA_UNMASK: {
+    case FEDC_MSG_SA_KEYS:
+    case FEDC_MSG_SA_GRAPH:
+    case FEDC_MSG_SA_SHARES:
+    case FEDC_MSG_SA_MASKED:
+    case FEDC_MSG_SA_CONSIST:
+    case FEDC_MSG_SA_UNMASK: {
         /* A member still in the session at its masking step, answering it: it takes part. */
-        int masking = e->body_case == FEDC__ENVELOPE__BODY_SA_MASKED && co->sa.active &&
-                      co->sa.step == SA_MASKED && c->sa_id >= 0 && !c->sa_answered;
-        sa_on_msg(co, c, in);
+        int masking = e->kind == FEDC_MSG_SA_MASKED && co->sa.active && co->sa.step == SA_MASKED &&
+                      c->sa_id >= 0 && !c->sa_answered;
+        sa_on_msg(co, c, e);
         if (masking && c->sa_answered)
             c->took_part = 1;
         break;
     }
-    case FEDC__ENVELOPE__BODY_BYE:
-        logm("%s left: %s", c->name, e->bye->reason);
+    case FEDC_MSG_BYE:
+        logm("%s left: %s", c->name, e->bye.reason);
         c->gone = 1;
         c->alive = 0;
         break;
-    case FEDC__ENVELOPE__BODY_ERROR:
-        logp(co, &c->peer, c->name, "%s reports an error: %s", c->name, e->error->reason);
+    case FEDC_MSG_ERROR:
+        logp(co, &c->peer, c->name, "%s reports an error: %s", c->name, e->error.reason);
         /* A client that cannot answer this round (its training failed) says so: stop waiting. */
         if (e->round == co->round && (co->ph == PH_FIT || co->ph == PH_EVAL))
             refused_answer(co, c);
         if (co->sa.active && e->round == (co->sa.stage == FEDC_SA_STAGE_STATS ? 0 : co->round))
-            sa_client_out(co, c, e->error);
+            sa_client_out(co, c, &e->error);
         break;
     default:
         reply_error(co, &c->peer, e->round, FEDC_EINVAL,
@@ -2215,13 +2191,10 @@ static void say_run_complete(coord *co) {
     }
     logm("listening on %s to tell clients that show up within %.0f s that the run is complete",
          fedc_net_endpoint(co->ep), cfg->heartbeat_timeout_s);
-    Fedc__Envelope m;
-    Fedc__Bye b = FEDC__BYE__INIT;
-    env_init(co, &m, co->round - 1);
-    b.reason = "run complete";
-    b.code = FEDC_BYE_COMPLETE;
-    m.body_case = FEDC__ENVELOPE__BODY_BYE;
-    m.bye = &b;
+    fedc_msg m;
+    env_init(co, &m, FEDC_MSG_BYE, co->round - 1);
+    m.bye.reason = "run complete";
+    m.bye.code = FEDC_BYE_COMPLETE;
     double end = fedc_clock_s() + cfg->heartbeat_timeout_s;
     for (double t = fedc_clock_s(); !stopping(co) && t < end; t = fedc_clock_s()) {
         unsigned ready = 0;
@@ -2238,7 +2211,7 @@ static void say_run_complete(coord *co) {
             fedc_err rc = fedc_net_recv(co->ep, &in, &x, 0, &d);
             if (rc == FEDC_EEMPTY)
                 break;
-            if (rc != FEDC_EIO && in.from.len && fedc_net_send(co->ep, &in.from, &m, NULL, 0, &d))
+            if (rc != FEDC_EIO && in.from.len && fedc_net_send_msg(co->ep, &in.from, &m, NULL, &d))
                 logm("cannot say goodbye: %s", d.msg);
             fedc_inbox_release(&in);
         }

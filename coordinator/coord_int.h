@@ -8,8 +8,8 @@
 
 #include "fedc/coord.h"
 #include "fedc/clock.h"
-#include "fedc/codec.h"
 #include "fedc/dp.h"
+#include "fedc/msg.h"
 #include "fedc/sa_proto.h"
 #include "fedc/strategy.h"
 #include "fedc/transport.h"
@@ -178,8 +178,9 @@ void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * summary of the suppressed ones every few seconds. */
 void logp(coord *co, const fedc_peer *p, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void env_init(coord *co, Fedc__Envelope *m, uint32_t round);
-int send_to(coord *co, client *c, const Fedc__Envelope *m);
+/* A message of this run (kind, run id, round); the body is the caller's to fill. */
+void env_init(coord *co, fedc_msg *m, fedc_msg_kind kind, uint32_t round);
+int send_to(coord *co, client *c, const fedc_msg *m);
 void mark_dead(coord *co, client *c, const char *why);
 /* A member missed a deadline: dead until it shows life, and benched for 1, 2, 4, ... rounds
  * however often it heartbeats; the first completed exchange resets the count. */
@@ -197,13 +198,13 @@ const uint8_t *allow_key(const coord *co, const char *name);
 /* Opens a session for the clients flagged sa_in (they were just sent the instruction). */
 void sa_start(coord *co, int stage, size_t len);
 /* A session message from client c. */
-void sa_on_msg(coord *co, client *c, const fedc_inbox *in);
+void sa_on_msg(coord *co, client *c, const fedc_msg *e);
 /* Moves the session on: call every loop turn while co->sa.active. When it ends, calls
  * sa_finished (coord.c) with the sum over the survivors, or NULL when it failed. */
 void sa_advance(coord *co);
 /* A client of the session says it cannot answer (Error): stop waiting for it, and act on the
  * refusal code it gives (blamed neighbours are left out of the retry). */
-void sa_client_out(coord *co, client *c, const Fedc__Error *err);
+void sa_client_out(coord *co, client *c, const fedc_error *err);
 void sa_stop(coord *co);
 /* coord.c: the session's result (NULL on failure, with the reason logged; spent = 1 when the
  * failure came after shares may have been revealed, so the stage may not be retried). */

@@ -108,83 +108,58 @@ static int start_min(const coord *co) {
     return m > co->cfg->sa_min_nbrs ? m : co->cfg->sa_min_nbrs;
 }
 
-static void fill_adv(Fedc__SaPeer *p, const client *v, uint32_t id) {
-    fedc__sa_peer__init(p);
-    p->id = id;
-    p->name = (char *)v->name;
-    p->pk_c.data = (uint8_t *)v->sa_adv.pk_c;
-    p->pk_c.len = 32;
-    p->pk_s.data = (uint8_t *)v->sa_adv.pk_s;
-    p->pk_s.len = 32;
-    p->sig.data = (uint8_t *)v->sa_adv.sig;
-    p->sig.len = FEDC_SA_SIG_BYTES;
-    p->commit.data = (uint8_t *)v->sa_adv.commit;
-    p->commit.len = 32;
-}
-
 /* misbehave: forge relays a round key of our own for one neighbour (sa-forge); one sends the
  * client a neighbourhood of itself with threshold 1 (sa-one). Tests watch the client refuse. */
 static void send_share_ins(coord *co, client *c, int forge, int one) {
     sa_session *s = &co->sa;
     const int *row = fedc_sa_server_nbrs(&s->srv, (uint32_t)c->sa_id);
     int size = s->srv.size;
-    Fedc__SaPeer *peers = calloc((size_t)size, sizeof *peers);
-    Fedc__SaPeer **pp = calloc((size_t)size, sizeof *pp);
-    ProtobufCBinaryData *rv = s->srv.graph ? calloc((size_t)s->n, sizeof *rv) : NULL;
-    if (!peers || !pp || (s->srv.graph && !rv)) {
-        free(peers);
-        free(pp);
-        free(rv);
+    fedc_sa_peer *peers = calloc((size_t)size, sizeof *peers);
+    if (!peers) {
         mark_dead(co, c, "could not be sent its neighbours (out of memory)");
         return;
     }
     for (int i = 0; i < size; i++) {
-        fill_adv(&peers[i], s->member[row[i]], (uint32_t)row[i]);
-        pp[i] = &peers[i];
+        const client *v = s->member[row[i]];
+        peers[i].id = (uint32_t)row[i];
+        peers[i].name = v->name;
+        peers[i].adv = v->sa_adv;
     }
-    for (int i = 0; rv && i < s->n; i++) {
-        rv[i].data = s->srv.reveals + 32 * (size_t)i;
-        rv[i].len = 32;
-    }
-    uint8_t fake_pk[32], fake_sk[32];
+    uint8_t fake_sk[32];
     for (int i = 0; forge && i < size; i++) {
         if (row[i] == c->sa_id)
             continue;
-        crypto_box_keypair(fake_pk, fake_sk);
+        crypto_box_keypair(peers[i].adv.pk_s, fake_sk);
         sodium_memzero(fake_sk, sizeof fake_sk);
-        peers[i].pk_s.data = fake_pk;
         logm("misbehaving (fault injection): relaying a forged round key of %s to %s",
              peers[i].name, c->name);
         break;
     }
-    Fedc__Envelope m;
-    Fedc__SaShareIns si = FEDC__SA_SHARE_INS__INIT;
-    env_init(co, &m, session_round(co));
-    si.counter = s->counter;
-    si.id = (uint32_t)c->sa_id;
-    si.threshold = (uint32_t)s->srv.t;
-    si.n_peers = (size_t)size;
-    si.peers = pp;
-    si.n = (uint32_t)s->n;
-    si.h = (uint32_t)s->srv.h;
-    si.n_reveals = rv ? (size_t)s->n : 0;
-    si.reveals = rv;
+    fedc_msg m;
+    env_init(co, &m, FEDC_MSG_SA_SHARE_INS, session_round(co));
+    fedc_sa_share_ins *si = &m.sa_share_ins;
+    si->counter = s->counter;
+    si->id = (uint32_t)c->sa_id;
+    si->threshold = (uint32_t)s->srv.t;
+    si->n_peers = (size_t)size;
+    si->peers = peers;
+    si->n = (uint32_t)s->n;
+    si->h = (uint32_t)s->srv.h;
+    si->n_reveals = s->srv.graph ? (size_t)s->n : 0;
+    si->reveals = s->srv.graph ? s->srv.reveals : NULL;
     if (one) {
         for (int i = 0; i < size; i++)
             if (row[i] == c->sa_id)
-                pp[0] = &peers[i];
-        si.n_peers = 1;
-        si.threshold = 1;
-        si.n = 1;
-        si.n_reveals = 0;
+                si->peers = &peers[i];
+        si->n_peers = 1;
+        si->threshold = 1;
+        si->n = 1;
+        si->n_reveals = 0;
+        si->reveals = NULL;
         logm("misbehaving (fault injection): sending %s a neighbourhood of itself alone", c->name);
     }
-    m.body_case = FEDC__ENVELOPE__BODY_SA_SHARE_INS;
-    m.sa_share_ins = &si;
     (void)send_to(co, c, &m);
     free(peers);
-    free(pp);
-    free(rv);
 }
 
 static void open_shares(coord *co) {
@@ -204,38 +179,28 @@ static void open_shares(coord *co) {
 /* Graph mode: every participant gets the list of names and commitments and reveals its r. */
 static void open_graph(coord *co) {
     sa_session *s = &co->sa;
-    Fedc__SaMember *mem = calloc((size_t)s->n, sizeof *mem);
-    Fedc__SaMember **mp = calloc((size_t)s->n, sizeof *mp);
-    if (!mem || !mp) {
-        free(mem);
-        free(mp);
+    fedc_sa_member *mem = calloc((size_t)s->n, sizeof *mem);
+    if (!mem) {
         fail(co, "out of memory");
         return;
     }
     for (int i = 0; i < s->n; i++) {
-        fedc__sa_member__init(&mem[i]);
         mem[i].id = (uint32_t)i;
         mem[i].name = s->member[i]->name;
-        mem[i].commit.data = s->member[i]->sa_adv.commit;
-        mem[i].commit.len = 32;
-        mp[i] = &mem[i];
+        mem[i].commit = s->member[i]->sa_adv.commit;
     }
     for (int i = 0; i < s->n; i++) {
-        Fedc__Envelope m;
-        Fedc__SaGraphIns gi = FEDC__SA_GRAPH_INS__INIT;
-        env_init(co, &m, session_round(co));
-        gi.counter = s->counter;
-        gi.id = (uint32_t)i;
-        gi.h = (uint32_t)s->srv.h;
-        gi.n_members = (size_t)s->n;
-        gi.members = mp;
-        m.body_case = FEDC__ENVELOPE__BODY_SA_GRAPH_INS;
-        m.sa_graph_ins = &gi;
+        fedc_msg m;
+        env_init(co, &m, FEDC_MSG_SA_GRAPH_INS, session_round(co));
+        m.sa_graph_ins.counter = s->counter;
+        m.sa_graph_ins.id = (uint32_t)i;
+        m.sa_graph_ins.h = (uint32_t)s->srv.h;
+        m.sa_graph_ins.n_members = (size_t)s->n;
+        m.sa_graph_ins.members = mem;
         s->member[i]->sa_answered = 0;
         (void)send_to(co, s->member[i], &m);
     }
     free(mem);
-    free(mp);
     s->step = SA_GRAPH;
     s->deadline = fedc_clock_s() + co->cfg->round_timeout_s;
 }
@@ -338,12 +303,7 @@ static void open_masking(coord *co) {
         return;
     }
     fedc_sa_sealed *boxes = malloc(sizeof *boxes * (size_t)s->srv.size);
-    Fedc__SaSealed *msg = malloc(sizeof *msg * (size_t)s->srv.size);
-    Fedc__SaSealed **mp = malloc(sizeof *mp * (size_t)s->srv.size);
-    if (!boxes || !msg || !mp) {
-        free(boxes);
-        free(msg);
-        free(mp);
+    if (!boxes) {
         fail(co, "out of memory");
         return;
     }
@@ -353,27 +313,14 @@ static void open_masking(coord *co) {
         if (c->sa_answered)
             continue;
         int k = fedc_sa_server_routed(&s->srv, (uint32_t)id, boxes);
-        for (int j = 0; j < k; j++) {
-            fedc__sa_sealed__init(&msg[j]);
-            msg[j].from = boxes[j].from;
-            msg[j].to = boxes[j].to;
-            msg[j].ct.data = boxes[j].ct;
-            msg[j].ct.len = FEDC_SA_SHARE_CT;
-            mp[j] = &msg[j];
-        }
-        Fedc__Envelope m;
-        Fedc__SaMaskIns mi = FEDC__SA_MASK_INS__INIT;
-        env_init(co, &m, session_round(co));
-        mi.counter = s->counter;
-        mi.n_shares = (size_t)k;
-        mi.shares = mp;
-        m.body_case = FEDC__ENVELOPE__BODY_SA_MASK_INS;
-        m.sa_mask_ins = &mi;
+        fedc_msg m;
+        env_init(co, &m, FEDC_MSG_SA_MASK_INS, session_round(co));
+        m.sa_mask_ins.counter = s->counter;
+        m.sa_mask_ins.n_shares = (size_t)k;
+        m.sa_mask_ins.shares = boxes;
         (void)send_to(co, c, &m);
     }
     free(boxes);
-    free(msg);
-    free(mp);
     s->step = SA_MASKED;
     /* Masked inputs come after the clients' work (training), which began with the session:
      * the round's deadline, but never less than one timeout from now, so that a member that
@@ -410,22 +357,20 @@ static void open_consist(coord *co) {
         c->sa_answered = !fedc_sa_server_in_u3(&s->srv, (uint32_t)id);
         if (c->sa_answered)
             continue;
-        Fedc__Envelope m;
-        Fedc__SaConsistIns ci = FEDC__SA_CONSIST_INS__INIT;
-        env_init(co, &m, session_round(co));
-        ci.counter = s->counter;
-        ci.n_survivors = (size_t)n_u3;
-        ci.survivors = u3;
+        fedc_msg m;
+        env_init(co, &m, FEDC_MSG_SA_CONSIST_INS, session_round(co));
+        fedc_sa_consist_ins *ci = &m.sa_consist_ins;
+        ci->counter = s->counter;
+        ci->n_survivors = (size_t)n_u3;
+        ci->survivors = u3;
         if (split && (uint32_t)id == u3[0]) {
             memcpy(alt, u3, 4 * (size_t)(n_u3 - 1));
-            ci.n_survivors = (size_t)(n_u3 - 1);
-            ci.survivors = alt;
+            ci->n_survivors = (size_t)(n_u3 - 1);
+            ci->survivors = alt;
             logm("misbehaving (fault injection): telling %s that %s dropped", c->name,
                  s->member[u3[n_u3 - 1]]->name);
             s->split_victim = id; /* its signature is relayed unchecked, as a liar would */
         }
-        m.body_case = FEDC__ENVELOPE__BODY_SA_CONSIST_INS;
-        m.sa_consist_ins = &ci;
         (void)send_to(co, c, &m);
     }
     free(u3);
@@ -446,12 +391,7 @@ static void open_unmask(coord *co) {
         return;
     }
     fedc_sa_sig *sg = malloc(sizeof *sg * (size_t)s->n);
-    Fedc__SaSig *msg = malloc(sizeof *msg * (size_t)s->n);
-    Fedc__SaSig **mp = malloc(sizeof *mp * (size_t)s->n);
-    if (!sg || !msg || !mp) {
-        free(sg);
-        free(msg);
-        free(mp);
+    if (!sg) {
         fail(co, "out of memory");
         return;
     }
@@ -464,26 +404,14 @@ static void open_unmask(coord *co) {
         if (c->sa_answered)
             continue;
         int k = fedc_sa_server_sigs_for(&s->srv, (uint32_t)id, sg);
-        for (int j = 0; j < k; j++) {
-            fedc__sa_sig__init(&msg[j]);
-            msg[j].id = sg[j].id;
-            msg[j].sig.data = sg[j].sig;
-            msg[j].sig.len = FEDC_SA_SIG_BYTES;
-            mp[j] = &msg[j];
-        }
-        Fedc__Envelope m;
-        Fedc__SaUnmaskIns ui = FEDC__SA_UNMASK_INS__INIT;
-        env_init(co, &m, session_round(co));
-        ui.counter = s->counter;
-        ui.n_sigs = (size_t)k;
-        ui.sigs = mp;
-        m.body_case = FEDC__ENVELOPE__BODY_SA_UNMASK_INS;
-        m.sa_unmask_ins = &ui;
+        fedc_msg m;
+        env_init(co, &m, FEDC_MSG_SA_UNMASK_INS, session_round(co));
+        m.sa_unmask_ins.counter = s->counter;
+        m.sa_unmask_ins.n_sigs = (size_t)k;
+        m.sa_unmask_ins.sigs = sg;
         (void)send_to(co, c, &m);
     }
     free(sg);
-    free(msg);
-    free(mp);
     s->unmask_sent = 1;
     if (dropped)
         logm("round %u: %d client(s) dropped after sharing their keys; their masks are removed "
@@ -604,7 +532,7 @@ static const char *refusal_name(uint32_t r) {
     }
 }
 
-void sa_client_out(coord *co, client *c, const Fedc__Error *err) {
+void sa_client_out(coord *co, client *c, const fedc_error *err) {
     sa_session *s = &co->sa;
     if (!s->active)
         return;
@@ -637,43 +565,42 @@ void sa_client_out(coord *co, client *c, const Fedc__Error *err) {
     }
 }
 
-static void refuse(coord *co, client *c, const Fedc__Envelope *e, fedc_err code, const char *why) {
-    logp(co, &c->peer, c->name, "%s: %s refused: %s", c->name, fedc_msg_body_name(e->body_case),
-         why);
+static void refuse(coord *co, client *c, const fedc_msg *e, fedc_err code, const char *why) {
+    logp(co, &c->peer, c->name, "%s: %s refused: %s", c->name, fedc_msg_kind_name(e->kind), why);
     fedc_net_send_error(co->ep, &c->peer, co->run_id, e->round, code, why);
 }
 
 /* The session counter a message names (every session message carries one). */
-static uint64_t msg_counter(const Fedc__Envelope *e) {
-    switch (e->body_case) {
-    case FEDC__ENVELOPE__BODY_SA_KEYS:
-        return e->sa_keys->counter;
-    case FEDC__ENVELOPE__BODY_SA_GRAPH:
-        return e->sa_graph->counter;
-    case FEDC__ENVELOPE__BODY_SA_SHARES:
-        return e->sa_shares->counter;
-    case FEDC__ENVELOPE__BODY_SA_MASKED:
-        return e->sa_masked->counter;
-    case FEDC__ENVELOPE__BODY_SA_CONSIST:
-        return e->sa_consist->counter;
-    case FEDC__ENVELOPE__BODY_SA_UNMASK:
-        return e->sa_unmask->counter;
+static uint64_t msg_counter(const fedc_msg *e) {
+    switch (e->kind) {
+    case FEDC_MSG_SA_KEYS:
+        return e->sa_keys.counter;
+    case FEDC_MSG_SA_GRAPH:
+        return e->sa_graph.counter;
+    case FEDC_MSG_SA_SHARES:
+        return e->sa_shares.counter;
+    case FEDC_MSG_SA_MASKED:
+        return e->sa_masked.counter;
+    case FEDC_MSG_SA_CONSIST:
+        return e->sa_consist.counter;
+    case FEDC_MSG_SA_UNMASK:
+        return e->sa_unmask.counter;
     default:
         return UINT64_MAX;
     }
 }
 
-static int msg_step(const Fedc__Envelope *e) {
-    switch (e->body_case) {
-    case FEDC__ENVELOPE__BODY_SA_KEYS:
+static int msg_step(const fedc_msg *e) {
+    switch (e->kind) {
+    case FEDC_MSG_SA_KEYS:
         return SA_KEYS;
-    case FEDC__ENVELOPE__BODY_SA_GRAPH:
+    case FEDC_MSG_SA_GRAPH:
         return SA_GRAPH;
-    case FEDC__ENVELOPE__BODY_SA_SHARES:
+    case FEDC_MSG_SA_SHARES:
         return SA_SHARES;
-    case FEDC__ENVELOPE__BODY_SA_MASKED:
+    case FEDC_MSG_SA_MASKED:
         return SA_MASKED;
-    case FEDC__ENVELOPE__BODY_SA_CONSIST:
+    case FEDC_MSG_SA_CONSIST:
         return SA_CONSIST;
     default:
         return SA_UNMASK;
@@ -682,11 +609,8 @@ static int msg_step(const Fedc__Envelope *e) {
 
 /* Step 0: the member's keys must carry its identity's signature for this session, or it is out
  * now (and until it joins again) instead of making its neighbours refuse the round later. */
-static void on_keys(coord *co, client *c, const Fedc__SaKeys *k) {
-    memcpy(c->sa_adv.pk_c, k->pk_c.data, 32);
-    memcpy(c->sa_adv.pk_s, k->pk_s.data, 32);
-    memcpy(c->sa_adv.commit, k->commit.data, 32);
-    memcpy(c->sa_adv.sig, k->sig.data, FEDC_SA_SIG_BYTES);
+static void on_keys(coord *co, client *c, const fedc_sa_keys *k) {
+    c->sa_adv = k->adv;
     const uint8_t *pk = allow_key(co, c->name);
     if (co->secure &&
         (!pk || fedc_sa_adv_verify(&c->sa_adv, pk, co->run_id, co->sa.counter, c->name))) {
@@ -699,7 +623,7 @@ static void on_keys(coord *co, client *c, const Fedc__SaKeys *k) {
 
 /* Step 4: a signature the members would not accept is dropped here, so that it cannot make an
  * honest member count short. */
-static fedc_err on_consist(coord *co, client *c, const Fedc__SaConsist *m, fedc_diag *d) {
+static fedc_err on_consist(coord *co, client *c, const fedc_sa_consist *m, fedc_diag *d) {
     sa_session *s = &co->sa;
     const uint8_t *pk = allow_key(co, c->name);
     if (co->secure && c->sa_id != s->split_victim) {
@@ -709,7 +633,7 @@ static fedc_err on_consist(coord *co, client *c, const Fedc__SaConsist *m, fedc_
             return FEDC_ENOMEM;
         }
         int n_u3 = fedc_sa_server_u3(&s->srv, u3);
-        fedc_err rc = pk ? fedc_sa_consist_verify(m->sig.data, pk, s->srv.sid, (uint32_t)c->sa_id,
+        fedc_err rc = pk ? fedc_sa_consist_verify(m->sig, pk, s->srv.sid, (uint32_t)c->sa_id,
                                                   s->view, u3, n_u3)
                          : FEDC_ECHECKSUM;
         free(u3);
@@ -718,11 +642,10 @@ static fedc_err on_consist(coord *co, client *c, const Fedc__SaConsist *m, fedc_
             return rc;
         }
     }
-    return fedc_sa_server_consist(&s->srv, (uint32_t)c->sa_id, m->sig.data, d);
+    return fedc_sa_server_consist(&s->srv, (uint32_t)c->sa_id, m->sig, d);
 }
 
-void sa_on_msg(coord *co, client *c, const fedc_inbox *in) {
-    const Fedc__Envelope *e = in->msg;
+void sa_on_msg(coord *co, client *c, const fedc_msg *e) {
     sa_session *s = &co->sa;
     char why[FEDC_DIAG_MAX + 96];
     if (!s->active || msg_counter(e) != s->counter || e->round != session_round(co)) {
@@ -743,41 +666,31 @@ void sa_on_msg(coord *co, client *c, const fedc_inbox *in) {
     fedc_diag d;
     fedc_err rc = FEDC_OK;
     c->sa_answered = 1; /* one answer per step, accepted or not */
-    switch (e->body_case) {
-    case FEDC__ENVELOPE__BODY_SA_KEYS:
-        on_keys(co, c, e->sa_keys);
+    switch (e->kind) {
+    case FEDC_MSG_SA_KEYS:
+        on_keys(co, c, &e->sa_keys);
         return;
-    case FEDC__ENVELOPE__BODY_SA_GRAPH:
-        rc = fedc_sa_server_graph_r(&s->srv, (uint32_t)c->sa_id, e->sa_graph->r.data, &d);
+    case FEDC_MSG_SA_GRAPH:
+        rc = fedc_sa_server_graph_r(&s->srv, (uint32_t)c->sa_id, e->sa_graph.r, &d);
         break;
-    case FEDC__ENVELOPE__BODY_SA_SHARES: {
-        const Fedc__SaShares *sh = e->sa_shares;
-        fedc_sa_sealed *b = malloc(sizeof *b * (sh->n_shares ? sh->n_shares : 1));
-        if (!b) {
-            refuse(co, c, e, FEDC_ENOMEM, "out of memory");
-            return;
-        }
-        for (size_t j = 0; j < sh->n_shares; j++) {
-            b[j].from = sh->shares[j]->from;
-            b[j].to = sh->shares[j]->to;
-            memcpy(b[j].ct, sh->shares[j]->ct.data, FEDC_SA_SHARE_CT);
-        }
-        rc = fedc_sa_server_shares(&s->srv, (uint32_t)c->sa_id, b, (int)sh->n_shares, &d);
-        free(b);
+    case FEDC_MSG_SA_SHARES:
+        rc = fedc_sa_server_shares(&s->srv, (uint32_t)c->sa_id, e->sa_shares.shares,
+                                   (int)e->sa_shares.n_shares, &d);
         break;
-    }
-    case FEDC__ENVELOPE__BODY_SA_MASKED: {
-        if (e->sa_masked->count != s->len) {
+    case FEDC_MSG_SA_MASKED: {
+        const fedc_sa_masked *sm = &e->sa_masked;
+        if (sm->count != s->len) {
             snprintf(why, sizeof why, "%llu values, the session sums %zu",
-                     (unsigned long long)e->sa_masked->count, s->len);
+                     (unsigned long long)sm->count, s->len);
             refuse(co, c, e, FEDC_EMISMATCH, why);
             return;
         }
+        const uint8_t *raw = sm->values;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         /* The raw frame is the vector; add it in place when aligned. */
-        if (((uintptr_t)in->raw % _Alignof(uint32_t)) == 0) {
+        if (((uintptr_t)raw % _Alignof(uint32_t)) == 0) {
             rc = fedc_sa_server_masked(&s->srv, (uint32_t)c->sa_id,
-                                       (const uint32_t *)(const void *)in->raw, &d);
+                                       (const uint32_t *)(const void *)raw, &d);
             break;
         }
 #endif
@@ -787,7 +700,7 @@ void sa_on_msg(coord *co, client *c, const fedc_inbox *in) {
             return;
         }
         for (size_t i = 0; i < s->len; i++) {
-            const uint8_t *p = in->raw + 4 * i;
+            const uint8_t *p = raw + 4 * i;
             y[i] =
                 (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         }
@@ -795,25 +708,13 @@ void sa_on_msg(coord *co, client *c, const fedc_inbox *in) {
         free(y);
         break;
     }
-    case FEDC__ENVELOPE__BODY_SA_CONSIST:
-        rc = on_consist(co, c, e->sa_consist, &d);
+    case FEDC_MSG_SA_CONSIST:
+        rc = on_consist(co, c, &e->sa_consist, &d);
         break;
-    default: {
-        const Fedc__SaUnmask *u = e->sa_unmask;
-        fedc_sa_reveal *r = malloc(sizeof *r * (u->n_shares ? u->n_shares : 1));
-        if (!r) {
-            refuse(co, c, e, FEDC_ENOMEM, "out of memory");
-            return;
-        }
-        for (size_t j = 0; j < u->n_shares; j++) {
-            r[j].owner = u->shares[j]->owner;
-            r[j].kind = (int)u->shares[j]->kind;
-            memcpy(r[j].share, u->shares[j]->share.data, 32);
-        }
-        rc = fedc_sa_server_reveal(&s->srv, (uint32_t)c->sa_id, r, (int)u->n_shares, &d);
-        free(r);
+    default:
+        rc = fedc_sa_server_reveal(&s->srv, (uint32_t)c->sa_id, e->sa_unmask.shares,
+                                   (int)e->sa_unmask.n_shares, &d);
         break;
-    }
     }
     if (rc)
         refuse(co, c, e, rc, d.msg);

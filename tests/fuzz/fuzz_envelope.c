@@ -4,7 +4,8 @@
  * sanitizers' checks (no crash, leak or undefined behaviour), it checks the codec's contract:
  * a refusal leaves *out NULL and names the problem, and an accepted message keeps the promises
  * that receivers rely on (tensor sizes and finite values, counts that add up, a re-packed copy is
- * accepted again). A broken promise aborts, which libFuzzer reports as a crash. */
+ * accepted again, and so is its typed view of msg.h sent again). A broken promise aborts, which
+ * libFuzzer reports as a crash. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,57 @@ static void check_accepted(const Fedc__Envelope *e, const fedc_msg_expect *x, co
     }
 }
 
+/* Encodes the typed message m (envelope and raw frame) and decodes it again under x into a view
+ * (*env and *mem hold what it borrows from); the re-encoded envelope goes to *buf. */
+static void typed_again(const fedc_msg *m, const fedc_msg_expect *x, uint8_t **buf, size_t *len,
+                        Fedc__Envelope **env, fedc_msg *out, void **mem) {
+    fedc_diag d;
+    d.msg[0] = '\0';
+    if (fedc_msg_encode(buf, len, m, &d) != FEDC_OK)
+        broken("the typed view of an accepted message does not encode", d.msg);
+    fedc_msg_expect xx = *x;
+    size_t raw_len = 0;
+    const void *raw = fedc_msg_raw(m, &raw_len);
+    xx.raw = raw;
+    xx.raw_len = raw_len;
+    if (fedc_msg_unpack(env, *buf, *len, &xx, &d) != FEDC_OK)
+        broken("the typed view of an accepted message, sent again, is refused", d.msg);
+    if (fedc_msg_view(out, mem, *env, raw, raw_len, &d) != FEDC_OK)
+        broken("no typed view of a re-encoded message", d.msg);
+}
+
+/* What the programs get (msg.h): the typed view of an accepted message. Sent again, it must be
+ * accepted under the same expectation, and its encoding must be stable from then on (the view
+ * loses nothing the receiver checked). */
+static void check_typed(const Fedc__Envelope *e, const fedc_msg_expect *x) {
+    fedc_msg v;
+    void *mem = NULL;
+    fedc_diag d;
+    d.msg[0] = '\0';
+    if (fedc_msg_view(&v, &mem, e, x->raw, x->raw ? x->raw_len : 0, &d) != FEDC_OK)
+        broken("no typed view of an accepted message", d.msg);
+    if ((int)v.kind != (int)e->body_case)
+        broken("typed view of another kind", fedc_msg_kind_name(v.kind));
+    uint8_t *b1 = NULL, *b2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    Fedc__Envelope *e1 = NULL, *e2 = NULL;
+    fedc_msg v1, v2;
+    void *m1 = NULL, *m2 = NULL;
+    typed_again(&v, x, &b1, &n1, &e1, &v1, &m1);
+    typed_again(&v1, x, &b2, &n2, &e2, &v2, &m2);
+    size_t r1 = 0, r2 = 0;
+    const void *raw1 = fedc_msg_raw(&v1, &r1), *raw2 = fedc_msg_raw(&v2, &r2);
+    if (n1 != n2 || memcmp(b1, b2, n1) != 0 || r1 != r2 || (r1 && memcmp(raw1, raw2, r1) != 0))
+        broken("the typed view's encoding is not stable", fedc_msg_kind_name(v.kind));
+    free(b1);
+    free(b2);
+    fedc_msg_free(&e1);
+    fedc_msg_free(&e2);
+    free(m1);
+    free(m2);
+    free(mem);
+}
+
 /* Unpacks under x and checks the outcome; repack: also check that a re-packed copy passes. */
 static void one(const uint8_t *data, size_t size, const fedc_msg_expect *x, int repack) {
     Fedc__Envelope *e = (Fedc__Envelope *)&e; /* not NULL: the codec must clear it */
@@ -100,6 +152,7 @@ static void one(const uint8_t *data, size_t size, const fedc_msg_expect *x, int 
     if (!e)
         broken("accepted message is NULL", "");
     check_accepted(e, x, "first decode");
+    check_typed(e, x);
     if (repack) {
         uint8_t *buf = NULL;
         size_t len = 0;

@@ -40,14 +40,6 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void base(Fedc__Envelope *e, uint32_t round) {
-    fedc__envelope__init(e);
-    e->version = FEDC_PROTOCOL_VERSION;
-    e->run_id.data = (uint8_t *)RUN;
-    e->run_id.len = FEDC_RUN_ID_BYTES;
-    e->round = round;
-}
-
 static fedc_msg_expect expect(int64_t round, uint64_t n_params) {
     fedc_msg_expect x = {0};
     x.run_id = RUN;
@@ -57,15 +49,9 @@ static fedc_msg_expect expect(int64_t round, uint64_t n_params) {
 }
 
 static void send_heartbeat(fedc_endpoint *e, const fedc_peer *to, uint32_t round, uint64_t seq) {
-    Fedc__Envelope m;
-    Fedc__Heartbeat h;
-    base(&m, round);
-    fedc__heartbeat__init(&h);
-    h.seq = seq;
-    m.body_case = FEDC__ENVELOPE__BODY_HEARTBEAT;
-    m.heartbeat = &h;
+    fedc_heartbeat h = {seq};
     fedc_diag d;
-    assert_int_equal(fedc_net_send(e, to, &m, NULL, 0, &d), FEDC_OK);
+    assert_int_equal(fedc_net_send_heartbeat(e, to, RUN, round, &h, &d), FEDC_OK);
 }
 
 static void test_both_ways_with_raw_frame(void **state) {
@@ -76,26 +62,27 @@ static void test_both_ways_with_raw_frame(void **state) {
     float v[1000];
     for (int i = 0; i < 1000; i++)
         v[i] = (float)i * 0.001f - 0.5f;
-    Fedc__Envelope m;
-    Fedc__FitRes f;
-    Fedc__Tensor t;
-    base(&m, 3);
-    fedc__fit_res__init(&f);
-    fedc__tensor__init(&t);
-    t.count = 1000;
-    f.update = &t;
+    fedc_fit_res f;
+    memset(&f, 0, sizeof f);
+    f.update.count = 1000;
+    f.update.data = v;
     f.n_examples = 50;
     f.train_loss = 0.3;
-    m.body_case = FEDC__ENVELOPE__BODY_FIT_RES;
-    m.fit_res = &f;
-    assert_int_equal(fedc_net_send(p->dealer, NULL, &m, v, sizeof v, &d), FEDC_OK);
+    assert_int_equal(fedc_net_send_fit_res(p->dealer, NULL, RUN, 3, &f, &d), FEDC_OK);
     fedc_msg_expect x = expect(3, 1000);
     assert_int_equal(fedc_net_recv(p->router, &in, &x, 5000, &d), FEDC_OK);
     assert_true(in.from.len > 0);
-    assert_int_equal(in.msg->body_case, FEDC__ENVELOPE__BODY_FIT_RES);
+    assert_int_equal(in.msg.kind, FEDC_MSG_FIT_RES);
+    assert_int_equal(in.msg.round, 3);
+    assert_memory_equal(in.msg.run_id, RUN, FEDC_RUN_ID_BYTES);
     assert_int_equal(in.raw_len, sizeof v);
+    assert_int_equal(in.msg.fit_res.n_examples, 50);
+    assert_true(in.msg.fit_res.train_loss == 0.3);
+    /* The view's tensor is the raw frame itself, not a copy. */
+    assert_int_equal(in.msg.fit_res.update.count, 1000);
+    assert_ptr_equal(in.msg.fit_res.update.data, in.raw);
     float back[1000];
-    fedc_tensor_unpack(back, in.msg->fit_res->update, in.raw);
+    fedc_tensor_read(back, &in.msg.fit_res.update);
     assert_memory_equal(back, v, sizeof v);
     fedc_peer who = in.from;
     fedc_inbox_release(&in);
@@ -103,7 +90,8 @@ static void test_both_ways_with_raw_frame(void **state) {
     send_heartbeat(p->router, &who, 3, 42);
     fedc_msg_expect y = expect(3, 0);
     assert_int_equal(fedc_net_recv(p->dealer, &in, &y, 5000, &d), FEDC_OK);
-    assert_int_equal(in.msg->heartbeat->seq, 42);
+    assert_int_equal(in.msg.kind, FEDC_MSG_HEARTBEAT);
+    assert_int_equal(in.msg.heartbeat.seq, 42);
     fedc_inbox_release(&in);
 }
 
@@ -117,14 +105,16 @@ static void test_refused_then_still_serving(void **state) {
     fedc_msg_expect x = expect(3, 0);
     assert_int_equal(fedc_net_recv(p->router, &in, &x, 5000, &d), FEDC_EFORMAT);
     assert_non_null(strstr(d.msg, "malformed"));
-    assert_null(in.msg);
+    assert_int_equal(in.msg.kind, FEDC_MSG_NONE);
     assert_true(in.from.len > 0);
     fedc_net_send_error(p->router, &in.from, RUN, 3, FEDC_EFORMAT, d.msg);
     fedc_inbox_release(&in);
     fedc_msg_expect y = expect(3, 0);
     assert_int_equal(fedc_net_recv(p->dealer, &in, &y, 5000, &d), FEDC_OK);
-    assert_int_equal(in.msg->body_case, FEDC__ENVELOPE__BODY_ERROR);
-    assert_non_null(strstr(in.msg->error->reason, "malformed"));
+    assert_int_equal(in.msg.kind, FEDC_MSG_ERROR);
+    assert_int_equal(in.msg.error.code, FEDC_EFORMAT);
+    assert_int_equal(in.msg.error.kind, FEDC_ERROR_NOTE);
+    assert_non_null(strstr(in.msg.error.reason, "malformed"));
     fedc_inbox_release(&in);
     /* A stale round is refused with the round named. */
     send_heartbeat(p->dealer, NULL, 2, 1);
@@ -141,7 +131,7 @@ static void test_refused_then_still_serving(void **state) {
     /* The ROUTER still serves the same peer. */
     send_heartbeat(p->dealer, NULL, 3, 7);
     assert_int_equal(fedc_net_recv(p->router, &in, &x, 5000, &d), FEDC_OK);
-    assert_int_equal(in.msg->heartbeat->seq, 7);
+    assert_int_equal(in.msg.heartbeat.seq, 7);
     fedc_inbox_release(&in);
 }
 
@@ -149,13 +139,8 @@ static void test_unknown_peer_and_timeout(void **state) {
     pair *p = *state;
     fedc_diag d;
     fedc_peer ghost = {.id = {0, 1, 2, 3}, .len = 4};
-    Fedc__Envelope m;
-    Fedc__Heartbeat h;
-    base(&m, 0);
-    fedc__heartbeat__init(&h);
-    m.body_case = FEDC__ENVELOPE__BODY_HEARTBEAT;
-    m.heartbeat = &h;
-    assert_int_equal(fedc_net_send(p->router, &ghost, &m, NULL, 0, &d), FEDC_EIO);
+    fedc_heartbeat h = {0};
+    assert_int_equal(fedc_net_send_heartbeat(p->router, &ghost, RUN, 0, &h, &d), FEDC_EIO);
     assert_non_null(strstr(d.msg, "not connected"));
     fedc_inbox in;
     fedc_msg_expect x = expect(-1, 0);
@@ -180,13 +165,14 @@ static void test_oversize_refused_with_sizes(void **state) {
     assert_non_null(
         strstr(d.msg, "message of 1500 bytes exceeds the receiver's limit of 1000 bytes"));
     assert_true(in.from.len > 0);
-    assert_null(in.msg);
+    assert_int_equal(in.msg.kind, FEDC_MSG_NONE);
     fedc_net_send_error(r, &in.from, RUN, 0, FEDC_ERANGE, d.msg);
     fedc_inbox_release(&in);
     fedc_msg_expect y = expect(-1, 0);
     assert_int_equal(fedc_net_recv(c, &in, &y, 5000, &d), FEDC_OK);
-    assert_int_equal(in.msg->body_case, FEDC__ENVELOPE__BODY_ERROR);
-    assert_non_null(strstr(in.msg->error->reason, "1500 bytes"));
+    assert_int_equal(in.msg.kind, FEDC_MSG_ERROR);
+    assert_int_equal(in.msg.error.code, FEDC_ERANGE);
+    assert_non_null(strstr(in.msg.error.reason, "1500 bytes"));
     fedc_inbox_release(&in);
     /* Two frames: the limit counts the whole message (envelope and raw frame). */
     assert_true(zmq_send(fedc_net_socket(c), big, 600, ZMQ_SNDMORE) >= 0);

@@ -2,6 +2,8 @@
  * of a message before deciding, so a refused message never leaves stray frames behind. */
 #include "fedc/transport.h"
 
+#include "fedc/codec.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -556,6 +558,28 @@ static int send_frame(void *sock, const void *data, size_t len, int more) {
     return zmq_send(sock, data, len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)) < 0 ? -1 : 0;
 }
 
+/* The frames of one message: [routing id] envelope [raw]; `what` names it in errors. */
+static fedc_err send_frames(fedc_endpoint *e, const fedc_peer *to, const uint8_t *env,
+                            size_t env_len, const void *raw, size_t raw_len, const char *what,
+                            fedc_diag *d) {
+    int fail = 0;
+    if (e->router)
+        fail = send_frame(e->sock, to->id, to->len, 1);
+    if (!fail)
+        fail = send_frame(e->sock, env, env_len, raw != NULL);
+    if (!fail && raw)
+        fail = send_frame(e->sock, raw, raw_len, 0);
+    if (fail) {
+        int err = zmq_errno();
+        fedc_diag_set(d, "cannot send %s: %s", what,
+                      err == EHOSTUNREACH ? "the peer is not connected"
+                      : err == EAGAIN     ? "send queue full"
+                                          : zmq_strerror(err));
+        return FEDC_EIO;
+    }
+    return FEDC_OK;
+}
+
 fedc_err fedc_net_send(fedc_endpoint *e, const fedc_peer *to, const Fedc__Envelope *m,
                        const void *raw, size_t raw_len, fedc_diag *d) {
     uint8_t *buf = NULL;
@@ -565,24 +589,61 @@ fedc_err fedc_net_send(fedc_endpoint *e, const fedc_peer *to, const Fedc__Envelo
         fedc_diag_set(d, "cannot encode %s", fedc_msg_body_name(m->body_case));
         return rc;
     }
-    int fail = 0;
-    if (e->router)
-        fail = send_frame(e->sock, to->id, to->len, 1);
-    if (!fail)
-        fail = send_frame(e->sock, buf, len, raw != NULL);
-    if (!fail && raw)
-        fail = send_frame(e->sock, raw, raw_len, 0);
+    rc = send_frames(e, to, buf, len, raw, raw_len, fedc_msg_body_name(m->body_case), d);
     free(buf);
-    if (fail) {
-        int err = zmq_errno();
-        fedc_diag_set(d, "cannot send %s: %s", fedc_msg_body_name(m->body_case),
-                      err == EHOSTUNREACH ? "the peer is not connected"
-                      : err == EAGAIN     ? "send queue full"
-                                          : zmq_strerror(err));
-        return FEDC_EIO;
-    }
-    return FEDC_OK;
+    return rc;
 }
+
+fedc_err fedc_net_send_msg(fedc_endpoint *e, const fedc_peer *to, const fedc_msg *m, size_t *sent,
+                           fedc_diag *d) {
+    uint8_t *buf = NULL;
+    size_t len = 0, raw_len = 0;
+    fedc_err rc = fedc_msg_encode(&buf, &len, m, d);
+    if (rc)
+        return rc;
+    /* The tensor goes from the caller's memory: ZeroMQ copies it into its frame, once. */
+    const void *raw = fedc_msg_raw(m, &raw_len);
+    rc = send_frames(e, to, buf, len, raw, raw_len, fedc_msg_kind_name(m->kind), d);
+    free(buf);
+    if (!rc && sent)
+        *sent = len + raw_len;
+    return rc;
+}
+
+#define SEND_FN(name, KIND, member, type)                                                          \
+    fedc_err fedc_net_send_##name(fedc_endpoint *e, const fedc_peer *to, const uint8_t *run_id,    \
+                                  uint32_t round, const type *b, fedc_diag *d) {                   \
+        fedc_msg m;                                                                                \
+        memset(&m, 0, sizeof m);                                                                   \
+        m.kind = KIND;                                                                             \
+        m.run_id = run_id;                                                                         \
+        m.round = round;                                                                           \
+        m.member = *b;                                                                             \
+        return fedc_net_send_msg(e, to, &m, NULL, d);                                              \
+    }
+SEND_FN(join, FEDC_MSG_JOIN, join, fedc_join)
+SEND_FN(welcome, FEDC_MSG_WELCOME, welcome, fedc_welcome)
+SEND_FN(stats_request, FEDC_MSG_STATS_REQUEST, stats_request, fedc_stats_request)
+SEND_FN(stats, FEDC_MSG_STATS, stats, fedc_stats)
+SEND_FN(fit_ins, FEDC_MSG_FIT_INS, fit_ins, fedc_fit_ins)
+SEND_FN(fit_res, FEDC_MSG_FIT_RES, fit_res, fedc_fit_res)
+SEND_FN(evaluate_ins, FEDC_MSG_EVALUATE_INS, evaluate_ins, fedc_evaluate_ins)
+SEND_FN(evaluate_res, FEDC_MSG_EVALUATE_RES, evaluate_res, fedc_evaluate_res)
+SEND_FN(heartbeat, FEDC_MSG_HEARTBEAT, heartbeat, fedc_heartbeat)
+SEND_FN(error_msg, FEDC_MSG_ERROR, error, fedc_error)
+SEND_FN(bye_msg, FEDC_MSG_BYE, bye, fedc_bye)
+SEND_FN(sa_keys, FEDC_MSG_SA_KEYS, sa_keys, fedc_sa_keys)
+SEND_FN(sa_share_ins, FEDC_MSG_SA_SHARE_INS, sa_share_ins, fedc_sa_share_ins)
+SEND_FN(sa_shares, FEDC_MSG_SA_SHARES, sa_shares, fedc_sa_boxes)
+SEND_FN(sa_mask_ins, FEDC_MSG_SA_MASK_INS, sa_mask_ins, fedc_sa_boxes)
+SEND_FN(sa_masked, FEDC_MSG_SA_MASKED, sa_masked, fedc_sa_masked)
+SEND_FN(sa_unmask_ins, FEDC_MSG_SA_UNMASK_INS, sa_unmask_ins, fedc_sa_unmask_ins)
+SEND_FN(sa_unmask, FEDC_MSG_SA_UNMASK, sa_unmask, fedc_sa_unmask)
+SEND_FN(sa_graph_ins, FEDC_MSG_SA_GRAPH_INS, sa_graph_ins, fedc_sa_graph_ins)
+SEND_FN(sa_graph, FEDC_MSG_SA_GRAPH, sa_graph, fedc_sa_graph_msg)
+SEND_FN(sa_consist_ins, FEDC_MSG_SA_CONSIST_INS, sa_consist_ins, fedc_sa_consist_ins)
+SEND_FN(sa_consist, FEDC_MSG_SA_CONSIST, sa_consist, fedc_sa_consist)
+#undef SEND_FN
 
 fedc_err fedc_blob_new(fedc_blob **out, size_t len) {
     *out = NULL;
@@ -641,7 +702,12 @@ fedc_err fedc_net_send_packed(fedc_endpoint *e, const fedc_peer *to, const uint8
 }
 
 void fedc_inbox_release(fedc_inbox *in) {
-    fedc_msg_free(&in->msg);
+    Fedc__Envelope *env = in->env;
+    fedc_msg_free(&env);
+    in->env = NULL;
+    free(in->view_mem);
+    in->view_mem = NULL;
+    memset(&in->msg, 0, sizeof in->msg);
     if (in->raw_msg) {
         zmq_msg_close(in->raw_msg);
         free(in->raw_msg);
@@ -649,6 +715,10 @@ void fedc_inbox_release(fedc_inbox *in) {
     in->raw_msg = NULL;
     in->raw = NULL;
     in->raw_len = 0;
+}
+
+const Fedc__Envelope *fedc_inbox_envelope(const fedc_inbox *in) {
+    return in->env;
 }
 
 fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *x, int timeout_ms,
@@ -716,13 +786,15 @@ fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *
             xx.raw = zmq_msg_data(&frames[first + 1]);
             xx.raw_len = zmq_msg_size(&frames[first + 1]);
         }
-        rc = fedc_msg_unpack(&in->msg, zmq_msg_data(&frames[first]), zmq_msg_size(&frames[first]),
-                             &xx, d);
+        Fedc__Envelope *env = NULL;
+        rc = fedc_msg_unpack(&env, zmq_msg_data(&frames[first]), zmq_msg_size(&frames[first]), &xx,
+                             d);
+        in->env = env;
         if (!rc && payload == 2) {
             /* Keep the frame itself (no copy of a large tensor): it lives until release. */
             in->raw_msg = malloc(sizeof(zmq_msg_t));
             if (!in->raw_msg) {
-                fedc_msg_free(&in->msg);
+                fedc_diag_set(d, "out of memory receiving a message");
                 rc = FEDC_ENOMEM;
             } else {
                 zmq_msg_init(in->raw_msg);
@@ -730,6 +802,15 @@ fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *
                 in->raw = zmq_msg_data(in->raw_msg);
                 in->raw_len = zmq_msg_size(in->raw_msg);
             }
+        }
+        /* The view points into the kept frame (a small frame's bytes live inside the zmq_msg_t,
+         * so only after the move are they where they stay). */
+        if (!rc)
+            rc = fedc_msg_view(&in->msg, &in->view_mem, env, in->raw, in->raw_len, d);
+        if (rc) {
+            fedc_msg_free(&env);
+            in->env = NULL;
+            memset(&in->msg, 0, sizeof in->msg);
         }
         in->bytes = 0;
         for (int i = 0; i < count; i++)
@@ -749,45 +830,22 @@ void fedc_net_send_error(fedc_endpoint *e, const fedc_peer *to, const uint8_t *r
 
 void fedc_net_send_bye(fedc_endpoint *e, const fedc_peer *to, const uint8_t *run_id, uint32_t round,
                        int code, const char *reason) {
-    Fedc__Envelope m = FEDC__ENVELOPE__INIT;
-    Fedc__Bye bye = FEDC__BYE__INIT;
-    char text[FEDC_REASON_MAX + 1];
-    snprintf(text, sizeof text, "%s", reason);
-    m.version = FEDC_PROTOCOL_VERSION;
-    if (run_id) {
-        m.run_id.data = (uint8_t *)run_id;
-        m.run_id.len = FEDC_RUN_ID_BYTES;
-    }
-    m.round = round;
-    bye.reason = text;
-    bye.code = (uint32_t)code;
-    m.body_case = FEDC__ENVELOPE__BODY_BYE;
-    m.bye = &bye;
+    fedc_bye b = {(fedc_bye_code)code, reason};
     fedc_diag ignore;
-    if (fedc_net_send(e, to, &m, NULL, 0, &ignore) != FEDC_OK) {
+    if (fedc_net_send_bye_msg(e, to, run_id, round, &b, &ignore) != FEDC_OK) {
         /* Best effort, as for errors. */
     }
 }
 
 void fedc_net_send_error_kind(fedc_endpoint *e, const fedc_peer *to, const uint8_t *run_id,
                               uint32_t round, fedc_err code, int kind, const char *reason) {
-    Fedc__Envelope m = FEDC__ENVELOPE__INIT;
-    Fedc__Error err = FEDC__ERROR__INIT;
-    char text[FEDC_REASON_MAX + 1];
-    snprintf(text, sizeof text, "%s", reason);
-    m.version = FEDC_PROTOCOL_VERSION;
-    if (run_id) {
-        m.run_id.data = (uint8_t *)run_id;
-        m.run_id.len = FEDC_RUN_ID_BYTES;
-    }
-    m.round = round;
-    err.code = (uint32_t) - (int)code;
-    err.reason = text;
-    err.kind = (uint32_t)kind;
-    m.body_case = FEDC__ENVELOPE__BODY_ERROR;
-    m.error = &err;
+    fedc_error err;
+    memset(&err, 0, sizeof err);
+    err.code = code;
+    err.reason = reason;
+    err.kind = (fedc_error_kind)kind;
     fedc_diag ignore;
-    if (fedc_net_send(e, to, &m, NULL, 0, &ignore) != FEDC_OK) {
+    if (fedc_net_send_error_msg(e, to, run_id, round, &err, &ignore) != FEDC_OK) {
         /* Best effort: the peer may already be gone; the caller logs the original problem. */
     }
 }

@@ -1,5 +1,9 @@
 /* The wire codec: protobuf envelopes (proto/fedc.proto) in and out, with validation.
  *
+ * Only core/net and tests that forge messages (as an attacker would) include this header: the
+ * programs build and read the plain structs of msg.h, which core/net converts (msg.c), so no code
+ * above core/net depends on protobuf-c. Not installed.
+ *
  * Nothing a peer sends is used before fedc_msg_unpack has checked it: the protocol version, the
  * run id and round the receiver expects, the body's sizes and dimensions against the agreed model
  * and schema, and that every float is finite. A failure comes back as an error code plus one
@@ -15,50 +19,8 @@
 
 #include "fedc.pb-c.h"
 #include "fedc/err.h"
-
-#define FEDC_PROTOCOL_VERSION 2u
-#define FEDC_RUN_ID_BYTES 16
-#define FEDC_NAME_MAX 64
-#define FEDC_REASON_MAX 1024
-#define FEDC_MAX_FEATURES 100000
-#define FEDC_MAX_CLASSES 65536
-/* A model of the clients' own: its name's length and its parameter count (4 GiB of float32). */
-#define FEDC_MODEL_KIND_MAX 64
-#define FEDC_MAX_PARAMS (1ull << 30)
-#define FEDC_EVAL_HIST_MAX 100000
-
-/* Reason of the Error the coordinator sends to a connection it does not know (for example after
- * it restarted): the client answers by joining again (the kind FEDC_ERROR_JOIN_AGAIN says so). */
-#define FEDC_WIRE_NOT_JOINED "not joined: send a join first"
-
-/* Why a peer says goodbye (Bye.code); receivers act on the code, the reason is for people. */
-typedef enum fedc_bye_code {
-    FEDC_BYE_LEAVING = 0,  /* going away for now (shutting down; a client leaving) */
-    FEDC_BYE_COMPLETE = 1, /* the run is complete */
-    FEDC_BYE_REFUSED = 2,  /* the receiver is refused (its data does not match, ...) */
-    FEDC_BYE_FAILED = 3,   /* the run failed and will not go on */
-    FEDC_BYE_MAX = FEDC_BYE_FAILED
-} fedc_bye_code;
-
-/* What an Error asks of its receiver (Error.kind), beside its fedc_err code. */
-typedef enum fedc_error_kind {
-    FEDC_ERROR_NOTE = 0,       /* a message was refused; nothing more to do */
-    FEDC_ERROR_JOIN_AGAIN = 1, /* the sender does not know us (it restarted, another run): join */
-    FEDC_ERROR_KIND_MAX = FEDC_ERROR_JOIN_AGAIN
-} fedc_error_kind;
-
-/* What the receiver expects of the next message. Zero / NULL fields are not checked. */
-typedef struct fedc_msg_expect {
-    const uint8_t *run_id; /* FEDC_RUN_ID_BYTES, or NULL to accept any (a first Join) */
-    int64_t round;         /* the current round, or -1 to accept any */
-    size_t max_bytes;      /* largest encoded message accepted (0 = 64 MiB) */
-    uint64_t n_params;     /* length of weight and update tensors */
-    uint32_t n_features;   /* width of statistics and standardisation vectors */
-    uint32_t n_classes;    /* length of class counts */
-    uint32_t hist_bins;    /* length of evaluation histograms */
-    const uint8_t *raw;    /* the raw frame that followed the message, or NULL */
-    size_t raw_len;        /* its length in bytes */
-} fedc_msg_expect;
+#include "fedc/msg.h"
+#include "fedc/transport.h"
 
 /* Serialises e into a new buffer (*buf caller-owned, free()). */
 FEDC_MUST_CHECK fedc_err fedc_msg_pack(uint8_t **buf, size_t *len, const Fedc__Envelope *e);
@@ -90,5 +52,32 @@ void fedc_tensor_unpack(float *out, const Fedc__Tensor *t, const uint8_t *raw);
 
 /* The tensor a message body carries (weights or update), or NULL for bodies without one. */
 const Fedc__Tensor *fedc_msg_tensor(const Fedc__Envelope *e);
+
+/* The typed view of a validated envelope e (and the raw frame that followed it): what
+ * fedc_net_recv hands the programs. Pointers in *out borrow from e and raw; arrays of secure-
+ * aggregation records are converted into *mem (caller-owned, free(); NULL when none was needed).
+ * FEDC_ENOMEM, or FEDC_EFORMAT for a body msg.h has no struct for. */
+FEDC_MUST_CHECK fedc_err fedc_msg_view(fedc_msg *out, void **mem, const Fedc__Envelope *e,
+                                       const uint8_t *raw, size_t raw_len, fedc_diag *d);
+
+/* The protobuf envelope a typed message m is sent as (what fedc_msg_encode serialises), in an
+ * object that owns every part it needed (arrays of secure-aggregation records, a truncated copy of
+ * an Error's or a Bye's reason): tests compare it with hand-built envelopes. Free it after the
+ * envelope's last use. FEDC_EINVAL (with the reason) for a kind that cannot be sent. */
+typedef struct fedc_msg_wire fedc_msg_wire;
+FEDC_MUST_CHECK fedc_err fedc_msg_to_wire(fedc_msg_wire **out, const fedc_msg *m, fedc_diag *d);
+const Fedc__Envelope *fedc_msg_wire_envelope(const fedc_msg_wire *w);
+void fedc_msg_wire_free(fedc_msg_wire **w);
+
+/* Sends a hand-built envelope m (to peer `to` on a ROUTER; ignored on a DEALER) and, when raw is
+ * not NULL, raw_len bytes as a raw frame after it. Tests forge messages with it; the programs use
+ * the typed sends of transport.h. Same errors as fedc_net_send_msg. */
+FEDC_MUST_CHECK fedc_err fedc_net_send(fedc_endpoint *e, const fedc_peer *to,
+                                       const Fedc__Envelope *m, const void *raw, size_t raw_len,
+                                       fedc_diag *d);
+
+/* The decoded envelope behind a received message (NULL after a refused one), for tests that
+ * inspect the wire form. */
+const Fedc__Envelope *fedc_inbox_envelope(const fedc_inbox *in);
 
 #endif

@@ -7,16 +7,19 @@
  * agreed bound (messages between the bound and that are refused with their size named). Send
  * high-water marks bound memory per slow peer. Liveness (heartbeats, deadlines) is the caller's
  * job: ZeroMQ's own heartbeats only drop connections silently. CurveZMQ and ZAP come with the
- * encryption issue. A fedc_endpoint belongs to one thread. */
+ * encryption issue. A fedc_endpoint belongs to one thread.
+ *
+ * Messages go in and out as the plain structs of msg.h; the protobuf envelope stays inside
+ * core/net (codec.h, not installed, is for tests that forge messages). */
 #ifndef FEDC_TRANSPORT_H
 #define FEDC_TRANSPORT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fedc/codec.h"
 #include "fedc/err.h"
 #include "fedc/keys.h"
+#include "fedc/msg.h"
 
 #define FEDC_PEER_ID_MAX 255
 
@@ -111,13 +114,46 @@ FEDC_MUST_CHECK fedc_err fedc_net_wait(fedc_endpoint *e, int fd, int watch_monit
  * should still leave). */
 void fedc_net_set_linger(fedc_endpoint *e, int ms);
 
-/* Sends m (to peer `to` on a ROUTER; `to` is ignored on a DEALER). When raw is not NULL, raw_len
- * bytes follow as a raw frame (the message's tensor then carries only its count). Errors:
- * FEDC_EIO with the reason, e.g. an unknown or vanished peer on a ROUTER. Never blocks: a full
- * send queue is an error (FEDC_EIO, "send queue full"). */
-FEDC_MUST_CHECK fedc_err fedc_net_send(fedc_endpoint *e, const fedc_peer *to,
-                                       const Fedc__Envelope *m, const void *raw, size_t raw_len,
-                                       fedc_diag *d);
+/* Sends m (to peer `to` on a ROUTER; `to` is ignored on a DEALER): its envelope and, for a message
+ * with a tensor or masked values, those as a raw frame after it, sent from the caller's memory.
+ * *sent (when not NULL) gets the bytes that left (the envelope and the raw frame). Errors:
+ * FEDC_EINVAL for a message that cannot be encoded, FEDC_EIO with the reason, e.g. an unknown or
+ * vanished peer on a ROUTER. Never blocks: a full send queue is an error (FEDC_EIO, "send queue
+ * full"). */
+FEDC_MUST_CHECK fedc_err fedc_net_send_msg(fedc_endpoint *e, const fedc_peer *to, const fedc_msg *m,
+                                           size_t *sent, fedc_diag *d);
+
+/* One send per message kind: the body b with the header (run_id: FEDC_RUN_ID_BYTES or NULL for
+ * none; round), as fedc_net_send_msg. Error and Bye are fedc_net_send_error_msg and
+ * fedc_net_send_bye_msg (the best-effort fedc_net_send_error and fedc_net_send_bye below take
+ * their fields instead). */
+#define FEDC__NET_SEND_DECL(name, type)                                                            \
+    FEDC_MUST_CHECK fedc_err fedc_net_send_##name(fedc_endpoint *e, const fedc_peer *to,           \
+                                                  const uint8_t *run_id, uint32_t round,           \
+                                                  const type *b, fedc_diag *d);
+FEDC__NET_SEND_DECL(join, fedc_join)
+FEDC__NET_SEND_DECL(welcome, fedc_welcome)
+FEDC__NET_SEND_DECL(stats_request, fedc_stats_request)
+FEDC__NET_SEND_DECL(stats, fedc_stats)
+FEDC__NET_SEND_DECL(fit_ins, fedc_fit_ins)
+FEDC__NET_SEND_DECL(fit_res, fedc_fit_res)
+FEDC__NET_SEND_DECL(evaluate_ins, fedc_evaluate_ins)
+FEDC__NET_SEND_DECL(evaluate_res, fedc_evaluate_res)
+FEDC__NET_SEND_DECL(heartbeat, fedc_heartbeat)
+FEDC__NET_SEND_DECL(error_msg, fedc_error)
+FEDC__NET_SEND_DECL(bye_msg, fedc_bye)
+FEDC__NET_SEND_DECL(sa_keys, fedc_sa_keys)
+FEDC__NET_SEND_DECL(sa_share_ins, fedc_sa_share_ins)
+FEDC__NET_SEND_DECL(sa_shares, fedc_sa_boxes)
+FEDC__NET_SEND_DECL(sa_mask_ins, fedc_sa_boxes)
+FEDC__NET_SEND_DECL(sa_masked, fedc_sa_masked)
+FEDC__NET_SEND_DECL(sa_unmask_ins, fedc_sa_unmask_ins)
+FEDC__NET_SEND_DECL(sa_unmask, fedc_sa_unmask)
+FEDC__NET_SEND_DECL(sa_graph_ins, fedc_sa_graph_ins)
+FEDC__NET_SEND_DECL(sa_graph, fedc_sa_graph_msg)
+FEDC__NET_SEND_DECL(sa_consist_ins, fedc_sa_consist_ins)
+FEDC__NET_SEND_DECL(sa_consist, fedc_sa_consist)
+#undef FEDC__NET_SEND_DECL
 
 /* A reference-counted byte buffer sent without copying: the coordinator serialises the global
  * weights once per round and every selected client's send refers to the same bytes; libzmq drops
@@ -133,26 +169,29 @@ FEDC_MUST_CHECK fedc_err fedc_blob_new(fedc_blob **out, size_t len);
 /* Drops the caller's reference; accepts NULL; sets *b = NULL. */
 void fedc_blob_unref(fedc_blob **b);
 
-/* Sends an already encoded envelope (env, env_len bytes: encode once, send to many) and, when raw
- * is not NULL, the blob as a zero-copy raw frame after it. `what` names the message in errors.
- * Same errors as fedc_net_send. */
+/* Sends an already encoded envelope (env, env_len bytes from fedc_msg_encode: encode once, send
+ * to many) and, when raw is not NULL, the blob as a zero-copy raw frame after it (the tensor's
+ * values, written with fedc_tensor_write). `what` names the message in errors. Same errors as
+ * fedc_net_send_msg. */
 FEDC_MUST_CHECK fedc_err fedc_net_send_packed(fedc_endpoint *e, const fedc_peer *to,
                                               const uint8_t *env, size_t env_len, fedc_blob *raw,
                                               const char *what, fedc_diag *d);
 
-/* A received message: the validated envelope and, if one came, the raw frame. */
+/* A received message: its typed view and, if one came, the raw frame. */
 typedef struct fedc_inbox {
-    fedc_peer from;      /* ROUTER side: the sender */
-    Fedc__Envelope *msg; /* owned; NULL after a refused message */
-    uint8_t *raw;        /* the raw frame's bytes or NULL (owned through raw_msg) */
+    fedc_peer from; /* ROUTER side: the sender */
+    fedc_msg msg;   /* the validated message; kind FEDC_MSG_NONE after a refused one */
+    uint8_t *raw;   /* the raw frame's bytes or NULL (owned through raw_msg) */
     size_t raw_len;
     char user[FEDC_KEY_NAME_MAX + 1]; /* secure ROUTER: the name ZAP bound to the sender's key */
-    size_t bytes;  /* bytes of the message on the wire (every frame, a ROUTER's routing id too) */
-    void *raw_msg; /* the ZeroMQ frame holding raw, kept to avoid copying a large tensor */
+    size_t bytes;   /* bytes of the message on the wire (every frame, a ROUTER's routing id too) */
+    void *raw_msg;  /* the ZeroMQ frame holding raw, kept to avoid copying a large tensor */
+    void *env;      /* core/net's: the decoded envelope msg borrows from */
+    void *view_mem; /* core/net's: arrays msg points at */
 } fedc_inbox;
 
 /* Waits up to timeout_ms (-1 = forever, 0 = poll) for one message, then unpacks and validates it
- * against x. Returns FEDC_OK with in->msg set; FEDC_EEMPTY on timeout; a validation error
+ * against x. Returns FEDC_OK with in->msg filled; FEDC_EEMPTY on timeout; a validation error
  * (with in->from set on a ROUTER, so the caller can answer with an Error message naming d) when the
  * message was refused; FEDC_EIO on a socket error. Release with fedc_inbox_release. */
 FEDC_MUST_CHECK fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *x,
@@ -160,7 +199,8 @@ FEDC_MUST_CHECK fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const f
 
 void fedc_inbox_release(fedc_inbox *in);
 
-/* Sends an Error reply {code, reason} to a peer (best effort; failures are ignored). */
+/* Sends an Error reply {code, reason} to a peer (best effort; failures are ignored; a reason
+ * longer than FEDC_REASON_MAX is cut there). */
 void fedc_net_send_error(fedc_endpoint *e, const fedc_peer *to, const uint8_t *run_id,
                          uint32_t round, fedc_err code, const char *reason);
 /* The same with a kind (fedc_error_kind) telling the receiver what to do. */

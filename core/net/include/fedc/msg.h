@@ -1,0 +1,370 @@
+/* The wire messages as plain C structs: what the coordinator and the client build and read.
+ *
+ * core/net turns these into protobuf envelopes (proto/fedc.proto) and back; nothing above it names
+ * a protobuf-c type, so the wire encoding can change without touching the programs. A received
+ * message is a fedc_msg view filled by fedc_net_recv (transport.h): its pointers borrow from the
+ * decoded envelope and the raw frame that followed it, and stay valid until fedc_inbox_release.
+ * Every field has been validated against the fedc_msg_expect given (sizes, dimensions, finite
+ * values) before the view is filled.
+ *
+ * To send, fill the body struct (zero what is not used) and call the fedc_net_send_<kind> function
+ * of transport.h. Arrays are borrowed from the caller for the duration of the call. Tensors travel
+ * as a raw frame after the envelope, never inside it (bench/bench_wire measured that to be the
+ * cheapest encoding); the envelope then carries only their count. */
+#ifndef FEDC_MSG_H
+#define FEDC_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedc/err.h"
+#include "fedc/sa_proto.h"
+
+#define FEDC_PROTOCOL_VERSION 2u
+#define FEDC_RUN_ID_BYTES 16
+#define FEDC_NAME_MAX 64
+#define FEDC_REASON_MAX 1024
+#define FEDC_MAX_FEATURES 100000
+#define FEDC_MAX_CLASSES 65536
+/* A model of the clients' own: its name's length and its parameter count (4 GiB of float32). */
+#define FEDC_MODEL_KIND_MAX 64
+#define FEDC_MAX_PARAMS (1ull << 30)
+#define FEDC_EVAL_HIST_MAX 100000
+
+/* Reason of the Error the coordinator sends to a connection it does not know (for example after
+ * it restarted): the client answers by joining again (the kind FEDC_ERROR_JOIN_AGAIN says so). */
+#define FEDC_WIRE_NOT_JOINED "not joined: send a join first"
+
+/* Why a peer says goodbye (Bye.code); receivers act on the code, the reason is for people. */
+typedef enum fedc_bye_code {
+    FEDC_BYE_LEAVING = 0,  /* going away for now (shutting down; a client leaving) */
+    FEDC_BYE_COMPLETE = 1, /* the run is complete */
+    FEDC_BYE_REFUSED = 2,  /* the receiver is refused (its data does not match, ...) */
+    FEDC_BYE_FAILED = 3,   /* the run failed and will not go on */
+    FEDC_BYE_MAX = FEDC_BYE_FAILED
+} fedc_bye_code;
+
+/* What an Error asks of its receiver (Error.kind), beside its fedc_err code. */
+typedef enum fedc_error_kind {
+    FEDC_ERROR_NOTE = 0,       /* a message was refused; nothing more to do */
+    FEDC_ERROR_JOIN_AGAIN = 1, /* the sender does not know us (it restarted, another run): join */
+    FEDC_ERROR_KIND_MAX = FEDC_ERROR_JOIN_AGAIN
+} fedc_error_kind;
+
+/* Which body a message carries. The values are the body's field numbers in proto/fedc.proto
+ * (core/net checks that at compile time), so logs and captures agree. */
+typedef enum fedc_msg_kind {
+    FEDC_MSG_NONE = 0,
+    FEDC_MSG_JOIN = 10,
+    FEDC_MSG_WELCOME = 11,
+    FEDC_MSG_STATS_REQUEST = 12,
+    FEDC_MSG_STATS = 13,
+    FEDC_MSG_FIT_INS = 14,
+    FEDC_MSG_FIT_RES = 15,
+    FEDC_MSG_EVALUATE_INS = 16,
+    FEDC_MSG_EVALUATE_RES = 17,
+    FEDC_MSG_HEARTBEAT = 18,
+    FEDC_MSG_ERROR = 19,
+    FEDC_MSG_BYE = 20,
+    FEDC_MSG_SA_KEYS = 30,
+    FEDC_MSG_SA_SHARE_INS = 31,
+    FEDC_MSG_SA_SHARES = 32,
+    FEDC_MSG_SA_MASK_INS = 33,
+    FEDC_MSG_SA_MASKED = 34,
+    FEDC_MSG_SA_UNMASK_INS = 35,
+    FEDC_MSG_SA_UNMASK = 36,
+    FEDC_MSG_SA_GRAPH_INS = 37,
+    FEDC_MSG_SA_GRAPH = 38,
+    FEDC_MSG_SA_CONSIST_INS = 39,
+    FEDC_MSG_SA_CONSIST = 40
+} fedc_msg_kind;
+
+/* Name of a message kind for logs ("fit_res", ...; "none" for anything else). */
+const char *fedc_msg_kind_name(fedc_msg_kind k);
+
+/* A vector of float32 values. data points at 4 * count bytes of little-endian IEEE-754 binary32:
+ * received, inside the envelope or in the raw frame after it (possibly unaligned); to send, the
+ * caller's bytes, sent as they are (on a little-endian host a float array is exactly that). */
+typedef struct fedc_tensor {
+    uint64_t count;
+    const void *data;
+} fedc_tensor;
+
+/* Writes n floats little-endian into out (4 * n bytes), e.g. a fedc_blob to send. */
+void fedc_tensor_write(uint8_t *out, const float *v, size_t n);
+/* Copies a received tensor's t->count values into out, in host order. */
+void fedc_tensor_read(float *out, const fedc_tensor *t);
+/* The values in place, without a copy, when the host is little-endian and data is aligned for
+ * float; NULL otherwise (then fedc_tensor_read). */
+const float *fedc_tensor_floats(const fedc_tensor *t);
+
+/* The data every participant must agree on (round 0). */
+typedef struct fedc_schema {
+    size_t n_features;
+    char *const *feature_names; /* (n_features) in column order (only read) */
+    const char *label;
+    uint32_t task;      /* fedc_task: 0 binary, 1 multiclass, 2 regression */
+    uint32_t n_classes; /* 2 for binary, K for multiclass, 1 for regression */
+} fedc_schema;
+
+/* Training settings the coordinator dictates to every client. */
+typedef struct fedc_hyper {
+    uint32_t local_epochs;
+    uint32_t batch;
+    float lr;
+    float prox_mu;      /* FedProx proximal weight; 0 = plain local training */
+    uint32_t optimizer; /* fedc_opt_kind */
+    float l2;
+    float dropout;
+    float val_fraction;
+    float clip_norm;    /* > 0: the client scales its update to L2 norm <= clip_norm */
+    int uniform_weight; /* every client's update counts once (DP-FedAvg, robust rules) */
+    int client_dp;      /* client-level DP: send no training loss (it would leave un-noised) */
+} fedc_hyper;
+
+/* Secure-aggregation settings in an instruction whose answer is a secure sum. */
+typedef struct fedc_secagg_ins {
+    uint64_t counter;     /* session counter fedc_sa_counter(round, attempt, stage) */
+    uint32_t max_clients; /* n_max of the fixed point (headroom so sums cannot wrap) */
+    float clip;           /* per-coordinate clip c of updates */
+    double total_rows;    /* fit: a client's FedAvg weight is its training rows / total_rows */
+} fedc_secagg_ins;
+
+typedef struct fedc_join {
+    const char *name; /* informative only; with CurveZMQ the identity is the ZAP user id */
+    fedc_schema schema;
+    uint64_t n_rows; /* unused: fedc-client sends 0 (a bank's row count is its own) */
+    /* A model of the client's own: its name, parameter count and initial values (init.count ==
+     * n_params). All zero / NULL for fedc's MLP. */
+    const char *model_kind;
+    uint64_t n_params;
+    fedc_tensor init;
+} fedc_join;
+
+typedef struct fedc_welcome {
+    fedc_schema schema;
+    size_t n_layer_sizes;
+    const uint32_t *layer_sizes; /* inputs, hidden..., outputs; none for an own model */
+    uint32_t hidden_act;         /* fedc_act */
+    fedc_hyper hp;
+    uint32_t rounds;
+    uint64_t seed;
+    uint64_t max_msg_bytes; /* the largest message the coordinator accepts (0: not said) */
+    const char *model_kind; /* a run of the clients' own models: its name (else NULL or "") */
+    uint64_t n_params;      /* and its parameter count (0 for the MLP) */
+} fedc_welcome;
+
+typedef struct fedc_stats_request {
+    int has_secagg; /* answer with a secure sum (secagg) instead of Stats */
+    fedc_secagg_ins secagg;
+} fedc_stats_request;
+
+typedef struct fedc_stats {
+    uint64_t n_rows;
+    size_t n_sum;
+    const double *sum; /* (n_sum) per feature */
+    size_t n_sum_sq;
+    const double *sum_sq; /* (n_sum_sq) per feature */
+    size_t n_class_count;
+    const uint64_t *class_count; /* per class (classification) */
+} fedc_stats;
+
+typedef struct fedc_fit_ins {
+    fedc_tensor weights; /* the global model */
+    fedc_hyper hp;
+    size_t n_mean;
+    const float *mean; /* agreed standardisation */
+    size_t n_std;
+    const float *std;
+    float pos_weight;
+    int has_secagg;
+    fedc_secagg_ins secagg;
+    float update_norm_bound; /* > 0: clip the update to this L2 norm */
+} fedc_fit_ins;
+
+typedef struct fedc_fit_res {
+    fedc_tensor update; /* w_local - w_global */
+    uint64_t n_examples;
+    double train_loss;
+    double seconds;
+    int unclipped; /* with clip_norm: the update's norm was within it */
+} fedc_fit_res;
+
+typedef struct fedc_evaluate_ins {
+    fedc_tensor weights;
+    float threshold;
+    size_t n_mean;
+    const float *mean;
+    size_t n_std;
+    const float *std;
+    int has_secagg;
+    fedc_secagg_ins secagg;
+} fedc_evaluate_ins;
+
+/* Counts and score histograms (binary), the confusion matrix (multiclass), sums (regression). */
+typedef struct fedc_evaluate_res {
+    uint64_t n;
+    size_t n_hist_pos;
+    const uint64_t *hist_pos;
+    size_t n_hist_neg;
+    const uint64_t *hist_neg;
+    uint64_t tp, fp, tn, fn;
+    double log_loss_sum;
+    size_t n_confusion;
+    const uint64_t *confusion; /* K x K, row = true class */
+    double sse, sum_y, sum_y2;
+} fedc_evaluate_res;
+
+typedef struct fedc_heartbeat {
+    uint64_t seq;
+} fedc_heartbeat;
+
+/* Receivers act on code, kind and the secure-aggregation fields; reason is for people. */
+typedef struct fedc_error {
+    fedc_err code;
+    const char *reason; /* one sentence naming the problem */
+    uint32_t sa_refusal;
+    size_t n_sa_blame;
+    const uint32_t *sa_blame; /* session ids of the neighbours blamed */
+    uint64_t sa_counter;      /* the session it refers to */
+    fedc_error_kind kind;
+} fedc_error;
+
+typedef struct fedc_bye {
+    fedc_bye_code code;
+    const char *reason; /* for people */
+} fedc_bye;
+
+/* ---- secure aggregation (core/fl/sa_proto.h has the steps and the types reused here) ---- */
+
+typedef struct fedc_sa_keys {
+    uint64_t counter;
+    fedc_sa_adv adv; /* round keys, commitment and signature */
+} fedc_sa_keys;
+
+typedef struct fedc_sa_member {
+    uint32_t id;
+    const char *name;
+    const uint8_t *commit; /* 32 bytes */
+} fedc_sa_member;
+
+typedef struct fedc_sa_graph_ins {
+    uint64_t counter;
+    uint32_t id; /* the receiver's own index */
+    uint32_t h;  /* links on each side of the ring */
+    size_t n_members;
+    const fedc_sa_member *members; /* every participant, ids 0..n-1 in order */
+} fedc_sa_graph_ins;
+
+/* (fedc_sa_graph is the graph itself, in sa_proto.h.) */
+typedef struct fedc_sa_graph_msg {
+    uint64_t counter;
+    const uint8_t *r; /* 32 bytes: the randomness committed to */
+} fedc_sa_graph_msg;
+
+typedef struct fedc_sa_share_ins {
+    uint64_t counter;
+    uint32_t id;        /* the receiver's own index */
+    uint32_t threshold; /* t of the Shamir sharing */
+    size_t n_peers;
+    const fedc_sa_peer *peers; /* the receiver's neighbourhood, ascending ids, itself included */
+    uint32_t n;                /* participants (U1) */
+    uint32_t h;                /* links on each side */
+    size_t n_reveals;
+    const uint8_t *reveals; /* graph mode: (n_reveals x 32) every participant's r; else none */
+} fedc_sa_share_ins;
+
+/* sa_shares (client) and sa_mask_ins (coordinator): sealed boxes. */
+typedef struct fedc_sa_boxes {
+    uint64_t counter;
+    size_t n_shares;
+    const fedc_sa_sealed *shares;
+} fedc_sa_boxes;
+
+typedef struct fedc_sa_masked {
+    uint64_t counter;
+    uint64_t count;
+    const void *values; /* 4 * count bytes: little-endian uint32, the raw frame */
+} fedc_sa_masked;
+
+typedef struct fedc_sa_consist_ins {
+    uint64_t counter;
+    size_t n_survivors;
+    const uint32_t *survivors; /* U3, ascending */
+} fedc_sa_consist_ins;
+
+typedef struct fedc_sa_consist {
+    uint64_t counter;
+    const uint8_t *sig; /* FEDC_SA_SIG_BYTES */
+} fedc_sa_consist;
+
+typedef struct fedc_sa_unmask_ins {
+    uint64_t counter;
+    size_t n_sigs;
+    const fedc_sa_sig *sigs; /* consistency signatures around the receiver's neighbours */
+} fedc_sa_unmask_ins;
+
+typedef struct fedc_sa_unmask {
+    uint64_t counter;
+    size_t n_shares;
+    const fedc_sa_reveal *shares;
+} fedc_sa_unmask;
+
+/* One message: the envelope's header and its body (the member named by kind). */
+typedef struct fedc_msg {
+    fedc_msg_kind kind;
+    uint32_t round;        /* 0 = set-up; 1.. = training rounds */
+    const uint8_t *run_id; /* FEDC_RUN_ID_BYTES, or NULL when absent (a first Join) */
+    union {
+        fedc_join join;
+        fedc_welcome welcome;
+        fedc_stats_request stats_request;
+        fedc_stats stats;
+        fedc_fit_ins fit_ins;
+        fedc_fit_res fit_res;
+        fedc_evaluate_ins evaluate_ins;
+        fedc_evaluate_res evaluate_res;
+        fedc_heartbeat heartbeat;
+        fedc_error error;
+        fedc_bye bye;
+        fedc_sa_keys sa_keys;
+        fedc_sa_share_ins sa_share_ins;
+        fedc_sa_boxes sa_shares;
+        fedc_sa_boxes sa_mask_ins;
+        fedc_sa_masked sa_masked;
+        fedc_sa_unmask_ins sa_unmask_ins;
+        fedc_sa_unmask sa_unmask;
+        fedc_sa_graph_ins sa_graph_ins;
+        fedc_sa_graph_msg sa_graph;
+        fedc_sa_consist_ins sa_consist_ins;
+        fedc_sa_consist sa_consist;
+    };
+} fedc_msg;
+
+/* What the receiver expects of the next message. Zero / NULL fields are not checked. */
+typedef struct fedc_msg_expect {
+    const uint8_t *run_id; /* FEDC_RUN_ID_BYTES, or NULL to accept any (a first Join) */
+    int64_t round;         /* the current round, or -1 to accept any */
+    size_t max_bytes;      /* largest encoded message accepted (0 = 64 MiB) */
+    uint64_t n_params;     /* length of weight and update tensors */
+    uint32_t n_features;   /* width of statistics and standardisation vectors */
+    uint32_t n_classes;    /* length of class counts */
+    uint32_t hist_bins;    /* length of evaluation histograms */
+    const uint8_t *raw;    /* the raw frame that followed the message, or NULL */
+    size_t raw_len;        /* its length in bytes */
+} fedc_msg_expect;
+
+/* Encodes m's envelope into a new buffer (*buf caller-owned, free()); the tensor or masked values
+ * are not in it: they go as the raw frame fedc_msg_raw names. FEDC_EINVAL (with the reason) for a
+ * kind that cannot be sent, FEDC_ENOMEM. */
+FEDC_MUST_CHECK fedc_err fedc_msg_encode(uint8_t **buf, size_t *len, const fedc_msg *m,
+                                         fedc_diag *d);
+
+/* The raw frame that follows m's envelope (a tensor or the masked values): its bytes and length,
+ * or NULL and 0 for a message without one. */
+const void *fedc_msg_raw(const fedc_msg *m, size_t *len);
+
+/* Bytes m takes on the wire: its envelope and its raw frame (for size checks before sending). */
+size_t fedc_msg_wire_size(const fedc_msg *m);
+
+#endif
