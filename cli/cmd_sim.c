@@ -28,6 +28,7 @@
 #include "sim.h"
 #include "fedc/csv.h"
 #include "fedc/data.h"
+#include "fedc/jsonl.h"
 #include "fedc/keys.h"
 #include "fedc/model.h"
 #include "fedc/sa_proto.h"
@@ -324,22 +325,74 @@ static void print_row(const result *r) {
     }
 }
 
-static void json_row(FILE *f, const result *r) {
+/* One result as a JSON object (fedc/jsonl.h: names escaped, non-finite figures null), or NULL
+ * when out of memory. */
+static cJSON *json_row(const result *r) {
     const cli_metrics *m = &r->mt;
-    fprintf(f, "{\"name\":\"%s\",\"rows\":%d,\"ok\":%s", r->name, r->rows,
-            r->ok ? "true" : "false");
+    fedc_json j;
+    fedc__json_begin(&j);
+    fedc__json_str(&j, "name", r->name);
+    fedc__json_int(&j, "rows", r->rows);
+    fedc__json_bool(&j, "ok", r->ok);
     if (r->ok) {
         if (m->task == FEDC_TASK_BINARY) {
-            fprintf(f, ",\"roc_auc\":%.6f,\"pr_auc\":%.6f,\"accuracy\":%.6f,\"f1\":%.6f",
-                    m->bin.roc_auc, m->bin.pr_auc, m->bin.accuracy, m->bin.f1);
+            fedc__json_fixed(&j, "roc_auc", m->bin.roc_auc, 6);
+            fedc__json_fixed(&j, "pr_auc", m->bin.pr_auc, 6);
+            fedc__json_fixed(&j, "accuracy", m->bin.accuracy, 6);
+            fedc__json_fixed(&j, "f1", m->bin.f1, 6);
             if (!isnan(r->alert_recall))
-                fprintf(f, ",\"recall_at_alert_budget\":%.6f", r->alert_recall);
-        } else if (m->task == FEDC_TASK_MULTICLASS)
-            fprintf(f, ",\"accuracy\":%.6f,\"macro_f1\":%.6f", m->mc.accuracy, m->mc.macro_f1);
-        else
-            fprintf(f, ",\"rmse\":%.6f,\"r2\":%.6f", m->reg.rmse, m->reg.r2);
+                fedc__json_fixed(&j, "recall_at_alert_budget", r->alert_recall, 6);
+        } else if (m->task == FEDC_TASK_MULTICLASS) {
+            fedc__json_fixed(&j, "accuracy", m->mc.accuracy, 6);
+            fedc__json_fixed(&j, "macro_f1", m->mc.macro_f1, 6);
+        } else {
+            fedc__json_fixed(&j, "rmse", m->reg.rmse, 6);
+            fedc__json_fixed(&j, "r2", m->reg.r2, 6);
+        }
     }
-    fputc('}', f);
+    if (j.failed) {
+        fedc__json_end(&j);
+        return NULL;
+    }
+    return j.obj;
+}
+
+/* --summary-json: the whole summary on one line, replaced atomically. Returns 0 or -1 (said). */
+static int write_summary(const char *path, fedc_task task, int test_rows, const result *res,
+                         int n_shards) {
+    fedc_json j;
+    fedc__json_begin(&j);
+    fedc__json_str(&j, "task", fedc_task_name(task));
+    fedc__json_int(&j, "test_rows", test_rows);
+    fedc__json_item(&j, "federated", json_row(&res[0]));
+    fedc__json_item(&j, "centralised", json_row(&res[1]));
+    cJSON *clients = cJSON_CreateArray();
+    for (int i = 0; clients && i < n_shards; i++) {
+        cJSON *row = json_row(&res[2 + i]);
+        if (!row || !cJSON_AddItemToArray(clients, row)) {
+            cJSON_Delete(row);
+            cJSON_Delete(clients);
+            clients = NULL;
+        }
+    }
+    fedc__json_item(&j, "clients", clients);
+    fedc_diag d = {{0}};
+    fedc_err rc;
+    char *line = fedc__json_line(&j, "--summary-json", &rc, &d);
+    fedc__json_end(&j);
+    if (!line) {
+        cli_error(CMD, "%s", d.msg);
+        return -1;
+    }
+    size_t len = strlen(line);
+    line[len] = '\n'; /* the NUL becomes the line end */
+    int ret = 0;
+    if (fedc_write_atomic(path, line, len + 1, &d)) {
+        cli_error(CMD, "--summary-json: %s", d.msg);
+        ret = -1;
+    }
+    cJSON_free(line);
+    return ret;
 }
 
 static void rm_rf(const char *dir, char **files, char **names) {
@@ -838,31 +891,8 @@ static int run(const sim_opts *o) {
     if (task == FEDC_TASK_BINARY && fed->ok && cen->ok)
         printf("\nfederated - centralised ROC-AUC: %+.4f\n",
                fed->mt.bin.roc_auc - cen->mt.bin.roc_auc);
-    if (o->summary) {
-        char tmp[PATH_MAX + 8];
-        snprintf(tmp, sizeof tmp, "%s.tmp", o->summary);
-        FILE *f = fopen(tmp, "w");
-        if (!f) {
-            cli_error(CMD, "--summary-json: cannot write %s: %s", o->summary, strerror(errno));
-            goto out;
-        }
-        fprintf(f, "{\"task\":\"%s\",\"test_rows\":%d,\"federated\":", fedc_task_name(task),
-                test->n_rows);
-        json_row(f, fed);
-        fprintf(f, ",\"centralised\":");
-        json_row(f, cen);
-        fprintf(f, ",\"clients\":[");
-        for (int i = 0; i < n_shards; i++) {
-            if (i)
-                fputc(',', f);
-            json_row(f, &res[2 + i]);
-        }
-        fprintf(f, "]}\n");
-        if (fclose(f) != 0 || rename(tmp, o->summary) != 0) {
-            cli_error(CMD, "--summary-json: cannot write %s", o->summary);
-            goto out;
-        }
-    }
+    if (o->summary && write_summary(o->summary, task, test->n_rows, res, n_shards))
+        goto out;
     if (o->report && task == FEDC_TASK_BINARY) {
         const char *rn[MAX_SIM_CLIENTS + 2];
         const float *rp[MAX_SIM_CLIENTS + 2];
