@@ -15,69 +15,27 @@
 
 #define CMD "demo"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: fedc demo [--out DIR] [options]\n"
-            "\n"
-            "Three banks that may not pool card transactions train one fraud model together:\n"
-            "fedc synth makes their data (disjoint customers and terminals, different fraud\n"
-            "scenario mixes, a common test set held out in time), then a coordinator and three\n"
-            "clients run on loopback with CurveZMQ keys and secure aggregation, one line per\n"
-            "round. The end: the federated model, centralised training on the pooled data and\n"
-            "each bank alone on the test set (PR-AUC, ROC-AUC, recall at the alert budget), in\n"
-            "DIR/summary.json and DIR/report.html (charts inline; it loads nothing).\n"
-            "\n"
-            "  --out DIR           output directory (default demo-out; reused when run again)\n"
-            "  --customers N       customers per bank (default 5000, the handbook's size)\n"
-            "  --days D            days simulated (default 100; the last 20 are the test set)\n"
-            "  --rounds N          federated rounds (default 30)\n"
-            "  --seed S            data and training seed (default 1)\n"
-            "  --alert-budget F    share of transactions the fraud team reviews (default 0.005)\n"
-            "  --secagg on|off     secure aggregation (default on)\n"
-            "  -h, --help          this message\n");
-}
+static const fedc_prog_help g_help = {
+    "usage: fedc demo [--out DIR] [options]",
+    "Three banks that may not pool card transactions train one fraud model together:\n"
+    "fedc synth makes their data (disjoint customers and terminals, different fraud\n"
+    "scenario mixes, a common test set held out in time), then a coordinator and three\n"
+    "clients run on loopback with CurveZMQ keys and secure aggregation, one line per\n"
+    "round. The end: the federated model, centralised training on the pooled data and\n"
+    "each bank alone on the test set (PR-AUC, ROC-AUC, recall at the alert budget), in\n"
+    "DIR/summary.json and DIR/report.html (charts inline; it loads nothing).",
+    NULL};
 
 int cmd_demo(int argc, char **argv) {
-    const char *out = "demo-out", *secagg = "on";
-    int customers = 5000, days = 100, rounds = 30;
-    unsigned long long seed = 1;
-    float budget = 0.005f;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return FEDC_EXIT_OK;
-        }
-        char flag[64];
-        const char *v;
-        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
-            return FEDC_EXIT_USAGE;
-        int bad = 0;
-        if (strcmp(flag, "--out") == 0)
-            out = v;
-        else if (strcmp(flag, "--customers") == 0)
-            bad = cli_int(CMD, flag, v, 50, 1000000, &customers);
-        else if (strcmp(flag, "--days") == 0)
-            bad = cli_int(CMD, flag, v, 30, 3650, &days);
-        else if (strcmp(flag, "--rounds") == 0)
-            bad = cli_int(CMD, flag, v, 1, 10000, &rounds);
-        else if (strcmp(flag, "--seed") == 0)
-            bad = cli_u64(CMD, flag, v, &seed);
-        else if (strcmp(flag, "--alert-budget") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &budget);
-        else if (strcmp(flag, "--secagg") == 0) {
-            secagg = v;
-            if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
-                cli_error(CMD, "--secagg: expected on or off, got '%s'", v);
-                bad = 1;
-            }
-        } else {
-            cli_error(CMD, "unknown option '%s' (see fedc demo --help)", flag);
-            return FEDC_EXIT_USAGE;
-        }
-        if (bad)
-            return FEDC_EXIT_USAGE;
-    }
+    fedc_opts op;
+    int prc = fedc_opts_parse(&op, FEDC_PROG_DEMO, argc, argv, &g_help);
+    if (prc >= 0)
+        return prc;
+    const char *out = op.v[FEDC_O_OUT].text, *secagg = op.v[FEDC_O_SECAGG].text;
+    int customers = (int)op.v[FEDC_O_CUSTOMERS].i, days = (int)op.v[FEDC_O_DAYS].i;
+    int rounds = (int)op.v[FEDC_O_ROUNDS].i;
+    unsigned long long seed = op.v[FEDC_O_SEED].u;
+    double budget = op.v[FEDC_O_ALERT_BUDGET].r;
     if (strlen(out) > 3000) {
         cli_error(CMD, "--out: path too long");
         return FEDC_EXIT_USAGE;

@@ -15,13 +15,14 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: fedc report --rounds FILE.jsonl --model FILE --data TEST.csv --out FILE.html "
+            "usage: fedc report --metrics FILE.jsonl --model FILE --data TEST.csv --out FILE.html "
             "[options]\n"
             "\n"
             "Writes the report of a federation: the coordinator's --metrics-json file (PR-AUC and\n"
             "participants per round) and the final model scored on a test file (binary labels).\n"
             "\n"
-            "  --rounds FILE        the coordinator's --metrics-json file (required)\n"
+            "  --metrics FILE       the coordinator's --metrics-json file (required; the old\n"
+            "                       spelling --rounds FILE still works, with a warning)\n"
             "  --model FILE         the final model (--model-out; required)\n"
             "  --data FILE          test CSV with the model's columns and its label (required)\n"
             "  --out FILE           the HTML page (required; written atomically)\n"
@@ -45,9 +46,14 @@ int cmd_report(int argc, char **argv) {
         if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
             return FEDC_EXIT_USAGE;
         int bad = 0;
-        if (strcmp(flag, "--rounds") == 0)
+        if (strcmp(flag, "--metrics") == 0)
             rounds = v;
-        else if (strcmp(flag, "--model") == 0)
+        else if (strcmp(flag, "--rounds") == 0) {
+            /* --rounds is a count of rounds in every other program: this one was renamed */
+            fprintf(stderr, "fedc report: warning: --rounds FILE is deprecated, use --metrics "
+                            "FILE\n");
+            rounds = v;
+        } else if (strcmp(flag, "--model") == 0)
             model_path = v;
         else if (strcmp(flag, "--data") == 0)
             data = v;
@@ -66,7 +72,7 @@ int cmd_report(int argc, char **argv) {
     }
     if (!rounds || !model_path || !data || !out) {
         cli_error(CMD, "%s is required (see fedc report --help)",
-                  !rounds       ? "--rounds"
+                  !rounds       ? "--metrics"
                   : !model_path ? "--model"
                   : !data       ? "--data"
                                 : "--out");

@@ -37,68 +37,21 @@
 #include "split.h"
 
 #define CMD "sim"
+/* The top of --clients' range in the option table (core/prog options.h). */
 #define MAX_SIM_CLIENTS 1000
 
-static void usage(FILE *f) {
-    fprintf(
-        f,
-        "usage: fedc sim --data FILE.csv --label COLUMN --clients N [options]\n"
-        "\n"
-        "Runs a federation on this machine: holds out a test set, splits the rest into N\n"
-        "client files, starts fedc-coordinator and N fedc-client processes on loopback TCP,\n"
-        "and prints the federated model next to centralised training on the union of the\n"
-        "clients' rows and each client training alone, all on the same test set.\n"
-        "\n"
-        "data:\n"
-        "  --data FILE.csv          the whole data set (required)\n"
-        "  --label COLUMN           the label column (required)\n"
-        "  --drop A,B               columns to ignore\n"
-        "  --clients N              number of clients, 2..%d (required)\n"
-        "  --split SCHEME           iid, stratified, dirichlet:ALPHA (label skew) or "
-        "column:NAME\n"
-        "                           (default iid; see fedc split --help)\n"
-        "  --test-fraction F        held-out test share, stratified (default 0.2)\n"
-        "  --shards A.csv,B.csv     given client files instead of --data (clients named after\n"
-        "                           the files); needs --test\n"
-        "  --test FILE.csv          the test set for --shards\n"
-        "federation (passed to fedc-coordinator):\n"
-        "  --rounds N               (default 20)    --local-epochs N   (default 1)\n"
-        "  --layers 64,32           (default 64,32) --activation NAME  (default relu)\n"
-        "  --batch N                (default 64)    --lr X             (default 0.001)\n"
-        "  --optimizer adam|sgd     (default adam)  --prox-mu X        (default 0)\n"
-        "  --server-opt NAME        fedavg|fedavgm|fedadam (default fedavg)\n"
-        "  --server-lr X            --fraction-fit F   --val-fraction F (default 0.1)\n"
-        "  --pos-weight auto|X      (default 1)     --seed N           (default 1)\n"
-        "  --round-timeout S        (default 300)\n"
-        "  --secagg on|off          secure aggregation (default on; off: plain updates)\n"
-        "  --insecure               plain TCP instead of CurveZMQ with generated keys\n"
-        "  --aggregator NAME, --trim-beta B, --krum-f F, --multi-krum-m M, --norm-bound C\n"
-        "                           robust aggregation (fedc-coordinator --help)\n"
-        "  --update-norm-bound B    the L2 bound of every update (fedc-coordinator --help)\n"
-        "  --dp-clip C, --dp-noise Z, --target-epsilon E, --dp-delta D, --dp-adaptive\n"
-        "                           client-level DP-FedAvg (fedc-coordinator --help)\n"
-        "  --dp-sgd-clip C, --dp-sgd-noise S, --dp-sgd-epsilon E, --dp-sgd-delta D\n"
-        "                           record-level DP-SGD in every client (fedc-client --dp-clip,\n"
-        "                           --dp-noise, --target-epsilon, --dp-delta)\n"
-        "  --dp-sgd-state-dir DIR   each client keeps its privacy spent in DIR/NAME.dpstate\n"
-        "                           (fedc-client --dp-state)\n"
-        "  --baselines all|central|none  what is trained next to the federation (default all:\n"
-        "                           centralised and each client alone)\n"
-        "outputs:\n"
-        "  --metrics-json PATH      the coordinator's per-round metrics\n"
-        "  --summary-json PATH      the final table as one JSON object\n"
-        "  --alert-budget F         add recall when the top share F of test rows is flagged\n"
-        "  --report PATH            a self-contained HTML report (binary labels)\n"
-        "  --work-dir DIR           keep the client files, model and logs here (default: a\n"
-        "                           temporary directory, removed at the end)\n"
-        "  --threads N              OpenMP threads per client and for the baselines (default 1)\n"
-        "  --quiet                  only the final table\n"
-        "\n"
-        "The programs fedc-coordinator and fedc-client are looked up next to this program\n"
-        "(or in ../coordinator and ../client in a build tree); FEDC_COORDINATOR and\n"
-        "FEDC_CLIENT override the paths.\n",
-        MAX_SIM_CLIENTS);
-}
+static const fedc_prog_help g_help = {
+    "usage: fedc sim --data FILE.csv --label COLUMN --clients N [options]",
+    "Runs a federation on this machine: holds out a test set, splits the rest into N\n"
+    "client files, starts fedc-coordinator and N fedc-client processes on loopback TCP,\n"
+    "and prints the federated model next to centralised training on the union of the\n"
+    "clients' rows and each client training alone, all on the same test set. The options it\n"
+    "shares with fedc-coordinator are handed on to it; --dp-clip and the like are\n"
+    "client-level DP there, --dp-sgd-* record-level DP-SGD in every client.",
+    "The programs fedc-coordinator and fedc-client are looked up next to this program\n"
+    "(or in ../coordinator and ../client in a build tree); FEDC_COORDINATOR and\n"
+    "FEDC_CLIENT override the paths. They get their options as flags: the FEDC_ variables of\n"
+    "options are removed from their environment."};
 
 /* ---- helpers ----------------------------------------------------------------------------------
  */
@@ -184,6 +137,9 @@ static pid_t spawn(char *const argv[], const char *log_out, const char *log_err,
     char t[16];
     snprintf(t, sizeof t, "%d", threads);
     setenv("OMP_NUM_THREADS", t, 1);
+    /* Every option reaches the programs as a flag; a FEDC_DP_CLIP meant for this sim's
+     * client-level DP must not also turn on DP-SGD in the clients. */
+    fedc_opts_unsetenv();
     execv(argv[0], argv);
     _exit(127);
 }
@@ -657,7 +613,7 @@ static int run(const sim_opts *o) {
     snprintf(le_s, sizeof le_s, "%d", o->local_epochs);
     snprintf(batch_s, sizeof batch_s, "%d", o->batch);
     snprintf(seed_s, sizeof seed_s, "%llu", o->seed);
-    char *cargv[96];
+    char *cargv[192];
     int k = 0;
     cargv[k++] = coord_bin;
 #define ARG(flag, val)                                                                             \
@@ -927,26 +883,30 @@ out:
     return rc;
 }
 
+/* The option table's defaults for fedc sim (fedc demo starts from them too). */
 void sim_defaults(sim_opts *o) {
     memset(o, 0, sizeof *o);
-    o->split = "iid";
-    o->threads = 1;
-    o->test_fraction = 0.2f;
-    o->rounds = 20;
-    o->local_epochs = 1;
-    o->batch = 64;
-    o->layers = "64,32";
-    o->activation = "relu";
-    o->optimizer = "adam";
-    o->server_opt = "fedavg";
-    o->pos_weight = "1";
-    o->lr = "0.001";
-    o->prox_mu = "0";
-    o->val_fraction = "0.1";
-    o->round_timeout = "300";
-    o->seed = 1;
-    o->secagg = "on";
+#define D(id) fedc_opt_default(FEDC_O_##id, FEDC_PROG_SIM)
+    o->split = D(SPLIT);
+    o->threads = atoi(D(THREADS));
+    o->test_fraction = strtof(D(TEST_FRACTION), NULL);
+    o->rounds = atoi(D(ROUNDS));
+    o->local_epochs = atoi(D(LOCAL_EPOCHS));
+    o->batch = atoi(D(BATCH));
+    o->layers = D(LAYERS);
+    o->activation = D(ACTIVATION);
+    o->optimizer = D(OPTIMIZER);
+    o->server_opt = D(SERVER_OPT);
+    o->pos_weight = D(POS_WEIGHT);
+    o->lr = D(LR);
+    o->prox_mu = D(PROX_MU);
+    o->val_fraction = D(VAL_FRACTION);
+    o->round_timeout = D(ROUND_TIMEOUT);
+    o->seed = strtoull(D(SEED), NULL, 10);
+    o->secagg = D(SECAGG);
+    o->alert_budget = strtod(D(ALERT_BUDGET), NULL);
     o->baselines = 2;
+#undef D
 }
 
 int sim_run(const sim_opts *o) {
@@ -954,176 +914,111 @@ int sim_run(const sim_opts *o) {
     return run(o);
 }
 
-/* The coordinator flag fedc sim hands on unchanged (or NULL). */
-static const char *coord_flag(const char *f) {
-    static const char *const names[] = {
-        "--aggregator",      "--trim-beta",         "--krum-f",
-        "--multi-krum-m",    "--norm-bound",        "--dp-clip",
-        "--dp-noise",        "--dp-delta",          "--target-epsilon",
-        "--dp-quantile",     "--dp-clip-lr",        "--dp-count-noise",
-        "--min-fit-clients", "--update-norm-bound", NULL};
-    for (int i = 0; names[i]; i++)
-        if (strcmp(f, names[i]) == 0)
-            return names[i];
-    return NULL;
+/* Options of fedc sim that are sim_opts fields of their own (used here too, or handed on in
+ * run()); every other option it shares with fedc-coordinator is handed on as given. */
+static int sim_own(fedc_opt_id id) {
+    static const fedc_opt_id own[] = {
+        FEDC_O_ROUNDS,        FEDC_O_LOCAL_EPOCHS, FEDC_O_BATCH,       FEDC_O_SEED,
+        FEDC_O_LAYERS,        FEDC_O_ACTIVATION,   FEDC_O_OPTIMIZER,   FEDC_O_SERVER_OPT,
+        FEDC_O_POS_WEIGHT,    FEDC_O_LR,           FEDC_O_PROX_MU,     FEDC_O_VAL_FRACTION,
+        FEDC_O_ROUND_TIMEOUT, FEDC_O_SECAGG,       FEDC_O_SERVER_LR,   FEDC_O_FRACTION_FIT,
+        FEDC_O_QUIET,         FEDC_O_INSECURE,     FEDC_O_METRICS_JSON};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (own[i] == id)
+            return 1;
+    return 0;
 }
 
-/* --dp-sgd-X of fedc sim is the clients' --X (or NULL). */
-static const char *dp_sgd_flag(const char *f) {
-    static const char *const map[][2] = {{"--dp-sgd-clip", "--dp-clip"},
-                                         {"--dp-sgd-noise", "--dp-noise"},
-                                         {"--dp-sgd-epsilon", "--target-epsilon"},
-                                         {"--dp-sgd-delta", "--dp-delta"},
-                                         {"--dp-sgd-sampling", "--dp-sampling"}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(f, map[i][0]) == 0)
-            return map[i][1];
-    return NULL;
-}
+/* fedc sim's --dp-sgd-X is every client's --X. */
+static const struct {
+    fedc_opt_id sim;
+    const char *client;
+} g_dp_sgd[] = {{FEDC_O_DP_SGD_CLIP, "--dp-clip"},
+                {FEDC_O_DP_SGD_NOISE, "--dp-noise"},
+                {FEDC_O_DP_SGD_EPSILON, "--target-epsilon"},
+                {FEDC_O_DP_SGD_DELTA, "--dp-delta"},
+                {FEDC_O_DP_SGD_SAMPLING, "--dp-sampling"}};
 
 int cmd_sim(int argc, char **argv) {
+    fedc_opts op;
+    int prc = fedc_opts_parse(&op, FEDC_PROG_SIM, argc, argv, &g_help);
+    if (prc >= 0)
+        return prc;
+#define T(id) (op.v[FEDC_O_##id].text)
+#define V(id) (op.v[FEDC_O_##id])
     sim_opts o;
     sim_defaults(&o);
+    o.data = T(DATA);
+    o.label = T(LABEL);
+    o.drop = T(DROP);
+    o.clients = fedc_opt_has(&op, FEDC_O_CLIENTS) ? (int)V(CLIENTS).i : 0;
+    o.split = T(SPLIT);
+    o.secagg = T(SECAGG);
+    o.test_fraction = (float)V(TEST_FRACTION).r;
+    o.rounds = (int)V(ROUNDS).i;
+    o.local_epochs = (int)V(LOCAL_EPOCHS).i;
+    o.batch = (int)V(BATCH).i;
+    o.threads = (int)V(THREADS).i;
+    o.seed = V(SEED).u;
+    o.layers = T(LAYERS);
+    o.activation = T(ACTIVATION);
+    o.optimizer = T(OPTIMIZER);
+    o.server_opt = T(SERVER_OPT);
+    o.pos_weight = T(POS_WEIGHT);
+    o.lr = T(LR);
+    o.prox_mu = T(PROX_MU);
+    o.server_lr = T(SERVER_LR);
+    /* handed on only when given, as before: the coordinator's default is the same */
+    o.fraction_fit = fedc_opt_given(&op, FEDC_O_FRACTION_FIT) ? T(FRACTION_FIT) : NULL;
+    o.val_fraction = T(VAL_FRACTION);
+    o.round_timeout = T(ROUND_TIMEOUT);
+    o.metrics = T(METRICS_JSON);
+    o.summary = T(SUMMARY_JSON);
+    o.work_dir = T(WORK_DIR);
+    o.test_file = T(TEST);
+    o.report = T(REPORT);
+    o.alert_budget = V(ALERT_BUDGET).r;
+    o.dp_state_dir = T(DP_SGD_STATE_DIR);
+    o.baselines = 2 - (int)V(BASELINES).i; /* all|central|none */
+    o.quiet = (int)V(QUIET).i;
+    o.insecure = (int)V(INSECURE).i;
+    /* The coordinator's flags, with their names from the table: live until sim_run returns. */
+    char flags[FEDC_O_COUNT][48];
+    for (int id = 0; id < FEDC_O_COUNT; id++) {
+        const fedc_opt_def *d = &fedc_opt_table[id];
+        if (!(d->progs & FEDC_PROG_COORD) || !(d->progs & FEDC_PROG_SIM) ||
+            sim_own((fedc_opt_id)id) || !fedc_opt_given(&op, (fedc_opt_id)id))
+            continue;
+        if (d->type == FEDC_OT_FLAG && !op.v[id].i)
+            continue; /* given as false */
+        snprintf(flags[id], sizeof flags[id], "--%s", d->name);
+        if (o.n_coord_extra + 2 > (int)(sizeof o.coord_extra / sizeof o.coord_extra[0])) {
+            cli_error(CMD, "too many coordinator options");
+            return FEDC_EXIT_USAGE;
+        }
+        o.coord_extra[o.n_coord_extra++] = flags[id];
+        if (d->type != FEDC_OT_FLAG)
+            o.coord_extra[o.n_coord_extra++] = op.v[id].text;
+    }
+    for (size_t k = 0; k < sizeof g_dp_sgd / sizeof g_dp_sgd[0]; k++) {
+        if (!fedc_opt_given(&op, g_dp_sgd[k].sim))
+            continue;
+        if (o.n_client_extra + 2 > (int)(sizeof o.client_extra / sizeof o.client_extra[0])) {
+            cli_error(CMD, "too many client options");
+            return FEDC_EXIT_USAGE;
+        }
+        o.client_extra[o.n_client_extra++] = g_dp_sgd[k].client;
+        o.client_extra[o.n_client_extra++] = op.v[g_dp_sgd[k].sim].text;
+    }
     char **shard_list = NULL;
     int n_shard_list = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return FEDC_EXIT_OK;
-        }
-        if (strcmp(a, "--quiet") == 0) {
-            o.quiet = 1;
-            continue;
-        }
-        if (strcmp(a, "--dp-adaptive") == 0) {
-            if (o.n_coord_extra + 1 > (int)(sizeof o.coord_extra / sizeof o.coord_extra[0])) {
-                cli_error(CMD, "too many coordinator flags");
-                return FEDC_EXIT_USAGE;
-            }
-            o.coord_extra[o.n_coord_extra++] = a;
-            continue;
-        }
-        if (strcmp(a, "--insecure") == 0) {
-            o.insecure = 1;
-            continue;
-        }
-        char flag[64];
-        const char *v;
-        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
+    if (T(SHARDS)) {
+        if (cli_str_list(CMD, "--shards", T(SHARDS), &shard_list, &n_shard_list))
             return FEDC_EXIT_USAGE;
-        int bad = 0;
-        float fdummy;
-        if (strcmp(flag, "--data") == 0)
-            o.data = v;
-        else if (strcmp(flag, "--label") == 0)
-            o.label = v;
-        else if (strcmp(flag, "--drop") == 0)
-            o.drop = v;
-        else if (strcmp(flag, "--clients") == 0)
-            bad = cli_int(CMD, flag, v, 2, MAX_SIM_CLIENTS, &o.clients);
-        else if (strcmp(flag, "--split") == 0)
-            o.split = v;
-        else if (strcmp(flag, "--secagg") == 0) {
-            o.secagg = v;
-            if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
-                cli_error(CMD, "--secagg: expected on or off, got '%s'", v);
-                bad = 1;
-            }
-        } else if (strcmp(flag, "--test-fraction") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 0.9, 1, &o.test_fraction);
-        else if (strcmp(flag, "--rounds") == 0)
-            bad = cli_int(CMD, flag, v, 1, 100000, &o.rounds);
-        else if (strcmp(flag, "--local-epochs") == 0)
-            bad = cli_int(CMD, flag, v, 1, 10000, &o.local_epochs);
-        else if (strcmp(flag, "--batch") == 0)
-            bad = cli_int(CMD, flag, v, 1, 1 << 20, &o.batch);
-        else if (strcmp(flag, "--threads") == 0)
-            bad = cli_int(CMD, flag, v, 1, 1024, &o.threads);
-        else if (strcmp(flag, "--seed") == 0)
-            bad = cli_u64(CMD, flag, v, &o.seed);
-        else if (strcmp(flag, "--layers") == 0)
-            o.layers = v;
-        else if (strcmp(flag, "--activation") == 0)
-            o.activation = v;
-        else if (strcmp(flag, "--optimizer") == 0) {
-            o.optimizer = v;
-            if (strcmp(v, "adam") != 0 && strcmp(v, "sgd") != 0) {
-                cli_error(CMD, "--optimizer: expected adam or sgd, got '%s'", v);
-                bad = 1;
-            }
-        } else if (strcmp(flag, "--server-opt") == 0)
-            o.server_opt = v;
-        else if (strcmp(flag, "--pos-weight") == 0) {
-            o.pos_weight = v;
-            if (strcmp(v, "auto") != 0)
-                bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &fdummy);
-        } else if (strcmp(flag, "--lr") == 0) {
-            o.lr = v;
-            bad = cli_float(CMD, flag, v, 0.0, 100.0, 1, &fdummy);
-        } else if (strcmp(flag, "--prox-mu") == 0) {
-            o.prox_mu = v;
-            bad = cli_float(CMD, flag, v, 0.0, 1e4, 0, &fdummy);
-        } else if (strcmp(flag, "--server-lr") == 0) {
-            o.server_lr = v;
-            bad = cli_float(CMD, flag, v, 0.0, 100.0, 1, &fdummy);
-        } else if (strcmp(flag, "--fraction-fit") == 0) {
-            o.fraction_fit = v;
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &fdummy);
-        } else if (strcmp(flag, "--val-fraction") == 0) {
-            o.val_fraction = v;
-            bad = cli_float(CMD, flag, v, 0.0, 0.9, 0, &fdummy);
-        } else if (strcmp(flag, "--round-timeout") == 0) {
-            o.round_timeout = v;
-            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &fdummy);
-        } else if (strcmp(flag, "--metrics-json") == 0)
-            o.metrics = v;
-        else if (strcmp(flag, "--summary-json") == 0)
-            o.summary = v;
-        else if (strcmp(flag, "--work-dir") == 0)
-            o.work_dir = v;
-        else if (strcmp(flag, "--shards") == 0) {
-            cli_free_list(shard_list);
-            bad = cli_str_list(CMD, flag, v, &shard_list, &n_shard_list);
-            o.shard_files = shard_list;
-        } else if (strcmp(flag, "--test") == 0)
-            o.test_file = v;
-        else if (strcmp(flag, "--report") == 0)
-            o.report = v;
-        else if (strcmp(flag, "--alert-budget") == 0) {
-            float b;
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &b);
-            o.alert_budget = b;
-        } else if (strcmp(flag, "--dp-sgd-state-dir") == 0) {
-            o.dp_state_dir = v;
-        } else if (strcmp(flag, "--baselines") == 0) {
-            if (strcmp(v, "all") == 0 || strcmp(v, "central") == 0 || strcmp(v, "none") == 0)
-                o.baselines = v[0] == 'a' ? 2 : v[0] == 'c' ? 1 : 0;
-            else {
-                cli_error(CMD, "--baselines: expected all, central or none, got '%s'", v);
-                bad = 1;
-            }
-        } else if (coord_flag(flag)) {
-            if (o.n_coord_extra + 2 > (int)(sizeof o.coord_extra / sizeof o.coord_extra[0])) {
-                cli_error(CMD, "too many coordinator flags");
-                return FEDC_EXIT_USAGE;
-            }
-            o.coord_extra[o.n_coord_extra++] = coord_flag(flag);
-            o.coord_extra[o.n_coord_extra++] = v;
-        } else if (strncmp(flag, "--dp-sgd-", 9) == 0 && dp_sgd_flag(flag)) {
-            if (o.n_client_extra + 2 > (int)(sizeof o.client_extra / sizeof o.client_extra[0])) {
-                cli_error(CMD, "too many client flags");
-                return FEDC_EXIT_USAGE;
-            }
-            o.client_extra[o.n_client_extra++] = dp_sgd_flag(flag);
-            o.client_extra[o.n_client_extra++] = v;
-        } else {
-            cli_error(CMD, "unknown option '%s' (see fedc sim --help)", flag);
-            return FEDC_EXIT_USAGE;
-        }
-        if (bad)
-            return FEDC_EXIT_USAGE;
+        o.shard_files = shard_list;
     }
+#undef T
+#undef V
     if (o.shard_files) {
         if (o.data || !o.test_file || !o.label || n_shard_list < 2) {
             cli_error(CMD, "--shards takes the place of --data and needs --test and --label, and "

@@ -24,7 +24,7 @@ typedef struct sim_opts {
     const char *title;   /* the report's title */
     /* Flags handed on as they are (the programs check them): to the coordinator (robust
      * aggregation, client-level DP) and to every client (record-level DP-SGD). */
-    const char *coord_extra[32];
+    const char *coord_extra[96];
     int n_coord_extra;
     const char *client_extra[16];
     int n_client_extra;

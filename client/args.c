@@ -1,181 +1,79 @@
-/* fedc-client's flags: parsed and checked into a client_cfg with the keys they name loaded
- * (fedc_client_args in client.h), so that the program and an embedding (tests, a thread)
- * configure a client the same way. */
+/* fedc-client's options: read through the option table (core/prog options.h: flags,
+ * environment, --config file, defaults) and checked into a client_cfg with the keys they name
+ * loaded (fedc_client_args), so that the program and an embedding (tests, a thread) configure a
+ * client the same way. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "options.h"
 #include "client_args.h"
 #include "fedc/dp.h"
 
 #define CMD "fedc-client"
 
-static void usage(FILE *f) {
-    fprintf(
-        f, "usage: fedc-client --connect ENDPOINT --name NAME --data FILE.csv --label COLUMN "
-           "[options]\n"
-           "\n"
-           "One participant of a federation: loads and checks its CSV (which never leaves this\n"
-           "machine), joins the coordinator, and trains the global model on its rows when asked.\n"
-           "Start it before or after the coordinator; it reconnects by itself if the coordinator\n"
-           "restarts, and exits when the coordinator says the run is over.\n"
-           "\n"
-           "  --connect ENDPOINT       the coordinator, e.g. tcp://coord:7070 (required)\n"
-           "  --key FILE               our secret key (NAME.key_secret from fedc keygen);\n"
-           "                           CurveZMQ encrypts the connection and the coordinator knows\n"
-           "                           us by that NAME\n"
-           "  --coordinator-key FILE   the coordinator's public key file (pinned)\n"
-           "  --peers DIR              the federation's public keys (the roster)\n"
-           "  --insecure               no CurveZMQ (testing only); secure aggregation then trusts\n"
-           "                           the coordinator to relay the neighbours' keys honestly\n"
-           "  --augment KIND[:R]       add rare-class rows to the local training rows until\n"
-           "                           positives/negatives = R (default 0.1): oversample, smote,\n"
-           "                           noise or none (default); they never leave this machine\n"
-           "  --dp-clip C              record-level DP-SGD on our rows: every example's gradient\n"
-           "                           is clipped to L2 norm C and Gaussian noise is added\n"
-           "  --dp-noise S             its noise multiplier (sd S x C on the summed gradient)\n"
-           "  --target-epsilon E       our privacy budget: without --dp-noise the multiplier is\n"
-           "                           the smallest that fits the run's planned rounds in E; we\n"
-           "                           stop training (and tell the coordinator) before a round\n"
-           "                           would exceed it. The budget counts this process's training\n"
-           "  --dp-delta D             delta of (epsilon, delta) (default 1e-5)\n"
-           "  --dp-sampling KIND       poisson (default: what the accountant assumes) or shuffle\n"
-           "  --dp-state FILE          the privacy spent so far (steps, sampling rate, noise),\n"
-           "                           read at start and rewritten atomically every round, so a\n"
-           "                           restarted client keeps counting\n"
-           "  --secagg on|off          on (default): send statistics, updates and evaluation\n"
-           "                           counts only masked (secure aggregation) and refuse a\n"
-           "                           coordinator that asks for them in plain; off: allow both\n"
-           "  --secagg-min-neighbours M  refuse a secure sum whose neighbourhood (us included)\n"
-           "                           is below M or whose threshold is below a majority of it\n"
-           "                           (default 3; docs/security.md)\n"
-           "  --name NAME              this participant's name (default: the key's name; with\n"
-           "                           --insecure the host name)\n"
-           "  --data FILE.csv          local data with a header line (required)\n"
-           "  --label COLUMN           the label column (required)\n"
-           "  --drop A,B               columns to ignore (identifiers, ...)\n"
-           "  --task auto|regression   auto detects binary/multiclass labels (default auto)\n"
-           "  --threads N              OpenMP threads for training (default OMP_NUM_THREADS or "
-           "all cores)\n"
-           "  --heartbeat-ms N         interval between heartbeats (default 1000)\n"
-           "  --coordinator-timeout S  give up after this long without word from the coordinator\n"
-           "                           (default 600)\n"
-           "  --max-msg-mb N           largest message accepted, in MiB (default 256)\n"
-           "  --metrics-json PATH      append one JSON line per local training round (rows,\n"
-           "                           loss, seconds; with DP-SGD the epsilon spent so far)\n"
-           "  --quiet                  no per-round lines on stdout\n"
-           "  -h, --help               this message\n"
-           "\n"
-           "Training settings (epochs, batch, learning rate, ...) come from the coordinator.\n"
-           "Exit status: 0 when the run is complete, 1 on a runtime failure, 2 on bad flags, bad\n"
-           "data or data the federation refuses.\n");
-}
+static const fedc_prog_help g_help = {
+    "usage: fedc-client --connect ENDPOINT --name NAME --data FILE.csv --label COLUMN [options]",
+    "One participant of a federation: loads and checks its CSV (which never leaves this\n"
+    "machine), joins the coordinator, and trains the global model on its rows when asked.\n"
+    "Start it before or after the coordinator; it reconnects by itself if the coordinator\n"
+    "restarts, and exits when the coordinator says the run is over. Its differential privacy\n"
+    "options (--dp-clip, ...) are record-level DP-SGD on its own rows.",
+    "Training settings (epochs, batch, learning rate, ...) come from the coordinator.\n"
+    "Exit status: 0 when the run is complete, 1 on a runtime failure, 2 on bad options, bad\n"
+    "data or data the federation refuses."};
 
 int fedc_client_args(client_args *args, int argc, char **argv) {
     memset(args, 0, sizeof *args);
+    fedc_opts o;
+    int prc = fedc_opts_parse(&o, FEDC_PROG_CLIENT, argc, argv, &g_help);
+    if (prc >= 0)
+        return prc;
+#define V(id) (o.v[FEDC_O_##id])
+#define HAS(id) fedc_opt_has(&o, FEDC_O_##id)
+#define GIVEN(id) fedc_opt_given(&o, FEDC_O_##id)
     client_cfg c;
     fedc_client_defaults(&c);
-    const char *dp_extra = NULL;
-    const char *drop = NULL, *task = "auto";
-    int max_msg_mb = 256;
-    float cto = 600;
-    const char *key_path = NULL, *coord_key_path = NULL, *peers_dir = NULL;
-    int insecure = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return FEDC_EXIT_OK;
-        }
-        if (strcmp(a, "--quiet") == 0) {
-            c.quiet = 1;
-            continue;
-        }
-        if (strcmp(a, "--insecure") == 0) {
-            insecure = 1;
-            continue;
-        }
-        char flag[64];
-        const char *v;
-        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
-            return FEDC_EXIT_USAGE;
-        int bad = 0;
-        if (strcmp(flag, "--connect") == 0)
-            c.connect = v;
-        else if (strcmp(flag, "--name") == 0)
-            c.name = v;
-        else if (strcmp(flag, "--data") == 0)
-            c.data = v;
-        else if (strcmp(flag, "--label") == 0)
-            c.label = v;
-        else if (strcmp(flag, "--drop") == 0)
-            drop = v;
-        else if (strcmp(flag, "--task") == 0)
-            task = v;
-        else if (strcmp(flag, "--threads") == 0)
-            bad = cli_int(CMD, flag, v, 1, 4096, &c.threads);
-        else if (strcmp(flag, "--heartbeat-ms") == 0)
-            bad = cli_int(CMD, flag, v, 10, 600000, &c.heartbeat_ms);
-        else if (strcmp(flag, "--coordinator-timeout") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1e7, 1, &cto);
-        else if (strcmp(flag, "--key") == 0)
-            key_path = v;
-        else if (strcmp(flag, "--coordinator-key") == 0)
-            coord_key_path = v;
-        else if (strcmp(flag, "--peers") == 0)
-            peers_dir = v;
-        else if (strcmp(flag, "--augment") == 0) {
-            fedc_diag ad;
-            if (fedc_aug_parse(&c.augment, v, &ad)) {
-                cli_error(CMD, "--augment: %s", ad.msg);
-                bad = 1;
-            }
-        } else if (strcmp(flag, "--secagg-min-neighbours") == 0) {
-            bad = cli_int(CMD, flag, v, 3, 255, &c.sa_min_nbrs);
-        } else if (strcmp(flag, "--secagg") == 0) {
-            if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
-                c.allow_plain = strcmp(v, "off") == 0;
-            else {
-                cli_error(CMD, "--secagg: expected on or off, got '%s'", v);
-                bad = 1;
-            }
-        } else if (strcmp(flag, "--dp-clip") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &c.dp_clip);
-        else if (strcmp(flag, "--dp-noise") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1e4, 1, &c.dp_noise);
-        else if (strcmp(flag, "--target-epsilon") == 0) {
-            float e;
-            bad = cli_float(CMD, flag, v, 0.0, 1e4, 1, &e);
-            c.target_epsilon = e;
-        } else if (strcmp(flag, "--dp-state") == 0)
-            c.dp_state = v;
-        else if (strcmp(flag, "--metrics-json") == 0)
-            c.metrics_json = v;
-        else if (strcmp(flag, "--dp-delta") == 0) {
-            dp_extra = "--dp-delta";
-            float e;
-            bad = cli_float(CMD, flag, v, 0.0, 0.5, 1, &e);
-            c.dp_delta = e;
-        } else if (strcmp(flag, "--dp-sampling") == 0) {
-            dp_extra = "--dp-sampling";
-            if (strcmp(v, "poisson") == 0 || strcmp(v, "shuffle") == 0)
-                c.dp_poisson = strcmp(v, "poisson") == 0;
-            else {
-                cli_error(CMD, "--dp-sampling: expected poisson or shuffle, got '%s'", v);
-                bad = 1;
-            }
-        } else if (strcmp(flag, "--max-msg-mb") == 0)
-            bad = cli_int(CMD, flag, v, 1, 4000, &max_msg_mb);
-        else {
-            cli_error(CMD, "unknown option '%s' (see " CMD " --help)", flag);
-            return FEDC_EXIT_USAGE;
-        }
-        if (bad)
-            return FEDC_EXIT_USAGE;
+    c.connect = V(CONNECT).text;
+    c.name = V(NAME).text;
+    c.data = V(DATA).text;
+    c.label = V(LABEL).text;
+    const char *drop = V(DROP).text, *task = V(TASK).text;
+    if (HAS(THREADS))
+        c.threads = (int)V(THREADS).i;
+    c.heartbeat_ms = (int)V(HEARTBEAT_MS).i;
+    float cto = (float)V(COORDINATOR_TIMEOUT).r;
+    const char *key_path = V(KEY).text, *coord_key_path = V(COORDINATOR_KEY).text;
+    const char *peers_dir = V(PEERS).text;
+    int insecure = (int)V(INSECURE).i;
+    c.quiet = (int)V(QUIET).i;
+    fedc_diag ad;
+    if (fedc_aug_parse(&c.augment, V(AUGMENT).text, &ad)) {
+        cli_error(CMD, "--augment: %s", ad.msg);
+        return FEDC_EXIT_USAGE;
     }
+    c.sa_min_nbrs = (int)V(SECAGG_MIN_NEIGHBOURS).i;
+    c.allow_plain = V(SECAGG).i == 1; /* on|off */
+    if (HAS(DP_CLIP))
+        c.dp_clip = (float)V(DP_CLIP).r;
+    if (HAS(DP_NOISE))
+        c.dp_noise = (float)V(DP_NOISE).r;
+    if (HAS(TARGET_EPSILON))
+        c.target_epsilon = (float)V(TARGET_EPSILON).r;
+    c.dp_state = V(DP_STATE).text;
+    c.metrics_json = V(METRICS_JSON).text;
+    c.dp_delta = (float)V(DP_DELTA).r;
+    c.dp_poisson = V(DP_SAMPLING).i == 0; /* poisson|shuffle */
+    /* DP-SGD's own settings, refused without --dp-clip when given */
+    const char *dp_extra = GIVEN(DP_DELTA)      ? "--dp-delta"
+                           : GIVEN(DP_SAMPLING) ? "--dp-sampling"
+                                                : NULL;
+    int max_msg_mb = (int)V(MAX_MSG_MB).i;
+#undef V
+#undef HAS
+#undef GIVEN
     if (!(c.dp_clip > 0) && (c.dp_noise >= 0 || c.target_epsilon > 0 || dp_extra || c.dp_state)) {
         cli_error(CMD, "%s needs --dp-clip C (record-level DP-SGD)",
                   c.dp_noise >= 0        ? "--dp-noise"

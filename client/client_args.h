@@ -1,5 +1,5 @@
 /* fedc-client's flags into a client configuration: the program's part, kept out of libfedc (it
- * uses the programs' flag helpers in cli/). */
+ * uses the option table and helpers of core/prog). */
 #ifndef FEDC_CLIENT_ARGS_H
 #define FEDC_CLIENT_ARGS_H
 

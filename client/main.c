@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "cli.h"
+#include "prog.h"
 #include "client_args.h"
 
 /* The running client, for the signal handler (this program's only global). */

@@ -19,6 +19,8 @@ fedc_require_pc(PROTOBUFC libprotobuf-c libprotobuf-c-dev)
 fedc_require_pc(SODIUM libsodium libsodium-dev)
 # cJSON builds and prints the JSON-lines metrics files (core/fl/src/jsonl.c).
 fedc_require_pc(CJSON libcjson libcjson-dev)
+# libinih reads the programs' --config INI files (core/prog options.c).
+fedc_require_pc(INIH inih libinih-dev)
 if(FEDC_BUILD_TESTS)
   fedc_require_pc(CMOCKA cmocka libcmocka-dev)
 endif()

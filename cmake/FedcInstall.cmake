@@ -6,7 +6,7 @@
 # used by the programs and tests exactly as before. libzmq, protobuf-c, libsodium, cJSON, libm and
 # OpenMP are PRIVATE: no installed header includes theirs. Installed: the libraries, the public headers
 # under include/fedc/, the CMake package (find_package(fedc) gives fedc::fedc, the shared library,
-# and fedc::fedc_static) and the pkg-config file fedc.pc. Left out: fedc_cli and the programs'
+# and fedc::fedc_static) and the pkg-config file fedc.pc. Left out: fedc_prog (core/prog) and the programs'
 # flag parsing (fedc_coordinator_args, fedc_client_args), the wire header codec.h, which includes
 # the generated fedc.pb-c.h and so protobuf-c's headers (the typed messages of msg.h and the
 # transport.h that sends them are installed: neither includes it), and jsonl.h (the metrics

@@ -1,5 +1,5 @@
 /* fedc-coordinator's flags into a coordinator configuration: the program's part, kept out of
- * libfedc (it uses the programs' flag helpers in cli/). */
+ * libfedc (it uses the option table and helpers of core/prog). */
 #ifndef FEDC_COORD_ARGS_H
 #define FEDC_COORD_ARGS_H
 

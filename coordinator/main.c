@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "cli.h"
+#include "prog.h"
 #include "coord_args.h"
 
 /* The running coordinator, for the signal handler (this program's only global). */

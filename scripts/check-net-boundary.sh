@@ -3,7 +3,7 @@
 # the generated fedc.pb-c.h or the wire codec (codec.h), or calls libzmq. The programs build and
 # read the typed messages of fedc/msg.h and send them with fedc/transport.h.
 #
-#   scripts/check-net-boundary.sh DIR...   (the tests run it on client coordinator cli)
+#   scripts/check-net-boundary.sh DIR...   (the tests run it on client coordinator cli core/prog)
 #
 # Exits 1 listing every offending line, 0 when there is none, 2 on a usage error.
 set -u

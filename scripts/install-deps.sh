@@ -8,8 +8,10 @@ set -euo pipefail
 
 # clang and its runtime libraries (libFuzzer, ASan, UBSan) build the fuzz tests (tests/fuzz); 14 is
 # Debian 12's clang. libcjson-dev: cJSON writes the JSON-lines metrics files (core/fl jsonl.c).
+# libinih-dev: libinih reads the programs' --config INI files (core/prog options.c).
 packages=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-          libsodium-dev libcjson-dev libcmocka-dev clang-format clang libclang-rt-14-dev)
+          libsodium-dev libcjson-dev libinih-dev libcmocka-dev clang-format clang
+          libclang-rt-14-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0-pthread)
 elif [[ $# -gt 0 ]]; then

@@ -1,4 +1,4 @@
-/* Pure helpers of the toolbox (cli/cli_util.c): card precision@k on hand-computed days, and the
+/* Pure helpers of the toolbox (core/prog/util.c): card precision@k on hand-computed days, and the
  * operating thresholds for an alert budget and a minimum precision. */
 #include <math.h>
 #include <setjmp.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "cli.h"
+#include "prog.h"
 
 static void test_card_precision(void **state) {
     (void)state;

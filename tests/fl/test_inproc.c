@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
+#include "prog.h"
 #include "fedc/client.h"
 #include "fedc/coord.h"
 #include "client_args.h"

@@ -1,4 +1,4 @@
-/* Flag parsing, thread set-up and metric reporting shared by the fedc subcommands. */
+/* Flag parsing, thread set-up and metric reporting shared by fedc's programs (prog.h). */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -11,7 +11,7 @@
 #include <omp.h>
 #endif
 
-#include "cli.h"
+#include "prog.h"
 #include "fedc/modelfile.h"
 
 void cli_error(const char *cmd, const char *fmt, ...) {

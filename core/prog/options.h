@@ -1,0 +1,382 @@
+/* One option table for every fedc program, and the parser over it.
+ *
+ * FEDC_OPTIONS(X) lists each option once: a flag means the same thing, takes the same range and
+ * has the same default in fedc-coordinator, fedc-client, fedc sim and fedc demo. Each program
+ * reads its options from, in order of precedence, its flags (--name VALUE, --name=VALUE),
+ * FEDC_<NAME> environment variables ('-' becomes '_', upper case: FEDC_MIN_CLIENTS), a --config
+ * FILE (INI, read with libinih: one section per program, keys are the flag names without the
+ * dashes), and the table's defaults. --print-config shows every effective value with where it
+ * came from, --version the build, --help is generated from the table. The checks between options
+ * stay with each program (coordinator/args.c, client/args.c, cli/cmd_*.c). */
+#ifndef FEDC_OPTIONS_H
+#define FEDC_OPTIONS_H
+
+#include <stdio.h>
+
+#include "fedc/model.h"
+#include "prog.h"
+
+/* The programs (a bit each) and their section in a --config file. */
+#define FEDC_PROGRAMS(X)                                                                           \
+    X(COORD, "coordinator", "fedc-coordinator")                                                    \
+    X(CLIENT, "client", "fedc-client")                                                             \
+    X(SIM, "sim", "fedc sim")                                                                      \
+    X(DEMO, "demo", "fedc demo")
+
+enum {
+#define FEDC_PROG_BIT_(id, section, display) FEDC_PROGI_##id,
+    FEDC_PROGRAMS(FEDC_PROG_BIT_)
+#undef FEDC_PROG_BIT_
+        FEDC_PROG_COUNT
+};
+#define FEDC_PROG_COORD (1u << FEDC_PROGI_COORD)
+#define FEDC_PROG_CLIENT (1u << FEDC_PROGI_CLIENT)
+#define FEDC_PROG_SIM (1u << FEDC_PROGI_SIM)
+#define FEDC_PROG_DEMO (1u << FEDC_PROGI_DEMO)
+
+typedef enum fedc_opt_type {
+    FEDC_OT_FLAG,   /* no value on the command line; true/false, 1/0, yes/no, on/off elsewhere */
+    FEDC_OT_INT,    /* integer in [lo, hi] */
+    FEDC_OT_U64,    /* non-negative 64-bit integer (seeds) */
+    FEDC_OT_REAL,   /* number in [lo, hi]; with words, also one of them (auto) */
+    FEDC_OT_REAL_P, /* number in (lo, hi]: the lower bound excluded, checked after rounding to
+                       float so that 1e-50 cannot become a learning rate of 0 */
+    FEDC_OT_STR,    /* free text (endpoints, names, schemes the program checks) */
+    FEDC_OT_PATH,   /* a file or directory */
+    FEDC_OT_CHOICE, /* one of the words */
+    FEDC_OT_LIST    /* comma-separated layer widths in [lo, hi] ("none" or "": no layer) */
+} fedc_opt_type;
+
+/* --help's sections, in the order they are printed. */
+#define FEDC_SECTIONS(X)                                                                           \
+    X(NET, "network")                                                                              \
+    X(SEC, "security (docs/security.md)")                                                          \
+    X(DATA, "data")                                                                                \
+    X(AGG, "aggregation (README \"Robust aggregation\")")                                          \
+    X(DP, "differential privacy (README \"Differential privacy\")")                                \
+    X(ROUNDS, "rounds")                                                                            \
+    X(MODEL, "model (input and output sizes come from the data)")                                  \
+    X(TRAIN, "training (the coordinator sends these to every client)")                             \
+    X(SERVER, "server optimiser")                                                                  \
+    X(OUT, "outputs")                                                                              \
+    X(RUN, "running")
+
+typedef enum fedc_opt_section {
+#define FEDC_SEC_ENUM_(id, title) FEDC_SEC_##id,
+    FEDC_SECTIONS(FEDC_SEC_ENUM_)
+#undef FEDC_SEC_ENUM_
+        FEDC_SEC_COUNT
+} fedc_opt_section;
+
+/* X(ID, name, type, lo, hi, words, default, programs, section, metavar, help)
+ *   words: '|'-separated allowed words (choice), or the words a number may be replaced by (real)
+ *   default: the value as text, or NULL when there is none (the help says what the program does
+ *   then: required, or derived from other options)
+ * The programs are written CO, CL, SIM, DEMO (options.c defines them where it expands the table).
+ * The environment variable is FEDC_ + the name upper-cased with '-' as '_'. */
+/* clang-format off */
+#define FEDC_OPTIONS(X) \
+    X(BIND, "bind", FEDC_OT_STR, 0, 0, NULL, NULL, CO, FEDC_SEC_NET, "ENDPOINT", \
+      "ZeroMQ endpoint to listen on, e.g. tcp://*:7070 (required)") \
+    X(CONNECT, "connect", FEDC_OT_STR, 0, 0, NULL, NULL, CL, FEDC_SEC_NET, "ENDPOINT", \
+      "the coordinator, e.g. tcp://coord:7070 (required)") \
+    X(MAX_MSG_MB, "max-msg-mb", FEDC_OT_INT, 1, 4000, NULL, "256", CO | CL, FEDC_SEC_NET, "N", \
+      "largest message accepted, in MiB (256: models up to 64M parameters); a larger one is " \
+      "refused naming its size") \
+    X(HEARTBEAT_TIMEOUT, "heartbeat-timeout", FEDC_OT_REAL_P, 0, 1e6, NULL, "10", CO, \
+      FEDC_SEC_NET, "S", "silence after which a client is marked dead, in seconds") \
+    X(HEARTBEAT_MS, "heartbeat-ms", FEDC_OT_INT, 10, 600000, NULL, "1000", CL, FEDC_SEC_NET, "N", \
+      "interval between heartbeats, in milliseconds") \
+    X(COORDINATOR_TIMEOUT, "coordinator-timeout", FEDC_OT_REAL_P, 0, 1e7, NULL, "600", CL, \
+      FEDC_SEC_NET, "S", "give up after this long without word from the coordinator, in seconds") \
+    X(KEY, "key", FEDC_OT_PATH, 0, 0, NULL, NULL, CO | CL, FEDC_SEC_SEC, "FILE", \
+      "our secret key, NAME.key_secret from fedc keygen (CurveZMQ; a client is known by NAME)") \
+    X(ALLOW, "allow", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_SEC, "DIR", \
+      "directory of the clients' NAME.key files: only these join") \
+    X(COORDINATOR_KEY, "coordinator-key", FEDC_OT_PATH, 0, 0, NULL, NULL, CL, FEDC_SEC_SEC, \
+      "FILE", "the coordinator's public key file (pinned)") \
+    X(PEERS, "peers", FEDC_OT_PATH, 0, 0, NULL, NULL, CL, FEDC_SEC_SEC, "DIR", \
+      "the federation's public keys (the roster)") \
+    X(INSECURE, "insecure", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | CL | SIM, FEDC_SEC_SEC, NULL, \
+      "no CurveZMQ and no allow-list (testing only; warns); secure aggregation stays on") \
+    X(SECAGG, "secagg", FEDC_OT_CHOICE, 0, 0, "on|off", "on", CO | CL | SIM | DEMO, FEDC_SEC_SEC, \
+      "on|off", "secure aggregation (SecAgg+): the coordinator learns only sums over several " \
+      "clients, and a client refuses to send plain statistics or updates; off: plain updates") \
+    X(SECAGG_NEIGHBOURS, "secagg-neighbours", FEDC_OT_INT, 1, 127, NULL, NULL, CO, FEDC_SEC_SEC, \
+      "H", "neighbourhoods of 2H+1 clients (unset: about log2 n; everyone when the federation " \
+      "is small)") \
+    X(SECAGG_THRESHOLD, "secagg-threshold", FEDC_OT_INT, 1, 255, NULL, NULL, CO, FEDC_SEC_SEC, \
+      "T", "Shamir threshold (unset: floor(size/2)+1, more than half the neighbourhood)") \
+    X(SECAGG_MIN_NEIGHBOURS, "secagg-min-neighbours", FEDC_OT_INT, 3, 255, NULL, "3", CO | CL, \
+      FEDC_SEC_SEC, "M", "the floor: no secure sum over a neighbourhood of fewer than M clients " \
+      "(each client holds its own floor)") \
+    X(SECAGG_CLIP, "secagg-clip", FEDC_OT_REAL_P, 0, 1e6, NULL, "10", CO, FEDC_SEC_SEC, "C", \
+      "updates are clipped to [-C, C] per coordinate for the fixed point") \
+    X(SECAGG_MAX_CLIENTS, "secagg-max-clients", FEDC_OT_INT, 2, 65536, NULL, "1024", CO, \
+      FEDC_SEC_SEC, "N", "clients the fixed point leaves headroom for") \
+    X(DATA, "data", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM, FEDC_SEC_DATA, "FILE.csv", \
+      "CSV data with a header line (required; a client's never leaves its machine)") \
+    X(LABEL, "label", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM, FEDC_SEC_DATA, "COLUMN", \
+      "the label column (required)") \
+    X(DROP, "drop", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM, FEDC_SEC_DATA, "A,B", \
+      "columns to ignore (identifiers, ...)") \
+    X(NAME, "name", FEDC_OT_STR, 0, 0, NULL, NULL, CL, FEDC_SEC_DATA, "NAME", \
+      "this participant's name (unset: the key's name; with --insecure the host name)") \
+    X(TASK, "task", FEDC_OT_CHOICE, 0, 0, "auto|regression", "auto", CL, FEDC_SEC_DATA, \
+      "auto|regression", "auto detects binary/multiclass labels") \
+    X(AUGMENT, "augment", FEDC_OT_STR, 0, 0, NULL, "none", CL, FEDC_SEC_DATA, "KIND[:R]", \
+      "add rare-class rows to the local training rows until positives/negatives = R " \
+      "(default 0.1): oversample, smote, noise or none; they never leave this machine") \
+    X(CLIENTS, "clients", FEDC_OT_INT, 2, 1000, NULL, NULL, SIM, FEDC_SEC_DATA, "N", \
+      "number of clients (required unless --split column:NAME or --shards)") \
+    X(SPLIT, "split", FEDC_OT_STR, 0, 0, NULL, "iid", SIM, FEDC_SEC_DATA, "SCHEME", \
+      "iid, stratified, dirichlet:ALPHA (label skew) or column:NAME (see fedc split --help)") \
+    X(TEST_FRACTION, "test-fraction", FEDC_OT_REAL_P, 0, 0.9, NULL, "0.2", SIM, FEDC_SEC_DATA, \
+      "F", "held-out test share, stratified") \
+    X(SHARDS, "shards", FEDC_OT_STR, 0, 0, NULL, NULL, SIM, FEDC_SEC_DATA, "A.csv,B.csv", \
+      "given client files instead of --data (clients named after the files); needs --test") \
+    X(TEST, "test", FEDC_OT_PATH, 0, 0, NULL, NULL, SIM, FEDC_SEC_DATA, "FILE.csv", \
+      "the test set for --shards") \
+    X(CUSTOMERS, "customers", FEDC_OT_INT, 50, 1000000, NULL, "5000", DEMO, FEDC_SEC_DATA, "N", \
+      "customers per bank (5000: the handbook's size)") \
+    X(DAYS, "days", FEDC_OT_INT, 30, 3650, NULL, "100", DEMO, FEDC_SEC_DATA, "D", \
+      "days simulated (the last 20 are the test set)") \
+    X(AGGREGATOR, "aggregator", FEDC_OT_CHOICE, 0, 0, \
+      "mean|median|trimmed-mean|krum|multi-krum|norm-bound", "mean", CO | SIM, FEDC_SEC_AGG, \
+      "NAME", "mean: FedAvg weighted by examples; median, trimmed-mean, krum, multi-krum need " \
+      "each update (only with --secagg off; unweighted); norm-bound scales updates to L2 norm " \
+      "<= --norm-bound (under secure aggregation the clients clip and the coordinator checks " \
+      "the aggregate)") \
+    X(TRIM_BETA, "trim-beta", FEDC_OT_REAL, 0, 0.499, NULL, "0.2", CO | SIM, FEDC_SEC_AGG, "B", \
+      "trimmed mean: share dropped at each end (must exceed the share of bad clients)") \
+    X(KRUM_F, "krum-f", FEDC_OT_INT, 0, 1000, NULL, "1", CO | SIM, FEDC_SEC_AGG, "F", \
+      "Krum: bad clients tolerated; needs more than 2F+2 updates") \
+    X(MULTI_KRUM_M, "multi-krum-m", FEDC_OT_INT, 1, 4096, NULL, NULL, CO | SIM, FEDC_SEC_AGG, \
+      "M", "Multi-Krum: updates averaged (unset: updates - F)") \
+    X(NORM_BOUND, "norm-bound", FEDC_OT_REAL_P, 0, 1e6, NULL, NULL, CO | SIM, FEDC_SEC_AGG, "C", \
+      "the L2 bound of --aggregator norm-bound") \
+    X(UPDATE_NORM_BOUND, "update-norm-bound", FEDC_OT_REAL_P, 0, 1e6, NULL, "16", CO | SIM, \
+      FEDC_SEC_AGG, "B", "every client clips its update to L2 norm B and the coordinator " \
+      "rejects an update or aggregate beyond it (--dp-clip or --norm-bound replace it)") \
+    X(DP_CLIP, "dp-clip", FEDC_OT_REAL_P, 0, 1e6, NULL, NULL, CO | CL | SIM, FEDC_SEC_DP, "C", \
+      "clip norm. fedc-coordinator, fedc sim: client-level DP-FedAvg, clients scale their " \
+      "update to L2 norm <= C and count once, the coordinator adds N(0, (zC)^2) to the sum; " \
+      "fedc-client: record-level DP-SGD, every example's gradient is clipped to C") \
+    X(DP_NOISE, "dp-noise", FEDC_OT_REAL_P, 0, 1e4, NULL, NULL, CO | CL | SIM, FEDC_SEC_DP, "Z", \
+      "noise multiplier of --dp-clip (sd Z x C)") \
+    X(TARGET_EPSILON, "target-epsilon", FEDC_OT_REAL_P, 0, 1e4, NULL, NULL, CO | CL | SIM, \
+      FEDC_SEC_DP, "E", "privacy budget: stop before a round would exceed it; without " \
+      "--dp-noise, Z is the smallest that fits the planned rounds in E") \
+    X(DP_DELTA, "dp-delta", FEDC_OT_REAL_P, 0, 0.5, NULL, "1e-05", CO | CL | SIM, FEDC_SEC_DP, \
+      "D", "delta of (epsilon, delta)") \
+    X(DP_ADAPTIVE, "dp-adaptive", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | SIM, FEDC_SEC_DP, NULL, \
+      "adapt C towards the --dp-quantile of update norms (Andrew et al. 2021); the count is " \
+      "noised too, within the same Z") \
+    X(DP_QUANTILE, "dp-quantile", FEDC_OT_REAL_P, 0, 1, NULL, "0.5", CO | SIM, FEDC_SEC_DP, "G", \
+      "target share of unclipped updates (--dp-adaptive)") \
+    X(DP_CLIP_LR, "dp-clip-lr", FEDC_OT_REAL_P, 0, 10, NULL, "0.2", CO | SIM, FEDC_SEC_DP, "ETA", \
+      "geometric step of C (--dp-adaptive)") \
+    X(DP_COUNT_NOISE, "dp-count-noise", FEDC_OT_REAL_P, 0, 1e6, NULL, NULL, CO | SIM, \
+      FEDC_SEC_DP, "S", "noise sd on the count of unclipped updates (unset: expected clients " \
+      "per round / 20)") \
+    X(DP_SAMPLING, "dp-sampling", FEDC_OT_CHOICE, 0, 0, "poisson|shuffle", "poisson", CL, \
+      FEDC_SEC_DP, "KIND", "DP-SGD batches: poisson (what the accountant assumes) or shuffle") \
+    X(DP_STATE, "dp-state", FEDC_OT_PATH, 0, 0, NULL, NULL, CL, FEDC_SEC_DP, "FILE", \
+      "the privacy spent so far, read at start and rewritten atomically every round, so a " \
+      "restarted client keeps counting") \
+    X(DP_SGD_CLIP, "dp-sgd-clip", FEDC_OT_REAL_P, 0, 1e6, NULL, NULL, SIM, FEDC_SEC_DP, "C", \
+      "record-level DP-SGD in every client (fedc-client --dp-clip)") \
+    X(DP_SGD_NOISE, "dp-sgd-noise", FEDC_OT_REAL_P, 0, 1e4, NULL, NULL, SIM, FEDC_SEC_DP, "S", \
+      "the clients' DP-SGD noise multiplier (fedc-client --dp-noise)") \
+    X(DP_SGD_EPSILON, "dp-sgd-epsilon", FEDC_OT_REAL_P, 0, 1e4, NULL, NULL, SIM, FEDC_SEC_DP, "E", \
+      "each client's DP-SGD budget (fedc-client --target-epsilon)") \
+    X(DP_SGD_DELTA, "dp-sgd-delta", FEDC_OT_REAL_P, 0, 0.5, NULL, NULL, SIM, FEDC_SEC_DP, "D", \
+      "the clients' DP-SGD delta (fedc-client --dp-delta)") \
+    X(DP_SGD_SAMPLING, "dp-sgd-sampling", FEDC_OT_CHOICE, 0, 0, "poisson|shuffle", NULL, SIM, \
+      FEDC_SEC_DP, "KIND", "the clients' DP-SGD batches (fedc-client --dp-sampling)") \
+    X(DP_SGD_STATE_DIR, "dp-sgd-state-dir", FEDC_OT_PATH, 0, 0, NULL, NULL, SIM, FEDC_SEC_DP, \
+      "DIR", "each client keeps its privacy spent in DIR/NAME.dpstate (fedc-client --dp-state)") \
+    X(ROUNDS, "rounds", FEDC_OT_INT, 1, 1000000, NULL, "20", CO | SIM | DEMO, FEDC_SEC_ROUNDS, \
+      "N", "training rounds") \
+    X(MIN_CLIENTS, "min-clients", FEDC_OT_INT, 1, 4096, NULL, NULL, CO, FEDC_SEC_ROUNDS, "N", \
+      "clients that must join before round 0 starts (unset: 3 with secure aggregation, its " \
+      "floor; 2 with --secagg off)") \
+    X(MIN_FIT_CLIENTS, "min-fit-clients", FEDC_OT_INT, 1, 4096, NULL, NULL, CO | SIM, \
+      FEDC_SEC_ROUNDS, "N", "results a round needs to count (unset: --min-clients)") \
+    X(FRACTION_FIT, "fraction-fit", FEDC_OT_REAL_P, 0, 1, NULL, "1", CO | SIM, FEDC_SEC_ROUNDS, \
+      "F", "share of live clients selected per round") \
+    X(ROUND_TIMEOUT, "round-timeout", FEDC_OT_REAL_P, 0, 1e6, NULL, "300", CO | SIM, \
+      FEDC_SEC_ROUNDS, "S", "seconds a round waits for results") \
+    X(WAIT_TIMEOUT, "wait-timeout", FEDC_OT_REAL, 0, 1e7, NULL, "0", CO, FEDC_SEC_ROUNDS, "S", \
+      "give up after waiting this long for enough clients (0: wait for ever)") \
+    X(MAX_RETRIES, "max-retries", FEDC_OT_INT, 0, 1000000, NULL, "5", CO, FEDC_SEC_ROUNDS, "N", \
+      "failed attempts of one round before giving up") \
+    X(MODEL, "model", FEDC_OT_CHOICE, 0, 0, "mlp|external", "mlp", CO, FEDC_SEC_MODEL, "NAME", \
+      "mlp: fedc's MLP; external: the clients bring a model of their own " \
+      "(fedc/client_model.h), its parameter count and initial values come from the first client") \
+    X(INIT_WEIGHTS, "init-weights", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_MODEL, "FILE", \
+      "with --model external: the initial values instead, as raw little-endian float32") \
+    X(LAYERS, "layers", FEDC_OT_LIST, 1, FEDC_MAX_WIDTH, NULL, "64,32", CO | SIM, FEDC_SEC_MODEL, \
+      "64,32", "hidden layer widths ('none' for a linear model)") \
+    X(ACTIVATION, "activation", FEDC_OT_CHOICE, 0, 0, "relu|leaky_relu|sigmoid|tanh", "relu", \
+      CO | SIM, FEDC_SEC_MODEL, "NAME", "hidden-layer activation") \
+    X(SEED, "seed", FEDC_OT_U64, 0, 0, NULL, "1", CO | SIM | DEMO, FEDC_SEC_MODEL, "N", \
+      "initialisation, the clients' shuffling (and the data fedc demo makes)") \
+    X(LOCAL_EPOCHS, "local-epochs", FEDC_OT_INT, 1, 10000, NULL, "1", CO | SIM, FEDC_SEC_TRAIN, \
+      "N", "epochs over the local data per round") \
+    X(BATCH, "batch", FEDC_OT_INT, 1, 1 << 20, NULL, "64", CO | SIM, FEDC_SEC_TRAIN, "N", \
+      "mini-batch size") \
+    X(LR, "lr", FEDC_OT_REAL_P, 0, 100, NULL, "0.001", CO | SIM, FEDC_SEC_TRAIN, "X", \
+      "learning rate") \
+    X(OPTIMIZER, "optimizer", FEDC_OT_CHOICE, 0, 0, "adam|sgd", "adam", CO | SIM, FEDC_SEC_TRAIN, \
+      "NAME", "the clients' optimiser (fresh state each round)") \
+    X(PROX_MU, "prox-mu", FEDC_OT_REAL, 0, 1e4, NULL, "0", CO | SIM, FEDC_SEC_TRAIN, "X", \
+      "FedProx proximal weight (0: plain FedAvg)") \
+    X(L2, "l2", FEDC_OT_REAL, 0, 1e4, NULL, "0", CO, FEDC_SEC_TRAIN, "X", "L2 penalty on weights") \
+    X(DROPOUT, "dropout", FEDC_OT_REAL, 0, 0.95, NULL, "0", CO, FEDC_SEC_TRAIN, "P", \
+      "dropout on hidden layers") \
+    X(VAL_FRACTION, "val-fraction", FEDC_OT_REAL, 0, 0.9, NULL, "0.2", CO | SIM, FEDC_SEC_TRAIN, \
+      "F", "share of each client's rows kept for evaluation") \
+    X(POS_WEIGHT, "pos-weight", FEDC_OT_REAL_P, 0, 1e6, "auto", "1", CO | SIM, FEDC_SEC_TRAIN, \
+      "auto|X", "positive-class weight for binary labels; auto = negatives / positives over all " \
+      "clients") \
+    X(THRESHOLD, "threshold", FEDC_OT_REAL, 0, 1, NULL, "0.5", CO, FEDC_SEC_TRAIN, "X", \
+      "decision threshold for precision/recall") \
+    X(ALERT_BUDGET, "alert-budget", FEDC_OT_REAL_P, 0, 1, NULL, "0.005", CO | SIM | DEMO, \
+      FEDC_SEC_TRAIN, "F", "also report precision and recall when the share F of rows with the " \
+      "highest scores is flagged (binary labels: the fraud team's review budget)") \
+    X(SERVER_OPT, "server-opt", FEDC_OT_CHOICE, 0, 0, "fedavg|fedavgm|fedadam", "fedavg", \
+      CO | SIM, FEDC_SEC_SERVER, "NAME", "the server optimiser") \
+    X(SERVER_LR, "server-lr", FEDC_OT_REAL_P, 0, 100, NULL, NULL, CO | SIM, FEDC_SEC_SERVER, "X", \
+      "server learning rate (unset: 1 for fedavg/fedavgm, 0.01 for fedadam)") \
+    X(SERVER_MOMENTUM, "server-momentum", FEDC_OT_REAL, 0, 0.999, NULL, NULL, CO, \
+      FEDC_SEC_SERVER, "X", "FedAvgM momentum (unset: 0.9)") \
+    X(MODEL_OUT, "model-out", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_OUT, "PATH", \
+      "final global model (core/nn format, read by fedc eval)") \
+    X(METRICS_JSON, "metrics-json", FEDC_OT_PATH, 0, 0, NULL, NULL, CO | CL | SIM, FEDC_SEC_OUT, \
+      "PATH", "append one JSON line per round (the coordinator's: global metrics; a client's: " \
+      "its local training)") \
+    X(CHECKPOINT_DIR, "checkpoint-dir", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_OUT, "DIR", \
+      "checkpoint after every round (atomic)") \
+    X(RESUME, "resume", FEDC_OT_FLAG, 0, 0, NULL, "false", CO, FEDC_SEC_OUT, NULL, \
+      "continue from the checkpoint in --checkpoint-dir if there is one") \
+    X(SUMMARY_JSON, "summary-json", FEDC_OT_PATH, 0, 0, NULL, NULL, SIM, FEDC_SEC_OUT, "PATH", \
+      "the final table as one JSON object") \
+    X(REPORT, "report", FEDC_OT_PATH, 0, 0, NULL, NULL, SIM, FEDC_SEC_OUT, "PATH", \
+      "a self-contained HTML report (binary labels)") \
+    X(WORK_DIR, "work-dir", FEDC_OT_PATH, 0, 0, NULL, NULL, SIM, FEDC_SEC_OUT, "DIR", \
+      "keep the client files, model and logs here (unset: a temporary directory, removed)") \
+    X(BASELINES, "baselines", FEDC_OT_CHOICE, 0, 0, "all|central|none", "all", SIM, FEDC_SEC_OUT, \
+      "WHICH", "trained next to the federation: all (centralised and each client alone), " \
+      "central or none") \
+    X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, "demo-out", DEMO, FEDC_SEC_OUT, "DIR", \
+      "output directory (reused when run again)") \
+    X(QUIET, "quiet", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | CL | SIM, FEDC_SEC_OUT, NULL, \
+      "no per-round lines on stdout") \
+    X(THREADS, "threads", FEDC_OT_INT, 1, 4096, NULL, NULL, CL | SIM, FEDC_SEC_RUN, "N", \
+      "OpenMP threads for training (unset: OMP_NUM_THREADS or all cores; fedc sim: per client " \
+      "and for the baselines)")
+/* clang-format on */
+
+/* Where a program's default differs from the table's, and why: X(program, option id, value). */
+/* clang-format off */
+#define FEDC_OPTION_DEFAULTS(X) \
+    /* the demo's federation of three banks needs 30 rounds to reach its PR-AUC */ \
+    X(DEMO, ROUNDS, "30") \
+    /* fedc sim runs a client process per shard on one machine: one thread each */ \
+    X(SIM, THREADS, "1")
+/* clang-format on */
+
+typedef enum fedc_opt_id {
+#define FEDC_OPT_ENUM_(id, ...) FEDC_O_##id,
+    FEDC_OPTIONS(FEDC_OPT_ENUM_)
+#undef FEDC_OPT_ENUM_
+        FEDC_O_COUNT
+} fedc_opt_id;
+
+/* One table entry. */
+typedef struct fedc_opt_def {
+    const char *name;
+    fedc_opt_type type;
+    double lo, hi;
+    const char *words, *def;
+    unsigned progs;
+    fedc_opt_section section;
+    const char *metavar, *help;
+} fedc_opt_def;
+
+extern const fedc_opt_def fedc_opt_table[FEDC_O_COUNT];
+
+typedef enum fedc_opt_src {
+    FEDC_SRC_DEFAULT,
+    FEDC_SRC_FILE,
+    FEDC_SRC_ENV,
+    FEDC_SRC_FLAG
+} fedc_opt_src;
+
+/* An option's effective value and where it came from. */
+typedef struct fedc_opt_val {
+    const char *text; /* as given (NULL: unset, no default) */
+    fedc_opt_src src;
+    const char *file; /* FEDC_SRC_FILE: the file and line */
+    int line;
+    long i;                    /* int, flag (0/1), choice (index in words; -1: a number given) */
+    unsigned long long u;      /* u64 */
+    double r;                  /* real */
+    int list[FEDC_MAX_LAYERS]; /* list */
+    int n_list;
+} fedc_opt_val;
+
+/* A program's options after fedc_opts_parse. */
+typedef struct fedc_opts {
+    unsigned prog;   /* FEDC_PROG_* */
+    const char *cmd; /* for messages: "fedc-coordinator", "sim" (printed as "fedc sim") */
+    fedc_opt_val v[FEDC_O_COUNT];
+} fedc_opts;
+
+/* What a program adds to the generated --help. */
+typedef struct fedc_prog_help {
+    const char *usage; /* "usage: fedc-coordinator --bind ENDPOINT [options]" */
+    const char *intro; /* paragraph after the usage line */
+    const char *outro; /* paragraph at the end (exit status, ...) */
+} fedc_prog_help;
+
+/* Reads prog's options (one FEDC_PROG_* bit) from argv[1..], the environment, --config FILE and
+ * the defaults. Returns -1 when o is ready, FEDC_EXIT_OK after --help, --version or
+ * --print-config (printed on stdout), FEDC_EXIT_USAGE after a message on stderr naming the option,
+ * what was expected, what was found and where (flag, environment variable or file:line). Strings
+ * in o point into argv, the environment or memory kept for the process (file values). */
+int fedc_opts_parse(fedc_opts *o, unsigned prog, int argc, char **argv, const fedc_prog_help *h);
+
+/* Whether an option was given (flag, environment or file), not left at its default. */
+static inline int fedc_opt_given(const fedc_opts *o, fedc_opt_id id) {
+    return o->v[id].src != FEDC_SRC_DEFAULT;
+}
+/* Whether it has a value (given, or a default). */
+static inline int fedc_opt_has(const fedc_opts *o, fedc_opt_id id) {
+    return o->v[id].text != NULL;
+}
+
+/* The environment variable of an option: FEDC_ + upper-case name, '-' as '_'. */
+void fedc_opt_env_name(char *out, size_t cap, const char *name);
+
+/* The table's default of id for prog (FEDC_OPTION_DEFAULTS first), or NULL. */
+const char *fedc_opt_default(fedc_opt_id id, unsigned prog);
+
+/* The range or allowed words of an option as --help states them, e.g. "1..1000000",
+ * "0 < X <= 100", "auto or 0 < X <= 1e+06", "on|off", "widths in 1..65536"; "" when none. */
+void fedc_opt_range(char *out, size_t cap, fedc_opt_id id);
+
+/* The section name and display name of prog ("coordinator", "fedc-coordinator"). */
+const char *fedc_prog_section(unsigned prog);
+const char *fedc_prog_display(unsigned prog);
+
+/* Removes every option's FEDC_ variable from the environment: fedc sim calls it in the processes
+ * it starts, which get their options as flags (a FEDC_DP_CLIP meant for sim's client-level DP must
+ * not turn on a client's DP-SGD). */
+void fedc_opts_unsetenv(void);
+
+/* --version's text: program, version, git commit, build type, instruction sets. */
+void fedc_print_version(FILE *f, const char *display);
+
+#endif

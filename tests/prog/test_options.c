@@ -1,0 +1,401 @@
+/* The option table (core/prog options.h) and the programs that read it.
+ *
+ * The table: every option's name, range, words and default are well-formed, the default lies in
+ * the range, names and environment variables are unique and clear of the FEDC_ variables with
+ * another meaning. The programs: each one's --help shows, for each of its options, the flag and
+ * the table's range and default; fedc-coordinator --print-config shows flag > environment >
+ * file > default with each value's source; --config errors (unknown key, another program's key,
+ * a bad value, an unknown section) exit 2 naming file:line; a bad environment value names its
+ * variable; --version prints the version and a commit line.
+ *
+ * argv[1..4]: fedc-coordinator, fedc-client, fedc (for sim and demo). */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "options.h"
+#include "proc.h"
+
+static const char *g_coord, *g_client, *g_fedc;
+
+/* ---- the table ------------------------------------------------------------------------------ */
+
+/* Whether text is a valid value of d, by the table's own columns (written apart from the parser,
+ * so that a default the parser would refuse, or a range it would not apply, shows here). */
+static int value_ok(const fedc_opt_def *d, const char *text) {
+    char *end;
+    switch (d->type) {
+    case FEDC_OT_FLAG:
+        return strcmp(text, "false") == 0 || strcmp(text, "true") == 0;
+    case FEDC_OT_INT: {
+        errno = 0;
+        long v = strtol(text, &end, 10);
+        return !errno && end != text && !*end && v >= (long)d->lo && v <= (long)d->hi;
+    }
+    case FEDC_OT_U64:
+        for (const char *p = text; *p; p++)
+            if (!isdigit((unsigned char)*p))
+                return 0;
+        return text[0] != 0;
+    case FEDC_OT_REAL:
+    case FEDC_OT_REAL_P: {
+        if (d->words && strstr(d->words, text))
+            return 1;
+        double v = strtod(text, &end);
+        if (end == text || *end || !(v <= d->hi))
+            return 0;
+        return d->type == FEDC_OT_REAL ? v >= d->lo : v > d->lo;
+    }
+    case FEDC_OT_CHOICE: {
+        size_t n = strlen(text);
+        for (const char *p = d->words; p; p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL)
+            if (strncmp(p, text, n) == 0 && (p[n] == '|' || p[n] == 0))
+                return 1;
+        return 0;
+    }
+    case FEDC_OT_LIST:
+        for (const char *p = text;;) {
+            long v = strtol(p, &end, 10);
+            if (end == p || v < (long)d->lo || v > (long)d->hi || (*end && *end != ','))
+                return 0;
+            if (!*end)
+                return 1;
+            p = end + 1;
+        }
+    case FEDC_OT_STR:
+    case FEDC_OT_PATH:
+        return text[0] != 0;
+    }
+    return 0;
+}
+
+static void test_table_well_formed(void **state) {
+    (void)state;
+    /* FEDC_ variables that mean something else: none may be an option's. */
+    static const char *const reserved[] = {"FEDC_COORDINATOR", "FEDC_CLIENT", "FEDC_FAULT",
+                                           "FEDC_ISA", "FEDC_CONFIG"};
+    static const unsigned all = FEDC_PROG_COORD | FEDC_PROG_CLIENT | FEDC_PROG_SIM | FEDC_PROG_DEMO;
+    assert_true(FEDC_O_COUNT > 50);
+    for (int i = 0; i < FEDC_O_COUNT; i++) {
+        const fedc_opt_def *d = &fedc_opt_table[i];
+        assert_non_null(d->name);
+        for (const char *p = d->name; *p; p++)
+            if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-'))
+                fail_msg("option '%s': name is not lower-case words joined by '-'", d->name);
+        if (!d->help || !d->help[0])
+            fail_msg("option --%s has no help", d->name);
+        if (!d->progs || (d->progs & ~all))
+            fail_msg("option --%s: programs mask %#x", d->name, d->progs);
+        if ((int)d->section < 0 || d->section >= FEDC_SEC_COUNT)
+            fail_msg("option --%s: no such section", d->name);
+        if ((d->type == FEDC_OT_FLAG) != (d->metavar == NULL))
+            fail_msg("option --%s: a flag has no metavar and every other option one", d->name);
+        if ((d->type == FEDC_OT_INT || d->type == FEDC_OT_LIST) &&
+            !(d->lo <= d->hi && d->lo == floor(d->lo) && d->hi == floor(d->hi)))
+            fail_msg("option --%s: integer range %g..%g", d->name, d->lo, d->hi);
+        if ((d->type == FEDC_OT_REAL || d->type == FEDC_OT_REAL_P) && !(d->lo < d->hi))
+            fail_msg("option --%s: range [%g, %g]", d->name, d->lo, d->hi);
+        if ((d->type == FEDC_OT_CHOICE) != (d->words != NULL) && d->type != FEDC_OT_REAL &&
+            d->type != FEDC_OT_REAL_P)
+            fail_msg("option --%s: words belong to choices (and numbers with a word)", d->name);
+        if (d->type == FEDC_OT_FLAG && (!d->def || strcmp(d->def, "false") != 0))
+            fail_msg("option --%s: a flag defaults to false", d->name);
+        if (d->def && !value_ok(d, d->def))
+            fail_msg("option --%s: default '%s' is outside its type or range", d->name, d->def);
+        char env[96];
+        fedc_opt_env_name(env, sizeof env, d->name);
+        for (size_t r = 0; r < sizeof reserved / sizeof reserved[0]; r++)
+            if (strcmp(env, reserved[r]) == 0)
+                fail_msg("option --%s: its variable %s has another meaning", d->name, env);
+        for (int j = 0; j < i; j++) {
+            char other[96];
+            fedc_opt_env_name(other, sizeof other, fedc_opt_table[j].name);
+            if (strcmp(d->name, fedc_opt_table[j].name) == 0 || strcmp(env, other) == 0)
+                fail_msg("options --%s and --%s collide", d->name, fedc_opt_table[j].name);
+        }
+        /* A per-program default: only for a program that takes the option, and in range. */
+        for (unsigned p = 1; p <= FEDC_PROG_DEMO; p <<= 1) {
+            const char *pd = fedc_opt_default((fedc_opt_id)i, p);
+            if (pd != d->def && (!(d->progs & p) || !value_ok(d, pd)))
+                fail_msg("option --%s: %s's default '%s' is not valid", d->name,
+                         fedc_prog_display(p), pd);
+        }
+    }
+    char env[96];
+    fedc_opt_env_name(env, sizeof env, "min-clients");
+    assert_string_equal(env, "FEDC_MIN_CLIENTS");
+}
+
+/* ---- --help --------------------------------------------------------------------------------- */
+
+/* text with every run of white space as one space: --help wraps its lines. */
+static char *squeeze(const char *text) {
+    char *s = malloc(strlen(text) + 1), *o = s;
+    assert_non_null(s);
+    for (const char *p = text; *p; p++) {
+        if (isspace((unsigned char)*p)) {
+            if (o > s && o[-1] != ' ')
+                *o++ = ' ';
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
+    return s;
+}
+
+/* The range as the table states it, written here from the columns. */
+static void expected_range(char *out, size_t cap, const fedc_opt_def *d) {
+    out[0] = 0;
+    const char *var = d->words || !d->metavar ? "X" : d->metavar;
+    switch (d->type) {
+    case FEDC_OT_INT:
+        snprintf(out, cap, "%ld..%ld", (long)d->lo, (long)d->hi);
+        break;
+    case FEDC_OT_REAL:
+    case FEDC_OT_REAL_P:
+        snprintf(out, cap, "%s%s%g %s %s <= %g", d->words ? d->words : "", d->words ? " or " : "",
+                 d->lo, d->type == FEDC_OT_REAL ? "<=" : "<", var, d->hi);
+        break;
+    case FEDC_OT_CHOICE:
+        snprintf(out, cap, "%s", d->words);
+        break;
+    case FEDC_OT_LIST:
+        snprintf(out, cap, "%ld..%ld", (long)d->lo, (long)d->hi);
+        break;
+    default:
+        break;
+    }
+}
+
+static void check_help(unsigned prog, const char *const *argv) {
+    proc_result r;
+    assert_int_equal(proc_run(&r, argv, NULL, 30), 0);
+    assert_int_equal(r.status, 0);
+    char *help = squeeze(r.out);
+    int checked = 0;
+    for (int i = 0; i < FEDC_O_COUNT; i++) {
+        const fedc_opt_def *d = &fedc_opt_table[i];
+        char flag[80], range[160], def[200];
+        snprintf(flag, sizeof flag, "--%s ", d->name);
+        int takes = (d->progs & prog) != 0;
+        if (takes != (strstr(help, flag) != NULL))
+            fail_msg("%s --help %s --%s", fedc_prog_display(prog),
+                     takes ? "does not show" : "shows another program's", d->name);
+        if (!takes)
+            continue;
+        checked++;
+        expected_range(range, sizeof range, d);
+        if (range[0] && !strstr(help, range))
+            fail_msg("%s --help: --%s's range '%s' is missing", fedc_prog_display(prog), d->name,
+                     range);
+        const char *dv = fedc_opt_default((fedc_opt_id)i, prog);
+        snprintf(def, sizeof def, "default %s]", dv ? dv : "");
+        if (dv && d->type != FEDC_OT_FLAG && !strstr(help, def))
+            fail_msg("%s --help: --%s's '%s' is missing", fedc_prog_display(prog), d->name, def);
+    }
+    assert_true(checked > 3);
+    /* the meta options of every program */
+    assert_non_null(strstr(help, "--config FILE"));
+    assert_non_null(strstr(help, "--print-config"));
+    assert_non_null(strstr(help, "--version"));
+    free(help);
+    proc_result_release(&r);
+}
+
+static void test_help_from_table(void **state) {
+    (void)state;
+    check_help(FEDC_PROG_COORD, (const char *[]){g_coord, "--help", NULL});
+    check_help(FEDC_PROG_CLIENT, (const char *[]){g_client, "--help", NULL});
+    check_help(FEDC_PROG_SIM, (const char *[]){g_fedc, "sim", "--help", NULL});
+    check_help(FEDC_PROG_DEMO, (const char *[]){g_fedc, "demo", "--help", NULL});
+}
+
+/* ---- precedence ----------------------------------------------------------------------------- */
+
+/* The line of --print-config's output for key, or fails. */
+static void expect_line(const char *out, const char *key, const char *value, const char *source) {
+    char want[256];
+    snprintf(want, sizeof want, "\n%s = %s ", key, value);
+    const char *l = strstr(out, want);
+    if (!l)
+        fail_msg("--print-config has no '%s = %s' in:\n%s", key, value, out);
+    const char *e = strchr(l + 1, '\n');
+    char line[512];
+    snprintf(line, sizeof line, "%.*s", (int)(e ? e - l - 1 : (long)strlen(l + 1)), l + 1);
+    char src[256];
+    snprintf(src, sizeof src, "; %s", source);
+    if (!strstr(line, src) || strcmp(strstr(line, src), src) != 0)
+        fail_msg("--print-config: '%s' should come from '%s'", line, source);
+}
+
+static void test_precedence(void **state) {
+    (void)state;
+    char *dir = proc_mkdtemp("fedc-opts-");
+    assert_non_null(dir);
+    char *ini = proc_path(dir, "fedc.ini");
+    /* rounds: file only; lr: file and env; batch: file, env and flag; local-epochs: env only. */
+    assert_int_equal(proc_write_file(ini, "; a comment\n[coordinator]\nrounds = 3\nlr = 0.5\n"
+                                          "batch = 7\n\n[client]\nname = elsewhere\n"),
+                     0);
+    proc_result r;
+    const char *env[] = {"FEDC_LR=0.25", "FEDC_BATCH=9", "FEDC_LOCAL_EPOCHS=4", NULL};
+    assert_int_equal(proc_run(&r,
+                              (const char *[]){g_coord, "--config", ini, "--batch=11",
+                                               "--print-config", "--insecure", NULL},
+                              env, 30),
+                     0);
+    assert_int_equal(r.status, 0);
+    char file_src[1100];
+    snprintf(file_src, sizeof file_src, "file %s:3", ini);
+    expect_line(r.out, "rounds", "3", file_src);
+    expect_line(r.out, "lr", "0.25", "env FEDC_LR");
+    expect_line(r.out, "batch", "11", "flag");
+    expect_line(r.out, "local-epochs", "4", "env FEDC_LOCAL_EPOCHS");
+    expect_line(r.out, "insecure", "true", "flag");
+    expect_line(r.out, "max-retries", "5", "default");
+    /* an option of another program is not the coordinator's */
+    assert_null(strstr(r.out, "\nname ="));
+    proc_result_release(&r);
+
+    /* FEDC_CONFIG names the file when --config does not */
+    char cfg_env[1100];
+    snprintf(cfg_env, sizeof cfg_env, "FEDC_CONFIG=%s", ini);
+    assert_int_equal(proc_run(&r, (const char *[]){g_client, "--print-config", NULL},
+                              (const char *[]){cfg_env, NULL}, 30),
+                     0);
+    assert_int_equal(r.status, 0);
+    snprintf(file_src, sizeof file_src, "file %s:8", ini);
+    expect_line(r.out, "name", "elsewhere", file_src);
+    proc_result_release(&r);
+    proc_rmtree(dir);
+    free(ini);
+    free(dir);
+}
+
+/* ---- errors --------------------------------------------------------------------------------- */
+
+/* Runs prog with a config file holding text; expects exit 2 and every needle on stderr. */
+static void expect_config_error(const char *prog, const char *text, const char *const *needles) {
+    char *dir = proc_mkdtemp("fedc-opts-");
+    assert_non_null(dir);
+    char *ini = proc_path(dir, "bad.ini");
+    assert_int_equal(proc_write_file(ini, text), 0);
+    proc_result r;
+    assert_int_equal(
+        proc_run(&r, (const char *[]){prog, "--insecure", "--config", ini, NULL}, NULL, 30), 0);
+    if (r.status != 2)
+        fail_msg("exit %d, expected 2, for:\n%s\nstderr: %s", r.status, text, r.err);
+    for (const char *const *n = needles; *n; n++) {
+        char want[1200];
+        /* "@" stands for the file's path */
+        if ((*n)[0] == '@')
+            snprintf(want, sizeof want, "%s%s", ini, *n + 1);
+        else
+            snprintf(want, sizeof want, "%s", *n);
+        if (!strstr(r.err, want))
+            fail_msg("stderr lacks '%s':\n%s", want, r.err);
+    }
+    proc_result_release(&r);
+    proc_rmtree(dir);
+    free(ini);
+    free(dir);
+}
+
+static void test_config_errors(void **state) {
+    (void)state;
+    expect_config_error(g_coord, "[coordinator]\nrounds = 2\nbogus = 1\n",
+                        (const char *[]){"fedc-coordinator: ", "@:3: unknown key 'bogus'", NULL});
+    expect_config_error(
+        g_coord, "[coordinator]\n\nname = bank-a\n",
+        (const char *[]){"@:3: key 'name' in [coordinator]", "an option of fedc-client", NULL});
+    expect_config_error(
+        g_coord, "[coordinator]\nrounds = 2\nlr = fast\n",
+        (const char *[]){"@:3: lr: expected a number in (0, 100], got 'fast'", NULL});
+    expect_config_error(g_client, "[client]\nheartbeat-ms = 5\n",
+                        (const char *[]){"fedc-client: ",
+                                         "@:2: heartbeat-ms: expected an integer in "
+                                         "10..600000, got '5'",
+                                         NULL});
+    expect_config_error(g_coord, "[coordinatr]\nrounds = 2\n",
+                        (const char *[]){"@:2: unknown section [coordinatr]", NULL});
+    expect_config_error(g_coord, "rounds = 2\n",
+                        (const char *[]){"@:1: 'rounds' is outside a section", NULL});
+    expect_config_error(g_coord, "[coordinator]\nrounds = 2\nrounds = 3\n",
+                        (const char *[]){"@:3: 'rounds' set twice", NULL});
+    expect_config_error(g_coord, "[coordinator]\nthis line has no equals sign\n",
+                        (const char *[]){"@:2: expected 'key = value'", NULL});
+}
+
+static void test_env_and_flag_errors(void **state) {
+    (void)state;
+    proc_result r;
+    assert_int_equal(proc_run(&r, (const char *[]){g_coord, "--bind", "tcp://*:1", NULL},
+                              (const char *[]){"FEDC_ROUNDS=x", NULL}, 30),
+                     0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "fedc-coordinator: --rounds: expected an integer in 1..1000000, "
+                                  "got 'x' (environment FEDC_ROUNDS)"));
+    proc_result_release(&r);
+    /* an option of another program, on the command line */
+    assert_int_equal(proc_run(&r, (const char *[]){g_coord, "--name", "a", NULL}, NULL, 30), 0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "unknown option '--name' (an option of fedc-client)"));
+    proc_result_release(&r);
+    /* fedc sim takes the coordinator's range for the same flag */
+    assert_int_equal(proc_run(&r, (const char *[]){g_fedc, "sim", "--rounds", "0", NULL}, NULL, 30),
+                     0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "fedc sim: --rounds: expected an integer in 1..1000000"));
+    proc_result_release(&r);
+}
+
+static void test_version(void **state) {
+    (void)state;
+    const char *const *progs[] = {(const char *[]){g_coord, "--version", NULL},
+                                  (const char *[]){g_client, "--version", NULL},
+                                  (const char *[]){g_fedc, "sim", "--version", NULL},
+                                  (const char *[]){g_fedc, "demo", "--version", NULL}};
+    for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
+        proc_result r;
+        assert_int_equal(proc_run(&r, progs[i], NULL, 30), 0);
+        assert_int_equal(r.status, 0);
+        char want[64];
+        snprintf(want, sizeof want, "(fedc) %s\n", FEDC_TEST_VERSION);
+        if (!strstr(r.out, want))
+            fail_msg("--version lacks '%s':\n%s", want, r.out);
+        /* a commit: 12 hex digits (maybe -dirty), or unknown outside a git checkout */
+        const char *c = strstr(r.out, "\ncommit: ");
+        assert_non_null(c);
+        c += 9;
+        size_t hex = strspn(c, "0123456789abcdef");
+        assert_true(hex == 12 || strncmp(c, "unknown", 7) == 0);
+        assert_non_null(strstr(r.out, "\nbuild type: "));
+        assert_non_null(strstr(r.out, "\ninstruction sets: "));
+        proc_result_release(&r);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s FEDC-COORDINATOR FEDC-CLIENT FEDC\n", argv[0]);
+        return 2;
+    }
+    g_coord = argv[1];
+    g_client = argv[2];
+    g_fedc = argv[3];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_well_formed),   cmocka_unit_test(test_help_from_table),
+        cmocka_unit_test(test_precedence),          cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_env_and_flag_errors), cmocka_unit_test(test_version)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
