@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
+#include "fedc/checkpoint.h"
 #include "fedc/fault.h"
 #include "fedc/jsonl.h"
 #include "fedc/modelfile.h"
@@ -1309,7 +1309,7 @@ static int append_metrics(coord *co, const char *line) {
 static int save_checkpoint(coord *co, const char *line) {
     if (!co->cfg->checkpoint_dir)
         return 0;
-    ckpt c;
+    fedc_ckpt c;
     memset(&c, 0, sizeof c);
     memcpy(c.run_id, co->run_id, sizeof c.run_id);
     c.round = co->round;
@@ -1332,7 +1332,7 @@ static int save_checkpoint(coord *co, const char *line) {
             names[c.n_clients++] = co->cl[i].name;
     c.clients = names;
     fedc_diag d;
-    if (ckpt_save(co->ckpt_path, &c, &d)) {
+    if (fedc_ckpt_save(co->ckpt_path, &c, &d)) {
         logm("cannot write the checkpoint: %s", d.msg);
         return -1;
     }
@@ -2078,9 +2078,9 @@ static int same_arch(const fedc_arch *a, const coord_cfg *cfg, char *why, size_t
  */
 static int restore(coord *co, char **ckpt_line) {
     *ckpt_line = NULL;
-    ckpt c;
+    fedc_ckpt c;
     fedc_diag d;
-    fedc_err rc = ckpt_load(co->ckpt_path, &c, &d);
+    fedc_err rc = fedc_ckpt_load(co->ckpt_path, &c, &d);
     if (rc == FEDC_EIO && errno == ENOENT) {
         logm("--resume: no checkpoint in %s; starting a new run", co->cfg->checkpoint_dir);
         return 0;
@@ -2094,31 +2094,31 @@ static int restore(coord *co, char **ckpt_line) {
         logm("--resume: the checkpoint's model has %s; start with the same architecture or "
              "without --resume",
              why);
-        ckpt_release(&c);
+        fedc_ckpt_release(&c);
         return 2;
     }
     if (c.seed != co->cfg->seed) {
         logm("--resume: the checkpoint was made with --seed %llu, not %llu",
              (unsigned long long)c.seed, (unsigned long long)co->cfg->seed);
-        ckpt_release(&c);
+        fedc_ckpt_release(&c);
         return 2;
     }
     if (c.server_kind != co->cfg->server.kind) {
         logm("--resume: the checkpoint used --server-opt %s, not %s",
              fedc_server_name(c.server_kind), fedc_server_name(co->cfg->server.kind));
-        ckpt_release(&c);
+        fedc_ckpt_release(&c);
         return 2;
     }
     memcpy(co->run_id, c.run_id, sizeof co->run_id);
     co->model = c.model;
     c.model = NULL;
     if (alloc_round_state(co)) {
-        ckpt_release(&c);
+        fedc_ckpt_release(&c);
         return 1;
     }
     if (msg_cap_too_small(co, co->n_params, co->n_features, eval_msg_bytes(co), why, sizeof why)) {
         logm("--resume: %s", why);
-        ckpt_release(&c);
+        fedc_ckpt_release(&c);
         return 2;
     }
     if (co->srv) {
@@ -2147,12 +2147,12 @@ static int restore(coord *co, char **ckpt_line) {
     /* Client-level DP: the accountant's settings travel in the last metrics line. */
     int drc = agg_restore(co, c.metrics_line, c.round);
     if (drc) {
-        ckpt_release(&c);
+        fedc_ckpt_release(&c);
         return drc;
     }
     *ckpt_line = c.metrics_line;
     c.metrics_line = NULL;
-    ckpt_release(&c);
+    fedc_ckpt_release(&c);
     logm("resuming run after round %u from %s", co->round - 1, co->ckpt_path);
     return 0;
 }
@@ -2302,7 +2302,7 @@ int fedc_coord_run(fedc_coord *p) {
             code = 2;
             goto out;
         }
-        snprintf(co->ckpt_path, sizeof co->ckpt_path, "%s/%s", cfg->checkpoint_dir, CKPT_FILE);
+        snprintf(co->ckpt_path, sizeof co->ckpt_path, "%s/%s", cfg->checkpoint_dir, FEDC_CKPT_FILE);
         if (cfg->resume && (code = restore(co, &ckpt_line)) != 0)
             goto out;
     }
