@@ -15,6 +15,7 @@
 #include "fedc/fault.h"
 #include "fedc/fl_seed.h"
 #include "fedc/jsonl.h"
+#include "fedc/strategy.h"
 
 /* The training thread: the model's fit from the global weights, the update and its clip; one
  * byte on the pipe then wakes the I/O loop (cl_on_training_done). */
@@ -208,12 +209,14 @@ void cl_on_training_done(cl *c) {
         cl_refuse_fit(c, j->round, j->rc, reason);
     } else if (c->sa_on && c->sa_stage == FEDC_SA_STAGE_FIT && c->sa_round == j->round) {
         if (!c->sa_ready) {
-            /* Our FedAvg weight: our share of the federation's training rows (capped at 1 in
-             * case rows were added after round 0). */
-            double w = c->sa_total_rows > 0 ? (double)c->rows.train_rows / c->sa_total_rows : 0;
-            w = w > 1.0 ? 1.0 : w;
-            if (j->uniform_weight)
-                w = 1.0; /* DP-FedAvg: every update counts once (the sensitivity bound) */
+            /* Our weight in the secure sum, by core/fl's one rule: our share of round 0's
+             * federation-wide training rows (capped at 1 in case rows were added after round 0),
+             * or with uniform weights (DP-FedAvg, the robust rules) 1, our update counting once
+             * (the coordinator divides the sum by the summed weight). Without a row total the
+             * rule gives NaN: 0 here, refused below. */
+            double w =
+                fedc_strategy_weight(c->rows.train_rows, c->sa_total_rows, 1, j->uniform_weight);
+            w = isnan(w) ? 0.0 : w > 1.0 ? 1.0 : w;
             double loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
             if (c->cfg->dp_clip > 0 || j->client_dp)
                 loss = 0.0; /* under DP it would leave un-noised: withheld */
