@@ -1,5 +1,13 @@
-/* The coordinator's internals, shared by coord.c (event loop, rounds) and secure.c (the
- * secure-aggregation sessions). Not an interface: coord.h is. */
+/* The coordinator's internals, shared by its files. Not an interface: coord.h is.
+ *   coord.c      the object (new, run, stop, destroy, defaults) and the event loop
+ *   log.c        log lines, rate-limited per peer
+ *   registry.c   client slots, liveness, joins (schema, model, --max-msg-mb), sending
+ *   round0.c     the statistics of round 0
+ *   rounds.c     selection, training, evaluation, the end of a round
+ *   metrics.c    the round's metrics line and the metrics file
+ *   resume.c     the checkpoint of each round and --resume
+ *   secure.c     the coordinator's side of a secure sum
+ *   aggregate.c  the aggregation rules, bounds checks and client-level DP */
 #ifndef FEDC_COORD_INT_H
 #define FEDC_COORD_INT_H
 
@@ -16,6 +24,11 @@
 
 #define PROG "fedc-coordinator"
 #define MAX_CLIENTS 4096
+/* The event loop sleeps until the next message or the nearest thing due (a deadline, a heartbeat
+ * timeout, the end of a log window), but never longer than this: a cap, not a tick. */
+#define MAX_SLEEP_S 1.0
+/* (peer, kind of line) pairs the log limiter tracks (log.c). */
+#define PEER_LOG_MAX 64
 
 struct client;
 
@@ -76,10 +89,10 @@ typedef struct client {
     float *upd;
     int upd_have;
     uint64_t upd_examples; /* the example count it sent with the update */
-    int took_part;         /* an answer of it counted once: its slot is never reused (coord.c) */
+    int took_part;         /* an answer of it counted once: its slot is never reused (registry.c) */
 } client;
 
-/* Rate limit of one kind of log line about one peer (coord.c, logp). */
+/* Rate limit of one kind of log line about one peer (log.c, logp). */
 typedef struct peer_log {
     fedc_peer peer;   /* the connection (ZeroMQ routing id); len 0 = entry unused */
     const char *kind; /* the line's format: one entry per kind of line and peer */
@@ -173,14 +186,49 @@ typedef struct coord {
     double plog_flush; /* when the suppressed lines were last summarised */
 } coord;
 
+/* log.c */
 void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A log line about one peer, rate-limited per (peer, format): the first is printed, then one
  * summary of the suppressed ones every few seconds. */
 void logp(coord *co, const fedc_peer *p, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Ends the log windows that are over (event loop); plog_flush summarises what is held back (end
+ * of the run); plog_next_due: the earliest window end before due, else due. */
+void plog_tick(coord *co);
+void plog_flush(coord *co);
+double plog_next_due(const coord *co, double due);
+
+/* coord.c: the object and the event loop */
+/* The owner asked the run to stop (fedc_coord_stop, a signal). */
+int coord_stopping(const coord *co);
+/* A message from client c was refused: stop waiting for its answer in the current phase. */
+void refused_answer(coord *co, client *c);
+/* Milliseconds to wait from t until due (0 when past), rounded up so that deadlines have passed
+ * on waking. */
+long poll_ms(double due, double t);
+/* Binds the endpoint (CurveZMQ with the allow-list, or plain TCP with --insecure); -1 with d. */
+int open_endpoint(coord *co, fedc_diag *d);
+
+/* registry.c: client slots, joins, sending */
 /* A message of this run (kind, run id, round); the body is the caller's to fill. */
 void env_init(coord *co, fedc_msg *m, fedc_msg_kind kind, uint32_t round);
+const char *peer_name(const client *c);
 int send_to(coord *co, client *c, const fedc_msg *m);
+/* Sends the instruction encoded once in co->env and co->wblob (rounds.c); what names it in the
+ * log. */
+int send_packed(coord *co, client *c, const char *what);
+void send_bye(coord *co, client *c, int code, const char *reason);
+void reply_error(coord *co, const fedc_peer *to, uint32_t round, fedc_err code, const char *reason);
+/* --max-msg-mb against the model: the evaluation answer's size, whether the cap is too small for
+ * a model (why written), and the check before listening that --layers alone allows. */
+size_t eval_msg_bytes(const coord *co);
+int msg_cap_too_small(const coord *co, size_t n_params, int n_features, size_t eval_bytes,
+                      char *why, size_t cap);
+int check_msg_cap_early(const coord *co);
+int alloc_round_state(coord *co);
+client *find_peer(coord *co, const fedc_peer *p);
+client *find_name(coord *co, const char *name);
+void free_stats(client *c);
 void mark_dead(coord *co, client *c, const char *why);
 /* A member missed a deadline: dead until it shows life, and benched for 1, 2, 4, ... rounds
  * however often it heartbeats; the first completed exchange resets the count. */
@@ -193,20 +241,64 @@ void exclude_member(coord *co, client *c, const char *why);
 int min_clients_now(const coord *co);
 /* The identity key registered for a name in the allow-list (NULL without CurveZMQ). */
 const uint8_t *allow_key(const coord *co, const char *name);
+/* Whether a client may be sent work this round: live, not excluded, not benched. */
+int client_eligible(const coord *co, const client *c);
+int n_eligible(const coord *co);
+void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *name);
+/* The clients matching pred, sorted by name (out holds MAX_CLIENTS); how many. */
+int sorted_clients(coord *co, client **out, int (*pred)(const coord *, const client *));
+
+/* round0.c: the statistics */
+void start_stats(coord *co);
+void on_stats(coord *co, client *c, const fedc_msg *e);
+void stats_advance(coord *co, double t);
+void stats_secure_done(coord *co, const uint32_t *sum, int n, int spent);
+
+/* rounds.c: selection, training, evaluation, the end of a round */
+void start_round(coord *co);
+void on_fit_res(coord *co, client *c, const fedc_msg *e);
+void on_eval_res(coord *co, client *c, const fedc_msg *e);
+void round_advance(coord *co, double t);
+
+/* metrics.c */
+/* The round's metrics line (NULL, logged, when it cannot be built; cJSON_free it), the line for
+ * people, and the line of an abandoned round. */
+char *metrics_line(coord *co, const fedc_eval_summary *s, double loss, double secs);
+void metrics_print(const coord *co, const fedc_eval_summary *s, double loss, double secs);
+char *metrics_abandoned_line(coord *co);
+/* Appends one line to --metrics-json (one write(2), then fsync); -1 (logged) on failure. */
+int append_metrics(coord *co, const char *line);
+/* Makes --metrics-json agree with the checkpoint of `round` (ckpt_line: its metrics line) and
+ * opens it for appending; -1 (logged) on failure. */
+int open_metrics(coord *co, uint32_t round, const char *ckpt_line);
+
+/* resume.c */
+/* Writes the checkpoint of the round just finished (line: its metrics line); 0 without
+ * --checkpoint-dir, -1 (logged) on failure. */
+int save_checkpoint(coord *co, const char *line);
+void drop_expect(coord *co);
+/* 1 while a resumed run still waits for clients of the interrupted one. */
+int awaiting_resumed(coord *co);
+/* --resume: 0 (state restored, or no checkpoint: a fresh start), or an exit code (logged); the
+ * checkpoint's metrics line in *ckpt_line (the caller frees it). */
+int restore_checkpoint(coord *co, char **ckpt_line);
+void say_run_complete(coord *co);
 
 /* secure.c */
+/* The secure-aggregation settings an instruction carries (StatsRequest, FitIns, EvaluateIns). */
+void sa_fill_ins(coord *co, fedc_secagg_ins *si);
 /* Opens a session for the clients flagged sa_in (they were just sent the instruction). */
 void sa_start(coord *co, int stage, size_t len);
 /* A session message from client c. */
 void sa_on_msg(coord *co, client *c, const fedc_msg *e);
 /* Moves the session on: call every loop turn while co->sa.active. When it ends, calls
- * sa_finished (coord.c) with the sum over the survivors, or NULL when it failed. */
+ * sa_finished (rounds.c) with the sum over the survivors, or NULL when it failed. */
 void sa_advance(coord *co);
 /* A client of the session says it cannot answer (Error): stop waiting for it, and act on the
  * refusal code it gives (blamed neighbours are left out of the retry). */
 void sa_client_out(coord *co, client *c, const fedc_error *err);
 void sa_stop(coord *co);
-/* coord.c: the session's result (NULL on failure, with the reason logged; spent = 1 when the
+/* rounds.c: the session's result (NULL on failure, with the reason logged; spent = 1 when the
  * failure came after shares may have been revealed, so the stage may not be retried). */
 void sa_finished(coord *co, const uint32_t *sum, int n_survivors, int spent);
 

@@ -69,6 +69,14 @@ void sa_start(coord *co, int stage, size_t len) {
     }
 }
 
+/* The secure-aggregation settings an instruction carries: those of the session just opened. */
+void sa_fill_ins(coord *co, fedc_secagg_ins *si) {
+    si->counter = co->sa.counter;
+    si->max_clients = (uint32_t)co->cfg->sa_max_clients;
+    si->clip = co->cfg->sa_clip;
+    si->total_rows = co->total_rows;
+}
+
 static void fail(coord *co, const char *why) {
     int spent = co->sa.unmask_sent || co->sa.refused_unmasked > 0;
     logm("round %u: secure aggregation of the %s failed: %s%s", session_round(co),

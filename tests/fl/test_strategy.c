@@ -47,6 +47,11 @@ static void test_weight_rule(void **state) {
     assert_true(fedc_strategy_weight(90, 120.0, 4, 0) == 0.75);
     assert_true(isnan(fedc_strategy_weight(1, 0.0, 4, 0)));
     assert_true(isnan(fedc_strategy_weight(1, 10.0, 0, 1)));
+    /* A client's weight in the secure sum (client_train.c): its share of round 0's rows, the
+     * same double as rows / total, or 1 when uniform, without a total too. */
+    assert_true(fedc_strategy_weight(37, 1234.0, 1, 0) == 37.0 / 1234.0);
+    assert_true(fedc_strategy_weight(37, 1234.0, 1, 1) == 1.0);
+    assert_true(fedc_strategy_weight(37, 0.0, 1, 1) == 1.0);
     assert_int_equal(fedc_strategy_weight_units(17, 0), 17);
     assert_int_equal(fedc_strategy_weight_units(17, 1), 1);
 }

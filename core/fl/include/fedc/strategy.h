@@ -96,10 +96,12 @@ typedef struct fedc_strategy {
 } fedc_strategy;
 
 /* The weighting rule, the one place it is written: the weight of an update of `examples` rows
- * among updates totalling `total` rows, or 1 / n_updates when uniform. Secure aggregation uses
- * the same share with total = round 0's federation-wide rows (fedc_strategy_weight(rows, total,
- * 0, 0) in (0, 1], the weights summing to at most 1); the plain accumulator uses the integer
- * numerators (fedc_strategy_weight_units). NaN for total <= 0 or n_updates < 1 when needed. */
+ * among updates totalling `total` rows, or 1 / n_updates when uniform. Under secure aggregation
+ * each client weighs its own update with total = round 0's federation-wide rows
+ * (fedc_strategy_weight(rows, total, 1, uniform): a share in (0, 1], the weights summing to at
+ * most 1, or 1 when uniform, the coordinator dividing the sum by the summed weight); the plain
+ * accumulator uses the integer numerators (fedc_strategy_weight_units). NaN for total <= 0 or
+ * n_updates < 1 when needed. */
 double fedc_strategy_weight(uint64_t examples, double total, int n_updates, int uniform);
 /* The same rule as integer numerators for the fixed-point accumulator (fl.h), whose mean divides
  * by their sum: 1 when uniform, else the example count. */

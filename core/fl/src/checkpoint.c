@@ -1,5 +1,5 @@
-/* Checkpoint encoding and decoding (layout in checkpoint.h). */
-#include "checkpoint.h"
+/* Checkpoint encoding and decoding (layout in fedc/checkpoint.h). */
+#include "fedc/checkpoint.h"
 
 #include <errno.h>
 #include <math.h>
@@ -14,7 +14,7 @@
 #define CKPT_VERSION 3u
 #define CKPT_MAX_CLIENTS 4096
 
-fedc_err ckpt_save(const char *path, const ckpt *c, fedc_diag *d) {
+fedc_err fedc_ckpt_save(const char *path, const fedc_ckpt *c, fedc_diag *d) {
     uint8_t *model = NULL;
     size_t model_len = 0;
     fedc_err rc = fedc_model_encode(&model, &model_len, c->model);
@@ -124,7 +124,7 @@ static char *read_all(const char *path, size_t *len) {
     return buf;
 }
 
-fedc_err ckpt_load(const char *path, ckpt *c, fedc_diag *d) {
+fedc_err fedc_ckpt_load(const char *path, fedc_ckpt *c, fedc_diag *d) {
     memset(c, 0, sizeof *c);
     size_t len = 0;
     char *buf = read_all(path, &len);
@@ -251,11 +251,11 @@ fedc_err ckpt_load(const char *path, ckpt *c, fedc_diag *d) {
 out:
     free(buf);
     if (rc)
-        ckpt_release(c);
+        fedc_ckpt_release(c);
     return rc;
 }
 
-void ckpt_release(ckpt *c) {
+void fedc_ckpt_release(fedc_ckpt *c) {
     for (int i = 0; c->clients && i < c->n_clients; i++)
         free(c->clients[i]);
     free(c->clients);

@@ -1,6 +1,8 @@
 /* The coordinator's checkpoint: everything needed to continue a run after a crash, in one file
  * written atomically after every round (temporary file, fsync, rename, directory fsync), before
- * that round's metrics line is appended.
+ * that round's metrics line is appended. The format is a library piece beside the server
+ * optimiser whose state it carries (it needs only core/nn's model file); when the coordinator
+ * saves one and how it resumes from it is coordinator/resume.c's business.
  *
  * Layout (little-endian):
  *   magic "FEDCCKPT" | u32 version | u8 run_id[16] | u32 round (last complete) | u64 seed
@@ -21,9 +23,10 @@
 #include "fedc/fl.h"
 #include "fedc/model.h"
 
-#define CKPT_FILE "coordinator.ckpt"
+/* The checkpoint's name inside the coordinator's --checkpoint-dir. */
+#define FEDC_CKPT_FILE "coordinator.ckpt"
 
-typedef struct ckpt {
+typedef struct fedc_ckpt {
     uint8_t run_id[16];
     uint32_t round;
     uint64_t seed;
@@ -32,19 +35,19 @@ typedef struct ckpt {
     fedc_server_opt server_kind;
     uint64_t server_t;
     uint64_t n;
-    float *m, *v;       /* n floats or NULL; owned after ckpt_load */
-    char *metrics_line; /* owned after ckpt_load */
-    char **clients;     /* names of the joined clients, n_clients; owned after ckpt_load */
+    float *m, *v;       /* n floats or NULL; owned after fedc_ckpt_load */
+    char *metrics_line; /* owned after fedc_ckpt_load */
+    char **clients;     /* names of the joined clients, n_clients; owned after fedc_ckpt_load */
     int n_clients;
     double total_rows; /* 0 in versions 1 and 2 */
-    fedc_model *model; /* owned after ckpt_load */
-} ckpt;
+    fedc_model *model; /* owned after fedc_ckpt_load */
+} fedc_ckpt;
 
-FEDC_MUST_CHECK fedc_err ckpt_save(const char *path, const ckpt *c, fedc_diag *d);
+FEDC_MUST_CHECK fedc_err fedc_ckpt_save(const char *path, const fedc_ckpt *c, fedc_diag *d);
 /* Reads and checks a checkpoint (magic, version, sizes, CRC); FEDC_EIO with errno ENOENT kept
  * when the file does not exist. */
-FEDC_MUST_CHECK fedc_err ckpt_load(const char *path, ckpt *c, fedc_diag *d);
-/* Frees what ckpt_load allocated. */
-void ckpt_release(ckpt *c);
+FEDC_MUST_CHECK fedc_err fedc_ckpt_load(const char *path, fedc_ckpt *c, fedc_diag *d);
+/* Frees what fedc_ckpt_load allocated. */
+void fedc_ckpt_release(fedc_ckpt *c);
 
 #endif

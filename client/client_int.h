@@ -1,0 +1,166 @@
+/* The client's internals, shared by its files. Not an interface: client.h is.
+ *   client.c        the object (new, run, stop, destroy, defaults), the I/O loop, joins and the
+ *                   Welcome, heartbeats, sending
+ *   client_eval.c   round 0's statistics, the agreed standardisation, evaluation
+ *   client_train.c  the training job and its thread, FitIns, the update sent, refusals, the local
+ *                   metrics line
+ *   client_dp.c     record-level DP-SGD: the budget plan, the privacy spent, --dp-state
+ *   client_sa.c     secure aggregation: the session's steps, refusing plain requests
+ *   mlp_model.c     fedc's MLP on a CSV file as a fedc_client_model
+ * Functions shared between the files start with cl_: libfedc bundles the client's objects with the
+ * coordinator's, so an internal name must not repeat one of the coordinator's. */
+#ifndef FEDC_CLIENT_INT_H
+#define FEDC_CLIENT_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedc/client.h"
+#include "fedc/dp.h"
+#include "fedc/fl.h"
+#include "fedc/msg.h"
+#include "fedc/sa_proto.h"
+#include "fedc/transport.h"
+
+#define PROG "fedc-client"
+
+/* One round of local training, owned by the training thread while `busy`. */
+typedef struct job {
+    uint32_t round;
+    float *global;      /* (n) the weights received */
+    float *local;       /* (n) the trained weights */
+    float *update;      /* (n) local - global */
+    size_t n;           /* parameters */
+    fedc_model_fit hp;  /* the round's training settings */
+    float clip_norm;    /* > 0: the update is scaled to this L2 norm at most */
+    int uniform_weight; /* DP-FedAvg, robust rules: our update counts once, not by our rows */
+    int client_dp;      /* client-level DP: our training loss stays here */
+    int unclipped;      /* the update's norm was within clip_norm */
+    double norm;        /* its norm before clipping (-1 without clip_norm) */
+    long dp_steps;      /* DP-SGD steps this round took */
+    double dp_q;
+    const fedc_client_model *model;
+    /* results */
+    double loss;
+    double seconds;
+    fedc_err rc;
+    char msg[FEDC_DIAG_MAX];
+} job;
+
+typedef struct cl {
+    atomic_int *stop; /* the owner's stop flag (fedc_client_stop) */
+    const client_cfg *cfg;
+    void *zctx;
+    fedc_endpoint *ep;
+    fedc_client_model *model; /* cfg->model, or the MLP built from cfg->data (own_mlp) */
+    fedc_client_model *own_mlp;
+    fedc_model_desc desc; /* what the model says about itself */
+    fedc_task task;
+    int n_classes;
+    /* run */
+    int joined;
+    int have_run;
+    uint8_t run_id[FEDC_RUN_ID_BYTES];
+    uint64_t seed;
+    int rounds;
+    float val_fraction;
+    size_t n_params;      /* of this run's model */
+    fedc_model_rows rows; /* the model's rows in this run */
+    float *mean, *std;    /* agreed statistics (n_features) or NULL */
+    float *eval_w;        /* (n_params) the weights being scored */
+    fedc_eval_acc *eval;
+    /* training thread */
+    job job;
+    int busy;
+    pthread_t thread;
+    int pipe_fd[2];
+    int pending; /* a FitIns arrived while training: start it next */
+    uint32_t pending_round;
+    float *pending_w;
+    fedc_hyper pending_hp;
+    float pending_pw;
+    /* per-round line */
+    uint32_t last_fit_round;
+    double last_loss, last_secs;
+    int last_rows;
+    /* liveness */
+    double last_heard, last_hb, last_join;
+    uint64_t hb_seq;
+    size_t coord_max_msg; /* the largest message the coordinator accepts (Welcome), 0 = unknown */
+    /* secure aggregation: the session in progress */
+    fedc_sa_client sa;
+    int sa_on, sa_stage;
+    uint64_t sa_counter;
+    uint32_t sa_round;
+    fedc_sa_quant sa_q;
+    double sa_total_rows;
+    uint32_t *sa_vec; /* our input, once computed */
+    size_t sa_len;
+    int sa_ready, sa_collected, sa_sent;
+    int sa_silent; /* test only (FEDC_FAULT misbehave:sa-silent): answers no instruction */
+    /* the last masked input sent, kept only for the replay test (FEDC_FAULT misbehave) */
+    uint32_t *sa_last;
+    size_t sa_last_len;
+    uint64_t sa_last_counter;
+    uint32_t sa_last_round;
+    /* record-level DP-SGD: the noise stream and the privacy spent so far */
+    fedc_dp_noise dp_rng;
+    int dp_live;
+    float dp_sigma;   /* the noise multiplier in use (derived once from the target) */
+    long dp_steps;    /* steps taken over all rounds, retried ones included */
+    double dp_q;      /* their sampling rate */
+    int dp_exhausted; /* the budget allows no more training */
+} cl;
+
+/* client.c */
+void cl_logm(const cl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A message of ours: the body is the caller's to fill. */
+void cl_env_init(cl *c, fedc_msg *m, fedc_msg_kind kind, uint32_t round);
+/* Sends m with its tensor or masked values, if it has any, as the raw frame; -1 (logged once per
+ * reason) when it cannot leave. */
+int cl_send_msg(cl *c, const fedc_msg *m);
+/* Joins the training thread if it runs (its result is then in c->job). */
+void cl_wait_training(cl *c);
+
+/* client_eval.c; the on_ handlers return -1 to go on, or the exit code */
+int cl_on_stats_request(cl *c, const fedc_msg *e);
+/* Hands the agreed statistics to the model when they changed; -1 (logged) on failure. */
+int cl_apply_stats(cl *c, const float *mean, const float *std);
+int cl_on_evaluate_ins(cl *c, const fedc_msg *e);
+
+/* client_train.c */
+int cl_on_fit_ins(cl *c, const fedc_msg *e);
+/* The training thread finished (its pipe is readable): send the result, start a queued job. */
+void cl_on_training_done(cl *c);
+/* We will not train this round: say why, so that the round does not wait for us until its
+ * deadline, and leave the secure session. */
+void cl_refuse_fit(cl *c, uint32_t round, fedc_err code, const char *why);
+
+/* client_dp.c */
+/* --dp-state: the privacy spent in earlier runs; 0 (loaded, or no file yet) or -1 (logged). */
+int cl_dp_state_load(cl *c);
+/* Whether the budget allows training round `round` (hp: its settings); 0 to train, -1 when it
+ * must not (refused and logged). */
+int cl_dp_plan(cl *c, uint32_t round, const fedc_hyper *hp);
+double cl_dp_spend(cl *c, const job *j);
+
+/* client_sa.c */
+/* Leaves the session, telling the coordinator why (refusal code, neighbour blamed). */
+void cl_sa_abandon(cl *c, const char *why);
+/* Refuses a plain request unless --secagg off: 1 when refused (we then exit 2). */
+int cl_plain_refused(cl *c, uint32_t round, const char *what);
+/* Opens a session for an instruction with secure-aggregation settings (our round keys go out at
+ * once) and a vector of len values in c->sa_vec; -1 when it cannot. */
+int cl_sa_open(cl *c, uint32_t round, int stage, const fedc_secagg_ins *si, size_t len);
+/* Our input is in c->sa_vec (rc 0) or could not be computed (why): masked and sent once the
+ * neighbours' shares are here, or the session is abandoned. */
+void cl_sa_input_ready(cl *c, fedc_err rc, const char *why);
+void cl_on_sa_graph_ins(cl *c, const fedc_msg *e);
+void cl_on_sa_share_ins(cl *c, const fedc_msg *e);
+void cl_on_sa_mask_ins(cl *c, const fedc_msg *e);
+void cl_on_sa_consist_ins(cl *c, const fedc_msg *e);
+void cl_on_sa_unmask_ins(cl *c, const fedc_msg *e);
+
+#endif
