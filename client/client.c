@@ -55,7 +55,7 @@ void cl_env_init(cl *c, fedc_msg *m, fedc_msg_kind kind, uint32_t round) {
 /* Sends m with its tensor or masked values, if it has any, as the raw frame. */
 int cl_send_msg(cl *c, const fedc_msg *m) {
     fedc_diag d;
-    static char last[FEDC_DIAG_MAX];
+    char *last = c->send_error; /* per client: several live in one process */
     size_t bytes = c->coord_max_msg ? fedc_msg_wire_size(m) : 0;
     if (c->coord_max_msg && bytes > c->coord_max_msg) {
         /* ZeroMQ at the coordinator would drop it with our connection, without a word. */
@@ -69,7 +69,7 @@ int cl_send_msg(cl *c, const fedc_msg *m) {
         /* While the coordinator is away the queue fills with joins; say so once. */
         if (strcmp(last, d.msg) != 0)
             cl_logm(c, "%s", d.msg);
-        snprintf(last, sizeof last, "%s", d.msg);
+        snprintf(last, sizeof c->send_error, "%s", d.msg);
         return -1;
     }
     last[0] = 0;

@@ -52,6 +52,7 @@ typedef struct job {
 typedef struct cl {
     atomic_int *stop; /* the owner's stop flag (fedc_client_stop) */
     const client_cfg *cfg;
+    char send_error[FEDC_DIAG_MAX]; /* the last send failure logged (said once) */
     void *zctx;
     fedc_endpoint *ep;
     fedc_client_model *model; /* cfg->model, or the MLP built from cfg->data (own_mlp) */
