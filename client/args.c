@@ -49,6 +49,9 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
     const char *peers_dir = V(PEERS).text;
     int insecure = (int)V(INSECURE).i;
     c.quiet = (int)V(QUIET).i;
+    /* choices are indices into their words: debug|info|warn|error, text|json (fedc/log.h) */
+    c.log.level = (fedc_log_level)(FEDC_LOG_DEBUG + (int)V(LOG_LEVEL).i);
+    c.log.format = (fedc_log_format)V(LOG_FORMAT).i;
     fedc_diag ad;
     if (fedc_aug_parse(&c.augment, V(AUGMENT).text, &ad)) {
         cli_error(CMD, "--augment: %s", ad.msg);
@@ -144,8 +147,8 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
                                    : "--peers");
         return FEDC_EXIT_USAGE;
     } else {
-        fprintf(stderr, CMD ": WARNING: --insecure: the connection is neither encrypted nor "
-                            "authenticated\n");
+        fedc_log_write(&c.log, FEDC_LOG_WARN, CMD, c.name,
+                       "--insecure: the connection is neither encrypted nor authenticated");
     }
     if (!c.name) {
         if (gethostname(args->host, sizeof args->host - 1) != 0 || !args->host[0]) {

@@ -5,6 +5,7 @@
  * (client_int.h says which file holds what). */
 #define _POSIX_C_SOURCE 200809L
 #include "client_int.h"
+#include "fedc/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,14 +36,17 @@ struct fedc_client {
     atomic_int stop;
 };
 
-void cl_logm(const cl *c, const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, PROG " %s: ", c->cfg->name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
+#define CL_LOG_AT(fn, level)                                                                       \
+    void fn(const cl *c, const char *fmt, ...) {                                                   \
+        va_list ap;                                                                                \
+        va_start(ap, fmt);                                                                         \
+        fedc_logv(&c->cfg->log, level, PROG, c->cfg->name, fmt, ap);                               \
+        va_end(ap);                                                                                \
+    }
+CL_LOG_AT(cl_logm, FEDC_LOG_INFO)
+CL_LOG_AT(cl_logw, FEDC_LOG_WARN)
+CL_LOG_AT(cl_loge, FEDC_LOG_ERROR)
+#undef CL_LOG_AT
 
 /* A message of ours: the body is the caller's to fill. */
 void cl_env_init(cl *c, fedc_msg *m, fedc_msg_kind kind, uint32_t round) {

@@ -139,7 +139,7 @@ int cl_on_evaluate_ins(cl *c, const fedc_msg *e) {
         (void)cl_send_msg(c, &m);
     }
     if (!c->cfg->self)
-        cl_logm(c, "WARNING: --insecure: round %u travelled without encryption", e->round);
+        cl_logw(c, "--insecure: round %u travelled without encryption", e->round);
     if (!c->cfg->quiet) {
         fedc_eval_summary s;
         fedc_eval_acc_summary(a, &s);

@@ -116,7 +116,10 @@ typedef struct cl {
 } cl;
 
 /* client.c */
+/* Log lines (fedc/log.h) at info, warning and error level, in the client's format and level. */
 void cl_logm(const cl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cl_logw(const cl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cl_loge(const cl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A message of ours: the body is the caller's to fill. */
 void cl_env_init(cl *c, fedc_msg *m, fedc_msg_kind kind, uint32_t round);
 /* Sends m with its tensor or masked values, if it has any, as the raw frame; -1 (logged once per

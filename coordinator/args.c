@@ -269,6 +269,9 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     if (GIVEN(UPDATE_NORM_BOUND))
         c.update_norm_bound = (float)V(UPDATE_NORM_BOUND).r;
     c.quiet = (int)V(QUIET).i;
+    /* choices are indices into their words: debug|info|warn|error, text|json (fedc/log.h) */
+    c.log.level = (fedc_log_level)(FEDC_LOG_DEBUG + (int)V(LOG_LEVEL).i);
+    c.log.format = (fedc_log_format)V(LOG_FORMAT).i;
     c.resume = (int)V(RESUME).i;
     c.insecure = (int)V(INSECURE).i;
     c.dp_adaptive = (int)V(DP_ADAPTIVE).i;
@@ -312,11 +315,14 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
         cli_error(CMD, "--insecure contradicts %s", c.key_path ? "--key" : "--allow");
         return FEDC_EXIT_USAGE;
     }
-    if (c.insecure)
-        fprintf(stderr,
-                CMD ": WARNING: --insecure: no encryption and no client authentication; "
-                    "anyone who can reach %s can join and read the model\n",
-                c.bind);
+    if (c.insecure) {
+        char w[512];
+        snprintf(w, sizeof w,
+                 "--insecure: no encryption and no client authentication; anyone who can reach "
+                 "%s can join and read the model",
+                 c.bind);
+        fedc_log_write(&c.log, FEDC_LOG_WARN, CMD, NULL, w);
+    }
     if (c.min_clients < 0)
         c.min_clients = c.secagg ? c.sa_min_nbrs : 2;
     if (c.min_fit_clients < 0)

@@ -406,7 +406,7 @@ static void cleanup(coord *co) {
     fedc_net_context_free(&co->zctx);
 }
 
-int fedc_coord_run(fedc_coord *p) {
+static int coord_run(fedc_coord *p) {
     const coord_cfg *cfg = p->cfg;
     coord co_, *co = &co_;
     memset(co, 0, sizeof *co);
@@ -596,5 +596,12 @@ linger:
 out:
     free(ckpt_line);
     cleanup(co);
+    return code;
+}
+
+int fedc_coord_run(fedc_coord *p) {
+    log_bind(p->cfg); /* this thread's log lines take the coordinator's format and level */
+    int code = coord_run(p);
+    log_bind(NULL);
     return code;
 }

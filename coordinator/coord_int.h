@@ -187,7 +187,13 @@ typedef struct coord {
 } coord;
 
 /* log.c */
+/* Log lines (fedc/log.h) at info, warning, error and debug level, in the format and at the level
+ * of the coordinator that log_bind made current on this thread (fedc_coord_run does). */
 void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void logw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void loge(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void logd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_bind(const coord_cfg *cfg);
 /* A log line about one peer, rate-limited per (peer, format): the first is printed, then one
  * summary of the suppressed ones every few seconds. */
 void logp(coord *co, const fedc_peer *p, const char *who, const char *fmt, ...)

@@ -9,18 +9,32 @@
 #include <string.h>
 
 #include "fedc/clock.h"
+#include "fedc/log.h"
 
 /* Log lines about one peer: one kind of line at most once per window, then a summary. */
 #define LOG_WINDOW_S 5.0
 
-void logm(const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, PROG ": ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
+/* The log configuration of the coordinator running on this thread (log_bind): each coordinator
+ * runs on its own thread, so several in one process keep their own levels and formats without
+ * every logm call naming its coordinator. */
+static _Thread_local const fedc_log_cfg *tl_log;
+
+void log_bind(const coord_cfg *cfg) {
+    tl_log = cfg ? &cfg->log : NULL;
 }
+
+#define LOG_AT(fn, level)                                                                          \
+    void fn(const char *fmt, ...) {                                                                \
+        va_list ap;                                                                                \
+        va_start(ap, fmt);                                                                         \
+        fedc_logv(tl_log, level, PROG, NULL, fmt, ap);                                             \
+        va_end(ap);                                                                                \
+    }
+LOG_AT(logm, FEDC_LOG_INFO)
+LOG_AT(logw, FEDC_LOG_WARN)
+LOG_AT(loge, FEDC_LOG_ERROR)
+LOG_AT(logd, FEDC_LOG_DEBUG)
+#undef LOG_AT
 
 /* A peer that floods the coordinator with bad or extra messages must not flood the log: each kind
  * of line (its format) about one peer (its connection) is printed the first time, then counted

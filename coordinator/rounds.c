@@ -374,7 +374,7 @@ static int finish_round(coord *co) {
     if (arc)
         return -1;
     if (!co->secure)
-        logm("WARNING: --insecure: round %u travelled without encryption or client "
+        logw("--insecure: round %u travelled without encryption or client "
              "authentication",
              co->round);
     if (!co->cfg->quiet)

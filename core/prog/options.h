@@ -271,6 +271,11 @@ typedef enum fedc_opt_section {
       "central or none") \
     X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, "demo-out", DEMO, FEDC_SEC_OUT, "DIR", \
       "output directory (reused when run again)") \
+    X(LOG_LEVEL, "log-level", FEDC_OT_CHOICE, 0, 0, "debug|info|warn|error", "info", CO | CL, \
+      FEDC_SEC_OUT, "LEVEL", "the least severe log lines written on stderr") \
+    X(LOG_FORMAT, "log-format", FEDC_OT_CHOICE, 0, 0, "text|json", "text", CO | CL, FEDC_SEC_OUT, \
+      "FORMAT", "log lines as text (RFC 3339 time, level, component, message) or one JSON " \
+      "object per line") \
     X(QUIET, "quiet", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | CL | SIM, FEDC_SEC_OUT, NULL, \
       "no per-round lines on stdout") \
     X(THREADS, "threads", FEDC_OT_INT, 1, 4096, NULL, NULL, CL | SIM, FEDC_SEC_RUN, "N", \

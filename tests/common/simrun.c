@@ -22,9 +22,16 @@ sim_out simrun(const char *fedc, const char *const *args, const char *fault, int
         return o;
     char *summary = proc_path(dir, "summary.json"), *work = proc_path(dir, "work"),
          *metrics = proc_path(dir, "rounds.jsonl");
-    const char *argv[96] = {fedc,         "sim", "--baselines",    "none",  "--quiet",
-                            "--work-dir", work,  "--summary-json", summary, "--metrics-json",
-                            metrics};
+    /* --val-fraction 0.1: fedc sim's default until the option table gave every program 0.2; the
+     * quality tests' thresholds (ROC-AUC margins, DP-SGD step counts) were set with a tenth of
+     * each client's rows held out, and a test's args may still override it (a later flag wins). */
+    const char *argv[96] = {fedc,          "sim",
+                            "--baselines", "none",
+                            "--quiet",     "--work-dir",
+                            work,          "--summary-json",
+                            summary,       "--metrics-json",
+                            metrics,       "--val-fraction",
+                            "0.1"};
     int n = 0;
     while (argv[n])
         n++;

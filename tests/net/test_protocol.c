@@ -556,6 +556,8 @@ static void test_join_flood(void **state) {
  */
 
 /* The number of lines in a file that contain needle (at their start when anchored). */
+/* Counts the log lines holding needle; anchored: where the line's text starts, after the log
+ * line's time and level (fedc/log.h: "2026-12-05T19:00:00.123Z INFO  fedc-coordinator: ..."). */
 static int count_lines(const char *path, const char *needle, int anchored) {
     char *t = proc_read_file(path, NULL);
     int n = 0;
@@ -563,8 +565,13 @@ static int count_lines(const char *path, const char *needle, int anchored) {
         char *e = strchr(line, '\n');
         if (e)
             *e = '\0';
+        const char *text = line;
+        for (int field = 0; field < 2 && *line >= '0' && *line <= '9'; field++) {
+            text = strchr(text, ' ');
+            text = text ? text + strspn(text, " ") : line + strlen(line);
+        }
         const char *at = strstr(line, needle);
-        n += at && (!anchored || at == line);
+        n += at && (!anchored || at == text);
         line = e ? e + 1 : line + strlen(line);
     }
     free(t);

@@ -20,6 +20,7 @@
 #include "fedc/client_model.h"
 #include "fedc/err.h"
 #include "fedc/keys.h"
+#include "fedc/log.h"
 
 typedef struct client_cfg {
     const char *connect;
@@ -37,6 +38,7 @@ typedef struct client_cfg {
     double coordinator_timeout_s; /* silence from the coordinator after which we give up */
     size_t max_msg;
     int quiet;
+    fedc_log_cfg log; /* --log-level, --log-format (fedc/log.h) */
     /* CurveZMQ; all NULL with --insecure */
     const fedc_identity *self;        /* our identity with its secret key */
     const fedc_identity *coordinator; /* the coordinator's public key (pinned) */

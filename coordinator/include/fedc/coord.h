@@ -22,6 +22,7 @@
 
 #include "fedc/fl.h"
 #include "fedc/keys.h"
+#include "fedc/log.h"
 #include "fedc/model.h"
 #include "fedc/optim.h"
 #include "fedc/robust.h"
@@ -96,6 +97,7 @@ typedef struct coord_cfg {
     uint64_t seed;
     size_t max_msg; /* bytes */
     int quiet;
+    fedc_log_cfg log; /* --log-level, --log-format (fedc/log.h) */
 } coord_cfg;
 
 /* Fills *cfg with fedc-coordinator's defaults (its --help): 20 rounds, secure aggregation on with
