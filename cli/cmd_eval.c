@@ -10,76 +10,32 @@
 
 static const char *CMD = "eval";
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: fedc eval --model FILE --data FILE.csv [--label COLUMN] [options]\n"
-            "\n"
-            "Evaluates a model saved by 'fedc train --out' on a CSV file.\n"
-            "\n"
-            "  --model FILE           model file (required)\n"
-            "  --data FILE            CSV with a header line (required)\n"
-            "  --label NAME           label column (default: the label the model was trained on)\n"
-            "  --metrics-json FILE    write the metrics as one JSON object on one line\n"
-            "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
-            "  --card-precision K     also card precision@K: each day the K cards with the\n"
-            "                         highest score, the share of them with a fraud that day\n"
-            "  --card-column NAME     the card id column (default CUSTOMER_ID, as fedc synth\n"
-            "                         writes it)\n"
-            "  --day-column NAME      the day column (default TX_TIME_DAYS)\n"
-            "  --threads N            OpenMP threads (default OMP_NUM_THREADS, else all cores)\n"
-            "  -h, --help             this message\n"
-            "\n"
-            "Exit status: 0 success, 1 runtime failure, 2 bad flags, data or model file.\n");
-}
+static const fedc_prog_help g_help = {
+    "usage: fedc eval --model FILE --data FILE.csv [--label COLUMN] [options]",
+    "Evaluates a model saved by 'fedc train --out' (or fedc-coordinator --model-out) on a\n"
+    "CSV file: its columns are matched to the model's features by name (extra columns are\n"
+    "ignored and listed), the model's own standardisation is applied, and the metrics of\n"
+    "its task are printed.",
+    "Exit status: 0 success, 1 runtime failure, 2 bad flags, data or model file."};
 
 int cmd_eval(int argc, char **argv) {
-    const char *model_path = NULL, *data = NULL, *label = NULL, *json = NULL;
-    const char *card_col = "CUSTOMER_ID", *day_col = "TX_TIME_DAYS";
-    int card_k = 0;
-    float threshold = 0.5f;
-    int threads = 0, rc = FEDC_EXIT_USAGE;
+    fedc_opts op;
+    int prc = fedc_opts_parse(&op, FEDC_PROG_EVAL, argc, argv, &g_help);
+    if (prc >= 0)
+        return prc;
+    const char *model_path = op.v[FEDC_O_MODEL_FILE].text, *data = op.v[FEDC_O_DATA].text;
+    const char *label = op.v[FEDC_O_LABEL].text, *json = op.v[FEDC_O_METRICS_JSON].text;
+    const char *card_col = op.v[FEDC_O_CARD_COLUMN].text, *day_col = op.v[FEDC_O_DAY_COLUMN].text;
+    int card_k = fedc_opt_has(&op, FEDC_O_CARD_PRECISION) ? (int)op.v[FEDC_O_CARD_PRECISION].i : 0;
+    float threshold = (float)op.v[FEDC_O_THRESHOLD].r;
+    int threads = fedc_opt_has(&op, FEDC_O_THREADS) ? (int)op.v[FEDC_O_THREADS].i : 0;
+    int rc = FEDC_EXIT_USAGE;
     fedc_model *m = NULL;
     fedc_dataset *ds = NULL, *sel = NULL;
     float *pred = NULL;
     int *col = NULL;
     fedc_diag d = {{0}};
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return FEDC_EXIT_OK;
-        }
-        char flag[64];
-        const char *v;
-        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
-            goto out;
-        int bad = 0;
-        if (strcmp(flag, "--model") == 0)
-            model_path = v;
-        else if (strcmp(flag, "--data") == 0)
-            data = v;
-        else if (strcmp(flag, "--label") == 0)
-            label = v;
-        else if (strcmp(flag, "--metrics-json") == 0)
-            json = v;
-        else if (strcmp(flag, "--card-precision") == 0)
-            bad = cli_int(CMD, flag, v, 1, 1000000, &card_k);
-        else if (strcmp(flag, "--card-column") == 0)
-            card_col = v;
-        else if (strcmp(flag, "--day-column") == 0)
-            day_col = v;
-        else if (strcmp(flag, "--threshold") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 0, &threshold);
-        else if (strcmp(flag, "--threads") == 0)
-            bad = cli_int(CMD, flag, v, 1, 4096, &threads);
-        else {
-            cli_error(CMD, "unknown option '%s' (see fedc eval --help)", flag);
-            goto out;
-        }
-        if (bad)
-            goto out;
-    }
     if (!model_path || !data) {
         cli_error(CMD, "%s is required (see fedc eval --help)", !model_path ? "--model" : "--data");
         goto out;

@@ -11,49 +11,22 @@
 
 #define CMD "keygen"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: fedc keygen --name NAME --out DIR [--force]\n"
-            "\n"
-            "Creates a participant's identity: an Ed25519 signing key pair with the CurveZMQ\n"
-            "(X25519) key derived from it, written as DIR/NAME.key (public: put it in the\n"
-            "coordinator's allow-list directory and the clients' roster) and DIR/NAME.key_secret\n"
-            "(secret, mode 0600: it never leaves this machine). Keys come from libsodium's\n"
-            "secret randomness.\n"
-            "\n"
-            "  --name NAME   1..64 characters of A-Z a-z 0-9 . _ - (the coordinator's is usually\n"
-            "                'coordinator'); the name the federation knows this participant by\n"
-            "  --out DIR     where to write the two files (created, mode 0700, if missing)\n"
-            "  --force       replace existing files of the same name\n"
-            "  -h, --help    this message\n");
-}
+static const fedc_prog_help g_help = {
+    "usage: fedc keygen --name NAME --out DIR [--force]",
+    "Creates a participant's identity: an Ed25519 signing key pair with the CurveZMQ\n"
+    "(X25519) key derived from it, written as DIR/NAME.key (public: put it in the\n"
+    "coordinator's allow-list directory and the clients' roster) and DIR/NAME.key_secret\n"
+    "(secret, mode 0600: it never leaves this machine). Keys come from libsodium's\n"
+    "secret randomness. DIR is created with mode 0700 if missing.",
+    NULL};
 
 int cmd_keygen(int argc, char **argv) {
-    const char *name = NULL, *out = NULL;
-    int force = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return FEDC_EXIT_OK;
-        }
-        if (strcmp(a, "--force") == 0) {
-            force = 1;
-            continue;
-        }
-        char flag[32];
-        const char *v;
-        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
-            return FEDC_EXIT_USAGE;
-        if (strcmp(flag, "--name") == 0)
-            name = v;
-        else if (strcmp(flag, "--out") == 0)
-            out = v;
-        else {
-            cli_error(CMD, "unknown option '%s' (see fedc keygen --help)", flag);
-            return FEDC_EXIT_USAGE;
-        }
-    }
+    fedc_opts op;
+    int prc = fedc_opts_parse(&op, FEDC_PROG_KEYGEN, argc, argv, &g_help);
+    if (prc >= 0)
+        return prc;
+    const char *name = op.v[FEDC_O_NAME].text, *out = op.v[FEDC_O_OUT].text;
+    int force = (int)op.v[FEDC_O_FORCE].i;
     if (!name || !out) {
         cli_error(CMD, "%s is required (see fedc keygen --help)", !name ? "--name" : "--out");
         return FEDC_EXIT_USAGE;

@@ -8,80 +8,44 @@
 
 #define CMD "privacy"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: fedc privacy --q Q --sigma S --steps T --delta D [--orders SET]\n"
-            "       fedc privacy --q Q --steps T --delta D --target-epsilon E [--orders SET]\n"
-            "\n"
-            "Privacy spent by T steps of the sampled Gaussian mechanism (sampling rate Q,\n"
-            "noise multiplier S): RDP (Mironov et al. 2019) minimised over a set of orders and\n"
-            "converted to (epsilon, delta) with the classic bound. Prints\n"
-            "'epsilon = X.XXX (order A)'. With --target-epsilon instead of --sigma: the\n"
-            "smallest noise multiplier that stays within the target, as\n"
-            "'sigma = X.XXXX (epsilon Y.YYY at order A)'.\n"
-            "\n"
-            "  --q Q               sampling rate per step, 0..1 (clients per round / clients, or\n"
-            "                      batch / rows for DP-SGD)\n"
-            "  --sigma S           noise multiplier (noise sd / clipping norm)\n"
-            "  --steps T           steps (rounds, or DP-SGD iterations)\n"
-            "  --delta D           delta, 0 < D < 1 (e.g. 1e-5)\n"
-            "  --target-epsilon E  solve for sigma instead\n"
-            "  --orders SET        'default': 1.25..10 in steps of 0.25, then 11..%d;\n"
-            "                      'integer': %d..%d (default: default)\n"
-            "  -h, --help          this message\n",
-            FEDC_RDP_MAX_ORDER, FEDC_RDP_MIN_ORDER, FEDC_RDP_MAX_ORDER);
-}
+static const fedc_prog_help g_help = {
+    "usage: fedc privacy --q Q --sigma S --steps T --delta D [--orders SET]\n"
+    "       fedc privacy --q Q --steps T --delta D --target-epsilon E [--orders SET]",
+    "Privacy spent by T steps of the sampled Gaussian mechanism (sampling rate Q,\n"
+    "noise multiplier S): RDP (Mironov et al. 2019) minimised over a set of orders and\n"
+    "converted to (epsilon, delta) with the classic bound. Prints\n"
+    "'epsilon = X.XXX (order A)'. With --target-epsilon instead of --sigma: the\n"
+    "smallest noise multiplier that stays within the target, as\n"
+    "'sigma = X.XXXX (epsilon Y.YYY at order A)'.",
+    NULL};
 
 int cmd_privacy(int argc, char **argv) {
-    float q = -1, sigma = -1, delta = -1, target = -1, steps = -1;
-    int integer_orders = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return FEDC_EXIT_OK;
-        }
-        char flag[64];
-        const char *v;
-        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
-            return FEDC_EXIT_USAGE;
-        int bad = 0;
-        if (strcmp(flag, "--q") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 0, &q);
-        else if (strcmp(flag, "--sigma") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &sigma);
-        else if (strcmp(flag, "--steps") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1e12, 0, &steps);
-        else if (strcmp(flag, "--delta") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &delta);
-        else if (strcmp(flag, "--target-epsilon") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &target);
-        else if (strcmp(flag, "--orders") == 0) {
-            if (strcmp(v, "default") == 0 || strcmp(v, "integer") == 0)
-                integer_orders = strcmp(v, "integer") == 0;
-            else {
-                cli_error(CMD, "--orders: expected 'default' or 'integer', got '%s'", v);
-                bad = 1;
-            }
-        } else {
-            cli_error(CMD, "unknown option '%s' (see fedc privacy --help)", flag);
-            return FEDC_EXIT_USAGE;
-        }
-        if (bad)
-            return FEDC_EXIT_USAGE;
-    }
-    if (q < 0 || steps < 0 || delta < 0 || (sigma < 0) == (target < 0)) {
+    /* --orders' help states the range of core/fl's accountant */
+    _Static_assert(FEDC_RDP_MIN_ORDER == 2 && FEDC_RDP_MAX_ORDER == 256,
+                   "update --orders' help in core/prog/options.h");
+    fedc_opts op;
+    int prc = fedc_opts_parse(&op, FEDC_PROG_PRIVACY, argc, argv, &g_help);
+    if (prc >= 0)
+        return prc;
+#define HAS(id) fedc_opt_has(&op, FEDC_O_##id)
+    if (!HAS(Q) || !HAS(STEPS) || !HAS(DELTA) || HAS(SIGMA) == HAS(TARGET_EPSILON)) {
         cli_error(CMD, "%s (see fedc privacy --help)",
-                  q < 0                       ? "--q is required"
-                  : steps < 0                 ? "--steps is required"
-                  : delta < 0                 ? "--delta is required"
-                  : (sigma < 0 && target < 0) ? "--sigma or --target-epsilon is required"
-                                              : "give --sigma or --target-epsilon, not both");
+                  !HAS(Q)       ? "--q is required"
+                  : !HAS(STEPS) ? "--steps is required"
+                  : !HAS(DELTA) ? "--delta is required"
+                  : !HAS(SIGMA) && !HAS(TARGET_EPSILON)
+                      ? "--sigma or --target-epsilon is required"
+                      : "give --sigma or --target-epsilon, not both");
         return FEDC_EXIT_USAGE;
     }
-    if (delta >= 1.0f) {
-        cli_error(CMD, "--delta: expected 0 < D < 1, got %g", (double)delta);
-        return FEDC_EXIT_USAGE;
-    }
+    /* Rounded to float as they always were here, so that the figures printed (and the
+     * references in README and docs/security.md) stay the same digits. */
+    float q = (float)op.v[FEDC_O_Q].r, steps = (float)op.v[FEDC_O_STEPS].r;
+    float delta = (float)op.v[FEDC_O_DELTA].r;
+    float sigma = HAS(SIGMA) ? (float)op.v[FEDC_O_SIGMA].r : -1;
+    float target = HAS(TARGET_EPSILON) ? (float)op.v[FEDC_O_TARGET_EPSILON].r : -1;
+    int integer_orders = strcmp(op.v[FEDC_O_ORDERS].text, "integer") == 0;
+#undef HAS
     fedc_diag d;
     double eps, order, orders[FEDC_DP_MAX_ORDERS];
     int n_orders = integer_orders ? fedc_dp_orders_integer(orders) : fedc_dp_orders_default(orders);

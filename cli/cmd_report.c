@@ -13,69 +13,83 @@
 
 #define CMD "report"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: fedc report --metrics FILE.jsonl --model FILE --data TEST.csv --out FILE.html "
-            "[options]\n"
-            "\n"
-            "Writes the report of a federation: the coordinator's --metrics-json file (PR-AUC and\n"
-            "participants per round) and the final model scored on a test file (binary labels).\n"
-            "\n"
-            "  --metrics FILE       the coordinator's --metrics-json file (required; the old\n"
-            "                       spelling --rounds FILE still works, with a warning)\n"
-            "  --model FILE         the final model (--model-out; required)\n"
-            "  --data FILE          test CSV with the model's columns and its label (required)\n"
-            "  --out FILE           the HTML page (required; written atomically)\n"
-            "  --alert-budget F     recall when the top share F of rows is flagged (default "
-            "0.005)\n"
-            "  --title TEXT         the page's title\n"
-            "  -h, --help           this message\n");
+static const fedc_prog_help g_help = {
+    "usage: fedc report --metrics FILE.jsonl --model FILE --data TEST.csv --out FILE.html "
+    "[options]",
+    "Writes the report of a federation: the coordinator's per-round metrics (PR-AUC and\n"
+    "participants) and the final model scored on a test file (binary labels),\n"
+    "as one self-contained HTML page (inline SVG), written atomically.",
+    "Deprecated: --rounds=FILE (or with a space), the old spelling of --metrics, still works\n"
+    "on the command line, with a warning; every other program counts rounds with that flag."};
+
+/* --rounds FILE was this command's name for --metrics FILE. The table has one --rounds, a count
+ * of rounds, which report does not take; the old spelling is rewritten here, on the command line
+ * only. Every option of report takes a value, so a value that reads "--rounds" is skipped. Returns
+ * argv or a copy (in *copy; *joined the "--metrics=..." string it made); NULL when out of memory.
+ */
+static char **rewrite_rounds(int argc, char **argv, char ***copy, char **joined) {
+    *copy = NULL;
+    *joined = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int sep = strcmp(a, "--rounds") == 0, eq = strncmp(a, "--rounds=", 9) == 0;
+        if (!sep && !eq) {
+            if (strncmp(a, "--", 2) == 0 && !strchr(a, '=') && strcmp(a, "--help") != 0 &&
+                strcmp(a, "--version") != 0 && strcmp(a, "--print-config") != 0)
+                i++; /* its value */
+            continue;
+        }
+        if (!*copy) {
+            *copy = malloc(sizeof(char *) * (size_t)(argc + 1));
+            if (!*copy)
+                return NULL;
+            memcpy(*copy, argv, sizeof(char *) * (size_t)(argc + 1));
+            fprintf(stderr, "fedc report: warning: --rounds FILE is deprecated, use --metrics "
+                            "FILE\n");
+        }
+        static char metrics[] = "--metrics";
+        if (sep) {
+            (*copy)[i] = metrics;
+            i++;
+        } else {
+            free(*joined); /* the last one given wins, as for every option */
+            size_t n = strlen(a + 9) + sizeof "--metrics=";
+            if (!(*joined = malloc(n))) {
+                free(*copy);
+                return NULL;
+            }
+            snprintf(*joined, n, "--metrics=%s", a + 9);
+            (*copy)[i] = *joined;
+        }
+    }
+    return *copy ? *copy : argv;
 }
 
 int cmd_report(int argc, char **argv) {
-    const char *rounds = NULL, *model_path = NULL, *data = NULL, *out = NULL;
-    const char *title = "fedc federation";
-    float budget = 0.005f;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return FEDC_EXIT_OK;
-        }
-        char flag[64];
-        const char *v;
-        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
-            return FEDC_EXIT_USAGE;
-        int bad = 0;
-        if (strcmp(flag, "--metrics") == 0)
-            rounds = v;
-        else if (strcmp(flag, "--rounds") == 0) {
-            /* --rounds is a count of rounds in every other program: this one was renamed */
-            fprintf(stderr, "fedc report: warning: --rounds FILE is deprecated, use --metrics "
-                            "FILE\n");
-            rounds = v;
-        } else if (strcmp(flag, "--model") == 0)
-            model_path = v;
-        else if (strcmp(flag, "--data") == 0)
-            data = v;
-        else if (strcmp(flag, "--out") == 0)
-            out = v;
-        else if (strcmp(flag, "--title") == 0)
-            title = v;
-        else if (strcmp(flag, "--alert-budget") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &budget);
-        else {
-            cli_error(CMD, "unknown option '%s' (see fedc report --help)", flag);
-            return FEDC_EXIT_USAGE;
-        }
-        if (bad)
-            return FEDC_EXIT_USAGE;
+    char **args_copy, *joined;
+    char **args = rewrite_rounds(argc, argv, &args_copy, &joined);
+    if (!args) {
+        cli_error(CMD, "out of memory");
+        return FEDC_EXIT_FAIL;
     }
+    fedc_opts op;
+    int prc = fedc_opts_parse(&op, FEDC_PROG_REPORT, argc, args, &g_help);
+    free(args_copy);
+    if (prc >= 0) {
+        free(joined);
+        return prc;
+    }
+    const char *rounds = op.v[FEDC_O_METRICS].text, *model_path = op.v[FEDC_O_MODEL_FILE].text;
+    const char *data = op.v[FEDC_O_DATA].text, *out = op.v[FEDC_O_OUT].text;
+    const char *title = op.v[FEDC_O_TITLE].text;
+    float budget = (float)op.v[FEDC_O_ALERT_BUDGET].r;
     if (!rounds || !model_path || !data || !out) {
         cli_error(CMD, "%s is required (see fedc report --help)",
                   !rounds       ? "--metrics"
                   : !model_path ? "--model"
                   : !data       ? "--data"
                                 : "--out");
+        free(joined);
         return FEDC_EXIT_USAGE;
     }
     int rc = FEDC_EXIT_USAGE;
@@ -131,6 +145,7 @@ int cmd_report(int argc, char **argv) {
            out, pr, mt.bin.roc_auc, 100.0 * budget, rec);
     rc = FEDC_EXIT_OK;
 out:
+    free(joined); /* --rounds=FILE's rewrite: the metrics path pointed into it */
     free(pred);
     fedc_dataset_destroy(&sel);
     fedc_dataset_destroy(&ds);

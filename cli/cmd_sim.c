@@ -37,7 +37,8 @@
 #include "split.h"
 
 #define CMD "sim"
-/* The top of --clients' range in the option table (core/prog options.h). */
+/* fedc sim starts a process per client: at most this many (the option table's --clients range
+ * is fedc split's, up to 10000). */
 #define MAX_SIM_CLIENTS 1000
 
 static const fedc_prog_help g_help = {
@@ -1031,6 +1032,14 @@ int cmd_sim(int argc, char **argv) {
                   !o.data    ? "--data"
                   : !o.label ? "--label"
                              : "--clients");
+        return FEDC_EXIT_USAGE;
+    }
+    if (!o.shard_files && o.test_fraction <= 0.0f) {
+        /* the table's range admits 0 for fedc train (no test part); sim compares on one */
+        cli_error(CMD,
+                  "--test-fraction: expected a number in (0, 0.9] (fedc sim compares the "
+                  "models on a held-out test set), got %g",
+                  (double)o.test_fraction);
         return FEDC_EXIT_USAGE;
     }
     int rc = sim_run(&o);

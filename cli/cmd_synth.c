@@ -43,34 +43,20 @@
 #define DELAY 7
 #define MAX_BANKS 26
 
-static void usage(FILE *f) {
-    fprintf(
-        f,
-        "usage: fedc synth --banks K --customers N --days D --seed S --out DIR [options]\n"
-        "\n"
-        "Generates card transactions for K banks (seeded, reproducible), modelled on the\n"
-        "simulator of the open fraud-detection handbook (Le Borgne et al., 2022): customers\n"
-        "with spending profiles and locations, terminals, three fraud scenarios (amounts above\n"
-        "220; compromised terminals for 28 days; compromised cards for 14 days with amounts\n"
-        "x5), and the usual features. Writes DIR/bank-a.csv, bank-b.csv, ... (the first D - T\n"
-        "days of each bank), DIR/test.csv (the last T days of all banks, held out in time) and\n"
-        "DIR/synth.json (rows, frauds and scenario counts per file).\n"
-        "\n"
-        "  --banks K         banks, 1..%d (bank-a, bank-b, ...)\n"
-        "  --customers N     customers per bank, 10..10000000\n"
-        "  --days D          days simulated, %d..3650\n"
-        "  --seed S          seed (the same seed gives the same files, byte for byte)\n"
-        "  --out DIR         output directory (created if missing)\n"
-        "  --terminals M     terminals per bank (default 2 x N, the handbook's ratio)\n"
-        "  --test-days T     days held out at the end (default max(7, D / 5))\n"
-        "  -h, --help        this message\n"
-        "\n"
-        "Scenario mixes: bank-a sees compromised terminals but no compromised cards, bank-b\n"
-        "compromised cards but no terminals, bank-c both (then again for bank-d, ...); every\n"
-        "bank sees large amounts. Columns: CUSTOMER_ID and TX_TIME_DAYS (for per-card\n"
-        "metrics; drop them for training), 15 features, TX_FRAUD (the label).\n",
-        MAX_BANKS, 2 * DELAY + 2);
-}
+static const fedc_prog_help g_help = {
+    "usage: fedc synth --banks K --customers N --days D --seed S --out DIR [options]",
+    "Generates card transactions for K banks (seeded, reproducible: the same seed gives the\n"
+    "same files, byte for byte), modelled on the simulator of the open fraud-detection\n"
+    "handbook (Le Borgne et al., 2022): customers with spending profiles and locations,\n"
+    "terminals, three fraud scenarios (amounts above 220; compromised terminals for 28 days;\n"
+    "compromised cards for 14 days with amounts x5), and the usual features. Writes\n"
+    "DIR/bank-a.csv, bank-b.csv, ... (the first D - T days of each bank), DIR/test.csv (the\n"
+    "last T days of all banks, held out in time) and DIR/synth.json (rows, frauds and\n"
+    "scenario counts per file).",
+    "Scenario mixes: bank-a sees compromised terminals but no compromised cards, bank-b\n"
+    "compromised cards but no terminals, bank-c both (then again for bank-d, ...); every\n"
+    "bank sees large amounts. Columns: CUSTOMER_ID and TX_TIME_DAYS (for per-card\n"
+    "metrics; drop them for training), 15 features, TX_FRAUD (the label)."};
 
 typedef struct tx {
     int32_t day, secs;  /* day since the start, second of the day */
@@ -495,52 +481,30 @@ static void json_file(FILE *f, const char *name, const out *o, int first) {
 }
 
 int cmd_synth(int argc, char **argv) {
-    int banks = 0, customers = 0, days = 0, terminals = 0, test_days = -1;
-    unsigned long long seed = 0;
-    int have_seed = 0;
-    const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return FEDC_EXIT_OK;
-        }
-        char flag[64];
-        const char *v;
-        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
-            return FEDC_EXIT_USAGE;
-        int bad = 0;
-        if (strcmp(flag, "--banks") == 0)
-            bad = cli_int(CMD, flag, v, 1, MAX_BANKS, &banks);
-        else if (strcmp(flag, "--customers") == 0)
-            bad = cli_int(CMD, flag, v, 10, 10000000, &customers);
-        else if (strcmp(flag, "--days") == 0)
-            bad = cli_int(CMD, flag, v, 2 * DELAY + 2, 3650, &days);
-        else if (strcmp(flag, "--terminals") == 0)
-            bad = cli_int(CMD, flag, v, 1, 20000000, &terminals);
-        else if (strcmp(flag, "--test-days") == 0)
-            bad = cli_int(CMD, flag, v, 1, 3650, &test_days);
-        else if (strcmp(flag, "--seed") == 0) {
-            bad = cli_u64(CMD, flag, v, &seed);
-            have_seed = 1;
-        } else if (strcmp(flag, "--out") == 0)
-            dir = v;
-        else {
-            cli_error(CMD, "unknown option '%s' (see fedc synth --help)", flag);
-            return FEDC_EXIT_USAGE;
-        }
-        if (bad)
-            return FEDC_EXIT_USAGE;
-    }
-    if (!banks || !customers || !days || !have_seed || !dir) {
+    /* the option table's ranges of --banks and --days (core/prog/options.h) */
+    _Static_assert(MAX_BANKS == 26 && 2 * DELAY + 2 == 16,
+                   "update --banks' and --days' ranges in core/prog/options.h");
+    fedc_opts op;
+    int prc = fedc_opts_parse(&op, FEDC_PROG_SYNTH, argc, argv, &g_help);
+    if (prc >= 0)
+        return prc;
+#define HAS(id) fedc_opt_has(&op, FEDC_O_##id)
+    if (!HAS(BANKS) || !HAS(CUSTOMERS) || !HAS(DAYS) || !HAS(SEED) || !HAS(OUT)) {
         cli_error(CMD, "%s is required (see fedc synth --help)",
-                  !banks       ? "--banks"
-                  : !customers ? "--customers"
-                  : !days      ? "--days"
-                  : !have_seed ? "--seed"
-                               : "--out");
+                  !HAS(BANKS)       ? "--banks"
+                  : !HAS(CUSTOMERS) ? "--customers"
+                  : !HAS(DAYS)      ? "--days"
+                  : !HAS(SEED)      ? "--seed"
+                                    : "--out");
         return FEDC_EXIT_USAGE;
     }
+    int banks = (int)op.v[FEDC_O_BANKS].i, customers = (int)op.v[FEDC_O_CUSTOMERS].i;
+    int days = (int)op.v[FEDC_O_DAYS].i;
+    int terminals = HAS(TERMINALS) ? (int)op.v[FEDC_O_TERMINALS].i : 0;
+    int test_days = HAS(TEST_DAYS) ? (int)op.v[FEDC_O_TEST_DAYS].i : -1;
+    unsigned long long seed = op.v[FEDC_O_SEED].u;
+    const char *dir = op.v[FEDC_O_OUT].text;
+#undef HAS
     if (test_days < 0)
         test_days = days / 5 > 7 ? days / 5 : 7;
     if (test_days > days - DELAY - 1) {

@@ -18,76 +18,55 @@
 
 static const char *CMD = "train";
 
-static void usage(FILE *f) {
-    fprintf(
-        f,
-        "usage: fedc train --data FILE.csv --label COLUMN [options]\n"
-        "\n"
-        "Trains an MLP on one CSV file (header line, numeric columns) and prints test metrics.\n"
-        "The task follows from the label column: 0/1 -> binary (sigmoid, cross-entropy),\n"
-        "integers 0..K-1 -> K-class softmax, --task regression -> mean squared error.\n"
-        "\n"
-        "data:\n"
-        "  --data FILE            training CSV (required)\n"
-        "  --label NAME           label column (required)\n"
-        "  --drop A,B,...         columns to ignore (e.g. an ID column)\n"
-        "  --task auto|regression auto picks binary or multiclass from the labels (default auto)\n"
-        "  --val-fraction X       validation share for early stopping, 0 <= X < 1 (default 0.15)\n"
-        "  --test-fraction X      held-out test share, 0 <= X < 1 (default 0.15)\n"
-        "model:\n"
-        "  --layers 64,32         hidden layer widths; 'none' for a linear model (default 64,32)\n"
-        "  --activation NAME      relu, leaky_relu, sigmoid or tanh (default relu)\n"
-        "  --dropout P            dropout on hidden layers while training, 0 <= P < 1 (default 0)\n"
-        "training:\n"
-        "  --epochs N             maximum epochs (default 20)\n"
-        "  --batch N              mini-batch size (default 64)\n"
-        "  --lr X                 learning rate (default 0.001)\n"
-        "  --optimizer NAME       adam, adamw or sgd (default adam)\n"
-        "  --momentum X           SGD momentum (default 0.9)\n"
-        "  --weight-decay X       decoupled weight decay (AdamW; default 0, 0.01 with adamw)\n"
-        "  --l2 X                 L2 penalty on weights (default 0)\n"
-        "  --l1 X                 L1 penalty on weights (default 0)\n"
-        "  --pos-weight auto|X    weight of positive rows in binary cross-entropy; auto =\n"
-        "                         negatives/positives of the training part (default 1)\n"
-        "  --augment KIND[:R]     add rare-class rows to the training part until positives /\n"
-        "                         negatives = R (default 0.1): oversample, smote, noise, or\n"
-        "                         none (default); validation and test rows are untouched\n"
-        "  --patience N           stop after N epochs without validation improvement and\n"
-        "                         restore the best weights; 0 = never (default 5)\n"
-        "  --stop-metric NAME     loss, roc_auc or pr_auc (binary) (default loss)\n"
-        "  --seed N               seed for initialisation, split, shuffling, dropout (default 1)\n"
-        "  --threads N            OpenMP threads (default OMP_NUM_THREADS, else all cores)\n"
-        "differential privacy (record-level DP-SGD, Abadi et al. 2016):\n"
-        "  --dp-clip C            clip every training row's gradient to L2 norm C; turns\n"
-        "                         DP-SGD on and needs --dp-noise or --target-epsilon\n"
-        "  --dp-noise SIGMA       noise multiplier: Gaussian noise of sd SIGMA*C on the sum of\n"
-        "                         clipped gradients at every step\n"
-        "  --target-epsilon E     instead of --dp-noise: the smallest SIGMA whose epsilon after\n"
-        "                         all planned steps (--epochs) stays within E\n"
-        "  --dp-delta D           delta of the (epsilon, delta) guarantee, 0 < D < 1\n"
-        "                         (default 1e-5)\n"
-        "  --dp-sampling KIND     poisson (each row joins a step with probability\n"
-        "                         batch/rows, what the accountant assumes) or shuffle\n"
-        "                         (fixed-size batches; the accountant's figure is then the\n"
-        "                         usual approximation) (default poisson)\n"
-        "                         After training: 'dp: epsilon = X at delta D over T steps\n"
-        "                         (q Q, sigma S)'. The guarantee covers the weights; the\n"
-        "                         standardisation statistics saved with the model come\n"
-        "                         from the training rows without noise.\n");
-    /* Two strings: ISO C caps a string literal at 4095 characters. */
-    fputs("output:\n"
-          "  --out FILE             save the trained model (path used exactly as given)\n"
-          "  --metrics-json FILE    write test metrics as one JSON object on one line\n"
-          "  --threshold X          decision threshold for binary metrics (default 0.5)\n"
-          "  --alert-budget F       choose the threshold on the validation part so that at most\n"
-          "                         the share F of rows is flagged (fraud teams' review budget)\n"
-          "  --min-precision X      choose the lowest threshold whose validation precision is at\n"
-          "                         least X (the most recall at that precision)\n"
-          "  --quiet                no per-epoch lines\n"
-          "  -h, --help             this message\n"
-          "\n"
-          "Exit status: 0 success, 1 runtime failure, 2 bad flags or bad input data.\n",
-          f);
+static const fedc_prog_help g_help = {
+    "usage: fedc train --data FILE.csv --label COLUMN [options]",
+    "Trains an MLP on one CSV file (header line, numeric columns) and prints test metrics.\n"
+    "The task follows from the label column: 0/1 -> binary (sigmoid, cross-entropy),\n"
+    "integers 0..K-1 -> K-class softmax, --task regression -> mean squared error. The\n"
+    "rows are split (stratified, seeded) into training, validation and test parts; the\n"
+    "data is standardised with statistics of the training part.",
+    "Differential privacy: --dp-clip turns on record-level DP-SGD and needs --dp-noise or\n"
+    "--target-epsilon. After training: 'dp: epsilon = X at delta D over T steps (q Q,\n"
+    "sigma S)'. The guarantee covers the weights; the standardisation statistics saved\n"
+    "with the model come from the training rows without noise. --dp-sampling poisson is\n"
+    "what the accountant assumes; with shuffle its figure is the usual approximation.\n"
+    "\n"
+    "--optimizer adamw, the old spelling of --optimizer adam --weight-decay 0.01, still\n"
+    "works on the command line, with a warning.\n"
+    "\n"
+    "Exit status: 0 success, 1 runtime failure, 2 bad flags or bad input data."};
+
+/* "--optimizer adamw" was a value of its own before the option table; it is Adam with a decoupled
+ * weight decay of 0.01, which the table spells --optimizer adam --weight-decay 0.01. The table
+ * keeps one set of words for every program (the coordinator has no AdamW), so the old spelling is
+ * rewritten here, on the command line only. Returns argv or a copy (in *copy, to free); sets
+ * *adamw. */
+static char **rewrite_adamw(int argc, char **argv, char ***copy, int *adamw) {
+    *copy = NULL;
+    *adamw = 0;
+    for (int i = 1; i < argc; i++) {
+        int sep = strcmp(argv[i], "--optimizer") == 0 && i + 1 < argc &&
+                  strcmp(argv[i + 1], "adamw") == 0;
+        int joined = strcmp(argv[i], "--optimizer=adamw") == 0;
+        if (!sep && !joined)
+            continue;
+        if (!*copy) {
+            *copy = malloc(sizeof(char *) * (size_t)(argc + 1));
+            if (!*copy)
+                return NULL;
+            memcpy(*copy, argv, sizeof(char *) * (size_t)(argc + 1));
+        }
+        static char adam[] = "adam", joined_adam[] = "--optimizer=adam";
+        if (sep)
+            (*copy)[++i] = adam;
+        else
+            (*copy)[i] = joined_adam;
+        if (!*adamw)
+            fprintf(stderr, "fedc train: warning: --optimizer adamw is deprecated: it is "
+                            "--optimizer adam --weight-decay 0.01\n");
+        *adamw = 1;
+    }
+    return *copy ? *copy : argv;
 }
 
 typedef struct progress {
@@ -115,20 +94,49 @@ static void on_epoch(void *ctx, const fedc_epoch_info *e) {
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *data = NULL, *label = NULL, *drop = NULL, *out = NULL, *json = NULL;
-    const char *layers = "64,32", *act_name = "relu", *opt_name = "adam", *task_name = "auto";
-    const char *pos_weight_s = "1", *stop_name = "loss";
-    const char *dp_sampling = NULL;
-    float dp_clip = 0, dp_noise = -1, dp_target = -1, dp_delta = -1;
+    char **args_copy;
+    int adamw;
+    char **args = rewrite_adamw(argc, argv, &args_copy, &adamw);
+    if (!args) {
+        cli_error(CMD, "out of memory");
+        return FEDC_EXIT_FAIL;
+    }
+    fedc_opts op;
+    int prc = fedc_opts_parse(&op, FEDC_PROG_TRAIN, argc, args, &g_help);
+    /* the values point into argv, not into the copy of its pointers */
+    free(args_copy);
+    if (prc >= 0)
+        return prc;
+#define V(id) (op.v[FEDC_O_##id])
+#define GIVEN(id) fedc_opt_given(&op, FEDC_O_##id)
+    const char *data = V(DATA).text, *label = V(LABEL).text, *drop = V(DROP).text;
+    const char *out = V(OUT).text, *json = V(METRICS_JSON).text;
+    const char *act_name = V(ACTIVATION).text, *opt_name = V(OPTIMIZER).text;
+    const char *stop_name = V(STOP_METRIC).text;
+    float dp_clip = GIVEN(DP_CLIP) ? (float)V(DP_CLIP).r : 0;
+    float dp_noise = GIVEN(DP_NOISE) ? (float)V(DP_NOISE).r : -1;
+    float dp_target = GIVEN(TARGET_EPSILON) ? (float)V(TARGET_EPSILON).r : -1;
+    float dp_delta = (float)V(DP_DELTA).r;
     fedc_dp_noise noise;
     int noise_live = 0;
     fedc_aug_cfg aug;
     memset(&aug, 0, sizeof aug);
-    float val_frac = 0.15f, test_frac = 0.15f, threshold = 0.5f, wd = -1.0f;
-    float alert_budget = 0, min_precision = 0;
-    int threads = 0, quiet = 0;
-    unsigned long long seed = 1;
+    float val_frac = (float)V(VAL_FRACTION).r, test_frac = (float)V(TEST_FRACTION).r;
+    float threshold = (float)V(THRESHOLD).r;
+    float alert_budget = fedc_opt_has(&op, FEDC_O_ALERT_BUDGET) ? (float)V(ALERT_BUDGET).r : 0;
+    float min_precision = GIVEN(MIN_PRECISION) ? (float)V(MIN_PRECISION).r : 0;
+    int threads = fedc_opt_has(&op, FEDC_O_THREADS) ? (int)V(THREADS).i : 0;
+    int quiet = (int)V(QUIET).i;
+    unsigned long long seed = V(SEED).u;
     fedc_train_cfg cfg = fedc_train_defaults();
+    cfg.epochs = (int)V(EPOCHS).i;
+    cfg.batch = (int)V(BATCH).i;
+    cfg.patience = (int)V(PATIENCE).i;
+    cfg.opt.lr = (float)V(LR).r;
+    cfg.opt.momentum = (float)V(MOMENTUM).r;
+    cfg.opt.l2 = (float)V(L2).r;
+    cfg.opt.l1 = (float)V(L1).r;
+    cfg.dropout = (float)V(DROPOUT).r;
     int rc = FEDC_EXIT_USAGE;
     char **drop_list = NULL;
     fedc_dataset *all = NULL, *train = NULL, *val = NULL, *test = NULL;
@@ -136,97 +144,12 @@ int cmd_train(int argc, char **argv) {
     float *pred = NULL;
     fedc_diag d = {{0}};
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return FEDC_EXIT_OK;
+    {
+        fedc_diag ad;
+        if (fedc_aug_parse(&aug, V(AUGMENT).text, &ad)) {
+            cli_error(CMD, "--augment: %s", ad.msg);
+            return FEDC_EXIT_USAGE;
         }
-        if (strcmp(a, "--quiet") == 0) {
-            quiet = 1;
-            continue;
-        }
-        char flag[64];
-        const char *v;
-        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
-            goto out;
-        int bad = 0;
-        if (strcmp(flag, "--data") == 0)
-            data = v;
-        else if (strcmp(flag, "--label") == 0)
-            label = v;
-        else if (strcmp(flag, "--drop") == 0)
-            drop = v;
-        else if (strcmp(flag, "--task") == 0)
-            task_name = v;
-        else if (strcmp(flag, "--layers") == 0)
-            layers = v;
-        else if (strcmp(flag, "--activation") == 0)
-            act_name = v;
-        else if (strcmp(flag, "--optimizer") == 0)
-            opt_name = v;
-        else if (strcmp(flag, "--pos-weight") == 0)
-            pos_weight_s = v;
-        else if (strcmp(flag, "--augment") == 0) {
-            fedc_diag ad;
-            if (fedc_aug_parse(&aug, v, &ad)) {
-                cli_error(CMD, "--augment: %s", ad.msg);
-                return FEDC_EXIT_USAGE;
-            }
-        } else if (strcmp(flag, "--stop-metric") == 0)
-            stop_name = v;
-        else if (strcmp(flag, "--out") == 0)
-            out = v;
-        else if (strcmp(flag, "--metrics-json") == 0)
-            json = v;
-        else if (strcmp(flag, "--epochs") == 0)
-            bad = cli_int(CMD, flag, v, 1, 1000000, &cfg.epochs);
-        else if (strcmp(flag, "--batch") == 0)
-            bad = cli_int(CMD, flag, v, 1, 1 << 20, &cfg.batch);
-        else if (strcmp(flag, "--patience") == 0)
-            bad = cli_int(CMD, flag, v, 0, 1000000, &cfg.patience);
-        else if (strcmp(flag, "--threads") == 0)
-            bad = cli_int(CMD, flag, v, 1, 4096, &threads);
-        else if (strcmp(flag, "--seed") == 0)
-            bad = cli_u64(CMD, flag, v, &seed);
-        else if (strcmp(flag, "--lr") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 10.0, 1, &cfg.opt.lr);
-        else if (strcmp(flag, "--momentum") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 0.9999, 0, &cfg.opt.momentum);
-        else if (strcmp(flag, "--weight-decay") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 0, &wd);
-        else if (strcmp(flag, "--l2") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 100.0, 0, &cfg.opt.l2);
-        else if (strcmp(flag, "--l1") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 100.0, 0, &cfg.opt.l1);
-        else if (strcmp(flag, "--dropout") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 0.95, 0, &cfg.dropout);
-        else if (strcmp(flag, "--val-fraction") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 0.9, 0, &val_frac);
-        else if (strcmp(flag, "--test-fraction") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 0.9, 0, &test_frac);
-        else if (strcmp(flag, "--threshold") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 0, &threshold);
-        else if (strcmp(flag, "--alert-budget") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &alert_budget);
-        else if (strcmp(flag, "--min-precision") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &min_precision);
-        else if (strcmp(flag, "--dp-clip") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &dp_clip);
-        else if (strcmp(flag, "--dp-noise") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &dp_noise);
-        else if (strcmp(flag, "--target-epsilon") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1e6, 1, &dp_target);
-        else if (strcmp(flag, "--dp-delta") == 0)
-            bad = cli_float(CMD, flag, v, 0.0, 1.0, 1, &dp_delta);
-        else if (strcmp(flag, "--dp-sampling") == 0)
-            dp_sampling = v;
-        else {
-            cli_error(CMD, "unknown option '%s' (see fedc train --help)", flag);
-            goto out;
-        }
-        if (bad)
-            goto out;
     }
     if (!data || !label) {
         cli_error(CMD, "%s is required (see fedc train --help)", !data ? "--data" : "--label");
@@ -238,28 +161,19 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     const int dp = dp_clip > 0;
-    if (!dp && (dp_noise >= 0 || dp_target >= 0 || dp_delta >= 0 || dp_sampling)) {
+    if (!dp &&
+        (GIVEN(DP_NOISE) || GIVEN(TARGET_EPSILON) || GIVEN(DP_DELTA) || GIVEN(DP_SAMPLING))) {
         cli_error(CMD, "%s needs --dp-clip (DP-SGD's clipping norm)",
-                  dp_noise >= 0    ? "--dp-noise"
-                  : dp_target >= 0 ? "--target-epsilon"
-                  : dp_delta >= 0  ? "--dp-delta"
-                                   : "--dp-sampling");
+                  GIVEN(DP_NOISE)         ? "--dp-noise"
+                  : GIVEN(TARGET_EPSILON) ? "--target-epsilon"
+                  : GIVEN(DP_DELTA)       ? "--dp-delta"
+                                          : "--dp-sampling");
         goto out;
     }
     if (dp && (dp_noise < 0) == (dp_target < 0)) {
         cli_error(CMD, "%s",
                   dp_noise < 0 ? "--dp-clip needs --dp-noise or --target-epsilon"
                                : "give --dp-noise or --target-epsilon, not both");
-        goto out;
-    }
-    if (dp_delta >= 1.0f) {
-        cli_error(CMD, "--dp-delta: expected 0 < D < 1, got %g", (double)dp_delta);
-        goto out;
-    }
-    if (dp_delta < 0)
-        dp_delta = 1e-5f;
-    if (dp_sampling && strcmp(dp_sampling, "poisson") != 0 && strcmp(dp_sampling, "shuffle") != 0) {
-        cli_error(CMD, "--dp-sampling: expected poisson or shuffle, got '%s'", dp_sampling);
         goto out;
     }
     if (dp && aug.kind != FEDC_AUG_NONE) {
@@ -269,62 +183,34 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     cfg.dp_clip = dp_clip;
-    cfg.dp_poisson = !dp_sampling || strcmp(dp_sampling, "poisson") == 0;
-    int hidden[FEDC_MAX_LAYERS], n_hidden = 0;
-    if (cli_int_list(CMD, "--layers", layers, hidden, FEDC_MAX_LAYERS - 1, &n_hidden))
-        goto out;
+    cfg.dp_poisson = strcmp(V(DP_SAMPLING).text, "poisson") == 0;
+    int hidden[FEDC_MAX_LAYERS], n_hidden = V(LAYERS).n_list;
+    memcpy(hidden, V(LAYERS).list, sizeof hidden);
     fedc_act act;
     if (fedc_act_parse(&act, act_name)) {
-        cli_error(CMD, "--activation: expected relu, leaky_relu, sigmoid or tanh, got '%s'",
+        /* the table's words are fedc_act_parse's: this is a bug, not bad input */
+        cli_error(CMD, "--activation: '%s' is in the option table but unknown to core/nn",
                   act_name);
         goto out;
     }
-    if (strcmp(opt_name, "adam") == 0) {
-        cfg.opt.kind = FEDC_OPT_ADAM;
-    } else if (strcmp(opt_name, "adamw") == 0) {
-        cfg.opt.kind = FEDC_OPT_ADAM;
-        if (wd < 0.0f)
-            wd = 0.01f;
-    } else if (strcmp(opt_name, "sgd") == 0) {
-        cfg.opt.kind = FEDC_OPT_SGD;
-    } else {
-        cli_error(CMD, "--optimizer: expected adam, adamw or sgd, got '%s'", opt_name);
-        goto out;
-    }
-    cfg.opt.weight_decay = wd < 0.0f ? 0.0f : wd;
-    int forced_regression = 0;
-    if (strcmp(task_name, "regression") == 0) {
-        forced_regression = 1;
-    } else if (strcmp(task_name, "auto") != 0) {
-        cli_error(CMD, "--task: expected auto or regression, got '%s'", task_name);
-        goto out;
-    }
-    if (strcmp(stop_name, "loss") == 0) {
-        cfg.stop_metric = FEDC_STOP_LOSS;
-    } else if (strcmp(stop_name, "roc_auc") == 0) {
-        cfg.stop_metric = FEDC_STOP_ROC_AUC;
-    } else if (strcmp(stop_name, "pr_auc") == 0) {
-        cfg.stop_metric = FEDC_STOP_PR_AUC;
-    } else {
-        cli_error(CMD, "--stop-metric: expected loss, roc_auc or pr_auc, got '%s'", stop_name);
-        goto out;
-    }
-    int auto_pw = strcmp(pos_weight_s, "auto") == 0;
-    if (!auto_pw) {
-        /* One message that names both forms (cli_float would print its own first). */
-        char *end;
-        double pw = strtod(pos_weight_s, &end);
-        if (end == pos_weight_s || *end || !(pw > 0.0 && pw <= 1e6) || !((float)pw > 0.0f)) {
-            cli_error(CMD, "--pos-weight: expected auto or a number in (0, 1e+06], got '%s'",
-                      pos_weight_s);
-            goto out;
-        }
-        cfg.pos_weight = (float)pw;
-    }
+    cfg.opt.kind = strcmp(opt_name, "sgd") == 0 ? FEDC_OPT_SGD : FEDC_OPT_ADAM;
+    /* --optimizer adamw (deprecated) keeps its old default decay unless one is given */
+    cfg.opt.weight_decay = adamw && !GIVEN(WEIGHT_DECAY) ? 0.01f : (float)V(WEIGHT_DECAY).r;
+    if (adamw)
+        opt_name = "adamw";
+    int forced_regression = strcmp(V(TASK).text, "regression") == 0;
+    cfg.stop_metric = strcmp(stop_name, "roc_auc") == 0  ? FEDC_STOP_ROC_AUC
+                      : strcmp(stop_name, "pr_auc") == 0 ? FEDC_STOP_PR_AUC
+                                                         : FEDC_STOP_LOSS;
+    int auto_pw = V(POS_WEIGHT).i == 0; /* the word "auto"; -1 for a number */
+    if (!auto_pw)
+        cfg.pos_weight = (float)V(POS_WEIGHT).r;
     int n_drop = 0;
     if (drop && cli_str_list(CMD, "--drop", drop, &drop_list, &n_drop))
         goto out;
     cfg.seed = seed;
+#undef V
+#undef GIVEN
 
     /* Data: load, detect the task, split, standardise with training statistics. */
     if (fedc_csv_load(&all, data, label, (const char *const *)drop_list, n_drop, &d)) {

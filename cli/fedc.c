@@ -19,9 +19,11 @@ static void usage(FILE *f) {
             "  privacy the (epsilon, delta) of the sampled Gaussian mechanism (RDP accountant)\n"
             "  sim     run a federation of local processes and compare it with centralised and\n"
             "          client-alone training\n"
-            "  help    show this message\n"
+            "  help    show this message (also --help, -h)\n"
             "\n"
-            "Run 'fedc <command> --help' for the options of a command.\n");
+            "Run 'fedc <command> --help' for the options of a command. Every command also takes\n"
+            "--config FILE (its section of an INI file), --print-config and --version, and reads\n"
+            "FEDC_<OPTION> environment variables; 'fedc --version' shows the build.\n");
 }
 
 int main(int argc, char **argv) {
@@ -50,6 +52,10 @@ int main(int argc, char **argv) {
         return cmd_privacy(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
+        return FEDC_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        fedc_print_version(stdout, "fedc");
         return FEDC_EXIT_OK;
     }
     fprintf(stderr, "fedc: unknown command '%s'\n", cmd);

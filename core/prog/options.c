@@ -14,6 +14,13 @@
 #define CL FEDC_PROG_CLIENT
 #define SIM FEDC_PROG_SIM
 #define DEMO FEDC_PROG_DEMO
+#define TR FEDC_PROG_TRAIN
+#define EV FEDC_PROG_EVAL
+#define SPL FEDC_PROG_SPLIT
+#define KG FEDC_PROG_KEYGEN
+#define SYN FEDC_PROG_SYNTH
+#define PRV FEDC_PROG_PRIVACY
+#define REP FEDC_PROG_REPORT
 
 const fedc_opt_def fedc_opt_table[FEDC_O_COUNT] = {
 #define ROW_(id, name, type, lo, hi, words, def, progs, sec, metavar, help)                        \
@@ -84,12 +91,33 @@ void fedc_opt_env_name(char *out, size_t cap, const char *name) {
     out[n < cap ? n : cap - 1] = 0;
 }
 
-static int find_option(const char *name, size_t len) {
-    for (int i = 0; i < FEDC_O_COUNT; i++)
-        if (strlen(fedc_opt_table[i].name) == len &&
-            strncmp(fedc_opt_table[i].name, name, len) == 0)
+static int name_is(fedc_opt_id id, const char *name, size_t len) {
+    return strlen(fedc_opt_table[id].name) == len &&
+           strncmp(fedc_opt_table[id].name, name, len) == 0;
+}
+
+/* The option called name of prog; else one of another program (for "an option of ..."), else
+ * -1. A name is one option, except the homonyms of options.h (--model), whose programs differ. */
+static int find_option(const char *name, size_t len, unsigned prog) {
+    int other = -1;
+    for (int i = 0; i < FEDC_O_COUNT; i++) {
+        if (!name_is((fedc_opt_id)i, name, len))
+            continue;
+        if (fedc_opt_table[i].progs & prog)
             return i;
-    return -1;
+        if (other < 0)
+            other = i;
+    }
+    return other;
+}
+
+/* The programs that take an option called name, under any of its meanings. */
+static unsigned name_progs(const char *name, size_t len) {
+    unsigned progs = 0;
+    for (int i = 0; i < FEDC_O_COUNT; i++)
+        if (name_is((fedc_opt_id)i, name, len))
+            progs |= fedc_opt_table[i].progs;
+    return progs;
 }
 
 /* Index of text among '|'-separated words, or -1. */
@@ -374,7 +402,7 @@ static char *config_reader(char *str, int num, void *stream) {
 }
 
 static const char *all_sections(void) {
-    static char s[160];
+    static char s[512];
     if (!s[0]) {
         size_t n = 0, k = sizeof g_progs / sizeof g_progs[0];
         for (size_t i = 0; i < k; i++)
@@ -412,7 +440,7 @@ static int config_handler(void *user, const char *section, const char *name, con
     }
     if (strcmp(section, mine) != 0)
         return 1; /* another program's settings: one file can serve them all */
-    int id = find_option(name, strlen(name));
+    int id = find_option(name, strlen(name), o->prog);
     if (strcmp(name, "config") == 0)
         INI_ERR("%s:%d: 'config' cannot be set in a config file", c->path, c->line);
     if (id < 0)
@@ -421,8 +449,8 @@ static int config_handler(void *user, const char *section, const char *name, con
                 c->path, c->line, name, mine, fedc_prog_display(o->prog), name,
                 fedc_prog_display(o->prog));
     if (!(fedc_opt_table[id].progs & o->prog)) {
-        char who[128];
-        prog_list(who, sizeof who, fedc_opt_table[id].progs);
+        char who[256];
+        prog_list(who, sizeof who, name_progs(name, strlen(name)));
         INI_ERR("%s:%d: key '%s' in [%s]: --%s is an option of %s, not of %s", c->path, c->line,
                 name, mine, name, who, fedc_prog_display(o->prog));
     }
@@ -629,11 +657,11 @@ int fedc_opts_parse(fedc_opts *o, unsigned prog, int argc, char **argv, const fe
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         int is_config = len == 6 && strncmp(name, "config", 6) == 0;
-        int id = is_config ? -1 : find_option(name, len);
+        int id = is_config ? -1 : find_option(name, len, prog);
         if (!is_config && (id < 0 || !(fedc_opt_table[id].progs & prog))) {
-            char who[128] = "";
+            char who[256] = "";
             if (id >= 0)
-                prog_list(who, sizeof who, fedc_opt_table[id].progs);
+                prog_list(who, sizeof who, name_progs(name, len));
             cli_error(o->cmd, "unknown option '--%.*s'%s%s%s (see %s --help)", (int)len, name,
                       id >= 0 ? " (an option of " : "", who, id >= 0 ? ")" : "", disp);
             return FEDC_EXIT_USAGE;

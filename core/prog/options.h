@@ -1,7 +1,8 @@
 /* One option table for every fedc program, and the parser over it.
  *
  * FEDC_OPTIONS(X) lists each option once: a flag means the same thing, takes the same range and
- * has the same default in fedc-coordinator, fedc-client, fedc sim and fedc demo. Each program
+ * has the same default in fedc-coordinator, fedc-client and every fedc subcommand (a program's
+ * own default, where it needs one, is in FEDC_OPTION_DEFAULTS). Each program
  * reads its options from, in order of precedence, its flags (--name VALUE, --name=VALUE),
  * FEDC_<NAME> environment variables ('-' becomes '_', upper case: FEDC_MIN_CLIENTS), a --config
  * FILE (INI, read with libinih: one section per program, keys are the flag names without the
@@ -21,7 +22,14 @@
     X(COORD, "coordinator", "fedc-coordinator")                                                    \
     X(CLIENT, "client", "fedc-client")                                                             \
     X(SIM, "sim", "fedc sim")                                                                      \
-    X(DEMO, "demo", "fedc demo")
+    X(DEMO, "demo", "fedc demo")                                                                   \
+    X(TRAIN, "train", "fedc train")                                                                \
+    X(EVAL, "eval", "fedc eval")                                                                   \
+    X(SPLIT, "split", "fedc split")                                                                \
+    X(KEYGEN, "keygen", "fedc keygen")                                                             \
+    X(SYNTH, "synth", "fedc synth")                                                                \
+    X(PRIVACY, "privacy", "fedc privacy")                                                          \
+    X(REPORT, "report", "fedc report")
 
 enum {
 #define FEDC_PROG_BIT_(id, section, display) FEDC_PROGI_##id,
@@ -33,6 +41,15 @@ enum {
 #define FEDC_PROG_CLIENT (1u << FEDC_PROGI_CLIENT)
 #define FEDC_PROG_SIM (1u << FEDC_PROGI_SIM)
 #define FEDC_PROG_DEMO (1u << FEDC_PROGI_DEMO)
+#define FEDC_PROG_TRAIN (1u << FEDC_PROGI_TRAIN)
+#define FEDC_PROG_EVAL (1u << FEDC_PROGI_EVAL)
+#define FEDC_PROG_SPLIT (1u << FEDC_PROGI_SPLIT)
+#define FEDC_PROG_KEYGEN (1u << FEDC_PROGI_KEYGEN)
+#define FEDC_PROG_SYNTH (1u << FEDC_PROGI_SYNTH)
+#define FEDC_PROG_PRIVACY (1u << FEDC_PROGI_PRIVACY)
+#define FEDC_PROG_REPORT (1u << FEDC_PROGI_REPORT)
+/* Every program of FEDC_PROGRAMS. */
+#define FEDC_PROG_ALL ((1u << FEDC_PROG_COUNT) - 1u)
 
 typedef enum fedc_opt_type {
     FEDC_OT_FLAG,   /* no value on the command line; true/false, 1/0, yes/no, on/off elsewhere */
@@ -56,7 +73,7 @@ typedef enum fedc_opt_type {
     X(DP, "differential privacy (README \"Differential privacy\")")                                \
     X(ROUNDS, "rounds")                                                                            \
     X(MODEL, "model (input and output sizes come from the data)")                                  \
-    X(TRAIN, "training (the coordinator sends these to every client)")                             \
+    X(TRAIN, "training and scoring (a federation's coordinator sends these to every client)")      \
     X(SERVER, "server optimiser")                                                                  \
     X(OUT, "outputs")                                                                              \
     X(RUN, "running")
@@ -72,8 +89,13 @@ typedef enum fedc_opt_section {
  *   words: '|'-separated allowed words (choice), or the words a number may be replaced by (real)
  *   default: the value as text, or NULL when there is none (the help says what the program does
  *   then: required, or derived from other options)
- * The programs are written CO, CL, SIM, DEMO (options.c defines them where it expands the table).
- * The environment variable is FEDC_ + the name upper-cased with '-' as '_'. */
+ * The programs are written CO, CL, SIM, DEMO, TR (train), EV (eval), SPL (split), KG (keygen), SYN
+ * (synth), PRV (privacy), REP (report); options.c defines them where it expands the table.
+ * The environment variable is FEDC_ + the name upper-cased with '-' as '_'.
+ * A name is one option everywhere, with one exception, MODEL and MODEL_FILE: fedc-coordinator's
+ * --model mlp|external names a kind of model, fedc eval's and fedc report's --model FILE a model
+ * file; both spellings predate the table, are used by scripts and deploy/, and no program takes
+ * both (tests/prog/test_options.c holds the list of such homonyms). */
 /* clang-format off */
 #define FEDC_OPTIONS(X) \
     X(BIND, "bind", FEDC_OT_STR, 0, 0, NULL, NULL, CO, FEDC_SEC_NET, "ENDPOINT", \
@@ -114,33 +136,56 @@ typedef enum fedc_opt_section {
       "updates are clipped to [-C, C] per coordinate for the fixed point") \
     X(SECAGG_MAX_CLIENTS, "secagg-max-clients", FEDC_OT_INT, 2, 65536, NULL, "1024", CO, \
       FEDC_SEC_SEC, "N", "clients the fixed point leaves headroom for") \
-    X(DATA, "data", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM, FEDC_SEC_DATA, "FILE.csv", \
-      "CSV data with a header line (required; a client's never leaves its machine)") \
-    X(LABEL, "label", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM, FEDC_SEC_DATA, "COLUMN", \
-      "the label column (required)") \
-    X(DROP, "drop", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM, FEDC_SEC_DATA, "A,B", \
+    X(DATA, "data", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP, FEDC_SEC_DATA, \
+      "FILE.csv", "CSV data with a header line (required; a client's never leaves its machine; " \
+      "fedc eval and fedc report: the test data, with the model's columns)") \
+    X(LABEL, "label", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL, FEDC_SEC_DATA, \
+      "COLUMN", "the label column (required; fedc eval: unset, the label the model was trained " \
+      "on)") \
+    X(DROP, "drop", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR, FEDC_SEC_DATA, "A,B", \
       "columns to ignore (identifiers, ...)") \
-    X(NAME, "name", FEDC_OT_STR, 0, 0, NULL, NULL, CL, FEDC_SEC_DATA, "NAME", \
-      "this participant's name (unset: the key's name; with --insecure the host name)") \
-    X(TASK, "task", FEDC_OT_CHOICE, 0, 0, "auto|regression", "auto", CL, FEDC_SEC_DATA, \
+    X(NAME, "name", FEDC_OT_STR, 0, 0, NULL, NULL, CL | KG, FEDC_SEC_DATA, "NAME", \
+      "this participant's name, 1..64 characters of A-Z a-z 0-9 . _ - (fedc-client, unset: the " \
+      "key's name, with --insecure, the host name; fedc keygen: required, the key files' name, " \
+      "usually 'coordinator' for the coordinator)") \
+    X(TASK, "task", FEDC_OT_CHOICE, 0, 0, "auto|regression", "auto", CL | TR, FEDC_SEC_DATA, \
       "auto|regression", "auto detects binary/multiclass labels") \
-    X(AUGMENT, "augment", FEDC_OT_STR, 0, 0, NULL, "none", CL, FEDC_SEC_DATA, "KIND[:R]", \
-      "add rare-class rows to the local training rows until positives/negatives = R " \
-      "(default 0.1): oversample, smote, noise or none; they never leave this machine") \
-    X(CLIENTS, "clients", FEDC_OT_INT, 2, 1000, NULL, NULL, SIM, FEDC_SEC_DATA, "N", \
-      "number of clients (required unless --split column:NAME or --shards)") \
+    X(AUGMENT, "augment", FEDC_OT_STR, 0, 0, NULL, "none", CL | TR, FEDC_SEC_DATA, "KIND[:R]", \
+      "add rare-class rows to the training rows (never to validation or test rows) until " \
+      "positives/negatives = R (default 0.1): oversample, smote, noise or none; a client's never " \
+      "leave its machine") \
+    X(CLIENTS, "clients", FEDC_OT_INT, 2, 10000, NULL, NULL, SIM | SPL, FEDC_SEC_DATA, "N", \
+      "number of clients, at most the number of rows (required, except with the scheme " \
+      "column:NAME, where it must not be given, and fedc sim's --shards; fedc sim runs at most " \
+      "1000)") \
     X(SPLIT, "split", FEDC_OT_STR, 0, 0, NULL, "iid", SIM, FEDC_SEC_DATA, "SCHEME", \
       "iid, stratified, dirichlet:ALPHA (label skew) or column:NAME (see fedc split --help)") \
-    X(TEST_FRACTION, "test-fraction", FEDC_OT_REAL_P, 0, 0.9, NULL, "0.2", SIM, FEDC_SEC_DATA, \
-      "F", "held-out test share, stratified") \
+    X(SCHEME, "scheme", FEDC_OT_STR, 0, 0, NULL, "iid", SPL, FEDC_SEC_DATA, "S", \
+      "how rows are assigned to clients: iid, stratified, dirichlet:ALPHA or column:NAME " \
+      "(below; fedc sim calls it --split)") \
+    X(MIN_ROWS, "min-rows", FEDC_OT_INT, 1, 1000000000, NULL, "1", SPL, FEDC_SEC_DATA, "K", \
+      "dirichlet only: draws are repeated (at most 100000 times) until every client has at " \
+      "least K rows (1: no empty client; e.g. 10 when every client must be able to train)") \
+    X(TEST_FRACTION, "test-fraction", FEDC_OT_REAL, 0, 0.9, NULL, "0.2", SIM | TR, FEDC_SEC_DATA, \
+      "F", "held-out test share, stratified (fedc train: 0 for none, metrics on the training " \
+      "rows; fedc sim needs a test set)") \
     X(SHARDS, "shards", FEDC_OT_STR, 0, 0, NULL, NULL, SIM, FEDC_SEC_DATA, "A.csv,B.csv", \
       "given client files instead of --data (clients named after the files); needs --test") \
     X(TEST, "test", FEDC_OT_PATH, 0, 0, NULL, NULL, SIM, FEDC_SEC_DATA, "FILE.csv", \
       "the test set for --shards") \
-    X(CUSTOMERS, "customers", FEDC_OT_INT, 50, 1000000, NULL, "5000", DEMO, FEDC_SEC_DATA, "N", \
-      "customers per bank (5000: the handbook's size)") \
-    X(DAYS, "days", FEDC_OT_INT, 30, 3650, NULL, "100", DEMO, FEDC_SEC_DATA, "D", \
-      "days simulated (the last 20 are the test set)") \
+    X(BANKS, "banks", FEDC_OT_INT, 1, 26, NULL, NULL, SYN, FEDC_SEC_DATA, "K", \
+      "banks, bank-a, bank-b, ... (required)") \
+    X(CUSTOMERS, "customers", FEDC_OT_INT, 10, 10000000, NULL, "5000", DEMO | SYN, FEDC_SEC_DATA, \
+      "N", "customers per bank (5000: the handbook's size)") \
+    /* 16: twice the 7-day delay before fraud labels are known, plus two (cmd_synth.c) */ \
+    X(DAYS, "days", FEDC_OT_INT, 16, 3650, NULL, "100", DEMO | SYN, FEDC_SEC_DATA, "D", \
+      "days simulated; the last max(7, D / 5) are the common test set, held out in time") \
+    X(TERMINALS, "terminals", FEDC_OT_INT, 1, 20000000, NULL, NULL, SYN, FEDC_SEC_DATA, "M", \
+      "terminals per bank (unset: 2 x the customers, the handbook's ratio)") \
+    X(TEST_DAYS, "test-days", FEDC_OT_INT, 1, 3650, NULL, NULL, SYN, FEDC_SEC_DATA, "T", \
+      "days held out at the end (unset: max(7, D / 5))") \
+    X(MODEL_FILE, "model", FEDC_OT_PATH, 0, 0, NULL, NULL, EV | REP, FEDC_SEC_DATA, "FILE", \
+      "a saved model (required; fedc train's --out, fedc-coordinator's --model-out)") \
     X(AGGREGATOR, "aggregator", FEDC_OT_CHOICE, 0, 0, \
       "mean|median|trimmed-mean|krum|multi-krum|norm-bound", "mean", CO | SIM, FEDC_SEC_AGG, \
       "NAME", "mean: FedAvg weighted by examples; median, trimmed-mean, krum, multi-krum need " \
@@ -158,17 +203,19 @@ typedef enum fedc_opt_section {
     X(UPDATE_NORM_BOUND, "update-norm-bound", FEDC_OT_REAL_P, 0, 1e6, NULL, "16", CO | SIM, \
       FEDC_SEC_AGG, "B", "every client clips its update to L2 norm B and the coordinator " \
       "rejects an update or aggregate beyond it (--dp-clip or --norm-bound replace it)") \
-    X(DP_CLIP, "dp-clip", FEDC_OT_REAL_P, 0, 1e6, NULL, NULL, CO | CL | SIM, FEDC_SEC_DP, "C", \
-      "clip norm. fedc-coordinator, fedc sim: client-level DP-FedAvg, clients scale their " \
+    X(DP_CLIP, "dp-clip", FEDC_OT_REAL_P, 0, 1e6, NULL, NULL, CO | CL | SIM | TR, FEDC_SEC_DP, \
+      "C", "clip norm. fedc-coordinator, fedc sim: client-level DP-FedAvg, clients scale their " \
       "update to L2 norm <= C and count once, the coordinator adds N(0, (zC)^2) to the sum; " \
-      "fedc-client: record-level DP-SGD, every example's gradient is clipped to C") \
-    X(DP_NOISE, "dp-noise", FEDC_OT_REAL_P, 0, 1e4, NULL, NULL, CO | CL | SIM, FEDC_SEC_DP, "Z", \
-      "noise multiplier of --dp-clip (sd Z x C)") \
-    X(TARGET_EPSILON, "target-epsilon", FEDC_OT_REAL_P, 0, 1e4, NULL, NULL, CO | CL | SIM, \
-      FEDC_SEC_DP, "E", "privacy budget: stop before a round would exceed it; without " \
-      "--dp-noise, Z is the smallest that fits the planned rounds in E") \
-    X(DP_DELTA, "dp-delta", FEDC_OT_REAL_P, 0, 0.5, NULL, "1e-05", CO | CL | SIM, FEDC_SEC_DP, \
-      "D", "delta of (epsilon, delta)") \
+      "fedc-client, fedc train: record-level DP-SGD (Abadi et al. 2016), every example's " \
+      "gradient is clipped to C") \
+    X(DP_NOISE, "dp-noise", FEDC_OT_REAL_P, 0, 1e4, NULL, NULL, CO | CL | SIM | TR, FEDC_SEC_DP, \
+      "Z", "noise multiplier of --dp-clip (sd Z x C)") \
+    X(TARGET_EPSILON, "target-epsilon", FEDC_OT_REAL_P, 0, 1e4, NULL, NULL, \
+      CO | CL | SIM | TR | PRV, FEDC_SEC_DP, "E", "privacy budget: stop before a round would " \
+      "exceed it; without --dp-noise, Z is the smallest that fits the planned rounds (fedc " \
+      "train: epochs) in E; fedc privacy solves for that noise multiplier") \
+    X(DP_DELTA, "dp-delta", FEDC_OT_REAL_P, 0, 0.5, NULL, "1e-05", CO | CL | SIM | TR, \
+      FEDC_SEC_DP, "D", "delta of (epsilon, delta)") \
     X(DP_ADAPTIVE, "dp-adaptive", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | SIM, FEDC_SEC_DP, NULL, \
       "adapt C towards the --dp-quantile of update norms (Andrew et al. 2021); the count is " \
       "noised too, within the same Z") \
@@ -179,7 +226,7 @@ typedef enum fedc_opt_section {
     X(DP_COUNT_NOISE, "dp-count-noise", FEDC_OT_REAL_P, 0, 1e6, NULL, NULL, CO | SIM, \
       FEDC_SEC_DP, "S", "noise sd on the count of unclipped updates (unset: expected clients " \
       "per round / 20)") \
-    X(DP_SAMPLING, "dp-sampling", FEDC_OT_CHOICE, 0, 0, "poisson|shuffle", "poisson", CL, \
+    X(DP_SAMPLING, "dp-sampling", FEDC_OT_CHOICE, 0, 0, "poisson|shuffle", "poisson", CL | TR, \
       FEDC_SEC_DP, "KIND", "DP-SGD batches: poisson (what the accountant assumes) or shuffle") \
     X(DP_STATE, "dp-state", FEDC_OT_PATH, 0, 0, NULL, NULL, CL, FEDC_SEC_DP, "FILE", \
       "the privacy spent so far, read at start and rewritten atomically every round, so a " \
@@ -196,6 +243,18 @@ typedef enum fedc_opt_section {
       FEDC_SEC_DP, "KIND", "the clients' DP-SGD batches (fedc-client --dp-sampling)") \
     X(DP_SGD_STATE_DIR, "dp-sgd-state-dir", FEDC_OT_PATH, 0, 0, NULL, NULL, SIM, FEDC_SEC_DP, \
       "DIR", "each client keeps its privacy spent in DIR/NAME.dpstate (fedc-client --dp-state)") \
+    X(Q, "q", FEDC_OT_REAL, 0, 1, NULL, NULL, PRV, FEDC_SEC_DP, "Q", \
+      "sampling rate per step (required): clients per round / clients, or batch / rows for " \
+      "DP-SGD") \
+    X(SIGMA, "sigma", FEDC_OT_REAL_P, 0, 1e4, NULL, NULL, PRV, FEDC_SEC_DP, "S", \
+      "noise multiplier, noise sd / clipping norm (what the other programs call --dp-noise)") \
+    X(STEPS, "steps", FEDC_OT_REAL, 0, 1e12, NULL, NULL, PRV, FEDC_SEC_DP, "T", \
+      "steps: rounds, or DP-SGD iterations (required)") \
+    X(DELTA, "delta", FEDC_OT_REAL_P, 0, 0.5, NULL, NULL, PRV, FEDC_SEC_DP, "D", \
+      "delta of (epsilon, delta), e.g. 1e-5 (required; the other programs' --dp-delta)") \
+    X(ORDERS, "orders", FEDC_OT_CHOICE, 0, 0, "default|integer", "default", PRV, FEDC_SEC_DP, \
+      "SET", "the RDP orders minimised over: default 1.25..10 in steps of 0.25, then 11..256; " \
+      "integer 2..256") \
     X(ROUNDS, "rounds", FEDC_OT_INT, 1, 1000000, NULL, "20", CO | SIM | DEMO, FEDC_SEC_ROUNDS, \
       "N", "training rounds") \
     X(MIN_CLIENTS, "min-clients", FEDC_OT_INT, 1, 4096, NULL, NULL, CO, FEDC_SEC_ROUNDS, "N", \
@@ -216,35 +275,66 @@ typedef enum fedc_opt_section {
       "(fedc/client_model.h), its parameter count and initial values come from the first client") \
     X(INIT_WEIGHTS, "init-weights", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_MODEL, "FILE", \
       "with --model external: the initial values instead, as raw little-endian float32") \
-    X(LAYERS, "layers", FEDC_OT_LIST, 1, FEDC_MAX_WIDTH, NULL, "64,32", CO | SIM, FEDC_SEC_MODEL, \
-      "64,32", "hidden layer widths ('none' for a linear model)") \
+    X(LAYERS, "layers", FEDC_OT_LIST, 1, FEDC_MAX_WIDTH, NULL, "64,32", CO | SIM | TR, \
+      FEDC_SEC_MODEL, "64,32", "hidden layer widths ('none' for a linear model)") \
     X(ACTIVATION, "activation", FEDC_OT_CHOICE, 0, 0, "relu|leaky_relu|sigmoid|tanh", "relu", \
-      CO | SIM, FEDC_SEC_MODEL, "NAME", "hidden-layer activation") \
-    X(SEED, "seed", FEDC_OT_U64, 0, 0, NULL, "1", CO | SIM | DEMO, FEDC_SEC_MODEL, "N", \
-      "initialisation, the clients' shuffling (and the data fedc demo makes)") \
+      CO | SIM | TR, FEDC_SEC_MODEL, "NAME", "hidden-layer activation") \
+    X(SEED, "seed", FEDC_OT_U64, 0, 0, NULL, "1", CO | SIM | DEMO | TR | SPL | SYN, \
+      FEDC_SEC_MODEL, "N", "seed of every draw that need not be secret: initialisation, " \
+      "shuffles, splits, dropout, the data fedc demo and fedc synth make (the same seed and " \
+      "input give the same output)") \
     X(LOCAL_EPOCHS, "local-epochs", FEDC_OT_INT, 1, 10000, NULL, "1", CO | SIM, FEDC_SEC_TRAIN, \
       "N", "epochs over the local data per round") \
-    X(BATCH, "batch", FEDC_OT_INT, 1, 1 << 20, NULL, "64", CO | SIM, FEDC_SEC_TRAIN, "N", \
+    X(EPOCHS, "epochs", FEDC_OT_INT, 1, 1000000, NULL, "20", TR, FEDC_SEC_TRAIN, "N", \
+      "most epochs over the training rows (early stopping may end sooner; a federation counts " \
+      "epochs per round, --local-epochs)") \
+    X(BATCH, "batch", FEDC_OT_INT, 1, 1 << 20, NULL, "64", CO | SIM | TR, FEDC_SEC_TRAIN, "N", \
       "mini-batch size") \
-    X(LR, "lr", FEDC_OT_REAL_P, 0, 100, NULL, "0.001", CO | SIM, FEDC_SEC_TRAIN, "X", \
+    X(LR, "lr", FEDC_OT_REAL_P, 0, 100, NULL, "0.001", CO | SIM | TR, FEDC_SEC_TRAIN, "X", \
       "learning rate") \
-    X(OPTIMIZER, "optimizer", FEDC_OT_CHOICE, 0, 0, "adam|sgd", "adam", CO | SIM, FEDC_SEC_TRAIN, \
-      "NAME", "the clients' optimiser (fresh state each round)") \
+    X(OPTIMIZER, "optimizer", FEDC_OT_CHOICE, 0, 0, "adam|sgd", "adam", CO | SIM | TR, \
+      FEDC_SEC_TRAIN, "NAME", "the optimiser (a federation's clients start it afresh each " \
+      "round)") \
+    X(MOMENTUM, "momentum", FEDC_OT_REAL, 0, 0.9999, NULL, "0.9", TR, FEDC_SEC_TRAIN, "X", \
+      "SGD momentum") \
+    X(WEIGHT_DECAY, "weight-decay", FEDC_OT_REAL, 0, 1, NULL, "0", TR, FEDC_SEC_TRAIN, "X", \
+      "decoupled weight decay (with adam: AdamW, e.g. 0.01)") \
     X(PROX_MU, "prox-mu", FEDC_OT_REAL, 0, 1e4, NULL, "0", CO | SIM, FEDC_SEC_TRAIN, "X", \
       "FedProx proximal weight (0: plain FedAvg)") \
-    X(L2, "l2", FEDC_OT_REAL, 0, 1e4, NULL, "0", CO, FEDC_SEC_TRAIN, "X", "L2 penalty on weights") \
-    X(DROPOUT, "dropout", FEDC_OT_REAL, 0, 0.95, NULL, "0", CO, FEDC_SEC_TRAIN, "P", \
+    X(L2, "l2", FEDC_OT_REAL, 0, 1e4, NULL, "0", CO | TR, FEDC_SEC_TRAIN, "X", \
+      "L2 penalty on weights") \
+    X(L1, "l1", FEDC_OT_REAL, 0, 1e4, NULL, "0", TR, FEDC_SEC_TRAIN, "X", "L1 penalty on weights") \
+    X(DROPOUT, "dropout", FEDC_OT_REAL, 0, 0.95, NULL, "0", CO | TR, FEDC_SEC_TRAIN, "P", \
       "dropout on hidden layers") \
-    X(VAL_FRACTION, "val-fraction", FEDC_OT_REAL, 0, 0.9, NULL, "0.2", CO | SIM, FEDC_SEC_TRAIN, \
-      "F", "share of each client's rows kept for evaluation") \
-    X(POS_WEIGHT, "pos-weight", FEDC_OT_REAL_P, 0, 1e6, "auto", "1", CO | SIM, FEDC_SEC_TRAIN, \
-      "auto|X", "positive-class weight for binary labels; auto = negatives / positives over all " \
-      "clients") \
-    X(THRESHOLD, "threshold", FEDC_OT_REAL, 0, 1, NULL, "0.5", CO, FEDC_SEC_TRAIN, "X", \
+    X(VAL_FRACTION, "val-fraction", FEDC_OT_REAL, 0, 0.9, NULL, "0.2", CO | SIM | TR, \
+      FEDC_SEC_TRAIN, "F", "share of the rows kept for validation (a federation: each " \
+      "client's, for evaluation; fedc train: for early stopping and choosing a threshold)") \
+    X(PATIENCE, "patience", FEDC_OT_INT, 0, 1000000, NULL, "5", TR, FEDC_SEC_TRAIN, "N", \
+      "stop after N epochs without validation improvement and restore the best weights " \
+      "(0: never)") \
+    X(STOP_METRIC, "stop-metric", FEDC_OT_CHOICE, 0, 0, "loss|roc_auc|pr_auc", "loss", TR, \
+      FEDC_SEC_TRAIN, "NAME", "what early stopping watches on the validation rows (roc_auc " \
+      "and pr_auc: binary labels)") \
+    X(POS_WEIGHT, "pos-weight", FEDC_OT_REAL_P, 0, 1e6, "auto", "1", CO | SIM | TR, \
+      FEDC_SEC_TRAIN, "auto|X", "positive-class weight for binary labels; auto = negatives / " \
+      "positives (over all clients; fedc train: of its training rows)") \
+    X(THRESHOLD, "threshold", FEDC_OT_REAL, 0, 1, NULL, "0.5", CO | TR | EV, FEDC_SEC_TRAIN, "X", \
       "decision threshold for precision/recall") \
-    X(ALERT_BUDGET, "alert-budget", FEDC_OT_REAL_P, 0, 1, NULL, "0.005", CO | SIM | DEMO, \
-      FEDC_SEC_TRAIN, "F", "also report precision and recall when the share F of rows with the " \
-      "highest scores is flagged (binary labels: the fraud team's review budget)") \
+    X(ALERT_BUDGET, "alert-budget", FEDC_OT_REAL_P, 0, 1, NULL, "0.005", \
+      CO | SIM | DEMO | TR | REP, FEDC_SEC_TRAIN, "F", "the share F of rows with the highest " \
+      "scores that is flagged (binary labels: the fraud team's review budget): precision and " \
+      "recall are also reported there; fedc train instead chooses its threshold on the " \
+      "validation rows so that at most F is flagged (unset: the threshold as given)") \
+    X(MIN_PRECISION, "min-precision", FEDC_OT_REAL_P, 0, 1, NULL, NULL, TR, FEDC_SEC_TRAIN, "X", \
+      "choose the lowest threshold whose validation precision is at least X (the most recall " \
+      "at that precision)") \
+    X(CARD_PRECISION, "card-precision", FEDC_OT_INT, 1, 1000000, NULL, NULL, EV, FEDC_SEC_TRAIN, \
+      "K", "also card precision@K: each day the K cards with the highest score, the share of " \
+      "them with a fraud that day") \
+    X(CARD_COLUMN, "card-column", FEDC_OT_STR, 0, 0, NULL, "CUSTOMER_ID", EV, FEDC_SEC_TRAIN, \
+      "NAME", "the card id column of card precision (as fedc synth writes it)") \
+    X(DAY_COLUMN, "day-column", FEDC_OT_STR, 0, 0, NULL, "TX_TIME_DAYS", EV, FEDC_SEC_TRAIN, \
+      "NAME", "the day column of card precision (as fedc synth writes it)") \
     X(SERVER_OPT, "server-opt", FEDC_OT_CHOICE, 0, 0, "fedavg|fedavgm|fedadam", "fedavg", \
       CO | SIM, FEDC_SEC_SERVER, "NAME", "the server optimiser") \
     X(SERVER_LR, "server-lr", FEDC_OT_REAL_P, 0, 100, NULL, NULL, CO | SIM, FEDC_SEC_SERVER, "X", \
@@ -253,9 +343,12 @@ typedef enum fedc_opt_section {
       FEDC_SEC_SERVER, "X", "FedAvgM momentum (unset: 0.9)") \
     X(MODEL_OUT, "model-out", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_OUT, "PATH", \
       "final global model (core/nn format, read by fedc eval)") \
-    X(METRICS_JSON, "metrics-json", FEDC_OT_PATH, 0, 0, NULL, NULL, CO | CL | SIM, FEDC_SEC_OUT, \
-      "PATH", "append one JSON line per round (the coordinator's: global metrics; a client's: " \
-      "its local training)") \
+    X(METRICS_JSON, "metrics-json", FEDC_OT_PATH, 0, 0, NULL, NULL, CO | CL | SIM | TR | EV, \
+      FEDC_SEC_OUT, "PATH", "append one JSON line per round (the coordinator's: global " \
+      "metrics; a client's: its local training); fedc train and fedc eval write their test " \
+      "metrics as one JSON object instead (the file replaced)") \
+    X(METRICS, "metrics", FEDC_OT_PATH, 0, 0, NULL, NULL, REP, FEDC_SEC_DATA, "FILE.jsonl", \
+      "the coordinator's per-round metrics (required; what it wrote with --metrics-json)") \
     X(CHECKPOINT_DIR, "checkpoint-dir", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_OUT, "DIR", \
       "checkpoint after every round (atomic)") \
     X(RESUME, "resume", FEDC_OT_FLAG, 0, 0, NULL, "false", CO, FEDC_SEC_OUT, NULL, \
@@ -269,18 +362,26 @@ typedef enum fedc_opt_section {
     X(BASELINES, "baselines", FEDC_OT_CHOICE, 0, 0, "all|central|none", "all", SIM, FEDC_SEC_OUT, \
       "WHICH", "trained next to the federation: all (centralised and each client alone), " \
       "central or none") \
-    X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, "demo-out", DEMO, FEDC_SEC_OUT, "DIR", \
-      "output directory (reused when run again)") \
+    X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, NULL, DEMO | TR | SPL | KG | SYN | REP, FEDC_SEC_OUT, \
+      "PATH", "where the output goes: fedc demo, split, synth, keygen: a directory, created if " \
+      "missing (fedc demo reuses it when run again); fedc train: the model file (none when " \
+      "unset); fedc report: the HTML page") \
+    X(FORCE, "force", FEDC_OT_FLAG, 0, 0, NULL, "false", SPL | KG, FEDC_SEC_OUT, NULL, \
+      "replace what an earlier run left in --out (fedc split: shard files; fedc keygen: the " \
+      "key files of the same name)") \
+    X(TITLE, "title", FEDC_OT_STR, 0, 0, NULL, "fedc federation", REP, FEDC_SEC_OUT, "TEXT", \
+      "the page's title") \
     X(LOG_LEVEL, "log-level", FEDC_OT_CHOICE, 0, 0, "debug|info|warn|error", "info", CO | CL, \
       FEDC_SEC_OUT, "LEVEL", "the least severe log lines written on stderr") \
     X(LOG_FORMAT, "log-format", FEDC_OT_CHOICE, 0, 0, "text|json", "text", CO | CL, FEDC_SEC_OUT, \
       "FORMAT", "log lines as text (RFC 3339 time, level, component, message) or one JSON " \
       "object per line") \
-    X(QUIET, "quiet", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | CL | SIM, FEDC_SEC_OUT, NULL, \
-      "no per-round lines on stdout") \
-    X(THREADS, "threads", FEDC_OT_INT, 1, 4096, NULL, NULL, CL | SIM, FEDC_SEC_RUN, "N", \
-      "OpenMP threads for training (unset: OMP_NUM_THREADS or all cores; fedc sim: per client " \
-      "and for the baselines)")
+    X(QUIET, "quiet", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | CL | SIM | TR | SPL, FEDC_SEC_OUT, \
+      NULL, "no progress lines on stdout (per round; fedc train: per epoch; fedc split: the " \
+      "summary)") \
+    X(THREADS, "threads", FEDC_OT_INT, 1, 4096, NULL, NULL, CL | SIM | TR | EV, FEDC_SEC_RUN, "N", \
+      "OpenMP threads for training and scoring (unset: OMP_NUM_THREADS or all cores; fedc " \
+      "sim: per client and for the baselines)")
 /* clang-format on */
 
 /* Where a program's default differs from the table's, and why: X(program, option id, value). */
@@ -289,7 +390,19 @@ typedef enum fedc_opt_section {
     /* the demo's federation of three banks needs 30 rounds to reach its PR-AUC */ \
     X(DEMO, ROUNDS, "30") \
     /* fedc sim runs a client process per shard on one machine: one thread each */ \
-    X(SIM, THREADS, "1")
+    X(SIM, THREADS, "1") \
+    /* NULL: no default, the program derives the value or requires it. */ \
+    /* demo writes into a directory of its own unless told otherwise */ \
+    X(DEMO, OUT, "demo-out") \
+    /* fedc train holds out a test part too: 15% + 15% keeps 70% of one file for training */ \
+    X(TRAIN, VAL_FRACTION, "0.15") \
+    X(TRAIN, TEST_FRACTION, "0.15") \
+    /* fedc train picks its threshold at the budget only when asked (else --threshold) */ \
+    X(TRAIN, ALERT_BUDGET, NULL) \
+    /* a synth command line states the size and seed of the files it made */ \
+    X(SYNTH, CUSTOMERS, NULL) \
+    X(SYNTH, DAYS, NULL) \
+    X(SYNTH, SEED, NULL)
 /* clang-format on */
 
 typedef enum fedc_opt_id {
