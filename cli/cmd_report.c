@@ -24,61 +24,65 @@ static const fedc_prog_help g_help = {
 
 /* --rounds FILE was this command's name for --metrics FILE. The table has one --rounds, a count
  * of rounds, which report does not take; the old spelling is rewritten here, on the command line
- * only. Every option of report takes a value, so a value that reads "--rounds" is skipped. Returns
- * argv or a copy (in *copy; *joined the "--metrics=..." string it made); NULL when out of memory.
- */
-static char **rewrite_rounds(int argc, char **argv, char ***copy, char **joined) {
+ * only: "--rounds X" and "--rounds=X" become "--metrics X" (X still pointing into argv, as every
+ * value does). Every option of report takes a value, so a value that reads "--rounds" is skipped.
+ * Returns argv, or a copy (in *copy, to free; *n its count); NULL when out of memory. */
+static char **rewrite_rounds(int argc, char **argv, char ***copy, int *n) {
+    static char metrics[] = "--metrics";
     *copy = NULL;
-    *joined = NULL;
+    *n = argc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int sep = strcmp(a, "--rounds") == 0, eq = strncmp(a, "--rounds=", 9) == 0;
-        if (!sep && !eq) {
-            if (strncmp(a, "--", 2) == 0 && !strchr(a, '=') && strcmp(a, "--help") != 0 &&
-                strcmp(a, "--version") != 0 && strcmp(a, "--print-config") != 0)
-                i++; /* its value */
-            continue;
-        }
-        if (!*copy) {
-            *copy = malloc(sizeof(char *) * (size_t)(argc + 1));
-            if (!*copy)
-                return NULL;
-            memcpy(*copy, argv, sizeof(char *) * (size_t)(argc + 1));
-            fprintf(stderr, "fedc report: warning: --rounds FILE is deprecated, use --metrics "
-                            "FILE\n");
-        }
-        static char metrics[] = "--metrics";
-        if (sep) {
-            (*copy)[i] = metrics;
-            i++;
-        } else {
-            free(*joined); /* the last one given wins, as for every option */
-            size_t n = strlen(a + 9) + sizeof "--metrics=";
-            if (!(*joined = malloc(n))) {
-                free(*copy);
-                return NULL;
+        if (strcmp(a, "--rounds") == 0 || strncmp(a, "--rounds=", 9) == 0) {
+            if (!*copy) {
+                /* at most two arguments for each one */
+                if (!(*copy = malloc(sizeof(char *) * (size_t)(2 * argc + 1))))
+                    return NULL;
+                fprintf(stderr, "fedc report: warning: --rounds FILE is deprecated, use "
+                                "--metrics FILE\n");
             }
-            snprintf(*joined, n, "--metrics=%s", a + 9);
-            (*copy)[i] = *joined;
+            break;
+        }
+        if (strncmp(a, "--", 2) == 0 && !strchr(a, '=') && strcmp(a, "--help") != 0 &&
+            strcmp(a, "--version") != 0 && strcmp(a, "--print-config") != 0)
+            i++; /* its value */
+    }
+    if (!*copy)
+        return argv;
+    int m = 0;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i];
+        if (i > 0 && strcmp(a, "--rounds") == 0) {
+            (*copy)[m++] = metrics;
+        } else if (i > 0 && strncmp(a, "--rounds=", 9) == 0) {
+            (*copy)[m++] = metrics;
+            (*copy)[m++] = a + 9;
+        } else {
+            (*copy)[m++] = a;
+            if (i > 0 && strncmp(a, "--", 2) == 0 && !strchr(a, '=') && i + 1 < argc &&
+                strcmp(a, "--help") != 0 && strcmp(a, "--version") != 0 &&
+                strcmp(a, "--print-config") != 0)
+                (*copy)[m++] = argv[++i]; /* its value, whatever it reads */
         }
     }
-    return *copy ? *copy : argv;
+    (*copy)[m] = NULL;
+    *n = m;
+    return *copy;
 }
 
 int cmd_report(int argc, char **argv) {
-    char **args_copy, *joined;
-    char **args = rewrite_rounds(argc, argv, &args_copy, &joined);
+    char **args_copy;
+    int n_args;
+    char **args = rewrite_rounds(argc, argv, &args_copy, &n_args);
     if (!args) {
         cli_error(CMD, "out of memory");
         return FEDC_EXIT_FAIL;
     }
     fedc_opts op;
-    int prc = fedc_opts_parse(&op, FEDC_PROG_REPORT, argc, args, &g_help);
-    free(args_copy);
-    if (prc >= 0) {
-        free(joined);
+    int prc = fedc_opts_parse(&op, FEDC_PROG_REPORT, n_args, args, &g_help);
+    free(args_copy); /* the values point into argv's strings, not into the copy */
+    if (prc >= 0)
         return prc;
-    }
     const char *rounds = op.v[FEDC_O_METRICS].text, *model_path = op.v[FEDC_O_MODEL_FILE].text;
     const char *data = op.v[FEDC_O_DATA].text, *out = op.v[FEDC_O_OUT].text;
     const char *title = op.v[FEDC_O_TITLE].text;
@@ -89,7 +93,6 @@ int cmd_report(int argc, char **argv) {
                   : !model_path ? "--model"
                   : !data       ? "--data"
                                 : "--out");
-        free(joined);
         return FEDC_EXIT_USAGE;
     }
     int rc = FEDC_EXIT_USAGE;
@@ -145,7 +148,6 @@ int cmd_report(int argc, char **argv) {
            out, pr, mt.bin.roc_auc, 100.0 * budget, rec);
     rc = FEDC_EXIT_OK;
 out:
-    free(joined); /* --rounds=FILE's rewrite: the metrics path pointed into it */
     free(pred);
     fedc_dataset_destroy(&sel);
     fedc_dataset_destroy(&ds);
