@@ -163,11 +163,15 @@ int cmd_train(int argc, char **argv) {
     const int dp = dp_clip > 0;
     if (!dp &&
         (GIVEN(DP_NOISE) || GIVEN(TARGET_EPSILON) || GIVEN(DP_DELTA) || GIVEN(DP_SAMPLING))) {
-        cli_error(CMD, "%s needs --dp-clip (DP-SGD's clipping norm)",
-                  GIVEN(DP_NOISE)         ? "--dp-noise"
-                  : GIVEN(TARGET_EPSILON) ? "--target-epsilon"
-                  : GIVEN(DP_DELTA)       ? "--dp-delta"
-                                          : "--dp-sampling");
+        /* A variable exported for another program (FEDC_DP_NOISE for fedc sim) reaches train
+         * too: the message says where the value came from. */
+        fedc_opt_id why = GIVEN(DP_NOISE)         ? FEDC_O_DP_NOISE
+                          : GIVEN(TARGET_EPSILON) ? FEDC_O_TARGET_EPSILON
+                          : GIVEN(DP_DELTA)       ? FEDC_O_DP_DELTA
+                                                  : FEDC_O_DP_SAMPLING;
+        char origin[1200];
+        cli_error(CMD, "--%s%s needs --dp-clip (DP-SGD's clipping norm)", fedc_opt_table[why].name,
+                  fedc_opt_origin(origin, sizeof origin, &op, why));
         goto out;
     }
     if (dp && (dp_noise < 0) == (dp_target < 0)) {

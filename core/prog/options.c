@@ -91,6 +91,19 @@ void fedc_opt_env_name(char *out, size_t cap, const char *name) {
     out[n < cap ? n : cap - 1] = 0;
 }
 
+const char *fedc_opt_origin(char *out, size_t cap, const fedc_opts *o, fedc_opt_id id) {
+    const fedc_opt_val *v = &o->v[id];
+    out[0] = 0;
+    if (v->src == FEDC_SRC_ENV) {
+        char env[96];
+        fedc_opt_env_name(env, sizeof env, fedc_opt_table[id].name);
+        snprintf(out, cap, " (environment %s)", env);
+    } else if (v->src == FEDC_SRC_FILE) {
+        snprintf(out, cap, " (%s:%d)", v->file, v->line);
+    }
+    return out;
+}
+
 static int name_is(fedc_opt_id id, const char *name, size_t len) {
     return strlen(fedc_opt_table[id].name) == len &&
            strncmp(fedc_opt_table[id].name, name, len) == 0;

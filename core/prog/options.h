@@ -475,6 +475,10 @@ static inline int fedc_opt_has(const fedc_opts *o, fedc_opt_id id) {
     return o->v[id].text != NULL;
 }
 
+/* Where a given option came from, for a message about it: " (environment FEDC_X)",
+ * " (FILE:LINE)", or "" for a flag or a default. Writes into out and returns it. */
+const char *fedc_opt_origin(char *out, size_t cap, const fedc_opts *o, fedc_opt_id id);
+
 /* The environment variable of an option: FEDC_ + upper-case name, '-' as '_'. */
 void fedc_opt_env_name(char *out, size_t cap, const char *name);
 

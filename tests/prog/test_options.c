@@ -475,6 +475,15 @@ static void test_env_and_flag_errors(void **state) {
     expect_line(r.out, "optimizer", "adam", "flag");
     assert_non_null(strstr(r.err, "fedc train: warning: --optimizer adamw is deprecated"));
     proc_result_release(&r);
+    /* a check between options names the variable a value came from */
+    assert_int_equal(
+        proc_run(&r, (const char *[]){g_fedc, "train", "--data", "d.csv", "--label", "y", NULL},
+                 (const char *[]){"FEDC_DP_NOISE=1", NULL}, 30),
+        0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "fedc train: --dp-noise (environment FEDC_DP_NOISE) needs "
+                                  "--dp-clip"));
+    proc_result_release(&r);
     /* a fedc command's bad environment value names its variable */
     assert_int_equal(proc_run(&r, (const char *[]){g_fedc, "split", "--print-config", NULL},
                               (const char *[]){"FEDC_CLIENTS=1", NULL}, 30),
