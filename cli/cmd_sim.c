@@ -198,6 +198,26 @@ static int make_keys(const char *dir, char *const *names, int n) {
     return 0;
 }
 
+/* The rows a client trained on in its last local training: "train_rows" of the last line of its
+ * --metrics-json file (the rows left after its --val-fraction share is held out for validation;
+ * augmented rows are not counted). 0 when it never trained. */
+static long client_train_rows(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    long rows = 0;
+    while (getline(&line, &cap, f) > 0) {
+        const char *p = strstr(line, "\"train_rows\":");
+        if (p)
+            rows = strtol(p + strlen("\"train_rows\":"), NULL, 10);
+    }
+    free(line);
+    fclose(f);
+    return rows > 0 ? rows : 0;
+}
+
 /* ---- baselines ------------------------------------------------------------------------------ */
 
 typedef struct result {
@@ -315,14 +335,17 @@ static cJSON *json_row(const result *r) {
 
 /* --summary-json: the whole summary on one line, replaced atomically. Returns 0 or -1 (said). */
 static int write_summary(const char *path, fedc_task task, int test_rows, const result *res,
-                         int n_shards) {
+                         int n_shards, int baselines) {
     fedc_json j;
     fedc__json_begin(&j);
     fedc__json_str(&j, "task", fedc_task_name(task));
     fedc__json_int(&j, "test_rows", test_rows);
     fedc__json_item(&j, "federated", json_row(&res[0]));
-    fedc__json_item(&j, "centralised", json_row(&res[1]));
-    cJSON *clients = cJSON_CreateArray();
+    /* Only the models trained: --baselines central or none leaves the others out rather than
+     * writing rows for them. */
+    if (baselines >= 1)
+        fedc__json_item(&j, "centralised", json_row(&res[1]));
+    cJSON *clients = baselines >= 2 ? cJSON_CreateArray() : NULL;
     for (int i = 0; clients && i < n_shards; i++) {
         cJSON *row = json_row(&res[2 + i]);
         if (!row || !cJSON_AddItemToArray(clients, row)) {
@@ -331,7 +354,8 @@ static int write_summary(const char *path, fedc_task task, int test_rows, const 
             clients = NULL;
         }
     }
-    fedc__json_item(&j, "clients", clients);
+    if (baselines >= 2)
+        fedc__json_item(&j, "clients", clients);
     fedc_diag d = {{0}};
     fedc_err rc;
     char *line = fedc__json_line(&j, "--summary-json", &rc, &d);
@@ -717,6 +741,9 @@ static int run(const sim_opts *o) {
             av[a++] = (char *)o->client_extra[x];
         char cm[1200];
         snprintf(cm, sizeof cm, "%s/%s.jsonl", dir, name);
+        /* The client appends; this run's rows are counted from it (like its log, it is this
+         * run's file in a reused --work-dir). */
+        unlink(cm);
         av[a++] = "--metrics-json";
         av[a++] = cm;
         char dps[1200];
@@ -797,16 +824,27 @@ static int run(const sim_opts *o) {
     } else {
         cli_error(CMD, "%s", d.msg);
     }
-    fed->rows = pool->n_rows;
+    /* The rows the federated model was trained on: what the clients report, not the rows they
+     * hold (each keeps its --val-fraction share for validation). */
+    long fed_rows = 0;
+    for (int i = 0; i < n_shards; i++) {
+        char cm[PATH_MAX + 100];
+        snprintf(cm, sizeof cm, "%s/%s.jsonl", dir, names[i]);
+        fed_rows += client_train_rows(cm);
+    }
+    fed->rows = fed_rows > INT_MAX ? INT_MAX : (int)fed_rows;
     free(pred);
     fedc_model_destroy(&gm);
     snprintf(cen->name, sizeof cen->name, "centralised (union)");
-    if (!o->quiet)
-        printf("fedc sim: training the baselines (%d epochs each)\n", base.epochs);
+    if (!o->quiet && o->baselines >= 1)
+        printf("fedc sim: training the baselines, %s (%d epochs each)\n",
+               o->baselines >= 2 ? "centralised and each client on its own" : "centralised",
+               base.epochs);
     int keep = task == FEDC_TASK_BINARY;
-    if (o->baselines >= 1)
+    if (o->baselines >= 1) {
         train_and_score(cen, &arch, pool, test, &base, auto_pw, keep);
-    cen->rows = pool->n_rows;
+        cen->rows = pool->n_rows;
+    }
     for (int i = 0; i < n_shards && o->baselines >= 2; i++) {
         result *r = &res[2 + i];
         const char *base_name = strrchr(shards[i], '/');
@@ -844,23 +882,32 @@ static int run(const sim_opts *o) {
     for (int i = 0; i < n_shards + 2; i++)
         if (i == 0 || (i == 1 && o->baselines >= 1) || o->baselines >= 2)
             print_row(&res[i]);
+    if (fed->rows != pool->n_rows)
+        printf("\ntrain_rows: the rows each model was trained on. The clients hold %d rows and "
+               "trained on %d (each keeps --val-fraction %s of its rows for validation)%s\n",
+               pool->n_rows, fed->rows, o->val_fraction,
+               o->baselines >= 1 ? "; the baselines train on all of theirs" : "");
     if (task == FEDC_TASK_BINARY && fed->ok && cen->ok)
         printf("\nfederated - centralised ROC-AUC: %+.4f\n",
                fed->mt.bin.roc_auc - cen->mt.bin.roc_auc);
-    if (o->summary && write_summary(o->summary, task, test->n_rows, res, n_shards))
+    if (o->summary && write_summary(o->summary, task, test->n_rows, res, n_shards, o->baselines))
         goto out;
     if (o->report && task == FEDC_TASK_BINARY) {
         const char *rn[MAX_SIM_CLIENTS + 2];
         const float *rp[MAX_SIM_CLIENTS + 2];
         double pa[MAX_SIM_CLIENTS + 2], ar[MAX_SIM_CLIENTS + 2];
+        int n_rep = 0;
         for (int i = 0; i < n_shards + 2; i++) {
-            rn[i] = res[i].name;
-            rp[i] = res[i].pred;
-            pa[i] = res[i].ok ? res[i].mt.bin.pr_auc : NAN;
-            ar[i] = res[i].alert_recall;
+            if (i == 1 ? o->baselines < 1 : i > 1 && o->baselines < 2)
+                continue; /* not trained: no row for it */
+            rn[n_rep] = res[i].name;
+            rp[n_rep] = res[i].pred;
+            pa[n_rep] = res[i].ok ? res[i].mt.bin.pr_auc : NAN;
+            ar[n_rep] = res[i].alert_recall;
+            n_rep++;
         }
-        if (report_write(o->report, o->title ? o->title : "fedc federation", metrics_path,
-                         n_shards + 2, rn, rp, test->y, test->n_rows, pa, o->alert_budget, ar))
+        if (report_write(o->report, o->title ? o->title : "fedc federation", metrics_path, n_rep,
+                         rn, rp, test->y, test->n_rows, pa, o->alert_budget, ar))
             goto out;
     }
     rc = fed->ok && (cen->ok || o->baselines < 1) ? FEDC_EXIT_OK : FEDC_EXIT_FAIL;
