@@ -417,49 +417,52 @@ static void rm_rf(const char *dir, char **files, char **names) {
 
 /* ---- the command ---------------------------------------------------------------------------- */
 
-/* Concatenates CSV files that share one header line into path. */
-static int concat_csv(const char *path, char *const *files) {
-    FILE *out = fopen(path, "w");
-    if (!out) {
-        cli_error(CMD, "cannot write %s: %s", path, strerror(errno));
+/* The given shards (fedc demo's banks), each loaded once into shard_ds[i] (kept for its own
+ * baseline) and pooled in memory into *pool: the "whole" data, for the schema, the task and the
+ * centralised model. Pooled here rather than through a concatenated CSV file in the work
+ * directory, which doubled the disk the demo's data takes. */
+static int load_given(fedc_dataset **pool, fedc_dataset **shard_ds, char *const *files, int n,
+                      const char *label, char **drop, int n_drop) {
+    fedc_diag d;
+    long total = 0;
+    for (int i = 0; i < n; i++) {
+        if (fedc_csv_load(&shard_ds[i], files[i], label, (const char *const *)drop, n_drop, &d)) {
+            cli_error(CMD, "%s", d.msg);
+            return -1;
+        }
+        const fedc_dataset *a = shard_ds[0], *b = shard_ds[i];
+        int same = a->n_features == b->n_features && strcmp(a->label_name, b->label_name) == 0;
+        for (int j = 0; same && j < a->n_features; j++)
+            same = strcmp(a->feature_names[j], b->feature_names[j]) == 0;
+        if (!same) {
+            cli_error(CMD, "%s: its columns differ from %s's", files[i], files[0]);
+            return -1;
+        }
+        total += b->n_rows;
+    }
+    int nf = shard_ds[0]->n_features;
+    if (total > INT_MAX || fedc_dataset_new(pool, (int)total, nf)) {
+        cli_error(CMD, "%ld rows in the shards: out of memory", total);
         return -1;
     }
-    char *header = NULL, *line = NULL;
-    size_t hcap = 0, lcap = 0;
-    int rc = 0;
-    for (int i = 0; files[i] && !rc; i++) {
-        FILE *in = fopen(files[i], "r");
-        if (!in) {
-            cli_error(CMD, "cannot read %s: %s", files[i], strerror(errno));
-            rc = -1;
-            break;
-        }
-        ssize_t n = getline(&line, &lcap, in);
-        if (n <= 0) {
-            cli_error(CMD, "%s: empty file", files[i]);
-            rc = -1;
-        } else if (i == 0) {
-            header = strdup(line);
-            hcap = 1;
-            if (!header || fputs(line, out) < 0)
-                rc = -1;
-        } else if (strcmp(line, header) != 0) {
-            cli_error(CMD, "%s: its header differs from %s's", files[i], files[0]);
-            rc = -1;
-        }
-        char buf[1 << 16];
-        size_t k;
-        while (!rc && (k = fread(buf, 1, sizeof buf, in)) > 0)
-            if (fwrite(buf, 1, k, out) != k)
-                rc = -1;
-        fclose(in);
+    fedc_dataset *p = *pool;
+    p->feature_names = calloc((size_t)(nf > 0 ? nf : 1), sizeof *p->feature_names);
+    p->label_name = strdup(shard_ds[0]->label_name);
+    int bad = !p->feature_names || !p->label_name;
+    for (int j = 0; !bad && j < nf; j++)
+        bad = !(p->feature_names[j] = strdup(shard_ds[0]->feature_names[j]));
+    if (bad) {
+        cli_error(CMD, "out of memory");
+        return -1;
     }
-    (void)hcap;
-    free(header);
-    free(line);
-    if (fclose(out) != 0)
-        rc = -1;
-    return rc;
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        const fedc_dataset *b = shard_ds[i];
+        memcpy(p->x + at * (size_t)nf, b->x, sizeof(float) * (size_t)b->n_rows * (size_t)nf);
+        memcpy(p->y + at, b->y, sizeof(float) * (size_t)b->n_rows);
+        at += (size_t)b->n_rows;
+    }
+    return 0;
 }
 
 static int run(const sim_opts *o) {
@@ -512,12 +515,16 @@ static int run(const sim_opts *o) {
     else
         snprintf(metrics_path, sizeof metrics_path, "%s/rounds.jsonl", dir);
     const char *data_path = o->data;
-    if (given) { /* the pooled shards are the "whole" data: schema, task, centralised model */
-        if (concat_csv(pool_path, o->shard_files))
+    if (given) {
+        for (n_shards = 0; o->shard_files[n_shards]; n_shards++) {
+        }
+        shard_ds = calloc((size_t)n_shards, sizeof *shard_ds);
+        if (!shard_ds ||
+            load_given(&all, shard_ds, o->shard_files, n_shards, o->label, drop_list, n_drop))
             goto out;
-        data_path = pool_path;
-    }
-    if (fedc_csv_load(&all, data_path, o->label, (const char *const *)drop_list, n_drop, &d)) {
+        data_path = "the shards";
+    } else if (fedc_csv_load(&all, data_path, o->label, (const char *const *)drop_list, n_drop,
+                             &d)) {
         cli_error(CMD, "%s", d.msg);
         goto out;
     }
@@ -587,6 +594,9 @@ static int run(const sim_opts *o) {
         so.force = 1;
         so.quiet = o->quiet;
         int src = split_run(CMD, &so, &shards, &n_shards);
+        /* The pooled rows were only the split's input: the shards and the test set are what a
+         * --work-dir keeps, and this copy of the whole data need not stay beside them. */
+        unlink(pool_path);
         if (src) {
             rc = src;
             goto out;
@@ -689,7 +699,8 @@ static int run(const sim_opts *o) {
     snprintf(clog, sizeof clog, "%s/coordinator.log", dir);
     pids = calloc((size_t)n_shards + 1, sizeof *pids);
     res = calloc((size_t)n_shards + 2, sizeof *res);
-    shard_ds = calloc((size_t)n_shards, sizeof *shard_ds);
+    if (!shard_ds) /* given shards are loaded already */
+        shard_ds = calloc((size_t)n_shards, sizeof *shard_ds);
     if (!pids || !res || !shard_ds)
         goto out;
     if (!o->quiet)
@@ -850,7 +861,8 @@ static int run(const sim_opts *o) {
         const char *base_name = strrchr(shards[i], '/');
         base_name = base_name ? base_name + 1 : shards[i];
         snprintf(r->name, sizeof r->name, "%.40s alone", given ? names[i] : base_name);
-        if (fedc_csv_load(&shard_ds[i], shards[i], all->label_name,
+        if (!shard_ds[i] &&
+            fedc_csv_load(&shard_ds[i], shards[i], all->label_name,
                           given ? (const char *const *)drop_list : NULL, given ? n_drop : 0, &d)) {
             cli_error(CMD, "%s", d.msg);
             continue;
