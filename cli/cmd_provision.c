@@ -387,27 +387,35 @@ static int write_client_files(const char *kit, const char *name, const char *end
         name);
     if (join(path, sizeof path, kit, "start.sh") || write_done(&t, path, 0755))
         return -1;
+    /* the file names in one column, however long the name */
+    int w = (int)strlen(name) + (int)strlen(".key_secret") + 2;
+    char sec[FEDC_KEY_NAME_MAX + 16], pub[FEDC_KEY_NAME_MAX + 16];
+    snprintf(sec, sizeof sec, "%s.key_secret", name);
+    snprintf(pub, sizeof pub, "%s.key", name);
+    add(&t, "%s's kit (fedc provision)\n", name);
+    for (size_t k = strlen(name) + strlen("'s kit (fedc provision)"); k > 0; k--)
+        add(&t, "=");
     add(&t,
-        "%s's kit (fedc provision)\n"
-        "=========================\n"
-        "\n"
-        "  %s.key_secret   your secret key, mode 0600: it stays on this machine and is never\n"
-        "                  copied anywhere else\n"
-        "  %s.key          your public key (the coordinator and the other clients hold copies)\n"
-        "  " COORD ".key   the coordinator's public key: the client talks to no one else\n"
-        "  peers/          every client's public key, the roster of secure aggregation\n"
-        "  client.ini      fedc-client's settings\n"
-        "  start.sh        starts fedc-client with client.ini\n"
+        "\n\n"
+        "  %-*s your secret key, mode 0600: it stays on this machine and is\n"
+        "  %-*s never copied anywhere else\n"
+        "  %-*s your public key (the coordinator and the other clients hold copies)\n"
+        "  %-*s the coordinator's public key: the client talks to no one else\n"
+        "  %-*s every client's public key, the roster of secure aggregation\n"
+        "  %-*s fedc-client's settings\n"
+        "  %-*s starts fedc-client with client.ini\n"
         "\n"
         "Start it with ./start.sh /path/to/your-data.csv (a CSV file with a header line; it\n"
         "never leaves this machine). The path is taken relative to where you run start.sh; or\n"
-        "write it into client.ini as data = PATH and run ./start.sh alone. %s\n"
-        "The client connects to tcp://%s, trains on your rows each round, sends only its\n"
-        "masked update (secure aggregation), and exits when the coordinator ends the run.\n"
+        "write it into client.ini as data = PATH and run ./start.sh alone.\n"
+        "%s\n"
+        "The client connects to tcp://%s, trains on your rows each round,\n"
+        "sends only its masked update (secure aggregation), and exits when the coordinator\n"
+        "ends the run.\n"
         "\n",
-        name, name, name,
+        w, sec, w, "", w, pub, w, COORD ".key", w, "peers/", w, "client.ini", w, "start.sh",
         label ? "The label column is set in client.ini."
-              : "The label column is not set: add --label COLUMN to start.sh, or label = in "
+              : "The label column is not set: add --label COLUMN to start.sh, or label = in\n"
                 "client.ini.",
         endpoint);
     add_paths_note(&t, "fedc-client", "FEDC_CLIENT");
