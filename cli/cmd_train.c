@@ -32,7 +32,7 @@ static void usage(FILE *f) {
         "  --label NAME           label column (required)\n"
         "  --drop A,B,...         columns to ignore (e.g. an ID column)\n"
         "  --task auto|regression auto picks binary or multiclass from the labels (default auto)\n"
-        "  --val-fraction X       validation share for early stopping, 0 <= X < 1 (default 0.15)\n"
+        "  --val-fraction X       validation share for early stopping, 0 <= X <= 0.9 (default %s)\n"
         "  --test-fraction X      held-out test share, 0 <= X < 1 (default 0.15)\n"
         "model:\n"
         "  --layers 64,32         hidden layer widths; 'none' for a linear model (default 64,32)\n"
@@ -73,7 +73,8 @@ static void usage(FILE *f) {
         "                         After training: 'dp: epsilon = X at delta D over T steps\n"
         "                         (q Q, sigma S)'. The guarantee covers the weights; the\n"
         "                         standardisation statistics saved with the model come\n"
-        "                         from the training rows without noise.\n");
+        "                         from the training rows without noise.\n",
+        fedc_opt_table[FEDC_O_VAL_FRACTION].def);
     /* Two strings: ISO C caps a string literal at 4095 characters. */
     fputs("output:\n"
           "  --out FILE             save the trained model (path used exactly as given)\n"
@@ -124,7 +125,9 @@ int cmd_train(int argc, char **argv) {
     int noise_live = 0;
     fedc_aug_cfg aug;
     memset(&aug, 0, sizeof aug);
-    float val_frac = 0.15f, test_frac = 0.15f, threshold = 0.5f, wd = -1.0f;
+    /* --val-fraction means the same in every program and has the option table's default */
+    float val_frac = strtof(fedc_opt_table[FEDC_O_VAL_FRACTION].def, NULL);
+    float test_frac = 0.15f, threshold = 0.5f, wd = -1.0f;
     float alert_budget = 0, min_precision = 0;
     int threads = 0, quiet = 0;
     unsigned long long seed = 1;

@@ -13,6 +13,8 @@ static void usage(FILE *f) {
             "  eval    evaluate a saved model on a CSV file\n"
             "  split   partition a CSV file into per-client CSV files for federated simulations\n"
             "  keygen  create a participant's identity (NAME.key and NAME.key_secret)\n"
+            "  provision\n"
+            "          one startup kit per participant: its keys, rosters, config, start script\n"
             "  synth   generate card transactions for several banks (fraud scenarios, features)\n"
             "  demo    three banks train one fraud model: synth, keys, a federation, a report\n"
             "  report  the HTML report of a finished federation (metrics file, model, test data)\n"
@@ -40,6 +42,8 @@ int main(int argc, char **argv) {
         return cmd_sim(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)
         return cmd_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "provision") == 0)
+        return cmd_provision(argc - 1, argv + 1);
     if (strcmp(cmd, "synth") == 0)
         return cmd_synth(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0)
