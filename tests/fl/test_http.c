@@ -3,7 +3,8 @@
  * (Debian's prometheus package; a deliberately broken one must fail it), the coordinator's
  * rounds completed and last-round ROC-AUC agree with its --metrics-json lines, the status page
  * shows the round, the clients and the report's charts, /healthz answers 200, a client's /readyz
- * goes from 503 to 200 when it joins, and bad or taken addresses are refused with a clear error.
+ * goes from 503 to 200 when it joins, bad or taken addresses are refused with a clear error, and
+ * `fedc health URL` (argv[3]; the compose file's health check) says 0 for 200 and 1 otherwise.
  * The HTTP client is the few lines of socket code below (HTTP/1.0, one request a connection).
  * Exits 77 (skipped) after the other checks passed when promtool is not installed
  * (scripts/install-deps.sh --test installs it). */
@@ -30,7 +31,7 @@
 
 #define START_TIMEOUT 15
 
-static const char *g_coord, *g_client;
+static const char *g_coord, *g_client, *g_fedc;
 static char g_promtool[4096]; /* empty: not installed */
 static int g_promtool_missing;
 
@@ -407,6 +408,50 @@ static void test_port_in_use(void **state) {
     c->ok = 1;
 }
 
+/* ---- fedc health, the compose file's health check ------------------------------------------- */
+
+static int run_health(const char *url) {
+    const char *argv[] = {g_fedc, "health", url, "--timeout", "2", NULL};
+    proc_result r;
+    assert_int_equal(proc_run(&r, argv, NULL, 30), 0);
+    int status = r.status;
+    if (status != 0)
+        print_message("fedc health %s: status %d: %s", url, status, r.err);
+    proc_result_release(&r);
+    return status;
+}
+
+static void test_health_command(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    const char *args[] = {"--min-clients", "3", "--metrics-listen", "127.0.0.1:0", NULL};
+    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
+    int port = logged_port(&f->coord);
+    assert_true(port > 0);
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
+    assert_int_equal(run_health(url), 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", port);
+    assert_int_equal(run_health(url), 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/no-such-probe", port);
+    assert_int_equal(run_health(url), 1);
+    /* Nobody listening: a port bound and closed again. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    close(fd);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", ntohs(a.sin_port));
+    assert_int_equal(run_health(url), 1);
+    assert_int_equal(run_health("http://localhost:9100/healthz"), 2);
+    assert_int_equal(run_health("127.0.0.1:9100"), 2);
+    c->ok = 1;
+}
+
 /* promtool from PATH, else Debian's place for it. */
 static void find_promtool(void) {
     const char *path = getenv("PATH");
@@ -426,12 +471,13 @@ static void find_promtool(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s FEDC_COORDINATOR FEDC_CLIENT\n", argv[0]);
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s FEDC_COORDINATOR FEDC_CLIENT FEDC\n", argv[0]);
         return 2;
     }
     g_coord = argv[1];
     g_client = argv[2];
+    g_fedc = argv[3];
     find_promtool();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_scrape_mid_run, setup, teardown),
@@ -439,6 +485,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_client_ready_when_joined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_values_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_in_use, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_command, setup, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (!failed && g_promtool_missing) {
