@@ -19,6 +19,7 @@ static void usage(FILE *f) {
             "  demo    three banks train one fraud model: synth, keys, a federation, a report\n"
             "  report  the HTML report of a finished federation (metrics file, model, test data)\n"
             "  privacy the (epsilon, delta) of the sampled Gaussian mechanism (RDP accountant)\n"
+            "  health  ask a program's --metrics-listen probe (/healthz, /readyz): exit 0 on 200\n"
             "  sim     run a federation of local processes and compare it with centralised and\n"
             "          client-alone training\n"
             "  help    show this message\n"
@@ -52,6 +53,8 @@ int main(int argc, char **argv) {
         return cmd_report(argc - 1, argv + 1);
     if (strcmp(cmd, "privacy") == 0)
         return cmd_privacy(argc - 1, argv + 1);
+    if (strcmp(cmd, "health") == 0)
+        return cmd_health(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return FEDC_EXIT_OK;

@@ -11,6 +11,7 @@
 #include "options.h"
 #include "client_args.h"
 #include "fedc/dp.h"
+#include "fedc/httpd.h"
 
 #define CMD "fedc-client"
 
@@ -67,6 +68,7 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
         c.target_epsilon = (float)V(TARGET_EPSILON).r;
     c.dp_state = V(DP_STATE).text;
     c.metrics_json = V(METRICS_JSON).text;
+    c.metrics_listen = V(METRICS_LISTEN).text;
     c.dp_delta = (float)V(DP_DELTA).r;
     c.dp_poisson = V(DP_SAMPLING).i == 0; /* poisson|shuffle */
     /* DP-SGD's own settings, refused without --dp-clip when given */
@@ -96,6 +98,15 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
         cli_error(CMD, "--augment cannot be combined with DP-SGD: added rows copy or blend real "
                        "ones, which breaks the per-record bound");
         return FEDC_EXIT_USAGE;
+    }
+    if (c.metrics_listen) {
+        struct sockaddr_storage sa;
+        socklen_t sl;
+        fedc_diag d;
+        if (fedc__http_parse(c.metrics_listen, &sa, &sl, &d)) {
+            cli_error(CMD, "--metrics-listen: %s", d.msg);
+            return FEDC_EXIT_USAGE;
+        }
     }
     if (!c.connect || !c.data || !c.label) {
         cli_error(CMD, "%s is required (see " CMD " --help)",

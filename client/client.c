@@ -467,6 +467,8 @@ int fedc_client_run(fedc_client *p) {
     }
     if (cfg->dp_clip > 0 && cfg->dp_state && cl_dp_state_load(c))
         goto out;
+    if (cl_http_start(c)) /* --metrics-listen cannot bind: exit 2, logged */
+        goto out;
     code = 1;
     if (pipe(c->pipe_fd) != 0 || fcntl(c->pipe_fd[0], F_SETFL, O_NONBLOCK) != 0) {
         cl_logm(c, "cannot create a pipe: %s", strerror(errno));
@@ -547,6 +549,7 @@ int fedc_client_run(fedc_client *p) {
                 cl_logm(c, "refused a message from the coordinator: %s", d.msg);
             fedc_inbox_release(&in);
         }
+        cl_http_publish(c);
         double t = fedc_clock_s();
         if (!c->joined && t - c->last_join > JOIN_RETRY_S)
             send_join(c);
@@ -585,6 +588,7 @@ int fedc_client_run(fedc_client *p) {
         code = 1;
     }
 out:
+    cl_http_stop(c);
     reset_run(c);
     fedc_client_model_destroy(&c->own_mlp);
     if (c->dp_live)

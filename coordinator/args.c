@@ -11,6 +11,7 @@
 #include "options.h"
 #include "coord_args.h"
 #include "fedc/dp.h"
+#include "fedc/httpd.h"
 #include "fedc/sa_proto.h"
 
 #define CMD "fedc-coordinator"
@@ -255,6 +256,7 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     c.alert_budget = V(ALERT_BUDGET).r;
     c.model_out = V(MODEL_OUT).text;
     c.metrics_json = V(METRICS_JSON).text;
+    c.metrics_listen = V(METRICS_LISTEN).text;
     c.checkpoint_dir = V(CHECKPOINT_DIR).text;
     c.key_path = V(KEY).text;
     c.allow_dir = V(ALLOW).text;
@@ -303,6 +305,15 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     if (!c.bind) {
         cli_error(CMD, "--bind is required, e.g. --bind tcp://*:7070 (see " CMD " --help)");
         return FEDC_EXIT_USAGE;
+    }
+    if (c.metrics_listen) {
+        struct sockaddr_storage sa;
+        socklen_t sl;
+        fedc_diag d;
+        if (fedc__http_parse(c.metrics_listen, &sa, &sl, &d)) {
+            cli_error(CMD, "--metrics-listen: %s", d.msg);
+            return FEDC_EXIT_USAGE;
+        }
     }
     if (!c.insecure && (!c.key_path || !c.allow_dir)) {
         cli_error(CMD,

@@ -384,6 +384,7 @@ static void hex(char *out, const uint8_t *b, size_t n) {
 }
 
 static void cleanup(coord *co) {
+    coord_http_stop(co);
     sa_stop(co);
     agg_free(co);
     drop_expect(co);
@@ -469,6 +470,8 @@ static int coord_run(fedc_coord *p) {
     code = 1;
     if (open_metrics(co, co->round - 1, ckpt_line))
         goto out;
+    if ((code = coord_http_start(co)) != 0)
+        goto out;
     if (co->round > (uint32_t)cfg->rounds) {
         logm("the checkpoint already holds all %d rounds", cfg->rounds);
         say_run_complete(co);
@@ -486,6 +489,7 @@ static int coord_run(fedc_coord *p) {
         fflush(stderr);
         co->ph = PH_WAIT;
         co->wait_since = co->wait_logged = fedc_clock_s();
+        coord_http_publish(co, 1);
         long timeout = 0;
         int over = 0;
         while (!coord_stopping(co) && !over) {
@@ -538,9 +542,11 @@ static int coord_run(fedc_coord *p) {
                 over = advance(co);
                 moved = !progress_same(before, progress_now(co));
             }
+            coord_http_publish(co, 0);
             double t = fedc_clock_s();
             timeout = moved ? 0 : poll_ms(next_due(co, t), t);
         }
+        coord_http_closing(co);
         if (co->exit_code) {
             code = co->exit_code; /* the reason is logged */
             for (int i = 0; i < co->n_cl; i++)

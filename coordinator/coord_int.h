@@ -7,7 +7,8 @@
  *   metrics.c    the round's metrics line and the metrics file
  *   resume.c     the checkpoint of each round and --resume
  *   secure.c     the coordinator's side of a secure sum
- *   aggregate.c  the aggregation rules, bounds checks and client-level DP */
+ *   aggregate.c  the aggregation rules, bounds checks and client-level DP
+ *   http.c       --metrics-listen: Prometheus metrics, probes, the status page */
 #ifndef FEDC_COORD_INT_H
 #define FEDC_COORD_INT_H
 
@@ -137,7 +138,8 @@ typedef struct coord {
     fedc_blob *wblob;
     uint8_t *env;
     size_t env_len;
-    uint64_t bytes_in, bytes_out;
+    uint64_t bytes_in, bytes_out;           /* this round's */
+    uint64_t bytes_in_done, bytes_out_done; /* the earlier rounds' of this process (http.c) */
     int selected, answered, eval_sent, eval_answered;
     double max_fit_seconds;
     double fit_done_at;
@@ -181,9 +183,10 @@ typedef struct coord {
     double chk_bound;      /* the limit it was checked against */
     int chk_weights;       /* 1: weights and example counts add up; 0: they do not; -1: unchecked */
     double plain_examples; /* plain path: the example counts of the updates added this round */
-    int exit_code;     /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
-    peer_log *plog;    /* (PEER_LOG_MAX) */
-    double plog_flush; /* when the suppressed lines were last summarised */
+    int exit_code; /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
+    struct coord_obs *obs; /* --metrics-listen's snapshot and listener (http.c), or NULL */
+    peer_log *plog;        /* (PEER_LOG_MAX) */
+    double plog_flush;     /* when the suppressed lines were last summarised */
 } coord;
 
 /* log.c */
@@ -289,6 +292,22 @@ int awaiting_resumed(coord *co);
  * checkpoint's metrics line in *ckpt_line (the caller frees it). */
 int restore_checkpoint(coord *co, char **ckpt_line);
 void say_run_complete(coord *co);
+
+/* http.c: --metrics-listen (all do nothing without it) */
+/* Starts the listener (after open_metrics: the page starts with the file's rounds); 0, or an exit
+ * code after logging why (2: the address cannot be bound). */
+int coord_http_start(coord *co);
+/* Copies what the endpoints show into the snapshot: every loop turn, at most every quarter second
+ * unless the phase or round moved or now is set. */
+void coord_http_publish(coord *co, int now);
+/* A round ended with its metrics line (NULL when it could not be built): completed (secs: its
+ * duration) or abandoned. */
+void coord_http_round(coord *co, const char *line, double secs, int completed);
+/* An attempt of a round failed: retried, or given up (retried = 0). */
+void coord_http_failed(coord *co, int retried);
+/* The loop is over: /readyz answers 503 from now on. */
+void coord_http_closing(coord *co);
+void coord_http_stop(coord *co);
 
 /* secure.c */
 /* The secure-aggregation settings an instruction carries (StatsRequest, FitIns, EvaluateIns). */

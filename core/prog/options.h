@@ -256,6 +256,10 @@ typedef enum fedc_opt_section {
     X(METRICS_JSON, "metrics-json", FEDC_OT_PATH, 0, 0, NULL, NULL, CO | CL | SIM, FEDC_SEC_OUT, \
       "PATH", "append one JSON line per round (the coordinator's: global metrics; a client's: " \
       "its local training)") \
+    X(METRICS_LISTEN, "metrics-listen", FEDC_OT_STR, 0, 0, NULL, NULL, CO | CL, FEDC_SEC_OUT, \
+      "ADDR:PORT", "serve over HTTP: Prometheus metrics (/metrics), /healthz, /readyz and, on " \
+      "the coordinator, a live status page (/); ADDR left out (:9100): 127.0.0.1; port 0: any " \
+      "free port (logged); unset: off") \
     X(CHECKPOINT_DIR, "checkpoint-dir", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_OUT, "DIR", \
       "checkpoint after every round (atomic)") \
     X(RESUME, "resume", FEDC_OT_FLAG, 0, 0, NULL, "false", CO, FEDC_SEC_OUT, NULL, \

@@ -57,6 +57,9 @@ typedef struct client_cfg {
     int dp_poisson;
     const char *dp_state;     /* file keeping the privacy spent across restarts, or NULL */
     const char *metrics_json; /* one line per local training (epsilon under DP), or NULL */
+    /* "ADDR:PORT" of the HTTP listener (Prometheus metrics, /healthz, /readyz), or NULL for
+     * none; started by fedc_client_run, which fails (2) when it cannot bind */
+    const char *metrics_listen;
 } client_cfg;
 
 /* The defaults of fedc-client's flags: heartbeats every second, give up after 600 s of silence,

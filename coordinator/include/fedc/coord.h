@@ -63,6 +63,9 @@ typedef struct coord_cfg {
     int max_retries;       /* consecutive failed attempts of one round before giving up */
     const char *model_out;
     const char *metrics_json;
+    /* "ADDR:PORT" of the HTTP listener (Prometheus metrics, /healthz, /readyz, the status page at
+     * /), or NULL for none; started by fedc_coord_run, which fails (2) when it cannot bind */
+    const char *metrics_listen;
     const char *checkpoint_dir;
     const char *key_path;  /* our NAME.key_secret (CurveZMQ server key) */
     const char *allow_dir; /* directory of the clients' NAME.key files */
