@@ -137,6 +137,7 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
         c.self = &args->self;
         c.coordinator = &args->coord;
         c.peers = args->peers;
+        c.peers_dir = peers_dir;
     } else if (key_path || coord_key_path || peers_dir) {
         cli_error(CMD, "--insecure contradicts %s",
                   key_path         ? "--key"

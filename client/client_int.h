@@ -50,7 +50,15 @@ typedef struct job {
 } job;
 
 typedef struct cl {
-    atomic_int *stop; /* the owner's stop flag (fedc_client_stop) */
+    atomic_int *stop;   /* the owner's stop flag (fedc_client_stop) */
+    atomic_int *reload; /* the owner's reload flag (fedc_client_reload) */
+    /* the roster round keys are checked against: cfg->peers until a reload of cfg->peers_dir
+     * replaces it with own_peers; a reload read during a secure session waits in peers_next
+     * until the session ends, so one session never sees two rosters */
+    const fedc_identity *peers;
+    int n_peers;
+    fedc_identity *own_peers, *peers_next;
+    int n_peers_next;
     const client_cfg *cfg;
     char send_error[FEDC_DIAG_MAX]; /* the last send failure logged (said once) */
     void *zctx;

@@ -50,9 +50,9 @@ void cl_sa_abandon(cl *c, const char *why) {
 /* The roster lookup the protocol uses to check neighbours' signatures. */
 static const uint8_t *roster_key(void *ctx, const char *name) {
     const cl *c = ctx;
-    for (int i = 0; i < c->cfg->n_peers; i++)
-        if (strcmp(c->cfg->peers[i].name, name) == 0)
-            return c->cfg->peers[i].sign_pk;
+    for (int i = 0; i < c->n_peers; i++)
+        if (strcmp(c->peers[i].name, name) == 0)
+            return c->peers[i].sign_pk;
     return NULL;
 }
 
