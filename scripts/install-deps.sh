@@ -9,9 +9,12 @@ set -euo pipefail
 # clang and its runtime libraries (libFuzzer, ASan, UBSan) build the fuzz tests (tests/fuzz); 14 is
 # Debian 12's clang. libcjson-dev: cJSON writes the JSON-lines metrics files (core/fl jsonl.c).
 # libinih-dev: libinih reads the programs' --config INI files (core/prog options.c).
+# systemd: its systemd-analyze checks the units of deploy/systemd (tests/systemd); priority
+# "important", so a full Debian has it, but minimal images (debootstrap minbase, the Docker
+# debian images) do not.
 packages=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
           libsodium-dev libcjson-dev libinih-dev libcmocka-dev clang-format clang
-          libclang-rt-14-dev)
+          libclang-rt-14-dev systemd)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0-pthread)
 elif [[ $# -gt 0 ]]; then
