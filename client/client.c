@@ -425,8 +425,9 @@ static void reload_peers(cl *c) {
             c->cfg->peers_dir, n, c->n_peers);
 }
 
-/* Puts a reloaded roster in force once no secure session uses the old one. */
-static void apply_peers(cl *c) {
+/* Puts a reloaded roster in force once no secure session uses the old one (each loop turn, and
+ * when a session opens: turns may hold one session's end and the next one's start). */
+void cl_apply_peers(cl *c) {
     if (!c->peers_next || c->sa_on)
         return;
     free(c->own_peers);
@@ -546,7 +547,7 @@ int fedc_client_run(fedc_client *p) {
     while (code < 0 && !stopping(c)) {
         if (atomic_exchange(c->reload, 0))
             reload_peers(c);
-        apply_peers(c);
+        cl_apply_peers(c);
         unsigned ready = 0;
         fedc_diag pd;
         fedc_err prc = fedc_net_wait(c->ep, c->pipe_fd[0], cfg->self != NULL, 50, &ready, &pd);

@@ -124,6 +124,8 @@ typedef struct cl {
 } cl;
 
 /* client.c */
+/* A roster reloaded by fedc_client_reload goes in force (no-op while a session is under way). */
+void cl_apply_peers(cl *c);
 void cl_logm(const cl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A message of ours: the body is the caller's to fill. */
 void cl_env_init(cl *c, fedc_msg *m, fedc_msg_kind kind, uint32_t round);

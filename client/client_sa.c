@@ -85,6 +85,7 @@ int cl_sa_open(cl *c, uint32_t round, int stage, const fedc_secagg_ins *si, size
     free(c->sa_vec);
     c->sa_vec = NULL;
     c->sa_on = 0;
+    cl_apply_peers(c); /* a reloaded roster checks this session's round keys */
     c->sa_ready = c->sa_collected = c->sa_sent = 0;
     if (fedc_sa_quant_make(&c->sa_q, si->max_clients, si->clip, &d)) {
         cl_logm(c, "round %u: %s", round, d.msg);
