@@ -23,8 +23,9 @@ static const fedc_prog_help g_help = {
     "restarts, and exits when the coordinator says the run is over. Its differential privacy\n"
     "options (--dp-clip, ...) are record-level DP-SGD on its own rows.",
     "Training settings (epochs, batch, learning rate, ...) come from the coordinator.\n"
-    "Exit status: 0 when the run is complete, 1 on a runtime failure, 2 on bad options, bad\n"
-    "data or data the federation refuses."};
+    "Signals: SIGTERM or SIGINT stops (saying goodbye), SIGHUP reads --peers again.\n"
+    "Exit status: 0 when the run is complete or when stopped by a signal, 1 on a runtime\n"
+    "failure, 2 on bad options, bad data, or data, a key or a name the federation refuses."};
 
 int fedc_client_args(client_args *args, int argc, char **argv) {
     memset(args, 0, sizeof *args);
@@ -151,6 +152,7 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
         c.self = &args->self;
         c.coordinator = &args->coord;
         c.peers = args->peers;
+        c.peers_dir = peers_dir;
     } else if (key_path || coord_key_path || peers_dir) {
         cli_error(CMD, "--insecure contradicts %s",
                   key_path         ? "--key"

@@ -51,7 +51,15 @@ typedef struct job {
 } job;
 
 typedef struct cl {
-    atomic_int *stop; /* the owner's stop flag (fedc_client_stop) */
+    atomic_int *stop;   /* the owner's stop flag (fedc_client_stop) */
+    atomic_int *reload; /* the owner's reload flag (fedc_client_reload) */
+    /* the roster round keys are checked against: cfg->peers until a reload of cfg->peers_dir
+     * replaces it with own_peers; a reload read during a secure session waits in peers_next
+     * until the session ends, so one session never sees two rosters */
+    const fedc_identity *peers;
+    int n_peers;
+    fedc_identity *own_peers, *peers_next;
+    int n_peers_next;
     const client_cfg *cfg;
     char send_error[FEDC_DIAG_MAX]; /* the last send failure logged (said once) */
     void *zctx;
@@ -118,6 +126,8 @@ typedef struct cl {
 } cl;
 
 /* client.c */
+/* A roster reloaded by fedc_client_reload goes in force (no-op while a session is under way). */
+void cl_apply_peers(cl *c);
 /* Log lines (fedc/log.h) at info, warning and error level, in the client's format and level. */
 void cl_logm(const cl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cl_logw(const cl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -37,8 +37,10 @@ static const fedc_prog_help g_help = {
     "optimiser, evaluates the new model on the clients' validation data, checkpoints, and\n"
     "prints one line. Security (docs/security.md): CurveZMQ with --key and --allow, and\n"
     "secure aggregation, both on by default.",
-    "Exit status: 0 when all rounds ran, 1 on a runtime failure (gave up waiting, I/O),\n"
-    "2 on bad options or an unusable checkpoint."};
+    "Signals: SIGTERM or SIGINT stops (the clients are told to wait; --resume continues),\n"
+    "SIGHUP reads --allow again (removed keys are refused from the next round).\n"
+    "Exit status: 0 when all rounds ran or when stopped by a signal, 1 on a runtime failure\n"
+    "(gave up waiting, I/O), 2 on bad options or an unusable checkpoint."};
 
 /* --aggregator and its parameters against each other and secure aggregation. */
 static int check_aggregation(coord_cfg *c, const char *name, float beta, int f, int m, float bound,

@@ -30,6 +30,8 @@
 #define MAX_SLEEP_S 1.0
 /* (peer, kind of line) pairs the log limiter tracks (log.c). */
 #define PEER_LOG_MAX 64
+/* Connections of revoked clients remembered (reload.c). */
+#define REVOKED_MAX 64
 
 struct client;
 
@@ -65,6 +67,8 @@ typedef struct client {
     int alive;
     double last_seen;
     int gone; /* said Bye */
+    /* its key left the allow-list in a reload (reload.c): refused when the round ends */
+    int revoked;
     /* round 0 */
     int stats_req, stats_done;
     uint64_t st_rows;
@@ -105,7 +109,8 @@ typedef struct peer_log {
 
 typedef struct coord {
     const coord_cfg *cfg;
-    atomic_int *stop; /* the owner's stop flag (fedc_coord_stop) */
+    atomic_int *stop;   /* the owner's stop flag (fedc_coord_stop) */
+    atomic_int *reload; /* the owner's reload flag (fedc_coord_reload) */
     void *zctx;
     fedc_endpoint *ep;
     uint8_t run_id[FEDC_RUN_ID_BYTES];
@@ -154,6 +159,13 @@ typedef struct coord {
     fedc_identity self;
     fedc_identity *allow;
     int n_allow;
+    /* a reloaded allow-list, applied at the next round boundary (reload.c) */
+    fedc_identity *allow_next;
+    int n_allow_next;
+    /* connections of clients refused after their key left the list: refused again if they
+     * try to join (a ring of the latest) */
+    fedc_peer revoked_peer[REVOKED_MAX];
+    int n_revoked;
     /* secure aggregation */
     double total_rows; /* training rows summed in round 0: FedAvg weights are rows / this */
     double sa_loss;    /* the round's weighted mean training loss, from the secure sum */
@@ -217,6 +229,17 @@ void refused_answer(coord *co, client *c);
 long poll_ms(double due, double t);
 /* Binds the endpoint (CurveZMQ with the allow-list, or plain TCP with --insecure); -1 with d. */
 int open_endpoint(coord *co, fedc_diag *d);
+
+/* reload.c: the allow-list read again without a restart (fedc_coord_reload) */
+/* Reads --allow again: on success the ZAP list is swapped now and the new list waits for the
+ * next round boundary in allow_next, the clients whose key left marked revoked; on failure
+ * nothing changes. Logged either way. */
+void allow_reload(coord *co);
+/* At a round boundary (advance, PH_WAIT): the reloaded list replaces co->allow and the revoked
+ * clients are told Bye (refused) and forgotten. No-op without a pending list. */
+void allow_apply(coord *co);
+/* 1 when a Join comes from the connection of a client refused after a reload. */
+int allow_revoked_peer(const coord *co, const fedc_peer *p);
 
 /* registry.c: client slots, joins, sending */
 /* A message of this run (kind, run id, round); the body is the caller's to fill. */

@@ -3,8 +3,9 @@
 # Idempotent and quick when everything is present: checks with dpkg-query and runs apt-get
 # (update, install) only when something is missing.
 #   scripts/install-deps.sh            build + test dependencies
-#   scripts/install-deps.sh --test     also promtool (Debian's prometheus package), which only the
-#                                      tests run (make test installs it this way)
+#   scripts/install-deps.sh --test     also promtool (Debian's prometheus package) and
+#                                      systemd-analyze, which only the tests run (make test
+#                                      installs them this way)
 #   scripts/install-deps.sh --bench    also python3-torch and OpenBLAS for bench/ comparisons
 set -euo pipefail
 
@@ -17,7 +18,10 @@ packages=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobu
           libclang-rt-14-dev)
 # prometheus: its promtool validates the metrics exposition in tests/fl/test_http.c. About 96 MB
 # installed (the whole Prometheus server comes with it), so only with --test.
-test_only=(prometheus)
+# systemd: its systemd-analyze checks the units of deploy/systemd (test_systemd_units); priority
+# "important", so a full Debian has it, but minimal images (debootstrap minbase, the Docker
+# debian images) do not.
+test_only=(prometheus systemd)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0-pthread)
 elif [[ "${1:-}" == "--test" ]]; then
