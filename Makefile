@@ -14,13 +14,17 @@ CMAKE_ARGS ?=
 # errors; a plain `cmake -S . -B dir` does not (FEDC_WERROR defaults to OFF for users).
 WERROR     := -DFEDC_WERROR=ON
 
-.PHONY: all deps build build-asan demo test test-release test-asan test-fuzz check format \
+.PHONY: all deps deps-test build build-asan demo test test-release test-asan test-fuzz check format \
         format-check bench clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+# What only the tests run (promtool); installed for the test targets, not for a build.
+deps-test:
+	@scripts/install-deps.sh --test
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(WERROR) $(CMAKE_ARGS)
@@ -48,11 +52,11 @@ demo: deps $(BUILD)/CMakeCache.txt
 
 test: format-check test-release test-asan test-fuzz
 
-test-release: build
+test-release: build deps-test
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # The slow labels (docker, quality, slow) run only on the optimised build.
-test-asan: build-asan
+test-asan: build-asan deps-test
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --output-on-failure -j $(JOBS) -LE 'docker|quality|slow'
 

@@ -1,7 +1,7 @@
 /* bench_round: the coordinator's cost per round, separated from the clients' training.
  *
  *   bench_round PATH/TO/fedc-coordinator [--clients 2,10,50] [--small-rounds 20] [--big-rounds 5]
- *               [--no-big] [--secagg] [--train-ms N] [--curve]
+ *               [--no-big] [--secagg] [--train-ms N] [--curve] [--metrics-listen]
  *
  * Runs the real fedc-coordinator process (plain transport, --insecure) against N simulated clients
  * (threads in this program, each with its own DEALER socket, speaking the same protocol as
@@ -18,15 +18,26 @@
  * (its own round time; its CPU time plus the simulated training). Targets from the issue are
  * printed alongside: overhead under 5 ms for 10 clients and 100k parameters on loopback, wire bytes
  * within 5% of the raw size each way, wall time at most 1.2 x the busy time.
+ *
+ * --metrics-listen [--repeat N]: every configuration also runs N times (5) without and N times with
+ * the coordinator's --metrics-listen, alternating, the listener scraped by this program as
+ * Prometheus would, only far more often (/metrics every 100 ms, the status page every second);
+ * prints the median over the runs of each run's median round time and of the coordinator's CPU
+ * time per round, without and with, and their ratios (the issue's target: under 2% more). The
+ * alternation and the medians are there because other work on a shared machine moves single
+ * runs by more than the effect measured.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -503,6 +514,67 @@ static int count_lines(const char *path) {
 /* One federation; *round_ms gets the median whole-round time, *bytes the mean bytes per client
  * per round both ways. */
 static int g_train_ms, g_curve;
+/* > 0: the coordinator of this run serves --metrics-listen 127.0.0.1:g_http_port, scraped. */
+static int g_http_port;
+/* The coordinator's CPU time per round in the last run_config (-1: not measured). */
+static double g_last_cpu_ms;
+
+/* One GET of path from 127.0.0.1:port, the answer read and dropped; 0 when one came. */
+static int http_get(int port, const char *path) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[128], buf[65536];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0 && write(fd, req, (size_t)n) == n;
+    ssize_t got = 0, total = 0;
+    while (ok && (got = read(fd, buf, sizeof buf)) > 0)
+        total += got;
+    close(fd);
+    return ok && total > 0 ? 0 : -1;
+}
+
+/* A loopback port free at the moment (bound to port 0, then released), or -1. */
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    int port = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+                       getsockname(fd, (struct sockaddr *)&a, &al) == 0
+                   ? ntohs(a.sin_port)
+                   : -1;
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+typedef struct scraper {
+    int port;
+    volatile int done;
+    long scrapes;
+} scraper;
+
+/* Scrapes /metrics every 100 ms and the status page every second until done. */
+static void *scrape_main(void *arg) {
+    scraper *s = arg;
+    for (int k = 0; !s->done; k++) {
+        if (http_get(s->port, "/metrics") == 0)
+            s->scrapes++;
+        if (k % 10 == 0 && http_get(s->port, "/") == 0)
+            s->scrapes++;
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
 
 /* CurveZMQ's throughput on this machine: one DEALER streaming 4 MB messages to a ROUTER over
  * loopback TCP, both CURVE (no ZAP handler: admission is not what is measured). Bytes/s. */
@@ -595,16 +667,36 @@ static int run_config(const char *coord, int n_clients, const char *layers, size
          * spinning at OpenMP barriers (see main for the clients). */
         setenv("OMP_NUM_THREADS", "2", 1);
         setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-        if (g_curve)
-            execl(coord, coord, "--bind", bind, "--rounds", srounds, "--min-clients", sclients,
-                  "--layers", layers, "--metrics-json", metrics, "--heartbeat-timeout", "120",
-                  "--round-timeout", "600", "--quiet", "--key", keyfile, "--allow", allow,
-                  "--secagg", secagg ? "on" : "off", (char *)NULL);
-        else
-            execl(coord, coord, "--bind", bind, "--rounds", srounds, "--min-clients", sclients,
-                  "--layers", layers, "--metrics-json", metrics, "--heartbeat-timeout", "120",
-                  "--round-timeout", "600", "--quiet", "--insecure", "--secagg",
-                  secagg ? "on" : "off", (char *)NULL);
+        char listen[32];
+        snprintf(listen, sizeof listen, "127.0.0.1:%d", g_http_port);
+        const char *av[40];
+        int k = 0;
+        const char *common[] = {coord,      "--bind",
+                                bind,       "--rounds",
+                                srounds,    "--min-clients",
+                                sclients,   "--layers",
+                                layers,     "--metrics-json",
+                                metrics,    "--heartbeat-timeout",
+                                "120",      "--round-timeout",
+                                "600",      "--quiet",
+                                "--secagg", secagg ? "on" : "off",
+                                NULL};
+        for (int j = 0; common[j]; j++)
+            av[k++] = common[j];
+        if (g_curve) {
+            av[k++] = "--key";
+            av[k++] = keyfile;
+            av[k++] = "--allow";
+            av[k++] = allow;
+        } else {
+            av[k++] = "--insecure";
+        }
+        if (g_http_port > 0) {
+            av[k++] = "--metrics-listen";
+            av[k++] = listen;
+        }
+        av[k] = NULL;
+        execv(coord, (char *const *)av);
         _exit(127);
     }
     float *update = malloc(4 * n_params);
@@ -639,6 +731,9 @@ static int run_config(const char *coord, int n_clients, const char *layers, size
         sims[i].coord = g_curve ? &coord_id : NULL;
         pthread_create(&th[i], NULL, sim_main, &sims[i]);
     }
+    scraper scr = {g_http_port, 0, 0};
+    pthread_t scr_th;
+    int scraping = g_http_port > 0 && pthread_create(&scr_th, NULL, scrape_main, &scr) == 0;
     long rss_first = -1, rss_mid = -1, rss_last = -1, hwm = -1;
     double cpu_first = -1, cpu_last = -1;
     int st = 0;
@@ -673,6 +768,12 @@ static int run_config(const char *coord, int n_clients, const char *layers, size
             fprintf(stderr, "client %d: %s\n", i, sims[i].err);
     }
     zmq_ctx_term(zctx);
+    if (scraping) {
+        scr.done = 1;
+        pthread_join(scr_th, NULL);
+        if (scr.scrapes == 0)
+            fprintf(stderr, "the metrics listener on port %d never answered\n", g_http_port);
+    }
     /* The samples taken at round boundaries by the first simulated client, where it got them;
      * the periodic ones above otherwise (the last may miss a fast run's end). */
     int mid_round = rounds / 2 + 1 < rounds ? rounds / 2 + 1 : rounds;
@@ -721,6 +822,7 @@ static int run_config(const char *coord, int n_clients, const char *layers, size
                         : -1.0;
     *round_ms = median(rt, n);
     *bytes = in_per + out_per;
+    g_last_cpu_ms = cpu_ms;
     /* The round's wall time as the clients see it: from the first fit instruction of a round to
      * the first of the next (fit, evaluation, checkpoint and whatever the coordinator waits for in
      * between), median over rounds 1..n-1. Against it: the coordinator's busy time, its own
@@ -774,13 +876,16 @@ int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0) {
         fprintf(stderr,
                 "usage: %s PATH/TO/fedc-coordinator [--clients 2,10,50] [--small-rounds N] "
-                "[--big-rounds N] [--no-big] [--secagg] [--train-ms N] [--curve]\n",
+                "[--big-rounds N] [--no-big] [--secagg] [--train-ms N] [--curve] "
+                "[--metrics-listen [--repeat N]]\n",
                 argv[0]);
         return 2;
     }
     const char *coord = argv[1];
     int clients[16] = {2, 10, 50}, n_clients = 3, small_rounds = 20, big_rounds = 5, big = 1;
     int secure = 0; /* --secagg: plain and secure rounds side by side */
+    int listen = 0; /* --metrics-listen: each configuration without and with the listener */
+    int repeat = 5; /* --repeat: runs of each */
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc) {
             n_clients = 0;
@@ -797,6 +902,14 @@ int main(int argc, char **argv) {
             big = 0;
         } else if (strcmp(argv[i], "--secagg") == 0) {
             secure = 1;
+        } else if (strcmp(argv[i], "--metrics-listen") == 0) {
+            listen = 1;
+        } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
+            repeat = atoi(argv[++i]);
+            if (repeat < 1 || repeat > 64) {
+                fprintf(stderr, "--repeat: expected 1..64\n");
+                return 2;
+            }
         } else if (strcmp(argv[i], "--curve") == 0) {
             g_curve = 1;
         } else if (strcmp(argv[i], "--train-ms") == 0 && i + 1 < argc) {
@@ -852,6 +965,27 @@ int main(int argc, char **argv) {
             for (int m = 0; m <= secure; m++)
                 if (run_config(coord, clients[i], layers, np, rounds, port++, m, &ms[m], &by[m]))
                     return 1;
+            for (int m = 0; listen && m <= secure; m++) {
+                double t[2][64], cpu[2][64], by_l;
+                for (int r = 0; r < repeat; r++)
+                    for (int on = 0; on < 2; on++) {
+                        /* The listener on its own port, scraped, every other run. */
+                        g_http_port = on ? free_port() : 0;
+                        int rc = run_config(coord, clients[i], layers, np, rounds, port++, m,
+                                            &t[on][r], &by_l);
+                        g_http_port = 0;
+                        if (rc)
+                            return 1;
+                        cpu[on][r] = g_last_cpu_ms;
+                    }
+                double t0 = median(t[0], repeat), t1 = median(t[1], repeat);
+                double c0 = median(cpu[0], repeat), c1 = median(cpu[1], repeat);
+                printf("       metrics listener (%s, %d clients, %zu parameters, %d runs each, "
+                       "medians): round %.3f ms without, %.3f ms with, ratio %.4f; coordinator "
+                       "CPU per round %.3f ms without, %.3f ms with, ratio %.4f (target < 1.02)\n",
+                       m ? "secure" : "plain", clients[i], np, repeat, t0, t1, t1 / t0, c0, c1,
+                       c1 / c0);
+            }
             /* CurveZMQ: the secure round against the time its bytes take at CurveZMQ's rate. */
             double wire_ms = g_curve ? 1e3 * by[secure] * clients[i] / curve_bps : 0;
             if (g_curve)

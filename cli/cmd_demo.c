@@ -9,11 +9,43 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "sim.h"
 
 #define CMD "demo"
+
+/* Whether DIR/data holds what fedc synth made with these settings: its synth.json (written last,
+ * and removed before synth runs again, so it never describes files of another run) says so and
+ * every file is there. make demo run again then spends no time making the same data again. */
+static int data_reusable(const char *data, int customers, int days, unsigned long long seed) {
+    char p[3200];
+    snprintf(p, sizeof p, "%s/synth.json", data);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return 0;
+    char head[1024];
+    size_t n = fread(head, 1, sizeof head - 1, f);
+    fclose(f);
+    head[n] = 0;
+    char want[4][64];
+    snprintf(want[0], sizeof want[0], "\"banks\": 3,");
+    snprintf(want[1], sizeof want[1], "\"customers_per_bank\": %d,", customers);
+    snprintf(want[2], sizeof want[2], "\"days\": %d,", days);
+    snprintf(want[3], sizeof want[3], "\"seed\": %llu,", seed);
+    for (int i = 0; i < 4; i++)
+        if (!strstr(head, want[i]))
+            return 0;
+    const char *files[] = {"bank-a.csv", "bank-b.csv", "bank-c.csv", "test.csv"};
+    for (int i = 0; i < 4; i++) {
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", data, files[i]);
+        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+            return 0;
+    }
+    return 1;
+}
 
 static const fedc_prog_help g_help = {
     "usage: fedc demo [--out DIR] [options]",
@@ -23,7 +55,9 @@ static const fedc_prog_help g_help = {
     "clients run on loopback with CurveZMQ keys and secure aggregation, one line per\n"
     "round. The end: the federated model, centralised training on the pooled data and\n"
     "each bank alone on the test set (PR-AUC, ROC-AUC, recall at the alert budget), in\n"
-    "DIR/summary.json and DIR/report.html (charts inline; it loads nothing).",
+    "DIR/summary.json and DIR/report.html (charts inline; it loads nothing). The banks'\n"
+    "data stays in DIR/data/ and is reused by the next run with the same --customers,\n"
+    "--days and --seed; the federation's model, keys and logs are in DIR/federation/.",
     NULL};
 
 int cmd_demo(int argc, char **argv) {
@@ -49,14 +83,29 @@ int cmd_demo(int argc, char **argv) {
     snprintf(cs, sizeof cs, "%d", customers);
     snprintf(ds, sizeof ds, "%d", days);
     snprintf(ss, sizeof ss, "%llu", seed);
-    printf("== fedc demo: 3 banks, %d customers each, %d days of card transactions (fedc synth)\n",
-           customers, days);
-    fflush(stdout);
-    char *sargv[] = {"synth", "--banks", "3", "--customers", cs,   "--days",
-                     ds,      "--seed",  ss,  "--out",       data, NULL};
-    int rc = cmd_synth(11, sargv);
-    if (rc)
-        return rc;
+    int rc;
+    if (data_reusable(data, customers, days, seed)) {
+        printf("== fedc demo: 3 banks, %d customers each, %d days of card transactions: reusing "
+               "%s/ (fedc synth made it with these settings and seed; remove it to make it "
+               "again)\n",
+               customers, days, data);
+    } else {
+        printf("== fedc demo: 3 banks, %d customers each, %d days of card transactions (fedc "
+               "synth)\n",
+               customers, days);
+        fflush(stdout);
+        char sj[3200];
+        snprintf(sj, sizeof sj, "%s/synth.json", data);
+        if (unlink(sj) != 0 && errno != ENOENT) {
+            cli_error(CMD, "cannot remove %s: %s", sj, strerror(errno));
+            return FEDC_EXIT_FAIL;
+        }
+        char *sargv[] = {"synth", "--banks", "3", "--customers", cs,   "--days",
+                         ds,      "--seed",  ss,  "--out",       data, NULL};
+        rc = cmd_synth(11, sargv);
+        if (rc)
+            return rc;
+    }
     char files[3][3200], test[3200], work[3100], metrics[3100], summary[3100], report[3100];
     char *shards[4];
     for (int k = 0; k < 3; k++) {

@@ -199,6 +199,26 @@ static int make_keys(const char *dir, char *const *names, int n) {
     return 0;
 }
 
+/* The rows a client trained on in its last local training: "train_rows" of the last line of its
+ * --metrics-json file (the rows left after its --val-fraction share is held out for validation;
+ * augmented rows are not counted). 0 when it never trained. */
+static long client_train_rows(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    long rows = 0;
+    while (getline(&line, &cap, f) > 0) {
+        const char *p = strstr(line, "\"train_rows\":");
+        if (p)
+            rows = strtol(p + strlen("\"train_rows\":"), NULL, 10);
+    }
+    free(line);
+    fclose(f);
+    return rows > 0 ? rows : 0;
+}
+
 /* ---- baselines ------------------------------------------------------------------------------ */
 
 typedef struct result {
@@ -316,14 +336,17 @@ static cJSON *json_row(const result *r) {
 
 /* --summary-json: the whole summary on one line, replaced atomically. Returns 0 or -1 (said). */
 static int write_summary(const char *path, fedc_task task, int test_rows, const result *res,
-                         int n_shards) {
+                         int n_shards, int baselines) {
     fedc_json j;
     fedc__json_begin(&j);
     fedc__json_str(&j, "task", fedc_task_name(task));
     fedc__json_int(&j, "test_rows", test_rows);
     fedc__json_item(&j, "federated", json_row(&res[0]));
-    fedc__json_item(&j, "centralised", json_row(&res[1]));
-    cJSON *clients = cJSON_CreateArray();
+    /* Only the models trained: --baselines central or none leaves the others out rather than
+     * writing rows for them. */
+    if (baselines >= 1)
+        fedc__json_item(&j, "centralised", json_row(&res[1]));
+    cJSON *clients = baselines >= 2 ? cJSON_CreateArray() : NULL;
     for (int i = 0; clients && i < n_shards; i++) {
         cJSON *row = json_row(&res[2 + i]);
         if (!row || !cJSON_AddItemToArray(clients, row)) {
@@ -332,7 +355,8 @@ static int write_summary(const char *path, fedc_task task, int test_rows, const 
             clients = NULL;
         }
     }
-    fedc__json_item(&j, "clients", clients);
+    if (baselines >= 2)
+        fedc__json_item(&j, "clients", clients);
     fedc_diag d = {{0}};
     fedc_err rc;
     char *line = fedc__json_line(&j, "--summary-json", &rc, &d);
@@ -394,49 +418,52 @@ static void rm_rf(const char *dir, char **files, char **names) {
 
 /* ---- the command ---------------------------------------------------------------------------- */
 
-/* Concatenates CSV files that share one header line into path. */
-static int concat_csv(const char *path, char *const *files) {
-    FILE *out = fopen(path, "w");
-    if (!out) {
-        cli_error(CMD, "cannot write %s: %s", path, strerror(errno));
+/* The given shards (fedc demo's banks), each loaded once into shard_ds[i] (kept for its own
+ * baseline) and pooled in memory into *pool: the "whole" data, for the schema, the task and the
+ * centralised model. Pooled here rather than through a concatenated CSV file in the work
+ * directory, which doubled the disk the demo's data takes. */
+static int load_given(fedc_dataset **pool, fedc_dataset **shard_ds, char *const *files, int n,
+                      const char *label, char **drop, int n_drop) {
+    fedc_diag d;
+    long total = 0;
+    for (int i = 0; i < n; i++) {
+        if (fedc_csv_load(&shard_ds[i], files[i], label, (const char *const *)drop, n_drop, &d)) {
+            cli_error(CMD, "%s", d.msg);
+            return -1;
+        }
+        const fedc_dataset *a = shard_ds[0], *b = shard_ds[i];
+        int same = a->n_features == b->n_features && strcmp(a->label_name, b->label_name) == 0;
+        for (int j = 0; same && j < a->n_features; j++)
+            same = strcmp(a->feature_names[j], b->feature_names[j]) == 0;
+        if (!same) {
+            cli_error(CMD, "%s: its columns differ from %s's", files[i], files[0]);
+            return -1;
+        }
+        total += b->n_rows;
+    }
+    int nf = shard_ds[0]->n_features;
+    if (total > INT_MAX || fedc_dataset_new(pool, (int)total, nf)) {
+        cli_error(CMD, "%ld rows in the shards: out of memory", total);
         return -1;
     }
-    char *header = NULL, *line = NULL;
-    size_t hcap = 0, lcap = 0;
-    int rc = 0;
-    for (int i = 0; files[i] && !rc; i++) {
-        FILE *in = fopen(files[i], "r");
-        if (!in) {
-            cli_error(CMD, "cannot read %s: %s", files[i], strerror(errno));
-            rc = -1;
-            break;
-        }
-        ssize_t n = getline(&line, &lcap, in);
-        if (n <= 0) {
-            cli_error(CMD, "%s: empty file", files[i]);
-            rc = -1;
-        } else if (i == 0) {
-            header = strdup(line);
-            hcap = 1;
-            if (!header || fputs(line, out) < 0)
-                rc = -1;
-        } else if (strcmp(line, header) != 0) {
-            cli_error(CMD, "%s: its header differs from %s's", files[i], files[0]);
-            rc = -1;
-        }
-        char buf[1 << 16];
-        size_t k;
-        while (!rc && (k = fread(buf, 1, sizeof buf, in)) > 0)
-            if (fwrite(buf, 1, k, out) != k)
-                rc = -1;
-        fclose(in);
+    fedc_dataset *p = *pool;
+    p->feature_names = calloc((size_t)(nf > 0 ? nf : 1), sizeof *p->feature_names);
+    p->label_name = strdup(shard_ds[0]->label_name);
+    int bad = !p->feature_names || !p->label_name;
+    for (int j = 0; !bad && j < nf; j++)
+        bad = !(p->feature_names[j] = strdup(shard_ds[0]->feature_names[j]));
+    if (bad) {
+        cli_error(CMD, "out of memory");
+        return -1;
     }
-    (void)hcap;
-    free(header);
-    free(line);
-    if (fclose(out) != 0)
-        rc = -1;
-    return rc;
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        const fedc_dataset *b = shard_ds[i];
+        memcpy(p->x + at * (size_t)nf, b->x, sizeof(float) * (size_t)b->n_rows * (size_t)nf);
+        memcpy(p->y + at, b->y, sizeof(float) * (size_t)b->n_rows);
+        at += (size_t)b->n_rows;
+    }
+    return 0;
 }
 
 static int run(const sim_opts *o) {
@@ -489,12 +516,16 @@ static int run(const sim_opts *o) {
     else
         snprintf(metrics_path, sizeof metrics_path, "%s/rounds.jsonl", dir);
     const char *data_path = o->data;
-    if (given) { /* the pooled shards are the "whole" data: schema, task, centralised model */
-        if (concat_csv(pool_path, o->shard_files))
+    if (given) {
+        for (n_shards = 0; o->shard_files[n_shards]; n_shards++) {
+        }
+        shard_ds = calloc((size_t)n_shards, sizeof *shard_ds);
+        if (!shard_ds ||
+            load_given(&all, shard_ds, o->shard_files, n_shards, o->label, drop_list, n_drop))
             goto out;
-        data_path = pool_path;
-    }
-    if (fedc_csv_load(&all, data_path, o->label, (const char *const *)drop_list, n_drop, &d)) {
+        data_path = "the shards";
+    } else if (fedc_csv_load(&all, data_path, o->label, (const char *const *)drop_list, n_drop,
+                             &d)) {
         cli_error(CMD, "%s", d.msg);
         goto out;
     }
@@ -564,6 +595,9 @@ static int run(const sim_opts *o) {
         so.force = 1;
         so.quiet = o->quiet;
         int src = split_run(CMD, &so, &shards, &n_shards);
+        /* The pooled rows were only the split's input: the shards and the test set are what a
+         * --work-dir keeps, and this copy of the whole data need not stay beside them. */
+        unlink(pool_path);
         if (src) {
             rc = src;
             goto out;
@@ -666,7 +700,8 @@ static int run(const sim_opts *o) {
     snprintf(clog, sizeof clog, "%s/coordinator.log", dir);
     pids = calloc((size_t)n_shards + 1, sizeof *pids);
     res = calloc((size_t)n_shards + 2, sizeof *res);
-    shard_ds = calloc((size_t)n_shards, sizeof *shard_ds);
+    if (!shard_ds) /* given shards are loaded already */
+        shard_ds = calloc((size_t)n_shards, sizeof *shard_ds);
     if (!pids || !res || !shard_ds)
         goto out;
     if (!o->quiet)
@@ -718,6 +753,9 @@ static int run(const sim_opts *o) {
             av[a++] = (char *)o->client_extra[x];
         char cm[1200];
         snprintf(cm, sizeof cm, "%s/%s.jsonl", dir, name);
+        /* The client appends; this run's rows are counted from it (like its log, it is this
+         * run's file in a reused --work-dir). */
+        unlink(cm);
         av[a++] = "--metrics-json";
         av[a++] = cm;
         char dps[1200];
@@ -798,22 +836,34 @@ static int run(const sim_opts *o) {
     } else {
         cli_error(CMD, "%s", d.msg);
     }
-    fed->rows = pool->n_rows;
+    /* The rows the federated model was trained on: what the clients report, not the rows they
+     * hold (each keeps its --val-fraction share for validation). */
+    long fed_rows = 0;
+    for (int i = 0; i < n_shards; i++) {
+        char cm[PATH_MAX + 100];
+        snprintf(cm, sizeof cm, "%s/%s.jsonl", dir, names[i]);
+        fed_rows += client_train_rows(cm);
+    }
+    fed->rows = fed_rows > INT_MAX ? INT_MAX : (int)fed_rows;
     free(pred);
     fedc_model_destroy(&gm);
     snprintf(cen->name, sizeof cen->name, "centralised (union)");
-    if (!o->quiet)
-        printf("fedc sim: training the baselines (%d epochs each)\n", base.epochs);
+    if (!o->quiet && o->baselines >= 1)
+        printf("fedc sim: training the baselines, %s (%d epochs each)\n",
+               o->baselines >= 2 ? "centralised and each client on its own" : "centralised",
+               base.epochs);
     int keep = task == FEDC_TASK_BINARY;
-    if (o->baselines >= 1)
+    if (o->baselines >= 1) {
         train_and_score(cen, &arch, pool, test, &base, auto_pw, keep);
-    cen->rows = pool->n_rows;
+        cen->rows = pool->n_rows;
+    }
     for (int i = 0; i < n_shards && o->baselines >= 2; i++) {
         result *r = &res[2 + i];
         const char *base_name = strrchr(shards[i], '/');
         base_name = base_name ? base_name + 1 : shards[i];
         snprintf(r->name, sizeof r->name, "%.40s alone", given ? names[i] : base_name);
-        if (fedc_csv_load(&shard_ds[i], shards[i], all->label_name,
+        if (!shard_ds[i] &&
+            fedc_csv_load(&shard_ds[i], shards[i], all->label_name,
                           given ? (const char *const *)drop_list : NULL, given ? n_drop : 0, &d)) {
             cli_error(CMD, "%s", d.msg);
             continue;
@@ -845,23 +895,32 @@ static int run(const sim_opts *o) {
     for (int i = 0; i < n_shards + 2; i++)
         if (i == 0 || (i == 1 && o->baselines >= 1) || o->baselines >= 2)
             print_row(&res[i]);
+    if (fed->rows != pool->n_rows)
+        printf("\ntrain_rows: the rows each model was trained on. The clients hold %d rows and "
+               "trained on %d (each keeps --val-fraction %s of its rows for validation)%s\n",
+               pool->n_rows, fed->rows, o->val_fraction,
+               o->baselines >= 1 ? "; the baselines train on all of theirs" : "");
     if (task == FEDC_TASK_BINARY && fed->ok && cen->ok)
         printf("\nfederated - centralised ROC-AUC: %+.4f\n",
                fed->mt.bin.roc_auc - cen->mt.bin.roc_auc);
-    if (o->summary && write_summary(o->summary, task, test->n_rows, res, n_shards))
+    if (o->summary && write_summary(o->summary, task, test->n_rows, res, n_shards, o->baselines))
         goto out;
     if (o->report && task == FEDC_TASK_BINARY) {
         const char *rn[MAX_SIM_CLIENTS + 2];
         const float *rp[MAX_SIM_CLIENTS + 2];
         double pa[MAX_SIM_CLIENTS + 2], ar[MAX_SIM_CLIENTS + 2];
+        int n_rep = 0;
         for (int i = 0; i < n_shards + 2; i++) {
-            rn[i] = res[i].name;
-            rp[i] = res[i].pred;
-            pa[i] = res[i].ok ? res[i].mt.bin.pr_auc : NAN;
-            ar[i] = res[i].alert_recall;
+            if (i == 1 ? o->baselines < 1 : i > 1 && o->baselines < 2)
+                continue; /* not trained: no row for it */
+            rn[n_rep] = res[i].name;
+            rp[n_rep] = res[i].pred;
+            pa[n_rep] = res[i].ok ? res[i].mt.bin.pr_auc : NAN;
+            ar[n_rep] = res[i].alert_recall;
+            n_rep++;
         }
-        if (report_write(o->report, o->title ? o->title : "fedc federation", metrics_path,
-                         n_shards + 2, rn, rp, test->y, test->n_rows, pa, o->alert_budget, ar))
+        if (report_write(o->report, o->title ? o->title : "fedc federation", metrics_path, n_rep,
+                         rn, rp, test->y, test->n_rows, pa, o->alert_budget, ar))
             goto out;
     }
     rc = fed->ok && (cen->ok || o->baselines < 1) ? FEDC_EXIT_OK : FEDC_EXIT_FAIL;

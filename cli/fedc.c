@@ -13,10 +13,13 @@ static void usage(FILE *f) {
             "  eval    evaluate a saved model on a CSV file\n"
             "  split   partition a CSV file into per-client CSV files for federated simulations\n"
             "  keygen  create a participant's identity (NAME.key and NAME.key_secret)\n"
+            "  provision\n"
+            "          one startup kit per participant: its keys, rosters, config, start script\n"
             "  synth   generate card transactions for several banks (fraud scenarios, features)\n"
             "  demo    three banks train one fraud model: synth, keys, a federation, a report\n"
             "  report  the HTML report of a finished federation (metrics file, model, test data)\n"
             "  privacy the (epsilon, delta) of the sampled Gaussian mechanism (RDP accountant)\n"
+            "  health  ask a program's --metrics-listen probe (/healthz, /readyz): exit 0 on 200\n"
             "  sim     run a federation of local processes and compare it with centralised and\n"
             "          client-alone training\n"
             "  help    show this message (also --help, -h)\n"
@@ -42,6 +45,8 @@ int main(int argc, char **argv) {
         return cmd_sim(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)
         return cmd_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "provision") == 0)
+        return cmd_provision(argc - 1, argv + 1);
     if (strcmp(cmd, "synth") == 0)
         return cmd_synth(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0)
@@ -50,6 +55,8 @@ int main(int argc, char **argv) {
         return cmd_report(argc - 1, argv + 1);
     if (strcmp(cmd, "privacy") == 0)
         return cmd_privacy(argc - 1, argv + 1);
+    if (strcmp(cmd, "health") == 0)
+        return cmd_health(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return FEDC_EXIT_OK;

@@ -11,6 +11,7 @@
 #include "options.h"
 #include "client_args.h"
 #include "fedc/dp.h"
+#include "fedc/httpd.h"
 
 #define CMD "fedc-client"
 
@@ -22,8 +23,9 @@ static const fedc_prog_help g_help = {
     "restarts, and exits when the coordinator says the run is over. Its differential privacy\n"
     "options (--dp-clip, ...) are record-level DP-SGD on its own rows.",
     "Training settings (epochs, batch, learning rate, ...) come from the coordinator.\n"
-    "Exit status: 0 when the run is complete, 1 on a runtime failure, 2 on bad options, bad\n"
-    "data or data the federation refuses."};
+    "Signals: SIGTERM or SIGINT stops (saying goodbye), SIGHUP reads --peers again.\n"
+    "Exit status: 0 when the run is complete or when stopped by a signal, 1 on a runtime\n"
+    "failure, 2 on bad options, bad data, or data, a key or a name the federation refuses."};
 
 int fedc_client_args(client_args *args, int argc, char **argv) {
     memset(args, 0, sizeof *args);
@@ -67,6 +69,7 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
         c.target_epsilon = (float)V(TARGET_EPSILON).r;
     c.dp_state = V(DP_STATE).text;
     c.metrics_json = V(METRICS_JSON).text;
+    c.metrics_listen = V(METRICS_LISTEN).text;
     c.dp_delta = (float)V(DP_DELTA).r;
     c.dp_poisson = V(DP_SAMPLING).i == 0; /* poisson|shuffle */
     /* DP-SGD's own settings, refused without --dp-clip when given */
@@ -96,6 +99,15 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
         cli_error(CMD, "--augment cannot be combined with DP-SGD: added rows copy or blend real "
                        "ones, which breaks the per-record bound");
         return FEDC_EXIT_USAGE;
+    }
+    if (c.metrics_listen) {
+        struct sockaddr_storage sa;
+        socklen_t sl;
+        fedc_diag d;
+        if (fedc__http_parse(c.metrics_listen, &sa, &sl, &d)) {
+            cli_error(CMD, "--metrics-listen: %s", d.msg);
+            return FEDC_EXIT_USAGE;
+        }
     }
     if (!c.connect || !c.data || !c.label) {
         cli_error(CMD, "%s is required (see " CMD " --help)",
@@ -140,6 +152,7 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
         c.self = &args->self;
         c.coordinator = &args->coord;
         c.peers = args->peers;
+        c.peers_dir = peers_dir;
     } else if (key_path || coord_key_path || peers_dir) {
         cli_error(CMD, "--insecure contradicts %s",
                   key_path         ? "--key"

@@ -34,6 +34,7 @@
 struct fedc_client {
     const client_cfg *cfg;
     atomic_int stop;
+    atomic_int reload; /* fedc_client_reload: read peers_dir again */
 };
 
 #define CL_LOG_AT(fn, level)                                                                       \
@@ -160,9 +161,13 @@ static int on_welcome(cl *c, const fedc_msg *e) {
         return 0;
     }
     int same_run = c->have_run && memcmp(c->run_id, e->run_id, FEDC_RUN_ID_BYTES) == 0;
+    if (same_run && c->joined)
+        return 0; /* the answer to another Join queued while we waited: we never left */
     if (same_run) {
         c->joined = 1;
-        cl_logm(c, "rejoined the run at round %u", e->round);
+        /* The Welcome's round is the coordinator's current one, under way or next: not one we
+         * took part in. */
+        cl_logm(c, "rejoined the run (the coordinator is at round %u of %d)", e->round, c->rounds);
         return 0;
     }
     if (c->have_run)
@@ -290,7 +295,10 @@ static int handle(cl *c, const fedc_inbox *in) {
             cl_logm(c, "the coordinator says: %s", r);
             return 1;
         default:
-            cl_logm(c, "the coordinator says: %s; waiting for it to come back", r);
+            cl_logm(c,
+                    "the coordinator says: %s; waiting up to %.0f s (--coordinator-timeout) for it "
+                    "to come back",
+                    r, c->cfg->coordinator_timeout_s);
             c->joined = 0;
             return -1;
         }
@@ -381,12 +389,57 @@ fedc_err fedc_client_new(fedc_client **out, const client_cfg *cfg, fedc_diag *d)
     }
     p->cfg = cfg;
     atomic_init(&p->stop, 0);
+    atomic_init(&p->reload, 0);
     *out = p;
     return FEDC_OK;
 }
 
 void fedc_client_stop(fedc_client *p) {
     atomic_store(&p->stop, 1);
+}
+
+void fedc_client_reload(fedc_client *p) {
+    atomic_store(&p->reload, 1);
+}
+
+/* Reads the roster again (fedc_client_reload); kept in peers_next until no secure session is
+ * under way. A roster that cannot be read leaves the one in force. */
+static void reload_peers(cl *c) {
+    if (!c->cfg->self || !c->cfg->peers_dir) {
+        cl_logm(c, "reload requested: %s; nothing changed",
+                c->cfg->self ? "no roster directory to read again" : "--insecure has no roster");
+        return;
+    }
+    fedc_identity *ids = NULL;
+    int n = 0;
+    fedc_diag d;
+    if (fedc_key_load_dir(&ids, &n, c->cfg->peers_dir, &d)) {
+        cl_logm(c,
+                "reload of the roster failed, the %d key(s) loaded before stay in force: "
+                "--peers: %s",
+                c->peers_next ? c->n_peers_next : c->n_peers, d.msg);
+        return;
+    }
+    free(c->peers_next);
+    c->peers_next = ids;
+    c->n_peers_next = n;
+    cl_logm(c,
+            "reloaded the roster %s: %d key(s) (before: %d); in force from the next secure "
+            "session",
+            c->cfg->peers_dir, n, c->n_peers);
+}
+
+/* Puts a reloaded roster in force once no secure session uses the old one (each loop turn, and
+ * when a session opens: turns may hold one session's end and the next one's start). */
+void cl_apply_peers(cl *c) {
+    if (!c->peers_next || c->sa_on)
+        return;
+    free(c->own_peers);
+    c->own_peers = c->peers_next;
+    c->peers = c->own_peers;
+    c->n_peers = c->n_peers_next;
+    c->peers_next = NULL;
+    c->n_peers_next = 0;
 }
 
 void fedc_client_destroy(fedc_client **p) {
@@ -427,6 +480,9 @@ int fedc_client_run(fedc_client *p) {
     memset(c, 0, sizeof *c);
     c->cfg = cfg;
     c->stop = &p->stop;
+    c->reload = &p->reload;
+    c->peers = cfg->peers;
+    c->n_peers = cfg->n_peers;
     c->pipe_fd[0] = c->pipe_fd[1] = -1;
     fedc_fault_init(cfg->name);
     int code = 2;
@@ -467,6 +523,8 @@ int fedc_client_run(fedc_client *p) {
     }
     if (cfg->dp_clip > 0 && cfg->dp_state && cl_dp_state_load(c))
         goto out;
+    if (cl_http_start(c)) /* --metrics-listen cannot bind: exit 2, logged */
+        goto out;
     code = 1;
     if (pipe(c->pipe_fd) != 0 || fcntl(c->pipe_fd[0], F_SETFL, O_NONBLOCK) != 0) {
         cl_logm(c, "cannot create a pipe: %s", strerror(errno));
@@ -493,9 +551,14 @@ int fedc_client_run(fedc_client *p) {
     double no_handshake_since = fedc_clock_s();
     code = -1;
     while (code < 0 && !stopping(c)) {
+        if (atomic_exchange(c->reload, 0))
+            reload_peers(c);
+        cl_apply_peers(c);
         unsigned ready = 0;
         fedc_diag pd;
         fedc_err prc = fedc_net_wait(c->ep, c->pipe_fd[0], cfg->self != NULL, 50, &ready, &pd);
+        if (prc && stopping(c))
+            break; /* a signal to stop cut the wait short: the stop is the news, said below */
         int n = ready != 0;
         if (cfg->self) {
             fedc_net_events(c->ep, &ev);
@@ -539,14 +602,20 @@ int fedc_client_run(fedc_client *p) {
                 x.n_features = (uint32_t)c->desc.n_features;
             }
             fedc_err rc = fedc_net_recv(c->ep, &in, &x, 0, &d);
-            if (rc == FEDC_EEMPTY)
+            if (rc == FEDC_EEMPTY || (rc == FEDC_EIO && stopping(c)))
                 break;
-            if (rc == FEDC_OK)
+            if (rc == FEDC_OK) {
                 code = handle(c, &in);
-            else
+            } else if (rc == FEDC_EIO) {
+                cl_logm(c, "receive: %s", d.msg);
+            } else {
+                /* The coordinator is there, saying something we refuse: that is word from it. */
+                c->last_heard = fedc_clock_s();
                 cl_logm(c, "refused a message from the coordinator: %s", d.msg);
+            }
             fedc_inbox_release(&in);
         }
+        cl_http_publish(c);
         double t = fedc_clock_s();
         if (!c->joined && t - c->last_join > JOIN_RETRY_S)
             send_join(c);
@@ -568,24 +637,34 @@ int fedc_client_run(fedc_client *p) {
                         cfg->connect, ev.handshake_failed, cfg->coordinator_timeout_s);
                 code = 2;
             } else {
-                cl_logm(c, "no word from the coordinator at %s for %.0f s; giving up", cfg->connect,
-                        cfg->coordinator_timeout_s);
+                /* The silence measured, not the flag: the two differ when this process could not
+                 * look for longer (suspended, say). */
+                cl_logm(c,
+                        "no word from the coordinator at %s for %.0f s (--coordinator-timeout "
+                        "%g); giving up",
+                        cfg->connect, t - c->last_heard, cfg->coordinator_timeout_s);
                 code = 1;
             }
         }
     }
-    if (stopping(c)) {
-        cl_logm(c, "stopping on request");
+    if (code < 0 && stopping(c)) {
+        /* Asked to stop (SIGINT, SIGTERM, or the embedding program): not a failure. The
+         * coordinator hears that we leave, and a client started again later rejoins the run. */
+        cl_logm(c, "stopping: asked to (a signal or the embedding program); telling the "
+                   "coordinator we leave");
         fedc_msg m;
         cl_env_init(c, &m, FEDC_MSG_BYE, 0);
         m.bye.code = FEDC_BYE_LEAVING;
         m.bye.reason = "client stopped";
         (void)cl_send_msg(c, &m);
         fedc_net_set_linger(c->ep, 500);
-        code = 1;
+        code = 0;
     }
 out:
+    cl_http_stop(c);
     reset_run(c);
+    free(c->own_peers);
+    free(c->peers_next);
     fedc_client_model_destroy(&c->own_mlp);
     if (c->dp_live)
         fedc_dp_noise_wipe(&c->dp_rng);

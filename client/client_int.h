@@ -6,6 +6,7 @@
  *                   metrics line
  *   client_dp.c     record-level DP-SGD: the budget plan, the privacy spent, --dp-state
  *   client_sa.c     secure aggregation: the session's steps, refusing plain requests
+ *   client_http.c   --metrics-listen: Prometheus metrics and probes
  *   mlp_model.c     fedc's MLP on a CSV file as a fedc_client_model
  * Functions shared between the files start with cl_: libfedc bundles the client's objects with the
  * coordinator's, so an internal name must not repeat one of the coordinator's. */
@@ -50,7 +51,15 @@ typedef struct job {
 } job;
 
 typedef struct cl {
-    atomic_int *stop; /* the owner's stop flag (fedc_client_stop) */
+    atomic_int *stop;   /* the owner's stop flag (fedc_client_stop) */
+    atomic_int *reload; /* the owner's reload flag (fedc_client_reload) */
+    /* the roster round keys are checked against: cfg->peers until a reload of cfg->peers_dir
+     * replaces it with own_peers; a reload read during a secure session waits in peers_next
+     * until the session ends, so one session never sees two rosters */
+    const fedc_identity *peers;
+    int n_peers;
+    fedc_identity *own_peers, *peers_next;
+    int n_peers_next;
     const client_cfg *cfg;
     char send_error[FEDC_DIAG_MAX]; /* the last send failure logged (said once) */
     void *zctx;
@@ -109,13 +118,16 @@ typedef struct cl {
     /* record-level DP-SGD: the noise stream and the privacy spent so far */
     fedc_dp_noise dp_rng;
     int dp_live;
-    float dp_sigma;   /* the noise multiplier in use (derived once from the target) */
-    long dp_steps;    /* steps taken over all rounds, retried ones included */
-    double dp_q;      /* their sampling rate */
-    int dp_exhausted; /* the budget allows no more training */
+    float dp_sigma;     /* the noise multiplier in use (derived once from the target) */
+    long dp_steps;      /* steps taken over all rounds, retried ones included */
+    double dp_q;        /* their sampling rate */
+    int dp_exhausted;   /* the budget allows no more training */
+    struct cl_obs *obs; /* --metrics-listen's snapshot and listener (client_http.c), or NULL */
 } cl;
 
 /* client.c */
+/* A roster reloaded by fedc_client_reload goes in force (no-op while a session is under way). */
+void cl_apply_peers(cl *c);
 /* Log lines (fedc/log.h) at info, warning and error level, in the client's format and level. */
 void cl_logm(const cl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cl_logw(const cl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -149,6 +161,16 @@ int cl_dp_state_load(cl *c);
  * must not (refused and logged). */
 int cl_dp_plan(cl *c, uint32_t round, const fedc_hyper *hp);
 double cl_dp_spend(cl *c, const job *j);
+
+/* client_http.c: --metrics-listen (all do nothing without it) */
+/* Starts the listener; 0, or -1 after logging why (the address cannot be bound). */
+int cl_http_start(cl *c);
+/* Copies whether we are joined and our rows into the snapshot (every loop turn). */
+void cl_http_publish(cl *c);
+/* A local training finished and was sent for: its round, seconds and the DP-SGD epsilon spent so
+ * far (NaN without DP-SGD). */
+void cl_http_trained(cl *c, uint32_t round, double seconds, double epsilon);
+void cl_http_stop(cl *c);
 
 /* client_sa.c */
 /* Leaves the session, telling the coordinator why (refusal code, neighbour blamed). */

@@ -50,9 +50,9 @@ void cl_sa_abandon(cl *c, const char *why) {
 /* The roster lookup the protocol uses to check neighbours' signatures. */
 static const uint8_t *roster_key(void *ctx, const char *name) {
     const cl *c = ctx;
-    for (int i = 0; i < c->cfg->n_peers; i++)
-        if (strcmp(c->cfg->peers[i].name, name) == 0)
-            return c->cfg->peers[i].sign_pk;
+    for (int i = 0; i < c->n_peers; i++)
+        if (strcmp(c->peers[i].name, name) == 0)
+            return c->peers[i].sign_pk;
     return NULL;
 }
 
@@ -85,6 +85,7 @@ int cl_sa_open(cl *c, uint32_t round, int stage, const fedc_secagg_ins *si, size
     free(c->sa_vec);
     c->sa_vec = NULL;
     c->sa_on = 0;
+    cl_apply_peers(c); /* a reloaded roster checks this session's round keys */
     c->sa_ready = c->sa_collected = c->sa_sent = 0;
     if (fedc_sa_quant_make(&c->sa_q, si->max_clients, si->clip, &d)) {
         cl_logm(c, "round %u: %s", round, d.msg);

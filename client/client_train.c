@@ -203,6 +203,8 @@ void cl_on_training_done(cl *c) {
         eps = cl_dp_spend(c, j);
     if (!j->rc && c->cfg->metrics_json)
         append_metrics(c, j, eps);
+    if (!j->rc)
+        cl_http_trained(c, j->round, j->seconds, eps);
     if (j->rc) {
         char reason[FEDC_DIAG_MAX + 32];
         snprintf(reason, sizeof reason, "local training failed: %s", j->msg);

@@ -11,9 +11,14 @@
 /* The running client, for the signal handler (this program's only global). */
 static fedc_client *g_running;
 
+/* SIGINT, SIGTERM: stop (say Bye, exit 0). SIGHUP: read the --peers roster again (systemd's
+ * ExecReload sends it). */
 static void on_signal(int sig) {
-    (void)sig;
-    if (g_running)
+    if (!g_running)
+        return;
+    if (sig == SIGHUP)
+        fedc_client_reload(g_running);
+    else
         fedc_client_stop(g_running);
 }
 
@@ -29,6 +34,9 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* Before a client runs, a SIGHUP finds g_running NULL and is ignored instead of killing the
+     * process (its default). */
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     fedc_client *cl = NULL;
     fedc_diag d;

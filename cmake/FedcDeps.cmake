@@ -21,6 +21,9 @@ fedc_require_pc(SODIUM libsodium libsodium-dev)
 fedc_require_pc(CJSON libcjson libcjson-dev)
 # libinih reads the programs' --config INI files (core/prog options.c).
 fedc_require_pc(INIH inih libinih-dev)
+# libmicrohttpd serves --metrics-listen (Prometheus metrics, /healthz, /readyz, the status page)
+# on a thread of its own (core/obs/src/httpd.c).
+fedc_require_pc(MHD libmicrohttpd libmicrohttpd-dev)
 if(FEDC_BUILD_TESTS)
   fedc_require_pc(CMOCKA cmocka libcmocka-dev)
 endif()

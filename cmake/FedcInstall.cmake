@@ -1,11 +1,12 @@
 # The installable library and everything `cmake --install` puts in place besides the programs.
 #
 # libfedc.so (SONAME libfedc.so.<major>) and libfedc.a bundle the core layers, the coordinator and
-# the client: the objects of the static targets fedc_nn, fedc_fl, fedc_proto, fedc_net,
+# the client: the objects of the static targets fedc_nn, fedc_fl, fedc_proto, fedc_net, fedc_obs,
 # fedc_coordinator and fedc_client, compiled once (position-independent) and
-# used by the programs and tests exactly as before. libzmq, protobuf-c, libsodium, cJSON, libm and
-# OpenMP are PRIVATE: no installed header includes theirs. Installed: the libraries, the public headers
-# under include/fedc/, the CMake package (find_package(fedc) gives fedc::fedc, the shared library,
+# used by the programs and tests exactly as before. libzmq, protobuf-c, libsodium, cJSON,
+# libmicrohttpd (the coordinator's and client's --metrics-listen), libm and OpenMP are PRIVATE: no
+# installed header includes theirs. core/obs's headers are internal (not installed). Installed: the
+# libraries, the public headers under include/fedc/, the CMake package (find_package(fedc) gives fedc::fedc, the shared library,
 # and fedc::fedc_static) and the pkg-config file fedc.pc. Left out: fedc_prog (core/prog) and the programs'
 # flag parsing (fedc_coordinator_args, fedc_client_args), the wire header codec.h, which includes
 # the generated fedc.pb-c.h and so protobuf-c's headers (the typed messages of msg.h and the
@@ -15,7 +16,7 @@ include(CMakePackageConfigHelpers)
 include(CheckCCompilerFlag)
 find_package(Threads REQUIRED)
 
-set(FEDC_CORE_LIBS fedc_nn fedc_fl fedc_proto fedc_net fedc_coordinator fedc_client)
+set(FEDC_CORE_LIBS fedc_nn fedc_fl fedc_proto fedc_net fedc_obs fedc_coordinator fedc_client)
 set(FEDC_CORE_INCLUDE_DIRS ${PROJECT_SOURCE_DIR}/core/nn/include ${PROJECT_SOURCE_DIR}/core/fl/include
     ${PROJECT_SOURCE_DIR}/core/net/include ${PROJECT_SOURCE_DIR}/coordinator/include
     ${PROJECT_SOURCE_DIR}/client/include)
@@ -45,7 +46,7 @@ foreach(t fedc_lib fedc_lib_static)
   target_include_directories(${t} PUBLIC "$<BUILD_INTERFACE:${FEDC_CORE_INCLUDE_DIRS}>"
                                          $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_link_libraries(${t} PRIVATE PkgConfig::ZMQ PkgConfig::PROTOBUFC PkgConfig::SODIUM
-                                     PkgConfig::CJSON m Threads::Threads)
+                                     PkgConfig::CJSON PkgConfig::MHD m Threads::Threads)
   if(FEDC_OPENMP)
     target_link_libraries(${t} PRIVATE OpenMP::OpenMP_C)
   endif()

@@ -11,6 +11,7 @@
 #include "options.h"
 #include "coord_args.h"
 #include "fedc/dp.h"
+#include "fedc/httpd.h"
 #include "fedc/sa_proto.h"
 
 #define CMD "fedc-coordinator"
@@ -36,8 +37,10 @@ static const fedc_prog_help g_help = {
     "optimiser, evaluates the new model on the clients' validation data, checkpoints, and\n"
     "prints one line. Security (docs/security.md): CurveZMQ with --key and --allow, and\n"
     "secure aggregation, both on by default.",
-    "Exit status: 0 when all rounds ran, 1 on a runtime failure (gave up waiting, I/O),\n"
-    "2 on bad options or an unusable checkpoint."};
+    "Signals: SIGTERM or SIGINT stops (the clients are told to wait; --resume continues),\n"
+    "SIGHUP reads --allow again (removed keys are refused from the next round).\n"
+    "Exit status: 0 when all rounds ran or when stopped by a signal, 1 on a runtime failure\n"
+    "(gave up waiting, I/O), 2 on bad options or an unusable checkpoint."};
 
 /* --aggregator and its parameters against each other and secure aggregation. */
 static int check_aggregation(coord_cfg *c, const char *name, float beta, int f, int m, float bound,
@@ -255,6 +258,7 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     c.alert_budget = V(ALERT_BUDGET).r;
     c.model_out = V(MODEL_OUT).text;
     c.metrics_json = V(METRICS_JSON).text;
+    c.metrics_listen = V(METRICS_LISTEN).text;
     c.checkpoint_dir = V(CHECKPOINT_DIR).text;
     c.key_path = V(KEY).text;
     c.allow_dir = V(ALLOW).text;
@@ -303,6 +307,15 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     if (!c.bind) {
         cli_error(CMD, "--bind is required, e.g. --bind tcp://*:7070 (see " CMD " --help)");
         return FEDC_EXIT_USAGE;
+    }
+    if (c.metrics_listen) {
+        struct sockaddr_storage sa;
+        socklen_t sl;
+        fedc_diag d;
+        if (fedc__http_parse(c.metrics_listen, &sa, &sl, &d)) {
+            cli_error(CMD, "--metrics-listen: %s", d.msg);
+            return FEDC_EXIT_USAGE;
+        }
     }
     if (!c.insecure && (!c.key_path || !c.allow_dir)) {
         cli_error(CMD,

@@ -31,6 +31,7 @@
 struct fedc_coord {
     const coord_cfg *cfg;
     atomic_int stop;
+    atomic_int reload; /* fedc_coord_reload: read --allow again */
 };
 
 fedc_err fedc_coord_new(fedc_coord **out, const coord_cfg *cfg, fedc_diag *d) {
@@ -46,12 +47,17 @@ fedc_err fedc_coord_new(fedc_coord **out, const coord_cfg *cfg, fedc_diag *d) {
     }
     p->cfg = cfg;
     atomic_init(&p->stop, 0);
+    atomic_init(&p->reload, 0);
     *out = p;
     return FEDC_OK;
 }
 
 void fedc_coord_stop(fedc_coord *p) {
     atomic_store(&p->stop, 1);
+}
+
+void fedc_coord_reload(fedc_coord *p) {
+    atomic_store(&p->reload, 1);
 }
 
 void fedc_coord_destroy(fedc_coord **p) {
@@ -313,6 +319,8 @@ static int advance(coord *co) {
     case PH_WAIT: {
         if (co->round > (uint32_t)co->cfg->rounds)
             return 1;
+        /* Between rounds: a reloaded allow-list takes effect (its removed keys leave now). */
+        allow_apply(co);
         int need = need_to_start(co);
         co->bench_relaxed = 0;
         int alive = n_eligible(co), strict = alive;
@@ -384,11 +392,13 @@ static void hex(char *out, const uint8_t *b, size_t n) {
 }
 
 static void cleanup(coord *co) {
+    coord_http_stop(co);
     sa_stop(co);
     agg_free(co);
     drop_expect(co);
     fedc_key_wipe(&co->self);
     free(co->allow);
+    free(co->allow_next);
     for (int i = 0; i < co->n_cl; i++)
         free_stats(&co->cl[i]);
     free(co->cl);
@@ -412,6 +422,7 @@ static int coord_run(fedc_coord *p) {
     memset(co, 0, sizeof *co);
     co->cfg = cfg;
     co->stop = &p->stop;
+    co->reload = &p->reload;
     co->metrics_fd = -1;
     co->round = 1;
     co->pos_weight = 1.0f;
@@ -469,6 +480,8 @@ static int coord_run(fedc_coord *p) {
     code = 1;
     if (open_metrics(co, co->round - 1, ckpt_line))
         goto out;
+    if ((code = coord_http_start(co)) != 0)
+        goto out;
     if (co->round > (uint32_t)cfg->rounds) {
         logm("the checkpoint already holds all %d rounds", cfg->rounds);
         say_run_complete(co);
@@ -486,9 +499,12 @@ static int coord_run(fedc_coord *p) {
         fflush(stderr);
         co->ph = PH_WAIT;
         co->wait_since = co->wait_logged = fedc_clock_s();
+        coord_http_publish(co, 1);
         long timeout = 0;
         int over = 0;
         while (!coord_stopping(co) && !over) {
+            if (atomic_exchange(co->reload, 0))
+                allow_reload(co);
             unsigned ready = 0;
             fedc_diag pd;
             if (fedc_net_wait(co->ep, -1, 0, timeout, &ready, &pd)) {
@@ -538,9 +554,11 @@ static int coord_run(fedc_coord *p) {
                 over = advance(co);
                 moved = !progress_same(before, progress_now(co));
             }
+            coord_http_publish(co, 0);
             double t = fedc_clock_s();
             timeout = moved ? 0 : poll_ms(next_due(co, t), t);
         }
+        coord_http_closing(co);
         if (co->exit_code) {
             code = co->exit_code; /* the reason is logged */
             for (int i = 0; i < co->n_cl; i++)
@@ -550,11 +568,23 @@ static int coord_run(fedc_coord *p) {
             goto linger;
         }
         if (coord_stopping(co)) {
-            logm("stopping on signal after round %u", co->round - 1);
+            /* Every finished round is in the checkpoint already (written when it finished); the
+             * one in progress is run again by --resume. Clients are told to wait for us. */
+            if (cfg->checkpoint_dir)
+                logm("stopping on request after round %u of %d: the checkpoint in %s holds it; "
+                     "start again with --resume to continue the run",
+                     co->round - 1, cfg->rounds, cfg->checkpoint_dir);
+            else
+                logm("stopping on request after round %u of %d; without --checkpoint-dir the "
+                     "run cannot be resumed",
+                     co->round - 1, cfg->rounds);
             for (int i = 0; i < co->n_cl; i++)
                 if (co->cl[i].alive && !co->cl[i].gone)
-                    send_bye(co, &co->cl[i], FEDC_BYE_LEAVING, "shutting down");
-            code = 1;
+                    send_bye(co, &co->cl[i], FEDC_BYE_LEAVING,
+                             cfg->checkpoint_dir ? "the coordinator is stopping; it can resume "
+                                                   "the run, wait for it"
+                                                 : "the coordinator is stopping");
+            code = 0;
             goto linger;
         }
         if (co->budget_stop && co->round == 1) {

@@ -7,7 +7,8 @@
  *   metrics.c    the round's metrics line and the metrics file
  *   resume.c     the checkpoint of each round and --resume
  *   secure.c     the coordinator's side of a secure sum
- *   aggregate.c  the aggregation rules, bounds checks and client-level DP */
+ *   aggregate.c  the aggregation rules, bounds checks and client-level DP
+ *   http.c       --metrics-listen: Prometheus metrics, probes, the status page */
 #ifndef FEDC_COORD_INT_H
 #define FEDC_COORD_INT_H
 
@@ -29,6 +30,8 @@
 #define MAX_SLEEP_S 1.0
 /* (peer, kind of line) pairs the log limiter tracks (log.c). */
 #define PEER_LOG_MAX 64
+/* Connections of revoked clients remembered (reload.c). */
+#define REVOKED_MAX 64
 
 struct client;
 
@@ -64,6 +67,8 @@ typedef struct client {
     int alive;
     double last_seen;
     int gone; /* said Bye */
+    /* its key left the allow-list in a reload (reload.c): refused when the round ends */
+    int revoked;
     /* round 0 */
     int stats_req, stats_done;
     uint64_t st_rows;
@@ -104,7 +109,8 @@ typedef struct peer_log {
 
 typedef struct coord {
     const coord_cfg *cfg;
-    atomic_int *stop; /* the owner's stop flag (fedc_coord_stop) */
+    atomic_int *stop;   /* the owner's stop flag (fedc_coord_stop) */
+    atomic_int *reload; /* the owner's reload flag (fedc_coord_reload) */
     void *zctx;
     fedc_endpoint *ep;
     uint8_t run_id[FEDC_RUN_ID_BYTES];
@@ -137,7 +143,8 @@ typedef struct coord {
     fedc_blob *wblob;
     uint8_t *env;
     size_t env_len;
-    uint64_t bytes_in, bytes_out;
+    uint64_t bytes_in, bytes_out;           /* this round's */
+    uint64_t bytes_in_done, bytes_out_done; /* the earlier rounds' of this process (http.c) */
     int selected, answered, eval_sent, eval_answered;
     double max_fit_seconds;
     double fit_done_at;
@@ -152,6 +159,13 @@ typedef struct coord {
     fedc_identity self;
     fedc_identity *allow;
     int n_allow;
+    /* a reloaded allow-list, applied at the next round boundary (reload.c) */
+    fedc_identity *allow_next;
+    int n_allow_next;
+    /* connections of clients refused after their key left the list: refused again if they
+     * try to join (a ring of the latest) */
+    fedc_peer revoked_peer[REVOKED_MAX];
+    int n_revoked;
     /* secure aggregation */
     double total_rows; /* training rows summed in round 0: FedAvg weights are rows / this */
     double sa_loss;    /* the round's weighted mean training loss, from the secure sum */
@@ -181,9 +195,10 @@ typedef struct coord {
     double chk_bound;      /* the limit it was checked against */
     int chk_weights;       /* 1: weights and example counts add up; 0: they do not; -1: unchecked */
     double plain_examples; /* plain path: the example counts of the updates added this round */
-    int exit_code;     /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
-    peer_log *plog;    /* (PEER_LOG_MAX) */
-    double plog_flush; /* when the suppressed lines were last summarised */
+    int exit_code; /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
+    struct coord_obs *obs; /* --metrics-listen's snapshot and listener (http.c), or NULL */
+    peer_log *plog;        /* (PEER_LOG_MAX) */
+    double plog_flush;     /* when the suppressed lines were last summarised */
 } coord;
 
 /* log.c */
@@ -214,6 +229,17 @@ void refused_answer(coord *co, client *c);
 long poll_ms(double due, double t);
 /* Binds the endpoint (CurveZMQ with the allow-list, or plain TCP with --insecure); -1 with d. */
 int open_endpoint(coord *co, fedc_diag *d);
+
+/* reload.c: the allow-list read again without a restart (fedc_coord_reload) */
+/* Reads --allow again: on success the ZAP list is swapped now and the new list waits for the
+ * next round boundary in allow_next, the clients whose key left marked revoked; on failure
+ * nothing changes. Logged either way. */
+void allow_reload(coord *co);
+/* At a round boundary (advance, PH_WAIT): the reloaded list replaces co->allow and the revoked
+ * clients are told Bye (refused) and forgotten. No-op without a pending list. */
+void allow_apply(coord *co);
+/* 1 when a Join comes from the connection of a client refused after a reload. */
+int allow_revoked_peer(const coord *co, const fedc_peer *p);
 
 /* registry.c: client slots, joins, sending */
 /* A message of this run (kind, run id, round); the body is the caller's to fill. */
@@ -289,6 +315,22 @@ int awaiting_resumed(coord *co);
  * checkpoint's metrics line in *ckpt_line (the caller frees it). */
 int restore_checkpoint(coord *co, char **ckpt_line);
 void say_run_complete(coord *co);
+
+/* http.c: --metrics-listen (all do nothing without it) */
+/* Starts the listener (after open_metrics: the page starts with the file's rounds); 0, or an exit
+ * code after logging why (2: the address cannot be bound). */
+int coord_http_start(coord *co);
+/* Copies what the endpoints show into the snapshot: every loop turn, at most every quarter second
+ * unless the phase or round moved or now is set. */
+void coord_http_publish(coord *co, int now);
+/* A round ended with its metrics line (NULL when it could not be built): completed (secs: its
+ * duration) or abandoned. */
+void coord_http_round(coord *co, const char *line, double secs, int completed);
+/* An attempt of a round failed: retried, or given up (retried = 0). */
+void coord_http_failed(coord *co, int retried);
+/* The loop is over: /readyz answers 503 from now on. */
+void coord_http_closing(coord *co);
+void coord_http_stop(coord *co);
 
 /* secure.c */
 /* The secure-aggregation settings an instruction carries (StatsRequest, FitIns, EvaluateIns). */

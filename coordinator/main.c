@@ -11,9 +11,14 @@
 /* The running coordinator, for the signal handler (this program's only global). */
 static fedc_coord *g_running;
 
+/* SIGINT, SIGTERM: stop (exit 0; the checkpoint holds the rounds done). SIGHUP: read the
+ * --allow directory again (systemd's ExecReload sends it). */
 static void on_signal(int sig) {
-    (void)sig;
-    if (g_running)
+    if (!g_running)
+        return;
+    if (sig == SIGHUP)
+        fedc_coord_reload(g_running);
+    else
         fedc_coord_stop(g_running);
 }
 
@@ -27,6 +32,9 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* Before a coordinator runs, a SIGHUP finds g_running NULL and is ignored instead of killing
+     * the process (its default). */
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     fedc_coord *co = NULL;
     fedc_diag d;

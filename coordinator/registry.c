@@ -454,6 +454,15 @@ static int model_differs(const coord *co, const fedc_join *j, char *why, size_t 
     return 0;
 }
 
+/* Whether client c's connection is closed: a heartbeat to it cannot be routed (ZeroMQ drops the
+ * routing id of a closed connection). A heartbeat is harmless to a client that is there. */
+static int connection_gone(coord *co, client *c) {
+    fedc_msg m;
+    env_init(co, &m, FEDC_MSG_HEARTBEAT, co->round);
+    fedc_diag d;
+    return fedc_net_send_msg(co->ep, &c->peer, &m, NULL, &d) != FEDC_OK;
+}
+
 /* A Join from `from`. name: the ZAP user id with CurveZMQ (the name bound to the client's key),
  * else the name the client gives. */
 void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *name) {
@@ -499,18 +508,44 @@ void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *na
         fedc_net_send_bye(co->ep, from, co->run_id, e->round, FEDC_BYE_REFUSED, reason);
         return;
     }
+    if (allow_revoked_peer(co, from)) {
+        /* The old connection of a client whose key left the allow-list (reload.c). */
+        logp(co, from, name, "refused a join from %s: its key was removed from the allow-list",
+             name);
+        fedc_net_send_bye(co->ep, from, co->run_id, e->round, FEDC_BYE_REFUSED,
+                          "refused: your key was removed from the coordinator's allow-list");
+        return;
+    }
     client *c = find_peer(co, from);
     client *same = find_name(co, name);
     if (same && same != c) {
-        /* Two live connections with one identity: the newer one is refused until the older
-         * one falls silent (with CurveZMQ the name is the key's, so this is the same key). */
-        double live = co->secure ? co->cfg->heartbeat_timeout_s : 1.0;
-        if (same->alive && !same->gone && fedc_clock_s() - same->last_seen < live) {
+        /* Two live connections with one identity. With CurveZMQ the name is the key's, so this
+         * is the same key: the newer one is refused until the older one falls silent. */
+        double live = co->cfg->heartbeat_timeout_s;
+        int is_live = same->alive && !same->gone && fedc_clock_s() - same->last_seen < live;
+        if (is_live && co->secure) {
             char reason[160];
             snprintf(reason, sizeof reason,
                      "the name '%s' is in use by a live client; retry later or pick another name",
                      name);
             reply_error(co, from, e->round, FEDC_EINVAL, reason);
+            return;
+        }
+        /* With --insecure the name is only what the client says (by default its host name),
+         * so two processes may claim one. A restart shows as a closed old connection (ZeroMQ
+         * forgets its routing id at once): take over then. An old connection that is still up
+         * and heard from is another client: refuse the newcomer for good, naming the flag,
+         * rather than let the two evict each other round after round. */
+        if (is_live && !connection_gone(co, same)) {
+            char reason[300];
+            snprintf(reason, sizeof reason,
+                     "refused: the name '%s' is taken by another client connected now; with "
+                     "--insecure every client needs its own --name (the default is the host "
+                     "name)",
+                     name);
+            logp(co, from, name, "refused a second client calling itself '%s': %s", name,
+                 "that name is connected already (--insecure: names are not keys)");
+            fedc_net_send_bye(co->ep, from, co->run_id, e->round, FEDC_BYE_REFUSED, reason);
             return;
         }
         /* The same participant on a new connection (it restarted, or we did): take over. */
@@ -519,6 +554,7 @@ void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *na
         c = same;
         c->peer = *from;
         c->gone = 0;
+        c->revoked = 0; /* a new connection passed the allow-list in force */
         logm("%s reconnected", c->name);
     }
     if (!c) {

@@ -191,6 +191,8 @@ void start_round(coord *co) {
     agg_round_start(co);
     fedc_accum_reset(co->acc);
     co->round_t0 = fedc_clock_s();
+    co->bytes_in_done += co->bytes_in;
+    co->bytes_out_done += co->bytes_out;
     co->bytes_in = co->bytes_out = 0;
     co->selected = co->answered = 0;
     co->max_fit_seconds = 0;
@@ -370,6 +372,8 @@ static int finish_round(coord *co) {
     }
     fedc_fault_point("checkpoint", co->round);
     int arc = append_metrics(co, line);
+    if (!arc)
+        coord_http_round(co, line, secs, 1);
     cJSON_free(line);
     if (arc)
         return -1;
@@ -388,6 +392,7 @@ static int finish_round(coord *co) {
 /* A round that cannot count: try it again, up to --max-retries times. */
 static void retry_round(coord *co) {
     co->retries++;
+    coord_http_failed(co, co->retries <= co->cfg->max_retries);
     if (co->retries > co->cfg->max_retries) {
         logm("round %u failed %d times; giving up", co->round, co->retries);
         co->ph = PH_DONE;
@@ -409,6 +414,7 @@ static void abandon_round(coord *co) {
     char *line = metrics_abandoned_line(co);
     if (line && append_metrics(co, line))
         logm("cannot append to the metrics file");
+    coord_http_round(co, line, 0, 0);
     cJSON_free(line);
     co->retries = 0;
     co->sa_attempt_skip = 0;

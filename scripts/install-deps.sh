@@ -3,19 +3,31 @@
 # Idempotent and quick when everything is present: checks with dpkg-query and runs apt-get
 # (update, install) only when something is missing.
 #   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh --test     also promtool (Debian's prometheus package) and
+#                                      systemd-analyze, which only the tests run (make test
+#                                      installs them this way)
 #   scripts/install-deps.sh --bench    also python3-torch and OpenBLAS for bench/ comparisons
 set -euo pipefail
 
 # clang and its runtime libraries (libFuzzer, ASan, UBSan) build the fuzz tests (tests/fuzz); 14 is
 # Debian 12's clang. libcjson-dev: cJSON writes the JSON-lines metrics files (core/fl jsonl.c).
 # libinih-dev: libinih reads the programs' --config INI files (core/prog options.c).
+# libmicrohttpd-dev: libmicrohttpd serves --metrics-listen (metrics, probes, status page; core/obs).
 packages=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-          libsodium-dev libcjson-dev libinih-dev libcmocka-dev clang-format clang
+          libsodium-dev libcjson-dev libinih-dev libmicrohttpd-dev libcmocka-dev clang-format clang
           libclang-rt-14-dev)
+# prometheus: its promtool validates the metrics exposition in tests/fl/test_http.c. About 96 MB
+# installed (the whole Prometheus server comes with it), so only with --test.
+# systemd: its systemd-analyze checks the units of deploy/systemd (test_systemd_units); priority
+# "important", so a full Debian has it, but minimal images (debootstrap minbase, the Docker
+# debian images) do not.
+test_only=(prometheus systemd)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0-pthread)
+elif [[ "${1:-}" == "--test" ]]; then
+  packages+=("${test_only[@]}")
 elif [[ $# -gt 0 ]]; then
-  echo "usage: $0 [--bench]" >&2
+  echo "usage: $0 [--test | --bench]" >&2
   exit 2
 fi
 
@@ -59,3 +71,11 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 echo "install-deps: installed ${missing[*]}"
+# Debian enables and starts the Prometheus server when the package is installed on a systemd
+# host; the tests only want promtool, so a server this script brought is stopped and disabled.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [[ -d /run/systemd/system ]] &&
+   command -v systemctl >/dev/null 2>&1; then
+  "${sudo[@]}" systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  echo "install-deps: the prometheus package's server (prometheus.service) was stopped and" \
+       "disabled: fedc's tests use its promtool only"
+fi

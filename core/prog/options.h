@@ -349,6 +349,10 @@ typedef enum fedc_opt_section {
       "metrics as one JSON object instead (the file replaced)") \
     X(METRICS, "metrics", FEDC_OT_PATH, 0, 0, NULL, NULL, REP, FEDC_SEC_DATA, "FILE.jsonl", \
       "the coordinator's per-round metrics (required; what it wrote with --metrics-json)") \
+    X(METRICS_LISTEN, "metrics-listen", FEDC_OT_STR, 0, 0, NULL, NULL, CO | CL, FEDC_SEC_OUT, \
+      "ADDR:PORT", "serve over HTTP: Prometheus metrics (/metrics), /healthz, /readyz and, on " \
+      "the coordinator, a live status page (/); ADDR left out (:9100): 127.0.0.1; port 0: any " \
+      "free port (logged); unset: off") \
     X(CHECKPOINT_DIR, "checkpoint-dir", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_OUT, "DIR", \
       "checkpoint after every round (atomic)") \
     X(RESUME, "resume", FEDC_OT_FLAG, 0, 0, NULL, "false", CO, FEDC_SEC_OUT, NULL, \
@@ -394,8 +398,8 @@ typedef enum fedc_opt_section {
     /* NULL: no default, the program derives the value or requires it. */ \
     /* demo writes into a directory of its own unless told otherwise */ \
     X(DEMO, OUT, "demo-out") \
-    /* fedc train holds out a test part too: 15% + 15% keeps 70% of one file for training */ \
-    X(TRAIN, VAL_FRACTION, "0.15") \
+    /* fedc train holds out a test part of one file too; 15% with --val-fraction's 20% keeps */ \
+    /* 65% for training (sim's 20% test share is held out of a whole federation's data) */ \
     X(TRAIN, TEST_FRACTION, "0.15") \
     /* fedc train picks its threshold at the budget only when asked (else --threshold) */ \
     X(TRAIN, ALERT_BUDGET, NULL) \

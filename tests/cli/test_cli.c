@@ -618,7 +618,7 @@ static void test_operating_threshold(void **state) {
     fedc_run(&r, NULL, "train", "--data", GERMAN, "--label", "bad", "--epochs", "5",
              "--alert-budget", "0.05", "--quiet", "--metrics-json", json, NULL);
     expect_status(&r, 0);
-    assert_non_null(strstr(r.out, "chosen on the 150 validation rows for the alert budget 0.05"));
+    assert_non_null(strstr(r.out, "chosen on the 200 validation rows for the alert budget 0.05"));
     proc_result_release(&r);
     char *j = read_json(json);
     double recall = -1, precision = -1, thr = -1;
@@ -703,7 +703,8 @@ static double privacy_epsilon(const char *q, const char *sigma, const char *step
 }
 
 /* fedc train --dp-clip: the run reports the privacy spent, which is what `fedc privacy` says for
- * the same q, sigma and steps (T = epochs x ceil(700 / 64) training rows per batch, q = 64 / 700);
+ * the same q, sigma and steps (T = epochs x ceil(650 / 64) training rows per batch, q = 64 / 650:
+ * 1000 rows less the 15% test and --val-fraction's default 20% validation shares);
  * --target-epsilon picks a sigma that spends at most the target; the JSON carries the figures. */
 static void test_dp_sgd(void **state) {
     char *json = tpath(state, "dp.json");
@@ -719,7 +720,7 @@ static void test_dp_sgd(void **state) {
     assert_true(dp_line(r.out, &eps, &delta, steps, q, sigma));
     proc_result_release(&r);
     assert_string_equal(steps, "44");
-    assert_true(fabs(atof(q) - 64.0 / 700.0) < 1e-6);
+    assert_true(fabs(atof(q) - 64.0 / 650.0) < 1e-6);
     assert_string_equal(sigma, "1.1");
     assert_true(delta == 1e-5);
     assert_true(eps > 0.1 && eps < 100.0);

@@ -1,4 +1,6 @@
-/* fedc demo, driven as a user would (small sizes): it runs twice in the same directory, and the
+/* fedc demo, driven as a user would (small sizes): it runs three times in the same directory (the
+ * second reuses the banks' data, the third, with other --days, makes it again; no pooled copy of
+ * the data is written), and the
  * report is a self-contained HTML page with one PR-AUC point per round, one precision-recall
  * curve for the federated model and one for each bank alone, one participation row per round,
  * nothing loaded from the network; the final table is also JSON for machines.
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -31,8 +34,15 @@ static void test_demo_report(void **state) {
     char *out = proc_path(dir, "demo-out");
     const char *argv[] = {g_fedc,   "demo", "--out",    out, "--customers", "300",
                           "--days", "40",   "--rounds", "3", NULL};
+    assert_string_equal(argv[7], "40");
     const char *env[] = {"OMP_NUM_THREADS=1", NULL};
-    for (int run = 0; run < 2; run++) { /* a second run reuses the directory */
+    char *bank_a = proc_path(out, "data/bank-a.csv");
+    struct stat st0 = {0};
+    /* A second run reuses the directory and the banks' data fedc synth made for the same
+     * settings; a third with other --days makes it again. */
+    for (int run = 0; run < 3; run++) {
+        if (run == 2)
+            argv[7] = "41";
         proc_result r;
         assert_int_equal(proc_run(&r, argv, env, 300), 0);
         if (r.status != 0)
@@ -40,8 +50,24 @@ static void test_demo_report(void **state) {
         assert_int_equal(r.status, 0);
         assert_non_null(strstr(r.out, "round   3/3"));
         assert_non_null(strstr(r.out, "recall@0.5%"));
+        int reused = strstr(r.out, "reusing") != NULL;
+        if (reused != (run == 1))
+            fail_msg("run %d: the data was %sreused:\n%s", run, reused ? "" : "not ", r.out);
+        struct stat st;
+        assert_int_equal(stat(bank_a, &st), 0);
+        if (run == 0)
+            st0 = st;
+        else if (run == 1) /* the same file, not written again */
+            assert_true(st.st_ino == st0.st_ino && st.st_mtime == st0.st_mtime &&
+                        st.st_size == st0.st_size);
         proc_result_release(&r);
     }
+    argv[7] = "40";
+    free(bank_a);
+    /* No second copy of the banks' data: the pooled rows stay in memory. */
+    char *pool = proc_path(out, "federation/pool.csv");
+    assert_false(proc_exists(pool));
+    free(pool);
     char *rp = proc_path(out, "report.html"), *sp = proc_path(out, "summary.json");
     char *html = proc_read_file(rp, NULL), *js = proc_read_file(sp, NULL);
     assert_non_null(html);

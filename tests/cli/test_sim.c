@@ -69,7 +69,30 @@ static void test_german_federation(void **state) {
     /* 200 test rows; both models must have learnt something real. */
     assert_true(fed > 0.65 && fed <= 1.0);
     assert_true(cen > 0.65 && cen <= 1.0);
-    assert_true(simrun_json_num(js, "federated", "rows") == 800.0);
+    /* The table counts the rows each model trained on: the clients hold the 800 non-test rows
+     * but each keeps --val-fraction (0.2) of its own for validation, so the federated model
+     * trained on what the clients report in their metrics files, fewer than 800; the
+     * centralised baseline trains on all 800. */
+    double trained = 0;
+    for (int c = 1; c <= 3; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "client-%d.jsonl", c);
+        char *cp = proc_path(work, name), *lines = proc_read_file(cp, NULL);
+        assert_non_null(lines);
+        char *last = simrun_nth_line(lines, simrun_count(lines, "\n") - 1);
+        assert_non_null(last);
+        trained += simrun_line_num(last, "train_rows");
+        free(last);
+        free(lines);
+        free(cp);
+    }
+    assert_true(trained > 600 && trained < 800);
+    assert_true(simrun_json_num(js, "federated", "rows") == trained);
+    assert_true(simrun_json_num(js, "centralised", "rows") == 800.0);
+    char row[64]; /* the table's row as print_row writes it */
+    snprintf(row, sizeof row, "  %-24s %9d   ", "federated (3 clients)", (int)trained);
+    assert_non_null(strstr(r.out, row));
+    assert_non_null(strstr(r.out, "The clients hold 800 rows and trained on"));
     /* The client files and the model are kept in --work-dir. */
     char *shard = proc_path(work, "shards/client-1.csv"), *model = proc_path(work, "global.fedc");
     assert_true(proc_exists(shard));
@@ -87,6 +110,40 @@ static void test_german_federation(void **state) {
     free(summary);
     free(rounds);
     free(work);
+    free(dir);
+}
+
+/* --baselines none trains no baseline: nothing printed says it does, and neither the table nor
+ * the summary has a row for one. */
+static void test_baselines_none(void **state) {
+    (void)state;
+    char *dir = proc_mkdtemp("fedc-test-sim-none");
+    assert_non_null(dir);
+    char *summary = proc_path(dir, "summary.json");
+    const char *argv[] = {g_fedc,        "sim",  "--data",         GERMAN,  "--label",  "bad",
+                          "--clients",   "3",    "--rounds",       "2",     "--layers", "8",
+                          "--baselines", "none", "--summary-json", summary, NULL};
+    const char *env[] = {"OMP_NUM_THREADS=1", NULL};
+    proc_result r;
+    assert_int_equal(proc_run(&r, argv, env, 120), 0);
+    if (r.status != 0)
+        fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(simrun_count(r.out, "round "), 2);
+    assert_non_null(strstr(r.out, "federated (3 clients)"));
+    const char *absent[] = {"baseline", "centralised", " alone"};
+    for (int i = 0; i < 3; i++)
+        if (strstr(r.out, absent[i]) || strstr(r.err, absent[i]))
+            fail_msg("--baselines none, yet the output says '%s':\n%s%s", absent[i], r.out, r.err);
+    char *js = proc_read_file(summary, NULL);
+    assert_non_null(js);
+    assert_null(strstr(js, "\"centralised\""));
+    assert_null(strstr(js, "\"clients\""));
+    assert_true(simrun_json_num(js, "federated", "rows") < 800.0);
+    free(js);
+    proc_result_release(&r);
+    proc_rmtree(dir);
+    free(summary);
     free(dir);
 }
 
@@ -240,6 +297,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_german_federation),
+        cmocka_unit_test(test_baselines_none),
         cmocka_unit_test(test_bad_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -132,6 +132,17 @@ wait_rounds() { # N TIMEOUT: until N metrics lines exist
 }
 part() { sed -n "${1}p" "$DEPLOY_OUT/rounds.jsonl" | sed -n 's/.*"participants":\([0-9]*\).*/\1/p'; }
 wait_rounds 1 120
+# The compose health checks ask --metrics-listen's /healthz with `fedc health`.
+for c in "$coord" "$bank_b"; do
+    end=$((SECONDS + 30))
+    until [[ $(docker inspect -f '{{.State.Health.Status}}' "$c") == healthy ]]; do
+        (( SECONDS < end )) || fail "container $c is '$(docker inspect -f '{{.State.Health.Status}}' "$c")'," \
+            "expected healthy (fedc health /healthz)"
+        sleep 1
+    done
+done
+docker exec "$coord" fedc health http://127.0.0.1:9100/readyz > /dev/null \
+    || fail "the coordinator's /readyz does not answer 200 while rounds run"
 # An unlisted key: refused at the handshake, the client says so and exits non-zero.
 set +e
 timeout 120 docker run --rm --network "${project}_bank-a-net" -v "${project}_keys:/keys:ro" \

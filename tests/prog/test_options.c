@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "fedc/coord.h"
 #include "options.h"
 #include "proc.h"
 
@@ -317,7 +318,7 @@ static void test_precedence(void **state) {
     expect_line(r.out, "name", "elsewhere", file_src);
     proc_result_release(&r);
 
-    /* a fedc command: its own section, its own default (train's --val-fraction), the shared
+    /* a fedc command: its own section, its own default (train's --test-fraction), the shared
      * variables (FEDC_SEED means the same to every program) */
     assert_int_equal(proc_write_file(ini, "[coordinator]\nepochs-are-not-here = 1\n[train]\n"
                                           "epochs = 3\nlr = 0.5\n[eval]\nthreshold = 0.9\n"),
@@ -335,7 +336,8 @@ static void test_precedence(void **state) {
     expect_line(r.out, "epochs", "3", file_src);
     expect_line(r.out, "lr", "0.01", "flag");
     expect_line(r.out, "seed", "9", "env FEDC_SEED");
-    expect_line(r.out, "val-fraction", "0.15", "default");
+    expect_line(r.out, "test-fraction", "0.15", "default");
+    expect_line(r.out, "val-fraction", "0.2", "default");
     expect_line(r.out, "threshold", "0.5", "default");
     assert_non_null(strstr(r.out, "\n; alert-budget (unset)"));
     assert_null(strstr(r.out, "\nrounds ="));
@@ -536,6 +538,45 @@ static void test_version(void **state) {
     }
 }
 
+/* --val-fraction has one default everywhere: the table's. The programs' --help say it (fedc train
+ * from the table too now), and so does fedc_coord_defaults, the
+ * coordinator's defaults for embedders. */
+static void test_val_fraction_one_default(void **state) {
+    (void)state;
+    const char *def = fedc_opt_table[FEDC_O_VAL_FRACTION].def;
+    assert_non_null(def);
+    coord_cfg c;
+    fedc_coord_defaults(&c);
+    assert_true(c.val_fraction == strtof(def, NULL));
+    const char *const *progs[] = {(const char *[]){g_coord, "--help", NULL},
+                                  (const char *[]){g_fedc, "sim", "--help", NULL},
+                                  (const char *[]){g_fedc, "train", "--help", NULL}};
+    char want[64];
+    snprintf(want, sizeof want, "default %s", def);
+    for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
+        proc_result r;
+        assert_int_equal(proc_run(&r, progs[i], NULL, 30), 0);
+        assert_int_equal(r.status, 0);
+        /* the option's entry: from its flag to the next option's */
+        const char *p = strstr(r.out, "  --val-fraction ");
+        if (!p) {
+            fail_msg("%s %s: no --val-fraction in --help", progs[i][0], progs[i][1]);
+            return; /* fail_msg does not return; said for the compiler */
+        }
+        const char *e = strstr(p + 3, "\n  -");
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char *entry = strndup(p, len);
+        assert_non_null(entry);
+        const char *d = strstr(entry, want);
+        /* the whole number: "default 0.2" must not match "default 0.25" */
+        if (!d || isdigit((unsigned char)d[strlen(want)]))
+            fail_msg("%s %s: --val-fraction's entry does not say '%s':\n%s", progs[i][0],
+                     progs[i][1], want, entry);
+        free(entry);
+        proc_result_release(&r);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s FEDC-COORDINATOR FEDC-CLIENT FEDC\n", argv[0]);
@@ -544,9 +585,12 @@ int main(int argc, char **argv) {
     g_coord = argv[1];
     g_client = argv[2];
     g_fedc = argv[3];
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table_well_formed),   cmocka_unit_test(test_help_from_table),
-        cmocka_unit_test(test_precedence),          cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_env_and_flag_errors), cmocka_unit_test(test_version)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table_well_formed),
+                                       cmocka_unit_test(test_help_from_table),
+                                       cmocka_unit_test(test_precedence),
+                                       cmocka_unit_test(test_config_errors),
+                                       cmocka_unit_test(test_env_and_flag_errors),
+                                       cmocka_unit_test(test_version),
+                                       cmocka_unit_test(test_val_fraction_one_default)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

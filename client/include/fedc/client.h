@@ -44,9 +44,10 @@ typedef struct client_cfg {
     const fedc_identity *coordinator; /* the coordinator's public key (pinned) */
     const fedc_identity *peers;       /* the roster (secure aggregation verifies round keys) */
     int n_peers;
-    int allow_plain;      /* --secagg off: answer plain requests too (default: refuse them) */
-    int sa_min_nbrs;      /* our secure-aggregation floor (0: FEDC_SA_MIN_NBRS_DEFAULT) */
-    fedc_aug_cfg augment; /* rare-class augmentation of the local training rows */
+    const char *peers_dir; /* where peers came from, read again by fedc_client_reload; or NULL */
+    int allow_plain;       /* --secagg off: answer plain requests too (default: refuse them) */
+    int sa_min_nbrs;       /* our secure-aggregation floor (0: FEDC_SA_MIN_NBRS_DEFAULT) */
+    fedc_aug_cfg augment;  /* rare-class augmentation of the local training rows */
     /* record-level DP-SGD on our rows (off when dp_clip == 0): per-example clip, noise of
      * multiplier dp_noise (< 0: the smallest that keeps the planned rounds within
      * target_epsilon), accounted at dp_delta; no training beyond target_epsilon (0 = none) */
@@ -57,6 +58,9 @@ typedef struct client_cfg {
     int dp_poisson;
     const char *dp_state;     /* file keeping the privacy spent across restarts, or NULL */
     const char *metrics_json; /* one line per local training (epsilon under DP), or NULL */
+    /* "ADDR:PORT" of the HTTP listener (Prometheus metrics, /healthz, /readyz), or NULL for
+     * none; started by fedc_client_run, which fails (2) when it cannot bind */
+    const char *metrics_listen;
 } client_cfg;
 
 /* The defaults of fedc-client's flags: heartbeats every second, give up after 600 s of silence,
@@ -73,13 +77,21 @@ typedef struct fedc_client fedc_client;
 FEDC_MUST_CHECK fedc_err fedc_client_new(fedc_client **out, const client_cfg *cfg, fedc_diag *d);
 
 /* Runs until the run ends; returns the process exit code: 0 when the coordinator says the run is
- * complete, 1 on a runtime failure (coordinator silent too long, the run failed, stopped), 2 on bad
- * data or a refused schema. */
+ * complete or when asked to stop (fedc_client_stop), 1 on a runtime failure (coordinator silent
+ * too long, the run failed), 2 on bad data, a refused schema, key or name. A coordinator that
+ * says it is stopping (FEDC_BYE_LEAVING) is waited for, up to coordinator_timeout_s, and the run
+ * rejoined when it comes back (--resume). */
 int fedc_client_run(fedc_client *c);
 
 /* Asks a running client to stop at its next loop turn, saying goodbye (async-signal-safe and
  * thread-safe). */
 void fedc_client_stop(fedc_client *c);
+
+/* Asks a running client to read its roster (peers_dir) again at its next loop turn
+ * (async-signal-safe and thread-safe; fedc-client calls it on SIGHUP). The new roster checks the
+ * round keys of the next secure session (one under way keeps the roster it started with); a
+ * roster that cannot be read changes nothing, and the reason is logged. */
+void fedc_client_reload(fedc_client *c);
 
 /* Frees the client (NULL allowed); *c becomes NULL. */
 void fedc_client_destroy(fedc_client **c);

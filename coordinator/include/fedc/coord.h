@@ -63,6 +63,9 @@ typedef struct coord_cfg {
     int max_retries;       /* consecutive failed attempts of one round before giving up */
     const char *model_out;
     const char *metrics_json;
+    /* "ADDR:PORT" of the HTTP listener (Prometheus metrics, /healthz, /readyz, the status page at
+     * /), or NULL for none; started by fedc_coord_run, which fails (2) when it cannot bind */
+    const char *metrics_listen;
     const char *checkpoint_dir;
     const char *key_path;  /* our NAME.key_secret (CurveZMQ server key) */
     const char *allow_dir; /* directory of the clients' NAME.key files */
@@ -113,12 +116,26 @@ typedef struct fedc_coord fedc_coord;
  * endpoint to bind. */
 FEDC_MUST_CHECK fedc_err fedc_coord_new(fedc_coord **out, const coord_cfg *cfg, fedc_diag *d);
 
-/* Runs the whole federation; returns the process exit code (0 done, 1 failure, 2 bad input such
- * as an unusable checkpoint). Prints one line per round on stdout, problems on stderr. */
+/* Runs the whole federation; returns the process exit code (0 done, or stopped on request;
+ * 1 failure, 2 bad input such as an unusable checkpoint). Prints one line per round on stdout,
+ * problems on stderr. */
 int fedc_coord_run(fedc_coord *c);
 
-/* Asks a running coordinator to stop at its next loop turn (async-signal-safe and thread-safe). */
+/* Asks a running coordinator to stop at its next loop turn (async-signal-safe and thread-safe).
+ * The round in progress is dropped: the checkpoint (--checkpoint-dir) holds every round finished
+ * before it, written when each finished, so --resume with the same flags runs it again. The
+ * connected clients are told FEDC_BYE_LEAVING ("stopping; come back"): they keep waiting and
+ * rejoin the resumed run. fedc_coord_run then returns 0: a requested stop is not a failure. */
 void fedc_coord_stop(fedc_coord *c);
+
+/* Asks a running coordinator to read its --allow directory again at its next loop turn
+ * (async-signal-safe and thread-safe; fedc-coordinator calls it on SIGHUP). A list that cannot be
+ * read (a missing directory, a bad key file, no key at all) changes nothing and the reason is
+ * logged. A read list admits new connections at once (a new key can join now); the clients whose
+ * key left the list (or changed) finish the round or round-0 step in progress, their answers
+ * counting, and at the end of it are sent FEDC_BYE_REFUSED and forgotten; any message from their
+ * old connections is refused after that. No effect with --insecure (logged). */
+void fedc_coord_reload(fedc_coord *c);
 
 /* Frees the coordinator (NULL allowed); *c becomes NULL. */
 void fedc_coord_destroy(fedc_coord **c);

@@ -24,6 +24,9 @@
 typedef struct zap {
     pthread_t thread;
     void *rep;
+    /* allow, n_allow and the logged keys are swapped by fedc_net_set_allow from the owner's
+     * thread while this thread answers requests: both hold lock while they touch them. */
+    pthread_mutex_t lock;
     fedc_identity *allow;
     int n_allow;
     atomic_int stop;
@@ -117,6 +120,7 @@ static void zap_stop(zap *z) {
         return;
     atomic_store(&z->stop, 1);
     pthread_join(z->thread, NULL);
+    pthread_mutex_destroy(&z->lock);
     free(z->allow);
     free(z);
 }
@@ -224,11 +228,16 @@ static void *zap_main(void *arg) {
             continue;
         /* Every request is answered, a malformed one too: a REP socket that skips a reply
          * cannot receive the next request. */
-        char text[128];
+        char text[128], user[FEDC_KEY_NAME_MAX + 1] = "";
         const char *who;
         const uint8_t *key;
         int key_refused;
+        /* Under the lock: the list may be swapped (fedc_net_set_allow) between two requests, never
+         * during one; the admitted name is copied out of it before the lock is released. */
+        pthread_mutex_lock(&z->lock);
         const char *code = zap_check(z, f, n, text, sizeof text, &who, &key, &key_refused);
+        if (who)
+            snprintf(user, sizeof user, "%s", who);
         /* Counted before the reply goes out, so whoever sees the refusal sees it counted. */
         if (key_refused) {
             int probe = key && z->has_probe && memcmp(key, z->probe_key, 32) == 0;
@@ -254,9 +263,10 @@ static void *zap_main(void *arg) {
                 }
             }
         }
+        pthread_mutex_unlock(&z->lock);
         zmq_msg_t no_id;
         zmq_msg_init(&no_id);
-        zap_reply(z->rep, n >= 2 ? &f[1] : &no_id, code, text, who ? who : "");
+        zap_reply(z->rep, n >= 2 ? &f[1] : &no_id, code, text, user);
         zmq_msg_close(&no_id);
         for (int i = 0; i < n; i++)
             zmq_msg_close(&f[i]);
@@ -294,6 +304,7 @@ fedc_err fedc_net_bind_secure(fedc_endpoint **out, void *zctx, const char *addr,
         fedc_key_wipe(&z->allow[i]);
     z->n_allow = n_allow;
     z->domain = ZAP_DOMAIN;
+    pthread_mutex_init(&z->lock, NULL);
     /* The handler runs before the socket binds, so no connection is ever authenticated without
      * it; with option 93 set, a missing handler refuses everyone instead of admitting everyone. */
     z->rep = zmq_socket(zctx, ZMQ_REP);
@@ -301,6 +312,7 @@ fedc_err fedc_net_bind_secure(fedc_endpoint **out, void *zctx, const char *addr,
         fedc_diag_set(d, "cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
         if (z->rep)
             zmq_close(z->rep);
+        pthread_mutex_destroy(&z->lock);
         free(z->allow);
         free(z);
         return FEDC_EIO;
@@ -308,6 +320,7 @@ fedc_err fedc_net_bind_secure(fedc_endpoint **out, void *zctx, const char *addr,
     if (pthread_create(&z->thread, NULL, zap_main, z) != 0) {
         fedc_diag_set(d, "cannot start the ZAP handler thread");
         zmq_close(z->rep);
+        pthread_mutex_destroy(&z->lock);
         free(z->allow);
         free(z);
         return FEDC_EIO;
@@ -338,6 +351,37 @@ fedc_err fedc_net_bind_secure(fedc_endpoint **out, void *zctx, const char *addr,
     size_t len = sizeof e->endpoint;
     if (zmq_getsockopt(e->sock, ZMQ_LAST_ENDPOINT, e->endpoint, &len) != 0)
         snprintf(e->endpoint, sizeof e->endpoint, "%s", addr);
+    return FEDC_OK;
+}
+
+fedc_err fedc_net_set_allow(fedc_endpoint *e, const fedc_identity *allow, int n_allow,
+                            fedc_diag *d) {
+    if (!e->zap) {
+        fedc_diag_set(d, "the endpoint has no allow-list (it was bound without CurveZMQ)");
+        return FEDC_EINVAL;
+    }
+    if (n_allow < 1) {
+        fedc_diag_set(d, "an allow-list needs at least one key, got none");
+        return FEDC_EINVAL;
+    }
+    fedc_identity *copy = malloc(sizeof *copy * (size_t)n_allow);
+    if (!copy) {
+        fedc_diag_set(d, "out of memory for %d keys", n_allow);
+        return FEDC_ENOMEM;
+    }
+    memcpy(copy, allow, sizeof *copy * (size_t)n_allow);
+    for (int i = 0; i < n_allow; i++)
+        fedc_key_wipe(&copy[i]);
+    zap *z = e->zap;
+    pthread_mutex_lock(&z->lock);
+    fedc_identity *old = z->allow;
+    z->allow = copy;
+    z->n_allow = n_allow;
+    /* A key refused before may be refused again for another reason (it was removed, then comes
+     * back with a typo): log each key once per list. */
+    z->n_logged = 0;
+    pthread_mutex_unlock(&z->lock);
+    free(old);
     return FEDC_OK;
 }
 
@@ -726,6 +770,8 @@ fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *
     memset(in, 0, sizeof *in);
     zmq_pollitem_t item = {e->sock, 0, ZMQ_POLLIN, 0};
     int n = zmq_poll(&item, 1, timeout_ms);
+    if (n < 0 && zmq_errno() == EINTR)
+        return FEDC_EEMPTY; /* a signal (a stop, a reload): the caller looks at its flags */
     if (n < 0) {
         fedc_diag_set(d, "poll failed: %s", zmq_strerror(zmq_errno()));
         return FEDC_EIO;

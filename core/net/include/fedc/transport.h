@@ -57,6 +57,14 @@ FEDC_MUST_CHECK fedc_err fedc_net_bind_secure(fedc_endpoint **out, void *zctx, c
                                               const fedc_identity *allow, int n_allow,
                                               fedc_diag *d);
 
+/* Replaces the allow-list of a secure ROUTER (copied; public keys only), for a reload without a
+ * restart: every handshake from now on is checked against the new list. Connections admitted
+ * before stay up (CurveZMQ authenticates a connection once, at its handshake): the caller decides
+ * what becomes of the clients whose key left the list. FEDC_EINVAL on an insecure endpoint or an
+ * empty list (the old list stays then), FEDC_ENOMEM. Thread-safe against the ZAP handler. */
+FEDC_MUST_CHECK fedc_err fedc_net_set_allow(fedc_endpoint *e, const fedc_identity *allow,
+                                            int n_allow, fedc_diag *d);
+
 /* Proves over TCP that a key outside the allow-list is refused: connects to the bound endpoint
  * with a fresh key and waits (up to 5 s) for the authentication failure. FEDC_EIO when the probe
  * was admitted or got no answer. No-op on an insecure endpoint. */
@@ -191,7 +199,8 @@ typedef struct fedc_inbox {
 } fedc_inbox;
 
 /* Waits up to timeout_ms (-1 = forever, 0 = poll) for one message, then unpacks and validates it
- * against x. Returns FEDC_OK with in->msg filled; FEDC_EEMPTY on timeout; a validation error
+ * against x. Returns FEDC_OK with in->msg filled; FEDC_EEMPTY on timeout or when a signal
+ * interrupted the wait; a validation error
  * (with in->from set on a ROUTER, so the caller can answer with an Error message naming d) when the
  * message was refused; FEDC_EIO on a socket error. Release with fedc_inbox_release. */
 FEDC_MUST_CHECK fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *x,

@@ -1,0 +1,936 @@
+/* fedc provision: one startup kit per participant, so that nobody copies key files by hand.
+ *
+ * A kit is a directory that one participant receives whole: its own secret key (0600), the public
+ * keys it needs (the coordinator's allow-list, a client's roster and the coordinator's key), a
+ * config file for its program, a start script and a README. The kits are built in a temporary
+ * directory beside --out and renamed into place at the end, so a failure leaves no half-written
+ * federation. --add writes one more client's kit into an existing directory and puts its public
+ * key into the coordinator's allow-list and every client's roster; it never touches a secret key.
+ *
+ * Secret keys reach other kits only by mistake, and the one path that copies keys between kits
+ * (copy_public) reads the source with fedc_key_load_public, which refuses a secret key file. */
+#define _XOPEN_SOURCE 700
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fedc/keys.h"
+#include "fedc/modelfile.h"
+
+#define CMD "provision"
+#define COORD "coordinator"
+#define MANIFEST "provision.ini"
+#define MAX_CLIENTS 4096 /* --min-clients' top in the option table */
+
+static void usage(FILE *f) {
+    fprintf(
+        f,
+        "usage: fedc provision --coordinator HOST:PORT --clients A,B,C --out DIR\n"
+        "                      [--label COLUMN] [--drop A,B]\n"
+        "       fedc provision --out DIR --add NAME [--label COLUMN] [--drop A,B]\n"
+        "\n"
+        "Writes one startup kit per participant: DIR/coordinator/ and DIR/NAME/ for each client.\n"
+        "Each holds the participant's own secret key (NAME.key_secret, mode 0600; no kit holds\n"
+        "anyone else's), the public keys it needs (the coordinator: allow/ with the clients' "
+        "keys;\n"
+        "a client: coordinator.key and peers/, the roster of all clients for secure aggregation),\n"
+        "a config file (coordinator.ini or client.ini), start.sh and a README. Send each\n"
+        "directory to its participant as it is; nothing else needs copying.\n"
+        "\n"
+        "  --coordinator HOST:PORT  where the clients reach the coordinator (it listens on PORT "
+        "on\n"
+        "                           every interface; edit bind in coordinator.ini to narrow it)\n"
+        "  --clients A,B,C          the clients' names: 1..64 characters of A-Z a-z 0-9 . _ -\n"
+        "                           ('coordinator' is taken); secure aggregation needs 3 or more\n"
+        "  --out DIR                where the kits go (must not exist, or be empty); DIR/" MANIFEST
+        "\n"
+        "                           records the coordinator's address for --add\n"
+        "  --add NAME               one more client in an existing DIR: its kit, and its public\n"
+        "                           key in DIR/coordinator/allow/ and every DIR/CLIENT/peers/\n"
+        "                           (the coordinator's min-clients goes up by one). Refuses a\n"
+        "                           name already there; no key file is ever replaced\n"
+        "  --label COLUMN           the label column, written into every client.ini (else the\n"
+        "                           clients give it: ./start.sh DATA.csv --label COLUMN)\n"
+        "  --drop A,B               columns the clients ignore, written into every client.ini\n"
+        "  -h, --help               this message\n"
+        "\n"
+        "Paths in the config files are relative to the kit: start.sh changes to its own\n"
+        "directory first, so a kit works wherever it is unpacked. A client's data file differs\n"
+        "per bank: ./start.sh /path/to/data.csv (relative to where you run it), or data = in\n"
+        "client.ini. DIR itself holds every participant's secret key until the kits are sent:\n"
+        "delete the *.key_secret files from it then (--add needs only the public files).\n"
+        "\n"
+        "Exit status: 0 done, 1 a file could not be written (nothing is left half-done), 2 bad\n"
+        "arguments or an existing name.\n");
+}
+
+/* ---- checks --------------------------------------------------------------------------------- */
+
+/* HOST:PORT with HOST a name, an IPv4 address or a bracketed IPv6 one, PORT in 1..65535. */
+static int parse_endpoint(const char *s, int *port) {
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return -1;
+    size_t hl = (size_t)(colon - s);
+    if (s[0] == '[') {
+        if (hl < 3 || s[hl - 1] != ']')
+            return -1;
+        for (size_t i = 1; i + 1 < hl; i++)
+            if (!strchr("0123456789abcdefABCDEF:.", s[i]))
+                return -1;
+    } else {
+        for (size_t i = 0; i < hl; i++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", s[i]))
+                return -1;
+    }
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end || p < 1 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+/* A value written into an INI file must read back as itself: one line, no comment characters
+ * (libinih may cut an inline "; ..."), no spaces at the ends (it strips them). */
+static int ini_value_ok(const char *v) {
+    size_t n = strlen(v);
+    if (n == 0 || n > 1000 || v[0] == ' ' || v[n - 1] == ' ')
+        return 0;
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ';' || *p == '#')
+            return 0;
+    return 1;
+}
+
+static int client_name_ok(const char *flag, const char *name) {
+    if (!fedc_key_name_ok(name)) {
+        cli_error(CMD,
+                  "%s: expected 1..%d characters of A-Z a-z 0-9 . _ -, not starting with '.' or "
+                  "'-', got '%s'",
+                  flag, FEDC_KEY_NAME_MAX, name);
+        return 0;
+    }
+    if (strcmp(name, COORD) == 0 || strcmp(name, MANIFEST) == 0) {
+        cli_error(CMD, "%s: '%s' is the name of the coordinator's kit; choose another", flag, name);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- files ---------------------------------------------------------------------------------- */
+
+/* "%s/%s" into out; -1 (said) when it does not fit. */
+static int join(char *out, size_t cap, const char *a, const char *b) {
+    if (snprintf(out, cap, "%s/%s", a, b) >= (int)cap) {
+        cli_error(CMD, "%s/%s: path too long", a, b);
+        return -1;
+    }
+    return 0;
+}
+
+static int make_dir(const char *path, mode_t mode) {
+    if (mkdir(path, mode) != 0) {
+        cli_error(CMD, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes text to path atomically (fedc_write_atomic), then gives it mode when mode is not 0. */
+static int write_text(const char *path, const char *text, mode_t mode) {
+    fedc_diag d;
+    if (fedc_write_atomic(path, text, strlen(text), &d)) {
+        cli_error(CMD, "%s", d.msg);
+        return -1;
+    }
+    if (mode && chmod(path, mode) != 0) {
+        cli_error(CMD, "%s: cannot set mode %o: %s", path, (unsigned)mode, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies the public key file src to dst. src is read as a public key first: a secret key file is
+ * refused here, so no secret can travel into another participant's kit through this path. */
+static int copy_public(const char *src, const char *dst) {
+    fedc_identity id;
+    fedc_diag d;
+    if (fedc_key_load_public(&id, src, &d)) {
+        cli_error(CMD, "%s", d.msg);
+        return -1;
+    }
+    fedc_key_wipe(&id);
+    FILE *f = fopen(src, "r");
+    char buf[4096];
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    int bad = !f || ferror(f) || !feof(f) || n == 0;
+    if (f)
+        fclose(f);
+    if (bad) {
+        cli_error(CMD, "%s: cannot read it whole", src);
+        return -1;
+    }
+    if (fedc_write_atomic(dst, buf, n, &d)) {
+        cli_error(CMD, "%s", d.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* A fresh identity written into dir as NAME.key and NAME.key_secret (never replacing a file). */
+static int make_identity(const char *dir, const char *name) {
+    fedc_identity id;
+    fedc_diag d;
+    if (fedc_key_generate(&id, name, &d)) {
+        cli_error(CMD, "%s", d.msg);
+        return -1;
+    }
+    fedc_err rc = fedc_key_write(&id, dir, 0, &d);
+    fedc_key_wipe(&id);
+    if (rc) {
+        cli_error(CMD, "%s", d.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Removes a directory this command created (a temporary kit), with what it holds. */
+static void rm_tree(const char *dir) {
+    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        cli_error(CMD, "could not remove all of %s (remove it by hand)", dir);
+}
+
+/* ---- the kits' texts ------------------------------------------------------------------------ */
+
+/* A growing text, so that the READMEs and configs need no fixed buffer. -1 (said) on failure. */
+typedef struct text {
+    char *s;
+    size_t n, cap;
+    int failed;
+} text;
+
+static void add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(text *t, const char *fmt, ...) {
+    if (t->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            t->failed = 1;
+            return;
+        }
+        if (t->s && t->n + (size_t)k < t->cap) {
+            t->n += (size_t)k;
+            return;
+        }
+        size_t cap = (t->cap ? t->cap : 1024) * 2 + (size_t)k;
+        char *s = realloc(t->s, cap);
+        if (!s) {
+            t->failed = 1;
+            return;
+        }
+        t->s = s;
+        t->cap = cap;
+    }
+}
+
+/* Writes t to path (mode as write_text) and frees it. */
+static int write_done(text *t, const char *path, mode_t mode) {
+    int rc = -1;
+    if (t->failed || !t->s)
+        cli_error(CMD, "%s: out of memory", path);
+    else
+        rc = write_text(path, t->s, mode);
+    free(t->s);
+    memset(t, 0, sizeof *t);
+    return rc;
+}
+
+/* What every kit says about paths and the programs. */
+static void add_paths_note(text *t, const char *prog, const char *env) {
+    add(t,
+        "Paths in the config file are relative to this directory: start.sh changes to it before\n"
+        "starting %s, so the kit works wherever it is unpacked (move it as a whole). Flags\n"
+        "given to start.sh beat the config file; paths in them are relative to this directory\n"
+        "too. The program is %s on the PATH; %s=/path/to/%s picks another.\n",
+        prog, prog, env, prog);
+}
+
+static int write_coordinator_files(const char *kit, const char *endpoint, int port, int n_clients) {
+    char path[PATH_MAX];
+    text t = {0};
+    add(&t,
+        "; fedc-coordinator's settings, written by fedc provision. Every key is a\n"
+        "; fedc-coordinator flag without the dashes (fedc-coordinator --help lists them); paths\n"
+        "; are relative to this directory (start.sh runs from here).\n"
+        "[coordinator]\n"
+        "; every interface: the clients connect to %s\n"
+        "bind = tcp://*:%d\n"
+        "key = " COORD ".key_secret\n"
+        "; the clients' public keys: only these may join\n"
+        "allow = allow\n"
+        "; every client must join before round 0 (fedc provision --add raises it); lower it to\n"
+        "; start without stragglers, 3 at least with secure aggregation\n"
+        "min-clients = %d\n"
+        "model-out = global.fedc\n"
+        "metrics-json = rounds.jsonl\n"
+        "; rounds = 20\n",
+        endpoint, port, n_clients);
+    if (join(path, sizeof path, kit, COORD ".ini") || write_done(&t, path, 0))
+        return -1;
+    add(&t, "#!/bin/sh\n"
+            "# Starts this federation's coordinator from its kit (written by fedc provision).\n"
+            "# usage: ./start.sh [fedc-coordinator flags, e.g. --rounds 50]\n"
+            "# It runs from the kit's directory: the paths in " COORD ".ini are relative to it.\n"
+            "set -eu\n"
+            "cd \"$(dirname \"$0\")\"\n"
+            "exec \"${FEDC_COORDINATOR:-fedc-coordinator}\" --config " COORD ".ini \"$@\"\n");
+    if (join(path, sizeof path, kit, "start.sh") || write_done(&t, path, 0755))
+        return -1;
+    add(&t,
+        "The coordinator's kit (fedc provision)\n"
+        "======================================\n"
+        "\n"
+        "  " COORD ".key_secret  the coordinator's secret key, mode 0600: it stays on this\n"
+        "                          machine and is never copied anywhere else\n"
+        "  " COORD ".key         its public key (every client's kit holds a copy)\n"
+        "  allow/                  the clients' public keys: only these may join\n"
+        "  " COORD ".ini         fedc-coordinator's settings (training, rounds, outputs)\n"
+        "  start.sh                starts fedc-coordinator with " COORD ".ini\n"
+        "\n"
+        "Start it with ./start.sh (e.g. ./start.sh --rounds 50). It listens on TCP port %d on\n"
+        "every interface: the clients connect to the address given to fedc provision, so that\n"
+        "port must be reachable from them. It waits for the min-clients of " COORD ".ini (all\n"
+        "the clients provisioned), runs the rounds, writes the final model to global.fedc and\n"
+        "one line per round to rounds.jsonl here, tells the clients the run is over and exits.\n"
+        "\n",
+        port);
+    add_paths_note(&t, "fedc-coordinator", "FEDC_COORDINATOR");
+    add(&t, "\n"
+            "A new client: fedc provision --out DIR --add NAME, run where the kits were made,\n"
+            "writes allow/NAME.key into DIR/coordinator/ (and raises min-clients there). Copy\n"
+            "that file into allow/ here, change min-clients, and restart: the allow-list is read\n"
+            "at start.\n");
+    return join(path, sizeof path, kit, "README") || write_done(&t, path, 0) ? -1 : 0;
+}
+
+static int write_client_files(const char *kit, const char *name, const char *endpoint,
+                              const char *label, const char *drop) {
+    char path[PATH_MAX];
+    text t = {0};
+    add(&t,
+        "; fedc-client's settings for %s, written by fedc provision. Every key is a fedc-client\n"
+        "; flag without the dashes (fedc-client --help lists them); paths are relative to this\n"
+        "; directory (start.sh runs from here).\n"
+        "[client]\n"
+        "connect = tcp://%s\n"
+        "key = %s.key_secret\n"
+        "; the coordinator's public key, pinned\n"
+        "coordinator-key = " COORD ".key\n"
+        "; every client's public key: the roster of secure aggregation\n"
+        "peers = peers\n"
+        "; this bank's data: ./start.sh /path/to/data.csv, or uncomment (an absolute path, or\n"
+        "; one relative to this directory)\n"
+        "; data = /path/to/%s.csv\n",
+        name, endpoint, name, name);
+    if (label)
+        add(&t, "label = %s\n", label);
+    else
+        add(&t, "; the label column: uncomment, or ./start.sh DATA.csv --label COLUMN\n"
+                "; label = COLUMN\n");
+    if (drop)
+        add(&t, "drop = %s\n", drop);
+    add(&t, "; one line per local training, on this machine only\n"
+            "metrics-json = rounds.jsonl\n");
+    if (join(path, sizeof path, kit, "client.ini") || write_done(&t, path, 0))
+        return -1;
+    add(&t,
+        "#!/bin/sh\n"
+        "# Starts %s's fedc-client from its kit (written by fedc provision).\n"
+        "# usage: ./start.sh [DATA.csv] [fedc-client flags]\n"
+        "#   DATA.csv is taken relative to where you run this (or set data = in client.ini).\n"
+        "# It runs from the kit's directory: the paths in client.ini are relative to it.\n"
+        "set -eu\n"
+        "if [ $# -gt 0 ]; then\n"
+        "    case $1 in\n"
+        "    -*) ;;\n"
+        "    *)\n"
+        "        data=$1\n"
+        "        shift\n"
+        "        case $data in /*) ;; *) data=$(pwd)/$data ;; esac\n"
+        "        set -- --data \"$data\" \"$@\"\n"
+        "        ;;\n"
+        "    esac\n"
+        "fi\n"
+        "cd \"$(dirname \"$0\")\"\n"
+        "exec \"${FEDC_CLIENT:-fedc-client}\" --config client.ini \"$@\"\n",
+        name);
+    if (join(path, sizeof path, kit, "start.sh") || write_done(&t, path, 0755))
+        return -1;
+    /* the file names in one column, however long the name */
+    int w = (int)strlen(name) + (int)strlen(".key_secret") + 2;
+    char sec[FEDC_KEY_NAME_MAX + 16], pub[FEDC_KEY_NAME_MAX + 16];
+    snprintf(sec, sizeof sec, "%s.key_secret", name);
+    snprintf(pub, sizeof pub, "%s.key", name);
+    add(&t, "%s's kit (fedc provision)\n", name);
+    for (size_t k = strlen(name) + strlen("'s kit (fedc provision)"); k > 0; k--)
+        add(&t, "=");
+    add(&t,
+        "\n\n"
+        "  %-*s your secret key, mode 0600: it stays on this machine and is\n"
+        "  %-*s never copied anywhere else\n"
+        "  %-*s your public key (the coordinator and the other clients hold copies)\n"
+        "  %-*s the coordinator's public key: the client talks to no one else\n"
+        "  %-*s every client's public key, the roster of secure aggregation\n"
+        "  %-*s fedc-client's settings\n"
+        "  %-*s starts fedc-client with client.ini\n"
+        "\n"
+        "Start it with ./start.sh /path/to/your-data.csv (a CSV file with a header line; it\n"
+        "never leaves this machine). The path is taken relative to where you run start.sh; or\n"
+        "write it into client.ini as data = PATH and run ./start.sh alone.\n"
+        "%s\n"
+        "The client connects to tcp://%s, trains on your rows each round,\n"
+        "sends only its masked update (secure aggregation), and exits when the coordinator\n"
+        "ends the run.\n"
+        "\n",
+        w, sec, w, "", w, pub, w, COORD ".key", w, "peers/", w, "client.ini", w, "start.sh",
+        label ? "The label column is set in client.ini."
+              : "The label column is not set: add --label COLUMN to start.sh, or label = in\n"
+                "client.ini.",
+        endpoint);
+    add_paths_note(&t, "fedc-client", "FEDC_CLIENT");
+    add(&t, "\n"
+            "A new client joins the federation with its public key in peers/: the file\n"
+            "peers/NAME.key comes from the coordinator's operator (fedc provision --add); copy\n"
+            "it into peers/ and restart, the roster is read at start.\n");
+    return join(path, sizeof path, kit, "README") || write_done(&t, path, 0) ? -1 : 0;
+}
+
+/* One client's kit in kit (an existing, empty directory): identity, the coordinator's public
+ * key, peers/ with the roster's files (the paths in roster, then its own) and the texts. */
+static int build_client_kit(const char *kit, const char *name, const char *coord_pub,
+                            char *const *roster, int n_roster, const char *endpoint,
+                            const char *label, const char *drop) {
+    char peers[PATH_MAX], p[PATH_MAX], own[PATH_MAX], file[FEDC_KEY_NAME_MAX + 8];
+    if (join(peers, sizeof peers, kit, "peers") || make_dir(peers, 0755) ||
+        make_identity(kit, name) || join(p, sizeof p, kit, COORD ".key") ||
+        copy_public(coord_pub, p))
+        return -1;
+    for (int i = 0; i < n_roster; i++) {
+        const char *b = strrchr(roster[i], '/');
+        if (join(p, sizeof p, peers, b ? b + 1 : roster[i]) || copy_public(roster[i], p))
+            return -1;
+    }
+    snprintf(file, sizeof file, "%s.key", name);
+    if (join(own, sizeof own, kit, file) || join(p, sizeof p, peers, file) || copy_public(own, p))
+        return -1;
+    return write_client_files(kit, name, endpoint, label, drop);
+}
+
+static int write_manifest(const char *dir, const char *endpoint, const char *label,
+                          const char *drop) {
+    char path[PATH_MAX];
+    text t = {0};
+    add(&t,
+        "; fedc provision's record of the federation whose kits are here: fedc provision --add\n"
+        "; reads it. The roster is DIR/" COORD "/allow/.\n"
+        "[provision]\n"
+        "coordinator = %s\n",
+        endpoint);
+    if (label)
+        add(&t, "label = %s\n", label);
+    if (drop)
+        add(&t, "drop = %s\n", drop);
+    return join(path, sizeof path, dir, MANIFEST) || write_done(&t, path, 0) ? -1 : 0;
+}
+
+/* ---- a new federation ----------------------------------------------------------------------- */
+
+static int provision_new(const char *out, const char *endpoint, int port, char **names, int n,
+                         const char *label, const char *drop) {
+    struct stat st;
+    if (stat(out, &st) == 0) {
+        DIR *dd = S_ISDIR(st.st_mode) ? opendir(out) : NULL;
+        int empty = dd != NULL;
+        for (struct dirent *e; dd && (e = readdir(dd));)
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
+                empty = 0;
+        if (dd)
+            closedir(dd);
+        if (!empty) {
+            cli_error(CMD,
+                      "--out: %s exists and is not an empty directory; kits are never written "
+                      "over (fedc provision --out %s --add NAME adds a client)",
+                      out, out);
+            return FEDC_EXIT_USAGE;
+        }
+    }
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out) >= (int)sizeof tmp - 1024) {
+        cli_error(CMD, "--out: path too long");
+        return FEDC_EXIT_USAGE;
+    }
+    if (!mkdtemp(tmp)) { /* 0700: it holds every secret key until the kits are sent */
+        cli_error(CMD, "cannot create a directory beside %s: %s", out, strerror(errno));
+        return FEDC_EXIT_FAIL;
+    }
+    char coord[PATH_MAX], allow[PATH_MAX], coord_pub[PATH_MAX], kit[PATH_MAX], p[PATH_MAX];
+    char **pubs = calloc((size_t)n, sizeof *pubs);
+    int rc = FEDC_EXIT_FAIL;
+    if (!pubs) {
+        cli_error(CMD, "out of memory");
+        goto fail;
+    }
+    if (join(coord, sizeof coord, tmp, COORD) || join(allow, sizeof allow, coord, "allow") ||
+        join(coord_pub, sizeof coord_pub, coord, COORD ".key") || make_dir(coord, 0700) ||
+        make_dir(allow, 0755) || make_identity(coord, COORD))
+        goto fail;
+    /* Every client's identity first: each roster needs all the public keys. */
+    for (int i = 0; i < n; i++) {
+        char file[FEDC_KEY_NAME_MAX + 8];
+        snprintf(file, sizeof file, "%s.key", names[i]);
+        if (join(kit, sizeof kit, tmp, names[i]) || make_dir(kit, 0700) ||
+            make_identity(kit, names[i]) || join(p, sizeof p, kit, file) || !(pubs[i] = strdup(p)))
+            goto fail;
+        if (join(p, sizeof p, allow, file) || copy_public(pubs[i], p))
+            goto fail;
+    }
+    for (int i = 0; i < n; i++) {
+        char peers[PATH_MAX];
+        if (join(kit, sizeof kit, tmp, names[i]) || join(peers, sizeof peers, kit, "peers") ||
+            make_dir(peers, 0755) || join(p, sizeof p, kit, COORD ".key") ||
+            copy_public(coord_pub, p))
+            goto fail;
+        for (int j = 0; j < n; j++) {
+            char file[FEDC_KEY_NAME_MAX + 8];
+            snprintf(file, sizeof file, "%s.key", names[j]);
+            if (join(p, sizeof p, peers, file) || copy_public(pubs[j], p))
+                goto fail;
+        }
+        if (write_client_files(kit, names[i], endpoint, label, drop))
+            goto fail;
+    }
+    if (write_coordinator_files(coord, endpoint, port, n) ||
+        write_manifest(tmp, endpoint, label, drop))
+        goto fail;
+    if (rename(tmp, out) != 0) {
+        cli_error(CMD, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
+        goto fail;
+    }
+    printf("wrote %d kits into %s/ for the coordinator at %s:\n", n + 1, out, endpoint);
+    printf("  %s/%s/  send to the coordinator's machine; start it with ./start.sh\n", out, COORD);
+    for (int i = 0; i < n; i++)
+        printf("  %s/%s/  send to %s; start it with ./start.sh /path/to/its-data.csv\n", out,
+               names[i], names[i]);
+    printf("Each kit holds its own secret key only. %s/ holds them all: delete the "
+           "*.key_secret files from it once the kits are sent (--add needs only the public "
+           "files).\n",
+           out);
+    if (n < 3)
+        printf("note: %d client(s); secure aggregation needs 3 or more: set secagg = off in "
+               "coordinator.ini and every client.ini, or add clients\n",
+               n);
+    rc = FEDC_EXIT_OK;
+    tmp[0] = 0;
+fail:
+    if (tmp[0])
+        rm_tree(tmp);
+    for (int i = 0; pubs && i < n; i++)
+        free(pubs[i]);
+    free(pubs);
+    return rc;
+}
+
+/* ---- --add ---------------------------------------------------------------------------------- */
+
+typedef struct manifest {
+    char endpoint[300], label[1024], drop[1024];
+    int bad;
+} manifest;
+
+static int manifest_entry(void *user, const char *section, const char *name, const char *value) {
+    manifest *m = user;
+    char *dst = NULL;
+    size_t cap = 0;
+    if (strcmp(section, "provision") == 0 && strcmp(name, "coordinator") == 0)
+        dst = m->endpoint, cap = sizeof m->endpoint;
+    else if (strcmp(section, "provision") == 0 && strcmp(name, "label") == 0)
+        dst = m->label, cap = sizeof m->label;
+    else if (strcmp(section, "provision") == 0 && strcmp(name, "drop") == 0)
+        dst = m->drop, cap = sizeof m->drop;
+    if (!dst || snprintf(dst, cap, "%s", value) >= (int)cap)
+        m->bad = 1;
+    return 1;
+}
+
+static int has_suffix(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a > b && strcmp(s + a - b, suf) == 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The roster: the NAME of every DIR/coordinator/allow/NAME.key, sorted; checked as public keys
+ * with distinct names and keys (fedc_key_load_dir, as the coordinator reads it). */
+static int read_roster(const char *allow, char ***names_out, int *n_out) {
+    fedc_identity *ids = NULL;
+    int n_ids = 0;
+    fedc_diag d;
+    if (fedc_key_load_dir(&ids, &n_ids, allow, &d)) {
+        cli_error(CMD, "%s", d.msg);
+        return -1;
+    }
+    free(ids);
+    DIR *dd = opendir(allow);
+    if (!dd) {
+        cli_error(CMD, "cannot read %s: %s", allow, strerror(errno));
+        return -1;
+    }
+    char **names = calloc((size_t)n_ids + 1, sizeof *names);
+    int n = 0, bad = !names;
+    for (struct dirent *e; !bad && (e = readdir(dd));) {
+        if (!has_suffix(e->d_name, ".key"))
+            continue;
+        if (n == n_ids || !(names[n] = strdup(e->d_name))) {
+            bad = 1;
+            break;
+        }
+        names[n][strlen(names[n]) - 4] = 0;
+        n++;
+    }
+    closedir(dd);
+    if (bad || n != n_ids) {
+        cli_error(CMD, "%s changed while it was read, or out of memory", allow);
+        cli_free_list(names);
+        return -1;
+    }
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    *names_out = names;
+    *n_out = n;
+    return 0;
+}
+
+/* Replaces the line "min-clients = from" of the coordinator's config with "= to" (atomically).
+ * 1: replaced; 0: no such line (an operator changed it: left alone); -1: error (said). */
+static int raise_min_clients(const char *ini, int from, int to) {
+    FILE *f = fopen(ini, "r");
+    if (!f) {
+        cli_error(CMD, "cannot read %s: %s", ini, strerror(errno));
+        return -1;
+    }
+    text t = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    char want[64];
+    snprintf(want, sizeof want, "min-clients = %d\n", from);
+    int found = 0;
+    while (getline(&line, &cap, f) > 0) {
+        if (!found && strcmp(line, want) == 0) {
+            add(&t, "min-clients = %d\n", to);
+            found = 1;
+        } else {
+            add(&t, "%s", line);
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    free(line);
+    if (bad) {
+        cli_error(CMD, "cannot read %s", ini);
+        free(t.s);
+        return -1;
+    }
+    if (!found) {
+        free(t.s);
+        return 0;
+    }
+    return write_done(&t, ini, 0) ? -1 : 1;
+}
+
+static int provision_add(const char *out, const char *name, const char *label, const char *drop) {
+    char p[PATH_MAX], coord[PATH_MAX], allow[PATH_MAX], coord_pub[PATH_MAX], kit[PATH_MAX];
+    char file[FEDC_KEY_NAME_MAX + 8];
+    snprintf(file, sizeof file, "%s.key", name);
+    if (join(p, sizeof p, out, MANIFEST) || join(coord, sizeof coord, out, COORD) ||
+        join(allow, sizeof allow, coord, "allow") ||
+        join(coord_pub, sizeof coord_pub, coord, COORD ".key") || join(kit, sizeof kit, out, name))
+        return FEDC_EXIT_USAGE;
+    manifest m;
+    memset(&m, 0, sizeof m);
+    int irc = ini_parse(p, manifest_entry, &m);
+    if (irc < 0) {
+        cli_error(CMD, "--add: cannot read %s: %s (is %s a directory written by fedc provision?)",
+                  p, strerror(errno), out);
+        return FEDC_EXIT_USAGE;
+    }
+    int port;
+    if (irc > 0 || m.bad || parse_endpoint(m.endpoint, &port) ||
+        (m.label[0] && !ini_value_ok(m.label)) || (m.drop[0] && !ini_value_ok(m.drop))) {
+        cli_error(CMD,
+                  "%s%s%d: expected [provision] with coordinator = HOST:PORT and optionally "
+                  "label and drop, as fedc provision wrote it",
+                  p, irc > 0 ? ":" : "", irc > 0 ? irc : 0);
+        return FEDC_EXIT_USAGE;
+    }
+    if (!label && m.label[0])
+        label = m.label;
+    if (!drop && m.drop[0])
+        drop = m.drop;
+    struct stat st;
+    char allow_new[PATH_MAX];
+    if (join(allow_new, sizeof allow_new, allow, file))
+        return FEDC_EXIT_USAGE;
+    if (lstat(kit, &st) == 0) {
+        cli_error(CMD,
+                  "--add: '%s' is already in this federation (%s exists); names are never "
+                  "reused, so that no key is replaced: choose another",
+                  name, kit);
+        return FEDC_EXIT_USAGE;
+    }
+    if (lstat(allow_new, &st) == 0) {
+        cli_error(CMD,
+                  "--add: %s exists but %s does not: '%s' was provisioned before (its kit sent "
+                  "away) or an earlier --add was interrupted; names are never reused, so that no "
+                  "key is replaced: choose another (or remove %s and every peers/%s first)",
+                  allow_new, kit, name, allow_new, file);
+        return FEDC_EXIT_USAGE;
+    }
+    char **roster = NULL, **roster_paths = NULL, **written = NULL;
+    int n = 0, n_written = 0, rc = FEDC_EXIT_USAGE;
+    char tmp[PATH_MAX] = "";
+    if (read_roster(allow, &roster, &n))
+        return FEDC_EXIT_USAGE;
+    if (n + 1 > MAX_CLIENTS) {
+        cli_error(CMD, "--add: %d clients already, at most %d", n, MAX_CLIENTS);
+        goto out;
+    }
+    rc = FEDC_EXIT_FAIL;
+    roster_paths = calloc((size_t)n + 1, sizeof *roster_paths);
+    written = calloc((size_t)n + 2, sizeof *written);
+    if (!roster_paths || !written) {
+        cli_error(CMD, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        char rf[FEDC_KEY_NAME_MAX + 8];
+        snprintf(rf, sizeof rf, "%s.key", roster[i]);
+        if (join(p, sizeof p, allow, rf) || !(roster_paths[i] = strdup(p)))
+            goto out;
+    }
+    /* The new kit, beside the others under a name no client can have (a leading '.'). */
+    if (snprintf(tmp, sizeof tmp, "%s/.%s.tmp-XXXXXX", out, name) >= (int)sizeof tmp - 1024) {
+        tmp[0] = 0;
+        goto out;
+    }
+    if (!mkdtemp(tmp)) {
+        cli_error(CMD, "cannot create a directory in %s: %s", out, strerror(errno));
+        tmp[0] = 0;
+        goto out;
+    }
+    char own[PATH_MAX];
+    if (build_client_kit(tmp, name, coord_pub, roster_paths, n, m.endpoint, label, drop) ||
+        join(own, sizeof own, tmp, file))
+        goto out;
+    /* The rosters: the coordinator's allow-list, then each client kit still here. Every file
+     * written is new (checked first), so that a failure can take them all back. */
+    const char *missing[MAX_CLIENTS];
+    int n_missing = 0;
+    for (int i = 0; i <= n; i++) {
+        char dst[PATH_MAX], peers[PATH_MAX], ckit[PATH_MAX];
+        if (i == n) {
+            snprintf(dst, sizeof dst, "%s", allow_new);
+        } else {
+            if (join(ckit, sizeof ckit, out, roster[i]) ||
+                join(peers, sizeof peers, ckit, "peers") || join(dst, sizeof dst, peers, file))
+                goto out;
+            if (stat(peers, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                missing[n_missing++] = roster[i]; /* sent away, or never here */
+                continue;
+            }
+        }
+        if (lstat(dst, &st) == 0) {
+            cli_error(CMD, "--add: %s exists already; refusing to replace a key", dst);
+            goto out;
+        }
+        if (copy_public(own, dst) || !(written[n_written] = strdup(dst))) {
+            if (!written[n_written])
+                unlink(dst);
+            goto out;
+        }
+        n_written++;
+    }
+    if (rename(tmp, kit) != 0) {
+        cli_error(CMD, "cannot rename %s to %s: %s", tmp, kit, strerror(errno));
+        goto out;
+    }
+    tmp[0] = 0;
+    n_written = 0; /* done: they stay */
+    char ini[PATH_MAX];
+    int raised = join(ini, sizeof ini, coord, COORD ".ini") ? -1 : raise_min_clients(ini, n, n + 1);
+    printf("wrote %s/ (its kit: send it to %s; start it with ./start.sh /path/to/its-data.csv)\n",
+           kit, name);
+    printf("and %s's public key into the roster; send each file to its participant, who copies "
+           "it in and restarts (the rosters are read at start):\n",
+           name);
+    printf("  %s  to the coordinator (allow/)\n", allow_new);
+    for (int i = 0; i < n; i++) {
+        int gone = 0;
+        for (int k = 0; k < n_missing; k++)
+            gone |= strcmp(missing[k], roster[i]) == 0;
+        if (!gone)
+            printf("  %s/%s/peers/%s  to %s (peers/)\n", out, roster[i], file, roster[i]);
+    }
+    for (int k = 0; k < n_missing; k++)
+        printf("  %s has no kit in %s/ (sent away?): send it %s as peers/%s yourself\n", missing[k],
+               out, allow_new, file);
+    if (raised == 1)
+        printf("%s: min-clients %d -> %d (change it on the coordinator's machine too)\n", ini, n,
+               n + 1);
+    else if (raised == 0)
+        printf("%s: min-clients was changed by hand, left as it is (%d clients now)\n", ini, n + 1);
+    rc = raised < 0 ? FEDC_EXIT_FAIL : FEDC_EXIT_OK;
+    if (raised < 0)
+        cli_error(CMD, "the kit and the rosters are written; only min-clients in %s is not", ini);
+out:
+    for (int i = 0; i < n_written; i++)
+        if (unlink(written[i]) != 0)
+            cli_error(CMD, "could not take back %s: remove it by hand", written[i]);
+    if (tmp[0])
+        rm_tree(tmp);
+    for (int i = 0; written && i < n + 2; i++)
+        free(written[i]);
+    free(written);
+    for (int i = 0; roster_paths && i < n; i++)
+        free(roster_paths[i]);
+    free(roster_paths);
+    cli_free_list(roster);
+    return rc;
+}
+
+/* ---- the command ---------------------------------------------------------------------------- */
+
+int cmd_provision(int argc, char **argv) {
+    const char *coordinator = NULL, *clients = NULL, *out = NULL, *add_name = NULL;
+    const char *label = NULL, *drop = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return FEDC_EXIT_OK;
+        }
+        char flag[32];
+        const char *v;
+        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
+            return FEDC_EXIT_USAGE;
+        if (strcmp(flag, "--coordinator") == 0)
+            coordinator = v;
+        else if (strcmp(flag, "--clients") == 0)
+            clients = v;
+        else if (strcmp(flag, "--out") == 0)
+            out = v;
+        else if (strcmp(flag, "--add") == 0)
+            add_name = v;
+        else if (strcmp(flag, "--label") == 0)
+            label = v;
+        else if (strcmp(flag, "--drop") == 0)
+            drop = v;
+        else {
+            cli_error(CMD, "unknown option '%s' (see fedc provision --help)", flag);
+            return FEDC_EXIT_USAGE;
+        }
+    }
+    if (!out) {
+        cli_error(CMD, "--out is required (see fedc provision --help)");
+        return FEDC_EXIT_USAGE;
+    }
+    /* "kits/" and "kits" are one directory; the temporary one goes beside it. */
+    char dir[PATH_MAX];
+    size_t ol = strlen(out);
+    while (ol > 1 && out[ol - 1] == '/')
+        ol--;
+    if (ol == 0 || ol >= sizeof dir - 1024) {
+        cli_error(CMD, "--out: expected a directory path, got '%s'", out);
+        return FEDC_EXIT_USAGE;
+    }
+    memcpy(dir, out, ol);
+    dir[ol] = 0;
+    for (int k = 0; k < 2; k++) {
+        const char *v = k ? drop : label, *f = k ? "--drop" : "--label";
+        if (v && !ini_value_ok(v)) {
+            cli_error(CMD,
+                      "%s: expected one line without ';', '#' or spaces at its ends (it goes "
+                      "into client.ini), got '%s'",
+                      f, v);
+            return FEDC_EXIT_USAGE;
+        }
+    }
+    if (add_name) {
+        if (coordinator || clients) {
+            cli_error(CMD,
+                      "--add takes no %s: the federation in %s is described by %s/" MANIFEST
+                      " and its roster",
+                      coordinator ? "--coordinator" : "--clients", dir, dir);
+            return FEDC_EXIT_USAGE;
+        }
+        if (!client_name_ok("--add", add_name))
+            return FEDC_EXIT_USAGE;
+        return provision_add(dir, add_name, label, drop);
+    }
+    if (!coordinator || !clients) {
+        cli_error(CMD, "%s is required (see fedc provision --help)",
+                  !coordinator ? "--coordinator" : "--clients");
+        return FEDC_EXIT_USAGE;
+    }
+    int port;
+    if (parse_endpoint(coordinator, &port)) {
+        cli_error(CMD,
+                  "--coordinator: expected HOST:PORT (a host name, an IPv4 address or [IPv6], "
+                  "and a port in 1..65535), got '%s'",
+                  coordinator);
+        return FEDC_EXIT_USAGE;
+    }
+    char **names = NULL;
+    int n = 0;
+    if (cli_str_list(CMD, "--clients", clients, &names, &n))
+        return FEDC_EXIT_USAGE;
+    int rc = FEDC_EXIT_USAGE;
+    if (n > MAX_CLIENTS) {
+        cli_error(CMD, "--clients: %d names, at most %d", n, MAX_CLIENTS);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!client_name_ok("--clients", names[i]))
+            goto out;
+        for (int j = 0; j < i; j++)
+            if (strcmp(names[i], names[j]) == 0) {
+                cli_error(CMD, "--clients: '%s' is given twice", names[i]);
+                goto out;
+            }
+    }
+    rc = provision_new(dir, coordinator, port, names, n, label, drop);
+out:
+    cli_free_list(names);
+    return rc;
+}
