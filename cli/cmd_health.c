@@ -3,7 +3,8 @@
  * fedc program is there already: a few lines of socket code here cost the image nothing, where a
  * download tool would add a package and its libraries. Exit 0 when the answer is 200, 1 for any
  * other answer or none within --timeout, 2 on bad options. Numeric IPv4 addresses only, as
- * --metrics-listen binds (a health check asks its own container: 127.0.0.1). */
+ * --metrics-listen binds (a health check asks its own container: 127.0.0.1). The URL is the
+ * table's --url, which the parser also takes bare (FEDC_OPTION_POSITIONAL): fedc health URL. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,18 +21,17 @@
 
 #define CMD "health"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: fedc health URL [--timeout S]\n"
-               "\n"
-               "Asks a fedc program's --metrics-listen endpoint, e.g.\n"
-               "  fedc health http://127.0.0.1:9100/healthz   (the process runs)\n"
-               "  fedc health http://127.0.0.1:9100/readyz    (coordinator: accepting clients;\n"
-               "                                               client: joined)\n"
-               "Exit status: 0 when the answer is 200 OK, 1 otherwise (another status, no answer\n"
-               "within the timeout), 2 on bad options.\n"
-               "\n"
-               "  --timeout S   seconds to wait for the whole answer (default 3)\n");
-}
+/* The intro names the probes without their flag: --help may show only this command's flags
+ * (tests/prog/test_options.c). */
+static const fedc_prog_help g_help = {
+    "usage: fedc health URL [--timeout S]",
+    "Asks the HTTP endpoint of fedc-coordinator or fedc-client (its metrics-listen\n"
+    "option), e.g.\n"
+    "  fedc health http://127.0.0.1:9100/healthz   (the process runs)\n"
+    "  fedc health http://127.0.0.1:9100/readyz    (coordinator: accepting clients;\n"
+    "                                               client: joined)",
+    "Exit status: 0 when the answer is 200 OK, 1 otherwise (another status, no answer\n"
+    "within the timeout), 2 on bad options."};
 
 static double now_s(void) {
     struct timespec ts;
@@ -55,29 +55,14 @@ static int wait_fd(int fd, short events, double deadline) {
 }
 
 int cmd_health(int argc, char **argv) {
-    const char *url = NULL;
-    float timeout = 3.0f;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return FEDC_EXIT_OK;
-        }
-        if (argv[i][0] != '-' && !url) {
-            url = argv[i];
-            continue;
-        }
-        char flag[64];
-        const char *v;
-        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
-            return FEDC_EXIT_USAGE;
-        if (strcmp(flag, "--timeout") == 0) {
-            if (cli_float(CMD, flag, v, 0.0, 3600.0, 1, &timeout))
-                return FEDC_EXIT_USAGE;
-        } else {
-            cli_error(CMD, "unknown option '%s' (see fedc health --help)", flag);
-            return FEDC_EXIT_USAGE;
-        }
-    }
+    fedc_opts op;
+    int prc = fedc_opts_parse(&op, FEDC_PROG_HEALTH, argc, argv, &g_help);
+    if (prc >= 0)
+        return prc;
+    const char *url = op.v[FEDC_O_URL].text;
+    double timeout = op.v[FEDC_O_TIMEOUT].r;
+    char origin[1200];
+    fedc_opt_origin(origin, sizeof origin, &op, FEDC_O_URL);
     char host[64], path[512] = "/";
     unsigned port = 0;
     int used = 0;
@@ -85,8 +70,8 @@ int cmd_health(int argc, char **argv) {
         port > 65535 || (url[used] && url[used] != '/') || strlen(url + used) >= sizeof path) {
         cli_error(CMD,
                   "expected a URL http://ADDR:PORT/PATH with a numeric IPv4 address, e.g. "
-                  "http://127.0.0.1:9100/healthz; got '%s'",
-                  url ? url : "nothing");
+                  "http://127.0.0.1:9100/healthz; got '%s'%s",
+                  url ? url : "nothing", origin);
         return FEDC_EXIT_USAGE;
     }
     if (url[used])
@@ -96,7 +81,7 @@ int cmd_health(int argc, char **argv) {
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
-        cli_error(CMD, "'%s' is not a numeric IPv4 address", host);
+        cli_error(CMD, "'%s' is not a numeric IPv4 address%s", host, origin);
         return FEDC_EXIT_USAGE;
     }
     double deadline = now_s() + timeout;
@@ -127,7 +112,7 @@ int cmd_health(int argc, char **argv) {
     buf[len] = 0;
     int status = -1;
     if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
-        fprintf(stderr, "fedc health: %s: no answer within %g s%s%s\n", url, (double)timeout,
+        fprintf(stderr, "fedc health: %s: no answer within %g s%s%s\n", url, timeout,
                 err ? ": " : "", err ? strerror(err) : "");
         return FEDC_EXIT_FAIL;
     }

@@ -31,47 +31,27 @@
 #define MANIFEST "provision.ini"
 #define MAX_CLIENTS 4096 /* --min-clients' top in the option table */
 
-static void usage(FILE *f) {
-    fprintf(
-        f,
-        "usage: fedc provision --coordinator HOST:PORT --clients A,B,C --out DIR\n"
-        "                      [--label COLUMN] [--drop A,B]\n"
-        "       fedc provision --out DIR --add NAME [--label COLUMN] [--drop A,B]\n"
-        "\n"
-        "Writes one startup kit per participant: DIR/coordinator/ and DIR/NAME/ for each client.\n"
-        "Each holds the participant's own secret key (NAME.key_secret, mode 0600; no kit holds\n"
-        "anyone else's), the public keys it needs (the coordinator: allow/ with the clients' "
-        "keys;\n"
-        "a client: coordinator.key and peers/, the roster of all clients for secure aggregation),\n"
-        "a config file (coordinator.ini or client.ini), start.sh and a README. Send each\n"
-        "directory to its participant as it is; nothing else needs copying.\n"
-        "\n"
-        "  --coordinator HOST:PORT  where the clients reach the coordinator (it listens on PORT "
-        "on\n"
-        "                           every interface; edit bind in coordinator.ini to narrow it)\n"
-        "  --clients A,B,C          the clients' names: 1..64 characters of A-Z a-z 0-9 . _ -\n"
-        "                           ('coordinator' is taken); secure aggregation needs 3 or more\n"
-        "  --out DIR                where the kits go (must not exist, or be empty); DIR/" MANIFEST
-        "\n"
-        "                           records the coordinator's address for --add\n"
-        "  --add NAME               one more client in an existing DIR: its kit, and its public\n"
-        "                           key in DIR/coordinator/allow/ and every DIR/CLIENT/peers/\n"
-        "                           (the coordinator's min-clients goes up by one). Refuses a\n"
-        "                           name already there; no key file is ever replaced\n"
-        "  --label COLUMN           the label column, written into every client.ini (else the\n"
-        "                           clients give it: ./start.sh DATA.csv --label COLUMN)\n"
-        "  --drop A,B               columns the clients ignore, written into every client.ini\n"
-        "  -h, --help               this message\n"
-        "\n"
-        "Paths in the config files are relative to the kit: start.sh changes to its own\n"
-        "directory first, so a kit works wherever it is unpacked. A client's data file differs\n"
-        "per bank: ./start.sh /path/to/data.csv (relative to where you run it), or data = in\n"
-        "client.ini. DIR itself holds every participant's secret key until the kits are sent:\n"
-        "delete the *.key_secret files from it then (--add needs only the public files).\n"
-        "\n"
-        "Exit status: 0 done, 1 a file could not be written (nothing is left half-done), 2 bad\n"
-        "arguments or an existing name.\n");
-}
+/* --help: the table's options between these paragraphs. They name no flag of another program
+ * (tests/prog/test_options.c refuses a --help that shows one). */
+static const fedc_prog_help g_help = {
+    "usage: fedc provision --coordinator HOST:PORT --clients A,B,C --out DIR\n"
+    "                      [--label COLUMN] [--drop A,B]\n"
+    "       fedc provision --out DIR --add NAME [--label COLUMN] [--drop A,B]",
+    "Writes one startup kit per participant: DIR/coordinator/ and DIR/NAME/ for each client.\n"
+    "Each holds the participant's own secret key (NAME.key_secret, mode 0600; no kit holds\n"
+    "anyone else's), the public keys it needs (the coordinator: allow/ with the clients' keys;\n"
+    "a client: coordinator.key and peers/, the roster of all clients for secure aggregation),\n"
+    "a config file (coordinator.ini or client.ini), start.sh and a README. Send each\n"
+    "directory to its participant as it is; nothing else needs copying. DIR/" MANIFEST "\n"
+    "records the coordinator's address (and the label and drop given) for --add.",
+    "Paths in the config files are relative to the kit: start.sh changes to its own\n"
+    "directory first, so a kit works wherever it is unpacked. A client's data file differs\n"
+    "per bank: ./start.sh /path/to/data.csv (relative to where you run it), or data = in\n"
+    "client.ini. DIR itself holds every participant's secret key until the kits are sent:\n"
+    "delete the *.key_secret files from it then (--add needs only the public files).\n"
+    "\n"
+    "Exit status: 0 done, 1 a file could not be written (nothing is left half-done), 2 bad\n"
+    "arguments or an existing name."};
 
 /* ---- checks --------------------------------------------------------------------------------- */
 
@@ -831,36 +811,25 @@ out:
 
 /* ---- the command ---------------------------------------------------------------------------- */
 
+/* "--clients", or "--clients (environment FEDC_CLIENTS)" / "(FILE:LINE)" when the value came from
+ * elsewhere: a message about it says where to look (FEDC_CLIENTS is also fedc split's count). */
+static const char *flag_of(char *out, size_t cap, const fedc_opts *op, fedc_opt_id id) {
+    char origin[1200];
+    snprintf(out, cap, "--%s%s", fedc_opt_table[id].name,
+             fedc_opt_origin(origin, sizeof origin, op, id));
+    return out;
+}
+
 int cmd_provision(int argc, char **argv) {
-    const char *coordinator = NULL, *clients = NULL, *out = NULL, *add_name = NULL;
-    const char *label = NULL, *drop = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return FEDC_EXIT_OK;
-        }
-        char flag[32];
-        const char *v;
-        if (cli_flag_value(CMD, argc, argv, &i, flag, sizeof flag, &v))
-            return FEDC_EXIT_USAGE;
-        if (strcmp(flag, "--coordinator") == 0)
-            coordinator = v;
-        else if (strcmp(flag, "--clients") == 0)
-            clients = v;
-        else if (strcmp(flag, "--out") == 0)
-            out = v;
-        else if (strcmp(flag, "--add") == 0)
-            add_name = v;
-        else if (strcmp(flag, "--label") == 0)
-            label = v;
-        else if (strcmp(flag, "--drop") == 0)
-            drop = v;
-        else {
-            cli_error(CMD, "unknown option '%s' (see fedc provision --help)", flag);
-            return FEDC_EXIT_USAGE;
-        }
-    }
+    fedc_opts op;
+    int prc = fedc_opts_parse(&op, FEDC_PROG_PROVISION, argc, argv, &g_help);
+    if (prc >= 0)
+        return prc;
+    const char *coordinator = op.v[FEDC_O_COORD_ADDR].text;
+    const char *clients = op.v[FEDC_O_CLIENT_NAMES].text, *add_name = op.v[FEDC_O_ADD].text;
+    const char *out = op.v[FEDC_O_OUT].text;
+    const char *label = op.v[FEDC_O_LABEL].text, *drop = op.v[FEDC_O_DROP].text;
+    char flag[1300];
     if (!out) {
         cli_error(CMD, "--out is required (see fedc provision --help)");
         return FEDC_EXIT_USAGE;
@@ -871,18 +840,20 @@ int cmd_provision(int argc, char **argv) {
     while (ol > 1 && out[ol - 1] == '/')
         ol--;
     if (ol == 0 || ol >= sizeof dir - 1024) {
-        cli_error(CMD, "--out: expected a directory path, got '%s'", out);
+        cli_error(CMD, "%s: expected a directory path, got '%s'",
+                  flag_of(flag, sizeof flag, &op, FEDC_O_OUT), out);
         return FEDC_EXIT_USAGE;
     }
     memcpy(dir, out, ol);
     dir[ol] = 0;
     for (int k = 0; k < 2; k++) {
-        const char *v = k ? drop : label, *f = k ? "--drop" : "--label";
+        fedc_opt_id id = k ? FEDC_O_DROP : FEDC_O_LABEL;
+        const char *v = op.v[id].text;
         if (v && !ini_value_ok(v)) {
             cli_error(CMD,
                       "%s: expected one line without ';', '#' or spaces at its ends (it goes "
                       "into client.ini), got '%s'",
-                      f, v);
+                      flag_of(flag, sizeof flag, &op, id), v);
             return FEDC_EXIT_USAGE;
         }
     }
@@ -891,10 +862,12 @@ int cmd_provision(int argc, char **argv) {
             cli_error(CMD,
                       "--add takes no %s: the federation in %s is described by %s/" MANIFEST
                       " and its roster",
-                      coordinator ? "--coordinator" : "--clients", dir, dir);
+                      flag_of(flag, sizeof flag, &op,
+                              coordinator ? FEDC_O_COORD_ADDR : FEDC_O_CLIENT_NAMES),
+                      dir, dir);
             return FEDC_EXIT_USAGE;
         }
-        if (!client_name_ok("--add", add_name))
+        if (!client_name_ok(flag_of(flag, sizeof flag, &op, FEDC_O_ADD), add_name))
             return FEDC_EXIT_USAGE;
         return provision_add(dir, add_name, label, drop);
     }
@@ -906,26 +879,27 @@ int cmd_provision(int argc, char **argv) {
     int port;
     if (parse_endpoint(coordinator, &port)) {
         cli_error(CMD,
-                  "--coordinator: expected HOST:PORT (a host name, an IPv4 address or [IPv6], "
-                  "and a port in 1..65535), got '%s'",
-                  coordinator);
+                  "%s: expected HOST:PORT (a host name, an IPv4 address or [IPv6], and a port in "
+                  "1..65535), got '%s'",
+                  flag_of(flag, sizeof flag, &op, FEDC_O_COORD_ADDR), coordinator);
         return FEDC_EXIT_USAGE;
     }
     char **names = NULL;
     int n = 0;
-    if (cli_str_list(CMD, "--clients", clients, &names, &n))
+    flag_of(flag, sizeof flag, &op, FEDC_O_CLIENT_NAMES);
+    if (cli_str_list(CMD, flag, clients, &names, &n))
         return FEDC_EXIT_USAGE;
     int rc = FEDC_EXIT_USAGE;
     if (n > MAX_CLIENTS) {
-        cli_error(CMD, "--clients: %d names, at most %d", n, MAX_CLIENTS);
+        cli_error(CMD, "%s: %d names, at most %d", flag, n, MAX_CLIENTS);
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        if (!client_name_ok("--clients", names[i]))
+        if (!client_name_ok(flag, names[i]))
             goto out;
         for (int j = 0; j < i; j++)
             if (strcmp(names[i], names[j]) == 0) {
-                cli_error(CMD, "--clients: '%s' is given twice", names[i]);
+                cli_error(CMD, "%s: '%s' is given twice", flag, names[i]);
                 goto out;
             }
     }

@@ -21,6 +21,8 @@
 #define SYN FEDC_PROG_SYNTH
 #define PRV FEDC_PROG_PRIVACY
 #define REP FEDC_PROG_REPORT
+#define PROV FEDC_PROG_PROVISION
+#define HLT FEDC_PROG_HEALTH
 
 const fedc_opt_def fedc_opt_table[FEDC_O_COUNT] = {
 #define ROW_(id, name, type, lo, hi, words, def, progs, sec, metavar, help)                        \
@@ -53,6 +55,45 @@ static const struct {
     FEDC_OPTION_DEFAULTS(DEF_)
 #undef DEF_
 };
+
+static const struct {
+    fedc_opt_id id;
+    const char *var_means;
+} g_no_env[] = {
+#define NO_ENV_(id, means) {FEDC_O_##id, means},
+    FEDC_OPTION_NO_ENV(NO_ENV_)
+#undef NO_ENV_
+};
+
+static const struct {
+    unsigned prog;
+    fedc_opt_id id;
+} g_positional[] = {
+#define POS_(prog, id) {FEDC_PROG_##prog, FEDC_O_##id},
+    FEDC_OPTION_POSITIONAL(POS_)
+#undef POS_
+};
+
+/* What FEDC_<NAME> means instead when id has no variable, else NULL. */
+static const char *no_env_reason(fedc_opt_id id) {
+    for (size_t i = 0; i < sizeof g_no_env / sizeof g_no_env[0]; i++)
+        if (g_no_env[i].id == id)
+            return g_no_env[i].var_means;
+    return NULL;
+}
+
+int fedc_opt_has_env(fedc_opt_id id) {
+    return no_env_reason(id) == NULL;
+}
+
+/* The option prog's bare argument sets, or -1 when it takes none (or the table's entry names an
+ * option prog does not take: a bare argument is then refused, as for every other program). */
+static int positional_of(unsigned prog) {
+    for (size_t i = 0; i < sizeof g_positional / sizeof g_positional[0]; i++)
+        if (g_positional[i].prog == prog && (fedc_opt_table[g_positional[i].id].progs & prog))
+            return (int)g_positional[i].id;
+    return -1;
+}
 
 const char *fedc_prog_section(unsigned prog) {
     for (size_t i = 0; i < sizeof g_progs / sizeof g_progs[0]; i++)
@@ -599,6 +640,17 @@ static void print_help(FILE *f, const fedc_opts *o, const fedc_prog_help *h) {
     fprintf(f, "\nEvery option can also be set with the environment variable FEDC_<OPTION> (upper\n"
                "case, '-' as '_': FEDC_MIN_CLIENTS) or in the --config file; a flag beats the\n"
                "environment, which beats the file, which beats the default.\n");
+    /* the exceptions, so that nobody sets a variable this program never reads */
+    for (int id = 0; id < FEDC_O_COUNT; id++) {
+        const char *means = no_env_reason((fedc_opt_id)id);
+        if (!(fedc_opt_table[id].progs & o->prog) || !means)
+            continue;
+        char env[96], text[512];
+        fedc_opt_env_name(env, sizeof env, fedc_opt_table[id].name);
+        snprintf(text, sizeof text, "Except --%s: %s names %s.", fedc_opt_table[id].name, env,
+                 means);
+        wrap(f, 0, 0, text, NULL);
+    }
     if (h->outro)
         fprintf(f, "\n%s\n", h->outro);
 }
@@ -648,7 +700,7 @@ int fedc_opts_parse(fedc_opts *o, unsigned prog, int argc, char **argv, const fe
     o->cmd = strncmp(disp, "fedc ", 5) == 0 ? disp + 5 : disp;
     const char *flag_text[FEDC_O_COUNT] = {0};
     const char *config = NULL;
-    int print = 0;
+    int print = 0, positional = positional_of(prog), positional_seen = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -661,6 +713,12 @@ int fedc_opts_parse(fedc_opts *o, unsigned prog, int argc, char **argv, const fe
         }
         if (strcmp(a, "--print-config") == 0) {
             print = 1;
+            continue;
+        }
+        if (a[0] != '-' && positional >= 0 && !positional_seen) {
+            /* as if --NAME A: the later of it and a --NAME flag wins, as between two flags */
+            flag_text[positional] = a;
+            positional_seen = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {
@@ -707,7 +765,7 @@ int fedc_opts_parse(fedc_opts *o, unsigned prog, int argc, char **argv, const fe
     if (config && read_config(o, config))
         return FEDC_EXIT_USAGE;
     for (int id = 0; id < FEDC_O_COUNT; id++) {
-        if (!(fedc_opt_table[id].progs & prog))
+        if (!(fedc_opt_table[id].progs & prog) || !fedc_opt_has_env((fedc_opt_id)id))
             continue;
         char env[96];
         fedc_opt_env_name(env, sizeof env, fedc_opt_table[id].name);
@@ -728,6 +786,9 @@ int fedc_opts_parse(fedc_opts *o, unsigned prog, int argc, char **argv, const fe
 
 void fedc_opts_unsetenv(void) {
     for (int id = 0; id < FEDC_O_COUNT; id++) {
+        /* a variable with another meaning is no option's to clear (FEDC_COORDINATOR) */
+        if (!fedc_opt_has_env((fedc_opt_id)id))
+            continue;
         char env[96];
         fedc_opt_env_name(env, sizeof env, fedc_opt_table[id].name);
         unsetenv(env);

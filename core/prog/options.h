@@ -29,7 +29,9 @@
     X(KEYGEN, "keygen", "fedc keygen")                                                             \
     X(SYNTH, "synth", "fedc synth")                                                                \
     X(PRIVACY, "privacy", "fedc privacy")                                                          \
-    X(REPORT, "report", "fedc report")
+    X(REPORT, "report", "fedc report")                                                             \
+    X(PROVISION, "provision", "fedc provision")                                                    \
+    X(HEALTH, "health", "fedc health")
 
 enum {
 #define FEDC_PROG_BIT_(id, section, display) FEDC_PROGI_##id,
@@ -48,6 +50,8 @@ enum {
 #define FEDC_PROG_SYNTH (1u << FEDC_PROGI_SYNTH)
 #define FEDC_PROG_PRIVACY (1u << FEDC_PROGI_PRIVACY)
 #define FEDC_PROG_REPORT (1u << FEDC_PROGI_REPORT)
+#define FEDC_PROG_PROVISION (1u << FEDC_PROGI_PROVISION)
+#define FEDC_PROG_HEALTH (1u << FEDC_PROGI_HEALTH)
 /* Every program of FEDC_PROGRAMS. */
 #define FEDC_PROG_ALL ((1u << FEDC_PROG_COUNT) - 1u)
 
@@ -90,12 +94,16 @@ typedef enum fedc_opt_section {
  *   default: the value as text, or NULL when there is none (the help says what the program does
  *   then: required, or derived from other options)
  * The programs are written CO, CL, SIM, DEMO, TR (train), EV (eval), SPL (split), KG (keygen), SYN
- * (synth), PRV (privacy), REP (report); options.c defines them where it expands the table.
- * The environment variable is FEDC_ + the name upper-cased with '-' as '_'.
- * A name is one option everywhere, with one exception, MODEL and MODEL_FILE: fedc-coordinator's
- * --model mlp|external names a kind of model, fedc eval's and fedc report's --model FILE a model
- * file; both spellings predate the table, are used by scripts and deploy/, and no program takes
- * both (tests/prog/test_options.c holds the list of such homonyms). */
+ * (synth), PRV (privacy), REP (report), PROV (provision), HLT (health); options.c defines them
+ * where it expands the table.
+ * The environment variable is FEDC_ + the name upper-cased with '-' as '_' (none for the options
+ * of FEDC_OPTION_NO_ENV below).
+ * A name is one option everywhere, with two exceptions, whose spellings predate the table and are
+ * used by scripts, deploy/ and the README, and whose programs never take both meanings
+ * (tests/prog/test_options.c holds the list of such homonyms): MODEL and MODEL_FILE,
+ * fedc-coordinator's --model mlp|external names a kind of model, fedc eval's and fedc report's
+ * --model FILE a model file; CLIENTS and CLIENT_NAMES, fedc sim's and fedc split's --clients N
+ * counts clients, fedc provision's --clients A,B,C names them. */
 /* clang-format off */
 #define FEDC_OPTIONS(X) \
     X(BIND, "bind", FEDC_OT_STR, 0, 0, NULL, NULL, CO, FEDC_SEC_NET, "ENDPOINT", \
@@ -111,6 +119,15 @@ typedef enum fedc_opt_section {
       "interval between heartbeats, in milliseconds") \
     X(COORDINATOR_TIMEOUT, "coordinator-timeout", FEDC_OT_REAL_P, 0, 1e7, NULL, "600", CL, \
       FEDC_SEC_NET, "S", "give up after this long without word from the coordinator, in seconds") \
+    X(COORD_ADDR, "coordinator", FEDC_OT_STR, 0, 0, NULL, NULL, PROV, FEDC_SEC_NET, "HOST:PORT", \
+      "where the clients reach the coordinator: a host name, an IPv4 address or [IPv6], and a " \
+      "port in 1..65535 (required for a new federation; the coordinator listens on PORT on every " \
+      "interface: edit bind in coordinator.ini to narrow it)") \
+    X(URL, "url", FEDC_OT_STR, 0, 0, NULL, NULL, HLT, FEDC_SEC_NET, "URL", \
+      "the probe to ask, http://ADDR:PORT/PATH with a numeric IPv4 address, e.g. " \
+      "http://127.0.0.1:9100/healthz (required; usually given bare: fedc health URL)") \
+    X(TIMEOUT, "timeout", FEDC_OT_REAL_P, 0, 3600, NULL, "3", HLT, FEDC_SEC_NET, "S", \
+      "seconds to wait for the whole answer") \
     X(KEY, "key", FEDC_OT_PATH, 0, 0, NULL, NULL, CO | CL, FEDC_SEC_SEC, "FILE", \
       "our secret key, NAME.key_secret from fedc keygen (CurveZMQ; a client is known by NAME)") \
     X(ALLOW, "allow", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_SEC, "DIR", \
@@ -119,6 +136,13 @@ typedef enum fedc_opt_section {
       "FILE", "the coordinator's public key file (pinned)") \
     X(PEERS, "peers", FEDC_OT_PATH, 0, 0, NULL, NULL, CL, FEDC_SEC_SEC, "DIR", \
       "the federation's public keys (the roster)") \
+    X(CLIENT_NAMES, "clients", FEDC_OT_STR, 0, 0, NULL, NULL, PROV, FEDC_SEC_SEC, "A,B,C", \
+      "the clients' names, one kit each: 1..64 characters of A-Z a-z 0-9 . _ - ('coordinator' " \
+      "is taken); secure aggregation needs 3 or more (required for a new federation)") \
+    X(ADD, "add", FEDC_OT_STR, 0, 0, NULL, NULL, PROV, FEDC_SEC_SEC, "NAME", \
+      "one more client in the existing kits' directory: its kit, and its public key in " \
+      "DIR/coordinator/allow/ and every DIR/CLIENT/peers/ (the coordinator's min-clients goes " \
+      "up by one); refuses a name already there, and never replaces a key file") \
     X(INSECURE, "insecure", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | CL | SIM, FEDC_SEC_SEC, NULL, \
       "no CurveZMQ and no allow-list (testing only; warns); secure aggregation stays on") \
     X(SECAGG, "secagg", FEDC_OT_CHOICE, 0, 0, "on|off", "on", CO | CL | SIM | DEMO, FEDC_SEC_SEC, \
@@ -139,11 +163,12 @@ typedef enum fedc_opt_section {
     X(DATA, "data", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP, FEDC_SEC_DATA, \
       "FILE.csv", "CSV data with a header line (required; a client's never leaves its machine; " \
       "fedc eval and fedc report: the test data, with the model's columns)") \
-    X(LABEL, "label", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL, FEDC_SEC_DATA, \
-      "COLUMN", "the label column (required; fedc eval: unset, the label the model was trained " \
-      "on)") \
-    X(DROP, "drop", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR, FEDC_SEC_DATA, "A,B", \
-      "columns to ignore (identifiers, ...)") \
+    X(LABEL, "label", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | PROV, \
+      FEDC_SEC_DATA, "COLUMN", "the label column (required; fedc eval: unset, the label the " \
+      "model was trained on; fedc provision: optional, written into every client.ini, unset: " \
+      "each client gives it)") \
+    X(DROP, "drop", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | PROV, FEDC_SEC_DATA, "A,B", \
+      "columns to ignore (identifiers, ...; fedc provision: written into every client.ini)") \
     X(NAME, "name", FEDC_OT_STR, 0, 0, NULL, NULL, CL | KG, FEDC_SEC_DATA, "NAME", \
       "this participant's name, 1..64 characters of A-Z a-z 0-9 . _ - (fedc-client, unset: the " \
       "key's name, with --insecure, the host name; fedc keygen: required, the key files' name, " \
@@ -366,10 +391,11 @@ typedef enum fedc_opt_section {
     X(BASELINES, "baselines", FEDC_OT_CHOICE, 0, 0, "all|central|none", "all", SIM, FEDC_SEC_OUT, \
       "WHICH", "trained next to the federation: all (centralised and each client alone), " \
       "central or none") \
-    X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, NULL, DEMO | TR | SPL | KG | SYN | REP, FEDC_SEC_OUT, \
-      "PATH", "where the output goes: fedc demo, split, synth, keygen: a directory, created if " \
-      "missing (fedc demo reuses it when run again); fedc train: the model file (none when " \
-      "unset); fedc report: the HTML page") \
+    X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, NULL, DEMO | TR | SPL | KG | SYN | REP | PROV, \
+      FEDC_SEC_OUT, "PATH", "where the output goes: fedc demo, split, synth, keygen: a " \
+      "directory, created if missing (fedc demo reuses it when run again); fedc provision: the " \
+      "kits' directory (required; it must not exist, or be empty, except with --add); fedc " \
+      "train: the model file (none when unset); fedc report: the HTML page") \
     X(FORCE, "force", FEDC_OT_FLAG, 0, 0, NULL, "false", SPL | KG, FEDC_SEC_OUT, NULL, \
       "replace what an earlier run left in --out (fedc split: shard files; fedc keygen: the " \
       "key files of the same name)") \
@@ -408,6 +434,19 @@ typedef enum fedc_opt_section {
     X(SYNTH, DAYS, NULL) \
     X(SYNTH, SEED, NULL)
 /* clang-format on */
+
+/* Options without an environment variable, because FEDC_<NAME> already means something else:
+ * X(option id, what the variable is, for --help). Read as fedc provision's --coordinator, an
+ * operator's FEDC_COORDINATOR=/opt/fedc/bin/fedc-coordinator (for the kits' start.sh) would become
+ * the federation's address. The parser reads no variable for them, fedc_opts_unsetenv leaves
+ * theirs alone, and --help says so. */
+#define FEDC_OPTION_NO_ENV(X)                                                                      \
+    X(COORD_ADDR, "the fedc-coordinator program that the kits' start.sh and fedc sim run")
+
+/* A program's bare command-line argument and the option it sets: X(program, option id). Only one
+ * is taken; any other bare argument is an error. fedc health URL predates the table and is what
+ * deploy/docker-compose.yml's health checks run; --url URL means the same. */
+#define FEDC_OPTION_POSITIONAL(X) X(HEALTH, URL)
 
 typedef enum fedc_opt_id {
 #define FEDC_OPT_ENUM_(id, ...) FEDC_O_##id,
@@ -485,6 +524,9 @@ const char *fedc_opt_origin(char *out, size_t cap, const fedc_opts *o, fedc_opt_
 
 /* The environment variable of an option: FEDC_ + upper-case name, '-' as '_'. */
 void fedc_opt_env_name(char *out, size_t cap, const char *name);
+
+/* Whether the parser reads an environment variable for id (all but FEDC_OPTION_NO_ENV's). */
+int fedc_opt_has_env(fedc_opt_id id);
 
 /* The table's default of id for prog (FEDC_OPTION_DEFAULTS first), or NULL. */
 const char *fedc_opt_default(fedc_opt_id id, unsigned prog);

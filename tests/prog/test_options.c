@@ -88,10 +88,10 @@ static void test_table_well_formed(void **state) {
     static const char *const reserved[] = {"FEDC_COORDINATOR", "FEDC_CLIENT", "FEDC_FAULT",
                                            "FEDC_ISA", "FEDC_CONFIG"};
     /* Names that mean two things, for programs that never share one (options.h says why). */
-    static const char *const homonyms[] = {"model"};
+    static const char *const homonyms[] = {"model", "clients"};
     static const unsigned all = FEDC_PROG_ALL;
     assert_true(FEDC_O_COUNT > 50);
-    assert_true(FEDC_PROG_COUNT >= 11);
+    assert_true(FEDC_PROG_COUNT >= 13);
     for (int i = 0; i < FEDC_O_COUNT; i++) {
         const fedc_opt_def *d = &fedc_opt_table[i];
         assert_non_null(d->name);
@@ -120,9 +120,15 @@ static void test_table_well_formed(void **state) {
             fail_msg("option --%s: default '%s' is outside its type or range", d->name, d->def);
         char env[96];
         fedc_opt_env_name(env, sizeof env, d->name);
+        /* an option whose variable means something else must have none (FEDC_OPTION_NO_ENV),
+         * and only such an option has none */
+        int taken = 0;
         for (size_t r = 0; r < sizeof reserved / sizeof reserved[0]; r++)
-            if (strcmp(env, reserved[r]) == 0)
-                fail_msg("option --%s: its variable %s has another meaning", d->name, env);
+            taken |= strcmp(env, reserved[r]) == 0;
+        if (taken && fedc_opt_has_env((fedc_opt_id)i))
+            fail_msg("option --%s: its variable %s has another meaning", d->name, env);
+        if (!taken && !fedc_opt_has_env((fedc_opt_id)i))
+            fail_msg("option --%s has no variable, but %s means nothing else", d->name, env);
         for (int j = 0; j < i; j++) {
             char other[96];
             fedc_opt_env_name(other, sizeof other, fedc_opt_table[j].name);
@@ -511,6 +517,118 @@ static void test_env_and_flag_errors(void **state) {
     proc_result_release(&r);
 }
 
+/* Runs argv with env; expects exit status want and, when needle is given, needle on stderr (exit
+ * 2) or stdout (exit 0). Returns the result, to release. */
+static proc_result run_expect(const char *const *argv, const char *const *env, int want,
+                              const char *needle) {
+    proc_result r;
+    assert_int_equal(proc_run(&r, argv, env, 30), 0);
+    const char *text = want == 0 ? r.out : r.err;
+    if (r.status != want || (needle && !strstr(text, needle)))
+        fail_msg("%s %s: exit %d (expected %d), no '%s' in:\n%s\nstderr: %s", argv[0], argv[1],
+                 r.status, want, needle ? needle : "", r.out, r.err);
+    return r;
+}
+
+/* fedc provision and fedc health, the last commands moved onto the table: their spellings from
+ * before (README, deploy/docker-compose.yml) next to the table's sources. */
+static void test_provision_and_health(void **state) {
+    (void)state;
+    char *dir = proc_mkdtemp("fedc-opts-");
+    assert_non_null(dir);
+    char *ini = proc_path(dir, "fedc.ini");
+    assert_int_equal(proc_write_file(ini, "[provision]\ncoordinator = coord:7070\nlabel = bad\n"
+                                          "[health]\ntimeout = 0.5\n"),
+                     0);
+    /* --clients is a list of names here (a count to fedc split); the file gives --coordinator;
+     * FEDC_COORDINATOR, another program's path, is not read for it; FEDC_DROP is */
+    proc_result r = run_expect(
+        (const char *[]){g_fedc, "provision", "--config", ini, "--clients", "bank-a,bank-b",
+                         "--out", "kits/", "--print-config", NULL},
+        (const char *[]){"FEDC_COORDINATOR=/opt/fedc/bin/fedc-coordinator", "FEDC_DROP=id", NULL},
+        0, "\n[provision]\n");
+    char file_src[1100];
+    snprintf(file_src, sizeof file_src, "file %s:2", ini);
+    expect_line(r.out, "coordinator", "coord:7070", file_src);
+    expect_line(r.out, "clients", "bank-a,bank-b", "flag");
+    expect_line(r.out, "out", "kits/", "flag");
+    expect_line(r.out, "drop", "id", "env FEDC_DROP");
+    proc_result_release(&r);
+    r = run_expect((const char *[]){g_fedc, "provision", "--out", "k", "--print-config", NULL},
+                   (const char *[]){"FEDC_COORDINATOR=/opt/fedc/bin/fedc-coordinator", NULL}, 0,
+                   "\n; coordinator (unset)");
+    proc_result_release(&r);
+    r = run_expect((const char *[]){g_fedc, "split", "--clients", "bank-a,bank-b", NULL}, NULL, 2,
+                   "fedc split: --clients: expected an integer in 2..10000, got 'bank-a,bank-b'");
+    proc_result_release(&r);
+    /* a check of provision's own names where the value came from */
+    r = run_expect((const char *[]){g_fedc, "provision", "--coordinator", "h:1", "--out",
+                                    "never-written", NULL},
+                   (const char *[]){"FEDC_CLIENTS=a,b,a", NULL}, 2,
+                   "fedc provision: --clients (environment FEDC_CLIENTS): 'a' is given twice");
+    proc_result_release(&r);
+    r = run_expect(
+        (const char *[]){g_fedc, "provision", "--out", "k", "--add", "d", "--config", ini, NULL},
+        NULL, 2, "--add takes no --coordinator (");
+    proc_result_release(&r);
+    r = run_expect((const char *[]){g_fedc, "provision", "--coordinator", "h:1", "--clients",
+                                    "a,b,c", "--out", "k", "--secagg", "off", NULL},
+                   NULL, 2,
+                   "fedc provision: unknown option '--secagg' (an option of fedc-coordinator");
+    proc_result_release(&r);
+
+    /* health's bare URL (the compose file's spelling) is --url; the later one wins */
+    r = run_expect((const char *[]){g_fedc, "health", "--config", ini, "http://127.0.0.1:1/healthz",
+                                    "--print-config", NULL},
+                   NULL, 0, "\n[health]\n");
+    expect_line(r.out, "url", "http://127.0.0.1:1/healthz", "flag");
+    snprintf(file_src, sizeof file_src, "file %s:5", ini);
+    expect_line(r.out, "timeout", "0.5", file_src);
+    proc_result_release(&r);
+    r = run_expect((const char *[]){g_fedc, "health", "--url", "http://127.0.0.1:1/a",
+                                    "http://127.0.0.1:1/b", "--print-config", NULL},
+                   NULL, 0, NULL);
+    expect_line(r.out, "url", "http://127.0.0.1:1/b", "flag");
+    proc_result_release(&r);
+    r = run_expect((const char *[]){g_fedc, "health", "--print-config", NULL},
+                   (const char *[]){"FEDC_URL=http://127.0.0.1:1/readyz", NULL}, 0, NULL);
+    expect_line(r.out, "url", "http://127.0.0.1:1/readyz", "env FEDC_URL");
+    proc_result_release(&r);
+    /* one bare argument only; a bad one names where it came from */
+    r = run_expect(
+        (const char *[]){g_fedc, "health", "http://127.0.0.1:1/a", "http://127.0.0.1:1/b", NULL},
+        NULL, 2, "fedc health: unexpected argument 'http://127.0.0.1:1/b'");
+    proc_result_release(&r);
+    r = run_expect(
+        (const char *[]){g_fedc, "health", "--timeout", "0", "http://127.0.0.1:1/a", NULL}, NULL, 2,
+        "fedc health: --timeout: expected a number in (0, 3600], got '0'");
+    proc_result_release(&r);
+    r = run_expect((const char *[]){g_fedc, "health", NULL},
+                   (const char *[]){"FEDC_URL=localhost:9100", NULL}, 2,
+                   "got 'localhost:9100' (environment FEDC_URL)");
+    proc_result_release(&r);
+    r = run_expect((const char *[]){g_fedc, "health", "--metrics-listen", ":9100", NULL}, NULL, 2,
+                   "fedc health: unknown option '--metrics-listen'");
+    proc_result_release(&r);
+    proc_rmtree(dir);
+    free(ini);
+    free(dir);
+}
+
+/* fedc sim clears the FEDC_ variables of the processes it starts, but not FEDC_COORDINATOR: that
+ * one is no option's (--coordinator has none) and names the program to start. */
+static void test_unsetenv_keeps_others(void **state) {
+    (void)state;
+    assert_int_equal(setenv("FEDC_COORDINATOR", "/opt/fedc/bin/fedc-coordinator", 1), 0);
+    assert_int_equal(setenv("FEDC_LR", "0.5", 1), 0);
+    assert_int_equal(setenv("FEDC_CLIENTS", "3", 1), 0);
+    fedc_opts_unsetenv();
+    assert_string_equal(getenv("FEDC_COORDINATOR"), "/opt/fedc/bin/fedc-coordinator");
+    assert_null(getenv("FEDC_LR"));
+    assert_null(getenv("FEDC_CLIENTS"));
+    unsetenv("FEDC_COORDINATOR");
+}
+
 static void test_version(void **state) {
     (void)state;
     /* every program, and fedc itself (the last) */
@@ -590,6 +708,8 @@ int main(int argc, char **argv) {
                                        cmocka_unit_test(test_precedence),
                                        cmocka_unit_test(test_config_errors),
                                        cmocka_unit_test(test_env_and_flag_errors),
+                                       cmocka_unit_test(test_provision_and_health),
+                                       cmocka_unit_test(test_unsetenv_keeps_others),
                                        cmocka_unit_test(test_version),
                                        cmocka_unit_test(test_val_fraction_one_default)};
     return cmocka_run_group_tests(tests, NULL, NULL);
