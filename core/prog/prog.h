@@ -1,6 +1,7 @@
-/* Shared pieces of fedc's programs (fedc-coordinator, fedc-client and the fedc toolbox): flag
- * parsing helpers that name the flag, the value and what is allowed; thread set-up; metric
- * printing and the one-line JSON report. Not part of libfedc (the option table is options.h). */
+/* Shared pieces of fedc's programs (fedc-coordinator, fedc-client and the fedc toolbox): error
+ * messages and list parsers that name the flag, the value and what is allowed; thread set-up;
+ * metric printing and the one-line JSON report. Not part of libfedc (the option table, and the
+ * parser of every flag, is options.h). */
 #ifndef FEDC_PROG_H
 #define FEDC_PROG_H
 
@@ -36,18 +37,8 @@ double cli_card_precision(const float *score, const float *y, const float *card,
 /* Prints "fedc CMD: message\n" to stderr ("CMD: message" when CMD is a program, "fedc-..."). */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Splits argv[*i] of the form "--flag value" or "--flag=value": copies the flag name into flag
- * and points *value at the value (advancing *i past a separate value). Returns 0, or -1 after
- * printing an error (not an option, name too long, missing value). */
-int cli_flag_value(const char *cmd, int argc, char **argv, int *i, char *flag, size_t cap,
-                   const char **value);
-
-/* Each parser returns 0 on success, or prints "fedc CMD: FLAG: expected ..., got 'VALUE'" and
- * returns -1. */
-int cli_int(const char *cmd, const char *flag, const char *val, long lo, long hi, int *out);
-int cli_u64(const char *cmd, const char *flag, const char *val, unsigned long long *out);
-int cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi, int lo_open,
-              float *out);
+/* Value parsers for what the option table leaves as text. Each returns 0 on success, or prints
+ * "fedc CMD: FLAG: ..." and returns -1. */
 /* Comma-separated positive integers, e.g. "64,32"; "" or "none" gives zero layers. */
 int cli_int_list(const char *cmd, const char *flag, const char *val, int *out, int max, int *n);
 /* Splits "a,b,c" into a NULL-terminated array of strings (caller frees with cli_free_list). */

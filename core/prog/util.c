@@ -1,5 +1,4 @@
-/* Flag parsing, thread set-up and metric reporting shared by fedc's programs (prog.h). */
-#include <ctype.h>
+/* List parsing, errors, thread set-up and metric reporting shared by fedc's programs (prog.h). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -22,79 +21,6 @@ void cli_error(const char *cmd, const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-}
-
-int cli_flag_value(const char *cmd, int argc, char **argv, int *i, char *flag, size_t cap,
-                   const char **value) {
-    const char *a = argv[*i];
-    if (strncmp(a, "--", 2) != 0) {
-        cli_error(cmd, "unexpected argument '%s' (see %s%s --help)", a,
-                  strncmp(cmd, "fedc-", 5) == 0 ? "" : "fedc ", cmd);
-        return -1;
-    }
-    const char *v = strchr(a, '=');
-    size_t fl = v ? (size_t)(v - a) : strlen(a);
-    if (fl >= cap) {
-        cli_error(cmd, "unknown option '%s' (see %s%s --help)", a,
-                  strncmp(cmd, "fedc-", 5) == 0 ? "" : "fedc ", cmd);
-        return -1;
-    }
-    memcpy(flag, a, fl);
-    flag[fl] = 0;
-    if (v) {
-        *value = v + 1;
-        return 0;
-    }
-    if (*i + 1 >= argc) {
-        cli_error(cmd, "%s: missing value", flag);
-        return -1;
-    }
-    *value = argv[++*i];
-    return 0;
-}
-
-int cli_int(const char *cmd, const char *flag, const char *val, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (errno || end == val || *end || v < lo || v > hi) {
-        cli_error(cmd, "%s: expected an integer in %ld..%ld, got '%s'", flag, lo, hi, val);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-int cli_u64(const char *cmd, const char *flag, const char *val, unsigned long long *out) {
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)val[0])) {
-        cli_error(cmd, "%s: expected a non-negative integer, got '%s'", flag, val);
-        return -1;
-    }
-    unsigned long long v = strtoull(val, &end, 10);
-    if (errno || end == val || *end) {
-        cli_error(cmd, "%s: expected a non-negative integer, got '%s'", flag, val);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi, int lo_open,
-              float *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(val, &end);
-    /* An open bound is checked after rounding to float: 1e-50 must not become an lr of 0. */
-    if (errno || end == val || *end || !isfinite(v) || v < lo || v > hi ||
-        (lo_open && (float)v <= (float)lo)) {
-        cli_error(cmd, "%s: expected a number in %s%g, %g], got '%s'", flag, lo_open ? "(" : "[",
-                  lo, hi, val);
-        return -1;
-    }
-    *out = (float)v;
-    return 0;
 }
 
 int cli_int_list(const char *cmd, const char *flag, const char *val, int *out, int max, int *n) {
