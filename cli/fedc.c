@@ -15,6 +15,8 @@ static void usage(FILE *f) {
             "  keygen  create a participant's identity (NAME.key and NAME.key_secret)\n"
             "  provision\n"
             "          one startup kit per participant: its keys, rosters, config, start script\n"
+            "  features\n"
+            "          time-window aggregates per customer or terminal from raw transactions\n"
             "  synth   generate card transactions for several banks (fraud scenarios, features)\n"
             "  demo    three banks train one fraud model: synth, keys, a federation, a report\n"
             "  report  the HTML report of a finished federation (metrics file, model, test data)\n"
@@ -57,6 +59,8 @@ int main(int argc, char **argv) {
         return cmd_privacy(argc - 1, argv + 1);
     if (strcmp(cmd, "health") == 0)
         return cmd_health(argc - 1, argv + 1);
+    if (strcmp(cmd, "features") == 0)
+        return cmd_features(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return FEDC_EXIT_OK;

@@ -31,7 +31,8 @@
     X(PRIVACY, "privacy", "fedc privacy")                                                          \
     X(REPORT, "report", "fedc report")                                                             \
     X(PROVISION, "provision", "fedc provision")                                                    \
-    X(HEALTH, "health", "fedc health")
+    X(HEALTH, "health", "fedc health")                                                             \
+    X(FEATURES, "features", "fedc features")
 
 enum {
 #define FEDC_PROG_BIT_(id, section, display) FEDC_PROGI_##id,
@@ -52,6 +53,7 @@ enum {
 #define FEDC_PROG_REPORT (1u << FEDC_PROGI_REPORT)
 #define FEDC_PROG_PROVISION (1u << FEDC_PROGI_PROVISION)
 #define FEDC_PROG_HEALTH (1u << FEDC_PROGI_HEALTH)
+#define FEDC_PROG_FEATURES (1u << FEDC_PROGI_FEATURES)
 /* Every program of FEDC_PROGRAMS. */
 #define FEDC_PROG_ALL ((1u << FEDC_PROG_COUNT) - 1u)
 
@@ -94,14 +96,13 @@ typedef enum fedc_opt_section {
  *   default: the value as text, or NULL when there is none (the help says what the program does
  *   then: required, or derived from other options)
  * The programs are written CO, CL, SIM, DEMO, TR (train), EV (eval), SPL (split), KG (keygen), SYN
- * (synth), PRV (privacy), REP (report), PROV (provision), HLT (health); options.c defines them
- * where it expands the table.
- * The environment variable is FEDC_ + the name upper-cased with '-' as '_' (none for the options
- * of FEDC_OPTION_NO_ENV below).
- * A name is one option everywhere, with two exceptions, whose spellings predate the table and are
- * used by scripts, deploy/ and the README, and whose programs never take both meanings
- * (tests/prog/test_options.c holds the list of such homonyms): MODEL and MODEL_FILE,
- * fedc-coordinator's --model mlp|external names a kind of model, fedc eval's and fedc report's
+ * (synth), PRV (privacy), REP (report), PROV (provision), HLT (health), FEAT (features); options.c
+ * defines them where it expands the table. The environment variable is FEDC_ + the name upper-cased
+ * with '-' as '_' (none for the options of FEDC_OPTION_NO_ENV below). A name is one option
+ * everywhere, with two exceptions, whose spellings predate the table and are used by scripts,
+ * deploy/ and the README, and whose programs never take both meanings (tests/prog/test_options.c
+ * holds the list of such homonyms): MODEL and MODEL_FILE, fedc-coordinator's --model mlp|external
+ * names a kind of model, fedc eval's and fedc report's
  * --model FILE a model file; CLIENTS and CLIENT_NAMES, fedc sim's and fedc split's --clients N
  * counts clients, fedc provision's --clients A,B,C names them. */
 /* clang-format off */
@@ -160,9 +161,21 @@ typedef enum fedc_opt_section {
       "updates are clipped to [-C, C] per coordinate for the fixed point") \
     X(SECAGG_MAX_CLIENTS, "secagg-max-clients", FEDC_OT_INT, 2, 65536, NULL, "1024", CO, \
       FEDC_SEC_SEC, "N", "clients the fixed point leaves headroom for") \
-    X(DATA, "data", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP, FEDC_SEC_DATA, \
-      "FILE.csv", "CSV data with a header line (required; a client's never leaves its machine; " \
-      "fedc eval and fedc report: the test data, with the model's columns)") \
+    X(DATA, "data", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP | FEAT, \
+      FEDC_SEC_DATA, "FILE.csv", "CSV data with a header line (required; a client's never " \
+      "leaves its machine; fedc eval and fedc report: the test data, with the model's columns; " \
+      "fedc features: the raw transactions)") \
+    X(TIME_COL, "time", FEDC_OT_STR, 0, 0, NULL, NULL, FEAT, FEDC_SEC_DATA, "COLUMN", \
+      "the transactions' time column (required)") \
+    X(TIME_FORMAT, "time-format", FEDC_OT_CHOICE, 0, 0, "datetime|epoch", "datetime", FEAT, \
+      FEDC_SEC_DATA, "datetime|epoch", "datetime: YYYY-MM-DD HH:MM:SS or YYYY-MM-DDTHH:MM:SS[Z] " \
+      "(UTC); epoch: integer seconds since 1970-01-01") \
+    X(CALENDAR, "calendar", FEDC_OT_FLAG, 0, 0, NULL, "false", FEAT, FEDC_SEC_DATA, NULL, \
+      "add TX_WEEKEND (Saturday or Sunday) and TX_NIGHT (hour 0..6) as 0/1 columns") \
+    X(WINDOW, "window", FEDC_OT_STR, 0, 0, NULL, NULL, FEAT, FEDC_SEC_DATA, "SPEC[;SPEC]", \
+      "time-window aggregates, ENTITY:D1,D2,...:AGG,AGG[:delay=L] with AGG one of count, " \
+      "sum=COL, mean=COL, rate=COL (a 0/1 column) and durations in days; several specs are " \
+      "separated by ';' (given once: the option takes one value)") \
     X(LABEL, "label", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | PROV, \
       FEDC_SEC_DATA, "COLUMN", "the label column (required; fedc eval: unset, the label the " \
       "model was trained on; fedc provision: optional, written into every client.ini, unset: " \
@@ -391,11 +404,12 @@ typedef enum fedc_opt_section {
     X(BASELINES, "baselines", FEDC_OT_CHOICE, 0, 0, "all|central|none", "all", SIM, FEDC_SEC_OUT, \
       "WHICH", "trained next to the federation: all (centralised and each client alone), " \
       "central or none") \
-    X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, NULL, DEMO | TR | SPL | KG | SYN | REP | PROV, \
-      FEDC_SEC_OUT, "PATH", "where the output goes: fedc demo, split, synth, keygen: a " \
-      "directory, created if missing (fedc demo reuses it when run again); fedc provision: the " \
-      "kits' directory (required; it must not exist, or be empty, except with --add); fedc " \
-      "train: the model file (none when unset); fedc report: the HTML page") \
+    X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, NULL, \
+      DEMO | TR | SPL | KG | SYN | REP | PROV | FEAT, FEDC_SEC_OUT, "PATH", "where the output " \
+      "goes: fedc demo, split, synth, keygen: a directory, created if missing (fedc demo reuses " \
+      "it when run again); fedc provision: the kits' directory (required; it must not exist, or " \
+      "be empty, except with --add); fedc train: the model file (none when unset); fedc report: " \
+      "the HTML page; fedc features: the CSV written (atomically)") \
     X(FORCE, "force", FEDC_OT_FLAG, 0, 0, NULL, "false", SPL | KG, FEDC_SEC_OUT, NULL, \
       "replace what an earlier run left in --out (fedc split: shard files; fedc keygen: the " \
       "key files of the same name)") \
