@@ -6,6 +6,7 @@
  * The window semantics are fedc/features.h's. This increment holds the whole file in memory; the
  * issue's later goal is memory bounded by the longest window. */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -24,6 +25,9 @@
 #define MAX_AGGS 16
 #define MAX_SPECS 64
 #define MAX_DAYS 3650
+/* 0001-01-01 00:00:00 and 9999-12-31 23:59:59 UTC in epoch seconds */
+#define EPOCH_MIN (-62135596800LL)
+#define EPOCH_MAX 253402300799LL
 
 typedef enum agg_kind { AGG_COUNT, AGG_SUM, AGG_MEAN, AGG_RATE } agg_kind;
 static const char *const g_agg_word[] = {"COUNT", "SUM", "MEAN", "RATE"};
@@ -281,6 +285,47 @@ typedef struct run {
     intern ids;
 } run;
 
+/* Output column k of spec sp for duration index k and aggregate a. */
+static void feature_name(char *out, size_t cap, const spec *sp, int k, const agg *ag) {
+    snprintf(out, cap, "%s_%s%s%s_%dD", sp->entity, g_agg_word[ag->kind], ag->col ? "_" : "",
+             ag->col ? ag->col : "", sp->days[k]);
+}
+
+/* Refuses an output with two columns of one name (an input column, a calendar column or a
+ * feature twice): a reader would take one for the other. */
+static int check_names(const run *r) {
+    size_t n = (size_t)r->n_cols + 2, cap = n;
+    for (int s = 0; s < r->n_spec; s++)
+        cap += (size_t)r->specs[s].n_dur * (size_t)r->specs[s].n_agg;
+    char(*names)[256] = malloc(cap * sizeof *names);
+    if (!names)
+        return 0; /* the writer fails later for want of memory anyway */
+    n = 0;
+    for (int c = 0; c < r->n_cols; c++)
+        snprintf(names[n++], sizeof names[0], "%s", r->names[c]);
+    if (r->calendar) {
+        snprintf(names[n++], sizeof names[0], "TX_WEEKEND");
+        snprintf(names[n++], sizeof names[0], "TX_NIGHT");
+    }
+    for (int s = 0; s < r->n_spec; s++)
+        for (int k = 0; k < r->specs[s].n_dur; k++)
+            for (int a = 0; a < r->specs[s].n_agg; a++)
+                feature_name(names[n++], sizeof names[0], &r->specs[s], k, &r->specs[s].aggs[a]);
+    for (size_t i = (size_t)r->n_cols; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(names[i], names[j]) == 0) {
+                cli_error(CMD,
+                          "output column '%s' would appear twice (%s); give each window "
+                          "spec its own entity, durations or aggregates",
+                          names[i],
+                          j < (size_t)r->n_cols ? "it is an input column" : "from --window");
+                free(names);
+                return -1;
+            }
+    free(names);
+    return 0;
+}
+
 static int grow_rows(run *r) {
     size_t cap = r->cap ? r->cap * 2 : 4096;
     int64_t *t = realloc(r->time, cap * sizeof *t);
@@ -367,6 +412,10 @@ static int read_input(run *r) {
                 goto out;
             }
     }
+    if (check_names(r)) {
+        rc = FEDC_EXIT_USAGE;
+        goto out;
+    }
     fedc_csv_expect_fields(rd, r->n_cols);
     if (!(enc = open_memstream(&enc_buf, &enc_len)))
         goto out;
@@ -390,7 +439,10 @@ static int read_input(run *r) {
             char *end = NULL;
             errno = 0;
             long long v = tf->n ? strtoll(tf->s, &end, 10) : 0;
-            bad = !tf->n || end != tf->s + tf->n || errno == ERANGE || tf->s[0] == ' ';
+            /* strtoll would skip leading blanks; the range is the datetime form's (years 1..9999)
+             * and keeps t - L - D far from overflowing int64 */
+            bad = !tf->n || end != tf->s + tf->n || errno == ERANGE ||
+                  isspace((unsigned char)tf->s[0]) || v < EPOCH_MIN || v > EPOCH_MAX;
             r->time[i] = v;
         } else {
             bad = fedc_parse_datetime(tf->s, tf->n, &r->time[i]) != 0;
@@ -398,7 +450,7 @@ static int read_input(run *r) {
         if (bad) {
             cli_error(CMD, "%s:%ld:%d: %s: '%.*s' is not a %s", r->data, rec.line, tcol + 1,
                       r->time_col, (int)(tf->n > 64 ? 64 : tf->n), tf->s,
-                      r->epoch ? "whole number of seconds (--time-format epoch)"
+                      r->epoch ? "whole number of seconds in years 1..9999 (--time-format epoch)"
                                : "timestamp YYYY-MM-DD HH:MM:SS or YYYY-MM-DDTHH:MM:SS[Z]");
             rc = FEDC_EXIT_USAGE;
             goto out;
@@ -511,8 +563,7 @@ static int write_output(run *r) {
             for (int a = 0; a < sp->n_agg; a++) {
                 const agg *ag = &sp->aggs[a];
                 char name[1024];
-                snprintf(name, sizeof name, "%s_%s%s%s_%dD", sp->entity, g_agg_word[ag->kind],
-                         ag->col ? "_" : "", ag->col ? ag->col : "", sp->days[k]);
+                feature_name(name, sizeof name, sp, k, ag);
                 fputc(',', o);
                 bad |= fedc_csv_write_field(o, name);
             }

@@ -422,6 +422,12 @@ static void test_bad_input(void **state) {
     expect_refusal(state, "'delay=x' is not delay=L", TX, "datetime",
                    "CUSTOMER_ID:1:count:delay=x");
     expect_refusal(state, "expected ENTITY", TX, "datetime", "CUSTOMER_ID:1:count:delay=1:more");
+    expect_refusal(state, "bad.csv:2:1:", "TX_DATETIME,CUSTOMER_ID\n253402300800,1\n", "epoch", ok);
+    expect_refusal(state, "output column 'CUSTOMER_ID_COUNT_1D' would appear twice", TX, "datetime",
+                   "CUSTOMER_ID:1,7:count;CUSTOMER_ID:1:count:delay=2");
+    expect_refusal(state, "output column 'TX_FRAUD_COUNT_1D' would appear twice (it is an input",
+                   "TX_DATETIME,TX_FRAUD,TX_FRAUD_COUNT_1D\n2018-04-01 00:00:31,1,2\n", "datetime",
+                   "TX_FRAUD:1:count");
     /* --window twice would keep only the last spec: refused */
     char *in = tpath(state, "tx.csv"), *out = tpath(state, "o.csv");
     assert_int_equal(proc_write_file(in, TX), 0);
