@@ -175,7 +175,7 @@ int cmd_eval(int argc, char **argv) {
             fedc__json_int(&j, "card_precision_k", card_k);
             fedc__json_fixed(&j, "card_precision", cp, 6);
         }
-        int wrc = cli_write_json(CMD, json, &j);
+        int wrc = cli_write_json(CMD, "--metrics-json", json, &j);
         fedc__json_end(&j);
         if (wrc)
             goto out;

@@ -357,22 +357,8 @@ static int write_summary(const char *path, fedc_task task, int test_rows, const 
     }
     if (baselines >= 2)
         fedc__json_item(&j, "clients", clients);
-    fedc_diag d = {{0}};
-    fedc_err rc;
-    char *line = fedc__json_line(&j, "--summary-json", &rc, &d);
+    int ret = cli_write_json(CMD, "--summary-json", path, &j);
     fedc__json_end(&j);
-    if (!line) {
-        cli_error(CMD, "%s", d.msg);
-        return -1;
-    }
-    size_t len = strlen(line);
-    line[len] = '\n'; /* the NUL becomes the line end */
-    int ret = 0;
-    if (fedc_write_atomic(path, line, len + 1, &d)) {
-        cli_error(CMD, "--summary-json: %s", d.msg);
-        ret = -1;
-    }
-    cJSON_free(line);
     return ret;
 }
 

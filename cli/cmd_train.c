@@ -474,7 +474,7 @@ int cmd_train(int argc, char **argv) {
             fedc__json_num(&j, "dp_sigma", (double)dp_noise, 9);
             fedc__json_num(&j, "dp_clip", (double)dp_clip, 9);
         }
-        int wrc = cli_write_json(CMD, json, &j);
+        int wrc = cli_write_json(CMD, "--metrics-json", json, &j);
         fedc__json_end(&j);
         if (wrc)
             goto out;

@@ -66,8 +66,9 @@ void cli_print_metrics(FILE *f, const char *title, const cli_metrics *mt);
 /* Adds the metrics to j (fedc/jsonl.h): task, rows, then the task's figures (%.17g, null when
  * not finite). The caller adds its own keys after them. */
 void cli_metrics_json(fedc_json *j, const cli_metrics *mt);
-/* Writes j as one JSON object on one line, the whole file at path, atomically replaced. Returns 0
+/* Writes j as one JSON object on one line, the whole file at path (the value of flag, named in
+ * errors), atomically replaced. Returns 0
  * or -1 after printing an error. */
-int cli_write_json(const char *cmd, const char *path, const fedc_json *j);
+int cli_write_json(const char *cmd, const char *flag, const char *path, const fedc_json *j);
 
 #endif

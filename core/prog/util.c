@@ -200,10 +200,10 @@ void cli_metrics_json(fedc_json *j, const cli_metrics *mt) {
     }
 }
 
-int cli_write_json(const char *cmd, const char *path, const fedc_json *j) {
+int cli_write_json(const char *cmd, const char *flag, const char *path, const fedc_json *j) {
     fedc_diag d = {{0}};
     fedc_err rc;
-    char *line = fedc__json_line(j, "--metrics-json", &rc, &d);
+    char *line = fedc__json_line(j, flag, &rc, &d);
     if (!line) {
         cli_error(cmd, "%s", d.msg);
         return -1;
@@ -213,7 +213,7 @@ int cli_write_json(const char *cmd, const char *path, const fedc_json *j) {
     line[len] = '\n';
     int ret = 0;
     if (fedc_write_atomic(path, line, len + 1, &d)) {
-        cli_error(cmd, "--metrics-json: %s", d.msg);
+        cli_error(cmd, "%s: %s", flag, d.msg);
         ret = -1;
     }
     cJSON_free(line);
