@@ -130,6 +130,10 @@ static void expect_same_model(const fedc_model *a, const fedc_model *b) {
     const int nf = a->arch.sizes[0];
     assert_memory_equal(a->mean, b->mean, (size_t)nf * sizeof(float));
     assert_memory_equal(a->std, b->std, (size_t)nf * sizeof(float));
+    if (a->meta)
+        assert_string_equal(a->meta, b->meta);
+    else
+        assert_null(b->meta);
     if (a->feature_names) {
         assert_non_null(b->feature_names);
         for (int j = 0; j < nf; j++)
@@ -188,9 +192,10 @@ static void fix_crc(uint8_t *buf, size_t len) {
     put_u32(buf + len - 4, fedc_crc32(buf, len - 4));
 }
 
-/* Offset of the u64 parameter count: just before the parameters and the CRC. */
+/* Offset of the u64 parameter count: just before the parameters, the (empty) data recipe's
+ * length and the CRC, for a model without a data recipe. */
 static size_t n_params_offset(const fedc_model *m, size_t len) {
-    return len - 4 - m->n_params * 4 - 8;
+    return len - 4 - 4 - m->n_params * 4 - 8;
 }
 
 static void test_crc32_check_value(void **state) {
@@ -268,7 +273,7 @@ static void test_flat_model(void **state) {
     for (size_t k = 0; k < len; k++)
         expect_refused(buf, k, FEDC_EFORMAT, "truncated");
     /* The count sits after the statistics: 2^40 parameters in a file of a few bytes. */
-    size_t at = len - 4 - 4 * 4 - 8;
+    size_t at = len - 4 - 4 - 4 * 4 - 8;
     uint64_t huge = (uint64_t)1 << 40;
     memcpy(buf + at, &huge, 8);
     expect_refused(buf, len, FEDC_EFORMAT, "parameters of a flat model");
@@ -339,8 +344,15 @@ static void test_flipped_parameter_byte(void **state) {
     uint8_t *buf = NULL;
     size_t len = 0;
     encode(&buf, &len, m);
-    const size_t p0 = len - 4 - m->n_params * 4;
+    const size_t p0 = len - 4 - 4 - m->n_params * 4;
     for (size_t i = p0; i < len; i++) { /* every parameter byte and the CRC itself */
+        if (i >= len - 8 && i < len - 4) {
+            /* the data recipe's length: a flip is a wrong length, refused before the CRC */
+            buf[i] ^= 0x01;
+            expect_refused(buf, len, FEDC_EFORMAT, i < len - 5 ? "truncated" : "data recipe of");
+            buf[i] ^= 0x01;
+            continue;
+        }
         for (int bit = 0; bit < 8; bit += 7) {
             buf[i] ^= (uint8_t)(1u << bit);
             expect_refused(buf, len, FEDC_ECHECKSUM, "checksum");
@@ -385,7 +397,7 @@ static void test_non_finite_parameter(void **state) {
     uint8_t *buf = NULL;
     size_t len = 0;
     encode(&buf, &len, m);
-    const size_t p0 = len - 4 - m->n_params * 4;
+    const size_t p0 = len - 4 - 4 - m->n_params * 4;
     put_u32(buf + p0 + 4 * 3, 0x7FC00000u); /* quiet NaN in parameter 3 */
     fix_crc(buf, len);
     expect_refused(buf, len, FEDC_EFORMAT, "parameter 3 is not a finite number");
@@ -409,7 +421,7 @@ static void test_bad_magic_and_version(void **state) {
         buf[i] ^= 0x40;
     }
     /* Only the version is wrong: the CRC matches the patched bytes. */
-    const uint32_t versions[] = {0, 2, 0xFFFFFFFFu};
+    const uint32_t versions[] = {0, FEDC_MODEL_VERSION + 1, 0xFFFFFFFFu};
     for (int i = 0; i < 3; i++) {
         put_u32(buf + OFF_VERSION, versions[i]);
         fix_crc(buf, len);
@@ -424,6 +436,63 @@ static void test_bad_magic_and_version(void **state) {
     assert_int_equal(decode_exact(&out, buf, len, &d), FEDC_OK);
     fedc_model_destroy(&out);
     free(buf);
+    fedc_model_destroy(&m);
+}
+
+/* The data recipe (version 2): carried byte for byte; a version 1 file (without it) still reads;
+ * a recipe length beyond the limit or past the end, and a NUL inside it, are refused. */
+static void test_data_recipe(void **state) {
+    (void)state;
+    fedc_model *m = make_model(FEDC_TASK_BINARY, 2, 1);
+    const char *recipe = "{\"features\":{\"time\":\"TX_DATETIME\"},\"encoding\":{}}";
+    assert_int_equal(fedc_model_set_meta(m, recipe), FEDC_OK);
+    assert_string_equal(m->meta, recipe);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    encode(&buf, &len, m);
+    fedc_model *back = NULL;
+    fedc_diag d = {{0}};
+    assert_int_equal(decode_exact(&back, buf, len, &d), FEDC_OK);
+    expect_same_model(m, back);
+    fedc_model_destroy(&back);
+    size_t rl = strlen(recipe), at = len - 4 - rl - 4; /* offset of the recipe's length */
+    assert_int_equal(get_u32(buf + at), rl);
+    /* a NUL inside the recipe */
+    buf[at + 4 + 3] = 0;
+    fix_crc(buf, len);
+    expect_refused(buf, len, FEDC_EFORMAT, "NUL byte in the data recipe");
+    /* a length beyond the limit, and one past the end of the file */
+    put_u32(buf + at, FEDC_MODEL_MAX_META + 1);
+    fix_crc(buf, len);
+    expect_refused(buf, len, FEDC_EFORMAT, "data recipe of");
+    put_u32(buf + at, (uint32_t)rl + 5);
+    fix_crc(buf, len);
+    expect_refused(buf, len, FEDC_EFORMAT, "truncated");
+    free(buf);
+    /* version 1: the same bytes without the recipe's length, read with no recipe */
+    assert_int_equal(fedc_model_set_meta(m, NULL), FEDC_OK);
+    assert_null(m->meta);
+    encode(&buf, &len, m);
+    assert_int_equal(get_u32(buf + len - 8), 0);
+    memmove(buf + len - 8, buf + len - 4, 4);
+    len -= 4;
+    put_u32(buf + OFF_VERSION, 1);
+    fix_crc(buf, len);
+    assert_int_equal(decode_exact(&back, buf, len, &d), FEDC_OK);
+    expect_same_model(m, back);
+    fedc_model_destroy(&back);
+    free(buf);
+    /* setting: a copy, replaced and cleared; too long refused */
+    char *big = malloc(FEDC_MODEL_MAX_META + 2);
+    assert_non_null(big);
+    memset(big, 'x', FEDC_MODEL_MAX_META + 1);
+    big[FEDC_MODEL_MAX_META + 1] = 0;
+    assert_int_equal(fedc_model_set_meta(m, big), FEDC_EINVAL);
+    big[FEDC_MODEL_MAX_META] = 0;
+    assert_int_equal(fedc_model_set_meta(m, big), FEDC_OK);
+    big[0] = 'y';
+    assert_int_equal(m->meta[0], 'x');
+    free(big);
     fedc_model_destroy(&m);
 }
 
@@ -611,6 +680,7 @@ int main(void) {
         cmocka_unit_test(test_huge_architecture_in_tiny_file),
         cmocka_unit_test(test_non_finite_parameter),
         cmocka_unit_test(test_inconsistent_sizes),
+        cmocka_unit_test(test_data_recipe),
         cmocka_unit_test(test_oversized_name_length),
         cmocka_unit_test(test_write_atomic),
     };

@@ -193,6 +193,7 @@ void fedc_model_destroy(fedc_model **pm) {
         return;
     fedc_model *m = *pm;
     free_names(m);
+    free(m->meta);
     free(m->params);
     free(m->mean);
     free(m->std);
@@ -258,6 +259,21 @@ fedc_err fedc_model_set_schema(fedc_model *m, char *const *names, const char *la
         m->mean[j] = mean ? mean[j] : 0.0f;
         m->std[j] = std ? std[j] : 1.0f;
     }
+    return FEDC_OK;
+}
+
+fedc_err fedc_model_set_meta(fedc_model *m, const char *json) {
+    char *c = NULL;
+    if (json) {
+        size_t n = strlen(json);
+        if (n > FEDC_MODEL_MAX_META)
+            return FEDC_EINVAL;
+        if (!(c = malloc(n + 1)))
+            return FEDC_ENOMEM;
+        memcpy(c, json, n + 1);
+    }
+    free(m->meta);
+    m->meta = c;
     return FEDC_OK;
 }
 

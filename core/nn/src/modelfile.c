@@ -60,6 +60,11 @@ fedc_err fedc_model_encode(uint8_t **buf, size_t *len, const fedc_model *m) {
     fedc_wbuf_u64(&w, (uint64_t)m->n_params);
     for (size_t i = 0; i < m->n_params; i++)
         put_f32(&w, m->params[i]);
+    /* version 2: the data recipe (fedc_model.meta), length 0 when there is none */
+    if (m->meta)
+        put_str(&w, m->meta);
+    else
+        fedc_wbuf_u32(&w, 0);
     if (!w.oom)
         fedc_wbuf_u32(&w, fedc_crc32(w.p, w.len));
     if (w.oom) {
@@ -135,7 +140,7 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
     fedc_err rc = FEDC_EFORMAT;
     fedc_model *m = NULL;
     char **names = NULL;
-    char *label = NULL;
+    char *label = NULL, *meta = NULL;
     int nf = 0;
     rbuf r = {buf, len, 0, what, d};
     *out = NULL;
@@ -150,8 +155,10 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
     uint32_t version, task, n_classes, act, n_layers;
     if (get_u32(&r, &version, "the version"))
         goto out;
-    if (version != FEDC_MODEL_VERSION) {
-        fedc_diag_set(d, "%s: model file version %u is not supported (this fedc reads version %u)",
+    if (version < 1 || version > FEDC_MODEL_VERSION) {
+        fedc_diag_set(d,
+                      "%s: model file version %u is not supported (this fedc reads versions 1 "
+                      "to %u)",
                       what, version, FEDC_MODEL_VERSION);
         goto out;
     }
@@ -239,7 +246,7 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
         n_flat = (size_t)np;
     }
     size_t n_want = n_layers ? fedc_arch_n_params(&arch) : n_flat;
-    size_t need = (2 * (size_t)nf + n_want) * 4 + 8 + 4;
+    size_t need = (2 * (size_t)nf + n_want) * 4 + 8 + 4 + (version >= 2 ? 4 : 0);
     if (need > r.len - r.pos) {
         fedc_diag_set(d,
                       "%s: truncated model file: the architecture needs %zu more bytes of "
@@ -277,6 +284,31 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
                      (uint32_t)pb[4 * i + 2] << 16 | (uint32_t)pb[4 * i + 3] << 24;
         memcpy(&m->params[i], &v, 4);
     }
+    if (version >= 2) {
+        uint32_t ml;
+        if (get_u32(&r, &ml, "the data recipe length"))
+            goto out;
+        if (ml > FEDC_MODEL_MAX_META) {
+            fedc_diag_set(d, "%s: corrupt model file: data recipe of %u bytes (at most %d)", what,
+                          ml, FEDC_MODEL_MAX_META);
+            goto out;
+        }
+        if (ml) {
+            const uint8_t *mb = take(&r, ml, "the data recipe");
+            if (!mb)
+                goto out;
+            if (memchr(mb, 0, ml)) {
+                fedc_diag_set(d, "%s: corrupt model file: NUL byte in the data recipe", what);
+                goto out;
+            }
+            if (!(meta = malloc((size_t)ml + 1))) {
+                rc = FEDC_ENOMEM;
+                goto out;
+            }
+            memcpy(meta, mb, ml);
+            meta[ml] = 0;
+        }
+    }
     size_t body = r.pos;
     uint32_t crc;
     if (get_u32(&r, &crc, "the checksum"))
@@ -304,8 +336,10 @@ fedc_err fedc_model_decode(fedc_model **out, const uint8_t *buf, size_t len, con
     }
     m->feature_names = names;
     m->label_name = label;
+    m->meta = meta;
     names = NULL;
     label = NULL;
+    meta = NULL;
     rc = FEDC_OK;
 out:
     if (names) {
@@ -314,6 +348,7 @@ out:
         free(names);
     }
     free(label);
+    free(meta);
     if (rc)
         fedc_model_destroy(&m);
     *out = m;

@@ -19,6 +19,8 @@
 
 #define FEDC_MAX_LAYERS 16
 #define FEDC_MAX_WIDTH 65536
+/* Largest data recipe (fedc_model.meta) a model may carry. */
+#define FEDC_MODEL_MAX_META (1 << 20)
 
 typedef enum fedc_act {
     FEDC_ACT_RELU = 0,       /* f(x) = max(0, x) */
@@ -50,6 +52,12 @@ typedef struct fedc_model {
     char **feature_names; /* owned, sizes[0] strings, or NULL */
     char *label_name;     /* owned, or NULL */
     float *mean, *std;    /* owned, sizes[0] each: standardisation applied to inputs */
+    /* The data recipe the model was trained with, so that scoring can rebuild its inputs from
+     * raw data: a JSON object as UTF-8 text (owned, or NULL for none). Keys in use: "features"
+     * (the fedc features spec, docs/features.md), "encoding" (the loader's missing-value,
+     * label and categorical settings). fedc_model_set_meta replaces it; model files carry it
+     * from version 2 on. */
+    char *meta;
 } fedc_model;
 
 /* Builds an architecture from the input width, the hidden sizes and the task; checks limits
@@ -95,6 +103,10 @@ void fedc_model_init(fedc_model *m, uint64_t seed);
  * NULL (then none are stored); mean/std may be NULL (identity). */
 FEDC_MUST_CHECK fedc_err fedc_model_set_schema(fedc_model *m, char *const *names, const char *label,
                                                const float *mean, const float *std);
+
+/* Replaces the model's data recipe by a copy of json (NULL clears it). The text is stored as it
+ * is; it must be at most FEDC_MODEL_MAX_META bytes without NUL (FEDC_EINVAL), FEDC_ENOMEM. */
+FEDC_MUST_CHECK fedc_err fedc_model_set_meta(fedc_model *m, const char *json);
 
 /* Predicts for n raw (unstandardised) rows x (n, sizes[0]): writes probabilities of class 1
  * (binary, (n)), class probabilities (multiclass, (n, K)) or predictions (regression, (n)).

@@ -6,6 +6,7 @@
  *   u32 has_names; if 1: per feature u32 length + bytes, then the label as u32 length + bytes
  *   f32 mean[sizes[0]] | f32 std[sizes[0]]
  *   u64 n_params | f32 params[n_params]
+ *   (version 2 on) u32 length + bytes of the data recipe, fedc_model.meta (0: none)
  *   u32 CRC-32 (IEEE 802.3, as in zlib) of every byte before it
  * Files are written atomically: a temporary file in the same directory, fsync, rename, fsync of
  * the directory; a crash leaves either the old file or the new one. */
@@ -18,8 +19,9 @@
 #include "fedc/err.h"
 #include "fedc/model.h"
 
+/* Version 1 files (no data recipe) are still read. */
 #define FEDC_MODEL_MAGIC "FEDCMODL"
-#define FEDC_MODEL_VERSION 1u
+#define FEDC_MODEL_VERSION 2u
 /* Largest model file we agree to read (bounds the allocation a hostile file can cause). */
 #define FEDC_MODEL_MAX_BYTES ((size_t)1 << 31)
 #define FEDC_MODEL_MAX_NAME 4096
