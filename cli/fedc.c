@@ -11,6 +11,8 @@ static void usage(FILE *f) {
             "commands:\n"
             "  train   train a model centrally on one CSV file (the baseline for federated runs)\n"
             "  eval    evaluate a saved model on a CSV file\n"
+            "  inspect what a model file holds: architecture, features, its card (threshold,\n"
+            "          the round kept, validation metrics, training settings)\n"
             "  split   partition a CSV file into per-client CSV files for federated simulations\n"
             "  keygen  create a participant's identity (NAME.key and NAME.key_secret)\n"
             "  provision\n"
@@ -61,6 +63,8 @@ int main(int argc, char **argv) {
         return cmd_health(argc - 1, argv + 1);
     if (strcmp(cmd, "features") == 0)
         return cmd_features(argc - 1, argv + 1);
+    if (strcmp(cmd, "inspect") == 0)
+        return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return FEDC_EXIT_OK;

@@ -407,6 +407,8 @@ static void cleanup(coord *co) {
     fedc_accum_destroy(&co->acc);
     fedc_eval_acc_destroy(&co->eval);
     fedc_eval_acc_destroy(&co->eval_tmp);
+    free(co->last_line);
+    co->last_line = NULL;
     free(co->upd);
     free(co->env);
     fedc_blob_unref(&co->wblob);
@@ -603,6 +605,11 @@ static int coord_run(fedc_coord *p) {
     }
     if (cfg->model_out) {
         fedc_diag d;
+        const char *last = co->last_line ? co->last_line : ckpt_line;
+        if (card_put(co, co->model, last, "last", (int)co->round - 1)) {
+            code = 1; /* logged */
+            goto linger;
+        }
         if (fedc_model_save(co->model, cfg->model_out, &d)) {
             logm("--model-out: %s", d.msg);
             code = 1;
