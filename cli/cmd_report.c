@@ -2,6 +2,7 @@
  * coordinator's per-round metrics and the final model scored on a test file: PR-AUC per round,
  * the model's precision-recall curve, who took part in each round. Self-contained (inline SVG). */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,15 +11,18 @@
 #include "cli.h"
 #include "fedc/data.h"
 #include "fedc/modelfile.h"
+#include "report.h"
 
 #define CMD "report"
 
 static const fedc_prog_help g_help = {
     "usage: fedc report --metrics FILE.jsonl --model FILE --data TEST.csv --out FILE.html "
     "[options]",
-    "Writes the report of a federation: the coordinator's per-round metrics (PR-AUC and\n"
-    "participants) and the final model scored on a test file (binary labels),\n"
-    "as one self-contained HTML page (inline SVG), written atomically.",
+    "Writes the report of a federation: the coordinator's per-round metrics (PR-AUC, the best\n"
+    "round, participants) and the model scored on a test file (binary labels): PR-AUC,\n"
+    "ROC-AUC, recall at --alert-budget, the precision-recall curve and where it starts, the\n"
+    "run's settings from the model's card, as one self-contained HTML page (inline SVG),\n"
+    "written atomically.",
     "Deprecated: --rounds=FILE (or with a space), the old spelling of --metrics, still works\n"
     "on the command line, with a warning; every other program counts rounds with that flag."};
 
@@ -96,6 +100,12 @@ int cmd_report(int argc, char **argv) {
         return FEDC_EXIT_USAGE;
     }
     int rc = FEDC_EXIT_USAGE;
+    FILE *mf = fopen(rounds, "r"); /* read again by the report; checked here for exit 2 */
+    if (!mf) {
+        cli_error(CMD, "--metrics %s: cannot read it: %s", rounds, strerror(errno));
+        return FEDC_EXIT_USAGE;
+    }
+    fclose(mf);
     fedc_model *m = NULL;
     fedc_dataset *ds = NULL, *sel = NULL;
     float *pred = NULL;
@@ -140,9 +150,17 @@ int cmd_report(int argc, char **argv) {
         goto out;
     }
     double pr = mt.bin.pr_auc, rec = cli_recall_at_budget(pred, sel->y, sel->n_rows, budget);
-    const char *names[] = {"federated model"};
-    const float *preds[] = {pred};
-    if (report_write(out, title, rounds, 1, names, preds, sel->y, sel->n_rows, &pr, budget, &rec))
+    const report_model rm = {"federated model", FEDC_SERIES_FEDERATED, 0, pred, pr,
+                             mt.bin.roc_auc,    budget > 0 ? rec : NAN};
+    const report_in in = {.title = title,
+                          .rounds_path = rounds,
+                          .models = &rm,
+                          .n_models = 1,
+                          .y = sel->y,
+                          .n = sel->n_rows,
+                          .alert_budget = budget,
+                          .model = m};
+    if (report_write(out, &in))
         goto out;
     printf("report written to %s (test PR-AUC %.4f, ROC-AUC %.4f, recall at %.4g%% alerts %.4f)\n",
            out, pr, mt.bin.roc_auc, 100.0 * budget, rec);

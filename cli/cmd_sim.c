@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report.h"
 #include "sim.h"
 #include "fedc/csv.h"
 #include "fedc/data.h"
@@ -892,21 +893,41 @@ static int run(const sim_opts *o) {
     if (o->summary && write_summary(o->summary, task, test->n_rows, res, n_shards, o->baselines))
         goto out;
     if (o->report && task == FEDC_TASK_BINARY) {
-        const char *rn[MAX_SIM_CLIENTS + 2];
-        const float *rp[MAX_SIM_CLIENTS + 2];
-        double pa[MAX_SIM_CLIENTS + 2], ar[MAX_SIM_CLIENTS + 2];
+        report_model *rm = calloc((size_t)n_shards + 2, sizeof *rm);
         int n_rep = 0;
-        for (int i = 0; i < n_shards + 2; i++) {
+        for (int i = 0; rm && i < n_shards + 2; i++) {
             if (i == 1 ? o->baselines < 1 : i > 1 && o->baselines < 2)
                 continue; /* not trained: no row for it */
-            rn[n_rep] = res[i].name;
-            rp[n_rep] = res[i].pred;
-            pa[n_rep] = res[i].ok ? res[i].mt.bin.pr_auc : NAN;
-            ar[n_rep] = res[i].alert_recall;
+            rm[n_rep] = (report_model){res[i].name,
+                                       i == 0   ? FEDC_SERIES_FEDERATED
+                                       : i == 1 ? FEDC_SERIES_CENTRALISED
+                                                : FEDC_SERIES_CLIENT,
+                                       i - 2,
+                                       res[i].pred,
+                                       res[i].ok ? res[i].mt.bin.pr_auc : NAN,
+                                       res[i].ok ? res[i].mt.bin.roc_auc : NAN,
+                                       res[i].alert_recall};
             n_rep++;
         }
-        if (report_write(o->report, o->title ? o->title : "fedc federation", metrics_path, n_rep,
-                         rn, rp, test->y, test->n_rows, pa, o->alert_budget, ar))
+        fedc_model *card_model = NULL; /* the federated model again, for its card */
+        if (fedc_model_load(&card_model, model_path, &d) != FEDC_OK)
+            card_model = NULL;
+        const report_in in = {.title = o->title ? o->title : "fedc federation",
+                              .rounds_path = metrics_path,
+                              .models = rm,
+                              .n_models = n_rep,
+                              .y = test->y,
+                              .n = test->n_rows,
+                              .alert_budget = o->alert_budget,
+                              .model = card_model,
+                              .have_seed = 1,
+                              .seed = o->seed};
+        int bad = !rm || report_write(o->report, &in);
+        if (!rm)
+            cli_error(CMD, "out of memory");
+        fedc_model_destroy(&card_model);
+        free(rm);
+        if (bad)
             goto out;
     }
     rc = fed->ok && (cen->ok || o->baselines < 1) ? FEDC_EXIT_OK : FEDC_EXIT_FAIL;

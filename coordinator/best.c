@@ -140,6 +140,9 @@ static char *run_json(const coord *co) {
     fedc__json_str(&j, "server_opt", fedc_server_name(c->server.kind));
     fedc__json_bool(&j, "secure_aggregation", c->secagg);
     fedc__json_bool(&j, "curve", co->secure);
+    char seed[24]; /* as text: a JSON number (a double) would not keep all 64 bits */
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+    fedc__json_str(&j, "seed", seed);
     if (agg_dp_on(co)) {
         fedc__json_num(&j, "dp_epsilon", agg_epsilon(co, (double)co->round), 6);
         fedc__json_num(&j, "dp_delta", c->dp_delta, 6);
