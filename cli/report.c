@@ -84,10 +84,13 @@ static int write_page(FILE *f, const report_in *in, const fedc_round_info *r, in
     double value;
     long best = fedc__rounds_best(r, nr, &metric, &value);
     if (best > 0) {
-        fprintf(f, "<p class=\"note\">The dashed line marks the best round by the federated "
-                   "validation ");
+        fprintf(f,
+                "<p class=\"note\">The dashed line marks round %ld, the best by the "
+                "federated validation ",
+                best);
         fedc__html_esc(f, metric[0] ? metric : "metric");
-        fprintf(f, " (round %ld), the round the coordinator's --best-model-out keeps.</p>\n", best);
+        fprintf(f, ": the model --best-model-out keeps (the model scored above is the one "
+                   "\"model scored\" names).</p>\n");
     }
     fedc__chart_rounds(f, "pr-auc-rounds", FEDC_RM_PR_AUC, r, nr);
     if (report_pr_section(f, in))
