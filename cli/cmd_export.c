@@ -1,5 +1,5 @@
 /* fedc export: writes a saved model in a format other tools serve. One format so far, ONNX
- * (onnx_export.h: standardisation, the dense layers and the output activation as one graph).
+ * (fedc/onnx.h: standardisation, the dense layers and the output activation as one graph).
  * The file is written atomically. Flat models (a model of the clients' own) are refused: fedc
  * does not know their graph. */
 #include <stdio.h>
@@ -8,7 +8,7 @@
 
 #include "cli.h"
 #include "fedc/modelfile.h"
-#include "onnx_export.h"
+#include "fedc/onnx.h"
 
 static const char *CMD = "export";
 
@@ -51,7 +51,7 @@ int cmd_export(int argc, char **argv) {
         cli_error(CMD, "%s", d.msg);
         goto out;
     }
-    fedc_err e = onnx_export_encode(&buf, &len, m, FEDC_EXPORT_VERSION, &d);
+    fedc_err e = fedc_onnx_encode(&buf, &len, m, FEDC_EXPORT_VERSION, &d);
     if (e) {
         /* A model this format cannot hold is bad input; running out of memory is not. */
         if (e == FEDC_ENOMEM)
@@ -67,7 +67,7 @@ int cmd_export(int argc, char **argv) {
         goto out;
     }
     printf("fedc export: wrote %s (ONNX IR %d, opset %d, %zu bytes): input [N, %d], ", out_path,
-           ONNX_EXPORT_IR_VERSION, ONNX_EXPORT_OPSET, len, m->arch.sizes[0]);
+           FEDC_ONNX_IR_VERSION, FEDC_ONNX_OPSET, len, m->arch.sizes[0]);
     for (int l = 0; l <= m->arch.n_layers; l++)
         printf("%s%d", l ? "-" : "layers ", m->arch.sizes[l]);
     printf(" %s, %s output 'score' [N, %d]\n", fedc_act_name(m->arch.hidden_act),

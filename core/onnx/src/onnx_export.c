@@ -1,4 +1,4 @@
-/* fedc's MLP as an ONNX model (onnx_export.h has the graph). The protobuf-c messages are built in
+/* fedc's MLP as an ONNX model (fedc/onnx.h has the graph). The protobuf-c messages are built in
  * one heap block whose tensors point straight into the model's buffers (nothing is copied
  * before packing), packed into one buffer, and the block freed. Strings are built where they
  * are variable (the doc_string, the metadata); node and value names are fixed-size text. */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "onnx_export.h"
+#include "fedc/onnx.h"
 #include "onnx_subset.pb-c.h"
 
 /* Sub and Div, then MatMul, Add and an activation per layer. */
@@ -307,8 +307,8 @@ out:
     return rc;
 }
 
-fedc_err onnx_export_encode(uint8_t **buf, size_t *len, const fedc_model *m,
-                            const char *producer_version, fedc_diag *d) {
+fedc_err fedc_onnx_encode(uint8_t **buf, size_t *len, const fedc_model *m,
+                          const char *producer_version, fedc_diag *d) {
     const fedc_arch *a = &m->arch;
     fedc_err rc = FEDC_ENOMEM;
     graph_builder *g = NULL;
@@ -369,13 +369,13 @@ fedc_err onnx_export_encode(uint8_t **buf, size_t *len, const fedc_model *m,
     onnx__operator_set_id_proto__init(&g->opset);
     g->opset.domain = "";
     g->opset.has_version = 1;
-    g->opset.version = ONNX_EXPORT_OPSET;
+    g->opset.version = FEDC_ONNX_OPSET;
     g->opset_p[0] = &g->opset;
 
     Onnx__ModelProto *mp = &g->model;
     onnx__model_proto__init(mp);
     mp->has_ir_version = 1;
-    mp->ir_version = ONNX_EXPORT_IR_VERSION;
+    mp->ir_version = FEDC_ONNX_IR_VERSION;
     mp->producer_name = "fedc";
     mp->producer_version = (char *)producer_version;
     mp->doc_string = doc.s;
@@ -386,11 +386,11 @@ fedc_err onnx_export_encode(uint8_t **buf, size_t *len, const fedc_model *m,
     mp->n_metadata_props = (size_t)g->n_meta;
 
     size_t n = onnx__model_proto__get_packed_size(mp);
-    if (n > ONNX_EXPORT_MAX_BYTES) {
+    if (n > FEDC_ONNX_MAX_BYTES) {
         fedc_diag_set(d,
                       "the ONNX model would take %zu bytes: a protobuf message, an ONNX file holds "
                       "at most %lu (weights in external files are not written)",
-                      n, (unsigned long)ONNX_EXPORT_MAX_BYTES);
+                      n, (unsigned long)FEDC_ONNX_MAX_BYTES);
         rc = FEDC_ERANGE;
         goto out;
     }
