@@ -19,6 +19,7 @@ static void usage(FILE *f) {
             "          one startup kit per participant: its keys, rosters, config, start script\n"
             "  features\n"
             "          time-window aggregates per customer or terminal from raw transactions\n"
+            "  export  write a model as an ONNX graph (standardisation, layers, output)\n"
             "  synth   generate card transactions for several banks (fraud scenarios, features)\n"
             "  demo    three banks train one fraud model: synth, keys, a federation, a report\n"
             "  report  the HTML report of a finished federation (metrics file, model, test data)\n"
@@ -65,6 +66,8 @@ int main(int argc, char **argv) {
         return cmd_features(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0)
         return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return FEDC_EXIT_OK;

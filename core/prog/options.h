@@ -33,7 +33,8 @@
     X(PROVISION, "provision", "fedc provision")                                                    \
     X(HEALTH, "health", "fedc health")                                                             \
     X(FEATURES, "features", "fedc features")                                                       \
-    X(INSPECT, "inspect", "fedc inspect")
+    X(INSPECT, "inspect", "fedc inspect")                                                          \
+    X(EXPORT, "export", "fedc export")
 
 enum {
 #define FEDC_PROG_BIT_(id, section, display) FEDC_PROGI_##id,
@@ -56,6 +57,7 @@ enum {
 #define FEDC_PROG_HEALTH (1u << FEDC_PROGI_HEALTH)
 #define FEDC_PROG_FEATURES (1u << FEDC_PROGI_FEATURES)
 #define FEDC_PROG_INSPECT (1u << FEDC_PROGI_INSPECT)
+#define FEDC_PROG_EXPORT (1u << FEDC_PROGI_EXPORT)
 /* Every program of FEDC_PROGRAMS. */
 #define FEDC_PROG_ALL ((1u << FEDC_PROG_COUNT) - 1u)
 
@@ -98,7 +100,8 @@ typedef enum fedc_opt_section {
  *   default: the value as text, or NULL when there is none (the help says what the program does
  *   then: required, or derived from other options)
  * The programs are written CO, CL, SIM, DEMO, TR (train), EV (eval), SPL (split), KG (keygen), SYN
- * (synth), PRV (privacy), REP (report), PROV (provision), HLT (health), FEAT (features); options.c
+ * (synth), PRV (privacy), REP (report), PROV (provision), HLT (health), FEAT (features), EXP
+ * (export); options.c
  * defines them where it expands the table. The environment variable is FEDC_ + the name upper-cased
  * with '-' as '_' (none for the options of FEDC_OPTION_NO_ENV below). A name is one option
  * everywhere, with two exceptions, whose spellings predate the table and are used by scripts,
@@ -226,8 +229,8 @@ typedef enum fedc_opt_section {
       "terminals per bank (unset: 2 x the customers, the handbook's ratio)") \
     X(TEST_DAYS, "test-days", FEDC_OT_INT, 1, 3650, NULL, NULL, SYN, FEDC_SEC_DATA, "T", \
       "days held out at the end (unset: max(7, D / 5))") \
-    X(MODEL_FILE, "model", FEDC_OT_PATH, 0, 0, NULL, NULL, EV | REP | INSP, FEDC_SEC_DATA, "FILE", \
-      "a saved model (required; fedc train's --out, fedc-coordinator's --model-out)") \
+    X(MODEL_FILE, "model", FEDC_OT_PATH, 0, 0, NULL, NULL, EV | REP | INSP | EXP, FEDC_SEC_DATA, \
+      "FILE", "a saved model (required; fedc train's --out, fedc-coordinator's --model-out)") \
     X(AGGREGATOR, "aggregator", FEDC_OT_CHOICE, 0, 0, \
       "mean|median|trimmed-mean|krum|multi-krum|norm-bound", "mean", CO | SIM, FEDC_SEC_AGG, \
       "NAME", "mean: FedAvg weighted by examples; median, trimmed-mean, krum, multi-krum need " \
@@ -417,11 +420,15 @@ typedef enum fedc_opt_section {
       "WHICH", "trained next to the federation: all (centralised and each client alone), " \
       "central or none") \
     X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, NULL, \
-      DEMO | TR | SPL | KG | SYN | REP | PROV | FEAT, FEDC_SEC_OUT, "PATH", "where the output " \
+      DEMO | TR | SPL | KG | SYN | REP | PROV | FEAT | EXP, FEDC_SEC_OUT, "PATH", "where the " \
+      "output " \
       "goes: fedc demo, split, synth, keygen: a directory, created if missing (fedc demo reuses " \
       "it when run again); fedc provision: the kits' directory (required; it must not exist, or " \
       "be empty, except with --add); fedc train: the model file (none when unset); fedc report: " \
-      "the HTML page; fedc features: the CSV written (atomically)") \
+      "the HTML page; fedc features: the CSV written (atomically); fedc export: the file " \
+      "written (atomically, required)") \
+    X(FORMAT, "format", FEDC_OT_CHOICE, 0, 0, "onnx", "onnx", EXP, FEDC_SEC_OUT, "onnx", \
+      "the format written: onnx (ONNX IR version 7, operator set 13)") \
     X(FORCE, "force", FEDC_OT_FLAG, 0, 0, NULL, "false", SPL | KG, FEDC_SEC_OUT, NULL, \
       "replace what an earlier run left in --out (fedc split: shard files; fedc keygen: the " \
       "key files of the same name)") \
