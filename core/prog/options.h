@@ -354,9 +354,9 @@ typedef enum fedc_opt_section {
     X(VAL_FRACTION, "val-fraction", FEDC_OT_REAL, 0, 0.9, NULL, "0.2", CO | SIM | TR, \
       FEDC_SEC_TRAIN, "F", "share of the rows kept for validation (a federation: each " \
       "client's, for evaluation; fedc train: for early stopping and choosing a threshold)") \
-    X(PATIENCE, "patience", FEDC_OT_INT, 0, 1000000, NULL, "5", TR, FEDC_SEC_TRAIN, "N", \
-      "stop after N epochs without validation improvement and restore the best weights " \
-      "(0: never)") \
+    X(PATIENCE, "patience", FEDC_OT_INT, 0, 1000000, NULL, "5", CO | TR, FEDC_SEC_TRAIN, "N", \
+      "stop after N epochs (fedc-coordinator: rounds, by --select-metric) without validation " \
+      "improvement and keep the best weights (0: never; --rounds is then a maximum)") \
     X(STOP_METRIC, "stop-metric", FEDC_OT_CHOICE, 0, 0, "loss|roc_auc|pr_auc", "loss", TR, \
       FEDC_SEC_TRAIN, "NAME", "what early stopping watches on the validation rows (roc_auc " \
       "and pr_auc: binary labels)") \
@@ -454,6 +454,8 @@ typedef enum fedc_opt_section {
     X(DEMO, ROUNDS, "30") \
     /* fedc sim runs a client process per shard on one machine: one thread each */ \
     X(SIM, THREADS, "1") \
+    /* a federation runs its --rounds unless early stopping is asked for */ \
+    X(COORD, PATIENCE, "0") \
     /* NULL: no default, the program derives the value or requires it. */ \
     /* demo writes into a directory of its own unless told otherwise */ \
     X(DEMO, OUT, "demo-out") \
