@@ -11,6 +11,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  train   train a model centrally on one CSV file (the baseline for federated runs)\n"
             "  eval    evaluate a saved model on a CSV file\n"
+            "  predict score a CSV file with a saved model, streaming (scores and decisions)\n"
             "  split   partition a CSV file into per-client CSV files for federated simulations\n"
             "  keygen  create a participant's identity (NAME.key and NAME.key_secret)\n"
             "  provision\n"
@@ -41,6 +42,8 @@ int main(int argc, char **argv) {
         return cmd_train(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0)
         return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "predict") == 0)
+        return cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "split") == 0)
         return cmd_split(argc - 1, argv + 1);
     if (strcmp(cmd, "sim") == 0)

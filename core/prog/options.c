@@ -24,6 +24,7 @@
 #define PROV FEDC_PROG_PROVISION
 #define HLT FEDC_PROG_HEALTH
 #define FEAT FEDC_PROG_FEATURES
+#define PRED FEDC_PROG_PREDICT
 
 const fedc_opt_def fedc_opt_table[FEDC_O_COUNT] = {
 #define ROW_(id, name, type, lo, hi, words, def, progs, sec, metavar, help)                        \
