@@ -15,7 +15,7 @@
 
 #include "fedc/err.h"
 
-#define PRED_BLOCK_ROWS 4096
+#define PRED_BLOCK_ROWS 16384
 #define PRED_CHUNK (4u << 20)
 
 /* One record of a block: its text is buf[off, off + len), without the line end. */
