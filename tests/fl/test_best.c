@@ -276,6 +276,53 @@ static void test_still_improving(void **state) {
     c->ok = 1;
 }
 
+/* The warnings where users go wrong (issue 19), one line each with the flag that fixes it: a
+ * client with fewer than 10 steps per round, a positive class under 0.5% without a class weight,
+ * validation data with fewer than 30 positives. Shards of 400 rows with 1 positive each (label
+ * column bad, like German credit's), batch 256, one local epoch. */
+static void test_warnings(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    uint64_t x = 88172645463325252ull;
+    for (int k = 0; k < 3; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "rare%d.csv", k);
+        char *path = fed_fpath(f, name);
+        FILE *o = fopen(path, "w");
+        assert_non_null(o);
+        fprintf(o, "a,b,bad\n");
+        for (int i = 0; i < 400; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 (Marsaglia 2003) */
+            fprintf(o, "%.4f,%.4f,%d\n", (double)(x % 10000) / 1000.0,
+                    (double)((x >> 20) % 10000) / 1000.0, i == 17 ? 1 : 0);
+        }
+        assert_int_equal(fclose(o), 0);
+        free(path);
+    }
+    char *metrics = fed_fpath(f, "rounds.jsonl");
+    const char *args[] = {"--min-clients",  "3",     "--rounds", "1", "--batch", "256",
+                          "--metrics-json", metrics, NULL};
+    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
+    for (int k = 0; k < 3; k++) {
+        char name[16], file[16];
+        snprintf(name, sizeof name, "bank-%c", 'a' + k);
+        snprintf(file, sizeof file, "rare%d.csv", k);
+        char *csv = fed_fpath(f, file);
+        assert_true(fed_start_client(f, name, csv, NULL, NULL) >= 0);
+        free(csv);
+    }
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    for (int k = 0; k < 3; k++)
+        fed_expect_exit(&f->cl[k], 20, 0);
+    assert_true(fed_file_has(f->coord.err, "has no class weight: --pos-weight auto"));
+    assert_true(fed_file_has(f->coord.err, "fewer than 30"));
+    assert_true(fed_file_has(f->coord.err, "raise --val-fraction"));
+    for (int k = 0; k < 3; k++)
+        assert_true(fed_file_has(f->cl[k].err, "fewer than 10 steps"));
+    free(metrics);
+    c->ok = 1;
+}
+
 /* fedc inspect on the best model (text and --json), and on the same model as a version 1 file. */
 static void test_inspect(void **state) {
     ctx *c = *state;
@@ -351,6 +398,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_inspect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_patience, setup, teardown),
         cmocka_unit_test_setup_teardown(test_still_improving, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
