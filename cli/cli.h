@@ -19,5 +19,7 @@ int cmd_provision(int argc, char **argv);
 int cmd_health(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 #endif

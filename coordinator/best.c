@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fedc/card.h"
@@ -102,6 +103,14 @@ const char *best_metric_name(const coord *co) {
 
 int best_consider(coord *co, const fedc_eval_summary *s) {
     sel_kind k = sel_resolve(co);
+    /* too few positives to tell rounds apart: said once */
+    uint64_t pos = co->eval->tp + co->eval->fn;
+    if (co->task == FEDC_TASK_BINARY && s->n > 0 && pos < 30 && !co->val_warned) {
+        co->val_warned = 1;
+        logw("the federated validation data holds %llu positive row(s) of %llu: fewer than 30 "
+             "rank rounds poorly (the best round, --patience); raise --val-fraction",
+             (unsigned long long)pos, (unsigned long long)s->n);
+    }
     double v = sel_value(k, s);
     if (!isfinite(v) || s->n == 0)
         return 0;
@@ -122,6 +131,36 @@ void best_restore(coord *co, const char *line) {
         co->best_val = v->valuedouble;
     }
     cJSON_Delete(o);
+    if (co->cfg->patience <= 0 || co->best_round == 0)
+        return;
+    /* --patience: the best round's model, from --best-model-out when it holds that round */
+    fedc_model *m = NULL;
+    fedc_diag d;
+    char *val = NULL;
+    if (co->cfg->best_model_out && fedc_model_load(&m, co->cfg->best_model_out, &d) == FEDC_OK &&
+        m->n_params == co->n_params && (val = fedc_meta_get(m, "card")) != NULL) {
+        cJSON *card = cJSON_Parse(val);
+        const cJSON *rd = cJSON_GetObjectItemCaseSensitive(card, "round");
+        const cJSON *vl = cJSON_GetObjectItemCaseSensitive(card, "validation");
+        char *vline = cJSON_IsObject(vl) ? cJSON_PrintUnformatted(vl) : NULL;
+        if (cJSON_IsNumber(rd) && (int)rd->valuedouble == co->best_round && vline &&
+            (co->best_params = malloc(co->n_params * sizeof(float))) != NULL) {
+            memcpy(co->best_params, m->params, co->n_params * sizeof(float));
+            co->best_line = strdup(vline);
+        }
+        cJSON_free(vline);
+        cJSON_Delete(card);
+    }
+    free(val);
+    fedc_model_destroy(&m);
+    /* the patience may have run out before the restart */
+    if ((int)co->round - 1 - co->best_round >= co->cfg->patience) {
+        co->early_stop = 1;
+        logm("--resume: the validation %s had not improved for %d round(s) after round %d "
+             "(--patience %d): the run is over",
+             best_metric_name(co), (int)co->round - 1 - co->best_round, co->best_round,
+             co->cfg->patience);
+    }
 }
 
 /* The training settings of the run, for the card. */
@@ -219,4 +258,55 @@ int best_save(coord *co, const char *line) {
         return -1;
     }
     return 0;
+}
+
+int best_keep(coord *co, const char *line) {
+    if (co->cfg->patience <= 0)
+        return 0;
+    if (!co->best_params && !(co->best_params = malloc(co->n_params * sizeof(float)))) {
+        logm("--patience: out of memory keeping the best round's %zu parameters", co->n_params);
+        return -1;
+    }
+    memcpy(co->best_params, co->model->params, co->n_params * sizeof(float));
+    free(co->best_line);
+    co->best_line = strdup(line);
+    return co->best_line ? 0 : -1;
+}
+
+int best_patience(coord *co) {
+    int p = co->cfg->patience;
+    int since = (int)co->round - co->best_round;
+    if (p <= 0 || co->best_round == 0 || since < p || co->early_stop)
+        return co->early_stop;
+    co->early_stop = 1;
+    if (co->round < (uint32_t)co->cfg->rounds)
+        logm("stopping early after round %u of %d: the validation %s has not improved for %d "
+             "round(s) (--patience %d); the best was %.6g in round %d, and that round's model "
+             "is kept",
+             co->round, co->cfg->rounds, best_metric_name(co), since, p, co->best_val,
+             co->best_round);
+    return 1;
+}
+
+const char *best_final(coord *co, const char *last_line, const char **selection) {
+    *selection = "last";
+    int last = (int)co->round - 1;
+    if (co->cfg->patience > 0 && co->best_round > 0 && co->best_round != last) {
+        if (co->best_params && co->best_line) {
+            memcpy(co->model->params, co->best_params, co->n_params * sizeof(float));
+            *selection = "best";
+            logm("--patience: the model written is round %d's, the best by %s (%.6g)",
+                 co->best_round, best_metric_name(co), co->best_val);
+            return co->best_line;
+        }
+        logw("--patience: round %d was the best by %s, but its model did not survive the "
+             "restart (--resume); the last round's is written%s",
+             co->best_round, best_metric_name(co),
+             co->cfg->best_model_out ? " (the best one is in --best-model-out)" : "");
+    } else if (co->best_round > 0 && co->best_round == last && last > 1 && !co->early_stop) {
+        logm("the validation %s still improved in the last round (%d): more rounds (--rounds) "
+             "may give a better model",
+             best_metric_name(co), last);
+    }
+    return last_line;
 }

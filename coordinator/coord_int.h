@@ -196,12 +196,16 @@ typedef struct coord {
     int chk_weights;       /* 1: weights and example counts add up; 0: they do not; -1: unchecked */
     double plain_examples; /* plain path: the example counts of the updates added this round */
     /* best-model selection (best.c): the round with the best validation metric so far */
-    int sel_metric;  /* a sel_kind of best.c */
-    int best_round;  /* 0: none yet */
-    double best_val; /* its metric value */
-    int best_warned; /* the metric was replaced for this task (logged once) */
-    char *last_line; /* the last finished round's metrics line (owned), for the final card */
-    int exit_code;   /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
+    int sel_metric;     /* a sel_kind of best.c */
+    int best_round;     /* 0: none yet */
+    double best_val;    /* its metric value */
+    int best_warned;    /* the metric was replaced for this task (logged once) */
+    char *last_line;    /* the last finished round's metrics line (owned), for the final card */
+    float *best_params; /* with --patience: the best round's parameters (n_params), or NULL */
+    char *best_line;    /* and its metrics line (owned) */
+    int early_stop;     /* --patience ran out: the run ends after this round */
+    int val_warned;     /* the validation data's few positives were logged */
+    int exit_code;      /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
     struct coord_obs *obs; /* --metrics-listen's snapshot and listener (http.c), or NULL */
     peer_log *plog;        /* (PEER_LOG_MAX) */
     double plog_flush;     /* when the suppressed lines were last summarised */
@@ -380,6 +384,13 @@ const char *best_metric_name(const coord *co);
 void best_restore(coord *co, const char *line);
 int card_put(coord *co, fedc_model *m, const char *line, const char *selection, int rounds_run);
 int best_save(coord *co, const char *line);
+/* After a round that was the best: keeps its parameters for --patience (0, or -1 out of memory).
+ * best_patience: whether --patience has run out after the round just finished (logged once).
+ * best_final: before the final model is written, with --patience, puts the best round's
+ * parameters into co->model and returns its metrics line (else the last one's). */
+int best_keep(coord *co, const char *line);
+int best_patience(coord *co);
+const char *best_final(coord *co, const char *last_line, const char **selection);
 /* Rounds the accountant charges after `rounds` finished ones. */
 double agg_rounds_charged(const coord *co, double rounds);
 /* 1 (logged) when round co->round would exceed --target-epsilon. */

@@ -368,7 +368,7 @@ static int finish_round(coord *co) {
     if (!line)
         return -1;
     /* the best model before the checkpoint: the file never lags what the checkpoint says */
-    if ((best && best_save(co, line)) || save_checkpoint(co, line)) {
+    if ((best && (best_save(co, line) || best_keep(co, line))) || save_checkpoint(co, line)) {
         cJSON_free(line);
         return -1;
     }
@@ -387,6 +387,7 @@ static int finish_round(coord *co) {
              co->round);
     if (!co->cfg->quiet)
         metrics_print(co, &s, loss, secs);
+    (void)best_patience(co); /* logs when --patience runs out */
     co->retries = 0;
     co->sa_attempt_skip = 0;
     co->round++;

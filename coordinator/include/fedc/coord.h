@@ -69,6 +69,9 @@ typedef struct coord_cfg {
      * "accuracy", "macro_f1", "rmse", "r2", or NULL/"auto" = pr_auc for binary, accuracy for
      * multiclass, rmse for regression */
     const char *select_metric;
+    /* early stopping: stop after this many rounds without a better select_metric and keep the
+     * best round's model (0: run all the rounds) */
+    int patience;
     const char *metrics_json;
     /* "ADDR:PORT" of the HTTP listener (Prometheus metrics, /healthz, /readyz, the status page at
      * /), or NULL for none; started by fedc_coord_run, which fails (2) when it cannot bind */
