@@ -309,7 +309,8 @@ static void test_missing_policies(void **state) {
 
 static void test_text_labels(void **state) {
     (void)state;
-    const char *p = write_file("text.csv", "a,cls\n1,fraud\n2,ok\n3, fraud \n4,\"fraud\"\n5,FRAUD\n");
+    const char *p =
+        write_file("text.csv", "a,cls\n1,fraud\n2,ok\n3, fraud \n4,\"fraud\"\n5,FRAUD\n");
     fedc_encoding e;
     fedc_encoding_init(&e);
     e.positive = "fraud";
