@@ -1212,49 +1212,6 @@ out:
     return rc;
 }
 
-long fedc_dataset_count_missing(const fedc_dataset *ds) {
-    long n = 0;
-    size_t cells = (size_t)ds->n_rows * (size_t)ds->n_features;
-    for (size_t i = 0; i < cells; i++)
-        n += isnan(ds->x[i]) != 0;
-    return n;
-}
-
-void fedc_dataset_missing_means(float *mean, const fedc_dataset *ds) {
-    size_t nf = (size_t)ds->n_features;
-    for (size_t j0 = 0; j0 < nf; j0 += STATS_BLOCK) {
-        size_t w = nf - j0 < STATS_BLOCK ? nf - j0 : STATS_BLOCK;
-        double sum[STATS_BLOCK] = {0};
-        long cnt[STATS_BLOCK] = {0};
-        for (int i = 0; i < ds->n_rows; i++) {
-            const float *row = ds->x + (size_t)i * nf + j0;
-            for (size_t j = 0; j < w; j++) {
-                if (!isnan(row[j])) {
-                    sum[j] += (double)row[j];
-                    cnt[j]++;
-                }
-            }
-        }
-        for (size_t j = 0; j < w; j++)
-            mean[j0 + j] = cnt[j] ? (float)(sum[j] / (double)cnt[j]) : 0.0f;
-    }
-}
-
-long fedc_dataset_fill_missing(fedc_dataset *ds, const float *values) {
-    long n = 0;
-    size_t nf = (size_t)ds->n_features;
-    for (int i = 0; i < ds->n_rows; i++) {
-        float *row = ds->x + (size_t)i * nf;
-        for (size_t j = 0; j < nf; j++) {
-            if (isnan(row[j])) {
-                row[j] = values[j];
-                n++;
-            }
-        }
-    }
-    return n;
-}
-
 float fedc_dataset_pos_weight(const fedc_dataset *ds) {
     FEDC_CHECK(ds);
     long pos = 0;
