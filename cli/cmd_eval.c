@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fedc/card.h"
 #include "loadopts.h"
 #include "fedc/modelfile.h"
 
@@ -139,6 +140,13 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     cli_metrics mt;
+    /* without --threshold, the one chosen in training (the model card), else 0.5 */
+    double card_thr;
+    if (!fedc_opt_given(&op, FEDC_O_THRESHOLD) && m->arch.task == FEDC_TASK_BINARY &&
+        fedc_card_threshold(m, &card_thr) == 0) {
+        threshold = (float)card_thr;
+        printf("threshold %.6g from the model card of %s\n", card_thr, model_path);
+    }
     if (cli_compute_metrics(&mt, m, pred, sel, threshold)) {
         cli_error(CMD, "out of memory");
         goto out;

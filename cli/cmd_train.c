@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fedc/card.h"
 #include "loadopts.h"
 #include "fedc/augment.h"
 #include "fedc/dp.h"
@@ -92,6 +93,69 @@ static void on_epoch(void *ctx, const fedc_epoch_info *e) {
             p->tty ? "\r\033[K" : "", e->epoch, e->epochs, e->train_loss, val, e->seconds,
             e->samples_per_s, p->tty ? "" : "\n");
     fflush(stdout);
+}
+
+/* The model card (fedc/card.h) of a model trained here: the threshold and how it was chosen, the
+ * best epoch, the validation part's metrics, the settings. */
+static int train_card(fedc_model *model, const fedc_dataset *val, float threshold,
+                      const char *thr_how, fedc_task task, const fedc_train_report *rep,
+                      double dp_eps, double dp_delta, const fedc_train_cfg *cfg, const int *hidden,
+                      int n_hidden, fedc_diag *d) {
+    fedc_card c;
+    fedc_card_init(&c);
+    c.source = "fedc train";
+    char rule[96];
+    if (task == FEDC_TASK_BINARY) {
+        c.threshold = threshold;
+        snprintf(rule, sizeof rule, "%s",
+                 thr_how ? (strcmp(thr_how, "alert budget") == 0
+                                ? "alert budget on the validation part (--alert-budget)"
+                                : "minimum precision on the validation part (--min-precision)")
+                         : "given (--threshold)");
+        c.threshold_rule = rule;
+    }
+    c.round = rep->best_epoch;
+    c.rounds_run = rep->epochs_run;
+    c.selected_by = val && val->n_rows > 0 ? (cfg->stop_metric == FEDC_STOP_PR_AUC    ? "pr_auc"
+                                              : cfg->stop_metric == FEDC_STOP_ROC_AUC ? "roc_auc"
+                                                                                      : "loss")
+                                           : NULL;
+    c.selection = c.selected_by ? "best" : "last";
+    char *vline = NULL, *rline = NULL;
+    fedc_err jrc;
+    float *vp = NULL;
+    if (val && val->n_rows > 0) {
+        vp = malloc((size_t)val->n_rows * fedc_model_out_width(model) * sizeof(float));
+        cli_metrics vm;
+        if (vp && fedc_model_predict_std(vp, model, val->x, val->n_rows) == FEDC_OK &&
+            cli_compute_metrics(&vm, model, vp, val, threshold) == 0) {
+            fedc_json j;
+            fedc__json_begin(&j);
+            cli_metrics_json(&j, &vm);
+            vline = fedc__json_line(&j, "the validation metrics", &jrc, d);
+            fedc__json_end(&j);
+        }
+        free(vp);
+    }
+    c.validation = vline;
+    fedc_json j;
+    fedc__json_begin(&j);
+    fedc__json_int(&j, "epochs", cfg->epochs);
+    fedc__json_int(&j, "batch", cfg->batch);
+    fedc__json_num(&j, "lr", cfg->opt.lr, 6);
+    cJSON *layers = cJSON_CreateArray();
+    for (int l = 0; layers && l < n_hidden; l++)
+        cJSON_AddItemToArray(layers, cJSON_CreateNumber(hidden[l]));
+    fedc__json_item(&j, "layers", layers);
+    fedc__json_num(&j, "dp_epsilon", dp_eps, 6);
+    fedc__json_num(&j, "dp_delta", isfinite(dp_eps) ? dp_delta : NAN, 6);
+    rline = fedc__json_line(&j, "the run settings", &jrc, d);
+    fedc__json_end(&j);
+    c.run = rline;
+    int rc = rline ? (fedc_card_put(model, &c, d) == FEDC_OK ? 0 : -1) : -1;
+    cJSON_free(vline);
+    cJSON_free(rline);
+    return rc;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -471,6 +535,11 @@ int cmd_train(int argc, char **argv) {
     cli_print_metrics(stdout, has_test ? "test metrics" : "training-set metrics (no test split)",
                       &mt);
     if (out) {
+        if (train_card(model, val, threshold, thr_how, task, &rep, dp ? dp_eps : NAN,
+                       (double)dp_delta, &cfg, hidden, n_hidden, &d)) {
+            cli_error(CMD, "--out: the model card: %s", d.msg);
+            goto out;
+        }
         if (fedc_model_save(model, out, &d)) {
             cli_error(CMD, "--out: %s", d.msg);
             goto out;

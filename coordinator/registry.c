@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedc/card.h"
 #include "fedc/recipe.h"
 #include "fedc/transport.h"
 
@@ -71,7 +72,7 @@ void reply_error(coord *co, const fedc_peer *to, uint32_t round, fedc_err code,
  * model's recipe since the first client fixed them); names the first difference. */
 static int recipe_differs(const coord *co, const fedc_schema *s, char *why, size_t cap) {
     const fedc_model *m = co->model;
-    char *enc = fedc_meta_get(m->meta, "encoding"), *spec = fedc_meta_get(m->meta, "features");
+    char *enc = fedc_meta_get(m, "encoding"), *spec = fedc_meta_get(m, "features");
     char what[400];
     int differs = 1;
     if (fedc_encoding_differs(s->encoding, enc, what, sizeof what))
@@ -92,11 +93,12 @@ static int recipe_differs(const coord *co, const fedc_schema *s, char *why, size
 /* The first client's encoding and features spec become the federation's: the model's recipe
  * (the imputation values join it after round 0). Returns 0, or -1 when out of memory. */
 static int adopt_recipe(coord *co, const fedc_schema *s) {
-    if (!(s->encoding && *s->encoding) && !(s->features && *s->features))
-        return 0;
-    char *meta = fedc_meta_make(s->encoding, s->features);
-    int rc = meta && fedc_model_set_meta(co->model, meta) == FEDC_OK ? 0 : -1;
-    free(meta);
+    fedc_diag d;
+    int rc = 0;
+    if (s->encoding && *s->encoding && fedc_meta_put(co->model, "encoding", s->encoding, &d))
+        rc = -1;
+    if (!rc && s->features && *s->features && fedc_meta_put(co->model, "features", s->features, &d))
+        rc = -1;
     if (rc)
         logm("cannot keep the first client's encoding and features spec (not JSON, or out of "
              "memory)");

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fedc/clock.h"
+#include "fedc/card.h"
 #include "fedc/recipe.h"
 
 static int stats_classes(const coord *co) {
@@ -21,7 +22,7 @@ static int stats_classes(const coord *co) {
 
 /* The federation's encoding from the model's recipe (NULL-safe); 0 when it has none. */
 static int recipe_encoding(const coord *co, fedc_recipe_enc *r) {
-    char *text = co->model ? fedc_meta_get(co->model->meta, "encoding") : NULL;
+    char *text = co->model ? fedc_meta_get(co->model, "encoding") : NULL;
     int ok = text && fedc_encoding_from_json(r, text, NULL) == FEDC_OK;
     free(text);
     return ok;
@@ -43,16 +44,14 @@ static void recipe_impute(coord *co) {
     if (!recipe_encoding(co, &r))
         return;
     if (r.enc.missing == FEDC_MISSING_MEAN) {
-        char *spec = fedc_meta_get(co->model->meta, "features");
         fedc_encoding e = r.enc;
         e.impute = co->model->mean;
         e.n_impute = co->n_features;
-        char *ej = fedc_encoding_json(&e, 1), *meta = ej ? fedc_meta_make(ej, spec) : NULL;
-        if (!meta || fedc_model_set_meta(co->model, meta))
-            logm("out of memory keeping the imputation values in the model's recipe");
+        char *ej = fedc_encoding_json(&e, 1);
+        fedc_diag d;
+        if (!ej || fedc_meta_put(co->model, "encoding", ej, &d))
+            logm("cannot keep the imputation values in the model's recipe");
         free(ej);
-        free(meta);
-        free(spec);
     }
     fedc_recipe_enc_release(&r);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedc/card.h"
 #include "fedc/csv.h"
 #include "prog.h"
 
@@ -111,7 +112,7 @@ usage:
 
 int fedc_load_opts_from_model(fedc_load_opts *lo, const fedc_opts *o, const fedc_model *m,
                               const char *cmd) {
-    char *text = m ? fedc_meta_get(m->meta, "encoding") : NULL;
+    char *text = m ? fedc_meta_get(m, "encoding") : NULL;
     if (!text)
         return 0; /* no recipe: the flags (and the defaults) stand */
     fedc_diag d;
@@ -137,10 +138,12 @@ int fedc_model_set_recipe(fedc_model *m, const fedc_encoding *enc, const float *
     e.impute = impute;
     e.n_impute = n;
     char *ej = fedc_encoding_json(&e, 1);
-    char *meta = ej ? fedc_meta_make(ej, features) : NULL;
-    int rc = meta && fedc_model_set_meta(m, meta) == FEDC_OK ? 0 : -1;
+    fedc_diag d;
+    int rc = ej && fedc_meta_put(m, "encoding", ej, &d) == FEDC_OK &&
+                     (!features || fedc_meta_put(m, "features", features, &d) == FEDC_OK)
+                 ? 0
+                 : -1;
     free(ej);
-    free(meta);
     return rc;
 }
 

@@ -32,7 +32,9 @@
     X(REPORT, "report", "fedc report")                                                             \
     X(PROVISION, "provision", "fedc provision")                                                    \
     X(HEALTH, "health", "fedc health")                                                             \
-    X(FEATURES, "features", "fedc features")
+    X(FEATURES, "features", "fedc features")                                                       \
+    X(INSPECT, "inspect", "fedc inspect")                                                          \
+    X(EXPORT, "export", "fedc export")
 
 enum {
 #define FEDC_PROG_BIT_(id, section, display) FEDC_PROGI_##id,
@@ -54,6 +56,8 @@ enum {
 #define FEDC_PROG_PROVISION (1u << FEDC_PROGI_PROVISION)
 #define FEDC_PROG_HEALTH (1u << FEDC_PROGI_HEALTH)
 #define FEDC_PROG_FEATURES (1u << FEDC_PROGI_FEATURES)
+#define FEDC_PROG_INSPECT (1u << FEDC_PROGI_INSPECT)
+#define FEDC_PROG_EXPORT (1u << FEDC_PROGI_EXPORT)
 /* Every program of FEDC_PROGRAMS. */
 #define FEDC_PROG_ALL ((1u << FEDC_PROG_COUNT) - 1u)
 
@@ -96,7 +100,8 @@ typedef enum fedc_opt_section {
  *   default: the value as text, or NULL when there is none (the help says what the program does
  *   then: required, or derived from other options)
  * The programs are written CO, CL, SIM, DEMO, TR (train), EV (eval), SPL (split), KG (keygen), SYN
- * (synth), PRV (privacy), REP (report), PROV (provision), HLT (health), FEAT (features); options.c
+ * (synth), PRV (privacy), REP (report), PROV (provision), HLT (health), FEAT (features), EXP
+ * (export); options.c
  * defines them where it expands the table. The environment variable is FEDC_ + the name upper-cased
  * with '-' as '_' (none for the options of FEDC_OPTION_NO_ENV below). A name is one option
  * everywhere, with two exceptions, whose spellings predate the table and are used by scripts,
@@ -170,6 +175,8 @@ typedef enum fedc_opt_section {
     X(TIME_FORMAT, "time-format", FEDC_OT_CHOICE, 0, 0, "datetime|epoch", "datetime", FEAT, \
       FEDC_SEC_DATA, "datetime|epoch", "datetime: YYYY-MM-DD HH:MM:SS or YYYY-MM-DDTHH:MM:SS[Z] " \
       "(UTC); epoch: integer seconds since 1970-01-01") \
+    X(JSON, "json", FEDC_OT_FLAG, 0, 0, NULL, "false", INSP, FEDC_SEC_OUT, NULL, \
+      "print JSON instead of text") \
     X(CALENDAR, "calendar", FEDC_OT_FLAG, 0, 0, NULL, "false", FEAT, FEDC_SEC_DATA, NULL, \
       "add TX_WEEKEND (Saturday or Sunday) and TX_NIGHT (hour 0..6) as 0/1 columns") \
     X(WINDOW, "window", FEDC_OT_STR, 0, 0, NULL, NULL, FEAT, FEDC_SEC_DATA, "SPEC[;SPEC]", \
@@ -250,8 +257,8 @@ typedef enum fedc_opt_section {
       "terminals per bank (unset: 2 x the customers, the handbook's ratio)") \
     X(TEST_DAYS, "test-days", FEDC_OT_INT, 1, 3650, NULL, NULL, SYN, FEDC_SEC_DATA, "T", \
       "days held out at the end (unset: max(7, D / 5))") \
-    X(MODEL_FILE, "model", FEDC_OT_PATH, 0, 0, NULL, NULL, EV | REP, FEDC_SEC_DATA, "FILE", \
-      "a saved model (required; fedc train's --out, fedc-coordinator's --model-out)") \
+    X(MODEL_FILE, "model", FEDC_OT_PATH, 0, 0, NULL, NULL, EV | REP | INSP | EXP, FEDC_SEC_DATA, \
+      "FILE", "a saved model (required; fedc train's --out, fedc-coordinator's --model-out)") \
     X(AGGREGATOR, "aggregator", FEDC_OT_CHOICE, 0, 0, \
       "mean|median|trimmed-mean|krum|multi-krum|norm-bound", "mean", CO | SIM, FEDC_SEC_AGG, \
       "NAME", "mean: FedAvg weighted by examples; median, trimmed-mean, krum, multi-krum need " \
@@ -375,9 +382,9 @@ typedef enum fedc_opt_section {
     X(VAL_FRACTION, "val-fraction", FEDC_OT_REAL, 0, 0.9, NULL, "0.2", CO | SIM | TR, \
       FEDC_SEC_TRAIN, "F", "share of the rows kept for validation (a federation: each " \
       "client's, for evaluation; fedc train: for early stopping and choosing a threshold)") \
-    X(PATIENCE, "patience", FEDC_OT_INT, 0, 1000000, NULL, "5", TR, FEDC_SEC_TRAIN, "N", \
-      "stop after N epochs without validation improvement and restore the best weights " \
-      "(0: never)") \
+    X(PATIENCE, "patience", FEDC_OT_INT, 0, 1000000, NULL, "5", CO | TR, FEDC_SEC_TRAIN, "N", \
+      "stop after N epochs (fedc-coordinator: rounds, by --select-metric) without validation " \
+      "improvement and keep the best weights (0: never; --rounds is then a maximum)") \
     X(STOP_METRIC, "stop-metric", FEDC_OT_CHOICE, 0, 0, "loss|roc_auc|pr_auc", "loss", TR, \
       FEDC_SEC_TRAIN, "NAME", "what early stopping watches on the validation rows (roc_auc " \
       "and pr_auc: binary labels)") \
@@ -385,7 +392,8 @@ typedef enum fedc_opt_section {
       FEDC_SEC_TRAIN, "auto|X", "positive-class weight for binary labels; auto = negatives / " \
       "positives (over all clients; fedc train: of its training rows)") \
     X(THRESHOLD, "threshold", FEDC_OT_REAL, 0, 1, NULL, "0.5", CO | TR | EV, FEDC_SEC_TRAIN, "X", \
-      "decision threshold for precision/recall") \
+      "decision threshold for precision/recall (fedc eval: unset, the threshold of the model's " \
+      "card, else 0.5)") \
     X(ALERT_BUDGET, "alert-budget", FEDC_OT_REAL_P, 0, 1, NULL, "0.005", \
       CO | SIM | DEMO | TR | REP, FEDC_SEC_TRAIN, "F", "the share F of rows with the highest " \
       "scores that is flagged (binary labels: the fraud team's review budget): precision and " \
@@ -409,6 +417,13 @@ typedef enum fedc_opt_section {
       FEDC_SEC_SERVER, "X", "FedAvgM momentum (unset: 0.9)") \
     X(MODEL_OUT, "model-out", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_OUT, "PATH", \
       "final global model (core/nn format, read by fedc eval)") \
+    X(BEST_MODEL_OUT, "best-model-out", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_OUT, \
+      "PATH", "the model of the best round so far by --select-metric, rewritten (atomically) " \
+      "whenever a round beats it") \
+    X(SELECT_METRIC, "select-metric", FEDC_OT_CHOICE, 0, 0, \
+      "auto|pr_auc|roc_auc|loss|accuracy|macro_f1|rmse|r2", "auto", CO, FEDC_SEC_OUT, "METRIC", \
+      "the federated validation metric that picks the best round (auto: pr_auc for binary " \
+      "labels, accuracy for multiclass, rmse for regression)") \
     X(METRICS_JSON, "metrics-json", FEDC_OT_PATH, 0, 0, NULL, NULL, CO | CL | SIM | TR | EV, \
       FEDC_SEC_OUT, "PATH", "append one JSON line per round (the coordinator's: global " \
       "metrics; a client's: its local training); fedc train and fedc eval write their test " \
@@ -433,11 +448,15 @@ typedef enum fedc_opt_section {
       "WHICH", "trained next to the federation: all (centralised and each client alone), " \
       "central or none") \
     X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, NULL, \
-      DEMO | TR | SPL | KG | SYN | REP | PROV | FEAT, FEDC_SEC_OUT, "PATH", "where the output " \
+      DEMO | TR | SPL | KG | SYN | REP | PROV | FEAT | EXP, FEDC_SEC_OUT, "PATH", "where the " \
+      "output " \
       "goes: fedc demo, split, synth, keygen: a directory, created if missing (fedc demo reuses " \
       "it when run again); fedc provision: the kits' directory (required; it must not exist, or " \
       "be empty, except with --add); fedc train: the model file (none when unset); fedc report: " \
-      "the HTML page; fedc features: the CSV written (atomically)") \
+      "the HTML page; fedc features: the CSV written (atomically); fedc export: the file " \
+      "written (atomically, required)") \
+    X(FORMAT, "format", FEDC_OT_CHOICE, 0, 0, "onnx", "onnx", EXP, FEDC_SEC_OUT, "onnx", \
+      "the format written: onnx (ONNX IR version 7, operator set 13)") \
     X(FORCE, "force", FEDC_OT_FLAG, 0, 0, NULL, "false", SPL | KG, FEDC_SEC_OUT, NULL, \
       "replace what an earlier run left in --out (fedc split: shard files; fedc keygen: the " \
       "key files of the same name)") \
@@ -463,6 +482,8 @@ typedef enum fedc_opt_section {
     X(DEMO, ROUNDS, "30") \
     /* fedc sim runs a client process per shard on one machine: one thread each */ \
     X(SIM, THREADS, "1") \
+    /* a federation runs its --rounds unless early stopping is asked for */ \
+    X(COORD, PATIENCE, "0") \
     /* NULL: no default, the program derives the value or requires it. */ \
     /* demo writes into a directory of its own unless told otherwise */ \
     X(DEMO, OUT, "demo-out") \
@@ -488,7 +509,7 @@ typedef enum fedc_opt_section {
 /* A program's bare command-line argument and the option it sets: X(program, option id). Only one
  * is taken; any other bare argument is an error. fedc health URL predates the table and is what
  * deploy/docker-compose.yml's health checks run; --url URL means the same. */
-#define FEDC_OPTION_POSITIONAL(X) X(HEALTH, URL)
+#define FEDC_OPTION_POSITIONAL(X) X(HEALTH, URL) X(INSPECT, MODEL_FILE)
 
 typedef enum fedc_opt_id {
 #define FEDC_OPT_ENUM_(id, ...) FEDC_O_##id,

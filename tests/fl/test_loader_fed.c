@@ -20,6 +20,7 @@
 
 #include "fed.h"
 #include "fed_expect.h"
+#include "fedc/card.h"
 #include "fedc/model.h"
 #include "fedc/modelfile.h"
 #include "fedc/recipe.h"
@@ -121,7 +122,7 @@ static void test_other_bucket_count_refused(void **state) {
     assert_int_equal(fedc_model_load(&m, model, &d), FEDC_OK);
     assert_int_equal(m->arch.sizes[0], 2 + 32);
     assert_string_equal(m->feature_names[2], "MCC=h0");
-    char *enc = fedc_meta_get(m->meta, "encoding");
+    char *enc = fedc_meta_get(m, "encoding");
     assert_non_null(enc);
     fedc_recipe_enc r;
     assert_int_equal(fedc_encoding_from_json(&r, enc, &d), FEDC_OK);
@@ -199,7 +200,7 @@ static void test_missing_mean_from_round_zero(void **state) {
     assert_int_equal(fedc_model_load(&m, model, &d), FEDC_OK);
     assert_string_equal(m->feature_names[0], "x1");
     assert_string_equal(m->feature_names[1], "x1_MISSING");
-    char *enc = fedc_meta_get(m->meta, "encoding");
+    char *enc = fedc_meta_get(m, "encoding");
     assert_non_null(enc);
     fedc_recipe_enc r;
     assert_int_equal(fedc_encoding_from_json(&r, enc, &d), FEDC_OK);
@@ -299,7 +300,7 @@ static void test_train_eval_recipe(void **state) {
     fedc_diag d;
     assert_int_equal(fedc_model_load(&m, model, &d), FEDC_OK);
     assert_int_equal(m->arch.sizes[0], 2 + 8);
-    char *enc = fedc_meta_get(m->meta, "encoding");
+    char *enc = fedc_meta_get(m, "encoding");
     assert_non_null(enc);
     fedc_recipe_enc rec;
     assert_int_equal(fedc_encoding_from_json(&rec, enc, &d), FEDC_OK);

@@ -288,34 +288,6 @@ int fedc_encoding_differs(const char *mine, const char *federation, char *why, s
     return differs;
 }
 
-char *fedc_meta_make(const char *encoding_json, const char *features_json) {
-    cJSON *o = cJSON_CreateObject();
-    int bad = !o;
-    if (!bad && encoding_json && *encoding_json) {
-        cJSON *e = cJSON_Parse(encoding_json);
-        bad |= !e;
-        if (e)
-            put(o, "encoding", e, &bad);
-    }
-    if (!bad && features_json && *features_json) {
-        cJSON *f = cJSON_Parse(features_json);
-        bad |= !f;
-        if (f)
-            put(o, "features", f, &bad);
-    }
-    char *text = bad ? NULL : cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return text;
-}
-
-char *fedc_meta_get(const char *meta, const char *key) {
-    cJSON *o = meta ? cJSON_Parse(meta) : NULL;
-    const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
-    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
-    cJSON_Delete(o);
-    return text;
-}
-
 /* Line and column (from 1) of byte off of text. */
 static void line_col(const char *text, size_t off, long *line, long *col) {
     *line = 1;

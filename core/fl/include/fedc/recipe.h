@@ -48,13 +48,8 @@ void fedc_recipe_enc_release(fedc_recipe_enc *r);
  * defaults. */
 int fedc_encoding_differs(const char *mine, const char *federation, char *why, size_t cap);
 
-/* {"encoding": ..., "features": ...} from the two texts (a NULL or empty one is left out); caller
- * frees; NULL when out of memory or when a text is not JSON. */
-char *fedc_meta_make(const char *encoding_json, const char *features_json);
-
-/* The compact text of meta's key (caller frees), or NULL when meta is NULL, not a JSON object or
- * lacks the key. */
-char *fedc_meta_get(const char *meta, const char *key);
+/* The recipe's keys are read and written with fedc_meta_get and fedc_meta_put (fedc/card.h),
+ * which keep the other keys (the model card). */
 
 /* Reads a --features-spec file: at most FEDC_SPEC_MAX_BYTES, a JSON object. *out gets its
  * compact text (caller frees). FEDC_EIO unreadable, FEDC_EPARSE not a JSON object (naming
