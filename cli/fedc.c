@@ -13,6 +13,7 @@ static void usage(FILE *f) {
             "  eval    evaluate a saved model on a CSV file\n"
             "  inspect what a model file holds: architecture, features, its card (threshold,\n"
             "          the round kept, validation metrics, training settings)\n"
+            "  predict score a CSV file with a saved model, streaming (scores and decisions)\n"
             "  split   partition a CSV file into per-client CSV files for federated simulations\n"
             "  keygen  create a participant's identity (NAME.key and NAME.key_secret)\n"
             "  provision\n"
@@ -44,6 +45,8 @@ int main(int argc, char **argv) {
         return cmd_train(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0)
         return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "predict") == 0)
+        return cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "split") == 0)
         return cmd_split(argc - 1, argv + 1);
     if (strcmp(cmd, "sim") == 0)

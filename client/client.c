@@ -277,6 +277,17 @@ static int on_welcome(cl *c, const fedc_msg *e) {
     cl_logm(
         c, "joined run with %d round(s): %llu training rows, %llu validation rows, %zu parameters",
         c->rounds, (unsigned long long)c->rows.train_rows, (unsigned long long)c->rows.val_rows, n);
+    /* Too few steps per round to move the model: say so, with the flags that fix it. */
+    uint64_t batch = w->hp.batch ? w->hp.batch : 1;
+    uint64_t steps =
+        (c->rows.train_rows + batch - 1) / batch * (w->hp.local_epochs ? w->hp.local_epochs : 1);
+    if (c->rows.train_rows > 0 && steps < 10)
+        cl_logw(c,
+                "our %llu training rows give %llu batch(es) of %llu per round (%u local "
+                "epoch(s)): fewer than 10 steps move the model little; the coordinator's "
+                "--batch or --local-epochs can raise it",
+                (unsigned long long)c->rows.train_rows, (unsigned long long)steps,
+                (unsigned long long)batch, (unsigned)w->hp.local_epochs);
     return 0;
 }
 

@@ -103,6 +103,14 @@ const char *best_metric_name(const coord *co) {
 
 int best_consider(coord *co, const fedc_eval_summary *s) {
     sel_kind k = sel_resolve(co);
+    /* too few positives to tell rounds apart: said once */
+    uint64_t pos = co->eval->tp + co->eval->fn;
+    if (co->task == FEDC_TASK_BINARY && s->n > 0 && pos < 30 && !co->val_warned) {
+        co->val_warned = 1;
+        logw("the federated validation data holds %llu positive row(s) of %llu: fewer than 30 "
+             "rank rounds poorly (the best round, --patience); raise --val-fraction",
+             (unsigned long long)pos, (unsigned long long)s->n);
+    }
     double v = sel_value(k, s);
     if (!isfinite(v) || s->n == 0)
         return 0;

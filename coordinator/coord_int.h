@@ -205,6 +205,7 @@ typedef struct coord {
     float *best_params; /* with --patience: the best round's parameters (n_params), or NULL */
     char *best_line;    /* and its metrics line (owned) */
     int early_stop;     /* --patience ran out: the run ends after this round */
+    int val_warned;     /* the validation data's few positives were logged */
     int exit_code;      /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
     struct coord_obs *obs; /* --metrics-listen's snapshot and listener (http.c), or NULL */
     peer_log *plog;        /* (PEER_LOG_MAX) */

@@ -156,6 +156,12 @@ static void apply_stats(coord *co, double rows, const double *sum, const double 
         co->pos_weight = cc[0] && cc[1] ? (float)((double)cc[0] / (double)cc[1]) : 1.0f;
     else
         co->pos_weight = co->task == FEDC_TASK_BINARY ? co->cfg->pos_weight : 1.0f;
+    /* a rare positive class trained without a class weight: the model learns to say no */
+    if (co->task == FEDC_TASK_BINARY && !co->cfg->pos_weight_auto && co->pos_weight == 1.0f &&
+        cc[0] + cc[1] > 0 && (double)cc[1] < 0.005 * (double)(cc[0] + cc[1]))
+        logw("round 0: the positive class is %.3g%% of the %llu rows and has no class weight: "
+             "--pos-weight auto weighs it by negatives / positives",
+             100.0 * (double)cc[1] / (double)(cc[0] + cc[1]), (unsigned long long)(cc[0] + cc[1]));
     co->total_rows = rows;
     /* Whose rows the total holds, for the weight checks (aggregate.c): the clients whose plain
      * statistics came in, or those asked for the secure sum that are still in it (one that

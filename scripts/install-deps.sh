@@ -6,7 +6,8 @@
 #   scripts/install-deps.sh --test     also promtool (Debian's prometheus package),
 #                                      systemd-analyze and python3-venv, which only the tests
 #                                      use (make test installs them this way)
-#   scripts/install-deps.sh --bench    also python3-torch and OpenBLAS for bench/ comparisons
+#   scripts/install-deps.sh --bench    also python3-torch, OpenBLAS and python3-venv for bench/
+#                                      comparisons (bench/score_compare.sh adds onnxruntime)
 set -euo pipefail
 
 # clang and its runtime libraries (libFuzzer, ASan, UBSan) build the fuzz tests (tests/fuzz); 14 is
@@ -25,7 +26,7 @@ packages=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobu
 # which tests/cli/test_onnx.sh checks fedc's ONNX export.
 test_only=(prometheus systemd python3-venv)
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch libopenblas0-pthread)
+  packages+=(python3-torch libopenblas0-pthread python3-venv)
 elif [[ "${1:-}" == "--test" ]]; then
   packages+=("${test_only[@]}")
 elif [[ $# -gt 0 ]]; then

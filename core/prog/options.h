@@ -34,7 +34,8 @@
     X(HEALTH, "health", "fedc health")                                                             \
     X(FEATURES, "features", "fedc features")                                                       \
     X(INSPECT, "inspect", "fedc inspect")                                                          \
-    X(EXPORT, "export", "fedc export")
+    X(EXPORT, "export", "fedc export")                                                             \
+    X(PREDICT, "predict", "fedc predict")
 
 enum {
 #define FEDC_PROG_BIT_(id, section, display) FEDC_PROGI_##id,
@@ -58,6 +59,7 @@ enum {
 #define FEDC_PROG_FEATURES (1u << FEDC_PROGI_FEATURES)
 #define FEDC_PROG_INSPECT (1u << FEDC_PROGI_INSPECT)
 #define FEDC_PROG_EXPORT (1u << FEDC_PROGI_EXPORT)
+#define FEDC_PROG_PREDICT (1u << FEDC_PROGI_PREDICT)
 /* Every program of FEDC_PROGRAMS. */
 #define FEDC_PROG_ALL ((1u << FEDC_PROG_COUNT) - 1u)
 
@@ -101,7 +103,7 @@ typedef enum fedc_opt_section {
  *   then: required, or derived from other options)
  * The programs are written CO, CL, SIM, DEMO, TR (train), EV (eval), SPL (split), KG (keygen), SYN
  * (synth), PRV (privacy), REP (report), PROV (provision), HLT (health), FEAT (features), EXP
- * (export); options.c
+ * (export), PRED (predict), INSP (inspect); options.c
  * defines them where it expands the table. The environment variable is FEDC_ + the name upper-cased
  * with '-' as '_' (none for the options of FEDC_OPTION_NO_ENV below). A name is one option
  * everywhere, with two exceptions, whose spellings predate the table and are used by scripts,
@@ -166,10 +168,10 @@ typedef enum fedc_opt_section {
       "updates are clipped to [-C, C] per coordinate for the fixed point") \
     X(SECAGG_MAX_CLIENTS, "secagg-max-clients", FEDC_OT_INT, 2, 65536, NULL, "1024", CO, \
       FEDC_SEC_SEC, "N", "clients the fixed point leaves headroom for") \
-    X(DATA, "data", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP | FEAT, \
+    X(DATA, "data", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP | FEAT | PRED, \
       FEDC_SEC_DATA, "FILE.csv", "CSV data with a header line (required; a client's never " \
       "leaves its machine; fedc eval and fedc report: the test data, with the model's columns; " \
-      "fedc features: the raw transactions)") \
+      "fedc features: the raw transactions; fedc predict: the rows to score, read as a stream)") \
     X(TIME_COL, "time", FEDC_OT_STR, 0, 0, NULL, NULL, FEAT, FEDC_SEC_DATA, "COLUMN", \
       "the transactions' time column (required)") \
     X(TIME_FORMAT, "time-format", FEDC_OT_CHOICE, 0, 0, "datetime|epoch", "datetime", FEAT, \
@@ -257,8 +259,9 @@ typedef enum fedc_opt_section {
       "terminals per bank (unset: 2 x the customers, the handbook's ratio)") \
     X(TEST_DAYS, "test-days", FEDC_OT_INT, 1, 3650, NULL, NULL, SYN, FEDC_SEC_DATA, "T", \
       "days held out at the end (unset: max(7, D / 5))") \
-    X(MODEL_FILE, "model", FEDC_OT_PATH, 0, 0, NULL, NULL, EV | REP | INSP | EXP, FEDC_SEC_DATA, \
-      "FILE", "a saved model (required; fedc train's --out, fedc-coordinator's --model-out)") \
+    X(MODEL_FILE, "model", FEDC_OT_PATH, 0, 0, NULL, NULL, EV | REP | INSP | EXP | PRED, \
+      FEDC_SEC_DATA, "FILE", "a saved model (required; fedc train's --out, fedc-coordinator's " \
+      "--model-out)") \
     X(AGGREGATOR, "aggregator", FEDC_OT_CHOICE, 0, 0, \
       "mean|median|trimmed-mean|krum|multi-krum|norm-bound", "mean", CO | SIM, FEDC_SEC_AGG, \
       "NAME", "mean: FedAvg weighted by examples; median, trimmed-mean, krum, multi-krum need " \
@@ -384,21 +387,23 @@ typedef enum fedc_opt_section {
       "client's, for evaluation; fedc train: for early stopping and choosing a threshold)") \
     X(PATIENCE, "patience", FEDC_OT_INT, 0, 1000000, NULL, "5", CO | TR, FEDC_SEC_TRAIN, "N", \
       "stop after N epochs (fedc-coordinator: rounds, by --select-metric) without validation " \
-      "improvement and keep the best weights (0: never; --rounds is then a maximum)") \
+      "improvement and keep the best weights (0: never; the round count becomes a maximum)") \
     X(STOP_METRIC, "stop-metric", FEDC_OT_CHOICE, 0, 0, "loss|roc_auc|pr_auc", "loss", TR, \
       FEDC_SEC_TRAIN, "NAME", "what early stopping watches on the validation rows (roc_auc " \
       "and pr_auc: binary labels)") \
     X(POS_WEIGHT, "pos-weight", FEDC_OT_REAL_P, 0, 1e6, "auto", "1", CO | SIM | TR, \
       FEDC_SEC_TRAIN, "auto|X", "positive-class weight for binary labels; auto = negatives / " \
       "positives (over all clients; fedc train: of its training rows)") \
-    X(THRESHOLD, "threshold", FEDC_OT_REAL, 0, 1, NULL, "0.5", CO | TR | EV, FEDC_SEC_TRAIN, "X", \
-      "decision threshold for precision/recall (fedc eval: unset, the threshold of the model's " \
-      "card, else 0.5)") \
+    X(THRESHOLD, "threshold", FEDC_OT_REAL, 0, 1, NULL, "0.5", CO | TR | EV | PRED, \
+      FEDC_SEC_TRAIN, "X", "decision threshold for precision/recall (fedc eval, fedc predict: a " \
+      "row is flagged when its score is at least X; unset: the model card's threshold, else " \
+      "0.5)") \
     X(ALERT_BUDGET, "alert-budget", FEDC_OT_REAL_P, 0, 1, NULL, "0.005", \
-      CO | SIM | DEMO | TR | REP, FEDC_SEC_TRAIN, "F", "the share F of rows with the highest " \
-      "scores that is flagged (binary labels: the fraud team's review budget): precision and " \
-      "recall are also reported there; fedc train instead chooses its threshold on the " \
-      "validation rows so that at most F is flagged (unset: the threshold as given)") \
+      CO | SIM | DEMO | TR | REP | PRED, FEDC_SEC_TRAIN, "F", "the share F of rows with the " \
+      "highest scores that is flagged (binary labels: the fraud team's review budget): " \
+      "precision and recall are also reported there; fedc train instead chooses its threshold " \
+      "on the validation rows so that at most F is flagged (unset: the threshold as given); " \
+      "fedc predict: the threshold that flags at most F of this file's rows (reads it 3 times)") \
     X(MIN_PRECISION, "min-precision", FEDC_OT_REAL_P, 0, 1, NULL, NULL, TR, FEDC_SEC_TRAIN, "X", \
       "choose the lowest threshold whose validation precision is at least X (the most recall " \
       "at that precision)") \
@@ -448,15 +453,23 @@ typedef enum fedc_opt_section {
       "WHICH", "trained next to the federation: all (centralised and each client alone), " \
       "central or none") \
     X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, NULL, \
-      DEMO | TR | SPL | KG | SYN | REP | PROV | FEAT | EXP, FEDC_SEC_OUT, "PATH", "where the " \
-      "output " \
-      "goes: fedc demo, split, synth, keygen: a directory, created if missing (fedc demo reuses " \
-      "it when run again); fedc provision: the kits' directory (required; it must not exist, or " \
-      "be empty, except with --add); fedc train: the model file (none when unset); fedc report: " \
-      "the HTML page; fedc features: the CSV written (atomically); fedc export: the file " \
-      "written (atomically, required)") \
+      DEMO | TR | SPL | KG | SYN | REP | PROV | FEAT | EXP | PRED, FEDC_SEC_OUT, "PATH", \
+      "where the output goes: fedc demo, split, synth, keygen: a directory, created if missing " \
+      "(fedc demo reuses it when run again); fedc provision: the kits' directory (required; it " \
+      "must not exist, or be empty, except with --add); fedc train: the model file (none when " \
+      "unset); fedc report: the HTML page; fedc features, fedc predict: the CSV written " \
+      "(atomically); fedc export: the file written (atomically, required)") \
     X(FORMAT, "format", FEDC_OT_CHOICE, 0, 0, "onnx", "onnx", EXP, FEDC_SEC_OUT, "onnx", \
       "the format written: onnx (ONNX IR version 7, operator set 13)") \
+    X(KEEP, "keep", FEDC_OT_STR, 0, 0, NULL, NULL, PRED, FEDC_SEC_OUT, "COL,...", \
+      "columns copied into every output row before the score, byte for byte as in the input " \
+      "(identifiers; the label too, if wanted)") \
+    X(SKIP_BAD, "skip-bad", FEDC_OT_FLAG, 0, 0, NULL, "false", PRED, FEDC_SEC_OUT, NULL, \
+      "write bad rows to --rejects (with the reason) and go on, instead of stopping at the " \
+      "first with exit 2; the count is printed at the end") \
+    X(REJECTS, "rejects", FEDC_OT_PATH, 0, 0, NULL, NULL, PRED, FEDC_SEC_OUT, "FILE", \
+      "the rejected rows of --skip-bad as CSV: line, column, reason, record (written " \
+      "atomically; required with --skip-bad)") \
     X(FORCE, "force", FEDC_OT_FLAG, 0, 0, NULL, "false", SPL | KG, FEDC_SEC_OUT, NULL, \
       "replace what an earlier run left in --out (fedc split: shard files; fedc keygen: the " \
       "key files of the same name)") \
@@ -470,7 +483,8 @@ typedef enum fedc_opt_section {
     X(QUIET, "quiet", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | CL | SIM | TR | SPL, FEDC_SEC_OUT, \
       NULL, "no progress lines on stdout (per round; fedc train: per epoch; fedc split: the " \
       "summary)") \
-    X(THREADS, "threads", FEDC_OT_INT, 1, 4096, NULL, NULL, CL | SIM | TR | EV, FEDC_SEC_RUN, "N", \
+    X(THREADS, "threads", FEDC_OT_INT, 1, 4096, NULL, NULL, CL | SIM | TR | EV | PRED, \
+      FEDC_SEC_RUN, "N", \
       "OpenMP threads for training and scoring (unset: OMP_NUM_THREADS or all cores; fedc " \
       "sim: per client and for the baselines)")
 /* clang-format on */
@@ -495,7 +509,10 @@ typedef enum fedc_opt_section {
     /* a synth command line states the size and seed of the files it made */ \
     X(SYNTH, CUSTOMERS, NULL) \
     X(SYNTH, DAYS, NULL) \
-    X(SYNTH, SEED, NULL)
+    X(SYNTH, SEED, NULL) \
+    /* fedc predict: unset means the model card's threshold (or --alert-budget) */ \
+    X(PREDICT, THRESHOLD, NULL) \
+    X(PREDICT, ALERT_BUDGET, NULL)
 /* clang-format on */
 
 /* Options without an environment variable, because FEDC_<NAME> already means something else:

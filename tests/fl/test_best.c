@@ -41,12 +41,13 @@ static int teardown(void **state) {
 }
 
 /* Runs the federation with --select-metric metric; fills the paths (caller frees). */
-static void run_fed(fed *f, const char *metric, char **metrics, char **best, char **last) {
+static void run_fed_x(fed *f, const char *metric, const char *const *extra, char **metrics,
+                      char **best, char **last) {
     assert_int_equal(fed_write_shards(f, 3, "shard"), 0);
     *metrics = fed_fpath(f, "rounds.jsonl");
     *best = fed_fpath(f, "best.fedc");
     *last = fed_fpath(f, "last.fedc");
-    const char *args[] = {"--min-clients",
+    const char *base[] = {"--min-clients",
                           "3",
                           "--rounds",
                           "12",
@@ -65,8 +66,14 @@ static void run_fed(fed *f, const char *metric, char **metrics, char **best, cha
                           "--model-out",
                           *last,
                           "--select-metric",
-                          metric,
-                          NULL};
+                          metric};
+    const char *args[40];
+    int na = 0;
+    for (size_t i = 0; i < sizeof base / sizeof *base; i++)
+        args[na++] = base[i];
+    for (int i = 0; extra && extra[i]; i++)
+        args[na++] = extra[i];
+    args[na] = NULL;
     assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
     for (int k = 0; k < 3; k++) {
         char name[16], file[16];
@@ -79,6 +86,10 @@ static void run_fed(fed *f, const char *metric, char **metrics, char **best, cha
     fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
     for (int k = 0; k < 3; k++)
         fed_expect_exit(&f->cl[k], 20, 0);
+}
+
+static void run_fed(fed *f, const char *metric, char **metrics, char **best, char **last) {
+    run_fed_x(f, metric, NULL, metrics, best, last);
 }
 
 /* The metrics file's lines as cJSON objects (caller deletes each); returns the count. */
@@ -209,6 +220,109 @@ static void test_best_by_loss(void **state) {
     c->ok = 1;
 }
 
+/* --patience 3: the run stops 3 rounds after its best round, and --model-out holds the best
+ * round's model (the same parameters as --best-model-out), its card saying so; --rounds 12 is
+ * the maximum. */
+static void test_patience(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    char *metrics, *best, *last;
+    const char *extra[] = {"--patience", "3", NULL};
+    run_fed_x(f, "pr_auc", extra, &metrics, &best, &last);
+    cJSON *lines[ROUNDS + 4];
+    int n = read_lines(metrics, lines, ROUNDS + 4);
+    int b = (int)num(lines[n - 1], "best_round");
+    print_message("patience 3: %d rounds run, best round %d\n", n, b);
+    assert_true(n < ROUNDS);
+    assert_int_equal(n, b + 3);
+    for (int i = b; i < n; i++) /* no later round beat it */
+        assert_true(num(lines[i], "val_pr_auc") <= num(lines[b - 1], "val_pr_auc"));
+    assert_true(fed_file_has(f->coord.err, "stopping early after round"));
+    fedc_model *mb = load(best), *ml = load(last);
+    assert_memory_equal(mb->params, ml->params, mb->n_params * sizeof(float));
+    cJSON *cl = card_of(ml);
+    assert_int_equal((int)num(cl, "round"), b);
+    assert_int_equal((int)num(cl, "rounds_run"), n);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(cl, "selection")->valuestring, "best");
+    cJSON_Delete(cl);
+    fedc_model_destroy(&mb);
+    fedc_model_destroy(&ml);
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(lines[i]);
+    free(metrics);
+    free(best);
+    free(last);
+    c->ok = 1;
+}
+
+/* A run whose metric still improves in its last round says so (a small learning rate over 3
+ * rounds: the validation loss falls every round). */
+static void test_still_improving(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    char *metrics, *best, *last;
+    const char *extra[] = {"--rounds", "3", "--lr", "0.001", "--local-epochs", "1", NULL};
+    run_fed_x(f, "loss", extra, &metrics, &best, &last);
+    cJSON *lines[8];
+    int n = read_lines(metrics, lines, 8);
+    assert_int_equal(n, 3);
+    assert_true(num(lines[2], "val_loss") < num(lines[1], "val_loss"));
+    assert_true(fed_file_has(f->coord.err, "still improved in the last round"));
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(lines[i]);
+    free(metrics);
+    free(best);
+    free(last);
+    c->ok = 1;
+}
+
+/* The warnings where users go wrong (issue 19), one line each with the flag that fixes it: a
+ * client with fewer than 10 steps per round, a positive class under 0.5% without a class weight,
+ * validation data with fewer than 30 positives. Shards of 400 rows with 1 positive each (label
+ * column bad, like German credit's), batch 256, one local epoch. */
+static void test_warnings(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    uint64_t x = 88172645463325252ull;
+    for (int k = 0; k < 3; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "rare%d.csv", k);
+        char *path = fed_fpath(f, name);
+        FILE *o = fopen(path, "w");
+        assert_non_null(o);
+        fprintf(o, "a,b,bad\n");
+        for (int i = 0; i < 400; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 (Marsaglia 2003) */
+            fprintf(o, "%.4f,%.4f,%d\n", (double)(x % 10000) / 1000.0,
+                    (double)((x >> 20) % 10000) / 1000.0, i == 17 ? 1 : 0);
+        }
+        assert_int_equal(fclose(o), 0);
+        free(path);
+    }
+    char *metrics = fed_fpath(f, "rounds.jsonl");
+    const char *args[] = {"--min-clients",  "3",     "--rounds", "1", "--batch", "256",
+                          "--metrics-json", metrics, NULL};
+    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
+    for (int k = 0; k < 3; k++) {
+        char name[16], file[16];
+        snprintf(name, sizeof name, "bank-%c", 'a' + k);
+        snprintf(file, sizeof file, "rare%d.csv", k);
+        char *csv = fed_fpath(f, file);
+        assert_true(fed_start_client(f, name, csv, NULL, NULL) >= 0);
+        free(csv);
+    }
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    for (int k = 0; k < 3; k++)
+        fed_expect_exit(&f->cl[k], 20, 0);
+    assert_true(fed_file_has(f->coord.err, "has no class weight: --pos-weight auto"));
+    assert_true(fed_file_has(f->coord.err, "fewer than 30"));
+    assert_true(fed_file_has(f->coord.err, "raise --val-fraction"));
+    for (int k = 0; k < 3; k++)
+        assert_true(fed_file_has(f->cl[k].err, "fewer than 10 steps"));
+    free(metrics);
+    c->ok = 1;
+}
+
 /* fedc inspect on the best model (text and --json), and on the same model as a version 1 file. */
 static void test_inspect(void **state) {
     ctx *c = *state;
@@ -282,6 +396,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_best_by_pr_auc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_best_by_loss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inspect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_patience, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_still_improving, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
