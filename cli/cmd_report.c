@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "loadopts.h"
 #include "fedc/data.h"
 #include "fedc/modelfile.h"
 #include "report.h"
@@ -110,6 +111,10 @@ int cmd_report(int argc, char **argv) {
     fedc_dataset *ds = NULL, *sel = NULL;
     float *pred = NULL;
     fedc_diag d;
+    fedc_load_opts lo;
+    if ((rc = fedc_load_opts_get(&lo, &op, CMD)) != 0)
+        return rc;
+    rc = FEDC_EXIT_USAGE;
     if (fedc_model_load(&m, model_path, &d)) {
         cli_error(CMD, "%s", d.msg);
         goto out;
@@ -118,7 +123,10 @@ int cmd_report(int argc, char **argv) {
         cli_error(CMD, "%s: the report needs a binary model with its schema", model_path);
         goto out;
     }
-    if (fedc_csv_load(&ds, data, m->label_name, NULL, 0, &d)) {
+    if (fedc_load_opts_from_model(&lo, &op, m, CMD))
+        goto out;
+    fedc_encoding enc = fedc_load_opts_scoring(&lo);
+    if (fedc_csv_load_enc(&ds, data, m->label_name, NULL, 0, &enc, &d)) {
         cli_error(CMD, "%s", d.msg);
         goto out;
     }
@@ -141,6 +149,8 @@ int cmd_report(int argc, char **argv) {
             sel->x[(size_t)i * nf + j] = ds->x[(size_t)i * ds->n_features + col];
     }
     memcpy(sel->y, ds->y, sizeof(float) * (size_t)ds->n_rows);
+    if (fedc_load_opts_fill(sel, &lo, data, CMD))
+        goto out;
     pred = malloc(sizeof(float) * (size_t)(ds->n_rows ? ds->n_rows : 1));
     cli_metrics mt;
     rc = FEDC_EXIT_FAIL;
@@ -170,5 +180,6 @@ out:
     fedc_dataset_destroy(&sel);
     fedc_dataset_destroy(&ds);
     fedc_model_destroy(&m);
+    fedc_load_opts_release(&lo);
     return rc;
 }

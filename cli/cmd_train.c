@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "fedc/card.h"
+#include "loadopts.h"
 #include "fedc/augment.h"
 #include "fedc/dp.h"
 #include "fedc/kernels.h"
@@ -205,13 +206,18 @@ int cmd_train(int argc, char **argv) {
     char **drop_list = NULL;
     fedc_dataset *all = NULL, *train = NULL, *val = NULL, *test = NULL;
     fedc_model *model = NULL;
-    float *pred = NULL;
+    float *pred = NULL, *impute = NULL;
     fedc_diag d = {{0}};
+    fedc_load_opts lo;
+    if ((rc = fedc_load_opts_get(&lo, &op, CMD)) != 0)
+        return rc;
+    rc = FEDC_EXIT_USAGE;
 
     {
         fedc_diag ad;
         if (fedc_aug_parse(&aug, V(AUGMENT).text, &ad)) {
             cli_error(CMD, "--augment: %s", ad.msg);
+            fedc_load_opts_release(&lo);
             return FEDC_EXIT_USAGE;
         }
     }
@@ -281,7 +287,7 @@ int cmd_train(int argc, char **argv) {
 #undef GIVEN
 
     /* Data: load, detect the task, split, standardise with training statistics. */
-    if (fedc_csv_load(&all, data, label, (const char *const *)drop_list, n_drop, &d)) {
+    if (fedc_csv_load_enc(&all, data, label, (const char *const *)drop_list, n_drop, &lo.enc, &d)) {
         fprintf(stderr, "fedc train: %s\n", d.msg);
         goto out;
     }
@@ -361,9 +367,25 @@ int cmd_train(int argc, char **argv) {
         cli_error(CMD, "out of memory");
         goto out;
     }
+    /* --missing mean: the training rows' means fill every part; the model keeps them so that
+     * fedc eval fills a test file's gaps with the same values, never with its own. */
+    if (lo.enc.missing == FEDC_MISSING_MEAN) {
+        if (!(impute = malloc(sizeof(float) * (size_t)all->n_features))) {
+            cli_error(CMD, "out of memory");
+            goto out;
+        }
+        fedc_dataset *others[2] = {val, test};
+        long filled = fedc_impute_train_means(impute, train, others, 2);
+        if (!quiet)
+            fprintf(stderr,
+                    "fedc train: --missing mean: %ld missing cells of the training rows "
+                    "filled with their columns' means\n",
+                    filled);
+    }
     fedc_dataset_stats(model->mean, model->std, train);
     if (fedc_model_set_schema(model, all->feature_names, all->label_name, model->mean,
-                              model->std)) {
+                              model->std) ||
+        fedc_model_set_recipe(model, &lo.enc, impute, impute ? all->n_features : 0, lo.features)) {
         cli_error(CMD, "out of memory");
         goto out;
     }
@@ -553,6 +575,8 @@ out:
     if (noise_live)
         fedc_dp_noise_wipe(&noise);
     free(pred);
+    free(impute);
+    fedc_load_opts_release(&lo);
     cli_free_list(drop_list);
     fedc_model_destroy(&model);
     fedc_dataset_destroy(&all);

@@ -73,6 +73,7 @@ typedef struct client {
     int stats_req, stats_done;
     uint64_t st_rows;
     double *st_sum, *st_sq;
+    double *st_present; /* --missing mean: per feature, the cells its sums are over */
     uint64_t *st_cc;
     /* current round */
     int fit_sel, fit_done;

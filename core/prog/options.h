@@ -191,6 +191,34 @@ typedef enum fedc_opt_section {
       "each client gives it)") \
     X(DROP, "drop", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | PROV, FEDC_SEC_DATA, "A,B", \
       "columns to ignore (identifiers, ...; fedc provision: written into every client.ini)") \
+    X(DELIMITER, "delimiter", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP, \
+      FEDC_SEC_DATA, "C", "the field separator: one character such as , ; | : or 'tab' (unset: " \
+      "a comma; fedc eval and fedc report: the one the model was trained with)") \
+    X(MISSING, "missing", FEDC_OT_CHOICE, 0, 0, "error|mean|zero", "error", CL | SIM | TR, \
+      FEDC_SEC_DATA, "error|mean|zero", "a missing feature cell (empty, NA, N/A, NaN, NULL in " \
+      "any case): an error naming file:line:column, the mean of the training rows' present " \
+      "values (in a federation, round 0's federation-wide mean), or 0; the model stores the " \
+      "values for fedc eval") \
+    X(MISSING_INDICATORS, "missing-indicators", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR, \
+      FEDC_SEC_DATA, "all|none|A,B", "with --missing mean|zero: which numeric features get a " \
+      "0/1 column COL_MISSING right after them, 1 where COL was missing (unset: all; the same " \
+      "for every client whatever its data holds)") \
+    X(POSITIVE, "positive", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP, \
+      FEDC_SEC_DATA, "VALUE", "a text label: VALUE is 1, any other text 0 (blanks around " \
+      "cells ignored; a missing label is an error; fedc eval: unset, the model's)") \
+    X(CATEGORICAL, "categorical", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR, FEDC_SEC_DATA, \
+      "A,B", "text columns, each replaced by --hash-buckets one-hot columns COL=h0.. by feature " \
+      "hashing (SipHash-2-4 of the trimmed text under --hash-key, modulo the buckets; no " \
+      "vocabulary to share; a missing cell sets none)") \
+    X(HASH_BUCKETS, "hash-buckets", FEDC_OT_INT, 2, 4096, NULL, "32", CL | SIM | TR, \
+      FEDC_SEC_DATA, "N", "one-hot columns per --categorical column (a federation's clients " \
+      "must agree: a client with another count, key or column list is refused at join)") \
+    X(HASH_KEY, "hash-key", FEDC_OT_STR, 0, 0, NULL, "666564632063617465676f726963616c", \
+      CL | SIM | TR, FEDC_SEC_DATA, "HEX", "the 16-byte SipHash key of --categorical, 32 hex " \
+      "digits (default: the ASCII bytes of 'fedc categorical')") \
+    X(FEATURES_SPEC, "features-spec", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR, \
+      FEDC_SEC_DATA, "FILE.json", "the spec fedc features --spec-out wrote for this data: " \
+      "stored in the model (a federation's clients must bring the same one)") \
     X(NAME, "name", FEDC_OT_STR, 0, 0, NULL, NULL, CL | KG, FEDC_SEC_DATA, "NAME", \
       "this participant's name, 1..64 characters of A-Z a-z 0-9 . _ - (fedc-client, unset: the " \
       "key's name, with --insecure, the host name; fedc keygen: required, the key files' name, " \
