@@ -68,6 +68,7 @@ static void start_training(cl *c, uint32_t round, const float *w, const fedc_hyp
     t.local_epochs = (int)hp->local_epochs;
     t.batch = (int)hp->batch;
     t.optimizer = (int)hp->optimizer;
+    t.keep_opt_state = hp->keep_opt_state;
     t.lr = hp->lr;
     t.l2 = hp->l2;
     t.prox_mu = hp->prox_mu;

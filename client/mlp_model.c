@@ -33,6 +33,10 @@ typedef struct mlp {
     float *mean, *std;
     fedc_model *local; /* trained in fit */
     fedc_model *eval;  /* scored in evaluate */
+    /* --optimizer-state kept: the optimiser carried from round to round, and its copy from before
+     * the round last trained (kept_round), from which a retried round starts again. */
+    fedc_optim *opt, *opt_before;
+    uint32_t kept_round;
 } mlp;
 
 static void end_run(mlp *m) {
@@ -45,6 +49,39 @@ static void end_run(mlp *m) {
     m->mean = m->std = NULL;
     fedc_model_destroy(&m->local);
     fedc_model_destroy(&m->eval);
+    fedc_optim_destroy(&m->opt);
+    fedc_optim_destroy(&m->opt_before);
+}
+
+static void optim_copy(fedc_optim *dst, const fedc_optim *src) {
+    memcpy(dst->m, src->m, sizeof(float) * src->n);
+    memcpy(dst->v, src->v, sizeof(float) * src->n);
+    dst->t = src->t;
+}
+
+/* The optimiser state a round with --optimizer-state kept trains with: made on the first such
+ * round (or when the optimiser changed), restored from the copy when the round last trained comes
+ * again (a retry must not see its own first attempt's steps), else copied before it moves on. */
+static fedc_err kept_state(mlp *m, const fedc_model_fit *hp, const fedc_optim_cfg *oc,
+                           fedc_diag *d) {
+    if (m->opt && m->opt->cfg.kind == oc->kind && m->opt->n == m->local->n_params) {
+        if (hp->round == m->kept_round)
+            optim_copy(m->opt, m->opt_before);
+        else
+            optim_copy(m->opt_before, m->opt);
+        m->kept_round = hp->round;
+        return FEDC_OK;
+    }
+    fedc_optim_destroy(&m->opt);
+    fedc_optim_destroy(&m->opt_before);
+    if (fedc_optim_new(&m->opt, oc, m->local) || fedc_optim_new(&m->opt_before, oc, m->local)) {
+        fedc_optim_destroy(&m->opt);
+        fedc_optim_destroy(&m->opt_before);
+        fedc_diag_set(d, "out of memory for the optimiser state");
+        return FEDC_ENOMEM;
+    }
+    m->kept_round = hp->round;
+    return FEDC_OK;
 }
 
 static fedc_err describe(void *ctx, fedc_model_desc *out, fedc_diag *d) {
@@ -259,6 +296,12 @@ static fedc_err fit(void *ctx, const float *global, float *local, size_t n,
         t.dp_noise = hp->dp_noise;
         t.dp_poisson = hp->dp_poisson;
         fedc_dp_noise_for_training(&t, hp->dp_rng);
+    }
+    if (hp->keep_opt_state) {
+        fedc_err krc = kept_state(m, hp, &t.opt, d);
+        if (krc)
+            return krc;
+        t.opt_state = m->opt;
     }
     memcpy(m->local->params, global, 4 * n);
     fedc_train_report rep;

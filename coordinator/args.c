@@ -282,6 +282,7 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     c.resume = (int)V(RESUME).i;
     c.insecure = (int)V(INSECURE).i;
     c.dp_adaptive = (int)V(DP_ADAPTIVE).i;
+    c.keep_opt_state = V(OPTIMIZER_STATE).i == 1; /* fresh|kept */
     const char *server_name = V(SERVER_OPT).text, *opt_name = V(OPTIMIZER).text;
     const char *act_name = V(ACTIVATION).text, *agg_kind = V(AGGREGATOR).text;
     float server_lr = HAS(SERVER_LR) ? (float)V(SERVER_LR).r : -1;

@@ -89,14 +89,14 @@ void fedc_coord_defaults(coord_cfg *c) {
     c->min_clients = c->sa_min_nbrs; /* secure aggregation's floor */
     c->min_fit_clients = c->min_clients;
     c->fraction_fit = 1.0;
-    c->hidden[0] = 64;
-    c->hidden[1] = 32;
-    c->n_hidden = 2;
+    /* The option table's defaults (core/prog/options.h, chosen by bench/defaults.sh). */
+    c->hidden[0] = 25;
+    c->n_hidden = 1;
     c->act = FEDC_ACT_RELU;
-    c->local_epochs = 1;
+    c->local_epochs = 2;
     c->batch = 64;
-    c->lr = 1e-3f;
-    c->optimizer = FEDC_OPT_ADAM;
+    c->lr = 0.05f;
+    c->optimizer = FEDC_OPT_SGD;
     c->val_fraction = 0.2f;
     c->pos_weight = 1.0f;
     c->threshold = 0.5f;

@@ -462,6 +462,7 @@ static void send_welcome(coord *co, client *c) {
     w->hp.lr = co->cfg->lr;
     w->hp.prox_mu = co->cfg->prox_mu;
     w->hp.optimizer = (uint32_t)co->cfg->optimizer;
+    w->hp.keep_opt_state = co->cfg->keep_opt_state;
     w->hp.l2 = co->cfg->l2;
     w->hp.dropout = co->cfg->dropout;
     w->hp.val_fraction = co->cfg->val_fraction;

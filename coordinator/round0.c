@@ -16,6 +16,9 @@
 #include "fedc/card.h"
 #include "fedc/recipe.h"
 
+/* A positive-class weight above which SGD is warned about (see apply_stats). */
+#define FEDC_SGD_HEAVY_WEIGHT 20.0f
+
 static int stats_classes(const coord *co) {
     return co->task == FEDC_TASK_REGRESSION ? 0 : co->n_classes;
 }
@@ -162,6 +165,18 @@ static void apply_stats(coord *co, double rows, const double *sum, const double 
         logw("round 0: the positive class is %.3g%% of the %llu rows and has no class weight: "
              "--pos-weight auto weighs it by negatives / positives",
              100.0 * (double)cc[1] / (double)(cc[0] + cc[1]), (unsigned long long)(cc[0] + cc[1]));
+    /* SGD (the default) with a heavy class weight: one positive row outweighs the rest of its
+     * batch, and SGD's step grows with the gradient. bench/defaults.sh measured weights of 2-4
+     * fine and 150-250 (rare frauds, --pos-weight auto) ending in a constant score at the
+     * default rate; Adam's step does not depend on the gradient's scale. The line is drawn in
+     * between. */
+    if (co->task == FEDC_TASK_BINARY && co->cfg->optimizer == FEDC_OPT_SGD &&
+        co->pos_weight > FEDC_SGD_HEAVY_WEIGHT)
+        logw("round 0: positive-class weight %.4g with --optimizer sgd: one positive row "
+             "outweighs the rest of its batch and SGD's steps grow with it (weights this large "
+             "were measured to end in a constant score, README \"Defaults\"): --optimizer adam "
+             "--lr 0.003 is not affected",
+             (double)co->pos_weight);
     co->total_rows = rows;
     /* Whose rows the total holds, for the weight checks (aggregate.c): the clients whose plain
      * statistics came in, or those asked for the secure sum that are still in it (one that

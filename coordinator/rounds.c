@@ -32,6 +32,7 @@ static int encode_weights_msg(coord *co, fedc_msg_kind kind) {
         f->hp.lr = co->cfg->lr;
         f->hp.prox_mu = co->cfg->prox_mu;
         f->hp.optimizer = (uint32_t)co->cfg->optimizer;
+        f->hp.keep_opt_state = co->cfg->keep_opt_state;
         f->hp.l2 = co->cfg->l2;
         f->hp.dropout = co->cfg->dropout;
         f->hp.val_fraction = co->cfg->val_fraction;

@@ -351,26 +351,32 @@ typedef enum fedc_opt_section {
       "(fedc/client_model.h), its parameter count and initial values come from the first client") \
     X(INIT_WEIGHTS, "init-weights", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_MODEL, "FILE", \
       "with --model external: the initial values instead, as raw little-endian float32") \
-    X(LAYERS, "layers", FEDC_OT_LIST, 1, FEDC_MAX_WIDTH, NULL, "64,32", CO | SIM | TR, \
-      FEDC_SEC_MODEL, "64,32", "hidden layer widths ('none' for a linear model)") \
+    X(LAYERS, "layers", FEDC_OT_LIST, 1, FEDC_MAX_WIDTH, NULL, "25", CO | SIM | TR, \
+      FEDC_SEC_MODEL, "W,W", "hidden layer widths ('none' for a linear model; the default, " \
+      "one layer of 25, from bench/defaults.sh: README \"Defaults\")") \
     X(ACTIVATION, "activation", FEDC_OT_CHOICE, 0, 0, "relu|leaky_relu|sigmoid|tanh", "relu", \
       CO | SIM | TR, FEDC_SEC_MODEL, "NAME", "hidden-layer activation") \
     X(SEED, "seed", FEDC_OT_U64, 0, 0, NULL, "1", CO | SIM | DEMO | TR | SPL | SYN, \
       FEDC_SEC_MODEL, "N", "seed of every draw that need not be secret: initialisation, " \
       "shuffles, splits, dropout, the data fedc demo and fedc synth make (the same seed and " \
       "input give the same output)") \
-    X(LOCAL_EPOCHS, "local-epochs", FEDC_OT_INT, 1, 10000, NULL, "1", CO | SIM, FEDC_SEC_TRAIN, \
+    X(LOCAL_EPOCHS, "local-epochs", FEDC_OT_INT, 1, 10000, NULL, "2", CO | SIM, FEDC_SEC_TRAIN, \
       "N", "epochs over the local data per round") \
     X(EPOCHS, "epochs", FEDC_OT_INT, 1, 1000000, NULL, "20", TR, FEDC_SEC_TRAIN, "N", \
       "most epochs over the training rows (early stopping may end sooner; a federation counts " \
       "epochs per round, --local-epochs)") \
     X(BATCH, "batch", FEDC_OT_INT, 1, 1 << 20, NULL, "64", CO | SIM | TR, FEDC_SEC_TRAIN, "N", \
       "mini-batch size") \
-    X(LR, "lr", FEDC_OT_REAL_P, 0, 100, NULL, "0.001", CO | SIM | TR, FEDC_SEC_TRAIN, "X", \
-      "learning rate") \
-    X(OPTIMIZER, "optimizer", FEDC_OT_CHOICE, 0, 0, "adam|sgd", "adam", CO | SIM | TR, \
-      FEDC_SEC_TRAIN, "NAME", "the optimiser (a federation's clients start it afresh each " \
-      "round)") \
+    X(LR, "lr", FEDC_OT_REAL_P, 0, 100, NULL, "0.05", CO | SIM | TR, FEDC_SEC_TRAIN, "X", \
+      "learning rate (the defaults fit the default --optimizer: 0.05 for a federation's SGD, " \
+      "0.01 for fedc train's Adam; with --optimizer adam in a federation, e.g. 0.003)") \
+    X(OPTIMIZER, "optimizer", FEDC_OT_CHOICE, 0, 0, "adam|sgd", "sgd", CO | SIM | TR, \
+      FEDC_SEC_TRAIN, "NAME", "the optimiser (sgd: with momentum 0.9; in a federation, each " \
+      "client's, see --optimizer-state)") \
+    X(OPTIMIZER_STATE, "optimizer-state", FEDC_OT_CHOICE, 0, 0, "fresh|kept", "fresh", CO | SIM, \
+      FEDC_SEC_TRAIN, "fresh|kept", "a client's optimiser state (Adam's moments, SGD's " \
+      "momentum): started afresh every round, or kept from one round to the next (it stays on " \
+      "the client: nothing more is sent, with or without secure aggregation)") \
     X(MOMENTUM, "momentum", FEDC_OT_REAL, 0, 0.9999, NULL, "0.9", TR, FEDC_SEC_TRAIN, "X", \
       "SGD momentum") \
     X(WEIGHT_DECAY, "weight-decay", FEDC_OT_REAL, 0, 1, NULL, "0", TR, FEDC_SEC_TRAIN, "X", \
@@ -498,6 +504,10 @@ typedef enum fedc_opt_section {
     X(SIM, THREADS, "1") \
     /* a federation runs its --rounds unless early stopping is asked for */ \
     X(COORD, PATIENCE, "0") \
+    /* centralised training with early stopping is best with Adam (bench/defaults.sh: SGD with */ \
+    /* momentum is what a federation's skewed clients need, Adam what one data set does best with) */ \
+    X(TRAIN, OPTIMIZER, "adam") \
+    X(TRAIN, LR, "0.01") \
     /* NULL: no default, the program derives the value or requires it. */ \
     /* demo writes into a directory of its own unless told otherwise */ \
     X(DEMO, OUT, "demo-out") \

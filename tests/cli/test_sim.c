@@ -40,6 +40,8 @@ static void test_german_federation(void **state) {
                           "6",
                           "--layers",
                           "16",
+                          "--optimizer",
+                          "adam",
                           "--lr",
                           "0.003",
                           "--local-epochs",
@@ -185,18 +187,12 @@ static void test_taiwan_quality(void **state) {
     char *dir = proc_mkdtemp("fedc-test-simq");
     assert_non_null(dir);
     char *summary = proc_path(dir, "summary.json");
-    const char *argv[] = {g_fedc,        "sim",
-                          "--data",      TAIWAN,
-                          "--label",     "default_payment_next_month",
-                          "--drop",      "ID",
-                          "--clients",   "5",
-                          "--split",     "dirichlet:0.5",
-                          "--rounds",    "30",
-                          "--optimizer", "sgd",
-                          "--lr",        "0.03",
-                          "--layers",    "64,32",
-                          "--quiet",     "--summary-json",
-                          summary,       NULL};
+    const char *argv[] = {
+        g_fedc,     "sim",   "--data",         TAIWAN, "--label", "default_payment_next_month",
+        "--drop",   "ID",    "--clients",      "5",    "--split", "dirichlet:0.5",
+        "--rounds", "30",    "--optimizer",    "sgd",  "--lr",    "0.03",
+        "--layers", "64,32", "--local-epochs", "1",    "--quiet", "--summary-json",
+        summary,    NULL};
     const char *env[] = {"OMP_NUM_THREADS=1", NULL};
     proc_result r;
     assert_int_equal(proc_run(&r, argv, env, 600), 0);
@@ -254,9 +250,10 @@ static char *sim_summary(const char *const *args) {
 /* The real ULB card-fraud sample over 3 clients: test ROC-AUC >= 0.95 (issue 5). */
 static void test_ulb_quality(void **state) {
     (void)state;
-    const char *args[] = {"--data",   ULB,       "--label",    "Class",    "--clients",
-                          "3",        "--split", "stratified", "--rounds", "30",
-                          "--layers", "32,16",   NULL};
+    const char *args[] = {
+        "--data",         ULB,  "--label",  "Class", "--clients",   "3",    "--split", "stratified",
+        "--rounds",       "30", "--layers", "32,16", "--optimizer", "adam", "--lr",    "0.001",
+        "--local-epochs", "1",  NULL};
     char *js = sim_summary(args);
     double fed = simrun_json_num(js, "federated", "roc_auc");
     printf("ULB, 3 clients: federated ROC-AUC %.4f (target >= 0.95)\n", fed);
@@ -268,10 +265,11 @@ static void test_ulb_quality(void **state) {
  * 0.02 of centralised (issue 5). */
 static void test_taiwan_by_education(void **state) {
     (void)state;
-    const char *args[] = {"--data",   TAIWAN, "--label",     "default_payment_next_month",
-                          "--drop",   "ID",   "--split",     "column:EDUCATION",
-                          "--rounds", "30",   "--optimizer", "sgd",
-                          "--lr",     "0.03", NULL};
+    const char *args[] = {"--data",         TAIWAN, "--label",     "default_payment_next_month",
+                          "--drop",         "ID",   "--split",     "column:EDUCATION",
+                          "--rounds",       "30",   "--optimizer", "sgd",
+                          "--lr",           "0.03", "--layers",    "64,32",
+                          "--local-epochs", "1",    NULL};
     char *js = sim_summary(args);
     double fed = simrun_json_num(js, "federated", "roc_auc");
     double cen = simrun_json_num(js, "centralised", "roc_auc");
@@ -281,6 +279,34 @@ static void test_taiwan_by_education(void **state) {
     assert_true(cen > 0.74);
     assert_true(fabs(fed - cen) <= 0.02);
     free(js);
+}
+
+/* SGD (the default optimiser) with a heavy positive-class weight is warned about in round 0,
+ * naming the fix; Adam with the same weight, and SGD with a light one, are not. */
+static void test_sgd_heavy_weight_warns(void **state) {
+    (void)state;
+    const char *const warn = "with --optimizer sgd: one positive row outweighs";
+    const char *heavy[] = {"--data",   GERMAN, "--label",      "bad", "--clients", "3",
+                           "--rounds", "1",    "--pos-weight", "30",  NULL};
+    const char *adam[] = {"--data",      GERMAN,     "--label", "bad",          "--clients",
+                          "3",           "--rounds", "1",       "--pos-weight", "30",
+                          "--optimizer", "adam",     NULL};
+    const char *light[] = {"--data",   GERMAN, "--label",      "bad",  "--clients", "3",
+                           "--rounds", "1",    "--pos-weight", "auto", NULL};
+    sim_out o = simrun(g_fedc, heavy, NULL, 120);
+    assert_int_equal(o.status, 0);
+    assert_non_null(o.coord_log);
+    assert_non_null(strstr(o.coord_log, warn));
+    assert_non_null(strstr(o.coord_log, "--optimizer adam --lr 0.003"));
+    simrun_free(&o);
+    o = simrun(g_fedc, adam, NULL, 120);
+    assert_int_equal(o.status, 0);
+    assert_null(strstr(o.coord_log, warn));
+    simrun_free(&o);
+    o = simrun(g_fedc, light, NULL, 120); /* German credit: 700 / 300 */
+    assert_int_equal(o.status, 0);
+    assert_null(strstr(o.coord_log, warn));
+    simrun_free(&o);
 }
 
 int main(int argc, char **argv) {
@@ -299,6 +325,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_german_federation),
         cmocka_unit_test(test_baselines_none),
         cmocka_unit_test(test_bad_flags),
+        cmocka_unit_test(test_sgd_heavy_weight_warns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

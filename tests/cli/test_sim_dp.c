@@ -478,11 +478,11 @@ static void test_client_budget(void **state) {
  * ROC-AUC within 0.05 of the same federation without DP. */
 static void test_dpsgd_taiwan(void **state) {
     (void)state;
-    const char *base[] = {"--data",   TAIWAN, "--label",     "default_payment_next_month",
-                          "--drop",   "ID",   "--clients",   "5",
-                          "--rounds", "30",   "--optimizer", "sgd",
-                          "--lr",     "0.03", "--layers",    "64,32",
-                          NULL};
+    const char *base[] = {"--data",         TAIWAN, "--label",     "default_payment_next_month",
+                          "--drop",         "ID",   "--clients",   "5",
+                          "--rounds",       "30",   "--optimizer", "sgd",
+                          "--lr",           "0.03", "--layers",    "64,32",
+                          "--local-epochs", "1",    NULL};
     sim_out plain = simrun(g_fedc, base, NULL, 900);
     assert_int_equal(plain.status, 0);
     const char *extra[] = {"--dp-sgd-clip", "1", "--dp-sgd-epsilon", "8", NULL};

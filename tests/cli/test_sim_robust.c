@@ -32,12 +32,29 @@ static const char *g_fedc;
  * bound_off: --update-norm-bound 1e6, so that no update is refused for its norm. */
 static sim_out fed_run(const char *fault, const char *const *agg, const char *rounds,
                        int bound_off) {
-    const char *argv[48] = {"--data",    TAIWAN,  "--label",           "default_payment_next_month",
-                            "--drop",    "ID",    "--clients",         "10",
-                            "--rounds",  rounds,  "--optimizer",       "sgd",
-                            "--lr",      "0.03",  "--min-fit-clients", "8",
-                            "--layers",  "32,16", "--secagg",          "off",
-                            "--insecure"};
+    const char *argv[48] = {"--data",
+                            TAIWAN,
+                            "--label",
+                            "default_payment_next_month",
+                            "--drop",
+                            "ID",
+                            "--clients",
+                            "10",
+                            "--rounds",
+                            rounds,
+                            "--optimizer",
+                            "sgd",
+                            "--lr",
+                            "0.03",
+                            "--min-fit-clients",
+                            "8",
+                            "--layers",
+                            "32,16",
+                            "--secagg",
+                            "off",
+                            "--insecure",
+                            "--local-epochs",
+                            "1"};
     int n = 0;
     while (argv[n])
         n++;

@@ -88,7 +88,7 @@ static void test_three_clients_ten_rounds(void **state) {
     char *metrics = fpath(f, "metrics.json"), *model = fpath(f, "model.bin");
     /* clang-format off */
     const char *args[] = {"--min-clients", "3", "--rounds", "10", "--local-epochs", "5",
-                          "--lr", "0.005", "--layers", "16", "--seed", "7",
+                          "--optimizer", "adam", "--lr", "0.005", "--layers", "16", "--seed", "7",
                           "--round-timeout", "40", "--wait-timeout", "30",
                           "--metrics-json", metrics, "--model-out", model, NULL};
     /* clang-format on */
@@ -142,6 +142,7 @@ static void test_one_client_equals_central(void **state) {
     char *model = fpath(f, "model.bin");
     /* clang-format off */
     const char *args[] = {"--min-clients", "1", "--rounds", "1", "--local-epochs", "1",
+                          "--optimizer", "adam",
                           "--val-fraction", "0", "--seed", "11", "--batch", "32", "--lr", "0.01",
                           "--layers", "16, 8", "--round-timeout", "30", "--wait-timeout", "30",
                           "--model-out", model, NULL};
@@ -229,7 +230,7 @@ static char *det_run(fed *f, int slow, const char *threads, size_t *len) {
     char *model = fpath(f, "model.bin"), *metrics = fpath(f, "metrics.json");
     /* clang-format off */
     const char *args[] = {"--min-clients", "3", "--rounds", "4", "--local-epochs", "2",
-                          "--lr", "0.005", "--layers", "16", "--seed", "5",
+                          "--optimizer", "adam", "--lr", "0.005", "--layers", "16", "--seed", "5",
                           "--round-timeout", "40", "--wait-timeout", "30",
                           "--metrics-json", metrics, "--model-out", model, NULL};
     /* clang-format on */

@@ -293,6 +293,7 @@ static void test_fit(void **state) {
     f->hp.clip_norm = 2.0f;
     f->hp.uniform_weight = 1;
     f->hp.client_dp = 1;
+    f->hp.keep_opt_state = 1;
     f->n_mean = f->n_std = 3;
     f->mean = mean;
     f->std = sd;
@@ -309,7 +310,7 @@ static void test_fit(void **state) {
     assert_true(back[0] == 1 && back[4] == 5);
     assert_true(b->hp.lr == 0.1f && b->hp.clip_norm == 2.0f);
     assert_int_equal(b->hp.batch, 32);
-    assert_true(b->hp.uniform_weight && b->hp.client_dp);
+    assert_true(b->hp.uniform_weight && b->hp.client_dp && b->hp.keep_opt_state);
     assert_int_equal(b->n_mean, 3);
     assert_true(b->mean[2] == 0.3f && b->std[1] == 2.0f);
     assert_true(b->pos_weight == 3.0f && b->update_norm_bound == 1.5f);
@@ -334,6 +335,7 @@ static void test_fit(void **state) {
     hp.clip_norm = 2.0f;
     hp.uniform_weight = 1;
     hp.client_dp = 1;
+    hp.keep_opt_state = 1;
     si.counter = 5;
     si.max_clients = 8;
     si.clip = 0.25f;

@@ -695,6 +695,70 @@ static void test_val_fraction_one_default(void **state) {
     }
 }
 
+/* Whether the --help of argv has an entry for flag ("--lr") that says want ("default 0.1"), the
+ * whole number (fails the test with the entry otherwise). */
+static void help_says(const char *const *argv, const char *flag, const char *want) {
+    proc_result r;
+    assert_int_equal(proc_run(&r, argv, NULL, 30), 0);
+    assert_int_equal(r.status, 0);
+    char key[64];
+    snprintf(key, sizeof key, "  %s ", flag);
+    const char *p = strstr(r.out, key);
+    if (!p)
+        fail_msg("%s %s: no %s in --help", argv[0], argv[1], flag);
+    const char *e = strstr(p + 3, "\n  -");
+    char *entry = strndup(p, e ? (size_t)(e - p) : strlen(p));
+    assert_non_null(entry);
+    const char *d = strstr(entry, want);
+    if (!d || isdigit((unsigned char)d[strlen(want)]) || d[strlen(want)] == '.')
+        fail_msg("%s %s: %s's entry does not say '%s':\n%s", argv[0], argv[1], flag, want, entry);
+    free(entry);
+    proc_result_release(&r);
+}
+
+/* The training defaults bench/defaults.sh chose (README "Defaults") are one set: the table's
+ * (a federation's), fedc_coord_defaults (embedders) agree with them, fedc train's own (Adam at
+ * 0.01) come from FEDC_OPTION_DEFAULTS, and every program's --help says its own. */
+static void test_training_defaults_agree(void **state) {
+    (void)state;
+    coord_cfg c;
+    fedc_coord_defaults(&c);
+    const unsigned co = FEDC_PROG_COORD;
+    assert_true(c.lr == strtof(fedc_opt_default(FEDC_O_LR, co), NULL));
+    assert_int_equal(c.local_epochs, atoi(fedc_opt_default(FEDC_O_LOCAL_EPOCHS, co)));
+    assert_int_equal(c.batch, atoi(fedc_opt_default(FEDC_O_BATCH, co)));
+    assert_int_equal(c.rounds, atoi(fedc_opt_default(FEDC_O_ROUNDS, co)));
+    assert_string_equal(fedc_opt_default(FEDC_O_OPTIMIZER, co),
+                        c.optimizer == FEDC_OPT_SGD ? "sgd" : "adam");
+    assert_string_equal(fedc_opt_default(FEDC_O_OPTIMIZER_STATE, co),
+                        c.keep_opt_state ? "kept" : "fresh");
+    char layers[64] = "";
+    for (int i = 0; i < c.n_hidden; i++)
+        snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%d", i ? "," : "",
+                 c.hidden[i]);
+    assert_string_equal(fedc_opt_default(FEDC_O_LAYERS, co), layers);
+    /* a federation and fedc sim: the table's; fedc train: its own optimiser and rate */
+    assert_string_equal(fedc_opt_default(FEDC_O_LR, FEDC_PROG_SIM),
+                        fedc_opt_default(FEDC_O_LR, co));
+    assert_string_equal(fedc_opt_default(FEDC_O_OPTIMIZER, FEDC_PROG_TRAIN), "adam");
+    assert_string_equal(fedc_opt_default(FEDC_O_LR, FEDC_PROG_TRAIN), "0.01");
+    assert_string_equal(fedc_opt_default(FEDC_O_LAYERS, FEDC_PROG_TRAIN), layers);
+    char want[64];
+    const char *coord_help[] = {g_coord, "--help", NULL};
+    const char *sim_help[] = {g_fedc, "sim", "--help", NULL};
+    const char *train_help[] = {g_fedc, "train", "--help", NULL};
+    snprintf(want, sizeof want, "default %s", fedc_opt_default(FEDC_O_LR, co));
+    help_says(coord_help, "--lr", want);
+    help_says(sim_help, "--lr", want);
+    help_says(train_help, "--lr", "default 0.01");
+    help_says(sim_help, "--optimizer",
+              c.optimizer == FEDC_OPT_SGD ? "default sgd" : "default adam");
+    help_says(train_help, "--optimizer", "default adam");
+    snprintf(want, sizeof want, "default %s", layers);
+    help_says(coord_help, "--layers", want);
+    help_says(train_help, "--layers", want);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s FEDC-COORDINATOR FEDC-CLIENT FEDC\n", argv[0]);
@@ -711,6 +775,7 @@ int main(int argc, char **argv) {
                                        cmocka_unit_test(test_provision_and_health),
                                        cmocka_unit_test(test_unsetenv_keeps_others),
                                        cmocka_unit_test(test_version),
-                                       cmocka_unit_test(test_val_fraction_one_default)};
+                                       cmocka_unit_test(test_val_fraction_one_default),
+                                       cmocka_unit_test(test_training_defaults_agree)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

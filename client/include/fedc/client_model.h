@@ -84,6 +84,10 @@ typedef struct fedc_model_fit {
     float dp_noise;
     int dp_poisson;
     void *dp_rng;
+    /* 1: the coordinator asks clients to keep their optimiser's state (Adam's moments, SGD's
+     * momentum) from one round to the next instead of starting it afresh; a model may ignore
+     * it. The state never leaves the client. */
+    int keep_opt_state;
 } fedc_model_fit;
 
 /* What one round of fit reports. */

@@ -48,6 +48,7 @@ typedef struct coord_cfg {
     int batch;
     float lr;
     fedc_opt_kind optimizer;
+    int keep_opt_state; /* clients keep their optimiser's moments across rounds */
     float prox_mu;
     float l2;
     float dropout;

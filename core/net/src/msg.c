@@ -118,6 +118,7 @@ static void put_hp(fedc_msg_wire *w, const fedc_hyper *h) {
     w->hp.clip_norm = h->clip_norm;
     w->hp.uniform_weight = h->uniform_weight != 0;
     w->hp.client_dp = h->client_dp != 0;
+    w->hp.keep_opt_state = h->keep_opt_state != 0;
 }
 
 static Fedc__SecAggIns *put_secagg(fedc_msg_wire *w, int has, const fedc_secagg_ins *s) {

@@ -86,6 +86,7 @@ static void get_hp(fedc_hyper *h, const Fedc__HyperParams *w) {
     h->clip_norm = w->clip_norm;
     h->uniform_weight = w->uniform_weight != 0;
     h->client_dp = w->client_dp != 0;
+    h->keep_opt_state = w->keep_opt_state != 0;
 }
 
 static int get_secagg(fedc_secagg_ins *s, const Fedc__SecAggIns *w) {

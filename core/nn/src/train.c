@@ -767,8 +767,18 @@ fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset
         W = W < n ? W : n;
     }
     rc = fedc_workspace_new(&ws, &m->arch, W);
-    if (!rc)
+    if (!rc && cfg->opt_state) {
+        if (cfg->opt_state->n != m->n_params) {
+            fedc_diag_set(d, "the kept optimiser state holds %zu parameters, the model %zu",
+                          cfg->opt_state->n, m->n_params);
+            rc = FEDC_EINVAL;
+        } else {
+            opt = cfg->opt_state;
+            opt->cfg = cfg->opt;
+        }
+    } else if (!rc) {
         rc = fedc_optim_new(&opt, &cfg->opt, m);
+    }
     if (rc)
         goto out;
     perm = malloc((size_t)n * sizeof(int));
@@ -801,7 +811,10 @@ fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset
         report->dp_q = dr.q;
     double best_score = -INFINITY;
     int since_best = 0;
-    long t = 0;
+    /* With a kept state the steps go on from its count (Adam's bias correction, the step keys
+     * of dropout); the report counts this call's steps from t_first. */
+    long t = cfg->opt_state ? opt->t : 0;
+    const long t_first = t;
     double t_start = fedc_clock_s();
     report->best_epoch = 0;
 
@@ -851,9 +864,9 @@ fedc_err fedc_train(fedc_model *m, const fedc_dataset *train, const fedc_dataset
         double secs = fedc_clock_s() - t0;
         report->threads_used = team;
         report->epochs_run = epoch;
-        report->steps = t;
+        report->steps = t - t_first;
         if (dp)
-            report->dp_steps = t;
+            report->dp_steps = t - t_first;
         /* Mean loss over the rows the epoch used (a random number under Poisson sampling; NaN
          * when none was drawn). */
         if (dp)
@@ -909,7 +922,8 @@ out:
     free(idx);
     free(best);
     free(pred);
-    fedc_optim_destroy(&opt);
+    if (opt != cfg->opt_state)
+        fedc_optim_destroy(&opt);
     fedc_workspace_destroy(&ws);
     return rc;
 }

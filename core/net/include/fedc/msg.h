@@ -122,6 +122,7 @@ typedef struct fedc_hyper {
     float clip_norm;    /* > 0: the client scales its update to L2 norm <= clip_norm */
     int uniform_weight; /* every client's update counts once (DP-FedAvg, robust rules) */
     int client_dp;      /* client-level DP: send no training loss (it would leave un-noised) */
+    int keep_opt_state; /* the client keeps its optimiser's moments from round to round */
 } fedc_hyper;
 
 /* Secure-aggregation settings in an instruction whose answer is a secure sum. */

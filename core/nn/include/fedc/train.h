@@ -165,6 +165,14 @@ typedef struct fedc_train_cfg {
      * thread count); dp_noise_fn still keys the sampling. Without them one thread draws it. */
     fedc_noise_reserve_fn dp_noise_reserve;
     fedc_noise_part_fn dp_noise_part;
+
+    /* Optional (borrowed while training): an optimiser whose state carries over between calls,
+     * as a federated client keeps its Adam moments or SGD momentum from round to round. NULL:
+     * a fresh optimiser each call (moments and step count zero). Given: its configuration is
+     * replaced by `opt`, its moments and step count t are used and advanced (Adam's bias
+     * correction goes on from t), and it must have been made for a model of the same parameter
+     * count. The report's steps and dp_steps still count this call's steps only. */
+    fedc_optim *opt_state;
 } fedc_train_cfg;
 
 #define FEDC_DP_NOISE_PART 16384
