@@ -309,6 +309,35 @@ static void test_sgd_heavy_weight_warns(void **state) {
     simrun_free(&o);
 }
 
+/* --optimizer-state reaches the clients: with plain updates (bit-identical runs) two fresh runs
+ * give the same model and a kept run another (Adam's moments carried into rounds 2 and 3). */
+static void test_optimizer_state_kept(void **state) {
+    (void)state;
+    const char *args[] = {"--data",    GERMAN, "--label",     "bad",
+                          "--clients", "3",    "--rounds",    "3",
+                          "--layers",  "8",    "--optimizer", "adam",
+                          "--secagg",  "off",  "--insecure",  "--optimizer-state",
+                          "fresh",     NULL};
+    const int which = 16; /* the index of fresh|kept above */
+    assert_string_equal(args[which], "fresh");
+    sim_out a = simrun(g_fedc, args, NULL, 120), b = simrun(g_fedc, args, NULL, 120);
+    args[which] = "kept";
+    sim_out k = simrun(g_fedc, args, NULL, 120);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.status, 0);
+    assert_int_equal(k.status, 0);
+    assert_non_null(a.model);
+    assert_non_null(b.model);
+    assert_non_null(k.model);
+    assert_int_equal(a.model->n_params, k.model->n_params);
+    size_t bytes = sizeof(float) * a.model->n_params;
+    assert_memory_equal(a.model->params, b.model->params, bytes);
+    assert_memory_not_equal(a.model->params, k.model->params, bytes);
+    simrun_free(&a);
+    simrun_free(&b);
+    simrun_free(&k);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s PATH/TO/fedc [quality]\n", argv[0]);
@@ -326,6 +355,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_baselines_none),
         cmocka_unit_test(test_bad_flags),
         cmocka_unit_test(test_sgd_heavy_weight_warns),
+        cmocka_unit_test(test_optimizer_state_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
