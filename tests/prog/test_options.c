@@ -704,8 +704,10 @@ static void help_says(const char *const *argv, const char *flag, const char *wan
     char key[64];
     snprintf(key, sizeof key, "  %s ", flag);
     const char *p = strstr(r.out, key);
-    if (!p)
+    if (!p) {
         fail_msg("%s %s: no %s in --help", argv[0], argv[1], flag);
+        return; /* fail_msg does not return; said for the compiler */
+    }
     const char *e = strstr(p + 3, "\n  -");
     char *entry = strndup(p, e ? (size_t)(e - p) : strlen(p));
     assert_non_null(entry);
