@@ -29,6 +29,9 @@
 #include "fedc/csv.h"
 #include "fedc/score.h"
 #include "predict.h"
+#include "fedc/card.h"
+#include "fedc/recipe.h"
+#include "loadopts.h"
 
 static const char *CMD = "predict";
 
@@ -62,6 +65,9 @@ typedef struct predictor {
     char *header_raw; /* the header record as read */
     uint32_t *header_keep;
     pred_layout lay;
+    char delim;     /* the field separator: --delimiter, else the recipe's, else ',' */
+    char *enc_json; /* the model's encoding when it is not plain (owned), else NULL */
+    pred_enc enc;
     /* blocks */
     pred_reader rd;
     pred_rec *recs;
@@ -147,7 +153,7 @@ static int read_header(predictor *P, const char *keep_list) {
                            (size_t)FEDC_CSV_MAX_COLUMNS * (FEDC_CSV_MAX_FIELD + 8)};
     fedc_csv_record hr;
     if (fedc_csv_open_text(&cr, P->header_raw, rec.len, P->data, &lim, &d) ||
-        fedc_csv_next(cr, &hr, &d)) {
+        fedc_csv_set_delimiter(cr, P->delim) || fedc_csv_next(cr, &hr, &d)) {
         fprintf(stderr, "fedc predict: %s\n", d.msg);
         goto out;
     }
@@ -175,8 +181,12 @@ static int read_header(predictor *P, const char *keep_list) {
         P->role[c] = -1;
         P->keep_of[c] = -1;
     }
+    /* A model trained with a loader encoding: its source columns (predict_enc.c). */
+    if (P->enc_json &&
+        pred_enc_setup(&P->enc, P->role, P->names, P->n_cols, m, P->enc_json, P->data))
+        goto out;
     /* The model's features by name; a model without names takes the columns in order. */
-    for (int j = 0; j < P->nf; j++) {
+    for (int j = 0; j < P->nf && !P->enc_json; j++) {
         int found = -1, twice = 0;
         if (!m->feature_names) {
             found = j < P->n_cols ? j : -1;
@@ -239,7 +249,8 @@ static int read_header(predictor *P, const char *keep_list) {
         }
         P->n_keep = n_keep_names;
     }
-    P->lay = (pred_layout){P->n_cols, P->nf, P->n_keep, P->role, P->keep_of};
+    P->lay = (pred_layout){
+        P->n_cols, P->nf, P->n_keep, P->role, P->keep_of, P->delim, P->enc_json ? &P->enc : NULL};
     /* The kept columns' header text, as in the file: split the header like a data row in which
      * no column is a feature. */
     P->header_keep = malloc(sizeof(uint32_t) * 2 * (size_t)(P->n_keep ? P->n_keep : 1));
@@ -250,7 +261,7 @@ static int read_header(predictor *P, const char *keep_list) {
     }
     for (int c = 0; c < P->n_cols; c++)
         no_role[c] = -1;
-    pred_layout hl = {P->n_cols, 0, P->n_keep, no_role, P->keep_of};
+    pred_layout hl = {P->n_cols, 0, P->n_keep, no_role, P->keep_of, P->delim, NULL};
     pred_status hs;
     int bad = pred_parse_row(NULL, P->header_keep, &hs, P->header_raw, rec.len, &hl);
     free(no_role);
@@ -582,6 +593,36 @@ static void predictor_release(predictor *P) {
     free(P->tcap);
     free(P->tlen);
     free(P->hist);
+    free(P->enc_json);
+    pred_enc_release(&P->enc);
+}
+
+/* The separator (--delimiter, else the recipe's, else ',') and, when the model's encoding is not
+ * plain, its JSON for pred_enc_setup. Returns 0, or -1 after a message. */
+static int load_encoding(predictor *P, const fedc_model *m, const fedc_opts *op) {
+    char *ej = fedc_meta_get(m, "encoding");
+    fedc_recipe_enc r;
+    fedc_diag d = {{0}};
+    if (ej) {
+        if (fedc_encoding_from_json(&r, ej, &d)) {
+            cli_error(CMD, "the model's encoding: %s", d.msg);
+            free(ej);
+            return -1;
+        }
+        P->delim = r.enc.delimiter ? r.enc.delimiter : ',';
+        if (!fedc_encoding_is_plain(&r.enc))
+            P->enc_json = ej;
+        else
+            free(ej);
+        fedc_recipe_enc_release(&r);
+    }
+    if (fedc_opt_given(op, FEDC_O_DELIMITER) &&
+        fedc_parse_delimiter(&P->delim, op->v[FEDC_O_DELIMITER].text)) {
+        cli_error(CMD, "--delimiter: expected one separator character (or 'tab'), got '%s'",
+                  op->v[FEDC_O_DELIMITER].text);
+        return -1;
+    }
+    return 0;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -643,6 +684,10 @@ int cmd_predict(int argc, char **argv) {
                     model_path);
         }
     }
+    /* The model's loader encoding (its data recipe) and the separator. */
+    P.delim = ',';
+    if (load_encoding(&P, m, &op))
+        goto out;
     /* A record may be as long as the loader allows for this many columns. */
     if (pred_reader_open(&P.rd, P.data, (size_t)FEDC_CSV_MAX_COLUMNS * (FEDC_CSV_MAX_FIELD + 8),
                          &d)) {

@@ -191,9 +191,10 @@ typedef enum fedc_opt_section {
       "each client gives it)") \
     X(DROP, "drop", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | PROV, FEDC_SEC_DATA, "A,B", \
       "columns to ignore (identifiers, ...; fedc provision: written into every client.ini)") \
-    X(DELIMITER, "delimiter", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP, \
-      FEDC_SEC_DATA, "C", "the field separator: one character such as , ; | : or 'tab' (unset: " \
-      "a comma; fedc eval and fedc report: the one the model was trained with)") \
+    X(DELIMITER, "delimiter", FEDC_OT_STR, 0, 0, NULL, NULL, \
+      CL | SIM | TR | EV | SPL | REP | PRED, FEDC_SEC_DATA, "C", "the field separator: one " \
+      "character such as , ; | : or 'tab' (unset: a comma; fedc eval, fedc report and fedc " \
+      "predict: the one the model was trained with)") \
     X(MISSING, "missing", FEDC_OT_CHOICE, 0, 0, "error|mean|zero", "error", CL | SIM | TR, \
       FEDC_SEC_DATA, "error|mean|zero", "a missing feature cell (empty, NA, N/A, NaN, NULL in " \
       "any case): an error naming file:line:column, the mean of the training rows' present " \
