@@ -2,6 +2,7 @@
  * reader, both with a fast path for the common case (plain decimals, values from 1e-4 to 1e15)
  * and the C library for everything else. printf and strtod cost about as much as all the rest of
  * a row's work together; these make fedc features' throughput several times higher. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,12 +39,13 @@ size_t fedc_fmt_g15(char *buf, double v) {
         return 1;
     }
     double a = fabs(v);
-    /* %.15g writes fixed notation for decimal exponents -4..14; outside, the C library */
-    if (!(a >= 1e-4 && a < 1e15))
+    /* %.15g writes fixed notation for decimal exponents -4..14; outside, the C library, and
+     * always where long double is no wider than double (the product below would not be exact
+     * enough) */
+    if (!(a >= 1e-4 && a < 1e15) || LDBL_MANT_DIG < 64)
         return (size_t)snprintf(buf, 32, "%.15g", v);
     /* e: the decimal exponent, 10^e <= a < 10^(e+1); m = a * 10^(14 - e) has 15 digits before
-     * the point. The product is rounded once, in long double: exact enough that its rounding to
-     * an integer is the correct one except within 2^-64 relative of a half. */
+     * the point. The product is rounded once, in long double (10^k is exact there). */
     int e = 0;
     if (a >= 1) {
         while (e < 14 && a >= (double)g_p10u[e + 1])
@@ -65,9 +67,13 @@ size_t fedc_fmt_g15(char *buf, double v) {
             break;
     }
     long double fl = floorl(m), frac = m - fl;
+    /* m < 2^50 is known to 2^-14 (its rounding in a 64-bit significand): a fraction that close
+     * to a half may round either way, and is left to the C library, which rounds exactly */
+    if (fabsl(frac - 0.5L) < 1.0L / 8192)
+        return (size_t)snprintf(buf, 32, "%.15g", v);
     uint64_t digits = (uint64_t)fl;
-    if (frac > 0.5L || (frac == 0.5L && (digits & 1)))
-        digits++; /* round half to even, as printf does */
+    if (frac > 0.5L)
+        digits++;
     if (digits >= g_p10u[15]) {
         digits /= 10; /* 999...9.5 became 10^15: one more digit before the point */
         e++;
