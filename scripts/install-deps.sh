@@ -6,7 +6,8 @@
 #   scripts/install-deps.sh --test     also promtool (Debian's prometheus package) and
 #                                      systemd-analyze, which only the tests run (make test
 #                                      installs them this way)
-#   scripts/install-deps.sh --bench    also python3-torch and OpenBLAS for bench/ comparisons
+#   scripts/install-deps.sh --bench    also python3-torch and OpenBLAS for bench/ comparisons,
+#                                      python3-venv for scripts/pyvenv.sh (pandas)
 set -euo pipefail
 
 # clang and its runtime libraries (libFuzzer, ASan, UBSan) build the fuzz tests (tests/fuzz); 14 is
@@ -23,7 +24,7 @@ packages=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobu
 # debian images) do not.
 test_only=(prometheus systemd)
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch libopenblas0-pthread)
+  packages+=(python3-torch libopenblas0-pthread python3-venv)
 elif [[ "${1:-}" == "--test" ]]; then
   packages+=("${test_only[@]}")
 elif [[ $# -gt 0 ]]; then
