@@ -69,7 +69,7 @@ static const char *get_string(const cJSON *obj, const char *key, const char *whe
     return it->valuestring;
 }
 
-/* A whole number lo..hi at obj[key] (it may be missing when def >= 0: then def). */
+/* The whole number lo..hi in it (key names it in messages); 0 and *rc set when it is not one. */
 static int get_int(const cJSON *it, int lo, int hi, const char *key, const char *name, fedc_diag *d,
                    fedc_err *rc) {
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) ||

@@ -2,15 +2,14 @@
  * memory bounded by the rows inside the longest window.
  *
  * Per window spec, entities live in an open-addressing hash table (linear probing) keyed by
- * their text. Each entity holds a ring of its recent rows: the time, and per value column the
- * running sum of the entity's values before that row (long double). Positions in the ring are
- * sequence numbers that only grow; the entity keeps, per duration, the first position inside the
- * window (lo) and, for all durations, one past the last (hi). For a row at time t with delay L,
- * the window of duration D is the positions [lo, hi) with hi the first whose time is after t - L
- * and lo the first whose time is after t - L - D; both only move forward since t does. The count
- * is hi - lo and the sum S(hi) - S(lo), S(p) the running sum before position p (the entity's
- * total when p is the end): a difference of two sums rounded once each, so nothing accumulates as
- * rows enter and leave. Sums restart at 0 whenever an entity is freed, which changes no window.
+ * their text. Each entity holds a ring of its recent rows (the time and the values) whose
+ * positions are sequence numbers that only grow; it keeps, per duration, the first position inside
+ * the window (lo) and, for all durations, one past the last (hi). For a row at time t with delay
+ * L, the window of duration D is the positions [lo, hi) with hi the first whose time is after
+ * t - L and lo the first whose time is after t - L - D; both only move forward since t does. The
+ * count is hi - lo; each sum is kept as rows enter (hi moves) and leave (lo moves), in a
+ * double-double pair that keeps every rounding error (TwoSum), and is reset to exactly 0 whenever
+ * its window is empty, so nothing drifts. Rows before the longest window's lo are dropped.
  * What is left out: ordering the rows (the caller's: fedc features sorts unsorted files). */
 #include <math.h>
 #include <stdint.h>
@@ -24,18 +23,21 @@
 #define EPOCH_MAX 253402300799LL
 #define SWEEP_ROWS 65536
 
-/* An entity: one block holding this struct, lo[n_dur], sum[n_dur * nv] and the key's bytes. Its
- * ring holds, per position, the row's time and its nv values. */
+/* An entity: one block holding this struct, sum[] and the key's bytes. Its ring holds, per
+ * position, the row's time and its nv values. */
 typedef struct ent {
     uint64_t head, tail; /* the positions held: [head, tail) */
     uint64_t hi;         /* one past the last position inside every duration's window */
     uint32_t mask;       /* ring capacity - 1 (a power of two) */
     uint32_t key_len;
     unsigned char *ring;
-    uint64_t *lo;     /* n_dur: the first position inside each duration's window */
-    long double *sum; /* n_dur * nv: the values' sums over each duration's window */
-    char *key;
+    uint64_t lo[]; /* n_dur: the first position inside each duration's window */
 } ent;
+/* The hot part (the fields and lo[] for three durations) is the block's first 64 bytes, the
+ * block starts a cache line; then sum[2 * n_dur * nv] (pairs: high, low: each value's sum over
+ * each duration's window) and the key's bytes. */
+#define ENT_SUM(t, x) ((double *)(void *)((char *)(x) + (t)->tot_off))
+#define ENT_KEY(t, x) ((char *)(x) + (t)->ent_bytes)
 
 typedef struct slot {
     uint64_t hash;
@@ -55,7 +57,8 @@ typedef struct wtab {
     int64_t dur_s[FEDC_FEAT_MAX_DURS];     /* seconds */
     int64_t delay_s, span_s;               /* L; L + the longest D */
     int kmax;                              /* the longest duration */
-    size_t ent_bytes, lo_off, tot_off;     /* one entity's block */
+    size_t ent_bytes, tot_off;             /* one entity's block: sum[] at tot_off, the key at
+                                              ent_bytes */
     size_t stride;                         /* bytes per ring position */
     slot *slots;
     size_t cap, used;
@@ -134,11 +137,9 @@ fedc_err fedc_feat_engine_new(fedc_feat_engine **out, const fedc_features_spec *
                 e->is_int[col++] = w->aggs[a].kind == FEDC_FEAT_COUNT;
         }
         t->span_s = t->delay_s + t->dur_s[t->kmax];
-        /* an entity's block: the struct, lo[n_dur], sum[n_dur * nv] (aligned for long double) */
-        t->lo_off = sizeof(ent);
-        t->tot_off = t->lo_off + (size_t)w->n_dur * sizeof(uint64_t);
-        t->tot_off = (t->tot_off + _Alignof(long double) - 1) & ~(_Alignof(long double) - 1);
-        t->ent_bytes = t->tot_off + (size_t)(w->n_dur * t->nv) * sizeof(long double);
+        /* an entity's block: the struct, lo[n_dur], sum[2 * n_dur * nv] */
+        t->tot_off = sizeof(ent) + (size_t)w->n_dur * sizeof(uint64_t);
+        t->ent_bytes = t->tot_off + (size_t)(2 * w->n_dur * t->nv) * sizeof(double);
         t->stride = sizeof(int64_t) + (size_t)t->nv * sizeof(double);
     }
     e->row.n_key = e->spec.n_win;
@@ -339,8 +340,10 @@ static uint64_t hash_key(const char *s, size_t n) {
         n -= 8;
     }
     if (n) {
-        uint64_t w = 0;
-        memcpy(&w, s, n);
+        uint64_t w = 0; /* the last 1..7 bytes, little end first (a loop: memcpy of a variable
+                           length is a library call) */
+        for (size_t i = 0; i < n; i++)
+            w |= (uint64_t)(unsigned char)s[i] << (8 * i);
         h = (h ^ w) * 0x100000001b3ull;
     }
     h ^= h >> 33;
@@ -373,14 +376,13 @@ static int table_resize(wtab *t, size_t cap) {
 static ent *ent_new(const wtab *t, const char *key, size_t n) {
     if (n > UINT32_MAX)
         return NULL;
-    ent *x = calloc(1, t->ent_bytes + n + 1);
+    size_t bytes = (t->ent_bytes + n + 1 + 63) & ~(size_t)63;
+    ent *x = aligned_alloc(64, bytes);
     if (!x)
         return NULL;
+    memset(x, 0, bytes);
     x->key_len = (uint32_t)n;
-    x->lo = (uint64_t *)(void *)((char *)x + t->lo_off);
-    x->sum = (long double *)(void *)((char *)x + t->tot_off);
-    x->key = (char *)x + t->ent_bytes;
-    memcpy(x->key, key, n);
+    memcpy(ENT_KEY(t, x), key, n);
     x->mask = RING0 - 1;
     if (!(x->ring = malloc(RING0 * t->stride))) {
         ent_free(x);
@@ -393,8 +395,26 @@ static inline int64_t *ring_time(const ent *x, size_t stride, uint64_t p) {
     return (int64_t *)(void *)(x->ring + (size_t)(p & x->mask) * stride);
 }
 
+/* s (a pair: high, low) += v, the pair holding the rounding error of every addition exactly
+ * (Knuth's TwoSum: high + low is the sum to about 106 bits), so that values entering and leaving
+ * a window over years leave no drift. */
+static inline void dd_add(double *s, double v) {
+    double hi = s[0], t = hi + v, bp = t - hi;
+    s[1] += (hi - (t - bp)) + (v - bp);
+    s[0] = t;
+}
+
 static inline double *ring_val(const ent *x, size_t stride, uint64_t p) {
     return (double *)(void *)(x->ring + (size_t)(p & x->mask) * stride + sizeof(int64_t));
+}
+
+static int same_key(const char *a, const char *b, size_t n) {
+    if (n > 16)
+        return memcmp(a, b, n) == 0;
+    for (size_t i = 0; i < n; i++) /* short keys: no library call */
+        if (a[i] != b[i])
+            return 0;
+    return 1;
 }
 
 /* The slot of hash h and key, or the empty slot where it goes. */
@@ -402,7 +422,7 @@ static slot *find(const wtab *t, uint64_t h, const char *key, size_t n) {
     size_t j = h & (t->cap - 1);
     for (; t->slots[j].e; j = (j + 1) & (t->cap - 1))
         if (t->slots[j].hash == h && t->slots[j].e->key_len == n &&
-            memcmp(t->slots[j].e->key, key, n) == 0)
+            same_key(ENT_KEY(t, t->slots[j].e), key, n))
             break;
     return &t->slots[j];
 }
@@ -456,11 +476,11 @@ static int sweep(fedc_feat_engine *e, int64_t now) {
                 c++;
             const int nv = t->nv;
             for (int k = 0; k < t->w->n_dur; k++) {
-                long double *sum = x->sum + k * nv;
+                double *sum = ENT_SUM(t, x) + 2 * k * nv;
                 for (; x->lo[k] < c && x->lo[k] < x->hi; x->lo[k]++) {
                     const double *val = ring_val(x, t->stride, x->lo[k]);
                     for (int v = 0; v < nv; v++)
-                        sum[v] -= val[v];
+                        dd_add(sum + 2 * v, -val[v]);
                 }
                 if (x->lo[k] < c)
                     x->lo[k] = c;
@@ -469,8 +489,8 @@ static int sweep(fedc_feat_engine *e, int64_t now) {
                 x->hi = c;
             for (int k = 0; k < t->w->n_dur; k++)
                 if (x->lo[k] == x->hi)
-                    for (int v = 0; v < nv; v++)
-                        x->sum[k * nv + v] = 0;
+                    for (int v = 0; v < 2 * nv; v++)
+                        ENT_SUM(t, x)[2 * k * nv + v] = 0;
             e->held -= (size_t)(c - x->head);
             x->head = c;
             if (x->head == x->tail) {
@@ -528,21 +548,21 @@ static fedc_err compute(fedc_feat_engine *e, const fedc_feat_row *row, const uin
             const double *val = ring_val(x, stride, hi);
             for (int k = 0; k < nd; k++)
                 for (int v = 0; v < nv; v++)
-                    x->sum[k * nv + v] += val[v];
+                    dd_add(ENT_SUM(tb, x) + 2 * (k * nv + v), val[v]);
         }
         x->hi = hi;
         /* then each duration's start: the rows up to it leave */
         for (int k = 0; k < nd; k++) {
             const int64_t start = end - tb->dur_s[k];
-            long double *sum = x->sum + k * nv;
+            double *sum = ENT_SUM(tb, x) + 2 * k * nv;
             uint64_t lo = x->lo[k];
             for (; lo < hi && *ring_time(x, stride, lo) <= start; lo++) {
                 const double *val = ring_val(x, stride, lo);
                 for (int v = 0; v < nv; v++)
-                    sum[v] -= val[v];
+                    dd_add(sum + 2 * v, -val[v]);
             }
             if (lo == hi)
-                for (int v = 0; v < nv; v++)
+                for (int v = 0; v < 2 * nv; v++)
                     sum[v] = 0; /* an empty window: exactly 0, whatever was rounded before */
             x->lo[k] = lo;
             const double cnt = (double)(hi - lo);
@@ -552,7 +572,7 @@ static fedc_err compute(fedc_feat_engine *e, const fedc_feat_row *row, const uin
                     out[col++] = cnt;
                     continue;
                 }
-                double sv = (double)sum[v];
+                double sv = sum[2 * v] + sum[2 * v + 1];
                 /* a mean or rate over an empty window is 0 */
                 out[col++] = w->aggs[a].kind == FEDC_FEAT_SUM ? sv : hi > lo ? sv / cnt : 0.0;
             }
@@ -570,7 +590,15 @@ static fedc_err compute(fedc_feat_engine *e, const fedc_feat_row *row, const uin
  * stages: LOOK_SLOT rows ahead the key is hashed and its slot fetched, LOOK_ENT rows ahead the
  * entity the slot points to, LOOK_RING rows ahead the ring lines the pointers will read. Every
  * stage starts again from the table (never from a pointer kept across rows, which a sweep may
- * have freed) and only hints the cache; the rows are computed in order as without it. */
+ * have freed) and only brings memory into the cache; the rows are computed in order as without
+ * it. The entity and ring stages load a byte instead of a prefetch instruction: prefetches that
+ * miss the TLB (these structures are spread over many pages) may be dropped, a load is not, and
+ * nothing waits for it. */
+static inline void touch(const void *p) {
+    volatile const unsigned char *q = p;
+    (void)*q;
+}
+
 #define LOOK_SLOT 12
 #define LOOK_ENT 6
 #define LOOK_RING 3
@@ -598,26 +626,22 @@ static void prefetch_stage(const fedc_feat_engine *e, const uint64_t *h, int sta
         if (!x)
             continue;
         if (stage == 1) {
-            __builtin_prefetch(x);
-            __builtin_prefetch((const char *)x + 64);
+            touch(x);
+            touch((const char *)x + 64);
             continue;
         }
-        __builtin_prefetch(ring_time(x, t->stride, x->tail), 1);
-        __builtin_prefetch(ring_time(x, t->stride, x->hi));
+        touch(ring_time(x, t->stride, x->tail));
+        touch(ring_time(x, t->stride, x->hi));
         for (int k = 0; k < t->w->n_dur; k++)
-            __builtin_prefetch(ring_time(x, t->stride, x->lo[k]));
+            touch(ring_time(x, t->stride, x->lo[k]));
     }
 }
 
 fedc_err fedc_feat_engine_push_n(fedc_feat_engine *e, const fedc_feat_row *rows, size_t n,
                                  double *out) {
-    int64_t last = e->have_last ? rows[0].t : e->last_t;
-    for (size_t r = 0; r < n; r++) {
+    for (size_t r = 0; r < n; r++)
         if ((e->have_last || r) && rows[r].t < (r ? rows[r - 1].t : e->last_t))
             return FEDC_EINVAL;
-        last = rows[r].t;
-    }
-    (void)last;
     const int nw = e->spec.n_win;
     uint64_t hs[LOOK_N][FEDC_FEAT_MAX_WINDOWS];
     for (size_t r = 0; r < n + LOOK_SLOT; r++) {
@@ -644,7 +668,9 @@ fedc_err fedc_feat_engine_push_n(fedc_feat_engine *e, const fedc_feat_row *rows,
             return FEDC_ENOMEM;
         int col = 0;
         if (e->spec.calendar) {
-            int wd = fedc_epoch_weekday(row->t), hr = fedc_epoch_hour(row->t);
+            /* fedc_epoch_weekday and fedc_epoch_hour, inline: 1970-01-01 was a Thursday */
+            int64_t day = row->t / 86400 - (row->t % 86400 < 0);
+            int wd = (int)((day + 4) % 7 + 7) % 7, hr = (int)((row->t - day * 86400) / 3600);
             /* the handbook's TX_DURING_WEEKEND (Saturday, Sunday) and TX_DURING_NIGHT (hour
              * 0..6, both ends included) */
             o[col++] = wd == 0 || wd == 6;
@@ -666,7 +692,7 @@ fedc_err fedc_feat_engine_push(fedc_feat_engine *e, const fedc_feat_row *row, do
 /* ---- output text -------------------------------------------------------------------------- */
 
 size_t fedc_feat_engine_text_max(const fedc_feat_engine *e) {
-    return (size_t)e->n_out * 33 + 1;
+    return (size_t)e->n_out * 41 + 1; /* "," and fedc_fmt_g15's 40 bytes per column */
 }
 
 static size_t put_uint(char *buf, uint64_t v) {

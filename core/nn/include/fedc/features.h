@@ -128,11 +128,11 @@ size_t fedc_features_column_name(char *buf, size_t cap, const fedc_features_spec
  * time in file order), each row once: the window aggregates above, exactly, with memory that grows
  * with the rows inside the longest window (max over window specs of D + L) and the entities seen
  * in it, not with the rows pushed. Per window spec, a hash table maps each entity to a queue of its
- * recent rows (time and, per value column, the running sum of the values before the row, in long
- * double) and to one pointer per duration into the queue; a window's count is a difference of
- * positions and its sum a difference of running sums, so nothing drifts as rows come and go.
- * Rows that no later window can hold are dropped as the entity's pointers move on, and a sweep
- * every 65536 rows (or every entity count, whichever is more) drops them from idle entities too
+ * recent rows (time and values) and to one position per duration into the queue; a window's count
+ * is a difference of positions and its sums are kept as rows enter and leave, in double-double
+ * pairs that keep every rounding error and restart at 0 whenever the window is empty, so nothing
+ * drifts. Rows that no later window can hold are dropped as the entity's positions move on, and a
+ * sweep every 65536 rows (or every entity count, whichever is more) drops them from idle entities
  * and frees entities left with none. Not thread-safe. */
 
 typedef struct fedc_feat_engine fedc_feat_engine;
@@ -204,9 +204,9 @@ size_t fedc_feat_engine_held(const fedc_feat_engine *e);
 size_t fedc_feat_engine_held_max(const fedc_feat_engine *e);
 
 /* Number formatting and parsing of the engine, for tests and other writers. fedc_fmt_g15 writes
- * v as %.15g does (15 significant digits, trailing zeros dropped, -0 as 0) into buf (32 bytes at
- * least) and returns the length; fedc_parse_real reads s[0..n) as strtod would, fully and to a
- * finite value, returning 0, or -1 when it is not such a number. */
+ * v as %.15g does (15 significant digits, trailing zeros dropped, -0 as 0) into buf (40 bytes at
+ * least, which it may use beyond the text) and returns the length; fedc_parse_real reads s[0..n) as
+ * strtod would, fully and to a finite value, returning 0, or -1 when it is not such a number. */
 size_t fedc_fmt_g15(char *buf, double v);
 int fedc_parse_real(const char *s, size_t n, double *out);
 
