@@ -16,9 +16,9 @@
 #   bench/bench_features.sh [ROWS] [--runs N] [--build DIR] [--ties|--unique] [--keep DIR]
 #       ROWS default 1300000; --build default build/ (BUILD env var also accepted); --keep leaves
 #       the files in DIR (else a temporary directory, removed)
-# Needs: the build (fedc, bench/features_gen) and pandas in the project's virtualenv, which
-# scripts/pyvenv.sh creates on first use (pip install pandas; python3-venv on Debian:
-# scripts/install-deps.sh --bench).
+# Needs: the build (fedc, bench/features_gen) and pandas in the benchmarks' virtual environment,
+# which scripts/python-venv.sh bench creates on first use (pip install -r
+# scripts/requirements-bench.txt; python3-venv on Debian: scripts/install-deps.sh --bench).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,7 +51,7 @@ GEN=$BUILD/bench/features_gen
 for b in "$FEDC" "$GEN"; do
   [[ -x "$b" ]] || { echo "bench_features: $b not built (cmake --build $BUILD)" >&2; exit 1; }
 done
-PY=$("$ROOT/scripts/pyvenv.sh" pandas)
+PY=$("$ROOT/scripts/python-venv.sh" bench | tail -n 1)
 
 if [[ -n "$KEEP" ]]; then
   mkdir -p "$KEEP"
