@@ -185,6 +185,19 @@ typedef enum fedc_opt_section {
       "time-window aggregates, ENTITY:D1,D2,...:AGG,AGG[:delay=L] with AGG one of count, " \
       "sum=COL, mean=COL, rate=COL (a 0/1 column) and durations in days; several specs are " \
       "separated by ';' (given once: the option takes one value)") \
+    X(SPEC, "spec", FEDC_OT_PATH, 0, 0, NULL, NULL, FEAT, FEDC_SEC_DATA, "FILE.json", \
+      "the features spec (time column and format, calendar, window specs) from a file written " \
+      "by --spec-out; --time, --time-format, --calendar and --window may then be left out, and " \
+      "any of them given must agree with it") \
+    X(SPEC_OUT, "spec-out", FEDC_OT_PATH, 0, 0, NULL, NULL, FEAT, FEDC_SEC_OUT, "FILE.json", \
+      "write the features spec as JSON (atomically, after the output), for --spec and for " \
+      "the training programs' features-spec option") \
+    X(TMPDIR, "tmpdir", FEDC_OT_PATH, 0, 0, NULL, NULL, FEAT, FEDC_SEC_RUN, "DIR", \
+      "where rows out of time order are sorted, in files removed as they are made (unset: " \
+      "$TMPDIR, else the directory of --out)") \
+    X(MEMORY_MB, "memory-mb", FEDC_OT_REAL_P, 0, 1048576, NULL, "256", FEAT, FEDC_SEC_RUN, "M", \
+      "MiB of rows sorted at a time when the rows are out of time order (each sorted part " \
+      "goes to a file under --tmpdir)") \
     X(LABEL, "label", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | PROV, \
       FEDC_SEC_DATA, "COLUMN", "the label column (required; fedc eval: unset, the label the " \
       "model was trained on; fedc provision: optional, written into every client.ini, unset: " \
@@ -218,7 +231,7 @@ typedef enum fedc_opt_section {
       CL | SIM | TR, FEDC_SEC_DATA, "HEX", "the 16-byte SipHash key of --categorical, 32 hex " \
       "digits (default: the ASCII bytes of 'fedc categorical')") \
     X(FEATURES_SPEC, "features-spec", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR, \
-      FEDC_SEC_DATA, "FILE.json", "the spec fedc features --spec-out wrote for this data: " \
+      FEDC_SEC_DATA, "FILE.json", "the spec written for this data by fedc features (its --spec-out): " \
       "stored in the model (a federation's clients must bring the same one)") \
     X(NAME, "name", FEDC_OT_STR, 0, 0, NULL, NULL, CL | KG, FEDC_SEC_DATA, "NAME", \
       "this participant's name, 1..64 characters of A-Z a-z 0-9 . _ - (fedc-client, unset: the " \
