@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "loadopts.h"
 #include "features_run.h"
 #include "fedc/features_spec.h"
 
@@ -72,6 +73,8 @@ int features_open(feat_io *io, fedc_csv_reader **rd, fedc_csv_record *hdr) {
     fedc_diag d = {{0}};
     const fedc_csv_limits lim = {INT_MAX, SIZE_MAX, SIZE_MAX};
     fedc_err e = fedc_csv_open_file(rd, io->in, io->data, &lim, &d);
+    if (e == FEDC_OK && io->delim && io->delim != ',')
+        e = fedc_csv_set_delimiter(*rd, io->delim);
     if (e == FEDC_OK)
         e = fedc_csv_next(*rd, hdr, &d);
     if (e != FEDC_OK)
@@ -84,6 +87,15 @@ int features_open(feat_io *io, fedc_csv_reader **rd, fedc_csv_record *hdr) {
     return -1;
 }
 
+/* The engine writes its numbers after commas; another separator takes their place (a number
+ * holds no comma). */
+static void put_delim(const feat_io *io, char *s, size_t n) {
+    if (io->delim && io->delim != ',')
+        for (size_t i = 0; i < n; i++)
+            if (s[i] == ',')
+                s[i] = io->delim;
+}
+
 int features_write_row(feat_io *io, const char *raw, size_t raw_len) {
     size_t tmax = fedc_feat_engine_text_max(io->eng);
     char *room = fedc_afile_room(io->out, raw_len + tmax + 1, NULL);
@@ -91,12 +103,14 @@ int features_write_row(feat_io *io, const char *raw, size_t raw_len) {
     if (room) {
         memcpy(room, raw, raw_len);
         size_t n = fedc_feat_engine_format(io->eng, room + raw_len, io->vals);
+        put_delim(io, room + raw_len, n);
         room[raw_len + n] = '\n';
         fedc_afile_wrote(io->out, raw_len + n + 1);
         return 0;
     }
     /* a row longer than the writer's buffer, or a failed write (said again below) */
     size_t n = fedc_feat_engine_format(io->eng, io->text, io->vals);
+    put_delim(io, io->text, n);
     io->text[n++] = '\n';
     if (fedc_afile_write(io->out, raw, raw_len, &d) || fedc_afile_write(io->out, io->text, n, &d)) {
         cli_error(CMD, "%s", d.msg);
@@ -117,7 +131,7 @@ static int write_header(feat_io *io, const fedc_csv_record *hdr) {
     for (int c = 0; c < fedc_features_n_columns(s); c++) {
         char name[1024];
         fedc_features_column_name(name, sizeof name, s, c);
-        bad |= fputc(',', m) == EOF;
+        bad |= fputc(io->delim ? io->delim : ',', m) == EOF;
         bad |= fedc_csv_write_field(m, name);
     }
     bad |= fputc('\n', m) == EOF;
@@ -417,6 +431,13 @@ int cmd_features(int argc, char **argv) {
         return prc;
     feat_io io = {0};
     io.data = op.v[FEDC_O_DATA].text;
+    io.delim = ',';
+    if (fedc_opt_given(&op, FEDC_O_DELIMITER) &&
+        fedc_parse_delimiter(&io.delim, op.v[FEDC_O_DELIMITER].text)) {
+        cli_error(CMD, "--delimiter: expected one separator character (or 'tab'), got '%s'",
+                  op.v[FEDC_O_DELIMITER].text);
+        return FEDC_EXIT_USAGE;
+    }
     const char *out = op.v[FEDC_O_OUT].text, *spec_out = op.v[FEDC_O_SPEC_OUT].text;
     fedc_features_spec spec;
     fedc_features_spec_init(&spec);

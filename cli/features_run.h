@@ -19,6 +19,7 @@ typedef struct feat_io {
     const char *tmpdir;    /* where the sort's files go */
     size_t chunk_bytes;    /* rows sorted in memory at a time, in bytes */
     double *vals;          /* fedc_features_n_columns values */
+    char delim;            /* the field separator of the input, and so of the output */
     char *text;            /* fedc_feat_engine_text_max bytes */
     unsigned long long rows;
 } feat_io;

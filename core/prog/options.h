@@ -205,7 +205,7 @@ typedef enum fedc_opt_section {
     X(DROP, "drop", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | PROV, FEDC_SEC_DATA, "A,B", \
       "columns to ignore (identifiers, ...; fedc provision: written into every client.ini)") \
     X(DELIMITER, "delimiter", FEDC_OT_STR, 0, 0, NULL, NULL, \
-      CL | SIM | TR | EV | SPL | REP | PRED, FEDC_SEC_DATA, "C", "the field separator: one " \
+      CL | SIM | TR | EV | SPL | REP | PRED | FEAT, FEDC_SEC_DATA, "C", "the field separator: one " \
       "character such as , ; | : or 'tab' (unset: a comma; fedc eval, fedc report and fedc " \
       "predict: the one the model was trained with)") \
     X(MISSING, "missing", FEDC_OT_CHOICE, 0, 0, "error|mean|zero", "error", CL | SIM | TR, \

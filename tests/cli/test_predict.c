@@ -31,6 +31,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fedc/card.h"
@@ -796,6 +798,124 @@ static void test_encoded(void **state) {
     free(model_err);
 }
 
+/* Raw transactions (';'-separated) for a model trained with a feature spec: fedc predict on the raw
+ * file computes the features itself, and its output is byte for byte that of fedc features with
+ * the same spec followed by fedc predict; no temporary file is left beside the output. */
+static void test_raw(void **state) {
+    (void)state;
+    char *dir = path_of("raw");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    char *raw_train = proc_path(dir, "raw_train.csv"), *raw_score = proc_path(dir, "raw_score.csv");
+    char *feat_train = proc_path(dir, "feat_train.csv"), *feat_score = proc_path(dir, "feat.csv");
+    char *spec = proc_path(dir, "spec.json"), *model = proc_path(dir, "raw.fedc");
+    char *s_raw = proc_path(dir, "s_raw.csv"), *s_feat = proc_path(dir, "s_feat.csv");
+    long t = 1767225600; /* 2026-01-01 */
+    for (int f = 0; f < 2; f++) {
+        FILE *o = fopen(f ? raw_score : raw_train, "w");
+        assert_non_null(o);
+        fprintf(o, "TX_DATETIME;TX_ID;CUSTOMER_ID;TERMINAL_ID;TX_AMOUNT;TX_FRAUD\n");
+        for (int i = 0; i < (f ? 800 : 3000); i++) {
+            t += (long)(rnd() % 1500);
+            time_t tt = (time_t)t;
+            struct tm tm;
+            gmtime_r(&tt, &tm);
+            char ts[32];
+            strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
+            double a = -50.0 * log(1.0 - rnd_unit());
+            fprintf(o, "%s;%d;C%d;T%d;%.2f;%d\n", ts, i, (int)(rnd() % 150), (int)(rnd() % 200), a,
+                    a > 140 || rnd_unit() < 0.03);
+        }
+        assert_int_equal(fclose(o), 0);
+    }
+    proc_result r;
+    const char *fe[] = {g_fedc,
+                        "features",
+                        "--data",
+                        raw_train,
+                        "--delimiter",
+                        ";",
+                        "--time",
+                        "TX_DATETIME",
+                        "--calendar",
+                        "--window",
+                        "CUSTOMER_ID:1,7:count,mean=TX_AMOUNT;TERMINAL_ID:7:count,rate=TX_FRAUD:"
+                        "delay=7",
+                        "--out",
+                        feat_train,
+                        "--spec-out",
+                        spec,
+                        NULL};
+    run(&r, fe);
+    if (r.status)
+        fail_msg("fedc features: %s", r.err);
+    proc_result_release(&r);
+    const char *tr[] = {g_fedc,
+                        "train",
+                        "--data",
+                        feat_train,
+                        "--delimiter",
+                        ";",
+                        "--label",
+                        "TX_FRAUD",
+                        "--drop",
+                        "TX_DATETIME,TX_ID,CUSTOMER_ID,TERMINAL_ID",
+                        "--features-spec",
+                        spec,
+                        "--epochs",
+                        "2",
+                        "--out",
+                        model,
+                        NULL};
+    run(&r, tr);
+    if (r.status)
+        fail_msg("fedc train: %s", r.err);
+    proc_result_release(&r);
+    const char *p1[] = {g_fedc,  "predict", "--model", model,   "--data", raw_score,
+                        "--out", s_raw,     "--keep",  "TX_ID", NULL};
+    run(&r, p1);
+    if (r.status)
+        fail_msg("fedc predict (raw): %s", r.err);
+    assert_non_null(strstr(r.err, "raw transactions"));
+    proc_result_release(&r);
+    const char *f2[] = {g_fedc,   "features", "--data", raw_score,  "--delimiter", ";",
+                        "--spec", spec,       "--out",  feat_score, NULL};
+    run(&r, f2);
+    assert_int_equal(r.status, 0);
+    proc_result_release(&r);
+    const char *p2[] = {g_fedc,  "predict", "--model", model,   "--data", feat_score,
+                        "--out", s_feat,    "--keep",  "TX_ID", NULL};
+    run(&r, p2);
+    assert_int_equal(r.status, 0);
+    proc_result_release(&r);
+    size_t la = 0, lb = 0;
+    char *a = proc_read_file(s_raw, &la), *b = proc_read_file(s_feat, &lb);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(la > 800 * 4);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a);
+    free(b);
+    /* nothing left beside the output but what the test wrote */
+    DIR *dp = opendir(dir);
+    assert_non_null(dp);
+    struct dirent *de;
+    int files = 0;
+    while ((de = readdir(dp)) != NULL)
+        files += de->d_name[0] != '.';
+    closedir(dp);
+    assert_int_equal(files, 8);
+    free(raw_train);
+    free(raw_score);
+    free(feat_train);
+    free(feat_score);
+    free(spec);
+    free(model);
+    free(s_raw);
+    free(s_feat);
+    free(dir);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_predict FEDC\n");
@@ -806,9 +926,13 @@ int main(int argc, char **argv) {
     if (!g_dir)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scores_equal_eval), cmocka_unit_test(test_api_threads),
-        cmocka_unit_test(test_bad_rows),          cmocka_unit_test(test_thresholds),
-        cmocka_unit_test(test_flat_memory),       cmocka_unit_test(test_encoded),
+        cmocka_unit_test(test_scores_equal_eval),
+        cmocka_unit_test(test_api_threads),
+        cmocka_unit_test(test_bad_rows),
+        cmocka_unit_test(test_thresholds),
+        cmocka_unit_test(test_flat_memory),
+        cmocka_unit_test(test_encoded),
+        cmocka_unit_test(test_raw),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     proc_rmtree(g_dir);
