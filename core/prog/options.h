@@ -222,6 +222,9 @@ typedef enum fedc_opt_section {
       "terminals per bank (unset: 2 x the customers, the handbook's ratio)") \
     X(TEST_DAYS, "test-days", FEDC_OT_INT, 1, 3650, NULL, NULL, SYN, FEDC_SEC_DATA, "T", \
       "days held out at the end (unset: max(7, D / 5))") \
+    X(RAW, "raw", FEDC_OT_FLAG, 0, 0, NULL, "false", SYN, FEDC_SEC_DATA, NULL, \
+      "raw transactions as a bank exports them (all days; the fraud scenarios only in " \
+      "truth.csv), for fedc features, instead of the features and a test.csv") \
     X(MODEL_FILE, "model", FEDC_OT_PATH, 0, 0, NULL, NULL, EV | REP, FEDC_SEC_DATA, "FILE", \
       "a saved model (required; fedc train's --out, fedc-coordinator's --model-out)") \
     X(AGGREGATOR, "aggregator", FEDC_OT_CHOICE, 0, 0, \
