@@ -29,6 +29,9 @@ int cmd_eval(int argc, char **argv) {
     int card_k = fedc_opt_has(&op, FEDC_O_CARD_PRECISION) ? (int)op.v[FEDC_O_CARD_PRECISION].i : 0;
     float threshold = (float)op.v[FEDC_O_THRESHOLD].r;
     int threads = fedc_opt_has(&op, FEDC_O_THREADS) ? (int)op.v[FEDC_O_THREADS].i : 0;
+    const char *drop = op.v[FEDC_O_DROP].text;
+    char **drop_list = NULL;
+    int n_drop = 0;
     int rc = FEDC_EXIT_USAGE;
     fedc_model *m = NULL;
     fedc_dataset *ds = NULL, *sel = NULL;
@@ -50,7 +53,10 @@ int cmd_eval(int argc, char **argv) {
         cli_error(CMD, "%s stores no label name: give --label", model_path);
         goto out;
     }
-    if (fedc_csv_load(&ds, data, label, NULL, 0, &d)) {
+    /* dropped columns are not read at all: identifiers and times may be text */
+    if (drop && cli_str_list(CMD, "--drop", drop, &drop_list, &n_drop))
+        goto out;
+    if (fedc_csv_load(&ds, data, label, (const char *const *)drop_list, n_drop, &d)) {
         fprintf(stderr, "fedc eval: %s\n", d.msg);
         goto out;
     }
@@ -184,6 +190,7 @@ int cmd_eval(int argc, char **argv) {
 out:
     free(pred);
     free(col);
+    cli_free_list(drop_list);
     fedc_model_destroy(&m);
     fedc_dataset_destroy(&ds);
     fedc_dataset_destroy(&sel);
