@@ -360,8 +360,6 @@ static int make_transactions(bank *b, uint64_t seed) {
     return 0;
 }
 
-/* ---- output ---------------------------------------------------------------------------------- */
-
 /* Rows, frauds and frauds per scenario (index 0 unused) of a file or a period. */
 typedef struct tally {
     uint64_t rows, frauds, scen[4];
@@ -498,8 +496,7 @@ static void put_row(out *o, const bank *b, const tx *t) {
     tally_add(&o->n, t);
 }
 
-/* ---- raw output (--raw) ---------------------------------------------------------------------- */
-
+/* Raw output (--raw). */
 #define RAW_START_EPOCH 1522540800LL /* 2018-04-01 00:00:00 UTC, the handbook's start, a Sunday */
 #define RAW_START_TEXT "2018-04-01 00:00:00"
 
@@ -654,7 +651,7 @@ int cmd_synth(int argc, char **argv) {
         return FEDC_EXIT_USAGE;
     }
     int split = days - test_days, code = 1;
-    char test_from[32];
+    char test_from[32], bank_file[MAX_BANKS][16];
     day_date(test_from, split);
     strcat(test_from, " 00:00:00");
     out test, truth;
@@ -690,8 +687,8 @@ int cmd_synth(int argc, char **argv) {
             cli_error(CMD, "out of memory generating bank %c", 'a' + k);
             goto done;
         }
-        char name[32];
-        snprintf(name, sizeof name, "bank-%c.csv", 'a' + k);
+        char *name = bank_file[k];
+        snprintf(name, sizeof bank_file[k], "bank-%c.csv", 'a' + k);
         if (out_open(&files[k], dir, name))
             goto done;
         if (raw) {
@@ -748,11 +745,8 @@ int cmd_synth(int argc, char **argv) {
                 "\"truth\": \"truth.csv\", \"truth_rows\": %llu,\n",
                 test_from, (unsigned long long)truth.n.rows);
     fprintf(j, "  \"files\": [\n");
-    for (int k = 0; k < banks; k++) {
-        char name[32];
-        snprintf(name, sizeof name, "bank-%c.csv", 'a' + k);
-        json_file(j, name, &files[k].n, k % 3, k == 0);
-    }
+    for (int k = 0; k < banks; k++)
+        json_file(j, bank_file[k], &files[k].n, k % 3, k == 0);
     if (!raw)
         json_file(j, "test.csv", &test.n, -1, 0);
     fprintf(j, "\n  ]");
@@ -773,11 +767,8 @@ int cmd_synth(int argc, char **argv) {
         cli_error(CMD, "%s", d.msg);
         goto done;
     }
-    for (int k = 0; k < banks; k++) {
-        char name[32];
-        snprintf(name, sizeof name, "bank-%c.csv", 'a' + k);
-        print_tally(name, &files[k].n, "");
-    }
+    for (int k = 0; k < banks; k++)
+        print_tally(bank_file[k], &files[k].n, "");
     if (raw) {
         char tail[96];
         snprintf(tail, sizeof tail, "  (days %d..%d of %d, all banks)", split, days - 1, days);
