@@ -61,21 +61,23 @@ static int data_reusable(const char *data, int customers, int days, unsigned lon
 static const fedc_prog_help g_help = {
     "usage: fedc demo [--out DIR] [options]",
     "Three banks that may not pool card transactions train one fraud model together,\n"
-    "starting from raw data: fedc synth --raw makes their transactions (disjoint customers\n"
-    "and terminals, different fraud scenario mixes, the scenarios only in a truth file),\n"
-    "each bank computes its features with fedc features and one spec over all its days and\n"
-    "keeps the rows before the common test period for training (its later rows, computed\n"
-    "with its history, go to the common test set), then a coordinator and three clients run\n"
-    "on loopback with CurveZMQ keys and secure aggregation, one line per round. The end:\n"
-    "the federated model, centralised training on the pooled data and each bank alone on\n"
-    "the test set (PR-AUC, ROC-AUC, recall at the alert budget), in DIR/summary.json and\n"
-    "DIR/report.html (charts inline; it loads nothing). The raw data stays in DIR/data/, the\n"
-    "feature files in DIR/features/; both are reused by the next run with the same\n"
-    "--customers, --days and --seed; the federation's model, keys and logs are in\n"
-    "DIR/federation/.",
-    "The spec: fedc features --time " DEMO_TIME_COL " --calendar --window\n"
-    "  '" DEMO_WINDOW "'\n"
-    "Training drops " DEMO_DROP "."};
+    "starting from raw data: fedc synth in raw mode makes their transactions (disjoint\n"
+    "customers and terminals, different fraud scenario mixes, the scenarios only in a truth\n"
+    "file); each bank computes its features with fedc features and one spec over all its\n"
+    "days and keeps the rows before the common test period for training (its later rows,\n"
+    "computed with its history, go to the common test set); then a coordinator and three\n"
+    "clients run on loopback with CurveZMQ keys and secure aggregation, one line per round.\n"
+    "The end: the federated model, centralised training on the pooled data and each bank\n"
+    "alone on the test set (PR-AUC, ROC-AUC, recall at the alert budget), in\n"
+    "DIR/summary.json and DIR/report.html (charts inline; it loads nothing). The raw data\n"
+    "stays in DIR/data/, the feature files in DIR/features/; both are reused by the next\n"
+    "run with the same --customers, --days and --seed; the federation's model, keys and\n"
+    "logs are in DIR/federation/.",
+    "The banks' spec (fedc features): the time column " DEMO_TIME_COL ", the calendar\n"
+    "columns and the windows\n"
+    "  " DEMO_WINDOW "\n"
+    "Training drops " DEMO_DROP ";\n"
+    "the clients train with SGD (lr 0.1, positive weight 1), README \"The demo\" says why."};
 
 int cmd_demo(int argc, char **argv) {
     fedc_opts op;
