@@ -22,9 +22,12 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
-# What only the tests run (promtool); installed for the test targets, not for a build.
+# What only the tests run (promtool; the Python virtual environment with onnxruntime that
+# tests/cli/test_onnx.sh checks fedc's ONNX export with, cached); installed for the test targets,
+# not for a build.
 deps-test:
 	@scripts/install-deps.sh --test
+	@scripts/python-venv.sh >/dev/null
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(WERROR) $(CMAKE_ARGS)

@@ -18,11 +18,8 @@ int cmd_privacy(int argc, char **argv);
 int cmd_provision(int argc, char **argv);
 int cmd_health(int argc, char **argv);
 int cmd_features(int argc, char **argv);
-
-/* report.c: the federation's HTML report (self-contained: inline SVG and CSS). rounds_path is
- * the coordinator's --metrics-json file; preds[m] (may be NULL) the test scores of model m. */
-int report_write(const char *path, const char *title, const char *rounds_path, int n_models,
-                 const char *const *names, const float *const *preds, const float *y, int n,
-                 const double *pr_auc, double alert_budget, const double *alert_recall);
+int cmd_inspect(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 #endif

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fedc/card.h"
+#include "loadopts.h"
 #include "fedc/modelfile.h"
 
 static const char *CMD = "eval";
@@ -38,6 +40,10 @@ int cmd_eval(int argc, char **argv) {
     float *pred = NULL;
     int *col = NULL;
     fedc_diag d = {{0}};
+    fedc_load_opts lo;
+    if ((rc = fedc_load_opts_get(&lo, &op, CMD)) != 0)
+        return rc;
+    rc = FEDC_EXIT_USAGE;
 
     if (!model_path || !data) {
         cli_error(CMD, "%s is required (see fedc eval --help)", !model_path ? "--model" : "--data");
@@ -53,10 +59,15 @@ int cmd_eval(int argc, char **argv) {
         cli_error(CMD, "%s stores no label name: give --label", model_path);
         goto out;
     }
-    /* dropped columns are not read at all: identifiers and times may be text */
+    /* The model's recipe decides how cells become its inputs (only --delimiter and --positive,
+     * the test file's own format, may differ from the training file's). Dropped columns are not
+     * read at all: identifiers and times may be text. */
+    if (fedc_load_opts_from_model(&lo, &op, m, CMD))
+        goto out;
     if (drop && cli_str_list(CMD, "--drop", drop, &drop_list, &n_drop))
         goto out;
-    if (fedc_csv_load(&ds, data, label, (const char *const *)drop_list, n_drop, &d)) {
+    fedc_encoding enc = fedc_load_opts_scoring(&lo);
+    if (fedc_csv_load_enc(&ds, data, label, (const char *const *)drop_list, n_drop, &enc, &d)) {
         fprintf(stderr, "fedc eval: %s\n", d.msg);
         goto out;
     }
@@ -123,6 +134,10 @@ int cmd_eval(int argc, char **argv) {
             sel->x[(size_t)i * nf + j] = ds->x[(size_t)i * ds->n_features + col[j]];
         sel->y[i] = ds->y[i];
     }
+    if (fedc_load_opts_fill(sel, &lo, data, CMD)) {
+        rc = FEDC_EXIT_USAGE;
+        goto out;
+    }
     cli_setup_threads(threads);
     pred =
         malloc((size_t)(ds->n_rows > 0 ? ds->n_rows : 1) * fedc_model_out_width(m) * sizeof(float));
@@ -131,6 +146,13 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     cli_metrics mt;
+    /* without --threshold, the one chosen in training (the model card), else 0.5 */
+    double card_thr;
+    if (!fedc_opt_given(&op, FEDC_O_THRESHOLD) && m->arch.task == FEDC_TASK_BINARY &&
+        fedc_card_threshold(m, &card_thr) == 0) {
+        threshold = (float)card_thr;
+        printf("threshold %.6g from the model card of %s\n", card_thr, model_path);
+    }
     if (cli_compute_metrics(&mt, m, pred, sel, threshold)) {
         cli_error(CMD, "out of memory");
         goto out;
@@ -194,5 +216,6 @@ out:
     fedc_model_destroy(&m);
     fedc_dataset_destroy(&ds);
     fedc_dataset_destroy(&sel);
+    fedc_load_opts_release(&lo);
     return rc;
 }

@@ -2,23 +2,28 @@
  * coordinator's per-round metrics and the final model scored on a test file: PR-AUC per round,
  * the model's precision-recall curve, who took part in each round. Self-contained (inline SVG). */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "loadopts.h"
 #include "fedc/data.h"
 #include "fedc/modelfile.h"
+#include "report.h"
 
 #define CMD "report"
 
 static const fedc_prog_help g_help = {
     "usage: fedc report --metrics FILE.jsonl --model FILE --data TEST.csv --out FILE.html "
     "[options]",
-    "Writes the report of a federation: the coordinator's per-round metrics (PR-AUC and\n"
-    "participants) and the final model scored on a test file (binary labels),\n"
-    "as one self-contained HTML page (inline SVG), written atomically.",
+    "Writes the report of a federation: the coordinator's per-round metrics (PR-AUC, the best\n"
+    "round, participants) and the model scored on a test file (binary labels): PR-AUC,\n"
+    "ROC-AUC, recall at --alert-budget, the precision-recall curve and where it starts, the\n"
+    "run's settings from the model's card, as one self-contained HTML page (inline SVG),\n"
+    "written atomically.",
     "Deprecated: --rounds=FILE (or with a space), the old spelling of --metrics, still works\n"
     "on the command line, with a warning; every other program counts rounds with that flag."};
 
@@ -96,10 +101,20 @@ int cmd_report(int argc, char **argv) {
         return FEDC_EXIT_USAGE;
     }
     int rc = FEDC_EXIT_USAGE;
+    FILE *mf = fopen(rounds, "r"); /* read again by the report; checked here for exit 2 */
+    if (!mf) {
+        cli_error(CMD, "--metrics %s: cannot read it: %s", rounds, strerror(errno));
+        return FEDC_EXIT_USAGE;
+    }
+    fclose(mf);
     fedc_model *m = NULL;
     fedc_dataset *ds = NULL, *sel = NULL;
     float *pred = NULL;
     fedc_diag d;
+    fedc_load_opts lo;
+    if ((rc = fedc_load_opts_get(&lo, &op, CMD)) != 0)
+        return rc;
+    rc = FEDC_EXIT_USAGE;
     if (fedc_model_load(&m, model_path, &d)) {
         cli_error(CMD, "%s", d.msg);
         goto out;
@@ -108,7 +123,10 @@ int cmd_report(int argc, char **argv) {
         cli_error(CMD, "%s: the report needs a binary model with its schema", model_path);
         goto out;
     }
-    if (fedc_csv_load(&ds, data, m->label_name, NULL, 0, &d)) {
+    if (fedc_load_opts_from_model(&lo, &op, m, CMD))
+        goto out;
+    fedc_encoding enc = fedc_load_opts_scoring(&lo);
+    if (fedc_csv_load_enc(&ds, data, m->label_name, NULL, 0, &enc, &d)) {
         cli_error(CMD, "%s", d.msg);
         goto out;
     }
@@ -131,6 +149,8 @@ int cmd_report(int argc, char **argv) {
             sel->x[(size_t)i * nf + j] = ds->x[(size_t)i * ds->n_features + col];
     }
     memcpy(sel->y, ds->y, sizeof(float) * (size_t)ds->n_rows);
+    if (fedc_load_opts_fill(sel, &lo, data, CMD))
+        goto out;
     pred = malloc(sizeof(float) * (size_t)(ds->n_rows ? ds->n_rows : 1));
     cli_metrics mt;
     rc = FEDC_EXIT_FAIL;
@@ -140,9 +160,17 @@ int cmd_report(int argc, char **argv) {
         goto out;
     }
     double pr = mt.bin.pr_auc, rec = cli_recall_at_budget(pred, sel->y, sel->n_rows, budget);
-    const char *names[] = {"federated model"};
-    const float *preds[] = {pred};
-    if (report_write(out, title, rounds, 1, names, preds, sel->y, sel->n_rows, &pr, budget, &rec))
+    const report_model rm = {"federated model", FEDC_SERIES_FEDERATED, 0, pred, pr,
+                             mt.bin.roc_auc,    budget > 0 ? rec : NAN};
+    const report_in in = {.title = title,
+                          .rounds_path = rounds,
+                          .models = &rm,
+                          .n_models = 1,
+                          .y = sel->y,
+                          .n = sel->n_rows,
+                          .alert_budget = budget,
+                          .model = m};
+    if (report_write(out, &in))
         goto out;
     printf("report written to %s (test PR-AUC %.4f, ROC-AUC %.4f, recall at %.4g%% alerts %.4f)\n",
            out, pr, mt.bin.roc_auc, 100.0 * budget, rec);
@@ -152,5 +180,6 @@ out:
     fedc_dataset_destroy(&sel);
     fedc_dataset_destroy(&ds);
     fedc_model_destroy(&m);
+    fedc_load_opts_release(&lo);
     return rc;
 }

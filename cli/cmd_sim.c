@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report.h"
 #include "sim.h"
 #include "fedc/csv.h"
 #include "fedc/data.h"
@@ -34,6 +35,7 @@
 #include "fedc/sa_proto.h"
 #include "fedc/modelfile.h"
 #include "fedc/train.h"
+#include "loadopts.h"
 #include "split.h"
 
 #define CMD "sim"
@@ -409,11 +411,12 @@ static void rm_rf(const char *dir, char **files, char **names) {
  * centralised model. Pooled here rather than through a concatenated CSV file in the work
  * directory, which doubled the disk the demo's data takes. */
 static int load_given(fedc_dataset **pool, fedc_dataset **shard_ds, char *const *files, int n,
-                      const char *label, char **drop, int n_drop) {
+                      const char *label, char **drop, int n_drop, const fedc_encoding *enc) {
     fedc_diag d;
     long total = 0;
     for (int i = 0; i < n; i++) {
-        if (fedc_csv_load(&shard_ds[i], files[i], label, (const char *const *)drop, n_drop, &d)) {
+        if (fedc_csv_load_enc(&shard_ds[i], files[i], label, (const char *const *)drop, n_drop, enc,
+                              &d)) {
             cli_error(CMD, "%s", d.msg);
             return -1;
         }
@@ -471,6 +474,20 @@ static int run(const sim_opts *o) {
     char dir[1024] = "", tmpl[] = "/tmp/fedc-sim-XXXXXX";
     int own_dir = !o->work_dir, given = o->shard_files != NULL;
     fedc_diag d;
+    /* The source files (--data, the given shards, --test) load with the flags' encoding; shards
+     * written here from encoded rows are numbers, with NaN cells under --missing mean. */
+    fedc_encoding enc_src, enc_shard;
+    fedc_encoding_init(&enc_src);
+    if (o->load)
+        enc_src = fedc_load_opts_scoring(o->load);
+    int mean = enc_src.missing == FEDC_MISSING_MEAN;
+    fedc_encoding_init(&enc_shard);
+    if (given) {
+        enc_shard = enc_src;
+    } else if (mean) {
+        enc_shard.missing = FEDC_MISSING_MEAN;
+        enc_shard.ind_mode = FEDC_IND_NONE;
+    }
     if (o->drop && cli_str_list(CMD, "--drop", o->drop, &drop_list, &n_drop))
         return FEDC_EXIT_USAGE;
     if (own_dir) {
@@ -506,12 +523,12 @@ static int run(const sim_opts *o) {
         for (n_shards = 0; o->shard_files[n_shards]; n_shards++) {
         }
         shard_ds = calloc((size_t)n_shards, sizeof *shard_ds);
-        if (!shard_ds ||
-            load_given(&all, shard_ds, o->shard_files, n_shards, o->label, drop_list, n_drop))
+        if (!shard_ds || load_given(&all, shard_ds, o->shard_files, n_shards, o->label, drop_list,
+                                    n_drop, &enc_src))
             goto out;
         data_path = "the shards";
-    } else if (fedc_csv_load(&all, data_path, o->label, (const char *const *)drop_list, n_drop,
-                             &d)) {
+    } else if (fedc_csv_load_enc(&all, data_path, o->label, (const char *const *)drop_list, n_drop,
+                                 &enc_src, &d)) {
         cli_error(CMD, "%s", d.msg);
         goto out;
     }
@@ -541,8 +558,8 @@ static int run(const sim_opts *o) {
     }
     rc = FEDC_EXIT_FAIL;
     if (given) {
-        if (fedc_csv_load(&test, o->test_file, o->label, (const char *const *)drop_list, n_drop,
-                          &d)) {
+        if (fedc_csv_load_enc(&test, o->test_file, o->label, (const char *const *)drop_list, n_drop,
+                              &enc_src, &d)) {
             cli_error(CMD, "%s", d.msg);
             rc = FEDC_EXIT_USAGE;
             goto out;
@@ -705,7 +722,7 @@ static int run(const sim_opts *o) {
         snprintf(err_p, sizeof err_p, "%s/%s.log", dir, name);
         char ckey[1200];
         snprintf(ckey, sizeof ckey, "%s/keys/%s.key_secret", dir, name);
-        char *av[48];
+        char *av[72];
         int a = 0;
         av[a++] = client_bin;
         av[a++] = "--connect";
@@ -724,6 +741,20 @@ static int run(const sim_opts *o) {
         if (given && o->drop) { /* the shards still hold the dropped columns */
             av[a++] = "--drop";
             av[a++] = (char *)o->drop;
+        }
+        for (int x = 0; x < o->n_load_flags; x += 2) {
+            /* Given shards are raw files: every loader flag. Shards written here are encoded
+             * already: only the features spec, and --missing mean's policy (below). */
+            if (given || strcmp(o->load_flags[x], "--features-spec") == 0) {
+                av[a++] = (char *)o->load_flags[x];
+                av[a++] = (char *)o->load_flags[x + 1];
+            }
+        }
+        if (!given && mean) {
+            av[a++] = "--missing";
+            av[a++] = "mean";
+            av[a++] = "--missing-indicators";
+            av[a++] = "none";
         }
         if (o->insecure) {
             av[a++] = "--insecure";
@@ -810,6 +841,16 @@ static int run(const sim_opts *o) {
     fedc_model *gm = NULL;
     float *pred = NULL;
     if (fedc_model_load(&gm, model_path, &d) == FEDC_OK) {
+        /* The recipe in the model: the flags' encoding (what a raw file needs for fedc eval),
+         * with round 0's federation-wide means as the imputation values under --missing mean
+         * (the coordinator's model holds the clients' encoding, which for shards written here
+         * is that of encoded numbers). The test rows are filled with the same means. */
+        if (o->load && (fedc_model_set_recipe(gm, &o->load->enc, mean ? gm->mean : NULL,
+                                              mean ? gm->arch.sizes[0] : 0, o->load->features) ||
+                        fedc_model_save(gm, model_path, &d)))
+            cli_error(CMD, "cannot store the data recipe in %s", model_path);
+        if (mean && test->n_features == gm->arch.sizes[0])
+            (void)fedc_dataset_fill_missing(test, gm->mean);
         pred = malloc(4 * (size_t)test->n_rows * (size_t)fedc_model_out_width(gm));
         if (pred && fedc_model_predict(pred, gm, test->x, test->n_rows) == FEDC_OK &&
             cli_compute_metrics(&fed->mt, gm, pred, test, 0.5f) == 0) {
@@ -839,6 +880,13 @@ static int run(const sim_opts *o) {
                o->baselines >= 2 ? "centralised and each client on its own" : "centralised",
                base.epochs);
     int keep = task == FEDC_TASK_BINARY;
+    float *impute = NULL;
+    if (mean && (impute = malloc(sizeof(float) * (size_t)pool->n_features)) != NULL) {
+        /* The baselines fill their training rows with their own means (the test rows are
+         * filled already with the federation's, or with the pooled rows' when it failed). */
+        fedc_dataset *others[1] = {test};
+        (void)fedc_impute_train_means(impute, pool, others, 1);
+    }
     if (o->baselines >= 1) {
         train_and_score(cen, &arch, pool, test, &base, auto_pw, keep);
         cen->rows = pool->n_rows;
@@ -848,15 +896,18 @@ static int run(const sim_opts *o) {
         const char *base_name = strrchr(shards[i], '/');
         base_name = base_name ? base_name + 1 : shards[i];
         snprintf(r->name, sizeof r->name, "%.40s alone", given ? names[i] : base_name);
-        if (!shard_ds[i] &&
-            fedc_csv_load(&shard_ds[i], shards[i], all->label_name,
-                          given ? (const char *const *)drop_list : NULL, given ? n_drop : 0, &d)) {
+        if (!shard_ds[i] && fedc_csv_load_enc(&shard_ds[i], shards[i], all->label_name,
+                                              given ? (const char *const *)drop_list : NULL,
+                                              given ? n_drop : 0, &enc_shard, &d)) {
             cli_error(CMD, "%s", d.msg);
             continue;
         }
         r->rows = shard_ds[i]->n_rows;
+        if (mean && impute)
+            (void)fedc_impute_train_means(impute, shard_ds[i], NULL, 0);
         train_and_score(r, &arch, shard_ds[i], test, &base, auto_pw, keep);
     }
+    free(impute);
     int have_budget = task == FEDC_TASK_BINARY && o->alert_budget > 0;
     for (int i = 0; i < n_shards + 2; i++)
         res[i].alert_recall =
@@ -892,21 +943,41 @@ static int run(const sim_opts *o) {
     if (o->summary && write_summary(o->summary, task, test->n_rows, res, n_shards, o->baselines))
         goto out;
     if (o->report && task == FEDC_TASK_BINARY) {
-        const char *rn[MAX_SIM_CLIENTS + 2];
-        const float *rp[MAX_SIM_CLIENTS + 2];
-        double pa[MAX_SIM_CLIENTS + 2], ar[MAX_SIM_CLIENTS + 2];
+        report_model *rm = calloc((size_t)n_shards + 2, sizeof *rm);
         int n_rep = 0;
-        for (int i = 0; i < n_shards + 2; i++) {
+        for (int i = 0; rm && i < n_shards + 2; i++) {
             if (i == 1 ? o->baselines < 1 : i > 1 && o->baselines < 2)
                 continue; /* not trained: no row for it */
-            rn[n_rep] = res[i].name;
-            rp[n_rep] = res[i].pred;
-            pa[n_rep] = res[i].ok ? res[i].mt.bin.pr_auc : NAN;
-            ar[n_rep] = res[i].alert_recall;
+            rm[n_rep] = (report_model){res[i].name,
+                                       i == 0   ? FEDC_SERIES_FEDERATED
+                                       : i == 1 ? FEDC_SERIES_CENTRALISED
+                                                : FEDC_SERIES_CLIENT,
+                                       i - 2,
+                                       res[i].pred,
+                                       res[i].ok ? res[i].mt.bin.pr_auc : NAN,
+                                       res[i].ok ? res[i].mt.bin.roc_auc : NAN,
+                                       res[i].alert_recall};
             n_rep++;
         }
-        if (report_write(o->report, o->title ? o->title : "fedc federation", metrics_path, n_rep,
-                         rn, rp, test->y, test->n_rows, pa, o->alert_budget, ar))
+        fedc_model *card_model = NULL; /* the federated model again, for its card */
+        if (fedc_model_load(&card_model, model_path, &d) != FEDC_OK)
+            card_model = NULL;
+        const report_in in = {.title = o->title ? o->title : "fedc federation",
+                              .rounds_path = metrics_path,
+                              .models = rm,
+                              .n_models = n_rep,
+                              .y = test->y,
+                              .n = test->n_rows,
+                              .alert_budget = o->alert_budget,
+                              .model = card_model,
+                              .have_seed = 1,
+                              .seed = o->seed};
+        int bad = !rm || report_write(o->report, &in);
+        if (!rm)
+            cli_error(CMD, "out of memory");
+        fedc_model_destroy(&card_model);
+        free(rm);
+        if (bad)
             goto out;
     }
     rc = fed->ok && (cen->ok || o->baselines < 1) ? FEDC_EXIT_OK : FEDC_EXIT_FAIL;
@@ -1087,7 +1158,27 @@ int cmd_sim(int argc, char **argv) {
                   (double)o.test_fraction);
         return FEDC_EXIT_USAGE;
     }
+    fedc_load_opts lo;
+    int lrc = fedc_load_opts_get(&lo, &op, CMD);
+    if (lrc) {
+        cli_free_list(shard_list);
+        return lrc;
+    }
+    o.load = &lo;
+    static const fedc_opt_id load_ids[] = {
+        FEDC_O_DELIMITER,   FEDC_O_MISSING,      FEDC_O_MISSING_INDICATORS, FEDC_O_POSITIVE,
+        FEDC_O_CATEGORICAL, FEDC_O_HASH_BUCKETS, FEDC_O_HASH_KEY,           FEDC_O_FEATURES_SPEC};
+    static char load_flag_names[8][32];
+    for (size_t k = 0; k < sizeof load_ids / sizeof load_ids[0]; k++) {
+        if (!fedc_opt_given(&op, load_ids[k]))
+            continue;
+        snprintf(load_flag_names[k], sizeof load_flag_names[k], "--%s",
+                 fedc_opt_table[load_ids[k]].name);
+        o.load_flags[o.n_load_flags++] = load_flag_names[k];
+        o.load_flags[o.n_load_flags++] = op.v[load_ids[k]].text;
+    }
     int rc = sim_run(&o);
     cli_free_list(shard_list);
+    fedc_load_opts_release(&lo);
     return rc;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "loadopts.h"
 #include "split.h"
 
 static const char *CMD = "split";
@@ -79,5 +80,12 @@ int cmd_split(int argc, char **argv) {
     o.seed = op.v[FEDC_O_SEED].u;
     o.force = (int)op.v[FEDC_O_FORCE].i;
     o.quiet = (int)op.v[FEDC_O_QUIET].i;
+    o.positive = op.v[FEDC_O_POSITIVE].text;
+    if (fedc_opt_has(&op, FEDC_O_DELIMITER) &&
+        fedc_parse_delimiter(&o.delimiter, op.v[FEDC_O_DELIMITER].text)) {
+        cli_error(CMD, "--delimiter '%s': expected one character such as , ; | : or 'tab'",
+                  op.v[FEDC_O_DELIMITER].text);
+        return FEDC_EXIT_USAGE;
+    }
     return split_run(CMD, &o, NULL, NULL);
 }

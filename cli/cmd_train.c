@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fedc/card.h"
+#include "loadopts.h"
 #include "fedc/augment.h"
 #include "fedc/dp.h"
 #include "fedc/kernels.h"
@@ -93,6 +95,69 @@ static void on_epoch(void *ctx, const fedc_epoch_info *e) {
     fflush(stdout);
 }
 
+/* The model card (fedc/card.h) of a model trained here: the threshold and how it was chosen, the
+ * best epoch, the validation part's metrics, the settings. */
+static int train_card(fedc_model *model, const fedc_dataset *val, float threshold,
+                      const char *thr_how, fedc_task task, const fedc_train_report *rep,
+                      double dp_eps, double dp_delta, const fedc_train_cfg *cfg, const int *hidden,
+                      int n_hidden, fedc_diag *d) {
+    fedc_card c;
+    fedc_card_init(&c);
+    c.source = "fedc train";
+    char rule[96];
+    if (task == FEDC_TASK_BINARY) {
+        c.threshold = threshold;
+        snprintf(rule, sizeof rule, "%s",
+                 thr_how ? (strcmp(thr_how, "alert budget") == 0
+                                ? "alert budget on the validation part (--alert-budget)"
+                                : "minimum precision on the validation part (--min-precision)")
+                         : "given (--threshold)");
+        c.threshold_rule = rule;
+    }
+    c.round = rep->best_epoch;
+    c.rounds_run = rep->epochs_run;
+    c.selected_by = val && val->n_rows > 0 ? (cfg->stop_metric == FEDC_STOP_PR_AUC    ? "pr_auc"
+                                              : cfg->stop_metric == FEDC_STOP_ROC_AUC ? "roc_auc"
+                                                                                      : "loss")
+                                           : NULL;
+    c.selection = c.selected_by ? "best" : "last";
+    char *vline = NULL, *rline = NULL;
+    fedc_err jrc;
+    float *vp = NULL;
+    if (val && val->n_rows > 0) {
+        vp = malloc((size_t)val->n_rows * fedc_model_out_width(model) * sizeof(float));
+        cli_metrics vm;
+        if (vp && fedc_model_predict_std(vp, model, val->x, val->n_rows) == FEDC_OK &&
+            cli_compute_metrics(&vm, model, vp, val, threshold) == 0) {
+            fedc_json j;
+            fedc__json_begin(&j);
+            cli_metrics_json(&j, &vm);
+            vline = fedc__json_line(&j, "the validation metrics", &jrc, d);
+            fedc__json_end(&j);
+        }
+        free(vp);
+    }
+    c.validation = vline;
+    fedc_json j;
+    fedc__json_begin(&j);
+    fedc__json_int(&j, "epochs", cfg->epochs);
+    fedc__json_int(&j, "batch", cfg->batch);
+    fedc__json_num(&j, "lr", cfg->opt.lr, 6);
+    cJSON *layers = cJSON_CreateArray();
+    for (int l = 0; layers && l < n_hidden; l++)
+        cJSON_AddItemToArray(layers, cJSON_CreateNumber(hidden[l]));
+    fedc__json_item(&j, "layers", layers);
+    fedc__json_num(&j, "dp_epsilon", dp_eps, 6);
+    fedc__json_num(&j, "dp_delta", isfinite(dp_eps) ? dp_delta : NAN, 6);
+    rline = fedc__json_line(&j, "the run settings", &jrc, d);
+    fedc__json_end(&j);
+    c.run = rline;
+    int rc = rline ? (fedc_card_put(model, &c, d) == FEDC_OK ? 0 : -1) : -1;
+    cJSON_free(vline);
+    cJSON_free(rline);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     char **args_copy;
     int adamw;
@@ -141,13 +206,18 @@ int cmd_train(int argc, char **argv) {
     char **drop_list = NULL;
     fedc_dataset *all = NULL, *train = NULL, *val = NULL, *test = NULL;
     fedc_model *model = NULL;
-    float *pred = NULL;
+    float *pred = NULL, *impute = NULL;
     fedc_diag d = {{0}};
+    fedc_load_opts lo;
+    if ((rc = fedc_load_opts_get(&lo, &op, CMD)) != 0)
+        return rc;
+    rc = FEDC_EXIT_USAGE;
 
     {
         fedc_diag ad;
         if (fedc_aug_parse(&aug, V(AUGMENT).text, &ad)) {
             cli_error(CMD, "--augment: %s", ad.msg);
+            fedc_load_opts_release(&lo);
             return FEDC_EXIT_USAGE;
         }
     }
@@ -217,7 +287,7 @@ int cmd_train(int argc, char **argv) {
 #undef GIVEN
 
     /* Data: load, detect the task, split, standardise with training statistics. */
-    if (fedc_csv_load(&all, data, label, (const char *const *)drop_list, n_drop, &d)) {
+    if (fedc_csv_load_enc(&all, data, label, (const char *const *)drop_list, n_drop, &lo.enc, &d)) {
         fprintf(stderr, "fedc train: %s\n", d.msg);
         goto out;
     }
@@ -297,9 +367,25 @@ int cmd_train(int argc, char **argv) {
         cli_error(CMD, "out of memory");
         goto out;
     }
+    /* --missing mean: the training rows' means fill every part; the model keeps them so that
+     * fedc eval fills a test file's gaps with the same values, never with its own. */
+    if (lo.enc.missing == FEDC_MISSING_MEAN) {
+        if (!(impute = malloc(sizeof(float) * (size_t)all->n_features))) {
+            cli_error(CMD, "out of memory");
+            goto out;
+        }
+        fedc_dataset *others[2] = {val, test};
+        long filled = fedc_impute_train_means(impute, train, others, 2);
+        if (!quiet)
+            fprintf(stderr,
+                    "fedc train: --missing mean: %ld missing cells of the training rows "
+                    "filled with their columns' means\n",
+                    filled);
+    }
     fedc_dataset_stats(model->mean, model->std, train);
     if (fedc_model_set_schema(model, all->feature_names, all->label_name, model->mean,
-                              model->std)) {
+                              model->std) ||
+        fedc_model_set_recipe(model, &lo.enc, impute, impute ? all->n_features : 0, lo.features)) {
         cli_error(CMD, "out of memory");
         goto out;
     }
@@ -449,6 +535,11 @@ int cmd_train(int argc, char **argv) {
     cli_print_metrics(stdout, has_test ? "test metrics" : "training-set metrics (no test split)",
                       &mt);
     if (out) {
+        if (train_card(model, val, threshold, thr_how, task, &rep, dp ? dp_eps : NAN,
+                       (double)dp_delta, &cfg, hidden, n_hidden, &d)) {
+            cli_error(CMD, "--out: the model card: %s", d.msg);
+            goto out;
+        }
         if (fedc_model_save(model, out, &d)) {
             cli_error(CMD, "--out: %s", d.msg);
             goto out;
@@ -484,6 +575,8 @@ out:
     if (noise_live)
         fedc_dp_noise_wipe(&noise);
     free(pred);
+    free(impute);
+    fedc_load_opts_release(&lo);
     cli_free_list(drop_list);
     fedc_model_destroy(&model);
     fedc_dataset_destroy(&all);

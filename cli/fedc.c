@@ -11,12 +11,16 @@ static void usage(FILE *f) {
             "commands:\n"
             "  train   train a model centrally on one CSV file (the baseline for federated runs)\n"
             "  eval    evaluate a saved model on a CSV file\n"
+            "  inspect what a model file holds: architecture, features, its card (threshold,\n"
+            "          the round kept, validation metrics, training settings)\n"
+            "  predict score a CSV file with a saved model, streaming (scores and decisions)\n"
             "  split   partition a CSV file into per-client CSV files for federated simulations\n"
             "  keygen  create a participant's identity (NAME.key and NAME.key_secret)\n"
             "  provision\n"
             "          one startup kit per participant: its keys, rosters, config, start script\n"
             "  features\n"
             "          time-window aggregates per customer or terminal from raw transactions\n"
+            "  export  write a model as an ONNX graph (standardisation, layers, output)\n"
             "  synth   generate card transactions for several banks (fraud scenarios, features)\n"
             "  demo    three banks train one fraud model: synth, keys, a federation, a report\n"
             "  report  the HTML report of a finished federation (metrics file, model, test data)\n"
@@ -41,6 +45,8 @@ int main(int argc, char **argv) {
         return cmd_train(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0)
         return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "predict") == 0)
+        return cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "split") == 0)
         return cmd_split(argc - 1, argv + 1);
     if (strcmp(cmd, "sim") == 0)
@@ -61,6 +67,10 @@ int main(int argc, char **argv) {
         return cmd_health(argc - 1, argv + 1);
     if (strcmp(cmd, "features") == 0)
         return cmd_features(argc - 1, argv + 1);
+    if (strcmp(cmd, "inspect") == 0)
+        return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return FEDC_EXIT_OK;

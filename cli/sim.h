@@ -30,6 +30,14 @@ typedef struct sim_opts {
     int n_client_extra;
     int baselines; /* 2: centralised and each client alone; 1: centralised only; 0: none */
     const char *dp_state_dir; /* each client's --dp-state file goes here (NAME.dpstate) */
+    /* The loader flags (loadopts.h), or NULL for the defaults, and those given, as flag/value
+     * pairs: handed to every client of given shards, which load their files themselves. With
+     * --data the shards are written from the encoded rows (numbers; missing cells as NaN under
+     * --missing mean), so the clients get only --missing mean --missing-indicators none and
+     * --features-spec. The model's recipe is then rewritten with the flags' encoding. */
+    const struct fedc_load_opts *load;
+    const char *load_flags[16];
+    int n_load_flags;
 } sim_opts;
 
 /* Defaults of `fedc sim`. */

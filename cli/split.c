@@ -22,9 +22,10 @@
  * minimum number of rows (1 unless asked for more), as NIID-Bench does (with 10).
  *
  * Records are read by the CSV tokenizer of core (fedc/csv.h, RFC 4180), so a quoted field may hold
- * commas, doubled quotes and line breaks; a record spanning lines is copied whole. Deliberately
- * left out: separators other than the comma, and validating columns other than the label (the
- * files are copied, not loaded). */
+ * the separator (a comma unless --delimiter says), doubled quotes and line breaks; a record
+ * spanning lines is copied whole, so shards keep the input's separator. A text label (--positive)
+ * is read as 1 for the positive value and 0 for other text. Deliberately left out: validating
+ * columns other than the label (the files are copied, not loaded). */
 #include "split.h"
 
 #include <assert.h>
@@ -426,7 +427,7 @@ static int find_column(const char *cmd, const char *path, const table *t, const 
 /* Reads and checks the input: header, label column (and the column:NAME column when group_name is
  * not NULL), field counts, numeric labels. Returns 0, FEDC_EXIT_USAGE or FEDC_EXIT_FAIL. */
 static int table_load(const char *cmd, table *t, const char *path, const char *label,
-                      const char *group_name) {
+                      const char *group_name, char delim, const char *positive) {
     int rc = read_file(cmd, t, path);
     if (rc)
         return rc;
@@ -445,6 +446,11 @@ static int table_load(const char *cmd, table *t, const char *path, const char *l
     if (fedc_csv_open_text(&r, buf, t->len, path, &lim, &d)) {
         cli_error(cmd, "%s", d.msg);
         return FEDC_EXIT_FAIL;
+    }
+    if (delim && fedc_csv_set_delimiter(r, delim)) {
+        cli_error(cmd, "--delimiter: 0x%02x cannot separate fields",
+                  (unsigned)(unsigned char)delim);
+        goto out;
     }
     /* Header: copied out by the bytes (a BOM included), its names kept trimmed. */
     if (fedc_csv_next(r, &rec, &d)) {
@@ -520,7 +526,10 @@ static int table_load(const char *cmd, table *t, const char *path, const char *l
         }
         field lf = trimmed(&rec.fields[t->label_col]);
         int i = t->n_rows;
-        if (parse_number(&t->label[i], lf.s, lf.n)) {
+        if (positive && !fedc_is_missing_text(lf.s, lf.n)) {
+            size_t pn = strlen(positive);
+            t->label[i] = lf.n == pn && memcmp(lf.s, positive, pn) == 0 ? 1.0 : 0.0;
+        } else if (parse_number(&t->label[i], lf.s, lf.n)) {
             if (lf.n == 0)
                 cli_error(cmd, "%s:%ld:%d: label column '%s': expected a number, got an empty cell",
                           path, rec.line, t->label_col + 1, show(s1, label, strlen(label)));
@@ -1185,7 +1194,7 @@ int split_run(const char *cmd, const split_opts *o, char ***paths_out, int *n_ou
         goto out;
     if ((rc = check_opts(cmd, o, &sc)))
         goto out;
-    if ((rc = table_load(cmd, &t, o->data, o->label, sc.column)))
+    if ((rc = table_load(cmd, &t, o->data, o->label, sc.column, o->delimiter, o->positive)))
         goto out;
     rc = FEDC_EXIT_USAGE;
     struct stat input_st;

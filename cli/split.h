@@ -21,7 +21,7 @@
 /* What to split and how. Strings are borrowed for the duration of split_run. */
 typedef struct split_opts {
     const char *data;        /* input CSV path (required) */
-    const char *label;       /* label column, numeric (required) */
+    const char *label;       /* label column, numeric unless positive is set (required) */
     const char *scheme;      /* "iid", "stratified", "dirichlet:ALPHA", "column:NAME"; NULL = iid */
     const char *out_dir;     /* output directory, created (one level, mode 0755) if missing */
     int clients;             /* SPLIT_MIN_CLIENTS..SPLIT_MAX_CLIENTS; must be 0 for column:NAME */
@@ -29,6 +29,8 @@ typedef struct split_opts {
     int force;               /* replace shard files an earlier run left in out_dir */
     int quiet;               /* no summary lines on stdout, no notes on stderr */
     int min_rows;            /* dirichlet only: rows every client gets at least; 0 = 1 */
+    char delimiter;          /* the field separator; 0 = ',' */
+    const char *positive;    /* a text label: this value is 1, other text 0; NULL = numeric */
 } split_opts;
 
 /* Splits o->data into files in o->out_dir and prints one summary line per file (unless quiet).

@@ -190,6 +190,11 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
     if (drop && cli_str_list(CMD, "--drop", drop, &args->drop_list, &c.n_drop))
         return FEDC_EXIT_USAGE;
     c.drop = args->drop_list;
+    int lrc = fedc_load_opts_get(&args->load, &o, CMD);
+    if (lrc)
+        return lrc;
+    c.encoding = &args->load.enc;
+    c.features = args->load.features;
     c.coordinator_timeout_s = cto;
     c.max_msg = (size_t)max_msg_mb << 20;
     cli_setup_threads(c.threads);
@@ -200,6 +205,7 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
 
 void fedc_client_args_release(client_args *args) {
     cli_free_list(args->drop_list);
+    fedc_load_opts_release(&args->load);
     fedc_key_wipe(&args->self);
     free(args->peers);
     memset(args, 0, sizeof *args);

@@ -20,6 +20,7 @@
 #include "fedc/fault.h"
 #include "fedc/fl_seed.h"
 #include "fedc/model.h"
+#include "fedc/recipe.h"
 
 #define JOIN_RETRY_S 2.0
 /* Bytes of a message beyond its raw frame (the envelope), in the size checks of --max-msg-mb. */
@@ -91,6 +92,11 @@ static void send_join(cl *c) {
     j->schema.label = c->desc.label;
     j->schema.task = (uint32_t)c->task;
     j->schema.n_classes = (uint32_t)c->n_classes;
+    /* What decides our columns (fedc/recipe.h: the agreed part of the encoding) and the features
+     * spec: the coordinator refuses us when either differs from the federation's. */
+    char *enc_json = fedc_encoding_json(c->cfg->encoding, 0);
+    j->schema.encoding = enc_json;
+    j->schema.features = c->cfg->features;
     j->name = c->cfg->name;
     j->n_rows = 0; /* our row count is ours to keep */
     float *init = NULL;
@@ -104,6 +110,7 @@ static void send_join(cl *c) {
             cl_logm(c, "cannot offer the model's initial values: %s",
                     init ? d.msg : "out of memory");
             free(init);
+            free(enc_json);
             c->last_join = fedc_clock_s();
             return;
         }
@@ -116,6 +123,7 @@ static void send_join(cl *c) {
     }
     (void)cl_send_msg(c, &m);
     free(init);
+    free(enc_json);
     c->last_join = fedc_clock_s();
 }
 
@@ -269,6 +277,17 @@ static int on_welcome(cl *c, const fedc_msg *e) {
     cl_logm(
         c, "joined run with %d round(s): %llu training rows, %llu validation rows, %zu parameters",
         c->rounds, (unsigned long long)c->rows.train_rows, (unsigned long long)c->rows.val_rows, n);
+    /* Too few steps per round to move the model: say so, with the flags that fix it. */
+    uint64_t batch = w->hp.batch ? w->hp.batch : 1;
+    uint64_t steps =
+        (c->rows.train_rows + batch - 1) / batch * (w->hp.local_epochs ? w->hp.local_epochs : 1);
+    if (c->rows.train_rows > 0 && steps < 10)
+        cl_logw(c,
+                "our %llu training rows give %llu batch(es) of %llu per round (%u local "
+                "epoch(s)): fewer than 10 steps move the model little; the coordinator's "
+                "--batch or --local-epochs can raise it",
+                (unsigned long long)c->rows.train_rows, (unsigned long long)steps,
+                (unsigned long long)batch, (unsigned)w->hp.local_epochs);
     return 0;
 }
 
@@ -500,6 +519,7 @@ int fedc_client_run(fedc_client *p) {
         mc.force_regression = cfg->force_regression;
         mc.augment = cfg->augment;
         mc.quiet = cfg->quiet;
+        mc.encoding = cfg->encoding;
         if (fedc_mlp_model_new(&c->own_mlp, &mc, &d)) {
             cl_logm(c, "%s", d.msg);
             goto out;

@@ -4,6 +4,7 @@
 #define FEDC_CLIENT_ARGS_H
 
 #include "fedc/client.h"
+#include "loadopts.h"
 
 /* A configuration parsed from fedc-client's flags, with what it owns: the keys it loaded and the
  * dropped-column list. Keep it in place while a client runs on &cfg (cfg points into it). */
@@ -12,6 +13,7 @@ typedef struct client_args {
     fedc_identity self, coord;
     fedc_identity *peers;
     char **drop_list;
+    fedc_load_opts load; /* the loader flags (cfg.encoding, cfg.features point here) */
     char host[65];
 } client_args;
 

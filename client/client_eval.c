@@ -15,10 +15,14 @@ int cl_on_stats_request(cl *c, const fedc_msg *e) {
     if (!si && cl_plain_refused(c, e->round, "statistics request"))
         return 2;
     int nf = c->desc.n_features;
+    /* --missing mean: the cells present per feature ride along, so that the federation's means
+     * (the values every client fills its gaps with) are sums over present cells only. */
+    int np = c->cfg->encoding && c->cfg->encoding->missing == FEDC_MISSING_MEAN ? nf : 0;
     double *sum = calloc((size_t)nf, 8), *sq = calloc((size_t)nf, 8);
+    double *present = calloc((size_t)(np ? np : 1), 8);
     uint64_t *cc = calloc((size_t)(c->n_classes > 1 ? c->n_classes : 1), 8);
     uint64_t rows = c->rows.train_rows;
-    if (!sum || !sq || !cc) {
+    if (!sum || !sq || !cc || !present) {
         cl_logm(c, "out of memory for statistics");
         goto out;
     }
@@ -30,11 +34,19 @@ int cl_on_stats_request(cl *c, const fedc_msg *e) {
         memset(cc, 0, 8 * (size_t)(c->n_classes > 1 ? c->n_classes : 1));
         rows = c->rows.train_rows;
     }
+    if (np && c->model->present && c->model->present(c->model->ctx, present, &sd)) {
+        cl_logm(c, "round 0: the model's counts of present cells failed: %s", sd.msg);
+        np = 0;
+    } else if (np && !c->model->present) {
+        for (int j = 0; j < np; j++)
+            present[j] = (double)rows;
+    }
     if (si) {
         int k = c->task == FEDC_TASK_REGRESSION ? 0 : c->n_classes;
-        if (cl_sa_open(c, e->round, FEDC_SA_STAGE_STATS, si, fedc_sa_stats_len(nf, k)) == 0) {
+        if (cl_sa_open(c, e->round, FEDC_SA_STAGE_STATS, si, fedc_sa_stats_len_p(nf, k, np)) == 0) {
             fedc_diag d;
-            fedc_err rc = fedc_sa_stats_encode(c->sa_vec, rows, sum, sq, nf, cc, k, &d);
+            fedc_err rc =
+                fedc_sa_stats_encode_p(c->sa_vec, rows, sum, sq, nf, cc, k, present, np, &d);
             fedc_fault_point("stats", 0);
             cl_sa_input_ready(c, rc, d.msg);
         }
@@ -51,11 +63,14 @@ int cl_on_stats_request(cl *c, const fedc_msg *e) {
         s->n_class_count = (size_t)c->n_classes;
         s->class_count = cc;
     }
+    s->n_present = (size_t)np;
+    s->present = np ? present : NULL;
     fedc_fault_point("stats", 0);
     (void)cl_send_msg(c, &m);
 out:
     free(sum);
     free(sq);
+    free(present);
     free(cc);
     return -1;
 }

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "fedc/client_model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,8 @@ static fedc_err stats(void *ctx, double *sum, double *sq, uint64_t *cc, uint64_t
     for (int i = 0; i < t->n_rows; i++) {
         const float *x = t->x + (size_t)i * (size_t)nf;
         for (int j = 0; j < nf; j++) {
+            if (isnan(x[j]))
+                continue; /* a missing cell under --missing mean: counted by present() */
             sum[j] += x[j];
             sq[j] += (double)x[j] * x[j];
         }
@@ -117,6 +120,55 @@ static fedc_err stats(void *ctx, double *sum, double *sq, uint64_t *cc, uint64_t
     }
     *rows = (uint64_t)t->n_rows;
     return FEDC_OK;
+}
+
+/* Per feature, the training cells present (not NaN). */
+static fedc_err present(void *ctx, double *out, fedc_diag *d) {
+    (void)d;
+    mlp *m = ctx;
+    const fedc_dataset *t = m->train_raw;
+    size_t nf = (size_t)t->n_features;
+    for (size_t j = 0; j < nf; j++)
+        out[j] = (double)t->n_rows;
+    for (int i = 0; i < t->n_rows; i++) {
+        const float *x = t->x + (size_t)i * nf;
+        for (size_t j = 0; j < nf; j++)
+            out[j] -= isnan(x[j]) ? 1.0 : 0.0;
+    }
+    return FEDC_OK;
+}
+
+/* Fills the missing cells of the copies with the federation's means (round 0's sums over
+ * present cells, divided by their count: the standardisation's means) and says so, naming the
+ * value of each column that had any. */
+static void fill_missing(mlp *m, const float *mean) {
+    fedc_dataset *parts[2] = {m->train, m->val};
+    const fedc_dataset *t = m->all;
+    size_t nf = (size_t)t->n_features;
+    long filled = 0;
+    for (int p = 0; p < 2; p++)
+        if (parts[p])
+            filled += fedc_dataset_fill_missing(parts[p], mean);
+    if (!filled || m->cfg.quiet)
+        return;
+    char list[512];
+    size_t len = 0;
+    int shown = 0;
+    list[0] = '\0';
+    for (size_t j = 0; j < nf && shown < 8; j++) {
+        int miss = 0;
+        for (int i = 0; i < m->train_raw->n_rows && !miss; i++)
+            miss = isnan(m->train_raw->x[(size_t)i * nf + j]);
+        for (int i = 0; m->val_raw && i < m->val_raw->n_rows && !miss; i++)
+            miss = isnan(m->val_raw->x[(size_t)i * nf + j]);
+        if (miss && len < sizeof list) {
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s=%.9g", shown ? ", " : "",
+                                    t->feature_names[j], (double)mean[j]);
+            shown++;
+        }
+    }
+    fprintf(stderr, "--missing mean: %ld missing cells filled with the federation's means (%s)\n",
+            filled, list);
 }
 
 /* (Re)standardises copies of the split with the agreed statistics, then augments locally. */
@@ -149,6 +201,7 @@ static fedc_err set_stats(void *ctx, const float *mean, const float *std, fedc_m
         fedc_diag_set(d, "out of memory standardising the data");
         return FEDC_ENOMEM;
     }
+    fill_missing(m, mean);
     fedc_dataset_standardize(m->train, mean, std);
     if (m->val)
         fedc_dataset_standardize(m->val, mean, std);
@@ -251,8 +304,8 @@ fedc_err fedc_mlp_model_new(fedc_client_model **out, const fedc_mlp_model_cfg *c
     }
     m->cfg = *cfg;
     fedc_diag ld;
-    fedc_err rc = fedc_csv_load(&m->all, cfg->data, cfg->label, (const char *const *)cfg->drop,
-                                cfg->n_drop, &ld);
+    fedc_err rc = fedc_csv_load_enc(&m->all, cfg->data, cfg->label, (const char *const *)cfg->drop,
+                                    cfg->n_drop, cfg->encoding, &ld);
     if (!rc)
         rc = fedc_dataset_task(&m->task, &m->n_classes, m->all, cfg->force_regression, &ld);
     if (rc) {
@@ -269,6 +322,7 @@ fedc_err fedc_mlp_model_new(fedc_client_model **out, const fedc_mlp_model_cfg *c
     m->iface.evaluate = evaluate;
     m->iface.destroy = destroy;
     m->iface.dp_sgd = 1;
+    m->iface.present = present;
     *out = &m->iface;
     return FEDC_OK;
 }

@@ -16,7 +16,9 @@ function(fedc_add_test name)
                                              FEDC_BINARY_DIR="${PROJECT_BINARY_DIR}")
   add_test(NAME ${name} COMMAND ${name} ${T_ARGS})
   # ctest -j runs several OpenMP programs at once on few cores; spinning waits then cost a whole
-  # scheduler time slice per barrier, so tests wait passively.
+  # scheduler time slice per barrier, so tests wait passively. SOURCE_DATE_EPOCH pins the
+  # creation time in model cards (core/fl card.c), so that tests can compare the model files of
+  # two runs byte for byte; test_card checks the time without it.
   set_tests_properties(${name} PROPERTIES LABELS "${T_LABEL}" TIMEOUT ${T_TIMEOUT}
-                                          ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE")
+                                          ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE;SOURCE_DATE_EPOCH=1767225600")
 endfunction()

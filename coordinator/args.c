@@ -257,6 +257,9 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     c.threshold = (float)V(THRESHOLD).r;
     c.alert_budget = V(ALERT_BUDGET).r;
     c.model_out = V(MODEL_OUT).text;
+    c.best_model_out = V(BEST_MODEL_OUT).text;
+    c.select_metric = V(SELECT_METRIC).text;
+    c.patience = (int)V(PATIENCE).i;
     c.metrics_json = V(METRICS_JSON).text;
     c.metrics_listen = V(METRICS_LISTEN).text;
     c.checkpoint_dir = V(CHECKPOINT_DIR).text;

@@ -317,7 +317,7 @@ static int advance(coord *co) {
     double t = fedc_clock_s();
     switch (co->ph) {
     case PH_WAIT: {
-        if (co->round > (uint32_t)co->cfg->rounds)
+        if (co->round > (uint32_t)co->cfg->rounds || co->early_stop)
             return 1;
         /* Between rounds: a reloaded allow-list takes effect (its removed keys leave now). */
         allow_apply(co);
@@ -407,6 +407,12 @@ static void cleanup(coord *co) {
     fedc_accum_destroy(&co->acc);
     fedc_eval_acc_destroy(&co->eval);
     fedc_eval_acc_destroy(&co->eval_tmp);
+    free(co->last_line);
+    co->last_line = NULL;
+    free(co->best_params);
+    co->best_params = NULL;
+    free(co->best_line);
+    co->best_line = NULL;
     free(co->upd);
     free(co->env);
     fedc_blob_unref(&co->wblob);
@@ -592,7 +598,7 @@ static int coord_run(fedc_coord *p) {
             code = 1;
             goto linger;
         }
-        if (co->round <= (uint32_t)cfg->rounds && !co->budget_stop) {
+        if (co->round <= (uint32_t)cfg->rounds && !co->budget_stop && !co->early_stop) {
             code = 1; /* gave up: the reason is logged */
             for (int i = 0; i < co->n_cl; i++)
                 if (co->cl[i].alive && !co->cl[i].gone)
@@ -601,8 +607,14 @@ static int coord_run(fedc_coord *p) {
             goto linger;
         }
     }
+    const char *sel;
+    const char *last = best_final(co, co->last_line ? co->last_line : ckpt_line, &sel);
     if (cfg->model_out) {
         fedc_diag d;
+        if (card_put(co, co->model, last, sel, (int)co->round - 1)) {
+            code = 1; /* logged */
+            goto linger;
+        }
         if (fedc_model_save(co->model, cfg->model_out, &d)) {
             logm("--model-out: %s", d.msg);
             code = 1;
@@ -614,7 +626,9 @@ static int coord_run(fedc_coord *p) {
             if (!co->cl[i].gone)
                 send_bye(co, &co->cl[i], FEDC_BYE_COMPLETE, "run complete");
     logm("run complete: %u round(s)%s%s%s", co->round - 1,
-         co->budget_stop ? " (the privacy budget allows no more)" : "",
+         co->budget_stop ? " (the privacy budget allows no more)"
+         : co->early_stop && co->round - 1 < (uint32_t)cfg->rounds ? " (stopped early: --patience)"
+                                                                   : "",
          cfg->model_out ? "; model written to " : "", cfg->model_out ? cfg->model_out : "");
     code = 0;
 linger:

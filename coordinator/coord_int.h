@@ -73,6 +73,7 @@ typedef struct client {
     int stats_req, stats_done;
     uint64_t st_rows;
     double *st_sum, *st_sq;
+    double *st_present; /* --missing mean: per feature, the cells its sums are over */
     uint64_t *st_cc;
     /* current round */
     int fit_sel, fit_done;
@@ -195,7 +196,17 @@ typedef struct coord {
     double chk_bound;      /* the limit it was checked against */
     int chk_weights;       /* 1: weights and example counts add up; 0: they do not; -1: unchecked */
     double plain_examples; /* plain path: the example counts of the updates added this round */
-    int exit_code; /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
+    /* best-model selection (best.c): the round with the best validation metric so far */
+    int sel_metric;     /* a sel_kind of best.c */
+    int best_round;     /* 0: none yet */
+    double best_val;    /* its metric value */
+    int best_warned;    /* the metric was replaced for this task (logged once) */
+    char *last_line;    /* the last finished round's metrics line (owned), for the final card */
+    float *best_params; /* with --patience: the best round's parameters (n_params), or NULL */
+    char *best_line;    /* and its metrics line (owned) */
+    int early_stop;     /* --patience ran out: the run ends after this round */
+    int val_warned;     /* the validation data's few positives were logged */
+    int exit_code;      /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
     struct coord_obs *obs; /* --metrics-listen's snapshot and listener (http.c), or NULL */
     peer_log *plog;        /* (PEER_LOG_MAX) */
     double plog_flush;     /* when the suppressed lines were last summarised */
@@ -363,6 +374,24 @@ void agg_round_start(coord *co);
 float agg_client_clip(const coord *co);
 /* Epsilon of client-level DP after `rounds` noised rounds (NaN on a bad configuration). */
 double agg_epsilon(const coord *co, double rounds);
+
+/* best.c: best-model selection and the model card. best_consider records a finished round's
+ * summary (1 when it is the best so far; metrics_line then reports best_round, best_metric and
+ * best_value); best_restore takes them back from a checkpoint's line; card_put writes
+ * the card of m for the round whose metrics line is `line` (selection "best" or "last") after
+ * rounds_run rounds; best_save writes the best model file after a round that beat the others. */
+int best_consider(coord *co, const fedc_eval_summary *s);
+const char *best_metric_name(const coord *co);
+void best_restore(coord *co, const char *line);
+int card_put(coord *co, fedc_model *m, const char *line, const char *selection, int rounds_run);
+int best_save(coord *co, const char *line);
+/* After a round that was the best: keeps its parameters for --patience (0, or -1 out of memory).
+ * best_patience: whether --patience has run out after the round just finished (logged once).
+ * best_final: before the final model is written, with --patience, puts the best round's
+ * parameters into co->model and returns its metrics line (else the last one's). */
+int best_keep(coord *co, const char *line);
+int best_patience(coord *co);
+const char *best_final(coord *co, const char *last_line, const char **selection);
 /* Rounds the accountant charges after `rounds` finished ones. */
 double agg_rounds_charged(const coord *co, double rounds);
 /* 1 (logged) when round co->round would exceed --target-epsilon. */

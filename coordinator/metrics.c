@@ -51,6 +51,15 @@ char *metrics_line(coord *co, const fedc_eval_summary *s, double loss, double se
     fedc__json_num(&j, "val_alert_share", have_b ? b_alerts : NAN, 6);
     fedc__json_num(&j, "val_alert_precision", have_b ? b_prec : NAN, 6);
     fedc__json_num(&j, "val_alert_recall", have_b ? b_rec : NAN, 6);
+    /* the best round so far by --select-metric (best.c), null before any round counted */
+    fedc__json_str(&j, "best_metric", best_metric_name(co));
+    if (co->best_round > 0) {
+        fedc__json_int(&j, "best_round", co->best_round);
+        fedc__json_num(&j, "best_value", co->best_val, 17);
+    } else {
+        fedc__json_null(&j, "best_round");
+        fedc__json_null(&j, "best_value");
+    }
     fedc__json_fixed(&j, "seconds", secs, 4);
     /* Under secure aggregation a client's training time stays with it: no overhead figure. */
     fedc__json_num(&j, "fit_overhead_s", co->cfg->secagg ? NAN : overhead, 6);
@@ -125,20 +134,24 @@ char *metrics_line(coord *co, const fedc_eval_summary *s, double loss, double se
 
 /* The round's line on standard output (the caller checks --quiet). */
 void metrics_print(const coord *co, const fedc_eval_summary *s, double loss, double secs) {
+    char best[64] = "";
+    if (co->best_round > 0)
+        snprintf(best, sizeof best, "  best %s r%d", best_metric_name(co), co->best_round);
     if (co->task == FEDC_TASK_BINARY)
         printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_roc_auc %.4f  val_pr_auc "
-               "%.4f  %.3f s\n",
+               "%.4f  %.3f s%s\n",
                co->round, co->cfg->rounds, co->answered, co->selected, loss, s->roc_auc, s->pr_auc,
-               secs);
+               secs, best);
     else if (co->task == FEDC_TASK_MULTICLASS)
         printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_accuracy %.4f  "
-               "val_macro_f1 %.4f  %.3f s\n",
+               "val_macro_f1 %.4f  %.3f s%s\n",
                co->round, co->cfg->rounds, co->answered, co->selected, loss, s->accuracy,
-               s->macro_f1, secs);
+               s->macro_f1, secs, best);
     else
         printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_rmse %.4f  val_r2 %.4f  "
-               "%.3f s\n",
-               co->round, co->cfg->rounds, co->answered, co->selected, loss, s->rmse, s->r2, secs);
+               "%.3f s%s\n",
+               co->round, co->cfg->rounds, co->answered, co->selected, loss, s->rmse, s->r2, secs,
+               best);
     fflush(stdout);
 }
 

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedc/card.h"
+#include "fedc/recipe.h"
 #include "fedc/transport.h"
 
 /* Bytes of a message beyond its raw frame (the envelope), in the size checks of --max-msg-mb. */
@@ -66,9 +68,49 @@ void reply_error(coord *co, const fedc_peer *to, uint32_t round, fedc_err code,
     fedc_net_send_error(co->ep, to, co->run_id, round, code, reason);
 }
 
+/* Compares a joining client's encoding and features spec with the federation's (kept in the
+ * model's recipe since the first client fixed them); names the first difference. */
+static int recipe_differs(const coord *co, const fedc_schema *s, char *why, size_t cap) {
+    const fedc_model *m = co->model;
+    char *enc = fedc_meta_get(m, "encoding"), *spec = fedc_meta_get(m, "features");
+    char what[400];
+    int differs = 1;
+    if (fedc_encoding_differs(s->encoding, enc, what, sizeof what))
+        snprintf(why, cap, "encoding: %s", what);
+    else if (fedc_json_differs(s->features, spec))
+        snprintf(why, cap, "features spec: %s, the federation's %s",
+                 s->features && *s->features
+                     ? "yours differs from the federation's (--features-spec)"
+                     : "you bring none",
+                 spec ? "is another" : "has none");
+    else
+        differs = 0;
+    free(enc);
+    free(spec);
+    return differs;
+}
+
+/* The first client's encoding and features spec become the federation's: the model's recipe
+ * (the imputation values join it after round 0). Returns 0, or -1 when out of memory. */
+static int adopt_recipe(coord *co, const fedc_schema *s) {
+    fedc_diag d;
+    int rc = 0;
+    if (s->encoding && *s->encoding && fedc_meta_put(co->model, "encoding", s->encoding, &d))
+        rc = -1;
+    if (!rc && s->features && *s->features && fedc_meta_put(co->model, "features", s->features, &d))
+        rc = -1;
+    if (rc)
+        logm("cannot keep the first client's encoding and features spec (not JSON, or out of "
+             "memory)");
+    return rc;
+}
+
 /* Compares a joining client's schema with the federation's; names the first difference. */
 static int schema_differs(const coord *co, const fedc_schema *s, char *why, size_t cap) {
     const fedc_model *m = co->model;
+    /* The encoding first: a different bucket count also shows as other column names. */
+    if (recipe_differs(co, s, why, cap))
+        return 1;
     if (strcmp(s->label, m->label_name) != 0) {
         snprintf(why, cap, "label column '%s', the federation uses '%s'", s->label, m->label_name);
         return 1;
@@ -152,6 +194,8 @@ static int adopt_external(coord *co, const fedc_join *j) {
     snprintf(co->model_kind, sizeof co->model_kind, "%s", j->model_kind ? j->model_kind : "");
     logm("the clients' own model '%s': %zu parameters, initial values from %s", co->model_kind,
          co->model->n_params, co->cfg->init_weights ? co->cfg->init_weights : "the first client");
+    if (adopt_recipe(co, s))
+        return -1;
     if (co->cfg->init_weights)
         return read_init_weights(co->cfg->init_weights, co->model->params, co->model->n_params);
     fedc_tensor_read(co->model->params, &j->init);
@@ -176,7 +220,7 @@ static int adopt_schema(coord *co, const fedc_join *j) {
         return -1;
     }
     fedc_model_init(co->model, co->cfg->seed);
-    return 0;
+    return adopt_recipe(co, s);
 }
 
 /* Bytes of the largest message a client sends for a model of n_params parameters: its update as
@@ -279,6 +323,8 @@ void free_stats(client *c) {
     free(c->st_sum);
     free(c->st_sq);
     free(c->st_cc);
+    free(c->st_present);
+    c->st_present = NULL;
     c->st_sum = c->st_sq = NULL;
     c->st_cc = NULL;
 }

@@ -176,6 +176,7 @@ int restore_checkpoint(coord *co, char **ckpt_line) {
         fedc_ckpt_release(&c);
         return drc;
     }
+    best_restore(co, c.metrics_line); /* the best round so far travels there too */
     *ckpt_line = c.metrics_line;
     c.metrics_line = NULL;
     fedc_ckpt_release(&c);

@@ -363,14 +363,18 @@ static int finish_round(coord *co) {
     double loss = co->cfg->secagg ? co->sa_loss : fedc_accum_mean_loss(co->acc);
     if (agg_dp_on(co))
         loss = NAN; /* under client-level DP the clients send none (it would not be noised) */
+    int best = best_consider(co, &s);
     char *line = metrics_line(co, &s, loss, secs);
     if (!line)
         return -1;
-    if (save_checkpoint(co, line)) {
+    /* the best model before the checkpoint: the file never lags what the checkpoint says */
+    if ((best && (best_save(co, line) || best_keep(co, line))) || save_checkpoint(co, line)) {
         cJSON_free(line);
         return -1;
     }
     fedc_fault_point("checkpoint", co->round);
+    free(co->last_line);
+    co->last_line = strdup(line);
     int arc = append_metrics(co, line);
     if (!arc)
         coord_http_round(co, line, secs, 1);
@@ -383,6 +387,7 @@ static int finish_round(coord *co) {
              co->round);
     if (!co->cfg->quiet)
         metrics_print(co, &s, loss, secs);
+    (void)best_patience(co); /* logs when --patience runs out */
     co->retries = 0;
     co->sa_attempt_skip = 0;
     co->round++;

@@ -3,10 +3,11 @@
 # Idempotent and quick when everything is present: checks with dpkg-query and runs apt-get
 # (update, install) only when something is missing.
 #   scripts/install-deps.sh            build + test dependencies
-#   scripts/install-deps.sh --test     also promtool (Debian's prometheus package) and
-#                                      systemd-analyze, which only the tests run (make test
-#                                      installs them this way)
-#   scripts/install-deps.sh --bench    also python3-torch and OpenBLAS for bench/ comparisons
+#   scripts/install-deps.sh --test     also promtool (Debian's prometheus package),
+#                                      systemd-analyze and python3-venv, which only the tests
+#                                      use (make test installs them this way)
+#   scripts/install-deps.sh --bench    also python3-torch, OpenBLAS and python3-venv for bench/
+#                                      comparisons (bench/score_compare.sh adds onnxruntime)
 set -euo pipefail
 
 # clang and its runtime libraries (libFuzzer, ASan, UBSan) build the fuzz tests (tests/fuzz); 14 is
@@ -21,9 +22,11 @@ packages=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobu
 # systemd: its systemd-analyze checks the units of deploy/systemd (test_systemd_units); priority
 # "important", so a full Debian has it, but minimal images (debootstrap minbase, the Docker
 # debian images) do not.
-test_only=(prometheus systemd)
+# python3-venv: scripts/python-venv.sh builds the virtual environment (onnxruntime from PyPI) in
+# which tests/cli/test_onnx.sh checks fedc's ONNX export.
+test_only=(prometheus systemd python3-venv)
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch libopenblas0-pthread)
+  packages+=(python3-torch libopenblas0-pthread python3-venv)
 elif [[ "${1:-}" == "--test" ]]; then
   packages+=("${test_only[@]}")
 elif [[ $# -gt 0 ]]; then

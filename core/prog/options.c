@@ -24,6 +24,9 @@
 #define PROV FEDC_PROG_PROVISION
 #define HLT FEDC_PROG_HEALTH
 #define FEAT FEDC_PROG_FEATURES
+#define INSP FEDC_PROG_INSPECT
+#define EXP FEDC_PROG_EXPORT
+#define PRED FEDC_PROG_PREDICT
 
 const fedc_opt_def fedc_opt_table[FEDC_O_COUNT] = {
 #define ROW_(id, name, type, lo, hi, words, def, progs, sec, metavar, help)                        \

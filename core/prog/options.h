@@ -32,7 +32,10 @@
     X(REPORT, "report", "fedc report")                                                             \
     X(PROVISION, "provision", "fedc provision")                                                    \
     X(HEALTH, "health", "fedc health")                                                             \
-    X(FEATURES, "features", "fedc features")
+    X(FEATURES, "features", "fedc features")                                                       \
+    X(INSPECT, "inspect", "fedc inspect")                                                          \
+    X(EXPORT, "export", "fedc export")                                                             \
+    X(PREDICT, "predict", "fedc predict")
 
 enum {
 #define FEDC_PROG_BIT_(id, section, display) FEDC_PROGI_##id,
@@ -54,6 +57,9 @@ enum {
 #define FEDC_PROG_PROVISION (1u << FEDC_PROGI_PROVISION)
 #define FEDC_PROG_HEALTH (1u << FEDC_PROGI_HEALTH)
 #define FEDC_PROG_FEATURES (1u << FEDC_PROGI_FEATURES)
+#define FEDC_PROG_INSPECT (1u << FEDC_PROGI_INSPECT)
+#define FEDC_PROG_EXPORT (1u << FEDC_PROGI_EXPORT)
+#define FEDC_PROG_PREDICT (1u << FEDC_PROGI_PREDICT)
 /* Every program of FEDC_PROGRAMS. */
 #define FEDC_PROG_ALL ((1u << FEDC_PROG_COUNT) - 1u)
 
@@ -96,7 +102,8 @@ typedef enum fedc_opt_section {
  *   default: the value as text, or NULL when there is none (the help says what the program does
  *   then: required, or derived from other options)
  * The programs are written CO, CL, SIM, DEMO, TR (train), EV (eval), SPL (split), KG (keygen), SYN
- * (synth), PRV (privacy), REP (report), PROV (provision), HLT (health), FEAT (features); options.c
+ * (synth), PRV (privacy), REP (report), PROV (provision), HLT (health), FEAT (features), EXP
+ * (export), PRED (predict), INSP (inspect); options.c
  * defines them where it expands the table. The environment variable is FEDC_ + the name upper-cased
  * with '-' as '_' (none for the options of FEDC_OPTION_NO_ENV below). A name is one option
  * everywhere, with two exceptions, whose spellings predate the table and are used by scripts,
@@ -161,15 +168,17 @@ typedef enum fedc_opt_section {
       "updates are clipped to [-C, C] per coordinate for the fixed point") \
     X(SECAGG_MAX_CLIENTS, "secagg-max-clients", FEDC_OT_INT, 2, 65536, NULL, "1024", CO, \
       FEDC_SEC_SEC, "N", "clients the fixed point leaves headroom for") \
-    X(DATA, "data", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP | FEAT, \
+    X(DATA, "data", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP | FEAT | PRED, \
       FEDC_SEC_DATA, "FILE.csv", "CSV data with a header line (required; a client's never " \
       "leaves its machine; fedc eval and fedc report: the test data, with the model's columns; " \
-      "fedc features: the raw transactions)") \
+      "fedc features: the raw transactions; fedc predict: the rows to score, read as a stream)") \
     X(TIME_COL, "time", FEDC_OT_STR, 0, 0, NULL, NULL, FEAT, FEDC_SEC_DATA, "COLUMN", \
       "the transactions' time column (required)") \
     X(TIME_FORMAT, "time-format", FEDC_OT_CHOICE, 0, 0, "datetime|epoch", "datetime", FEAT, \
       FEDC_SEC_DATA, "datetime|epoch", "datetime: YYYY-MM-DD HH:MM:SS or YYYY-MM-DDTHH:MM:SS[Z] " \
       "(UTC); epoch: integer seconds since 1970-01-01") \
+    X(JSON, "json", FEDC_OT_FLAG, 0, 0, NULL, "false", INSP, FEDC_SEC_OUT, NULL, \
+      "print JSON instead of text") \
     X(CALENDAR, "calendar", FEDC_OT_FLAG, 0, 0, NULL, "false", FEAT, FEDC_SEC_DATA, NULL, \
       "add TX_WEEKEND (Saturday or Sunday) and TX_NIGHT (hour 0..6) as 0/1 columns") \
     X(WINDOW, "window", FEDC_OT_STR, 0, 0, NULL, NULL, FEAT, FEDC_SEC_DATA, "SPEC[;SPEC]", \
@@ -182,6 +191,35 @@ typedef enum fedc_opt_section {
       "each client gives it)") \
     X(DROP, "drop", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | PROV, FEDC_SEC_DATA, "A,B", \
       "columns to ignore (identifiers, ...; fedc provision: written into every client.ini)") \
+    X(DELIMITER, "delimiter", FEDC_OT_STR, 0, 0, NULL, NULL, \
+      CL | SIM | TR | EV | SPL | REP | PRED, FEDC_SEC_DATA, "C", "the field separator: one " \
+      "character such as , ; | : or 'tab' (unset: a comma; fedc eval, fedc report and fedc " \
+      "predict: the one the model was trained with)") \
+    X(MISSING, "missing", FEDC_OT_CHOICE, 0, 0, "error|mean|zero", "error", CL | SIM | TR, \
+      FEDC_SEC_DATA, "error|mean|zero", "a missing feature cell (empty, NA, N/A, NaN, NULL in " \
+      "any case): an error naming file:line:column, the mean of the training rows' present " \
+      "values (in a federation, round 0's federation-wide mean), or 0; the model stores the " \
+      "values for fedc eval") \
+    X(MISSING_INDICATORS, "missing-indicators", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR, \
+      FEDC_SEC_DATA, "all|none|A,B", "with --missing mean|zero: which numeric features get a " \
+      "0/1 column COL_MISSING right after them, 1 where COL was missing (unset: all; the same " \
+      "for every client whatever its data holds)") \
+    X(POSITIVE, "positive", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | REP, \
+      FEDC_SEC_DATA, "VALUE", "a text label: VALUE is 1, any other text 0 (blanks around " \
+      "cells ignored; a missing label is an error; fedc eval: unset, the model's)") \
+    X(CATEGORICAL, "categorical", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR, FEDC_SEC_DATA, \
+      "A,B", "text columns, each replaced by --hash-buckets one-hot columns COL=h0.. by feature " \
+      "hashing (SipHash-2-4 of the trimmed text under --hash-key, modulo the buckets; no " \
+      "vocabulary to share; a missing cell sets none)") \
+    X(HASH_BUCKETS, "hash-buckets", FEDC_OT_INT, 2, 4096, NULL, "32", CL | SIM | TR, \
+      FEDC_SEC_DATA, "N", "one-hot columns per --categorical column (a federation's clients " \
+      "must agree: a client with another count, key or column list is refused at join)") \
+    X(HASH_KEY, "hash-key", FEDC_OT_STR, 0, 0, NULL, "666564632063617465676f726963616c", \
+      CL | SIM | TR, FEDC_SEC_DATA, "HEX", "the 16-byte SipHash key of --categorical, 32 hex " \
+      "digits (default: the ASCII bytes of 'fedc categorical')") \
+    X(FEATURES_SPEC, "features-spec", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR, \
+      FEDC_SEC_DATA, "FILE.json", "the spec fedc features --spec-out wrote for this data: " \
+      "stored in the model (a federation's clients must bring the same one)") \
     X(NAME, "name", FEDC_OT_STR, 0, 0, NULL, NULL, CL | KG, FEDC_SEC_DATA, "NAME", \
       "this participant's name, 1..64 characters of A-Z a-z 0-9 . _ - (fedc-client, unset: the " \
       "key's name, with --insecure, the host name; fedc keygen: required, the key files' name, " \
@@ -225,8 +263,9 @@ typedef enum fedc_opt_section {
     X(RAW, "raw", FEDC_OT_FLAG, 0, 0, NULL, "false", SYN, FEDC_SEC_DATA, NULL, \
       "raw transactions as a bank exports them (all days; the fraud scenarios only in " \
       "truth.csv), for fedc features, instead of the features and a test.csv") \
-    X(MODEL_FILE, "model", FEDC_OT_PATH, 0, 0, NULL, NULL, EV | REP, FEDC_SEC_DATA, "FILE", \
-      "a saved model (required; fedc train's --out, fedc-coordinator's --model-out)") \
+    X(MODEL_FILE, "model", FEDC_OT_PATH, 0, 0, NULL, NULL, EV | REP | INSP | EXP | PRED, \
+      FEDC_SEC_DATA, "FILE", "a saved model (required; fedc train's --out, fedc-coordinator's " \
+      "--model-out)") \
     X(AGGREGATOR, "aggregator", FEDC_OT_CHOICE, 0, 0, \
       "mean|median|trimmed-mean|krum|multi-krum|norm-bound", "mean", CO | SIM, FEDC_SEC_AGG, \
       "NAME", "mean: FedAvg weighted by examples; median, trimmed-mean, krum, multi-krum need " \
@@ -350,22 +389,25 @@ typedef enum fedc_opt_section {
     X(VAL_FRACTION, "val-fraction", FEDC_OT_REAL, 0, 0.9, NULL, "0.2", CO | SIM | TR, \
       FEDC_SEC_TRAIN, "F", "share of the rows kept for validation (a federation: each " \
       "client's, for evaluation; fedc train: for early stopping and choosing a threshold)") \
-    X(PATIENCE, "patience", FEDC_OT_INT, 0, 1000000, NULL, "5", TR, FEDC_SEC_TRAIN, "N", \
-      "stop after N epochs without validation improvement and restore the best weights " \
-      "(0: never)") \
+    X(PATIENCE, "patience", FEDC_OT_INT, 0, 1000000, NULL, "5", CO | TR, FEDC_SEC_TRAIN, "N", \
+      "stop after N epochs (fedc-coordinator: rounds, by --select-metric) without validation " \
+      "improvement and keep the best weights (0: never; the round count becomes a maximum)") \
     X(STOP_METRIC, "stop-metric", FEDC_OT_CHOICE, 0, 0, "loss|roc_auc|pr_auc", "loss", TR, \
       FEDC_SEC_TRAIN, "NAME", "what early stopping watches on the validation rows (roc_auc " \
       "and pr_auc: binary labels)") \
     X(POS_WEIGHT, "pos-weight", FEDC_OT_REAL_P, 0, 1e6, "auto", "1", CO | SIM | TR, \
       FEDC_SEC_TRAIN, "auto|X", "positive-class weight for binary labels; auto = negatives / " \
       "positives (over all clients; fedc train: of its training rows)") \
-    X(THRESHOLD, "threshold", FEDC_OT_REAL, 0, 1, NULL, "0.5", CO | TR | EV, FEDC_SEC_TRAIN, "X", \
-      "decision threshold for precision/recall") \
+    X(THRESHOLD, "threshold", FEDC_OT_REAL, 0, 1, NULL, "0.5", CO | TR | EV | PRED, \
+      FEDC_SEC_TRAIN, "X", "decision threshold for precision/recall (fedc eval, fedc predict: a " \
+      "row is flagged when its score is at least X; unset: the model card's threshold, else " \
+      "0.5)") \
     X(ALERT_BUDGET, "alert-budget", FEDC_OT_REAL_P, 0, 1, NULL, "0.005", \
-      CO | SIM | DEMO | TR | REP, FEDC_SEC_TRAIN, "F", "the share F of rows with the highest " \
-      "scores that is flagged (binary labels: the fraud team's review budget): precision and " \
-      "recall are also reported there; fedc train instead chooses its threshold on the " \
-      "validation rows so that at most F is flagged (unset: the threshold as given)") \
+      CO | SIM | DEMO | TR | REP | PRED, FEDC_SEC_TRAIN, "F", "the share F of rows with the " \
+      "highest scores that is flagged (binary labels: the fraud team's review budget): " \
+      "precision and recall are also reported there; fedc train instead chooses its threshold " \
+      "on the validation rows so that at most F is flagged (unset: the threshold as given); " \
+      "fedc predict: the threshold that flags at most F of this file's rows (reads it 3 times)") \
     X(MIN_PRECISION, "min-precision", FEDC_OT_REAL_P, 0, 1, NULL, NULL, TR, FEDC_SEC_TRAIN, "X", \
       "choose the lowest threshold whose validation precision is at least X (the most recall " \
       "at that precision)") \
@@ -384,6 +426,13 @@ typedef enum fedc_opt_section {
       FEDC_SEC_SERVER, "X", "FedAvgM momentum (unset: 0.9)") \
     X(MODEL_OUT, "model-out", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_OUT, "PATH", \
       "final global model (core/nn format, read by fedc eval)") \
+    X(BEST_MODEL_OUT, "best-model-out", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_OUT, \
+      "PATH", "the model of the best round so far by --select-metric, rewritten (atomically) " \
+      "whenever a round beats it") \
+    X(SELECT_METRIC, "select-metric", FEDC_OT_CHOICE, 0, 0, \
+      "auto|pr_auc|roc_auc|loss|accuracy|macro_f1|rmse|r2", "auto", CO, FEDC_SEC_OUT, "METRIC", \
+      "the federated validation metric that picks the best round (auto: pr_auc for binary " \
+      "labels, accuracy for multiclass, rmse for regression)") \
     X(METRICS_JSON, "metrics-json", FEDC_OT_PATH, 0, 0, NULL, NULL, CO | CL | SIM | TR | EV, \
       FEDC_SEC_OUT, "PATH", "append one JSON line per round (the coordinator's: global " \
       "metrics; a client's: its local training); fedc train and fedc eval write their test " \
@@ -408,11 +457,23 @@ typedef enum fedc_opt_section {
       "WHICH", "trained next to the federation: all (centralised and each client alone), " \
       "central or none") \
     X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, NULL, \
-      DEMO | TR | SPL | KG | SYN | REP | PROV | FEAT, FEDC_SEC_OUT, "PATH", "where the output " \
-      "goes: fedc demo, split, synth, keygen: a directory, created if missing (fedc demo reuses " \
-      "it when run again); fedc provision: the kits' directory (required; it must not exist, or " \
-      "be empty, except with --add); fedc train: the model file (none when unset); fedc report: " \
-      "the HTML page; fedc features: the CSV written (atomically)") \
+      DEMO | TR | SPL | KG | SYN | REP | PROV | FEAT | EXP | PRED, FEDC_SEC_OUT, "PATH", \
+      "where the output goes: fedc demo, split, synth, keygen: a directory, created if missing " \
+      "(fedc demo reuses it when run again); fedc provision: the kits' directory (required; it " \
+      "must not exist, or be empty, except with --add); fedc train: the model file (none when " \
+      "unset); fedc report: the HTML page; fedc features, fedc predict: the CSV written " \
+      "(atomically); fedc export: the file written (atomically, required)") \
+    X(FORMAT, "format", FEDC_OT_CHOICE, 0, 0, "onnx", "onnx", EXP, FEDC_SEC_OUT, "onnx", \
+      "the format written: onnx (ONNX IR version 7, operator set 13)") \
+    X(KEEP, "keep", FEDC_OT_STR, 0, 0, NULL, NULL, PRED, FEDC_SEC_OUT, "COL,...", \
+      "columns copied into every output row before the score, byte for byte as in the input " \
+      "(identifiers; the label too, if wanted)") \
+    X(SKIP_BAD, "skip-bad", FEDC_OT_FLAG, 0, 0, NULL, "false", PRED, FEDC_SEC_OUT, NULL, \
+      "write bad rows to --rejects (with the reason) and go on, instead of stopping at the " \
+      "first with exit 2; the count is printed at the end") \
+    X(REJECTS, "rejects", FEDC_OT_PATH, 0, 0, NULL, NULL, PRED, FEDC_SEC_OUT, "FILE", \
+      "the rejected rows of --skip-bad as CSV: line, column, reason, record (written " \
+      "atomically; required with --skip-bad)") \
     X(FORCE, "force", FEDC_OT_FLAG, 0, 0, NULL, "false", SPL | KG, FEDC_SEC_OUT, NULL, \
       "replace what an earlier run left in --out (fedc split: shard files; fedc keygen: the " \
       "key files of the same name)") \
@@ -426,7 +487,8 @@ typedef enum fedc_opt_section {
     X(QUIET, "quiet", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | CL | SIM | TR | SPL, FEDC_SEC_OUT, \
       NULL, "no progress lines on stdout (per round; fedc train: per epoch; fedc split: the " \
       "summary)") \
-    X(THREADS, "threads", FEDC_OT_INT, 1, 4096, NULL, NULL, CL | SIM | TR | EV, FEDC_SEC_RUN, "N", \
+    X(THREADS, "threads", FEDC_OT_INT, 1, 4096, NULL, NULL, CL | SIM | TR | EV | PRED, \
+      FEDC_SEC_RUN, "N", \
       "OpenMP threads for training and scoring (unset: OMP_NUM_THREADS or all cores; fedc " \
       "sim: per client and for the baselines)")
 /* clang-format on */
@@ -439,6 +501,8 @@ typedef enum fedc_opt_section {
     X(DEMO, ROUNDS, "50") \
     /* fedc sim runs a client process per shard on one machine: one thread each */ \
     X(SIM, THREADS, "1") \
+    /* a federation runs its --rounds unless early stopping is asked for */ \
+    X(COORD, PATIENCE, "0") \
     /* NULL: no default, the program derives the value or requires it. */ \
     /* demo writes into a directory of its own unless told otherwise */ \
     X(DEMO, OUT, "demo-out") \
@@ -450,7 +514,10 @@ typedef enum fedc_opt_section {
     /* a synth command line states the size and seed of the files it made */ \
     X(SYNTH, CUSTOMERS, NULL) \
     X(SYNTH, DAYS, NULL) \
-    X(SYNTH, SEED, NULL)
+    X(SYNTH, SEED, NULL) \
+    /* fedc predict: unset means the model card's threshold (or --alert-budget) */ \
+    X(PREDICT, THRESHOLD, NULL) \
+    X(PREDICT, ALERT_BUDGET, NULL)
 /* clang-format on */
 
 /* Options without an environment variable, because FEDC_<NAME> already means something else:
@@ -464,7 +531,7 @@ typedef enum fedc_opt_section {
 /* A program's bare command-line argument and the option it sets: X(program, option id). Only one
  * is taken; any other bare argument is an error. fedc health URL predates the table and is what
  * deploy/docker-compose.yml's health checks run; --url URL means the same. */
-#define FEDC_OPTION_POSITIONAL(X) X(HEALTH, URL)
+#define FEDC_OPTION_POSITIONAL(X) X(HEALTH, URL) X(INSPECT, MODEL_FILE)
 
 typedef enum fedc_opt_id {
 #define FEDC_OPT_ENUM_(id, ...) FEDC_O_##id,

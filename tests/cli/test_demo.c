@@ -4,10 +4,11 @@
  * no fraud scenario (truth.csv does), every bank's feature file has the spec's columns and only
  * rows before the test start, the test set the rest, each raw row lands in one feature file, the
  * test rows' windows hold the banks' earlier rows (a brute-force count over the raw files, labels
- * only once 7 days old), and the federated model beats a constant score. And the
- * report is a self-contained HTML page with one PR-AUC point per round, one precision-recall
- * curve for the federated model and one for each bank alone, one participation row per round,
- * nothing loaded from the network; the final table is also JSON for machines.
+ * only once 7 days old), and the federated model beats a constant score. And the report is a
+ * self-contained HTML page with one PR-AUC point per round and the best round marked, one
+ * precision-recall curve for the federated model and one for each bank alone, each with a note on
+ * where it starts, the run's settings, the rounds' participation folded into one row, nothing
+ * loaded from the network; the final table is also JSON for machines.
  *
  *   test_demo PATH/TO/fedc */
 #include <math.h>
@@ -270,11 +271,19 @@ static void test_demo_report(void **state) {
     assert_non_null(strstr(html, "</html>"));
     assert_int_equal(count(html, "<svg"), count(html, "</svg>"));
     assert_int_equal(count(html, "<table"), count(html, "</table>"));
-    assert_int_equal(count(html, "<svg"), 2);
-    /* One PR-AUC point per round, one participation row per round naming all three banks. */
+    /* Two charts, and a legend swatch for each of the five models in the table. */
+    assert_int_equal(count(html, "<svg id="), 2);
+    assert_int_equal(count(html, "<svg class=\"swatch\""), 5);
+    /* One PR-AUC point per round; the three rounds, alike, share one participation row that
+     * names all three banks; the best round is marked; ROC-AUC is in the table. */
     assert_int_equal(count(html, "class=\"pr-point\""), 3);
-    assert_int_equal(count(html, "<tr class=\"round\">"), 3);
-    assert_int_equal(count(html, "bank-a bank-b bank-c (3)"), 3);
+    assert_int_equal(count(html, "<tr class=\"rounds\""), 1);
+    assert_non_null(strstr(html, "data-first=\"1\" data-last=\"3\" data-count=\"3\""));
+    assert_int_equal(count(html, "bank-a bank-b bank-c (3)"), 1);
+    assert_int_equal(count(html, "<g class=\"best-round\""), 1);
+    assert_int_equal(count(html, "<td class=\"roc-auc\">"), 5);
+    assert_int_equal(count(html, "<li class=\"pr-start-note\""), 5);
+    assert_non_null(strstr(html, "<table id=\"settings\">"));
     /* Curves: federated, centralised, and each bank alone, each with many points. */
     const char *models[] = {"federated (3 clients)", "bank-a alone", "bank-b alone",
                             "bank-c alone"};

@@ -227,6 +227,9 @@ static void test_scrape_mid_run(void **state) {
     assert_non_null(strstr(body, "class=\"roc-point\" data-round=\"1\""));
     assert_non_null(strstr(body, "class=\"pr-point\" data-round=\"2\""));
     assert_non_null(strstr(body, "<table id=\"participation\">"));
+    /* the shared chart code: the rounds alike folded into ranges, the best round marked */
+    assert_non_null(strstr(body, "<tr class=\"rounds\" data-first=\"1\""));
+    assert_non_null(strstr(body, "<g class=\"best-round\""));
     for (int i = 0; i < 3; i++) {
         char cell[64];
         snprintf(cell, sizeof cell, "<tr class=\"client\"><td>bank-%c</td>", 'a' + i);

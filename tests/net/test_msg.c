@@ -102,7 +102,8 @@ static void test_join(void **state) {
     fedc_msg m = msg(FEDC_MSG_JOIN, 0);
     m.run_id = NULL; /* a first Join has no run yet */
     m.join.name = "bank-a";
-    m.join.schema = (fedc_schema){3, names3, "default", 0, 2};
+    m.join.schema =
+        (fedc_schema){3, names3, "default", 0, 2, "{\"missing\":\"mean\"}", "{\"w\":[1]}"};
     m.join.model_kind = "logreg";
     m.join.n_params = 4;
     m.join.init = (fedc_tensor){4, init};
@@ -115,6 +116,8 @@ static void test_join(void **state) {
     assert_string_equal(g.m.join.schema.feature_names[1], "income");
     assert_string_equal(g.m.join.schema.label, "default");
     assert_int_equal(g.m.join.schema.n_classes, 2);
+    assert_string_equal(g.m.join.schema.encoding, "{\"missing\":\"mean\"}");
+    assert_string_equal(g.m.join.schema.features, "{\"w\":[1]}");
     assert_string_equal(g.m.join.model_kind, "logreg");
     assert_int_equal(g.m.join.n_params, 4);
     float back[4];
@@ -135,6 +138,8 @@ static void test_join(void **state) {
     s.feature_names = names3;
     s.label = "default";
     s.n_classes = 2;
+    s.encoding = "{\"missing\":\"mean\"}";
+    s.features = "{\"w\":[1]}";
     j.name = "bank-a";
     j.schema = &s;
     j.model_kind = "logreg";
@@ -162,7 +167,7 @@ static void test_welcome(void **state) {
     uint32_t sizes[3] = {3, 8, 1};
     fedc_msg m = msg(FEDC_MSG_WELCOME, 0);
     fedc_welcome *w = &m.welcome;
-    w->schema = (fedc_schema){3, names3, "default", 0, 2};
+    w->schema = (fedc_schema){3, names3, "default", 0, 2, NULL, NULL};
     w->n_layer_sizes = 3;
     w->layer_sizes = sizes;
     w->hidden_act = 1;
@@ -248,7 +253,8 @@ static void test_round_zero(void **state) {
     double sum[3] = {1.5, 2.5, -3.0}, sq[3] = {4.0, 9.0, 16.0};
     uint64_t cc[2] = {7, 3};
     m = msg(FEDC_MSG_STATS, 0);
-    m.stats = (fedc_stats){10, 3, sum, 3, sq, 2, cc};
+    double present[3] = {10, 8, 0};
+    m.stats = (fedc_stats){10, 3, sum, 3, sq, 2, cc, 3, present};
     fedc_msg_expect x = expect(0, 3);
     x.n_classes = 2;
     through(&m, x, &g);
@@ -257,6 +263,8 @@ static void test_round_zero(void **state) {
     assert_true(g.m.stats.sum[2] == -3.0 && g.m.stats.sum_sq[1] == 9.0);
     assert_int_equal(g.m.stats.n_class_count, 2);
     assert_int_equal(g.m.stats.class_count[0], 7);
+    assert_int_equal(g.m.stats.n_present, 3);
+    assert_true(g.m.stats.present[1] == 8.0 && g.m.stats.present[2] == 0.0);
     got_free(&g);
     Fedc__Stats st = FEDC__STATS__INIT;
     hand(&e, 0);
@@ -266,6 +274,8 @@ static void test_round_zero(void **state) {
     st.sum_sq = sq;
     st.n_class_count = 2;
     st.class_count = cc;
+    st.n_present = 3;
+    st.present = present;
     e.body_case = FEDC__ENVELOPE__BODY_STATS;
     e.stats = &st;
     same_bytes(&m, &e);

@@ -585,7 +585,7 @@ static void test_error_cells(void **state) {
     load_fail(state, "empty_label.csv", "a,y\n1,0\n2,\n", "y", FEDC_EPARSE, ":3:2", "column 'y'",
               "empty cell", NULL);
     load_fail(state, "nan.csv", "a,y\n1,0\nnan,1\n", "y", FEDC_EPARSE, ":3:1",
-              "expected a finite number, got 'nan'", NULL);
+              "got the missing value 'nan' (pass --missing mean", NULL);
     load_fail(state, "inf.csv", "a,y\n-inf,0\n", "y", FEDC_EPARSE, ":2:1",
               "expected a finite number, got '-inf'", NULL);
     load_fail(state, "infinity.csv", "a,y\n1,\"Infinity\"\n", "y", FEDC_EPARSE, ":2:2",

@@ -61,6 +61,11 @@ typedef struct client_cfg {
     /* "ADDR:PORT" of the HTTP listener (Prometheus metrics, /healthz, /readyz), or NULL for
      * none; started by fedc_client_run, which fails (2) when it cannot bind */
     const char *metrics_listen;
+    /* How the data's cells became numbers (fedc/encode.h; NULL: the defaults) and the fedc
+     * features spec it was made with (JSON text, or NULL): both sent at join, where a client
+     * whose encoding or spec differs from the federation's is refused; the MLP loads with it. */
+    const fedc_encoding *encoding;
+    const char *features;
 } client_cfg;
 
 /* The defaults of fedc-client's flags: heartbeats every second, give up after 600 s of silence,

@@ -124,6 +124,9 @@ typedef struct fedc_client_model {
     /* Optional: frees ctx (fedc_client_model_destroy calls it). */
     void (*destroy)(void *ctx);
     int dp_sgd; /* 1: fit implements record-level DP-SGD (the client's --dp-clip) */
+    /* Optional, for round 0 under --missing mean: per feature, the training cells present (not
+     * missing; stats then sums over these only), n_features values. NULL: all rows. */
+    fedc_err (*present)(void *ctx, double *present, fedc_diag *d);
 } fedc_client_model;
 
 /* fedc's MLP on a CSV file: the data, its label column, columns to leave out, and the local
@@ -136,6 +139,10 @@ typedef struct fedc_mlp_model_cfg {
     int force_regression;
     fedc_aug_cfg augment;
     int quiet; /* no log line of augmentation */
+    /* How cells become numbers (fedc/encode.h), borrowed; NULL: the defaults. Under --missing
+     * mean missing cells stay out of round 0's sums and are filled with the federation's means
+     * (the standardisation's) when they arrive. */
+    const fedc_encoding *encoding;
 } fedc_mlp_model_cfg;
 
 /* Loads and checks the CSV (a bad file fails here, before anything connects) and returns the

@@ -62,6 +62,16 @@ typedef struct coord_cfg {
     double wait_timeout_s; /* give up waiting for clients after this long (0 = never) */
     int max_retries;       /* consecutive failed attempts of one round before giving up */
     const char *model_out;
+    /* the model of the best round so far by select_metric (the federated validation metric),
+     * rewritten whenever a round beats it, or NULL for none */
+    const char *best_model_out;
+    /* the validation metric that picks the best round: "pr_auc", "roc_auc", "loss",
+     * "accuracy", "macro_f1", "rmse", "r2", or NULL/"auto" = pr_auc for binary, accuracy for
+     * multiclass, rmse for regression */
+    const char *select_metric;
+    /* early stopping: stop after this many rounds without a better select_metric and keep the
+     * best round's model (0: run all the rounds) */
+    int patience;
     const char *metrics_json;
     /* "ADDR:PORT" of the HTTP listener (Prometheus metrics, /healthz, /readyz, the status page at
      * /), or NULL for none; started by fedc_coord_run, which fails (2) when it cannot bind */

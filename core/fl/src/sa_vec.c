@@ -40,11 +40,26 @@ static fedc_err put_counts(uint32_t *v, const uint64_t *c, size_t n, const fedc_
 }
 
 size_t fedc_sa_stats_len(int nf, int k) {
-    return (size_t)W * (1 + 2 * (size_t)nf + (size_t)k);
+    return fedc_sa_stats_len_p(nf, k, 0);
+}
+
+size_t fedc_sa_stats_len_p(int nf, int k, int np) {
+    return (size_t)W * (1 + 2 * (size_t)nf + (size_t)k + (size_t)np);
 }
 
 fedc_err fedc_sa_stats_encode(uint32_t *v, uint64_t rows, const double *sum, const double *sq,
                               int nf, const uint64_t *cc, int k, fedc_diag *d) {
+    return fedc_sa_stats_encode_p(v, rows, sum, sq, nf, cc, k, NULL, 0, d);
+}
+
+fedc_err fedc_sa_stats_decode(const uint32_t *v, int nf, int k, double *rows, double *sum,
+                              double *sq, uint64_t *cc, fedc_diag *d) {
+    return fedc_sa_stats_decode_p(v, nf, k, rows, sum, sq, cc, NULL, 0, d);
+}
+
+fedc_err fedc_sa_stats_encode_p(uint32_t *v, uint64_t rows, const double *sum, const double *sq,
+                                int nf, const uint64_t *cc, int k, const double *present, int np,
+                                fedc_diag *d) {
     fedc_err rc = put(v, (double)rows, "row count", d);
     for (int j = 0; !rc && j < nf; j++)
         rc = put(v + W * (1 + (size_t)j), sum[j], "feature sum", d);
@@ -52,11 +67,14 @@ fedc_err fedc_sa_stats_encode(uint32_t *v, uint64_t rows, const double *sum, con
         rc = put(v + W * (1 + (size_t)nf + (size_t)j), sq[j], "feature sum of squares", d);
     for (int j = 0; !rc && j < k; j++)
         rc = put(v + W * (1 + 2 * (size_t)nf + (size_t)j), (double)cc[j], "class count", d);
+    for (int j = 0; !rc && j < np; j++)
+        rc = put(v + W * (1 + 2 * (size_t)nf + (size_t)k + (size_t)j), present[j],
+                 "count of present cells", d);
     return rc;
 }
 
-fedc_err fedc_sa_stats_decode(const uint32_t *v, int nf, int k, double *rows, double *sum,
-                              double *sq, uint64_t *cc, fedc_diag *d) {
+fedc_err fedc_sa_stats_decode_p(const uint32_t *v, int nf, int k, double *rows, double *sum,
+                                double *sq, uint64_t *cc, double *present, int np, fedc_diag *d) {
     *rows = fedc_sa_wide_get(v);
     if (!is_count(*rows) || *rows < 1) {
         fedc_diag_set(d, "secure aggregation: the summed row count %g is not a positive count",
@@ -89,6 +107,16 @@ fedc_err fedc_sa_stats_decode(const uint32_t *v, int nf, int k, double *rows, do
         fedc_diag_set(d, "secure aggregation: class counts sum to %.0f, rows are %.0f", total,
                       *rows);
         return FEDC_ERANGE;
+    }
+    for (int j = 0; j < np; j++) {
+        present[j] = fedc_sa_wide_get(v + W * (1 + 2 * (size_t)nf + (size_t)k + (size_t)j));
+        if (!is_count(present[j]) || present[j] > *rows) {
+            fedc_diag_set(d,
+                          "secure aggregation: feature %d: %g present cells, expected a count "
+                          "of at most the %.0f rows",
+                          j, present[j], *rows);
+            return FEDC_ERANGE;
+        }
     }
     return FEDC_OK;
 }

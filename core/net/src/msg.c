@@ -101,6 +101,8 @@ static void put_schema(fedc_msg_wire *w, const fedc_schema *s) {
     w->schema.label = text_of(s->label);
     w->schema.task = s->task;
     w->schema.n_classes = s->n_classes;
+    w->schema.encoding = text_of(s->encoding);
+    w->schema.features = text_of(s->features);
 }
 
 static void put_hp(fedc_msg_wire *w, const fedc_hyper *h) {
@@ -258,6 +260,8 @@ static fedc_err put_body(fedc_msg_wire *w, const fedc_msg *m, fedc_diag *d) {
         o->sum_sq = (double *)(uintptr_t)s->sum_sq;
         o->n_class_count = s->n_class_count;
         o->class_count = (uint64_t *)(uintptr_t)s->class_count;
+        o->n_present = s->n_present;
+        o->present = (double *)(uintptr_t)s->present;
         e->stats = o;
         return FEDC_OK;
     }

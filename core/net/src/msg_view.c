@@ -70,6 +70,8 @@ static void get_schema(fedc_schema *s, const Fedc__Schema *w) {
     s->label = w->label;
     s->task = w->task;
     s->n_classes = w->n_classes;
+    s->encoding = w->encoding;
+    s->features = w->features;
 }
 
 static void get_hp(fedc_hyper *h, const Fedc__HyperParams *w) {
@@ -155,6 +157,8 @@ fedc_err fedc_msg_view(fedc_msg *out, void **mem, const Fedc__Envelope *e, const
         out->stats.sum_sq = s->sum_sq;
         out->stats.n_class_count = s->n_class_count;
         out->stats.class_count = s->class_count;
+        out->stats.n_present = s->n_present;
+        out->stats.present = s->present;
         break;
     }
     case FEDC__ENVELOPE__BODY_FIT_INS: {

@@ -60,16 +60,29 @@ struct fedc_csv_reader {
     fedc_csv_error err;
     fedc_err err_rc;
     stop_cache stops;
+    char delim;              /* the field separator: ',' unless fedc_csv_set_delimiter says */
+    unsigned char stop[256]; /* bytes that end an unquoted field: NUL, LF, the quote, delim */
 };
 
-/* Bytes that end an unquoted field. */
-static const unsigned char field_stop[256] = {['\0'] = 1, ['\n'] = 1, [','] = 1, ['"'] = 1};
+/* Sets the separator and the table of bytes that end an unquoted field. */
+static void set_delim(fedc_csv_reader *r, char delim) {
+    memset(r->stop, 0, sizeof r->stop);
+    r->stop['\0'] = r->stop['\n'] = r->stop['"'] = 1;
+    r->stop[(unsigned char)delim] = 1;
+    r->delim = delim;
+}
+
+/* A blank that may stand before an opening quote or after a closing one: a space, or a tab
+ * unless the tab separates fields. */
+static inline int quote_blank(const fedc_csv_reader *r, char c) {
+    return c == ' ' || (c == '\t' && r->delim != '\t');
+}
 
 #ifdef FEDC_CSV_SSE2
 /* Bit k set when p[k] ends an unquoted field, for k < 64: sixteen bytes per comparison. */
-static uint64_t stop_mask64(const char *p) {
-    const __m128i comma = _mm_set1_epi8(','), lf = _mm_set1_epi8('\n'), quote = _mm_set1_epi8('"'),
-                  zero = _mm_setzero_si128();
+static uint64_t stop_mask64(const char *p, char delim) {
+    const __m128i comma = _mm_set1_epi8(delim), lf = _mm_set1_epi8('\n'),
+                  quote = _mm_set1_epi8('"'), zero = _mm_setzero_si128();
     uint64_t m = 0;
     for (int k = 0; k < 4; k++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
@@ -84,7 +97,8 @@ static uint64_t stop_mask64(const char *p) {
 /* The first byte at or after i that ends an unquoted field; b[len] (a NUL) ends the search.
  * With SSE2, one 64-byte mask serves all the short fields inside it; the last 64 bytes before
  * len go byte by byte, so nothing past the NUL is read. */
-static inline size_t find_stop(const char *b, size_t len, size_t i, stop_cache *c) {
+static inline size_t find_stop(const char *b, size_t len, size_t i, stop_cache *c,
+                               const unsigned char *field_stop, char delim) {
 #ifdef FEDC_CSV_SSE2
     for (;;) {
         if (i >= c->base && i < c->end) {
@@ -97,11 +111,12 @@ static inline size_t find_stop(const char *b, size_t len, size_t i, stop_cache *
             break;
         c->base = i;
         c->end = i + 64;
-        c->mask = stop_mask64(b + i);
+        c->mask = stop_mask64(b + i, delim);
     }
 #else
     (void)len;
     (void)c;
+    (void)delim;
 #endif
     while (!field_stop[(unsigned char)b[i]])
         i++;
@@ -156,6 +171,7 @@ static fedc_err open_common(fedc_csv_reader **out, const char *name, const fedc_
     }
     (*out)->name = name;
     (*out)->lim = *lim;
+    set_delim(*out, ',');
     (*out)->line = 1;
     return FEDC_OK;
 }
@@ -207,6 +223,23 @@ fedc_err fedc_csv_set_limits(fedc_csv_reader *r, const fedc_csv_limits *lim) {
         return FEDC_EINVAL;
     r->lim = *lim;
     return FEDC_OK;
+}
+
+fedc_err fedc_csv_set_delimiter(fedc_csv_reader *r, char delim) {
+    if (!r || !fedc_csv_delimiter_ok(delim))
+        return FEDC_EINVAL;
+    set_delim(r, delim);
+    r->stops.end = 0; /* the cached mask was of the old separator */
+    return FEDC_OK;
+}
+
+int fedc_csv_delimiter_ok(char c) {
+    unsigned char u = (unsigned char)c;
+    if (c == '\t')
+        return 1;
+    /* Printable ASCII punctuation that cannot continue a number nor open a quote. */
+    return u > 0x20 && u < 0x7f && !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
+           !(c >= 'A' && c <= 'Z') && c != '"' && c != '.' && c != '+' && c != '-' && c != '_';
 }
 
 void fedc_csv_expect_fields(fedc_csv_reader *r, int n) {
@@ -411,12 +444,14 @@ fedc_err fedc_csv_next(fedc_csv_reader *r, fedc_csv_record *rec, fedc_diag *d) {
             int nf = s.nf, cap = r->fields_cap;
             fedc_csv_field *fl = r->fields;
             stop_cache sc = r->stops;
+            const unsigned char *stop = r->stop;
+            const char delim = r->delim;
             while (nf < cap) {
                 char c0 = b[i];
-                if (c0 == '"' || c0 == ' ' || c0 == '\t')
+                if (c0 == '"' || c0 == ' ' || (c0 == '\t' && delim != '\t'))
                     break;
-                size_t e = find_stop(b, len, i, &sc);
-                if (b[e] != ',')
+                size_t e = find_stop(b, len, i, &sc, stop, delim);
+                if (b[e] != delim)
                     break;
                 fl[nf].s = b + i;
                 fl[nf].n = e - i;
@@ -430,7 +465,7 @@ fedc_err fedc_csv_next(fedc_csv_reader *r, fedc_csv_record *rec, fedc_diag *d) {
         }
         s.fs = s.i;
         size_t j = s.i;
-        while (r->buf[j] == ' ' || r->buf[j] == '\t')
+        while (quote_blank(r, r->buf[j]))
             j++;
         if (j == r->len && !r->eof) {
             if ((rc = refill(r, &s, d)))
@@ -442,7 +477,7 @@ fedc_err fedc_csv_next(fedc_csv_reader *r, fedc_csv_record *rec, fedc_diag *d) {
             size_t i = s.i;
             for (;;) {
                 const char *b = r->buf;
-                i = find_stop(b, r->len, i, &r->stops);
+                i = find_stop(b, r->len, i, &r->stops, r->stop, r->delim);
                 if (b[i] != '\0' || i < r->len || r->eof)
                     break;
                 s.i = i;
@@ -459,11 +494,12 @@ fedc_err fedc_csv_next(fedc_csv_reader *r, fedc_csv_record *rec, fedc_diag *d) {
             if (c == '\0' && i < r->len)
                 return nul_error(r, d, &s, i);
             size_t end = i;
-            if (c != ',' && end > s.fs && r->buf[end - 1] == '\r')
+            int sep = c == r->delim && c != '\0';
+            if (!sep && end > s.fs && r->buf[end - 1] == '\r')
                 end--; /* CRLF, or a CR at the end of the input */
             if ((rc = add_field(r, d, &s, r->buf + s.fs, end - s.fs, 0)))
                 return rc;
-            if (c == ',') {
+            if (sep) {
                 s.i = i + 1;
                 continue;
             }
@@ -511,7 +547,7 @@ fedc_err fedc_csv_next(fedc_csv_reader *r, fedc_csv_record *rec, fedc_diag *d) {
         /* Blanks may follow the closing quote; then a comma or the record's end (one byte more
          * is needed to tell CRLF from a stray CR). */
         for (;;) {
-            while (r->buf[i] == ' ' || r->buf[i] == '\t')
+            while (quote_blank(r, r->buf[i]))
                 i++;
             if (!(i + 1 >= r->len && !r->eof))
                 break;
@@ -525,12 +561,12 @@ fedc_err fedc_csv_next(fedc_csv_reader *r, fedc_csv_record *rec, fedc_diag *d) {
         char c = r->buf[i];
         if (c == '\r' && r->buf[i + 1] != '\n' && i + 1 < r->len)
             c = 'x'; /* a CR not before LF nor at the end: text */
-        if (c != ',' && c != '\n' && c != '\r' && !(c == '\0' && i == r->len)) {
+        if (c != r->delim && c != '\n' && c != '\r' && !(c == '\0' && i == r->len)) {
             if (c == '\0')
                 return nul_error(r, d, &s, i);
             return fail(r, d, FEDC_EPARSE, FEDC_CSV_TEXT_AFTER_QUOTE, r->line + s.nl, s.nf + 1,
                         "text after the closing double quote (a quoted field must be followed "
-                        "by a comma or the line end; a quote inside it is written \"\")");
+                        "by the separator or the line end; a quote inside it is written \"\")");
         }
         /* The opening quote is the first '"' after fs (a refill may have moved it). */
         size_t open = s.fs;
@@ -558,7 +594,7 @@ fedc_err fedc_csv_next(fedc_csv_reader *r, fedc_csv_record *rec, fedc_diag *d) {
             if ((rc = add_field(r, d, &s, NULL, r->scratch_len - 1 - off, 1)))
                 return rc;
         }
-        if (c == ',') {
+        if (c == r->delim) {
             s.i = i + 1;
             continue;
         }
@@ -619,10 +655,14 @@ void fedc_csv_window_take(fedc_csv_reader *r, const char *next) {
 }
 
 int fedc_csv_write_field(FILE *f, const char *s) {
+    return fedc_csv_write_field_sep(f, s, ',');
+}
+
+int fedc_csv_write_field_sep(FILE *f, const char *s, char delim) {
     size_t n = strlen(s);
     int quote = n > 0 && (is_blank(s[0]) || is_blank(s[n - 1]));
     for (size_t k = 0; k < n && !quote; k++)
-        quote = s[k] == ',' || s[k] == '"' || s[k] == '\n' || s[k] == '\r';
+        quote = s[k] == delim || s[k] == '"' || s[k] == '\n' || s[k] == '\r';
     if (!quote)
         return fwrite(s, 1, n, f) == n ? 0 : -1;
     if (fputc('"', f) == EOF)

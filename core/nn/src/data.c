@@ -10,9 +10,11 @@
  * that gives the same float as strtof. Rows are appended to one matrix that doubles when full;
  * nothing is allocated per cell. The happy path only checks; when a cell is wrong, a slower pass
  * over that one cell works out what to tell the user (empty cell, text, NaN, overflow); field
- * counts and syntax are the tokenizer's to check. Deliberately left out: other separators,
- * categorical columns and missing values. Numbers are read in the C locale, which is in force
- * because fedc never calls setlocale. */
+ * counts and syntax are the tokenizer's to check. Separators, missing values, text labels and
+ * categorical columns follow a fedc_encoding (fedc/encode.h): encode.c plans the output columns,
+ * the row loops here fill them (a categorical cell or a text label is read as text on both
+ * paths; a missing cell sends its record to the general path). Numbers are read in the C
+ * locale, which is in force because fedc never calls setlocale. */
 #include "fedc/data.h"
 
 #include <ctype.h>
@@ -30,6 +32,7 @@
 #include "fedc/rng.h"
 
 #include "csv_window.h"
+#include "encode_int.h"
 
 /* A cell may take this many bytes beyond FEDC_CSV_MAX_FIELD: blanks, quotes and the comma. */
 #define CELL_SLACK 8
@@ -282,8 +285,8 @@ static int is_digit(char c) {
 }
 
 /* Characters that end a cell: after one of them, strtof could not have read further either. */
-static int is_cell_end(char c) {
-    return c == ',' || c == '"' || c == '\n' || c == '\0' || is_blank(c);
+static int is_cell_end(char c, char delim) {
+    return c == delim || c == '"' || c == '\n' || c == '\0' || is_blank(c);
 }
 
 /* 1 when d, a double within float's normal range, lies exactly halfway between two floats: its
@@ -307,7 +310,7 @@ static int is_float_midpoint(double d) {
  * a midpoint, ends that differ, a larger exponent, hex, inf, nan, no digits, or a number followed
  * by anything but a cell end. Where double arithmetic is evaluated in a wider type, always
  * NULL. */
-static const char *fast_float(float *v, const char *p) {
+static const char *fast_float(float *v, const char *p, char delim) {
 #if FLT_EVAL_METHOD == 0
     static const double exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                            1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
@@ -353,7 +356,7 @@ static const char *fast_float(float *v, const char *p) {
         }
         q += eneg ? -e : e;
     }
-    if (!is_cell_end(*p) || q < -22 || q > 22)
+    if (!is_cell_end(*p, delim) || q < -22 || q > 22)
         return NULL;
     double lo = q < 0 ? (double)w / exact_pow10[-q] : (double)w * exact_pow10[q];
     if (is_float_midpoint(lo))
@@ -369,13 +372,14 @@ static const char *fast_float(float *v, const char *p) {
 #else
     (void)v;
     (void)p;
+    (void)delim;
     return NULL;
 #endif
 }
 
 /* ---- Rows -------------------------------------------------------------------------------- */
 
-enum { ROLE_DROP = -1, ROLE_LABEL = -2 };
+enum { ROLE_DROP = FEDC__ROLE_DROP, ROLE_LABEL = FEDC__ROLE_LABEL, ROLE_CAT = FEDC__ROLE_CAT };
 
 /* 1 when the number at p is written in hexadecimal ([+-]0x...): strtof reads those, but a CSV
  * file of decimal data that holds one was not meant to, so the loader refuses it. */
@@ -388,13 +392,13 @@ static int is_hex_number(const char *p) {
 /* Parses one field as a finite number: blanks around it (inside quotes too) allowed, nothing
  * else. The byte after the field ends any number (fedc/csv.h), so the number is read in place.
  * Returns 0, or -1; the caller then explains why. */
-static int parse_field(float *v, const fedc_csv_field *f) {
+static int parse_field(float *v, const fedc_csv_field *f, char delim) {
     const char *end = f->s + f->n;
     const char *p = skip_blank(f->s, end);
     /* strtof would skip a line break (a quoted cell may hold one); a number may not start so. */
     if (p == end || *p == '\n')
         return -1;
-    const char *stop = fast_float(v, p);
+    const char *stop = fast_float(v, p, delim);
     if (!stop) {
         char *e;
         if (is_hex_number(p))
@@ -409,42 +413,59 @@ static int parse_field(float *v, const fedc_csv_field *f) {
     return skip_blank(stop, end) == end ? 0 : -1;
 }
 
-/* Bytes that end a dropped field on the fast path: its end (comma, LF), and what only the
- * tokenizer may judge (a quote, a NUL or the end of the buffer). */
-static const unsigned char drop_stop[256] = {['\0'] = 1, ['\n'] = 1, [','] = 1, ['"'] = 1};
+/* A text cell s[0..e) of a categorical column or a text label (pl->label_text): sets the cell's
+ * one-hot column, or *y to 1 when the label is the positive value and 0 otherwise. Returns 0, or
+ * -1 for a missing label (the caller explains it). A missing categorical cell sets no column. */
+static int text_cell(float *xrow, float *y, const fedc__plan *pl, int col, const char *s,
+                     const char *e) {
+    if (fedc_is_missing_text(s, (size_t)(e - s)))
+        return pl->aux[col] >= 0 ? 0 : -1;
+    if (pl->aux[col] >= 0) {
+        xrow[pl->aux[col] + fedc_hash_bucket(pl->key, pl->buckets, s, (size_t)(e - s))] = 1.0f;
+        return 0;
+    }
+    size_t n = (size_t)(e - s);
+    s = fedc__trim(s, &n);
+    *y = n == pl->positive_len && memcmp(s, pl->positive, n) == 0 ? 1.0f : 0.0f;
+    return 0;
+}
 
 /* The fast path (csv_window.h): reads the record at w->p, one line of n_cols fields, straight
- * from the buffer: each kept cell a number that fast_float reads up to the comma or line end,
- * each dropped one anything but a quote or a NUL. Writes the values into xrow and *y and returns
- * the start of the next record, or NULL when the record has to go through the tokenizer: a
- * quote, a blank, a NUL, a line that runs past what has been read, a number fast_float leaves to
- * strtof, a bad cell, a ragged row, a line over max_bytes. The general path then reads it again
- * (overwriting whatever was stored here) and either loads it or says what is wrong, so that
- * values and messages do not depend on which path took a record. */
+ * from the buffer: each numeric cell a number that fast_float reads up to the separator or line
+ * end, each dropped or text one anything but a quote or a NUL. Writes the values into xrow and
+ * *y and returns the start of the next record, or NULL when the record has to go through the
+ * tokenizer: a quote, a blank, a NUL, a line that runs past what has been read, a number
+ * fast_float leaves to strtof, a bad or missing cell, a ragged row, a line over max_bytes. The
+ * general path then reads it again (overwriting whatever was stored here) and either loads it or
+ * says what is wrong, so that values and messages do not depend on which path took a record. */
 static const char *fast_row(float *xrow, float *y, const fedc_csv_window *w, const int *role,
-                            int n_cols, size_t max_bytes) {
+                            int n_cols, size_t max_bytes, const fedc__plan *pl) {
     const char *p = w->p;
+    const char delim = pl->delim;
     for (int j = 0;; j++) {
         const char *stop;
-        if (role[j] == ROLE_DROP) {
-            stop = p;
-            while (!drop_stop[(unsigned char)*stop])
-                stop++;
-        } else {
+        int rj = role[j];
+        if (rj >= 0 || (rj == ROLE_LABEL && !pl->label_text)) {
             float v;
-            stop = fast_float(&v, p);
+            stop = fast_float(&v, p, delim);
             if (!stop)
                 return NULL;
-            if (role[j] == ROLE_LABEL)
-                *y = v;
+            if (rj >= 0)
+                xrow[rj] = v;
             else
-                xrow[role[j]] = v;
+                *y = v;
+        } else {
+            stop = p;
+            while (!pl->stop[(unsigned char)*stop])
+                stop++;
+            if (rj != ROLE_DROP && text_cell(xrow, y, pl, j, p, stop))
+                return NULL;
         }
         if (j == n_cols - 1) {
             p = stop;
             break;
         }
-        if (*stop != ',')
+        if (*stop != delim)
             return NULL;
         p = stop + 1;
     }
@@ -461,13 +482,26 @@ static const char *fast_row(float *xrow, float *y, const fedc_csv_window *w, con
 
 /* Writes the message for a cell that parse_field rejected: what is wrong with it. */
 static fedc_err cell_error(fedc_diag *d, const char *path, long line_no, int col,
-                           const fedc_csv_field *f, const header *h) {
+                           const fedc_csv_field *f, const header *h, int is_label) {
     char s1[SHOW_MAX + 4], s2[SHOW_MAX + 4];
     const char *s = skip_blank(f->s, f->s + f->n), *e = trim_end(s, f->s + f->n);
     const char *name = show(s2, h->names[col], strlen(h->names[col]));
-    if (s == e) {
-        fedc_diag_set(d, "%s:%ld:%d: column '%s': expected a number, got an empty cell", path,
-                      line_no, col + 1, name);
+    if (fedc_is_missing_text(f->s, f->n)) {
+        char what[SHOW_MAX + 32];
+        if (s == e)
+            snprintf(what, sizeof what, "an empty cell");
+        else
+            snprintf(what, sizeof what, "the missing value '%s'", show(s1, s, (size_t)(e - s)));
+        if (is_label)
+            fedc_diag_set(d,
+                          "%s:%ld:%d: label column '%s': expected a label, got %s (every row "
+                          "needs its label; remove the row)",
+                          path, line_no, col + 1, name, what);
+        else
+            fedc_diag_set(d,
+                          "%s:%ld:%d: column '%s': expected a number, got %s (pass --missing "
+                          "mean or --missing zero to impute missing values)",
+                          path, line_no, col + 1, name, what);
         return FEDC_EPARSE;
     }
     char *stop;
@@ -554,6 +588,28 @@ static void csv_error(fedc_diag *d, const char *path, const fedc_csv_reader *r, 
 
 fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
                        const char *const *drop, int n_drop, fedc_diag *d) {
+    return fedc_csv_load_enc(out, path, label, drop, n_drop, NULL, d);
+}
+
+/* Column of name with blanks around it ignored (header names are trimmed already), or -1. */
+static int find_trimmed(const header *h, const char *name) {
+    size_t n = strlen(name);
+    const char *s = skip_blank(name, name + n), *e = trim_end(s, name + n);
+    if (s == name && e == name + n)
+        return find_column(h->sorted, h->n_cols, name);
+    char *t = malloc((size_t)(e - s) + 1);
+    if (!t)
+        return -1;
+    memcpy(t, s, (size_t)(e - s));
+    t[e - s] = '\0';
+    int c = find_column(h->sorted, h->n_cols, t);
+    free(t);
+    return c;
+}
+
+fedc_err fedc_csv_load_enc(fedc_dataset **out, const char *path, const char *label,
+                           const char *const *drop, int n_drop, const fedc_encoding *enc,
+                           fedc_diag *d) {
     fedc_err rc = FEDC_OK;
     FILE *f = NULL;
     fedc_csv_reader *r = NULL;
@@ -561,7 +617,9 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
     header h = {0};
     int *role = NULL;
     fedc_dataset *ds = NULL;
+    fedc__plan pl = {0};
     char s1[SHOW_MAX + 4];
+    char delim = enc && enc->delimiter ? enc->delimiter : ',';
     if (d)
         d->msg[0] = '\0';
     if (out)
@@ -591,6 +649,14 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
                            (size_t)FEDC_CSV_MAX_COLUMNS * (FEDC_CSV_MAX_FIELD + CELL_SLACK)};
     if ((rc = fedc_csv_open_file(&r, f, path, &lim, d)))
         goto out;
+    if (fedc_csv_set_delimiter(r, delim)) {
+        fedc_diag_set(d,
+                      "%s: the separator 0x%02x cannot separate fields (expected a tab or "
+                      "punctuation such as , ; | :)",
+                      path, (unsigned)(unsigned char)delim);
+        rc = FEDC_EINVAL;
+        goto out;
+    }
     if ((rc = fedc_csv_next(r, &rec, d))) {
         csv_error(d, path, r, NULL);
         goto out;
@@ -620,7 +686,7 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
         goto out;
 
     /* Roles: the label, dropped columns, and features in file order. */
-    int label_col = find_column(h.sorted, h.n_cols, label);
+    int label_col = find_trimmed(&h, label);
     if (label_col < 0) {
         report_missing(d, path, "label column", label, &h);
         rc = FEDC_EINVAL;
@@ -634,7 +700,7 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
     }
     role[label_col] = ROLE_LABEL;
     for (int i = 0; i < n_drop; i++) {
-        int c = find_column(h.sorted, h.n_cols, drop[i]);
+        int c = find_trimmed(&h, drop[i]);
         if (c < 0) {
             report_missing(d, path, "column to drop", drop[i], &h);
             rc = FEDC_EINVAL;
@@ -648,28 +714,14 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
         }
         role[c] = ROLE_DROP;
     }
-    int n_features = 0;
-    for (int j = 0; j < h.n_cols; j++) {
-        if (role[j] == 0)
-            n_features++;
-    }
-    if (n_features == 0) {
-        fedc_diag_set(d, "%s:1: no feature columns left: all %d columns are the label or dropped",
-                      path, h.n_cols);
-        rc = FEDC_EINVAL;
+    /* Numeric features, indicator and one-hot columns in file order (encode.c). */
+    if ((rc = fedc__plan_build(&pl, role, h.names, h.n_cols, enc, path, d)))
         goto out;
-    }
+    int n_features = pl.n_features;
     ds = calloc(1, sizeof *ds);
     if (!ds)
         goto nomem;
     ds->n_features = n_features;
-    ds->feature_names = calloc((size_t)n_features, sizeof *ds->feature_names);
-    if (!ds->feature_names)
-        goto nomem;
-    for (int j = 0, k = 0; j < h.n_cols; j++) {
-        if (role[j] == 0)
-            role[j] = k++;
-    }
 
     /* Rows: every one as wide as the header, a line at most FEDC_CSV_MAX_FIELD + 8 bytes per
      * column. A blank line is held back until a later non-blank line shows it was not
@@ -688,8 +740,11 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
         int room = (size_t)ds->n_rows < cap_rows;
         fedc_csv_window w;
         if (room && !first_blank && fedc_csv_window_get(r, &w) == 0) {
-            const char *next = fast_row(ds->x + (size_t)ds->n_rows * nf, ds->y + ds->n_rows, &w,
-                                        role, h.n_cols, lim.max_record_bytes);
+            float *xrow = ds->x + (size_t)ds->n_rows * nf;
+            if (pl.zero_rows)
+                memset(xrow, 0, nf * sizeof *xrow);
+            const char *next =
+                fast_row(xrow, ds->y + ds->n_rows, &w, role, h.n_cols, lim.max_record_bytes, &pl);
             if (next) {
                 fedc_csv_window_take(r, next);
                 ds->n_rows++;
@@ -717,18 +772,37 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
             goto out;
         }
         float *xrow = ds->x + (size_t)ds->n_rows * nf;
+        if (pl.zero_rows)
+            memset(xrow, 0, nf * sizeof *xrow);
         for (int j = 0; j < h.n_cols; j++) {
-            if (role[j] == ROLE_DROP)
+            int rj = role[j];
+            const fedc_csv_field *fj = &rec.fields[j];
+            if (rj == ROLE_DROP)
                 continue;
-            float v;
-            if (parse_field(&v, &rec.fields[j])) {
-                rc = cell_error(d, path, rec.line, j, &rec.fields[j], &h);
-                goto out;
+            if (rj == ROLE_CAT || (rj == ROLE_LABEL && pl.label_text)) {
+                if (text_cell(xrow, ds->y + ds->n_rows, &pl, j, fj->s, fj->s + fj->n) == 0)
+                    continue;
+            } else {
+                float v;
+                if (parse_field(&v, fj, delim) == 0) {
+                    if (rj == ROLE_LABEL)
+                        ds->y[ds->n_rows] = v;
+                    else
+                        xrow[rj] = v;
+                    continue;
+                }
+                if (rj >= 0 && pl.missing != FEDC_MISSING_ERROR &&
+                    fedc_is_missing_text(fj->s, fj->n)) {
+                    xrow[rj] = pl.impute                         ? pl.impute[rj]
+                               : pl.missing == FEDC_MISSING_ZERO ? 0.0f
+                                                                 : NAN;
+                    if (pl.aux[j] >= 0)
+                        xrow[pl.aux[j]] = 1.0f;
+                    continue;
+                }
             }
-            if (role[j] == ROLE_LABEL)
-                ds->y[ds->n_rows] = v;
-            else
-                xrow[role[j]] = v;
+            rc = cell_error(d, path, rec.line, j, fj, &h, rj == ROLE_LABEL);
+            goto out;
         }
         ds->n_rows++;
     }
@@ -742,12 +816,8 @@ fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
         goto out;
     }
     /* The names move to the dataset only now: error messages about rows quote them. */
-    for (int j = 0; j < h.n_cols; j++) {
-        if (role[j] >= 0) {
-            ds->feature_names[role[j]] = h.names[j];
-            h.names[j] = NULL;
-        }
-    }
+    ds->feature_names = pl.names;
+    pl.names = NULL;
     ds->label_name = h.names[label_col];
     h.names[label_col] = NULL;
     /* Give back the unused tail of the last doubling; keep the larger block if that fails. */
@@ -768,6 +838,7 @@ out:
     if (f)
         fclose(f);
     header_release(&h);
+    fedc__plan_release(&pl);
     free(role);
     fedc_dataset_destroy(&ds);
     return rc;

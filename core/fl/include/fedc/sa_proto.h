@@ -374,6 +374,16 @@ FEDC_MUST_CHECK fedc_err fedc_sa_stats_encode(uint32_t *v, uint64_t rows, const 
  * the rows, sums of squares non-negative. FEDC_ERANGE names what is implausible. */
 FEDC_MUST_CHECK fedc_err fedc_sa_stats_decode(const uint32_t *v, int nf, int k, double *rows,
                                               double *sum, double *sq, uint64_t *cc, fedc_diag *d);
+/* The same with np (0 or nf) more wide values after the class counts: per feature, the cells
+ * present (--missing mean: sums and squares are over these). Decoding also checks each is a
+ * count of at most the rows. */
+size_t fedc_sa_stats_len_p(int nf, int k, int np);
+FEDC_MUST_CHECK fedc_err fedc_sa_stats_encode_p(uint32_t *v, uint64_t rows, const double *sum,
+                                                const double *sq, int nf, const uint64_t *cc, int k,
+                                                const double *present, int np, fedc_diag *d);
+FEDC_MUST_CHECK fedc_err fedc_sa_stats_decode_p(const uint32_t *v, int nf, int k, double *rows,
+                                                double *sum, double *sq, uint64_t *cc,
+                                                double *present, int np, fedc_diag *d);
 
 /* Training: [weight][weight x loss][examples][clipped coordinates][unclipped], wide, then
  * weight x clamp(delta, -c, c) in fixed point (c = q->clip). weight in [0, 1]: the client's share

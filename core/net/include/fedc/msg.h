@@ -103,8 +103,10 @@ typedef struct fedc_schema {
     size_t n_features;
     char *const *feature_names; /* (n_features) in column order (only read) */
     const char *label;
-    uint32_t task;      /* fedc_task: 0 binary, 1 multiclass, 2 regression */
-    uint32_t n_classes; /* 2 for binary, K for multiclass, 1 for regression */
+    uint32_t task;        /* fedc_task: 0 binary, 1 multiclass, 2 regression */
+    uint32_t n_classes;   /* 2 for binary, K for multiclass, 1 for regression */
+    const char *encoding; /* the loader's encoding, canonical JSON (fedc/recipe.h); NULL or "" */
+    const char *features; /* the fedc features spec (JSON); NULL or "" for none */
 } fedc_schema;
 
 /* Training settings the coordinator dictates to every client. */
@@ -167,6 +169,8 @@ typedef struct fedc_stats {
     const double *sum_sq; /* (n_sum_sq) per feature */
     size_t n_class_count;
     const uint64_t *class_count; /* per class (classification) */
+    size_t n_present;
+    const double *present; /* (n_present) per feature with --missing mean, else none */
 } fedc_stats;
 
 typedef struct fedc_fit_ins {

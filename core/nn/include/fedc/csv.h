@@ -3,11 +3,13 @@
  *
  * The syntax is RFC 4180 ("Common Format and MIME Type for Comma-Separated Values (CSV) Files",
  * section 2), read leniently where spreadsheets and hand-written files differ from it:
- *   - fields are separated by commas, records by LF or CRLF (a lone CR before the end of the input
- *     is dropped too); the last record may lack its line end;
- *   - a field that starts with a double quote (after blanks: spaces or tabs) is quoted: it ends at
- *     the next lone double quote, may hold commas, CR and LF, and "" stands for one quote; blanks
- *     may follow the closing quote, anything else there is an error;
+ *   - fields are separated by commas (or the one byte fedc_csv_set_delimiter chooses: ';', '|',
+ *     a tab, ...), records by LF or CRLF (a lone CR before the end of the input is dropped too);
+ *     the last record may lack its line end;
+ *   - a field that starts with a double quote (after blanks: spaces, or tabs unless the tab is
+ *     the separator) is quoted: it ends at the next lone double quote, may hold the separator, CR
+ *     and LF, and "" stands for one quote; blanks may follow the closing quote, anything else
+ *     there is an error;
  *   - a double quote inside an unquoted field is an error (RFC 4180 2.5: such a field must be
  *     quoted), and so is a NUL byte anywhere (CSV is text);
  *   - a UTF-8 byte order mark at the very start of the input is skipped;
@@ -28,8 +30,9 @@
 
 typedef struct fedc_csv_reader fedc_csv_reader;
 
-/* One field of a record. s[0..n) is the text; s[n] is always one of NUL, ',', '"', CR or LF, none
- * of which can continue a number, so strtod/strtof may parse a field in place. */
+/* One field of a record. s[0..n) is the text; s[n] is always one of NUL, the separator, '"', CR or
+ * LF, none of which can continue a number (fedc_csv_delimiter_ok refuses separators that could),
+ * so strtod/strtof may parse a field in place. */
 typedef struct fedc_csv_field {
     const char *s;
     size_t n;
@@ -90,6 +93,14 @@ FEDC_MUST_CHECK fedc_err fedc_csv_open_text(fedc_csv_reader **out, const char *t
 /* Replaces the limits (as a loader does once the header has told it the column count). */
 FEDC_MUST_CHECK fedc_err fedc_csv_set_limits(fedc_csv_reader *r, const fedc_csv_limits *lim);
 
+/* 1 when c may separate fields: a tab, or printable ASCII punctuation other than '"', '.', '+',
+ * '-' and '_' (bytes that could open a quote or continue a number or a name are refused). */
+int fedc_csv_delimiter_ok(char c);
+
+/* Chooses the field separator (',' until called): for the records read from now on, normally
+ * called before the first. FEDC_EINVAL when !fedc_csv_delimiter_ok(delim). */
+FEDC_MUST_CHECK fedc_err fedc_csv_set_delimiter(fedc_csv_reader *r, char delim);
+
 /* From now on every record that is not blank must have n fields, else FEDC_CSV_FIELD_COUNT
  * ("ragged row: expected n fields (as in the header), got k", at the first missing or extra
  * field). 0 turns the check off. Blank records are still handed out (rec->blank) for the caller
@@ -116,5 +127,8 @@ void fedc_csv_close(fedc_csv_reader **r);
  * trailing blank, else quoted with its quotes doubled (RFC 4180 2.6, 2.7), so that the reader
  * gives s back. Returns 0, or -1 when the stream fails. */
 int fedc_csv_write_field(FILE *f, const char *s);
+
+/* The same for a file whose fields are separated by delim: quoted when s holds delim. */
+int fedc_csv_write_field_sep(FILE *f, const char *s, char delim);
 
 #endif

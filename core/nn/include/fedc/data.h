@@ -1,14 +1,16 @@
 /* Tabular data: CSV loading, task detection, standardisation and stratified splits.
  *
  * A dataset is one contiguous row-major float matrix x (n_rows, n_features) plus one float label
- * per row (the class index 0..K-1 for classification, the target for regression). Only numeric
- * columns are supported; categorical encoding is left to the data owner. Every error in a file is
- * reported once with path:line:column (the header is line 1, columns count fields from 1). */
+ * per row (the class index 0..K-1 for classification, the target for regression). Cells are
+ * numbers, unless a fedc_encoding (fedc/encode.h) says how missing values, text labels and
+ * categorical columns become numbers. Every error in a file is reported once with
+ * path:line:column (the header is line 1, columns count fields from 1). */
 #ifndef FEDC_DATA_H
 #define FEDC_DATA_H
 
 #include <stdint.h>
 
+#include "fedc/encode.h"
 #include "fedc/err.h"
 
 typedef enum fedc_task {
@@ -50,6 +52,27 @@ typedef struct fedc_dataset {
  * chunk). On success *out is caller-owned (fedc_dataset_destroy). */
 FEDC_MUST_CHECK fedc_err fedc_csv_load(fedc_dataset **out, const char *path, const char *label,
                                        const char *const *drop, int n_drop, fedc_diag *d);
+
+/* fedc_csv_load with a fedc_encoding (NULL: the defaults, as fedc_csv_load): the separator, a
+ * label or dropped column named with blanks around it, missing values (an error under
+ * FEDC_MISSING_ERROR naming file:line:column and the flag; else 0, the given imputation value
+ * or NaN, with indicator columns), text labels and categorical columns as fedc/encode.h says.
+ * Feature names are the output columns': COL, COL_MISSING, COL=h0... Errors as fedc_csv_load's,
+ * plus FEDC_EINVAL for settings the header cannot meet (encode_int.h lists them), FEDC_EPARSE for
+ * a missing label. */
+FEDC_MUST_CHECK fedc_err fedc_csv_load_enc(fedc_dataset **out, const char *path, const char *label,
+                                           const char *const *drop, int n_drop,
+                                           const fedc_encoding *enc, fedc_diag *d);
+
+/* Missing cells (NaN, left by FEDC_MISSING_MEAN without imputation values) in ds. */
+long fedc_dataset_count_missing(const fedc_dataset *ds);
+
+/* mean[j]: the mean of column j over its present (non-NaN) cells, 0 when it has none, in
+ * double. mean is a caller buffer of n_features. */
+void fedc_dataset_missing_means(float *mean, const fedc_dataset *ds);
+
+/* Replaces every NaN in column j by values[j]; returns how many cells it filled. */
+long fedc_dataset_fill_missing(fedc_dataset *ds, const float *values);
 
 /* Allocates an empty dataset with room for n_rows x n_features (names NULL). */
 FEDC_MUST_CHECK fedc_err fedc_dataset_new(fedc_dataset **out, int n_rows, int n_features);
