@@ -31,6 +31,9 @@ int cmd_eval(int argc, char **argv) {
     int card_k = fedc_opt_has(&op, FEDC_O_CARD_PRECISION) ? (int)op.v[FEDC_O_CARD_PRECISION].i : 0;
     float threshold = (float)op.v[FEDC_O_THRESHOLD].r;
     int threads = fedc_opt_has(&op, FEDC_O_THREADS) ? (int)op.v[FEDC_O_THREADS].i : 0;
+    const char *drop = op.v[FEDC_O_DROP].text;
+    char **drop_list = NULL;
+    int n_drop = 0;
     int rc = FEDC_EXIT_USAGE;
     fedc_model *m = NULL;
     fedc_dataset *ds = NULL, *sel = NULL;
@@ -57,11 +60,14 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     /* The model's recipe decides how cells become its inputs (only --delimiter and --positive,
-     * the test file's own format, may differ from the training file's). */
+     * the test file's own format, may differ from the training file's). Dropped columns are not
+     * read at all: identifiers and times may be text. */
     if (fedc_load_opts_from_model(&lo, &op, m, CMD))
         goto out;
+    if (drop && cli_str_list(CMD, "--drop", drop, &drop_list, &n_drop))
+        goto out;
     fedc_encoding enc = fedc_load_opts_scoring(&lo);
-    if (fedc_csv_load_enc(&ds, data, label, NULL, 0, &enc, &d)) {
+    if (fedc_csv_load_enc(&ds, data, label, (const char *const *)drop_list, n_drop, &enc, &d)) {
         fprintf(stderr, "fedc eval: %s\n", d.msg);
         goto out;
     }
@@ -206,6 +212,7 @@ int cmd_eval(int argc, char **argv) {
 out:
     free(pred);
     free(col);
+    cli_free_list(drop_list);
     fedc_model_destroy(&m);
     fedc_dataset_destroy(&ds);
     fedc_dataset_destroy(&sel);

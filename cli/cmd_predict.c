@@ -13,12 +13,14 @@
  * exactly; pass 3 writes. Ties are broken as fedc train's threshold at a budget does: never more
  * than k rows flagged.
  *
- * Not here yet: raw transactions for a model that records a feature spec (meta "features"); see
- * raw_features_hook below. */
+ * Raw transactions for a model that records a feature spec (meta "features"): raw_features
+ * below computes the features first, with fedc features, into a temporary file beside the
+ * output. A model trained with a loader encoding is read through predict_enc.c. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -29,6 +31,10 @@
 #include "fedc/csv.h"
 #include "fedc/score.h"
 #include "predict.h"
+#include "fedc/card.h"
+#include "fedc/features_spec.h"
+#include "fedc/recipe.h"
+#include "loadopts.h"
 
 static const char *CMD = "predict";
 
@@ -62,6 +68,9 @@ typedef struct predictor {
     char *header_raw; /* the header record as read */
     uint32_t *header_keep;
     pred_layout lay;
+    char delim;     /* the field separator: --delimiter, else the recipe's, else ',' */
+    char *enc_json; /* the model's encoding when it is not plain (owned), else NULL */
+    pred_enc enc;
     /* blocks */
     pred_reader rd;
     pred_rec *recs;
@@ -80,11 +89,9 @@ typedef struct predictor {
     uint32_t hist_bin;
 } predictor;
 
-/* The hook for raw transactions: a model whose meta records a feature spec ("features", the fedc
- * features windows) could be given the raw transactions, and the streaming feature engine would
- * turn each block of raw records into the model's feature rows before scoring. That engine is
- * not part of fedc predict yet: until it is, such a model scores files that already hold its
- * features (fedc features' output), and a file without them is refused with what to run. */
+/* Whether the model's recipe records a feature spec ("features"): then a file without its
+ * feature columns is told what it should hold (raw_features below computes them when the file
+ * has the spec's time column). */
 static int raw_features_hook(const char *meta) {
     int has = 0;
     cJSON *root = meta ? cJSON_Parse(meta) : NULL;
@@ -147,7 +154,7 @@ static int read_header(predictor *P, const char *keep_list) {
                            (size_t)FEDC_CSV_MAX_COLUMNS * (FEDC_CSV_MAX_FIELD + 8)};
     fedc_csv_record hr;
     if (fedc_csv_open_text(&cr, P->header_raw, rec.len, P->data, &lim, &d) ||
-        fedc_csv_next(cr, &hr, &d)) {
+        fedc_csv_set_delimiter(cr, P->delim) || fedc_csv_next(cr, &hr, &d)) {
         fprintf(stderr, "fedc predict: %s\n", d.msg);
         goto out;
     }
@@ -175,8 +182,12 @@ static int read_header(predictor *P, const char *keep_list) {
         P->role[c] = -1;
         P->keep_of[c] = -1;
     }
+    /* A model trained with a loader encoding: its source columns (predict_enc.c). */
+    if (P->enc_json &&
+        pred_enc_setup(&P->enc, P->role, P->names, P->n_cols, m, P->enc_json, P->data))
+        goto out;
     /* The model's features by name; a model without names takes the columns in order. */
-    for (int j = 0; j < P->nf; j++) {
+    for (int j = 0; j < P->nf && !P->enc_json; j++) {
         int found = -1, twice = 0;
         if (!m->feature_names) {
             found = j < P->n_cols ? j : -1;
@@ -199,9 +210,9 @@ static int read_header(predictor *P, const char *keep_list) {
             if (raw_features_hook(m->meta))
                 cli_error(CMD,
                           "%s:1: feature column '%s' used by the model is missing; the model "
-                          "records a feature spec (computed from raw transactions): compute "
-                          "the features with 'fedc features' first and score its output "
-                          "(fedc predict does not compute them itself yet)",
+                          "records a feature spec (computed from raw transactions by fedc "
+                          "features): give the raw transactions, with its time column, or the "
+                          "output of fedc features",
                           P->data, m->feature_names[j]);
             else if (m->feature_names)
                 cli_error(CMD, "%s:1: feature column '%s' used by the model is missing", P->data,
@@ -239,7 +250,8 @@ static int read_header(predictor *P, const char *keep_list) {
         }
         P->n_keep = n_keep_names;
     }
-    P->lay = (pred_layout){P->n_cols, P->nf, P->n_keep, P->role, P->keep_of};
+    P->lay = (pred_layout){
+        P->n_cols, P->nf, P->n_keep, P->role, P->keep_of, P->delim, P->enc_json ? &P->enc : NULL};
     /* The kept columns' header text, as in the file: split the header like a data row in which
      * no column is a feature. */
     P->header_keep = malloc(sizeof(uint32_t) * 2 * (size_t)(P->n_keep ? P->n_keep : 1));
@@ -250,7 +262,7 @@ static int read_header(predictor *P, const char *keep_list) {
     }
     for (int c = 0; c < P->n_cols; c++)
         no_role[c] = -1;
-    pred_layout hl = {P->n_cols, 0, P->n_keep, no_role, P->keep_of};
+    pred_layout hl = {P->n_cols, 0, P->n_keep, no_role, P->keep_of, P->delim, NULL};
     pred_status hs;
     int bad = pred_parse_row(NULL, P->header_keep, &hs, P->header_raw, rec.len, &hl);
     free(no_role);
@@ -582,6 +594,131 @@ static void predictor_release(predictor *P) {
     free(P->tcap);
     free(P->tlen);
     free(P->hist);
+    free(P->enc_json);
+    pred_enc_release(&P->enc);
+}
+
+/* The separator (--delimiter, else the recipe's, else ',') and, when the model's encoding is not
+ * plain, its JSON for pred_enc_setup. Returns 0, or -1 after a message. */
+static int load_encoding(predictor *P, const fedc_model *m, const fedc_opts *op) {
+    char *ej = fedc_meta_get(m, "encoding");
+    fedc_recipe_enc r;
+    fedc_diag d = {{0}};
+    if (ej) {
+        if (fedc_encoding_from_json(&r, ej, &d)) {
+            cli_error(CMD, "the model's encoding: %s", d.msg);
+            free(ej);
+            return -1;
+        }
+        P->delim = r.enc.delimiter ? r.enc.delimiter : ',';
+        if (!fedc_encoding_is_plain(&r.enc))
+            P->enc_json = ej;
+        else
+            free(ej);
+        fedc_recipe_enc_release(&r);
+    }
+    if (fedc_opt_given(op, FEDC_O_DELIMITER) &&
+        fedc_parse_delimiter(&P->delim, op->v[FEDC_O_DELIMITER].text)) {
+        cli_error(CMD, "--delimiter: expected one separator character (or 'tab'), got '%s'",
+                  op->v[FEDC_O_DELIMITER].text);
+        return -1;
+    }
+    return 0;
+}
+
+/* Raw transactions (issue 17): when the model's recipe records a fedc features spec and the file
+ * has the spec's time column but not the columns the spec computes, the features are computed
+ * first, by fedc features itself with that spec, into a temporary file beside the output (removed
+ * at the end), which is then scored: rows keep their order and every input column, so --keep and
+ * the line numbers of messages still refer to the rows given. Returns 0 (with *tmp_out set to the
+ * file to score, or NULL when the file already holds the features), or an exit status. */
+static int raw_features(const fedc_model *m, const char *data, char delim, const char *out_path,
+                        char **tmp_out) {
+    *tmp_out = NULL;
+    char *spec_json = fedc_meta_get(m, "features");
+    if (!spec_json)
+        return 0;
+    int rc = FEDC_EXIT_USAGE;
+    fedc_features_spec sp;
+    fedc_diag d = {{0}};
+    char *spec_path = NULL, *feat_path = NULL, name[1024];
+    fedc_csv_reader *cr = NULL;
+    FILE *f = NULL;
+    if (fedc_features_spec_from_json(&sp, spec_json, "the model's feature spec", &d)) {
+        cli_error(CMD, "%s", d.msg);
+        goto out;
+    }
+    /* the header: the time column there and the first computed column not: raw */
+    fedc_csv_limits lim = {FEDC_CSV_MAX_COLUMNS, FEDC_CSV_MAX_FIELD + 8,
+                           (size_t)FEDC_CSV_MAX_COLUMNS * (FEDC_CSV_MAX_FIELD + 8)};
+    fedc_csv_record hr;
+    if (!(f = fopen(data, "rb"))) {
+        rc = 0; /* the reader says why, with the usual message */
+        goto out;
+    }
+    if (fedc_csv_open_file(&cr, f, data, &lim, &d) || fedc_csv_set_delimiter(cr, delim) ||
+        fedc_csv_next(cr, &hr, &d) || hr.n_fields == 0) {
+        rc = 0;
+        goto out;
+    }
+    int has_time = 0, has_feat = 0;
+    if (fedc_features_n_columns(&sp) > 0)
+        fedc_features_column_name(name, sizeof name, &sp, fedc_features_n_columns(&sp) - 1);
+    for (int c = 0; c < hr.n_fields; c++) {
+        const char *t = hr.fields[c].s;
+        size_t n = hr.fields[c].n;
+        while (n && (*t == ' ' || *t == '\t'))
+            t++, n--;
+        while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+            n--;
+        has_time |= n == strlen(sp.time_col) && memcmp(t, sp.time_col, n) == 0;
+        has_feat |=
+            fedc_features_n_columns(&sp) > 0 && n == strlen(name) && memcmp(t, name, n) == 0;
+    }
+    if (!has_time || has_feat) {
+        rc = 0;
+        goto out;
+    }
+    size_t pl = strlen(out_path) + 32;
+    spec_path = malloc(pl);
+    feat_path = malloc(pl);
+    if (!spec_path || !feat_path) {
+        rc = FEDC_EXIT_FAIL;
+        goto out;
+    }
+    snprintf(spec_path, pl, "%s.spec.%ld.json", out_path, (long)getpid());
+    snprintf(feat_path, pl, "%s.features.%ld.csv", out_path, (long)getpid());
+    if (fedc_features_spec_save(&sp, spec_path, &d)) {
+        cli_error(CMD, "%s", d.msg);
+        rc = FEDC_EXIT_FAIL;
+        goto out;
+    }
+    fprintf(stderr,
+            "fedc predict: %s holds raw transactions: computing the model's features (its "
+            "recipe's fedc features spec) into %s first\n",
+            data, feat_path);
+    char dl[2] = {delim, 0};
+    char *fargv[] = {"features", "--data",  (char *)data,  "--spec", spec_path,
+                     "--out",    feat_path, "--delimiter", dl,       NULL};
+    int frc = cmd_features(delim == ',' ? 7 : 9, fargv);
+    unlink(spec_path);
+    if (frc) {
+        unlink(feat_path);
+        rc = frc;
+        goto out;
+    }
+    *tmp_out = feat_path;
+    feat_path = NULL;
+    rc = 0;
+out:
+    fedc_csv_close(&cr);
+    if (f)
+        fclose(f);
+    fedc_features_spec_release(&sp);
+    free(spec_json);
+    free(spec_path);
+    free(feat_path);
+    return rc;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -590,6 +727,7 @@ int cmd_predict(int argc, char **argv) {
     if (prc >= 0)
         return prc;
     predictor P = {0};
+    char *raw_tmp = NULL;
     pred_out out = {0}, rej = {0};
     fedc_diag d = {{0}};
     int rc = FEDC_EXIT_USAGE;
@@ -643,6 +781,16 @@ int cmd_predict(int argc, char **argv) {
                     model_path);
         }
     }
+    /* The model's loader encoding (its data recipe) and the separator. */
+    P.delim = ',';
+    if (load_encoding(&P, m, &op))
+        goto out;
+    /* Raw transactions for a model with a feature spec: its features first. */
+    if ((rc = raw_features(m, P.data, P.delim, out_path, &raw_tmp)) != 0)
+        goto out;
+    rc = FEDC_EXIT_USAGE;
+    if (raw_tmp)
+        P.data = raw_tmp; /* in the input's separator, as fedc features writes */
     /* A record may be as long as the loader allows for this many columns. */
     if (pred_reader_open(&P.rd, P.data, (size_t)FEDC_CSV_MAX_COLUMNS * (FEDC_CSV_MAX_FIELD + 8),
                          &d)) {
@@ -685,5 +833,8 @@ out:
     pred_out_abort(&out);
     pred_out_abort(&rej);
     predictor_release(&P);
+    if (raw_tmp)
+        unlink(raw_tmp);
+    free(raw_tmp);
     return rc;
 }

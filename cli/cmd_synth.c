@@ -21,9 +21,18 @@
  *              terminal windows are whole days (the handbook uses exact times).
  *
  * Banks own disjoint customers and terminals (each its own grid), with the rates above scaled to
- * their size, and see different mixes: bank-a (and every third bank after it) compromised
- * terminals but no compromised cards, bank-b compromised cards but no terminals, bank-c both.
- * The last --test-days days of every bank form one common test.csv, held out in time. */
+ * their size. Every bank sees scenario 1; the other two are mixed so that no bank sees all of
+ * fraud (issue 16 fixed these mixes before anyone measured): bank-a (and every third bank after
+ * it) compromised terminals but no compromised cards, bank-b compromised cards but no compromised
+ * terminals, bank-c neither.
+ *
+ * Two outputs. By default the features above are computed here and the last --test-days days of
+ * every bank form one common test.csv, held out in time. With --raw the banks get what a bank
+ * exports instead: one row per transaction (TRANSACTION_ID, TX_DATETIME from 2018-04-01 00:00:00,
+ * the handbook's start, a Sunday; CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT, TX_FRAUD) over all days,
+ * since a bank's window features need its history before any day it scores; the scenario of each
+ * fraud goes only to truth.csv, never into a bank's file, and synth.json names the day the common
+ * test period starts (fedc demo computes the features with fedc features and splits there). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
@@ -32,9 +41,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "fedc/modelfile.h"
 #include "fedc/rng.h"
 
 #define CMD "synth"
@@ -44,19 +55,28 @@
 #define MAX_BANKS 26
 
 static const fedc_prog_help g_help = {
-    "usage: fedc synth --banks K --customers N --days D --seed S --out DIR [options]",
+    "usage: fedc synth --banks K --customers N --days D --seed S --out DIR [--raw] [options]",
     "Generates card transactions for K banks (seeded, reproducible: the same seed gives the\n"
     "same files, byte for byte), modelled on the simulator of the open fraud-detection\n"
     "handbook (Le Borgne et al., 2022): customers with spending profiles and locations,\n"
-    "terminals, three fraud scenarios (amounts above 220; compromised terminals for 28 days;\n"
-    "compromised cards for 14 days with amounts x5), and the usual features. Writes\n"
-    "DIR/bank-a.csv, bank-b.csv, ... (the first D - T days of each bank), DIR/test.csv (the\n"
-    "last T days of all banks, held out in time) and DIR/synth.json (rows, frauds and\n"
-    "scenario counts per file).",
-    "Scenario mixes: bank-a sees compromised terminals but no compromised cards, bank-b\n"
-    "compromised cards but no terminals, bank-c both (then again for bank-d, ...); every\n"
-    "bank sees large amounts. Columns: CUSTOMER_ID and TX_TIME_DAYS (for per-card\n"
-    "metrics; drop them for training), 15 features, TX_FRAUD (the label)."};
+    "terminals, three fraud scenarios (1: amounts above 220; 2: compromised terminals for\n"
+    "28 days; 3: compromised cards for 14 days with amounts x5), and the usual features.\n"
+    "Writes DIR/bank-a.csv, bank-b.csv, ... (the first D - T days of each bank), DIR/test.csv\n"
+    "(the last T days of all banks, held out in time) and DIR/synth.json (rows, frauds and\n"
+    "scenario counts per file). Columns: CUSTOMER_ID and TX_TIME_DAYS (for per-card metrics;\n"
+    "drop them for training), 15 features, TX_FRAUD (the label).\n"
+    "\n"
+    "With --raw, raw transactions as a bank exports them instead, for fedc features:\n"
+    "DIR/bank-a.csv, ... hold all D days of each bank (its features need its history) with\n"
+    "the columns TRANSACTION_ID (unique across banks), TX_DATETIME (YYYY-MM-DD HH:MM:SS from\n"
+    "2018-04-01 00:00:00, a Sunday), CUSTOMER_ID, TERMINAL_ID (banks own disjoint ones),\n"
+    "TX_AMOUNT, TX_FRAUD; DIR/truth.csv gives the scenario of every fraud (TRANSACTION_ID,\n"
+    "FILE, TX_FRAUD_SCENARIO) and is the only file that holds it; synth.json says from which\n"
+    "day on (test_from) the rows form the common test period (fedc demo splits there after\n"
+    "computing the features). No test.csv is written.",
+    "Scenario mixes: every bank sees scenario 1; bank-a also compromised terminals and no\n"
+    "compromised cards, bank-b compromised cards and no compromised terminals, bank-c\n"
+    "neither (then again for bank-d, e, f, ...)."};
 
 typedef struct tx {
     int32_t day, secs;  /* day since the start, second of the day */
@@ -340,8 +360,16 @@ static int make_transactions(bank *b, uint64_t seed) {
     return 0;
 }
 
-/* ---- output -----------------------------------------------------------------------------------
- */
+/* Rows, frauds and frauds per scenario (index 0 unused) of a file or a period. */
+typedef struct tally {
+    uint64_t rows, frauds, scen[4];
+} tally;
+
+static void tally_add(tally *n, const tx *t) {
+    n->rows++;
+    n->frauds += t->fraud;
+    n->scen[t->scen]++;
+}
 
 typedef struct out {
     FILE *f;
@@ -349,7 +377,7 @@ typedef struct out {
     char *buf;
     size_t len, cap;
     int bad;
-    uint64_t rows, frauds, scen[4];
+    tally n;
 } out;
 
 static int out_open(out *o, const char *dir, const char *name) {
@@ -363,10 +391,23 @@ static int out_open(out *o, const char *dir, const char *name) {
         cli_error(CMD, "cannot write %s: %s", o->tmp, strerror(errno));
         if (o->f)
             fclose(o->f);
+        o->f = NULL;
         free(o->buf);
+        o->buf = NULL;
         return -1;
     }
     return 0;
+}
+
+/* Drops a file that was opened and not closed (after an error): its temporary goes. */
+static void out_abandon(out *o) {
+    if (o->f) {
+        fclose(o->f);
+        unlink(o->tmp);
+    }
+    free(o->buf);
+    o->f = NULL;
+    o->buf = NULL;
 }
 
 static void flush_buf(out *o) {
@@ -452,9 +493,80 @@ static void put_row(out *o, const bank *b, const tx *t) {
         put_fixed(o, n ? (double)fr / n : 0.0, 6);
     }
     put_str(o, t->fraud ? ",1\n" : ",0\n");
-    o->rows++;
-    o->frauds += t->fraud;
-    o->scen[t->scen]++;
+    tally_add(&o->n, t);
+}
+
+/* Raw output (--raw). */
+#define RAW_START_EPOCH 1522540800LL /* 2018-04-01 00:00:00 UTC, the handbook's start, a Sunday */
+#define RAW_START_TEXT "2018-04-01 00:00:00"
+
+static const char *RAW_HEADER =
+    "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD\n";
+static const char *TRUTH_HEADER = "TRANSACTION_ID,FILE,TX_FRAUD_SCENARIO\n";
+
+/* "YYYY-MM-DD" of `day` days after the start into s. */
+static void day_date(char s[16], int day) {
+    time_t t = (time_t)(RAW_START_EPOCH + (long long)day * 86400);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    /* days <= 3650: years 2018..2028, the fields fit */
+    snprintf(s, 16, "%04d-%02d-%02d", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
+             tm.tm_mday % 100);
+}
+
+/* One raw row: id, "date HH:MM:SS", the bank's customer and terminal as ids unique across banks,
+ * the amount and the label. */
+static void put_raw(out *o, uint64_t id, const char *date, const bank *b, const tx *t) {
+    char hms[16];
+    int s = t->secs;
+    hms[0] = ' ';
+    hms[1] = (char)('0' + s / 36000);
+    hms[2] = (char)('0' + s / 3600 % 10);
+    hms[3] = ':';
+    hms[4] = (char)('0' + s / 600 % 6);
+    hms[5] = (char)('0' + s / 60 % 10);
+    hms[6] = ':';
+    hms[7] = (char)('0' + s % 60 / 10);
+    hms[8] = (char)('0' + s % 10);
+    hms[9] = ',';
+    hms[10] = 0;
+    put_fixed(o, (double)id, 0);
+    put_str(o, ",");
+    put_str(o, date);
+    put_str(o, hms);
+    put_fixed(o, (double)b->idx * (double)b->n_cust + t->cust, 0);
+    put_str(o, ",");
+    put_fixed(o, (double)b->idx * (double)b->n_term + t->term, 0);
+    put_str(o, ",");
+    put_fixed(o, t->amount, 2);
+    put_str(o, t->fraud ? ",1\n" : ",0\n");
+    tally_add(&o->n, t);
+}
+
+/* Bank b's file over all its days, and a truth row per fraud; ids go on from *next_id. The
+ * rows from day `split` on are tallied into *test as well. */
+static void write_raw_bank(out *o, out *truth, tally *test, uint64_t *next_id, const bank *b,
+                           const char *name, int split) {
+    char date[16] = "";
+    int date_day = -1;
+    char line[96];
+    put_str(o, RAW_HEADER);
+    for (size_t i = 0; i < b->n_rows; i++) {
+        const tx *t = &b->rows[i];
+        if (t->day != date_day) {
+            day_date(date, t->day);
+            date_day = t->day;
+        }
+        uint64_t id = (*next_id)++;
+        put_raw(o, id, date, b, t);
+        if (t->fraud) {
+            snprintf(line, sizeof line, "%llu,%s,%d\n", (unsigned long long)id, name, t->scen);
+            put_str(truth, line);
+            tally_add(&truth->n, t);
+        }
+        if (t->day >= split)
+            tally_add(test, t);
+    }
 }
 
 /* fsync + rename: a reader never sees a half-written file. */
@@ -462,7 +574,9 @@ static int out_close(out *o) {
     flush_buf(o);
     int bad = o->bad || fflush(o->f) != 0 || fsync(fileno(o->f)) != 0;
     bad |= fclose(o->f) != 0;
+    o->f = NULL;
     free(o->buf);
+    o->buf = NULL;
     if (bad || rename(o->tmp, o->path) != 0) {
         cli_error(CMD, "cannot write %s: %s", o->path, strerror(errno));
         unlink(o->tmp);
@@ -471,13 +585,31 @@ static int out_close(out *o) {
     return 0;
 }
 
-static void json_file(FILE *f, const char *name, const out *o, int first) {
+static void json_tally(FILE *f, const tally *n) {
     fprintf(f,
-            "%s    {\"file\": \"%s\", \"rows\": %llu, \"frauds\": %llu, \"fraud_rate\": %.6f, "
-            "\"scenario_1\": %llu, \"scenario_2\": %llu, \"scenario_3\": %llu}",
-            first ? "" : ",\n", name, (unsigned long long)o->rows, (unsigned long long)o->frauds,
-            o->rows ? (double)o->frauds / (double)o->rows : 0.0, (unsigned long long)o->scen[1],
-            (unsigned long long)o->scen[2], (unsigned long long)o->scen[3]);
+            "\"rows\": %llu, \"frauds\": %llu, \"fraud_rate\": %.6f, \"scenario_1\": %llu, "
+            "\"scenario_2\": %llu, \"scenario_3\": %llu",
+            (unsigned long long)n->rows, (unsigned long long)n->frauds,
+            n->rows ? (double)n->frauds / (double)n->rows : 0.0, (unsigned long long)n->scen[1],
+            (unsigned long long)n->scen[2], (unsigned long long)n->scen[3]);
+}
+
+/* One entry of synth.json's files; a bank's (mix 0..2) names its scenario mix, test.csv's not. */
+static void json_file(FILE *f, const char *name, const tally *n, int mix, int first) {
+    static const char *const mixes[3] = {"[1, 2]", "[1, 3]", "[1]"};
+    fprintf(f, "%s    {\"file\": \"%s\", ", first ? "" : ",\n", name);
+    json_tally(f, n);
+    if (mix >= 0)
+        fprintf(f, ", \"scenario_mix\": %s", mixes[mix]);
+    fputc('}', f);
+}
+
+static void print_tally(const char *name, const tally *n, const char *tail) {
+    printf("%-11s %9llu rows  %7llu frauds (%.3f%%)  scenarios 1/2/3: %llu/%llu/%llu%s\n", name,
+           (unsigned long long)n->rows, (unsigned long long)n->frauds,
+           n->rows ? 100.0 * (double)n->frauds / (double)n->rows : 0.0,
+           (unsigned long long)n->scen[1], (unsigned long long)n->scen[2],
+           (unsigned long long)n->scen[3], tail);
 }
 
 int cmd_synth(int argc, char **argv) {
@@ -499,7 +631,7 @@ int cmd_synth(int argc, char **argv) {
         return FEDC_EXIT_USAGE;
     }
     int banks = (int)op.v[FEDC_O_BANKS].i, customers = (int)op.v[FEDC_O_CUSTOMERS].i;
-    int days = (int)op.v[FEDC_O_DAYS].i;
+    int days = (int)op.v[FEDC_O_DAYS].i, raw = (int)op.v[FEDC_O_RAW].i;
     int terminals = HAS(TERMINALS) ? (int)op.v[FEDC_O_TERMINALS].i : 0;
     int test_days = HAS(TEST_DAYS) ? (int)op.v[FEDC_O_TEST_DAYS].i : -1;
     unsigned long long seed = op.v[FEDC_O_SEED].u;
@@ -519,10 +651,20 @@ int cmd_synth(int argc, char **argv) {
         return FEDC_EXIT_USAGE;
     }
     int split = days - test_days, code = 1;
-    out test;
-    if (out_open(&test, dir, "test.csv"))
+    char test_from[32], bank_file[MAX_BANKS][16];
+    day_date(test_from, split);
+    strcat(test_from, " 00:00:00");
+    out test, truth;
+    memset(&test, 0, sizeof test);
+    memset(&truth, 0, sizeof truth);
+    tally test_period;
+    memset(&test_period, 0, sizeof test_period);
+    uint64_t next_id = 0;
+    char *json = NULL;
+    size_t json_len = 0;
+    if (raw ? out_open(&truth, dir, "truth.csv") : out_open(&test, dir, "test.csv"))
         return 1;
-    put_str(&test, HEADER);
+    put_str(raw ? &truth : &test, raw ? TRUTH_HEADER : HEADER);
     bank *bk = calloc((size_t)banks, sizeof *bk);
     out *files = calloc((size_t)banks, sizeof *files);
     size_t *test_pos = calloc((size_t)banks, sizeof *test_pos);
@@ -538,31 +680,40 @@ int cmd_synth(int argc, char **argv) {
         b->days = days;
         /* The handbook's rates (2 of 10,000 terminals and 3 of 5,000 customers a day), scaled
          * to the bank, and the bank's scenario mix. */
-        int mix = k % 3;
-        b->s2_per_day = mix == 1 ? 0.0 : 2.0 * terminals / 10000.0;
-        b->s3_per_day = mix == 0 ? 0.0 : 3.0 * customers / 5000.0;
+        int mix = k % 3; /* 0: terminals, 1: cards, 2: neither */
+        b->s2_per_day = mix == 0 ? 2.0 * terminals / 10000.0 : 0.0;
+        b->s3_per_day = mix == 1 ? 3.0 * customers / 5000.0 : 0.0;
         if (make_profiles(b, seed) || make_compromises(b, seed) || make_transactions(b, seed)) {
             cli_error(CMD, "out of memory generating bank %c", 'a' + k);
             goto done;
         }
-        char name[32];
-        snprintf(name, sizeof name, "bank-%c.csv", 'a' + k);
+        char *name = bank_file[k];
+        snprintf(name, sizeof bank_file[k], "bank-%c.csv", 'a' + k);
         if (out_open(&files[k], dir, name))
             goto done;
-        put_str(&files[k], HEADER);
-        size_t i = 0;
-        for (; i < b->n_rows && b->rows[i].day < split; i++)
-            put_row(&files[k], b, &b->rows[i]);
-        test_pos[k] = i;
+        if (raw) {
+            write_raw_bank(&files[k], &truth, &test_period, &next_id, b, name, split);
+        } else {
+            put_str(&files[k], HEADER);
+            size_t i = 0;
+            for (; i < b->n_rows && b->rows[i].day < split; i++)
+                put_row(&files[k], b, &b->rows[i]);
+            test_pos[k] = i;
+        }
         if (out_close(&files[k]))
             goto done;
+        if (raw) { /* nothing of the bank is needed any more */
+            bank_free(b);
+            memset(b, 0, sizeof *b);
+            continue;
+        }
         /* Profiles are no longer needed; the rows of the test period stay for the merge. */
         free(b->comp_t);
         free(b->comp_c);
         b->comp_t = b->comp_c = NULL;
     }
     /* test.csv: the held-out days of all banks, merged in time order. */
-    for (;;) {
+    for (; !raw;) {
         int best = -1;
         for (int k = 0; k < banks; k++) {
             if (test_pos[k] >= bk[k].n_rows)
@@ -575,55 +726,71 @@ int cmd_synth(int argc, char **argv) {
             break;
         put_row(&test, &bk[best], &bk[best].rows[test_pos[best]++]);
     }
-    if (out_close(&test)) {
-        test.f = NULL;
+    if (out_close(raw ? &truth : &test))
         goto done;
-    }
-    test.f = NULL;
-    char jpath[4200];
-    snprintf(jpath, sizeof jpath, "%s/synth.json", dir);
-    FILE *j = fopen(jpath, "w");
+    /* synth.json last: its presence says that every file above is complete (fedc demo). */
+    FILE *j = open_memstream(&json, &json_len);
     if (!j) {
-        cli_error(CMD, "cannot write %s: %s", jpath, strerror(errno));
+        cli_error(CMD, "out of memory");
         goto done;
     }
     fprintf(j,
             "{\"generator\": \"fedc synth (Le Borgne et al. 2022 handbook simulator)\", "
-            "\"banks\": %d, \"customers_per_bank\": %d, \"terminals_per_bank\": %d, \"days\": %d, "
-            "\"train_days\": %d, \"test_days\": %d, \"seed\": %llu,\n  \"files\": [\n",
-            banks, customers, terminals, days, split, test_days, seed);
-    for (int k = 0; k < banks; k++) {
-        char name[32];
-        snprintf(name, sizeof name, "bank-%c.csv", 'a' + k);
-        json_file(j, name, &files[k], k == 0);
+            "\"raw\": %s, \"banks\": %d, \"customers_per_bank\": %d, \"terminals_per_bank\": %d, "
+            "\"days\": %d, \"train_days\": %d, \"test_days\": %d, \"seed\": %llu,\n",
+            raw ? "true" : "false", banks, customers, terminals, days, split, test_days, seed);
+    if (raw)
+        fprintf(j,
+                "  \"start\": \"" RAW_START_TEXT "\", \"test_from\": \"%s\", "
+                "\"truth\": \"truth.csv\", \"truth_rows\": %llu,\n",
+                test_from, (unsigned long long)truth.n.rows);
+    fprintf(j, "  \"files\": [\n");
+    for (int k = 0; k < banks; k++)
+        json_file(j, bank_file[k], &files[k].n, k % 3, k == 0);
+    if (!raw)
+        json_file(j, "test.csv", &test.n, -1, 0);
+    fprintf(j, "\n  ]");
+    if (raw) {
+        fprintf(j, ",\n  \"test_period\": {\"from\": \"%s\", ", test_from);
+        json_tally(j, &test_period);
+        fputc('}', j);
     }
-    json_file(j, "test.csv", &test, 0);
-    fprintf(j, "\n  ]\n}\n");
+    fprintf(j, "\n}\n");
     if (fclose(j) != 0) {
-        cli_error(CMD, "cannot write %s", jpath);
+        cli_error(CMD, "out of memory");
+        goto done;
+    }
+    char jpath[4200];
+    snprintf(jpath, sizeof jpath, "%s/synth.json", dir);
+    fedc_diag d = {{0}};
+    if (fedc_write_atomic(jpath, json, json_len, &d) != FEDC_OK) {
+        cli_error(CMD, "%s", d.msg);
         goto done;
     }
     for (int k = 0; k < banks; k++)
-        printf("bank-%c.csv  %9llu rows  %7llu frauds (%.3f%%)  scenarios 1/2/3: %llu/%llu/%llu\n",
-               'a' + k, (unsigned long long)files[k].rows, (unsigned long long)files[k].frauds,
-               files[k].rows ? 100.0 * (double)files[k].frauds / (double)files[k].rows : 0.0,
-               (unsigned long long)files[k].scen[1], (unsigned long long)files[k].scen[2],
-               (unsigned long long)files[k].scen[3]);
-    printf("test.csv    %9llu rows  %7llu frauds (%.3f%%)  days %d..%d of %d\n",
-           (unsigned long long)test.rows, (unsigned long long)test.frauds,
-           test.rows ? 100.0 * (double)test.frauds / (double)test.rows : 0.0, split, days - 1,
-           days);
+        print_tally(bank_file[k], &files[k].n, "");
+    if (raw) {
+        char tail[96];
+        snprintf(tail, sizeof tail, "  (days %d..%d of %d, all banks)", split, days - 1, days);
+        print_tally("test period", &test_period, tail);
+        printf("truth.csv   %9llu frauds with their scenario; the test period starts %s\n",
+               (unsigned long long)truth.n.rows, test_from);
+    } else {
+        char tail[64];
+        snprintf(tail, sizeof tail, "  days %d..%d of %d", split, days - 1, days);
+        print_tally("test.csv", &test.n, tail);
+    }
     code = 0;
 done:
-    if (test.f) {
-        fclose(test.f);
-        unlink(test.tmp);
-        free(test.buf);
-    }
+    out_abandon(&test);
+    out_abandon(&truth);
+    for (int k = 0; files && k < banks; k++)
+        out_abandon(&files[k]);
     for (int k = 0; bk && k < banks; k++)
         bank_free(&bk[k]);
     free(bk);
     free(files);
     free(test_pos);
+    free(json);
     return code;
 }

@@ -62,6 +62,8 @@ typedef enum pred_bad {
     PRED_TEXT_AFTER,     /* something other than blanks, a comma or the end after a closing quote */
     PRED_QUOTE_IN_FIELD, /* a double quote inside an unquoted field */
     PRED_NUL,            /* a NUL byte */
+    PRED_MISSING,        /* a missing cell, and the model's encoding refuses them */
+    PRED_TOO_LONG,       /* a categorical cell longer than FEDC_CSV_MAX_FIELD */
 } pred_bad;
 
 typedef struct pred_status {
@@ -71,11 +73,32 @@ typedef struct pred_status {
     uint32_t fs, fe; /* the offending field's text, offsets in the record */
 } pred_status;
 
-/* How the columns of the file are used. role[c] >= 0: model feature role[c]; -1: not a feature.
- * keep_of[c] >= 0: the kept column keep_of[c] (a column may be both). */
+/* A column that the model's loader encoding (fedc/encode.h, the "encoding" of its data recipe)
+ * turns into features: a number (PRED_SRC_NUM: feature j, and j_ind its indicator column or -1; a
+ * missing cell becomes impute and sets the indicator) or a categorical column (PRED_SRC_CAT: the
+ * one-hot features j .. j + buckets - 1, the cell's text hashed into one of them). */
+enum { PRED_SRC_NUM = 0, PRED_SRC_CAT = 1 };
+typedef struct pred_src {
+    int kind;
+    int j, j_ind, buckets;
+    float impute;
+} pred_src;
+
+typedef struct pred_enc {
+    int missing; /* fedc_missing: FEDC_MISSING_ERROR refuses a missing cell */
+    uint8_t key[16];
+    pred_src *src; /* n_src; role[c] indexes it */
+    int n_src;
+} pred_enc;
+
+/* How the columns of the file are used. role[c] >= 0: model feature role[c] (with enc: source
+ * enc->src[role[c]]); -1: not a feature. keep_of[c] >= 0: the kept column keep_of[c] (a column
+ * may be both). delim separates the fields. */
 typedef struct pred_layout {
     int n_cols, nf, n_keep;
     const int *role, *keep_of;
+    char delim;
+    const pred_enc *enc; /* NULL: every feature is a plain number of its own column */
 } pred_layout;
 
 /* Splits the record s[0, len) and parses its features into x (nf floats); records the kept
@@ -84,6 +107,14 @@ typedef struct pred_layout {
  * undefined); else 0. */
 int pred_parse_row(float *x, uint32_t *keep, pred_status *st, const char *s, size_t len,
                    const pred_layout *lay);
+
+/* Builds the encoded layout of a model with a non-plain encoding: enc from the recipe's JSON,
+ * role[] (n_cols) from the header names. Returns 0, or -1 after printing what is wrong (a model
+ * column the file lacks, a model whose features do not follow the encoding). */
+struct fedc_model;
+int pred_enc_setup(pred_enc *out, int *role, char *const *names, int n_cols,
+                   const struct fedc_model *m, const char *enc_json, const char *data);
+void pred_enc_release(pred_enc *e);
 
 /* Formats the status of a bad row as a message without the "path:line:col: " prefix. names are
  * the header's column names (n_cols of them), for the column in question. */

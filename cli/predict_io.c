@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "fastnum.h"
+#include "fedc/data.h"
+#include "fedc/encode.h"
 
 static int is_blank(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
@@ -210,10 +212,48 @@ static int bad(pred_status *st, int why, int col, const char *s, const char *fs,
     return -1;
 }
 
+/* One cell [p, end) of an encoded source column into x (quoted: the text between the quotes,
+ * escaped when it holds ""). Returns 0 or the pred_bad reason. */
+static int enc_cell(float *x, const pred_enc *enc, int role, const char *p, const char *end,
+                    int escaped) {
+    const pred_src *src = &enc->src[role];
+    char tmp[FEDC_CSV_MAX_FIELD + 1];
+    if (escaped) { /* "" stands for one quote */
+        size_t k = 0;
+        for (const char *t = p; t < end; t++) {
+            if (k == FEDC_CSV_MAX_FIELD)
+                return PRED_TOO_LONG;
+            tmp[k++] = *t;
+            if (*t == '"')
+                t++;
+        }
+        p = tmp;
+        end = tmp + k;
+    }
+    if (fedc_is_missing_text(p, (size_t)(end - p))) {
+        if (src->kind == PRED_SRC_CAT)
+            return 0; /* a missing category sets no column */
+        if (enc->missing == FEDC_MISSING_ERROR)
+            return PRED_MISSING;
+        x[src->j] = src->impute;
+        if (src->j_ind >= 0)
+            x[src->j_ind] = 1.0f;
+        return 0;
+    }
+    if (src->kind == PRED_SRC_CAT) {
+        x[src->j + fedc_hash_bucket(enc->key, src->buckets, p, (size_t)(end - p))] = 1.0f;
+        return 0;
+    }
+    return escaped || cli_parse_float(&x[src->j], p, end) ? PRED_NOT_NUMBER : 0;
+}
+
 int pred_parse_row(float *x, uint32_t *keep, pred_status *st, const char *s, size_t len,
                    const pred_layout *lay) {
     const char *p = s, *e = s + len;
+    const char dl = lay->delim ? lay->delim : ',';
     st->bad = PRED_OK;
+    if (lay->enc && x)
+        memset(x, 0, sizeof(float) * (size_t)lay->nf); /* the one-hot columns start at 0 */
     int blank = 1;
     for (const char *c = s; c < e && blank; c++)
         blank = is_blank(*c);
@@ -224,7 +264,7 @@ int pred_parse_row(float *x, uint32_t *keep, pred_status *st, const char *s, siz
             /* A comma after the last field: count them all for the message. */
             int count = c;
             for (const char *t = p - 1; t < e; t++)
-                count += *t == ',';
+                count += *t == dl;
             st->count = count;
             return bad(st, PRED_RAGGED, c + 1, s, p, e);
         }
@@ -255,25 +295,33 @@ int pred_parse_row(float *x, uint32_t *keep, pred_status *st, const char *s, siz
             fe = close + 1;
             while (fe < e && is_blank(*fe))
                 fe++;
-            if (fe < e && *fe != ',')
+            if (fe < e && *fe != dl)
                 return bad(st, PRED_TEXT_AFTER, c + 1, s, fs, fe);
-            if (role >= 0 && (escaped || cli_parse_float(&x[role], q + 1, close)))
+            if (role >= 0 && lay->enc) {
+                int why = enc_cell(x, lay->enc, role, q + 1, close, escaped);
+                if (why)
+                    return bad(st, why, c + 1, s, fs, fe);
+            } else if (role >= 0 && (escaped || cli_parse_float(&x[role], q + 1, close)))
                 return bad(st, PRED_NOT_NUMBER, c + 1, s, fs, fe);
         } else {
             const char *stop = NULL;
-            if (role >= 0 && (stop = cli_scan_float(&x[role], p, e)) != NULL &&
-                (stop == e || *stop == ',')) {
+            if (role >= 0 && !lay->enc && (stop = cli_scan_float(&x[role], p, e)) != NULL &&
+                (stop == e || *stop == dl)) {
                 fe = stop; /* the fast path: a plain number up to the comma */
             } else {
                 fe = p;
-                while (fe < e && *fe != ',') {
+                while (fe < e && *fe != dl) {
                     if (*fe == '"')
                         return bad(st, PRED_QUOTE_IN_FIELD, c + 1, s, fs, fe);
                     if (*fe == '\0')
                         return bad(st, PRED_NUL, c + 1, s, fs, fe);
                     fe++;
                 }
-                if (role >= 0 && cli_parse_float(&x[role], fs, fe))
+                if (role >= 0 && lay->enc) {
+                    int why = enc_cell(x, lay->enc, role, fs, fe, 0);
+                    if (why)
+                        return bad(st, why, c + 1, s, fs, fe);
+                } else if (role >= 0 && cli_parse_float(&x[role], fs, fe))
                     return bad(st, PRED_NOT_NUMBER, c + 1, s, fs, fe);
             }
         }
@@ -288,7 +336,7 @@ int pred_parse_row(float *x, uint32_t *keep, pred_status *st, const char *s, siz
             }
             return 0;
         }
-        p = fe + 1; /* past the comma */
+        p = fe + 1; /* past the separator */
     }
 }
 
@@ -349,10 +397,11 @@ void pred_status_message(char *out, size_t cap, const pred_status *st, const cha
         snprintf(out, cap, "column '%s': unterminated quoted field (no closing double quote)", nm);
         break;
     case PRED_TEXT_AFTER:
-        snprintf(out, cap,
-                 "column '%s': expected a comma or the end of the line after the closing quote, "
-                 "got '%s'",
-                 nm, text);
+        snprintf(
+            out, cap,
+            "column '%s': expected the separator or the end of the line after the closing quote, "
+            "got '%s'",
+            nm, text);
         break;
     case PRED_QUOTE_IN_FIELD:
         snprintf(out, cap,
@@ -362,6 +411,15 @@ void pred_status_message(char *out, size_t cap, const pred_status *st, const cha
         break;
     case PRED_NUL:
         snprintf(out, cap, "column '%s': NUL byte (CSV is text)", nm);
+        break;
+    case PRED_MISSING:
+        snprintf(out, cap,
+                 "column '%s': missing value '%s' (the model was trained with --missing error: "
+                 "its cells may not be missing)",
+                 nm, text);
+        break;
+    case PRED_TOO_LONG:
+        snprintf(out, cap, "column '%s': a cell longer than %d bytes", nm, FEDC_CSV_MAX_FIELD);
         break;
     default:
         snprintf(out, cap, "bad row");

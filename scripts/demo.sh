@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make demo: `fedc demo` — three banks train one card-fraud model with secure aggregation (fedc
-# synth data, CurveZMQ keys, a coordinator and three clients on loopback), compared with pooling
-# the data and with each bank alone; the report lands in demo-out/report.html.
+# make demo: `fedc demo` — three banks train one card-fraud model with secure aggregation, from raw
+# data (fedc synth --raw transactions, each bank's features from fedc features, CurveZMQ keys, a
+# coordinator and three clients on loopback), compared with pooling the data and with each bank
+# alone; the report lands in demo-out/report.html.
 # Usage: scripts/demo.sh [BUILD_DIR] (make demo builds first; running it again reuses the build).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,6 +8,8 @@
 #
 #   scripts/python-venv.sh            the environment in $FEDC_VENV, default
 #                                     ${XDG_CACHE_HOME:-~/.cache}/fedc/venv-test
+#   scripts/python-venv.sh bench      the benchmarks' (bench/bench_features.sh: pandas), from
+#                                     scripts/requirements-bench.txt, default .../fedc/venv-bench
 # Needs python3 with its venv module (Debian: python3-venv, which scripts/install-deps.sh --test
 # installs) and PyPI (or a pip configured for a mirror: PIP_INDEX_URL and the like are honoured).
 # Exit 1 with a message saying what failed when the environment cannot be built: the tests that
@@ -15,8 +17,16 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-req=$here/requirements-test.txt
-venv=${FEDC_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/fedc/venv-test}
+kind=${1:-test}
+case "$kind" in
+test | bench) ;;
+*)
+    echo "python-venv: usage: $0 [test | bench]" >&2
+    exit 2
+    ;;
+esac
+req=$here/requirements-$kind.txt
+venv=${FEDC_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/fedc/venv-$kind}
 log() { echo "python-venv: $*" >&2; }
 die() {
     log "$*"

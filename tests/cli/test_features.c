@@ -4,8 +4,8 @@
  * delay's edges (a row exactly L days earlier is in, one exactly L + D days earlier is out); the
  * timestamp parser; a small table computed by hand, byte for byte; `fedc features` on random data
  * against the same reference, means and rates included; and bad input refused with exit 2 naming
- * file:line:field or the spec. What is left out: files larger than memory (this increment reads
- * the whole file) and speed. */
+ * file:line:field or the spec. The streaming engine, the sort of unsorted files, spec files and
+ * bounded memory are tested in tests/nn/test_features_engine.c and test_features_stream.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -396,9 +396,9 @@ static void test_bad_input(void **state) {
     expect_refusal(state, "bad.csv:2:1:", "TX_DATETIME,CUSTOMER_ID\n 2018-04-01 00:00:31,1\n",
                    "datetime", ok);
     expect_refusal(state, "bad.csv:3:1:", "TX_DATETIME,CUSTOMER_ID\n5,1\n12x,1\n", "epoch", ok);
-    expect_refusal(state, "--window 'NOPE:1:count': no column 'NOPE' in", TX, "datetime",
+    expect_refusal(state, "window 'NOPE:1:count': no column 'NOPE' in", TX, "datetime",
                    "NOPE:1:count");
-    expect_refusal(state, "--window 'CUSTOMER_ID:1:mean=X': no column 'X'", TX, "datetime",
+    expect_refusal(state, "window 'CUSTOMER_ID:1:mean=X': no column 'X'", TX, "datetime",
                    "CUSTOMER_ID:1:mean=X");
     expect_refusal(state, "bad.csv:3:4: TX_AMOUNT: 'x' is not 0 or 1",
                    "TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT\n"
@@ -437,7 +437,7 @@ static void test_bad_input(void **state) {
     assert_non_null(strstr(r.err, "--window given 2 times"));
     proc_result_release(&r);
     fedc_run(&r, 2, "features", "--data", in, "--time", "WHEN", "--out", out, "--calendar", NULL);
-    assert_non_null(strstr(r.err, "--time: no column 'WHEN'"));
+    assert_non_null(strstr(r.err, "time column: no column 'WHEN'"));
     proc_result_release(&r);
     fedc_run(&r, 2, "features", "--data", in, "--time", "TX_DATETIME", "--out", out, NULL);
     assert_non_null(strstr(r.err, "nothing to compute"));

@@ -31,9 +31,13 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fedc/card.h"
 #include "fedc/data.h"
+#include "fedc/recipe.h"
 #include "fedc/modelfile.h"
 #include "fedc/score.h"
 #include "proc.h"
@@ -642,6 +646,276 @@ static void test_flat_memory(void **state) {
     fedc_model_destroy(&m);
 }
 
+/* A model trained with a loader encoding (--delimiter ';', --missing mean with indicator columns,
+ * a categorical column hashed into 8 buckets): fedc predict encodes each row as the loader does
+ * with the model's recipe (the training means for missing cells, the same hash), checked against
+ * fedc_model_predict on the file as fedc_csv_load_enc reads it with that recipe; and a model
+ * trained with --missing error refuses a missing cell naming it. */
+static void test_encoded(void **state) {
+    (void)state;
+    char *train = path_of("enc_train.csv"), *score = path_of("enc_score.csv");
+    char *model = path_of("enc.fedc"), *out = path_of("enc_scores.csv");
+    char *model_err = path_of("enc_err.fedc");
+    static const char *const cats[] = {"grocery", "travel", "online", "fuel", "a \"quoted\" one"};
+    for (int f = 0; f < 2; f++) {
+        FILE *o = fopen(f ? score : train, "w");
+        assert_non_null(o);
+        fprintf(o, "id;amount;mcc;age;label\n");
+        int rows = f ? 400 : 2000;
+        for (int i = 0; i < rows; i++) {
+            double a = -50.0 * log(1.0 - rnd_unit());
+            int c = (int)(rnd() % (f ? 6 : 5)); /* the scored file has an unseen category */
+            int age = 18 + (int)(rnd() % 60);
+            int y = (c == 2 && a > 60) || rnd_unit() < 0.05;
+            double u = rnd_unit();
+            fprintf(o, "%d;", i);
+            if (u < 0.1)
+                fprintf(o, "%s;", f ? (i % 2 ? "NA" : "null") : "");
+            else
+                fprintf(o, "%.2f;", a);
+            if (c == 5)
+                fprintf(o, "never seen;");
+            else if (c == 4)
+                fprintf(o, "\"a \"\"quoted\"\" one\";");
+            else
+                fprintf(o, "%s;", cats[c]);
+            if (rnd_unit() < 0.05)
+                fprintf(o, "NaN;%d\n", y);
+            else
+                fprintf(o, "%d;%d\n", age, y);
+        }
+        assert_int_equal(fclose(o), 0);
+    }
+    proc_result r;
+    const char *tr[] = {g_fedc,
+                        "train",
+                        "--data",
+                        train,
+                        "--label",
+                        "label",
+                        "--drop",
+                        "id",
+                        "--delimiter",
+                        ";",
+                        "--missing",
+                        "mean",
+                        "--categorical",
+                        "mcc",
+                        "--hash-buckets",
+                        "8",
+                        "--epochs",
+                        "3",
+                        "--out",
+                        model,
+                        NULL};
+    run(&r, tr);
+    if (r.status != 0)
+        fail_msg("fedc train: %s", r.err);
+    proc_result_release(&r);
+    const char *pr[] = {g_fedc,  "predict", "--model", model, "--data", score,
+                        "--out", out,       "--keep",  "id",  NULL};
+    run(&r, pr);
+    if (r.status != 0)
+        fail_msg("fedc predict: %s", r.err);
+    proc_result_release(&r);
+
+    /* the reference: the loader with the model's recipe */
+    fedc_model *m = NULL;
+    fedc_diag d = {{0}};
+    assert_int_equal(fedc_model_load(&m, model, &d), FEDC_OK);
+    char *ej = fedc_meta_get(m, "encoding");
+    assert_non_null(ej);
+    fedc_recipe_enc re;
+    assert_int_equal(fedc_encoding_from_json(&re, ej, &d), FEDC_OK);
+    assert_non_null(re.enc.impute);
+    fedc_dataset *ds = NULL;
+    const char *drop[] = {"id"};
+    if (fedc_csv_load_enc(&ds, score, "label", drop, 1, &re.enc, &d))
+        fail_msg("fedc_csv_load_enc: %s", d.msg);
+    assert_int_equal(ds->n_features, m->arch.sizes[0]);
+    assert_int_equal(ds->n_features, 1 + 1 + 8 + 1 + 1);
+    for (int j = 0; j < ds->n_features; j++)
+        assert_string_equal(ds->feature_names[j], m->feature_names[j]);
+    float *want = malloc(sizeof(float) * (size_t)ds->n_rows);
+    assert_non_null(want);
+    assert_int_equal(fedc_model_predict(want, m, ds->x, ds->n_rows), 0);
+    size_t len = 0;
+    char *text = proc_read_file(out, &len);
+    assert_non_null(text);
+    const char *p = strchr(text, '\n') + 1;
+    double worst = 0;
+    for (int i = 0; i < ds->n_rows; i++) {
+        char *end;
+        long id = strtol(p, &end, 10);
+        assert_int_equal(id, i);
+        float got = strtof(end + 1, &end);
+        double diff = fabs((double)got - (double)want[i]);
+        worst = diff > worst ? diff : worst;
+        p = strchr(end, '\n') + 1;
+    }
+    print_message("encoded model: %d rows, largest difference to the loader's %.3g\n", ds->n_rows,
+                  worst);
+    assert_true(worst <= 1e-5);
+    free(text);
+    free(want);
+    fedc_dataset_destroy(&ds);
+    fedc_recipe_enc_release(&re);
+    free(ej);
+    fedc_model_destroy(&m);
+
+    /* --missing error (a categorical column keeps the encoding in use): trained on a file
+     * without missing cells, the first missing cell of the scored file stops predict */
+    char *clean = path_of("enc_clean.csv");
+    FILE *o = fopen(clean, "w");
+    assert_non_null(o);
+    fprintf(o, "id;amount;mcc;age;label\n");
+    for (int i = 0; i < 300; i++)
+        fprintf(o, "%d;%.2f;%s;%d;%d\n", i, 100.0 * rnd_unit(), cats[i % 4], 20 + i % 50,
+                i % 7 == 0);
+    assert_int_equal(fclose(o), 0);
+    const char *tr2[] = {g_fedc,          "train",  "--data",   clean,         "--label",
+                         "label",         "--drop", "id",       "--delimiter", ";",
+                         "--categorical", "mcc",    "--epochs", "1",           "--out",
+                         model_err,       NULL};
+    run(&r, tr2);
+    if (r.status != 0)
+        fail_msg("fedc train: %s", r.err);
+    proc_result_release(&r);
+    const char *pr2[] = {g_fedc, "predict", "--model", model_err, "--data",
+                         score,  "--out",   out,       NULL};
+    run(&r, pr2);
+    assert_int_equal(r.status, 2);
+    if (!strstr(r.err, "missing value"))
+        print_message("stderr: %s\n", r.err);
+    assert_non_null(strstr(r.err, "missing value"));
+    assert_non_null(strstr(r.err, "enc_score.csv:"));
+    proc_result_release(&r);
+    free(clean);
+    free(train);
+    free(score);
+    free(model);
+    free(out);
+    free(model_err);
+}
+
+/* Raw transactions (';'-separated) for a model trained with a feature spec: fedc predict on the raw
+ * file computes the features itself, and its output is byte for byte that of fedc features with
+ * the same spec followed by fedc predict; no temporary file is left beside the output. */
+static void test_raw(void **state) {
+    (void)state;
+    char *dir = path_of("raw");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    char *raw_train = proc_path(dir, "raw_train.csv"), *raw_score = proc_path(dir, "raw_score.csv");
+    char *feat_train = proc_path(dir, "feat_train.csv"), *feat_score = proc_path(dir, "feat.csv");
+    char *spec = proc_path(dir, "spec.json"), *model = proc_path(dir, "raw.fedc");
+    char *s_raw = proc_path(dir, "s_raw.csv"), *s_feat = proc_path(dir, "s_feat.csv");
+    long t = 1767225600; /* 2026-01-01 */
+    for (int f = 0; f < 2; f++) {
+        FILE *o = fopen(f ? raw_score : raw_train, "w");
+        assert_non_null(o);
+        fprintf(o, "TX_DATETIME;TX_ID;CUSTOMER_ID;TERMINAL_ID;TX_AMOUNT;TX_FRAUD\n");
+        for (int i = 0; i < (f ? 800 : 3000); i++) {
+            t += (long)(rnd() % 1500);
+            time_t tt = (time_t)t;
+            struct tm tm;
+            gmtime_r(&tt, &tm);
+            char ts[32];
+            strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
+            double a = -50.0 * log(1.0 - rnd_unit());
+            fprintf(o, "%s;%d;C%d;T%d;%.2f;%d\n", ts, i, (int)(rnd() % 150), (int)(rnd() % 200), a,
+                    a > 140 || rnd_unit() < 0.03);
+        }
+        assert_int_equal(fclose(o), 0);
+    }
+    proc_result r;
+    const char *fe[] = {g_fedc,
+                        "features",
+                        "--data",
+                        raw_train,
+                        "--delimiter",
+                        ";",
+                        "--time",
+                        "TX_DATETIME",
+                        "--calendar",
+                        "--window",
+                        "CUSTOMER_ID:1,7:count,mean=TX_AMOUNT;TERMINAL_ID:7:count,rate=TX_FRAUD:"
+                        "delay=7",
+                        "--out",
+                        feat_train,
+                        "--spec-out",
+                        spec,
+                        NULL};
+    run(&r, fe);
+    if (r.status)
+        fail_msg("fedc features: %s", r.err);
+    proc_result_release(&r);
+    const char *tr[] = {g_fedc,
+                        "train",
+                        "--data",
+                        feat_train,
+                        "--delimiter",
+                        ";",
+                        "--label",
+                        "TX_FRAUD",
+                        "--drop",
+                        "TX_DATETIME,TX_ID,CUSTOMER_ID,TERMINAL_ID",
+                        "--features-spec",
+                        spec,
+                        "--epochs",
+                        "2",
+                        "--out",
+                        model,
+                        NULL};
+    run(&r, tr);
+    if (r.status)
+        fail_msg("fedc train: %s", r.err);
+    proc_result_release(&r);
+    const char *p1[] = {g_fedc,  "predict", "--model", model,   "--data", raw_score,
+                        "--out", s_raw,     "--keep",  "TX_ID", NULL};
+    run(&r, p1);
+    if (r.status)
+        fail_msg("fedc predict (raw): %s", r.err);
+    assert_non_null(strstr(r.err, "raw transactions"));
+    proc_result_release(&r);
+    const char *f2[] = {g_fedc,   "features", "--data", raw_score,  "--delimiter", ";",
+                        "--spec", spec,       "--out",  feat_score, NULL};
+    run(&r, f2);
+    assert_int_equal(r.status, 0);
+    proc_result_release(&r);
+    const char *p2[] = {g_fedc,  "predict", "--model", model,   "--data", feat_score,
+                        "--out", s_feat,    "--keep",  "TX_ID", NULL};
+    run(&r, p2);
+    assert_int_equal(r.status, 0);
+    proc_result_release(&r);
+    size_t la = 0, lb = 0;
+    char *a = proc_read_file(s_raw, &la), *b = proc_read_file(s_feat, &lb);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(la > 800 * 4);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a);
+    free(b);
+    /* nothing left beside the output but what the test wrote */
+    DIR *dp = opendir(dir);
+    assert_non_null(dp);
+    struct dirent *de;
+    int files = 0;
+    while ((de = readdir(dp)) != NULL)
+        files += de->d_name[0] != '.';
+    closedir(dp);
+    assert_int_equal(files, 8);
+    free(raw_train);
+    free(raw_score);
+    free(feat_train);
+    free(feat_score);
+    free(spec);
+    free(model);
+    free(s_raw);
+    free(s_feat);
+    free(dir);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_predict FEDC\n");
@@ -652,9 +926,13 @@ int main(int argc, char **argv) {
     if (!g_dir)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scores_equal_eval), cmocka_unit_test(test_api_threads),
-        cmocka_unit_test(test_bad_rows),          cmocka_unit_test(test_thresholds),
+        cmocka_unit_test(test_scores_equal_eval),
+        cmocka_unit_test(test_api_threads),
+        cmocka_unit_test(test_bad_rows),
+        cmocka_unit_test(test_thresholds),
         cmocka_unit_test(test_flat_memory),
+        cmocka_unit_test(test_encoded),
+        cmocka_unit_test(test_raw),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     proc_rmtree(g_dir);

@@ -366,7 +366,9 @@ static void test_late_join(void **state) {
         if (r[i].participants == 3)
             first = i + 1;
     print_message("the late client took part from round %d\n", first);
-    assert_true(first >= 3 && first <= 4);
+    /* It can only take part after round 2 (it started then); how soon depends on how fast its
+     * process starts on a loaded machine, so any later round will do, as long as it stays. */
+    assert_true(first >= 3 && first <= LATE_ROUNDS);
     for (int i = first - 1; i < LATE_ROUNDS; i++)
         assert_int_equal(r[i].participants, 3);
     /* Its first evaluation may come before its first FitIns; the EvaluateIns carries the

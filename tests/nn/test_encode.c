@@ -455,12 +455,18 @@ static void test_recipe_json(void **state) {
     free(a16);
     free(full);
     free(agree);
-    /* A spec file must be a JSON object; syntax errors name line and column. */
+    /* A spec file must be a features spec (a JSON object fedc features can use); syntax errors
+     * name line and column. */
     char *out = NULL;
-    assert_int_equal(fedc_features_spec_read(&out, write_file("s.json", "{\"w\": [1, 2]}\n"), &d),
-                     FEDC_OK);
-    assert_string_equal(out, "{\"w\":[1,2]}");
+    const char *spec_text =
+        "{\"format\": \"fedc-features-spec\", \"version\": 1, \"time\": \"T\",\n"
+        " \"time_format\": \"datetime\", \"calendar\": true, \"windows\": []}\n";
+    assert_int_equal(fedc_features_spec_read(&out, write_file("s.json", spec_text), &d), FEDC_OK);
+    assert_non_null(strstr(out, "\"time\":\"T\""));
     free(out);
+    assert_int_equal(fedc_features_spec_read(&out, write_file("w.json", "{\"w\": [1, 2]}\n"), &d),
+                     FEDC_EPARSE);
+    assert_non_null(strstr(d.msg, "w.json"));
     assert_int_equal(fedc_features_spec_read(&out, write_file("a.json", "[1]"), &d), FEDC_EPARSE);
     assert_non_null(strstr(d.msg, "expected a JSON object"));
     assert_int_equal(fedc_features_spec_read(&out, write_file("b.json", "{\n \"w\": ]"), &d),

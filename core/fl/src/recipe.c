@@ -1,6 +1,8 @@
 /* A model's data recipe and the loader encoding in it (fedc/recipe.h), through cJSON. */
 #include "fedc/recipe.h"
 
+#include "fedc/features_spec.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -350,6 +352,14 @@ fedc_err fedc_features_spec_read(char **out, const char *path, fedc_diag *d) {
                       "writes), got another JSON value",
                       path);
         rc = FEDC_EPARSE;
+        goto out;
+    }
+    /* and a spec fedc features can use (every key checked as --spec reads it) */
+    fedc_features_spec sp;
+    fedc_err src = fedc_features_spec_from_json(&sp, buf, path, d);
+    fedc_features_spec_release(&sp);
+    if (src) {
+        rc = src == FEDC_ENOMEM ? FEDC_ENOMEM : FEDC_EPARSE;
         goto out;
     }
     if (!(*out = cJSON_PrintUnformatted(o))) {

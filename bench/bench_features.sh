@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# fedc features against pandas on the issue's spec (issue 16), in one run:
+#
+#   fedc features --calendar --window 'CUSTOMER_ID:1,7,30:count,mean=TX_AMOUNT;
+#                                      TERMINAL_ID:1,7,30:count,rate=TX_FRAUD:delay=7'
+#
+# on ROWS raw transactions in time order made by features_gen (5000 customers, 10000 terminals,
+# 183 days; timestamps may repeat: both sides count equal times in file order, see
+# bench/pandas_features.py). fedc runs RUNS times (the best is kept), end to end: reading and
+# parsing the CSV, the windows, writing the output. pandas (bench/pandas_features.py, groupby +
+# time-based rolling as the fraud detection handbook defines the features) runs once, also end to
+# end (read_csv, the features, to_csv), and then compares its values with fedc's: counts and the
+# calendar columns exactly, means and rates within 1e-9 relative. Prints both times, rows/s and
+# the ratio, in wall and in CPU time (on a shared machine the CPU time is the steadier). A
+# benchmark: it prints figures and fails only when the values differ or a step fails.
+#
+#   bench/bench_features.sh [ROWS] [--runs N] [--build DIR] [--ties|--unique] [--keep DIR]
+#       ROWS default 1300000; --build default build/ (BUILD env var also accepted); --keep leaves
+#       the files in DIR (else a temporary directory, removed)
+# Needs: the build (fedc, bench/features_gen) and pandas in the benchmarks' virtual environment,
+# which scripts/python-venv.sh bench creates on first use (pip install -r
+# scripts/requirements-bench.txt; python3-venv on Debian: scripts/install-deps.sh --bench).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+ROWS=1300000
+RUNS=3
+TIES=ties
+KEEP=
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --runs) [[ $# -ge 2 ]] || { echo "bench_features: --runs needs a number" >&2; exit 2; }
+            RUNS=$2; shift ;;
+    --build) [[ $# -ge 2 ]] || { echo "bench_features: --build needs a directory" >&2; exit 2; }
+             BUILD=$2; shift ;;
+    --keep) [[ $# -ge 2 ]] || { echo "bench_features: --keep needs a directory" >&2; exit 2; }
+            KEEP=$2; shift ;;
+    --ties) TIES=ties ;;
+    --unique) TIES=unique ;;
+    -h|--help) usage; exit 0 ;;
+    [0-9]*) ROWS=$1 ;;
+    *) echo "bench_features: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+FEDC=$BUILD/cli/fedc
+GEN=$BUILD/bench/features_gen
+for b in "$FEDC" "$GEN"; do
+  [[ -x "$b" ]] || { echo "bench_features: $b not built (cmake --build $BUILD)" >&2; exit 1; }
+done
+PY=$("$ROOT/scripts/python-venv.sh" bench | tail -n 1)
+
+if [[ -n "$KEEP" ]]; then
+  mkdir -p "$KEEP"
+  WORK=$KEEP
+else
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/fedc-bench-features-XXXXXX")
+  trap 'rm -rf "$WORK"' EXIT
+fi
+
+echo "## input: $ROWS transactions (features_gen: 5000 customers, 10000 terminals, 183 days," \
+     "timestamps $TIES)"
+"$GEN" "$ROWS" 5000 10000 183 1 "$TIES" > "$WORK/tx.csv"
+ls -l "$WORK/tx.csv" | awk '{printf "   %s bytes\n", $5}'
+
+echo "## fedc features, best of $RUNS (end to end: read, windows, write; wall and CPU seconds)"
+best=
+bestcpu=
+TIMEFORMAT='%R %U %S'
+for ((i = 1; i <= RUNS; i++)); do
+  t=$( { time "$FEDC" features --data "$WORK/tx.csv" --time TX_DATETIME --out "$WORK/fedc.csv" \
+    --calendar --window \
+    'CUSTOMER_ID:1,7,30:count,mean=TX_AMOUNT;TERMINAL_ID:1,7,30:count,rate=TX_FRAUD:delay=7' ; } \
+    2>&1 )
+  s=$(echo "$t" | awk '{ printf "%.3f", $1 }')
+  c=$(echo "$t" | awk '{ printf "%.3f", $2 + $3 }')
+  echo "   run $i: $s s wall, $c s CPU"
+  if [[ -z "$best" ]] || awk -v a="$s" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$s; fi
+  if [[ -z "$bestcpu" ]] || awk -v a="$c" -v b="$bestcpu" 'BEGIN { exit !(a < b) }'; then
+    bestcpu=$c
+  fi
+done
+echo "   fedc: $best s wall ($(awk -v n="$ROWS" -v s="$best" 'BEGIN { printf "%.0f", n / s }')" \
+     "rows/s), $bestcpu s CPU"
+
+echo "## pandas (bench/pandas_features.py: read_csv, groupby + time-based rolling, to_csv)"
+set +e
+"$PY" "$ROOT/bench/pandas_features.py" --data "$WORK/tx.csv" --out "$WORK/pandas.csv" \
+  --fedc-out "$WORK/fedc.csv" | tee "$WORK/pandas.log"
+cmp_rc=${PIPESTATUS[0]}
+set -e
+field() { awk -v k="$1" '/^pandas / { for (i = 1; i <= NF; i++) if ($i == k) print $(i + 1) }' \
+  "$WORK/pandas.log"; }
+total=$(field total)
+feat=$(field features)
+cpu=$(field cpu)
+echo "## summary ($ROWS rows, $(nproc) cores, one used by each side)"
+awk -v n="$ROWS" -v f="$best" -v fc="$bestcpu" -v p="$total" -v pc="$cpu" -v q="$feat" 'BEGIN {
+  printf "   fedc    %8.3f s  %10.0f rows/s  (end to end; %.3f s CPU)\n", f, n / f, fc
+  printf "   pandas  %8.3f s  %10.0f rows/s  (end to end; %.3f s CPU; the features alone %.3f s)\n",
+         p, n / p, pc, q
+  printf "   fedc is %.1fx faster end to end (%.1fx in CPU time, %.1fx against pandas'"'"' features alone)\n",
+         p / f, pc / fc, q / f
+}'
+if [[ $cmp_rc -ne 0 ]]; then
+  echo "bench_features: the values differ (see above)" >&2
+  exit 1
+fi
