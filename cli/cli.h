@@ -21,6 +21,7 @@ int cmd_features(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 /* report.c: the federation's HTML report (self-contained: inline SVG and CSS). rounds_path is
  * the coordinator's --metrics-json file; preds[m] (may be NULL) the test scores of model m. */
