@@ -386,24 +386,31 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
     return 0;
 }
 
-/* The header comment of the config file: how the search went. */
+/* The header comment of the config file: how the search went (the clients by name, as sim
+ * names them after their files). */
 static void describe(char *out, size_t cap, const tune_ctx *c, int n_ok) {
     size_t n = 0;
-    n += (size_t)snprintf(out + n, cap - n, "searched %d trials (seed %llu) on", c->n_trials,
-                          c->seed);
-    for (int i = 0; i < c->n_shards && n < cap; i++)
-        n += (size_t)snprintf(out + n, cap - n, "%s%s", i ? ", " : " ", c->shards[i]);
-    if (n < cap)
-        n += (size_t)snprintf(out + n, cap - n, " (label %s), rungs of", c->label);
-    for (int r = 0; r < c->n_rungs && n < cap; r++)
-        n += (size_t)snprintf(out + n, cap - n, "%s%d", r ? ", " : " ", c->rounds[r]);
-    if (n < cap)
-        n += (size_t)snprintf(out + n, cap - n,
-                              " rounds, eta %d, secure aggregation %s; %d runs "
-                              "finished",
-                              c->eta, c->secagg, n_ok);
-    if (c->cut && n < cap)
-        snprintf(out + n, cap - n, "\nthe --budget ran out: the search was cut short");
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (n < cap)                                                                               \
+            n += (size_t)snprintf(out + n, cap - n, __VA_ARGS__);                                  \
+    } while (0)
+    ADD("searched %d trials (seed %llu), label %s, %d clients:", c->n_trials, c->seed, c->label,
+        c->n_shards);
+    for (int i = 0; i < c->n_shards; i++) {
+        const char *b = strrchr(c->shards[i], '/');
+        b = b ? b + 1 : c->shards[i];
+        const char *dot = strrchr(b, '.');
+        int len = dot && dot != b ? (int)(dot - b) : (int)strlen(b);
+        ADD("%s%.*s", i ? ", " : " ", len, b);
+    }
+    ADD("; rungs of");
+    for (int r = 0; r < c->n_rungs; r++)
+        ADD("%s%d", r ? ", " : " ", c->rounds[r]);
+    ADD(" rounds, eta %d, secure aggregation %s; %d runs finished", c->eta, c->secagg, n_ok);
+    if (c->cut)
+        ADD("\nthe --budget ran out: the search was cut short");
+#undef ADD
 }
 
 static int search(tune_ctx *c, const char *out_path) {

@@ -74,7 +74,8 @@ void tune_sort_rung(int *ids, int n, const tune_trial *trials, int rung, int hig
 void tune_rank(int *ids, int n, const tune_trial *trials, int higher);
 
 /* Prints the ranked table: rank, trial, configuration, the value at each rung, the best round
- * of the last rung run, seconds. ids is the ranking of tune_rank. */
+ * of the last rung run, seconds; trials that never started are counted in one line at the end.
+ * ids is the ranking of tune_rank. */
 void tune_print_table(FILE *f, const tune_trial *trials, const int *ids, int n, const int *rounds,
                       int n_rungs, const tune_metric *m);
 

@@ -148,9 +148,13 @@ void tune_print_table(FILE *f, const tune_trial *trials, const int *ids, int n, 
         fprintf(f, "  %9s", h);
     }
     fprintf(f, "  %7s  %7s\n", "rounds", "seconds");
-    int any_default = 0;
+    int any_default = 0, not_run = 0;
     for (int i = 0; i < n; i++) {
         const tune_trial *t = &trials[ids[i]];
+        if (t->state[0] == TUNE_NOT_RUN) { /* the budget ran out before it started */
+            not_run++;
+            continue;
+        }
         char id[16];
         snprintf(id, sizeof id, "%d%s", t->id, t->id == 1 ? "*" : "");
         any_default |= t->id == 1;
@@ -184,6 +188,8 @@ void tune_print_table(FILE *f, const tune_trial *trials, const int *ids, int n, 
     }
     if (any_default)
         fprintf(f, "* trial 1: the coordinator's defaults\n");
+    if (not_run)
+        fprintf(f, "%d trial%s not run\n", not_run, not_run == 1 ? "" : "s");
 }
 
 int tune_write_config(const char *path, const tune_trial *t, const int *rounds_run,
@@ -205,11 +211,24 @@ int tune_write_config(const char *path, const tune_trial *t, const int *rounds_r
     OUT("; fedc tune: the best configuration found (trial %d)\n", t->id);
     OUT("; federated validation %s %.9g at round %d of the %d it ran (rounds = that round)\n",
         m->name, v, t->best_round[rung], rounds_run[rung]);
+    /* header lines wrapped at 96 columns: libinih reads lines of at most 199 bytes, and
+     * fedc-coordinator refuses a longer one (a comment included) rather than cut it */
     for (const char *h = header; h && *h;) {
         const char *e = strchr(h, '\n');
-        size_t len = e ? (size_t)(e - h) : strlen(h);
-        OUT("; %.*s\n", (int)len, h);
-        h += len + (e ? 1 : 0);
+        size_t len = e ? (size_t)(e - h) : strlen(h), take = len;
+        if (take > 96) {
+            take = 96;
+            while (take > 0 && h[take] != ' ')
+                take--;
+            if (take == 0)
+                take = 96;
+        }
+        OUT("; %.*s\n", (int)take, h);
+        h += take;
+        while (*h == ' ')
+            h++;
+        if (take == len && e)
+            h++;
     }
     OUT("; read with: fedc-coordinator --config FILE ... (flags given beat the file)\n");
     OUT("[coordinator]\n");
