@@ -50,7 +50,9 @@ static const fedc_prog_help g_help = {
     "--rounds/eta^2, --rounds/eta and --rounds rounds). Trials are judged only on the\n"
     "federated validation metric (--metric, at its best round; each client keeps --val-fraction\n"
     "of its rows for it): no test set is read. Prints the trials ranked and writes the best\n"
-    "as a config file for fedc-coordinator --config.",
+    "as a config file for fedc-coordinator --config. Secure aggregation is off by default\n"
+    "here: every federation runs on this machine, and without its secret rounding two runs\n"
+    "of one configuration (and the same --seed) give the same result.",
     "Exit status: 0 when a configuration was written (also when --budget cut the search: it\n"
     "says so), 1 when no trial finished, 2 for bad options or shards."};
 

@@ -490,6 +490,9 @@ typedef enum fedc_opt_section {
     X(SIM, THREADS, "1") \
     /* a federation runs its --rounds unless early stopping is asked for */ \
     X(COORD, PATIENCE, "0") \
+    /* fedc tune runs every federation on this one machine, where secure aggregation protects */ \
+    /* nothing and its secret rounding makes two runs of one configuration differ */ \
+    X(TUNE, SECAGG, "off") \
     /* NULL: no default, the program derives the value or requires it. */ \
     /* demo writes into a directory of its own unless told otherwise */ \
     X(DEMO, OUT, "demo-out") \
