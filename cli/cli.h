@@ -21,5 +21,6 @@ int cmd_features(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 #endif

@@ -82,7 +82,7 @@ static int find_program(char *out, size_t cap, const char *env, const char *name
     return access(out, X_OK) == 0 ? 0 : -1;
 }
 
-static int free_port(void) {
+int sim_free_port(void) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     if (s < 0)
         return -1;
@@ -558,7 +558,8 @@ static int run(const sim_opts *o) {
     }
     rc = FEDC_EXIT_FAIL;
     if (given) {
-        if (fedc_csv_load_enc(&test, o->test_file, o->label, (const char *const *)drop_list, n_drop,
+        if (o->test_file &&
+            fedc_csv_load_enc(&test, o->test_file, o->label, (const char *const *)drop_list, n_drop,
                               &enc_src, &d)) {
             cli_error(CMD, "%s", d.msg);
             rc = FEDC_EXIT_USAGE;
@@ -639,7 +640,7 @@ static int run(const sim_opts *o) {
         rc = FEDC_EXIT_USAGE;
         goto out;
     }
-    int port = free_port();
+    int port = o->port > 0 ? o->port : sim_free_port();
     if (port < 0) {
         cli_error(CMD, "cannot find a free TCP port on 127.0.0.1");
         goto out;
@@ -821,6 +822,10 @@ static int run(const sim_opts *o) {
         goto out;
     }
     (void)clients_ok;
+    if (!test) { /* the federation only (no test set given): its metrics file is the result */
+        rc = FEDC_EXIT_OK;
+        goto out;
+    }
 
     /* Baselines, trained here with the same settings. */
     cli_setup_threads(o->threads);

@@ -28,6 +28,8 @@ static void usage(FILE *f) {
             "  health  ask a program's --metrics-listen probe (/healthz, /readyz): exit 0 on 200\n"
             "  sim     run a federation of local processes and compare it with centralised and\n"
             "          client-alone training\n"
+            "  tune    search for a good federated configuration (successive halving over\n"
+            "          federations of your shards, judged on federated validation)\n"
             "  help    show this message (also --help, -h)\n"
             "\n"
             "Run 'fedc <command> --help' for the options of a command. Every command also takes\n"
@@ -71,6 +73,8 @@ int main(int argc, char **argv) {
         return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "export") == 0)
         return cmd_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "tune") == 0)
+        return cmd_tune(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return FEDC_EXIT_OK;

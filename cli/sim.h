@@ -16,9 +16,12 @@ typedef struct sim_opts {
     const char *secagg;
     unsigned long long seed;
     /* Shards given instead of --data/--split (fedc demo): the clients are named after the files
-     * (bank-a.csv -> bank-a) and the models are scored on test_file. */
+     * (bank-a.csv -> bank-a) and the models are scored on test_file. With shards and no test_file
+     * (fedc tune's trials) only the federation runs: no test set is read, no baseline trained,
+     * no table printed; its validation metrics are in the metrics file. */
     char **shard_files; /* NULL-terminated */
     const char *test_file;
+    int port;            /* the coordinator's loopback port (0: a free one) */
     double alert_budget; /* share of transactions flagged for the recall column (0: none) */
     const char *report;  /* write an HTML report here (binary tasks) */
     const char *title;   /* the report's title */
@@ -45,5 +48,8 @@ void sim_defaults(sim_opts *o);
 
 /* Runs it; returns the exit code. */
 int sim_run(const sim_opts *o);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago, or -1. */
+int sim_free_port(void);
 
 #endif

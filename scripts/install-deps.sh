@@ -24,7 +24,9 @@ packages=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobu
 # debian images) do not.
 # python3-venv: scripts/python-venv.sh builds the virtual environment (onnxruntime from PyPI) in
 # which tests/cli/test_onnx.sh checks fedc's ONNX export.
-test_only=(prometheus systemd python3-venv)
+# strace: tests/cli/test_tune.c traces every process of a fedc tune run and checks that none opens
+# the test file (without it, only the FIFO trap checks that).
+test_only=(prometheus systemd python3-venv strace)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0-pthread python3-venv)
 elif [[ "${1:-}" == "--test" ]]; then

@@ -27,6 +27,7 @@
 #define INSP FEDC_PROG_INSPECT
 #define EXP FEDC_PROG_EXPORT
 #define PRED FEDC_PROG_PREDICT
+#define TUNE FEDC_PROG_TUNE
 
 const fedc_opt_def fedc_opt_table[FEDC_O_COUNT] = {
 #define ROW_(id, name, type, lo, hi, words, def, progs, sec, metavar, help)                        \

@@ -35,7 +35,8 @@
     X(FEATURES, "features", "fedc features")                                                       \
     X(INSPECT, "inspect", "fedc inspect")                                                          \
     X(EXPORT, "export", "fedc export")                                                             \
-    X(PREDICT, "predict", "fedc predict")
+    X(PREDICT, "predict", "fedc predict")                                                          \
+    X(TUNE, "tune", "fedc tune")
 
 enum {
 #define FEDC_PROG_BIT_(id, section, display) FEDC_PROGI_##id,
@@ -60,6 +61,7 @@ enum {
 #define FEDC_PROG_INSPECT (1u << FEDC_PROGI_INSPECT)
 #define FEDC_PROG_EXPORT (1u << FEDC_PROGI_EXPORT)
 #define FEDC_PROG_PREDICT (1u << FEDC_PROGI_PREDICT)
+#define FEDC_PROG_TUNE (1u << FEDC_PROGI_TUNE)
 /* Every program of FEDC_PROGRAMS. */
 #define FEDC_PROG_ALL ((1u << FEDC_PROG_COUNT) - 1u)
 
@@ -86,6 +88,7 @@ typedef enum fedc_opt_type {
     X(ROUNDS, "rounds")                                                                            \
     X(MODEL, "model (input and output sizes come from the data)")                                  \
     X(TRAIN, "training and scoring (a federation's coordinator sends these to every client)")      \
+    X(SEARCH, "the search (fedc tune)")                                                            \
     X(SERVER, "server optimiser")                                                                  \
     X(OUT, "outputs")                                                                              \
     X(RUN, "running")
@@ -103,7 +106,7 @@ typedef enum fedc_opt_section {
  *   then: required, or derived from other options)
  * The programs are written CO, CL, SIM, DEMO, TR (train), EV (eval), SPL (split), KG (keygen), SYN
  * (synth), PRV (privacy), REP (report), PROV (provision), HLT (health), FEAT (features), EXP
- * (export), PRED (predict), INSP (inspect); options.c
+ * (export), PRED (predict), INSP (inspect), TUNE (tune); options.c
  * defines them where it expands the table. The environment variable is FEDC_ + the name upper-cased
  * with '-' as '_' (none for the options of FEDC_OPTION_NO_ENV below). A name is one option
  * everywhere, with two exceptions, whose spellings predate the table and are used by scripts,
@@ -153,7 +156,8 @@ typedef enum fedc_opt_section {
       "up by one); refuses a name already there, and never replaces a key file") \
     X(INSECURE, "insecure", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | CL | SIM, FEDC_SEC_SEC, NULL, \
       "no CurveZMQ and no allow-list (testing only; warns); secure aggregation stays on") \
-    X(SECAGG, "secagg", FEDC_OT_CHOICE, 0, 0, "on|off", "on", CO | CL | SIM | DEMO, FEDC_SEC_SEC, \
+    X(SECAGG, "secagg", FEDC_OT_CHOICE, 0, 0, "on|off", "on", CO | CL | SIM | DEMO | TUNE, \
+      FEDC_SEC_SEC, \
       "on|off", "secure aggregation (SecAgg+): the coordinator learns only sums over several " \
       "clients, and a client refuses to send plain statistics or updates; off: plain updates") \
     X(SECAGG_NEIGHBOURS, "secagg-neighbours", FEDC_OT_INT, 1, 127, NULL, NULL, CO, FEDC_SEC_SEC, \
@@ -198,11 +202,12 @@ typedef enum fedc_opt_section {
     X(MEMORY_MB, "memory-mb", FEDC_OT_REAL_P, 0, 1048576, NULL, "256", FEAT, FEDC_SEC_RUN, "M", \
       "MiB of rows sorted at a time when the rows are out of time order (each sorted part " \
       "goes to a file under --tmpdir)") \
-    X(LABEL, "label", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | PROV, \
+    X(LABEL, "label", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | SPL | PROV | TUNE, \
       FEDC_SEC_DATA, "COLUMN", "the label column (required; fedc eval: unset, the label the " \
       "model was trained on; fedc provision: optional, written into every client.ini, unset: " \
       "each client gives it)") \
-    X(DROP, "drop", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | PROV, FEDC_SEC_DATA, "A,B", \
+    X(DROP, "drop", FEDC_OT_STR, 0, 0, NULL, NULL, CL | SIM | TR | EV | PROV | TUNE, \
+      FEDC_SEC_DATA, "A,B", \
       "columns to ignore (identifiers, ...; fedc provision: written into every client.ini)") \
     X(DELIMITER, "delimiter", FEDC_OT_STR, 0, 0, NULL, NULL, \
       CL | SIM | TR | EV | SPL | REP | PRED | FEAT, FEDC_SEC_DATA, "C", "the field separator: one " \
@@ -258,8 +263,9 @@ typedef enum fedc_opt_section {
     X(TEST_FRACTION, "test-fraction", FEDC_OT_REAL, 0, 0.9, NULL, "0.2", SIM | TR, FEDC_SEC_DATA, \
       "F", "held-out test share, stratified (fedc train: 0 for none, metrics on the training " \
       "rows; fedc sim needs a test set)") \
-    X(SHARDS, "shards", FEDC_OT_STR, 0, 0, NULL, NULL, SIM, FEDC_SEC_DATA, "A.csv,B.csv", \
-      "given client files instead of --data (clients named after the files); needs --test") \
+    X(SHARDS, "shards", FEDC_OT_STR, 0, 0, NULL, NULL, SIM | TUNE, FEDC_SEC_DATA, "A.csv,B.csv", \
+      "given client files, one per client, named after the files (fedc sim: instead of one " \
+      "data file, needs --test; fedc tune: required, every trial is a federation of them)") \
     X(TEST, "test", FEDC_OT_PATH, 0, 0, NULL, NULL, SIM, FEDC_SEC_DATA, "FILE.csv", \
       "the test set for --shards") \
     X(BANKS, "banks", FEDC_OT_INT, 1, 26, NULL, NULL, SYN, FEDC_SEC_DATA, "K", \
@@ -348,8 +354,8 @@ typedef enum fedc_opt_section {
     X(ORDERS, "orders", FEDC_OT_CHOICE, 0, 0, "default|integer", "default", PRV, FEDC_SEC_DP, \
       "SET", "the RDP orders minimised over: default 1.25..10 in steps of 0.25, then 11..256; " \
       "integer 2..256") \
-    X(ROUNDS, "rounds", FEDC_OT_INT, 1, 1000000, NULL, "20", CO | SIM | DEMO, FEDC_SEC_ROUNDS, \
-      "N", "training rounds") \
+    X(ROUNDS, "rounds", FEDC_OT_INT, 1, 1000000, NULL, "20", CO | SIM | DEMO | TUNE, \
+      FEDC_SEC_ROUNDS, "N", "training rounds (fedc tune: of a trial at the last rung)") \
     X(MIN_CLIENTS, "min-clients", FEDC_OT_INT, 1, 4096, NULL, NULL, CO, FEDC_SEC_ROUNDS, "N", \
       "clients that must join before round 0 starts (unset: 3 with secure aggregation, its " \
       "floor; 2 with --secagg off)") \
@@ -373,10 +379,10 @@ typedef enum fedc_opt_section {
       "one layer of 25, from bench/defaults.sh: README \"Defaults\")") \
     X(ACTIVATION, "activation", FEDC_OT_CHOICE, 0, 0, "relu|leaky_relu|sigmoid|tanh", "relu", \
       CO | SIM | TR, FEDC_SEC_MODEL, "NAME", "hidden-layer activation") \
-    X(SEED, "seed", FEDC_OT_U64, 0, 0, NULL, "1", CO | SIM | DEMO | TR | SPL | SYN, \
+    X(SEED, "seed", FEDC_OT_U64, 0, 0, NULL, "1", CO | SIM | DEMO | TR | SPL | SYN | TUNE, \
       FEDC_SEC_MODEL, "N", "seed of every draw that need not be secret: initialisation, " \
-      "shuffles, splits, dropout, the data fedc demo and fedc synth make (the same seed and " \
-      "input give the same output)") \
+      "shuffles, splits, dropout, the data fedc demo and fedc synth make, the configurations " \
+      "fedc tune draws (the same seed and input give the same output)") \
     X(LOCAL_EPOCHS, "local-epochs", FEDC_OT_INT, 1, 10000, NULL, "2", CO | SIM, FEDC_SEC_TRAIN, \
       "N", "epochs over the local data per round") \
     X(EPOCHS, "epochs", FEDC_OT_INT, 1, 1000000, NULL, "20", TR, FEDC_SEC_TRAIN, "N", \
@@ -405,7 +411,7 @@ typedef enum fedc_opt_section {
     X(L1, "l1", FEDC_OT_REAL, 0, 1e4, NULL, "0", TR, FEDC_SEC_TRAIN, "X", "L1 penalty on weights") \
     X(DROPOUT, "dropout", FEDC_OT_REAL, 0, 0.95, NULL, "0", CO | TR, FEDC_SEC_TRAIN, "P", \
       "dropout on hidden layers") \
-    X(VAL_FRACTION, "val-fraction", FEDC_OT_REAL, 0, 0.9, NULL, "0.2", CO | SIM | TR, \
+    X(VAL_FRACTION, "val-fraction", FEDC_OT_REAL, 0, 0.9, NULL, "0.2", CO | SIM | TR | TUNE, \
       FEDC_SEC_TRAIN, "F", "share of the rows kept for validation (a federation: each " \
       "client's, for evaluation; fedc train: for early stopping and choosing a threshold)") \
     X(PATIENCE, "patience", FEDC_OT_INT, 0, 1000000, NULL, "5", CO | TR, FEDC_SEC_TRAIN, "N", \
@@ -414,7 +420,7 @@ typedef enum fedc_opt_section {
     X(STOP_METRIC, "stop-metric", FEDC_OT_CHOICE, 0, 0, "loss|roc_auc|pr_auc", "loss", TR, \
       FEDC_SEC_TRAIN, "NAME", "what early stopping watches on the validation rows (roc_auc " \
       "and pr_auc: binary labels)") \
-    X(POS_WEIGHT, "pos-weight", FEDC_OT_REAL_P, 0, 1e6, "auto", "1", CO | SIM | TR, \
+    X(POS_WEIGHT, "pos-weight", FEDC_OT_REAL_P, 0, 1e6, "auto", "1", CO | SIM | TR | TUNE, \
       FEDC_SEC_TRAIN, "auto|X", "positive-class weight for binary labels; auto = negatives / " \
       "positives (over all clients; fedc train: of its training rows)") \
     X(THRESHOLD, "threshold", FEDC_OT_REAL, 0, 1, NULL, "0.5", CO | TR | EV | PRED, \
@@ -475,13 +481,27 @@ typedef enum fedc_opt_section {
     X(BASELINES, "baselines", FEDC_OT_CHOICE, 0, 0, "all|central|none", "all", SIM, FEDC_SEC_OUT, \
       "WHICH", "trained next to the federation: all (centralised and each client alone), " \
       "central or none") \
+    X(METRIC, "metric", FEDC_OT_CHOICE, 0, 0, "pr_auc|roc_auc|loss", "pr_auc", TUNE, \
+      FEDC_SEC_SEARCH, "NAME", "the federated validation metric that judges a trial (its best " \
+      "round; pr_auc and roc_auc: binary labels)") \
+    X(TRIALS, "trials", FEDC_OT_INT, 1, 10000, NULL, "16", TUNE, FEDC_SEC_SEARCH, "N", \
+      "configurations drawn (the first is the coordinator's defaults)") \
+    X(ETA, "eta", FEDC_OT_INT, 2, 16, NULL, "2", TUNE, FEDC_SEC_SEARCH, "ETA", \
+      "successive halving: each rung runs ETA times the rounds of the one before and keeps the " \
+      "best 1/ETA of its trials (up to 3 rungs, the last of --rounds)") \
+    X(JOBS, "jobs", FEDC_OT_INT, 1, 256, NULL, "1", TUNE, FEDC_SEC_SEARCH, "J", \
+      "trials run at once (each a coordinator and one single-threaded client per shard)") \
+    X(BUDGET, "budget", FEDC_OT_REAL_P, 0, 1e7, NULL, NULL, TUNE, FEDC_SEC_SEARCH, "S", \
+      "wall-clock seconds for the whole search: then no trial starts, running ones are stopped " \
+      "and the best so far is reported (unset: no limit)") \
     X(OUT, "out", FEDC_OT_PATH, 0, 0, NULL, NULL, \
-      DEMO | TR | SPL | KG | SYN | REP | PROV | FEAT | EXP | PRED, FEDC_SEC_OUT, "PATH", \
+      DEMO | TR | SPL | KG | SYN | REP | PROV | FEAT | EXP | PRED | TUNE, FEDC_SEC_OUT, "PATH", \
       "where the output goes: fedc demo, split, synth, keygen: a directory, created if missing " \
       "(fedc demo reuses it when run again); fedc provision: the kits' directory (required; it " \
       "must not exist, or be empty, except with --add); fedc train: the model file (none when " \
       "unset); fedc report: the HTML page; fedc features, fedc predict: the CSV written " \
-      "(atomically); fedc export: the file written (atomically, required)") \
+      "(atomically); fedc export: the file written (atomically, required); fedc tune: the best " \
+      "configuration as a [coordinator] config file (atomically, required)") \
     X(FORMAT, "format", FEDC_OT_CHOICE, 0, 0, "onnx", "onnx", EXP, FEDC_SEC_OUT, "onnx", \
       "the format written: onnx (ONNX IR version 7, operator set 13)") \
     X(KEEP, "keep", FEDC_OT_STR, 0, 0, NULL, NULL, PRED, FEDC_SEC_OUT, "COL,...", \
@@ -503,9 +523,9 @@ typedef enum fedc_opt_section {
     X(LOG_FORMAT, "log-format", FEDC_OT_CHOICE, 0, 0, "text|json", "text", CO | CL, FEDC_SEC_OUT, \
       "FORMAT", "log lines as text (RFC 3339 time, level, component, message) or one JSON " \
       "object per line") \
-    X(QUIET, "quiet", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | CL | SIM | TR | SPL, FEDC_SEC_OUT, \
-      NULL, "no progress lines on stdout (per round; fedc train: per epoch; fedc split: the " \
-      "summary)") \
+    X(QUIET, "quiet", FEDC_OT_FLAG, 0, 0, NULL, "false", CO | CL | SIM | TR | SPL | TUNE, \
+      FEDC_SEC_OUT, NULL, "no progress lines on stdout (per round; fedc train: per epoch; fedc " \
+      "split: the summary; fedc tune: per trial)") \
     X(THREADS, "threads", FEDC_OT_INT, 1, 4096, NULL, NULL, CL | SIM | TR | EV | PRED, \
       FEDC_SEC_RUN, "N", \
       "OpenMP threads for training and scoring (unset: OMP_NUM_THREADS or all cores; fedc " \
@@ -526,6 +546,9 @@ typedef enum fedc_opt_section {
     /* momentum is what a federation's skewed clients need, Adam what one data set does best with) */ \
     X(TRAIN, OPTIMIZER, "adam") \
     X(TRAIN, LR, "0.01") \
+    /* fedc tune runs every federation on this one machine, where secure aggregation protects */ \
+    /* nothing and its secret rounding makes two runs of one configuration differ */ \
+    X(TUNE, SECAGG, "off") \
     /* NULL: no default, the program derives the value or requires it. */ \
     /* demo writes into a directory of its own unless told otherwise */ \
     X(DEMO, OUT, "demo-out") \

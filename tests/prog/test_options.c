@@ -443,7 +443,7 @@ static void test_env_and_flag_errors(void **state) {
         proc_run(&r, (const char *[]){g_fedc, "train", "--rounds", "3", NULL}, NULL, 30), 0);
     assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "fedc train: unknown option '--rounds' (an option of "
-                                  "fedc-coordinator, fedc sim, fedc demo)"));
+                                  "fedc-coordinator, fedc sim, fedc demo, fedc tune)"));
     proc_result_release(&r);
     /* the homonym: --model is a file to fedc eval, a kind of model to the coordinator */
     assert_int_equal(
