@@ -163,7 +163,8 @@ static void apply_stats(coord *co, double rows, const double *sum, const double 
     if (co->task == FEDC_TASK_BINARY && !co->cfg->pos_weight_auto && co->pos_weight == 1.0f &&
         cc[0] + cc[1] > 0 && (double)cc[1] < 0.005 * (double)(cc[0] + cc[1]))
         logw("round 0: the positive class is %.3g%% of the %llu rows and has no class weight: "
-             "--pos-weight auto weighs it by negatives / positives",
+             "--pos-weight auto weighs it by negatives / positives (with --optimizer adam: "
+             "plain SGD, the default, can collapse under a heavy weight)",
              100.0 * (double)cc[1] / (double)(cc[0] + cc[1]), (unsigned long long)(cc[0] + cc[1]));
     /* SGD (the default) with a heavy class weight: one positive row outweighs the rest of its
      * batch, and SGD's step grows with the gradient. bench/defaults.sh measured weights of 2-4
