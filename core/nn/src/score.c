@@ -77,8 +77,12 @@ static void softmax_rows(float *y, int rows, int k) {
 #undef KSUF
 #undef KATTR
 #define KSUF avx512
+#if defined(__clang__) /* clang has no prefer-vector-width target attribute */
+#define KATTR __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2")))
+#else
 #define KATTR                                                                                      \
     __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,prefer-vector-width=512")))
+#endif
 #include "score_kern.h"
 #undef KSUF
 #undef KATTR
