@@ -598,129 +598,6 @@ static void predictor_release(predictor *P) {
     pred_enc_release(&P->enc);
 }
 
-/* The separator (--delimiter, else the recipe's, else ',') and, when the model's encoding is not
- * plain, its JSON for pred_enc_setup. Returns 0, or -1 after a message. */
-static int load_encoding(predictor *P, const fedc_model *m, const fedc_opts *op) {
-    char *ej = fedc_meta_get(m, "encoding");
-    fedc_recipe_enc r;
-    fedc_diag d = {{0}};
-    if (ej) {
-        if (fedc_encoding_from_json(&r, ej, &d)) {
-            cli_error(CMD, "the model's encoding: %s", d.msg);
-            free(ej);
-            return -1;
-        }
-        P->delim = r.enc.delimiter ? r.enc.delimiter : ',';
-        if (!fedc_encoding_is_plain(&r.enc))
-            P->enc_json = ej;
-        else
-            free(ej);
-        fedc_recipe_enc_release(&r);
-    }
-    if (fedc_opt_given(op, FEDC_O_DELIMITER) &&
-        fedc_parse_delimiter(&P->delim, op->v[FEDC_O_DELIMITER].text)) {
-        cli_error(CMD, "--delimiter: expected one separator character (or 'tab'), got '%s'",
-                  op->v[FEDC_O_DELIMITER].text);
-        return -1;
-    }
-    return 0;
-}
-
-/* Raw transactions (issue 17): when the model's recipe records a fedc features spec and the file
- * has the spec's time column but not the columns the spec computes, the features are computed
- * first, by fedc features itself with that spec, into a temporary file beside the output (removed
- * at the end), which is then scored: rows keep their order and every input column, so --keep and
- * the line numbers of messages still refer to the rows given. Returns 0 (with *tmp_out set to the
- * file to score, or NULL when the file already holds the features), or an exit status. */
-static int raw_features(const fedc_model *m, const char *data, char delim, const char *out_path,
-                        char **tmp_out) {
-    *tmp_out = NULL;
-    char *spec_json = fedc_meta_get(m, "features");
-    if (!spec_json)
-        return 0;
-    int rc = FEDC_EXIT_USAGE;
-    fedc_features_spec sp;
-    fedc_diag d = {{0}};
-    char *spec_path = NULL, *feat_path = NULL, name[1024];
-    fedc_csv_reader *cr = NULL;
-    FILE *f = NULL;
-    if (fedc_features_spec_from_json(&sp, spec_json, "the model's feature spec", &d)) {
-        cli_error(CMD, "%s", d.msg);
-        goto out;
-    }
-    /* the header: the time column there and the first computed column not: raw */
-    fedc_csv_limits lim = {FEDC_CSV_MAX_COLUMNS, FEDC_CSV_MAX_FIELD + 8,
-                           (size_t)FEDC_CSV_MAX_COLUMNS * (FEDC_CSV_MAX_FIELD + 8)};
-    fedc_csv_record hr;
-    if (!(f = fopen(data, "rb"))) {
-        rc = 0; /* the reader says why, with the usual message */
-        goto out;
-    }
-    if (fedc_csv_open_file(&cr, f, data, &lim, &d) || fedc_csv_set_delimiter(cr, delim) ||
-        fedc_csv_next(cr, &hr, &d) || hr.n_fields == 0) {
-        rc = 0;
-        goto out;
-    }
-    int has_time = 0, has_feat = 0;
-    if (fedc_features_n_columns(&sp) > 0)
-        fedc_features_column_name(name, sizeof name, &sp, fedc_features_n_columns(&sp) - 1);
-    for (int c = 0; c < hr.n_fields; c++) {
-        const char *t = hr.fields[c].s;
-        size_t n = hr.fields[c].n;
-        while (n && (*t == ' ' || *t == '\t'))
-            t++, n--;
-        while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
-            n--;
-        has_time |= n == strlen(sp.time_col) && memcmp(t, sp.time_col, n) == 0;
-        has_feat |=
-            fedc_features_n_columns(&sp) > 0 && n == strlen(name) && memcmp(t, name, n) == 0;
-    }
-    if (!has_time || has_feat) {
-        rc = 0;
-        goto out;
-    }
-    size_t pl = strlen(out_path) + 32;
-    spec_path = malloc(pl);
-    feat_path = malloc(pl);
-    if (!spec_path || !feat_path) {
-        rc = FEDC_EXIT_FAIL;
-        goto out;
-    }
-    snprintf(spec_path, pl, "%s.spec.%ld.json", out_path, (long)getpid());
-    snprintf(feat_path, pl, "%s.features.%ld.csv", out_path, (long)getpid());
-    if (fedc_features_spec_save(&sp, spec_path, &d)) {
-        cli_error(CMD, "%s", d.msg);
-        rc = FEDC_EXIT_FAIL;
-        goto out;
-    }
-    fprintf(stderr,
-            "fedc predict: %s holds raw transactions: computing the model's features (its "
-            "recipe's fedc features spec) into %s first\n",
-            data, feat_path);
-    char dl[2] = {delim, 0};
-    char *fargv[] = {"features", "--data",  (char *)data,  "--spec", spec_path,
-                     "--out",    feat_path, "--delimiter", dl,       NULL};
-    int frc = cmd_features(delim == ',' ? 7 : 9, fargv);
-    unlink(spec_path);
-    if (frc) {
-        unlink(feat_path);
-        rc = frc;
-        goto out;
-    }
-    *tmp_out = feat_path;
-    feat_path = NULL;
-    rc = 0;
-out:
-    fedc_csv_close(&cr);
-    if (f)
-        fclose(f);
-    fedc_features_spec_release(&sp);
-    free(spec_json);
-    free(spec_path);
-    free(feat_path);
-    return rc;
-}
-
 int cmd_predict(int argc, char **argv) {
     fedc_opts op;
     int prc = fedc_opts_parse(&op, FEDC_PROG_PREDICT, argc, argv, &g_help);
@@ -783,10 +660,10 @@ int cmd_predict(int argc, char **argv) {
     }
     /* The model's loader encoding (its data recipe) and the separator. */
     P.delim = ',';
-    if (load_encoding(&P, m, &op))
+    if (pred_load_encoding(&P.delim, &P.enc_json, m, &op))
         goto out;
     /* Raw transactions for a model with a feature spec: its features first. */
-    if ((rc = raw_features(m, P.data, P.delim, out_path, &raw_tmp)) != 0)
+    if ((rc = pred_raw_features(m, P.data, P.delim, out_path, &raw_tmp)) != 0)
         goto out;
     rc = FEDC_EXIT_USAGE;
     if (raw_tmp)

@@ -116,6 +116,19 @@ int pred_enc_setup(pred_enc *out, int *role, char *const *names, int n_cols,
                    const struct fedc_model *m, const char *enc_json, const char *data);
 void pred_enc_release(pred_enc *e);
 
+/* The separator (--delimiter, else the recipe's, else ',') into *delim and, when the model's
+ * encoding is not plain, its JSON into *enc_json (caller frees). Returns 0, or -1 after a
+ * message. */
+struct fedc_opts;
+int pred_load_encoding(char *delim, char **enc_json, const struct fedc_model *m,
+                       const struct fedc_opts *op);
+
+/* Raw transactions for a model whose recipe records a fedc features spec: computes the features
+ * into a temporary file beside out_path (*tmp_out, caller unlinks and frees; NULL when the file
+ * already holds them). Returns 0 or an exit status. */
+int pred_raw_features(const struct fedc_model *m, const char *data, char delim,
+                      const char *out_path, char **tmp_out);
+
 /* Formats the status of a bad row as a message without the "path:line:col: " prefix. names are
  * the header's column names (n_cols of them), for the column in question. */
 void pred_status_message(char *out, size_t cap, const pred_status *st, const char *rec,
