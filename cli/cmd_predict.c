@@ -16,7 +16,6 @@
  * Raw transactions for a model that records a feature spec (meta "features"): raw_features
  * below computes the features first, with fedc features, into a temporary file beside the
  * output. A model trained with a loader encoding is read through predict_enc.c. */
-#include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,27 +89,13 @@ typedef struct predictor {
 } predictor;
 
 /* Whether the model's recipe records a feature spec ("features"): then a file without its
- * feature columns is told what it should hold (raw_features below computes them when the file
+ * feature columns is told what it should hold (pred_raw_features computes them when the file
  * has the spec's time column). */
-static int raw_features_hook(const char *meta) {
-    int has = 0;
-    cJSON *root = meta ? cJSON_Parse(meta) : NULL;
-    const cJSON *f = root ? cJSON_GetObjectItemCaseSensitive(root, "features") : NULL;
-    has = f && !cJSON_IsNull(f);
-    cJSON_Delete(root);
+static int has_features_spec(const fedc_model *m) {
+    char *f = fedc_meta_get(m, "features");
+    int has = f && strcmp(f, "null") != 0;
+    free(f);
     return has;
-}
-
-/* The decision threshold of the model card (meta "card": {"threshold": X}), or -1 when none. */
-static double card_threshold(const char *meta) {
-    double t = -1.0;
-    cJSON *root = meta ? cJSON_Parse(meta) : NULL;
-    const cJSON *card = root ? cJSON_GetObjectItemCaseSensitive(root, "card") : NULL;
-    const cJSON *th = card ? cJSON_GetObjectItemCaseSensitive(card, "threshold") : NULL;
-    if (cJSON_IsNumber(th) && th->valuedouble >= 0.0 && th->valuedouble <= 1.0)
-        t = th->valuedouble;
-    cJSON_Delete(root);
-    return t;
 }
 
 static char *trim_dup(const char *s) {
@@ -207,7 +192,7 @@ static int read_header(predictor *P, const char *keep_list) {
             goto out;
         }
         if (found < 0) {
-            if (raw_features_hook(m->meta))
+            if (has_features_spec(m))
                 cli_error(CMD,
                           "%s:1: feature column '%s' used by the model is missing; the model "
                           "records a feature spec (computed from raw transactions by fedc "
@@ -645,7 +630,9 @@ int cmd_predict(int argc, char **argv) {
         goto out;
     }
     if (P.task == FEDC_TASK_BINARY) {
-        double ct = card_threshold(m->meta);
+        double ct = -1.0; /* the model card's threshold (fedc/card.h), -1 when none */
+        if (fedc_card_threshold(m, &ct))
+            ct = -1.0;
         if (have_thr) {
             P.thr = (float)op.v[FEDC_O_THRESHOLD].r;
         } else if (!have_budget && ct >= 0.0) {
