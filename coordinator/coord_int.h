@@ -69,6 +69,9 @@ typedef struct client {
     int gone; /* said Bye */
     /* its key left the allow-list in a reload (reload.c): refused when the round ends */
     int revoked;
+    /* joined with a key that only a reloaded list not yet in force admits (reload.c): in no
+     * session until that list applies at the round boundary */
+    int await_list;
     /* round 0 */
     int stats_req, stats_done;
     uint64_t st_rows;
@@ -251,6 +254,9 @@ void allow_reload(coord *co);
 void allow_apply(coord *co);
 /* 1 when a Join comes from the connection of a client refused after a reload. */
 int allow_revoked_peer(const coord *co, const fedc_peer *p);
+/* 1 when a reloaded list waits and name's key in it is not the one in force: a connection made
+ * now was admitted with that new key, which the list in force cannot check (on_join). */
+int allow_pending_key(const coord *co, const char *name);
 
 /* registry.c: client slots, joins, sending */
 /* A message of this run (kind, run id, round); the body is the caller's to fill. */

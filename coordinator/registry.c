@@ -367,9 +367,10 @@ const uint8_t *allow_key(const coord *co, const char *name) {
     return NULL;
 }
 
-/* Whether a client may be sent work this round: live, not excluded, not benched. */
+/* Whether a client may be sent work this round: live, not excluded, not benched, and not waiting
+ * for the allow-list that admitted it (reload.c). */
 int client_eligible(const coord *co, const client *c) {
-    return c->alive && !c->gone && !c->excluded &&
+    return c->alive && !c->gone && !c->excluded && !c->await_list &&
            (co->round >= c->bench_until || co->bench_relaxed);
 }
 
@@ -625,6 +626,13 @@ void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *na
     c->alive = 1;
     c->excluded = 0; /* its next round keys are checked again */
     c->last_seen = fedc_clock_s();
+    /* Admitted by a reloaded list before it applies: its round keys could only be checked
+     * against the list in force, which lacks its key; so it waits for the round boundary. */
+    c->await_list = allow_pending_key(co, c->name);
+    if (c->await_list)
+        logm("%s: admitted by the reloaded allow-list; selected once that list applies, at the "
+             "next round boundary",
+             c->name);
     send_welcome(co, c);
 }
 

@@ -10,9 +10,13 @@
  *                 revoked client Bye (refused) and forgets it.
  * A revoked client connected mid-round thus finishes that round (its answer counts: it was
  * admitted when the round began, and dropping it from a secure session would cost the others the
- * round); it is selected for no later round. CurveZMQ authenticates a connection once, at its
- * handshake, so its old connection stays up: the coordinator no longer knows it, and a Join from
- * it is refused (allow_revoked_peer). */
+ * round); it is selected for no later round. A client that joins between the two moments with a
+ * key only the new list holds (await_list) is selected for no session until allow_apply: every
+ * session of a round checks round keys against the one list in force for it (secure.c on_keys),
+ * and that list does not know the new key, so selecting it earlier excluded it for good. A
+ * removed key is thus never used after the round under way, and a new one waits one boundary.
+ * CurveZMQ authenticates a connection once, at its handshake, so its old connection stays up: the
+ * coordinator no longer knows it, and a Join from it is refused (allow_revoked_peer). */
 #include "coord_int.h"
 
 #include <stdio.h>
@@ -79,21 +83,26 @@ void allow_reload(coord *co) {
     for (int i = 0; i < co->n_allow; i++)
         if (!find_id(ids, n, co->allow[i].name))
             list_add(removed, sizeof removed, co->allow[i].name);
-    free(co->allow_next);
-    co->allow_next = ids;
-    co->n_allow_next = n;
-    /* Marks from an earlier reload that has not applied yet are recomputed against this list. */
+    /* Marks from an earlier reload that has not applied yet are recomputed against this list:
+     * each client against the key it connected with, which for one that joined under that
+     * earlier list (await_list) is in allow_next, not in the list in force. */
     int revoked = 0, in_round = co->ph != PH_WAIT;
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
         c->revoked = 0;
         if (c->gone || !c->name[0])
             continue;
-        if (key_changed(find_id(co->allow, co->n_allow, c->name), find_id(ids, n, c->name))) {
+        const fedc_identity *had = c->await_list
+                                       ? find_id(co->allow_next, co->n_allow_next, c->name)
+                                       : find_id(co->allow, co->n_allow, c->name);
+        if (key_changed(had, find_id(ids, n, c->name))) {
             c->revoked = 1;
             revoked++;
         }
     }
+    free(co->allow_next);
+    co->allow_next = ids;
+    co->n_allow_next = n;
     logm("reloaded the allow-list %s: %d key(s); added: %s; removed or changed: %s; %d connected "
          "client(s) affected, refused %s",
          cfg->allow_dir, n, added[0] ? added : "none", removed[0] ? removed : "none", revoked,
@@ -115,6 +124,13 @@ int allow_revoked_peer(const coord *co, const fedc_peer *p) {
     return 0;
 }
 
+int allow_pending_key(const coord *co, const char *name) {
+    if (!co->allow_next)
+        return 0;
+    return key_changed(find_id(co->allow, co->n_allow, name),
+                       find_id(co->allow_next, co->n_allow_next, name));
+}
+
 void allow_apply(coord *co) {
     if (!co->allow_next)
         return;
@@ -125,6 +141,7 @@ void allow_apply(coord *co) {
     co->n_allow_next = 0;
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
+        c->await_list = 0; /* its key is in the list in force now (or it is revoked below) */
         if (!c->revoked)
             continue;
         c->revoked = 0;
