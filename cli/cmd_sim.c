@@ -612,23 +612,23 @@ static int run(const sim_opts *o) {
         rc = FEDC_EXIT_USAGE;
         goto out;
     }
-    /* Client names: the shard files' names (bank-a.csv -> bank-a), else client-1, ... */
+    /* Client names: the shard files' names (bank-a.csv -> bank-a, EDUCATION=1.csv ->
+     * EDUCATION_1: sim_names.c), else client-1, ... */
     names = calloc((size_t)n_shards + 1, sizeof *names);
     if (!names)
         goto out;
-    for (int i = 0; i < n_shards; i++) {
-        char nm[80];
-        if (given) {
-            const char *b = strrchr(shards[i], '/');
-            snprintf(nm, sizeof nm, "%s", b ? b + 1 : shards[i]);
-            char *dot = strrchr(nm, '.');
-            if (dot && dot != nm)
-                *dot = 0;
-        } else {
-            snprintf(nm, sizeof nm, "client-%d", i + 1);
-        }
-        if (!(names[i] = strdup(nm)))
+    if (given) {
+        if (sim_shard_names(CMD, shards, n_shards, names)) {
+            rc = FEDC_EXIT_USAGE;
             goto out;
+        }
+    } else {
+        for (int i = 0; i < n_shards; i++) {
+            char nm[32];
+            snprintf(nm, sizeof nm, "client-%d", i + 1);
+            if (!(names[i] = strdup(nm)))
+                goto out;
+        }
     }
     /* The federation. Secure aggregation sums no fewer than its floor of clients in a session
      * (docs/security.md): say so here rather than let the coordinator refuse its flags. */

@@ -35,6 +35,7 @@
 #include "cli.h"
 #include "fedc/clock.h"
 #include "fedc/data.h"
+#include "fedc/keys.h"
 #include "fedc/sa_proto.h"
 #include "sim.h"
 #include "tune.h"
@@ -94,6 +95,7 @@ static void on_signal(int sig) {
  * the metric cannot judge are bad input (exit 2) here rather than failed trials. */
 static int check_shards(const tune_ctx *c, char **drop, int n_drop) {
     fedc_dataset *first = NULL;
+    char **names = NULL;
     int rc = FEDC_EXIT_USAGE, pos = 0, neg = 0, other = 0;
     for (int i = 0; i < c->n_shards; i++) {
         fedc_diag d;
@@ -120,24 +122,15 @@ static int check_shards(const tune_ctx *c, char **drop, int n_drop) {
             first = ds;
         else
             fedc_dataset_destroy(&ds);
-        /* sim names each client after its file: bank-a.csv -> bank-a */
-        const char *bi = strrchr(c->shards[i], '/');
-        bi = bi ? bi + 1 : c->shards[i];
-        for (int k = 0; k < i; k++) {
-            const char *bk = strrchr(c->shards[k], '/');
-            bk = bk ? bk + 1 : c->shards[k];
-            const char *di = strrchr(bi, '.'), *dk = strrchr(bk, '.');
-            size_t li = di && di != bi ? (size_t)(di - bi) : strlen(bi);
-            size_t lk = dk && dk != bk ? (size_t)(dk - bk) : strlen(bk);
-            if (li == lk && strncmp(bi, bk, li) == 0) {
-                cli_error(CMD,
-                          "--shards: %s and %s would both be client '%.*s' (clients are "
-                          "named after their files)",
-                          c->shards[k], c->shards[i], (int)li, bi);
-                goto out;
-            }
-        }
     }
+    /* sim names each client after its file (sim_names.c): two files must not give one name. */
+    names = calloc((size_t)c->n_shards + 1, sizeof *names);
+    if (!names) {
+        cli_error(CMD, "out of memory");
+        goto out;
+    }
+    if (sim_shard_names(CMD, c->shards, c->n_shards, names))
+        goto out;
     if (c->metric.higher && (other || !pos || !neg)) {
         cli_error(CMD,
                   "--metric %s needs binary 0/1 labels with both classes; column '%s' has %d "
@@ -147,6 +140,7 @@ static int check_shards(const tune_ctx *c, char **drop, int n_drop) {
     }
     rc = 0;
 out:
+    cli_free_list(names);
     fedc_dataset_destroy(&first);
     return rc;
 }
@@ -400,11 +394,9 @@ static void describe(char *out, size_t cap, const tune_ctx *c, int n_ok) {
     ADD("searched %d trials (seed %llu), label %s, %d clients:", c->n_trials, c->seed, c->label,
         c->n_shards);
     for (int i = 0; i < c->n_shards; i++) {
-        const char *b = strrchr(c->shards[i], '/');
-        b = b ? b + 1 : c->shards[i];
-        const char *dot = strrchr(b, '.');
-        int len = dot && dot != b ? (int)(dot - b) : (int)strlen(b);
-        ADD("%s%.*s", i ? ", " : " ", len, b);
+        char nm[FEDC_KEY_NAME_MAX + 1];
+        sim_client_name(nm, sizeof nm, c->shards[i]);
+        ADD("%s%s", i ? ", " : " ", nm);
     }
     ADD("; rungs of");
     for (int r = 0; r < c->n_rungs; r++)

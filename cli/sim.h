@@ -5,6 +5,8 @@
 #ifndef FEDC_CLI_SIM_H
 #define FEDC_CLI_SIM_H
 
+#include <stddef.h>
+
 typedef struct sim_opts {
     const char *data, *label, *drop, *split, *metrics, *summary, *work_dir;
     int clients, threads, quiet, insecure;
@@ -51,5 +53,13 @@ int sim_run(const sim_opts *o);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago, or -1. */
 int sim_free_port(void);
+
+/* sim_names.c: the client name for a given shard file: its base name without the extension,
+ * each byte outside A-Z a-z 0-9 . _ - (and a leading '.' or '-') turned into '_', cut to the
+ * longest key name (EDUCATION=1.csv -> EDUCATION_1). */
+void sim_client_name(char *out, size_t cap, const char *path);
+/* Fills names[0..n) with the files' client names (strdup); -1 after an error naming the two
+ * files when two would get the same name (compared without case), or on out of memory. */
+int sim_shard_names(const char *cmd, char *const *files, int n, char **names);
 
 #endif

@@ -338,6 +338,89 @@ static void test_optimizer_state_kept(void **state) {
     simrun_free(&k);
 }
 
+/* Data rows of a CSV file written by fedc split (its lines less the header). */
+static int data_rows(const char *path) {
+    size_t len = 0;
+    char *s = proc_read_file(path, &len);
+    assert_non_null(s);
+    int n = simrun_count(s, "\n");
+    free(s);
+    return n - 1;
+}
+
+/* fedc split --scheme column:NAME names its files COLUMN=VALUE.csv; fedc sim --shards takes them,
+ * naming each client after its file with '=' (not allowed in a key's name) made '_'. Two files
+ * that would give one client name are refused before anything runs. */
+static void test_shards_from_column_split(void **state) {
+    (void)state;
+    char *dir = proc_mkdtemp("fedc-test-sim-column");
+    assert_non_null(dir);
+    char *out = proc_path(dir, "shards"), *work = proc_path(dir, "work");
+    char *summary = proc_path(dir, "summary.json");
+    const char *split[] = {g_fedc,     "split",     "--data", GERMAN, "--label", "bad",
+                           "--scheme", "column:a1", "--out",  out,    NULL};
+    proc_result r;
+    assert_int_equal(proc_run(&r, split, NULL, 60), 0);
+    if (r.status != 0)
+        fprintf(stderr, "split: %s\n", r.err);
+    assert_int_equal(r.status, 0);
+    proc_result_release(&r);
+    /* a1 (the checking account's status) takes the values 1 to 4 in German credit. */
+    char *f[4];
+    for (int i = 0; i < 4; i++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "a1=%d.csv", i + 1);
+        f[i] = proc_path(out, nm);
+        assert_true(proc_exists(f[i]));
+    }
+    int rows = data_rows(f[0]) + data_rows(f[1]) + data_rows(f[3]);
+    char shards[4096];
+    snprintf(shards, sizeof shards, "%s,%s,%s", f[0], f[1], f[3]);
+    const char *sim[] = {g_fedc,           "sim",   "--shards",   shards, "--test",   f[2],
+                         "--label",        "bad",   "--rounds",   "2",    "--layers", "8",
+                         "--summary-json", summary, "--work-dir", work,   NULL};
+    const char *env[] = {"OMP_NUM_THREADS=1", NULL};
+    assert_int_equal(proc_run(&r, sim, env, 120), 0);
+    if (r.status != 0)
+        fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(simrun_count(r.out, "round "), 2);
+    assert_non_null(strstr(r.out, "federated (3 clients)"));
+    const char *alone[] = {"a1_1 alone", "a1_2 alone", "a1_4 alone"};
+    for (int i = 0; i < 3; i++)
+        assert_non_null(strstr(r.out, alone[i]));
+    proc_result_release(&r);
+    char *js = proc_read_file(summary, NULL);
+    assert_non_null(js);
+    /* Every row of the three files in the union; the federation trains on all but the clients'
+     * validation shares (0.2 each by default). */
+    assert_true(simrun_json_num(js, "centralised", "rows") == (double)rows);
+    double fed_rows = simrun_json_num(js, "federated", "rows");
+    assert_true(fed_rows > 0.75 * rows && fed_rows < 0.85 * rows);
+    free(js);
+    /* A second file that maps to client a1_1: refused, naming both files. */
+    char *clash = proc_path(out, "a1_1.csv");
+    size_t len = 0;
+    char *bytes = proc_read_file(f[0], &len);
+    assert_non_null(bytes);
+    assert_int_equal(proc_write_bytes(clash, bytes, len), 0);
+    free(bytes);
+    snprintf(shards, sizeof shards, "%s,%s,%s", f[0], f[1], clash);
+    assert_int_equal(proc_run(&r, sim, env, 60), 0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "would both be client 'a1_1'"));
+    assert_non_null(strstr(r.err, clash));
+    proc_result_release(&r);
+    for (int i = 0; i < 4; i++)
+        free(f[i]);
+    free(clash);
+    proc_rmtree(dir);
+    free(out);
+    free(work);
+    free(summary);
+    free(dir);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s PATH/TO/fedc [quality]\n", argv[0]);
@@ -356,6 +439,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_bad_flags),
         cmocka_unit_test(test_sgd_heavy_weight_warns),
         cmocka_unit_test(test_optimizer_state_kept),
+        cmocka_unit_test(test_shards_from_column_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
