@@ -264,8 +264,9 @@ typedef enum fedc_opt_section {
       "F", "held-out test share, stratified (fedc train: 0 for none, metrics on the training " \
       "rows; fedc sim needs a test set)") \
     X(SHARDS, "shards", FEDC_OT_STR, 0, 0, NULL, NULL, SIM | TUNE, FEDC_SEC_DATA, "A.csv,B.csv", \
-      "given client files, one per client, named after the files (fedc sim: instead of one " \
-      "data file, needs --test; fedc tune: required, every trial is a federation of them)") \
+      "given client files, one per client, named after the files (bytes a key's name cannot " \
+      "hold made _: EDUCATION=1.csv is client EDUCATION_1; fedc sim: instead of one data " \
+      "file, needs --test; fedc tune: required, every trial is a federation of them)") \
     X(TEST, "test", FEDC_OT_PATH, 0, 0, NULL, NULL, SIM, FEDC_SEC_DATA, "FILE.csv", \
       "the test set for --shards") \
     X(BANKS, "banks", FEDC_OT_INT, 1, 26, NULL, NULL, SYN, FEDC_SEC_DATA, "K", \
