@@ -75,8 +75,9 @@ shards() {
     rm -rf "$sd.tmp"
     "$fedc" split --data "$d/train.csv" --label "$2" --scheme "$s" "${n[@]}" --seed "$5" \
         --out "$sd.tmp" --quiet
-    # fedc split names a column's groups COL=VALUE.csv; a client's name (fedc sim --shards names
-    # the clients after the files) does not take '='
+    # fedc split names a column's groups COL=VALUE.csv; renamed COL-VALUE.csv, the client names
+    # (fedc sim --shards names a client after its file, and its seeds follow the name) that the
+    # README's figures were run with (fedc sim would take COL=VALUE.csv as client COL_VALUE)
     local f
     for f in "$sd.tmp"/*=*.csv; do [ -e "$f" ] && mv "$f" "${f//=/-}"; done
     mv "$sd.tmp" "$sd"

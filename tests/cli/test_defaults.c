@@ -77,8 +77,9 @@ static void append_rows(char **acc, size_t *len, const char *path, int keep_head
 }
 
 /* The client files of dir, comma-separated (caller frees). fedc split names a column's groups
- * COL=VALUE.csv, and a client's name (fedc sim --shards names the clients after the files) does
- * not take '=': such files are renamed COL-VALUE.csv first. */
+ * COL=VALUE.csv; they are renamed COL-VALUE.csv first, as bench/defaults.sh does: fedc sim
+ * --shards names a client after its file (COL=VALUE.csv would be client COL_VALUE), and a
+ * client's seeds follow its name, so these are the names the README's figures were run with. */
 static char *shard_list(const char *dir) {
     DIR *d = opendir(dir);
     assert_non_null(d);
