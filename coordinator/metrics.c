@@ -70,6 +70,8 @@ char *metrics_line(coord *co, const fedc_eval_summary *s, double loss, double se
     fedc__json_int(&j, "excluded", co->excluded_total);
     fedc__json_bool(&j, "curve", co->secure);
     fedc__json_bool(&j, "secagg", co->cfg->secagg);
+    if (co->cfg->async_mode)
+        async_metrics(co, &j);
     /* The rule that aggregated: an embedder's strategy by its own name. */
     fedc__json_str(&j, "aggregator",
                    co->cfg->strategy && co->cfg->strategy->name ? co->cfg->strategy->name
