@@ -16,11 +16,11 @@
  *
  * Weighting: the buffer's mean is sum_k n_k s(tau_k) delta_k / sum_k n_k, with n_k the example
  * count (FedAvg's weight) and s(tau) = 1 / sqrt(1 + tau), the staleness scaling FedBuff uses
- * (its Section 5; Xie et al. 2019 proposed the polynomial family). As in FedBuff's algorithm the
- * denominator does not include s: a buffer of stale updates moves the model less than a fresh
- * one, instead of being renormalised to full size. Each update is scaled by s before it enters
- * the exact fixed-point accumulator (fedc_accum) with weight n_k, so the mean is still
- * independent of arrival order within the buffer.
+ * (its Section 5; Xie et al. 2019 proposed the polynomial family; fedc_staleness_weight). As in
+ * FedBuff's algorithm the denominator does not include s: a buffer of stale updates moves the model
+ * less than a fresh one, instead of being renormalised to full size. Each update is scaled by s
+ * before it enters the exact fixed-point accumulator (fedc_accum) with weight n_k, so the mean is
+ * still independent of arrival order within the buffer.
  *
  * An update that arrives while the buffer is full (several come in one turn of the event loop) or
  * while a step's evaluation is out is held (one per client: a client is sent new work only once
@@ -76,11 +76,6 @@ void async_free(coord *co) {
     }
 }
 
-/* FedBuff's staleness scaling s(tau) = 1 / sqrt(1 + tau). */
-static double stale_weight(uint32_t tau) {
-    return 1.0 / sqrt(1.0 + (double)tau);
-}
-
 /* The FitIns of the current version, encoded once per version into as_env (co->env keeps what it
  * holds: the evaluation request of the step being evaluated). */
 static int encode_fit(coord *co) {
@@ -110,10 +105,13 @@ static int encode_fit(coord *co) {
     return rc;
 }
 
-/* Sends the newest model to c if it is idle, eligible and more steps remain. */
+/* Sends the newest model to c if it is idle, eligible and more steps remain. Not while a full
+ * buffer waits for its step: the model it would get is about to be replaced, so its update would
+ * start one step stale; the step feeds it the new one. */
 static void feed(coord *co, client *c) {
-    if (co->ph == PH_DONE || c->fit_sel || c->as_have || !client_eligible(co, c) ||
-        co->as_version >= (uint32_t)co->cfg->rounds || encode_fit(co))
+    if (co->ph == PH_DONE || (co->ph == PH_FIT && co->answered >= buffer_k(co)) || c->fit_sel ||
+        c->as_have || !client_eligible(co, c) || co->as_version >= (uint32_t)co->cfg->rounds ||
+        encode_fit(co))
         return;
     uint8_t *env = co->env;
     size_t len = co->env_len;
@@ -162,9 +160,7 @@ static fedc_err add_update(coord *co, client *c, const float *upd, uint64_t n_ex
             return FEDC_ERANGE;
         }
     }
-    const float s = (float)stale_weight(tau);
-    for (size_t i = 0; i < n; i++)
-        co->upd[i] = upd[i] * s;
+    (void)fedc_staleness_scale(co->upd, upd, n, tau);
     fedc_err rc = agg_plain_add(co, c, co->upd, n_examples, loss, unclipped, d);
     if (rc)
         return rc;
@@ -348,6 +344,7 @@ static void server_step(coord *co) {
         return;
     co->as_version++;
     start_eval(co);
+    feed_idle(co); /* the new model to the clients that waited for it */
 }
 
 void async_advance(coord *co, double t) {
