@@ -249,6 +249,12 @@ static int check_async(coord_cfg *c, int buffer, int async_flags) {
                   "share of the steps; use --mode sync for client-level DP");
         return 1;
     }
+    if (c->fraction_fit < 1.0) {
+        cli_error(CMD, "--fraction-fit applies to --mode sync: asynchronous aggregation sends the "
+                       "newest model to every idle client (--buffer sets how many updates make "
+                       "a step)");
+        return 1;
+    }
     if (agg_individual(c->agg.kind)) {
         cli_error(CMD, "--mode async works with --aggregator mean or norm-bound: a buffer may hold "
                        "two updates of one fast client, and the robust rules count one per client");
