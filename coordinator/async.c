@@ -196,35 +196,9 @@ static int too_stale(coord *co, client *c, uint32_t *tau) {
     return 1;
 }
 
-/* A new buffer: the step's counters reset, the held updates in (name order), idle clients fed. */
-void async_start(coord *co) {
-    if (!co->as_live) {
-        co->as_live = 1;
-        co->as_version = co->round - 1; /* a resumed run continues from its checkpoint */
-        for (int i = 0; i < co->n_cl; i++)
-            co->cl[i].fit_sel = co->cl[i].as_have = 0;
-        logm("asynchronous aggregation (FedBuff): a server step per %d update(s), staleness "
-             "weight 1/sqrt(1 + tau), updates more than %d step(s) old refused",
-             buffer_k(co), co->cfg->max_staleness);
-    }
-    for (int i = 0; i < co->n_cl; i++) {
-        co->cl[i].fit_counted = 0;
-        co->cl[i].eval_sel = co->cl[i].eval_done = 0;
-    }
-    agg_round_start(co);
-    fedc_accum_reset(co->acc);
-    co->round_t0 = fedc_clock_s();
-    co->bytes_in_done += co->bytes_in;
-    co->bytes_out_done += co->bytes_out;
-    co->bytes_in = co->bytes_out = 0;
-    co->selected = co->answered = 0;
-    co->max_fit_seconds = 0;
-    co->as_tau_sum = 0;
-    co->as_tau_max = 0;
-    co->as_stale = 0;
-    co->ph = PH_FIT;
-    co->deadline = co->round_t0 + co->cfg->round_timeout_s;
-    fedc_fault_point("round-start", co->round);
+/* The held updates into the buffer, in name order (sorted_clients' order), so the sum does not
+ * depend on the order they arrived in; those beyond K stay held. */
+static void add_held(coord *co) {
     client **list = malloc(sizeof(client *) * MAX_CLIENTS);
     if (!list) {
         logm("step %u: out of memory", co->round);
@@ -235,7 +209,6 @@ void async_start(coord *co) {
     for (int i = 0; i < co->n_cl; i++)
         if (co->cl[i].as_have)
             list[n++] = &co->cl[i];
-    /* sorted_clients' order (by name), so the buffer's sum does not depend on arrival order */
     for (int i = 1; i < n; i++)
         for (int k = i; k > 0 && strcmp(list[k - 1]->name, list[k]->name) > 0; k--) {
             client *t = list[k];
@@ -256,6 +229,46 @@ void async_start(coord *co) {
             refuse(co, c, c->as_round, rc, d.msg);
     }
     free(list);
+}
+
+/* From start_round (the WAIT phase found enough clients): a new buffer, its step's counters reset
+ * and the held updates in, unless the buffer is still open (the clients ran out while it filled,
+ * and are back); then every idle client is fed. */
+void async_start(coord *co) {
+    if (!co->as_live) {
+        co->as_live = 1;
+        co->as_version = co->round - 1; /* a resumed run continues from its checkpoint */
+        for (int i = 0; i < co->n_cl; i++)
+            co->cl[i].fit_sel = co->cl[i].as_have = 0;
+        logm("asynchronous aggregation (FedBuff): a server step per %d update(s), staleness "
+             "weight 1/sqrt(1 + tau), updates more than %d step(s) old refused",
+             buffer_k(co), co->cfg->max_staleness);
+    }
+    co->ph = PH_FIT;
+    if (co->as_open) {
+        add_held(co); /* answers that came in while it waited */
+        feed_idle(co);
+        return;
+    }
+    co->as_open = 1;
+    for (int i = 0; i < co->n_cl; i++) {
+        co->cl[i].fit_counted = 0;
+        co->cl[i].eval_sel = co->cl[i].eval_done = 0;
+    }
+    agg_round_start(co);
+    fedc_accum_reset(co->acc);
+    co->round_t0 = fedc_clock_s();
+    co->bytes_in_done += co->bytes_in;
+    co->bytes_out_done += co->bytes_out;
+    co->bytes_in = co->bytes_out = 0;
+    co->selected = co->answered = 0;
+    co->max_fit_seconds = 0;
+    co->as_tau_sum = 0;
+    co->as_tau_max = 0;
+    co->as_stale = 0;
+    co->deadline = co->round_t0 + co->cfg->round_timeout_s;
+    fedc_fault_point("round-start", co->round);
+    add_held(co);
     feed_idle(co);
 }
 
@@ -323,6 +336,7 @@ void async_on_error(coord *co, client *c, uint32_t round) {
 
 /* The buffer is full: one server step, then the evaluation (rounds.c). */
 static void server_step(coord *co) {
+    co->as_open = 0; /* whatever happens, the next async_start opens a new buffer */
     co->fit_done_at = fedc_clock_s();
     fedc_fault_point("aggregate", co->round);
     co->plain_examples = 0; /* checked per update instead (add_update) */
@@ -358,8 +372,22 @@ void async_advance(coord *co, double t) {
     if (co->ph != PH_FIT)
         return;
     feed_idle(co); /* clients that joined or came back since */
-    if (co->answered >= buffer_k(co))
+    if (co->answered >= buffer_k(co)) {
         server_step(co);
+        return;
+    }
+    int training = 0;
+    for (int i = 0; i < co->n_cl; i++)
+        training += co->cl[i].fit_sel || co->cl[i].as_have;
+    if (!training) {
+        /* Nobody left to fill the buffer: wait for clients as between rounds (--wait-timeout
+         * applies); the buffer stays open with what it holds. */
+        logm("step %u: no client is training and none can be sent work; waiting for clients "
+             "(%d of %d update(s) in the buffer)",
+             co->round, co->answered, buffer_k(co));
+        co->ph = PH_WAIT;
+        co->wait_since = co->wait_logged = t;
+    }
 }
 
 double async_next_due(const coord *co, double due) {

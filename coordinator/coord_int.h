@@ -221,6 +221,7 @@ typedef struct coord {
     /* --mode async (async.c): the model version (server steps applied), the FitIns of that
      * version encoded once, and this step's staleness figures */
     int as_live;
+    int as_open; /* a buffer is filling: async_start only feeds (async.c) */
     uint32_t as_version;
     uint32_t as_enc_version; /* the version as_env encodes (as_env NULL: none) */
     uint8_t *as_env;
