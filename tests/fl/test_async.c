@@ -228,6 +228,47 @@ static void test_stale_refused(void **state) {
     c->ok = 1;
 }
 
+/* A client is killed answering step 2's evaluation: the other two go on filling buffers of two,
+ * the run completes, and the dead client is marked so once its heartbeats stop. */
+static void test_client_dies(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    assert_int_equal(fed_write_shards(f, 3, "shard"), 0);
+    char *metrics = fpath(f, "metrics.json");
+    const char *args[48];
+    /* --min-fit-clients 2: the live clients a step needs, as a round does */
+    const char *extra[] = {"--rounds",
+                           "12",
+                           "--buffer",
+                           "2",
+                           "--min-fit-clients",
+                           "2",
+                           "--heartbeat-timeout",
+                           "2",
+                           "--metrics-json",
+                           metrics,
+                           NULL};
+    async_args(args, extra);
+    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
+    /* the slow ones' trainings keep the run going for the heartbeat timeout */
+    start_client(f, "bank-a", "shard0.csv", "FEDC_FAULT=bank-a/delay:train@*:150", g_plain);
+    start_client(f, "bank-b", "shard1.csv", "FEDC_FAULT=bank-b/delay:train@*:150", g_plain);
+    start_client(f, "bank-c", "shard2.csv", "FEDC_FAULT=bank-c/kill:eval-res@2", g_plain);
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    fed_expect_exit(&f->cl[0], 15, 0);
+    fed_expect_exit(&f->cl[1], 15, 0);
+    assert_int_equal(fed_wait(&f->cl[2], 15), 0);
+    assert_int_not_equal(f->cl[2].res.term_signal, 0);
+    assert_true(fed_file_has(f->coord.err, "bank-c missed its heartbeats"));
+    fed_round r[16];
+    int n = fed_read_metrics(metrics, r, 16);
+    assert_int_equal(n, 12);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(r[i].participants, 2);
+    free(metrics);
+    c->ok = 1;
+}
+
 /* The coordinator dies after the checkpoint of step 3 and is restarted with --resume: the steps
  * go on from 4, each in the metrics file once, and the clients' updates in flight from before
  * are either refused with a reason or taken within --max-staleness. */
@@ -477,6 +518,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_async_completes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_dies, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
