@@ -421,6 +421,7 @@ static client *take_slot(coord *co) {
         if (slot_reclaimable(co, c, t)) {
             free_stats(c);
             free(c->upd);
+            free(c->as_held); /* --mode async: an update it had held (async.c) */
             memset(c, 0, sizeof *c);
             c->gone = 1;
             c->sa_id = -1;
