@@ -270,8 +270,8 @@ static void test_client_dies(void **state) {
 }
 
 /* The coordinator dies after the checkpoint of step 3 and is restarted with --resume: the steps
- * go on from 4, each in the metrics file once, and the clients' updates in flight from before
- * are either refused with a reason or taken within --max-staleness. */
+ * go on from 4, each in the metrics file once, with K updates each (an update in flight from
+ * before the crash is refused as not requested by the new process, and its client fed again). */
 static void test_resume(void **state) {
     ctx *c = *state;
     fed *f = &c->f[0];
