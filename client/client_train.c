@@ -29,6 +29,9 @@ static void *train_main(void *arg) {
     size_t n = j->n;
     memcpy(j->local, j->global, 4 * n);
     j->rc = j->model->fit(j->model->ctx, j->global, j->local, n, &j->hp, &rep, &d);
+    /* Test only: delay:train@*:MS makes a slow client (its training takes MS longer) without
+     * holding the I/O thread, which goes on answering heartbeats and evaluations. */
+    fedc_fault_point("train", j->round);
     j->dp_steps = rep.dp_steps;
     j->dp_q = rep.dp_q;
     snprintf(j->msg, sizeof j->msg, "%s", d.msg);

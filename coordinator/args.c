@@ -222,6 +222,52 @@ static int check_dp(coord_cfg *c, float clip, float noise, float delta, float ta
     return 0;
 }
 
+/* --mode async against the rest (coordinator/async.c says why each is refused). */
+static int check_async(coord_cfg *c, int buffer, int async_flags) {
+    if (!c->async_mode) {
+        if (async_flags) {
+            cli_error(CMD, "--buffer and --max-staleness apply with --mode async only");
+            return 1;
+        }
+        return 0;
+    }
+    c->buffer = buffer > 0 ? buffer : c->min_fit_clients;
+    if (c->secagg) {
+        /* A secure session needs its members present together; a buffer of updates arriving
+         * one by one would need clients that hold their update for a later session, which this
+         * version does not have. */
+        cli_error(CMD, "--mode async needs --secagg off: asynchronous secure aggregation over a "
+                       "buffer is not implemented (updates still travel encrypted by CurveZMQ)");
+        return 1;
+    }
+    if (c->dp_clip > 0) {
+        cli_error(CMD,
+                  "--mode async refuses --dp-clip: client-level DP-FedAvg's accountant assumes "
+                  "each round is a Poisson sample of the clients at rate --fraction-fit, while an "
+                  "asynchronous buffer holds whichever clients finished first (fast clients more "
+                  "often, one client possibly twice), so no sampling rate bounds a client's "
+                  "share of the steps; use --mode sync for client-level DP");
+        return 1;
+    }
+    if (c->fraction_fit < 1.0) {
+        cli_error(CMD, "--fraction-fit applies to --mode sync: asynchronous aggregation sends the "
+                       "newest model to every idle client (--buffer sets how many updates make "
+                       "a step)");
+        return 1;
+    }
+    if (agg_individual(c->agg.kind)) {
+        cli_error(CMD, "--mode async works with --aggregator mean or norm-bound: a buffer may hold "
+                       "two updates of one fast client, and the robust rules count one per client");
+        return 1;
+    }
+    if (c->buffer > c->min_clients)
+        fprintf(stderr,
+                CMD ": note: --buffer %d exceeds --min-clients %d: a server step waits for more "
+                    "updates than the clients the run needs, so fast clients fill it twice\n",
+                c->buffer, c->min_clients);
+    return 0;
+}
+
 int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     fedc_opts o;
     int prc = fedc_opts_parse(&o, FEDC_PROG_COORD, argc, argv, &g_help);
@@ -239,6 +285,10 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     c.min_clients = HAS(MIN_CLIENTS) ? (int)V(MIN_CLIENTS).i : -1; /* 3 with secagg, else 2 */
     c.min_fit_clients = HAS(MIN_FIT_CLIENTS) ? (int)V(MIN_FIT_CLIENTS).i : -1;
     c.max_retries = (int)V(MAX_RETRIES).i;
+    c.async_mode = V(MODE).i == 1; /* sync|async */
+    int buffer = HAS(BUFFER) ? (int)V(BUFFER).i : 0;
+    c.max_staleness = (int)V(MAX_STALENESS).i;
+    int async_flags = GIVEN(BUFFER) || GIVEN(MAX_STALENESS);
     c.n_hidden = V(LAYERS).n_list;
     memcpy(c.hidden, V(LAYERS).list, sizeof(int) * (size_t)c.n_hidden);
     c.init_weights = V(INIT_WEIGHTS).text;
@@ -439,6 +489,8 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
                                 : "with --aggregator norm-bound, --norm-bound");
         return FEDC_EXIT_USAGE;
     }
+    if (check_async(&c, buffer, async_flags))
+        return FEDC_EXIT_USAGE;
     c.round_timeout_s = rto;
     c.heartbeat_timeout_s = hbto;
     c.wait_timeout_s = wto;

@@ -105,6 +105,7 @@ void fedc_coord_defaults(coord_cfg *c) {
     c->round_timeout_s = 300;
     c->heartbeat_timeout_s = 10;
     c->max_retries = 5;
+    c->max_staleness = 10; /* --mode async only; buffer 0 = min_fit_clients */
     c->sa_clip = 10.0f;
     c->sa_max_clients = 1024;
     c->agg.kind = FEDC_AGG_MEAN;
@@ -127,6 +128,11 @@ int coord_stopping(const coord *co) {
  * refused one was (or stood for) its answer, and waiting for another would hold the round until
  * its deadline. The client stays alive and is selected again next round. */
 void refused_answer(coord *co, client *c) {
+    if (co->cfg->async_mode && co->have_stats && c->fit_sel) {
+        /* Asynchronous: its training answer was the one refused; it is idle, fed again. */
+        async_on_error(co, c, c->as_round);
+        return;
+    }
     if (co->ph == PH_STATS && c->stats_req && !c->stats_done)
         c->stats_req = 0;
     else if (co->ph == PH_FIT && c->fit_sel && !c->fit_done)
@@ -221,7 +227,9 @@ static void handle(coord *co, fedc_inbox *in) {
     case FEDC_MSG_ERROR:
         logp(co, &c->peer, c->name, "%s reports an error: %s", c->name, e->error.reason);
         /* A client that cannot answer this round (its training failed) says so: stop waiting. */
-        if (e->round == co->round && (co->ph == PH_FIT || co->ph == PH_EVAL))
+        if (co->cfg->async_mode && co->have_stats && c->fit_sel && e->round == c->as_round)
+            async_on_error(co, c, e->round);
+        else if (e->round == co->round && (co->ph == PH_FIT || co->ph == PH_EVAL))
             refused_answer(co, c);
         if (co->sa.active && e->round == (co->sa.stage == FEDC_SA_STAGE_STATS ? 0 : co->round))
             sa_client_out(co, c, &e->error);
@@ -292,6 +300,8 @@ static double next_due(const coord *co, double t) {
         } else {
             due_at(&due, co->deadline);
         }
+        if (cfg->async_mode)
+            due = async_next_due(co, due);
         break;
     case PH_DONE:
         break;
@@ -394,6 +404,8 @@ static void hex(char *out, const uint8_t *b, size_t n) {
 static void cleanup(coord *co) {
     coord_http_stop(co);
     sa_stop(co);
+    if (co->cfg->async_mode)
+        async_free(co);
     agg_free(co);
     drop_expect(co);
     fedc_key_wipe(&co->self);
@@ -470,6 +482,8 @@ static int coord_run(fedc_coord *p) {
     if (code)
         goto out;
     code = agg_init(co);
+    if (!code && cfg->async_mode)
+        code = async_init(co);
     if (code)
         goto out;
     code = 1;

@@ -34,6 +34,7 @@
 #define REVOKED_MAX 64
 
 struct client;
+struct fedc_json;
 
 /* One secure sum in progress (core/fl/sa_proto.h has the steps). */
 typedef struct sa_session {
@@ -99,6 +100,15 @@ typedef struct client {
     int upd_have;
     uint64_t upd_examples; /* the example count it sent with the update */
     int took_part;         /* an answer of it counted once: its slot is never reused (registry.c) */
+    /* --mode async (async.c): fit_sel means a FitIns is out; these say which and since when, and
+     * hold an update that arrived while the last server step was being evaluated */
+    uint32_t as_round; /* the round number its FitIns carried: trained on model version round-1 */
+    double as_sent;
+    float *as_held;
+    int as_have;
+    uint64_t as_examples;
+    double as_loss;
+    int as_unclipped;
 } client;
 
 /* Rate limit of one kind of log line about one peer (log.c, logp). */
@@ -211,8 +221,20 @@ typedef struct coord {
     int val_warned;     /* the validation data's few positives were logged */
     int exit_code;      /* set (with ph = PH_DONE) when the run cannot go on: the process's code */
     struct coord_obs *obs; /* --metrics-listen's snapshot and listener (http.c), or NULL */
-    peer_log *plog;        /* (PEER_LOG_MAX) */
-    double plog_flush;     /* when the suppressed lines were last summarised */
+    /* --mode async (async.c): the model version (server steps applied), the FitIns of that
+     * version encoded once, and this step's staleness figures */
+    int as_live;
+    int as_open; /* a buffer is filling: async_start only feeds (async.c) */
+    uint32_t as_version;
+    uint32_t as_enc_version; /* the version as_env encodes (as_env NULL: none) */
+    uint8_t *as_env;
+    size_t as_env_len;
+    fedc_blob *as_wblob;
+    double as_tau_sum;
+    uint32_t as_tau_max;
+    int as_stale;      /* updates refused as too stale during this step */
+    peer_log *plog;    /* (PEER_LOG_MAX) */
+    double plog_flush; /* when the suppressed lines were last summarised */
 } coord;
 
 /* log.c */
@@ -308,6 +330,29 @@ void start_round(coord *co);
 void on_fit_res(coord *co, client *c, const fedc_msg *e);
 void on_eval_res(coord *co, client *c, const fedc_msg *e);
 void round_advance(coord *co, double t);
+/* The FitIns or EvaluateIns with the current model into co->env and co->wblob, carrying round
+ * number `round`; -1 out of memory (logged by the caller). */
+int encode_weights_msg(coord *co, fedc_msg_kind kind, uint32_t round);
+/* After a server step: the federated evaluation of the new model (then the round's end). */
+void start_eval(coord *co);
+
+/* async.c: --mode async (FedBuff). Each is called only with cfg->async_mode set. */
+/* The settings an embedder may have combined (secure aggregation, DP, a rule that needs each
+ * update): 0, or an exit code after logging why. */
+int async_init(coord *co);
+void async_free(coord *co);
+/* From start_round: opens the next buffer (the held updates go in first) and sends the newest
+ * model to every idle eligible client. */
+void async_start(coord *co);
+void async_on_fit_res(coord *co, client *c, const fedc_msg *e);
+/* A client's Error about the training of round `round`: it is idle again. */
+void async_on_error(coord *co, client *c, uint32_t round);
+/* From round_advance: the server step once the buffer is full, and the FitIns deadlines. */
+void async_advance(coord *co, double t);
+/* The earliest FitIns deadline (for the event loop's sleep), at most `due`. */
+double async_next_due(const coord *co, double due);
+/* The step's async figures in its metrics line. */
+void async_metrics(const coord *co, struct fedc_json *j);
 
 /* metrics.c */
 /* The round's metrics line (NULL, logged, when it cannot be built; cJSON_free it), the line for

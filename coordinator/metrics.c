@@ -70,6 +70,8 @@ char *metrics_line(coord *co, const fedc_eval_summary *s, double loss, double se
     fedc__json_int(&j, "excluded", co->excluded_total);
     fedc__json_bool(&j, "curve", co->secure);
     fedc__json_bool(&j, "secagg", co->cfg->secagg);
+    if (co->cfg->async_mode)
+        async_metrics(co, &j);
     /* The rule that aggregated: an embedder's strategy by its own name. */
     fedc__json_str(&j, "aggregator",
                    co->cfg->strategy && co->cfg->strategy->name ? co->cfg->strategy->name
@@ -137,21 +139,24 @@ void metrics_print(const coord *co, const fedc_eval_summary *s, double loss, dou
     char best[64] = "";
     if (co->best_round > 0)
         snprintf(best, sizeof best, "  best %s r%d", best_metric_name(co), co->best_round);
+    /* --mode async: updates in the step out of its buffer's K (requests sent can be more) */
+    const int sel = !co->cfg->async_mode  ? co->selected
+                    : co->cfg->buffer > 0 ? co->cfg->buffer
+                                          : co->cfg->min_fit_clients;
     if (co->task == FEDC_TASK_BINARY)
         printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_roc_auc %.4f  val_pr_auc "
                "%.4f  %.3f s%s\n",
-               co->round, co->cfg->rounds, co->answered, co->selected, loss, s->roc_auc, s->pr_auc,
-               secs, best);
+               co->round, co->cfg->rounds, co->answered, sel, loss, s->roc_auc, s->pr_auc, secs,
+               best);
     else if (co->task == FEDC_TASK_MULTICLASS)
         printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_accuracy %.4f  "
                "val_macro_f1 %.4f  %.3f s%s\n",
-               co->round, co->cfg->rounds, co->answered, co->selected, loss, s->accuracy,
-               s->macro_f1, secs, best);
+               co->round, co->cfg->rounds, co->answered, sel, loss, s->accuracy, s->macro_f1, secs,
+               best);
     else
         printf("round %3u/%d  clients %d/%d  train_loss %.4f  val_rmse %.4f  val_r2 %.4f  "
                "%.3f s%s\n",
-               co->round, co->cfg->rounds, co->answered, co->selected, loss, s->rmse, s->r2, secs,
-               best);
+               co->round, co->cfg->rounds, co->answered, sel, loss, s->rmse, s->r2, secs, best);
     fflush(stdout);
 }
 

@@ -422,6 +422,7 @@ static client *take_slot(coord *co) {
         if (slot_reclaimable(co, c, t)) {
             free_stats(c);
             free(c->upd);
+            free(c->as_held); /* --mode async: an update it had held (async.c) */
             memset(c, 0, sizeof *c);
             c->gone = 1;
             c->sa_id = -1;
@@ -603,6 +604,8 @@ void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *na
         c->peer = *from;
         c->gone = 0;
         c->revoked = 0; /* a new connection passed the allow-list in force */
+        if (co->cfg->async_mode)
+            c->fit_sel = 0; /* --mode async: a training in flight on the old one is lost */
         logm("%s reconnected", c->name);
     }
     if (!c) {

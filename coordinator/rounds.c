@@ -15,7 +15,7 @@
 
 /* Encodes an instruction carrying the current global weights once: co->env and co->wblob are
  * sent unchanged to every recipient (the weights as the raw frame, without a copy per client). */
-static int encode_weights_msg(coord *co, fedc_msg_kind kind) {
+int encode_weights_msg(coord *co, fedc_msg_kind kind, uint32_t round) {
     free(co->env);
     co->env = NULL;
     fedc_blob_unref(&co->wblob);
@@ -24,7 +24,7 @@ static int encode_weights_msg(coord *co, fedc_msg_kind kind) {
     fedc_tensor_write(co->wblob->data, co->model->params, co->n_params);
     fedc_tensor t = {co->n_params, co->wblob->data};
     fedc_msg e;
-    env_init(co, &e, kind, co->round);
+    env_init(co, &e, kind, round);
     if (kind == FEDC_MSG_FIT_INS) {
         fedc_fit_ins *f = &e.fit_ins;
         f->hp.local_epochs = (uint32_t)co->cfg->local_epochs;
@@ -64,8 +64,6 @@ static int encode_weights_msg(coord *co, fedc_msg_kind kind) {
     }
     return 0;
 }
-
-static void start_eval(coord *co);
 
 /* Client-level DP: a sampled round that cannot produce an aggregate (its Poisson sample too small,
  * too few answers, an implausible or out-of-bound sum) still releases a model, moved by the noise
@@ -143,6 +141,10 @@ out:
 }
 
 void start_round(coord *co) {
+    if (co->cfg->async_mode) {
+        async_start(co);
+        return;
+    }
     if (agg_dp_on(co) && agg_budget_exceeded(co)) {
         co->budget_stop = 1;
         co->ph = PH_DONE;
@@ -153,7 +155,7 @@ void start_round(coord *co) {
     client **list = malloc(sizeof(client *) * MAX_CLIENTS);
     int *cand = malloc(sizeof(int) * MAX_CLIENTS);
     int *chosen = malloc(sizeof(int) * MAX_CLIENTS);
-    if (!list || !cand || !chosen || encode_weights_msg(co, FEDC_MSG_FIT_INS)) {
+    if (!list || !cand || !chosen || encode_weights_msg(co, FEDC_MSG_FIT_INS, co->round)) {
         logm("out of memory starting round %u", co->round);
         free(list);
         free(cand);
@@ -226,6 +228,10 @@ void start_round(coord *co) {
 }
 
 void on_fit_res(coord *co, client *c, const fedc_msg *e) {
+    if (co->cfg->async_mode) {
+        async_on_fit_res(co, c, e);
+        return;
+    }
     if (co->cfg->secagg) {
         reply_error(co, &c->peer, e->round, FEDC_EMISMATCH,
                     "fit_res refused: this run aggregates updates securely (sa_masked)");
@@ -275,13 +281,13 @@ static int fit_complete(const coord *co) {
     return 1;
 }
 
-static void start_eval(coord *co) {
+void start_eval(coord *co) {
     co->ph = PH_EVAL;
     co->eval_sent = co->eval_answered = 0;
     fedc_eval_acc_reset(co->eval);
     if (co->cfg->secagg)
         sa_start(co, FEDC_SA_STAGE_EVAL, fedc_sa_eval_len(co->eval));
-    if (encode_weights_msg(co, FEDC_MSG_EVALUATE_INS)) {
+    if (encode_weights_msg(co, FEDC_MSG_EVALUATE_INS, co->round)) {
         logm("out of memory encoding the evaluation request");
         return;
     }
@@ -529,6 +535,11 @@ void round_advance(coord *co, double t) {
     if (co->cfg->secagg) {
         sa_advance(co);
         return;
+    }
+    if (co->cfg->async_mode) {
+        async_advance(co, t); /* the buffer and its server step; the evaluation as below */
+        if (co->ph != PH_EVAL)
+            return;
     }
     if (co->ph == PH_FIT) {
         if (fit_complete(co) || t >= co->deadline)

@@ -370,6 +370,18 @@ typedef enum fedc_opt_section {
       "give up after waiting this long for enough clients (0: wait for ever)") \
     X(MAX_RETRIES, "max-retries", FEDC_OT_INT, 0, 1000000, NULL, "5", CO, FEDC_SEC_ROUNDS, "N", \
       "failed attempts of one round before giving up") \
+    X(MODE, "mode", FEDC_OT_CHOICE, 0, 0, "sync|async", "sync", CO | SIM, FEDC_SEC_ROUNDS, \
+      "sync|async", \
+      "sync: rounds wait for every selected client; async: buffered asynchronous aggregation " \
+      "(FedBuff): every idle client trains on the newest model, and a server step applies " \
+      "whenever --buffer updates are in, each weighted by 1/sqrt(1 + its staleness); needs " \
+      "--secagg off, refuses client-level DP (docs/architecture.md)") \
+    X(BUFFER, "buffer", FEDC_OT_INT, 1, 4096, NULL, NULL, CO | SIM, FEDC_SEC_ROUNDS, "K", \
+      "with --mode async: updates per server step (unset: --min-fit-clients)") \
+    X(MAX_STALENESS, "max-staleness", FEDC_OT_INT, 0, 1000000, NULL, "10", CO | SIM, \
+      FEDC_SEC_ROUNDS, \
+      "S", "with --mode async: an update trained on a model more than S server steps old is " \
+      "refused") \
     X(MODEL, "model", FEDC_OT_CHOICE, 0, 0, "mlp|external", "mlp", CO, FEDC_SEC_MODEL, "NAME", \
       "mlp: fedc's MLP; external: the clients bring a model of their own " \
       "(fedc/client_model.h), its parameter count and initial values come from the first client") \

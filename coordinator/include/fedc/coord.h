@@ -62,6 +62,13 @@ typedef struct coord_cfg {
     double heartbeat_timeout_s;
     double wait_timeout_s; /* give up waiting for clients after this long (0 = never) */
     int max_retries;       /* consecutive failed attempts of one round before giving up */
+    /* buffered asynchronous aggregation (FedBuff, coordinator/async.c): 0 = synchronous rounds;
+     * 1 = a server step whenever `buffer` updates are in, each weighted by 1/sqrt(1 + staleness),
+     * an update trained on a model more than max_staleness steps old refused; "round" then
+     * counts server steps (metrics, checkpoints, --rounds) */
+    int async_mode;
+    int buffer;
+    int max_staleness;
     const char *model_out;
     /* the model of the best round so far by select_metric (the federated validation metric),
      * rewritten whenever a round beats it, or NULL for none */

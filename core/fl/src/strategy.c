@@ -18,6 +18,25 @@ uint64_t fedc_strategy_weight_units(uint64_t examples, int uniform) {
     return uniform ? 1 : examples;
 }
 
+double fedc_staleness_weight(uint32_t tau) {
+    /* FedBuff's choice (Nguyen et al. 2022, Section 5), the polynomial staleness function of
+     * Xie et al. 2019 with exponent 1/2. */
+    return 1.0 / sqrt(1.0 + (double)tau);
+}
+
+double fedc_staleness_scale(float *dst, const float *src, size_t n, uint32_t tau) {
+    double s = fedc_staleness_weight(tau);
+    if (tau == 0) {
+        if (dst != src)
+            memcpy(dst, src, 4 * n);
+        return s;
+    }
+    const float f = (float)s;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[i] * f;
+    return s;
+}
+
 /* The built-in strategy's state: the rule, the optimiser's settings, and the optimiser once the
  * model's size is known. */
 typedef struct builtin {

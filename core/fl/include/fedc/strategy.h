@@ -107,6 +107,14 @@ double fedc_strategy_weight(uint64_t examples, double total, int n_updates, int 
  * by their sum: 1 when uniform, else the example count. */
 uint64_t fedc_strategy_weight_units(uint64_t examples, int uniform);
 
+/* Buffered asynchronous aggregation (FedBuff, Nguyen et al. AISTATS 2022; fedc-coordinator
+ * --mode async): an update trained on a model tau server steps older than the current one counts
+ * s(tau) = 1 / sqrt(1 + tau) of a fresh one. fedc_staleness_scale writes s(tau) * src[i] to
+ * dst[i] (dst may be src) and returns s(tau); the buffer's mean is then the accumulator's
+ * (fl.h) weighted mean of the scaled updates: sum_k n_k s(tau_k) delta_k / sum_k n_k. */
+double fedc_staleness_weight(uint32_t tau);
+double fedc_staleness_scale(float *dst, const float *src, size_t n, uint32_t tau);
+
 /* fedc's own strategies: the aggregation rule agg (mean = FedAvg's weighted mean; median, trimmed
  * mean, Krum, Multi-Krum, norm bound as in robust.h) and the server optimiser server (FedAvg,
  * FedAvgM, FedAdam as in fl.h), both copied. Fills *out (its ctx owned: fedc_strategy_destroy).

@@ -15,7 +15,8 @@
  * sa-forge (relays a forged round key), sa-one (sends a client a neighbourhood of itself with
  * threshold 1), sa-split (tells one survivor a survivor set without another member), sa-retry
  * (discards an unmasked training sum and retries the round), sa-wrap (drops a session and reuses
- * its counter) STEP    a named point, e.g. join, stats, fit, fit-res, eval-res (client);
+ * its counter) STEP    a named point, e.g. join, stats, fit, train (the training thread, after the
+ * fit: delay:train@*:MS makes a slow client; only @* rules there), fit-res, eval-res (client);
  * round-start, aggregate, eval-sent, checkpoint (coordinator); secure aggregation (client):
  * sa-share (the neighbours' keys arrived: exiting here drops out before ShareKeys), sa-mask (the
  * neighbours' shares arrived, so ours were delivered: exiting here drops out right after
