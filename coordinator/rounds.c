@@ -57,6 +57,7 @@ static int encode_weights_msg(coord *co, fedc_msg_kind kind) {
         v->has_secagg = co->cfg->secagg;
         sa_fill_ins(co, &v->secagg);
     }
+    edge_fill_ins(co, &e); /* an edge's clients train and score as the upstream says */
     fedc_diag d;
     if (fedc_msg_encode(&co->env, &co->env_len, &e, &d)) {
         logm("%s", d.msg);
@@ -64,8 +65,6 @@ static int encode_weights_msg(coord *co, fedc_msg_kind kind) {
     }
     return 0;
 }
-
-static void start_eval(coord *co);
 
 /* Client-level DP: a sampled round that cannot produce an aggregate (its Poisson sample too small,
  * too few answers, an implausible or out-of-bound sum) still releases a model, moved by the noise
@@ -93,6 +92,8 @@ static void retry_round(coord *co);
 
 /* A training round without a usable aggregate: retried, or under DP released as noise. */
 static void fit_failed(coord *co, const char *why) {
+    if (edge_fit_failed(co, why))
+        return; /* an edge answers the upstream instead of retrying (edge_coord.c) */
     if (agg_dp_on(co))
         release_noise_only(co, why);
     else
@@ -275,7 +276,7 @@ static int fit_complete(const coord *co) {
     return 1;
 }
 
-static void start_eval(coord *co) {
+void start_eval(coord *co) {
     co->ph = PH_EVAL;
     co->eval_sent = co->eval_answered = 0;
     fedc_eval_acc_reset(co->eval);
@@ -414,6 +415,8 @@ static void retry_round(coord *co) {
  * would let a coordinator subtract two sums of the same updates, so the clients refuse and so do
  * we. The model stays as it was; the next round number starts. */
 static void abandon_round(coord *co) {
+    if (edge_fit_failed(co, "the secure sum failed after unmasking began"))
+        return;
     logm("round %u abandoned: its training sum failed after unmasking began, and a stage is "
          "unmasked at most once; round %u starts from the same model",
          co->round, co->round + 1);
@@ -448,6 +451,8 @@ static void close_fit(coord *co) {
         fit_failed(co, "no usable aggregate");
         return;
     }
+    if (edge_fit_done(co))
+        return;
     if (agg_dp_finish(co, NULL, (double)co->dp_unclipped)) {
         co->ph = PH_DONE;
         return;
@@ -463,6 +468,7 @@ static void end_round(coord *co) {
         co->ph = PH_DONE;
         return;
     }
+    edge_eval_done(co);
     co->ph = PH_WAIT;
     co->wait_since = co->wait_logged = fedc_clock_s();
 }
@@ -502,6 +508,8 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
         const float inv = (float)(1.0 / t.weight);
         for (size_t i = 0; i < co->n_params; i++)
             co->upd[i] *= inv;
+        if (edge_fit_done(co))
+            return;
         if (agg_dp_finish(co, sum + (fedc_sa_fit_len(co->n_params) - co->n_params), t.unclipped)) {
             co->ph = PH_DONE;
             return;
