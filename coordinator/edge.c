@@ -76,8 +76,7 @@ static fedc_err m_describe(void *ctx, fedc_model_desc *out, fedc_diag *d) {
     return FEDC_OK;
 }
 
-static fedc_err m_begin(void *ctx, const fedc_model_run *run, fedc_model_rows *rows,
-                        fedc_diag *d) {
+static fedc_err m_begin(void *ctx, const fedc_model_run *run, fedc_model_rows *rows, fedc_diag *d) {
     edge *e = ctx;
     edge_link *l = &e->link;
     if (run->n_params != l->n_params) {

@@ -28,11 +28,11 @@
 /* What the edge needs besides its coordinator's configuration: the upstream and how to reach it
  * (the edge's identity upstream is its own --key; its name is the key's). */
 typedef struct edge_cfg {
-    const char *upstream;   /* NULL: not an edge */
-    const char *name;       /* our name upstream */
-    fedc_identity self;     /* --key, loaded (secure mode) */
-    fedc_identity up;       /* --coordinator-key: the upstream's public key */
-    fedc_identity *peers;   /* --peers: the upstream roster, owned */
+    const char *upstream; /* NULL: not an edge */
+    const char *name;     /* our name upstream */
+    fedc_identity self;   /* --key, loaded (secure mode) */
+    fedc_identity up;     /* --coordinator-key: the upstream's public key */
+    fedc_identity *peers; /* --peers: the upstream roster, owned */
     int n_peers;
     const char *peers_dir;
     int heartbeat_ms;
@@ -56,11 +56,11 @@ typedef struct edge_link {
     int n_features;
     char *label;
     int task, n_classes;
-    size_t n_params;   /* of the edge federation's model */
-    char kind[65];     /* the clients' own model's name ("" for fedc's MLP) */
-    char *encoding;    /* the federation's encoding (recipe JSON), or NULL */
-    char *features;    /* its features spec (JSON), or NULL */
-    uint64_t seed;     /* the edge's --seed (its clients' seeds come from it) */
+    size_t n_params; /* of the edge federation's model */
+    char kind[65];   /* the clients' own model's name ("" for fedc's MLP) */
+    char *encoding;  /* the federation's encoding (recipe JSON), or NULL */
+    char *features;  /* its features spec (JSON), or NULL */
+    uint64_t seed;   /* the edge's --seed (its clients' seeds come from it) */
     float val_fraction;
     /* round 0's totals over the edge's clients */
     double rows;
@@ -72,13 +72,13 @@ typedef struct edge_link {
     int req;     /* EDGE_REQ_* */
     int started; /* taken by the coordinator */
     int answered;
-    const float *w;        /* the weights to train from or to score (n_params), the caller's */
-    fedc_model_fit hp;     /* fit: the upstream's settings for this round */
-    float threshold;       /* eval: the decision threshold */
-    float *local;          /* fit: where the trained weights go (n_params), the caller's */
-    double loss;           /* fit: the edge's weighted mean training loss */
-    fedc_eval_acc *acc;    /* eval: the caller's accumulator our clients' sum is merged into */
-    int ok;                /* the answer: 1 done, 0 failed (why) */
+    const float *w;     /* the weights to train from or to score (n_params), the caller's */
+    fedc_model_fit hp;  /* fit: the upstream's settings for this round */
+    float threshold;    /* eval: the decision threshold */
+    float *local;       /* fit: where the trained weights go (n_params), the caller's */
+    double loss;        /* fit: the edge's weighted mean training loss */
+    fedc_eval_acc *acc; /* eval: the caller's accumulator our clients' sum is merged into */
+    int ok;             /* the answer: 1 done, 0 failed (why) */
     char why[256];
     int upstream_over; /* the upstream client ended: the coordinator finishes its run */
 } edge_link;

@@ -86,7 +86,8 @@ int fedc_edge_args(edge_cfg *e, const coord_cfg *c, const fedc_opts *o) {
             return FEDC_EXIT_USAGE;
         }
         if (!name) {
-            cli_error(CMD, "--upstream with --insecure needs --name NAME: the edge's name upstream");
+            cli_error(CMD,
+                      "--upstream with --insecure needs --name NAME: the edge's name upstream");
             return FEDC_EXIT_USAGE;
         }
         e->name = name;
