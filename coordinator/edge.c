@@ -93,6 +93,11 @@ static fedc_err m_begin(void *ctx, const fedc_model_run *run, fedc_model_rows *r
             "the edge's --seed differs from the upstream's (%s): its clients shuffle and split "
             "as under another run",
             "set both alike for a tree equal to the flat federation");
+    if (run->rounds != l->rounds)
+        say(e, FEDC_LOG_WARN,
+            "the edge's --rounds (%d) differs from the upstream's (%d): its clients were told "
+            "the edge's (DP-SGD plans its budget over them); give the edge the upstream's",
+            l->rounds, run->rounds);
     if (run->val_fraction != l->val_fraction)
         say(e, FEDC_LOG_WARN, "the edge's --val-fraction differs from the upstream's (%s)",
             "its clients keep their own");

@@ -61,6 +61,7 @@ typedef struct edge_link {
     char *encoding;  /* the federation's encoding (recipe JSON), or NULL */
     char *features;  /* its features spec (JSON), or NULL */
     uint64_t seed;   /* the edge's --seed (its clients' seeds come from it) */
+    int rounds;      /* the edge's --rounds: what its clients were told to plan for */
     float val_fraction;
     /* round 0's totals over the edge's clients */
     double rows;

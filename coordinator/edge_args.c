@@ -30,9 +30,6 @@ static const char *edge_only_given(const fedc_opts *o) {
 
 /* What an edge cannot do, with the reason; NULL when c is fine for an edge. */
 static const char *edge_refusal(const coord_cfg *c, const fedc_opts *o) {
-    if (fedc_opt_given(o, FEDC_O_ROUNDS))
-        return "--rounds: an edge trains one round whenever its upstream asks; the rounds are "
-               "the upstream's";
     if (c->checkpoint_dir || c->resume)
         return "--checkpoint-dir/--resume: an edge keeps no model of its own between rounds (each "
                "round starts from the upstream's); the root's checkpoint holds the run, and a "

@@ -65,6 +65,7 @@ void edge_round0_done(coord *co, double rows, const double *sum, const double *s
         l->encoding = fedc_meta_get(co->model, "encoding");
         l->features = fedc_meta_get(co->model, "features");
         l->seed = co->cfg->seed;
+        l->rounds = co->cfg->rounds;
         l->val_fraction = co->cfg->val_fraction;
         l->rows = rows;
         l->cc[0] = co->task == FEDC_TASK_BINARY ? cc[0] : 0;

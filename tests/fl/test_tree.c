@@ -157,6 +157,8 @@ static void start_edge(tree *t, int e, const char *const *env) {
                           "8",
                           "--seed",
                           "7",
+                          "--rounds",
+                          "3",
                           "--min-clients",
                           "3",
                           "--wait-timeout",
@@ -283,7 +285,7 @@ static void test_edge_flags(void **state) {
     tree *t = *state;
     struct {
         const char *args[4], *expect;
-    } bad[] = {{{"--rounds", "5"}, "--rounds"},
+    } bad[] = {{{"--aggregator", "norm-bound", "--norm-bound", "1"}, "an edge forwards"},
                {{"--checkpoint-dir", "/tmp"}, "--checkpoint-dir"},
                {{"--dp-clip", "1", "--dp-noise", "1"}, "client-level DP"},
                {{"--server-opt", "fedavgm"}, "--server-opt"},
