@@ -2,7 +2,8 @@
  * a root with 3 edges of 3 clients each gives the same model as the flat federation of the same
  * 9 clients, to within the quantisation of secure aggregation (on at both tiers); an edge killed
  * in the middle of the root's last round is left out of it (a SecAgg+ dropout: the root unmasks
- * the sum of the two others) and the run finishes; an edge refuses the flags that would give it a
+ * the sum of the two others) and the run finishes; a root restarted with --resume gets its edges
+ * back and finishes the run; an edge refuses the flags that would give it a
  * schedule, a server step or noise of its own.
  *
  *   test_tree PATH/TO/fedc-coordinator PATH/TO/fedc-client
@@ -132,13 +133,15 @@ static void start_root(fed *f, int n, const char *const *env, const char *const 
     const char *args[40] = {"--secagg",       "on",    "--layers",       "8",  "--seed",      "7",
                             "--rounds",       "3",     "--min-clients",  nc,   "--model-out", model,
                             "--metrics-json", metrics, "--wait-timeout", "60", NULL};
-    int a = 0;
+    int a = 0, resume = 0;
     while (args[a])
         a++;
-    for (int i = 0; extra && extra[i]; i++)
+    for (int i = 0; extra && extra[i]; i++) {
+        resume |= strcmp(extra[i], "--resume") == 0; /* then the same port, or the edges lose it */
         args[a++] = extra[i];
+    }
     args[a] = NULL;
-    assert_int_equal(fed_start_coord(f, env, args, 0, START_TIMEOUT), 0);
+    assert_int_equal(fed_start_coord(f, env, args, resume, START_TIMEOUT), 0);
     free(model);
     free(metrics);
 }
@@ -280,6 +283,37 @@ static void test_tree_edge_dies(void **state) {
     t->ok = 1;
 }
 
+/* The root killed right after round 2's checkpoint and started again with --resume: the edges
+ * (and their clients) wait for it, rejoin the same run, and round 3 runs once over all 3 edges;
+ * the edges keep no state of their own to restore. */
+static void test_tree_root_resumes(void **state) {
+    tree *t = *state;
+    write_shards(&t->flat);
+    char *ck = fed_path(&t->root, "ckpt");
+    const char *const extra[] = {"--checkpoint-dir", ck, NULL};
+    const char *const kill_env[] = {"FEDC_FAULT=coordinator/kill:checkpoint@2", NULL};
+    start_root(&t->root, N_EDGES, kill_env, extra);
+    for (int e = 0; e < N_EDGES; e++)
+        start_edge(t, e, NULL);
+    assert_int_equal(fed_wait(&t->root.coord, RUN_TIMEOUT), 0);
+    assert_int_equal(t->root.coord.res.term_signal, SIGKILL);
+    const char *const resume[] = {"--checkpoint-dir", ck, "--resume", NULL};
+    start_root(&t->root, N_EDGES, NULL, resume);
+    expect_exit0(&t->root.coord);
+    for (int e = 0; e < N_EDGES; e++)
+        expect_exit0(&t->edge[e].coord);
+    char *pt = fed_path(&t->root, "metrics.jsonl");
+    fed_round rt[8];
+    assert_int_equal(fed_read_metrics(pt, rt, 8), ROUNDS);
+    for (int r = 0; r < ROUNDS; r++) {
+        assert_int_equal(rt[r].round, r + 1);
+        assert_int_equal(rt[r].participants, N_EDGES);
+    }
+    free(pt);
+    free(ck);
+    t->ok = 1;
+}
+
 /* Flags that make no sense at an edge are refused before anything runs, naming the flag. */
 static void test_edge_flags(void **state) {
     tree *t = *state;
@@ -328,6 +362,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_edge_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tree_equals_flat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tree_edge_dies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tree_root_resumes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
