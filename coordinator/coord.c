@@ -35,7 +35,7 @@ struct fedc_coord {
     edge_link *edge;   /* an edge aggregator's link (edge.h), or NULL */
 };
 
-void fedc_coord_set_edge(fedc_coord *p, edge_link *link) {
+void fedc__coord_set_edge(fedc_coord *p, edge_link *link) {
     p->edge = link;
 }
 

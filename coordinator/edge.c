@@ -329,7 +329,7 @@ int fedc_edge_run(const coord_cfg *cfg, const edge_cfg *ecfg, volatile int *stop
         code = 2;
         goto out;
     }
-    fedc_coord_set_edge(e->coord, l);
+    fedc__coord_set_edge(e->coord, l);
     if (pthread_create(&e->coord_thread, NULL, coord_main, e) != 0) {
         say(e, FEDC_LOG_ERROR, "edge: cannot start a thread: %s", strerror(errno));
         goto out;

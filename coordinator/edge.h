@@ -87,8 +87,9 @@ typedef struct edge_link {
 /* edge_coord.c: the coordinator's side. All are called on the coordinator's thread, and do
  * nothing (or return 0) without an edge. */
 struct coord;
-/* Attaches the link to a coordinator before fedc_coord_run (coord.c keeps the pointer). */
-void fedc_coord_set_edge(fedc_coord *c, edge_link *link);
+/* Attaches the link to a coordinator before fedc_coord_run (coord.c keeps the pointer; internal:
+ * fedc__ names stay out of libfedc's exports). */
+void fedc__coord_set_edge(fedc_coord *c, edge_link *link);
 /* The pipe's read end to wait on beside the socket, or -1 without an edge. */
 int edge_wake_fd(const struct coord *co);
 /* Round 0 is done: publishes the schema and the totals (rows, sums, squares, class counts,
