@@ -1,6 +1,7 @@
 /* A tree of coordinators (fedc-coordinator --upstream, coordinator/edge.h) as local processes:
  * a root with 3 edges of 3 clients each gives the same model as the flat federation of the same
- * 9 clients, to within the quantisation of secure aggregation (on at both tiers); an edge killed
+ * 9 clients, to within the quantisation of secure aggregation (on at both tiers), and to float
+ * rounding with secure aggregation off at both; an edge killed
  * in the middle of the root's last round is left out of it (a SecAgg+ dropout: the root unmasks
  * the sum of the two others) and the run finishes; a root restarted with --resume gets its edges
  * back and finishes the run; an edge refuses the flags that would give it a
