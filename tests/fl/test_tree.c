@@ -284,7 +284,7 @@ static void test_tree_plain_equals_flat(void **state) {
 static void test_tree_edge_dies(void **state) {
     tree *t = *state;
     write_shards(&t->flat);
-    const char *const root_extra[] = {"--min-fit-clients", "2", "--heartbeat-timeout", "3", NULL};
+    const char *const root_extra[] = {"--min-fit-clients", "2", "--heartbeat-timeout", "6", NULL};
     start_root(&t->root, N_EDGES, NULL, root_extra);
     const char *const kill_env[] = {"FEDC_FAULT=edge2/kill:sa-mask@3", NULL};
     for (int e = 0; e < N_EDGES; e++)
