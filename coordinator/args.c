@@ -10,6 +10,7 @@
 
 #include "options.h"
 #include "coord_args.h"
+#include "edge.h"
 #include "fedc/dp.h"
 #include "fedc/httpd.h"
 #include "fedc/sa_proto.h"
@@ -269,6 +270,10 @@ static int check_async(coord_cfg *c, int buffer, int async_flags) {
 }
 
 int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
+    return fedc_coord_args_edge(out, NULL, argc, argv);
+}
+
+int fedc_coord_args_edge(coord_cfg *out, edge_cfg *edge, int argc, char **argv) {
     fedc_opts o;
     int prc = fedc_opts_parse(&o, FEDC_PROG_COORD, argc, argv, &g_help);
     if (prc >= 0)
@@ -498,6 +503,13 @@ int fedc_coord_args(coord_cfg *out, int argc, char **argv) {
     /* A client's largest message is its update (4 bytes per parameter); the bound keeps a peer
      * from making us allocate more (ZMQ_MAXMSGSIZE). */
     c.max_msg = (size_t)max_msg_mb << 20;
+    if (!edge && o.v[FEDC_O_UPSTREAM].text) {
+        cli_error(CMD, "--upstream: this program runs a root coordinator only");
+        return FEDC_EXIT_USAGE;
+    }
+    edge_cfg none;
+    if (fedc_edge_args(edge ? edge : &none, &c, &o))
+        return FEDC_EXIT_USAGE;
 
     *out = c;
     return -1;

@@ -32,7 +32,12 @@ struct fedc_coord {
     const coord_cfg *cfg;
     atomic_int stop;
     atomic_int reload; /* fedc_coord_reload: read --allow again */
+    edge_link *edge;   /* an edge aggregator's link (edge.h), or NULL */
 };
+
+void fedc__coord_set_edge(fedc_coord *p, edge_link *link) {
+    p->edge = link;
+}
 
 fedc_err fedc_coord_new(fedc_coord **out, const coord_cfg *cfg, fedc_diag *d) {
     *out = NULL;
@@ -327,7 +332,7 @@ static int advance(coord *co) {
     double t = fedc_clock_s();
     switch (co->ph) {
     case PH_WAIT: {
-        if (co->round > (uint32_t)co->cfg->rounds || co->early_stop)
+        if (!co->edge && (co->round > (uint32_t)co->cfg->rounds || co->early_stop))
             return 1;
         /* Between rounds: a reloaded allow-list takes effect (its removed keys leave now). */
         allow_apply(co);
@@ -342,6 +347,9 @@ static int advance(coord *co) {
         if (co->have_schema && alive >= need && alive > strict && !awaiting_resumed(co))
             logm("round %u: %d benched member(s) taken back: too few others to start", co->round,
                  alive - strict);
+        /* An edge runs what the upstream asks, once its round 0 is done (edge_coord.c). */
+        if (co->edge && co->have_stats)
+            return edge_wait_step(co, co->have_schema && alive >= need, alive, need);
         if (co->have_schema && alive >= need && !awaiting_resumed(co)) {
             if (!co->have_stats)
                 start_stats(co);
@@ -444,6 +452,7 @@ static int coord_run(fedc_coord *p) {
     co->metrics_fd = -1;
     co->round = 1;
     co->pos_weight = 1.0f;
+    co->edge = p->edge;
     fedc_fault_init("coordinator");
     if (!cfg->insecure) {
         fedc_diag kd;
@@ -527,11 +536,13 @@ static int coord_run(fedc_coord *p) {
                 allow_reload(co);
             unsigned ready = 0;
             fedc_diag pd;
-            if (fedc_net_wait(co->ep, -1, 0, timeout, &ready, &pd)) {
+            if (fedc_net_wait(co->ep, edge_wake_fd(co), 0, timeout, &ready, &pd)) {
                 logm("%s", pd.msg);
                 break;
             }
-            int n = ready != 0;
+            int n = (ready & FEDC_NET_READY_MSG) != 0;
+            if (ready & FEDC_NET_READY_FD)
+                edge_drain(co); /* a request of the upstream: advance() below takes it */
             /* Drain what is queued, then move on; a bad message never stops the loop. Messages
              * queued together are all handled before the state machine moves (a round starts
              * with every Join already received, as with the tick before). */
@@ -612,7 +623,8 @@ static int coord_run(fedc_coord *p) {
             code = 1;
             goto linger;
         }
-        if (co->round <= (uint32_t)cfg->rounds && !co->budget_stop && !co->early_stop) {
+        if (co->round <= (uint32_t)cfg->rounds && !co->budget_stop && !co->early_stop &&
+            !edge_finished(co)) {
             code = 1; /* gave up: the reason is logged */
             for (int i = 0; i < co->n_cl; i++)
                 if (co->cl[i].alive && !co->cl[i].gone)
@@ -660,6 +672,13 @@ out:
 int fedc_coord_run(fedc_coord *p) {
     log_bind(p->cfg); /* this thread's log lines take the coordinator's format and level */
     int code = coord_run(p);
+    if (p->edge) {
+        /* A request still waiting (or posted later) gets no answer from us now. */
+        pthread_mutex_lock(&p->edge->mu);
+        p->edge->coord_over = 1;
+        pthread_cond_broadcast(&p->edge->cv);
+        pthread_mutex_unlock(&p->edge->mu);
+    }
     log_bind(NULL);
     return code;
 }

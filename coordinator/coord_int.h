@@ -22,6 +22,7 @@
 #include "fedc/sa_proto.h"
 #include "fedc/strategy.h"
 #include "fedc/transport.h"
+#include "edge.h"
 
 #define PROG "fedc-coordinator"
 #define MAX_CLIENTS 4096
@@ -233,8 +234,13 @@ typedef struct coord {
     double as_tau_sum;
     uint32_t as_tau_max;
     int as_stale;      /* updates refused as too stale during this step */
-    peer_log *plog;    /* (PEER_LOG_MAX) */
-    double plog_flush; /* when the suppressed lines were last summarised */
+    peer_log *plog;        /* (PEER_LOG_MAX) */
+    double plog_flush;     /* when the suppressed lines were last summarised */
+    /* an edge aggregator (--upstream, edge.h): the link to the upstream side, or NULL */
+    edge_link *edge;
+    int edge_over;           /* the upstream's run ended: ours is complete */
+    uint32_t edge_fit_round; /* the upstream round trained last */
+    uint32_t edge_skip;      /* session attempts skipped for the upstream's retries of it */
 } coord;
 
 /* log.c */
@@ -327,6 +333,8 @@ void stats_secure_done(coord *co, const uint32_t *sum, int n, int spent);
 
 /* rounds.c: selection, training, evaluation, the end of a round */
 void start_round(coord *co);
+/* The federated evaluation of co->model (after a round's server step, or an edge's request). */
+void start_eval(coord *co);
 void on_fit_res(coord *co, client *c, const fedc_msg *e);
 void on_eval_res(coord *co, client *c, const fedc_msg *e);
 void round_advance(coord *co, double t);

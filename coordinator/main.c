@@ -7,13 +7,18 @@
 
 #include "prog.h"
 #include "coord_args.h"
+#include "edge.h"
 
-/* The running coordinator, for the signal handler (this program's only global). */
+/* The running coordinator, for the signal handler (this program's globals). */
 static fedc_coord *g_running;
+/* An edge aggregator (--upstream) polls this flag instead: it runs two objects. */
+static volatile int g_edge_stop;
 
 /* SIGINT, SIGTERM: stop (exit 0; the checkpoint holds the rounds done). SIGHUP: read the
  * --allow directory again (systemd's ExecReload sends it). */
 static void on_signal(int sig) {
+    if (sig != SIGHUP)
+        g_edge_stop = 1;
     if (!g_running)
         return;
     if (sig == SIGHUP)
@@ -24,7 +29,8 @@ static void on_signal(int sig) {
 
 int main(int argc, char **argv) {
     coord_cfg c;
-    int rc = fedc_coord_args(&c, argc, argv);
+    edge_cfg e;
+    int rc = fedc_coord_args_edge(&c, &e, argc, argv);
     if (rc >= 0)
         return rc; /* --help, or a bad flag (already said) */
     struct sigaction sa;
@@ -36,6 +42,11 @@ int main(int argc, char **argv) {
      * the process (its default). */
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (e.upstream) {
+        rc = fedc_edge_run(&c, &e, &g_edge_stop);
+        edge_cfg_release(&e);
+        return rc;
+    }
     fedc_coord *co = NULL;
     fedc_diag d;
     if (fedc_coord_new(&co, &c, &d)) {

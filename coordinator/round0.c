@@ -201,6 +201,7 @@ static void apply_stats(coord *co, double rows, const double *sum, const double 
         recipe_impute(co);
     }
     co->have_stats = 1;
+    edge_round0_done(co, rows, sum, sq, cc, present); /* an edge joins its upstream now */
 }
 
 /* Derives the standardisation and the positive-class weight from the clients' statistics. The

@@ -57,6 +57,7 @@ int encode_weights_msg(coord *co, fedc_msg_kind kind, uint32_t round) {
         v->has_secagg = co->cfg->secagg;
         sa_fill_ins(co, &v->secagg);
     }
+    edge_fill_ins(co, &e); /* an edge's clients train and score as the upstream says */
     fedc_diag d;
     if (fedc_msg_encode(&co->env, &co->env_len, &e, &d)) {
         logm("%s", d.msg);
@@ -91,6 +92,8 @@ static void retry_round(coord *co);
 
 /* A training round without a usable aggregate: retried, or under DP released as noise. */
 static void fit_failed(coord *co, const char *why) {
+    if (edge_fit_failed(co, why))
+        return; /* an edge answers the upstream instead of retrying (edge_coord.c) */
     if (agg_dp_on(co))
         release_noise_only(co, why);
     else
@@ -420,6 +423,8 @@ static void retry_round(coord *co) {
  * would let a coordinator subtract two sums of the same updates, so the clients refuse and so do
  * we. The model stays as it was; the next round number starts. */
 static void abandon_round(coord *co) {
+    if (edge_fit_failed(co, "the secure sum failed after unmasking began"))
+        return;
     logm("round %u abandoned: its training sum failed after unmasking began, and a stage is "
          "unmasked at most once; round %u starts from the same model",
          co->round, co->round + 1);
@@ -454,6 +459,8 @@ static void close_fit(coord *co) {
         fit_failed(co, "no usable aggregate");
         return;
     }
+    if (edge_fit_done(co))
+        return;
     if (agg_dp_finish(co, NULL, (double)co->dp_unclipped)) {
         co->ph = PH_DONE;
         return;
@@ -469,6 +476,7 @@ static void end_round(coord *co) {
         co->ph = PH_DONE;
         return;
     }
+    edge_eval_done(co);
     co->ph = PH_WAIT;
     co->wait_since = co->wait_logged = fedc_clock_s();
 }
@@ -508,6 +516,8 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
         const float inv = (float)(1.0 / t.weight);
         for (size_t i = 0; i < co->n_params; i++)
             co->upd[i] *= inv;
+        if (edge_fit_done(co))
+            return;
         if (agg_dp_finish(co, sum + (fedc_sa_fit_len(co->n_params) - co->n_params), t.unclipped)) {
             co->ph = PH_DONE;
             return;

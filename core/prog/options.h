@@ -121,15 +121,20 @@ typedef enum fedc_opt_section {
       "ZeroMQ endpoint to listen on, e.g. tcp://*:7070 (required)") \
     X(CONNECT, "connect", FEDC_OT_STR, 0, 0, NULL, NULL, CL, FEDC_SEC_NET, "ENDPOINT", \
       "the coordinator, e.g. tcp://coord:7070 (required)") \
+    X(UPSTREAM, "upstream", FEDC_OT_STR, 0, 0, NULL, NULL, CO, FEDC_SEC_NET, "ENDPOINT", \
+      "run as an edge aggregator: this coordinator's clients train one round whenever the " \
+      "upstream coordinator at ENDPOINT asks, and their secure sum takes part upstream as one " \
+      "client weighted by their rows (unset: a root coordinator running its own rounds)") \
     X(MAX_MSG_MB, "max-msg-mb", FEDC_OT_INT, 1, 4000, NULL, "256", CO | CL, FEDC_SEC_NET, "N", \
       "largest message accepted, in MiB (256: models up to 64M parameters); a larger one is " \
       "refused naming its size") \
     X(HEARTBEAT_TIMEOUT, "heartbeat-timeout", FEDC_OT_REAL_P, 0, 1e6, NULL, "10", CO, \
       FEDC_SEC_NET, "S", "silence after which a client is marked dead, in seconds") \
-    X(HEARTBEAT_MS, "heartbeat-ms", FEDC_OT_INT, 10, 600000, NULL, "1000", CL, FEDC_SEC_NET, "N", \
-      "interval between heartbeats, in milliseconds") \
-    X(COORDINATOR_TIMEOUT, "coordinator-timeout", FEDC_OT_REAL_P, 0, 1e7, NULL, "600", CL, \
-      FEDC_SEC_NET, "S", "give up after this long without word from the coordinator, in seconds") \
+    X(HEARTBEAT_MS, "heartbeat-ms", FEDC_OT_INT, 10, 600000, NULL, "1000", CO | CL, FEDC_SEC_NET, "N", \
+      "interval between heartbeats, in milliseconds (fedc-coordinator: to --upstream)") \
+    X(COORDINATOR_TIMEOUT, "coordinator-timeout", FEDC_OT_REAL_P, 0, 1e7, NULL, "600", CO | CL, \
+      FEDC_SEC_NET, "S", "give up after this long without word from the coordinator, in seconds " \
+      "(fedc-coordinator: from --upstream)") \
     X(COORD_ADDR, "coordinator", FEDC_OT_STR, 0, 0, NULL, NULL, PROV, FEDC_SEC_NET, "HOST:PORT", \
       "where the clients reach the coordinator: a host name, an IPv4 address or [IPv6], and a " \
       "port in 1..65535 (required for a new federation; the coordinator listens on PORT on every " \
@@ -143,10 +148,10 @@ typedef enum fedc_opt_section {
       "our secret key, NAME.key_secret from fedc keygen (CurveZMQ; a client is known by NAME)") \
     X(ALLOW, "allow", FEDC_OT_PATH, 0, 0, NULL, NULL, CO, FEDC_SEC_SEC, "DIR", \
       "directory of the clients' NAME.key files: only these join") \
-    X(COORDINATOR_KEY, "coordinator-key", FEDC_OT_PATH, 0, 0, NULL, NULL, CL, FEDC_SEC_SEC, \
-      "FILE", "the coordinator's public key file (pinned)") \
-    X(PEERS, "peers", FEDC_OT_PATH, 0, 0, NULL, NULL, CL, FEDC_SEC_SEC, "DIR", \
-      "the federation's public keys (the roster)") \
+    X(COORDINATOR_KEY, "coordinator-key", FEDC_OT_PATH, 0, 0, NULL, NULL, CO | CL, FEDC_SEC_SEC, \
+      "FILE", "the coordinator's public key file (pinned; fedc-coordinator: --upstream's)") \
+    X(PEERS, "peers", FEDC_OT_PATH, 0, 0, NULL, NULL, CO | CL, FEDC_SEC_SEC, "DIR", \
+      "the federation's public keys (the roster; fedc-coordinator: --upstream's)") \
     X(CLIENT_NAMES, "clients", FEDC_OT_STR, 0, 0, NULL, NULL, PROV, FEDC_SEC_SEC, "A,B,C", \
       "the clients' names, one kit each: 1..64 characters of A-Z a-z 0-9 . _ - ('coordinator' " \
       "is taken); secure aggregation needs 3 or more (required for a new federation)") \
@@ -238,10 +243,11 @@ typedef enum fedc_opt_section {
     X(FEATURES_SPEC, "features-spec", FEDC_OT_PATH, 0, 0, NULL, NULL, CL | SIM | TR, \
       FEDC_SEC_DATA, "FILE.json", "the spec written for this data by fedc features (its --spec-out): " \
       "stored in the model (a federation's clients must bring the same one)") \
-    X(NAME, "name", FEDC_OT_STR, 0, 0, NULL, NULL, CL | KG, FEDC_SEC_DATA, "NAME", \
+    X(NAME, "name", FEDC_OT_STR, 0, 0, NULL, NULL, CO | CL | KG, FEDC_SEC_DATA, "NAME", \
       "this participant's name, 1..64 characters of A-Z a-z 0-9 . _ - (fedc-client, unset: the " \
-      "key's name, with --insecure, the host name; fedc keygen: required, the key files' name, " \
-      "usually 'coordinator' for the coordinator)") \
+      "key's name, with --insecure, the host name; fedc-coordinator: its name to --upstream, " \
+      "the key's; fedc keygen: required, the key files' name, usually 'coordinator' for the " \
+      "coordinator)") \
     X(TASK, "task", FEDC_OT_CHOICE, 0, 0, "auto|regression", "auto", CL | TR, FEDC_SEC_DATA, \
       "auto|regression", "auto detects binary/multiclass labels") \
     X(AUGMENT, "augment", FEDC_OT_STR, 0, 0, NULL, "none", CL | TR, FEDC_SEC_DATA, "KIND[:R]", \

@@ -392,8 +392,8 @@ static void test_config_errors(void **state) {
     expect_config_error(g_coord, "[coordinator]\nrounds = 2\nbogus = 1\n",
                         (const char *[]){"fedc-coordinator: ", "@:3: unknown key 'bogus'", NULL});
     expect_config_error(
-        g_coord, "[coordinator]\n\nname = bank-a\n",
-        (const char *[]){"@:3: key 'name' in [coordinator]", "an option of fedc-client", NULL});
+        g_coord, "[coordinator]\n\ntask = auto\n",
+        (const char *[]){"@:3: key 'task' in [coordinator]", "an option of fedc-client", NULL});
     expect_config_error(
         g_coord, "[coordinator]\nrounds = 2\nlr = fast\n",
         (const char *[]){"@:3: lr: expected a number in (0, 100], got 'fast'", NULL});
@@ -433,10 +433,10 @@ static void test_env_and_flag_errors(void **state) {
                                   "got 'x' (environment FEDC_ROUNDS)"));
     proc_result_release(&r);
     /* an option of another program, on the command line */
-    assert_int_equal(proc_run(&r, (const char *[]){g_coord, "--name", "a", NULL}, NULL, 30), 0);
+    assert_int_equal(proc_run(&r, (const char *[]){g_coord, "--task", "auto", NULL}, NULL, 30), 0);
     assert_int_equal(r.status, 2);
     assert_non_null(
-        strstr(r.err, "unknown option '--name' (an option of fedc-client, fedc keygen)"));
+        strstr(r.err, "unknown option '--task' (an option of fedc-client, fedc train)"));
     proc_result_release(&r);
     /* an option of other programs, on a fedc command's command line */
     assert_int_equal(
