@@ -153,6 +153,9 @@ static void reset_run(cl *c) {
     free(c->pending_w);
     c->pending_w = NULL;
     c->pending = 0;
+    free(c->held);
+    c->held = NULL;
+    c->have_held = c->sa_held = 0;
     fedc_sa_client_free(&c->sa);
     free(c->sa_vec);
     c->sa_vec = NULL;
@@ -363,6 +366,9 @@ static int handle(cl *c, const fedc_inbox *in) {
         break;
     case FEDC_MSG_SA_CONSIST_INS:
         cl_on_sa_consist_ins(c, e);
+        break;
+    case FEDC_MSG_SA_FIT_INS:
+        cl_on_sa_fit_ins(c, e);
         break;
     default:
         cl_logm(c, "unexpected %s from the coordinator; ignored", fedc_msg_kind_name(e->kind));

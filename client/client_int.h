@@ -38,6 +38,7 @@ typedef struct job {
     float clip_norm;    /* > 0: the update is scaled to this L2 norm at most */
     int uniform_weight; /* DP-FedAvg, robust rules: our update counts once, not by our rows */
     int client_dp;      /* client-level DP: our training loss stays here */
+    int hold;           /* --mode async, secure: keep the update for a later session */
     int unclipped;      /* the update's norm was within clip_norm */
     double norm;        /* its norm before clipping (-1 without clip_norm) */
     long dp_steps;      /* DP-SGD steps this round took */
@@ -91,6 +92,15 @@ typedef struct cl {
     float *pending_w;
     fedc_hyper pending_hp;
     float pending_pw;
+    int pending_hold;
+    /* --mode async with secure aggregation: the update trained for held_round, kept until the
+     * session over it unmasks (or new work replaces it) */
+    float *held;
+    int have_held;
+    uint32_t held_round;
+    double held_loss;
+    int held_unclipped, held_uniform, held_dp;
+    int sa_held; /* the session in progress is over the held update */
     /* per-round line */
     uint32_t last_fit_round;
     double last_loss, last_secs;
@@ -153,6 +163,10 @@ void cl_on_training_done(cl *c);
 /* We will not train this round: say why, so that the round does not wait for us until its
  * deadline, and leave the secure session. */
 void cl_refuse_fit(cl *c, uint32_t round, fedc_err code, const char *why);
+/* Encodes an update as our training input of the secure session into c->sa_vec, with our FedAvg
+ * weight; *why says what failed. */
+fedc_err cl_sa_fit_input(cl *c, const float *update, size_t n, uint32_t round, double loss,
+                         int uniform, int dp, int unclipped, fedc_diag *why);
 
 /* client_dp.c */
 /* --dp-state: the privacy spent in earlier runs; 0 (loaded, or no file yet) or -1 (logged). */
@@ -187,6 +201,8 @@ void cl_on_sa_graph_ins(cl *c, const fedc_msg *e);
 void cl_on_sa_share_ins(cl *c, const fedc_msg *e);
 void cl_on_sa_mask_ins(cl *c, const fedc_msg *e);
 void cl_on_sa_consist_ins(cl *c, const fedc_msg *e);
+/* --mode async: a session over our held update (client_sa.c). */
+void cl_on_sa_fit_ins(cl *c, const fedc_msg *e);
 void cl_on_sa_unmask_ins(cl *c, const fedc_msg *e);
 
 #endif

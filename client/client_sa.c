@@ -87,6 +87,7 @@ int cl_sa_open(cl *c, uint32_t round, int stage, const fedc_secagg_ins *si, size
     c->sa_on = 0;
     cl_apply_peers(c); /* a reloaded roster checks this session's round keys */
     c->sa_ready = c->sa_collected = c->sa_sent = 0;
+    c->sa_held = 0;
     if (fedc_sa_quant_make(&c->sa_q, si->max_clients, si->clip, &d)) {
         cl_logm(c, "round %u: %s", round, d.msg);
         return -1;
@@ -304,4 +305,45 @@ void cl_on_sa_unmask_ins(cl *c, const fedc_msg *e) {
     /* The session is over for us: nothing more will be revealed. */
     fedc_sa_client_end(&c->sa);
     c->sa_on = 0;
+    if (c->sa_held) {
+        /* Unmasked once: this update never enters another session. */
+        c->have_held = c->sa_held = 0;
+    }
+}
+
+void cl_on_sa_fit_ins(cl *c, const fedc_msg *e) {
+    const fedc_sa_fit_ins *f = &e->sa_fit_ins;
+    if (!c->have_held || c->held_round != f->trained_round) {
+        char reason[200];
+        if (c->have_held)
+            snprintf(reason, sizeof reason,
+                     "sa_fit_ins: asks for the update of round %u; we hold that of round %u",
+                     f->trained_round, c->held_round);
+        else
+            snprintf(reason, sizeof reason,
+                     "sa_fit_ins: asks for the update of round %u; we hold none (restarted, or "
+                     "it was unmasked or replaced already)",
+                     f->trained_round);
+        cl_logm(c, "round %u: %s", e->round, reason);
+        send_error(c, e->round, FEDC_EMISMATCH, reason);
+        return;
+    }
+    if (cl_sa_open(c, e->round, FEDC_SA_STAGE_FIT, &f->secagg, fedc_sa_fit_len(c->n_params)))
+        return;
+    c->sa_held = 1;
+    size_t n = c->n_params;
+    float *scaled = malloc(4 * (n ? n : 1));
+    fedc_diag d;
+    fedc_err rc = FEDC_ENOMEM;
+    fedc_diag_set(&d, "out of memory scaling the held update");
+    if (scaled) {
+        /* FedBuff's staleness weight, public, applied before quantisation: the sum the
+         * coordinator unmasks is sum w s delta over sum w. */
+        for (size_t i = 0; i < n; i++)
+            scaled[i] = (float)(f->staleness_weight * c->held[i]);
+        rc = cl_sa_fit_input(c, scaled, n, c->held_round, c->held_loss, c->held_uniform, c->held_dp,
+                             c->held_unclipped, &d);
+        free(scaled);
+    }
+    cl_sa_input_ready(c, rc, d.msg);
 }

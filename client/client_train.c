@@ -58,7 +58,7 @@ static void *train_main(void *arg) {
 /* Starts the training thread for round `round` on the weights w, once DP-SGD's plan (if any)
  * allows the round; the plan says why when it does not. */
 static void start_training(cl *c, uint32_t round, const float *w, const fedc_hyper *hp,
-                           float pos_weight) {
+                           float pos_weight, int hold) {
     if (c->cfg->dp_clip > 0 && cl_dp_plan(c, round, hp))
         return;
     job *j = &c->job;
@@ -83,6 +83,7 @@ static void start_training(cl *c, uint32_t round, const float *w, const fedc_hyp
     j->clip_norm = hp->clip_norm;
     j->uniform_weight = hp->uniform_weight;
     j->client_dp = hp->client_dp;
+    j->hold = hold;
     if (c->cfg->dp_clip > 0) {
         if (!c->dp_live) {
             fedc_dp_noise_init(&c->dp_rng);
@@ -109,9 +110,14 @@ int cl_on_fit_ins(cl *c, const fedc_msg *e) {
         cl_logm(c, "out of memory standardising the data");
         return -1;
     }
-    if (f->has_secagg &&
+    /* Under --mode async the update is held for a later session (cl_on_sa_fit_ins), and a
+     * session under way (an evaluation) goes on meanwhile. */
+    int hold = f->has_secagg && f->secagg.hold;
+    if (f->has_secagg && !hold &&
         cl_sa_open(c, e->round, FEDC_SA_STAGE_FIT, &f->secagg, fedc_sa_fit_len(c->n_params)))
         return -1;
+    /* New work means the coordinator dropped the update we held (it never asks for both). */
+    c->have_held = 0;
     /* The update is clipped to the smaller of the two bounds the coordinator sets: clip_norm
      * (client-level DP, norm-bound) and update_norm_bound (every run; the coordinator checks the
      * aggregate against it). */
@@ -125,10 +131,11 @@ int cl_on_fit_ins(cl *c, const fedc_msg *e) {
         c->pending_round = e->round;
         c->pending_hp = hp;
         c->pending_pw = f->pos_weight;
+        c->pending_hold = hold;
         return -1;
     }
     fedc_tensor_read(c->pending_w, &f->weights);
-    start_training(c, e->round, c->pending_w, &hp, f->pos_weight);
+    start_training(c, e->round, c->pending_w, &hp, f->pos_weight, hold);
     return -1;
 }
 
@@ -194,6 +201,55 @@ static void append_metrics(cl *c, const job *j, double eps) {
     fedc__json_end(&o);
 }
 
+fedc_err cl_sa_fit_input(cl *c, const float *update, size_t n, uint32_t round, double loss,
+                         int uniform, int dp, int unclipped, fedc_diag *why) {
+    /* Our weight in the secure sum, by core/fl's one rule: our share of round 0's federation-wide
+     * training rows (capped at 1 in case rows were added after round 0), or with uniform weights
+     * (DP-FedAvg, the robust rules) 1, our update counting once (the coordinator divides the sum
+     * by the summed weight). Without a row total the rule gives NaN: 0 here, refused below. */
+    double w = fedc_strategy_weight(c->rows.train_rows, c->sa_total_rows, 1, uniform);
+    w = isnan(w) ? 0.0 : w > 1.0 ? 1.0 : w;
+    loss = isfinite(loss) && loss >= 0 ? loss : 0.0;
+    if (c->cfg->dp_clip > 0 || dp)
+        loss = 0.0; /* under DP it would leave un-noised: withheld */
+    if (fedc_fault_point("upd-weight", round)) {
+        cl_logm(c, "misbehaving (fault injection): claiming 4x our FedAvg weight");
+        w = fmin(1.0, 4.0 * w);
+    }
+    if (!(w > 0)) {
+        fedc_diag_set(why, "the coordinator gave no row total for weights");
+        return FEDC_EINVAL;
+    }
+    return fedc_sa_fit_encode(c->sa_vec, update, n, w, loss, c->rows.train_rows, unclipped,
+                              &c->sa_q, why);
+}
+
+/* --mode async with secure aggregation: the update stays here until its session (SaFitIns);
+ * the coordinator hears only that it is ready. */
+static void hold_update(cl *c, const job *j) {
+    if (!c->held && !(c->held = malloc(4 * (j->n ? j->n : 1)))) {
+        cl_refuse_fit(c, j->round, FEDC_ENOMEM, "out of memory holding the update");
+        return;
+    }
+    memcpy(c->held, j->update, 4 * j->n);
+    c->have_held = 1;
+    c->held_round = j->round;
+    c->held_loss = j->loss;
+    c->held_unclipped = j->unclipped;
+    c->held_uniform = j->uniform_weight;
+    c->held_dp = j->client_dp;
+    fedc_msg m;
+    cl_env_init(c, &m, FEDC_MSG_FIT_RES, j->round);
+    m.fit_res.held = 1;
+    m.fit_res.seconds = j->seconds;
+    fedc_fault_point("fit-res", j->round);
+    (void)cl_send_msg(c, &m);
+    c->last_fit_round = j->round;
+    c->last_loss = j->loss;
+    c->last_secs = j->seconds;
+    c->last_rows = (int)c->rows.train_rows;
+}
+
 void cl_on_training_done(cl *c) {
     cl_wait_training(c);
     job *j = &c->job;
@@ -213,29 +269,13 @@ void cl_on_training_done(cl *c) {
         char reason[FEDC_DIAG_MAX + 32];
         snprintf(reason, sizeof reason, "local training failed: %s", j->msg);
         cl_refuse_fit(c, j->round, j->rc, reason);
+    } else if (j->hold) {
+        hold_update(c, j);
     } else if (c->sa_on && c->sa_stage == FEDC_SA_STAGE_FIT && c->sa_round == j->round) {
         if (!c->sa_ready) {
-            /* Our weight in the secure sum, by core/fl's one rule: our share of round 0's
-             * federation-wide training rows (capped at 1 in case rows were added after round 0),
-             * or with uniform weights (DP-FedAvg, the robust rules) 1, our update counting once
-             * (the coordinator divides the sum by the summed weight). Without a row total the
-             * rule gives NaN: 0 here, refused below. */
-            double w =
-                fedc_strategy_weight(c->rows.train_rows, c->sa_total_rows, 1, j->uniform_weight);
-            w = isnan(w) ? 0.0 : w > 1.0 ? 1.0 : w;
-            double loss = isfinite(j->loss) && j->loss >= 0 ? j->loss : 0.0;
-            if (c->cfg->dp_clip > 0 || j->client_dp)
-                loss = 0.0; /* under DP it would leave un-noised: withheld */
-            if (fedc_fault_point("upd-weight", j->round)) {
-                cl_logm(c, "misbehaving (fault injection): claiming 4x our FedAvg weight");
-                w = fmin(1.0, 4.0 * w);
-            }
             fedc_diag d;
-            fedc_err rc = w > 0 ? fedc_sa_fit_encode(c->sa_vec, j->update, j->n, w, loss,
-                                                     c->rows.train_rows, j->unclipped, &c->sa_q, &d)
-                                : FEDC_EINVAL;
-            if (w <= 0)
-                snprintf(d.msg, sizeof d.msg, "the coordinator gave no row total for weights");
+            fedc_err rc = cl_sa_fit_input(c, j->update, j->n, j->round, j->loss, j->uniform_weight,
+                                          j->client_dp, j->unclipped, &d);
             fedc_fault_point("fit-res", j->round);
             cl_sa_input_ready(c, rc, d.msg);
         }
@@ -272,6 +312,7 @@ void cl_on_training_done(cl *c) {
     }
     if (c->pending) {
         c->pending = 0;
-        start_training(c, c->pending_round, c->pending_w, &c->pending_hp, c->pending_pw);
+        start_training(c, c->pending_round, c->pending_w, &c->pending_hp, c->pending_pw,
+                       c->pending_hold);
     }
 }

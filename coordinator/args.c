@@ -233,12 +233,23 @@ static int check_async(coord_cfg *c, int buffer, int async_flags) {
         return 0;
     }
     c->buffer = buffer > 0 ? buffer : c->min_fit_clients;
-    if (c->secagg) {
-        /* A secure session needs its members present together; a buffer of updates arriving
-         * one by one would need clients that hold their update for a later session, which this
-         * version does not have. */
-        cli_error(CMD, "--mode async needs --secagg off: asynchronous secure aggregation over a "
-                       "buffer is not implemented (updates still travel encrypted by CurveZMQ)");
+    if (c->secagg && c->buffer < c->sa_min_nbrs) {
+        /* Each server step is one secure session among exactly the K clients whose updates are
+         * held (async_sa.c): a smaller K would be a session the clients refuse (their floor),
+         * and the coordinator would learn sums over fewer clients than the floor promises. */
+        cli_error(CMD,
+                  "--mode async with secure aggregation: --buffer %d is below the secure floor "
+                  "--secagg-min-neighbours %d (each server step is one secure session among the "
+                  "--buffer clients whose updates are held)",
+                  c->buffer, c->sa_min_nbrs);
+        return 1;
+    }
+    if (c->secagg && c->buffer < c->min_fit_clients) {
+        cli_error(CMD,
+                  "--mode async with secure aggregation: --buffer %d is below --min-fit-clients "
+                  "%d: a session among --buffer clients could never give the results a step "
+                  "needs",
+                  c->buffer, c->min_fit_clients);
         return 1;
     }
     if (c->dp_clip > 0) {

@@ -39,17 +39,14 @@
 #include "fedc/jsonl.h"
 #include "fedc/strategy.h"
 
-static int buffer_k(const coord *co) {
+int buffer_k(const coord *co) {
     return co->cfg->buffer > 0 ? co->cfg->buffer : co->cfg->min_fit_clients;
 }
 
 int async_init(coord *co) {
     const coord_cfg *cfg = co->cfg;
     const char *why = NULL;
-    if (cfg->secagg)
-        why = "needs secure aggregation off (--secagg off): asynchronous secure aggregation over "
-              "a buffer is not implemented";
-    else if (agg_dp_on(co))
+    if (agg_dp_on(co))
         why = "refuses client-level DP: its accountant assumes Poisson-sampled rounds, and an "
               "asynchronous buffer holds whichever clients finished first";
     else if (co->strat->needs_updates)
@@ -105,13 +102,21 @@ static int encode_fit(coord *co) {
     return rc;
 }
 
+/* Whether the buffer waits for its step: K plain updates in, or (secure) the session over K held
+ * updates under way. */
+int async_buffer_full(const coord *co) {
+    if (co->cfg->secagg)
+        return co->sa.active && co->sa.stage == FEDC_SA_STAGE_FIT;
+    return co->answered >= buffer_k(co);
+}
+
 /* Sends the newest model to c if it is idle, eligible and more steps remain. Not while a full
  * buffer waits for its step: the model it would get is about to be replaced, so its update would
  * start one step stale; the step feeds it the new one. */
-static void feed(coord *co, client *c) {
-    if (co->ph == PH_DONE || (co->ph == PH_FIT && co->answered >= buffer_k(co)) || c->fit_sel ||
-        c->as_have || !client_eligible(co, c) || co->as_version >= (uint32_t)co->cfg->rounds ||
-        encode_fit(co))
+void async_feed(coord *co, client *c) {
+    if (co->ph == PH_DONE || (co->ph == PH_FIT && async_buffer_full(co)) || c->fit_sel ||
+        c->as_have || c->as_ready || c->as_in_sa || !client_eligible(co, c) ||
+        co->as_version >= (uint32_t)co->cfg->rounds || encode_fit(co))
         return;
     uint8_t *env = co->env;
     size_t len = co->env_len;
@@ -131,9 +136,9 @@ static void feed(coord *co, client *c) {
     co->selected++;
 }
 
-static void feed_idle(coord *co) {
+void async_feed_idle(coord *co) {
     for (int i = 0; i < co->n_cl; i++)
-        feed(co, &co->cl[i]);
+        async_feed(co, &co->cl[i]);
 }
 
 /* Adds one update, scaled by s(tau), into the buffer; FEDC_OK, or an error with the reason in d
@@ -182,7 +187,7 @@ static void refuse(coord *co, client *c, uint32_t round, fedc_err rc, const char
 
 /* The staleness of c's update now (c->as_round - 1 <= as_version: versions only grow); when
  * beyond --max-staleness, refused (counted, the client told both versions) and 1 returned. */
-static int too_stale(coord *co, client *c, uint32_t *tau) {
+int async_too_stale(coord *co, client *c, uint32_t *tau) {
     *tau = co->as_version - (c->as_round - 1);
     if (*tau <= (uint32_t)co->cfg->max_staleness)
         return 0;
@@ -220,7 +225,7 @@ static void add_held(coord *co) {
         c->as_have = 0;
         /* its staleness when applied: steps may have passed while it was held */
         uint32_t tau;
-        if (too_stale(co, c, &tau))
+        if (async_too_stale(co, c, &tau))
             continue;
         fedc_diag d;
         fedc_err rc =
@@ -239,7 +244,7 @@ void async_start(coord *co) {
         co->as_live = 1;
         co->as_version = co->round - 1; /* a resumed run continues from its checkpoint */
         for (int i = 0; i < co->n_cl; i++)
-            co->cl[i].fit_sel = co->cl[i].as_have = 0;
+            co->cl[i].fit_sel = co->cl[i].as_have = co->cl[i].as_ready = co->cl[i].as_in_sa = 0;
         logm("asynchronous aggregation (FedBuff): a server step per %d update(s), staleness "
              "weight 1/sqrt(1 + tau), updates more than %d step(s) old refused",
              buffer_k(co), co->cfg->max_staleness);
@@ -247,7 +252,7 @@ void async_start(coord *co) {
     co->ph = PH_FIT;
     if (co->as_open) {
         add_held(co); /* answers that came in while it waited */
-        feed_idle(co);
+        async_feed_idle(co);
         return;
     }
     co->as_open = 1;
@@ -269,7 +274,7 @@ void async_start(coord *co) {
     co->deadline = co->round_t0 + co->cfg->round_timeout_s;
     fedc_fault_point("round-start", co->round);
     add_held(co);
-    feed_idle(co);
+    async_feed_idle(co);
 }
 
 void async_on_fit_res(coord *co, client *c, const fedc_msg *e) {
@@ -290,11 +295,28 @@ void async_on_fit_res(coord *co, client *c, const fedc_msg *e) {
         return;
     }
     const fedc_fit_res *r = &e->fit_res;
+    if (r->held != co->cfg->secagg) {
+        /* Left training (it is told why, and sent work again): a client that sends its update
+         * plain to a secure run, or says it holds one in a plain run, does not follow this run. */
+        c->fit_sel = 0;
+        refuse(co, c, e->round, FEDC_EMISMATCH,
+               co->cfg->secagg ? "this run aggregates updates securely: the update stays at the "
+                                 "client until its session (fit_res held)"
+                               : "this run aggregates plain updates: a held update cannot be used");
+        return;
+    }
     c->fit_sel = 0;
     completed_exchange(c);
     uint32_t tau;
-    if (too_stale(co, c, &tau)) {
-        feed(co, c);
+    if (async_too_stale(co, c, &tau)) {
+        async_feed(co, c);
+        return;
+    }
+    c->fit_seconds = r->seconds;
+    if (r->seconds > co->max_fit_seconds)
+        co->max_fit_seconds = r->seconds;
+    if (r->held) {
+        async_sa_ready(co, c);
         return;
     }
     const float *upd = fedc_tensor_floats(&r->update);
@@ -302,9 +324,6 @@ void async_on_fit_res(coord *co, client *c, const fedc_msg *e) {
         fedc_tensor_read(co->upd, &r->update);
         upd = co->upd;
     }
-    c->fit_seconds = r->seconds;
-    if (r->seconds > co->max_fit_seconds)
-        co->max_fit_seconds = r->seconds;
     if (co->ph != PH_FIT || co->answered >= buffer_k(co)) {
         /* The buffer is full, or its step is being evaluated: held for the next buffer. */
         if (!c->as_held && !(c->as_held = malloc(4 * co->n_params))) {
@@ -322,7 +341,7 @@ void async_on_fit_res(coord *co, client *c, const fedc_msg *e) {
     fedc_err rc = add_update(co, c, upd, r->n_examples, r->train_loss, r->unclipped, tau, &d);
     if (rc)
         refuse(co, c, e->round, rc, d.msg);
-    feed(co, c);
+    async_feed(co, c);
 }
 
 void async_on_error(coord *co, client *c, uint32_t round) {
@@ -358,7 +377,7 @@ static void server_step(coord *co) {
         return;
     co->as_version++;
     start_eval(co);
-    feed_idle(co); /* the new model to the clients that waited for it */
+    async_feed_idle(co); /* the new model to the clients that waited for it */
 }
 
 void async_advance(coord *co, double t) {
@@ -371,8 +390,11 @@ void async_advance(coord *co, double t) {
     }
     if (co->ph != PH_FIT)
         return;
-    feed_idle(co); /* clients that joined or came back since */
-    if (co->answered >= buffer_k(co)) {
+    async_feed_idle(co); /* clients that joined or came back since */
+    if (co->cfg->secagg) {
+        if (async_sa_advance(co))
+            return; /* a session is under way, or ended and moved the phase on */
+    } else if (co->answered >= buffer_k(co)) {
         server_step(co);
         return;
     }
@@ -384,7 +406,7 @@ void async_advance(coord *co, double t) {
          * applies); the buffer stays open with what it holds. */
         logm("step %u: no client is training and none can be sent work; waiting for clients "
              "(%d of %d update(s) in the buffer)",
-             co->round, co->answered, buffer_k(co));
+             co->round, co->cfg->secagg ? async_sa_n_ready(co) : co->answered, buffer_k(co));
         co->ph = PH_WAIT;
         co->wait_since = co->wait_logged = t;
     }

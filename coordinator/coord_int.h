@@ -110,6 +110,11 @@ typedef struct client {
     uint64_t as_examples;
     double as_loss;
     int as_unclipped;
+    /* --mode async with secure aggregation (async_sa.c): the client holds its trained update
+     * (as_ready, since as_ready_seq) or is in the session over it (as_in_sa, staleness as_tau) */
+    int as_ready, as_in_sa;
+    uint64_t as_ready_seq;
+    uint32_t as_tau;
 } client;
 
 /* Rate limit of one kind of log line about one peer (log.c, logp). */
@@ -182,8 +187,9 @@ typedef struct coord {
     fedc_peer revoked_peer[REVOKED_MAX];
     int n_revoked;
     /* secure aggregation */
-    double total_rows; /* training rows summed in round 0: FedAvg weights are rows / this */
-    double sa_loss;    /* the round's weighted mean training loss, from the secure sum */
+    double total_rows;   /* training rows summed in round 0: FedAvg weights are rows / this */
+    double sa_loss;      /* the round's weighted mean training loss, from the secure sum */
+    double sa_unclipped; /* and its count of unclipped updates (adaptive clipping) */
     sa_session sa;
     uint32_t sa_attempt_skip; /* added to the attempt so the session counter goes forward */
     int sa_wrap;              /* test only: the next session reuses the previous counter */
@@ -234,8 +240,9 @@ typedef struct coord {
     double as_tau_sum;
     uint32_t as_tau_max;
     int as_stale;      /* updates refused as too stale during this step */
-    peer_log *plog;        /* (PEER_LOG_MAX) */
-    double plog_flush;     /* when the suppressed lines were last summarised */
+    uint64_t as_seq;   /* secure: the order in which held updates were announced */
+    peer_log *plog;    /* (PEER_LOG_MAX) */
+    double plog_flush; /* when the suppressed lines were last summarised */
     /* an edge aggregator (--upstream, edge.h): the link to the upstream side, or NULL */
     edge_link *edge;
     int edge_over;           /* the upstream's run ended: ours is complete */
@@ -361,6 +368,33 @@ void async_advance(coord *co, double t);
 double async_next_due(const coord *co, double due);
 /* The step's async figures in its metrics line. */
 void async_metrics(const coord *co, struct fedc_json *j);
+/* --buffer, or --min-fit-clients without it. */
+int buffer_k(const coord *co);
+/* Whether the buffer waits for its server step (no client is sent work meanwhile). */
+int async_buffer_full(const coord *co);
+/* Sends the newest model to c if it is idle and eligible; to every such client. */
+void async_feed(coord *co, client *c);
+void async_feed_idle(coord *co);
+/* The staleness of c's update now; beyond --max-staleness refused (c told why) and 1 returned. */
+int async_too_stale(coord *co, client *c, uint32_t *tau);
+
+/* async_sa.c: --mode async with secure aggregation, one session per server step among the K
+ * clients that hold a trained update. */
+/* c said it trained and holds its update (FitRes held). */
+void async_sa_ready(coord *co, client *c);
+int async_sa_n_ready(const coord *co);
+/* From async_advance in PH_FIT: runs the fit session, or opens one once K updates are held;
+ * 1 when a session is under way or the phase moved on, else 0. */
+int async_sa_advance(coord *co);
+/* From sa_finished: the fit session's sum over n survivors, or NULL (spent: shares may have been
+ * revealed). */
+void async_sa_done(coord *co, const uint32_t *sum, int n, int spent);
+
+/* rounds.c: the secure training sum decoded into co->upd as the weighted mean (sum / summed
+ * weight), co->sa_loss and co->answered set; -1 (logged) when implausible. */
+int sa_fit_mean(coord *co, const uint32_t *sum, int n);
+/* A step whose secure training sum failed after unmasking began: the next round number. */
+void abandon_round(coord *co);
 
 /* metrics.c */
 /* The round's metrics line (NULL, logged, when it cannot be built; cJSON_free it), the line for

@@ -46,6 +46,11 @@ int encode_weights_msg(coord *co, fedc_msg_kind kind, uint32_t round) {
         f->pos_weight = co->pos_weight;
         f->has_secagg = co->cfg->secagg;
         sa_fill_ins(co, &f->secagg);
+        if (co->cfg->async_mode) {
+            /* Asynchronous: train and hold; the session comes once K updates are held. */
+            f->secagg.hold = 1;
+            f->secagg.counter = 0;
+        }
         f->update_norm_bound = agg_update_bound(co);
     } else {
         fedc_evaluate_ins *v = &e.evaluate_ins;
@@ -422,7 +427,7 @@ static void retry_round(coord *co) {
 /* A secure round whose training sum failed after shares may have been revealed: retrying it
  * would let a coordinator subtract two sums of the same updates, so the clients refuse and so do
  * we. The model stays as it was; the next round number starts. */
-static void abandon_round(coord *co) {
+void abandon_round(coord *co) {
     if (edge_fit_failed(co, "the secure sum failed after unmasking began"))
         return;
     logm("round %u abandoned: its training sum failed after unmasking began, and a stage is "
@@ -481,6 +486,28 @@ static void end_round(coord *co) {
     co->wait_since = co->wait_logged = fedc_clock_s();
 }
 
+int sa_fit_mean(coord *co, const uint32_t *sum, int n) {
+    fedc_diag d;
+    fedc_sa_fit_sum t;
+    if (fedc_sa_fit_decode(co->upd, &t, sum, co->n_params, &co->sa.q,
+                           (uint32_t)co->cfg->sa_max_clients, &d)) {
+        logm("round %u: the securely summed update is implausible, rejected: %s", co->round, d.msg);
+        return -1;
+    }
+    if (agg_check_secure(co, t.weight, t.examples, n))
+        return -1;
+    co->answered = n;
+    co->sa_loss = t.wloss / t.weight;
+    co->sa_unclipped = t.unclipped;
+    if (t.clipped > 0)
+        logm("round %u: %.0f update coordinate(s) were clipped at %g (--secagg-clip)", co->round,
+             t.clipped, (double)co->cfg->sa_clip);
+    const float inv = (float)(1.0 / t.weight);
+    for (size_t i = 0; i < co->n_params; i++)
+        co->upd[i] *= inv;
+    return 0;
+}
+
 /* The totals of a secure sum (coord_int.h). */
 void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
     fedc_diag d;
@@ -489,16 +516,13 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
         stats_secure_done(co, sum, n, spent);
         return;
     }
+    if (stage == FEDC_SA_STAGE_FIT && co->cfg->async_mode) {
+        async_sa_done(co, sum, n, spent);
+        return;
+    }
     if (stage == FEDC_SA_STAGE_FIT) {
         co->fit_done_at = fedc_clock_s();
-        fedc_sa_fit_sum t;
-        if (sum && fedc_sa_fit_decode(co->upd, &t, sum, co->n_params, &co->sa.q,
-                                      (uint32_t)co->cfg->sa_max_clients, &d)) {
-            logm("round %u: the securely summed update is implausible, rejected: %s", co->round,
-                 d.msg);
-            sum = NULL;
-        }
-        if (sum && agg_check_secure(co, t.weight, t.examples, n))
+        if (sum && sa_fit_mean(co, sum, n))
             sum = NULL;
         if (!sum && spent && !agg_dp_on(co)) {
             abandon_round(co); /* under DP the noise alone is released instead: no retry */
@@ -508,17 +532,10 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
             fit_failed(co, "no usable secure sum");
             return;
         }
-        co->answered = n;
-        co->sa_loss = t.wloss / t.weight;
-        if (t.clipped > 0)
-            logm("round %u: %.0f update coordinate(s) were clipped at %g (--secagg-clip)",
-                 co->round, t.clipped, (double)co->cfg->sa_clip);
-        const float inv = (float)(1.0 / t.weight);
-        for (size_t i = 0; i < co->n_params; i++)
-            co->upd[i] *= inv;
         if (edge_fit_done(co))
             return;
-        if (agg_dp_finish(co, sum + (fedc_sa_fit_len(co->n_params) - co->n_params), t.unclipped)) {
+        if (agg_dp_finish(co, sum + (fedc_sa_fit_len(co->n_params) - co->n_params),
+                          co->sa_unclipped)) {
             co->ph = PH_DONE;
             return;
         }
@@ -542,14 +559,15 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
 /* A round in the event loop (advance, phases PH_FIT and PH_EVAL): the secure session's steps, or
  * the plain collection closed once every selected client answered or the deadline passed. */
 void round_advance(coord *co, double t) {
+    if (co->cfg->async_mode) {
+        /* the buffer, its session (secure) and its server step; the evaluation as below */
+        async_advance(co, t);
+        if (co->ph != PH_EVAL)
+            return;
+    }
     if (co->cfg->secagg) {
         sa_advance(co);
         return;
-    }
-    if (co->cfg->async_mode) {
-        async_advance(co, t); /* the buffer and its server step; the evaluation as below */
-        if (co->ph != PH_EVAL)
-            return;
     }
     if (co->ph == PH_FIT) {
         if (fit_complete(co) || t >= co->deadline)

@@ -75,6 +75,7 @@ void sa_fill_ins(coord *co, fedc_secagg_ins *si) {
     si->max_clients = (uint32_t)co->cfg->sa_max_clients;
     si->clip = co->cfg->sa_clip;
     si->total_rows = co->total_rows;
+    si->hold = 0;
 }
 
 static void fail(coord *co, const char *why) {

@@ -78,6 +78,8 @@ const char *fedc_msg_body_name(Fedc__Envelope__BodyCase c) {
         return "sa_consist_ins";
     case FEDC__ENVELOPE__BODY_SA_CONSIST:
         return "sa_consist";
+    case FEDC__ENVELOPE__BODY_SA_FIT_INS:
+        return "sa_fit_ins";
     default:
         return "none";
     }
@@ -560,6 +562,19 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
     }
     case FEDC__ENVELOPE__BODY_FIT_RES: {
         const Fedc__FitRes *f = e->fit_res;
+        if (f->held) {
+            /* The update stays at the client until its secure session: nothing else here. */
+            if ((f->update && f->update->count) || x->raw || f->n_examples ||
+                f->train_loss != 0.0 || !isfinite(f->seconds) || f->seconds < 0.0) {
+                fedc_diag_set(d,
+                              "fit_res: a held update carries no values, rows or loss (got %llu "
+                              "values, %llu rows, loss %g, seconds %g)",
+                              (unsigned long long)(f->update ? f->update->count : 0),
+                              (unsigned long long)f->n_examples, f->train_loss, f->seconds);
+                return FEDC_EINVAL;
+            }
+            return FEDC_OK;
+        }
         if ((rc = check_tensor(f->update, x->n_params, x, "fit_res: update", d)))
             return rc;
         if (f->n_examples < 1 || f->n_examples > ((uint64_t)1 << 40)) {
@@ -687,6 +702,22 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
             return FEDC_ERANGE;
         }
         return check_string(e->bye->reason, FEDC_REASON_MAX, "bye: reason", d);
+    case FEDC__ENVELOPE__BODY_SA_FIT_INS: {
+        const Fedc__SaFitIns *f = e->sa_fit_ins;
+        if (!f->secagg || f->secagg->hold || f->trained_round < 1 ||
+            !(f->staleness_weight > 0.0 && f->staleness_weight <= 1.0)) {
+            fedc_diag_set(d,
+                          "sa_fit_ins: expected session settings (without hold), a trained round "
+                          ">= 1 and a staleness weight in (0, 1]; got settings %s, round %u, "
+                          "weight %g",
+                          !f->secagg        ? "absent"
+                          : f->secagg->hold ? "with hold"
+                                            : "present",
+                          f->trained_round, f->staleness_weight);
+            return FEDC_ERANGE;
+        }
+        return check_secagg_ins(f->secagg, "sa_fit_ins", d);
+    }
     default:
         return check_secagg(e, x, d);
     }

@@ -37,6 +37,7 @@ SAME(SA_GRAPH_INS, SA_GRAPH_INS);
 SAME(SA_GRAPH, SA_GRAPH);
 SAME(SA_CONSIST_INS, SA_CONSIST_INS);
 SAME(SA_CONSIST, SA_CONSIST);
+SAME(SA_FIT_INS, SA_FIT_INS);
 #undef SAME
 
 const char *fedc_msg_kind_name(fedc_msg_kind k) {
@@ -71,6 +72,7 @@ struct fedc_msg_wire {
         Fedc__SaGraph sa_graph;
         Fedc__SaConsistIns sa_consist_ins;
         Fedc__SaConsist sa_consist;
+        Fedc__SaFitIns sa_fit_ins;
     } b;
     Fedc__Schema schema;
     Fedc__HyperParams hp;
@@ -129,6 +131,7 @@ static Fedc__SecAggIns *put_secagg(fedc_msg_wire *w, int has, const fedc_secagg_
     w->secagg.max_clients = s->max_clients;
     w->secagg.clip = s->clip;
     w->secagg.total_rows = s->total_rows;
+    w->secagg.hold = s->hold != 0;
     return &w->secagg;
 }
 
@@ -292,6 +295,7 @@ static fedc_err put_body(fedc_msg_wire *w, const fedc_msg *m, fedc_diag *d) {
         o->train_loss = f->train_loss;
         o->seconds = f->seconds;
         o->unclipped = f->unclipped != 0;
+        o->held = f->held != 0;
         e->fit_res = o;
         return FEDC_OK;
     }
@@ -470,6 +474,15 @@ static fedc_err put_body(fedc_msg_wire *w, const fedc_msg *m, fedc_diag *d) {
         bin(&w->b.sa_consist.sig, m->sa_consist.sig, FEDC_SA_SIG_BYTES);
         e->sa_consist = &w->b.sa_consist;
         return FEDC_OK;
+    case FEDC_MSG_SA_FIT_INS: {
+        Fedc__SaFitIns *o = &w->b.sa_fit_ins;
+        fedc__sa_fit_ins__init(o);
+        o->secagg = put_secagg(w, 1, &m->sa_fit_ins.secagg);
+        o->trained_round = m->sa_fit_ins.trained_round;
+        o->staleness_weight = m->sa_fit_ins.staleness_weight;
+        e->sa_fit_ins = o;
+        return FEDC_OK;
+    }
     default:
         fedc_diag_set(d, "cannot encode a message of kind %d", (int)m->kind);
         return FEDC_EINVAL;

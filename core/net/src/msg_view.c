@@ -96,6 +96,7 @@ static int get_secagg(fedc_secagg_ins *s, const Fedc__SecAggIns *w) {
     s->max_clients = w->max_clients;
     s->clip = w->clip;
     s->total_rows = w->total_rows;
+    s->hold = w->hold != 0;
     return 1;
 }
 
@@ -182,6 +183,14 @@ fedc_err fedc_msg_view(fedc_msg *out, void **mem, const Fedc__Envelope *e, const
         out->fit_res.train_loss = f->train_loss;
         out->fit_res.seconds = f->seconds;
         out->fit_res.unclipped = f->unclipped != 0;
+        out->fit_res.held = f->held != 0;
+        break;
+    }
+    case FEDC__ENVELOPE__BODY_SA_FIT_INS: {
+        const Fedc__SaFitIns *f = e->sa_fit_ins;
+        out->sa_fit_ins.trained_round = f->trained_round;
+        out->sa_fit_ins.staleness_weight = f->staleness_weight;
+        (void)get_secagg(&out->sa_fit_ins.secagg, f->secagg);
         break;
     }
     case FEDC__ENVELOPE__BODY_EVALUATE_INS: {

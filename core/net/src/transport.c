@@ -235,6 +235,7 @@ SEND_FN(sa_graph_ins, FEDC_MSG_SA_GRAPH_INS, sa_graph_ins, fedc_sa_graph_ins)
 SEND_FN(sa_graph, FEDC_MSG_SA_GRAPH, sa_graph, fedc_sa_graph_msg)
 SEND_FN(sa_consist_ins, FEDC_MSG_SA_CONSIST_INS, sa_consist_ins, fedc_sa_consist_ins)
 SEND_FN(sa_consist, FEDC_MSG_SA_CONSIST, sa_consist, fedc_sa_consist)
+SEND_FN(sa_fit_ins, FEDC_MSG_SA_FIT_INS, sa_fit_ins, fedc_sa_fit_ins)
 #undef SEND_FN
 
 fedc_err fedc_blob_new(fedc_blob **out, size_t len) {

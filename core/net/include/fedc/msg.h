@@ -20,7 +20,8 @@
 #include "fedc/err.h"
 #include "fedc/sa_proto.h"
 
-#define FEDC_PROTOCOL_VERSION 2u
+/* 3: --mode async with secure aggregation (SaFitIns, SecAggIns.hold, FitRes.held). */
+#define FEDC_PROTOCOL_VERSION 3u
 #define FEDC_RUN_ID_BYTES 16
 #define FEDC_NAME_MAX 64
 #define FEDC_REASON_MAX 1024
@@ -76,7 +77,8 @@ typedef enum fedc_msg_kind {
     FEDC_MSG_SA_GRAPH_INS = 37,
     FEDC_MSG_SA_GRAPH = 38,
     FEDC_MSG_SA_CONSIST_INS = 39,
-    FEDC_MSG_SA_CONSIST = 40
+    FEDC_MSG_SA_CONSIST = 40,
+    FEDC_MSG_SA_FIT_INS = 41
 } fedc_msg_kind;
 
 /* Name of a message kind for logs ("fit_res", ...; "none" for anything else). */
@@ -131,7 +133,16 @@ typedef struct fedc_secagg_ins {
     uint32_t max_clients; /* n_max of the fixed point (headroom so sums cannot wrap) */
     float clip;           /* per-coordinate clip c of updates */
     double total_rows;    /* fit: a client's FedAvg weight is its training rows / total_rows */
+    int hold;             /* FitIns, --mode async: train, keep the update, answer FitRes held */
 } fedc_secagg_ins;
+
+/* --mode async: a training session for the update held since trained_round's FitIns, scaled by
+ * the public staleness weight before quantisation. */
+typedef struct fedc_sa_fit_ins {
+    fedc_secagg_ins secagg;
+    uint32_t trained_round;
+    double staleness_weight; /* in (0, 1] */
+} fedc_sa_fit_ins;
 
 typedef struct fedc_join {
     const char *name; /* informative only; with CurveZMQ the identity is the ZAP user id */
@@ -193,6 +204,7 @@ typedef struct fedc_fit_res {
     double train_loss;
     double seconds;
     int unclipped; /* with clip_norm: the update's norm was within it */
+    int held;      /* trained for a later secure session: no update, rows or loss here */
 } fedc_fit_res;
 
 typedef struct fedc_evaluate_ins {
@@ -337,6 +349,7 @@ typedef struct fedc_msg {
         fedc_sa_boxes sa_shares;
         fedc_sa_boxes sa_mask_ins;
         fedc_sa_masked sa_masked;
+        fedc_sa_fit_ins sa_fit_ins;
         fedc_sa_unmask_ins sa_unmask_ins;
         fedc_sa_unmask sa_unmask;
         fedc_sa_graph_ins sa_graph_ins;

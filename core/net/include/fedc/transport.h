@@ -161,6 +161,7 @@ FEDC__NET_SEND_DECL(sa_graph_ins, fedc_sa_graph_ins)
 FEDC__NET_SEND_DECL(sa_graph, fedc_sa_graph_msg)
 FEDC__NET_SEND_DECL(sa_consist_ins, fedc_sa_consist_ins)
 FEDC__NET_SEND_DECL(sa_consist, fedc_sa_consist)
+FEDC__NET_SEND_DECL(sa_fit_ins, fedc_sa_fit_ins)
 #undef FEDC__NET_SEND_DECL
 
 /* A reference-counted byte buffer sent without copying: the coordinator serialises the global
