@@ -254,6 +254,8 @@ void cl_on_sa_mask_ins(cl *c, const fedc_msg *e) {
     if (!sa_current(c, e, mi->counter))
         return;
     fedc_fault_point("sa-mask", e->round);
+    if (c->sa_stage == FEDC_SA_STAGE_FIT)
+        fedc_fault_point("sa-fit-mask", e->round);
     fedc_diag d;
     fedc_err rc = fedc_sa_client_collect(&c->sa, mi->shares, (int)mi->n_shares, &d);
     if (rc) {
