@@ -87,31 +87,21 @@ int features_open(feat_io *io, fedc_csv_reader **rd, fedc_csv_record *hdr) {
     return -1;
 }
 
-/* The engine writes its numbers after commas; another separator takes their place (a number
- * holds no comma). */
-static void put_delim(const feat_io *io, char *s, size_t n) {
-    if (io->delim && io->delim != ',')
-        for (size_t i = 0; i < n; i++)
-            if (s[i] == ',')
-                s[i] = io->delim;
-}
-
 int features_write_row(feat_io *io, const char *raw, size_t raw_len) {
+    const char sep = io->delim ? io->delim : ',';
     size_t tmax = fedc_feat_engine_text_max(io->eng);
     char *room = fedc_afile_room(io->out, raw_len + tmax + 1, NULL);
-    fedc_diag d = {{0}};
     if (room) {
         memcpy(room, raw, raw_len);
-        size_t n = fedc_feat_engine_format(io->eng, room + raw_len, io->vals);
-        put_delim(io, room + raw_len, n);
+        size_t n = fedc_feat_engine_format_sep(io->eng, room + raw_len, io->vals, sep);
         room[raw_len + n] = '\n';
         fedc_afile_wrote(io->out, raw_len + n + 1);
         return 0;
     }
     /* a row longer than the writer's buffer, or a failed write (said again below) */
-    size_t n = fedc_feat_engine_format(io->eng, io->text, io->vals);
-    put_delim(io, io->text, n);
+    size_t n = fedc_feat_engine_format_sep(io->eng, io->text, io->vals, sep);
     io->text[n++] = '\n';
+    fedc_diag d = {{0}};
     if (fedc_afile_write(io->out, raw, raw_len, &d) || fedc_afile_write(io->out, io->text, n, &d)) {
         cli_error(CMD, "%s", d.msg);
         return FEDC_EXIT_FAIL;

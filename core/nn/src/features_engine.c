@@ -78,8 +78,11 @@ fedc_err fedc_feat_engine_new(fedc_feat_engine **out, const fedc_features_spec *
          * whole cache lines */
         t->sum_off = (4 + 4 * (size_t)w->n_dur + 7) & ~(size_t)7;
         t->rec = (t->sum_off + (size_t)(2 * w->n_dur * t->nv) * sizeof(double) + 63) & ~(size_t)63;
-        /* a queue entry: the time, the entity's record, 4 bytes unused, the values */
-        t->qstride = 16 + (size_t)t->nv * sizeof(double);
+        /* rows leave the longest window last: a row that leaves it is dropped */
+        for (int k = 0, j = 0; k < w->n_dur; k++)
+            if (k != t->kmax)
+                t->order[j++] = k;
+        t->order[w->n_dur - 1] = t->kmax;
     }
     e->row.n_key = e->spec.n_win;
     e->row.n_val = e->n_val;
@@ -260,26 +263,19 @@ size_t fedc_feat_engine_text_max(const fedc_feat_engine *e) {
     return (size_t)e->n_out * 41 + 1; /* "," and fedc_fmt_g15's 40 bytes per column */
 }
 
-static size_t put_uint(char *buf, uint64_t v) {
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    return n;
-}
-
-size_t fedc_feat_engine_format(const fedc_feat_engine *e, char *buf, const double *out) {
+size_t fedc_feat_engine_format_sep(const fedc_feat_engine *e, char *buf, const double *out,
+                                   char sep) {
     size_t n = 0;
     for (int c = 0; c < e->n_out; c++) {
-        buf[n++] = ',';
+        buf[n++] = sep;
         if (e->is_int[c] && out[c] >= 0 && out[c] < 9e15)
-            n += put_uint(buf + n, (uint64_t)out[c]);
+            n += feat_fmt_uint(buf + n, (uint64_t)out[c]);
         else
             n += fedc_fmt_g15(buf + n, out[c]);
     }
     return n;
+}
+
+size_t fedc_feat_engine_format(const fedc_feat_engine *e, char *buf, const double *out) {
+    return fedc_feat_engine_format_sep(e, buf, out, ',');
 }

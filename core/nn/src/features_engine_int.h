@@ -51,10 +51,12 @@ typedef struct wtab {
     int64_t dur_s[FEDC_FEAT_MAX_DURS];     /* seconds */
     int64_t delay_s;                       /* L */
     int kmax;                              /* the longest duration */
-    /* the queue: entries of qstride bytes (int64 time, uint32 entity, 4 bytes unused, nv
-     * doubles) at (position & qmask) */
-    size_t qstride;
-    unsigned char *q;
+    int order[FEDC_FEAT_MAX_DURS];         /* the durations, the longest last */
+    /* the queue, row p at index p & qmask of three arrays: its time, its entity's record and
+     * its nv values */
+    int64_t *qt;
+    uint32_t *qx;
+    double *qv;
     uint64_t qmask, head, hi, tail;
     uint64_t lo[FEDC_FEAT_MAX_DURS];
     /* the entities: a linear-probing table of slots, the records in a pool */
@@ -77,6 +79,10 @@ struct fedc_feat_engine {
     int have_last;
     size_t entities, held, held_max;
 };
+
+/* Writes v in decimal into buf, which must have room for 20 bytes (it may write past the
+ * digits); returns the number of digits. */
+size_t feat_fmt_uint(char *buf, uint64_t v);
 
 /* Frees what t's windows hold (the queue, the table, the records). */
 void feat_win_free(wtab *t);

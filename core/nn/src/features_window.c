@@ -182,53 +182,53 @@ void feat_win_free(wtab *t) {
     free(t->pool);
     free(t->ent_hash);
     free(t->free_idx);
-    free(t->q);
+    free(t->qt);
+    free(t->qx);
+    free(t->qv);
     t->slots = NULL;
     t->pool = NULL;
     t->ent_hash = NULL;
     t->free_idx = NULL;
-    t->q = NULL;
+    t->qt = NULL;
+    t->qx = NULL;
+    t->qv = NULL;
     t->cap = t->used = 0;
 }
 
 /* ---- the queue ---------------------------------------------------------------------------- */
 
-static inline unsigned char *qent(const wtab *t, uint64_t p) {
-    return t->q + (size_t)(p & t->qmask) * t->qstride;
-}
-
-static inline int64_t qtime(const wtab *t, uint64_t p) {
-    int64_t v;
-    memcpy(&v, qent(t, p), sizeof v);
-    return v;
-}
-
-static inline uint32_t qidx(const wtab *t, uint64_t p) {
-    uint32_t v;
-    memcpy(&v, qent(t, p) + 8, sizeof v);
-    return v;
-}
-
-static inline const double *qval(const wtab *t, uint64_t p) {
-    return (const double *)(const void *)(qent(t, p) + 16);
-}
-
 /* Moves the queue into one of cap rows (a power of two holding every row held). */
 static int queue_resize(wtab *t, size_t cap) {
-    unsigned char *nq = malloc(cap * t->qstride);
-    if (!nq)
+    const size_t nv = (size_t)t->nv;
+    int64_t *nt = malloc(cap * sizeof *nt);
+    uint32_t *nx = malloc(cap * sizeof *nx);
+    double *nvv = nv ? malloc(cap * nv * sizeof *nvv) : NULL;
+    if (!nt || !nx || (nv && !nvv)) {
+        free(nt);
+        free(nx);
+        free(nvv);
         return -1;
-    for (uint64_t p = t->head; p < t->tail; p++)
-        memcpy(nq + (size_t)(p & (cap - 1)) * t->qstride, qent(t, p), t->qstride);
-    free(t->q);
-    t->q = nq;
-    t->qmask = cap - 1;
+    }
+    const uint64_t m = t->qmask, nm = cap - 1;
+    for (uint64_t p = t->head; p < t->tail; p++) {
+        nt[p & nm] = t->qt[p & m];
+        nx[p & nm] = t->qx[p & m];
+        for (size_t v = 0; v < nv; v++)
+            nvv[(p & nm) * nv + v] = t->qv[(p & m) * nv + v];
+    }
+    free(t->qt);
+    free(t->qx);
+    free(t->qv);
+    t->qt = nt;
+    t->qx = nx;
+    t->qv = nvv;
+    t->qmask = nm;
     return 0;
 }
 
 /* Room for one more row; a queue far larger than its rows shrinks now and then. */
 static int queue_reserve(wtab *t) {
-    const size_t n = (size_t)(t->tail - t->head), cap = t->q ? (size_t)t->qmask + 1 : 0;
+    const size_t n = (size_t)(t->tail - t->head), cap = t->qt ? (size_t)t->qmask + 1 : 0;
     if (n == cap)
         return queue_resize(t, cap ? cap * 2 : QUEUE0);
     if ((t->tail & 0xffff) == 0 && cap > QUEUE0 && n * 8 < cap) {
@@ -255,27 +255,39 @@ static inline void dd_add(double *s, double v) {
  * row enters and leaves each window per row pushed. */
 #define LOOK_Q 8
 
-/* Row p of the queue leaves duration k's window. */
-static inline void leave(fedc_feat_engine *e, wtab *t, int k, uint64_t p) {
-    const int nv = t->nv;
-    const uint32_t idx = qidx(t, p);
-    unsigned char *r = rec_of(t, idx);
-    double *sum = (double *)(void *)(r + t->sum_off) + 2 * k * nv;
-    if (--REC_CNT(r)[k] == 0) {
-        for (int v = 0; v < 2 * nv; v++)
-            sum[v] = 0; /* an empty window: exactly 0, whatever was rounded before */
-    } else {
-        const double *val = qval(t, p);
-        for (int v = 0; v < nv; v++)
-            dd_add(sum + 2 * v, -val[v]);
+static inline void fetch_rec(const wtab *t, uint64_t p, uint64_t end) {
+    if (p + LOOK_Q < end)
+        __builtin_prefetch(rec_of(t, t->qx[(p + LOOK_Q) & t->qmask]));
+}
+
+/* The rows of the queue up to one past its end hi that are at most start in time leave duration
+ * k's window, from lo on; returns the new lo. */
+static uint64_t leave(fedc_feat_engine *e, wtab *t, int k, uint64_t lo, int64_t start) {
+    const int nv = t->nv, last = k == t->kmax;
+    const uint64_t m = t->qmask, hi = t->hi;
+    for (; lo < hi && t->qt[lo & m] <= start; lo++) {
+        fetch_rec(t, lo, hi);
+        const uint32_t idx = t->qx[lo & m];
+        unsigned char *r = rec_of(t, idx);
+        double *sum = (double *)(void *)(r + t->sum_off) + 2 * k * nv;
+        if (--REC_CNT(r)[k] == 0) {
+            for (int v = 0; v < 2 * nv; v++)
+                sum[v] = 0; /* an empty window: exactly 0, whatever was rounded before */
+        } else {
+            const double *val = t->qv + (lo & m) * (size_t)nv;
+            for (int v = 0; v < nv; v++)
+                dd_add(sum + 2 * v, -val[v]);
+        }
+        if (last) {
+            /* out of the longest window: the row is dropped, and its entity with its last
+             * row */
+            t->head = lo + 1;
+            e->held--;
+            if (--*REC_HELD(r) == 0)
+                ent_drop(e, t, idx);
+        }
     }
-    if (k == t->kmax) {
-        /* out of the longest window: the row is dropped, and its entity with its last row */
-        t->head = p + 1;
-        e->held--;
-        if (--*REC_HELD(r) == 0)
-            ent_drop(e, t, idx);
-    }
+    return lo;
 }
 
 /* One window spec's part of a row (its key's hash h), into out. */
@@ -291,21 +303,22 @@ static fedc_err compute(fedc_feat_engine *e, wtab *t, const fedc_feat_row *row, 
     if (*REC_HELD(rec_of(t, x)) == UINT32_MAX)
         return FEDC_ENOMEM; /* an entity with 2^32 - 1 rows inside its window */
     /* append the row */
-    unsigned char *q = qent(t, t->tail);
-    memcpy(q, &tt, sizeof tt);
-    memcpy(q + 8, &x, sizeof x);
-    memcpy(q + 16, row->val + t->v0, (size_t)nv * sizeof(double));
+    const uint64_t m = t->qmask;
+    t->qt[t->tail & m] = tt;
+    t->qx[t->tail & m] = x;
+    for (int v = 0; v < nv; v++)
+        t->qv[(t->tail & m) * (size_t)nv + (size_t)v] = row->val[t->v0 + v];
     t->tail++;
     ++*REC_HELD(rec_of(t, x));
     if (++e->held > e->held_max)
         e->held_max = e->held;
     /* the window's end t - L: the rows up to it enter every duration's window */
     const int64_t end = tt - t->delay_s;
-    for (; t->hi < t->tail && qtime(t, t->hi) <= end; t->hi++) {
-        if (t->hi + LOOK_Q < t->tail)
-            __builtin_prefetch(rec_of(t, qidx(t, t->hi + LOOK_Q)));
-        unsigned char *r = rec_of(t, qidx(t, t->hi));
-        const double *val = qval(t, t->hi);
+    uint64_t hi = t->hi;
+    for (; hi < t->tail && t->qt[hi & m] <= end; hi++) {
+        fetch_rec(t, hi, t->tail);
+        unsigned char *r = rec_of(t, t->qx[hi & m]);
+        const double *val = t->qv + (hi & m) * (size_t)nv;
         double *sum = (double *)(void *)(r + t->sum_off);
         for (int k = 0; k < nd; k++) {
             REC_CNT(r)[k]++;
@@ -313,20 +326,11 @@ static fedc_err compute(fedc_feat_engine *e, wtab *t, const fedc_feat_row *row, 
                 dd_add(sum + 2 * (k * nv + v), val[v]);
         }
     }
-    /* then each duration's start: the rows up to it leave; the longest last, since a row that
-     * leaves it is dropped and has left the shorter ones before */
+    t->hi = hi;
+    /* then each duration's start: the rows up to it leave */
     for (int j = 0; j < nd; j++) {
-        const int k = j == nd - 1 ? t->kmax : j < t->kmax ? j : j + 1;
-        const int64_t start = end - t->dur_s[k];
-        uint64_t lo = t->lo[k];
-        if (lo + LOOK_Q < t->hi)
-            __builtin_prefetch(rec_of(t, qidx(t, lo + LOOK_Q)));
-        for (; lo < t->hi && qtime(t, lo) <= start; lo++) {
-            if (lo + 1 + LOOK_Q < t->hi)
-                __builtin_prefetch(rec_of(t, qidx(t, lo + 1 + LOOK_Q)));
-            leave(e, t, k, lo);
-        }
-        t->lo[k] = lo;
+        const int k = t->order[j];
+        t->lo[k] = leave(e, t, k, t->lo[k], end - t->dur_s[k]);
     }
     /* the row's entity: its counts and sums are the windows' */
     const unsigned char *r = rec_of(t, x);

@@ -197,6 +197,9 @@ FEDC_MUST_CHECK fedc_err fedc_feat_engine_push(fedc_feat_engine *e, const fedc_f
  * significant digits as printf's %.15g would, read back within half a unit of the 15th digit) into
  * buf, which must hold fedc_feat_engine_text_max(e) bytes; returns the length (no NUL written). */
 size_t fedc_feat_engine_format(const fedc_feat_engine *e, char *buf, const double *out);
+/* The same with sep before each value instead of ','. */
+size_t fedc_feat_engine_format_sep(const fedc_feat_engine *e, char *buf, const double *out,
+                                   char sep);
 size_t fedc_feat_engine_text_max(const fedc_feat_engine *e);
 
 /* Rows held in the queues now, and the most ever held (what memory grows with). */
