@@ -78,6 +78,11 @@ fedc_err fedc_feat_engine_new(fedc_feat_engine **out, const fedc_features_spec *
          * whole cache lines */
         t->sum_off = (4 + 4 * (size_t)w->n_dur + 7) & ~(size_t)7;
         t->rec = (t->sum_off + (size_t)(2 * w->n_dur * t->nv) * sizeof(double) + 63) & ~(size_t)63;
+        for (int k = 0, c = 0; k < w->n_dur; k++)
+            for (int a = 0; a < w->n_agg; a++, c++) {
+                t->out_v[c] = (int16_t)(t->agg_v[a] < 0 ? -1 : 2 * (k * t->nv + t->agg_v[a]));
+                t->out_sum[c] = w->aggs[a].kind == FEDC_FEAT_SUM;
+            }
         /* rows leave the longest window last: a row that leaves it is dropped */
         for (int k = 0, j = 0; k < w->n_dur; k++)
             if (k != t->kmax)

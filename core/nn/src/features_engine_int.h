@@ -52,6 +52,11 @@ typedef struct wtab {
     int64_t delay_s;                       /* L */
     int kmax;                              /* the longest duration */
     int order[FEDC_FEAT_MAX_DURS];         /* the durations, the longest last */
+    /* per output column of the spec (per duration k, per aggregate a): -1 for a count, else
+     * where its value's sum pair starts in the record's sums (2 * (k * nv + v)); and 1 for a
+     * sum, 0 for a mean or a rate */
+    int16_t out_v[FEDC_FEAT_MAX_DURS * FEDC_FEAT_MAX_AGGS];
+    unsigned char out_sum[FEDC_FEAT_MAX_DURS * FEDC_FEAT_MAX_AGGS];
     /* the queue, row p at index p & qmask of three arrays: its time, its entity's record and
      * its nv values */
     int64_t *qt;

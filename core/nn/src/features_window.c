@@ -260,16 +260,19 @@ static inline void fetch_rec(const wtab *t, uint64_t p, uint64_t end) {
         __builtin_prefetch(rec_of(t, t->qx[(p + LOOK_Q) & t->qmask]));
 }
 
-/* The rows of the queue up to one past its end hi that are at most start in time leave duration
- * k's window, from lo on; returns the new lo. */
-static uint64_t leave(fedc_feat_engine *e, wtab *t, int k, uint64_t lo, int64_t start) {
-    const int nv = t->nv, last = k == t->kmax;
+/* The rows of the queue before hi whose time is at most start leave duration k's window, from lo
+ * on; returns the new lo. nv is t->nv (a constant where inlined, so that the loops over the
+ * values unroll). */
+static inline __attribute__((always_inline)) uint64_t
+leave(fedc_feat_engine *e, wtab *t, int k, uint64_t lo, int64_t start, const int nv) {
+    const int last = k == t->kmax;
     const uint64_t m = t->qmask, hi = t->hi;
+    const size_t off = t->sum_off + (size_t)(2 * k * nv) * sizeof(double);
     for (; lo < hi && t->qt[lo & m] <= start; lo++) {
         fetch_rec(t, lo, hi);
         const uint32_t idx = t->qx[lo & m];
         unsigned char *r = rec_of(t, idx);
-        double *sum = (double *)(void *)(r + t->sum_off) + 2 * k * nv;
+        double *sum = (double *)(void *)(r + off);
         if (--REC_CNT(r)[k] == 0) {
             for (int v = 0; v < 2 * nv; v++)
                 sum[v] = 0; /* an empty window: exactly 0, whatever was rounded before */
@@ -290,11 +293,12 @@ static uint64_t leave(fedc_feat_engine *e, wtab *t, int k, uint64_t lo, int64_t 
     return lo;
 }
 
-/* One window spec's part of a row (its key's hash h), into out. */
-static fedc_err compute(fedc_feat_engine *e, wtab *t, const fedc_feat_row *row, int i, uint64_t h,
-                        double *out) {
-    const fedc_feat_window *w = t->w;
-    const int nv = t->nv, nd = w->n_dur;
+/* One window spec's part of a row (its key's hash h), into out; nv as for leave. */
+static inline __attribute__((always_inline)) fedc_err compute_nv(fedc_feat_engine *e, wtab *t,
+                                                                 const fedc_feat_row *row, int i,
+                                                                 uint64_t h, double *out,
+                                                                 const int nv) {
+    const int nd = t->w->n_dur;
     const int64_t tt = row->t;
     int64_t got = ent_get(e, t, h, row->key[i], row->key_len[i]);
     if (got < 0 || queue_reserve(t))
@@ -330,28 +334,42 @@ static fedc_err compute(fedc_feat_engine *e, wtab *t, const fedc_feat_row *row, 
     /* then each duration's start: the rows up to it leave */
     for (int j = 0; j < nd; j++) {
         const int k = t->order[j];
-        t->lo[k] = leave(e, t, k, t->lo[k], end - t->dur_s[k]);
+        t->lo[k] = leave(e, t, k, t->lo[k], end - t->dur_s[k], nv);
     }
-    /* the row's entity: its counts and sums are the windows' */
+    /* the row's entity: its counts and sums are the windows' (t->out_v: per column, per
+     * duration then aggregate, -1 for a count, else 2 * (k * nv + v), whose pair it reads) */
     const unsigned char *r = rec_of(t, x);
     const double *sums = (const double *)(const void *)(r + t->sum_off);
-    int col = 0;
-    for (int k = 0; k < nd; k++) {
+    const int na = t->w->n_agg;
+    for (int k = 0, c = 0; k < nd; k++) {
         const uint32_t n = REC_CNT(r)[k];
         const double cnt = (double)n;
-        for (int a = 0; a < w->n_agg; a++) {
-            int v = t->agg_v[a];
-            if (v < 0) {
-                out[col++] = cnt;
+        for (int a = 0; a < na; a++, c++) {
+            const int at = t->out_v[c];
+            if (at < 0) {
+                out[c] = cnt;
                 continue;
             }
-            const double *s = sums + 2 * (k * nv + v);
-            double sv = s[0] + s[1];
+            const double sv = sums[at] + sums[at + 1];
             /* a mean or rate over an empty window is 0 */
-            out[col++] = w->aggs[a].kind == FEDC_FEAT_SUM ? sv : n ? sv / cnt : 0.0;
+            out[c] = t->out_sum[c] ? sv : n ? sv / cnt : 0.0;
         }
     }
     return FEDC_OK;
+}
+
+static fedc_err compute(fedc_feat_engine *e, wtab *t, const fedc_feat_row *row, int i, uint64_t h,
+                        double *out) {
+    /* one value column (a mean, a rate or a sum of one column) or none (counts only) are the
+     * usual specs: those get code of their own */
+    switch (t->nv) {
+    case 0:
+        return compute_nv(e, t, row, i, h, out, 0);
+    case 1:
+        return compute_nv(e, t, row, i, h, out, 1);
+    default:
+        return compute_nv(e, t, row, i, h, out, t->nv);
+    }
 }
 
 /* Prefetching. A row's work starts with loads that mostly miss the caches (its table slot, then
