@@ -258,6 +258,10 @@ static inline void dd_add(double *s, double v) {
 static inline void fetch_rec(const wtab *t, uint64_t p, uint64_t end) {
     if (p + LOOK_Q < end)
         __builtin_prefetch(rec_of(t, t->qx[(p + LOOK_Q) & t->qmask]));
+    /* the queue is read in order at several places at once (the end and each start), more
+     * streams than the hardware follows on its own */
+    __builtin_prefetch(&t->qt[(p + 4 * LOOK_Q) & t->qmask]);
+    __builtin_prefetch(&t->qx[(p + 4 * LOOK_Q) & t->qmask]);
 }
 
 /* The rows of the queue before hi whose time is at most start leave duration k's window, from lo
