@@ -82,6 +82,11 @@ struct fedc_feat_engine {
     fedc_feat_row row;
     int64_t last_t;
     int have_last;
+    /* the date of the last timestamp parsed ("YYYY-MM-DD") and its midnight, in epoch seconds:
+     * rows in time order mostly share it */
+    char date[10];
+    int have_date;
+    int64_t date_s;
     size_t entities, held, held_max;
 };
 
