@@ -297,15 +297,7 @@ size_t fedc_feat_engine_text_max(const fedc_feat_engine *e) {
 
 size_t fedc_feat_engine_format_sep(const fedc_feat_engine *e, char *buf, const double *out,
                                    char sep) {
-    size_t n = 0;
-    for (int c = 0; c < e->n_out; c++) {
-        buf[n++] = sep;
-        if (e->is_int[c] && out[c] >= 0 && out[c] < 9e15)
-            n += feat_fmt_uint(buf + n, (uint64_t)out[c]);
-        else
-            n += fedc_fmt_g15(buf + n, out[c]);
-    }
-    return n;
+    return feat_format(buf, out, e->is_int, e->n_out, sep);
 }
 
 size_t fedc_feat_engine_format(const fedc_feat_engine *e, char *buf, const double *out) {

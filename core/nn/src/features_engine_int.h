@@ -90,9 +90,9 @@ struct fedc_feat_engine {
     size_t entities, held, held_max;
 };
 
-/* Writes v in decimal into buf, which must have room for 20 bytes (it may write past the
- * digits); returns the number of digits. */
-size_t feat_fmt_uint(char *buf, uint64_t v);
+/* fedc_feat_engine_format_sep's text for n_out values out, those with is_int[c] set (and in
+ * 0..9e15) as whole numbers, the others as fedc_fmt_g15 writes them; buf as there. */
+size_t feat_format(char *buf, const double *out, const unsigned char *is_int, int n_out, char sep);
 
 /* Frees what t's windows hold (the queue, the table, the records). */
 void feat_win_free(wtab *t);

@@ -55,7 +55,7 @@ static inline uint64_t digits8(uint64_t x) {
 
 #define ASCII0 0x3030303030303030ull
 
-size_t feat_fmt_uint(char *buf, uint64_t v) {
+static inline size_t fmt_uint(char *buf, uint64_t v) {
     if (v < 10) {
         buf[0] = (char)('0' + v);
         return 1;
@@ -87,7 +87,7 @@ static const double g_p10d[20] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0,  1e1,  1e2,  1e3,
                                   1e6,  1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 #endif
 
-size_t fedc_fmt_g15(char *buf, double v) {
+static inline size_t fmt_g15(char *buf, double v) {
     if (v == 0) {
         buf[0] = '0'; /* -0 too */
         return 1;
@@ -168,6 +168,22 @@ size_t fedc_fmt_g15(char *buf, double v) {
     }
     return n;
 #endif
+}
+
+size_t fedc_fmt_g15(char *buf, double v) {
+    return fmt_g15(buf, v);
+}
+
+size_t feat_format(char *buf, const double *out, const unsigned char *is_int, int n_out, char sep) {
+    size_t n = 0;
+    for (int c = 0; c < n_out; c++) {
+        buf[n++] = sep;
+        if (is_int[c] && out[c] >= 0 && out[c] < 9e15)
+            n += fmt_uint(buf + n, (uint64_t)out[c]);
+        else
+            n += fmt_g15(buf + n, out[c]);
+    }
+    return n;
 }
 
 int fedc_parse_real(const char *s, size_t n, double *out) {
