@@ -2,7 +2,7 @@
  * memory bounded by the rows inside the longest window. This file sets the engine up, binds it to
  * a header, parses rows and writes the features as text; the windows themselves are
  * features_window.c's (the state both share: features_engine_int.h). */
-#include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
