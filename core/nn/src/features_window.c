@@ -320,8 +320,16 @@ static inline __attribute__((always_inline)) fedc_err compute_nv(fedc_feat_engin
     ++*REC_HELD(rec_of(t, x));
     if (++e->held > e->held_max)
         e->held_max = e->held;
-    /* the window's end t - L: the rows up to it enter every duration's window */
+    /* the window's end t - L. The rows that leave go first, then those that enter (up to the
+     * end), then the rows that left at once (a jump in time of more than a duration) leave:
+     * a window whose rows all leave is empty and its sums restart at exactly 0 before the new
+     * rows are added, rather than the old ones taken away from a sum that holds the new ones
+     * (double-double is exact only to about 106 bits) */
     const int64_t end = tt - t->delay_s;
+    for (int j = 0; j < nd; j++) {
+        const int k = t->order[j];
+        t->lo[k] = leave(e, t, k, t->lo[k], end - t->dur_s[k], nv);
+    }
     uint64_t hi = t->hi;
     for (; hi < t->tail && t->qt[hi & m] <= end; hi++) {
         fetch_rec(t, hi, t->tail);
@@ -335,7 +343,6 @@ static inline __attribute__((always_inline)) fedc_err compute_nv(fedc_feat_engin
         }
     }
     t->hi = hi;
-    /* then each duration's start: the rows up to it leave */
     for (int j = 0; j < nd; j++) {
         const int k = t->order[j];
         t->lo[k] = leave(e, t, k, t->lo[k], end - t->dur_s[k], nv);
