@@ -22,7 +22,7 @@ static int encode_weights_msg(coord *co, fedc_msg_kind kind) {
     if (fedc_blob_new(&co->wblob, 4 * co->n_params))
         return -1;
     fedc_tensor_write(co->wblob->data, co->model->params, co->n_params);
-    fedc_tensor t = {co->n_params, co->wblob->data};
+    fedc_tensor t = {co->n_params, co->wblob->data, 0};
     fedc_msg e;
     env_init(co, &e, kind, co->round);
     if (kind == FEDC_MSG_FIT_INS) {
