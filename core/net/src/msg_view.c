@@ -34,8 +34,9 @@ void fedc_tensor_write(uint8_t *out, const float *v, size_t n) {
 }
 
 void fedc_tensor_read(float *out, const fedc_tensor *t) {
-    if (t->count == 0)
-        return; /* data may be NULL then, and memcpy from NULL is undefined even for 0 bytes */
+    if (t->count == 0 || (const void *)out == t->data)
+        return; /* data may be NULL then, and memcpy from NULL is undefined even for 0 bytes; a
+                 * tensor already in out (pulled in chunks into it) stays */
 #if HOST_LE
     memcpy(out, t->data, 4 * (size_t)t->count);
 #else

@@ -110,6 +110,11 @@ typedef enum fedc_stream {
  * one ChaCha20 block is 64 bytes = 16 uint32, so a masked chunk's keystream starts on a block. */
 #define FEDC_CHUNK_ALIGN 16u
 
+/* A tensor of at most this many bytes travels whole in its message (a raw frame after it); a
+ * larger one is streamed (the receiver pulls it in chunks). Small enough that a coordinator's
+ * queue of whole small updates stays small whatever the number of clients. */
+#define FEDC_INLINE_MAX_BYTES ((size_t)64 << 10)
+
 /* A chunk's default size, and the envelope bytes a Chunk needs besides its values (its fields
  * take under 80 bytes; the rest is headroom). */
 #define FEDC_CHUNK_DEFAULT_BYTES ((size_t)4 << 20)
