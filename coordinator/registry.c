@@ -298,7 +298,10 @@ int alloc_round_state(coord *co) {
         logm("out of memory for a model of %zu parameters", co->n_params);
         return -1;
     }
-    return agg_strategy_start(co);
+    if (agg_strategy_start(co))
+        return -1;
+    stream_log_plan(co);
+    return 0;
 }
 
 client *find_peer(coord *co, const fedc_peer *p) {
