@@ -257,7 +257,17 @@ static int on_welcome(cl *c, const fedc_msg *e) {
         return 2;
     }
     /* Our update goes whole only when small (FEDC_INLINE_MAX_BYTES) and within the coordinator's
-     * bound; otherwise it is streamed in chunks of what that bound allows (client_stream.c). */
+     * bound; otherwise it is streamed in chunks of what that bound allows (client_stream.c), the
+     * smallest a block of 16 values with its envelope. */
+    size_t need_out = 4 * (n < FEDC_CHUNK_ALIGN ? n : FEDC_CHUNK_ALIGN) + FEDC_CHUNK_MARGIN;
+    if (c->coord_max_msg && need_out > c->coord_max_msg) {
+        cl_logm(c,
+                "the coordinator accepts messages of at most %zu bytes (its --max-msg-mb), but our "
+                "update for this model takes up to %zu bytes in its smallest chunk (%zu "
+                "parameters): it would be dropped",
+                c->coord_max_msg, need_out, n);
+        return 2;
+    }
     c->job.global = malloc(4 * n);
     c->job.local = malloc(4 * n);
     c->job.update = malloc(4 * n);
