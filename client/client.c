@@ -146,8 +146,7 @@ static void reset_run(cl *c) {
     c->eval_w = NULL;
     fedc_eval_acc_destroy(&c->eval);
     free(c->job.global);
-    free(c->job.local);
-    free(c->job.update);
+    free(c->job.local); /* the update lives in it */
     c->job.global = c->job.local = c->job.update = NULL;
     c->n_params = 0;
     free(c->pending_w);
@@ -270,7 +269,9 @@ static int on_welcome(cl *c, const fedc_msg *e) {
     }
     c->job.global = malloc(4 * n);
     c->job.local = malloc(4 * n);
-    c->job.update = malloc(4 * n);
+    /* The update is computed in place of the trained weights (local - global, element by
+     * element): one model-sized vector fewer; it is served from there until the next training. */
+    c->job.update = c->job.local;
     c->job.n = n;
     c->pending_w = malloc(4 * n);
     c->eval_w = malloc(4 * n);
