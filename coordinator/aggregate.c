@@ -315,6 +315,7 @@ fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_exampl
     const coord_cfg *cfg = co->cfg;
     size_t n = co->n_params;
     const float *u = upd;
+    float *clipped = NULL;
     const float *const one = upd;
     int bad = fedc_robust_first_bad(&one, 1, n);
     if (bad >= 0) {
@@ -338,11 +339,15 @@ fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_exampl
             return FEDC_ERANGE;
         }
     } else if (co->strat->clip_norm > 0) {
-        /* The norm bound: the coordinator holds the update and bounds it itself. */
-        if (upd != co->upd)
-            memcpy(co->upd, upd, 4 * n);
-        (void)fedc_l2_clip(co->upd, n, co->strat->clip_norm, NULL);
-        u = co->upd;
+        /* The norm bound: the coordinator holds the update (whole: it came inline) and bounds
+         * it itself, in a copy (co->upd only exists while a round's aggregate is made). */
+        if (!(clipped = malloc(4 * (n ? n : 1)))) {
+            fedc_diag_set(d, "out of memory bounding the update");
+            return FEDC_ENOMEM;
+        }
+        memcpy(clipped, upd, 4 * n);
+        (void)fedc_l2_clip(clipped, n, co->strat->clip_norm, NULL);
+        u = clipped;
     } else {
         /* Every client clips to the bound: one beyond it ignored the FitIns, and is refused. */
         double norm = fedc_l2_norm(upd, n), b = (double)cfg->update_norm_bound;
@@ -357,17 +362,19 @@ fedc_err agg_plain_add(coord *co, client *c, const float *upd, uint64_t n_exampl
     const int keep = co->strat->needs_updates;
     uint64_t weight = fedc_strategy_weight_units(n_examples, agg_uniform(co));
     if (keep && !c->upd && !(c->upd = malloc(4 * n))) {
+        free(clipped);
         fedc_diag_set(d, "out of memory keeping the update");
         return FEDC_ENOMEM;
     }
     fedc_err rc = fedc_accum_add(co->acc, u, weight, loss, d);
-    if (rc)
-        return rc;
-    if (keep) {
+    if (!rc && keep) {
         memcpy(c->upd, u, 4 * n);
         c->upd_have = 1;
         c->upd_examples = n_examples;
     }
+    free(clipped);
+    if (rc)
+        return rc;
     if (agg_dp_on(co) && unclipped)
         co->dp_unclipped++;
     if (c->round0)
