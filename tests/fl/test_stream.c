@@ -246,8 +246,23 @@ static long coord_peak_kib(fed *f, int *status) {
     return -1;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FEDC_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FEDC_TEST_ASAN 1
+#endif
+#endif
+
 static void test_coordinator_memory(void **state) {
     ctx *c = *state;
+#ifdef FEDC_TEST_ASAN
+    /* AddressSanitizer's shadow memory and its quarantine of freed blocks count in the resident
+     * size: the bound means nothing there (the optimised build checks it). */
+    print_message("not measured under AddressSanitizer\n");
+    c->ok = 1;
+    skip();
+#endif
     fed *f = &c->f[0];
     enum { N = 16 };
     /* 24 -> 2048 -> 1024 -> 1: 2,151,425 parameters, 8.6 MB of float32. */
