@@ -273,7 +273,7 @@ static void test_coordinator_memory(void **state) {
     assert_int_equal(status, 0);
     const double model_mib = 2151425.0 * 4 / (1 << 20);
     /* 4x the model plus a fixed margin: the program and its libraries (about 20 MiB), and the at
-     * most 4 chunks of 4 MiB in flight; far below the 16 updates arriving whole (131 MiB). */
+     * most 8 chunks of 4 MiB in flight; far below the 16 updates arriving whole (131 MiB). */
     const double bound_mib = 4 * model_mib + 56;
     print_message("coordinator peak RSS %.1f MiB with %d clients x %.1f MiB model (bound %.1f)\n",
                   (double)kib / 1024, N, model_mib, bound_mib);
