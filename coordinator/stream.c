@@ -169,6 +169,8 @@ static void up_lost(coord *co, client *c, const char *why) {
     } else if (c->up_stream == FEDC_STREAM_UPDATE) {
         fedc_accum_cancel(co->acc, c->up_weight, c->up_loss);
     }
+    if (c->up_stream == FEDC_STREAM_MASKED)
+        c->sa_answered = 1; /* out of U3: a dropout, not awaited until the deadline */
     up_clear(c);
 }
 
