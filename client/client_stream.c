@@ -137,7 +137,9 @@ static void on_req(cl *c, const fedc_msg *e) {
         fedc_msg m;
         cl_env_init(c, &m, FEDC_MSG_ERROR, e->round);
         m.error.code = FEDC_EMISMATCH;
-        m.error.reason = "chunk_req: no such values here (the round moved on?)";
+        m.error.kind = FEDC_ERROR_NO_VALUES;
+        m.error.reason = "chunk_req: we no longer hold these values (a newer instruction replaced "
+                         "them)";
         (void)cl_send_msg(c, &m);
         return;
     }

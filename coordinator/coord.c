@@ -224,6 +224,12 @@ static void handle(coord *co, fedc_inbox *in) {
         break;
     case FEDC_MSG_ERROR:
         logp(co, &c->peer, c->name, "%s reports an error: %s", c->name, e->error.reason);
+        if (e->error.kind == FEDC_ERROR_NO_VALUES) {
+            /* It retrained (a retried round) and the upload we pulled is gone: dropped, and its
+             * next answer is awaited as usual. */
+            stream_gone(co, c);
+            break;
+        }
         /* A client that cannot answer this round (its training failed) says so: stop waiting. */
         if (e->round == co->round && (co->ph == PH_FIT || co->ph == PH_EVAL))
             refused_answer(co, c);

@@ -396,6 +396,9 @@ void stream_sa_masked(coord *co, client *c, const fedc_msg *e);
  * and the next chunk requests sent within the window. */
 void stream_check(coord *co);
 void stream_pump(coord *co);
+/* Client c says it no longer holds the upload being pulled from it: taken out (the sum spoilt
+ * if some of it was added). */
+void stream_gone(coord *co, client *c);
 /* Ends every upload in progress (a deadline): the ones added in part spoil the sum. */
 void stream_close(coord *co, const char *why);
 /* Forgets every upload without judging it (a new round, stage or session); st_spoilt cleared. */

@@ -183,6 +183,11 @@ void stream_check(coord *co) {
     stream_pump(co);
 }
 
+void stream_gone(coord *co, client *c) {
+    if (c->up_stream)
+        up_lost(co, c, "it no longer holds the values");
+}
+
 void stream_reset(coord *co) {
     for (int i = 0; i < co->n_cl; i++)
         up_clear(&co->cl[i]);

@@ -6,6 +6,7 @@
  * - a secure member killed after its first chunk was added spoils the session: the stage is
  *   retried without it and the round completes (no model built from the spoilt sum);
  * - a chunk nobody asked for is refused and the coordinator goes on serving;
+ * - an update found over its bound after its chunks were added is taken out again exactly;
  * - memory: the coordinator's peak resident size with 16 clients and a 2.15M-parameter model
  *   (8.2 MiB) stays within 4x the model plus a fixed margin of 48 MiB (updates are pulled a few
  *   chunks at a time instead of all arriving whole). */
@@ -70,7 +71,7 @@ static void start(fed *f, int n, const char *layers, const char *rounds, const c
                             "--round-timeout",
                             "60",
                             "--heartbeat-timeout",
-                            "2",
+                            "10",
                             "--wait-timeout",
                             "60",
                             "--metrics-json",
@@ -180,7 +181,9 @@ static void test_secure_chunks(void **state) {
 static void test_secure_member_dies_mid_stream(void **state) {
     ctx *c = *state;
     fed *f = &c->f[0];
-    const char *extra[] = {"--max-msg-mb", "1", "--min-fit-clients", "3", NULL};
+    /* A short heartbeat timeout (the later flag wins): the death is seen within 2 s. */
+    const char *extra[] = {
+        "--max-msg-mb", "1", "--min-fit-clients", "3", "--heartbeat-timeout", "2", NULL};
     /* The pause lets ZeroMQ's I/O thread deliver the chunk before the process dies. */
     start(f, 4, LAYERS, "2", "on",
           "FEDC_FAULT=bank-d/delay:chunk-sent@1:1000,bank-d/kill:chunk-sent@1", extra);
@@ -220,6 +223,33 @@ static void test_unrequested_chunk_refused(void **state) {
     /* Nothing of the rogue chunk reached the model: the same as without it. */
     expect_done(&c->f[1], r, &nr);
     fedc_model *a = load(f), *b = load(&c->f[1]);
+    assert_memory_equal(a->params, b->params, 4 * a->n_params);
+    fedc_model_destroy(&a);
+    fedc_model_destroy(&b);
+    c->ok = 1;
+}
+
+/* bank-a's streamed update of round 1 is 100x too large (over --update-norm-bound): its chunks
+ * were added before the norm was known, so the coordinator asks for them again and subtracts
+ * them. The result is bit for bit the run where bank-a's update was refused at its first chunk
+ * (a NaN: nothing added), i.e. round 1 aggregated bank-b and bank-c alone. */
+static void test_over_bound_update_taken_out(void **state) {
+    ctx *c = *state;
+    const char *small[] = {"--max-msg-mb", "1", "--min-fit-clients", "2", NULL};
+    start(&c->f[0], 3, LAYERS, "2", "off", "FEDC_FAULT=bank-a/misbehave:upd-scale@1", small);
+    start(&c->f[1], 3, LAYERS, "2", "off", "FEDC_FAULT=bank-a/misbehave:upd-nan@1", small);
+    fed_round r[16];
+    int nr;
+    for (int k = 0; k < 2; k++) {
+        expect_done(&c->f[k], r, &nr);
+        assert_int_equal(nr, 2);
+        assert_int_equal(r[0].participants, 2);
+        assert_int_equal(r[1].participants, 3);
+    }
+    assert_true(fed_file_has(c->f[0].coord.err, "exceeds the bound"));
+    assert_true(fed_file_has(c->f[0].coord.err, "refused update was taken out of the sum"));
+    assert_true(fed_file_has(c->f[1].coord.err, "value 0 is not finite"));
+    fedc_model *a = load(&c->f[0]), *b = load(&c->f[1]);
     assert_memory_equal(a->params, b->params, 4 * a->n_params);
     fedc_model_destroy(&a);
     fedc_model_destroy(&b);
@@ -297,6 +327,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_secure_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secure_member_dies_mid_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unrequested_chunk_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_over_bound_update_taken_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coordinator_memory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,7 +49,10 @@ typedef enum fedc_bye_code {
 typedef enum fedc_error_kind {
     FEDC_ERROR_NOTE = 0,       /* a message was refused; nothing more to do */
     FEDC_ERROR_JOIN_AGAIN = 1, /* the sender does not know us (it restarted, another run): join */
-    FEDC_ERROR_KIND_MAX = FEDC_ERROR_JOIN_AGAIN
+    /* a ChunkReq for values the sender no longer holds (a newer instruction replaced them): stop
+     * pulling them */
+    FEDC_ERROR_NO_VALUES = 2,
+    FEDC_ERROR_KIND_MAX = FEDC_ERROR_NO_VALUES
 } fedc_error_kind;
 
 /* Which body a message carries. The values are the body's field numbers in proto/fedc.proto
