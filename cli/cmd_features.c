@@ -87,31 +87,21 @@ int features_open(feat_io *io, fedc_csv_reader **rd, fedc_csv_record *hdr) {
     return -1;
 }
 
-/* The engine writes its numbers after commas; another separator takes their place (a number
- * holds no comma). */
-static void put_delim(const feat_io *io, char *s, size_t n) {
-    if (io->delim && io->delim != ',')
-        for (size_t i = 0; i < n; i++)
-            if (s[i] == ',')
-                s[i] = io->delim;
-}
-
 int features_write_row(feat_io *io, const char *raw, size_t raw_len) {
+    const char sep = io->delim ? io->delim : ',';
     size_t tmax = fedc_feat_engine_text_max(io->eng);
     char *room = fedc_afile_room(io->out, raw_len + tmax + 1, NULL);
-    fedc_diag d = {{0}};
     if (room) {
         memcpy(room, raw, raw_len);
-        size_t n = fedc_feat_engine_format(io->eng, room + raw_len, io->vals);
-        put_delim(io, room + raw_len, n);
+        size_t n = fedc_feat_engine_format_sep(io->eng, room + raw_len, io->vals, sep);
         room[raw_len + n] = '\n';
         fedc_afile_wrote(io->out, raw_len + n + 1);
         return 0;
     }
     /* a row longer than the writer's buffer, or a failed write (said again below) */
-    size_t n = fedc_feat_engine_format(io->eng, io->text, io->vals);
-    put_delim(io, io->text, n);
+    size_t n = fedc_feat_engine_format_sep(io->eng, io->text, io->vals, sep);
     io->text[n++] = '\n';
+    fedc_diag d = {{0}};
     if (fedc_afile_write(io->out, raw, raw_len, &d) || fedc_afile_write(io->out, io->text, n, &d)) {
         cli_error(CMD, "%s", d.msg);
         return FEDC_EXIT_FAIL;
@@ -229,12 +219,21 @@ static int batch_flush(feat_io *io, batch *b) {
     return 0;
 }
 
+/* 1 when row's key i is a part of rec's text (an unquoted field, or a quoted one without doubled
+ * quotes), which the batch keeps anyway. */
+static int key_in_raw(const fedc_feat_row *row, int i, const fedc_csv_record *rec) {
+    /* as addresses: the key may point into another buffer (the reader's, for unescaped text) */
+    const uintptr_t k = (uintptr_t)row->key[i], r = (uintptr_t)rec->raw;
+    return k >= r && row->key_len[i] <= rec->raw_len && k - r <= rec->raw_len - row->key_len[i];
+}
+
 /* Copies record rec's text and row r's keys into the batch. Returns 0 or an exit status. */
 static int batch_add(feat_io *io, batch *b, const fedc_csv_record *rec) {
     fedc_feat_row *row = &b->rows[b->n];
     size_t need = rec->raw_len;
     for (int i = 0; i < row->n_key; i++)
-        need += row->key_len[i];
+        if (!key_in_raw(row, i, rec))
+            need += row->key_len[i];
     if (b->used + need > b->cap) {
         /* a full arena: compute what it holds (the keys of row r are still the reader's), then
          * grow it if this one row is larger */
@@ -268,8 +267,14 @@ static int batch_add(feat_io *io, batch *b, const fedc_csv_record *rec) {
     b->raw_len[b->n] = rec->raw_len;
     memcpy(b->arena + b->used, rec->raw, rec->raw_len);
     b->used += rec->raw_len;
+    const size_t raw_off = b->raw_off[b->n];
     for (int i = 0; i < row->n_key; i++) {
-        b->key_off[(size_t)b->n * (size_t)(row->n_key + 1) + (size_t)i] = b->used;
+        size_t *off = &b->key_off[(size_t)b->n * (size_t)(row->n_key + 1) + (size_t)i];
+        if (key_in_raw(row, i, rec)) {
+            *off = raw_off + (size_t)(row->key[i] - rec->raw);
+            continue;
+        }
+        *off = b->used;
         memcpy(b->arena + b->used, row->key[i], row->key_len[i]);
         b->used += row->key_len[i];
     }

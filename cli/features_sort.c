@@ -389,7 +389,8 @@ static int emit_features(sorter *s, const src *r, FILE *to) {
                                      "sorting");
         return FEDC_EXIT_FAIL;
     }
-    size_t n = fedc_feat_engine_format(io->eng, io->text, io->vals);
+    size_t n =
+        fedc_feat_engine_format_sep(io->eng, io->text, io->vals, io->delim ? io->delim : ',');
     if (s->c.n && chunk_bytes(&s->c) + n > io->chunk_bytes) {
         int rc = chunk_spill(s, &s->c, &s->b);
         if (rc)

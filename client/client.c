@@ -146,8 +146,7 @@ static void reset_run(cl *c) {
     c->eval_w = NULL;
     fedc_eval_acc_destroy(&c->eval);
     free(c->job.global);
-    free(c->job.local);
-    free(c->job.update);
+    free(c->job.local); /* the update lives in it */
     c->job.global = c->job.local = c->job.update = NULL;
     c->n_params = 0;
     free(c->pending_w);
@@ -243,9 +242,12 @@ static int on_welcome(cl *c, const fedc_msg *e) {
     }
 
     /* The weights come as a raw frame of 4 bytes per parameter after an envelope with the
-     * standardisation: a --max-msg-mb below that would make ZeroMQ drop every instruction with
-     * the connection, which looks like a coordinator that keeps restarting. */
-    size_t need_in = 4 * n + 8 * (size_t)c->desc.n_features + ENVELOPE_SLACK;
+     * standardisation, or, for a model larger than the coordinator's chunk, in chunks we ask for
+     * (no larger than our own bound allows): a --max-msg-mb below a whole instruction would make
+     * ZeroMQ drop it with the connection, which looks like a coordinator that keeps restarting. */
+    c->coord_max_msg = (size_t)w->max_msg_bytes;
+    size_t w_in = n > fedc_chunk_values(c->coord_max_msg) ? 0 : 4 * n;
+    size_t need_in = w_in + 8 * (size_t)c->desc.n_features + ENVELOPE_SLACK;
     if (need_in > c->cfg->max_msg) {
         cl_logm(
             c,
@@ -256,20 +258,23 @@ static int on_welcome(cl *c, const fedc_msg *e) {
             (need_in + ((size_t)1 << 20) - 1) >> 20);
         return 2;
     }
-    /* Our update takes as much the other way (the envelope slack covers the few more values of
-     * secure aggregation); the coordinator checks the same bound against its own limit. */
-    size_t need_out = 4 * n + ENVELOPE_SLACK;
-    c->coord_max_msg = (size_t)w->max_msg_bytes;
+    /* Our update goes whole only when small (FEDC_INLINE_MAX_BYTES) and within the coordinator's
+     * bound; otherwise it is streamed in chunks of what that bound allows (client_stream.c), the
+     * smallest a block of 16 values with its envelope. */
+    size_t need_out = 4 * (n < FEDC_CHUNK_ALIGN ? n : FEDC_CHUNK_ALIGN) + FEDC_CHUNK_MARGIN;
     if (c->coord_max_msg && need_out > c->coord_max_msg) {
         cl_logm(c,
                 "the coordinator accepts messages of at most %zu bytes (its --max-msg-mb), but our "
-                "update for this model takes up to %zu bytes (%zu parameters): it would be dropped",
+                "update for this model takes up to %zu bytes in its smallest chunk (%zu "
+                "parameters): it would be dropped",
                 c->coord_max_msg, need_out, n);
         return 2;
     }
     c->job.global = malloc(4 * n);
     c->job.local = malloc(4 * n);
-    c->job.update = malloc(4 * n);
+    /* The update is computed in place of the trained weights (local - global, element by
+     * element): one model-sized vector fewer; it is served from there until the next training. */
+    c->job.update = c->job.local;
     c->job.n = n;
     c->pending_w = malloc(4 * n);
     c->eval_w = malloc(4 * n);
@@ -349,9 +354,18 @@ static int handle(cl *c, const fedc_inbox *in) {
     case FEDC_MSG_STATS_REQUEST:
         return cl_on_stats_request(c, e);
     case FEDC_MSG_FIT_INS:
+        c->dl_on = 0; /* a new instruction replaces one whose weights were still coming */
+        if (e->fit_ins.weights.streamed)
+            return cl_stream_instruction(c, e);
         return cl_on_fit_ins(c, e);
     case FEDC_MSG_EVALUATE_INS:
+        c->dl_on = 0;
+        if (e->evaluate_ins.weights.streamed)
+            return cl_stream_instruction(c, e);
         return cl_on_evaluate_ins(c, e);
+    case FEDC_MSG_CHUNK:
+    case FEDC_MSG_CHUNK_REQ:
+        return cl_stream_on_msg(c, e);
     case FEDC_MSG_SA_SHARE_INS:
         cl_on_sa_share_ins(c, e);
         break;

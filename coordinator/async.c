@@ -141,11 +141,24 @@ void async_feed_idle(coord *co) {
         async_feed(co, &co->cl[i]);
 }
 
+/* co->upd, the scratch of a scaled update and the step's aggregate: the synchronous path frees it
+ * between rounds (rounds.c, start_eval), so async makes sure it exists before each use. NULL
+ * (logged) when out of memory. */
+static float *scratch(coord *co) {
+    if (!co->upd && !(co->upd = malloc(4 * (co->n_params ? co->n_params : 1))))
+        logm("step %u: out of memory for %zu parameters", co->round, co->n_params);
+    return co->upd;
+}
+
 /* Adds one update, scaled by s(tau), into the buffer; FEDC_OK, or an error with the reason in d
  * (the buffer unchanged). */
 static fedc_err add_update(coord *co, client *c, const float *upd, uint64_t n_examples, double loss,
                            int unclipped, uint32_t tau, fedc_diag *d) {
     size_t n = co->n_params;
+    if (!scratch(co)) {
+        fedc_diag_set(d, "out of memory for the scaled update");
+        return FEDC_ENOMEM;
+    }
     if (c->round0 && n_examples > c->st_rows) {
         /* The buffer may hold two updates of one client, so the round-wide row check of a
          * synchronous round would not hold: each update is checked against its client's own
@@ -241,6 +254,16 @@ static void add_held(coord *co) {
  * and are back); then every idle client is fed. */
 void async_start(coord *co) {
     if (!co->as_live) {
+        if (4 * co->n_params > FEDC_INLINE_MAX_BYTES) {
+            /* Updates above that size are streamed (pulled chunk by chunk, stream.c) and the
+             * asynchronous buffer does not pull them yet. */
+            loge("--mode async takes models whose update travels whole: at most %zu parameters "
+                 "(%zu KiB); this model has %zu. Run it with --mode sync",
+                 FEDC_INLINE_MAX_BYTES / 4, FEDC_INLINE_MAX_BYTES >> 10, co->n_params);
+            co->exit_code = 2;
+            co->ph = PH_DONE;
+            return;
+        }
         co->as_live = 1;
         co->as_version = co->round - 1; /* a resumed run continues from its checkpoint */
         for (int i = 0; i < co->n_cl; i++)
@@ -319,8 +342,21 @@ void async_on_fit_res(coord *co, client *c, const fedc_msg *e) {
         async_sa_ready(co, c);
         return;
     }
+    if (r->update.streamed) {
+        /* Checked at the start of the run (async_start); a client that streams anyway is refused.
+         */
+        refuse(co, c, e->round, FEDC_EMISMATCH,
+               "a streamed update: --mode async takes updates whole (at most "
+               "FEDC_INLINE_MAX_BYTES)");
+        async_feed(co, c);
+        return;
+    }
     const float *upd = fedc_tensor_floats(&r->update);
     if (!upd) {
+        if (!scratch(co)) {
+            refuse(co, c, e->round, FEDC_ENOMEM, "out of memory reading the update");
+            return;
+        }
         fedc_tensor_read(co->upd, &r->update);
         upd = co->upd;
     }
@@ -359,6 +395,11 @@ static void server_step(coord *co) {
     co->fit_done_at = fedc_clock_s();
     fedc_fault_point("aggregate", co->round);
     co->plain_examples = 0; /* checked per update instead (add_update) */
+    if (!scratch(co)) {
+        co->exit_code = 1;
+        co->ph = PH_DONE;
+        return;
+    }
     if (agg_plain_mean(co) || agg_check_plain(co)) {
         co->retries++;
         coord_http_failed(co, co->retries <= co->cfg->max_retries);

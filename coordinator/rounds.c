@@ -22,7 +22,10 @@ int encode_weights_msg(coord *co, fedc_msg_kind kind, uint32_t round) {
     if (fedc_blob_new(&co->wblob, 4 * co->n_params))
         return -1;
     fedc_tensor_write(co->wblob->data, co->model->params, co->n_params);
-    fedc_tensor t = {co->n_params, co->wblob->data};
+    /* A model larger than one chunk: the instruction carries the count, the clients pull the
+     * values as slices of the same blob (stream.c). */
+    co->w_streamed = stream_downlink(co);
+    fedc_tensor t = {co->n_params, co->w_streamed ? NULL : co->wblob->data, co->w_streamed};
     fedc_msg e;
     env_init(co, &e, kind, round);
     if (kind == FEDC_MSG_FIT_INS) {
@@ -71,6 +74,23 @@ int encode_weights_msg(coord *co, fedc_msg_kind kind, uint32_t round) {
     return 0;
 }
 
+/* The round's aggregate goes into co->upd, which exists only from the end of the collection to
+ * the server step: the training instruction's weights (co->wblob) are no longer served by then
+ * and go first, so that the coordinator holds 4 bytes per parameter fewer (docs/architecture.md,
+ * "Wire protocol", memory). -1 (logged, run stopped) when out of memory. */
+static int upd_begin(coord *co) {
+    fedc_blob_unref(&co->wblob); /* ZeroMQ keeps what it still sends (reference-counted) */
+    co->w_streamed = 0;
+    if (!co->upd && !(co->upd = malloc(4 * (co->n_params ? co->n_params : 1)))) {
+        logm("round %u: out of memory for the aggregate of %zu parameters", co->round,
+             co->n_params);
+        co->exit_code = 1;
+        co->ph = PH_DONE;
+        return -1;
+    }
+    return 0;
+}
+
 /* Client-level DP: a sampled round that cannot produce an aggregate (its Poisson sample too small,
  * too few answers, an implausible or out-of-bound sum) still releases a model, moved by the noise
  * alone over the same denominator q N, and is charged like any round: redrawing the sample instead
@@ -84,6 +104,8 @@ static void release_noise_only(coord *co, const char *why) {
     for (int i = 0; i < co->n_cl; i++)
         co->cl[i].fit_counted = 0;
     co->fit_done_at = fedc_clock_s();
+    if (upd_begin(co))
+        return;
     if (agg_dp_finish(co, NULL, 0)) {
         co->ph = PH_DONE;
         return;
@@ -201,6 +223,7 @@ void start_round(coord *co) {
     }
     agg_round_start(co);
     fedc_accum_reset(co->acc);
+    stream_reset(co);
     co->round_t0 = fedc_clock_s();
     co->bytes_in_done += co->bytes_in;
     co->bytes_out_done += co->bytes_out;
@@ -245,7 +268,7 @@ void on_fit_res(coord *co, client *c, const fedc_msg *e) {
                     "fit_res refused: this run aggregates updates securely (sa_masked)");
         return;
     }
-    if (co->ph != PH_FIT || e->round != co->round || !c->fit_sel || c->fit_done) {
+    if (co->ph != PH_FIT || e->round != co->round || !c->fit_sel || c->fit_done || c->up_stream) {
         char reason[160];
         snprintf(reason, sizeof reason, "fit_res for round %u is not expected (the round is %u%s)",
                  e->round, co->round, co->ph == PH_FIT ? "" : ", collection closed");
@@ -253,15 +276,26 @@ void on_fit_res(coord *co, client *c, const fedc_msg *e) {
         return;
     }
     const fedc_fit_res *r = &e->fit_res;
+    if (r->update.streamed) {
+        stream_fit_res(co, c, e); /* pulled chunk by chunk, added as it arrives */
+        return;
+    }
     /* On a little-endian host an aligned raw frame already is the float vector: add it in place
      * instead of copying 4 bytes per parameter first. */
     const float *upd = fedc_tensor_floats(&r->update);
-    if (!upd) {
-        fedc_tensor_read(co->upd, &r->update);
-        upd = co->upd;
-    }
+    float *copy = NULL;
     fedc_diag d;
-    fedc_err rc = agg_plain_add(co, c, upd, r->n_examples, r->train_loss, r->unclipped, &d);
+    fedc_err rc = FEDC_OK;
+    if (!upd && !(copy = malloc(4 * (co->n_params ? co->n_params : 1)))) {
+        fedc_diag_set(&d, "out of memory reading the update");
+        rc = FEDC_ENOMEM;
+    } else if (!upd) {
+        fedc_tensor_read(copy, &r->update);
+        upd = copy;
+    }
+    if (!rc)
+        rc = agg_plain_add(co, c, upd, r->n_examples, r->train_loss, r->unclipped, &d);
+    free(copy);
     if (rc) {
         char reason[FEDC_DIAG_MAX + 32];
         snprintf(reason, sizeof reason, "fit_res refused: %s", d.msg);
@@ -290,6 +324,8 @@ static int fit_complete(const coord *co) {
 }
 
 void start_eval(coord *co) {
+    free(co->upd); /* the server step has used it: room for the weights' blob */
+    co->upd = NULL;
     co->ph = PH_EVAL;
     co->eval_sent = co->eval_answered = 0;
     fedc_eval_acc_reset(co->eval);
@@ -453,6 +489,13 @@ static void close_fit(coord *co) {
         if (c->fit_sel && !c->fit_done && c->alive)
             miss_deadline(co, c, "missed the round deadline");
     }
+    /* An update still being pulled at the deadline was added in part: the sum is spoilt. */
+    stream_close(co, "the round's deadline passed");
+    if (co->st_spoilt) {
+        stream_reset(co);
+        fit_failed(co, "a streamed update was added in part and then lost");
+        return;
+    }
     if (co->answered < co->cfg->min_fit_clients) {
         logm("round %u: %d result(s), %d needed", co->round, co->answered,
              co->cfg->min_fit_clients);
@@ -460,6 +503,8 @@ static void close_fit(coord *co) {
         return;
     }
     fedc_fault_point("aggregate", co->round);
+    if (upd_begin(co))
+        return;
     if (agg_plain_mean(co) || agg_check_plain(co)) {
         fit_failed(co, "no usable aggregate");
         return;
@@ -489,6 +534,11 @@ static void end_round(coord *co) {
 int sa_fit_mean(coord *co, const uint32_t *sum, int n) {
     fedc_diag d;
     fedc_sa_fit_sum t;
+    if (!co->upd && !(co->upd = malloc(4 * (co->n_params ? co->n_params : 1)))) {
+        logm("round %u: out of memory for the aggregate of %zu parameters", co->round,
+             co->n_params);
+        return -1;
+    }
     if (fedc_sa_fit_decode(co->upd, &t, sum, co->n_params, &co->sa.q,
                            (uint32_t)co->cfg->sa_max_clients, &d)) {
         logm("round %u: the securely summed update is implausible, rejected: %s", co->round, d.msg);
@@ -522,6 +572,8 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
     }
     if (stage == FEDC_SA_STAGE_FIT) {
         co->fit_done_at = fedc_clock_s();
+        if (upd_begin(co))
+            return;
         if (sum && sa_fit_mean(co, sum, n))
             sum = NULL;
         if (!sum && spent && !agg_dp_on(co)) {

@@ -291,6 +291,70 @@ static void test_hand_table(void **state) {
     free(out);
 }
 
+/* text with each comma outside double quotes replaced by sep */
+static char *with_sep(const char *text, char sep) {
+    char *s = strdup(text);
+    assert_non_null(s);
+    int quoted = 0;
+    for (char *p = s; *p; p++) {
+        if (*p == '"')
+            quoted = !quoted;
+        else if (*p == ',' && !quoted)
+            *p = sep;
+    }
+    return s;
+}
+
+/* lines `order` of text (0: the header), joined */
+static char *lines_in_order(const char *text, const int *order, int n) {
+    const char *start[16];
+    int k = 0;
+    for (const char *p = text; *p && k < 16; p = strchr(p, '\n') + 1)
+        start[k++] = p;
+    char *out = calloc(strlen(text) + 1, 1);
+    assert_non_null(out);
+    for (int i = 0; i < n; i++) {
+        assert_true(order[i] < k);
+        strncat(out, start[order[i]],
+                (size_t)(strchr(start[order[i]], '\n') - start[order[i]] + 1));
+    }
+    return out;
+}
+
+/* --delimiter ';': the features are written after ';' like the input's fields, in the streamed
+ * pass (rows in time order) and through the sort (TX's rows 3 and 4 are out of order) alike. */
+static void test_delimiter(void **state) {
+    char *in = tpath(state, "tx-semi.csv"), *out = tpath(state, "features-semi.csv");
+    const int sorted[] = {0, 1, 2, 4, 3, 5}, as_is[] = {0, 1, 2, 3, 4, 5};
+    for (int pass = 0; pass < 2; pass++) {
+        const int *order = pass ? as_is : sorted;
+        char *tx = lines_in_order(TX, order, 6), *want_c = lines_in_order(TX_FEATURES, order, 6);
+        char *data = with_sep(tx, ';'), *want = with_sep(want_c, ';');
+        assert_int_equal(proc_write_file(in, data), 0);
+        proc_result r;
+        fedc_run(&r, 0, "features", "--data", in, "--time", "TX_DATETIME", "--out", out,
+                 "--calendar", "--delimiter", ";", "--window",
+                 "CUSTOMER_ID:1,7:count,sum=TX_AMOUNT,mean=TX_AMOUNT;"
+                 "TERMINAL_ID:1,7:count,rate=TX_FRAUD:delay=7",
+                 NULL);
+        /* the sort says so on stderr: the pass taken is the one meant */
+        assert_true((strstr(r.err ? r.err : "", "sorting") != NULL) == pass);
+        proc_result_release(&r);
+        char *got = proc_read_file(out, NULL);
+        assert_non_null(got);
+        if (strcmp(got, want) != 0)
+            print_message("pass %d, got:\n%s\nwant:\n%s\n", pass, got, want);
+        assert_string_equal(got, want);
+        free(got);
+        free(tx);
+        free(want_c);
+        free(data);
+        free(want);
+    }
+    free(in);
+    free(out);
+}
+
 /* The command on random epoch-second data, read back and compared with the brute force. */
 static void test_command_random(void **state) {
     enum { N = 500 };
@@ -458,6 +522,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_delay_edges_and_ties),
         cmocka_unit_test(test_datetime),
         cmocka_unit_test_setup_teardown(test_hand_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delimiter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_random, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
     };

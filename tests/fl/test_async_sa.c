@@ -3,7 +3,7 @@
  * argv[1] fedc-coordinator, argv[2] fedc-client, argv[3] the group:
  *   integration  a secure asynchronous federation completes with K updates per step and stale
  *                ones among them; with K = every client (each buffer the same as the plain run's)
- *                its model equals the plain asynchronous run's within the quantiser's bound; a
+ *                its first step equals plain synchronous FedAvg within the quantiser's bound; a
  *                member killed inside a session is dropped by SecAgg+ and the run goes on
  *   quality      Taiwan credit data over 5 clients, one slowed down: secure async reaches the
  *                secure synchronous run's final validation ROC-AUC (within 0.01) in under half
@@ -142,18 +142,17 @@ static void test_secure_completes(void **state) {
     c->ok = 1;
 }
 
-/* One federation of 3 clients: secure async with K = 3 (every buffer holds all three updates,
- * fresh: a client holds its update until its session, so it trains once per model version), or
- * plain synchronous FedAvg over all three; the final model. The buffers are the same: each step
- * is the weighted mean of the three clients' updates on the same model, s(0) = 1. */
+/* One federation of 3 clients, one step: secure async with K = 3 (the buffer holds all three
+ * updates, fresh), or a plain synchronous FedAvg round over all three; the model. The buffers are
+ * the same: the weighted mean of the three clients' updates on the same model, s(0) = 1. */
 static void run_all_three(fed *f, int secure_async, fedc_model **out) {
     assert_int_equal(fed_write_shards(f, 3, "shard"), 0);
     char *model = fpath(f, "model.bin");
     const char *args[48];
-    const char *extra[] = {"--rounds", "3",           "--buffer", "3", "--min-clients",
+    const char *extra[] = {"--rounds", "1",           "--buffer", "3", "--min-clients",
                            "3",        "--model-out", model,      NULL};
     const char *sync_args[] = {"--secagg",       "off", "--mode",   "sync", "--layers",      "16",
-                               "--local-epochs", "1",   "--rounds", "3",    "--min-clients", "3",
+                               "--local-epochs", "1",   "--rounds", "1",    "--min-clients", "3",
                                "--model-out",    model, NULL};
     if (secure_async)
         async_args(args, 1, extra);
@@ -181,13 +180,14 @@ static void test_secure_matches_plain(void **state) {
     run_all_three(&c->f[0], 1, &a);
     run_all_three(&c->f[1], 0, &b);
     assert_int_equal(a->n_params, b->n_params);
-    /* Each step's secure mean differs from the plain one by at most 3 quantiser steps
-     * (c / (2^21 - 1), c = 10: stochastic rounding of 3 weighted updates whose weights sum to
-     * 1); over 3 steps, with the next trainings starting from models that differ by that much,
-     * the difference stays within twice 3 x 3 steps (measured: 2.0e-5, about 1.4 x 3 x 3 steps). A
-     * run that aggregated other updates, dropped the staleness weight or the FedAvg weights would
-     * differ by orders more. */
-    double step = 10.0 / (double)((1 << 21) - 1), worst = 0, bound = 2 * 3 * 3 * step;
+    /* One step: the secure mean differs from the plain one by at most 3 quantiser steps
+     * (c / (2^21 - 1), c = 10: stochastic rounding of 3 weighted updates whose weights sum to 1),
+     * as in tests/fl/test_secure.c. (Over several steps the trainings amplify that difference
+     * unpredictably, so one step is compared.) Updates of other models, a lost member or the
+     * FedAvg weights dropped (rows 268, 266, 266: about 1e-3 on these updates) would exceed it;
+     * s(0) = 1 here, the staleness weights are covered by test_secure_completes' stale buffers
+     * only through the model's quality. */
+    double step = 10.0 / (double)((1 << 21) - 1), worst = 0, bound = 3 * step + 1e-6;
     double moved = 0;
     for (size_t i = 0; i < a->n_params; i++) {
         double e = fabs((double)a->params[i] - (double)b->params[i]);

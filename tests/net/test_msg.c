@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,7 +107,7 @@ static void test_join(void **state) {
         (fedc_schema){3, names3, "default", 0, 2, "{\"missing\":\"mean\"}", "{\"w\":[1]}"};
     m.join.model_kind = "logreg";
     m.join.n_params = 4;
-    m.join.init = (fedc_tensor){4, init};
+    m.join.init = (fedc_tensor){4, init, 0};
     got g;
     fedc_msg_expect x = expect(0, 3);
     x.run_id = NULL;
@@ -152,7 +153,7 @@ static void test_join(void **state) {
     /* The MLP's Join: no model fields, no raw frame. */
     m.join.model_kind = NULL;
     m.join.n_params = 0;
-    m.join.init = (fedc_tensor){0, NULL};
+    m.join.init = (fedc_tensor){0, NULL, 0};
     j.model_kind = "";
     j.n_params = 0;
     j.init = NULL;
@@ -228,7 +229,7 @@ static void test_round_zero(void **state) {
     assert_false(g.m.stats_request.has_secagg);
     got_free(&g);
     m.stats_request.has_secagg = 1;
-    m.stats_request.secagg = (fedc_secagg_ins){77, 10, 0.5f, 1234.0};
+    m.stats_request.secagg = (fedc_secagg_ins){77, 10, 0.5f, 1234.0, 0};
     through(&m, expect(0, 0), &g);
     assert_true(g.m.stats_request.has_secagg);
     assert_int_equal(g.m.stats_request.secagg.counter, 77);
@@ -286,7 +287,7 @@ static void test_fit(void **state) {
     float w[5] = {1, 2, 3, 4, 5}, mean[3] = {0.1f, 0.2f, 0.3f}, sd[3] = {1, 2, 3};
     fedc_msg m = msg(FEDC_MSG_FIT_INS, 4);
     fedc_fit_ins *f = &m.fit_ins;
-    f->weights = (fedc_tensor){5, w};
+    f->weights = (fedc_tensor){5, w, 0};
     f->hp.local_epochs = 1;
     f->hp.batch = 32;
     f->hp.lr = 0.1f;
@@ -299,7 +300,7 @@ static void test_fit(void **state) {
     f->std = sd;
     f->pos_weight = 3.0f;
     f->has_secagg = 1;
-    f->secagg = (fedc_secagg_ins){5, 8, 0.25f, 100.0};
+    f->secagg = (fedc_secagg_ins){5, 8, 0.25f, 100.0, 0};
     f->update_norm_bound = 1.5f;
     got g;
     through(&m, expect(5, 3), &g);
@@ -355,7 +356,7 @@ static void test_fit(void **state) {
     /* FitRes. */
     float u[5] = {-0.5f, 0, 0.25f, 1e-3f, 7};
     m = msg(FEDC_MSG_FIT_RES, 4);
-    m.fit_res = (fedc_fit_res){{5, u}, 120, 0.75, 1.5, 1};
+    m.fit_res = (fedc_fit_res){{5, u, 0}, 120, 0.75, 1.5, 1, 0};
     through(&m, expect(5, 0), &g);
     assert_int_equal(g.m.fit_res.n_examples, 120);
     assert_true(g.m.fit_res.train_loss == 0.75 && g.m.fit_res.seconds == 1.5);
@@ -379,7 +380,7 @@ static void test_evaluate(void **state) {
     (void)state;
     float w[5] = {5, 4, 3, 2, 1}, mean[3] = {0, 0, 0}, sd[3] = {1, 1, 1};
     fedc_msg m = msg(FEDC_MSG_EVALUATE_INS, 2);
-    m.evaluate_ins.weights = (fedc_tensor){5, w};
+    m.evaluate_ins.weights = (fedc_tensor){5, w, 0};
     m.evaluate_ins.threshold = 0.4f;
     m.evaluate_ins.n_mean = m.evaluate_ins.n_std = 3;
     m.evaluate_ins.mean = mean;
@@ -625,7 +626,7 @@ static void test_secure_aggregation(void **state) {
     /* sa_masked: the values are the raw frame */
     uint32_t vals[3] = {0xdeadbeefu, 1, 0x80000000u};
     m = msg(FEDC_MSG_SA_MASKED, 3);
-    m.sa_masked = (fedc_sa_masked){11, 3, vals};
+    m.sa_masked = (fedc_sa_masked){11, 3, vals, 0};
     through(&m, expect(0, 0), &g);
     assert_int_equal(g.m.sa_masked.count, 3);
     const uint8_t *p = g.m.sa_masked.values;
@@ -695,6 +696,97 @@ static void test_secure_aggregation(void **state) {
 }
 
 /* Kinds and names: the numbers are the proto's, the names what logs print. */
+/* Encodes m and unpacks it against x: the code, and the message naming what. */
+static void refused_msg(const fedc_msg *m, fedc_msg_expect x, fedc_err code, const char *what) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    fedc_diag d = {{0}};
+    assert_int_equal(fedc_msg_encode(&buf, &len, m, &d), FEDC_OK);
+    size_t raw_len = 0;
+    x.raw = fedc_msg_raw(m, &raw_len);
+    x.raw_len = raw_len;
+    Fedc__Envelope *env = NULL;
+    fedc_err rc = fedc_msg_unpack(&env, buf, len, &x, &d);
+    free(buf);
+    fedc_msg_free(&env);
+    if (rc != code || !strstr(d.msg, what))
+        print_message("got %d: %s\n", (int)rc, d.msg);
+    assert_int_equal(rc, code);
+    assert_non_null(strstr(d.msg, what));
+}
+
+/* --mode async with secure aggregation: the FitIns that says hold, the FitRes that says held
+ * (nothing else in it), the SaFitIns with its trained round and staleness weight. */
+static void test_async_secure(void **state) {
+    (void)state;
+    float w[5] = {1, 2, 3, 4, 5}, mean[3] = {0, 0, 0}, sd[3] = {1, 1, 1};
+    fedc_msg m = msg(FEDC_MSG_FIT_INS, 3);
+    m.fit_ins.weights = (fedc_tensor){5, w, 0};
+    m.fit_ins.hp.local_epochs = 1;
+    m.fit_ins.hp.batch = 32;
+    m.fit_ins.hp.lr = 0.1f;
+    m.fit_ins.n_mean = m.fit_ins.n_std = 3;
+    m.fit_ins.mean = mean;
+    m.fit_ins.std = sd;
+    m.fit_ins.pos_weight = 1.0f;
+    m.fit_ins.has_secagg = 1;
+    m.fit_ins.secagg = (fedc_secagg_ins){0, 8, 0.25f, 100.0, 1};
+    got g;
+    through(&m, expect(5, 3), &g);
+    assert_true(g.m.fit_ins.has_secagg && g.m.fit_ins.secagg.hold);
+    got_free(&g);
+
+    m = msg(FEDC_MSG_FIT_RES, 3);
+    m.fit_res.held = 1;
+    m.fit_res.seconds = 0.5;
+    through(&m, expect(5, 0), &g);
+    assert_true(g.m.fit_res.held);
+    assert_int_equal(g.m.fit_res.update.count, 0);
+    assert_true(g.m.fit_res.seconds == 0.5);
+    got_free(&g);
+    /* a held update that still carries values, rows or a loss is refused */
+    float u[5] = {0};
+    m.fit_res.update = (fedc_tensor){5, u, 0};
+    refused_msg(&m, expect(5, 0), FEDC_EINVAL, "a held update carries no values");
+    m.fit_res.update = (fedc_tensor){0, NULL, 0};
+    m.fit_res.n_examples = 10;
+    refused_msg(&m, expect(5, 0), FEDC_EINVAL, "10 rows");
+    m.fit_res.n_examples = 0;
+    m.fit_res.train_loss = 0.3;
+    refused_msg(&m, expect(5, 0), FEDC_EINVAL, "loss 0.3");
+    /* and without held, an empty update still is */
+    m.fit_res.train_loss = 0;
+    m.fit_res.held = 0;
+    refused_msg(&m, expect(5, 0), FEDC_EMISMATCH, "fit_res: update");
+
+    m = msg(FEDC_MSG_SA_FIT_INS, 4);
+    m.sa_fit_ins.secagg = (fedc_secagg_ins){(uint64_t)4 << 32, 8, 0.25f, 100.0, 0};
+    m.sa_fit_ins.trained_round = 2;
+    m.sa_fit_ins.staleness_weight = 0.5;
+    through(&m, expect(5, 0), &g);
+    assert_int_equal(g.m.sa_fit_ins.trained_round, 2);
+    assert_true(g.m.sa_fit_ins.staleness_weight == 0.5);
+    assert_true(g.m.sa_fit_ins.secagg.counter == (uint64_t)4 << 32);
+    assert_int_equal(g.m.sa_fit_ins.secagg.max_clients, 8);
+    assert_false(g.m.sa_fit_ins.secagg.hold);
+    got_free(&g);
+    assert_string_equal(fedc_msg_kind_name(FEDC_MSG_SA_FIT_INS), "sa_fit_ins");
+    const double bad_w[] = {0.0, -0.5, 1.5, NAN};
+    for (size_t i = 0; i < sizeof bad_w / sizeof bad_w[0]; i++) {
+        m.sa_fit_ins.staleness_weight = bad_w[i];
+        refused_msg(&m, expect(5, 0), FEDC_ERANGE, "staleness weight in (0, 1]");
+    }
+    m.sa_fit_ins.staleness_weight = 1.0;
+    m.sa_fit_ins.trained_round = 0;
+    refused_msg(&m, expect(5, 0), FEDC_ERANGE, "round 0");
+    m.sa_fit_ins.trained_round = 2;
+    m.sa_fit_ins.secagg.hold = 1;
+    refused_msg(&m, expect(5, 0), FEDC_ERANGE, "with hold");
+    m.sa_fit_ins.secagg.hold = 0;
+    m.sa_fit_ins.secagg.clip = -1.0f;
+    refused_msg(&m, expect(5, 0), FEDC_ERANGE, "sa_fit_ins: secure aggregation settings");
+}
+
 static void test_kinds(void **state) {
     (void)state;
     assert_string_equal(fedc_msg_kind_name(FEDC_MSG_FIT_RES), "fit_res");
@@ -718,6 +810,7 @@ int main(void) {
         cmocka_unit_test(test_evaluate),
         cmocka_unit_test(test_control),
         cmocka_unit_test(test_secure_aggregation),
+        cmocka_unit_test(test_async_secure),
         cmocka_unit_test(test_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,6 +2,7 @@
  * what was expected and what arrived, so the peer gets a useful Error reply. */
 #include "fedc/codec.h"
 
+#include "codec_int.h"
 #include "fedc/sa_proto.h"
 
 #include <math.h>
@@ -56,6 +57,10 @@ const char *fedc_msg_body_name(Fedc__Envelope__BodyCase c) {
         return "error";
     case FEDC__ENVELOPE__BODY_BYE:
         return "bye";
+    case FEDC__ENVELOPE__BODY_CHUNK:
+        return "chunk";
+    case FEDC__ENVELOPE__BODY_CHUNK_REQ:
+        return "chunk_req";
     case FEDC__ENVELOPE__BODY_SA_KEYS:
         return "sa_keys";
     case FEDC__ENVELOPE__BODY_SA_SHARE_INS:
@@ -83,10 +88,6 @@ const char *fedc_msg_body_name(Fedc__Envelope__BodyCase c) {
     default:
         return "none";
     }
-}
-
-static uint32_t get_le32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 void fedc_tensor_pack(Fedc__Tensor *t, uint8_t *storage, const float *v, size_t n) {
@@ -121,7 +122,7 @@ void fedc_tensor_unpack(float *out, const Fedc__Tensor *t, const uint8_t *raw) {
 #endif
 }
 
-/* A tensor of exactly n finite floats. */
+/* A tensor of exactly n finite floats (or, streamed, their count only). */
 static fedc_err check_tensor(const Fedc__Tensor *t, uint64_t n, const fedc_msg_expect *x,
                              const char *what, fedc_diag *d) {
     if (!t) {
@@ -136,6 +137,18 @@ static fedc_err check_tensor(const Fedc__Tensor *t, uint64_t n, const fedc_msg_e
     if (t->count > SIZE_MAX / 4) {
         fedc_diag_set(d, "%s: %llu values is too many", what, (unsigned long long)t->count);
         return FEDC_ERANGE;
+    }
+    if (t->streamed) {
+        /* The values come later in chunks the receiver asks for: nothing may come along. */
+        if (t->count < 1 || t->count > FEDC_MAX_PARAMS || t->data.len || x->raw) {
+            fedc_diag_set(d,
+                          "%s: a streamed tensor of %llu values (expected 1..%llu) with %zu bytes "
+                          "inline and %zu in a raw frame (expected none)",
+                          what, (unsigned long long)t->count, (unsigned long long)FEDC_MAX_PARAMS,
+                          t->data.len, x->raw ? x->raw_len : 0);
+            return FEDC_EMISMATCH;
+        }
+        return FEDC_OK;
     }
     /* The values are either inside the message or in the raw frame that follows it. */
     const uint8_t *p = t->data.data;
@@ -155,20 +168,7 @@ static fedc_err check_tensor(const Fedc__Tensor *t, uint64_t n, const fedc_msg_e
                       (unsigned long long)t->count, (unsigned long long)t->count * 4, where, have);
         return FEDC_EMISMATCH;
     }
-    /* Exponent all ones = Inf or NaN. One branch-free pass (it vectorises), then a search for the
-     * first offender only when there is one. */
-    uint32_t bad = 0;
-    for (size_t i = 0; i < t->count; i++)
-        bad |= (uint32_t)((get_le32(p + 4 * i) & 0x7F800000u) == 0x7F800000u);
-    if (bad) {
-        for (size_t i = 0; i < t->count; i++) {
-            if ((get_le32(p + 4 * i) & 0x7F800000u) == 0x7F800000u) {
-                fedc_diag_set(d, "%s: value %zu is not finite", what, i);
-                return FEDC_ERANGE;
-            }
-        }
-    }
-    return FEDC_OK;
+    return fedc__check_finite(p, (size_t)t->count, 0, what, d);
 }
 
 static fedc_err check_doubles(const double *v, size_t n, size_t want, const char *what,
@@ -387,6 +387,15 @@ static fedc_err check_secagg(const Fedc__Envelope *e, const fedc_msg_expect *x, 
     case FEDC__ENVELOPE__BODY_SA_MASKED: {
         const Fedc__SaMasked *m = e->sa_masked;
         size_t have = x->raw ? x->raw_len : 0;
+        if (m->streamed && (m->count < 1 || m->count > ((uint64_t)1 << 31) || have)) {
+            fedc_diag_set(d,
+                          "sa_masked: streamed, %llu values (expected 1..2^31) with a raw frame "
+                          "of %zu bytes (expected none)",
+                          (unsigned long long)m->count, have);
+            return FEDC_EMISMATCH;
+        }
+        if (m->streamed)
+            return FEDC_OK;
         if (m->count > ((uint64_t)1 << 31) || have != 4 * (size_t)m->count) {
             fedc_diag_set(d,
                           "sa_masked: %llu values of 4 bytes (at most 2^31 values) do not match "
@@ -696,6 +705,10 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
             return FEDC_ERANGE;
         }
         return check_string(e->error->reason, FEDC_REASON_MAX, "error: reason", d);
+    case FEDC__ENVELOPE__BODY_CHUNK:
+        return fedc__check_chunk(e->chunk, x, d);
+    case FEDC__ENVELOPE__BODY_CHUNK_REQ:
+        return fedc__check_chunk_req(e->chunk_req, x, d);
     case FEDC__ENVELOPE__BODY_BYE:
         if (e->bye->code > FEDC_BYE_MAX) {
             fedc_diag_set(d, "bye: code %u, expected 0..%d", e->bye->code, FEDC_BYE_MAX);
@@ -753,7 +766,7 @@ fedc_err fedc_msg_validate(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
         return FEDC_EMISMATCH;
     }
     if (x->raw && !fedc_msg_tensor(e) && e->body_case != FEDC__ENVELOPE__BODY_SA_MASKED &&
-        e->body_case != FEDC__ENVELOPE__BODY_JOIN) {
+        e->body_case != FEDC__ENVELOPE__BODY_JOIN && e->body_case != FEDC__ENVELOPE__BODY_CHUNK) {
         fedc_diag_set(d, "%s: unexpected raw frame of %zu bytes", fedc_msg_body_name(e->body_case),
                       x->raw_len);
         return FEDC_EFORMAT;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedc/features.h"
+#include "features_engine_int.h"
 
 /* 10^0 .. 10^19 (10^19 < 2^64). */
 static const uint64_t g_p10u[20] = {1ull,
@@ -39,12 +39,55 @@ __extension__ typedef unsigned __int128 u128;
 #define FAST_G15 0
 #endif
 
-static const char g_pairs[201] =
-    "00010203040506070809101112131415161718192021222324252627282930313233"
-    "34353637383940414243444546474849505152535455565758596061626364656667"
-    "6869707172737475767778798081828384858687888990919293949596979899";
+/* The decimal digits of x < 10^8 as 8 bytes, most significant first in memory (little endian),
+ * each 0..9 (add '0' to each byte for text): x splits into two halves of 4 digits, each into
+ * pairs, each into digits, all lanes at once in one 64-bit word (SWAR), each division by a
+ * multiplication and a shift exact for the lane's range (x / 100 = x * 10486 >> 20 for x < 10^4,
+ * x / 10 = x * 103 >> 10 for x < 100). */
+static inline uint64_t digits8(uint64_t x) {
+    uint64_t hi = x / 10000, lo = x - hi * 10000;
+    uint64_t m = hi | (lo << 32); /* lanes of 32 bits: the first 4 digits low */
+    uint64_t t = ((m * 10486) >> 20) & 0x0000007F0000007Full;
+    m = t | ((m - 100 * t) << 16); /* lanes of 16 bits: pairs */
+    t = ((m * 103) >> 10) & 0x000F000F000F000Full;
+    return t | ((m - 10 * t) << 8); /* lanes of 8 bits: digits */
+}
 
-size_t fedc_fmt_g15(char *buf, double v) {
+#define ASCII0 0x3030303030303030ull
+
+static inline size_t fmt_uint(char *buf, uint64_t v) {
+    if (v < 10) {
+        buf[0] = (char)('0' + v);
+        return 1;
+    }
+    if (v < 100000000) {
+        /* the 8 digits, the leading zeros (the low bytes) shifted out; the buffer has room for
+         * the 8 bytes stored */
+        uint64_t d = digits8(v);
+        int lz = __builtin_ctzll(d) / 8;
+        d = (d + ASCII0) >> (8 * lz);
+        memcpy(buf, &d, 8);
+        return (size_t)(8 - lz);
+    }
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
+}
+
+#if FAST_G15
+/* 10^k as doubles for k = -4..15 (g_p10d[k + 4]): exact from 10^0 on, the nearest doubles below
+ * that, which is why they only make a first guess of the decimal exponent, checked after. */
+static const double g_p10d[20] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+                                  1e6,  1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+#endif
+
+static inline size_t fmt_g15(char *buf, double v) {
     if (v == 0) {
         buf[0] = '0'; /* -0 too */
         return 1;
@@ -56,22 +99,22 @@ size_t fedc_fmt_g15(char *buf, double v) {
         return (size_t)snprintf(buf, 32, "%.15g", v);
 #if FAST_G15
     /* a = mant * 2^-sh exactly (a normal double: 52 stored bits and the implicit one), with
-     * 3 <= sh <= 67 in this range. e: the decimal exponent, 10^e <= a < 10^(e+1); the 15
+     * 3 <= sh <= 66 in this range. e: the decimal exponent, 10^e <= a < 10^(e+1); the 15
      * significant digits are a * 10^(14 - e) rounded half to even, computed exactly in 128-bit
      * integers: mant * 10^k < 2^53 * 2^64. */
     uint64_t bits;
     memcpy(&bits, &a, sizeof bits);
     const uint64_t mant = (bits & ((1ull << 52) - 1)) | (1ull << 52);
-    const int sh = 1075 - (int)(bits >> 52);
-    int e = 0;
-    if (a >= 1) {
-        while (e < 14 && a >= (double)g_p10u[e + 1])
-            e++;
-    } else {
-        e = -1;
-        while (e > -4 && a * (double)g_p10u[-e] < 1)
-            e--;
-    }
+    const int sh = 1075 - (int)(bits >> 52), b = 52 - sh;
+    /* 2^b <= a < 2^(b + 1), -14 <= b <= 49: e is floor(b log10 2) (78913 / 2^18 is log10 2
+     * closely enough for this range; shifts only of non-negative numbers, so for negative b
+     * the floor is minus the ceiling of -b log10 2) or one more, when a is at least the next
+     * power of ten */
+    int e = b >= 0 ? (b * 78913) >> 18 : -((-b * 78913 + (1 << 18) - 1) >> 18);
+    if (e < -4)
+        e = -4;
+    if (e < 14 && a >= g_p10d[e + 5])
+        e++;
     u128 p, q;
     for (int tries = 0;; tries++) {
         p = (u128)mant * g_p10u[14 - e];
@@ -83,7 +126,7 @@ size_t fedc_fmt_g15(char *buf, double v) {
         else
             break;
     }
-    const u128 rem = p - (q << sh), half = (u128)1 << (sh - 1);
+    const u128 rem = p & (((u128)1 << sh) - 1), half = (u128)1 << (sh - 1);
     uint64_t digits = (uint64_t)q;
     if (rem > half || (rem == half && (digits & 1)))
         digits++;
@@ -91,45 +134,56 @@ size_t fedc_fmt_g15(char *buf, double v) {
         digits /= 10; /* 999...9.5 became 10^15: one more digit before the point */
         e++;
     }
-    if (digits < g_p10u[14] || digits >= g_p10u[15] || e > 14)
+    if (digits < g_p10u[14] || digits >= g_p10u[15] || e > 14 || e < -4)
         return (size_t)snprintf(buf, 32, "%.15g", v); /* cannot happen; kept safe */
-    /* the 15 digits, two at a time (7 + 8), into d; d is padded so that the fixed-size copies
-     * below may read past them */
-    char d[32];
-    memset(d + 15, '0', sizeof d - 15);
-    const uint64_t top = digits / 100000000, low = digits % 100000000;
-    d[0] = (char)('0' + top / 1000000);
-    memcpy(d + 1, g_pairs + 2 * (top / 10000 % 100), 2);
-    memcpy(d + 3, g_pairs + 2 * (top / 100 % 100), 2);
-    memcpy(d + 5, g_pairs + 2 * (top % 100), 2);
-    memcpy(d + 7, g_pairs + 2 * (low / 1000000), 2);
-    memcpy(d + 9, g_pairs + 2 * (low / 10000 % 100), 2);
-    memcpy(d + 11, g_pairs + 2 * (low / 100 % 100), 2);
-    memcpy(d + 13, g_pairs + 2 * (low % 100), 2);
-    int last = 14; /* the last digit that is not a trailing zero of the fraction */
-    const int int_digits = e >= 0 ? e + 1 : 0;
-    while (last >= int_digits && d[last] == '0')
-        last--;
+    /* the 15 digits at d + 1 (d[0] is the leading 0 of the first 8), then zeros: the
+     * fixed-size copies below may read past them */
+    const uint64_t top = digits / 100000000, low = digits - top * 100000000;
+    const uint64_t dt = digits8(top), dl = digits8(low);
+    char d[40];
+    const uint64_t at = dt + ASCII0, al = dl + ASCII0;
+    memcpy(d, &at, 8);
+    memcpy(d + 8, &al, 8);
+    memset(d + 16, '0', 24);
+    /* trailing zero digits of the 15, from the highest zero bytes of the digit words */
+    const int tz = dl ? __builtin_clzll(dl) / 8 : 8 + (dt ? __builtin_clzll(dt) / 8 : 7);
     size_t n = 0;
     if (v < 0)
         buf[n++] = '-';
     if (e >= 0) {
         /* fixed-size copies (the caller's 40 bytes hold them), the lengths counted after */
-        memcpy(buf + n, d, 16);
+        const int int_digits = e + 1, frac = 15 - int_digits - tz;
+        memcpy(buf + n, d + 1, 16);
         n += (size_t)int_digits;
-        if (last >= int_digits) {
+        if (frac > 0) {
             buf[n++] = '.';
-            memcpy(buf + n, d + int_digits, 16);
-            n += (size_t)(last - int_digits + 1);
+            memcpy(buf + n, d + 1 + int_digits, 16);
+            n += (size_t)frac;
         }
     } else {
         memcpy(buf + n, "0.000", 5);
         n += (size_t)(1 - e); /* "0." and -e - 1 zeros */
-        memcpy(buf + n, d, 16);
-        n += (size_t)(last + 1);
+        memcpy(buf + n, d + 1, 16);
+        n += (size_t)(15 - tz);
     }
     return n;
 #endif
+}
+
+size_t fedc_fmt_g15(char *buf, double v) {
+    return fmt_g15(buf, v);
+}
+
+size_t feat_format(char *buf, const double *out, const unsigned char *is_int, int n_out, char sep) {
+    size_t n = 0;
+    for (int c = 0; c < n_out; c++) {
+        buf[n++] = sep;
+        if (is_int[c] && out[c] >= 0 && out[c] < 9e15)
+            n += fmt_uint(buf + n, (uint64_t)out[c]);
+        else
+            n += fmt_g15(buf + n, out[c]);
+    }
+    return n;
 }
 
 int fedc_parse_real(const char *s, size_t n, double *out) {

@@ -127,13 +127,13 @@ size_t fedc_features_column_name(char *buf, size_t cap, const fedc_features_spec
  * Computes a spec's columns row by row for rows given in time order (non-decreasing; rows of equal
  * time in file order), each row once: the window aggregates above, exactly, with memory that grows
  * with the rows inside the longest window (max over window specs of D + L) and the entities seen
- * in it, not with the rows pushed. Per window spec, a hash table maps each entity to a queue of its
- * recent rows (time and values) and to one position per duration into the queue; a window's count
- * is a difference of positions and its sums are kept as rows enter and leave, in double-double
+ * in it, not with the rows pushed. Per window spec, one queue holds the rows still inside a window
+ * (time, entity, values; all entities together, in time order) with one position per duration
+ * into it, and a hash table maps each entity to a small record of its counts and sums per
+ * duration: rows update their entity's record as they enter and leave, the sums in double-double
  * pairs that keep every rounding error and restart at 0 whenever the window is empty, so nothing
- * drifts. Rows that no later window can hold are dropped as the entity's positions move on, and a
- * sweep every 65536 rows (or every entity count, whichever is more) drops them from idle entities
- * and frees entities left with none. Not thread-safe. */
+ * drifts. A row is dropped when it leaves the longest window, an entity with its last row. Not
+ * thread-safe. */
 
 typedef struct fedc_feat_engine fedc_feat_engine;
 
@@ -197,6 +197,9 @@ FEDC_MUST_CHECK fedc_err fedc_feat_engine_push(fedc_feat_engine *e, const fedc_f
  * significant digits as printf's %.15g would, read back within half a unit of the 15th digit) into
  * buf, which must hold fedc_feat_engine_text_max(e) bytes; returns the length (no NUL written). */
 size_t fedc_feat_engine_format(const fedc_feat_engine *e, char *buf, const double *out);
+/* The same with sep before each value instead of ','. */
+size_t fedc_feat_engine_format_sep(const fedc_feat_engine *e, char *buf, const double *out,
+                                   char sep);
 size_t fedc_feat_engine_text_max(const fedc_feat_engine *e);
 
 /* Rows held in the queues now, and the most ever held (what memory grows with). */
