@@ -615,8 +615,12 @@ void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *na
         c->peer = *from;
         c->gone = 0;
         c->revoked = 0; /* a new connection passed the allow-list in force */
-        if (co->cfg->async_mode)
-            c->fit_sel = 0; /* --mode async: a training in flight on the old one is lost */
+        if (co->cfg->async_mode) {
+            /* --mode async: a training in flight on the old one is lost, and so is an update the
+             * client held for a secure session (async_sa.c) */
+            c->fit_sel = 0;
+            c->as_ready = 0;
+        }
         logm("%s reconnected", c->name);
     }
     if (!c) {
