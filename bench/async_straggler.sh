@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# async_straggler.sh BUILD [RUNS] [SLOW_MS]
+# async_straggler.sh BUILD [RUNS] [SLOW_MS] [SECAGG]
 #
 # Synchronous rounds against buffered asynchronous aggregation (fedc-coordinator --mode async,
 # FedBuff) with one straggler, side by side: the Taiwan credit fixture split row by row over 5
@@ -12,11 +12,14 @@
 # the slow client (from their --metrics-json), the wall time of all rounds/steps (the sum of the
 # metrics lines' seconds, round 0 excluded), the final validation ROC-AUC, and for async the time
 # until its ROC-AUC first reached the sync run's final ROC-AUC minus 0.01, and that over sync's
-# time.
+# time. SECAGG on runs both modes with secure aggregation (async: one SecAgg+ session per buffer
+# of K held updates, coordinator/async_sa.c); default off.
 set -euo pipefail
-build=${1:?usage: $0 BUILD [RUNS] [SLOW_MS]}
+build=${1:?usage: $0 BUILD [RUNS] [SLOW_MS] [SECAGG]}
 runs=${2:-3}
 slow=${3:-250}
+secagg=${4:-off}
+[[ $secagg == on || $secagg == off ]] || { echo "$0: SECAGG is on or off, got '$secagg'" >&2; exit 2; }
 coord=$build/coordinator/fedc-coordinator
 client=$build/client/fedc-client
 [[ -x $coord && -x $client ]] || { echo "$0: $build has no fedc-coordinator/fedc-client" >&2; exit 2; }
@@ -41,14 +44,14 @@ run() {
     shift
     local port
     port=$(free_port)
-    "$coord" --bind "tcp://127.0.0.1:$port" --insecure --secagg off --min-clients 5 --quiet \
+    "$coord" --bind "tcp://127.0.0.1:$port" --insecure --secagg "$secagg" --min-clients 5 --quiet \
         --wait-timeout 60 --metrics-json "$tmp/$name.m" "$@" > /dev/null 2> "$tmp/$name.err" &
     local cp=$!
     pids=("$cp")
     for k in 0 1 2 3 4; do
         local fault=""
         [[ $k == 4 ]] && fault="c4/delay:train@*:$slow"
-        FEDC_FAULT=$fault "$client" --connect "tcp://127.0.0.1:$port" --insecure --secagg off \
+        FEDC_FAULT=$fault "$client" --connect "tcp://127.0.0.1:$port" --insecure --secagg "$secagg" \
             --name "c$k" --data "$tmp/s$k.csv" --label default_payment_next_month --drop ID \
             --quiet --coordinator-timeout 30 --metrics-json "$tmp/$name.c$k" \
             > /dev/null 2>> "$tmp/$name.err" &
@@ -85,4 +88,4 @@ for m in sync async; do
         "$(median < "$tmp/$m.slow")" "$w" "$a" "$r" "$(awk -v r="$r" -v s="$st" 'BEGIN {print r / s}')"
 done
 echo "medians over $runs alternating runs; Taiwan credit, 5 clients (row i to client i % 5), one" \
-    "slowed by $slow ms per training; loopback, --insecure --secagg off, OMP_NUM_THREADS=1"
+    "slowed by $slow ms per training; loopback, --insecure --secagg $secagg, OMP_NUM_THREADS=1"

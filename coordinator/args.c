@@ -244,14 +244,6 @@ static int check_async(coord_cfg *c, int buffer, int async_flags) {
                   c->buffer, c->sa_min_nbrs);
         return 1;
     }
-    if (c->secagg && c->buffer < c->min_fit_clients) {
-        cli_error(CMD,
-                  "--mode async with secure aggregation: --buffer %d is below --min-fit-clients "
-                  "%d: a session among --buffer clients could never give the results a step "
-                  "needs",
-                  c->buffer, c->min_fit_clients);
-        return 1;
-    }
     if (c->dp_clip > 0) {
         cli_error(CMD,
                   "--mode async refuses --dp-clip: client-level DP-FedAvg's accountant assumes "

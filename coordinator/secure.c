@@ -102,8 +102,15 @@ static int cmp_name(const void *a, const void *b) {
 }
 
 /* The stage's own minimum of results: --min-clients for round 0, --min-fit-clients for
- * training, one for evaluation (the threshold below keeps every sum over several). */
+ * training (at most --buffer under --mode async), one for evaluation (the threshold below keeps
+ * every sum over several). */
 static int stage_min(const coord *co) {
+    if (co->sa.stage == FEDC_SA_STAGE_FIT && co->cfg->async_mode) {
+        /* A session among the K clients holding an update (async_sa.c): --min-fit-clients, but
+         * never more than K (then it goes on only without dropouts). */
+        int k = buffer_k(co);
+        return co->cfg->min_fit_clients < k ? co->cfg->min_fit_clients : k;
+    }
     if (co->sa.stage == FEDC_SA_STAGE_FIT)
         return co->cfg->min_fit_clients;
     if (co->sa.stage == FEDC_SA_STAGE_STATS)

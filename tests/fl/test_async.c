@@ -338,8 +338,6 @@ static void test_refused_flags(void **state) {
     } cases[] = {
         {{"--mode", "async", "--secagg", "on", "--min-clients", "3", "--buffer", "2", NULL},
          "--buffer 2 is below the secure floor --secagg-min-neighbours 3"},
-        {{"--mode", "async", "--secagg", "on", "--min-clients", "4", "--buffer", "3", NULL},
-         "--buffer 3 is below --min-fit-clients 4"},
         {{"--mode", "async", "--secagg", "off", "--dp-clip", "1", "--dp-noise", "1", NULL},
          "--mode async refuses --dp-clip"},
         {{"--mode", "async", "--secagg", "off", "--aggregator", "median", NULL},
