@@ -715,34 +715,17 @@ static void refused_msg(const fedc_msg *m, fedc_msg_expect x, fedc_err code, con
     assert_non_null(strstr(d.msg, what));
 }
 
-/* --mode async with secure aggregation: the FitIns that says hold, the FitRes that says held
- * (nothing else in it), the SaFitIns with its trained round and staleness weight. */
+/* --mode async with secure aggregation: the FitRes that says held (nothing else in it), the
+ * SaFitIns with its trained round and staleness weight (SecAggIns.hold rides in get_secagg). */
 static void test_async_secure(void **state) {
     (void)state;
-    float w[5] = {1, 2, 3, 4, 5}, mean[3] = {0, 0, 0}, sd[3] = {1, 1, 1};
-    fedc_msg m = msg(FEDC_MSG_FIT_INS, 3);
-    m.fit_ins.weights = (fedc_tensor){5, w, 0};
-    m.fit_ins.hp.local_epochs = 1;
-    m.fit_ins.hp.batch = 32;
-    m.fit_ins.hp.lr = 0.1f;
-    m.fit_ins.n_mean = m.fit_ins.n_std = 3;
-    m.fit_ins.mean = mean;
-    m.fit_ins.std = sd;
-    m.fit_ins.pos_weight = 1.0f;
-    m.fit_ins.has_secagg = 1;
-    m.fit_ins.secagg = (fedc_secagg_ins){0, 8, 0.25f, 100.0, 1};
     got g;
-    through(&m, expect(5, 3), &g);
-    assert_true(g.m.fit_ins.has_secagg && g.m.fit_ins.secagg.hold);
-    got_free(&g);
-
-    m = msg(FEDC_MSG_FIT_RES, 3);
+    fedc_msg m = msg(FEDC_MSG_FIT_RES, 3);
     m.fit_res.held = 1;
     m.fit_res.seconds = 0.5;
     through(&m, expect(5, 0), &g);
-    assert_true(g.m.fit_res.held);
+    assert_true(g.m.fit_res.held && g.m.fit_res.seconds == 0.5);
     assert_int_equal(g.m.fit_res.update.count, 0);
-    assert_true(g.m.fit_res.seconds == 0.5);
     got_free(&g);
     /* a held update that still carries values, rows or a loss is refused */
     float u[5] = {0};
@@ -767,7 +750,6 @@ static void test_async_secure(void **state) {
     assert_int_equal(g.m.sa_fit_ins.trained_round, 2);
     assert_true(g.m.sa_fit_ins.staleness_weight == 0.5);
     assert_true(g.m.sa_fit_ins.secagg.counter == (uint64_t)4 << 32);
-    assert_int_equal(g.m.sa_fit_ins.secagg.max_clients, 8);
     assert_false(g.m.sa_fit_ins.secagg.hold);
     got_free(&g);
     assert_string_equal(fedc_msg_kind_name(FEDC_MSG_SA_FIT_INS), "sa_fit_ins");
