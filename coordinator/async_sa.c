@@ -101,8 +101,11 @@ static int open_session(coord *co) {
         if (send_to(co, c, &msg) == 0)
             c->sa_in = 1;
     }
-    logm("step %u: secure session over %d held update(s) (staleness of the oldest %u)", co->round,
-         k, list[0]->as_tau);
+    uint32_t tau_max = 0;
+    for (int i = 0; i < k; i++)
+        tau_max = list[i]->as_tau > tau_max ? list[i]->as_tau : tau_max;
+    logm("step %u: secure session over %d held update(s) (staleness at most %u)", co->round, k,
+         tau_max);
     free(list);
     return 1;
 }

@@ -154,6 +154,9 @@ void refused_answer(coord *co, client *c) {
  * --min-fit-clients for a round, and under secure aggregation at least its floor. */
 static int need_to_start(const coord *co) {
     int m = co->have_stats ? co->cfg->min_fit_clients : min_clients_now(co);
+    /* --mode async, secure: a buffer is K distinct clients holding an update (async_sa.c). */
+    if (co->have_stats && co->cfg->async_mode && co->cfg->secagg && m < buffer_k(co))
+        m = buffer_k(co);
     /* A secure session needs the floor's participants: wait for them instead of failing. */
     return co->cfg->secagg && m < co->cfg->sa_min_nbrs ? co->cfg->sa_min_nbrs : m;
 }
