@@ -380,10 +380,12 @@ typedef enum fedc_opt_section {
       "sync|async", \
       "sync: rounds wait for every selected client; async: buffered asynchronous aggregation " \
       "(FedBuff): every idle client trains on the newest model, and a server step applies " \
-      "whenever --buffer updates are in, each weighted by 1/sqrt(1 + its staleness); needs " \
-      "--secagg off, refuses client-level DP (docs/architecture.md)") \
+      "whenever --buffer updates are in, each weighted by 1/sqrt(1 + its staleness); with " \
+      "secure aggregation one session per buffer among the clients holding an update; " \
+      "refuses client-level DP (docs/architecture.md)") \
     X(BUFFER, "buffer", FEDC_OT_INT, 1, 4096, NULL, NULL, CO | SIM, FEDC_SEC_ROUNDS, "K", \
-      "with --mode async: updates per server step (unset: --min-fit-clients)") \
+      "with --mode async: updates per server step (unset: --min-fit-clients; with secure " \
+      "aggregation at least --secagg-min-neighbours)") \
     X(MAX_STALENESS, "max-staleness", FEDC_OT_INT, 0, 1000000, NULL, "10", CO | SIM, \
       FEDC_SEC_ROUNDS, \
       "S", "with --mode async: an update trained on a model more than S server steps old is " \
