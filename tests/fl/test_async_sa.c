@@ -255,6 +255,47 @@ static void test_member_dies(void **state) {
     c->ok = 1;
 }
 
+/* The coordinator misbehaves (test-only sa-retry): it discards step 2's unmasked training sum and
+ * asks for another session of the same step. The members dropped their updates when they
+ * unmasked, and the clients' guard refuses a second unmask of (step 2, training): the step is
+ * abandoned (its metrics line says so), nothing is unmasked twice, and the run goes on to
+ * complete its steps. */
+static void test_no_second_unmask(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    assert_int_equal(fed_write_shards(f, 3, "shard"), 0);
+    char *metrics = fpath(f, "metrics.json");
+    const char *args[48];
+    const char *extra[] = {"--rounds",       "4",     "--buffer", "3", "--min-clients", "3",
+                           "--metrics-json", metrics, NULL};
+    async_args(args, 1, extra);
+    const char *env[] = {"FEDC_FAULT=coordinator/misbehave:sa-retry@2", NULL};
+    assert_int_equal(fed_start_coord(f, env, args, 0, START_TIMEOUT), 0);
+    const char *names[] = {"bank-a", "bank-b", "bank-c"};
+    for (int k = 0; k < 3; k++) {
+        char csv[16];
+        snprintf(csv, sizeof csv, "shard%d.csv", k);
+        start_client(f, names[k], csv, NULL, g_secure_client);
+    }
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    for (int i = 0; i < f->n_cl; i++)
+        fed_expect_exit(&f->cl[i], 15, 0);
+    assert_true(fed_file_has(f->coord.err, "discarding round 2's unmasked training sum"));
+    assert_true(fed_file_has(f->coord.err, "round 2 abandoned"));
+    fed_round r[16];
+    int n = fed_read_metrics(metrics, r, 16);
+    assert_int_equal(n, 4);
+    int abandoned = 0;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(r[i].round, i + 1);
+        abandoned += r[i].abandoned;
+    }
+    assert_int_equal(abandoned, 1);
+    assert_true(r[1].abandoned);
+    free(metrics);
+    c->ok = 1;
+}
+
 /* ---- quality: Taiwan over 5 clients, one slowed down ------------------------------------------
  */
 
@@ -378,6 +419,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_secure_completes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secure_matches_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_member_dies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_second_unmask, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
