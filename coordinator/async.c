@@ -25,7 +25,11 @@
  * An update that arrives while the buffer is full (several come in one turn of the event loop) or
  * while a step's evaluation is out is held (one per client: a client is sent new work only once
  * its update is in a buffer) and enters the next buffer first, in name order; so every step
- * aggregates exactly K updates and its metrics line counts those of its own buffer. */
+ * aggregates exactly K updates and its metrics line counts those of its own buffer.
+ *
+ * With secure aggregation the updates stay at their clients until a session among K of them
+ * (async_sa.c): a FitRes then only says the update is held, and this file's buffer of plain
+ * updates stays empty. */
 #include "coord_int.h"
 
 #include <math.h>
