@@ -21,8 +21,8 @@
  * sa-share (the neighbours' keys arrived: exiting here drops out before ShareKeys), sa-mask (the
  * neighbours' shares arrived, so ours were delivered: exiting here drops out right after
  * ShareKeys), sa-fit-mask (the same, in a training session only: under --mode async evaluation
- * sessions come between them), sa-unmask (our masked input was delivered) ROUND   only in that round (default: the
- * first time the step is reached); @* every time e.g.
+ * sessions come between them), sa-unmask (our masked input was delivered) ROUND   only in that
+ * round (default: the first time the step is reached); @* every time e.g.
  * FEDC_FAULT=bank-b/kill:fit@2,bank-a/delay:fit-res:300 The hooks are compiled in only with the
  * CMake option FEDC_FAULT_HOOKS (on for builds with tests); otherwise a set FEDC_FAULT is reported
  * once and ignored. */
