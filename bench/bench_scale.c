@@ -28,6 +28,7 @@
  * the clients' memory, also per client and per client over the model's float32 size (target:
  * <= 4 x the model + data; the trivial model holds no data).
  *
+ * Exits 1 when a configuration failed (the coordinator, a client or the baseline), else 0.
  * A configuration whose estimated memory exceeds --mem-gib (20) is skipped and says so: the
  * estimate is the clients' measured share per float32 of the model (8 copies until measured at
  * 1M parameters or more) plus the coordinator holding every update at once (what an unbounded
@@ -178,6 +179,7 @@ typedef struct opts {
     int rounds, neighbours, big;
     double mem_gib, timeout_s;
     double k_client; /* clients' bytes per float32 of the model, the largest measured so far */
+    int k_measured;  /* 0: k_client is the first guess */
 } opts;
 
 typedef struct result {
@@ -366,8 +368,9 @@ static int run_federation(const opts *o, int n, size_t params, int secagg, int p
            *up = calloc((size_t)o->rounds, 8), *down = calloc((size_t)o->rounds, 8);
     int nr = 0, nc = 0;
     FILE *f = rc == 0 ? fopen(metrics, "r") : NULL;
-    char line[4096];
-    for (int k = 1; f && rt && cpu && up && down && k <= o->rounds && fgets(line, sizeof line, f);
+    char *line = NULL; /* a line names every client at 1,000 of them: no fixed buffer */
+    size_t cap = 0;
+    for (int k = 1; f && rt && cpu && up && down && k <= o->rounds && getline(&line, &cap, f) > 0;
          k++) {
         if (k == 1 && o->rounds > 1)
             continue;
@@ -378,6 +381,7 @@ static int run_federation(const opts *o, int n, size_t params, int secagg, int p
         if (k > 1 && cpu_at[k] > 0 && cpu_at[k - 1] > 0)
             cpu[nc++] = 1e3 * (cpu_at[k] - cpu_at[k - 1]);
     }
+    free(line);
     if (f)
         fclose(f);
     r->rounds = nr;
@@ -396,7 +400,8 @@ static int run_federation(const opts *o, int n, size_t params, int secagg, int p
     return rc == 0 && nr > 0 ? 0 : -1;
 }
 
-static void run_config(opts *o, int n, size_t params, int secagg) {
+/* Returns 1 when the configuration failed (a skip is not a failure). */
+static int run_config(opts *o, int n, size_t params, int secagg) {
     double raw = 4.0 * (double)params;
     /* clients: the measured share per float32 (at least 2 MiB each: ZeroMQ context, threads);
      * coordinator: the model a few times and every update at once */
@@ -407,7 +412,7 @@ static void run_config(opts *o, int n, size_t params, int secagg) {
                "the coordinator every update at once) > --mem-gib %.0f\n",
                mode, n, params, need / (1024 * MIB), o->k_client, o->mem_gib);
         fflush(stdout);
-        return;
+        return 0;
     }
     int port = free_port();
     result r;
@@ -415,11 +420,13 @@ static void run_config(opts *o, int n, size_t params, int secagg) {
     if (port < 0 || run_federation(o, n, params, secagg, port, &r) != 0) {
         printf("%-6s %6d %11zu  failed (see stderr)\n", mode, n, params);
         fflush(stdout);
-        return;
+        return 1;
     }
     double share = r.clients_kb * 1024.0 / n;
-    if (params >= 1000000 && share / raw > o->k_client)
+    if (params >= 1000000 && (!o->k_measured || share / raw > o->k_client)) {
         o->k_client = share / raw;
+        o->k_measured = 1;
+    }
     /* The baseline moves the same bytes per client: the model down twice (half each), the
      * update up. */
     bs_base_cfg b = {.port = free_port(),
@@ -440,8 +447,11 @@ static void run_config(opts *o, int n, size_t params, int secagg) {
         printf(" %8.2f", r.coord_hwm_kb * 1024.0 / raw);
     if (r.failed_clients)
         printf("  (%d clients ended with an error)", r.failed_clients);
+    if (base_cpu < 0)
+        printf("  (the baseline failed)");
     printf("\n");
     fflush(stdout);
+    return r.failed_clients || base_cpu < 0;
 }
 
 int main(int argc, char **argv) {
@@ -507,10 +517,11 @@ int main(int argc, char **argv) {
     printf("%-6s %6s %11s %3s %10s %9s %9s %6s %7s %7s %9s %10s %9s %8s%s\n", "mode", "clients",
            "params", "rds", "round_ms", "cpu/cl_ms", "base/cl", "ratio", "up/raw", "down/raw",
            "coord_MiB", "clients_MiB", "MiB/cl", "cl/model", o.big ? " coord/model" : "");
+    int failed = 0;
     for (int p = 0; p < n_params; p++)
         for (int c = 0; c < n_clients; c++)
             for (int s = 0; s < 2; s++)
                 if (modes & (1 << s))
-                    run_config(&o, (int)clients[c], params[p], s);
-    return 0;
+                    failed |= run_config(&o, (int)clients[c], params[p], s);
+    return failed;
 }
