@@ -240,9 +240,12 @@ static int on_welcome(cl *c, const fedc_msg *e) {
     }
 
     /* The weights come as a raw frame of 4 bytes per parameter after an envelope with the
-     * standardisation: a --max-msg-mb below that would make ZeroMQ drop every instruction with
-     * the connection, which looks like a coordinator that keeps restarting. */
-    size_t need_in = 4 * n + 8 * (size_t)c->desc.n_features + ENVELOPE_SLACK;
+     * standardisation, or, for a model larger than the coordinator's chunk, in chunks we ask for
+     * (no larger than our own bound allows): a --max-msg-mb below a whole instruction would make
+     * ZeroMQ drop it with the connection, which looks like a coordinator that keeps restarting. */
+    c->coord_max_msg = (size_t)w->max_msg_bytes;
+    size_t w_in = n > fedc_chunk_values(c->coord_max_msg) ? 0 : 4 * n;
+    size_t need_in = w_in + 8 * (size_t)c->desc.n_features + ENVELOPE_SLACK;
     if (need_in > c->cfg->max_msg) {
         cl_logm(
             c,
@@ -253,17 +256,8 @@ static int on_welcome(cl *c, const fedc_msg *e) {
             (need_in + ((size_t)1 << 20) - 1) >> 20);
         return 2;
     }
-    /* Our update takes as much the other way (the envelope slack covers the few more values of
-     * secure aggregation); the coordinator checks the same bound against its own limit. */
-    size_t need_out = 4 * n + ENVELOPE_SLACK;
-    c->coord_max_msg = (size_t)w->max_msg_bytes;
-    if (c->coord_max_msg && need_out > c->coord_max_msg) {
-        cl_logm(c,
-                "the coordinator accepts messages of at most %zu bytes (its --max-msg-mb), but our "
-                "update for this model takes up to %zu bytes (%zu parameters): it would be dropped",
-                c->coord_max_msg, need_out, n);
-        return 2;
-    }
+    /* Our update goes whole only when small (FEDC_INLINE_MAX_BYTES) and within the coordinator's
+     * bound; otherwise it is streamed in chunks of what that bound allows (client_stream.c). */
     c->job.global = malloc(4 * n);
     c->job.local = malloc(4 * n);
     c->job.update = malloc(4 * n);
@@ -346,9 +340,18 @@ static int handle(cl *c, const fedc_inbox *in) {
     case FEDC_MSG_STATS_REQUEST:
         return cl_on_stats_request(c, e);
     case FEDC_MSG_FIT_INS:
+        c->dl_on = 0; /* a new instruction replaces one whose weights were still coming */
+        if (e->fit_ins.weights.streamed)
+            return cl_stream_instruction(c, e);
         return cl_on_fit_ins(c, e);
     case FEDC_MSG_EVALUATE_INS:
+        c->dl_on = 0;
+        if (e->evaluate_ins.weights.streamed)
+            return cl_stream_instruction(c, e);
         return cl_on_evaluate_ins(c, e);
+    case FEDC_MSG_CHUNK:
+    case FEDC_MSG_CHUNK_REQ:
+        return cl_stream_on_msg(c, e);
     case FEDC_MSG_SA_SHARE_INS:
         cl_on_sa_share_ins(c, e);
         break;

@@ -7,6 +7,7 @@
  *   client_dp.c     record-level DP-SGD: the budget plan, the privacy spent, --dp-state
  *   client_sa.c     secure aggregation: the session's steps, refusing plain requests
  *   client_http.c   --metrics-listen: Prometheus metrics and probes
+ *   client_stream.c streamed tensors: weights pulled in chunks, our update or masked input served
  *   mlp_model.c     fedc's MLP on a CSV file as a fedc_client_model
  * Functions shared between the files start with cl_: libfedc bundles the client's objects with the
  * coordinator's, so an internal name must not repeat one of the coordinator's. */
@@ -123,6 +124,17 @@ typedef struct cl {
     double dp_q;        /* their sampling rate */
     int dp_exhausted;   /* the budget allows no more training */
     struct cl_obs *obs; /* --metrics-listen's snapshot and listener (client_http.c), or NULL */
+    /* streamed weights being pulled for an instruction (client_stream.c) */
+    int dl_on;
+    uint32_t dl_stream, dl_round;
+    uint64_t dl_total, dl_next, dl_recv; /* values: length, next asked for, received */
+    int dl_inflight;
+    float *dl_buf;   /* where they go: pending_w (training) or eval_w (evaluation) */
+    fedc_msg dl_msg; /* the instruction, handled once they are in */
+    /* what we announced without its values and serve chunk by chunk */
+    uint32_t up_stream, up_round; /* fedc_stream, 0 = nothing */
+    uint64_t up_counter, up_total;
+    const void *up_data; /* 4 * up_total bytes, little-endian: the job's update, sa_vec */
 } cl;
 
 /* client.c */
@@ -171,6 +183,19 @@ void cl_http_publish(cl *c);
  * far (NaN without DP-SGD). */
 void cl_http_trained(cl *c, uint32_t round, double seconds, double epsilon);
 void cl_http_stop(cl *c);
+
+/* client_stream.c */
+/* Whether a vector of `values` we send goes streamed (announced, then pulled in chunks). */
+int cl_stream_up(const cl *c, size_t values);
+/* Announces data (total values, kept alive by the caller until withdrawn) for stream `stream`
+ * under (round, counter): chunk requests for it are served from it. */
+void cl_stream_offer(cl *c, uint32_t stream, uint32_t round, uint64_t counter, const void *data,
+                     uint64_t total);
+void cl_stream_withdraw(cl *c);
+/* A FitIns or EvaluateIns whose weights are streamed: pulled, then handled; -1 or an exit code. */
+int cl_stream_instruction(cl *c, const fedc_msg *e);
+/* A Chunk or ChunkReq from the coordinator; -1 or an exit code. */
+int cl_stream_on_msg(cl *c, const fedc_msg *e);
 
 /* client_sa.c */
 /* Leaves the session, telling the coordinator why (refusal code, neighbour blamed). */

@@ -82,6 +82,8 @@ int cl_sa_open(cl *c, uint32_t round, int stage, const fedc_secagg_ins *si, size
     c->sa.min_nbrs = c->cfg->sa_min_nbrs;
     c->sa.roster = c->cfg->self ? roster_key : NULL;
     c->sa.roster_ctx = c;
+    if (c->up_stream == FEDC_STREAM_MASKED)
+        cl_stream_withdraw(c); /* sa_vec, which it was served from, goes */
     free(c->sa_vec);
     c->sa_vec = NULL;
     c->sa_on = 0;
@@ -154,6 +156,12 @@ static void sa_try_send(cl *c) {
         cl_logm(c, "misbehaving (fault injection): replaying the masked input of session %llu",
                 (unsigned long long)c->sa_last_counter);
         (void)cl_send_msg(c, &old);
+    }
+    if (cl_stream_up(c, c->sa_len)) {
+        /* Pulled by the coordinator chunk by chunk from sa_vec (kept until the next session). */
+        m.sa_masked.values = NULL;
+        m.sa_masked.streamed = 1;
+        cl_stream_offer(c, FEDC_STREAM_MASKED, c->sa_round, c->sa_counter, c->sa_vec, c->sa_len);
     }
     (void)cl_send_msg(c, &m);
     c->sa_sent = 1;

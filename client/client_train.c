@@ -59,6 +59,8 @@ static void start_training(cl *c, uint32_t round, const float *w, const fedc_hyp
     if (c->cfg->dp_clip > 0 && cl_dp_plan(c, round, hp))
         return;
     job *j = &c->job;
+    if (c->up_stream == FEDC_STREAM_UPDATE)
+        cl_stream_withdraw(c); /* the thread rewrites the update we served */
     memcpy(j->global, w, 4 * j->n);
     j->round = round;
     j->model = c->model;
@@ -250,6 +252,13 @@ void cl_on_training_done(cl *c) {
          * assumed, as for the initial values in send_join). */
         r->update.count = j->n;
         r->update.data = j->update;
+        if (cl_stream_up(c, j->n)) {
+            /* Larger than a message should carry: announced, then pulled by the coordinator in
+             * chunks from j->update, which stays as it is until our next training. */
+            r->update.data = NULL;
+            r->update.streamed = 1;
+            cl_stream_offer(c, FEDC_STREAM_UPDATE, j->round, j->round, j->update, j->n);
+        }
         r->n_examples = c->rows.train_rows; /* real rows, not augmented ones */
         if (fedc_fault_point("upd-weight", j->round)) {
             cl_logm(c, "misbehaving (fault injection): claiming 4x our rows");

@@ -213,6 +213,10 @@ static void handle(coord *co, fedc_inbox *in) {
             c->took_part = 1;
         break;
     }
+    case FEDC_MSG_CHUNK:
+    case FEDC_MSG_CHUNK_REQ:
+        stream_on_msg(co, c, e);
+        break;
     case FEDC_MSG_BYE:
         logm("%s left: %s", c->name, e->bye.reason);
         c->gone = 1;
@@ -532,6 +536,7 @@ static int coord_run(fedc_coord *p) {
                 x.n_features = 0;
                 x.n_classes = co->have_schema ? (uint32_t)co->n_classes : 0;
                 x.hist_bins = co->task == FEDC_TASK_BINARY ? FEDC_EVAL_BINS : 0;
+                x.chunk_values = stream_chunk(co);
                 fedc_err rc = fedc_net_recv(co->ep, &in, &x, 0, &d);
                 if (rc == FEDC_EEMPTY)
                     break;
@@ -550,6 +555,7 @@ static int coord_run(fedc_coord *p) {
                 fedc_inbox_release(&in);
             }
             check_liveness(co);
+            stream_check(co);
             plog_tick(co);
             /* Event-driven: every state change is followed at once by the next (a round starts
              * as soon as the previous one ends), up to MAX_ADVANCES in a row before the socket

@@ -8,7 +8,8 @@
  *   resume.c     the checkpoint of each round and --resume
  *   secure.c     the coordinator's side of a secure sum
  *   aggregate.c  the aggregation rules, bounds checks and client-level DP
- *   http.c       --metrics-listen: Prometheus metrics, probes, the status page */
+ *   http.c       --metrics-listen: Prometheus metrics, probes, the status page
+ *   stream.c     streamed tensors: weights served in chunks, uploads pulled and added per chunk */
 #ifndef FEDC_COORD_INT_H
 #define FEDC_COORD_INT_H
 
@@ -96,6 +97,17 @@ typedef struct client {
     int upd_have;
     uint64_t upd_examples; /* the example count it sent with the update */
     int took_part;         /* an answer of it counted once: its slot is never reused (registry.c) */
+    /* a streamed upload being pulled (stream.c): its update or masked input */
+    uint32_t up_stream; /* FEDC_STREAM_UPDATE or FEDC_STREAM_MASKED while pulling, else 0 */
+    uint32_t up_round;
+    uint64_t up_counter;
+    uint64_t up_total, up_next, up_recv; /* values: length, next asked for, received */
+    int up_inflight;                     /* its chunk requests outstanding */
+    int up_removing;                     /* plain: asking again to take a refused update out */
+    uint64_t up_weight, up_examples;
+    double up_loss, up_seconds, up_norm2;
+    int up_unclipped;
+    struct stream_state *up_hash; /* plain without kept updates: the first pass's hash */
 } client;
 
 /* Rate limit of one kind of log line about one peer (log.c, logp). */
@@ -142,6 +154,10 @@ typedef struct coord {
     fedc_eval_acc *eval, *eval_tmp;
     float *upd;
     fedc_blob *wblob;
+    int w_streamed;  /* the weights in co->env are pulled in chunks (no raw frame) */
+    int st_inflight; /* chunk requests outstanding across all clients (stream.c) */
+    int st_rr;       /* where the next pull starts in the table (round robin) */
+    int st_spoilt;   /* a streamed contribution was added in part and then lost */
     uint8_t *env;
     size_t env_len;
     uint64_t bytes_in, bytes_out;           /* this round's */
@@ -360,6 +376,30 @@ void sa_stop(coord *co);
 /* rounds.c: the session's result (NULL on failure, with the reason logged; spent = 1 when the
  * failure came after shares may have been revealed, so the stage may not be retried). */
 void sa_finished(coord *co, const uint32_t *sum, int n_survivors, int spent);
+
+/* stream.c: streamed tensors */
+/* Values in one chunk (what --max-msg-mb allows, 4 MiB at most); whether the weights go to the
+ * clients in chunks (a model larger than one chunk). */
+uint64_t stream_chunk(const coord *co);
+int stream_downlink(const coord *co);
+/* A Chunk or ChunkReq from client c. */
+void stream_on_msg(coord *co, client *c, const fedc_msg *e);
+/* A plain FitRes whose update is streamed (after on_fit_res's checks): its weight and loss are
+ * counted and its chunks pulled. */
+void stream_fit_res(coord *co, client *c, const fedc_msg *e);
+/* A streamed SaMasked (after sa_on_msg's checks): its chunks are pulled into the secure sum; the
+ * member is in U3 (sa_answered) once its last chunk is in. */
+void stream_sa_masked(coord *co, client *c, const fedc_msg *e);
+/* Every loop turn: uploads of vanished clients taken out (the sum spoilt when they were in part),
+ * and the next chunk requests sent within the window. */
+void stream_check(coord *co);
+void stream_pump(coord *co);
+/* Ends every upload in progress (a deadline): the ones added in part spoil the sum. */
+void stream_close(coord *co, const char *why);
+/* Forgets every upload without judging it (a new round, stage or session); st_spoilt cleared. */
+void stream_reset(coord *co);
+/* Whether a member's masked input was added in part: the secure sum is spoilt. */
+int stream_masked_spoilt(const coord *co);
 
 /* aggregate.c */
 const char *agg_name(fedc_robust_kind k);

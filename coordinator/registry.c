@@ -44,13 +44,15 @@ int send_to(coord *co, client *c, const fedc_msg *m) {
 
 int send_packed(coord *co, client *c, const char *what) {
     fedc_diag d;
-    if (fedc_net_send_packed(co->ep, &c->peer, co->env, co->env_len, co->wblob, what, &d)) {
+    /* Streamed weights: the instruction alone; the client pulls the chunks (stream.c). */
+    fedc_blob *raw = co->w_streamed ? NULL : co->wblob;
+    if (fedc_net_send_packed(co->ep, &c->peer, co->env, co->env_len, raw, what, &d)) {
         if (c->alive)
             logp(co, &c->peer, peer_name(c), "%s: %s; marked dead", peer_name(c), d.msg);
         c->alive = 0;
         return -1;
     }
-    co->bytes_out += co->env_len + co->wblob->len;
+    co->bytes_out += co->env_len + (raw ? raw->len : 0);
     return 0;
 }
 
@@ -224,10 +226,13 @@ static int adopt_schema(coord *co, const fedc_join *j) {
 }
 
 /* Bytes of the largest message a client sends for a model of n_params parameters: its update as
- * a raw frame (under secure aggregation the masked vector, a few values longer) or its
+ * a raw frame (under secure aggregation the masked vector, a few values longer) when it is small
+ * enough to travel whole, else one chunk of it (--max-msg-mb bounds a chunk, not a model), or its
  * evaluation counts (eval_bytes), plus the envelope. */
 static size_t client_msg_bytes(const coord *co, size_t n_params, size_t eval_bytes) {
     size_t fit = 4 * (co->cfg->secagg ? fedc_sa_fit_len(n_params) : n_params);
+    if (fit > FEDC_INLINE_MAX_BYTES)
+        fit = FEDC_INLINE_MAX_BYTES;
     return (fit > eval_bytes ? fit : eval_bytes) + ENVELOPE_SLACK;
 }
 

@@ -22,7 +22,10 @@ static int encode_weights_msg(coord *co, fedc_msg_kind kind) {
     if (fedc_blob_new(&co->wblob, 4 * co->n_params))
         return -1;
     fedc_tensor_write(co->wblob->data, co->model->params, co->n_params);
-    fedc_tensor t = {co->n_params, co->wblob->data};
+    /* A model larger than one chunk: the instruction carries the count, the clients pull the
+     * values as slices of the same blob (stream.c). */
+    co->w_streamed = stream_downlink(co);
+    fedc_tensor t = {co->n_params, co->w_streamed ? NULL : co->wblob->data, co->w_streamed};
     fedc_msg e;
     env_init(co, &e, kind, co->round);
     if (kind == FEDC_MSG_FIT_INS) {
@@ -191,6 +194,7 @@ void start_round(coord *co) {
     }
     agg_round_start(co);
     fedc_accum_reset(co->acc);
+    stream_reset(co);
     co->round_t0 = fedc_clock_s();
     co->bytes_in_done += co->bytes_in;
     co->bytes_out_done += co->bytes_out;
@@ -231,7 +235,7 @@ void on_fit_res(coord *co, client *c, const fedc_msg *e) {
                     "fit_res refused: this run aggregates updates securely (sa_masked)");
         return;
     }
-    if (co->ph != PH_FIT || e->round != co->round || !c->fit_sel || c->fit_done) {
+    if (co->ph != PH_FIT || e->round != co->round || !c->fit_sel || c->fit_done || c->up_stream) {
         char reason[160];
         snprintf(reason, sizeof reason, "fit_res for round %u is not expected (the round is %u%s)",
                  e->round, co->round, co->ph == PH_FIT ? "" : ", collection closed");
@@ -239,6 +243,10 @@ void on_fit_res(coord *co, client *c, const fedc_msg *e) {
         return;
     }
     const fedc_fit_res *r = &e->fit_res;
+    if (r->update.streamed) {
+        stream_fit_res(co, c, e); /* pulled chunk by chunk, added as it arrives */
+        return;
+    }
     /* On a little-endian host an aligned raw frame already is the float vector: add it in place
      * instead of copying 4 bytes per parameter first. */
     const float *upd = fedc_tensor_floats(&r->update);
@@ -436,6 +444,13 @@ static void close_fit(coord *co) {
         client *c = &co->cl[i];
         if (c->fit_sel && !c->fit_done && c->alive)
             miss_deadline(co, c, "missed the round deadline");
+    }
+    /* An update still being pulled at the deadline was added in part: the sum is spoilt. */
+    stream_close(co, "the round's deadline passed");
+    if (co->st_spoilt) {
+        stream_reset(co);
+        fit_failed(co, "a streamed update was added in part and then lost");
+        return;
     }
     if (co->answered < co->cfg->min_fit_clients) {
         logm("round %u: %d result(s), %d needed", co->round, co->answered,

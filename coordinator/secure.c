@@ -40,6 +40,7 @@ void sa_stop(coord *co) {
 
 void sa_start(coord *co, int stage, size_t len) {
     sa_stop(co);
+    stream_reset(co);
     sa_session *s = &co->sa;
     s->active = 1;
     s->stage = stage;
@@ -510,6 +511,14 @@ void sa_advance(coord *co) {
         open_masking(co);
         break;
     case SA_MASKED:
+        if (stream_masked_spoilt(co)) {
+            /* A member's input was added in part and never finished: no usable sum. Nothing
+             * was revealed yet, so the stage is retried like any failed session. */
+            stream_reset(co);
+            fail(co, "a member's masked input was cut off after some of its chunks were added");
+            break;
+        }
+        stream_reset(co);
         open_consist(co);
         break;
     case SA_CONSIST:
@@ -665,7 +674,7 @@ void sa_on_msg(coord *co, client *c, const fedc_msg *e) {
         return;
     }
     int want = msg_step(e);
-    if (want != s->step || !expected(co, c) || c->sa_answered) {
+    if (want != s->step || !expected(co, c) || c->sa_answered || c->up_stream) {
         snprintf(why, sizeof why, "not expected now (step %d of the session, this is step %d%s)",
                  s->step, want, c->sa_answered ? ", answered already" : "");
         refuse(co, c, e, FEDC_EMISMATCH, why);
@@ -691,6 +700,12 @@ void sa_on_msg(coord *co, client *c, const fedc_msg *e) {
             snprintf(why, sizeof why, "%llu values, the session sums %zu",
                      (unsigned long long)sm->count, s->len);
             refuse(co, c, e, FEDC_EMISMATCH, why);
+            return;
+        }
+        if (sm->streamed) {
+            /* Pulled chunk by chunk into the sum: in U3 (answered) once the last is in. */
+            c->sa_answered = 0;
+            stream_sa_masked(co, c, e);
             return;
         }
         const uint8_t *raw = sm->values;

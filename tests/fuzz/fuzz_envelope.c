@@ -36,7 +36,9 @@ static void check_accepted(const Fedc__Envelope *e, const fedc_msg_expect *x, co
         (e->run_id.len != FEDC_RUN_ID_BYTES || memcmp(e->run_id.data, x->run_id, 16) != 0))
         broken("accepted another run id", msg);
     const Fedc__Tensor *t = fedc_msg_tensor(e);
-    if (t) {
+    if (t && t->streamed && (t->data.len || x->raw))
+        broken("a streamed tensor came with values", msg);
+    if (t && !t->streamed) {
         if (x->n_params && t->count != x->n_params)
             broken("tensor of the wrong length", msg);
         float *v = malloc(t->count ? 4 * (size_t)t->count : 1);
@@ -48,6 +50,20 @@ static void check_accepted(const Fedc__Envelope *e, const fedc_msg_expect *x, co
                 broken("tensor value not finite", msg);
         }
         free(v);
+    }
+    if (e->body_case == FEDC__ENVELOPE__BODY_CHUNK) {
+        /* A chunk lies inside its tensor, starts on a block, and its floats are finite. */
+        const Fedc__Chunk *c = e->chunk;
+        uint64_t n = x->raw ? x->raw_len / 4 : 0;
+        if (!n || c->offset % FEDC_CHUNK_ALIGN || c->offset + n > c->total ||
+            c->stream < FEDC_STREAM_FIT || c->stream > FEDC_STREAM_MAX)
+            broken("chunk outside its tensor", msg);
+        for (uint64_t i = 0; c->stream != FEDC_STREAM_MASKED && i < n; i++) {
+            float f;
+            memcpy(&f, x->raw + 4 * i, 4);
+            if (!(f - f == 0.0f))
+                broken("chunk value not finite", msg);
+        }
     }
     if (e->body_case == FEDC__ENVELOPE__BODY_EVALUATE_RES) {
         /* Binary results carry histograms and the counts at the threshold, multiclass results a

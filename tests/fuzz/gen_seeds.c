@@ -191,6 +191,27 @@ int main(int argc, char **argv) {
     xr.raw_len = sizeof store;
     bad |= write_seed(dir, "fit_res_raw", &e, &xr);
 
+    /* The same result streamed (its values pulled in chunks), and a chunk and a chunk request of
+     * that update: the raw frame the fuzz target supplies is the chunk's values. */
+    counted.streamed = 1;
+    bad |= write_seed(dir, "fit_res_streamed", &e, &x);
+    Fedc__Chunk ch = FEDC__CHUNK__INIT;
+    ch.stream = FEDC_STREAM_UPDATE;
+    ch.counter = FUZZ_ROUND;
+    ch.total = FUZZ_N_PARAMS;
+    envelope(&e, FUZZ_ROUND);
+    e.body_case = FEDC__ENVELOPE__BODY_CHUNK;
+    e.chunk = &ch;
+    bad |= write_seed(dir, "chunk", &e, &xr);
+    Fedc__ChunkReq cr = FEDC__CHUNK_REQ__INIT;
+    cr.stream = FEDC_STREAM_MASKED;
+    cr.counter = 5;
+    cr.offset = 16;
+    cr.count = 32;
+    e.body_case = FEDC__ENVELOPE__BODY_CHUNK_REQ;
+    e.chunk_req = &cr;
+    bad |= write_seed(dir, "chunk_req", &e, &x);
+
     Fedc__EvaluateIns eval_ins;
     fedc__evaluate_ins__init(&eval_ins);
     eval_ins.weights = &t;
@@ -297,6 +318,9 @@ int main(int argc, char **argv) {
     e.body_case = FEDC__ENVELOPE__BODY_SA_MASKED;
     e.sa_masked = &sm;
     bad |= write_seed(dir, "sa_masked", &e, &x);
+    sm.count = 1000;
+    sm.streamed = 1;
+    bad |= write_seed(dir, "sa_masked_streamed", &e, &x);
     Fedc__SaSig sg = FEDC__SA_SIG__INIT, *sgs[1] = {&sg};
     sg.id = 1;
     sg.sig = (ProtobufCBinaryData){64, sig};

@@ -106,7 +106,7 @@ static void test_join(void **state) {
         (fedc_schema){3, names3, "default", 0, 2, "{\"missing\":\"mean\"}", "{\"w\":[1]}"};
     m.join.model_kind = "logreg";
     m.join.n_params = 4;
-    m.join.init = (fedc_tensor){4, init};
+    m.join.init = (fedc_tensor){4, init, 0};
     got g;
     fedc_msg_expect x = expect(0, 3);
     x.run_id = NULL;
@@ -152,7 +152,7 @@ static void test_join(void **state) {
     /* The MLP's Join: no model fields, no raw frame. */
     m.join.model_kind = NULL;
     m.join.n_params = 0;
-    m.join.init = (fedc_tensor){0, NULL};
+    m.join.init = (fedc_tensor){0, NULL, 0};
     j.model_kind = "";
     j.n_params = 0;
     j.init = NULL;
@@ -286,7 +286,7 @@ static void test_fit(void **state) {
     float w[5] = {1, 2, 3, 4, 5}, mean[3] = {0.1f, 0.2f, 0.3f}, sd[3] = {1, 2, 3};
     fedc_msg m = msg(FEDC_MSG_FIT_INS, 4);
     fedc_fit_ins *f = &m.fit_ins;
-    f->weights = (fedc_tensor){5, w};
+    f->weights = (fedc_tensor){5, w, 0};
     f->hp.local_epochs = 1;
     f->hp.batch = 32;
     f->hp.lr = 0.1f;
@@ -355,7 +355,7 @@ static void test_fit(void **state) {
     /* FitRes. */
     float u[5] = {-0.5f, 0, 0.25f, 1e-3f, 7};
     m = msg(FEDC_MSG_FIT_RES, 4);
-    m.fit_res = (fedc_fit_res){{5, u}, 120, 0.75, 1.5, 1};
+    m.fit_res = (fedc_fit_res){{5, u, 0}, 120, 0.75, 1.5, 1};
     through(&m, expect(5, 0), &g);
     assert_int_equal(g.m.fit_res.n_examples, 120);
     assert_true(g.m.fit_res.train_loss == 0.75 && g.m.fit_res.seconds == 1.5);
@@ -379,7 +379,7 @@ static void test_evaluate(void **state) {
     (void)state;
     float w[5] = {5, 4, 3, 2, 1}, mean[3] = {0, 0, 0}, sd[3] = {1, 1, 1};
     fedc_msg m = msg(FEDC_MSG_EVALUATE_INS, 2);
-    m.evaluate_ins.weights = (fedc_tensor){5, w};
+    m.evaluate_ins.weights = (fedc_tensor){5, w, 0};
     m.evaluate_ins.threshold = 0.4f;
     m.evaluate_ins.n_mean = m.evaluate_ins.n_std = 3;
     m.evaluate_ins.mean = mean;
@@ -625,7 +625,7 @@ static void test_secure_aggregation(void **state) {
     /* sa_masked: the values are the raw frame */
     uint32_t vals[3] = {0xdeadbeefu, 1, 0x80000000u};
     m = msg(FEDC_MSG_SA_MASKED, 3);
-    m.sa_masked = (fedc_sa_masked){11, 3, vals};
+    m.sa_masked = (fedc_sa_masked){11, 3, vals, 0};
     through(&m, expect(0, 0), &g);
     assert_int_equal(g.m.sa_masked.count, 3);
     const uint8_t *p = g.m.sa_masked.values;

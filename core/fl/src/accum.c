@@ -156,60 +156,84 @@ void fedc_accum_reset(fedc_accum *a) {
     loss_put(a, 0);
 }
 
-fedc_err fedc_accum_add(fedc_accum *a, const float *delta, uint64_t weight, double train_loss,
-                        fedc_diag *d) {
-    fedc_err rc = FEDC_OK;
-    assert(a && delta);
-    const float lim = (float)FEDC_ACCUM_MAX_ABS_AT(a->frac_bits);
-
+fedc_err fedc_accum_begin(fedc_accum *a, uint64_t weight, double train_loss, fedc_diag *d) {
+    assert(a);
     if (weight == 0) {
         fedc_diag_set(d, "update weight is 0: a contribution needs at least one example");
-        rc = FEDC_ERANGE;
-        goto out;
+        return FEDC_ERANGE;
     }
     if (weight > FEDC_ACCUM_MAX_WEIGHT - a->weight) {
         fedc_diag_set(d,
                       "update weight %" PRIu64 " would take the round's total weight past %" PRIu64
                       " (already %" PRIu64 ")",
                       weight, FEDC_ACCUM_MAX_WEIGHT, a->weight);
-        rc = FEDC_ERANGE;
-        goto out;
+        return FEDC_ERANGE;
     }
     if (!isfinite(train_loss) || fabs(train_loss) > FEDC_ACCUM_MAX_LOSS) {
         fedc_diag_set(d, "train loss %g is not a finite number within +-%g", train_loss,
                       FEDC_ACCUM_MAX_LOSS);
-        rc = FEDC_ERANGE;
-        goto out;
+        return FEDC_ERANGE;
     }
     if (a->count == INT32_MAX) {
         fedc_diag_set(d, "too many contributions to one accumulator (%d)", a->count);
-        rc = FEDC_ERANGE;
-        goto out;
+        return FEDC_ERANGE;
     }
-
-    const double scale = ldexp(1.0, a->frac_bits);
-    if (add_scaled(a->sum, delta, a->n, (int64_t)weight, scale, float_bits(lim))) {
-        /* Take back exactly what was added (refused elements added 0), then name the first. */
-        add_scaled(a->sum, delta, a->n, -(int64_t)weight, scale, float_bits(lim));
-        size_t i = 0;
-        while (i < a->n && fabsf(delta[i]) <= lim)
-            i++;
-        assert(i < a->n);
-        if (isfinite(delta[i]))
-            fedc_diag_set(d, "update element %zu is %.9g, beyond the accumulator's limit +-%g", i,
-                          (double)delta[i], (double)lim);
-        else
-            fedc_diag_set(d, "update element %zu is %g (must be finite)", i, (double)delta[i]);
-        rc = FEDC_ERANGE;
-        goto out;
-    }
-
     /* |q| <= 2^38 * 2^24 = 2^62, times weight <= 2^32: 2^94, far inside 128 bits. */
     int64_t q = llrint(ldexp(train_loss, FEDC_ACCUM_LOSS_FRAC_BITS));
     loss_put(a, loss_get(a) + (i128)q * (i128)weight);
     a->weight += weight;
     a->count++;
-out:
+    return FEDC_OK;
+}
+
+void fedc_accum_cancel(fedc_accum *a, uint64_t weight, double train_loss) {
+    assert(a && a->count > 0 && a->weight >= weight);
+    int64_t q = llrint(ldexp(train_loss, FEDC_ACCUM_LOSS_FRAC_BITS));
+    loss_put(a, loss_get(a) - (i128)q * (i128)weight);
+    a->weight -= weight;
+    a->count--;
+}
+
+fedc_err fedc_accum_add_range(fedc_accum *a, size_t offset, const float *delta, size_t count,
+                              int64_t weight, fedc_diag *d) {
+    assert(a && (delta || count == 0));
+    if (offset > a->n || count > a->n - offset) {
+        fedc_diag_set(d, "update elements %zu..%zu outside the accumulator's %zu", offset,
+                      offset + count, a->n);
+        return FEDC_ERANGE;
+    }
+    if (count == 0)
+        return FEDC_OK;
+    const float lim = (float)FEDC_ACCUM_MAX_ABS_AT(a->frac_bits);
+    const double scale = ldexp(1.0, a->frac_bits);
+    int64_t *sum = a->sum + offset;
+    if (add_scaled(sum, delta, count, weight, scale, float_bits(lim))) {
+        /* Take back exactly what was added (refused elements added 0), then name the first. */
+        add_scaled(sum, delta, count, -weight, scale, float_bits(lim));
+        size_t i = 0;
+        while (i < count && fabsf(delta[i]) <= lim)
+            i++;
+        assert(i < count);
+        if (isfinite(delta[i]))
+            fedc_diag_set(d, "update element %zu is %.9g, beyond the accumulator's limit +-%g",
+                          offset + i, (double)delta[i], (double)lim);
+        else
+            fedc_diag_set(d, "update element %zu is %g (must be finite)", offset + i,
+                          (double)delta[i]);
+        return FEDC_ERANGE;
+    }
+    return FEDC_OK;
+}
+
+fedc_err fedc_accum_add(fedc_accum *a, const float *delta, uint64_t weight, double train_loss,
+                        fedc_diag *d) {
+    assert(a && delta);
+    fedc_err rc = fedc_accum_begin(a, weight, train_loss, d);
+    if (rc)
+        return rc;
+    rc = fedc_accum_add_range(a, 0, delta, a->n, (int64_t)weight, d);
+    if (rc)
+        fedc_accum_cancel(a, weight, train_loss);
     return rc;
 }
 

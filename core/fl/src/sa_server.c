@@ -222,6 +222,38 @@ fedc_err fedc_sa_server_masked(fedc_sa_server *s, uint32_t from, const uint32_t 
     return FEDC_OK;
 }
 
+fedc_err fedc_sa_server_masked_range(fedc_sa_server *s, uint32_t from, size_t offset,
+                                     const uint8_t *y, size_t count, fedc_diag *d) {
+    if (from >= (uint32_t)s->n || !(s->flags[from] & F_SHARED) || (s->flags[from] & F_MASKED)) {
+        fedc_diag_set(d, "a masked input from client %u is not expected", from);
+        return FEDC_EINVAL;
+    }
+    if (offset > s->len || count > s->len - offset) {
+        fedc_diag_set(d, "masked values %zu..%zu outside the session's %zu", offset, offset + count,
+                      s->len);
+        return FEDC_ERANGE;
+    }
+    /* Little-endian uint32 from the wire, possibly unaligned: the compiler makes this one load
+     * per value on a little-endian host. Addition wraps mod 2^32, as the masks need. */
+    uint32_t *sum = s->sum + offset;
+    for (size_t i = 0; i < count; i++) {
+        const uint8_t *p = y + 4 * i;
+        sum[i] +=
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    }
+    return FEDC_OK;
+}
+
+fedc_err fedc_sa_server_masked_done(fedc_sa_server *s, uint32_t from, fedc_diag *d) {
+    if (from >= (uint32_t)s->n || !(s->flags[from] & F_SHARED) || (s->flags[from] & F_MASKED)) {
+        fedc_diag_set(d, "a masked input from client %u is not expected", from);
+        return FEDC_EINVAL;
+    }
+    s->flags[from] |= F_MASKED;
+    s->n_u3++;
+    return FEDC_OK;
+}
+
 int fedc_sa_server_u3(const fedc_sa_server *s, uint32_t *out) {
     int k = 0;
     for (int i = 0; i < s->n; i++)

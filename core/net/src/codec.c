@@ -56,6 +56,10 @@ const char *fedc_msg_body_name(Fedc__Envelope__BodyCase c) {
         return "error";
     case FEDC__ENVELOPE__BODY_BYE:
         return "bye";
+    case FEDC__ENVELOPE__BODY_CHUNK:
+        return "chunk";
+    case FEDC__ENVELOPE__BODY_CHUNK_REQ:
+        return "chunk_req";
     case FEDC__ENVELOPE__BODY_SA_KEYS:
         return "sa_keys";
     case FEDC__ENVELOPE__BODY_SA_SHARE_INS:
@@ -119,7 +123,27 @@ void fedc_tensor_unpack(float *out, const Fedc__Tensor *t, const uint8_t *raw) {
 #endif
 }
 
-/* A tensor of exactly n finite floats. */
+/* n little-endian float32 at p are finite; `base` is the first one's index in its tensor (for the
+ * message). Exponent all ones = Inf or NaN. One branch-free pass (it vectorises), then a search for
+ * the first offender only when there is one. */
+static fedc_err check_finite(const uint8_t *p, size_t n, uint64_t base, const char *what,
+                             fedc_diag *d) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad |= (uint32_t)((get_le32(p + 4 * i) & 0x7F800000u) == 0x7F800000u);
+    if (bad) {
+        for (size_t i = 0; i < n; i++) {
+            if ((get_le32(p + 4 * i) & 0x7F800000u) == 0x7F800000u) {
+                fedc_diag_set(d, "%s: value %llu is not finite", what,
+                              (unsigned long long)(base + i));
+                return FEDC_ERANGE;
+            }
+        }
+    }
+    return FEDC_OK;
+}
+
+/* A tensor of exactly n finite floats (or, streamed, their count only). */
 static fedc_err check_tensor(const Fedc__Tensor *t, uint64_t n, const fedc_msg_expect *x,
                              const char *what, fedc_diag *d) {
     if (!t) {
@@ -134,6 +158,18 @@ static fedc_err check_tensor(const Fedc__Tensor *t, uint64_t n, const fedc_msg_e
     if (t->count > SIZE_MAX / 4) {
         fedc_diag_set(d, "%s: %llu values is too many", what, (unsigned long long)t->count);
         return FEDC_ERANGE;
+    }
+    if (t->streamed) {
+        /* The values come later in chunks the receiver asks for: nothing may come along. */
+        if (t->count < 1 || t->count > FEDC_MAX_PARAMS || t->data.len || x->raw) {
+            fedc_diag_set(d,
+                          "%s: a streamed tensor of %llu values (expected 1..%llu) with %zu bytes "
+                          "inline and %zu in a raw frame (expected none)",
+                          what, (unsigned long long)t->count, (unsigned long long)FEDC_MAX_PARAMS,
+                          t->data.len, x->raw ? x->raw_len : 0);
+            return FEDC_EMISMATCH;
+        }
+        return FEDC_OK;
     }
     /* The values are either inside the message or in the raw frame that follows it. */
     const uint8_t *p = t->data.data;
@@ -153,20 +189,69 @@ static fedc_err check_tensor(const Fedc__Tensor *t, uint64_t n, const fedc_msg_e
                       (unsigned long long)t->count, (unsigned long long)t->count * 4, where, have);
         return FEDC_EMISMATCH;
     }
-    /* Exponent all ones = Inf or NaN. One branch-free pass (it vectorises), then a search for the
-     * first offender only when there is one. */
-    uint32_t bad = 0;
-    for (size_t i = 0; i < t->count; i++)
-        bad |= (uint32_t)((get_le32(p + 4 * i) & 0x7F800000u) == 0x7F800000u);
-    if (bad) {
-        for (size_t i = 0; i < t->count; i++) {
-            if ((get_le32(p + 4 * i) & 0x7F800000u) == 0x7F800000u) {
-                fedc_diag_set(d, "%s: value %zu is not finite", what, i);
-                return FEDC_ERANGE;
-            }
-        }
+    return check_finite(p, (size_t)t->count, 0, what, d);
+}
+
+/* A stream number, an aligned offset and a count within the bounds (Chunk and ChunkReq). */
+static fedc_err check_slice(const char *what, uint32_t stream, uint64_t offset, uint64_t count,
+                            const fedc_msg_expect *x, fedc_diag *d) {
+    if (stream < FEDC_STREAM_FIT || stream > FEDC_STREAM_MAX) {
+        fedc_diag_set(d, "%s: stream %u unknown, expected %d..%d", what, stream, FEDC_STREAM_FIT,
+                      FEDC_STREAM_MAX);
+        return FEDC_ERANGE;
+    }
+    if (offset % FEDC_CHUNK_ALIGN) {
+        fedc_diag_set(d, "%s: offset %llu is not a multiple of %u values", what,
+                      (unsigned long long)offset, FEDC_CHUNK_ALIGN);
+        return FEDC_EFORMAT;
+    }
+    if (count < 1 || (x->chunk_values && count > x->chunk_values)) {
+        fedc_diag_set(d, "%s: %llu values, expected 1..%llu", what, (unsigned long long)count,
+                      (unsigned long long)(x->chunk_values ? x->chunk_values : FEDC_MAX_PARAMS));
+        return FEDC_ERANGE;
+    }
+    if (offset > FEDC_MAX_PARAMS || count > FEDC_MAX_PARAMS - offset) {
+        fedc_diag_set(d, "%s: values %llu..%llu beyond the largest model (%llu values)", what,
+                      (unsigned long long)offset, (unsigned long long)offset + count,
+                      (unsigned long long)FEDC_MAX_PARAMS);
+        return FEDC_ERANGE;
+    }
+    /* A float stream has the model's length; a masked vector's length is the secure sum's (the
+     * receiver checks it against the session). */
+    if (x->n_params && stream != FEDC_STREAM_MASKED && offset + count > x->n_params) {
+        fedc_diag_set(d, "%s: values %llu..%llu beyond the model's %llu", what,
+                      (unsigned long long)offset, (unsigned long long)(offset + count),
+                      (unsigned long long)x->n_params);
+        return FEDC_ERANGE;
     }
     return FEDC_OK;
+}
+
+static fedc_err check_chunk(const Fedc__Chunk *c, const fedc_msg_expect *x, fedc_diag *d) {
+    size_t have = x->raw ? x->raw_len : 0;
+    if (have == 0 || have % 4) {
+        fedc_diag_set(d, "chunk: a raw frame of %zu bytes, expected a positive multiple of 4",
+                      have);
+        return FEDC_EMISMATCH;
+    }
+    uint64_t n = have / 4;
+    fedc_err rc = check_slice("chunk", c->stream, c->offset, n, x, d);
+    if (rc)
+        return rc;
+    if (c->total < 1 || c->total > FEDC_MAX_PARAMS || c->offset + n > c->total ||
+        (x->n_params && c->stream != FEDC_STREAM_MASKED && c->total != x->n_params)) {
+        fedc_diag_set(d, "chunk: values %llu..%llu of a tensor of %llu (expected %llu)",
+                      (unsigned long long)c->offset, (unsigned long long)(c->offset + n),
+                      (unsigned long long)c->total, (unsigned long long)x->n_params);
+        return FEDC_EMISMATCH;
+    }
+    if (c->offset + n < c->total && n % FEDC_CHUNK_ALIGN) {
+        fedc_diag_set(d, "chunk: %llu values before the tensor's end, not a multiple of %u",
+                      (unsigned long long)n, FEDC_CHUNK_ALIGN);
+        return FEDC_EFORMAT;
+    }
+    return c->stream == FEDC_STREAM_MASKED ? FEDC_OK
+                                           : check_finite(x->raw, (size_t)n, c->offset, "chunk", d);
 }
 
 static fedc_err check_doubles(const double *v, size_t n, size_t want, const char *what,
@@ -385,6 +470,15 @@ static fedc_err check_secagg(const Fedc__Envelope *e, const fedc_msg_expect *x, 
     case FEDC__ENVELOPE__BODY_SA_MASKED: {
         const Fedc__SaMasked *m = e->sa_masked;
         size_t have = x->raw ? x->raw_len : 0;
+        if (m->streamed && (m->count < 1 || m->count > ((uint64_t)1 << 31) || have)) {
+            fedc_diag_set(d,
+                          "sa_masked: streamed, %llu values (expected 1..2^31) with a raw frame "
+                          "of %zu bytes (expected none)",
+                          (unsigned long long)m->count, have);
+            return FEDC_EMISMATCH;
+        }
+        if (m->streamed)
+            return FEDC_OK;
         if (m->count > ((uint64_t)1 << 31) || have != 4 * (size_t)m->count) {
             fedc_diag_set(d,
                           "sa_masked: %llu values of 4 bytes (at most 2^31 values) do not match "
@@ -681,6 +775,12 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
             return FEDC_ERANGE;
         }
         return check_string(e->error->reason, FEDC_REASON_MAX, "error: reason", d);
+    case FEDC__ENVELOPE__BODY_CHUNK:
+        return check_chunk(e->chunk, x, d);
+    case FEDC__ENVELOPE__BODY_CHUNK_REQ: {
+        const Fedc__ChunkReq *r = e->chunk_req;
+        return check_slice("chunk_req", r->stream, r->offset, r->count, x, d);
+    }
     case FEDC__ENVELOPE__BODY_BYE:
         if (e->bye->code > FEDC_BYE_MAX) {
             fedc_diag_set(d, "bye: code %u, expected 0..%d", e->bye->code, FEDC_BYE_MAX);
@@ -722,7 +822,7 @@ fedc_err fedc_msg_validate(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
         return FEDC_EMISMATCH;
     }
     if (x->raw && !fedc_msg_tensor(e) && e->body_case != FEDC__ENVELOPE__BODY_SA_MASKED &&
-        e->body_case != FEDC__ENVELOPE__BODY_JOIN) {
+        e->body_case != FEDC__ENVELOPE__BODY_JOIN && e->body_case != FEDC__ENVELOPE__BODY_CHUNK) {
         fedc_diag_set(d, "%s: unexpected raw frame of %zu bytes", fedc_msg_body_name(e->body_case),
                       x->raw_len);
         return FEDC_EFORMAT;

@@ -26,6 +26,8 @@ SAME(EVALUATE_RES, EVALUATE_RES);
 SAME(HEARTBEAT, HEARTBEAT);
 SAME(ERROR, ERROR);
 SAME(BYE, BYE);
+SAME(CHUNK, CHUNK);
+SAME(CHUNK_REQ, CHUNK_REQ);
 SAME(SA_KEYS, SA_KEYS);
 SAME(SA_SHARE_INS, SA_SHARE_INS);
 SAME(SA_SHARES, SA_SHARES);
@@ -41,6 +43,29 @@ SAME(SA_CONSIST, SA_CONSIST);
 
 const char *fedc_msg_kind_name(fedc_msg_kind k) {
     return fedc_msg_body_name((Fedc__Envelope__BodyCase)k);
+}
+
+const char *fedc_stream_name(uint32_t stream) {
+    switch (stream) {
+    case FEDC_STREAM_FIT:
+        return "fit";
+    case FEDC_STREAM_EVAL:
+        return "eval";
+    case FEDC_STREAM_UPDATE:
+        return "update";
+    case FEDC_STREAM_MASKED:
+        return "masked";
+    default:
+        return "none";
+    }
+}
+
+uint64_t fedc_chunk_values(size_t max_msg) {
+    size_t bytes = FEDC_CHUNK_DEFAULT_BYTES;
+    if (max_msg && max_msg < bytes + FEDC_CHUNK_MARGIN)
+        bytes = max_msg > FEDC_CHUNK_MARGIN ? max_msg - FEDC_CHUNK_MARGIN : 0;
+    uint64_t v = bytes / 4 / FEDC_CHUNK_ALIGN * FEDC_CHUNK_ALIGN;
+    return v < FEDC_CHUNK_ALIGN ? FEDC_CHUNK_ALIGN : v;
 }
 
 /* ---- typed -> envelope ----------------------------------------------------------------------- */
@@ -60,6 +85,8 @@ struct fedc_msg_wire {
         Fedc__Heartbeat heartbeat;
         Fedc__Error error;
         Fedc__Bye bye;
+        Fedc__Chunk chunk;
+        Fedc__ChunkReq chunk_req;
         Fedc__SaKeys sa_keys;
         Fedc__SaShareIns sa_share_ins;
         Fedc__SaShares sa_shares;
@@ -136,6 +163,7 @@ static Fedc__SecAggIns *put_secagg(fedc_msg_wire *w, int has, const fedc_secagg_
 static Fedc__Tensor *put_tensor(fedc_msg_wire *w, const fedc_tensor *t) {
     fedc__tensor__init(&w->tensor);
     w->tensor.count = t->count;
+    w->tensor.streamed = t->streamed != 0;
     return &w->tensor;
 }
 
@@ -359,6 +387,26 @@ static fedc_err put_body(fedc_msg_wire *w, const fedc_msg *m, fedc_diag *d) {
         w->b.bye.code = (uint32_t)m->bye.code;
         e->bye = &w->b.bye;
         return FEDC_OK;
+    case FEDC_MSG_CHUNK: {
+        Fedc__Chunk *o = &w->b.chunk;
+        fedc__chunk__init(o);
+        o->stream = m->chunk.stream;
+        o->counter = m->chunk.counter;
+        o->offset = m->chunk.offset;
+        o->total = m->chunk.total;
+        e->chunk = o;
+        return FEDC_OK;
+    }
+    case FEDC_MSG_CHUNK_REQ: {
+        Fedc__ChunkReq *o = &w->b.chunk_req;
+        fedc__chunk_req__init(o);
+        o->stream = m->chunk_req.stream;
+        o->counter = m->chunk_req.counter;
+        o->offset = m->chunk_req.offset;
+        o->count = m->chunk_req.count;
+        e->chunk_req = o;
+        return FEDC_OK;
+    }
     case FEDC_MSG_SA_KEYS: {
         const fedc_sa_adv *a = &m->sa_keys.adv;
         Fedc__SaKeys *o = &w->b.sa_keys;
@@ -391,6 +439,7 @@ static fedc_err put_body(fedc_msg_wire *w, const fedc_msg *m, fedc_diag *d) {
         fedc__sa_masked__init(&w->b.sa_masked);
         w->b.sa_masked.counter = m->sa_masked.counter;
         w->b.sa_masked.count = m->sa_masked.count;
+        w->b.sa_masked.streamed = m->sa_masked.streamed != 0;
         e->sa_masked = &w->b.sa_masked;
         return FEDC_OK;
     case FEDC_MSG_SA_UNMASK_INS: {
@@ -544,13 +593,18 @@ const void *fedc_msg_raw(const fedc_msg *m, size_t *len) {
         t = &m->evaluate_ins.weights;
         break;
     case FEDC_MSG_SA_MASKED:
+        if (m->sa_masked.streamed)
+            break;
         *len = 4 * (size_t)m->sa_masked.count;
         return m->sa_masked.values;
+    case FEDC_MSG_CHUNK:
+        *len = 4 * (size_t)m->chunk.count;
+        return m->chunk.values;
     default:
         break;
     }
     /* A Join without initial values, like every other body, has no raw frame. */
-    if (!t || (m->kind == FEDC_MSG_JOIN && t->count == 0)) {
+    if (!t || t->streamed || (m->kind == FEDC_MSG_JOIN && t->count == 0)) {
         *len = 0;
         return NULL;
     }

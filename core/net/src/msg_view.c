@@ -34,8 +34,9 @@ void fedc_tensor_write(uint8_t *out, const float *v, size_t n) {
 }
 
 void fedc_tensor_read(float *out, const fedc_tensor *t) {
-    if (t->count == 0)
-        return; /* data may be NULL then, and memcpy from NULL is undefined even for 0 bytes */
+    if (t->count == 0 || (const void *)out == t->data)
+        return; /* data may be NULL then, and memcpy from NULL is undefined even for 0 bytes; a
+                 * tensor already in out (pulled in chunks into it) stays */
 #if HOST_LE
     memcpy(out, t->data, 4 * (size_t)t->count);
 #else
@@ -61,7 +62,10 @@ const float *fedc_tensor_floats(const fedc_tensor *t) {
 
 static void get_tensor(fedc_tensor *t, const Fedc__Tensor *w, const uint8_t *raw) {
     t->count = w ? w->count : 0;
-    t->data = !w || !w->count ? NULL : w->data.len ? (const void *)w->data.data : (const void *)raw;
+    t->streamed = w && w->streamed;
+    t->data = !w || !w->count || w->streamed ? NULL
+              : w->data.len                  ? (const void *)w->data.data
+                                             : (const void *)raw;
 }
 
 static void get_schema(fedc_schema *s, const Fedc__Schema *w) {
@@ -291,6 +295,21 @@ fedc_err fedc_msg_view(fedc_msg *out, void **mem, const Fedc__Envelope *e, const
         out->sa_masked.counter = e->sa_masked->counter;
         out->sa_masked.count = e->sa_masked->count;
         out->sa_masked.values = raw_len ? raw : NULL;
+        out->sa_masked.streamed = e->sa_masked->streamed != 0;
+        break;
+    case FEDC__ENVELOPE__BODY_CHUNK:
+        out->chunk.stream = e->chunk->stream;
+        out->chunk.counter = e->chunk->counter;
+        out->chunk.offset = e->chunk->offset;
+        out->chunk.total = e->chunk->total;
+        out->chunk.count = raw_len / 4;
+        out->chunk.values = raw_len ? raw : NULL;
+        break;
+    case FEDC__ENVELOPE__BODY_CHUNK_REQ:
+        out->chunk_req.stream = e->chunk_req->stream;
+        out->chunk_req.counter = e->chunk_req->counter;
+        out->chunk_req.offset = e->chunk_req->offset;
+        out->chunk_req.count = e->chunk_req->count;
         break;
     case FEDC__ENVELOPE__BODY_SA_UNMASK_INS: {
         const Fedc__SaUnmaskIns *u = e->sa_unmask_ins;

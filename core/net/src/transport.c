@@ -12,6 +12,10 @@
 #include <zmq.h>
 
 #define SEND_HWM 64 /* messages queued per peer before sends fail instead of growing memory */
+/* Messages a ROUTER queues per peer before it stops reading that peer's connection: with tensors
+ * pulled chunk by chunk a well-behaved client has only a few messages in flight, and a peer that
+ * pushes more than that is held back by TCP instead of growing the coordinator's memory. */
+#define ROUTER_RCV_HWM 32
 #define MAX_FRAMES 4
 
 fedc_err fedc__open_socket(fedc_endpoint **out, void *zctx, int type, size_t max_msg,
@@ -34,11 +38,12 @@ fedc_err fedc__open_socket(fedc_endpoint **out, void *zctx, int type, size_t max
     int64_t maxmsg = !max_msg                          ? -1
                      : max_msg > (size_t)INT64_MAX / 2 ? INT64_MAX
                                                        : (int64_t)(2 * max_msg);
-    int linger = 0, hwm = SEND_HWM, one = 1;
+    int linger = 0, hwm = SEND_HWM, one = 1, rcv_hwm = ROUTER_RCV_HWM;
     if (zmq_setsockopt(e->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
         zmq_setsockopt(e->sock, ZMQ_LINGER, &linger, sizeof linger) ||
         zmq_setsockopt(e->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
-        (e->router && zmq_setsockopt(e->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one))) {
+        (e->router && zmq_setsockopt(e->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one)) ||
+        (e->router && zmq_setsockopt(e->sock, ZMQ_RCVHWM, &rcv_hwm, sizeof rcv_hwm))) {
         fedc_diag_set(d, "cannot configure the ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
         zmq_close(e->sock);
         free(e);
@@ -224,6 +229,8 @@ SEND_FN(evaluate_res, FEDC_MSG_EVALUATE_RES, evaluate_res, fedc_evaluate_res)
 SEND_FN(heartbeat, FEDC_MSG_HEARTBEAT, heartbeat, fedc_heartbeat)
 SEND_FN(error_msg, FEDC_MSG_ERROR, error, fedc_error)
 SEND_FN(bye_msg, FEDC_MSG_BYE, bye, fedc_bye)
+SEND_FN(chunk, FEDC_MSG_CHUNK, chunk, fedc_chunk)
+SEND_FN(chunk_req, FEDC_MSG_CHUNK_REQ, chunk_req, fedc_chunk_req)
 SEND_FN(sa_keys, FEDC_MSG_SA_KEYS, sa_keys, fedc_sa_keys)
 SEND_FN(sa_share_ins, FEDC_MSG_SA_SHARE_INS, sa_share_ins, fedc_sa_share_ins)
 SEND_FN(sa_shares, FEDC_MSG_SA_SHARES, sa_shares, fedc_sa_boxes)
@@ -266,6 +273,17 @@ static void blob_release(void *data, void *hint) {
 
 fedc_err fedc_net_send_packed(fedc_endpoint *e, const fedc_peer *to, const uint8_t *env,
                               size_t env_len, fedc_blob *raw, const char *what, fedc_diag *d) {
+    return fedc_net_send_packed_range(e, to, env, env_len, raw, 0, raw ? raw->len : 0, what, d);
+}
+
+fedc_err fedc_net_send_packed_range(fedc_endpoint *e, const fedc_peer *to, const uint8_t *env,
+                                    size_t env_len, fedc_blob *raw, size_t off, size_t len,
+                                    const char *what, fedc_diag *d) {
+    if (raw && (off > raw->len || len > raw->len - off)) {
+        fedc_diag_set(d, "cannot send %s: bytes %zu..%zu outside the buffer of %zu", what, off,
+                      off + len, raw->len);
+        return FEDC_EINVAL;
+    }
     int fail = 0;
     if (e->router)
         fail = send_frame(e->sock, to->id, to->len, 1);
@@ -274,7 +292,7 @@ fedc_err fedc_net_send_packed(fedc_endpoint *e, const fedc_peer *to, const uint8
     if (!fail && raw) {
         zmq_msg_t m;
         atomic_fetch_add_explicit(&raw->refs, 1, memory_order_relaxed);
-        if (zmq_msg_init_data(&m, raw->data, raw->len, blob_release, raw) != 0) {
+        if (zmq_msg_init_data(&m, raw->data + off, len, blob_release, raw) != 0) {
             fedc_blob_unref(&raw);
             fail = 1;
         } else if (zmq_msg_send(&m, e->sock, ZMQ_DONTWAIT) < 0) {

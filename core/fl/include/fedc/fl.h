@@ -101,6 +101,19 @@ void fedc_accum_reset(fedc_accum *a);
 FEDC_MUST_CHECK fedc_err fedc_accum_add(fedc_accum *a, const float *delta, uint64_t weight,
                                         double train_loss, fedc_diag *d);
 
+/* The same in pieces, for an update that arrives in chunks (streamed, never held whole):
+ * fedc_accum_begin checks and counts the contribution's weight and loss (the checks of
+ * fedc_accum_add; nothing changes on failure); fedc_accum_add_range adds
+ * weight * round(delta[i] * 2^f) to sum[offset + i] for i < count (weight negative: takes such a
+ * range out again exactly, the sums being integers), refusing like fedc_accum_add with that range
+ * unchanged and d naming the element by its index in the whole vector; fedc_accum_cancel takes
+ * a begun contribution's weight and loss back out (its ranges are the caller's to take out). */
+FEDC_MUST_CHECK fedc_err fedc_accum_begin(fedc_accum *a, uint64_t weight, double train_loss,
+                                          fedc_diag *d);
+FEDC_MUST_CHECK fedc_err fedc_accum_add_range(fedc_accum *a, size_t offset, const float *delta,
+                                              size_t count, int64_t weight, fedc_diag *d);
+void fedc_accum_cancel(fedc_accum *a, uint64_t weight, double train_loss);
+
 /* out: (a->n) caller-owned. out[i] = sum[i] / (2^f * W), divided in double and rounded to float.
  * FEDC_EEMPTY (out untouched) when nothing was added. */
 FEDC_MUST_CHECK fedc_err fedc_accum_mean(const fedc_accum *a, float *out);

@@ -303,6 +303,15 @@ int fedc_sa_server_routed(const fedc_sa_server *s, uint32_t to, fedc_sa_sealed *
  * sent one already. */
 FEDC_MUST_CHECK fedc_err fedc_sa_server_masked(fedc_sa_server *s, uint32_t from, const uint32_t *y,
                                                fedc_diag *d);
+/* The same for an input that arrives in chunks: adds count little-endian uint32 at y (wire bytes,
+ * any alignment) into the sum at offset, mod 2^32; the client counts as having sent its input
+ * (U3) only with fedc_sa_server_masked_done after its last chunk. A member whose chunks were
+ * added but that never finishes has spoilt the sum: the caller must fail the session. FEDC_EINVAL
+ * when `from` is not in U2 or is in U3 already, FEDC_ERANGE for a range outside the input. */
+FEDC_MUST_CHECK fedc_err fedc_sa_server_masked_range(fedc_sa_server *s, uint32_t from,
+                                                     size_t offset, const uint8_t *y, size_t count,
+                                                     fedc_diag *d);
+FEDC_MUST_CHECK fedc_err fedc_sa_server_masked_done(fedc_sa_server *s, uint32_t from, fedc_diag *d);
 
 /* After step 3 closed: U3 in ascending order (room for n); returns its size. */
 int fedc_sa_server_u3(const fedc_sa_server *s, uint32_t *out);

@@ -20,7 +20,8 @@
 #include "fedc/err.h"
 #include "fedc/sa_proto.h"
 
-#define FEDC_PROTOCOL_VERSION 2u
+/* 3: tensors larger than one chunk are streamed (Chunk, ChunkReq). */
+#define FEDC_PROTOCOL_VERSION 3u
 #define FEDC_RUN_ID_BYTES 16
 #define FEDC_NAME_MAX 64
 #define FEDC_REASON_MAX 1024
@@ -66,6 +67,8 @@ typedef enum fedc_msg_kind {
     FEDC_MSG_HEARTBEAT = 18,
     FEDC_MSG_ERROR = 19,
     FEDC_MSG_BYE = 20,
+    FEDC_MSG_CHUNK = 21,
+    FEDC_MSG_CHUNK_REQ = 22,
     FEDC_MSG_SA_KEYS = 30,
     FEDC_MSG_SA_SHARE_INS = 31,
     FEDC_MSG_SA_SHARES = 32,
@@ -88,7 +91,42 @@ const char *fedc_msg_kind_name(fedc_msg_kind k);
 typedef struct fedc_tensor {
     uint64_t count;
     const void *data;
+    /* The values are not in this message: they follow in Chunk messages the receiver pulls
+     * (data NULL, no raw frame). */
+    int streamed;
 } fedc_tensor;
+
+/* What a Chunk or ChunkReq belongs to (proto/fedc.proto, "streamed tensors"). */
+typedef enum fedc_stream {
+    FEDC_STREAM_NONE = 0,
+    FEDC_STREAM_FIT = 1,    /* a FitIns's global weights (float32), counter = round */
+    FEDC_STREAM_EVAL = 2,   /* an EvaluateIns's weights (float32), counter = round */
+    FEDC_STREAM_UPDATE = 3, /* a FitRes's update (float32), counter = round */
+    FEDC_STREAM_MASKED = 4, /* an SaMasked's values (uint32), counter = the SecAgg session */
+    FEDC_STREAM_MAX = FEDC_STREAM_MASKED
+} fedc_stream;
+
+/* Chunk offsets are multiples of this many values, and so is every chunk but a tensor's last:
+ * one ChaCha20 block is 64 bytes = 16 uint32, so a masked chunk's keystream starts on a block. */
+#define FEDC_CHUNK_ALIGN 16u
+
+/* A tensor of at most this many bytes travels whole in its message (a raw frame after it); a
+ * larger one is streamed (the receiver pulls it in chunks). Small enough that a coordinator's
+ * queue of whole small updates stays small whatever the number of clients. */
+#define FEDC_INLINE_MAX_BYTES ((size_t)64 << 10)
+
+/* A chunk's default size, and the envelope bytes a Chunk needs besides its values (its fields
+ * take under 80 bytes; the rest is headroom). */
+#define FEDC_CHUNK_DEFAULT_BYTES ((size_t)4 << 20)
+#define FEDC_CHUNK_MARGIN 1024u
+
+/* Values in one chunk for a receiver whose messages are bounded by max_msg bytes (0: no bound):
+ * FEDC_CHUNK_DEFAULT_BYTES / 4, less when max_msg is smaller, a multiple of FEDC_CHUNK_ALIGN and
+ * at least FEDC_CHUNK_ALIGN. */
+uint64_t fedc_chunk_values(size_t max_msg);
+
+/* Name of a stream for logs ("fit", "eval", "update", "masked"; "none" otherwise). */
+const char *fedc_stream_name(uint32_t stream);
 
 /* Writes n floats little-endian into out (4 * n bytes), e.g. a fedc_blob to send. */
 void fedc_tensor_write(uint8_t *out, const float *v, size_t n);
@@ -240,6 +278,26 @@ typedef struct fedc_bye {
     const char *reason; /* for people */
 } fedc_bye;
 
+/* A slice of a streamed tensor: count values from offset, in the raw frame (values: 4 * count
+ * bytes, little-endian float32, or uint32 for FEDC_STREAM_MASKED). To send, count and values are
+ * the caller's; received, count is the raw frame's length / 4. */
+typedef struct fedc_chunk {
+    uint32_t stream; /* fedc_stream */
+    uint64_t counter;
+    uint64_t offset;
+    uint64_t total; /* the tensor's length in values */
+    uint64_t count;
+    const void *values;
+} fedc_chunk;
+
+/* The receiver of a streamed tensor asks for count values from offset. */
+typedef struct fedc_chunk_req {
+    uint32_t stream; /* fedc_stream */
+    uint64_t counter;
+    uint64_t offset;
+    uint64_t count;
+} fedc_chunk_req;
+
 /* ---- secure aggregation (core/fl/sa_proto.h has the steps and the types reused here) ---- */
 
 typedef struct fedc_sa_keys {
@@ -290,6 +348,7 @@ typedef struct fedc_sa_masked {
     uint64_t counter;
     uint64_t count;
     const void *values; /* 4 * count bytes: little-endian uint32, the raw frame */
+    int streamed;       /* no raw frame: the coordinator pulls the values (FEDC_STREAM_MASKED) */
 } fedc_sa_masked;
 
 typedef struct fedc_sa_consist_ins {
@@ -332,6 +391,8 @@ typedef struct fedc_msg {
         fedc_heartbeat heartbeat;
         fedc_error error;
         fedc_bye bye;
+        fedc_chunk chunk;
+        fedc_chunk_req chunk_req;
         fedc_sa_keys sa_keys;
         fedc_sa_share_ins sa_share_ins;
         fedc_sa_boxes sa_shares;
@@ -357,6 +418,7 @@ typedef struct fedc_msg_expect {
     uint32_t hist_bins;    /* length of evaluation histograms */
     const uint8_t *raw;    /* the raw frame that followed the message, or NULL */
     size_t raw_len;        /* its length in bytes */
+    uint64_t chunk_values; /* most values one Chunk or ChunkReq may name (0: not checked) */
 } fedc_msg_expect;
 
 /* Encodes m's envelope into a new buffer (*buf caller-owned, free()); the tensor or masked values

@@ -150,6 +150,8 @@ FEDC__NET_SEND_DECL(evaluate_res, fedc_evaluate_res)
 FEDC__NET_SEND_DECL(heartbeat, fedc_heartbeat)
 FEDC__NET_SEND_DECL(error_msg, fedc_error)
 FEDC__NET_SEND_DECL(bye_msg, fedc_bye)
+FEDC__NET_SEND_DECL(chunk, fedc_chunk)
+FEDC__NET_SEND_DECL(chunk_req, fedc_chunk_req)
 FEDC__NET_SEND_DECL(sa_keys, fedc_sa_keys)
 FEDC__NET_SEND_DECL(sa_share_ins, fedc_sa_share_ins)
 FEDC__NET_SEND_DECL(sa_shares, fedc_sa_boxes)
@@ -184,6 +186,13 @@ void fedc_blob_unref(fedc_blob **b);
 FEDC_MUST_CHECK fedc_err fedc_net_send_packed(fedc_endpoint *e, const fedc_peer *to,
                                               const uint8_t *env, size_t env_len, fedc_blob *raw,
                                               const char *what, fedc_diag *d);
+
+/* The same with bytes [off, off + len) of the blob as the raw frame, still without a copy: the
+ * chunks of a streamed tensor are slices of the one blob every client reads from. */
+FEDC_MUST_CHECK fedc_err fedc_net_send_packed_range(fedc_endpoint *e, const fedc_peer *to,
+                                                    const uint8_t *env, size_t env_len,
+                                                    fedc_blob *raw, size_t off, size_t len,
+                                                    const char *what, fedc_diag *d);
 
 /* A received message: its typed view and, if one came, the raw frame. */
 typedef struct fedc_inbox {
