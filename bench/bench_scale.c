@@ -9,8 +9,8 @@
  * The coordinator is the real fedc-coordinator program in a child process (plain transport,
  * --insecure, --model external so that the parameter count is the clients'; secure runs with
  * --secagg on and, given --neighbours H, SecAgg+ neighbourhoods of 2H+1), so that its CPU time
- * (the scheduler's run time of all its threads, /proc/PID/task/TID/schedstat: /proc/PID/stat
- * counts 10 ms ticks) and peak memory (VmHWM) are its own. The clients are
+ * (its CPU-time clock, all threads, in nanoseconds: /proc/PID/stat counts 10 ms ticks) and peak
+ * memory (VmHWM) are its own. The clients are
  * fedc_client objects (fedc/client.h, the library API) in this process, each with a trivial model
  * (fedc/client_model.h) whose fit writes global + a fixed small delta at once and whose evaluate
  * adds four rows: the round's cost is the federation's alone. In the same run a baseline moves

@@ -8,8 +8,8 @@
 /* A field of /proc/PID/status in kB ("VmHWM:", "VmRSS:"), or -1. pid 0: this process. */
 long bs_status_kb(int pid, const char *field);
 
-/* CPU seconds the live threads of a process have run so far (the scheduler's run time, summed
- * over /proc/PID/task), or -1. pid 0: this process. */
+/* CPU seconds a process (all its threads) has used so far, from its CPU-time clock
+ * (clock_getcpuclockid), or -1. pid 0: this process. */
 double bs_cpu_s(int pid);
 
 /* Median of v[0..n) (sorted in place); -1 when n is 0. */

@@ -1,15 +1,14 @@
 /* bench_scale's baseline: the cost of only receiving and sending a round's bytes over ZeroMQ.
  *
  * A ROUTER in a process of its own (this program run again with --router, so that its CPU time
- * is read the same way as the coordinator's, from /proc/PID/stat) bound with the coordinator's own
- * socket setup (fedc_net_bind: the same ZeroMQ context, high-water mark, message bound, linger and
- * ROUTER_MANDATORY), and one DEALER per client in this process. A round: the ROUTER sends the
+ * is read the same way as the coordinator's, from its CPU-time clock) bound with the coordinator's
+ * own socket setup (fedc_net_bind: the same ZeroMQ context, high-water mark, message bound, linger
+ * and ROUTER_MANDATORY), and one DEALER per client in this process. A round: the ROUTER sends the
  * model's bytes to every client (one buffer, sent zero-copy to all, as the coordinator does),
  * receives every client's update, sends the evaluation message's bytes to every client and
  * receives a small answer from each. Nothing is decoded, checked or added: that is the
  * coordinator's work that the ratio of the two CPU times shows. */
 #define _POSIX_C_SOURCE 200809L
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -18,6 +17,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -47,35 +47,15 @@ long bs_status_kb(int pid, const char *field) {
 }
 
 /* utime + stime of /proc/PID/stat count in clock ticks (10 ms), too coarse for a round of a few
- * milliseconds: the run time the scheduler keeps per thread (/proc/PID/task/TID/schedstat, first
- * field, nanoseconds) is summed over the process's threads instead, the same way for the
- * coordinator and the baseline, both of which keep their threads for their whole life. */
+ * milliseconds; the process's CPU-time clock has nanoseconds and counts every thread, also those
+ * that have ended (summing /proc/PID/task/TID/schedstat would lose those). The same for the
+ * coordinator and the baseline. */
 double bs_cpu_s(int pid) {
-    char path[64], file[340];
-    if (pid > 0)
-        snprintf(path, sizeof path, "/proc/%d/task", pid);
-    else
-        snprintf(path, sizeof path, "/proc/self/task");
-    DIR *dir = opendir(path);
-    if (!dir)
+    clockid_t clk = CLOCK_PROCESS_CPUTIME_ID;
+    struct timespec ts;
+    if ((pid > 0 && clock_getcpuclockid((pid_t)pid, &clk) != 0) || clock_gettime(clk, &ts) != 0)
         return -1;
-    double ns = 0;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(dir));) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(file, sizeof file, "%s/%s/schedstat", path, e->d_name);
-        FILE *f = fopen(file, "r");
-        unsigned long long t = 0;
-        if (f && fscanf(f, "%llu", &t) == 1) {
-            ns += (double)t;
-            n++;
-        }
-        if (f)
-            fclose(f);
-    }
-    closedir(dir);
-    return n ? ns * 1e-9 : -1;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int cmp_d(const void *a, const void *b) {
