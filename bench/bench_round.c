@@ -68,6 +68,14 @@ typedef struct sim {
     uint32_t *vec;
     size_t len;
     int collected, ready;
+    /* streamed tensors (protocol 3): weights pulled in chunks, our update or masked vector served
+     */
+    uint64_t chunk; /* values per chunk: the coordinator's bound (Welcome) */
+    int dl_stream;  /* FEDC_STREAM_FIT / _EVAL while pulling, else 0 */
+    uint32_t dl_round;
+    uint64_t dl_total, dl_next, dl_recv;
+    int dl_inflight, dl_has_sa;
+    Fedc__SecAggIns dl_sa;
     int train_ms;   /* simulated local training before answering a fit instruction */
     double *fit_at; /* (max_round + 1): when the fit instruction of each round arrived */
     uint32_t max_round;
@@ -249,9 +257,14 @@ static int sa_step(sim *s, fedc_endpoint *ep, const uint8_t *run_id, const Fedc_
         Fedc__SaMasked sm = FEDC__SA_MASKED__INIT;
         sm.counter = mi->counter;
         sm.count = s->len;
+        /* Over FEDC_INLINE_MAX_BYTES the coordinator pulls it chunk by chunk from s->vec. */
+        sm.streamed = 4 * s->len > FEDC_INLINE_MAX_BYTES;
         m.body_case = FEDC__ENVELOPE__BODY_SA_MASKED;
         m.sa_masked = &sm;
-        return fedc_net_send(ep, NULL, &m, s->vec, 4 * s->len, &d) ? -1 : 0;
+        return fedc_net_send(ep, NULL, &m, sm.streamed ? NULL : s->vec,
+                             sm.streamed ? 0 : 4 * s->len, &d)
+                   ? -1
+                   : 0;
     }
     const Fedc__SaUnmaskIns *ui = e->sa_unmask_ins;
     fedc_sa_reveal r[FEDC_SA_MAX_NBRS];
@@ -332,6 +345,109 @@ static void sample_coord(sim *s, uint32_t after_round) {
     s->cpu_after[after_round] = cpu_s(s->coord_pid);
 }
 
+/* A training instruction whose weights are here: simulated training, then the update (streamed
+ * over FEDC_INLINE_MAX_BYTES: announced, then served chunk by chunk) or the secure session. */
+static void on_fit(sim *s, fedc_endpoint *ep, const uint8_t *run_id, uint32_t round,
+                   const Fedc__SecAggIns *sa, fedc_eval_acc *ev) {
+    fedc_diag d;
+    sleep_ms(s->train_ms);
+    if (sa) {
+        (void)sa_begin(s, ep, run_id, round, sa, FEDC_SA_STAGE_FIT, ev);
+        return;
+    }
+    Fedc__Envelope m;
+    Fedc__FitRes r = FEDC__FIT_RES__INIT;
+    Fedc__Tensor t = FEDC__TENSOR__INIT;
+    env_init(&m, run_id, round);
+    t.count = s->n_params;
+    t.streamed = 4 * s->n_params > FEDC_INLINE_MAX_BYTES;
+    r.update = &t;
+    r.n_examples = 1000;
+    r.train_loss = 0.5;
+    r.seconds = 0.0;
+    m.body_case = FEDC__ENVELOPE__BODY_FIT_RES;
+    m.fit_res = &r;
+    if (fedc_net_send(ep, NULL, &m, t.streamed ? NULL : s->update, t.streamed ? 0 : 4 * s->n_params,
+                      &d))
+        snprintf(s->err, sizeof s->err, "fit_res: %s", d.msg);
+}
+
+static void on_eval(sim *s, fedc_endpoint *ep, const uint8_t *run_id, uint32_t round,
+                    const Fedc__SecAggIns *sa, fedc_eval_acc *ev) {
+    fedc_diag d;
+    if (sa) {
+        (void)sa_begin(s, ep, run_id, round, sa, FEDC_SA_STAGE_EVAL, ev);
+        return;
+    }
+    Fedc__Envelope m;
+    Fedc__EvaluateRes r = FEDC__EVALUATE_RES__INIT;
+    env_init(&m, run_id, round);
+    m.body_case = FEDC__ENVELOPE__BODY_EVALUATE_RES;
+    m.evaluate_res = &r;
+    if (fedc_net_send(ep, NULL, &m, NULL, 0, &d))
+        snprintf(s->err, sizeof s->err, "evaluate_res: %s", d.msg);
+}
+
+/* Asks for the next chunks of the weights being pulled (a window of 2, as fedc-client). */
+static void dl_request(sim *s, fedc_endpoint *ep, const uint8_t *run_id) {
+    fedc_diag d;
+    while (s->dl_stream && s->dl_inflight < 2 && s->dl_next < s->dl_total) {
+        Fedc__Envelope m;
+        Fedc__ChunkReq q = FEDC__CHUNK_REQ__INIT;
+        env_init(&m, run_id, s->dl_round);
+        q.stream = (uint32_t)s->dl_stream;
+        q.counter = s->dl_round;
+        q.offset = s->dl_next;
+        uint64_t left = s->dl_total - s->dl_next;
+        q.count = left < s->chunk ? left : s->chunk;
+        m.body_case = FEDC__ENVELOPE__BODY_CHUNK_REQ;
+        m.chunk_req = &q;
+        if (fedc_net_send(ep, NULL, &m, NULL, 0, &d)) {
+            snprintf(s->err, sizeof s->err, "chunk_req: %s", d.msg);
+            return;
+        }
+        s->dl_next += q.count;
+        s->dl_inflight++;
+    }
+}
+
+/* An instruction with streamed weights: remembered, and its weights pulled. */
+static void dl_start(sim *s, fedc_endpoint *ep, const uint8_t *run_id, uint32_t round, int stream,
+                     uint64_t total, const Fedc__SecAggIns *sa) {
+    s->dl_stream = stream;
+    s->dl_round = round;
+    s->dl_total = total;
+    s->dl_next = s->dl_recv = 0;
+    s->dl_inflight = 0;
+    s->dl_has_sa = sa != NULL;
+    if (sa)
+        s->dl_sa = *sa;
+    dl_request(s, ep, run_id);
+}
+
+/* A chunk request from the coordinator: a slice of our update or masked vector. */
+static void serve_chunk(sim *s, fedc_endpoint *ep, const uint8_t *run_id, const Fedc__Envelope *e) {
+    const Fedc__ChunkReq *q = e->chunk_req;
+    const void *base = q->stream == FEDC_STREAM_UPDATE ? (const void *)s->update : s->vec;
+    uint64_t total = q->stream == FEDC_STREAM_UPDATE ? s->n_params : s->len;
+    fedc_diag d;
+    if (!base || q->offset + q->count > total) {
+        snprintf(s->err, sizeof s->err, "chunk_req beyond what we hold");
+        return;
+    }
+    Fedc__Envelope m;
+    Fedc__Chunk k = FEDC__CHUNK__INIT;
+    env_init(&m, run_id, e->round);
+    k.stream = q->stream;
+    k.counter = q->counter;
+    k.offset = q->offset;
+    k.total = total;
+    m.body_case = FEDC__ENVELOPE__BODY_CHUNK;
+    m.chunk = &k;
+    if (fedc_net_send(ep, NULL, &m, (const uint8_t *)base + 4 * q->offset, 4 * q->count, &d))
+        snprintf(s->err, sizeof s->err, "chunk: %s", d.msg);
+}
+
 static void *sim_main(void *arg) {
     sim *s = arg;
     fedc_endpoint *ep = NULL;
@@ -394,6 +510,7 @@ static void *sim_main(void *arg) {
         case FEDC__ENVELOPE__BODY_WELCOME:
             memcpy(run_id, e->run_id.data, FEDC_RUN_ID_BYTES);
             have_run = 1;
+            s->chunk = fedc_chunk_values((size_t)e->welcome->max_msg_bytes);
             break;
         case FEDC__ENVELOPE__BODY_STATS_REQUEST: {
             if (e->stats_request->secagg) {
@@ -426,39 +543,42 @@ static void *sim_main(void *arg) {
                 if (s->coord_pid > 0 && e->round >= 1)
                     sample_coord(s, e->round - 1);
             }
-            sleep_ms(s->train_ms);
-            if (e->fit_ins->secagg) {
-                (void)sa_begin(s, ep, run_id, e->round, e->fit_ins->secagg, FEDC_SA_STAGE_FIT, ev);
-                break;
-            }
-            Fedc__FitRes r = FEDC__FIT_RES__INIT;
-            Fedc__Tensor t = FEDC__TENSOR__INIT;
-            env_init(&m, run_id, e->round);
-            t.count = s->n_params;
-            r.update = &t;
-            r.n_examples = 1000;
-            r.train_loss = 0.5;
-            r.seconds = 0.0;
-            m.body_case = FEDC__ENVELOPE__BODY_FIT_RES;
-            m.fit_res = &r;
-            if (fedc_net_send(ep, NULL, &m, s->update, 4 * s->n_params, &d))
-                snprintf(s->err, sizeof s->err, "fit_res: %s", d.msg);
+            if (e->fit_ins->weights && e->fit_ins->weights->streamed)
+                dl_start(s, ep, run_id, e->round, FEDC_STREAM_FIT, e->fit_ins->weights->count,
+                         e->fit_ins->secagg);
+            else
+                on_fit(s, ep, run_id, e->round, e->fit_ins->secagg, ev);
             break;
         }
-        case FEDC__ENVELOPE__BODY_EVALUATE_INS: {
-            if (e->evaluate_ins->secagg) {
-                (void)sa_begin(s, ep, run_id, e->round, e->evaluate_ins->secagg, FEDC_SA_STAGE_EVAL,
-                               ev);
+        case FEDC__ENVELOPE__BODY_EVALUATE_INS:
+            if (e->evaluate_ins->weights && e->evaluate_ins->weights->streamed)
+                dl_start(s, ep, run_id, e->round, FEDC_STREAM_EVAL, e->evaluate_ins->weights->count,
+                         e->evaluate_ins->secagg);
+            else
+                on_eval(s, ep, run_id, e->round, e->evaluate_ins->secagg, ev);
+            break;
+        case FEDC__ENVELOPE__BODY_CHUNK: {
+            /* The weights are not used: counting them in is what a client's download costs. */
+            const Fedc__Chunk *k = e->chunk;
+            if (!s->dl_stream || k->stream != (uint32_t)s->dl_stream || k->offset != s->dl_recv)
                 break;
-            }
-            Fedc__EvaluateRes r = FEDC__EVALUATE_RES__INIT;
-            env_init(&m, run_id, e->round);
-            m.body_case = FEDC__ENVELOPE__BODY_EVALUATE_RES;
-            m.evaluate_res = &r;
-            if (fedc_net_send(ep, NULL, &m, NULL, 0, &d))
-                snprintf(s->err, sizeof s->err, "evaluate_res: %s", d.msg);
+            s->dl_recv += in.raw_len / 4;
+            s->dl_inflight--;
+            dl_request(s, ep, run_id);
+            if (s->dl_recv < s->dl_total)
+                break;
+            int stream = s->dl_stream;
+            s->dl_stream = 0;
+            const Fedc__SecAggIns *sa = s->dl_has_sa ? &s->dl_sa : NULL;
+            if (stream == FEDC_STREAM_FIT)
+                on_fit(s, ep, run_id, s->dl_round, sa, ev);
+            else
+                on_eval(s, ep, run_id, s->dl_round, sa, ev);
             break;
         }
+        case FEDC__ENVELOPE__BODY_CHUNK_REQ:
+            serve_chunk(s, ep, run_id, e);
+            break;
         case FEDC__ENVELOPE__BODY_SA_GRAPH_INS:
         case FEDC__ENVELOPE__BODY_SA_SHARE_INS:
         case FEDC__ENVELOPE__BODY_SA_MASK_INS:

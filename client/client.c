@@ -146,8 +146,7 @@ static void reset_run(cl *c) {
     c->eval_w = NULL;
     fedc_eval_acc_destroy(&c->eval);
     free(c->job.global);
-    free(c->job.local);
-    free(c->job.update);
+    free(c->job.local); /* the update lives in it */
     c->job.global = c->job.local = c->job.update = NULL;
     c->n_params = 0;
     free(c->pending_w);
@@ -257,10 +256,22 @@ static int on_welcome(cl *c, const fedc_msg *e) {
         return 2;
     }
     /* Our update goes whole only when small (FEDC_INLINE_MAX_BYTES) and within the coordinator's
-     * bound; otherwise it is streamed in chunks of what that bound allows (client_stream.c). */
+     * bound; otherwise it is streamed in chunks of what that bound allows (client_stream.c), the
+     * smallest a block of 16 values with its envelope. */
+    size_t need_out = 4 * (n < FEDC_CHUNK_ALIGN ? n : FEDC_CHUNK_ALIGN) + FEDC_CHUNK_MARGIN;
+    if (c->coord_max_msg && need_out > c->coord_max_msg) {
+        cl_logm(c,
+                "the coordinator accepts messages of at most %zu bytes (its --max-msg-mb), but our "
+                "update for this model takes up to %zu bytes in its smallest chunk (%zu "
+                "parameters): it would be dropped",
+                c->coord_max_msg, need_out, n);
+        return 2;
+    }
     c->job.global = malloc(4 * n);
     c->job.local = malloc(4 * n);
-    c->job.update = malloc(4 * n);
+    /* The update is computed in place of the trained weights (local - global, element by
+     * element): one model-sized vector fewer; it is served from there until the next training. */
+    c->job.update = c->job.local;
     c->job.n = n;
     c->pending_w = malloc(4 * n);
     c->eval_w = malloc(4 * n);

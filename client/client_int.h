@@ -32,8 +32,8 @@
 typedef struct job {
     uint32_t round;
     float *global;      /* (n) the weights received */
-    float *local;       /* (n) the trained weights */
-    float *update;      /* (n) local - global */
+    float *local;       /* (n) the trained weights, then (in place) the update */
+    float *update;      /* (n) local - global: the same vector as local */
     size_t n;           /* parameters */
     fedc_model_fit hp;  /* the round's training settings */
     float clip_norm;    /* > 0: the update is scaled to this L2 norm at most */

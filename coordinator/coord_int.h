@@ -382,6 +382,8 @@ void sa_finished(coord *co, const uint32_t *sum, int n_survivors, int spent);
  * clients in chunks (a model larger than one chunk). */
 uint64_t stream_chunk(const coord *co);
 int stream_downlink(const coord *co);
+/* Logs how the model travels (once the model's size is known). */
+void stream_log_plan(const coord *co);
 /* A Chunk or ChunkReq from client c. */
 void stream_on_msg(coord *co, client *c, const fedc_msg *e);
 /* A plain FitRes whose update is streamed (after on_fit_res's checks): its weight and loss are

@@ -291,14 +291,20 @@ int alloc_round_state(coord *co) {
     co->task = co->model->arch.task;
     co->n_classes = co->model->arch.n_classes;
     co->have_schema = 1;
-    co->upd = malloc(4 * co->n_params);
-    if (!co->upd || fedc_accum_new(&co->acc, co->n_params, FEDC_ACCUM_FRAC_BITS) ||
+    /* co->upd (the round's aggregate) is allocated per round (rounds.c, upd_begin). Under secure
+     * aggregation updates are summed in the session's vector, never here: the plain accumulator (8
+     * bytes per parameter) is not needed at full size. */
+    size_t acc_n = co->cfg->secagg ? 1 : co->n_params;
+    if (fedc_accum_new(&co->acc, acc_n, FEDC_ACCUM_FRAC_BITS) ||
         fedc_eval_acc_new(&co->eval, co->task, co->n_classes, FEDC_EVAL_BINS) ||
         fedc_eval_acc_new(&co->eval_tmp, co->task, co->n_classes, FEDC_EVAL_BINS)) {
         logm("out of memory for a model of %zu parameters", co->n_params);
         return -1;
     }
-    return agg_strategy_start(co);
+    if (agg_strategy_start(co))
+        return -1;
+    stream_log_plan(co);
+    return 0;
 }
 
 client *find_peer(coord *co, const fedc_peer *p) {

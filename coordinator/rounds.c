@@ -70,6 +70,23 @@ static int encode_weights_msg(coord *co, fedc_msg_kind kind) {
 
 static void start_eval(coord *co);
 
+/* The round's aggregate goes into co->upd, which exists only from the end of the collection to
+ * the server step: the training instruction's weights (co->wblob) are no longer served by then
+ * and go first, so that the coordinator holds 4 bytes per parameter fewer (docs/architecture.md,
+ * "Wire protocol", memory). -1 (logged, run stopped) when out of memory. */
+static int upd_begin(coord *co) {
+    fedc_blob_unref(&co->wblob); /* ZeroMQ keeps what it still sends (reference-counted) */
+    co->w_streamed = 0;
+    if (!co->upd && !(co->upd = malloc(4 * (co->n_params ? co->n_params : 1)))) {
+        logm("round %u: out of memory for the aggregate of %zu parameters", co->round,
+             co->n_params);
+        co->exit_code = 1;
+        co->ph = PH_DONE;
+        return -1;
+    }
+    return 0;
+}
+
 /* Client-level DP: a sampled round that cannot produce an aggregate (its Poisson sample too small,
  * too few answers, an implausible or out-of-bound sum) still releases a model, moved by the noise
  * alone over the same denominator q N, and is charged like any round: redrawing the sample instead
@@ -83,6 +100,8 @@ static void release_noise_only(coord *co, const char *why) {
     for (int i = 0; i < co->n_cl; i++)
         co->cl[i].fit_counted = 0;
     co->fit_done_at = fedc_clock_s();
+    if (upd_begin(co))
+        return;
     if (agg_dp_finish(co, NULL, 0)) {
         co->ph = PH_DONE;
         return;
@@ -250,12 +269,19 @@ void on_fit_res(coord *co, client *c, const fedc_msg *e) {
     /* On a little-endian host an aligned raw frame already is the float vector: add it in place
      * instead of copying 4 bytes per parameter first. */
     const float *upd = fedc_tensor_floats(&r->update);
-    if (!upd) {
-        fedc_tensor_read(co->upd, &r->update);
-        upd = co->upd;
-    }
+    float *copy = NULL;
     fedc_diag d;
-    fedc_err rc = agg_plain_add(co, c, upd, r->n_examples, r->train_loss, r->unclipped, &d);
+    fedc_err rc = FEDC_OK;
+    if (!upd && !(copy = malloc(4 * (co->n_params ? co->n_params : 1)))) {
+        fedc_diag_set(&d, "out of memory reading the update");
+        rc = FEDC_ENOMEM;
+    } else if (!upd) {
+        fedc_tensor_read(copy, &r->update);
+        upd = copy;
+    }
+    if (!rc)
+        rc = agg_plain_add(co, c, upd, r->n_examples, r->train_loss, r->unclipped, &d);
+    free(copy);
     if (rc) {
         char reason[FEDC_DIAG_MAX + 32];
         snprintf(reason, sizeof reason, "fit_res refused: %s", d.msg);
@@ -284,6 +310,8 @@ static int fit_complete(const coord *co) {
 }
 
 static void start_eval(coord *co) {
+    free(co->upd); /* the server step has used it: room for the weights' blob */
+    co->upd = NULL;
     co->ph = PH_EVAL;
     co->eval_sent = co->eval_answered = 0;
     fedc_eval_acc_reset(co->eval);
@@ -459,6 +487,8 @@ static void close_fit(coord *co) {
         return;
     }
     fedc_fault_point("aggregate", co->round);
+    if (upd_begin(co))
+        return;
     if (agg_plain_mean(co) || agg_check_plain(co)) {
         fit_failed(co, "no usable aggregate");
         return;
@@ -492,6 +522,8 @@ void sa_finished(coord *co, const uint32_t *sum, int n, int spent) {
     }
     if (stage == FEDC_SA_STAGE_FIT) {
         co->fit_done_at = fedc_clock_s();
+        if (upd_begin(co))
+            return;
         fedc_sa_fit_sum t;
         if (sum && fedc_sa_fit_decode(co->upd, &t, sum, co->n_params, &co->sa.q,
                                       (uint32_t)co->cfg->sa_max_clients, &d)) {

@@ -44,6 +44,23 @@ int stream_downlink(const coord *co) {
     return co->n_params > stream_chunk(co);
 }
 
+void stream_log_plan(const coord *co) {
+    if (stream_downlink(co))
+        logm("model of %zu parameters: weights travel in chunks of %llu values (--max-msg-mb), "
+             "updates over %zu bytes are pulled in chunks, %d at a time across all clients",
+             co->n_params, (unsigned long long)stream_chunk(co), FEDC_INLINE_MAX_BYTES,
+             STREAM_WINDOW);
+    else
+        logm("model of %zu parameters: weights travel whole, updates over %zu bytes are pulled "
+             "in chunks of %llu values, %d at a time across all clients",
+             co->n_params, FEDC_INLINE_MAX_BYTES, (unsigned long long)stream_chunk(co),
+             STREAM_WINDOW);
+    if (co->strat->needs_updates)
+        logm("aggregation rule %s needs every update whole: the coordinator keeps one model-sized "
+             "vector per client this round (its memory grows with the client count)",
+             co->strat->name);
+}
+
 static void up_clear(client *c) {
     c->up_stream = 0;
     c->up_inflight = 0;

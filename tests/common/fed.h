@@ -12,7 +12,7 @@
 
 #include "proc.h"
 
-#define FED_MAX_CLIENTS 8
+#define FED_MAX_CLIENTS 16
 #define FED_MAX_ARGS 64
 
 #define FED_GERMAN FEDC_SOURCE_DIR "/tests/fixtures/german_credit/german_credit_numeric.csv"
