@@ -8,12 +8,13 @@
  *
  * The coordinator is the real fedc-coordinator program in a child process (plain transport,
  * --insecure, --model external so that the parameter count is the clients'; secure runs with
- * --secagg on and, given --neighbours H, SecAgg+ neighbourhoods of 2H+1), so that its CPU time
- * (its CPU-time clock, all threads, in nanoseconds: /proc/PID/stat counts 10 ms ticks) and peak
- * memory (VmHWM) are its own. The clients are
- * fedc_client objects (fedc/client.h, the library API) in this process, each with a trivial model
- * (fedc/client_model.h) whose fit writes global + a fixed small delta at once and whose evaluate
- * adds four rows: the round's cost is the federation's alone. In the same run a baseline moves
+ * --secagg on and, given --neighbours H, SecAgg+ neighbourhoods of 2H+1; --max-msg-mb large
+ * enough for a whole model, which main's protocol sends in one message), so that its CPU time (its
+ * CPU-time clock, all threads, in nanoseconds: /proc/PID/stat counts 10 ms ticks) and peak memory
+ * (VmHWM) are its own. The clients are fedc_client objects (fedc/client.h, the library API) in
+ * this process, each with a trivial model (fedc/client_model.h) whose fit writes global + a fixed
+ * small delta at once and whose evaluate adds four rows: the round's cost is the federation's
+ * alone. In the same run a baseline moves
  * exactly the bytes the coordinator moved per client and round (bench_scale_base.c: a ROUTER
  * process with the coordinator's socket settings, a DEALER per client), so that the coordinator's
  * CPU time per client is set against the CPU time of only receiving and sending those bytes.
@@ -237,7 +238,9 @@ static pid_t start_coordinator(const opts *o, const char *dir, const char *metri
                           "--quiet",
                           "--secagg",
                           secagg ? "on" : "off"};
-    int k = 23;
+    int k = 0;
+    while (av[k]) /* the rest of av is NULL */
+        k++;
     if (secagg && o->neighbours > 0) {
         av[k++] = "--secagg-neighbours";
         av[k++] = sh;
