@@ -27,6 +27,7 @@
 
 #define PROG "fedc-coordinator"
 #define MAX_CLIENTS 4096
+#define PEER_IX_SLOTS (4 * MAX_CLIENTS) /* a power of two */
 /* The event loop sleeps until the next message or the nearest thing due (a deadline, a heartbeat
  * timeout, the end of a log window), but never longer than this: a cap, not a tick. */
 #define MAX_SLEEP_S 1.0
@@ -143,6 +144,10 @@ typedef struct coord {
     uint8_t run_id[FEDC_RUN_ID_BYTES];
     client *cl;
     int n_cl;
+    /* find_peer's index: open addressing over PEER_IX_SLOTS slots holding client index + 1 (0
+     * empty). Only a hint: every hit is checked against the table, a miss scans it. */
+    int32_t *peer_ix;
+    int peer_ix_used;
     /* schema and model */
     int have_schema;
     fedc_model *model; /* the MLP, or a flat vector of the clients' own model */
@@ -250,8 +255,8 @@ typedef struct coord {
     double as_tau_sum;
     uint32_t as_tau_max;
     int as_stale;      /* updates refused as too stale during this step */
-    peer_log *plog;        /* (PEER_LOG_MAX) */
-    double plog_flush;     /* when the suppressed lines were last summarised */
+    peer_log *plog;    /* (PEER_LOG_MAX) */
+    double plog_flush; /* when the suppressed lines were last summarised */
     /* an edge aggregator (--upstream, edge.h): the link to the upstream side, or NULL */
     edge_link *edge;
     int edge_over;           /* the upstream's run ended: ours is complete */
