@@ -223,8 +223,11 @@ void stream_fit_res(coord *co, client *c, const fedc_msg *e) {
         fedc_diag_set(&d, "out of memory keeping the update");
         rc = FEDC_ENOMEM;
     }
+    /* An update of one chunk is checked whole before it is added (plain_chunk), so it is never
+     * asked for twice: no tag to keep. */
+    const int one_chunk = co->n_params <= stream_chunk(co);
     struct stream_state *st = NULL;
-    if (!rc && !keep && !(st = malloc(sizeof *st))) {
+    if (!rc && !keep && !one_chunk && !(st = malloc(sizeof *st))) {
         fedc_diag_set(&d, "out of memory");
         rc = FEDC_ENOMEM;
     }
@@ -276,18 +279,25 @@ static double plain_bound(const coord *co, const char **flag) {
     return (double)co->cfg->update_norm_bound;
 }
 
+/* Whether a plain update of squared norm norm2 is beyond its bound; if so it is refused to the
+ * client (the caller takes it out of the round). */
+static int over_bound(coord *co, client *c, double norm2) {
+    const char *flag = "";
+    double b = plain_bound(co, &flag), norm = sqrt(norm2);
+    if (!(norm > b * (1.0 + 1e-4)))
+        return 0;
+    char why[256];
+    snprintf(why, sizeof why,
+             "fit_res refused: update norm %g exceeds the bound %g (%s): the client did not clip",
+             norm, b, flag);
+    logm("%s: %s", c->name, why);
+    reply_error(co, &c->peer, c->up_round, FEDC_ERANGE, why);
+    return 1;
+}
+
 /* The last chunk of a plain update is in: count it, or start taking it out again. */
 static void plain_finished(coord *co, client *c) {
-    const char *flag = "";
-    double b = plain_bound(co, &flag), norm = sqrt(c->up_norm2);
-    if (norm > b * (1.0 + 1e-4)) {
-        char why[256];
-        snprintf(why, sizeof why,
-                 "fit_res refused: update norm %g exceeds the bound %g (%s): the client did not "
-                 "clip",
-                 norm, b, flag);
-        logm("%s: %s", c->name, why);
-        reply_error(co, &c->peer, c->up_round, FEDC_ERANGE, why);
+    if (over_bound(co, c, c->up_norm2)) {
         if (c->upd) { /* the robust rules keep the update: take it out from that copy */
             fedc_diag d;
             if (fedc_accum_add_range(co->acc, 0, c->upd, co->n_params, -(int64_t)c->up_weight, &d))
@@ -298,7 +308,12 @@ static void plain_finished(coord *co, client *c) {
             up_clear(c);
             return;
         }
-        /* Ask for the same chunks again and subtract them (checked against the first hash). */
+        if (!c->up_hash) { /* one chunk is checked before it is added: cannot happen */
+            up_lost(co, c, "no tag of its first pass");
+            c->fit_done = 1;
+            return;
+        }
+        /* Ask for the same chunks again and subtract them (checked against the first tag). */
         crypto_onetimeauth_final(&c->up_hash->h, c->up_hash->first);
         crypto_onetimeauth_init(&c->up_hash->h, c->up_hash->key);
         c->up_removing = 1;
@@ -370,6 +385,15 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
         fedc_tensor_read(tmp, &t);
         v = tmp;
     }
+    double s2 = c->up_removing ? 0 : sum_squares(v, n);
+    if (!c->up_removing && k->offset == 0 && n == c->up_total && over_bound(co, c, s2)) {
+        /* The whole update in one chunk, beyond its bound: refused before anything was added. */
+        fedc_accum_cancel(co->acc, c->up_weight, c->up_loss);
+        c->fit_done = 1;
+        up_clear(c);
+        free(tmp);
+        return;
+    }
     if (c->up_hash)
         crypto_onetimeauth_update(&c->up_hash->h, k->values, 4 * n);
     fedc_diag d;
@@ -402,7 +426,7 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
         return;
     }
     if (!c->up_removing) {
-        c->up_norm2 += sum_squares(v, n);
+        c->up_norm2 += s2;
         if (c->upd)
             memcpy(c->upd + k->offset, v, 4 * n);
     }
