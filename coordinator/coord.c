@@ -435,6 +435,7 @@ static void cleanup(coord *co) {
     for (int i = 0; i < co->n_cl; i++)
         free_stats(&co->cl[i]);
     free(co->cl);
+    free(co->peer_ix);
     free(co->plog);
     fedc_model_destroy(&co->model);
     fedc_accum_destroy(&co->acc);
@@ -481,12 +482,14 @@ static int coord_run(fedc_coord *p) {
         co->secure = 1;
     }
     co->cl = calloc(MAX_CLIENTS, sizeof *co->cl);
+    co->peer_ix = calloc(PEER_IX_SLOTS, sizeof *co->peer_ix);
     co->plog = calloc(PEER_LOG_MAX, sizeof *co->plog);
-    if (!co->cl || !co->plog) {
+    if (!co->cl || !co->peer_ix || !co->plog) {
         logm("out of memory");
         fedc_key_wipe(&co->self);
         free(co->allow);
         free(co->cl);
+        free(co->peer_ix);
         free(co->plog);
         return 1;
     }

@@ -27,6 +27,7 @@
 
 #define PROG "fedc-coordinator"
 #define MAX_CLIENTS 4096
+#define PEER_IX_SLOTS (4 * MAX_CLIENTS) /* a power of two */
 /* The event loop sleeps until the next message or the nearest thing due (a deadline, a heartbeat
  * timeout, the end of a log window), but never longer than this: a cap, not a tick. */
 #define MAX_SLEEP_S 1.0
@@ -148,6 +149,10 @@ typedef struct coord {
     uint8_t run_id[FEDC_RUN_ID_BYTES];
     client *cl;
     int n_cl;
+    /* find_peer's index: open addressing over PEER_IX_SLOTS slots holding client index + 1 (0
+     * empty). Only a hint: every hit is checked against the table, a miss scans it. */
+    int32_t *peer_ix;
+    int peer_ix_used;
     /* schema and model */
     int have_schema;
     fedc_model *model; /* the MLP, or a flat vector of the clients' own model */

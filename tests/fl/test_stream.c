@@ -256,6 +256,32 @@ static void test_over_bound_update_taken_out(void **state) {
     c->ok = 1;
 }
 
+/* The same update in one chunk (--max-msg-mb 8): its norm is known before anything is added, so
+ * it is refused at once and never asked for again; the result is again the run with bank-a's
+ * update refused as a NaN. */
+static void test_over_bound_one_chunk_refused(void **state) {
+    ctx *c = *state;
+    const char *big[] = {"--max-msg-mb", "8", "--min-fit-clients", "2", NULL};
+    start(&c->f[0], 3, LAYERS, "2", "off", "FEDC_FAULT=bank-a/misbehave:upd-scale@1", big);
+    start(&c->f[1], 3, LAYERS, "2", "off", "FEDC_FAULT=bank-a/misbehave:upd-nan@1", big);
+    fed_round r[16];
+    int nr;
+    for (int k = 0; k < 2; k++) {
+        expect_done(&c->f[k], r, &nr);
+        assert_int_equal(nr, 2);
+        assert_int_equal(r[0].participants, 2);
+        assert_int_equal(r[1].participants, 3);
+    }
+    assert_true(fed_file_has(c->f[0].coord.err, "exceeds the bound"));
+    assert_false(fed_file_has(c->f[0].coord.err, "taken out of the sum"));
+    assert_false(fed_file_has(c->f[0].coord.err, "cannot be used"));
+    fedc_model *a = load(&c->f[0]), *b = load(&c->f[1]);
+    assert_memory_equal(a->params, b->params, 4 * a->n_params);
+    fedc_model_destroy(&a);
+    fedc_model_destroy(&b);
+    c->ok = 1;
+}
+
 /* The coordinator's peak resident size (the kernel's account of the reaped child). */
 static long coord_peak_kib(fed *f, int *status) {
     int st = 0;
@@ -328,6 +354,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_secure_member_dies_mid_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unrequested_chunk_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_over_bound_update_taken_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_over_bound_one_chunk_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coordinator_memory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
