@@ -107,11 +107,21 @@ static void send_join(cl *c) {
     fedc_blob *init = NULL;
     size_t n = c->desc.n_params;
     fedc_diag d;
-    if (n) {
+    if (n && c->join_init && atomic_load_explicit(&c->join_init->refs, memory_order_acquire) > 1) {
+        /* Our last join is still in ZeroMQ's queue, unsent (a coordinator slow to read a
+         * thousand joins of a large model): it will arrive. Queueing one more every retry
+         * would hold one more model-sized copy each time. */
+        free(enc_json);
+        c->last_join = fedc_clock_s();
+        return;
+    }
+    if (n && c->join_init) {
+        init = c->join_init; /* sent and gone (or dropped with the connection): again */
+    } else if (n) {
         /* A model of our own: its name, size and initial values (the first client's become the
          * run's unless the coordinator has --init-weights). They are written into a blob that
-         * ZeroMQ sends without copying and frees once sent: one model-sized vector at the join,
-         * not two, as every client of a large federation joins at once. */
+         * ZeroMQ sends without copying (one model-sized vector at the join, not two, as every
+         * client of a large federation joins at once), kept until the Welcome. */
         fedc_err rc = fedc_blob_new(&init, 4 * n);
         if (!rc) {
             memset(init->data, 0, 4 * n);
@@ -127,6 +137,9 @@ static void send_join(cl *c) {
             c->last_join = fedc_clock_s();
             return;
         }
+        c->join_init = init;
+    }
+    if (n) {
         j->model_kind = c->desc.kind ? c->desc.kind : "";
         j->n_params = n;
         j->init.count = n;
@@ -143,7 +156,6 @@ static void send_join(cl *c) {
     else
         (void)sent(c, fedc_net_send_packed(c->ep, NULL, env, len, init, "join", &d), &d);
     free(env);
-    fedc_blob_unref(&init);
     free(enc_json);
     c->last_join = fedc_clock_s();
 }
@@ -166,8 +178,9 @@ static void reset_run(cl *c) {
     free(c->eval_w);
     c->eval_w = NULL;
     fedc_eval_acc_destroy(&c->eval);
-    cl_stream_withdraw(c); /* what it served from goes */
-    cl_sa_vec_drop(c);     /* before job.buf, which it may be */
+    cl_stream_withdraw(c);          /* what it served from goes */
+    cl_sa_vec_drop(c);              /* before job.buf, which it may be */
+    fedc_blob_unref(&c->join_init); /* ZeroMQ keeps its reference until it has sent them */
     free(c->job.global);
     free(c->job.buf); /* the trained weights, the update and a masked input live in it */
     c->job.global = c->job.local = c->job.update = NULL;

@@ -101,6 +101,9 @@ typedef struct cl {
     uint32_t last_fit_round;
     double last_loss, last_secs;
     int last_rows;
+    /* our model's initial values sent with the join, kept until a Welcome (reset_run): while
+     * ZeroMQ still holds them unsent, a join retry waits instead of queueing another copy */
+    fedc_blob *join_init;
     /* liveness */
     double last_heard, last_hb, last_join;
     uint64_t hb_seq;
