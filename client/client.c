@@ -58,10 +58,23 @@ void cl_env_init(cl *c, fedc_msg *m, fedc_msg_kind kind, uint32_t round) {
     m->round = round;
 }
 
+/* After a send: a failure is logged once per reason; -1 then, else 0. */
+static int sent(cl *c, fedc_err rc, const fedc_diag *d) {
+    char *last = c->send_error; /* per client: several live in one process */
+    if (rc) {
+        /* While the coordinator is away the queue fills with joins; say so once. */
+        if (strcmp(last, d->msg) != 0)
+            cl_logm(c, "%s", d->msg);
+        snprintf(last, sizeof c->send_error, "%s", d->msg);
+        return -1;
+    }
+    last[0] = 0;
+    return 0;
+}
+
 /* Sends m with its tensor or masked values, if it has any, as the raw frame. */
 int cl_send_msg(cl *c, const fedc_msg *m) {
     fedc_diag d;
-    char *last = c->send_error; /* per client: several live in one process */
     size_t bytes = c->coord_max_msg ? fedc_msg_wire_size(m) : 0;
     if (c->coord_max_msg && bytes > c->coord_max_msg) {
         /* ZeroMQ at the coordinator would drop it with our connection, without a word. */
@@ -71,15 +84,7 @@ int cl_send_msg(cl *c, const fedc_msg *m) {
                 fedc_msg_kind_name(m->kind), bytes, c->coord_max_msg);
         return -1;
     }
-    if (fedc_net_send_msg(c->ep, NULL, m, NULL, &d)) {
-        /* While the coordinator is away the queue fills with joins; say so once. */
-        if (strcmp(last, d.msg) != 0)
-            cl_logm(c, "%s", d.msg);
-        snprintf(last, sizeof c->send_error, "%s", d.msg);
-        return -1;
-    }
-    last[0] = 0;
-    return 0;
+    return sent(c, fedc_net_send_msg(c->ep, NULL, m, NULL, &d), &d);
 }
 
 static void send_join(cl *c) {
@@ -99,30 +104,58 @@ static void send_join(cl *c) {
     j->schema.features = c->cfg->features;
     j->name = c->cfg->name;
     j->n_rows = 0; /* our row count is ours to keep */
-    float *init = NULL;
+    fedc_blob *init = NULL;
     size_t n = c->desc.n_params;
-    if (n) {
+    fedc_diag d;
+    if (n && c->join_init && atomic_load_explicit(&c->join_init->refs, memory_order_acquire) > 1) {
+        /* Our last join is still in ZeroMQ's queue, unsent (a coordinator slow to read a
+         * thousand joins of a large model): it will arrive. Queueing one more every retry
+         * would hold one more model-sized copy each time. */
+        free(enc_json);
+        c->last_join = fedc_clock_s();
+        return;
+    }
+    if (n && c->join_init) {
+        init = c->join_init; /* sent and gone (or dropped with the connection): again */
+    } else if (n) {
         /* A model of our own: its name, size and initial values (the first client's become the
-         * run's unless the coordinator has --init-weights). */
-        init = calloc(n, 4);
-        fedc_diag d;
-        if (!init || (c->model->init && c->model->init(c->model->ctx, init, n, &d))) {
-            cl_logm(c, "cannot offer the model's initial values: %s",
-                    init ? d.msg : "out of memory");
-            free(init);
+         * run's unless the coordinator has --init-weights). They are written into a blob that
+         * ZeroMQ sends without copying (one model-sized vector at the join, not two, as every
+         * client of a large federation joins at once), kept until the Welcome. */
+        fedc_err rc = fedc_blob_new(&init, 4 * n);
+        if (!rc) {
+            memset(init->data, 0, 4 * n);
+            if (c->model->init)
+                rc = c->model->init(c->model->ctx, (float *)(void *)init->data, n, &d);
+        } else {
+            fedc_diag_set(&d, "out of memory");
+        }
+        if (rc) {
+            cl_logm(c, "cannot offer the model's initial values: %s", d.msg);
+            fedc_blob_unref(&init);
             free(enc_json);
             c->last_join = fedc_clock_s();
             return;
         }
+        c->join_init = init;
+    }
+    if (n) {
         j->model_kind = c->desc.kind ? c->desc.kind : "";
         j->n_params = n;
         j->init.count = n;
         /* Our floats as they are: the wire's little-endian order on a little-endian host (as the
          * client assumed before msg.h; a big-endian port would swap them first). */
-        j->init.data = init;
+        j->init.data = init->data;
     }
-    (void)cl_send_msg(c, &m);
-    free(init);
+    uint8_t *env = NULL;
+    size_t len = 0;
+    if (!init)
+        (void)cl_send_msg(c, &m);
+    else if (fedc_msg_encode(&env, &len, &m, &d))
+        cl_logm(c, "%s", d.msg);
+    else
+        (void)sent(c, fedc_net_send_packed(c->ep, NULL, env, len, init, "join", &d), &d);
+    free(env);
     free(enc_json);
     c->last_join = fedc_clock_s();
 }
@@ -145,9 +178,13 @@ static void reset_run(cl *c) {
     free(c->eval_w);
     c->eval_w = NULL;
     fedc_eval_acc_destroy(&c->eval);
+    cl_stream_withdraw(c);          /* what it served from goes */
+    cl_sa_vec_drop(c);              /* before job.buf, which it may be */
+    fedc_blob_unref(&c->join_init); /* ZeroMQ keeps its reference until it has sent them */
     free(c->job.global);
-    free(c->job.local); /* the update lives in it */
+    free(c->job.buf); /* the trained weights, the update and a masked input live in it */
     c->job.global = c->job.local = c->job.update = NULL;
+    c->job.buf = NULL;
     c->n_params = 0;
     free(c->pending_w);
     c->pending_w = NULL;
@@ -156,8 +193,6 @@ static void reset_run(cl *c) {
     c->held = NULL;
     c->have_held = c->sa_held = 0;
     fedc_sa_client_free(&c->sa);
-    free(c->sa_vec);
-    c->sa_vec = NULL;
     free(c->sa_last);
     c->sa_last = NULL;
     c->sa_on = 0;
@@ -270,15 +305,19 @@ static int on_welcome(cl *c, const fedc_msg *e) {
                 c->coord_max_msg, need_out, n);
         return 2;
     }
+    /* Two model-sized vectors for as long as the run lasts: the global weights (trained from,
+     * scored when no training runs) and the training's output. The update is computed in place of
+     * the trained weights (local - global, element by element) and, under secure aggregation,
+     * quantised and masked in place of the update (a uint32 per float, after the input's header
+     * slots in front of local); it is served from there until the next training. A FitIns or
+     * EvaluateIns arriving while a training runs gets a vector of its own until it is used. */
+    size_t head = fedc_sa_fit_len(n) - n;
     c->job.global = malloc(4 * n);
-    c->job.local = malloc(4 * n);
-    /* The update is computed in place of the trained weights (local - global, element by
-     * element): one model-sized vector fewer; it is served from there until the next training. */
+    c->job.buf = malloc(4 * (head + n));
+    c->job.local = c->job.buf ? (float *)(void *)(c->job.buf + head) : NULL;
     c->job.update = c->job.local;
     c->job.n = n;
-    c->pending_w = malloc(4 * n);
-    c->eval_w = malloc(4 * n);
-    if (!c->job.global || !c->job.local || !c->job.update || !c->pending_w || !c->eval_w) {
+    if (!c->job.global || !c->job.buf) {
         cl_logm(c, "out of memory for the model");
         return 1;
     }

@@ -109,17 +109,34 @@ int cl_on_evaluate_ins(cl *c, const fedc_msg *e) {
     }
     fedc_eval_acc *a = c->eval;
     fedc_eval_acc_reset(a);
-    fedc_tensor_read(c->eval_w, &ei->weights);
     if (c->mean) {
         /* Scored only once the statistics are agreed (before round 0 ends they are not). A
-         * retried round may be training meanwhile: evaluate runs beside fit (client_model.h). */
+         * retried round may be training meanwhile: evaluate runs beside fit (client_model.h) on
+         * weights fit does not read. They are scored where they are when they can be read as
+         * floats there (the received frame, or the vector they were pulled into), else copied
+         * into job.global, or while a training uses it into a vector for this evaluation. */
+        const float *w = fedc_tensor_floats(&ei->weights);
+        if (!w) {
+            float *to = cl_weights_dest(c, 0);
+            if (!to) {
+                cl_logm(c, "cannot evaluate: out of memory for the weights");
+                return -1;
+            }
+            fedc_tensor_read(to, &ei->weights);
+            w = to;
+        }
         fedc_diag d;
-        if (c->model->evaluate(c->model->ctx, c->eval_w, c->n_params, ei->threshold, a, &d)) {
+        fedc_err rc = c->model->evaluate(c->model->ctx, w, c->n_params, ei->threshold, a, &d);
+        free(c->eval_w);
+        c->eval_w = NULL;
+        if (rc) {
             cl_logm(c, "cannot evaluate: %s", d.msg);
             fedc_eval_acc_reset(a);
             return -1;
         }
     }
+    free(c->eval_w); /* pulled for an evaluation that scored nothing */
+    c->eval_w = NULL;
     if (ei->has_secagg) {
         if (cl_sa_open(c, e->round, FEDC_SA_STAGE_EVAL, &ei->secagg, fedc_sa_eval_len(a)) == 0) {
             fedc_diag d;

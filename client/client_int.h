@@ -31,8 +31,11 @@
 /* One round of local training, owned by the training thread while `busy`. */
 typedef struct job {
     uint32_t round;
-    float *global;      /* (n) the weights received */
-    float *local;       /* (n) the trained weights, then (in place) the update */
+    float *global; /* (n) the global weights: trained from, and scored when no training runs */
+    /* (fedc_sa_fit_len(n)) the secure-aggregation input of a training: its header slots, then
+     * local, so that the update is quantised and masked where it lies (c->sa_job) */
+    uint32_t *buf;
+    float *local;       /* (n) in buf: the trained weights, then (in place) the update */
     float *update;      /* (n) local - global: the same vector as local */
     size_t n;           /* parameters */
     fedc_model_fit hp;  /* the round's training settings */
@@ -81,7 +84,9 @@ typedef struct cl {
     size_t n_params;      /* of this run's model */
     fedc_model_rows rows; /* the model's rows in this run */
     float *mean, *std;    /* agreed statistics (n_features) or NULL */
-    float *eval_w;        /* (n_params) the weights being scored */
+    /* (n_params) weights scored while a training uses job.global and the instruction's cannot be
+     * read where they arrived; allocated for that evaluation only */
+    float *eval_w;
     fedc_eval_acc *eval;
     /* training thread */
     job job;
@@ -92,7 +97,7 @@ typedef struct cl {
     uint32_t pending_round;
     float *pending_w;
     fedc_hyper pending_hp;
-    float pending_pw;
+    float pending_pw; /* pending_w: allocated only while a FitIns waits; becomes job.global */
     int pending_hold;
     /* --mode async with secure aggregation: the update trained for held_round, kept until the
      * session over it unmasks (or new work replaces it) */
@@ -106,6 +111,9 @@ typedef struct cl {
     uint32_t last_fit_round;
     double last_loss, last_secs;
     int last_rows;
+    /* our model's initial values sent with the join, kept until a Welcome (reset_run): while
+     * ZeroMQ still holds them unsent, a join retry waits instead of queueing another copy */
+    fedc_blob *join_init;
     /* liveness */
     double last_heard, last_hb, last_join;
     uint64_t hb_seq;
@@ -117,7 +125,8 @@ typedef struct cl {
     uint32_t sa_round;
     fedc_sa_quant sa_q;
     double sa_total_rows;
-    uint32_t *sa_vec; /* our input, once computed */
+    uint32_t *sa_vec; /* our input, once computed: our own, or job.buf when sa_job */
+    int sa_job;       /* sa_vec is job.buf (a training's input, masked in place of the update) */
     size_t sa_len;
     int sa_ready, sa_collected, sa_sent;
     int sa_silent; /* test only (FEDC_FAULT misbehave:sa-silent): answers no instruction */
@@ -139,7 +148,7 @@ typedef struct cl {
     uint32_t dl_stream, dl_round;
     uint64_t dl_total, dl_next, dl_recv; /* values: length, next asked for, received */
     int dl_inflight;
-    float *dl_buf;   /* where they go: pending_w (training) or eval_w (evaluation) */
+    float *dl_buf;   /* where they go: job.global, or pending_w / eval_w while a training runs */
     fedc_msg dl_msg; /* the instruction, handled once they are in */
     /* what we announced without its values and serve chunk by chunk */
     uint32_t up_stream, up_round; /* fedc_stream, 0 = nothing */
@@ -161,6 +170,12 @@ void cl_env_init(cl *c, fedc_msg *m, fedc_msg_kind kind, uint32_t round);
 int cl_send_msg(cl *c, const fedc_msg *m);
 /* Joins the training thread if it runs (its result is then in c->job). */
 void cl_wait_training(cl *c);
+/* Drops our secure-aggregation input (withdrawing its stream): freed when it is our own; when it
+ * is job.buf, nothing is freed. */
+void cl_sa_vec_drop(cl *c);
+/* Where a FitIns's or EvaluateIns's weights (n_params) go: job.global when no training uses it,
+ * else pending_w (training) or eval_w (evaluation), allocated now; NULL when out of memory. */
+float *cl_weights_dest(cl *c, int fit);
 
 /* client_eval.c; the on_ handlers return -1 to go on, or the exit code */
 int cl_on_stats_request(cl *c, const fedc_msg *e);

@@ -74,6 +74,15 @@ int cl_plain_refused(cl *c, uint32_t round, const char *what) {
     return 1;
 }
 
+void cl_sa_vec_drop(cl *c) {
+    if (c->up_stream == FEDC_STREAM_MASKED)
+        cl_stream_withdraw(c); /* sa_vec, which it was served from, goes */
+    if (!c->sa_job)
+        free(c->sa_vec);
+    c->sa_vec = NULL;
+    c->sa_job = 0;
+}
+
 /* Opens a session for an instruction that carries secure-aggregation settings: fresh round keys,
  * signed with our identity, go out at once. Returns -1 when it cannot. */
 int cl_sa_open(cl *c, uint32_t round, int stage, const fedc_secagg_ins *si, size_t len) {
@@ -82,10 +91,7 @@ int cl_sa_open(cl *c, uint32_t round, int stage, const fedc_secagg_ins *si, size
     c->sa.min_nbrs = c->cfg->sa_min_nbrs;
     c->sa.roster = c->cfg->self ? roster_key : NULL;
     c->sa.roster_ctx = c;
-    if (c->up_stream == FEDC_STREAM_MASKED)
-        cl_stream_withdraw(c); /* sa_vec, which it was served from, goes */
-    free(c->sa_vec);
-    c->sa_vec = NULL;
+    cl_sa_vec_drop(c);
     c->sa_on = 0;
     cl_apply_peers(c); /* a reloaded roster checks this session's round keys */
     c->sa_ready = c->sa_collected = c->sa_sent = 0;
@@ -94,8 +100,11 @@ int cl_sa_open(cl *c, uint32_t round, int stage, const fedc_secagg_ins *si, size
         cl_logm(c, "round %u: %s", round, d.msg);
         return -1;
     }
-    c->sa_vec = malloc(4 * (len ? len : 1));
-    if (!c->sa_vec) {
+    /* A training's input is encoded in place of its update (job.buf, cl_on_training_done);
+     * statistics and evaluation counts, which are small, get a vector of their own. */
+    if (stage != FEDC_SA_STAGE_FIT)
+        c->sa_vec = malloc(4 * (len ? len : 1));
+    if (stage != FEDC_SA_STAGE_FIT && !c->sa_vec) {
         cl_logm(c, "out of memory for the secure-aggregation vector");
         return -1;
     }
@@ -342,7 +351,12 @@ void cl_on_sa_fit_ins(cl *c, const fedc_msg *e) {
         return;
     c->sa_held = 1;
     size_t n = c->n_params;
-    float *scaled = malloc(4 * (n ? n : 1));
+    /* cl_sa_open gives a training session no vector (a synchronous round's input is encoded in
+     * place of the update, job.buf); the held update's input gets one of its own (async runs take
+     * small models only: coordinator/async.c). */
+    c->sa_vec = malloc(4 * fedc_sa_fit_len(n));
+    c->sa_job = 0;
+    float *scaled = c->sa_vec ? malloc(4 * (n ? n : 1)) : NULL;
     fedc_diag d;
     fedc_err rc = FEDC_ENOMEM;
     fedc_diag_set(&d, "out of memory scaling the held update");

@@ -1,10 +1,10 @@
 /* Streamed tensors at the client (docs/architecture.md, "Wire protocol"): global weights larger
  * than one chunk are pulled (a window of STREAM_WINDOW requests) into the vector the instruction
- * would have been read into (pending_w for training, eval_w for evaluation), and the instruction
- * is then handled as if it had carried them; our own update or masked input, when larger than
- * FEDC_INLINE_MAX_BYTES, is announced without its values and served from the vector we keep
- * (the job's update, the masked vector) chunk by chunk as the coordinator asks. No copy of a
- * model-sized vector is made for either direction. */
+ * would have been read into (job.global, or while a training runs a vector of its own:
+ * cl_weights_dest), and the instruction is then handled as if it had carried them; our own update
+ * or masked input, when larger than FEDC_INLINE_MAX_BYTES, is announced without its values and
+ * served from the vector we keep (job.buf: the update, or the masked input in its place) chunk by
+ * chunk as the coordinator asks. No copy of a model-sized vector is made for either direction. */
 #include "client_int.h"
 
 #include <stdio.h>
@@ -61,6 +61,12 @@ static void dl_request(cl *c) {
 int cl_stream_instruction(cl *c, const fedc_msg *e) {
     int fit = e->kind == FEDC_MSG_FIT_INS;
     const fedc_tensor *w = fit ? &e->fit_ins.weights : &e->evaluate_ins.weights;
+    float *dest = w->count == c->n_params ? cl_weights_dest(c, fit) : NULL;
+    if (w->count == c->n_params && !dest) {
+        cl_logm(c, "%s: out of memory for the streamed weights; ignored",
+                fedc_msg_kind_name(e->kind));
+        return -1;
+    }
     if (w->count != c->n_params) {
         cl_logm(c, "%s with %llu streamed weights, the model has %zu; ignored",
                 fedc_msg_kind_name(e->kind), (unsigned long long)w->count, c->n_params);
@@ -90,7 +96,7 @@ int cl_stream_instruction(cl *c, const fedc_msg *e) {
     c->dl_total = w->count;
     c->dl_next = c->dl_recv = 0;
     c->dl_inflight = 0;
-    c->dl_buf = fit ? c->pending_w : c->eval_w;
+    c->dl_buf = dest;
     dl_request(c);
     return -1;
 }

@@ -55,16 +55,46 @@ static void *train_main(void *arg) {
     return NULL;
 }
 
-/* Starts the training thread for round `round` on the weights w, once DP-SGD's plan (if any)
- * allows the round; the plan says why when it does not. */
-static void start_training(cl *c, uint32_t round, const float *w, const fedc_hyper *hp,
-                           float pos_weight, int hold) {
+float *cl_weights_dest(cl *c, int fit) {
+    if (!c->busy)
+        return c->job.global;
+    float **p = fit ? &c->pending_w : &c->eval_w;
+    if (!*p)
+        *p = malloc(4 * (c->n_params ? c->n_params : 1));
+    return *p;
+}
+
+/* The training about to start rewrites job.buf. Our masked input lies there when the training
+ * that produced it answered a session still under way (a retried round queued behind it): it
+ * moves to a vector of its own, as the session needs it until it ends. */
+static void keep_sa_input(cl *c) {
+    if (!c->sa_job)
+        return;
+    uint32_t *own = c->sa_on ? malloc(4 * (c->sa_len ? c->sa_len : 1)) : NULL;
+    if (!own) {
+        int live = c->sa_on;
+        cl_sa_vec_drop(c);
+        if (live)
+            cl_sa_abandon(c, "out of memory keeping our masked input");
+        return;
+    }
+    memcpy(own, c->sa_vec, 4 * c->sa_len);
+    if (c->up_stream == FEDC_STREAM_MASKED)
+        c->up_data = own;
+    c->sa_vec = own;
+    c->sa_job = 0;
+}
+
+/* Starts the training thread for round `round` on the weights in job.global, once DP-SGD's plan
+ * (if any) allows the round; the plan says why when it does not. */
+static void start_training(cl *c, uint32_t round, const fedc_hyper *hp, float pos_weight,
+                           int hold) {
     if (c->cfg->dp_clip > 0 && cl_dp_plan(c, round, hp))
         return;
     job *j = &c->job;
     if (c->up_stream == FEDC_STREAM_UPDATE)
         cl_stream_withdraw(c); /* the thread rewrites the update we served */
-    memcpy(j->global, w, 4 * j->n);
+    keep_sa_input(c);
     j->round = round;
     j->model = c->model;
     fedc_model_fit t;
@@ -127,8 +157,14 @@ int cl_on_fit_ins(cl *c, const fedc_msg *e) {
     if (f->update_norm_bound > 0 && !(hp.clip_norm > 0 && hp.clip_norm <= f->update_norm_bound))
         hp.clip_norm = f->update_norm_bound;
     if (c->busy) {
-        /* Still training an earlier round (it was retried or we were late): run this next. */
-        fedc_tensor_read(c->pending_w, &f->weights);
+        /* Still training an earlier round (it was retried or we were late): run this next, from
+         * a vector of its own (the running training reads job.global). */
+        float *w = cl_weights_dest(c, 1);
+        if (!w) {
+            cl_refuse_fit(c, e->round, FEDC_ENOMEM, "out of memory for the queued round's weights");
+            return -1;
+        }
+        fedc_tensor_read(w, &f->weights);
         c->pending = 1;
         c->pending_round = e->round;
         c->pending_hp = hp;
@@ -136,8 +172,18 @@ int cl_on_fit_ins(cl *c, const fedc_msg *e) {
         c->pending_hold = hold;
         return -1;
     }
-    fedc_tensor_read(c->pending_w, &f->weights);
-    start_training(c, e->round, c->pending_w, &hp, f->pos_weight, hold);
+    if (c->pending_w && f->weights.data == c->pending_w) {
+        /* Pulled in chunks while a training ran, which has ended since: the vector becomes the
+         * global one. */
+        float *t = c->job.global;
+        c->job.global = c->pending_w;
+        c->pending_w = t;
+    } else {
+        fedc_tensor_read(c->job.global, &f->weights); /* nothing when pulled into it */
+    }
+    free(c->pending_w);
+    c->pending_w = NULL;
+    start_training(c, e->round, &hp, f->pos_weight, hold);
     return -1;
 }
 
@@ -275,6 +321,10 @@ void cl_on_training_done(cl *c) {
         hold_update(c, j);
     } else if (c->sa_on && c->sa_stage == FEDC_SA_STAGE_FIT && c->sa_round == j->round) {
         if (!c->sa_ready) {
+            /* Quantised in place of the update, the header slots in front of it (job.buf). */
+            cl_sa_vec_drop(c);
+            c->sa_vec = j->buf;
+            c->sa_job = 1;
             fedc_diag d;
             fedc_err rc = cl_sa_fit_input(c, j->update, j->n, j->round, j->loss, j->uniform_weight,
                                           j->client_dp, j->unclipped, &d);
@@ -320,8 +370,13 @@ void cl_on_training_done(cl *c) {
         c->last_rows = (int)c->rows.train_rows;
     }
     if (c->pending) {
+        /* The queued round's weights become the global ones; the previous ones are no longer
+         * needed (a training's update and masked input live in job.buf). */
         c->pending = 0;
-        start_training(c, c->pending_round, c->pending_w, &c->pending_hp, c->pending_pw,
-                       c->pending_hold);
+        float *t = c->job.global;
+        c->job.global = c->pending_w;
+        free(t);
+        c->pending_w = NULL;
+        start_training(c, c->pending_round, &c->pending_hp, c->pending_pw, c->pending_hold);
     }
 }

@@ -435,6 +435,33 @@ static void test_fit_vector(void **state) {
     free(dec);
 }
 
+/* The client quantises its update where it lies (the update is the float vector after the
+ * header slots): encoded in place, it decodes to the weighted update as a separate copy would. */
+static void test_fit_vector_in_place(void **state) {
+    (void)state;
+    enum { P = 4099 };
+    fedc_sa_quant q;
+    fedc_diag d;
+    assert_int_equal(fedc_sa_quant_make(&q, 16, 0.5f, &d), FEDC_OK);
+    size_t len = fedc_sa_fit_len(P), head = len - P;
+    assert_int_equal(head, 5 * FEDC_SA_WIDE_SLOTS);
+    uint32_t *v = malloc(4 * len);
+    float *x = (float *)(void *)(v + head), *dec = malloc(4 * P), want[P];
+    for (int i = 0; i < P; i++)
+        x[i] = want[i] = 0.4f * cosf((float)i * 0.37f);
+    x[11] = want[11] = -3.0f; /* clamped to -0.5 */
+    assert_int_equal(fedc_sa_fit_encode(v, x, P, 0.25, 0.5, 40, 1, &q, &d), FEDC_OK);
+    fedc_sa_fit_sum t;
+    assert_int_equal(fedc_sa_fit_decode(dec, &t, v, P, &q, 16, &d), FEDC_OK);
+    assert_true(fabs(t.weight - 0.25) < 1e-9 && t.examples == 40.0 && t.clipped == 1.0);
+    for (int i = 0; i < P; i++) {
+        double c = want[i] > 0.5f ? 0.5 : want[i] < -0.5f ? -0.5 : want[i];
+        assert_true(fabs(dec[i] - 0.25 * c) <= 1.0 / q.scale + 1e-6);
+    }
+    free(v);
+    free(dec);
+}
+
 static void test_eval_and_stats_vectors(void **state) {
     (void)state;
     fedc_sa_quant q;
@@ -503,6 +530,7 @@ int main(void) {
         cmocka_unit_test(test_masked_input_looks_uniform),
         cmocka_unit_test(test_wide_roundtrip),
         cmocka_unit_test(test_fit_vector),
+        cmocka_unit_test(test_fit_vector_in_place),
         cmocka_unit_test(test_eval_and_stats_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -398,7 +398,9 @@ FEDC_MUST_CHECK fedc_err fedc_sa_stats_decode_p(const uint32_t *v, int nf, int k
  * weight x clamp(delta, -c, c) in fixed point (c = q->clip). weight in [0, 1]: the client's share
  * of the federation's examples, so that the sum divided by the summed weight is the weighted
  * FedAvg (1 for every client under DP-FedAvg's uniform weights). unclipped: 1 when the update's
- * L2 norm was within the clip norm before clipping (adaptive clipping counts these), else 0. */
+ * L2 norm was within the clip norm before clipping (adaptive clipping counts these), else 0.
+ * delta may lie in v itself, as floats at v + fedc_sa_fit_len(n) - n (where the values go): each
+ * value is read before its slot is written, so a client encodes its update in place. */
 size_t fedc_sa_fit_len(size_t n_params);
 FEDC_MUST_CHECK fedc_err fedc_sa_fit_encode(uint32_t *v, const float *delta, size_t n,
                                             double weight, double loss, uint64_t examples,
