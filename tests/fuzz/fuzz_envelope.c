@@ -36,6 +36,12 @@ static void check_accepted(const Fedc__Envelope *e, const fedc_msg_expect *x, co
         (e->run_id.len != FEDC_RUN_ID_BYTES || memcmp(e->run_id.data, x->run_id, 16) != 0))
         broken("accepted another run id", msg);
     const Fedc__Tensor *t = fedc_msg_tensor(e);
+    if (e->body_case == FEDC__ENVELOPE__BODY_FIT_RES && e->fit_res->held) {
+        /* --mode async with secure aggregation: "trained, holding it"; no values at all. */
+        if ((t && (t->count || t->data.len || t->streamed)) || x->raw)
+            broken("a held update came with values", msg);
+        t = NULL;
+    }
     if (t && t->streamed && (t->data.len || x->raw))
         broken("a streamed tensor came with values", msg);
     if (t && !t->streamed) {

@@ -573,8 +573,9 @@ static fedc_err check_body(const Fedc__Envelope *e, const fedc_msg_expect *x, fe
         const Fedc__FitRes *f = e->fit_res;
         if (f->held) {
             /* The update stays at the client until its secure session: nothing else here. */
-            if ((f->update && f->update->count) || x->raw || f->n_examples ||
-                f->train_loss != 0.0 || !isfinite(f->seconds) || f->seconds < 0.0) {
+            if ((f->update && (f->update->count || f->update->data.len || f->update->streamed)) ||
+                x->raw || f->n_examples || f->train_loss != 0.0 || !isfinite(f->seconds) ||
+                f->seconds < 0.0) {
                 fedc_diag_set(d,
                               "fit_res: a held update carries no values, rows or loss (got %llu "
                               "values, %llu rows, loss %g, seconds %g)",
