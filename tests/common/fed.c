@@ -430,3 +430,63 @@ int fed_read_metrics(const char *path, fed_round *out, int max) {
     free(s);
     return rc ? -1 : n;
 }
+
+double fed_metric_at(const char *path, int i, const char *key) {
+    size_t len = 0;
+    char *text = proc_read_file(path, &len);
+    double v = NAN;
+    if (!text)
+        return v;
+    char *line = text;
+    for (int k = 0; k < i && line; k++) {
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    if (line) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        if (fed_json_num(line, key, &v) != 1)
+            v = NAN;
+    }
+    free(text);
+    return v;
+}
+
+int fed_deal_rows(const fed *f, const char *src, const char *label, int n, const char *prefix) {
+    size_t len = 0;
+    char *text = proc_read_file(src, &len);
+    FILE *out[FED_MAX_CLIENTS] = {0};
+    int rc = text && n > 0 && n <= FED_MAX_CLIENTS ? 0 : -1;
+    for (int k = 0; k < n && !rc; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%d.csv", prefix, k);
+        char *p = fed_path(f, name);
+        out[k] = p ? fopen(p, "w") : NULL;
+        free(p);
+        rc = out[k] ? 0 : -1;
+    }
+    char *line = rc ? NULL : text, *next;
+    for (long row = -1; line && *line && !rc; row++, line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (row >= 0) {
+            fprintf(out[row % n], "%s\n", line);
+            continue;
+        }
+        char *lab = strstr(line, label);
+        if (!lab) {
+            rc = -1;
+            break;
+        }
+        *lab = '\0';
+        for (int k = 0; k < n; k++)
+            fprintf(out[k], "%sbad%s\n", line, lab + strlen(label));
+    }
+    for (int k = 0; k < n && k < FED_MAX_CLIENTS; k++)
+        if (out[k] && fclose(out[k]) != 0)
+            rc = -1;
+    free(text);
+    return rc;
+}

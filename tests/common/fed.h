@@ -99,4 +99,14 @@ int fed_read_metrics(const char *path, fed_round *out, int max);
 /* Looks up "key":<number> in a one-line JSON object: 1 and *v, 0 for null, -1 when absent. */
 int fed_json_num(const char *json, const char *key, double *v);
 
+/* The number under key in line i (from 0) of a metrics file; NaN when the file, the line or the
+ * key is missing, or the value is null. */
+double fed_metric_at(const char *path, int i, const char *key);
+
+/* Deals the data rows of the CSV src to n shards in the federation's directory, row r to
+ * PREFIX{r % n}.csv, each with the header, whose column named label is renamed to "bad" (the label
+ * fed_start_client passes). 0, or -1 when src cannot be read, has no such column or a shard cannot
+ * be written. */
+int fed_deal_rows(const fed *f, const char *src, const char *label, int n, const char *prefix);
+
 #endif

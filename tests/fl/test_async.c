@@ -104,29 +104,6 @@ static void start_client(fed *f, const char *name, const char *csv_name, const c
     assert_true(i >= 0);
 }
 
-/* The number under key in line i of a metrics file, NaN when absent or null. */
-static double metric(const char *path, int i, const char *key) {
-    size_t len = 0;
-    char *text = proc_read_file(path, &len);
-    double v = NAN;
-    if (!text)
-        return v;
-    char *line = text;
-    for (int k = 0; k < i && line; k++) {
-        line = strchr(line, '\n');
-        line = line ? line + 1 : NULL;
-    }
-    if (line) {
-        char *end = strchr(line, '\n');
-        if (end)
-            *end = '\0';
-        if (fed_json_num(line, key, &v) != 1)
-            v = NAN;
-    }
-    free(text);
-    return v;
-}
-
 static const char *const g_async_common[] = {
     "--secagg",       "off", "--mode",          "async", "--min-clients",  "3",  "--layers", "16",
     "--local-epochs", "1",   "--round-timeout", "40",    "--wait-timeout", "30",
@@ -172,8 +149,8 @@ static void test_async_completes(void **state) {
         /* exactly K updates per server step */
         assert_int_equal(r[i].participants, 2);
         assert_true(isfinite(r[i].val_roc_auc));
-        assert_true(metric(metrics, i, "buffer") == 2.0);
-        double smax = metric(metrics, i, "staleness_max");
+        assert_true(fed_metric_at(metrics, i, "buffer") == 2.0);
+        double smax = fed_metric_at(metrics, i, "staleness_max");
         assert_true(smax >= 0 && smax <= 10);
         stale_seen |= smax > 0;
     }
@@ -218,9 +195,9 @@ static void test_stale_refused(void **state) {
     double refused = 0;
     for (int i = 0; i < n; i++) {
         assert_int_equal(r[i].participants, 2);
-        refused += metric(metrics, i, "stale_refused");
+        refused += fed_metric_at(metrics, i, "stale_refused");
         /* nothing older than S = 0 went in */
-        assert_true(metric(metrics, i, "staleness_max") == 0.0);
+        assert_true(fed_metric_at(metrics, i, "staleness_max") == 0.0);
     }
     assert_true(refused >= 1);
     assert_false(fed_file_has(metrics, "bank-c"));
@@ -370,40 +347,6 @@ static void test_refused_flags(void **state) {
 /* ---- quality: Taiwan over 5 clients, one slowed down ------------------------------------------
  */
 
-/* The Taiwan fixture as 5 shards (row i to shard i % 5) with the label renamed to fed.c's "bad". */
-static void write_taiwan(const fed *f) {
-    size_t len = 0;
-    char *text = proc_read_file(TAIWAN, &len);
-    assert_non_null(text);
-    FILE *out[5];
-    for (int k = 0; k < 5; k++) {
-        char name[32];
-        snprintf(name, sizeof name, "tw%d.csv", k);
-        char *p = fpath(f, name);
-        out[k] = fopen(p, "w");
-        assert_non_null(out[k]);
-        free(p);
-    }
-    char *line = text, *next;
-    for (long row = -1; line && *line; row++, line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        if (row < 0) {
-            char *lab = strstr(line, "default_payment_next_month");
-            assert_non_null(lab);
-            *lab = '\0';
-            for (int k = 0; k < 5; k++)
-                fprintf(out[k], "%sbad\n", line);
-            continue;
-        }
-        fprintf(out[row % 5], "%s\n", line);
-    }
-    for (int k = 0; k < 5; k++)
-        assert_int_equal(fclose(out[k]), 0);
-    free(text);
-}
-
 /* The delay of the slow client per training (ms): its training then takes about 9-10x a fast
  * client's ~14 ms in the synchronous run (bench/async_straggler.sh prints the measured times). */
 #define SLOW_MS "110"
@@ -419,7 +362,8 @@ typedef struct run_res {
 
 /* One federation of the 5 Taiwan shards; slow: client tw4 delayed; the extra coordinator flags. */
 static run_res taiwan_run(fed *f, int slow, const char *const *extra, double target) {
-    write_taiwan(f);
+    /* The Taiwan fixture as 5 shards tw0..tw4 (row i to shard i % 5). */
+    assert_int_equal(fed_deal_rows(f, TAIWAN, "default_payment_next_month", 5, "tw"), 0);
     char *metrics = fpath(f, "metrics.json");
     const char *args[48];
     size_t n = 0;

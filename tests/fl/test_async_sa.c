@@ -54,29 +54,6 @@ static void start_client(fed *f, const char *name, const char *csv_name, const c
     assert_true(i >= 0);
 }
 
-/* The number under key in line i of a metrics file, NaN when absent or null. */
-static double metric(const char *path, int i, const char *key) {
-    size_t len = 0;
-    char *text = proc_read_file(path, &len);
-    double v = NAN;
-    if (!text)
-        return v;
-    char *line = text;
-    for (int k = 0; k < i && line; k++) {
-        line = strchr(line, '\n');
-        line = line ? line + 1 : NULL;
-    }
-    if (line) {
-        char *end = strchr(line, '\n');
-        if (end)
-            *end = '\0';
-        if (fed_json_num(line, key, &v) != 1)
-            v = NAN;
-    }
-    free(text);
-    return v;
-}
-
 /* Clients answer secure requests (no --secagg off: they refuse plain ones). */
 static const char *const g_secure_client[] = {NULL};
 static const char *const g_plain_client[] = {"--secagg", "off", NULL};
@@ -127,7 +104,7 @@ static void test_secure_completes(void **state) {
         assert_int_equal(r[i].participants, 3);
         assert_true(isfinite(r[i].val_roc_auc));
         assert_true(isfinite(r[i].train_loss)); /* the weighted loss from the secure sum */
-        stale_seen |= metric(metrics, i, "staleness_max") > 0;
+        stale_seen |= fed_metric_at(metrics, i, "staleness_max") > 0;
     }
     /* the fourth update trained on version 0 can only enter session 2 or later */
     assert_true(stale_seen);
@@ -299,39 +276,6 @@ static void test_no_second_unmask(void **state) {
 /* ---- quality: Taiwan over 5 clients, one slowed down ------------------------------------------
  */
 
-static void write_taiwan(const fed *f) {
-    size_t len = 0;
-    char *text = proc_read_file(TAIWAN, &len);
-    assert_non_null(text);
-    FILE *out[5];
-    for (int k = 0; k < 5; k++) {
-        char name[32];
-        snprintf(name, sizeof name, "tw%d.csv", k);
-        char *p = fpath(f, name);
-        out[k] = fopen(p, "w");
-        assert_non_null(out[k]);
-        free(p);
-    }
-    char *line = text, *next;
-    for (long row = -1; line && *line; row++, line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        if (row < 0) {
-            char *lab = strstr(line, "default_payment_next_month");
-            assert_non_null(lab);
-            *lab = '\0';
-            for (int k = 0; k < 5; k++)
-                fprintf(out[k], "%sbad\n", line);
-            continue;
-        }
-        fprintf(out[row % 5], "%s\n", line);
-    }
-    for (int k = 0; k < 5; k++)
-        assert_int_equal(fclose(out[k]), 0);
-    free(text);
-}
-
 /* As tests/fl/test_async.c's straggler: tw4's training takes about 9-10x a fast client's. */
 #define SLOW_MS "110"
 #define SYNC_ROUNDS "10"
@@ -345,7 +289,8 @@ typedef struct run_res {
 } run_res;
 
 static run_res taiwan_run(fed *f, const char *const *extra, double target) {
-    write_taiwan(f);
+    /* The Taiwan fixture as 5 shards tw0..tw4 (row i to shard i % 5). */
+    assert_int_equal(fed_deal_rows(f, TAIWAN, "default_payment_next_month", 5, "tw"), 0);
     char *metrics = fpath(f, "metrics.json");
     const char *args[48];
     size_t n = 0;
