@@ -3,8 +3,11 @@
  *
  *   bench_scale PATH/TO/fedc-coordinator [--clients 10,100,1000] [--params 100k,1M,10M]
  *               [--rounds N] [--secagg on|off|both] [--neighbours H] [--mem-gib G]
- *               [--timeout S]
+ *               [--timeout S] [--buffer K]
  *   bench_scale PATH/TO/fedc-coordinator --big      100M parameters x 3 clients, 2 rounds
+ *
+ * --buffer K runs the coordinator with --mode async --buffer K (FedBuff): the clients train
+ * continuously, and a "round" is a server step over K updates (mode asy-pl / asy-sa).
  *
  * The coordinator is the real fedc-coordinator program in a child process (plain transport,
  * --insecure, --model external so that the parameter count is the clients'; secure runs with
@@ -179,6 +182,7 @@ static int parse_list(const char *s, size_t *out) {
 typedef struct opts {
     const char *coord;
     int rounds, neighbours, big;
+    int buffer; /* > 0: --mode async --buffer K */
     double mem_gib, timeout_s;
     /* clients' bytes per float32 of the model, the largest measured so far; first guess 3: a
      * library client holds the global weights and the training's output (2.4-2.8 x the model
@@ -201,7 +205,7 @@ static void *client_thread(void *arg) {
 
 static pid_t start_coordinator(const opts *o, const char *dir, const char *metrics, int port, int n,
                                size_t params, int secagg) {
-    char bind[64], sn[16], sr[16], smsg[16], sh[16], log[300];
+    char bind[64], sn[16], sr[16], smsg[16], sh[16], sb[16], log[300];
     snprintf(bind, sizeof bind, "tcp://127.0.0.1:%d", port);
     snprintf(sn, sizeof sn, "%d", n);
     snprintf(sr, sizeof sr, "%d", o->rounds);
@@ -247,6 +251,13 @@ static pid_t start_coordinator(const opts *o, const char *dir, const char *metri
     if (secagg && o->neighbours > 0) {
         av[k++] = "--secagg-neighbours";
         av[k++] = sh;
+    }
+    if (o->buffer > 0) {
+        snprintf(sb, sizeof sb, "%d", o->buffer);
+        av[k++] = "--mode";
+        av[k++] = "async";
+        av[k++] = "--buffer";
+        av[k++] = sb;
     }
     av[k] = NULL;
     execv(o->coord, (char *const *)av);
@@ -422,7 +433,7 @@ static int run_config(opts *o, int n, size_t params, int secagg) {
     /* clients: the measured share per float32 (at least 2 MiB each: ZeroMQ context, threads);
      * coordinator: the model a few times and every update at once */
     double need = n * (o->k_client * raw > 2 * MIB ? o->k_client * raw : 2 * MIB) + raw * (n + 4.0);
-    const char *mode = secagg ? "secure" : "plain";
+    const char *mode = o->buffer > 0 ? (secagg ? "asy-sa" : "asy-pl") : secagg ? "secure" : "plain";
     if (need > o->mem_gib * 1024 * MIB) {
         printf("%-6s %6d %11zu  skipped: needs about %.1f GiB (clients %.1f x the model each, "
                "the coordinator every update at once) > --mem-gib %.0f\n",
@@ -476,7 +487,7 @@ int main(int argc, char **argv) {
     if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr, "usage: bench_scale PATH/TO/fedc-coordinator [--clients 10,100,1000] "
                         "[--params 100k,1M,10M] [--rounds N] [--secagg on|off|both] "
-                        "[--neighbours H] [--mem-gib G] [--timeout S] [--big]\n");
+                        "[--neighbours H] [--mem-gib G] [--timeout S] [--buffer K] [--big]\n");
         return 2;
     }
     opts o = {.coord = argv[1], .rounds = 3, .mem_gib = 20, .timeout_s = 3600, .k_client = 3};
@@ -505,6 +516,8 @@ int main(int argc, char **argv) {
             o.mem_gib = atof(v);
         else if (strcmp(a, "--timeout") == 0)
             o.timeout_s = atof(v);
+        else if (strcmp(a, "--buffer") == 0)
+            o.buffer = atoi(v);
         else if (strcmp(a, "--secagg") == 0)
             modes = strcmp(v, "on") == 0 ? 2 : strcmp(v, "off") == 0 ? 1 : 3;
         else {

@@ -133,6 +133,8 @@ static void release_members(coord *co, int requeue) {
 
 void async_sa_done(coord *co, const uint32_t *sum, int n, int spent) {
     co->fit_done_at = fedc_clock_s();
+    if (sum)
+        async_drop_weights(co); /* room for the aggregate (co->upd) */
     if (sum && sa_fit_mean(co, sum, n))
         sum = NULL;
     if (!sum) {
@@ -174,6 +176,6 @@ void async_sa_done(coord *co, const uint32_t *sum, int n, int spent) {
     if (agg_server_step(co))
         return;
     co->as_version++;
-    start_eval(co);
+    async_start_eval(co);
     async_feed_idle(co); /* the new model to the members and to whoever waited for it */
 }

@@ -651,6 +651,10 @@ void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *na
              * client held for a secure session (async_sa.c) */
             c->fit_sel = 0;
             c->as_ready = 0;
+            if (c->as_remote) /* a streamed update it kept for a later buffer, too */
+                c->as_have = c->as_remote = 0;
+            c->as_dl_left = 0;
+            c->as_eval_due = 0;
         }
         logm("%s reconnected", c->name);
     }

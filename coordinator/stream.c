@@ -95,7 +95,12 @@ static void on_req(coord *co, client *c, const fedc_msg *e) {
     int fit = r->stream == FEDC_STREAM_FIT, eval = r->stream == FEDC_STREAM_EVAL;
     int ok = (fit && co->ph == PH_FIT && c->fit_sel && !c->fit_done) ||
              (eval && co->ph == PH_EVAL && c->eval_sel && !c->eval_done);
-    if (!ok || !co->w_streamed || !co->wblob || r->counter != co->round || e->round != co->round) {
+    /* --mode async: each client pulls the version its own FitIns carried (async.c) */
+    const int afit = fit && co->cfg->async_mode;
+    fedc_blob *blob = afit ? async_fit_blob(co, c, r->counter, e->round) : co->wblob;
+    if (afit
+            ? !blob
+            : !ok || !co->w_streamed || !blob || r->counter != co->round || e->round != co->round) {
         snprintf(why, sizeof why,
                  "chunk_req for the %s weights of round %llu: not being served (round %u%s)",
                  fedc_stream_name(r->stream), (unsigned long long)r->counter, co->round,
@@ -112,7 +117,7 @@ static void on_req(coord *co, client *c, const fedc_msg *e) {
         return;
     }
     fedc_msg m;
-    env_init(co, &m, FEDC_MSG_CHUNK, co->round);
+    env_init(co, &m, FEDC_MSG_CHUNK, afit ? e->round : co->round);
     m.chunk.stream = r->stream;
     m.chunk.counter = r->counter;
     m.chunk.offset = r->offset;
@@ -122,13 +127,14 @@ static void on_req(coord *co, client *c, const fedc_msg *e) {
     size_t env_len = 0;
     fedc_diag d;
     if (fedc_msg_encode(&env, &env_len, &m, &d) ||
-        fedc_net_send_packed_range(co->ep, &c->peer, env, env_len, co->wblob, 4 * (size_t)r->offset,
+        fedc_net_send_packed_range(co->ep, &c->peer, env, env_len, blob, 4 * (size_t)r->offset,
                                    4 * (size_t)r->count, "chunk", &d)) {
         if (c->alive)
             logp(co, &c->peer, peer_name(c), "%s: %s; marked dead", peer_name(c), d.msg);
         c->alive = 0;
     } else {
         co->bytes_out += env_len + 4 * (size_t)r->count;
+        async_dl_served(c, r->count);
     }
     free(env);
 }
@@ -398,7 +404,13 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
         crypto_onetimeauth_update(&c->up_hash->h, k->values, 4 * n);
     fedc_diag d;
     int64_t w = c->up_removing ? -(int64_t)c->up_weight : (int64_t)c->up_weight;
-    fedc_err rc = fedc_accum_add_range(co->acc, (size_t)k->offset, v, n, w, &d);
+    /* --mode async: the buffer adds the chunk scaled by its staleness weight (the bound above
+     * was checked on the values as sent); both passes scale alike, so a removal is exact. */
+    const float *add = async_chunk_scale(co, c, v, n);
+    fedc_err rc =
+        add ? fedc_accum_add_range(co->acc, (size_t)k->offset, add, n, w, &d) : FEDC_ENOMEM;
+    if (!add)
+        fedc_diag_set(&d, "out of memory scaling a chunk of the update");
     if (rc && !c->up_removing) {
         /* Refused before it was added: the earlier chunks go out like an update over its bound
          * (the norm is made to exceed every bound). */
