@@ -15,7 +15,9 @@
  *   completes its steps with K updates each and its model is finite. The killed client's update is
  *   100x too large, so any part of it left in a step's sum would break the step's norm check.
  *   There the model (288,257 parameters, --max-msg-mb 1) travels in two chunks each way, so the
- *   training requests' weights are pulled too. (The scripted runs cannot: a model of the clients'
+ *   training requests' weights are pulled too. Secure: a member killed after the first chunk of
+ *   its masked input spoils the session, which fails before any unmasking; the step's next
+ *   attempt completes among the others. (The scripted runs cannot: a model of the clients'
  *   own offers its initial values whole with its Join, which must fit one message.) */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
@@ -347,9 +349,9 @@ static void test_secure_streamed(void **state) {
 
 /* ---- a client killed mid-stream (processes) -------------------------------------------------- */
 
-static void test_dies_mid_stream(void **state) {
-    tctx *c = *state;
-    fed *f = &c->f[0];
+/* 4 clients, buffers of 3, 288,257 parameters in two chunks each way; bank-d dies after the first
+ * chunk of its update (plain) or masked input (secure) of round 1 was delivered. */
+static void dies_mid_stream(fed *f, int secure) {
     static const char *names[] = {"bank-a", "bank-b", "bank-c", "bank-d"};
     assert_int_equal(fed_write_shards(f, 4, "shard"), 0);
     char *metrics = fed_fpath(f, "metrics.json"), *model = fed_fpath(f, "model.bin");
@@ -357,7 +359,7 @@ static void test_dies_mid_stream(void **state) {
     const char *args[] = {"--mode",
                           "async",
                           "--secagg",
-                          "off",
+                          secure ? "on" : "off",
                           "--min-clients",
                           "4",
                           "--min-fit-clients",
@@ -383,10 +385,17 @@ static void test_dies_mid_stream(void **state) {
                           "--model-out",
                           model,
                           NULL};
-    /* bank-d's update of round 1 is 100x too large; it dies after its first chunk was delivered
-     * (the pause lets ZeroMQ's I/O thread send it). */
-    const char *fault = "FEDC_FAULT=bank-d/misbehave:upd-scale@1,bank-d/delay:chunk-sent@1:1000,"
-                        "bank-d/kill:chunk-sent@1";
+    /* Plain: bank-d's update of round 1 is 100x too large. It dies after its first chunk of
+     * round 1 (its update, or its masked input in step 1's session) was delivered (the pause lets
+     * ZeroMQ's I/O thread send it). */
+    /* Secure: the others train 300 ms longer in round 1, so bank-d's announcement is among the
+     * oldest three and it is a member of step 1's training session (its evaluation input, one
+     * chunk, comes after that). */
+    const char *fault =
+        secure ? "FEDC_FAULT=bank-a/delay:train@1:300,bank-b/delay:train@1:300,"
+                 "bank-c/delay:train@1:300,bank-d/delay:chunk-sent@1:1000,bank-d/kill:chunk-sent@1"
+               : "FEDC_FAULT=bank-d/misbehave:upd-scale@1,bank-d/delay:chunk-sent@1:"
+                 "1000,bank-d/kill:chunk-sent@1";
     const char *env[] = {fault, NULL};
     assert_int_equal(fed_start_coord(f, env, args, 0, START_TIMEOUT), 0);
     const char *cargs[] = {"--secagg", "off", NULL};
@@ -394,7 +403,7 @@ static void test_dies_mid_stream(void **state) {
         char shard[32];
         snprintf(shard, sizeof shard, "shard%d.csv", i);
         char *csv = fed_fpath(f, shard);
-        assert_true(fed_start_client(f, names[i], csv, env, cargs) >= 0);
+        assert_true(fed_start_client(f, names[i], csv, env, secure ? NULL : cargs) >= 0);
         free(csv);
     }
     fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
@@ -402,17 +411,27 @@ static void test_dies_mid_stream(void **state) {
         fed_expect_exit(&f->cl[i], 15, 0);
     assert_int_equal(fed_wait(&f->cl[3], 15), 0);
     assert_int_not_equal(f->cl[3].res.term_signal, 0);
-    /* Its first chunk was added, then it vanished: the buffer went whole. */
-    assert_true(fed_file_has(f->coord.err, "bank-d vanished or failed after 261888 of its"));
-    assert_true(fed_file_has(f->coord.err, "update(s) are dropped (no partial contribution"));
-    /* No step saw any of it: its 100x values would break the step's norm check. */
-    assert_false(fed_file_has(f->coord.err, "no usable aggregate"));
-    assert_false(fed_file_has(f->coord.err, "exceeds"));
+    if (secure) {
+        /* The session's sum was spoilt before any unmasking: it failed, and the next attempt
+         * ran among the others, whose updates stayed at their clients. */
+        assert_true(fed_file_has(f->coord.err, "masked input was cut off after some of its "
+                                               "chunks were added"));
+        assert_true(fed_file_has(f->coord.err, "the secure session failed before anything was "
+                                               "revealed"));
+    } else {
+        /* Its first chunk was added, then it vanished: the buffer went whole. */
+        assert_true(fed_file_has(f->coord.err, "bank-d vanished or failed after 261888 of its"));
+        assert_true(fed_file_has(f->coord.err, "update(s) are dropped (no partial contribution"));
+        /* No step saw any of it: its 100x values would break the step's norm check. */
+        assert_false(fed_file_has(f->coord.err, "no usable aggregate"));
+        assert_false(fed_file_has(f->coord.err, "exceeds"));
+    }
     fed_round r[8];
     int nr = fed_read_metrics(metrics, r, 8);
     assert_int_equal(nr, 4);
     for (int i = 0; i < nr; i++) {
         assert_int_equal(r[i].participants, 3);
+        assert_int_equal(r[i].abandoned, 0);
         assert_true(isfinite(r[i].train_loss));
     }
     fedc_model *m = NULL;
@@ -424,6 +443,17 @@ static void test_dies_mid_stream(void **state) {
     fedc_model_destroy(&m);
     free(metrics);
     free(model);
+}
+
+static void test_dies_mid_stream(void **state) {
+    tctx *c = *state;
+    dies_mid_stream(&c->f[0], 0);
+    c->ok = 1;
+}
+
+static void test_secure_dies_mid_stream(void **state) {
+    tctx *c = *state;
+    dies_mid_stream(&c->f[0], 1);
     c->ok = 1;
 }
 
@@ -438,6 +468,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_plain_streamed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secure_streamed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dies_mid_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secure_dies_mid_stream, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
