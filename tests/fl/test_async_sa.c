@@ -22,6 +22,7 @@
 
 #include "fed.h"
 #include "fed_expect.h"
+#include "fedc/dp.h"
 #include "fedc/fl.h"
 #include "fedc/modelfile.h"
 
@@ -81,7 +82,9 @@ static void test_secure_completes(void **state) {
     assert_int_equal(fed_write_shards(f, 4, "shard"), 0);
     char *metrics = fpath(f, "metrics.json");
     const char *args[48];
-    const char *extra[] = {"--rounds",       "6",     "--buffer", "3", "--min-clients", "3",
+    /* --min-clients 4: all four train on version 0 (with 3 the fourth may join after step 1
+     * and train on a newer model, and no step would hold a stale update) */
+    const char *extra[] = {"--rounds",       "6",     "--buffer", "3", "--min-clients", "4",
                            "--metrics-json", metrics, NULL};
     async_args(args, 1, extra);
     assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
@@ -149,6 +152,52 @@ static void run_all_three(fed *f, int secure_async, fedc_model **out) {
     fedc_diag d;
     assert_int_equal(fedc_model_load(out, model, &d), FEDC_OK);
     free(model);
+}
+
+/* Client-level DP over secure sessions: the noise goes on each session's unmasked sum of K
+ * clipped, staleness-scaled updates over the fixed denominator K, and every step is charged as an
+ * unsampled Gaussian mechanism (q = 1), the epsilon the accountant gives for that. */
+static void test_secure_dp(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    assert_int_equal(fed_write_shards(f, 4, "shard"), 0);
+    char *metrics = fpath(f, "metrics.json");
+    const char *args[48];
+    const char *extra[] = {"--rounds",  "3", "--buffer",   "3",   "--min-clients",  "3",
+                           "--dp-clip", "1", "--dp-noise", "0.8", "--metrics-json", metrics,
+                           NULL};
+    async_args(args, 1, extra);
+    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
+    const char *names[] = {"bank-a", "bank-b", "bank-c", "bank-d"};
+    for (int k = 0; k < 4; k++) {
+        char csv[16];
+        snprintf(csv, sizeof csv, "shard%d.csv", k);
+        start_client(f, names[k], csv, NULL, g_secure_client);
+    }
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    for (int i = 0; i < f->n_cl; i++)
+        fed_expect_exit(&f->cl[i], 15, 0);
+    fed_round r[16];
+    int n = fed_read_metrics(metrics, r, 16);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(r[i].round, i + 1);
+        assert_int_equal(r[i].participants, 3);
+        assert_true(isfinite(r[i].val_roc_auc));
+        assert_true(isnan(r[i].train_loss)); /* not released under DP: it is not noised */
+        assert_true(fed_metric_at(metrics, i, "dp_q") == 1.0);
+        /* the clip norm of the noised release (set when the noise is added) */
+        assert_true(fed_metric_at(metrics, i, "dp_clip") == 1.0);
+        assert_true(fed_metric_at(metrics, i, "dp_rounds_charged") == (double)(i + 1));
+        double want, order;
+        fedc_diag d;
+        assert_int_equal(
+            fedc_dp_epsilon(&want, &order, 1.0, (double)0.8f, (double)(i + 1), 1e-5, &d), FEDC_OK);
+        assert_true(fabs(fed_metric_at(metrics, i, "dp_epsilon") - want) <= 1e-5 * want);
+    }
+    assert_true(fed_file_has(metrics, "\"secagg\":true"));
+    free(metrics);
+    c->ok = 1;
 }
 
 static void test_secure_matches_plain(void **state) {
@@ -362,6 +411,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_secure_completes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secure_dp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secure_matches_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_member_dies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_second_unmask, setup, teardown),
