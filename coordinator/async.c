@@ -308,9 +308,7 @@ void async_start(coord *co) {
     agg_round_start(co);
     fedc_accum_reset(co->acc);
     co->round_t0 = fedc_clock_s();
-    co->bytes_in_done += co->bytes_in;
-    co->bytes_out_done += co->bytes_out;
-    co->bytes_in = co->bytes_out = 0;
+    count_bytes_reset(co);
     co->selected = co->answered = 0;
     co->max_fit_seconds = 0;
     co->as_tau_sum = 0;
