@@ -63,10 +63,7 @@ int buffer_k(const coord *co) {
 int async_init(coord *co) {
     const coord_cfg *cfg = co->cfg;
     const char *why = NULL;
-    if (agg_dp_on(co))
-        why = "refuses client-level DP: its accountant assumes Poisson-sampled rounds, and an "
-              "asynchronous buffer holds whichever clients finished first";
-    else if (co->strat->needs_updates)
+    if (co->strat->needs_updates)
         why = "works with rules that aggregate a weighted mean: a buffer may hold two updates of "
               "one fast client";
     if (why) {
@@ -77,7 +74,20 @@ int async_init(coord *co) {
         logm("--mode async: --buffer %d: a server step needs at least one update", cfg->buffer);
         return 2;
     }
+    if (agg_dp_on(co) && buffer_k(co) > cfg->min_clients) {
+        logm("--mode async with client-level DP: --buffer %d exceeds --min-clients %d (a step "
+             "counts a client once, so it needs --buffer distinct clients)",
+             buffer_k(co), cfg->min_clients);
+        return 2;
+    }
     return 0;
+}
+
+/* Under client-level DP a buffer holds at most one update per client: the sensitivity of a step's
+ * sum is one clipped update (C), which two updates of one fast client would double. A client
+ * already counted in the open buffer keeps its next update until the buffer after. */
+static int dp_counted(const coord *co, const client *c) {
+    return agg_dp_on(co) && c->fit_counted;
 }
 
 void async_free(coord *co) {
@@ -395,7 +405,7 @@ static void add_held(coord *co) {
     }
     int n = 0;
     for (int i = 0; i < co->n_cl; i++)
-        if (co->cl[i].as_have)
+        if (co->cl[i].as_have && !dp_counted(co, &co->cl[i]))
             list[n++] = &co->cl[i];
     for (int i = 1; i < n; i++)
         for (int k = i; k > 0 && strcmp(list[k - 1]->name, list[k]->name) > 0; k--) {
@@ -447,7 +457,15 @@ void async_start(coord *co) {
         async_feed_idle(co);
         return;
     }
+    if (agg_dp_on(co) && agg_budget_exceeded(co)) {
+        co->budget_stop = 1;
+        co->ph = PH_DONE;
+        return;
+    }
     co->as_open = 1;
+    /* DP-FedAvg's fixed denominator: a step sums exactly K updates (agg_dp_finish) */
+    co->dp_expected = (double)buffer_k(co);
+    co->dp_sampled = buffer_k(co);
     for (int i = 0; i < co->n_cl; i++) {
         co->cl[i].fit_counted = 0;
         co->cl[i].eval_sel = co->cl[i].eval_done = 0;
@@ -455,9 +473,7 @@ void async_start(coord *co) {
     agg_round_start(co);
     fedc_accum_reset(co->acc);
     co->round_t0 = fedc_clock_s();
-    co->bytes_in_done += co->bytes_in;
-    co->bytes_out_done += co->bytes_out;
-    co->bytes_in = co->bytes_out = 0;
+    count_bytes_reset(co);
     co->selected = co->answered = 0;
     co->max_fit_seconds = 0;
     co->as_tau_sum = 0;
@@ -525,9 +541,10 @@ void async_on_fit_res(coord *co, client *c, const fedc_msg *e) {
         c->as_loss = r->train_loss;
         c->as_unclipped = r->unclipped;
         c->as_seconds = r->seconds;
-        if (co->ph != PH_FIT || room(co) <= 0) {
-            /* No room, or the step is being evaluated: the values wait at the client (it is
-             * sent no work meanwhile) and are pulled when the next buffer opens. */
+        if (co->ph != PH_FIT || room(co) <= 0 || dp_counted(co, c)) {
+            /* No room, or the step is being evaluated, or (under DP) this buffer counts the
+             * client already: the values wait at the client (it is sent no work meanwhile) and
+             * are pulled when the next buffer opens. */
             c->as_have = 1;
             c->as_remote = 1;
             return;
@@ -544,8 +561,14 @@ void async_on_fit_res(coord *co, client *c, const fedc_msg *e) {
         fedc_tensor_read(co->upd, &r->update);
         upd = co->upd;
     }
-    if (co->ph != PH_FIT || room(co) <= 0) {
-        /* The buffer is full, or its step is being evaluated: held for the next buffer. */
+    const int counted = dp_counted(co, c);
+    if (co->ph != PH_FIT || room(co) <= 0 || counted) {
+        /* The buffer is full, or its step is being evaluated, or (under DP) it holds this
+         * client's update already: held for the next buffer. */
+        if (counted && co->ph == PH_FIT && room(co) > 0)
+            logm("step %u: %s's next update waits for the next buffer (client-level DP counts a "
+                 "client once per server step)",
+                 co->round, c->name);
         if (!c->as_held && !(c->as_held = malloc(4 * co->n_params))) {
             refuse(co, c, e->round, FEDC_ENOMEM, "out of memory holding the update");
             return;
@@ -620,6 +643,10 @@ static void server_step(coord *co) {
         async_start(co);
         return;
     }
+    if (agg_dp_finish(co, NULL, (double)co->dp_unclipped)) {
+        co->ph = PH_DONE;
+        return;
+    }
     if (agg_server_step(co))
         return;
     co->as_version++;
@@ -661,7 +688,8 @@ void async_advance(coord *co, double t) {
     }
     int training = 0;
     for (int i = 0; i < co->n_cl; i++)
-        training += co->cl[i].fit_sel || co->cl[i].as_have || co->cl[i].as_pull;
+        training += co->cl[i].fit_sel || (co->cl[i].as_have && !dp_counted(co, &co->cl[i])) ||
+                    co->cl[i].as_pull;
     if (!training) {
         /* Nobody left to fill the buffer: wait for clients as between rounds (--wait-timeout
          * applies); the buffer stays open with what it holds. */

@@ -172,6 +172,12 @@ void async_sa_done(coord *co, const uint32_t *sum, int n, int spent) {
     }
     release_members(co, 0);
     co->as_open = 0; /* the next async_start opens a new buffer */
+    /* Client-level DP: the noise on the session's sum of K clipped, staleness-scaled updates
+     * (the update part of the summed vector), over the fixed denominator K */
+    if (agg_dp_finish(co, sum + (fedc_sa_fit_len(co->n_params) - co->n_params), co->sa_unclipped)) {
+        co->ph = PH_DONE;
+        return;
+    }
     fedc_fault_point("aggregate", co->round);
     if (agg_server_step(co))
         return;

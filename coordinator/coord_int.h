@@ -202,7 +202,12 @@ typedef struct coord {
     int st_spoilt;   /* a streamed contribution was added in part and then lost */
     uint8_t *env;
     size_t env_len;
-    uint64_t bytes_in, bytes_out;           /* this round's */
+    uint64_t bytes_in, bytes_out; /* this round's */
+    /* This round's bytes by message kind (index fedc_msg_kind, 0..63) and by part of the round:
+     * [0] everything but the evaluation (the training, its secure session, heartbeats), [1] the
+     * evaluation (instructions, answers, chunks and secure session sent or received while it
+     * runs); [.][0] received, [.][1] sent. bench_scale reads them from the metrics line. */
+    uint64_t bytes_kind[2][2][64];
     uint64_t bytes_in_done, bytes_out_done; /* the earlier rounds' of this process (http.c) */
     int selected, answered, eval_sent, eval_answered;
     double max_fit_seconds;
@@ -341,6 +346,10 @@ int allow_pending_key(const coord *co, const char *name);
 void env_init(coord *co, fedc_msg *m, fedc_msg_kind kind, uint32_t round);
 const char *peer_name(const client *c);
 int send_to(coord *co, client *c, const fedc_msg *m);
+/* Counts n bytes of a message of kind k received (out 0) or sent (out 1) in this round. */
+void count_bytes(coord *co, int out, fedc_msg_kind k, size_t n);
+/* Starts a round's byte counts (the finished round's go into the process's totals). */
+void count_bytes_reset(coord *co);
 /* Sends the instruction encoded once in co->env and co->wblob (rounds.c); what names it in the
  * log. */
 int send_packed(coord *co, client *c, const char *what);

@@ -230,9 +230,7 @@ void start_round(coord *co) {
     fedc_accum_reset(co->acc);
     stream_reset(co);
     co->round_t0 = fedc_clock_s();
-    co->bytes_in_done += co->bytes_in;
-    co->bytes_out_done += co->bytes_out;
-    co->bytes_in = co->bytes_out = 0;
+    count_bytes_reset(co);
     co->selected = co->answered = 0;
     co->max_fit_seconds = 0;
     fedc_fault_point("round-start", co->round);
