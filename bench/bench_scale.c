@@ -3,11 +3,13 @@
  *
  *   bench_scale PATH/TO/fedc-coordinator [--clients 10,100,1000] [--params 100k,1M,10M]
  *               [--rounds N] [--secagg on|off|both] [--neighbours H] [--mem-gib G]
- *               [--timeout S] [--by-kind] [--buffer K]
+ *               [--timeout S] [--by-kind] [--buffer K] [--coord-arg ARG]...
  *   bench_scale PATH/TO/fedc-coordinator --big      100M parameters x 3 clients, 2 rounds
  *
  * --buffer K runs the coordinator with --mode async --buffer K (FedBuff): the clients train
  * continuously, and a "round" is a server step over K updates (mode asy-pl / asy-sa).
+ * --coord-arg ARG (up to 8 times) appends ARG to the coordinator's command line, e.g.
+ * `--coord-arg --server-opt --coord-arg adam` to see what a server optimiser's state costs.
  *
  * The coordinator is the real fedc-coordinator program in a child process (plain transport,
  * --insecure, --model external so that the parameter count is the clients'; secure runs with
@@ -222,8 +224,10 @@ typedef struct opts {
      * library client holds the global weights and the training's output (2.4-2.8 x the model
      * measured at 10-100 x 1M with the transient received frames) */
     double k_client;
-    int k_measured; /* 0: k_client is the first guess */
-    int by_kind;    /* print the last round's bytes per client by message kind */
+    int k_measured;       /* 0: k_client is the first guess */
+    int by_kind;          /* print the last round's bytes per client by message kind */
+    const char *extra[8]; /* --coord-arg: appended to the coordinator's arguments */
+    int n_extra;
 } opts;
 
 typedef struct result {
@@ -258,7 +262,7 @@ static pid_t start_coordinator(const opts *o, const char *dir, const char *metri
         _exit(126);
     /* OpenMP threads of the coordinator's sums must not spin on cores the clients need. */
     setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-    const char *av[40] = {o->coord,
+    const char *av[48] = {o->coord,
                           "--bind",
                           bind,
                           "--insecure",
@@ -295,6 +299,8 @@ static pid_t start_coordinator(const opts *o, const char *dir, const char *metri
         av[k++] = "--buffer";
         av[k++] = sb;
     }
+    for (int i = 0; i < o->n_extra; i++)
+        av[k++] = o->extra[i];
     av[k] = NULL;
     execv(o->coord, (char *const *)av);
     _exit(127);
@@ -570,7 +576,14 @@ int main(int argc, char **argv) {
             o.timeout_s = atof(v);
         else if (strcmp(a, "--buffer") == 0)
             o.buffer = atoi(v);
-        else if (strcmp(a, "--secagg") == 0)
+        else if (strcmp(a, "--coord-arg") == 0) {
+            if (o.n_extra == (int)(sizeof o.extra / sizeof o.extra[0])) {
+                fprintf(stderr, "bench_scale: at most %zu --coord-arg\n",
+                        sizeof o.extra / sizeof o.extra[0]);
+                return 2;
+            }
+            o.extra[o.n_extra++] = v;
+        } else if (strcmp(a, "--secagg") == 0)
             modes = strcmp(v, "on") == 0 ? 2 : strcmp(v, "off") == 0 ? 1 : 3;
         else {
             fprintf(stderr, "unknown flag %s\n", a);
