@@ -108,14 +108,9 @@ static int pool_reserve(wtab *t) {
     return 0;
 }
 
-/* The record of key (hash h), made when new; -1 when out of memory. */
-static int64_t ent_get(fedc_feat_engine *e, wtab *t, uint64_t h, const char *key, size_t n) {
-    if (t->cap) {
-        for (size_t j = h & (t->cap - 1); t->slots[j].idx; j = (j + 1) & (t->cap - 1))
-            if (t->slots[j].hash == h && t->slots[j].len == n &&
-                same_key(slot_key(&t->slots[j]), key, n))
-                return (int64_t)t->slots[j].idx - 1;
-    }
+/* A new entity's record for key (hash h, not in the table); -1 when out of memory. */
+static __attribute__((noinline)) int64_t ent_new(fedc_feat_engine *e, wtab *t, uint64_t h,
+                                                 const char *key, size_t n) {
     if (n > UINT32_MAX)
         return -1;
     /* a new entity: at most 70% of the slots in use, so that probes stay short */
@@ -145,6 +140,18 @@ static int64_t ent_get(fedc_feat_engine *e, wtab *t, uint64_t h, const char *key
     t->used++;
     e->entities++;
     return idx;
+}
+
+/* The record of key (hash h), made when new; -1 when out of memory. The lookup is inlined into
+ * the row's work (most rows find their entity); making one is not. */
+static inline int64_t ent_get(fedc_feat_engine *e, wtab *t, uint64_t h, const char *key, size_t n) {
+    if (t->cap) {
+        for (size_t j = h & (t->cap - 1); t->slots[j].idx; j = (j + 1) & (t->cap - 1))
+            if (t->slots[j].hash == h && t->slots[j].len == n &&
+                same_key(slot_key(&t->slots[j]), key, n))
+                return (int64_t)t->slots[j].idx - 1;
+    }
+    return ent_new(e, t, h, key, n);
 }
 
 /* Removes entity idx (its rows all gone): its slot, by shifting back the slots after it that
