@@ -574,6 +574,7 @@ static int coord_run(fedc_coord *p) {
                 x.n_classes = co->have_schema ? (uint32_t)co->n_classes : 0;
                 x.hist_bins = co->task == FEDC_TASK_BINARY ? FEDC_EVAL_BINS : 0;
                 x.chunk_values = stream_chunk(co);
+                x.update_finite_here = 1; /* plain_chunk's addition checks every value */
                 fedc_err rc = fedc_net_recv(co->ep, &in, &x, 0, &d);
                 if (rc == FEDC_EEMPTY)
                     break;

@@ -308,7 +308,7 @@ static void plain_finished(coord *co, client *c) {
             up_clear(c);
             return;
         }
-        if (!c->up_hash) { /* one chunk is checked before it is added: cannot happen */
+        if (!c->up_hash) { /* one chunk is checked as it is added: cannot happen */
             up_lost(co, c, "no tag of its first pass");
             c->fit_done = 1;
             return;
@@ -356,22 +356,10 @@ static void removal_finished(coord *co, client *c) {
     up_clear(c);
 }
 
-/* The sum of squares of v in double, in eight interleaved partial sums: one running sum is a chain
- * of dependent additions that the compiler may not reorder, which cost as much as adding the chunk
- * into the accumulator; eight lanes vectorise. The order differs from a single sum by rounding
- * only (relative 1e-16 against the bound's 1e-4 tolerance). */
-static double sum_squares(const float *v, size_t n) {
-    enum { LANES = 8 };
-    double s[LANES] = {0};
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++)
-            s[j] += (double)v[i + j] * (double)v[i + j];
-    for (; i < n; i++)
-        s[0] += (double)v[i] * (double)v[i];
-    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-}
-
+/* A chunk of a plain update: added into the accumulator, its share of the update's norm taken in
+ * the same pass (fedc_accum_add_range_sq), and in that pass every value checked finite and within
+ * the accumulator's range: the codec leaves an update chunk's finite check to this pass
+ * (fedc_msg_expect.update_finite_here), so the received bytes are read once. */
 static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
     const size_t n = (size_t)k->count;
     const float *v = NULL;
@@ -385,25 +373,37 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
         fedc_tensor_read(tmp, &t);
         v = tmp;
     }
-    double s2 = c->up_removing ? 0 : sum_squares(v, n);
-    if (!c->up_removing && k->offset == 0 && n == c->up_total && over_bound(co, c, s2)) {
-        /* The whole update in one chunk, beyond its bound: refused before anything was added. */
+    fedc_diag d;
+    double s2 = 0;
+    const int64_t w = c->up_removing ? -(int64_t)c->up_weight : (int64_t)c->up_weight;
+    fedc_err rc = c->up_removing
+                      ? fedc_accum_add_range(co->acc, (size_t)k->offset, v, n, w, &d)
+                      : fedc_accum_add_range_sq(co->acc, (size_t)k->offset, v, n, w, &s2, &d);
+    if (!rc && !c->up_removing && k->offset == 0 && n == c->up_total && over_bound(co, c, s2)) {
+        /* The whole update in one chunk, beyond its bound: taken out again at once (the sums are
+         * integers, so exactly) and refused; it is never asked for again. */
+        fedc_diag ignore;
+        if (fedc_accum_add_range(co->acc, 0, v, n, -w, &ignore))
+            co->st_spoilt = 1; /* cannot happen: the same values were added */
         fedc_accum_cancel(co->acc, c->up_weight, c->up_loss);
         c->fit_done = 1;
         up_clear(c);
         free(tmp);
         return;
     }
-    if (c->up_hash)
-        crypto_onetimeauth_update(&c->up_hash->h, k->values, 4 * n);
-    fedc_diag d;
-    int64_t w = c->up_removing ? -(int64_t)c->up_weight : (int64_t)c->up_weight;
-    fedc_err rc = fedc_accum_add_range(co->acc, (size_t)k->offset, v, n, w, &d);
     if (rc && !c->up_removing) {
         /* Refused before it was added: the earlier chunks go out like an update over its bound
-         * (the norm is made to exceed every bound). */
-        char why[FEDC_DIAG_MAX + 32];
-        snprintf(why, sizeof why, "fit_res refused: %s", d.msg);
+         * (the norm is made to exceed every bound). A value that is not finite is named as the
+         * codec names it in a whole update. */
+        char why[FEDC_DIAG_MAX + 64];
+        size_t i = 0;
+        while (i < n && isfinite(v[i]))
+            i++;
+        if (i < n)
+            snprintf(why, sizeof why, "fit_res refused: chunk: value %llu is not finite",
+                     (unsigned long long)(k->offset + i));
+        else
+            snprintf(why, sizeof why, "fit_res refused: %s", d.msg);
         logm("%s: %s", c->name, why);
         reply_error(co, &c->peer, c->up_round, rc, why);
         if (k->offset == 0) { /* nothing in the sum yet */
@@ -425,6 +425,8 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
         free(tmp);
         return;
     }
+    if (c->up_hash)
+        crypto_onetimeauth_update(&c->up_hash->h, k->values, 4 * n);
     if (!c->up_removing) {
         c->up_norm2 += s2;
         if (c->upd)
