@@ -72,7 +72,16 @@ void stream_log_plan(const coord *co) {
              co->strat->name);
 }
 
-static void up_clear(client *c) {
+/* Client c's upload begins (up_stream is set only here). */
+static void up_begin(coord *co, client *c, uint32_t stream) {
+    if (!c->up_stream)
+        co->st_uploads++;
+    c->up_stream = stream;
+}
+
+static void up_clear(coord *co, client *c) {
+    if (c->up_stream && co->st_uploads > 0)
+        co->st_uploads--;
     c->up_stream = 0;
     c->up_inflight = 0;
     c->up_removing = 0;
@@ -136,7 +145,7 @@ static void on_req(coord *co, client *c, const fedc_msg *e) {
 /* ---- uplink: pulling ------------------------------------------------------------------------ */
 
 void stream_pump(coord *co) {
-    if (!co->n_cl)
+    if (!co->n_cl || co->st_uploads == 0)
         return;
     const uint64_t chunk = stream_chunk(co);
     for (int pass = 0; pass < co->n_cl && co->st_inflight < STREAM_WINDOW; pass++) {
@@ -181,11 +190,13 @@ static void up_lost(coord *co, client *c, const char *why) {
     }
     if (c->up_stream == FEDC_STREAM_MASKED)
         c->sa_answered = 1; /* out of U3: a dropout, not awaited until the deadline */
-    up_clear(c);
+    up_clear(co, c);
 }
 
+/* A client's slot may be cleared whole elsewhere (registry.c) without up_clear, so st_uploads
+ * may count more uploads than there are, never fewer: at 0 none is under way. */
 void stream_check(coord *co) {
-    for (int i = 0; i < co->n_cl; i++) {
+    for (int i = 0; co->st_uploads > 0 && i < co->n_cl; i++) {
         client *c = &co->cl[i];
         if (c->up_stream && (!c->alive || c->gone))
             up_lost(co, c, "its connection is gone");
@@ -200,7 +211,8 @@ void stream_gone(coord *co, client *c) {
 
 void stream_reset(coord *co) {
     for (int i = 0; i < co->n_cl; i++)
-        up_clear(&co->cl[i]);
+        up_clear(co, &co->cl[i]);
+    co->st_uploads = 0;
     co->st_inflight = 0;
     co->st_spoilt = 0;
 }
@@ -247,7 +259,7 @@ void stream_fit_res(coord *co, client *c, const fedc_msg *e) {
         crypto_onetimeauth_init(&st->h, st->key);
     }
     c->up_hash = st;
-    c->up_stream = FEDC_STREAM_UPDATE;
+    up_begin(co, c, FEDC_STREAM_UPDATE);
     c->up_counter = e->round;
     c->up_round = e->round;
     c->up_total = co->n_params;
@@ -305,7 +317,7 @@ static void plain_finished(coord *co, client *c) {
             fedc_accum_cancel(co->acc, c->up_weight, c->up_loss);
             c->upd_have = 0;
             c->fit_done = 1;
-            up_clear(c);
+            up_clear(co, c);
             return;
         }
         if (!c->up_hash) { /* one chunk is checked as it is added: cannot happen */
@@ -336,7 +348,7 @@ static void plain_finished(coord *co, client *c) {
     if (c->up_seconds > co->max_fit_seconds)
         co->max_fit_seconds = c->up_seconds;
     co->answered++;
-    up_clear(c);
+    up_clear(co, c);
 }
 
 /* The second pass of an update taken out is over: the same bytes, or the round is spoilt. */
@@ -353,7 +365,7 @@ static void removal_finished(coord *co, client *c) {
         logm("round %u: %s's refused update was taken out of the sum", co->round, peer_name(c));
     }
     c->fit_done = 1;
-    up_clear(c);
+    up_clear(co, c);
 }
 
 /* A chunk of a plain update: added into the accumulator, its share of the update's norm taken in
@@ -387,7 +399,7 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
             co->st_spoilt = 1; /* cannot happen: the same values were added */
         fedc_accum_cancel(co->acc, c->up_weight, c->up_loss);
         c->fit_done = 1;
-        up_clear(c);
+        up_clear(co, c);
         free(tmp);
         return;
     }
@@ -410,7 +422,7 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
             co->st_inflight -= c->up_inflight;
             fedc_accum_cancel(co->acc, c->up_weight, c->up_loss);
             c->fit_done = 1;
-            up_clear(c);
+            up_clear(co, c);
             free(tmp);
             return;
         }
@@ -445,7 +457,7 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
 /* ---- uplink: a masked input ----------------------------------------------------------------- */
 
 void stream_sa_masked(coord *co, client *c, const fedc_msg *e) {
-    c->up_stream = FEDC_STREAM_MASKED;
+    up_begin(co, c, FEDC_STREAM_MASKED);
     c->up_counter = e->sa_masked.counter;
     c->up_round = e->round;
     c->up_total = e->sa_masked.count;
@@ -484,7 +496,7 @@ static void masked_chunk(coord *co, client *c, const fedc_chunk *k) {
     }
     c->sa_answered = 1;
     c->took_part = 1;
-    up_clear(c);
+    up_clear(co, c);
 }
 
 /* ---- a Chunk or a ChunkReq from a client ---------------------------------------------------- */
