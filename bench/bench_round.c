@@ -171,19 +171,9 @@ static int sa_step(sim *s, fedc_endpoint *ep, const uint8_t *run_id, const Fedc_
     env_init(&m, run_id, e->round);
     if (e->body_case == FEDC__ENVELOPE__BODY_SA_GRAPH_INS) {
         const Fedc__SaGraphIns *gi = e->sa_graph_ins;
-        int n = (int)gi->n_members;
-        const char **names = malloc(sizeof *names * (size_t)n);
-        uint8_t *commits = malloc(32 * (size_t)n), r[32];
-        int bad = !names || !commits;
-        for (int i = 0; !bad && i < n; i++) {
-            names[i] = gi->members[i]->name;
-            memcpy(commits + 32 * (size_t)i, gi->members[i]->commit.data, 32);
-        }
-        if (!bad)
-            bad = fedc_sa_client_graph(&s->sa, gi->id, n, (int)gi->h, names, commits, r, &d) != 0;
-        free(names);
-        free(commits);
-        if (bad)
+        uint8_t r[32];
+        if (fedc_sa_client_graph(&s->sa, gi->id, (int)gi->n_names, (int)gi->h,
+                                 (const char *const *)gi->names, gi->commits.data, r, &d))
             goto fail;
         Fedc__SaGraph g = FEDC__SA_GRAPH__INIT;
         g.counter = gi->counter;
@@ -200,20 +190,16 @@ static int sa_step(sim *s, fedc_endpoint *ep, const uint8_t *run_id, const Fedc_
         Fedc__SaSealed ms[FEDC_SA_MAX_NBRS], *mp[FEDC_SA_MAX_NBRS];
         for (int i = 0; i < size; i++) {
             peers[i].id = si->peers[i]->id;
-            peers[i].name = si->peers[i]->name;
+            peers[i].name = si->peers[i]->name[0] ? si->peers[i]->name : NULL;
             memcpy(peers[i].adv.pk_c, si->peers[i]->pk_c.data, 32);
             memcpy(peers[i].adv.pk_s, si->peers[i]->pk_s.data, 32);
-            memcpy(peers[i].adv.commit, si->peers[i]->commit.data, 32);
+            memset(peers[i].adv.commit, 0, 32); /* graph mode: none on the wire */
+            if (si->peers[i]->commit.len == 32)
+                memcpy(peers[i].adv.commit, si->peers[i]->commit.data, 32);
             memcpy(peers[i].adv.sig, si->peers[i]->sig.data, FEDC_SA_SIG_BYTES);
         }
-        uint8_t *reveals = si->n_reveals ? malloc(32 * si->n_reveals) : NULL;
-        for (size_t i = 0; reveals && i < si->n_reveals; i++)
-            memcpy(reveals + 32 * i, si->reveals[i].data, 32);
-        int bad = (si->n_reveals && !reveals) ||
-                  fedc_sa_client_share(&s->sa, si->id, (int)si->n, (int)si->h, (int)si->threshold,
-                                       peers, size, reveals, box, &d) != 0;
-        free(reveals);
-        if (bad)
+        if (fedc_sa_client_share(&s->sa, si->id, (int)si->n, (int)si->h, (int)si->threshold, peers,
+                                 size, si->reveals.len ? si->reveals.data : NULL, box, &d))
             goto fail;
         for (int j = 0; j < size - 1; j++) {
             fedc__sa_sealed__init(&ms[j]);

@@ -3,8 +3,13 @@
  *
  *   bench_scale PATH/TO/fedc-coordinator [--clients 10,100,1000] [--params 100k,1M,10M]
  *               [--rounds N] [--secagg on|off|both] [--neighbours H] [--mem-gib G]
- *               [--timeout S]
+ *               [--timeout S] [--by-kind] [--buffer K] [--coord-arg ARG]...
  *   bench_scale PATH/TO/fedc-coordinator --big      100M parameters x 3 clients, 2 rounds
+ *
+ * --buffer K runs the coordinator with --mode async --buffer K (FedBuff): the clients train
+ * continuously, and a "round" is a server step over K updates (mode asy-pl / asy-sa).
+ * --coord-arg ARG (up to 8 times) appends ARG to the coordinator's command line, e.g.
+ * `--coord-arg --server-opt --coord-arg adam` to see what a server optimiser's state costs.
  *
  * The coordinator is the real fedc-coordinator program in a child process (plain transport,
  * --insecure, --model external so that the parameter count is the clients'; secure runs with
@@ -22,8 +27,12 @@
  * Per configuration (clients x parameters x plain/secure), medians over rounds 2..N (round 1 pays
  * for connections and first buffers): the coordinator's round time (its metrics' seconds), its
  * CPU time per client and round, the baseline's, their ratio (target <= 1.5), the bytes per client
- * up and down over the raw float32 size of the model (down carries the model twice: training,
- * then evaluation of the new model; target: secure up <= 1.05 at 1,000 clients), the
+ * up and down over the raw float32 size of the model, split as the coordinator's metrics line
+ * splits them: the training (its instruction, the update and, secure, the whole SecAgg+ session
+ * of the update: fit_up/raw, fit_dn/raw; target: secure fit_up/raw <= 1.05 at 1,000 clients),
+ * the evaluation (its instruction with the new model, the answer and its secure session: eval_upKB,
+ * eval_dnKB, in thousands of bytes) and the whole round (up/raw, down/raw; down carries the model
+ * twice); --by-kind prints the last round's bytes per client by message kind. Then the
  * coordinator's peak resident memory (target: < 256 MiB at 1,000 x 1M; <= 4 x the model + a
  * fixed margin), and this process's peak less its resident memory before the clients started:
  * the clients' memory, also per client and per client over the model's float32 size (target:
@@ -139,6 +148,36 @@ static double json_field(const char *line, const char *key) {
     return p ? strtod(p + strlen(pat), NULL) : -1;
 }
 
+/* The metrics line's "bytes_by_kind" ({"kind": [training in, out, evaluation in, out]}) per
+ * client, one line per message kind. */
+static void print_by_kind(const char *line, int n) {
+    const char *p = strstr(line, "\"bytes_by_kind\":{");
+    if (!p) {
+        printf("  (no bytes_by_kind in the metrics line)\n");
+        return;
+    }
+    p += strlen("\"bytes_by_kind\":{");
+    printf("  bytes per client in the last round, by message kind (training in / out, "
+           "evaluation in / out):\n");
+    while (*p == '"') {
+        const char *q = strchr(p + 1, '"');
+        if (!q || q[1] != ':' || q[2] != '[')
+            break;
+        double v[4];
+        char *e = (char *)q + 3;
+        for (int i = 0; i < 4; i++) {
+            v[i] = strtod(e, &e);
+            if (*e == ',')
+                e++;
+        }
+        printf("    %-16.*s %12.1f %12.1f %12.1f %12.1f\n", (int)(q - p - 1), p + 1, v[0] / n,
+               v[1] / n, v[2] / n, v[3] / n);
+        p = e + (*e == ']');
+        if (*p == ',')
+            p++;
+    }
+}
+
 static int free_port(void) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -179,17 +218,22 @@ static int parse_list(const char *s, size_t *out) {
 typedef struct opts {
     const char *coord;
     int rounds, neighbours, big;
+    int buffer; /* > 0: --mode async --buffer K */
     double mem_gib, timeout_s;
     /* clients' bytes per float32 of the model, the largest measured so far; first guess 3: a
      * library client holds the global weights and the training's output (2.4-2.8 x the model
      * measured at 10-100 x 1M with the transient received frames) */
     double k_client;
-    int k_measured; /* 0: k_client is the first guess */
+    int k_measured;       /* 0: k_client is the first guess */
+    int by_kind;          /* print the last round's bytes per client by message kind */
+    const char *extra[8]; /* --coord-arg: appended to the coordinator's arguments */
+    int n_extra;
 } opts;
 
 typedef struct result {
-    int rounds; /* metrics lines read */
-    double round_ms, cpu_ms, up, down;
+    int rounds;                        /* metrics lines read */
+    double round_ms, cpu_ms, up, down; /* up, down: the whole round (training + evaluation) */
+    double up_eval, down_eval;         /* the evaluation's part */
     long coord_hwm_kb, clients_kb;
     int failed_clients;
 } result;
@@ -201,7 +245,7 @@ static void *client_thread(void *arg) {
 
 static pid_t start_coordinator(const opts *o, const char *dir, const char *metrics, int port, int n,
                                size_t params, int secagg) {
-    char bind[64], sn[16], sr[16], smsg[16], sh[16], log[300];
+    char bind[64], sn[16], sr[16], smsg[16], sh[16], sb[16], log[300];
     snprintf(bind, sizeof bind, "tcp://127.0.0.1:%d", port);
     snprintf(sn, sizeof sn, "%d", n);
     snprintf(sr, sizeof sr, "%d", o->rounds);
@@ -218,7 +262,7 @@ static pid_t start_coordinator(const opts *o, const char *dir, const char *metri
         _exit(126);
     /* OpenMP threads of the coordinator's sums must not spin on cores the clients need. */
     setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-    const char *av[40] = {o->coord,
+    const char *av[48] = {o->coord,
                           "--bind",
                           bind,
                           "--insecure",
@@ -248,6 +292,15 @@ static pid_t start_coordinator(const opts *o, const char *dir, const char *metri
         av[k++] = "--secagg-neighbours";
         av[k++] = sh;
     }
+    if (o->buffer > 0) {
+        snprintf(sb, sizeof sb, "%d", o->buffer);
+        av[k++] = "--mode";
+        av[k++] = "async";
+        av[k++] = "--buffer";
+        av[k++] = sb;
+    }
+    for (int i = 0; i < o->n_extra; i++)
+        av[k++] = o->extra[i];
     av[k] = NULL;
     execv(o->coord, (char *const *)av);
     _exit(127);
@@ -380,19 +433,25 @@ static int run_federation(const opts *o, int n, size_t params, int secagg, int p
     }
     /* Rounds 2..N from the metrics: round time, bytes; CPU between consecutive lines. */
     double *rt = calloc((size_t)o->rounds, sizeof *rt), *cpu = calloc((size_t)o->rounds, 8),
-           *up = calloc((size_t)o->rounds, 8), *down = calloc((size_t)o->rounds, 8);
+           *up = calloc((size_t)o->rounds, 8), *down = calloc((size_t)o->rounds, 8),
+           *upe = calloc((size_t)o->rounds, 8), *downe = calloc((size_t)o->rounds, 8);
     int nr = 0, nc = 0;
     FILE *f = rc == 0 ? fopen(metrics, "r") : NULL;
     char *line = NULL; /* a line names every client at 1,000 of them: no fixed buffer */
     size_t cap = 0;
-    for (int k = 1; f && rt && cpu && up && down && k <= o->rounds && getline(&line, &cap, f) > 0;
+    for (int k = 1; f && rt && cpu && up && down && upe && downe && k <= o->rounds &&
+                    getline(&line, &cap, f) > 0;
          k++) {
         if (k == 1 && o->rounds > 1)
             continue;
         rt[nr] = 1e3 * json_field(line, "seconds");
         up[nr] = json_field(line, "bytes_in") / n;
         down[nr] = json_field(line, "bytes_out") / n;
+        upe[nr] = json_field(line, "bytes_in_eval") / n;
+        downe[nr] = json_field(line, "bytes_out_eval") / n;
         nr++;
+        if (o->by_kind && k == o->rounds)
+            print_by_kind(line, n);
         /* both boundaries seen by one sample: that round's CPU time is unknown */
         if (k > 1 && cpu_at[k] > 0 && cpu_at[k - 1] > 0 && cpu_at[k] != cpu_at[k - 1])
             cpu[nc++] = 1e3 * (cpu_at[k] - cpu_at[k - 1]);
@@ -405,9 +464,11 @@ static int run_federation(const opts *o, int n, size_t params, int secagg, int p
     r->cpu_ms = bs_median(cpu, nc);
     r->up = bs_median(up, nr);
     r->down = bs_median(down, nr);
+    r->up_eval = bs_median(upe, nr);
+    r->down_eval = bs_median(downe, nr);
     r->coord_hwm_kb = hwm;
     r->clients_kb = self_peak - base_kb;
-    free(rt), free(cpu), free(up), free(down);
+    free(rt), free(cpu), free(up), free(down), free(upe), free(downe);
     free(cfg), free(cl), free(th), free(names), free(cpu_at);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
@@ -422,7 +483,7 @@ static int run_config(opts *o, int n, size_t params, int secagg) {
     /* clients: the measured share per float32 (at least 2 MiB each: ZeroMQ context, threads);
      * coordinator: the model a few times and every update at once */
     double need = n * (o->k_client * raw > 2 * MIB ? o->k_client * raw : 2 * MIB) + raw * (n + 4.0);
-    const char *mode = secagg ? "secure" : "plain";
+    const char *mode = o->buffer > 0 ? (secagg ? "asy-sa" : "asy-pl") : secagg ? "secure" : "plain";
     if (need > o->mem_gib * 1024 * MIB) {
         printf("%-6s %6d %11zu  skipped: needs about %.1f GiB (clients %.1f x the model each, "
                "the coordinator every update at once) > --mem-gib %.0f\n",
@@ -456,9 +517,12 @@ static int run_config(opts *o, int n, size_t params, int secagg) {
     if (b.port < 0 || bs_baseline_run(&b, &base_cpu, &base_wall) != 0)
         base_cpu = -1;
     double cpc = r.cpu_ms / n, bpc = base_cpu / n;
-    printf("%-6s %6d %11zu %3d %10.1f %9.3f %9.3f %6.2f %7.4f %7.4f %9.1f %10.1f %9.2f %8.2f", mode,
-           n, params, r.rounds, r.round_ms, cpc, bpc, base_cpu > 0 ? cpc / bpc : -1.0, r.up / raw,
-           r.down / raw, r.coord_hwm_kb / 1024.0, r.clients_kb / 1024.0, share / MIB, share / raw);
+    printf("%-6s %6d %11zu %3d %10.1f %9.3f %9.3f %6.2f %10.4f %8.1f %7.4f %10.4f %8.1f %8.4f "
+           "%9.1f %10.1f %9.2f %8.2f",
+           mode, n, params, r.rounds, r.round_ms, cpc, bpc, base_cpu > 0 ? cpc / bpc : -1.0,
+           (r.up - r.up_eval) / raw, r.up_eval / 1e3, r.up / raw, (r.down - r.down_eval) / raw,
+           r.down_eval / 1e3, r.down / raw, r.coord_hwm_kb / 1024.0, r.clients_kb / 1024.0,
+           share / MIB, share / raw);
     if (o->big)
         printf(" %8.2f", r.coord_hwm_kb * 1024.0 / raw);
     if (r.failed_clients)
@@ -476,7 +540,8 @@ int main(int argc, char **argv) {
     if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr, "usage: bench_scale PATH/TO/fedc-coordinator [--clients 10,100,1000] "
                         "[--params 100k,1M,10M] [--rounds N] [--secagg on|off|both] "
-                        "[--neighbours H] [--mem-gib G] [--timeout S] [--big]\n");
+                        "[--neighbours H] [--mem-gib G] [--timeout S] [--big] [--by-kind] "
+                        "[--buffer K]\n");
         return 2;
     }
     opts o = {.coord = argv[1], .rounds = 3, .mem_gib = 20, .timeout_s = 3600, .k_client = 3};
@@ -486,6 +551,10 @@ int main(int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--big") == 0) {
             o.big = 1;
+            continue;
+        }
+        if (strcmp(a, "--by-kind") == 0) {
+            o.by_kind = 1;
             continue;
         }
         if (!v) {
@@ -505,7 +574,16 @@ int main(int argc, char **argv) {
             o.mem_gib = atof(v);
         else if (strcmp(a, "--timeout") == 0)
             o.timeout_s = atof(v);
-        else if (strcmp(a, "--secagg") == 0)
+        else if (strcmp(a, "--buffer") == 0)
+            o.buffer = atoi(v);
+        else if (strcmp(a, "--coord-arg") == 0) {
+            if (o.n_extra == (int)(sizeof o.extra / sizeof o.extra[0])) {
+                fprintf(stderr, "bench_scale: at most %zu --coord-arg\n",
+                        sizeof o.extra / sizeof o.extra[0]);
+                return 2;
+            }
+            o.extra[o.n_extra++] = v;
+        } else if (strcmp(a, "--secagg") == 0)
             modes = strcmp(v, "on") == 0 ? 2 : strcmp(v, "off") == 0 ? 1 : 3;
         else {
             fprintf(stderr, "unknown flag %s\n", a);
@@ -528,11 +606,15 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     printf("bench_scale: %s; medians over rounds 2..%d; clients in this process (pid %d)\n",
            o.coord, o.rounds, (int)getpid());
-    printf("targets: cpu/base <= 1.5; secure up/raw <= 1.05 at 1,000 clients; coordinator peak "
-           "< 256 MiB at 1,000 x 1M, <= 4 x model + margin; client <= 4 x model\n");
-    printf("%-6s %6s %11s %3s %10s %9s %9s %6s %7s %7s %9s %10s %9s %8s%s\n", "mode", "clients",
-           "params", "rds", "round_ms", "cpu/cl_ms", "base/cl", "ratio", "up/raw", "down/raw",
-           "coord_MiB", "clients_MiB", "MiB/cl", "cl/model", o.big ? " coord/model" : "");
+    printf("targets: cpu/base <= 1.5; secure fit_up/raw <= 1.05 at 1,000 clients; coordinator "
+           "peak < 256 MiB at 1,000 x 1M, <= 4 x model + margin; client <= 4 x model\n");
+    printf("bytes per client and round: fit_* the training (instruction, update and, when secure, "
+           "its whole SecAgg+ session), eval_* the evaluation (KB), *_up/raw and *_dn/raw over "
+           "the raw float32 update; up/raw and down/raw the whole round\n");
+    printf("%-6s %6s %11s %3s %10s %9s %9s %6s %10s %8s %7s %10s %8s %8s %9s %10s %9s %8s%s\n",
+           "mode", "clients", "params", "rds", "round_ms", "cpu/cl_ms", "base/cl", "ratio",
+           "fit_up/raw", "eval_upKB", "up/raw", "fit_dn/raw", "eval_dnKB", "down/raw", "coord_MiB",
+           "clients_MiB", "MiB/cl", "cl/model", o.big ? " coord/model" : "");
     int failed = 0;
     for (int p = 0; p < n_params; p++)
         for (int c = 0; c < n_clients; c++)

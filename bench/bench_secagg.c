@@ -102,7 +102,9 @@ static int protocol(int n, size_t len, int drop) {
     for (int u = 0; g_srv.graph && u < n; u++) {
         uint8_t r[32];
         double t0 = fedc_clock_s();
-        if (fedc_sa_client_graph(&cl[u], (uint32_t)u, n, g_srv.h, names, commits, r, &d))
+        uint8_t dg[32];
+        fedc_sa_commits_digest(dg, commits, n);
+        if (fedc_sa_client_graph(&cl[u], (uint32_t)u, n, g_srv.h, names, dg, r, &d))
             return 1;
         begin_t += fedc_clock_s() - t0;
         if (fedc_sa_server_graph_r(&g_srv, (uint32_t)u, r, &d))

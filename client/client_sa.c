@@ -208,30 +208,18 @@ void cl_on_sa_graph_ins(cl *c, const fedc_msg *e) {
     const fedc_sa_graph_ins *gi = &e->sa_graph_ins;
     if (!sa_current(c, e, gi->counter))
         return;
-    int n = (int)gi->n_members;
-    const char **names = malloc(sizeof *names * (size_t)n);
-    uint8_t *commits = malloc(32 * (size_t)n), r[32];
+    uint8_t r[32];
     fedc_diag d;
-    if (!names || !commits) {
-        cl_sa_abandon(c, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < n; i++) {
-        names[i] = gi->members[i].name;
-        memcpy(commits + 32 * (size_t)i, gi->members[i].commit, 32);
-    }
-    if (fedc_sa_client_graph(&c->sa, gi->id, n, (int)gi->h, names, commits, r, &d)) {
+    if (fedc_sa_client_graph(&c->sa, gi->id, (int)gi->n_members, (int)gi->h, gi->names,
+                             gi->commits_digest, r, &d)) {
         cl_sa_abandon(c, d.msg);
-        goto out;
+        return;
     }
     fedc_msg m;
     cl_env_init(c, &m, FEDC_MSG_SA_GRAPH, e->round);
     m.sa_graph.counter = gi->counter;
     m.sa_graph.r = r;
     (void)cl_send_msg(c, &m);
-out:
-    free(names);
-    free(commits);
 }
 
 void cl_on_sa_share_ins(cl *c, const fedc_msg *e) {

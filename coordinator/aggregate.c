@@ -142,7 +142,10 @@ int agg_init(coord *co) {
     }
     co->dp_clip_now = cfg->dp_clip;
     co->dp_z_update = cfg->dp_noise;
-    co->dp_q = cfg->fraction_fit;
+    /* --mode async: a buffer holds whichever clients finished first, not a random sample, so
+     * the accountant claims no amplification by sampling (q = 1: every client may be in every
+     * step) */
+    co->dp_q = cfg->async_mode ? 1.0 : cfg->fraction_fit;
     co->dp_expected = 1.0;
     if (!agg_dp_on(co))
         return 0;
@@ -286,11 +289,11 @@ int agg_restore(coord *co, const char *line, uint32_t rounds_done) {
              rounds_done);
         return 2;
     }
-    if (z != cfg->dp_noise || delta != cfg->dp_delta || q != cfg->fraction_fit) {
+    if (z != cfg->dp_noise || delta != cfg->dp_delta || q != co->dp_q) {
         logm("--resume: the checkpoint ran with --dp-noise %.17g, --dp-delta %.17g, "
-             "--fraction-fit %.17g; this run has %.17g, %.17g, %.17g: the accountant cannot "
-             "mix them",
-             z, delta, q, cfg->dp_noise, cfg->dp_delta, cfg->fraction_fit);
+             "sampling rate %.17g; this run has %.17g, %.17g, %.17g (--fraction-fit, or 1 with "
+             "--mode async): the accountant cannot mix them",
+             z, delta, q, cfg->dp_noise, cfg->dp_delta, co->dp_q);
         return 2;
     }
     co->dp_extra = (int)(ch - (double)rounds_done);

@@ -244,13 +244,14 @@ static int check_async(coord_cfg *c, int buffer, int async_flags) {
                   c->buffer, c->sa_min_nbrs);
         return 1;
     }
-    if (c->dp_clip > 0) {
+    if (c->dp_clip > 0 && c->buffer > c->min_clients) {
+        /* Under client-level DP a buffer holds at most one update per client (async.c), so K
+         * distinct clients must be able to take part. */
         cli_error(CMD,
-                  "--mode async refuses --dp-clip: client-level DP-FedAvg's accountant assumes "
-                  "each round is a Poisson sample of the clients at rate --fraction-fit, while an "
-                  "asynchronous buffer holds whichever clients finished first (fast clients more "
-                  "often, one client possibly twice), so no sampling rate bounds a client's "
-                  "share of the steps; use --mode sync for client-level DP");
+                  "--mode async with --dp-clip: --buffer %d exceeds --min-clients %d; under "
+                  "client-level DP each server step counts a client once, so a step needs "
+                  "--buffer distinct clients",
+                  c->buffer, c->min_clients);
         return 1;
     }
     if (c->fraction_fit < 1.0) {

@@ -27,9 +27,22 @@
  * its update is in a buffer) and enters the next buffer first, in name order; so every step
  * aggregates exactly K updates and its metrics line counts those of its own buffer.
  *
+ * Streamed updates (above FEDC_INLINE_MAX_BYTES) are never held whole here, so the coordinator's
+ * memory stays that of a synchronous round whatever the client count: a FitRes announcing one
+ * starts its pull into the buffer (stream.c, chunk by chunk into the accumulator, each chunk
+ * scaled by s(tau) after the streamed norm check saw it as sent) when the buffer has room for it;
+ * an update being pulled counts against the K, and its client is sent new work only once the pull
+ * ended (its next training would overwrite the values it serves). When the buffer has no room,
+ * or its step is being evaluated, the values wait at the client (as_remote) and are pulled when a
+ * buffer opens, in name order as held updates are. A pull added in part and then lost (the client
+ * died or was cut off mid-stream) spoils the accumulator as it spoils a synchronous round's: the
+ * buffer is dropped whole (its updates lost, their clients sent new work) and fills again, so no
+ * partial contribution ever reaches a server step.
+ *
  * With secure aggregation the updates stay at their clients until a session among K of them
  * (async_sa.c): a FitRes then only says the update is held, and this file's buffer of plain
- * updates stays empty. */
+ * updates stays empty. A member's masked input, when it streams, is pulled by the session as in
+ * a synchronous secure round (stream.c). */
 #include "coord_int.h"
 
 #include <math.h>
@@ -50,10 +63,7 @@ int buffer_k(const coord *co) {
 int async_init(coord *co) {
     const coord_cfg *cfg = co->cfg;
     const char *why = NULL;
-    if (agg_dp_on(co))
-        why = "refuses client-level DP: its accountant assumes Poisson-sampled rounds, and an "
-              "asynchronous buffer holds whichever clients finished first";
-    else if (co->strat->needs_updates)
+    if (co->strat->needs_updates)
         why = "works with rules that aggregate a weighted mean: a buffer may hold two updates of "
               "one fast client";
     if (why) {
@@ -64,17 +74,42 @@ int async_init(coord *co) {
         logm("--mode async: --buffer %d: a server step needs at least one update", cfg->buffer);
         return 2;
     }
+    if (agg_dp_on(co) && buffer_k(co) > cfg->min_clients) {
+        logm("--mode async with client-level DP: --buffer %d exceeds --min-clients %d (a step "
+             "counts a client once, so it needs --buffer distinct clients)",
+             buffer_k(co), cfg->min_clients);
+        return 2;
+    }
     return 0;
+}
+
+/* Under client-level DP a buffer holds at most one update per client: the sensitivity of a step's
+ * sum is one clipped update (C), which two updates of one fast client would double. A client
+ * already counted in the open buffer keeps its next update until the buffer after. */
+static int dp_counted(const coord *co, const client *c) {
+    return agg_dp_on(co) && c->fit_counted;
 }
 
 void async_free(coord *co) {
     free(co->as_env);
     co->as_env = NULL;
     fedc_blob_unref(&co->as_wblob);
+    fedc_blob_unref(&co->w_reuse);
+    free(co->as_chunk);
+    co->as_chunk = NULL;
     for (int i = 0; i < co->n_cl; i++) {
         free(co->cl[i].as_held);
         co->cl[i].as_held = NULL;
+        fedc_blob_unref(&co->cl[i].as_blob);
     }
+}
+
+/* The training request's weights are those of the current version: the evaluation request of
+ * that version (co->wblob, serialised by start_eval after the step) already holds them, so they
+ * are shared instead of serialised a second time (4 bytes per parameter less at the peak). */
+static void share_weights(coord *co, fedc_blob *eval_blob) {
+    if (eval_blob && co->as_eval_version == co->as_version && co->as_eval_have)
+        co->w_reuse = fedc_blob_ref(eval_blob);
 }
 
 /* The FitIns of the current version, encoded once per version into as_env (co->env keeps what it
@@ -87,7 +122,9 @@ static int encode_fit(coord *co) {
     fedc_blob *wb = co->wblob;
     co->env = NULL;
     co->wblob = NULL;
+    share_weights(co, wb);
     int rc = encode_weights_msg(co, FEDC_MSG_FIT_INS, co->as_version + 1);
+    fedc_blob_unref(&co->w_reuse); /* not taken when encoding failed first */
     free(co->as_env);
     fedc_blob_unref(&co->as_wblob);
     co->as_env = rc ? NULL : co->env;
@@ -106,12 +143,25 @@ static int encode_fit(coord *co) {
     return rc;
 }
 
-/* Whether the buffer waits for its step: K plain updates in, or (secure) the session over K held
- * updates under way. */
+/* Streamed updates being pulled into the buffer. */
+static int pulling(const coord *co) {
+    int n = 0;
+    for (int i = 0; i < co->n_cl; i++)
+        n += co->cl[i].as_pull;
+    return n;
+}
+
+/* Updates the plain buffer can still take: K less those in and those being pulled. */
+static int room(const coord *co) {
+    return buffer_k(co) - co->answered - pulling(co);
+}
+
+/* Whether the buffer waits for its step: K plain updates in or being pulled, or (secure) the
+ * session over K held updates under way. */
 int async_buffer_full(const coord *co) {
     if (co->cfg->secagg)
         return co->sa.active && co->sa.stage == FEDC_SA_STAGE_FIT;
-    return co->answered >= buffer_k(co);
+    return room(co) <= 0;
 }
 
 /* Sends the newest model to c if it is idle, eligible and more steps remain. Not while a full
@@ -119,8 +169,9 @@ int async_buffer_full(const coord *co) {
  * start one step stale; the step feeds it the new one. */
 void async_feed(coord *co, client *c) {
     if (co->ph == PH_DONE || (co->ph == PH_FIT && async_buffer_full(co)) || c->fit_sel ||
-        c->as_have || c->as_ready || c->as_in_sa || !client_eligible(co, c) ||
-        co->as_version >= (uint32_t)co->cfg->rounds || encode_fit(co))
+        c->as_have || c->as_pull || c->up_stream || c->as_ready || c->as_in_sa || c->as_dl_left ||
+        c->as_eval_due || !client_eligible(co, c) || co->as_version >= (uint32_t)co->cfg->rounds ||
+        encode_fit(co))
         return;
     uint8_t *env = co->env;
     size_t len = co->env_len;
@@ -137,7 +188,59 @@ void async_feed(coord *co, client *c) {
     c->fit_sel = 1;
     c->as_round = co->as_version + 1;
     c->as_sent = fedc_clock_s();
+    fedc_blob_unref(&c->as_blob);
+    if (stream_downlink(co) && co->as_wblob) { /* it pulls these chunks (stream.c) */
+        c->as_blob = fedc_blob_ref(co->as_wblob);
+        c->as_dl_left = co->n_params;
+    }
     co->selected++;
+}
+
+/* A client pulls the weights of one instruction at a time (client_stream.c: a newer one replaces
+ * the one whose weights are still coming, as a synchronous round's next phase must). An
+ * asynchronous client may be sent its training request while the step's evaluation request is
+ * still coming in, or the reverse; so the second waits until the coordinator has served the
+ * first one's last chunk, which then reaches the client before it (one connection, in order). */
+int async_eval_later(coord *co, client *c) {
+    if (stream_downlink(co) && c->as_dl_left) {
+        c->as_eval_due = 1;
+        return 1;
+    }
+    c->as_dl_left = stream_downlink(co) ? co->n_params : 0; /* sent now */
+    return 0;
+}
+
+void async_dl_served(client *c, uint64_t n) {
+    c->as_dl_left = c->as_dl_left > n ? c->as_dl_left - n : 0;
+}
+
+/* PH_EVAL: the evaluation requests that waited for a training request's weights. */
+static void send_due_evals(coord *co) {
+    for (int i = 0; i < co->n_cl; i++) {
+        client *c = &co->cl[i];
+        if (!c->as_eval_due || c->as_dl_left)
+            continue;
+        c->as_eval_due = 0;
+        if (c->eval_sel && !c->eval_done && send_packed(co, c, "evaluate_ins") == 0)
+            c->as_dl_left = stream_downlink(co) ? co->n_params : 0;
+    }
+}
+
+fedc_blob *async_fit_blob(const coord *co, const client *c, uint64_t counter, uint32_t round) {
+    (void)co;
+    if (!c->fit_sel || !c->as_blob || counter != c->as_round || round != c->as_round)
+        return NULL;
+    return c->as_blob;
+}
+
+const float *async_chunk_scale(coord *co, const client *c, const float *v, size_t n) {
+    if (!co->cfg->async_mode || !c->as_pull || c->as_tau == 0)
+        return v;
+    /* a chunk holds at most stream_chunk values (stream_on_msg checks each against that) */
+    if (!co->as_chunk && !(co->as_chunk = malloc(4 * stream_chunk(co))))
+        return NULL;
+    (void)fedc_staleness_scale(co->as_chunk, v, n, c->as_tau);
+    return co->as_chunk;
 }
 
 void async_feed_idle(coord *co) {
@@ -218,6 +321,79 @@ int async_too_stale(coord *co, client *c, uint32_t *tau) {
     return 1;
 }
 
+/* Starts pulling c's streamed update into the buffer (it has room), scaled by s(tau): stream.c
+ * counts it (answered) once its last chunk is in and its norm within the bound; async_settle
+ * sees the pull end either way. */
+static void start_pull(coord *co, client *c, uint32_t tau) {
+    fedc_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = FEDC_MSG_FIT_RES;
+    m.round = c->as_round; /* the counter its values are offered under */
+    m.fit_res.n_examples = c->as_examples;
+    m.fit_res.train_loss = c->as_loss;
+    m.fit_res.seconds = c->as_seconds;
+    m.fit_res.unclipped = c->as_unclipped;
+    m.fit_res.update.count = co->n_params;
+    m.fit_res.update.streamed = 1;
+    c->as_pull = 1;
+    c->as_tau = tau;
+    c->as_pull_counted = c->fit_counted;
+    c->fit_counted = 0; /* set by stream.c when this update counts */
+    c->fit_done = 0;
+    c->as_sent = fedc_clock_s(); /* the pull, too, must end within --round-timeout */
+    stream_fit_res(co, c, &m);
+}
+
+/* Every loop turn: pulls that ended (counted, refused, or lost) free their clients for new work;
+ * a buffer whose accumulator a lost pull spoilt is dropped. */
+static void async_settle(coord *co) {
+    int ended = 0;
+    for (int i = 0; i < co->n_cl; i++) {
+        client *c = &co->cl[i];
+        if (!c->as_pull || c->up_stream)
+            continue;
+        c->as_pull = 0;
+        if (c->fit_counted) {
+            co->as_tau_sum += c->as_tau;
+            if (c->as_tau > co->as_tau_max)
+                co->as_tau_max = c->as_tau;
+        }
+        c->fit_counted |= c->as_pull_counted;
+        ended = 1;
+    }
+    if (co->st_spoilt) {
+        /* stream.c logged which client and why. Nothing can take the partial chunks out (their
+         * sender is gone), so the whole buffer goes, as a synchronous round attempt would. */
+        int lost = co->answered + pulling(co);
+        stream_reset(co); /* forgets the other pulls: their clients get new work */
+        for (int i = 0; i < co->n_cl; i++) {
+            client *c = &co->cl[i];
+            if (c->as_pull) {
+                c->as_pull = 0;
+                c->fit_counted = c->as_pull_counted;
+            }
+        }
+        co->retries++;
+        coord_http_failed(co, co->retries <= co->cfg->max_retries);
+        if (co->retries > co->cfg->max_retries) {
+            logm("step %u: a streamed update was added in part and then lost, %d time(s); giving "
+                 "up",
+                 co->round, co->retries);
+            co->ph = PH_DONE;
+            return;
+        }
+        logm("step %u: a streamed update was added in part and then lost: the buffer's %d "
+             "update(s) are dropped (no partial contribution reaches a step) and it fills again "
+             "(attempt %d of %d)",
+             co->round, lost, co->retries + 1, co->cfg->max_retries + 1);
+        co->as_open = 0;
+        async_start(co);
+        return;
+    }
+    if (ended)
+        async_feed_idle(co);
+}
+
 /* The held updates into the buffer, in name order (sorted_clients' order), so the sum does not
  * depend on the order they arrived in; those beyond K stay held. */
 static void add_held(coord *co) {
@@ -229,7 +405,7 @@ static void add_held(coord *co) {
     }
     int n = 0;
     for (int i = 0; i < co->n_cl; i++)
-        if (co->cl[i].as_have)
+        if (co->cl[i].as_have && !dp_counted(co, &co->cl[i]))
             list[n++] = &co->cl[i];
     for (int i = 1; i < n; i++)
         for (int k = i; k > 0 && strcmp(list[k - 1]->name, list[k]->name) > 0; k--) {
@@ -237,13 +413,20 @@ static void add_held(coord *co) {
             list[k] = list[k - 1];
             list[k - 1] = t;
         }
-    for (int i = 0; i < n && co->answered < buffer_k(co); i++) {
+    for (int i = 0; i < n && room(co) > 0; i++) {
         client *c = list[i];
-        c->as_have = 0;
+        int remote = c->as_remote;
+        c->as_have = c->as_remote = 0;
+        if (remote && (!c->alive || c->gone))
+            continue; /* its values went with it; fed again if it comes back */
         /* its staleness when applied: steps may have passed while it was held */
         uint32_t tau;
         if (async_too_stale(co, c, &tau))
             continue;
+        if (remote) {
+            start_pull(co, c, tau);
+            continue;
+        }
         fedc_diag d;
         fedc_err rc =
             add_update(co, c, c->as_held, c->as_examples, c->as_loss, c->as_unclipped, tau, &d);
@@ -258,20 +441,12 @@ static void add_held(coord *co) {
  * and are back); then every idle client is fed. */
 void async_start(coord *co) {
     if (!co->as_live) {
-        if (4 * co->n_params > FEDC_INLINE_MAX_BYTES) {
-            /* Updates above that size are streamed (pulled chunk by chunk, stream.c) and the
-             * asynchronous buffer does not pull them yet. */
-            loge("--mode async takes models whose update travels whole: at most %zu parameters "
-                 "(%zu KiB); this model has %zu. Run it with --mode sync",
-                 FEDC_INLINE_MAX_BYTES / 4, FEDC_INLINE_MAX_BYTES >> 10, co->n_params);
-            co->exit_code = 2;
-            co->ph = PH_DONE;
-            return;
-        }
         co->as_live = 1;
         co->as_version = co->round - 1; /* a resumed run continues from its checkpoint */
-        for (int i = 0; i < co->n_cl; i++)
-            co->cl[i].fit_sel = co->cl[i].as_have = co->cl[i].as_ready = co->cl[i].as_in_sa = 0;
+        for (int i = 0; i < co->n_cl; i++) {
+            client *c = &co->cl[i];
+            c->fit_sel = c->as_have = c->as_remote = c->as_pull = c->as_ready = c->as_in_sa = 0;
+        }
         logm("asynchronous aggregation (FedBuff): a server step per %d update(s), staleness "
              "weight 1/sqrt(1 + tau), updates more than %d step(s) old refused",
              buffer_k(co), co->cfg->max_staleness);
@@ -282,7 +457,15 @@ void async_start(coord *co) {
         async_feed_idle(co);
         return;
     }
+    if (agg_dp_on(co) && agg_budget_exceeded(co)) {
+        co->budget_stop = 1;
+        co->ph = PH_DONE;
+        return;
+    }
     co->as_open = 1;
+    /* DP-FedAvg's fixed denominator: a step sums exactly K updates (agg_dp_finish) */
+    co->dp_expected = (double)buffer_k(co);
+    co->dp_sampled = buffer_k(co);
     for (int i = 0; i < co->n_cl; i++) {
         co->cl[i].fit_counted = 0;
         co->cl[i].eval_sel = co->cl[i].eval_done = 0;
@@ -290,9 +473,7 @@ void async_start(coord *co) {
     agg_round_start(co);
     fedc_accum_reset(co->acc);
     co->round_t0 = fedc_clock_s();
-    co->bytes_in_done += co->bytes_in;
-    co->bytes_out_done += co->bytes_out;
-    co->bytes_in = co->bytes_out = 0;
+    count_bytes_reset(co);
     co->selected = co->answered = 0;
     co->max_fit_seconds = 0;
     co->as_tau_sum = 0;
@@ -347,12 +528,28 @@ void async_on_fit_res(coord *co, client *c, const fedc_msg *e) {
         return;
     }
     if (r->update.streamed) {
-        /* Checked at the start of the run (async_start); a client that streams anyway is refused.
-         */
-        refuse(co, c, e->round, FEDC_EMISMATCH,
-               "a streamed update: --mode async takes updates whole (at most "
-               "FEDC_INLINE_MAX_BYTES)");
-        async_feed(co, c);
+        if (c->round0 && r->n_examples > c->st_rows) { /* add_update's check, before any pull */
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "the update claims %llu training rows; round 0 counted %llu for %s",
+                     (unsigned long long)r->n_examples, (unsigned long long)c->st_rows, c->name);
+            refuse(co, c, e->round, FEDC_ERANGE, msg);
+            async_feed(co, c);
+            return;
+        }
+        c->as_examples = r->n_examples;
+        c->as_loss = r->train_loss;
+        c->as_unclipped = r->unclipped;
+        c->as_seconds = r->seconds;
+        if (co->ph != PH_FIT || room(co) <= 0 || dp_counted(co, c)) {
+            /* No room, or the step is being evaluated, or (under DP) this buffer counts the
+             * client already: the values wait at the client (it is sent no work meanwhile) and
+             * are pulled when the next buffer opens. */
+            c->as_have = 1;
+            c->as_remote = 1;
+            return;
+        }
+        start_pull(co, c, tau); /* its client is fed once the pull ends (async_settle) */
         return;
     }
     const float *upd = fedc_tensor_floats(&r->update);
@@ -364,14 +561,21 @@ void async_on_fit_res(coord *co, client *c, const fedc_msg *e) {
         fedc_tensor_read(co->upd, &r->update);
         upd = co->upd;
     }
-    if (co->ph != PH_FIT || co->answered >= buffer_k(co)) {
-        /* The buffer is full, or its step is being evaluated: held for the next buffer. */
+    const int counted = dp_counted(co, c);
+    if (co->ph != PH_FIT || room(co) <= 0 || counted) {
+        /* The buffer is full, or its step is being evaluated, or (under DP) it holds this
+         * client's update already: held for the next buffer. */
+        if (counted && co->ph == PH_FIT && room(co) > 0)
+            logm("step %u: %s's next update waits for the next buffer (client-level DP counts a "
+                 "client once per server step)",
+                 co->round, c->name);
         if (!c->as_held && !(c->as_held = malloc(4 * co->n_params))) {
             refuse(co, c, e->round, FEDC_ENOMEM, "out of memory holding the update");
             return;
         }
         memcpy(c->as_held, upd, 4 * co->n_params);
         c->as_have = 1;
+        c->as_remote = 0;
         c->as_examples = r->n_examples;
         c->as_loss = r->train_loss;
         c->as_unclipped = r->unclipped;
@@ -393,12 +597,33 @@ void async_on_error(coord *co, client *c, uint32_t round) {
     miss_deadline(co, c, "could not train");
 }
 
+void async_drop_weights(coord *co) {
+    fedc_blob_unref(&co->wblob);
+    fedc_blob_unref(&co->as_wblob);
+    free(co->as_env);
+    co->as_env = NULL;
+    co->as_env_len = 0;
+    co->as_eval_have = 0;
+}
+
+void async_start_eval(coord *co) {
+    for (int i = 0; i < co->n_cl; i++)
+        co->cl[i].as_eval_due = 0;
+    start_eval(co);
+    co->as_eval_have = co->wblob != NULL; /* the new version's weights, shared by encode_fit */
+    co->as_eval_version = co->as_version;
+}
+
 /* The buffer is full: one server step, then the evaluation (rounds.c). */
 static void server_step(coord *co) {
     co->as_open = 0; /* whatever happens, the next async_start opens a new buffer */
     co->fit_done_at = fedc_clock_s();
     fedc_fault_point("aggregate", co->round);
     co->plain_examples = 0; /* checked per update instead (add_update) */
+    /* The weights of the version this step replaces go before the aggregate is made (as a
+     * synchronous round's do, rounds.c upd_begin): clients still pulling them hold their own
+     * reference (as_blob), and the next training request is encoded after the step. */
+    async_drop_weights(co);
     if (!scratch(co)) {
         co->exit_code = 1;
         co->ph = PH_DONE;
@@ -418,10 +643,14 @@ static void server_step(coord *co) {
         async_start(co);
         return;
     }
+    if (agg_dp_finish(co, NULL, (double)co->dp_unclipped)) {
+        co->ph = PH_DONE;
+        return;
+    }
     if (agg_server_step(co))
         return;
     co->as_version++;
-    start_eval(co);
+    async_start_eval(co);
     async_feed_idle(co); /* the new model to the clients that waited for it */
 }
 
@@ -430,8 +659,20 @@ void async_advance(coord *co, double t) {
         client *c = &co->cl[i];
         if (c->fit_sel && t - c->as_sent > co->cfg->round_timeout_s) {
             c->fit_sel = 0;
+            c->as_dl_left = 0; /* whatever it pulled, its next request need not wait for it */
             miss_deadline(co, c, "sent no update within --round-timeout");
         }
+        if (c->as_pull && c->up_stream && t - c->as_sent > co->cfg->round_timeout_s)
+            /* marked dead: stream_check takes its pull out next turn (async_settle then) */
+            miss_deadline(co, c, "did not send its streamed update within --round-timeout");
+        if (!c->fit_sel && c->as_blob)
+            fedc_blob_unref(&c->as_blob); /* its training request's weights are no longer read */
+    }
+    if (!co->cfg->secagg)
+        async_settle(co);
+    if (co->ph == PH_EVAL) {
+        send_due_evals(co);
+        async_feed_idle(co); /* those whose evaluation request's weights are all out now */
     }
     if (co->ph != PH_FIT)
         return;
@@ -442,10 +683,13 @@ void async_advance(coord *co, double t) {
     } else if (co->answered >= buffer_k(co)) {
         server_step(co);
         return;
+    } else {
+        add_held(co); /* room again (a pull refused): updates waiting at their clients */
     }
     int training = 0;
     for (int i = 0; i < co->n_cl; i++)
-        training += co->cl[i].fit_sel || co->cl[i].as_have;
+        training += co->cl[i].fit_sel || (co->cl[i].as_have && !dp_counted(co, &co->cl[i])) ||
+                    co->cl[i].as_pull;
     if (!training) {
         /* Nobody left to fill the buffer: wait for clients as between rounds (--wait-timeout
          * applies); the buffer stays open with what it holds. */
@@ -460,7 +704,7 @@ void async_advance(coord *co, double t) {
 double async_next_due(const coord *co, double due) {
     for (int i = 0; i < co->n_cl; i++) {
         const client *c = &co->cl[i];
-        if (c->fit_sel && c->as_sent + co->cfg->round_timeout_s < due)
+        if ((c->fit_sel || c->as_pull) && c->as_sent + co->cfg->round_timeout_s < due)
             due = c->as_sent + co->cfg->round_timeout_s;
     }
     return due;

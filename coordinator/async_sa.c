@@ -133,6 +133,8 @@ static void release_members(coord *co, int requeue) {
 
 void async_sa_done(coord *co, const uint32_t *sum, int n, int spent) {
     co->fit_done_at = fedc_clock_s();
+    if (sum)
+        async_drop_weights(co); /* room for the aggregate (co->upd) */
     if (sum && sa_fit_mean(co, sum, n))
         sum = NULL;
     if (!sum) {
@@ -170,10 +172,16 @@ void async_sa_done(coord *co, const uint32_t *sum, int n, int spent) {
     }
     release_members(co, 0);
     co->as_open = 0; /* the next async_start opens a new buffer */
+    /* Client-level DP: the noise on the session's sum of K clipped, staleness-scaled updates
+     * (the update part of the summed vector), over the fixed denominator K */
+    if (agg_dp_finish(co, sum + (fedc_sa_fit_len(co->n_params) - co->n_params), co->sa_unclipped)) {
+        co->ph = PH_DONE;
+        return;
+    }
     fedc_fault_point("aggregate", co->round);
     if (agg_server_step(co))
         return;
     co->as_version++;
-    start_eval(co);
+    async_start_eval(co);
     async_feed_idle(co); /* the new model to the members and to whoever waited for it */
 }

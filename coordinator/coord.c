@@ -167,7 +167,7 @@ static void handle(coord *co, fedc_inbox *in) {
     const fedc_msg *e = &in->msg;
     client *c = find_peer(co, &in->from);
     if (e->kind == FEDC_MSG_JOIN) {
-        co->bytes_in += in->bytes;
+        count_bytes(co, 0, e->kind, in->bytes);
         if (co->secure && !in->user[0]) {
             reply_error(co, &in->from, e->round, FEDC_EINVAL, "no authenticated identity");
             return;
@@ -195,7 +195,7 @@ static void handle(coord *co, fedc_inbox *in) {
         logp(co, &c->peer, c->name, "%s shows life again", c->name);
     c->alive = 1;
     c->last_seen = fedc_clock_s();
-    co->bytes_in += in->bytes;
+    count_bytes(co, 0, e->kind, in->bytes);
     switch (e->kind) {
     case FEDC_MSG_HEARTBEAT: {
         fedc_msg m;

@@ -112,6 +112,20 @@ typedef struct client {
     uint64_t as_examples;
     double as_loss;
     int as_unclipped;
+    /* a streamed update (coordinator memory stays bounded: it is never held whole here): as_have
+     * with as_remote means the values wait at the client for the next buffer; as_pull that they
+     * are being pulled into the current one (stream.c) with staleness as_tau, and as_pull_counted
+     * keeps fit_counted from before the pull (an earlier update of the client in this buffer) */
+    int as_remote, as_pull, as_pull_counted;
+    double as_seconds;
+    /* the weights its FitIns's chunks are served from when the model is pulled in chunks (a
+     * reference: a newer version may replace the coordinator's own meanwhile) */
+    fedc_blob *as_blob;
+    /* a model pulled in chunks: values of the last training or evaluation request sent to it
+     * not yet served (a client pulls one instruction's weights at a time, so the next request
+     * waits for them: as_eval_due, an evaluation request still to send) */
+    uint64_t as_dl_left;
+    int as_eval_due;
     /* a streamed upload being pulled (stream.c): its update or masked input */
     uint32_t up_stream; /* FEDC_STREAM_UPDATE or FEDC_STREAM_MASKED while pulling, else 0 */
     uint32_t up_round;
@@ -179,6 +193,10 @@ typedef struct coord {
     fedc_eval_acc *eval, *eval_tmp;
     float *upd;
     fedc_blob *wblob;
+    /* a blob that already holds the current model's weights (async.c: the evaluation request's,
+     * for the training request of the same version): encode_weights_msg takes it instead of
+     * serialising the model into a new one */
+    fedc_blob *w_reuse;
     int w_streamed;  /* the weights in co->env are pulled in chunks (no raw frame) */
     int st_inflight; /* chunk requests outstanding across all clients (stream.c) */
     int st_uploads;  /* at least the number of clients with an upload (up_stream set): what
@@ -187,7 +205,12 @@ typedef struct coord {
     int st_spoilt;   /* a streamed contribution was added in part and then lost */
     uint8_t *env;
     size_t env_len;
-    uint64_t bytes_in, bytes_out;           /* this round's */
+    uint64_t bytes_in, bytes_out; /* this round's */
+    /* This round's bytes by message kind (index fedc_msg_kind, 0..63) and by part of the round:
+     * [0] everything but the evaluation (the training, its secure session, heartbeats), [1] the
+     * evaluation (instructions, answers, chunks and secure session sent or received while it
+     * runs); [.][0] received, [.][1] sent. bench_scale reads them from the metrics line. */
+    uint64_t bytes_kind[2][2][64];
     uint64_t bytes_in_done, bytes_out_done; /* the earlier rounds' of this process (http.c) */
     int selected, answered, eval_sent, eval_answered;
     double max_fit_seconds;
@@ -261,6 +284,10 @@ typedef struct coord {
     uint8_t *as_env;
     size_t as_env_len;
     fedc_blob *as_wblob;
+    /* co->wblob is the evaluation request of version as_eval_version (as_eval_have) */
+    int as_eval_have;
+    uint32_t as_eval_version;
+    float *as_chunk; /* one chunk of a streamed update scaled by its staleness weight */
     double as_tau_sum;
     uint32_t as_tau_max;
     int as_stale;      /* updates refused as too stale during this step */
@@ -322,6 +349,10 @@ int allow_pending_key(const coord *co, const char *name);
 void env_init(coord *co, fedc_msg *m, fedc_msg_kind kind, uint32_t round);
 const char *peer_name(const client *c);
 int send_to(coord *co, client *c, const fedc_msg *m);
+/* Counts n bytes of a message of kind k received (out 0) or sent (out 1) in this round. */
+void count_bytes(coord *co, int out, fedc_msg_kind k, size_t n);
+/* Starts a round's byte counts (the finished round's go into the process's totals). */
+void count_bytes_reset(coord *co);
 /* Sends the instruction encoded once in co->env and co->wblob (rounds.c); what names it in the
  * log. */
 int send_packed(coord *co, client *c, const char *what);
@@ -401,6 +432,23 @@ void async_feed(coord *co, client *c);
 void async_feed_idle(coord *co);
 /* The staleness of c's update now; beyond --max-staleness refused (c told why) and 1 returned. */
 int async_too_stale(coord *co, client *c, uint32_t *tau);
+/* Before a step's aggregate is made: the weights of the version it replaces are let go (the
+ * training and evaluation requests' blobs). After the step: its evaluation (start_eval), whose
+ * weights the next training requests share. */
+void async_drop_weights(coord *co);
+void async_start_eval(coord *co);
+/* start_eval, per eligible client: 1 when its evaluation request must wait until the weights of
+ * its training request are served (as_eval_due; async_advance sends it then), else 0 (sent now). */
+int async_eval_later(coord *co, client *c);
+/* stream.c's downlink: n values of a request's weights served to c. */
+void async_dl_served(client *c, uint64_t n);
+/* stream.c's downlink: the weights blob client c's FitIns of round `round` is served from (its
+ * chunks counter = round), or NULL when none is out to it. */
+fedc_blob *async_fit_blob(const coord *co, const client *c, uint64_t counter, uint32_t round);
+/* stream.c's uplink: the n values of a chunk of c's streamed update as they enter the buffer
+ * (scaled by the staleness weight of its pull; v itself when that is 1, or outside async), or
+ * NULL when out of memory. */
+const float *async_chunk_scale(coord *co, const client *c, const float *v, size_t n);
 
 /* async_sa.c: --mode async with secure aggregation, one session per server step among the K
  * clients that hold a trained update. */

@@ -65,6 +65,26 @@ char *metrics_line(coord *co, const fedc_eval_summary *s, double loss, double se
     fedc__json_num(&j, "fit_overhead_s", co->cfg->secagg ? NAN : overhead, 6);
     fedc__json_uint(&j, "bytes_in", (unsigned long long)co->bytes_in);
     fedc__json_uint(&j, "bytes_out", (unsigned long long)co->bytes_out);
+    /* The evaluation's share of those, and both by message kind: {"kind": [training in, training
+     * out, evaluation in, evaluation out]} for the kinds that moved (bench_scale separates the
+     * update's bytes from the evaluation's with them). */
+    uint64_t ev[2] = {0, 0};
+    cJSON *kinds = cJSON_CreateObject();
+    for (int k = 0; k < 64; k++) {
+        uint64_t *f = co->bytes_kind[0][0], *g = co->bytes_kind[1][0];
+        ev[0] += g[k], ev[1] += g[64 + k];
+        if (!f[k] && !f[64 + k] && !g[k] && !g[64 + k])
+            continue;
+        double v[4] = {(double)f[k], (double)f[64 + k], (double)g[k], (double)g[64 + k]};
+        cJSON *a = cJSON_CreateDoubleArray(v, 4);
+        if (kinds && a)
+            cJSON_AddItemToObject(kinds, fedc_msg_kind_name((fedc_msg_kind)k), a);
+        else
+            cJSON_Delete(a);
+    }
+    fedc__json_uint(&j, "bytes_in_eval", (unsigned long long)ev[0]);
+    fedc__json_uint(&j, "bytes_out_eval", (unsigned long long)ev[1]);
+    fedc__json_item(&j, "bytes_by_kind", kinds);
     fedc__json_int(&j, "retries", co->retries);
     fedc__json_int(&j, "refused_keys", fedc_net_refused(co->ep));
     fedc__json_int(&j, "excluded", co->excluded_total);

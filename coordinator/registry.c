@@ -28,6 +28,21 @@ const char *peer_name(const client *c) {
     return c->name[0] ? c->name : "(unnamed)";
 }
 
+void count_bytes(coord *co, int out, fedc_msg_kind k, size_t n) {
+    if (out)
+        co->bytes_out += n;
+    else
+        co->bytes_in += n;
+    co->bytes_kind[co->ph == PH_EVAL][out != 0][(unsigned)k & 63u] += n;
+}
+
+void count_bytes_reset(coord *co) {
+    co->bytes_in_done += co->bytes_in;
+    co->bytes_out_done += co->bytes_out;
+    co->bytes_in = co->bytes_out = 0;
+    memset(co->bytes_kind, 0, sizeof co->bytes_kind);
+}
+
 /* Sends to one client; a vanished peer is marked dead instead of failing the run. */
 int send_to(coord *co, client *c, const fedc_msg *m) {
     fedc_diag d;
@@ -38,7 +53,7 @@ int send_to(coord *co, client *c, const fedc_msg *m) {
         c->alive = 0;
         return -1;
     }
-    co->bytes_out += sent;
+    count_bytes(co, 1, m->kind, sent);
     return 0;
 }
 
@@ -52,7 +67,8 @@ int send_packed(coord *co, client *c, const char *what) {
         c->alive = 0;
         return -1;
     }
-    co->bytes_out += co->env_len + (raw ? raw->len : 0);
+    count_bytes(co, 1, co->ph == PH_EVAL ? FEDC_MSG_EVALUATE_INS : FEDC_MSG_FIT_INS,
+                co->env_len + (raw ? raw->len : 0));
     return 0;
 }
 
@@ -651,6 +667,10 @@ void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *na
              * client held for a secure session (async_sa.c) */
             c->fit_sel = 0;
             c->as_ready = 0;
+            if (c->as_remote) /* a streamed update it kept for a later buffer, too */
+                c->as_have = c->as_remote = 0;
+            c->as_dl_left = 0;
+            c->as_eval_due = 0;
         }
         logm("%s reconnected", c->name);
     }

@@ -19,9 +19,14 @@ int encode_weights_msg(coord *co, fedc_msg_kind kind, uint32_t round) {
     free(co->env);
     co->env = NULL;
     fedc_blob_unref(&co->wblob);
-    if (fedc_blob_new(&co->wblob, 4 * co->n_params))
+    if (co->w_reuse) { /* the same weights serialised already (coord_int.h) */
+        co->wblob = co->w_reuse;
+        co->w_reuse = NULL;
+    } else if (fedc_blob_new(&co->wblob, 4 * co->n_params)) {
         return -1;
-    fedc_tensor_write(co->wblob->data, co->model->params, co->n_params);
+    } else {
+        fedc_tensor_write(co->wblob->data, co->model->params, co->n_params);
+    }
     /* A model larger than one chunk: the instruction carries the count, the clients pull the
      * values as slices of the same blob (stream.c). */
     co->w_streamed = stream_downlink(co);
@@ -225,9 +230,7 @@ void start_round(coord *co) {
     fedc_accum_reset(co->acc);
     stream_reset(co);
     co->round_t0 = fedc_clock_s();
-    co->bytes_in_done += co->bytes_in;
-    co->bytes_out_done += co->bytes_out;
-    co->bytes_in = co->bytes_out = 0;
+    count_bytes_reset(co);
     co->selected = co->answered = 0;
     co->max_fit_seconds = 0;
     fedc_fault_point("round-start", co->round);
@@ -343,7 +346,8 @@ void start_eval(coord *co) {
     }
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
-        if (client_eligible(co, c) && send_packed(co, c, "evaluate_ins") == 0) {
+        if (client_eligible(co, c) && ((co->cfg->async_mode && async_eval_later(co, c)) ||
+                                       send_packed(co, c, "evaluate_ins") == 0)) {
             c->eval_sel = 1;
             c->sa_in = co->cfg->secagg;
             co->eval_sent++;

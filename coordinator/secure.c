@@ -193,19 +193,24 @@ static void open_shares(coord *co) {
         s->end = s->deadline;
 }
 
-/* Graph mode: every participant gets the list of names and commitments and reveals its r. */
+/* Graph mode: every participant gets the list of names and the digest of the commitments, and
+ * reveals its r. */
 static void open_graph(coord *co) {
     sa_session *s = &co->sa;
-    fedc_sa_member *mem = calloc((size_t)s->n, sizeof *mem);
-    if (!mem) {
+    const char **names = calloc((size_t)s->n, sizeof *names);
+    uint8_t *commits = malloc(32 * (size_t)s->n), digest[32];
+    if (!names || !commits) {
+        free(names);
+        free(commits);
         fail(co, "out of memory");
         return;
     }
     for (int i = 0; i < s->n; i++) {
-        mem[i].id = (uint32_t)i;
-        mem[i].name = s->member[i]->name;
-        mem[i].commit = s->member[i]->sa_adv.commit;
+        names[i] = s->member[i]->name;
+        memcpy(commits + 32 * (size_t)i, s->member[i]->sa_adv.commit, 32);
     }
+    fedc_sa_commits_digest(digest, commits, s->n);
+    free(commits);
     for (int i = 0; i < s->n; i++) {
         fedc_msg m;
         env_init(co, &m, FEDC_MSG_SA_GRAPH_INS, session_round(co));
@@ -213,11 +218,12 @@ static void open_graph(coord *co) {
         m.sa_graph_ins.id = (uint32_t)i;
         m.sa_graph_ins.h = (uint32_t)s->srv.h;
         m.sa_graph_ins.n_members = (size_t)s->n;
-        m.sa_graph_ins.members = mem;
+        m.sa_graph_ins.names = names;
+        m.sa_graph_ins.commits_digest = digest;
         s->member[i]->sa_answered = 0;
         (void)send_to(co, s->member[i], &m);
     }
-    free(mem);
+    free(names);
     s->step = SA_GRAPH;
     s->deadline = fedc_clock_s() + co->cfg->round_timeout_s;
 }

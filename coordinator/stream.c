@@ -104,7 +104,12 @@ static void on_req(coord *co, client *c, const fedc_msg *e) {
     int fit = r->stream == FEDC_STREAM_FIT, eval = r->stream == FEDC_STREAM_EVAL;
     int ok = (fit && co->ph == PH_FIT && c->fit_sel && !c->fit_done) ||
              (eval && co->ph == PH_EVAL && c->eval_sel && !c->eval_done);
-    if (!ok || !co->w_streamed || !co->wblob || r->counter != co->round || e->round != co->round) {
+    /* --mode async: each client pulls the version its own FitIns carried (async.c) */
+    const int afit = fit && co->cfg->async_mode;
+    fedc_blob *blob = afit ? async_fit_blob(co, c, r->counter, e->round) : co->wblob;
+    if (afit
+            ? !blob
+            : !ok || !co->w_streamed || !blob || r->counter != co->round || e->round != co->round) {
         snprintf(why, sizeof why,
                  "chunk_req for the %s weights of round %llu: not being served (round %u%s)",
                  fedc_stream_name(r->stream), (unsigned long long)r->counter, co->round,
@@ -121,7 +126,7 @@ static void on_req(coord *co, client *c, const fedc_msg *e) {
         return;
     }
     fedc_msg m;
-    env_init(co, &m, FEDC_MSG_CHUNK, co->round);
+    env_init(co, &m, FEDC_MSG_CHUNK, afit ? e->round : co->round);
     m.chunk.stream = r->stream;
     m.chunk.counter = r->counter;
     m.chunk.offset = r->offset;
@@ -131,13 +136,14 @@ static void on_req(coord *co, client *c, const fedc_msg *e) {
     size_t env_len = 0;
     fedc_diag d;
     if (fedc_msg_encode(&env, &env_len, &m, &d) ||
-        fedc_net_send_packed_range(co->ep, &c->peer, env, env_len, co->wblob, 4 * (size_t)r->offset,
+        fedc_net_send_packed_range(co->ep, &c->peer, env, env_len, blob, 4 * (size_t)r->offset,
                                    4 * (size_t)r->count, "chunk", &d)) {
         if (c->alive)
             logp(co, &c->peer, peer_name(c), "%s: %s; marked dead", peer_name(c), d.msg);
         c->alive = 0;
     } else {
-        co->bytes_out += env_len + 4 * (size_t)r->count;
+        count_bytes(co, 1, FEDC_MSG_CHUNK, env_len + 4 * (size_t)r->count);
+        async_dl_served(c, r->count);
     }
     free(env);
 }
@@ -368,6 +374,21 @@ static void removal_finished(coord *co, client *c) {
     up_clear(co, c);
 }
 
+/* The sum of squares of v in double, in eight interleaved partial sums (the order of
+ * fedc_accum_add_range_sq's, which takes it in the same pass as the addition when the values are
+ * added as sent). */
+static double sum_squares(const float *v, size_t n) {
+    enum { LANES = 8 };
+    double s[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++)
+            s[j] += (double)v[i + j] * (double)v[i + j];
+    for (; i < n; i++)
+        s[0] += (double)v[i] * (double)v[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
 /* A chunk of a plain update: added into the accumulator, its share of the update's norm taken in
  * the same pass (fedc_accum_add_range_sq), and in that pass every value checked finite and within
  * the accumulator's range: the codec leaves an update chunk's finite check to this pass
@@ -388,14 +409,24 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
     fedc_diag d;
     double s2 = 0;
     const int64_t w = c->up_removing ? -(int64_t)c->up_weight : (int64_t)c->up_weight;
-    fedc_err rc = c->up_removing
-                      ? fedc_accum_add_range(co->acc, (size_t)k->offset, v, n, w, &d)
-                      : fedc_accum_add_range_sq(co->acc, (size_t)k->offset, v, n, w, &s2, &d);
+    /* --mode async: the buffer adds the chunk scaled by its staleness weight (the bound is
+     * checked on the values as sent, so their norm takes a pass of its own then); both passes
+     * scale alike, so a removal is exact. */
+    const float *add = async_chunk_scale(co, c, v, n);
+    fedc_err rc = FEDC_ENOMEM;
+    if (!add)
+        fedc_diag_set(&d, "out of memory scaling a chunk of the update");
+    else if (c->up_removing)
+        rc = fedc_accum_add_range(co->acc, (size_t)k->offset, add, n, w, &d);
+    else if (add == v)
+        rc = fedc_accum_add_range_sq(co->acc, (size_t)k->offset, v, n, w, &s2, &d);
+    else if (!(rc = fedc_accum_add_range(co->acc, (size_t)k->offset, add, n, w, &d)))
+        s2 = sum_squares(v, n);
     if (!rc && !c->up_removing && k->offset == 0 && n == c->up_total && over_bound(co, c, s2)) {
         /* The whole update in one chunk, beyond its bound: taken out again at once (the sums are
          * integers, so exactly) and refused; it is never asked for again. */
         fedc_diag ignore;
-        if (fedc_accum_add_range(co->acc, 0, v, n, -w, &ignore))
+        if (fedc_accum_add_range(co->acc, 0, add, n, -w, &ignore))
             co->st_spoilt = 1; /* cannot happen: the same values were added */
         fedc_accum_cancel(co->acc, c->up_weight, c->up_loss);
         c->fit_done = 1;
@@ -408,7 +439,7 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
          * (the norm is made to exceed every bound). A value that is not finite is named as the
          * codec names it in a whole update. */
         char why[FEDC_DIAG_MAX + 64];
-        size_t i = 0;
+        size_t i = rc == FEDC_ERANGE ? 0 : n;
         while (i < n && isfinite(v[i]))
             i++;
         if (i < n)

@@ -126,8 +126,9 @@ typedef enum fedc_opt_section {
       "upstream coordinator at ENDPOINT asks, and their secure sum takes part upstream as one " \
       "client weighted by their rows (unset: a root coordinator running its own rounds)") \
     X(MAX_MSG_MB, "max-msg-mb", FEDC_OT_INT, 1, 4000, NULL, "256", CO | CL, FEDC_SEC_NET, "N", \
-      "largest message accepted, in MiB (256: models up to 64M parameters); a larger one is " \
-      "refused naming its size") \
+      "largest message accepted, in MiB; a larger one is refused naming its size. It bounds " \
+      "one message, not a model: weights and updates larger than a chunk (4 MiB, or less " \
+      "when N is smaller) travel in chunks") \
     X(HEARTBEAT_TIMEOUT, "heartbeat-timeout", FEDC_OT_REAL_P, 0, 1e6, NULL, "10", CO, \
       FEDC_SEC_NET, "S", "silence after which a client is marked dead, in seconds") \
     X(HEARTBEAT_MS, "heartbeat-ms", FEDC_OT_INT, 10, 600000, NULL, "1000", CO | CL, FEDC_SEC_NET, "N", \
@@ -382,7 +383,7 @@ typedef enum fedc_opt_section {
       "(FedBuff): every idle client trains on the newest model, and a server step applies " \
       "whenever --buffer updates are in, each weighted by 1/sqrt(1 + its staleness); with " \
       "secure aggregation one session per buffer among the clients holding an update; " \
-      "refuses client-level DP (docs/architecture.md)") \
+      "client-level DP charges each step unsampled (docs/architecture.md)") \
     X(BUFFER, "buffer", FEDC_OT_INT, 1, 4096, NULL, NULL, CO | SIM, FEDC_SEC_ROUNDS, "K", \
       "with --mode async: updates per server step (unset: --min-fit-clients; with secure " \
       "aggregation at least --secagg-min-neighbours)") \

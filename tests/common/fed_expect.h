@@ -57,4 +57,25 @@ static inline void fed_expect_exit(fed_proc *p, int timeout_s, int status) {
     assert_int_equal(p->res.status, status);
 }
 
+#ifdef FEDC_DP_H
+/* Metrics line i of an asynchronous run under client-level DP with noise multiplier z (as the
+ * coordinator holds it, a float) and delta 1e-5: no amplification by sampling claimed (dp_q 1),
+ * one charge per step, the noise added (dp_clip is set when it is) at clip norm clip, and the
+ * epsilon the accountant gives for i + 1 unsampled Gaussian steps. Include fedc/dp.h first. */
+static inline void fed_expect_dp_unsampled(const char *metrics, int i, float z, double clip) {
+    assert_true(fed_metric_at(metrics, i, "dp_q") == 1.0);
+    assert_true(fed_metric_at(metrics, i, "dp_rounds_charged") == (double)(i + 1));
+    assert_true(fed_metric_at(metrics, i, "dp_noise") == (double)z);
+    assert_true(fed_metric_at(metrics, i, "dp_clip") == clip);
+    double want, order, eps = fed_metric_at(metrics, i, "dp_epsilon");
+    fedc_diag d;
+    assert_int_equal(fedc_dp_epsilon(&want, &order, 1.0, (double)z, (double)(i + 1), 1e-5, &d),
+                     FEDC_OK);
+    if (!(fabs(eps - want) <= 1e-5 * want))
+        print_message("step %d: dp_epsilon %.9g, an unsampled Gaussian gives %.9g\n", i + 1, eps,
+                      want);
+    assert_true(fabs(eps - want) <= 1e-5 * want);
+}
+#endif
+
 #endif

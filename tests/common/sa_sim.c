@@ -62,13 +62,14 @@ fedc_err sa_sim_begin(sa_sim *s, uint64_t counter) {
                             &d);
     if (rc || !s->srv.graph)
         return rc;
-    uint8_t *commits = malloc(32 * (size_t)s->n), r[32];
+    uint8_t *commits = malloc(32 * (size_t)s->n), r[32], digest[32];
     if (!commits)
         return FEDC_ENOMEM;
     for (int u = 0; u < s->n; u++)
         memcpy(commits + 32 * u, s->adv[u].commit, 32);
+    fedc_sa_commits_digest(digest, commits, s->n);
     for (int u = 0; u < s->n && !rc; u++) {
-        rc = fedc_sa_client_graph(&s->cl[u], (uint32_t)u, s->n, s->srv.h, names, commits, r, &d);
+        rc = fedc_sa_client_graph(&s->cl[u], (uint32_t)u, s->n, s->srv.h, names, digest, r, &d);
         if (!rc)
             rc = fedc_sa_server_graph_r(&s->srv, (uint32_t)u, r, &d);
     }

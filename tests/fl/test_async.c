@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* before fed_expect.h: its DP checks need it */
+#include "fedc/dp.h"
+
 #include "fed.h"
 #include "fed_expect.h"
 #include "fedc/fl.h"
@@ -305,18 +308,61 @@ static void test_resume(void **state) {
     c->ok = 1;
 }
 
+/* Client-level DP with --mode async: every step is released with noise and charged as an
+ * unsampled Gaussian mechanism (q = 1: a buffer of whoever finished first is no random sample),
+ * and a buffer counts a client once: bank-a, four times as fast as the others, has its second
+ * update held for the next buffer instead of filling the first one alone. */
+static void test_async_dp(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    assert_int_equal(fed_write_shards(f, 3, "shard"), 0);
+    char *metrics = fpath(f, "metrics.json"), *model = fpath(f, "model.bin");
+    const char *args[48];
+    const char *extra[] = {"--rounds",   "5",   "--buffer",       "2",     "--dp-clip",   "1",
+                           "--dp-noise", "0.7", "--metrics-json", metrics, "--model-out", model,
+                           NULL};
+    async_args(args, extra);
+    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
+    start_client(f, "bank-a", "shard0.csv", NULL, g_plain);
+    start_client(f, "bank-b", "shard1.csv", "FEDC_FAULT=bank-b/delay:train@*:400", g_plain);
+    start_client(f, "bank-c", "shard2.csv", "FEDC_FAULT=bank-c/delay:train@*:400", g_plain);
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    for (int i = 0; i < f->n_cl; i++)
+        fed_expect_exit(&f->cl[i], 15, 0);
+    fed_round r[16];
+    int n = fed_read_metrics(metrics, r, 16);
+    assert_int_equal(n, 5);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(r[i].round, i + 1);
+        fed_expect_dp_unsampled(metrics, i, 0.7f, 1.0);
+        assert_true(fed_metric_at(metrics, i, "dp_sampled") == 2.0);
+        assert_true(isfinite(r[i].val_roc_auc));
+    }
+    /* the fast client's second update waited (its first was already in the buffer) */
+    assert_true(fed_file_has(f->coord.err, "bank-a's next update waits for the next buffer "
+                                           "(client-level DP counts a client once per server "
+                                           "step)"));
+    assert_false(fed_file_has(f->coord.err, "bank-b's next update waits"));
+    assert_true(proc_exists(model));
+    free(metrics);
+    free(model);
+    c->ok = 1;
+}
+
 /* The flags --mode async refuses at start, each with its reason (exit 2, nothing listens). */
 static void test_refused_flags(void **state) {
     ctx *c = *state;
     fed *f = &c->f[0];
     struct {
-        const char *args[12];
+        const char *args[14];
         const char *says;
     } cases[] = {
         {{"--mode", "async", "--secagg", "on", "--min-clients", "3", "--buffer", "2", NULL},
          "--buffer 2 is below the secure floor --secagg-min-neighbours 3"},
-        {{"--mode", "async", "--secagg", "off", "--dp-clip", "1", "--dp-noise", "1", NULL},
-         "--mode async refuses --dp-clip"},
+        {{"--mode", "async", "--secagg", "off", "--dp-clip", "1", "--dp-noise", "1",
+          "--min-clients", "2", "--buffer", "3", NULL},
+         "--buffer 3 exceeds --min-clients 2; under client-level DP each server step counts a "
+         "client once"},
         {{"--mode", "async", "--secagg", "off", "--aggregator", "median", NULL},
          "--mode async works with --aggregator mean or norm-bound"},
         {{"--buffer", "3", "--secagg", "off", NULL},
@@ -462,6 +508,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_refused_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_completes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_dp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_dies, setup, teardown),
     };

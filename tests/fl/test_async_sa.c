@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* before fed_expect.h: its DP checks need it */
+#include "fedc/dp.h"
+
 #include "fed.h"
 #include "fed_expect.h"
 #include "fedc/fl.h"
@@ -73,16 +76,10 @@ static void async_args(const char **out, int secure, const char *const *extra) {
     out[n] = NULL;
 }
 
-/* 4 clients, K = 3: every step is one session over 3 held updates; the fourth client's update
- * waits for the next session, so later buffers hold stale updates (scaled by s(tau)). */
-static void test_secure_completes(void **state) {
-    ctx *c = *state;
-    fed *f = &c->f[0];
-    assert_int_equal(fed_write_shards(f, 4, "shard"), 0);
-    char *metrics = fpath(f, "metrics.json");
+/* A secure asynchronous run (the common flags, then extra) with bank-a .. bank-d on shard0 ..
+ * shard3 (written here), until every process exits 0. */
+static void run_four(fed *f, const char *const *extra) {
     const char *args[48];
-    const char *extra[] = {"--rounds",       "6",     "--buffer", "3", "--min-clients", "3",
-                           "--metrics-json", metrics, NULL};
     async_args(args, 1, extra);
     assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
     const char *names[] = {"bank-a", "bank-b", "bank-c", "bank-d"};
@@ -94,6 +91,20 @@ static void test_secure_completes(void **state) {
     fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
     for (int i = 0; i < f->n_cl; i++)
         fed_expect_exit(&f->cl[i], 15, 0);
+}
+
+/* 4 clients, K = 3: every step is one session over 3 held updates; the fourth client's update
+ * waits for the next session, so later buffers hold stale updates (scaled by s(tau)). */
+static void test_secure_completes(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    assert_int_equal(fed_write_shards(f, 4, "shard"), 0);
+    char *metrics = fpath(f, "metrics.json");
+    /* --min-clients 4: all four train on version 0 (with 3 the fourth may join after step 1
+     * and train on a newer model, and no step would hold a stale update) */
+    const char *extra[] = {"--rounds",       "6",     "--buffer", "3", "--min-clients", "4",
+                           "--metrics-json", metrics, NULL};
+    run_four(f, extra);
     assert_true(fed_file_has(f->coord.err, "step 1: secure session over 3 held update(s)"));
     fed_round r[16];
     int n = fed_read_metrics(metrics, r, 16);
@@ -149,6 +160,33 @@ static void run_all_three(fed *f, int secure_async, fedc_model **out) {
     fedc_diag d;
     assert_int_equal(fedc_model_load(out, model, &d), FEDC_OK);
     free(model);
+}
+
+/* Client-level DP over secure sessions: the noise goes on each session's unmasked sum of K
+ * clipped, staleness-scaled updates over the fixed denominator K, and every step is charged as an
+ * unsampled Gaussian mechanism (q = 1), the epsilon the accountant gives for that. */
+static void test_secure_dp(void **state) {
+    ctx *c = *state;
+    fed *f = &c->f[0];
+    assert_int_equal(fed_write_shards(f, 4, "shard"), 0);
+    char *metrics = fpath(f, "metrics.json");
+    const char *extra[] = {"--rounds",  "3", "--buffer",   "3",   "--min-clients",  "3",
+                           "--dp-clip", "1", "--dp-noise", "0.8", "--metrics-json", metrics,
+                           NULL};
+    run_four(f, extra);
+    fed_round r[16];
+    int n = fed_read_metrics(metrics, r, 16);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(r[i].round, i + 1);
+        assert_int_equal(r[i].participants, 3);
+        assert_true(isfinite(r[i].val_roc_auc));
+        assert_true(isnan(r[i].train_loss)); /* not released under DP: it is not noised */
+        fed_expect_dp_unsampled(metrics, i, 0.8f, 1.0);
+    }
+    assert_true(fed_file_has(metrics, "\"secagg\":true"));
+    free(metrics);
+    c->ok = 1;
 }
 
 static void test_secure_matches_plain(void **state) {
@@ -362,6 +400,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_secure_completes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secure_dp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secure_matches_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_member_dies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_second_unmask, setup, teardown),

@@ -324,6 +324,48 @@ static int attack_chosen(void) {
     return got;
 }
 
+/* The graph step sends one digest of the commitments (protocol 5). A coordinator that swaps a
+ * participant's reveal after the digest (to grind the graph seed), or ours, is refused before
+ * anything secret is sealed; the genuine reveals pass (positive control). */
+static void test_swapped_reveal(void **state) {
+    (void)state;
+    weaken(0, 0, 0, 0);
+    sa_sim *s = sa_sim_new(40, 3, 0);
+    assert_non_null(s);
+    fedc_diag d;
+    assert_int_equal(sa_sim_begin(s, fedc_sa_counter(2, 0, FEDC_SA_STAGE_FIT)), FEDC_OK);
+    assert_true(s->srv.graph);
+    uint8_t *rv = malloc(32 * 40);
+    assert_non_null(rv);
+    fedc_sa_sealed boxes[7];
+    for (int who = 0; who < 3; who++) {
+        /* client `who`: another's reveal swapped (0), our own swapped (1), genuine (2) */
+        const int *row = fedc_sa_server_nbrs(&s->srv, (uint32_t)who);
+        fedc_sa_peer peers[7];
+        for (int i = 0; i < 7; i++) {
+            peers[i] = peer_of(s, row[i]);
+            if (i % 2) /* graph mode: names and commitments come from the list and reveals */
+                peers[i].name = NULL, memset(peers[i].adv.commit, 0, 32);
+        }
+        memcpy(rv, s->srv.reveals, 32 * 40);
+        if (who < 2)
+            rv[32 * (who == 0 ? 17 : who) + 5] ^= 1;
+        fedc_err rc = fedc_sa_client_share(&s->cl[who], (uint32_t)who, 40, 3, s->srv.t, peers, 7,
+                                           rv, boxes, &d);
+        if (who < 2) {
+            assert_int_equal(rc, FEDC_ECHECKSUM);
+            assert_int_equal(s->cl[who].refusal, FEDC_SA_REFUSE_PROTOCOL);
+            assert_non_null(strstr(d.msg, "do not match the commitments"));
+            if (who == 1)
+                assert_non_null(strstr(d.msg, "ours is not at our place"));
+        } else {
+            assert_int_equal(rc, FEDC_OK);
+        }
+    }
+    free(rv);
+    sa_sim_free(s);
+}
+
 static void test_chosen_neighbours(void **state) {
     (void)state;
     weaken(0, 0, 0, 0);
@@ -399,6 +441,7 @@ int main(void) {
         cmocka_unit_test(test_neighbourhood_of_one),
         cmocka_unit_test(test_split_views),
         cmocka_unit_test(test_chosen_neighbours),
+        cmocka_unit_test(test_swapped_reveal),
         cmocka_unit_test(test_retry_subtraction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

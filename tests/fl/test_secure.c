@@ -134,6 +134,18 @@ static void test_secure_equals_plain_within_bound(void **state) {
     assert_true(fed_file_has(ms, "\"secagg\":true"));
     assert_true(fed_file_has(mp, "\"secagg\":false"));
     assert_false(fed_file_has(ms, "\"secagg\":false"));
+    /* The round's bytes split: the evaluation's part (its secure session included) is counted
+     * apart from the training's, and the message kinds are named (bench_scale reads them). */
+    double in_s = fed_metric_at(ms, 0, "bytes_in"), ev_s = fed_metric_at(ms, 0, "bytes_in_eval");
+    double in_p = fed_metric_at(mp, 0, "bytes_in"), ev_p = fed_metric_at(mp, 0, "bytes_in_eval");
+    print_message("bytes in: secure %.0f (evaluation %.0f), plain %.0f (evaluation %.0f)\n", in_s,
+                  ev_s, in_p, ev_p);
+    assert_true(ev_s > 0 && ev_s < in_s && ev_p > 0 && ev_p < in_p);
+    assert_true(fed_metric_at(ms, 0, "bytes_out_eval") > 0);
+    assert_true(fed_file_has(ms, "\"bytes_by_kind\":{"));
+    assert_true(fed_file_has(ms, "\"sa_unmask\":["));
+    assert_false(fed_file_has(mp, "\"sa_keys\":["));
+    assert_true(fed_file_has(mp, "\"evaluate_res\":["));
     char *pa = fpath(&c->f[0], "model.bin"), *pb = fpath(&c->f[1], "model.bin");
     fedc_model *a = NULL, *b = NULL;
     fedc_diag d;

@@ -4,8 +4,8 @@
  * rounding with secure aggregation off at both; an edge killed
  * in the middle of the root's last round is left out of it (a SecAgg+ dropout: the root unmasks
  * the sum of the two others) and the run finishes; a root restarted with --resume gets its edges
- * back and finishes the run; an edge refuses the flags that would give it a
- * schedule, a server step or noise of its own.
+ * back and finishes the run; client-level DP at the root runs over the edges; an edge refuses the
+ * flags that would give it a schedule, a server step or noise of its own.
  *
  *   test_tree PATH/TO/fedc-coordinator PATH/TO/fedc-client
  *
@@ -340,6 +340,33 @@ static void test_tree_root_resumes(void **state) {
     t->ok = 1;
 }
 
+/* Client-level DP at the root of a tree: each edge takes part as one client, whose forwarded mean
+ * update its upstream client clips to C; the root adds the noise to the secure sum over the edges
+ * and charges every round (the edges refuse DP of their own, test_edge_flags). */
+static void test_tree_root_dp(void **state) {
+    tree *t = *state;
+    write_shards(&t->flat);
+    const char *const extra[] = {"--dp-clip", "1", "--dp-noise", "0.6", NULL};
+    start_root(&t->root, N_EDGES, NULL, extra);
+    for (int e = 0; e < N_EDGES; e++)
+        start_edge(t, e, NULL);
+    expect_exit0(&t->root.coord);
+    for (int e = 0; e < N_EDGES; e++)
+        expect_exit0(&t->edge[e].coord);
+    char *pt = fed_path(&t->root, "metrics.jsonl");
+    fed_round rt[8];
+    assert_int_equal(fed_read_metrics(pt, rt, 8), ROUNDS);
+    for (int r = 0; r < ROUNDS; r++) {
+        assert_int_equal(rt[r].participants, N_EDGES);
+        assert_true(isfinite(rt[r].val_roc_auc));
+        assert_true(fed_metric_at(pt, r, "dp_rounds_charged") == (double)(r + 1));
+        assert_true(fed_metric_at(pt, r, "dp_clip") == 1.0); /* set when the noise is added */
+        assert_true(fed_metric_at(pt, r, "dp_epsilon") > 0);
+    }
+    free(pt);
+    t->ok = 1;
+}
+
 /* Flags that make no sense at an edge are refused before anything runs, naming the flag. */
 static void test_edge_flags(void **state) {
     tree *t = *state;
@@ -390,6 +417,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_tree_plain_equals_flat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tree_edge_dies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tree_root_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tree_root_dp, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,7 +123,7 @@ static void test_envelope_checks(void **state) {
 
     fit_res(&m, 7, 5);
     m.e.version = 1;
-    refused(&m.e, &x, FEDC_EFORMAT, "protocol version 1, expected 4");
+    refused(&m.e, &x, FEDC_EFORMAT, "protocol version 1, expected 5");
 
     fit_res(&m, 7, 5);
     uint8_t other[FEDC_RUN_ID_BYTES] = {0};
@@ -615,13 +615,25 @@ static void test_secagg_messages(void **state) {
     si.n = 1;
     refused(&e, &x, FEDC_ERANGE, "2 neighbours of 1 participants");
     si.n = 2;
-    ProtobufCBinaryData rvl[2] = {{32, k32}, {31, k32}};
-    si.n_reveals = 1;
-    si.reveals = rvl;
-    refused(&e, &x, FEDC_ERANGE, "1 reveals");
-    si.n_reveals = 2;
-    refused(&e, &x, FEDC_EMISMATCH, "sa_share_ins: reveal: 31 bytes, expected 32");
-    si.n_reveals = 0;
+    /* Graph mode: the reveals packed, 32 bytes per participant, and the neighbours without
+     * names or commitments (the receiver has both). */
+    uint8_t rvl[64];
+    memset(rvl, 7, sizeof rvl);
+    si.reveals = (ProtobufCBinaryData){32, rvl};
+    refused(&e, &x, FEDC_ERANGE, "32 bytes of reveals (expected 0 or 32 per participant)");
+    si.reveals.len = 64;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_share_ins: commit: 32 bytes, expected 0");
+    p0.commit.len = p1.commit.len = 0;
+    refused(&e, &x, FEDC_EFORMAT, "neighbour 0 carries a name (expected none with reveals)");
+    char none[] = "";
+    p0.name = p1.name = none;
+    assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
+    si.reveals.len = 0;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_share_ins: commit: 0 bytes, expected 32");
+    p0.commit.len = p1.commit.len = 32;
+    refused(&e, &x, FEDC_EFORMAT, "neighbour 0 lacks a name (expected one without reveals)");
+    p0.name = n0;
+    p1.name = n1;
     p1.id = 0;
     refused(&e, &x, FEDC_EFORMAT, "not ascending");
     p1.id = 1;
@@ -629,24 +641,21 @@ static void test_secagg_messages(void **state) {
     refused(&e, &x, FEDC_EMISMATCH, "sa_share_ins: commit: 0 bytes");
     p1.commit.len = 32;
 
-    /* The graph step: every participant with its commitment, ids in order; a 32-byte reveal. */
-    Fedc__SaMember m0 = FEDC__SA_MEMBER__INIT, m1 = FEDC__SA_MEMBER__INIT, *mem[2] = {&m0, &m1};
-    m0.id = 0;
-    m1.id = 1;
-    m0.name = n0;
-    m1.name = n1;
-    m0.commit = m1.commit = (ProtobufCBinaryData){32, k32};
+    /* The graph step: every participant's name in order and the commitments' 32-byte digest; a
+     * 32-byte reveal. */
+    char *nm[2] = {n0, n1};
     Fedc__SaGraphIns gi = FEDC__SA_GRAPH_INS__INIT;
     gi.counter = 9;
     gi.h = 1;
-    gi.n_members = 2;
-    gi.members = mem;
+    gi.n_names = 2;
+    gi.names = nm;
+    gi.commits = (ProtobufCBinaryData){32, k32};
     e.body_case = FEDC__ENVELOPE__BODY_SA_GRAPH_INS;
     e.sa_graph_ins = &gi;
     assert_int_equal(roundtrip(&e, &x, &d, NULL), FEDC_OK);
-    m1.id = 5;
-    refused(&e, &x, FEDC_EFORMAT, "participant 1 carries id 5");
-    m1.id = 1;
+    gi.commits.len = 31;
+    refused(&e, &x, FEDC_EMISMATCH, "sa_graph_ins: commitments' digest: 31 bytes, expected 32");
+    gi.commits.len = 32;
     gi.id = 2;
     refused(&e, &x, FEDC_ERANGE, "2 participants, h 1, receiver 2");
     gi.id = 0;

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -539,18 +540,16 @@ static void test_secure_aggregation(void **state) {
     same_bytes(&m, &e);
 
     /* sa_graph_ins and sa_graph */
-    uint8_t commits[3][32];
-    for (int i = 0; i < 3; i++)
-        pattern(commits[i], 32, (uint8_t)(10 * i));
-    fedc_sa_member mem[3] = {{0, "a", commits[0]}, {1, "b", commits[1]}, {2, "c", commits[2]}};
+    uint8_t digest[32];
+    pattern(digest, 32, 10);
+    const char *const nms[3] = {"a", "b", "c"};
     m = msg(FEDC_MSG_SA_GRAPH_INS, 3);
-    m.sa_graph_ins = (fedc_sa_graph_ins){11, 1, 1, 3, mem};
+    m.sa_graph_ins = (fedc_sa_graph_ins){11, 1, 1, 3, nms, digest};
     through(&m, expect(0, 0), &g);
     assert_int_equal(g.m.sa_graph_ins.n_members, 3);
     assert_int_equal(g.m.sa_graph_ins.id, 1);
-    assert_string_equal(g.m.sa_graph_ins.members[2].name, "c");
-    assert_int_equal(g.m.sa_graph_ins.members[2].id, 2);
-    assert_int_equal(g.m.sa_graph_ins.members[1].commit[1], 13);
+    assert_string_equal(g.m.sa_graph_ins.names[2], "c");
+    assert_int_equal(g.m.sa_graph_ins.commits_digest[1], 13);
     got_free(&g);
     uint8_t r[32];
     pattern(r, 32, 50);
@@ -582,11 +581,21 @@ static void test_secure_aggregation(void **state) {
     assert_int_equal(si->n, 3);
     assert_int_equal(si->n_peers, 2);
     assert_int_equal(si->peers[1].id, 2);
-    assert_string_equal(si->peers[1].name, "c");
+    /* graph mode: neither names nor commitments travel (the receiver has both) */
+    assert_null(si->peers[1].name);
+    assert_int_equal(si->peers[1].adv.commit[0], 0);
     assert_int_equal(si->peers[1].adv.pk_s[0], 31);
     assert_int_equal(si->peers[0].adv.sig[1], 43);
     assert_int_equal(si->n_reveals, 3);
     assert_int_equal(si->reveals[64], (uint8_t)(70 + 192));
+    got_free(&g);
+    /* without a graph both do */
+    m.sa_share_ins.n_reveals = 0;
+    m.sa_share_ins.reveals = NULL;
+    through(&m, expect(0, 0), &g);
+    assert_string_equal(g.m.sa_share_ins.peers[1].name, "c");
+    assert_int_equal(g.m.sa_share_ins.peers[1].adv.commit[0], 61);
+    assert_null(g.m.sa_share_ins.reveals);
     got_free(&g);
 
     /* sa_shares / sa_mask_ins: sealed boxes */
@@ -769,6 +778,144 @@ static void test_async_secure(void **state) {
     refused_msg(&m, expect(5, 0), FEDC_ERANGE, "sa_fit_ins: secure aggregation settings");
 }
 
+/* ---- bytes per client of one secure session (issue 18: secure up <= 1.05 x the raw update) ----
+ *
+ * One client's messages of one SecAgg+ session at n = 1000 participants with the default
+ * neighbourhoods (h = ceil(log2 n) = 10 links a side, 2h + 1 = 21 members, threshold 11), every
+ * id, counter and name as large as such a session makes them, encoded as the programs send them.
+ * The bounds come from the design, not from a measurement: each message's payload (keys 32 bytes,
+ * signatures 64, sealed boxes FEDC_SA_SHARE_CT, shares and reveals 32, ids varints below 2^14)
+ * plus at most ENV bytes of envelope per message and ITEM bytes of framing per repeated entry. A
+ * change that sends more per client than that (commitments or ids per participant again, a name
+ * per neighbour in graph mode, a box or signature more) fails here. */
+#define SA_N 1000
+#define SA_H 10
+#define SA_SIZE (2 * SA_H + 1)
+#define SA_PARAMS 100000
+#define ENV 40   /* version, run id, round, body tag and length, session counter */
+#define ITEM 10  /* tag and length of a repeated entry, its ids and kind */
+#define SCALAR 4 /* a further uint32 field: its tag and a varint below 2^21 */
+
+static size_t wire(const fedc_msg *m) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    fedc_diag d = {{0}};
+    assert_int_equal(fedc_msg_encode(&buf, &len, m, &d), FEDC_OK);
+    free(buf);
+    size_t raw_len = 0;
+    (void)fedc_msg_raw(m, &raw_len); /* a raw frame after the envelope counts too */
+    return len + raw_len;
+}
+
+static void test_secagg_bytes_per_client(void **state) {
+    (void)state;
+    assert_true(fedc_sa_graph_mode(SA_N, SA_H));
+    const uint32_t round = 100000, me = SA_N - 1;
+    const uint64_t ctr = fedc_sa_counter(round, FEDC_SA_MAX_ATTEMPT, FEDC_SA_STAGE_EVAL);
+    static char names[SA_N][16];
+    static const char *nptr[SA_N];
+    static uint32_t u3[SA_N];
+    static uint8_t reveals[32 * SA_N];
+    size_t name_bytes = 0;
+    for (int i = 0; i < SA_N; i++) {
+        snprintf(names[i], sizeof names[i], "bank-%05d", i);
+        nptr[i] = names[i];
+        name_bytes += strlen(names[i]);
+        u3[i] = (uint32_t)i;
+    }
+    pattern(reveals, sizeof reveals, 1);
+    fedc_sa_adv adv;
+    pattern((uint8_t *)&adv, sizeof adv, 9);
+    fedc_sa_peer peers[SA_SIZE];
+    fedc_sa_sealed box[SA_SIZE];
+    fedc_sa_reveal rev[SA_SIZE];
+    fedc_sa_sig sigs[4 * SA_H + 1];
+    for (int i = 0; i < SA_SIZE; i++) {
+        peers[i] = (fedc_sa_peer){(uint32_t)(SA_N - SA_SIZE + i), names[SA_N - SA_SIZE + i], adv};
+        box[i].from = me;
+        box[i].to = (uint32_t)(SA_N - SA_SIZE + i);
+        pattern(box[i].ct, FEDC_SA_SHARE_CT, (uint8_t)i);
+        rev[i] = (fedc_sa_reveal){(uint32_t)(SA_N - SA_SIZE + i), FEDC_SA_REVEAL_SK, {0}};
+        pattern(rev[i].share, 32, (uint8_t)i);
+    }
+    for (int i = 0; i < 4 * SA_H + 1; i++) {
+        sigs[i].id = (uint32_t)(SA_N - 1 - i);
+        pattern(sigs[i].sig, FEDC_SA_SIG_BYTES, (uint8_t)i);
+    }
+    uint8_t digest[32], r[32];
+    pattern(digest, 32, 3);
+    pattern(r, 32, 4);
+
+    /* up: keys, reveal, shares, masked input (its header; the values are the vector's), consistency
+     * signature, unmask shares */
+    size_t up = 0, n_up = 0;
+    fedc_msg m = msg(FEDC_MSG_SA_KEYS, round);
+    m.sa_keys = (fedc_sa_keys){ctr, adv};
+    up += wire(&m), n_up++;
+    m = msg(FEDC_MSG_SA_GRAPH, round);
+    m.sa_graph = (fedc_sa_graph_msg){ctr, r};
+    up += wire(&m), n_up++;
+    m = msg(FEDC_MSG_SA_SHARES, round);
+    m.sa_shares = (fedc_sa_boxes){ctr, SA_SIZE - 1, box};
+    up += wire(&m), n_up++;
+    const size_t len = fedc_sa_fit_len(SA_PARAMS);
+    m = msg(FEDC_MSG_SA_MASKED, round);
+    m.sa_masked = (fedc_sa_masked){ctr, len, NULL, 1};
+    up += wire(&m), n_up++;
+    uint8_t sig[FEDC_SA_SIG_BYTES];
+    pattern(sig, sizeof sig, 5);
+    m = msg(FEDC_MSG_SA_CONSIST, round);
+    m.sa_consist = (fedc_sa_consist){ctr, sig};
+    up += wire(&m), n_up++;
+    m = msg(FEDC_MSG_SA_UNMASK, round);
+    m.sa_unmask = (fedc_sa_unmask){ctr, SA_SIZE - 1, rev};
+    up += wire(&m), n_up++;
+    size_t up_payload = (32 + 32 + 32 + FEDC_SA_SIG_BYTES) + 32 +
+                        (SA_SIZE - 1) * (size_t)FEDC_SA_SHARE_CT + FEDC_SA_SIG_BYTES +
+                        (SA_SIZE - 1) * 32;
+    size_t up_bound = up_payload + n_up * ENV + 2 * (SA_SIZE - 1) * ITEM;
+    print_message("one session, n %d, h %d: up %zu bytes (bound %zu)\n", SA_N, SA_H, up, up_bound);
+    assert_true(up <= up_bound);
+    /* The target: the masked vector (the update and its header slots) and the session's
+     * messages against the raw float32 update. */
+    double ratio = (double)(4 * len + up) / (4.0 * SA_PARAMS);
+    print_message("training up / raw update at %d parameters: %.4f\n", SA_PARAMS, ratio);
+    assert_true(ratio <= 1.05);
+
+    /* down: the participant list, the neighbourhood and reveals, the boxes, U3, the signatures.
+     * Per participant only its name (and 2 bytes of framing) and its 32-byte reveal. */
+    m = msg(FEDC_MSG_SA_GRAPH_INS, round);
+    m.sa_graph_ins = (fedc_sa_graph_ins){ctr, me, SA_H, SA_N, nptr, digest};
+    size_t graph_ins = wire(&m);
+    assert_true(graph_ins <= name_bytes + 2 * SA_N + 2 + 32 + 2 * SCALAR + ENV);
+    m = msg(FEDC_MSG_SA_SHARE_INS, round);
+    m.sa_share_ins =
+        (fedc_sa_share_ins){ctr, me, SA_H + 1, SA_SIZE, peers, SA_N, SA_H, SA_N, reveals};
+    size_t share_ins = wire(&m);
+    /* a neighbour: its entry's tag and 2-byte length, its id (tag and 2-byte varint) and the tags
+     * and lengths of its three keys; no name, no commitment */
+    assert_true(share_ins <= 4 + 32 * SA_N +
+                                 SA_SIZE * (32 + 32 + FEDC_SA_SIG_BYTES + 3 + 3 + 3 * 2) +
+                                 4 * SCALAR + ENV);
+    m = msg(FEDC_MSG_SA_MASK_INS, round);
+    m.sa_mask_ins = (fedc_sa_boxes){ctr, SA_SIZE - 1, box};
+    size_t mask_ins = wire(&m);
+    assert_true(mask_ins <= (SA_SIZE - 1) * (FEDC_SA_SHARE_CT + ITEM) + ENV);
+    m = msg(FEDC_MSG_SA_CONSIST_INS, round);
+    m.sa_consist_ins = (fedc_sa_consist_ins){ctr, SA_N, u3};
+    size_t consist_ins = wire(&m);
+    assert_true(consist_ins <= 2 * SA_N + 4 + ENV);
+    /* the signatures of U4 in the neighbourhoods of the receiver's neighbours: on the ring, the
+     * members within 2h places of it */
+    m = msg(FEDC_MSG_SA_UNMASK_INS, round);
+    m.sa_unmask_ins = (fedc_sa_unmask_ins){ctr, 4 * SA_H + 1, sigs};
+    size_t unmask_ins = wire(&m);
+    assert_true(unmask_ins <= (4 * SA_H + 1) * (FEDC_SA_SIG_BYTES + ITEM) + ENV);
+    print_message("down: graph_ins %zu, share_ins %zu, mask_ins %zu, consist_ins %zu, "
+                  "unmask_ins %zu bytes\n",
+                  graph_ins, share_ins, mask_ins, consist_ins, unmask_ins);
+}
+
 static void test_kinds(void **state) {
     (void)state;
     assert_string_equal(fedc_msg_kind_name(FEDC_MSG_FIT_RES), "fit_res");
@@ -794,6 +941,7 @@ int main(void) {
         cmocka_unit_test(test_secure_aggregation),
         cmocka_unit_test(test_async_secure),
         cmocka_unit_test(test_kinds),
+        cmocka_unit_test(test_secagg_bytes_per_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

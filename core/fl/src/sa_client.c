@@ -163,8 +163,8 @@ fedc_err fedc_sa_client_begin(fedc_sa_client *c, const uint8_t run_id[FEDC_SA_RU
 }
 
 fedc_err fedc_sa_client_graph(fedc_sa_client *c, uint32_t me, int n, int h,
-                              const char *const *names, const uint8_t *commits, uint8_t r[32],
-                              fedc_diag *d) {
+                              const char *const *names, const uint8_t commits_digest[32],
+                              uint8_t r[32], fedc_diag *d) {
     if (c->state != C_ADVERTISED) {
         fedc_diag_set(d, "the participant list arrived out of order");
         return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
@@ -179,9 +179,8 @@ fedc_err fedc_sa_client_graph(fedc_sa_client *c, uint32_t me, int n, int h,
     fedc_err rc = fedc__sa_copy_names(&c->names, names, n, d);
     if (rc)
         return abort_session(c, rc, FEDC_SA_REFUSE_PROTOCOL);
-    if (strcmp(names[me], c->name) != 0 || memcmp(commits + 32 * (size_t)me, c->commit, 32) != 0) {
-        fedc_diag_set(d, "the participant list does not hold our own name and commitment at %u",
-                      me);
+    if (strcmp(names[me], c->name) != 0) {
+        fedc_diag_set(d, "the participant list does not hold our own name at %u", me);
         return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
     }
     for (int i = 1; i < n; i++) {
@@ -190,12 +189,7 @@ fedc_err fedc_sa_client_graph(fedc_sa_client *c, uint32_t me, int n, int h,
             return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
         }
     }
-    c->commits = malloc(32 * (size_t)n);
-    if (!c->commits) {
-        fedc_diag_set(d, "out of memory");
-        return abort_session(c, FEDC_ENOMEM, FEDC_SA_REFUSE_PROTOCOL);
-    }
-    memcpy(c->commits, commits, 32 * (size_t)n);
+    memcpy(c->cdigest, commits_digest, 32);
     c->me = me;
     c->n = n;
     c->h = h;
@@ -256,14 +250,27 @@ static fedc_err check_neighbourhood(fedc_sa_client *c, uint32_t me, int n, int h
             c->refusal = FEDC_SA_REFUSE_PROTOCOL;
             return FEDC_EINVAL;
         }
-        for (int i = 0; i < n; i++) {
-            uint8_t cm[32];
-            fedc__sa_commit_of(cm, reveals + 32 * (size_t)i);
-            if (sodium_memcmp(cm, c->commits + 32 * (size_t)i, 32) != 0) {
-                fedc_diag_set(d, "participant %d's reveal does not match its commitment", i);
-                c->refusal = FEDC_SA_REFUSE_PROTOCOL;
-                return FEDC_ECHECKSUM;
-            }
+        /* The commitments fixed in step 1 (by their digest) must be the reveals' hashes, ours
+         * among them: the coordinator could not pick any reveal after seeing honest ones. */
+        free(c->commits);
+        c->commits = malloc(32 * (size_t)n);
+        if (!c->commits) {
+            fedc_diag_set(d, "out of memory");
+            c->refusal = FEDC_SA_REFUSE_PROTOCOL;
+            return FEDC_ENOMEM;
+        }
+        for (int i = 0; i < n; i++)
+            fedc__sa_commit_of(c->commits + 32 * (size_t)i, reveals + 32 * (size_t)i);
+        uint8_t dg[32];
+        fedc_sa_commits_digest(dg, c->commits, n);
+        if (sodium_memcmp(c->commits + 32 * (size_t)me, c->commit, 32) != 0 ||
+            sodium_memcmp(dg, c->cdigest, 32) != 0) {
+            fedc_diag_set(d, "the reveals do not match the commitments of the participant list%s",
+                          sodium_memcmp(c->commits + 32 * (size_t)me, c->commit, 32) != 0
+                              ? " (ours is not at our place)"
+                              : "");
+            c->refusal = FEDC_SA_REFUSE_PROTOCOL;
+            return FEDC_ECHECKSUM;
         }
         fedc_sa_graph g;
         fedc_err rc = fedc__sa_draw_graph(&g, c->sid, n, h, c->names, c->commits, reveals, seed, d);
@@ -317,17 +324,26 @@ fedc_err fedc_sa_client_share(fedc_sa_client *c, uint32_t me, int n, int h, int 
     for (int i = 0; i < size; i++)
         if (peers[i].id == me)
             mine = i;
-    if (mine < 0 || strcmp(peers[mine].name, c->name) != 0 ||
+    /* In graph mode names and commitments come from the participant list and the reveals (the
+     * peer entries carry none); otherwise from the peer entries. */
+    int listed = c->names != NULL;
+    if (mine < 0 ||
+        (!listed && (!peers[mine].name || strcmp(peers[mine].name, c->name) != 0 ||
+                     memcmp(peers[mine].adv.commit, c->commit, 32) != 0)) ||
         memcmp(peers[mine].adv.pk_c, c->pk_c, 32) != 0 ||
-        memcmp(peers[mine].adv.pk_s, c->pk_s, 32) != 0 ||
-        memcmp(peers[mine].adv.commit, c->commit, 32) != 0) {
+        memcmp(peers[mine].adv.pk_s, c->pk_s, 32) != 0) {
         fedc_diag_set(d, "our own keys are missing from the neighbourhood");
         return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
     }
     if (!c->names) { /* everyone is a neighbour: the peers are the participant list */
         const char *nm[FEDC_SA_MAX_NBRS];
-        for (int i = 0; i < size; i++)
+        for (int i = 0; i < size; i++) {
+            if (!peers[i].name) {
+                fedc_diag_set(d, "participant %u came without its name", peers[i].id);
+                return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
+            }
             nm[i] = peers[i].name;
+        }
         if ((rc = fedc__sa_copy_names(&c->names, nm, size, d)))
             return abort_session(c, rc, FEDC_SA_REFUSE_PROTOCOL);
         for (int i = 1; i < size; i++) {
@@ -342,14 +358,13 @@ fedc_err fedc_sa_client_share(fedc_sa_client *c, uint32_t me, int n, int h, int 
     for (int i = 0; i < size; i++) {
         if (i == mine)
             continue;
-        const fedc_sa_peer *p = &peers[i];
-        if (strcmp(p->name, c->names + (size_t)p->id * NAME_SLOT) != 0 ||
-            (c->commits && memcmp(p->adv.commit, c->commits + 32 * (size_t)p->id, 32) != 0)) {
-            fedc_diag_set(d, "neighbour %u's name or commitment differs from the participant list",
-                          p->id);
-            c->blame = p->id;
-            return abort_session(c, FEDC_EINVAL, FEDC_SA_REFUSE_PROTOCOL);
-        }
+        /* The entry checked: its name and commitment from the participant list (graph mode). */
+        fedc_sa_peer pe = peers[i];
+        const fedc_sa_peer *p = &pe;
+        if (listed)
+            pe.name = c->names + (size_t)p->id * NAME_SLOT;
+        if (listed && c->commits)
+            memcpy(pe.adv.commit, c->commits + 32 * (size_t)p->id, 32);
         if (c->roster) {
             const uint8_t *pk = c->roster(c->roster_ctx, p->name);
             if (!pk) {

@@ -122,6 +122,16 @@ void fedc__sa_commit_of(uint8_t out[32], const uint8_t r[32]) {
     crypto_generichash_final(&st, out, 32);
 }
 
+void fedc_sa_commits_digest(uint8_t out[32], const uint8_t *commits, int n) {
+    crypto_generichash_state st;
+    uint8_t nb[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
+    crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_update(&st, (const uint8_t *)"fedc-secagg-commits", 19);
+    crypto_generichash_update(&st, nb, 4);
+    crypto_generichash_update(&st, commits, 32 * (size_t)n);
+    crypto_generichash_final(&st, out, 32);
+}
+
 /* The graph of a session in graph mode: a seed hashed from every participant's name, commitment
  * and reveal (in session order) with the session id, n and h; the ring is shuffled by it. */
 fedc_err fedc__sa_draw_graph(fedc_sa_graph *g, const uint8_t sid[FEDC_SA_SID_BYTES], int n, int h,

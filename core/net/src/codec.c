@@ -315,21 +315,16 @@ static fedc_err check_secagg(const Fedc__Envelope *e, const fedc_msg_expect *x, 
     }
     case FEDC__ENVELOPE__BODY_SA_GRAPH_INS: {
         const Fedc__SaGraphIns *g = e->sa_graph_ins;
-        if (g->n_members < 2 || g->n_members > FEDC_SA_MAX_N || g->h < 1 || g->id >= g->n_members) {
-            fedc_diag_set(d, "sa_graph_ins: %zu participants, h %u, receiver %u", g->n_members,
-                          g->h, g->id);
+        if (g->n_names < 2 || g->n_names > FEDC_SA_MAX_N || g->h < 1 || g->id >= g->n_names) {
+            fedc_diag_set(d, "sa_graph_ins: %zu participants, h %u, receiver %u", g->n_names, g->h,
+                          g->id);
             return FEDC_ERANGE;
         }
-        for (size_t i = 0; i < g->n_members; i++) {
-            const Fedc__SaMember *m = g->members[i];
-            if ((rc = check_bytes(&m->commit, 32, "sa_graph_ins: commit", d)) ||
-                (rc = check_string(m->name, FEDC_NAME_MAX, "sa_graph_ins: name", d)))
+        if ((rc = check_bytes(&g->commits, 32, "sa_graph_ins: commitments' digest", d)))
+            return rc;
+        for (size_t i = 0; i < g->n_names; i++)
+            if ((rc = check_string(g->names[i], FEDC_NAME_MAX, "sa_graph_ins: name", d)))
                 return rc;
-            if (m->id != i) {
-                fedc_diag_set(d, "sa_graph_ins: participant %zu carries id %u", i, m->id);
-                return FEDC_EFORMAT;
-            }
-        }
         return FEDC_OK;
     }
     case FEDC__ENVELOPE__BODY_SA_GRAPH:
@@ -355,24 +350,30 @@ static fedc_err check_secagg(const Fedc__Envelope *e, const fedc_msg_expect *x, 
         const Fedc__SaShareIns *s = e->sa_share_ins;
         if (s->n_peers < 1 || s->n_peers > FEDC_SA_MAX_NBRS || s->threshold < 1 ||
             s->threshold > s->n_peers || s->n < s->n_peers || s->n > FEDC_SA_MAX_N ||
-            (s->n_reveals != 0 && s->n_reveals != s->n)) {
+            (s->reveals.len != 0 && s->reveals.len != 32 * (size_t)s->n)) {
             fedc_diag_set(d,
                           "sa_share_ins: %zu neighbours of %u participants with threshold %u and "
-                          "%zu reveals",
-                          s->n_peers, s->n, s->threshold, s->n_reveals);
+                          "%zu bytes of reveals (expected 0 or 32 per participant)",
+                          s->n_peers, s->n, s->threshold, s->reveals.len);
             return FEDC_ERANGE;
         }
-        for (size_t i = 0; i < s->n_reveals; i++)
-            if ((rc = check_bytes(&s->reveals[i], 32, "sa_share_ins: reveal", d)))
-                return rc;
+        /* Graph mode (reveals): no names or commitments of the neighbours, the receiver has them;
+         * otherwise both. */
+        int graph = s->reveals.len != 0;
         for (size_t i = 0; i < s->n_peers; i++) {
             const Fedc__SaPeer *p = s->peers[i];
             if ((rc = check_bytes(&p->pk_c, 32, "sa_share_ins: pk_c", d)) ||
                 (rc = check_bytes(&p->pk_s, 32, "sa_share_ins: pk_s", d)) ||
                 (rc = check_bytes(&p->sig, 64, "sa_share_ins: sig", d)) ||
-                (rc = check_bytes(&p->commit, 32, "sa_share_ins: commit", d)) ||
+                (rc = check_bytes(&p->commit, graph ? 0 : 32, "sa_share_ins: commit", d)) ||
                 (rc = check_string(p->name, FEDC_NAME_MAX, "sa_share_ins: name", d)))
                 return rc;
+            if (graph != !(p->name && p->name[0])) {
+                fedc_diag_set(
+                    d, "sa_share_ins: neighbour %u %s a name (expected %s with%s reveals)", p->id,
+                    graph ? "carries" : "lacks", graph ? "none" : "one", graph ? "" : "out");
+                return FEDC_EFORMAT;
+            }
             if (i > 0 && p->id <= s->peers[i - 1]->id) {
                 fedc_diag_set(d, "sa_share_ins: neighbour ids not ascending");
                 return FEDC_EFORMAT;

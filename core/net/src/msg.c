@@ -203,27 +203,29 @@ static fedc_err put_sealed(fedc_msg_wire *w, const fedc_sa_boxes *s, size_t *n_o
 static fedc_err put_share_ins(fedc_msg_wire *w, const fedc_sa_share_ins *s) {
     Fedc__SaShareIns *o = &w->b.sa_share_ins;
     fedc__sa_share_ins__init(o);
-    /* The peers, their pointers, then the reveals: one allocation. */
+    /* The peers and their pointers: one allocation. */
     size_t one = sizeof(Fedc__SaPeer) + sizeof(void *);
-    w->arr = malloc(s->n_peers * one + s->n_reveals * sizeof(ProtobufCBinaryData) + 1);
+    w->arr = malloc(s->n_peers * one + 1);
     if (!w->arr)
         return FEDC_ENOMEM;
     Fedc__SaPeer *v = w->arr;
     Fedc__SaPeer **pp = (Fedc__SaPeer **)(void *)(v + s->n_peers);
-    ProtobufCBinaryData *rv = (ProtobufCBinaryData *)(void *)(pp + s->n_peers);
+    /* Graph mode: the receiver has every name (SaGraphIns) and commitment (from the reveals). */
+    int graph = s->n_reveals != 0;
     for (size_t i = 0; i < s->n_peers; i++) {
         const fedc_sa_peer *p = &s->peers[i];
         fedc__sa_peer__init(&v[i]);
         v[i].id = p->id;
-        v[i].name = text_of(p->name);
+        v[i].name = graph ? text_of("") : text_of(p->name);
         bin(&v[i].pk_c, p->adv.pk_c, 32);
         bin(&v[i].pk_s, p->adv.pk_s, 32);
         bin(&v[i].sig, p->adv.sig, FEDC_SA_SIG_BYTES);
-        bin(&v[i].commit, p->adv.commit, 32);
+        if (!graph)
+            bin(&v[i].commit, p->adv.commit, 32);
         pp[i] = &v[i];
     }
-    for (size_t i = 0; i < s->n_reveals; i++)
-        bin(&rv[i], s->reveals + 32 * i, 32);
+    if (graph)
+        bin(&o->reveals, s->reveals, 32 * s->n_reveals);
     o->counter = s->counter;
     o->id = s->id;
     o->threshold = s->threshold;
@@ -231,8 +233,6 @@ static fedc_err put_share_ins(fedc_msg_wire *w, const fedc_sa_share_ins *s) {
     o->peers = pp;
     o->n = s->n;
     o->h = s->h;
-    o->n_reveals = s->n_reveals;
-    o->reveals = s->n_reveals ? rv : NULL;
     w->env.sa_share_ins = o;
     return FEDC_OK;
 }
@@ -487,20 +487,12 @@ static fedc_err put_body(fedc_msg_wire *w, const fedc_msg *m, fedc_diag *d) {
         const fedc_sa_graph_ins *g = &m->sa_graph_ins;
         Fedc__SaGraphIns *o = &w->b.sa_graph_ins;
         fedc__sa_graph_ins__init(o);
-        Fedc__SaMember *v = records(w, g->n_members, sizeof *v, &pp);
-        if (!v)
-            return FEDC_ENOMEM;
-        for (size_t i = 0; i < g->n_members; i++) {
-            fedc__sa_member__init(&v[i]);
-            v[i].id = g->members[i].id;
-            v[i].name = text_of(g->members[i].name);
-            bin(&v[i].commit, g->members[i].commit, 32);
-        }
         o->counter = g->counter;
         o->id = g->id;
         o->h = g->h;
-        o->n_members = g->n_members;
-        o->members = (Fedc__SaMember **)pp;
+        o->n_names = g->n_members;
+        o->names = (char **)(uintptr_t)g->names; /* read only by the packer */
+        bin(&o->commits, g->commits_digest, 32);
         e->sa_graph_ins = o;
         return FEDC_OK;
     }

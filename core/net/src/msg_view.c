@@ -258,21 +258,20 @@ fedc_err fedc_msg_view(fedc_msg *out, void **mem, const Fedc__Envelope *e, const
     }
     case FEDC__ENVELOPE__BODY_SA_SHARE_INS: {
         const Fedc__SaShareIns *s = e->sa_share_ins;
-        fedc_sa_peer *p = alloc_view(mem, s->n_peers * sizeof *p + 32 * s->n_reveals);
+        fedc_sa_peer *p = alloc_view(mem, s->n_peers * sizeof *p);
         if (!p)
             goto oom;
-        uint8_t *rv = (uint8_t *)(p + s->n_peers);
         for (size_t i = 0; i < s->n_peers; i++) {
             const Fedc__SaPeer *w = s->peers[i];
+            memset(&p[i], 0, sizeof p[i]);
             p[i].id = w->id;
-            p[i].name = w->name;
+            p[i].name = w->name && w->name[0] ? w->name : NULL; /* none in graph mode */
             memcpy(p[i].adv.pk_c, w->pk_c.data, 32);
             memcpy(p[i].adv.pk_s, w->pk_s.data, 32);
             memcpy(p[i].adv.sig, w->sig.data, FEDC_SA_SIG_BYTES);
-            memcpy(p[i].adv.commit, w->commit.data, 32);
+            if (w->commit.len == 32)
+                memcpy(p[i].adv.commit, w->commit.data, 32);
         }
-        for (size_t i = 0; i < s->n_reveals; i++)
-            memcpy(rv + 32 * i, s->reveals[i].data, 32);
         fedc_sa_share_ins *o = &out->sa_share_ins;
         o->counter = s->counter;
         o->id = s->id;
@@ -281,8 +280,8 @@ fedc_err fedc_msg_view(fedc_msg *out, void **mem, const Fedc__Envelope *e, const
         o->peers = p;
         o->n = s->n;
         o->h = s->h;
-        o->n_reveals = s->n_reveals;
-        o->reveals = s->n_reveals ? rv : NULL;
+        o->n_reveals = s->reveals.len / 32;
+        o->reveals = s->reveals.len ? s->reveals.data : NULL;
         break;
     }
     case FEDC__ENVELOPE__BODY_SA_SHARES:
@@ -351,19 +350,12 @@ fedc_err fedc_msg_view(fedc_msg *out, void **mem, const Fedc__Envelope *e, const
     }
     case FEDC__ENVELOPE__BODY_SA_GRAPH_INS: {
         const Fedc__SaGraphIns *g = e->sa_graph_ins;
-        fedc_sa_member *v = alloc_view(mem, g->n_members * sizeof *v);
-        if (!v)
-            goto oom;
-        for (size_t i = 0; i < g->n_members; i++) {
-            v[i].id = g->members[i]->id;
-            v[i].name = g->members[i]->name;
-            v[i].commit = g->members[i]->commit.data;
-        }
         out->sa_graph_ins.counter = g->counter;
         out->sa_graph_ins.id = g->id;
         out->sa_graph_ins.h = g->h;
-        out->sa_graph_ins.n_members = g->n_members;
-        out->sa_graph_ins.members = v;
+        out->sa_graph_ins.n_members = g->n_names;
+        out->sa_graph_ins.names = (const char *const *)g->names;
+        out->sa_graph_ins.commits_digest = g->commits.data;
         break;
     }
     case FEDC__ENVELOPE__BODY_SA_GRAPH:

@@ -265,6 +265,11 @@ void fedc_blob_unref(fedc_blob **pb) {
     *pb = NULL;
 }
 
+fedc_blob *fedc_blob_ref(fedc_blob *b) {
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return b;
+}
+
 /* Called by libzmq (possibly on its I/O thread) when a zero-copy frame has been sent. */
 static void blob_release(void *data, void *hint) {
     (void)data;

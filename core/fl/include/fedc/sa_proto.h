@@ -11,10 +11,12 @@
  *                 (fedc_sa_client_begin). The coordinator numbers the advertisers U1 0..n-1 by
  *                 name (fedc_sa_server_new).
  *   1. graph      only when neighbourhoods are smaller than U1 (SecAgg+): the coordinator sends
- *                 everyone the list of (name, commitment); each client reveals r
- *                 (fedc_sa_client_graph). The neighbourhood graph is drawn from a hash of all
- *                 names, commitments and reveals, so no party chooses it: an honest client's r is
- *                 unpredictable until every commitment is fixed.
+ *                 everyone the list of names and a digest of the list of commitments
+ *                 (fedc_sa_commits_digest); each client reveals r (fedc_sa_client_graph). The
+ *                 neighbourhood graph is drawn from a hash of all names, commitments and
+ *                 reveals, so no party chooses it: an honest client's r is unpredictable until
+ *                 every commitment is fixed, and the digest fixes them (a client checks in step 2
+ *                 that the reveals hash to commitments with that digest).
  *   2. share      a client checks the floors (neighbourhood of at least its own min_nbrs, a
  *                 threshold above half of it and at least 2), recomputes the graph and checks its
  *                 neighbourhood against it, checks its neighbours' signatures against the roster,
@@ -166,15 +168,16 @@ typedef struct fedc_sa_client {
     uint8_t view[32];
     uint32_t me;
     int n, h, size, t, graph;
-    char *names;        /* (n x (FEDC_SA_NAME_MAX + 1)) every participant's name */
-    uint8_t *commits;   /* (n x 32), graph mode */
-    int *nbr;           /* (n x size) graph rows, graph mode (NULL: everyone) */
-    uint32_t *ids;      /* (size) our neighbourhood, ascending, holding me */
-    uint8_t *enc_key;   /* (size x 32) share-encryption secret with each neighbour */
-    uint8_t *mask_seed; /* (size x 32) pairwise mask seed with each neighbour */
-    uint8_t *held;      /* (size x 64) the b and key shares each neighbour gave us */
-    uint8_t *in_u2;     /* (size) the neighbour's shares reached us (U2) */
-    uint8_t *u3;        /* (n) the survivor set we signed */
+    char *names;         /* (n x (FEDC_SA_NAME_MAX + 1)) every participant's name */
+    uint8_t *commits;    /* (n x 32), graph mode: recomputed from the reveals in step 2 */
+    uint8_t cdigest[32]; /* graph mode: the digest of the commitments, from step 1 */
+    int *nbr;            /* (n x size) graph rows, graph mode (NULL: everyone) */
+    uint32_t *ids;       /* (size) our neighbourhood, ascending, holding me */
+    uint8_t *enc_key;    /* (size x 32) share-encryption secret with each neighbour */
+    uint8_t *mask_seed;  /* (size x 32) pairwise mask seed with each neighbour */
+    uint8_t *held;       /* (size x 64) the b and key shares each neighbour gave us */
+    uint8_t *in_u2;      /* (size) the neighbour's shares reached us (U2) */
+    uint8_t *u3;         /* (n) the survivor set we signed */
 } fedc_sa_client;
 
 /* Step 0. Starts a session: refuses (FEDC_EMISMATCH, refusal COUNTER or UNMASKED) a counter that
@@ -187,11 +190,19 @@ FEDC_MUST_CHECK fedc_err fedc_sa_client_begin(fedc_sa_client *c,
                                               const uint8_t *sign_sk, fedc_sa_adv *out,
                                               fedc_diag *d);
 
-/* Step 1 (graph mode). The n participants in session order (names and commitments): checks that
- * we are `me` with our own commitment, keeps the list and writes our graph randomness to r. */
+/* BLAKE2b-256("fedc-secagg-commits" || n as 32 bits little-endian || the n commitments in session
+ * order): what the graph step sends in place of the commitments themselves (32 bytes instead of
+ * 32 n); each client recomputes every commitment from the reveals in step 2 and checks it. */
+void fedc_sa_commits_digest(uint8_t out[32], const uint8_t *commits, int n);
+
+/* Step 1 (graph mode). The n participants' names in session order and the digest of their
+ * commitments: checks that we are `me`, keeps the list and the digest and writes our graph
+ * randomness to r. That our own commitment is at `me` is checked in step 2, from the reveals,
+ * before anything secret leaves us (r is no secret once revealed). */
 FEDC_MUST_CHECK fedc_err fedc_sa_client_graph(fedc_sa_client *c, uint32_t me, int n, int h,
-                                              const char *const *names, const uint8_t *commits,
-                                              uint8_t r[32], fedc_diag *d);
+                                              const char *const *names,
+                                              const uint8_t commits_digest[32], uint8_t r[32],
+                                              fedc_diag *d);
 
 /* One neighbour as the coordinator relays it. */
 typedef struct fedc_sa_peer {
@@ -202,8 +213,11 @@ typedef struct fedc_sa_peer {
 
 /* Step 2. Our neighbourhood of `size` (ascending ids, us included) out of n participants with h
  * links a side and threshold t; reveals holds the n graph reveals in graph mode (NULL
- * otherwise, when the neighbourhood must be everyone). Checks the floors, the graph, every
- * signature and that our own entry is ours, then writes size - 1 sealed share pairs to out.
+ * otherwise, when the neighbourhood must be everyone). Checks the floors, the reveals against
+ * the commitments' digest of step 1 (ours at `me`), the graph, every signature and that our own
+ * entry is ours, then writes size - 1 sealed share pairs to out. In graph mode a peer's name and
+ * commitment are taken from the participant list and the reveals, never from the peer entry
+ * (the coordinator sends neither: its name may be NULL and its adv.commit is not read).
  * FEDC_ECHECKSUM (refusal BAD_KEYS, blame set) for keys that do not verify, FEDC_EINVAL for
  * anything else malformed (refusal FLOOR, NOT_LISTED or PROTOCOL). */
 FEDC_MUST_CHECK fedc_err fedc_sa_client_share(fedc_sa_client *c, uint32_t me, int n, int h, int t,

@@ -21,8 +21,10 @@
 #include "fedc/sa_proto.h"
 
 /* 3: tensors larger than one chunk are streamed (Chunk, ChunkReq). 4: --mode async with secure
- * aggregation (SaFitIns, SecAggIns.hold, FitRes.held). */
-#define FEDC_PROTOCOL_VERSION 4u
+ * aggregation (SaFitIns, SecAggIns.hold, FitRes.held). 5: SaGraphIns carries names and the
+ * commitments' digest, SaShareIns its reveals packed and, in graph mode, no names or commitments
+ * of the neighbours. */
+#define FEDC_PROTOCOL_VERSION 5u
 #define FEDC_RUN_ID_BYTES 16
 #define FEDC_NAME_MAX 64
 #define FEDC_REASON_MAX 1024
@@ -320,18 +322,13 @@ typedef struct fedc_sa_keys {
     fedc_sa_adv adv; /* round keys, commitment and signature */
 } fedc_sa_keys;
 
-typedef struct fedc_sa_member {
-    uint32_t id;
-    const char *name;
-    const uint8_t *commit; /* 32 bytes */
-} fedc_sa_member;
-
 typedef struct fedc_sa_graph_ins {
     uint64_t counter;
     uint32_t id; /* the receiver's own index */
     uint32_t h;  /* links on each side of the ring */
     size_t n_members;
-    const fedc_sa_member *members; /* every participant, ids 0..n-1 in order */
+    const char *const *names;      /* every participant's name, ids 0..n-1 in order */
+    const uint8_t *commits_digest; /* 32 bytes: fedc_sa_commits_digest of their commitments */
 } fedc_sa_graph_ins;
 
 /* (fedc_sa_graph is the graph itself, in sa_proto.h.) */
@@ -345,9 +342,11 @@ typedef struct fedc_sa_share_ins {
     uint32_t id;        /* the receiver's own index */
     uint32_t threshold; /* t of the Shamir sharing */
     size_t n_peers;
-    const fedc_sa_peer *peers; /* the receiver's neighbourhood, ascending ids, itself included */
-    uint32_t n;                /* participants (U1) */
-    uint32_t h;                /* links on each side */
+    /* the receiver's neighbourhood, ascending ids, itself included; in graph mode (reveals) the
+     * names are NULL and the commitments zero on the wire's side: the receiver has both */
+    const fedc_sa_peer *peers;
+    uint32_t n; /* participants (U1) */
+    uint32_t h; /* links on each side */
     size_t n_reveals;
     const uint8_t *reveals; /* graph mode: (n_reveals x 32) every participant's r; else none */
 } fedc_sa_share_ins;

@@ -179,6 +179,8 @@ typedef struct fedc_blob {
 FEDC_MUST_CHECK fedc_err fedc_blob_new(fedc_blob **out, size_t len);
 /* Drops the caller's reference; accepts NULL; sets *b = NULL. */
 void fedc_blob_unref(fedc_blob **b);
+/* Takes one more reference for the caller (dropped with fedc_blob_unref); returns b. */
+fedc_blob *fedc_blob_ref(fedc_blob *b);
 
 /* Sends an already encoded envelope (env, env_len bytes from fedc_msg_encode: encode once, send
  * to many) and, when raw is not NULL, the blob as a zero-copy raw frame after it (the tensor's
