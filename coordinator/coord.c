@@ -259,13 +259,28 @@ static void handle(coord *co, fedc_inbox *in) {
     }
 }
 
+/* Marks dead the live clients whose heartbeat timeout has passed. The client table is scanned
+ * only once the earliest timeout seen at the last scan (co->live_due) has come: a client's
+ * last_seen only grows, and one seen after a scan at t times out no earlier than t + timeout, so
+ * no client can time out before then. The event loop runs this after every batch of messages;
+ * scanning 1,000 clients each time was about 5 % of the coordinator's main thread (perf,
+ * bench_scale 1,000 x 100k). */
 static void check_liveness(coord *co) {
     double t = fedc_clock_s();
+    if (t < co->live_due)
+        return;
+    const double to = co->cfg->heartbeat_timeout_s;
+    double due = t + to;
     for (int i = 0; i < co->n_cl; i++) {
         client *c = &co->cl[i];
-        if (c->alive && !c->gone && t - c->last_seen > co->cfg->heartbeat_timeout_s)
+        if (!c->alive || c->gone)
+            continue;
+        if (t - c->last_seen > to)
             mark_dead(co, c, "missed its heartbeats");
+        else if (c->last_seen + to < due)
+            due = c->last_seen + to;
     }
+    co->live_due = due;
 }
 
 /* What advance() may change without a message: while it changes, advance() goes on at once. */
@@ -294,8 +309,8 @@ static void due_at(double *due, double t) {
  * poll timeout; at most t + MAX_SLEEP_S. Only what advance(), check_liveness() or plog_tick() act
  * on when it is due is counted, so a time already past makes the loop run them at once and never
  * spins: the round's or statistics' deadline (plain), the secure-aggregation step's deadline, the
- * wait's give-up and log line, the wait for the clients of a resumed run, every live client's
- * heartbeat timeout and the end of every log-limiter window. */
+ * wait's give-up and log line, the wait for the clients of a resumed run, the earliest heartbeat
+ * timeout (check_liveness's bound) and the end of every log-limiter window. */
 static double next_due(const coord *co, double t) {
     const coord_cfg *cfg = co->cfg;
     double due = t + MAX_SLEEP_S;
@@ -324,11 +339,8 @@ static double next_due(const coord *co, double t) {
     case PH_DONE:
         break;
     }
-    for (int i = 0; i < co->n_cl; i++) {
-        const client *c = &co->cl[i];
-        if (c->alive && !c->gone)
-            due_at(&due, c->last_seen + cfg->heartbeat_timeout_s);
-    }
+    /* No heartbeat timeout ends before check_liveness's bound (it scans again then). */
+    due_at(&due, co->live_due);
     return plog_next_due(co, due);
 }
 
@@ -574,6 +586,7 @@ static int coord_run(fedc_coord *p) {
                 x.n_classes = co->have_schema ? (uint32_t)co->n_classes : 0;
                 x.hist_bins = co->task == FEDC_TASK_BINARY ? FEDC_EVAL_BINS : 0;
                 x.chunk_values = stream_chunk(co);
+                x.update_finite_here = 1; /* plain_chunk's addition checks every value */
                 fedc_err rc = fedc_net_recv(co->ep, &in, &x, 0, &d);
                 if (rc == FEDC_EEMPTY)
                     break;

@@ -185,6 +185,7 @@ typedef struct coord {
     double deadline;
     double round_t0;
     double wait_since, wait_logged;
+    double live_due; /* no live client's heartbeat timeout ends before this (check_liveness) */
     fedc_accum *acc;
     fedc_server *srv; /* the built-in strategy's optimiser (checkpointed), NULL for another */
     const fedc_strategy *strat; /* cfg->strategy, or own_strat built from the flags */
@@ -198,6 +199,8 @@ typedef struct coord {
     fedc_blob *w_reuse;
     int w_streamed;  /* the weights in co->env are pulled in chunks (no raw frame) */
     int st_inflight; /* chunk requests outstanding across all clients (stream.c) */
+    int st_uploads;  /* at least the number of clients with an upload (up_stream set): what
+                        lets stream_check skip the table when nothing is being pulled */
     int st_rr;       /* where the next pull starts in the table (round robin) */
     int st_spoilt;   /* a streamed contribution was added in part and then lost */
     uint8_t *env;

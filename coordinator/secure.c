@@ -502,8 +502,11 @@ void sa_advance(coord *co) {
     if (!s->active)
         return;
     double t = fedc_clock_s();
+    /* Before the deadline, one member still awaited is enough to wait on: the scan stops there
+     * (this runs after every batch of messages; a whole scan each time grew with the square of
+     * the client count: 4 % of the main thread at 1,000 clients, perf). */
     int waiting = 0;
-    for (int i = 0; i < co->n_cl; i++) {
+    for (int i = 0; i < co->n_cl && !(waiting && t < s->deadline); i++) {
         const client *c = &co->cl[i];
         waiting += expected(co, c) && !c->sa_answered && c->alive && !c->gone;
     }

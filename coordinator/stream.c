@@ -72,7 +72,16 @@ void stream_log_plan(const coord *co) {
              co->strat->name);
 }
 
-static void up_clear(client *c) {
+/* Client c's upload begins (up_stream is set only here). */
+static void up_begin(coord *co, client *c, uint32_t stream) {
+    if (!c->up_stream)
+        co->st_uploads++;
+    c->up_stream = stream;
+}
+
+static void up_clear(coord *co, client *c) {
+    if (c->up_stream && co->st_uploads > 0)
+        co->st_uploads--;
     c->up_stream = 0;
     c->up_inflight = 0;
     c->up_removing = 0;
@@ -142,7 +151,7 @@ static void on_req(coord *co, client *c, const fedc_msg *e) {
 /* ---- uplink: pulling ------------------------------------------------------------------------ */
 
 void stream_pump(coord *co) {
-    if (!co->n_cl)
+    if (!co->n_cl || co->st_uploads == 0)
         return;
     const uint64_t chunk = stream_chunk(co);
     for (int pass = 0; pass < co->n_cl && co->st_inflight < STREAM_WINDOW; pass++) {
@@ -187,11 +196,13 @@ static void up_lost(coord *co, client *c, const char *why) {
     }
     if (c->up_stream == FEDC_STREAM_MASKED)
         c->sa_answered = 1; /* out of U3: a dropout, not awaited until the deadline */
-    up_clear(c);
+    up_clear(co, c);
 }
 
+/* A client's slot may be cleared whole elsewhere (registry.c) without up_clear, so st_uploads
+ * may count more uploads than there are, never fewer: at 0 none is under way. */
 void stream_check(coord *co) {
-    for (int i = 0; i < co->n_cl; i++) {
+    for (int i = 0; co->st_uploads > 0 && i < co->n_cl; i++) {
         client *c = &co->cl[i];
         if (c->up_stream && (!c->alive || c->gone))
             up_lost(co, c, "its connection is gone");
@@ -206,7 +217,8 @@ void stream_gone(coord *co, client *c) {
 
 void stream_reset(coord *co) {
     for (int i = 0; i < co->n_cl; i++)
-        up_clear(&co->cl[i]);
+        up_clear(co, &co->cl[i]);
+    co->st_uploads = 0;
     co->st_inflight = 0;
     co->st_spoilt = 0;
 }
@@ -253,7 +265,7 @@ void stream_fit_res(coord *co, client *c, const fedc_msg *e) {
         crypto_onetimeauth_init(&st->h, st->key);
     }
     c->up_hash = st;
-    c->up_stream = FEDC_STREAM_UPDATE;
+    up_begin(co, c, FEDC_STREAM_UPDATE);
     c->up_counter = e->round;
     c->up_round = e->round;
     c->up_total = co->n_params;
@@ -311,10 +323,10 @@ static void plain_finished(coord *co, client *c) {
             fedc_accum_cancel(co->acc, c->up_weight, c->up_loss);
             c->upd_have = 0;
             c->fit_done = 1;
-            up_clear(c);
+            up_clear(co, c);
             return;
         }
-        if (!c->up_hash) { /* one chunk is checked before it is added: cannot happen */
+        if (!c->up_hash) { /* one chunk is checked as it is added: cannot happen */
             up_lost(co, c, "no tag of its first pass");
             c->fit_done = 1;
             return;
@@ -342,7 +354,7 @@ static void plain_finished(coord *co, client *c) {
     if (c->up_seconds > co->max_fit_seconds)
         co->max_fit_seconds = c->up_seconds;
     co->answered++;
-    up_clear(c);
+    up_clear(co, c);
 }
 
 /* The second pass of an update taken out is over: the same bytes, or the round is spoilt. */
@@ -359,13 +371,12 @@ static void removal_finished(coord *co, client *c) {
         logm("round %u: %s's refused update was taken out of the sum", co->round, peer_name(c));
     }
     c->fit_done = 1;
-    up_clear(c);
+    up_clear(co, c);
 }
 
-/* The sum of squares of v in double, in eight interleaved partial sums: one running sum is a chain
- * of dependent additions that the compiler may not reorder, which cost as much as adding the chunk
- * into the accumulator; eight lanes vectorise. The order differs from a single sum by rounding
- * only (relative 1e-16 against the bound's 1e-4 tolerance). */
+/* The sum of squares of v in double, in eight interleaved partial sums (the order of
+ * fedc_accum_add_range_sq's, which takes it in the same pass as the addition when the values are
+ * added as sent). */
 static double sum_squares(const float *v, size_t n) {
     enum { LANES = 8 };
     double s[LANES] = {0};
@@ -378,6 +389,10 @@ static double sum_squares(const float *v, size_t n) {
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
+/* A chunk of a plain update: added into the accumulator, its share of the update's norm taken in
+ * the same pass (fedc_accum_add_range_sq), and in that pass every value checked finite and within
+ * the accumulator's range: the codec leaves an update chunk's finite check to this pass
+ * (fedc_msg_expect.update_finite_here), so the received bytes are read once. */
 static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
     const size_t n = (size_t)k->count;
     const float *v = NULL;
@@ -391,38 +406,54 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
         fedc_tensor_read(tmp, &t);
         v = tmp;
     }
-    double s2 = c->up_removing ? 0 : sum_squares(v, n);
-    if (!c->up_removing && k->offset == 0 && n == c->up_total && over_bound(co, c, s2)) {
-        /* The whole update in one chunk, beyond its bound: refused before anything was added. */
+    fedc_diag d;
+    double s2 = 0;
+    const int64_t w = c->up_removing ? -(int64_t)c->up_weight : (int64_t)c->up_weight;
+    /* --mode async: the buffer adds the chunk scaled by its staleness weight (the bound is
+     * checked on the values as sent, so their norm takes a pass of its own then); both passes
+     * scale alike, so a removal is exact. */
+    const float *add = async_chunk_scale(co, c, v, n);
+    fedc_err rc = FEDC_ENOMEM;
+    if (!add)
+        fedc_diag_set(&d, "out of memory scaling a chunk of the update");
+    else if (c->up_removing)
+        rc = fedc_accum_add_range(co->acc, (size_t)k->offset, add, n, w, &d);
+    else if (add == v)
+        rc = fedc_accum_add_range_sq(co->acc, (size_t)k->offset, v, n, w, &s2, &d);
+    else if (!(rc = fedc_accum_add_range(co->acc, (size_t)k->offset, add, n, w, &d)))
+        s2 = sum_squares(v, n);
+    if (!rc && !c->up_removing && k->offset == 0 && n == c->up_total && over_bound(co, c, s2)) {
+        /* The whole update in one chunk, beyond its bound: taken out again at once (the sums are
+         * integers, so exactly) and refused; it is never asked for again. */
+        fedc_diag ignore;
+        if (fedc_accum_add_range(co->acc, 0, add, n, -w, &ignore))
+            co->st_spoilt = 1; /* cannot happen: the same values were added */
         fedc_accum_cancel(co->acc, c->up_weight, c->up_loss);
         c->fit_done = 1;
-        up_clear(c);
+        up_clear(co, c);
         free(tmp);
         return;
     }
-    if (c->up_hash)
-        crypto_onetimeauth_update(&c->up_hash->h, k->values, 4 * n);
-    fedc_diag d;
-    int64_t w = c->up_removing ? -(int64_t)c->up_weight : (int64_t)c->up_weight;
-    /* --mode async: the buffer adds the chunk scaled by its staleness weight (the bound above
-     * was checked on the values as sent); both passes scale alike, so a removal is exact. */
-    const float *add = async_chunk_scale(co, c, v, n);
-    fedc_err rc =
-        add ? fedc_accum_add_range(co->acc, (size_t)k->offset, add, n, w, &d) : FEDC_ENOMEM;
-    if (!add)
-        fedc_diag_set(&d, "out of memory scaling a chunk of the update");
     if (rc && !c->up_removing) {
         /* Refused before it was added: the earlier chunks go out like an update over its bound
-         * (the norm is made to exceed every bound). */
-        char why[FEDC_DIAG_MAX + 32];
-        snprintf(why, sizeof why, "fit_res refused: %s", d.msg);
+         * (the norm is made to exceed every bound). A value that is not finite is named as the
+         * codec names it in a whole update. */
+        char why[FEDC_DIAG_MAX + 64];
+        size_t i = rc == FEDC_ERANGE ? 0 : n;
+        while (i < n && isfinite(v[i]))
+            i++;
+        if (i < n)
+            snprintf(why, sizeof why, "fit_res refused: chunk: value %llu is not finite",
+                     (unsigned long long)(k->offset + i));
+        else
+            snprintf(why, sizeof why, "fit_res refused: %s", d.msg);
         logm("%s: %s", c->name, why);
         reply_error(co, &c->peer, c->up_round, rc, why);
         if (k->offset == 0) { /* nothing in the sum yet */
             co->st_inflight -= c->up_inflight;
             fedc_accum_cancel(co->acc, c->up_weight, c->up_loss);
             c->fit_done = 1;
-            up_clear(c);
+            up_clear(co, c);
             free(tmp);
             return;
         }
@@ -437,6 +468,8 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
         free(tmp);
         return;
     }
+    if (c->up_hash)
+        crypto_onetimeauth_update(&c->up_hash->h, k->values, 4 * n);
     if (!c->up_removing) {
         c->up_norm2 += s2;
         if (c->upd)
@@ -455,7 +488,7 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
 /* ---- uplink: a masked input ----------------------------------------------------------------- */
 
 void stream_sa_masked(coord *co, client *c, const fedc_msg *e) {
-    c->up_stream = FEDC_STREAM_MASKED;
+    up_begin(co, c, FEDC_STREAM_MASKED);
     c->up_counter = e->sa_masked.counter;
     c->up_round = e->round;
     c->up_total = e->sa_masked.count;
@@ -494,7 +527,7 @@ static void masked_chunk(coord *co, client *c, const fedc_chunk *k) {
     }
     c->sa_answered = 1;
     c->took_part = 1;
-    up_clear(c);
+    up_clear(co, c);
 }
 
 /* ---- a Chunk or a ChunkReq from a client ---------------------------------------------------- */

@@ -231,6 +231,79 @@ static void assert_refused(fedc_accum *a, const float *delta, uint64_t weight, d
     free(s.sum);
 }
 
+/* fedc_accum_add_range_sq (the coordinator's one pass over a chunk) against fedc_accum_add_range
+ * and a scalar sum of squares in eight interleaved sums: the same integer sums and the same
+ * double, bit for bit, at odd lengths (a tail after the blocks of eight), at an offset, with a
+ * negative weight (taking a range out again restores the sums) and with a large weight (the
+ * two-pass path); a refused range (NaN, too large) leaves the sums unchanged, names the element
+ * and sets the sum of squares to 0. */
+static double squares8(const float *v, size_t n) {
+    double s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            s[j] += (double)v[i + j] * (double)v[i + j];
+    for (; i < n; i++)
+        s[0] += (double)v[i] * (double)v[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+static void test_accum_range_sq(void **state) {
+    (void)state;
+    const size_t n = 1000;
+    const size_t lens[] = {1, 7, 8, 9, 333, 1000 - 64};
+    const int64_t weights[] = {1, 7, (INT64_C(1) << 21) + 3, -5};
+    fedc_rng r;
+    fedc_rng_init(&r, fedc_rng_key(21, 22, 23, 24));
+    fedc_accum *a = accum(n, FEDC_ACCUM_FRAC_BITS), *b = accum(n, FEDC_ACCUM_FRAC_BITS);
+    float *base = random_vec(&r, n, -1.0f, 1.0f);
+    fedc_diag d = {{0}};
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++)
+        for (size_t k = 0; k < sizeof weights / sizeof weights[0]; k++) {
+            const size_t off = 64, len = lens[t];
+            double sq = -1;
+            assert_int_equal(fedc_accum_add_range_sq(a, off, base + off, len, weights[k], &sq, &d),
+                             FEDC_OK);
+            assert_int_equal(fedc_accum_add_range(b, off, base + off, len, weights[k], &d),
+                             FEDC_OK);
+            assert_memory_equal(a->sum, b->sum, n * sizeof(int64_t));
+            double want = squares8(base + off, len);
+            assert_memory_equal(&sq, &want, sizeof sq);
+        }
+    /* Taking every range out again: all zero. */
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++)
+        for (size_t k = 0; k < sizeof weights / sizeof weights[0]; k++) {
+            double sq;
+            assert_int_equal(
+                fedc_accum_add_range_sq(a, 64, base + 64, lens[t], -weights[k], &sq, &d), FEDC_OK);
+        }
+    for (size_t i = 0; i < n; i++)
+        assert_true(a->sum[i] == 0);
+    add_ok(a, base, 3, 0.5);
+    accum_snap s = snap(a);
+    const float bad[] = {NAN, INFINITY, 64.5f};
+    const char *names[] = {"nan", "inf", "64.5"};
+    for (int j = 0; j < 3; j++) {
+        float *v = random_vec(&r, 333, -1.0f, 1.0f);
+        v[330] = bad[j];
+        double sq = -1;
+        assert_int_equal(fedc_accum_add_range_sq(a, 10, v, 333, 9, &sq, &d), FEDC_ERANGE);
+        assert_contains(d.msg, "element 340");
+        assert_contains(d.msg, names[j]);
+        assert_true(sq == 0);
+        assert_unchanged(a, &s);
+        free(v);
+    }
+    double sq = -1;
+    assert_int_equal(fedc_accum_add_range_sq(a, 990, base, 11, 1, &sq, &d), FEDC_ERANGE);
+    assert_contains(d.msg, "outside the accumulator");
+    assert_unchanged(a, &s);
+    free(s.sum);
+    free(base);
+    fedc_accum_destroy(&a);
+    fedc_accum_destroy(&b);
+}
+
 /* Non-finite and too large elements, weight 0, too much total weight and a bad loss are refused
  * with a message naming them and the accumulator unchanged, on a small vector (one thread) and a
  * large one (the parallel path, the bad element last so everything before it was added and had
@@ -997,6 +1070,7 @@ int main(void) {
         cmocka_unit_test(test_accum_weighted_mean),
         cmocka_unit_test(test_accum_order_independent),
         cmocka_unit_test(test_accum_refusals),
+        cmocka_unit_test(test_accum_range_sq),
         cmocka_unit_test(test_accum_exact_both_paths),
         cmocka_unit_test(test_accum_headroom),
         cmocka_unit_test(test_accum_lifecycle),

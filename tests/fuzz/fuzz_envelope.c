@@ -58,13 +58,16 @@ static void check_accepted(const Fedc__Envelope *e, const fedc_msg_expect *x, co
         free(v);
     }
     if (e->body_case == FEDC__ENVELOPE__BODY_CHUNK) {
-        /* A chunk lies inside its tensor, starts on a block, and its floats are finite. */
+        /* A chunk lies inside its tensor, starts on a block, and its floats are finite (an
+         * update's unless the receiver checks them itself: update_finite_here). */
         const Fedc__Chunk *c = e->chunk;
         uint64_t n = x->raw ? x->raw_len / 4 : 0;
         if (!n || c->offset % FEDC_CHUNK_ALIGN || c->offset + n > c->total ||
             c->stream < FEDC_STREAM_FIT || c->stream > FEDC_STREAM_MAX)
             broken("chunk outside its tensor", msg);
-        for (uint64_t i = 0; c->stream != FEDC_STREAM_MASKED && i < n; i++) {
+        int unchecked = c->stream == FEDC_STREAM_MASKED ||
+                        (c->stream == FEDC_STREAM_UPDATE && x->update_finite_here);
+        for (uint64_t i = 0; !unchecked && i < n; i++) {
             float f;
             memcpy(&f, x->raw + 4 * i, 4);
             if (!(f - f == 0.0f))

@@ -169,6 +169,20 @@ static void test_chunk_refused(void **state) {
     vals[20] = INFINITY;
     m = chunk(FEDC_STREAM_UPDATE, 16, 16);
     refused(&m, expect(), FEDC_ERANGE, "value 20 is not finite");
+    /* A receiver that checks an update's values in its own pass (update_finite_here: the
+     * coordinator's addition) gets the chunk as it is; the weights' streams are still checked. */
+    {
+        fedc_msg_expect x = expect();
+        x.update_finite_here = 1;
+        fedc_diag d;
+        fedc_msg view;
+        Fedc__Envelope *env = NULL;
+        assert_int_equal(through(&m, x, &d, &view, &env), FEDC_OK);
+        assert_true(isinf(((const float *)view.chunk.values)[4]));
+        fedc_msg_free(&env);
+        m = chunk(FEDC_STREAM_FIT, 16, 16);
+        refused(&m, x, FEDC_ERANGE, "value 20 is not finite");
+    }
     vals[20] = 1.0f;
     /* Masked totals are the receiver's to check, but not beyond the largest model. */
     m = chunk(FEDC_STREAM_MASKED, 0, 16);

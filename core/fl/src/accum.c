@@ -96,6 +96,99 @@ add_quantised_small(int64_t *restrict sum, const float *restrict delta, size_t n
     return bad != 0;
 }
 
+/* add_quantised_small and, in the same pass, the sum of squares of delta in double (*sq), in
+ * eight interleaved partial sums added up in a fixed order at the end (one running sum would be a
+ * chain of dependent additions that the compiler may not reorder). The coordinator needs both for
+ * every received chunk of a plain update (its norm against the bound); in one pass the chunk's
+ * bytes, just written by ZeroMQ's I/O thread on another core, are fetched once. GCC does not
+ * vectorise the scalar form of this loop (the in-order double sums), so it is written with
+ * vectors of eight (GCC's and Clang's vector extensions, split into what the target has): lane j
+ * sums the elements i + j, so the partial sums, and the result, are those of a scalar loop with
+ * eight sums (sum_squares below), bit for bit; the integer sums are add_quantised_small's. One
+ * thread only: the order is the same whatever the size. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef uint32_t v4u __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+typedef int64_t v4l __attribute__((vector_size(32)));
+
+/* Four elements from delta + i: adds their quantised values times wd into sum + i, their squares
+ * into *s; returns the mask of refused elements. */
+static inline __attribute__((always_inline)) v4u add4(int64_t *restrict sum,
+                                                      const float *restrict delta, v4d *s,
+                                                      double wd, double scale, uint32_t lim_bits,
+                                                      int64_t magic_bits) {
+    const double magic = 6755399441055744.0;
+    v4u b;
+    memcpy(&b, delta, sizeof b);
+    v4u ok = (v4u)((b & 0x7fffffffu) <= lim_bits); /* all ones where accepted */
+    b &= ok;                                       /* a refused element becomes +0 */
+    v4f x;
+    memcpy(&x, &b, sizeof x);
+    v4d xd = __builtin_convertvector(x, v4d);
+    *s += xd * xd;
+    v4d r = (xd * scale + magic) - magic; /* round half to even, exact integer */
+    v4d p = r * wd + magic;
+    v4l pb, acc;
+    memcpy(&pb, &p, sizeof pb);
+    memcpy(&acc, sum, sizeof acc);
+    acc += pb - magic_bits;
+    memcpy(sum, &acc, sizeof acc);
+    return ~ok;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static int
+add_quantised_small_sq(int64_t *restrict sum, const float *restrict delta, size_t n, int64_t w,
+                       double scale, uint32_t lim_bits, double *sq) {
+    enum { LANES = 8 };
+    const double magic = 6755399441055744.0;
+    int64_t magic_bits;
+    memcpy(&magic_bits, &magic, sizeof magic_bits);
+    const double wd = (double)w;
+    v4u badv = {0};
+    v4d lo = {0}, hi = {0}; /* lanes 0-3 and 4-7 */
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        badv |= add4(sum + i, delta + i, &lo, wd, scale, lim_bits, magic_bits);
+        badv |= add4(sum + i + 4, delta + i + 4, &hi, wd, scale, lim_bits, magic_bits);
+    }
+    uint32_t bad = badv[0] | badv[1] | badv[2] | badv[3];
+    double l[LANES] = {lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]};
+    for (; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &delta[i], sizeof b);
+        uint32_t ok = (b & 0x7fffffffu) <= lim_bits ? 0xffffffffu : 0u;
+        bad |= ~ok;
+        b &= ok;
+        float x;
+        memcpy(&x, &b, sizeof x);
+        l[0] += (double)x * (double)x;
+        double r = ((double)x * scale + magic) - magic;
+        double p = r * wd + magic;
+        int64_t pb;
+        memcpy(&pb, &p, sizeof pb);
+        sum[i] += pb - magic_bits;
+    }
+    *sq = ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+    return bad != 0;
+}
+
+/* The same sum of squares alone (the order of add_quantised_small_sq's). */
+static double sum_squares(const float *v, size_t n) {
+    enum { LANES = 8 };
+    double s[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++)
+            s[j] += (double)v[i + j] * (double)v[i + j];
+    for (; i < n; i++)
+        s[0] += (double)v[i] * (double)v[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
 static int add_scaled(int64_t *restrict sum, const float *restrict delta, size_t n, int64_t w,
                       double scale, uint32_t lim_bits) {
     if (w > -(INT64_C(1) << 21) && w < (INT64_C(1) << 21))
@@ -194,6 +287,25 @@ void fedc_accum_cancel(fedc_accum *a, uint64_t weight, double train_loss) {
     a->count--;
 }
 
+/* Takes back exactly what add_scaled added for a range with a refused element (refused elements
+ * added 0), then names the first such element. */
+static fedc_err refuse_range(fedc_accum *a, size_t offset, const float *delta, size_t count,
+                             int64_t weight, fedc_diag *d) {
+    const float lim = (float)FEDC_ACCUM_MAX_ABS_AT(a->frac_bits);
+    const double scale = ldexp(1.0, a->frac_bits);
+    add_scaled(a->sum + offset, delta, count, -weight, scale, float_bits(lim));
+    size_t i = 0;
+    while (i < count && fabsf(delta[i]) <= lim)
+        i++;
+    assert(i < count);
+    if (isfinite(delta[i]))
+        fedc_diag_set(d, "update element %zu is %.9g, beyond the accumulator's limit +-%g",
+                      offset + i, (double)delta[i], (double)lim);
+    else
+        fedc_diag_set(d, "update element %zu is %g (must be finite)", offset + i, (double)delta[i]);
+    return FEDC_ERANGE;
+}
+
 fedc_err fedc_accum_add_range(fedc_accum *a, size_t offset, const float *delta, size_t count,
                               int64_t weight, fedc_diag *d) {
     assert(a && (delta || count == 0));
@@ -207,20 +319,34 @@ fedc_err fedc_accum_add_range(fedc_accum *a, size_t offset, const float *delta, 
     const float lim = (float)FEDC_ACCUM_MAX_ABS_AT(a->frac_bits);
     const double scale = ldexp(1.0, a->frac_bits);
     int64_t *sum = a->sum + offset;
-    if (add_scaled(sum, delta, count, weight, scale, float_bits(lim))) {
-        /* Take back exactly what was added (refused elements added 0), then name the first. */
-        add_scaled(sum, delta, count, -weight, scale, float_bits(lim));
-        size_t i = 0;
-        while (i < count && fabsf(delta[i]) <= lim)
-            i++;
-        assert(i < count);
-        if (isfinite(delta[i]))
-            fedc_diag_set(d, "update element %zu is %.9g, beyond the accumulator's limit +-%g",
-                          offset + i, (double)delta[i], (double)lim);
-        else
-            fedc_diag_set(d, "update element %zu is %g (must be finite)", offset + i,
-                          (double)delta[i]);
+    if (add_scaled(sum, delta, count, weight, scale, float_bits(lim)))
+        return refuse_range(a, offset, delta, count, weight, d);
+    return FEDC_OK;
+}
+
+fedc_err fedc_accum_add_range_sq(fedc_accum *a, size_t offset, const float *delta, size_t count,
+                                 int64_t weight, double *sq, fedc_diag *d) {
+    assert(a && sq && (delta || count == 0));
+    *sq = 0;
+    if (offset > a->n || count > a->n - offset) {
+        fedc_diag_set(d, "update elements %zu..%zu outside the accumulator's %zu", offset,
+                      offset + count, a->n);
         return FEDC_ERANGE;
+    }
+    if (count == 0)
+        return FEDC_OK;
+    /* Large ranges (added by several threads) and large weights take the two passes. */
+    if (count >= PAR_MIN_ELEMS || weight <= -(INT64_C(1) << 21) || weight >= (INT64_C(1) << 21)) {
+        fedc_err rc = fedc_accum_add_range(a, offset, delta, count, weight, d);
+        if (!rc)
+            *sq = sum_squares(delta, count);
+        return rc;
+    }
+    const float lim = (float)FEDC_ACCUM_MAX_ABS_AT(a->frac_bits);
+    const double scale = ldexp(1.0, a->frac_bits);
+    if (add_quantised_small_sq(a->sum + offset, delta, count, weight, scale, float_bits(lim), sq)) {
+        *sq = 0;
+        return refuse_range(a, offset, delta, count, weight, d);
     }
     return FEDC_OK;
 }

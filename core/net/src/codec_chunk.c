@@ -83,9 +83,10 @@ fedc_err fedc__check_chunk(const Fedc__Chunk *c, const fedc_msg_expect *x, fedc_
                       (unsigned long long)n, FEDC_CHUNK_ALIGN);
         return FEDC_EFORMAT;
     }
-    return c->stream == FEDC_STREAM_MASKED
-               ? FEDC_OK
-               : fedc__check_finite(x->raw, (size_t)n, c->offset, "chunk", d);
+    if (c->stream == FEDC_STREAM_MASKED ||
+        (c->stream == FEDC_STREAM_UPDATE && x->update_finite_here))
+        return FEDC_OK;
+    return fedc__check_finite(x->raw, (size_t)n, c->offset, "chunk", d);
 }
 
 fedc_err fedc__check_chunk_req(const Fedc__ChunkReq *r, const fedc_msg_expect *x, fedc_diag *d) {

@@ -340,16 +340,20 @@ const Fedc__Envelope *fedc_inbox_envelope(const fedc_inbox *in) {
 fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *x, int timeout_ms,
                        fedc_diag *d) {
     memset(in, 0, sizeof *in);
-    zmq_pollitem_t item = {e->sock, 0, ZMQ_POLLIN, 0};
-    int n = zmq_poll(&item, 1, timeout_ms);
-    if (n < 0 && zmq_errno() == EINTR)
-        return FEDC_EEMPTY; /* a signal (a stop, a reload): the caller looks at its flags */
-    if (n < 0) {
-        fedc_diag_set(d, "poll failed: %s", zmq_strerror(zmq_errno()));
-        return FEDC_EIO;
+    /* Without a timeout the first frame's non-blocking receive says whether a message is there:
+     * no poll (a system call) per message, which a loop draining a queue would pay each time. */
+    if (timeout_ms != 0) {
+        zmq_pollitem_t item = {e->sock, 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&item, 1, timeout_ms);
+        if (n < 0 && zmq_errno() == EINTR)
+            return FEDC_EEMPTY; /* a signal (a stop, a reload): the caller looks at its flags */
+        if (n < 0) {
+            fedc_diag_set(d, "poll failed: %s", zmq_strerror(zmq_errno()));
+            return FEDC_EIO;
+        }
+        if (n == 0)
+            return FEDC_EEMPTY;
     }
-    if (n == 0)
-        return FEDC_EEMPTY;
     /* Read every frame of the message. */
     zmq_msg_t frames[MAX_FRAMES];
     int count = 0, more = 1, extra = 0;
@@ -358,7 +362,12 @@ fedc_err fedc_net_recv(fedc_endpoint *e, fedc_inbox *in, const fedc_msg_expect *
         zmq_msg_t f;
         zmq_msg_init(&f);
         if (zmq_msg_recv(&f, e->sock, ZMQ_DONTWAIT) < 0) {
-            fedc_diag_set(d, "receive failed: %s", zmq_strerror(zmq_errno()));
+            int err = zmq_errno();
+            if (count == 0 && (err == EAGAIN || err == EINTR)) {
+                zmq_msg_close(&f);
+                return FEDC_EEMPTY; /* nothing queued, or a signal: as the poll above says */
+            }
+            fedc_diag_set(d, "receive failed: %s", zmq_strerror(err));
             zmq_msg_close(&f);
             rc = FEDC_EIO;
             break;

@@ -113,6 +113,12 @@ FEDC_MUST_CHECK fedc_err fedc_accum_begin(fedc_accum *a, uint64_t weight, double
 FEDC_MUST_CHECK fedc_err fedc_accum_add_range(fedc_accum *a, size_t offset, const float *delta,
                                               size_t count, int64_t weight, fedc_diag *d);
 void fedc_accum_cancel(fedc_accum *a, uint64_t weight, double train_loss);
+/* fedc_accum_add_range, and *sq = the sum of squares of delta[0..count) in double (0 on
+ * refusal), in the same pass over delta: a streamed update's chunk is added and its share of the
+ * update's L2 norm taken while its bytes are read once. */
+FEDC_MUST_CHECK fedc_err fedc_accum_add_range_sq(fedc_accum *a, size_t offset, const float *delta,
+                                                 size_t count, int64_t weight, double *sq,
+                                                 fedc_diag *d);
 
 /* out: (a->n) caller-owned. out[i] = sum[i] / (2^f * W), divided in double and rounded to float.
  * FEDC_EEMPTY (out untouched) when nothing was added. */

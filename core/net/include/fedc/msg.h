@@ -434,6 +434,10 @@ typedef struct fedc_msg_expect {
     const uint8_t *raw;    /* the raw frame that followed the message, or NULL */
     size_t raw_len;        /* its length in bytes */
     uint64_t chunk_values; /* most values one Chunk or ChunkReq may name (0: not checked) */
+    /* Nonzero: an update Chunk's values (FEDC_STREAM_UPDATE) are not checked finite here, because
+     * the receiver checks every value in the pass that uses them (the coordinator's fixed-point
+     * addition refuses a value that is not finite), so the bytes are read once. */
+    int update_finite_here;
 } fedc_msg_expect;
 
 /* Encodes m's envelope into a new buffer (*buf caller-owned, free()); the tensor or masked values
