@@ -139,17 +139,21 @@ static void send_join(cl *c) {
         }
         c->join_init = init;
     }
+    /* Large values are only announced: the coordinator pulls them (stream INIT) from the one
+     * client whose values it takes, so a federation's joins do not each bring a model. */
+    const int announce = n && 4 * n > FEDC_INLINE_MAX_BYTES;
     if (n) {
         j->model_kind = c->desc.kind ? c->desc.kind : "";
         j->n_params = n;
         j->init.count = n;
+        j->init.streamed = announce;
         /* Our floats as they are: the wire's little-endian order on a little-endian host (as the
          * client assumed before msg.h; a big-endian port would swap them first). */
-        j->init.data = init->data;
+        j->init.data = announce ? NULL : init->data;
     }
     uint8_t *env = NULL;
     size_t len = 0;
-    if (!init)
+    if (!init || announce)
         (void)cl_send_msg(c, &m);
     else if (fedc_msg_encode(&env, &len, &m, &d))
         cl_logm(c, "%s", d.msg);
@@ -217,7 +221,17 @@ static int on_welcome(cl *c, const fedc_msg *e) {
     }
     if (c->have_run)
         cl_logm(c, "the coordinator started a new run; joining it");
+    /* The run's initial values are still to be pulled, maybe ours: kept past reset_run. */
+    fedc_blob *offer = NULL;
+    if (w->init_wanted && c->join_init && 4 * c->desc.n_params > FEDC_INLINE_MAX_BYTES &&
+        w->n_params == c->desc.n_params) {
+        offer = c->join_init;
+        c->join_init = NULL;
+    }
     reset_run(c);
+    c->join_init = offer;
+    if (offer)
+        cl_stream_offer(c, FEDC_STREAM_INIT, e->round, 0, offer->data, c->desc.n_params);
     memcpy(c->run_id, e->run_id, FEDC_RUN_ID_BYTES);
     c->have_run = 1;
     c->joined = 1;
@@ -388,6 +402,14 @@ static int handle(cl *c, const fedc_inbox *in) {
     if (!c->have_run || !e->run_id || memcmp(e->run_id, c->run_id, FEDC_RUN_ID_BYTES) != 0) {
         cl_logm(c, "ignored %s from another run", fedc_msg_kind_name(e->kind));
         return -1;
+    }
+    /* An instruction comes once the run's initial values are complete: ours are no longer
+     * needed. */
+    if (c->join_init && (e->kind == FEDC_MSG_STATS_REQUEST || e->kind == FEDC_MSG_FIT_INS ||
+                         e->kind == FEDC_MSG_EVALUATE_INS)) {
+        if (c->up_stream == FEDC_STREAM_INIT)
+            cl_stream_withdraw(c);
+        fedc_blob_unref(&c->join_init);
     }
     switch (e->kind) {
     case FEDC_MSG_STATS_REQUEST:

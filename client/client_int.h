@@ -112,7 +112,9 @@ typedef struct cl {
     double last_loss, last_secs;
     int last_rows;
     /* our model's initial values sent with the join, kept until a Welcome (reset_run): while
-     * ZeroMQ still holds them unsent, a join retry waits instead of queueing another copy */
+     * ZeroMQ still holds them unsent, a join retry waits instead of queueing another copy. Over
+     * FEDC_INLINE_MAX_BYTES the join only announces them, and a Welcome that says init_wanted
+     * keeps them, served as stream INIT, until our first instruction (cl_init_release). */
     fedc_blob *join_init;
     /* liveness */
     double last_heard, last_hb, last_join;

@@ -375,7 +375,7 @@ static int advance(coord *co) {
         /* An edge runs what the upstream asks, once its round 0 is done (edge_coord.c). */
         if (co->edge && co->have_stats)
             return edge_wait_step(co, co->have_schema && alive >= need, alive, need);
-        if (co->have_schema && alive >= need && !awaiting_resumed(co)) {
+        if (co->have_schema && alive >= need && !awaiting_resumed(co) && !co->init_wait) {
             if (!co->have_stats)
                 start_stats(co);
             else
@@ -389,7 +389,10 @@ static int advance(coord *co) {
             return 1;
         }
         if (t - co->wait_logged > 10.0) {
-            logm("waiting for clients: %d connected, %d needed", alive, need);
+            if (co->init_wait && alive >= need)
+                logm("waiting for the model's initial values (stream INIT) before round 0");
+            else
+                logm("waiting for clients: %d connected, %d needed", alive, need);
             co->wait_logged = t;
         }
         return 0;

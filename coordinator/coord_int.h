@@ -103,6 +103,7 @@ typedef struct client {
     int upd_have;
     uint64_t upd_examples; /* the example count it sent with the update */
     int took_part;         /* an answer of it counted once: its slot is never reused (registry.c) */
+    int init_offer;        /* its Join announced its model's initial values streamed (stream.c) */
     /* --mode async (async.c): fit_sel means a FitIns is out; these say which and since when, and
      * hold an update that arrived while the last server step was being evaluated */
     uint32_t as_round; /* the round number its FitIns carried: trained on model version round-1 */
@@ -127,7 +128,7 @@ typedef struct client {
     uint64_t as_dl_left;
     int as_eval_due;
     /* a streamed upload being pulled (stream.c): its update or masked input */
-    uint32_t up_stream; /* FEDC_STREAM_UPDATE or FEDC_STREAM_MASKED while pulling, else 0 */
+    uint32_t up_stream; /* FEDC_STREAM_UPDATE, _MASKED or _INIT while pulling, else 0 */
     uint32_t up_round;
     uint64_t up_counter;
     uint64_t up_total, up_next, up_recv; /* values: length, next asked for, received */
@@ -171,6 +172,9 @@ typedef struct coord {
     int have_schema;
     fedc_model *model; /* the MLP, or a flat vector of the clients' own model */
     char model_kind[FEDC_MODEL_KIND_MAX + 1]; /* the clients' own model's name ("" unknown) */
+    /* --model external: the initial values are being pulled from a client (stream INIT); no
+     * round starts until they are complete */
+    int init_wait;
     size_t n_params;
     int n_features;
     int n_classes;
@@ -548,6 +552,9 @@ void stream_pump(coord *co);
 /* Client c says it no longer holds the upload being pulled from it: taken out (the sum spoilt
  * if some of it was added). */
 void stream_gone(coord *co, client *c);
+/* --model external with co->init_wait: pulls the initial values from the next client that
+ * offered them (c first when it did and none is being pulled); logs when none is left. */
+void stream_init_next(coord *co, client *c);
 /* Ends every upload in progress (a deadline): the ones added in part spoil the sum. */
 void stream_close(coord *co, const char *why);
 /* Forgets every upload without judging it (a new round, stage or session); st_spoilt cleared. */

@@ -196,7 +196,10 @@ static int read_init_weights(const char *path, float *out, size_t n) {
 }
 
 /* A run of clients' own models: the first client's model fixes the kind and the parameter count;
- * the initial values come from --init-weights or from its offer (j->init). */
+ * the initial values come from --init-weights or from its offer (j->init): inline, or announced
+ * streamed and then pulled from it alone (stream.c, stream_init_next), so that the other clients'
+ * values never reach us (every Join carrying a model would cost the coordinator one model per
+ * client while ZeroMQ receives them). */
 static int adopt_external(coord *co, const fedc_join *j) {
     const fedc_schema *s = &j->schema;
     if (!j->n_params) {
@@ -216,7 +219,10 @@ static int adopt_external(coord *co, const fedc_join *j) {
         return -1;
     if (co->cfg->init_weights)
         return read_init_weights(co->cfg->init_weights, co->model->params, co->model->n_params);
-    fedc_tensor_read(co->model->params, &j->init);
+    if (j->init.streamed)
+        co->init_wait = 1; /* on_join starts the pull once the client has its slot */
+    else
+        fedc_tensor_read(co->model->params, &j->init);
     return 0;
 }
 
@@ -529,6 +535,7 @@ static void send_welcome(coord *co, client *c) {
     w->rounds = (uint32_t)co->cfg->rounds;
     w->seed = co->cfg->seed;
     w->max_msg_bytes = co->cfg->max_msg;
+    w->init_wanted = co->init_wait;
     (void)send_to(co, c, &e);
 }
 
@@ -694,6 +701,9 @@ void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *na
     }
     c->alive = 1;
     c->excluded = 0; /* its next round keys are checked again */
+    if (c->up_stream == FEDC_STREAM_INIT)
+        stream_gone(co, c); /* a new connection: the requests sent on the old one are lost */
+    c->init_offer = co->cfg->model_external && j->n_params == co->n_params && j->init.streamed;
     c->last_seen = fedc_clock_s();
     /* Admitted by a reloaded list before it applies: its round keys could only be checked
      * against the list in force, which lacks its key; so it waits for the round boundary. */
@@ -703,6 +713,8 @@ void on_join(coord *co, const fedc_peer *from, const fedc_msg *e, const char *na
              "next round boundary",
              c->name);
     send_welcome(co, c);
+    if (co->init_wait)
+        stream_init_next(co, c);
 }
 
 static int cmp_client_name(const void *a, const void *b) {

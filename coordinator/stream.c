@@ -185,6 +185,15 @@ void stream_pump(coord *co) {
  * is spoilt unless nothing was added yet (a plain contribution's weight and loss then go out). */
 static void up_lost(coord *co, client *c, const char *why) {
     co->st_inflight -= c->up_inflight;
+    if (c->up_stream == FEDC_STREAM_INIT) {
+        /* Nothing was used yet: the values are taken whole from another client. */
+        logm("%s: its initial values were lost after %llu of %llu (%s); taking another client's",
+             peer_name(c), (unsigned long long)c->up_recv, (unsigned long long)c->up_total, why);
+        c->init_offer = 0;
+        up_clear(co, c);
+        stream_init_next(co, NULL);
+        return;
+    }
     if (c->up_recv > 0 || c->up_removing) {
         co->st_spoilt = 1;
         logm("round %u: %s vanished or failed after %llu of its %llu streamed values were added "
@@ -530,6 +539,61 @@ static void masked_chunk(coord *co, client *c, const fedc_chunk *k) {
     up_clear(co, c);
 }
 
+/* ---- uplink: a model's initial values (--model external) ------------------------------------ */
+
+void stream_init_next(coord *co, client *c) {
+    if (!co->init_wait)
+        return;
+    for (int i = 0; i < co->n_cl; i++)
+        if (co->cl[i].up_stream == FEDC_STREAM_INIT)
+            return; /* one pull at a time: the others' values are never asked for */
+    if (!c || !c->init_offer || !c->alive || c->gone) {
+        c = NULL;
+        for (int i = 0; i < co->n_cl && !c; i++)
+            if (co->cl[i].init_offer && co->cl[i].alive && !co->cl[i].gone)
+                c = &co->cl[i];
+    }
+    if (!c) {
+        logm("--model external: no connected client offers its initial values now; round 0 "
+             "waits for one to join (--wait-timeout bounds the wait)");
+        return;
+    }
+    logm("pulling the model's %zu initial values from %s", co->n_params, c->name);
+    up_begin(co, c, FEDC_STREAM_INIT);
+    c->up_counter = 0;
+    c->up_round = co->round;
+    c->up_total = co->n_params;
+    c->up_next = c->up_recv = 0;
+    c->up_inflight = 0;
+    c->up_removing = 0;
+    stream_pump(co);
+}
+
+/* A chunk of the initial values: copied into the model, every value checked finite (the codec
+ * leaves that to us, update_finite_here). A client that sends another value is refused and the
+ * next client's values are pulled instead, from the start. */
+static void init_chunk(coord *co, client *c, const fedc_chunk *k) {
+    float *dst = co->model->params + k->offset;
+    fedc_tensor t = {k->count, k->values, 0};
+    fedc_tensor_read(dst, &t);
+    for (uint64_t i = 0; i < k->count; i++) {
+        if (!isfinite(dst[i])) {
+            char why[160];
+            snprintf(why, sizeof why, "chunk: initial value %llu is not finite",
+                     (unsigned long long)(k->offset + i));
+            refuse_chunk(co, c, c->up_round, FEDC_ERANGE, why);
+            up_lost(co, c, "a value that is not finite");
+            return;
+        }
+    }
+    c->up_recv += k->count;
+    if (c->up_recv < c->up_total)
+        return;
+    logm("the model's initial values are those of %s", c->name);
+    co->init_wait = 0;
+    up_clear(co, c);
+}
+
 /* ---- a Chunk or a ChunkReq from a client ---------------------------------------------------- */
 
 void stream_on_msg(coord *co, client *c, const fedc_msg *e) {
@@ -558,6 +622,8 @@ void stream_on_msg(coord *co, client *c, const fedc_msg *e) {
     co->st_inflight--;
     if (k->stream == FEDC_STREAM_UPDATE)
         plain_chunk(co, c, k);
+    else if (k->stream == FEDC_STREAM_INIT)
+        init_chunk(co, c, k);
     else
         masked_chunk(co, c, k);
     stream_pump(co);

@@ -17,8 +17,8 @@
  *   There the model (288,257 parameters, --max-msg-mb 1) travels in two chunks each way, so the
  *   training requests' weights are pulled too. Secure: a member killed after the first chunk of
  *   its masked input spoils the session, which fails before any unmasking; the step's next
- *   attempt completes among the others. (The scripted runs cannot: a model of the clients'
- *   own offers its initial values whole with its Join, which must fit one message.) */
+ *   attempt completes among the others. (fedc-client processes train fedc's MLP: the scripted
+ *   runs' own model lives in this process.) */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>

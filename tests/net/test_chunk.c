@@ -180,6 +180,12 @@ static void test_chunk_refused(void **state) {
         assert_int_equal(through(&m, x, &d, &view, &env), FEDC_OK);
         assert_true(isinf(((const float *)view.chunk.values)[4]));
         fedc_msg_free(&env);
+        /* The initial values of a Join (stream INIT) are checked as they are copied, too;
+         * elsewhere the codec checks them. */
+        m = chunk(FEDC_STREAM_INIT, 16, 16);
+        assert_int_equal(through(&m, x, &d, &view, &env), FEDC_OK);
+        fedc_msg_free(&env);
+        refused(&m, expect(), FEDC_ERANGE, "value 20 is not finite");
         m = chunk(FEDC_STREAM_FIT, 16, 16);
         refused(&m, x, FEDC_ERANGE, "value 20 is not finite");
     }

@@ -123,7 +123,7 @@ static void test_envelope_checks(void **state) {
 
     fit_res(&m, 7, 5);
     m.e.version = 1;
-    refused(&m.e, &x, FEDC_EFORMAT, "protocol version 1, expected 5");
+    refused(&m.e, &x, FEDC_EFORMAT, "protocol version 1, expected 6");
 
     fit_res(&m, 7, 5);
     uint8_t other[FEDC_RUN_ID_BYTES] = {0};

@@ -330,7 +330,7 @@ static void test_hostile_peer(void **state) {
     expect_error(c, s, "truncated protobuf", "malformed");
 
     send_heartbeat(s, FEDC_PROTOCOL_VERSION + 1, run_id);
-    expect_error(c, s, "protocol version 5", "version");
+    expect_error(c, s, "protocol version 7", "version");
 
     uint8_t other_run[FEDC_RUN_ID_BYTES];
     memset(other_run, 0x42, sizeof other_run);

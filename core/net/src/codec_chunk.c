@@ -84,7 +84,8 @@ fedc_err fedc__check_chunk(const Fedc__Chunk *c, const fedc_msg_expect *x, fedc_
         return FEDC_EFORMAT;
     }
     if (c->stream == FEDC_STREAM_MASKED ||
-        (c->stream == FEDC_STREAM_UPDATE && x->update_finite_here))
+        ((c->stream == FEDC_STREAM_UPDATE || c->stream == FEDC_STREAM_INIT) &&
+         x->update_finite_here))
         return FEDC_OK;
     return fedc__check_finite(x->raw, (size_t)n, c->offset, "chunk", d);
 }

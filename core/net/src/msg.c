@@ -56,6 +56,8 @@ const char *fedc_stream_name(uint32_t stream) {
         return "update";
     case FEDC_STREAM_MASKED:
         return "masked";
+    case FEDC_STREAM_INIT:
+        return "init";
     default:
         return "none";
     }
@@ -271,6 +273,7 @@ static fedc_err put_body(fedc_msg_wire *w, const fedc_msg *m, fedc_diag *d) {
         o->max_msg_bytes = v->max_msg_bytes;
         o->model_kind = text_of(v->model_kind);
         o->n_params = v->n_params;
+        o->init_wanted = v->init_wanted != 0;
         e->welcome = o;
         return FEDC_OK;
     }

@@ -24,7 +24,7 @@
  * aggregation (SaFitIns, SecAggIns.hold, FitRes.held). 5: SaGraphIns carries names and the
  * commitments' digest, SaShareIns its reveals packed and, in graph mode, no names or commitments
  * of the neighbours. */
-#define FEDC_PROTOCOL_VERSION 5u
+#define FEDC_PROTOCOL_VERSION 6u
 #define FEDC_RUN_ID_BYTES 16
 #define FEDC_NAME_MAX 64
 #define FEDC_REASON_MAX 1024
@@ -110,7 +110,8 @@ typedef enum fedc_stream {
     FEDC_STREAM_EVAL = 2,   /* an EvaluateIns's weights (float32), counter = round */
     FEDC_STREAM_UPDATE = 3, /* a FitRes's update (float32), counter = round */
     FEDC_STREAM_MASKED = 4, /* an SaMasked's values (uint32), counter = the SecAgg session */
-    FEDC_STREAM_MAX = FEDC_STREAM_MASKED
+    FEDC_STREAM_INIT = 5,   /* a Join's initial values of an own model (float32), counter = 0 */
+    FEDC_STREAM_MAX = FEDC_STREAM_INIT
 } fedc_stream;
 
 /* Chunk offsets are multiples of this many values, and so is every chunk but a tensor's last:
@@ -209,6 +210,7 @@ typedef struct fedc_welcome {
     uint64_t max_msg_bytes; /* the largest message the coordinator accepts (0: not said) */
     const char *model_kind; /* a run of the clients' own models: its name (else NULL or "") */
     uint64_t n_params;      /* and its parameter count (0 for the MLP) */
+    int init_wanted;        /* the run's initial values may yet be pulled (stream INIT) */
 } fedc_welcome;
 
 typedef struct fedc_stats_request {
@@ -434,9 +436,10 @@ typedef struct fedc_msg_expect {
     const uint8_t *raw;    /* the raw frame that followed the message, or NULL */
     size_t raw_len;        /* its length in bytes */
     uint64_t chunk_values; /* most values one Chunk or ChunkReq may name (0: not checked) */
-    /* Nonzero: an update Chunk's values (FEDC_STREAM_UPDATE) are not checked finite here, because
-     * the receiver checks every value in the pass that uses them (the coordinator's fixed-point
-     * addition refuses a value that is not finite), so the bytes are read once. */
+    /* Nonzero: an update Chunk's values (FEDC_STREAM_UPDATE, and FEDC_STREAM_INIT's initial
+     * values) are not checked finite here, because the receiver checks every value in the pass
+     * that uses them (the coordinator's fixed-point addition refuses a value that is not finite;
+     * the initial values are checked as they are copied), so the bytes are read once. */
     int update_finite_here;
 } fedc_msg_expect;
 
