@@ -383,21 +383,6 @@ static void removal_finished(coord *co, client *c) {
     up_clear(co, c);
 }
 
-/* The sum of squares of v in double, in eight interleaved partial sums (the order of
- * fedc_accum_add_range_sq's, which takes it in the same pass as the addition when the values are
- * added as sent). */
-static double sum_squares(const float *v, size_t n) {
-    enum { LANES = 8 };
-    double s[LANES] = {0};
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++)
-            s[j] += (double)v[i + j] * (double)v[i + j];
-    for (; i < n; i++)
-        s[0] += (double)v[i] * (double)v[i];
-    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-}
-
 /* A chunk of a plain update: added into the accumulator, its share of the update's norm taken in
  * the same pass (fedc_accum_add_range_sq), and in that pass every value checked finite and within
  * the accumulator's range: the codec leaves an update chunk's finite check to this pass
@@ -430,7 +415,7 @@ static void plain_chunk(coord *co, client *c, const fedc_chunk *k) {
     else if (add == v)
         rc = fedc_accum_add_range_sq(co->acc, (size_t)k->offset, v, n, w, &s2, &d);
     else if (!(rc = fedc_accum_add_range(co->acc, (size_t)k->offset, add, n, w, &d)))
-        s2 = sum_squares(v, n);
+        s2 = fedc_accum_sum_squares(v, n);
     if (!rc && !c->up_removing && k->offset == 0 && n == c->up_total && over_bound(co, c, s2)) {
         /* The whole update in one chunk, beyond its bound: taken out again at once (the sums are
          * integers, so exactly) and refused; it is never asked for again. */

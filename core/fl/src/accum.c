@@ -104,8 +104,8 @@ add_quantised_small(int64_t *restrict sum, const float *restrict delta, size_t n
  * vectorise the scalar form of this loop (the in-order double sums), so it is written with
  * vectors of eight (GCC's and Clang's vector extensions, split into what the target has): lane j
  * sums the elements i + j, so the partial sums, and the result, are those of a scalar loop with
- * eight sums (sum_squares below), bit for bit; the integer sums are add_quantised_small's. One
- * thread only: the order is the same whatever the size. */
+ * eight sums (fedc_accum_sum_squares below), bit for bit; the integer sums are
+ * add_quantised_small's. One thread only: the order is the same whatever the size. */
 typedef float v4f __attribute__((vector_size(16)));
 typedef uint32_t v4u __attribute__((vector_size(16)));
 typedef double v4d __attribute__((vector_size(32)));
@@ -177,7 +177,7 @@ add_quantised_small_sq(int64_t *restrict sum, const float *restrict delta, size_
 }
 
 /* The same sum of squares alone (the order of add_quantised_small_sq's). */
-static double sum_squares(const float *v, size_t n) {
+double fedc_accum_sum_squares(const float *v, size_t n) {
     enum { LANES = 8 };
     double s[LANES] = {0};
     size_t i = 0;
@@ -339,7 +339,7 @@ fedc_err fedc_accum_add_range_sq(fedc_accum *a, size_t offset, const float *delt
     if (count >= PAR_MIN_ELEMS || weight <= -(INT64_C(1) << 21) || weight >= (INT64_C(1) << 21)) {
         fedc_err rc = fedc_accum_add_range(a, offset, delta, count, weight, d);
         if (!rc)
-            *sq = sum_squares(delta, count);
+            *sq = fedc_accum_sum_squares(delta, count);
         return rc;
     }
     const float lim = (float)FEDC_ACCUM_MAX_ABS_AT(a->frac_bits);

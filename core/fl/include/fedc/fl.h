@@ -120,6 +120,10 @@ FEDC_MUST_CHECK fedc_err fedc_accum_add_range_sq(fedc_accum *a, size_t offset, c
                                                  size_t count, int64_t weight, double *sq,
                                                  fedc_diag *d);
 
+/* The sum of squares of v[0..n) in double, in fedc_accum_add_range_sq's order (eight interleaved
+ * partial sums), so that a norm taken apart from the addition has the same bits. */
+double fedc_accum_sum_squares(const float *v, size_t n);
+
 /* out: (a->n) caller-owned. out[i] = sum[i] / (2^f * W), divided in double and rounded to float.
  * FEDC_EEMPTY (out untouched) when nothing was added. */
 FEDC_MUST_CHECK fedc_err fedc_accum_mean(const fedc_accum *a, float *out);
