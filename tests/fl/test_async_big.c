@@ -35,6 +35,7 @@
 
 #include "fed.h"
 #include "fed_expect.h"
+#include "fed_model.h"
 #include "fedc/client.h"
 #include "fedc/client_model.h"
 #include "fedc/model.h"
@@ -84,8 +85,6 @@ typedef struct fake {
     uint64_t rows;
 } fake;
 
-static char *g_feat[] = {"f0", "f1"};
-
 /* Client k's delta: within +-0.01 per value (norm under 5.5, well inside the bound of 16). */
 static float delta(int k, size_t i) {
     return 0.002f * (float)((int)((i * (size_t)(2 * k + 3) + (size_t)k) % 11) - 5);
@@ -93,34 +92,21 @@ static float delta(int k, size_t i) {
 
 static fedc_err fk_describe(void *ctx, fedc_model_desc *out, fedc_diag *d) {
     (void)ctx, (void)d;
-    memset(out, 0, sizeof *out);
-    out->kind = "test-async-big-v1";
-    out->task = FEDC_TASK_BINARY;
-    out->n_classes = 2;
-    out->n_features = 2;
-    out->feature_names = g_feat;
-    out->label = "y";
-    out->n_params = P;
+    fed_model_describe(out, "test-async-big-v1", P);
     return FEDC_OK;
 }
 
 static fedc_err fk_begin(void *ctx, const fedc_model_run *run, fedc_model_rows *rows,
                          fedc_diag *d) {
     (void)run, (void)d;
-    const fake *m = ctx;
-    rows->train_rows = rows->fit_rows = m->rows;
-    rows->val_rows = 4;
+    fed_model_rows(rows, ((const fake *)ctx)->rows);
     return FEDC_OK;
 }
 
 static fedc_err fk_stats(void *ctx, double *sum, double *sum_sq, uint64_t *class_count,
                          uint64_t *rows, fedc_diag *d) {
     (void)d;
-    const fake *m = ctx;
-    for (int j = 0; j < 2; j++)
-        sum[j] = 0.5 * (double)m->rows, sum_sq[j] = (double)m->rows;
-    class_count[0] = class_count[1] = m->rows / 2;
-    *rows = m->rows;
+    fed_model_stats(sum, sum_sq, class_count, rows, ((const fake *)ctx)->rows);
     return FEDC_OK;
 }
 

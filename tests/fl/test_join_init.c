@@ -23,6 +23,7 @@
 
 #include "fed.h"
 #include "fed_expect.h"
+#include "fed_model.h"
 #include "fedc/client.h"
 #include "fedc/client_model.h"
 
@@ -50,8 +51,6 @@ typedef struct fake {
     float *global1; /* the weights of its round-1 training, or NULL */
 } fake;
 
-static char *g_feat[] = {"f0", "f1"};
-
 /* Client k's initial value i: different for every client and every index. */
 static float init_value(int k, size_t i) {
     return (float)k + 0.001f * (float)((i * 37u) % 1001u) - 0.5f;
@@ -59,32 +58,21 @@ static float init_value(int k, size_t i) {
 
 static fedc_err fk_describe(void *ctx, fedc_model_desc *out, fedc_diag *d) {
     (void)ctx, (void)d;
-    memset(out, 0, sizeof *out);
-    out->kind = "test-join-init-v1";
-    out->task = FEDC_TASK_BINARY;
-    out->n_classes = 2;
-    out->n_features = 2;
-    out->feature_names = g_feat;
-    out->label = "y";
-    out->n_params = P;
+    fed_model_describe(out, "test-join-init-v1", P);
     return FEDC_OK;
 }
 
 static fedc_err fk_begin(void *ctx, const fedc_model_run *run, fedc_model_rows *rows,
                          fedc_diag *d) {
     (void)ctx, (void)run, (void)d;
-    rows->train_rows = rows->fit_rows = 100;
-    rows->val_rows = 4;
+    fed_model_rows(rows, 100);
     return FEDC_OK;
 }
 
 static fedc_err fk_stats(void *ctx, double *sum, double *sum_sq, uint64_t *class_count,
                          uint64_t *rows, fedc_diag *d) {
     (void)ctx, (void)d;
-    for (int j = 0; j < 2; j++)
-        sum[j] = 50.0, sum_sq[j] = 100.0;
-    class_count[0] = class_count[1] = 50;
-    *rows = 100;
+    fed_model_stats(sum, sum_sq, class_count, rows, 100);
     return FEDC_OK;
 }
 
