@@ -25,8 +25,11 @@
  * the separator (a comma unless --delimiter says), doubled quotes and line breaks; a record
  * spanning lines is copied whole, so shards keep the input's separator. A text label (--positive)
  * is read as 1 for the positive value and 0 for other text. Deliberately left out: validating
- * columns other than the label (the files are copied, not loaded). */
-#include "split.h"
+ * columns other than the label (the files are copied, not loaded).
+ *
+ * This file has the options, the classes, the output directory and the entry point; the input is
+ * read by split_read.c and the rows assigned to shards by split_scheme.c (split_int.h). */
+#include "split_int.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -48,113 +51,17 @@
 #include "fedc/modelfile.h"
 #include "fedc/rng.h"
 
-/* Largest Dirichlet concentration accepted (beyond it every shard is iid anyway), and the
- * smallest one computed with (smaller ones give the same partitions). */
-#define ALPHA_MAX 1e6
-#define ALPHA_TINY 1e-300
-/* Dirichlet redraws: at most this many, and at most about this many Gamma draws in all. */
-#define DIRICHLET_MAX_TRIES 100000
-#define DIRICHLET_MIN_TRIES 100
-#define DIRICHLET_DRAW_BUDGET 20000000.0
-/* Default Dirichlet floor: no client is left without rows. A larger default (NIID-Bench uses 10)
- * makes common set-ups such as 1000 clients at alpha 0.5 unreachable: the chance that every one
- * of N clients clears a floor falls exponentially with N. */
-#define DEFAULT_MIN_ROWS 1
-/* How much of a value an error message shows, and how long a label cell may be. */
-#define SHOW_MAX 40
-#define NUMBER_TEXT_MAX 128
-/* How much of the header a "column not found" message lists. */
-#define LIST_MAX 160
-/* Longest column name and value kept in a column:NAME file name (bytes). */
-#define NAME_PART_MAX 64
-/* Classes listed on one summary line. */
-#define SUMMARY_CLASSES 20
-/* Stream identifier of every split draw ("SPLT"), then the scheme and the stream. */
-#define RNG_PURPOSE 0x53504c54u
-
-typedef enum scheme_kind {
-    SCHEME_IID = 1,
-    SCHEME_STRATIFIED = 2,
-    SCHEME_DIRICHLET = 3,
-    SCHEME_COLUMN = 4,
-} scheme_kind;
-
-typedef struct scheme {
-    scheme_kind kind;
-    double alpha;       /* dirichlet */
-    const char *column; /* column:NAME, borrowed from the option string */
-} scheme;
-
-/* A byte range of the file buffer. */
-/* A header name or a cell: text with surrounding blanks removed (inside quotes too, as the CSV
- * loader does). */
-typedef struct field {
-    const char *s;
-    size_t n;
-} field;
-
-typedef struct span {
-    size_t off;
-    size_t len;
-} span;
-
-/* The input file and what was read from it. */
-typedef struct table {
-    char *buf; /* the whole file, NUL-terminated; owned */
-    size_t len;
-    span header;     /* the header line as in the file (a BOM included), without its line end */
-    const char *eol; /* "\n" or "\r\n", after the header line */
-    int n_cols;
-    int label_col; /* 0-based */
-    int group_col; /* 0-based column of column:NAME, else -1 */
-    int n_rows;
-    span *rows;    /* (n_rows) data lines without their line ends; owned */
-    double *label; /* (n_rows); owned */
-    span *group;   /* (n_rows) column:NAME value in gbuf, blanks and quotes removed, or NULL */
-    char *gbuf;    /* the column:NAME values one after the other (a quoted value holding "" is
-                      unescaped, so the values cannot point into buf); owned */
-    size_t gbuf_len, gbuf_cap;
-    field *names; /* (n_cols) the header's names, trimmed, in hbuf */
-    char *hbuf;   /* owned */
-} table;
-
-/* The distinct label values when they are class labels. */
-typedef struct classes {
-    int n;          /* number of classes; 0 when the label is not a class label */
-    double *value;  /* (n) ascending; owned */
-    int *of_row;    /* (n_rows) class index of each row; owned */
-    int binary;     /* every value is 0 or 1 */
-    int first_frac; /* row of the first non-integer label, -1 if none */
-    int distinct;   /* number of distinct values (also when above SPLIT_MAX_CLASSES) */
-} classes;
-
 /* ---- Small helpers ----------------------------------------------------------------------- */
 
 /* An element count for an allocation: n >= 0 by construction (row, shard and class counts). */
-static size_t count_of(int n) {
+size_t split_count_of(int n) {
     assert(n >= 0);
     return (size_t)(unsigned)n;
 }
 
-static int is_blank(char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static const char *skip_blank(const char *p, const char *end) {
-    while (p < end && is_blank(*p))
-        p++;
-    return p;
-}
-
-static const char *trim_end(const char *begin, const char *end) {
-    while (end > begin && is_blank(end[-1]))
-        end--;
-    return end;
-}
-
 /* Copies [s, s + n) into out (SHOW_MAX + 4 bytes) for a message: control bytes as '?', "..."
  * when cut (never inside a UTF-8 sequence). */
-static const char *show(char *out, const char *s, size_t n) {
+const char *split_show(char *out, const char *s, size_t n) {
     size_t k = n;
     if (k > SHOW_MAX) {
         k = SHOW_MAX;
@@ -169,33 +76,6 @@ static const char *show(char *out, const char *s, size_t n) {
         out[k] = 0;
     }
     return out;
-}
-
-/* fld without the blanks around it. */
-static field trimmed(const fedc_csv_field *fld) {
-    const char *e = fld->s + fld->n;
-    const char *s = skip_blank(fld->s, e);
-    return (field){s, (size_t)(trim_end(s, e) - s)};
-}
-
-static int field_is(const field *f, const char *name) {
-    size_t n = strlen(name);
-    return f->n == n && memcmp(f->s, name, n) == 0;
-}
-
-/* Parses a whole field as a finite number in the C locale. Returns 0, or -1. */
-static int parse_number(double *v, const char *s, size_t n) {
-    char tmp[NUMBER_TEXT_MAX];
-    if (n == 0 || n >= sizeof tmp)
-        return -1;
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    char *end;
-    double x = strtod(tmp, &end);
-    if (end != tmp + n || !isfinite(x))
-        return -1;
-    *v = x;
-    return 0;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -307,277 +187,6 @@ static int check_opts(const char *cmd, const split_opts *o, const scheme *sc) {
     return 0;
 }
 
-/* ---- Reading ----------------------------------------------------------------------------- */
-
-static void table_release(table *t) {
-    free(t->buf);
-    free(t->rows);
-    free(t->label);
-    free(t->group);
-    free(t->gbuf);
-    free(t->names);
-    free(t->hbuf);
-    memset(t, 0, sizeof *t);
-}
-
-/* Reads the whole file into t->buf. Returns 0, FEDC_EXIT_USAGE (cannot read) or FEDC_EXIT_FAIL. */
-static int read_file(const char *cmd, table *t, const char *path) {
-    int rc = FEDC_EXIT_USAGE;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error(cmd, "--data: cannot open '%s': %s", path, strerror(errno));
-        return rc;
-    }
-    struct stat st;
-    const int have_st = fstat(fileno(f), &st) == 0;
-    if (have_st && S_ISDIR(st.st_mode)) {
-        cli_error(cmd, "--data: '%s' is a directory (expected a CSV file)", path);
-        goto out;
-    }
-    /* A regular file is read in one go; a pipe grows the buffer as it comes. */
-    size_t cap = (size_t)1 << 16, n = 0;
-    if (have_st && S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t)st.st_size < SIZE_MAX / 2)
-        cap = (size_t)st.st_size + 1;
-    char *buf = malloc(cap);
-    if (!buf)
-        goto nomem;
-    t->buf = buf;
-    for (;;) {
-        if (n == cap - 1) {
-            if (cap > SIZE_MAX / 2)
-                goto nomem;
-            char *nb = realloc(t->buf, cap * 2);
-            if (!nb)
-                goto nomem;
-            t->buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(t->buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                cli_error(cmd, "--data: cannot read '%s': %s", path, strerror(errno ? errno : EIO));
-                goto out;
-            }
-            break;
-        }
-    }
-    t->buf[n] = 0;
-    t->len = n;
-    rc = 0;
-    goto out;
-nomem:
-    cli_error(cmd, "out of memory reading '%s'", path);
-    rc = FEDC_EXIT_FAIL;
-out:
-    fclose(f);
-    return rc;
-}
-
-/* Lists the header's column names into out (cap bytes), cut after about LIST_MAX bytes. */
-static void list_columns(char *out, size_t cap, const table *t) {
-    size_t k = 0;
-    out[0] = 0;
-    for (int j = 0; j < t->n_cols; j++) {
-        char s[SHOW_MAX + 4];
-        show(s, t->names[j].s, t->names[j].n);
-        if (k > LIST_MAX) {
-            snprintf(out + k, cap - k, ", ...");
-            return;
-        }
-        int w = snprintf(out + k, cap - k, "%s%s", k ? ", " : "", s);
-        if (w < 0 || (size_t)w >= cap - k)
-            return;
-        k += (size_t)w;
-    }
-}
-
-/* Finds the column named `name` in the header. Returns its 0-based index, or -1 after printing
- * an error (missing, duplicated). `flag` names the option that gave the name. */
-static int find_column(const char *cmd, const char *path, const table *t, const char *flag,
-                       const char *name) {
-    int found = -1, near = -1;
-    char s1[SHOW_MAX + 4], s2[SHOW_MAX + 4], list[LIST_MAX + 64];
-    for (int j = 0; j < t->n_cols; j++) {
-        const field *f = &t->names[j];
-        if (field_is(f, name)) {
-            if (found >= 0) {
-                cli_error(cmd, "%s:1:%d: %s: column '%s' appears twice (columns %d and %d)", path,
-                          j + 1, flag, show(s1, name, strlen(name)), found + 1, j + 1);
-                return -1;
-            }
-            found = j;
-        } else if (near < 0 && f->n == strlen(name) && strncasecmp(f->s, name, f->n) == 0) {
-            near = j;
-        }
-    }
-    if (found >= 0)
-        return found;
-    list_columns(list, sizeof list, t);
-    if (near >= 0)
-        cli_error(cmd, "%s:1: %s: column '%s' not found in header (did you mean '%s'? columns: %s)",
-                  path, flag, show(s1, name, strlen(name)),
-                  show(s2, t->names[near].s, t->names[near].n), list);
-    else
-        cli_error(cmd, "%s:1: %s: column '%s' not found in header (columns: %s)", path, flag,
-                  show(s1, name, strlen(name)), list);
-    return -1;
-}
-
-/* Reads and checks the input: header, label column (and the column:NAME column when group_name is
- * not NULL), field counts, numeric labels. Returns 0, FEDC_EXIT_USAGE or FEDC_EXIT_FAIL. */
-static int table_load(const char *cmd, table *t, const char *path, const char *label,
-                      const char *group_name, char delim, const char *positive) {
-    int rc = read_file(cmd, t, path);
-    if (rc)
-        return rc;
-    rc = FEDC_EXIT_USAGE;
-    char s1[SHOW_MAX + 4], s2[SHOW_MAX + 4];
-    const char *buf = t->buf, *end = buf + t->len;
-    if (t->len == 0) {
-        cli_error(cmd, "%s: file is empty (expected a header line)", path);
-        return rc;
-    }
-    /* The whole file is in memory: no limit beyond what it holds. */
-    const fedc_csv_limits lim = {INT_MAX, SIZE_MAX, SIZE_MAX};
-    fedc_csv_reader *r = NULL;
-    fedc_csv_record rec;
-    fedc_diag d;
-    if (fedc_csv_open_text(&r, buf, t->len, path, &lim, &d)) {
-        cli_error(cmd, "%s", d.msg);
-        return FEDC_EXIT_FAIL;
-    }
-    if (delim && fedc_csv_set_delimiter(r, delim)) {
-        cli_error(cmd, "--delimiter: 0x%02x cannot separate fields",
-                  (unsigned)(unsigned char)delim);
-        goto out;
-    }
-    /* Header: copied out by the bytes (a BOM included), its names kept trimmed. */
-    if (fedc_csv_next(r, &rec, &d)) {
-        cli_error(cmd, "%s (in the header)", d.msg);
-        goto out;
-    }
-    if (rec.n_fields == 0 || rec.blank) {
-        cli_error(cmd, "%s:1: header line is blank (expected comma-separated column names)", path);
-        goto out;
-    }
-    const char *hend = rec.raw + rec.raw_len;
-    t->header.off = 0;
-    t->header.len = (size_t)(hend - buf);
-    t->eol = hend[0] == '\r' && hend[1] == '\n' ? "\r\n" : "\n";
-    t->n_cols = rec.n_fields;
-    size_t hbytes = 0;
-    for (int j = 0; j < rec.n_fields; j++)
-        hbytes += rec.fields[j].n + 1;
-    t->names = malloc((size_t)rec.n_fields * sizeof *t->names);
-    t->hbuf = malloc(hbytes);
-    if (!t->names || !t->hbuf) {
-        cli_error(cmd, "out of memory reading '%s'", path);
-        rc = FEDC_EXIT_FAIL;
-        goto out;
-    }
-    for (size_t j = 0, k = 0; j < (size_t)rec.n_fields; j++) {
-        field f = trimmed(&rec.fields[j]);
-        memcpy(t->hbuf + k, f.s, f.n);
-        t->hbuf[k + f.n] = 0;
-        t->names[j] = (field){t->hbuf + k, f.n};
-        k += f.n + 1;
-    }
-    t->label_col = find_column(cmd, path, t, "--label", label);
-    if (t->label_col < 0)
-        goto out;
-    t->group_col = -1;
-    if (group_name) {
-        t->group_col = find_column(cmd, path, t, "--scheme column:NAME", group_name);
-        if (t->group_col < 0)
-            goto out;
-    }
-
-    /* Rows: count the line ends first to allocate once (a record takes one or more lines). */
-    size_t max_rows = 1;
-    for (const char *q = hend; q < end; q++)
-        max_rows += *q == '\n';
-    if (max_rows > (size_t)INT32_MAX) {
-        cli_error(cmd, "%s: more than %d data rows", path, INT32_MAX);
-        goto out;
-    }
-    t->rows = malloc(max_rows * sizeof *t->rows);
-    t->label = malloc(max_rows * sizeof *t->label);
-    t->group = group_name ? malloc(max_rows * sizeof *t->group) : NULL;
-    if (!t->rows || !t->label || (group_name && !t->group)) {
-        cli_error(cmd, "out of memory reading '%s'", path);
-        rc = FEDC_EXIT_FAIL;
-        goto out;
-    }
-    fedc_csv_expect_fields(r, t->n_cols);
-    long first_blank = 0;
-    while (!fedc_csv_next(r, &rec, &d) && rec.n_fields > 0) {
-        if (rec.blank) {
-            if (!first_blank)
-                first_blank = rec.line;
-            continue;
-        }
-        if (first_blank) {
-            cli_error(cmd,
-                      "%s:%ld:1: ragged row: expected %d fields (as in the header), got an empty "
-                      "line (only blank lines at the end of the file are ignored)",
-                      path, first_blank, t->n_cols);
-            goto out;
-        }
-        field lf = trimmed(&rec.fields[t->label_col]);
-        int i = t->n_rows;
-        if (positive && !fedc_is_missing_text(lf.s, lf.n)) {
-            size_t pn = strlen(positive);
-            t->label[i] = lf.n == pn && memcmp(lf.s, positive, pn) == 0 ? 1.0 : 0.0;
-        } else if (parse_number(&t->label[i], lf.s, lf.n)) {
-            if (lf.n == 0)
-                cli_error(cmd, "%s:%ld:%d: label column '%s': expected a number, got an empty cell",
-                          path, rec.line, t->label_col + 1, show(s1, label, strlen(label)));
-            else
-                cli_error(cmd, "%s:%ld:%d: label column '%s': expected a number, got '%s'", path,
-                          rec.line, t->label_col + 1, show(s1, label, strlen(label)),
-                          show(s2, lf.s, lf.n));
-            goto out;
-        }
-        t->rows[i].off = (size_t)(rec.raw - buf);
-        t->rows[i].len = rec.raw_len;
-        if (t->group) {
-            field gf = trimmed(&rec.fields[t->group_col]);
-            if (t->gbuf_len + gf.n + 1 > t->gbuf_cap) {
-                size_t cap = t->gbuf_cap ? t->gbuf_cap : 4096;
-                while (cap < t->gbuf_len + gf.n + 1)
-                    cap *= 2;
-                char *ng = realloc(t->gbuf, cap);
-                if (!ng) {
-                    cli_error(cmd, "out of memory reading '%s'", path);
-                    rc = FEDC_EXIT_FAIL;
-                    goto out;
-                }
-                t->gbuf = ng;
-                t->gbuf_cap = cap;
-            }
-            memcpy(t->gbuf + t->gbuf_len, gf.s, gf.n);
-            t->gbuf[t->gbuf_len + gf.n] = 0;
-            t->group[i].off = t->gbuf_len;
-            t->group[i].len = gf.n;
-            t->gbuf_len += gf.n + 1;
-        }
-        t->n_rows++;
-    }
-    if (fedc_csv_last_error(r)->problem) {
-        cli_error(cmd, "%s", d.msg);
-        goto out;
-    }
-    if (t->n_rows == 0) {
-        cli_error(cmd, "%s: no data rows after the header", path);
-        goto out;
-    }
-    rc = 0;
-out:
-    fedc_csv_close(&r);
-    return rc;
-}
-
 /* ---- Classes ----------------------------------------------------------------------------- */
 
 static void classes_release(classes *cl) {
@@ -594,7 +203,7 @@ static int classes_find(classes *cl, const table *t) {
     cl->first_frac = -1;
     if (n <= 0) /* table_load refuses a file without rows */
         return 0;
-    double *v = malloc(count_of(n) * sizeof *v);
+    double *v = malloc(split_count_of(n) * sizeof *v);
     if (!v)
         return -1;
     memcpy(v, t->label, (size_t)n * sizeof *v);
@@ -614,7 +223,7 @@ static int classes_find(classes *cl, const table *t) {
         free(v);
         return 0;
     }
-    cl->of_row = malloc(count_of(n) * sizeof *cl->of_row);
+    cl->of_row = malloc(split_count_of(n) * sizeof *cl->of_row);
     if (!cl->of_row) {
         free(v);
         return -1;
@@ -633,10 +242,10 @@ static int classes_find(classes *cl, const table *t) {
 
 /* The rows of each class in input order: rows of class c are members[start[c] .. start[c + 1]).
  * start has cl->n + 1 entries. Returns 0, or -1 when out of memory. */
-static int class_members(int **members, int **start, const classes *cl, int n_rows) {
-    *members = malloc(count_of(n_rows) * sizeof **members);
-    *start = calloc(count_of(cl->n) + 1, sizeof **start);
-    int *fill = calloc(count_of(cl->n) + 1, sizeof *fill);
+int split_class_members(int **members, int **start, const classes *cl, int n_rows) {
+    *members = malloc(split_count_of(n_rows) * sizeof **members);
+    *start = calloc(split_count_of(cl->n) + 1, sizeof **start);
+    int *fill = calloc(split_count_of(cl->n) + 1, sizeof *fill);
     if (!*members || !*start || !fill) {
         free(fill);
         return -1;
@@ -650,352 +259,6 @@ static int class_members(int **members, int **start, const classes *cl, int n_ro
         (*members)[fill[cl->of_row[i]]++] = i;
     free(fill);
     return 0;
-}
-
-/* ---- Schemes ----------------------------------------------------------------------------- */
-
-static uint64_t stream_key(uint64_t seed, scheme_kind kind, uint64_t stream) {
-    return fedc_rng_key(seed, RNG_PURPOSE, (uint64_t)kind, stream);
-}
-
-/* iid: a seeded shuffle, then consecutive runs of n / N rows (the first n mod N shards one
- * more). Returns 0, or -1 when out of memory. */
-static int split_iid(int *shard_of, int n_rows, int n_shards, uint64_t seed) {
-    int *idx = malloc(count_of(n_rows) * sizeof *idx);
-    if (!idx)
-        return -1;
-    for (int i = 0; i < n_rows; i++)
-        idx[i] = i;
-    fedc_rng r;
-    fedc_rng_init(&r, stream_key(seed, SCHEME_IID, 0));
-    fedc_rng_shuffle(&r, idx, n_rows);
-    const int q = n_rows / n_shards, rem = n_rows % n_shards;
-    for (int k = 0, pos = 0; k < n_shards; k++) {
-        for (int j = 0; j < q + (k < rem); j++)
-            shard_of[idx[pos++]] = k;
-    }
-    free(idx);
-    return 0;
-}
-
-/* stratified: the rows of each class, shuffled, one class after another, are dealt round-robin
- * (position j goes to shard j mod N). Shard k then holds floor or ceil(n_c / N) rows of every
- * class c, and shard sizes differ by at most 1. Returns 0, or -1 when out of memory. */
-static int split_stratified(int *shard_of, const classes *cl, int n_rows, int n_shards,
-                            uint64_t seed) {
-    int *members = NULL, *start = NULL, rc = -1;
-    if (class_members(&members, &start, cl, n_rows))
-        goto out;
-    fedc_rng r;
-    fedc_rng_init(&r, stream_key(seed, SCHEME_STRATIFIED, 0));
-    for (int c = 0; c < cl->n; c++)
-        fedc_rng_shuffle(&r, members + start[c], start[c + 1] - start[c]);
-    for (int j = 0; j < n_rows; j++)
-        shard_of[members[j]] = j % n_shards;
-    rc = 0;
-out:
-    free(members);
-    free(start);
-    return rc;
-}
-
-/* Uniform in (0, 1), never 0 or 1: 53 random bits, offset by half a step. */
-static double uniform_open(fedc_rng *r) {
-    return ((double)(fedc_rng_next(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
-/* Standard normal, Box-Muller in double (the second value of the pair is not used). */
-static double normal(fedc_rng *r) {
-    double u1 = uniform_open(r), u2 = uniform_open(r);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-/* log X for X ~ Gamma(a, 1), a > 0 (Marsaglia & Tsang 2000): with d = a - 1/3, c = 1/sqrt(9d),
- * x ~ N(0, 1) and v = (1 + cx)^3 > 0, accept d*v when log U < x^2/2 + d - dv + d log v (the
- * squeeze U < 1 - 0.0331 x^4 first). For a < 1, Gamma(a) = Gamma(a + 1) * U^(1/a), kept in logs
- * because U^(1/a) underflows for small a. */
-static double log_gamma_draw(fedc_rng *r, double a) {
-    double boost = 0.0;
-    if (a < 1.0) {
-        boost = log(uniform_open(r)) / a;
-        a += 1.0;
-    }
-    const double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
-    for (;;) {
-        double x, v;
-        do {
-            x = normal(r);
-            v = 1.0 + c * x;
-        } while (v <= 0.0);
-        v = v * v * v;
-        const double u = uniform_open(r), x2 = x * x;
-        if (u < 1.0 - 0.0331 * x2 * x2 || log(u) < 0.5 * x2 + d * (1.0 - v + log(v)))
-            return log(d * v) + boost;
-    }
-}
-
-/* Draws p ~ Dir(alpha, ..., alpha) over n_shards clients and cuts n_c rows by it: counts[k] =
- * round(n_c * (p_0 + ... + p_k)) - round(n_c * (p_0 + ... + p_{k-1})). lw is scratch (n_shards). */
-static void dirichlet_counts(int *counts, double *lw, fedc_rng *r, double alpha, int n_c,
-                             int n_shards) {
-    /* Below ALPHA_TINY, log(U) / alpha could overflow to -inf; at ALPHA_TINY it cannot (|log U| is
-     * within [2^-54, 38]), and the draw is already the limit: one client takes the whole class. */
-    const double a = alpha < ALPHA_TINY ? ALPHA_TINY : alpha;
-    double m = -DBL_MAX;
-    for (int k = 0; k < n_shards; k++) {
-        lw[k] = log_gamma_draw(r, a);
-        if (lw[k] > m)
-            m = lw[k];
-    }
-    double sum = 0.0;
-    for (int k = 0; k < n_shards; k++) {
-        lw[k] = exp(lw[k] - m); /* the largest share becomes 1: no overflow, some nonzero */
-        sum += lw[k];
-    }
-    double cum = 0.0;
-    int prev = 0;
-    for (int k = 0; k < n_shards; k++) {
-        cum += lw[k];
-        int cut = k == n_shards - 1 ? n_c : (int)llround(cum / sum * n_c);
-        if (cut < prev)
-            cut = prev;
-        if (cut > n_c)
-            cut = n_c;
-        counts[k] = cut - prev;
-        prev = cut;
-    }
-}
-
-/* dirichlet: per class, shares over the clients from Dir(alpha); the whole draw is repeated until
- * every client has at least min_rows rows. Then each class's rows are shuffled and cut in runs of
- * the drawn counts. Returns 0, FEDC_EXIT_USAGE (no draw met the floor) or FEDC_EXIT_FAIL. */
-static int split_dirichlet(const char *cmd, int *shard_of, const classes *cl, int n_rows,
-                           int n_shards, uint64_t seed, double alpha, int min_rows,
-                           const char *scheme_text) {
-    int rc = FEDC_EXIT_FAIL;
-    int *members = NULL, *start = NULL, *counts = NULL;
-    long *size = NULL;
-    double *lw = NULL;
-    if (class_members(&members, &start, cl, n_rows))
-        goto nomem;
-    counts = malloc(count_of(cl->n) * count_of(n_shards) * sizeof *counts);
-    size = malloc(count_of(n_shards) * sizeof *size);
-    lw = malloc(count_of(n_shards) * sizeof *lw);
-    if (!counts || !size || !lw)
-        goto nomem;
-    double budget = DIRICHLET_DRAW_BUDGET / ((double)cl->n * n_shards);
-    long max_tries = budget > DIRICHLET_MAX_TRIES   ? DIRICHLET_MAX_TRIES
-                     : budget < DIRICHLET_MIN_TRIES ? DIRICHLET_MIN_TRIES
-                                                    : (long)budget;
-    fedc_rng r;
-    fedc_rng_init(&r, stream_key(seed, SCHEME_DIRICHLET, 0));
-    long tries = 0;
-    int ok = 0, smallest = 0;
-    while (!ok && tries < max_tries) {
-        tries++;
-        memset(size, 0, (size_t)n_shards * sizeof *size);
-        for (int c = 0; c < cl->n; c++) {
-            int *cc = counts + (size_t)c * n_shards;
-            dirichlet_counts(cc, lw, &r, alpha, start[c + 1] - start[c], n_shards);
-            for (int k = 0; k < n_shards; k++)
-                size[k] += cc[k];
-        }
-        long lo = size[0];
-        for (int k = 1; k < n_shards; k++)
-            lo = size[k] < lo ? size[k] : lo;
-        ok = lo >= min_rows;
-        smallest = (int)lo > smallest ? (int)lo : smallest;
-    }
-    if (!ok) {
-        cli_error(cmd,
-                  "--scheme %s: no draw in %ld gave every client at least %d row%s (the best gave "
-                  "the smallest client %d); use a larger ALPHA or fewer --clients%s",
-                  scheme_text, tries, min_rows, min_rows == 1 ? "" : "s", smallest,
-                  min_rows > 1 ? ", or a smaller --min-rows" : "");
-        rc = FEDC_EXIT_USAGE;
-        goto out;
-    }
-    fedc_rng sr;
-    fedc_rng_init(&sr, stream_key(seed, SCHEME_DIRICHLET, 1));
-    for (int c = 0; c < cl->n; c++) {
-        int pos = start[c];
-        fedc_rng_shuffle(&sr, members + pos, start[c + 1] - pos);
-        for (int k = 0; k < n_shards; k++) {
-            for (int j = 0; j < counts[(size_t)c * n_shards + k]; j++)
-                shard_of[members[pos++]] = k;
-        }
-        assert(pos == start[c + 1]);
-    }
-    rc = 0;
-    goto out;
-nomem:
-    cli_error(cmd, "out of memory");
-out:
-    free(members);
-    free(start);
-    free(counts);
-    free(size);
-    free(lw);
-    return rc;
-}
-
-/* Appends a file-name-safe copy of [s, s + n) to out (at most NAME_PART_MAX bytes): letters,
- * digits, '.', '-' and '_' are kept, every other byte becomes '_'; an empty value gives "_". */
-static size_t sanitize(char *out, const char *s, size_t n) {
-    size_t k = 0;
-    for (size_t i = 0; i < n && k < NAME_PART_MAX; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                 ch == '.' || ch == '-' || ch == '_';
-        out[k++] = ok ? (char)ch : '_';
-    }
-    if (k == 0)
-        out[k++] = '_';
-    out[k] = 0;
-    return k;
-}
-
-/* A row's column:NAME value, for sorting. */
-typedef struct group_key {
-    const char *s;
-    size_t n;
-    int row;
-} group_key;
-
-static int cmp_group_key(const void *a, const void *b) {
-    const group_key *x = a, *y = b;
-    size_t m = x->n < y->n ? x->n : y->n;
-    int c = memcmp(x->s, y->s, m);
-    if (c)
-        return c;
-    if (x->n != y->n)
-        return x->n < y->n ? -1 : 1;
-    return (x->row > y->row) - (x->row < y->row);
-}
-
-/* column:NAME: one shard per value (values compared as text, blanks and one pair of quotes
- * removed), in byte order of the values; values held by fewer than SPLIT_RARE_PERCENT % of the
- * rows go to one last shard, other.csv. File names are NAME=VALUE.csv, sanitised, with "-2",
- * "-3", ... added when two values would give the same name (compared ignoring case). Sets
- * *names (NULL-terminated, caller frees with cli_free_list) and *n_shards. Returns 0,
- * FEDC_EXIT_USAGE (a single file would result) or FEDC_EXIT_FAIL. */
-static int split_column(const char *cmd, int *shard_of, char ***names, int *n_shards,
-                        const table *t, const char *column, const char *path) {
-    const int n = t->n_rows;
-    int rc = FEDC_EXIT_FAIL, n_groups = 0, n_common = 0, n_rare_rows = 0;
-    char **list = NULL;
-    group_key *keys = malloc(count_of(n) * sizeof *keys);
-    if (!keys)
-        goto nomem;
-    for (int i = 0; i < n; i++) {
-        keys[i].s = t->gbuf + t->group[i].off;
-        keys[i].n = t->group[i].len;
-        keys[i].row = i;
-    }
-    qsort(keys, (size_t)n, sizeof *keys, cmp_group_key);
-    /* First pass: count the common values (at most 100 / SPLIT_RARE_PERCENT of them). */
-    for (int i = 0; i < n;) {
-        int j = i + 1;
-        while (j < n && keys[j].n == keys[i].n && memcmp(keys[j].s, keys[i].s, keys[i].n) == 0)
-            j++;
-        n_groups++;
-        if ((long)(j - i) * 100 >= (long)SPLIT_RARE_PERCENT * n)
-            n_common++;
-        else
-            n_rare_rows += j - i;
-        i = j;
-    }
-    const int total = n_common + (n_rare_rows > 0);
-    if (total < 2) {
-        char s1[SHOW_MAX + 4];
-        if (n_groups == 1)
-            cli_error(cmd,
-                      "--scheme column:%s: every row of %s has the same value in this column: "
-                      "nothing to split",
-                      show(s1, column, strlen(column)), path);
-        else
-            cli_error(cmd,
-                      "--scheme column:%s: each of the %d values of this column in %s is held by "
-                      "under %d%% of the rows, so all would merge into other.csv: nothing to "
-                      "split (is it an ID column?)",
-                      show(s1, column, strlen(column)), n_groups, path, SPLIT_RARE_PERCENT);
-        rc = FEDC_EXIT_USAGE;
-        goto out;
-    }
-    list = calloc(count_of(total) + 1, sizeof *list);
-    if (!list)
-        goto nomem;
-    char col_part[NAME_PART_MAX + 1];
-    size_t col_len = sanitize(col_part, column, strlen(column));
-    /* Second pass: name the common values, assign rows. */
-    int g = 0;
-    for (int i = 0; i < n;) {
-        int j = i + 1;
-        while (j < n && keys[j].n == keys[i].n && memcmp(keys[j].s, keys[i].s, keys[i].n) == 0)
-            j++;
-        int shard = total - 1;
-        if ((long)(j - i) * 100 >= (long)SPLIT_RARE_PERCENT * n) {
-            char val[NAME_PART_MAX + 1];
-            size_t vl = sanitize(val, keys[i].s, keys[i].n);
-            size_t cap = col_len + vl + 32;
-            char *name = malloc(cap);
-            if (!name)
-                goto nomem;
-            snprintf(name, cap, "%s=%s.csv", col_part, val);
-            for (int suffix = 2;; suffix++) {
-                int clash = 0;
-                for (int e = 0; e < g && !clash; e++)
-                    clash = strcasecmp(list[e], name) == 0;
-                if (!clash)
-                    break;
-                snprintf(name, cap, "%s=%s-%d.csv", col_part, val, suffix);
-            }
-            list[g] = name;
-            shard = g++;
-        }
-        for (int k = i; k < j; k++)
-            shard_of[keys[k].row] = shard;
-        i = j;
-    }
-    if (n_rare_rows > 0) {
-        list[g] = strdup("other.csv");
-        if (!list[g])
-            goto nomem;
-    }
-    *names = list;
-    list = NULL;
-    *n_shards = total;
-    rc = 0;
-    goto out;
-nomem:
-    cli_error(cmd, "out of memory");
-out:
-    cli_free_list(list);
-    free(keys);
-    return rc;
-}
-
-/* client-1.csv .. client-N.csv, zero-padded to the width of N when N >= 10. */
-static int client_names(const char *cmd, char ***names, int n_shards) {
-    char **list = calloc(count_of(n_shards) + 1, sizeof *list);
-    if (!list)
-        goto nomem;
-    int width = 1;
-    if (n_shards >= 10)
-        width = snprintf(NULL, 0, "%d", n_shards);
-    for (int k = 0; k < n_shards; k++) {
-        char name[64];
-        snprintf(name, sizeof name, "client-%0*d.csv", width, k + 1);
-        list[k] = strdup(name);
-        if (!list[k])
-            goto nomem;
-    }
-    *names = list;
-    return 0;
-nomem:
-    cli_free_list(list);
-    cli_error(cmd, "out of memory");
-    return FEDC_EXIT_FAIL;
 }
 
 /* ---- Output directory -------------------------------------------------------------------- */
@@ -1194,7 +457,7 @@ int split_run(const char *cmd, const split_opts *o, char ***paths_out, int *n_ou
         goto out;
     if ((rc = check_opts(cmd, o, &sc)))
         goto out;
-    if ((rc = table_load(cmd, &t, o->data, o->label, sc.column, o->delimiter, o->positive)))
+    if ((rc = split_table_load(cmd, &t, o->data, o->label, sc.column, o->delimiter, o->positive)))
         goto out;
     rc = FEDC_EXIT_USAGE;
     struct stat input_st;
@@ -1231,13 +494,13 @@ int split_run(const char *cmd, const split_opts *o, char ***paths_out, int *n_ou
                       "--scheme %s: label column '%s' is not a class label (%s:%d has %.17g); "
                       "stratified and dirichlet need integer classes: use --scheme iid for a "
                       "regression target",
-                      o->scheme, show(s1, o->label, strlen(o->label)), o->data, cl.first_frac + 2,
-                      t.label[cl.first_frac]);
+                      o->scheme, split_show(s1, o->label, strlen(o->label)), o->data,
+                      cl.first_frac + 2, t.label[cl.first_frac]);
         } else {
             cli_error(cmd,
                       "--scheme %s: label column '%s' has %d distinct values (expected at most "
                       "%d classes): use --scheme iid for a regression target",
-                      o->scheme, show(s1, o->label, strlen(o->label)), cl.distinct,
+                      o->scheme, split_show(s1, o->label, strlen(o->label)), cl.distinct,
                       SPLIT_MAX_CLASSES);
         }
         goto out;
@@ -1245,7 +508,7 @@ int split_run(const char *cmd, const split_opts *o, char ***paths_out, int *n_ou
 
     /* Assign every row to a shard. */
     rc = FEDC_EXIT_FAIL;
-    shard_of = malloc(count_of(t.n_rows) * sizeof *shard_of);
+    shard_of = malloc(split_count_of(t.n_rows) * sizeof *shard_of);
     if (!shard_of) {
         cli_error(cmd, "out of memory");
         goto out;
@@ -1255,7 +518,7 @@ int split_run(const char *cmd, const split_opts *o, char ***paths_out, int *n_ou
             goto out;
     } else {
         n_shards = o->clients;
-        if ((rc = client_names(cmd, &names, n_shards)))
+        if ((rc = split_client_names(cmd, &names, n_shards)))
             goto out;
         int bad = 0;
         if (sc.kind == SCHEME_IID)
@@ -1274,9 +537,9 @@ int split_run(const char *cmd, const split_opts *o, char ***paths_out, int *n_ou
 
     /* Rows of each shard in input order: order[first[k] .. first[k + 1]). */
     rc = FEDC_EXIT_FAIL;
-    order = malloc(count_of(t.n_rows) * sizeof *order);
-    first = calloc(count_of(n_shards) + 1, sizeof *first);
-    paths = calloc(count_of(n_shards) + 1, sizeof *paths);
+    order = malloc(split_count_of(t.n_rows) * sizeof *order);
+    first = calloc(split_count_of(n_shards) + 1, sizeof *first);
+    paths = calloc(split_count_of(n_shards) + 1, sizeof *paths);
     class_count = malloc(((size_t)cl.n + 1) * sizeof *class_count);
     if (!order || !first || !paths || !class_count) {
         cli_error(cmd, "out of memory");
@@ -1334,6 +597,6 @@ out:
     free(first);
     free(class_count);
     classes_release(&cl);
-    table_release(&t);
+    split_table_release(&t);
     return rc;
 }
