@@ -70,6 +70,7 @@ typedef struct client {
     fedc_peer peer;
     int alive;
     double last_seen;
+    double last_sent; /* when we last sent it a message (heartbeat answers, coord.c) */
     int gone; /* said Bye */
     /* its key left the allow-list in a reload (reload.c): refused when the round ends */
     int revoked;

@@ -54,6 +54,7 @@ int send_to(coord *co, client *c, const fedc_msg *m) {
         return -1;
     }
     count_bytes(co, 1, m->kind, sent);
+    c->last_sent = fedc_clock_s();
     return 0;
 }
 
@@ -69,6 +70,7 @@ int send_packed(coord *co, client *c, const char *what) {
     }
     count_bytes(co, 1, co->ph == PH_EVAL ? FEDC_MSG_EVALUATE_INS : FEDC_MSG_FIT_INS,
                 co->env_len + (raw ? raw->len : 0));
+    c->last_sent = fedc_clock_s();
     return 0;
 }
 

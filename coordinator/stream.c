@@ -143,6 +143,7 @@ static void on_req(coord *co, client *c, const fedc_msg *e) {
         c->alive = 0;
     } else {
         count_bytes(co, 1, FEDC_MSG_CHUNK, env_len + 4 * (size_t)r->count);
+        c->last_sent = fedc_clock_s();
         async_dl_served(c, r->count);
     }
     free(env);
