@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,6 +349,68 @@ static void test_number_writer(void **state) {
                            0.30000000000000004};
     for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
         check_fmt(edge[i]);
+    /* more edges: subnormals and the smallest normal, 1e22, integers about 2^53, negatives */
+    const double more[] = {4.9406564584124654e-324,
+                           -4.9406564584124654e-324,
+                           2.2250738585072009e-308,
+                           2.2250738585072014e-308,
+                           1e22,
+                           -1e22,
+                           9007199254740991.0,
+                           9007199254740992.0,
+                           9007199254740994.0,
+                           -9007199254740991.0,
+                           -0.1,
+                           -134.45,
+                           -999999999999999.4,
+                           DBL_MAX,
+                           -DBL_MAX};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        check_fmt(more[i]);
+    /* each power of two of the fast path's range (2^-14..2^50) and its neighbours, those of the
+     * powers of ten 10^-5..10^16 (the decimal exponent's two guesses), and 2^-12 (where the
+     * fast path's product needs a shift) */
+    for (int b = -15; b <= 51; b++) {
+        const double p2 = ldexp(1, b);
+        check_fmt(p2);
+        check_fmt(nextafter(p2, 0));
+        check_fmt(nextafter(p2, INFINITY));
+        check_fmt(-nextafter(p2, 0));
+    }
+    for (int k = -5; k <= 16; k++) {
+        double p = pow(10, k);
+        for (int j = 0; j < 8; j++) {
+            check_fmt(p);
+            check_fmt(-p);
+            check_fmt(p * (1 + 1e-15 * j));
+            check_fmt(p * (1 - 1e-16 * j));
+            p = nextafter(p, INFINITY);
+        }
+        p = pow(10, k);
+        for (int j = 0; j < 8; j++) {
+            p = nextafter(p, 0);
+            check_fmt(p);
+        }
+    }
+    /* halves at the 16th digit (round half to even, both ways) and the values that round up
+     * to one more digit (9.9999999999999995 -> 10) */
+    for (int i = 0; i < 20000; i++) {
+        const double n14 = (double)(10000000000000 + rnd_below(90000000000000));
+        check_fmt(n14 + 0.25);
+        check_fmt(n14 + 0.75);
+        check_fmt(n14 + 0.5);
+        const double n15 = (double)(100000000000000 + rnd_below(900000000000000));
+        check_fmt(n15 + 0.5);
+        check_fmt(-(n15 + 0.5));
+        const double s = ldexp(1, (int)rnd_below(64) - 14);
+        check_fmt(s * (1 + ldexp(1, -52) * (double)rnd_below(64)));
+        check_fmt(ldexp(1, -13) + ldexp((double)(rnd() >> 11), -66)); /* [2^-13, 2^-12) */
+        check_fmt(1e-4 + ldexp((double)(rnd() >> 11), -66));          /* [1e-4, 2^-12) */
+    }
+    const double carry[] = {9.9999999999999995,   99999.999999999995, 0.00099999999999999995,
+                            0.099999999999999995, 99999999999999.995, -9.9999999999999995};
+    for (size_t i = 0; i < sizeof carry / sizeof carry[0]; i++)
+        check_fmt(carry[i]);
     /* means of amounts in cents over small counts (what the features are), ratios, and random
      * bit patterns in and around the fast path's range */
     for (int i = 0; i < 300000; i++) {

@@ -81,12 +81,14 @@ static inline size_t fmt_uint(char *buf, uint64_t v) {
 }
 
 #if FAST_G15
-/* 10^k as doubles for k = -4..15 (g_p10d[k + 4]): exact from 10^0 on, the nearest doubles below
- * that, which is why they only make a first guess of the decimal exponent, checked after. */
+/* 10^k as doubles for k = -4..15 (g_p10d[k + 4]): exact from 10^0 on; below, the nearest doubles,
+ * which all lie above the true powers, so that a >= g_p10d[k + 4] holds for a double a exactly
+ * when a >= 10^k (no double lies between). */
 static const double g_p10d[20] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
                                   1e6,  1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 #endif
 
+/* %.15g's text of v (buf: 40 bytes, which the fixed-size copies may use beyond the text). */
 static inline size_t fmt_g15(char *buf, double v) {
     if (v == 0) {
         buf[0] = '0'; /* -0 too */
@@ -99,43 +101,49 @@ static inline size_t fmt_g15(char *buf, double v) {
         return (size_t)snprintf(buf, 32, "%.15g", v);
 #if FAST_G15
     /* a = mant * 2^-sh exactly (a normal double: 52 stored bits and the implicit one), with
-     * 3 <= sh <= 66 in this range. e: the decimal exponent, 10^e <= a < 10^(e+1); the 15
-     * significant digits are a * 10^(14 - e) rounded half to even, computed exactly in 128-bit
-     * integers: mant * 10^k < 2^53 * 2^64. */
+     * 3 <= sh <= 66 in this range. */
     uint64_t bits;
     memcpy(&bits, &a, sizeof bits);
     const uint64_t mant = (bits & ((1ull << 52) - 1)) | (1ull << 52);
     const int sh = 1075 - (int)(bits >> 52), b = 52 - sh;
-    /* 2^b <= a < 2^(b + 1), -14 <= b <= 49: e is floor(b log10 2) (78913 / 2^18 is log10 2
-     * closely enough for this range; shifts only of non-negative numbers, so for negative b
-     * the floor is minus the ceiling of -b log10 2) or one more, when a is at least the next
-     * power of ten */
+    /* e, the decimal exponent (10^e <= a < 10^(e+1)), exactly: 2^b <= a < 2^(b + 1) puts it at
+     * floor(b log10 2) or one more (78913 / 2^18 gives that floor for every b of the range,
+     * -14..49; for negative b, as minus the ceiling of -b log10 2, shifting only non-negative
+     * numbers), and one comparison with 10^(e+1) decides (exact, see g_p10d) */
     int e = b >= 0 ? (b * 78913) >> 18 : -((-b * 78913 + (1 << 18) - 1) >> 18);
     if (e < -4)
         e = -4;
     if (e < 14 && a >= g_p10d[e + 5])
         e++;
-    u128 p, q;
-    for (int tries = 0;; tries++) {
-        p = (u128)mant * g_p10u[14 - e];
-        q = p >> sh;
-        if (q >= g_p10u[15] && e < 14 && tries < 4)
-            e++;
-        else if (q < g_p10u[14] && e > -4 && tries < 4)
-            e--;
-        else
-            break;
+    /* The 15 significant digits: a * 10^(14 - e), in [10^14, 10^15), rounded half to even.
+     * Scaled by 2^64 it is mant * 10^(14 - e) * 2^(64 - sh), an integer when sh <= 64 whose
+     * high word is the integer part and whose low word the fraction, from one 64 x 64-bit
+     * product: 10^(14 - e) * 2^(64 - sh) < 10^15 * 2^64 / mant <= 10^15 * 2^12 fits in 64 bits.
+     * Only a < 2^-12 (sh 65, 66) needs the product shifted right by the rest, 1 or 2 bits,
+     * which fall out as sticky bits. */
+    const uint64_t p10 = g_p10u[14 - e];
+    uint64_t digits, frac, sticky = 0;
+    if (sh <= 64) {
+        const u128 x = (u128)mant * (p10 << (64 - sh));
+        digits = (uint64_t)(x >> 64);
+        frac = (uint64_t)x;
+    } else {
+        const u128 x = (u128)mant * p10;
+        const int d = sh - 64;
+        const uint64_t hi = (uint64_t)(x >> 64), lo = (uint64_t)x;
+        digits = hi >> d;
+        frac = (hi << (64 - d)) | (lo >> d);
+        sticky = lo & ((1ull << d) - 1);
     }
-    const u128 rem = p & (((u128)1 << sh) - 1), half = (u128)1 << (sh - 1);
-    uint64_t digits = (uint64_t)q;
-    if (rem > half || (rem == half && (digits & 1)))
+    const uint64_t half = 1ull << 63;
+    if (frac > half || (frac == half && (sticky || (digits & 1))))
         digits++;
-    if (digits >= g_p10u[15]) {
-        digits /= 10; /* 999...9.5 became 10^15: one more digit before the point */
+    if (digits == g_p10u[15]) {
+        digits = g_p10u[14]; /* 999...9.5 became 10^15: one more digit before the point */
         e++;
     }
-    if (digits < g_p10u[14] || digits >= g_p10u[15] || e > 14 || e < -4)
-        return (size_t)snprintf(buf, 32, "%.15g", v); /* cannot happen; kept safe */
+    if (digits < g_p10u[14] || digits >= g_p10u[15] || e > 14)
+        return (size_t)snprintf(buf, 32, "%.15g", v); /* only a value that rounds to 10^15 */
     /* the 15 digits at d + 1 (d[0] is the leading 0 of the first 8), then zeros: the
      * fixed-size copies below may read past them */
     const uint64_t top = digits / 100000000, low = digits - top * 100000000;
@@ -152,13 +160,13 @@ static inline size_t fmt_g15(char *buf, double v) {
         buf[n++] = '-';
     if (e >= 0) {
         /* fixed-size copies (the caller's 40 bytes hold them), the lengths counted after */
-        const int int_digits = e + 1, frac = 15 - int_digits - tz;
+        const int int_digits = e + 1, frac_digits = 15 - int_digits - tz;
         memcpy(buf + n, d + 1, 16);
         n += (size_t)int_digits;
-        if (frac > 0) {
+        if (frac_digits > 0) {
             buf[n++] = '.';
             memcpy(buf + n, d + 1 + int_digits, 16);
-            n += (size_t)frac;
+            n += (size_t)frac_digits;
         }
     } else {
         memcpy(buf + n, "0.000", 5);
