@@ -71,6 +71,8 @@ fedc_err fedc_feat_engine_new(fedc_feat_engine **out, const fedc_features_spec *
             t->dur_s[k] = (int64_t)w->days[k] * 86400;
             if (t->dur_s[k] > t->dur_s[t->kmax])
                 t->kmax = k;
+            if (k == 0 || t->dur_s[k] < t->dur_min_s)
+                t->dur_min_s = t->dur_s[k];
             for (int a = 0; a < w->n_agg; a++)
                 e->is_int[col++] = w->aggs[a].kind == FEDC_FEAT_COUNT;
         }

@@ -50,6 +50,7 @@ typedef struct wtab {
     int agg_v[FEDC_FEAT_MAX_AGGS];         /* value of each aggregate (-1: count) */
     int64_t dur_s[FEDC_FEAT_MAX_DURS];     /* seconds */
     int64_t delay_s;                       /* L */
+    int64_t dur_min_s;                     /* the shortest duration, in seconds */
     int kmax;                              /* the longest duration */
     int order[FEDC_FEAT_MAX_DURS];         /* the durations, the longest last */
     /* per output column of the spec (per duration k, per aggregate a): -1 for a count, else

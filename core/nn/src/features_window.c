@@ -337,7 +337,8 @@ static inline __attribute__((always_inline)) fedc_err compute_nv(fedc_feat_engin
         const int k = t->order[j];
         t->lo[k] = leave(e, t, k, t->lo[k], end - t->dur_s[k], nv);
     }
-    uint64_t hi = t->hi;
+    const uint64_t hi0 = t->hi;
+    uint64_t hi = hi0;
     for (; hi < t->tail && t->qt[hi & m] <= end; hi++) {
         fetch_rec(t, hi, t->tail);
         unsigned char *r = rec_of(t, t->qx[hi & m]);
@@ -350,10 +351,15 @@ static inline __attribute__((always_inline)) fedc_err compute_nv(fedc_feat_engin
         }
     }
     t->hi = hi;
-    for (int j = 0; j < nd; j++) {
-        const int k = t->order[j];
-        t->lo[k] = leave(e, t, k, t->lo[k], end - t->dur_s[k], nv);
-    }
+    /* After the first pass each lo[k] is either at a row inside duration k's window, and so are
+     * the rows after it, or at hi0; so a row that entered can leave at once only when the first
+     * of them (the earliest) is at or before the start of the shortest window. Rows in time
+     * order mostly enter well inside every window, and this pass is skipped. */
+    if (hi != hi0 && t->qt[hi0 & m] <= end - t->dur_min_s)
+        for (int j = 0; j < nd; j++) {
+            const int k = t->order[j];
+            t->lo[k] = leave(e, t, k, t->lo[k], end - t->dur_s[k], nv);
+        }
     /* the row's entity: its counts and sums are the windows' (t->out_v: per column, per
      * duration then aggregate, -1 for a count, else 2 * (k * nv + v), whose pair it reads) */
     const unsigned char *r = rec_of(t, x);
