@@ -54,6 +54,9 @@ fedc_err fedc_feat_engine_new(fedc_feat_engine **out, const fedc_features_spec *
         t->v0 = e->n_val;
         for (int a = 0; a < w->n_agg; a++) {
             t->agg_v[a] = -1;
+            t->agg_kind[a] = w->aggs[a].kind == FEDC_FEAT_COUNT ? 0
+                             : w->aggs[a].kind == FEDC_FEAT_SUM ? 1
+                                                                : 2;
             if (!w->aggs[a].col)
                 continue;
             int v = 0;

@@ -58,6 +58,9 @@ typedef struct wtab {
      * sum, 0 for a mean or a rate */
     int16_t out_v[FEDC_FEAT_MAX_DURS * FEDC_FEAT_MAX_AGGS];
     unsigned char out_sum[FEDC_FEAT_MAX_DURS * FEDC_FEAT_MAX_AGGS];
+    /* per aggregate, for specs of one value column at most: 0 a count, 1 a sum, 2 a mean or a
+     * rate (each duration's three candidates are computed once, and each column picks one) */
+    unsigned char agg_kind[FEDC_FEAT_MAX_AGGS];
     /* the queue, row p at index p & qmask of three arrays: its time, its entity's record and
      * its nv values */
     int64_t *qt;

@@ -365,6 +365,21 @@ static inline __attribute__((always_inline)) fedc_err compute_nv(fedc_feat_engin
     const unsigned char *r = rec_of(t, x);
     const double *sums = (const double *)(const void *)(r + t->sum_off);
     const int na = t->w->n_agg;
+    if (nv <= 1) {
+        /* every aggregate is a count, or the sum or the mean of the one value: the three per
+         * duration (the operations of the general case below), and each column takes its own */
+        for (int k = 0, c = 0; k < nd; k++) {
+            const uint32_t n = REC_CNT(r)[k];
+            double pick[3] = {(double)n, 0.0, 0.0};
+            if (nv) {
+                pick[1] = sums[2 * k] + sums[2 * k + 1];
+                pick[2] = n ? pick[1] / pick[0] : 0.0;
+            }
+            for (int a = 0; a < na; a++, c++)
+                out[c] = pick[t->agg_kind[a]];
+        }
+        return FEDC_OK;
+    }
     for (int k = 0, c = 0; k < nd; k++) {
         const uint32_t n = REC_CNT(r)[k];
         const double cnt = (double)n;
