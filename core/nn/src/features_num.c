@@ -194,43 +194,10 @@ size_t feat_format(char *buf, const double *out, const unsigned char *is_int, in
     return n;
 }
 
-int fedc_parse_real(const char *s, size_t n, double *out) {
-    /* Fast path: [+-]digits[.digits] with at most 19 digits, whose value m / 10^f has m below
-     * 2^53 and f <= 22: then m and 10^f are exact doubles and one division rounds correctly
-     * (Clinger 1990), as strtod does. */
-    size_t i = 0;
-    int neg = 0;
-    if (i < n && (s[i] == '-' || s[i] == '+'))
-        neg = s[i++] == '-';
-    uint64_t m = 0;
-    int nd = 0, f = 0, dot = 0, fast = 1;
-    for (; i < n; i++) {
-        char c = s[i];
-        if (c >= '0' && c <= '9') {
-            if (nd == 19) {
-                fast = 0;
-                break;
-            }
-            m = m * 10 + (uint64_t)(c - '0');
-            nd++;
-            f += dot;
-        } else if (c == '.' && !dot) {
-            dot = 1;
-        } else {
-            fast = 0;
-            break;
-        }
-    }
-    if (fast && nd > 0 && m <= (1ull << 53) && f <= 22) {
-        static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-        double v = (double)m / p10[f];
-        *out = neg ? -v : v;
-        return 0;
-    }
-    /* Anything else (exponents, long mantissas, blanks, words): strtod on a NUL-terminated copy,
-     * the whole text read and the value finite. */
+/* fedc_parse_real's other cases (exponents, long mantissas, blanks, words): strtod on a
+ * NUL-terminated copy, the whole text read and the value finite. Out of line: the fast path
+ * keeps no buffer. */
+static __attribute__((noinline)) int parse_real_slow(const char *s, size_t n, double *out) {
     char small[64], *copy = n < sizeof small ? small : malloc(n + 1);
     if (!copy || n == 0) {
         if (copy && copy != small)
@@ -248,4 +215,36 @@ int fedc_parse_real(const char *s, size_t n, double *out) {
         return -1;
     *out = v;
     return 0;
+}
+
+int fedc_parse_real(const char *s, size_t n, double *out) {
+    /* Fast path: [+-]digits[.digits] with 1 to 19 digits, whose value m / 10^f has m at most
+     * 2^53 (and f <= 19): then m and 10^f are exact doubles and one division rounds correctly
+     * (Clinger 1990), as strtod does. m may wrap past 19 digits; it is not used then. */
+    size_t i = 0;
+    int neg = 0;
+    if (n && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    uint64_t m = 0;
+    const size_t int0 = i;
+    for (unsigned d; i < n && (d = (unsigned)(unsigned char)s[i] - '0') < 10; i++)
+        m = m * 10 + d;
+    size_t nd = i - int0, f = 0;
+    if (i < n && s[i] == '.') {
+        const size_t frac0 = ++i;
+        for (unsigned d; i < n && (d = (unsigned)(unsigned char)s[i] - '0') < 10; i++)
+            m = m * 10 + d;
+        f = i - frac0;
+        nd += f;
+    }
+    if (i == n && nd > 0 && nd <= 19 && m <= (1ull << 53)) {
+        static const double p10[20] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
+                                       1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
+        double v = (double)m / p10[f];
+        *out = neg ? -v : v;
+        return 0;
+    }
+    return parse_real_slow(s, n, out);
 }
