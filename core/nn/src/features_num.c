@@ -142,8 +142,10 @@ static inline size_t fmt_g15(char *buf, double v) {
         digits = g_p10u[14]; /* 999...9.5 became 10^15: one more digit before the point */
         e++;
     }
-    if (digits < g_p10u[14] || digits >= g_p10u[15] || e > 14)
-        return (size_t)snprintf(buf, 32, "%.15g", v); /* only a value that rounds to 10^15 */
+    /* digits is in [10^14, 10^15) now (e being exact); e is 15 for a value that rounds up to
+     * 10^15, which %.15g writes in exponent notation */
+    if (e > 14)
+        return (size_t)snprintf(buf, 32, "%.15g", v);
     /* the 15 digits at d + 1 (d[0] is the leading 0 of the first 8), then zeros: the
      * fixed-size copies below may read past them */
     const uint64_t top = digits / 100000000, low = digits - top * 100000000;
