@@ -437,6 +437,9 @@ static void prefetch_rec(const fedc_feat_engine *e, const uint64_t *h) {
     }
 }
 
+/* 102,738 weeks in seconds: more than the 62,135,596,800 s from year 1 to 1970 */
+#define CAL_SHIFT (102738LL * 7 * 86400)
+
 fedc_err fedc_feat_engine_push_n(fedc_feat_engine *e, const fedc_feat_row *rows, size_t n,
                                  double *out) {
     for (size_t r = 0; r < n; r++)
@@ -465,9 +468,19 @@ fedc_err fedc_feat_engine_push_n(fedc_feat_engine *e, const fedc_feat_row *rows,
         double *o = out + c * (size_t)e->n_out;
         int col = 0;
         if (e->spec.calendar) {
-            /* fedc_epoch_weekday and fedc_epoch_hour, inline: 1970-01-01 was a Thursday */
-            int64_t day = row->t / 86400 - (row->t % 86400 < 0);
-            int wd = (int)((day + 4) % 7 + 7) % 7, hr = (int)((row->t - day * 86400) / 3600);
+            /* fedc_epoch_weekday and fedc_epoch_hour, inline: 1970-01-01 was a Thursday. Times
+             * from year 1 on, shifted by a whole number of weeks to be non-negative, take
+             * unsigned divisions (no corrections for the sign) */
+            int wd, hr;
+            if (row->t >= -CAL_SHIFT && row->t <= INT64_MAX - CAL_SHIFT) {
+                const uint64_t u = (uint64_t)(row->t + CAL_SHIFT);
+                wd = (int)((u / 86400 + 4) % 7);
+                hr = (int)(u % 86400 / 3600);
+            } else {
+                int64_t day = row->t / 86400 - (row->t % 86400 < 0);
+                wd = (int)(((day + 4) % 7 + 7) % 7);
+                hr = (int)((row->t - day * 86400) / 3600);
+            }
             /* the handbook's TX_DURING_WEEKEND (Saturday, Sunday) and TX_DURING_NIGHT (hour
              * 0..6, both ends included) */
             o[col++] = wd == 0 || wd == 6;
