@@ -185,15 +185,18 @@ size_t fedc_fmt_g15(char *buf, double v) {
 }
 
 size_t feat_format(char *buf, const double *out, const unsigned char *is_int, int n_out, char sep) {
-    size_t n = 0;
+    char *p = buf;
     for (int c = 0; c < n_out; c++) {
-        buf[n++] = sep;
-        if (is_int[c] && out[c] >= 0 && out[c] < 9e15)
-            n += fmt_uint(buf + n, (uint64_t)out[c]);
+        const double x = out[c];
+        *p++ = sep;
+        if (is_int[c] && x >= 0 && x < 9e15)
+            p += fmt_uint(p, (uint64_t)x);
+        else if (x == 0)
+            *p++ = '0'; /* -0 too; the usual rate or mean over an empty window */
         else
-            n += fmt_g15(buf + n, out[c]);
+            p += fmt_g15(p, x);
     }
-    return n;
+    return (size_t)(p - buf);
 }
 
 /* fedc_parse_real's other cases (exponents, long mantissas, blanks, words): strtod on a
