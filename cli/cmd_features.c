@@ -231,9 +231,15 @@ static int key_in_raw(const fedc_feat_row *row, int i, const fedc_csv_record *re
 static int batch_add(feat_io *io, batch *b, const fedc_csv_record *rec) {
     fedc_feat_row *row = &b->rows[b->n];
     size_t need = rec->raw_len;
-    for (int i = 0; i < row->n_key; i++)
-        if (!key_in_raw(row, i, rec))
+    /* bit i: key i lies in rec's text (asked once: a flush below keeps the keys' pointers) */
+    _Static_assert(FEDC_FEAT_MAX_WINDOWS <= 64, "one bit per key");
+    uint64_t in_raw = 0;
+    for (int i = 0; i < row->n_key; i++) {
+        if (key_in_raw(row, i, rec))
+            in_raw |= 1ull << i;
+        else
             need += row->key_len[i];
+    }
     if (b->used + need > b->cap) {
         /* a full arena: compute what it holds (the keys of row r are still the reader's), then
          * grow it if this one row is larger */
@@ -270,7 +276,7 @@ static int batch_add(feat_io *io, batch *b, const fedc_csv_record *rec) {
     const size_t raw_off = b->raw_off[b->n];
     for (int i = 0; i < row->n_key; i++) {
         size_t *off = &b->key_off[(size_t)b->n * (size_t)(row->n_key + 1) + (size_t)i];
-        if (key_in_raw(row, i, rec)) {
+        if (in_raw >> i & 1) {
             *off = raw_off + (size_t)(row->key[i] - rec->raw);
             continue;
         }

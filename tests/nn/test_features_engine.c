@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,6 +311,91 @@ static void test_spec_text(void **state) {
     fedc_features_spec_release(&s);
 }
 
+/* The engine's own readings of time: a timestamp of the date before (read without its date),
+ * and the calendar columns, against fedc_parse_datetime, fedc_epoch_weekday and fedc_epoch_hour,
+ * on times of every kind and on both sides of the engine's shortcuts. */
+static void test_engine_times(void **state) {
+    (void)state;
+    fedc_features_spec s;
+    fedc_features_spec_init(&s);
+    assert_int_equal(fedc_features_spec_set_time(&s, "T", NULL), FEDC_OK);
+    s.calendar = 1;
+    fedc_feat_engine *e = NULL;
+    assert_int_equal(fedc_feat_engine_new(&e, &s, NULL), FEDC_OK);
+    bind(e);
+    fedc_csv_field f[4] = {{NULL, 0, 0}, {"k", 1, 0}, {"1", 1, 0}, {"0", 1, 0}};
+    fedc_csv_record rec = {2, 1, "", 0, 0, 4, f};
+    fedc_diag d = {{0}};
+    /* a first timestamp reads its date; then the same date with times good and bad: every
+     * byte of "HH:MM:SS" replaced in turn by each byte value */
+    char text[24] = "2018-04-01 12:34:56";
+    for (int pos = 11; pos < 19; pos++)
+        for (int ch = 1; ch < 256; ch++) {
+            char t[24];
+            memcpy(t, text, sizeof t);
+            t[pos] = (char)ch;
+            /* the date first, so that t takes the engine's shortcut */
+            f[0] = (fedc_csv_field){text, 19, 0};
+            assert_int_equal(fedc_feat_engine_parse(e, &rec, "mem.csv", &d), FEDC_OK);
+            f[0] = (fedc_csv_field){t, 19, 0};
+            int64_t want = 0;
+            const int bad = fedc_parse_datetime(t, 19, &want);
+            const fedc_err rc = fedc_feat_engine_parse(e, &rec, "mem.csv", &d);
+            if ((rc != FEDC_OK) != (bad != 0))
+                print_message("'%s': engine %d, fedc_parse_datetime %d\n", t, (int)rc, bad);
+            assert_int_equal(rc != FEDC_OK, bad != 0);
+            if (!bad)
+                assert_true(fedc_feat_engine_row(e)->t == want);
+        }
+    for (int i = 0; i < 20000; i++) {
+        snprintf(text + 11, sizeof text - 11, "%02d:%02d:%02d", (int)rnd_below(25),
+                 (int)rnd_below(61), (int)rnd_below(61));
+        int64_t want = 0;
+        const int bad = fedc_parse_datetime(text, 19, &want);
+        f[0] = (fedc_csv_field){text, 19, 0};
+        const fedc_err rc = fedc_feat_engine_parse(e, &rec, "mem.csv", &d);
+        assert_int_equal(rc != FEDC_OK, bad != 0);
+        if (!bad)
+            assert_true(fedc_feat_engine_row(e)->t == want);
+    }
+    /* the calendar columns, times in order: far before year 1 and far after 9999 (the general
+     * arithmetic), the shifted range's ends (102,738 weeks before 1970, and as far before
+     * INT64_MAX), year 1, around 1970, random times between */
+    const int64_t shift = 102738LL * 7 * DAY;
+    int64_t ts[600];
+    int nt = 0;
+    ts[nt++] = -4 * shift - 12345;
+    ts[nt++] = -shift - DAY;
+    ts[nt++] = -shift - 1;
+    ts[nt++] = -shift;
+    ts[nt++] = -shift + 1;
+    ts[nt++] = -62135596800LL; /* 0001-01-01 00:00:00 */
+    ts[nt++] = -DAY - 1;
+    ts[nt++] = -DAY;
+    ts[nt++] = -3601;
+    ts[nt++] = -1;
+    for (int64_t t = 0; nt < 590; t += 1 + rnd_below(3 * DAY))
+        ts[nt++] = t;
+    ts[nt++] = INT64_MAX - shift - 1;
+    ts[nt++] = INT64_MAX - shift;
+    ts[nt++] = INT64_MAX - shift + 1;
+    ts[nt++] = INT64_MAX - DAY;
+    ts[nt++] = INT64_MAX;
+    double o[2];
+    for (int i = 0; i < nt; i++) {
+        fedc_feat_row row = {ts[i], NULL, NULL, NULL, 0, 0};
+        assert_int_equal(fedc_feat_engine_push(e, &row, o), FEDC_OK);
+        const int wd = fedc_epoch_weekday(ts[i]), hr = fedc_epoch_hour(ts[i]);
+        if (o[0] != (wd == 0 || wd == 6) || o[1] != (hr <= 6))
+            print_message("t %lld: got %g %g, weekday %d hour %d\n", (long long)ts[i], o[0], o[1],
+                          wd, hr);
+        assert_true(o[0] == (wd == 0 || wd == 6));
+        assert_true(o[1] == (hr <= 6));
+    }
+    fedc_feat_engine_destroy(&e);
+    fedc_features_spec_release(&s);
+}
+
 static void check_fmt(double v) {
     char want[64], got[64];
     snprintf(want, sizeof want, "%.15g", v == 0 ? 0.0 : v);
@@ -348,6 +434,68 @@ static void test_number_writer(void **state) {
                            0.30000000000000004};
     for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
         check_fmt(edge[i]);
+    /* more edges: subnormals and the smallest normal, 1e22, integers about 2^53, negatives */
+    const double more[] = {4.9406564584124654e-324,
+                           -4.9406564584124654e-324,
+                           2.2250738585072009e-308,
+                           2.2250738585072014e-308,
+                           1e22,
+                           -1e22,
+                           9007199254740991.0,
+                           9007199254740992.0,
+                           9007199254740994.0,
+                           -9007199254740991.0,
+                           -0.1,
+                           -134.45,
+                           -999999999999999.4,
+                           DBL_MAX,
+                           -DBL_MAX};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        check_fmt(more[i]);
+    /* each power of two of the fast path's range (2^-14..2^50) and its neighbours, those of the
+     * powers of ten 10^-5..10^16 (the decimal exponent's two guesses), and 2^-12 (where the
+     * fast path's product needs a shift) */
+    for (int b = -15; b <= 51; b++) {
+        const double p2 = ldexp(1, b);
+        check_fmt(p2);
+        check_fmt(nextafter(p2, 0));
+        check_fmt(nextafter(p2, INFINITY));
+        check_fmt(-nextafter(p2, 0));
+    }
+    for (int k = -5; k <= 16; k++) {
+        double p = pow(10, k);
+        for (int j = 0; j < 8; j++) {
+            check_fmt(p);
+            check_fmt(-p);
+            check_fmt(p * (1 + 1e-15 * j));
+            check_fmt(p * (1 - 1e-16 * j));
+            p = nextafter(p, INFINITY);
+        }
+        p = pow(10, k);
+        for (int j = 0; j < 8; j++) {
+            p = nextafter(p, 0);
+            check_fmt(p);
+        }
+    }
+    /* halves at the 16th digit (round half to even, both ways) and the values that round up
+     * to one more digit (9.9999999999999995 -> 10) */
+    for (int i = 0; i < 20000; i++) {
+        const double n14 = (double)(10000000000000 + rnd_below(90000000000000));
+        check_fmt(n14 + 0.25);
+        check_fmt(n14 + 0.75);
+        check_fmt(n14 + 0.5);
+        const double n15 = (double)(100000000000000 + rnd_below(900000000000000));
+        check_fmt(n15 + 0.5);
+        check_fmt(-(n15 + 0.5));
+        const double s = ldexp(1, (int)rnd_below(64) - 14);
+        check_fmt(s * (1 + ldexp(1, -52) * (double)rnd_below(64)));
+        check_fmt(ldexp(1, -13) + ldexp((double)(rnd() >> 11), -66)); /* [2^-13, 2^-12) */
+        check_fmt(1e-4 + ldexp((double)(rnd() >> 11), -66));          /* [1e-4, 2^-12) */
+    }
+    const double carry[] = {9.9999999999999995,   99999.999999999995, 0.00099999999999999995,
+                            0.099999999999999995, 99999999999999.995, -9.9999999999999995};
+    for (size_t i = 0; i < sizeof carry / sizeof carry[0]; i++)
+        check_fmt(carry[i]);
     /* means of amounts in cents over small counts (what the features are), ratios, and random
      * bit patterns in and around the fast path's range */
     for (int i = 0; i < 300000; i++) {
@@ -422,6 +570,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_against_aggregate),
         cmocka_unit_test(test_spec_text),
+        cmocka_unit_test(test_engine_times),
         cmocka_unit_test(test_number_writer),
         cmocka_unit_test(test_number_reader),
     };

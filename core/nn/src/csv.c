@@ -62,6 +62,7 @@ struct fedc_csv_reader {
     stop_cache stops;
     char delim;              /* the field separator: ',' unless fedc_csv_set_delimiter says */
     unsigned char stop[256]; /* bytes that end an unquoted field: NUL, LF, the quote, delim */
+    unsigned char lead[256]; /* bytes a field's fast path leaves alone: the quote, blanks */
 };
 
 /* Sets the separator and the table of bytes that end an unquoted field. */
@@ -70,6 +71,10 @@ static void set_delim(fedc_csv_reader *r, char delim) {
     r->stop['\0'] = r->stop['\n'] = r->stop['"'] = 1;
     r->stop[(unsigned char)delim] = 1;
     r->delim = delim;
+    /* a quote opens a quoted field, and blanks may stand before one (quote_blank) */
+    memset(r->lead, 0, sizeof r->lead);
+    r->lead['"'] = r->lead[' '] = 1;
+    r->lead['\t'] = delim != '\t';
 }
 
 /* A blank that may stand before an opening quote or after a closing one: a space, or a tab
@@ -433,26 +438,40 @@ fedc_err fedc_csv_next(fedc_csv_reader *r, fedc_csv_record *rec, fedc_diag *d) {
         return FEDC_OK; /* the end: n_fields 0 */
     r->scratch_len = 0;
     r->sfix_n = 0;
-    size_t rec_end, next;
+    size_t rec_end = 0, next = 0;
     for (;;) { /* one field per pass */
+        int done = 0;
         {
             /* The common case in locals the compiler can keep in registers: unquoted fields
-             * that end in a comma, in the buffer already. Anything else (the record's last
-             * field, quotes, blanks before a quote, the buffer's end) takes the path below. */
+             * that end in a comma or, the record's last, in a line feed, in the buffer already.
+             * Anything else (quotes, blanks before a quote, the buffer's end) takes the path
+             * below. */
             const char *b = r->buf;
             size_t i = s.i, len = r->len;
             int nf = s.nf, cap = r->fields_cap;
             fedc_csv_field *fl = r->fields;
             stop_cache sc = r->stops;
-            const unsigned char *stop = r->stop;
+            const unsigned char *stop = r->stop, *lead = r->lead;
             const char delim = r->delim;
             while (nf < cap) {
-                char c0 = b[i];
-                if (c0 == '"' || c0 == ' ' || (c0 == '\t' && delim != '\t'))
+                if (lead[(unsigned char)b[i]])
                     break;
                 size_t e = find_stop(b, len, i, &sc, stop, delim);
-                if (b[e] != delim)
+                if (b[e] != delim) {
+                    if (b[e] == '\n') {
+                        /* the record's end, as the unquoted case below ends it (a CR before
+                         * the LF is not the field's) */
+                        size_t end = e > i && b[e - 1] == '\r' ? e - 1 : e;
+                        fl[nf].s = b + i;
+                        fl[nf].n = end - i;
+                        fl[nf].quoted = 0;
+                        nf++;
+                        rec_end = end;
+                        next = e + 1;
+                        done = 1;
+                    }
                     break;
+                }
                 fl[nf].s = b + i;
                 fl[nf].n = e - i;
                 fl[nf].quoted = 0;
@@ -463,6 +482,8 @@ fedc_err fedc_csv_next(fedc_csv_reader *r, fedc_csv_record *rec, fedc_diag *d) {
             s.i = i;
             s.nf = nf;
         }
+        if (done)
+            break;
         s.fs = s.i;
         size_t j = s.i;
         while (quote_blank(r, r->buf[j]))

@@ -54,6 +54,9 @@ fedc_err fedc_feat_engine_new(fedc_feat_engine **out, const fedc_features_spec *
         t->v0 = e->n_val;
         for (int a = 0; a < w->n_agg; a++) {
             t->agg_v[a] = -1;
+            t->agg_kind[a] = w->aggs[a].kind == FEDC_FEAT_COUNT ? 0
+                             : w->aggs[a].kind == FEDC_FEAT_SUM ? 1
+                                                                : 2;
             if (!w->aggs[a].col)
                 continue;
             int v = 0;
@@ -71,6 +74,8 @@ fedc_err fedc_feat_engine_new(fedc_feat_engine **out, const fedc_features_spec *
             t->dur_s[k] = (int64_t)w->days[k] * 86400;
             if (t->dur_s[k] > t->dur_s[t->kmax])
                 t->kmax = k;
+            if (k == 0 || t->dur_s[k] < t->dur_min_s)
+                t->dur_min_s = t->dur_s[k];
             for (int a = 0; a < w->n_agg; a++)
                 e->is_int[col++] = w->aggs[a].kind == FEDC_FEAT_COUNT;
         }
@@ -225,10 +230,16 @@ static int parse_datetime(fedc_feat_engine *e, const char *s, size_t n, int64_t 
     if ((n == 19 || (n == 20 && s[19] == 'Z')) && e->have_date && (s[10] == ' ' || s[10] == 'T') &&
         memcmp(s, e->date, 10) == 0) {
         const unsigned char *c = (const unsigned char *)s + 11;
-        int ok = c[2] == ':' && c[5] == ':';
-        for (int k = 0; k < 8; k++)
-            ok &= k == 2 || k == 5 || (c[k] >= '0' && c[k] <= '9');
-        if (!ok)
+        /* "HH:MM:SS" as one word, byte k of the text at bits 8k: the colons at bytes 2 and 5,
+         * and with them put to '0', every byte '0'..'9' (high nibble 3, and adding 6 leaves it
+         * 3: no byte carries into the next) */
+        const uint64_t colons = 0x0000ff0000ff0000ull, nib = 0xf0f0f0f0f0f0f0f0ull,
+                       zeros = 0x3030303030303030ull;
+        uint64_t w;
+        memcpy(&w, c, 8);
+        const uint64_t dg = (w & ~colons) | (zeros & colons);
+        if ((w & colons) != 0x00003a00003a0000ull || (dg & nib) != zeros ||
+            ((dg + 0x0606060606060606ull) & nib) != zeros)
             return -1;
         int h = (c[0] - '0') * 10 + (c[1] - '0'), mi = (c[3] - '0') * 10 + (c[4] - '0'),
             se = (c[6] - '0') * 10 + (c[7] - '0');

@@ -50,6 +50,7 @@ typedef struct wtab {
     int agg_v[FEDC_FEAT_MAX_AGGS];         /* value of each aggregate (-1: count) */
     int64_t dur_s[FEDC_FEAT_MAX_DURS];     /* seconds */
     int64_t delay_s;                       /* L */
+    int64_t dur_min_s;                     /* the shortest duration, in seconds */
     int kmax;                              /* the longest duration */
     int order[FEDC_FEAT_MAX_DURS];         /* the durations, the longest last */
     /* per output column of the spec (per duration k, per aggregate a): -1 for a count, else
@@ -57,6 +58,9 @@ typedef struct wtab {
      * sum, 0 for a mean or a rate */
     int16_t out_v[FEDC_FEAT_MAX_DURS * FEDC_FEAT_MAX_AGGS];
     unsigned char out_sum[FEDC_FEAT_MAX_DURS * FEDC_FEAT_MAX_AGGS];
+    /* per aggregate, for specs of one value column at most: 0 a count, 1 a sum, 2 a mean or a
+     * rate (each duration's three candidates are computed once, and each column picks one) */
+    unsigned char agg_kind[FEDC_FEAT_MAX_AGGS];
     /* the queue, row p at index p & qmask of three arrays: its time, its entity's record and
      * its nv values */
     int64_t *qt;

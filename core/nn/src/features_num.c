@@ -81,12 +81,14 @@ static inline size_t fmt_uint(char *buf, uint64_t v) {
 }
 
 #if FAST_G15
-/* 10^k as doubles for k = -4..15 (g_p10d[k + 4]): exact from 10^0 on, the nearest doubles below
- * that, which is why they only make a first guess of the decimal exponent, checked after. */
+/* 10^k as doubles for k = -4..15 (g_p10d[k + 4]): exact from 10^0 on; below, the nearest doubles,
+ * which all lie above the true powers, so that a >= g_p10d[k + 4] holds for a double a exactly
+ * when a >= 10^k (no double lies between). */
 static const double g_p10d[20] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
                                   1e6,  1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 #endif
 
+/* %.15g's text of v (buf: 40 bytes, which the fixed-size copies may use beyond the text). */
 static inline size_t fmt_g15(char *buf, double v) {
     if (v == 0) {
         buf[0] = '0'; /* -0 too */
@@ -99,43 +101,51 @@ static inline size_t fmt_g15(char *buf, double v) {
         return (size_t)snprintf(buf, 32, "%.15g", v);
 #if FAST_G15
     /* a = mant * 2^-sh exactly (a normal double: 52 stored bits and the implicit one), with
-     * 3 <= sh <= 66 in this range. e: the decimal exponent, 10^e <= a < 10^(e+1); the 15
-     * significant digits are a * 10^(14 - e) rounded half to even, computed exactly in 128-bit
-     * integers: mant * 10^k < 2^53 * 2^64. */
+     * 3 <= sh <= 66 in this range. */
     uint64_t bits;
     memcpy(&bits, &a, sizeof bits);
     const uint64_t mant = (bits & ((1ull << 52) - 1)) | (1ull << 52);
     const int sh = 1075 - (int)(bits >> 52), b = 52 - sh;
-    /* 2^b <= a < 2^(b + 1), -14 <= b <= 49: e is floor(b log10 2) (78913 / 2^18 is log10 2
-     * closely enough for this range; shifts only of non-negative numbers, so for negative b
-     * the floor is minus the ceiling of -b log10 2) or one more, when a is at least the next
-     * power of ten */
+    /* e, the decimal exponent (10^e <= a < 10^(e+1)), exactly: 2^b <= a < 2^(b + 1) puts it at
+     * floor(b log10 2) or one more (78913 / 2^18 gives that floor for every b of the range,
+     * -14..49; for negative b, as minus the ceiling of -b log10 2, shifting only non-negative
+     * numbers), and one comparison with 10^(e+1) decides (exact, see g_p10d) */
     int e = b >= 0 ? (b * 78913) >> 18 : -((-b * 78913 + (1 << 18) - 1) >> 18);
     if (e < -4)
         e = -4;
     if (e < 14 && a >= g_p10d[e + 5])
         e++;
-    u128 p, q;
-    for (int tries = 0;; tries++) {
-        p = (u128)mant * g_p10u[14 - e];
-        q = p >> sh;
-        if (q >= g_p10u[15] && e < 14 && tries < 4)
-            e++;
-        else if (q < g_p10u[14] && e > -4 && tries < 4)
-            e--;
-        else
-            break;
+    /* The 15 significant digits: a * 10^(14 - e), in [10^14, 10^15), rounded half to even.
+     * Scaled by 2^64 it is mant * 10^(14 - e) * 2^(64 - sh), an integer when sh <= 64 whose
+     * high word is the integer part and whose low word the fraction, from one 64 x 64-bit
+     * product: 10^(14 - e) * 2^(64 - sh) < 10^15 * 2^64 / mant <= 10^15 * 2^12 fits in 64 bits.
+     * Only a < 2^-12 (sh 65, 66) needs the product shifted right by the rest, 1 or 2 bits,
+     * which fall out as sticky bits. */
+    const uint64_t p10 = g_p10u[14 - e];
+    uint64_t digits, frac, sticky = 0;
+    if (sh <= 64) {
+        const u128 x = (u128)mant * (p10 << (64 - sh));
+        digits = (uint64_t)(x >> 64);
+        frac = (uint64_t)x;
+    } else {
+        const u128 x = (u128)mant * p10;
+        const int d = sh - 64;
+        const uint64_t hi = (uint64_t)(x >> 64), lo = (uint64_t)x;
+        digits = hi >> d;
+        frac = (hi << (64 - d)) | (lo >> d);
+        sticky = lo & ((1ull << d) - 1);
     }
-    const u128 rem = p & (((u128)1 << sh) - 1), half = (u128)1 << (sh - 1);
-    uint64_t digits = (uint64_t)q;
-    if (rem > half || (rem == half && (digits & 1)))
+    const uint64_t half = 1ull << 63;
+    if (frac > half || (frac == half && (sticky || (digits & 1))))
         digits++;
-    if (digits >= g_p10u[15]) {
-        digits /= 10; /* 999...9.5 became 10^15: one more digit before the point */
+    if (digits == g_p10u[15]) {
+        digits = g_p10u[14]; /* 999...9.5 became 10^15: one more digit before the point */
         e++;
     }
-    if (digits < g_p10u[14] || digits >= g_p10u[15] || e > 14 || e < -4)
-        return (size_t)snprintf(buf, 32, "%.15g", v); /* cannot happen; kept safe */
+    /* digits is in [10^14, 10^15) now (e being exact); e is 15 for a value that rounds up to
+     * 10^15, which %.15g writes in exponent notation */
+    if (e > 14)
+        return (size_t)snprintf(buf, 32, "%.15g", v);
     /* the 15 digits at d + 1 (d[0] is the leading 0 of the first 8), then zeros: the
      * fixed-size copies below may read past them */
     const uint64_t top = digits / 100000000, low = digits - top * 100000000;
@@ -152,13 +162,13 @@ static inline size_t fmt_g15(char *buf, double v) {
         buf[n++] = '-';
     if (e >= 0) {
         /* fixed-size copies (the caller's 40 bytes hold them), the lengths counted after */
-        const int int_digits = e + 1, frac = 15 - int_digits - tz;
+        const int int_digits = e + 1, frac_digits = 15 - int_digits - tz;
         memcpy(buf + n, d + 1, 16);
         n += (size_t)int_digits;
-        if (frac > 0) {
+        if (frac_digits > 0) {
             buf[n++] = '.';
             memcpy(buf + n, d + 1 + int_digits, 16);
-            n += (size_t)frac;
+            n += (size_t)frac_digits;
         }
     } else {
         memcpy(buf + n, "0.000", 5);
@@ -175,54 +185,24 @@ size_t fedc_fmt_g15(char *buf, double v) {
 }
 
 size_t feat_format(char *buf, const double *out, const unsigned char *is_int, int n_out, char sep) {
-    size_t n = 0;
+    char *p = buf;
     for (int c = 0; c < n_out; c++) {
-        buf[n++] = sep;
-        if (is_int[c] && out[c] >= 0 && out[c] < 9e15)
-            n += fmt_uint(buf + n, (uint64_t)out[c]);
+        const double x = out[c];
+        *p++ = sep;
+        if (is_int[c] && x >= 0 && x < 9e15)
+            p += fmt_uint(p, (uint64_t)x);
+        else if (x == 0)
+            *p++ = '0'; /* -0 too; the usual rate or mean over an empty window */
         else
-            n += fmt_g15(buf + n, out[c]);
+            p += fmt_g15(p, x);
     }
-    return n;
+    return (size_t)(p - buf);
 }
 
-int fedc_parse_real(const char *s, size_t n, double *out) {
-    /* Fast path: [+-]digits[.digits] with at most 19 digits, whose value m / 10^f has m below
-     * 2^53 and f <= 22: then m and 10^f are exact doubles and one division rounds correctly
-     * (Clinger 1990), as strtod does. */
-    size_t i = 0;
-    int neg = 0;
-    if (i < n && (s[i] == '-' || s[i] == '+'))
-        neg = s[i++] == '-';
-    uint64_t m = 0;
-    int nd = 0, f = 0, dot = 0, fast = 1;
-    for (; i < n; i++) {
-        char c = s[i];
-        if (c >= '0' && c <= '9') {
-            if (nd == 19) {
-                fast = 0;
-                break;
-            }
-            m = m * 10 + (uint64_t)(c - '0');
-            nd++;
-            f += dot;
-        } else if (c == '.' && !dot) {
-            dot = 1;
-        } else {
-            fast = 0;
-            break;
-        }
-    }
-    if (fast && nd > 0 && m <= (1ull << 53) && f <= 22) {
-        static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-        double v = (double)m / p10[f];
-        *out = neg ? -v : v;
-        return 0;
-    }
-    /* Anything else (exponents, long mantissas, blanks, words): strtod on a NUL-terminated copy,
-     * the whole text read and the value finite. */
+/* fedc_parse_real's other cases (exponents, long mantissas, blanks, words): strtod on a
+ * NUL-terminated copy, the whole text read and the value finite. Out of line: the fast path
+ * keeps no buffer. */
+static __attribute__((noinline)) int parse_real_slow(const char *s, size_t n, double *out) {
     char small[64], *copy = n < sizeof small ? small : malloc(n + 1);
     if (!copy || n == 0) {
         if (copy && copy != small)
@@ -240,4 +220,36 @@ int fedc_parse_real(const char *s, size_t n, double *out) {
         return -1;
     *out = v;
     return 0;
+}
+
+int fedc_parse_real(const char *s, size_t n, double *out) {
+    /* Fast path: [+-]digits[.digits] with 1 to 19 digits, whose value m / 10^f has m at most
+     * 2^53 (and f <= 19): then m and 10^f are exact doubles and one division rounds correctly
+     * (Clinger 1990), as strtod does. m may wrap past 19 digits; it is not used then. */
+    size_t i = 0;
+    int neg = 0;
+    if (n && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    uint64_t m = 0;
+    const size_t int0 = i;
+    for (unsigned d; i < n && (d = (unsigned)(unsigned char)s[i] - '0') < 10; i++)
+        m = m * 10 + d;
+    size_t nd = i - int0, f = 0;
+    if (i < n && s[i] == '.') {
+        const size_t frac0 = ++i;
+        for (unsigned d; i < n && (d = (unsigned)(unsigned char)s[i] - '0') < 10; i++)
+            m = m * 10 + d;
+        f = i - frac0;
+        nd += f;
+    }
+    if (i == n && nd > 0 && nd <= 19 && m <= (1ull << 53)) {
+        static const double p10[20] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
+                                       1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
+        double v = (double)m / p10[f];
+        *out = neg ? -v : v;
+        return 0;
+    }
+    return parse_real_slow(s, n, out);
 }

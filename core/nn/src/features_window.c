@@ -337,7 +337,8 @@ static inline __attribute__((always_inline)) fedc_err compute_nv(fedc_feat_engin
         const int k = t->order[j];
         t->lo[k] = leave(e, t, k, t->lo[k], end - t->dur_s[k], nv);
     }
-    uint64_t hi = t->hi;
+    const uint64_t hi0 = t->hi;
+    uint64_t hi = hi0;
     for (; hi < t->tail && t->qt[hi & m] <= end; hi++) {
         fetch_rec(t, hi, t->tail);
         unsigned char *r = rec_of(t, t->qx[hi & m]);
@@ -350,15 +351,35 @@ static inline __attribute__((always_inline)) fedc_err compute_nv(fedc_feat_engin
         }
     }
     t->hi = hi;
-    for (int j = 0; j < nd; j++) {
-        const int k = t->order[j];
-        t->lo[k] = leave(e, t, k, t->lo[k], end - t->dur_s[k], nv);
-    }
+    /* After the first pass each lo[k] is either at a row inside duration k's window, and so are
+     * the rows after it, or at hi0; so a row that entered can leave at once only when the first
+     * of them (the earliest) is at or before the start of the shortest window. Rows in time
+     * order mostly enter well inside every window, and this pass is skipped. */
+    if (hi != hi0 && t->qt[hi0 & m] <= end - t->dur_min_s)
+        for (int j = 0; j < nd; j++) {
+            const int k = t->order[j];
+            t->lo[k] = leave(e, t, k, t->lo[k], end - t->dur_s[k], nv);
+        }
     /* the row's entity: its counts and sums are the windows' (t->out_v: per column, per
      * duration then aggregate, -1 for a count, else 2 * (k * nv + v), whose pair it reads) */
     const unsigned char *r = rec_of(t, x);
     const double *sums = (const double *)(const void *)(r + t->sum_off);
     const int na = t->w->n_agg;
+    if (nv <= 1) {
+        /* every aggregate is a count, or the sum or the mean of the one value: the three per
+         * duration (the operations of the general case below), and each column takes its own */
+        for (int k = 0, c = 0; k < nd; k++) {
+            const uint32_t n = REC_CNT(r)[k];
+            double pick[3] = {(double)n, 0.0, 0.0};
+            if (nv) {
+                pick[1] = sums[2 * k] + sums[2 * k + 1];
+                pick[2] = n ? pick[1] / pick[0] : 0.0;
+            }
+            for (int a = 0; a < na; a++, c++)
+                out[c] = pick[t->agg_kind[a]];
+        }
+        return FEDC_OK;
+    }
     for (int k = 0, c = 0; k < nd; k++) {
         const uint32_t n = REC_CNT(r)[k];
         const double cnt = (double)n;
@@ -416,6 +437,9 @@ static void prefetch_rec(const fedc_feat_engine *e, const uint64_t *h) {
     }
 }
 
+/* 102,738 weeks in seconds: more than the 62,135,596,800 s from year 1 to 1970 */
+#define CAL_SHIFT (102738LL * 7 * 86400)
+
 fedc_err fedc_feat_engine_push_n(fedc_feat_engine *e, const fedc_feat_row *rows, size_t n,
                                  double *out) {
     for (size_t r = 0; r < n; r++)
@@ -444,9 +468,19 @@ fedc_err fedc_feat_engine_push_n(fedc_feat_engine *e, const fedc_feat_row *rows,
         double *o = out + c * (size_t)e->n_out;
         int col = 0;
         if (e->spec.calendar) {
-            /* fedc_epoch_weekday and fedc_epoch_hour, inline: 1970-01-01 was a Thursday */
-            int64_t day = row->t / 86400 - (row->t % 86400 < 0);
-            int wd = (int)((day + 4) % 7 + 7) % 7, hr = (int)((row->t - day * 86400) / 3600);
+            /* fedc_epoch_weekday and fedc_epoch_hour, inline: 1970-01-01 was a Thursday. Times
+             * from year 1 on, shifted by a whole number of weeks to be non-negative, take
+             * unsigned divisions (no corrections for the sign) */
+            int wd, hr;
+            if (row->t >= -CAL_SHIFT && row->t <= INT64_MAX - CAL_SHIFT) {
+                const uint64_t u = (uint64_t)(row->t + CAL_SHIFT);
+                wd = (int)((u / 86400 + 4) % 7);
+                hr = (int)(u % 86400 / 3600);
+            } else {
+                int64_t day = row->t / 86400 - (row->t % 86400 < 0);
+                wd = (int)(((day + 4) % 7 + 7) % 7);
+                hr = (int)((row->t - day * 86400) / 3600);
+            }
             /* the handbook's TX_DURING_WEEKEND (Saturday, Sunday) and TX_DURING_NIGHT (hour
              * 0..6, both ends included) */
             o[col++] = wd == 0 || wd == 6;
