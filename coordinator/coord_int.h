@@ -216,6 +216,9 @@ typedef struct coord {
      * evaluation (instructions, answers, chunks and secure session sent or received while it
      * runs); [.][0] received, [.][1] sent. bench_scale reads them from the metrics line. */
     uint64_t bytes_kind[2][2][64];
+    /* The same round's messages, counted the same way (one per count_bytes call): what a
+     * round's per-message cost scales with (bench_scale's message baseline replays them). */
+    uint64_t msgs_kind[2][2][64];
     uint64_t bytes_in_done, bytes_out_done; /* the earlier rounds' of this process (http.c) */
     int selected, answered, eval_sent, eval_answered;
     double max_fit_seconds;
@@ -354,9 +357,11 @@ int allow_pending_key(const coord *co, const char *name);
 void env_init(coord *co, fedc_msg *m, fedc_msg_kind kind, uint32_t round);
 const char *peer_name(const client *c);
 int send_to(coord *co, client *c, const fedc_msg *m);
-/* Counts n bytes of a message of kind k received (out 0) or sent (out 1) in this round. */
+/* Counts one message of kind k and n bytes received (out 0) or sent (out 1) in this round: called
+ * exactly once per message. */
 void count_bytes(coord *co, int out, fedc_msg_kind k, size_t n);
-/* Starts a round's byte counts (the finished round's go into the process's totals). */
+/* Starts a round's byte and message counts (the finished round's bytes go into the process's
+ * totals). */
 void count_bytes_reset(coord *co);
 /* Sends the instruction encoded once in co->env and co->wblob (rounds.c); what names it in the
  * log. */

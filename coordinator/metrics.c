@@ -21,6 +21,23 @@ static int pred_counted(const coord *co, const client *c) {
     return c->fit_counted;
 }
 
+/* {"kind": [training in, training out, evaluation in, evaluation out]} of a round's counts (bytes
+ * or messages, indexed [evaluation][sent][kind]) for the kinds that moved; a kind that cannot be
+ * added is left out; NULL when out of memory (fedc__json_item then fails the line). */
+static cJSON *by_kind(uint64_t (*t)[2][64]) {
+    cJSON *kinds = cJSON_CreateObject();
+    for (int k = 0; kinds && k < 64; k++) {
+        if (!t[0][0][k] && !t[0][1][k] && !t[1][0][k] && !t[1][1][k])
+            continue;
+        double v[4] = {(double)t[0][0][k], (double)t[0][1][k], (double)t[1][0][k],
+                       (double)t[1][1][k]};
+        cJSON *a = cJSON_CreateDoubleArray(v, 4);
+        if (a && !cJSON_AddItemToObject(kinds, fedc_msg_kind_name((fedc_msg_kind)k), a))
+            cJSON_Delete(a);
+    }
+    return kinds;
+}
+
 /* The round's metrics line (one JSON object without newline; cJSON_free it) from its evaluation
  * summary s, training loss and seconds and what the coordinator counted; NULL (logged) when it
  * cannot be built. Under client-level DP it also logs what the round cost. */
@@ -67,24 +84,14 @@ char *metrics_line(coord *co, const fedc_eval_summary *s, double loss, double se
     fedc__json_uint(&j, "bytes_out", (unsigned long long)co->bytes_out);
     /* The evaluation's share of those, and both by message kind: {"kind": [training in, training
      * out, evaluation in, evaluation out]} for the kinds that moved (bench_scale separates the
-     * update's bytes from the evaluation's with them). */
+     * update's bytes from the evaluation's with them), and the messages counted the same way. */
     uint64_t ev[2] = {0, 0};
-    cJSON *kinds = cJSON_CreateObject();
-    for (int k = 0; k < 64; k++) {
-        uint64_t *f = co->bytes_kind[0][0], *g = co->bytes_kind[1][0];
-        ev[0] += g[k], ev[1] += g[64 + k];
-        if (!f[k] && !f[64 + k] && !g[k] && !g[64 + k])
-            continue;
-        double v[4] = {(double)f[k], (double)f[64 + k], (double)g[k], (double)g[64 + k]};
-        cJSON *a = cJSON_CreateDoubleArray(v, 4);
-        if (kinds && a)
-            cJSON_AddItemToObject(kinds, fedc_msg_kind_name((fedc_msg_kind)k), a);
-        else
-            cJSON_Delete(a);
-    }
+    for (int k = 0; k < 64; k++)
+        ev[0] += co->bytes_kind[1][0][k], ev[1] += co->bytes_kind[1][1][k];
     fedc__json_uint(&j, "bytes_in_eval", (unsigned long long)ev[0]);
     fedc__json_uint(&j, "bytes_out_eval", (unsigned long long)ev[1]);
-    fedc__json_item(&j, "bytes_by_kind", kinds);
+    fedc__json_item(&j, "bytes_by_kind", by_kind(co->bytes_kind));
+    fedc__json_item(&j, "msgs_by_kind", by_kind(co->msgs_kind));
     fedc__json_int(&j, "retries", co->retries);
     fedc__json_int(&j, "refused_keys", fedc_net_refused(co->ep));
     fedc__json_int(&j, "excluded", co->excluded_total);

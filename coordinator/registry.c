@@ -34,6 +34,7 @@ void count_bytes(coord *co, int out, fedc_msg_kind k, size_t n) {
     else
         co->bytes_in += n;
     co->bytes_kind[co->ph == PH_EVAL][out != 0][(unsigned)k & 63u] += n;
+    co->msgs_kind[co->ph == PH_EVAL][out != 0][(unsigned)k & 63u]++;
 }
 
 void count_bytes_reset(coord *co) {
@@ -41,6 +42,7 @@ void count_bytes_reset(coord *co) {
     co->bytes_out_done += co->bytes_out;
     co->bytes_in = co->bytes_out = 0;
     memset(co->bytes_kind, 0, sizeof co->bytes_kind);
+    memset(co->msgs_kind, 0, sizeof co->msgs_kind);
 }
 
 /* Sends to one client; a vanished peer is marked dead instead of failing the run. */

@@ -27,6 +27,7 @@
 
 #include "fed.h"
 #include "fed_expect.h"
+#include "proc.h"
 #include "fedc/fault.h"
 #include "fedc/model.h"
 #include "fedc/modelfile.h"
@@ -119,6 +120,89 @@ static void expect_participants(const fed_round *r, int n_r, const int *want, in
     }
 }
 
+/* The first metrics line of path, or NULL; free it. */
+static char *first_line(const char *path) {
+    size_t len = 0;
+    char *text = proc_read_file(path, &len);
+    char *end = text ? strchr(text, '\n') : NULL;
+    if (end)
+        *end = '\0';
+    return text;
+}
+
+/* The object under key ("bytes_by_kind", "msgs_by_kind") of a metrics line: up to max kinds' names
+ * and rows [training in, training out, evaluation in, evaluation out]. Returns their number, or -1
+ * when the object is missing or a row is not four numbers. */
+static int kind_rows(const char *line, const char *key, char (*names)[32], double (*rows)[4],
+                     int max) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":{", key);
+    const char *p = strstr(line, pat);
+    if (!p)
+        return -1;
+    p += strlen(pat);
+    int n = 0;
+    while (*p == '"' && n < max) {
+        const char *q = strchr(p + 1, '"');
+        if (!q || q[1] != ':' || q[2] != '[' || q - p - 1 >= 32)
+            return -1;
+        snprintf(names[n], 32, "%.*s", (int)(q - p - 1), p + 1);
+        char *e = (char *)q + 3;
+        for (int i = 0; i < 4; i++) {
+            char *at = e;
+            rows[n][i] = strtod(at, &e);
+            if (e == at || *e != (i < 3 ? ',' : ']'))
+                return -1;
+            e++;
+        }
+        n++;
+        p = e + (*e == ',');
+    }
+    return *p == '}' ? n : -1;
+}
+
+/* One kind's row of key in line; asserts that it is there. */
+static void kind_row(const char *line, const char *key, const char *kind, double v[4]) {
+    char names[64][32];
+    double rows[64][4];
+    int n = kind_rows(line, key, names, rows, 64);
+    assert_true(n > 0);
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], kind) == 0) {
+            memcpy(v, rows[i], sizeof rows[i]);
+            return;
+        }
+    print_message("%s: no \"%s\"\n", key, kind);
+    fail();
+}
+
+/* The metrics line's message counts agree with its byte counts: the same kinds, a message
+ * wherever bytes moved and none where none did, each message at least a byte, the kinds' bytes
+ * adding up to the round's bytes in and out. */
+static void expect_msgs_match_bytes(const char *path) {
+    char *line = first_line(path);
+    assert_non_null(line);
+    char bn[64][32], mn[64][32];
+    double b[64][4], m[64][4], in = 0, out = 0;
+    int nb = kind_rows(line, "bytes_by_kind", bn, b, 64);
+    int nm = kind_rows(line, "msgs_by_kind", mn, m, 64);
+    assert_true(nb > 0);
+    assert_int_equal(nm, nb);
+    for (int i = 0; i < nb; i++) {
+        assert_string_equal(mn[i], bn[i]);
+        for (int k = 0; k < 4; k++) {
+            if ((m[i][k] > 0) != (b[i][k] > 0) || b[i][k] < m[i][k] || m[i][k] != floor(m[i][k]))
+                print_message("%s [%d]: %.0f messages, %.0f bytes\n", bn[i], k, m[i][k], b[i][k]);
+            assert_true((m[i][k] > 0) == (b[i][k] > 0));
+            assert_true(b[i][k] >= m[i][k] && m[i][k] == floor(m[i][k]));
+        }
+        in += b[i][0] + b[i][2], out += b[i][1] + b[i][3];
+    }
+    assert_true(in == fed_metric_at(path, 0, "bytes_in"));
+    assert_true(out == fed_metric_at(path, 0, "bytes_out"));
+    free(line);
+}
+
 /* The same federation (3 clients, one round) with and without secure aggregation: the models
  * agree within the quantisation bound, and each metrics line says which mode ran. */
 static void test_secure_equals_plain_within_bound(void **state) {
@@ -146,6 +230,30 @@ static void test_secure_equals_plain_within_bound(void **state) {
     assert_true(fed_file_has(ms, "\"sa_unmask\":["));
     assert_false(fed_file_has(mp, "\"sa_keys\":["));
     assert_true(fed_file_has(mp, "\"evaluate_res\":["));
+    /* ... and its messages (msgs_by_kind): a plain round sends each of the 3 clients one training
+     * and one evaluation instruction (the same bytes to each) and gets one answer to each. */
+    expect_msgs_match_bytes(ms);
+    expect_msgs_match_bytes(mp);
+    char *lp = first_line(mp);
+    assert_non_null(lp);
+    double v[4] = {-1, -1, -1, -1};
+    kind_row(lp, "msgs_by_kind", "fit_ins", v);
+    assert_true(v[0] == 0 && v[1] == 3 && v[2] == 0 && v[3] == 0);
+    kind_row(lp, "msgs_by_kind", "fit_res", v);
+    assert_true(v[0] == 3 && v[1] == 0 && v[2] == 0 && v[3] == 0);
+    kind_row(lp, "msgs_by_kind", "evaluate_ins", v);
+    assert_true(v[0] == 0 && v[1] == 0 && v[2] == 0 && v[3] == 3);
+    kind_row(lp, "msgs_by_kind", "evaluate_res", v);
+    assert_true(v[0] == 0 && v[1] == 0 && v[2] == 3 && v[3] == 0);
+    kind_row(lp, "bytes_by_kind", "fit_ins", v);
+    assert_true(v[1] > 0 && fmod(v[1], 3) == 0);
+    free(lp);
+    /* Secure: each client's keys once in the training's session and once in the evaluation's. */
+    char *ls = first_line(ms);
+    assert_non_null(ls);
+    kind_row(ls, "msgs_by_kind", "sa_keys", v);
+    assert_true(v[0] == 3 && v[1] == 0 && v[2] == 3 && v[3] == 0);
+    free(ls);
     char *pa = fpath(&c->f[0], "model.bin"), *pb = fpath(&c->f[1], "model.bin");
     fedc_model *a = NULL, *b = NULL;
     fedc_diag d;
