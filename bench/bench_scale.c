@@ -23,16 +23,20 @@
  * exactly the bytes the coordinator moved per client and round (bench_scale_base.c: a ROUTER
  * process with the coordinator's socket settings, a DEALER per client), so that the coordinator's
  * CPU time per client is set against the CPU time of only receiving and sending those bytes.
+ * Right after it a second baseline (bench_scale_msgs.c) moves the same bytes in the coordinator's
+ * own messages: per client and round the last round's count and sizes of each message kind, each
+ * way, in request/answer steps (mbase/cl, mratio), since ZeroMQ's cost is mostly per message.
  *
  * Per configuration (clients x parameters x plain/secure), medians over rounds 2..N (round 1 pays
  * for connections and first buffers): the coordinator's round time (its metrics' seconds), its
- * CPU time per client and round, the baseline's, their ratio (target <= 1.5), the bytes per client
+ * CPU time per client and round, the baseline's, their ratio (target <= 1.5), the message
+ * baseline's and the ratio to it, the bytes per client
  * up and down over the raw float32 size of the model, split as the coordinator's metrics line
  * splits them: the training (its instruction, the update and, secure, the whole SecAgg+ session
  * of the update: fit_up/raw, fit_dn/raw; target: secure fit_up/raw <= 1.05 at 1,000 clients),
  * the evaluation (its instruction with the new model, the answer and its secure session: eval_upKB,
  * eval_dnKB, in thousands of bytes) and the whole round (up/raw, down/raw; down carries the model
- * twice); --by-kind prints the last round's bytes per client by message kind. Then the
+ * twice); --by-kind prints the last round's bytes and messages per client by message kind. Then the
  * coordinator's peak resident memory (target: < 256 MiB at 1,000 x 1M; <= 4 x the model + a
  * fixed margin), and this process's peak less its resident memory before the clients started:
  * the clients' memory, also per client and per client over the model's float32 size (target:
@@ -148,36 +152,6 @@ static double json_field(const char *line, const char *key) {
     return p ? strtod(p + strlen(pat), NULL) : -1;
 }
 
-/* The metrics line's "bytes_by_kind" ({"kind": [training in, out, evaluation in, out]}) per
- * client, one line per message kind. */
-static void print_by_kind(const char *line, int n) {
-    const char *p = strstr(line, "\"bytes_by_kind\":{");
-    if (!p) {
-        printf("  (no bytes_by_kind in the metrics line)\n");
-        return;
-    }
-    p += strlen("\"bytes_by_kind\":{");
-    printf("  bytes per client in the last round, by message kind (training in / out, "
-           "evaluation in / out):\n");
-    while (*p == '"') {
-        const char *q = strchr(p + 1, '"');
-        if (!q || q[1] != ':' || q[2] != '[')
-            break;
-        double v[4];
-        char *e = (char *)q + 3;
-        for (int i = 0; i < 4; i++) {
-            v[i] = strtod(e, &e);
-            if (*e == ',')
-                e++;
-        }
-        printf("    %-16.*s %12.1f %12.1f %12.1f %12.1f\n", (int)(q - p - 1), p + 1, v[0] / n,
-               v[1] / n, v[2] / n, v[3] / n);
-        p = e + (*e == ']');
-        if (*p == ',')
-            p++;
-    }
-}
-
 static int free_port(void) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -236,6 +210,8 @@ typedef struct result {
     double up_eval, down_eval;         /* the evaluation's part */
     long coord_hwm_kb, clients_kb;
     int failed_clients;
+    bm_plan plan; /* the last round's messages and bytes by kind (the message baseline's) */
+    int have_plan;
 } result;
 
 static void *client_thread(void *arg) {
@@ -450,8 +426,11 @@ static int run_federation(const opts *o, int n, size_t params, int secagg, int p
         upe[nr] = json_field(line, "bytes_in_eval") / n;
         downe[nr] = json_field(line, "bytes_out_eval") / n;
         nr++;
-        if (o->by_kind && k == o->rounds)
-            print_by_kind(line, n);
+        if (k == o->rounds) {
+            r->have_plan = bm_parse(line, &r->plan) == 0;
+            if (o->by_kind && r->have_plan)
+                bm_print(&r->plan, n);
+        }
         /* both boundaries seen by one sample: that round's CPU time is unknown */
         if (k > 1 && cpu_at[k] > 0 && cpu_at[k - 1] > 0 && cpu_at[k] != cpu_at[k - 1])
             cpu[nc++] = 1e3 * (cpu_at[k] - cpu_at[k - 1]);
@@ -516,27 +495,37 @@ static int run_config(opts *o, int n, size_t params, int secagg) {
     double base_cpu = -1, base_wall = -1;
     if (b.port < 0 || bs_baseline_run(&b, &base_cpu, &base_wall) != 0)
         base_cpu = -1;
-    double cpc = r.cpu_ms / n, bpc = base_cpu / n;
-    printf("%-6s %6d %11zu %3d %10.1f %9.3f %9.3f %6.2f %10.4f %8.1f %7.4f %10.4f %8.1f %8.4f "
-           "%9.1f %10.1f %9.2f %8.2f",
-           mode, n, params, r.rounds, r.round_ms, cpc, bpc, base_cpu > 0 ? cpc / bpc : -1.0,
-           (r.up - r.up_eval) / raw, r.up_eval / 1e3, r.up / raw, (r.down - r.down_eval) / raw,
-           r.down_eval / 1e3, r.down / raw, r.coord_hwm_kb / 1024.0, r.clients_kb / 1024.0,
-           share / MIB, share / raw);
+    /* Right after it, the second baseline: the same bytes in the coordinator's own messages. */
+    double msgs_cpu = -1, msgs_wall = -1;
+    int port2 = r.have_plan ? free_port() : -1;
+    if (port2 < 0 ||
+        bm_baseline_run(&r.plan, port2, n, o->rounds, b.max_msg, &msgs_cpu, &msgs_wall) != 0)
+        msgs_cpu = -1;
+    double cpc = r.cpu_ms / n, bpc = base_cpu / n, mpc = msgs_cpu > 0 ? msgs_cpu / n : -1.0;
+    printf("%-6s %6d %11zu %3d %10.1f %9.3f %9.3f %6.2f %9.3f %6.2f %10.4f %8.1f %7.4f %10.4f "
+           "%8.1f %8.4f %9.1f %10.1f %9.2f %8.2f",
+           mode, n, params, r.rounds, r.round_ms, cpc, bpc, base_cpu > 0 ? cpc / bpc : -1.0, mpc,
+           msgs_cpu > 0 ? cpc / mpc : -1.0, (r.up - r.up_eval) / raw, r.up_eval / 1e3, r.up / raw,
+           (r.down - r.down_eval) / raw, r.down_eval / 1e3, r.down / raw, r.coord_hwm_kb / 1024.0,
+           r.clients_kb / 1024.0, share / MIB, share / raw);
     if (o->big)
         printf(" %8.2f", r.coord_hwm_kb * 1024.0 / raw);
     if (r.failed_clients)
         printf("  (%d clients ended with an error)", r.failed_clients);
     if (base_cpu < 0)
         printf("  (the baseline failed)");
+    if (msgs_cpu < 0)
+        printf("  (the message baseline failed)");
     printf("\n");
     fflush(stdout);
-    return r.failed_clients || base_cpu < 0;
+    return r.failed_clients || base_cpu < 0 || msgs_cpu < 0;
 }
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--router") == 0)
         return bs_router_main(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "--router-msgs") == 0)
+        return bm_router_main(argc - 2, argv + 2);
     if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr, "usage: bench_scale PATH/TO/fedc-coordinator [--clients 10,100,1000] "
                         "[--params 100k,1M,10M] [--rounds N] [--secagg on|off|both] "
@@ -611,10 +600,15 @@ int main(int argc, char **argv) {
     printf("bytes per client and round: fit_* the training (instruction, update and, when secure, "
            "its whole SecAgg+ session), eval_* the evaluation (KB), *_up/raw and *_dn/raw over "
            "the raw float32 update; up/raw and down/raw the whole round\n");
-    printf("%-6s %6s %11s %3s %10s %9s %9s %6s %10s %8s %7s %10s %8s %8s %9s %10s %9s %8s%s\n",
+    printf("baselines per client (ms of CPU): base/cl the round's bytes in 4 messages (ratio: "
+           "cpu/cl over it), mbase/cl the same bytes in the coordinator's own messages by kind, "
+           "counts and sizes, in request/answer steps (mratio: cpu/cl over it)\n");
+    printf("%-6s %6s %11s %3s %10s %9s %9s %6s %9s %6s %10s %8s %7s %10s %8s %8s %9s %10s %9s "
+           "%8s%s\n",
            "mode", "clients", "params", "rds", "round_ms", "cpu/cl_ms", "base/cl", "ratio",
-           "fit_up/raw", "eval_upKB", "up/raw", "fit_dn/raw", "eval_dnKB", "down/raw", "coord_MiB",
-           "clients_MiB", "MiB/cl", "cl/model", o.big ? " coord/model" : "");
+           "mbase/cl", "mratio", "fit_up/raw", "eval_upKB", "up/raw", "fit_dn/raw", "eval_dnKB",
+           "down/raw", "coord_MiB", "clients_MiB", "MiB/cl", "cl/model",
+           o.big ? " coord/model" : "");
     int failed = 0;
     for (int p = 0; p < n_params; p++)
         for (int c = 0; c < n_clients; c++)

@@ -26,7 +26,7 @@
 #include "fedc/transport.h"
 
 #define EVAL_ANSWER 64 /* bytes of a client's answer to the evaluation message */
-#define ID_MAX 256     /* ZeroMQ's routing ids are at most 255 bytes */
+#define ID_MAX BS_ID_MAX
 
 long bs_status_kb(int pid, const char *field) {
     char path[64], line[256];
@@ -112,6 +112,25 @@ static int recv_n(void *s, int n, uint8_t (*ids)[ID_MAX], size_t *id_len) {
     return 0;
 }
 
+void *bs_router_open(int port, size_t max_msg, void **zctx, fedc_endpoint **ep) {
+    char addr[64];
+    snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", port);
+    fedc_diag d;
+    *zctx = fedc_net_context_new();
+    *ep = NULL;
+    if (!*zctx || fedc_net_bind(ep, *zctx, addr, max_msg, &d)) {
+        fprintf(stderr, "router: %s\n", *zctx ? d.msg : "no ZeroMQ context");
+        fedc_net_context_free(zctx);
+        return NULL;
+    }
+    return fedc_net_socket(*ep);
+}
+
+void bs_router_close(void **zctx, fedc_endpoint **ep) {
+    fedc_net_close(ep);
+    fedc_net_context_free(zctx);
+}
+
 int bs_router_main(int argc, char **argv) {
     if (argc != 6) {
         fprintf(stderr, "bench_scale --router PORT CLIENTS ROUNDS FIT EVAL MAX_MSG\n");
@@ -120,16 +139,11 @@ int bs_router_main(int argc, char **argv) {
     int port = atoi(argv[0]), n = atoi(argv[1]), rounds = atoi(argv[2]);
     size_t fit = strtoull(argv[3], NULL, 10), eval = strtoull(argv[4], NULL, 10),
            max_msg = strtoull(argv[5], NULL, 10);
-    char addr[64];
-    snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", port);
-    fedc_diag d;
-    void *zctx = fedc_net_context_new();
+    void *zctx = NULL;
     fedc_endpoint *ep = NULL;
-    if (!zctx || fedc_net_bind(&ep, zctx, addr, max_msg, &d)) {
-        fprintf(stderr, "router: %s\n", zctx ? d.msg : "no ZeroMQ context");
+    void *s = bs_router_open(port, max_msg, &zctx, &ep);
+    if (!s)
         return 1;
-    }
-    void *s = fedc_net_socket(ep);
     uint8_t(*ids)[ID_MAX] = calloc((size_t)n, ID_MAX);
     size_t *id_len = calloc((size_t)n, sizeof *id_len);
     uint8_t *fit_buf = malloc(fit ? fit : 1), *eval_buf = malloc(eval ? eval : 1), quit = 'Q';
@@ -163,8 +177,7 @@ int bs_router_main(int argc, char **argv) {
         fflush(stdout);
         sleep(1); /* lets the quit messages leave before the linger-0 close drops them */
     }
-    fedc_net_close(&ep);
-    fedc_net_context_free(&zctx);
+    bs_router_close(&zctx, &ep);
     free(ids), free(id_len), free(fit_buf), free(eval_buf), free(cpu), free(wall);
     return rc ? 1 : 0;
 }
@@ -223,16 +236,7 @@ static void *dealer_main(void *arg) {
     return NULL;
 }
 
-#define DEALER_THREADS 2
-
-int bs_baseline_run(const bs_base_cfg *b, double *cpu_ms, double *wall_ms) {
-    char sp[16], sn[16], sr[16], sf[32], se[32], sm[32];
-    snprintf(sp, sizeof sp, "%d", b->port);
-    snprintf(sn, sizeof sn, "%d", b->n_clients);
-    snprintf(sr, sizeof sr, "%d", b->rounds);
-    snprintf(sf, sizeof sf, "%zu", b->fit_bytes);
-    snprintf(se, sizeof se, "%zu", b->eval_bytes);
-    snprintf(sm, sizeof sm, "%zu", b->max_msg);
+pid_t bs_router_spawn(char *const *av, int *fd) {
     int out[2];
     if (pipe(out) != 0) {
         perror("pipe");
@@ -244,69 +248,125 @@ int bs_baseline_run(const bs_base_cfg *b, double *cpu_ms, double *wall_ms) {
         dup2(out[1], 1);
         close(out[0]);
         close(out[1]);
-        char *av[] = {"bench_scale", "--router", sp, sn, sr, sf, se, sm, NULL};
         execv("/proc/self/exe", av);
         _exit(127);
     }
     close(out[1]);
+    if (pid < 0) {
+        perror("fork");
+        close(out[0]);
+        return -1;
+    }
+    *fd = out[0];
+    return pid;
+}
+
+int bs_router_wait(pid_t pid, int fd, double *cpu_ms, double *wall_ms) {
+    FILE *f = fdopen(fd, "r");
+    double c = -1, w = -1;
+    int got = f && fscanf(f, "%lf %lf", &c, &w) == 2;
+    if (f)
+        fclose(f);
+    else
+        close(fd);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (!got || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "baseline failed (status %d)\n", st);
+        return -1;
+    }
+    *cpu_ms = c;
+    *wall_ms = w;
+    return 0;
+}
+
+/* One ZeroMQ context per client, as every fedc_client has its own: each then has its own I/O
+ * thread, which the ROUTER's every send to it must wake (on loopback the sender's system call does
+ * that). With one shared context for all the dealers the baseline paid for two threads' wake-ups
+ * where the coordinator paid for one per client and message. */
+void **bs_dealers_open(int n, int port, void ***ctx) {
+    char addr[64];
+    snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", port);
+    void **socks = calloc((size_t)n, sizeof *socks);
+    *ctx = calloc((size_t)n, sizeof **ctx);
+    if (!socks || !*ctx) {
+        bs_dealers_close(socks, *ctx, n);
+        *ctx = NULL;
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        int linger = 0;
+        (*ctx)[i] = zmq_ctx_new();
+        socks[i] = (*ctx)[i] ? zmq_socket((*ctx)[i], ZMQ_DEALER) : NULL;
+        if (!socks[i] || zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof linger) ||
+            zmq_connect(socks[i], addr)) {
+            bs_dealers_close(socks, *ctx, n);
+            *ctx = NULL;
+            return NULL;
+        }
+    }
+    return socks;
+}
+
+void bs_dealers_close(void **socks, void **ctx, int n) {
+    for (int i = 0; socks && i < n; i++)
+        if (socks[i])
+            zmq_close(socks[i]);
+    for (int i = 0; ctx && i < n; i++)
+        if (ctx[i])
+            zmq_ctx_term(ctx[i]);
+    free(socks);
+    free(ctx);
+}
+
+int bs_baseline_run(const bs_base_cfg *b, double *cpu_ms, double *wall_ms) {
+    char sp[16], sn[16], sr[16], sf[32], se[32], sm[32];
+    snprintf(sp, sizeof sp, "%d", b->port);
+    snprintf(sn, sizeof sn, "%d", b->n_clients);
+    snprintf(sr, sizeof sr, "%d", b->rounds);
+    snprintf(sf, sizeof sf, "%zu", b->fit_bytes);
+    snprintf(se, sizeof se, "%zu", b->eval_bytes);
+    snprintf(sm, sizeof sm, "%zu", b->max_msg);
+    char *av[] = {"bench_scale", "--router", sp, sn, sr, sf, se, sm, NULL};
+    int fd = -1;
+    pid_t pid = bs_router_spawn(av, &fd);
+    if (pid < 0)
+        return -1;
     size_t up = b->up_bytes > EVAL_ANSWER ? b->up_bytes - EVAL_ANSWER : 1;
     uint8_t *upbuf = malloc(up);
-    void **socks = calloc((size_t)b->n_clients, sizeof *socks);
-    /* One ZeroMQ context per client, as every fedc_client has its own: each then has its own I/O
-     * thread, which the ROUTER's every send to it must wake (on loopback the sender's system call
-     * does that). With one shared context for all the dealers the baseline paid for two threads'
-     * wake-ups where the coordinator paid for one per client and message. */
-    void **zctx = calloc((size_t)b->n_clients, sizeof *zctx);
-    char addr[64];
-    snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", b->port);
-    int rc = !upbuf || !socks || !zctx || pid < 0 ? -1 : 0;
+    void **zctx = NULL, **socks = bs_dealers_open(b->n_clients, b->port, &zctx);
+    int rc = !upbuf || !socks ? -1 : 0;
     if (rc == 0)
         memset(upbuf, 0x5a, up);
-    for (int i = 0; rc == 0 && i < b->n_clients; i++) {
-        int linger = 0;
-        zctx[i] = zmq_ctx_new();
-        socks[i] = zctx[i] ? zmq_socket(zctx[i], ZMQ_DEALER) : NULL;
-        if (!socks[i] || zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof linger) ||
-            zmq_connect(socks[i], addr) || zmq_send(socks[i], "H", 1, 0) < 0)
+    for (int i = 0; rc == 0 && i < b->n_clients; i++)
+        if (zmq_send(socks[i], "H", 1, 0) < 0)
             rc = -1;
-    }
-    dealers g[DEALER_THREADS];
-    pthread_t th[DEALER_THREADS];
+    dealers g[BS_DEALER_THREADS];
+    pthread_t th[BS_DEALER_THREADS];
     int started = 0;
-    for (int t = 0; rc == 0 && t < DEALER_THREADS; t++) {
-        int lo = b->n_clients * t / DEALER_THREADS, hi = b->n_clients * (t + 1) / DEALER_THREADS;
+    for (int t = 0; rc == 0 && t < BS_DEALER_THREADS; t++) {
+        int lo = b->n_clients * t / BS_DEALER_THREADS,
+            hi = b->n_clients * (t + 1) / BS_DEALER_THREADS;
         g[t] = (dealers){socks + lo, hi - lo, upbuf, up, 0};
         if (pthread_create(&th[t], NULL, dealer_main, &g[t]) != 0)
             rc = -1;
         else
             started++;
     }
-    if (rc && pid > 0)
+    if (rc)
         kill(pid, SIGKILL);
-    FILE *f = fdopen(out[0], "r");
     double c = -1, w = -1;
-    int got = f && fscanf(f, "%lf %lf", &c, &w) == 2;
-    if (f)
-        fclose(f);
-    int st = 0;
-    if (pid > 0)
-        waitpid(pid, &st, 0);
+    if (bs_router_wait(pid, fd, &c, &w) != 0)
+        rc = -1;
     for (int t = 0; t < started; t++) {
         pthread_join(th[t], NULL);
         if (g[t].err)
             rc = -1;
     }
-    for (int i = 0; socks && i < b->n_clients; i++)
-        if (socks[i])
-            zmq_close(socks[i]);
-    for (int i = 0; zctx && i < b->n_clients; i++)
-        if (zctx[i])
-            zmq_ctx_term(zctx[i]);
-    free(zctx);
-    free(socks);
+    bs_dealers_close(socks, zctx, b->n_clients);
     free(upbuf);
-    if (rc || !got || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "baseline failed (status %d)\n", st);
+    if (rc) {
+        fprintf(stderr, "baseline failed: its clients (out of memory, or a silent ROUTER)\n");
         return -1;
     }
     *cpu_ms = c;
