@@ -138,7 +138,8 @@ typedef struct script {
     size_t *up;
 } script;
 
-/* Client i's share of total c dealt over n: floor((i + 1) c / n) - floor(i c / n). */
+/* Where client i's messages start when c are dealt over n clients: client i gets
+ * floor((i + 1) c / n) - floor(i c / n) of them. */
 static uint64_t share_lo(uint64_t c, int i, int n) {
     return c * (uint64_t)i / (uint64_t)n;
 }
