@@ -46,6 +46,11 @@ int fedc_client_args(client_args *args, int argc, char **argv) {
     if (HAS(THREADS))
         c.threads = (int)V(THREADS).i;
     c.heartbeat_ms = (int)V(HEARTBEAT_MS).i;
+    if (c.heartbeat_ms > 0 && c.heartbeat_ms < 10) {
+        cli_error(CMD, "--heartbeat-ms: expected 0 (as the coordinator asks) or 10..600000, got %d",
+                  c.heartbeat_ms);
+        return FEDC_EXIT_USAGE;
+    }
     float cto = (float)V(COORDINATOR_TIMEOUT).r;
     const char *key_path = V(KEY).text, *coord_key_path = V(COORDINATOR_KEY).text;
     const char *peers_dir = V(PEERS).text;

@@ -213,6 +213,16 @@ static int on_welcome(cl *c, const fedc_msg *e) {
         cl_logm(c, "ignored a welcome without a run id");
         return 0;
     }
+    /* An interval of our own wins; else the coordinator's, which knows its timeout. */
+    int hb = c->cfg->heartbeat_ms > 0 ? c->cfg->heartbeat_ms
+             : w->heartbeat_ms        ? (int)w->heartbeat_ms
+                                      : 1000;
+    if (hb != c->hb_ms)
+        cl_logm(c, "heartbeat every %d ms (%s)", hb,
+                c->cfg->heartbeat_ms > 0 ? "--heartbeat-ms"
+                : w->heartbeat_ms        ? "a quarter of the coordinator's --heartbeat-timeout"
+                                         : "the default; the coordinator asks for none");
+    c->hb_ms = hb;
     int same_run = c->have_run && memcmp(c->run_id, e->run_id, FEDC_RUN_ID_BYTES) == 0;
     if (same_run && c->joined)
         return 0; /* the answer to another Join queued while we waited: we never left */
@@ -465,7 +475,7 @@ static void send_heartbeat(cl *c) {
 
 void fedc_client_defaults(client_cfg *c) {
     memset(c, 0, sizeof *c);
-    c->heartbeat_ms = 1000;
+    c->heartbeat_ms = 0; /* as the coordinator asks (1 s if it says nothing) */
     c->coordinator_timeout_s = 600;
     c->max_msg = (size_t)256 << 20;
     c->dp_noise = -1;
@@ -723,7 +733,7 @@ int fedc_client_run(fedc_client *p) {
         double t = fedc_clock_s();
         if (!c->joined && t - c->last_join > JOIN_RETRY_S)
             send_join(c);
-        if (c->joined && t - c->last_hb > cfg->heartbeat_ms / 1000.0)
+        if (c->joined && t - c->last_hb > c->hb_ms / 1000.0)
             send_heartbeat(c);
         if (code < 0 && t - c->last_heard > cfg->coordinator_timeout_s) {
             if (cfg->self && (fedc_net_events(c->ep, &ev), ev.auth_failed)) {

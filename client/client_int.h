@@ -119,6 +119,7 @@ typedef struct cl {
     /* liveness */
     double last_heard, last_hb, last_join;
     uint64_t hb_seq;
+    int hb_ms; /* the heartbeat interval in use: --heartbeat-ms, else the coordinator's ask */
     size_t coord_max_msg; /* the largest message the coordinator accepts (Welcome), 0 = unknown */
     /* secure aggregation: the session in progress */
     fedc_sa_client sa;

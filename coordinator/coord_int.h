@@ -71,7 +71,7 @@ typedef struct client {
     int alive;
     double last_seen;
     double last_sent; /* when we last sent it a message (heartbeat answers, coord.c) */
-    int gone; /* said Bye */
+    int gone;         /* said Bye */
     /* its key left the allow-list in a reload (reload.c): refused when the round ends */
     int revoked;
     /* joined with a key that only a reloaded list not yet in force admits (reload.c): in no

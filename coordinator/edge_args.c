@@ -77,6 +77,11 @@ int fedc_edge_args(edge_cfg *e, const coord_cfg *c, const fedc_opts *o) {
     }
     e->upstream = up;
     e->heartbeat_ms = (int)o->v[FEDC_O_HEARTBEAT_MS].i;
+    if (e->heartbeat_ms > 0 && e->heartbeat_ms < 10) {
+        cli_error(CMD, "--heartbeat-ms: expected 0 (as the upstream asks) or 10..600000, got %d",
+                  e->heartbeat_ms);
+        return FEDC_EXIT_USAGE;
+    }
     e->upstream_timeout_s = o->v[FEDC_O_COORDINATOR_TIMEOUT].r;
     const char *name = o->v[FEDC_O_NAME].text;
     const char *up_key = o->v[FEDC_O_COORDINATOR_KEY].text, *peers = o->v[FEDC_O_PEERS].text;

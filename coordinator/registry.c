@@ -540,6 +540,7 @@ static void send_welcome(coord *co, client *c) {
     w->seed = co->cfg->seed;
     w->max_msg_bytes = co->cfg->max_msg;
     w->init_wanted = co->init_wait;
+    w->heartbeat_ms = fedc_heartbeat_ask_ms(co->cfg->heartbeat_timeout_s);
     (void)send_to(co, c, &e);
 }
 

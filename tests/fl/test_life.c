@@ -10,7 +10,9 @@
  *   coordinator; a second --insecure client with a name already connected is refused naming
  *   --name (exit 2) instead of evicting the first; the silence it gives up after is the silence
  *   measured; a stop while it waits is a stop (exit 0), with SIGHUPs before it handled, not
- *   fatal and not "poll failed". */
+ *   fatal and not "poll failed";
+ * - a client with --heartbeat-ms 0 heartbeats as the coordinator's Welcome asks (a quarter of its
+ *   --heartbeat-timeout). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -491,6 +493,63 @@ static void test_client_stop_while_waiting(void **state) {
     c->ok = 1;
 }
 
+/* Heartbeats (training part) in round 1's metrics line: messages received, from msgs_by_kind. */
+static long round1_heartbeats(const char *metrics) {
+    char *text = proc_read_file(metrics, NULL);
+    assert_non_null(text);
+    const char *at = strstr(text, "\"msgs_by_kind\":{");
+    assert_non_null(at);
+    const char *end = strchr(at, '}');
+    const char *hb = strstr(at, "\"heartbeat\":[");
+    long n = hb && hb < end ? strtol(hb + strlen("\"heartbeat\":["), NULL, 10) : 0;
+    free(text);
+    return n;
+}
+
+/* One round of two clients whose training takes 3 s longer (their I/O threads go on), with the
+ * coordinator's --heartbeat-timeout 40 and the clients' --heartbeat-ms hb_ms: the heartbeats the
+ * coordinator received during the round's training. */
+static long heartbeats_in_slow_round(fed *f, const char *hb_ms) {
+    assert_int_equal(fed_write_shards(f, 2, "shard"), 0);
+    char *metrics = fpath(f, "metrics.json");
+    const char *args[] = {"--min-clients",       "2",     "--rounds", "1",
+                          "--heartbeat-timeout", "40",    "--layers", "8",
+                          "--metrics-json",      metrics, NULL};
+    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
+    const char *env[] = {"FEDC_FAULT=delay:train@1:3000", NULL};
+    const char *cargs[] = {"--heartbeat-ms", hb_ms, NULL};
+    for (int i = 0; i < 2; i++) {
+        char name[16], shard[32];
+        snprintf(name, sizeof name, "bank-%c", 'a' + i);
+        snprintf(shard, sizeof shard, "shard%d.csv", i);
+        char *csv = fpath(f, shard);
+        assert_true(fed_start_client(f, name, csv, env, cargs) >= 0);
+        free(csv);
+    }
+    fed_expect_exit(&f->coord, RUN_TIMEOUT, 0);
+    long n = round1_heartbeats(metrics);
+    free(metrics);
+    return n;
+}
+
+/* A client left to the coordinator's heartbeat interval (--heartbeat-ms 0) takes the quarter of
+ * its --heartbeat-timeout that the Welcome asks for (10 s of 40): in a round that keeps both
+ * clients training for 3 s the coordinator hears no heartbeat, where clients beating every
+ * 200 ms of their own send about 15 each. */
+static void test_heartbeat_interval_asked(void **state) {
+    ctx *c = *state;
+    long asked = heartbeats_in_slow_round(&c->f[0], "0");
+    assert_true(fed_file_has(c->f[0].cl[0].err, "heartbeat every 10000 ms (a quarter of the "
+                                                "coordinator's --heartbeat-timeout)"));
+    long own = heartbeats_in_slow_round(&c->f[1], "200");
+    assert_true(fed_file_has(c->f[1].cl[0].err, "heartbeat every 200 ms (--heartbeat-ms)"));
+    print_message("heartbeats in the round: %ld following the coordinator, %ld every 200 ms\n",
+                  asked, own);
+    assert_true(asked <= 1);
+    assert_true(own >= 10);
+    c->ok = 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s FEDC_COORDINATOR FEDC_CLIENT\n", argv[0]);
@@ -508,6 +567,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_insecure_duplicate_name_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_measured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_stop_while_waiting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat_interval_asked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

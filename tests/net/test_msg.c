@@ -180,6 +180,7 @@ static void test_welcome(void **state) {
     w->rounds = 12;
     w->seed = 99;
     w->max_msg_bytes = 1 << 20;
+    w->heartbeat_ms = fedc_heartbeat_ask_ms(10.0);
     got g;
     through(&m, expect(0, 3), &g);
     assert_int_equal(g.m.welcome.n_layer_sizes, 3);
@@ -191,6 +192,10 @@ static void test_welcome(void **state) {
     assert_int_equal(g.m.welcome.rounds, 12);
     assert_int_equal(g.m.welcome.seed, 99);
     assert_int_equal(g.m.welcome.max_msg_bytes, 1 << 20);
+    /* A quarter of the coordinator's --heartbeat-timeout, within --heartbeat-ms's 10..600000. */
+    assert_int_equal(g.m.welcome.heartbeat_ms, 2500);
+    assert_int_equal(fedc_heartbeat_ask_ms(0.001), 10);
+    assert_int_equal(fedc_heartbeat_ask_ms(1e6), 600000);
     assert_int_equal(g.m.welcome.n_params, 0);
     assert_string_equal(g.m.welcome.schema.feature_names[2], "debt");
     got_free(&g);
@@ -216,6 +221,7 @@ static void test_welcome(void **state) {
     v.rounds = 12;
     v.seed = 99;
     v.max_msg_bytes = 1 << 20;
+    v.heartbeat_ms = 2500;
     e.body_case = FEDC__ENVELOPE__BODY_WELCOME;
     e.welcome = &v;
     same_bytes(&m, &e);

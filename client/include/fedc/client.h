@@ -34,7 +34,7 @@ typedef struct client_cfg {
     int n_drop;
     int force_regression;
     int threads;                  /* OpenMP threads for training; 0 = OMP_NUM_THREADS or cores */
-    int heartbeat_ms;             /* interval of heartbeats */
+    int heartbeat_ms;             /* interval of heartbeats (0: as the coordinator asks) */
     double coordinator_timeout_s; /* silence from the coordinator after which we give up */
     size_t max_msg;
     int quiet;

@@ -274,6 +274,7 @@ static fedc_err put_body(fedc_msg_wire *w, const fedc_msg *m, fedc_diag *d) {
         o->model_kind = text_of(v->model_kind);
         o->n_params = v->n_params;
         o->init_wanted = v->init_wanted != 0;
+        o->heartbeat_ms = v->heartbeat_ms;
         e->welcome = o;
         return FEDC_OK;
     }

@@ -149,6 +149,7 @@ fedc_err fedc_msg_view(fedc_msg *out, void **mem, const Fedc__Envelope *e, const
         out->welcome.model_kind = w->model_kind;
         out->welcome.n_params = w->n_params;
         out->welcome.init_wanted = w->init_wanted;
+        out->welcome.heartbeat_ms = w->heartbeat_ms;
         break;
     }
     case FEDC__ENVELOPE__BODY_STATS_REQUEST:

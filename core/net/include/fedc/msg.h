@@ -123,6 +123,15 @@ typedef enum fedc_stream {
  * queue of whole small updates stays small whatever the number of clients. */
 #define FEDC_INLINE_MAX_BYTES ((size_t)64 << 10)
 
+/* The heartbeat interval a coordinator asks in its Welcome of the clients that leave it to it: a
+ * quarter of its --heartbeat-timeout, so that a live client's silence stays far from it, within
+ * --heartbeat-ms's range of 10 ms to 10 min. A fixed second was most of a long secure round's
+ * messages at 1,000 clients whatever the timeout. */
+static inline uint32_t fedc_heartbeat_ask_ms(double timeout_s) {
+    double ms = timeout_s * 1000.0 / 4.0;
+    return ms < 10.0 ? 10u : ms > 600000.0 ? 600000u : (uint32_t)ms;
+}
+
 /* A chunk's default size, and the envelope bytes a Chunk needs besides its values (its fields
  * take under 80 bytes; the rest is headroom). */
 #define FEDC_CHUNK_DEFAULT_BYTES ((size_t)4 << 20)
@@ -211,6 +220,7 @@ typedef struct fedc_welcome {
     const char *model_kind; /* a run of the clients' own models: its name (else NULL or "") */
     uint64_t n_params;      /* and its parameter count (0 for the MLP) */
     int init_wanted;        /* the run's initial values may yet be pulled (stream INIT) */
+    uint32_t heartbeat_ms;  /* the heartbeat interval asked of clients that follow it (0: none) */
 } fedc_welcome;
 
 typedef struct fedc_stats_request {
