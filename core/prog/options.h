@@ -133,7 +133,7 @@ typedef enum fedc_opt_section {
       FEDC_SEC_NET, "S", "silence after which a client is marked dead, in seconds") \
     X(HEARTBEAT_MS, "heartbeat-ms", FEDC_OT_INT, 0, 600000, NULL, "0", CO | CL, FEDC_SEC_NET, "N", \
       "interval between heartbeats, in milliseconds (fedc-coordinator: to --upstream); 0: as " \
-      "the coordinator asks, a quarter of its --heartbeat-timeout (1000 if it does not say)") \
+      "the coordinator asks, a quarter of its heartbeat timeout (1000 if it says nothing)") \
     X(COORDINATOR_TIMEOUT, "coordinator-timeout", FEDC_OT_REAL_P, 0, 1e7, NULL, "600", CO | CL, \
       FEDC_SEC_NET, "S", "give up after this long without word from the coordinator, in seconds " \
       "(fedc-coordinator: from --upstream)") \

@@ -397,10 +397,10 @@ static void test_config_errors(void **state) {
     expect_config_error(
         g_coord, "[coordinator]\nrounds = 2\nlr = fast\n",
         (const char *[]){"@:3: lr: expected a number in (0, 100], got 'fast'", NULL});
-    expect_config_error(g_client, "[client]\nheartbeat-ms = 5\n",
+    expect_config_error(g_client, "[client]\nheartbeat-ms = 700000\n",
                         (const char *[]){"fedc-client: ",
                                          "@:2: heartbeat-ms: expected an integer in "
-                                         "10..600000, got '5'",
+                                         "0..600000, got '700000'",
                                          NULL});
     expect_config_error(g_coord, "[coordinatr]\nrounds = 2\n",
                         (const char *[]){"@:2: unknown section [coordinatr]", NULL});
@@ -431,6 +431,17 @@ static void test_env_and_flag_errors(void **state) {
     assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "fedc-coordinator: --rounds: expected an integer in 1..1000000, "
                                   "got 'x' (environment FEDC_ROUNDS)"));
+    proc_result_release(&r);
+    /* --heartbeat-ms: 0 leaves the interval to the coordinator; 1..9 ms is no interval */
+    assert_int_equal(
+        proc_run(&r,
+                 (const char *[]){g_client, "--connect", "tcp://127.0.0.1:1", "--data", "x.csv",
+                                  "--label", "y", "--heartbeat-ms", "5", NULL},
+                 NULL, 30),
+        0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--heartbeat-ms: expected 0 (as the coordinator asks) or "
+                                  "10..600000, got 5"));
     proc_result_release(&r);
     /* an option of another program, on the command line */
     assert_int_equal(proc_run(&r, (const char *[]){g_coord, "--task", "auto", NULL}, NULL, 30), 0);
