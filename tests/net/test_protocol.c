@@ -587,6 +587,19 @@ static int count_lines(const char *path, const char *needle, int anchored) {
     return n;
 }
 
+/* Starts a coordinator that waits for two clients (so no run starts) and joins it as `name`
+ * with c->rogue; the run id from the Welcome goes to run_id. */
+static void join_idle(ctx *c, const char *name, uint8_t run_id[FEDC_RUN_ID_BYTES]) {
+    const char *args[] = {
+        "--min-clients", "2", "--heartbeat-timeout", "60", "--wait-timeout", "60", NULL};
+    assert_int_equal(fed_start_coord(&c->f, NULL, args, 0, START_TIMEOUT), 0);
+    c->rogue = rogue_connect(c);
+    send_join_as(c->rogue, name);
+    Fedc__Envelope *w = recv_body(c, c->rogue, FEDC__ENVELOPE__BODY_WELCOME);
+    memcpy(run_id, w->run_id.data, FEDC_RUN_ID_BYTES);
+    fedc__envelope__free_unpacked(w, NULL);
+}
+
 /* A peer that sends 1000 heartbeats a second for 3 s (every other one with a wrong protocol
  * version, so refused, and never reading the replies) must not write a log line per message: the
  * coordinator prints the first line of each kind about it, then summarises the rest ("N more
@@ -594,16 +607,8 @@ static int count_lines(const char *path, const char *needle, int anchored) {
 static void test_log_flood(void **state) {
     ctx *c = *state;
     fed *f = &c->f;
-    /* Two clients needed: the flooder alone starts no run. */
-    const char *args[] = {
-        "--min-clients", "2", "--heartbeat-timeout", "60", "--wait-timeout", "60", NULL};
-    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
-    c->rogue = rogue_connect(c);
-    send_join_as(c->rogue, "flooder");
-    Fedc__Envelope *w = recv_body(c, c->rogue, FEDC__ENVELOPE__BODY_WELCOME);
     uint8_t run_id[FEDC_RUN_ID_BYTES];
-    memcpy(run_id, w->run_id.data, FEDC_RUN_ID_BYTES);
-    fedc__envelope__free_unpacked(w, NULL);
+    join_idle(c, "flooder", run_id);
     int sent = 0;
     double t0 = fedc_clock_s();
     while (fedc_clock_s() < t0 + 3.0) {
@@ -636,16 +641,8 @@ static void test_log_flood(void **state) {
  * back. */
 static void test_heartbeat_answers(void **state) {
     ctx *c = *state;
-    fed *f = &c->f;
-    const char *args[] = {
-        "--min-clients", "2", "--heartbeat-timeout", "60", "--wait-timeout", "60", NULL};
-    assert_int_equal(fed_start_coord(f, NULL, args, 0, START_TIMEOUT), 0);
-    c->rogue = rogue_connect(c);
-    send_join_as(c->rogue, "quiet");
-    Fedc__Envelope *w = recv_body(c, c->rogue, FEDC__ENVELOPE__BODY_WELCOME);
     uint8_t run_id[FEDC_RUN_ID_BYTES];
-    memcpy(run_id, w->run_id.data, FEDC_RUN_ID_BYTES);
-    fedc__envelope__free_unpacked(w, NULL);
+    join_idle(c, "quiet", run_id);
     double t0 = fedc_clock_s();
     send_heartbeat_seq(c->rogue, run_id, 7);
     double lag = fedc_clock_s() - t0;
