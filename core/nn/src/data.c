@@ -1,4 +1,4 @@
-/* Tabular data: a CSV loader, task detection, feature statistics and stratified splits.
+/* Tabular data: the CSV loader (datasets, tasks, statistics and splits are dataset.c).
  *
  * The loader reads through the CSV tokenizer's reader (fedc/csv.h: RFC 4180, quoted fields may
  * hold commas, doubled quotes and line breaks). A record that is one line of plain numbers is
@@ -32,12 +32,11 @@
 #include "fedc/rng.h"
 
 #include "csv_window.h"
+#include "data_int.h"
 #include "encode_int.h"
 
 /* A cell may take this many bytes beyond FEDC_CSV_MAX_FIELD: blanks, quotes and the comma. */
 #define CELL_SLACK 8
-/* How much of a cell or name an error message shows. */
-#define SHOW_MAX 40
 /* How much of the header an error message lists. */
 #define LIST_MAX 160
 
@@ -59,9 +58,7 @@ static const char *trim_end(const char *begin, const char *end) {
     return end;
 }
 
-/* Copies [s, s + n) into out for an error message: at most SHOW_MAX bytes, control bytes as '?',
- * "..." when cut (never inside a UTF-8 sequence). */
-static const char *show(char out[SHOW_MAX + 4], const char *s, size_t n) {
+const char *fedc__show(char out[SHOW_MAX + 4], const char *s, size_t n) {
     size_t k = n < SHOW_MAX ? n : SHOW_MAX;
     while (k < n && k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80)
         k--;
@@ -207,7 +204,7 @@ static fedc_err header_parse(header *h, const fedc_csv_record *rec, const char *
             fedc_diag_set(d,
                           "%s:1:%d: column name '%s' holds a line break (expected a name on one "
                           "line)",
-                          path, j + 1, show(s1, s, (size_t)(e - s)));
+                          path, j + 1, fedc__show(s1, s, (size_t)(e - s)));
             rc = FEDC_EPARSE;
             goto out;
         }
@@ -218,7 +215,8 @@ static fedc_err header_parse(header *h, const fedc_csv_record *rec, const char *
             fedc_diag_set(d,
                           "%s:1:%d: column name: invalid UTF-8 byte 0x%02x at byte %zu of the "
                           "name (after '%s'); expected UTF-8 text",
-                          path, j + 1, (unsigned)(unsigned char)s[bad], bad + 1, show(s1, s, bad));
+                          path, j + 1, (unsigned)(unsigned char)s[bad], bad + 1,
+                          fedc__show(s1, s, bad));
             rc = FEDC_EPARSE;
             goto out;
         }
@@ -252,7 +250,7 @@ static fedc_err header_parse(header *h, const fedc_csv_record *rec, const char *
     if (dup_first >= 0) {
         fedc_diag_set(
             d, "%s:1:%d: duplicate column name '%s': columns %d and %d have the same name", path,
-            dup_second + 1, show(s1, h->names[dup_second], strlen(h->names[dup_second])),
+            dup_second + 1, fedc__show(s1, h->names[dup_second], strlen(h->names[dup_second])),
             dup_first + 1, dup_second + 1);
         rc = FEDC_EPARSE;
         goto out;
@@ -269,13 +267,13 @@ static void report_missing(fedc_diag *d, const char *path, const char *what, con
     for (int j = 0; j < h->n_cols; j++) {
         if (strcasecmp(h->names[j], name) == 0) {
             fedc_diag_set(d, "%s:1: %s '%s' not found in header (did you mean '%s'? columns: %s)",
-                          path, what, show(s1, name, strlen(name)),
-                          show(s2, h->names[j], strlen(h->names[j])), list);
+                          path, what, fedc__show(s1, name, strlen(name)),
+                          fedc__show(s2, h->names[j], strlen(h->names[j])), list);
             return;
         }
     }
     fedc_diag_set(d, "%s:1: %s '%s' not found in header (columns: %s)", path, what,
-                  show(s1, name, strlen(name)), list);
+                  fedc__show(s1, name, strlen(name)), list);
 }
 
 /* ---- Numbers ----------------------------------------------------------------------------- */
@@ -485,13 +483,14 @@ static fedc_err cell_error(fedc_diag *d, const char *path, long line_no, int col
                            const fedc_csv_field *f, const header *h, int is_label) {
     char s1[SHOW_MAX + 4], s2[SHOW_MAX + 4];
     const char *s = skip_blank(f->s, f->s + f->n), *e = trim_end(s, f->s + f->n);
-    const char *name = show(s2, h->names[col], strlen(h->names[col]));
+    const char *name = fedc__show(s2, h->names[col], strlen(h->names[col]));
     if (fedc_is_missing_text(f->s, f->n)) {
         char what[SHOW_MAX + 32];
         if (s == e)
             snprintf(what, sizeof what, "an empty cell");
         else
-            snprintf(what, sizeof what, "the missing value '%s'", show(s1, s, (size_t)(e - s)));
+            snprintf(what, sizeof what, "the missing value '%s'",
+                     fedc__show(s1, s, (size_t)(e - s)));
         if (is_label)
             fedc_diag_set(d,
                           "%s:%ld:%d: label column '%s': expected a label, got %s (every row "
@@ -507,7 +506,7 @@ static fedc_err cell_error(fedc_diag *d, const char *path, long line_no, int col
     char *stop;
     errno = 0;
     float v = strtof(s, &stop);
-    show(s1, s, (size_t)(e - s));
+    fedc__show(s1, s, (size_t)(e - s));
     if (is_hex_number(s)) {
         fedc_diag_set(d,
                       "%s:%ld:%d: column '%s': expected a decimal number, got the hexadecimal "
@@ -578,7 +577,7 @@ static void csv_error(fedc_diag *d, const char *path, const fedc_csv_reader *r, 
         if (h && e->field >= 1 && e->field <= h->n_cols) {
             const char *name = h->names[e->field - 1];
             fedc_diag_set(d, "%s:%ld:%ld: column '%s': %s", path, e->line, e->field,
-                          show(s1, name, strlen(name)), e->what);
+                          fedc__show(s1, name, strlen(name)), e->what);
         }
         break;
     default:
@@ -708,7 +707,7 @@ fedc_err fedc_csv_load_enc(fedc_dataset **out, const char *path, const char *lab
         }
         if (c == label_col) {
             fedc_diag_set(d, "%s:1:%d: column '%s' is both the label and in the drop list", path,
-                          c + 1, show(s1, label, strlen(label)));
+                          c + 1, fedc__show(s1, label, strlen(label)));
             rc = FEDC_EINVAL;
             goto out;
         }
@@ -842,384 +841,4 @@ out:
     free(role);
     fedc_dataset_destroy(&ds);
     return rc;
-}
-
-/* ---- Datasets ---------------------------------------------------------------------------- */
-
-fedc_err fedc_dataset_new(fedc_dataset **out, int n_rows, int n_features) {
-    fedc_err rc = FEDC_OK;
-    fedc_dataset *ds = NULL;
-    if (out)
-        *out = NULL;
-    if (!out || n_rows < 0 || n_features < 0) {
-        rc = FEDC_EINVAL;
-        goto out;
-    }
-    size_t cells = (size_t)n_rows * (size_t)n_features;
-    if (n_features > 0 && cells / (size_t)n_features != (size_t)n_rows) {
-        rc = FEDC_ENOMEM;
-        goto out;
-    }
-    ds = calloc(1, sizeof *ds);
-    if (!ds) {
-        rc = FEDC_ENOMEM;
-        goto out;
-    }
-    ds->n_rows = n_rows;
-    ds->n_features = n_features;
-    /* At least one element each, so that an empty dataset still has non-NULL buffers. */
-    ds->x = calloc(cells ? cells : 1, sizeof(float));
-    ds->y = calloc(n_rows ? (size_t)n_rows : 1, sizeof(float));
-    if (!ds->x || !ds->y) {
-        rc = FEDC_ENOMEM;
-        goto out;
-    }
-    *out = ds;
-    ds = NULL;
-out:
-    fedc_dataset_destroy(&ds);
-    return rc;
-}
-
-void fedc_dataset_destroy(fedc_dataset **ds) {
-    if (!ds || !*ds)
-        return;
-    fedc_dataset *p = *ds;
-    if (p->feature_names) {
-        for (int j = 0; j < p->n_features; j++)
-            free(p->feature_names[j]);
-        free(p->feature_names);
-    }
-    free(p->label_name);
-    free(p->x);
-    free(p->y);
-    free(p);
-    *ds = NULL;
-}
-
-static char *dup_str(const char *s) {
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *c = malloc(n);
-    if (c)
-        memcpy(c, s, n);
-    return c;
-}
-
-fedc_err fedc_dataset_subset(fedc_dataset **out, const fedc_dataset *src, const int *rows, int n) {
-    fedc_err rc = FEDC_OK;
-    fedc_dataset *ds = NULL;
-    if (out)
-        *out = NULL;
-    if (!out || !src || n < 0 || (n > 0 && !rows)) {
-        rc = FEDC_EINVAL;
-        goto out;
-    }
-    for (int i = 0; i < n; i++) {
-        if (rows[i] < 0 || rows[i] >= src->n_rows) {
-            rc = FEDC_EINVAL;
-            goto out;
-        }
-    }
-    if ((rc = fedc_dataset_new(&ds, n, src->n_features)))
-        goto out;
-    size_t nf = (size_t)src->n_features;
-    for (int i = 0; i < n; i++) {
-        if (nf)
-            memcpy(ds->x + (size_t)i * nf, src->x + (size_t)rows[i] * nf, nf * sizeof(float));
-        ds->y[i] = src->y[rows[i]];
-    }
-    if (src->feature_names) {
-        ds->feature_names = calloc(nf ? nf : 1, sizeof *ds->feature_names);
-        if (!ds->feature_names) {
-            rc = FEDC_ENOMEM;
-            goto out;
-        }
-        for (size_t j = 0; j < nf; j++) {
-            ds->feature_names[j] = dup_str(src->feature_names[j]);
-            if (src->feature_names[j] && !ds->feature_names[j]) {
-                rc = FEDC_ENOMEM;
-                goto out;
-            }
-        }
-    }
-    ds->label_name = dup_str(src->label_name);
-    if (src->label_name && !ds->label_name) {
-        rc = FEDC_ENOMEM;
-        goto out;
-    }
-    *out = ds;
-    ds = NULL;
-out:
-    fedc_dataset_destroy(&ds);
-    return rc;
-}
-
-/* ---- Task detection ---------------------------------------------------------------------- */
-
-fedc_err fedc_dataset_task(fedc_task *task, int *n_classes, const fedc_dataset *ds,
-                           int forced_regression, fedc_diag *d) {
-    fedc_err rc = FEDC_OK;
-    unsigned char *seen = NULL;
-    char s1[SHOW_MAX + 4];
-    if (d)
-        d->msg[0] = '\0';
-    if (!task || !n_classes || !ds) {
-        fedc_diag_set(d, "fedc_dataset_task: invalid arguments");
-        rc = FEDC_EINVAL;
-        goto out;
-    }
-    const char *lname = ds->label_name ? ds->label_name : "label";
-    show(s1, lname, strlen(lname));
-    if (forced_regression) {
-        *task = FEDC_TASK_REGRESSION;
-        *n_classes = 1;
-        goto out;
-    }
-    if (ds->n_rows == 0) {
-        fedc_diag_set(d, "label '%s': no rows to detect the task from", s1);
-        rc = FEDC_EEMPTY;
-        goto out;
-    }
-    /* A class index must be a non-negative integer, and every class up to the largest must
-     * occur, so no index can reach max(2, n_rows): checked before allocating. */
-    float limit = ds->n_rows > 2 ? (float)ds->n_rows : 2.0f;
-    float max = 0.0f;
-    for (int i = 0; i < ds->n_rows; i++) {
-        float y = ds->y[i];
-        if (!(y >= 0.0f && y == floorf(y))) {
-            fedc_diag_set(d,
-                          "line %d (row %d): label '%s': expected a class index (an integer 0, "
-                          "1, 2, ...), got %g; pass --task regression for a real-valued target",
-                          i + 2, i, s1, (double)y);
-            rc = FEDC_EINVAL;
-            goto out;
-        }
-        if (!(y < limit)) {
-            fedc_diag_set(d,
-                          "line %d (row %d): label '%s': class index %g is too large: classes "
-                          "0..%g cannot all occur in %d rows; pass --task regression for a "
-                          "real-valued target",
-                          i + 2, i, s1, (double)y, (double)y, ds->n_rows);
-            rc = FEDC_EINVAL;
-            goto out;
-        }
-        if (y > max)
-            max = y;
-    }
-    int k = (int)max + 1;
-    if (k <= 2) {
-        *task = FEDC_TASK_BINARY;
-        *n_classes = 2;
-        goto out;
-    }
-    seen = calloc((size_t)k, 1);
-    if (!seen) {
-        fedc_diag_set(d, "out of memory");
-        rc = FEDC_ENOMEM;
-        goto out;
-    }
-    for (int i = 0; i < ds->n_rows; i++)
-        seen[(int)ds->y[i]] = 1;
-    for (int c = 0; c < k; c++) {
-        if (!seen[c]) {
-            fedc_diag_set(d,
-                          "label '%s': class %d has no rows, but labels go up to %d (expected "
-                          "every class 0..%d to occur); pass --task regression for a "
-                          "real-valued target",
-                          s1, c, k - 1, k - 1);
-            rc = FEDC_EINVAL;
-            goto out;
-        }
-    }
-    *task = FEDC_TASK_MULTICLASS;
-    *n_classes = k;
-out:
-    free(seen);
-    return rc;
-}
-
-/* ---- Statistics -------------------------------------------------------------------------- */
-
-/* Columns per pass: the accumulators stay on the stack and the matrix is read row by row. */
-#define STATS_BLOCK 64
-
-void fedc_dataset_stats(float *mean, float *std, const fedc_dataset *ds) {
-    FEDC_CHECK(mean && std && ds);
-    size_t n = (size_t)ds->n_rows, nf = (size_t)ds->n_features;
-    for (size_t j0 = 0; j0 < nf; j0 += STATS_BLOCK) {
-        size_t w = nf - j0 < STATS_BLOCK ? nf - j0 : STATS_BLOCK;
-        double sum[STATS_BLOCK], sq[STATS_BLOCK];
-        float lo[STATS_BLOCK], hi[STATS_BLOCK];
-        for (size_t j = 0; j < w; j++) {
-            sum[j] = 0.0;
-            sq[j] = 0.0;
-            lo[j] = n ? ds->x[j0 + j] : 0.0f;
-            hi[j] = lo[j];
-        }
-        /* Two passes, mean first, then squared deviations: no cancellation in sum(x^2) - n m^2. */
-        for (size_t i = 0; i < n; i++) {
-            const float *row = ds->x + i * nf + j0;
-            for (size_t j = 0; j < w; j++) {
-                sum[j] += (double)row[j];
-                lo[j] = row[j] < lo[j] ? row[j] : lo[j];
-                hi[j] = row[j] > hi[j] ? row[j] : hi[j];
-            }
-        }
-        double m[STATS_BLOCK];
-        for (size_t j = 0; j < w; j++)
-            m[j] = n ? sum[j] / (double)n : 0.0;
-        for (size_t i = 0; i < n; i++) {
-            const float *row = ds->x + i * nf + j0;
-            for (size_t j = 0; j < w; j++) {
-                double dv = (double)row[j] - m[j];
-                sq[j] += dv * dv;
-            }
-        }
-        for (size_t j = 0; j < w; j++) {
-            float s = n ? (float)sqrt(sq[j] / (double)n) : 1.0f;
-            /* A constant column is detected exactly (min == max), not by a rounded variance. It
-             * keeps its exact value as the mean so that standardising gives exactly 0. */
-            if (lo[j] == hi[j]) {
-                mean[j0 + j] = lo[j];
-                std[j0 + j] = 1.0f;
-            } else {
-                mean[j0 + j] = (float)m[j];
-                std[j0 + j] = s > 0.0f && isfinite(s) ? s : 1.0f;
-            }
-        }
-    }
-}
-
-void fedc_dataset_standardize(fedc_dataset *ds, const float *mean, const float *std) {
-    FEDC_CHECK(ds && mean && std);
-    size_t n = (size_t)ds->n_rows, nf = (size_t)ds->n_features;
-    for (size_t j = 0; j < nf; j++)
-        FEDC_CHECK(std[j] != 0.0f);
-    for (size_t i = 0; i < n; i++) {
-        float *row = ds->x + i * nf;
-        for (size_t j = 0; j < nf; j++)
-            row[j] = (row[j] - mean[j]) / std[j];
-    }
-}
-
-/* ---- Split ------------------------------------------------------------------------------- */
-
-/* Row indices ordered by label, then by index: strata in ascending label order. */
-typedef struct keyed_row {
-    float y;
-    int row;
-} keyed_row;
-
-static int cmp_keyed_row(const void *pa, const void *pb) {
-    const keyed_row *a = pa, *b = pb;
-    if (a->y != b->y)
-        return a->y < b->y ? -1 : 1;
-    return (a->row > b->row) - (a->row < b->row);
-}
-
-fedc_err fedc_dataset_split(fedc_dataset **train, fedc_dataset **val, fedc_dataset **test,
-                            const fedc_dataset *ds, fedc_task task, double val_fraction,
-                            double test_fraction, uint64_t seed) {
-    fedc_err rc = FEDC_OK;
-    keyed_row *kr = NULL;
-    int *order = NULL, *sel = NULL;
-    unsigned char *part = NULL;
-    if (train)
-        *train = NULL;
-    if (val)
-        *val = NULL;
-    if (test)
-        *test = NULL;
-    if (!train || !ds || !(val_fraction >= 0.0) || !(test_fraction >= 0.0) ||
-        !(val_fraction + test_fraction < 1.0) || (val_fraction > 0.0 && !val) ||
-        (test_fraction > 0.0 && !test)) {
-        rc = FEDC_EINVAL;
-        goto out;
-    }
-    int n = ds->n_rows;
-    size_t alloc = n > 0 ? (size_t)n : 1;
-    kr = malloc(alloc * sizeof *kr);
-    order = malloc(alloc * sizeof *order);
-    sel = malloc(alloc * sizeof *sel);
-    part = malloc(alloc);
-    if (!kr || !order || !sel || !part) {
-        rc = FEDC_ENOMEM;
-        goto out;
-    }
-    int classify = task == FEDC_TASK_BINARY || task == FEDC_TASK_MULTICLASS;
-    for (int i = 0; i < n; i++) {
-        if (classify && !isfinite(ds->y[i])) {
-            rc = FEDC_EINVAL;
-            goto out;
-        }
-        kr[i] = (keyed_row){classify ? ds->y[i] : 0.0f, i};
-    }
-    if (classify)
-        qsort(kr, (size_t)n, sizeof *kr, cmp_keyed_row);
-    for (int i = 0; i < n; i++)
-        order[i] = kr[i].row;
-
-    /* One stream for all strata, consumed in ascending label order. */
-    fedc_rng rng;
-    fedc_rng_init(&rng, fedc_rng_key(seed, 0x5350u /* "SP" */, 0, 0));
-    for (int s = 0; s < n;) {
-        int e = s + 1;
-        while (e < n && kr[e].y == kr[s].y)
-            e++;
-        int n_c = e - s;
-        fedc_rng_shuffle(&rng, order + s, n_c);
-        int n_val = (int)round(val_fraction * n_c);
-        int n_test = (int)round(test_fraction * n_c);
-        /* round(a) + round(b) <= n_c whenever a + b < n_c; the clamps only guard that. */
-        if (n_val > n_c)
-            n_val = n_c;
-        if (n_test > n_c - n_val)
-            n_test = n_c - n_val;
-        for (int i = 0; i < n_c; i++)
-            part[order[s + i]] = i < n_val ? 1 : i < n_val + n_test ? 2 : 0;
-        s = e;
-    }
-
-    /* Gather each part by scanning rows in order, so rows keep their relative order. */
-    fedc_dataset **dst[3] = {train, val_fraction > 0.0 ? val : NULL,
-                             test_fraction > 0.0 ? test : NULL};
-    for (int p = 0; p < 3; p++) {
-        if (!dst[p])
-            continue;
-        int k = 0;
-        for (int i = 0; i < n; i++) {
-            if (part[i] == p)
-                sel[k++] = i;
-        }
-        if ((rc = fedc_dataset_subset(dst[p], ds, sel, k)))
-            goto out;
-    }
-out:
-    if (rc) {
-        if (train)
-            fedc_dataset_destroy(train);
-        if (val)
-            fedc_dataset_destroy(val);
-        if (test)
-            fedc_dataset_destroy(test);
-    }
-    free(kr);
-    free(order);
-    free(sel);
-    free(part);
-    return rc;
-}
-
-float fedc_dataset_pos_weight(const fedc_dataset *ds) {
-    FEDC_CHECK(ds);
-    long pos = 0;
-    for (int i = 0; i < ds->n_rows; i++) {
-        if (ds->y[i] > 0.5f)
-            pos++;
-    }
-    long neg = ds->n_rows - pos;
-    /* Without both classes the ratio is undefined (0 or infinite): no reweighting. */
-    return pos && neg ? (float)((double)neg / (double)pos) : 1.0f;
 }
