@@ -214,12 +214,13 @@ static int on_welcome(cl *c, const fedc_msg *e) {
         return 0;
     }
     /* An interval of our own wins; else the coordinator's, which knows its timeout. */
-    int hb = c->cfg->heartbeat_ms > 0 ? c->cfg->heartbeat_ms
-             : w->heartbeat_ms        ? (int)w->heartbeat_ms
-                                      : 1000;
+    int capped = 0;
+    int hb = fedc_heartbeat_pick_ms(c->cfg->heartbeat_ms, w->heartbeat_ms,
+                                    c->cfg->coordinator_timeout_s, &capped);
     if (hb != c->hb_ms)
         cl_logm(c, "heartbeat every %d ms (%s)", hb,
                 c->cfg->heartbeat_ms > 0 ? "--heartbeat-ms"
+                : capped                 ? "a quarter of our --coordinator-timeout"
                 : w->heartbeat_ms        ? "a quarter of the coordinator's --heartbeat-timeout"
                                          : "the default; the coordinator asks for none");
     c->hb_ms = hb;

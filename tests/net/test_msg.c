@@ -196,6 +196,19 @@ static void test_welcome(void **state) {
     assert_int_equal(g.m.welcome.heartbeat_ms, 2500);
     assert_int_equal(fedc_heartbeat_ask_ms(0.001), 10);
     assert_int_equal(fedc_heartbeat_ask_ms(1e6), 600000);
+    /* The client's pick: its own interval as given; else the ask, at most a quarter of its
+     * --coordinator-timeout (a coordinator with --heartbeat-timeout 3600 asks 900 s, which a
+     * client giving up after 600 s of silence must not take); 1 s when nothing is asked. */
+    int capped = -1;
+    assert_int_equal(fedc_heartbeat_pick_ms(200, 2500, 600.0, &capped), 200);
+    assert_int_equal(capped, 0);
+    assert_int_equal(fedc_heartbeat_pick_ms(0, 2500, 600.0, &capped), 2500);
+    assert_int_equal(capped, 0);
+    assert_int_equal(fedc_heartbeat_pick_ms(0, fedc_heartbeat_ask_ms(3600.0), 600.0, &capped),
+                     150000);
+    assert_int_equal(capped, 1);
+    assert_int_equal(fedc_heartbeat_pick_ms(0, 0, 600.0, &capped), 1000);
+    assert_int_equal(capped, 0);
     assert_int_equal(g.m.welcome.n_params, 0);
     assert_string_equal(g.m.welcome.schema.feature_names[2], "debt");
     got_free(&g);

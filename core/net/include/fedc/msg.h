@@ -132,6 +132,24 @@ static inline uint32_t fedc_heartbeat_ask_ms(double timeout_s) {
     return ms < 10.0 ? 10u : ms > 600000.0 ? 600000u : (uint32_t)ms;
 }
 
+/* The interval a client uses: its own --heartbeat-ms (own_ms > 0) as given; else what the
+ * coordinator asked (1000 if it asked nothing), but at most a quarter of the client's own
+ * --coordinator-timeout: the coordinator answers an idle client's heartbeats, and those answers
+ * must come before the client gives up on it. *capped is set when that bound applied. */
+static inline int fedc_heartbeat_pick_ms(int own_ms, uint32_t asked_ms, double coord_timeout_s,
+                                         int *capped) {
+    *capped = 0;
+    if (own_ms > 0)
+        return own_ms;
+    uint32_t ms = asked_ms ? asked_ms : 1000u;
+    uint32_t cap = fedc_heartbeat_ask_ms(coord_timeout_s);
+    if (ms > cap) {
+        *capped = 1;
+        ms = cap;
+    }
+    return (int)ms;
+}
+
 /* A chunk's default size, and the envelope bytes a Chunk needs besides its values (its fields
  * take under 80 bytes; the rest is headroom). */
 #define FEDC_CHUNK_DEFAULT_BYTES ((size_t)4 << 20)
