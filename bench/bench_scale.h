@@ -48,6 +48,9 @@ int bs_router_main(int argc, char **argv);
  * (fedc_net_bind: its context, high-water marks, message bound, linger, ROUTER_MANDATORY). Returns
  * its socket, or NULL (said on stderr). */
 void *bs_router_open(int port, size_t max_msg, void **zctx, fedc_endpoint **ep);
+/* Receives n messages (routing id + body) on the ROUTER s: the ids go to ids/id_len and the
+ * bodies' bytes are added to *bytes, each when given. 0, or -1. */
+int bs_recv_n(void *s, int n, uint8_t (*ids)[BS_ID_MAX], size_t *id_len, uint64_t *bytes);
 void bs_router_close(void **zctx, fedc_endpoint **ep);
 
 /* Starts this program again with av (av[1] "--router..."), its stdout into *fd. Returns its pid, or

@@ -91,8 +91,7 @@ static int send_all(void *s, uint8_t (*ids)[ID_MAX], const size_t *id_len, int n
     return 0;
 }
 
-/* Receives n messages (routing id + body); the ids go to ids/id_len when given. */
-static int recv_n(void *s, int n, uint8_t (*ids)[ID_MAX], size_t *id_len) {
+int bs_recv_n(void *s, int n, uint8_t (*ids)[ID_MAX], size_t *id_len, uint64_t *bytes) {
     for (int got = 0; got < n; got++) {
         zmq_msg_t id, body;
         zmq_msg_init(&id);
@@ -102,6 +101,8 @@ static int recv_n(void *s, int n, uint8_t (*ids)[ID_MAX], size_t *id_len) {
             zmq_msg_close(&body);
             return -1;
         }
+        if (bytes)
+            *bytes += zmq_msg_size(&body);
         if (ids) {
             id_len[got] = zmq_msg_size(&id) < ID_MAX ? zmq_msg_size(&id) : ID_MAX;
             memcpy(ids[got], zmq_msg_data(&id), id_len[got]);
@@ -156,11 +157,13 @@ int bs_router_main(int argc, char **argv) {
     memset(eval_buf, 0x3c, eval ? eval : 1);
     fit_buf[0] = 'F';
     eval_buf[0] = 'E';
-    int rc = recv_n(s, n, ids, id_len); /* every DEALER says hello first */
+    int rc = bs_recv_n(s, n, ids, id_len, NULL); /* every DEALER says hello first */
     for (int r = 0; rc == 0 && r < rounds; r++) {
         double t0 = fedc_clock_s(), c0 = bs_cpu_s(0);
-        rc = send_all(s, ids, id_len, n, fit_buf, fit ? fit : 1) || recv_n(s, n, NULL, NULL) ||
-             send_all(s, ids, id_len, n, eval_buf, eval ? eval : 1) || recv_n(s, n, NULL, NULL);
+        rc = send_all(s, ids, id_len, n, fit_buf, fit ? fit : 1) ||
+             bs_recv_n(s, n, NULL, NULL, NULL) ||
+             send_all(s, ids, id_len, n, eval_buf, eval ? eval : 1) ||
+             bs_recv_n(s, n, NULL, NULL, NULL);
         cpu[r] = 1e3 * (bs_cpu_s(0) - c0);
         wall[r] = 1e3 * (fedc_clock_s() - t0);
     }

@@ -312,23 +312,6 @@ static int send_one(void *s, const uint8_t *id, size_t id_len, uint8_t *buf, siz
     return 0;
 }
 
-/* Receives n answers (routing id + body); adds their bodies' bytes to *bytes. 0, or -1. */
-static int recv_answers(void *s, int n, uint64_t *bytes) {
-    for (int got = 0; got < n; got++) {
-        zmq_msg_t id, body;
-        zmq_msg_init(&id);
-        zmq_msg_init(&body);
-        int ok =
-            zmq_msg_recv(&id, s, 0) >= 0 && zmq_msg_more(&id) && zmq_msg_recv(&body, s, 0) >= 0;
-        *bytes += zmq_msg_size(&body);
-        zmq_msg_close(&id);
-        zmq_msg_close(&body);
-        if (!ok)
-            return -1;
-    }
-    return 0;
-}
-
 /* The clients' hellos, each with its index (4 bytes): the routing id of client i into ids[i]. */
 static int recv_hellos(void *s, int n, uint8_t (*ids)[BS_ID_MAX], size_t *id_len) {
     for (int got = 0; got < n; got++) {
@@ -414,7 +397,7 @@ int bm_router_main(int argc, char **argv) {
                             r + 1, st + 1, i, zmq_strerror(zmq_errno()));
                     rc = 1;
                 }
-            if (rc == 0 && recv_answers(s, expect[st], &bytes)) {
+            if (rc == 0 && bs_recv_n(s, expect[st], NULL, NULL, &bytes)) {
                 fprintf(stderr, "router: round %d, step %d: %d answers expected: %s\n", r + 1,
                         st + 1, expect[st], zmq_strerror(zmq_errno()));
                 rc = 1;
