@@ -58,6 +58,27 @@ static int add_quantised(int64_t *restrict sum, const float *restrict delta, siz
     return bad != 0;
 }
 
+/* One element of add_quantised_small: adds delta's quantised value times wd into *sum (a refused
+ * element, non-finite or too large, counts as +0); returns all ones when it was refused, and
+ * the value added, before quantising, in *x. */
+static inline __attribute__((always_inline)) uint32_t add1(int64_t *restrict sum, float delta,
+                                                           double wd, double scale,
+                                                           uint32_t lim_bits, int64_t magic_bits,
+                                                           float *x) {
+    const double magic = 6755399441055744.0;
+    uint32_t b;
+    memcpy(&b, &delta, sizeof b);
+    uint32_t ok = (b & 0x7fffffffu) <= lim_bits ? 0xffffffffu : 0u;
+    b &= ok;
+    memcpy(x, &b, sizeof *x);
+    double r = ((double)*x * scale + magic) - magic;
+    double p = r * wd + magic;
+    int64_t pb;
+    memcpy(&pb, &p, sizeof pb);
+    *sum += pb - magic_bits;
+    return ~ok;
+}
+
 /* The same for |w| < 2^21, without a 64-bit integer multiply (which x86-64 before AVX-512DQ
  * lacks in vector form): |r| <= 2^30, so r * w is an exact double below 2^51 in magnitude, and
  * adding 1.5 * 2^52 puts that integer in the low bits of the double's pattern (two's complement
@@ -80,18 +101,8 @@ add_quantised_small(int64_t *restrict sum, const float *restrict delta, size_t n
     uint32_t bad = 0;
 #pragma omp parallel for schedule(static) reduction(| : bad) if (n >= PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &delta[i], sizeof b);
-        uint32_t ok = (b & 0x7fffffffu) <= lim_bits ? 0xffffffffu : 0u;
-        bad |= ~ok;
-        b &= ok;
         float x;
-        memcpy(&x, &b, sizeof x);
-        double r = ((double)x * scale + magic) - magic;
-        double p = r * wd + magic;
-        int64_t pb;
-        memcpy(&pb, &p, sizeof pb);
-        sum[i] += pb - magic_bits;
+        bad |= add1(&sum[i], delta[i], wd, scale, lim_bits, magic_bits, &x);
     }
     return bad != 0;
 }
@@ -158,19 +169,9 @@ add_quantised_small_sq(int64_t *restrict sum, const float *restrict delta, size_
     uint32_t bad = badv[0] | badv[1] | badv[2] | badv[3];
     double l[LANES] = {lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]};
     for (; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &delta[i], sizeof b);
-        uint32_t ok = (b & 0x7fffffffu) <= lim_bits ? 0xffffffffu : 0u;
-        bad |= ~ok;
-        b &= ok;
         float x;
-        memcpy(&x, &b, sizeof x);
+        bad |= add1(&sum[i], delta[i], wd, scale, lim_bits, magic_bits, &x);
         l[0] += (double)x * (double)x;
-        double r = ((double)x * scale + magic) - magic;
-        double p = r * wd + magic;
-        int64_t pb;
-        memcpy(&pb, &p, sizeof pb);
-        sum[i] += pb - magic_bits;
     }
     *sq = ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
     return bad != 0;
