@@ -26,6 +26,9 @@
  * Right after it a second baseline (bench_scale_msgs.c) moves the same bytes in the coordinator's
  * own messages: per client and round the last round's count and sizes of each message kind, each
  * way, in request/answer steps (mbase/cl, mratio), since ZeroMQ's cost is mostly per message.
+ * Secure runs then time, in this process, the one piece of cryptography the unmasking cannot skip
+ * per member: expanding its self-mask seed over its masked inputs (unm/cl); sratio sets the
+ * coordinator against moving its messages plus that (cpu/cl over mbase/cl + unm/cl).
  *
  * Per configuration (clients x parameters x plain/secure), medians over rounds 2..N (round 1 pays
  * for connections and first buffers): the coordinator's round time (its metrics' seconds), its
@@ -70,6 +73,7 @@
 #include "fedc/client.h"
 #include "fedc/client_model.h"
 #include "fedc/clock.h"
+#include "fedc/secagg.h"
 
 #define MAX_LIST 8
 #define MIB (1024.0 * 1024.0)
@@ -456,6 +460,49 @@ static int run_federation(const opts *o, int n, size_t params, int secagg, int p
     return rc == 0 && nr > 0 ? 0 : -1;
 }
 
+/* The unmasking's own cryptography per member, which no secure round can skip: the coordinator
+ * expands each surviving member's self-mask seed with ChaCha20 over the length of its masked input
+ * (the training's and the evaluation's) and subtracts it from the sum (fedc_sa_prg_apply, as
+ * sa_server.c calls it; Bonawitz et al. CCS 2017, section 4, round 4). Timed here, on this thread
+ * alone: pieces of 32,768 values stay below fedc_sa_prg_apply's OpenMP threshold (the process
+ * clock would see another thread's time only at its next tick, and the coordinator's second
+ * thread only adds its share of the same work), so this is the single-thread cost, the least the
+ * coordinator can pay. Returns ms per expansion of `words` values (the mean over repetitions
+ * filling at least 0.3 s), or -1. The rest of the unmasking (Shamir reconstruction of t shares
+ * per member, the masked input's addition) is not counted: it is the coordinator's work like any
+ * other. */
+static double unmask_ms(size_t words) {
+    enum { PIECE = 32768 };
+    uint32_t *v = words ? calloc(words, sizeof *v) : NULL;
+    if (!v)
+        return -1;
+    uint8_t seed[FEDC_SA_SEED_BYTES];
+    memset(seed, 0x5a, sizeof seed);
+    int n = 0;
+    double c0 = -1, c1 = -1;
+    for (int pass = 0; pass < 2; pass++) { /* pass 0 pays for pages and warms up */
+        c0 = bs_cpu_s(0);
+        n = 0;
+        do {
+            seed[0] = (uint8_t)n++;
+            for (size_t i = 0; i < words; i += PIECE)
+                fedc_sa_prg_apply(v + i, words - i < PIECE ? words - i : PIECE, seed, -1);
+            c1 = bs_cpu_s(0);
+        } while (c0 >= 0 && c1 >= 0 && pass == 1 && (n < 5 || c1 - c0 < 0.3));
+    }
+    free(v);
+    return c0 >= 0 && c1 >= 0 && n > 0 ? 1e3 * (c1 - c0) / n : -1;
+}
+
+/* The 32-bit words of the masked inputs one member sends in a round (secure runs: the chunks of
+ * the training and of the evaluation), from the last round's metrics. */
+static size_t masked_words(const bm_plan *p, int n) {
+    for (int k = 0; k < p->n; k++)
+        if (strcmp(p->name[k], "chunk") == 0)
+            return (size_t)((p->bytes[k][0] + p->bytes[k][2]) / (uint64_t)n / 4);
+    return 0;
+}
+
 /* Returns 1 when the configuration failed (a skip is not a failure). */
 static int run_config(opts *o, int n, size_t params, int secagg) {
     double raw = 4.0 * (double)params;
@@ -502,12 +549,15 @@ static int run_config(opts *o, int n, size_t params, int secagg) {
         bm_baseline_run(&r.plan, port2, n, o->rounds, b.max_msg, &msgs_cpu, &msgs_wall) != 0)
         msgs_cpu = -1;
     double cpc = r.cpu_ms / n, bpc = base_cpu / n, mpc = msgs_cpu > 0 ? msgs_cpu / n : -1.0;
-    printf("%-6s %6d %11zu %3d %10.1f %9.3f %9.3f %6.2f %9.3f %6.2f %10.4f %8.1f %7.4f %10.4f "
-           "%8.1f %8.4f %9.1f %10.1f %9.2f %8.2f",
+    /* secure: the unmasking's ChaCha20 per member (one member per client: none drops here) */
+    double upc = secagg && r.have_plan ? unmask_ms(masked_words(&r.plan, n)) : 0.0;
+    printf("%-6s %6d %11zu %3d %10.1f %9.3f %9.3f %6.2f %9.3f %6.2f %8.3f %6.2f %10.4f %8.1f "
+           "%7.4f %10.4f %8.1f %8.4f %9.1f %10.1f %9.2f %8.2f",
            mode, n, params, r.rounds, r.round_ms, cpc, bpc, base_cpu > 0 ? cpc / bpc : -1.0, mpc,
-           msgs_cpu > 0 ? cpc / mpc : -1.0, (r.up - r.up_eval) / raw, r.up_eval / 1e3, r.up / raw,
-           (r.down - r.down_eval) / raw, r.down_eval / 1e3, r.down / raw, r.coord_hwm_kb / 1024.0,
-           r.clients_kb / 1024.0, share / MIB, share / raw);
+           msgs_cpu > 0 ? cpc / mpc : -1.0, upc,
+           msgs_cpu > 0 && upc >= 0 ? cpc / (mpc + upc) : -1.0, (r.up - r.up_eval) / raw,
+           r.up_eval / 1e3, r.up / raw, (r.down - r.down_eval) / raw, r.down_eval / 1e3,
+           r.down / raw, r.coord_hwm_kb / 1024.0, r.clients_kb / 1024.0, share / MIB, share / raw);
     if (o->big)
         printf(" %8.2f", r.coord_hwm_kb * 1024.0 / raw);
     if (r.failed_clients)
@@ -516,9 +566,11 @@ static int run_config(opts *o, int n, size_t params, int secagg) {
         printf("  (the baseline failed)");
     if (msgs_cpu < 0)
         printf("  (the message baseline failed)");
+    if (upc < 0)
+        printf("  (the unmasking's measurement failed)");
     printf("\n");
     fflush(stdout);
-    return r.failed_clients || base_cpu < 0 || msgs_cpu < 0;
+    return r.failed_clients || base_cpu < 0 || msgs_cpu < 0 || upc < 0;
 }
 
 int main(int argc, char **argv) {
@@ -602,12 +654,14 @@ int main(int argc, char **argv) {
            "the raw float32 update; up/raw and down/raw the whole round\n");
     printf("baselines per client (ms of CPU): base/cl the round's bytes in 4 messages (ratio: "
            "cpu/cl over it), mbase/cl the same bytes in the coordinator's own messages by kind, "
-           "counts and sizes, in request/answer steps (mratio: cpu/cl over it)\n");
-    printf("%-6s %6s %11s %3s %10s %9s %9s %6s %9s %6s %10s %8s %7s %10s %8s %8s %9s %10s %9s "
-           "%8s%s\n",
+           "counts and sizes, in request/answer steps (mratio: cpu/cl over it), unm/cl the "
+           "unmasking's ChaCha20 (secure: one expansion of a member's self-mask seed over its "
+           "masked inputs, measured here; sratio: cpu/cl over mbase/cl + unm/cl)\n");
+    printf("%-6s %6s %11s %3s %10s %9s %9s %6s %9s %6s %8s %6s %10s %8s %7s %10s %8s %8s %9s "
+           "%10s %9s %8s%s\n",
            "mode", "clients", "params", "rds", "round_ms", "cpu/cl_ms", "base/cl", "ratio",
-           "mbase/cl", "mratio", "fit_up/raw", "eval_upKB", "up/raw", "fit_dn/raw", "eval_dnKB",
-           "down/raw", "coord_MiB", "clients_MiB", "MiB/cl", "cl/model",
+           "mbase/cl", "mratio", "unm/cl", "sratio", "fit_up/raw", "eval_upKB", "up/raw",
+           "fit_dn/raw", "eval_dnKB", "down/raw", "coord_MiB", "clients_MiB", "MiB/cl", "cl/model",
            o.big ? " coord/model" : "");
     int failed = 0;
     for (int p = 0; p < n_params; p++)
