@@ -66,21 +66,8 @@
 #include "fedc/strategy.h"
 
 const char *agg_name(fedc_robust_kind k) {
-    switch (k) {
-    case FEDC_AGG_MEAN:
-        return "mean";
-    case FEDC_AGG_MEDIAN:
-        return "median";
-    case FEDC_AGG_TRIMMED_MEAN:
-        return "trimmed-mean";
-    case FEDC_AGG_KRUM:
-        return "krum";
-    case FEDC_AGG_MULTI_KRUM:
-        return "multi-krum";
-    case FEDC_AGG_NORM_BOUND:
-        return "norm-bound";
-    }
-    return "?";
+    const char *name = fedc_robust_name(k);
+    return name ? name : "?";
 }
 
 int agg_dp_on(const coord *co) {

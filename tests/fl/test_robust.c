@@ -115,8 +115,22 @@ static void test_refusals(void **state) {
     assert_int_equal(fedc_robust_aggregate(out, g_ptr, N, P, &c, NULL, &d), FEDC_EINVAL);
 }
 
+/* The names the metrics line and the model file's recipe carry: --aggregator's spellings
+ * (README "Robust aggregation"), NULL outside the enum. */
+static void test_names(void **state) {
+    (void)state;
+    assert_string_equal(fedc_robust_name(FEDC_AGG_MEAN), "mean");
+    assert_string_equal(fedc_robust_name(FEDC_AGG_MEDIAN), "median");
+    assert_string_equal(fedc_robust_name(FEDC_AGG_TRIMMED_MEAN), "trimmed-mean");
+    assert_string_equal(fedc_robust_name(FEDC_AGG_KRUM), "krum");
+    assert_string_equal(fedc_robust_name(FEDC_AGG_MULTI_KRUM), "multi-krum");
+    assert_string_equal(fedc_robust_name(FEDC_AGG_NORM_BOUND), "norm-bound");
+    assert_null(fedc_robust_name((fedc_robust_kind)(FEDC_AGG_NORM_BOUND + 1)));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),
         cmocka_unit_test(test_attacks),
         cmocka_unit_test(test_norm_bound),
         cmocka_unit_test(test_refusals),

@@ -6,6 +6,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *fedc_robust_name(fedc_robust_kind k) {
+    switch (k) {
+    case FEDC_AGG_MEAN:
+        return "mean";
+    case FEDC_AGG_MEDIAN:
+        return "median";
+    case FEDC_AGG_TRIMMED_MEAN:
+        return "trimmed-mean";
+    case FEDC_AGG_KRUM:
+        return "krum";
+    case FEDC_AGG_MULTI_KRUM:
+        return "multi-krum";
+    case FEDC_AGG_NORM_BOUND:
+        return "norm-bound";
+    }
+    return NULL;
+}
+
 int fedc_robust_first_bad(const float *const *u, int n, size_t p) {
     for (int k = 0; k < n; k++)
         for (size_t i = 0; i < p; i++)

@@ -45,24 +45,6 @@ typedef struct builtin {
     fedc_server *server;
 } builtin;
 
-static const char *rule_name(fedc_robust_kind k) {
-    switch (k) {
-    case FEDC_AGG_MEAN:
-        return "mean";
-    case FEDC_AGG_MEDIAN:
-        return "median";
-    case FEDC_AGG_TRIMMED_MEAN:
-        return "trimmed-mean";
-    case FEDC_AGG_KRUM:
-        return "krum";
-    case FEDC_AGG_MULTI_KRUM:
-        return "multi-krum";
-    case FEDC_AGG_NORM_BOUND:
-        return "norm-bound";
-    }
-    return NULL;
-}
-
 static fedc_err builtin_aggregate(void *ctx, float *out, const float *const *u, const double *w,
                                   int n, size_t p, int *chosen, fedc_diag *d) {
     const builtin *b = ctx;
@@ -128,7 +110,7 @@ static void builtin_destroy(void *ctx) {
 fedc_err fedc_strategy_fedavg(fedc_strategy *out, const fedc_robust_cfg *agg,
                               const fedc_server_cfg *server, fedc_diag *d) {
     memset(out, 0, sizeof *out);
-    const char *name = rule_name(agg->kind);
+    const char *name = fedc_robust_name(agg->kind);
     if (!name) {
         fedc_diag_set(d, "strategy: unknown aggregation rule %d", (int)agg->kind);
         return FEDC_EINVAL;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "act_int.h"
 #include "fedc/kernels.h"
 #include "fedc/modelfile.h"
 
@@ -31,21 +32,6 @@ struct fedc_scorer {
     score_one_fn one;
     score_tile_fn tile;
 };
-
-static inline float act_apply(fedc_act act, float z) {
-    switch (act) {
-    case FEDC_ACT_RELU:
-        return z > 0.0f ? z : 0.0f;
-    case FEDC_ACT_LEAKY_RELU:
-        return z > 0.0f ? z : FEDC_LEAKY_SLOPE * z;
-    case FEDC_ACT_SIGMOID:
-        return 1.0f / (1.0f + expf(-z));
-    case FEDC_ACT_TANH:
-        return tanhf(z);
-    default:
-        return z;
-    }
-}
 
 /* Row-wise softmax in place, as fedc_forward computes it: e^(z - max) / sum. */
 static void softmax_rows(float *y, int rows, int k) {

@@ -27,7 +27,7 @@ K(act_copy)(float *restrict y, const float *restrict z, int n, fedc_act act) {
         break;
     default:
         for (int j = 0; j < n; j++)
-            y[j] = act_apply(act, z[j]);
+            y[j] = fedc__act(act, z[j]);
         break;
     }
 }
@@ -72,7 +72,7 @@ K(row_block)(float *restrict y, const float *restrict x, const float *restrict w
 KATTR static void K(row_dense)(float *restrict y, const float *restrict x, const float *restrict w,
                                const float *restrict b, int in, int out, fedc_act act) {
     if (out == 1) {
-        y[0] = act_apply(act, K(dot)(x, w, b[0], in));
+        y[0] = fedc__act(act, K(dot)(x, w, b[0], in));
         return;
     }
     int j0 = 0;
@@ -96,7 +96,7 @@ KATTR static void K(tile_dense)(float *restrict y, const float *restrict x, cons
                                 const float *restrict b, int rows, int in, int out, fedc_act act) {
     if (out == 1) {
         for (int r = 0; r < rows; r++)
-            y[r] = act_apply(act, K(dot)(x + (size_t)r * in, w, b[0], in));
+            y[r] = fedc__act(act, K(dot)(x + (size_t)r * in, w, b[0], in));
         return;
     }
     float acc[SCORE_RB][SCORE_JB];

@@ -17,6 +17,7 @@
 #include <omp.h>
 #endif
 
+#include "act_int.h"
 #include "fedc/kernels.h"
 #include "fedc/metrics.h"
 #include "fedc/rng.h"
@@ -84,21 +85,6 @@ void fedc_workspace_destroy(fedc_workspace **pws) {
     *pws = NULL;
 }
 
-static inline float act_fwd(fedc_act act, float z) {
-    switch (act) {
-    case FEDC_ACT_RELU:
-        return z > 0.0f ? z : 0.0f;
-    case FEDC_ACT_LEAKY_RELU:
-        return z > 0.0f ? z : FEDC_LEAKY_SLOPE * z;
-    case FEDC_ACT_SIGMOID:
-        return 1.0f / (1.0f + expf(-z));
-    case FEDC_ACT_TANH:
-        return tanhf(z);
-    default:
-        return z;
-    }
-}
-
 /* f'(z) */
 static inline float act_grad(fedc_act act, float z) {
     switch (act) {
@@ -142,14 +128,14 @@ static void fwd_epilogue(const fedc_epilogue *e, int i0, int i1, int j0, int j1)
                 size_t ij = row + j;
                 float keep = fedc_rng_uniform_at(c->key, ij) >= c->dropout ? c->scale : 0.0f;
                 c->mask[ij] = keep;
-                y[ij] = act_fwd(c->act, z[ij]) * keep;
+                y[ij] = fedc__act(c->act, z[ij]) * keep;
             }
         } else if (c->act == FEDC_ACT_RELU) {
             for (int j = j0; j < j1; j++)
                 y[row + j] = z[row + j] > 0.0f ? z[row + j] : 0.0f;
         } else {
             for (int j = j0; j < j1; j++)
-                y[row + j] = act_fwd(c->act, z[row + j]);
+                y[row + j] = fedc__act(c->act, z[row + j]);
         }
     }
 }

@@ -33,6 +33,10 @@ typedef struct fedc_robust_cfg {
     double clip; /* norm bound C > 0 */
 } fedc_robust_cfg;
 
+/* The rule's name as --aggregator spells it ("mean", "trimmed-mean", ...), or NULL for a value
+ * outside the enum. */
+const char *fedc_robust_name(fedc_robust_kind k);
+
 /* Index of the first update holding a NaN or infinity, or -1: such updates must be rejected
  * under every rule (the caller logs which). */
 int fedc_robust_first_bad(const float *const *u, int n, size_t p);
