@@ -26,33 +26,23 @@ struct cl_obs {
     double seconds, epsilon;
 };
 
-static void set_text(fedc_http_reply *r, int status, const char *text) {
-    size_t n = strlen(text);
-    r->body = malloc(n ? n : 1);
-    if (r->body) {
-        memcpy(r->body, text, n);
-        r->len = n;
-    }
-    r->status = status;
-    r->type = "text/plain; charset=utf-8";
-}
-
 /* The listener's thread. */
 static void serve(void *ctx, const char *path, fedc_http_reply *r) {
     struct cl_obs *o = ctx;
     if (strcmp(path, "/healthz") == 0) {
-        set_text(r, 200, "ok\n");
+        fedc__http_text(r, 200, "ok\n");
         return;
     }
     if (strcmp(path, "/readyz") == 0) {
         pthread_mutex_lock(&o->mu);
         int joined = o->joined;
         pthread_mutex_unlock(&o->mu);
-        set_text(r, joined ? 200 : 503, joined ? "ready: joined\n" : "not ready: not joined\n");
+        fedc__http_text(r, joined ? 200 : 503,
+                        joined ? "ready: joined\n" : "not ready: not joined\n");
         return;
     }
     if (strcmp(path, "/metrics") != 0) {
-        set_text(r, 404, "not found: /metrics, /healthz and /readyz are served here\n");
+        fedc__http_text(r, 404, "not found: /metrics, /healthz and /readyz are served here\n");
         return;
     }
     fedc_http_body b;

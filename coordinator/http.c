@@ -213,34 +213,23 @@ static void write_page(const struct coord_obs *o, FILE *f) {
             PAGE_REFRESH_S);
 }
 
-static void set_text(fedc_http_reply *r, int status, const char *text) {
-    size_t n = strlen(text);
-    r->body = malloc(n ? n : 1);
-    if (r->body) {
-        memcpy(r->body, text, n);
-        r->len = n;
-    }
-    r->status = status;
-    r->type = "text/plain; charset=utf-8";
-}
-
 /* The listener's thread. */
 static void serve(void *ctx, const char *path, fedc_http_reply *r) {
     struct coord_obs *o = ctx;
     if (strcmp(path, "/healthz") == 0) {
-        set_text(r, 200, "ok\n"); /* the process and its listener run */
+        fedc__http_text(r, 200, "ok\n"); /* the process and its listener run */
         return;
     }
     if (strcmp(path, "/readyz") == 0) {
         pthread_mutex_lock(&o->mu);
         int ready = o->ready;
         pthread_mutex_unlock(&o->mu);
-        set_text(r, ready ? 200 : 503, ready ? "ready: accepting clients\n" : "not ready\n");
+        fedc__http_text(r, ready ? 200 : 503, ready ? "ready: accepting clients\n" : "not ready\n");
         return;
     }
     int metrics = strcmp(path, "/metrics") == 0;
     if (!metrics && strcmp(path, "/") != 0) {
-        set_text(r, 404, "not found: /, /metrics, /healthz and /readyz are served here\n");
+        fedc__http_text(r, 404, "not found: /, /metrics, /healthz and /readyz are served here\n");
         return;
     }
     fedc_http_body b;

@@ -52,7 +52,7 @@ static void sleep_ms(int ms) {
 
 /* GET path from 127.0.0.1:port. Returns the status code (body in *body, caller frees) or -1 when
  * there is no HTTP answer. */
-static int http_get(int port, const char *path, char **body) {
+static int http_req(int port, const char *method, const char *path, char **body) {
     *body = NULL;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -70,7 +70,7 @@ static int http_get(int port, const char *path, char **body) {
         return -1;
     }
     char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    int n = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
     if (write(fd, req, (size_t)n) != n) {
         close(fd);
         return -1;
@@ -102,6 +102,10 @@ static int http_get(int port, const char *path, char **body) {
     *body = strdup(sep + 4);
     free(buf);
     return status;
+}
+
+static int http_get(int port, const char *path, char **body) {
+    return http_req(port, "GET", path, body);
 }
 
 /* The port a program logged ("metrics on http://127.0.0.1:PORT/..."), waiting for the line. */
@@ -170,6 +174,11 @@ static void test_scrape_mid_run(void **state) {
     assert_true(port > 0);
     char *body = NULL;
     assert_int_equal(http_get(port, "/healthz", &body), 200);
+    assert_string_equal(body, "ok\n");
+    free(body);
+    /* Other methods are refused, saying which are served. */
+    assert_int_equal(http_req(port, "DELETE", "/metrics", &body), 405);
+    assert_string_equal(body, "only GET and HEAD are served here\n");
     free(body);
     /* Waiting for clients: listening, so ready; no round yet. */
     assert_int_equal(http_get(port, "/readyz", &body), 200);

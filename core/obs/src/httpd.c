@@ -107,13 +107,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     }
     int head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (!head && strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
-        static const char msg[] = "only GET and HEAD are served here\n";
-        r.status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        r.body = malloc(sizeof msg - 1);
-        if (r.body) {
-            memcpy(r.body, msg, sizeof msg - 1);
-            r.len = sizeof msg - 1;
-        }
+        fedc__http_text(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD are served here\n");
     } else {
         h->handler(h->ctx, url, &r);
     }
@@ -223,6 +217,19 @@ void fedc__http_stop(fedc_http **h) {
     MHD_stop_daemon((*h)->mhd);
     free(*h);
     *h = NULL;
+}
+
+void fedc__http_text(fedc_http_reply *r, int status, const char *text) {
+    size_t n = strlen(text);
+    free(r->body);
+    r->body = malloc(n ? n : 1);
+    r->len = 0;
+    if (r->body) {
+        memcpy(r->body, text, n);
+        r->len = n;
+    }
+    r->status = status;
+    r->type = "text/plain; charset=utf-8";
 }
 
 FILE *fedc__http_body_open(fedc_http_body *b) {

@@ -50,6 +50,10 @@ const char *fedc__http_url(const fedc_http *h);
 /* Stops the thread (waiting for the request in progress) and frees h (NULL allowed). */
 void fedc__http_stop(fedc_http **h);
 
+/* A plain-text reply: r gets status, "text/plain; charset=utf-8" and a copy of text (replacing
+ * any body it had); when the copy cannot be allocated the body stays empty. */
+void fedc__http_text(fedc_http_reply *r, int status, const char *text);
+
 /* A reply body written with stdio: open gives a FILE writing to memory (open_memstream), NULL
  * when out of memory; take closes it and hands what was written to r with status and type, or
  * answers 500 when the writing failed. */
