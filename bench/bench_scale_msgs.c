@@ -37,6 +37,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include <cjson/cJSON.h>
+
 #include "bench_scale.h"
 #include "fedc/clock.h"
 
@@ -46,42 +48,38 @@
 
 /* ---- the plan: the last round's figures ---- */
 
-/* The four numbers of key's kind entries in line into v (kind names into names); the count, or -1
- * when the object is missing or malformed. */
-static int read_kinds(const char *line, const char *key, char (*names)[BM_NAME], uint64_t (*v)[4]) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":{", key);
-    const char *p = strstr(line, pat);
-    if (!p)
+/* The four numbers of each kind under key (an object of kind: [4 counts]) into v, the kind
+ * names into names; the count, or -1 when the object is missing or malformed. */
+static int read_kinds(const cJSON *root, const char *key, char (*names)[BM_NAME],
+                      uint64_t (*v)[4]) {
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, key), *kind;
+    if (!cJSON_IsObject(obj))
         return -1;
-    p += strlen(pat);
     int n = 0;
-    while (*p == '"') {
-        const char *q = strchr(p + 1, '"');
-        if (n == BM_KINDS || !q || q[1] != ':' || q[2] != '[' || q - p - 1 >= BM_NAME)
+    cJSON_ArrayForEach(kind, obj) {
+        if (n == BM_KINDS || strlen(kind->string) >= BM_NAME || !cJSON_IsArray(kind) ||
+            cJSON_GetArraySize(kind) != 4)
             return -1;
-        snprintf(names[n], BM_NAME, "%.*s", (int)(q - p - 1), p + 1);
-        char *e = (char *)q + 3;
+        snprintf(names[n], BM_NAME, "%s", kind->string);
         for (int i = 0; i < 4; i++) {
-            char *at = e;
-            double x = strtod(at, &e);
-            if (e == at || x < 0 || *e != (i < 3 ? ',' : ']'))
+            const cJSON *x = cJSON_GetArrayItem(kind, i);
+            if (!cJSON_IsNumber(x) || x->valuedouble < 0)
                 return -1;
-            v[n][i] = (uint64_t)x;
-            e++;
+            v[n][i] = (uint64_t)x->valuedouble;
         }
         n++;
-        p = e + (*e == ',');
     }
-    return *p == '}' ? n : -1;
+    return n;
 }
 
 int bm_parse(const char *line, bm_plan *p) {
     char names[BM_KINDS][BM_NAME];
     uint64_t msgs[BM_KINDS][4];
     memset(p, 0, sizeof *p);
-    int nb = read_kinds(line, "bytes_by_kind", p->name, p->bytes);
-    int nm = read_kinds(line, "msgs_by_kind", names, msgs);
+    cJSON *root = cJSON_Parse(line);
+    int nb = read_kinds(root, "bytes_by_kind", p->name, p->bytes);
+    int nm = read_kinds(root, "msgs_by_kind", names, msgs);
+    cJSON_Delete(root);
     if (nb < 0 || nm < 0) {
         fprintf(stderr,
                 "the metrics line has no readable %s (a coordinator older than "

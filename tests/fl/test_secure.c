@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,33 +133,36 @@ static char *first_line(const char *path) {
 
 /* The object under key ("bytes_by_kind", "msgs_by_kind") of a metrics line: up to max kinds' names
  * and rows [training in, training out, evaluation in, evaluation out]. Returns their number, or -1
- * when the object is missing or a row is not four numbers. */
+ * when the line or the object is missing or a row is not four numbers. */
+/* A kind's entry as four numbers into row; 0, or -1 when it is anything else. */
+static int four_numbers(const cJSON *kind, double row[4]) {
+    if (!cJSON_IsArray(kind) || cJSON_GetArraySize(kind) != 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        const cJSON *x = cJSON_GetArrayItem(kind, i);
+        if (!cJSON_IsNumber(x))
+            return -1;
+        row[i] = x->valuedouble;
+    }
+    return 0;
+}
+
 static int kind_rows(const char *line, const char *key, char (*names)[32], double (*rows)[4],
                      int max) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":{", key);
-    const char *p = strstr(line, pat);
-    if (!p)
-        return -1;
-    p += strlen(pat);
-    int n = 0;
-    while (*p == '"' && n < max) {
-        const char *q = strchr(p + 1, '"');
-        if (!q || q[1] != ':' || q[2] != '[' || q - p - 1 >= 32)
-            return -1;
-        snprintf(names[n], 32, "%.*s", (int)(q - p - 1), p + 1);
-        char *e = (char *)q + 3;
-        for (int i = 0; i < 4; i++) {
-            char *at = e;
-            rows[n][i] = strtod(at, &e);
-            if (e == at || *e != (i < 3 ? ',' : ']'))
-                return -1;
-            e++;
+    cJSON *root = cJSON_Parse(line);
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, key), *kind;
+    int n = cJSON_IsObject(obj) ? 0 : -1;
+    for (kind = n == 0 ? obj->child : NULL; kind && n < max; kind = kind->next, n++) {
+        if (strlen(kind->string) >= 32 || four_numbers(kind, rows[n]) != 0) {
+            n = -1;
+            break;
         }
-        n++;
-        p = e + (*e == ',');
+        snprintf(names[n], 32, "%s", kind->string);
     }
-    return *p == '}' ? n : -1;
+    if (n >= 0 && kind)
+        n = -1; /* more kinds than max */
+    cJSON_Delete(root);
+    return n;
 }
 
 /* One kind's row of key in line; asserts that it is there. */
