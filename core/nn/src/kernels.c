@@ -243,12 +243,18 @@ void fedc_colsum(float *restrict out, const float *restrict in, int rows, int co
 }
 
 void fedc_colsum_nosync(float *restrict out, const float *restrict in, int rows, int cols) {
+    fedc_colsum_acc_nosync(out, in, rows, cols, 0);
+}
+
+void fedc_colsum_acc_nosync(float *restrict out, const float *restrict in, int rows, int cols,
+                            int accumulate) {
     int chunks = (cols + CS - 1) / CS;
     FEDC_OMP_FOR
     for (int t = 0; t < chunks; t++) {
         int j0 = t * CS, j1 = j0 + CS < cols ? j0 + CS : cols;
-        for (int j = j0; j < j1; j++)
-            out[j] = 0.0f;
+        if (!accumulate)
+            for (int j = j0; j < j1; j++)
+                out[j] = 0.0f;
         for (int i = 0; i < rows; i++) {
             const float *row = in + (size_t)i * cols;
             for (int j = j0; j < j1; j++)

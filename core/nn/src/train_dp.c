@@ -15,26 +15,6 @@
 #include "par.h"
 #include "train_int.h"
 
-/* out[j] = sum_i in[i][j] (or out[j] plus that sum when accumulate is set), rows in order, columns
- * in the fixed chunks of fedc_colsum. No closing barrier. */
-static void colsum_acc_nosync(float *restrict out, const float *restrict in, int rows, int cols,
-                              int accumulate) {
-    enum { CHUNK = 64 };
-    const int chunks = (cols + CHUNK - 1) / CHUNK;
-    FEDC_OMP_FOR
-    for (int t = 0; t < chunks; t++) {
-        const int j0 = t * CHUNK, j1 = j0 + CHUNK < cols ? j0 + CHUNK : cols;
-        if (!accumulate)
-            for (int j = j0; j < j1; j++)
-                out[j] = 0.0f;
-        for (int i = 0; i < rows; i++) {
-            const float *row = in + (size_t)i * cols;
-            for (int j = j0; j < j1; j++)
-                out[j] += row[j];
-        }
-    }
-}
-
 /* sum_j v[j]^2: eight float partial sums (independent chains the compiler can keep in vector
  * registers; a sequential double sum ran at one add per 4 cycles and dominated the DP pass),
  * added in double, in an order fixed by n alone. No cancellation can occur, so the float partial
@@ -102,7 +82,7 @@ void fedc_dp_backward(fedc_workspace *ws, const fedc_model *m, int n, float pos_
         const int in = a->sizes[l], out = a->sizes[l + 1];
         fedc_gemm_ex(ws->grad + m->w_off[l], ws->a[l], ws->d[l], NULL, in, out, n, 1, in, out, out,
                      accumulate, NULL, 0);
-        colsum_acc_nosync(ws->grad + m->b_off[l], ws->d[l], n, out, accumulate);
+        fedc_colsum_acc_nosync(ws->grad + m->b_off[l], ws->d[l], n, out, accumulate);
     }
     fedc__sync();
 }

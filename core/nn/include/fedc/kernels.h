@@ -81,6 +81,10 @@ void fedc_transpose_ref(float *out, const float *in, int rows, int cols);
  * closing barrier. */
 void fedc_colsum(float *restrict out, const float *restrict in, int rows, int cols);
 void fedc_colsum_nosync(float *restrict out, const float *restrict in, int rows, int cols);
+/* The same with accumulate set: out[j] plus that sum (DP-SGD's per-example gradients), in the
+ * same chunks and order; no closing barrier. */
+void fedc_colsum_acc_nosync(float *restrict out, const float *restrict in, int rows, int cols,
+                            int accumulate);
 void fedc_colsum_ref(float *out, const float *in, int rows, int cols);
 
 #endif
