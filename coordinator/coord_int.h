@@ -70,7 +70,7 @@ typedef struct client {
     fedc_peer peer;
     int alive;
     double last_seen;
-    double last_sent; /* when we last sent it a message (heartbeat answers, coord.c) */
+    double last_sent; /* when we last sent it a message (count_sent; heartbeat answers) */
     int gone;         /* said Bye */
     /* its key left the allow-list in a reload (reload.c): refused when the round ends */
     int revoked;
@@ -360,6 +360,9 @@ int send_to(coord *co, client *c, const fedc_msg *m);
 /* Counts one message of kind k and n bytes received (out 0) or sent (out 1) in this round: called
  * exactly once per message. */
 void count_bytes(coord *co, int out, fedc_msg_kind k, size_t n);
+/* A message of kind k and n bytes went to c: counted as sent, and c->last_sent set (heartbeat
+ * answers, coord.c). Every send to a client ends here. */
+void count_sent(coord *co, client *c, fedc_msg_kind k, size_t n);
 /* Starts a round's byte and message counts (the finished round's bytes go into the process's
  * totals). */
 void count_bytes_reset(coord *co);

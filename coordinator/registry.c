@@ -37,6 +37,11 @@ void count_bytes(coord *co, int out, fedc_msg_kind k, size_t n) {
     co->msgs_kind[co->ph == PH_EVAL][out != 0][(unsigned)k & 63u]++;
 }
 
+void count_sent(coord *co, client *c, fedc_msg_kind k, size_t n) {
+    count_bytes(co, 1, k, n);
+    c->last_sent = fedc_clock_s();
+}
+
 void count_bytes_reset(coord *co) {
     co->bytes_in_done += co->bytes_in;
     co->bytes_out_done += co->bytes_out;
@@ -55,8 +60,7 @@ int send_to(coord *co, client *c, const fedc_msg *m) {
         c->alive = 0;
         return -1;
     }
-    count_bytes(co, 1, m->kind, sent);
-    c->last_sent = fedc_clock_s();
+    count_sent(co, c, m->kind, sent);
     return 0;
 }
 
@@ -70,9 +74,8 @@ int send_packed(coord *co, client *c, const char *what) {
         c->alive = 0;
         return -1;
     }
-    count_bytes(co, 1, co->ph == PH_EVAL ? FEDC_MSG_EVALUATE_INS : FEDC_MSG_FIT_INS,
-                co->env_len + (raw ? raw->len : 0));
-    c->last_sent = fedc_clock_s();
+    count_sent(co, c, co->ph == PH_EVAL ? FEDC_MSG_EVALUATE_INS : FEDC_MSG_FIT_INS,
+               co->env_len + (raw ? raw->len : 0));
     return 0;
 }
 

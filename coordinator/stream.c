@@ -142,8 +142,7 @@ static void on_req(coord *co, client *c, const fedc_msg *e) {
             logp(co, &c->peer, peer_name(c), "%s: %s; marked dead", peer_name(c), d.msg);
         c->alive = 0;
     } else {
-        count_bytes(co, 1, FEDC_MSG_CHUNK, env_len + 4 * (size_t)r->count);
-        c->last_sent = fedc_clock_s();
+        count_sent(co, c, FEDC_MSG_CHUNK, env_len + 4 * (size_t)r->count);
         async_dl_served(c, r->count);
     }
     free(env);
