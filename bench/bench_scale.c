@@ -460,38 +460,40 @@ static int run_federation(const opts *o, int n, size_t params, int secagg, int p
     return rc == 0 && nr > 0 ? 0 : -1;
 }
 
+/* One self-mask expansion over words values, in pieces below fedc_sa_prg_apply's OpenMP
+ * threshold (65,536 values), so on this thread alone. */
+static void expand(uint32_t *v, size_t words, const uint8_t seed[FEDC_SA_SEED_BYTES]) {
+    enum { PIECE = 32768 };
+    for (size_t i = 0; i < words; i += PIECE)
+        fedc_sa_prg_apply(v + i, words - i < PIECE ? words - i : PIECE, seed, -1);
+}
+
 /* The unmasking's own cryptography per member, which no secure round can skip: the coordinator
  * expands each surviving member's self-mask seed with ChaCha20 over the length of its masked input
  * (the training's and the evaluation's) and subtracts it from the sum (fedc_sa_prg_apply, as
  * sa_server.c calls it; Bonawitz et al. CCS 2017, section 4, round 4). Timed here, on this thread
- * alone: pieces of 32,768 values stay below fedc_sa_prg_apply's OpenMP threshold (the process
- * clock would see another thread's time only at its next tick, and the coordinator's second
- * thread only adds its share of the same work), so this is the single-thread cost, the least the
- * coordinator can pay. Returns ms per expansion of `words` values (the mean over repetitions
- * filling at least 0.3 s), or -1. The rest of the unmasking (Shamir reconstruction of t shares
- * per member, the masked input's addition) is not counted: it is the coordinator's work like any
- * other. */
+ * alone (expand: the process clock would see another thread's time only at its next tick, and
+ * the coordinator's second thread only adds its share of the same work), so this is the
+ * single-thread cost, the least the coordinator can pay. Returns ms per expansion of `words` values
+ * (the mean over repetitions filling at least 0.3 s), or -1. The rest of the unmasking (Shamir
+ * reconstruction of t shares per member, the masked input's addition) is not counted: it is the
+ * coordinator's work like any other. */
 static double unmask_ms(size_t words) {
-    enum { PIECE = 32768 };
     uint32_t *v = words ? calloc(words, sizeof *v) : NULL;
     if (!v)
         return -1;
     uint8_t seed[FEDC_SA_SEED_BYTES];
     memset(seed, 0x5a, sizeof seed);
+    expand(v, words, seed); /* pays for the pages */
+    double c0 = bs_cpu_s(0), c1 = c0;
     int n = 0;
-    double c0 = -1, c1 = -1;
-    for (int pass = 0; pass < 2; pass++) { /* pass 0 pays for pages and warms up */
-        c0 = bs_cpu_s(0);
-        n = 0;
-        do {
-            seed[0] = (uint8_t)n++;
-            for (size_t i = 0; i < words; i += PIECE)
-                fedc_sa_prg_apply(v + i, words - i < PIECE ? words - i : PIECE, seed, -1);
-            c1 = bs_cpu_s(0);
-        } while (c0 >= 0 && c1 >= 0 && pass == 1 && (n < 5 || c1 - c0 < 0.3));
+    while (c0 >= 0 && c1 >= 0 && (n < 5 || c1 - c0 < 0.3)) {
+        seed[0] = (uint8_t)++n;
+        expand(v, words, seed);
+        c1 = bs_cpu_s(0);
     }
     free(v);
-    return c0 >= 0 && c1 >= 0 && n > 0 ? 1e3 * (c1 - c0) / n : -1;
+    return c0 >= 0 && c1 >= 0 ? 1e3 * (c1 - c0) / n : -1;
 }
 
 /* The 32-bit words of the masked inputs one member sends in a round (secure runs: the chunks of
